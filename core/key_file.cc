@@ -1,0 +1,108 @@
+#include "core/key_file.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace koppel {
+namespace {
+
+bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+}  // namespace
+
+absl::StatusOr<Secret> ReadKeyFile(const std::filesystem::path& path, size_t size) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot open key file ", path.string(), ": ", std::strerror(errno)));
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::InvalidArgumentError(absl::StrCat("key file ", path.string(),
+                                                   " is not a regular file"));
+  }
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    ::close(fd);
+    return absl::PermissionDeniedError(
+        absl::StrCat("key file ", path.string(),
+                     " is readable by group or others; run: chmod 600 ", path.string()));
+  }
+  const size_t max_text = size * 2 + 16;
+  absl::StatusOr<Secret> text = Secret::Allocate(max_text + 1);
+  if (!text.ok()) {
+    ::close(fd);
+    return text.status();
+  }
+  size_t length = 0;
+  while (length <= max_text) {
+    ssize_t n = ::read(fd, text->mutable_data() + length, max_text + 1 - length);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    length += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  const char* chars = reinterpret_cast<const char*>(text->data());
+  size_t begin = 0;
+  size_t end = length;
+  while (begin < end && IsSpace(chars[begin])) ++begin;
+  while (end > begin && IsSpace(chars[end - 1])) --end;
+  if (end - begin != size * 2) {
+    return absl::InvalidArgumentError(absl::StrCat("key file ", path.string(), " must hold ",
+                                                   size, " bytes as ", size * 2,
+                                                   " hex characters"));
+  }
+  absl::StatusOr<Secret> key = Secret::Allocate(size);
+  if (!key.ok()) return key.status();
+  size_t written = 0;
+  if (sodium_hex2bin(key->mutable_data(), size, chars + begin, end - begin, nullptr, &written,
+                     nullptr) != 0 ||
+      written != size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("key file ", path.string(), " is not hexadecimal"));
+  }
+  key->Seal();
+  return key;
+}
+
+absl::Status WriteKeyFile(const std::filesystem::path& path, const Secret& key) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot create key file ", path.string(), ": ", std::strerror(errno),
+        errno == EEXIST ? " (remove it first if you mean to replace the key)" : ""));
+  }
+  absl::StatusOr<Secret> text = Secret::Allocate(key.size() * 2 + 2);
+  if (!text.ok()) {
+    ::close(fd);
+    return text.status();
+  }
+  char* chars = reinterpret_cast<char*>(text->mutable_data());
+  sodium_bin2hex(chars, key.size() * 2 + 1, key.data(), key.size());
+  chars[key.size() * 2] = '\n';
+  size_t total = key.size() * 2 + 1;
+  size_t done = 0;
+  while (done < total) {
+    ssize_t n = ::write(fd, chars + done, total - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ::close(fd);
+      return absl::InternalError(absl::StrCat("cannot write key file ", path.string()));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    return absl::InternalError(absl::StrCat("cannot sync key file ", path.string()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace koppel
