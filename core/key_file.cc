@@ -7,7 +7,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <string>
+
+#include "core/hex.h"
 
 #include "absl/strings/str_cat.h"
 
@@ -101,6 +104,41 @@ absl::Status WriteKeyFile(const std::filesystem::path& path, const Secret& key) 
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     return absl::InternalError(absl::StrCat("cannot sync key file ", path.string()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<uint8_t>> ReadPublicKeyFile(const std::filesystem::path& path,
+                                                       size_t size) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot open public key file ", path.string()));
+  }
+  std::string text;
+  std::getline(in, text);
+  while (!text.empty() && IsSpace(text.back())) text.pop_back();
+  absl::StatusOr<std::vector<uint8_t>> key = FromHex(text);
+  if (!key.ok() || key->size() != size) {
+    return absl::InvalidArgumentError(absl::StrCat("public key file ", path.string(),
+                                                   " must hold ", size, " bytes as ", size * 2,
+                                                   " hex characters"));
+  }
+  return key;
+}
+
+absl::Status WritePublicKeyFile(const std::filesystem::path& path,
+                                std::span<const uint8_t> key) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot create public key file ", path.string(), ": ", std::strerror(errno),
+        errno == EEXIST ? " (remove it first if you mean to replace the key)" : ""));
+  }
+  std::string text = ToHex(key) + "\n";
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            ::fsync(fd) == 0;
+  if (::close(fd) != 0 || !ok) {
+    return absl::InternalError(absl::StrCat("cannot write public key file ", path.string()));
   }
   return absl::OkStatus();
 }

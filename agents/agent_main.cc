@@ -1,0 +1,321 @@
+// koppel-agent: runs at a data holder. Checks an export against its mapping, tokenises and
+// seals it into an outbox, and offers the token scheme to other implementers (docs/agent.md).
+#include <sodium.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "agents/batch_sealer.h"
+#include "agents/export_scan.h"
+#include "agents/outbox.h"
+#include "core/address.h"
+#include "core/bsn.h"
+#include "core/hex.h"
+#include "core/key_file.h"
+#include "core/mapping.h"
+#include "core/token.h"
+
+namespace koppel {
+namespace {
+
+// Exit codes, documented in docs/agent.md.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitRejects = 1,
+  kExitUsage = 2,
+  kExitIo = 3,
+  kExitMapping = 4,
+  kExitExport = 5,
+};
+
+int Fail(int code, const absl::Status& status, std::string_view hint = {}) {
+  fmt::print(stderr, "koppel-agent: error: {}\n", std::string(status.message()));
+  if (!hint.empty()) fmt::print(stderr, "koppel-agent: {}\n", hint);
+  return code;
+}
+
+// Reads K_cov, derives the per-kind keys and lets K_cov be wiped on return.
+absl::StatusOr<Tokenizer> LoadTokenizer(const std::string& key_file) {
+  absl::StatusOr<Secret> key = ReadKeyFile(key_file, kCovenantKeySize);
+  if (!key.ok()) return key.status();
+  return Tokenizer::Create(*key);
+}
+
+struct ScanFlags {
+  std::string mapping;
+  std::string input;
+  std::string format = "text";
+  std::string rejects;
+  bool allow_rejects = false;
+  bool quiet = false;
+};
+
+void AddScanFlags(CLI::App* cmd, ScanFlags* f) {
+  cmd->add_option("--mapping", f->mapping, "mapping file (YAML) describing the export")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--input", f->input, "the CSV export")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--format", f->format, "summary format on stdout")
+      ->check(CLI::IsMember({"text", "json"}));
+  cmd->add_option("--rejects", f->rejects,
+                  "write the reject report (record, line, reason, column; never values) here");
+  cmd->add_flag("--allow-rejects", f->allow_rejects, "exit 0 even when rows were rejected");
+  cmd->add_flag("--quiet", f->quiet, "no progress on stderr");
+}
+
+int Scan(const ScanFlags& f, const Mapping& mapping, ValidRowSink* sink, std::string label,
+         QualitySummary* summary) {
+  std::unique_ptr<RejectReport> report;
+  if (!f.rejects.empty()) {
+    absl::StatusOr<std::unique_ptr<RejectReport>> created = RejectReport::Create(f.rejects);
+    if (!created.ok()) return Fail(kExitIo, created.status());
+    report = std::move(*created);
+  }
+  ScanOptions options;
+  options.rejects = report.get();
+  options.sink = sink;
+  options.progress = !f.quiet;
+  options.label = std::move(label);
+  absl::StatusOr<QualitySummary> result = ScanExport(mapping, f.input, options);
+  if (!result.ok()) {
+    if (absl::IsFailedPrecondition(result.status())) {
+      return Fail(kExitExport, result.status());
+    }
+    return Fail(kExitIo, result.status());
+  }
+  if (report) {
+    if (absl::Status s = report->Close(); !s.ok()) return Fail(kExitIo, s);
+  }
+  *summary = std::move(*result);
+  return kExitOk;
+}
+
+void PrintSummary(const QualitySummary& summary, const std::string& format) {
+  if (format == "json") {
+    fmt::print("{}\n", summary.ToJson().dump(2));
+  } else {
+    fmt::print("{}", summary.ToText());
+  }
+}
+
+int FinalCode(const QualitySummary& summary, const ScanFlags& f) {
+  if (summary.rejected_total() > 0 && !f.allow_rejects) {
+    fmt::print(stderr,
+               "koppel-agent: {} row(s) rejected{}; fix them at the source or pass "
+               "--allow-rejects\n",
+               summary.rejected_total(),
+               f.rejects.empty() ? " (use --rejects FILE to list them)" : "");
+    return kExitRejects;
+  }
+  return kExitOk;
+}
+
+int RunCheck(const ScanFlags& f) {
+  absl::StatusOr<Mapping> mapping = LoadMapping(f.mapping);
+  if (!mapping.ok()) {
+    return Fail(kExitMapping, mapping.status(), "fix the mapping file; docs/agent.md lists its keys");
+  }
+  QualitySummary summary;
+  if (int rc = Scan(f, *mapping, nullptr, "check", &summary); rc != kExitOk) return rc;
+  PrintSummary(summary, f.format);
+  return FinalCode(summary, f);
+}
+
+struct SealFlags {
+  std::string covenant_key;
+  std::string covenant_id = "local";
+  uint32_t key_epoch = 1;
+  std::string linker_public_key;
+  std::string signing_key;
+  std::string outbox;
+  std::string agent;
+  size_t batch_size = 10000;
+};
+
+int RunSeal(const ScanFlags& f, const SealFlags& s) {
+  absl::StatusOr<Mapping> mapping = LoadMapping(f.mapping);
+  if (!mapping.ok()) {
+    return Fail(kExitMapping, mapping.status(), "fix the mapping file; docs/agent.md lists its keys");
+  }
+  absl::StatusOr<Tokenizer> tokenizer = LoadTokenizer(s.covenant_key);
+  if (!tokenizer.ok()) return Fail(kExitIo, tokenizer.status());
+  absl::StatusOr<Secret> signing_key = ReadKeyFile(s.signing_key, crypto_sign_SECRETKEYBYTES);
+  if (!signing_key.ok()) return Fail(kExitIo, signing_key.status());
+  absl::StatusOr<std::vector<uint8_t>> linker_pk =
+      ReadPublicKeyFile(s.linker_public_key, crypto_box_PUBLICKEYBYTES);
+  if (!linker_pk.ok()) return Fail(kExitIo, linker_pk.status());
+  BoxPublicKey linker_key;
+  std::copy(linker_pk->begin(), linker_pk->end(), linker_key.begin());
+  absl::StatusOr<Outbox> outbox = Outbox::Open(s.outbox);
+  if (!outbox.ok()) return Fail(kExitIo, outbox.status());
+
+  SealerConfig config;
+  config.covenant_id = s.covenant_id;
+  config.key_epoch = s.key_epoch;
+  config.batch_size = s.batch_size;
+  config.agent = s.agent.empty() ? mapping->dataset : s.agent;
+  BatchSealer sealer(*mapping, config, *tokenizer, linker_key, *signing_key, &*outbox);
+  QualitySummary summary;
+  if (int rc = Scan(f, *mapping, &sealer, "seal", &summary); rc != kExitOk) return rc;
+  if (absl::Status st = sealer.Finish(); !st.ok()) return Fail(kExitIo, st);
+
+  nlohmann::json manifest = summary.ToJson();
+  manifest["run_id"] = sealer.run_id();
+  manifest["covenant_id"] = config.covenant_id;
+  manifest["key_epoch"] = config.key_epoch;
+  manifest["records_sealed"] = sealer.records_sealed();
+  manifest["batches"] = sealer.batch_ids();
+  if (absl::Status st = outbox->WriteManifest(sealer.run_id(), manifest.dump(2)); !st.ok()) {
+    return Fail(kExitIo, st);
+  }
+  if (f.format == "json") {
+    fmt::print("{}\n", manifest.dump(2));
+  } else {
+    fmt::print("{}sealed      {:>12} records in {} batch(es) to {} (run {})\n", summary.ToText(),
+               sealer.records_sealed(), sealer.batch_ids().size(), s.outbox, sealer.run_id());
+  }
+  return FinalCode(summary, f);
+}
+
+int RunToken(const std::string& kind_name, const std::string& key_file) {
+  std::optional<IdentifierKind> kind = IdentifierKindFromName(kind_name);
+  absl::StatusOr<Tokenizer> tokenizer = LoadTokenizer(key_file);
+  if (!tokenizer.ok()) return Fail(kExitIo, tokenizer.status());
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    RejectReason reason;
+    std::string canonical;
+    if (*kind == IdentifierKind::kBsn) {
+      BsnResult r = ParseBsn(line);
+      reason = r.reason;
+      if (r.ok()) canonical = r.view();
+    } else {
+      size_t split = line.find(';');
+      AddressResult r = split == std::string::npos
+                            ? ParseAddress(line, "")
+                            : ParseAddress(std::string_view(line).substr(0, split),
+                                           std::string_view(line).substr(split + 1));
+      reason = r.reason;
+      if (r.ok()) canonical = r.view();
+    }
+    if (reason != RejectReason::kNone) {
+      fmt::print("error\t{}\n", RejectReasonName(reason));
+    } else {
+      fmt::print("{}\t{}\n", canonical, ToHex(tokenizer->Tokenize(*kind, canonical)));
+    }
+    sodium_memzero(line.data(), line.size());
+  }
+  std::fflush(stdout);
+  return kExitOk;
+}
+
+int RunKeygen(const std::string& type, const std::string& out) {
+  if (absl::Status s = EnsureSodium(); !s.ok()) return Fail(kExitIo, s);
+  absl::Status status;
+  if (type == "covenant") {
+    absl::StatusOr<Secret> key = Secret::Random(kCovenantKeySize);
+    status = key.ok() ? WriteKeyFile(out, *key) : key.status();
+  } else {
+    const bool box = type == "linker-box";
+    size_t sk_size = box ? crypto_box_SECRETKEYBYTES : crypto_sign_SECRETKEYBYTES;
+    std::vector<uint8_t> pk(box ? crypto_box_PUBLICKEYBYTES : crypto_sign_PUBLICKEYBYTES);
+    absl::StatusOr<Secret> sk = Secret::Allocate(sk_size);
+    if (!sk.ok()) return Fail(kExitIo, sk.status());
+    if (box) {
+      crypto_box_keypair(pk.data(), sk->mutable_data());
+    } else {
+      crypto_sign_keypair(pk.data(), sk->mutable_data());
+    }
+    sk->Seal();
+    status = WriteKeyFile(out, *sk);
+    if (status.ok()) status = WritePublicKeyFile(out + ".pub", pk);
+  }
+  if (!status.ok()) return Fail(kExitIo, status);
+  fmt::print(stderr, "koppel-agent: wrote {} key to {}{}\n", type, out,
+             type == "covenant" ? "" : fmt::format(" and {}.pub", out));
+  return kExitOk;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{
+      "koppel-agent: check, tokenise and seal a data holder's export for koppel.\n"
+      "Plaintext BSNs and addresses never leave this process. See docs/agent.md."};
+  app.require_subcommand(1);
+
+  ScanFlags check_flags;
+  CLI::App* check = app.add_subcommand(
+      "check", "dry run: print the data-quality summary of an export (never an identifier)");
+  AddScanFlags(check, &check_flags);
+
+  ScanFlags seal_flags;
+  SealFlags seal;
+  CLI::App* seal_cmd =
+      app.add_subcommand("seal", "tokenise an export and write sealed, signed batches");
+  AddScanFlags(seal_cmd, &seal_flags);
+  seal_cmd->add_option("--covenant-key", seal.covenant_key,
+                       "file with the covenant key K_cov (hex, mode 600)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  seal_cmd->add_option("--linker-public-key", seal.linker_public_key,
+                       "file with the linker's X25519 public key (hex)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  seal_cmd->add_option("--signing-key", seal.signing_key,
+                       "file with this agent's Ed25519 secret key (hex, mode 600)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  seal_cmd->add_option("--outbox", seal.outbox, "directory for the sealed batches")->required();
+  seal_cmd->add_option("--covenant-id", seal.covenant_id, "covenant the batches are sealed under");
+  seal_cmd->add_option("--key-epoch", seal.key_epoch, "key epoch of the covenant key");
+  seal_cmd->add_option("--agent", seal.agent, "name of this agent (default: the dataset)");
+  seal_cmd->add_option("--batch-size", seal.batch_size, "records per sealed batch")
+      ->check(CLI::Range(size_t{1}, size_t{1000000}));
+
+  std::string kind;
+  std::string key_file;
+  CLI::App* token = app.add_subcommand(
+      "token",
+      "interop: read one input per line on stdin (address lines are postcode;house) and print "
+      "canonical<TAB>token_hex or error<TAB>reason");
+  token->add_option("--kind", kind, "bsn or address")
+      ->required()
+      ->check(CLI::IsMember({"bsn", "address"}));
+  token->add_option("--key-file", key_file, "file with the 32-byte covenant key in hex")
+      ->required()
+      ->check(CLI::ExistingFile);
+
+  std::string key_type;
+  std::string key_out;
+  CLI::App* keygen = app.add_subcommand(
+      "keygen", "create a key file: a covenant key, the linker's box key pair or a signing key "
+                "pair (PATH and PATH.pub); for local use until the vault issues keys");
+  keygen->add_option("--type", key_type, "covenant, linker-box or signing")
+      ->required()
+      ->check(CLI::IsMember({"covenant", "linker-box", "signing"}));
+  keygen->add_option("--out", key_out, "path of the secret key file (created with mode 600)")
+      ->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+  if (absl::Status s = EnsureSodium(); !s.ok()) return Fail(kExitIo, s);
+  if (check->parsed()) return RunCheck(check_flags);
+  if (seal_cmd->parsed()) return RunSeal(seal_flags, seal);
+  if (token->parsed()) return RunToken(kind, key_file);
+  if (keygen->parsed()) return RunKeygen(key_type, key_out);
+  return kExitUsage;
+}
+
+}  // namespace
+}  // namespace koppel
+
+int main(int argc, char** argv) { return koppel::Main(argc, argv); }

@@ -1,0 +1,57 @@
+// Tokenises valid rows and cuts them into sealed, signed batches in the outbox. Plaintext
+// identifiers exist only in the row being tokenised; what reaches a batch is tokens and typed
+// attribute values, and what reaches the disk is the sealed batch.
+#ifndef KOPPEL_AGENTS_BATCH_SEALER_H_
+#define KOPPEL_AGENTS_BATCH_SEALER_H_
+
+#include <string>
+#include <vector>
+
+#include "agents/export_scan.h"
+#include "agents/outbox.h"
+#include "core/mapping.h"
+#include "core/sealed_batch.h"
+#include "core/token.h"
+
+namespace koppel {
+
+struct SealerConfig {
+  std::string covenant_id;
+  uint32_t key_epoch = 0;
+  std::string agent;
+  size_t batch_size = 10000;
+};
+
+class BatchSealer : public ValidRowSink {
+ public:
+  BatchSealer(const Mapping& mapping, const SealerConfig& config, const Tokenizer& tokenizer,
+              const BoxPublicKey& linker_public_key, const Secret& signing_key, Outbox* outbox);
+
+  absl::Status Accept(JudgedRow* row) override;
+  // Seals the last partial batch. Call once after the scan.
+  absl::Status Finish();
+
+  const std::string& run_id() const { return run_id_; }
+  const std::vector<std::string>& batch_ids() const { return batch_ids_; }
+  uint64_t records_sealed() const { return records_sealed_; }
+
+ private:
+  absl::Status Flush();
+
+  const Mapping& mapping_;
+  SealerConfig config_;
+  const Tokenizer& tokenizer_;
+  BoxPublicKey linker_public_key_;
+  const Secret& signing_key_;
+  Outbox* outbox_;
+  std::string run_id_;
+  v1::BatchPayload payload_;
+  std::string scratch_;
+  uint64_t sequence_ = 0;
+  uint64_t records_sealed_ = 0;
+  std::vector<std::string> batch_ids_;
+};
+
+}  // namespace koppel
+
+#endif  // KOPPEL_AGENTS_BATCH_SEALER_H_

@@ -1,0 +1,43 @@
+// The agent's outbox: a directory of sealed, signed batches waiting to be delivered, one file
+// per batch named by its id. Files appear atomically (write, fsync, rename), so a crash leaves
+// either a whole batch or none. It holds nothing but sealed batches and run manifests, so a copy
+// of the outbox reveals nothing about the people in the export.
+#ifndef KOPPEL_AGENTS_OUTBOX_H_
+#define KOPPEL_AGENTS_OUTBOX_H_
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "koppel/v1/batch.pb.h"
+
+namespace koppel {
+
+class Outbox {
+ public:
+  // Creates the directory (mode 0700) when it does not exist.
+  static absl::StatusOr<Outbox> Open(const std::filesystem::path& dir);
+
+  absl::Status Write(const v1::SealedBatch& batch);
+  // Writes `text` as runs/<run_id>.json, atomically.
+  absl::Status WriteManifest(std::string_view run_id, std::string_view text);
+  // Paths of the sealed batches present, sorted.
+  absl::StatusOr<std::vector<std::filesystem::path>> ListBatches() const;
+
+  const std::filesystem::path& dir() const { return dir_; }
+  static constexpr std::string_view kBatchSuffix = ".sealed";
+
+ private:
+  explicit Outbox(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  std::filesystem::path dir_;
+};
+
+// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename,
+// fsync of the directory.
+absl::Status WriteFileAtomically(const std::filesystem::path& path, std::string_view bytes);
+
+}  // namespace koppel
+
+#endif  // KOPPEL_AGENTS_OUTBOX_H_

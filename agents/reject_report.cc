@@ -1,0 +1,55 @@
+#include "agents/reject_report.h"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace koppel {
+namespace {
+
+// Column headers come from the mapping; quote them when CSV needs it.
+std::string CsvField(std::string_view s) {
+  if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RejectReport>> RejectReport::Create(
+    const std::filesystem::path& path) {
+  FILE* file = std::fopen(path.c_str(), "w");
+  if (file == nullptr) {
+    return absl::PermissionDeniedError(fmt::format("cannot create reject report {}: {}",
+                                                   path.string(), std::strerror(errno)));
+  }
+  std::fputs("record,line,reason,column\n", file);
+  return std::unique_ptr<RejectReport>(new RejectReport(file, path));
+}
+
+RejectReport::~RejectReport() {
+  if (file_ != nullptr) std::fclose(file_);
+}
+
+absl::Status RejectReport::Add(uint64_t record, uint64_t line, RejectReason reason,
+                               std::string_view column) {
+  fmt::print(file_, "{},{},{},{}\n", record, line, RejectReasonName(reason), CsvField(column));
+  return absl::OkStatus();
+}
+
+absl::Status RejectReport::Close() {
+  FILE* file = std::exchange(file_, nullptr);
+  if (file == nullptr) return absl::OkStatus();
+  bool failed = std::ferror(file) != 0;
+  if (std::fclose(file) != 0 || failed) {
+    return absl::DataLossError(fmt::format("cannot write reject report {}", path_.string()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace koppel

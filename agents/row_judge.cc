@@ -1,0 +1,112 @@
+#include "agents/row_judge.h"
+
+#include <fmt/format.h>
+
+namespace koppel {
+
+int RowJudge::AddColumn(const std::vector<std::string_view>& header, const std::string& name,
+                        absl::Status* status) {
+  if (name.empty() || !status->ok()) return -1;
+  for (size_t i = 0; i < columns_.size(); ++i) {
+    if (columns_[i].header == name) return static_cast<int>(i);
+  }
+  for (size_t i = 0; i < header.size(); ++i) {
+    if (TrimBlanks(header[i]) == name) {
+      columns_.push_back({name, i});
+      return static_cast<int>(columns_.size() - 1);
+    }
+  }
+  std::string present;
+  for (std::string_view h : header) present += fmt::format("{}'{}'", present.empty() ? "" : ", ", TrimBlanks(h));
+  *status = absl::FailedPreconditionError(fmt::format(
+      "the mapping names column '{}', but the export's header has no such column (it has: {}); "
+      "fix the mapping or check the delimiter",
+      name, present));
+  return -1;
+}
+
+absl::StatusOr<RowJudge> RowJudge::Create(const Mapping& mapping,
+                                          const std::vector<std::string_view>& header) {
+  RowJudge judge;
+  judge.mapping_ = &mapping;
+  judge.field_count_ = header.size();
+  absl::Status status;
+  if (mapping.bsn_column) judge.bsn_ = judge.AddColumn(header, *mapping.bsn_column, &status);
+  if (mapping.address_columns) {
+    const AddressColumns& a = *mapping.address_columns;
+    judge.postcode_ = judge.AddColumn(header, a.postcode, &status);
+    judge.house_ = judge.AddColumn(header, a.house, &status);
+    judge.number_ = judge.AddColumn(header, a.number, &status);
+    judge.letter_ = judge.AddColumn(header, a.letter, &status);
+    judge.addition_ = judge.AddColumn(header, a.addition, &status);
+  }
+  for (const AttributeSpec& spec : mapping.attributes) {
+    judge.attribute_columns_.push_back(judge.AddColumn(header, spec.column, &status));
+    judge.parsers_.emplace_back(spec);
+  }
+  if (!status.ok()) return status;
+  return judge;
+}
+
+void RowJudge::Judge(const std::vector<std::string_view>& fields, JudgedRow* row) const {
+  row->reason = RejectReason::kNone;
+  row->column = -1;
+  row->values.Clear();
+  if (fields.size() != field_count_) {
+    row->reason = RejectReason::kFieldCount;
+    return;
+  }
+  if (bsn_ >= 0) {
+    row->bsn = ParseBsn(Cell(fields, bsn_));
+    if (!row->bsn.ok()) {
+      row->reason = row->bsn.reason;
+      row->column = bsn_;
+      return;
+    }
+  }
+  if (postcode_ >= 0) {
+    row->address = house_ >= 0 ? ParseAddress(Cell(fields, postcode_), Cell(fields, house_))
+                               : ParseAddressFields(Cell(fields, postcode_), Cell(fields, number_),
+                                                    Cell(fields, letter_), Cell(fields, addition_));
+    if (!row->address.ok()) {
+      row->reason = row->address.reason;
+      RejectReason r = row->reason;
+      bool postcode_problem = r == RejectReason::kPostcodeEmpty ||
+                              r == RejectReason::kPostcodeBadFormat ||
+                              r == RejectReason::kPostcodeUnusedLetters;
+      row->column = postcode_problem ? postcode_
+                    : house_ >= 0    ? house_
+                    : r == RejectReason::kHouseLetterBad   ? letter_
+                    : r == RejectReason::kHouseAdditionBad ? addition_
+                                                           : number_;
+      return;
+    }
+  }
+  for (size_t i = 0; i < parsers_.size(); ++i) {
+    std::string_view text = Cell(fields, attribute_columns_[i]);
+    v1::Value* value = row->values.Add();
+    if (text.empty()) {
+      if (parsers_[i].spec().required) {
+        row->reason = RejectReason::kMissingValue;
+        row->column = attribute_columns_[i];
+        return;
+      }
+      continue;
+    }
+    RejectReason r = parsers_[i].Parse(text, value);
+    if (r != RejectReason::kNone) {
+      row->reason = r;
+      row->column = attribute_columns_[i];
+      return;
+    }
+  }
+}
+
+void RowJudge::CountMissing(const std::vector<std::string_view>& fields,
+                            std::vector<uint64_t>* missing) const {
+  for (size_t i = 0; i < columns_.size(); ++i) {
+    if (TrimBlanks(fields[columns_[i].index]).empty()) ++(*missing)[i];
+  }
+}
+
+}  // namespace koppel

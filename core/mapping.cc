@@ -1,0 +1,399 @@
+#include "core/mapping.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/status_macros.h"
+
+namespace koppel {
+namespace {
+
+bool IsIdentifierName(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
+
+bool IsIsoDate(std::string_view s) {
+  absl::StatusOr<DateFormat> iso = DateFormat::Parse("yyyy-mm-dd");
+  return iso.ok() && iso->ToDays(s).has_value();
+}
+
+// Reads one YAML document with errors that name file, line, column and key path.
+class MappingParser {
+ public:
+  explicit MappingParser(std::string_view source) : source_(source) {}
+
+  absl::Status Error(const YAML::Node& node, std::string_view path, std::string_view problem) {
+    const YAML::Mark mark = node.Mark();
+    std::string where = path.empty() ? std::string("top level") : std::string(path);
+    if (mark.is_null()) {
+      return absl::InvalidArgumentError(fmt::format("{}: {}: {}", source_, where, problem));
+    }
+    return absl::InvalidArgumentError(fmt::format("{}:{}:{}: {}: {}", source_, mark.line + 1,
+                                                  mark.column + 1, where, problem));
+  }
+
+  absl::Status ExpectMap(const YAML::Node& node, std::string_view path,
+                         const std::set<std::string>& allowed,
+                         const std::set<std::string>& required) {
+    if (!node.IsMap()) return Error(node, path, "expected a mapping of keys to values");
+    for (const auto& entry : node) {
+      std::string key = entry.first.Scalar();
+      if (!allowed.contains(key)) {
+        return Error(entry.first, Join(path, key),
+                     absl::StrCat("unknown key; allowed here: ", absl::StrJoin(allowed, ", ")));
+      }
+    }
+    for (const std::string& key : required) {
+      if (!node[key]) return Error(node, path, absl::StrCat("missing required key '", key, "'"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string> String(const YAML::Node& parent, std::string_view path,
+                                     const std::string& key) {
+    const YAML::Node node = parent[key];
+    if (!node.IsScalar()) return Error(node.IsDefined() ? node : parent, Join(path, key),
+                                       "expected a single value");
+    return node.Scalar();
+  }
+
+  absl::StatusOr<bool> Bool(const YAML::Node& parent, std::string_view path,
+                            const std::string& key) {
+    const YAML::Node node = parent[key];
+    bool value = false;
+    if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
+      return Error(node, Join(path, key), "expected true or false");
+    }
+    return value;
+  }
+
+  absl::StatusOr<int64_t> Int(const YAML::Node& parent, std::string_view path,
+                              const std::string& key) {
+    const YAML::Node node = parent[key];
+    int64_t value = 0;
+    if (!node.IsScalar() || !absl::SimpleAtoi(node.Scalar(), &value)) {
+      return Error(node, Join(path, key), "expected an integer");
+    }
+    return value;
+  }
+
+  absl::StatusOr<char> Char(const YAML::Node& parent, std::string_view path,
+                            const std::string& key, bool allow_empty) {
+    ASSIGN_OR_RETURN(std::string value, String(parent, path, key));
+    if (value == "\\t") value = "\t";
+    if (value.empty() && allow_empty) return '\0';
+    if (value.size() != 1 || value[0] == '\n' || value[0] == '\r') {
+      return Error(parent[key], Join(path, key),
+                   allow_empty ? "expected one character, or \"\" for none"
+                               : "expected exactly one character (\"\\t\" for tab)");
+    }
+    return value[0];
+  }
+
+  static std::string Join(std::string_view path, std::string_view key) {
+    return path.empty() ? std::string(key) : fmt::format("{}.{}", path, key);
+  }
+
+ private:
+  std::string source_;
+};
+
+absl::Status ParseCsv(MappingParser& p, const YAML::Node& node, Mapping* m) {
+  RETURN_IF_ERROR(p.ExpectMap(node, "csv", {"delimiter", "quote", "encoding", "line_ending"},
+                              {"delimiter"}));
+  ASSIGN_OR_RETURN(m->csv.delimiter, p.Char(node, "csv", "delimiter", false));
+  if (node["quote"]) {
+    ASSIGN_OR_RETURN(char quote, p.Char(node, "csv", "quote", true));
+    m->csv.quote = quote == '\0' ? std::nullopt : std::optional<char>(quote);
+  } else {
+    m->csv.quote = '"';
+  }
+  if (m->csv.quote && *m->csv.quote == m->csv.delimiter) {
+    return p.Error(node["quote"], "csv.quote", "the quote must differ from the delimiter");
+  }
+  m->encoding = "utf-8";
+  if (node["encoding"]) {
+    ASSIGN_OR_RETURN(m->encoding, p.String(node, "csv", "encoding"));
+    if (m->encoding != "utf-8" && m->encoding != "utf-8-bom") {
+      return p.Error(node["encoding"], "csv.encoding",
+                     "must be utf-8 or utf-8-bom; convert other encodings to UTF-8 first "
+                     "(e.g. iconv -f latin1 -t utf-8)");
+    }
+  }
+  m->line_ending = "lf";
+  if (node["line_ending"]) {
+    ASSIGN_OR_RETURN(m->line_ending, p.String(node, "csv", "line_ending"));
+    if (m->line_ending != "lf" && m->line_ending != "crlf") {
+      return p.Error(node["line_ending"], "csv.line_ending", "must be lf or crlf");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseIdentifiers(MappingParser& p, const YAML::Node& node, Mapping* m) {
+  RETURN_IF_ERROR(p.ExpectMap(node, "identifiers", {"bsn", "address"}, {}));
+  if (!node["bsn"] && !node["address"]) {
+    return p.Error(node, "identifiers", "name a bsn column, an address, or both");
+  }
+  if (node["bsn"]) {
+    ASSIGN_OR_RETURN(std::string column, p.String(node, "identifiers", "bsn"));
+    m->bsn_column = column;
+  }
+  if (node["address"]) {
+    const YAML::Node a = node["address"];
+    const std::string path = "identifiers.address";
+    RETURN_IF_ERROR(
+        p.ExpectMap(a, path, {"postcode", "house", "number", "letter", "addition"}, {"postcode"}));
+    AddressColumns columns;
+    ASSIGN_OR_RETURN(columns.postcode, p.String(a, path, "postcode"));
+    if (a["house"]) {
+      if (a["number"] || a["letter"] || a["addition"]) {
+        return p.Error(a, path, "give either house (one free-form field) or number/letter/"
+                                "addition (separate fields), not both");
+      }
+      ASSIGN_OR_RETURN(columns.house, p.String(a, path, "house"));
+    } else {
+      if (!a["number"]) return p.Error(a, path, "missing 'house' or 'number'");
+      ASSIGN_OR_RETURN(columns.number, p.String(a, path, "number"));
+      if (a["letter"]) {
+        ASSIGN_OR_RETURN(columns.letter, p.String(a, path, "letter"));
+      }
+      if (a["addition"]) {
+        ASSIGN_OR_RETURN(columns.addition, p.String(a, path, "addition"));
+      }
+    }
+    m->address_columns = columns;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseAttribute(MappingParser& p, const YAML::Node& node, std::string_view path,
+                            AttributeSpec* a) {
+  RETURN_IF_ERROR(p.ExpectMap(node, path,
+                              {"name", "column", "type", "codes", "required", "format", "decimal",
+                               "thousands", "min", "max"},
+                              {"name", "column", "type"}));
+  ASSIGN_OR_RETURN(a->name, p.String(node, path, "name"));
+  if (!IsIdentifierName(a->name)) {
+    return p.Error(node["name"], MappingParser::Join(path, "name"),
+                   "use lower-case letters, digits and _ only");
+  }
+  ASSIGN_OR_RETURN(a->column, p.String(node, path, "column"));
+  ASSIGN_OR_RETURN(std::string type, p.String(node, path, "type"));
+  static const std::map<std::string, AttributeType> kTypes = {
+      {"category", AttributeType::kCategory}, {"integer", AttributeType::kInteger},
+      {"amount", AttributeType::kAmount},     {"date", AttributeType::kDate},
+      {"year", AttributeType::kYear}};
+  auto type_it = kTypes.find(type);
+  if (type_it == kTypes.end()) {
+    return p.Error(node["type"], MappingParser::Join(path, "type"),
+                   absl::StrCat("'", type, "' is not one of category, integer, amount, date, year"));
+  }
+  a->type = type_it->second;
+  if (node["required"]) {
+    ASSIGN_OR_RETURN(a->required, p.Bool(node, path, "required"));
+  }
+
+  auto only_for = [&](const char* key, AttributeType t, const char* type_name) -> absl::Status {
+    if (node[key] && a->type != t) {
+      return p.Error(node[key], MappingParser::Join(path, key),
+                     absl::StrCat("only allowed for type ", type_name));
+    }
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(only_for("codes", AttributeType::kCategory, "category"));
+  RETURN_IF_ERROR(only_for("format", AttributeType::kDate, "date"));
+  RETURN_IF_ERROR(only_for("decimal", AttributeType::kAmount, "amount"));
+  RETURN_IF_ERROR(only_for("thousands", AttributeType::kAmount, "amount"));
+  RETURN_IF_ERROR(only_for("min", AttributeType::kInteger, "integer"));
+  RETURN_IF_ERROR(only_for("max", AttributeType::kInteger, "integer"));
+
+  const std::string codes_path = MappingParser::Join(path, "codes");
+  switch (a->type) {
+    case AttributeType::kCategory: {
+      const YAML::Node codes = node["codes"];
+      if (!codes) return p.Error(node, path, "a category needs its allowed codes");
+      if (codes.IsSequence()) {
+        for (const auto& code : codes) {
+          if (!code.IsScalar() || code.Scalar().empty()) {
+            return p.Error(code, codes_path, "each code must be a non-empty value");
+          }
+          a->codes.emplace(code.Scalar(), code.Scalar());
+        }
+      } else if (codes.IsMap()) {
+        for (const auto& entry : codes) {
+          if (!entry.second.IsScalar() || !IsIdentifierName(entry.second.Scalar())) {
+            return p.Error(entry.second, codes_path,
+                           "a mapped code must be lower-case letters, digits and _");
+          }
+          a->codes.emplace(entry.first.Scalar(), entry.second.Scalar());
+        }
+      } else {
+        return p.Error(codes, codes_path, "expected a list of codes or a map of code: code");
+      }
+      if (a->codes.empty()) return p.Error(codes, codes_path, "at least one code is needed");
+      break;
+    }
+    case AttributeType::kDate: {
+      ASSIGN_OR_RETURN(std::string pattern, p.String(node, path, "format"));
+      absl::StatusOr<DateFormat> format = DateFormat::Parse(pattern);
+      if (!format.ok()) {
+        return p.Error(node["format"], MappingParser::Join(path, "format"),
+                       std::string(format.status().message()));
+      }
+      a->date_format = *format;
+      break;
+    }
+    case AttributeType::kAmount: {
+      if (node["decimal"]) {
+        ASSIGN_OR_RETURN(std::string decimal, p.String(node, path, "decimal"));
+        if (decimal != "comma" && decimal != "point") {
+          return p.Error(node["decimal"], MappingParser::Join(path, "decimal"),
+                         "must be comma or point");
+        }
+        a->decimal_mark = decimal == "comma" ? ',' : '.';
+      }
+      if (node["thousands"]) {
+        ASSIGN_OR_RETURN(a->thousands_separator, p.Char(node, path, "thousands", true));
+        if (a->thousands_separator == a->decimal_mark) {
+          return p.Error(node["thousands"], MappingParser::Join(path, "thousands"),
+                         "must differ from the decimal mark");
+        }
+      }
+      break;
+    }
+    case AttributeType::kInteger: {
+      if (node["min"]) {
+        ASSIGN_OR_RETURN(a->min, p.Int(node, path, "min"));
+      }
+      if (node["max"]) {
+        ASSIGN_OR_RETURN(a->max, p.Int(node, path, "max"));
+      }
+      if (a->min && a->max && *a->min > *a->max) {
+        return p.Error(node["max"], MappingParser::Join(path, "max"), "is below min");
+      }
+      break;
+    }
+    case AttributeType::kYear:
+      break;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Mapping> ParseDocument(MappingParser& p, const YAML::Node& root) {
+  RETURN_IF_ERROR(p.ExpectMap(
+      root, "", {"version", "dataset", "holder", "period", "csv", "identifiers", "attributes"},
+      {"version", "dataset", "period", "csv", "identifiers"}));
+  Mapping m;
+  ASSIGN_OR_RETURN(int64_t version, p.Int(root, "", "version"));
+  if (version != 1) {
+    return p.Error(root["version"], "version",
+                   "this agent reads mapping version 1; upgrade the agent for newer mappings");
+  }
+  ASSIGN_OR_RETURN(m.dataset, p.String(root, "", "dataset"));
+  if (!IsIdentifierName(m.dataset)) {
+    return p.Error(root["dataset"], "dataset", "use lower-case letters, digits and _ only");
+  }
+  if (root["holder"]) {
+    ASSIGN_OR_RETURN(m.holder, p.String(root, "", "holder"));
+  }
+
+  const YAML::Node period = root["period"];
+  RETURN_IF_ERROR(p.ExpectMap(period, "period", {"from", "to"}, {"from", "to"}));
+  ASSIGN_OR_RETURN(m.period_from, p.String(period, "period", "from"));
+  ASSIGN_OR_RETURN(m.period_to, p.String(period, "period", "to"));
+  if (!IsIsoDate(m.period_from)) {
+    return p.Error(period["from"], "period.from", "expected a date as yyyy-mm-dd");
+  }
+  if (!IsIsoDate(m.period_to)) {
+    return p.Error(period["to"], "period.to", "expected a date as yyyy-mm-dd");
+  }
+  if (m.period_to < m.period_from) return p.Error(period["to"], "period.to", "is before from");
+
+  RETURN_IF_ERROR(ParseCsv(p, root["csv"], &m));
+  RETURN_IF_ERROR(ParseIdentifiers(p, root["identifiers"], &m));
+
+  std::set<std::string> names;
+  std::set<std::string> columns;
+  if (root["attributes"]) {
+    const YAML::Node attributes = root["attributes"];
+    if (!attributes.IsSequence()) {
+      return p.Error(attributes, "attributes", "expected a list of attributes");
+    }
+    for (size_t i = 0; i < attributes.size(); ++i) {
+      const std::string path = absl::StrCat("attributes[", i, "]");
+      AttributeSpec spec;
+      RETURN_IF_ERROR(ParseAttribute(p, attributes[i], path, &spec));
+      if (!names.insert(spec.name).second) {
+        return p.Error(attributes[i]["name"], path + ".name",
+                       absl::StrCat("attribute '", spec.name, "' is defined twice"));
+      }
+      m.attributes.push_back(std::move(spec));
+    }
+  }
+  return m;
+}
+
+}  // namespace
+
+std::vector<v1::AttributeSchema> Mapping::BatchSchema() const {
+  std::vector<v1::AttributeSchema> schema;
+  for (const AttributeSpec& a : attributes) {
+    v1::AttributeSchema s;
+    s.set_name(a.name);
+    switch (a.type) {
+      case AttributeType::kCategory: {
+        s.set_type(v1::ATTRIBUTE_TYPE_CATEGORY);
+        std::set<std::string> canonical;
+        for (const auto& [from, to] : a.codes) canonical.insert(to);
+        for (const std::string& code : canonical) s.add_codes(code);
+        break;
+      }
+      case AttributeType::kInteger: s.set_type(v1::ATTRIBUTE_TYPE_INTEGER); break;
+      case AttributeType::kAmount: s.set_type(v1::ATTRIBUTE_TYPE_AMOUNT); break;
+      case AttributeType::kDate: s.set_type(v1::ATTRIBUTE_TYPE_DATE); break;
+      case AttributeType::kYear: s.set_type(v1::ATTRIBUTE_TYPE_YEAR); break;
+    }
+    schema.push_back(std::move(s));
+  }
+  return schema;
+}
+
+absl::StatusOr<Mapping> ParseMapping(std::string_view yaml, std::string_view source_name) {
+  MappingParser parser(source_name);
+  try {
+    YAML::Node root = YAML::Load(std::string(yaml));
+    if (!root.IsDefined() || root.IsNull()) {
+      return absl::InvalidArgumentError(
+          fmt::format("{}: the mapping file is empty", source_name));
+    }
+    return ParseDocument(parser, root);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(fmt::format("{}:{}:{}: not valid YAML: {}", source_name,
+                                                  e.mark.line + 1, e.mark.column + 1, e.msg));
+  }
+}
+
+absl::StatusOr<Mapping> LoadMapping(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot open mapping file ", path.string()));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return ParseMapping(text.str(), path.string());
+}
+
+}  // namespace koppel
