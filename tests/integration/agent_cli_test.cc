@@ -1,0 +1,228 @@
+// koppel-agent as a user runs it: exit codes, error messages that say what and where, the
+// interop token command against the reference vectors, and nothing identifying in any output.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+
+namespace koppel {
+namespace {
+
+using testing::ProcessResult;
+using testing::ReadFile;
+using testing::RunProcess;
+using testing::TempDir;
+using testing::WriteFile;
+
+const std::string kAgent = KOPPEL_BIN_DIR "/koppel-agent";
+
+ProcessResult Agent(std::vector<std::string> args, const std::string& input = "") {
+  args.insert(args.begin(), kAgent);
+  return RunProcess(args, input);
+}
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+class AgentCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WriteFile(dir_ / "m.yaml", R"(version: 1
+dataset: schuldhulp
+period: {from: 2014-01-01, to: 2014-12-31}
+csv: {delimiter: ",", encoding: utf-8, line_ending: lf}
+identifiers:
+  bsn: bsn
+  address: {postcode: pc, house: huisnummer}
+attributes:
+  - {name: traject, column: traject, type: category, codes: {SHV: debt_counselling, BB: budget_management}, required: true}
+  - {name: start, column: start, type: date, format: d-m-yyyy}
+)");
+    // Valid rows, then one per reason; the plaintext identifiers must not appear in outputs.
+    WriteFile(dir_ / "e.csv",
+              "bsn,pc,huisnummer,traject,start,notitie\n"
+              "123456782,7607 ab,12a,SHV,1-2-2014,\n"
+              "111222333,7607AB,12 bis,BB,15-3-2014,\n"
+              "999999990,7608CD,3-1,SHV,,\n"
+              "987654321,7607AB,1,SHV,1-2-2014,\n"        // 11-test
+              "123456782,7607SA,1,SHV,1-2-2014,\n"        // unused letters
+              "111222333,7607AB,12,XX,1-2-2014,\n"         // unknown category
+              "111222333,7607AB,12,SHV,30-2-2014,\n"       // date
+              "111222333,7607AB,12,,1-2-2014,\n"           // required missing
+              "111222333,7607AB,12,SHV,1-2-2014\n");       // field count
+    WriteFile(dir_ / "k", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n");
+    ::chmod((dir_ / "k").c_str(), 0600);
+  }
+  TempDir dir_;
+};
+
+TEST_F(AgentCliTest, HelpAndUsageErrors) {
+  ProcessResult help = Agent({"--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  for (const char* sub : {"check", "seal", "token", "keygen"}) EXPECT_TRUE(Contains(help.out, sub));
+  EXPECT_EQ(Agent({"seal", "--help"}).exit_code, 0);
+  EXPECT_EQ(Agent({}).exit_code, 2);
+  EXPECT_EQ(Agent({"frobnicate"}).exit_code, 2);
+  ProcessResult missing = Agent({"check", "--mapping", (dir_ / "m.yaml").string()});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_TRUE(Contains(missing.err, "--input")) << missing.err;
+  ProcessResult kind = Agent({"token", "--kind", "iban", "--key-file", (dir_ / "k").string()});
+  EXPECT_EQ(kind.exit_code, 2);
+}
+
+TEST_F(AgentCliTest, CheckReportsEveryReasonAndNeverAValue) {
+  ProcessResult r = Agent({"check", "--mapping", (dir_ / "m.yaml").string(), "--input",
+                           (dir_ / "e.csv").string(), "--format", "json", "--rejects",
+                           (dir_ / "rejects.csv").string()});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  nlohmann::json summary = nlohmann::json::parse(r.out);
+  EXPECT_EQ(summary["rows"], 9);
+  EXPECT_EQ(summary["valid"], 3);
+  EXPECT_EQ(summary["rejected"],
+            nlohmann::json({{"bsn_eleven_test", 1}, {"postcode_unused_letters", 1},
+                            {"category_unknown", 1}, {"date_invalid", 1}, {"missing_value", 1},
+                            {"field_count", 1}}));
+  EXPECT_EQ(summary["missing"]["start"], 1);
+  EXPECT_EQ(summary["missing"]["traject"], 1);
+  EXPECT_EQ(summary["missing"]["bsn"], 0);
+  std::string rejects = ReadFile(dir_ / "rejects.csv");
+  EXPECT_EQ(rejects,
+            "record,line,reason,column\n"
+            "4,5,bsn_eleven_test,bsn\n"
+            "5,6,postcode_unused_letters,pc\n"
+            "6,7,category_unknown,traject\n"
+            "7,8,date_invalid,start\n"
+            "8,9,missing_value,traject\n"
+            "9,10,field_count,\n");
+  for (const char* secret : {"123456782", "111222333", "987654321", "7607", "7608"}) {
+    EXPECT_FALSE(Contains(r.out + r.err + rejects, secret)) << secret;
+  }
+  EXPECT_EQ(Agent({"check", "--allow-rejects", "--quiet", "--mapping",
+                   (dir_ / "m.yaml").string(), "--input", (dir_ / "e.csv").string()})
+                .exit_code,
+            0);
+}
+
+TEST_F(AgentCliTest, BadMappingAndHeaderGiveTheirExitCodeAndSayWhere) {
+  WriteFile(dir_ / "bad.yaml", "version: 1\ndataset: x\nperiod: {from: 2014-01-01, to: 2014-12-31}\n"
+                               "csv: {delimiter: \",\"}\nidentifiers: {bsn: BSN}\nattributes:\n"
+                               "  - {name: a, column: A, type: decimal}\n");
+  ProcessResult bad = Agent({"check", "--mapping", (dir_ / "bad.yaml").string(), "--input",
+                             (dir_ / "e.csv").string()});
+  EXPECT_EQ(bad.exit_code, 4);
+  EXPECT_TRUE(Contains(bad.err, "bad.yaml:7:")) << bad.err;
+  EXPECT_TRUE(Contains(bad.err, "attributes[0].type")) << bad.err;
+
+  WriteFile(dir_ / "other.csv", "BSN;Postcode\n123456782;7607AB\n");
+  ProcessResult header = Agent({"check", "--mapping", (dir_ / "m.yaml").string(), "--input",
+                                (dir_ / "other.csv").string()});
+  EXPECT_EQ(header.exit_code, 5);
+  EXPECT_TRUE(Contains(header.err, "no such column")) << header.err;
+  EXPECT_FALSE(Contains(header.err, "123456782"));
+
+  WriteFile(dir_ / "empty.csv", "");
+  EXPECT_EQ(Agent({"check", "--mapping", (dir_ / "m.yaml").string(), "--input",
+                   (dir_ / "empty.csv").string()})
+                .exit_code,
+            5);
+}
+
+TEST_F(AgentCliTest, TokenCommandReproducesTheReferenceVectors) {
+  std::ifstream in(KOPPEL_SHARED_DIR "/reference/token_vectors.json");
+  nlohmann::json vectors = nlohmann::json::parse(in);
+  std::string bsn_input, bsn_expected, address_input, address_expected;
+  for (const auto& v : vectors["valid"]) {
+    std::string expected = v["canonical"].get<std::string>() + "\t" +
+                           v["token_hex"].get<std::string>() + "\n";
+    if (v["kind"] == "bsn") {
+      bsn_input += v["input"].get<std::string>() + "\n";
+      bsn_expected += expected;
+    } else if (v["input"].contains("house")) {
+      address_input += v["input"]["postcode"].get<std::string>() + ";" +
+                       v["input"]["house"].get<std::string>() + "\n";
+      address_expected += expected;
+    }
+  }
+  for (const auto& v : vectors["invalid"]) {
+    if (v["kind"] == "bsn") {
+      bsn_input += v["input"].get<std::string>() + "\n";
+      bsn_expected += "error\t\n";
+    } else {
+      address_input += v["input"]["postcode"].get<std::string>() + ";" +
+                       v["input"]["house"].get<std::string>() + "\n";
+      address_expected += "error\t\n";
+    }
+  }
+  ProcessResult bsn = Agent({"token", "--kind", "bsn", "--key-file", (dir_ / "k").string()},
+                            bsn_input);
+  ASSERT_EQ(bsn.exit_code, 0) << bsn.err;
+  ProcessResult address = Agent(
+      {"token", "--kind", "address", "--key-file", (dir_ / "k").string()}, address_input);
+  ASSERT_EQ(address.exit_code, 0) << address.err;
+  // Valid lines match exactly; invalid lines start with "error<TAB>" and name a reason.
+  auto matches = [](const std::string& got, const std::string& expected) {
+    std::istringstream g(got), e(expected);
+    std::string gl, el;
+    while (std::getline(e, el)) {
+      if (!std::getline(g, gl)) return false;
+      if (el == "error\t" ? !gl.starts_with("error\t") || gl.size() <= 6 : gl != el) return false;
+    }
+    return !std::getline(g, gl);
+  };
+  EXPECT_TRUE(matches(bsn.out, bsn_expected)) << bsn.out;
+  EXPECT_TRUE(matches(address.out, address_expected)) << address.out;
+}
+
+TEST_F(AgentCliTest, KeysMustBePrivateAndWellFormed) {
+  WriteFile(dir_ / "open", ReadFile(dir_ / "k"));
+  ::chmod((dir_ / "open").c_str(), 0644);
+  ProcessResult open = Agent({"token", "--kind", "bsn", "--key-file", (dir_ / "open").string()},
+                             "123456782\n");
+  EXPECT_EQ(open.exit_code, 3);
+  EXPECT_TRUE(Contains(open.err, "chmod 600")) << open.err;
+  WriteFile(dir_ / "short", "0011\n");
+  ::chmod((dir_ / "short").c_str(), 0600);
+  EXPECT_EQ(Agent({"token", "--kind", "bsn", "--key-file", (dir_ / "short").string()}).exit_code,
+            3);
+}
+
+TEST_F(AgentCliTest, KeygenThenSealWritesOnlySealedBatchesAndAManifest) {
+  std::string keys = (dir_ / "keys").string();
+  std::filesystem::create_directory(keys);
+  ASSERT_EQ(Agent({"keygen", "--type", "covenant", "--out", keys + "/cov"}).exit_code, 0);
+  ASSERT_EQ(Agent({"keygen", "--type", "linker-box", "--out", keys + "/linker"}).exit_code, 0);
+  ASSERT_EQ(Agent({"keygen", "--type", "signing", "--out", keys + "/agent"}).exit_code, 0);
+  EXPECT_EQ(Agent({"keygen", "--type", "covenant", "--out", keys + "/cov"}).exit_code, 3)
+      << "must refuse to overwrite a key";
+  struct stat st;
+  ASSERT_EQ(::stat((keys + "/cov").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  ProcessResult r = Agent({"seal", "--mapping", (dir_ / "m.yaml").string(), "--input",
+                           (dir_ / "e.csv").string(), "--covenant-key", keys + "/cov",
+                           "--linker-public-key", keys + "/linker.pub", "--signing-key",
+                           keys + "/agent", "--outbox", (dir_ / "outbox").string(), "--format",
+                           "json", "--allow-rejects", "--batch-size", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json manifest = nlohmann::json::parse(r.out);
+  EXPECT_EQ(manifest["records_sealed"], 3);
+  EXPECT_EQ(manifest["batches"].size(), 2u);
+  size_t files = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir_ / "outbox")) {
+    if (!entry.is_regular_file()) continue;
+    ++files;
+    std::string content = ReadFile(entry.path());
+    for (const char* secret : {"123456782", "111222333", "999999990", "7607AB", "7608CD"}) {
+      EXPECT_FALSE(Contains(content, secret)) << entry.path() << " holds " << secret;
+    }
+  }
+  EXPECT_EQ(files, 3u);  // two batches and the run manifest
+}
+
+}  // namespace
+}  // namespace koppel

@@ -1,0 +1,22 @@
+// Runs a built binary as a child process with given stdin and captures its exit code, stdout
+// and stderr: integration tests drive the real CLIs, not their functions.
+#ifndef KOPPEL_TESTS_TESTING_SUBPROCESS_H_
+#define KOPPEL_TESTS_TESTING_SUBPROCESS_H_
+
+#include <string>
+#include <vector>
+
+namespace koppel::testing {
+
+struct ProcessResult {
+  int exit_code = -1;  // -1 when the process died from a signal
+  std::string out;
+  std::string err;
+};
+
+// Runs `argv` (argv[0] is a path) with `input` on stdin.
+ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string& input = "");
+
+}  // namespace koppel::testing
+
+#endif  // KOPPEL_TESTS_TESTING_SUBPROCESS_H_
