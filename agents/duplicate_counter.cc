@@ -9,7 +9,7 @@
 namespace koppel {
 
 absl::StatusOr<DuplicateCounter> DuplicateCounter::Create(size_t max_in_memory) {
-  absl::StatusOr<Secret> key = Secret::Random(crypto_generichash_KEYBYTES);
+  absl::StatusOr<Secret> key = Secret::Random(crypto_shorthash_siphashx24_KEYBYTES);
   if (!key.ok()) return key.status();
   return DuplicateCounter(std::move(*key), std::max<size_t>(max_in_memory, 2));
 }
@@ -27,9 +27,10 @@ DuplicateCounter::~DuplicateCounter() {
 
 absl::Status DuplicateCounter::Add(std::string_view normalised) {
   Fingerprint fp;
-  crypto_generichash(reinterpret_cast<unsigned char*>(fp.data()), sizeof fp,
-                     reinterpret_cast<const unsigned char*>(normalised.data()), normalised.size(),
-                     key_.data(), key_.size());
+  static_assert(sizeof fp == crypto_shorthash_siphashx24_BYTES);
+  crypto_shorthash_siphashx24(reinterpret_cast<unsigned char*>(fp.data()),
+                              reinterpret_cast<const unsigned char*>(normalised.data()),
+                              normalised.size(), key_.data());
   buffer_.push_back(fp);
   if (buffer_.size() >= max_in_memory_) return Spill();
   return absl::OkStatus();

@@ -1,6 +1,6 @@
 // Counts rows that repeat an earlier row, in bounded memory: each row is reduced to a 128-bit
-// keyed fingerprint (BLAKE2b under a key random per run and held only in memory, so the
-// fingerprints reveal nothing), fingerprints are held up to a limit, then spilled as sorted
+// keyed fingerprint (SipHash-128 under a key random per run and held only in guarded memory, so
+// the fingerprints reveal nothing and cannot be tested against guesses), fingerprints are held up to a limit, then spilled as sorted
 // runs to an anonymous temporary file and merged at the end.
 #ifndef KOPPEL_AGENTS_DUPLICATE_COUNTER_H_
 #define KOPPEL_AGENTS_DUPLICATE_COUNTER_H_
