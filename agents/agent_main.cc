@@ -135,6 +135,7 @@ struct SealFlags {
   std::string outbox;
   std::string agent;
   size_t batch_size = 10000;
+  bool new_run = false;
 };
 
 int RunSeal(const ScanFlags& f, const SealFlags& s) {
@@ -153,6 +154,22 @@ int RunSeal(const ScanFlags& f, const SealFlags& s) {
   std::copy(linker_pk->begin(), linker_pk->end(), linker_key.begin());
   absl::StatusOr<Outbox> outbox = Outbox::Open(s.outbox);
   if (!outbox.ok()) return Fail(kExitIo, outbox.status());
+  // Sealing the same export twice would deliver it twice: refuse unless asked for a new run.
+  absl::StatusOr<std::vector<std::string>> runs = outbox->CompletedRuns(mapping->dataset);
+  if (!runs.ok()) return Fail(kExitIo, runs.status());
+  if (!runs->empty() && !s.new_run) {
+    return Fail(kExitIo,
+                absl::AlreadyExistsError(fmt::format(
+                    "outbox {} already holds a sealed run of dataset {} (run {})", s.outbox,
+                    mapping->dataset, runs->front())),
+                "use a fresh outbox, or pass --new-run if this is a new export to deliver as well");
+  }
+  absl::StatusOr<size_t> removed = outbox->RemoveIncompleteBatches();
+  if (!removed.ok()) return Fail(kExitIo, removed.status());
+  if (*removed > 0) {
+    fmt::print(stderr, "koppel-agent: removed {} batch(es) of an interrupted earlier run\n",
+               *removed);
+  }
 
   SealerConfig config;
   config.covenant_id = s.covenant_id;
@@ -274,6 +291,8 @@ int Main(int argc, char** argv) {
   seal_cmd->add_option("--covenant-id", seal.covenant_id, "covenant the batches are sealed under");
   seal_cmd->add_option("--key-epoch", seal.key_epoch, "key epoch of the covenant key");
   seal_cmd->add_option("--agent", seal.agent, "name of this agent (default: the dataset)");
+  seal_cmd->add_flag("--new-run", seal.new_run,
+                     "seal even though the outbox already holds a run of this dataset");
   seal_cmd->add_option("--batch-size", seal.batch_size, "records per sealed batch")
       ->check(CLI::Range(size_t{1}, size_t{1000000}));
 

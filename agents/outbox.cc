@@ -8,6 +8,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "core/status_macros.h"
 
@@ -96,6 +100,62 @@ absl::StatusOr<std::vector<std::filesystem::path>> Outbox::ListBatches() const {
   if (ec) return absl::InternalError(fmt::format("cannot list {}: {}", dir_.string(), ec.message()));
   std::sort(out.begin(), out.end());
   return out;
+}
+
+namespace {
+
+absl::StatusOr<std::vector<nlohmann::json>> ReadManifests(const std::filesystem::path& runs) {
+  std::vector<nlohmann::json> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(runs, ec)) {
+    if (!entry.is_regular_file() || entry.path().extension() != ".json") continue;
+    std::ifstream in(entry.path());
+    nlohmann::json manifest = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (manifest.is_discarded() || !manifest.is_object()) {
+      return absl::DataLossError(fmt::format(
+          "run manifest {} is not valid JSON; move it away if it is not koppel's",
+          entry.path().string()));
+    }
+    out.push_back(std::move(manifest));
+  }
+  if (ec) return absl::InternalError(fmt::format("cannot list {}: {}", runs.string(), ec.message()));
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::string>> Outbox::CompletedRuns(std::string_view dataset) const {
+  ASSIGN_OR_RETURN(std::vector<nlohmann::json> manifests, ReadManifests(dir_ / "runs"));
+  std::vector<std::string> runs;
+  for (const nlohmann::json& m : manifests) {
+    if (m.value("dataset", "") == dataset) runs.push_back(m.value("run_id", ""));
+  }
+  return runs;
+}
+
+absl::StatusOr<size_t> Outbox::RemoveIncompleteBatches() {
+  ASSIGN_OR_RETURN(std::vector<nlohmann::json> manifests, ReadManifests(dir_ / "runs"));
+  std::set<std::string> listed;
+  for (const nlohmann::json& m : manifests) {
+    if (m.contains("batches") && m["batches"].is_array()) {
+      for (const auto& id : m["batches"]) {
+        if (id.is_string()) listed.insert(id.get<std::string>());
+      }
+    }
+  }
+  ASSIGN_OR_RETURN(std::vector<std::filesystem::path> batches, ListBatches());
+  size_t removed = 0;
+  for (const auto& path : batches) {
+    if (listed.contains(path.stem().string())) continue;
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+    if (ec) {
+      return absl::PermissionDeniedError(
+          fmt::format("cannot remove incomplete batch {}: {}", path.string(), ec.message()));
+    }
+    ++removed;
+  }
+  return removed;
 }
 
 }  // namespace koppel

@@ -26,6 +26,13 @@ class Outbox {
   // Paths of the sealed batches present, sorted.
   absl::StatusOr<std::vector<std::filesystem::path>> ListBatches() const;
 
+  // Run ids of the completed runs (those with a manifest) that sealed `dataset`.
+  absl::StatusOr<std::vector<std::string>> CompletedRuns(std::string_view dataset) const;
+
+  // Removes batches that no manifest lists: the remains of a seal run that was interrupted
+  // before it finished. They were never complete, so nothing may deliver them. Returns how many.
+  absl::StatusOr<size_t> RemoveIncompleteBatches();
+
   const std::filesystem::path& dir() const { return dir_; }
   static constexpr std::string_view kBatchSuffix = ".sealed";
 

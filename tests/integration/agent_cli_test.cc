@@ -222,6 +222,24 @@ TEST_F(AgentCliTest, KeygenThenSealWritesOnlySealedBatchesAndAManifest) {
     }
   }
   EXPECT_EQ(files, 3u);  // two batches and the run manifest
+
+  // Sealing the same export into the same outbox again would deliver it twice.
+  std::vector<std::string> again = {"seal", "--mapping", (dir_ / "m.yaml").string(), "--input",
+                                    (dir_ / "e.csv").string(), "--covenant-key", keys + "/cov",
+                                    "--linker-public-key", keys + "/linker.pub", "--signing-key",
+                                    keys + "/agent", "--outbox", (dir_ / "outbox").string(),
+                                    "--allow-rejects", "--quiet"};
+  ProcessResult refused = Agent(again);
+  EXPECT_EQ(refused.exit_code, 3);
+  EXPECT_TRUE(Contains(refused.err, "already holds a sealed run")) << refused.err;
+
+  // The remains of an interrupted run (a batch no manifest lists) are removed, never delivered.
+  WriteFile(dir_ / "outbox" / "deadbeef.sealed", "partial");
+  again.push_back("--new-run");
+  ProcessResult second = Agent(again);
+  EXPECT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_TRUE(Contains(second.err, "removed 1 batch")) << second.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "outbox" / "deadbeef.sealed"));
 }
 
 }  // namespace
