@@ -1,0 +1,137 @@
+#include "synth/civil_date.h"
+
+#include "fmt/format.h"
+
+namespace koppel::synth {
+namespace {
+
+enum class Token { kDay2, kDay, kMonth2, kMonth, kYear4, kLiteral };
+
+// Splits the next token off a date pattern.
+Token NextToken(std::string_view pattern, size_t* pos) {
+  std::string_view rest = pattern.substr(*pos);
+  if (rest.starts_with("yyyy")) {
+    *pos += 4;
+    return Token::kYear4;
+  }
+  if (rest.starts_with("dd")) {
+    *pos += 2;
+    return Token::kDay2;
+  }
+  if (rest.starts_with("mm")) {
+    *pos += 2;
+    return Token::kMonth2;
+  }
+  *pos += 1;
+  if (rest.front() == 'd') return Token::kDay;
+  if (rest.front() == 'm') return Token::kMonth;
+  return Token::kLiteral;
+}
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// Reads between min_digits and max_digits digits (greedy).
+bool ReadNumber(std::string_view text, size_t* pos, size_t min_digits, size_t max_digits,
+                int* out) {
+  size_t n = 0;
+  int value = 0;
+  while (n < max_digits && *pos + n < text.size() && IsDigit(text[*pos + n])) {
+    value = value * 10 + (text[*pos + n] - '0');
+    ++n;
+  }
+  if (n < min_digits) return false;
+  *pos += n;
+  *out = value;
+  return true;
+}
+
+}  // namespace
+
+bool IsLeapYear(int year) { return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0; }
+
+int DaysInMonth(int year, int month) {
+  static constexpr int kDays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (month == 2 && IsLeapYear(year)) return 29;
+  return kDays[month - 1];
+}
+
+bool IsValidDate(int year, int month, int day) {
+  return month >= 1 && month <= 12 && day >= 1 && day <= DaysInMonth(year, month);
+}
+
+// Howard Hinnant's days_from_civil / civil_from_days.
+int DaysSinceEpoch(Date date) {
+  const int y = date.year - (date.month <= 2 ? 1 : 0);
+  const int era = (y >= 0 ? y : y - 399) / 400;
+  const int yoe = y - era * 400;
+  const int mp = (date.month + 9) % 12;
+  const int doy = (153 * mp + 2) / 5 + date.day - 1;
+  const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+Date DateFromDays(int days) {
+  const int z = days + 719468;
+  const int era = (z >= 0 ? z : z - 146096) / 146097;
+  const int doe = z - era * 146097;
+  const int yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int mp = (5 * doy + 2) / 153;
+  Date d;
+  d.day = doy - (153 * mp + 2) / 5 + 1;
+  d.month = mp < 10 ? mp + 3 : mp - 9;
+  d.year = yoe + era * 400 + (d.month <= 2 ? 1 : 0);
+  return d;
+}
+
+int AgeOn(Date birth, Date on) {
+  int age = on.year - birth.year;
+  if (on.month < birth.month || (on.month == birth.month && on.day < birth.day)) --age;
+  return age;
+}
+
+std::string FormatDate(int year, int month, int day, std::string_view pattern) {
+  std::string out;
+  size_t pos = 0;
+  while (pos < pattern.size()) {
+    const char literal = pattern[pos];
+    switch (NextToken(pattern, &pos)) {
+      case Token::kYear4: out += fmt::format("{:04d}", year); break;
+      case Token::kDay2: out += fmt::format("{:02d}", day); break;
+      case Token::kMonth2: out += fmt::format("{:02d}", month); break;
+      case Token::kDay: out += fmt::format("{}", day); break;
+      case Token::kMonth: out += fmt::format("{}", month); break;
+      case Token::kLiteral: out += literal; break;
+    }
+  }
+  return out;
+}
+
+std::optional<Date> ParseDate(std::string_view text, std::string_view pattern) {
+  int year = -1, month = -1, day = -1;
+  size_t text_pos = 0;
+  size_t pos = 0;
+  while (pos < pattern.size()) {
+    const char literal = pattern[pos];
+    bool ok = true;
+    switch (NextToken(pattern, &pos)) {
+      case Token::kYear4: ok = ReadNumber(text, &text_pos, 4, 4, &year); break;
+      case Token::kDay2: ok = ReadNumber(text, &text_pos, 2, 2, &day); break;
+      case Token::kMonth2: ok = ReadNumber(text, &text_pos, 2, 2, &month); break;
+      case Token::kDay: ok = ReadNumber(text, &text_pos, 1, 2, &day); break;
+      case Token::kMonth: ok = ReadNumber(text, &text_pos, 1, 2, &month); break;
+      case Token::kLiteral:
+        ok = text_pos < text.size() && text[text_pos] == literal;
+        ++text_pos;
+        break;
+    }
+    if (!ok) return std::nullopt;
+  }
+  if (text_pos != text.size()) return std::nullopt;
+  if (year < 1900 || year > 2100 || !IsValidDate(year, month, day)) return std::nullopt;
+  return Date{year, month, day};
+}
+
+std::string IsoDate(Date date) { return FormatDate(date, "yyyy-mm-dd"); }
+
+}  // namespace koppel::synth

@@ -1,0 +1,48 @@
+// Calendar dates for the generator: conversion to and from a day count, and writing and reading
+// them in the date patterns of docs/agent.md ("dd-mm-yyyy", "yyyymmdd", "d/m/yyyy", ...).
+// Generic enough to move to core/ when another module needs it.
+#ifndef KOPPEL_SYNTH_CIVIL_DATE_H_
+#define KOPPEL_SYNTH_CIVIL_DATE_H_
+
+#include <compare>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace koppel::synth {
+
+struct Date {
+  int year = 1970;
+  int month = 1;
+  int day = 1;
+  auto operator<=>(const Date&) const = default;
+};
+
+bool IsLeapYear(int year);
+int DaysInMonth(int year, int month);
+bool IsValidDate(int year, int month, int day);
+
+// Days since 1970-01-01 (negative before), proleptic Gregorian.
+int DaysSinceEpoch(Date date);
+Date DateFromDays(int days);
+
+// Completed years of age on `on`.
+int AgeOn(Date birth, Date on);
+
+// Writes year/month/day in a pattern of dd, d, mm, m, yyyy and literal characters. The
+// numbers are not checked, so an impossible date (31-02-2013) can be written on purpose.
+std::string FormatDate(int year, int month, int day, std::string_view pattern);
+inline std::string FormatDate(Date date, std::string_view pattern) {
+  return FormatDate(date.year, date.month, date.day, pattern);
+}
+
+// Reads a date by the rules of docs/agent.md: d and m take one or two digits, the date must
+// exist and lie in 1900..2100.
+std::optional<Date> ParseDate(std::string_view text, std::string_view pattern);
+
+// ISO 8601, yyyy-mm-dd.
+std::string IsoDate(Date date);
+
+}  // namespace koppel::synth
+
+#endif  // KOPPEL_SYNTH_CIVIL_DATE_H_

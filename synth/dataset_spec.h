@@ -1,0 +1,79 @@
+// What one synthetic export looks like: its CSV dialect, its columns and the role each plays,
+// and the mapping file (docs/agent.md) that describes it to the agent.
+#ifndef KOPPEL_SYNTH_DATASET_SPEC_H_
+#define KOPPEL_SYNTH_DATASET_SPEC_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "synth/civil_date.h"
+
+namespace koppel::synth {
+
+struct CsvDialect {
+  char delimiter = ';';
+  char quote = '"';         // '\0': the export never quotes
+  bool quote_all = false;   // every field quoted, not only those that need it
+  bool bom = false;         // UTF-8 with byte-order mark
+  bool crlf = false;
+};
+
+enum class AttributeType { kCategory, kInteger, kAmount, kDate, kYear };
+
+struct AttributeSpec {
+  std::string name;
+  AttributeType type = AttributeType::kCategory;
+  bool required = false;
+  // Category: export code -> code. When codes_as_list, export code == code and the mapping
+  // lists the codes instead of a map.
+  std::vector<std::pair<std::string, std::string>> codes;
+  bool codes_as_list = false;
+  std::string date_format;        // date
+  bool decimal_comma = true;      // amount
+  std::string thousands;          // amount: "" for none
+  std::optional<int64_t> min, max;  // integer
+};
+
+enum class ColumnRole {
+  kBsn,
+  kPostcode,
+  kHouse,          // free-form house number field
+  kHouseNumber,
+  kHouseLetter,
+  kHouseAddition,
+  kAttribute,
+  kExtra,          // present in the export, not in the mapping
+  kFreeText,       // unmapped free text; the place for bad_encoding
+};
+
+struct ColumnSpec {
+  std::string header;
+  ColumnRole role = ColumnRole::kExtra;
+  std::optional<AttributeSpec> attribute;  // when role == kAttribute
+
+  bool mapped() const { return role != ColumnRole::kExtra && role != ColumnRole::kFreeText; }
+};
+
+struct DatasetSpec {
+  std::string name;
+  std::string holder;
+  Date period_from, period_to;
+  CsvDialect csv;
+  std::vector<ColumnSpec> columns;
+
+  // Index of the first column with `role`, or -1.
+  int ColumnWith(ColumnRole role) const;
+  std::string ExportPath() const { return "exports/" + name + ".csv"; }
+  std::string MappingPath() const { return "mappings/" + name + ".yaml"; }
+};
+
+// The mapping file text for `spec`, in the format of docs/agent.md.
+std::string MappingYaml(const DatasetSpec& spec);
+
+}  // namespace koppel::synth
+
+#endif  // KOPPEL_SYNTH_DATASET_SPEC_H_

@@ -1,0 +1,204 @@
+#include "synth/export_writer.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/bsn.h"
+#include "fmt/format.h"
+
+namespace koppel::synth {
+namespace {
+
+constexpr size_t kFileBuffer = 1 << 20;
+constexpr int kInjectionAttempts = 16;
+
+absl::Status WriteError(const std::filesystem::path& path, int error) {
+  return absl::UnavailableError(
+      fmt::format("cannot write {}: {}; check free disk space and permissions, or choose "
+                  "another --out directory",
+                  path.string(), std::strerror(error)));
+}
+
+bool NeedsQuotes(const CsvDialect& dialect, const std::string& field) {
+  return field.find(dialect.delimiter) != std::string::npos ||
+         field.find(dialect.quote) != std::string::npos ||
+         field.find_first_of("\r\n") != std::string::npos;
+}
+
+// Other ways a holder writes the same BSN: grouped with dots or spaces, or as the old
+// 8-digit number.
+std::string RespelledBsn(std::string_view current, Rng& rng) {
+  BsnResult bsn = ParseBsn(current);
+  const std::string c(bsn.view());
+  std::vector<std::string> spellings = {c, c.substr(0, 4) + "." + c.substr(4, 2) + "." + c.substr(6),
+                                        c.substr(0, 3) + " " + c.substr(3, 3) + " " + c.substr(6)};
+  if (c.front() == '0') spellings.push_back(c.substr(1));
+  std::vector<std::string> different;
+  for (std::string& s : spellings) {
+    if (s != current) different.push_back(std::move(s));
+  }
+  return different[static_cast<size_t>(rng.Below(different.size()))];
+}
+
+}  // namespace
+
+nlohmann::ordered_json ExportTally::ToJson(const DatasetSpec& spec) const {
+  nlohmann::ordered_json out;
+  out["file"] = spec.ExportPath();
+  out["mapping"] = spec.MappingPath();
+  out["rows"] = rows;
+  out["valid"] = valid;
+  out["duplicates"] = duplicates;
+  nlohmann::ordered_json reasons = nlohmann::ordered_json::object();
+  for (RejectReason r : kAllRejectReasons) {
+    uint64_t n = rejected[static_cast<size_t>(r)];
+    if (n > 0) reasons[std::string(RejectReasonName(r))] = n;
+  }
+  out["rejected"] = reasons;
+  nlohmann::ordered_json missing_json = nlohmann::ordered_json::object();
+  for (size_t i = 0; i < spec.columns.size(); ++i) {
+    if (spec.columns[i].mapped()) missing_json[spec.columns[i].header] = missing[i];
+  }
+  out["missing"] = missing_json;
+  return out;
+}
+
+std::string RenderLine(const CsvDialect& dialect, const std::vector<std::string>& fields,
+                       int raw_column) {
+  std::string line;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) line += dialect.delimiter;
+    const std::string& f = fields[i];
+    if (static_cast<int>(i) == raw_column || dialect.quote == '\0' ||
+        !(dialect.quote_all || NeedsQuotes(dialect, f))) {
+      line += f;
+      continue;
+    }
+    line += dialect.quote;
+    for (char c : f) {
+      if (c == dialect.quote) line += dialect.quote;
+      line += c;
+    }
+    line += dialect.quote;
+  }
+  line += dialect.crlf ? "\r\n" : "\n";
+  return line;
+}
+
+absl::StatusOr<std::unique_ptr<ExportWriter>> ExportWriter::Open(
+    const DatasetSpec& spec, const std::filesystem::path& path, Rates rates) {
+  std::FILE* file = std::fopen(path.c_str(), "wb");
+  if (file == nullptr) return WriteError(path, errno);
+  std::unique_ptr<ExportWriter> writer(new ExportWriter(spec, path, file, rates));
+  std::setvbuf(file, nullptr, _IOFBF, kFileBuffer);
+  std::string header = spec.csv.bom ? "\xEF\xBB\xBF" : "";
+  std::vector<std::string> names;
+  for (const ColumnSpec& c : spec.columns) names.push_back(c.header);
+  header += RenderLine(spec.csv, names);
+  if (absl::Status s = writer->Emit(header); !s.ok()) return s;
+  return writer;
+}
+
+ExportWriter::ExportWriter(const DatasetSpec& spec, std::filesystem::path path, std::FILE* file,
+                           Rates rates)
+    : spec_(spec), path_(std::move(path)), file_(file), rates_(rates), judge_(spec),
+      injector_(spec) {
+  tally_.missing.assign(spec.columns.size(), 0);
+  for (size_t i = 0; i < spec.columns.size(); ++i) {
+    if (spec.columns[i].mapped()) mapped_columns_.push_back(static_cast<int>(i));
+  }
+}
+
+ExportWriter::~ExportWriter() {
+  if (file_ != nullptr) std::fclose(file_);
+}
+
+absl::Status ExportWriter::Emit(const std::string& line) {
+  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size()) {
+    return WriteError(path_, errno);
+  }
+  return absl::OkStatus();
+}
+
+void ExportWriter::CountMissing(const std::vector<std::string>& fields) {
+  for (int column : mapped_columns_) {
+    const size_t c = static_cast<size_t>(column);
+    if (TrimBlanks(fields[c]).empty()) ++tally_.missing[c];
+  }
+}
+
+absl::StatusOr<ExportWriter::Outcome> ExportWriter::Write(const std::vector<std::string>& fields,
+                                                          Rng& rng) {
+  Verdict clean = judge_.Judge(fields);
+  if (clean.reason != RejectReason::kNone) {
+    return absl::InternalError(fmt::format(
+        "{}: generated row is not valid ({} in column {}); this is a generator bug", spec_.name,
+        RejectReasonName(clean.reason), clean.column));
+  }
+  if (!household_rows_.insert(clean.normalized).second) return Outcome::kSkipped;
+
+  if (rng.Bernoulli(rates_.error)) {
+    const auto& reasons = injector_.applicable();
+    RejectReason reason = reasons[static_cast<size_t>(rng.Below(reasons.size()))];
+    if (absl::Status s = WriteInjected(reason, fields, rng); !s.ok()) return s;
+    return Outcome::kRejected;
+  }
+  if (absl::Status s = Emit(RenderLine(spec_.csv, fields)); !s.ok()) return s;
+  ++tally_.rows;
+  ++tally_.valid;
+  CountMissing(fields);
+  if (rng.Bernoulli(rates_.duplicate)) {
+    if (absl::Status s = WriteDuplicate(fields, clean, rng); !s.ok()) return s;
+  }
+  return Outcome::kValid;
+}
+
+absl::Status ExportWriter::WriteInjected(RejectReason reason,
+                                         const std::vector<std::string>& fields, Rng& rng) {
+  const bool structural = ErrorInjector::IsStructural(reason);
+  for (int attempt = 0; attempt < kInjectionAttempts; ++attempt) {
+    InjectedRow row = injector_.Inject(reason, fields, rng);
+    if (!structural) {
+      Verdict verdict = judge_.Judge(row.fields);
+      if (verdict.reason != reason) continue;
+    }
+    if (absl::Status s = Emit(RenderLine(spec_.csv, row.fields, row.raw_column)); !s.ok()) {
+      return s;
+    }
+    ++tally_.rows;
+    ++tally_.rejected[static_cast<size_t>(reason)];
+    if (!structural) CountMissing(row.fields);
+    return absl::OkStatus();
+  }
+  return absl::InternalError(fmt::format("{}: could not inject {} into a row; generator bug",
+                                         spec_.name, RejectReasonName(reason)));
+}
+
+absl::Status ExportWriter::WriteDuplicate(const std::vector<std::string>& fields,
+                                          const Verdict& original, Rng& rng) {
+  std::vector<std::string> copy = fields;
+  if (int bsn = spec_.ColumnWith(ColumnRole::kBsn); bsn >= 0 && rng.Bernoulli(0.5)) {
+    copy[static_cast<size_t>(bsn)] = RespelledBsn(copy[static_cast<size_t>(bsn)], rng);
+  }
+  Verdict verdict = judge_.Judge(copy);
+  if (verdict.reason != RejectReason::kNone || verdict.normalized != original.normalized) {
+    return absl::InternalError(fmt::format("{}: duplicate row does not normalise like its "
+                                           "original; generator bug", spec_.name));
+  }
+  if (absl::Status s = Emit(RenderLine(spec_.csv, copy)); !s.ok()) return s;
+  ++tally_.rows;
+  ++tally_.valid;
+  ++tally_.duplicates;
+  CountMissing(copy);
+  return absl::OkStatus();
+}
+
+absl::Status ExportWriter::Close() {
+  std::FILE* file = file_;
+  file_ = nullptr;
+  const bool write_failed = std::ferror(file) != 0;
+  if (std::fclose(file) != 0 || write_failed) return WriteError(path_, errno);
+  return absl::OkStatus();
+}
+
+}  // namespace koppel::synth

@@ -1,0 +1,213 @@
+#include "synth/generator.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <system_error>
+#include <vector>
+
+#include "core/status_macros.h"
+#include "fmt/format.h"
+#include "nlohmann/json.hpp"
+#include "synth/catalog.h"
+#include "synth/export_writer.h"
+#include "synth/household.h"
+#include "synth/progress_meter.h"
+#include "synth/study.h"
+
+namespace koppel::synth {
+namespace {
+
+namespace fs = std::filesystem;
+
+absl::Status IoError(const fs::path& path, std::string_view what, std::string_view reason) {
+  return absl::UnavailableError(fmt::format(
+      "cannot {} {}: {}; check that the location exists, is writable and has free space, or "
+      "choose another --out directory",
+      what, path.string(), reason));
+}
+
+absl::Status PrepareDirectory(const fs::path& out, bool force) {
+  std::error_code ec;
+  if (fs::exists(out, ec)) {
+    if (!fs::is_directory(out, ec)) return IoError(out, "use", "it is not a directory");
+    if (!force && !fs::is_empty(out, ec)) {
+      return absl::FailedPreconditionError(fmt::format(
+          "{} is not empty; choose an empty or new directory, or pass --force to overwrite "
+          "the files koppel-synth writes there",
+          out.string()));
+    }
+  }
+  for (const char* sub : {"exports", "mappings", "truth"}) {
+    fs::create_directories(out / sub, ec);
+    if (ec) return IoError(out / sub, "create directory", ec.message());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteText(const fs::path& path, const std::string& text) {
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  if (!file) return IoError(path, "create", std::strerror(errno));
+  file << text;
+  file.close();
+  if (!file) return IoError(path, "write", std::strerror(errno));
+  return absl::OkStatus();
+}
+
+// Households and families per wijk: Almelo's family counts (table 1) scaled to the run size,
+// with every wijk's ratio of households to families equal to the municipality's.
+struct WijkPlan {
+  uint64_t households = 0;
+  uint64_t families = 0;
+};
+
+std::vector<WijkPlan> PlanWijken(uint64_t households) {
+  const auto wijken = AlmeloWijken();
+  const uint64_t families = static_cast<uint64_t>(std::llround(
+      static_cast<double>(households) * kAlmeloFamilies / kAlmeloHouseholds));
+  std::vector<WijkPlan> plan(wijken.size());
+  uint64_t cumulative = 0, previous_h = 0, previous_f = 0;
+  for (size_t w = 0; w < wijken.size(); ++w) {
+    cumulative += static_cast<uint64_t>(wijken[w].families);
+    const uint64_t h = (households * cumulative * 2 + kAlmeloFamilies) / (2 * kAlmeloFamilies);
+    const uint64_t f = (families * cumulative * 2 + kAlmeloFamilies) / (2 * kAlmeloFamilies);
+    plan[w] = {h - previous_h, f - previous_f};
+    previous_h = h;
+    previous_f = f;
+  }
+  return plan;
+}
+
+// Household j of n in a wijk with f families is a family when the running share steps up.
+bool IsFamilySlot(uint64_t j, uint64_t n, uint64_t f) {
+  return (j + 1) * f / n != j * f / n;
+}
+
+class PopulationWriter {
+ public:
+  absl::Status Open(const fs::path& path) {
+    path_ = path;
+    file_ = std::fopen(path.c_str(), "wb");
+    if (file_ == nullptr) return IoError(path, "create", std::strerror(errno));
+    std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
+    return Put("bsn,postcode,house_number,house_letter,house_addition,address_canonical\n");
+  }
+  absl::Status Add(const Household& h) {
+    std::vector<std::pair<int, int>> seen;
+    for (const Fact& f : h.facts) {
+      if (f.dataset != Dataset::kBrp) continue;
+      std::pair<int, int> key{f.member, f.address};
+      if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
+      seen.push_back(key);
+      const Address& a = h.addresses[static_cast<size_t>(f.address)];
+      RETURN_IF_ERROR(Put(fmt::format("{},{},{},{},{},{}\n",
+                                      h.members[static_cast<size_t>(f.member)].bsn, a.postcode,
+                                      a.number, a.letter ? std::string(1, a.letter) : "",
+                                      a.addition, a.canonical)));
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Close() {
+    std::FILE* file = file_;
+    file_ = nullptr;
+    const bool failed = std::ferror(file) != 0;
+    if (std::fclose(file) != 0 || failed) return IoError(path_, "write", std::strerror(errno));
+    return absl::OkStatus();
+  }
+  ~PopulationWriter() {
+    if (file_ != nullptr) std::fclose(file_);
+  }
+
+ private:
+  absl::Status Put(const std::string& s) {
+    if (std::fwrite(s.data(), 1, s.size(), file_) != s.size()) {
+      return IoError(path_, "write", std::strerror(errno));
+    }
+    return absl::OkStatus();
+  }
+  fs::path path_;
+  std::FILE* file_ = nullptr;
+};
+
+}  // namespace
+
+uint64_t HouseholdsFor(uint64_t persons) {
+  if (persons == 0) return kAlmeloHouseholds;
+  return std::max<uint64_t>(
+      1, static_cast<uint64_t>(std::llround(static_cast<double>(persons) * kAlmeloHouseholds /
+                                            kAlmeloPersons)));
+}
+
+absl::StatusOr<SynthSummary> Generate(const SynthOptions& options) {
+  RETURN_IF_ERROR(PrepareDirectory(options.out, options.force));
+  const Catalog catalog;
+  const ExportWriter::Rates rates{options.error_rate, options.error_rate * 0.4};
+  std::vector<std::unique_ptr<ExportWriter>> writers;
+  for (size_t d = 0; d < kDatasetCount; ++d) {
+    const DatasetSpec& spec = catalog.spec(static_cast<Dataset>(d));
+    RETURN_IF_ERROR(WriteText(options.out / spec.MappingPath(), MappingYaml(spec)));
+    ASSIGN_OR_RETURN(std::unique_ptr<ExportWriter> writer,
+                     ExportWriter::Open(spec, options.out / spec.ExportPath(), rates));
+    writers.push_back(std::move(writer));
+  }
+  PopulationWriter population;
+  RETURN_IF_ERROR(population.Open(options.out / "truth" / "population.csv"));
+
+  SynthSummary summary;
+  summary.households = HouseholdsFor(options.persons);
+  const std::vector<WijkPlan> plan = PlanWijken(summary.households);
+  HouseholdGenerator generator(options.seed);
+  StudyAccumulator study(plan.size());
+  ProgressMeter progress("households", summary.households, stderr, options.progress);
+  std::vector<bool> visible;
+  uint64_t index = 0;
+  for (size_t w = 0; w < plan.size(); ++w) {
+    for (uint64_t j = 0; j < plan[w].households; ++j, ++index) {
+      Rng rng = Rng::ForStream(options.seed, index);
+      const bool family = IsFamilySlot(j, plan[w].households, plan[w].families);
+      const Household h = generator.Generate(index, static_cast<int>(w), family, rng);
+      summary.persons += h.members.size();
+      for (auto& writer : writers) writer->StartHousehold();
+      visible.assign(h.facts.size(), false);
+      for (size_t i = 0; i < h.facts.size(); ++i) {
+        const Fact& fact = h.facts[i];
+        ASSIGN_OR_RETURN(ExportWriter::Outcome outcome,
+                         writers[static_cast<size_t>(fact.dataset)]->Write(
+                             catalog.Render(h, fact, rng), rng));
+        visible[i] = outcome == ExportWriter::Outcome::kValid;
+      }
+      study.Add(h, visible);
+      RETURN_IF_ERROR(population.Add(h));
+      progress.Update(index + 1);
+    }
+  }
+  progress.Finish(index);
+  RETURN_IF_ERROR(population.Close());
+
+  nlohmann::ordered_json exports = nlohmann::ordered_json::object();
+  for (auto& writer : writers) {
+    RETURN_IF_ERROR(writer->Close());
+    exports[writer->spec().name] = writer->tally().ToJson(writer->spec());
+    summary.rows += writer->tally().rows;
+  }
+  nlohmann::ordered_json truth;
+  truth["seed"] = options.seed;
+  truth["persons"] = summary.persons;
+  truth["households"] = summary.households;
+  truth["error_rate"] = options.error_rate;
+  truth["exports"] = exports;
+  RETURN_IF_ERROR(WriteText(options.out / "truth" / "exports.json", truth.dump(2) + "\n"));
+
+  nlohmann::ordered_json study_json;
+  study_json["seed"] = options.seed;
+  study_json["persons"] = summary.persons;
+  study_json["households_generated"] = summary.households;
+  study_json.update(study.ToJson());
+  RETURN_IF_ERROR(WriteText(options.out / "truth" / "study.json", study_json.dump(2) + "\n"));
+  return summary;
+}
+
+}  // namespace koppel::synth

@@ -1,0 +1,39 @@
+// koppel-synth's whole run: a deterministic synthetic municipality written as nine data
+// holders' exports with mapping files, plus the ground truth (truth/exports.json,
+// truth/population.csv, truth/study.json). Streams household by household, so memory stays
+// bounded at any size.
+#ifndef KOPPEL_SYNTH_GENERATOR_H_
+#define KOPPEL_SYNTH_GENERATOR_H_
+
+#include <cstdint>
+#include <filesystem>
+
+#include "absl/status/statusor.h"
+
+namespace koppel::synth {
+
+struct SynthOptions {
+  std::filesystem::path out;
+  uint64_t seed = 2014;
+  uint64_t persons = 0;      // 0: the size of Almelo (31,392 households)
+  double error_rate = 0.01;  // per export, share of rows given exactly one error
+  bool force = false;        // write into a non-empty directory
+  bool progress = false;     // report progress on stderr
+};
+
+struct SynthSummary {
+  uint64_t households = 0;
+  uint64_t persons = 0;
+  uint64_t rows = 0;
+};
+
+// Errors: FailedPrecondition when `out` is not empty and force is off; Unavailable for a file
+// that cannot be created or written; Internal for a generator bug.
+absl::StatusOr<SynthSummary> Generate(const SynthOptions& options);
+
+// Households for a requested number of persons (0: Almelo's 31,392).
+uint64_t HouseholdsFor(uint64_t persons);
+
+}  // namespace koppel::synth
+
+#endif  // KOPPEL_SYNTH_GENERATOR_H_

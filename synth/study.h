@@ -1,0 +1,65 @@
+// The plaintext ground truth of the Almelo multi-problem-family study (DOMAIN.md section 2),
+// computed household by household from the records that survive the agent's validation, with
+// exactly the derivations docs/synth.md writes down for the analysis engine to reproduce.
+#ifndef KOPPEL_SYNTH_STUDY_H_
+#define KOPPEL_SYNTH_STUDY_H_
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "nlohmann/json.hpp"
+#include "synth/household.h"
+
+namespace koppel::synth {
+
+enum class Indicator {
+  // socio-economic
+  kBijstand, kMoves, kWw, kOtherSocial, kDisability, kLowIncome,
+  // psychosocial, adults
+  kAdultBasisGgz, kAdultSpecialistGgz, kAdultCrime, kAdultAwbz,
+  // psychosocial, children
+  kYouthCare, kYouthAmbulant, kYouthDayTreatment, kYouthProbation, kYouthResidential,
+  kChildBasisGgz, kChildSpecialistGgz, kGuardianship, kFosterCare, kOts, kChildCrime, kChildAwbz,
+  kCount,
+};
+inline constexpr size_t kIndicatorCount = static_cast<size_t>(Indicator::kCount);
+
+enum class CostItem {
+  kWw, kBijstand, kDisability, kOtherSocial, kLowIncome, kYouthProbation, kYouthAmbulant,
+  kYouthDayTreatment, kYouthResidential, kOts, kFosterCare, kGuardianship, kAwbzPsychosocial,
+  kAwbzIntellectual, kAwbzPhysical, kCrime, kGgz, kCount,
+};
+inline constexpr size_t kCostItemCount = static_cast<size_t>(CostItem::kCount);
+
+class StudyAccumulator {
+ public:
+  explicit StudyAccumulator(size_t wijk_count) : wijken_(wijk_count) {}
+
+  // `visible[i]` tells whether h.facts[i] reached the linkage (its row was valid).
+  void Add(const Household& h, const std::vector<bool>& visible);
+
+  nlohmann::ordered_json ToJson() const;
+
+ private:
+  struct Tally {
+    uint64_t households = 0, families = 0;
+    std::array<uint64_t, kIndicatorCount> indicators = {};
+    std::array<uint64_t, 3> domain = {};       // SE, PA, PC
+    std::array<uint64_t, 3> only = {};
+    uint64_t se_pa = 0, se_pc = 0, pa_pc = 0, all_three = 0;
+    std::array<uint64_t, 3> support = {};      // 2012, 2013, both
+    std::array<uint64_t, 3> support_all_three = {};
+    uint64_t mpg = 0;
+    std::array<int64_t, kCostItemCount> cost_cents = {};
+    int64_t mpg_cost_cents = 0, other_cost_cents = 0;
+    void Merge(const Tally& other);
+  };
+  static nlohmann::ordered_json TallyJson(const Tally& t);
+
+  std::vector<Tally> wijken_;
+};
+
+}  // namespace koppel::synth
+
+#endif  // KOPPEL_SYNTH_STUDY_H_

@@ -1,0 +1,245 @@
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/address.h"
+#include "core/bsn.h"
+#include "core/reject_reason.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "synth/catalog.h"
+#include "synth/civil_date.h"
+#include "synth/generator.h"
+#include "yaml-cpp/yaml.h"
+
+namespace koppel::synth {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+std::vector<std::string> Split(const std::string& line, char sep) {
+  std::vector<std::string> out;
+  std::string field;
+  std::istringstream in(line);
+  while (std::getline(in, field, sep)) out.push_back(field);
+  if (!line.empty() && line.back() == sep) out.emplace_back();
+  return out;
+}
+
+// Files under `root`, relative path -> contents.
+std::map<std::string, std::string> Snapshot(const fs::path& root) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : fs::recursive_directory_iterator(root)) {
+    if (entry.is_regular_file()) {
+      files[fs::relative(entry.path(), root).string()] = ReadFile(entry.path());
+    }
+  }
+  return files;
+}
+
+fs::path FreshDir(const std::string& name) {
+  fs::path dir = fs::path(testing::TempDir()) / ("koppel_synth_" + name);
+  fs::remove_all(dir);
+  return dir;
+}
+
+// One shared run that most tests inspect.
+class SynthRunTest : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(FreshDir("shared"));
+    SynthOptions options;
+    options.out = *dir_;
+    options.seed = 2014;
+    options.persons = 20000;
+    auto summary = Generate(options);
+    ASSERT_TRUE(summary.ok()) << summary.status();
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*dir_);
+    delete dir_;
+  }
+  static nlohmann::json Json(const std::string& name) {
+    return nlohmann::json::parse(ReadFile(*dir_ / "truth" / name));
+  }
+  static fs::path* dir_;
+};
+fs::path* SynthRunTest::dir_ = nullptr;
+
+TEST(SynthDeterminismTest, SameSeedSameBytesOtherSeedOtherBytes) {
+  std::map<std::string, std::map<std::string, std::string>> runs;
+  for (auto [name, seed] : std::vector<std::pair<std::string, uint64_t>>{
+           {"a", 99}, {"b", 99}, {"c", 100}}) {
+    SynthOptions options;
+    options.out = FreshDir("det_" + name);
+    options.seed = seed;
+    options.persons = 5000;
+    ASSERT_TRUE(Generate(options).ok());
+    runs[name] = Snapshot(options.out);
+    fs::remove_all(options.out);
+  }
+  ASSERT_EQ(runs["a"].size(), 9u * 2 + 3);
+  EXPECT_TRUE(runs["a"] == runs["b"]);
+  for (const auto& [file, contents] : runs["a"]) {
+    if (file.starts_with("mappings/")) continue;  // mappings do not depend on the seed
+    EXPECT_NE(contents, runs["c"][file]) << file;
+  }
+}
+
+TEST(SynthDirectoryTest, RefusesNonEmptyDirectoryWithoutForce) {
+  const fs::path dir = FreshDir("nonempty");
+  fs::create_directories(dir);
+  std::ofstream(dir / "keep.txt") << "x";
+  SynthOptions options;
+  options.out = dir;
+  options.persons = 100;
+  EXPECT_EQ(Generate(options).status().code(), absl::StatusCode::kFailedPrecondition);
+  options.force = true;
+  EXPECT_TRUE(Generate(options).ok());
+  EXPECT_TRUE(fs::exists(dir / "keep.txt"));
+  fs::remove_all(dir);
+}
+
+TEST_F(SynthRunTest, PopulationIdentifiersAreValidCanonicalForms) {
+  std::istringstream in(ReadFile(*dir_ / "truth" / "population.csv"));
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "bsn,postcode,house_number,house_letter,house_addition,address_canonical");
+  std::set<std::string> bsns;
+  size_t rows = 0;
+  while (std::getline(in, line)) {
+    const std::vector<std::string> f = Split(line, ',');
+    ASSERT_EQ(f.size(), 6u) << line;
+    BsnResult bsn = ParseBsn(f[0]);
+    ASSERT_TRUE(bsn.ok()) << line;
+    EXPECT_EQ(bsn.view(), f[0]);
+    bsns.insert(f[0]);
+    AddressResult fields = ParseAddressFields(f[1], f[2], f[3], f[4]);
+    ASSERT_TRUE(fields.ok()) << line;
+    EXPECT_EQ(fields.view(), f[5]);
+    const std::string house = f[2] + f[3] + (f[4].empty() ? "" : "-" + f[4]);
+    AddressResult free_form = ParseAddress(f[1], house);
+    ASSERT_TRUE(free_form.ok()) << line;
+    EXPECT_EQ(free_form.view(), f[5]);
+    ++rows;
+  }
+  const nlohmann::json exports = Json("exports.json");
+  EXPECT_EQ(bsns.size(), exports["persons"].get<size_t>());
+  EXPECT_GE(rows, bsns.size());
+}
+
+TEST_F(SynthRunTest, ExportTruthIsConsistent) {
+  const nlohmann::json truth = Json("exports.json");
+  ASSERT_EQ(truth["exports"].size(), 9u);
+  std::set<std::string> reasons_seen;
+  uint64_t duplicates = 0;
+  for (const auto& [name, e] : truth["exports"].items()) {
+    uint64_t rejected = 0;
+    for (const auto& [reason, n] : e["rejected"].items()) {
+      EXPECT_TRUE(RejectReasonFromName(reason).has_value()) << reason;
+      EXPECT_GT(n.get<uint64_t>(), 0u);
+      rejected += n.get<uint64_t>();
+      reasons_seen.insert(reason);
+    }
+    EXPECT_EQ(e["rows"].get<uint64_t>(), e["valid"].get<uint64_t>() + rejected) << name;
+    EXPECT_LE(e["duplicates"].get<uint64_t>(), e["valid"].get<uint64_t>()) << name;
+    duplicates += e["duplicates"].get<uint64_t>();
+
+    // The file has a header plus `rows` records; the mapping names every "missing" column.
+    const std::string csv = ReadFile(*dir_ / e["file"].get<std::string>());
+    EXPECT_EQ(static_cast<uint64_t>(std::count(csv.begin(), csv.end(), '\n')),
+              e["rows"].get<uint64_t>() + 1)
+        << name;
+    YAML::Node mapping = YAML::LoadFile((*dir_ / e["mapping"].get<std::string>()).string());
+    EXPECT_EQ(mapping["version"].as<int>(), 1);
+    EXPECT_EQ(mapping["dataset"].as<std::string>(), name);
+    std::set<std::string> mapped;
+    if (mapping["identifiers"]["bsn"]) mapped.insert(mapping["identifiers"]["bsn"].as<std::string>());
+    if (mapping["identifiers"]["address"]) {
+      for (const auto& part : mapping["identifiers"]["address"]) {
+        mapped.insert(part.second.as<std::string>());
+      }
+    }
+    for (const auto& attribute : mapping["attributes"]) {
+      mapped.insert(attribute["column"].as<std::string>());
+    }
+    std::set<std::string> missing_columns;
+    for (const auto& [column, n] : e["missing"].items()) missing_columns.insert(column);
+    EXPECT_EQ(missing_columns, mapped) << name;
+  }
+  EXPECT_GT(duplicates, 0u);
+  for (const char* reason :
+       {"bsn_eleven_test", "bsn_bad_length", "bsn_bad_characters", "bsn_empty", "bsn_all_zero",
+        "postcode_bad_format", "postcode_unused_letters", "house_number_empty",
+        "house_number_out_of_range", "house_number_bad_format", "field_count", "bad_quoting",
+        "bad_encoding", "missing_value", "category_unknown", "date_invalid", "amount_invalid"}) {
+    EXPECT_TRUE(reasons_seen.contains(reason)) << reason;
+  }
+}
+
+TEST_F(SynthRunTest, StudyCountsAreNested) {
+  const nlohmann::json study = Json("study.json");
+  uint64_t households = 0, families = 0, mpg = 0;
+  auto check = [](const nlohmann::json& t) {
+    const uint64_t f = t["families"].get<uint64_t>();
+    EXPECT_LE(f, t["households"].get<uint64_t>());
+    EXPECT_LE(t["mpg"]["families"].get<uint64_t>(), f);
+    EXPECT_LE(t["mpg"]["families"].get<uint64_t>(), t["overlap"]["all_three"].get<uint64_t>());
+    EXPECT_LE(t["support"]["both"]["families"].get<uint64_t>(),
+              t["support"]["2012"]["families"].get<uint64_t>());
+    for (const char* domain : {"socio_economic", "psychosocial_adults", "psychosocial_children"}) {
+      EXPECT_LE(t[domain]["any"]["n"].get<uint64_t>(), f);
+      for (const auto& [name, cell] : t[domain].items()) {
+        EXPECT_LE(cell["n"].get<uint64_t>(), t[domain]["any"]["n"].get<uint64_t>()) << name;
+      }
+    }
+  };
+  ASSERT_EQ(study["wijken"].size(), 12u);
+  for (const auto& w : study["wijken"]) {
+    check(w);
+    households += w["households"].get<uint64_t>();
+    families += w["families"].get<uint64_t>();
+    mpg += w["mpg"]["families"].get<uint64_t>();
+  }
+  check(study["total"]);
+  EXPECT_EQ(households, study["total"]["households"].get<uint64_t>());
+  EXPECT_EQ(families, study["total"]["families"].get<uint64_t>());
+  EXPECT_EQ(mpg, study["total"]["mpg"]["families"].get<uint64_t>());
+  EXPECT_GT(mpg, 0u);
+}
+
+TEST(CivilDateTest, FormatsAndParsesEveryPattern) {
+  const Date d{2013, 2, 5};
+  EXPECT_EQ(FormatDate(d, "dd-mm-yyyy"), "05-02-2013");
+  EXPECT_EQ(FormatDate(d, "yyyymmdd"), "20130205");
+  EXPECT_EQ(FormatDate(d, "d/m/yyyy"), "5/2/2013");
+  for (const char* pattern : {"dd-mm-yyyy", "yyyymmdd", "d/m/yyyy", "yyyy-mm-dd", "d-m-yyyy"}) {
+    EXPECT_EQ(ParseDate(FormatDate(d, pattern), pattern), d) << pattern;
+    EXPECT_FALSE(ParseDate(FormatDate(2013, 2, 31, pattern), pattern)) << pattern;
+  }
+  EXPECT_EQ(ParseDate("15/12/2013", "d/m/yyyy"), (Date{2013, 12, 15}));
+  EXPECT_FALSE(ParseDate("01-01-1899", "dd-mm-yyyy"));
+  EXPECT_EQ(DateFromDays(DaysSinceEpoch(Date{2014, 12, 31})), (Date{2014, 12, 31}));
+  EXPECT_EQ(DaysSinceEpoch(Date{1970, 1, 2}), 1);
+}
+
+TEST(CatalogTest, AmountsUseTheExportsConventions) {
+  EXPECT_EQ(FormatCents(123456, true, "."), "1.234,56");
+  EXPECT_EQ(FormatCents(123456789, false, ","), "1,234,567.89");
+  EXPECT_EQ(FormatCents(5, true, ""), "0,05");
+}
+
+}  // namespace
+}  // namespace koppel::synth
