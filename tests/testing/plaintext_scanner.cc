@@ -26,16 +26,13 @@ PlaintextScanner PlaintextScanner::FromPopulation(const std::filesystem::path& p
   std::ifstream in(population_csv);
   std::string line;
   std::getline(in, line);  // header
-  std::unordered_set<std::string> addresses;
   while (std::getline(in, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     std::vector<std::string> f = SplitCsv(line);
     if (f.size() < 6) continue;
     scanner.bsns_.insert(f[0]);
     scanner.postcodes_.insert(f[1]);
-    addresses.insert(f[5]);
   }
-  scanner.addresses_.assign(addresses.begin(), addresses.end());
   return scanner;
 }
 
@@ -63,12 +60,6 @@ void PlaintextScanner::ScanText(std::string_view text, const std::string& label,
           postcodes_.contains(candidate)) {
         leaks->push_back({label, "postcode", i});
       }
-    }
-  }
-  if (text.find('|') != std::string_view::npos) {
-    for (const std::string& address : addresses_) {
-      size_t at = text.find(address);
-      if (at != std::string_view::npos) leaks->push_back({label, "address", at});
     }
   }
 }
