@@ -2,37 +2,9 @@
 
 #include <fmt/format.h>
 
-#include "absl/strings/str_format.h"
+#include "core/civil_date.h"
 
 namespace koppel {
-
-// Howard Hinnant's days_from_civil / civil_from_days.
-std::optional<int32_t> DaysFromCivil(int year, int month, int day) {
-  static constexpr int kDaysInMonth[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (month < 1 || month > 12 || day < 1) return std::nullopt;
-  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-  int limit = kDaysInMonth[month - 1] + (month == 2 && leap ? 1 : 0);
-  if (day > limit) return std::nullopt;
-  int y = year - (month <= 2 ? 1 : 0);
-  int era = (y >= 0 ? y : y - 399) / 400;
-  int yoe = y - era * 400;
-  int doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
-  int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
-std::string CivilFromDays(int32_t days) {
-  int z = days + 719468;
-  int era = (z >= 0 ? z : z - 146096) / 146097;
-  int doe = z - era * 146097;
-  int yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int y = yoe + era * 400;
-  int doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int mp = (5 * doy + 2) / 153;
-  int d = doy - (153 * mp + 2) / 5 + 1;
-  int m = mp < 10 ? mp + 3 : mp - 9;
-  return absl::StrFormat("%04d-%02d-%02d", y + (m <= 2 ? 1 : 0), m, d);
-}
 
 absl::StatusOr<DateFormat> DateFormat::Parse(std::string_view pattern) {
   DateFormat format;
@@ -100,8 +72,10 @@ std::optional<int32_t> DateFormat::ToDays(std::string_view text) const {
     }
     if (!ok) return std::nullopt;
   }
-  if (pos != text.size() || year < 1900 || year > 2100) return std::nullopt;
-  return DaysFromCivil(year, month, day);
+  if (pos != text.size() || year < 1900 || year > 2100 || !IsValidDate(year, month, day)) {
+    return std::nullopt;
+  }
+  return DaysSinceEpoch(Date{year, month, day});
 }
 
 }  // namespace koppel

@@ -1,5 +1,5 @@
-// Dates as exports write them ("dd-mm-yyyy", "yyyymmdd", "d/m/yyyy", ...) and as batches carry
-// them (days since 1970-01-01, proleptic Gregorian).
+// Reading dates as exports write them ("dd-mm-yyyy", "yyyymmdd", "d/m/yyyy", ...) into the day
+// count batches carry (days since 1970-01-01; see civil_date.h).
 #ifndef KOPPEL_CORE_DATE_FORMAT_H_
 #define KOPPEL_CORE_DATE_FORMAT_H_
 
@@ -12,11 +12,6 @@
 #include "absl/status/statusor.h"
 
 namespace koppel {
-
-// Days since 1970-01-01 of a valid calendar date, or nullopt.
-std::optional<int32_t> DaysFromCivil(int year, int month, int day);
-// The inverse, as yyyy-mm-dd.
-std::string CivilFromDays(int32_t days);
 
 class DateFormat {
  public:

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "synth/civil_date.h"
+#include "core/civil_date.h"
 
 namespace koppel::synth {
 

@@ -15,7 +15,7 @@
 #include "synth/catalog.h"
 #include "synth/export_writer.h"
 #include "synth/household.h"
-#include "synth/progress_meter.h"
+#include "core/progress.h"
 #include "synth/study.h"
 
 namespace koppel::synth {
@@ -161,7 +161,8 @@ absl::StatusOr<SynthSummary> Generate(const SynthOptions& options) {
   const std::vector<WijkPlan> plan = PlanWijken(summary.households);
   HouseholdGenerator generator(options.seed);
   StudyAccumulator study(plan.size());
-  ProgressMeter progress("households", summary.households, stderr, options.progress);
+  ProgressReporter progress("koppel-synth", summary.households, "households");
+  if (!options.progress) progress.Silence();
   std::vector<bool> visible;
   uint64_t index = 0;
   for (size_t w = 0; w < plan.size(); ++w) {
@@ -181,7 +182,7 @@ absl::StatusOr<SynthSummary> Generate(const SynthOptions& options) {
       }
       study.Add(h, visible);
       RETURN_IF_ERROR(population.Add(h));
-      progress.Update(index + 1);
+      progress.Update(index + 1, index + 1);
     }
   }
   progress.Finish(index);

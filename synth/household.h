@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "synth/calibration.h"
-#include "synth/civil_date.h"
+#include "core/civil_date.h"
 #include "synth/rng.h"
 
 namespace koppel::synth {

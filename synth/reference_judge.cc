@@ -4,6 +4,7 @@
 
 #include "core/address.h"
 #include "core/bsn.h"
+#include "core/date_format.h"
 #include "fmt/format.h"
 
 namespace koppel::synth {
@@ -116,9 +117,10 @@ RejectReason ReferenceJudge::CheckAttribute(const AttributeSpec& a, std::string_
       return RejectReason::kNone;
     }
     case AttributeType::kDate: {
-      std::optional<Date> date = ParseDate(value, a.date_format);
-      if (!date) return RejectReason::kDateInvalid;
-      *normalized += fmt::format("{}", DaysSinceEpoch(*date));
+      absl::StatusOr<DateFormat> format = DateFormat::Parse(a.date_format);
+      std::optional<int32_t> days = format.ok() ? format->ToDays(value) : std::nullopt;
+      if (!days) return RejectReason::kDateInvalid;
+      *normalized += fmt::format("{}", *days);
       return RejectReason::kNone;
     }
     case AttributeType::kYear: {

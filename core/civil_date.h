@@ -1,15 +1,15 @@
-// Calendar dates for the generator: conversion to and from a day count, and writing and reading
-// them in the date patterns of docs/agent.md ("dd-mm-yyyy", "yyyymmdd", "d/m/yyyy", ...).
-// Generic enough to move to core/ when another module needs it.
-#ifndef KOPPEL_SYNTH_CIVIL_DATE_H_
-#define KOPPEL_SYNTH_CIVIL_DATE_H_
+// Calendar dates (proleptic Gregorian): validity, conversion to and from the day count batches
+// carry (days since 1970-01-01), ages, and writing them in the patterns of docs/agent.md
+// ("dd-mm-yyyy", "yyyymmdd", "d/m/yyyy", ...). Reading them is DateFormat's job (date_format.h).
+#ifndef KOPPEL_CORE_CIVIL_DATE_H_
+#define KOPPEL_CORE_CIVIL_DATE_H_
 
 #include <compare>
 #include <optional>
 #include <string>
 #include <string_view>
 
-namespace koppel::synth {
+namespace koppel {
 
 struct Date {
   int year = 1970;
@@ -36,13 +36,9 @@ inline std::string FormatDate(Date date, std::string_view pattern) {
   return FormatDate(date.year, date.month, date.day, pattern);
 }
 
-// Reads a date by the rules of docs/agent.md: d and m take one or two digits, the date must
-// exist and lie in 1900..2100.
-std::optional<Date> ParseDate(std::string_view text, std::string_view pattern);
-
 // ISO 8601, yyyy-mm-dd.
 std::string IsoDate(Date date);
 
-}  // namespace koppel::synth
+}  // namespace koppel
 
-#endif  // KOPPEL_SYNTH_CIVIL_DATE_H_
+#endif  // KOPPEL_CORE_CIVIL_DATE_H_

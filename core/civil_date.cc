@@ -1,8 +1,8 @@
-#include "synth/civil_date.h"
+#include "core/civil_date.h"
 
 #include "fmt/format.h"
 
-namespace koppel::synth {
+namespace koppel {
 namespace {
 
 enum class Token { kDay2, kDay, kMonth2, kMonth, kYear4, kLiteral };
@@ -26,23 +26,6 @@ Token NextToken(std::string_view pattern, size_t* pos) {
   if (rest.front() == 'd') return Token::kDay;
   if (rest.front() == 'm') return Token::kMonth;
   return Token::kLiteral;
-}
-
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-// Reads between min_digits and max_digits digits (greedy).
-bool ReadNumber(std::string_view text, size_t* pos, size_t min_digits, size_t max_digits,
-                int* out) {
-  size_t n = 0;
-  int value = 0;
-  while (n < max_digits && *pos + n < text.size() && IsDigit(text[*pos + n])) {
-    value = value * 10 + (text[*pos + n] - '0');
-    ++n;
-  }
-  if (n < min_digits) return false;
-  *pos += n;
-  *out = value;
-  return true;
 }
 
 }  // namespace
@@ -107,31 +90,6 @@ std::string FormatDate(int year, int month, int day, std::string_view pattern) {
   return out;
 }
 
-std::optional<Date> ParseDate(std::string_view text, std::string_view pattern) {
-  int year = -1, month = -1, day = -1;
-  size_t text_pos = 0;
-  size_t pos = 0;
-  while (pos < pattern.size()) {
-    const char literal = pattern[pos];
-    bool ok = true;
-    switch (NextToken(pattern, &pos)) {
-      case Token::kYear4: ok = ReadNumber(text, &text_pos, 4, 4, &year); break;
-      case Token::kDay2: ok = ReadNumber(text, &text_pos, 2, 2, &day); break;
-      case Token::kMonth2: ok = ReadNumber(text, &text_pos, 2, 2, &month); break;
-      case Token::kDay: ok = ReadNumber(text, &text_pos, 1, 2, &day); break;
-      case Token::kMonth: ok = ReadNumber(text, &text_pos, 1, 2, &month); break;
-      case Token::kLiteral:
-        ok = text_pos < text.size() && text[text_pos] == literal;
-        ++text_pos;
-        break;
-    }
-    if (!ok) return std::nullopt;
-  }
-  if (text_pos != text.size()) return std::nullopt;
-  if (year < 1900 || year > 2100 || !IsValidDate(year, month, day)) return std::nullopt;
-  return Date{year, month, day};
-}
-
 std::string IsoDate(Date date) { return FormatDate(date, "yyyy-mm-dd"); }
 
-}  // namespace koppel::synth
+}  // namespace koppel
