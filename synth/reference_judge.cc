@@ -79,12 +79,6 @@ bool ParseAmountCents(std::string_view s, const AttributeSpec& a, int64_t* cents
 
 }  // namespace
 
-std::string_view TrimBlanks(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 RejectReason ReferenceJudge::CheckAttribute(const AttributeSpec& a, std::string_view value,
                                             std::string* normalized) {
   value = TrimBlanks(value);

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/attribute_value.h"  // TrimBlanks
 #include "core/reject_reason.h"
 #include "synth/dataset_spec.h"
 
@@ -36,7 +37,6 @@ class ReferenceJudge {
   const DatasetSpec& spec_;
 };
 
-std::string_view TrimBlanks(std::string_view s);
 
 }  // namespace koppel::synth
 
