@@ -1,6 +1,8 @@
 // koppel-agent: runs at a data holder. Checks an export against its mapping, tokenises and
 // seals it into an outbox, and offers the token scheme to other implementers (docs/agent.md).
 #include <sodium.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -259,7 +261,15 @@ int RunKeygen(const std::string& type, const std::string& out) {
   return kExitOk;
 }
 
+// The agent's memory holds plaintext rows of the export; a core dump must never carry them.
+void DisableCoreDumps() {
+  struct rlimit none = {0, 0};
+  ::setrlimit(RLIMIT_CORE, &none);
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 int Main(int argc, char** argv) {
+  DisableCoreDumps();
   CLI::App app{
       "koppel-agent: check, tokenise and seal a data holder's export for koppel.\n"
       "Plaintext BSNs and addresses never leave this process. See docs/agent.md."};
