@@ -133,7 +133,7 @@ TEST_F(AgentCliTest, BadMappingAndHeaderGiveTheirExitCodeAndSayWhere) {
 }
 
 TEST_F(AgentCliTest, TokenCommandReproducesTheReferenceVectors) {
-  std::ifstream in(KOPPEL_SHARED_DIR "/reference/token_vectors.json");
+  std::ifstream in(KOPPEL_TESTDATA_DIR "/token_vectors.json");
   nlohmann::json vectors = nlohmann::json::parse(in);
   std::string bsn_input, bsn_expected, address_input, address_expected;
   for (const auto& v : vectors["valid"]) {

@@ -17,7 +17,7 @@ namespace {
 using nlohmann::json;
 
 json LoadVectors() {
-  std::ifstream in(KOPPEL_SHARED_DIR "/reference/token_vectors.json");
+  std::ifstream in(KOPPEL_TESTDATA_DIR "/token_vectors.json");
   EXPECT_TRUE(in.good()) << "cannot open token_vectors.json";
   return json::parse(in);
 }
