@@ -15,6 +15,8 @@
 #include "agents/batch_sealer.h"
 #include "agents/export_scan.h"
 #include "agents/outbox.h"
+#include "agents/sender.h"
+#include "core/tls.h"
 #include "core/address.h"
 #include "core/bsn.h"
 #include "core/hex.h"
@@ -33,6 +35,8 @@ enum ExitCode : int {
   kExitIo = 3,
   kExitMapping = 4,
   kExitExport = 5,
+  kExitUnreachable = 6,  // send: the linker stayed unreachable; run send again later
+  kExitRefused = 7,      // send: the linker refused a batch (the message names the rule)
 };
 
 int Fail(int code, const absl::Status& status, std::string_view hint = {}) {
@@ -201,6 +205,59 @@ int RunSeal(const ScanFlags& f, const SealFlags& s) {
   return FinalCode(summary, f);
 }
 
+struct SendFlags {
+  std::string outbox;
+  std::string linker = "127.0.0.1:7443";
+  std::string pki;
+  std::string name;
+  std::string linker_signing_key;
+  int max_attempts = 20;
+  bool quiet = false;
+  std::string format = "text";
+};
+
+int RunSend(const SendFlags& f) {
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      MakeChannelCredentials(TlsFiles::FromPkiDir(f.pki, f.name));
+  if (!credentials.ok()) return Fail(kExitIo, credentials.status());
+  absl::StatusOr<Outbox> outbox = Outbox::Open(f.outbox);
+  if (!outbox.ok()) return Fail(kExitIo, outbox.status());
+  SendOptions options;
+  options.max_attempts = f.max_attempts;
+  options.progress = !f.quiet;
+  if (!f.linker_signing_key.empty()) {
+    absl::StatusOr<std::vector<uint8_t>> pk =
+        ReadPublicKeyFile(f.linker_signing_key, crypto_sign_PUBLICKEYBYTES);
+    if (!pk.ok()) return Fail(kExitIo, pk.status());
+    SigningPublicKey key;
+    std::copy(pk->begin(), pk->end(), key.begin());
+    options.linker_signing_key = key;
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(80 << 20);
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(f.linker, *credentials, args);
+  absl::StatusOr<SendSummary> summary = SendOutbox(*outbox, channel, options);
+  if (!summary.ok()) {
+    bool unreachable = absl::IsUnavailable(summary.status()) ||
+                       absl::IsDeadlineExceeded(summary.status());
+    return Fail(unreachable ? kExitUnreachable : kExitRefused, summary.status());
+  }
+  if (f.format == "json") {
+    nlohmann::json j = {{"batches_pending", summary->batches_pending},
+                        {"batches_delivered", summary->batches_delivered},
+                        {"duplicates", summary->duplicates},
+                        {"records_accepted", summary->records_accepted},
+                        {"attempts", summary->attempts}};
+    fmt::print("{}\n", j.dump(2));
+  } else {
+    fmt::print("delivered {} of {} batch(es), {} records accepted, {} already held, {} attempt(s); "
+               "receipts in {}/receipts\n",
+               summary->batches_delivered, summary->batches_pending, summary->records_accepted,
+               summary->duplicates, summary->attempts, f.outbox);
+  }
+  return kExitOk;
+}
+
 int RunToken(const std::string& kind_name, const std::string& key_file) {
   std::optional<IdentifierKind> kind = IdentifierKindFromName(kind_name);
   absl::StatusOr<Tokenizer> tokenizer = LoadTokenizer(key_file);
@@ -306,6 +363,25 @@ int Main(int argc, char** argv) {
   seal_cmd->add_option("--batch-size", seal.batch_size, "records per sealed batch")
       ->check(CLI::Range(size_t{1}, size_t{1000000}));
 
+  SendFlags send;
+  CLI::App* send_cmd = app.add_subcommand(
+      "send", "deliver the outbox's sealed batches to the linker over mutual TLS; resumes where "
+              "an earlier send stopped, and keeps the signed receipts");
+  send_cmd->add_option("--outbox", send.outbox, "the outbox seal wrote")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  send_cmd->add_option("--linker", send.linker, "linker address, host:port");
+  send_cmd->add_option("--pki", send.pki, "directory made by scripts/pki")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  send_cmd->add_option("--name", send.name, "this agent's certificate name in --pki")->required();
+  send_cmd->add_option("--linker-signing-key", send.linker_signing_key,
+                       "accept only receipts signed by this key (hex public key file)");
+  send_cmd->add_option("--max-attempts", send.max_attempts, "connection attempts before giving up")
+      ->check(CLI::Range(1, 1000));
+  send_cmd->add_option("--format", send.format, "summary format")->check(CLI::IsMember({"text", "json"}));
+  send_cmd->add_flag("--quiet", send.quiet, "no progress on stderr");
+
   std::string kind;
   std::string key_file;
   CLI::App* token = app.add_subcommand(
@@ -340,6 +416,7 @@ int Main(int argc, char** argv) {
   if (check->parsed()) return RunCheck(check_flags);
   if (seal_cmd->parsed()) return RunSeal(seal_flags, seal);
   if (token->parsed()) return RunToken(kind, key_file);
+  if (send_cmd->parsed()) return RunSend(send);
   if (keygen->parsed()) return RunKeygen(key_type, key_out);
   return kExitUsage;
 }

@@ -76,6 +76,7 @@ absl::Status WriteFileAtomically(const std::filesystem::path& path, std::string_
 absl::StatusOr<Outbox> Outbox::Open(const std::filesystem::path& dir) {
   RETURN_IF_ERROR(MakePrivateDirectory(dir));
   RETURN_IF_ERROR(MakePrivateDirectory(dir / "runs"));
+  RETURN_IF_ERROR(MakePrivateDirectory(dir / "receipts"));
   return Outbox(dir);
 }
 
@@ -131,6 +132,27 @@ absl::StatusOr<std::vector<std::string>> Outbox::CompletedRuns(std::string_view 
     if (m.value("dataset", "") == dataset) runs.push_back(m.value("run_id", ""));
   }
   return runs;
+}
+
+absl::StatusOr<std::vector<std::string>> Outbox::Undelivered() const {
+  ASSIGN_OR_RETURN(std::vector<nlohmann::json> manifests, ReadManifests(dir_ / "runs"));
+  std::vector<std::string> out;
+  for (const nlohmann::json& m : manifests) {
+    if (!m.contains("batches") || !m["batches"].is_array()) continue;
+    for (const auto& id : m["batches"]) {
+      if (!id.is_string()) continue;
+      std::string batch_id = id.get<std::string>();
+      if (!std::filesystem::exists(dir_ / "receipts" / (batch_id + ".receipt"))) {
+        out.push_back(std::move(batch_id));
+      }
+    }
+  }
+  return out;
+}
+
+absl::Status Outbox::WriteReceipt(const v1::Receipt& receipt) {
+  return WriteFileAtomically(dir_ / "receipts" / (receipt.batch_id() + ".receipt"),
+                             receipt.SerializeAsString());
 }
 
 absl::StatusOr<size_t> Outbox::RemoveIncompleteBatches() {

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "koppel/v1/batch.pb.h"
+#include "koppel/v1/linker.pb.h"
 
 namespace koppel {
 
@@ -28,6 +29,14 @@ class Outbox {
 
   // Run ids of the completed runs (those with a manifest) that sealed `dataset`.
   absl::StatusOr<std::vector<std::string>> CompletedRuns(std::string_view dataset) const;
+
+  // Ids of the batches of completed runs that have no receipt yet, in run order.
+  absl::StatusOr<std::vector<std::string>> Undelivered() const;
+  // Keeps a verified receipt as receipts/<batch id>.receipt, atomically.
+  absl::Status WriteReceipt(const v1::Receipt& receipt);
+  std::filesystem::path BatchPath(std::string_view batch_id) const {
+    return dir_ / (std::string(batch_id) + std::string(kBatchSuffix));
+  }
 
   // Removes batches that no manifest lists: the remains of a seal run that was interrupted
   // before it finished. They were never complete, so nothing may deliver them. Returns how many.

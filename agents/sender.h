@@ -1,0 +1,45 @@
+// Delivers an outbox to the linker over mutual-TLS gRPC (ARCHITECTURE section 3): every batch
+// of every completed run that has no receipt yet is streamed; each signed receipt is verified
+// and kept in receipts/ before the batch counts as delivered. Interrupted at any point, the next
+// send resumes with the batches that still lack a receipt; the linker acknowledges a batch it
+// already holds without storing it twice.
+#ifndef KOPPEL_AGENTS_SENDER_H_
+#define KOPPEL_AGENTS_SENDER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "agents/outbox.h"
+#include "core/sealed_batch.h"
+
+namespace koppel {
+
+struct SendOptions {
+  int max_attempts = 20;
+  std::chrono::milliseconds first_backoff{200};
+  std::chrono::milliseconds max_backoff{5000};
+  std::optional<SigningPublicKey> linker_signing_key;  // pin the receipts' signer when given
+  bool progress = true;
+};
+
+struct SendSummary {
+  uint64_t batches_pending = 0;    // at the start
+  uint64_t batches_delivered = 0;  // receipts received in this send
+  uint64_t duplicates = 0;         // of which the linker already held
+  uint64_t records_accepted = 0;
+  int attempts = 0;
+};
+
+// Errors: the linker's refusal (PERMISSION_DENIED, INVALID_ARGUMENT, ...) as it gave it, or
+// UNAVAILABLE after max_attempts.
+absl::StatusOr<SendSummary> SendOutbox(Outbox& outbox, std::shared_ptr<grpc::Channel> channel,
+                                       const SendOptions& options);
+
+}  // namespace koppel
+
+#endif  // KOPPEL_AGENTS_SENDER_H_

@@ -1,0 +1,86 @@
+#include "core/tls.h"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace koppel {
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::filesystem::path& path, bool secret) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    return absl::NotFoundError(fmt::format(
+        "cannot read {}; create the certificates with scripts/pki", path.string()));
+  }
+  if (secret && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    return absl::PermissionDeniedError(fmt::format(
+        "private key {} is readable by group or others; run: chmod 600 {}", path.string(),
+        path.string()));
+  }
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (text.str().find("-----BEGIN") == std::string::npos) {
+    return absl::InvalidArgumentError(fmt::format("{} is not a PEM file", path.string()));
+  }
+  return text.str();
+}
+
+}  // namespace
+
+TlsFiles TlsFiles::FromPkiDir(const std::filesystem::path& dir, const std::string& name) {
+  return {dir / "ca.crt", dir / (name + ".crt"), dir / (name + ".key")};
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const TlsFiles& files) {
+  absl::StatusOr<std::string> ca = ReadPem(files.ca, false);
+  if (!ca.ok()) return ca.status();
+  absl::StatusOr<std::string> cert = ReadPem(files.cert, false);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPem(files.key, true);
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions options(
+      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  options.pem_root_certs = *ca;
+  options.pem_key_cert_pairs.push_back({*key, *cert});
+  return grpc::SslServerCredentials(options);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
+    const TlsFiles& files) {
+  absl::StatusOr<std::string> ca = ReadPem(files.ca, false);
+  if (!ca.ok()) return ca.status();
+  absl::StatusOr<std::string> cert = ReadPem(files.cert, false);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPem(files.key, true);
+  if (!key.ok()) return key.status();
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = *ca;
+  options.pem_private_key = *key;
+  options.pem_cert_chain = *cert;
+  return grpc::SslCredentials(options);
+}
+
+std::string PeerIdentity(const grpc::ServerContext& context) {
+  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  if (!auth || !auth->IsPeerAuthenticated()) return "";
+  std::vector<grpc::string_ref> names = auth->FindPropertyValues("x509_common_name");
+  if (names.empty()) return "";
+  return std::string(names.front().data(), names.front().size());
+}
+
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      status.error_message());
+}
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      std::string(status.message()));
+}
+
+}  // namespace koppel

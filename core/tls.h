@@ -1,0 +1,44 @@
+// Mutual TLS for every koppel connection (ARCHITECTURE section 3): credentials from PEM files
+// made by scripts/pki, and the caller's identity, which is the common name of its verified
+// client certificate.
+#ifndef KOPPEL_CORE_TLS_H_
+#define KOPPEL_CORE_TLS_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace koppel {
+
+struct TlsFiles {
+  std::filesystem::path ca;    // the CA that signs every party's certificate
+  std::filesystem::path cert;  // this party's certificate
+  std::filesystem::path key;   // this party's private key (mode 600)
+
+  // DIR/ca.crt, DIR/NAME.crt, DIR/NAME.key as scripts/pki writes them.
+  static TlsFiles FromPkiDir(const std::filesystem::path& dir, const std::string& name);
+};
+
+// Server credentials that require a client certificate signed by the CA.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const TlsFiles& files);
+
+// Client credentials presenting this party's certificate and trusting only the CA.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
+    const TlsFiles& files);
+
+// The common name of the caller's verified certificate, or "" when there is none.
+std::string PeerIdentity(const grpc::ServerContext& context);
+
+// Converts a gRPC status into an absl::Status with the same code and message.
+absl::Status FromGrpcStatus(const grpc::Status& status);
+// And back, for service handlers.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+}  // namespace koppel
+
+#endif  // KOPPEL_CORE_TLS_H_

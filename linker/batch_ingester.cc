@@ -1,0 +1,98 @@
+#include "linker/batch_ingester.h"
+
+#include <fmt/format.h>
+#include <sodium.h>
+
+#include <ctime>
+
+#include "core/hex.h"
+#include "core/receipt.h"
+#include "core/status_macros.h"
+
+namespace koppel {
+
+absl::StatusOr<std::unique_ptr<BatchIngester>> BatchIngester::Create(Covenant covenant,
+                                                                      LinkerKeys keys,
+                                                                      LinkerStore* store) {
+  if (keys.data_key.size() != crypto_secretbox_KEYBYTES) {
+    return absl::InvalidArgumentError("the data key must be 32 bytes");
+  }
+  ASSIGN_OR_RETURN(HmacSha256Key rekey, HmacSha256Key::Create(keys.link_key.span()));
+  return std::unique_ptr<BatchIngester>(
+      new BatchIngester(std::move(covenant), std::move(keys), std::move(rekey), store));
+}
+
+absl::StatusOr<v1::Receipt> BatchIngester::Ingest(const std::string& sender,
+                                                  const v1::SealedBatch& batch) {
+  if (batch.sealed_payload().size() > kMaxSealedBytes) {
+    return absl::InvalidArgumentError(fmt::format(
+        "batch {} is {} bytes; the limit is {} (seal with a smaller --batch-size)",
+        batch.batch_id(), batch.sealed_payload().size(), kMaxSealedBytes));
+  }
+  RETURN_IF_ERROR(VerifySealedBatch(batch));
+  RETURN_IF_ERROR(covenant_.MayDeliver(sender, batch.dataset(), ToHex(std::span(
+      reinterpret_cast<const uint8_t*>(batch.signer_public_key().data()),
+      batch.signer_public_key().size()))));
+  ASSIGN_OR_RETURN(std::optional<v1::Receipt> held, store_->FindReceipt(batch.batch_id()));
+  if (held.has_value()) {
+    held->set_duplicate(true);
+    RETURN_IF_ERROR(SignReceipt(keys_.signing, &*held));
+    return *held;
+  }
+  ASSIGN_OR_RETURN(v1::BatchPayload payload,
+                   OpenSealedBatch(batch, keys_.box_public, keys_.box_secret));
+  if (payload.header().covenant_id() != covenant_.id) {
+    return absl::PermissionDeniedError(fmt::format(
+        "batch {} was sealed under covenant '{}', this linker serves '{}' (rule: data stays bound "
+        "to its covenant)",
+        batch.batch_id(), payload.header().covenant_id(), covenant_.id));
+  }
+
+  std::vector<StoredRecord> records;
+  records.reserve(static_cast<size_t>(payload.records_size()));
+  uint64_t rejected = 0;
+  std::string plain;
+  for (v1::Record& record : *payload.mutable_records()) {
+    const bool bsn_ok = record.bsn_token().size() == 32 || record.bsn_token().empty();
+    const bool address_ok = record.address_token().size() == 32 || record.address_token().empty();
+    if (!bsn_ok || !address_ok || (record.bsn_token().empty() && record.address_token().empty())) {
+      ++rejected;
+      continue;
+    }
+    // Re-key both tokens; the stored key sorts by person, or by household without a BSN.
+    for (std::string* token : {record.mutable_bsn_token(), record.mutable_address_token()}) {
+      if (token->empty()) continue;
+      Digest256 rekeyed = rekey_.Mac(*token);
+      token->assign(reinterpret_cast<const char*>(rekeyed.data()), rekeyed.size());
+    }
+    StoredRecord stored;
+    stored.token = record.bsn_token().empty() ? record.address_token() : record.bsn_token();
+    record.SerializeToString(&plain);
+    stored.encrypted.resize(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plain.size());
+    auto* out = reinterpret_cast<unsigned char*>(stored.encrypted.data());
+    randombytes_buf(out, crypto_secretbox_NONCEBYTES);
+    crypto_secretbox_easy(out + crypto_secretbox_NONCEBYTES,
+                          reinterpret_cast<const unsigned char*>(plain.data()), plain.size(), out,
+                          keys_.data_key.data());
+    records.push_back(std::move(stored));
+  }
+  sodium_memzero(plain.data(), plain.size());
+
+  v1::Receipt receipt;
+  receipt.set_batch_id(batch.batch_id());
+  receipt.set_dataset(batch.dataset());
+  receipt.set_covenant_id(covenant_.id);
+  receipt.set_sender(sender);
+  receipt.set_records_accepted(records.size());
+  receipt.set_records_rejected(rejected);
+  receipt.set_stored_at_unix_seconds(static_cast<int64_t>(std::time(nullptr)));
+  RETURN_IF_ERROR(SignReceipt(keys_.signing, &receipt));
+  ASSIGN_OR_RETURN(v1::Receipt committed, store_->Commit(receipt, records));
+  if (committed.signature() != receipt.signature()) {  // another stream stored it first
+    committed.set_duplicate(true);
+    RETURN_IF_ERROR(SignReceipt(keys_.signing, &committed));
+  }
+  return committed;
+}
+
+}  // namespace koppel

@@ -1,0 +1,52 @@
+// Turns one delivered sealed batch into stored records (ARCHITECTURE sections 2-4): checks the
+// sender may deliver it under the covenant, verifies and opens it, re-keys every token with
+// K_link so that no agent-side token ever reaches the disk, encrypts each record with the
+// covenant's data key, and commits it durably with a signed receipt.
+#ifndef KOPPEL_LINKER_BATCH_INGESTER_H_
+#define KOPPEL_LINKER_BATCH_INGESTER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "core/hmac.h"
+#include "core/sealed_batch.h"
+#include "core/secret.h"
+#include "linker/linker_store.h"
+#include "policies/covenant.h"
+
+namespace koppel {
+
+struct LinkerKeys {
+  BoxPublicKey box_public;  // agents seal to this
+  Secret box_secret;
+  Secret signing;           // signs receipts
+  Secret link_key;          // K_link: re-keys tokens
+  Secret data_key;          // encrypts records at rest
+};
+
+class BatchIngester {
+ public:
+  static constexpr size_t kMaxSealedBytes = 64 << 20;
+
+  static absl::StatusOr<std::unique_ptr<BatchIngester>> Create(Covenant covenant, LinkerKeys keys,
+                                                               LinkerStore* store);
+
+  // PERMISSION_DENIED when the sender may not deliver this batch, INVALID_ARGUMENT or
+  // UNAUTHENTICATED for a malformed or tampered batch; nothing is stored then.
+  absl::StatusOr<v1::Receipt> Ingest(const std::string& sender, const v1::SealedBatch& batch);
+
+ private:
+  BatchIngester(Covenant covenant, LinkerKeys keys, HmacSha256Key rekey, LinkerStore* store)
+      : covenant_(std::move(covenant)), keys_(std::move(keys)), rekey_(std::move(rekey)),
+        store_(store) {}
+
+  Covenant covenant_;
+  LinkerKeys keys_;
+  HmacSha256Key rekey_;
+  LinkerStore* store_;
+};
+
+}  // namespace koppel
+
+#endif  // KOPPEL_LINKER_BATCH_INGESTER_H_

@@ -1,0 +1,48 @@
+#include "linker/linker_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include "core/tls.h"
+
+namespace koppel {
+
+grpc::Status LinkerService::Deliver(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::DeliverResponse, v1::DeliverRequest>* stream) {
+  const std::string sender = PeerIdentity(*context);
+  if (sender.empty()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "no verified client certificate (rule: every party presents one)");
+  }
+  v1::DeliverRequest request;
+  while (stream->Read(&request)) {
+    absl::StatusOr<v1::Receipt> receipt = ingester_->Ingest(sender, request.batch());
+    if (!receipt.ok()) {
+      // Batch ids and party names only: the linker never sees an identifier to log.
+      spdlog::warn("refused batch {} of {} from {}: {}", request.batch().batch_id(),
+                   request.batch().dataset(), sender, std::string(receipt.status().message()));
+      return ToGrpcStatus(receipt.status());
+    }
+    if (!receipt->duplicate()) ++batches_stored_;
+    spdlog::info("{} batch {} of {} from {}: {} records", receipt->duplicate() ? "re-acknowledged" : "stored",
+                 receipt->batch_id(), receipt->dataset(), sender, receipt->records_accepted());
+    v1::DeliverResponse response;
+    *response.mutable_receipt() = std::move(*receipt);
+    if (!stream->Write(response)) break;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status LinkerService::GetStatus(grpc::ServerContext* context,
+                                      const v1::GetStatusRequest* /*request*/,
+                                      v1::GetStatusResponse* response) {
+  if (PeerIdentity(*context).empty()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "no verified client certificate");
+  }
+  absl::StatusOr<std::vector<v1::DatasetStatus>> status = store_->Status();
+  if (!status.ok()) return ToGrpcStatus(status.status());
+  for (v1::DatasetStatus& s : *status) *response->add_datasets() = std::move(s);
+  return grpc::Status::OK;
+}
+
+}  // namespace koppel

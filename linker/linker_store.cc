@@ -1,0 +1,124 @@
+#include "linker/linker_store.h"
+
+#include <fmt/format.h>
+#include <rocksdb/write_batch.h>
+
+#include "core/hex.h"
+
+namespace koppel {
+namespace {
+
+// Key spaces, each starting with a tag byte and NUL-separated names.
+std::string ReceiptKey(const std::string& batch_id) { return std::string("b\0", 2) + batch_id; }
+std::string StatusKey(const std::string& covenant, const std::string& dataset) {
+  return std::string("s\0", 2) + covenant + '\0' + dataset;
+}
+std::string RecordPrefix(const std::string& covenant, const std::string& dataset) {
+  return std::string("r\0", 2) + covenant + '\0' + dataset + '\0';
+}
+
+absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::InternalError(fmt::format("{}: {}", what, s.ToString()));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LinkerStore>> LinkerStore::Open(const std::filesystem::path& dir) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.paranoid_checks = true;
+  // Keys are keyed hashes and values are ciphertext: nothing compresses, so do not try. It also
+  // keeps the files scannable by the plaintext-leak tests.
+  options.compression = rocksdb::kNoCompression;
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, dir.string(), &db);
+  if (!s.ok()) {
+    return absl::FailedPreconditionError(fmt::format(
+        "cannot open the linker database in {}: {} (is another linker using it?)", dir.string(),
+        s.ToString()));
+  }
+  return std::unique_ptr<LinkerStore>(new LinkerStore(std::unique_ptr<rocksdb::DB>(db)));
+}
+
+absl::StatusOr<std::optional<v1::Receipt>> LinkerStore::FindReceipt(
+    const std::string& batch_id) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), ReceiptKey(batch_id), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (absl::Status st = FromRocks(s, "reading a receipt"); !st.ok()) return st;
+  v1::Receipt receipt;
+  if (!receipt.ParseFromString(value)) return absl::DataLossError("a stored receipt is corrupt");
+  return receipt;
+}
+
+absl::StatusOr<v1::Receipt> LinkerStore::Commit(const v1::Receipt& receipt,
+                                                const std::vector<StoredRecord>& records) {
+  std::lock_guard<std::mutex> lock(commit_mutex_);
+  absl::StatusOr<std::optional<v1::Receipt>> held = FindReceipt(receipt.batch_id());
+  if (!held.ok()) return held.status();
+  if (held->has_value()) return **held;
+
+  rocksdb::WriteBatch batch;
+  const std::string prefix = RecordPrefix(receipt.covenant_id(), receipt.dataset());
+  absl::StatusOr<std::vector<uint8_t>> id = FromHex(receipt.batch_id());
+  if (!id.ok() || id->size() != 32) return absl::InvalidArgumentError("malformed batch id");
+  std::string key;
+  for (size_t i = 0; i < records.size(); ++i) {
+    // token || batch id || index: one person's records are adjacent, and no two collide.
+    key = prefix;
+    key += records[i].token;
+    key.append(reinterpret_cast<const char*>(id->data()), id->size());
+    for (int shift = 24; shift >= 0; shift -= 8) key.push_back(static_cast<char>((i >> shift) & 0xff));
+    batch.Put(key, records[i].encrypted);
+  }
+  v1::DatasetStatus status;
+  std::string status_value;
+  const std::string status_key = StatusKey(receipt.covenant_id(), receipt.dataset());
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), status_key, &status_value);
+  if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading dataset status");
+  if (s.ok() && !status.ParseFromString(status_value)) {
+    return absl::DataLossError("stored dataset status is corrupt");
+  }
+  status.set_covenant_id(receipt.covenant_id());
+  status.set_dataset(receipt.dataset());
+  status.set_records(status.records() + records.size());
+  status.set_batches(status.batches() + 1);
+  batch.Put(status_key, status.SerializeAsString());
+  batch.Put(ReceiptKey(receipt.batch_id()), receipt.SerializeAsString());
+  rocksdb::WriteOptions options;
+  options.sync = true;  // acknowledged means on disk
+  if (absl::Status st = FromRocks(db_->Write(options, &batch), "writing a batch"); !st.ok()) {
+    return st;
+  }
+  return receipt;
+}
+
+absl::StatusOr<std::vector<v1::DatasetStatus>> LinkerStore::Status() const {
+  std::vector<v1::DatasetStatus> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  const std::string prefix("s\0", 2);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    v1::DatasetStatus status;
+    if (!status.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError("stored dataset status is corrupt");
+    }
+    out.push_back(status);
+  }
+  if (absl::Status st = FromRocks(it->status(), "scanning status"); !st.ok()) return st;
+  return out;
+}
+
+absl::Status LinkerStore::Scan(
+    const std::string& covenant, const std::string& dataset,
+    const std::function<void(std::string_view key, std::string_view value)>& visit) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  const std::string prefix = RecordPrefix(covenant, dataset);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    visit(std::string_view(it->key().data(), it->key().size()),
+          std::string_view(it->value().data(), it->value().size()));
+  }
+  return FromRocks(it->status(), "scanning records");
+}
+
+}  // namespace koppel

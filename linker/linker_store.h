@@ -1,0 +1,55 @@
+// The linker's durable store (ARCHITECTURE section 4) on RocksDB. Records are keyed by
+// covenant, dataset and re-keyed person (or household) token, so that one person's records
+// are adjacent and the join is an ordered scan. A batch is committed in one synced WriteBatch
+// together with its receipt: it is either wholly stored and acknowledged, or not at all.
+#ifndef KOPPEL_LINKER_LINKER_STORE_H_
+#define KOPPEL_LINKER_LINKER_STORE_H_
+
+#include <rocksdb/db.h>
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "koppel/v1/linker.pb.h"
+
+namespace koppel {
+
+// One record ready to store: its sort token (re-keyed) and its encrypted content.
+struct StoredRecord {
+  std::string token;      // 32 bytes, HMAC(K_link, agent token)
+  std::string encrypted;  // nonce || secretbox(serialised record)
+};
+
+class LinkerStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<LinkerStore>> Open(const std::filesystem::path& dir);
+
+  // The receipt of a batch already held, if any.
+  absl::StatusOr<std::optional<v1::Receipt>> FindReceipt(const std::string& batch_id) const;
+
+  // Stores the records and the receipt atomically and durably (fsync), unless the batch is
+  // already held: then returns the stored receipt and writes nothing.
+  absl::StatusOr<v1::Receipt> Commit(const v1::Receipt& receipt,
+                                     const std::vector<StoredRecord>& records);
+
+  absl::StatusOr<std::vector<v1::DatasetStatus>> Status() const;
+
+  // Calls `visit` for every stored record of a covenant's dataset in key order.
+  absl::Status Scan(const std::string& covenant, const std::string& dataset,
+                    const std::function<void(std::string_view key, std::string_view value)>& visit)
+      const;
+
+ private:
+  explicit LinkerStore(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+  std::unique_ptr<rocksdb::DB> db_;
+  std::mutex commit_mutex_;  // makes check-then-write of a batch id atomic
+};
+
+}  // namespace koppel
+
+#endif  // KOPPEL_LINKER_LINKER_STORE_H_

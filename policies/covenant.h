@@ -1,0 +1,39 @@
+// A covenant as the services enforce it today: its id, the parties by certificate identity,
+// their roles, the datasets each data holder may deliver, and the key each agent signs with.
+// The full signed covenant of ARCHITECTURE section 6 (issue #5) extends this file format.
+#ifndef KOPPEL_POLICIES_COVENANT_H_
+#define KOPPEL_POLICIES_COVENANT_H_
+
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace koppel {
+
+struct CovenantParty {
+  std::string name;                  // certificate common name
+  std::set<std::string> roles;       // data_holder, linker, vault, research_unit, privacy_officer
+  std::set<std::string> datasets;    // for a data holder: what it may deliver
+  std::string signing_public_key;    // for a data holder: its agent's Ed25519 key, hex
+};
+
+struct Covenant {
+  std::string id;
+  std::map<std::string, CovenantParty, std::less<>> parties;
+
+  // OK when `party` is a data holder listed for `dataset` and signs with `signer_key_hex`;
+  // otherwise PERMISSION_DENIED naming the rule that refuses it.
+  absl::Status MayDeliver(std::string_view party, std::string_view dataset,
+                          std::string_view signer_key_hex) const;
+};
+
+absl::StatusOr<Covenant> LoadCovenant(const std::filesystem::path& path);
+absl::StatusOr<Covenant> ParseCovenant(std::string_view yaml, std::string_view source_name);
+
+}  // namespace koppel
+
+#endif  // KOPPEL_POLICIES_COVENANT_H_
