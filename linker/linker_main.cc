@@ -51,6 +51,13 @@ absl::StatusOr<LinkerKeys> LoadKeys(const std::filesystem::path& dir, const std:
 int Serve(const std::string& listen, const std::string& pki, const std::string& name,
           const std::string& data, const std::string& keys_dir, const std::string& covenant_file,
           const std::string& port_file) {
+  // Stop cleanly on SIGTERM or SIGINT: finish the calls in flight, then close the database.
+  // The signals are blocked before any thread exists, so only the waiter below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   absl::StatusOr<Covenant> covenant = LoadCovenant(covenant_file);
   if (!covenant.ok()) return Fail(kExitConfig, covenant.status());
   absl::StatusOr<LinkerKeys> keys = LoadKeys(keys_dir, covenant->id);
@@ -82,12 +89,6 @@ int Serve(const std::string& listen, const std::string& pki, const std::string& 
     std::ofstream(port_file + ".tmp") << port << "\n";
     std::filesystem::rename(port_file + ".tmp", port_file);
   }
-  // Stop cleanly on SIGTERM or SIGINT: finish the calls in flight, then close the database.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::thread waiter([&] {
     int signal = 0;
     sigwait(&signals, &signal);

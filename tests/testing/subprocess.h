@@ -17,6 +17,26 @@ struct ProcessResult {
 // Runs `argv` (argv[0] is a path) with `input` on stdin.
 ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string& input = "");
 
+// A process running in the background with stdout and stderr appended to a log file. Killed
+// (SIGKILL) on destruction if still running.
+class BackgroundProcess {
+ public:
+  BackgroundProcess(const std::vector<std::string>& argv, const std::string& log_path);
+  ~BackgroundProcess();
+  BackgroundProcess(const BackgroundProcess&) = delete;
+  BackgroundProcess& operator=(const BackgroundProcess&) = delete;
+
+  int pid() const { return pid_; }
+  void Signal(int signal);
+  // Waits for the exit; returns the exit code, or -signal when killed by a signal.
+  int Wait();
+
+ private:
+  int pid_ = -1;
+  bool reaped_ = false;
+  int status_ = 0;
+};
+
 }  // namespace koppel::testing
 
 #endif  // KOPPEL_TESTS_TESTING_SUBPROCESS_H_

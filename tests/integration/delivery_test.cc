@@ -1,0 +1,257 @@
+// Delivery as deployed: the real koppel-linker process with RocksDB, the real koppel-agent
+// processes sealing and sending the synthetic municipality's exports over mutual TLS on
+// loopback, concurrently. Asserts the linker stores exactly the clean rows, refuses what the
+// covenant forbids with the rule's name, and holds nothing identifying.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <csignal>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/hex.h"
+#include "core/key_file.h"
+#include "core/tls.h"
+#include "core/token.h"
+#include "koppel/v1/linker.grpc.pb.h"
+#include "tests/testing/plaintext_scanner.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+
+namespace koppel {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::BackgroundProcess;
+using testing::ProcessResult;
+using testing::ReadFile;
+using testing::RunProcess;
+using testing::WriteFile;
+
+const std::string kBin = KOPPEL_BIN_DIR;
+const std::string kCovenant = "delivery-test";
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+class DeliveryTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new testing::TempDir();
+    const fs::path d = dir_->path();
+    ASSERT_EQ(RunProcess({kBin + "/koppel-synth", "--out", (d / "m").string(), "--seed", "11",
+                          "--persons", "12000"})
+                  .exit_code,
+              0);
+    truth_ = new nlohmann::json(nlohmann::json::parse(ReadFile(d / "m/truth/exports.json")));
+    std::vector<std::string> pki = {KOPPEL_SOURCE_DIR "/scripts/pki", "--out",
+                                     (d / "pki").string(), "linker", "agent-outsider"};
+    for (const auto& [dataset, e] : (*truth_)["exports"].items()) pki.push_back("agent-" + dataset);
+    ASSERT_EQ(RunProcess(pki).exit_code, 0);
+    ASSERT_EQ(RunProcess({KOPPEL_SOURCE_DIR "/scripts/pki", "--out", (d / "pki").string(),
+                          "--expired", "agent-expired"})
+                  .exit_code,
+              0);
+    ASSERT_EQ(RunProcess({kBin + "/koppel-linker", "keygen", "--out", (d / "lkeys").string()})
+                  .exit_code,
+              0);
+    fs::create_directory(d / "akeys");
+    ::chmod((d / "akeys").c_str(), 0700);
+    ASSERT_EQ(Agent({"keygen", "--type", "covenant", "--out", (d / "akeys/cov").string()}).exit_code, 0);
+
+    std::string covenant = "id: " + kCovenant + "\nparties:\n  - {name: linker, roles: [linker]}\n";
+    for (const auto& [dataset, e] : (*truth_)["exports"].items()) {
+      const std::string key = (d / "akeys" / dataset).string();
+      ASSERT_EQ(Agent({"keygen", "--type", "signing", "--out", key}).exit_code, 0);
+      std::string pk = ReadFile(key + ".pub");
+      pk.pop_back();
+      // agent-brp may also deliver uwv, with its own key: a replay of agent-uwv's batches by it
+      // must fail on the signing-key rule, not the dataset rule.
+      std::string datasets = dataset == "brp" ? "[brp, uwv]" : "[" + dataset + "]";
+      covenant += "  - {name: agent-" + dataset + ", roles: [data_holder], datasets: " + datasets +
+                  ", signing_key: " + pk + "}\n";
+      if (dataset == "uwv") {
+        covenant += "  - {name: agent-expired, roles: [data_holder], datasets: [uwv], signing_key: " +
+                    pk + "}\n";
+      }
+      ProcessResult seal = Agent(
+          {"seal", "--quiet", "--allow-rejects", "--mapping",
+           (d / "m" / e["mapping"].get<std::string>()).string(), "--input",
+           (d / "m" / e["file"].get<std::string>()).string(), "--covenant-key",
+           (d / "akeys/cov").string(), "--linker-public-key", (d / "lkeys/linker.key.pub").string(),
+           "--signing-key", key, "--covenant-id", kCovenant, "--batch-size", "1500", "--outbox",
+           (d / "outbox" / dataset).string()});
+      ASSERT_EQ(seal.exit_code, 0) << seal.err;
+    }
+    WriteFile(d / "covenant.yaml", covenant);
+    StartLinker();
+  }
+
+  static void TearDownTestSuite() {
+    delete linker_;
+    delete truth_;
+    delete dir_;
+  }
+
+  static void StartLinker() {
+    const fs::path d = dir_->path();
+    fs::remove(d / "port");
+    linker_ = new BackgroundProcess(
+        {kBin + "/koppel-linker", "serve", "--listen", "127.0.0.1:0", "--port-file",
+         (d / "port").string(), "--pki", (d / "pki").string(), "--data", (d / "db").string(),
+         "--keys", (d / "lkeys").string(), "--covenant", (d / "covenant.yaml").string()},
+        (d / "linker.log").string());
+    for (int i = 0; i < 200 && !fs::exists(d / "port"); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_TRUE(fs::exists(d / "port")) << ReadFile(d / "linker.log");
+    address_ = "127.0.0.1:" + std::to_string(std::stoi(ReadFile(d / "port")));
+  }
+
+  static ProcessResult Agent(std::vector<std::string> args) {
+    args.insert(args.begin(), kBin + "/koppel-agent");
+    return RunProcess(args);
+  }
+
+  static ProcessResult Send(const std::string& dataset, const std::string& name,
+                            const std::string& outbox_dir = "") {
+    const fs::path d = dir_->path();
+    return Agent({"send", "--quiet", "--max-attempts", "3", "--outbox",
+                  outbox_dir.empty() ? (d / "outbox" / dataset).string() : outbox_dir,
+                  "--linker", address_, "--pki", (d / "pki").string(), "--name", name,
+                  "--linker-signing-key", (d / "lkeys/linker-signing.key.pub").string()});
+  }
+
+  static std::map<std::string, uint64_t> LinkerCounts() {
+    const fs::path d = dir_->path();
+    auto credentials = MakeChannelCredentials(TlsFiles::FromPkiDir(d / "pki", "agent-brp"));
+    EXPECT_TRUE(credentials.ok());
+    v1::LinkerService::Stub stub(grpc::CreateChannel(address_, *credentials));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::GetStatusRequest request;
+    v1::GetStatusResponse response;
+    grpc::Status status = stub.GetStatus(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    std::map<std::string, uint64_t> counts;
+    for (const auto& s : response.datasets()) {
+      EXPECT_EQ(s.covenant_id(), kCovenant);
+      counts[s.dataset()] = s.records();
+    }
+    return counts;
+  }
+
+  static testing::TempDir* dir_;
+  static nlohmann::json* truth_;
+  static BackgroundProcess* linker_;
+  static std::string address_;
+};
+
+testing::TempDir* DeliveryTest::dir_ = nullptr;
+nlohmann::json* DeliveryTest::truth_ = nullptr;
+BackgroundProcess* DeliveryTest::linker_ = nullptr;
+std::string DeliveryTest::address_;
+
+TEST_F(DeliveryTest, AllAgentsAtOnceStoreExactlyTheCleanRowsAndRefusalsNameTheRule) {
+  // Every agent sends at the same time.
+  std::vector<std::unique_ptr<BackgroundProcess>> agents;
+  const fs::path d = dir_->path();
+  for (const auto& [dataset, e] : (*truth_)["exports"].items()) {
+    agents.push_back(std::make_unique<BackgroundProcess>(
+        std::vector<std::string>{kBin + "/koppel-agent", "send", "--quiet", "--outbox",
+                                 (d / "outbox" / dataset).string(), "--linker", address_, "--pki",
+                                 (d / "pki").string(), "--name", "agent-" + dataset},
+        (d / ("send-" + dataset + ".log")).string()));
+  }
+  for (auto& agent : agents) EXPECT_EQ(agent->Wait(), 0);
+  std::map<std::string, uint64_t> counts = LinkerCounts();
+  for (const auto& [dataset, e] : (*truth_)["exports"].items()) {
+    EXPECT_EQ(counts[dataset], e["valid"].get<uint64_t>()) << dataset;
+  }
+
+  // Sending again stores nothing twice; with the receipts removed, every batch is
+  // re-acknowledged as already held.
+  fs::remove_all(d / "outbox/uwv/receipts");
+  ProcessResult again = Send("uwv", "agent-uwv");
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_TRUE(Contains(again.out, "already held")) << again.out;
+  EXPECT_EQ(LinkerCounts(), counts);
+
+  // agent-brp replays agent-uwv's batches: refused on the signing-key rule.
+  fs::remove_all(d / "outbox/uwv/receipts");
+  ProcessResult replay = Send("uwv", "agent-brp");
+  EXPECT_EQ(replay.exit_code, 7);
+  EXPECT_TRUE(Contains(replay.err, "signing_key")) << replay.err;
+
+  // A party with a valid certificate that the covenant does not list.
+  ProcessResult outsider = Send("uwv", "agent-outsider");
+  EXPECT_EQ(outsider.exit_code, 7);
+  EXPECT_TRUE(Contains(outsider.err, "is not a party")) << outsider.err;
+
+  // An expired certificate never gets through the TLS handshake.
+  ProcessResult expired = Send("uwv", "agent-expired");
+  EXPECT_EQ(expired.exit_code, 6) << expired.err;
+
+  // A batch changed on disk: its id no longer matches, the linker refuses it, stores nothing.
+  fs::copy(d / "outbox/zorg", d / "tampered", fs::copy_options::recursive);
+  fs::remove_all(d / "tampered/receipts");
+  for (const auto& entry : fs::directory_iterator(d / "tampered")) {
+    if (entry.path().extension() != ".sealed") continue;
+    std::string bytes = ReadFile(entry.path());
+    bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x20);
+    WriteFile(entry.path(), bytes);
+    break;
+  }
+  ProcessResult tampered = Send("zorg", "agent-zorg", (d / "tampered").string());
+  EXPECT_EQ(tampered.exit_code, 7) << tampered.err;
+  EXPECT_EQ(LinkerCounts(), counts);
+}
+
+TEST_F(DeliveryTest, NothingIdentifyingAtTheLinker) {
+  const fs::path d = dir_->path();
+  for (const auto& [dataset, e] : (*truth_)["exports"].items()) {
+    ASSERT_EQ(Send(dataset, "agent-" + dataset).exit_code, 0) << dataset;
+  }
+  linker_->Signal(SIGTERM);
+  EXPECT_EQ(linker_->Wait(), 0) << "the linker must stop cleanly on SIGTERM";
+
+  testing::PlaintextScanner scanner =
+      testing::PlaintextScanner::FromPopulation(d / "m/truth/population.csv");
+  std::vector<testing::Leak> leaks;
+  size_t files = 0;
+  scanner.ScanTree(d / "db", {}, &leaks, &files);
+  scanner.ScanTree(d / "outbox", {}, &leaks, &files);
+  scanner.ScanText(ReadFile(d / "linker.log"), "linker.log", &leaks);
+  EXPECT_GT(files, 10u);
+  for (const testing::Leak& leak : leaks) {
+    ADD_FAILURE() << leak.kind << " in " << leak.where << " at " << leak.offset;
+  }
+
+  // The agent-side tokens (what is on the wire) never reach the linker's disk or log.
+  absl::StatusOr<Secret> k_cov = ReadKeyFile(d / "akeys/cov", 32);
+  ASSERT_TRUE(k_cov.ok());
+  absl::StatusOr<Tokenizer> tokenizer = Tokenizer::Create(*k_cov);
+  ASSERT_TRUE(tokenizer.ok());
+  std::string haystack = ReadFile(d / "linker.log");
+  for (const auto& entry : fs::recursive_directory_iterator(d / "db")) {
+    if (entry.is_regular_file()) haystack += ReadFile(entry.path());
+  }
+  std::istringstream population(ReadFile(d / "m/truth/population.csv"));
+  std::string line;
+  std::getline(population, line);
+  size_t checked = 0, found = 0;
+  while (std::getline(population, line) && checked < 3000) {
+    Token t = tokenizer->Tokenize(IdentifierKind::kBsn, line.substr(0, 9));
+    std::string binary(t.begin(), t.end());
+    if (Contains(haystack, binary) || Contains(haystack, ToHex(t))) ++found;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 3000u);
+  EXPECT_EQ(found, 0u) << "agent-side tokens found at the linker";
+  StartLinker();
+}
+
+}  // namespace
+}  // namespace koppel
