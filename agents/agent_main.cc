@@ -235,8 +235,18 @@ int RunSend(const SendFlags& f) {
   }
   grpc::ChannelArguments args;
   args.SetMaxSendMessageSize(80 << 20);
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(f.linker, *credentials, args);
-  absl::StatusOr<SendSummary> summary = SendOutbox(*outbox, channel, options);
+  // Reconnect quickly after a linker restart; our own retry loop paces the attempts.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  // A dead connection is noticed within seconds, not when the kernel gives up.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // A private subchannel per attempt: nothing of a connection to a killed linker is reused.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto connect = [&] { return grpc::CreateCustomChannel(f.linker, *credentials, args); };
+  absl::StatusOr<SendSummary> summary = SendOutbox(*outbox, connect, options);
   if (!summary.ok()) {
     bool unreachable = absl::IsUnavailable(summary.status()) ||
                        absl::IsDeadlineExceeded(summary.status());

@@ -77,9 +77,8 @@ absl::Status DeliverOnce(Outbox& outbox, v1::LinkerService::Stub& stub,
 
 }  // namespace
 
-absl::StatusOr<SendSummary> SendOutbox(Outbox& outbox, std::shared_ptr<grpc::Channel> channel,
+absl::StatusOr<SendSummary> SendOutbox(Outbox& outbox, const ChannelFactory& connect,
                                        const SendOptions& options) {
-  v1::LinkerService::Stub stub(channel);
   SendSummary summary;
   absl::StatusOr<std::vector<std::string>> pending = outbox.Undelivered();
   if (!pending.ok()) return pending.status();
@@ -90,7 +89,12 @@ absl::StatusOr<SendSummary> SendOutbox(Outbox& outbox, std::shared_ptr<grpc::Cha
   std::chrono::milliseconds backoff = options.first_backoff;
   while (!pending->empty()) {
     ++summary.attempts;
+    const uint64_t delivered_before = summary.batches_delivered;
+    v1::LinkerService::Stub stub(connect());
     absl::Status status = DeliverOnce(outbox, stub, *pending, options, &summary, &progress);
+    if (summary.batches_delivered > delivered_before) {
+      backoff = options.first_backoff;  // the linker is back: no reason to wait long next time
+    }
     pending = outbox.Undelivered();
     if (!pending.ok()) return pending.status();
     if (status.ok() && pending->empty()) break;

@@ -9,6 +9,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,7 +38,10 @@ struct SendSummary {
 
 // Errors: the linker's refusal (PERMISSION_DENIED, INVALID_ARGUMENT, ...) as it gave it, or
 // UNAVAILABLE after max_attempts.
-absl::StatusOr<SendSummary> SendOutbox(Outbox& outbox, std::shared_ptr<grpc::Channel> channel,
+// `connect` makes a fresh channel for every attempt, so that no connection state survives a
+// linker restart.
+using ChannelFactory = std::function<std::shared_ptr<grpc::Channel>()>;
+absl::StatusOr<SendSummary> SendOutbox(Outbox& outbox, const ChannelFactory& connect,
                                        const SendOptions& options);
 
 }  // namespace koppel

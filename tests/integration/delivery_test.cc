@@ -8,6 +8,7 @@
 #include <csignal>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <thread>
 
 #include "core/hex.h"
@@ -95,11 +96,13 @@ class DeliveryTest : public ::testing::Test {
     delete dir_;
   }
 
+  // Starts the linker, on the port it had before when it ran already.
   static void StartLinker() {
     const fs::path d = dir_->path();
     fs::remove(d / "port");
+    const std::string listen = address_.empty() ? "127.0.0.1:0" : address_;
     linker_ = new BackgroundProcess(
-        {kBin + "/koppel-linker", "serve", "--listen", "127.0.0.1:0", "--port-file",
+        {kBin + "/koppel-linker", "serve", "--listen", listen, "--port-file",
          (d / "port").string(), "--pki", (d / "pki").string(), "--data", (d / "db").string(),
          "--keys", (d / "lkeys").string(), "--covenant", (d / "covenant.yaml").string()},
         (d / "linker.log").string());
@@ -251,6 +254,69 @@ TEST_F(DeliveryTest, NothingIdentifyingAtTheLinker) {
   EXPECT_EQ(checked, 3000u);
   EXPECT_EQ(found, 0u) << "agent-side tokens found at the linker";
   StartLinker();
+}
+
+TEST_F(DeliveryTest, LinkerKilledTwentyTimesDuringDeliveryStoresEveryRecordOnce) {
+  const fs::path d = dir_->path();
+  // Small batches, so that there is a lot to interrupt.
+  std::vector<std::unique_ptr<BackgroundProcess>> agents;
+  uint64_t expected_batches = 0;
+  for (const auto& [dataset, e] : (*truth_)["exports"].items()) {
+    const fs::path outbox = d / "small" / dataset;
+    ProcessResult seal = Agent(
+        {"seal", "--quiet", "--allow-rejects", "--mapping",
+         (d / "m" / e["mapping"].get<std::string>()).string(), "--input",
+         (d / "m" / e["file"].get<std::string>()).string(), "--covenant-key",
+         (d / "akeys/cov").string(), "--linker-public-key", (d / "lkeys/linker.key.pub").string(),
+         "--signing-key", (d / "akeys" / dataset).string(), "--covenant-id", kCovenant,
+         "--batch-size", "5", "--format", "json", "--outbox", outbox.string()});
+    ASSERT_EQ(seal.exit_code, 0) << seal.err;
+    expected_batches += nlohmann::json::parse(seal.out)["batches"].size();
+  }
+  for (const auto& [dataset, e] : (*truth_)["exports"].items()) {
+    agents.push_back(std::make_unique<BackgroundProcess>(
+        std::vector<std::string>{kBin + "/koppel-agent", "send", "--quiet", "--max-attempts",
+                                 "1000", "--outbox", (d / "small" / dataset).string(), "--linker",
+                                 address_, "--pki", (d / "pki").string(), "--name",
+                                 "agent-" + dataset},
+        (d / ("small-send-" + dataset + ".log")).string()));
+  }
+  std::mt19937 rng(20141231);
+  int kills = 0;
+  auto count_receipts = [&] {
+    uint64_t n = 0;
+    for (const auto& [dataset, e] : (*truth_)["exports"].items()) {
+      std::error_code ec;
+      for (const auto& entry : fs::directory_iterator(d / "small" / dataset / "receipts", ec)) {
+        n += entry.path().extension() == ".receipt" ? 1u : 0u;
+      }
+    }
+    return n;
+  };
+  for (; kills < 20; ++kills) {
+    // Each kill lands while batches are flowing: after the restarted linker acknowledged more,
+    // at a random moment.
+    const uint64_t before = count_receipts();
+    for (int wait = 0; wait < 400 && count_receipts() == before; ++wait) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 100));
+    if (kills == 19) {
+      EXPECT_LT(count_receipts(), expected_batches) << "delivery ended before the last kill";
+    }
+    linker_->Signal(SIGKILL);
+    EXPECT_EQ(linker_->Wait(), -SIGKILL);
+    delete linker_;
+    StartLinker();
+  }
+  for (auto& agent : agents) EXPECT_EQ(agent->Wait(), 0);
+  EXPECT_EQ(kills, 20);
+
+  std::map<std::string, uint64_t> counts = LinkerCounts();
+  for (const auto& [dataset, e] : (*truth_)["exports"].items()) {
+    EXPECT_EQ(counts[dataset], e["valid"].get<uint64_t>()) << dataset;
+  }
+  EXPECT_EQ(count_receipts(), expected_batches);
 }
 
 }  // namespace
