@@ -105,6 +105,10 @@ absl::StatusOr<SendSummary> SendOutbox(Outbox& outbox, const ChannelFactory& con
           "when the linker is reachable: delivered batches are not sent twice",
           pending->size(), summary.attempts, std::string(status.message())));
     }
+    if (options.progress || summary.attempts % 10 == 1) {
+      fmt::print(stderr, "koppel-agent: attempt {} failed: {}; retrying in {} ms\n",
+                 summary.attempts, std::string(status.message()), backoff.count());
+    }
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, options.max_backoff);
   }
