@@ -16,6 +16,7 @@
 #include "agents/export_scan.h"
 #include "agents/outbox.h"
 #include "agents/sender.h"
+#include "agents/token_source.h"
 #include "core/tls.h"
 #include "core/address.h"
 #include "core/bsn.h"
@@ -142,6 +143,9 @@ struct SealFlags {
   std::string agent;
   size_t batch_size = 10000;
   bool new_run = false;
+  std::string vault;
+  std::string pki;
+  std::string name;
 };
 
 int RunSeal(const ScanFlags& f, const SealFlags& s) {
@@ -149,8 +153,23 @@ int RunSeal(const ScanFlags& f, const SealFlags& s) {
   if (!mapping.ok()) {
     return Fail(kExitMapping, mapping.status(), "fix the mapping file; docs/agent.md lists its keys");
   }
-  absl::StatusOr<Tokenizer> tokenizer = LoadTokenizer(s.covenant_key);
-  if (!tokenizer.ok()) return Fail(kExitIo, tokenizer.status());
+  if (s.covenant_key.empty() == s.vault.empty()) {
+    return Fail(kExitUsage, absl::InvalidArgumentError(
+                                "give either --vault (with --pki and --name) or --covenant-key"));
+  }
+  absl::StatusOr<std::unique_ptr<TokenSource>> tokens;
+  if (!s.vault.empty()) {
+    if (s.pki.empty() || s.name.empty()) {
+      return Fail(kExitUsage, absl::InvalidArgumentError("--vault needs --pki and --name"));
+    }
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+        MakeChannelCredentials(TlsFiles::FromPkiDir(s.pki, s.name));
+    if (!credentials.ok()) return Fail(kExitIo, credentials.status());
+    tokens = TokenSourceFromVault(grpc::CreateChannel(s.vault, *credentials), s.covenant_id);
+  } else {
+    tokens = HmacTokenSourceFromKeyFile(s.covenant_key, s.key_epoch);
+  }
+  if (!tokens.ok()) return Fail(kExitIo, tokens.status());
   absl::StatusOr<Secret> signing_key = ReadKeyFile(s.signing_key, crypto_sign_SECRETKEYBYTES);
   if (!signing_key.ok()) return Fail(kExitIo, signing_key.status());
   absl::StatusOr<std::vector<uint8_t>> linker_pk =
@@ -179,10 +198,9 @@ int RunSeal(const ScanFlags& f, const SealFlags& s) {
 
   SealerConfig config;
   config.covenant_id = s.covenant_id;
-  config.key_epoch = s.key_epoch;
   config.batch_size = s.batch_size;
   config.agent = s.agent.empty() ? mapping->dataset : s.agent;
-  BatchSealer sealer(*mapping, config, *tokenizer, linker_key, *signing_key, &*outbox);
+  BatchSealer sealer(*mapping, config, **tokens, linker_key, *signing_key, &*outbox);
   QualitySummary summary;
   if (int rc = Scan(f, *mapping, &sealer, "seal", &summary); rc != kExitOk) return rc;
   if (absl::Status st = sealer.Finish(); !st.ok()) return Fail(kExitIo, st);
@@ -190,7 +208,8 @@ int RunSeal(const ScanFlags& f, const SealFlags& s) {
   nlohmann::json manifest = summary.ToJson();
   manifest["run_id"] = sealer.run_id();
   manifest["covenant_id"] = config.covenant_id;
-  manifest["key_epoch"] = config.key_epoch;
+  manifest["key_epoch"] = (*tokens)->key_epoch();
+  manifest["token_scheme"] = std::string((*tokens)->scheme());
   manifest["records_sealed"] = sealer.records_sealed();
   manifest["batches"] = sealer.batch_ids();
   if (absl::Status st = outbox->WriteManifest(sealer.run_id(), manifest.dump(2)); !st.ok()) {
@@ -352,9 +371,13 @@ int Main(int argc, char** argv) {
   CLI::App* seal_cmd =
       app.add_subcommand("seal", "tokenise an export and write sealed, signed batches");
   AddScanFlags(seal_cmd, &seal_flags);
+  seal_cmd->add_option("--vault", seal.vault,
+                       "vault address host:port: the covenant key (HMAC mode) or the OPRF "
+                       "(hardened mode) comes from the vault");
+  seal_cmd->add_option("--pki", seal.pki, "directory made by scripts/pki (with --vault)");
+  seal_cmd->add_option("--name", seal.name, "this agent's certificate name (with --vault)");
   seal_cmd->add_option("--covenant-key", seal.covenant_key,
-                       "file with the covenant key K_cov (hex, mode 600)")
-      ->required()
+                       "without a vault: file with the covenant key K_cov (hex, mode 600)")
       ->check(CLI::ExistingFile);
   seal_cmd->add_option("--linker-public-key", seal.linker_public_key,
                        "file with the linker's X25519 public key (hex)")
@@ -366,7 +389,7 @@ int Main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   seal_cmd->add_option("--outbox", seal.outbox, "directory for the sealed batches")->required();
   seal_cmd->add_option("--covenant-id", seal.covenant_id, "covenant the batches are sealed under");
-  seal_cmd->add_option("--key-epoch", seal.key_epoch, "key epoch of the covenant key");
+  seal_cmd->add_option("--key-epoch", seal.key_epoch, "key epoch of --covenant-key");
   seal_cmd->add_option("--agent", seal.agent, "name of this agent (default: the dataset)");
   seal_cmd->add_flag("--new-run", seal.new_run,
                      "seal even though the outbox already holds a run of this dataset");

@@ -7,12 +7,12 @@
 
 namespace koppel {
 
-BatchSealer::BatchSealer(const Mapping& mapping, const SealerConfig& config,
-                         const Tokenizer& tokenizer, const BoxPublicKey& linker_public_key,
-                         const Secret& signing_key, Outbox* outbox)
+BatchSealer::BatchSealer(const Mapping& mapping, const SealerConfig& config, TokenSource& tokens,
+                         const BoxPublicKey& linker_public_key, const Secret& signing_key,
+                         Outbox* outbox)
     : mapping_(mapping),
       config_(config),
-      tokenizer_(tokenizer),
+      tokens_(tokens),
       linker_public_key_(linker_public_key),
       signing_key_(signing_key),
       outbox_(outbox) {
@@ -22,27 +22,36 @@ BatchSealer::BatchSealer(const Mapping& mapping, const SealerConfig& config,
   v1::BatchHeader* header = payload_.mutable_header();
   header->set_dataset(mapping.dataset);
   header->set_covenant_id(config.covenant_id);
-  header->set_key_epoch(config.key_epoch);
+  header->set_key_epoch(tokens.key_epoch());
   header->set_period_from(mapping.period_from);
   header->set_period_to(mapping.period_to);
   header->set_agent(config.agent);
   header->set_run_id(run_id_);
-  header->set_token_scheme("koppel/v1/hmac");
+  header->set_token_scheme(std::string(tokens.scheme()));
   header->set_has_bsn(mapping.bsn_column.has_value());
   header->set_has_address(mapping.address_columns.has_value());
   for (v1::AttributeSchema& s : mapping.BatchSchema()) *header->add_attributes() = std::move(s);
 }
 
+namespace {
+
+// Keeps `input` at `index`, reusing the string's capacity from earlier batches.
+void Keep(std::vector<std::string>* inputs, size_t index, std::string_view input) {
+  if (inputs->size() <= index) inputs->resize(index + 1);
+  (*inputs)[index].assign(input);
+}
+
+void Wipe(std::vector<std::string>* inputs) {
+  for (std::string& s : *inputs) sodium_memzero(s.data(), s.size());
+}
+
+}  // namespace
+
 absl::Status BatchSealer::Accept(JudgedRow* row) {
   v1::Record* record = payload_.add_records();
-  if (mapping_.bsn_column) {
-    Token t = tokenizer_.Tokenize(IdentifierKind::kBsn, row->bsn.view());
-    record->set_bsn_token(t.data(), t.size());
-  }
-  if (mapping_.address_columns) {
-    Token t = tokenizer_.Tokenize(IdentifierKind::kAddress, row->address.view());
-    record->set_address_token(t.data(), t.size());
-  }
+  if (mapping_.bsn_column) Keep(&bsn_inputs_, pending_, row->bsn.view());
+  if (mapping_.address_columns) Keep(&address_inputs_, pending_, row->address.view());
+  ++pending_;
   record->mutable_values()->Swap(&row->values);
   if (static_cast<size_t>(payload_.records_size()) >= config_.batch_size) return Flush();
   return absl::OkStatus();
@@ -50,6 +59,26 @@ absl::Status BatchSealer::Accept(JudgedRow* row) {
 
 absl::Status BatchSealer::Flush() {
   if (payload_.records_size() == 0) return absl::OkStatus();
+  struct Kind {
+    bool present;
+    IdentifierKind kind;
+    std::vector<std::string>* inputs;
+    std::string* (v1::Record::*field)();
+  };
+  for (const Kind& k : {Kind{mapping_.bsn_column.has_value(), IdentifierKind::kBsn, &bsn_inputs_,
+                             &v1::Record::mutable_bsn_token},
+                        Kind{mapping_.address_columns.has_value(), IdentifierKind::kAddress,
+                             &address_inputs_, &v1::Record::mutable_address_token}}) {
+    if (!k.present) continue;
+    absl::Status s = tokens_.Tokenize(k.kind, *k.inputs, pending_, &token_scratch_);
+    Wipe(k.inputs);
+    RETURN_IF_ERROR(s);
+    for (size_t i = 0; i < pending_; ++i) {
+      ((*payload_.mutable_records(static_cast<int>(i))).*k.field)()->assign(
+          reinterpret_cast<const char*>(token_scratch_[i].data()), token_scratch_[i].size());
+    }
+  }
+  pending_ = 0;
   payload_.mutable_header()->set_sequence(sequence_++);
   ASSIGN_OR_RETURN(v1::SealedBatch batch,
                    SealBatch(payload_, linker_public_key_, signing_key_, &scratch_));

@@ -9,6 +9,7 @@
 
 #include "agents/export_scan.h"
 #include "agents/outbox.h"
+#include "agents/token_source.h"
 #include "core/mapping.h"
 #include "core/sealed_batch.h"
 #include "core/token.h"
@@ -17,14 +18,13 @@ namespace koppel {
 
 struct SealerConfig {
   std::string covenant_id;
-  uint32_t key_epoch = 0;
   std::string agent;
   size_t batch_size = 10000;
 };
 
 class BatchSealer : public ValidRowSink {
  public:
-  BatchSealer(const Mapping& mapping, const SealerConfig& config, const Tokenizer& tokenizer,
+  BatchSealer(const Mapping& mapping, const SealerConfig& config, TokenSource& tokens,
               const BoxPublicKey& linker_public_key, const Secret& signing_key, Outbox* outbox);
 
   absl::Status Accept(JudgedRow* row) override;
@@ -40,7 +40,7 @@ class BatchSealer : public ValidRowSink {
 
   const Mapping& mapping_;
   SealerConfig config_;
-  const Tokenizer& tokenizer_;
+  TokenSource& tokens_;
   BoxPublicKey linker_public_key_;
   const Secret& signing_key_;
   Outbox* outbox_;
@@ -50,6 +50,12 @@ class BatchSealer : public ValidRowSink {
   uint64_t sequence_ = 0;
   uint64_t records_sealed_ = 0;
   std::vector<std::string> batch_ids_;
+  // Canonical identifiers of the batch being filled, tokenised together when it is sealed (the
+  // OPRF source needs one vault call per batch). Wiped after every batch.
+  std::vector<std::string> bsn_inputs_;
+  std::vector<std::string> address_inputs_;
+  std::vector<Token> token_scratch_;
+  size_t pending_ = 0;
 };
 
 }  // namespace koppel

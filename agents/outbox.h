@@ -50,10 +50,6 @@ class Outbox {
   std::filesystem::path dir_;
 };
 
-// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename,
-// fsync of the directory.
-absl::Status WriteFileAtomically(const std::filesystem::path& path, std::string_view bytes);
-
 }  // namespace koppel
 
 #endif  // KOPPEL_AGENTS_OUTBOX_H_

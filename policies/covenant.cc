@@ -32,12 +32,28 @@ absl::Status OnlyKeys(std::string_view source, const YAML::Node& node, std::stri
 }
 
 absl::StatusOr<Covenant> Parse(std::string_view source, const YAML::Node& root) {
-  if (absl::Status s = OnlyKeys(source, root, "covenant", {"id", "parties"}); !s.ok()) return s;
+  if (absl::Status s = OnlyKeys(source, root, "covenant", {"id", "token_mode", "oprf_quota", "parties"});
+      !s.ok()) {
+    return s;
+  }
   Covenant c;
   if (!root["id"] || !root["id"].IsScalar() || root["id"].Scalar().empty()) {
     return ErrorAt(source, root, "covenant: missing id");
   }
   c.id = root["id"].Scalar();
+  if (root["token_mode"]) {
+    c.token_mode = root["token_mode"].Scalar();
+    if (c.token_mode != "hmac" && c.token_mode != "oprf") {
+      return ErrorAt(source, root["token_mode"], "token_mode: must be hmac or oprf");
+    }
+  }
+  if (root["oprf_quota"]) {
+    try {
+      c.oprf_quota = root["oprf_quota"].as<uint64_t>();
+    } catch (const YAML::Exception&) {
+      return ErrorAt(source, root["oprf_quota"], "oprf_quota: expected a whole number");
+    }
+  }
   const YAML::Node parties = root["parties"];
   if (!parties || !parties.IsSequence() || parties.size() == 0) {
     return ErrorAt(source, root, "covenant: parties must be a non-empty list");
@@ -103,6 +119,20 @@ absl::Status Covenant::MayDeliver(std::string_view party, std::string_view datas
         "covenant {}: the batch is signed with a key that is not '{}''s (rule: "
         "parties[{}].signing_key); a batch cannot be replayed by another party",
         id, party, party));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Covenant::MayTokenise(std::string_view party) const {
+  auto it = parties.find(party);
+  if (it == parties.end()) {
+    return absl::PermissionDeniedError(fmt::format(
+        "covenant {}: '{}' is not a party (rule: only listed parties may connect)", id, party));
+  }
+  if (!it->second.roles.contains("data_holder")) {
+    return absl::PermissionDeniedError(fmt::format(
+        "covenant {}: '{}' is not a data holder (rule: only data holders obtain tokens)", id,
+        party));
   }
   return absl::OkStatus();
 }

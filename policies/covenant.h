@@ -5,6 +5,7 @@
 #define KOPPEL_POLICIES_COVENANT_H_
 
 #include <filesystem>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <string>
@@ -23,12 +24,17 @@ struct CovenantParty {
 
 struct Covenant {
   std::string id;
+  std::string token_mode = "hmac";  // hmac | oprf
+  uint64_t oprf_quota = 50'000'000; // OPRF evaluations per agent per vault run
   std::map<std::string, CovenantParty, std::less<>> parties;
 
   // OK when `party` is a data holder listed for `dataset` and signs with `signer_key_hex`;
   // otherwise PERMISSION_DENIED naming the rule that refuses it.
   absl::Status MayDeliver(std::string_view party, std::string_view dataset,
                           std::string_view signer_key_hex) const;
+
+  // OK when `party` is a data holder of this covenant (the parties that may obtain tokens).
+  absl::Status MayTokenise(std::string_view party) const;
 };
 
 absl::StatusOr<Covenant> LoadCovenant(const std::filesystem::path& path);

@@ -119,7 +119,8 @@ void BM_AgentPipeline(benchmark::State& state) {
     std::filesystem::remove_all(g_dir / "outbox");
     Outbox outbox = *Outbox::Open(g_dir / "outbox");
     SealerConfig config;
-    BatchSealer sealer(*mapping, config, tokenizer, linker_pk, signing, &outbox);
+    std::unique_ptr<TokenSource> tokens = MakeHmacTokenSource(*Tokenizer::Create(k_cov), 1);
+    BatchSealer sealer(*mapping, config, *tokens, linker_pk, signing, &outbox);
     ScanOptions options;
     options.sink = &sealer;
     options.progress = false;

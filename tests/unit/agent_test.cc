@@ -166,7 +166,8 @@ TEST(ExportScanTest, SealsExactlyTheValidRowsWithTheRightTokens) {
   SealerConfig config;
   config.batch_size = 1000;
   config.covenant_id = "test";
-  BatchSealer sealer(*mapping, config, *tokenizer, keys.linker_public, keys.signing, &*outbox);
+  std::unique_ptr<TokenSource> tokens = MakeHmacTokenSource(*Tokenizer::Create(k_cov), 1);
+  BatchSealer sealer(*mapping, config, *tokens, keys.linker_public, keys.signing, &*outbox);
   ScanOptions options;
   options.sink = &sealer;
   options.progress = false;

@@ -1,0 +1,43 @@
+// Where an agent's tokens come from (ARCHITECTURE section 2): HMAC mode computes them locally
+// from K_cov (from the vault, or a local key file until a vault is deployed); OPRF mode asks the
+// vault to evaluate an oblivious PRF on blinded inputs, so the agent never holds the key and the
+// vault never sees an identifier.
+#ifndef KOPPEL_AGENTS_TOKEN_SOURCE_H_
+#define KOPPEL_AGENTS_TOKEN_SOURCE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/token.h"
+
+namespace koppel {
+
+class TokenSource {
+ public:
+  virtual ~TokenSource() = default;
+  virtual std::string_view scheme() const = 0;  // "koppel/v1/hmac" or "koppel/v1/oprf"
+  virtual uint32_t key_epoch() const = 0;
+  // Tokens of `canonical` inputs of one kind, in order, into `out` (resized).
+  virtual absl::Status Tokenize(IdentifierKind kind, const std::vector<std::string>& canonical,
+                                size_t count, std::vector<Token>* out) = 0;
+};
+
+// HMAC mode with a tokenizer made from a key the caller holds.
+std::unique_ptr<TokenSource> MakeHmacTokenSource(Tokenizer tokenizer, uint32_t key_epoch);
+
+// HMAC mode with a covenant key read from a local file.
+absl::StatusOr<std::unique_ptr<TokenSource>> HmacTokenSourceFromKeyFile(
+    const std::string& key_file, uint32_t key_epoch);
+
+// Asks the vault for the covenant's mode: HMAC mode gets K_cov sealed to a one-time key, opens
+// it into guarded memory and never writes it anywhere; OPRF mode evaluates through the vault.
+absl::StatusOr<std::unique_ptr<TokenSource>> TokenSourceFromVault(
+    std::shared_ptr<grpc::Channel> vault, const std::string& covenant_id);
+
+}  // namespace koppel
+
+#endif  // KOPPEL_AGENTS_TOKEN_SOURCE_H_

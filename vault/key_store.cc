@@ -1,0 +1,145 @@
+#include "vault/key_store.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sodium.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "core/atomic_file.h"
+
+namespace koppel {
+namespace {
+
+bool IsSafeName(const std::string& s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          c == '-' || c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  return s[0] != '.';
+}
+
+std::string ReadAll(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::filesystem::path& dir,
+                                                         Secret master_key) {
+  if (master_key.size() != crypto_secretbox_KEYBYTES) {
+    return absl::InvalidArgumentError("the vault master key must be 32 bytes");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir / "keys", ec);
+  if (ec) {
+    return absl::PermissionDeniedError(
+        fmt::format("cannot create {}: {}", (dir / "keys").string(), ec.message()));
+  }
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+  return std::unique_ptr<KeyStore>(new KeyStore(dir, std::move(master_key)));
+}
+
+absl::StatusOr<Secret> KeyStore::MasterKeyFromPassphrase(const std::filesystem::path& dir,
+                                                         std::string_view passphrase) {
+  if (passphrase.size() < 12) {
+    return absl::InvalidArgumentError("the vault passphrase must have at least 12 characters");
+  }
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path salt_path = dir / "master.salt";
+  std::string salt = ReadAll(salt_path);
+  if (salt.empty()) {
+    salt.resize(crypto_pwhash_SALTBYTES);
+    randombytes_buf(salt.data(), salt.size());
+    if (absl::Status s = WriteFileAtomically(salt_path, salt); !s.ok()) return s;
+  }
+  if (salt.size() != crypto_pwhash_SALTBYTES) {
+    return absl::DataLossError(fmt::format("{} is corrupt", salt_path.string()));
+  }
+  absl::StatusOr<Secret> key = Secret::Allocate(crypto_secretbox_KEYBYTES);
+  if (!key.ok()) return key.status();
+  if (crypto_pwhash(key->mutable_data(), key->size(), passphrase.data(), passphrase.size(),
+                    reinterpret_cast<const unsigned char*>(salt.data()),
+                    crypto_pwhash_OPSLIMIT_MODERATE, crypto_pwhash_MEMLIMIT_MODERATE,
+                    crypto_pwhash_ALG_ARGON2ID13) != 0) {
+    return absl::ResourceExhaustedError("Argon2id ran out of memory deriving the master key");
+  }
+  key->Seal();
+  return key;
+}
+
+std::filesystem::path KeyStore::KeyPath(const std::string& covenant, uint32_t epoch) const {
+  return dir_ / "keys" / fmt::format("{}.{}.sealed", covenant, epoch);
+}
+
+absl::Status KeyStore::Create(const std::string& covenant, uint32_t epoch) {
+  absl::StatusOr<Secret> key = Secret::Random(32);
+  if (!key.ok()) return key.status();
+  std::string sealed(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + key->size(), '\0');
+  auto* out = reinterpret_cast<unsigned char*>(sealed.data());
+  randombytes_buf(out, crypto_secretbox_NONCEBYTES);
+  crypto_secretbox_easy(out + crypto_secretbox_NONCEBYTES, key->data(), key->size(), out,
+                        master_.data());
+  return WriteFileAtomically(KeyPath(covenant, epoch), sealed);
+}
+
+absl::StatusOr<const Secret*> KeyStore::Load(const std::string& covenant, uint32_t epoch) {
+  auto it = keys_.find({covenant, epoch});
+  if (it != keys_.end()) return &it->second;
+  const std::string sealed = ReadAll(KeyPath(covenant, epoch));
+  if (sealed.empty()) {
+    return absl::NotFoundError(fmt::format("no key for covenant {} epoch {}", covenant, epoch));
+  }
+  if (sealed.size() != crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + 32) {
+    return absl::DataLossError(fmt::format("key file of covenant {} epoch {} is corrupt", covenant, epoch));
+  }
+  absl::StatusOr<Secret> key = Secret::Allocate(32);
+  if (!key.ok()) return key.status();
+  const auto* in = reinterpret_cast<const unsigned char*>(sealed.data());
+  if (crypto_secretbox_open_easy(key->mutable_data(), in + crypto_secretbox_NONCEBYTES,
+                                 sealed.size() - crypto_secretbox_NONCEBYTES, in,
+                                 master_.data()) != 0) {
+    return absl::PermissionDeniedError(fmt::format(
+        "the key of covenant {} epoch {} does not open with this master key (wrong key file or "
+        "passphrase?)",
+        covenant, epoch));
+  }
+  key->Seal();
+  return &keys_.emplace(std::make_pair(covenant, epoch), std::move(*key)).first->second;
+}
+
+absl::StatusOr<uint32_t> KeyStore::CurrentEpoch(const std::string& covenant) {
+  if (!IsSafeName(covenant)) return absl::InvalidArgumentError("malformed covenant id");
+  std::lock_guard<std::mutex> lock(mutex_);
+  uint32_t epoch = 0;
+  while (std::filesystem::exists(KeyPath(covenant, epoch + 1))) ++epoch;
+  if (epoch == 0) {
+    if (absl::Status s = Create(covenant, 1); !s.ok()) return s;
+    epoch = 1;
+  }
+  return epoch;
+}
+
+absl::StatusOr<const Secret*> KeyStore::Key(const std::string& covenant, uint32_t epoch) {
+  if (!IsSafeName(covenant)) return absl::InvalidArgumentError("malformed covenant id");
+  std::lock_guard<std::mutex> lock(mutex_);
+  return Load(covenant, epoch);
+}
+
+absl::StatusOr<uint32_t> KeyStore::Rotate(const std::string& covenant) {
+  absl::StatusOr<uint32_t> current = CurrentEpoch(covenant);
+  if (!current.ok()) return current;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (absl::Status s = Create(covenant, *current + 1); !s.ok()) return s;
+  return *current + 1;
+}
+
+}  // namespace koppel

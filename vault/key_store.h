@@ -1,0 +1,50 @@
+// The vault's covenant keys at rest: one 32-byte K_cov per covenant and key epoch, created on
+// first use, stored sealed (crypto_secretbox) under the vault's master key, held in guarded
+// memory once loaded. The master key comes from a mode-600 file or from a passphrase through
+// Argon2id.
+#ifndef KOPPEL_VAULT_KEY_STORE_H_
+#define KOPPEL_VAULT_KEY_STORE_H_
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "core/secret.h"
+
+namespace koppel {
+
+class KeyStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<KeyStore>> Open(const std::filesystem::path& dir,
+                                                        Secret master_key);
+
+  // Derives the master key from a passphrase with Argon2id (interactive limits are too weak for
+  // keys at rest: moderate). The salt is kept in `dir`/master.salt, created on first use.
+  static absl::StatusOr<Secret> MasterKeyFromPassphrase(const std::filesystem::path& dir,
+                                                        std::string_view passphrase);
+
+  // The newest epoch of a covenant's key, creating epoch 1 on first use.
+  absl::StatusOr<uint32_t> CurrentEpoch(const std::string& covenant);
+  // The key of an epoch; the returned reference lives as long as the store.
+  absl::StatusOr<const Secret*> Key(const std::string& covenant, uint32_t epoch);
+  // Starts a new epoch with a fresh key; older epochs stay readable until retention ends.
+  absl::StatusOr<uint32_t> Rotate(const std::string& covenant);
+
+ private:
+  KeyStore(std::filesystem::path dir, Secret master) : dir_(std::move(dir)), master_(std::move(master)) {}
+  std::filesystem::path KeyPath(const std::string& covenant, uint32_t epoch) const;
+  absl::StatusOr<const Secret*> Load(const std::string& covenant, uint32_t epoch);
+  absl::Status Create(const std::string& covenant, uint32_t epoch);
+
+  std::filesystem::path dir_;
+  Secret master_;
+  std::mutex mutex_;
+  std::map<std::pair<std::string, uint32_t>, Secret> keys_;
+};
+
+}  // namespace koppel
+
+#endif  // KOPPEL_VAULT_KEY_STORE_H_
