@@ -56,7 +56,7 @@ class OprfTokenSource final : public TokenSource {
         blinded.push_back(std::move(b));
       }
       grpc::ClientContext context;
-      context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(2));
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
       v1::EvaluateOprfResponse response;
       RETURN_IF_ERROR(FromGrpcStatus(stub_->EvaluateOprf(&context, request, &response)));
       if (static_cast<size_t>(response.evaluated_elements_size()) != n ||

@@ -94,18 +94,21 @@ grpc::Status VaultService::EvaluateOprf(grpc::ServerContext* context,
     return refuse(absl::InvalidArgumentError(
         fmt::format("send 1 to {} blinded elements per call", kMaxElementsPerCall)));
   }
-  uint64_t remaining;
+  uint64_t remaining = 0;
+  absl::Status quota;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::mutex> lock(mutex_);  // Log() takes it too: refuse after unlocking
     uint64_t& used = evaluations_[*party];
     if (used + count > covenant_.oprf_quota) {
-      return refuse(absl::ResourceExhaustedError(fmt::format(
+      quota = absl::ResourceExhaustedError(fmt::format(
           "'{}' has used {} of its {} OPRF evaluations (rule: oprf_quota)", *party, used,
-          covenant_.oprf_quota)));
+          covenant_.oprf_quota));
+    } else {
+      used += count;
+      remaining = covenant_.oprf_quota - used;
     }
-    used += count;
-    remaining = covenant_.oprf_quota - used;
   }
+  if (!quota.ok()) return refuse(quota);
   absl::StatusOr<uint32_t> epoch = keys_->CurrentEpoch(covenant_.id);
   if (!epoch.ok()) return refuse(epoch.status());
   absl::StatusOr<const Secret*> key = keys_->Key(covenant_.id, *epoch);

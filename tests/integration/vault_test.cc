@@ -1,0 +1,166 @@
+// The vault as deployed: real koppel-vault processes over mutual TLS, agents sealing through
+// it in HMAC mode (the key travels sealed to a one-time key) and in OPRF mode (the agent never
+// holds the key), the quota and the covenant enforced, and nothing identifying in its files.
+#include <gtest/gtest.h>
+#include <sodium.h>
+#include <sys/stat.h>
+
+#include <csignal>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "core/key_file.h"
+#include "core/sealed_batch.h"
+#include "tests/testing/plaintext_scanner.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+
+namespace koppel {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::BackgroundProcess;
+using testing::ProcessResult;
+using testing::ReadFile;
+using testing::RunProcess;
+using testing::WriteFile;
+
+const std::string kBin = KOPPEL_BIN_DIR;
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+class VaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const fs::path d = dir_.path();
+    ASSERT_EQ(RunProcess({kBin + "/koppel-synth", "--out", (d / "m").string(), "--persons", "3000"})
+                  .exit_code, 0);
+    ASSERT_EQ(RunProcess({KOPPEL_SOURCE_DIR "/scripts/pki", "--out", (d / "pki").string(),
+                          "vault", "agent-jeugdzorg", "agent-outsider"}).exit_code, 0);
+    ASSERT_EQ(RunProcess({kBin + "/koppel-linker", "keygen", "--out", (d / "lkeys").string()})
+                  .exit_code, 0);
+    ASSERT_EQ(RunProcess({kBin + "/koppel-vault", "keygen", "--out", (d / "master.key").string()})
+                  .exit_code, 0);
+    ASSERT_EQ(RunProcess({kBin + "/koppel-agent", "keygen", "--type", "signing", "--out",
+                          (d / "agent.key").string()}).exit_code, 0);
+  }
+
+  // Starts a vault for a covenant in `mode` with `quota`; returns its address.
+  std::string StartVault(const std::string& mode, uint64_t quota) {
+    const fs::path d = dir_.path();
+    std::string pk = ReadFile(d / "agent.key.pub");
+    pk.pop_back();
+    WriteFile(d / ("covenant-" + mode + ".yaml"),
+              "id: vault-test-" + mode + "\ntoken_mode: " + mode + "\noprf_quota: " +
+                  std::to_string(quota) + "\nparties:\n  - {name: vault, roles: [vault]}\n"
+                  "  - {name: agent-jeugdzorg, roles: [data_holder], datasets: [jeugdzorg], "
+                  "signing_key: " + pk + "}\n");
+    vault_ = std::make_unique<BackgroundProcess>(
+        std::vector<std::string>{kBin + "/koppel-vault", "serve", "--listen", "127.0.0.1:0",
+                                 "--port-file", (d / "vault.port").string(), "--pki",
+                                 (d / "pki").string(), "--dir", (d / ("vault-" + mode)).string(),
+                                 "--covenant", (d / ("covenant-" + mode + ".yaml")).string(),
+                                 "--master-key", (d / "master.key").string()},
+        (d / "vault.out").string());
+    for (int i = 0; i < 200 && !fs::exists(d / "vault.port"); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(fs::exists(d / "vault.port")) << ReadFile(d / "vault.out");
+    std::string address = "127.0.0.1:" + std::to_string(std::stoi(ReadFile(d / "vault.port")));
+    fs::remove(d / "vault.port");
+    return address;
+  }
+
+  ProcessResult Seal(const std::string& vault, const std::string& mode, const std::string& name,
+                     const std::string& outbox) {
+    const fs::path d = dir_.path();
+    return RunProcess({kBin + "/koppel-agent", "seal", "--quiet", "--allow-rejects", "--format",
+                       "json", "--mapping", (d / "m/mappings/jeugdzorg.yaml").string(), "--input",
+                       (d / "m/exports/jeugdzorg.csv").string(), "--vault", vault, "--pki",
+                       (d / "pki").string(), "--name", name, "--covenant-id",
+                       "vault-test-" + mode, "--linker-public-key",
+                       (d / "lkeys/linker.key.pub").string(), "--signing-key",
+                       (d / "agent.key").string(), "--outbox", (d / outbox).string()});
+  }
+
+  // The BSN tokens in an outbox, opened with the linker's key.
+  std::multiset<std::string> Tokens(const std::string& outbox) {
+    const fs::path d = dir_.path();
+    absl::StatusOr<Secret> sk = ReadKeyFile(d / "lkeys/linker.key", crypto_box_SECRETKEYBYTES);
+    EXPECT_TRUE(sk.ok());
+    BoxPublicKey pk;
+    crypto_scalarmult_base(pk.data(), sk->data());
+    std::multiset<std::string> tokens;
+    for (const auto& entry : fs::directory_iterator(d / outbox)) {
+      if (entry.path().extension() != ".sealed") continue;
+      v1::SealedBatch batch;
+      EXPECT_TRUE(batch.ParseFromString(ReadFile(entry.path())));
+      absl::StatusOr<v1::BatchPayload> payload = OpenSealedBatch(batch, pk, *sk);
+      EXPECT_TRUE(payload.ok()) << payload.status();
+      for (const auto& r : payload->records()) tokens.insert(r.bsn_token());
+    }
+    return tokens;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<BackgroundProcess> vault_;
+};
+
+TEST_F(VaultTest, HmacModeIssuesTheKeyOnlyToListedDataHolders) {
+  std::string vault = StartVault("hmac", 1000);
+  ProcessResult sealed = Seal(vault, "hmac", "agent-jeugdzorg", "out-hmac");
+  ASSERT_EQ(sealed.exit_code, 0) << sealed.err;
+  nlohmann::json manifest = nlohmann::json::parse(sealed.out);
+  EXPECT_EQ(manifest["token_scheme"], "koppel/v1/hmac");
+  EXPECT_EQ(manifest["key_epoch"], 1);
+  EXPECT_GT(manifest["records_sealed"].get<int>(), 10);
+
+  // The same key every time: the same tokens.
+  ASSERT_EQ(Seal(vault, "hmac", "agent-jeugdzorg", "out-hmac-2").exit_code, 0);
+  EXPECT_EQ(Tokens("out-hmac"), Tokens("out-hmac-2"));
+
+  ProcessResult outsider = Seal(vault, "hmac", "agent-outsider", "out-outsider");
+  EXPECT_EQ(outsider.exit_code, 3);
+  EXPECT_TRUE(Contains(outsider.err, "is not a party")) << outsider.err;
+  EXPECT_FALSE(fs::exists(dir_ / "out-outsider/runs") &&
+               !fs::is_empty(dir_ / "out-outsider/runs"));
+
+  std::string log = ReadFile(dir_ / "vault-hmac/vault.log");
+  EXPECT_TRUE(Contains(log, "\"party\":\"agent-jeugdzorg\"")) << log;
+  EXPECT_TRUE(Contains(log, "\"party\":\"agent-outsider\"")) << log;
+}
+
+TEST_F(VaultTest, OprfModeIsDeterministicAndKeepsTheQuota) {
+  std::string vault = StartVault("oprf", 100000);
+  ProcessResult first = Seal(vault, "oprf", "agent-jeugdzorg", "out-oprf");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(nlohmann::json::parse(first.out)["token_scheme"], "koppel/v1/oprf");
+  ASSERT_EQ(Seal(vault, "oprf", "agent-jeugdzorg", "out-oprf-2").exit_code, 0);
+  std::multiset<std::string> a = Tokens("out-oprf"), b = Tokens("out-oprf-2");
+  EXPECT_EQ(a, b) << "OPRF tokens must be deterministic despite random blinds";
+  EXPECT_GT(a.size(), 10u);
+  for (const std::string& t : a) EXPECT_EQ(t.size(), 32u);
+  vault_->Signal(SIGTERM);
+  EXPECT_EQ(vault_->Wait(), 0);
+
+  // A quota smaller than one export: refused, naming the rule.
+  std::string small = StartVault("oprf", 10);
+  ProcessResult over = Seal(small, "oprf", "agent-jeugdzorg", "out-over");
+  EXPECT_EQ(over.exit_code, 3);
+  EXPECT_TRUE(Contains(over.err, "oprf_quota")) << over.err;
+
+  // The vault's files hold no identifier.
+  testing::PlaintextScanner scanner =
+      testing::PlaintextScanner::FromPopulation(dir_ / "m/truth/population.csv");
+  std::vector<testing::Leak> leaks;
+  size_t files = 0;
+  scanner.ScanTree(dir_ / "vault-oprf", {}, &leaks, &files);
+  EXPECT_GE(files, 2u);
+  EXPECT_TRUE(leaks.empty());
+}
+
+}  // namespace
+}  // namespace koppel
