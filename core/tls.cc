@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 namespace koppel {
 namespace {
@@ -29,6 +30,22 @@ absl::StatusOr<std::string> ReadPem(const std::filesystem::path& path, bool secr
   return text.str();
 }
 
+struct Pems {
+  std::string ca, cert, key;
+};
+
+absl::StatusOr<Pems> LoadPems(const TlsFiles& files) {
+  Pems pems;
+  for (auto [path, out, secret] : {std::tuple{&files.ca, &pems.ca, false},
+                                   std::tuple{&files.cert, &pems.cert, false},
+                                   std::tuple{&files.key, &pems.key, true}}) {
+    absl::StatusOr<std::string> pem = ReadPem(*path, secret);
+    if (!pem.ok()) return pem.status();
+    *out = std::move(*pem);
+  }
+  return pems;
+}
+
 }  // namespace
 
 TlsFiles TlsFiles::FromPkiDir(const std::filesystem::path& dir, const std::string& name) {
@@ -37,31 +54,23 @@ TlsFiles TlsFiles::FromPkiDir(const std::filesystem::path& dir, const std::strin
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TlsFiles& files) {
-  absl::StatusOr<std::string> ca = ReadPem(files.ca, false);
-  if (!ca.ok()) return ca.status();
-  absl::StatusOr<std::string> cert = ReadPem(files.cert, false);
-  if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadPem(files.key, true);
-  if (!key.ok()) return key.status();
+  absl::StatusOr<Pems> pems = LoadPems(files);
+  if (!pems.ok()) return pems.status();
   grpc::SslServerCredentialsOptions options(
       GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  options.pem_root_certs = *ca;
-  options.pem_key_cert_pairs.push_back({*key, *cert});
+  options.pem_root_certs = pems->ca;
+  options.pem_key_cert_pairs.push_back({pems->key, pems->cert});
   return grpc::SslServerCredentials(options);
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
     const TlsFiles& files) {
-  absl::StatusOr<std::string> ca = ReadPem(files.ca, false);
-  if (!ca.ok()) return ca.status();
-  absl::StatusOr<std::string> cert = ReadPem(files.cert, false);
-  if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadPem(files.key, true);
-  if (!key.ok()) return key.status();
+  absl::StatusOr<Pems> pems = LoadPems(files);
+  if (!pems.ok()) return pems.status();
   grpc::SslCredentialsOptions options;
-  options.pem_root_certs = *ca;
-  options.pem_private_key = *key;
-  options.pem_cert_chain = *cert;
+  options.pem_root_certs = pems->ca;
+  options.pem_private_key = pems->key;
+  options.pem_cert_chain = pems->cert;
   return grpc::SslCredentials(options);
 }
 

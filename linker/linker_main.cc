@@ -13,6 +13,7 @@
 
 #include "core/hmac.h"
 #include "core/key_file.h"
+#include "core/service_runner.h"
 #include "core/tls.h"
 #include "linker/batch_ingester.h"
 #include "linker/linker_service.h"
@@ -51,13 +52,7 @@ absl::StatusOr<LinkerKeys> LoadKeys(const std::filesystem::path& dir, const std:
 int Serve(const std::string& listen, const std::string& pki, const std::string& name,
           const std::string& data, const std::string& keys_dir, const std::string& covenant_file,
           const std::string& port_file) {
-  // Stop cleanly on SIGTERM or SIGINT: finish the calls in flight, then close the database.
-  // The signals are blocked before any thread exists, so only the waiter below receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const sigset_t stop_signals = BlockStopSignals();  // before any thread exists
   absl::StatusOr<Covenant> covenant = LoadCovenant(covenant_file);
   if (!covenant.ok()) return Fail(kExitConfig, covenant.status());
   absl::StatusOr<LinkerKeys> keys = LoadKeys(keys_dir, covenant->id);
@@ -73,40 +68,18 @@ int Serve(const std::string& listen, const std::string& pki, const std::string& 
   if (!ingester.ok()) return Fail(kExitIo, ingester.status());
 
   LinkerService service(ingester->get(), store->get());
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(listen, *credentials, &port);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(BatchIngester::kMaxSealedBytes + (1 << 20)));
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) {
-    return Fail(kExitIo, absl::UnavailableError(fmt::format(
-                             "cannot listen on {} (address in use?)", listen)));
+  spdlog::info("koppel-linker serving covenant {} (data in {})", covenant_id, data);
+  ServiceOptions options{"koppel-linker", listen, port_file,
+                         static_cast<int>(BatchIngester::kMaxSealedBytes + (1 << 20))};
+  if (absl::Status s = ServeUntilStopped(&service, *credentials, options, stop_signals); !s.ok()) {
+    return Fail(kExitIo, s);
   }
-  std::string address = listen.substr(0, listen.rfind(':')) + ":" + std::to_string(port);
-  spdlog::info("koppel-linker serving covenant {} on {} (data in {})", covenant_id, address, data);
-  if (!port_file.empty()) {
-    std::ofstream(port_file + ".tmp") << port << "\n";
-    std::filesystem::rename(port_file + ".tmp", port_file);
-  }
-  std::thread waiter([&] {
-    int signal = 0;
-    sigwait(&signals, &signal);
-    spdlog::info("koppel-linker stopping (signal {})", signal);
-    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  });
-  server->Wait();
-  waiter.join();
   spdlog::info("koppel-linker stopped after storing {} batches", service.batches_stored());
   return kExitOk;
 }
 
 int Keygen(const std::string& dir) {
   std::filesystem::create_directories(dir);
-  struct Key {
-    const char* file;
-    size_t size;
-  };
   absl::StatusOr<Secret> box = Secret::Allocate(crypto_box_SECRETKEYBYTES);
   absl::StatusOr<Secret> signing = Secret::Allocate(crypto_sign_SECRETKEYBYTES);
   absl::StatusOr<Secret> master = Secret::Random(32);

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "core/key_file.h"
+#include "core/service_runner.h"
 #include "core/tls.h"
 #include "policies/covenant.h"
 #include "vault/key_store.h"
@@ -41,11 +42,7 @@ absl::StatusOr<Secret> MasterKey(const std::string& dir, const std::string& key_
 int Serve(const std::string& listen, const std::string& pki, const std::string& name,
           const std::string& dir, const std::string& covenant_file, const std::string& key_file,
           const std::string& port_file) {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const sigset_t stop_signals = BlockStopSignals();  // before any thread exists
   absl::StatusOr<Covenant> covenant = LoadCovenant(covenant_file);
   if (!covenant.ok()) return Fail(kExitConfig, covenant.status());
   absl::StatusOr<Secret> master = MasterKey(dir, key_file);
@@ -62,27 +59,14 @@ int Serve(const std::string& listen, const std::string& pki, const std::string& 
 
   std::string covenant_id = covenant->id, mode = covenant->token_mode;
   VaultService service(std::move(*covenant), store->get(), std::filesystem::path(dir) / "vault.log");
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(listen, *credentials, &port);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) {
-    return Fail(kExitIo, absl::UnavailableError(fmt::format("cannot listen on {}", listen)));
+  spdlog::info("koppel-vault serving covenant {} ({} mode, key epoch {})", covenant_id, mode,
+               *epoch);
+  if (absl::Status s = ServeUntilStopped(&service, *credentials,
+                                         ServiceOptions{"koppel-vault", listen, port_file},
+                                         stop_signals);
+      !s.ok()) {
+    return Fail(kExitIo, s);
   }
-  spdlog::info("koppel-vault serving covenant {} ({} mode, key epoch {}) on port {}", covenant_id,
-               mode, *epoch, port);
-  if (!port_file.empty()) {
-    std::ofstream(port_file + ".tmp") << port << "\n";
-    std::filesystem::rename(port_file + ".tmp", port_file);
-  }
-  std::thread waiter([&] {
-    int signal = 0;
-    sigwait(&signals, &signal);
-    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  });
-  server->Wait();
-  waiter.join();
   spdlog::info("koppel-vault stopped");
   return kExitOk;
 }

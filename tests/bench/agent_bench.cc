@@ -24,6 +24,8 @@
 #include "core/mapping.h"
 #include "core/token.h"
 
+#include "tests/bench/rate_reporter.h"
+
 namespace koppel {
 namespace {
 
@@ -135,35 +137,18 @@ void BM_AgentPipeline(benchmark::State& state) {
 }
 BENCHMARK(BM_AgentPipeline)->Unit(benchmark::kMillisecond)->Iterations(2);
 
-// Keeps each benchmark's items/s so the ratios can be printed after the run.
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const Run& run : runs) {
-      auto it = run.counters.find("items_per_second");
-      if (it != run.counters.end()) rates_[run.benchmark_name()] = it->second.value;
-    }
-  }
-  void PrintRatios() const {
-    auto rate = [&](const std::string& name) {
-      auto it = rates_.find(name);
-      return it == rates_.end() ? 0.0 : it->second;
-    };
-    double pipeline = rate("BM_AgentPipeline/iterations:2");
-    double raw = rate("BM_RawHmacSha256");
-    double reused = rate("BM_RawHmacSha256KeyReused");
-    if (pipeline == 0 || raw == 0 || reused == 0) return;
-    fmt::print("\nagent pipeline, 1 core: {:.0f} rows/s over {} rows\n", pipeline, g_rows);
-    fmt::print("raw HMAC-SHA256:          {:.0f} /s  -> pipeline at {:.0f}% (target >= 50%)\n",
-               raw, 100 * pipeline / raw);
-    fmt::print("raw HMAC-SHA256, key schedule reused: {:.0f} /s  -> pipeline at {:.0f}%\n",
-               reused, 100 * pipeline / reused);
-  }
+void PrintRatios(const RateReporter& reporter) {
+  double pipeline = reporter.Rate("BM_AgentPipeline");
+  double raw = reporter.Rate("BM_RawHmacSha256");
+  double reused = reporter.Rate("BM_RawHmacSha256KeyReused");
+  if (pipeline == 0 || raw == 0 || reused == 0) return;
+  fmt::print("\nagent pipeline, 1 core: {:.0f} rows/s over {} rows\n", pipeline, g_rows);
+  fmt::print("raw HMAC-SHA256:          {:.0f} /s  -> pipeline at {:.0f}% (target >= 50%)\n",
+             raw, 100 * pipeline / raw);
+  fmt::print("raw HMAC-SHA256, key schedule reused: {:.0f} /s  -> pipeline at {:.0f}%\n",
+             reused, 100 * pipeline / reused);
+}
 
- private:
-  std::map<std::string, double> rates_;
-};
 
 }  // namespace
 }  // namespace koppel
@@ -185,9 +170,9 @@ int main(int argc, char** argv) {
   fmt::print(stderr, "writing a synthetic export of {} rows to {}\n", koppel::g_rows,
              koppel::g_dir.string());
   koppel::WriteExport();
-  koppel::RatioReporter reporter;
+  koppel::RateReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
-  reporter.PrintRatios();
+  koppel::PrintRatios(reporter);
   std::filesystem::remove_all(koppel::g_dir);
   return 0;
 }

@@ -19,6 +19,8 @@
 #include "linker/batch_ingester.h"
 #include "linker/linker_store.h"
 
+#include "tests/bench/rate_reporter.h"
+
 namespace koppel {
 namespace {
 
@@ -139,29 +141,17 @@ void BM_LinkerIngest(benchmark::State& state) {
 }
 BENCHMARK(BM_LinkerIngest)->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime();
 
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const Run& run : runs) {
-      auto it = run.counters.find("items_per_second");
-      if (it != run.counters.end()) rates_[run.run_name.function_name] = it->second.value;
-    }
-  }
-  void PrintRatios() const {
-    double raw = rates_.count("BM_RawRocksDbWriteBatch") ? rates_.at("BM_RawRocksDbWriteBatch") : 0;
-    double ingest = rates_.count("BM_LinkerIngest") ? rates_.at("BM_LinkerIngest") : 0;
-    if (raw == 0 || ingest == 0) return;
-    fmt::print("\n{} batches of {} records; key {} bytes, value {} bytes, one synced WriteBatch per "
-               "batch\n", g_batches, g_records_per_batch, g_key_size, g_value_size);
-    fmt::print("raw RocksDB WriteBatch: {:.0f} records/s\n", raw);
-    fmt::print("linker ingest:          {:.0f} records/s -> {:.0f}% of raw (target >= 70%)\n",
-               ingest, 100 * ingest / raw);
-  }
+void PrintRatios(const RateReporter& reporter) {
+  double raw = reporter.Rate("BM_RawRocksDbWriteBatch");
+  double ingest = reporter.Rate("BM_LinkerIngest");
+  if (raw == 0 || ingest == 0) return;
+  fmt::print("\n{} batches of {} records; key {} bytes, value {} bytes, one synced WriteBatch per "
+             "batch\n", g_batches, g_records_per_batch, g_key_size, g_value_size);
+  fmt::print("raw RocksDB WriteBatch: {:.0f} records/s\n", raw);
+  fmt::print("linker ingest:          {:.0f} records/s -> {:.0f}% of raw (target >= 70%)\n",
+             ingest, 100 * ingest / raw);
+}
 
- private:
-  std::map<std::string, double> rates_;
-};
 
 }  // namespace
 }  // namespace koppel
@@ -183,9 +173,9 @@ int main(int argc, char** argv) {
   char templ[] = "/tmp/koppel-bench-linker-XXXXXX";
   koppel::g_dir = ::mkdtemp(templ);
   koppel::PrepareBatches();
-  koppel::RatioReporter reporter;
+  koppel::RateReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
-  reporter.PrintRatios();
+  koppel::PrintRatios(reporter);
   std::filesystem::remove_all(koppel::g_dir);
   return 0;
 }

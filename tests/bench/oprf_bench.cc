@@ -16,6 +16,8 @@
 
 #include "core/oprf.h"
 
+#include "tests/bench/rate_reporter.h"
+
 namespace koppel {
 namespace {
 
@@ -82,38 +84,21 @@ void BM_BlindEvaluateSingle(benchmark::State& state) {
 }
 BENCHMARK(BM_BlindEvaluateSingle);
 
-// Keeps each benchmark's items/s so the ratios can be printed after the run.
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const Run& run : runs) {
-      auto it = run.counters.find("items_per_second");
-      if (it != run.counters.end()) rates_[run.benchmark_name()] = it->second.value;
-    }
+void PrintRatios(const RateReporter& reporter) {
+    double raw = reporter.Rate("BM_RawScalarMult");
+  double batch = reporter.Rate("BM_BlindEvaluateBatch");
+  double single = reporter.Rate("BM_BlindEvaluateSingle");
+  if (raw == 0 || batch == 0) return;
+  fmt::print("\n{:<44}{:.0f} /s\n", "raw crypto_scalarmult_ristretto255, 1 core:", raw);
+  fmt::print("{:<44}{:.0f} /s -> {:.1f}% of raw (target >= 80%)\n",
+             fmt::format("BlindEvaluateBatch, {} per call:", g_batch), batch,
+             100 * batch / raw);
+  if (single != 0) {
+    fmt::print("{:<44}{:.0f} /s -> {:.1f}% of raw\n", "BlindEvaluate, one per call:", single,
+               100 * single / raw);
   }
-  void PrintRatios() const {
-    auto rate = [&](const std::string& name) {
-      auto it = rates_.find(name);
-      return it == rates_.end() ? 0.0 : it->second;
-    };
-    double raw = rate("BM_RawScalarMult");
-    double batch = rate("BM_BlindEvaluateBatch");
-    double single = rate("BM_BlindEvaluateSingle");
-    if (raw == 0 || batch == 0) return;
-    fmt::print("\n{:<44}{:.0f} /s\n", "raw crypto_scalarmult_ristretto255, 1 core:", raw);
-    fmt::print("{:<44}{:.0f} /s -> {:.1f}% of raw (target >= 80%)\n",
-               fmt::format("BlindEvaluateBatch, {} per call:", g_batch), batch,
-               100 * batch / raw);
-    if (single != 0) {
-      fmt::print("{:<44}{:.0f} /s -> {:.1f}% of raw\n", "BlindEvaluate, one per call:", single,
-                 100 * single / raw);
-    }
-  }
+}
 
- private:
-  std::map<std::string, double> rates_;
-};
 
 }  // namespace
 }  // namespace koppel
@@ -132,8 +117,8 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&n, args.data());
   if (sodium_init() < 0) return 1;
   koppel::MakeBlindedElements();
-  koppel::RatioReporter reporter;
+  koppel::RateReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
-  reporter.PrintRatios();
+  koppel::PrintRatios(reporter);
   return 0;
 }
