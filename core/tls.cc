@@ -1,6 +1,8 @@
 #include "core/tls.h"
 
 #include <fmt/format.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -34,6 +36,34 @@ struct Pems {
   std::string ca, cert, key;
 };
 
+// A certificate outside its validity period fails the handshake with an opaque error at the
+// other end; say so here, with the date, before connecting.
+absl::Status CheckValidity(const std::filesystem::path& path, const std::string& pem) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())),
+                                                &BIO_free);
+  std::unique_ptr<X509, decltype(&X509_free)> cert(
+      PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), &X509_free);
+  if (!cert) return absl::InvalidArgumentError(fmt::format("{} is not a PEM certificate", path.string()));
+  auto when = [](const ASN1_TIME* t) {
+    std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new(BIO_s_mem()), &BIO_free);
+    ASN1_TIME_print(out.get(), t);
+    char* data = nullptr;
+    long n = BIO_get_mem_data(out.get(), &data);
+    return std::string(data, static_cast<size_t>(n));
+  };
+  if (X509_cmp_current_time(X509_get0_notAfter(cert.get())) < 0) {
+    return absl::FailedPreconditionError(fmt::format(
+        "certificate {} expired on {}; issue a new one (scripts/pki)", path.string(),
+        when(X509_get0_notAfter(cert.get()))));
+  }
+  if (X509_cmp_current_time(X509_get0_notBefore(cert.get())) > 0) {
+    return absl::FailedPreconditionError(fmt::format(
+        "certificate {} is not valid before {}; check this machine's clock", path.string(),
+        when(X509_get0_notBefore(cert.get()))));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Pems> LoadPems(const TlsFiles& files) {
   Pems pems;
   for (auto [path, out, secret] : {std::tuple{&files.ca, &pems.ca, false},
@@ -43,6 +73,7 @@ absl::StatusOr<Pems> LoadPems(const TlsFiles& files) {
     if (!pem.ok()) return pem.status();
     *out = std::move(*pem);
   }
+  if (absl::Status s = CheckValidity(files.cert, pems.cert); !s.ok()) return s;
   return pems;
 }
 

@@ -193,9 +193,24 @@ TEST_F(DeliveryTest, AllAgentsAtOnceStoreExactlyTheCleanRowsAndRefusalsNameTheRu
   EXPECT_EQ(outsider.exit_code, 7);
   EXPECT_TRUE(Contains(outsider.err, "is not a party")) << outsider.err;
 
-  // An expired certificate never gets through the TLS handshake.
+  // An expired certificate: the agent says so before it connects ...
   ProcessResult expired = Send("uwv", "agent-expired");
-  EXPECT_EQ(expired.exit_code, 6) << expired.err;
+  EXPECT_EQ(expired.exit_code, 3) << expired.err;
+  EXPECT_TRUE(Contains(expired.err, "expired on")) << expired.err;
+  // ... and the linker refuses the handshake of a client that presents one anyway.
+  {
+    grpc::SslCredentialsOptions options;
+    options.pem_root_certs = ReadFile(d / "pki/ca.crt");
+    options.pem_cert_chain = ReadFile(d / "pki/agent-expired.crt");
+    options.pem_private_key = ReadFile(d / "pki/agent-expired.key");
+    v1::LinkerService::Stub stub(grpc::CreateChannel(address_, grpc::SslCredentials(options)));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::GetStatusResponse response;
+    grpc::Status status = stub.GetStatus(&context, v1::GetStatusRequest(), &response);
+    EXPECT_FALSE(status.ok());
+    EXPECT_EQ(response.datasets_size(), 0);
+  }
 
   // A batch changed on disk: its id no longer matches, the linker refuses it, stores nothing.
   fs::copy(d / "outbox/zorg", d / "tampered", fs::copy_options::recursive);
