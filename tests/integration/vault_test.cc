@@ -39,7 +39,7 @@ class VaultTest : public ::testing::Test {
     ASSERT_EQ(RunProcess({kBin + "/koppel-synth", "--out", (d / "m").string(), "--persons", "3000"})
                   .exit_code, 0);
     ASSERT_EQ(RunProcess({KOPPEL_SOURCE_DIR "/scripts/pki", "--out", (d / "pki").string(),
-                          "vault", "agent-jeugdzorg", "agent-outsider"}).exit_code, 0);
+                          "vault", "linker", "agent-jeugdzorg", "agent-outsider"}).exit_code, 0);
     ASSERT_EQ(RunProcess({kBin + "/koppel-linker", "keygen", "--out", (d / "lkeys").string()})
                   .exit_code, 0);
     ASSERT_EQ(RunProcess({kBin + "/koppel-vault", "keygen", "--out", (d / "master.key").string()})
@@ -143,6 +143,27 @@ TEST_F(VaultTest, OprfModeIsDeterministicAndKeepsTheQuota) {
   EXPECT_EQ(a, b) << "OPRF tokens must be deterministic despite random blinds";
   EXPECT_GT(a.size(), 10u);
   for (const std::string& t : a) EXPECT_EQ(t.size(), 32u);
+  // End to end: the linker stores the OPRF-mode batches like any others.
+  {
+    const fs::path d = dir_.path();
+    BackgroundProcess linker(
+        {kBin + "/koppel-linker", "serve", "--listen", "127.0.0.1:0", "--port-file",
+         (d / "linker.port").string(), "--pki", (d / "pki").string(), "--data",
+         (d / "db").string(), "--keys", (d / "lkeys").string(), "--covenant",
+         (d / "covenant-oprf.yaml").string()},
+        (d / "linker.out").string());
+    for (int i = 0; i < 200 && !fs::exists(d / "linker.port"); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ProcessResult sent = RunProcess(
+        {kBin + "/koppel-agent", "send", "--quiet", "--format", "json", "--outbox",
+         (d / "out-oprf").string(), "--linker",
+         "127.0.0.1:" + std::to_string(std::stoi(ReadFile(d / "linker.port"))), "--pki",
+         (d / "pki").string(), "--name", "agent-jeugdzorg"});
+    ASSERT_EQ(sent.exit_code, 0) << sent.err << ReadFile(d / "linker.out");
+    EXPECT_EQ(nlohmann::json::parse(sent.out)["records_accepted"],
+              nlohmann::json::parse(first.out)["records_sealed"]);
+  }
   vault_->Signal(SIGTERM);
   EXPECT_EQ(vault_->Wait(), 0);
 
