@@ -15,6 +15,7 @@
 #include "core/key_file.h"
 #include "core/service_runner.h"
 #include "core/tls.h"
+#include "koppel/v1/vault.grpc.pb.h"
 #include "linker/batch_ingester.h"
 #include "linker/linker_service.h"
 #include "linker/linker_store.h"
@@ -33,7 +34,43 @@ int Fail(int code, const absl::Status& status) {
 // Loads (or on first start creates) the linker's keys in `dir`: its box key pair (agents seal to
 // the public half), its receipt signing key, and a master key from which K_link and the data key
 // of each covenant are derived. The vault will hold the data key (issue #3, vault part).
-absl::StatusOr<LinkerKeys> LoadKeys(const std::filesystem::path& dir, const std::string& covenant) {
+// The covenant's data key from the vault, sealed to a key pair made for this request only.
+absl::StatusOr<Secret> FetchDataKey(const std::string& vault, const TlsFiles& tls,
+                                    const std::string& covenant) {
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = MakeChannelCredentials(tls);
+  if (!credentials.ok()) return credentials.status();
+  absl::StatusOr<Secret> one_time = Secret::Allocate(crypto_box_SECRETKEYBYTES);
+  if (!one_time.ok()) return one_time.status();
+  std::array<uint8_t, crypto_box_PUBLICKEYBYTES> one_time_public;
+  crypto_box_keypair(one_time_public.data(), one_time->mutable_data());
+  auto stub = v1::VaultService::NewStub(grpc::CreateChannel(vault, *credentials));
+  v1::GetDataKeyRequest request;
+  request.set_covenant_id(covenant);
+  request.set_recipient_public_key(one_time_public.data(), one_time_public.size());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  v1::GetDataKeyResponse response;
+  grpc::Status status = stub->GetDataKey(&context, request, &response);
+  if (!status.ok()) {
+    return absl::Status(FromGrpcStatus(status).code(),
+                        fmt::format("the vault at {} refused the data key: {}", vault,
+                                    status.error_message()));
+  }
+  absl::StatusOr<Secret> key = Secret::Allocate(crypto_secretbox_KEYBYTES);
+  if (!key.ok()) return key.status();
+  if (response.sealed_key().size() != crypto_box_SEALBYTES + crypto_secretbox_KEYBYTES ||
+      crypto_box_seal_open(key->mutable_data(),
+                           reinterpret_cast<const unsigned char*>(response.sealed_key().data()),
+                           response.sealed_key().size(), one_time_public.data(),
+                           one_time->data()) != 0) {
+    return absl::DataLossError("the data key from the vault does not open");
+  }
+  key->Seal();
+  return key;
+}
+
+absl::StatusOr<LinkerKeys> LoadKeys(const std::filesystem::path& dir, const std::string& covenant,
+                                    const std::string& vault, const TlsFiles& tls) {
   absl::StatusOr<Secret> box = ReadKeyFile(dir / "linker.key", crypto_box_SECRETKEYBYTES);
   if (!box.ok()) return box.status();
   absl::StatusOr<Secret> signing = ReadKeyFile(dir / "linker-signing.key", crypto_sign_SECRETKEYBYTES);
@@ -42,7 +79,10 @@ absl::StatusOr<LinkerKeys> LoadKeys(const std::filesystem::path& dir, const std:
   if (!master.ok()) return master.status();
   absl::StatusOr<Secret> link = HkdfSha256(master->span(), {}, "koppel/v1/link/" + covenant, 32);
   if (!link.ok()) return link.status();
-  absl::StatusOr<Secret> data = HkdfSha256(master->span(), {}, "koppel/v1/data/" + covenant, 32);
+  // The data key lives in the vault; without one (offline use) it is derived locally.
+  absl::StatusOr<Secret> data =
+      vault.empty() ? HkdfSha256(master->span(), {}, "koppel/v1/data/" + covenant, 32)
+                    : FetchDataKey(vault, tls, covenant);
   if (!data.ok()) return data.status();
   LinkerKeys keys{{}, std::move(*box), std::move(*signing), std::move(*link), std::move(*data)};
   crypto_scalarmult_base(keys.box_public.data(), keys.box_secret.data());
@@ -51,11 +91,12 @@ absl::StatusOr<LinkerKeys> LoadKeys(const std::filesystem::path& dir, const std:
 
 int Serve(const std::string& listen, const std::string& pki, const std::string& name,
           const std::string& data, const std::string& keys_dir, const std::string& covenant_file,
-          const std::string& port_file) {
+          const std::string& port_file, const std::string& vault) {
   const sigset_t stop_signals = BlockStopSignals();  // before any thread exists
   absl::StatusOr<Covenant> covenant = LoadCovenant(covenant_file);
   if (!covenant.ok()) return Fail(kExitConfig, covenant.status());
-  absl::StatusOr<LinkerKeys> keys = LoadKeys(keys_dir, covenant->id);
+  absl::StatusOr<LinkerKeys> keys =
+      LoadKeys(keys_dir, covenant->id, vault, TlsFiles::FromPkiDir(pki, name));
   if (!keys.ok()) return Fail(kExitIo, keys.status());
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       MakeServerCredentials(TlsFiles::FromPkiDir(pki, name));
@@ -106,7 +147,8 @@ int Main(int argc, char** argv) {
   CLI::App app{"koppel-linker: stores sealed batches from agents and acknowledges them with "
                "signed receipts, over mutual TLS."};
   app.require_subcommand(1);
-  std::string listen = "127.0.0.1:7443", pki, name = "linker", data, keys, covenant, port_file;
+  std::string listen = "127.0.0.1:7443", pki, name = "linker", data, keys, covenant, port_file,
+      vault;
   CLI::App* serve = app.add_subcommand("serve", "run the linker service until SIGTERM");
   serve->add_option("--listen", listen, "address:port to listen on (port 0: any free port)");
   serve->add_option("--pki", pki, "directory made by scripts/pki")->required()->check(CLI::ExistingDirectory);
@@ -119,6 +161,9 @@ int Main(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingFile);
   serve->add_option("--port-file", port_file, "write the port listened on to this file");
+  serve->add_option("--vault", vault,
+                    "vault address: the covenant's data key comes from there (without it, it is "
+                    "derived from the linker's master key, for offline use)");
   std::string keygen_dir;
   CLI::App* keygen = app.add_subcommand("keygen", "create the linker's keys in a directory");
   keygen->add_option("--out", keygen_dir, "directory for the key files")->required();
@@ -128,7 +173,7 @@ int Main(int argc, char** argv) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
   if (sodium_init() < 0) return kExitIo;
-  if (serve->parsed()) return Serve(listen, pki, name, data, keys, covenant, port_file);
+  if (serve->parsed()) return Serve(listen, pki, name, data, keys, covenant, port_file, vault);
   if (keygen->parsed()) return Keygen(keygen_dir);
   return kExitUsage;
 }

@@ -123,18 +123,22 @@ absl::Status Covenant::MayDeliver(std::string_view party, std::string_view datas
   return absl::OkStatus();
 }
 
-absl::Status Covenant::MayTokenise(std::string_view party) const {
+absl::Status Covenant::HasRole(std::string_view party, std::string_view role) const {
   auto it = parties.find(party);
   if (it == parties.end()) {
     return absl::PermissionDeniedError(fmt::format(
         "covenant {}: '{}' is not a party (rule: only listed parties may connect)", id, party));
   }
-  if (!it->second.roles.contains("data_holder")) {
+  if (!it->second.roles.contains(std::string(role))) {
     return absl::PermissionDeniedError(fmt::format(
-        "covenant {}: '{}' is not a data holder (rule: only data holders obtain tokens)", id,
+        "covenant {}: '{}' does not have the role {} (rule: parties[{}].roles)", id, party, role,
         party));
   }
   return absl::OkStatus();
+}
+
+absl::Status Covenant::MayTokenise(std::string_view party) const {
+  return HasRole(party, "data_holder");
 }
 
 absl::StatusOr<Covenant> ParseCovenant(std::string_view yaml, std::string_view source_name) {

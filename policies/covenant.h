@@ -35,6 +35,9 @@ struct Covenant {
 
   // OK when `party` is a data holder of this covenant (the parties that may obtain tokens).
   absl::Status MayTokenise(std::string_view party) const;
+
+  // OK when `party` has `role` in this covenant; otherwise PERMISSION_DENIED naming the rule.
+  absl::Status HasRole(std::string_view party, std::string_view role) const;
 };
 
 absl::StatusOr<Covenant> LoadCovenant(const std::filesystem::path& path);

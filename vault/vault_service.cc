@@ -134,4 +134,35 @@ grpc::Status VaultService::EvaluateOprf(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status VaultService::GetDataKey(grpc::ServerContext* context,
+                                      const v1::GetDataKeyRequest* request,
+                                      v1::GetDataKeyResponse* response) {
+  const std::string party = PeerIdentity(*context);
+  absl::Status allowed = party.empty() ? absl::UnauthenticatedError("no verified client certificate")
+                         : request->covenant_id() != covenant_.id
+                             ? absl::NotFoundError(fmt::format("this vault does not serve covenant '{}'",
+                                                               request->covenant_id()))
+                             : covenant_.HasRole(party, "linker");
+  if (allowed.ok() && request->recipient_public_key().size() != crypto_box_PUBLICKEYBYTES) {
+    allowed = absl::InvalidArgumentError("recipient_public_key must be a 32-byte X25519 key");
+  }
+  if (!allowed.ok()) {
+    Log(party, "get_data_key", 0, 0, allowed);
+    return ToGrpcStatus(allowed);
+  }
+  // The data key is a key of its own (name "<covenant>.data"), not derived from K_cov, so that
+  // rotating the token key does not touch stored records.
+  const std::string name = covenant_.id + ".data";
+  absl::StatusOr<uint32_t> epoch = keys_->CurrentEpoch(name);
+  if (!epoch.ok()) return ToGrpcStatus(epoch.status());
+  absl::StatusOr<const Secret*> key = keys_->Key(name, *epoch);
+  if (!key.ok()) return ToGrpcStatus(key.status());
+  std::string sealed(crypto_box_SEALBYTES + (*key)->size(), '\0');
+  crypto_box_seal(reinterpret_cast<unsigned char*>(sealed.data()), (*key)->data(), (*key)->size(),
+                  reinterpret_cast<const unsigned char*>(request->recipient_public_key().data()));
+  response->set_sealed_key(sealed);
+  Log(party, "get_data_key", *epoch, 1, absl::OkStatus());
+  return grpc::Status::OK;
+}
+
 }  // namespace koppel

@@ -27,6 +27,8 @@ class VaultService final : public v1::VaultService::Service {
                               v1::GetCovenantKeyResponse* response) override;
   grpc::Status EvaluateOprf(grpc::ServerContext* context, const v1::EvaluateOprfRequest* request,
                             v1::EvaluateOprfResponse* response) override;
+  grpc::Status GetDataKey(grpc::ServerContext* context, const v1::GetDataKeyRequest* request,
+                          v1::GetDataKeyResponse* response) override;
 
  private:
   // Authenticates the caller for `covenant_id`; returns its party name.

@@ -56,6 +56,7 @@ class VaultTest : public ::testing::Test {
     WriteFile(d / ("covenant-" + mode + ".yaml"),
               "id: vault-test-" + mode + "\ntoken_mode: " + mode + "\noprf_quota: " +
                   std::to_string(quota) + "\nparties:\n  - {name: vault, roles: [vault]}\n"
+                  "  - {name: linker, roles: [linker]}\n"
                   "  - {name: agent-jeugdzorg, roles: [data_holder], datasets: [jeugdzorg], "
                   "signing_key: " + pk + "}\n");
     vault_ = std::make_unique<BackgroundProcess>(
@@ -128,7 +129,30 @@ TEST_F(VaultTest, HmacModeIssuesTheKeyOnlyToListedDataHolders) {
   EXPECT_FALSE(fs::exists(dir_ / "out-outsider/runs") &&
                !fs::is_empty(dir_ / "out-outsider/runs"));
 
+  // The data key goes to the covenant's linker only.
+  const fs::path d = dir_.path();
+  ProcessResult impostor = RunProcess(
+      {kBin + "/koppel-linker", "serve", "--listen", "127.0.0.1:0", "--pki", (d / "pki").string(),
+       "--name", "agent-jeugdzorg", "--data", (d / "db-impostor").string(), "--keys",
+       (d / "lkeys").string(), "--covenant", (d / "covenant-hmac.yaml").string(), "--vault", vault});
+  EXPECT_EQ(impostor.exit_code, 3);
+  EXPECT_TRUE(Contains(impostor.err, "does not have the role linker")) << impostor.err;
+  {
+    BackgroundProcess linker({kBin + "/koppel-linker", "serve", "--listen", "127.0.0.1:0",
+                              "--port-file", (d / "linker.port").string(), "--pki",
+                              (d / "pki").string(), "--data", (d / "db").string(), "--keys",
+                              (d / "lkeys").string(), "--covenant",
+                              (d / "covenant-hmac.yaml").string(), "--vault", vault},
+                             (d / "linker.out").string());
+    for (int i = 0; i < 200 && !fs::exists(d / "linker.port"); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(fs::exists(d / "linker.port")) << ReadFile(d / "linker.out");
+  }
+
   std::string log = ReadFile(dir_ / "vault-hmac/vault.log");
+  EXPECT_TRUE(Contains(log, "\"operation\":\"get_data_key\",\"outcome\":\"ok\",\"party\":\"linker\""))
+      << log;
   EXPECT_TRUE(Contains(log, "\"party\":\"agent-jeugdzorg\"")) << log;
   EXPECT_TRUE(Contains(log, "\"party\":\"agent-outsider\"")) << log;
 }
