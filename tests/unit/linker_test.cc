@@ -1,0 +1,154 @@
+// The linker's ingest on a real RocksDB: exactly-once storage, re-keying, encryption at rest,
+// and every kind of bad batch refused without storing anything.
+#include <gtest/gtest.h>
+#include <sodium.h>
+
+#include "core/hmac.h"
+#include "core/receipt.h"
+#include "core/sealed_batch.h"
+#include "linker/batch_ingester.h"
+#include "linker/linker_store.h"
+#include "tests/testing/temp_dir.h"
+
+namespace koppel {
+namespace {
+
+class LinkerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    agent_signing_ = *Secret::Allocate(crypto_sign_SECRETKEYBYTES);
+    std::array<uint8_t, crypto_sign_PUBLICKEYBYTES> pk;
+    crypto_sign_keypair(pk.data(), agent_signing_.mutable_data());
+    char hex[2 * crypto_sign_PUBLICKEYBYTES + 1];
+    sodium_bin2hex(hex, sizeof hex, pk.data(), pk.size());
+    Covenant covenant = *ParseCovenant(
+        std::string("id: c1\nparties:\n  - {name: agent, roles: [data_holder], datasets: [uwv], "
+                    "signing_key: ") + hex + "}\n",
+        "covenant");
+    store_ = *LinkerStore::Open(dir_ / "db");
+    Secret box = *Secret::Allocate(crypto_box_SECRETKEYBYTES);
+    crypto_box_keypair(box_public_.data(), box.mutable_data());
+    Secret signing = *Secret::Allocate(crypto_sign_SECRETKEYBYTES);
+    crypto_sign_keypair(pk.data(), signing.mutable_data());
+    link_key_ = *Secret::Random(32);
+    data_key_ = *Secret::Random(32);
+    LinkerKeys keys{box_public_, std::move(box), std::move(signing),
+                    *Secret::FromBytes(link_key_.span()), *Secret::FromBytes(data_key_.span())};
+    ingester_ = *BatchIngester::Create(std::move(covenant), std::move(keys), store_.get());
+  }
+
+  v1::SealedBatch Seal(const v1::BatchPayload& payload) {
+    std::string scratch;
+    return *SealBatch(payload, box_public_, agent_signing_, &scratch);
+  }
+
+  v1::BatchPayload Payload(int records, const std::string& covenant = "c1") {
+    v1::BatchPayload payload;
+    payload.mutable_header()->set_dataset("uwv");
+    payload.mutable_header()->set_covenant_id(covenant);
+    for (int i = 0; i < records; ++i) {
+      v1::Record* r = payload.add_records();
+      std::string token(32, static_cast<char>('A' + i % 26));
+      token.replace(0, 4, std::to_string(1000 + i));
+      r->set_bsn_token(token);
+      r->add_values()->set_year(2014);
+    }
+    return payload;
+  }
+
+  uint64_t StoredRecords() {
+    absl::StatusOr<std::vector<v1::DatasetStatus>> status = store_->Status();
+    EXPECT_TRUE(status.ok());
+    uint64_t n = 0;
+    if (status.ok()) {
+      for (const auto& s : *status) n += s.records();
+    }
+    return n;
+  }
+
+  testing::TempDir dir_;
+  Secret agent_signing_ = *Secret::Allocate(1);
+  BoxPublicKey box_public_;
+  Secret link_key_ = *Secret::Allocate(1);
+  Secret data_key_ = *Secret::Allocate(1);
+  std::unique_ptr<LinkerStore> store_;
+  std::unique_ptr<BatchIngester> ingester_;
+};
+
+TEST_F(LinkerTest, StoresOnceReKeyedAndEncrypted) {
+  v1::BatchPayload payload = Payload(50);
+  v1::SealedBatch batch = Seal(payload);
+  absl::StatusOr<v1::Receipt> receipt = ingester_->Ingest("agent", batch);
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+  EXPECT_EQ(receipt->records_accepted(), 50u);
+  EXPECT_FALSE(receipt->duplicate());
+  EXPECT_TRUE(VerifyReceipt(*receipt, batch.batch_id()).ok());
+
+  absl::StatusOr<v1::Receipt> again = ingester_->Ingest("agent", batch);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->duplicate());
+  EXPECT_TRUE(VerifyReceipt(*again, batch.batch_id()).ok());
+  EXPECT_EQ(StoredRecords(), 50u);
+
+  HmacSha256Key rekey = *HmacSha256Key::Create(link_key_.span());
+  size_t seen = 0;
+  ASSERT_TRUE(store_->Scan("c1", "uwv", [&](std::string_view key, std::string_view value) {
+    for (const v1::Record& r : payload.records()) {
+      EXPECT_EQ(key.find(r.bsn_token()), std::string_view::npos) << "agent token stored";
+      EXPECT_EQ(value.find(r.bsn_token()), std::string_view::npos) << "agent token stored";
+    }
+    std::string plain(value.size() - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES, '\0');
+    const auto* v = reinterpret_cast<const unsigned char*>(value.data());
+    ASSERT_EQ(crypto_secretbox_open_easy(reinterpret_cast<unsigned char*>(plain.data()),
+                                         v + crypto_secretbox_NONCEBYTES,
+                                         value.size() - crypto_secretbox_NONCEBYTES, v,
+                                         data_key_.data()),
+              0);
+    v1::Record stored;
+    ASSERT_TRUE(stored.ParseFromString(plain));
+    bool matches_some = false;
+    for (const v1::Record& r : payload.records()) {
+      Digest256 expected = rekey.Mac(r.bsn_token());
+      matches_some |= stored.bsn_token() == std::string(expected.begin(), expected.end());
+    }
+    EXPECT_TRUE(matches_some);
+    ++seen;
+  }).ok());
+  EXPECT_EQ(seen, 50u);
+}
+
+TEST_F(LinkerTest, RefusesBadBatchesAndStoresNothing) {
+  // Another covenant inside the sealed payload.
+  EXPECT_TRUE(absl::IsPermissionDenied(ingester_->Ingest("agent", Seal(Payload(3, "c2"))).status()));
+  // A dataset the sender may not deliver.
+  v1::BatchPayload other = Payload(3);
+  other.mutable_header()->set_dataset("politie");
+  EXPECT_TRUE(absl::IsPermissionDenied(ingester_->Ingest("agent", Seal(other)).status()));
+  // Someone else delivering the agent's batch.
+  EXPECT_TRUE(absl::IsPermissionDenied(ingester_->Ingest("intruder", Seal(Payload(3))).status()));
+  // Tampered envelope.
+  v1::SealedBatch tampered = Seal(Payload(3));
+  tampered.set_record_count(2);
+  EXPECT_FALSE(ingester_->Ingest("agent", tampered).ok());
+  // Oversize.
+  v1::SealedBatch huge = Seal(Payload(1));
+  huge.mutable_sealed_payload()->resize(BatchIngester::kMaxSealedBytes + 1);
+  absl::Status oversize = ingester_->Ingest("agent", huge).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(oversize));
+  EXPECT_NE(std::string(oversize.message()).find("limit"), std::string::npos);
+  EXPECT_EQ(StoredRecords(), 0u);
+}
+
+TEST_F(LinkerTest, CountsMalformedRecordsAsRejected) {
+  v1::BatchPayload payload = Payload(4);
+  payload.mutable_records(1)->set_bsn_token("short");
+  payload.mutable_records(2)->clear_bsn_token();
+  absl::StatusOr<v1::Receipt> receipt = ingester_->Ingest("agent", Seal(payload));
+  ASSERT_TRUE(receipt.ok());
+  EXPECT_EQ(receipt->records_accepted(), 2u);
+  EXPECT_EQ(receipt->records_rejected(), 2u);
+  EXPECT_EQ(StoredRecords(), 2u);
+}
+
+}  // namespace
+}  // namespace koppel
