@@ -4,6 +4,7 @@
 #include <sodium.h>
 
 #include "core/key_file.h"
+#include "core/key_transport.h"
 #include "core/oprf.h"
 #include "core/status_macros.h"
 #include "core/tls.h"
@@ -102,13 +103,11 @@ absl::StatusOr<std::unique_ptr<TokenSource>> HmacTokenSourceFromKeyFile(
 
 absl::StatusOr<std::unique_ptr<TokenSource>> TokenSourceFromVault(
     std::shared_ptr<grpc::Channel> vault, const std::string& covenant_id) {
-  ASSIGN_OR_RETURN(Secret one_time_secret, Secret::Allocate(crypto_box_SECRETKEYBYTES));
-  std::array<uint8_t, crypto_box_PUBLICKEYBYTES> one_time_public;
-  crypto_box_keypair(one_time_public.data(), one_time_secret.mutable_data());
+  ASSIGN_OR_RETURN(OneTimeBox one_time, OneTimeBox::Create());
   auto stub = v1::VaultService::NewStub(vault);
   v1::GetCovenantKeyRequest request;
   request.set_covenant_id(covenant_id);
-  request.set_recipient_public_key(one_time_public.data(), one_time_public.size());
+  request.set_recipient_public_key(one_time.public_key());
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   v1::GetCovenantKeyResponse response;
@@ -120,17 +119,7 @@ absl::StatusOr<std::unique_ptr<TokenSource>> TokenSourceFromVault(
   if (response.token_mode() == "oprf") {
     return std::make_unique<OprfTokenSource>(vault, covenant_id, response.key_epoch());
   }
-  if (response.sealed_key().size() != crypto_box_SEALBYTES + kCovenantKeySize) {
-    return absl::DataLossError("the vault sent a malformed covenant key");
-  }
-  ASSIGN_OR_RETURN(Secret key, Secret::Allocate(kCovenantKeySize));
-  if (crypto_box_seal_open(key.mutable_data(),
-                           reinterpret_cast<const unsigned char*>(response.sealed_key().data()),
-                           response.sealed_key().size(), one_time_public.data(),
-                           one_time_secret.data()) != 0) {
-    return absl::DataLossError("the covenant key from the vault does not open");
-  }
-  key.Seal();
+  ASSIGN_OR_RETURN(Secret key, one_time.Open(response.sealed_key(), kCovenantKeySize));
   ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Create(key));
   return std::make_unique<HmacTokenSource>(std::move(tokenizer), response.key_epoch());
 }

@@ -13,6 +13,7 @@
 
 #include "core/hmac.h"
 #include "core/key_file.h"
+#include "core/key_transport.h"
 #include "core/service_runner.h"
 #include "core/tls.h"
 #include "koppel/v1/vault.grpc.pb.h"
@@ -39,14 +40,12 @@ absl::StatusOr<Secret> FetchDataKey(const std::string& vault, const TlsFiles& tl
                                     const std::string& covenant) {
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = MakeChannelCredentials(tls);
   if (!credentials.ok()) return credentials.status();
-  absl::StatusOr<Secret> one_time = Secret::Allocate(crypto_box_SECRETKEYBYTES);
+  absl::StatusOr<OneTimeBox> one_time = OneTimeBox::Create();
   if (!one_time.ok()) return one_time.status();
-  std::array<uint8_t, crypto_box_PUBLICKEYBYTES> one_time_public;
-  crypto_box_keypair(one_time_public.data(), one_time->mutable_data());
   auto stub = v1::VaultService::NewStub(grpc::CreateChannel(vault, *credentials));
   v1::GetDataKeyRequest request;
   request.set_covenant_id(covenant);
-  request.set_recipient_public_key(one_time_public.data(), one_time_public.size());
+  request.set_recipient_public_key(one_time->public_key());
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   v1::GetDataKeyResponse response;
@@ -56,17 +55,7 @@ absl::StatusOr<Secret> FetchDataKey(const std::string& vault, const TlsFiles& tl
                         fmt::format("the vault at {} refused the data key: {}", vault,
                                     status.error_message()));
   }
-  absl::StatusOr<Secret> key = Secret::Allocate(crypto_secretbox_KEYBYTES);
-  if (!key.ok()) return key.status();
-  if (response.sealed_key().size() != crypto_box_SEALBYTES + crypto_secretbox_KEYBYTES ||
-      crypto_box_seal_open(key->mutable_data(),
-                           reinterpret_cast<const unsigned char*>(response.sealed_key().data()),
-                           response.sealed_key().size(), one_time_public.data(),
-                           one_time->data()) != 0) {
-    return absl::DataLossError("the data key from the vault does not open");
-  }
-  key->Seal();
-  return key;
+  return one_time->Open(response.sealed_key(), crypto_secretbox_KEYBYTES);
 }
 
 absl::StatusOr<LinkerKeys> LoadKeys(const std::filesystem::path& dir, const std::string& covenant,

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "core/key_transport.h"
 #include "core/oprf.h"
 #include "core/tls.h"
 
@@ -62,16 +63,11 @@ grpc::Status VaultService::GetCovenantKey(grpc::ServerContext* context,
     Log(*party, "get_covenant_key", *epoch, 0, absl::OkStatus());
     return grpc::Status::OK;  // hardened mode: the agent never holds the key
   }
-  if (request->recipient_public_key().size() != crypto_box_PUBLICKEYBYTES) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "recipient_public_key must be a 32-byte X25519 public key");
-  }
   absl::StatusOr<const Secret*> key = keys_->Key(covenant_.id, *epoch);
   if (!key.ok()) return ToGrpcStatus(key.status());
-  std::string sealed(crypto_box_SEALBYTES + (*key)->size(), '\0');
-  crypto_box_seal(reinterpret_cast<unsigned char*>(sealed.data()), (*key)->data(), (*key)->size(),
-                  reinterpret_cast<const unsigned char*>(request->recipient_public_key().data()));
-  response->set_sealed_key(sealed);
+  absl::StatusOr<std::string> sealed = SealKeyTo(request->recipient_public_key(), **key);
+  if (!sealed.ok()) return ToGrpcStatus(sealed.status());
+  response->set_sealed_key(*sealed);
   Log(*party, "get_covenant_key", *epoch, 1, absl::OkStatus());
   return grpc::Status::OK;
 }
@@ -143,9 +139,6 @@ grpc::Status VaultService::GetDataKey(grpc::ServerContext* context,
                              ? absl::NotFoundError(fmt::format("this vault does not serve covenant '{}'",
                                                                request->covenant_id()))
                              : covenant_.HasRole(party, "linker");
-  if (allowed.ok() && request->recipient_public_key().size() != crypto_box_PUBLICKEYBYTES) {
-    allowed = absl::InvalidArgumentError("recipient_public_key must be a 32-byte X25519 key");
-  }
   if (!allowed.ok()) {
     Log(party, "get_data_key", 0, 0, allowed);
     return ToGrpcStatus(allowed);
@@ -157,10 +150,9 @@ grpc::Status VaultService::GetDataKey(grpc::ServerContext* context,
   if (!epoch.ok()) return ToGrpcStatus(epoch.status());
   absl::StatusOr<const Secret*> key = keys_->Key(name, *epoch);
   if (!key.ok()) return ToGrpcStatus(key.status());
-  std::string sealed(crypto_box_SEALBYTES + (*key)->size(), '\0');
-  crypto_box_seal(reinterpret_cast<unsigned char*>(sealed.data()), (*key)->data(), (*key)->size(),
-                  reinterpret_cast<const unsigned char*>(request->recipient_public_key().data()));
-  response->set_sealed_key(sealed);
+  absl::StatusOr<std::string> sealed = SealKeyTo(request->recipient_public_key(), **key);
+  if (!sealed.ok()) return ToGrpcStatus(sealed.status());
+  response->set_sealed_key(*sealed);
   Log(party, "get_data_key", *epoch, 1, absl::OkStatus());
   return grpc::Status::OK;
 }
