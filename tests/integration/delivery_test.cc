@@ -227,6 +227,28 @@ TEST_F(DeliveryTest, AllAgentsAtOnceStoreExactlyTheCleanRowsAndRefusalsNameTheRu
   EXPECT_EQ(LinkerCounts(), counts);
 }
 
+TEST_F(DeliveryTest, ConnectionsAreTls13WithClientCertificates) {
+  const fs::path d = dir_->path();
+  std::vector<std::string> s_client = {"/usr/bin/openssl", "s_client", "-connect", address_,
+                                       "-brief", "-CAfile", (d / "pki/ca.crt").string()};
+  std::vector<std::string> with_cert = s_client;
+  for (const char* a : {"-cert", "-key"}) with_cert.push_back(a);
+  with_cert.insert(with_cert.end() - 1, (d / "pki/agent-uwv.crt").string());
+  with_cert.push_back((d / "pki/agent-uwv.key").string());
+  ProcessResult tls = RunProcess(with_cert, "\n");
+  EXPECT_TRUE(Contains(tls.err + tls.out, "Protocol version: TLSv1.3")) << tls.err;
+  EXPECT_TRUE(Contains(tls.err + tls.out, "Verification: OK")) << tls.err;
+  // Without a client certificate no call gets through.
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = ReadFile(d / "pki/ca.crt");
+  v1::LinkerService::Stub stub(grpc::CreateChannel(address_, grpc::SslCredentials(options)));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::GetStatusResponse response;
+  EXPECT_FALSE(stub.GetStatus(&context, v1::GetStatusRequest(), &response).ok());
+  EXPECT_EQ(response.datasets_size(), 0);
+}
+
 TEST_F(DeliveryTest, NothingIdentifyingAtTheLinker) {
   const fs::path d = dir_->path();
   for (const auto& [dataset, e] : (*truth_)["exports"].items()) {
