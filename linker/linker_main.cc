@@ -5,9 +5,6 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
-#include <csignal>
-#include <fstream>
-#include <thread>
 
 #include <fmt/format.h>
 

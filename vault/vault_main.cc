@@ -5,10 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
-#include <csignal>
 #include <cstdlib>
-#include <fstream>
-#include <thread>
 
 #include <fmt/format.h>
 
