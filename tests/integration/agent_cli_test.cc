@@ -12,6 +12,7 @@
 namespace koppel {
 namespace {
 
+using testing::Contains;
 using testing::ProcessResult;
 using testing::ReadFile;
 using testing::RunProcess;
@@ -23,10 +24,6 @@ const std::string kAgent = KOPPEL_BIN_DIR "/koppel-agent";
 ProcessResult Agent(std::vector<std::string> args, const std::string& input = "") {
   args.insert(args.begin(), kAgent);
   return RunProcess(args, input);
-}
-
-bool Contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
 }
 
 class AgentCliTest : public ::testing::Test {

@@ -25,6 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::BackgroundProcess;
+using testing::Contains;
 using testing::ProcessResult;
 using testing::ReadFile;
 using testing::RunProcess;
@@ -32,10 +33,6 @@ using testing::WriteFile;
 
 const std::string kBin = KOPPEL_BIN_DIR;
 const std::string kCovenant = "delivery-test";
-
-bool Contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 class DeliveryTest : public ::testing::Test {
  protected:

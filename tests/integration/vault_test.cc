@@ -21,16 +21,13 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::BackgroundProcess;
+using testing::Contains;
 using testing::ProcessResult;
 using testing::ReadFile;
 using testing::RunProcess;
 using testing::WriteFile;
 
 const std::string kBin = KOPPEL_BIN_DIR;
-
-bool Contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 class VaultTest : public ::testing::Test {
  protected:

@@ -14,6 +14,11 @@ struct ProcessResult {
   std::string err;
 };
 
+// True when a process's output (or any text) contains `needle`.
+inline bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
 // Runs `argv` (argv[0] is a path) with `input` on stdin.
 ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string& input = "");
 
