@@ -1,0 +1,178 @@
+// An analysis spec (ARCHITECTURE section 5): the declarative description of a study the
+// research unit may run against the linker. It names the population register, who counts as
+// a member of a household on the reference date, the indicators (a dataset, a filter on its
+// attributes, a period relative to the reference year, which members count), derived flags
+// (any/all/none of other flags), the tables to release and the costs. docs/analysis.md
+// describes the YAML form; ParseAnalysisSpec validates it and names line and problem.
+#ifndef KOPPEL_LINKER_ANALYSIS_ANALYSIS_SPEC_H_
+#define KOPPEL_LINKER_ANALYSIS_ANALYSIS_SPEC_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/civil_date.h"
+
+namespace koppel {
+
+// Which members of a unit an indicator looks at.
+enum class MemberScope { kAny, kAdults, kChildren };
+
+// When a record counts, relative to reference year Y (= the reference date's year + offset).
+enum class PeriodKind {
+  kSpell,      // fields `from`..`to` (inclusive, `to` empty = running) overlap year Y
+  kDateIn,     // field `from` is a date in year Y
+  kYearEquals, // field `from` (a year attribute) equals Y
+  kAlways,     // every record counts
+};
+
+struct PeriodSpec {
+  PeriodKind kind = PeriodKind::kAlways;
+  std::string from;         // attribute name
+  std::string to;           // attribute name, kSpell only
+  int year_offset = 0;      // 0: the reference year, -1: the year before, ...
+};
+
+// A filter on one attribute: a category in `codes`, or a number (integer, amount in euro,
+// year) strictly below / at least a bound.
+struct AttributeFilter {
+  std::string attribute;
+  std::vector<std::string> codes;  // category codes (canonical, as in the mapping)
+  std::optional<double> below;     // value < below
+  std::optional<double> at_least;  // value >= at_least
+};
+
+struct IndicatorSpec {
+  std::string name;
+  int line = 0;                    // in the spec file, for messages
+  // Record indicators: a record of `dataset` passing every filter in the period, of a member
+  // in scope. Datasets keyed by address only join on the household directly (members ignored).
+  std::string dataset;
+  std::vector<AttributeFilter> filters;
+  PeriodSpec period;
+  MemberScope members = MemberScope::kAny;
+  // Register indicator instead: a member's register rows starting in the year, other than at
+  // birth, at least `min_moves` of them (DOMAIN.md: moved at least twice).
+  std::optional<int> min_moves;
+};
+
+// A derived flag: all of `all`, at least one of `any` (when not empty) and none of `none`.
+// Operands are indicator or flag names; flags may only use names defined before them.
+struct FlagSpec {
+  std::string name;
+  int line = 0;
+  std::vector<std::string> all;
+  std::vector<std::string> any;
+  std::vector<std::string> none;
+};
+
+// Household composition classes, e.g. family = at least one adult and one child.
+struct CountRange {
+  int min = 0;
+  int max = 1 << 30;
+};
+struct HouseholdTypeSpec {
+  std::string name;
+  CountRange adults;
+  CountRange children;
+};
+
+// A selection of units: a household type (empty: every household) and a flag expression.
+struct Selection {
+  std::string household_type;
+  std::vector<std::string> all;
+  std::vector<std::string> any;
+  std::vector<std::string> none;
+};
+
+enum class TableKind {
+  kCounts,   // rows: a dimension (with a total row) or a list of selections; columns: counts
+  kOverlap,  // table 5: per flag, none / any / only / also <other flag>
+  kCosts,    // rows: cost items (or their payers); columns: selections; sums and means
+  kSensitivity,  // one-at-a-time ranges of a cost table's mean
+};
+
+enum class Dimension { kNone, kArea, kHouseholdType };
+
+// A column of a counts table: the number of units of the table's population (in the row)
+// matching `where`, optionally with its percentage of the row's population.
+struct CountColumn {
+  std::string label;
+  Selection where;    // empty: the population itself (N)
+  bool percent = false;
+  int reference = 0;  // index into AnalysisSpec::reference_dates: year-on-year columns
+};
+
+struct RowSpec {
+  std::string label;
+  Selection where;
+};
+
+struct CostItemSpec {
+  std::string name;
+  std::string payer;             // who pays, for tables by payer
+  std::string indicator;         // whose records give the volume
+  enum class Volume { kRecords, kUnits, kDaysInYear, kAmount } volume = Volume::kRecords;
+  std::string amount_attribute;  // kAmount: the attribute summed (actual amounts)
+  std::vector<std::string> prices;  // cost_item names of the prices file, summed
+};
+
+struct SensitivitySpec {
+  std::string label;
+  std::string price;   // a prices-file item, or
+  std::string item;    // a cost item whose volume varies
+  double low = 1.0;    // factors
+  double high = 1.0;
+};
+
+struct TableSpec {
+  std::string name;
+  std::string title;
+  int line = 0;
+  TableKind kind = TableKind::kCounts;
+  std::string population;              // a Selection name from `populations`
+  Dimension rows = Dimension::kNone;   // kCounts/kCosts: group rows by this
+  std::string total_label;             // label of the total row ("" = no total row)
+  std::vector<RowSpec> row_selections; // kCounts alternative to a dimension
+  std::vector<CountColumn> columns;    // kCounts
+  std::vector<std::string> flags;      // kOverlap
+  bool by_payer = false;               // kCosts: rows are payers instead of items
+  std::vector<RowSpec> cost_columns;   // kCosts: one sum + mean per selection
+  std::string costs_table;             // kSensitivity: the kCosts table varied
+  std::string mean_of;                 // kSensitivity: label of the cost column whose mean
+};
+
+struct AnalysisSpec {
+  std::string name;
+  std::string title;
+  std::vector<Date> reference_dates;   // the first is the reference date; more: comparisons
+  // The population register.
+  std::string register_dataset;        // e.g. brp
+  std::string birth_date_attribute;
+  std::string area_attribute;          // category: the area dimension
+  std::string valid_from_attribute;    // address period [from, to)
+  std::string valid_to_attribute;
+  std::map<std::string, std::string> area_labels;  // area code -> name in tables
+  int adult_age = 18;                  // adults are this age or older on the reference date
+  std::vector<HouseholdTypeSpec> household_types;
+  std::map<std::string, Selection> populations;
+  std::vector<IndicatorSpec> indicators;
+  std::vector<FlagSpec> flags;
+  std::string prices_file;             // as written in the spec: relative to the spec file
+  std::vector<CostItemSpec> cost_items;
+  std::vector<SensitivitySpec> sensitivity;
+  std::vector<TableSpec> tables;
+  // Disclosure settings the spec asks for; may only be stricter than the covenant's.
+  std::optional<int> min_cell;
+};
+
+// Parses and validates a spec. Errors read "<source>:<line>:<col>: <problem>".
+absl::StatusOr<AnalysisSpec> ParseAnalysisSpec(std::string_view yaml, std::string_view source_name);
+
+}  // namespace koppel
+
+#endif  // KOPPEL_LINKER_ANALYSIS_ANALYSIS_SPEC_H_
