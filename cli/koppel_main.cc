@@ -1,1 +1,248 @@
-int main() { return 0; }
+// koppel: the command line of the research unit (and, later, the privacy officers). `query`
+// runs an analysis spec against the linker and writes the disclosure-protected tables it
+// releases (docs/query.md).
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "cli/release_writer.h"
+#include "core/tls.h"
+#include "koppel/v1/linker.grpc.pb.h"
+#include "linker/analysis/analysis_spec.h"
+
+namespace koppel {
+namespace {
+
+// Exit codes, documented in docs/query.md and in `koppel query --help`.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitOther = 1,
+  kExitUsage = 2,
+  kExitSpec = 3,         // the spec is invalid, or it, a file it names or a certificate is unreadable
+  kExitOutput = 4,       // the output directory cannot be written
+  kExitUnreachable = 6,  // the linker did not answer
+  kExitRefused = 7,      // the linker refused the query (the message names the rule)
+};
+
+constexpr std::string_view kQueryExitCodes =
+    "Exit codes: 0 release written; 2 usage (bad flags, unknown --format); 3 the spec is "
+    "invalid, or it, a file it names or a certificate in --pki cannot be read; 4 the output "
+    "directory cannot be written; 6 the linker is unreachable or did not answer within "
+    "--timeout; 7 the linker refused the query (the message names the rule); 1 anything else.";
+
+int Fail(int code, const std::string& message, std::string_view hint = {}) {
+  fmt::print(stderr, "koppel: error: {}\n", message);
+  if (!hint.empty()) fmt::print(stderr, "koppel: {}\n", hint);
+  return code;
+}
+
+int Fail(int code, const absl::Status& status, std::string_view hint = {}) {
+  return Fail(code, std::string(status.message()), hint);
+}
+
+struct QueryFlags {
+  std::string spec;
+  std::string format = "csv";
+  std::string out;
+  std::string linker = "127.0.0.1:7443";
+  std::string pki;
+  std::string name;
+  int timeout_seconds = 600;
+  bool print = false;
+};
+
+absl::StatusOr<std::string> ReadTextFile(const std::filesystem::path& path,
+                                         std::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(
+        fmt::format("cannot read {} {}: {}", what, path.string(), std::strerror(errno)));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(fmt::format("cannot read {} {}", what, path.string()));
+  return text.str();
+}
+
+// The files the spec names, read relative to the spec's directory, keyed by the name as
+// written in the spec (the linker resolves them by that name).
+absl::StatusOr<std::map<std::string, std::string>> ReadNamedFiles(
+    const AnalysisSpec& spec, const std::filesystem::path& spec_path) {
+  std::map<std::string, std::string> files;
+  if (!spec.prices_file.empty()) {
+    std::filesystem::path path = spec_path.parent_path() / spec.prices_file;
+    absl::StatusOr<std::string> text =
+        ReadTextFile(path, fmt::format("the prices_file of {},", spec_path.string()));
+    if (!text.ok()) return text.status();
+    files.emplace(spec.prices_file, std::move(*text));
+  }
+  return files;
+}
+
+std::shared_ptr<grpc::Channel> ConnectLinker(const QueryFlags& f,
+                                             const std::shared_ptr<grpc::ChannelCredentials>& creds) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(256 << 20);
+  args.SetMaxSendMessageSize(256 << 20);
+  return grpc::CreateCustomChannel(f.linker, creds, args);
+}
+
+int FailedCall(const QueryFlags& f, const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+      return Fail(kExitUnreachable,
+                  fmt::format("cannot reach the linker at {}: {}", f.linker,
+                              std::string(status.message())),
+                  "check --linker and that the linker is running; a certificate the linker does "
+                  "not trust (another CA in --pki) shows up the same way");
+    case absl::StatusCode::kDeadlineExceeded:
+      return Fail(kExitUnreachable,
+                  fmt::format("no answer from the linker at {} within {} s", f.linker,
+                              f.timeout_seconds),
+                  "check that the linker is running and reachable, or raise --timeout for a "
+                  "large analysis");
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kUnauthenticated:
+      return Fail(kExitRefused,
+                  fmt::format("the linker refused the query: {}", std::string(status.message())),
+                  "change the spec, or ask the covenant's privacy officer about the rule named");
+    case absl::StatusCode::kUnimplemented:
+      return Fail(kExitOther,
+                  fmt::format("the linker at {} does not run queries: {}", f.linker,
+                              std::string(status.message())),
+                  "upgrade the linker to a version that offers Query");
+    default:
+      return Fail(kExitOther, fmt::format("the query failed ({}): {}",
+                                          absl::StatusCodeToString(status.code()),
+                                          std::string(status.message())));
+  }
+}
+
+void PrintSummary(const v1::Release& release, const QueryFlags& f,
+                  const std::vector<std::filesystem::path>& written) {
+  if (f.print) {
+    for (const v1::ReleasedTable& table : release.tables()) {
+      fmt::print("{}\n", FormatTableText(table));
+    }
+  }
+  size_t width = 0;
+  for (const v1::ReleasedTable& table : release.tables()) {
+    width = std::max(width, table.name().size());
+  }
+  for (const v1::ReleasedTable& table : release.tables()) {
+    fmt::print("{:<{}}  {:>6} rows  {:>5} cells suppressed\n", table.name(), width,
+               table.rows_size(), table.cells_suppressed());
+  }
+  std::vector<std::string> names;
+  for (const std::filesystem::path& path : written) names.push_back(path.filename().string());
+  fmt::print("released {} table(s) as {} to {}: {}\n", release.tables_size(), f.format, f.out,
+             fmt::join(names, ", "));
+  for (const std::string& warning : release.metadata().warnings()) {
+    fmt::print(stderr, "koppel: warning: {}\n", warning);
+  }
+}
+
+int RunQuery(const QueryFlags& f) {
+  std::optional<ReleaseFormat> format = ReleaseFormatFromName(f.format);
+  if (!format) return Fail(kExitUsage, fmt::format("unknown --format {}; use csv, json or md", f.format));
+  const std::filesystem::path spec_path(f.spec);
+  absl::StatusOr<std::string> yaml = ReadTextFile(spec_path, "spec");
+  if (!yaml.ok()) return Fail(kExitSpec, yaml.status(), "check the --spec path");
+  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(*yaml, f.spec);
+  if (!spec.ok()) {
+    return Fail(kExitSpec, spec.status(), "fix the spec; docs/analysis.md describes its keys");
+  }
+  absl::StatusOr<std::map<std::string, std::string>> files = ReadNamedFiles(*spec, spec_path);
+  if (!files.ok()) {
+    return Fail(kExitSpec, files.status(), "file names in a spec are relative to the spec's directory");
+  }
+  if (absl::Status s = PrepareOutputDir(f.out); !s.ok()) return Fail(kExitOutput, s);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      MakeChannelCredentials(TlsFiles::FromPkiDir(f.pki, f.name));
+  if (!credentials.ok()) return Fail(kExitSpec, credentials.status());
+
+  v1::QueryRequest request;
+  request.set_spec_name(spec_path.filename().string());
+  request.set_spec_yaml(*yaml);
+  for (auto& [name, text] : *files) (*request.mutable_files())[name] = std::move(text);
+  v1::LinkerService::Stub stub(ConnectLinker(f, *credentials));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(f.timeout_seconds));
+  v1::QueryResponse response;
+  absl::Status status = FromGrpcStatus(stub.Query(&context, request, &response));
+  if (!status.ok()) return FailedCall(f, status);
+
+  absl::StatusOr<std::vector<std::filesystem::path>> written =
+      WriteRelease(response.release(), *format, f.out);
+  if (!written.ok()) {
+    if (absl::IsInvalidArgument(written.status())) {
+      return Fail(kExitOther,
+                  fmt::format("the linker's release cannot be written: {}",
+                              std::string(written.status().message())),
+                  "report this to the linker's operator");
+    }
+    return Fail(kExitOutput, written.status());
+  }
+  PrintSummary(response.release(), f, *written);
+  return kExitOk;
+}
+
+void AddQuery(CLI::App* app, QueryFlags* f) {
+  CLI::App* query = app->add_subcommand(
+      "query", "run an analysis spec against the linker and write the disclosure-protected "
+               "tables it releases");
+  query->add_option("--spec", f->spec, "the analysis spec (YAML); checked here before sending")
+      ->required();
+  query->add_option("--format", f->format, "csv (a file per table), json or md")
+      ->check(CLI::IsMember({"csv", "json", "md"}))
+      ->capture_default_str();
+  query->add_option("--out", f->out, "directory for the release (created if missing)")
+      ->required();
+  query->add_option("--linker", f->linker, "linker address, host:port")->capture_default_str();
+  query->add_option("--pki", f->pki, "directory made by scripts/pki")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  query->add_option("--name", f->name, "this research unit's certificate name in --pki")
+      ->required();
+  query->add_option("--timeout", f->timeout_seconds, "seconds to wait for the release")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  query->add_flag("--print", f->print, "also print every table as text");
+  query->footer(std::string(kQueryExitCodes));
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{
+      "koppel: run analyses against the koppel linker and receive only disclosure-protected "
+      "tables. See docs/query.md."};
+  app.require_subcommand(1);
+  QueryFlags query;
+  AddQuery(&app, &query);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+  if (app.got_subcommand("query")) return RunQuery(query);
+  return kExitUsage;
+}
+
+}  // namespace
+}  // namespace koppel
+
+int main(int argc, char** argv) { return koppel::Main(argc, argv); }

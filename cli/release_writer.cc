@@ -1,1 +1,365 @@
-// placeholder
+#include "cli/release_writer.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+#include <system_error>
+#include <utility>
+
+#include "core/atomic_file.h"
+
+namespace koppel {
+namespace {
+
+bool Suppressed(const v1::ReleasedCell& cell) {
+  return cell.suppressed() || cell.value_case() == v1::ReleasedCell::VALUE_NOT_SET;
+}
+
+// Fixed decimals without a sign on a value that rounds to zero.
+std::string FixedDecimals(double value, int decimals) {
+  std::string text = fmt::format("{:.{}f}", value, decimals);
+  if (text.front() == '-' && text.find_first_not_of("-0.") == std::string::npos) {
+    text.erase(0, 1);
+  }
+  return text;
+}
+
+bool SafeFileName(const std::string& name) {
+  if (name.empty() || name.front() == '.') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-' || c == '.';
+  });
+}
+
+std::string CsvField(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+void AppendCsvLine(const std::vector<std::string>& fields, std::string* out) {
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) *out += ',';
+    *out += CsvField(fields[i]);
+  }
+  *out += '\n';
+}
+
+std::vector<std::string> HeaderFields(const v1::ReleasedTable& table) {
+  std::vector<std::string> fields{table.row_heading()};
+  fields.insert(fields.end(), table.columns().begin(), table.columns().end());
+  return fields;
+}
+
+std::vector<std::string> RowFields(const v1::ReleasedRow& row) {
+  std::vector<std::string> fields{row.label()};
+  for (const v1::ReleasedCell& cell : row.cells()) fields.push_back(FormatCell(cell));
+  return fields;
+}
+
+nlohmann::json CellToJson(const v1::ReleasedCell& cell) {
+  if (Suppressed(cell)) return "*";
+  if (cell.value_case() == v1::ReleasedCell::kCount) return cell.count();
+  // The number the text formats show, so that every format carries the same figure.
+  return std::strtod(FormatCell(cell).c_str(), nullptr);
+}
+
+nlohmann::json TableToJson(const v1::ReleasedTable& table) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const v1::ReleasedRow& row : table.rows()) {
+    nlohmann::json cells = nlohmann::json::array();
+    for (const v1::ReleasedCell& cell : row.cells()) cells.push_back(CellToJson(cell));
+    rows.push_back({{"label", row.label()}, {"cells", std::move(cells)}});
+  }
+  return {{"name", table.name()},
+          {"title", table.title()},
+          {"row_heading", table.row_heading()},
+          {"columns", std::vector<std::string>(table.columns().begin(), table.columns().end())},
+          {"rows", std::move(rows)},
+          {"cells_suppressed", table.cells_suppressed()}};
+}
+
+std::string CsvMetadataFile(const v1::Release& release) {
+  nlohmann::json metadata = MetadataToJson(release.metadata());
+  nlohmann::json tables = nlohmann::json::array();
+  for (const v1::ReleasedTable& table : release.tables()) {
+    tables.push_back({{"name", table.name()},
+                      {"title", table.title()},
+                      {"file", table.name() + ".csv"},
+                      {"rows", table.rows_size()},
+                      {"cells_suppressed", table.cells_suppressed()}});
+  }
+  return nlohmann::json{{"metadata", std::move(metadata)}, {"tables", std::move(tables)}}.dump(2) +
+         "\n";
+}
+
+// Markdown that renders as the text itself: no emphasis, links, HTML or cell breaks.
+std::string MarkdownText(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\r' || c == '\n') {
+      out += ' ';
+      continue;
+    }
+    if (std::strchr("\\|*_`<>[]", c) != nullptr) out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+std::string Joined(const std::vector<std::string>& parts, std::string_view separator) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i > 0) out += separator;
+    out += parts[i];
+  }
+  return out;
+}
+
+std::string OrNone(const std::string& s) { return s.empty() ? "none" : s; }
+
+std::string MarkdownMetadata(const v1::ReleaseMetadata& m) {
+  std::vector<std::string> deliveries;
+  for (const v1::DeliveryUsed& d : m.deliveries()) {
+    deliveries.push_back(fmt::format("{} ({} batches, {} records)", MarkdownText(d.dataset()),
+                                     d.batches(), d.records()));
+  }
+  std::vector<std::string> dates(m.reference_dates().begin(), m.reference_dates().end());
+  std::string out;
+  out += fmt::format("- **Covenant:** {}\n", MarkdownText(m.covenant_id()));
+  out += fmt::format("- **Analysis:** {}\n", MarkdownText(m.analysis()));
+  out += fmt::format("- **Recipient:** {}\n", MarkdownText(m.recipient()));
+  out += fmt::format("- **Released at:** {}\n", MarkdownText(m.released_at()));
+  out += fmt::format("- **Spec SHA-256:** `{}`\n", m.spec_sha256());
+  out += fmt::format("- **Reference dates:** {}\n", MarkdownText(Joined(dates, ", ")));
+  out += fmt::format("- **Deliveries used:** {}\n", OrNone(Joined(deliveries, "; ")));
+  out += fmt::format(
+      "- **Disclosure control:** minimum cell {}; dominance {}; percentages of suppressed "
+      "counts: {}\n",
+      m.min_cell(), MarkdownText(OrNone(m.dominance())),
+      MarkdownText(OrNone(m.suppressed_percent())));
+  out += fmt::format("- **Cells suppressed:** {} primary, {} secondary\n",
+                     m.cells_suppressed_primary(), m.cells_suppressed_secondary());
+  if (m.warnings().empty()) {
+    out += "- **Warnings:** none\n";
+  } else {
+    out += "- **Warnings:**\n";
+    for (const std::string& w : m.warnings()) out += fmt::format("  - {}\n", MarkdownText(w));
+  }
+  return out;
+}
+
+std::string MarkdownRow(const std::vector<std::string>& cells) {
+  return "| " + Joined(cells, " | ") + " |\n";
+}
+
+std::string MarkdownTable(const v1::ReleasedTable& table) {
+  std::vector<std::string> header;
+  for (const std::string& h : HeaderFields(table)) header.push_back(MarkdownText(h));
+  std::vector<std::string> rule(header.size(), "---:");
+  rule.front() = "---";
+  std::string out = fmt::format("## {}\n\n", MarkdownText(table.title().empty() ? table.name()
+                                                                               : table.title()));
+  out += fmt::format("Table `{}`, {} cell(s) suppressed.\n\n", table.name(),
+                     table.cells_suppressed());
+  out += MarkdownRow(header) + MarkdownRow(rule);
+  for (const v1::ReleasedRow& row : table.rows()) {
+    std::vector<std::string> cells{MarkdownText(row.label())};
+    for (const v1::ReleasedCell& cell : row.cells()) cells.push_back(FormatCell(cell));
+    out += MarkdownRow(cells);
+  }
+  return out;
+}
+
+// Width on a terminal: one column per code point (UTF-8 continuation bytes do not count).
+size_t DisplayWidth(const std::string& s) {
+  return static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
+}
+
+std::string Padded(const std::string& s, size_t width, bool right) {
+  std::string pad(width - std::min(width, DisplayWidth(s)), ' ');
+  return right ? pad + s : s + pad;
+}
+
+std::string TextLine(const std::vector<std::string>& fields, const std::vector<size_t>& widths) {
+  std::string line;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) line += "  ";
+    line += Padded(fields[i], i < widths.size() ? widths[i] : 0, i > 0);
+  }
+  while (!line.empty() && line.back() == ' ') line.pop_back();
+  return line + "\n";
+}
+
+absl::Status DirectoryError(const std::filesystem::path& dir, const std::string& why) {
+  return absl::PermissionDeniedError(fmt::format(
+      "cannot write to output directory {}: {}; choose a directory you can write to with --out",
+      dir.string(), why));
+}
+
+}  // namespace
+
+std::optional<ReleaseFormat> ReleaseFormatFromName(std::string_view name) {
+  if (name == "csv") return ReleaseFormat::kCsv;
+  if (name == "json") return ReleaseFormat::kJson;
+  if (name == "md") return ReleaseFormat::kMarkdown;
+  return std::nullopt;
+}
+
+absl::Status PrepareOutputDir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return DirectoryError(dir, ec.message());
+  if (!std::filesystem::is_directory(dir, ec)) return DirectoryError(dir, "not a directory");
+  std::filesystem::path probe = dir / fmt::format(".koppel-write-test-{}", ::getpid());
+  int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return DirectoryError(dir, std::strerror(errno));
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRelease(const v1::Release& release) {
+  std::set<std::string> names;
+  for (const v1::ReleasedTable& table : release.tables()) {
+    if (!SafeFileName(table.name())) {
+      return absl::InvalidArgumentError(fmt::format(
+          "the release has a table named '{}', which is not a safe file name", table.name()));
+    }
+    if (!names.insert(table.name()).second) {
+      return absl::InvalidArgumentError(
+          fmt::format("the release has two tables named '{}'", table.name()));
+    }
+    for (const v1::ReleasedRow& row : table.rows()) {
+      if (row.cells_size() != table.columns_size()) {
+        return absl::InvalidArgumentError(fmt::format(
+            "table '{}', row '{}': {} cells for {} columns", table.name(), row.label(),
+            row.cells_size(), table.columns_size()));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::filesystem::path>> WriteRelease(const v1::Release& release,
+                                                                ReleaseFormat format,
+                                                                const std::filesystem::path& dir) {
+  if (absl::Status s = ValidateRelease(release); !s.ok()) return s;
+  if (absl::Status s = PrepareOutputDir(dir); !s.ok()) return s;
+  std::vector<std::pair<std::filesystem::path, std::string>> files;
+  switch (format) {
+    case ReleaseFormat::kCsv:
+      for (const v1::ReleasedTable& table : release.tables()) {
+        files.emplace_back(dir / (table.name() + ".csv"), TableToCsv(table));
+      }
+      files.emplace_back(dir / kCsvMetadataFile, CsvMetadataFile(release));
+      break;
+    case ReleaseFormat::kJson:
+      files.emplace_back(dir / "release.json", ReleaseToJson(release).dump(2) + "\n");
+      break;
+    case ReleaseFormat::kMarkdown:
+      files.emplace_back(dir / "release.md", ReleaseToMarkdown(release));
+      break;
+  }
+  std::vector<std::filesystem::path> written;
+  for (const auto& [path, bytes] : files) {
+    if (absl::Status s = WriteFileAtomically(path, bytes); !s.ok()) {
+      return DirectoryError(dir, std::string(s.message()));
+    }
+    written.push_back(path);
+  }
+  return written;
+}
+
+std::string FormatCell(const v1::ReleasedCell& cell) {
+  if (Suppressed(cell)) return "*";
+  switch (cell.value_case()) {
+    case v1::ReleasedCell::kCount:
+      return std::to_string(cell.count());
+    case v1::ReleasedCell::kAmount:
+      return FixedDecimals(cell.amount(), 2);
+    case v1::ReleasedCell::kPercent:
+      return FixedDecimals(cell.percent(), 1);
+    case v1::ReleasedCell::VALUE_NOT_SET:
+      break;
+  }
+  return "*";
+}
+
+std::string TableToCsv(const v1::ReleasedTable& table) {
+  std::string out;
+  AppendCsvLine(HeaderFields(table), &out);
+  for (const v1::ReleasedRow& row : table.rows()) AppendCsvLine(RowFields(row), &out);
+  return out;
+}
+
+nlohmann::json MetadataToJson(const v1::ReleaseMetadata& m) {
+  nlohmann::json deliveries = nlohmann::json::array();
+  for (const v1::DeliveryUsed& d : m.deliveries()) {
+    deliveries.push_back({{"dataset", d.dataset()}, {"batches", d.batches()}, {"records", d.records()}});
+  }
+  return {
+      {"covenant_id", m.covenant_id()},
+      {"analysis", m.analysis()},
+      {"spec_sha256", m.spec_sha256()},
+      {"reference_dates",
+       std::vector<std::string>(m.reference_dates().begin(), m.reference_dates().end())},
+      {"deliveries", std::move(deliveries)},
+      {"min_cell", m.min_cell()},
+      {"dominance", m.dominance()},
+      {"suppressed_percent", m.suppressed_percent()},
+      {"cells_suppressed_primary", m.cells_suppressed_primary()},
+      {"cells_suppressed_secondary", m.cells_suppressed_secondary()},
+      {"warnings", std::vector<std::string>(m.warnings().begin(), m.warnings().end())},
+      {"released_at", m.released_at()},
+      {"recipient", m.recipient()},
+  };
+}
+
+nlohmann::json ReleaseToJson(const v1::Release& release) {
+  nlohmann::json tables = nlohmann::json::array();
+  for (const v1::ReleasedTable& table : release.tables()) tables.push_back(TableToJson(table));
+  return {{"metadata", MetadataToJson(release.metadata())}, {"tables", std::move(tables)}};
+}
+
+std::string ReleaseToMarkdown(const v1::Release& release) {
+  std::string out = fmt::format("# Release: {}\n\n", MarkdownText(release.metadata().analysis()));
+  out += MarkdownMetadata(release.metadata());
+  for (const v1::ReleasedTable& table : release.tables()) out += "\n" + MarkdownTable(table);
+  out += "\n`*`: suppressed by disclosure control.\n";
+  return out;
+}
+
+std::string FormatTableText(const v1::ReleasedTable& table) {
+  std::vector<std::vector<std::string>> lines{HeaderFields(table)};
+  for (const v1::ReleasedRow& row : table.rows()) lines.push_back(RowFields(row));
+  std::vector<size_t> widths;
+  for (const std::vector<std::string>& fields : lines) {
+    for (size_t i = 0; i < fields.size(); ++i) {
+      if (i == widths.size()) widths.push_back(0);
+      widths[i] = std::max(widths[i], DisplayWidth(fields[i]));
+    }
+  }
+  std::vector<std::string> rule;
+  for (size_t width : widths) rule.push_back(std::string(width, '-'));
+  std::string out = (table.title().empty() ? table.name() : table.title()) + "\n";
+  out += TextLine(lines.front(), widths) + TextLine(rule, widths);
+  for (size_t i = 1; i < lines.size(); ++i) out += TextLine(lines[i], widths);
+  return out;
+}
+
+}  // namespace koppel

@@ -95,7 +95,7 @@ absl::StatusOr<v1::Receipt> BatchIngester::Ingest(const std::string& sender,
   receipt.set_records_rejected(rejected);
   receipt.set_stored_at_unix_seconds(static_cast<int64_t>(std::time(nullptr)));
   RETURN_IF_ERROR(SignReceipt(keys_.signing, &receipt));
-  ASSIGN_OR_RETURN(v1::Receipt committed, store_->Commit(receipt, records));
+  ASSIGN_OR_RETURN(v1::Receipt committed, store_->Commit(receipt, payload.header(), records));
   if (committed.signature() != receipt.signature()) {  // another stream stored it first
     committed.set_duplicate(true);
     RETURN_IF_ERROR(SignReceipt(keys_.signing, &committed));

@@ -13,6 +13,9 @@ std::string ReceiptKey(const std::string& batch_id) { return std::string("b\0", 
 std::string StatusKey(const std::string& covenant, const std::string& dataset) {
   return std::string("s\0", 2) + covenant + '\0' + dataset;
 }
+std::string HeaderKey(std::string_view raw_batch_id) {
+  return std::string("h\0", 2) + std::string(raw_batch_id);
+}
 std::string RecordPrefix(const std::string& covenant, const std::string& dataset) {
   return std::string("r\0", 2) + covenant + '\0' + dataset + '\0';
 }
@@ -53,6 +56,7 @@ absl::StatusOr<std::optional<v1::Receipt>> LinkerStore::FindReceipt(
 }
 
 absl::StatusOr<v1::Receipt> LinkerStore::Commit(const v1::Receipt& receipt,
+                                                const v1::BatchHeader& header,
                                                 const std::vector<StoredRecord>& records) {
   std::lock_guard<std::mutex> lock(commit_mutex_);
   absl::StatusOr<std::optional<v1::Receipt>> held = FindReceipt(receipt.batch_id());
@@ -86,6 +90,8 @@ absl::StatusOr<v1::Receipt> LinkerStore::Commit(const v1::Receipt& receipt,
   status.set_batches(status.batches() + 1);
   batch.Put(status_key, status.SerializeAsString());
   batch.Put(ReceiptKey(receipt.batch_id()), receipt.SerializeAsString());
+  batch.Put(HeaderKey(std::string_view(reinterpret_cast<const char*>(id->data()), id->size())),
+            header.SerializeAsString());
   rocksdb::WriteOptions options;
   options.sync = true;  // acknowledged means on disk
   if (absl::Status st = FromRocks(db_->Write(options, &batch), "writing a batch"); !st.ok()) {
@@ -120,5 +126,52 @@ absl::Status LinkerStore::Scan(
   }
   return FromRocks(it->status(), "scanning records");
 }
+
+absl::StatusOr<v1::BatchHeader> LinkerStore::FindBatchHeader(std::string_view batch_id) const {
+  std::string raw(batch_id);
+  if (batch_id.size() == 2 * RecordCursor::kBatchIdBytes) {
+    absl::StatusOr<std::vector<uint8_t>> bytes = FromHex(std::string(batch_id));
+    if (!bytes.ok()) return absl::InvalidArgumentError("malformed batch id");
+    raw.assign(reinterpret_cast<const char*>(bytes->data()), bytes->size());
+  }
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), HeaderKey(raw), &value);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError(fmt::format("no header stored for batch {}", ToHex(std::span(
+        reinterpret_cast<const uint8_t*>(raw.data()), raw.size()))));
+  }
+  if (absl::Status st = FromRocks(s, "reading a batch header"); !st.ok()) return st;
+  v1::BatchHeader header;
+  if (!header.ParseFromString(value)) return absl::DataLossError("a stored batch header is corrupt");
+  return header;
+}
+
+std::unique_ptr<RecordCursor> LinkerStore::NewRecordCursor(const std::string& covenant,
+                                                           const std::string& dataset) const {
+  rocksdb::ReadOptions options;
+  options.fill_cache = false;
+  options.readahead_size = 4 << 20;
+  const std::string prefix = RecordPrefix(covenant, dataset);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options));
+  it->Seek(prefix);
+  return std::unique_ptr<RecordCursor>(new RecordCursor(std::move(it), prefix));
+}
+
+RecordCursor::RecordCursor(std::unique_ptr<rocksdb::Iterator> it, std::string prefix)
+    : it_(std::move(it)), prefix_(std::move(prefix)), prefix_size_(prefix_.size()) {
+  Settle();
+}
+
+void RecordCursor::Next() {
+  it_->Next();
+  Settle();
+}
+
+void RecordCursor::Settle() {
+  valid_ = it_->Valid() && it_->key().starts_with(prefix_) &&
+           it_->key().size() == prefix_size_ + kTokenBytes + kBatchIdBytes + 4;
+}
+
+absl::Status RecordCursor::status() const { return FromRocks(it_->status(), "scanning records"); }
 
 }  // namespace koppel

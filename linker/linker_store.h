@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "koppel/v1/batch.pb.h"
 #include "koppel/v1/linker.pb.h"
 
 namespace koppel {
@@ -23,6 +24,37 @@ namespace koppel {
 struct StoredRecord {
   std::string token;      // 32 bytes, HMAC(K_link, agent token)
   std::string encrypted;  // nonce || secretbox(serialised record)
+};
+
+// Walks the records of one covenant's dataset in key order (by re-keyed token). Reads with a
+// large readahead and without filling the block cache: analyses scan, they do not look up.
+class RecordCursor {
+ public:
+  static constexpr size_t kTokenBytes = 32;
+  static constexpr size_t kBatchIdBytes = 32;
+
+  bool Valid() const { return valid_; }
+  void Next();
+  // The re-keyed person (or household) token, the raw batch id, and nonce || ciphertext.
+  std::string_view token() const { return key().substr(prefix_size_, kTokenBytes); }
+  std::string_view batch_id() const {
+    return key().substr(prefix_size_ + kTokenBytes, kBatchIdBytes);
+  }
+  std::string_view value() const {
+    return std::string_view(it_->value().data(), it_->value().size());
+  }
+  absl::Status status() const;
+
+ private:
+  friend class LinkerStore;
+  RecordCursor(std::unique_ptr<rocksdb::Iterator> it, std::string prefix);
+  std::string_view key() const { return std::string_view(it_->key().data(), it_->key().size()); }
+  void Settle();
+
+  std::unique_ptr<rocksdb::Iterator> it_;
+  std::string prefix_;
+  size_t prefix_size_;
+  bool valid_ = false;
 };
 
 class LinkerStore {
@@ -34,8 +66,16 @@ class LinkerStore {
 
   // Stores the records and the receipt atomically and durably (fsync), unless the batch is
   // already held: then returns the stored receipt and writes nothing.
-  absl::StatusOr<v1::Receipt> Commit(const v1::Receipt& receipt,
+  // The batch header (dataset, period, attribute schema) is kept so that analyses can read
+  // the records' values.
+  absl::StatusOr<v1::Receipt> Commit(const v1::Receipt& receipt, const v1::BatchHeader& header,
                                      const std::vector<StoredRecord>& records);
+
+  // The header of a stored batch; `batch_id` raw (32 bytes) or hex.
+  absl::StatusOr<v1::BatchHeader> FindBatchHeader(std::string_view batch_id) const;
+
+  std::unique_ptr<RecordCursor> NewRecordCursor(const std::string& covenant,
+                                                const std::string& dataset) const;
 
   absl::StatusOr<std::vector<v1::DatasetStatus>> Status() const;
 

@@ -104,7 +104,7 @@ std::vector<WijkProfile> BuildProfiles() {
   return out;
 }
 
-constexpr CrimeCategory kCrimes[] = {
+constexpr CrimeCategory kCrimes[kCrimeCategoryCount] = {
     {"crime_murder", "MOORD", 99329344, 0.0},
     {"crime_sexual", "ZEDEN", 93994, 0.02},
     {"crime_property", "VERM", 91416, 0.38},
@@ -126,6 +126,6 @@ std::span<const WijkProfile> AlmeloWijken() {
   return profiles;
 }
 
-std::span<const CrimeCategory> CrimeCategories() { return kCrimes; }
+std::span<const CrimeCategory, kCrimeCategoryCount> CrimeCategories() { return kCrimes; }
 
 }  // namespace koppel::synth

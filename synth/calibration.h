@@ -5,6 +5,7 @@
 #define KOPPEL_SYNTH_CALIBRATION_H_
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -92,7 +93,8 @@ struct CrimeCategory {
   int64_t price_cents;
   double weight;                // share of offences generated (crime_murder: 0)
 };
-std::span<const CrimeCategory> CrimeCategories();
+inline constexpr size_t kCrimeCategoryCount = 10;
+std::span<const CrimeCategory, kCrimeCategoryCount> CrimeCategories();
 
 }  // namespace koppel::synth
 

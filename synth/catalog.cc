@@ -169,6 +169,17 @@ std::array<DatasetSpec, kDatasetCount> BuildSpecs() {
        Attribute("Besteedbaar inkomen gestandaardiseerd",
                  AmountAttribute("inkomen", false, ",", true)),
        Column("Bron", ColumnRole::kExtra)}};
+  s[static_cast<size_t>(Dataset::kWijkteam)] = DatasetSpec{
+      "wijkteam", "Gemeente Almelo, Sociaal wijkteam", Date{2013, 1, 1}, to,
+      CsvDialect{';', '"', false, false, false},
+      {Column("Casusnummer", ColumnRole::kExtra),
+       Column("BSN cliënt", ColumnRole::kBsn),
+       Attribute("Aanleiding", Category("aanleiding", {{"SIGNAAL", "signal"},
+                                                       {"ZELF", "self_referral"},
+                                                       {"PARTNER", "partner_referral"}}, true)),
+       Attribute("Startdatum", DateAttribute("start", "dd-mm-yyyy", true)),
+       Attribute("Einddatum", DateAttribute("eind", "dd-mm-yyyy", false)),
+       Column("Notitie", ColumnRole::kFreeText)}};
   return s;
 }
 
@@ -278,6 +289,11 @@ constexpr std::array<std::string_view, 8> kWoningTexts = {
 constexpr std::array<std::string_view, 6> kSchuldTexts = {
     "Lopend", "Afgerond, schuldenvrij", "Uitgevallen", "Aanmelding",
     "Minnelijk traject", "Stabilisatie, budgetbeheer actief"};
+constexpr std::array<std::string_view, 8> kWijkteamTexts = {
+    "Huisbezoek gepland; gezin in beeld", "Signaal woningcorporatie (huurachterstand)",
+    "Aanmelding via huisarts", "Coördinatie met jeugdhulp; één gezin, één plan",
+    "Melding van school", "Cliënt meldt zich zelf", "Partner vraagt hulp bij schulden",
+    "Afgesloten, doelen behaald"};
 
 }  // namespace
 
@@ -360,6 +376,13 @@ std::vector<std::string> Catalog::Render(const Household& h, const Fact& f, Rng&
       return {bsn, fmt::format("{}", f.year),
               FormatCents(*f.cents, false, rng.Bernoulli(0.5) ? "," : ""),
               fmt::format("IHI {}", f.year)};
+    case Dataset::kWijkteam:
+      return {fmt::format("WT{}-{:05d}", f.start.year, RecordNumber(h, f, 100000)),
+              bsn,
+              ExportCode(s, f.code, rng),
+              FormatDate(f.start, "dd-mm-yyyy"),
+              Optional(f.end, "dd-mm-yyyy"),
+              PickText(rng, kWijkteamTexts)};
     case Dataset::kCount:
       break;
   }

@@ -1,4 +1,4 @@
-// The nine synthetic data holders: each export's columns and dialect (dataset specs) and how
+// The ten synthetic data holders: each export's columns and dialect (dataset specs) and how
 // a household fact becomes a row in that holder's own spelling of BSNs, addresses, dates,
 // amounts and codes.
 #ifndef KOPPEL_SYNTH_CATALOG_H_

@@ -13,6 +13,7 @@
 #include "fmt/format.h"
 #include "nlohmann/json.hpp"
 #include "synth/catalog.h"
+#include "synth/cohort.h"
 #include "synth/export_writer.h"
 #include "synth/household.h"
 #include "core/progress.h"
@@ -161,6 +162,7 @@ absl::StatusOr<SynthSummary> Generate(const SynthOptions& options) {
   const std::vector<WijkPlan> plan = PlanWijken(summary.households);
   HouseholdGenerator generator(options.seed);
   StudyAccumulator study(plan.size());
+  CohortAccumulator cohort;
   ProgressReporter progress("koppel-synth", summary.households, "households");
   if (!options.progress) progress.Silence();
   std::vector<bool> visible;
@@ -168,19 +170,23 @@ absl::StatusOr<SynthSummary> Generate(const SynthOptions& options) {
   for (size_t w = 0; w < plan.size(); ++w) {
     for (uint64_t j = 0; j < plan[w].households; ++j, ++index) {
       Rng rng = Rng::ForStream(options.seed, index);
+      Rng cohort_rng = CohortRng(options.seed, index);
       const bool family = IsFamilySlot(j, plan[w].households, plan[w].families);
-      const Household h = generator.Generate(index, static_cast<int>(w), family, rng);
+      Household h = generator.Generate(index, static_cast<int>(w), family, rng);
+      DrawTrajectories(&h, cohort_rng);
       summary.persons += h.members.size();
       for (auto& writer : writers) writer->StartHousehold();
       visible.assign(h.facts.size(), false);
       for (size_t i = 0; i < h.facts.size(); ++i) {
         const Fact& fact = h.facts[i];
+        Rng& fact_rng = fact.dataset == Dataset::kWijkteam ? cohort_rng : rng;
         ASSIGN_OR_RETURN(ExportWriter::Outcome outcome,
                          writers[static_cast<size_t>(fact.dataset)]->Write(
-                             catalog.Render(h, fact, rng), rng));
+                             catalog.Render(h, fact, fact_rng), fact_rng));
         visible[i] = outcome == ExportWriter::Outcome::kValid;
       }
       study.Add(h, visible);
+      cohort.Add(h, visible);
       RETURN_IF_ERROR(population.Add(h));
       progress.Update(index + 1, index + 1);
     }
@@ -208,6 +214,11 @@ absl::StatusOr<SynthSummary> Generate(const SynthOptions& options) {
   study_json["households_generated"] = summary.households;
   study_json.update(study.ToJson());
   RETURN_IF_ERROR(WriteText(options.out / "truth" / "study.json", study_json.dump(2) + "\n"));
+
+  nlohmann::ordered_json cohort_json;
+  cohort_json["seed"] = options.seed;
+  cohort_json.update(cohort.ToJson());
+  RETURN_IF_ERROR(WriteText(options.out / "truth" / "cohort.json", cohort_json.dump(2) + "\n"));
   return summary;
 }
 

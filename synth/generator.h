@@ -1,6 +1,6 @@
-// koppel-synth's whole run: a deterministic synthetic municipality written as nine data
+// koppel-synth's whole run: a deterministic synthetic municipality written as ten data
 // holders' exports with mapping files, plus the ground truth (truth/exports.json,
-// truth/population.csv, truth/study.json). Streams household by household, so memory stays
+// truth/population.csv, truth/study.json, truth/cohort.json). Streams household by household, so memory stays
 // bounded at any size.
 #ifndef KOPPEL_SYNTH_GENERATOR_H_
 #define KOPPEL_SYNTH_GENERATOR_H_

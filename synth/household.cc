@@ -40,15 +40,8 @@ constexpr std::array<std::string_view, 24> kStreets = {
     "Vriezenveenseweg", "Noorderstraat", "Vincent van Goghstraat", "Parkweg", "Windmolenweg",
     "Aadorpweg", "Bornerbroeksestraat", "Ossenkoppelerweg", "Café de Riet"};
 
-Date AddDays(Date d, int days) { return DateFromDays(DaysSinceEpoch(d) + days); }
 Date AddYears(Date d, int years) {
   return Date{d.year + years, d.month, std::min(d.day, DaysInMonth(d.year + years, d.month))};
-}
-
-Date RandomDate(Rng& rng, Date lo, Date hi) {
-  const int a = DaysSinceEpoch(lo), b = DaysSinceEpoch(hi);
-  if (b <= a) return lo;
-  return DateFromDays(rng.Between(a, b));
 }
 
 Date BirthForAge(Rng& rng, int age) {
@@ -86,6 +79,14 @@ int64_t SkewedCents(Rng& rng, double lo_euro, double hi_euro) {
 }
 
 }  // namespace
+
+Date AddDays(Date d, int days) { return DateFromDays(DaysSinceEpoch(d) + days); }
+
+Date RandomDate(Rng& rng, Date lo, Date hi) {
+  const int a = DaysSinceEpoch(lo), b = DaysSinceEpoch(hi);
+  if (b <= a) return lo;
+  return DateFromDays(rng.Between(a, b));
+}
 
 BsnAllocator::BsnAllocator(uint64_t seed) : offset_(Mix64(seed) % 100000000u) {}
 

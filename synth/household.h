@@ -1,4 +1,4 @@
-// One synthetic household: its members, the addresses they lived at, and every fact the nine
+// One synthetic household: its members, the addresses they lived at, and every fact the ten
 // data holders record about them (a benefit, a care year, an offence...). A household is
 // generated, written to all exports and folded into the study before the next one starts.
 #ifndef KOPPEL_SYNTH_HOUSEHOLD_H_
@@ -30,6 +30,7 @@ enum class Dataset {
   kWoningcorporatie,
   kSchuldhulp,
   kInkomen,
+  kWijkteam,
   kCount,
 };
 inline constexpr size_t kDatasetCount = static_cast<size_t>(Dataset::kCount);
@@ -71,6 +72,10 @@ struct Household {
   std::vector<Fact> facts;
   std::array<bool, kProblemCount> problems = {};
 };
+
+Date AddDays(Date date, int days);
+// Uniform over [lo, hi], both inclusive; lo when hi <= lo.
+Date RandomDate(Rng& rng, Date lo, Date hi);
 
 // Hands out BSNs that are valid, unique over the run and scattered over the number space.
 class BsnAllocator {

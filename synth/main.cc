@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
   koppel::synth::SynthOptions options;
   std::string out;
   CLI::App app{
-      "koppel-synth: generate a synthetic municipality (nine data holders' exports, mapping "
+      "koppel-synth: generate a synthetic municipality (ten data holders' exports, mapping "
       "files and ground truth) deterministically from a seed"};
   app.add_option("--out", out, "output directory (must be empty unless --force)")->required();
   app.add_option("--seed", options.seed, "random seed")->capture_default_str();

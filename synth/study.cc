@@ -12,10 +12,6 @@ using C = CostItem;
 
 const Date kYearStart{2014, 1, 1};
 
-bool Overlaps(const Fact& f, int year) {
-  return f.start <= Date{year, 12, 31} && (!f.end || *f.end >= Date{year, 1, 1});
-}
-
 // Days of 2014 covered by a spell whose end date is its last day (open: to 31-12-2014).
 int64_t DaysIn2014(const Fact& f) {
   const Date from = std::max(f.start, kYearStart);
@@ -24,11 +20,12 @@ int64_t DaysIn2014(const Fact& f) {
   return DaysSinceEpoch(to) - DaysSinceEpoch(from) + 1;
 }
 
-int64_t CrimePrice(std::string_view code) {
-  for (const CrimeCategory& c : CrimeCategories()) {
-    if (c.code == code) return c.price_cents;
+size_t CrimeIndex(std::string_view code) {
+  const auto categories = CrimeCategories();
+  for (size_t i = 0; i < categories.size(); ++i) {
+    if (categories[i].code == code) return i;
   }
-  return 0;
+  return categories.size();
 }
 
 double Round2(double x) { return std::round(x * 100) / 100; }
@@ -71,53 +68,55 @@ void StudyAccumulator::Tally::Merge(const Tally& o) {
   other_cost_cents += o.other_cost_cents;
 }
 
-void StudyAccumulator::Add(const Household& h, const std::vector<bool>& visible) {
-  // Members: persons with a valid BRP row at the current address covering the reference date.
-  std::vector<bool> member(h.members.size(), false);
+std::string_view CostItemName(CostItem item) { return kCostNames[static_cast<size_t>(item)]; }
+
+bool OverlapsYear(const Fact& f, int year) {
+  return f.start <= Date{year, 12, 31} && (!f.end || *f.end >= Date{year, 1, 1});
+}
+
+Membership MembersOnReferenceDate(const Household& h, const std::vector<bool>& visible) {
+  Membership m;
+  m.member.assign(h.members.size(), false);
+  m.adult.assign(h.members.size(), false);
   for (size_t i = 0; i < h.facts.size(); ++i) {
     const Fact& f = h.facts[i];
     if (!visible[i] || f.dataset != Dataset::kBrp || f.address != 0) continue;
     if (f.start <= kReferenceDate && (!f.end || *f.end > kReferenceDate)) {
-      member[static_cast<size_t>(f.member)] = true;
+      m.member[static_cast<size_t>(f.member)] = true;
     }
   }
-  size_t adults = 0, children = 0;
-  std::vector<bool> adult(h.members.size(), false);
-  for (size_t m = 0; m < h.members.size(); ++m) {
-    if (!member[m]) continue;
-    adult[m] = h.members[m].adult();
-    ++(adult[m] ? adults : children);
+  for (size_t i = 0; i < h.members.size(); ++i) {
+    if (!m.member[i]) continue;
+    m.adult[i] = h.members[i].adult();
+    ++(m.adult[i] ? m.adults : m.children);
   }
-  if (adults + children == 0) return;
-  Tally& t = wijken_[static_cast<size_t>(h.wijk)];
-  ++t.households;
-  if (adults == 0 || children == 0) return;
-  ++t.families;
+  return m;
+}
 
-  std::array<bool, kIndicatorCount> has = {};
-  std::array<int64_t, kCostItemCount> cost = {};
-  bool support2012 = false, support2013 = false;
+HouseholdFindings Evaluate(const Household& h, const std::vector<bool>& visible,
+                           const Membership& membership) {
+  HouseholdFindings out;
   std::vector<int> moves(h.members.size(), 0);
-  auto mark = [&has](I indicator) { has[static_cast<size_t>(indicator)] = true; };
-  auto add_cost = [&cost](C item, int64_t cents) { cost[static_cast<size_t>(item)] += cents; };
+  auto mark = [&out](I indicator) { out.has[static_cast<size_t>(indicator)] = true; };
+  auto add_cost = [&out](C item, int64_t cents) { out.cost_cents[static_cast<size_t>(item)] += cents; };
 
   for (size_t i = 0; i < h.facts.size(); ++i) {
     const Fact& f = h.facts[i];
-    if (!visible[i] || f.member < 0 || !member[static_cast<size_t>(f.member)]) continue;
+    if (!visible[i] || f.member < 0 || !membership.member[static_cast<size_t>(f.member)]) continue;
     const size_t m = static_cast<size_t>(f.member);
-    const bool is_adult = adult[m];
+    const bool is_adult = membership.adult[m];
     switch (f.dataset) {
       case Dataset::kBrp:
         if (f.start.year == 2014 && f.start != h.members[m].birth) ++moves[m];
         break;
       case Dataset::kSocialeZaken:
-        if (f.code == "bijstand" && Overlaps(f, 2014)) {
+        if (f.code == "bijstand" && OverlapsYear(f, 2014)) {
           mark(I::kBijstand);
           add_cost(C::kBijstand, UnitPrices::kBijstand);
         }
         break;
       case Dataset::kUwv:
-        if (!Overlaps(f, 2014)) break;
+        if (!OverlapsYear(f, 2014)) break;
         if (f.code == "ww") {
           mark(I::kWw);
           add_cost(C::kWw, UnitPrices::kWw);
@@ -133,8 +132,8 @@ void StudyAccumulator::Add(const Household& h, const std::vector<bool>& visible)
         if (f.year == 2014 && *f.cents < 925000) mark(I::kLowIncome);
         break;
       case Dataset::kZorg: {
-        if (f.year == 2012) support2012 = true;
-        if (f.year == 2013) support2013 = true;
+        if (f.year == 2012) out.support2012 = true;
+        if (f.year == 2013) out.support2013 = true;
         if (f.year != 2014) break;
         const bool awbz = f.code.starts_with("awbz_");
         if (f.code == "basis_ggz") mark(is_adult ? I::kAdultBasisGgz : I::kChildBasisGgz);
@@ -149,9 +148,9 @@ void StudyAccumulator::Add(const Household& h, const std::vector<bool>& visible)
         break;
       }
       case Dataset::kJeugdzorg: {
-        if (Overlaps(f, 2012)) support2012 = true;
-        if (Overlaps(f, 2013)) support2013 = true;
-        if (!Overlaps(f, 2014) || is_adult) break;
+        if (OverlapsYear(f, 2012)) out.support2012 = true;
+        if (OverlapsYear(f, 2013)) out.support2013 = true;
+        if (!OverlapsYear(f, 2014) || is_adult) break;
         mark(I::kYouthCare);
         if (f.code == "youth_ambulant") {
           mark(I::kYouthAmbulant);
@@ -177,17 +176,37 @@ void StudyAccumulator::Add(const Household& h, const std::vector<bool>& visible)
         }
         break;
       }
-      case Dataset::kPolitie:
+      case Dataset::kPolitie: {
         if (f.start.year != 2014) break;
         mark(is_adult ? I::kAdultCrime : I::kChildCrime);
-        add_cost(C::kCrime, CrimePrice(f.code));
+        const size_t category = CrimeIndex(f.code);
+        if (category == kCrimeCategoryCount) break;
+        const int64_t price = CrimeCategories()[category].price_cents;
+        add_cost(C::kCrime, price);
+        out.crime_cents[category] += price;
         break;
+      }
       default:
         break;
     }
   }
-  if (*std::max_element(moves.begin(), moves.end()) >= 2) mark(I::kMoves);
-  if (has[static_cast<size_t>(I::kLowIncome)]) add_cost(C::kLowIncome, UnitPrices::kLowIncome);
+  if (!moves.empty() && *std::max_element(moves.begin(), moves.end()) >= 2) mark(I::kMoves);
+  if (out.Has(I::kLowIncome)) add_cost(C::kLowIncome, UnitPrices::kLowIncome);
+  return out;
+}
+
+void StudyAccumulator::Add(const Household& h, const std::vector<bool>& visible) {
+  const Membership membership = MembersOnReferenceDate(h, visible);
+  if (membership.empty()) return;
+  Tally& t = wijken_[static_cast<size_t>(h.wijk)];
+  ++t.households;
+  if (membership.adults == 0 || membership.children == 0) return;
+  ++t.families;
+
+  const HouseholdFindings findings = Evaluate(h, visible, membership);
+  const auto& has = findings.has;
+  const auto& cost = findings.cost_cents;
+  const bool support2012 = findings.support2012, support2013 = findings.support2013;
 
   auto any = [&has](I from, I to) {
     for (size_t i = static_cast<size_t>(from); i <= static_cast<size_t>(to); ++i) {

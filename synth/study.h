@@ -5,7 +5,9 @@
 #define KOPPEL_SYNTH_STUDY_H_
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "nlohmann/json.hpp"
@@ -31,6 +33,42 @@ enum class CostItem {
   kAwbzIntellectual, kAwbzPhysical, kCrime, kGgz, kCount,
 };
 inline constexpr size_t kCostItemCount = static_cast<size_t>(CostItem::kCount);
+
+// The item's name in study.json (`ggz_basic_and_specialist` for kGgz).
+std::string_view CostItemName(CostItem item);
+
+// "Overlaps year Y": starts by Y-12-31 and ends (last day) on or after Y-01-01, or runs.
+bool OverlapsYear(const Fact& fact, int year);
+
+// Who lives in a household on the reference date as the linkage sees it: the persons with a
+// valid BRP row at the household's current address covering 2014-12-31, adult or child by
+// their age on that date.
+struct Membership {
+  std::vector<bool> member;
+  std::vector<bool> adult;
+  size_t adults = 0, children = 0;
+
+  bool empty() const { return adults + children == 0; }
+};
+
+// `visible[i]` tells whether h.facts[i] reached the linkage (its row was valid).
+Membership MembersOnReferenceDate(const Household& h, const std::vector<bool>& visible);
+
+// Everything the members' valid records say about a household: the study's 2014 indicators,
+// support in 2012 and 2013, and the cost items, with the crime item also per category of
+// CrimeCategories(). Defined for any household, not only families.
+struct HouseholdFindings {
+  std::array<bool, kIndicatorCount> has = {};
+  std::array<int64_t, kCostItemCount> cost_cents = {};
+  std::array<int64_t, kCrimeCategoryCount> crime_cents = {};  // sums to cost_cents[kCrime]
+  bool support2012 = false, support2013 = false;
+
+  bool Has(Indicator indicator) const { return has[static_cast<size_t>(indicator)]; }
+  int64_t Cost(CostItem item) const { return cost_cents[static_cast<size_t>(item)]; }
+};
+
+HouseholdFindings Evaluate(const Household& h, const std::vector<bool>& visible,
+                           const Membership& membership);
 
 class StudyAccumulator {
  public:

@@ -1,1 +1,1084 @@
-// placeholder
+#include "linker/analysis/analysis_spec.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
+#include "core/date_format.h"
+#include "core/status_macros.h"
+
+namespace koppel {
+namespace {
+
+using Keys = std::vector<std::string>;
+
+constexpr size_t kMaxNameLength = 64;
+
+bool IsNameOf(std::string_view s, std::string_view extra) {
+  if (s.empty() || s.size() > kMaxNameLength) return false;
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    extra.find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Indicators, flags, populations, household types, cost items, tables, attributes: [a-z0-9_]+.
+bool IsName(std::string_view s) { return IsNameOf(s, "_"); }
+bool IsAnalysisName(std::string_view s) { return IsNameOf(s, "-"); }
+
+std::string Join(std::string_view path, std::string_view key) {
+  return path.empty() ? std::string(key) : fmt::format("{}.{}", path, key);
+}
+std::string At(std::string_view path, size_t index) { return fmt::format("{}[{}]", path, index); }
+
+int LineOf(const YAML::Node& node) {
+  const YAML::Mark mark = node.Mark();
+  return mark.is_null() ? 0 : mark.line + 1;
+}
+
+// Reads YAML nodes with errors that name the file, line, column and key path, the way
+// core/mapping.cc reports mapping files.
+class SpecReader {
+ public:
+  explicit SpecReader(std::string_view source) : source_(source) {}
+
+  absl::Status Error(const YAML::Node& node, std::string_view path,
+                     std::string_view problem) const {
+    const std::string where = path.empty() ? std::string("top level") : std::string(path);
+    const YAML::Mark mark = node.IsDefined() ? node.Mark() : YAML::Mark::null_mark();
+    if (mark.is_null()) {
+      return absl::InvalidArgumentError(fmt::format("{}: {}: {}", source_, where, problem));
+    }
+    return absl::InvalidArgumentError(fmt::format("{}:{}:{}: {}: {}", source_, mark.line + 1,
+                                                  mark.column + 1, where, problem));
+  }
+
+  absl::Status ExpectMap(const YAML::Node& node, std::string_view path, const Keys& allowed,
+                         const Keys& required) const {
+    if (!node.IsMap()) {
+      return Error(node, path, fmt::format("expected a mapping with the keys {}",
+                                           absl::StrJoin(allowed, ", ")));
+    }
+    for (const auto& entry : node) {
+      const std::string key = entry.first.Scalar();
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        return Error(entry.first, Join(path, key),
+                     fmt::format("unknown key '{}'; allowed here: {}", key,
+                                 absl::StrJoin(allowed, ", ")));
+      }
+    }
+    for (const std::string& key : required) {
+      if (!node[key]) {
+        return Error(node, path, fmt::format("missing required key '{}'", key));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string> Scalar(const YAML::Node& node, std::string_view path) const {
+    if (!node.IsScalar()) return Error(node, path, "expected a single value");
+    return node.Scalar();
+  }
+
+  absl::StatusOr<std::string> Text(const YAML::Node& node, std::string_view path) const {
+    ASSIGN_OR_RETURN(std::string value, Scalar(node, path));
+    if (value.empty()) return Error(node, path, "must not be empty");
+    return value;
+  }
+
+  absl::StatusOr<std::string> Name(const YAML::Node& node, std::string_view path) const {
+    ASSIGN_OR_RETURN(std::string value, Scalar(node, path));
+    if (!IsName(value)) {
+      return Error(node, path,
+                   fmt::format("'{}' is not a valid name; use 1-{} lower-case letters, digits "
+                               "and _",
+                               value, kMaxNameLength));
+    }
+    return value;
+  }
+
+  absl::StatusOr<int64_t> Int(const YAML::Node& node, std::string_view path, int64_t min,
+                              int64_t max) const {
+    int64_t value = 0;
+    if (!node.IsScalar() || !absl::SimpleAtoi(node.Scalar(), &value)) {
+      return Error(node, path, "expected a whole number");
+    }
+    if (value < min || value > max) {
+      return Error(node, path, fmt::format("{} is out of range; use {} to {}", value, min, max));
+    }
+    return value;
+  }
+
+  absl::StatusOr<double> Number(const YAML::Node& node, std::string_view path) const {
+    double value = 0;
+    if (!node.IsScalar() || !absl::SimpleAtod(node.Scalar(), &value) || !std::isfinite(value)) {
+      return Error(node, path, "expected a number, e.g. 9250 or 0.9");
+    }
+    return value;
+  }
+
+  absl::StatusOr<bool> Bool(const YAML::Node& node, std::string_view path) const {
+    bool value = false;
+    if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
+      return Error(node, path, "expected true or false");
+    }
+    return value;
+  }
+
+  absl::StatusOr<Date> DateValue(const YAML::Node& node, std::string_view path) const {
+    static const DateFormat* const kIso = new DateFormat(*DateFormat::Parse("yyyy-mm-dd"));
+    std::optional<int32_t> days;
+    if (node.IsScalar()) days = kIso->ToDays(node.Scalar());
+    if (!days) return Error(node, path, "expected a date as yyyy-mm-dd, e.g. 2014-12-31");
+    return DateFromDays(*days);
+  }
+
+  // A list of names, e.g. [bijstand, ww]; `min_size` entries at least.
+  absl::StatusOr<std::vector<std::string>> NameList(const YAML::Node& node, std::string_view path,
+                                                    size_t min_size) const {
+    if (!node.IsSequence()) return Error(node, path, "expected a list of names, e.g. [a, b]");
+    if (node.size() < min_size) {
+      return Error(node, path, fmt::format("list at least {} name{}", min_size,
+                                           min_size == 1 ? "" : "s"));
+    }
+    std::vector<std::string> names;
+    for (size_t i = 0; i < node.size(); ++i) {
+      ASSIGN_OR_RETURN(std::string name, Name(node[i], At(path, i)));
+      names.push_back(std::move(name));
+    }
+    return names;
+  }
+
+ private:
+  std::string source_;
+};
+
+// Parses the document into an AnalysisSpec, section by section in dependency order, checking
+// every reference between sections.
+class SpecParser {
+ public:
+  explicit SpecParser(std::string_view source) : r_(source) {}
+
+  absl::StatusOr<AnalysisSpec> Parse(const YAML::Node& root);
+
+ private:
+  enum class OperandKind { kIndicator, kFlag };
+  struct Operand {
+    OperandKind kind;
+    size_t index;  // into spec_.indicators or the flag order
+  };
+
+  absl::Status ParseHeader(const YAML::Node& root);
+  absl::Status ParseRegister(const YAML::Node& node);
+  absl::Status ParseAreas(const YAML::Node& node);
+  absl::Status ParseHouseholdTypes(const YAML::Node& node);
+  absl::StatusOr<CountRange> ParseCountRange(const YAML::Node& node, std::string_view path);
+  absl::Status ParseIndicators(const YAML::Node& node);
+  absl::Status ParseIndicator(const YAML::Node& node, std::string_view path, IndicatorSpec* out);
+  absl::Status ParseRegisterIndicator(const YAML::Node& node, std::string_view path,
+                                      IndicatorSpec* out);
+  absl::Status ParsePeriod(const YAML::Node& node, std::string_view path, PeriodSpec* out);
+  absl::Status ParseFilters(const YAML::Node& node, std::string_view path,
+                            std::vector<AttributeFilter>* out);
+  absl::Status ParseFilter(const YAML::Node& node, std::string_view path, AttributeFilter* out);
+  absl::Status ParseFlags(const YAML::Node& node);
+  absl::Status ParsePopulations(const YAML::Node& node);
+  absl::Status ParseSelection(const YAML::Node& node, std::string_view path, Selection* out);
+  absl::Status ParseOperands(const YAML::Node& node, std::string_view path,
+                             std::optional<size_t> flag_index, std::vector<std::string>* out);
+  absl::StatusOr<RowSpec> ParseRow(const YAML::Node& node, std::string_view path,
+                                   const Keys& extra_keys);
+  absl::Status ParseCosts(const YAML::Node& node);
+  absl::Status ParseCostItem(const YAML::Node& node, std::string_view path, CostItemSpec* out);
+  absl::Status ParseSensitivity(const YAML::Node& node, std::string_view path,
+                                SensitivitySpec* out);
+  absl::Status ParseDisclosure(const YAML::Node& node);
+  absl::Status ParseTables(const YAML::Node& node);
+  absl::Status ParseTable(const YAML::Node& node, std::string_view path, TableSpec* out);
+  absl::Status ParseCountsTable(const YAML::Node& node, std::string_view path, TableSpec* out);
+  absl::Status ParseCountColumn(const YAML::Node& node, std::string_view path, CountColumn* out);
+  absl::Status ParseOverlapTable(const YAML::Node& node, std::string_view path, TableSpec* out);
+  absl::Status ParseCostsTable(const YAML::Node& node, std::string_view path, TableSpec* out);
+  absl::Status ParseSensitivityTable(const YAML::Node& node, std::string_view path,
+                                     TableSpec* out);
+  absl::StatusOr<Dimension> ParseDimension(const YAML::Node& node, std::string_view path);
+  absl::Status ParseTotal(const YAML::Node& node, std::string_view path, TableSpec* out);
+  absl::Status CheckUniqueLabels(const YAML::Node& list, std::string_view path,
+                                 const std::vector<std::string>& labels);
+
+  // Checks `name` (a key of a name -> spec mapping) and that it is new in `seen`.
+  absl::Status CheckNewName(const YAML::Node& key, std::string_view path, std::string_view what,
+                            std::set<std::string>* seen);
+
+  SpecReader r_;
+  AnalysisSpec spec_;
+  std::map<std::string, Operand> operands_;
+  std::set<std::string> household_type_names_;
+  std::set<std::string> cost_item_names_;
+};
+
+absl::Status SpecParser::CheckNewName(const YAML::Node& key, std::string_view path,
+                                      std::string_view what, std::set<std::string>* seen) {
+  ASSIGN_OR_RETURN(std::string name, r_.Name(key, path));
+  if (!seen->insert(name).second) {
+    return r_.Error(key, path, fmt::format("{} '{}' is defined twice; rename one", what, name));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AnalysisSpec> SpecParser::Parse(const YAML::Node& root) {
+  RETURN_IF_ERROR(r_.ExpectMap(
+      root, "",
+      {"analysis", "title", "reference_dates", "register", "areas", "household_types",
+       "populations", "indicators", "flags", "prices", "costs", "disclosure", "tables"},
+      {"analysis", "reference_dates", "register", "populations", "indicators", "tables"}));
+  RETURN_IF_ERROR(ParseHeader(root));
+  RETURN_IF_ERROR(ParseRegister(root["register"]));
+  if (root["areas"]) RETURN_IF_ERROR(ParseAreas(root["areas"]));
+  if (root["household_types"]) RETURN_IF_ERROR(ParseHouseholdTypes(root["household_types"]));
+  RETURN_IF_ERROR(ParseIndicators(root["indicators"]));
+  if (root["flags"]) RETURN_IF_ERROR(ParseFlags(root["flags"]));
+  RETURN_IF_ERROR(ParsePopulations(root["populations"]));
+  if (root["prices"]) {
+    ASSIGN_OR_RETURN(spec_.prices_file, r_.Text(root["prices"], "prices"));
+  }
+  if (root["costs"]) {
+    if (!root["prices"]) {
+      return r_.Error(root["costs"], "costs",
+                      "costs need unit prices: add 'prices: <file.csv>' (relative to this spec)");
+    }
+    RETURN_IF_ERROR(ParseCosts(root["costs"]));
+  }
+  if (root["disclosure"]) RETURN_IF_ERROR(ParseDisclosure(root["disclosure"]));
+  RETURN_IF_ERROR(ParseTables(root["tables"]));
+  return std::move(spec_);
+}
+
+absl::Status SpecParser::ParseHeader(const YAML::Node& root) {
+  ASSIGN_OR_RETURN(spec_.name, r_.Scalar(root["analysis"], "analysis"));
+  if (!IsAnalysisName(spec_.name)) {
+    return r_.Error(root["analysis"], "analysis",
+                    fmt::format("'{}' is not a valid analysis name; use 1-{} lower-case letters, "
+                                "digits and -",
+                                spec_.name, kMaxNameLength));
+  }
+  if (root["title"]) {
+    ASSIGN_OR_RETURN(spec_.title, r_.Scalar(root["title"], "title"));
+  }
+  const YAML::Node dates = root["reference_dates"];
+  if (!dates.IsSequence() || dates.size() == 0) {
+    return r_.Error(dates, "reference_dates",
+                    "expected a list of one or more dates, e.g. [2014-12-31, 2013-12-31]");
+  }
+  for (size_t i = 0; i < dates.size(); ++i) {
+    ASSIGN_OR_RETURN(Date date, r_.DateValue(dates[i], At("reference_dates", i)));
+    if (std::find(spec_.reference_dates.begin(), spec_.reference_dates.end(), date) !=
+        spec_.reference_dates.end()) {
+      return r_.Error(dates[i], At("reference_dates", i), "this date is listed twice");
+    }
+    spec_.reference_dates.push_back(date);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParseRegister(const YAML::Node& node) {
+  RETURN_IF_ERROR(r_.ExpectMap(
+      node, "register",
+      {"dataset", "birth_date", "area", "address_from", "address_to", "adult_age"},
+      {"dataset", "birth_date", "address_from", "address_to"}));
+  ASSIGN_OR_RETURN(spec_.register_dataset, r_.Name(node["dataset"], "register.dataset"));
+  ASSIGN_OR_RETURN(spec_.birth_date_attribute, r_.Name(node["birth_date"], "register.birth_date"));
+  if (node["area"]) {
+    ASSIGN_OR_RETURN(spec_.area_attribute, r_.Name(node["area"], "register.area"));
+  }
+  ASSIGN_OR_RETURN(spec_.valid_from_attribute,
+                   r_.Name(node["address_from"], "register.address_from"));
+  ASSIGN_OR_RETURN(spec_.valid_to_attribute, r_.Name(node["address_to"], "register.address_to"));
+  if (node["adult_age"]) {
+    ASSIGN_OR_RETURN(int64_t age, r_.Int(node["adult_age"], "register.adult_age", 1, 120));
+    spec_.adult_age = static_cast<int>(age);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParseAreas(const YAML::Node& node) {
+  if (!node.IsMap()) {
+    return r_.Error(node, "areas", "expected a mapping of area code to label, e.g. "
+                                   "{WK014100: Binnenstad}");
+  }
+  if (spec_.area_attribute.empty()) {
+    return r_.Error(node, "areas", "area labels need the area attribute: add register.area");
+  }
+  for (const auto& entry : node) {
+    ASSIGN_OR_RETURN(std::string code, r_.Text(entry.first, "areas"));
+    const std::string path = Join("areas", code);
+    ASSIGN_OR_RETURN(std::string label, r_.Text(entry.second, path));
+    if (!spec_.area_labels.emplace(code, label).second) {
+      return r_.Error(entry.first, path, "this area code is listed twice");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CountRange> SpecParser::ParseCountRange(const YAML::Node& node,
+                                                       std::string_view path) {
+  constexpr int64_t kMax = 1000;
+  CountRange range;
+  if (node.IsScalar()) {
+    ASSIGN_OR_RETURN(int64_t n, r_.Int(node, path, 0, kMax));
+    range.min = range.max = static_cast<int>(n);
+    return range;
+  }
+  if (!node.IsMap()) {
+    return r_.Error(node, path, "expected a number, or {min: n} / {max: n} / {min: n, max: m}");
+  }
+  RETURN_IF_ERROR(r_.ExpectMap(node, path, {"min", "max"}, {}));
+  if (node.size() == 0) return r_.Error(node, path, "give min, max or both");
+  if (node["min"]) {
+    ASSIGN_OR_RETURN(int64_t n, r_.Int(node["min"], Join(path, "min"), 0, kMax));
+    range.min = static_cast<int>(n);
+  }
+  if (node["max"]) {
+    ASSIGN_OR_RETURN(int64_t n, r_.Int(node["max"], Join(path, "max"), 0, kMax));
+    range.max = static_cast<int>(n);
+  }
+  if (range.min > range.max) return r_.Error(node, path, "min is above max");
+  return range;
+}
+
+absl::Status SpecParser::ParseHouseholdTypes(const YAML::Node& node) {
+  if (!node.IsMap() || node.size() == 0) {
+    return r_.Error(node, "household_types",
+                    "expected a mapping of type name to {adults: ..., children: ...}");
+  }
+  for (const auto& entry : node) {
+    const std::string path = Join("household_types", entry.first.Scalar());
+    RETURN_IF_ERROR(CheckNewName(entry.first, path, "household type", &household_type_names_));
+    RETURN_IF_ERROR(r_.ExpectMap(entry.second, path, {"adults", "children"}, {}));
+    HouseholdTypeSpec type;
+    type.name = entry.first.Scalar();
+    if (entry.second["adults"]) {
+      ASSIGN_OR_RETURN(type.adults,
+                       ParseCountRange(entry.second["adults"], Join(path, "adults")));
+    }
+    if (entry.second["children"]) {
+      ASSIGN_OR_RETURN(type.children,
+                       ParseCountRange(entry.second["children"], Join(path, "children")));
+    }
+    spec_.household_types.push_back(std::move(type));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParseIndicators(const YAML::Node& node) {
+  if (!node.IsMap() || node.size() == 0) {
+    return r_.Error(node, "indicators", "expected a mapping of indicator name to its definition");
+  }
+  std::set<std::string> seen;
+  for (const auto& entry : node) {
+    const std::string path = Join("indicators", entry.first.Scalar());
+    RETURN_IF_ERROR(CheckNewName(entry.first, path, "indicator", &seen));
+    IndicatorSpec indicator;
+    indicator.name = entry.first.Scalar();
+    indicator.line = LineOf(entry.first);
+    RETURN_IF_ERROR(ParseIndicator(entry.second, path, &indicator));
+    operands_[indicator.name] = {OperandKind::kIndicator, spec_.indicators.size()};
+    spec_.indicators.push_back(std::move(indicator));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParseIndicator(const YAML::Node& node, std::string_view path,
+                                        IndicatorSpec* out) {
+  RETURN_IF_ERROR(r_.ExpectMap(
+      node, path,
+      {"dataset", "where", "spell", "date", "year", "year_offset", "members", "moves_at_least"},
+      {}));
+  if (node["members"]) {
+    const std::string members_path = Join(path, "members");
+    ASSIGN_OR_RETURN(std::string members, r_.Scalar(node["members"], members_path));
+    static const std::map<std::string, MemberScope> kScopes = {
+        {"any", MemberScope::kAny}, {"adults", MemberScope::kAdults},
+        {"children", MemberScope::kChildren}};
+    auto it = kScopes.find(members);
+    if (it == kScopes.end()) {
+      return r_.Error(node["members"], members_path,
+                      fmt::format("'{}' is not one of any, adults, children", members));
+    }
+    out->members = it->second;
+  }
+  if (node["year_offset"]) {
+    ASSIGN_OR_RETURN(int64_t offset,
+                     r_.Int(node["year_offset"], Join(path, "year_offset"), -100, 100));
+    out->period.year_offset = static_cast<int>(offset);
+  }
+  if (node["moves_at_least"]) return ParseRegisterIndicator(node, path, out);
+  if (!node["dataset"]) {
+    return r_.Error(node, path,
+                    "give 'dataset' (records of a dataset) or 'moves_at_least' (moves in the "
+                    "population register)");
+  }
+  ASSIGN_OR_RETURN(out->dataset, r_.Name(node["dataset"], Join(path, "dataset")));
+  if (node["where"]) RETURN_IF_ERROR(ParseFilters(node["where"], Join(path, "where"), &out->filters));
+  return ParsePeriod(node, path, &out->period);
+}
+
+absl::Status SpecParser::ParseRegisterIndicator(const YAML::Node& node, std::string_view path,
+                                                IndicatorSpec* out) {
+  for (const char* key : {"dataset", "where", "spell", "date", "year"}) {
+    if (node[key]) {
+      return r_.Error(node[key], Join(path, key),
+                      fmt::format("'{}' does not go with moves_at_least (a register indicator "
+                                  "counts moves in the population register); remove one",
+                                  key));
+    }
+  }
+  ASSIGN_OR_RETURN(int64_t moves,
+                   r_.Int(node["moves_at_least"], Join(path, "moves_at_least"), 1, 100));
+  out->min_moves = static_cast<int>(moves);
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParsePeriod(const YAML::Node& node, std::string_view path,
+                                     PeriodSpec* out) {
+  const char* given = nullptr;
+  for (const char* key : {"spell", "date", "year"}) {
+    if (!node[key]) continue;
+    if (given != nullptr) {
+      return r_.Error(node[key], Join(path, key),
+                      fmt::format("give only one of spell, date and year (found '{}' and '{}')",
+                                  given, key));
+    }
+    given = key;
+  }
+  if (given == nullptr) {
+    if (node["year_offset"]) {
+      return r_.Error(node["year_offset"], Join(path, "year_offset"),
+                      "year_offset needs a period: add spell, date or year");
+    }
+    out->kind = PeriodKind::kAlways;
+    return absl::OkStatus();
+  }
+  const std::string key_path = Join(path, given);
+  const YAML::Node value = node[given];
+  if (std::string_view(given) == "spell") {
+    if (!value.IsSequence() || value.size() != 2) {
+      return r_.Error(value, key_path,
+                      "expected [from, to]: the start and end date attributes, e.g. "
+                      "[start, eind]");
+    }
+    out->kind = PeriodKind::kSpell;
+    ASSIGN_OR_RETURN(out->from, r_.Name(value[0], At(key_path, 0)));
+    ASSIGN_OR_RETURN(out->to, r_.Name(value[1], At(key_path, 1)));
+    return absl::OkStatus();
+  }
+  out->kind = std::string_view(given) == "date" ? PeriodKind::kDateIn : PeriodKind::kYearEquals;
+  ASSIGN_OR_RETURN(out->from, r_.Name(value, key_path));
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParseFilters(const YAML::Node& node, std::string_view path,
+                                      std::vector<AttributeFilter>* out) {
+  if (!node.IsMap() || node.size() == 0) {
+    return r_.Error(node, path,
+                    "expected a mapping of attribute to codes or bounds, e.g. "
+                    "{regeling: [bijstand]} or {inkomen: {below: 9250}}");
+  }
+  std::set<std::string> seen;
+  for (const auto& entry : node) {
+    const std::string filter_path = Join(path, entry.first.Scalar());
+    RETURN_IF_ERROR(CheckNewName(entry.first, filter_path, "filter on attribute", &seen));
+    AttributeFilter filter;
+    filter.attribute = entry.first.Scalar();
+    RETURN_IF_ERROR(ParseFilter(entry.second, filter_path, &filter));
+    out->push_back(std::move(filter));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParseFilter(const YAML::Node& node, std::string_view path,
+                                     AttributeFilter* out) {
+  if (node.IsSequence()) {
+    if (node.size() == 0) return r_.Error(node, path, "list at least one code");
+    for (size_t i = 0; i < node.size(); ++i) {
+      ASSIGN_OR_RETURN(std::string code, r_.Text(node[i], At(path, i)));
+      out->codes.push_back(std::move(code));
+    }
+    return absl::OkStatus();
+  }
+  if (!node.IsMap()) {
+    return r_.Error(node, path,
+                    "expected a list of codes, e.g. [bijstand], or bounds, e.g. {below: 9250}");
+  }
+  RETURN_IF_ERROR(r_.ExpectMap(node, path, {"below", "at_least"}, {}));
+  if (node.size() == 0) return r_.Error(node, path, "give below, at_least or both");
+  if (node["below"]) {
+    ASSIGN_OR_RETURN(out->below, r_.Number(node["below"], Join(path, "below")));
+  }
+  if (node["at_least"]) {
+    ASSIGN_OR_RETURN(out->at_least, r_.Number(node["at_least"], Join(path, "at_least")));
+  }
+  if (out->below && out->at_least && *out->at_least >= *out->below) {
+    return r_.Error(node, path, "no value can be at least at_least and below below; check them");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParseFlags(const YAML::Node& node) {
+  if (!node.IsMap()) {
+    return r_.Error(node, "flags", "expected a mapping of flag name to {any/all/none: [...]}");
+  }
+  // Flag names first, so that a use of a later flag is told apart from a typo.
+  size_t order = 0;
+  std::set<std::string> flag_names;
+  for (const auto& entry : node) {
+    const std::string path = Join("flags", entry.first.Scalar());
+    RETURN_IF_ERROR(CheckNewName(entry.first, path, "flag", &flag_names));
+    const std::string name = entry.first.Scalar();
+    if (operands_.contains(name)) {
+      return r_.Error(entry.first, path,
+                      fmt::format("'{}' is already an indicator; flags and indicators share one "
+                                  "set of names, rename one",
+                                  name));
+    }
+    operands_[name] = {OperandKind::kFlag, order++};
+  }
+  order = 0;
+  for (const auto& entry : node) {
+    const std::string path = Join("flags", entry.first.Scalar());
+    RETURN_IF_ERROR(r_.ExpectMap(entry.second, path, {"all", "any", "none"}, {}));
+    FlagSpec flag;
+    flag.name = entry.first.Scalar();
+    flag.line = LineOf(entry.first);
+    const std::pair<const char*, std::vector<std::string>*> lists[] = {
+        {"all", &flag.all}, {"any", &flag.any}, {"none", &flag.none}};
+    for (const auto& [key, list] : lists) {
+      if (entry.second[key]) {
+        RETURN_IF_ERROR(ParseOperands(entry.second[key], Join(path, key), order, list));
+      }
+    }
+    if (flag.all.empty() && flag.any.empty() && flag.none.empty()) {
+      return r_.Error(entry.second, path, "give at least one of all, any, none");
+    }
+    spec_.flags.push_back(std::move(flag));
+    ++order;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParseOperands(const YAML::Node& node, std::string_view path,
+                                       std::optional<size_t> flag_index,
+                                       std::vector<std::string>* out) {
+  ASSIGN_OR_RETURN(*out, r_.NameList(node, path, 1));
+  for (size_t i = 0; i < out->size(); ++i) {
+    const std::string& name = (*out)[i];
+    auto it = operands_.find(name);
+    if (it == operands_.end()) {
+      return r_.Error(node[i], At(path, i),
+                      fmt::format("'{}' is not an indicator or flag of this spec; define it "
+                                  "under indicators or flags",
+                                  name));
+    }
+    if (flag_index && it->second.kind == OperandKind::kFlag && it->second.index >= *flag_index) {
+      return r_.Error(node[i], At(path, i),
+                      fmt::format("flag '{}' is not defined before this flag; a flag may only "
+                                  "use indicators and flags above it (move it up)",
+                                  name));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParseSelection(const YAML::Node& node, std::string_view path,
+                                        Selection* out) {
+  if (node.IsNull()) return absl::OkStatus();
+  RETURN_IF_ERROR(r_.ExpectMap(node, path, {"household_type", "all", "any", "none"}, {}));
+  if (node["household_type"]) {
+    const std::string type_path = Join(path, "household_type");
+    ASSIGN_OR_RETURN(out->household_type, r_.Name(node["household_type"], type_path));
+    if (!household_type_names_.contains(out->household_type)) {
+      return r_.Error(node["household_type"], type_path,
+                      fmt::format("'{}' is not a household type; define it under "
+                                  "household_types",
+                                  out->household_type));
+    }
+  }
+  const std::pair<const char*, std::vector<std::string>*> lists[] = {
+      {"all", &out->all}, {"any", &out->any}, {"none", &out->none}};
+  for (const auto& [key, list] : lists) {
+    if (node[key]) {
+      RETURN_IF_ERROR(ParseOperands(node[key], Join(path, key), std::nullopt, list));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParsePopulations(const YAML::Node& node) {
+  if (!node.IsMap() || node.size() == 0) {
+    return r_.Error(node, "populations",
+                    "expected a mapping of population name to a selection, e.g. "
+                    "{families: {household_type: family}}");
+  }
+  std::set<std::string> seen;
+  for (const auto& entry : node) {
+    const std::string path = Join("populations", entry.first.Scalar());
+    RETURN_IF_ERROR(CheckNewName(entry.first, path, "population", &seen));
+    Selection selection;
+    RETURN_IF_ERROR(ParseSelection(entry.second, path, &selection));
+    spec_.populations.emplace(entry.first.Scalar(), std::move(selection));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RowSpec> SpecParser::ParseRow(const YAML::Node& node, std::string_view path,
+                                             const Keys& extra_keys) {
+  Keys allowed = {"label", "count", "where"};
+  allowed.insert(allowed.end(), extra_keys.begin(), extra_keys.end());
+  RETURN_IF_ERROR(r_.ExpectMap(node, path, allowed, {"label"}));
+  RowSpec row;
+  ASSIGN_OR_RETURN(row.label, r_.Text(node["label"], Join(path, "label")));
+  if (node["count"] && node["where"]) {
+    return r_.Error(node["where"], Join(path, "where"),
+                    "give count (one flag) or where (a selection), not both");
+  }
+  if (node["count"]) {
+    const std::string count_path = Join(path, "count");
+    ASSIGN_OR_RETURN(std::string name, r_.Name(node["count"], count_path));
+    if (!operands_.contains(name)) {
+      return r_.Error(node["count"], count_path,
+                      fmt::format("'{}' is not an indicator or flag of this spec; define it "
+                                  "under indicators or flags",
+                                  name));
+    }
+    row.where.all.push_back(std::move(name));
+  }
+  if (node["where"]) RETURN_IF_ERROR(ParseSelection(node["where"], Join(path, "where"), &row.where));
+  return row;
+}
+
+absl::Status SpecParser::ParseCosts(const YAML::Node& node) {
+  RETURN_IF_ERROR(r_.ExpectMap(node, "costs", {"items", "sensitivity"}, {"items"}));
+  const YAML::Node items = node["items"];
+  if (!items.IsMap() || items.size() == 0) {
+    return r_.Error(items, "costs.items", "expected a mapping of cost item name to its definition");
+  }
+  for (const auto& entry : items) {
+    const std::string path = Join("costs.items", entry.first.Scalar());
+    RETURN_IF_ERROR(CheckNewName(entry.first, path, "cost item", &cost_item_names_));
+    CostItemSpec item;
+    item.name = entry.first.Scalar();
+    item.line = LineOf(entry.first);
+    RETURN_IF_ERROR(ParseCostItem(entry.second, path, &item));
+    spec_.cost_items.push_back(std::move(item));
+  }
+  if (!node["sensitivity"]) return absl::OkStatus();
+  const YAML::Node ranges = node["sensitivity"];
+  if (!ranges.IsSequence()) {
+    return r_.Error(ranges, "costs.sensitivity",
+                    "expected a list of {label, price or item, low, high}");
+  }
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    SensitivitySpec range;
+    range.line = LineOf(ranges[i]);
+    RETURN_IF_ERROR(ParseSensitivity(ranges[i], At("costs.sensitivity", i), &range));
+    spec_.sensitivity.push_back(std::move(range));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParseCostItem(const YAML::Node& node, std::string_view path,
+                                       CostItemSpec* out) {
+  RETURN_IF_ERROR(r_.ExpectMap(node, path, {"indicator", "volume", "prices", "amount", "payer"},
+                               {"indicator", "volume", "payer"}));
+  const std::string indicator_path = Join(path, "indicator");
+  ASSIGN_OR_RETURN(out->indicator, r_.Name(node["indicator"], indicator_path));
+  auto it = operands_.find(out->indicator);
+  if (it == operands_.end() || it->second.kind != OperandKind::kIndicator) {
+    return r_.Error(node["indicator"], indicator_path,
+                    fmt::format("'{}' is not an indicator of this spec; a cost item takes the "
+                                "volume of an indicator (not a flag)",
+                                out->indicator));
+  }
+  const IndicatorSpec& indicator = spec_.indicators[it->second.index];
+  ASSIGN_OR_RETURN(out->payer, r_.Name(node["payer"], Join(path, "payer")));
+
+  const std::string volume_path = Join(path, "volume");
+  ASSIGN_OR_RETURN(std::string volume, r_.Scalar(node["volume"], volume_path));
+  static const std::map<std::string, CostItemSpec::Volume> kVolumes = {
+      {"records", CostItemSpec::Volume::kRecords},
+      {"units", CostItemSpec::Volume::kUnits},
+      {"days_in_year", CostItemSpec::Volume::kDaysInYear},
+      {"amount", CostItemSpec::Volume::kAmount}};
+  auto volume_it = kVolumes.find(volume);
+  if (volume_it == kVolumes.end()) {
+    return r_.Error(node["volume"], volume_path,
+                    fmt::format("'{}' is not one of records, units, days_in_year, amount", volume));
+  }
+  out->volume = volume_it->second;
+  if (out->volume != CostItemSpec::Volume::kUnits && indicator.min_moves) {
+    return r_.Error(node["volume"], volume_path,
+                    fmt::format("'{}' is a register indicator without records; use volume: units",
+                                out->indicator));
+  }
+  if (out->volume == CostItemSpec::Volume::kDaysInYear &&
+      indicator.period.kind != PeriodKind::kSpell) {
+    return r_.Error(node["volume"], volume_path,
+                    fmt::format("days_in_year needs an indicator with a spell; '{}' has none",
+                                out->indicator));
+  }
+  if (out->volume == CostItemSpec::Volume::kAmount) {
+    if (!node["amount"]) {
+      return r_.Error(node, path, "volume amount needs 'amount: <attribute>' (the amounts summed)");
+    }
+    if (node["prices"]) {
+      return r_.Error(node["prices"], Join(path, "prices"),
+                      "volume amount sums actual amounts; remove prices");
+    }
+    ASSIGN_OR_RETURN(out->amount_attribute, r_.Name(node["amount"], Join(path, "amount")));
+    return absl::OkStatus();
+  }
+  if (node["amount"]) {
+    return r_.Error(node["amount"], Join(path, "amount"),
+                    "amount goes with volume: amount only; remove it or change the volume");
+  }
+  if (!node["prices"]) {
+    return r_.Error(node, path,
+                    fmt::format("volume {} needs 'prices: [...]' (items of the prices file, "
+                                "summed per unit of volume)",
+                                volume));
+  }
+  ASSIGN_OR_RETURN(out->prices, r_.NameList(node["prices"], Join(path, "prices"), 1));
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParseSensitivity(const YAML::Node& node, std::string_view path,
+                                          SensitivitySpec* out) {
+  RETURN_IF_ERROR(
+      r_.ExpectMap(node, path, {"label", "price", "item", "low", "high"}, {"label", "low", "high"}));
+  ASSIGN_OR_RETURN(out->label, r_.Text(node["label"], Join(path, "label")));
+  if (node["price"].IsDefined() == node["item"].IsDefined()) {
+    return r_.Error(node, path,
+                    "give either price (a unit price varied) or item (a cost item whose volume "
+                    "is varied), exactly one");
+  }
+  if (node["price"]) {
+    ASSIGN_OR_RETURN(out->price, r_.Name(node["price"], Join(path, "price")));
+  } else {
+    ASSIGN_OR_RETURN(out->item, r_.Name(node["item"], Join(path, "item")));
+    if (!cost_item_names_.contains(out->item)) {
+      return r_.Error(node["item"], Join(path, "item"),
+                      fmt::format("'{}' is not a cost item; define it under costs.items",
+                                  out->item));
+    }
+  }
+  ASSIGN_OR_RETURN(out->low, r_.Number(node["low"], Join(path, "low")));
+  ASSIGN_OR_RETURN(out->high, r_.Number(node["high"], Join(path, "high")));
+  if (out->low <= 0) return r_.Error(node["low"], Join(path, "low"), "a factor must be above 0");
+  if (out->high <= 0) {
+    return r_.Error(node["high"], Join(path, "high"), "a factor must be above 0");
+  }
+  if (out->low > out->high) {
+    return r_.Error(node["low"], Join(path, "low"), "low is above high; swap them");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParseDisclosure(const YAML::Node& node) {
+  RETURN_IF_ERROR(r_.ExpectMap(node, "disclosure", {"min_cell"}, {}));
+  if (node["min_cell"]) {
+    ASSIGN_OR_RETURN(int64_t min_cell,
+                     r_.Int(node["min_cell"], "disclosure.min_cell", 1, 1'000'000));
+    spec_.min_cell = static_cast<int>(min_cell);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParseTables(const YAML::Node& node) {
+  if (!node.IsSequence() || node.size() == 0) {
+    return r_.Error(node, "tables", "expected a list of one or more tables");
+  }
+  std::set<std::string> names;
+  for (size_t i = 0; i < node.size(); ++i) {
+    const std::string path = At("tables", i);
+    TableSpec table;
+    table.line = LineOf(node[i]);
+    RETURN_IF_ERROR(ParseTable(node[i], path, &table));
+    if (!names.insert(table.name).second) {
+      return r_.Error(node[i]["name"], Join(path, "name"),
+                      fmt::format("table '{}' is defined twice; rename one", table.name));
+    }
+    spec_.tables.push_back(std::move(table));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParseTable(const YAML::Node& node, std::string_view path,
+                                    TableSpec* out) {
+  if (!node.IsMap()) return r_.Error(node, path, "expected a table: {name: ..., ...}");
+  std::string kind = "counts";
+  if (node["kind"]) {
+    ASSIGN_OR_RETURN(kind, r_.Scalar(node["kind"], Join(path, "kind")));
+  }
+  const Keys common = {"name", "title", "kind", "population"};
+  static const std::map<std::string, std::pair<TableKind, Keys>> kKinds = {
+      {"counts", {TableKind::kCounts, {"rows", "total", "columns"}}},
+      {"overlap", {TableKind::kOverlap, {"flags"}}},
+      {"costs", {TableKind::kCosts, {"rows", "total", "columns"}}},
+      {"sensitivity", {TableKind::kSensitivity, {"costs", "column"}}}};
+  auto it = kKinds.find(kind);
+  if (it == kKinds.end()) {
+    return r_.Error(node["kind"], Join(path, "kind"),
+                    fmt::format("'{}' is not one of counts, overlap, costs, sensitivity", kind));
+  }
+  out->kind = it->second.first;
+  Keys allowed = common;
+  allowed.insert(allowed.end(), it->second.second.begin(), it->second.second.end());
+  Keys required = {"name"};
+  if (out->kind != TableKind::kSensitivity) required.push_back("population");
+  RETURN_IF_ERROR(r_.ExpectMap(node, path, allowed, required));
+
+  const std::string name_path = Join(path, "name");
+  ASSIGN_OR_RETURN(out->name, r_.Name(node["name"], name_path));
+  if (node["title"]) {
+    ASSIGN_OR_RETURN(out->title, r_.Scalar(node["title"], Join(path, "title")));
+  }
+  if (node["population"]) {
+    const std::string population_path = Join(path, "population");
+    ASSIGN_OR_RETURN(out->population, r_.Name(node["population"], population_path));
+    if (!spec_.populations.contains(out->population)) {
+      return r_.Error(node["population"], population_path,
+                      fmt::format("'{}' is not a population; define it under populations",
+                                  out->population));
+    }
+  }
+  switch (out->kind) {
+    case TableKind::kCounts: return ParseCountsTable(node, path, out);
+    case TableKind::kOverlap: return ParseOverlapTable(node, path, out);
+    case TableKind::kCosts: return ParseCostsTable(node, path, out);
+    case TableKind::kSensitivity: return ParseSensitivityTable(node, path, out);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Dimension> SpecParser::ParseDimension(const YAML::Node& node,
+                                                     std::string_view path) {
+  ASSIGN_OR_RETURN(std::string rows, r_.Scalar(node, path));
+  if (rows == "area") {
+    if (spec_.area_attribute.empty()) {
+      return r_.Error(node, path, "rows by area need the area attribute: add register.area");
+    }
+    return Dimension::kArea;
+  }
+  if (rows == "household_type") {
+    if (spec_.household_types.empty()) {
+      return r_.Error(node, path, "rows by household type need household_types");
+    }
+    return Dimension::kHouseholdType;
+  }
+  return r_.Error(node, path,
+                  fmt::format("'{}' is not a dimension; use area, household_type, or a list of "
+                              "row selections",
+                              rows));
+}
+
+absl::Status SpecParser::ParseTotal(const YAML::Node& node, std::string_view path,
+                                    TableSpec* out) {
+  if (!node["total"]) return absl::OkStatus();
+  const std::string total_path = Join(path, "total");
+  if (out->kind == TableKind::kCounts && out->rows == Dimension::kNone) {
+    return r_.Error(node["total"], total_path,
+                    "a total row needs rows: area or household_type; add the total as a row "
+                    "selection instead");
+  }
+  ASSIGN_OR_RETURN(out->total_label, r_.Text(node["total"], total_path));
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::CheckUniqueLabels(const YAML::Node& list, std::string_view path,
+                                           const std::vector<std::string>& labels) {
+  std::set<std::string> seen;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (!seen.insert(labels[i]).second) {
+      return r_.Error(list[i], At(path, i),
+                      fmt::format("label '{}' is used twice in this table", labels[i]));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParseCountsTable(const YAML::Node& node, std::string_view path,
+                                          TableSpec* out) {
+  if (!node["columns"]) return r_.Error(node, path, "missing required key 'columns'");
+  const YAML::Node rows = node["rows"];
+  const std::string rows_path = Join(path, "rows");
+  std::vector<std::string> labels;
+  if (rows && rows.IsSequence()) {
+    if (rows.size() == 0) return r_.Error(rows, rows_path, "list at least one row");
+    for (size_t i = 0; i < rows.size(); ++i) {
+      ASSIGN_OR_RETURN(RowSpec row, ParseRow(rows[i], At(rows_path, i), {}));
+      labels.push_back(row.label);
+      out->row_selections.push_back(std::move(row));
+    }
+    RETURN_IF_ERROR(CheckUniqueLabels(rows, rows_path, labels));
+  } else if (rows) {
+    ASSIGN_OR_RETURN(out->rows, ParseDimension(rows, rows_path));
+  }
+  RETURN_IF_ERROR(ParseTotal(node, path, out));
+
+  const YAML::Node columns = node["columns"];
+  const std::string columns_path = Join(path, "columns");
+  if (!columns.IsSequence() || columns.size() == 0) {
+    return r_.Error(columns, columns_path, "expected a list of one or more columns");
+  }
+  labels.clear();
+  for (size_t i = 0; i < columns.size(); ++i) {
+    CountColumn column;
+    RETURN_IF_ERROR(ParseCountColumn(columns[i], At(columns_path, i), &column));
+    labels.push_back(column.label);
+    out->columns.push_back(std::move(column));
+  }
+  return CheckUniqueLabels(columns, columns_path, labels);
+}
+
+absl::Status SpecParser::ParseCountColumn(const YAML::Node& node, std::string_view path,
+                                          CountColumn* out) {
+  ASSIGN_OR_RETURN(RowSpec row, ParseRow(node, path, {"percent", "reference"}));
+  out->label = std::move(row.label);
+  out->where = std::move(row.where);
+  if (node["percent"]) {
+    ASSIGN_OR_RETURN(out->percent, r_.Bool(node["percent"], Join(path, "percent")));
+  }
+  if (node["reference"]) {
+    const std::string reference_path = Join(path, "reference");
+    const int64_t last = static_cast<int64_t>(spec_.reference_dates.size()) - 1;
+    int64_t reference = 0;
+    if (!node["reference"].IsScalar() ||
+        !absl::SimpleAtoi(node["reference"].Scalar(), &reference)) {
+      return r_.Error(node["reference"], reference_path,
+                      "expected the position of a date in reference_dates (0 = the first)");
+    }
+    if (reference < 0 || reference > last) {
+      return r_.Error(node["reference"], reference_path,
+                      fmt::format("{} is out of range; reference_dates has {} date{}, so use "
+                                  "0 to {}",
+                                  reference, last + 1, last == 0 ? "" : "s", last));
+    }
+    out->reference = static_cast<int>(reference);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParseOverlapTable(const YAML::Node& node, std::string_view path,
+                                           TableSpec* out) {
+  const std::string flags_path = Join(path, "flags");
+  if (!node["flags"]) return r_.Error(node, path, "missing required key 'flags'");
+  RETURN_IF_ERROR(ParseOperands(node["flags"], flags_path, std::nullopt, &out->flags));
+  if (out->flags.size() < 2) {
+    return r_.Error(node["flags"], flags_path, "an overlap table needs at least two flags");
+  }
+  std::set<std::string> seen;
+  for (size_t i = 0; i < out->flags.size(); ++i) {
+    if (!seen.insert(out->flags[i]).second) {
+      return r_.Error(node["flags"][i], At(flags_path, i),
+                      fmt::format("'{}' is listed twice", out->flags[i]));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParseCostsTable(const YAML::Node& node, std::string_view path,
+                                         TableSpec* out) {
+  if (spec_.cost_items.empty()) {
+    return r_.Error(node, path, "a costs table needs cost items: add costs.items");
+  }
+  if (!node["columns"]) return r_.Error(node, path, "missing required key 'columns'");
+  if (node["rows"]) {
+    const std::string rows_path = Join(path, "rows");
+    ASSIGN_OR_RETURN(std::string rows, r_.Scalar(node["rows"], rows_path));
+    if (rows != "item" && rows != "payer") {
+      return r_.Error(node["rows"], rows_path,
+                      fmt::format("'{}' is not item or payer (rows of a costs table)", rows));
+    }
+    out->by_payer = rows == "payer";
+  }
+  RETURN_IF_ERROR(ParseTotal(node, path, out));
+  const YAML::Node columns = node["columns"];
+  const std::string columns_path = Join(path, "columns");
+  if (!columns.IsSequence() || columns.size() == 0) {
+    return r_.Error(columns, columns_path, "expected a list of one or more columns");
+  }
+  std::vector<std::string> labels;
+  for (size_t i = 0; i < columns.size(); ++i) {
+    ASSIGN_OR_RETURN(RowSpec column, ParseRow(columns[i], At(columns_path, i), {}));
+    labels.push_back(column.label);
+    out->cost_columns.push_back(std::move(column));
+  }
+  return CheckUniqueLabels(columns, columns_path, labels);
+}
+
+absl::Status SpecParser::ParseSensitivityTable(const YAML::Node& node, std::string_view path,
+                                               TableSpec* out) {
+  if (spec_.sensitivity.empty()) {
+    return r_.Error(node, path, "a sensitivity table needs ranges: add costs.sensitivity");
+  }
+  for (const char* key : {"costs", "column"}) {
+    if (!node[key]) return r_.Error(node, path, fmt::format("missing required key '{}'", key));
+  }
+  const std::string costs_path = Join(path, "costs");
+  ASSIGN_OR_RETURN(out->costs_table, r_.Name(node["costs"], costs_path));
+  auto costs = std::find_if(spec_.tables.begin(), spec_.tables.end(), [&](const TableSpec& t) {
+    return t.name == out->costs_table && t.kind == TableKind::kCosts;
+  });
+  if (costs == spec_.tables.end()) {
+    return r_.Error(node["costs"], costs_path,
+                    fmt::format("'{}' is not a costs table above this one", out->costs_table));
+  }
+  if (out->population.empty()) {
+    out->population = costs->population;
+  } else if (out->population != costs->population) {
+    return r_.Error(node["population"], Join(path, "population"),
+                    fmt::format("must be the population of costs table '{}' ({}), or left out",
+                                costs->name, costs->population));
+  }
+  const std::string column_path = Join(path, "column");
+  ASSIGN_OR_RETURN(out->mean_of, r_.Text(node["column"], column_path));
+  std::vector<std::string> labels;
+  for (const RowSpec& column : costs->cost_columns) labels.push_back(column.label);
+  if (std::find(labels.begin(), labels.end(), out->mean_of) == labels.end()) {
+    return r_.Error(node["column"], column_path,
+                    fmt::format("'{}' is not a column of costs table '{}' (columns: {})",
+                                out->mean_of, costs->name, absl::StrJoin(labels, ", ")));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<AnalysisSpec> ParseAnalysisSpec(std::string_view yaml,
+                                               std::string_view source_name) {
+  try {
+    const YAML::Node root = YAML::Load(std::string(yaml));
+    if (!root.IsDefined() || root.IsNull()) {
+      return absl::InvalidArgumentError(
+          fmt::format("{}: the analysis spec is empty", source_name));
+    }
+    return SpecParser(source_name).Parse(root);
+  } catch (const YAML::Exception& e) {
+    if (e.mark.is_null()) {
+      return absl::InvalidArgumentError(
+          fmt::format("{}: not valid YAML: {}", source_name, e.msg));
+    }
+    return absl::InvalidArgumentError(fmt::format("{}:{}:{}: not valid YAML: {}", source_name,
+                                                  e.mark.line + 1, e.mark.column + 1, e.msg));
+  }
+}
+
+}  // namespace koppel

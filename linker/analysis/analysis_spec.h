@@ -114,6 +114,7 @@ struct RowSpec {
 
 struct CostItemSpec {
   std::string name;
+  int line = 0;                  // in the spec file, for messages
   std::string payer;             // who pays, for tables by payer
   std::string indicator;         // whose records give the volume
   enum class Volume { kRecords, kUnits, kDaysInYear, kAmount } volume = Volume::kRecords;
@@ -123,6 +124,7 @@ struct CostItemSpec {
 
 struct SensitivitySpec {
   std::string label;
+  int line = 0;        // in the spec file, for messages
   std::string price;   // a prices-file item, or
   std::string item;    // a cost item whose volume varies
   double low = 1.0;    // factors

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "linker/analysis/analysis_spec.h"
 
 namespace koppel {
 
@@ -26,6 +27,11 @@ struct PriceTable {
 // Parses the CSV (header cost_item,unit,price_eur_2014,...; extra columns ignored). Errors
 // name the source, line and column.
 absl::StatusOr<PriceTable> ParsePrices(std::string_view csv, std::string_view source_name);
+
+// Checks that every price a spec's cost items and sensitivity ranges name is in `prices` and
+// has a price. Errors read "<spec_source>:<line>: <key path>: <problem>".
+absl::Status CheckSpecPrices(const AnalysisSpec& spec, const PriceTable& prices,
+                             std::string_view spec_source);
 
 }  // namespace koppel
 

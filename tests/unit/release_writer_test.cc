@@ -1,1 +1,295 @@
-// placeholder
+// The release writer on a release built in code: exact CSV, JSON that parses back to the same
+// figures, markdown with the rows and the metadata, aligned terminal text, and refusals of
+// directories that cannot be written and of releases that cannot be written safely.
+#include "cli/release_writer.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "tests/testing/temp_dir.h"
+
+namespace koppel {
+namespace {
+
+using testing::ReadFile;
+using testing::TempDir;
+using testing::WriteFile;
+
+v1::ReleasedCell Count(int64_t n) {
+  v1::ReleasedCell cell;
+  cell.set_count(n);
+  return cell;
+}
+v1::ReleasedCell Amount(double euro) {
+  v1::ReleasedCell cell;
+  cell.set_amount(euro);
+  return cell;
+}
+v1::ReleasedCell Percent(double p) {
+  v1::ReleasedCell cell;
+  cell.set_percent(p);
+  return cell;
+}
+v1::ReleasedCell Suppressed() {
+  v1::ReleasedCell cell;
+  cell.set_suppressed(true);
+  return cell;
+}
+// A suppressed cell that (wrongly) still carries its value: the value must never be written.
+v1::ReleasedCell SuppressedWithValue(v1::ReleasedCell cell) {
+  cell.set_suppressed(true);
+  return cell;
+}
+
+void AddRow(v1::ReleasedTable* table, const std::string& label,
+            std::vector<v1::ReleasedCell> cells) {
+  v1::ReleasedRow* row = table->add_rows();
+  row->set_label(label);
+  for (v1::ReleasedCell& cell : cells) *row->add_cells() = std::move(cell);
+}
+
+v1::ReleasedTable PerWijkTable() {
+  v1::ReleasedTable table;
+  table.set_name("per_wijk");
+  table.set_title("Families with problems on several fronts, by wijk");
+  table.set_row_heading("Wijk");
+  for (const char* c : {"Families", "Multi-problem", "% multi-problem", "Mean cost (EUR)"}) {
+    table.add_columns(c);
+  }
+  AddRow(&table, "Centrum", {Count(412), Count(37), Percent(8.98), Amount(12345.678)});
+  AddRow(&table, "Noord, \"De Riet\"",
+         {SuppressedWithValue(Count(8)), Suppressed(), Suppressed(),
+          SuppressedWithValue(Amount(99999.99))});
+  AddRow(&table, "Oost", {Count(96), Suppressed(), v1::ReleasedCell(), Amount(2500)});
+  AddRow(&table, "Total", {Count(516), Count(52), Percent(10.077), Amount(4321.5)});
+  table.set_cells_suppressed(6);
+  return table;
+}
+
+v1::Release TestRelease() {
+  v1::Release release;
+  v1::ReleaseMetadata* m = release.mutable_metadata();
+  m->set_covenant_id("almelo-demo");
+  m->set_analysis("almelo-2014");
+  m->set_spec_sha256("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
+  m->add_reference_dates("2014-01-01");
+  m->add_reference_dates("2013-01-01");
+  v1::DeliveryUsed* brp = m->add_deliveries();
+  brp->set_dataset("brp");
+  brp->set_batches(3);
+  brp->set_records(12000);
+  v1::DeliveryUsed* uwv = m->add_deliveries();
+  uwv->set_dataset("uwv");
+  uwv->set_batches(1);
+  uwv->set_records(850);
+  m->set_min_cell(10);
+  m->set_dominance("(1, 80%)");
+  m->set_suppressed_percent("suppressed with its count");
+  m->set_cells_suppressed_primary(3);
+  m->set_cells_suppressed_secondary(3);
+  m->add_warnings("dataset jeugdzorg has no records for 2013");
+  m->set_released_at("2024-05-01T10:00:00Z");
+  m->set_recipient("research-unit");
+  *release.add_tables() = PerWijkTable();
+  return release;
+}
+
+std::set<std::string> FilesIn(const std::filesystem::path& dir) {
+  std::set<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    names.insert(entry.path().filename().string());
+  }
+  return names;
+}
+
+TEST(ReleaseWriterTest, FormatsCellsWithFixedDecimalsAndHidesSuppressedValues) {
+  EXPECT_EQ(FormatCell(Count(-3)), "-3");
+  EXPECT_EQ(FormatCell(Amount(12345.678)), "12345.68");
+  EXPECT_EQ(FormatCell(Amount(2500)), "2500.00");
+  EXPECT_EQ(FormatCell(Amount(-0.001)), "0.00");
+  EXPECT_EQ(FormatCell(Amount(-1.5)), "-1.50");
+  EXPECT_EQ(FormatCell(Percent(8.98)), "9.0");
+  EXPECT_EQ(FormatCell(Percent(-0.01)), "0.0");
+  EXPECT_EQ(FormatCell(Count(0)), "0");
+  EXPECT_EQ(FormatCell(Suppressed()), "*");
+  EXPECT_EQ(FormatCell(v1::ReleasedCell()), "*");
+  EXPECT_EQ(FormatCell(SuppressedWithValue(Count(7))), "*");
+}
+
+TEST(ReleaseWriterTest, CsvIsExactAndMetadataGoesToJson) {
+  TempDir dir;
+  absl::StatusOr<std::vector<std::filesystem::path>> written =
+      WriteRelease(TestRelease(), ReleaseFormat::kCsv, dir.path());
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(FilesIn(dir.path()), (std::set<std::string>{"per_wijk.csv", "release-metadata.json"}));
+  EXPECT_EQ(ReadFile(dir / "per_wijk.csv"),
+            "Wijk,Families,Multi-problem,% multi-problem,Mean cost (EUR)\n"
+            "Centrum,412,37,9.0,12345.68\n"
+            "\"Noord, \"\"De Riet\"\"\",*,*,*,*\n"
+            "Oost,96,*,*,2500.00\n"
+            "Total,516,52,10.1,4321.50\n");
+  nlohmann::json meta = nlohmann::json::parse(ReadFile(dir / "release-metadata.json"));
+  EXPECT_EQ(meta["metadata"]["covenant_id"], "almelo-demo");
+  EXPECT_EQ(meta["metadata"]["warnings"][0], "dataset jeugdzorg has no records for 2013");
+  EXPECT_EQ(meta["tables"][0]["file"], "per_wijk.csv");
+  EXPECT_EQ(meta["tables"][0]["title"], "Families with problems on several fronts, by wijk");
+  EXPECT_EQ(meta["tables"][0]["cells_suppressed"], 6);
+}
+
+TEST(ReleaseWriterTest, JsonRoundTripsWithSuppressedCellsAsStars) {
+  TempDir dir;
+  ASSERT_TRUE(WriteRelease(TestRelease(), ReleaseFormat::kJson, dir.path()).ok());
+  EXPECT_EQ(FilesIn(dir.path()), std::set<std::string>{"release.json"});
+  const std::string text = ReadFile(dir / "release.json");
+  EXPECT_EQ(text.find("99999"), std::string::npos) << "a suppressed value leaked";
+  nlohmann::json j = nlohmann::json::parse(text);
+  EXPECT_EQ(j, ReleaseToJson(TestRelease()));
+
+  const nlohmann::json& table = j["tables"][0];
+  EXPECT_EQ(table["name"], "per_wijk");
+  EXPECT_EQ(table["columns"].size(), 4u);
+  const nlohmann::json& centrum = table["rows"][0]["cells"];
+  EXPECT_TRUE(centrum[0].is_number_integer());
+  EXPECT_EQ(centrum[0], 412);
+  EXPECT_DOUBLE_EQ(centrum[2].get<double>(), 9.0);
+  EXPECT_DOUBLE_EQ(centrum[3].get<double>(), 12345.68);
+  EXPECT_EQ(table["rows"][1]["label"], "Noord, \"De Riet\"");
+  EXPECT_EQ(table["rows"][1]["cells"], nlohmann::json({"*", "*", "*", "*"}));
+  EXPECT_EQ(table["rows"][2]["cells"], nlohmann::json({96, "*", "*", 2500.0}));
+
+  const nlohmann::json& meta = j["metadata"];
+  EXPECT_EQ(meta["spec_sha256"],
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
+  EXPECT_EQ(meta["reference_dates"], nlohmann::json({"2014-01-01", "2013-01-01"}));
+  EXPECT_EQ(meta["deliveries"][1]["records"], 850);
+  EXPECT_EQ(meta["min_cell"], 10);
+  EXPECT_EQ(meta["cells_suppressed_secondary"], 3);
+}
+
+TEST(ReleaseWriterTest, MarkdownHasMetadataAndRightAlignedRows) {
+  TempDir dir;
+  ASSERT_TRUE(WriteRelease(TestRelease(), ReleaseFormat::kMarkdown, dir.path()).ok());
+  EXPECT_EQ(FilesIn(dir.path()), std::set<std::string>{"release.md"});
+  const std::string md = ReadFile(dir / "release.md");
+  for (const char* expected : {
+           "## Families with problems on several fronts, by wijk\n",
+           "| Wijk | Families | Multi-problem | % multi-problem | Mean cost (EUR) |\n"
+           "| --- | ---: | ---: | ---: | ---: |\n"
+           "| Centrum | 412 | 37 | 9.0 | 12345.68 |\n"
+           "| Noord, \"De Riet\" | * | * | * | * |\n"
+           "| Oost | 96 | * | * | 2500.00 |\n"
+           "| Total | 516 | 52 | 10.1 | 4321.50 |\n",
+           "**Covenant:** almelo-demo",
+           "`9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08`",
+           "**Reference dates:** 2014-01-01, 2013-01-01",
+           "brp (3 batches, 12000 records); uwv (1 batches, 850 records)",
+           "minimum cell 10; dominance (1, 80%)",
+           "**Cells suppressed:** 3 primary, 3 secondary",
+           "  - dataset jeugdzorg has no records for 2013\n",
+       }) {
+    EXPECT_NE(md.find(expected), std::string::npos) << "missing: " << expected << "\nin:\n" << md;
+  }
+  EXPECT_EQ(md.find("99999"), std::string::npos) << "a suppressed value leaked";
+}
+
+TEST(ReleaseWriterTest, MarkdownEscapesLabelsThatWouldBreakTheTable) {
+  v1::Release release = TestRelease();
+  release.mutable_tables(0)->mutable_rows(0)->set_label("a|b *c*");
+  const std::string md = ReleaseToMarkdown(release);
+  EXPECT_NE(md.find("| a\\|b \\*c\\* | 412 |"), std::string::npos) << md;
+}
+
+TEST(ReleaseWriterTest, TextAlignsLabelsLeftAndFiguresRight) {
+  v1::ReleasedTable table;
+  table.set_name("small");
+  table.set_title("Small");
+  table.set_row_heading("Area");
+  table.add_columns("N");
+  table.add_columns("%");
+  AddRow(&table, "Café", {Count(1234), Percent(5.26)});
+  AddRow(&table, "Totaal", {Count(12000), Percent(100)});
+  AddRow(&table, "X", {Suppressed(), Suppressed()});
+  EXPECT_EQ(FormatTableText(table),
+            "Small\n"
+            "Area        N      %\n"
+            "------  -----  -----\n"
+            "Café     1234    5.3\n"
+            "Totaal  12000  100.0\n"
+            "X           *      *\n");
+}
+
+TEST(ReleaseWriterTest, TextOfTheTestTableHasEveryLineEndingInOneColumn) {
+  const std::string text = FormatTableText(PerWijkTable());
+  std::vector<std::string> lines;
+  size_t start = text.find('\n') + 1;  // after the title
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  ASSERT_EQ(lines.size(), 6u);  // header, rule, four rows
+  for (const std::string& line : lines) EXPECT_EQ(line.size(), lines[0].size()) << line;
+  EXPECT_EQ(lines[2].substr(0, 8), "Centrum ");
+  EXPECT_EQ(lines[3].back(), '*');
+  EXPECT_EQ(text.find("99999"), std::string::npos);
+}
+
+TEST(ReleaseWriterTest, RefusesADirectoryThatCannotBeCreatedAndNamesIt) {
+  TempDir dir;
+  WriteFile(dir / "blocker", "a file, not a directory");
+  const std::filesystem::path out = dir / "blocker" / "release";
+  absl::StatusOr<std::vector<std::filesystem::path>> written =
+      WriteRelease(TestRelease(), ReleaseFormat::kCsv, out);
+  ASSERT_FALSE(written.ok());
+  EXPECT_NE(written.status().message().find(out.string()), std::string::npos)
+      << written.status();
+  absl::Status prepared = PrepareOutputDir(dir / "blocker");
+  ASSERT_FALSE(prepared.ok());
+  EXPECT_NE(prepared.message().find((dir / "blocker").string()), std::string::npos) << prepared;
+}
+
+TEST(ReleaseWriterTest, RefusesADirectoryWithoutWritePermission) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root may write anywhere";
+  TempDir dir;
+  const std::filesystem::path out = dir / "readonly";
+  std::filesystem::create_directory(out);
+  std::filesystem::permissions(out, std::filesystem::perms::owner_read |
+                                        std::filesystem::perms::owner_exec);
+  absl::StatusOr<std::vector<std::filesystem::path>> written =
+      WriteRelease(TestRelease(), ReleaseFormat::kJson, out);
+  std::filesystem::permissions(out, std::filesystem::perms::owner_all);
+  ASSERT_FALSE(written.ok());
+  EXPECT_NE(written.status().message().find(out.string()), std::string::npos);
+  EXPECT_TRUE(FilesIn(out).empty());
+}
+
+TEST(ReleaseWriterTest, WritesNothingForATableNameThatIsNotAFileName) {
+  TempDir dir;
+  for (const char* name : {"../escape", "", ".hidden", "a/b"}) {
+    v1::Release release = TestRelease();
+    release.mutable_tables(0)->set_name(name);
+    absl::StatusOr<std::vector<std::filesystem::path>> written =
+        WriteRelease(release, ReleaseFormat::kCsv, dir.path());
+    EXPECT_TRUE(absl::IsInvalidArgument(written.status())) << name << ": " << written.status();
+  }
+  v1::Release twice = TestRelease();
+  *twice.add_tables() = PerWijkTable();
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateRelease(twice)));
+  v1::Release ragged = TestRelease();
+  ragged.mutable_tables(0)->mutable_rows(1)->add_cells()->set_count(1);
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateRelease(ragged)));
+  EXPECT_TRUE(FilesIn(dir.path()).empty());
+  EXPECT_TRUE(FilesIn(dir.path().parent_path()).count("escape.csv") == 0);
+}
+
+TEST(ReleaseWriterTest, KnowsTheThreeFormatNames) {
+  EXPECT_EQ(ReleaseFormatFromName("csv"), ReleaseFormat::kCsv);
+  EXPECT_EQ(ReleaseFormatFromName("json"), ReleaseFormat::kJson);
+  EXPECT_EQ(ReleaseFormatFromName("md"), ReleaseFormat::kMarkdown);
+  EXPECT_FALSE(ReleaseFormatFromName("xlsx").has_value());
+}
+
+}  // namespace
+}  // namespace koppel

@@ -1,0 +1,77 @@
+// Writing a release: the disclosure-protected tables the linker returns for a query, as files
+// for the research unit (docs/query.md). Three formats:
+//   csv  one <table>.csv per table and release-metadata.json;
+//   json one release.json with the metadata and every table;
+//   md   one release.md with the metadata and a GitHub-markdown table per table.
+// A suppressed cell (flagged, or carrying no value) is written as `*` and its value, should the
+// linker ever send one, is never written. Counts are integers, amounts have two decimals,
+// percentages one, with `.` as the decimal mark and no thousands separators in any format, so
+// the same figure reads the same everywhere.
+#ifndef KOPPEL_CLI_RELEASE_WRITER_H_
+#define KOPPEL_CLI_RELEASE_WRITER_H_
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "koppel/v1/analysis.pb.h"
+
+namespace koppel {
+
+enum class ReleaseFormat { kCsv, kJson, kMarkdown };
+
+// "csv", "json" or "md"; nullopt for anything else.
+std::optional<ReleaseFormat> ReleaseFormatFromName(std::string_view name);
+
+// The name of the metadata file written next to the tables in csv format.
+inline constexpr std::string_view kCsvMetadataFile = "release-metadata.json";
+
+// Creates `dir` (and its parents) when missing and checks that a file can be created in it.
+// The error names the directory. Called before a query so that a long query is not run for
+// output that cannot be kept.
+absl::Status PrepareOutputDir(const std::filesystem::path& dir);
+
+// Checks that the release can be written: every table name is a safe file name
+// ([A-Za-z0-9_.-], not starting with '.') and unique, and every row has one cell per column.
+// Returns InvalidArgument naming the table otherwise.
+absl::Status ValidateRelease(const v1::Release& release);
+
+// Writes the release into `dir` in `format`, each file atomically (core/atomic_file.h), and
+// returns the paths written in order. Nothing is written for a release that fails
+// ValidateRelease (InvalidArgument); any other error means the directory is not writable and
+// names it.
+absl::StatusOr<std::vector<std::filesystem::path>> WriteRelease(const v1::Release& release,
+                                                                ReleaseFormat format,
+                                                                const std::filesystem::path& dir);
+
+// The pieces WriteRelease writes, for tests and other callers.
+
+// One cell as text: "*", an integer, or a number with 2 (amount) or 1 (percent) decimals.
+std::string FormatCell(const v1::ReleasedCell& cell);
+
+// Header (row heading, then the column labels) and one line per row; LF line ends; fields
+// quoted as RFC 4180 says when they contain a comma, a quote or a line break.
+std::string TableToCsv(const v1::ReleasedTable& table);
+
+// {"metadata": {...}, "tables": [{"name", "title", "row_heading", "columns", "rows":
+// [{"label", "cells": [...]}], "cells_suppressed"}]}; metadata keys are the proto's field names,
+// deliveries are objects {dataset, batches, records}; a suppressed cell is the string "*".
+nlohmann::json MetadataToJson(const v1::ReleaseMetadata& metadata);
+nlohmann::json ReleaseToJson(const v1::Release& release);
+
+// The whole release as one markdown document.
+std::string ReleaseToMarkdown(const v1::Release& release);
+
+// One table as plain text for a terminal: the title, then the header, a rule and the rows, with
+// the row labels left-aligned and the figures right-aligned in columns.
+std::string FormatTableText(const v1::ReleasedTable& table);
+
+}  // namespace koppel
+
+#endif  // KOPPEL_CLI_RELEASE_WRITER_H_

@@ -1,0 +1,1307 @@
+#include "linker/analysis/analysis_engine.h"
+
+#include <fmt/format.h>
+#include <sodium.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "core/status_macros.h"
+#include "koppel/v1/batch.pb.h"
+
+namespace koppel {
+namespace {
+
+constexpr size_t kMaxIndicators = 64;
+constexpr size_t kMaxFlags = 64;
+constexpr int kFirstYear = 1900;
+constexpr int kLastYear = 2199;
+
+using Token = std::array<char, RecordCursor::kTokenBytes>;
+
+Token ToToken(std::string_view bytes) {
+  Token token{};
+  std::memcpy(token.data(), bytes.data(), std::min(bytes.size(), token.size()));
+  return token;
+}
+
+// The days of a calendar year, inclusive.
+struct YearWindow {
+  int year = 0;
+  int first = 0;
+  int last = 0;
+};
+
+YearWindow WindowOf(int year) {
+  return {year, DaysSinceEpoch({year, 1, 1}), DaysSinceEpoch({year, 12, 31})};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Indicators compiled against the attribute schema of each stored batch.
+
+// What an indicator needs from its dataset, as attribute slots of that dataset's plan.
+struct IndicatorPlan {
+  size_t index = 0;  // bit in the indicator pattern
+  const IndicatorSpec* spec = nullptr;
+  std::vector<int> filter_slots;
+  int from_slot = -1;
+  int to_slot = -1;
+};
+
+struct CostPlan {
+  size_t item = 0;
+  CostItemSpec::Volume volume = CostItemSpec::Volume::kRecords;
+  int amount_slot = -1;
+};
+
+// Everything one dataset is read for: its attribute names (slots) and the indicators over it.
+struct DatasetPlan {
+  std::string name;
+  bool is_register = false;
+  std::vector<std::string> attributes;  // slot -> attribute name
+  std::vector<IndicatorPlan> indicators;
+  std::map<size_t, std::vector<CostPlan>> costs_by_indicator;  // position in `indicators`
+  int Slot(const std::string& attribute) {
+    auto it = std::find(attributes.begin(), attributes.end(), attribute);
+    if (it != attributes.end()) return static_cast<int>(it - attributes.begin());
+    attributes.push_back(attribute);
+    return static_cast<int>(attributes.size() - 1);
+  }
+};
+
+// A plan resolved against one batch's schema.
+struct ResolvedBatch {
+  std::vector<int> value_index;                       // slot -> index into Record.values
+  std::vector<v1::AttributeType> type;                // slot -> type
+  std::vector<std::vector<std::vector<char>>> codes;  // indicator, filter -> allowed code index
+  std::vector<std::string> area_codes;                // register: code index -> area code
+  bool has_bsn = false;
+};
+
+absl::StatusOr<ResolvedBatch> Resolve(const DatasetPlan& plan, const v1::BatchHeader& header) {
+  ResolvedBatch out;
+  out.has_bsn = header.has_bsn();
+  for (const std::string& name : plan.attributes) {
+    int found = -1;
+    for (int i = 0; i < header.attributes_size(); ++i) {
+      if (header.attributes(i).name() == name) found = i;
+    }
+    if (found < 0) {
+      return absl::FailedPreconditionError(fmt::format(
+          "dataset '{}' as delivered has no attribute '{}' (it has: {}); correct the spec or ask "
+          "the data holder to map it",
+          plan.name, name, [&] {
+            std::string names;
+            for (const auto& a : header.attributes()) names += (names.empty() ? "" : ", ") + a.name();
+            return names;
+          }()));
+    }
+    out.value_index.push_back(found);
+    out.type.push_back(header.attributes(found).type());
+  }
+  for (const IndicatorPlan& indicator : plan.indicators) {
+    std::vector<std::vector<char>> per_filter;
+    for (size_t f = 0; f < indicator.filter_slots.size(); ++f) {
+      const AttributeFilter& filter = indicator.spec->filters[f];
+      const auto& schema = header.attributes(out.value_index[static_cast<size_t>(indicator.filter_slots[f])]);
+      std::vector<char> allowed(static_cast<size_t>(schema.codes_size()), 0);
+      if (!filter.codes.empty()) {
+        if (schema.type() != v1::ATTRIBUTE_TYPE_CATEGORY) {
+          return absl::FailedPreconditionError(fmt::format(
+              "indicator '{}' filters '{}' by codes, but dataset '{}' delivers it as a {} (use "
+              "below/at_least)",
+              indicator.spec->name, filter.attribute, plan.name,
+              v1::AttributeType_Name(schema.type())));
+        }
+        for (const std::string& code : filter.codes) {
+          auto it = std::find(schema.codes().begin(), schema.codes().end(), code);
+          if (it == schema.codes().end()) {
+            return absl::FailedPreconditionError(fmt::format(
+                "indicator '{}': dataset '{}' has no code '{}' for '{}'", indicator.spec->name,
+                plan.name, code, filter.attribute));
+          }
+          allowed[static_cast<size_t>(it - schema.codes().begin())] = 1;
+        }
+      } else if (schema.type() == v1::ATTRIBUTE_TYPE_CATEGORY) {
+        return absl::FailedPreconditionError(fmt::format(
+            "indicator '{}' compares '{}' with a number, but dataset '{}' delivers categories",
+            indicator.spec->name, filter.attribute, plan.name));
+      }
+      per_filter.push_back(std::move(allowed));
+    }
+    out.codes.push_back(std::move(per_filter));
+  }
+  return out;
+}
+
+const v1::Value* ValueAt(const ResolvedBatch& batch, const v1::Record& record, int slot) {
+  if (slot < 0) return nullptr;
+  const int index = batch.value_index[static_cast<size_t>(slot)];
+  if (index >= record.values_size()) return nullptr;
+  const v1::Value& value = record.values(index);
+  return value.kind_case() == v1::Value::KIND_NOT_SET ? nullptr : &value;
+}
+
+std::optional<double> NumberOf(const v1::Value* value) {
+  if (value == nullptr) return std::nullopt;
+  switch (value->kind_case()) {
+    case v1::Value::kInteger: return static_cast<double>(value->integer());
+    case v1::Value::kAmountCents: return static_cast<double>(value->amount_cents()) / 100.0;
+    case v1::Value::kYear: return static_cast<double>(value->year());
+    case v1::Value::kDateDays: return static_cast<double>(value->date_days());
+    default: return std::nullopt;
+  }
+}
+
+std::optional<int> DaysOf(const v1::Value* value) {
+  if (value == nullptr || value->kind_case() != v1::Value::kDateDays) return std::nullopt;
+  return value->date_days();
+}
+
+bool PassesFilters(const IndicatorPlan& indicator, size_t indicator_position,
+                   const ResolvedBatch& batch, const v1::Record& record) {
+  for (size_t f = 0; f < indicator.filter_slots.size(); ++f) {
+    const AttributeFilter& filter = indicator.spec->filters[f];
+    const v1::Value* value = ValueAt(batch, record, indicator.filter_slots[f]);
+    if (value == nullptr) return false;
+    if (!filter.codes.empty()) {
+      const std::vector<char>& allowed = batch.codes[indicator_position][f];
+      if (value->kind_case() != v1::Value::kCode || value->code() >= allowed.size() ||
+          !allowed[value->code()]) {
+        return false;
+      }
+      continue;
+    }
+    std::optional<double> number = NumberOf(value);
+    if (!number) return false;
+    if (filter.below && !(*number < *filter.below)) return false;
+    if (filter.at_least && !(*number >= *filter.at_least)) return false;
+  }
+  return true;
+}
+
+// Days of `window` the record's period covers (0: it does not count in that year).
+int DaysInWindow(const IndicatorPlan& indicator, const ResolvedBatch& batch,
+                 const v1::Record& record, const YearWindow& window) {
+  const PeriodSpec& period = indicator.spec->period;
+  switch (period.kind) {
+    case PeriodKind::kAlways: return 1;
+    case PeriodKind::kYearEquals: {
+      const v1::Value* value = ValueAt(batch, record, indicator.from_slot);
+      std::optional<double> year = NumberOf(value);
+      return year && static_cast<int>(*year) == window.year ? 1 : 0;
+    }
+    case PeriodKind::kDateIn: {
+      std::optional<int> day = DaysOf(ValueAt(batch, record, indicator.from_slot));
+      return day && *day >= window.first && *day <= window.last ? 1 : 0;
+    }
+    case PeriodKind::kSpell: {
+      std::optional<int> from = DaysOf(ValueAt(batch, record, indicator.from_slot));
+      if (!from) return 0;
+      std::optional<int> to = DaysOf(ValueAt(batch, record, indicator.to_slot));
+      const int first = std::max(*from, window.first);
+      const int last = std::min(to.value_or(window.last), window.last);
+      return last >= first ? last - first + 1 : 0;
+    }
+  }
+  return 0;
+}
+
+// The calendar years a record's period touches, for the coverage warnings.
+void MarkYears(const IndicatorPlan& indicator, const ResolvedBatch& batch,
+               const v1::Record& record, std::vector<char>* years) {
+  auto mark = [&](int year) {
+    if (year >= kFirstYear && year <= kLastYear) (*years)[static_cast<size_t>(year - kFirstYear)] = 1;
+  };
+  const PeriodSpec& period = indicator.spec->period;
+  if (period.kind == PeriodKind::kYearEquals) {
+    if (auto year = NumberOf(ValueAt(batch, record, indicator.from_slot))) mark(static_cast<int>(*year));
+  } else if (period.kind == PeriodKind::kDateIn || period.kind == PeriodKind::kSpell) {
+    std::optional<int> from = DaysOf(ValueAt(batch, record, indicator.from_slot));
+    if (!from) return;
+    std::optional<int> to = period.kind == PeriodKind::kSpell
+                                ? DaysOf(ValueAt(batch, record, indicator.to_slot))
+                                : from;
+    const int first = DateFromDays(*from).year;
+    const int last = to ? DateFromDays(*to).year : kLastYear;
+    for (int y = std::max(first, kFirstYear); y <= std::min(last, kLastYear); ++y) mark(y);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Households.
+
+struct HouseholdAccumulator {
+  uint16_t area = 0;
+  uint16_t adults = 0;
+  uint16_t children = 0;
+  uint64_t indicators = 0;
+  std::vector<std::pair<uint16_t, double>> volumes;  // cost item -> volume
+};
+
+void AddVolume(std::vector<std::pair<uint16_t, double>>* volumes, size_t item, double volume) {
+  for (auto& [i, v] : *volumes) {
+    if (i == item) {
+      v += volume;
+      return;
+    }
+  }
+  volumes->emplace_back(static_cast<uint16_t>(item), volume);
+}
+
+// A person on one reference date.
+struct Membership {
+  bool member = false;
+  Token household{};
+  uint16_t area = 0;
+  bool adult = false;
+  uint64_t indicators = 0;
+  std::vector<std::pair<uint16_t, double>> volumes;
+};
+
+bool InScope(MemberScope scope, bool adult) {
+  return scope == MemberScope::kAny || (scope == MemberScope::kAdults) == adult;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run.
+
+class AnalysisRun {
+ public:
+  AnalysisRun(const LinkerStore* store, const std::string& covenant, const Secret* data_key,
+      const AnalysisSpec& spec, const PriceTable& prices, const EngineOptions& options)
+      : store_(store), covenant_(covenant), data_key_(data_key), spec_(spec), prices_(prices),
+        options_(options) {}
+
+  absl::StatusOr<AnalysisResult> Execute();
+
+ private:
+  absl::Status Plan();
+  absl::Status ScanPersons();
+  absl::Status ScanAddresses(DatasetPlan& plan);
+  absl::StatusOr<const ResolvedBatch*> Batch(DatasetPlan& plan, std::string_view batch_id);
+  absl::Status Open(std::string_view sealed, v1::Record* record, std::string* plain);
+  void EvaluatePerson(const std::vector<std::pair<DatasetPlan*, std::vector<std::pair<const ResolvedBatch*, v1::Record>>>>& groups);
+  void Build(AnalysisResult* result);
+
+  const LinkerStore* store_;
+  const std::string& covenant_;
+  const Secret* data_key_;
+  const AnalysisSpec& spec_;
+  const PriceTable& prices_;
+  const EngineOptions& options_;
+
+  std::vector<YearWindow> reference_years_;  // per reference date
+  std::vector<int> reference_days_;
+  std::vector<DatasetPlan> plans_;           // register first
+  std::map<std::string, size_t> indicator_index_;
+  std::vector<double> item_price_;           // per cost item (0 for amounts)
+  std::map<std::string, std::map<std::string, ResolvedBatch>> resolved_;  // dataset, batch id
+  std::vector<std::string> area_codes_;      // area index -> code
+  std::map<std::string, uint16_t> area_index_;
+  std::vector<absl::flat_hash_map<Token, HouseholdAccumulator>> households_;  // per date
+  std::map<std::string, std::vector<char>> years_seen_;  // dataset -> year coverage
+  std::vector<uint64_t> homeless_with_records_;          // per date
+  uint64_t records_read_ = 0;
+  // Register plan slots.
+  int birth_slot_ = -1, area_slot_ = -1, from_slot_ = -1, to_slot_ = -1;
+};
+
+absl::Status AnalysisRun::Plan() {
+  for (const Date& date : spec_.reference_dates) {
+    reference_days_.push_back(DaysSinceEpoch(date));
+  }
+  if (spec_.indicators.size() > kMaxIndicators) {
+    return absl::InvalidArgumentError(fmt::format(
+        "the spec defines {} indicators; the engine supports at most {}", spec_.indicators.size(),
+        kMaxIndicators));
+  }
+  if (spec_.flags.size() > kMaxFlags) {
+    return absl::InvalidArgumentError(fmt::format(
+        "the spec defines {} flags; the engine supports at most {}", spec_.flags.size(), kMaxFlags));
+  }
+  DatasetPlan register_plan;
+  register_plan.name = spec_.register_dataset;
+  register_plan.is_register = true;
+  birth_slot_ = register_plan.Slot(spec_.birth_date_attribute);
+  area_slot_ = register_plan.Slot(spec_.area_attribute);
+  from_slot_ = register_plan.Slot(spec_.valid_from_attribute);
+  to_slot_ = register_plan.Slot(spec_.valid_to_attribute);
+  plans_.push_back(std::move(register_plan));
+
+  for (size_t i = 0; i < spec_.indicators.size(); ++i) {
+    const IndicatorSpec& indicator = spec_.indicators[i];
+    indicator_index_[indicator.name] = i;
+    if (indicator.min_moves) continue;  // computed from the register rows
+    auto plan = std::find_if(plans_.begin(), plans_.end(),
+                             [&](const DatasetPlan& p) { return p.name == indicator.dataset; });
+    if (plan == plans_.end()) {
+      plans_.push_back(DatasetPlan{});
+      plans_.back().name = indicator.dataset;
+      plan = plans_.end() - 1;
+    }
+    IndicatorPlan compiled;
+    compiled.index = i;
+    compiled.spec = &indicator;
+    for (const AttributeFilter& filter : indicator.filters) {
+      compiled.filter_slots.push_back(plan->Slot(filter.attribute));
+    }
+    if (!indicator.period.from.empty()) compiled.from_slot = plan->Slot(indicator.period.from);
+    if (!indicator.period.to.empty()) compiled.to_slot = plan->Slot(indicator.period.to);
+    plan->indicators.push_back(std::move(compiled));
+  }
+
+  for (size_t item = 0; item < spec_.cost_items.size(); ++item) {
+    const CostItemSpec& cost = spec_.cost_items[item];
+    double price = 0;
+    for (const std::string& name : cost.prices) {
+      auto it = prices_.items.find(name);
+      if (it == prices_.items.end()) {
+        return absl::InvalidArgumentError(fmt::format(
+            "cost item '{}' names price '{}', which the prices file does not list", cost.name, name));
+      }
+      if (!it->second.price) {
+        return absl::InvalidArgumentError(fmt::format(
+            "cost item '{}' names price '{}', which has no unit price (it is an actual-amount "
+            "item: use volume: amount)", cost.name, name));
+      }
+      price += *it->second.price;
+    }
+    item_price_.push_back(price);
+    auto indicator = indicator_index_.find(cost.indicator);
+    if (indicator == indicator_index_.end()) {
+      return absl::InvalidArgumentError(
+          fmt::format("cost item '{}' names unknown indicator '{}'", cost.name, cost.indicator));
+    }
+    const IndicatorSpec& spec = spec_.indicators[indicator->second];
+    if (spec.min_moves) {
+      if (cost.volume != CostItemSpec::Volume::kUnits) {
+        return absl::InvalidArgumentError(fmt::format(
+            "cost item '{}': a register indicator can only be priced per unit", cost.name));
+      }
+      continue;
+    }
+    for (DatasetPlan& plan : plans_) {
+      for (size_t position = 0; position < plan.indicators.size(); ++position) {
+        if (plan.indicators[position].index != indicator->second) continue;
+        CostPlan cost_plan{item, cost.volume, -1};
+        if (cost.volume == CostItemSpec::Volume::kAmount) {
+          cost_plan.amount_slot = plan.Slot(cost.amount_attribute);
+        }
+        plan.costs_by_indicator[position].push_back(cost_plan);
+      }
+    }
+  }
+  for (const Date& date : spec_.reference_dates) reference_years_.push_back(WindowOf(date.year));
+  households_.resize(spec_.reference_dates.size());
+  homeless_with_records_.assign(spec_.reference_dates.size(), 0);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<const ResolvedBatch*> AnalysisRun::Batch(DatasetPlan& plan, std::string_view batch_id) {
+  auto& cache = resolved_[plan.name];
+  auto it = cache.find(std::string(batch_id));
+  if (it != cache.end()) return &it->second;
+  ASSIGN_OR_RETURN(v1::BatchHeader header, store_->FindBatchHeader(batch_id));
+  ASSIGN_OR_RETURN(ResolvedBatch batch, Resolve(plan, header));
+  if (plan.is_register) {
+    const auto& area_schema =
+        header.attributes(batch.value_index[static_cast<size_t>(area_slot_)]);
+    for (const std::string& code : area_schema.codes()) {
+      batch.area_codes.push_back(code);
+      if (!area_index_.contains(code)) {
+        area_index_[code] = static_cast<uint16_t>(area_codes_.size());
+        area_codes_.push_back(code);
+      }
+    }
+  }
+  return &cache.emplace(std::string(batch_id), std::move(batch)).first->second;
+}
+
+absl::Status AnalysisRun::Open(std::string_view sealed, v1::Record* record, std::string* plain) {
+  if (sealed.size() < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES) {
+    return absl::DataLossError("a stored record is truncated");
+  }
+  const size_t plain_size = sealed.size() - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES;
+  plain->resize(plain_size);
+  const auto* in = reinterpret_cast<const unsigned char*>(sealed.data());
+  if (crypto_secretbox_open_easy(reinterpret_cast<unsigned char*>(plain->data()),
+                                 in + crypto_secretbox_NONCEBYTES,
+                                 sealed.size() - crypto_secretbox_NONCEBYTES, in,
+                                 data_key_->data()) != 0) {
+    return absl::DataLossError(
+        "a stored record does not decrypt with the covenant's data key (wrong key, or the store "
+        "was altered)");
+  }
+  if (!record->ParseFromString(*plain)) return absl::DataLossError("a stored record is corrupt");
+  ++records_read_;
+  return absl::OkStatus();
+}
+
+using PersonGroups =
+    std::vector<std::pair<DatasetPlan*, std::vector<std::pair<const ResolvedBatch*, v1::Record>>>>;
+
+void AnalysisRun::EvaluatePerson(const PersonGroups& groups) {
+  const size_t dates = reference_days_.size();
+  std::vector<Membership> membership(dates);
+  // The register: where the person lives on each date, birth date, moves.
+  const auto& register_rows = groups[0].second;
+  std::optional<int> birth;
+  for (const auto& [batch, record] : register_rows) {
+    if (auto day = DaysOf(ValueAt(*batch, record, birth_slot_))) birth = *day;
+  }
+  for (size_t d = 0; d < dates; ++d) {
+    int best_from = INT32_MIN;
+    for (const auto& [batch, record] : register_rows) {
+      std::optional<int> from = DaysOf(ValueAt(*batch, record, from_slot_));
+      std::optional<int> to = DaysOf(ValueAt(*batch, record, to_slot_));
+      const v1::Value* area = ValueAt(*batch, record, area_slot_);
+      std::optional<int> born = DaysOf(ValueAt(*batch, record, birth_slot_));
+      if (!from || *from > reference_days_[d] || (to && *to <= reference_days_[d])) continue;
+      if (record.address_token().size() != RecordCursor::kTokenBytes || area == nullptr ||
+          area->kind_case() != v1::Value::kCode || area->code() >= batch->area_codes.size() || !born) {
+        continue;
+      }
+      if (*from < best_from) continue;
+      best_from = *from;
+      Membership& m = membership[d];
+      m.member = true;
+      m.household = ToToken(record.address_token());
+      m.area = area_index_[batch->area_codes[area->code()]];
+      m.adult = AgeOn(DateFromDays(*born), spec_.reference_dates[d]) >= spec_.adult_age;
+    }
+  }
+  // Register indicators (moves).
+  for (size_t i = 0; i < spec_.indicators.size(); ++i) {
+    const IndicatorSpec& indicator = spec_.indicators[i];
+    if (!indicator.min_moves) continue;
+    for (size_t d = 0; d < dates; ++d) {
+      const YearWindow window = WindowOf(reference_years_[d].year + indicator.period.year_offset);
+      int moves = 0;
+      for (const auto& [batch, record] : register_rows) {
+        std::optional<int> from = DaysOf(ValueAt(*batch, record, from_slot_));
+        if (from && *from >= window.first && *from <= window.last && (!birth || *from != *birth)) {
+          ++moves;
+        }
+      }
+      if (moves >= *indicator.min_moves && membership[d].member &&
+          InScope(indicator.members, membership[d].adult)) {
+        membership[d].indicators |= uint64_t{1} << i;
+      }
+    }
+  }
+  // Every other dataset's records.
+  std::vector<bool> has_matching_record(dates, false);
+  for (size_t g = 0; g < groups.size(); ++g) {
+    DatasetPlan& plan = *groups[g].first;
+    std::vector<char>& years = years_seen_[plan.name];
+    for (const auto& [batch, record] : groups[g].second) {
+      for (size_t position = 0; position < plan.indicators.size(); ++position) {
+        const IndicatorPlan& indicator = plan.indicators[position];
+        MarkYears(indicator, *batch, record, &years);
+        if (!PassesFilters(indicator, position, *batch, record)) continue;
+        for (size_t d = 0; d < dates; ++d) {
+          const YearWindow window =
+              WindowOf(reference_years_[d].year + indicator.spec->period.year_offset);
+          const int days = DaysInWindow(indicator, *batch, record, window);
+          if (days == 0) continue;
+          has_matching_record[d] = true;
+          Membership& m = membership[d];
+          if (!m.member || !InScope(indicator.spec->members, m.adult)) continue;
+          m.indicators |= uint64_t{1} << indicator.index;
+          auto costs = plan.costs_by_indicator.find(position);
+          if (costs == plan.costs_by_indicator.end()) continue;
+          for (const CostPlan& cost : costs->second) {
+            double volume = 0;
+            switch (cost.volume) {
+              case CostItemSpec::Volume::kRecords: volume = 1; break;
+              case CostItemSpec::Volume::kDaysInYear: volume = days; break;
+              case CostItemSpec::Volume::kAmount:
+                volume = NumberOf(ValueAt(*batch, record, cost.amount_slot)).value_or(0);
+                break;
+              case CostItemSpec::Volume::kUnits: break;  // per household, later
+            }
+            if (volume != 0) AddVolume(&m.volumes, cost.item, volume);
+          }
+        }
+      }
+    }
+  }
+  for (size_t d = 0; d < dates; ++d) {
+    Membership& m = membership[d];
+    if (!m.member) {
+      if (has_matching_record[d]) ++homeless_with_records_[d];
+      continue;
+    }
+    HouseholdAccumulator& household = households_[d][m.household];
+    household.area = m.area;
+    ++(m.adult ? household.adults : household.children);
+    household.indicators |= m.indicators;
+    for (const auto& [item, volume] : m.volumes) AddVolume(&household.volumes, item, volume);
+  }
+}
+
+absl::Status AnalysisRun::ScanPersons() {
+  // One cursor per person-keyed dataset; the register's cursor first.
+  struct Source {
+    DatasetPlan* plan;
+    std::unique_ptr<RecordCursor> cursor;
+  };
+  std::vector<Source> sources;
+  for (DatasetPlan& plan : plans_) {
+    std::unique_ptr<RecordCursor> cursor = store_->NewRecordCursor(covenant_, plan.name);
+    if (!cursor->Valid()) {
+      RETURN_IF_ERROR(cursor->status());
+      if (plan.is_register) {
+        return absl::FailedPreconditionError(fmt::format(
+            "the population register '{}' has not been delivered under covenant '{}'; the "
+            "analysis needs it for households", plan.name, covenant_));
+      }
+      continue;  // reported as a dataset without records
+    }
+    ASSIGN_OR_RETURN(const ResolvedBatch* first, Batch(plan, cursor->batch_id()));
+    if (!first->has_bsn && !plan.is_register) continue;  // address-keyed: joined later
+    sources.push_back({&plan, std::move(cursor)});
+  }
+  std::string plain;
+  PersonGroups groups;
+  for (auto& source : sources) groups.push_back({source.plan, {}});
+  std::vector<std::vector<std::string>> seen(sources.size());
+  while (true) {
+    std::string_view smallest;
+    bool any = false;
+    for (const Source& source : sources) {
+      if (!source.cursor->Valid()) continue;
+      if (!any || source.cursor->token() < smallest) smallest = source.cursor->token();
+      any = true;
+    }
+    if (!any) break;
+    const Token person = ToToken(smallest);
+    const std::string_view person_view(person.data(), person.size());
+    for (size_t s = 0; s < sources.size(); ++s) {
+      auto& rows = groups[s].second;
+      rows.clear();
+      seen[s].clear();
+      RecordCursor& cursor = *sources[s].cursor;
+      for (; cursor.Valid() && cursor.token() == person_view; cursor.Next()) {
+        ASSIGN_OR_RETURN(const ResolvedBatch* batch, Batch(*sources[s].plan, cursor.batch_id()));
+        v1::Record record;
+        RETURN_IF_ERROR(Open(cursor.value(), &record, &plain));
+        // A repeated row (the agent seals duplicates) counts once.
+        if (std::find(seen[s].begin(), seen[s].end(), plain) != seen[s].end()) continue;
+        seen[s].push_back(plain);
+        rows.emplace_back(batch, std::move(record));
+      }
+      RETURN_IF_ERROR(cursor.status());
+    }
+    EvaluatePerson(groups);
+  }
+  sodium_memzero(plain.data(), plain.size());
+  return absl::OkStatus();
+}
+
+absl::Status AnalysisRun::ScanAddresses(DatasetPlan& plan) {
+  std::unique_ptr<RecordCursor> cursor = store_->NewRecordCursor(covenant_, plan.name);
+  std::string plain;
+  std::vector<std::string> seen;
+  Token current{};
+  std::vector<char>& years = years_seen_[plan.name];
+  for (; cursor->Valid(); cursor->Next()) {
+    ASSIGN_OR_RETURN(const ResolvedBatch* batch, Batch(plan, cursor->batch_id()));
+    if (batch->has_bsn) {
+      return absl::FailedPreconditionError(fmt::format(
+          "dataset '{}' mixes batches keyed by BSN and by address only", plan.name));
+    }
+    const Token household = ToToken(cursor->token());
+    if (household != current) {
+      current = household;
+      seen.clear();
+    }
+    v1::Record record;
+    RETURN_IF_ERROR(Open(cursor->value(), &record, &plain));
+    if (std::find(seen.begin(), seen.end(), plain) != seen.end()) continue;
+    seen.push_back(plain);
+    for (size_t position = 0; position < plan.indicators.size(); ++position) {
+      const IndicatorPlan& indicator = plan.indicators[position];
+      MarkYears(indicator, *batch, record, &years);
+      if (!PassesFilters(indicator, position, *batch, record)) continue;
+      for (size_t d = 0; d < reference_days_.size(); ++d) {
+        const YearWindow window =
+            WindowOf(reference_years_[d].year + indicator.spec->period.year_offset);
+        const int days = DaysInWindow(indicator, *batch, record, window);
+        if (days == 0) continue;
+        auto it = households_[d].find(household);
+        if (it == households_[d].end()) {
+          ++homeless_with_records_[d];
+          continue;
+        }
+        it->second.indicators |= uint64_t{1} << indicator.index;
+        auto costs = plan.costs_by_indicator.find(position);
+        if (costs == plan.costs_by_indicator.end()) continue;
+        for (const CostPlan& cost : costs->second) {
+          double volume = cost.volume == CostItemSpec::Volume::kDaysInYear ? days
+                          : cost.volume == CostItemSpec::Volume::kAmount
+                              ? NumberOf(ValueAt(*batch, record, cost.amount_slot)).value_or(0)
+                          : cost.volume == CostItemSpec::Volume::kRecords ? 1 : 0;
+          if (volume != 0) AddVolume(&it->second.volumes, cost.item, volume);
+        }
+      }
+    }
+  }
+  sodium_memzero(plain.data(), plain.size());
+  return cursor->status();
+}
+
+// ---------------------------------------------------------------------------------------------
+// From households to atoms and cells.
+
+// One group of households: same date, area, household type and indicator pattern.
+struct AtomKey {
+  uint16_t date = 0;
+  uint16_t area = 0;
+  uint16_t type = 0;
+  uint64_t indicators = 0;
+  bool operator==(const AtomKey&) const = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const AtomKey& k) {
+    return H::combine(std::move(h), k.date, k.area, k.type, k.indicators);
+  }
+};
+
+struct Atom {
+  AtomKey key;
+  uint64_t flags = 0;
+  int64_t households = 0;
+};
+
+// Money of one atom in one group of cost items (an item, a payer, or all).
+struct MoneyStats {
+  double sum = 0;
+  int64_t contributors = 0;
+  std::vector<double> largest;  // descending, at most `keep`
+  void Add(double amount, size_t keep) {
+    sum += amount;
+    ++contributors;
+    auto at = std::upper_bound(largest.begin(), largest.end(), amount, std::greater<>());
+    largest.insert(at, amount);
+    if (largest.size() > keep) largest.pop_back();
+  }
+};
+
+// A predicate over atoms.
+using AtomTest = std::function<bool(const Atom&)>;
+
+class ResultBuilder {
+ public:
+  ResultBuilder(const AnalysisSpec& spec, const EngineOptions& options,
+                const std::vector<double>& item_price, const std::vector<std::string>& area_codes,
+                const PriceTable& prices)
+      : spec_(spec), options_(options), item_price_(item_price), area_codes_(area_codes),
+        prices_(prices) {
+    for (size_t i = 0; i < spec.indicators.size(); ++i) operand_[spec.indicators[i].name] = {false, i};
+    for (size_t f = 0; f < spec.flags.size(); ++f) operand_[spec.flags[f].name] = {true, f};
+    for (size_t t = 0; t < spec.household_types.size(); ++t) type_index_[spec.household_types[t].name] = t;
+    for (const CostItemSpec& item : spec.cost_items) {
+      if (std::find(payers_.begin(), payers_.end(), item.payer) == payers_.end()) {
+        payers_.push_back(item.payer);
+      }
+    }
+  }
+
+  void AddHousehold(uint16_t date, const HouseholdAccumulator& household);
+  absl::Status Finish(AnalysisResult* result);
+
+ private:
+  bool Holds(const std::string& name, uint64_t indicators, uint64_t flags) const {
+    auto [is_flag, index] = operand_.at(name);
+    return ((is_flag ? flags : indicators) >> index) & 1;
+  }
+  bool Matches(const Selection& selection, const Atom& atom) const;
+  uint64_t Flags(uint64_t indicators) const;
+  uint16_t TypeOf(const HouseholdAccumulator& household) const;
+  size_t GroupCount() const { return spec_.cost_items.size() + payers_.size() + 1; }
+  size_t PayerGroup(const std::string& payer) const {
+    return spec_.cost_items.size() +
+           static_cast<size_t>(std::find(payers_.begin(), payers_.end(), payer) - payers_.begin());
+  }
+  size_t AllGroup() const { return GroupCount() - 1; }
+
+  int CountCell(const AtomTest& test, bool is_total);
+  int SumCell(const AtomTest& test, const std::vector<size_t>& items, size_t group, bool is_total);
+  ResultCell Count(const AtomTest& test, bool is_total);
+  ResultCell Percent(const ResultCell& part, const ResultCell& whole);
+
+  absl::Status CountsTable(const TableSpec& table, ResultTable* out);
+  absl::Status OverlapTable(const TableSpec& table, ResultTable* out);
+  absl::Status CostsTable(const TableSpec& table, ResultTable* out);
+  absl::Status SensitivityTable(const TableSpec& table, ResultTable* out);
+  const Selection& Population(const TableSpec& table) const { return spec_.populations.at(table.population); }
+
+  const AnalysisSpec& spec_;
+  const EngineOptions& options_;
+  const std::vector<double>& item_price_;
+  const std::vector<std::string>& area_codes_;
+  const PriceTable& prices_;
+  std::map<std::string, std::pair<bool, size_t>> operand_;
+  std::map<std::string, size_t> type_index_;
+  std::vector<std::string> payers_;
+
+  absl::flat_hash_map<AtomKey, uint32_t> atom_index_;
+  std::vector<Atom> atoms_;
+  // Per atom and cost-item group.
+  std::vector<std::vector<MoneyStats>> money_;
+  AnalysisResult* result_ = nullptr;
+  std::map<std::vector<uint32_t>, int> count_cell_index_;
+  std::map<std::pair<std::vector<uint32_t>, size_t>, int> sum_cell_index_;
+  // Cost tables already built, for sensitivity: table name -> column label -> cells.
+  struct CostColumnCells {
+    Selection where;
+    int households = -1;                       // count cell
+    double households_value = 0;
+    std::map<size_t, std::pair<int, double>> item_sums;  // item -> sum cell, value
+    int total = -1;
+    double total_value = 0;
+  };
+  std::map<std::string, std::map<std::string, CostColumnCells>> cost_tables_;
+};
+
+uint64_t ResultBuilder::Flags(uint64_t indicators) const {
+  uint64_t flags = 0;
+  for (size_t f = 0; f < spec_.flags.size(); ++f) {
+    const FlagSpec& flag = spec_.flags[f];
+    bool holds = true;
+    for (const std::string& name : flag.all) holds = holds && Holds(name, indicators, flags);
+    if (!flag.any.empty()) {
+      bool any = false;
+      for (const std::string& name : flag.any) any = any || Holds(name, indicators, flags);
+      holds = holds && any;
+    }
+    for (const std::string& name : flag.none) holds = holds && !Holds(name, indicators, flags);
+    if (holds) flags |= uint64_t{1} << f;
+  }
+  return flags;
+}
+
+bool ResultBuilder::Matches(const Selection& selection, const Atom& atom) const {
+  if (!selection.household_type.empty() &&
+      atom.key.type != type_index_.at(selection.household_type)) {
+    return false;
+  }
+  for (const std::string& name : selection.all) {
+    if (!Holds(name, atom.key.indicators, atom.flags)) return false;
+  }
+  if (!selection.any.empty()) {
+    bool any = false;
+    for (const std::string& name : selection.any) any = any || Holds(name, atom.key.indicators, atom.flags);
+    if (!any) return false;
+  }
+  for (const std::string& name : selection.none) {
+    if (Holds(name, atom.key.indicators, atom.flags)) return false;
+  }
+  return true;
+}
+
+uint16_t ResultBuilder::TypeOf(const HouseholdAccumulator& household) const {
+  for (size_t t = 0; t < spec_.household_types.size(); ++t) {
+    const HouseholdTypeSpec& type = spec_.household_types[t];
+    if (household.adults >= type.adults.min && household.adults <= type.adults.max &&
+        household.children >= type.children.min && household.children <= type.children.max) {
+      return static_cast<uint16_t>(t);
+    }
+  }
+  return static_cast<uint16_t>(spec_.household_types.size());  // none of them
+}
+
+void ResultBuilder::AddHousehold(uint16_t date, const HouseholdAccumulator& household) {
+  // Units-priced items hold once per household with the indicator.
+  std::vector<double> cost(spec_.cost_items.size(), 0);
+  for (const auto& [item, volume] : household.volumes) cost[item] += volume;
+  for (size_t item = 0; item < spec_.cost_items.size(); ++item) {
+    const CostItemSpec& spec = spec_.cost_items[item];
+    if (spec.volume == CostItemSpec::Volume::kUnits) {
+      const size_t indicator = operand_.at(spec.indicator).second;
+      cost[item] = (household.indicators >> indicator) & 1 ? 1 : 0;
+    }
+    if (spec.volume != CostItemSpec::Volume::kAmount) cost[item] *= item_price_[item];
+    if (options_.max_contribution_eur) cost[item] = std::min(cost[item], *options_.max_contribution_eur);
+  }
+  const AtomKey key{date, household.area, TypeOf(household), household.indicators};
+  auto [it, inserted] = atom_index_.try_emplace(key, static_cast<uint32_t>(atoms_.size()));
+  if (inserted) {
+    atoms_.push_back({key, Flags(key.indicators), 0});
+    money_.emplace_back(GroupCount());
+  }
+  Atom& atom = atoms_[it->second];
+  ++atom.households;
+  std::vector<MoneyStats>& money = money_[it->second];
+  const size_t keep = static_cast<size_t>(std::max(options_.largest_kept, 1));
+  std::vector<double> by_group(GroupCount(), 0);
+  for (size_t item = 0; item < cost.size(); ++item) {
+    if (cost[item] == 0) continue;
+    by_group[item] += cost[item];
+    by_group[PayerGroup(spec_.cost_items[item].payer)] += cost[item];
+    by_group[AllGroup()] += cost[item];
+  }
+  for (size_t g = 0; g < by_group.size(); ++g) {
+    if (by_group[g] != 0) money[g].Add(by_group[g], keep);
+  }
+}
+
+int ResultBuilder::CountCell(const AtomTest& test, bool is_total) {
+  PublishedCell cell;
+  cell.kind = CellKind::kCount;
+  for (uint32_t a = 0; a < atoms_.size(); ++a) {
+    if (!test(atoms_[a])) continue;
+    cell.atoms.push_back(a);
+    cell.value += static_cast<double>(atoms_[a].households);
+  }
+  auto [it, inserted] = count_cell_index_.try_emplace(cell.atoms, 0);
+  if (inserted) {
+    cell.is_total = is_total;
+    it->second = static_cast<int>(result_->count_cells.size());
+    result_->count_cells.push_back(std::move(cell));
+  } else if (is_total) {
+    result_->count_cells[static_cast<size_t>(it->second)].is_total = true;
+  }
+  return it->second;
+}
+
+int ResultBuilder::SumCell(const AtomTest& test, const std::vector<size_t>& items, size_t group,
+                           bool is_total) {
+  PublishedCell cell;
+  cell.kind = CellKind::kSum;
+  std::vector<uint32_t> atoms;
+  for (uint32_t a = 0; a < atoms_.size(); ++a) {
+    if (!test(atoms_[a])) continue;
+    atoms.push_back(a);
+    const MoneyStats& stats = money_[a][group];
+    cell.value += stats.sum;
+    cell.contributors += stats.contributors;
+    cell.largest.insert(cell.largest.end(), stats.largest.begin(), stats.largest.end());
+  }
+  std::sort(cell.largest.begin(), cell.largest.end(), std::greater<>());
+  if (cell.largest.size() > static_cast<size_t>(options_.largest_kept)) {
+    cell.largest.resize(static_cast<size_t>(options_.largest_kept));
+  }
+  // Sum atoms are (atom, item) pairs.
+  for (uint32_t a : atoms) {
+    for (size_t item : items) {
+      cell.atoms.push_back(static_cast<uint32_t>(a * spec_.cost_items.size() + item));
+    }
+  }
+  std::sort(cell.atoms.begin(), cell.atoms.end());
+  auto [it, inserted] = sum_cell_index_.try_emplace({cell.atoms, group}, 0);
+  if (inserted) {
+    cell.is_total = is_total;
+    it->second = static_cast<int>(result_->sum_cells.size());
+    result_->sum_cells.push_back(std::move(cell));
+  }
+  return it->second;
+}
+
+ResultCell ResultBuilder::Count(const AtomTest& test, bool is_total) {
+  const int index = CountCell(test, is_total);
+  ResultCell cell;
+  cell.kind = ResultKind::kCount;
+  cell.value = result_->count_cells[static_cast<size_t>(index)].value;
+  cell.sources.push_back({SystemCellRef::System::kCounts, index});
+  return cell;
+}
+
+ResultCell ResultBuilder::Percent(const ResultCell& part, const ResultCell& whole) {
+  ResultCell cell;
+  if (whole.value == 0) return cell;  // empty: no population
+  cell.kind = ResultKind::kPercent;
+  cell.value = 100.0 * part.value / whole.value;
+  cell.denominator = whole.value;
+  cell.sources = part.sources;
+  cell.sources.insert(cell.sources.end(), whole.sources.begin(), whole.sources.end());
+  return cell;
+}
+
+absl::Status ResultBuilder::CountsTable(const TableSpec& table, ResultTable* out) {
+  const Selection& population = Population(table);
+  struct Row {
+    std::string label;
+    AtomTest test;
+    bool total;
+  };
+  std::vector<Row> rows;
+  if (!table.total_label.empty()) rows.push_back({table.total_label, [](const Atom&) { return true; }, true});
+  if (table.rows == Dimension::kArea) {
+    out->row_heading = "area";
+    std::vector<uint16_t> order(area_codes_.size());
+    for (size_t a = 0; a < order.size(); ++a) order[a] = static_cast<uint16_t>(a);
+    std::sort(order.begin(), order.end(),
+              [&](uint16_t x, uint16_t y) { return area_codes_[x] < area_codes_[y]; });
+    for (uint16_t area : order) {
+      auto label = spec_.area_labels.find(area_codes_[area]);
+      rows.push_back({label == spec_.area_labels.end() ? area_codes_[area] : label->second,
+                      [area](const Atom& atom) { return atom.key.area == area; }, false});
+    }
+  } else if (table.rows == Dimension::kHouseholdType) {
+    out->row_heading = "household_type";
+    for (size_t t = 0; t < spec_.household_types.size(); ++t) {
+      rows.push_back({spec_.household_types[t].name,
+                      [t](const Atom& atom) { return atom.key.type == t; }, false});
+    }
+  } else {
+    out->row_heading = "";
+    for (const RowSpec& row : table.row_selections) {
+      rows.push_back({row.label, [this, where = row.where](const Atom& atom) { return Matches(where, atom); },
+                      false});
+    }
+  }
+  for (const CountColumn& column : table.columns) {
+    if (column.percent) {
+      out->columns.push_back(column.label + "_n");
+      out->columns.push_back(column.label + "_pct");
+    } else {
+      out->columns.push_back(column.label);
+    }
+  }
+  for (const Row& row : rows) {
+    ResultRow result_row;
+    result_row.label = row.label;
+    for (const CountColumn& column : table.columns) {
+      const uint16_t date = static_cast<uint16_t>(column.reference);
+      auto base = [&, date](const Atom& atom) {
+        return atom.key.date == date && row.test(atom) && Matches(population, atom);
+      };
+      ResultCell whole = Count(base, row.total);
+      ResultCell part = Count([&](const Atom& atom) { return base(atom) && Matches(column.where, atom); },
+                              row.total);
+      result_row.cells.push_back(part);
+      if (column.percent) result_row.cells.push_back(Percent(part, whole));
+    }
+    out->rows.push_back(std::move(result_row));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ResultBuilder::OverlapTable(const TableSpec& table, ResultTable* out) {
+  const Selection& population = Population(table);
+  out->row_heading = "row";
+  out->columns = table.flags;
+  auto in_population = [&](const Atom& atom) { return atom.key.date == 0 && Matches(population, atom); };
+  auto has = [&](const std::string& flag, const Atom& atom) {
+    return Holds(flag, atom.key.indicators, atom.flags);
+  };
+  auto add_row = [&](std::string label, const std::function<std::optional<AtomTest>(const std::string&)>& test) {
+    ResultRow row;
+    row.label = std::move(label);
+    for (const std::string& flag : table.flags) {
+      std::optional<AtomTest> t = test(flag);
+      row.cells.push_back(t ? Count([&](const Atom& atom) { return in_population(atom) && (*t)(atom); }, false)
+                            : ResultCell{});
+    }
+    out->rows.push_back(std::move(row));
+  };
+  add_row("no problem in this domain", [&](const std::string& flag) -> std::optional<AtomTest> {
+    return [&, flag](const Atom& atom) { return !has(flag, atom); };
+  });
+  add_row("one or more problems in this domain", [&](const std::string& flag) -> std::optional<AtomTest> {
+    return [&, flag](const Atom& atom) { return has(flag, atom); };
+  });
+  add_row("problems in this domain only", [&](const std::string& flag) -> std::optional<AtomTest> {
+    return [&, flag](const Atom& atom) {
+      if (!has(flag, atom)) return false;
+      for (const std::string& other : table.flags) {
+        if (other != flag && has(other, atom)) return false;
+      }
+      return true;
+    };
+  });
+  for (const std::string& other : table.flags) {
+    add_row("also " + other, [&, other](const std::string& flag) -> std::optional<AtomTest> {
+      if (flag == other) return std::nullopt;
+      return [&, flag, other](const Atom& atom) { return has(flag, atom) && has(other, atom); };
+    });
+  }
+  add_row("in all of these domains", [&](const std::string&) -> std::optional<AtomTest> {
+    return [&](const Atom& atom) {
+      for (const std::string& flag : table.flags) {
+        if (!has(flag, atom)) return false;
+      }
+      return true;
+    };
+  });
+  return absl::OkStatus();
+}
+
+absl::Status ResultBuilder::CostsTable(const TableSpec& table, ResultTable* out) {
+  const Selection& population = Population(table);
+  out->row_heading = table.by_payer ? "payer" : "item";
+  struct Row {
+    std::string label;
+    std::vector<size_t> items;
+    size_t group;
+    bool total;
+  };
+  std::vector<Row> rows;
+  std::vector<size_t> all_items(spec_.cost_items.size());
+  for (size_t i = 0; i < all_items.size(); ++i) all_items[i] = i;
+  if (table.by_payer) {
+    for (const std::string& payer : payers_) {
+      Row row{payer, {}, PayerGroup(payer), false};
+      for (size_t i = 0; i < spec_.cost_items.size(); ++i) {
+        if (spec_.cost_items[i].payer == payer) row.items.push_back(i);
+      }
+      rows.push_back(std::move(row));
+    }
+  } else {
+    for (size_t i = 0; i < spec_.cost_items.size(); ++i) {
+      rows.push_back({spec_.cost_items[i].name, {i}, i, false});
+    }
+  }
+  rows.push_back({table.total_label.empty() ? "total" : table.total_label, all_items, AllGroup(), true});
+
+  for (const RowSpec& column : table.cost_columns) {
+    out->columns.push_back(column.label + "_eur");
+    out->columns.push_back(column.label + "_mean_eur");
+  }
+  auto& registry = cost_tables_[table.name];
+  ResultRow households_row;
+  households_row.label = "households";
+  for (const RowSpec& column : table.cost_columns) {
+    AtomTest test = [&, where = column.where](const Atom& atom) {
+      return atom.key.date == 0 && Matches(population, atom) && Matches(where, atom);
+    };
+    ResultCell count = Count(test, true);
+    households_row.cells.push_back(count);
+    households_row.cells.push_back(ResultCell{});
+    CostColumnCells& cells = registry[column.label];
+    cells.where = column.where;
+    cells.households = count.sources[0].index;
+    cells.households_value = count.value;
+  }
+  out->rows.push_back(std::move(households_row));
+  for (const Row& row : rows) {
+    ResultRow result_row;
+    result_row.label = row.label;
+    for (const RowSpec& column : table.cost_columns) {
+      AtomTest test = [&, where = column.where](const Atom& atom) {
+        return atom.key.date == 0 && Matches(population, atom) && Matches(where, atom);
+      };
+      const int index = SumCell(test, row.items, row.group, row.total);
+      const double value = result_->sum_cells[static_cast<size_t>(index)].value;
+      CostColumnCells& cells = registry[column.label];
+      ResultCell sum;
+      sum.kind = ResultKind::kAmount;
+      sum.value = value;
+      sum.sources.push_back({SystemCellRef::System::kSums, index});
+      ResultCell mean;
+      if (cells.households_value > 0) {
+        mean.kind = ResultKind::kAmount;
+        mean.value = value / cells.households_value;
+        mean.sources = sum.sources;
+        mean.sources.push_back({SystemCellRef::System::kCounts, cells.households});
+      }
+      result_row.cells.push_back(sum);
+      result_row.cells.push_back(mean);
+      if (row.total) {
+        cells.total = index;
+        cells.total_value = value;
+      } else if (!table.by_payer) {
+        cells.item_sums[row.items[0]] = {index, value};
+      }
+    }
+    out->rows.push_back(std::move(result_row));
+  }
+  if (table.by_payer) {  // sensitivity needs the per-item sums
+    for (const RowSpec& column : table.cost_columns) {
+      AtomTest test = [&, where = column.where](const Atom& atom) {
+        return atom.key.date == 0 && Matches(population, atom) && Matches(where, atom);
+      };
+      CostColumnCells& cells = registry[column.label];
+      for (size_t i = 0; i < spec_.cost_items.size(); ++i) {
+        const int index = SumCell(test, {i}, i, false);
+        cells.item_sums[i] = {index, result_->sum_cells[static_cast<size_t>(index)].value};
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ResultBuilder::SensitivityTable(const TableSpec& table, ResultTable* out) {
+  auto costs = cost_tables_.find(table.costs_table);
+  if (costs == cost_tables_.end() || !costs->second.contains(table.mean_of)) {
+    return absl::InvalidArgumentError(fmt::format(
+        "table '{}' varies column '{}' of costs table '{}', which is not an earlier costs table "
+        "with that column", table.name, table.mean_of, table.costs_table));
+  }
+  const CostColumnCells& cells = costs->second.at(table.mean_of);
+  out->row_heading = "varied";
+  out->columns = {"base_mean_eur", "low_mean_eur", "high_mean_eur"};
+  if (cells.households_value == 0) return absl::OkStatus();
+  const double n = cells.households_value;
+  const double base = cells.total_value / n;
+  auto derived = [&](double value, const std::vector<SystemCellRef>& sources) {
+    ResultCell cell;
+    cell.kind = ResultKind::kAmount;
+    cell.value = value;
+    cell.sources = sources;
+    return cell;
+  };
+  const std::vector<SystemCellRef> base_sources = {{SystemCellRef::System::kSums, cells.total},
+                                                   {SystemCellRef::System::kCounts, cells.households}};
+  double lowest = base, highest = base;
+  std::vector<SystemCellRef> all_sources = base_sources;
+  for (const SensitivitySpec& variation : spec_.sensitivity) {
+    double varied = 0;  // the euros that scale with the factor
+    std::vector<SystemCellRef> sources = base_sources;
+    for (size_t i = 0; i < spec_.cost_items.size(); ++i) {
+      const CostItemSpec& item = spec_.cost_items[i];
+      double share = 0;
+      if (!variation.item.empty()) {
+        share = item.name == variation.item ? 1 : 0;
+      } else if (item.volume != CostItemSpec::Volume::kAmount && item_price_[i] > 0) {
+        for (const std::string& p : item.prices) {
+          if (p == variation.price) share += *prices_.items.at(p).price / item_price_[i];
+        }
+      }
+      if (share == 0) continue;
+      auto [index, value] = cells.item_sums.at(i);
+      varied += share * value;
+      sources.push_back({SystemCellRef::System::kSums, index});
+    }
+    const double low = base + (variation.low - 1.0) * varied / n;
+    const double high = base + (variation.high - 1.0) * varied / n;
+    lowest = std::min(lowest, low);
+    highest = std::max(highest, high);
+    all_sources.insert(all_sources.end(), sources.begin(), sources.end());
+    out->rows.push_back({variation.label, {derived(base, base_sources), derived(low, sources),
+                                           derived(high, sources)}});
+  }
+  out->rows.push_back({"range (one at a time)", {derived(base, base_sources),
+                                                 derived(lowest, all_sources),
+                                                 derived(highest, all_sources)}});
+  return absl::OkStatus();
+}
+
+absl::Status ResultBuilder::Finish(AnalysisResult* result) {
+  result_ = result;
+  for (const TableSpec& table : spec_.tables) {
+    ResultTable out;
+    out.name = table.name;
+    out.title = table.title;
+    absl::Status status;
+    switch (table.kind) {
+      case TableKind::kCounts: status = CountsTable(table, &out); break;
+      case TableKind::kOverlap: status = OverlapTable(table, &out); break;
+      case TableKind::kCosts: status = CostsTable(table, &out); break;
+      case TableKind::kSensitivity: status = SensitivityTable(table, &out); break;
+    }
+    RETURN_IF_ERROR(status);
+    result->tables.push_back(std::move(out));
+  }
+  result->count_atoms = static_cast<uint32_t>(atoms_.size());
+  result->sum_atoms = static_cast<uint32_t>(atoms_.size() * std::max<size_t>(spec_.cost_items.size(), 1));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AnalysisResult> AnalysisRun::Execute() {
+  RETURN_IF_ERROR(Plan());
+  RETURN_IF_ERROR(ScanPersons());
+  for (DatasetPlan& plan : plans_) {
+    auto cached = resolved_.find(plan.name);
+    if (cached == resolved_.end() || cached->second.empty()) continue;
+    if (!cached->second.begin()->second.has_bsn && !plan.is_register) {
+      RETURN_IF_ERROR(ScanAddresses(plan));
+    }
+  }
+  AnalysisResult result;
+  result.records_read = records_read_;
+  ResultBuilder builder(spec_, options_, item_price_, area_codes_, prices_);
+  for (const auto& [code, label] : spec_.area_labels) {
+    (void)label;
+    if (!area_index_.contains(code)) {
+      area_index_[code] = static_cast<uint16_t>(area_codes_.size());
+      area_codes_.push_back(code);
+    }
+  }
+  for (size_t d = 0; d < households_.size(); ++d) {
+    for (const auto& [token, household] : households_[d]) {
+      builder.AddHousehold(static_cast<uint16_t>(d), household);
+    }
+    households_[d].clear();
+  }
+  RETURN_IF_ERROR(builder.Finish(&result));
+
+  ASSIGN_OR_RETURN(std::vector<v1::DatasetStatus> statuses, store_->Status());
+  for (const DatasetPlan& plan : plans_) {
+    DatasetUse use{plan.name, 0, 0};
+    for (const v1::DatasetStatus& status : statuses) {
+      if (status.covenant_id() == covenant_ && status.dataset() == plan.name) {
+        use.batches = status.batches();
+        use.records = status.records();
+      }
+    }
+    if (use.records == 0) {
+      result.warnings.push_back(fmt::format(
+          "no records of dataset '{}' have been delivered: its indicators are zero", plan.name));
+    }
+    result.datasets.push_back(use);
+  }
+  for (size_t d = 0; d < spec_.reference_dates.size(); ++d) {
+    for (const DatasetPlan& plan : plans_) {
+      auto years = years_seen_.find(plan.name);
+      for (const IndicatorPlan& indicator : plan.indicators) {
+        if (indicator.spec->period.kind == PeriodKind::kAlways) continue;
+        const int year = reference_years_[d].year + indicator.spec->period.year_offset;
+        const bool covered = years != years_seen_.end() && year >= kFirstYear && year <= kLastYear &&
+                             years->second[static_cast<size_t>(year - kFirstYear)];
+        if (!covered) {
+          result.warnings.push_back(fmt::format(
+              "dataset '{}' has no records for {}: indicator '{}' at reference date {} counts "
+              "nobody",
+              plan.name, year, indicator.spec->name, IsoDate(spec_.reference_dates[d])));
+        }
+      }
+    }
+    if (homeless_with_records_[d] > 0) {
+      result.warnings.push_back(fmt::format(
+          "{} persons or addresses with records that count in {} live in no household of the "
+          "register on {}; their records are not counted",
+          homeless_with_records_[d], reference_years_[d].year, IsoDate(spec_.reference_dates[d])));
+    }
+  }
+  return result;
+}
+
+}  // namespace
+
+absl::StatusOr<AnalysisResult> AnalysisEngine::Run(const AnalysisSpec& spec,
+                                                   const PriceTable& prices,
+                                                   const EngineOptions& options) const {
+  if (data_key_ == nullptr || data_key_->size() != crypto_secretbox_KEYBYTES) {
+    return absl::FailedPreconditionError("the analysis engine needs the covenant's 32-byte data key");
+  }
+  AnalysisRun run(store_, covenant_, data_key_, spec, prices, options);
+  return run.Execute();
+}
+
+const ResultTable* AnalysisResult::FindTable(std::string_view name) const {
+  for (const ResultTable& table : tables) {
+    if (table.name == name) return &table;
+  }
+  return nullptr;
+}
+
+const ResultCell* ResultTable::Find(std::string_view row, std::string_view column) const {
+  auto col = std::find(columns.begin(), columns.end(), column);
+  if (col == columns.end()) return nullptr;
+  for (const ResultRow& r : rows) {
+    if (r.label == row) return &r.cells[static_cast<size_t>(col - columns.begin())];
+  }
+  return nullptr;
+}
+
+}  // namespace koppel
