@@ -36,6 +36,9 @@ class BatchIngester {
   // UNAUTHENTICATED for a malformed or tampered batch; nothing is stored then.
   absl::StatusOr<v1::Receipt> Ingest(const std::string& sender, const v1::SealedBatch& batch);
 
+  const Covenant& covenant() const { return covenant_; }
+  const Secret& data_key() const { return keys_.data_key; }
+
  private:
   BatchIngester(Covenant covenant, LinkerKeys keys, HmacSha256Key rekey, LinkerStore* store)
       : covenant_(std::move(covenant)), keys_(std::move(keys)), rekey_(std::move(rekey)),

@@ -94,7 +94,8 @@ int Serve(const std::string& listen, const std::string& pki, const std::string& 
       BatchIngester::Create(std::move(*covenant), std::move(*keys), store->get());
   if (!ingester.ok()) return Fail(kExitIo, ingester.status());
 
-  LinkerService service(ingester->get(), store->get());
+  QueryRunner queries(&(*ingester)->covenant(), &(*ingester)->data_key(), store->get());
+  LinkerService service(ingester->get(), store->get(), &queries);
   spdlog::info("koppel-linker serving covenant {} (data in {})", covenant_id, data);
   ServiceOptions options{"koppel-linker", listen, port_file,
                          static_cast<int>(BatchIngester::kMaxSealedBytes + (1 << 20))};

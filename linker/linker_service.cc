@@ -45,4 +45,26 @@ grpc::Status LinkerService::GetStatus(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status LinkerService::Query(grpc::ServerContext* context, const v1::QueryRequest* request,
+                                  v1::QueryResponse* response) {
+  const std::string caller = PeerIdentity(*context);
+  if (caller.empty()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "no verified client certificate (rule: every party presents one)");
+  }
+  absl::StatusOr<v1::Release> release = queries_->Run(caller, *request);
+  if (!release.ok()) {
+    spdlog::warn("refused query {} from {}: {}", request->spec_name(), caller,
+                 std::string(release.status().message()));
+    return ToGrpcStatus(release.status());
+  }
+  const v1::ReleaseMetadata& meta = release->metadata();
+  spdlog::info("released analysis {} (spec {}) to {}: {} tables, {} cells suppressed primarily, "
+               "{} secondarily",
+               meta.analysis(), meta.spec_sha256(), caller, release->tables_size(),
+               meta.cells_suppressed_primary(), meta.cells_suppressed_secondary());
+  *response->mutable_release() = std::move(*release);
+  return grpc::Status::OK;
+}
+
 }  // namespace koppel
