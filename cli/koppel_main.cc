@@ -14,6 +14,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -30,17 +31,21 @@ enum ExitCode : int {
   kExitOk = 0,
   kExitOther = 1,
   kExitUsage = 2,
-  kExitSpec = 3,         // the spec is invalid, or it, a file it names or a certificate is unreadable
+  kExitSpec = 3,         // the spec, a file it names or a certificate: invalid or unreadable
   kExitOutput = 4,       // the output directory cannot be written
   kExitUnreachable = 6,  // the linker did not answer
   kExitRefused = 7,      // the linker refused the query (the message names the rule)
 };
 
 constexpr std::string_view kQueryExitCodes =
-    "Exit codes: 0 release written; 2 usage (bad flags, unknown --format); 3 the spec is "
-    "invalid, or it, a file it names or a certificate in --pki cannot be read; 4 the output "
-    "directory cannot be written; 6 the linker is unreachable or did not answer within "
-    "--timeout; 7 the linker refused the query (the message names the rule); 1 anything else.";
+    "Exit codes:\n"
+    "  0  the release is written\n"
+    "  2  usage: bad or missing flags, unknown --format\n"
+    "  3  the spec is invalid, or it, a file it names or a certificate in --pki cannot be read\n"
+    "  4  the output directory cannot be written\n"
+    "  6  the linker is unreachable or did not answer within --timeout\n"
+    "  7  the linker refused the query (the message names the rule)\n"
+    "  1  anything else";
 
 int Fail(int code, const std::string& message, std::string_view hint = {}) {
   fmt::print(stderr, "koppel: error: {}\n", message);
@@ -63,16 +68,17 @@ struct QueryFlags {
   bool print = false;
 };
 
-absl::StatusOr<std::string> ReadTextFile(const std::filesystem::path& path,
-                                         std::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(
-        fmt::format("cannot read {} {}: {}", what, path.string(), std::strerror(errno)));
+// The file's bytes, or why it cannot be read (the caller says which file it is).
+absl::StatusOr<std::string> ReadTextFile(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return absl::FailedPreconditionError("it is a directory");
   }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(std::strerror(errno));
   std::ostringstream text;
   text << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(fmt::format("cannot read {} {}", what, path.string()));
+  if (in.bad()) return absl::DataLossError("read error");
   return text.str();
 }
 
@@ -83,16 +89,19 @@ absl::StatusOr<std::map<std::string, std::string>> ReadNamedFiles(
   std::map<std::string, std::string> files;
   if (!spec.prices_file.empty()) {
     std::filesystem::path path = spec_path.parent_path() / spec.prices_file;
-    absl::StatusOr<std::string> text =
-        ReadTextFile(path, fmt::format("the prices_file of {},", spec_path.string()));
-    if (!text.ok()) return text.status();
+    absl::StatusOr<std::string> text = ReadTextFile(path);
+    if (!text.ok()) {
+      return absl::NotFoundError(fmt::format("cannot read {} (prices: in {}): {}", path.string(),
+                                             spec_path.string(),
+                                             std::string(text.status().message())));
+    }
     files.emplace(spec.prices_file, std::move(*text));
   }
   return files;
 }
 
-std::shared_ptr<grpc::Channel> ConnectLinker(const QueryFlags& f,
-                                             const std::shared_ptr<grpc::ChannelCredentials>& creds) {
+std::shared_ptr<grpc::Channel> ConnectLinker(
+    const QueryFlags& f, const std::shared_ptr<grpc::ChannelCredentials>& creds) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(256 << 20);
   args.SetMaxSendMessageSize(256 << 20);
@@ -144,7 +153,7 @@ void PrintSummary(const v1::Release& release, const QueryFlags& f,
     width = std::max(width, table.name().size());
   }
   for (const v1::ReleasedTable& table : release.tables()) {
-    fmt::print("{:<{}}  {:>6} rows  {:>5} cells suppressed\n", table.name(), width,
+    fmt::print("{:<{}}  {:>5} rows  {:>4} cells suppressed\n", table.name(), width,
                table.rows_size(), table.cells_suppressed());
   }
   std::vector<std::string> names;
@@ -158,17 +167,25 @@ void PrintSummary(const v1::Release& release, const QueryFlags& f,
 
 int RunQuery(const QueryFlags& f) {
   std::optional<ReleaseFormat> format = ReleaseFormatFromName(f.format);
-  if (!format) return Fail(kExitUsage, fmt::format("unknown --format {}; use csv, json or md", f.format));
+  if (!format) {
+    return Fail(kExitUsage, fmt::format("unknown --format {}; use csv, json or md", f.format));
+  }
   const std::filesystem::path spec_path(f.spec);
-  absl::StatusOr<std::string> yaml = ReadTextFile(spec_path, "spec");
-  if (!yaml.ok()) return Fail(kExitSpec, yaml.status(), "check the --spec path");
+  absl::StatusOr<std::string> yaml = ReadTextFile(spec_path);
+  if (!yaml.ok()) {
+    return Fail(kExitSpec,
+                fmt::format("cannot read spec {}: {}", f.spec,
+                            std::string(yaml.status().message())),
+                "check the --spec path");
+  }
   absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(*yaml, f.spec);
   if (!spec.ok()) {
     return Fail(kExitSpec, spec.status(), "fix the spec; docs/analysis.md describes its keys");
   }
   absl::StatusOr<std::map<std::string, std::string>> files = ReadNamedFiles(*spec, spec_path);
   if (!files.ok()) {
-    return Fail(kExitSpec, files.status(), "file names in a spec are relative to the spec's directory");
+    return Fail(kExitSpec, files.status(),
+                "file names in a spec are relative to the spec's directory");
   }
   if (absl::Status s = PrepareOutputDir(f.out); !s.ok()) return Fail(kExitOutput, s);
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =

@@ -69,17 +69,17 @@ std::vector<std::string> RowFields(const v1::ReleasedRow& row) {
   return fields;
 }
 
-nlohmann::json CellToJson(const v1::ReleasedCell& cell) {
+nlohmann::ordered_json CellToJson(const v1::ReleasedCell& cell) {
   if (Suppressed(cell)) return "*";
   if (cell.value_case() == v1::ReleasedCell::kCount) return cell.count();
   // The number the text formats show, so that every format carries the same figure.
   return std::strtod(FormatCell(cell).c_str(), nullptr);
 }
 
-nlohmann::json TableToJson(const v1::ReleasedTable& table) {
-  nlohmann::json rows = nlohmann::json::array();
+nlohmann::ordered_json TableToJson(const v1::ReleasedTable& table) {
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   for (const v1::ReleasedRow& row : table.rows()) {
-    nlohmann::json cells = nlohmann::json::array();
+    nlohmann::ordered_json cells = nlohmann::ordered_json::array();
     for (const v1::ReleasedCell& cell : row.cells()) cells.push_back(CellToJson(cell));
     rows.push_back({{"label", row.label()}, {"cells", std::move(cells)}});
   }
@@ -92,8 +92,8 @@ nlohmann::json TableToJson(const v1::ReleasedTable& table) {
 }
 
 std::string CsvMetadataFile(const v1::Release& release) {
-  nlohmann::json metadata = MetadataToJson(release.metadata());
-  nlohmann::json tables = nlohmann::json::array();
+  nlohmann::ordered_json metadata = MetadataToJson(release.metadata());
+  nlohmann::ordered_json tables = nlohmann::ordered_json::array();
   for (const v1::ReleasedTable& table : release.tables()) {
     tables.push_back({{"name", table.name()},
                       {"title", table.title()},
@@ -101,8 +101,8 @@ std::string CsvMetadataFile(const v1::Release& release) {
                       {"rows", table.rows_size()},
                       {"cells_suppressed", table.cells_suppressed()}});
   }
-  return nlohmann::json{{"metadata", std::move(metadata)}, {"tables", std::move(tables)}}.dump(2) +
-         "\n";
+  nlohmann::ordered_json file{{"metadata", std::move(metadata)}, {"tables", std::move(tables)}};
+  return file.dump(2) + "\n";
 }
 
 // Markdown that renders as the text itself: no emphasis, links, HTML or cell breaks.
@@ -129,6 +129,7 @@ std::string Joined(const std::vector<std::string>& parts, std::string_view separ
 }
 
 std::string OrNone(const std::string& s) { return s.empty() ? "none" : s; }
+std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 
 std::string MarkdownMetadata(const v1::ReleaseMetadata& m) {
   std::vector<std::string> deliveries;
@@ -138,12 +139,12 @@ std::string MarkdownMetadata(const v1::ReleaseMetadata& m) {
   }
   std::vector<std::string> dates(m.reference_dates().begin(), m.reference_dates().end());
   std::string out;
-  out += fmt::format("- **Covenant:** {}\n", MarkdownText(m.covenant_id()));
-  out += fmt::format("- **Analysis:** {}\n", MarkdownText(m.analysis()));
-  out += fmt::format("- **Recipient:** {}\n", MarkdownText(m.recipient()));
-  out += fmt::format("- **Released at:** {}\n", MarkdownText(m.released_at()));
-  out += fmt::format("- **Spec SHA-256:** `{}`\n", m.spec_sha256());
-  out += fmt::format("- **Reference dates:** {}\n", MarkdownText(Joined(dates, ", ")));
+  out += fmt::format("- **Covenant:** {}\n", MarkdownText(OrDash(m.covenant_id())));
+  out += fmt::format("- **Analysis:** {}\n", MarkdownText(OrDash(m.analysis())));
+  out += fmt::format("- **Recipient:** {}\n", MarkdownText(OrDash(m.recipient())));
+  out += fmt::format("- **Released at:** {}\n", MarkdownText(OrDash(m.released_at())));
+  out += fmt::format("- **Spec SHA-256:** `{}`\n", OrDash(m.spec_sha256()));
+  out += fmt::format("- **Reference dates:** {}\n", MarkdownText(OrDash(Joined(dates, ", "))));
   out += fmt::format("- **Deliveries used:** {}\n", OrNone(Joined(deliveries, "; ")));
   out += fmt::format(
       "- **Disclosure control:** minimum cell {}; dominance {}; percentages of suppressed "
@@ -307,10 +308,11 @@ std::string TableToCsv(const v1::ReleasedTable& table) {
   return out;
 }
 
-nlohmann::json MetadataToJson(const v1::ReleaseMetadata& m) {
-  nlohmann::json deliveries = nlohmann::json::array();
+nlohmann::ordered_json MetadataToJson(const v1::ReleaseMetadata& m) {
+  nlohmann::ordered_json deliveries = nlohmann::ordered_json::array();
   for (const v1::DeliveryUsed& d : m.deliveries()) {
-    deliveries.push_back({{"dataset", d.dataset()}, {"batches", d.batches()}, {"records", d.records()}});
+    deliveries.push_back(
+        {{"dataset", d.dataset()}, {"batches", d.batches()}, {"records", d.records()}});
   }
   return {
       {"covenant_id", m.covenant_id()},
@@ -330,8 +332,8 @@ nlohmann::json MetadataToJson(const v1::ReleaseMetadata& m) {
   };
 }
 
-nlohmann::json ReleaseToJson(const v1::Release& release) {
-  nlohmann::json tables = nlohmann::json::array();
+nlohmann::ordered_json ReleaseToJson(const v1::Release& release) {
+  nlohmann::ordered_json tables = nlohmann::ordered_json::array();
   for (const v1::ReleasedTable& table : release.tables()) tables.push_back(TableToJson(table));
   return {{"metadata", MetadataToJson(release.metadata())}, {"tables", std::move(tables)}};
 }

@@ -62,8 +62,8 @@ std::string TableToCsv(const v1::ReleasedTable& table);
 // {"metadata": {...}, "tables": [{"name", "title", "row_heading", "columns", "rows":
 // [{"label", "cells": [...]}], "cells_suppressed"}]}; metadata keys are the proto's field names,
 // deliveries are objects {dataset, batches, records}; a suppressed cell is the string "*".
-nlohmann::json MetadataToJson(const v1::ReleaseMetadata& metadata);
-nlohmann::json ReleaseToJson(const v1::Release& release);
+nlohmann::ordered_json MetadataToJson(const v1::ReleaseMetadata& metadata);
+nlohmann::ordered_json ReleaseToJson(const v1::Release& release);
 
 // The whole release as one markdown document.
 std::string ReleaseToMarkdown(const v1::Release& release);

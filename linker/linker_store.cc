@@ -44,6 +44,19 @@ absl::StatusOr<std::unique_ptr<LinkerStore>> LinkerStore::Open(const std::filesy
   return std::unique_ptr<LinkerStore>(new LinkerStore(std::unique_ptr<rocksdb::DB>(db)));
 }
 
+absl::StatusOr<std::unique_ptr<LinkerStore>> LinkerStore::OpenReadOnly(
+    const std::filesystem::path& dir) {
+  rocksdb::Options options;
+  options.paranoid_checks = true;
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s = rocksdb::DB::OpenForReadOnly(options, dir.string(), &db);
+  if (!s.ok()) {
+    return absl::FailedPreconditionError(fmt::format(
+        "cannot open the linker database in {} for reading: {}", dir.string(), s.ToString()));
+  }
+  return std::unique_ptr<LinkerStore>(new LinkerStore(std::unique_ptr<rocksdb::DB>(db)));
+}
+
 absl::StatusOr<std::optional<v1::Receipt>> LinkerStore::FindReceipt(
     const std::string& batch_id) const {
   std::string value;

@@ -60,6 +60,8 @@ class RecordCursor {
 class LinkerStore {
  public:
   static absl::StatusOr<std::unique_ptr<LinkerStore>> Open(const std::filesystem::path& dir);
+  // For offline analysis and tests: reads a store another process may be serving.
+  static absl::StatusOr<std::unique_ptr<LinkerStore>> OpenReadOnly(const std::filesystem::path& dir);
 
   // The receipt of a batch already held, if any.
   absl::StatusOr<std::optional<v1::Receipt>> FindReceipt(const std::string& batch_id) const;

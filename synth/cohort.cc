@@ -36,19 +36,17 @@ struct CohortItem {
 };
 
 constexpr CohortItem kItems[] = {
-    {P::kMunicipality, C::kBijstand},   {P::kMunicipality, C::kLowIncome},
+    {P::kMunicipality, C::kBijstand}, {P::kMunicipality, C::kLowIncome},
     {P::kMunicipality, C::kYouthAmbulant}, {P::kMunicipality, C::kYouthDayTreatment},
     {P::kMunicipality, C::kYouthResidential}, {P::kMunicipality, C::kFosterCare},
-    {P::kUwv, C::kWw},                  {P::kUwv, C::kDisability},
-    {P::kUwv, C::kOtherSocial},         {P::kInsurer, C::kGgz},
-    {P::kInsurer, C::kAwbzPsychosocial}, {P::kInsurer, C::kAwbzIntellectual},
-    {P::kInsurer, C::kAwbzPhysical},    {P::kJustice, C::kCrime, 0},
-    {P::kJustice, C::kCrime, 1},        {P::kJustice, C::kCrime, 2},
-    {P::kJustice, C::kCrime, 3},        {P::kJustice, C::kCrime, 4},
-    {P::kJustice, C::kCrime, 5},        {P::kJustice, C::kCrime, 6},
-    {P::kJustice, C::kCrime, 7},        {P::kJustice, C::kCrime, 8},
-    {P::kJustice, C::kCrime, 9},        {P::kJustice, C::kYouthProbation},
-    {P::kJustice, C::kOts},             {P::kJustice, C::kGuardianship},
+    {P::kUwv, C::kWw}, {P::kUwv, C::kDisability}, {P::kUwv, C::kOtherSocial},
+    {P::kInsurer, C::kGgz}, {P::kInsurer, C::kAwbzPsychosocial},
+    {P::kInsurer, C::kAwbzIntellectual}, {P::kInsurer, C::kAwbzPhysical},
+    {P::kJustice, C::kCrime, 0}, {P::kJustice, C::kCrime, 1}, {P::kJustice, C::kCrime, 2},
+    {P::kJustice, C::kCrime, 3}, {P::kJustice, C::kCrime, 4}, {P::kJustice, C::kCrime, 5},
+    {P::kJustice, C::kCrime, 6}, {P::kJustice, C::kCrime, 7}, {P::kJustice, C::kCrime, 8},
+    {P::kJustice, C::kCrime, 9}, {P::kJustice, C::kYouthProbation}, {P::kJustice, C::kOts},
+    {P::kJustice, C::kGuardianship},
 };
 static_assert(std::size(kItems) == kCohortItemCount);
 
@@ -74,13 +72,12 @@ std::vector<int> Adults(const Household& h) {
   return adults;
 }
 
-// Every generated record of every member, before validation: what the team could know.
-bool Chronic(const Household& h) {
+// Support in 2012 and 2013 over every member's records.
+bool Chronic(const Household& h, const std::vector<bool>& visible) {
   Membership everyone;
   everyone.member.assign(h.members.size(), true);
   for (const Person& p : h.members) everyone.adult.push_back(p.adult());
-  const HouseholdFindings findings =
-      Evaluate(h, std::vector<bool>(h.facts.size(), true), everyone);
+  const HouseholdFindings findings = Evaluate(h, visible, everyone);
   return findings.support2012 && findings.support2013;
 }
 
@@ -97,7 +94,8 @@ bool EvictionNotice(const Household& h, const std::vector<bool>& visible) {
   return false;
 }
 
-// Addiction and outreach care are not 2014 indicators and past care is no domain.
+// From the generated records, before validation: what the team can know. Addiction and
+// outreach care are not 2014 indicators and past care is no domain.
 double Chance(const Household& h) {
   bool domain[3] = {};
   for (size_t i = 0; i < kProblemCount; ++i) {
@@ -107,8 +105,9 @@ double Chance(const Household& h) {
     if (d != Domain::kSupportOnly) domain[static_cast<size_t>(d)] = true;
   }
   const size_t domains = (domain[0] ? 1u : 0u) + (domain[1] ? 1u : 0u) + (domain[2] ? 1u : 0u);
-  if (domains == 3 && Chronic(h)) return kChanceMpgLike;
-  const bool notice = EvictionNotice(h, std::vector<bool>(h.facts.size(), true));
+  const std::vector<bool> generated(h.facts.size(), true);
+  if (domains == 3 && Chronic(h, generated)) return kChanceMpgLike;
+  const bool notice = EvictionNotice(h, generated);
   return std::max(kChanceByDomains[domains], notice ? kChanceEvictionNotice : 0.0);
 }
 

@@ -67,6 +67,19 @@ std::string BrokenPostcode(R reason, std::string_view field, Rng& rng) {
   }
 }
 
+bool IsContinuationByte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+
+// `pos`, or the nearest position after it (else before it, but not 0) that does not split a
+// UTF-8 sequence, so that a stray quote leaves the field valid UTF-8.
+size_t CharacterBoundary(const std::string& s, size_t pos) {
+  size_t after = pos;
+  while (after < s.size() && IsContinuationByte(s[after])) ++after;
+  if (after < s.size()) return after;
+  size_t before = pos;
+  while (before > 1 && IsContinuationByte(s[before])) --before;
+  return IsContinuationByte(s[before]) ? after : before;
+}
+
 }  // namespace
 
 ErrorInjector::ErrorInjector(const DatasetSpec& spec)
@@ -160,7 +173,8 @@ InjectedRow ErrorInjector::Inject(RejectReason reason, const std::vector<std::st
       }
       std::string& f = at(column);
       if (f.size() < 2) f += "x";
-      f.insert(1 + static_cast<size_t>(rng.Below(f.size() - 1)), 1, spec_.csv.quote);
+      f.insert(CharacterBoundary(f, 1 + static_cast<size_t>(rng.Below(f.size() - 1))), 1,
+               spec_.csv.quote);
       row.raw_column = column;
       break;
     }

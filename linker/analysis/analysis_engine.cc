@@ -400,6 +400,9 @@ absl::Status AnalysisRun::Plan() {
     }
   }
   for (const Date& date : spec_.reference_dates) reference_years_.push_back(WindowOf(date.year));
+  for (const DatasetPlan& plan : plans_) {
+    years_seen_[plan.name].assign(static_cast<size_t>(kLastYear - kFirstYear + 1), 0);
+  }
   households_.resize(spec_.reference_dates.size());
   homeless_with_records_.assign(spec_.reference_dates.size(), 0);
   return absl::OkStatus();

@@ -427,7 +427,9 @@ absl::Status SpecParser::ParseIndicator(const YAML::Node& node, std::string_view
                     "population register)");
   }
   ASSIGN_OR_RETURN(out->dataset, r_.Name(node["dataset"], Join(path, "dataset")));
-  if (node["where"]) RETURN_IF_ERROR(ParseFilters(node["where"], Join(path, "where"), &out->filters));
+  if (node["where"]) {
+    RETURN_IF_ERROR(ParseFilters(node["where"], Join(path, "where"), &out->filters));
+  }
   return ParsePeriod(node, path, &out->period);
 }
 
@@ -449,17 +451,18 @@ absl::Status SpecParser::ParseRegisterIndicator(const YAML::Node& node, std::str
 
 absl::Status SpecParser::ParsePeriod(const YAML::Node& node, std::string_view path,
                                      PeriodSpec* out) {
-  const char* given = nullptr;
-  for (const char* key : {"spell", "date", "year"}) {
-    if (!node[key]) continue;
-    if (given != nullptr) {
-      return r_.Error(node[key], Join(path, key),
+  std::string given;
+  for (const auto& entry : node) {
+    const std::string key = entry.first.Scalar();
+    if (key != "spell" && key != "date" && key != "year") continue;
+    if (!given.empty()) {
+      return r_.Error(entry.first, Join(path, key),
                       fmt::format("give only one of spell, date and year (found '{}' and '{}')",
                                   given, key));
     }
     given = key;
   }
-  if (given == nullptr) {
+  if (given.empty()) {
     if (node["year_offset"]) {
       return r_.Error(node["year_offset"], Join(path, "year_offset"),
                       "year_offset needs a period: add spell, date or year");
@@ -469,7 +472,7 @@ absl::Status SpecParser::ParsePeriod(const YAML::Node& node, std::string_view pa
   }
   const std::string key_path = Join(path, given);
   const YAML::Node value = node[given];
-  if (std::string_view(given) == "spell") {
+  if (given == "spell") {
     if (!value.IsSequence() || value.size() != 2) {
       return r_.Error(value, key_path,
                       "expected [from, to]: the start and end date attributes, e.g. "
@@ -480,7 +483,7 @@ absl::Status SpecParser::ParsePeriod(const YAML::Node& node, std::string_view pa
     ASSIGN_OR_RETURN(out->to, r_.Name(value[1], At(key_path, 1)));
     return absl::OkStatus();
   }
-  out->kind = std::string_view(given) == "date" ? PeriodKind::kDateIn : PeriodKind::kYearEquals;
+  out->kind = given == "date" ? PeriodKind::kDateIn : PeriodKind::kYearEquals;
   ASSIGN_OR_RETURN(out->from, r_.Name(value, key_path));
   return absl::OkStatus();
 }
@@ -527,7 +530,7 @@ absl::Status SpecParser::ParseFilter(const YAML::Node& node, std::string_view pa
     ASSIGN_OR_RETURN(out->at_least, r_.Number(node["at_least"], Join(path, "at_least")));
   }
   if (out->below && out->at_least && *out->at_least >= *out->below) {
-    return r_.Error(node, path, "no value can be at least at_least and below below; check them");
+    return r_.Error(node, path, "at_least must be below 'below', or no value can match");
   }
   return absl::OkStatus();
 }
@@ -587,7 +590,10 @@ absl::Status SpecParser::ParseOperands(const YAML::Node& node, std::string_view 
                                   "under indicators or flags",
                                   name));
     }
-    if (flag_index && it->second.kind == OperandKind::kFlag && it->second.index >= *flag_index) {
+    if (flag_index && it->second.kind == OperandKind::kFlag && it->second.index == *flag_index) {
+      return r_.Error(node[i], At(path, i), "a flag cannot use itself");
+    }
+    if (flag_index && it->second.kind == OperandKind::kFlag && it->second.index > *flag_index) {
       return r_.Error(node[i], At(path, i),
                       fmt::format("flag '{}' is not defined before this flag; a flag may only "
                                   "use indicators and flags above it (move it up)",
@@ -660,7 +666,9 @@ absl::StatusOr<RowSpec> SpecParser::ParseRow(const YAML::Node& node, std::string
     }
     row.where.all.push_back(std::move(name));
   }
-  if (node["where"]) RETURN_IF_ERROR(ParseSelection(node["where"], Join(path, "where"), &row.where));
+  if (node["where"]) {
+    RETURN_IF_ERROR(ParseSelection(node["where"], Join(path, "where"), &row.where));
+  }
   return row;
 }
 
@@ -761,8 +769,8 @@ absl::Status SpecParser::ParseCostItem(const YAML::Node& node, std::string_view 
 
 absl::Status SpecParser::ParseSensitivity(const YAML::Node& node, std::string_view path,
                                           SensitivitySpec* out) {
-  RETURN_IF_ERROR(
-      r_.ExpectMap(node, path, {"label", "price", "item", "low", "high"}, {"label", "low", "high"}));
+  RETURN_IF_ERROR(r_.ExpectMap(node, path, {"label", "price", "item", "low", "high"},
+                               {"label", "low", "high"}));
   ASSIGN_OR_RETURN(out->label, r_.Text(node["label"], Join(path, "label")));
   if (node["price"].IsDefined() == node["item"].IsDefined()) {
     return r_.Error(node, path,

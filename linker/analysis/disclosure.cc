@@ -414,8 +414,8 @@ class PrimaryResiduals {
 
   // Whether publishing `row` (a residual modulo the published span) keeps every primary
   // residual nonzero; if so `pending_` holds their updated values for Commit. Overflow counts
-  // as "not safe".
-  bool IsSafeToPublish(const SparseRow& row, uint32_t pivot) {
+  // as "not safe" and sets `*overflow`.
+  bool IsSafeToPublish(const SparseRow& row, uint32_t pivot, bool* overflow) {
     pending_.clear();
     const int64_t row_pivot_value = row.At(pivot);
     if (rows_with_column_[pivot] == 0) return true;
@@ -424,7 +424,10 @@ class PrimaryResiduals {
       if (residual_pivot_value == 0) continue;
       const auto [a, b] = EliminationFactors(residual_pivot_value, row_pivot_value);
       SparseRow updated;
-      if (!Combine(a, residuals_[p], b, row, &updated)) return false;
+      if (!Combine(a, residuals_[p], b, row, &updated)) {
+        *overflow = true;
+        return false;
+      }
       if (updated.empty()) return false;  // the primary cell would be derivable
       pending_.emplace_back(p, std::move(updated));
     }
@@ -462,7 +465,8 @@ absl::Status SuppressSecondarily(const std::vector<PublishedCell>& cells,
                                  const std::vector<CellGroup>& groups,
                                  const std::vector<uint32_t>& group_of_cell,
                                  uint32_t atom_count, const DisclosureRules& rules,
-                                 std::vector<CellState>* group_state) {
+                                 std::vector<CellState>* group_state,
+                                 std::vector<bool>* overflowed) {
   std::vector<bool> known_zero(atom_count, false);
   if (rules.zero_cells_reveal_atoms) {
     known_zero = KnownZeroAtoms(cells, groups, group_of_cell, atom_count);
@@ -499,6 +503,7 @@ absl::Status SuppressSecondarily(const std::vector<PublishedCell>& cells,
   for (uint32_t g : candidates) {
     if (!published.Reduce(rows[g], &residual)) {
       (*group_state)[g] = CellState::kSecondary;
+      (*overflowed)[g] = true;
       continue;
     }
     if (residual.empty()) {  // already determined by what is published
@@ -506,8 +511,10 @@ absl::Status SuppressSecondarily(const std::vector<PublishedCell>& cells,
       continue;
     }
     const uint32_t pivot = primaries.ChoosePivot(residual);
-    if (!primaries.IsSafeToPublish(residual, pivot)) {
+    bool overflow = false;
+    if (!primaries.IsSafeToPublish(residual, pivot, &overflow)) {
       (*group_state)[g] = CellState::kSecondary;
+      (*overflowed)[g] = overflow;
       continue;
     }
     primaries.Commit();
@@ -534,12 +541,13 @@ absl::StatusOr<Protection> ProtectCells(const std::vector<PublishedCell>& cells,
   std::vector<uint32_t> group_of_cell;
   const std::vector<CellGroup> groups = GroupCells(cells, primary, &group_of_cell);
   std::vector<CellState> group_state(groups.size(), CellState::kPublished);
+  std::vector<bool> group_overflowed(groups.size(), false);
   for (size_t g = 0; g < groups.size(); ++g) {
     if (groups[g].primary) group_state[g] = CellState::kPrimary;
   }
   if (rules.secondary) {
     if (absl::Status status = SuppressSecondarily(cells, groups, group_of_cell, atom_count,
-                                                  rules, &group_state);
+                                                  rules, &group_state, &group_overflowed);
         !status.ok()) {
       return status;
     }
@@ -551,6 +559,7 @@ absl::StatusOr<Protection> ProtectCells(const std::vector<PublishedCell>& cells,
     protection.state[i] = group_state[group_of_cell[i]];
     if (protection.state[i] == CellState::kPrimary) ++protection.primary;
     if (protection.state[i] == CellState::kSecondary) ++protection.secondary;
+    if (group_overflowed[group_of_cell[i]]) ++protection.secondary_on_overflow;
   }
   return protection;
 }

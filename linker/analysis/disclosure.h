@@ -77,6 +77,9 @@ struct Protection {
   std::vector<CellState> state;         // per cell, in input order
   int64_t primary = 0;                  // cells in state kPrimary
   int64_t secondary = 0;                // cells in state kSecondary
+  // Of those, cells suppressed only because deciding exactly would overflow int64 (see the
+  // header comment); 0 on table-shaped systems, worth logging when not.
+  int64_t secondary_on_overflow = 0;
 };
 
 // Decides the suppression pattern of one linear system (cells over atoms 0..atom_count-1).

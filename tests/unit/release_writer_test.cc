@@ -130,7 +130,8 @@ TEST(ReleaseWriterTest, CsvIsExactAndMetadataGoesToJson) {
             "\"Noord, \"\"De Riet\"\"\",*,*,*,*\n"
             "Oost,96,*,*,2500.00\n"
             "Total,516,52,10.1,4321.50\n");
-  nlohmann::json meta = nlohmann::json::parse(ReadFile(dir / "release-metadata.json"));
+  nlohmann::ordered_json meta =
+      nlohmann::ordered_json::parse(ReadFile(dir / "release-metadata.json"));
   EXPECT_EQ(meta["metadata"]["covenant_id"], "almelo-demo");
   EXPECT_EQ(meta["metadata"]["warnings"][0], "dataset jeugdzorg has no records for 2013");
   EXPECT_EQ(meta["tables"][0]["file"], "per_wijk.csv");
@@ -144,25 +145,25 @@ TEST(ReleaseWriterTest, JsonRoundTripsWithSuppressedCellsAsStars) {
   EXPECT_EQ(FilesIn(dir.path()), std::set<std::string>{"release.json"});
   const std::string text = ReadFile(dir / "release.json");
   EXPECT_EQ(text.find("99999"), std::string::npos) << "a suppressed value leaked";
-  nlohmann::json j = nlohmann::json::parse(text);
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(text);
   EXPECT_EQ(j, ReleaseToJson(TestRelease()));
 
-  const nlohmann::json& table = j["tables"][0];
+  const nlohmann::ordered_json& table = j["tables"][0];
   EXPECT_EQ(table["name"], "per_wijk");
   EXPECT_EQ(table["columns"].size(), 4u);
-  const nlohmann::json& centrum = table["rows"][0]["cells"];
+  const nlohmann::ordered_json& centrum = table["rows"][0]["cells"];
   EXPECT_TRUE(centrum[0].is_number_integer());
   EXPECT_EQ(centrum[0], 412);
   EXPECT_DOUBLE_EQ(centrum[2].get<double>(), 9.0);
   EXPECT_DOUBLE_EQ(centrum[3].get<double>(), 12345.68);
   EXPECT_EQ(table["rows"][1]["label"], "Noord, \"De Riet\"");
-  EXPECT_EQ(table["rows"][1]["cells"], nlohmann::json({"*", "*", "*", "*"}));
-  EXPECT_EQ(table["rows"][2]["cells"], nlohmann::json({96, "*", "*", 2500.0}));
+  EXPECT_EQ(table["rows"][1]["cells"], nlohmann::ordered_json({"*", "*", "*", "*"}));
+  EXPECT_EQ(table["rows"][2]["cells"], nlohmann::ordered_json({96, "*", "*", 2500.0}));
 
-  const nlohmann::json& meta = j["metadata"];
+  const nlohmann::ordered_json& meta = j["metadata"];
   EXPECT_EQ(meta["spec_sha256"],
             "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
-  EXPECT_EQ(meta["reference_dates"], nlohmann::json({"2014-01-01", "2013-01-01"}));
+  EXPECT_EQ(meta["reference_dates"], nlohmann::ordered_json({"2014-01-01", "2013-01-01"}));
   EXPECT_EQ(meta["deliveries"][1]["records"], 850);
   EXPECT_EQ(meta["min_cell"], 10);
   EXPECT_EQ(meta["cells_suppressed_secondary"], 3);

@@ -4,6 +4,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/address.h"
@@ -93,7 +94,7 @@ TEST(SynthDeterminismTest, SameSeedSameBytesOtherSeedOtherBytes) {
     runs[name] = Snapshot(options.out);
     fs::remove_all(options.out);
   }
-  ASSERT_EQ(runs["a"].size(), 9u * 2 + 3);
+  ASSERT_EQ(runs["a"].size(), 10u * 2 + 4);
   EXPECT_TRUE(runs["a"] == runs["b"]);
   for (const auto& [file, contents] : runs["a"]) {
     if (file.starts_with("mappings/")) continue;  // mappings do not depend on the seed
@@ -145,7 +146,7 @@ TEST_F(SynthRunTest, PopulationIdentifiersAreValidCanonicalForms) {
 
 TEST_F(SynthRunTest, ExportTruthIsConsistent) {
   const nlohmann::json truth = Json("exports.json");
-  ASSERT_EQ(truth["exports"].size(), 9u);
+  ASSERT_EQ(truth["exports"].size(), 10u);
   std::set<std::string> reasons_seen;
   uint64_t duplicates = 0;
   for (const auto& [name, e] : truth["exports"].items()) {
@@ -221,6 +222,117 @@ TEST_F(SynthRunTest, StudyCountsAreNested) {
   EXPECT_EQ(families, study["total"]["families"].get<uint64_t>());
   EXPECT_EQ(mpg, study["total"]["mpg"]["families"].get<uint64_t>());
   EXPECT_GT(mpg, 0u);
+}
+
+TEST_F(SynthRunTest, CohortTotalsAreConsistent) {
+  const nlohmann::json cohort = Json("cohort.json");
+  EXPECT_EQ(cohort["seed"].get<uint64_t>(), 2014u);
+  EXPECT_EQ(cohort["reference_date"], "2014-12-31");
+  const std::map<std::string, std::vector<std::string>> payers = {
+      {"municipality", {"bijstand", "low_income", "youth_ambulant", "youth_day_treatment",
+                        "youth_residential", "foster_care"}},
+      {"uwv", {"ww", "disability", "other_social"}},
+      {"insurer", {"ggz_basic_and_specialist", "awbz_psychosocial", "awbz_intellectual",
+                   "awbz_physical"}},
+      {"justice", {"crime_murder", "crime_sexual", "crime_property", "crime_assault",
+                   "crime_threat", "crime_vandalism_public_order", "crime_traffic",
+                   "crime_economic", "crime_drugs", "crime_other", "youth_probation", "ots",
+                   "guardianship"}}};
+  auto check = [&payers](const nlohmann::json& t, const std::string& name) {
+    const uint64_t households = t["households"].get<uint64_t>();
+    ASSERT_EQ(t["escalations"].size(), 4u) << name;
+    for (const auto& [escalation, n] : t["escalations"].items()) {
+      EXPECT_LE(n.get<uint64_t>(), households) << name << " " << escalation;
+    }
+    const nlohmann::json& costs = t["costs_cents"];
+    const int64_t total = costs["total"].get<int64_t>();
+    int64_t by_payer = 0, by_item = 0;
+    size_t items = 0;
+    for (const auto& [payer, payer_items] : payers) {
+      int64_t sum = 0;
+      for (const std::string& item : payer_items) {
+        ASSERT_TRUE(costs["by_item"].contains(item)) << name << " " << item;
+        EXPECT_GE(costs["by_item"][item].get<int64_t>(), 0) << name << " " << item;
+        sum += costs["by_item"][item].get<int64_t>();
+        ++items;
+      }
+      EXPECT_EQ(costs["by_payer"][payer].get<int64_t>(), sum) << name << " " << payer;
+      by_payer += costs["by_payer"][payer].get<int64_t>();
+    }
+    for (const auto& [item, cents] : costs["by_item"].items()) by_item += cents.get<int64_t>();
+    EXPECT_EQ(costs["by_payer"].size(), payers.size()) << name;
+    EXPECT_EQ(costs["by_item"].size(), items) << name;
+    EXPECT_EQ(by_payer, total) << name;
+    EXPECT_EQ(by_item, total) << name;
+  };
+  const nlohmann::json& total = cohort["total"];
+  check(total, "total");
+  ASSERT_EQ(cohort["household_types"].size(), 5u);
+  uint64_t households = 0;
+  std::map<std::string, uint64_t> escalations;
+  std::map<std::string, int64_t> items;
+  for (const auto& [type, t] : cohort["household_types"].items()) {
+    check(t, type);
+    households += t["households"].get<uint64_t>();
+    for (const auto& [e, n] : t["escalations"].items()) escalations[e] += n.get<uint64_t>();
+    for (const auto& [i, c] : t["costs_cents"]["by_item"].items()) items[i] += c.get<int64_t>();
+  }
+  EXPECT_EQ(households, total["households"].get<uint64_t>());
+  for (const auto& [e, n] : escalations) EXPECT_EQ(n, total["escalations"][e].get<uint64_t>()) << e;
+  for (const auto& [i, c] : items) EXPECT_EQ(c, total["costs_cents"]["by_item"][i].get<int64_t>()) << i;
+  EXPECT_EQ(cohort["household_types"]["other"]["households"].get<uint64_t>(), 0u);
+
+  // Every cohort household has at least one valid wijkteam row of its own.
+  const nlohmann::json exports = Json("exports.json");
+  EXPECT_GT(households, 50u);
+  EXPECT_LE(households, exports["exports"]["wijkteam"]["valid"].get<uint64_t>());
+  EXPECT_GT(total["escalations"]["eviction_notice"].get<uint64_t>(), 0u);
+  EXPECT_GT(total["costs_cents"]["total"].get<int64_t>(), 0);
+}
+
+// FNV-1a, 64 bits.
+uint64_t Fnv1a(std::string_view bytes) {
+  uint64_t hash = 0xcbf29ce484222325u;
+  for (char c : bytes) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 0x100000001b3u;
+  }
+  return hash;
+}
+
+// The cohort draws from a stream of its own, so the nine exports that existed before it, their
+// entries in exports.json, the population and the study keep the bytes the generator wrote at
+// this seed and size before `wijkteam` was added (commit 4c8555e). Change a hash only when
+// that file is changed on purpose.
+TEST_F(SynthRunTest, CohortLeavesTheOtherExportsAndTruthUnchanged) {
+  const std::map<std::string, uint64_t> before_cohort = {
+      {"exports/brp.csv", 0x42910dbad4311801u},
+      {"exports/sociale_zaken.csv", 0xc878feaa28ebd260u},
+      {"exports/uwv.csv", 0xa75e389168fe2bf0u},
+      {"exports/jeugdzorg.csv", 0xebb73d77cc8b5c99u},
+      {"exports/zorg.csv", 0x7f59411bbc7ada0du},
+      {"exports/politie.csv", 0x9e901adef2d76040u},
+      {"exports/woningcorporatie.csv", 0x2c3e1f358c644f93u},
+      {"exports/schuldhulp.csv", 0x15eee8949ec0686cu},
+      {"exports/inkomen.csv", 0xc90637978c8e3e79u},
+      {"mappings/brp.yaml", 0x56d8ecd58d61c6c4u},
+      {"mappings/sociale_zaken.yaml", 0xce9ae2b4b69d276du},
+      {"mappings/uwv.yaml", 0xe24e014ec534d520u},
+      {"mappings/jeugdzorg.yaml", 0x36fd439dcce192d0u},
+      {"mappings/zorg.yaml", 0x1af577f033c43065u},
+      {"mappings/politie.yaml", 0x040ed28cc6b93420u},
+      {"mappings/woningcorporatie.yaml", 0x528c10cd3694b052u},
+      {"mappings/schuldhulp.yaml", 0x9fb647943da41734u},
+      {"mappings/inkomen.yaml", 0x46c136e5c8cd795bu},
+      {"truth/population.csv", 0x60944cbb29ffa229u},
+      {"truth/study.json", 0x4fff873da8f691b5u},
+  };
+  for (const auto& [file, hash] : before_cohort) {
+    EXPECT_EQ(Fnv1a(ReadFile(*dir_ / file)), hash) << file;
+  }
+  auto truth = nlohmann::ordered_json::parse(ReadFile(*dir_ / "truth" / "exports.json"));
+  ASSERT_EQ(truth["exports"].erase("wijkteam"), 1u);
+  EXPECT_EQ(Fnv1a(truth.dump(2) + "\n"), 0xed6901aebe3997a4u);
 }
 
 // What the generator writes, the agent's DateFormat reads back.

@@ -1,0 +1,452 @@
+// The Almelo study end to end (issue #4): the synthetic municipality's exports are sealed by the
+// real agents and delivered to the real linker over mutual TLS; the research unit runs
+// analyses/almelo-mpg.yaml with `koppel query`. Asserts that the engine's unprotected results
+// equal the generator's plaintext truth table by table, that what is released is protected (no
+// suppressed cell can be solved from the published ones, checked by an independent solver),
+// and that the covenant's rules refuse what they do not allow.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/hmac.h"
+#include "core/key_file.h"
+#include "core/status_macros.h"
+#include "linker/analysis/analysis_engine.h"
+#include "linker/analysis/query_runner.h"
+#include "linker/analysis/release.h"
+#include "tests/testing/linear_attacker.h"
+#include "tests/testing/plaintext_scanner.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+
+namespace koppel {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::BackgroundProcess;
+using testing::Contains;
+using testing::ProcessResult;
+using testing::ReadFile;
+using testing::RunProcess;
+using testing::WriteFile;
+
+const std::string kBin = KOPPEL_BIN_DIR;
+const std::string kSource = KOPPEL_SOURCE_DIR;
+const std::string kCovenant = "almelo-analysis-test";
+
+// A municipality delivered to a running linker, and a research unit with a certificate.
+class DeliveredMunicipality {
+ public:
+  explicit DeliveredMunicipality(const std::vector<std::string>& synth_flags) {
+    const fs::path d = dir_.path();
+    std::vector<std::string> synth = {kBin + "/koppel-synth", "--out", (d / "m").string()};
+    synth.insert(synth.end(), synth_flags.begin(), synth_flags.end());
+    Check(RunProcess(synth), "koppel-synth");
+    exports_ = json::parse(ReadFile(d / "m/truth/exports.json"));
+    study_ = json::parse(ReadFile(d / "m/truth/study.json"));
+    std::vector<std::string> pki = {kSource + "/scripts/pki", "--out", (d / "pki").string(),
+                                     "linker", "research-unit", "other-researcher"};
+    for (const auto& [dataset, e] : exports_["exports"].items()) pki.push_back("agent-" + dataset);
+    Check(RunProcess(pki), "scripts/pki");
+    Check(RunProcess({kBin + "/koppel-linker", "keygen", "--out", (d / "lkeys").string()}),
+          "koppel-linker keygen");
+    fs::create_directory(d / "akeys");
+    ::chmod((d / "akeys").c_str(), 0700);
+    Check(Agent({"keygen", "--type", "covenant", "--out", (d / "akeys/cov").string()}), "keygen");
+    std::string covenant = "id: " + kCovenant +
+                           "\nparties:\n  - {name: linker, roles: [linker]}\n"
+                           "  - {name: research-unit, roles: [research_unit]}\n"
+                           "  - {name: other-researcher, roles: [research_unit]}\n";
+    for (const auto& [dataset, e] : exports_["exports"].items()) {
+      const std::string key = (d / "akeys" / dataset).string();
+      Check(Agent({"keygen", "--type", "signing", "--out", key}), "keygen");
+      std::string pk = ReadFile(key + ".pub");
+      pk.pop_back();
+      covenant += "  - {name: agent-" + dataset + ", roles: [data_holder], datasets: [" + dataset +
+                  "], signing_key: " + pk + "}\n";
+      Check(Agent({"seal", "--quiet", "--allow-rejects", "--mapping",
+                   (d / "m" / e["mapping"].get<std::string>()).string(), "--input",
+                   (d / "m" / e["file"].get<std::string>()).string(), "--covenant-key",
+                   (d / "akeys/cov").string(), "--linker-public-key",
+                   (d / "lkeys/linker.key.pub").string(), "--signing-key", key, "--covenant-id",
+                   kCovenant, "--outbox", (d / "outbox" / dataset).string()}),
+            "seal " + dataset);
+    }
+    covenant +=
+        "analysis:\n  recipients: [research-unit]\n  dimensions: [area, household_type]\n"
+        "  measures: [count, percent, cost]\n"
+        "  disclosure: {min_cell: 10, dominance: {n: 1, k: 0.8}}\n";
+    WriteFile(d / "covenant.yaml", covenant);
+    linker_ = std::make_unique<BackgroundProcess>(
+        std::vector<std::string>{kBin + "/koppel-linker", "serve", "--listen", "127.0.0.1:0",
+                                 "--port-file", (d / "port").string(), "--pki",
+                                 (d / "pki").string(), "--data", (d / "db").string(), "--keys",
+                                 (d / "lkeys").string(), "--covenant",
+                                 (d / "covenant.yaml").string()},
+        (d / "linker.log").string());
+    for (int i = 0; i < 200 && !fs::exists(d / "port"); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (!fs::exists(d / "port")) throw std::runtime_error("linker did not start: " + ReadFile(d / "linker.log"));
+    address_ = "127.0.0.1:" + std::to_string(std::stoi(ReadFile(d / "port")));
+    for (const auto& [dataset, e] : exports_["exports"].items()) {
+      Check(Agent({"send", "--quiet", "--outbox", (d / "outbox" / dataset).string(), "--linker",
+                   address_, "--pki", (d / "pki").string(), "--name", "agent-" + dataset,
+                   "--linker-signing-key", (d / "lkeys/linker-signing.key.pub").string()}),
+            "send " + dataset);
+    }
+  }
+
+  const fs::path& dir() const { return dir_.path(); }
+  const json& study() const { return study_; }
+  const json& exports() const { return exports_; }
+
+  ProcessResult Query(const std::string& spec, const std::string& format, const std::string& out,
+                      const std::string& name = "research-unit") const {
+    return RunProcess({kBin + "/koppel", "query", "--spec", spec, "--format", format, "--out",
+                       out, "--linker", address_, "--pki", (dir() / "pki").string(), "--name",
+                       name});
+  }
+
+  // The engine in this process over the linker's store (read-only, while it serves), with the
+  // data key the linker derives without a vault.
+  absl::StatusOr<AnalysisResult> RunEngine(const std::string& spec_path) const {
+    ASSIGN_OR_RETURN(AnalysisSpec spec, ParseAnalysisSpec(ReadFile(spec_path), spec_path));
+    PriceTable prices;
+    if (!spec.prices_file.empty()) {
+      const fs::path prices_path = fs::path(spec_path).parent_path() / spec.prices_file;
+      ASSIGN_OR_RETURN(prices, ParsePrices(ReadFile(prices_path), prices_path.string()));
+    }
+    ASSIGN_OR_RETURN(std::unique_ptr<LinkerStore> store, LinkerStore::OpenReadOnly(dir() / "db"));
+    ASSIGN_OR_RETURN(Secret master, ReadKeyFile(dir() / "lkeys/linker-master.key", 32));
+    ASSIGN_OR_RETURN(Secret data_key,
+                     HkdfSha256(master.span(), {}, "koppel/v1/data/" + kCovenant, 32));
+    AnalysisEngine engine(store.get(), kCovenant, &data_key);
+    return engine.Run(spec, prices);
+  }
+
+ private:
+  static void Check(const ProcessResult& result, const std::string& what) {
+    if (result.exit_code != 0) {
+      throw std::runtime_error(what + " failed (" + std::to_string(result.exit_code) +
+                               "): " + result.err);
+    }
+  }
+  static ProcessResult Agent(std::vector<std::string> args) {
+    args.insert(args.begin(), kBin + "/koppel-agent");
+    return RunProcess(args);
+  }
+
+  testing::TempDir dir_;
+  json exports_;
+  json study_;
+  std::unique_ptr<BackgroundProcess> linker_;
+  std::string address_;
+};
+
+const std::string kAlmeloSpec = kSource + "/analyses/almelo-mpg.yaml";
+
+double Value(const ResultTable& table, const std::string& row, const std::string& column) {
+  const ResultCell* cell = table.Find(row, column);
+  EXPECT_NE(cell, nullptr) << table.name << ": no cell " << row << " / " << column;
+  return cell == nullptr ? -1 : cell->value;
+}
+
+double Round2(double x) { return std::round(x * 100) / 100; }
+
+// Every figure of truth/study.json against the engine's unprotected tables.
+void ExpectMatchesStudy(const AnalysisResult& result, const json& study) {
+  const ResultTable* t1 = result.FindTable("table1_socio_economic");
+  const ResultTable* t2 = result.FindTable("table2_psychosocial_adults");
+  const ResultTable* t3 = result.FindTable("table3_psychosocial_children_youthcare");
+  const ResultTable* t4 = result.FindTable("table4_psychosocial_children_other");
+  const ResultTable* mpg = result.FindTable("mpg_per_wijk");
+  ASSERT_TRUE(t1 && t2 && t3 && t4 && mpg);
+  struct Column {
+    const ResultTable* table;
+    std::string domain, truth_name, label;
+  };
+  const std::vector<Column> columns = {
+      {t1, "socio_economic", "any", "any"},
+      {t1, "socio_economic", "bijstand", "bijstand"},
+      {t1, "socio_economic", "moves", "moves"},
+      {t1, "socio_economic", "ww", "ww"},
+      {t1, "socio_economic", "other_social", "other_social"},
+      {t1, "socio_economic", "disability", "disability"},
+      {t1, "socio_economic", "low_income", "low_income"},
+      {t2, "psychosocial_adults", "any", "any"},
+      {t2, "psychosocial_adults", "basis_ggz", "basis_ggz"},
+      {t2, "psychosocial_adults", "specialist_ggz", "specialist_ggz"},
+      {t2, "psychosocial_adults", "crime_suspect", "crime_suspect"},
+      {t2, "psychosocial_adults", "awbz", "awbz"},
+      {t3, "psychosocial_children", "any", "any"},
+      {t3, "psychosocial_children", "youth_ambulant", "youth_ambulant"},
+      {t3, "psychosocial_children", "youth_day_treatment", "youth_day_treatment"},
+      {t3, "psychosocial_children", "youth_probation", "youth_probation"},
+      {t3, "psychosocial_children", "youth_residential", "youth_residential"},
+      {t3, "psychosocial_children", "youth_care", "youth_care"},
+      {t4, "psychosocial_children", "basis_ggz", "basis_ggz"},
+      {t4, "psychosocial_children", "specialist_ggz", "specialist_ggz"},
+      {t4, "psychosocial_children", "guardianship", "guardianship"},
+      {t4, "psychosocial_children", "foster_care", "foster_care"},
+      {t4, "psychosocial_children", "ots", "ots"},
+      {t4, "psychosocial_children", "crime_suspect", "crime_suspect"},
+      {t4, "psychosocial_children", "awbz", "awbz"},
+  };
+  std::vector<std::pair<std::string, json>> rows = {{"Almelo totaal", study["total"]}};
+  for (const json& wijk : study["wijken"]) rows.emplace_back(wijk["name"].get<std::string>(), wijk);
+  for (const auto& [label, truth] : rows) {
+    SCOPED_TRACE(label);
+    for (const ResultTable* table : {t1, t2, t3, t4}) {
+      EXPECT_EQ(Value(*table, label, "families_N"), truth["families"].get<double>()) << table->name;
+    }
+    for (const Column& c : columns) {
+      const json& expected = truth[c.domain][c.truth_name];
+      EXPECT_EQ(Value(*c.table, label, c.label + "_n"), expected["n"].get<double>())
+          << c.table->name << " " << c.label;
+      EXPECT_DOUBLE_EQ(Round2(Value(*c.table, label, c.label + "_pct")), expected["pct"].get<double>())
+          << c.table->name << " " << c.label;
+    }
+    EXPECT_EQ(Value(*mpg, label, "households_N"), truth["households"].get<double>());
+    EXPECT_EQ(Value(*mpg, label, "families"), truth["families"].get<double>());
+    EXPECT_EQ(Value(*mpg, label, "mpg_n"), truth["mpg"]["families"].get<double>());
+    EXPECT_DOUBLE_EQ(Round2(Value(*mpg, label, "mpg_pct")),
+                     truth["mpg"]["pct_of_households"].get<double>());
+  }
+
+  const json& total = study["total"];
+  const ResultTable* overlap = result.FindTable("table5_overlap");
+  ASSERT_NE(overlap, nullptr);
+  for (const std::string domain : {"socio_economic", "psychosocial_adults", "psychosocial_children"}) {
+    const json& o = total["overlap"][domain];
+    EXPECT_EQ(Value(*overlap, "no problem in this domain", domain), o["none"].get<double>());
+    EXPECT_EQ(Value(*overlap, "one or more problems in this domain", domain), o["any"].get<double>());
+    EXPECT_EQ(Value(*overlap, "problems in this domain only", domain), o["only"].get<double>());
+    for (const std::string other : {"socio_economic", "psychosocial_adults", "psychosocial_children"}) {
+      if (other == domain) continue;
+      EXPECT_EQ(Value(*overlap, "also " + other, domain), o["also_" + other].get<double>());
+    }
+    EXPECT_EQ(Value(*overlap, "in all of these domains", domain), total["overlap"]["all_three"].get<double>());
+  }
+  const ResultTable* support = result.FindTable("table5_support_years");
+  ASSERT_NE(support, nullptr);
+  for (const auto& [row, key] : std::vector<std::pair<std::string, std::string>>{
+           {"2012", "2012"}, {"2013", "2013"}, {"both 2012 and 2013", "both"}}) {
+    EXPECT_EQ(Value(*support, row, "families_with_support"), total["support"][key]["families"].get<double>());
+    EXPECT_EQ(Value(*support, row, "of_which_problems_in_all_three_domains"),
+              total["support"][key]["all_three_domains"].get<double>());
+  }
+
+  const ResultTable* costs = result.FindTable("costs");
+  ASSERT_NE(costs, nullptr);
+  const json& c = total["costs"];
+  for (const auto& [item, euros] : c["by_item_eur"].items()) {
+    double engine = 0;
+    if (item == "crime") {
+      for (const ResultRow& row : costs->rows) {
+        if (row.label.starts_with("crime_")) {
+          engine += Value(*costs, row.label, "all_families_eur");
+        }
+      }
+    } else {
+      engine = Value(*costs, item, "all_families_eur");
+    }
+    EXPECT_NEAR(engine, euros.get<double>(), 0.01) << item;
+  }
+  EXPECT_NEAR(Value(*costs, "total", "all_families_eur"), c["total_eur"].get<double>(), 0.01);
+  EXPECT_NEAR(Value(*costs, "total", "mpg_families_eur"), c["mpg_families_total_eur"].get<double>(), 0.01);
+  EXPECT_NEAR(Value(*costs, "total", "mpg_families_mean_eur"), c["mean_per_mpg_family_eur"].get<double>(), 0.01);
+  EXPECT_NEAR(Value(*costs, "total", "other_families_eur"), c["other_families_total_eur"].get<double>(), 0.01);
+  EXPECT_NEAR(Value(*costs, "total", "other_families_mean_eur"), c["mean_per_other_family_eur"].get<double>(), 0.01);
+  EXPECT_EQ(Value(*costs, "households", "mpg_families_eur"), total["mpg"]["families"].get<double>());
+}
+
+// No primary-suppressed cell of either system is a linear combination of the published ones,
+// according to the independent solver; and the release shows exactly the protection.
+void ExpectProtected(const AnalysisResult& result, const AnalysisPolicy& policy) {
+  const DisclosureRules rules = RulesOf(policy);
+  for (const auto* system : {&result.count_cells, &result.sum_cells}) {
+    const uint32_t atoms = system == &result.count_cells ? result.count_atoms : result.sum_atoms;
+    absl::StatusOr<Protection> protection = ProtectCells(*system, atoms, rules);
+    ASSERT_TRUE(protection.ok()) << protection.status();
+    std::vector<std::vector<uint32_t>> cells;
+    std::vector<bool> published;
+    int primary = 0;
+    for (size_t i = 0; i < system->size(); ++i) {
+      cells.push_back((*system)[i].atoms);
+      published.push_back(protection->state[i] == CellState::kPublished);
+      if (protection->state[i] == CellState::kPrimary) ++primary;
+      if ((*system)[i].kind == CellKind::kCount && protection->state[i] == CellState::kPublished) {
+        const double v = (*system)[i].value;
+        EXPECT_TRUE(v == 0 || v >= static_cast<double>(policy.min_cell)) << "published count " << v;
+      }
+    }
+    absl::StatusOr<std::vector<size_t>> derivable =
+        testing::FindDerivableCells(cells, published, atoms);
+    ASSERT_TRUE(derivable.ok()) << derivable.status();
+    for (size_t i : *derivable) {
+      EXPECT_NE(protection->state[i], CellState::kPrimary)
+          << "primary-suppressed cell " << i << " can be solved from the published cells";
+    }
+    if (system == &result.count_cells) {
+      EXPECT_GT(primary, 0) << "the test needs small cells";
+    }
+  }
+}
+
+class AlmeloAnalysisTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { municipality_ = new DeliveredMunicipality({}); }
+  static void TearDownTestSuite() { delete municipality_; }
+  static DeliveredMunicipality* municipality_;
+};
+DeliveredMunicipality* AlmeloAnalysisTest::municipality_ = nullptr;
+
+TEST_F(AlmeloAnalysisTest, EngineResultsEqualTheGroundTruthTableByTable) {
+  absl::StatusOr<AnalysisResult> result = municipality_->RunEngine(kAlmeloSpec);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ExpectMatchesStudy(*result, municipality_->study());
+}
+
+TEST_F(AlmeloAnalysisTest, QueryReleasesOnlyProtectedTablesThatMatchTheEngine) {
+  const fs::path out = municipality_->dir() / "release";
+  ProcessResult query = municipality_->Query(kAlmeloSpec, "json", out.string());
+  ASSERT_EQ(query.exit_code, 0) << query.err;
+  const json release = json::parse(ReadFile(out / "release.json"));
+  absl::StatusOr<AnalysisResult> result = municipality_->RunEngine(kAlmeloSpec);
+  ASSERT_TRUE(result.ok()) << result.status();
+  AnalysisPolicy policy;  // the covenant's settings: the defaults
+  ExpectProtected(*result, policy);
+
+  // Metadata: covenant, spec hash, deliveries, suppression counts.
+  const json& meta = release["metadata"];
+  EXPECT_EQ(meta["covenant_id"], kCovenant);
+  EXPECT_EQ(meta["recipient"], "research-unit");
+  EXPECT_EQ(meta["spec_sha256"].get<std::string>().size(), 64u);
+  EXPECT_GT(meta["cells_suppressed_primary"].get<int64_t>(), 0);
+  EXPECT_GT(meta["cells_suppressed_secondary"].get<int64_t>(), 0);
+  // The datasets the spec reads, each with what the linker holds of it.
+  std::set<std::string> used;
+  for (const json& delivery : meta["deliveries"]) {
+    used.insert(delivery["dataset"].get<std::string>());
+    EXPECT_GT(delivery["records"].get<int64_t>(), 0) << delivery;
+    EXPECT_GT(delivery["batches"].get<int64_t>(), 0) << delivery;
+  }
+  EXPECT_EQ(used, (std::set<std::string>{"brp", "inkomen", "jeugdzorg", "politie", "sociale_zaken",
+                                         "uwv", "zorg"}));
+
+  // Every released count equals the engine's; every shown count is 0 or at least min_cell;
+  // a wijk's suppressed count cannot be recovered as total minus the other wijken.
+  int compared = 0, stars = 0;
+  for (const json& table : release["tables"]) {
+    const ResultTable* internal = result->FindTable(table["name"].get<std::string>());
+    ASSERT_NE(internal, nullptr) << table["name"];
+    const std::vector<std::string> columns = table["columns"];
+    for (const json& row : table["rows"]) {
+      for (size_t c = 0; c < columns.size(); ++c) {
+        const json& cell = row["cells"][c];
+        const ResultCell* exact = internal->Find(row["label"].get<std::string>(), columns[c]);
+        ASSERT_NE(exact, nullptr);
+        if (cell == "*") {
+          ++stars;
+          continue;
+        }
+        if (exact->kind == ResultKind::kCount) {
+          EXPECT_EQ(cell.get<double>(), exact->value) << table["name"] << " " << row["label"];
+          EXPECT_TRUE(exact->value == 0 || exact->value >= 10) << table["name"] << " " << columns[c];
+          ++compared;
+        }
+      }
+    }
+    if (table["name"] == "table1_socio_economic") {
+      // The published Almelo table leaks moves per wijk; ours must not.
+      const auto& rows = table["rows"];
+      const size_t moves = static_cast<size_t>(
+          std::find(columns.begin(), columns.end(), "moves_n") - columns.begin());
+      int suppressed = 0;
+      for (const json& row : rows) suppressed += row["cells"][moves] == "*" ? 1 : 0;
+      EXPECT_NE(suppressed, 1) << "a single suppressed cell in a column with a total is derivable";
+    }
+  }
+  EXPECT_GT(compared, 300);
+  EXPECT_GT(stars, 10);
+}
+
+TEST_F(AlmeloAnalysisTest, EveryFormatIsWritten) {
+  for (const std::string format : {"csv", "md"}) {
+    const fs::path out = municipality_->dir() / ("release-" + format);
+    ProcessResult query = municipality_->Query(kAlmeloSpec, format, out.string());
+    ASSERT_EQ(query.exit_code, 0) << query.err;
+    if (format == "csv") {
+      const std::string table1 = ReadFile(out / "table1_socio_economic.csv");
+      EXPECT_TRUE(Contains(table1, "Almelo totaal,")) << table1;
+      EXPECT_TRUE(Contains(table1, "families_N,any_n,any_pct")) << table1;
+    } else {
+      const std::string md = ReadFile(out / "release.md");
+      EXPECT_TRUE(Contains(md, "Table 1")) << md.substr(0, 500);
+      EXPECT_TRUE(Contains(md, kCovenant));
+    }
+  }
+}
+
+TEST_F(AlmeloAnalysisTest, CovenantRulesRefuseWithTheRuleName) {
+  const fs::path out = municipality_->dir() / "refused";
+  ProcessResult other = municipality_->Query(kAlmeloSpec, "json", out.string(), "other-researcher");
+  EXPECT_EQ(other.exit_code, 7) << other.err;
+  EXPECT_TRUE(Contains(other.err, "analysis.recipients")) << other.err;
+  EXPECT_FALSE(fs::exists(out / "release.json"));
+
+  ProcessResult agent = municipality_->Query(kAlmeloSpec, "json", out.string(), "agent-brp");
+  EXPECT_EQ(agent.exit_code, 7) << agent.err;
+  EXPECT_TRUE(Contains(agent.err, "research_unit")) << agent.err;
+
+  // A spec may not weaken disclosure control below the covenant's.
+  std::string weaker = ReadFile(kAlmeloSpec);
+  weaker += "\ndisclosure: {min_cell: 5}\n";
+  fs::create_directories(municipality_->dir() / "prices");
+  fs::copy_file(kSource + "/prices/unit_costs_2014.csv",
+                municipality_->dir() / "prices/unit_costs_2014.csv",
+                fs::copy_options::overwrite_existing);
+  fs::create_directories(municipality_->dir() / "analyses");
+  WriteFile(municipality_->dir() / "analyses/weaker.yaml", weaker);
+  ProcessResult weak = municipality_->Query((municipality_->dir() / "analyses/weaker.yaml").string(),
+                                            "json", out.string());
+  EXPECT_EQ(weak.exit_code, 7) << weak.err;
+  EXPECT_TRUE(Contains(weak.err, "analysis.disclosure.min_cell")) << weak.err;
+}
+
+TEST_F(AlmeloAnalysisTest, MalformedSpecFailsBeforeTheNetworkWithItsLine) {
+  fs::create_directories(municipality_->dir() / "analyses");
+  const fs::path spec = municipality_->dir() / "analyses/broken.yaml";
+  WriteFile(spec, "analysis: broken\nreference_dates: [2014-12-31]\ntables: [{name: t, kind: pie}]\n");
+  ProcessResult query = municipality_->Query(spec.string(), "json",
+                                             (municipality_->dir() / "broken-out").string());
+  EXPECT_EQ(query.exit_code, 3) << query.err;
+  EXPECT_TRUE(Contains(query.err, "broken.yaml:")) << query.err;
+}
+
+TEST(CheckSpecAllowedTest, DimensionsAndMeasuresOutsideTheCovenantAreRefused) {
+  absl::StatusOr<AnalysisSpec> spec =
+      ParseAnalysisSpec(ReadFile(kSource + "/analyses/cohort-monitor.yaml"), "cohort-monitor.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  Covenant covenant;
+  covenant.id = "c";
+  EXPECT_TRUE(CheckSpecAllowed(*spec, covenant).ok());
+  covenant.analysis.dimensions = {"area"};
+  absl::Status no_type = CheckSpecAllowed(*spec, covenant);
+  EXPECT_EQ(no_type.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(Contains(std::string(no_type.message()), "analysis.dimensions")) << no_type;
+  covenant.analysis.dimensions = {"area", "household_type"};
+  covenant.analysis.measures = {"count", "percent"};
+  absl::Status no_cost = CheckSpecAllowed(*spec, covenant);
+  EXPECT_EQ(no_cost.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(Contains(std::string(no_cost.message()), "analysis.measures")) << no_cost;
+}
+
+}  // namespace
+}  // namespace koppel
