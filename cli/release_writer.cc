@@ -18,9 +18,7 @@
 namespace koppel {
 namespace {
 
-bool Suppressed(const v1::ReleasedCell& cell) {
-  return cell.suppressed() || cell.value_case() == v1::ReleasedCell::VALUE_NOT_SET;
-}
+bool Suppressed(const v1::ReleasedCell& cell) { return cell.suppressed(); }
 
 // Fixed decimals without a sign on a value that rounds to zero.
 std::string FixedDecimals(double value, int decimals) {
@@ -71,6 +69,7 @@ std::vector<std::string> RowFields(const v1::ReleasedRow& row) {
 
 nlohmann::ordered_json CellToJson(const v1::ReleasedCell& cell) {
   if (Suppressed(cell)) return "*";
+  if (cell.value_case() == v1::ReleasedCell::VALUE_NOT_SET) return nullptr;  // not applicable
   if (cell.value_case() == v1::ReleasedCell::kCount) return cell.count();
   // The number the text formats show, so that every format carries the same figure.
   return std::strtod(FormatCell(cell).c_str(), nullptr);
@@ -298,7 +297,7 @@ std::string FormatCell(const v1::ReleasedCell& cell) {
     case v1::ReleasedCell::VALUE_NOT_SET:
       break;
   }
-  return "*";
+  return "";  // not applicable, e.g. a domain's overlap with itself
 }
 
 std::string TableToCsv(const v1::ReleasedTable& table) {

@@ -158,6 +158,13 @@ TEST(PrimarySuppressionTest, EqualAtomSetsShareTheirState) {
   EXPECT_EQ(protection.primary, 2);
 }
 
+TEST(PrimarySuppressionTest, SensitiveSumMakesTheCountOverTheSameAtomsPrimaryToo) {
+  const Protection protection =
+      Protect({Sum(1000, 25, {900}, {0, 1}), Count(25, {0, 1}), Count(30, {2})}, 3);
+  EXPECT_EQ(protection.state,
+            (std::vector<State>{State::kPrimary, State::kPrimary, State::kPublished}));
+}
+
 TEST(PrimarySuppressionTest, SecondaryOffSuppressesOnlyPrimaryCells) {
   DisclosureRules rules;
   rules.secondary = false;
@@ -348,6 +355,22 @@ TEST(SecondarySuppressionTest, PublishedZeroRevealsItsAtoms) {
   EXPECT_EQ(protection.state, (std::vector<State>{State::kPublished, State::kPrimary,
                                                   State::kPublished, State::kSecondary}));
   EXPECT_TRUE(Attack(with_zeros, published_with_zeros(protection), 4).empty());
+}
+
+TEST(SecondarySuppressionTest, SumWithoutContributorsRevealsItsAtomsInASumSystem) {
+  // The same shape with sums: X has no contributors, so a and b sum to 0.
+  std::vector<PublishedCell> cells = {
+      Sum(0, 0, {}, {0, 1}), Sum(500, 3, {300, 100, 100}, {0, 2}),
+      Sum(3000, 40, {100}, {2, 3}), Sum(2500, 37, {100}, {3})};
+  Protection protection = Protect(cells, 5);
+  EXPECT_EQ(protection.state, (std::vector<State>{State::kPublished, State::kPrimary,
+                                                  State::kPublished, State::kSecondary}));
+
+  // With counts in the system, a sum without contributors says nothing about them, and
+  // treating its atoms as 0 for all cells would be wrong; only zero counts are used then.
+  cells.push_back(Count(50, {4}));
+  protection = Protect(cells, 5);
+  EXPECT_EQ(protection.state[3], State::kPublished);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -724,7 +747,7 @@ TEST(Scratch, MultiWay) {
   const uint32_t atoms = A * G * S * P;
   std::mt19937 random(5);
   std::vector<double> value(atoms);
-  for (double& v : value) v = std::uniform_int_distribution<int>(0, 2)(random) == 0 ? 0 : std::uniform_int_distribution<int>(0, 12)(random);
+  for (double& v : value) v = std::bernoulli_distribution(0.25)(random) ? std::uniform_int_distribution<int>(1, 4)(random) : 0;
   std::vector<PublishedCell> cells;
   auto add = [&](auto pred, bool total) {
     PublishedCell cell = Count(0, {}, total);

@@ -62,6 +62,7 @@ v1::ReleasedTable PerWijkTable() {
   AddRow(&table, "Noord, \"De Riet\"",
          {SuppressedWithValue(Count(8)), Suppressed(), Suppressed(),
           SuppressedWithValue(Amount(99999.99))});
+  // A cell without a value that is not suppressed does not apply (written blank).
   AddRow(&table, "Oost", {Count(96), Suppressed(), v1::ReleasedCell(), Amount(2500)});
   AddRow(&table, "Total", {Count(516), Count(52), Percent(10.077), Amount(4321.5)});
   table.set_cells_suppressed(6);
@@ -114,7 +115,7 @@ TEST(ReleaseWriterTest, FormatsCellsWithFixedDecimalsAndHidesSuppressedValues) {
   EXPECT_EQ(FormatCell(Percent(-0.01)), "0.0");
   EXPECT_EQ(FormatCell(Count(0)), "0");
   EXPECT_EQ(FormatCell(Suppressed()), "*");
-  EXPECT_EQ(FormatCell(v1::ReleasedCell()), "*");
+  EXPECT_EQ(FormatCell(v1::ReleasedCell()), "");  // not applicable: blank
   EXPECT_EQ(FormatCell(SuppressedWithValue(Count(7))), "*");
 }
 
@@ -128,7 +129,7 @@ TEST(ReleaseWriterTest, CsvIsExactAndMetadataGoesToJson) {
             "Wijk,Families,Multi-problem,% multi-problem,Mean cost (EUR)\n"
             "Centrum,412,37,9.0,12345.68\n"
             "\"Noord, \"\"De Riet\"\"\",*,*,*,*\n"
-            "Oost,96,*,*,2500.00\n"
+            "Oost,96,*,,2500.00\n"
             "Total,516,52,10.1,4321.50\n");
   nlohmann::ordered_json meta =
       nlohmann::ordered_json::parse(ReadFile(dir / "release-metadata.json"));
@@ -158,7 +159,7 @@ TEST(ReleaseWriterTest, JsonRoundTripsWithSuppressedCellsAsStars) {
   EXPECT_DOUBLE_EQ(centrum[3].get<double>(), 12345.68);
   EXPECT_EQ(table["rows"][1]["label"], "Noord, \"De Riet\"");
   EXPECT_EQ(table["rows"][1]["cells"], nlohmann::ordered_json({"*", "*", "*", "*"}));
-  EXPECT_EQ(table["rows"][2]["cells"], nlohmann::ordered_json({96, "*", "*", 2500.0}));
+  EXPECT_EQ(table["rows"][2]["cells"], nlohmann::ordered_json({96, "*", nullptr, 2500.0}));
 
   const nlohmann::ordered_json& meta = j["metadata"];
   EXPECT_EQ(meta["spec_sha256"],
@@ -180,7 +181,7 @@ TEST(ReleaseWriterTest, MarkdownHasMetadataAndRightAlignedRows) {
            "| --- | ---: | ---: | ---: | ---: |\n"
            "| Centrum | 412 | 37 | 9.0 | 12345.68 |\n"
            "| Noord, \"De Riet\" | * | * | * | * |\n"
-           "| Oost | 96 | * | * | 2500.00 |\n"
+           "| Oost | 96 | * |  | 2500.00 |\n"
            "| Total | 516 | 52 | 10.1 | 4321.50 |\n",
            "**Covenant:** almelo-demo",
            "`9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08`",

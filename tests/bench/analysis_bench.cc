@@ -1,0 +1,466 @@
+// Analysis time of a spec against one full scan of the same store, measured in the same run
+// (issue #4): the Almelo spec must take at most 2x the time of reading every record of the
+// covenant once. Two more scans are printed as baselines: the same scan decrypting every record
+// (secretbox), and one that also parses every record (protobuf), which is the least per-record
+// work the engine must do. Peak memory (getrusage ru_maxrss) is printed before and after the
+// analysis. scripts/bench-analysis makes the store (synth, real agents, real ingest) and runs
+// this; see its header and the README.
+//
+//   build/bin/analysis_bench --db DIR --linker-keys DIR --ingest OUTBOXES --agent-keys DIR
+//       --ingest-only
+//     ingests every outbox OUTBOXES/<dataset> (sealed by `koppel-agent seal` with the signing
+//     key AGENT_KEYS/<dataset>) into a new store through the real BatchIngester, then lets
+//     RocksDB finish its flushes and compactions, as a long-running linker would have.
+//   build/bin/analysis_bench --db DIR --linker-keys DIR --spec FILE [--repeat N]
+//     the measurement, on the store as `koppel-linker` would hold it.
+#include <sodium.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <rocksdb/db.h>
+
+#include "core/hmac.h"
+#include "core/key_file.h"
+#include "koppel/v1/batch.pb.h"
+#include "linker/analysis/analysis_engine.h"
+#include "linker/analysis/analysis_spec.h"
+#include "linker/analysis/prices.h"
+#include "linker/batch_ingester.h"
+#include "linker/linker_store.h"
+#include "policies/covenant.h"
+
+namespace koppel {
+namespace {
+
+namespace fs = std::filesystem;
+
+[[noreturn]] void Die(const std::string& what) {
+  fmt::print(stderr, "analysis_bench: error: {}\n", what);
+  std::fflush(stdout);
+  std::exit(1);
+}
+
+template <typename T>
+T Check(absl::StatusOr<T> value, const std::string& what) {
+  if (!value.ok()) Die(fmt::format("{}: {}", what, value.status().ToString()));
+  return *std::move(value);
+}
+
+void Check(const absl::Status& status, const std::string& what) {
+  if (!status.ok()) Die(fmt::format("{}: {}", what, status.ToString()));
+}
+
+std::string ReadText(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) Die("cannot read " + path.string());
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Thousands separated with commas, as the README writes numbers.
+std::string Grouped(uint64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+double PeakRssMiB() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+double ProcessCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+struct Timing {
+  double wall = 0;
+  double cpu = 0;
+};
+
+template <typename F>
+Timing Timed(F&& f) {
+  const double cpu0 = ProcessCpuSeconds();
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  const auto t1 = std::chrono::steady_clock::now();
+  return {std::chrono::duration<double>(t1 - t0).count(), ProcessCpuSeconds() - cpu0};
+}
+
+// The linker's keys as koppel-linker derives them without a vault (linker_main.cc, LoadKeys).
+LinkerKeys LoadLinkerKeys(const fs::path& dir, const std::string& covenant) {
+  Secret box = Check(ReadKeyFile(dir / "linker.key", crypto_box_SECRETKEYBYTES), "linker.key");
+  Secret signing =
+      Check(ReadKeyFile(dir / "linker-signing.key", crypto_sign_SECRETKEYBYTES), "linker-signing.key");
+  Secret master = Check(ReadKeyFile(dir / "linker-master.key", 32), "linker-master.key");
+  Secret link = Check(HkdfSha256(master.span(), {}, "koppel/v1/link/" + covenant, 32), "K_link");
+  Secret data = Check(HkdfSha256(master.span(), {}, "koppel/v1/data/" + covenant, 32), "data key");
+  LinkerKeys keys{{}, std::move(box), std::move(signing), std::move(link), std::move(data)};
+  crypto_scalarmult_base(keys.box_public.data(), keys.box_secret.data());
+  return keys;
+}
+
+// RocksDB options as LinkerStore::Open sets them, for settling the store after ingest.
+rocksdb::Options StoreOptions() {
+  rocksdb::Options options;
+  options.paranoid_checks = true;
+  options.compression = rocksdb::kNoCompression;
+  return options;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ingest: every outbox's sealed batches through the real BatchIngester.
+
+void Ingest(const fs::path& db, const fs::path& linker_keys, const fs::path& outboxes,
+            const fs::path& agent_keys, const std::string& covenant_id, int threads) {
+  if (fs::exists(db)) Die(db.string() + " exists; ingest wants a fresh store");
+  struct Work {
+    std::string sender;
+    fs::path path;
+  };
+  std::vector<Work> work;
+  std::string covenant_yaml = "id: " + covenant_id + "\nparties:\n  - {name: linker, roles: [linker]}\n";
+  std::vector<fs::path> dirs;
+  for (const auto& entry : fs::directory_iterator(outboxes)) {
+    if (entry.is_directory()) dirs.push_back(entry.path());
+  }
+  std::sort(dirs.begin(), dirs.end());
+  for (const fs::path& dir : dirs) {
+    const std::string dataset = dir.filename().string();
+    std::string key = ReadText(agent_keys / (dataset + ".pub"));
+    while (!key.empty() && (key.back() == '\n' || key.back() == ' ')) key.pop_back();
+    covenant_yaml += fmt::format("  - {{name: agent-{0}, roles: [data_holder], datasets: [{0}], "
+                                 "signing_key: {1}}}\n", dataset, key);
+    std::vector<fs::path> batches;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      if (entry.is_regular_file() && entry.path().extension() == ".sealed") {
+        batches.push_back(entry.path());
+      }
+    }
+    std::sort(batches.begin(), batches.end());
+    for (const fs::path& b : batches) work.push_back({"agent-" + dataset, b});
+  }
+  if (work.empty()) Die("no sealed batches under " + outboxes.string());
+  Covenant covenant = Check(ParseCovenant(covenant_yaml, "bench covenant"), "covenant");
+  std::unique_ptr<LinkerStore> store = Check(LinkerStore::Open(db), "opening the store");
+  std::unique_ptr<BatchIngester> ingester =
+      Check(BatchIngester::Create(std::move(covenant), LoadLinkerKeys(linker_keys, covenant_id),
+                                  store.get()),
+            "ingester");
+
+  std::atomic<size_t> next{0};
+  std::atomic<uint64_t> accepted{0}, rejected{0};
+  std::mutex error_mutex;
+  std::string error;
+  const Timing t = Timed([&] {
+    std::vector<std::thread> pool;
+    for (int i = 0; i < threads; ++i) {
+      pool.emplace_back([&] {
+        for (size_t w; (w = next.fetch_add(1)) < work.size();) {
+          v1::SealedBatch batch;
+          if (!batch.ParseFromString(ReadText(work[w].path))) {
+            std::lock_guard lock(error_mutex);
+            error = work[w].path.string() + " is not a sealed batch";
+            return;
+          }
+          absl::StatusOr<v1::Receipt> receipt = ingester->Ingest(work[w].sender, batch);
+          if (!receipt.ok()) {
+            std::lock_guard lock(error_mutex);
+            error = work[w].path.string() + ": " + receipt.status().ToString();
+            return;
+          }
+          accepted += receipt->records_accepted();
+          rejected += receipt->records_rejected();
+        }
+      });
+    }
+    for (std::thread& th : pool) th.join();
+  });
+  if (!error.empty()) Die("ingest: " + error);
+  ingester.reset();
+  store.reset();
+  fmt::print("ingested {} batches from {} outboxes: {} records ({} rejected) in {:.1f} s wall "
+             "({} threads, {:.0f} records/s)\n",
+             work.size(), dirs.size(), Grouped(accepted), Grouped(rejected), t.wall, threads,
+             static_cast<double>(accepted) / t.wall);
+
+  // Let RocksDB finish flushing and compacting, as it would in a linker that keeps running, so
+  // that the measurement neither competes with background work nor sees a transient shape.
+  const Timing settle = Timed([&] {
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s = rocksdb::DB::Open(StoreOptions(), db.string(), &raw);
+    if (!s.ok()) Die("reopening the store: " + s.ToString());
+    std::unique_ptr<rocksdb::DB> rdb(raw);
+    rocksdb::FlushOptions flush;
+    flush.wait = true;
+    rdb->Flush(flush);
+    for (;;) {
+      uint64_t pending = 0, compactions = 0, flushes = 0;
+      rdb->GetIntProperty("rocksdb.compaction-pending", &pending);
+      rdb->GetIntProperty("rocksdb.num-running-compactions", &compactions);
+      rdb->GetIntProperty("rocksdb.num-running-flushes", &flushes);
+      if (pending == 0 && compactions == 0 && flushes == 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    std::string levels;
+    for (int level = 0; level < 7; ++level) {
+      std::string files;
+      rdb->GetProperty("rocksdb.num-files-at-level" + std::to_string(level), &files);
+      if (files != "0") levels += fmt::format(" L{}={}", level, files);
+    }
+    uint64_t live = 0;
+    rdb->GetIntProperty("rocksdb.live-sst-files-size", &live);
+    fmt::print("store settled: {:.0f} MiB of SST files, files per level:{}\n",
+               static_cast<double>(live) / (1 << 20), levels);
+  });
+  fmt::print("flush and compactions after ingest: {:.1f} s\n", settle.wall);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurement.
+
+// Folds bytes into a sum so that the compiler must read every one of them.
+uint64_t Touch(std::string_view bytes) {
+  uint64_t sum = bytes.size();
+  size_t i = 0;
+  for (; i + 8 <= bytes.size(); i += 8) {
+    uint64_t word;
+    std::memcpy(&word, bytes.data() + i, 8);
+    sum += word;
+  }
+  for (; i < bytes.size(); ++i) sum += static_cast<unsigned char>(bytes[i]);
+  return sum;
+}
+
+enum class ScanKind { kPlain, kDecrypt, kDecryptParse };
+
+struct ScanResult {
+  uint64_t records = 0;
+  uint64_t checksum = 0;
+};
+
+ScanResult FullScan(const LinkerStore& store, const std::string& covenant,
+                    const std::vector<std::string>& datasets, const Secret& data_key,
+                    ScanKind kind) {
+  ScanResult out;
+  std::string plain;
+  v1::Record record;
+  for (const std::string& dataset : datasets) {
+    std::unique_ptr<RecordCursor> cursor = store.NewRecordCursor(covenant, dataset);
+    for (; cursor->Valid(); cursor->Next()) {
+      ++out.records;
+      const std::string_view value = cursor->value();
+      out.checksum += Touch(cursor->token()) + Touch(cursor->batch_id());
+      if (kind == ScanKind::kPlain) {
+        out.checksum += Touch(value);
+        continue;
+      }
+      if (value.size() < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES) {
+        Die("a stored record is truncated");
+      }
+      plain.resize(value.size() - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES);
+      const auto* in = reinterpret_cast<const unsigned char*>(value.data());
+      if (crypto_secretbox_open_easy(reinterpret_cast<unsigned char*>(plain.data()),
+                                     in + crypto_secretbox_NONCEBYTES,
+                                     value.size() - crypto_secretbox_NONCEBYTES, in,
+                                     data_key.data()) != 0) {
+        Die("a stored record does not decrypt with the covenant's data key");
+      }
+      if (kind == ScanKind::kDecrypt) {
+        out.checksum += Touch(plain);
+        continue;
+      }
+      if (!record.ParseFromString(plain)) Die("a stored record does not parse");
+      out.checksum += static_cast<uint64_t>(record.values_size()) + record.bsn_token().size();
+    }
+    Check(cursor->status(), "scanning " + dataset);
+  }
+  sodium_memzero(plain.data(), plain.size());
+  return out;
+}
+
+// The number of households on the first reference date: the total row of a counts table over
+// all households, in its column counting the population itself. 0 when the spec has none.
+double HouseholdsOf(const AnalysisSpec& spec, const AnalysisResult& result) {
+  for (const TableSpec& table : spec.tables) {
+    if (table.kind != TableKind::kCounts || table.total_label.empty()) continue;
+    auto population = spec.populations.find(table.population);
+    if (population == spec.populations.end()) continue;
+    const Selection& p = population->second;
+    if (!p.household_type.empty() || !p.all.empty() || !p.any.empty() || !p.none.empty()) continue;
+    for (const CountColumn& column : table.columns) {
+      const Selection& w = column.where;
+      if (column.reference != 0 || column.percent || !w.household_type.empty() || !w.all.empty() ||
+          !w.any.empty() || !w.none.empty()) {
+        continue;
+      }
+      const ResultTable* out = result.FindTable(table.name);
+      if (out == nullptr) continue;
+      if (const ResultCell* cell = out->Find(table.total_label, column.label)) return cell->value;
+    }
+  }
+  return 0;
+}
+
+int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& covenant_id,
+            const fs::path& spec_path, const std::string& prices_override, int repeat) {
+  const AnalysisSpec spec =
+      Check(ParseAnalysisSpec(ReadText(spec_path), spec_path.string()), "spec");
+  PriceTable prices;
+  fs::path prices_path = prices_override;
+  if (prices_path.empty() && !spec.prices_file.empty()) {
+    prices_path = spec_path.parent_path() / spec.prices_file;
+  }
+  if (!prices_path.empty()) {
+    prices = Check(ParsePrices(ReadText(prices_path), prices_path.string()), "prices");
+  }
+  const LinkerKeys keys = LoadLinkerKeys(linker_keys, covenant_id);
+  // Read-only, as the integration test's engine runs: nothing happens in the background.
+  std::unique_ptr<LinkerStore> store = Check(LinkerStore::OpenReadOnly(db), "opening the store");
+  std::vector<std::string> datasets;
+  uint64_t stored = 0;
+  for (const v1::DatasetStatus& status : Check(store->Status(), "store status")) {
+    if (status.covenant_id() != covenant_id) continue;
+    datasets.push_back(status.dataset());
+    stored += status.records();
+  }
+  if (datasets.empty()) Die("the store holds nothing for covenant " + covenant_id);
+  const double rss_open = PeakRssMiB();
+  const AnalysisEngine engine(store.get(), covenant_id, &keys.data_key);
+
+  fmt::print("store {}: {} records of covenant {} in {} datasets\n", db.string(), Grouped(stored),
+             covenant_id, datasets.size());
+  fmt::print("spec {} with prices {}; best of {} runs, each: scan, decrypting scan, decrypt+parse "
+             "scan, analysis\n", spec_path.string(), prices_path.string(), repeat);
+  struct Best {
+    Timing t{1e300, 1e300};
+    void Keep(const Timing& x) {
+      if (x.wall < t.wall) t = x;
+    }
+  } scan, decrypt, parse, analysis;
+  double rss_before = 0, rss_after = 0;
+  uint64_t records = 0, analysis_records = 0;
+  double households = 0;
+  size_t warnings = 0;
+  for (int run = 1; run <= repeat; ++run) {
+    ScanResult plain_result, decrypt_result, parse_result;
+    const Timing t_scan = Timed([&] {
+      plain_result = FullScan(*store, covenant_id, datasets, keys.data_key, ScanKind::kPlain);
+    });
+    const Timing t_decrypt = Timed([&] {
+      decrypt_result = FullScan(*store, covenant_id, datasets, keys.data_key, ScanKind::kDecrypt);
+    });
+    const Timing t_parse = Timed([&] {
+      parse_result = FullScan(*store, covenant_id, datasets, keys.data_key, ScanKind::kDecryptParse);
+    });
+    if (decrypt_result.records != plain_result.records ||
+        parse_result.records != plain_result.records) {
+      Die("the scans saw different numbers of records");
+    }
+    records = plain_result.records;
+    if (run == 1) rss_before = PeakRssMiB();
+    absl::StatusOr<AnalysisResult> result;
+    const Timing t_analysis = Timed([&] { result = engine.Run(spec, prices); });
+    Check(result.status(), "analysis");
+    if (run == 1) rss_after = PeakRssMiB();
+    analysis_records = result->records_read;
+    households = HouseholdsOf(spec, *result);
+    warnings = result->warnings.size();
+    fmt::print("run {}: scan {:.3f} s, decrypting scan {:.3f} s, decrypt+parse scan {:.3f} s, "
+               "analysis {:.3f} s (checksums {:x} {:x})\n",
+               run, t_scan.wall, t_decrypt.wall, t_parse.wall, t_analysis.wall,
+               plain_result.checksum & 0xffff, decrypt_result.checksum & 0xffff);
+    std::fflush(stdout);
+    scan.Keep(t_scan);
+    decrypt.Keep(t_decrypt);
+    parse.Keep(t_parse);
+    analysis.Keep(t_analysis);
+  }
+
+  const double n = static_cast<double>(records);
+  fmt::print("records: {} (all datasets); the analysis decrypted {} of them\n", Grouped(records),
+             Grouped(analysis_records));
+  fmt::print("households: {} (on the first reference date)\n",
+             Grouped(static_cast<uint64_t>(households)));
+  auto line = [&](const char* what, const Timing& t) {
+    fmt::print("{:<28} {:9.3f} s wall {:9.3f} s CPU {:12.0f} records/s\n", what, t.wall, t.cpu,
+               n / t.wall);
+  };
+  line("full scan", scan.t);
+  line("decrypting scan", decrypt.t);
+  line("decrypt+parse scan", parse.t);
+  line("analysis", analysis.t);
+  const double ratio = analysis.t.wall / scan.t.wall;
+  fmt::print("analysis / scan: {:.2f}x (CPU time {:.2f}x)\n", ratio, analysis.t.cpu / scan.t.cpu);
+  fmt::print("analysis / decrypting scan: {:.2f}x (CPU time {:.2f}x)\n",
+             analysis.t.wall / decrypt.t.wall, analysis.t.cpu / decrypt.t.cpu);
+  fmt::print("analysis / decrypt+parse scan: {:.2f}x\n", analysis.t.wall / parse.t.wall);
+  fmt::print("target <= 2.0x (analysis / full scan): {}\n", ratio <= 2.0 ? "met" : "not met");
+  fmt::print("peak RSS: {:.1f} MiB after opening the store, {:.1f} MiB before the analysis, "
+             "{:.1f} MiB after it\n", rss_open, rss_before, rss_after);
+  if (warnings > 0) fmt::print("the analysis reported {} warnings\n", warnings);
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"analysis_bench: analysis time of a spec against one full scan of the same store "
+               "(issue #4). Run through scripts/bench-analysis."};
+  std::string db, linker_keys, outboxes, agent_keys, covenant_id = "bench", spec, prices;
+  int repeat = 3, threads = 2;
+  bool ingest_only = false;
+  app.add_option("--db", db, "the linker store (RocksDB directory)")->required();
+  app.add_option("--linker-keys", linker_keys, "directory made by `koppel-linker keygen`")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--covenant-id", covenant_id, "covenant the batches were sealed under")
+      ->capture_default_str();
+  app.add_option("--ingest", outboxes, "first ingest every outbox in this directory into a new --db")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--agent-keys", agent_keys, "with --ingest: <dataset>.pub signing keys of the agents")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--ingest-threads", threads, "with --ingest")->capture_default_str();
+  app.add_flag("--ingest-only", ingest_only, "with --ingest: do not measure");
+  app.add_option("--spec", spec, "analysis spec (YAML)")->check(CLI::ExistingFile);
+  app.add_option("--prices", prices, "prices CSV (default: the spec's prices file)");
+  app.add_option("--repeat", repeat, "runs of each measurement; the best counts")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (sodium_init() < 0) return 1;
+  if (!outboxes.empty()) {
+    if (agent_keys.empty()) Die("--ingest needs --agent-keys");
+    Ingest(db, linker_keys, outboxes, agent_keys, covenant_id, std::max(threads, 1));
+    std::fflush(stdout);
+    if (ingest_only) return 0;
+  }
+  if (spec.empty()) Die("--spec is required to measure");
+  return Measure(db, linker_keys, covenant_id, spec, prices, repeat);
+}
+
+}  // namespace
+}  // namespace koppel
+
+int main(int argc, char** argv) { return koppel::Main(argc, argv); }
