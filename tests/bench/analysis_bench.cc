@@ -360,7 +360,7 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
   double rss_before = 0, rss_after = 0;
   uint64_t records = 0, analysis_records = 0;
   double households = 0;
-  size_t warnings = 0;
+  std::vector<std::string> warnings;
   for (int run = 1; run <= repeat; ++run) {
     ScanResult plain_result, decrypt_result, parse_result;
     const Timing t_scan = Timed([&] {
@@ -384,7 +384,7 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
     if (run == 1) rss_after = PeakRssMiB();
     analysis_records = result->records_read;
     households = HouseholdsOf(spec, *result);
-    warnings = result->warnings.size();
+    warnings = result->warnings;
     fmt::print("run {}: scan {:.3f} s, decrypting scan {:.3f} s, decrypt+parse scan {:.3f} s, "
                "analysis {:.3f} s (checksums {:x} {:x})\n",
                run, t_scan.wall, t_decrypt.wall, t_parse.wall, t_analysis.wall,
@@ -402,8 +402,8 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
   fmt::print("households: {} (on the first reference date)\n",
              Grouped(static_cast<uint64_t>(households)));
   auto line = [&](const char* what, const Timing& t) {
-    fmt::print("{:<28} {:9.3f} s wall {:9.3f} s CPU {:12.0f} records/s\n", what, t.wall, t.cpu,
-               n / t.wall);
+    fmt::print("{:<20} {:9.3f} s wall {:9.3f} s CPU {:10.0f} stored records/s\n", what, t.wall,
+               t.cpu, n / t.wall);
   };
   line("full scan", scan.t);
   line("decrypting scan", decrypt.t);
@@ -417,7 +417,7 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
   fmt::print("target <= 2.0x (analysis / full scan): {}\n", ratio <= 2.0 ? "met" : "not met");
   fmt::print("peak RSS: {:.1f} MiB after opening the store, {:.1f} MiB before the analysis, "
              "{:.1f} MiB after it\n", rss_open, rss_before, rss_after);
-  if (warnings > 0) fmt::print("the analysis reported {} warnings\n", warnings);
+  for (const std::string& warning : warnings) fmt::print("analysis warning: {}\n", warning);
   return 0;
 }
 

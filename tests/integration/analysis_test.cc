@@ -313,6 +313,41 @@ TEST_F(AlmeloAnalysisTest, EngineResultsEqualTheGroundTruthTableByTable) {
   ExpectMatchesStudy(*result, municipality_->study());
 }
 
+// The second spec: an Arnhem-style cohort monitor over the outreach team's cohort, per
+// household type, against truth/cohort.json.
+TEST_F(AlmeloAnalysisTest, CohortMonitorEqualsItsGroundTruth) {
+  absl::StatusOr<AnalysisResult> result =
+      municipality_->RunEngine(kSource + "/analyses/cohort-monitor.yaml");
+  ASSERT_TRUE(result.ok()) << result.status();
+  const json truth = json::parse(ReadFile(municipality_->dir() / "m/truth/cohort.json"));
+  const ResultTable* escalations = result->FindTable("escalations");
+  const ResultTable* costs = result->FindTable("costs_by_payer");
+  ASSERT_TRUE(escalations && costs);
+  std::vector<std::pair<std::string, json>> rows = {{"total", truth["total"]}};
+  for (const auto& [type, t] : truth["household_types"].items()) {
+    if (type != "other") rows.emplace_back(type, t);
+  }
+  EXPECT_EQ(truth["household_types"]["other"]["households"], 0);
+  for (const auto& [row, t] : rows) {
+    SCOPED_TRACE(row);
+    EXPECT_EQ(Value(*escalations, row, "households_N"), t["households"].get<double>());
+    for (const auto& [escalation, n] : t["escalations"].items()) {
+      EXPECT_EQ(Value(*escalations, row, escalation + "_n"), n.get<double>()) << escalation;
+    }
+    const std::string column = row == "total" ? "all_households_eur" : row + "_eur";
+    for (const auto& [payer, cents] : t["costs_cents"]["by_payer"].items()) {
+      EXPECT_NEAR(Value(*costs, payer, column), cents.get<double>() / 100, 0.01) << payer;
+    }
+    EXPECT_NEAR(Value(*costs, "total", column), t["costs_cents"]["total"].get<double>() / 100, 0.01);
+  }
+  EXPECT_GT(truth["total"]["households"].get<int>(), 100);
+
+  const fs::path out = municipality_->dir() / "cohort-release";
+  ProcessResult query = municipality_->Query(kSource + "/analyses/cohort-monitor.yaml", "csv", out.string());
+  ASSERT_EQ(query.exit_code, 0) << query.err;
+  EXPECT_TRUE(Contains(ReadFile(out / "escalations.csv"), "two_parents,")) << ReadFile(out / "escalations.csv");
+}
+
 TEST_F(AlmeloAnalysisTest, QueryReleasesOnlyProtectedTablesThatMatchTheEngine) {
   const fs::path out = municipality_->dir() / "release";
   ProcessResult query = municipality_->Query(kAlmeloSpec, "json", out.string());
@@ -428,6 +463,44 @@ TEST_F(AlmeloAnalysisTest, MalformedSpecFailsBeforeTheNetworkWithItsLine) {
                                              (municipality_->dir() / "broken-out").string());
   EXPECT_EQ(query.exit_code, 3) << query.err;
   EXPECT_TRUE(Contains(query.err, "broken.yaml:")) << query.err;
+}
+
+// Wijken of a few hundred households: many small and empty cells.
+class SmallMunicipalityAnalysisTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    municipality_ = new DeliveredMunicipality({"--persons", "6000", "--seed", "5"});
+  }
+  static void TearDownTestSuite() { delete municipality_; }
+  static DeliveredMunicipality* municipality_;
+};
+DeliveredMunicipality* SmallMunicipalityAnalysisTest::municipality_ = nullptr;
+
+TEST_F(SmallMunicipalityAnalysisTest, ExactInsideProtectedOutside) {
+  ASSERT_LT(municipality_->study()["total"]["households"].get<int>(), 3000);
+  absl::StatusOr<AnalysisResult> result = municipality_->RunEngine(kAlmeloSpec);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ExpectMatchesStudy(*result, municipality_->study());
+  ExpectProtected(*result, AnalysisPolicy{});
+
+  const fs::path out = municipality_->dir() / "release";
+  ProcessResult query = municipality_->Query(kAlmeloSpec, "json", out.string());
+  ASSERT_EQ(query.exit_code, 0) << query.err;
+  const json release = json::parse(ReadFile(out / "release.json"));
+  int zeros = 0, stars = 0;
+  for (const json& table : release["tables"]) {
+    for (const json& row : table["rows"]) {
+      for (const json& cell : row["cells"]) {
+        if (cell == "*") ++stars;
+        if (cell.is_number_integer() && cell.get<int64_t>() == 0) ++zeros;
+        if (cell.is_number_integer()) {
+          EXPECT_TRUE(cell.get<int64_t>() == 0 || cell.get<int64_t>() >= 10) << table["name"];
+        }
+      }
+    }
+  }
+  EXPECT_GT(zeros, 0) << "empty cells stay 0";
+  EXPECT_GT(stars, 100);
 }
 
 TEST(CheckSpecAllowedTest, DimensionsAndMeasuresOutsideTheCovenantAreRefused) {

@@ -102,7 +102,7 @@ class ReducedEchelonForm {
     for (auto& [column, value] : row) value = field_->Div(value, scale);
     for (Row& other : rows_) {
       auto it = other.find(pivot);
-      if (it == other.end() || true) continue;
+      if (it == other.end()) continue;
       const Rational multiplier = it->second;
       AddMultiple(&other, multiplier, row);
     }

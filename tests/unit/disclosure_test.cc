@@ -7,8 +7,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
-#include <cstdio>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -387,6 +385,32 @@ TEST(IsDerivableTest, SpanMembership) {
 }
 
 // ---------------------------------------------------------------------------------------
+// The attacker itself (the oracle of the other tests must be right too).
+
+TEST(LinearAttackerTest, FindsExactlyTheDeterminedSuppressedCells) {
+  const std::vector<std::vector<uint32_t>> cells = {
+      {0, 1}, {1, 2}, {0, 2},  // published: x + y, y + z, x + z
+      {0},                     // (first + third - second) / 2: needs fractions
+      {0, 1, 2},               // half the sum of the three
+      {0, 3},                  // atom 3 is in no published cell
+      {},                      // the empty cell is always 0
+  };
+  const std::vector<bool> published = {true, true, true, false, false, false, false};
+  EXPECT_EQ(Attack(cells, published, 4), (std::vector<size_t>{3, 4, 6}));
+  EXPECT_EQ(Attack(cells, {true, true, false, false, false, false, true}, 4),
+            (std::vector<size_t>{}));
+}
+
+TEST(LinearAttackerTest, RejectsInvalidInput) {
+  EXPECT_EQ(testing::FindDerivableCells({{0}, {1}}, {true}, 2).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(testing::FindDerivableCells({{0}, {2}}, {true, false}, 2).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(testing::FindDerivableCells({{0, 0}}, {false}, 2).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// ---------------------------------------------------------------------------------------
 // Invalid input.
 
 void ExpectInvalid(const std::vector<PublishedCell>& cells, uint32_t atom_count,
@@ -625,7 +649,6 @@ TEST(RandomSystemTest, NoSuppressedCellIsDerivableAndEverySecondaryIsNeeded) {
     const Protection primary_only = Protect(system.cells, system.atom_count, rules);
     if (!Attack(system.cells, primary_only, system.atom_count).empty()) ++leaks_without_secondary;
   }
-  fprintf(stderr, "prim %d leaks %d sec %d\n", systems_with_primaries, leaks_without_secondary, secondary_cells);
   // The generator makes systems where the protection has work to do.
   EXPECT_GT(systems_with_primaries, 200);
   EXPECT_GT(leaks_without_secondary, 80);
@@ -683,10 +706,7 @@ TEST(LargeSystemTest, AreasRegionsAndIndicatorsAtMaximumSize) {
   add_level(0, kAreas, true);
   ASSERT_EQ(cells.size(), 2317u);
 
-  auto t0 = std::chrono::steady_clock::now();
   const Protection protection = Protect(cells, atom_count);
-  auto t1 = std::chrono::steady_clock::now();
-  fprintf(stderr, "protect %.1f ms primary %ld secondary %ld\n", std::chrono::duration<double, std::milli>(t1-t0).count(), protection.primary, protection.secondary);
   EXPECT_GT(protection.primary, 100);
   EXPECT_GT(protection.secondary, 0);
   EXPECT_LT(protection.secondary, protection.primary * 3);
@@ -695,80 +715,3 @@ TEST(LargeSystemTest, AreasRegionsAndIndicatorsAtMaximumSize) {
 
 }  // namespace
 }  // namespace koppel
-namespace koppel { namespace {
-TEST(Scratch, Big2D) {
-  for (double small_fraction : {0.05, 0.3, 0.6}) {
-    std::mt19937 random(7);
-    std::vector<std::vector<double>> inner(45, std::vector<double>(42));
-    for (auto& row : inner) for (double& v : row) v = std::bernoulli_distribution(small_fraction)(random) ? std::uniform_int_distribution<int>(1, 9)(random) : std::uniform_int_distribution<int>(10, 300)(random);
-    auto cells = TableWithMargins(inner);
-    auto t0 = std::chrono::steady_clock::now();
-    const Protection protection = Protect(cells, 45 * 42);
-    auto t1 = std::chrono::steady_clock::now();
-    fprintf(stderr, "2d %zu cells: protect %.1f ms primary %ld secondary %ld\n", cells.size(), std::chrono::duration<double, std::milli>(t1-t0).count(), protection.primary, protection.secondary);
-    auto t2 = std::chrono::steady_clock::now();
-    EXPECT_TRUE(Attack(cells, protection, 45 * 42).empty());
-    auto t3 = std::chrono::steady_clock::now();
-    fprintf(stderr, "attack %.1f ms\n", std::chrono::duration<double, std::milli>(t3-t2).count());
-  }
-}
-TEST(Scratch, BigRandom) {
-  for (int density : {30, 100, 300}) {
-    std::mt19937 random(11);
-    const uint32_t atoms = 20000;
-    std::vector<double> value(atoms);
-    for (double& v : value) v = std::uniform_int_distribution<int>(0, 3)(random);
-    std::vector<PublishedCell> cells;
-    for (int c = 0; c < 2000; ++c) {
-      PublishedCell cell = Count(0, {}, c % 10 == 0);
-      if (c % 3 == 0) {
-        uint32_t start = std::uniform_int_distribution<uint32_t>(0, atoms - 1)(random);
-        uint32_t len = std::uniform_int_distribution<uint32_t>(1, static_cast<uint32_t>(density))(random);
-        for (uint32_t a = start; a < std::min(atoms, start + len); ++a) cell.atoms.push_back(a);
-      } else {
-        int k = std::uniform_int_distribution<int>(1, density)(random);
-        for (int i = 0; i < k; ++i) cell.atoms.push_back(std::uniform_int_distribution<uint32_t>(0, atoms - 1)(random));
-        std::sort(cell.atoms.begin(), cell.atoms.end());
-        cell.atoms.erase(std::unique(cell.atoms.begin(), cell.atoms.end()), cell.atoms.end());
-      }
-      for (uint32_t a : cell.atoms) cell.value += value[a];
-      cells.push_back(cell);
-    }
-    auto t0 = std::chrono::steady_clock::now();
-    const Protection protection = Protect(cells, atoms);
-    auto t1 = std::chrono::steady_clock::now();
-    fprintf(stderr, "random density %d: protect %.1f ms primary %ld secondary %ld overflow %ld\n", density, std::chrono::duration<double, std::milli>(t1-t0).count(), protection.primary, protection.secondary, protection.secondary_on_overflow);
-  }
-}
-TEST(Scratch, MultiWay) {
-  // atoms: area(200) x age(5) x sex(2) x pattern(10)
-  const uint32_t A = 200, G = 5, S = 2, P = 10, R = 20;
-  auto atom = [&](uint32_t a, uint32_t g, uint32_t s, uint32_t p) { return ((a * G + g) * S + s) * P + p; };
-  const uint32_t atoms = A * G * S * P;
-  std::mt19937 random(5);
-  std::vector<double> value(atoms);
-  for (double& v : value) v = std::bernoulli_distribution(0.25)(random) ? std::uniform_int_distribution<int>(1, 4)(random) : 0;
-  std::vector<PublishedCell> cells;
-  auto add = [&](auto pred, bool total) {
-    PublishedCell cell = Count(0, {}, total);
-    for (uint32_t a = 0; a < A; ++a) for (uint32_t g = 0; g < G; ++g) for (uint32_t s = 0; s < S; ++s) for (uint32_t p = 0; p < P; ++p)
-      if (pred(a, g, s, p)) { cell.atoms.push_back(atom(a, g, s, p)); cell.value += value[atom(a, g, s, p)]; }
-    cells.push_back(cell);
-  };
-  for (uint32_t a = 0; a < A; ++a) for (uint32_t g = 0; g < G; ++g) add([=](uint32_t aa, uint32_t gg, uint32_t, uint32_t) { return aa == a && gg == g; }, false);
-  for (uint32_t a = 0; a < A; ++a) for (uint32_t s = 0; s < S; ++s) add([=](uint32_t aa, uint32_t, uint32_t ss, uint32_t) { return aa == a && ss == s; }, false);
-  for (uint32_t a = 0; a < A; ++a) for (uint32_t f = 0; f < 3; ++f) add([=](uint32_t aa, uint32_t, uint32_t, uint32_t pp) { return aa == a && (pp >> f & 1u); }, false);
-  for (uint32_t a = 0; a < A; ++a) add([=](uint32_t aa, uint32_t, uint32_t, uint32_t) { return aa == a; }, true);
-  for (uint32_t r = 0; r < R; ++r) for (uint32_t g = 0; g < G; ++g) for (uint32_t s = 0; s < S; ++s) add([=](uint32_t aa, uint32_t gg, uint32_t ss, uint32_t) { return aa / (A / R) == r && gg == g && ss == s; }, false);
-  for (uint32_t r = 0; r < R; ++r) add([=](uint32_t aa, uint32_t, uint32_t, uint32_t) { return aa / (A / R) == r; }, true);
-  add([](uint32_t, uint32_t, uint32_t, uint32_t) { return true; }, true);
-  auto t0 = std::chrono::steady_clock::now();
-  const Protection protection = Protect(cells, atoms);
-  auto t1 = std::chrono::steady_clock::now();
-  fprintf(stderr, "multiway %zu cells: protect %.1f ms primary %ld secondary %ld overflow %ld\n", cells.size(), std::chrono::duration<double, std::milli>(t1-t0).count(), protection.primary, protection.secondary, protection.secondary_on_overflow);
-  auto t2 = std::chrono::steady_clock::now();
-  EXPECT_TRUE(Attack(cells, protection, atoms).empty());
-  auto t3 = std::chrono::steady_clock::now();
-  fprintf(stderr, "attack %.1f ms\n", std::chrono::duration<double, std::milli>(t3-t2).count());
-}
-}}
