@@ -322,7 +322,8 @@ double HouseholdsOf(const AnalysisSpec& spec, const AnalysisResult& result) {
 }
 
 int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& covenant_id,
-            const fs::path& spec_path, const std::string& prices_override, int repeat) {
+            const fs::path& spec_path, const std::string& prices_override, int repeat,
+            bool analysis_only) {
   const AnalysisSpec spec =
       Check(ParseAnalysisSpec(ReadText(spec_path), spec_path.string()), "spec");
   PriceTable prices;
@@ -349,6 +350,16 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
 
   fmt::print("store {}: {} records of covenant {} in {} datasets\n", db.string(), Grouped(stored),
              covenant_id, datasets.size());
+  if (analysis_only) {  // for profiling the engine alone
+    for (int run = 1; run <= repeat; ++run) {
+      absl::StatusOr<AnalysisResult> result;
+      const Timing t = Timed([&] { result = engine.Run(spec, prices); });
+      Check(result.status(), "analysis");
+      fmt::print("run {}: analysis {:.3f} s wall, {:.3f} s CPU; peak RSS {:.1f} MiB\n", run, t.wall,
+                 t.cpu, PeakRssMiB());
+    }
+    return 0;
+  }
   fmt::print("spec {} with prices {}; best of {} runs, each: scan, decrypting scan, decrypt+parse "
              "scan, analysis\n", spec_path.string(), prices_path.string(), repeat);
   struct Best {
@@ -426,7 +437,7 @@ int Main(int argc, char** argv) {
                "(issue #4). Run through scripts/bench-analysis."};
   std::string db, linker_keys, outboxes, agent_keys, covenant_id = "bench", spec, prices;
   int repeat = 3, threads = 2;
-  bool ingest_only = false;
+  bool ingest_only = false, analysis_only = false;
   app.add_option("--db", db, "the linker store (RocksDB directory)")->required();
   app.add_option("--linker-keys", linker_keys, "directory made by `koppel-linker keygen`")
       ->required()
@@ -439,6 +450,7 @@ int Main(int argc, char** argv) {
       ->check(CLI::ExistingDirectory);
   app.add_option("--ingest-threads", threads, "with --ingest")->capture_default_str();
   app.add_flag("--ingest-only", ingest_only, "with --ingest: do not measure");
+  app.add_flag("--analysis-only", analysis_only, "run only the analysis (for profiling)");
   app.add_option("--spec", spec, "analysis spec (YAML)")->check(CLI::ExistingFile);
   app.add_option("--prices", prices, "prices CSV (default: the spec's prices file)");
   app.add_option("--repeat", repeat, "runs of each measurement; the best counts")
@@ -457,7 +469,7 @@ int Main(int argc, char** argv) {
     if (ingest_only) return 0;
   }
   if (spec.empty()) Die("--spec is required to measure");
-  return Measure(db, linker_keys, covenant_id, spec, prices, repeat);
+  return Measure(db, linker_keys, covenant_id, spec, prices, repeat, analysis_only);
 }
 
 }  // namespace

@@ -412,6 +412,52 @@ TEST_F(AlmeloAnalysisTest, QueryReleasesOnlyProtectedTablesThatMatchTheEngine) {
   EXPECT_GT(stars, 10);
 }
 
+// The covenant's choices for percentages of suppressed counts and rounding, and the warnings
+// the release carries.
+TEST_F(AlmeloAnalysisTest, PercentRuleRoundingAndWarningsFollowTheCovenant) {
+  absl::StatusOr<AnalysisResult> result = municipality_->RunEngine(kAlmeloSpec);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ReleaseContext context{kCovenant, "almelo-mpg", std::string(64, '0'), "research-unit", {}};
+  AnalysisPolicy as_if;
+  as_if.suppressed_percent = "as_if:5";
+  absl::StatusOr<v1::Release> release = ProtectAndRelease(*result, as_if, context);
+  ASSERT_TRUE(release.ok()) << release.status();
+  const v1::ReleasedTable& t1 = release->tables(0);
+  ASSERT_EQ(t1.name(), "table1_socio_economic");
+  int as_if_shown = 0;
+  for (const v1::ReleasedRow& row : t1.rows()) {
+    const double families = static_cast<double>(row.cells(0).count());
+    for (int c = 1; c + 1 < row.cells_size(); c += 2) {
+      const v1::ReleasedCell& count = row.cells(c);
+      const v1::ReleasedCell& pct = row.cells(c + 1);
+      if (count.suppressed() && !pct.suppressed()) {
+        EXPECT_NEAR(pct.percent(), std::round(1000.0 * 5 / families) / 10, 1e-9) << row.label();
+        ++as_if_shown;
+      }
+    }
+  }
+  EXPECT_GT(as_if_shown, 0);
+
+  AnalysisPolicy rounded;
+  rounded.rounding_base = 5;
+  release = ProtectAndRelease(*result, rounded, context);
+  ASSERT_TRUE(release.ok()) << release.status();
+  for (const v1::ReleasedRow& row : release->tables(0).rows()) {
+    for (const v1::ReleasedCell& cell : row.cells()) {
+      if (cell.value_case() == v1::ReleasedCell::kCount) {
+        EXPECT_EQ(cell.count() % 5, 0);
+      }
+    }
+  }
+
+  // The year-on-year columns at 2013-12-31 need support in 2011, which no dataset has.
+  bool warned = false;
+  for (const std::string& warning : result->warnings) {
+    warned = warned || (Contains(warning, "2011") && Contains(warning, "2013-12-31"));
+  }
+  EXPECT_TRUE(warned) << "no warning about the missing year 2011";
+}
+
 TEST_F(AlmeloAnalysisTest, EveryFormatIsWritten) {
   for (const std::string format : {"csv", "md"}) {
     const fs::path out = municipality_->dir() / ("release-" + format);
