@@ -13,6 +13,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "core/progress.h"
 #include "core/status_macros.h"
 #include "koppel/v1/batch.pb.h"
 
@@ -310,6 +311,7 @@ class AnalysisRun {
   std::map<std::string, std::vector<char>> years_seen_;  // dataset -> year coverage
   std::vector<uint64_t> homeless_with_records_;          // per date
   uint64_t records_read_ = 0;
+  std::unique_ptr<ProgressReporter> progress_;
   // Register plan slots.
   int birth_slot_ = -1, area_slot_ = -1, from_slot_ = -1, to_slot_ = -1;
 };
@@ -445,6 +447,7 @@ absl::Status AnalysisRun::Open(std::string_view sealed, v1::Record* record, std:
   }
   if (!record->ParseFromString(*plain)) return absl::DataLossError("a stored record is corrupt");
   ++records_read_;
+  if (progress_) progress_->Update(records_read_, records_read_);
   return absl::OkStatus();
 }
 
@@ -1212,6 +1215,16 @@ absl::Status ResultBuilder::Finish(AnalysisResult* result) {
 
 absl::StatusOr<AnalysisResult> AnalysisRun::Execute() {
   RETURN_IF_ERROR(Plan());
+  ASSIGN_OR_RETURN(std::vector<v1::DatasetStatus> statuses, store_->Status());
+  if (options_.report_progress) {
+    uint64_t total = 0;
+    for (const v1::DatasetStatus& status : statuses) {
+      for (const DatasetPlan& plan : plans_) {
+        if (status.covenant_id() == covenant_ && status.dataset() == plan.name) total += status.records();
+      }
+    }
+    progress_ = std::make_unique<ProgressReporter>("analysis " + spec_.name, total, "records");
+  }
   RETURN_IF_ERROR(ScanPersons());
   for (DatasetPlan& plan : plans_) {
     auto cached = resolved_.find(plan.name);
@@ -1237,8 +1250,7 @@ absl::StatusOr<AnalysisResult> AnalysisRun::Execute() {
     households_[d].clear();
   }
   RETURN_IF_ERROR(builder.Finish(&result));
-
-  ASSIGN_OR_RETURN(std::vector<v1::DatasetStatus> statuses, store_->Status());
+  if (progress_) progress_->Finish(records_read_);
   for (const DatasetPlan& plan : plans_) {
     DatasetUse use{plan.name, 0, 0};
     for (const v1::DatasetStatus& status : statuses) {

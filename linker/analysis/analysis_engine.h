@@ -25,6 +25,8 @@ struct EngineOptions {
   std::optional<double> max_contribution_eur;
   // Largest contributions kept per sum cell, for the dominance rule.
   int largest_kept = 4;
+  // Progress (records read, rate, ETA) on stderr while the datasets are scanned.
+  bool report_progress = false;
 };
 
 class AnalysisEngine {

@@ -101,6 +101,7 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
   EngineOptions options;
   options.max_contribution_eur = policy.max_contribution_eur;
   options.largest_kept = std::max(policy.dominance_n, 1);
+  options.report_progress = true;  // into the linker's log
 
   std::lock_guard<std::mutex> lock(one_at_a_time_);
   AnalysisEngine engine(store_, covenant_->id, data_key_);
