@@ -22,8 +22,6 @@ namespace {
 
 constexpr size_t kMaxIndicators = 64;
 constexpr size_t kMaxFlags = 64;
-constexpr int kFirstYear = 1900;
-constexpr int kLastYear = 2199;
 
 using Token = std::array<char, RecordCursor::kTokenBytes>;
 
@@ -215,26 +213,72 @@ int DaysInWindow(const IndicatorPlan& indicator, const ResolvedBatch& batch,
   return 0;
 }
 
-// The calendar years a record's period touches, for the coverage warnings.
-void MarkYears(const IndicatorPlan& indicator, const ResolvedBatch& batch,
-               const v1::Record& record, std::vector<char>* years) {
-  auto mark = [&](int year) {
-    if (year >= kFirstYear && year <= kLastYear) (*years)[static_cast<size_t>(year - kFirstYear)] = 1;
-  };
-  const PeriodSpec& period = indicator.spec->period;
-  if (period.kind == PeriodKind::kYearEquals) {
-    if (auto year = NumberOf(ValueAt(batch, record, indicator.from_slot))) mark(static_cast<int>(*year));
-  } else if (period.kind == PeriodKind::kDateIn || period.kind == PeriodKind::kSpell) {
-    std::optional<int> from = DaysOf(ValueAt(batch, record, indicator.from_slot));
-    if (!from) return;
-    std::optional<int> to = period.kind == PeriodKind::kSpell
-                                ? DaysOf(ValueAt(batch, record, indicator.to_slot))
-                                : from;
-    const int first = DateFromDays(*from).year;
-    const int last = to ? DateFromDays(*to).year : kLastYear;
-    for (int y = std::max(first, kFirstYear); y <= std::min(last, kLastYear); ++y) mark(y);
+// Which of the years the spec's indicators look at a dataset has any record for, so that a
+// year without data is reported instead of silently counting nobody. Checks stop once every
+// needed year has been seen.
+class YearCoverage {
+ public:
+  void Need(int year) {
+    if (std::find(years_.begin(), years_.end(), year) == years_.end()) {
+      years_.push_back(year);
+      seen_.push_back(0);
+      ++missing_;
+    }
   }
-}
+  void Note(const IndicatorPlan& indicator, const ResolvedBatch& batch, const v1::Record& record) {
+    if (missing_ == 0 || indicator.spec->period.kind == PeriodKind::kAlways) return;
+    for (size_t y = 0; y < years_.size(); ++y) {
+      if (!seen_[y] && DaysInWindow(indicator, batch, record, WindowOf(years_[y])) > 0) {
+        seen_[y] = 1;
+        --missing_;
+      }
+    }
+  }
+  bool Seen(int year) const {
+    for (size_t y = 0; y < years_.size(); ++y) {
+      if (years_[y] == year) return seen_[y] != 0;
+    }
+    return false;
+  }
+
+ private:
+  std::vector<int> years_;
+  std::vector<char> seen_;
+  size_t missing_ = 0;
+};
+
+// The distinct records of one token in one dataset. Memory is reused from token to token:
+// the scan allocates nothing in its steady state.
+class RecordGroup {
+ public:
+  void Clear() {
+    rows_.clear();
+    plains_.clear();
+    spans_.clear();
+  }
+  // The record to parse the next row into; Keep() adds it unless it repeats an earlier row.
+  v1::Record* Scratch() {
+    if (pool_.size() == rows_.size()) pool_.push_back(std::make_unique<v1::Record>());
+    return pool_[rows_.size()].get();
+  }
+  bool Keep(const ResolvedBatch* batch, std::string_view plain) {
+    for (const auto& [offset, size] : spans_) {
+      if (std::string_view(plains_).substr(offset, size) == plain) return false;
+    }
+    spans_.emplace_back(plains_.size(), plain.size());
+    plains_.append(plain);
+    rows_.emplace_back(batch, pool_[rows_.size()].get());
+    return true;
+  }
+  const std::vector<std::pair<const ResolvedBatch*, v1::Record*>>& rows() const { return rows_; }
+  ~RecordGroup() { sodium_memzero(plains_.data(), plains_.size()); }
+
+ private:
+  std::vector<std::unique_ptr<v1::Record>> pool_;
+  std::vector<std::pair<const ResolvedBatch*, v1::Record*>> rows_;
+  std::string plains_;
+  std::vector<std::pair<size_t, size_t>> spans_;
+};
 
 // ---------------------------------------------------------------------------------------------
 // Households.
@@ -289,7 +333,7 @@ class AnalysisRun {
   absl::Status ScanAddresses(DatasetPlan& plan);
   absl::StatusOr<const ResolvedBatch*> Batch(DatasetPlan& plan, std::string_view batch_id);
   absl::Status Open(std::string_view sealed, v1::Record* record, std::string* plain);
-  void EvaluatePerson(const std::vector<std::pair<DatasetPlan*, std::vector<std::pair<const ResolvedBatch*, v1::Record>>>>& groups);
+  void EvaluatePerson(const std::vector<std::pair<DatasetPlan*, RecordGroup*>>& groups);
   void Build(AnalysisResult* result);
 
   const LinkerStore* store_;
@@ -304,11 +348,12 @@ class AnalysisRun {
   std::vector<DatasetPlan> plans_;           // register first
   std::map<std::string, size_t> indicator_index_;
   std::vector<double> item_price_;           // per cost item (0 for amounts)
-  std::map<std::string, std::map<std::string, ResolvedBatch>> resolved_;  // dataset, batch id
+  std::map<std::string, std::map<std::string, ResolvedBatch, std::less<>>> resolved_;  // dataset, batch
+  std::vector<std::vector<YearWindow>> windows_;  // indicator, reference date
   std::vector<std::string> area_codes_;      // area index -> code
   std::map<std::string, uint16_t> area_index_;
   std::vector<absl::flat_hash_map<Token, HouseholdAccumulator>> households_;  // per date
-  std::map<std::string, std::vector<char>> years_seen_;  // dataset -> year coverage
+  std::map<std::string, YearCoverage> coverage_;
   std::vector<uint64_t> homeless_with_records_;          // per date
   uint64_t records_read_ = 0;
   std::unique_ptr<ProgressReporter> progress_;
@@ -402,8 +447,19 @@ absl::Status AnalysisRun::Plan() {
     }
   }
   for (const Date& date : spec_.reference_dates) reference_years_.push_back(WindowOf(date.year));
+  for (const IndicatorSpec& indicator : spec_.indicators) {
+    std::vector<YearWindow> windows;
+    for (const YearWindow& reference : reference_years_) {
+      windows.push_back(WindowOf(reference.year + indicator.period.year_offset));
+    }
+    windows_.push_back(std::move(windows));
+  }
   for (const DatasetPlan& plan : plans_) {
-    years_seen_[plan.name].assign(static_cast<size_t>(kLastYear - kFirstYear + 1), 0);
+    YearCoverage& coverage = coverage_[plan.name];
+    for (const IndicatorPlan& indicator : plan.indicators) {
+      if (indicator.spec->period.kind == PeriodKind::kAlways) continue;
+      for (const YearWindow& window : windows_[indicator.index]) coverage.Need(window.year);
+    }
   }
   households_.resize(spec_.reference_dates.size());
   homeless_with_records_.assign(spec_.reference_dates.size(), 0);
@@ -412,7 +468,7 @@ absl::Status AnalysisRun::Plan() {
 
 absl::StatusOr<const ResolvedBatch*> AnalysisRun::Batch(DatasetPlan& plan, std::string_view batch_id) {
   auto& cache = resolved_[plan.name];
-  auto it = cache.find(std::string(batch_id));
+  auto it = cache.find(batch_id);
   if (it != cache.end()) return &it->second;
   ASSIGN_OR_RETURN(v1::BatchHeader header, store_->FindBatchHeader(batch_id));
   ASSIGN_OR_RETURN(ResolvedBatch batch, Resolve(plan, header));
@@ -451,27 +507,26 @@ absl::Status AnalysisRun::Open(std::string_view sealed, v1::Record* record, std:
   return absl::OkStatus();
 }
 
-using PersonGroups =
-    std::vector<std::pair<DatasetPlan*, std::vector<std::pair<const ResolvedBatch*, v1::Record>>>>;
+using PersonGroups = std::vector<std::pair<DatasetPlan*, RecordGroup*>>;
 
 void AnalysisRun::EvaluatePerson(const PersonGroups& groups) {
   const size_t dates = reference_days_.size();
   std::vector<Membership> membership(dates);
   // The register: where the person lives on each date, birth date, moves.
-  const auto& register_rows = groups[0].second;
+  const auto& register_rows = groups[0].second->rows();
   std::optional<int> birth;
   for (const auto& [batch, record] : register_rows) {
-    if (auto day = DaysOf(ValueAt(*batch, record, birth_slot_))) birth = *day;
+    if (auto day = DaysOf(ValueAt(*batch, *record, birth_slot_))) birth = *day;
   }
   for (size_t d = 0; d < dates; ++d) {
     int best_from = INT32_MIN;
     for (const auto& [batch, record] : register_rows) {
-      std::optional<int> from = DaysOf(ValueAt(*batch, record, from_slot_));
-      std::optional<int> to = DaysOf(ValueAt(*batch, record, to_slot_));
-      const v1::Value* area = ValueAt(*batch, record, area_slot_);
-      std::optional<int> born = DaysOf(ValueAt(*batch, record, birth_slot_));
+      std::optional<int> from = DaysOf(ValueAt(*batch, *record, from_slot_));
+      std::optional<int> to = DaysOf(ValueAt(*batch, *record, to_slot_));
+      const v1::Value* area = ValueAt(*batch, *record, area_slot_);
+      std::optional<int> born = DaysOf(ValueAt(*batch, *record, birth_slot_));
       if (!from || *from > reference_days_[d] || (to && *to <= reference_days_[d])) continue;
-      if (record.address_token().size() != RecordCursor::kTokenBytes || area == nullptr ||
+      if (record->address_token().size() != RecordCursor::kTokenBytes || area == nullptr ||
           area->kind_case() != v1::Value::kCode || area->code() >= batch->area_codes.size() || !born) {
         continue;
       }
@@ -479,7 +534,7 @@ void AnalysisRun::EvaluatePerson(const PersonGroups& groups) {
       best_from = *from;
       Membership& m = membership[d];
       m.member = true;
-      m.household = ToToken(record.address_token());
+      m.household = ToToken(record->address_token());
       m.area = area_index_[batch->area_codes[area->code()]];
       m.adult = AgeOn(DateFromDays(*born), spec_.reference_dates[d]) >= spec_.adult_age;
     }
@@ -489,10 +544,10 @@ void AnalysisRun::EvaluatePerson(const PersonGroups& groups) {
     const IndicatorSpec& indicator = spec_.indicators[i];
     if (!indicator.min_moves) continue;
     for (size_t d = 0; d < dates; ++d) {
-      const YearWindow window = WindowOf(reference_years_[d].year + indicator.period.year_offset);
+      const YearWindow& window = windows_[i][d];
       int moves = 0;
       for (const auto& [batch, record] : register_rows) {
-        std::optional<int> from = DaysOf(ValueAt(*batch, record, from_slot_));
+        std::optional<int> from = DaysOf(ValueAt(*batch, *record, from_slot_));
         if (from && *from >= window.first && *from <= window.last && (!birth || *from != *birth)) {
           ++moves;
         }
@@ -507,16 +562,15 @@ void AnalysisRun::EvaluatePerson(const PersonGroups& groups) {
   std::vector<bool> has_matching_record(dates, false);
   for (size_t g = 0; g < groups.size(); ++g) {
     DatasetPlan& plan = *groups[g].first;
-    std::vector<char>& years = years_seen_[plan.name];
-    for (const auto& [batch, record] : groups[g].second) {
+    YearCoverage& coverage = coverage_[plan.name];
+    for (const auto& [batch, record_pointer] : groups[g].second->rows()) {
+      const v1::Record& record = *record_pointer;
       for (size_t position = 0; position < plan.indicators.size(); ++position) {
         const IndicatorPlan& indicator = plan.indicators[position];
-        MarkYears(indicator, *batch, record, &years);
+        coverage.Note(indicator, *batch, record);
         if (!PassesFilters(indicator, position, *batch, record)) continue;
         for (size_t d = 0; d < dates; ++d) {
-          const YearWindow window =
-              WindowOf(reference_years_[d].year + indicator.spec->period.year_offset);
-          const int days = DaysInWindow(indicator, *batch, record, window);
+          const int days = DaysInWindow(indicator, *batch, record, windows_[indicator.index][d]);
           if (days == 0) continue;
           has_matching_record[d] = true;
           Membership& m = membership[d];
@@ -577,9 +631,11 @@ absl::Status AnalysisRun::ScanPersons() {
     sources.push_back({&plan, std::move(cursor)});
   }
   std::string plain;
+  std::vector<RecordGroup> records(sources.size());
   PersonGroups groups;
-  for (auto& source : sources) groups.push_back({source.plan, {}});
-  std::vector<std::vector<std::string>> seen(sources.size());
+  for (size_t i = 0; i < sources.size(); ++i) groups.emplace_back(sources[i].plan, &records[i]);
+  // The batch of the previous record per source: consecutive records mostly share it.
+  std::vector<std::pair<std::string, const ResolvedBatch*>> last_batch(sources.size());
   while (true) {
     std::string_view smallest;
     bool any = false;
@@ -592,18 +648,18 @@ absl::Status AnalysisRun::ScanPersons() {
     const Token person = ToToken(smallest);
     const std::string_view person_view(person.data(), person.size());
     for (size_t s = 0; s < sources.size(); ++s) {
-      auto& rows = groups[s].second;
-      rows.clear();
-      seen[s].clear();
+      RecordGroup& group = records[s];
+      group.Clear();
       RecordCursor& cursor = *sources[s].cursor;
       for (; cursor.Valid() && cursor.token() == person_view; cursor.Next()) {
-        ASSIGN_OR_RETURN(const ResolvedBatch* batch, Batch(*sources[s].plan, cursor.batch_id()));
-        v1::Record record;
-        RETURN_IF_ERROR(Open(cursor.value(), &record, &plain));
-        // A repeated row (the agent seals duplicates) counts once.
-        if (std::find(seen[s].begin(), seen[s].end(), plain) != seen[s].end()) continue;
-        seen[s].push_back(plain);
-        rows.emplace_back(batch, std::move(record));
+        auto& [last_id, last] = last_batch[s];
+        if (last == nullptr || cursor.batch_id() != last_id) {
+          ASSIGN_OR_RETURN(last, Batch(*sources[s].plan, cursor.batch_id()));
+          last_id.assign(cursor.batch_id());
+        }
+        v1::Record* record = group.Scratch();
+        RETURN_IF_ERROR(Open(cursor.value(), record, &plain));
+        group.Keep(last, plain);  // a repeated row (the agent seals duplicates) counts once
       }
       RETURN_IF_ERROR(cursor.status());
     }
@@ -616,11 +672,16 @@ absl::Status AnalysisRun::ScanPersons() {
 absl::Status AnalysisRun::ScanAddresses(DatasetPlan& plan) {
   std::unique_ptr<RecordCursor> cursor = store_->NewRecordCursor(covenant_, plan.name);
   std::string plain;
-  std::vector<std::string> seen;
+  RecordGroup group;
+  YearCoverage& coverage = coverage_[plan.name];
   Token current{};
-  std::vector<char>& years = years_seen_[plan.name];
+  std::string last_id;
+  const ResolvedBatch* batch = nullptr;
   for (; cursor->Valid(); cursor->Next()) {
-    ASSIGN_OR_RETURN(const ResolvedBatch* batch, Batch(plan, cursor->batch_id()));
+    if (batch == nullptr || cursor->batch_id() != last_id) {
+      ASSIGN_OR_RETURN(batch, Batch(plan, cursor->batch_id()));
+      last_id.assign(cursor->batch_id());
+    }
     if (batch->has_bsn) {
       return absl::FailedPreconditionError(fmt::format(
           "dataset '{}' mixes batches keyed by BSN and by address only", plan.name));
@@ -628,20 +689,18 @@ absl::Status AnalysisRun::ScanAddresses(DatasetPlan& plan) {
     const Token household = ToToken(cursor->token());
     if (household != current) {
       current = household;
-      seen.clear();
+      group.Clear();
     }
-    v1::Record record;
-    RETURN_IF_ERROR(Open(cursor->value(), &record, &plain));
-    if (std::find(seen.begin(), seen.end(), plain) != seen.end()) continue;
-    seen.push_back(plain);
+    v1::Record* scratch = group.Scratch();
+    RETURN_IF_ERROR(Open(cursor->value(), scratch, &plain));
+    if (!group.Keep(batch, plain)) continue;
+    const v1::Record& record = *scratch;
     for (size_t position = 0; position < plan.indicators.size(); ++position) {
       const IndicatorPlan& indicator = plan.indicators[position];
-      MarkYears(indicator, *batch, record, &years);
+      coverage.Note(indicator, *batch, record);
       if (!PassesFilters(indicator, position, *batch, record)) continue;
       for (size_t d = 0; d < reference_days_.size(); ++d) {
-        const YearWindow window =
-            WindowOf(reference_years_[d].year + indicator.spec->period.year_offset);
-        const int days = DaysInWindow(indicator, *batch, record, window);
+        const int days = DaysInWindow(indicator, *batch, record, windows_[indicator.index][d]);
         if (days == 0) continue;
         auto it = households_[d].find(household);
         if (it == households_[d].end()) {
@@ -1267,13 +1326,11 @@ absl::StatusOr<AnalysisResult> AnalysisRun::Execute() {
   }
   for (size_t d = 0; d < spec_.reference_dates.size(); ++d) {
     for (const DatasetPlan& plan : plans_) {
-      auto years = years_seen_.find(plan.name);
+      const YearCoverage& coverage = coverage_[plan.name];
       for (const IndicatorPlan& indicator : plan.indicators) {
         if (indicator.spec->period.kind == PeriodKind::kAlways) continue;
-        const int year = reference_years_[d].year + indicator.spec->period.year_offset;
-        const bool covered = years != years_seen_.end() && year >= kFirstYear && year <= kLastYear &&
-                             years->second[static_cast<size_t>(year - kFirstYear)];
-        if (!covered) {
+        const int year = windows_[indicator.index][d].year;
+        if (!coverage.Seen(year)) {
           result.warnings.push_back(fmt::format(
               "dataset '{}' has no records for {}: indicator '{}' at reference date {} counts "
               "nobody",
