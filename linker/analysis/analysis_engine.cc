@@ -283,13 +283,28 @@ class RecordGroup {
 // ---------------------------------------------------------------------------------------------
 // Households.
 
+using CostVolumes = std::vector<std::pair<uint16_t, double>>;  // cost item -> volume
+
+// A household on one reference date: 24 bytes, so that a country's households fit. Cost
+// volumes, which few households have, live in a side list.
 struct HouseholdAccumulator {
+  static constexpr uint32_t kNoVolumes = UINT32_MAX;
+  uint64_t indicators = 0;
+  uint32_t volumes = kNoVolumes;  // index into the date's list of cost volumes
   uint16_t area = 0;
   uint16_t adults = 0;
   uint16_t children = 0;
-  uint64_t indicators = 0;
-  std::vector<std::pair<uint16_t, double>> volumes;  // cost item -> volume
 };
+
+// Households are keyed by the first 128 bits of their re-keyed address token: a collision
+// among 10 million households has a probability below 1e-24.
+using HouseholdKey = std::array<char, 16>;
+
+HouseholdKey KeyOf(std::string_view token) {
+  HouseholdKey key{};
+  std::memcpy(key.data(), token.data(), std::min(token.size(), key.size()));
+  return key;
+}
 
 void AddVolume(std::vector<std::pair<uint16_t, double>>* volumes, size_t item, double volume) {
   for (auto& [i, v] : *volumes) {
@@ -304,7 +319,7 @@ void AddVolume(std::vector<std::pair<uint16_t, double>>* volumes, size_t item, d
 // A person on one reference date.
 struct Membership {
   bool member = false;
-  Token household{};
+  HouseholdKey household{};
   uint16_t area = 0;
   bool adult = false;
   uint64_t indicators = 0;
@@ -352,7 +367,17 @@ class AnalysisRun {
   std::vector<std::vector<YearWindow>> windows_;  // indicator, reference date
   std::vector<std::string> area_codes_;      // area index -> code
   std::map<std::string, uint16_t> area_index_;
-  std::vector<absl::flat_hash_map<Token, HouseholdAccumulator>> households_;  // per date
+  std::vector<absl::flat_hash_map<HouseholdKey, HouseholdAccumulator>> households_;  // per date
+  std::vector<std::vector<CostVolumes>> volumes_;  // per date
+  std::vector<Membership> membership_;             // of the person being evaluated
+
+  CostVolumes& VolumesOf(size_t date, HouseholdAccumulator& household) {
+    if (household.volumes == HouseholdAccumulator::kNoVolumes) {
+      household.volumes = static_cast<uint32_t>(volumes_[date].size());
+      volumes_[date].emplace_back();
+    }
+    return volumes_[date][household.volumes];
+  }
   std::map<std::string, YearCoverage> coverage_;
   std::vector<uint64_t> homeless_with_records_;          // per date
   uint64_t records_read_ = 0;
@@ -462,6 +487,7 @@ absl::Status AnalysisRun::Plan() {
     }
   }
   households_.resize(spec_.reference_dates.size());
+  volumes_.resize(spec_.reference_dates.size());
   homeless_with_records_.assign(spec_.reference_dates.size(), 0);
   return absl::OkStatus();
 }
@@ -511,7 +537,14 @@ using PersonGroups = std::vector<std::pair<DatasetPlan*, RecordGroup*>>;
 
 void AnalysisRun::EvaluatePerson(const PersonGroups& groups) {
   const size_t dates = reference_days_.size();
-  std::vector<Membership> membership(dates);
+  // Reused from person to person.
+  std::vector<Membership>& membership = membership_;
+  membership.resize(dates);
+  for (Membership& m : membership) {
+    m.member = false;
+    m.indicators = 0;
+    m.volumes.clear();
+  }
   // The register: where the person lives on each date, birth date, moves.
   const auto& register_rows = groups[0].second->rows();
   std::optional<int> birth;
@@ -534,7 +567,7 @@ void AnalysisRun::EvaluatePerson(const PersonGroups& groups) {
       best_from = *from;
       Membership& m = membership[d];
       m.member = true;
-      m.household = ToToken(record->address_token());
+      m.household = KeyOf(record->address_token());
       m.area = area_index_[batch->area_codes[area->code()]];
       m.adult = AgeOn(DateFromDays(*born), spec_.reference_dates[d]) >= spec_.adult_age;
     }
@@ -604,7 +637,10 @@ void AnalysisRun::EvaluatePerson(const PersonGroups& groups) {
     household.area = m.area;
     ++(m.adult ? household.adults : household.children);
     household.indicators |= m.indicators;
-    for (const auto& [item, volume] : m.volumes) AddVolume(&household.volumes, item, volume);
+    if (!m.volumes.empty()) {
+      CostVolumes& volumes = VolumesOf(d, household);
+      for (const auto& [item, volume] : m.volumes) AddVolume(&volumes, item, volume);
+    }
   }
 }
 
@@ -674,7 +710,7 @@ absl::Status AnalysisRun::ScanAddresses(DatasetPlan& plan) {
   std::string plain;
   RecordGroup group;
   YearCoverage& coverage = coverage_[plan.name];
-  Token current{};
+  HouseholdKey current{};
   std::string last_id;
   const ResolvedBatch* batch = nullptr;
   for (; cursor->Valid(); cursor->Next()) {
@@ -686,7 +722,7 @@ absl::Status AnalysisRun::ScanAddresses(DatasetPlan& plan) {
       return absl::FailedPreconditionError(fmt::format(
           "dataset '{}' mixes batches keyed by BSN and by address only", plan.name));
     }
-    const Token household = ToToken(cursor->token());
+    const HouseholdKey household = KeyOf(cursor->token());
     if (household != current) {
       current = household;
       group.Clear();
@@ -715,7 +751,7 @@ absl::Status AnalysisRun::ScanAddresses(DatasetPlan& plan) {
                           : cost.volume == CostItemSpec::Volume::kAmount
                               ? NumberOf(ValueAt(*batch, record, cost.amount_slot)).value_or(0)
                           : cost.volume == CostItemSpec::Volume::kRecords ? 1 : 0;
-          if (volume != 0) AddVolume(&it->second.volumes, cost.item, volume);
+          if (volume != 0) AddVolume(&VolumesOf(d, it->second), cost.item, volume);
         }
       }
     }
@@ -780,7 +816,8 @@ class ResultBuilder {
     }
   }
 
-  void AddHousehold(uint16_t date, const HouseholdAccumulator& household);
+  void AddHousehold(uint16_t date, const HouseholdAccumulator& household,
+                    const CostVolumes* volumes);
   absl::Status Finish(AnalysisResult* result);
 
  private:
@@ -884,10 +921,13 @@ uint16_t ResultBuilder::TypeOf(const HouseholdAccumulator& household) const {
   return static_cast<uint16_t>(spec_.household_types.size());  // none of them
 }
 
-void ResultBuilder::AddHousehold(uint16_t date, const HouseholdAccumulator& household) {
+void ResultBuilder::AddHousehold(uint16_t date, const HouseholdAccumulator& household,
+                                 const CostVolumes* volumes) {
   // Units-priced items hold once per household with the indicator.
   std::vector<double> cost(spec_.cost_items.size(), 0);
-  for (const auto& [item, volume] : household.volumes) cost[item] += volume;
+  if (volumes != nullptr) {
+    for (const auto& [item, volume] : *volumes) cost[item] += volume;
+  }
   for (size_t item = 0; item < spec_.cost_items.size(); ++item) {
     const CostItemSpec& spec = spec_.cost_items[item];
     if (spec.volume == CostItemSpec::Volume::kUnits) {
@@ -1303,10 +1343,14 @@ absl::StatusOr<AnalysisResult> AnalysisRun::Execute() {
     }
   }
   for (size_t d = 0; d < households_.size(); ++d) {
-    for (const auto& [token, household] : households_[d]) {
-      builder.AddHousehold(static_cast<uint16_t>(d), household);
+    for (const auto& [key, household] : households_[d]) {
+      builder.AddHousehold(static_cast<uint16_t>(d), household,
+                           household.volumes == HouseholdAccumulator::kNoVolumes
+                               ? nullptr
+                               : &volumes_[d][household.volumes]);
     }
-    households_[d].clear();
+    households_[d] = {};
+    volumes_[d] = {};
   }
   RETURN_IF_ERROR(builder.Finish(&result));
   if (progress_) progress_->Finish(records_read_);
