@@ -8,10 +8,9 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "core/status_macros.h"
+#include "core/yaml_reader.h"
 
 namespace koppel {
 namespace {
@@ -29,68 +28,40 @@ bool IsIsoDate(std::string_view s) {
   return iso.ok() && iso->ToDays(s).has_value();
 }
 
-// Reads one YAML document with errors that name file, line, column and key path.
-class MappingParser {
+// The mapping file's reader: the shared YamlReader, read by key of a parent mapping, with the
+// wording mapping files have always had and allowed keys listed in sorted order.
+class MappingParser : public YamlReader {
  public:
-  explicit MappingParser(std::string_view source) : source_(source) {}
-
-  absl::Status Error(const YAML::Node& node, std::string_view path, std::string_view problem) {
-    const YAML::Mark mark = node.Mark();
-    std::string where = path.empty() ? std::string("top level") : std::string(path);
-    if (mark.is_null()) {
-      return absl::InvalidArgumentError(fmt::format("{}: {}: {}", source_, where, problem));
-    }
-    return absl::InvalidArgumentError(fmt::format("{}:{}:{}: {}: {}", source_, mark.line + 1,
-                                                  mark.column + 1, where, problem));
-  }
+  explicit MappingParser(std::string_view source)
+      : YamlReader(source, {"expected a mapping of keys to values",
+                            "unknown key; allowed here: {allowed}"}) {}
 
   absl::Status ExpectMap(const YAML::Node& node, std::string_view path,
                          const std::set<std::string>& allowed,
-                         const std::set<std::string>& required) {
-    if (!node.IsMap()) return Error(node, path, "expected a mapping of keys to values");
-    for (const auto& entry : node) {
-      std::string key = entry.first.Scalar();
-      if (!allowed.contains(key)) {
-        return Error(entry.first, Join(path, key),
-                     absl::StrCat("unknown key; allowed here: ", absl::StrJoin(allowed, ", ")));
-      }
-    }
-    for (const std::string& key : required) {
-      if (!node[key]) return Error(node, path, absl::StrCat("missing required key '", key, "'"));
-    }
-    return absl::OkStatus();
+                         const std::set<std::string>& required) const {
+    return YamlReader::ExpectMap(node, path, {allowed.begin(), allowed.end()},
+                                 {required.begin(), required.end()});
   }
 
+  // A missing key is reported at its parent.
   absl::StatusOr<std::string> String(const YAML::Node& parent, std::string_view path,
-                                     const std::string& key) {
+                                     const std::string& key) const {
     const YAML::Node node = parent[key];
-    if (!node.IsScalar()) return Error(node.IsDefined() ? node : parent, Join(path, key),
-                                       "expected a single value");
-    return node.Scalar();
+    return Scalar(node.IsDefined() ? node : parent, Join(path, key));
   }
 
   absl::StatusOr<bool> Bool(const YAML::Node& parent, std::string_view path,
-                            const std::string& key) {
-    const YAML::Node node = parent[key];
-    bool value = false;
-    if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
-      return Error(node, Join(path, key), "expected true or false");
-    }
-    return value;
+                            const std::string& key) const {
+    return YamlReader::Bool(parent[key], Join(path, key));
   }
 
   absl::StatusOr<int64_t> Int(const YAML::Node& parent, std::string_view path,
-                              const std::string& key) {
-    const YAML::Node node = parent[key];
-    int64_t value = 0;
-    if (!node.IsScalar() || !absl::SimpleAtoi(node.Scalar(), &value)) {
-      return Error(node, Join(path, key), "expected an integer");
-    }
-    return value;
+                              const std::string& key) const {
+    return YamlReader::Int(parent[key], Join(path, key), "expected an integer");
   }
 
   absl::StatusOr<char> Char(const YAML::Node& parent, std::string_view path,
-                            const std::string& key, bool allow_empty) {
+                            const std::string& key, bool allow_empty) const {
     ASSIGN_OR_RETURN(std::string value, String(parent, path, key));
     if (value == "\\t") value = "\t";
     if (value.empty() && allow_empty) return '\0';
@@ -101,13 +72,6 @@ class MappingParser {
     }
     return value[0];
   }
-
-  static std::string Join(std::string_view path, std::string_view key) {
-    return path.empty() ? std::string(key) : fmt::format("{}.{}", path, key);
-  }
-
- private:
-  std::string source_;
 };
 
 absl::Status ParseCsv(MappingParser& p, const YAML::Node& node, Mapping* m) {
@@ -333,7 +297,7 @@ absl::StatusOr<Mapping> ParseDocument(MappingParser& p, const YAML::Node& root) 
       return p.Error(attributes, "attributes", "expected a list of attributes");
     }
     for (size_t i = 0; i < attributes.size(); ++i) {
-      const std::string path = absl::StrCat("attributes[", i, "]");
+      const std::string path = MappingParser::At("attributes", i);
       AttributeSpec spec;
       RETURN_IF_ERROR(ParseAttribute(p, attributes[i], path, &spec));
       if (!names.insert(spec.name).second) {
@@ -381,8 +345,7 @@ absl::StatusOr<Mapping> ParseMapping(std::string_view yaml, std::string_view sou
     }
     return ParseDocument(parser, root);
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(fmt::format("{}:{}:{}: not valid YAML: {}", source_name,
-                                                  e.mark.line + 1, e.mark.column + 1, e.msg));
+    return parser.NotValidYaml(e);
   }
 }
 

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "core/date_format.h"
 #include "core/status_macros.h"
+#include "core/yaml_reader.h"
 
 namespace koppel {
 namespace {
@@ -34,59 +35,22 @@ bool IsNameOf(std::string_view s, std::string_view extra) {
 bool IsName(std::string_view s) { return IsNameOf(s, "_"); }
 bool IsAnalysisName(std::string_view s) { return IsNameOf(s, "-"); }
 
-std::string Join(std::string_view path, std::string_view key) {
-  return path.empty() ? std::string(key) : fmt::format("{}.{}", path, key);
-}
-std::string At(std::string_view path, size_t index) { return fmt::format("{}[{}]", path, index); }
+// Key paths as YamlReader spells them: Join("a", "b") is "a.b", At("a", 2) is "a[2]".
+constexpr auto Join = &YamlReader::Join;
+constexpr auto At = &YamlReader::At;
 
 int LineOf(const YAML::Node& node) {
   const YAML::Mark mark = node.Mark();
   return mark.is_null() ? 0 : mark.line + 1;
 }
 
-// Reads YAML nodes with errors that name the file, line, column and key path, the way
-// core/mapping.cc reports mapping files.
-class SpecReader {
+// The shared YamlReader with the wording of analysis specs (allowed keys in the order given)
+// and the kinds of value a spec is made of.
+class SpecReader : public YamlReader {
  public:
-  explicit SpecReader(std::string_view source) : source_(source) {}
-
-  absl::Status Error(const YAML::Node& node, std::string_view path,
-                     std::string_view problem) const {
-    const std::string where = path.empty() ? std::string("top level") : std::string(path);
-    const YAML::Mark mark = node.IsDefined() ? node.Mark() : YAML::Mark::null_mark();
-    if (mark.is_null()) {
-      return absl::InvalidArgumentError(fmt::format("{}: {}: {}", source_, where, problem));
-    }
-    return absl::InvalidArgumentError(fmt::format("{}:{}:{}: {}: {}", source_, mark.line + 1,
-                                                  mark.column + 1, where, problem));
-  }
-
-  absl::Status ExpectMap(const YAML::Node& node, std::string_view path, const Keys& allowed,
-                         const Keys& required) const {
-    if (!node.IsMap()) {
-      return Error(node, path, fmt::format("expected a mapping with the keys {}",
-                                           absl::StrJoin(allowed, ", ")));
-    }
-    for (const auto& entry : node) {
-      const std::string key = entry.first.Scalar();
-      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        return Error(entry.first, Join(path, key),
-                     fmt::format("unknown key '{}'; allowed here: {}", key,
-                                 absl::StrJoin(allowed, ", ")));
-      }
-    }
-    for (const std::string& key : required) {
-      if (!node[key]) {
-        return Error(node, path, fmt::format("missing required key '{}'", key));
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  absl::StatusOr<std::string> Scalar(const YAML::Node& node, std::string_view path) const {
-    if (!node.IsScalar()) return Error(node, path, "expected a single value");
-    return node.Scalar();
-  }
+  explicit SpecReader(std::string_view source)
+      : YamlReader(source, {"expected a mapping with the keys {allowed}",
+                            "unknown key '{key}'; allowed here: {allowed}"}) {}
 
   absl::StatusOr<std::string> Text(const YAML::Node& node, std::string_view path) const {
     ASSIGN_OR_RETURN(std::string value, Scalar(node, path));
@@ -107,10 +71,7 @@ class SpecReader {
 
   absl::StatusOr<int64_t> Int(const YAML::Node& node, std::string_view path, int64_t min,
                               int64_t max) const {
-    int64_t value = 0;
-    if (!node.IsScalar() || !absl::SimpleAtoi(node.Scalar(), &value)) {
-      return Error(node, path, "expected a whole number");
-    }
+    ASSIGN_OR_RETURN(int64_t value, YamlReader::Int(node, path, "expected a whole number"));
     if (value < min || value > max) {
       return Error(node, path, fmt::format("{} is out of range; use {} to {}", value, min, max));
     }
@@ -121,14 +82,6 @@ class SpecReader {
     double value = 0;
     if (!node.IsScalar() || !absl::SimpleAtod(node.Scalar(), &value) || !std::isfinite(value)) {
       return Error(node, path, "expected a number, e.g. 9250 or 0.9");
-    }
-    return value;
-  }
-
-  absl::StatusOr<bool> Bool(const YAML::Node& node, std::string_view path) const {
-    bool value = false;
-    if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
-      return Error(node, path, "expected true or false");
     }
     return value;
   }
@@ -156,9 +109,6 @@ class SpecReader {
     }
     return names;
   }
-
- private:
-  std::string source_;
 };
 
 // Parses the document into an AnalysisSpec, section by section in dependency order, checking
@@ -168,6 +118,7 @@ class SpecParser {
   explicit SpecParser(std::string_view source) : r_(source) {}
 
   absl::StatusOr<AnalysisSpec> Parse(const YAML::Node& root);
+  absl::Status NotValidYaml(const YAML::Exception& e) const { return r_.NotValidYaml(e); }
 
  private:
   enum class OperandKind { kIndicator, kFlag };
@@ -1072,20 +1023,16 @@ absl::Status SpecParser::ParseSensitivityTable(const YAML::Node& node, std::stri
 
 absl::StatusOr<AnalysisSpec> ParseAnalysisSpec(std::string_view yaml,
                                                std::string_view source_name) {
+  SpecParser parser(source_name);
   try {
     const YAML::Node root = YAML::Load(std::string(yaml));
     if (!root.IsDefined() || root.IsNull()) {
       return absl::InvalidArgumentError(
           fmt::format("{}: the analysis spec is empty", source_name));
     }
-    return SpecParser(source_name).Parse(root);
+    return parser.Parse(root);
   } catch (const YAML::Exception& e) {
-    if (e.mark.is_null()) {
-      return absl::InvalidArgumentError(
-          fmt::format("{}: not valid YAML: {}", source_name, e.msg));
-    }
-    return absl::InvalidArgumentError(fmt::format("{}:{}:{}: not valid YAML: {}", source_name,
-                                                  e.mark.line + 1, e.mark.column + 1, e.msg));
+    return parser.NotValidYaml(e);
   }
 }
 
