@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -78,6 +79,8 @@ BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv,
                                      const std::string& log_path) {
   pid_ = ::fork();
   if (pid_ == 0) {
+    // A service must not outlive a test binary that crashed.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     int null = ::open("/dev/null", O_RDONLY);
     ::dup2(null, 0);
