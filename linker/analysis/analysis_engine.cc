@@ -13,6 +13,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/node_hash_map.h"
 #include "core/progress.h"
 #include "core/status_macros.h"
 #include "koppel/v1/batch.pb.h"
@@ -60,8 +61,11 @@ struct CostPlan {
   int amount_slot = -1;
 };
 
+struct ResolvedBatch;
+
 // Everything one dataset is read for: its attribute names (slots) and the indicators over it.
 struct DatasetPlan {
+  absl::node_hash_map<std::string, ResolvedBatch>* resolved = nullptr;  // its batches, by id
   std::string name;
   bool is_register = false;
   std::vector<std::string> attributes;  // slot -> attribute name
@@ -363,7 +367,8 @@ class AnalysisRun {
   std::vector<DatasetPlan> plans_;           // register first
   std::map<std::string, size_t> indicator_index_;
   std::vector<double> item_price_;           // per cost item (0 for amounts)
-  std::map<std::string, std::map<std::string, ResolvedBatch, std::less<>>> resolved_;  // dataset, batch
+  // Per dataset, by raw batch id. Nodes stay put, so the scan keeps pointers to them.
+  std::map<std::string, absl::node_hash_map<std::string, ResolvedBatch>> resolved_;
   std::vector<std::vector<YearWindow>> windows_;  // indicator, reference date
   std::vector<std::string> area_codes_;      // area index -> code
   std::map<std::string, uint16_t> area_index_;
@@ -493,8 +498,9 @@ absl::Status AnalysisRun::Plan() {
 }
 
 absl::StatusOr<const ResolvedBatch*> AnalysisRun::Batch(DatasetPlan& plan, std::string_view batch_id) {
-  auto& cache = resolved_[plan.name];
-  auto it = cache.find(batch_id);
+  if (plan.resolved == nullptr) plan.resolved = &resolved_[plan.name];
+  auto& cache = *plan.resolved;
+  auto it = cache.find(absl::string_view(batch_id.data(), batch_id.size()));
   if (it != cache.end()) return &it->second;
   ASSIGN_OR_RETURN(v1::BatchHeader header, store_->FindBatchHeader(batch_id));
   ASSIGN_OR_RETURN(ResolvedBatch batch, Resolve(plan, header));
@@ -783,12 +789,14 @@ struct Atom {
 };
 
 // Money of one atom in one group of cost items (an item, a payer, or all).
+// Sums are kept in whole cents (every price and amount has two decimals), so totals are exact
+// and do not depend on the order in which households are visited.
 struct MoneyStats {
-  double sum = 0;
+  int64_t cents = 0;
   int64_t contributors = 0;
   std::vector<double> largest;  // descending, at most `keep`
   void Add(double amount, size_t keep) {
-    sum += amount;
+    cents += std::llround(amount * 100);
     ++contributors;
     auto at = std::upper_bound(largest.begin(), largest.end(), amount, std::greater<>());
     largest.insert(at, amount);
@@ -983,14 +991,16 @@ int ResultBuilder::SumCell(const AtomTest& test, const std::vector<size_t>& item
   PublishedCell cell;
   cell.kind = CellKind::kSum;
   std::vector<uint32_t> atoms;
+  int64_t cents = 0;
   for (uint32_t a = 0; a < atoms_.size(); ++a) {
     if (!test(atoms_[a])) continue;
     atoms.push_back(a);
     const MoneyStats& stats = money_[a][group];
-    cell.value += stats.sum;
+    cents += stats.cents;
     cell.contributors += stats.contributors;
     cell.largest.insert(cell.largest.end(), stats.largest.begin(), stats.largest.end());
   }
+  cell.value = static_cast<double>(cents) / 100.0;
   std::sort(cell.largest.begin(), cell.largest.end(), std::greater<>());
   if (cell.largest.size() > static_cast<size_t>(options_.largest_kept)) {
     cell.largest.resize(static_cast<size_t>(options_.largest_kept));
@@ -1323,6 +1333,12 @@ absl::StatusOr<AnalysisResult> AnalysisRun::Execute() {
       }
     }
     progress_ = std::make_unique<ProgressReporter>("analysis " + spec_.name, total, "records");
+  }
+  // Households number about a third of the register's rows: sized once, never rehashed.
+  for (const v1::DatasetStatus& status : statuses) {
+    if (status.covenant_id() == covenant_ && status.dataset() == spec_.register_dataset) {
+      for (auto& households : households_) households.reserve(status.records() / 3 + 16);
+    }
   }
   RETURN_IF_ERROR(ScanPersons());
   for (DatasetPlan& plan : plans_) {

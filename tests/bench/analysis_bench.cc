@@ -11,10 +11,15 @@
 //     ingests every outbox OUTBOXES/<dataset> (sealed by `koppel-agent seal` with the signing
 //     key AGENT_KEYS/<dataset>) into a new store through the real BatchIngester, then lets
 //     RocksDB finish its flushes and compactions, as a long-running linker would have.
-//   build/bin/analysis_bench --db DIR --linker-keys DIR --spec FILE [--repeat N]
-//     the measurement, on the store as `koppel-linker` would hold it.
+//   build/bin/analysis_bench --db DIR --linker-keys DIR --spec FILE [--repeat N] [--cold]
+//     the measurement, on the store as `koppel-linker` would hold it (opened read-only);
+//     --cold drops the store's files from the page cache before every scan and analysis.
+//     --analysis-only runs the engine alone (for perf); every run prints a digest of the result
+//     (--dump-result FILE writes what it digests), to check that an engine change keeps results.
+#include <fcntl.h>
 #include <sodium.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -97,8 +102,13 @@ struct Timing {
   double cpu = 0;
 };
 
+void DropFromPageCache(const fs::path& db);
+bool g_cold = false;  // --cold: drop the store from the page cache before every measurement
+fs::path g_db;
+
 template <typename F>
 Timing Timed(F&& f) {
+  if (g_cold && !g_db.empty()) DropFromPageCache(g_db);
   const double cpu0 = ProcessCpuSeconds();
   const auto t0 = std::chrono::steady_clock::now();
   f();
@@ -238,6 +248,18 @@ void Ingest(const fs::path& db, const fs::path& linker_keys, const fs::path& out
 // ---------------------------------------------------------------------------------------------
 // Measurement.
 
+// Drops the store's files from the page cache (only those: nothing else on the machine is
+// touched), so that the next scan reads from the disk.
+void DropFromPageCache(const fs::path& db) {
+  for (const auto& entry : fs::directory_iterator(db)) {
+    if (!entry.is_regular_file()) continue;
+    const int fd = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    ::close(fd);
+  }
+}
+
 // Folds bytes into a sum so that the compiler must read every one of them.
 uint64_t Touch(std::string_view bytes) {
   uint64_t sum = bytes.size();
@@ -321,9 +343,40 @@ double HouseholdsOf(const AnalysisSpec& spec, const AnalysisResult& result) {
   return 0;
 }
 
+// A digest of every table's cells and of both linear systems, so that two builds of the engine
+// can be checked to compute the same result. Values are rounded to 1/100: the engine adds money
+// in hash-map order, so sums differ from run to run in their last bits.
+std::string g_dump_result;  // --dump-result: also write the digested text here
+
+std::string ResultDigest(const AnalysisResult& result) {
+  std::string text;
+  for (const ResultTable& table : result.tables) {
+    text += table.name + '\n';
+    for (const ResultRow& row : table.rows) {
+      text += row.label;
+      for (const ResultCell& cell : row.cells) {
+        text += fmt::format(" {}:{:.2f}", static_cast<int>(cell.kind), cell.value);
+      }
+      text += '\n';
+    }
+  }
+  for (const auto* cells : {&result.count_cells, &result.sum_cells}) {
+    for (const PublishedCell& cell : *cells) {
+      text += fmt::format("{:.2f} {} {}\n", cell.value, cell.atoms.size(), cell.contributors);
+    }
+  }
+  if (!g_dump_result.empty()) std::ofstream(g_dump_result, std::ios::app) << text << "----\n";
+  unsigned char hash[8];
+  crypto_generichash(hash, sizeof hash, reinterpret_cast<const unsigned char*>(text.data()),
+                     text.size(), nullptr, 0);
+  std::string hex;
+  for (unsigned char b : hash) hex += fmt::format("{:02x}", b);
+  return hex;
+}
+
 int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& covenant_id,
             const fs::path& spec_path, const std::string& prices_override, int repeat,
-            bool analysis_only) {
+            bool analysis_only, bool cold) {
   const AnalysisSpec spec =
       Check(ParseAnalysisSpec(ReadText(spec_path), spec_path.string()), "spec");
   PriceTable prices;
@@ -335,6 +388,8 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
     prices = Check(ParsePrices(ReadText(prices_path), prices_path.string()), "prices");
   }
   const LinkerKeys keys = LoadLinkerKeys(linker_keys, covenant_id);
+  g_cold = cold;
+  g_db = db;
   // Read-only, as the integration test's engine runs: nothing happens in the background.
   std::unique_ptr<LinkerStore> store = Check(LinkerStore::OpenReadOnly(db), "opening the store");
   std::vector<std::string> datasets;
@@ -355,13 +410,14 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
       absl::StatusOr<AnalysisResult> result;
       const Timing t = Timed([&] { result = engine.Run(spec, prices); });
       Check(result.status(), "analysis");
-      fmt::print("run {}: analysis {:.3f} s wall, {:.3f} s CPU; peak RSS {:.1f} MiB\n", run, t.wall,
-                 t.cpu, PeakRssMiB());
+      fmt::print("run {}: analysis {:.3f} s wall, {:.3f} s CPU; peak RSS {:.1f} MiB; result digest "
+                 "{}\n", run, t.wall, t.cpu, PeakRssMiB(), ResultDigest(*result));
     }
     return 0;
   }
   fmt::print("spec {} with prices {}; best of {} runs, each: scan, decrypting scan, decrypt+parse "
-             "scan, analysis\n", spec_path.string(), prices_path.string(), repeat);
+             "scan, analysis; page cache {}\n", spec_path.string(), prices_path.string(), repeat,
+             cold ? "dropped before each (cold)" : "as it is (warm after the first run)");
   struct Best {
     Timing t{1e300, 1e300};
     void Keep(const Timing& x) {
@@ -371,6 +427,8 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
   double rss_before = 0, rss_after = 0;
   uint64_t records = 0, analysis_records = 0;
   double households = 0;
+  size_t atoms = 0, count_cells = 0, sum_cells = 0;
+  std::string digest;
   std::vector<std::string> warnings;
   for (int run = 1; run <= repeat; ++run) {
     ScanResult plain_result, decrypt_result, parse_result;
@@ -395,6 +453,10 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
     if (run == 1) rss_after = PeakRssMiB();
     analysis_records = result->records_read;
     households = HouseholdsOf(spec, *result);
+    atoms = result->count_atoms;
+    count_cells = result->count_cells.size();
+    sum_cells = result->sum_cells.size();
+    digest = ResultDigest(*result);
     warnings = result->warnings;
     fmt::print("run {}: scan {:.3f} s, decrypting scan {:.3f} s, decrypt+parse scan {:.3f} s, "
                "analysis {:.3f} s (checksums {:x} {:x})\n",
@@ -410,8 +472,9 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
   const double n = static_cast<double>(records);
   fmt::print("records: {} (all datasets); the analysis decrypted {} of them\n", Grouped(records),
              Grouped(analysis_records));
-  fmt::print("households: {} (on the first reference date)\n",
-             Grouped(static_cast<uint64_t>(households)));
+  fmt::print("households: {} (on the first reference date); {} atoms, {} count cells, {} sum "
+             "cells; result digest {}\n", Grouped(static_cast<uint64_t>(households)), Grouped(atoms),
+             Grouped(count_cells), Grouped(sum_cells), digest);
   auto line = [&](const char* what, const Timing& t) {
     fmt::print("{:<20} {:9.3f} s wall {:9.3f} s CPU {:10.0f} stored records/s\n", what, t.wall,
                t.cpu, n / t.wall);
@@ -437,7 +500,7 @@ int Main(int argc, char** argv) {
                "(issue #4). Run through scripts/bench-analysis."};
   std::string db, linker_keys, outboxes, agent_keys, covenant_id = "bench", spec, prices;
   int repeat = 3, threads = 2;
-  bool ingest_only = false, analysis_only = false;
+  bool ingest_only = false, analysis_only = false, cold = false;
   app.add_option("--db", db, "the linker store (RocksDB directory)")->required();
   app.add_option("--linker-keys", linker_keys, "directory made by `koppel-linker keygen`")
       ->required()
@@ -450,6 +513,8 @@ int Main(int argc, char** argv) {
       ->check(CLI::ExistingDirectory);
   app.add_option("--ingest-threads", threads, "with --ingest")->capture_default_str();
   app.add_flag("--ingest-only", ingest_only, "with --ingest: do not measure");
+  app.add_flag("--cold", cold, "drop the store's files from the page cache before every measurement");
+  app.add_option("--dump-result", g_dump_result, "append the text the result digest is made of");
   app.add_flag("--analysis-only", analysis_only, "run only the analysis (for profiling)");
   app.add_option("--spec", spec, "analysis spec (YAML)")->check(CLI::ExistingFile);
   app.add_option("--prices", prices, "prices CSV (default: the spec's prices file)");
@@ -469,7 +534,7 @@ int Main(int argc, char** argv) {
     if (ingest_only) return 0;
   }
   if (spec.empty()) Die("--spec is required to measure");
-  return Measure(db, linker_keys, covenant_id, spec, prices, repeat, analysis_only);
+  return Measure(db, linker_keys, covenant_id, spec, prices, repeat, analysis_only, cold);
 }
 
 }  // namespace
