@@ -284,6 +284,19 @@ class RecordGroup {
   std::vector<std::pair<size_t, size_t>> spans_;
 };
 
+// What one counted record adds to a cost item's volume (`days`: of the year it covers).
+double RecordVolume(const CostPlan& cost, int days, const ResolvedBatch& batch,
+                    const v1::Record& record) {
+  switch (cost.volume) {
+    case CostItemSpec::Volume::kRecords: return 1;
+    case CostItemSpec::Volume::kDaysInYear: return days;
+    case CostItemSpec::Volume::kAmount:
+      return NumberOf(ValueAt(batch, record, cost.amount_slot)).value_or(0);
+    case CostItemSpec::Volume::kUnits: return 0;  // once per household, when atoms are built
+  }
+  return 0;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Households.
 
@@ -618,15 +631,7 @@ void AnalysisRun::EvaluatePerson(const PersonGroups& groups) {
           auto costs = plan.costs_by_indicator.find(position);
           if (costs == plan.costs_by_indicator.end()) continue;
           for (const CostPlan& cost : costs->second) {
-            double volume = 0;
-            switch (cost.volume) {
-              case CostItemSpec::Volume::kRecords: volume = 1; break;
-              case CostItemSpec::Volume::kDaysInYear: volume = days; break;
-              case CostItemSpec::Volume::kAmount:
-                volume = NumberOf(ValueAt(*batch, record, cost.amount_slot)).value_or(0);
-                break;
-              case CostItemSpec::Volume::kUnits: break;  // per household, later
-            }
+            const double volume = RecordVolume(cost, days, *batch, record);
             if (volume != 0) AddVolume(&m.volumes, cost.item, volume);
           }
         }
@@ -753,10 +758,7 @@ absl::Status AnalysisRun::ScanAddresses(DatasetPlan& plan) {
         auto costs = plan.costs_by_indicator.find(position);
         if (costs == plan.costs_by_indicator.end()) continue;
         for (const CostPlan& cost : costs->second) {
-          double volume = cost.volume == CostItemSpec::Volume::kDaysInYear ? days
-                          : cost.volume == CostItemSpec::Volume::kAmount
-                              ? NumberOf(ValueAt(*batch, record, cost.amount_slot)).value_or(0)
-                          : cost.volume == CostItemSpec::Volume::kRecords ? 1 : 0;
+          const double volume = RecordVolume(cost, days, *batch, record);
           if (volume != 0) AddVolume(&VolumesOf(d, it->second), cost.item, volume);
         }
       }
