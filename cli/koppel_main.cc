@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/command.h"
 #include "cli/release_writer.h"
 #include "core/tls.h"
 #include "koppel/v1/linker.grpc.pb.h"
@@ -249,6 +250,8 @@ int Main(int argc, char** argv) {
   app.require_subcommand(1);
   QueryFlags query;
   AddQuery(&app, &query);
+  const std::vector<Command> commands = {AddPolicyCommand(&app), AddCovenantCommand(&app),
+                                         AddAuditCommand(&app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -256,6 +259,9 @@ int Main(int argc, char** argv) {
     return rc == 0 ? kExitOk : kExitUsage;
   }
   if (app.got_subcommand("query")) return RunQuery(query);
+  for (const Command& command : commands) {
+    if (command.app->parsed()) return command.run();
+  }
   return kExitUsage;
 }
 

@@ -34,6 +34,8 @@ std::string SignedBytes(const v1::SealedBatch& batch) {
   AppendU64(&out, batch.record_count());
   AppendU64(&out, batch.batch_id().size());
   out += batch.batch_id();
+  AppendU64(&out, batch.covenant_id().size());
+  out += batch.covenant_id();
   return out;
 }
 
@@ -58,6 +60,7 @@ absl::StatusOr<v1::SealedBatch> SealBatch(const v1::BatchPayload& payload,
   v1::SealedBatch batch;
   batch.set_format_version(kSealedBatchFormat);
   batch.set_dataset(payload.header().dataset());
+  batch.set_covenant_id(payload.header().covenant_id());
   batch.set_record_count(static_cast<uint64_t>(payload.records_size()));
   std::string* sealed = batch.mutable_sealed_payload();
   sealed->resize(scratch->size() + crypto_box_SEALBYTES);
@@ -122,6 +125,7 @@ absl::StatusOr<v1::BatchPayload> OpenSealedBatch(const v1::SealedBatch& batch,
     return absl::DataLossError("sealed batch payload is not a valid BatchPayload");
   }
   if (payload.header().dataset() != batch.dataset() ||
+      payload.header().covenant_id() != batch.covenant_id() ||
       static_cast<uint64_t>(payload.records_size()) != batch.record_count()) {
     return absl::InvalidArgumentError("sealed batch envelope disagrees with its payload");
   }

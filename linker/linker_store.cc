@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <rocksdb/write_batch.h>
 
+#include "absl/strings/numbers.h"
 #include "core/hex.h"
+#include "core/status_macros.h"
 
 namespace koppel {
 namespace {
@@ -18,6 +20,10 @@ std::string HeaderKey(std::string_view raw_batch_id) {
 }
 std::string RecordPrefix(const std::string& covenant, const std::string& dataset) {
   return std::string("r\0", 2) + covenant + '\0' + dataset + '\0';
+}
+
+std::string ReleaseCountKey(const std::string& covenant) {
+  return std::string("m\0releases\0", 11) + covenant;
 }
 
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
@@ -138,6 +144,94 @@ absl::Status LinkerStore::Scan(
           std::string_view(it->value().data(), it->value().size()));
   }
   return FromRocks(it->status(), "scanning records");
+}
+
+absl::StatusOr<std::vector<bool>> LinkerStore::HasTokens(
+    const std::string& covenant, const std::string& dataset,
+    const std::vector<std::string>& tokens) const {
+  std::vector<bool> found(tokens.size(), false);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  const std::string prefix = RecordPrefix(covenant, dataset);
+  std::string key;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    key = prefix + tokens[i];
+    it->Seek(key);
+    found[i] = it->Valid() && it->key().starts_with(key);
+  }
+  if (absl::Status st = FromRocks(it->status(), "looking up tokens"); !st.ok()) return st;
+  return found;
+}
+
+absl::StatusOr<LinkerStore::Deleted> LinkerStore::DeleteCovenant(const std::string& covenant) {
+  std::lock_guard<std::mutex> lock(commit_mutex_);
+  Deleted deleted;
+  rocksdb::WriteBatch batch;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  // Counters first: they say how many records the covenant had.
+  const std::string status_prefix = std::string("s\0", 2) + covenant + '\0';
+  for (it->Seek(status_prefix); it->Valid() && it->key().starts_with(status_prefix); it->Next()) {
+    v1::DatasetStatus status;
+    if (status.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      deleted.records += status.records();
+    }
+    batch.Delete(it->key());
+  }
+  // Receipts and headers are keyed by batch id; they name their covenant inside.
+  const std::string receipt_prefix("b\0", 2);
+  for (it->Seek(receipt_prefix); it->Valid() && it->key().starts_with(receipt_prefix); it->Next()) {
+    v1::Receipt receipt;
+    if (!receipt.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) ||
+        receipt.covenant_id() != covenant) {
+      continue;
+    }
+    ++deleted.batches;
+    batch.Delete(it->key());
+  }
+  const std::string header_prefix("h\0", 2);
+  for (it->Seek(header_prefix); it->Valid() && it->key().starts_with(header_prefix); it->Next()) {
+    v1::BatchHeader header;
+    if (header.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) &&
+        header.covenant_id() == covenant) {
+      batch.Delete(it->key());
+    }
+  }
+  if (absl::Status st = FromRocks(it->status(), "listing a covenant's batches"); !st.ok()) {
+    return st;
+  }
+  it.reset();
+  const std::string records_begin = std::string("r\0", 2) + covenant + '\0';
+  const std::string records_end = std::string("r\0", 2) + covenant + '\1';
+  batch.DeleteRange(records_begin, records_end);
+  batch.Delete(ReleaseCountKey(covenant));
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  RETURN_IF_ERROR(FromRocks(db_->Write(sync, &batch), "deleting a covenant's data"));
+  // Rewrite every file: the range tombstone alone leaves the old values on disk.
+  RETURN_IF_ERROR(FromRocks(db_->Flush(rocksdb::FlushOptions()), "flushing after deletion"));
+  rocksdb::CompactRangeOptions compact;
+  compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  RETURN_IF_ERROR(FromRocks(db_->CompactRange(compact, nullptr, nullptr), "compacting after deletion"));
+  RETURN_IF_ERROR(FromRocks(db_->FlushWAL(true), "syncing the log after deletion"));
+  return deleted;
+}
+
+absl::StatusOr<int64_t> LinkerStore::ReleasesSpent(const std::string& covenant) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), ReleaseCountKey(covenant), &value);
+  if (s.IsNotFound()) return 0;
+  RETURN_IF_ERROR(FromRocks(s, "reading the release budget"));
+  int64_t spent = 0;
+  if (!absl::SimpleAtoi(value, &spent)) return absl::DataLossError("the release count is corrupt");
+  return spent;
+}
+
+absl::Status LinkerStore::SpendRelease(const std::string& covenant) {
+  std::lock_guard<std::mutex> lock(commit_mutex_);
+  ASSIGN_OR_RETURN(int64_t spent, ReleasesSpent(covenant));
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  return FromRocks(db_->Put(sync, ReleaseCountKey(covenant), std::to_string(spent + 1)),
+                   "spending a release");
 }
 
 absl::StatusOr<v1::BatchHeader> LinkerStore::FindBatchHeader(std::string_view batch_id) const {

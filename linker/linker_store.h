@@ -81,6 +81,23 @@ class LinkerStore {
 
   absl::StatusOr<std::vector<v1::DatasetStatus>> Status() const;
 
+  // For each token (32 bytes, re-keyed), whether a record of the covenant's dataset has it.
+  absl::StatusOr<std::vector<bool>> HasTokens(const std::string& covenant,
+                                              const std::string& dataset,
+                                              const std::vector<std::string>& tokens) const;
+
+  struct Deleted {
+    uint64_t records = 0;
+    uint64_t batches = 0;
+  };
+  // Deletes every record, batch header, receipt and counter of a covenant, then flushes and
+  // compacts the whole database so that no live file keeps the deleted entries.
+  absl::StatusOr<Deleted> DeleteCovenant(const std::string& covenant);
+
+  // The release budget: how many releases a covenant has had; Spend adds one durably.
+  absl::StatusOr<int64_t> ReleasesSpent(const std::string& covenant) const;
+  absl::Status SpendRelease(const std::string& covenant);
+
   // Calls `visit` for every stored record of a covenant's dataset in key order.
   absl::Status Scan(const std::string& covenant, const std::string& dataset,
                     const std::function<void(std::string_view key, std::string_view value)>& visit)

@@ -1,35 +1,63 @@
-// A covenant as the services enforce it today: its id, the parties by certificate identity,
-// their roles, the datasets each data holder may deliver, and the key each agent signs with.
-// The full signed covenant of ARCHITECTURE section 6 (issue #5) extends this file format.
+// A covenant (ARCHITECTURE section 6): what may be linked, by whom, for what and until when.
+// It names the parties by certificate identity with their roles, purpose and legal basis; the
+// datasets each data holder may deliver with their fields and identifier kinds; the token mode;
+// the analyses and output shapes the research unit may receive and with which disclosure
+// settings; the purpose-bound releases; validity, retention and key rotation. The privacy
+// officers sign it (covenant_signature.h); services enforce it through the checks below, each of
+// which refuses with PERMISSION_DENIED naming the rule.
 #ifndef KOPPEL_POLICIES_COVENANT_H_
 #define KOPPEL_POLICIES_COVENANT_H_
 
-#include <filesystem>
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
 
 namespace koppel {
 
-struct CovenantParty {
-  std::string name;                  // certificate common name
-  std::set<std::string> roles;       // data_holder, linker, vault, research_unit, privacy_officer
-  std::set<std::string> datasets;    // for a data holder: what it may deliver
-  std::string signing_public_key;    // for a data holder: its agent's Ed25519 key, hex
-};
-
 struct Covenant;
 
+// A dataset a data holder may deliver: the identifier kinds its records carry ("bsn",
+// "address") and the attribute fields (the mapping's attribute names) it may contain.
+struct DatasetGrant {
+  std::string name;
+  std::set<std::string> identifiers;
+  std::set<std::string> fields;
+};
+
+struct CovenantParty {
+  std::string name;                  // certificate common name: the party's identity
+  std::string organisation;          // who the party is, for people reading the covenant
+  std::set<std::string> roles;       // data_holder, linker, vault, research_unit, privacy_officer
+  std::string privacy_officer;       // name of the officer (privacy_officers) who signs for it
+  std::string purpose;               // why this party takes part
+  std::string legal_basis;           // e.g. "AVG art. 6(1)(e); Jeugdwet art. 7.4.4"
+  std::map<std::string, DatasetGrant, std::less<>> datasets;  // data holders: what they deliver
+  std::string signing_public_key;    // data holders: the agent's Ed25519 batch key, hex
+};
+
+// A privacy officer who signs the covenant for one or more parties.
+struct PrivacyOfficer {
+  std::string name;
+  std::string organisation;
+  std::string public_key;  // Ed25519, hex (64 characters)
+};
+
 // What the research unit may get out of the linker (ARCHITECTURE section 5): who may query,
-// which dimensions and measures a table may use, and the disclosure settings every release
-// is protected with. A spec may ask for stricter settings, never weaker ones.
+// which analyses, table kinds, dimensions and measures, and the disclosure settings every
+// release is protected with. A spec may ask for stricter settings, never weaker ones.
 struct AnalysisPolicy {
   std::set<std::string> recipients;  // parties that may query; empty: every research_unit party
+  std::set<std::string> analyses;    // spec names (`analysis:`) allowed; empty: none may run
+  std::set<std::string> table_kinds = {"counts", "overlap", "costs", "sensitivity"};
   std::set<std::string> dimensions = {"area", "household_type"};
   std::set<std::string> measures = {"count", "percent", "cost"};
   int64_t min_cell = 10;
@@ -41,32 +69,82 @@ struct AnalysisPolicy {
   std::string suppressed_percent = "star";
   int64_t rounding_base = 0;  // 0: no rounding; otherwise counts rounded to a multiple
   std::optional<double> max_contribution_eur;  // contribution bounding of sums, per household
+  // The release budget for repeated queries: at most this many releases over the covenant's
+  // life (0: unlimited). Every release spends one, refused or not it is audited.
+  int64_t max_releases = 0;
 
   // OK when `party` may receive releases.
   absl::Status MayQuery(const Covenant& covenant, std::string_view party) const;
 };
 
+// One flag of a purpose-bound release: "the person is also known in `dataset`".
+struct ReleaseFlag {
+  std::string name;     // e.g. known_at_jeugdzorg
+  std::string dataset;  // the dataset whose records raise the flag
+};
+
+// A purpose-bound release (ARCHITECTURE section 5): `recipient` sends tokens of records it
+// delivered itself in `dataset` and gets back, per record, only `flags`.
+struct PurposeBoundRelease {
+  std::string name;       // e.g. who-else-involved
+  std::string recipient;  // a data holder party
+  std::string purpose;
+  std::string legal_basis;
+  std::string dataset;    // the recipient's own dataset; asked tokens must be in it
+  std::vector<ReleaseFlag> flags;
+};
+
 struct Covenant {
   std::string id;
-  std::string token_mode = "hmac";  // hmac | oprf
-  uint64_t oprf_quota = 50'000'000; // OPRF evaluations per agent per vault run
+  uint32_t version = 1;
+  std::string title;
+  absl::CivilDay valid_from;
+  absl::CivilDay valid_until;          // inclusive
+  int64_t retention_days_after_end = 0;  // data kept (read-only) after valid_until, then deleted
+  int64_t key_rotation_days = 0;       // 0: no scheduled rotation
+  std::string token_mode = "hmac";     // hmac | oprf
+  uint64_t oprf_quota = 50'000'000;    // OPRF evaluations per agent per vault run
+  std::map<std::string, PrivacyOfficer, std::less<>> privacy_officers;
   std::map<std::string, CovenantParty, std::less<>> parties;
   AnalysisPolicy analysis;
+  std::vector<PurposeBoundRelease> releases;
+
+  // The start of the first day of validity, the end of the last (UTC).
+  absl::Time StartsAt() const;
+  absl::Time EndsAt() const;
+  // When the linker deletes the data and the vault destroys the keys.
+  absl::Time RetentionEndsAt() const;
+
+  // OK when the covenant is in force at `now`; FAILED_PRECONDITION naming valid_from or
+  // valid_until otherwise.
+  absl::Status InForce(absl::Time now) const;
 
   // OK when `party` is a data holder listed for `dataset` and signs with `signer_key_hex`;
   // otherwise PERMISSION_DENIED naming the rule that refuses it.
   absl::Status MayDeliver(std::string_view party, std::string_view dataset,
                           std::string_view signer_key_hex) const;
 
+  // OK when a batch of `dataset` from `party` carries only fields and identifier kinds its
+  // grant allows; PERMISSION_DENIED naming parties[..].datasets[..].fields or .identifiers.
+  absl::Status MayCarry(std::string_view party, std::string_view dataset,
+                        const std::vector<std::string>& fields, bool has_bsn,
+                        bool has_address) const;
+
   // OK when `party` is a data holder of this covenant (the parties that may obtain tokens).
   absl::Status MayTokenise(std::string_view party) const;
 
   // OK when `party` has `role` in this covenant; otherwise PERMISSION_DENIED naming the rule.
   absl::Status HasRole(std::string_view party, std::string_view role) const;
+
+  // The release named `name` when `party` is its recipient and every flag in `flags` is one it
+  // lists (empty: all of them); PERMISSION_DENIED naming purpose_bound_releases otherwise.
+  absl::StatusOr<const PurposeBoundRelease*> MayReceiveRelease(
+      std::string_view party, std::string_view name, const std::vector<std::string>& flags) const;
 };
 
-absl::StatusOr<Covenant> LoadCovenant(const std::filesystem::path& path);
+// Parses and validates a covenant. Errors read "<source>:<line>:<col>: <key path>: <problem>".
 absl::StatusOr<Covenant> ParseCovenant(std::string_view yaml, std::string_view source_name);
+absl::StatusOr<Covenant> LoadCovenantFile(const std::filesystem::path& path);
 
 }  // namespace koppel
 

@@ -1,0 +1,107 @@
+// The tamper-evident audit log (ARCHITECTURE section 7). Every key issue, delivery, query,
+// release, covenant load and deletion is appended as one JSON line that carries the SHA-256 of
+// the previous entry, its own sequence number and hash, and an Ed25519 signature of that hash
+// by the service: every entry is a signed checkpoint of the chain up to it. Any change,
+// deletion, insertion or reordering breaks the chain or a signature; cutting entries off the
+// end is caught against an anchor (a sequence number and hash noted from an earlier report).
+//
+// One line:
+//   {"seq":7,"time":"2026-11-23T10:00:00Z","service":"linker","event":"delivery",
+//    "actor":"agent-brp","covenant":"almelo-mpg","details":{...},
+//    "prev":"<hex sha256>","hash":"<hex sha256>","signature":"<hex ed25519>"}
+// hash = SHA-256("koppel/v1/audit\n" || prev || "\n" || canonical JSON of the entry without
+// hash and signature). Entries never hold an identifier, a token or key material.
+#ifndef KOPPEL_CORE_AUDIT_LOG_H_
+#define KOPPEL_CORE_AUDIT_LOG_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/statusor.h"
+#include "core/secret.h"
+
+namespace koppel {
+
+struct AuditEntry {
+  uint64_t seq = 0;          // from 1
+  std::string time;          // UTC, ISO 8601, seconds
+  std::string service;       // "linker", "vault"
+  std::string event;         // e.g. covenant_load, key_issue, delivery, query, release, deletion
+  std::string actor;         // the party (certificate identity) or officer behind the event
+  std::string covenant;      // covenant id, or empty
+  nlohmann::json details;    // an object; counts, names, versions, outcomes
+  std::string prev;          // hex; 64 zeros for the first entry
+  std::string hash;          // hex
+  std::string signature;     // hex
+  size_t line = 0;           // where it was read from (1-based), for messages
+};
+
+// Appends entries to one log file. Thread-safe; every Append is durable (fsync) before it
+// returns, so an event the service acknowledged is in the log.
+class AuditLog {
+ public:
+  // Opens or creates the log at `path`. An existing log is verified with `signing_key`'s
+  // public key before appending continues from its last entry; a broken log is refused
+  // (DATA_LOSS naming the line) rather than extended. `signing_key` is a 64-byte Ed25519
+  // secret key; `service` names this service in every entry.
+  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const std::filesystem::path& path,
+                                                        const Secret& signing_key,
+                                                        std::string service);
+  ~AuditLog();
+
+  absl::Status Append(std::string_view event, std::string_view actor,
+                      std::string_view covenant, const nlohmann::json& details);
+
+  uint64_t last_seq() const;
+  std::string last_hash() const;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  AuditLog(std::filesystem::path path, int fd, const Secret& signing_key, std::string service);
+
+  std::filesystem::path path_;
+  int fd_;
+  Secret signing_key_;
+  std::string service_;
+  mutable std::mutex mutex_;
+  uint64_t last_seq_ = 0;
+  std::string last_hash_;
+};
+
+// Reads every entry of a log; INVALID_ARGUMENT "<path>:<line>: <problem>" for a line that is
+// not a well-formed entry.
+absl::StatusOr<std::vector<AuditEntry>> ReadAuditLog(const std::filesystem::path& path);
+
+struct AuditAnchor {
+  uint64_t seq = 0;
+  std::string hash;  // hex
+};
+
+struct AuditVerification {
+  uint64_t entries = 0;
+  std::string head_hash;            // of the last entry
+  std::string signer_public_key;    // hex, as found in the log's entries
+};
+
+// Checks the chain: sequence numbers 1, 2, 3, ...; each prev is the hash before it; each hash
+// recomputes; each signature verifies under `signer_public_key` (32 bytes raw). When `anchor`
+// is given, the entry with its seq must exist and carry its hash. DATA_LOSS naming the first
+// broken line and what is wrong (changed, missing, inserted, reordered, cut off, bad signature).
+absl::StatusOr<AuditVerification> VerifyAuditLog(const std::vector<AuditEntry>& entries,
+                                                 std::string_view signer_public_key,
+                                                 const std::optional<AuditAnchor>& anchor);
+
+// An anchor "SEQ:HASH" as printed by `koppel audit verify`.
+absl::StatusOr<AuditAnchor> ParseAuditAnchor(std::string_view text);
+
+}  // namespace koppel
+
+#endif  // KOPPEL_CORE_AUDIT_LOG_H_
