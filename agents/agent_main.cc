@@ -6,14 +6,17 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <string>
 
 #include <fmt/format.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "agents/batch_sealer.h"
 #include "agents/export_scan.h"
+#include "agents/flag_asker.h"
 #include "agents/outbox.h"
 #include "agents/sender.h"
 #include "agents/token_source.h"
@@ -133,16 +136,54 @@ int RunCheck(const ScanFlags& f) {
   return FinalCode(summary, f);
 }
 
+// Where seal and ask-flags get their tokens: from the vault (mutual TLS as `name` in `pki`) or,
+// without a vault, from a local covenant key file.
+struct TokenSourceFlags {
+  std::string vault;
+  std::string pki;
+  std::string name;
+  std::string covenant_key;
+  std::string covenant_id = "local";
+  uint32_t key_epoch = 1;
+  uint32_t covenant_version = 1;
+};
+
+// Prints the error and returns its exit code on failure.
+int OpenTokenSource(const TokenSourceFlags& t, std::unique_ptr<TokenSource>* out) {
+  if (t.covenant_key.empty() == t.vault.empty()) {
+    return Fail(kExitUsage, absl::InvalidArgumentError(
+                                "give either --vault (with --pki and --name) or --covenant-key"));
+  }
+  absl::StatusOr<std::unique_ptr<TokenSource>> tokens;
+  if (!t.vault.empty()) {
+    if (t.pki.empty() || t.name.empty()) {
+      return Fail(kExitUsage, absl::InvalidArgumentError("--vault needs --pki and --name"));
+    }
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+        MakeChannelCredentials(TlsFiles::FromPkiDir(t.pki, t.name));
+    if (!credentials.ok()) return Fail(kExitIo, credentials.status());
+    tokens = TokenSourceFromVault(grpc::CreateChannel(t.vault, *credentials), t.covenant_id);
+  } else {
+    tokens = HmacTokenSourceFromKeyFile(t.covenant_key, t.key_epoch);
+    if (tokens.ok()) (*tokens)->set_covenant_version(t.covenant_version);
+  }
+  if (!tokens.ok()) return Fail(kExitIo, tokens.status());
+  *out = std::move(*tokens);
+  return kExitOk;
+}
+
 struct SealFlags {
   std::string covenant_key;
   std::string covenant_id = "local";
   uint32_t key_epoch = 1;
+  uint32_t covenant_version = 1;
   std::string linker_public_key;
   std::string signing_key;
   std::string outbox;
   std::string agent;
   size_t batch_size = 10000;
   bool new_run = false;
+  std::vector<std::string> fields;
   std::string vault;
   std::string pki;
   std::string name;
@@ -153,23 +194,35 @@ int RunSeal(const ScanFlags& f, const SealFlags& s) {
   if (!mapping.ok()) {
     return Fail(kExitMapping, mapping.status(), "fix the mapping file; docs/agent.md lists its keys");
   }
-  if (s.covenant_key.empty() == s.vault.empty()) {
-    return Fail(kExitUsage, absl::InvalidArgumentError(
-                                "give either --vault (with --pki and --name) or --covenant-key"));
-  }
-  absl::StatusOr<std::unique_ptr<TokenSource>> tokens;
-  if (!s.vault.empty()) {
-    if (s.pki.empty() || s.name.empty()) {
-      return Fail(kExitUsage, absl::InvalidArgumentError("--vault needs --pki and --name"));
+  // Data minimisation: seal only the fields the covenant grants (none: identifiers only).
+  if (!s.fields.empty()) {
+    std::vector<AttributeSpec> kept;
+    for (const std::string& name : s.fields) {
+      if (name == "none") continue;
+      auto it = std::find_if(mapping->attributes.begin(), mapping->attributes.end(),
+                             [&](const AttributeSpec& a) { return a.name == name; });
+      if (it == mapping->attributes.end()) {
+        return Fail(kExitUsage,
+                    absl::InvalidArgumentError(fmt::format(
+                        "--fields names '{}', which the mapping does not define", name)),
+                    "give attribute names from the mapping's attributes, or none");
+      }
+      kept.push_back(*it);
     }
-    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
-        MakeChannelCredentials(TlsFiles::FromPkiDir(s.pki, s.name));
-    if (!credentials.ok()) return Fail(kExitIo, credentials.status());
-    tokens = TokenSourceFromVault(grpc::CreateChannel(s.vault, *credentials), s.covenant_id);
-  } else {
-    tokens = HmacTokenSourceFromKeyFile(s.covenant_key, s.key_epoch);
+    mapping->attributes = std::move(kept);
   }
-  if (!tokens.ok()) return Fail(kExitIo, tokens.status());
+  std::unique_ptr<TokenSource> tokens;
+  if (int rc = OpenTokenSource({.vault = s.vault,
+                                .pki = s.pki,
+                                .name = s.name,
+                                .covenant_key = s.covenant_key,
+                                .covenant_id = s.covenant_id,
+                                .key_epoch = s.key_epoch,
+                                .covenant_version = s.covenant_version},
+                               &tokens);
+      rc != kExitOk) {
+    return rc;
+  }
   absl::StatusOr<Secret> signing_key = ReadKeyFile(s.signing_key, crypto_sign_SECRETKEYBYTES);
   if (!signing_key.ok()) return Fail(kExitIo, signing_key.status());
   absl::StatusOr<std::vector<uint8_t>> linker_pk =
@@ -200,7 +253,7 @@ int RunSeal(const ScanFlags& f, const SealFlags& s) {
   config.covenant_id = s.covenant_id;
   config.batch_size = s.batch_size;
   config.agent = s.agent.empty() ? mapping->dataset : s.agent;
-  BatchSealer sealer(*mapping, config, **tokens, linker_key, *signing_key, &*outbox);
+  BatchSealer sealer(*mapping, config, *tokens, linker_key, *signing_key, &*outbox);
   QualitySummary summary;
   if (int rc = Scan(f, *mapping, &sealer, "seal", &summary); rc != kExitOk) return rc;
   if (absl::Status st = sealer.Finish(); !st.ok()) return Fail(kExitIo, st);
@@ -208,8 +261,8 @@ int RunSeal(const ScanFlags& f, const SealFlags& s) {
   nlohmann::json manifest = summary.ToJson();
   manifest["run_id"] = sealer.run_id();
   manifest["covenant_id"] = config.covenant_id;
-  manifest["key_epoch"] = (*tokens)->key_epoch();
-  manifest["token_scheme"] = std::string((*tokens)->scheme());
+  manifest["key_epoch"] = tokens->key_epoch();
+  manifest["token_scheme"] = std::string(tokens->scheme());
   manifest["records_sealed"] = sealer.records_sealed();
   manifest["batches"] = sealer.batch_ids();
   if (absl::Status st = outbox->WriteManifest(sealer.run_id(), manifest.dump(2)); !st.ok()) {
@@ -285,6 +338,139 @@ int RunSend(const SendFlags& f) {
                summary->duplicates, summary->attempts, f.outbox);
   }
   return kExitOk;
+}
+
+// ask-flags: the holder's side of a purpose-bound release (docs/agent.md, "Purpose-bound
+// release: who else is involved").
+struct AskFlagsFlags {
+  ScanFlags scan;
+  TokenSourceFlags tokens;
+  std::string release;
+  std::vector<std::string> flags;
+  std::string linker = "127.0.0.1:7443";
+  std::string out;
+  size_t chunk_size = 10000;
+};
+
+CLI::App* AddAskFlagsCommand(CLI::App* app, AskFlagsFlags* a) {
+  CLI::App* cmd = app->add_subcommand(
+      "ask-flags",
+      "purpose-bound release: ask the linker, for the records this holder delivered, which of "
+      "the flags its covenant allows hold (e.g. known_at_jeugdzorg); writes yes/no per row "
+      "number, never an identifier");
+  AddScanFlags(cmd, &a->scan);
+  cmd->add_option("--vault", a->tokens.vault,
+                  "vault address host:port: the covenant key or the OPRF comes from the vault");
+  cmd->add_option("--covenant-key", a->tokens.covenant_key,
+                  "without a vault: file with the covenant key K_cov (hex, mode 600)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--covenant-id", a->tokens.covenant_id, "covenant the release belongs to")
+      ->required();
+  cmd->add_option("--release", a->release, "the release's name in the covenant")->required();
+  cmd->add_option("--flags", a->flags,
+                  "flags to ask, comma-separated (default: every flag the release allows)")
+      ->delimiter(',');
+  cmd->add_option("--linker", a->linker, "linker address, host:port");
+  cmd->add_option("--pki", a->tokens.pki, "directory made by scripts/pki")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--name", a->tokens.name, "this agent's certificate name in --pki")->required();
+  cmd->add_option("--out", a->out,
+                  "CSV with the answers: row,delivered,<flag>... (yes/no per export row number)")
+      ->required();
+  cmd->add_option("--chunk-size", a->chunk_size, "tokens per question to the linker")
+      ->check(CLI::Range(size_t{1}, size_t{10000}));
+  cmd->footer(
+      "Exit codes: 0 answered; 1 the export has rejected rows (they are not asked; pass "
+      "--allow-rejects to get 0); 2 usage error; 3 a file or key cannot be read or written; "
+      "4 the mapping is invalid or maps no BSN column; 5 the export cannot be read as CSV; 6 the "
+      "linker (or vault) stayed unreachable; 7 the linker refused (the message names the "
+      "covenant rule) or answered something that does not fit the question.");
+  return cmd;
+}
+
+// Scan() prints a sink's error; the exit code depends on what the linker said.
+class AskingSink final : public ValidRowSink {
+ public:
+  explicit AskingSink(FlagAsker* asker) : asker_(asker) {}
+  absl::Status Accept(JudgedRow* row) override { return error_ = asker_->Accept(row); }
+  const absl::Status& error() const { return error_; }
+
+ private:
+  FlagAsker* asker_;
+  absl::Status error_;
+};
+
+int LinkerExitCode(const absl::Status& status) {
+  if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) return kExitUnreachable;
+  if (absl::IsPermissionDenied(status) || absl::IsInvalidArgument(status) ||
+      absl::IsFailedPrecondition(status) || absl::IsDataLoss(status) ||
+      absl::IsUnauthenticated(status) || absl::IsResourceExhausted(status) ||
+      absl::IsNotFound(status)) {
+    return kExitRefused;
+  }
+  return kExitIo;
+}
+
+int RunAskFlags(const AskFlagsFlags& a) {
+  absl::StatusOr<Mapping> mapping = LoadMapping(a.scan.mapping);
+  if (!mapping.ok()) {
+    return Fail(kExitMapping, mapping.status(), "fix the mapping file; docs/agent.md lists its keys");
+  }
+  if (!mapping->bsn_column) {
+    return Fail(kExitMapping,
+                absl::FailedPreconditionError(fmt::format(
+                    "mapping {} maps no BSN column, and a purpose-bound release asks by BSN",
+                    a.scan.mapping)),
+                "use the mapping of the dataset the release names");
+  }
+  std::unique_ptr<TokenSource> tokens;
+  if (int rc = OpenTokenSource(a.tokens, &tokens); rc != kExitOk) return rc;
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      MakeChannelCredentials(TlsFiles::FromPkiDir(a.tokens.pki, a.tokens.name));
+  if (!credentials.ok()) return Fail(kExitIo, credentials.status());
+  std::unique_ptr<v1::LinkerService::Stub> linker =
+      v1::LinkerService::NewStub(grpc::CreateChannel(a.linker, *credentials));
+
+  FlagAskConfig config;
+  config.covenant_id = a.tokens.covenant_id;
+  config.release = a.release;
+  config.flags = a.flags;
+  config.chunk_size = a.chunk_size;
+  FlagAsker asker(*tokens, *linker, config);
+  AskingSink sink(&asker);
+  // The row numbers of the answers come from the reject report: keep one even when not asked.
+  ScanFlags scan = a.scan;
+  if (scan.rejects.empty()) scan.rejects = a.out + ".rejects.tmp";
+  absl::Cleanup remove_rejects = [&] {
+    if (a.scan.rejects.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove(scan.rejects, ignored);
+    }
+  };
+  QualitySummary summary;
+  if (int rc = Scan(scan, *mapping, &sink, "ask-flags", &summary); rc != kExitOk) {
+    return sink.error().ok() ? rc : LinkerExitCode(sink.error());
+  }
+  if (absl::Status st = asker.Finish(); !st.ok()) return Fail(LinkerExitCode(st), st);
+  absl::StatusOr<std::vector<uint64_t>> rows = AcceptedRowNumbers(summary.rows, scan.rejects);
+  if (!rows.ok()) return Fail(kExitIo, rows.status());
+  if (absl::Status st = asker.WriteAnswers(*rows, a.out); !st.ok()) return Fail(kExitIo, st);
+
+  const FlagAskSummary& asked = asker.summary();
+  if (a.scan.format == "json") {
+    nlohmann::json j = summary.ToJson();
+    j["release"] = a.release;
+    j["covenant_id"] = a.tokens.covenant_id;
+    j["answers"] = a.out;
+    j["asked"] = asked.ToJson();
+    fmt::print("{}\n", j.dump(2));
+  } else {
+    fmt::print("{}{}answers in {} (release {} of covenant {}{})\n", summary.ToText(),
+               asked.ToText(), a.out, a.release, a.tokens.covenant_id,
+               asked.asked == 0 ? "" : fmt::format(" version {}", asked.covenant_version));
+  }
+  return FinalCode(summary, a.scan);
 }
 
 int RunToken(const std::string& kind_name, const std::string& key_file) {
@@ -390,6 +576,12 @@ int Main(int argc, char** argv) {
   seal_cmd->add_option("--outbox", seal.outbox, "directory for the sealed batches")->required();
   seal_cmd->add_option("--covenant-id", seal.covenant_id, "covenant the batches are sealed under");
   seal_cmd->add_option("--key-epoch", seal.key_epoch, "key epoch of --covenant-key");
+  seal_cmd->add_option("--fields", seal.fields,
+                       "seal only these attributes of the mapping (comma-separated; `none`: the "
+                       "identifiers only), as the covenant grants them")
+      ->delimiter(',');
+  seal_cmd->add_option("--covenant-version", seal.covenant_version,
+                       "covenant version of --covenant-key (with --vault, the vault says)");
   seal_cmd->add_option("--agent", seal.agent, "name of this agent (default: the dataset)");
   seal_cmd->add_flag("--new-run", seal.new_run,
                      "seal even though the outbox already holds a run of this dataset");
@@ -439,6 +631,9 @@ int Main(int argc, char** argv) {
   keygen->add_option("--out", key_out, "path of the secret key file (created with mode 600)")
       ->required();
 
+  AskFlagsFlags ask;
+  CLI::App* ask_cmd = AddAskFlagsCommand(&app, &ask);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -451,6 +646,7 @@ int Main(int argc, char** argv) {
   if (token->parsed()) return RunToken(kind, key_file);
   if (send_cmd->parsed()) return RunSend(send);
   if (keygen->parsed()) return RunKeygen(key_type, key_out);
+  if (ask_cmd->parsed()) return RunAskFlags(ask);
   return kExitUsage;
 }
 

@@ -23,6 +23,7 @@ BatchSealer::BatchSealer(const Mapping& mapping, const SealerConfig& config, Tok
   header->set_dataset(mapping.dataset);
   header->set_covenant_id(config.covenant_id);
   header->set_key_epoch(tokens.key_epoch());
+  header->set_covenant_version(tokens.covenant_version());
   header->set_period_from(mapping.period_from);
   header->set_period_to(mapping.period_to);
   header->set_agent(config.agent);

@@ -116,12 +116,16 @@ absl::StatusOr<std::unique_ptr<TokenSource>> TokenSourceFromVault(
     return absl::Status(FromGrpcStatus(status).code(),
                         fmt::format("the vault refused the covenant key: {}", status.error_message()));
   }
+  std::unique_ptr<TokenSource> source;
   if (response.token_mode() == "oprf") {
-    return std::make_unique<OprfTokenSource>(vault, covenant_id, response.key_epoch());
+    source = std::make_unique<OprfTokenSource>(vault, covenant_id, response.key_epoch());
+  } else {
+    ASSIGN_OR_RETURN(Secret key, one_time.Open(response.sealed_key(), kCovenantKeySize));
+    ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Create(key));
+    source = std::make_unique<HmacTokenSource>(std::move(tokenizer), response.key_epoch());
   }
-  ASSIGN_OR_RETURN(Secret key, one_time.Open(response.sealed_key(), kCovenantKeySize));
-  ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Create(key));
-  return std::make_unique<HmacTokenSource>(std::move(tokenizer), response.key_epoch());
+  source->set_covenant_version(response.covenant_version());
+  return source;
 }
 
 }  // namespace koppel

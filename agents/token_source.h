@@ -24,6 +24,14 @@ class TokenSource {
   // Tokens of `canonical` inputs of one kind, in order, into `out` (resized).
   virtual absl::Status Tokenize(IdentifierKind kind, const std::vector<std::string>& canonical,
                                 size_t count, std::vector<Token>* out) = 0;
+
+  // The covenant version the tokens are made under (the vault says which is in force); batches
+  // carry it, and the linker refuses a superseded one.
+  uint32_t covenant_version() const { return covenant_version_; }
+  void set_covenant_version(uint32_t version) { covenant_version_ = version; }
+
+ private:
+  uint32_t covenant_version_ = 1;
 };
 
 // HMAC mode with a tokenizer made from a key the caller holds.

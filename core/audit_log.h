@@ -10,7 +10,12 @@
 //    "actor":"agent-brp","covenant":"almelo-mpg","details":{...},
 //    "prev":"<hex sha256>","hash":"<hex sha256>","signature":"<hex ed25519>"}
 // hash = SHA-256("koppel/v1/audit\n" || prev || "\n" || canonical JSON of the entry without
-// hash and signature). Entries never hold an identifier, a token or key material.
+// hash and signature); canonical JSON is nlohmann::json's dump() of the object
+// {seq,time,service,event,actor,covenant,details,prev}: keys sorted at every level, no spaces.
+// signature = Ed25519 over "koppel/v1/audit-entry" NUL || the 32 raw bytes of hash.
+// Entry 1 of every log is an "open" entry whose details name the signer's public key
+// {"signer_public_key": hex}; every later Open appends another "open" entry (a service start).
+// Entries never hold an identifier, a token or key material. docs/audit.md has the details.
 #ifndef KOPPEL_CORE_AUDIT_LOG_H_
 #define KOPPEL_CORE_AUDIT_LOG_H_
 
@@ -48,15 +53,24 @@ struct AuditEntry {
 // returns, so an event the service acknowledged is in the log.
 class AuditLog {
  public:
-  // Opens or creates the log at `path`. An existing log is verified with `signing_key`'s
-  // public key before appending continues from its last entry; a broken log is refused
-  // (DATA_LOSS naming the line) rather than extended. `signing_key` is a 64-byte Ed25519
-  // secret key; `service` names this service in every entry.
+  // Opens or creates the log at `path` (mode 0600) and appends an "open" entry. An existing log
+  // is verified with `signing_key`'s public key before appending continues from its last
+  // entry; a broken log is refused (DATA_LOSS naming the line) rather than extended. A last
+  // line without its newline is a write cut off by a crash, never acknowledged: when it is a
+  // complete, correctly signed next entry its newline is restored, otherwise it is cut away;
+  // either way the new "open" entry records it (torn_line: "completed" or
+  // torn_line_bytes_discarded: N). A log already open, here or in another process, is refused
+  // (flock).
+  // `signing_key` is a 64-byte Ed25519 secret key; `service` names this service in every entry.
   static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const std::filesystem::path& path,
                                                         const Secret& signing_key,
                                                         std::string service);
   ~AuditLog();
 
+  // Appends one entry and syncs it to disk before returning. `event` is lower-case letters,
+  // digits and _; `details` must be a JSON object (null counts as {}) of valid UTF-8. After a
+  // failed write or sync the log refuses further appends: the service should stop rather than
+  // act without a record.
   absl::Status Append(std::string_view event, std::string_view actor,
                       std::string_view covenant, const nlohmann::json& details);
 
@@ -65,7 +79,7 @@ class AuditLog {
   const std::filesystem::path& path() const { return path_; }
 
  private:
-  AuditLog(std::filesystem::path path, int fd, const Secret& signing_key, std::string service);
+  AuditLog(std::filesystem::path path, int fd, Secret signing_key, std::string service);
 
   std::filesystem::path path_;
   int fd_;
@@ -74,11 +88,14 @@ class AuditLog {
   mutable std::mutex mutex_;
   uint64_t last_seq_ = 0;
   std::string last_hash_;
+  bool broken_ = false;  // a write or sync failed: the file's end is uncertain
 };
 
 // Reads every entry of a log; INVALID_ARGUMENT "<path>:<line>: <problem>" for a line that is
-// not a well-formed entry.
-absl::StatusOr<std::vector<AuditEntry>> ReadAuditLog(const std::filesystem::path& path);
+// not a well-formed entry. A last line without its newline (a write a crash cut off) is an
+// error too, unless `torn_bytes` is given: then it is skipped and its length stored there.
+absl::StatusOr<std::vector<AuditEntry>> ReadAuditLog(const std::filesystem::path& path,
+                                                     size_t* torn_bytes = nullptr);
 
 struct AuditAnchor {
   uint64_t seq = 0;
@@ -92,14 +109,17 @@ struct AuditVerification {
 };
 
 // Checks the chain: sequence numbers 1, 2, 3, ...; each prev is the hash before it; each hash
-// recomputes; each signature verifies under `signer_public_key` (32 bytes raw). When `anchor`
-// is given, the entry with its seq must exist and carry its hash. DATA_LOSS naming the first
-// broken line and what is wrong (changed, missing, inserted, reordered, cut off, bad signature).
+// recomputes; each signature verifies under `signer_public_key` (32 bytes raw); entry 1 is the
+// "open" entry naming that key. When `anchor` is given, the entry with its seq must exist and
+// carry its hash. DATA_LOSS "line N: entry seq S ..." naming the first broken line and what is
+// wrong (changed, missing, inserted, reordered, cut off, bad signature, another signer, empty
+// log); INVALID_ARGUMENT for a key that is not 32 bytes. Without an anchor, entries cut off
+// the end cannot be noticed: what remains is a valid log.
 absl::StatusOr<AuditVerification> VerifyAuditLog(const std::vector<AuditEntry>& entries,
                                                  std::string_view signer_public_key,
                                                  const std::optional<AuditAnchor>& anchor);
 
-// An anchor "SEQ:HASH" as printed by `koppel audit verify`.
+// An anchor "SEQ:HASH" as printed by `koppel audit verify` (hash: 64 hex, any case).
 absl::StatusOr<AuditAnchor> ParseAuditAnchor(std::string_view text);
 
 }  // namespace koppel

@@ -42,12 +42,26 @@ absl::StatusOr<v1::Receipt> BatchIngester::Ingest(const std::string& sender,
   }
   ASSIGN_OR_RETURN(v1::BatchPayload payload,
                    OpenSealedBatch(batch, keys_.box_public, keys_.box_secret));
-  if (payload.header().covenant_id() != covenant_.id) {
+  const v1::BatchHeader& header = payload.header();
+  if (header.covenant_id() != covenant_.id) {
     return absl::PermissionDeniedError(fmt::format(
-        "batch {} was sealed under covenant '{}', this linker serves '{}' (rule: data stays bound "
-        "to its covenant)",
-        batch.batch_id(), payload.header().covenant_id(), covenant_.id));
+        "batch {} was sealed under covenant '{}', not '{}' (rule: data stays bound to its "
+        "covenant)",
+        batch.batch_id(), header.covenant_id(), covenant_.id));
   }
+  if (header.covenant_version() != covenant_.version) {
+    return absl::FailedPreconditionError(fmt::format(
+        "batch {} was sealed under version {} of covenant {}, which is {} (rule: version); "
+        "seal the export again",
+        batch.batch_id(), header.covenant_version(), covenant_.id,
+        header.covenant_version() < covenant_.version
+            ? fmt::format("superseded by version {}", covenant_.version)
+            : fmt::format("not known here (the linker serves version {})", covenant_.version)));
+  }
+  std::vector<std::string> fields;
+  for (const v1::AttributeSchema& attribute : header.attributes()) fields.push_back(attribute.name());
+  RETURN_IF_ERROR(covenant_.MayCarry(sender, header.dataset(), fields, header.has_bsn(),
+                                     header.has_address()));
 
   std::vector<StoredRecord> records;
   records.reserve(static_cast<size_t>(payload.records_size()));

@@ -1,5 +1,6 @@
 // Turns one delivered sealed batch into stored records (ARCHITECTURE sections 2-4): checks the
-// sender may deliver it under the covenant, verifies and opens it, re-keys every token with
+// sender may deliver it under the covenant, verifies and opens it, checks it was sealed under
+// the covenant's current version and carries only the fields and identifiers granted, re-keys every token with
 // K_link so that no agent-side token ever reaches the disk, encrypts each record with the
 // covenant's data key, and commits it durably with a signed receipt.
 #ifndef KOPPEL_LINKER_BATCH_INGESTER_H_
@@ -38,6 +39,7 @@ class BatchIngester {
 
   const Covenant& covenant() const { return covenant_; }
   const Secret& data_key() const { return keys_.data_key; }
+  const HmacSha256Key& rekey() const { return rekey_; }
 
  private:
   BatchIngester(Covenant covenant, LinkerKeys keys, HmacSha256Key rekey, LinkerStore* store)

@@ -3,15 +3,20 @@
 // record with that token in the release's dataset, and only then says which of the allowed
 // flags hold (a record with the token in the flag's dataset). A token the recipient did not
 // deliver gets no flags at all, so guessing tokens teaches nothing about people it does not
-// already know; identities and other attributes never leave the linker.
+// already know; identities and other attributes never leave the linker. A household release
+// raises a flag when anyone in the person's household on the day of the question has a record
+// in the flag's dataset (the household comes from the register, see household_index.h).
 #ifndef KOPPEL_LINKER_FLAG_RESPONDER_H_
 #define KOPPEL_LINKER_FLAG_RESPONDER_H_
 
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "core/hmac.h"
 #include "koppel/v1/linker.pb.h"
+#include "linker/household_index.h"
 #include "linker/linker_store.h"
 #include "policies/covenant.h"
 
@@ -21,9 +26,12 @@ class FlagResponder {
  public:
   static constexpr int kMaxTokensPerCall = 10000;
 
-  // `covenant`, `rekey` (K_link of the covenant) and `store` must outlive the responder.
-  FlagResponder(const Covenant* covenant, const HmacSha256Key* rekey, const LinkerStore* store)
-      : covenant_(covenant), rekey_(rekey), store_(store) {}
+  // `covenant`, `rekey` (K_link of the covenant), `data_key` (opens the register's records for
+  // household releases; may be null when the covenant has none) and `store` must outlive the
+  // responder.
+  FlagResponder(const Covenant* covenant, const HmacSha256Key* rekey, const Secret* data_key,
+                const LinkerStore* store)
+      : covenant_(covenant), rekey_(rekey), data_key_(data_key), store_(store) {}
 
   // PERMISSION_DENIED naming the rule (purpose_bound_releases) when `caller` is not the
   // release's recipient or asks for a flag it does not list; INVALID_ARGUMENT for a malformed
@@ -32,9 +40,18 @@ class FlagResponder {
                                               const v1::AskFlagsRequest& request) const;
 
  private:
+  // The household index of `release` for today, rebuilt when the day or the register changes.
+  absl::StatusOr<std::shared_ptr<const HouseholdIndex>> Households(
+      const PurposeBoundRelease& release) const;
+
   const Covenant* covenant_;
   const HmacSha256Key* rekey_;
+  const Secret* data_key_;
   const LinkerStore* store_;
+  mutable std::mutex households_mutex_;
+  mutable std::shared_ptr<const HouseholdIndex> households_;
+  mutable uint64_t households_records_ = 0;
+  mutable std::string households_dataset_;
 };
 
 }  // namespace koppel

@@ -1,5 +1,7 @@
-// koppel-linker: receives sealed batches from agents over mutual TLS, re-keys and encrypts
-// them, stores them durably in RocksDB and answers with signed receipts.
+// koppel-linker: serves the covenants it is started with: receives sealed batches from agents
+// over mutual TLS, re-keys and encrypts them, stores them durably in RocksDB and answers with
+// signed receipts; answers queries and purpose-bound releases; deletes a covenant's data when
+// it ends. Everything it does goes to its audit log.
 #include <grpcpp/grpcpp.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
@@ -11,13 +13,17 @@
 #include "core/hmac.h"
 #include "core/key_file.h"
 #include "core/key_transport.h"
+#include "core/periodic_task.h"
 #include "core/service_runner.h"
 #include "core/tls.h"
 #include "koppel/v1/vault.grpc.pb.h"
 #include "linker/batch_ingester.h"
 #include "linker/linker_service.h"
 #include "linker/linker_store.h"
-#include "policies/covenant.h"
+#include "core/audit_log.h"
+#include "linker/served_covenants.h"
+#include "policies/covenant_ledger.h"
+#include "policies/covenant_plan.h"
 
 namespace koppel {
 namespace {
@@ -29,9 +35,6 @@ int Fail(int code, const absl::Status& status) {
   return code;
 }
 
-// Loads (or on first start creates) the linker's keys in `dir`: its box key pair (agents seal to
-// the public half), its receipt signing key, and a master key from which K_link and the data key
-// of each covenant are derived. The vault will hold the data key (issue #3, vault part).
 // The covenant's data key from the vault, sealed to a key pair made for this request only.
 absl::StatusOr<Secret> FetchDataKey(const std::string& vault, const TlsFiles& tls,
                                     const std::string& covenant) {
@@ -55,6 +58,8 @@ absl::StatusOr<Secret> FetchDataKey(const std::string& vault, const TlsFiles& tl
   return one_time->Open(response.sealed_key(), crypto_secretbox_KEYBYTES);
 }
 
+// The linker's own keys (box and receipt signing) and, for one covenant, K_link derived from
+// the linker's master key and the data key from the vault.
 absl::StatusOr<LinkerKeys> LoadKeys(const std::filesystem::path& dir, const std::string& covenant,
                                     const std::string& vault, const TlsFiles& tls) {
   absl::StatusOr<Secret> box = ReadKeyFile(dir / "linker.key", crypto_box_SECRETKEYBYTES);
@@ -75,33 +80,83 @@ absl::StatusOr<LinkerKeys> LoadKeys(const std::filesystem::path& dir, const std:
   return keys;
 }
 
-int Serve(const std::string& listen, const std::string& pki, const std::string& name,
-          const std::string& data, const std::string& keys_dir, const std::string& covenant_file,
-          const std::string& port_file, const std::string& vault) {
-  const sigset_t stop_signals = BlockStopSignals();  // before any thread exists
-  absl::StatusOr<Covenant> covenant = LoadCovenant(covenant_file);
-  if (!covenant.ok()) return Fail(kExitConfig, covenant.status());
-  absl::StatusOr<LinkerKeys> keys =
-      LoadKeys(keys_dir, covenant->id, vault, TlsFiles::FromPkiDir(pki, name));
-  if (!keys.ok()) return Fail(kExitIo, keys.status());
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
-      MakeServerCredentials(TlsFiles::FromPkiDir(pki, name));
-  if (!credentials.ok()) return Fail(kExitIo, credentials.status());
-  absl::StatusOr<std::unique_ptr<LinkerStore>> store = LinkerStore::Open(data);
-  if (!store.ok()) return Fail(kExitIo, store.status());
-  std::string covenant_id = covenant->id;
-  absl::StatusOr<std::unique_ptr<BatchIngester>> ingester =
-      BatchIngester::Create(std::move(*covenant), std::move(*keys), store->get());
-  if (!ingester.ok()) return Fail(kExitIo, ingester.status());
+struct ServeFlags {
+  std::string listen{"127.0.0.1:7443"};
+  std::string pki;
+  std::string name{"linker"};
+  std::string data;
+  std::string keys;
+  std::vector<std::string> covenants;
+  std::string port_file;
+  std::string vault;
+  std::string audit;
+  int retention_check_seconds = 60;
+};
 
-  QueryRunner queries(&(*ingester)->covenant(), &(*ingester)->data_key(), store->get());
-  LinkerService service(ingester->get(), store->get(), &queries);
-  spdlog::info("koppel-linker serving covenant {} (data in {})", covenant_id, data);
-  ServiceOptions options{"koppel-linker", listen, port_file,
-                         static_cast<int>(BatchIngester::kMaxSealedBytes + (1 << 20))};
-  if (absl::Status s = ServeUntilStopped(&service, *credentials, options, stop_signals); !s.ok()) {
-    return Fail(kExitIo, s);
+int Serve(const ServeFlags& f) {
+  const sigset_t stop_signals = BlockStopSignals();  // before any thread exists
+  const TlsFiles tls = TlsFiles::FromPkiDir(f.pki, f.name);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = MakeServerCredentials(tls);
+  if (!credentials.ok()) return Fail(kExitIo, credentials.status());
+  std::error_code ec;
+  std::filesystem::create_directories(f.data, ec);
+  absl::StatusOr<std::unique_ptr<CovenantLedger>> ledger =
+      CovenantLedger::Open(std::filesystem::path(f.data) / "covenants.json");
+  if (!ledger.ok()) return Fail(kExitIo, ledger.status());
+  absl::StatusOr<Secret> signing =
+      ReadKeyFile(std::filesystem::path(f.keys) / "linker-signing.key", crypto_sign_SECRETKEYBYTES);
+  if (!signing.ok()) return Fail(kExitIo, signing.status());
+  const std::string audit_path =
+      f.audit.empty() ? (std::filesystem::path(f.data) / "audit.log").string() : f.audit;
+  absl::StatusOr<std::unique_ptr<AuditLog>> audit = AuditLog::Open(audit_path, *signing, "linker");
+  if (!audit.ok()) return Fail(kExitIo, audit.status());
+  absl::StatusOr<std::unique_ptr<LinkerStore>> store = LinkerStore::Open(f.data);
+  if (!store.ok()) return Fail(kExitIo, store.status());
+
+  std::vector<std::filesystem::path> files(f.covenants.begin(), f.covenants.end());
+  absl::StatusOr<CovenantPlan> plan = PlanCovenants(files, ledger->get(), absl::Now());
+  if (!plan.ok()) return Fail(kExitConfig, plan.status());
+  for (const std::string& note : plan->notes) spdlog::info("{}", note);
+  ServedCovenants covenants(store->get(), ledger->get(), audit->get());
+  for (const SignedCovenant& ended : plan->end) {
+    absl::StatusOr<LinkerStore::Deleted> deleted =
+        covenants.End(ended.covenant.id, "retention_deletion", "linker", "retention period over",
+                      absl::Now());
+    if (!deleted.ok()) return Fail(kExitIo, deleted.status());
   }
+  for (SignedCovenant& signed_covenant : plan->serve) {
+    const Covenant& c = signed_covenant.covenant;
+    absl::Status in_force = c.InForce(absl::Now());
+    const std::string state = in_force.ok() ? "in force" : std::string(in_force.message());
+    if (absl::Status s = (*audit)->Append(
+            "covenant_load", f.name, c.id,
+            {{"version", c.version}, {"sha256", signed_covenant.sha256}, {"state", state}});
+        !s.ok()) {
+      return Fail(kExitIo, s);
+    }
+    absl::StatusOr<LinkerKeys> keys = LoadKeys(f.keys, c.id, f.vault, tls);
+    if (!keys.ok()) return Fail(kExitIo, keys.status());
+    spdlog::info("serving covenant {} version {} ({}; until {})", c.id, c.version, state,
+                 absl::FormatCivilTime(c.valid_until));
+    absl::StatusOr<std::unique_ptr<ServedCovenant>> served =
+        ServedCovenant::Create(std::move(signed_covenant), std::move(*keys), store->get());
+    if (!served.ok()) return Fail(kExitIo, served.status());
+    covenants.Add(std::move(*served));
+  }
+  if (covenants.All().empty()) spdlog::warn("no covenant to serve: every one given has ended");
+
+  LinkerService service(&covenants, store->get(), audit->get());
+  spdlog::info("koppel-linker serving {} covenants (data in {}, audit log {})",
+               covenants.All().size(), f.data, audit_path);
+  ServiceOptions options{"koppel-linker", f.listen, f.port_file,
+                         static_cast<int>(BatchIngester::kMaxSealedBytes + (1 << 20))};
+  absl::Status outcome;
+  {
+    PeriodicTask retention(std::chrono::seconds(f.retention_check_seconds),
+                           [&covenants] { covenants.EndExpired(absl::Now()); });
+    outcome = ServeUntilStopped(&service, *credentials, options, stop_signals);
+  }
+  if (!outcome.ok()) return Fail(kExitIo, outcome);
   spdlog::info("koppel-linker stopped after storing {} batches", service.batches_stored());
   return kExitOk;
 }
@@ -134,23 +189,28 @@ int Main(int argc, char** argv) {
   CLI::App app{"koppel-linker: stores sealed batches from agents and acknowledges them with "
                "signed receipts, over mutual TLS."};
   app.require_subcommand(1);
-  std::string listen = "127.0.0.1:7443", pki, name = "linker", data, keys, covenant, port_file,
-      vault;
+  ServeFlags f;
   CLI::App* serve = app.add_subcommand("serve", "run the linker service until SIGTERM");
-  serve->add_option("--listen", listen, "address:port to listen on (port 0: any free port)");
-  serve->add_option("--pki", pki, "directory made by scripts/pki")->required()->check(CLI::ExistingDirectory);
-  serve->add_option("--name", name, "this linker's certificate name in --pki");
-  serve->add_option("--data", data, "RocksDB directory (created on first start)")->required();
-  serve->add_option("--keys", keys, "directory with the keys made by `koppel-linker keygen`")
+  serve->add_option("--listen", f.listen, "address:port to listen on (port 0: any free port)");
+  serve->add_option("--pki", f.pki, "directory made by scripts/pki")->required()->check(CLI::ExistingDirectory);
+  serve->add_option("--name", f.name, "this linker's certificate name in --pki");
+  serve->add_option("--data", f.data, "RocksDB directory (created on first start)")->required();
+  serve->add_option("--keys", f.keys, "directory with the keys made by `koppel-linker keygen`")
       ->required()
       ->check(CLI::ExistingDirectory);
-  serve->add_option("--covenant", covenant, "covenant file naming the parties")
+  serve->add_option("--covenant", f.covenants,
+                    "signed covenant file (its signatures in FILE.sig); repeat for several "
+                    "covenants or versions: the newest version of each is served")
       ->required()
       ->check(CLI::ExistingFile);
-  serve->add_option("--port-file", port_file, "write the port listened on to this file");
-  serve->add_option("--vault", vault,
+  serve->add_option("--port-file", f.port_file, "write the port listened on to this file");
+  serve->add_option("--vault", f.vault,
                     "vault address: the covenant's data key comes from there (without it, it is "
                     "derived from the linker's master key, for offline use)");
+  serve->add_option("--audit", f.audit, "the audit log (default: DATA/audit.log)");
+  serve->add_option("--retention-check-seconds", f.retention_check_seconds,
+                    "how often to check for covenants whose retention is over")
+      ->check(CLI::Range(1, 86400));
   std::string keygen_dir;
   CLI::App* keygen = app.add_subcommand("keygen", "create the linker's keys in a directory");
   keygen->add_option("--out", keygen_dir, "directory for the key files")->required();
@@ -160,7 +220,7 @@ int Main(int argc, char** argv) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
   if (sodium_init() < 0) return kExitIo;
-  if (serve->parsed()) return Serve(listen, pki, name, data, keys, covenant, port_file, vault);
+  if (serve->parsed()) return Serve(f);
   if (keygen->parsed()) return Keygen(keygen_dir);
   return kExitUsage;
 }

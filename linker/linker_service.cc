@@ -2,30 +2,74 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/status_macros.h"
 #include "core/tls.h"
+#include "policies/end_statement.h"
 
 namespace koppel {
+namespace {
+
+grpc::Status Unauthenticated() {
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                      "no verified client certificate (rule: every party presents one)");
+}
+
+}  // namespace
+
+absl::Status LinkerService::Audit(std::string_view event, std::string_view actor,
+                                  std::string_view covenant, const nlohmann::json& details) {
+  if (audit_ == nullptr) return absl::OkStatus();
+  absl::Status s = audit_->Append(event, actor, covenant, details);
+  if (!s.ok()) {
+    spdlog::error("cannot write the audit log: {}", std::string(s.message()));
+    return absl::UnavailableError("the linker cannot write its audit log; try again later");
+  }
+  return s;
+}
+
+absl::StatusOr<v1::Receipt> LinkerService::Ingest(const std::string& sender,
+                                                  const v1::SealedBatch& batch) {
+  if (batch.covenant_id().empty()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "batch {} names no covenant; seal it again with this version of koppel-agent",
+        batch.batch_id()));
+  }
+  ASSIGN_OR_RETURN(CovenantHold hold, covenants_->Hold(batch.covenant_id(), "", absl::Now()));
+  return hold->ingester().Ingest(sender, batch);
+}
 
 grpc::Status LinkerService::Deliver(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::DeliverResponse, v1::DeliverRequest>* stream) {
   const std::string sender = PeerIdentity(*context);
-  if (sender.empty()) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        "no verified client certificate (rule: every party presents one)");
-  }
+  if (sender.empty()) return Unauthenticated();
   v1::DeliverRequest request;
   while (stream->Read(&request)) {
-    absl::StatusOr<v1::Receipt> receipt = ingester_->Ingest(sender, request.batch());
+    const v1::SealedBatch& batch = request.batch();
+    absl::StatusOr<v1::Receipt> receipt = Ingest(sender, batch);
     if (!receipt.ok()) {
       // Batch ids and party names only: the linker never sees an identifier to log.
-      spdlog::warn("refused batch {} of {} from {}: {}", request.batch().batch_id(),
-                   request.batch().dataset(), sender, std::string(receipt.status().message()));
+      spdlog::warn("refused batch {} of {} from {}: {}", batch.batch_id(), batch.dataset(), sender,
+                   std::string(receipt.status().message()));
+      (void)Audit("delivery_refused", sender, batch.covenant_id(),
+                  {{"batch_id", batch.batch_id()},
+                   {"dataset", batch.dataset()},
+                   {"reason", std::string(receipt.status().message())}});
       return ToGrpcStatus(receipt.status());
     }
+    if (absl::Status s = Audit("delivery", sender, receipt->covenant_id(),
+                               {{"batch_id", receipt->batch_id()},
+                                {"dataset", receipt->dataset()},
+                                {"records", receipt->records_accepted()},
+                                {"rejected", receipt->records_rejected()},
+                                {"duplicate", receipt->duplicate()}});
+        !s.ok()) {
+      return ToGrpcStatus(s);  // stored, but not acknowledged: the agent sends it again
+    }
     if (!receipt->duplicate()) ++batches_stored_;
-    spdlog::info("{} batch {} of {} from {}: {} records", receipt->duplicate() ? "re-acknowledged" : "stored",
-                 receipt->batch_id(), receipt->dataset(), sender, receipt->records_accepted());
+    spdlog::info("{} batch {} of {} from {} under {}: {} records",
+                 receipt->duplicate() ? "re-acknowledged" : "stored", receipt->batch_id(),
+                 receipt->dataset(), sender, receipt->covenant_id(), receipt->records_accepted());
     v1::DeliverResponse response;
     *response.mutable_receipt() = std::move(*receipt);
     if (!stream->Write(response)) break;
@@ -36,9 +80,7 @@ grpc::Status LinkerService::Deliver(
 grpc::Status LinkerService::GetStatus(grpc::ServerContext* context,
                                       const v1::GetStatusRequest* /*request*/,
                                       v1::GetStatusResponse* response) {
-  if (PeerIdentity(*context).empty()) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "no verified client certificate");
-  }
+  if (PeerIdentity(*context).empty()) return Unauthenticated();
   absl::StatusOr<std::vector<v1::DatasetStatus>> status = store_->Status();
   if (!status.ok()) return ToGrpcStatus(status.status());
   for (v1::DatasetStatus& s : *status) *response->add_datasets() = std::move(s);
@@ -48,22 +90,105 @@ grpc::Status LinkerService::GetStatus(grpc::ServerContext* context,
 grpc::Status LinkerService::Query(grpc::ServerContext* context, const v1::QueryRequest* request,
                                   v1::QueryResponse* response) {
   const std::string caller = PeerIdentity(*context);
-  if (caller.empty()) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        "no verified client certificate (rule: every party presents one)");
-  }
-  absl::StatusOr<v1::Release> release = queries_->Run(caller, *request);
+  if (caller.empty()) return Unauthenticated();
+  absl::StatusOr<v1::Release> release = [&]() -> absl::StatusOr<v1::Release> {
+    ASSIGN_OR_RETURN(CovenantHold hold, covenants_->Hold(request->covenant_id(), caller, absl::Now()));
+    RETURN_IF_ERROR(Audit("query", caller, hold->covenant().id,
+                          {{"spec", request->spec_name()}, {"spec_sha256", SpecDigest(*request)}}));
+    return hold->queries().Run(caller, *request);
+  }();
   if (!release.ok()) {
     spdlog::warn("refused query {} from {}: {}", request->spec_name(), caller,
                  std::string(release.status().message()));
+    (void)Audit("query_refused", caller, request->covenant_id(),
+                {{"spec", request->spec_name()}, {"reason", std::string(release.status().message())}});
     return ToGrpcStatus(release.status());
   }
   const v1::ReleaseMetadata& meta = release->metadata();
-  spdlog::info("released analysis {} (spec {}) to {}: {} tables, {} cells suppressed primarily, "
-               "{} secondarily",
-               meta.analysis(), meta.spec_sha256(), caller, release->tables_size(),
-               meta.cells_suppressed_primary(), meta.cells_suppressed_secondary());
+  if (absl::Status s = Audit("release", caller, meta.covenant_id(),
+                             {{"analysis", meta.analysis()},
+                              {"spec_sha256", meta.spec_sha256()},
+                              {"covenant_version", meta.covenant_version()},
+                              {"tables", release->tables_size()},
+                              {"cells_suppressed_primary", meta.cells_suppressed_primary()},
+                              {"cells_suppressed_secondary", meta.cells_suppressed_secondary()},
+                              {"releases_left", meta.releases_left()}});
+      !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  spdlog::info("released analysis {} (spec {}) under {} to {}: {} tables, {} cells suppressed "
+               "primarily, {} secondarily",
+               meta.analysis(), meta.spec_sha256(), meta.covenant_id(), caller,
+               release->tables_size(), meta.cells_suppressed_primary(),
+               meta.cells_suppressed_secondary());
   *response->mutable_release() = std::move(*release);
+  return grpc::Status::OK;
+}
+
+grpc::Status LinkerService::AskFlags(grpc::ServerContext* context,
+                                     const v1::AskFlagsRequest* request,
+                                     v1::AskFlagsResponse* response) {
+  const std::string caller = PeerIdentity(*context);
+  if (caller.empty()) return Unauthenticated();
+  absl::StatusOr<v1::AskFlagsResponse> answer = [&]() -> absl::StatusOr<v1::AskFlagsResponse> {
+    ASSIGN_OR_RETURN(CovenantHold hold, covenants_->Hold(request->covenant_id(), "", absl::Now()));
+    return hold->flags().Answer(caller, *request);
+  }();
+  if (!answer.ok()) {
+    spdlog::warn("refused release {} to {}: {}", request->release(), caller,
+                 std::string(answer.status().message()));
+    (void)Audit("flags_refused", caller, request->covenant_id(),
+                {{"release", request->release()},
+                 {"reason", std::string(answer.status().message())}});
+    return ToGrpcStatus(answer.status());
+  }
+  uint64_t delivered = 0;
+  for (const v1::FlagAnswer& a : answer->answers()) delivered += a.delivered() ? 1U : 0U;
+  nlohmann::json flags = nlohmann::json::array();
+  for (const std::string& f : answer->flags()) flags.push_back(f);
+  if (absl::Status s = Audit("flags_release", caller, request->covenant_id(),
+                             {{"release", request->release()},
+                              {"tokens", request->tokens_size()},
+                              {"delivered", delivered},
+                              {"flags", flags}});
+      !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  spdlog::info("answered release {} under {} to {}: {} tokens, {} delivered by it",
+               request->release(), request->covenant_id(), caller, request->tokens_size(),
+               delivered);
+  *response = std::move(*answer);
+  return grpc::Status::OK;
+}
+
+grpc::Status LinkerService::EndCovenant(grpc::ServerContext* context,
+                                        const v1::EndCovenantRequest* request,
+                                        v1::EndCovenantResponse* response) {
+  const std::string caller = PeerIdentity(*context);
+  if (caller.empty()) return Unauthenticated();
+  response->set_covenant_id(request->covenant_id());
+  response->set_service("linker");
+  absl::StatusOr<std::shared_ptr<ServedCovenant>> served = covenants_->Find(request->covenant_id());
+  if (!served.ok()) {
+    if (absl::IsFailedPrecondition(served.status())) {  // ended before
+      response->set_already_ended(true);
+      return grpc::Status::OK;
+    }
+    return ToGrpcStatus(served.status());
+  }
+  absl::StatusOr<std::string> officer =
+      VerifyEndStatement((*served)->covenant(), *request, absl::Now());
+  if (!officer.ok()) {
+    (void)Audit("end_refused", caller, request->covenant_id(),
+                {{"reason", std::string(officer.status().message())}});
+    return ToGrpcStatus(officer.status());
+  }
+  served->reset();
+  absl::StatusOr<LinkerStore::Deleted> deleted = covenants_->End(
+      request->covenant_id(), "covenant_end", *officer, request->reason(), absl::Now());
+  if (!deleted.ok()) return ToGrpcStatus(deleted.status());
+  response->set_records_deleted(deleted->records);
+  response->set_batches_deleted(deleted->batches);
   return grpc::Status::OK;
 }
 

@@ -1,21 +1,23 @@
-// The gRPC face of the linker: authenticates the caller by its client certificate and hands
-// each delivered batch to the ingester, answering with one signed receipt per batch.
+// The gRPC face of the linker: authenticates the caller by its client certificate, finds the
+// covenant the request is made under (held for the request, in force now), hands the request to
+// that covenant's ingester, query runner or flag responder, and writes every delivery, query,
+// release and covenant end to the audit log.
 #ifndef KOPPEL_LINKER_LINKER_SERVICE_H_
 #define KOPPEL_LINKER_LINKER_SERVICE_H_
 
 #include <atomic>
 
+#include "core/audit_log.h"
 #include "koppel/v1/linker.grpc.pb.h"
-#include "linker/analysis/query_runner.h"
-#include "linker/batch_ingester.h"
 #include "linker/linker_store.h"
+#include "linker/served_covenants.h"
 
 namespace koppel {
 
 class LinkerService final : public v1::LinkerService::Service {
  public:
-  LinkerService(BatchIngester* ingester, LinkerStore* store, QueryRunner* queries)
-      : ingester_(ingester), store_(store), queries_(queries) {}
+  LinkerService(ServedCovenants* covenants, LinkerStore* store, AuditLog* audit)
+      : covenants_(covenants), store_(store), audit_(audit) {}
 
   grpc::Status Deliver(
       grpc::ServerContext* context,
@@ -24,13 +26,23 @@ class LinkerService final : public v1::LinkerService::Service {
                          v1::GetStatusResponse* response) override;
   grpc::Status Query(grpc::ServerContext* context, const v1::QueryRequest* request,
                      v1::QueryResponse* response) override;
+  grpc::Status AskFlags(grpc::ServerContext* context, const v1::AskFlagsRequest* request,
+                        v1::AskFlagsResponse* response) override;
+  grpc::Status EndCovenant(grpc::ServerContext* context, const v1::EndCovenantRequest* request,
+                           v1::EndCovenantResponse* response) override;
 
   uint64_t batches_stored() const { return batches_stored_.load(); }
 
  private:
-  BatchIngester* ingester_;
+  absl::StatusOr<v1::Receipt> Ingest(const std::string& sender, const v1::SealedBatch& batch);
+  // Appends to the audit log; a failure is logged and turned into the returned status, so no
+  // answer leaves the linker without its audit entry.
+  absl::Status Audit(std::string_view event, std::string_view actor, std::string_view covenant,
+                     const nlohmann::json& details);
+
+  ServedCovenants* covenants_;
   LinkerStore* store_;
-  QueryRunner* queries_;
+  AuditLog* audit_;
   std::atomic<uint64_t> batches_stored_{0};
 };
 

@@ -83,14 +83,26 @@ struct ReleaseFlag {
   std::string dataset;  // the dataset whose records raise the flag
 };
 
+// Where a family-level release finds who lives with whom: the population register's dataset
+// (with bsn and address identifiers) and its address period fields.
+struct FamilyRegister {
+  std::string dataset;       // e.g. brp
+  std::string address_from;  // date field: first day at the address
+  std::string address_to;    // date field: first day no longer there (empty: still there)
+};
+
 // A purpose-bound release (ARCHITECTURE section 5): `recipient` sends tokens of records it
-// delivered itself in `dataset` and gets back, per record, only `flags`.
+// delivered itself in `dataset` and gets back, per record, only `flags`: for the person itself
+// (unit "person"), or for anyone in the person's household on the day of the question (unit
+// "household", via `family`).
 struct PurposeBoundRelease {
   std::string name;       // e.g. who-else-involved
   std::string recipient;  // a data holder party
   std::string purpose;
   std::string legal_basis;
   std::string dataset;    // the recipient's own dataset; asked tokens must be in it
+  std::string unit = "person";  // person | household
+  FamilyRegister family;        // unit household only
   std::vector<ReleaseFlag> flags;
 };
 
@@ -142,9 +154,17 @@ struct Covenant {
       std::string_view party, std::string_view name, const std::vector<std::string>& flags) const;
 };
 
+struct CovenantParseOptions {
+  // Accept keys still written as placeholders (`<agent-brp.key.pub>`), kept as written: for
+  // `koppel policy explain` on a template. Services never set this.
+  bool allow_key_placeholders = false;
+};
+
 // Parses and validates a covenant. Errors read "<source>:<line>:<col>: <key path>: <problem>".
-absl::StatusOr<Covenant> ParseCovenant(std::string_view yaml, std::string_view source_name);
-absl::StatusOr<Covenant> LoadCovenantFile(const std::filesystem::path& path);
+absl::StatusOr<Covenant> ParseCovenant(std::string_view yaml, std::string_view source_name,
+                                       const CovenantParseOptions& options = {});
+absl::StatusOr<Covenant> LoadCovenantFile(const std::filesystem::path& path,
+                                          const CovenantParseOptions& options = {});
 
 }  // namespace koppel
 

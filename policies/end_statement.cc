@@ -1,1 +1,141 @@
-// (being written)
+#include "policies/end_statement.h"
+
+#include <fmt/format.h>
+#include <sodium.h>
+
+#include <array>
+#include <cstdint>
+
+#include "absl/strings/ascii.h"
+#include "core/hex.h"
+#include "core/status_macros.h"
+
+namespace koppel {
+namespace {
+
+constexpr char kEndStatementDomain[] = "koppel/v1/end-covenant";
+
+void AppendU64(std::string* out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+void AppendString(std::string* out, const std::string& s) {
+  AppendU64(out, s.size());
+  *out += s;
+}
+
+// The officer of `covenant` whose key is `public_key` (raw bytes), or nullptr.
+const PrivacyOfficer* OfficerWithKey(const Covenant& covenant, const std::string& public_key) {
+  const std::string hex = ToHex(std::span<const uint8_t>(
+      reinterpret_cast<const uint8_t*>(public_key.data()), public_key.size()));
+  for (const auto& [name, officer] : covenant.privacy_officers) {
+    if (absl::AsciiStrToLower(officer.public_key) == hex) return &officer;
+  }
+  return nullptr;
+}
+
+std::string UtcTime(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", t, absl::UTCTimeZone());
+}
+
+}  // namespace
+
+std::string EndStatementSignedBytes(const v1::EndCovenantRequest& request) {
+  std::string out(kEndStatementDomain, sizeof kEndStatementDomain);  // includes the NUL
+  AppendString(&out, request.covenant_id());
+  AppendU64(&out, request.covenant_version());
+  AppendU64(&out, static_cast<uint64_t>(request.ended_at_unix_seconds()));
+  AppendString(&out, request.reason());
+  return out;
+}
+
+absl::StatusOr<v1::EndCovenantRequest> SignEndStatement(const Covenant& covenant,
+                                                        const Secret& officer_secret_key,
+                                                        std::string reason, absl::Time now) {
+  RETURN_IF_ERROR(EnsureSodium());
+  if (officer_secret_key.size() != crypto_sign_SECRETKEYBYTES) {
+    return absl::InvalidArgumentError(fmt::format(
+        "an officer's key is a {}-byte Ed25519 secret key, this one has {} bytes; make one with "
+        "koppel policy keygen",
+        crypto_sign_SECRETKEYBYTES, officer_secret_key.size()));
+  }
+  std::array<uint8_t, crypto_sign_PUBLICKEYBYTES> public_key{};
+  crypto_sign_ed25519_sk_to_pk(public_key.data(), officer_secret_key.data());
+  v1::EndCovenantRequest request;
+  request.set_officer_public_key(public_key.data(), public_key.size());
+  if (OfficerWithKey(covenant, request.officer_public_key()) == nullptr) {
+    std::vector<std::string> names;
+    for (const auto& [name, officer] : covenant.privacy_officers) names.push_back(name);
+    return absl::PermissionDeniedError(fmt::format(
+        "this key belongs to no privacy officer of covenant {}; listed: {} (use the key of an "
+        "officer listed under privacy_officers)",
+        covenant.id, fmt::join(names, ", ")));
+  }
+  request.set_covenant_id(covenant.id);
+  request.set_covenant_version(covenant.version);
+  request.set_ended_at_unix_seconds(absl::ToUnixSeconds(now));
+  request.set_reason(std::move(reason));
+  const std::string message = EndStatementSignedBytes(request);
+  std::array<uint8_t, crypto_sign_BYTES> signature{};
+  crypto_sign_detached(signature.data(), nullptr,
+                       reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+                       officer_secret_key.data());
+  request.set_signature(signature.data(), signature.size());
+  return request;
+}
+
+absl::StatusOr<std::string> VerifyEndStatement(const Covenant& covenant,
+                                               const v1::EndCovenantRequest& request,
+                                               absl::Time now) {
+  RETURN_IF_ERROR(EnsureSodium());
+  if (request.covenant_id() != covenant.id) {
+    return absl::FailedPreconditionError(fmt::format(
+        "the end statement is for covenant '{}', this service serves covenant {}; sign a "
+        "statement for {}",
+        request.covenant_id(), covenant.id, covenant.id));
+  }
+  if (request.covenant_version() != covenant.version) {
+    return absl::FailedPreconditionError(fmt::format(
+        "the end statement is for covenant {} version {}, this service serves version {}; sign "
+        "a statement with the covenant file of version {}",
+        covenant.id, request.covenant_version(), covenant.version, covenant.version));
+  }
+  const PrivacyOfficer* officer = nullptr;
+  if (request.officer_public_key().size() == crypto_sign_PUBLICKEYBYTES) {
+    officer = OfficerWithKey(covenant, request.officer_public_key());
+  }
+  if (officer == nullptr) {
+    return absl::PermissionDeniedError(fmt::format(
+        "the end statement for covenant {} is signed by a key that is no privacy officer's of "
+        "it; only an officer listed under privacy_officers may end it",
+        covenant.id));
+  }
+  const std::string message = EndStatementSignedBytes(request);
+  if (request.signature().size() != crypto_sign_BYTES ||
+      crypto_sign_verify_detached(
+          reinterpret_cast<const unsigned char*>(request.signature().data()),
+          reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+          reinterpret_cast<const unsigned char*>(request.officer_public_key().data())) != 0) {
+    return absl::UnauthenticatedError(fmt::format(
+        "the end statement for covenant {} claims to be signed by {} ({}) but its signature "
+        "does not verify; {} must sign a new one with koppel covenant end",
+        covenant.id, officer->name, officer->organisation, officer->name));
+  }
+  const absl::Time dated = absl::FromUnixSeconds(request.ended_at_unix_seconds());
+  if (dated > now + kEndStatementMaxFuture) {
+    return absl::FailedPreconditionError(fmt::format(
+        "the end statement for covenant {} is dated {}, more than {} ahead of this service's "
+        "clock ({}); check the clocks, then sign a new one",
+        covenant.id, UtcTime(dated), absl::FormatDuration(kEndStatementMaxFuture),
+        UtcTime(now)));
+  }
+  if (dated < now - kEndStatementMaxAge) {
+    return absl::FailedPreconditionError(fmt::format(
+        "the end statement for covenant {} is dated {}, older than the replay window of {} "
+        "days; sign a new one with koppel covenant end",
+        covenant.id, UtcTime(dated), absl::ToInt64Hours(kEndStatementMaxAge) / 24));
+  }
+  return officer->name;
+}
+
+}  // namespace koppel

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/atomic_file.h"
+#include "core/hmac.h"
 
 namespace koppel {
 namespace {
@@ -140,6 +141,51 @@ absl::StatusOr<uint32_t> KeyStore::Rotate(const std::string& covenant) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (absl::Status s = Create(covenant, *current + 1); !s.ok()) return s;
   return *current + 1;
+}
+
+absl::StatusOr<uint64_t> KeyStore::Destroy(const std::string& name) {
+  if (!IsSafeName(name)) return absl::InvalidArgumentError("malformed covenant id");
+  std::lock_guard<std::mutex> lock(mutex_);
+  uint64_t destroyed = 0;
+  for (uint32_t epoch = 1;; ++epoch) {
+    const std::filesystem::path path = KeyPath(name, epoch);
+    std::error_code ec;
+    const uintmax_t size = std::filesystem::file_size(path, ec);
+    if (ec) break;
+    // Overwrite before unlinking, so the sealed key is not left in the file's old blocks.
+    const int fd = ::open(path.c_str(), O_WRONLY);
+    if (fd < 0) {
+      return absl::PermissionDeniedError(fmt::format("cannot overwrite {}", path.string()));
+    }
+    std::string noise(static_cast<size_t>(size), '\0');
+    randombytes_buf(noise.data(), noise.size());
+    const bool written = ::write(fd, noise.data(), noise.size()) == static_cast<ssize_t>(noise.size()) &&
+                         ::fsync(fd) == 0;
+    ::close(fd);
+    if (!written || !std::filesystem::remove(path, ec)) {
+      return absl::DataLossError(fmt::format("cannot destroy {}", path.string()));
+    }
+    keys_.erase({name, epoch});
+    ++destroyed;
+  }
+  const int dir = ::open((dir_ / "keys").c_str(), O_RDONLY | O_DIRECTORY);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  return destroyed;
+}
+
+absl::StatusOr<Secret> KeyStore::AuditSigningKey() const {
+  absl::StatusOr<Secret> seed = HkdfSha256(master_.span(), {}, "koppel/v1/vault/audit-signing",
+                                           crypto_sign_SEEDBYTES);
+  if (!seed.ok()) return seed.status();
+  absl::StatusOr<Secret> key = Secret::Allocate(crypto_sign_SECRETKEYBYTES);
+  if (!key.ok()) return key.status();
+  unsigned char public_key[crypto_sign_PUBLICKEYBYTES];
+  crypto_sign_seed_keypair(public_key, key->mutable_data(), seed->data());
+  key->Seal();
+  return key;
 }
 
 }  // namespace koppel

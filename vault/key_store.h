@@ -33,6 +33,14 @@ class KeyStore {
   // Starts a new epoch with a fresh key; older epochs stay readable until retention ends.
   absl::StatusOr<uint32_t> Rotate(const std::string& covenant);
 
+  // Crypto-shredding: overwrites and removes every epoch's key file of `name` and forgets the
+  // keys held in memory. Returns how many keys were destroyed.
+  absl::StatusOr<uint64_t> Destroy(const std::string& name);
+
+  // The vault's Ed25519 key for signing its audit log (64-byte secret key), derived from the
+  // master key so that it needs no file of its own.
+  absl::StatusOr<Secret> AuditSigningKey() const;
+
  private:
   KeyStore(std::filesystem::path dir, Secret master) : dir_(std::move(dir)), master_(std::move(master)) {}
   std::filesystem::path KeyPath(const std::string& covenant, uint32_t epoch) const;

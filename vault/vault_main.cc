@@ -1,5 +1,6 @@
 // koppel-vault: custody of the covenants' keys. Issues HMAC-mode keys to the data holders a
-// covenant lists, or evaluates the OPRF for them in hardened mode, over mutual TLS.
+// covenant lists, or evaluates the OPRF for them in hardened mode, over mutual TLS; destroys a
+// covenant's keys when it ends. Everything it does goes to its audit log.
 #include <grpcpp/grpcpp.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
@@ -12,7 +13,10 @@
 #include "core/key_file.h"
 #include "core/service_runner.h"
 #include "core/tls.h"
-#include "policies/covenant.h"
+#include "core/audit_log.h"
+#include "core/periodic_task.h"
+#include "policies/covenant_ledger.h"
+#include "policies/covenant_plan.h"
 #include "vault/key_store.h"
 #include "vault/vault_service.h"
 
@@ -36,34 +40,79 @@ absl::StatusOr<Secret> MasterKey(const std::string& dir, const std::string& key_
   return KeyStore::MasterKeyFromPassphrase(dir, passphrase);
 }
 
-int Serve(const std::string& listen, const std::string& pki, const std::string& name,
-          const std::string& dir, const std::string& covenant_file, const std::string& key_file,
-          const std::string& port_file) {
+struct ServeFlags {
+  std::string listen{"127.0.0.1:7444"};
+  std::string pki;
+  std::string name{"vault"};
+  std::string dir;
+  std::vector<std::string> covenants;
+  std::string key_file;
+  std::string port_file;
+  int retention_check_seconds = 60;
+};
+
+int Serve(const ServeFlags& f) {
   const sigset_t stop_signals = BlockStopSignals();  // before any thread exists
-  absl::StatusOr<Covenant> covenant = LoadCovenant(covenant_file);
-  if (!covenant.ok()) return Fail(kExitConfig, covenant.status());
-  absl::StatusOr<Secret> master = MasterKey(dir, key_file);
+  absl::StatusOr<Secret> master = MasterKey(f.dir, f.key_file);
   if (!master.ok()) return Fail(kExitIo, master.status());
-  absl::StatusOr<std::unique_ptr<KeyStore>> store = KeyStore::Open(dir, std::move(*master));
+  absl::StatusOr<std::unique_ptr<KeyStore>> store = KeyStore::Open(f.dir, std::move(*master));
   if (!store.ok()) return Fail(kExitIo, store.status());
-  absl::StatusOr<uint32_t> epoch = (*store)->CurrentEpoch(covenant->id);
-  if (!epoch.ok()) return Fail(kExitIo, epoch.status());
-  absl::StatusOr<const Secret*> probe = (*store)->Key(covenant->id, *epoch);
-  if (!probe.ok()) return Fail(kExitIo, probe.status());
+  const std::filesystem::path dir(f.dir);
+  absl::StatusOr<Secret> audit_key = (*store)->AuditSigningKey();
+  if (!audit_key.ok()) return Fail(kExitIo, audit_key.status());
+  std::array<uint8_t, crypto_sign_PUBLICKEYBYTES> audit_public;
+  crypto_sign_ed25519_sk_to_pk(audit_public.data(), audit_key->data());
+  if (!std::filesystem::exists(dir / "audit-signing.key.pub")) {
+    if (absl::Status s = WritePublicKeyFile(dir / "audit-signing.key.pub", audit_public); !s.ok()) {
+      return Fail(kExitIo, s);
+    }
+  }
+  absl::StatusOr<std::unique_ptr<AuditLog>> audit =
+      AuditLog::Open(dir / "audit.log", *audit_key, "vault");
+  if (!audit.ok()) return Fail(kExitIo, audit.status());
+  absl::StatusOr<std::unique_ptr<CovenantLedger>> ledger = CovenantLedger::Open(dir / "covenants.json");
+  if (!ledger.ok()) return Fail(kExitIo, ledger.status());
+  std::vector<std::filesystem::path> files(f.covenants.begin(), f.covenants.end());
+  absl::StatusOr<CovenantPlan> plan = PlanCovenants(files, ledger->get(), absl::Now());
+  if (!plan.ok()) return Fail(kExitConfig, plan.status());
+  for (const std::string& note : plan->notes) spdlog::info("{}", note);
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
-      MakeServerCredentials(TlsFiles::FromPkiDir(pki, name));
+      MakeServerCredentials(TlsFiles::FromPkiDir(f.pki, f.name));
   if (!credentials.ok()) return Fail(kExitIo, credentials.status());
 
-  std::string covenant_id = covenant->id, mode = covenant->token_mode;
-  VaultService service(std::move(*covenant), store->get(), std::filesystem::path(dir) / "vault.log");
-  spdlog::info("koppel-vault serving covenant {} ({} mode, key epoch {})", covenant_id, mode,
-               *epoch);
-  if (absl::Status s = ServeUntilStopped(&service, *credentials,
-                                         ServiceOptions{"koppel-vault", listen, port_file},
-                                         stop_signals);
-      !s.ok()) {
-    return Fail(kExitIo, s);
+  VaultService service(store->get(), ledger->get(), audit->get());
+  for (const SignedCovenant& ended : plan->end) {
+    absl::StatusOr<uint64_t> destroyed = service.End(ended.covenant.id, "key_destruction", "vault",
+                                                     "retention period over", absl::Now());
+    if (!destroyed.ok()) return Fail(kExitIo, destroyed.status());
   }
+  for (SignedCovenant& signed_covenant : plan->serve) {
+    const Covenant& c = signed_covenant.covenant;
+    absl::StatusOr<uint32_t> epoch = (*store)->CurrentEpoch(c.id);
+    if (!epoch.ok()) return Fail(kExitIo, epoch.status());
+    absl::StatusOr<const Secret*> probe = (*store)->Key(c.id, *epoch);
+    if (!probe.ok()) return Fail(kExitIo, probe.status());
+    absl::Status in_force = c.InForce(absl::Now());
+    const std::string state = in_force.ok() ? "in force" : std::string(in_force.message());
+    if (absl::Status s = (*audit)->Append(
+            "covenant_load", f.name, c.id,
+            {{"version", c.version}, {"sha256", signed_covenant.sha256}, {"state", state},
+             {"token_mode", c.token_mode}, {"epoch", *epoch}});
+        !s.ok()) {
+      return Fail(kExitIo, s);
+    }
+    spdlog::info("koppel-vault serving covenant {} version {} ({} mode, key epoch {}; {})", c.id,
+                 c.version, c.token_mode, *epoch, state);
+    service.Serve(std::move(signed_covenant));
+  }
+  absl::Status outcome;
+  {
+    PeriodicTask retention(std::chrono::seconds(f.retention_check_seconds),
+                           [&service] { service.EndExpired(absl::Now()); });
+    outcome = ServeUntilStopped(&service, *credentials,
+                                ServiceOptions{"koppel-vault", f.listen, f.port_file}, stop_signals);
+  }
+  if (!outcome.ok()) return Fail(kExitIo, outcome);
   spdlog::info("koppel-vault stopped");
   return kExitOk;
 }
@@ -72,17 +121,25 @@ int Main(int argc, char** argv) {
   CLI::App app{"koppel-vault: keeps each covenant's keys and issues them only as the covenant "
                "allows, over mutual TLS."};
   app.require_subcommand(1);
-  std::string listen = "127.0.0.1:7444", pki, name = "vault", dir, covenant, key_file, port_file;
+  ServeFlags f;
+  std::string dir, key_file;
   CLI::App* serve = app.add_subcommand("serve", "run the vault service until SIGTERM");
-  serve->add_option("--listen", listen, "address:port (port 0: any free port)");
-  serve->add_option("--pki", pki, "directory made by scripts/pki")->required()->check(CLI::ExistingDirectory);
-  serve->add_option("--name", name, "this vault's certificate name in --pki");
-  serve->add_option("--dir", dir, "the vault's directory (sealed keys, operation log)")->required();
-  serve->add_option("--covenant", covenant, "covenant file")->required()->check(CLI::ExistingFile);
-  serve->add_option("--master-key", key_file,
+  serve->add_option("--listen", f.listen, "address:port (port 0: any free port)");
+  serve->add_option("--pki", f.pki, "directory made by scripts/pki")->required()->check(CLI::ExistingDirectory);
+  serve->add_option("--name", f.name, "this vault's certificate name in --pki");
+  serve->add_option("--dir", f.dir, "the vault's directory (sealed keys, audit log, ledger)")->required();
+  serve->add_option("--covenant", f.covenants,
+                    "signed covenant file (its signatures in FILE.sig); repeat for several "
+                    "covenants or versions: the newest version of each is served")
+      ->required()
+      ->check(CLI::ExistingFile);
+  serve->add_option("--master-key", f.key_file,
                     "master key file (mode 600); without it the passphrase in "
                     "KOPPEL_VAULT_PASSPHRASE is stretched with Argon2id");
-  serve->add_option("--port-file", port_file, "write the port listened on to this file");
+  serve->add_option("--port-file", f.port_file, "write the port listened on to this file");
+  serve->add_option("--retention-check-seconds", f.retention_check_seconds,
+                    "how often to check for covenants whose retention is over")
+      ->check(CLI::Range(1, 86400));
   std::string keygen_out;
   CLI::App* keygen = app.add_subcommand("keygen", "create a master key file");
   keygen->add_option("--out", keygen_out, "path of the key file (created with mode 600)")->required();
@@ -97,7 +154,7 @@ int Main(int argc, char** argv) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
   if (sodium_init() < 0) return kExitIo;
-  if (serve->parsed()) return Serve(listen, pki, name, dir, covenant, key_file, port_file);
+  if (serve->parsed()) return Serve(f);
   if (keygen->parsed()) {
     absl::StatusOr<Secret> key = Secret::Random(32);
     if (!key.ok()) return Fail(kExitIo, key.status());
@@ -109,8 +166,18 @@ int Main(int argc, char** argv) {
     if (!master.ok()) return Fail(kExitIo, master.status());
     absl::StatusOr<std::unique_ptr<KeyStore>> store = KeyStore::Open(dir, std::move(*master));
     if (!store.ok()) return Fail(kExitIo, store.status());
+    absl::StatusOr<Secret> audit_key = (*store)->AuditSigningKey();
+    if (!audit_key.ok()) return Fail(kExitIo, audit_key.status());
+    absl::StatusOr<std::unique_ptr<AuditLog>> audit =
+        AuditLog::Open(std::filesystem::path(dir) / "audit.log", *audit_key, "vault");
+    if (!audit.ok()) return Fail(kExitIo, audit.status());
     absl::StatusOr<uint32_t> epoch = (*store)->Rotate(rotate_covenant);
     if (!epoch.ok()) return Fail(kExitIo, epoch.status());
+    if (absl::Status s = (*audit)->Append("key_rotation", "vault operator", rotate_covenant,
+                                          {{"epoch", *epoch}});
+        !s.ok()) {
+      return Fail(kExitIo, s);
+    }
     fmt::print("covenant {} now at key epoch {}\n", rotate_covenant, *epoch);
     return kExitOk;
   }

@@ -2,89 +2,102 @@
 
 #include <fmt/format.h>
 #include <sodium.h>
-
-#include <ctime>
-#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "core/key_transport.h"
 #include "core/oprf.h"
+#include "core/status_macros.h"
 #include "core/tls.h"
+#include "policies/end_statement.h"
 
 namespace koppel {
 
-VaultService::VaultService(Covenant covenant, KeyStore* keys, const std::filesystem::path& log_path)
-    : covenant_(std::move(covenant)), keys_(keys), log_(std::fopen(log_path.c_str(), "a")) {}
-
-VaultService::~VaultService() {
-  if (log_ != nullptr) std::fclose(log_);
+void VaultService::Serve(SignedCovenant covenant) {
+  std::unique_lock<std::shared_mutex> lock(covenants_mutex_);
+  const std::string id = covenant.covenant.id;
+  covenants_.insert_or_assign(id, std::move(covenant.covenant));
 }
 
-void VaultService::Log(const std::string& party, std::string_view operation, uint32_t epoch,
-                       uint64_t count, const absl::Status& outcome) {
-  nlohmann::json line = {{"time", static_cast<int64_t>(std::time(nullptr))},
-                         {"party", party},
-                         {"operation", operation},
-                         {"covenant", covenant_.id},
-                         {"epoch", epoch},
-                         {"count", count},
-                         {"outcome", outcome.ok() ? "ok" : std::string(outcome.message())}};
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (log_ == nullptr) return;
-  fmt::print(log_, "{}\n", line.dump());
-  std::fflush(log_);
+void VaultService::Audit(std::string_view event, const std::string& party,
+                         const std::string& covenant, const nlohmann::json& details) {
+  if (audit_ == nullptr) return;
+  if (absl::Status s = audit_->Append(event, party, covenant, details); !s.ok()) {
+    spdlog::error("cannot write the audit log: {}", std::string(s.message()));
+  }
 }
 
-absl::StatusOr<std::string> VaultService::Authorise(grpc::ServerContext* context,
-                                                    const std::string& covenant_id) const {
-  std::string party = PeerIdentity(*context);
-  if (party.empty()) {
-    return absl::UnauthenticatedError("no verified client certificate (rule: every party presents one)");
+grpc::Status VaultService::Refuse(std::string_view operation, const std::string& party,
+                                  const std::string& covenant, const absl::Status& status) {
+  Audit("refused", party, covenant,
+        {{"operation", operation}, {"reason", std::string(status.message())}});
+  return ToGrpcStatus(status);
+}
+
+absl::StatusOr<Covenant> VaultService::Find(const std::string& covenant_id, bool in_force) const {
+  auto it = covenants_.find(covenant_id);
+  if (it != covenants_.end()) {
+    if (in_force) RETURN_IF_ERROR(it->second.InForce(absl::Now()));
+    return it->second;
   }
-  if (covenant_id != covenant_.id) {
-    return absl::NotFoundError(fmt::format("this vault does not serve covenant '{}'", covenant_id));
+  std::optional<CovenantLedger::Entry> entry = ledger_->Find(covenant_id);
+  if (entry.has_value() && !entry->ended_at.empty()) {
+    return absl::FailedPreconditionError(fmt::format(
+        "covenant {} ended at {} ({}); its keys are destroyed (rule: retention)", covenant_id,
+        entry->ended_at, entry->end_reason));
   }
-  if (absl::Status s = covenant_.MayTokenise(party); !s.ok()) return s;
-  return party;
+  return absl::NotFoundError(fmt::format("this vault does not serve covenant '{}'", covenant_id));
 }
 
 grpc::Status VaultService::GetCovenantKey(grpc::ServerContext* context,
                                           const v1::GetCovenantKeyRequest* request,
                                           v1::GetCovenantKeyResponse* response) {
-  absl::StatusOr<std::string> party = Authorise(context, request->covenant_id());
-  if (!party.ok()) {
-    Log(PeerIdentity(*context), "get_covenant_key", 0, 0, party.status());
-    return ToGrpcStatus(party.status());
-  }
-  absl::StatusOr<uint32_t> epoch = keys_->CurrentEpoch(covenant_.id);
+  // Held until the answer is complete: ending the covenant waits, so no key outlives it.
+  std::shared_lock<std::shared_mutex> hold(covenants_mutex_);
+  const std::string party = PeerIdentity(*context);
+  const std::string& id = request->covenant_id();
+  absl::StatusOr<Covenant> covenant = [&]() -> absl::StatusOr<Covenant> {
+    if (party.empty()) return absl::UnauthenticatedError("no verified client certificate");
+    ASSIGN_OR_RETURN(Covenant c, Find(id, /*in_force=*/true));
+    RETURN_IF_ERROR(c.MayTokenise(party));
+    return c;
+  }();
+  if (!covenant.ok()) return Refuse("get_covenant_key", party, id, covenant.status());
+  absl::StatusOr<uint32_t> epoch = keys_->CurrentEpoch(id);
   if (!epoch.ok()) return ToGrpcStatus(epoch.status());
-  response->set_token_mode(covenant_.token_mode);
+  response->set_token_mode(covenant->token_mode);
   response->set_key_epoch(*epoch);
-  if (covenant_.token_mode == "oprf") {
-    Log(*party, "get_covenant_key", *epoch, 0, absl::OkStatus());
+  response->set_covenant_version(covenant->version);
+  if (covenant->token_mode == "oprf") {
+    Audit("key_issue", party, id, {{"epoch", *epoch}, {"kind", "oprf"}});
     return grpc::Status::OK;  // hardened mode: the agent never holds the key
   }
-  absl::StatusOr<const Secret*> key = keys_->Key(covenant_.id, *epoch);
+  absl::StatusOr<const Secret*> key = keys_->Key(id, *epoch);
   if (!key.ok()) return ToGrpcStatus(key.status());
   absl::StatusOr<std::string> sealed = SealKeyTo(request->recipient_public_key(), **key);
   if (!sealed.ok()) return ToGrpcStatus(sealed.status());
   response->set_sealed_key(*sealed);
-  Log(*party, "get_covenant_key", *epoch, 1, absl::OkStatus());
+  Audit("key_issue", party, id, {{"epoch", *epoch}, {"kind", "hmac"}});
   return grpc::Status::OK;
 }
 
 grpc::Status VaultService::EvaluateOprf(grpc::ServerContext* context,
                                         const v1::EvaluateOprfRequest* request,
                                         v1::EvaluateOprfResponse* response) {
-  absl::StatusOr<std::string> party = Authorise(context, request->covenant_id());
+  // Held until the answer is complete: ending the covenant waits, so no key outlives it.
+  std::shared_lock<std::shared_mutex> hold(covenants_mutex_);
+  const std::string party = PeerIdentity(*context);
+  const std::string& id = request->covenant_id();
   const uint64_t count = static_cast<uint64_t>(request->blinded_elements_size());
   auto refuse = [&](const absl::Status& status) {
-    Log(party.ok() ? *party : PeerIdentity(*context), "evaluate_oprf", 0, count, status);
-    return ToGrpcStatus(status);
+    return Refuse("evaluate_oprf", party, id, status);
   };
-  if (!party.ok()) return refuse(party.status());
-  if (covenant_.token_mode != "oprf") {
+  if (party.empty()) return refuse(absl::UnauthenticatedError("no verified client certificate"));
+  absl::StatusOr<Covenant> covenant = Find(id, /*in_force=*/true);
+  if (!covenant.ok()) return refuse(covenant.status());
+  if (absl::Status s = covenant->MayTokenise(party); !s.ok()) return refuse(s);
+  if (covenant->token_mode != "oprf") {
     return refuse(absl::FailedPreconditionError(fmt::format(
-        "covenant {} uses HMAC tokens (rule: token_mode); ask GetCovenantKey", covenant_.id)));
+        "covenant {} uses HMAC tokens (rule: token_mode); ask GetCovenantKey", id)));
   }
   if (count == 0 || count > kMaxElementsPerCall) {
     return refuse(absl::InvalidArgumentError(
@@ -93,21 +106,21 @@ grpc::Status VaultService::EvaluateOprf(grpc::ServerContext* context,
   uint64_t remaining = 0;
   absl::Status quota;
   {
-    std::lock_guard<std::mutex> lock(mutex_);  // Log() takes it too: refuse after unlocking
-    uint64_t& used = evaluations_[*party];
-    if (used + count > covenant_.oprf_quota) {
+    std::lock_guard<std::mutex> lock(quota_mutex_);
+    uint64_t& used = evaluations_[{id, party}];
+    if (used + count > covenant->oprf_quota) {
       quota = absl::ResourceExhaustedError(fmt::format(
-          "'{}' has used {} of its {} OPRF evaluations (rule: oprf_quota)", *party, used,
-          covenant_.oprf_quota));
+          "'{}' has used {} of its {} OPRF evaluations (rule: oprf_quota)", party, used,
+          covenant->oprf_quota));
     } else {
       used += count;
-      remaining = covenant_.oprf_quota - used;
+      remaining = covenant->oprf_quota - used;
     }
   }
   if (!quota.ok()) return refuse(quota);
-  absl::StatusOr<uint32_t> epoch = keys_->CurrentEpoch(covenant_.id);
+  absl::StatusOr<uint32_t> epoch = keys_->CurrentEpoch(id);
   if (!epoch.ok()) return refuse(epoch.status());
-  absl::StatusOr<const Secret*> key = keys_->Key(covenant_.id, *epoch);
+  absl::StatusOr<const Secret*> key = keys_->Key(id, *epoch);
   if (!key.ok()) return refuse(key.status());
   absl::StatusOr<OprfServerKey> server_key = OprfServerKey::Derive((*key)->span(),
       std::span(reinterpret_cast<const uint8_t*>("koppel/v1/oprf"), 14));
@@ -126,26 +139,26 @@ grpc::Status VaultService::EvaluateOprf(grpc::ServerContext* context,
   }
   response->set_key_epoch(*epoch);
   response->set_quota_remaining(remaining);
-  Log(*party, "evaluate_oprf", *epoch, count, absl::OkStatus());
+  Audit("oprf_evaluation", party, id, {{"epoch", *epoch}, {"count", count}});
   return grpc::Status::OK;
 }
 
 grpc::Status VaultService::GetDataKey(grpc::ServerContext* context,
                                       const v1::GetDataKeyRequest* request,
                                       v1::GetDataKeyResponse* response) {
+  // Held until the answer is complete: ending the covenant waits, so no key outlives it.
+  std::shared_lock<std::shared_mutex> hold(covenants_mutex_);
   const std::string party = PeerIdentity(*context);
-  absl::Status allowed = party.empty() ? absl::UnauthenticatedError("no verified client certificate")
-                         : request->covenant_id() != covenant_.id
-                             ? absl::NotFoundError(fmt::format("this vault does not serve covenant '{}'",
-                                                               request->covenant_id()))
-                             : covenant_.HasRole(party, "linker");
-  if (!allowed.ok()) {
-    Log(party, "get_data_key", 0, 0, allowed);
-    return ToGrpcStatus(allowed);
-  }
+  const std::string& id = request->covenant_id();
+  absl::Status allowed = [&]() -> absl::Status {
+    if (party.empty()) return absl::UnauthenticatedError("no verified client certificate");
+    ASSIGN_OR_RETURN(Covenant c, Find(id, /*in_force=*/false));
+    return c.HasRole(party, "linker");
+  }();
+  if (!allowed.ok()) return Refuse("get_data_key", party, id, allowed);
   // The data key is a key of its own (name "<covenant>.data"), not derived from K_cov, so that
   // rotating the token key does not touch stored records.
-  const std::string name = covenant_.id + ".data";
+  const std::string name = id + ".data";
   absl::StatusOr<uint32_t> epoch = keys_->CurrentEpoch(name);
   if (!epoch.ok()) return ToGrpcStatus(epoch.status());
   absl::StatusOr<const Secret*> key = keys_->Key(name, *epoch);
@@ -153,7 +166,74 @@ grpc::Status VaultService::GetDataKey(grpc::ServerContext* context,
   absl::StatusOr<std::string> sealed = SealKeyTo(request->recipient_public_key(), **key);
   if (!sealed.ok()) return ToGrpcStatus(sealed.status());
   response->set_sealed_key(*sealed);
-  Log(party, "get_data_key", *epoch, 1, absl::OkStatus());
+  Audit("key_issue", party, id, {{"epoch", *epoch}, {"kind", "data"}});
+  return grpc::Status::OK;
+}
+
+absl::StatusOr<uint64_t> VaultService::End(const std::string& id, const std::string& event,
+                                           const std::string& actor, const std::string& reason,
+                                           absl::Time at) {
+  RETURN_IF_ERROR(ledger_->MarkEnded(id, at, reason));
+  std::unique_lock<std::shared_mutex> lock(covenants_mutex_);
+  covenants_.erase(id);
+  ASSIGN_OR_RETURN(uint64_t token_keys, keys_->Destroy(id));
+  ASSIGN_OR_RETURN(uint64_t data_keys, keys_->Destroy(id + ".data"));
+  lock.unlock();
+  spdlog::info("covenant {} ended ({}): destroyed {} keys", id, reason, token_keys + data_keys);
+  Audit(event, actor, id, {{"reason", reason}, {"keys_destroyed", token_keys + data_keys}});
+  return token_keys + data_keys;
+}
+
+int VaultService::EndExpired(absl::Time now) {
+  std::vector<std::string> expired;
+  {
+    std::shared_lock<std::shared_mutex> lock(covenants_mutex_);
+    for (const auto& [id, c] : covenants_) {
+      if (now >= c.RetentionEndsAt()) expired.push_back(id);
+    }
+  }
+  int ended = 0;
+  for (const std::string& id : expired) {
+    absl::StatusOr<uint64_t> destroyed =
+        End(id, "key_destruction", "vault", "retention period over", now);
+    if (!destroyed.ok()) {
+      spdlog::error("destroying the keys of covenant {} failed: {}", id,
+                    std::string(destroyed.status().message()));
+      continue;
+    }
+    ++ended;
+  }
+  return ended;
+}
+
+grpc::Status VaultService::EndCovenant(grpc::ServerContext* context,
+                                       const v1::EndCovenantRequest* request,
+                                       v1::EndCovenantResponse* response) {
+  const std::string party = PeerIdentity(*context);
+  const std::string& id = request->covenant_id();
+  response->set_covenant_id(id);
+  response->set_service("vault");
+  if (party.empty()) {
+    return Refuse("end_covenant", party, id,
+                  absl::UnauthenticatedError("no verified client certificate"));
+  }
+  absl::StatusOr<Covenant> covenant = [&] {
+    std::shared_lock<std::shared_mutex> hold(covenants_mutex_);
+    return Find(id, /*in_force=*/false);
+  }();
+  if (!covenant.ok()) {
+    if (absl::IsFailedPrecondition(covenant.status())) {
+      response->set_already_ended(true);
+      return grpc::Status::OK;
+    }
+    return Refuse("end_covenant", party, id, covenant.status());
+  }
+  absl::StatusOr<std::string> officer = VerifyEndStatement(*covenant, *request, absl::Now());
+  if (!officer.ok()) return Refuse("end_covenant", party, id, officer.status());
+  absl::StatusOr<uint64_t> destroyed =
+      End(id, "key_destruction", *officer, request->reason(), absl::Now());
+  if (!destroyed.ok()) return ToGrpcStatus(destroyed.status());
+  response->set_keys_destroyed(*destroyed);
   return grpc::Status::OK;
 }
 

@@ -1,17 +1,22 @@
-// The vault's gRPC service: issues a covenant's key only to its data holders, sealed to a
-// one-time key of theirs (HMAC mode), or evaluates the OPRF on blinded inputs within a
-// per-agent quota (OPRF mode). Every operation is appended to the vault's operation log, with
-// party, covenant, epoch and counts, never key material.
+// The vault's gRPC service: for each covenant it serves, issues the covenant's key only to its
+// data holders, sealed to a one-time key of theirs (HMAC mode), or evaluates the OPRF on
+// blinded inputs within a per-agent quota (OPRF mode); gives the data key to the covenant's
+// linker; and on an officer's signed instruction, or when retention is over, destroys every key
+// of a covenant. Every operation, refused or not, goes to the audit log with party, covenant,
+// epoch and counts, never key material.
 #ifndef KOPPEL_VAULT_VAULT_SERVICE_H_
 #define KOPPEL_VAULT_VAULT_SERVICE_H_
 
-#include <cstdio>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 
+#include "core/audit_log.h"
 #include "koppel/v1/vault.grpc.pb.h"
-#include "policies/covenant.h"
+#include "policies/covenant_ledger.h"
+#include "policies/covenant_signature.h"
 #include "vault/key_store.h"
 
 namespace koppel {
@@ -20,8 +25,10 @@ class VaultService final : public v1::VaultService::Service {
  public:
   static constexpr int kMaxElementsPerCall = 4096;
 
-  VaultService(Covenant covenant, KeyStore* keys, const std::filesystem::path& log_path);
-  ~VaultService() override;
+  VaultService(KeyStore* keys, CovenantLedger* ledger, AuditLog* audit)
+      : keys_(keys), ledger_(ledger), audit_(audit) {}
+
+  void Serve(SignedCovenant covenant);
 
   grpc::Status GetCovenantKey(grpc::ServerContext* context, const v1::GetCovenantKeyRequest* request,
                               v1::GetCovenantKeyResponse* response) override;
@@ -29,19 +36,32 @@ class VaultService final : public v1::VaultService::Service {
                             v1::EvaluateOprfResponse* response) override;
   grpc::Status GetDataKey(grpc::ServerContext* context, const v1::GetDataKeyRequest* request,
                           v1::GetDataKeyResponse* response) override;
+  grpc::Status EndCovenant(grpc::ServerContext* context, const v1::EndCovenantRequest* request,
+                           v1::EndCovenantResponse* response) override;
+
+  // Destroys every key of covenant `id` and records its end (also for a covenant not served).
+  absl::StatusOr<uint64_t> End(const std::string& id, const std::string& event,
+                               const std::string& actor, const std::string& reason, absl::Time at);
+  // Ends every served covenant whose retention is over at `now`.
+  int EndExpired(absl::Time now);
 
  private:
-  // Authenticates the caller for `covenant_id`; returns its party name.
-  absl::StatusOr<std::string> Authorise(grpc::ServerContext* context,
-                                        const std::string& covenant_id) const;
-  void Log(const std::string& party, std::string_view operation, uint32_t epoch, uint64_t count,
-           const absl::Status& outcome);
+  // The covenant `covenant_id` when the vault serves it (caller holds covenants_mutex_);
+  // `in_force` also requires it to be in force now (key issue), otherwise only not ended
+  // (the linker's data key is needed until retention ends).
+  absl::StatusOr<Covenant> Find(const std::string& covenant_id, bool in_force) const;
+  void Audit(std::string_view event, const std::string& party, const std::string& covenant,
+             const nlohmann::json& details);
+  grpc::Status Refuse(std::string_view operation, const std::string& party,
+                      const std::string& covenant, const absl::Status& status);
 
-  Covenant covenant_;
   KeyStore* keys_;
-  std::mutex mutex_;
-  std::map<std::string, uint64_t> evaluations_;  // per party, this run
-  FILE* log_;
+  CovenantLedger* ledger_;
+  AuditLog* audit_;
+  mutable std::shared_mutex covenants_mutex_;
+  std::map<std::string, Covenant> covenants_;
+  std::mutex quota_mutex_;
+  std::map<std::pair<std::string, std::string>, uint64_t> evaluations_;  // (covenant, party)
 };
 
 }  // namespace koppel

@@ -17,6 +17,7 @@
 #include "core/progress.h"
 #include "core/status_macros.h"
 #include "koppel/v1/batch.pb.h"
+#include "linker/record_cipher.h"
 
 namespace koppel {
 namespace {
@@ -532,21 +533,7 @@ absl::StatusOr<const ResolvedBatch*> AnalysisRun::Batch(DatasetPlan& plan, std::
 }
 
 absl::Status AnalysisRun::Open(std::string_view sealed, v1::Record* record, std::string* plain) {
-  if (sealed.size() < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES) {
-    return absl::DataLossError("a stored record is truncated");
-  }
-  const size_t plain_size = sealed.size() - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES;
-  plain->resize(plain_size);
-  const auto* in = reinterpret_cast<const unsigned char*>(sealed.data());
-  if (crypto_secretbox_open_easy(reinterpret_cast<unsigned char*>(plain->data()),
-                                 in + crypto_secretbox_NONCEBYTES,
-                                 sealed.size() - crypto_secretbox_NONCEBYTES, in,
-                                 data_key_->data()) != 0) {
-    return absl::DataLossError(
-        "a stored record does not decrypt with the covenant's data key (wrong key, or the store "
-        "was altered)");
-  }
-  if (!record->ParseFromString(*plain)) return absl::DataLossError("a stored record is corrupt");
+  RETURN_IF_ERROR(OpenStoredRecord(sealed, *data_key_, plain, record));
   ++records_read_;
   if (progress_) progress_->Update(records_read_, records_read_);
   return absl::OkStatus();

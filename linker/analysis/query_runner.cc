@@ -16,13 +16,17 @@ namespace {
 
 absl::Status Refuse(const Covenant& covenant, const std::string& what, const std::string& rule) {
   return absl::PermissionDeniedError(
-      fmt::format("covenant {}: {} (rule: {})", covenant.id, what, rule));
+      fmt::format("covenant {} v{}: {} (rule: {})", covenant.id, covenant.version, what, rule));
 }
 
 }  // namespace
 
 absl::Status CheckSpecAllowed(const AnalysisSpec& spec, const Covenant& covenant) {
   const AnalysisPolicy& policy = covenant.analysis;
+  if (!policy.analyses.contains(spec.name)) {
+    return Refuse(covenant, fmt::format("the analysis '{}' is not one the covenant allows", spec.name),
+                  "analysis.analyses");
+  }
   auto need_measure = [&](const TableSpec& table, const std::string& measure) -> absl::Status {
     if (policy.measures.contains(measure)) return absl::OkStatus();
     return Refuse(covenant, fmt::format("table '{}' asks for the measure '{}', which the covenant "
@@ -37,6 +41,15 @@ absl::Status CheckSpecAllowed(const AnalysisSpec& spec, const Covenant& covenant
       return Refuse(covenant, fmt::format("table '{}' groups by '{}', which the covenant does not "
                                           "allow", table.name, dimension),
                     "analysis.dimensions");
+    }
+    const char* kind = table.kind == TableKind::kCounts    ? "counts"
+                       : table.kind == TableKind::kOverlap ? "overlap"
+                       : table.kind == TableKind::kCosts   ? "costs"
+                                                           : "sensitivity";
+    if (!policy.table_kinds.contains(kind)) {
+      return Refuse(covenant, fmt::format("table '{}' is a {} table, which the covenant does not "
+                                          "allow", table.name, kind),
+                    "analysis.table_kinds");
     }
     switch (table.kind) {
       case TableKind::kCounts:
@@ -104,6 +117,13 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
   options.report_progress = true;  // into the linker's log
 
   std::lock_guard<std::mutex> lock(one_at_a_time_);
+  ASSIGN_OR_RETURN(int64_t spent, store_->ReleasesSpent(covenant_->id));
+  if (policy.max_releases > 0 && spent >= policy.max_releases) {
+    return absl::ResourceExhaustedError(fmt::format(
+        "covenant {} v{}: all {} releases of the covenant's budget are spent (rule: "
+        "analysis.disclosure.max_releases); the privacy officers decide on a new version",
+        covenant_->id, covenant_->version, policy.max_releases));
+  }
   AnalysisEngine engine(store_, covenant_->id, data_key_);
   ASSIGN_OR_RETURN(AnalysisResult result, engine.Run(spec, prices, options));
   ReleaseContext context;
@@ -112,7 +132,13 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
   context.spec_sha256 = SpecDigest(request);
   context.recipient = caller;
   for (const Date& date : spec.reference_dates) context.reference_dates.push_back(IsoDate(date));
-  return ProtectAndRelease(result, policy, context);
+  ASSIGN_OR_RETURN(v1::Release release, ProtectAndRelease(result, policy, context));
+  // The budget is spent once the release exists, before it leaves the linker.
+  RETURN_IF_ERROR(store_->SpendRelease(covenant_->id));
+  release.mutable_metadata()->set_covenant_version(covenant_->version);
+  release.mutable_metadata()->set_releases_left(
+      policy.max_releases > 0 ? policy.max_releases - spent - 1 : -1);
+  return release;
 }
 
 }  // namespace koppel

@@ -1,7 +1,7 @@
 // Answers a research unit's query (ARCHITECTURE section 5): checks the caller is a recipient
 // the covenant names and that the spec stays within the covenant's dimensions, measures and
-// disclosure settings, runs the engine over the covenant's records and returns only the
-// protected release. Queries run one at a time: an analysis scans the whole store.
+// disclosure settings and the release budget, runs the engine over the covenant's records and
+// returns only the protected release. Queries run one at a time: an analysis scans the whole store.
 #ifndef KOPPEL_LINKER_ANALYSIS_QUERY_RUNNER_H_
 #define KOPPEL_LINKER_ANALYSIS_QUERY_RUNNER_H_
 
@@ -27,7 +27,7 @@ std::string SpecDigest(const v1::QueryRequest& request);
 class QueryRunner {
  public:
   // `covenant`, `data_key` and `store` must outlive the runner.
-  QueryRunner(const Covenant* covenant, const Secret* data_key, const LinkerStore* store)
+  QueryRunner(const Covenant* covenant, const Secret* data_key, LinkerStore* store)
       : covenant_(covenant), data_key_(data_key), store_(store) {}
 
   absl::StatusOr<v1::Release> Run(const std::string& caller, const v1::QueryRequest& request);
@@ -35,7 +35,7 @@ class QueryRunner {
  private:
   const Covenant* covenant_;
   const Secret* data_key_;
-  const LinkerStore* store_;
+  LinkerStore* store_;
   std::mutex one_at_a_time_;
 };
 

@@ -7,10 +7,11 @@
 // this; see its header and the README.
 //
 //   build/bin/analysis_bench --db DIR --linker-keys DIR --ingest OUTBOXES --agent-keys DIR
-//       --ingest-only
+//       --mappings DIR --ingest-only
 //     ingests every outbox OUTBOXES/<dataset> (sealed by `koppel-agent seal` with the signing
-//     key AGENT_KEYS/<dataset>) into a new store through the real BatchIngester, then lets
-//     RocksDB finish its flushes and compactions, as a long-running linker would have.
+//     key AGENT_KEYS/<dataset>, under a covenant granting what MAPPINGS/<dataset>.yaml
+//     describes) into a new store through the real BatchIngester, then lets RocksDB finish its
+//     flushes and compactions, as a long-running linker would have.
 //   build/bin/analysis_bench --db DIR --linker-keys DIR --spec FILE [--repeat N] [--cold]
 //     the measurement, on the store as `koppel-linker` would hold it (opened read-only);
 //     --cold drops the store's files from the page cache before every scan and analysis.
@@ -36,6 +37,8 @@
 #include <fmt/format.h>
 #include <rocksdb/db.h>
 
+#include "absl/time/civil_time.h"
+#include "absl/time/clock.h"
 #include "core/hmac.h"
 #include "core/key_file.h"
 #include "koppel/v1/batch.pb.h"
@@ -45,6 +48,7 @@
 #include "linker/batch_ingester.h"
 #include "linker/linker_store.h"
 #include "policies/covenant.h"
+#include "tests/testing/covenant_files.h"
 
 namespace koppel {
 namespace {
@@ -140,15 +144,45 @@ rocksdb::Options StoreOptions() {
 // ---------------------------------------------------------------------------------------------
 // Ingest: every outbox's sealed batches through the real BatchIngester.
 
+// The covenant the bench ingests under: agent-<dataset> may deliver <dataset>, with the grant
+// its mapping needs, signed with its key; version 1, as `koppel-agent seal --covenant-key` seals.
+void AddDataHolder(Covenant* covenant, const std::string& dataset, const std::string& key_hex,
+                   const fs::path& mapping) {
+  const testing::TestDataset grant =
+      Check(testing::DatasetFromMapping(mapping), "mapping " + mapping.string());
+  if (grant.name != dataset) {
+    Die(fmt::format("{} describes dataset '{}', but its outbox is {}", mapping.string(), grant.name,
+                    dataset));
+  }
+  CovenantParty party;
+  party.name = "agent-" + dataset;
+  party.roles = {"data_holder"};
+  party.signing_public_key = key_hex;
+  party.datasets.emplace(dataset, DatasetGrant{dataset,
+                                               {grant.identifiers.begin(), grant.identifiers.end()},
+                                               {grant.fields.begin(), grant.fields.end()}});
+  covenant->parties.emplace(party.name, std::move(party));
+}
+
 void Ingest(const fs::path& db, const fs::path& linker_keys, const fs::path& outboxes,
-            const fs::path& agent_keys, const std::string& covenant_id, int threads) {
+            const fs::path& agent_keys, const fs::path& mappings, const std::string& covenant_id,
+            int threads) {
   if (fs::exists(db)) Die(db.string() + " exists; ingest wants a fresh store");
   struct Work {
     std::string sender;
     fs::path path;
   };
   std::vector<Work> work;
-  std::string covenant_yaml = "id: " + covenant_id + "\nparties:\n  - {name: linker, roles: [linker]}\n";
+  Covenant covenant;
+  covenant.id = covenant_id;
+  covenant.version = 1;
+  const absl::CivilDay today = absl::ToCivilDay(absl::Now(), absl::UTCTimeZone());
+  covenant.valid_from = today - 1;
+  covenant.valid_until = today + 365;
+  CovenantParty linker;
+  linker.name = "linker";
+  linker.roles = {"linker"};
+  covenant.parties.emplace(linker.name, std::move(linker));
   std::vector<fs::path> dirs;
   for (const auto& entry : fs::directory_iterator(outboxes)) {
     if (entry.is_directory()) dirs.push_back(entry.path());
@@ -158,8 +192,7 @@ void Ingest(const fs::path& db, const fs::path& linker_keys, const fs::path& out
     const std::string dataset = dir.filename().string();
     std::string key = ReadText(agent_keys / (dataset + ".pub"));
     while (!key.empty() && (key.back() == '\n' || key.back() == ' ')) key.pop_back();
-    covenant_yaml += fmt::format("  - {{name: agent-{0}, roles: [data_holder], datasets: [{0}], "
-                                 "signing_key: {1}}}\n", dataset, key);
+    AddDataHolder(&covenant, dataset, key, mappings / (dataset + ".yaml"));
     std::vector<fs::path> batches;
     for (const auto& entry : fs::directory_iterator(dir)) {
       if (entry.is_regular_file() && entry.path().extension() == ".sealed") {
@@ -170,7 +203,6 @@ void Ingest(const fs::path& db, const fs::path& linker_keys, const fs::path& out
     for (const fs::path& b : batches) work.push_back({"agent-" + dataset, b});
   }
   if (work.empty()) Die("no sealed batches under " + outboxes.string());
-  Covenant covenant = Check(ParseCovenant(covenant_yaml, "bench covenant"), "covenant");
   std::unique_ptr<LinkerStore> store = Check(LinkerStore::Open(db), "opening the store");
   std::unique_ptr<BatchIngester> ingester =
       Check(BatchIngester::Create(std::move(covenant), LoadLinkerKeys(linker_keys, covenant_id),
@@ -498,7 +530,7 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
 int Main(int argc, char** argv) {
   CLI::App app{"analysis_bench: analysis time of a spec against one full scan of the same store "
                "(issue #4). Run through scripts/bench-analysis."};
-  std::string db, linker_keys, outboxes, agent_keys, covenant_id = "bench", spec, prices;
+  std::string db, linker_keys, outboxes, agent_keys, mappings, covenant_id = "bench", spec, prices;
   int repeat = 3, threads = 2;
   bool ingest_only = false, analysis_only = false, cold = false;
   app.add_option("--db", db, "the linker store (RocksDB directory)")->required();
@@ -510,6 +542,9 @@ int Main(int argc, char** argv) {
   app.add_option("--ingest", outboxes, "first ingest every outbox in this directory into a new --db")
       ->check(CLI::ExistingDirectory);
   app.add_option("--agent-keys", agent_keys, "with --ingest: <dataset>.pub signing keys of the agents")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--mappings", mappings,
+                 "with --ingest: the agents' <dataset>.yaml mappings (their covenant grants)")
       ->check(CLI::ExistingDirectory);
   app.add_option("--ingest-threads", threads, "with --ingest")->capture_default_str();
   app.add_flag("--ingest-only", ingest_only, "with --ingest: do not measure");
@@ -528,8 +563,8 @@ int Main(int argc, char** argv) {
   }
   if (sodium_init() < 0) return 1;
   if (!outboxes.empty()) {
-    if (agent_keys.empty()) Die("--ingest needs --agent-keys");
-    Ingest(db, linker_keys, outboxes, agent_keys, covenant_id, std::max(threads, 1));
+    if (agent_keys.empty() || mappings.empty()) Die("--ingest needs --agent-keys and --mappings");
+    Ingest(db, linker_keys, outboxes, agent_keys, mappings, covenant_id, std::max(threads, 1));
     std::fflush(stdout);
     if (ingest_only) return 0;
   }

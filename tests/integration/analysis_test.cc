@@ -18,6 +18,7 @@
 #include "linker/analysis/analysis_engine.h"
 #include "linker/analysis/query_runner.h"
 #include "linker/analysis/release.h"
+#include "tests/testing/covenant_files.h"
 #include "tests/testing/linear_attacker.h"
 #include "tests/testing/plaintext_scanner.h"
 #include "tests/testing/subprocess.h"
@@ -58,30 +59,39 @@ class DeliveredMunicipality {
     fs::create_directory(d / "akeys");
     ::chmod((d / "akeys").c_str(), 0700);
     Check(Agent({"keygen", "--type", "covenant", "--out", (d / "akeys/cov").string()}), "keygen");
-    std::string covenant = "id: " + kCovenant +
-                           "\nparties:\n  - {name: linker, roles: [linker]}\n"
-                           "  - {name: research-unit, roles: [research_unit]}\n"
-                           "  - {name: other-researcher, roles: [research_unit]}\n";
+    const testing::TestOfficer officer = testing::TestOfficer::Create("po-analysis");
+    testing::TestCovenant covenant;
+    covenant.id = kCovenant;
+    covenant.officers = {&officer};
+    covenant.parties = {testing::TestParty::Service("linker", "linker"),
+                        testing::TestParty::Service("vault", "vault"),
+                        testing::TestParty::Service("research-unit", "research_unit"),
+                        testing::TestParty::Service("other-researcher", "research_unit")};
     for (const auto& [dataset, e] : exports_["exports"].items()) {
       const std::string key = (d / "akeys" / dataset).string();
       Check(Agent({"keygen", "--type", "signing", "--out", key}), "keygen");
       std::string pk = ReadFile(key + ".pub");
       pk.pop_back();
-      covenant += "  - {name: agent-" + dataset + ", roles: [data_holder], datasets: [" + dataset +
-                  "], signing_key: " + pk + "}\n";
-      Check(Agent({"seal", "--quiet", "--allow-rejects", "--mapping",
-                   (d / "m" / e["mapping"].get<std::string>()).string(), "--input",
+      const fs::path mapping = d / "m" / e["mapping"].get<std::string>();
+      absl::StatusOr<testing::TestDataset> grant = testing::DatasetFromMapping(mapping);
+      if (!grant.ok()) throw std::runtime_error(std::string(grant.status().message()));
+      covenant.parties.push_back(testing::TestParty::DataHolder("agent-" + dataset, pk, {*grant}));
+      Check(Agent({"seal", "--quiet", "--allow-rejects", "--mapping", mapping.string(), "--input",
                    (d / "m" / e["file"].get<std::string>()).string(), "--covenant-key",
                    (d / "akeys/cov").string(), "--linker-public-key",
                    (d / "lkeys/linker.key.pub").string(), "--signing-key", key, "--covenant-id",
                    kCovenant, "--outbox", (d / "outbox" / dataset).string()}),
             "seal " + dataset);
     }
-    covenant +=
-        "analysis:\n  recipients: [research-unit]\n  dimensions: [area, household_type]\n"
-        "  measures: [count, percent, cost]\n"
-        "  disclosure: {min_cell: 10, dominance: {n: 1, k: 0.8}}\n";
-    WriteFile(d / "covenant.yaml", covenant);
+    covenant.analysis_yaml =
+        "recipients: [research-unit]\nanalyses: [almelo-mpg, cohort-monitor]\n"
+        "dimensions: [area, household_type]\nmeasures: [count, percent, cost]\n"
+        "disclosure: {min_cell: 10, dominance: {n: 1, k: 0.8}}\n";
+    if (absl::Status s = testing::WriteSignedCovenant(d / "covenant.yaml", covenant.Yaml(),
+                                                      {&officer});
+        !s.ok()) {
+      throw std::runtime_error(std::string(s.message()));
+    }
     linker_ = std::make_unique<BackgroundProcess>(
         std::vector<std::string>{kBin + "/koppel-linker", "serve", "--listen", "127.0.0.1:0",
                                  "--port-file", (d / "port").string(), "--pki",
@@ -482,9 +492,12 @@ TEST_F(AlmeloAnalysisTest, CovenantRulesRefuseWithTheRuleName) {
   EXPECT_TRUE(Contains(other.err, "analysis.recipients")) << other.err;
   EXPECT_FALSE(fs::exists(out / "release.json"));
 
+  // A data holder is no recipient either.
   ProcessResult agent = municipality_->Query(kAlmeloSpec, "json", out.string(), "agent-brp");
   EXPECT_EQ(agent.exit_code, 7) << agent.err;
-  EXPECT_TRUE(Contains(agent.err, "research_unit")) << agent.err;
+  EXPECT_TRUE(Contains(agent.err, "'agent-brp'")) << agent.err;
+  EXPECT_TRUE(Contains(agent.err, "(rule: analysis.recipients)")) << agent.err;
+  EXPECT_FALSE(fs::exists(out / "release.json"));
 
   // A spec may not weaken disclosure control below the covenant's.
   std::string weaker = ReadFile(kAlmeloSpec);
@@ -498,7 +511,20 @@ TEST_F(AlmeloAnalysisTest, CovenantRulesRefuseWithTheRuleName) {
   ProcessResult weak = municipality_->Query((municipality_->dir() / "analyses/weaker.yaml").string(),
                                             "json", out.string());
   EXPECT_EQ(weak.exit_code, 7) << weak.err;
-  EXPECT_TRUE(Contains(weak.err, "analysis.disclosure.min_cell")) << weak.err;
+  EXPECT_TRUE(Contains(weak.err, "(rule: analysis.disclosure.min_cell)")) << weak.err;
+
+  // An analysis the covenant does not name.
+  std::string unnamed = ReadFile(kAlmeloSpec);
+  const size_t name_at = unnamed.find("analysis: almelo-mpg\n");
+  ASSERT_NE(name_at, std::string::npos);
+  unnamed.replace(name_at, std::string("analysis: almelo-mpg").size(), "analysis: almelo-other");
+  WriteFile(municipality_->dir() / "analyses/unnamed.yaml", unnamed);
+  ProcessResult not_listed = municipality_->Query(
+      (municipality_->dir() / "analyses/unnamed.yaml").string(), "json", out.string());
+  EXPECT_EQ(not_listed.exit_code, 7) << not_listed.err;
+  EXPECT_TRUE(Contains(not_listed.err, "'almelo-other'")) << not_listed.err;
+  EXPECT_TRUE(Contains(not_listed.err, "(rule: analysis.analyses)")) << not_listed.err;
+  EXPECT_FALSE(fs::exists(out / "release.json"));
 }
 
 TEST_F(AlmeloAnalysisTest, MalformedSpecFailsBeforeTheNetworkWithItsLine) {
@@ -555,6 +581,10 @@ TEST(CheckSpecAllowedTest, DimensionsAndMeasuresOutsideTheCovenantAreRefused) {
   ASSERT_TRUE(spec.ok()) << spec.status();
   Covenant covenant;
   covenant.id = "c";
+  absl::Status unlisted = CheckSpecAllowed(*spec, covenant);
+  EXPECT_EQ(unlisted.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(Contains(std::string(unlisted.message()), "analysis.analyses")) << unlisted;
+  covenant.analysis.analyses = {"cohort-monitor"};
   EXPECT_TRUE(CheckSpecAllowed(*spec, covenant).ok());
   covenant.analysis.dimensions = {"area"};
   absl::Status no_type = CheckSpecAllowed(*spec, covenant);

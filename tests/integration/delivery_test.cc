@@ -16,6 +16,7 @@
 #include "core/tls.h"
 #include "core/token.h"
 #include "koppel/v1/linker.grpc.pb.h"
+#include "tests/testing/covenant_files.h"
 #include "tests/testing/plaintext_scanner.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
@@ -59,31 +60,42 @@ class DeliveryTest : public ::testing::Test {
     ::chmod((d / "akeys").c_str(), 0700);
     ASSERT_EQ(Agent({"keygen", "--type", "covenant", "--out", (d / "akeys/cov").string()}).exit_code, 0);
 
-    std::string covenant = "id: " + kCovenant + "\nparties:\n  - {name: linker, roles: [linker]}\n";
+    const testing::TestOfficer officer = testing::TestOfficer::Create("po-delivery");
+    testing::TestCovenant covenant;
+    covenant.id = kCovenant;
+    covenant.officers = {&officer};
+    covenant.parties = {testing::TestParty::Service("linker", "linker"),
+                        testing::TestParty::Service("vault", "vault")};
     for (const auto& [dataset, e] : (*truth_)["exports"].items()) {
       const std::string key = (d / "akeys" / dataset).string();
       ASSERT_EQ(Agent({"keygen", "--type", "signing", "--out", key}).exit_code, 0);
       std::string pk = ReadFile(key + ".pub");
       pk.pop_back();
-      // agent-brp may also deliver uwv, with its own key: a replay of agent-uwv's batches by it
-      // must fail on the signing-key rule, not the dataset rule.
-      std::string datasets = dataset == "brp" ? "[brp, uwv]" : "[" + dataset + "]";
-      covenant += "  - {name: agent-" + dataset + ", roles: [data_holder], datasets: " + datasets +
-                  ", signing_key: " + pk + "}\n";
-      if (dataset == "uwv") {
-        covenant += "  - {name: agent-expired, roles: [data_holder], datasets: [uwv], signing_key: " +
-                    pk + "}\n";
-      }
+      const fs::path mapping = d / "m" / e["mapping"].get<std::string>();
+      absl::StatusOr<testing::TestDataset> grant = testing::DatasetFromMapping(mapping);
+      ASSERT_TRUE(grant.ok()) << grant.status();
+      covenant.parties.push_back(testing::TestParty::DataHolder("agent-" + dataset, pk, {*grant}));
       ProcessResult seal = Agent(
-          {"seal", "--quiet", "--allow-rejects", "--mapping",
-           (d / "m" / e["mapping"].get<std::string>()).string(), "--input",
+          {"seal", "--quiet", "--allow-rejects", "--mapping", mapping.string(), "--input",
            (d / "m" / e["file"].get<std::string>()).string(), "--covenant-key",
            (d / "akeys/cov").string(), "--linker-public-key", (d / "lkeys/linker.key.pub").string(),
            "--signing-key", key, "--covenant-id", kCovenant, "--batch-size", "1500", "--outbox",
            (d / "outbox" / dataset).string()});
       ASSERT_EQ(seal.exit_code, 0) << seal.err;
     }
-    WriteFile(d / "covenant.yaml", covenant);
+    // uwv's export signed with agent-brp's key: agent-uwv delivering it must fail on the
+    // signing-key rule, not the dataset rule.
+    const nlohmann::json& uwv = (*truth_)["exports"]["uwv"];
+    ProcessResult wrong_key = Agent(
+        {"seal", "--quiet", "--allow-rejects", "--mapping",
+         (d / "m" / uwv["mapping"].get<std::string>()).string(), "--input",
+         (d / "m" / uwv["file"].get<std::string>()).string(), "--covenant-key",
+         (d / "akeys/cov").string(), "--linker-public-key", (d / "lkeys/linker.key.pub").string(),
+         "--signing-key", (d / "akeys/brp").string(), "--covenant-id", kCovenant,
+         "--batch-size", "1500", "--outbox", (d / "uwv-brp-key").string()});
+    ASSERT_EQ(wrong_key.exit_code, 0) << wrong_key.err;
+    ASSERT_TRUE(
+        testing::WriteSignedCovenant(d / "covenant.yaml", covenant.Yaml(), {&officer}).ok());
     StartLinker();
   }
 
@@ -179,16 +191,22 @@ TEST_F(DeliveryTest, AllAgentsAtOnceStoreExactlyTheCleanRowsAndRefusalsNameTheRu
   EXPECT_TRUE(Contains(again.out, "already held")) << again.out;
   EXPECT_EQ(LinkerCounts(), counts);
 
-  // agent-brp replays agent-uwv's batches: refused on the signing-key rule.
+  // agent-brp replays agent-uwv's batches: refused, uwv is not agent-brp's dataset.
   fs::remove_all(d / "outbox/uwv/receipts");
   ProcessResult replay = Send("uwv", "agent-brp");
   EXPECT_EQ(replay.exit_code, 7);
-  EXPECT_TRUE(Contains(replay.err, "signing_key")) << replay.err;
+  EXPECT_TRUE(Contains(replay.err, "(rule: parties[agent-brp].datasets)")) << replay.err;
+
+  // agent-uwv delivers uwv batches signed with agent-brp's key: refused on the signing-key rule.
+  ProcessResult wrong_key = Send("uwv", "agent-uwv", (d / "uwv-brp-key").string());
+  EXPECT_EQ(wrong_key.exit_code, 7);
+  EXPECT_TRUE(Contains(wrong_key.err, "(rule: parties[agent-uwv].signing_key)")) << wrong_key.err;
 
   // A party with a valid certificate that the covenant does not list.
   ProcessResult outsider = Send("uwv", "agent-outsider");
   EXPECT_EQ(outsider.exit_code, 7);
   EXPECT_TRUE(Contains(outsider.err, "is not a party")) << outsider.err;
+  EXPECT_TRUE(Contains(outsider.err, "(rule: parties)")) << outsider.err;
 
   // An expired certificate: the agent says so before it connects ...
   ProcessResult expired = Send("uwv", "agent-expired");
@@ -254,6 +272,9 @@ TEST_F(DeliveryTest, NothingIdentifyingAtTheLinker) {
   linker_->Signal(SIGTERM);
   EXPECT_EQ(linker_->Wait(), 0) << "the linker must stop cleanly on SIGTERM";
 
+  // The scan of the data directory covers the linker's audit log and covenant ledger too.
+  EXPECT_TRUE(fs::exists(d / "db/audit.log"));
+  EXPECT_TRUE(fs::exists(d / "db/covenants.json"));
   testing::PlaintextScanner scanner =
       testing::PlaintextScanner::FromPopulation(d / "m/truth/population.csv");
   std::vector<testing::Leak> leaks;
@@ -292,6 +313,8 @@ TEST_F(DeliveryTest, NothingIdentifyingAtTheLinker) {
 
 TEST_F(DeliveryTest, LinkerKilledTwentyTimesDuringDeliveryStoresEveryRecordOnce) {
   const fs::path d = dir_->path();
+  // What earlier tests in this process stored already; the small batches come on top.
+  const std::map<std::string, uint64_t> stored_before = LinkerCounts();
   // Small batches, so that there is a lot to interrupt.
   std::vector<std::unique_ptr<BackgroundProcess>> agents;
   uint64_t expected_batches = 0;
@@ -348,7 +371,10 @@ TEST_F(DeliveryTest, LinkerKilledTwentyTimesDuringDeliveryStoresEveryRecordOnce)
 
   std::map<std::string, uint64_t> counts = LinkerCounts();
   for (const auto& [dataset, e] : (*truth_)["exports"].items()) {
-    EXPECT_EQ(counts[dataset], e["valid"].get<uint64_t>()) << dataset;
+    const auto earlier = stored_before.find(dataset);
+    EXPECT_EQ(counts[dataset] - (earlier == stored_before.end() ? 0 : earlier->second),
+              e["valid"].get<uint64_t>())
+        << dataset;
   }
   EXPECT_EQ(count_receipts(), expected_batches);
 }

@@ -10,8 +10,10 @@
 #include <set>
 #include <thread>
 
+#include "core/audit_log.h"
 #include "core/key_file.h"
 #include "core/sealed_batch.h"
+#include "tests/testing/covenant_files.h"
 #include "tests/testing/plaintext_scanner.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
@@ -45,17 +47,27 @@ class VaultTest : public ::testing::Test {
                           (d / "agent.key").string()}).exit_code, 0);
   }
 
-  // Starts a vault for a covenant in `mode` with `quota`; returns its address.
-  std::string StartVault(const std::string& mode, uint64_t quota) {
+  // Starts a vault for a covenant in `mode` with `quota`, signed at `version`; returns its
+  // address.
+  std::string StartVault(const std::string& mode, uint64_t quota, uint32_t version = 1) {
     const fs::path d = dir_.path();
     std::string pk = ReadFile(d / "agent.key.pub");
     pk.pop_back();
-    WriteFile(d / ("covenant-" + mode + ".yaml"),
-              "id: vault-test-" + mode + "\ntoken_mode: " + mode + "\noprf_quota: " +
-                  std::to_string(quota) + "\nparties:\n  - {name: vault, roles: [vault]}\n"
-                  "  - {name: linker, roles: [linker]}\n"
-                  "  - {name: agent-jeugdzorg, roles: [data_holder], datasets: [jeugdzorg], "
-                  "signing_key: " + pk + "}\n");
+    absl::StatusOr<testing::TestDataset> jeugdzorg =
+        testing::DatasetFromMapping(d / "m/mappings/jeugdzorg.yaml");
+    EXPECT_TRUE(jeugdzorg.ok()) << jeugdzorg.status();
+    testing::TestCovenant covenant;
+    covenant.id = "vault-test-" + mode;
+    covenant.version = version;
+    covenant.token_mode = mode;
+    covenant.officers = {&officer_};
+    covenant.parties = {testing::TestParty::Service("vault", "vault"),
+                        testing::TestParty::Service("linker", "linker"),
+                        testing::TestParty::DataHolder("agent-jeugdzorg", pk, {*jeugdzorg})};
+    const std::string yaml = covenant.Yaml() + "oprf_quota: " + std::to_string(quota) + "\n";
+    absl::Status written = testing::WriteSignedCovenant(d / ("covenant-" + mode + ".yaml"), yaml,
+                                                        {&officer_});
+    EXPECT_TRUE(written.ok()) << written;
     vault_ = std::make_unique<BackgroundProcess>(
         std::vector<std::string>{kBin + "/koppel-vault", "serve", "--listen", "127.0.0.1:0",
                                  "--port-file", (d / "vault.port").string(), "--pki",
@@ -103,9 +115,42 @@ class VaultTest : public ::testing::Test {
     return tokens;
   }
 
+  // The entries of a vault's audit log, after checking its chain under the vault's audit key.
+  std::vector<AuditEntry> AuditEntries(const std::string& vault_dir) {
+    const fs::path d = dir_.path() / vault_dir;
+    absl::StatusOr<std::vector<AuditEntry>> entries = ReadAuditLog(d / "audit.log");
+    EXPECT_TRUE(entries.ok()) << entries.status();
+    if (!entries.ok()) return {};
+    absl::StatusOr<std::vector<uint8_t>> key =
+        ReadPublicKeyFile(d / "audit-signing.key.pub", crypto_sign_PUBLICKEYBYTES);
+    EXPECT_TRUE(key.ok()) << key.status();
+    if (!key.ok()) return {};
+    absl::StatusOr<AuditVerification> verified = VerifyAuditLog(
+        *entries, std::string_view(reinterpret_cast<const char*>(key->data()), key->size()),
+        std::nullopt);
+    EXPECT_TRUE(verified.ok()) << verified.status();
+    return *entries;
+  }
+
   testing::TempDir dir_;
+  testing::TestOfficer officer_ = testing::TestOfficer::Create("po-vault");
   std::unique_ptr<BackgroundProcess> vault_;
 };
+
+// How many of `entries` have `event` by `actor` and carry each of `details`.
+size_t Count(const std::vector<AuditEntry>& entries, const std::string& event,
+             const std::string& actor, const nlohmann::json& details = nlohmann::json::object()) {
+  size_t n = 0;
+  for (const AuditEntry& e : entries) {
+    if (e.event != event || e.actor != actor) continue;
+    bool all = true;
+    for (const auto& [key, value] : details.items()) {
+      all = all && e.details.contains(key) && e.details[key] == value;
+    }
+    n += all ? 1u : 0u;
+  }
+  return n;
+}
 
 TEST_F(VaultTest, HmacModeIssuesTheKeyOnlyToListedDataHolders) {
   std::string vault = StartVault("hmac", 1000);
@@ -123,6 +168,7 @@ TEST_F(VaultTest, HmacModeIssuesTheKeyOnlyToListedDataHolders) {
   ProcessResult outsider = Seal(vault, "hmac", "agent-outsider", "out-outsider");
   EXPECT_EQ(outsider.exit_code, 3);
   EXPECT_TRUE(Contains(outsider.err, "is not a party")) << outsider.err;
+  EXPECT_TRUE(Contains(outsider.err, "(rule: parties)")) << outsider.err;
   EXPECT_FALSE(fs::exists(dir_ / "out-outsider/runs") &&
                !fs::is_empty(dir_ / "out-outsider/runs"));
 
@@ -134,6 +180,7 @@ TEST_F(VaultTest, HmacModeIssuesTheKeyOnlyToListedDataHolders) {
        (d / "lkeys").string(), "--covenant", (d / "covenant-hmac.yaml").string(), "--vault", vault});
   EXPECT_EQ(impostor.exit_code, 3);
   EXPECT_TRUE(Contains(impostor.err, "does not have the role linker")) << impostor.err;
+  EXPECT_TRUE(Contains(impostor.err, "(rule: parties[agent-jeugdzorg].roles)")) << impostor.err;
   {
     BackgroundProcess linker({kBin + "/koppel-linker", "serve", "--listen", "127.0.0.1:0",
                               "--port-file", (d / "linker.port").string(), "--pki",
@@ -147,11 +194,14 @@ TEST_F(VaultTest, HmacModeIssuesTheKeyOnlyToListedDataHolders) {
     EXPECT_TRUE(fs::exists(d / "linker.port")) << ReadFile(d / "linker.out");
   }
 
-  std::string log = ReadFile(dir_ / "vault-hmac/vault.log");
-  EXPECT_TRUE(Contains(log, "\"operation\":\"get_data_key\",\"outcome\":\"ok\",\"party\":\"linker\""))
+  const std::vector<AuditEntry> audit = AuditEntries("vault-hmac");
+  const std::string log = ReadFile(dir_ / "vault-hmac/audit.log");
+  EXPECT_EQ(Count(audit, "key_issue", "linker", {{"kind", "data"}}), 1u) << log;
+  EXPECT_EQ(Count(audit, "key_issue", "agent-jeugdzorg", {{"kind", "hmac"}}), 2u) << log;
+  EXPECT_EQ(Count(audit, "refused", "agent-outsider", {{"operation", "get_covenant_key"}}), 1u)
       << log;
-  EXPECT_TRUE(Contains(log, "\"party\":\"agent-jeugdzorg\"")) << log;
-  EXPECT_TRUE(Contains(log, "\"party\":\"agent-outsider\"")) << log;
+  EXPECT_EQ(Count(audit, "refused", "agent-jeugdzorg", {{"operation", "get_data_key"}}), 1u)
+      << log;
 }
 
 TEST_F(VaultTest, OprfModeIsDeterministicAndKeepsTheQuota) {
@@ -189,10 +239,17 @@ TEST_F(VaultTest, OprfModeIsDeterministicAndKeepsTheQuota) {
   EXPECT_EQ(vault_->Wait(), 0);
 
   // A quota smaller than one export: refused, naming the rule.
-  std::string small = StartVault("oprf", 10);
+  // (A new version of the covenant: the vault refuses other bytes under a version it served.)
+  std::string small = StartVault("oprf", 10, 2);
   ProcessResult over = Seal(small, "oprf", "agent-jeugdzorg", "out-over");
   EXPECT_EQ(over.exit_code, 3);
   EXPECT_TRUE(Contains(over.err, "oprf_quota")) << over.err;
+  vault_->Signal(SIGTERM);
+  EXPECT_EQ(vault_->Wait(), 0);
+  const std::vector<AuditEntry> audit = AuditEntries("vault-oprf");
+  EXPECT_EQ(Count(audit, "covenant_load", "vault", {{"version", 2}}), 1u);
+  EXPECT_GE(Count(audit, "oprf_evaluation", "agent-jeugdzorg"), 2u);
+  EXPECT_GE(Count(audit, "refused", "agent-jeugdzorg", {{"operation", "evaluate_oprf"}}), 1u);
 
   // The vault's files hold no identifier.
   testing::PlaintextScanner scanner =

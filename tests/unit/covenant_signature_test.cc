@@ -1,1 +1,523 @@
-// (being written)
+#include "policies/covenant_signature.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sodium.h>
+
+#include <array>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "core/hex.h"
+#include "policies/end_statement.h"
+#include "tests/testing/covenant_files.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+
+namespace koppel {
+namespace {
+
+using ::koppel::testing::ReadFile;
+using ::koppel::testing::TempDir;
+using ::koppel::testing::TestCovenant;
+using ::koppel::testing::TestOfficer;
+using ::koppel::testing::TestParty;
+using ::koppel::testing::WriteFile;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// A covenant with two officers, each signing for some of the parties.
+TestCovenant TwoOfficerCovenant(const TestOfficer& a, const TestOfficer& b,
+                                std::string id = "test-covenant") {
+  TestCovenant c;
+  c.id = std::move(id);
+  c.officers = {&a, &b};
+  c.parties = {TestParty::DataHolder("agent-brp", "", {{"brp", {"bsn", "address"}, {"wijk"}}}),
+               TestParty::DataHolder("agent-zorg", "", {{"zorg", {"bsn"}, {"kosten"}}}),
+               TestParty::Service("linker", "linker"), TestParty::Service("vault", "vault"),
+               TestParty::Service("research-unit", "research_unit")};
+  c.parties[1].officer = b.name;
+  return c;
+}
+
+// An Ed25519 signature over the message a covenant signature covers, made by any key.
+std::string RawCovenantSignature(const Secret& key, std::string_view file_bytes) {
+  std::string message("koppel/v1/covenant", sizeof "koppel/v1/covenant");
+  std::array<uint8_t, crypto_hash_sha256_BYTES> digest{};
+  crypto_hash_sha256(digest.data(), reinterpret_cast<const unsigned char*>(file_bytes.data()),
+                     file_bytes.size());
+  message.append(reinterpret_cast<const char*>(digest.data()), digest.size());
+  std::array<uint8_t, crypto_sign_BYTES> signature{};
+  crypto_sign_detached(signature.data(), nullptr,
+                       reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+                       key.data());
+  return ToHex(signature);
+}
+
+class CovenantSignatureTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    yaml_ = TwoOfficerCovenant(po_a_, po_b_).Yaml();
+    WriteFile(path_, yaml_);
+  }
+
+  SignatureFile ReadSig() {
+    absl::StatusOr<SignatureFile> sig = ParseSignatureFile(ReadFile(SignaturePath(path_)), "sig");
+    EXPECT_TRUE(sig.ok()) << sig.status();
+    return sig.ok() ? *sig : SignatureFile{};
+  }
+  void WriteSig(const SignatureFile& sig) {
+    WriteFile(SignaturePath(path_), FormatSignatureFile(sig));
+  }
+  void SignBoth() {
+    ASSERT_TRUE(SignCovenantFile(path_, po_a_.secret_key).ok());
+    ASSERT_TRUE(SignCovenantFile(path_, po_b_.secret_key).ok());
+  }
+
+  TempDir dir_;
+  std::filesystem::path path_ = dir_ / "covenant.yaml";
+  TestOfficer po_a_ = TestOfficer::Create("po-a", "Gemeente A");
+  TestOfficer po_b_ = TestOfficer::Create("po-b", "Gemeente B");
+  TestOfficer stranger_ = TestOfficer::Create("po-stranger");
+  std::string yaml_;
+};
+
+TEST_F(CovenantSignatureTest, UnsignedCovenantIsRefused) {
+  absl::StatusOr<SignedCovenant> loaded = LoadSignedCovenant(path_);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("is not signed"));
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("koppel policy sign"));
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr(path_.string()));
+}
+
+TEST_F(CovenantSignatureTest, OneOfTwoOfficersIsNotEnough) {
+  absl::StatusOr<SignatureReview> review = SignCovenantFile(path_, po_a_.secret_key);
+  ASSERT_TRUE(review.ok()) << review.status();
+  EXPECT_THAT(review->valid, ElementsAre("po-a"));
+  EXPECT_THAT(review->missing, ElementsAre("po-b"));
+  absl::StatusOr<SignedCovenant> loaded = LoadSignedCovenant(path_);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(loaded.status().message()),
+              HasSubstr("not signed by po-b (Gemeente B) yet; 1 of 2 officers signed"));
+}
+
+TEST_F(CovenantSignatureTest, BothOfficersSignedLoads) {
+  SignBoth();
+  absl::StatusOr<SignedCovenant> loaded = LoadSignedCovenant(path_);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->covenant.id, "test-covenant");
+  EXPECT_THAT(loaded->signed_by, ElementsAre("po-a", "po-b"));
+  EXPECT_EQ(loaded->sha256, CovenantSha256Hex(yaml_));
+  EXPECT_EQ(loaded->path, path_);
+  // Signing again replaces the officer's entry rather than adding one.
+  ASSERT_TRUE(SignCovenantFile(path_, po_a_.secret_key).ok());
+  EXPECT_EQ(ReadSig().signatures.size(), 2u);
+  EXPECT_TRUE(LoadSignedCovenant(path_).ok());
+}
+
+TEST_F(CovenantSignatureTest, EditedCovenantIsRefusedAndSigningAgainNeedsRestart) {
+  SignBoth();
+  std::string edited = yaml_;
+  const size_t at = edited.find("A covenant for tests");
+  ASSERT_NE(at, std::string::npos);
+  edited[at] = 'B';
+  WriteFile(path_, edited);
+  absl::StatusOr<SignedCovenant> loaded = LoadSignedCovenant(path_);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("changed after it was signed"));
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("every officer must sign it again"));
+
+  absl::StatusOr<SignatureReview> refused = SignCovenantFile(path_, po_a_.secret_key);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("po-a, po-b"));
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("--restart"));
+
+  ASSERT_TRUE(SignCovenantFile(path_, po_a_.secret_key, {.restart = true}).ok());
+  EXPECT_THAT(std::string(LoadSignedCovenant(path_).status().message()),
+              HasSubstr("not signed by po-b"));
+  ASSERT_TRUE(SignCovenantFile(path_, po_b_.secret_key).ok());
+  EXPECT_TRUE(LoadSignedCovenant(path_).ok());
+}
+
+TEST_F(CovenantSignatureTest, SignatureSwappedBetweenOfficersIsRefused) {
+  SignBoth();
+  SignatureFile sig = ReadSig();
+  ASSERT_EQ(sig.signatures.size(), 2u);
+  std::swap(sig.signatures[0].signature, sig.signatures[1].signature);
+  WriteSig(sig);
+  absl::StatusOr<SignedCovenant> loaded = LoadSignedCovenant(path_);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("does not verify"));
+
+  // Officer names swapped, keys and signatures kept: each entry carries the other's key.
+  sig = ReadSig();
+  std::swap(sig.signatures[0].signature, sig.signatures[1].signature);
+  std::swap(sig.signatures[0].officer, sig.signatures[1].officer);
+  WriteSig(sig);
+  loaded = LoadSignedCovenant(path_);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("made with the key of"));
+}
+
+TEST_F(CovenantSignatureTest, KeyOfNoOfficerIsRefused) {
+  absl::StatusOr<SignatureReview> refused = SignCovenantFile(path_, stranger_.secret_key);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("this key belongs to no privacy officer of covenant test-covenant; "
+                        "listed: po-a (Gemeente A), po-b (Gemeente B)"));
+
+  SignBoth();
+  SignatureFile sig = ReadSig();
+  sig.signatures[1].public_key = stranger_.public_hex;
+  sig.signatures[1].signature = RawCovenantSignature(stranger_.secret_key, yaml_);
+  WriteSig(sig);
+  absl::StatusOr<SignedCovenant> loaded = LoadSignedCovenant(path_);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("by a key that is no privacy officer's"));
+
+  sig.signatures[1].officer = "po-stranger";
+  WriteSig(sig);
+  loaded = LoadSignedCovenant(path_);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("'po-stranger', who is no privacy officer"));
+}
+
+TEST_F(CovenantSignatureTest, TruncatedSignatureFileIsRefusedWithItsLine) {
+  SignBoth();
+  const std::string sig = ReadFile(SignaturePath(path_));
+  WriteFile(SignaturePath(path_), sig.substr(0, sig.size() - 40));
+  absl::StatusOr<SignedCovenant> loaded = LoadSignedCovenant(path_);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(loaded.status().message()),
+              HasSubstr(SignaturePath(path_).string() + ":12:"));
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("not valid YAML"));
+  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("cannot be read"));
+
+  // Cut at a line break: the last signature is missing.
+  WriteFile(SignaturePath(path_), sig.substr(0, sig.rfind("signature:")));
+  loaded = LoadSignedCovenant(path_);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(loaded.status().message()),
+              HasSubstr("signatures[1]: missing required key 'signature'"));
+}
+
+TEST_F(CovenantSignatureTest, SignatureFileOfAnotherCovenantIsRefused) {
+  const std::filesystem::path other = dir_ / "other.yaml";
+  ASSERT_TRUE(testing::WriteSignedCovenant(other, TwoOfficerCovenant(po_a_, po_b_, "other").Yaml(),
+                                           {&po_a_, &po_b_})
+                  .ok());
+  ASSERT_TRUE(LoadSignedCovenant(other).ok());
+  std::filesystem::copy_file(SignaturePath(other), SignaturePath(path_));
+  absl::StatusOr<SignedCovenant> loaded = LoadSignedCovenant(path_);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(loaded.status().message()),
+              HasSubstr("holds signatures of covenant other version 1, but"));
+}
+
+TEST_F(CovenantSignatureTest, CovenantWithPlaceholderCannotBeSigned) {
+  std::string text = yaml_;
+  const size_t at = text.find(po_b_.public_hex);
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, po_b_.public_hex.size(), "<po-b.key.pub>");
+  WriteFile(path_, text);
+  EXPECT_FALSE(SignCovenantFile(path_, po_a_.secret_key).ok());
+  EXPECT_FALSE(std::filesystem::exists(SignaturePath(path_)));
+}
+
+TEST(SignatureFileTest, RoundTrips) {
+  SignatureFile file{"c", 3, std::string(64, 'a'), {{"po-x", std::string(64, 'b'),
+                                                     std::string(128, 'c')}}};
+  const std::string text = FormatSignatureFile(file);
+  EXPECT_THAT(text, HasSubstr("Do not edit"));
+  absl::StatusOr<SignatureFile> back = ParseSignatureFile(text, "x.sig");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->covenant_id, "c");
+  EXPECT_EQ(back->version, 3u);
+  EXPECT_EQ(back->sha256, file.sha256);
+  ASSERT_EQ(back->signatures.size(), 1u);
+  EXPECT_EQ(back->signatures[0].signature, file.signatures[0].signature);
+  absl::StatusOr<SignatureFile> bad = ParseSignatureFile("covenant: c\nversion: 1\n", "x.sig");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("x.sig:1:1: top level: missing required key 'sha256'"));
+}
+
+// End statements.
+
+class EndStatementTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<Covenant> parsed =
+        ParseCovenant(TwoOfficerCovenant(po_a_, po_b_).Yaml(), "covenant.yaml");
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    covenant_ = *parsed;
+  }
+
+  v1::EndCovenantRequest Sign(const TestOfficer& officer, absl::Time at) {
+    absl::StatusOr<v1::EndCovenantRequest> request =
+        SignEndStatement(covenant_, officer.secret_key, "the study was stopped", at);
+    EXPECT_TRUE(request.ok()) << request.status();
+    return request.ok() ? *request : v1::EndCovenantRequest{};
+  }
+
+  TestOfficer po_a_ = TestOfficer::Create("po-a", "Gemeente A");
+  TestOfficer po_b_ = TestOfficer::Create("po-b", "Gemeente B");
+  TestOfficer stranger_ = TestOfficer::Create("po-stranger");
+  Covenant covenant_;
+  absl::Time now_ = absl::FromUnixSeconds(1'800'000'000);
+};
+
+TEST_F(EndStatementTest, ValidStatementNamesTheOfficer) {
+  v1::EndCovenantRequest request = Sign(po_b_, now_);
+  EXPECT_EQ(request.covenant_id(), "test-covenant");
+  EXPECT_EQ(request.covenant_version(), 1u);
+  EXPECT_EQ(request.ended_at_unix_seconds(), 1'800'000'000);
+  absl::StatusOr<std::string> officer = VerifyEndStatement(covenant_, request, now_);
+  ASSERT_TRUE(officer.ok()) << officer.status();
+  EXPECT_EQ(*officer, "po-b");
+  // Inside the window at both ends.
+  EXPECT_TRUE(VerifyEndStatement(covenant_, request, now_ + absl::Hours(24 * 6)).ok());
+  EXPECT_TRUE(VerifyEndStatement(covenant_, request, now_ - absl::Minutes(50)).ok());
+}
+
+TEST_F(EndStatementTest, AnotherCovenantOrVersionIsRefused) {
+  v1::EndCovenantRequest request = Sign(po_a_, now_);
+  Covenant other = covenant_;
+  other.id = "other";
+  absl::StatusOr<std::string> result = VerifyEndStatement(other, request, now_);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(result.status().message()), HasSubstr("for covenant 'test-covenant'"));
+
+  Covenant v2 = covenant_;
+  v2.version = 2;
+  result = VerifyEndStatement(v2, request, now_);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(result.status().message()), HasSubstr("version 1, this service serves version 2"));
+
+  // Changing the id in the statement itself breaks the signature.
+  request.set_covenant_version(2);
+  EXPECT_EQ(VerifyEndStatement(v2, request, now_).status().code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+TEST_F(EndStatementTest, KeyOfNoOfficerIsRefused) {
+  absl::StatusOr<v1::EndCovenantRequest> refused =
+      SignEndStatement(covenant_, stranger_.secret_key, "reason", now_);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("listed: po-a, po-b"));
+
+  // A statement signed by a stranger who calls themselves an officer.
+  Covenant with_stranger = covenant_;
+  with_stranger.privacy_officers["po-stranger"] =
+      PrivacyOfficer{"po-stranger", "Elsewhere", stranger_.public_hex};
+  absl::StatusOr<v1::EndCovenantRequest> forged =
+      SignEndStatement(with_stranger, stranger_.secret_key, "reason", now_);
+  ASSERT_TRUE(forged.ok());
+  absl::StatusOr<std::string> result = VerifyEndStatement(covenant_, *forged, now_);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(EndStatementTest, TamperedReasonIsRefused) {
+  v1::EndCovenantRequest request = Sign(po_a_, now_);
+  request.set_reason("the study was stopped early");
+  absl::StatusOr<std::string> result = VerifyEndStatement(covenant_, request, now_);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(std::string(result.status().message()), HasSubstr("does not verify"));
+
+  request = Sign(po_a_, now_);
+  // Claiming another officer's key does not help: the signature is not theirs.
+  const std::vector<uint8_t> key_b = *FromHex(po_b_.public_hex);
+  request.set_officer_public_key(reinterpret_cast<const char*>(key_b.data()), key_b.size());
+  EXPECT_EQ(VerifyEndStatement(covenant_, request, now_).status().code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+TEST_F(EndStatementTest, OutsideTheReplayWindowIsRefused) {
+  v1::EndCovenantRequest old = Sign(po_a_, now_ - absl::Hours(24 * 7 + 1));
+  absl::StatusOr<std::string> result = VerifyEndStatement(covenant_, old, now_);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(result.status().message()), HasSubstr("replay window"));
+
+  v1::EndCovenantRequest future = Sign(po_a_, now_ + absl::Minutes(61));
+  result = VerifyEndStatement(covenant_, future, now_);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(result.status().message()), HasSubstr("ahead of this service's clock"));
+}
+
+TEST_F(EndStatementTest, SignedBytesCoverEveryField) {
+  v1::EndCovenantRequest request = Sign(po_a_, now_);
+  const std::string bytes = EndStatementSignedBytes(request);
+  EXPECT_EQ(bytes.substr(0, sizeof "koppel/v1/end-covenant"),
+            std::string("koppel/v1/end-covenant", sizeof "koppel/v1/end-covenant"));
+  v1::EndCovenantRequest changed = request;
+  changed.set_covenant_id("test-covenanu");
+  EXPECT_NE(EndStatementSignedBytes(changed), bytes);
+  changed = request;
+  changed.set_ended_at_unix_seconds(request.ended_at_unix_seconds() + 1);
+  EXPECT_NE(EndStatementSignedBytes(changed), bytes);
+  // Length prefixes: moving a character from id to reason changes the bytes.
+  changed = request;
+  changed.set_reason("t" + request.reason());
+  EXPECT_NE(EndStatementSignedBytes(changed), bytes);
+}
+
+// The `koppel policy` command line.
+
+class PolicyCliTest : public ::testing::Test {
+ protected:
+  testing::ProcessResult Koppel(std::vector<std::string> args) {
+    args.insert(args.begin(), {std::string(KOPPEL_BIN_DIR "/koppel"), "policy"});
+    return testing::RunProcess(args);
+  }
+  std::string P(std::string_view name) { return (dir_ / name).string(); }
+
+  TempDir dir_;
+  TestOfficer po_a_ = TestOfficer::Create("po-a", "Gemeente A");
+  TestOfficer po_b_ = TestOfficer::Create("po-b", "Gemeente B");
+};
+
+TEST_F(PolicyCliTest, KeygenFillSignVerify) {
+  // keygen writes a key pair and never overwrites it.
+  testing::ProcessResult r = Koppel({"keygen", "--out", P("stranger.key")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "stranger.key.pub"));
+  EXPECT_EQ(Koppel({"keygen", "--out", P("stranger.key")}).exit_code, 4);
+
+  // fill-keys turns a template into the covenant.
+  ASSERT_TRUE(po_a_.WriteKeyFiles(dir_.path()).ok());
+  ASSERT_TRUE(po_b_.WriteKeyFiles(dir_.path()).ok());
+  const std::string yaml = TwoOfficerCovenant(po_a_, po_b_).Yaml();
+  std::string templ = yaml;
+  for (const TestOfficer* officer : {&po_a_, &po_b_}) {
+    templ.replace(templ.find(officer->public_hex), officer->public_hex.size(),
+                  "<" + officer->name + ".key.pub>");
+  }
+  WriteFile(dir_ / "template.yaml", templ);
+  EXPECT_EQ(Koppel({"validate", P("template.yaml")}).exit_code, 3);
+  r = Koppel({"fill-keys", "--keys", dir_.path().string(), "--out", P("covenant.yaml"),
+              P("template.yaml")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(dir_ / "covenant.yaml"), yaml);
+  r = Koppel({"fill-keys", "--keys", dir_.path().string(), P("template.yaml")});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out, yaml);
+  WriteFile(dir_ / "broken.yaml", "a: 1\nb: <nobody.pub>\n");
+  r = Koppel({"fill-keys", "--keys", dir_.path().string(), P("broken.yaml")});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_THAT(r.err, HasSubstr("broken.yaml:2: placeholder <nobody.pub>"));
+
+  r = Koppel({"validate", P("covenant.yaml")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("covenant test-covenant version 1 is valid"));
+  r = Koppel({"explain", P("template.yaml")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Signatures: none yet"));
+
+  // Signing, one officer at a time.
+  r = Koppel({"verify", P("covenant.yaml")});
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_THAT(r.err, HasSubstr("is not signed"));
+  r = Koppel({"sign", "--key", P("stranger.key"), P("covenant.yaml")});
+  EXPECT_EQ(r.exit_code, 7);
+  EXPECT_THAT(r.err, HasSubstr("belongs to no privacy officer"));
+  r = Koppel({"sign", "--key", P("po-a.key"), P("covenant.yaml")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("still to sign: po-b (Gemeente B)"));
+  r = Koppel({"verify", P("covenant.yaml")});
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_THAT(r.err, HasSubstr("not signed by po-b (Gemeente B) yet"));
+  r = Koppel({"explain", P("covenant.yaml")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("still to sign: po-b"));
+  r = Koppel({"sign", "--key", P("po-b.key"), P("covenant.yaml")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("every officer has signed"));
+
+  r = Koppel({"verify", P("covenant.yaml")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("is valid, signed by all 2 officers (po-a, po-b), in force until"));
+  r = Koppel({"verify", "--at", "2100-01-01", P("covenant.yaml")});
+  EXPECT_EQ(r.exit_code, 8);
+  EXPECT_THAT(r.err, HasSubstr("not in force on 2100-01-01"));
+  EXPECT_EQ(Koppel({"verify", "--at", "tomorrow", P("covenant.yaml")}).exit_code, 2);
+
+  // Editing the signed file.
+  WriteFile(dir_ / "covenant.yaml", yaml + "# a comment\n");
+  r = Koppel({"verify", P("covenant.yaml")});
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_THAT(r.err, HasSubstr("changed after it was signed"));
+  r = Koppel({"sign", "--key", P("po-a.key"), P("covenant.yaml")});
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_THAT(r.err, HasSubstr("--restart"));
+  r = Koppel({"sign", "--restart", "--key", P("po-a.key"), P("covenant.yaml")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+
+  WriteFile(dir_ / "covenant.yaml", "id: x\n");
+  EXPECT_EQ(Koppel({"verify", P("covenant.yaml")}).exit_code, 3);
+  EXPECT_EQ(Koppel({"validate", P("covenant.yaml")}).exit_code, 3);
+  EXPECT_EQ(Koppel({"validate", P("missing.yaml")}).exit_code, 3);
+}
+
+TEST_F(PolicyCliTest, EveryCommandDocumentsItsExitCodes) {
+  for (const char* command : {"keygen", "fill-keys", "validate", "explain", "sign", "verify"}) {
+    testing::ProcessResult r = Koppel({command, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << command;
+    EXPECT_THAT(r.out, HasSubstr("Exit codes:")) << command;
+  }
+  testing::ProcessResult r = testing::RunProcess(
+      {KOPPEL_BIN_DIR "/koppel", "covenant", "end", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("Exit codes:"));
+}
+
+}  // namespace
+}  // namespace koppel
+
+namespace koppel {
+namespace {
+
+TEST(CovenantFilesTest, BuildsAValidCovenantWithAnalysisAndMappingGrants) {
+  TempDir dir;
+  testing::WriteFile(dir / "zorg.yaml",
+                     "version: 1\ndataset: zorg\nholder: Zorgverzekeraar\n"
+                     "period: {from: 2014-01-01, to: 2014-12-31}\n"
+                     "csv: {delimiter: ';', quote: '\"', encoding: utf-8, line_ending: lf}\n"
+                     "identifiers:\n  bsn: BSN\n"
+                     "attributes:\n  - {name: jaar, column: JAAR, type: year}\n"
+                     "  - {name: kosten, column: KOSTEN, type: amount}\n");
+  absl::StatusOr<testing::TestDataset> zorg = testing::DatasetFromMapping(dir / "zorg.yaml");
+  ASSERT_TRUE(zorg.ok()) << zorg.status();
+  EXPECT_EQ(zorg->name, "zorg");
+  EXPECT_THAT(zorg->identifiers, ElementsAre("bsn"));
+  EXPECT_THAT(zorg->fields, ElementsAre("jaar", "kosten"));
+
+  TestOfficer po = TestOfficer::Create("po");
+  TestCovenant c;
+  c.officers = {&po};
+  c.parties = TestParty::Services();
+  c.parties.push_back(TestParty::DataHolder("agent-zorg", "", {*zorg}));
+  c.analysis_yaml = "recipients: [research-unit]\nanalyses: [almelo-mpg]\n";
+  absl::Status written = testing::WriteSignedCovenant(dir / "c.yaml", c.Yaml(), {&po});
+  ASSERT_TRUE(written.ok()) << written << "\n" << c.Yaml();
+  absl::StatusOr<SignedCovenant> loaded = LoadSignedCovenant(dir / "c.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.status() << "\n" << c.Yaml();
+  EXPECT_THAT(loaded->covenant.analysis.analyses, ElementsAre("almelo-mpg"));
+  EXPECT_TRUE(loaded->covenant.InForce(absl::Now()).ok());
+  EXPECT_TRUE(loaded->covenant.MayCarry("agent-zorg", "zorg", {"jaar", "kosten"}, true, false)
+                  .ok());
+}
+
+}  // namespace
+}  // namespace koppel

@@ -21,10 +21,17 @@ class LinkerTest : public ::testing::Test {
     crypto_sign_keypair(pk.data(), agent_signing_.mutable_data());
     char hex[2 * crypto_sign_PUBLICKEYBYTES + 1];
     sodium_bin2hex(hex, sizeof hex, pk.data(), pk.size());
-    Covenant covenant = *ParseCovenant(
-        std::string("id: c1\nparties:\n  - {name: agent, roles: [data_holder], datasets: [uwv], "
-                    "signing_key: ") + hex + "}\n",
-        "covenant");
+    Covenant covenant;
+    covenant.id = "c1";
+    covenant.version = 1;
+    covenant.valid_from = absl::CivilDay(2026, 1, 1);
+    covenant.valid_until = absl::CivilDay(2027, 12, 31);
+    CovenantParty agent;
+    agent.name = "agent";
+    agent.roles = {"data_holder"};
+    agent.signing_public_key = hex;
+    agent.datasets.emplace("uwv", DatasetGrant{"uwv", {"bsn"}, {"jaar"}});
+    covenant.parties.emplace(agent.name, std::move(agent));
     store_ = *LinkerStore::Open(dir_ / "db");
     Secret box = *Secret::Allocate(crypto_box_SECRETKEYBYTES);
     crypto_box_keypair(box_public_.data(), box.mutable_data());
@@ -46,6 +53,11 @@ class LinkerTest : public ::testing::Test {
     v1::BatchPayload payload;
     payload.mutable_header()->set_dataset("uwv");
     payload.mutable_header()->set_covenant_id(covenant);
+    payload.mutable_header()->set_covenant_version(1);
+    payload.mutable_header()->set_has_bsn(true);
+    v1::AttributeSchema* jaar = payload.mutable_header()->add_attributes();
+    jaar->set_name("jaar");
+    jaar->set_type(v1::ATTRIBUTE_TYPE_YEAR);
     for (int i = 0; i < records; ++i) {
       v1::Record* r = payload.add_records();
       std::string token(32, static_cast<char>('A' + i % 26));
@@ -117,15 +129,52 @@ TEST_F(LinkerTest, StoresOnceReKeyedAndEncrypted) {
   EXPECT_EQ(seen, 50u);
 }
 
+// True when `status` is PERMISSION_DENIED and names `rule` as the rule that refused it.
+::testing::AssertionResult RefusedBy(const absl::Status& status, const std::string& rule) {
+  if (!absl::IsPermissionDenied(status)) {
+    return ::testing::AssertionFailure() << "expected PERMISSION_DENIED, got " << status;
+  }
+  if (std::string(status.message()).find("(rule: " + rule + ")") == std::string::npos) {
+    return ::testing::AssertionFailure() << "expected rule " << rule << " in: " << status;
+  }
+  return ::testing::AssertionSuccess();
+}
+
 TEST_F(LinkerTest, RefusesBadBatchesAndStoresNothing) {
   // Another covenant inside the sealed payload.
   EXPECT_TRUE(absl::IsPermissionDenied(ingester_->Ingest("agent", Seal(Payload(3, "c2"))).status()));
   // A dataset the sender may not deliver.
   v1::BatchPayload other = Payload(3);
   other.mutable_header()->set_dataset("politie");
-  EXPECT_TRUE(absl::IsPermissionDenied(ingester_->Ingest("agent", Seal(other)).status()));
+  EXPECT_TRUE(RefusedBy(ingester_->Ingest("agent", Seal(other)).status(),
+                        "parties[agent].datasets"));
   // Someone else delivering the agent's batch.
-  EXPECT_TRUE(absl::IsPermissionDenied(ingester_->Ingest("intruder", Seal(Payload(3))).status()));
+  EXPECT_TRUE(RefusedBy(ingester_->Ingest("intruder", Seal(Payload(3))).status(), "parties"));
+  // The agent's name with another key.
+  Secret other_key = *Secret::Allocate(crypto_sign_SECRETKEYBYTES);
+  std::array<uint8_t, crypto_sign_PUBLICKEYBYTES> other_pk;
+  crypto_sign_keypair(other_pk.data(), other_key.mutable_data());
+  std::string scratch;
+  EXPECT_TRUE(RefusedBy(
+      ingester_->Ingest("agent", *SealBatch(Payload(3), box_public_, other_key, &scratch)).status(),
+      "parties[agent].signing_key"));
+  // A field the grant does not list.
+  v1::BatchPayload extra_field = Payload(3);
+  extra_field.mutable_header()->add_attributes()->set_name("dagloon");
+  for (v1::Record& r : *extra_field.mutable_records()) r.add_values()->set_amount_cents(100);
+  EXPECT_TRUE(RefusedBy(ingester_->Ingest("agent", Seal(extra_field)).status(),
+                        "parties[agent].datasets[uwv].fields"));
+  // An identifier kind the grant does not list.
+  v1::BatchPayload with_address = Payload(3);
+  with_address.mutable_header()->set_has_address(true);
+  EXPECT_TRUE(RefusedBy(ingester_->Ingest("agent", Seal(with_address)).status(),
+                        "parties[agent].datasets[uwv].identifiers"));
+  // Sealed under another version of the covenant.
+  v1::BatchPayload newer = Payload(3);
+  newer.mutable_header()->set_covenant_version(2);
+  absl::Status version = ingester_->Ingest("agent", Seal(newer)).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(version)) << version;
+  EXPECT_NE(std::string(version.message()).find("(rule: version)"), std::string::npos) << version;
   // Tampered envelope.
   v1::SealedBatch tampered = Seal(Payload(3));
   tampered.set_record_count(2);

@@ -1,0 +1,81 @@
+#include "linker/household_index.h"
+
+#include <fmt/format.h>
+#include <sodium.h>
+
+#include <map>
+
+#include "core/status_macros.h"
+#include "linker/record_cipher.h"
+
+namespace koppel {
+namespace {
+
+// Where the address period sits in the records of one stored batch.
+struct PeriodSlots {
+  int from = -1;
+  int to = -1;
+};
+
+int Slot(const v1::BatchHeader& header, const std::string& name) {
+  for (int i = 0; i < header.attributes_size(); ++i) {
+    if (header.attributes(i).name() == name) return i;
+  }
+  return -1;
+}
+
+}  // namespace
+
+absl::StatusOr<HouseholdIndex> HouseholdIndex::Build(const LinkerStore& store,
+                                                     const std::string& covenant,
+                                                     const FamilyRegister& family,
+                                                     const Secret& data_key, int day) {
+  HouseholdIndex index;
+  index.day_ = day;
+  std::map<std::string, PeriodSlots, std::less<>> batches;
+  std::string plain;
+  v1::Record record;
+  for (auto cursor = store.NewRecordCursor(covenant, family.dataset); cursor->Valid();
+       cursor->Next()) {
+    auto batch = batches.find(cursor->batch_id());
+    if (batch == batches.end()) {
+      ASSIGN_OR_RETURN(v1::BatchHeader header, store.FindBatchHeader(cursor->batch_id()));
+      batch = batches.emplace(std::string(cursor->batch_id()),
+                              PeriodSlots{Slot(header, family.address_from),
+                                          Slot(header, family.address_to)})
+                  .first;
+    }
+    const PeriodSlots slots = batch->second;
+    if (slots.from < 0) continue;  // delivered without the address period: places no one
+    RETURN_IF_ERROR(OpenStoredRecord(cursor->value(), data_key, &plain, &record));
+    if (record.bsn_token().empty() || record.address_token().empty() ||
+        record.values_size() <= std::max(slots.from, slots.to)) {
+      continue;
+    }
+    const v1::Value& from = record.values(slots.from);
+    if (from.kind_case() != v1::Value::kDateDays || from.date_days() > day) continue;
+    if (slots.to >= 0) {
+      const v1::Value& to = record.values(slots.to);
+      if (to.kind_case() == v1::Value::kDateDays && to.date_days() <= day) continue;
+    }
+    index.household_of_[record.bsn_token()] = record.address_token();
+  }
+  sodium_memzero(plain.data(), plain.size());
+  if (batches.empty()) {
+    return absl::NotFoundError(fmt::format(
+        "covenant {}: the register '{}' holds no records yet; a household release needs it",
+        covenant, family.dataset));
+  }
+  for (const auto& [person, household] : index.household_of_) {
+    index.members_[household].push_back(person);
+  }
+  return index;
+}
+
+std::vector<std::string> HouseholdIndex::Family(const std::string& person) const {
+  auto household = household_of_.find(person);
+  if (household == household_of_.end()) return {person};
+  return members_.at(household->second);
+}
+
+}  // namespace koppel

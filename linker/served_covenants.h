@@ -1,0 +1,103 @@
+// The covenants a linker serves and, for each, what serving it takes: the signed covenant, its
+// keys (K_link and the data key from the vault), the batch ingester, the query runner and the
+// flag responder. A request holds its covenant shared while it runs; ending a covenant takes it
+// exclusively, so requests in flight finish before its data is deleted and its keys forgotten.
+#ifndef KOPPEL_LINKER_SERVED_COVENANTS_H_
+#define KOPPEL_LINKER_SERVED_COVENANTS_H_
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/audit_log.h"
+#include "linker/analysis/query_runner.h"
+#include "linker/batch_ingester.h"
+#include "linker/flag_responder.h"
+#include "linker/linker_store.h"
+#include "policies/covenant_ledger.h"
+#include "policies/covenant_signature.h"
+
+namespace koppel {
+
+class ServedCovenant {
+ public:
+  static absl::StatusOr<std::unique_ptr<ServedCovenant>> Create(SignedCovenant signed_covenant,
+                                                                LinkerKeys keys,
+                                                                LinkerStore* store);
+
+  const Covenant& covenant() const { return ingester_->covenant(); }
+  const std::string& sha256() const { return sha256_; }
+  BatchIngester& ingester() { return *ingester_; }
+  QueryRunner& queries() { return *queries_; }
+  const FlagResponder& flags() const { return *flags_; }
+  std::shared_mutex& in_use() { return in_use_; }
+  // Set, under the exclusive lock, once the covenant ended; requests check it under theirs.
+  bool ended() const { return ended_.load(); }
+  void MarkEnded() { ended_.store(true); }
+
+ private:
+  ServedCovenant() = default;
+  std::string sha256_;
+  std::unique_ptr<BatchIngester> ingester_;
+  std::unique_ptr<QueryRunner> queries_;
+  std::unique_ptr<FlagResponder> flags_;
+  std::shared_mutex in_use_;
+  std::atomic<bool> ended_{false};
+};
+
+// A served covenant held for the length of one request.
+struct CovenantHold {
+  std::shared_ptr<ServedCovenant> served;
+  std::shared_lock<std::shared_mutex> lock;
+  ServedCovenant* operator->() const { return served.get(); }
+};
+
+class ServedCovenants {
+ public:
+  ServedCovenants(LinkerStore* store, CovenantLedger* ledger, AuditLog* audit)
+      : store_(store), ledger_(ledger), audit_(audit) {}
+
+  void Add(std::unique_ptr<ServedCovenant> covenant);
+
+  // NOT_FOUND naming the covenants served, or FAILED_PRECONDITION when it has ended.
+  absl::StatusOr<std::shared_ptr<ServedCovenant>> Find(const std::string& id) const;
+
+  // The one covenant that names `party` as a recipient of analyses; INVALID_ARGUMENT when
+  // none or several do (the caller must say which).
+  absl::StatusOr<std::shared_ptr<ServedCovenant>> FindForRecipient(const std::string& party) const;
+
+  std::vector<std::shared_ptr<ServedCovenant>> All() const;
+
+  // Find() (or FindForRecipient() when `id` is empty and `recipient` is given), held shared,
+  // and in force at `now` (FAILED_PRECONDITION naming valid_from or valid_until otherwise).
+  absl::StatusOr<CovenantHold> Hold(const std::string& id, const std::string& recipient,
+                                    absl::Time now) const;
+
+  // Ends a covenant: marks it ended in the ledger (from then on it is refused), waits for
+  // requests in flight, deletes its data from the store, forgets its keys and writes the audit
+  // entry `event` (covenant_end or retention_deletion) by `actor`. Also for covenants not
+  // served (their retention ran out while the linker was down): then only the data goes.
+  absl::StatusOr<LinkerStore::Deleted> End(const std::string& id, const std::string& event,
+                                           const std::string& actor, const std::string& reason,
+                                           absl::Time at);
+
+  // Ends every served covenant whose retention is over at `now`; returns how many.
+  int EndExpired(absl::Time now);
+
+ private:
+  LinkerStore* store_;
+  CovenantLedger* ledger_;
+  AuditLog* audit_;
+  mutable std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<ServedCovenant>> served_;
+};
+
+}  // namespace koppel
+
+#endif  // KOPPEL_LINKER_SERVED_COVENANTS_H_

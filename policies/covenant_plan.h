@@ -1,0 +1,32 @@
+// What a service does with the covenant files it is started with. Every file must be a valid,
+// fully signed covenant, or the service does not start. Per covenant id the newest version is
+// taken (older files are superseded); a covenant the ledger says has ended is skipped; one whose
+// retention period is over is to be ended now (data deleted, keys destroyed); the rest are
+// served, and each request checks that its covenant is in force at that moment.
+#ifndef KOPPEL_POLICIES_COVENANT_PLAN_H_
+#define KOPPEL_POLICIES_COVENANT_PLAN_H_
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "policies/covenant_ledger.h"
+#include "policies/covenant_signature.h"
+
+namespace koppel {
+
+struct CovenantPlan {
+  std::vector<SignedCovenant> serve;
+  std::vector<SignedCovenant> end;  // retention is over: end them now
+  std::vector<std::string> notes;   // superseded versions, covenants that ended before
+};
+
+// Admits the served covenants into `ledger` (refusing a rollback to an older version).
+absl::StatusOr<CovenantPlan> PlanCovenants(const std::vector<std::filesystem::path>& files,
+                                           CovenantLedger* ledger, absl::Time now);
+
+}  // namespace koppel
+
+#endif  // KOPPEL_POLICIES_COVENANT_PLAN_H_
