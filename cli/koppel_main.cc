@@ -65,6 +65,7 @@ struct QueryFlags {
   std::string linker = "127.0.0.1:7443";
   std::string pki;
   std::string name;
+  std::string covenant_id;
   int timeout_seconds = 600;
   bool print = false;
 };
@@ -195,6 +196,7 @@ int RunQuery(const QueryFlags& f) {
 
   v1::QueryRequest request;
   request.set_spec_name(spec_path.filename().string());
+  request.set_covenant_id(f.covenant_id);
   request.set_spec_yaml(*yaml);
   for (auto& [name, text] : *files) (*request.mutable_files())[name] = std::move(text);
   v1::LinkerService::Stub stub(ConnectLinker(f, *credentials));
@@ -236,6 +238,8 @@ void AddQuery(CLI::App* app, QueryFlags* f) {
       ->check(CLI::ExistingDirectory);
   query->add_option("--name", f->name, "this research unit's certificate name in --pki")
       ->required();
+  query->add_option("--covenant-id", f->covenant_id,
+                    "the covenant to query under (default: the one naming you as a recipient)");
   query->add_option("--timeout", f->timeout_seconds, "seconds to wait for the release")
       ->check(CLI::Range(1, 86400))
       ->capture_default_str();

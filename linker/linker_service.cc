@@ -94,7 +94,7 @@ grpc::Status LinkerService::Query(grpc::ServerContext* context, const v1::QueryR
   absl::StatusOr<v1::Release> release = [&]() -> absl::StatusOr<v1::Release> {
     ASSIGN_OR_RETURN(CovenantHold hold, covenants_->Hold(request->covenant_id(), caller, absl::Now()));
     RETURN_IF_ERROR(Audit("query", caller, hold->covenant().id,
-                          {{"spec", request->spec_name()}, {"spec_sha256", SpecDigest(*request)}}));
+                          {{"analysis", request->spec_name()}, {"spec_sha256", SpecDigest(*request)}}));
     return hold->queries().Run(caller, *request);
   }();
   if (!release.ok()) {

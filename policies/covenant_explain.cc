@@ -220,8 +220,16 @@ void Releases(const Covenant& c, std::string* out) {
       for (const auto& [name, party] : c.parties) {
         if (party.datasets.contains(flag.dataset)) owner = name;
       }
-      *out += fmt::format("      {}: the person also has a record in {} (delivered by {})\n",
-                          flag.name, flag.dataset, owner);
+      *out += fmt::format("      {}: {} also has a record in {} (delivered by {})\n",
+                          flag.name,
+                          r.unit == "household" ? "someone in the person's household" : "the person",
+                          flag.dataset, owner);
+    }
+    if (r.unit == "household") {
+      *out += fmt::format(
+          "    The household is everyone the register {} places at the person's address on the "
+          "day of the question (fields {} and {}); the answer never says who.\n",
+          r.family.dataset, r.family.address_from, r.family.address_to);
     }
     *out +=
         "    For tokens it did not deliver itself it gets nothing; no identities, dates or "

@@ -15,6 +15,8 @@
 
 #include <fmt/format.h>
 
+#include "absl/time/civil_time.h"
+#include "absl/time/clock.h"
 #include "core/sealed_batch.h"
 #include "linker/batch_ingester.h"
 #include "linker/linker_store.h"
@@ -33,6 +35,31 @@ BoxPublicKey g_box_public;
 std::string g_agent_key_hex;
 size_t g_key_size = 0, g_value_size = 0;
 
+// The attributes every record carries, as a uwv export would.
+const std::vector<std::pair<std::string, v1::AttributeType>> kAttributes = {
+    {"uitkering", v1::ATTRIBUTE_TYPE_CATEGORY},
+    {"start", v1::ATTRIBUTE_TYPE_DATE},
+    {"dagloon", v1::ATTRIBUTE_TYPE_AMOUNT}};
+
+// The covenant under which agent may deliver uwv with exactly those attributes.
+Covenant BenchCovenant() {
+  Covenant covenant;
+  covenant.id = "bench";
+  covenant.version = 1;
+  const absl::CivilDay today = absl::ToCivilDay(absl::Now(), absl::UTCTimeZone());
+  covenant.valid_from = today - 1;
+  covenant.valid_until = today + 365;
+  CovenantParty agent;
+  agent.name = "agent";
+  agent.roles = {"data_holder"};
+  agent.signing_public_key = g_agent_key_hex;
+  DatasetGrant uwv{"uwv", {"bsn"}, {}};
+  for (const auto& attribute : kAttributes) uwv.fields.insert(attribute.first);
+  agent.datasets.emplace("uwv", std::move(uwv));
+  covenant.parties.emplace(agent.name, std::move(agent));
+  return covenant;
+}
+
 void PrepareBatches() {
   g_box_secret = new Secret(*Secret::Allocate(crypto_box_SECRETKEYBYTES));
   crypto_box_keypair(g_box_public.data(), g_box_secret->mutable_data());
@@ -49,6 +76,13 @@ void PrepareBatches() {
     v1::BatchPayload payload;
     payload.mutable_header()->set_dataset("uwv");
     payload.mutable_header()->set_covenant_id("bench");
+    payload.mutable_header()->set_covenant_version(1);
+    payload.mutable_header()->set_has_bsn(true);
+    for (const auto& [name, type] : kAttributes) {
+      v1::AttributeSchema* attribute = payload.mutable_header()->add_attributes();
+      attribute->set_name(name);
+      attribute->set_type(type);
+    }
     for (size_t r = 0; r < g_records_per_batch; ++r) {
       v1::Record* record = payload.add_records();
       std::string token(32, '\0');
@@ -113,11 +147,7 @@ void BM_LinkerIngest(benchmark::State& state) {
     state.PauseTiming();
     std::filesystem::remove_all(g_dir / "linker");
     std::unique_ptr<LinkerStore> store = *LinkerStore::Open(g_dir / "linker");
-    Covenant covenant = *ParseCovenant(
-        fmt::format("id: bench\nparties:\n  - {{name: agent, roles: [data_holder], datasets: [uwv], "
-                    "signing_key: {}}}\n",
-                    g_agent_key_hex),
-        "bench");
+    Covenant covenant = BenchCovenant();
     LinkerKeys keys{g_box_public, *Secret::FromBytes(g_box_secret->span()),
                     *Secret::Random(crypto_sign_SECRETKEYBYTES), *Secret::Random(32),
                     *Secret::Random(32)};

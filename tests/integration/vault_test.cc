@@ -27,7 +27,6 @@ using testing::Contains;
 using testing::ProcessResult;
 using testing::ReadFile;
 using testing::RunProcess;
-using testing::WriteFile;
 
 const std::string kBin = KOPPEL_BIN_DIR;
 

@@ -843,12 +843,19 @@ TEST(CovenantTemplateTest, WhoElseInvolved) {
   EXPECT_FALSE(c.parties.contains("agent-woningcorporatie"));
   for (const auto& [name, party] : c.parties) {
     for (const auto& [dataset, grant] : party.datasets) {
+      if (dataset == "brp") {  // the register: who lives with whom, nothing else
+        EXPECT_EQ(grant.fields, (std::set<std::string>{"adres_van", "adres_tot"}));
+        EXPECT_EQ(grant.identifiers, (std::set<std::string>{"bsn", "address"}));
+        continue;
+      }
       EXPECT_TRUE(grant.fields.empty()) << dataset << ": flags need identifiers only";
       EXPECT_EQ(grant.identifiers, std::set<std::string>{"bsn"}) << dataset;
     }
   }
   ASSERT_EQ(c.releases.size(), 1u);
   const PurposeBoundRelease& r = c.releases[0];
+  EXPECT_EQ(r.unit, "household");
+  EXPECT_EQ(r.family.dataset, "brp");
   EXPECT_EQ(r.name, "who-else-involved");
   EXPECT_EQ(r.recipient, "agent-wijkteam");
   EXPECT_EQ(r.dataset, "wijkteam");
