@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/cli_errors.h"
 #include "cli/command.h"
 #include "core/audit_log.h"
 #include "core/hex.h"
@@ -49,11 +50,6 @@ constexpr std::string_view kReportExitCodes =
     "  5  the report is printed, but a log failed verification (the report says which)\n"
     "  1  anything else";
 
-int Fail(int code, const std::string& message, std::string_view hint = {}) {
-  fmt::print(stderr, "koppel: error: {}\n", message);
-  if (!hint.empty()) fmt::print(stderr, "koppel: {}\n", hint);
-  return code;
-}
 
 std::string Message(const absl::Status& status) { return std::string(status.message()); }
 

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "absl/time/clock.h"
+#include "cli/cli_errors.h"
 #include "cli/command.h"
 #include "core/key_file.h"
 #include "core/tls.h"
@@ -43,15 +44,6 @@ constexpr std::string_view kEndExitCodes =
     "  7  a service refused the statement (the message names the rule)\n"
     "  1  anything else";
 
-int Fail(int code, const std::string& message, std::string_view hint = {}) {
-  fmt::print(stderr, "koppel: error: {}\n", message);
-  if (!hint.empty()) fmt::print(stderr, "koppel: {}\n", hint);
-  return code;
-}
-
-int Fail(int code, const absl::Status& status, std::string_view hint = {}) {
-  return Fail(code, std::string(status.message()), hint);
-}
 
 struct EndFlags {
   std::string covenant;

@@ -18,6 +18,8 @@
 
 #include <fmt/format.h>
 
+#include "cli/cli_errors.h"
+#include "core/file_contents.h"
 #include "cli/command.h"
 #include "cli/release_writer.h"
 #include "core/tls.h"
@@ -48,15 +50,6 @@ constexpr std::string_view kQueryExitCodes =
     "  7  the linker refused the query (the message names the rule)\n"
     "  1  anything else";
 
-int Fail(int code, const std::string& message, std::string_view hint = {}) {
-  fmt::print(stderr, "koppel: error: {}\n", message);
-  if (!hint.empty()) fmt::print(stderr, "koppel: {}\n", hint);
-  return code;
-}
-
-int Fail(int code, const absl::Status& status, std::string_view hint = {}) {
-  return Fail(code, std::string(status.message()), hint);
-}
 
 struct QueryFlags {
   std::string spec;
@@ -70,19 +63,6 @@ struct QueryFlags {
   bool print = false;
 };
 
-// The file's bytes, or why it cannot be read (the caller says which file it is).
-absl::StatusOr<std::string> ReadTextFile(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return absl::FailedPreconditionError("it is a directory");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return absl::DataLossError("read error");
-  return text.str();
-}
 
 // The files the spec names, read relative to the spec's directory, keyed by the name as
 // written in the spec (the linker resolves them by that name).
@@ -91,11 +71,11 @@ absl::StatusOr<std::map<std::string, std::string>> ReadNamedFiles(
   std::map<std::string, std::string> files;
   if (!spec.prices_file.empty()) {
     std::filesystem::path path = spec_path.parent_path() / spec.prices_file;
-    absl::StatusOr<std::string> text = ReadTextFile(path);
+    absl::StatusOr<std::string> text = ReadFileContents(path);
     if (!text.ok()) {
-      return absl::NotFoundError(fmt::format("cannot read {} (prices: in {}): {}", path.string(),
-                                             spec_path.string(),
-                                             std::string(text.status().message())));
+      return absl::NotFoundError(fmt::format("{} (prices: in {})",
+                                             std::string(text.status().message()),
+                                             spec_path.string()));
     }
     files.emplace(spec.prices_file, std::move(*text));
   }
@@ -173,13 +153,8 @@ int RunQuery(const QueryFlags& f) {
     return Fail(kExitUsage, fmt::format("unknown --format {}; use csv, json or md", f.format));
   }
   const std::filesystem::path spec_path(f.spec);
-  absl::StatusOr<std::string> yaml = ReadTextFile(spec_path);
-  if (!yaml.ok()) {
-    return Fail(kExitSpec,
-                fmt::format("cannot read spec {}: {}", f.spec,
-                            std::string(yaml.status().message())),
-                "check the --spec path");
-  }
+  absl::StatusOr<std::string> yaml = ReadFileContents(spec_path);
+  if (!yaml.ok()) return Fail(kExitSpec, yaml.status(), "check the --spec path");
   absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(*yaml, f.spec);
   if (!spec.ok()) {
     return Fail(kExitSpec, spec.status(), "fix the spec; docs/analysis.md describes its keys");

@@ -18,6 +18,8 @@
 
 #include "absl/time/civil_time.h"
 #include "absl/time/clock.h"
+#include "cli/cli_errors.h"
+#include "core/file_contents.h"
 #include "cli/command.h"
 #include "core/atomic_file.h"
 #include "core/hex.h"
@@ -86,31 +88,7 @@ constexpr std::string_view kVerifyExitCodes =
     "  8  not in force: expired or not yet valid (at --at, default now)\n"
     "  1  anything else";
 
-int Fail(int code, const std::string& message, std::string_view hint = {}) {
-  fmt::print(stderr, "koppel: error: {}\n", message);
-  if (!hint.empty()) fmt::print(stderr, "koppel: {}\n", hint);
-  return code;
-}
 
-int Fail(int code, const absl::Status& status, std::string_view hint = {}) {
-  return Fail(code, std::string(status.message()), hint);
-}
-
-absl::StatusOr<std::string> ReadTextFile(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return absl::FailedPreconditionError(fmt::format("{} is a directory", path.string()));
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(
-        fmt::format("cannot read {}: {}", path.string(), std::strerror(errno)));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(fmt::format("read error in {}", path.string()));
-  return text.str();
-}
 
 std::string OfficerList(const Covenant& covenant, const std::vector<std::string>& names) {
   std::vector<std::string> out;
@@ -165,7 +143,7 @@ int RunKeygen(const PolicyFlags& f) {
 }
 
 int RunFillKeys(const PolicyFlags& f) {
-  absl::StatusOr<std::string> text = ReadTextFile(f.template_file);
+  absl::StatusOr<std::string> text = ReadFileContents(f.template_file);
   if (!text.ok()) return Fail(kExitInvalid, text.status(), "check the TEMPLATE path");
   static const std::regex kPlaceholder(R"(<([A-Za-z0-9._-]+\.pub)>)");
   std::istringstream lines(*text);
@@ -220,7 +198,7 @@ int RunFillKeys(const PolicyFlags& f) {
 int RunValidate(const PolicyFlags& f) {
   absl::StatusOr<Covenant> covenant = LoadCovenantFile(f.covenant);
   if (!covenant.ok()) {
-    return Fail(kExitInvalid, covenant.status(), "fix the covenant; docs/covenant.md describes "
+    return Fail(kExitInvalid, covenant.status(), "fix the covenant; docs/covenants.md describes "
                                                  "its keys");
   }
   fmt::print("{}: covenant {} version {} is valid\n", f.covenant, covenant->id,
@@ -237,7 +215,7 @@ void PrintSignatureState(const Covenant& covenant, const std::filesystem::path& 
                sig_path.string());
     return;
   }
-  absl::StatusOr<std::string> text = ReadTextFile(sig_path);
+  absl::StatusOr<std::string> text = ReadFileContents(sig_path);
   if (!text.ok()) {
     fmt::print("\nSignatures: {}\n", std::string(text.status().message()));
     return;
@@ -262,12 +240,12 @@ void PrintSignatureState(const Covenant& covenant, const std::filesystem::path& 
 }
 
 int RunExplain(const PolicyFlags& f) {
-  absl::StatusOr<std::string> bytes = ReadTextFile(f.covenant);
+  absl::StatusOr<std::string> bytes = ReadFileContents(f.covenant);
   if (!bytes.ok()) return Fail(kExitInvalid, bytes.status(), "check the COVENANT path");
   absl::StatusOr<Covenant> covenant =
       ParseCovenant(*bytes, f.covenant, CovenantParseOptions{.allow_key_placeholders = true});
   if (!covenant.ok()) {
-    return Fail(kExitInvalid, covenant.status(), "fix the covenant; docs/covenant.md describes "
+    return Fail(kExitInvalid, covenant.status(), "fix the covenant; docs/covenants.md describes "
                                                  "its keys");
   }
   fmt::print("{}", ExplainCovenant(*covenant));
@@ -361,7 +339,7 @@ int RunVerify(const PolicyFlags& f) {
 Command AddPolicyCommand(CLI::App* app) {
   auto f = std::make_shared<PolicyFlags>();
   CLI::App* policy = app->add_subcommand(
-      "policy", "write, sign and check covenants (privacy officers). See docs/covenant.md.");
+      "policy", "write, sign and check covenants (privacy officers). See docs/covenants.md.");
   policy->require_subcommand(1);
 
   CLI::App* keygen = policy->add_subcommand(

@@ -138,7 +138,12 @@ std::string MarkdownMetadata(const v1::ReleaseMetadata& m) {
   }
   std::vector<std::string> dates(m.reference_dates().begin(), m.reference_dates().end());
   std::string out;
-  out += fmt::format("- **Covenant:** {}\n", MarkdownText(OrDash(m.covenant_id())));
+  out += fmt::format("- **Covenant:** {}{}\n", MarkdownText(OrDash(m.covenant_id())),
+                     m.covenant_version() > 0 ? fmt::format(" version {}", m.covenant_version())
+                                              : std::string());
+  if (m.releases_left() >= 0 && m.covenant_version() > 0) {
+    out += fmt::format("- **Release budget:** {} release(s) left\n", m.releases_left());
+  }
   out += fmt::format("- **Analysis:** {}\n", MarkdownText(OrDash(m.analysis())));
   out += fmt::format("- **Recipient:** {}\n", MarkdownText(OrDash(m.recipient())));
   out += fmt::format("- **Released at:** {}\n", MarkdownText(OrDash(m.released_at())));
@@ -328,6 +333,8 @@ nlohmann::ordered_json MetadataToJson(const v1::ReleaseMetadata& m) {
       {"warnings", std::vector<std::string>(m.warnings().begin(), m.warnings().end())},
       {"released_at", m.released_at()},
       {"recipient", m.recipient()},
+      {"covenant_version", m.covenant_version()},
+      {"releases_left", m.releases_left()},
   };
 }
 

@@ -9,6 +9,7 @@
 #include "core/hex.h"
 #include "core/receipt.h"
 #include "core/status_macros.h"
+#include "linker/record_cipher.h"
 
 namespace koppel {
 
@@ -69,7 +70,7 @@ absl::StatusOr<v1::Receipt> BatchIngester::Ingest(const std::string& sender,
   std::string plain;
   // Nonce = 16 random bytes per batch || the record's index: unique without a system call for
   // randomness per record.
-  unsigned char nonce[crypto_secretbox_NONCEBYTES];
+  uint8_t nonce[crypto_secretbox_NONCEBYTES];
   randombytes_buf(nonce, 16);
   uint64_t index = 0;
   for (v1::Record& record : *payload.mutable_records()) {
@@ -88,14 +89,9 @@ absl::StatusOr<v1::Receipt> BatchIngester::Ingest(const std::string& sender,
     StoredRecord stored;
     stored.token = record.bsn_token().empty() ? record.address_token() : record.bsn_token();
     record.SerializeToString(&plain);
-    stored.encrypted.resize(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plain.size());
-    auto* out = reinterpret_cast<unsigned char*>(stored.encrypted.data());
-    for (int i = 0; i < 8; ++i) nonce[16 + i] = static_cast<unsigned char>(index >> (8 * i));
+    for (int i = 0; i < 8; ++i) nonce[16 + i] = static_cast<uint8_t>(index >> (8 * i));
     ++index;
-    std::memcpy(out, nonce, sizeof nonce);
-    crypto_secretbox_easy(out + crypto_secretbox_NONCEBYTES,
-                          reinterpret_cast<const unsigned char*>(plain.data()), plain.size(), out,
-                          keys_.data_key.data());
+    SealStoredRecord(plain, nonce, keys_.data_key, &stored.encrypted);
     records.push_back(std::move(stored));
   }
   sodium_memzero(plain.data(), plain.size());

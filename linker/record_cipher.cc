@@ -2,7 +2,22 @@
 
 #include <sodium.h>
 
+#include <algorithm>
+#include <iterator>
+
 namespace koppel {
+
+static_assert(crypto_secretbox_NONCEBYTES == 24);
+
+void SealStoredRecord(std::string_view plain, const uint8_t (&nonce)[24], const Secret& data_key,
+                      std::string* out) {
+  out->resize(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plain.size());
+  auto* bytes = reinterpret_cast<unsigned char*>(out->data());
+  std::copy(std::begin(nonce), std::end(nonce), bytes);
+  crypto_secretbox_easy(bytes + crypto_secretbox_NONCEBYTES,
+                        reinterpret_cast<const unsigned char*>(plain.data()), plain.size(), bytes,
+                        data_key.data());
+}
 
 absl::Status OpenStoredRecord(std::string_view sealed, const Secret& data_key, std::string* plain,
                               v1::Record* record) {

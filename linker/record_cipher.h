@@ -4,6 +4,7 @@
 #ifndef KOPPEL_LINKER_RECORD_CIPHER_H_
 #define KOPPEL_LINKER_RECORD_CIPHER_H_
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -12,6 +13,11 @@
 #include "koppel/v1/batch.pb.h"
 
 namespace koppel {
+
+// Seals a serialised record into `out` as nonce || ciphertext. The nonce must never repeat under
+// one key (the ingester uses 16 random bytes per batch and the record's index).
+void SealStoredRecord(std::string_view plain, const uint8_t (&nonce)[24], const Secret& data_key,
+                      std::string* out);
 
 // Opens a stored value into `record`, using `plain` as scratch (the caller wipes it). DATA_LOSS
 // when the value is truncated, altered or sealed with another key.

@@ -13,6 +13,7 @@
 
 #include "absl/strings/ascii.h"
 #include "core/atomic_file.h"
+#include "core/file_contents.h"
 #include "core/hex.h"
 #include "core/status_macros.h"
 #include "core/yaml_reader.h"
@@ -40,21 +41,6 @@ std::string SignedMessage(std::string_view file_bytes) {
   return out;
 }
 
-absl::StatusOr<std::string> ReadWholeFile(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return absl::FailedPreconditionError(fmt::format("{} is a directory", path.string()));
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(
-        fmt::format("cannot read {}: {}", path.string(), std::strerror(errno)));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(fmt::format("read error in {}", path.string()));
-  return text.str();
-}
 
 bool SameHex(std::string_view a, std::string_view b) {
   return absl::AsciiStrToLower(std::string(a)) == absl::AsciiStrToLower(std::string(b));
@@ -305,7 +291,7 @@ absl::StatusOr<SignatureReview> SignCovenantFile(const std::filesystem::path& co
                                                  const Secret& officer_secret_key,
                                                  SignOptions options) {
   const std::string name = covenant_file.string();
-  ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(covenant_file));
+  ASSIGN_OR_RETURN(std::string bytes, ReadFileContents(covenant_file));
   ASSIGN_OR_RETURN(Covenant covenant, ParseCovenant(bytes, name));
   ASSIGN_OR_RETURN(CovenantSignature signature,
                    SignCovenantBytes(covenant, bytes, officer_secret_key));
@@ -314,7 +300,7 @@ absl::StatusOr<SignatureReview> SignCovenantFile(const std::filesystem::path& co
   SignatureFile sig{covenant.id, covenant.version, CovenantSha256Hex(bytes), {}};
   std::error_code ec;
   if (std::filesystem::exists(sig_path, ec) && !options.restart) {
-    ASSIGN_OR_RETURN(std::string sig_text, ReadWholeFile(sig_path));
+    ASSIGN_OR_RETURN(std::string sig_text, ReadFileContents(sig_path));
     absl::StatusOr<SignatureFile> existing = ParseSignatureFile(sig_text, sig_path.string());
     if (!existing.ok()) {
       return absl::FailedPreconditionError(fmt::format(
@@ -348,7 +334,7 @@ absl::StatusOr<SignatureReview> SignCovenantFile(const std::filesystem::path& co
 
 absl::StatusOr<SignedCovenant> LoadSignedCovenant(const std::filesystem::path& covenant_file) {
   const std::string name = covenant_file.string();
-  ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(covenant_file));
+  ASSIGN_OR_RETURN(std::string bytes, ReadFileContents(covenant_file));
   ASSIGN_OR_RETURN(Covenant covenant, ParseCovenant(bytes, name));
   const std::filesystem::path sig_path = SignaturePath(covenant_file);
   std::error_code ec;
@@ -358,7 +344,7 @@ absl::StatusOr<SignedCovenant> LoadSignedCovenant(const std::filesystem::path& c
         "{}",
         covenant.id, covenant.version, name, sig_path.string(), kSignHint, name));
   }
-  absl::StatusOr<std::string> sig_text = ReadWholeFile(sig_path);
+  absl::StatusOr<std::string> sig_text = ReadFileContents(sig_path);
   if (!sig_text.ok()) return absl::FailedPreconditionError(sig_text.status().message());
   absl::StatusOr<SignatureFile> sig = ParseSignatureFile(*sig_text, sig_path.string());
   if (!sig.ok()) {
