@@ -114,7 +114,11 @@ absl::StatusOr<std::unique_ptr<TokenSource>> TokenSourceFromVault(
   grpc::Status status = stub->GetCovenantKey(&context, request, &response);
   if (!status.ok()) {
     return absl::Status(FromGrpcStatus(status).code(),
-                        fmt::format("the vault refused the covenant key: {}", status.error_message()));
+                        fmt::format(fmt::runtime(status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                                            status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
+                                        ? "the vault cannot be reached: {}"
+                                        : "the vault refused the covenant key: {}"),
+                                    status.error_message()));
   }
   std::unique_ptr<TokenSource> source;
   if (response.token_mode() == "oprf") {

@@ -108,6 +108,8 @@ int FailedCall(const QueryFlags& f, const absl::Status& status) {
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kResourceExhausted:  // the covenant's release budget is spent
+    case absl::StatusCode::kNotFound:           // the linker serves no such covenant
       return Fail(kExitRefused,
                   fmt::format("the linker refused the query: {}", std::string(status.message())),
                   "change the spec, or ask the covenant's privacy officer about the rule named");

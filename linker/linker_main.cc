@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 
 #include <fmt/format.h>
 
@@ -118,6 +119,19 @@ int Serve(const ServeFlags& f) {
   if (!plan.ok()) return Fail(kExitConfig, plan.status());
   for (const std::string& note : plan->notes) spdlog::info("{}", note);
   ServedCovenants covenants(store->get(), ledger->get(), audit->get());
+  // A deletion cut short by a crash is finished now: the ledger already says "ended".
+  absl::StatusOr<std::vector<v1::DatasetStatus>> held = (*store)->Status();
+  if (!held.ok()) return Fail(kExitIo, held.status());
+  for (const std::string& id : (*ledger)->Ended()) {
+    const bool has_data = std::any_of(held->begin(), held->end(), [&](const v1::DatasetStatus& s) {
+      return s.covenant_id() == id;
+    });
+    if (!has_data) continue;
+    absl::StatusOr<LinkerStore::Deleted> deleted =
+        covenants.End(id, "retention_deletion", "linker", "finishing an interrupted deletion",
+                      absl::Now());
+    if (!deleted.ok()) return Fail(kExitIo, deleted.status());
+  }
   for (const SignedCovenant& ended : plan->end) {
     absl::StatusOr<LinkerStore::Deleted> deleted =
         covenants.End(ended.covenant.id, "retention_deletion", "linker", "retention period over",
@@ -135,6 +149,14 @@ int Serve(const ServeFlags& f) {
       return Fail(kExitIo, s);
     }
     absl::StatusOr<LinkerKeys> keys = LoadKeys(f.keys, c.id, f.vault, tls);
+    if (!keys.ok() && absl::IsFailedPrecondition(keys.status())) {
+      // The vault ended the covenant while the linker was down: its data goes too.
+      spdlog::warn("{}", std::string(keys.status().message()));
+      absl::StatusOr<LinkerStore::Deleted> deleted = covenants.End(
+          c.id, "covenant_end", "vault", "the vault reports the covenant ended", absl::Now());
+      if (!deleted.ok()) return Fail(kExitIo, deleted.status());
+      continue;
+    }
     if (!keys.ok()) return Fail(kExitIo, keys.status());
     spdlog::info("serving covenant {} version {} ({}; until {})", c.id, c.version, state,
                  absl::FormatCivilTime(c.valid_until));

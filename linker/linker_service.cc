@@ -101,7 +101,8 @@ grpc::Status LinkerService::Query(grpc::ServerContext* context, const v1::QueryR
     spdlog::warn("refused query {} from {}: {}", request->spec_name(), caller,
                  std::string(release.status().message()));
     (void)Audit("query_refused", caller, request->covenant_id(),
-                {{"spec", request->spec_name()}, {"reason", std::string(release.status().message())}});
+                {{"analysis", request->spec_name()},
+                 {"reason", std::string(release.status().message())}});
     return ToGrpcStatus(release.status());
   }
   const v1::ReleaseMetadata& meta = release->metadata();

@@ -79,8 +79,10 @@ void When(const Covenant& c, std::string* out) {
   if (c.key_rotation_days == 0) {
     *out += "  Key rotation: none scheduled.\n";
   } else {
-    *out += fmt::format("  Key rotation: the vault replaces the keys every {}.\n",
-                        Plural(c.key_rotation_days, "day", "days"));
+    *out += fmt::format(
+        "  Key rotation: due every {}; the vault warns when a key is older and its operator "
+        "rotates it (koppel-vault rotate).\n",
+        Plural(c.key_rotation_days, "day", "days"));
   }
   if (c.token_mode == "oprf") {
     *out += fmt::format(

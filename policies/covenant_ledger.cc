@@ -72,6 +72,15 @@ absl::Status CovenantLedger::Admit(const std::string& id, uint32_t version,
   return Save();
 }
 
+std::vector<std::string> CovenantLedger::Ended() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::string> ended;
+  for (const auto& [id, entry] : entries_) {
+    if (!entry.ended_at.empty()) ended.push_back(id);
+  }
+  return ended;
+}
+
 absl::Status CovenantLedger::MarkEnded(const std::string& id, absl::Time at,
                                        const std::string& reason) {
   std::lock_guard<std::mutex> lock(mutex_);

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -35,6 +36,9 @@ class CovenantLedger {
   // covenant has ended, a newer version was served before, or the same version was served with
   // other bytes: FAILED_PRECONDITION saying which and what to do.
   absl::Status Admit(const std::string& id, uint32_t version, const std::string& sha256);
+
+  // The ids of every covenant that has ended.
+  std::vector<std::string> Ended() const;
 
   // Records, durably, that covenant `id` has ended; it is refused from then on.
   absl::Status MarkEnded(const std::string& id, absl::Time at, const std::string& reason);

@@ -1,6 +1,7 @@
 #include "vault/key_store.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <fmt/format.h>
 #include <sodium.h>
 #include <unistd.h>
@@ -141,6 +142,14 @@ absl::StatusOr<uint32_t> KeyStore::Rotate(const std::string& covenant) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (absl::Status s = Create(covenant, *current + 1); !s.ok()) return s;
   return *current + 1;
+}
+
+absl::StatusOr<absl::Time> KeyStore::Created(const std::string& covenant, uint32_t epoch) const {
+  struct stat info {};
+  if (::stat(KeyPath(covenant, epoch).c_str(), &info) != 0) {
+    return absl::NotFoundError(fmt::format("no key for covenant {} epoch {}", covenant, epoch));
+  }
+  return absl::FromTimeT(info.st_mtime);
 }
 
 absl::StatusOr<uint64_t> KeyStore::Destroy(const std::string& name) {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "core/secret.h"
 
 namespace koppel {
@@ -32,6 +33,9 @@ class KeyStore {
   absl::StatusOr<const Secret*> Key(const std::string& covenant, uint32_t epoch);
   // Starts a new epoch with a fresh key; older epochs stay readable until retention ends.
   absl::StatusOr<uint32_t> Rotate(const std::string& covenant);
+
+  // When the key of an epoch was made (its file's modification time).
+  absl::StatusOr<absl::Time> Created(const std::string& covenant, uint32_t epoch) const;
 
   // Crypto-shredding: overwrites and removes every epoch's key file of `name` and forgets the
   // keys held in memory. Returns how many keys were destroyed.

@@ -81,6 +81,20 @@ int Serve(const ServeFlags& f) {
   if (!credentials.ok()) return Fail(kExitIo, credentials.status());
 
   VaultService service(store->get(), ledger->get(), audit->get());
+  // Keys of covenants that ended but survived a crash mid-destruction go now.
+  for (const std::string& id : (*ledger)->Ended()) {
+    for (const std::string& name : {id, id + ".data"}) {
+      absl::StatusOr<uint64_t> left = (*store)->Destroy(name);
+      if (!left.ok()) return Fail(kExitIo, left.status());
+      if (*left == 0) continue;
+      if (absl::Status s = (*audit)->Append("key_destruction", "vault", id,
+                                            {{"reason", "finishing an interrupted destruction"},
+                                             {"keys_destroyed", *left}});
+          !s.ok()) {
+        return Fail(kExitIo, s);
+      }
+    }
+  }
   for (const SignedCovenant& ended : plan->end) {
     absl::StatusOr<uint64_t> destroyed = service.End(ended.covenant.id, "key_destruction", "vault",
                                                      "retention period over", absl::Now());
@@ -100,6 +114,19 @@ int Serve(const ServeFlags& f) {
              {"token_mode", c.token_mode}, {"epoch", *epoch}});
         !s.ok()) {
       return Fail(kExitIo, s);
+    }
+    absl::StatusOr<absl::Time> created = (*store)->Created(c.id, *epoch);
+    if (c.key_rotation_days > 0 && created.ok() &&
+        absl::Now() - *created > absl::Hours(24) * c.key_rotation_days) {
+      // Rotating changes every token, so it is the operator's decision, not automatic.
+      spdlog::warn("covenant {}: key epoch {} is older than the rotation period of {} days; run "
+                   "`koppel-vault rotate --covenant-id {}` with the vault stopped",
+                   c.id, *epoch, c.key_rotation_days, c.id);
+      if (absl::Status s = (*audit)->Append("key_rotation_due", f.name, c.id,
+                                            {{"epoch", *epoch}, {"period_days", c.key_rotation_days}});
+          !s.ok()) {
+        return Fail(kExitIo, s);
+      }
     }
     spdlog::info("koppel-vault serving covenant {} version {} ({} mode, key epoch {}; {})", c.id,
                  c.version, c.token_mode, *epoch, state);

@@ -18,18 +18,20 @@ void VaultService::Serve(SignedCovenant covenant) {
   covenants_.insert_or_assign(id, std::move(covenant.covenant));
 }
 
-void VaultService::Audit(std::string_view event, const std::string& party,
-                         const std::string& covenant, const nlohmann::json& details) {
-  if (audit_ == nullptr) return;
+absl::Status VaultService::Audit(std::string_view event, const std::string& party,
+                                 const std::string& covenant, const nlohmann::json& details) {
+  if (audit_ == nullptr) return absl::OkStatus();
   if (absl::Status s = audit_->Append(event, party, covenant, details); !s.ok()) {
     spdlog::error("cannot write the audit log: {}", std::string(s.message()));
+    return absl::UnavailableError("the vault cannot write its audit log; try again later");
   }
+  return absl::OkStatus();
 }
 
 grpc::Status VaultService::Refuse(std::string_view operation, const std::string& party,
                                   const std::string& covenant, const absl::Status& status) {
-  Audit("refused", party, covenant,
-        {{"operation", operation}, {"reason", std::string(status.message())}});
+  (void)Audit("refused", party, covenant,
+              {{"operation", operation}, {"reason", std::string(status.message())}});
   return ToGrpcStatus(status);
 }
 
@@ -68,15 +70,16 @@ grpc::Status VaultService::GetCovenantKey(grpc::ServerContext* context,
   response->set_key_epoch(*epoch);
   response->set_covenant_version(covenant->version);
   if (covenant->token_mode == "oprf") {
-    Audit("key_issue", party, id, {{"epoch", *epoch}, {"kind", "oprf"}});
-    return grpc::Status::OK;  // hardened mode: the agent never holds the key
+    return ToGrpcStatus(Audit("key_issue", party, id, {{"epoch", *epoch}, {"kind", "oprf"}}));  // hardened mode: the agent never holds the key
   }
   absl::StatusOr<const Secret*> key = keys_->Key(id, *epoch);
   if (!key.ok()) return ToGrpcStatus(key.status());
   absl::StatusOr<std::string> sealed = SealKeyTo(request->recipient_public_key(), **key);
   if (!sealed.ok()) return ToGrpcStatus(sealed.status());
+  if (absl::Status s = Audit("key_issue", party, id, {{"epoch", *epoch}, {"kind", "hmac"}}); !s.ok()) {
+    return ToGrpcStatus(s);  // no key leaves the vault without its audit entry
+  }
   response->set_sealed_key(*sealed);
-  Audit("key_issue", party, id, {{"epoch", *epoch}, {"kind", "hmac"}});
   return grpc::Status::OK;
 }
 
@@ -134,12 +137,15 @@ grpc::Status VaultService::EvaluateOprf(grpc::ServerContext* context,
     std::copy(e.begin(), e.end(), reinterpret_cast<char*>(blinded[i].data()));
   }
   if (absl::Status s = server_key->BlindEvaluateBatch(blinded, evaluated); !s.ok()) return refuse(s);
+  if (absl::Status s = Audit("oprf_evaluation", party, id, {{"epoch", *epoch}, {"count", count}});
+      !s.ok()) {
+    return ToGrpcStatus(s);
+  }
   for (const OprfElement& e : evaluated) {
     response->add_evaluated_elements(reinterpret_cast<const char*>(e.data()), e.size());
   }
   response->set_key_epoch(*epoch);
   response->set_quota_remaining(remaining);
-  Audit("oprf_evaluation", party, id, {{"epoch", *epoch}, {"count", count}});
   return grpc::Status::OK;
 }
 
@@ -165,8 +171,10 @@ grpc::Status VaultService::GetDataKey(grpc::ServerContext* context,
   if (!key.ok()) return ToGrpcStatus(key.status());
   absl::StatusOr<std::string> sealed = SealKeyTo(request->recipient_public_key(), **key);
   if (!sealed.ok()) return ToGrpcStatus(sealed.status());
+  if (absl::Status s = Audit("key_issue", party, id, {{"epoch", *epoch}, {"kind", "data"}}); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
   response->set_sealed_key(*sealed);
-  Audit("key_issue", party, id, {{"epoch", *epoch}, {"kind", "data"}});
   return grpc::Status::OK;
 }
 
@@ -180,7 +188,8 @@ absl::StatusOr<uint64_t> VaultService::End(const std::string& id, const std::str
   ASSIGN_OR_RETURN(uint64_t data_keys, keys_->Destroy(id + ".data"));
   lock.unlock();
   spdlog::info("covenant {} ended ({}): destroyed {} keys", id, reason, token_keys + data_keys);
-  Audit(event, actor, id, {{"reason", reason}, {"keys_destroyed", token_keys + data_keys}});
+  RETURN_IF_ERROR(
+      Audit(event, actor, id, {{"reason", reason}, {"keys_destroyed", token_keys + data_keys}}));
   return token_keys + data_keys;
 }
 

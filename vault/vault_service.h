@@ -50,8 +50,9 @@ class VaultService final : public v1::VaultService::Service {
   // `in_force` also requires it to be in force now (key issue), otherwise only not ended
   // (the linker's data key is needed until retention ends).
   absl::StatusOr<Covenant> Find(const std::string& covenant_id, bool in_force) const;
-  void Audit(std::string_view event, const std::string& party, const std::string& covenant,
-             const nlohmann::json& details);
+  // UNAVAILABLE when the entry cannot be written: then nothing is handed out.
+  absl::Status Audit(std::string_view event, const std::string& party, const std::string& covenant,
+                     const nlohmann::json& details);
   grpc::Status Refuse(std::string_view operation, const std::string& party,
                       const std::string& covenant, const absl::Status& status);
 

@@ -676,6 +676,31 @@ TEST_F(GovernanceTest, EndingACovenantLeavesNothingDecryptable) {
   EXPECT_TRUE(Contains(again.err, "ended")) << again.err;
 }
 
+TEST_F(GovernanceTest, ACovenantEndedWhileTheLinkerWasDownEndsWhenItStarts) {
+  const fs::path d = dir_->path();
+  TestCovenant late = StatCovenant(1, "", "");
+  late.id = "late";
+  ASSERT_TRUE(testing::WriteSignedCovenant(d / "late.yaml", late.Yaml(), {officer_a_}).ok());
+  StopServices();
+  StartServices({"late.yaml"});
+  ASSERT_EQ(SealAndSend("wijkteam", "late", "agent-wijkteam").exit_code, 0);
+  ASSERT_GT(RecordsPerCovenant()["late"], 0u);
+  linker_.process->Signal(SIGTERM);
+  linker_.process->Wait();
+  linker_.process.reset();
+  ProcessResult end = Koppel({"covenant", "end", "--covenant", (d / "late.yaml").string(),
+                              "--officer-key", officer_a_->KeyFile(d / "akeys").string(),
+                              "--reason", "withdrawn", "--vault", vault_.address, "--pki",
+                              (d / "pki").string(), "--name", "research-unit"});
+  ASSERT_EQ(end.exit_code, 0) << end.out << end.err;
+  // The linker learns it from the vault when it starts, and deletes the data itself.
+  linker_ = Start("linker", LinkerArgs({"late.yaml"}));
+  ASSERT_FALSE(linker_.address.empty());
+  EXPECT_EQ(RecordsPerCovenant().count("late"), 0u);
+  EXPECT_TRUE(Contains(ReadFile(d / "db/audit.log"), "the vault reports the covenant ended"));
+  StopServices();
+}
+
 TEST_F(GovernanceTest, ANewVersionSupersedesAndItsEndDateEndsIt) {
   const fs::path d = dir_->path();
   StopServices();

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
 #include <sodium.h>
 #include <yaml-cpp/yaml.h>
 
@@ -525,6 +527,50 @@ TEST(CovenantParseTest, ReleaseDatasetMustCarryBsn) {
             fmt::format("c.yaml:{}: purpose_bound_releases[0].dataset: dataset 'woning' carries "
                         "no bsn identifier; flags are looked up by person",
                         Pos(text, "woning\n    flags")));
+}
+
+TEST(CovenantParseTest, HouseholdReleasesNameARegisterWithBothIdentifiers) {
+  const std::string household =
+      "    dataset: brp\n    unit: household\n"
+      "    register: {dataset: brp, address_from: geboortedatum, address_to: wijk}\n";
+  absl::StatusOr<Covenant> ok = Parse(Replace(kBase, "    dataset: brp\n", household));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->releases[0].unit, "household");
+  EXPECT_EQ(ok->releases[0].family.dataset, "brp");
+  EXPECT_EQ(ok->releases[0].family.address_from, "geboortedatum");
+  EXPECT_EQ(Parse(kBase)->releases[0].unit, "person");  // the default
+
+  const std::string no_register = Replace(kBase, "    dataset: brp\n",
+                                          "    dataset: brp\n    unit: household\n");
+  EXPECT_TRUE(absl::StrContains(ErrorOf(no_register),
+                                "purpose_bound_releases[0].register: a household release needs "
+                                "register: {dataset, address_from, address_to}"))
+      << ErrorOf(no_register);
+  const std::string bad_unit =
+      Replace(kBase, "    dataset: brp\n", "    dataset: brp\n    unit: family\n");
+  EXPECT_EQ(ErrorOf(bad_unit), fmt::format("c.yaml:{}: purpose_bound_releases[0].unit: must be "
+                                           "person or household",
+                                           Pos(bad_unit, "unit: |family")));
+  const std::string no_address = Replace(
+      kBase, "    dataset: brp\n",
+      "    dataset: brp\n    unit: household\n"
+      "    register: {dataset: politie, address_from: feit, address_to: feit}\n");
+  EXPECT_TRUE(absl::StrContains(ErrorOf(no_address), "dataset 'politie' must carry both bsn and "
+                                                     "address to tell who lives together"))
+      << ErrorOf(no_address);
+  const std::string ungranted = Replace(
+      kBase, "    dataset: brp\n",
+      "    dataset: brp\n    unit: household\n"
+      "    register: {dataset: brp, address_from: adres_van, address_to: wijk}\n");
+  EXPECT_TRUE(absl::StrContains(ErrorOf(ungranted),
+                                "'adres_van' is not a granted field of dataset 'brp'"))
+      << ErrorOf(ungranted);
+  const std::string person_with_register = Replace(
+      kBase, "    dataset: brp\n",
+      "    dataset: brp\n    register: {dataset: brp, address_from: wijk, address_to: wijk}\n");
+  EXPECT_TRUE(absl::StrContains(ErrorOf(person_with_register),
+                                "only a household release has a register"))
+      << ErrorOf(person_with_register);
 }
 
 TEST(CovenantParseTest, FlagListedTwice) {
