@@ -54,12 +54,6 @@ std::string OfficerNames(const Covenant& covenant) {
   return fmt::format("{}", fmt::join(names, ", "));
 }
 
-const PrivacyOfficer* OfficerWithKey(const Covenant& covenant, std::string_view public_key_hex) {
-  for (const auto& [name, officer] : covenant.privacy_officers) {
-    if (SameHex(officer.public_key, public_key_hex)) return &officer;
-  }
-  return nullptr;
-}
 
 bool Verifies(std::string_view file_bytes, std::string_view public_key_hex,
               std::string_view signature_hex) {
@@ -160,9 +154,16 @@ std::string FormatSignatureFile(const SignatureFile& file) {
   return std::string(out.c_str()) + "\n";
 }
 
-absl::StatusOr<CovenantSignature> SignCovenantBytes(const Covenant& covenant,
-                                                    std::string_view file_bytes,
-                                                    const Secret& officer_secret_key) {
+const PrivacyOfficer* OfficerWithKey(const Covenant& covenant, std::string_view public_key_hex) {
+  for (const auto& [name, officer] : covenant.privacy_officers) {
+    if (SameHex(officer.public_key, public_key_hex)) return &officer;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<const PrivacyOfficer*> OfficerOfSecretKey(const Covenant& covenant,
+                                                         const Secret& officer_secret_key,
+                                                         std::array<uint8_t, 32>* public_key) {
   RETURN_IF_ERROR(EnsureSodium());
   if (officer_secret_key.size() != crypto_sign_SECRETKEYBYTES) {
     return absl::InvalidArgumentError(fmt::format(
@@ -170,16 +171,24 @@ absl::StatusOr<CovenantSignature> SignCovenantBytes(const Covenant& covenant,
         "koppel policy keygen",
         crypto_sign_SECRETKEYBYTES, officer_secret_key.size()));
   }
-  std::array<uint8_t, crypto_sign_PUBLICKEYBYTES> public_key{};
-  crypto_sign_ed25519_sk_to_pk(public_key.data(), officer_secret_key.data());
-  const std::string public_hex = ToHex(public_key);
-  const PrivacyOfficer* officer = OfficerWithKey(covenant, public_hex);
+  crypto_sign_ed25519_sk_to_pk(public_key->data(), officer_secret_key.data());
+  const PrivacyOfficer* officer = OfficerWithKey(covenant, ToHex(*public_key));
   if (officer == nullptr) {
     return absl::PermissionDeniedError(fmt::format(
         "this key belongs to no privacy officer of covenant {}; listed: {} (use the key whose "
         ".pub is under privacy_officers, or ask the covenant's authors to list yours)",
         covenant.id, OfficerNames(covenant)));
   }
+  return officer;
+}
+
+absl::StatusOr<CovenantSignature> SignCovenantBytes(const Covenant& covenant,
+                                                    std::string_view file_bytes,
+                                                    const Secret& officer_secret_key) {
+  std::array<uint8_t, crypto_sign_PUBLICKEYBYTES> public_key{};
+  ASSIGN_OR_RETURN(const PrivacyOfficer* officer,
+                   OfficerOfSecretKey(covenant, officer_secret_key, &public_key));
+  const std::string public_hex = ToHex(public_key);
   const std::string message = SignedMessage(file_bytes);
   std::array<uint8_t, crypto_sign_BYTES> signature{};
   crypto_sign_detached(signature.data(), nullptr,

@@ -6,6 +6,7 @@
 #ifndef KOPPEL_POLICIES_COVENANT_SIGNATURE_H_
 #define KOPPEL_POLICIES_COVENANT_SIGNATURE_H_
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -18,6 +19,16 @@
 #include "policies/covenant.h"
 
 namespace koppel {
+
+// The officer of `covenant` whose public key (hex, any case) is `public_key_hex`, or null.
+const PrivacyOfficer* OfficerWithKey(const Covenant& covenant, std::string_view public_key_hex);
+
+// The officer whose key pair `officer_secret_key` (a 64-byte Ed25519 secret key) is, with its
+// public key in `public_key`: INVALID_ARGUMENT for a key of another size, PERMISSION_DENIED
+// naming the listed officers for a key that is no officer's.
+absl::StatusOr<const PrivacyOfficer*> OfficerOfSecretKey(const Covenant& covenant,
+                                                         const Secret& officer_secret_key,
+                                                         std::array<uint8_t, 32>* public_key);
 
 // `covenant_file` with ".sig" appended.
 std::filesystem::path SignaturePath(const std::filesystem::path& covenant_file);

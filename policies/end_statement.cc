@@ -1,5 +1,7 @@
 #include "policies/end_statement.h"
 
+#include "policies/covenant_signature.h"
+
 #include <fmt/format.h>
 #include <sodium.h>
 
@@ -25,13 +27,10 @@ void AppendString(std::string* out, const std::string& s) {
 }
 
 // The officer of `covenant` whose key is `public_key` (raw bytes), or nullptr.
-const PrivacyOfficer* OfficerWithKey(const Covenant& covenant, const std::string& public_key) {
-  const std::string hex = ToHex(std::span<const uint8_t>(
-      reinterpret_cast<const uint8_t*>(public_key.data()), public_key.size()));
-  for (const auto& [name, officer] : covenant.privacy_officers) {
-    if (absl::AsciiStrToLower(officer.public_key) == hex) return &officer;
-  }
-  return nullptr;
+const PrivacyOfficer* OfficerWithRawKey(const Covenant& covenant, const std::string& public_key) {
+  return OfficerWithKey(covenant, ToHex(std::span<const uint8_t>(
+                                      reinterpret_cast<const uint8_t*>(public_key.data()),
+                                      public_key.size())));
 }
 
 std::string UtcTime(absl::Time t) {
@@ -52,25 +51,10 @@ std::string EndStatementSignedBytes(const v1::EndCovenantRequest& request) {
 absl::StatusOr<v1::EndCovenantRequest> SignEndStatement(const Covenant& covenant,
                                                         const Secret& officer_secret_key,
                                                         std::string reason, absl::Time now) {
-  RETURN_IF_ERROR(EnsureSodium());
-  if (officer_secret_key.size() != crypto_sign_SECRETKEYBYTES) {
-    return absl::InvalidArgumentError(fmt::format(
-        "an officer's key is a {}-byte Ed25519 secret key, this one has {} bytes; make one with "
-        "koppel policy keygen",
-        crypto_sign_SECRETKEYBYTES, officer_secret_key.size()));
-  }
   std::array<uint8_t, crypto_sign_PUBLICKEYBYTES> public_key{};
-  crypto_sign_ed25519_sk_to_pk(public_key.data(), officer_secret_key.data());
+  RETURN_IF_ERROR(OfficerOfSecretKey(covenant, officer_secret_key, &public_key).status());
   v1::EndCovenantRequest request;
   request.set_officer_public_key(public_key.data(), public_key.size());
-  if (OfficerWithKey(covenant, request.officer_public_key()) == nullptr) {
-    std::vector<std::string> names;
-    for (const auto& [name, officer] : covenant.privacy_officers) names.push_back(name);
-    return absl::PermissionDeniedError(fmt::format(
-        "this key belongs to no privacy officer of covenant {}; listed: {} (use the key of an "
-        "officer listed under privacy_officers)",
-        covenant.id, fmt::join(names, ", ")));
-  }
   request.set_covenant_id(covenant.id);
   request.set_covenant_version(covenant.version);
   request.set_ended_at_unix_seconds(absl::ToUnixSeconds(now));
@@ -102,7 +86,7 @@ absl::StatusOr<std::string> VerifyEndStatement(const Covenant& covenant,
   }
   const PrivacyOfficer* officer = nullptr;
   if (request.officer_public_key().size() == crypto_sign_PUBLICKEYBYTES) {
-    officer = OfficerWithKey(covenant, request.officer_public_key());
+    officer = OfficerWithRawKey(covenant, request.officer_public_key());
   }
   if (officer == nullptr) {
     return absl::PermissionDeniedError(fmt::format(

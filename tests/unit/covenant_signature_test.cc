@@ -316,7 +316,8 @@ TEST_F(EndStatementTest, KeyOfNoOfficerIsRefused) {
   absl::StatusOr<v1::EndCovenantRequest> refused =
       SignEndStatement(covenant_, stranger_.secret_key, "reason", now_);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("listed: po-a, po-b"));
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("listed: po-a (Gemeente A), po-b (Gemeente B)"));
 
   // A statement signed by a stranger who calls themselves an officer.
   Covenant with_stranger = covenant_;
