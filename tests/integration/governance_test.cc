@@ -29,7 +29,10 @@
 #include "core/tls.h"
 #include "core/token.h"
 #include "koppel/v1/linker.grpc.pb.h"
+#include "koppel/v1/vault.grpc.pb.h"
 #include "linker/linker_store.h"
+#include "policies/covenant_signature.h"
+#include "policies/end_statement.h"
 #include "tests/testing/covenant_files.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
@@ -577,6 +580,35 @@ TEST_F(GovernanceTest, AuditLogsVerifyAndReportWhatHappened) {
   EXPECT_GE(flag_releases, 1u);
   EXPECT_TRUE(Contains(report.out, "who-else-involved")) << report.out;
   EXPECT_TRUE(Contains(report.out, "agent-wijkteam")) << report.out;
+}
+
+TEST_F(GovernanceTest, AForgedOrAlteredEndStatementIsRefused) {
+  const fs::path d = dir_->path();
+  absl::StatusOr<SignedCovenant> stat = LoadSignedCovenant(d / "stat.yaml");
+  ASSERT_TRUE(stat.ok()) << stat.status();
+  absl::StatusOr<v1::EndCovenantRequest> statement =
+      SignEndStatement(stat->covenant, officer_a_->secret_key, "finished", absl::Now());
+  ASSERT_TRUE(statement.ok()) << statement.status();
+  v1::EndCovenantRequest altered = *statement;
+  altered.set_reason("finished early");  // not what the officer signed
+  v1::EndCovenantRequest forged = *statement;
+  forged.set_officer_public_key(std::string(32, '\x01'));
+  auto credentials = MakeChannelCredentials(TlsFiles::FromPkiDir(d / "pki", "research-unit"));
+  ASSERT_TRUE(credentials.ok());
+  auto linker = v1::LinkerService::NewStub(grpc::CreateChannel(linker_.address, *credentials));
+  auto vault = v1::VaultService::NewStub(grpc::CreateChannel(vault_.address, *credentials));
+  for (const v1::EndCovenantRequest& request : {altered, forged}) {
+    v1::EndCovenantResponse response;
+    grpc::ClientContext to_linker, to_vault;
+    const grpc::Status l = linker->EndCovenant(&to_linker, request, &response);
+    const grpc::Status v = vault->EndCovenant(&to_vault, request, &response);
+    EXPECT_FALSE(l.ok());
+    EXPECT_FALSE(v.ok());
+    EXPECT_TRUE(l.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+                l.error_code() == grpc::StatusCode::PERMISSION_DENIED)
+        << l.error_message();
+  }
+  EXPECT_GT(RecordsPerCovenant()["stat"], 0u);  // nothing was deleted
 }
 
 // Runs after the tests above (gtest keeps the order within a suite).

@@ -1,0 +1,54 @@
+// Tests of the ledger of served covenants (policies/covenant_ledger.h): a newer version
+// supersedes, an older one or changed bytes under a served version are refused, an ended
+// covenant stays ended across reopening, and a corrupt ledger is refused, not reset.
+#include "policies/covenant_ledger.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+
+namespace koppel {
+namespace {
+
+TEST(CovenantLedgerTest, VersionsOnlyMoveForwardAndEndedStaysEnded) {
+  testing::TempDir dir;
+  const std::filesystem::path path = dir.path() / "covenants.json";
+  {
+    auto ledger = CovenantLedger::Open(path);
+    ASSERT_TRUE(ledger.ok()) << ledger.status();
+    EXPECT_TRUE((*ledger)->Admit("c", 1, "aa").ok());
+    EXPECT_TRUE((*ledger)->Admit("c", 1, "aa").ok());  // the same file again
+    absl::Status changed = (*ledger)->Admit("c", 1, "bb");
+    EXPECT_TRUE(absl::IsFailedPrecondition(changed));
+    EXPECT_TRUE(absl::StrContains(changed.message(), "needs a new version number")) << changed;
+    EXPECT_TRUE((*ledger)->Admit("c", 2, "cc").ok());
+  }
+  auto ledger = CovenantLedger::Open(path);  // remembered across restarts
+  ASSERT_TRUE(ledger.ok());
+  absl::Status rollback = (*ledger)->Admit("c", 1, "aa");
+  EXPECT_TRUE(absl::StrContains(rollback.message(), "superseded by version 2")) << rollback;
+  ASSERT_TRUE((*ledger)->MarkEnded("c", absl::FromUnixSeconds(1'800'000'000), "done").ok());
+  EXPECT_EQ((*ledger)->Ended(), std::vector<std::string>{"c"});
+  auto reopened = CovenantLedger::Open(path);
+  ASSERT_TRUE(reopened.ok());
+  absl::Status revived = (*reopened)->Admit("c", 3, "dd");
+  EXPECT_TRUE(absl::StrContains(revived.message(), "ended at 2027-01-15T08:00:00Z (done)"))
+      << revived;
+  EXPECT_TRUE((*reopened)->Admit("other", 1, "ee").ok());
+}
+
+TEST(CovenantLedgerTest, ACorruptLedgerIsRefusedNotReset) {
+  testing::TempDir dir;
+  const std::filesystem::path path = dir.path() / "covenants.json";
+  testing::WriteFile(path, "{\"covenants\": {\"c\": {\"version\": \"one\"}}}");
+  auto ledger = CovenantLedger::Open(path);
+  ASSERT_FALSE(ledger.ok());
+  EXPECT_TRUE(absl::IsDataLoss(ledger.status()));
+  EXPECT_TRUE(absl::StrContains(ledger.status().message(), path.string()));
+  EXPECT_TRUE(absl::StrContains(ledger.status().message(), "restore it from a backup"));
+}
+
+}  // namespace
+}  // namespace koppel
