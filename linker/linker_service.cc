@@ -80,10 +80,16 @@ grpc::Status LinkerService::Deliver(
 grpc::Status LinkerService::GetStatus(grpc::ServerContext* context,
                                       const v1::GetStatusRequest* /*request*/,
                                       v1::GetStatusResponse* response) {
-  if (PeerIdentity(*context).empty()) return Unauthenticated();
+  const std::string caller = PeerIdentity(*context);
+  if (caller.empty()) return Unauthenticated();
   absl::StatusOr<std::vector<v1::DatasetStatus>> status = store_->Status();
   if (!status.ok()) return ToGrpcStatus(status.status());
-  for (v1::DatasetStatus& s : *status) *response->add_datasets() = std::move(s);
+  // A party sees the counts of the covenants it is a party to, and no others.
+  for (v1::DatasetStatus& s : *status) {
+    absl::StatusOr<std::shared_ptr<ServedCovenant>> served = covenants_->Find(s.covenant_id());
+    if (!served.ok() || !(*served)->covenant().parties.contains(caller)) continue;
+    *response->add_datasets() = std::move(s);
+  }
   return grpc::Status::OK;
 }
 

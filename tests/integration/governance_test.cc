@@ -459,6 +459,24 @@ TEST_F(GovernanceTest, DeliveriesOutsideTheCovenantAreRefusedNamingTheRule) {
   EXPECT_EQ(RecordsPerCovenant().count("stat"), 1u);
 }
 
+TEST_F(GovernanceTest, APartySeesTheCountsOfItsOwnCovenantsOnly) {
+  const fs::path d = dir_->path();
+  auto covenants_seen_by = [&](const std::string& party) {
+    auto credentials = MakeChannelCredentials(TlsFiles::FromPkiDir(d / "pki", party));
+    EXPECT_TRUE(credentials.ok());
+    auto stub = v1::LinkerService::NewStub(grpc::CreateChannel(linker_.address, *credentials));
+    grpc::ClientContext context;
+    v1::GetStatusResponse response;
+    EXPECT_TRUE(stub->GetStatus(&context, v1::GetStatusRequest(), &response).ok());
+    std::set<std::string> seen;
+    for (const v1::DatasetStatus& s : response.datasets()) seen.insert(s.covenant_id());
+    return seen;
+  };
+  EXPECT_EQ(covenants_seen_by("agent-schuldhulp"), std::set<std::string>{"signal"});
+  EXPECT_EQ(covenants_seen_by("research-unit"), std::set<std::string>{"stat"});
+  EXPECT_EQ(covenants_seen_by("linker").size(), 2u);
+}
+
 TEST_F(GovernanceTest, WhoElseIsInvolvedAnswersExactlyTheGroundTruth) {
   const fs::path out = dir_->path() / "flags.csv";
   ProcessResult r = AskFlags("wijkteam", "agent-wijkteam", out.string());
