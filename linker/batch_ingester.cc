@@ -74,6 +74,17 @@ absl::StatusOr<v1::Receipt> BatchIngester::Ingest(const std::string& sender,
   randombytes_buf(nonce, 16);
   uint64_t index = 0;
   for (v1::Record& record : *payload.mutable_records()) {
+    // The header's grant-checked identifier kinds and attributes bind every record.
+    const bool undeclared_identifier = (!header.has_bsn() && !record.bsn_token().empty()) ||
+                                       (!header.has_address() && !record.address_token().empty());
+    if (undeclared_identifier || record.values_size() > header.attributes_size()) {
+      return absl::PermissionDeniedError(fmt::format(
+          "covenant {} v{}: batch {} has a record carrying {} its header does not declare; nothing "
+          "of the batch is stored (rule: parties[{}].datasets[{}].{})",
+          covenant_.id, covenant_.version, batch.batch_id(),
+          undeclared_identifier ? "an identifier" : "a value", sender, header.dataset(),
+          undeclared_identifier ? "identifiers" : "fields"));
+    }
     const bool bsn_ok = record.bsn_token().size() == 32 || record.bsn_token().empty();
     const bool address_ok = record.address_token().size() == 32 || record.address_token().empty();
     if (!bsn_ok || !address_ok || (record.bsn_token().empty() && record.address_token().empty())) {

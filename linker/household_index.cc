@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sodium.h>
 
+#include <algorithm>
 #include <map>
 
 #include "core/status_macros.h"
@@ -58,7 +59,11 @@ absl::StatusOr<HouseholdIndex> HouseholdIndex::Build(const LinkerStore& store,
       const v1::Value& to = record.values(slots.to);
       if (to.kind_case() == v1::Value::kDateDays && to.date_days() <= day) continue;
     }
-    index.household_of_[record.bsn_token()] = record.address_token();
+    std::vector<std::string>& households = index.households_of_[record.bsn_token()];
+    if (std::find(households.begin(), households.end(), record.address_token()) ==
+        households.end()) {
+      households.push_back(record.address_token());
+    }
   }
   sodium_memzero(plain.data(), plain.size());
   if (batches.empty()) {
@@ -66,16 +71,23 @@ absl::StatusOr<HouseholdIndex> HouseholdIndex::Build(const LinkerStore& store,
         "covenant {}: the register '{}' holds no records yet; a household release needs it",
         covenant, family.dataset));
   }
-  for (const auto& [person, household] : index.household_of_) {
-    index.members_[household].push_back(person);
+  for (const auto& [person, households] : index.households_of_) {
+    for (const std::string& household : households) index.members_[household].push_back(person);
   }
   return index;
 }
 
 std::vector<std::string> HouseholdIndex::Family(const std::string& person) const {
-  auto household = household_of_.find(person);
-  if (household == household_of_.end()) return {person};
-  return members_.at(household->second);
+  auto households = households_of_.find(person);
+  if (households == households_of_.end()) return {person};
+  if (households->second.size() == 1) return members_.at(households->second.front());
+  std::vector<std::string> family;
+  for (const std::string& household : households->second) {
+    for (const std::string& member : members_.at(household)) {
+      if (std::find(family.begin(), family.end(), member) == family.end()) family.push_back(member);
+    }
+  }
+  return family;
 }
 
 }  // namespace koppel

@@ -7,7 +7,6 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
 
 #include <fmt/format.h>
 
@@ -36,7 +35,8 @@ int Fail(int code, const absl::Status& status) {
   return code;
 }
 
-// The covenant's data key from the vault, sealed to a key pair made for this request only.
+// The covenant's data key from the vault, sealed to a key pair made for this request only;
+// ABORTED when the vault says the covenant has ended.
 absl::StatusOr<Secret> FetchDataKey(const std::string& vault, const TlsFiles& tls,
                                     const std::string& covenant) {
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = MakeChannelCredentials(tls);
@@ -55,6 +55,11 @@ absl::StatusOr<Secret> FetchDataKey(const std::string& vault, const TlsFiles& tl
     return absl::Status(FromGrpcStatus(status).code(),
                         fmt::format("the vault at {} refused the data key: {}", vault,
                                     status.error_message()));
+  }
+  if (response.covenant_ended()) {
+    return absl::Status(absl::StatusCode::kAborted,
+                        fmt::format("the vault at {} reports that covenant {} has ended", vault,
+                                    covenant));
   }
   return one_time->Open(response.sealed_key(), crypto_secretbox_KEYBYTES);
 }
@@ -101,14 +106,14 @@ int Serve(const ServeFlags& f) {
   if (!credentials.ok()) return Fail(kExitIo, credentials.status());
   std::error_code ec;
   std::filesystem::create_directories(f.data, ec);
-  absl::StatusOr<std::unique_ptr<CovenantLedger>> ledger =
-      CovenantLedger::Open(std::filesystem::path(f.data) / "covenants.json");
-  if (!ledger.ok()) return Fail(kExitIo, ledger.status());
   absl::StatusOr<Secret> signing =
       ReadKeyFile(std::filesystem::path(f.keys) / "linker-signing.key", crypto_sign_SECRETKEYBYTES);
   if (!signing.ok()) return Fail(kExitIo, signing.status());
   const std::string audit_path =
       f.audit.empty() ? (std::filesystem::path(f.data) / "audit.log").string() : f.audit;
+  absl::StatusOr<std::unique_ptr<CovenantLedger>> ledger = CovenantLedger::Open(
+      std::filesystem::path(f.data) / "covenants.json", !std::filesystem::exists(audit_path, ec));
+  if (!ledger.ok()) return Fail(kExitIo, ledger.status());
   absl::StatusOr<std::unique_ptr<AuditLog>> audit = AuditLog::Open(audit_path, *signing, "linker");
   if (!audit.ok()) return Fail(kExitIo, audit.status());
   absl::StatusOr<std::unique_ptr<LinkerStore>> store = LinkerStore::Open(f.data);
@@ -119,14 +124,9 @@ int Serve(const ServeFlags& f) {
   if (!plan.ok()) return Fail(kExitConfig, plan.status());
   for (const std::string& note : plan->notes) spdlog::info("{}", note);
   ServedCovenants covenants(store->get(), ledger->get(), audit->get());
-  // A deletion cut short by a crash is finished now: the ledger already says "ended".
-  absl::StatusOr<std::vector<v1::DatasetStatus>> held = (*store)->Status();
-  if (!held.ok()) return Fail(kExitIo, held.status());
-  for (const std::string& id : (*ledger)->Ended()) {
-    const bool has_data = std::any_of(held->begin(), held->end(), [&](const v1::DatasetStatus& s) {
-      return s.covenant_id() == id;
-    });
-    if (!has_data) continue;
+  // A deletion cut short by a crash (even after its write, before the compaction) is finished
+  // now: the ledger says "ended" but not yet "deleted".
+  for (const std::string& id : (*ledger)->PendingDeletion()) {
     absl::StatusOr<LinkerStore::Deleted> deleted =
         covenants.End(id, "retention_deletion", "linker", "finishing an interrupted deletion",
                       absl::Now());
@@ -149,7 +149,7 @@ int Serve(const ServeFlags& f) {
       return Fail(kExitIo, s);
     }
     absl::StatusOr<LinkerKeys> keys = LoadKeys(f.keys, c.id, f.vault, tls);
-    if (!keys.ok() && absl::IsFailedPrecondition(keys.status())) {
+    if (!keys.ok() && absl::IsAborted(keys.status())) {
       // The vault ended the covenant while the linker was down: its data goes too.
       spdlog::warn("{}", std::string(keys.status().message()));
       absl::StatusOr<LinkerStore::Deleted> deleted = covenants.End(

@@ -163,7 +163,7 @@ absl::StatusOr<std::vector<bool>> LinkerStore::HasTokens(
 }
 
 absl::StatusOr<LinkerStore::Deleted> LinkerStore::DeleteCovenant(const std::string& covenant) {
-  std::lock_guard<std::mutex> lock(commit_mutex_);
+  std::unique_lock<std::mutex> lock(commit_mutex_);  // only for the write: compaction is long
   Deleted deleted;
   rocksdb::WriteBatch batch;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
@@ -206,6 +206,7 @@ absl::StatusOr<LinkerStore::Deleted> LinkerStore::DeleteCovenant(const std::stri
   rocksdb::WriteOptions sync;
   sync.sync = true;
   RETURN_IF_ERROR(FromRocks(db_->Write(sync, &batch), "deleting a covenant's data"));
+  lock.unlock();
   // Rewrite every file: the range tombstone alone leaves the old values on disk.
   RETURN_IF_ERROR(FromRocks(db_->Flush(rocksdb::FlushOptions()), "flushing after deletion"));
   rocksdb::CompactRangeOptions compact;

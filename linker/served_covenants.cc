@@ -111,6 +111,7 @@ absl::StatusOr<LinkerStore::Deleted> ServedCovenants::End(const std::string& id,
     served->MarkEnded();
   }
   ASSIGN_OR_RETURN(LinkerStore::Deleted deleted, store_->DeleteCovenant(id));
+  RETURN_IF_ERROR(ledger_->MarkDeleted(id));
   if (served != nullptr) {
     exclusive.unlock();
     served.reset();  // the keys are wiped when the last request lets go

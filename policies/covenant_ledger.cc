@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -11,10 +12,27 @@
 namespace koppel {
 
 absl::StatusOr<std::unique_ptr<CovenantLedger>> CovenantLedger::Open(
-    const std::filesystem::path& path) {
+    const std::filesystem::path& path, bool first_start) {
   std::map<std::string, Entry> entries;
+  std::error_code ec;
+  const bool exists = std::filesystem::exists(path, ec);
+  if (ec) {
+    return absl::PermissionDeniedError(
+        fmt::format("cannot look for the covenant ledger {}: {}", path.string(), ec.message()));
+  }
+  if (!exists && !first_start) {
+    return absl::DataLossError(fmt::format(
+        "the covenant ledger {} is missing, but this service has run before (its audit log "
+        "exists); restore the ledger from a backup: without it ended covenants could be served "
+        "again",
+        path.string()));
+  }
   std::ifstream in(path);
-  if (in) {
+  if (exists && !in) {
+    return absl::PermissionDeniedError(
+        fmt::format("cannot read the covenant ledger {}", path.string()));
+  }
+  if (exists) {
     std::ostringstream text;
     text << in.rdbuf();
     try {
@@ -25,6 +43,8 @@ absl::StatusOr<std::unique_ptr<CovenantLedger>> CovenantLedger::Open(
         entry.sha256 = e.at("sha256").get<std::string>();
         entry.ended_at = e.value("ended_at", "");
         entry.end_reason = e.value("end_reason", "");
+        entry.officers = e.value("officers", std::vector<std::string>{});
+        entry.deleted = e.value("deleted", false);
         entries.emplace(id, std::move(entry));
       }
     } catch (const nlohmann::json::exception& e) {
@@ -34,7 +54,12 @@ absl::StatusOr<std::unique_ptr<CovenantLedger>> CovenantLedger::Open(
           path.string(), e.what()));
     }
   }
-  return std::unique_ptr<CovenantLedger>(new CovenantLedger(path, std::move(entries)));
+  std::unique_ptr<CovenantLedger> ledger(new CovenantLedger(path, std::move(entries)));
+  if (!exists) {  // written at once, so that the next start finds it whatever happens next
+    std::lock_guard<std::mutex> lock(ledger->mutex_);
+    if (absl::Status s = ledger->Save(); !s.ok()) return s;
+  }
+  return ledger;
 }
 
 std::optional<CovenantLedger::Entry> CovenantLedger::Find(const std::string& id) const {
@@ -45,7 +70,8 @@ std::optional<CovenantLedger::Entry> CovenantLedger::Find(const std::string& id)
 }
 
 absl::Status CovenantLedger::Admit(const std::string& id, uint32_t version,
-                                   const std::string& sha256) {
+                                   const std::string& sha256,
+                                   const std::vector<std::string>& officers) {
   std::lock_guard<std::mutex> lock(mutex_);
   Entry& entry = entries_[id];
   if (!entry.ended_at.empty()) {
@@ -67,18 +93,36 @@ absl::Status CovenantLedger::Admit(const std::string& id, uint32_t version,
         id, version, version, entry.sha256));
   }
   if (version == entry.version) return absl::OkStatus();
+  for (const std::string& pinned : entry.officers) {
+    if (std::find(officers.begin(), officers.end(), pinned) == officers.end()) {
+      return absl::FailedPreconditionError(fmt::format(
+          "covenant {} version {} is not signed by every officer who signed version {} (key {} "
+          "is missing); a new version needs the signatures of the officers of the old one, or a "
+          "new covenant id",
+          id, version, entry.version, pinned));
+    }
+  }
   entry.version = version;
   entry.sha256 = sha256;
+  entry.officers = officers;
   return Save();
 }
 
-std::vector<std::string> CovenantLedger::Ended() const {
+std::vector<std::string> CovenantLedger::PendingDeletion() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<std::string> ended;
+  std::vector<std::string> pending;
   for (const auto& [id, entry] : entries_) {
-    if (!entry.ended_at.empty()) ended.push_back(id);
+    if (!entry.ended_at.empty() && !entry.deleted) pending.push_back(id);
   }
-  return ended;
+  return pending;
+}
+
+absl::Status CovenantLedger::MarkDeleted(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Entry& entry = entries_[id];
+  if (entry.deleted) return absl::OkStatus();
+  entry.deleted = true;
+  return Save();
 }
 
 absl::Status CovenantLedger::MarkEnded(const std::string& id, absl::Time at,
@@ -96,7 +140,8 @@ absl::Status CovenantLedger::Save() const {
   doc["format"] = "koppel covenant ledger 1";
   doc["covenants"] = nlohmann::json::object();
   for (const auto& [id, e] : entries_) {
-    nlohmann::json entry = {{"version", e.version}, {"sha256", e.sha256}};
+    nlohmann::json entry = {{"version", e.version}, {"sha256", e.sha256}, {"officers", e.officers}};
+    if (e.deleted) entry["deleted"] = true;
     if (!e.ended_at.empty()) {
       entry["ended_at"] = e.ended_at;
       entry["end_reason"] = e.end_reason;

@@ -1,7 +1,9 @@
 // What a service remembers about the covenants it has served, across restarts: the newest
-// version it loaded of each covenant id, so that an older file cannot roll a covenant back, and
-// whether the covenant has ended, so that an ended covenant cannot return. One JSON file,
-// rewritten atomically on every change.
+// version it loaded of each covenant id, so that an older file cannot roll a covenant back; the
+// privacy officers' keys that signed it, so that a later version cannot replace them; whether
+// the covenant has ended, so that it cannot return; and whether this service has finished
+// deleting its data (or destroying its keys), so that a crash in between is caught up on. One
+// JSON file, rewritten atomically on every change.
 #ifndef KOPPEL_POLICIES_COVENANT_LEDGER_H_
 #define KOPPEL_POLICIES_COVENANT_LEDGER_H_
 
@@ -26,19 +28,29 @@ class CovenantLedger {
     std::string sha256;
     std::string ended_at;    // UTC ISO 8601; empty while the covenant lives
     std::string end_reason;
+    std::vector<std::string> officers;  // public keys (hex) of the officers who signed
+    bool deleted = false;    // this service finished deleting the ended covenant's data or keys
   };
 
-  static absl::StatusOr<std::unique_ptr<CovenantLedger>> Open(const std::filesystem::path& path);
+  // A missing file is an empty ledger only on a service's first start (`first_start`): later,
+  // a missing ledger would let ended covenants return, so it is refused (DATA_LOSS).
+  static absl::StatusOr<std::unique_ptr<CovenantLedger>> Open(const std::filesystem::path& path,
+                                                              bool first_start);
 
   std::optional<Entry> Find(const std::string& id) const;
 
-  // Records that version `version` (file hash `sha256`) of covenant `id` is served, unless the
-  // covenant has ended, a newer version was served before, or the same version was served with
-  // other bytes: FAILED_PRECONDITION saying which and what to do.
-  absl::Status Admit(const std::string& id, uint32_t version, const std::string& sha256);
+  // Records that version `version` (file hash `sha256`, signed by the officers with `officers`
+  // keys) of covenant `id` is served, unless the covenant has ended, a newer version was served
+  // before, the same version was served with other bytes, or a newer version leaves out an
+  // officer who signed the version served before: FAILED_PRECONDITION saying which and what to
+  // do.
+  absl::Status Admit(const std::string& id, uint32_t version, const std::string& sha256,
+                     const std::vector<std::string>& officers);
 
-  // The ids of every covenant that has ended.
-  std::vector<std::string> Ended() const;
+  // The ids of the covenants that ended and whose data (or keys) this service has not yet
+  // finished deleting.
+  std::vector<std::string> PendingDeletion() const;
+  absl::Status MarkDeleted(const std::string& id);
 
   // Records, durably, that covenant `id` has ended; it is refused from then on.
   absl::Status MarkEnded(const std::string& id, absl::Time at, const std::string& reason);

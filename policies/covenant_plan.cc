@@ -2,32 +2,51 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 
 namespace koppel {
 
 absl::StatusOr<CovenantPlan> PlanCovenants(const std::vector<std::filesystem::path>& files,
                                            CovenantLedger* ledger, absl::Time now) {
-  std::map<std::string, SignedCovenant> newest;
-  CovenantPlan plan;
+  std::map<std::string, std::vector<SignedCovenant>> versions;
   for (const std::filesystem::path& file : files) {
     absl::StatusOr<SignedCovenant> loaded = LoadSignedCovenant(file);
     if (!loaded.ok()) return loaded.status();
-    const std::string id = loaded->covenant.id;
-    auto it = newest.find(id);
-    if (it == newest.end()) {
-      newest.emplace(id, std::move(*loaded));
-      continue;
+    std::vector<SignedCovenant>& same_id = versions[loaded->covenant.id];
+    for (const SignedCovenant& other : same_id) {
+      if (other.covenant.version == loaded->covenant.version) {
+        return absl::InvalidArgumentError(fmt::format(
+            "{} and {} are both version {} of covenant {}; give each version once",
+            other.path.string(), file.string(), other.covenant.version, other.covenant.id));
+      }
     }
-    const uint32_t held = it->second.covenant.version, got = loaded->covenant.version;
-    if (held == got) {
-      return absl::InvalidArgumentError(fmt::format(
-          "{} and {} are both version {} of covenant {}; give each version once",
-          it->second.path.string(), file.string(), got, id));
+    same_id.push_back(std::move(*loaded));
+  }
+  CovenantPlan plan;
+  // Per id the newest version that has started; a newer one that starts later waits (its
+  // service takes it up when restarted after its valid_from).
+  std::map<std::string, SignedCovenant> newest;
+  for (auto& [id, same_id] : versions) {
+    std::sort(same_id.begin(), same_id.end(), [](const SignedCovenant& a, const SignedCovenant& b) {
+      return a.covenant.version > b.covenant.version;
+    });
+    size_t chosen = 0;
+    while (chosen + 1 < same_id.size() && same_id[chosen].covenant.StartsAt() > now) ++chosen;
+    for (size_t i = 0; i < same_id.size(); ++i) {
+      if (i < chosen) {
+        plan.notes.push_back(fmt::format(
+            "covenant {} version {} starts on {}; version {} is served until then (restart the "
+            "service after that day)",
+            id, same_id[i].covenant.version, absl::FormatCivilTime(same_id[i].covenant.valid_from),
+            same_id[chosen].covenant.version));
+      } else if (i > chosen) {
+        plan.notes.push_back(fmt::format("covenant {} version {} is superseded by version {}", id,
+                                         same_id[i].covenant.version,
+                                         same_id[chosen].covenant.version));
+      }
     }
-    plan.notes.push_back(fmt::format("covenant {} version {} is superseded by version {}", id,
-                                     std::min(held, got), std::max(held, got)));
-    if (got > held) it->second = std::move(*loaded);
+    newest.emplace(id, std::move(same_id[chosen]));
   }
   for (auto& [id, signed_covenant] : newest) {
     std::optional<CovenantLedger::Entry> entry = ledger->Find(id);
@@ -37,7 +56,11 @@ absl::StatusOr<CovenantPlan> PlanCovenants(const std::vector<std::filesystem::pa
       continue;
     }
     const Covenant& c = signed_covenant.covenant;
-    if (absl::Status s = ledger->Admit(id, c.version, signed_covenant.sha256); !s.ok()) return s;
+    std::vector<std::string> officers;
+    for (const auto& [name, officer] : c.privacy_officers) officers.push_back(officer.public_key);
+    if (absl::Status s = ledger->Admit(id, c.version, signed_covenant.sha256, officers); !s.ok()) {
+      return s;
+    }
     if (now >= c.RetentionEndsAt()) {
       plan.end.push_back(std::move(signed_covenant));
     } else {

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "core/atomic_file.h"
 #include "core/hmac.h"
 
@@ -156,11 +157,25 @@ absl::StatusOr<uint64_t> KeyStore::Destroy(const std::string& name) {
   if (!IsSafeName(name)) return absl::InvalidArgumentError("malformed covenant id");
   std::lock_guard<std::mutex> lock(mutex_);
   uint64_t destroyed = 0;
-  for (uint32_t epoch = 1;; ++epoch) {
-    const std::filesystem::path path = KeyPath(name, epoch);
-    std::error_code ec;
+  // Every epoch's file, not just 1, 2, ... up to the first gap: a crash may have left one.
+  std::vector<std::pair<std::filesystem::path, uint32_t>> files;
+  const std::string prefix = name + ".";
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_ / "keys", ec)) {
+    const std::string file = entry.path().filename().string();
+    if (!file.starts_with(prefix) || !file.ends_with(".sealed")) continue;
+    const std::string epoch_text = file.substr(prefix.size(), file.size() - prefix.size() - 7);
+    uint32_t epoch = 0;
+    if (epoch_text.empty() || !absl::SimpleAtoi(epoch_text, &epoch)) continue;
+    files.emplace_back(entry.path(), epoch);
+  }
+  if (ec) {
+    return absl::PermissionDeniedError(
+        fmt::format("cannot list {}: {}", (dir_ / "keys").string(), ec.message()));
+  }
+  for (const auto& [path, epoch] : files) {
     const uintmax_t size = std::filesystem::file_size(path, ec);
-    if (ec) break;
+    if (ec) return absl::DataLossError(fmt::format("cannot read {}", path.string()));
     // Overwrite before unlinking, so the sealed key is not left in the file's old blocks.
     const int fd = ::open(path.c_str(), O_WRONLY);
     if (fd < 0) {

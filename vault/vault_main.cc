@@ -67,10 +67,12 @@ int Serve(const ServeFlags& f) {
       return Fail(kExitIo, s);
     }
   }
+  const bool first_start = !std::filesystem::exists(dir / "audit.log");
   absl::StatusOr<std::unique_ptr<AuditLog>> audit =
       AuditLog::Open(dir / "audit.log", *audit_key, "vault");
   if (!audit.ok()) return Fail(kExitIo, audit.status());
-  absl::StatusOr<std::unique_ptr<CovenantLedger>> ledger = CovenantLedger::Open(dir / "covenants.json");
+  absl::StatusOr<std::unique_ptr<CovenantLedger>> ledger =
+      CovenantLedger::Open(dir / "covenants.json", first_start);
   if (!ledger.ok()) return Fail(kExitIo, ledger.status());
   std::vector<std::filesystem::path> files(f.covenants.begin(), f.covenants.end());
   absl::StatusOr<CovenantPlan> plan = PlanCovenants(files, ledger->get(), absl::Now());
@@ -82,18 +84,11 @@ int Serve(const ServeFlags& f) {
 
   VaultService service(store->get(), ledger->get(), audit->get());
   // Keys of covenants that ended but survived a crash mid-destruction go now.
-  for (const std::string& id : (*ledger)->Ended()) {
-    for (const std::string& name : {id, id + ".data"}) {
-      absl::StatusOr<uint64_t> left = (*store)->Destroy(name);
-      if (!left.ok()) return Fail(kExitIo, left.status());
-      if (*left == 0) continue;
-      if (absl::Status s = (*audit)->Append("key_destruction", "vault", id,
-                                            {{"reason", "finishing an interrupted destruction"},
-                                             {"keys_destroyed", *left}});
-          !s.ok()) {
-        return Fail(kExitIo, s);
-      }
-    }
+  for (const std::string& id : (*ledger)->PendingDeletion()) {
+    absl::StatusOr<uint64_t> destroyed =
+        service.End(id, "key_destruction", "vault", "finishing an interrupted destruction",
+                    absl::Now());
+    if (!destroyed.ok()) return Fail(kExitIo, destroyed.status());
   }
   for (const SignedCovenant& ended : plan->end) {
     absl::StatusOr<uint64_t> destroyed = service.End(ended.covenant.id, "key_destruction", "vault",
@@ -193,11 +188,21 @@ int Main(int argc, char** argv) {
     if (!master.ok()) return Fail(kExitIo, master.status());
     absl::StatusOr<std::unique_ptr<KeyStore>> store = KeyStore::Open(dir, std::move(*master));
     if (!store.ok()) return Fail(kExitIo, store.status());
+    const std::filesystem::path vault_dir(dir);
+    absl::StatusOr<std::unique_ptr<CovenantLedger>> ledger = CovenantLedger::Open(
+        vault_dir / "covenants.json", !std::filesystem::exists(vault_dir / "audit.log"));
+    if (!ledger.ok()) return Fail(kExitIo, ledger.status());
     absl::StatusOr<Secret> audit_key = (*store)->AuditSigningKey();
     if (!audit_key.ok()) return Fail(kExitIo, audit_key.status());
     absl::StatusOr<std::unique_ptr<AuditLog>> audit =
-        AuditLog::Open(std::filesystem::path(dir) / "audit.log", *audit_key, "vault");
+        AuditLog::Open(vault_dir / "audit.log", *audit_key, "vault");
     if (!audit.ok()) return Fail(kExitIo, audit.status());
+    std::optional<CovenantLedger::Entry> entry = (*ledger)->Find(rotate_covenant);
+    if (entry.has_value() && !entry->ended_at.empty()) {
+      return Fail(kExitConfig, absl::FailedPreconditionError(fmt::format(
+                                   "covenant {} ended at {}; its keys are destroyed for good",
+                                   rotate_covenant, entry->ended_at)));
+    }
     absl::StatusOr<uint32_t> epoch = (*store)->Rotate(rotate_covenant);
     if (!epoch.ok()) return Fail(kExitIo, epoch.status());
     if (absl::Status s = (*audit)->Append("key_rotation", "vault operator", rotate_covenant,

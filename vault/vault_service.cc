@@ -106,6 +106,14 @@ grpc::Status VaultService::EvaluateOprf(grpc::ServerContext* context,
     return refuse(absl::InvalidArgumentError(
         fmt::format("send 1 to {} blinded elements per call", kMaxElementsPerCall)));
   }
+  std::vector<OprfElement> blinded(count), evaluated(count);
+  for (size_t i = 0; i < count; ++i) {
+    const std::string& e = request->blinded_elements(static_cast<int>(i));
+    if (e.size() != kOprfElementSize) {
+      return refuse(absl::InvalidArgumentError(fmt::format("blinded element {} is not 32 bytes", i)));
+    }
+    std::copy(e.begin(), e.end(), reinterpret_cast<char*>(blinded[i].data()));
+  }
   uint64_t remaining = 0;
   absl::Status quota;
   {
@@ -128,14 +136,6 @@ grpc::Status VaultService::EvaluateOprf(grpc::ServerContext* context,
   absl::StatusOr<OprfServerKey> server_key = OprfServerKey::Derive((*key)->span(),
       std::span(reinterpret_cast<const uint8_t*>("koppel/v1/oprf"), 14));
   if (!server_key.ok()) return refuse(server_key.status());
-  std::vector<OprfElement> blinded(count), evaluated(count);
-  for (size_t i = 0; i < count; ++i) {
-    const std::string& e = request->blinded_elements(static_cast<int>(i));
-    if (e.size() != kOprfElementSize) {
-      return refuse(absl::InvalidArgumentError(fmt::format("blinded element {} is not 32 bytes", i)));
-    }
-    std::copy(e.begin(), e.end(), reinterpret_cast<char*>(blinded[i].data()));
-  }
   if (absl::Status s = server_key->BlindEvaluateBatch(blinded, evaluated); !s.ok()) return refuse(s);
   if (absl::Status s = Audit("oprf_evaluation", party, id, {{"epoch", *epoch}, {"count", count}});
       !s.ok()) {
@@ -156,15 +156,23 @@ grpc::Status VaultService::GetDataKey(grpc::ServerContext* context,
   std::shared_lock<std::shared_mutex> hold(covenants_mutex_);
   const std::string party = PeerIdentity(*context);
   const std::string& id = request->covenant_id();
+  absl::StatusOr<Covenant> covenant = Find(id, /*in_force=*/false);
+  if (!party.empty() && !covenant.ok() && absl::IsFailedPrecondition(covenant.status())) {
+    // Ended: the linker that asks learns it explicitly and deletes its copy of the data.
+    (void)Audit("refused", party, id,
+                {{"operation", "get_data_key"}, {"reason", std::string(covenant.status().message())}});
+    response->set_covenant_ended(true);
+    return grpc::Status::OK;
+  }
   absl::Status allowed = [&]() -> absl::Status {
     if (party.empty()) return absl::UnauthenticatedError("no verified client certificate");
-    ASSIGN_OR_RETURN(Covenant c, Find(id, /*in_force=*/false));
-    return c.HasRole(party, "linker");
+    RETURN_IF_ERROR(covenant.status());
+    return covenant->HasRole(party, "linker");
   }();
   if (!allowed.ok()) return Refuse("get_data_key", party, id, allowed);
-  // The data key is a key of its own (name "<covenant>.data"), not derived from K_cov, so that
-  // rotating the token key does not touch stored records.
-  const std::string name = id + ".data";
+  // The data key is a key of its own, not derived from K_cov, so that rotating the token key
+  // does not touch stored records.
+  const std::string name = DataKeyName(id);
   absl::StatusOr<uint32_t> epoch = keys_->CurrentEpoch(name);
   if (!epoch.ok()) return ToGrpcStatus(epoch.status());
   absl::StatusOr<const Secret*> key = keys_->Key(name, *epoch);
@@ -185,7 +193,8 @@ absl::StatusOr<uint64_t> VaultService::End(const std::string& id, const std::str
   std::unique_lock<std::shared_mutex> lock(covenants_mutex_);
   covenants_.erase(id);
   ASSIGN_OR_RETURN(uint64_t token_keys, keys_->Destroy(id));
-  ASSIGN_OR_RETURN(uint64_t data_keys, keys_->Destroy(id + ".data"));
+  ASSIGN_OR_RETURN(uint64_t data_keys, keys_->Destroy(DataKeyName(id)));
+  RETURN_IF_ERROR(ledger_->MarkDeleted(id));
   lock.unlock();
   spdlog::info("covenant {} ended ({}): destroyed {} keys", id, reason, token_keys + data_keys);
   RETURN_IF_ERROR(

@@ -21,6 +21,10 @@
 
 namespace koppel {
 
+// The vault's name for a covenant's data key. Upper case: no covenant id (a-z, 0-9, '.', '_',
+// '-') can end with it, so no covenant's token key can share a data key's file.
+inline std::string DataKeyName(const std::string& covenant_id) { return covenant_id + ".DATA"; }
+
 class VaultService final : public v1::VaultService::Service {
  public:
   static constexpr int kMaxElementsPerCall = 4096;

@@ -169,6 +169,15 @@ TEST_F(LinkerTest, RefusesBadBatchesAndStoresNothing) {
   with_address.mutable_header()->set_has_address(true);
   EXPECT_TRUE(RefusedBy(ingester_->Ingest("agent", Seal(with_address)).status(),
                         "parties[agent].datasets[uwv].identifiers"));
+  // Records carrying what their header does not declare: an address token, an extra value.
+  v1::BatchPayload hidden_address = Payload(3);
+  hidden_address.mutable_records(1)->set_address_token(std::string(32, 'h'));
+  EXPECT_TRUE(RefusedBy(ingester_->Ingest("agent", Seal(hidden_address)).status(),
+                        "parties[agent].datasets[uwv].identifiers"));
+  v1::BatchPayload hidden_value = Payload(3);
+  hidden_value.mutable_records(2)->add_values()->set_amount_cents(100);
+  EXPECT_TRUE(RefusedBy(ingester_->Ingest("agent", Seal(hidden_value)).status(),
+                        "parties[agent].datasets[uwv].fields"));
   // Sealed under another version of the covenant.
   v1::BatchPayload newer = Payload(3);
   newer.mutable_header()->set_covenant_version(2);
