@@ -797,6 +797,19 @@ TEST_F(GovernanceTest, ANewVersionSupersedesAndItsEndDateEndsIt) {
   }());
   EXPECT_EQ(rollback.exit_code, 4);
   EXPECT_TRUE(Contains(rollback.err, "superseded by version 2")) << rollback.err;
+  // A version 4 that swaps the officer who signed the earlier versions for another is refused.
+  TestCovenant swapped = StatCovenant(4, "", "");
+  swapped.officers = {officer_b_};
+  ASSERT_TRUE(
+      testing::WriteSignedCovenant(d / "stat-v4.yaml", swapped.Yaml(), {officer_b_}).ok());
+  ProcessResult takeover = RunProcess([&] {
+    std::vector<std::string> argv = VaultArgs({"stat-v4.yaml"});
+    argv.insert(argv.end(), {"--listen", "127.0.0.1:0", "--pki", (d / "pki").string()});
+    return argv;
+  }());
+  EXPECT_EQ(takeover.exit_code, 4);
+  EXPECT_TRUE(Contains(takeover.err, "not signed by every officer who signed version 2"))
+      << takeover.err;
 
   // Version 3 ended yesterday (no retention): both services end it when they start.
   ASSERT_TRUE(testing::WriteSignedCovenant(

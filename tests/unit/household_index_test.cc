@@ -381,10 +381,11 @@ TEST_F(HouseholdIndexTest, HoldsOnlyTheReKeyedPersonTokens) {
       persons.insert(person);
     }
   }
-  // A record with only an address, and one with only a person: neither places anyone, and
-  // neither adds an empty token to a household.
+  // A record with only an address, and records with only a person: none places anyone, no
+  // empty token joins a household, and no one without an address shares one.
   rows.push_back({"", T("address-0"), kDay - 10, kUnset});
   rows.push_back({T("homeless"), "", kDay - 10, kUnset});
+  rows.push_back({T("also-homeless"), "", kDay - 10, kUnset});
   Deliver(kBrpAttributes, rows);
   absl::StatusOr<HouseholdIndex> index = Build();
   ASSERT_TRUE(index.ok()) << index.status();
@@ -405,6 +406,7 @@ TEST_F(HouseholdIndexTest, HoldsOnlyTheReKeyedPersonTokens) {
             (Names{"person-3-0", "person-3-1", "person-3-2", "person-3-3"}));
   EXPECT_EQ(FamilyOf(*index, "person-0-0"), Names{"person-0-0"});
   EXPECT_EQ(FamilyOf(*index, "homeless"), Names{"homeless"});
+  EXPECT_EQ(FamilyOf(*index, "also-homeless"), Names{"also-homeless"});
 }
 
 }  // namespace
