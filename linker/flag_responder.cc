@@ -158,16 +158,26 @@ absl::StatusOr<std::shared_ptr<const HouseholdIndex>> FlagResponder::Households(
         "release '{}' is answered per household, but this responder has no data key",
         release.name));
   }
-  std::lock_guard<std::mutex> lock(households_mutex_);
-  if (households_ == nullptr || households_->day() != today ||
-      households_records_ != register_records || households_dataset_ != release.family.dataset) {
-    ASSIGN_OR_RETURN(HouseholdIndex index,
-                     HouseholdIndex::Build(*store_, covenant_->id, release.family, *data_key_, today));
-    households_ = std::make_shared<const HouseholdIndex>(std::move(index));
+  {
+    std::lock_guard<std::mutex> lock(households_mutex_);
+    if (households_ != nullptr && households_->day() == today &&
+        households_records_ == register_records && households_dataset_ == release.family.dataset) {
+      return households_;
+    }
+  }
+  // Built outside the lock: answers that need it wait for it anyway, the others do not.
+  ASSIGN_OR_RETURN(HouseholdIndex index,
+                   HouseholdIndex::Build(*store_, covenant_->id, release.family, *data_key_, today));
+  auto built = std::make_shared<const HouseholdIndex>(std::move(index));
+  std::shared_ptr<const HouseholdIndex> old;  // freed after the lock is released
+  {
+    std::lock_guard<std::mutex> lock(households_mutex_);
+    old = std::move(households_);
+    households_ = built;
     households_records_ = register_records;
     households_dataset_ = release.family.dataset;
   }
-  return households_;
+  return built;
 }
 
 }  // namespace koppel
