@@ -36,8 +36,8 @@ absl::StatusOr<HouseholdIndex> HouseholdIndex::Build(const LinkerStore& store,
   std::map<std::string, PeriodSlots, std::less<>> batches;
   std::string plain;
   v1::Record record;
-  for (auto cursor = store.NewRecordCursor(covenant, family.dataset); cursor->Valid();
-       cursor->Next()) {
+  std::unique_ptr<RecordCursor> cursor = store.NewRecordCursor(covenant, family.dataset);
+  for (; cursor->Valid(); cursor->Next()) {
     auto batch = batches.find(cursor->batch_id());
     if (batch == batches.end()) {
       ASSIGN_OR_RETURN(v1::BatchHeader header, store.FindBatchHeader(cursor->batch_id()));
@@ -49,13 +49,14 @@ absl::StatusOr<HouseholdIndex> HouseholdIndex::Build(const LinkerStore& store,
     const PeriodSlots slots = batch->second;
     if (slots.from < 0) continue;  // delivered without the address period: places no one
     RETURN_IF_ERROR(OpenStoredRecord(cursor->value(), data_key, &plain, &record));
+    // A value left off the end is unset, as the analysis engine reads it: an open period.
     if (record.bsn_token().empty() || record.address_token().empty() ||
-        record.values_size() <= std::max(slots.from, slots.to)) {
+        record.values_size() <= slots.from) {
       continue;
     }
     const v1::Value& from = record.values(slots.from);
     if (from.kind_case() != v1::Value::kDateDays || from.date_days() > day) continue;
-    if (slots.to >= 0) {
+    if (slots.to >= 0 && slots.to < record.values_size()) {
       const v1::Value& to = record.values(slots.to);
       if (to.kind_case() == v1::Value::kDateDays && to.date_days() <= day) continue;
     }
@@ -66,6 +67,7 @@ absl::StatusOr<HouseholdIndex> HouseholdIndex::Build(const LinkerStore& store,
     }
   }
   sodium_memzero(plain.data(), plain.size());
+  RETURN_IF_ERROR(cursor->status());
   if (batches.empty()) {
     return absl::NotFoundError(fmt::format(
         "covenant {}: the register '{}' holds no records yet; a household release needs it",

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdint>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <set>
@@ -34,6 +36,7 @@ struct Row {
   std::string address;
   int from = kUnset;
   int to = kUnset;
+  size_t values = SIZE_MAX;  // how many of the header's values the record carries (default all)
 };
 
 class HouseholdIndexTest : public ::testing::Test {
@@ -111,6 +114,7 @@ class HouseholdIndexTest : public ::testing::Test {
       record.set_bsn_token(row.person);
       record.set_address_token(row.address);
       for (const std::string& name : attributes) {
+        if (static_cast<size_t>(record.values_size()) == row.values) break;
         v1::Value* value = record.add_values();
         if (name == "wijk") {
           value->set_code(3);
@@ -296,12 +300,15 @@ TEST_F(HouseholdIndexTest, BatchWithoutThePeriodPlacesNoOne) {
                                          {T("no-period-2"), T("home"), kDay - 100, kUnset},
                                      });
   // An end without a start says nothing about being there on the day either.
-  Deliver({"adres_tot", "wijk"}, {{T("only-to"), T("home"), kUnset, kDay + 100}});
+  Deliver({"adres_tot", "wijk"}, {
+                                     {T("only-to"), T("home"), kUnset, kDay + 100},
+                                     {T("only-past-to"), T("home"), kUnset, kDay - 10},
+                                 });
   absl::StatusOr<HouseholdIndex> index = Build();
   ASSERT_TRUE(index.ok()) << index.status();
   EXPECT_EQ(index->persons(), 1u);
   EXPECT_EQ(FamilyOf(*index, "resident"), Names{"resident"});
-  for (const char* unplaced : {"no-period-1", "no-period-2", "only-to"}) {
+  for (const char* unplaced : {"no-period-1", "no-period-2", "only-to", "only-past-to"}) {
     SCOPED_TRACE(unplaced);
     EXPECT_EQ(FamilyOf(*index, unplaced), Names{unplaced});
   }
@@ -311,7 +318,8 @@ TEST_F(HouseholdIndexTest, OnlyTheCovenantsRegisterCounts) {
   Deliver(kBrpAttributes, {{T("resident"), T("home"), kDay - 100, kUnset}});
   // Same attribute names in another dataset, and the register of another covenant.
   Deliver(kBrpAttributes, {{T("client"), T("home"), kDay - 100, kUnset}}, "wijkteam");
-  Deliver(kBrpAttributes, {{T("elsewhere"), T("home"), kDay - 100, kUnset}}, "brp", "other-covenant");
+  Deliver(kBrpAttributes, {{T("elsewhere"), T("home"), kDay - 100, kUnset}}, "brp",
+          "other-covenant");
   absl::StatusOr<HouseholdIndex> index = Build();
   ASSERT_TRUE(index.ok()) << index.status();
   EXPECT_EQ(index->persons(), 1u);
@@ -329,7 +337,8 @@ TEST_F(HouseholdIndexTest, EmptyRegisterIsNotFound) {
 
   // Records elsewhere, and a register batch with no records, do not make a register.
   Deliver(kBrpAttributes, {{T("client"), T("home"), kDay - 100, kUnset}}, "wijkteam");
-  Deliver(kBrpAttributes, {{T("elsewhere"), T("home"), kDay - 100, kUnset}}, "brp", "other-covenant");
+  Deliver(kBrpAttributes, {{T("elsewhere"), T("home"), kDay - 100, kUnset}}, "brp",
+          "other-covenant");
   Deliver(kBrpAttributes, {});
   index = Build();
   ASSERT_FALSE(index.ok());
@@ -376,7 +385,8 @@ TEST_F(HouseholdIndexTest, HoldsOnlyTheReKeyedPersonTokens) {
   for (int household = 0; household < 20; ++household) {
     const std::string address = "address-" + std::to_string(household);
     for (int member = 0; member <= household % 4; ++member) {
-      const std::string person = "person-" + std::to_string(household) + "-" + std::to_string(member);
+      const std::string person =
+          "person-" + std::to_string(household) + "-" + std::to_string(member);
       rows.push_back({T(person), T(address), kDay - 10 * (member + 1), kUnset});
       persons.insert(person);
     }
@@ -407,6 +417,48 @@ TEST_F(HouseholdIndexTest, HoldsOnlyTheReKeyedPersonTokens) {
   EXPECT_EQ(FamilyOf(*index, "person-0-0"), Names{"person-0-0"});
   EXPECT_EQ(FamilyOf(*index, "homeless"), Names{"homeless"});
   EXPECT_EQ(FamilyOf(*index, "also-homeless"), Names{"also-homeless"});
+}
+
+// The ingester stores a record carrying fewer values than its header lists, and the analysis
+// engine reads a missing trailing value as unset: an open period, not a record to skip.
+TEST_F(HouseholdIndexTest, MissingTrailingToIsAnOpenPeriod) {
+  Deliver(kBrpAttributes, {{T("full"), T("home"), kDay - 10, kUnset}});
+  Deliver({"adres_van", "adres_tot"}, {{T("short"), T("home"), kDay - 10, kUnset, 1}});
+  absl::StatusOr<HouseholdIndex> index = Build();
+  ASSERT_TRUE(index.ok()) << index.status();
+  EXPECT_EQ(FamilyOf(*index, "full"), (Names{"full", "short"}));
+  EXPECT_EQ(FamilyOf(*index, "short"), (Names{"full", "short"}));
+}
+
+// A read error must not end the scan as if the register ended there: a store whose register
+// blocks fail their checksum is an error, not "holds no records yet" or a partial index.
+TEST_F(HouseholdIndexTest, UnreadableRegisterIsAnErrorNotAnEmptyRegister) {
+  std::vector<Row> rows;
+  for (int i = 0; i < 200; ++i) {
+    rows.push_back({T("person-" + std::to_string(i)), T("home"), kDay - 10, kUnset});
+  }
+  Deliver(kBrpAttributes, rows);
+  // Reopening writes the log to a table file; then damage every table file's first block.
+  store_.reset();
+  ASSERT_TRUE(LinkerStore::Open(dir_ / "db").ok());
+  int tables = 0;
+  for (const auto& file : std::filesystem::directory_iterator(dir_ / "db")) {
+    if (file.path().extension() != ".sst") continue;
+    ++tables;
+    std::string bytes = testing::ReadFile(file.path());
+    ASSERT_GT(bytes.size(), 2100u);
+    for (size_t i = 2000; i < 2100; ++i) bytes[i] = static_cast<char>(bytes[i] ^ 0x5a);
+    testing::WriteFile(file.path(), bytes);
+  }
+  ASSERT_GT(tables, 0);
+  absl::StatusOr<std::unique_ptr<LinkerStore>> store = LinkerStore::Open(dir_ / "db");
+  ASSERT_TRUE(store.ok()) << store.status();
+  store_ = std::move(*store);
+  ASSERT_FALSE(store_->Scan(kCovenantId, "brp", [](std::string_view, std::string_view) {}).ok());
+
+  absl::StatusOr<HouseholdIndex> index = Build();
+  ASSERT_FALSE(index.ok()) << index->persons() << " persons placed from a damaged register";
+  EXPECT_NE(index.status().code(), absl::StatusCode::kNotFound) << index.status();
 }
 
 }  // namespace
