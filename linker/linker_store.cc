@@ -4,6 +4,8 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "core/hex.h"
@@ -220,6 +222,31 @@ absl::StatusOr<LinkerStore::Deleted> LinkerStore::DeleteCovenant(const std::stri
   RETURN_IF_ERROR(FromRocks(db_->CompactRange(compact, nullptr, nullptr), "compacting after deletion"));
   RETURN_IF_ERROR(FromRocks(db_->FlushWAL(true), "syncing the log after deletion"));
   return deleted;
+}
+
+absl::StatusOr<LinkerStore::Shape> LinkerStore::Settle() {
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  RETURN_IF_ERROR(FromRocks(db_->Flush(flush), "flushing"));
+  for (;;) {
+    uint64_t pending = 0, compactions = 0, flushes = 0;
+    db_->GetIntProperty("rocksdb.compaction-pending", &pending);
+    db_->GetIntProperty("rocksdb.num-running-compactions", &compactions);
+    db_->GetIntProperty("rocksdb.num-running-flushes", &flushes);
+    if (pending == 0 && compactions == 0 && flushes == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  Shape shape;
+  db_->GetIntProperty("rocksdb.live-sst-files-size", &shape.live_bytes);
+  for (int level = 0; level < 7; ++level) {
+    std::string files;
+    db_->GetProperty("rocksdb.num-files-at-level" + std::to_string(level), &files);
+    if (files != "0") {
+      shape.files_per_level += fmt::format("{}L{}={}", shape.files_per_level.empty() ? "" : " ",
+                                           level, files);
+    }
+  }
+  return shape;
 }
 
 absl::StatusOr<int64_t> LinkerStore::ReleasesSpent(const std::string& covenant) const {

@@ -94,6 +94,14 @@ class LinkerStore {
   // compacts the whole database so that no live file keeps the deleted entries.
   absl::StatusOr<Deleted> DeleteCovenant(const std::string& covenant);
 
+  // For benchmarks, which measure a store at rest: flushes the memtable and waits until no
+  // flush or compaction runs or is pending. Returns the live SST bytes and "L0=n L1=m ...".
+  struct Shape {
+    uint64_t live_bytes = 0;
+    std::string files_per_level;
+  };
+  absl::StatusOr<Shape> Settle();
+
   // The release budget: how many releases a covenant has had; Spend adds one durably.
   absl::StatusOr<int64_t> ReleasesSpent(const std::string& covenant) const;
   absl::Status SpendRelease(const std::string& covenant);

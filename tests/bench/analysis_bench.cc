@@ -35,7 +35,6 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <rocksdb/db.h>
 
 #include "absl/time/civil_time.h"
 #include "absl/time/clock.h"
@@ -131,14 +130,6 @@ LinkerKeys LoadLinkerKeys(const fs::path& dir, const std::string& covenant) {
   LinkerKeys keys{{}, std::move(box), std::move(signing), std::move(link), std::move(data)};
   crypto_scalarmult_base(keys.box_public.data(), keys.box_secret.data());
   return keys;
-}
-
-// RocksDB options as LinkerStore::Open sets them, for settling the store after ingest.
-rocksdb::Options StoreOptions() {
-  rocksdb::Options options;
-  options.paranoid_checks = true;
-  options.compression = rocksdb::kNoCompression;
-  return options;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -248,31 +239,10 @@ void Ingest(const fs::path& db, const fs::path& linker_keys, const fs::path& out
   // Let RocksDB finish flushing and compacting, as it would in a linker that keeps running, so
   // that the measurement neither competes with background work nor sees a transient shape.
   const Timing settle = Timed([&] {
-    rocksdb::DB* raw = nullptr;
-    rocksdb::Status s = rocksdb::DB::Open(StoreOptions(), db.string(), &raw);
-    if (!s.ok()) Die("reopening the store: " + s.ToString());
-    std::unique_ptr<rocksdb::DB> rdb(raw);
-    rocksdb::FlushOptions flush;
-    flush.wait = true;
-    rdb->Flush(flush);
-    for (;;) {
-      uint64_t pending = 0, compactions = 0, flushes = 0;
-      rdb->GetIntProperty("rocksdb.compaction-pending", &pending);
-      rdb->GetIntProperty("rocksdb.num-running-compactions", &compactions);
-      rdb->GetIntProperty("rocksdb.num-running-flushes", &flushes);
-      if (pending == 0 && compactions == 0 && flushes == 0) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    std::string levels;
-    for (int level = 0; level < 7; ++level) {
-      std::string files;
-      rdb->GetProperty("rocksdb.num-files-at-level" + std::to_string(level), &files);
-      if (files != "0") levels += fmt::format(" L{}={}", level, files);
-    }
-    uint64_t live = 0;
-    rdb->GetIntProperty("rocksdb.live-sst-files-size", &live);
-    fmt::print("store settled: {:.0f} MiB of SST files, files per level:{}\n",
-               static_cast<double>(live) / (1 << 20), levels);
+    std::unique_ptr<LinkerStore> settled = Check(LinkerStore::Open(db), "reopening the store");
+    const LinkerStore::Shape shape = Check(settled->Settle(), "settling the store");
+    fmt::print("store settled: {:.0f} MiB of SST files, files per level: {}\n",
+               static_cast<double>(shape.live_bytes) / (1 << 20), shape.files_per_level);
   });
   fmt::print("flush and compactions after ingest: {:.1f} s\n", settle.wall);
 }

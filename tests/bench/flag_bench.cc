@@ -35,7 +35,6 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <rocksdb/db.h>
 
 #include "absl/time/clock.h"
 #include "core/hex.h"
@@ -342,27 +341,12 @@ void WriteStore(LinkerStore* store, const Population& pop, const AgentTokens& ag
 // Lets RocksDB finish flushing and compacting, as in a linker that keeps running, so that the
 // measurement neither competes with background work nor sees a transient shape.
 void Settle(const fs::path& db) {
-  rocksdb::Options options;
-  options.paranoid_checks = true;
-  options.compression = rocksdb::kNoCompression;  // as LinkerStore::Open
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(options, db.string(), &raw);
-  if (!s.ok()) Die("reopening the store to settle it: " + s.ToString());
-  std::unique_ptr<rocksdb::DB> rdb(raw);
-  rocksdb::FlushOptions flush;
-  flush.wait = true;
-  rdb->Flush(flush);
-  for (;;) {
-    uint64_t pending = 0, compactions = 0, flushes = 0;
-    rdb->GetIntProperty("rocksdb.compaction-pending", &pending);
-    rdb->GetIntProperty("rocksdb.num-running-compactions", &compactions);
-    rdb->GetIntProperty("rocksdb.num-running-flushes", &flushes);
-    if (pending == 0 && compactions == 0 && flushes == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  uint64_t live = 0;
-  rdb->GetIntProperty("rocksdb.live-sst-files-size", &live);
-  fmt::print("store settled: {:.0f} MiB of SST files\n", static_cast<double>(live) / (1 << 20));
+  absl::StatusOr<std::unique_ptr<LinkerStore>> store = LinkerStore::Open(db);
+  if (!store.ok()) Die("reopening the store to settle it: " + std::string(store.status().message()));
+  absl::StatusOr<LinkerStore::Shape> shape = (*store)->Settle();
+  if (!shape.ok()) Die("settling the store: " + std::string(shape.status().message()));
+  fmt::print("store settled: {:.0f} MiB of SST files\n",
+             static_cast<double>(shape->live_bytes) / (1 << 20));
 }
 
 // ---------------------------------------------------------------------------------------------
