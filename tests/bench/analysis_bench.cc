@@ -36,6 +36,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "tests/bench/bench_tool.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/clock.h"
 #include "core/hmac.h"
@@ -53,22 +54,10 @@ namespace koppel {
 namespace {
 
 namespace fs = std::filesystem;
+using bench::Check;
+using bench::Die;
+using bench::Grouped;
 
-[[noreturn]] void Die(const std::string& what) {
-  fmt::print(stderr, "analysis_bench: error: {}\n", what);
-  std::fflush(stdout);
-  std::exit(1);
-}
-
-template <typename T>
-T Check(absl::StatusOr<T> value, const std::string& what) {
-  if (!value.ok()) Die(fmt::format("{}: {}", what, value.status().ToString()));
-  return *std::move(value);
-}
-
-void Check(const absl::Status& status, const std::string& what) {
-  if (!status.ok()) Die(fmt::format("{}: {}", what, status.ToString()));
-}
 
 std::string ReadText(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -78,15 +67,6 @@ std::string ReadText(const fs::path& path) {
   return text.str();
 }
 
-// Thousands separated with commas, as the README writes numbers.
-std::string Grouped(uint64_t n) {
-  std::string digits = std::to_string(n), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
 
 double PeakRssMiB() {
   rusage usage{};
@@ -498,6 +478,7 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
 }
 
 int Main(int argc, char** argv) {
+  bench::ThisProgram().name = "analysis_bench";
   CLI::App app{"analysis_bench: analysis time of a spec against one full scan of the same store "
                "(issue #4). Run through scripts/bench-analysis."};
   std::string db, linker_keys, outboxes, agent_keys, mappings, covenant_id = "bench", spec, prices;

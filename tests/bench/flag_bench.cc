@@ -36,6 +36,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "tests/bench/bench_tool.h"
 #include "absl/time/clock.h"
 #include "core/hex.h"
 #include "core/hmac.h"
@@ -72,37 +73,11 @@ constexpr FlagDataset kFlagDatasets[] = {
 constexpr size_t kFlags = std::size(kFlagDatasets);
 constexpr double kClientShare = 0.02;  // persons the wijkteam knows
 
-fs::path g_remove_on_exit;  // the temporary work directory, removed on the way out
+using bench::Check;
+using bench::Die;
+using bench::Grouped;
 
-[[noreturn]] void Die(const std::string& what) {
-  std::fflush(stdout);
-  fmt::print(stderr, "flag_bench: error: {}\n", what);
-  if (!g_remove_on_exit.empty()) {
-    std::error_code ec;
-    fs::remove_all(g_remove_on_exit, ec);
-  }
-  std::exit(1);
-}
 
-template <typename T>
-T Check(absl::StatusOr<T> value, const std::string& what) {
-  if (!value.ok()) Die(fmt::format("{}: {}", what, value.status().ToString()));
-  return *std::move(value);
-}
-
-void Check(const absl::Status& status, const std::string& what) {
-  if (!status.ok()) Die(fmt::format("{}: {}", what, status.ToString()));
-}
-
-// Thousands separated with commas, as the README writes numbers.
-std::string Grouped(uint64_t n) {
-  std::string digits = std::to_string(n), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
 
 template <typename F>
 double Seconds(F&& f) {
@@ -803,6 +778,7 @@ int Run(uint32_t persons, int repeat, size_t tokens, const fs::path& dir) {
 }
 
 int Main(int argc, char** argv) {
+  bench::ThisProgram().name = "flag_bench";
   CLI::App app{
       "flag_bench: purpose-bound release answers (FlagResponder) against the raw HMACs "
       "and RocksDB seeks they need, and the household index build against a decrypting "
@@ -834,14 +810,15 @@ int Main(int argc, char** argv) {
     std::string templ = (fs::temp_directory_path() / "koppel-flag-bench-XXXXXX").string();
     if (::mkdtemp(templ.data()) == nullptr) Die("cannot make a temporary directory");
     work = templ;
-    g_remove_on_exit = work;
+    bench::ThisProgram().remove_on_exit = work;
   } else {
     work = dir;
     if (fs::exists(work)) Die(work.string() + " exists; give a new directory for the store");
     fs::create_directories(work);
   }
   const int rc = Run(persons, repeat, tokens, work);
-  if (!g_remove_on_exit.empty()) fs::remove_all(g_remove_on_exit);
+  const fs::path& scratch = bench::ThisProgram().remove_on_exit;
+  if (!scratch.empty()) fs::remove_all(scratch);
   return rc;
 }
 
