@@ -339,6 +339,10 @@ class ReportBuilder {
                            {"tables", Value(d, "tables")},
                            {"cells_suppressed_primary", Value(d, "cells_suppressed_primary")},
                            {"cells_suppressed_secondary", Value(d, "cells_suppressed_secondary")},
+                           {"mode", Value(d, "mode")},
+                           {"earlier_releases_checked", Value(d, "earlier_releases_checked")},
+                           {"cells_suppressed_history", Value(d, "cells_suppressed_history")},
+                           {"implied_groups_protected", Value(d, "implied_groups_protected")},
                            {"releases_left", Value(d, "releases_left")}});
     } else if (event == "query_refused") {
       refused_queries_.push_back({{"time", e.time},
@@ -560,8 +564,11 @@ void PrintText(const OrderedJson& report) {
               {"recipient", "recipient"},
               {"analysis", "analysis"},
               {"tables", "tables"},
+              {"mode", "mode"},
               {"cells_suppressed_primary", "suppressed (primary)"},
               {"cells_suppressed_secondary", "suppressed (secondary)"},
+              {"cells_suppressed_history", "of which for earlier releases"},
+              {"earlier_releases_checked", "earlier releases checked"},
               {"releases_left", "releases left"},
               {"spec_sha256", "spec sha256"}});
   PrintTable("Refused queries", report["refused_queries"],

@@ -61,6 +61,8 @@ struct QueryFlags {
   std::string covenant_id;
   int timeout_seconds = 600;
   bool print = false;
+  bool exact = false;
+  bool perturbed = false;
 };
 
 
@@ -144,6 +146,17 @@ void PrintSummary(const v1::Release& release, const QueryFlags& f,
   for (const std::filesystem::path& path : written) names.push_back(path.filename().string());
   fmt::print("released {} table(s) as {} to {}: {}\n", release.tables_size(), f.format, f.out,
              fmt::join(names, ", "));
+  const v1::ReleaseMetadata& meta = release.metadata();
+  if (meta.mode() == v1::RELEASE_MODE_PERTURBED) {
+    fmt::print("perturbed release (exploratory spec): every count carries noise of at most {} "
+               "(cell key method, table sha256 {})\n",
+               meta.perturbation_max_noise(), meta.perturbation_table_sha256());
+  } else {
+    fmt::print("exact release of approved analysis {}: checked with {} earlier release(s); {} "
+               "cell(s) suppressed because of them\n",
+               meta.approved_analysis(), meta.earlier_releases_checked(),
+               meta.cells_suppressed_history());
+  }
   for (const std::string& warning : release.metadata().warnings()) {
     fmt::print(stderr, "koppel: warning: {}\n", warning);
   }
@@ -175,6 +188,9 @@ int RunQuery(const QueryFlags& f) {
   request.set_spec_name(spec_path.filename().string());
   request.set_covenant_id(f.covenant_id);
   request.set_spec_yaml(*yaml);
+  request.set_mode(f.exact       ? v1::RELEASE_MODE_EXACT
+                   : f.perturbed ? v1::RELEASE_MODE_PERTURBED
+                                 : v1::RELEASE_MODE_UNSPECIFIED);
   for (auto& [name, text] : *files) (*request.mutable_files())[name] = std::move(text);
   v1::LinkerService::Stub stub(ConnectLinker(f, *credentials));
   grpc::ClientContext context;
@@ -221,6 +237,13 @@ void AddQuery(CLI::App* app, QueryFlags* f) {
       ->check(CLI::Range(1, 86400))
       ->capture_default_str();
   query->add_flag("--print", f->print, "also print every table as text");
+  CLI::Option* exact = query->add_flag(
+      "--exact", f->exact,
+      "require an exact release: refused unless the covenant approves this spec (by digest)");
+  query->add_flag("--perturbed", f->perturbed,
+                  "ask for a perturbed release (cell key method), where the covenant allows "
+                  "exploratory specs")
+      ->excludes(exact);
   query->footer(std::string(kQueryExitCodes));
 }
 

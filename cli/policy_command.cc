@@ -1,14 +1,20 @@
 // `koppel policy`: what a privacy officer does with a covenant before it takes effect. Make a
-// signing key (keygen), fill the parties' public keys into a template (fill-keys), check and
-// read it (validate, explain), sign it (sign) and check that services will accept it (verify).
+// signing key (keygen), fill the parties' public keys and the digests of pinned files into a
+// template (fill-keys), pin an analysis spec for exact release (approve), check and read it
+// (validate, explain), sign it (sign) and check that services will accept it (verify).
 #include <sodium.h>
+#include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -24,6 +30,9 @@
 #include "core/atomic_file.h"
 #include "core/hex.h"
 #include "core/key_file.h"
+#include "core/status_macros.h"
+#include "linker/analysis/analysis_spec.h"
+#include "linker/analysis/prices.h"
 #include "policies/covenant.h"
 #include "policies/covenant_explain.h"
 #include "policies/covenant_signature.h"
@@ -52,19 +61,29 @@ constexpr std::string_view kFillKeysExitCodes =
     "Exit codes:\n"
     "  0  every placeholder is filled and the covenant written\n"
     "  2  usage: bad or missing flags\n"
-    "  3  the template cannot be read, or a placeholder's .pub file is missing or not a "
-    "32-byte public key\n"
+    "  3  the template cannot be read, a placeholder's .pub file is missing or not a 32-byte "
+    "public key, or the file a <sha256:PATH> placeholder names cannot be read\n"
     "  4  --out cannot be written\n"
+    "  1  anything else";
+constexpr std::string_view kApproveExitCodes =
+    "Exit codes:\n"
+    "  0  the spec is pinned in COVENANT (or was already, with the same digests)\n"
+    "  2  usage: bad or missing flags, or --prices for a spec that names no prices file\n"
+    "  3  the spec or prices file cannot be read or does not parse, or COVENANT cannot be read, "
+    "has no analysis section or would not be valid after the edit\n"
+    "  4  COVENANT cannot be written\n"
     "  1  anything else";
 constexpr std::string_view kValidateExitCodes =
     "Exit codes:\n"
-    "  0  the covenant is valid\n"
+    "  0  the covenant is valid (an approved spec, prices file or perturbation table that "
+    "differs from its digest is a warning on stderr)\n"
     "  2  usage: bad or missing flags\n"
     "  3  the covenant is invalid or cannot be read (the message names file, line and key)\n"
     "  1  anything else";
 constexpr std::string_view kExplainExitCodes =
     "Exit codes:\n"
-    "  0  the explanation is printed\n"
+    "  0  the explanation is printed (an approved spec that is missing or differs from its "
+    "digest is reported in it)\n"
     "  2  usage: bad or missing flags\n"
     "  3  the covenant is invalid or cannot be read\n"
     "  1  anything else";
@@ -80,7 +99,8 @@ constexpr std::string_view kSignExitCodes =
     "  1  anything else";
 constexpr std::string_view kVerifyExitCodes =
     "Exit codes:\n"
-    "  0  valid, signed by every officer and in force\n"
+    "  0  valid, signed by every officer and in force (pinned files that differ from their "
+    "digests are a warning on stderr)\n"
     "  2  usage: bad or missing flags, --at not a yyyy-mm-dd date\n"
     "  3  the covenant is malformed or cannot be read\n"
     "  5  not signed by every officer, or a signature is invalid, or the file changed after "
@@ -109,11 +129,474 @@ struct PolicyFlags {
   std::string out;             // keygen, fill-keys
   std::string keys_dir;        // fill-keys
   std::string template_file;   // fill-keys
-  std::string covenant;        // validate, explain, sign, verify
+  std::string covenant;        // approve, validate, explain, sign, verify
+  std::string spec;            // approve
+  std::string prices;          // approve
   std::string key;             // sign
   bool restart = false;        // sign
   std::string at;              // verify
 };
+
+namespace fs = std::filesystem;
+
+// `file` relative to the directory `base`, with '/' separators; absolute when there is no
+// relative path (another drive, an unresolvable path).
+std::string RelativePath(const fs::path& file, const fs::path& base) {
+  std::error_code ec;
+  fs::path rel = fs::relative(fs::absolute(file), fs::absolute(base), ec);
+  if (ec || rel.empty()) return fs::absolute(file).lexically_normal().generic_string();
+  return rel.generic_string();
+}
+
+fs::path DirectoryOf(const fs::path& file) { return fs::absolute(file).parent_path(); }
+
+// A value as YAML text: plain when it is made of path characters only, double-quoted otherwise.
+std::string YamlText(std::string_view value) {
+  const bool plain = !value.empty() && value.front() != '-' &&
+                     std::all_of(value.begin(), value.end(), [](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) ||
+                              std::string_view("._/+-").find(c) != std::string_view::npos;
+                     });
+  if (plain) return std::string(value);
+  std::string quoted = "\"";
+  for (char c : value) {
+    if (c == '"' || c == '\\') quoted += '\\';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
+// --- Editing a covenant's text in place (approve): only the lines of one entry change ---
+
+// The text's lines, each with its line ending (the last may have none).
+std::vector<std::string> SplitLines(std::string_view text) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    end = end == std::string_view::npos ? text.size() : end + 1;
+    lines.emplace_back(text.substr(start, end - start));
+    start = end;
+  }
+  return lines;
+}
+
+size_t IndentOf(std::string_view line) {
+  size_t n = 0;
+  while (n < line.size() && line[n] == ' ') ++n;
+  return n;
+}
+
+bool IsBlankOrComment(std::string_view line) {
+  const size_t at = IndentOf(line);
+  return at == line.size() || line[at] == '\n' || line[at] == '\r' || line[at] == '#';
+}
+
+bool IsItemAt(std::string_view line, size_t column) {
+  return IndentOf(line) == column && line.size() > column && line[column] == '-';
+}
+
+// One past the last line of the block that begins on line `first`: the lines after it indented
+// deeper than `column` (with `items_at_column`, also list items at `column`, as YAML allows
+// under a key), not counting trailing blank and comment lines.
+size_t BlockEnd(const std::vector<std::string>& lines, size_t first, size_t column,
+                bool items_at_column) {
+  size_t end = first + 1;
+  for (size_t i = first + 1; i < lines.size(); ++i) {
+    if (IsBlankOrComment(lines[i])) continue;
+    if (IndentOf(lines[i]) <= column && !(items_at_column && IsItemAt(lines[i], column))) break;
+    end = i + 1;
+  }
+  return end;
+}
+
+// Replaces lines [begin, end) by `text` (whole lines).
+void Splice(std::vector<std::string>* lines, size_t begin, size_t end, const std::string& text,
+            std::string_view eol) {
+  if (begin == lines->size() && !lines->empty() && !lines->back().ends_with('\n')) {
+    lines->back() += eol;
+  }
+  lines->erase(lines->begin() + static_cast<std::ptrdiff_t>(begin),
+               lines->begin() + static_cast<std::ptrdiff_t>(end));
+  lines->insert(lines->begin() + static_cast<std::ptrdiff_t>(begin), text);
+}
+
+// One `analysis.approved` item with its dash at `dash`.
+std::string EntryText(const ApprovedAnalysis& a, size_t dash, std::string_view eol) {
+  const std::string pad(dash, ' ');
+  const std::string keys(dash + 2, ' ');
+  std::string out = fmt::format("{}- name: {}{}", pad, a.name, eol);
+  out += fmt::format("{}spec: {}{}", keys, YamlText(a.spec_path), eol);
+  out += fmt::format("{}sha256: {}{}", keys, a.spec_sha256, eol);
+  if (!a.prices_path.empty()) {
+    out += fmt::format("{}prices: {}{}", keys, YamlText(a.prices_path), eol);
+    out += fmt::format("{}prices_sha256: {}{}", keys, a.prices_sha256, eol);
+  }
+  return out;
+}
+
+// Where an item of a block list begins: its '-' (line, column), before the item's first key.
+std::optional<std::pair<size_t, size_t>> DashOf(const std::vector<std::string>& lines,
+                                                const YAML::Mark& mark) {
+  if (mark.is_null() || static_cast<size_t>(mark.line) >= lines.size()) return std::nullopt;
+  const size_t line = static_cast<size_t>(mark.line);
+  const std::string& text = lines[line];
+  for (size_t c = std::min(static_cast<size_t>(mark.column), text.size()); c-- > 0;) {
+    if (text[c] == '-') return std::pair{line, c};
+    if (text[c] != ' ') break;
+  }
+  if (line > 0 && IsItemAt(lines[line - 1], IndentOf(lines[line - 1])) &&
+      IsBlankOrComment(std::string_view(lines[line - 1]).substr(IndentOf(lines[line - 1]) + 1))) {
+    return std::pair{line - 1, IndentOf(lines[line - 1])};
+  }
+  return std::nullopt;
+}
+
+std::string ScalarOf(const YAML::Node& map, const char* key) {
+  const YAML::Node value = map[key];
+  return value && value.IsScalar() ? value.Scalar() : std::string();
+}
+
+// The line (from 0) of `key` in the mapping `map`, which has it.
+size_t KeyLine(const YAML::Node& map, std::string_view key) {
+  for (const auto& kv : map) {
+    if (kv.first.Scalar() == key) return static_cast<size_t>(kv.first.Mark().line);
+  }
+  return 0;
+}
+
+struct ApproveEdit {
+  std::string text;              // the covenant after the edit
+  bool replaced = false;         // an entry of the same name was replaced
+  std::string removed_analyses;  // the old `analyses:` key the entry replaced, as written
+};
+
+absl::Status CannotEdit(const std::string& source, const YAML::Node& node,
+                        std::string_view problem) {
+  const YAML::Mark mark = node.Mark();
+  return absl::InvalidArgumentError(fmt::format("{}:{}:{}: {}; edit the covenant by hand",
+                                                source, mark.line + 1, mark.column + 1, problem));
+}
+
+// The items of `analysis.approved` written as a flow list, `[]` or nothing: rewritten in block
+// form with `entry` replacing the item of its name or appended.
+absl::StatusOr<std::string> RewrittenApproved(const std::string& source, const YAML::Node& list,
+                                              const ApprovedAnalysis& entry, size_t column,
+                                              std::string_view eol, bool* replaced) {
+  std::string out = fmt::format("{}approved:{}", std::string(column, ' '), eol);
+  if (list.IsSequence()) {
+    for (const YAML::Node& item : list) {
+      if (!item.IsMap()) {
+        return CannotEdit(source, item, "analysis.approved: an item is no mapping");
+      }
+      ApprovedAnalysis old{ScalarOf(item, "name"), ScalarOf(item, "spec"),
+                           ScalarOf(item, "sha256"), ScalarOf(item, "prices"),
+                           ScalarOf(item, "prices_sha256")};
+      *replaced = *replaced || old.name == entry.name;
+      out += EntryText(old.name == entry.name ? entry : old, column + 2, eol);
+    }
+  } else if (!list.IsNull()) {
+    return CannotEdit(source, list, "analysis.approved is not a list");
+  }
+  if (!*replaced) out += EntryText(entry, column + 2, eol);
+  return out;
+}
+
+// `entry` put into a block list `analysis.approved`: in place of the item of its name, or after
+// the last item, with the layout of the first.
+absl::StatusOr<bool> SpliceIntoBlockList(const std::string& source, const YAML::Node& list,
+                                         const ApprovedAnalysis& entry, std::string_view eol,
+                                         std::vector<std::string>* lines) {
+  std::optional<std::pair<size_t, size_t>> first_dash;
+  size_t last_end = 0;
+  for (const YAML::Node& item : list) {
+    const std::optional<std::pair<size_t, size_t>> dash = DashOf(*lines, item.Mark());
+    if (!item.IsMap() || !dash) {
+      return CannotEdit(source, item, "analysis.approved: cannot tell where this item begins");
+    }
+    if (!first_dash) first_dash = dash;
+    const size_t end = BlockEnd(*lines, dash->first, dash->second, false);
+    if (ScalarOf(item, "name") == entry.name) {
+      Splice(lines, dash->first, end, EntryText(entry, dash->second, eol), eol);
+      return true;
+    }
+    last_end = end;
+  }
+  Splice(lines, last_end, last_end, EntryText(entry, first_dash->second, eol), eol);
+  return false;
+}
+
+// The covenant `text` with `entry` under analysis.approved; every other byte stays as it was,
+// except an old `analyses:` key, which the new `approved:` key replaces.
+absl::StatusOr<ApproveEdit> EditApproved(const std::string& text, const std::string& source,
+                                         const ApprovedAnalysis& entry) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(fmt::format("{}: not valid YAML: {}", source, e.msg));
+  }
+  const YAML::Node analysis = root.IsMap() ? root["analysis"] : YAML::Node();
+  if (!analysis || !analysis.IsMap() || analysis.size() == 0) {
+    return absl::FailedPreconditionError(fmt::format(
+        "{} has no analysis section, so nothing may come out of it; add `analysis:` with its "
+        "recipients and disclosure settings first (docs/covenants.md)",
+        source));
+  }
+  if (analysis.Style() == YAML::EmitterStyle::Flow) {
+    return CannotEdit(source, analysis, "analysis is written in flow style {...}");
+  }
+  std::map<std::string, std::pair<YAML::Node, YAML::Node>> keys;  // key -> (key, value)
+  size_t column = 0;
+  bool first = true;
+  for (const auto& kv : analysis) {
+    if (first) column = static_cast<size_t>(kv.first.Mark().column);
+    first = false;
+    keys.emplace(kv.first.Scalar(), std::pair{kv.first, kv.second});
+  }
+  const std::string_view eol = text.find("\r\n") != std::string::npos ? "\r\n" : "\n";
+  std::vector<std::string> lines = SplitLines(text);
+  ApproveEdit edit;
+  auto key_block = [&](const std::string& key) {
+    const size_t line = static_cast<size_t>(keys.at(key).first.Mark().line);
+    return std::pair{line, BlockEnd(lines, line, column, true)};
+  };
+  if (keys.contains("approved")) {
+    const YAML::Node list = keys.at("approved").second;
+    if (list.IsSequence() && list.Style() == YAML::EmitterStyle::Block && list.size() > 0) {
+      ASSIGN_OR_RETURN(edit.replaced, SpliceIntoBlockList(source, list, entry, eol, &lines));
+    } else {
+      const auto [begin, end] = key_block("approved");
+      ASSIGN_OR_RETURN(const std::string block,
+                       RewrittenApproved(source, list, entry, column, eol, &edit.replaced));
+      Splice(&lines, begin, end, block, eol);
+    }
+  } else {
+    const std::string block = fmt::format("{}approved:{}", std::string(column, ' '), eol) +
+                              EntryText(entry, column + 2, eol);
+    if (keys.contains("analyses")) {
+      const auto [begin, end] = key_block("analyses");
+      for (size_t i = begin; i < end; ++i) edit.removed_analyses += lines[i];
+      Splice(&lines, begin, end, block, eol);
+    } else if (keys.contains("recipients")) {
+      const size_t end = key_block("recipients").second;
+      Splice(&lines, end, end, block, eol);
+    } else {
+      Splice(&lines, KeyLine(root, "analysis") + 1, KeyLine(root, "analysis") + 1, block, eol);
+    }
+  }
+  for (const std::string& line : lines) edit.text += line;
+  return edit;
+}
+
+// What an officer must do after the covenant's bytes changed: sign again, all of them.
+void PrintSignAgain(const std::string& covenant_path, bool is_template) {
+  if (is_template) {
+    fmt::print("{} still has placeholders: fill it in (koppel policy fill-keys), then every "
+               "officer reads it (koppel policy explain) and signs the result.\n",
+               covenant_path);
+    return;
+  }
+  const fs::path sig_path = SignaturePath(covenant_path);
+  std::error_code ec;
+  if (!fs::exists(sig_path, ec)) {
+    fmt::print("Every officer reads it (koppel policy explain {0}) and signs it: "
+               "koppel policy sign --key OFFICER_KEY {0}\n",
+               covenant_path);
+    return;
+  }
+  std::vector<std::string> signers;
+  absl::StatusOr<std::string> text = ReadFileContents(sig_path);
+  absl::StatusOr<SignatureFile> sig =
+      text.ok() ? ParseSignatureFile(*text, sig_path.string()) : text.status();
+  if (sig.ok()) {
+    for (const CovenantSignature& s : sig->signatures) signers.push_back(s.officer);
+  }
+  fmt::print(
+      "{0} changed, so the signatures in {1}{2} no longer match and the services refuse it "
+      "until every officer has signed again. Every officer reads it (koppel policy explain "
+      "{0}); then\n"
+      "  the first to sign runs:   koppel policy sign --restart --key OFFICER_KEY {0}\n"
+      "    (--restart discards the old signatures)\n"
+      "  every other officer runs: koppel policy sign --key OFFICER_KEY {0}\n"
+      "    (without --restart, which would discard the signatures made since)\n"
+      "  and then: koppel policy verify {0}\n",
+      covenant_path, sig_path.string(),
+      signers.empty() ? std::string() : fmt::format(" ({})", fmt::join(signers, ", ")));
+}
+
+// The approved entry for a spec and its prices file (explicit, or the one the spec names),
+// after checking that both parse: officers never pin a spec the linker would refuse to read.
+// On failure `exit_code` is the code to exit with.
+absl::StatusOr<ApprovedAnalysis> EntryForSpec(const PolicyFlags& f, int* exit_code) {
+  *exit_code = kExitInvalid;
+  ASSIGN_OR_RETURN(const std::string spec_bytes, ReadFileContents(f.spec));
+  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(spec_bytes, f.spec);
+  if (!spec.ok()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "{}; only a spec that parses can be approved", std::string(spec.status().message())));
+  }
+  const fs::path covenant_dir = DirectoryOf(f.covenant);
+  ApprovedAnalysis entry{spec->name, RelativePath(f.spec, covenant_dir),
+                         CovenantSha256Hex(spec_bytes), "", ""};
+  if (spec->prices_file.empty()) {
+    if (!f.prices.empty()) {
+      *exit_code = kExitUsage;
+      return absl::InvalidArgumentError(fmt::format(
+          "--prices {}: the spec {} names no prices file; leave --prices out", f.prices, f.spec));
+    }
+    return entry;
+  }
+  const fs::path prices =
+      f.prices.empty() ? DirectoryOf(f.spec) / spec->prices_file : fs::path(f.prices);
+  ASSIGN_OR_RETURN(const std::string prices_bytes, ReadFileContents(prices));
+  ASSIGN_OR_RETURN(const PriceTable table, ParsePrices(prices_bytes, prices.string()));
+  RETURN_IF_ERROR(CheckSpecPrices(*spec, table, f.spec));
+  entry.prices_path = RelativePath(prices, covenant_dir);
+  entry.prices_sha256 = CovenantSha256Hex(prices_bytes);
+  return entry;
+}
+
+int RunApprove(const PolicyFlags& f) {
+  int code = kExitInvalid;
+  absl::StatusOr<ApprovedAnalysis> entry = EntryForSpec(f, &code);
+  if (!entry.ok()) return Fail(code, entry.status(), "check --spec and --prices");
+  absl::StatusOr<std::string> bytes = ReadFileContents(f.covenant);
+  if (!bytes.ok()) return Fail(kExitInvalid, bytes.status(), "check the COVENANT path");
+  absl::StatusOr<ApproveEdit> edit = EditApproved(*bytes, f.covenant, *entry);
+  if (!edit.ok()) return Fail(kExitInvalid, edit.status());
+  absl::StatusOr<Covenant> edited =
+      ParseCovenant(edit->text, f.covenant, {.allow_key_placeholders = true});
+  if (!edited.ok()) {
+    return Fail(kExitInvalid, edited.status(),
+                "the covenant would not be valid with the new entry; it is unchanged. Fix it "
+                "(koppel policy validate) and approve again");
+  }
+  const ApprovedAnalysis* pinned =
+      edited->analysis.FindApproved(entry->spec_sha256, entry->prices_sha256);
+  if (pinned == nullptr || pinned->name != entry->name) {
+    return Fail(kExitOther, "the edited covenant does not pin the spec as intended; it is "
+                            "unchanged");
+  }
+  fmt::print("{} {} in {}:\n", edit->replaced ? "re-approved" : "approved", entry->name,
+             f.covenant);
+  fmt::print("  spec   {}  sha256 {}\n", entry->spec_path, entry->spec_sha256);
+  if (!entry->prices_path.empty()) {
+    fmt::print("  prices {}  sha256 {}\n", entry->prices_path, entry->prices_sha256);
+  }
+  if (edit->text == *bytes) {
+    fmt::print("{} already pinned these digests; it is unchanged.\n", f.covenant);
+    return kExitOk;
+  }
+  std::error_code ec;
+  const fs::perms perms = fs::status(f.covenant, ec).permissions();
+  if (absl::Status s = WriteFileAtomically(f.covenant, edit->text); !s.ok()) {
+    return Fail(kExitOutput, s, "check that the covenant's directory is writable");
+  }
+  if (!ec) fs::permissions(f.covenant, perms, ec);
+  if (!edit->removed_analyses.empty()) {
+    fmt::print("Removed the old key (analyses are no longer allowed by name; approve each "
+               "other spec it named the same way):\n{}",
+               edit->removed_analyses);
+  }
+  PrintSignAgain(f.covenant, !ParseCovenant(edit->text, f.covenant).ok());
+  return kExitOk;
+}
+
+// --- fill-keys: placeholders, and paths kept right when the output goes elsewhere ---
+
+struct TextEdit {
+  size_t pos = 0;
+  size_t length = 0;
+  std::string text;
+};
+
+// The length of a scalar's text at its mark: written plainly or quoted without escapes.
+std::optional<size_t> ScalarLength(std::string_view text, const YAML::Node& node) {
+  const size_t pos = static_cast<size_t>(node.Mark().pos);
+  const std::string& value = node.Scalar();
+  if (pos >= text.size()) return std::nullopt;
+  if (text.compare(pos, value.size(), value) == 0) return value.size();
+  const char quote = text[pos];
+  const size_t close = pos + 1 + value.size();
+  if ((quote == '"' || quote == '\'') && close < text.size() && text[close] == quote &&
+      text.compare(pos + 1, value.size(), value) == 0) {
+    return value.size() + 2;
+  }
+  return std::nullopt;
+}
+
+// The path scalars the covenant resolves relative to its own file: each approved entry's spec
+// and prices, and a perturbation table given by path.
+std::vector<YAML::Node> RelativePathNodes(const YAML::Node& root) {
+  std::vector<YAML::Node> nodes;
+  const YAML::Node analysis = root.IsMap() ? root["analysis"] : YAML::Node();
+  if (!analysis || !analysis.IsMap()) return nodes;
+  const YAML::Node approved = analysis["approved"];
+  if (approved && approved.IsSequence()) {
+    for (const YAML::Node& item : approved) {
+      if (!item.IsMap()) continue;
+      for (const char* key : {"spec", "prices"}) {
+        if (item[key] && item[key].IsScalar()) nodes.push_back(item[key]);
+      }
+    }
+  }
+  const YAML::Node perturbation = analysis["perturbation"];
+  if (perturbation && perturbation.IsMap() && perturbation["table"] &&
+      perturbation["table"].IsScalar() && perturbation["table"].Scalar() != "default") {
+    nodes.push_back(perturbation["table"]);
+  }
+  return nodes;
+}
+
+// The template's relative paths rewritten so that they name the same files from `out_dir`.
+absl::StatusOr<std::string> RebasePaths(const std::string& text, const std::string& source,
+                                        const fs::path& template_dir, const fs::path& out_dir) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(fmt::format(
+        "{}: not valid YAML ({}), so its paths cannot be rewritten for --out", source, e.msg));
+  }
+  std::vector<TextEdit> edits;
+  for (const YAML::Node& node : RelativePathNodes(root)) {
+    const fs::path written(node.Scalar());
+    if (written.is_absolute()) continue;
+    const std::optional<size_t> length = ScalarLength(text, node);
+    if (!length) {
+      return CannotEdit(source, node, "cannot rewrite this path for --out (write it plainly)");
+    }
+    const std::string rebased = RelativePath(template_dir / written, out_dir);
+    if (rebased == node.Scalar()) continue;
+    edits.push_back({static_cast<size_t>(node.Mark().pos), *length, YamlText(rebased)});
+  }
+  std::sort(edits.begin(), edits.end(),
+            [](const TextEdit& a, const TextEdit& b) { return a.pos > b.pos; });
+  std::string out = text;
+  for (const TextEdit& edit : edits) out.replace(edit.pos, edit.length, edit.text);
+  return out;
+}
+
+bool SameDirectory(const fs::path& a, const fs::path& b) {
+  std::error_code ec_a, ec_b;
+  const fs::path ca = fs::weakly_canonical(a, ec_a);
+  const fs::path cb = fs::weakly_canonical(b, ec_b);
+  return !ec_a && !ec_b && ca == cb;
+}
+
+// The value of one placeholder: the hex key in DIR/NAME.pub for `<NAME.pub>`, the SHA-256 of
+// the file for `<sha256:PATH>` (PATH relative to the template's directory).
+absl::StatusOr<std::string> PlaceholderValue(const std::smatch& match, const PolicyFlags& f) {
+  if (match[1].matched) {
+    const fs::path pub = fs::path(f.keys_dir) / match[1].str();
+    ASSIGN_OR_RETURN(std::vector<uint8_t> key, ReadPublicKeyFile(pub, crypto_sign_PUBLICKEYBYTES));
+    return ToHex(key);
+  }
+  ASSIGN_OR_RETURN(const std::string bytes,
+                   ReadFileContents(DirectoryOf(f.template_file) / match[2].str()));
+  return CovenantSha256Hex(bytes);
+}
 
 int RunKeygen(const PolicyFlags& f) {
   if (absl::Status s = EnsureSodium(); !s.ok()) return Fail(kExitOther, s);
@@ -145,12 +628,19 @@ int RunKeygen(const PolicyFlags& f) {
 int RunFillKeys(const PolicyFlags& f) {
   absl::StatusOr<std::string> text = ReadFileContents(f.template_file);
   if (!text.ok()) return Fail(kExitInvalid, text.status(), "check the TEMPLATE path");
-  static const std::regex kPlaceholder(R"(<([A-Za-z0-9._-]+\.pub)>)");
+  if (!f.out.empty() && !SameDirectory(DirectoryOf(f.template_file), DirectoryOf(f.out))) {
+    absl::StatusOr<std::string> rebased =
+        RebasePaths(*text, f.template_file, DirectoryOf(f.template_file), DirectoryOf(f.out));
+    if (!rebased.ok()) return Fail(kExitInvalid, rebased.status());
+    *text = std::move(*rebased);
+  }
+  static const std::regex kPlaceholder(R"(<([A-Za-z0-9._-]+\.pub)>|<sha256:([^<>\s]+)>)");
   std::istringstream lines(*text);
   std::string line;
   std::string filled;
   int line_number = 0;
-  int count = 0;
+  int keys = 0;
+  int digests = 0;
   int errors = 0;
   while (std::getline(lines, line)) {
     ++line_number;
@@ -160,17 +650,15 @@ int RunFillKeys(const PolicyFlags& f) {
       const std::smatch& match = *it;
       out.append(last, match[0].first);
       last = match[0].second;
-      const std::filesystem::path pub = std::filesystem::path(f.keys_dir) / match[1].str();
-      absl::StatusOr<std::vector<uint8_t>> key =
-          ReadPublicKeyFile(pub, crypto_sign_PUBLICKEYBYTES);
-      if (!key.ok()) {
+      absl::StatusOr<std::string> value = PlaceholderValue(match, f);
+      if (!value.ok()) {
         ++errors;
         fmt::print(stderr, "koppel: error: {}:{}: placeholder {}: {}\n", f.template_file,
-                   line_number, match[0].str(), std::string(key.status().message()));
+                   line_number, match[0].str(), std::string(value.status().message()));
         continue;
       }
-      out += ToHex(*key);
-      ++count;
+      out += *value;
+      ++(match[1].matched ? keys : digests);
     }
     out.append(last, line.cend());
     filled += out;
@@ -178,10 +666,10 @@ int RunFillKeys(const PolicyFlags& f) {
   }
   if (errors > 0) {
     return Fail(kExitInvalid,
-                fmt::format("{} placeholder(s) in {} cannot be filled from {}", errors,
-                            f.template_file, f.keys_dir),
+                fmt::format("{} placeholder(s) in {} cannot be filled", errors, f.template_file),
                 "put each party's and officer's .pub file (koppel policy keygen, koppel-agent "
-                "keygen) into --keys under the name the placeholder gives");
+                "keygen) into --keys under the name the placeholder gives; a <sha256:PATH> "
+                "placeholder names a file relative to the template's directory");
   }
   if (f.out.empty()) {
     fmt::print("{}", filled);
@@ -190,9 +678,25 @@ int RunFillKeys(const PolicyFlags& f) {
       return Fail(kExitOutput, s, "check --out");
     }
   }
-  fmt::print(stderr, "koppel: filled {} key placeholder(s){}\n", count,
-             f.out.empty() ? "" : fmt::format(" into {}", f.out));
+  fmt::print(stderr, "koppel: filled {} key placeholder(s) and {} digest placeholder(s){}\n",
+             keys, digests, f.out.empty() ? "" : fmt::format(" into {}", f.out));
   return kExitOk;
+}
+
+// Pinned files on disk that differ from the covenant's digests: a warning, not a failure (the
+// linker matches queries by digest, so the covenant stays what the officers signed).
+void WarnAboutPinnedFiles(const Covenant& covenant, const std::string& path) {
+  const std::vector<std::string> problems = PinnedFileMismatches(covenant, path);
+  for (const std::string& problem : problems) {
+    fmt::print(stderr, "koppel: warning: {}\n", problem);
+  }
+  if (!problems.empty()) {
+    fmt::print(stderr,
+               "koppel: the linker matches queries by these digests, so it releases exactly "
+               "only the pinned bytes; if the change is intended, pin it again (koppel policy "
+               "approve --spec FILE {}) and every officer signs again\n",
+               path);
+  }
 }
 
 int RunValidate(const PolicyFlags& f) {
@@ -203,6 +707,7 @@ int RunValidate(const PolicyFlags& f) {
   }
   fmt::print("{}: covenant {} version {} is valid\n", f.covenant, covenant->id,
              covenant->version);
+  WarnAboutPinnedFiles(*covenant, f.covenant);
   return kExitOk;
 }
 
@@ -248,7 +753,7 @@ int RunExplain(const PolicyFlags& f) {
     return Fail(kExitInvalid, covenant.status(), "fix the covenant; docs/covenants.md describes "
                                                  "its keys");
   }
-  fmt::print("{}", ExplainCovenant(*covenant));
+  fmt::print("{}", ExplainCovenant(*covenant, f.covenant));
   PrintSignatureState(*covenant, f.covenant, *bytes);
   return kExitOk;
 }
@@ -309,6 +814,7 @@ int RunVerify(const PolicyFlags& f) {
   if (!parsed.ok()) {
     return Fail(kExitInvalid, parsed.status(), "fix the covenant; run koppel policy validate");
   }
+  WarnAboutPinnedFiles(*parsed, f.covenant);
   absl::StatusOr<SignedCovenant> signed_covenant = LoadSignedCovenant(f.covenant);
   if (!signed_covenant.ok()) {
     const int code = absl::IsInvalidArgument(signed_covenant.status()) ||
@@ -351,7 +857,10 @@ Command AddPolicyCommand(CLI::App* app) {
 
   CLI::App* fill = policy->add_subcommand(
       "fill-keys", "replace every <NAME.pub> placeholder in a covenant template with the hex "
-                   "public key in DIR/NAME.pub");
+                   "public key in DIR/NAME.pub, and every <sha256:PATH> with the SHA-256 of PATH "
+                   "(relative to the template); with --out in another directory, the paths of "
+                   "approved specs, prices files and a perturbation table are rewritten to stay "
+                   "right");
   fill->add_option("--keys", f->keys_dir, "directory holding the .pub files")
       ->required()
       ->check(CLI::ExistingDirectory);
@@ -359,14 +868,26 @@ Command AddPolicyCommand(CLI::App* app) {
   fill->add_option("TEMPLATE", f->template_file, "the covenant template")->required();
   fill->footer(std::string(kFillKeysExitCodes));
 
+  CLI::App* approve = policy->add_subcommand(
+      "approve", "pin an analysis spec (and its prices file) for exact release: writes its name, "
+                 "paths and SHA-256 digests under analysis.approved of COVENANT, in place; every "
+                 "officer must then sign again");
+  approve->add_option("--spec", f->spec, "the analysis spec (YAML); it must parse")->required();
+  approve->add_option("--prices", f->prices,
+                      "the prices file to pin (default: the one the spec names, relative to the "
+                      "spec)");
+  approve->add_option("COVENANT", f->covenant, "the covenant file (YAML) to edit")->required();
+  approve->footer(std::string(kApproveExitCodes));
+
   CLI::App* validate = policy->add_subcommand(
       "validate", "check that a covenant parses and is consistent (not its signatures)");
   validate->add_option("COVENANT", f->covenant, "the covenant file (YAML)")->required();
   validate->footer(std::string(kValidateExitCodes));
 
   CLI::App* explain = policy->add_subcommand(
-      "explain", "say in plain words what a covenant allows, and who has signed it; templates "
-                 "with key placeholders are accepted");
+      "explain", "say in plain words what a covenant allows (reading each approved spec, "
+                 "relative to COVENANT, to say what it computes), and who has signed it; "
+                 "templates with key and digest placeholders are accepted");
   explain->add_option("COVENANT", f->covenant, "the covenant file (YAML)")->required();
   explain->footer(std::string(kExplainExitCodes));
 
@@ -388,9 +909,10 @@ Command AddPolicyCommand(CLI::App* app) {
   verify->add_option("COVENANT", f->covenant, "the covenant file (YAML)")->required();
   verify->footer(std::string(kVerifyExitCodes));
 
-  auto run = [f, keygen, fill, validate, explain, sign, verify]() -> int {
+  auto run = [f, keygen, fill, approve, validate, explain, sign, verify]() -> int {
     if (keygen->parsed()) return RunKeygen(*f);
     if (fill->parsed()) return RunFillKeys(*f);
+    if (approve->parsed()) return RunApprove(*f);
     if (validate->parsed()) return RunValidate(*f);
     if (explain->parsed()) return RunExplain(*f);
     if (sign->parsed()) return RunSign(*f);

@@ -148,6 +148,21 @@ std::string MarkdownMetadata(const v1::ReleaseMetadata& m) {
   out += fmt::format("- **Recipient:** {}\n", MarkdownText(OrDash(m.recipient())));
   out += fmt::format("- **Released at:** {}\n", MarkdownText(OrDash(m.released_at())));
   out += fmt::format("- **Spec SHA-256:** `{}`\n", OrDash(m.spec_sha256()));
+  if (!m.prices_sha256().empty()) {
+    out += fmt::format("- **Prices SHA-256:** `{}`\n", m.prices_sha256());
+  }
+  if (m.mode() == v1::RELEASE_MODE_PERTURBED) {
+    out += fmt::format(
+        "- **Protection:** perturbed (exploratory spec; cell key method, noise of at most {}, "
+        "table `{}`)\n",
+        m.perturbation_max_noise(), OrDash(m.perturbation_table_sha256()));
+  } else {
+    out += fmt::format(
+        "- **Protection:** exact (approved analysis {}), checked with {} earlier release(s); "
+        "{} implied group(s) protected\n",
+        MarkdownText(OrDash(m.approved_analysis())), m.earlier_releases_checked(),
+        m.implied_groups_protected());
+  }
   out += fmt::format("- **Reference dates:** {}\n", MarkdownText(OrDash(Joined(dates, ", "))));
   out += fmt::format("- **Deliveries used:** {}\n", OrNone(Joined(deliveries, "; ")));
   out += fmt::format(
@@ -155,8 +170,10 @@ std::string MarkdownMetadata(const v1::ReleaseMetadata& m) {
       "counts: {}\n",
       m.min_cell(), MarkdownText(OrNone(m.dominance())),
       MarkdownText(OrNone(m.suppressed_percent())));
-  out += fmt::format("- **Cells suppressed:** {} primary, {} secondary\n",
-                     m.cells_suppressed_primary(), m.cells_suppressed_secondary());
+  out += fmt::format("- **Cells suppressed:** {} primary, {} secondary ({} because of earlier "
+                     "releases)\n",
+                     m.cells_suppressed_primary(), m.cells_suppressed_secondary(),
+                     m.cells_suppressed_history());
   if (m.warnings().empty()) {
     out += "- **Warnings:** none\n";
   } else {
@@ -335,6 +352,14 @@ nlohmann::ordered_json MetadataToJson(const v1::ReleaseMetadata& m) {
       {"recipient", m.recipient()},
       {"covenant_version", m.covenant_version()},
       {"releases_left", m.releases_left()},
+      {"prices_sha256", m.prices_sha256()},
+      {"mode", m.mode() == v1::RELEASE_MODE_PERTURBED ? "perturbed" : "exact"},
+      {"approved_analysis", m.approved_analysis()},
+      {"earlier_releases_checked", m.earlier_releases_checked()},
+      {"cells_suppressed_history", m.cells_suppressed_history()},
+      {"implied_groups_protected", m.implied_groups_protected()},
+      {"perturbation_table_sha256", m.perturbation_table_sha256()},
+      {"perturbation_max_noise", m.perturbation_max_noise()},
   };
 }
 

@@ -9,8 +9,18 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "core/hex.h"
 
 namespace koppel {
+
+Digest256 Sha256(std::string_view bytes) {
+  Digest256 out;
+  crypto_hash_sha256(out.data(), reinterpret_cast<const unsigned char*>(bytes.data()),
+                     bytes.size());
+  return out;
+}
+
+std::string Sha256Hex(std::string_view bytes) { return ToHex(Sha256(bytes)); }
 
 Digest256 HmacSha256(std::span<const uint8_t> key, std::span<const uint8_t> message) {
   crypto_auth_hmacsha256_state st;

@@ -1,5 +1,6 @@
-// HMAC-SHA256 and HKDF-SHA256 (RFC 2104/4231, RFC 5869) over libsodium and OpenSSL. Nothing
-// here implements a primitive: these are thin, typed wrappers with Status errors.
+// SHA-256, HMAC-SHA256 and HKDF-SHA256 (FIPS 180-4, RFC 2104/4231, RFC 5869) over libsodium and
+// OpenSSL. Nothing here implements a primitive: these are thin, typed wrappers with Status
+// errors.
 #ifndef KOPPEL_CORE_HMAC_H_
 #define KOPPEL_CORE_HMAC_H_
 
@@ -8,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
@@ -16,6 +18,10 @@
 namespace koppel {
 
 using Digest256 = std::array<uint8_t, 32>;
+
+// SHA-256 of bytes, raw and as lowercase hex (what `sha256sum` prints).
+Digest256 Sha256(std::string_view bytes);
+std::string Sha256Hex(std::string_view bytes);
 
 // One-shot HMAC-SHA256 with a key of any length.
 Digest256 HmacSha256(std::span<const uint8_t> key, std::span<const uint8_t> message);

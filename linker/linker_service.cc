@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/hmac.h"
 #include "core/status_macros.h"
 #include "core/tls.h"
 #include "policies/end_statement.h"
@@ -100,7 +101,9 @@ grpc::Status LinkerService::Query(grpc::ServerContext* context, const v1::QueryR
   absl::StatusOr<v1::Release> release = [&]() -> absl::StatusOr<v1::Release> {
     ASSIGN_OR_RETURN(CovenantHold hold, covenants_->Hold(request->covenant_id(), caller, absl::Now()));
     RETURN_IF_ERROR(Audit("query", caller, hold->covenant().id,
-                          {{"analysis", request->spec_name()}, {"spec_sha256", SpecDigest(*request)}}));
+                          {{"analysis", request->spec_name()},
+                           {"spec_sha256", Sha256Hex(request->spec_yaml())},
+                           {"mode", v1::ReleaseMode_Name(request->mode())}}));
     return hold->queries().Run(caller, *request);
   }();
   if (!release.ok()) {
@@ -119,15 +122,22 @@ grpc::Status LinkerService::Query(grpc::ServerContext* context, const v1::QueryR
                               {"tables", release->tables_size()},
                               {"cells_suppressed_primary", meta.cells_suppressed_primary()},
                               {"cells_suppressed_secondary", meta.cells_suppressed_secondary()},
+                              {"mode", meta.mode() == v1::RELEASE_MODE_PERTURBED ? "perturbed"
+                                                                                   : "exact"},
+                              {"earlier_releases_checked", meta.earlier_releases_checked()},
+                              {"cells_suppressed_history", meta.cells_suppressed_history()},
+                              {"implied_groups_protected", meta.implied_groups_protected()},
                               {"releases_left", meta.releases_left()}});
       !s.ok()) {
     return ToGrpcStatus(s);
   }
-  spdlog::info("released analysis {} (spec {}) under {} to {}: {} tables, {} cells suppressed "
-               "primarily, {} secondarily",
-               meta.analysis(), meta.spec_sha256(), meta.covenant_id(), caller,
-               release->tables_size(), meta.cells_suppressed_primary(),
-               meta.cells_suppressed_secondary());
+  spdlog::info("released analysis {} (spec {}, {}) under {} to {}: {} tables, {} cells "
+               "suppressed primarily, {} secondarily ({} because of {} earlier releases)",
+               meta.analysis(), meta.spec_sha256(),
+               meta.mode() == v1::RELEASE_MODE_PERTURBED ? "perturbed" : "exact",
+               meta.covenant_id(), caller, release->tables_size(),
+               meta.cells_suppressed_primary(), meta.cells_suppressed_secondary(),
+               meta.cells_suppressed_history(), meta.earlier_releases_checked());
   *response->mutable_release() = std::move(*release);
   return grpc::Status::OK;
 }

@@ -30,6 +30,16 @@ std::string ReleaseCountKey(const std::string& covenant) {
   return std::string("m\0releases\0", 11) + covenant;
 }
 
+// Release history entries: "y" covenant NUL sequence (8 bytes, big endian).
+std::string HistoryPrefix(const std::string& covenant) {
+  return std::string("y\0", 2) + covenant + '\0';
+}
+std::string HistoryKey(const std::string& covenant, uint64_t sequence) {
+  std::string key = HistoryPrefix(covenant);
+  for (int shift = 56; shift >= 0; shift -= 8) key.push_back(static_cast<char>((sequence >> shift) & 0xff));
+  return key;
+}
+
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return absl::OkStatus();
   return absl::InternalError(fmt::format("{}: {}", what, s.ToString()));
@@ -211,6 +221,7 @@ absl::StatusOr<LinkerStore::Deleted> LinkerStore::DeleteCovenant(const std::stri
   const std::string records_end = std::string("r\0", 2) + covenant + '\1';
   batch.DeleteRange(records_begin, records_end);
   batch.Delete(ReleaseCountKey(covenant));
+  batch.DeleteRange(HistoryPrefix(covenant), std::string("y\0", 2) + covenant + '\1');
   rocksdb::WriteOptions sync;
   sync.sync = true;
   RETURN_IF_ERROR(FromRocks(db_->Write(sync, &batch), "deleting a covenant's data"));
@@ -314,5 +325,30 @@ void RecordCursor::Settle() {
 }
 
 absl::Status RecordCursor::status() const { return FromRocks(it_->status(), "scanning records"); }
+
+
+absl::StatusOr<std::vector<std::string>> LinkerStore::ReleaseHistory(
+    const std::string& covenant) const {
+  const std::string prefix = HistoryPrefix(covenant);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  std::vector<std::string> entries;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    entries.emplace_back(it->value().data(), it->value().size());
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "reading the release history"));
+  return entries;
+}
+
+absl::Status LinkerStore::RecordRelease(const std::string& covenant,
+                                        const std::string& sealed_entry) {
+  std::lock_guard<std::mutex> lock(commit_mutex_);
+  ASSIGN_OR_RETURN(int64_t spent, ReleasesSpent(covenant));
+  rocksdb::WriteBatch batch;
+  batch.Put(ReleaseCountKey(covenant), std::to_string(spent + 1));
+  batch.Put(HistoryKey(covenant, static_cast<uint64_t>(spent)), sealed_entry);
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  return FromRocks(db_->Write(sync, &batch), "recording a release");
+}
 
 }  // namespace koppel

@@ -106,6 +106,12 @@ class LinkerStore {
   absl::StatusOr<int64_t> ReleasesSpent(const std::string& covenant) const;
   absl::Status SpendRelease(const std::string& covenant);
 
+  // The sealed entries of a covenant's release history (release_history.h), oldest first.
+  absl::StatusOr<std::vector<std::string>> ReleaseHistory(const std::string& covenant) const;
+  // Spends one release of the budget and appends `sealed_entry` to the history, in one synced
+  // write, so that a release is either recorded and counted or neither.
+  absl::Status RecordRelease(const std::string& covenant, const std::string& sealed_entry);
+
   // Calls `visit` for every stored record of a covenant's dataset in key order.
   absl::Status Scan(const std::string& covenant, const std::string& dataset,
                     const std::function<void(std::string_view key, std::string_view value)>& visit)

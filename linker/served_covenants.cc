@@ -12,10 +12,13 @@ absl::StatusOr<std::unique_ptr<ServedCovenant>> ServedCovenant::Create(
     SignedCovenant signed_covenant, LinkerKeys keys, LinkerStore* store) {
   std::unique_ptr<ServedCovenant> served(new ServedCovenant());
   served->sha256_ = signed_covenant.sha256;
+  ASSIGN_OR_RETURN(std::unique_ptr<PerturbationTable> perturbation,
+                   LoadPerturbationTable(signed_covenant.covenant, signed_covenant.path));
   ASSIGN_OR_RETURN(served->ingester_,
                    BatchIngester::Create(std::move(signed_covenant.covenant), std::move(keys), store));
   const BatchIngester& ingester = *served->ingester_;
-  served->queries_ = std::make_unique<QueryRunner>(&ingester.covenant(), &ingester.data_key(), store);
+  served->queries_ = std::make_unique<QueryRunner>(&ingester.covenant(), &ingester.data_key(), store,
+                                                   std::move(perturbation));
   served->flags_ = std::make_unique<FlagResponder>(&ingester.covenant(), &ingester.rekey(),
                                                    &ingester.data_key(), store);
   return served;

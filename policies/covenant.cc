@@ -11,8 +11,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "core/civil_date.h"
+#include "core/file_contents.h"
 #include "core/status_macros.h"
 #include "core/yaml_reader.h"
+#include "policies/covenant_signature.h"
 
 namespace koppel {
 namespace {
@@ -62,6 +64,38 @@ bool IsKeyPlaceholder(std::string_view s) {
   }
   return true;
 }
+
+// Approved analysis names, as a spec's `analysis:`: [a-z0-9-], 1..64 characters.
+bool IsAnalysisName(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return true;
+}
+
+constexpr std::string_view kDigestPlaceholderStart = "<sha256:";
+
+// The PATH of `<sha256:PATH>`: not empty, no whitespace or angle brackets.
+std::string_view DigestPlaceholderPath(std::string_view s) {
+  if (!s.starts_with(kDigestPlaceholderStart) || !s.ends_with('>')) return {};
+  const std::string_view path =
+      s.substr(kDigestPlaceholderStart.size(), s.size() - kDigestPlaceholderStart.size() - 1);
+  for (char c : path) {
+    if (c == '<' || c == '>' || absl::ascii_isspace(static_cast<unsigned char>(c))) return {};
+  }
+  return path;
+}
+
+bool IsLowerHexDigest(std::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+constexpr std::string_view kApproveHint = "koppel policy approve --spec FILE COVENANT";
 
 bool IsHexKey(std::string_view s) {
   if (s.size() != 64) return false;
@@ -190,6 +224,25 @@ class CovenantParser {
                       "<FILE.pub> for `koppel policy fill-keys`");
     }
     return absl::AsciiStrToLower(key);
+  }
+
+  // A SHA-256 in lowercase hex, or (templates only) a placeholder `<sha256:PATH>`.
+  absl::StatusOr<std::string> Digest(const YAML::Node& node, const std::string& path) const {
+    ASSIGN_OR_RETURN(const std::string digest, r_.Scalar(node, path));
+    const std::string_view file = DigestPlaceholderPath(digest);
+    if (!file.empty()) {
+      if (options_.allow_key_placeholders) return digest;
+      return r_.Error(node, path,
+                      fmt::format("{} is a placeholder: run `koppel policy fill-keys` to replace "
+                                  "it with the SHA-256 of {}",
+                                  digest, file));
+    }
+    if (!IsLowerHexDigest(digest)) {
+      return r_.Error(node, path,
+                      "expected a SHA-256 in lowercase hex (64 characters) or a placeholder "
+                      "<sha256:FILE> for `koppel policy fill-keys`");
+    }
+    return digest;
   }
 
   // The items of a list of single values, each one of `allowed` (when not empty), none twice.
@@ -439,12 +492,139 @@ class CovenantParser {
     return absl::OkStatus();
   }
 
+  // prices and prices_sha256: both or neither.
+  absl::Status ParseApprovedPrices(const YAML::Node& n, const std::string& at,
+                                   ApprovedAnalysis* approved) const {
+    if (!n["prices"]) {
+      if (!n["prices_sha256"]) return absl::OkStatus();
+      return r_.Error(n["prices_sha256"], YamlReader::Join(at, "prices_sha256"),
+                      "only an entry with prices has this key");
+    }
+    if (!n["prices_sha256"]) {
+      return r_.Error(n, at,
+                      "missing required key 'prices_sha256': the prices file is pinned by its "
+                      "SHA-256 too");
+    }
+    ASSIGN_OR_RETURN(approved->prices_path, Text(n["prices"], YamlReader::Join(at, "prices")));
+    ASSIGN_OR_RETURN(approved->prices_sha256,
+                     Digest(n["prices_sha256"], YamlReader::Join(at, "prices_sha256")));
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<ApprovedAnalysis> ParseApprovedEntry(const YAML::Node& n, const std::string& at,
+                                                      const AnalysisPolicy& policy) const {
+    RETURN_IF_ERROR(r_.ExpectMap(n, at, {"name", "spec", "sha256", "prices", "prices_sha256"},
+                                 {"name", "spec", "sha256"}));
+    ApprovedAnalysis approved;
+    const std::string name_path = YamlReader::Join(at, "name");
+    ASSIGN_OR_RETURN(approved.name, r_.Scalar(n["name"], name_path));
+    if (!IsAnalysisName(approved.name)) {
+      return r_.Error(n["name"], name_path,
+                      fmt::format("'{}' is not a valid analysis name: use 1 to 64 of a-z, 0-9, "
+                                  "'-' (the spec's `analysis:`)",
+                                  approved.name));
+    }
+    for (const ApprovedAnalysis& other : policy.approved) {
+      if (other.name == approved.name) {
+        return r_.Error(n["name"], name_path,
+                        fmt::format("analysis '{}' is approved twice", approved.name));
+      }
+    }
+    ASSIGN_OR_RETURN(approved.spec_path, Text(n["spec"], YamlReader::Join(at, "spec")));
+    ASSIGN_OR_RETURN(approved.spec_sha256, Digest(n["sha256"], YamlReader::Join(at, "sha256")));
+    RETURN_IF_ERROR(ParseApprovedPrices(n, at, &approved));
+    for (const ApprovedAnalysis& other : policy.approved) {
+      if (other.spec_sha256 == approved.spec_sha256 &&
+          other.prices_sha256 == approved.prices_sha256) {
+        return r_.Error(n["sha256"], YamlReader::Join(at, "sha256"),
+                        fmt::format("pins the same spec and prices file as '{}'", other.name));
+      }
+    }
+    return approved;
+  }
+
+  absl::Status ParseApproved(const YAML::Node& list, AnalysisPolicy* policy) const {
+    const std::string path = "analysis.approved";
+    if (!list.IsSequence()) return r_.Error(list, path, "expected a list");
+    for (size_t i = 0; i < list.size(); ++i) {
+      ASSIGN_OR_RETURN(ApprovedAnalysis approved,
+                       ParseApprovedEntry(list[i], YamlReader::At(path, i), *policy));
+      policy->approved.push_back(std::move(approved));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ParsePerturbation(const YAML::Node& node, AnalysisPolicy* policy) const {
+    const std::string path = "analysis.perturbation";
+    RETURN_IF_ERROR(r_.ExpectMap(node, path, {"table", "table_sha256"}, {}));
+    PerturbationSetting& setting = policy->perturbation;
+    if (node["table"]) {
+      ASSIGN_OR_RETURN(setting.table, Text(node["table"], YamlReader::Join(path, "table")));
+    }
+    const std::string digest_path = YamlReader::Join(path, "table_sha256");
+    if (setting.table == "default") {
+      if (node["table_sha256"]) {
+        return r_.Error(node["table_sha256"], digest_path,
+                        "only a table given by its path has a SHA-256; the default table is "
+                        "part of koppel");
+      }
+      return absl::OkStatus();
+    }
+    if (!node["table_sha256"]) {
+      return r_.Error(node, path,
+                      "missing required key 'table_sha256': a perturbation table given by its "
+                      "path is pinned by its SHA-256");
+    }
+    ASSIGN_OR_RETURN(setting.table_sha256, Digest(node["table_sha256"], digest_path));
+    return absl::OkStatus();
+  }
+
+  // Which specs may run: the approved ones exactly, others refused or perturbed.
+  absl::Status ParseReleaseModes(const YAML::Node& node, AnalysisPolicy* policy) const {
+    const std::string path = "analysis";
+    if (node["approved"]) RETURN_IF_ERROR(ParseApproved(node["approved"], policy));
+    if (node["exploratory"]) {
+      const std::string p = YamlReader::Join(path, "exploratory");
+      ASSIGN_OR_RETURN(const std::string mode, r_.Scalar(node["exploratory"], p));
+      if (mode != "refuse" && mode != "perturb") {
+        return r_.Error(node["exploratory"], p,
+                        fmt::format("'{}' is not one of refuse, perturb", mode));
+      }
+      policy->exploratory =
+          mode == "perturb" ? ExploratoryMode::kPerturb : ExploratoryMode::kRefuse;
+    }
+    if (node["perturbation"]) {
+      if (policy->exploratory != ExploratoryMode::kPerturb) {
+        return r_.Error(node["perturbation"], YamlReader::Join(path, "perturbation"),
+                        "only exploratory: perturb perturbs; set it or remove perturbation");
+      }
+      RETURN_IF_ERROR(ParsePerturbation(node["perturbation"], policy));
+    }
+    if (policy->approved.empty() && policy->exploratory == ExploratoryMode::kRefuse) {
+      return r_.Error(node, path,
+                      fmt::format("approves no analysis and refuses exploratory specs, so "
+                                  "nothing could ever run; pin a spec under analysis.approved "
+                                  "({}) or set exploratory: perturb",
+                                  kApproveHint));
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status ParseAnalysis(const YAML::Node& node) {
     const std::string path = "analysis";
-    RETURN_IF_ERROR(r_.ExpectMap(
-        node, path,
-        {"recipients", "analyses", "table_kinds", "dimensions", "measures", "disclosure"},
-        {"analyses"}));
+    if (node.IsMap()) {
+      for (const auto& entry : node) {
+        if (entry.first.Scalar() != "analyses") continue;
+        return r_.Error(entry.first, YamlReader::Join(path, "analyses"),
+                        fmt::format("analyses are no longer allowed by name; pin each approved "
+                                    "spec by its SHA-256 under analysis.approved ({})",
+                                    kApproveHint));
+      }
+    }
+    RETURN_IF_ERROR(r_.ExpectMap(node, path,
+                                 {"recipients", "approved", "exploratory", "perturbation",
+                                  "table_kinds", "dimensions", "measures", "disclosure"},
+                                 {}));
     AnalysisPolicy& policy = c_.analysis;
     if (node["recipients"]) {
       const std::string p = YamlReader::Join(path, "recipients");
@@ -466,16 +646,7 @@ class CovenantParser {
         return r_.Error(node, path, "no party has the role research_unit to receive analyses");
       }
     }
-    const std::string analyses_path = YamlReader::Join(path, "analyses");
-    ASSIGN_OR_RETURN(const auto analyses, Values(node["analyses"], analyses_path, false, {}));
-    for (const auto& [name, item] : analyses) {
-      if (!IsName(name)) {
-        return r_.Error(
-            item, analyses_path,
-            fmt::format("'{}' is not a valid analysis name (the spec's `analysis:`)", name));
-      }
-      policy.analyses.insert(name);
-    }
+    RETURN_IF_ERROR(ParseReleaseModes(node, &policy));
     struct Shape {
       const char* key;
       const std::vector<std::string>* allowed;
@@ -794,7 +965,7 @@ absl::StatusOr<const PurposeBoundRelease*> Covenant::MayReceiveRelease(
 }
 
 absl::Status AnalysisPolicy::MayQuery(const Covenant& covenant, std::string_view party) const {
-  if (analyses.empty()) {
+  if (approved.empty() && exploratory == ExploratoryMode::kRefuse) {
     return Refuse(covenant, "this covenant allows no analysis", "analysis");
   }
   ASSIGN_OR_RETURN(const CovenantParty* p, FindParty(covenant, party));
@@ -807,6 +978,16 @@ absl::Status AnalysisPolicy::MayQuery(const Covenant& covenant, std::string_view
                   fmt::format("parties[{}].roles", party));
   }
   return absl::OkStatus();
+}
+
+const ApprovedAnalysis* AnalysisPolicy::FindApproved(std::string_view spec_sha256,
+                                                     std::string_view prices_sha256) const {
+  for (const ApprovedAnalysis& analysis : approved) {
+    if (analysis.spec_sha256 == spec_sha256 && analysis.prices_sha256 == prices_sha256) {
+      return &analysis;
+    }
+  }
+  return nullptr;
 }
 
 absl::StatusOr<Covenant> ParseCovenant(std::string_view yaml, std::string_view source_name,
@@ -829,6 +1010,54 @@ absl::StatusOr<Covenant> LoadCovenantFile(const std::filesystem::path& path,
   std::ostringstream text;
   text << in.rdbuf();
   return ParseCovenant(text.str(), path.string(), options);
+}
+
+bool IsDigestPlaceholder(std::string_view digest) {
+  return !DigestPlaceholderPath(digest).empty();
+}
+
+absl::StatusOr<std::string> ReadPinnedFile(const std::filesystem::path& covenant_file,
+                                           std::string_view path, std::string_view sha256) {
+  const std::filesystem::path file = covenant_file.parent_path() / std::string(path);
+  ASSIGN_OR_RETURN(std::string bytes, ReadFileContents(file));
+  if (IsDigestPlaceholder(sha256)) return bytes;
+  const std::string actual = CovenantSha256Hex(bytes);
+  if (actual != sha256) {
+    return absl::FailedPreconditionError(fmt::format(
+        "{} differs from the file the covenant pins: its SHA-256 is {}, the covenant pins {}",
+        file.string(), actual, sha256));
+  }
+  return bytes;
+}
+
+std::vector<std::string> PinnedFileMismatches(const Covenant& covenant,
+                                              const std::filesystem::path& covenant_file) {
+  struct Pin {
+    std::string rule;
+    std::string path;
+    std::string sha256;
+  };
+  std::vector<Pin> pins;
+  for (const ApprovedAnalysis& a : covenant.analysis.approved) {
+    pins.push_back({fmt::format("analysis.approved[{}].spec", a.name), a.spec_path,
+                    a.spec_sha256});
+    if (!a.prices_path.empty()) {
+      pins.push_back({fmt::format("analysis.approved[{}].prices", a.name), a.prices_path,
+                      a.prices_sha256});
+    }
+  }
+  const PerturbationSetting& table = covenant.analysis.perturbation;
+  if (covenant.analysis.exploratory == ExploratoryMode::kPerturb && table.table != "default") {
+    pins.push_back({"analysis.perturbation.table", table.table, table.table_sha256});
+  }
+  std::vector<std::string> out;
+  for (const Pin& pin : pins) {
+    absl::StatusOr<std::string> bytes = ReadPinnedFile(covenant_file, pin.path, pin.sha256);
+    if (absl::IsFailedPrecondition(bytes.status())) {
+      out.push_back(fmt::format("{}: {}", pin.rule, std::string(bytes.status().message())));
+    }
+  }
+  return out;
 }
 
 }  // namespace koppel

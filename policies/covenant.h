@@ -51,12 +51,34 @@ struct PrivacyOfficer {
   std::string public_key;  // Ed25519, hex (64 characters)
 };
 
+// An analysis the officers approved for exact release: the spec (and its prices file) pinned
+// by SHA-256 of the files' exact bytes.
+struct ApprovedAnalysis {
+  std::string name;           // the spec's `analysis:` name
+  std::string spec_path;      // as written in the covenant, relative to the covenant file
+  std::string spec_sha256;    // lowercase hex
+  std::string prices_path;    // empty: the spec has no prices file
+  std::string prices_sha256;  // lowercase hex, empty iff prices_path is
+};
+
+// What happens to a spec that is not approved: refused, or released with consistent
+// perturbation (the cell key method, ARCHITECTURE section 5).
+enum class ExploratoryMode { kRefuse, kPerturb };
+
+struct PerturbationSetting {
+  std::string table = "default";  // "default" or a path relative to the covenant file
+  std::string table_sha256;       // lowercase hex, for a path
+};
+
 // What the research unit may get out of the linker (ARCHITECTURE section 5): who may query,
-// which analyses, table kinds, dimensions and measures, and the disclosure settings every
-// release is protected with. A spec may ask for stricter settings, never weaker ones.
+// which analyses are released exactly (approved by digest) and what happens to other specs,
+// table kinds, dimensions and measures, and the disclosure settings every release is protected
+// with. A spec may ask for stricter settings, never weaker ones.
 struct AnalysisPolicy {
   std::set<std::string> recipients;  // parties that may query; empty: every research_unit party
-  std::set<std::string> analyses;    // spec names (`analysis:`) allowed; empty: none may run
+  std::vector<ApprovedAnalysis> approved;  // names unique
+  ExploratoryMode exploratory = ExploratoryMode::kRefuse;
+  PerturbationSetting perturbation;  // exploratory kPerturb only
   std::set<std::string> table_kinds = {"counts", "overlap", "costs", "sensitivity"};
   std::set<std::string> dimensions = {"area", "household_type"};
   std::set<std::string> measures = {"count", "percent", "cost"};
@@ -75,6 +97,11 @@ struct AnalysisPolicy {
 
   // OK when `party` may receive releases.
   absl::Status MayQuery(const Covenant& covenant, std::string_view party) const;
+
+  // The approved analysis pinned by exactly these digests (prices_sha256 empty when the query
+  // carries no prices file), or null.
+  const ApprovedAnalysis* FindApproved(std::string_view spec_sha256,
+                                       std::string_view prices_sha256) const;
 };
 
 // One flag of a purpose-bound release: "the person is also known in `dataset`".
@@ -155,8 +182,9 @@ struct Covenant {
 };
 
 struct CovenantParseOptions {
-  // Accept keys still written as placeholders (`<agent-brp.key.pub>`), kept as written: for
-  // `koppel policy explain` on a template. Services never set this.
+  // Accept keys and digests still written as placeholders (`<agent-brp.key.pub>`,
+  // `<sha256:../analyses/almelo-mpg.yaml>`), kept as written: for `koppel policy explain` on a
+  // template. Services never set this.
   bool allow_key_placeholders = false;
 };
 
@@ -165,6 +193,22 @@ absl::StatusOr<Covenant> ParseCovenant(std::string_view yaml, std::string_view s
                                        const CovenantParseOptions& options = {});
 absl::StatusOr<Covenant> LoadCovenantFile(const std::filesystem::path& path,
                                           const CovenantParseOptions& options = {});
+
+// True for a digest still written as a placeholder `<sha256:PATH>`.
+bool IsDigestPlaceholder(std::string_view digest);
+
+// A file the covenant pins by digest (an approved spec or prices file, a perturbation table),
+// read from `path` as written in the covenant (relative to the directory of `covenant_file`):
+// its bytes when their SHA-256 is `sha256` or `sha256` is a placeholder; NOT_FOUND when it
+// cannot be read; FAILED_PRECONDITION naming both digests when it differs.
+absl::StatusOr<std::string> ReadPinnedFile(const std::filesystem::path& covenant_file,
+                                           std::string_view path, std::string_view sha256);
+
+// Every pinned file that can be read relative to `covenant_file` but does not match its digest,
+// in words (`koppel policy validate` and `verify` warn with them). Files that cannot be read
+// are not reported: the covenant may have been moved without the specs.
+std::vector<std::string> PinnedFileMismatches(const Covenant& covenant,
+                                              const std::filesystem::path& covenant_file);
 
 }  // namespace koppel
 

@@ -3,12 +3,18 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 #include <iterator>
+#include <optional>
+#include <set>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "core/civil_date.h"
+#include "linker/analysis/analysis_spec.h"
 
 namespace koppel {
 namespace {
@@ -171,14 +177,344 @@ std::string DisclosureInWords(const AnalysisPolicy& a) {
   return text + ".";
 }
 
-void Outputs(const Covenant& c, std::string* out) {
+// --- What an approved spec computes, in words ---
+
+std::string Names(const std::vector<std::string>& names, std::string_view last_joiner) {
+  if (names.size() <= 1) return names.empty() ? std::string() : names[0];
+  std::vector<std::string> head(names.begin(), names.end() - 1);
+  return fmt::format("{} {} {}", fmt::join(head, ", "), last_joiner, names.back());
+}
+
+// "families with bijstand", "households of type family", "families with none of: mpg".
+std::string SelectionInWords(std::string_view noun, const Selection& s) {
+  std::string text(noun);
+  if (!s.household_type.empty()) text += " of type " + s.household_type;
+  if (!s.all.empty()) text += " with " + Names(s.all, "and");
+  if (!s.any.empty()) text += fmt::format(" with any of: {}", fmt::join(s.any, ", "));
+  if (!s.none.empty()) text += fmt::format(" with none of: {}", fmt::join(s.none, ", "));
+  if (s.household_type.empty() && s.all.empty() && s.any.empty() && s.none.empty()) {
+    return "all " + text;
+  }
+  return text;
+}
+
+std::string RangeInWords(const CountRange& r, std::string_view one, std::string_view many) {
+  if (r.max >= (1 << 30)) {
+    return r.min == 0 ? fmt::format("any number of {}", many)
+                      : fmt::format("at least {}", Plural(r.min, one, many));
+  }
+  if (r.min == r.max) {
+    return r.min == 0 ? fmt::format("no {}", many)
+                      : fmt::format("exactly {}", Plural(r.min, one, many));
+  }
+  return fmt::format("{} to {} {}", r.min, r.max, many);
+}
+
+std::string HouseholdTypeInWords(const HouseholdTypeSpec& t) {
+  return fmt::format("{} = {} and {}", t.name, RangeInWords(t.adults, "adult", "adults"),
+                     RangeInWords(t.children, "child", "children"));
+}
+
+// Indentation of the analysis part: an approved analysis, its details, what it computes, a
+// table, a table's rows and columns.
+constexpr std::string_view kAnalysis = "    ";
+constexpr std::string_view kDetail = "      ";
+constexpr std::string_view kComputes = "        ";
+constexpr std::string_view kTable = "          ";
+constexpr std::string_view kTableDetail = "            ";
+constexpr std::string_view kColumn = "              ";
+
+void Line(std::string* out, std::string_view indent, const std::string& text) {
+  *out += fmt::format("{}{}\n", indent, text);
+}
+
+std::string TotalRow(const TableSpec& t) {
+  return t.total_label.empty() ? std::string()
+                               : fmt::format(", and a total row \"{}\"", t.total_label);
+}
+
+void RowsInWords(const AnalysisSpec& spec, const TableSpec& t, std::string* out) {
+  switch (t.rows) {
+    case Dimension::kArea:
+      Line(out, kTableDetail,
+           fmt::format("rows: one per area (the register's field {}{}){}", spec.area_attribute,
+                       spec.area_labels.empty()
+                           ? std::string()
+                           : fmt::format("; {} named areas", spec.area_labels.size()),
+                       TotalRow(t)));
+      return;
+    case Dimension::kHouseholdType: {
+      std::vector<std::string> types;
+      for (const HouseholdTypeSpec& type : spec.household_types) types.push_back(type.name);
+      Line(out, kTableDetail,
+           fmt::format("rows: one per household type ({}){}", fmt::join(types, ", "),
+                       TotalRow(t)));
+      return;
+    }
+    case Dimension::kNone:
+      if (t.row_selections.empty()) {
+        Line(out, kTableDetail, fmt::format("one row: all {}", t.population));
+        return;
+      }
+      Line(out, kTableDetail, "rows:");
+      for (const RowSpec& row : t.row_selections) {
+        Line(out, kColumn,
+             fmt::format("{}: {}", row.label, SelectionInWords(t.population, row.where)));
+      }
+      return;
+  }
+}
+
+std::string CountColumnInWords(const AnalysisSpec& spec, const TableSpec& t,
+                               const CountColumn& c) {
+  std::string text = fmt::format("{}: {}", c.label, SelectionInWords(t.population, c.where));
+  if (c.reference > 0 && static_cast<size_t>(c.reference) < spec.reference_dates.size()) {
+    text += " on " + IsoDate(spec.reference_dates[static_cast<size_t>(c.reference)]);
+  }
+  if (c.percent) text += ", and their percentage";
+  return text;
+}
+
+std::vector<std::string> Payers(const AnalysisSpec& spec) {
+  std::vector<std::string> payers;
+  for (const CostItemSpec& item : spec.cost_items) {
+    if (std::find(payers.begin(), payers.end(), item.payer) == payers.end()) {
+      payers.push_back(item.payer);
+    }
+  }
+  return payers;
+}
+
+void TableInWords(const AnalysisSpec& spec, const TableSpec& t, std::string* out) {
+  const char* kinds[] = {"counts", "overlap", "costs", "sensitivity"};
+  Line(out, kTable,
+       fmt::format("{} ({}){}", t.name, kinds[static_cast<int>(t.kind)],
+                   t.title.empty() ? std::string() : fmt::format(": \"{}\"", t.title)));
+  switch (t.kind) {
+    case TableKind::kCounts:
+      RowsInWords(spec, t, out);
+      Line(out, kTableDetail, "columns (numbers of households):");
+      for (const CountColumn& c : t.columns) {
+        Line(out, kColumn, CountColumnInWords(spec, t, c));
+      }
+      return;
+    case TableKind::kOverlap:
+      Line(out, kTableDetail,
+           fmt::format("how {} overlap among {}: for each, the {} where it does not hold, where "
+                       "it holds, where only it holds, and where it holds together with each "
+                       "other one",
+                       Names(t.flags, "and"), t.population, t.population));
+      return;
+    case TableKind::kCosts:
+      Line(out, kTableDetail,
+           t.by_payer ? fmt::format("rows: one per paying party ({}){}",
+                                    fmt::join(Payers(spec), ", "), TotalRow(t))
+                      : fmt::format("rows: one per cost item ({} items, paid by {}){}",
+                                    spec.cost_items.size(), fmt::join(Payers(spec), ", "),
+                                    TotalRow(t)));
+      Line(out, kTableDetail, "columns (the yearly cost in euro, summed and per household):");
+      for (const RowSpec& c : t.cost_columns) {
+        Line(out, kColumn,
+             fmt::format("{}: {}", c.label, SelectionInWords(t.population, c.where)));
+      }
+      return;
+    case TableKind::kSensitivity: {
+      Line(out, kTableDetail,
+           fmt::format("the mean yearly cost per household of column {} of table {}, with one "
+                       "price or volume varied at a time ({} ranges):",
+                       t.mean_of, t.costs_table, spec.sensitivity.size()));
+      for (const SensitivitySpec& r : spec.sensitivity) Line(out, kColumn, r.label);
+      return;
+    }
+  }
+}
+
+std::string FlagInWords(const FlagSpec& flag) {
+  std::vector<std::string> parts;
+  if (!flag.all.empty()) parts.push_back(fmt::format("all of {}", fmt::join(flag.all, ", ")));
+  if (!flag.any.empty()) parts.push_back(fmt::format("any of {}", fmt::join(flag.any, ", ")));
+  if (!flag.none.empty()) parts.push_back(fmt::format("none of {}", fmt::join(flag.none, ", ")));
+  return fmt::format("{} = {}", flag.name, fmt::join(parts, "; "));
+}
+
+void SpecInWords(const AnalysisSpec& spec, std::string* out) {
+  if (!spec.title.empty()) Line(out, kComputes, fmt::format("Title: {}", spec.title));
+  std::vector<std::string> dates;
+  for (const Date& date : spec.reference_dates) dates.push_back(IsoDate(date));
+  Line(out, kComputes,
+       fmt::format("Reference date: {}{}", dates.front(),
+                   dates.size() > 1
+                       ? fmt::format(", compared with {}",
+                                     fmt::join(dates.begin() + 1, dates.end(), ", "))
+                       : std::string()));
+  Line(out, kComputes,
+       fmt::format("Households: the people the population register {} places at one address on "
+                   "the reference date (fields {} to {}); adults are {} or older, the others "
+                   "children",
+                   spec.register_dataset, spec.valid_from_attribute, spec.valid_to_attribute,
+                   spec.adult_age));
+  if (!spec.household_types.empty()) {
+    std::vector<std::string> types;
+    for (const HouseholdTypeSpec& type : spec.household_types) {
+      types.push_back(HouseholdTypeInWords(type));
+    }
+    Line(out, kComputes, fmt::format("Household types: {}", fmt::join(types, "; ")));
+  }
+  std::vector<std::string> populations;
+  for (const auto& [name, selection] : spec.populations) {
+    populations.push_back(fmt::format("{} = {}", name, SelectionInWords("households", selection)));
+  }
+  Line(out, kComputes, fmt::format("Populations: {}", fmt::join(populations, "; ")));
+  std::set<std::string> datasets;
+  for (const IndicatorSpec& indicator : spec.indicators) {
+    datasets.insert(indicator.dataset.empty() ? spec.register_dataset + " (moves)"
+                                              : indicator.dataset);
+  }
+  Line(out, kComputes,
+       fmt::format("Indicators: {}, from {}", spec.indicators.size(), List(datasets)));
+  if (!spec.flags.empty()) {
+    Line(out, kComputes, "Flags (combinations of indicators):");
+    for (const FlagSpec& flag : spec.flags) Line(out, kTable, FlagInWords(flag));
+  }
+  if (!spec.cost_items.empty()) {
+    Line(out, kComputes,
+         fmt::format("Costs: {} items (volume times unit price, or actual amounts), paid by {}",
+                     spec.cost_items.size(), fmt::join(Payers(spec), ", ")));
+  }
+  if (spec.min_cell) {
+    Line(out, kComputes,
+         fmt::format("It asks for counts below {} to be suppressed.", *spec.min_cell));
+  }
+  Line(out, kComputes, fmt::format("Tables ({}):", spec.tables.size()));
+  for (const TableSpec& table : spec.tables) TableInWords(spec, table, out);
+}
+
+std::string Digest(const std::string& sha256) {
+  if (sha256.starts_with("<")) {
+    return fmt::format("not filled in yet ({}; run `koppel policy fill-keys`)", sha256);
+  }
+  return sha256;
+}
+
+// Reads a pinned file; on a problem says so in words and returns nothing.
+std::optional<std::string> ReadPinned(const std::filesystem::path& covenant_file,
+                                      const std::string& path, const std::string& sha256,
+                                      std::string_view what, std::string* out) {
+  absl::StatusOr<std::string> bytes = ReadPinnedFile(covenant_file, path, sha256);
+  if (bytes.ok()) return std::move(*bytes);
+  if (absl::IsFailedPrecondition(bytes.status())) {
+    Line(out, kDetail,
+         fmt::format("PROBLEM: the {} on disk is not the approved one: {}. The linker releases "
+                     "this analysis exactly only for the pinned bytes.",
+                     what, std::string(bytes.status().message())));
+  } else {
+    Line(out, kDetail,
+         fmt::format("PROBLEM: the {} cannot be read here: {}.", what,
+                     std::string(bytes.status().message())));
+  }
+  return std::nullopt;
+}
+
+// The spec's own statements that contradict the covenant's entry.
+void SpecAgainstEntry(const AnalysisSpec& spec, const ApprovedAnalysis& a, std::string* out) {
+  if (spec.name != a.name) {
+    Line(out, kDetail,
+         fmt::format("PROBLEM: the spec is named '{}', not '{}'.", spec.name, a.name));
+  }
+  if (spec.prices_file.empty() && !a.prices_path.empty()) {
+    Line(out, kDetail, "PROBLEM: the spec names no prices file, but the covenant pins one.");
+  } else if (!spec.prices_file.empty() && a.prices_path.empty()) {
+    Line(out, kDetail,
+         fmt::format("PROBLEM: the spec names the prices file {}, but the covenant pins none, "
+                     "so no query with it matches this approval.",
+                     spec.prices_file));
+  }
+}
+
+void ApprovedInWords(const ApprovedAnalysis& a, const std::filesystem::path& covenant_file,
+                     std::string* out) {
+  Line(out, kAnalysis, a.name);
+  Line(out, kDetail, fmt::format("spec: {}, SHA-256 {}", a.spec_path, Digest(a.spec_sha256)));
+  Line(out, kDetail,
+       a.prices_path.empty()
+           ? std::string("prices: none")
+           : fmt::format("prices: {}, SHA-256 {}", a.prices_path, Digest(a.prices_sha256)));
+  if (covenant_file.empty()) {
+    Line(out, kDetail, "(what it computes is shown when the covenant is read from its file)");
+    return;
+  }
+  const std::optional<std::string> spec_bytes =
+      ReadPinned(covenant_file, a.spec_path, a.spec_sha256, "spec", out);
+  if (!a.prices_path.empty()) {
+    ReadPinned(covenant_file, a.prices_path, a.prices_sha256, "prices file", out);
+  }
+  if (!spec_bytes) {
+    Line(out, kDetail, "Cannot show what it computes.");
+    return;
+  }
+  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(*spec_bytes, a.spec_path);
+  if (!spec.ok()) {
+    Line(out, kDetail,
+         fmt::format("PROBLEM: the spec does not parse ({}); cannot show what it computes.",
+                     std::string(spec.status().message())));
+    return;
+  }
+  SpecAgainstEntry(*spec, a, out);
+  Line(out, kDetail,
+       IsDigestPlaceholder(a.spec_sha256)
+           ? "What the spec at that path computes now (its digest is not filled in yet):"
+           : "What it computes (the spec on disk matches its digest):");
+  SpecInWords(*spec, out);
+}
+
+std::string ReleaseGuarantee(const AnalysisPolicy& a) {
+  if (a.min_cell <= 1) {
+    return "  Guarantee: min_cell is 1, so small counts are not protected.\n";
+  }
+  return fmt::format(
+      "  Guarantee for exact releases: every exact release is checked against every earlier "
+      "release of this covenant on the same deliveries, so that no count of 1 to {} households, "
+      "and no sum with fewer than {} contributors, can be worked out from all releases "
+      "together (docs/disclosure.md).\n",
+      a.min_cell - 1, a.min_cell);
+}
+
+void Exploratory(const AnalysisPolicy& a, const std::filesystem::path& covenant_file,
+                 std::string* out) {
+  if (a.exploratory == ExploratoryMode::kRefuse) {
+    *out +=
+        "  Exploratory specs (any spec not approved above, or an approved one changed in any "
+        "byte): refused.\n";
+    return;
+  }
+  *out += fmt::format(
+      "  Exploratory specs (any spec not approved above, or an approved one changed in any "
+      "byte): released with consistent perturbation (the cell key method). Every count gets "
+      "noise from the perturbation table; the same cell always gets the same noise, so "
+      "differencing two releases yields noise, not a count. Counts that come out below {} are "
+      "shown as *. Costs and sensitivity tables are refused for exploratory specs.\n",
+      a.min_cell);
+  if (a.perturbation.table == "default") {
+    *out +=
+        "  Perturbation table: the default one shipped with koppel: noise of at most 3, and "
+        "never a released count of 1 or 2.\n";
+    return;
+  }
+  *out += fmt::format("  Perturbation table: {}, SHA-256 {}\n", a.perturbation.table,
+                      Digest(a.perturbation.table_sha256));
+  if (!covenant_file.empty()) {
+    ReadPinned(covenant_file, a.perturbation.table, a.perturbation.table_sha256,
+               "perturbation table", out);
+  }
+}
+
+void Outputs(const Covenant& c, const std::filesystem::path& covenant_file, std::string* out) {
   *out += "\nWhat can come out: analyses\n";
   const AnalysisPolicy& a = c.analysis;
-  if (a.analyses.empty()) {
+  if (a.approved.empty() && a.exploratory == ExploratoryMode::kRefuse) {
     *out += "  No analysis may run: the covenant has no analysis section.\n";
     return;
   }
-  *out += fmt::format("  Analyses (spec names): {}.\n", List(a.analyses));
   std::vector<std::string> recipients;
   if (a.recipients.empty()) {
     for (const auto& [name, party] : c.parties) {
@@ -203,6 +539,21 @@ void Outputs(const Covenant& c, std::string* out) {
         "  Release budget: at most {} over the covenant's life; every release spends one.\n",
         Plural(a.max_releases, "release", "releases"));
   }
+  if (a.approved.empty()) {
+    *out += "  Exact releases: none; no analysis is approved for exact release.\n";
+  } else {
+    *out += fmt::format(
+        "  Exact releases: only for the {} below, which the officers approved. Each is pinned "
+        "by the SHA-256 of its spec file and prices file: a spec that differs in any byte is "
+        "not approved.\n",
+        a.approved.size() == 1 ? std::string("analysis")
+                               : fmt::format("{} analyses", a.approved.size()));
+    for (const ApprovedAnalysis& approved : a.approved) {
+      ApprovedInWords(approved, covenant_file, out);
+    }
+    *out += ReleaseGuarantee(a);
+  }
+  Exploratory(a, covenant_file, out);
 }
 
 void Releases(const Covenant& c, std::string* out) {
@@ -257,13 +608,14 @@ void Signers(const Covenant& c, std::string* out) {
 
 }  // namespace
 
-std::string ExplainCovenant(const Covenant& covenant) {
+std::string ExplainCovenant(const Covenant& covenant,
+                            const std::filesystem::path& covenant_file) {
   std::string out =
       fmt::format("Covenant {}, version {}: {}\n\n", covenant.id, covenant.version, covenant.title);
   When(covenant, &out);
   WhoShares(covenant, &out);
   Services(covenant, &out);
-  Outputs(covenant, &out);
+  Outputs(covenant, covenant_file, &out);
   Releases(covenant, &out);
   Signers(covenant, &out);
   return out;

@@ -1,6 +1,7 @@
 #include "linker/analysis/analysis_engine.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sodium.h>
 
 #include <algorithm>
@@ -10,10 +11,12 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <tuple>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/node_hash_map.h"
+#include "core/hex.h"
 #include "core/progress.h"
 #include "core/status_macros.h"
 #include "koppel/v1/batch.pb.h"
@@ -364,8 +367,16 @@ class AnalysisRun {
   absl::Status Plan();
   absl::Status ScanPersons();
   absl::Status ScanAddresses(DatasetPlan& plan);
+  // What makes two runs' cost items the same quantity (CostItemDescription).
+  void DescribeItems(AnalysisResult* result) const;
   absl::StatusOr<const ResolvedBatch*> Batch(DatasetPlan& plan, std::string_view batch_id);
   absl::Status Open(std::string_view sealed, v1::Record* record, std::string* plain);
+  // Whether records of this batch (raw id) count: all of them unless the run is restricted to
+  // an earlier release's data version.
+  bool Allowed(std::string_view batch_id) const {
+    return options_.only_batches == nullptr ||
+           options_.only_batches->contains(absl::string_view(batch_id.data(), batch_id.size()));
+  }
   void EvaluatePerson(const std::vector<std::pair<DatasetPlan*, RecordGroup*>>& groups);
   void Build(AnalysisResult* result);
 
@@ -400,6 +411,7 @@ class AnalysisRun {
   std::map<std::string, YearCoverage> coverage_;
   std::vector<uint64_t> homeless_with_records_;          // per date
   uint64_t records_read_ = 0;
+  std::map<std::string, std::set<std::string>> batches_read_;  // dataset -> raw batch ids
   std::unique_ptr<ProgressReporter> progress_;
   // Register plan slots.
   int birth_slot_ = -1, area_slot_ = -1, from_slot_ = -1, to_slot_ = -1;
@@ -686,10 +698,12 @@ absl::Status AnalysisRun::ScanPersons() {
       group.Clear();
       RecordCursor& cursor = *sources[s].cursor;
       for (; cursor.Valid() && cursor.token() == person_view; cursor.Next()) {
+        if (!Allowed(cursor.batch_id())) continue;
         auto& [last_id, last] = last_batch[s];
         if (last == nullptr || cursor.batch_id() != last_id) {
           ASSIGN_OR_RETURN(last, Batch(*sources[s].plan, cursor.batch_id()));
           last_id.assign(cursor.batch_id());
+          batches_read_[sources[s].plan->name].insert(last_id);
         }
         v1::Record* record = group.Scratch();
         RETURN_IF_ERROR(Open(cursor.value(), record, &plain));
@@ -712,9 +726,11 @@ absl::Status AnalysisRun::ScanAddresses(DatasetPlan& plan) {
   std::string last_id;
   const ResolvedBatch* batch = nullptr;
   for (; cursor->Valid(); cursor->Next()) {
+    if (!Allowed(cursor->batch_id())) continue;
     if (batch == nullptr || cursor->batch_id() != last_id) {
       ASSIGN_OR_RETURN(batch, Batch(plan, cursor->batch_id()));
       last_id.assign(cursor->batch_id());
+      batches_read_[plan.name].insert(last_id);
     }
     if (batch->has_bsn) {
       return absl::FailedPreconditionError(fmt::format(
@@ -800,9 +816,9 @@ class ResultBuilder {
  public:
   ResultBuilder(const AnalysisSpec& spec, const EngineOptions& options,
                 const std::vector<double>& item_price, const std::vector<std::string>& area_codes,
-                const PriceTable& prices)
+                const PriceTable& prices, const std::vector<int>& reference_days)
       : spec_(spec), options_(options), item_price_(item_price), area_codes_(area_codes),
-        prices_(prices) {
+        prices_(prices), reference_days_(reference_days) {
     for (size_t i = 0; i < spec.indicators.size(); ++i) operand_[spec.indicators[i].name] = {false, i};
     for (size_t f = 0; f < spec.flags.size(); ++f) operand_[spec.flags[f].name] = {true, f};
     for (size_t t = 0; t < spec.household_types.size(); ++t) type_index_[spec.household_types[t].name] = t;
@@ -811,9 +827,10 @@ class ResultBuilder {
         payers_.push_back(item.payer);
       }
     }
+    CollectPredicates();
   }
 
-  void AddHousehold(uint16_t date, const HouseholdAccumulator& household,
+  void AddHousehold(uint16_t date, const HouseholdKey& key, const HouseholdAccumulator& household,
                     const CostVolumes* volumes);
   absl::Status Finish(AnalysisResult* result);
 
@@ -824,6 +841,10 @@ class ResultBuilder {
   }
   bool Matches(const Selection& selection, const Atom& atom) const;
   uint64_t Flags(uint64_t indicators) const;
+  // The names and `any` groups the tables select on: the predicates of the atoms' descriptions.
+  void CollectPredicates();
+  void AddPredicates(const Selection& selection);
+  void Describe(AnalysisResult* result) const;
   uint16_t TypeOf(const HouseholdAccumulator& household) const;
   size_t GroupCount() const { return spec_.cost_items.size() + payers_.size() + 1; }
   size_t PayerGroup(const std::string& payer) const {
@@ -848,12 +869,21 @@ class ResultBuilder {
   const std::vector<double>& item_price_;
   const std::vector<std::string>& area_codes_;
   const PriceTable& prices_;
+  const std::vector<int>& reference_days_;
   std::map<std::string, std::pair<bool, size_t>> operand_;
   std::map<std::string, size_t> type_index_;
   std::vector<std::string> payers_;
 
   absl::flat_hash_map<AtomKey, uint32_t> atom_index_;
   std::vector<Atom> atoms_;
+  std::vector<uint32_t> key_sums_;  // per atom, the cell key method's record keys
+  // Predicates: a name, or (name empty) an `any` group.
+  struct Predicate {
+    std::string name;
+    std::vector<std::string> any;
+  };
+  std::vector<Predicate> predicates_;
+  std::vector<ResultUnit> units_;
   // Per atom and cost-item group.
   std::vector<std::vector<MoneyStats>> money_;
   AnalysisResult* result_ = nullptr;
@@ -918,7 +948,104 @@ uint16_t ResultBuilder::TypeOf(const HouseholdAccumulator& household) const {
   return static_cast<uint16_t>(spec_.household_types.size());  // none of them
 }
 
-void ResultBuilder::AddHousehold(uint16_t date, const HouseholdAccumulator& household,
+void ResultBuilder::CollectPredicates() {
+  for (const TableSpec& table : spec_.tables) {
+    if (!table.population.empty()) AddPredicates(Population(table));
+    for (const RowSpec& row : table.row_selections) AddPredicates(row.where);
+    for (const CountColumn& column : table.columns) AddPredicates(column.where);
+    for (const RowSpec& column : table.cost_columns) AddPredicates(column.where);
+    for (const std::string& flag : table.flags) {
+      Selection selection;
+      selection.all = {flag};
+      AddPredicates(selection);
+    }
+  }
+}
+
+void ResultBuilder::AddPredicates(const Selection& selection) {
+  auto add = [this](Predicate predicate) {
+    for (const Predicate& p : predicates_) {
+      if (p.name == predicate.name && p.any == predicate.any) return;
+    }
+    predicates_.push_back(std::move(predicate));
+  };
+  for (const std::string& name : selection.all) add({name, {}});
+  for (const std::string& name : selection.none) add({name, {}});
+  if (selection.any.size() == 1) add({selection.any[0], {}});
+  if (selection.any.size() > 1) {
+    std::vector<std::string> any = selection.any;
+    std::sort(any.begin(), any.end());
+    any.erase(std::unique(any.begin(), any.end()), any.end());
+    add({"", std::move(any)});
+  }
+}
+
+void ResultBuilder::Describe(AnalysisResult* result) const {
+  for (const Predicate& p : predicates_) {
+    result->predicates.push_back(p.name.empty() ? fmt::format("any({})", fmt::join(p.any, ", "))
+                                                : p.name);
+  }
+  result->area_codes = area_codes_;
+  for (const HouseholdTypeSpec& type : spec_.household_types) {
+    result->household_types.push_back(type.name);
+  }
+  const size_t words = (predicates_.size() + 63) / 64;
+  result->atoms.reserve(atoms_.size());
+  for (size_t a = 0; a < atoms_.size(); ++a) {
+    const Atom& atom = atoms_[a];
+    AtomDescription d;
+    d.date = atom.key.date;
+    d.area = atom.key.area;
+    d.type = atom.key.type;
+    d.households = atom.households;
+    d.key_sum = key_sums_[a];
+    d.holds.assign(words, 0);
+    for (size_t p = 0; p < predicates_.size(); ++p) {
+      const Predicate& predicate = predicates_[p];
+      bool holds = false;
+      if (predicate.name.empty()) {
+        for (const std::string& name : predicate.any) {
+          holds = holds || Holds(name, atom.key.indicators, atom.flags);
+        }
+      } else {
+        holds = Holds(predicate.name, atom.key.indicators, atom.flags);
+      }
+      if (holds) d.holds[p / 64] |= uint64_t{1} << (p % 64);
+    }
+    result->atoms.push_back(std::move(d));
+  }
+  const size_t items = spec_.cost_items.size();
+  result->group_items.assign(GroupCount(), {});
+  for (size_t item = 0; item < items; ++item) {
+    result->group_items[item].push_back(static_cast<uint16_t>(item));
+    result->group_items[PayerGroup(spec_.cost_items[item].payer)].push_back(
+        static_cast<uint16_t>(item));
+    result->group_items[AllGroup()].push_back(static_cast<uint16_t>(item));
+  }
+  result->group_stats.resize(atoms_.size() * GroupCount());
+  for (size_t a = 0; a < atoms_.size(); ++a) {
+    for (size_t g = 0; g < GroupCount(); ++g) {
+      const MoneyStats& money = money_[a][g];
+      SumAtomStats& stats = result->group_stats[a * GroupCount() + g];
+      stats.contributors = money.contributors;
+      stats.cents = money.cents;
+      stats.largest = money.largest;
+    }
+  }
+  result->sum_atom_stats.resize(atoms_.size() * items);
+  for (size_t a = 0; a < atoms_.size(); ++a) {
+    for (size_t item = 0; item < items; ++item) {
+      const MoneyStats& money = money_[a][item];
+      SumAtomStats& stats = result->sum_atom_stats[a * items + item];
+      stats.contributors = money.contributors;
+      stats.cents = money.cents;
+      stats.largest = money.largest;
+    }
+  }
+}
+
+void ResultBuilder::AddHousehold(uint16_t date, const HouseholdKey& key,
+                                 const HouseholdAccumulator& household,
                                  const CostVolumes* volumes) {
   // Units-priced items hold once per household with the indicator.
   std::vector<double> cost(spec_.cost_items.size(), 0);
@@ -934,14 +1061,28 @@ void ResultBuilder::AddHousehold(uint16_t date, const HouseholdAccumulator& hous
     if (spec.volume != CostItemSpec::Volume::kAmount) cost[item] *= item_price_[item];
     if (options_.max_contribution_eur) cost[item] = std::min(cost[item], *options_.max_contribution_eur);
   }
-  const AtomKey key{date, household.area, TypeOf(household), household.indicators};
-  auto [it, inserted] = atom_index_.try_emplace(key, static_cast<uint32_t>(atoms_.size()));
+  const AtomKey atom_key{date, household.area, TypeOf(household), household.indicators};
+  auto [it, inserted] = atom_index_.try_emplace(atom_key, static_cast<uint32_t>(atoms_.size()));
   if (inserted) {
-    atoms_.push_back({key, Flags(key.indicators), 0});
+    atoms_.push_back({atom_key, Flags(atom_key.indicators), 0});
     money_.emplace_back(GroupCount());
+    key_sums_.push_back(0);
   }
   Atom& atom = atoms_[it->second];
   ++atom.households;
+  if (options_.record_key) {
+    key_sums_[it->second] += options_.record_key(std::string_view(key.data(), key.size()));
+  }
+  if (options_.keep_units) {
+    ResultUnit unit;
+    unit.household = key;
+    unit.day = reference_days_[date];
+    unit.atom = it->second;
+    for (size_t item = 0; item < cost.size(); ++item) {
+      if (cost[item] != 0) unit.cents.emplace_back(item, std::llround(cost[item] * 100));
+    }
+    units_.push_back(std::move(unit));
+  }
   std::vector<MoneyStats>& money = money_[it->second];
   const size_t keep = static_cast<size_t>(std::max(options_.largest_kept, 1));
   std::vector<double> by_group(GroupCount(), 0);
@@ -1006,6 +1147,7 @@ int ResultBuilder::SumCell(const AtomTest& test, const std::vector<size_t>& item
     cell.is_total = is_total;
     it->second = static_cast<int>(result_->sum_cells.size());
     result_->sum_cells.push_back(std::move(cell));
+    result_->sum_cell_group.push_back(static_cast<uint16_t>(group));
   }
   return it->second;
 }
@@ -1308,7 +1450,66 @@ absl::Status ResultBuilder::Finish(AnalysisResult* result) {
   }
   result->count_atoms = static_cast<uint32_t>(atoms_.size());
   result->sum_atoms = static_cast<uint32_t>(atoms_.size() * std::max<size_t>(spec_.cost_items.size(), 1));
+  Describe(result);
+  std::sort(units_.begin(), units_.end(), [](const ResultUnit& x, const ResultUnit& y) {
+    return std::tie(x.household, x.day) < std::tie(y.household, y.day);
+  });
+  result->units = std::move(units_);
   return absl::OkStatus();
+}
+
+void AnalysisRun::DescribeItems(AnalysisResult* result) const {
+  auto batches_of = [&](const std::string& dataset) {
+    crypto_hash_sha256_state state;
+    crypto_hash_sha256_init(&state);
+    auto it = batches_read_.find(dataset);
+    if (it != batches_read_.end()) {
+      for (const std::string& id : it->second) {
+        crypto_hash_sha256_update(&state, reinterpret_cast<const unsigned char*>(id.data()),
+                                  id.size());
+      }
+    }
+    std::array<uint8_t, crypto_hash_sha256_BYTES> digest;
+    crypto_hash_sha256_final(&state, digest.data());
+    return ToHex(digest);
+  };
+  const std::string household = fmt::format(
+      "register {} birth {} from {} to {} adult {} batches {}", spec_.register_dataset,
+      spec_.birth_date_attribute, spec_.valid_from_attribute, spec_.valid_to_attribute,
+      spec_.adult_age, batches_of(spec_.register_dataset));
+  for (size_t i = 0; i < spec_.cost_items.size(); ++i) {
+    const CostItemSpec& item = spec_.cost_items[i];
+    const IndicatorSpec& indicator = spec_.indicators[indicator_index_.at(item.indicator)];
+    std::string filters;
+    for (const AttributeFilter& filter : indicator.filters) {
+      std::vector<std::string> codes = filter.codes;
+      std::sort(codes.begin(), codes.end());
+      filters += fmt::format("[{} codes {} below {} at_least {}]", filter.attribute,
+                             fmt::join(codes, ","),
+                             filter.below ? fmt::format("{}", *filter.below) : "-",
+                             filter.at_least ? fmt::format("{}", *filter.at_least) : "-");
+    }
+    const PeriodSpec& period = indicator.period;
+    const std::string volume = fmt::format(
+        "{}; dataset {} batches {} filters {} period {} {} {} year {} members {} moves {}; "
+        "volume {} amount {}",
+        household, indicator.dataset,
+        indicator.dataset.empty() ? "-" : batches_of(indicator.dataset), filters,
+        static_cast<int>(period.kind), period.from, period.to,
+        reference_years_.empty() ? 0 : reference_years_[0].year + period.year_offset,
+        static_cast<int>(indicator.members), indicator.min_moves.value_or(0),
+        static_cast<int>(item.volume), item.amount_attribute);
+    CostItemDescription description;
+    description.name = item.name;
+    description.payer = item.payer;
+    description.volume = volume;
+    description.definition =
+        fmt::format("{}; price {:.2f}; cap {}", volume, item_price_[i],
+                    options_.max_contribution_eur
+                        ? fmt::format("{:.2f}", *options_.max_contribution_eur)
+                        : "-");
+    result->items.push_back(std::move(description));
+  }
 }
 
 absl::StatusOr<AnalysisResult> AnalysisRun::Execute() {
@@ -1339,7 +1540,7 @@ absl::StatusOr<AnalysisResult> AnalysisRun::Execute() {
   }
   AnalysisResult result;
   result.records_read = records_read_;
-  ResultBuilder builder(spec_, options_, item_price_, area_codes_, prices_);
+  ResultBuilder builder(spec_, options_, item_price_, area_codes_, prices_, reference_days_);
   for (const auto& [code, label] : spec_.area_labels) {
     (void)label;
     if (!area_index_.contains(code)) {
@@ -1349,7 +1550,7 @@ absl::StatusOr<AnalysisResult> AnalysisRun::Execute() {
   }
   for (size_t d = 0; d < households_.size(); ++d) {
     for (const auto& [key, household] : households_[d]) {
-      builder.AddHousehold(static_cast<uint16_t>(d), household,
+      builder.AddHousehold(static_cast<uint16_t>(d), key, household,
                            household.volumes == HouseholdAccumulator::kNoVolumes
                                ? nullptr
                                : &volumes_[d][household.volumes]);
@@ -1359,6 +1560,11 @@ absl::StatusOr<AnalysisResult> AnalysisRun::Execute() {
   }
   RETURN_IF_ERROR(builder.Finish(&result));
   if (progress_) progress_->Finish(records_read_);
+  result.reference_days = reference_days_;
+  for (const auto& [dataset, ids] : batches_read_) {
+    result.batches_read[dataset].assign(ids.begin(), ids.end());
+  }
+  DescribeItems(&result);
   for (const DatasetPlan& plan : plans_) {
     DatasetUse use{plan.name, 0, 0};
     for (const v1::DatasetStatus& status : statuses) {

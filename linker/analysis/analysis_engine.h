@@ -8,9 +8,11 @@
 #ifndef KOPPEL_LINKER_ANALYSIS_ANALYSIS_ENGINE_H_
 #define KOPPEL_LINKER_ANALYSIS_ANALYSIS_ENGINE_H_
 
+#include <functional>
 #include <optional>
 #include <string>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "core/secret.h"
 #include "linker/analysis/analysis_result.h"
@@ -27,6 +29,14 @@ struct EngineOptions {
   int largest_kept = 4;
   // Progress (records read, rate, ETA) on stderr while the datasets are scanned.
   bool report_progress = false;
+  // Read only the records of these batches (raw 32-byte ids): the data version of an earlier
+  // release, to recompute it (release_history.h). Null: every batch the store holds.
+  const absl::flat_hash_set<std::string>* only_batches = nullptr;
+  // Keep one ResultUnit per household and reference date, to join releases (release_history.h).
+  bool keep_units = false;
+  // The record key of a household (its 16-byte household key), for the cell key method
+  // (cell_key.h): each atom then carries the sum of its households' keys. Empty: none.
+  std::function<uint32_t(std::string_view)> record_key;
 };
 
 class AnalysisEngine {

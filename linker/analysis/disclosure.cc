@@ -14,229 +14,16 @@
 #include <fmt/format.h>
 
 #include "absl/status/status.h"
+#include "linker/analysis/exact_rows.h"
 
 namespace koppel {
 namespace {
 
-// An integer vector; columns ascending, values nonzero. Only its direction matters, so the
-// owners divide out the gcd of the values to keep them small.
-struct SparseRow {
-  std::vector<uint32_t> columns;
-  std::vector<int64_t> values;
-
-  bool empty() const { return columns.empty(); }
-
-  // The value at `column`, 0 when absent.
-  int64_t At(uint32_t column) const {
-    auto it = std::lower_bound(columns.begin(), columns.end(), column);
-    if (it == columns.end() || *it != column) return 0;
-    return values[static_cast<size_t>(it - columns.begin())];
-  }
-};
-
-SparseRow IndicatorRow(const std::vector<uint32_t>& sorted_columns) {
-  SparseRow row;
-  row.columns = sorted_columns;
-  row.values.assign(sorted_columns.size(), 1);
-  return row;
-}
-
-int64_t Gcd(int64_t a, int64_t b) {
-  // Values are never INT64_MIN: every product and difference below is checked.
-  return std::gcd(a, b);
-}
-
-void DivideByContent(SparseRow* row) {
-  int64_t content = 0;
-  for (int64_t v : row->values) {
-    content = Gcd(content, v);
-    if (content == 1) return;
-  }
-  if (content <= 1) return;
-  for (int64_t& v : row->values) v /= content;
-}
-
-// `a * x - b * y` into `out`; false on overflow. Results equal to INT64_MIN count as
-// overflow too, so that negation and std::gcd stay defined.
-bool MulSub(int64_t a, int64_t x, int64_t b, int64_t y, int64_t* out) {
-  int64_t ax = 0;
-  int64_t by = 0;
-  if (__builtin_mul_overflow(a, x, &ax)) return false;
-  if (__builtin_mul_overflow(b, y, &by)) return false;
-  if (__builtin_sub_overflow(ax, by, out)) return false;
-  return *out != INT64_MIN;
-}
-
-// Coefficients (a, b) with a > 0 such that a * pivot_of_target - b * pivot_of_row == 0.
-std::pair<int64_t, int64_t> EliminationFactors(int64_t target_value, int64_t row_value) {
-  const int64_t g = Gcd(target_value, row_value);
-  int64_t a = row_value / g;
-  int64_t b = target_value / g;
-  if (a < 0) {
-    a = -a;
-    b = -b;
-  }
-  return {a, b};
-}
-
-// `a * target - b * row` into `out` (values that cancel are dropped); false on overflow.
-bool Combine(int64_t a, const SparseRow& target, int64_t b, const SparseRow& row,
-             SparseRow* out) {
-  out->columns.clear();
-  out->values.clear();
-  size_t i = 0;
-  size_t j = 0;
-  while (i < target.columns.size() || j < row.columns.size()) {
-    uint32_t column = 0;
-    int64_t x = 0;
-    int64_t y = 0;
-    if (j == row.columns.size() ||
-        (i < target.columns.size() && target.columns[i] < row.columns[j])) {
-      column = target.columns[i];
-      x = target.values[i++];
-    } else if (i == target.columns.size() || row.columns[j] < target.columns[i]) {
-      column = row.columns[j];
-      y = row.values[j++];
-    } else {
-      column = target.columns[i];
-      x = target.values[i++];
-      y = row.values[j++];
-    }
-    int64_t value = 0;
-    if (!MulSub(a, x, b, y, &value)) return false;
-    if (value != 0) {
-      out->columns.push_back(column);
-      out->values.push_back(value);
-    }
-  }
-  DivideByContent(out);
-  return true;
-}
-
-// The span of the cells published so far, as rows in "insertion echelon" form: row t is
-// zero at the pivot column of every row inserted before it. Reducing a vector by the rows in
-// insertion order therefore clears every pivot column, and the result (the residual) is a
-// canonical representative of the vector modulo the span: it is zero exactly when the
-// vector lies in the span.
-class EchelonBasis {
- public:
-  explicit EchelonBasis(uint32_t column_count)
-      : row_of_column_(column_count, kNoRow),
-        dense_(column_count, 0),
-        is_touched_(column_count, 0) {}
-
-  bool IsPivot(uint32_t column) const { return row_of_column_[column] != kNoRow; }
-
-  // Writes the residual of `vector` (zero at every pivot column, content gcd 1). False when
-  // the exact computation would overflow; then `residual` is unspecified.
-  bool Reduce(const SparseRow& vector, SparseRow* residual) {
-    for (size_t k = 0; k < vector.columns.size(); ++k) {
-      Touch(vector.columns[k]);
-      dense_[vector.columns[k]] = vector.values[k];
-      QueueIfPivot(vector.columns[k], 0);
-    }
-    bool ok = true;
-    while (ok && !queue_.empty()) {
-      const uint32_t row_index = queue_.top();
-      queue_.pop();
-      ok = EliminateWith(row_index);
-    }
-    if (ok) ok = CollectResidual(residual);
-    ClearScratch();
-    return ok;
-  }
-
-  // Adds a residual returned by Reduce, with `pivot` one of its columns.
-  void Add(SparseRow residual, uint32_t pivot) {
-    row_of_column_[pivot] = static_cast<uint32_t>(rows_.size());
-    pivot_column_.push_back(pivot);
-    pivot_value_.push_back(residual.At(pivot));
-    rows_.push_back(std::move(residual));
-    is_queued_.push_back(0);
-  }
-
- private:
-  static constexpr uint32_t kNoRow = UINT32_MAX;
-
-  void Touch(uint32_t column) {
-    if (is_touched_[column]) return;
-    is_touched_[column] = 1;
-    touched_.push_back(column);
-  }
-
-  // Rows are processed in insertion order; a row only has nonzeros at the pivots of later
-  // rows, so only later rows can be queued while one is processed.
-  void QueueIfPivot(uint32_t column, uint32_t after_row) {
-    const uint32_t row_index = row_of_column_[column];
-    if (row_index == kNoRow || is_queued_[row_index]) return;
-    if (row_index < after_row) return;
-    is_queued_[row_index] = 1;
-    queued_rows_.push_back(row_index);
-    queue_.push(row_index);
-  }
-
-  bool EliminateWith(uint32_t row_index) {
-    const uint32_t pivot = pivot_column_[row_index];
-    const int64_t x = dense_[pivot];
-    if (x == 0) return true;
-    const auto [a, b] = EliminationFactors(x, pivot_value_[row_index]);
-    if (a != 1) {
-      for (uint32_t column : touched_) {
-        if (__builtin_mul_overflow(dense_[column], a, &dense_[column])) return false;
-        if (dense_[column] == INT64_MIN) return false;
-      }
-    }
-    const SparseRow& row = rows_[row_index];
-    for (size_t k = 0; k < row.columns.size(); ++k) {
-      const uint32_t column = row.columns[k];
-      Touch(column);
-      int64_t updated = 0;
-      if (!MulSub(1, dense_[column], b, row.values[k], &updated)) return false;
-      dense_[column] = updated;
-      if (column != pivot) QueueIfPivot(column, row_index + 1);
-    }
-    return true;
-  }
-
-  bool CollectResidual(SparseRow* residual) {
-    std::sort(touched_.begin(), touched_.end());
-    residual->columns.clear();
-    residual->values.clear();
-    for (uint32_t column : touched_) {
-      if (dense_[column] == 0) continue;
-      // Cannot happen by the echelon invariant; checked because a wrong "not derivable"
-      // would be a disclosure, and false makes the caller suppress.
-      if (IsPivot(column)) return false;
-      residual->columns.push_back(column);
-      residual->values.push_back(dense_[column]);
-    }
-    DivideByContent(residual);
-    return true;
-  }
-
-  void ClearScratch() {
-    for (uint32_t column : touched_) {
-      dense_[column] = 0;
-      is_touched_[column] = 0;
-    }
-    touched_.clear();
-    for (uint32_t row_index : queued_rows_) is_queued_[row_index] = 0;
-    queued_rows_.clear();
-    queue_ = {};
-  }
-
-  std::vector<SparseRow> rows_;
-  std::vector<uint32_t> pivot_column_;
-  std::vector<int64_t> pivot_value_;
-  std::vector<uint32_t> row_of_column_;
-
-  std::vector<int64_t> dense_;
-  std::vector<uint8_t> is_touched_;
-  std::vector<uint32_t> touched_;
-  std::vector<uint8_t> is_queued_;
-  std::vector<uint32_t> queued_rows_;
-  std::priority_queue<uint32_t, std::vector<uint32_t>, std::greater<>> queue_;
-};
+using exact::Combine;
+using exact::EchelonBasis;
+using exact::EliminationFactors;
+using exact::IndicatorRow;
+using exact::SparseRow;
 
 absl::Status ValidateRules(const DisclosureRules& rules) {
   if (rules.min_cell < 0) {
@@ -299,7 +86,9 @@ absl::Status ValidateCell(const PublishedCell& cell, size_t index, uint32_t atom
   return absl::OkStatus();
 }
 
-bool IsPrimary(const PublishedCell& cell, const DisclosureRules& rules) {
+}  // namespace
+
+bool IsSensitive(const PublishedCell& cell, const DisclosureRules& rules) {
   if (cell.value == 0) return false;
   if (cell.kind == CellKind::kCount) return cell.value < static_cast<double>(rules.min_cell);
   if (cell.contributors < rules.min_cell) return true;
@@ -312,10 +101,14 @@ bool IsPrimary(const PublishedCell& cell, const DisclosureRules& rules) {
   return top > rules.dominance_k * cell.value;
 }
 
+namespace {
+
 // Cells with equal atom sets, as one quantity.
 struct CellGroup {
   size_t first_cell = 0;
   bool primary = false;
+  bool published_earlier = false;  // some cell of it has role kPublished
+  bool candidate = false;          // some cell of it has role kCandidate
   bool is_total = false;
   double magnitude = 0;  // largest |value| of its cells
   const std::vector<uint32_t>* atoms = nullptr;
@@ -335,6 +128,8 @@ std::vector<CellGroup> GroupCells(const std::vector<PublishedCell>& cells,
     }
     CellGroup& group = groups[it->second];
     group.primary = group.primary || primary[i];
+    group.published_earlier = group.published_earlier || cells[i].role == CellRole::kPublished;
+    group.candidate = group.candidate || cells[i].role == CellRole::kCandidate;
     group.is_total = group.is_total || cells[i].is_total;
     group.magnitude = std::max(group.magnitude, std::abs(cells[i].value));
     (*group_of_cell)[i] = it->second;
@@ -353,7 +148,8 @@ std::vector<bool> KnownZeroAtoms(const std::vector<PublishedCell>& cells,
   std::vector<bool> known_zero(atom_count, false);
   for (size_t i = 0; i < cells.size(); ++i) {
     const PublishedCell& cell = cells[i];
-    if (cell.value != 0 || groups[group_of_cell[i]].primary) continue;
+    const CellGroup& group = groups[group_of_cell[i]];
+    if (cell.value != 0 || group.primary || cell.role == CellRole::kHidden) continue;
     // A sum without contributors says nothing about how many units its atoms hold.
     const bool without_units =
         cell.kind == CellKind::kCount || (!has_counts && cell.contributors == 0);
@@ -434,6 +230,31 @@ class PrimaryResiduals {
     return true;
   }
 
+  // Publishes `row` whatever it reveals (a cell published earlier): residuals it makes zero
+  // are dropped, since nothing can protect them any more, and counted in `*determined`.
+  // False on overflow.
+  bool PublishAnyway(const SparseRow& row, uint32_t pivot, int64_t* determined) {
+    pending_.clear();
+    const int64_t row_pivot_value = row.At(pivot);
+    if (rows_with_column_[pivot] == 0) return true;
+    std::vector<size_t> emptied;
+    for (size_t p = 0; p < residuals_.size(); ++p) {
+      const int64_t residual_pivot_value = residuals_[p].At(pivot);
+      if (residual_pivot_value == 0) continue;
+      const auto [a, b] = EliminationFactors(residual_pivot_value, row_pivot_value);
+      SparseRow updated;
+      if (!Combine(a, residuals_[p], b, row, &updated)) return false;
+      if (updated.empty()) emptied.push_back(p);
+      pending_.emplace_back(p, std::move(updated));
+    }
+    Commit();
+    *determined += static_cast<int64_t>(emptied.size());
+    for (auto it = emptied.rbegin(); it != emptied.rend(); ++it) {
+      residuals_.erase(residuals_.begin() + static_cast<std::ptrdiff_t>(*it));
+    }
+    return true;
+  }
+
   void Commit() {
     for (auto& [p, updated] : pending_) {
       Count(residuals_[p], -1);
@@ -466,7 +287,7 @@ absl::Status SuppressSecondarily(const std::vector<PublishedCell>& cells,
                                  const std::vector<uint32_t>& group_of_cell,
                                  uint32_t atom_count, const DisclosureRules& rules,
                                  std::vector<CellState>* group_state,
-                                 std::vector<bool>* overflowed) {
+                                 std::vector<bool>* overflowed, int64_t* determined_earlier) {
   std::vector<bool> known_zero(atom_count, false);
   if (rules.zero_cells_reveal_atoms) {
     known_zero = KnownZeroAtoms(cells, groups, group_of_cell, atom_count);
@@ -476,10 +297,19 @@ absl::Status SuppressSecondarily(const std::vector<PublishedCell>& cells,
       GroupRowsOverAtomClasses(groups, known_zero, atom_count, &class_count);
 
   std::vector<SparseRow> primary_rows;
+  std::vector<uint32_t> earlier;
   std::vector<uint32_t> candidates;
   for (size_t g = 0; g < groups.size(); ++g) {
+    if (groups[g].published_earlier) {
+      if (groups[g].primary) {
+        ++*determined_earlier;
+      } else {
+        earlier.push_back(static_cast<uint32_t>(g));
+      }
+      continue;
+    }
     if (!groups[g].primary) {
-      candidates.push_back(static_cast<uint32_t>(g));
+      if (groups[g].candidate) candidates.push_back(static_cast<uint32_t>(g));
       continue;
     }
     if (rows[g].empty()) {
@@ -500,6 +330,20 @@ absl::Status SuppressSecondarily(const std::vector<PublishedCell>& cells,
   EchelonBasis published(class_count);
   PrimaryResiduals primaries(std::move(primary_rows), class_count);
   SparseRow residual;
+  for (uint32_t g : earlier) {
+    if (!published.Reduce(rows[g], &residual)) {
+      return absl::ResourceExhaustedError(
+          "the cells published earlier do not fit exact integer elimination");
+    }
+    if (residual.empty()) continue;
+    const uint32_t pivot = primaries.ChoosePivot(residual);
+    if (!primaries.PublishAnyway(residual, pivot, determined_earlier)) {
+      return absl::ResourceExhaustedError(
+          "the cells published earlier do not fit exact integer elimination");
+    }
+    published.Add(std::move(residual), pivot);
+    residual = SparseRow();
+  }
   for (uint32_t g : candidates) {
     if (!published.Reduce(rows[g], &residual)) {
       (*group_state)[g] = CellState::kSecondary;
@@ -535,7 +379,7 @@ absl::StatusOr<Protection> ProtectCells(const std::vector<PublishedCell>& cells,
     if (absl::Status status = ValidateCell(cells[i], i, atom_count, rules); !status.ok()) {
       return status;
     }
-    primary[i] = IsPrimary(cells[i], rules);
+    primary[i] = IsSensitive(cells[i], rules);
   }
 
   std::vector<uint32_t> group_of_cell;
@@ -543,20 +387,27 @@ absl::StatusOr<Protection> ProtectCells(const std::vector<PublishedCell>& cells,
   std::vector<CellState> group_state(groups.size(), CellState::kPublished);
   std::vector<bool> group_overflowed(groups.size(), false);
   for (size_t g = 0; g < groups.size(); ++g) {
-    if (groups[g].primary) group_state[g] = CellState::kPrimary;
+    if (groups[g].published_earlier) continue;
+    if (groups[g].primary) {
+      group_state[g] = CellState::kPrimary;
+    } else if (!groups[g].candidate) {
+      group_state[g] = CellState::kSecondary;  // hidden: never published
+    }
   }
+  Protection protection;
   if (rules.secondary) {
-    if (absl::Status status = SuppressSecondarily(cells, groups, group_of_cell, atom_count,
-                                                  rules, &group_state, &group_overflowed);
+    if (absl::Status status =
+            SuppressSecondarily(cells, groups, group_of_cell, atom_count, rules, &group_state,
+                                &group_overflowed, &protection.determined_earlier);
         !status.ok()) {
       return status;
     }
   }
 
-  Protection protection;
   protection.state.resize(cells.size());
   for (size_t i = 0; i < cells.size(); ++i) {
     protection.state[i] = group_state[group_of_cell[i]];
+    if (cells[i].role != CellRole::kCandidate) continue;
     if (protection.state[i] == CellState::kPrimary) ++protection.primary;
     if (protection.state[i] == CellState::kSecondary) ++protection.secondary;
     if (group_overflowed[group_of_cell[i]]) ++protection.secondary_on_overflow;

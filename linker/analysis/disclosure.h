@@ -60,6 +60,20 @@ struct DisclosureRules {
 
 enum class CellKind { kCount, kSum };
 
+// Who decides what happens to a cell (docs/disclosure.md, "The release history").
+enum class CellRole {
+  // A cell of the release being protected: published unless it is sensitive or publishing it
+  // would let a sensitive quantity be worked out.
+  kCandidate,
+  // Published by an earlier release: known to the recipient and never withdrawn. These enter
+  // the published span before any candidate.
+  kPublished,
+  // Never published: a quantity to keep underivable when it is sensitive, such as a group of
+  // households that released cells imply (implied_sets.h) or a cell an earlier release
+  // suppressed.
+  kHidden,
+};
+
 // One published cell. `atoms` index the atoms of its system; a cell's value is the sum of
 // its atoms' values (the caller guarantees that).
 struct PublishedCell {
@@ -69,18 +83,30 @@ struct PublishedCell {
   std::vector<double> largest;          // kSum: the largest contributions, descending (>= n)
   std::vector<uint32_t> atoms;          // sorted, distinct
   bool is_total = false;                // prefer not to suppress secondarily (margins)
+  CellRole role = CellRole::kCandidate;
 };
 
 enum class CellState { kPublished, kPrimary, kSecondary };
 
+// A kPublished cell is always kPublished. A kHidden cell is kPrimary when sensitive and
+// kSecondary otherwise; it is never published.
 struct Protection {
   std::vector<CellState> state;         // per cell, in input order
-  int64_t primary = 0;                  // cells in state kPrimary
-  int64_t secondary = 0;                // cells in state kSecondary
+  int64_t primary = 0;                  // candidate cells in state kPrimary
+  int64_t secondary = 0;                // candidate cells in state kSecondary
   // Of those, cells suppressed only because deciding exactly would overflow int64 (see the
   // header comment); 0 on table-shaped systems, worth logging when not.
   int64_t secondary_on_overflow = 0;
+  // Sensitive quantities that cells published earlier (kPublished) already determine, so that
+  // no suppression now can protect them (e.g. after the covenant raised min_cell). 0 when the
+  // release history was protected under the same rules.
+  int64_t determined_earlier = 0;
 };
+
+// Whether a cell is sensitive on its own (primary suppression): a count from 1 to
+// min_cell - 1, or a nonzero sum with fewer than min_cell contributors or a dominant
+// contributor ((n, k) rule).
+bool IsSensitive(const PublishedCell& cell, const DisclosureRules& rules);
 
 // Decides the suppression pattern of one linear system (cells over atoms 0..atom_count-1).
 // Cells with equal atom sets are the same quantity and get the same state (kPrimary when any

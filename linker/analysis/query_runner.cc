@@ -1,15 +1,16 @@
 #include "linker/analysis/query_runner.h"
 
 #include <fmt/format.h>
-#include <sodium.h>
 
 #include <map>
 
-#include "core/hex.h"
+#include "core/file_contents.h"
+#include "core/hmac.h"
 #include "core/status_macros.h"
 #include "linker/analysis/analysis_engine.h"
 #include "linker/analysis/prices.h"
 #include "linker/analysis/release.h"
+#include "linker/analysis/release_history.h"
 
 namespace koppel {
 namespace {
@@ -19,14 +20,86 @@ absl::Status Refuse(const Covenant& covenant, const std::string& what, const std
       fmt::format("covenant {} v{}: {} (rule: {})", covenant.id, covenant.version, what, rule));
 }
 
+bool HasCosts(const AnalysisSpec& spec) {
+  for (const TableSpec& table : spec.tables) {
+    if (table.kind == TableKind::kCosts || table.kind == TableKind::kSensitivity) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<PriceTable> PricesOf(const AnalysisSpec& spec,
+                                    const google::protobuf::Map<std::string, std::string>& files,
+                                    const std::string& source) {
+  if (spec.prices_file.empty()) return PriceTable{};
+  auto file = files.find(spec.prices_file);
+  if (file == files.end()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "{}: the spec names prices file '{}', but the query does not carry it (send it along; "
+        "koppel query does this itself)", source, spec.prices_file));
+  }
+  return ParsePrices(file->second, spec.prices_file);
+}
+
+// Earlier exact releases computed by the same spec on the same deliveries are one quantity
+// system: recomputed once, a cell counting as published when any of them published it.
+std::string VersionKey(const v1::ReleaseRecord& record) {
+  std::string key = record.spec_sha256() + "/" + record.prices_sha256() + "/";
+  for (const v1::DataVersion& version : record.data_version()) {
+    key += version.dataset() + ":" + std::to_string(version.batch_ids_size()) + ":";
+    for (const std::string& id : version.batch_ids()) key += id;
+  }
+  return key;
+}
+
+struct Recomputed {
+  AnalysisResult result;
+  std::vector<CellState> count_states;
+  std::vector<CellState> sum_states;
+  const v1::ReleaseRecord* first = nullptr;
+};
+
+absl::Status Mismatch(const Covenant& covenant, const v1::ReleaseRecord& record,
+                      const std::string& what) {
+  return absl::FailedPreconditionError(fmt::format(
+      "covenant {}: release {} ({} for {} at {}) cannot be recomputed from the deliveries it "
+      "used: {}. The store has lost or changed data since; nothing is released until an "
+      "operator restores it from a backup (docs/disclosure.md)",
+      covenant.id, record.sequence(), record.analysis(), record.recipient(),
+      record.released_at(), what));
+}
+
+absl::Status CheckValues(const Covenant& covenant, const v1::ReleaseRecord& record,
+                         const AnalysisResult& result) {
+  if (static_cast<int>(result.count_cells.size()) != record.count_values_size() ||
+      static_cast<int>(result.sum_cells.size()) != record.sum_values_size()) {
+    return Mismatch(covenant, record, "it has a different number of cells now");
+  }
+  for (size_t i = 0; i < result.count_cells.size(); ++i) {
+    if (result.count_cells[i].value != record.count_values(static_cast<int>(i))) {
+      return Mismatch(covenant, record, "a count differs");
+    }
+  }
+  for (size_t i = 0; i < result.sum_cells.size(); ++i) {
+    if (std::llround(result.sum_cells[i].value * 100) !=
+        std::llround(record.sum_values(static_cast<int>(i)) * 100)) {
+      return Mismatch(covenant, record, "a sum differs");
+    }
+  }
+  return absl::OkStatus();
+}
+
+void MarkPublished(const google::protobuf::RepeatedField<bool>& published,
+                   std::vector<CellState>* states) {
+  states->resize(static_cast<size_t>(published.size()), CellState::kSecondary);
+  for (int i = 0; i < published.size(); ++i) {
+    if (published.Get(i)) (*states)[static_cast<size_t>(i)] = CellState::kPublished;
+  }
+}
+
 }  // namespace
 
 absl::Status CheckSpecAllowed(const AnalysisSpec& spec, const Covenant& covenant) {
   const AnalysisPolicy& policy = covenant.analysis;
-  if (!policy.analyses.contains(spec.name)) {
-    return Refuse(covenant, fmt::format("the analysis '{}' is not one the covenant allows", spec.name),
-                  "analysis.analyses");
-  }
   auto need_measure = [&](const TableSpec& table, const std::string& measure) -> absl::Status {
     if (policy.measures.contains(measure)) return absl::OkStatus();
     return Refuse(covenant, fmt::format("table '{}' asks for the measure '{}', which the covenant "
@@ -72,25 +145,43 @@ absl::Status CheckSpecAllowed(const AnalysisSpec& spec, const Covenant& covenant
   return absl::OkStatus();
 }
 
-std::string SpecDigest(const v1::QueryRequest& request) {
-  crypto_hash_sha256_state state;
-  crypto_hash_sha256_init(&state);
-  auto add = [&](const std::string& text) {
-    const uint64_t size = text.size();
-    unsigned char length[8];
-    for (int i = 0; i < 8; ++i) length[i] = static_cast<unsigned char>(size >> (8 * i));
-    crypto_hash_sha256_update(&state, length, sizeof length);
-    crypto_hash_sha256_update(&state, reinterpret_cast<const unsigned char*>(text.data()), text.size());
-  };
-  add(request.spec_yaml());
-  const std::map<std::string, std::string> files(request.files().begin(), request.files().end());
-  for (const auto& [name, content] : files) {
-    add(name);
-    add(content);
+SpecDigests DigestsOf(const v1::QueryRequest& request, const AnalysisSpec& spec) {
+  SpecDigests digests;
+  digests.spec = Sha256Hex(request.spec_yaml());
+  if (!spec.prices_file.empty()) {
+    auto file = request.files().find(spec.prices_file);
+    if (file != request.files().end()) digests.prices = Sha256Hex(file->second);
   }
-  std::array<uint8_t, crypto_hash_sha256_BYTES> digest;
-  crypto_hash_sha256_final(&state, digest.data());
-  return ToHex(digest);
+  return digests;
+}
+
+absl::StatusOr<std::unique_ptr<PerturbationTable>> LoadPerturbationTable(
+    const Covenant& covenant, const std::filesystem::path& covenant_file) {
+  const AnalysisPolicy& policy = covenant.analysis;
+  if (policy.exploratory != ExploratoryMode::kPerturb) return nullptr;
+  if (policy.perturbation.table == "default") {
+    return std::make_unique<PerturbationTable>(PerturbationTable::Default());
+  }
+  const std::filesystem::path path = covenant_file.parent_path() / policy.perturbation.table;
+  absl::StatusOr<std::string> text = ReadFileContents(path);
+  if (!text.ok()) {
+    return absl::FailedPreconditionError(fmt::format(
+        "covenant {}: cannot read its perturbation table {} (analysis.perturbation.table): {}",
+        covenant.id, path.string(), std::string(text.status().message())));
+  }
+  if (Sha256Hex(*text) != policy.perturbation.table_sha256) {
+    return absl::FailedPreconditionError(fmt::format(
+        "covenant {}: the perturbation table {} does not have the SHA-256 the covenant pins "
+        "(analysis.perturbation.table_sha256); restore the file the officers signed for",
+        covenant.id, path.string()));
+  }
+  absl::StatusOr<PerturbationTable> table = PerturbationTable::Parse(*text, path.string());
+  if (!table.ok()) {
+    return absl::FailedPreconditionError(fmt::format(
+        "covenant {}: its perturbation table is malformed: {}", covenant.id,
+        std::string(table.status().message())));
+  }
+  return std::make_unique<PerturbationTable>(std::move(*table));
 }
 
 absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
@@ -99,17 +190,41 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
   const std::string source = request.spec_name().empty() ? "spec" : request.spec_name();
   ASSIGN_OR_RETURN(AnalysisSpec spec, ParseAnalysisSpec(request.spec_yaml(), source));
   RETURN_IF_ERROR(CheckSpecAllowed(spec, *covenant_));
-  PriceTable prices;
-  if (!spec.prices_file.empty()) {
-    auto file = request.files().find(spec.prices_file);
-    if (file == request.files().end()) {
-      return absl::InvalidArgumentError(fmt::format(
-          "{}: the spec names prices file '{}', but the query does not carry it (send it along; "
-          "koppel query does this itself)", source, spec.prices_file));
-    }
-    ASSIGN_OR_RETURN(prices, ParsePrices(file->second, spec.prices_file));
+  ASSIGN_OR_RETURN(PriceTable prices, PricesOf(spec, request.files(), source));
+  const AnalysisPolicy& covenant_policy = covenant_->analysis;
+  const SpecDigests digests = DigestsOf(request, spec);
+  const ApprovedAnalysis* approved = covenant_policy.FindApproved(digests.spec, digests.prices);
+  if (approved != nullptr && approved->name != spec.name) approved = nullptr;
+
+  bool perturbed = false;
+  if (request.mode() == v1::RELEASE_MODE_EXACT && approved == nullptr) {
+    return Refuse(*covenant_,
+                  fmt::format("an exact release needs an analysis the covenant approves; spec "
+                              "'{}' (sha256 {}{}) is not one of them: ask the privacy officers "
+                              "to approve it (koppel policy approve)",
+                              spec.name, digests.spec,
+                              digests.prices.empty() ? "" : ", prices sha256 " + digests.prices),
+                  "analysis.approved");
   }
-  AnalysisPolicy policy = covenant_->analysis;
+  if (request.mode() == v1::RELEASE_MODE_PERTURBED || approved == nullptr) {
+    if (covenant_policy.exploratory != ExploratoryMode::kPerturb || perturbation_ == nullptr) {
+      return Refuse(*covenant_,
+                    fmt::format("spec '{}' (sha256 {}) is not an analysis the covenant approves, "
+                                "and the covenant releases nothing else; ask the privacy "
+                                "officers to approve it (koppel policy approve)",
+                                spec.name, digests.spec),
+                    "analysis.exploratory");
+    }
+    if (HasCosts(spec)) {
+      return Refuse(*covenant_,
+                    "an exploratory (perturbed) release cannot hold costs or sensitivity tables: "
+                    "only an approved analysis releases sums",
+                    "analysis.exploratory");
+    }
+    perturbed = true;
+  }
+
+  AnalysisPolicy policy = covenant_policy;
   if (spec.min_cell) policy.min_cell = std::max<int64_t>(policy.min_cell, *spec.min_cell);
   EngineOptions options;
   options.max_contribution_eur = policy.max_contribution_eur;
@@ -124,20 +239,105 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
         "analysis.disclosure.max_releases); the privacy officers decide on a new version",
         covenant_->id, covenant_->version, policy.max_releases));
   }
-  AnalysisEngine engine(store_, covenant_->id, data_key_);
-  ASSIGN_OR_RETURN(AnalysisResult result, engine.Run(spec, prices, options));
+  ASSIGN_OR_RETURN(ReleaseHistory history,
+                   ReleaseHistory::Open(store_, covenant_->id, *data_key_));
+  ASSIGN_OR_RETURN(std::vector<v1::ReleaseRecord> records, history.Load());
+
   ReleaseContext context;
   context.covenant_id = covenant_->id;
   context.analysis = spec.name;
-  context.spec_sha256 = SpecDigest(request);
+  context.spec_sha256 = digests.spec;
+  context.prices_sha256 = digests.prices;
   context.recipient = caller;
   for (const Date& date : spec.reference_dates) context.reference_dates.push_back(IsoDate(date));
-  ASSIGN_OR_RETURN(v1::Release release, ProtectAndRelease(result, policy, context));
-  // The budget is spent once the release exists, before it leaves the linker.
-  RETURN_IF_ERROR(store_->SpendRelease(covenant_->id));
+
+  AnalysisEngine engine(store_, covenant_->id, data_key_);
+  v1::ReleaseRecord record;
+  v1::Release release;
+  AnalysisResult result;
+  if (perturbed) {
+    ASSIGN_OR_RETURN(RecordKeys keys, RecordKeys::Create(*data_key_));
+    options.record_key = [&keys](std::string_view household) { return keys.Of(household); };
+    ASSIGN_OR_RETURN(result, engine.Run(spec, prices, options));
+    ASSIGN_OR_RETURN(release, BuildPerturbedRelease(result, *perturbation_, policy, context));
+  } else {
+    context.approved_analysis = approved->name;
+    // Earlier exact releases, recomputed on their own deliveries.
+    std::map<std::string, Recomputed> earlier;
+    for (const v1::ReleaseRecord& old : records) {
+      if (old.mode() != v1::RELEASE_MODE_EXACT) continue;
+      Recomputed& entry = earlier[VersionKey(old)];
+      if (entry.first == nullptr) {
+        entry.first = &old;
+        ASSIGN_OR_RETURN(AnalysisSpec old_spec, ParseAnalysisSpec(old.spec_yaml(), old.spec_name()));
+        ASSIGN_OR_RETURN(PriceTable old_prices, PricesOf(old_spec, old.files(), old.spec_name()));
+        const absl::flat_hash_set<std::string> batches = BatchesOf(old.data_version());
+        EngineOptions old_options = options;
+        old_options.report_progress = false;
+        old_options.only_batches = &batches;
+        old_options.keep_units = true;
+        old_options.max_contribution_eur =
+            old.has_max_contribution_eur() ? std::optional<double>(old.max_contribution_eur())
+                                           : std::nullopt;
+        ASSIGN_OR_RETURN(entry.result, engine.Run(old_spec, old_prices, old_options));
+        RETURN_IF_ERROR(CheckValues(*covenant_, old, entry.result));
+      }
+      std::vector<CellState> counts;
+      std::vector<CellState> sums;
+      MarkPublished(old.count_published(), &counts);
+      MarkPublished(old.sum_published(), &sums);
+      if (entry.count_states.empty()) {
+        entry.count_states = counts;
+        entry.sum_states = sums;
+      } else {
+        for (size_t i = 0; i < counts.size(); ++i) {
+          if (counts[i] == CellState::kPublished) entry.count_states[i] = CellState::kPublished;
+        }
+        for (size_t i = 0; i < sums.size(); ++i) {
+          if (sums[i] == CellState::kPublished) entry.sum_states[i] = CellState::kPublished;
+        }
+      }
+    }
+    options.keep_units = !earlier.empty();
+    ASSIGN_OR_RETURN(result, engine.Run(spec, prices, options));
+    std::vector<EarlierRelease> joined;
+    for (const auto& [key, entry] : earlier) {
+      joined.push_back({&entry.result, entry.count_states, entry.sum_states});
+    }
+    ASSIGN_OR_RETURN(ProtectedRelease protection,
+                     ProtectRelease(result, joined, RulesOf(policy), limits_));
+    ASSIGN_OR_RETURN(release, BuildRelease(result, protection, policy, context));
+    release.mutable_metadata()->set_earlier_releases_checked(static_cast<int64_t>(joined.size()));
+    for (size_t i = 0; i < result.count_cells.size(); ++i) {
+      record.add_count_published(protection.counts.state[i] == CellState::kPublished);
+    }
+    for (size_t i = 0; i < result.sum_cells.size(); ++i) {
+      record.add_sum_published(protection.sums.state[i] == CellState::kPublished);
+    }
+    record.set_cells_suppressed_history(protection.suppressed_for_history);
+  }
+  for (const PublishedCell& cell : result.count_cells) record.add_count_values(cell.value);
+  for (const PublishedCell& cell : result.sum_cells) record.add_sum_values(cell.value);
   release.mutable_metadata()->set_covenant_version(covenant_->version);
   release.mutable_metadata()->set_releases_left(
       policy.max_releases > 0 ? policy.max_releases - spent - 1 : -1);
+
+  record.set_released_at(release.metadata().released_at());
+  record.set_recipient(caller);
+  record.set_analysis(spec.name);
+  record.set_mode(release.metadata().mode());
+  record.set_spec_sha256(digests.spec);
+  record.set_prices_sha256(digests.prices);
+  record.set_spec_name(source);
+  record.set_spec_yaml(request.spec_yaml());
+  *record.mutable_files() = request.files();
+  for (v1::DataVersion& version : DataVersionOf(result)) {
+    *record.add_data_version() = std::move(version);
+  }
+  if (policy.max_contribution_eur) record.set_max_contribution_eur(*policy.max_contribution_eur);
+  *record.mutable_release() = release;
+  // The budget is spent, and the release recorded, once it exists and before it leaves.
+  RETURN_IF_ERROR(history.Append(std::move(record)));
   return release;
 }
 

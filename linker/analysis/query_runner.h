@@ -1,10 +1,19 @@
-// Answers a research unit's query (ARCHITECTURE section 5): checks the caller is a recipient
-// the covenant names and that the spec stays within the covenant's dimensions, measures and
-// disclosure settings and the release budget, runs the engine over the covenant's records and
-// returns only the protected release. Queries run one at a time: an analysis scans the whole store.
+// Answers a research unit's query (ARCHITECTURE section 5, docs/disclosure.md): checks that the
+// caller is a recipient the covenant names and that the spec stays within the covenant's
+// dimensions, measures and disclosure settings and the release budget; decides how the release
+// is protected, runs the engine over the covenant's records and returns only the protected
+// release, which it records in the covenant's release history.
+//
+// A spec the covenant approves (its SHA-256 and its prices file's pinned in analysis.approved)
+// is released exactly: protected together with every earlier exact release of the covenant,
+// each recomputed on the deliveries it used (release_protection.h). Any other spec is
+// exploratory: refused, or, where the covenant allows it, released with consistent perturbation
+// (the cell key method, cell_key.h); exploratory specs may not release costs. Queries run one at
+// a time: an analysis scans the whole store and the history must see releases in order.
 #ifndef KOPPEL_LINKER_ANALYSIS_QUERY_RUNNER_H_
 #define KOPPEL_LINKER_ANALYSIS_QUERY_RUNNER_H_
 
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -12,32 +21,53 @@
 #include "core/secret.h"
 #include "koppel/v1/analysis.pb.h"
 #include "linker/analysis/analysis_spec.h"
+#include "linker/analysis/cell_key.h"
+#include "linker/analysis/implied_sets.h"
 #include "linker/linker_store.h"
 #include "policies/covenant.h"
 
 namespace koppel {
 
-// PERMISSION_DENIED naming the covenant rule when the spec asks for a dimension, measure or
-// disclosure setting the covenant does not allow.
+// PERMISSION_DENIED naming the covenant rule when the spec asks for a dimension, measure,
+// table kind or disclosure setting the covenant does not allow.
 absl::Status CheckSpecAllowed(const AnalysisSpec& spec, const Covenant& covenant);
 
-// SHA-256 (hex) of the spec text and the files sent with it, in name order.
-std::string SpecDigest(const v1::QueryRequest& request);
+// SHA-256 (hex) of the spec file and of the prices file it names as the query carries them
+// (empty when it names none).
+struct SpecDigests {
+  std::string spec;
+  std::string prices;
+};
+SpecDigests DigestsOf(const v1::QueryRequest& request, const AnalysisSpec& spec);
 
 class QueryRunner {
  public:
-  // `covenant`, `data_key` and `store` must outlive the runner.
-  QueryRunner(const Covenant* covenant, const Secret* data_key, LinkerStore* store)
-      : covenant_(covenant), data_key_(data_key), store_(store) {}
+  // `covenant`, `data_key` and `store` must outlive the runner. `perturbation` is the
+  // covenant's perturbation table (null when exploratory specs are refused).
+  QueryRunner(const Covenant* covenant, const Secret* data_key, LinkerStore* store,
+              std::unique_ptr<PerturbationTable> perturbation = nullptr)
+      : covenant_(covenant), data_key_(data_key), store_(store),
+        perturbation_(std::move(perturbation)) {}
 
   absl::StatusOr<v1::Release> Run(const std::string& caller, const v1::QueryRequest& request);
+
+  // Limits of the search for implied groups (tests and benchmarks lower or raise them).
+  void set_implied_set_limits(const ImpliedSetLimits& limits) { limits_ = limits; }
 
  private:
   const Covenant* covenant_;
   const Secret* data_key_;
   LinkerStore* store_;
+  std::unique_ptr<PerturbationTable> perturbation_;
+  ImpliedSetLimits limits_;
   std::mutex one_at_a_time_;
 };
+
+// The covenant's perturbation table: the default compiled into koppel, or the file it names
+// relative to the covenant file, checked against its pinned SHA-256. Null when exploratory
+// specs are refused. FAILED_PRECONDITION when the file is missing, altered or malformed.
+absl::StatusOr<std::unique_ptr<PerturbationTable>> LoadPerturbationTable(
+    const Covenant& covenant, const std::filesystem::path& covenant_file);
 
 }  // namespace koppel
 

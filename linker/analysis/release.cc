@@ -103,19 +103,17 @@ DisclosureRules RulesOf(const AnalysisPolicy& policy) {
   return rules;
 }
 
-absl::StatusOr<v1::Release> ProtectAndRelease(const AnalysisResult& result,
-                                              const AnalysisPolicy& policy,
-                                              const ReleaseContext& context) {
-  const DisclosureRules rules = RulesOf(policy);
-  ASSIGN_OR_RETURN(Protection counts, ProtectCells(result.count_cells, result.count_atoms, rules));
-  ASSIGN_OR_RETURN(Protection sums, ProtectCells(result.sum_cells, result.sum_atoms, rules));
-  Releaser releaser(policy, counts, sums);
+namespace {
 
+// Metadata every release carries, whatever protected it.
+v1::Release NewRelease(const AnalysisResult& result, const AnalysisPolicy& policy,
+                       const ReleaseContext& context) {
   v1::Release release;
   v1::ReleaseMetadata* meta = release.mutable_metadata();
   meta->set_covenant_id(context.covenant_id);
   meta->set_analysis(context.analysis);
   meta->set_spec_sha256(context.spec_sha256);
+  meta->set_prices_sha256(context.prices_sha256);
   meta->set_recipient(context.recipient);
   for (const std::string& date : context.reference_dates) meta->add_reference_dates(date);
   for (const DatasetUse& use : result.datasets) {
@@ -125,22 +123,18 @@ absl::StatusOr<v1::Release> ProtectAndRelease(const AnalysisResult& result,
     used->set_records(use.records);
   }
   meta->set_min_cell(policy.min_cell);
-  meta->set_dominance(fmt::format("({}, {:g}%)", policy.dominance_n, policy.dominance_k * 100));
   meta->set_suppressed_percent(policy.suppressed_percent);
-  meta->set_cells_suppressed_primary(counts.primary + sums.primary);
-  meta->set_cells_suppressed_secondary(counts.secondary + sums.secondary);
   for (const std::string& warning : result.warnings) meta->add_warnings(warning);
-  if (policy.rounding_base > 1) {
-    meta->add_warnings(fmt::format("counts are rounded to multiples of {}", policy.rounding_base));
-  }
-  if (policy.max_contribution_eur) {
-    meta->add_warnings(fmt::format("no household contributes more than EUR {:.2f} to a cost item",
-                                   *policy.max_contribution_eur));
-  }
   meta->set_released_at(UtcNow());
+  return release;
+}
 
+// The tables, each cell released by `release_cell`, which returns whether it shows `*`.
+template <typename ReleaseCell>
+void AddTables(const AnalysisResult& result, const ReleaseCell& release_cell,
+               v1::Release* release) {
   for (const ResultTable& table : result.tables) {
-    v1::ReleasedTable* out = release.add_tables();
+    v1::ReleasedTable* out = release->add_tables();
     out->set_name(table.name);
     out->set_title(table.title);
     out->set_row_heading(table.row_heading);
@@ -150,11 +144,134 @@ absl::StatusOr<v1::Release> ProtectAndRelease(const AnalysisResult& result,
       v1::ReleasedRow* released_row = out->add_rows();
       released_row->set_label(row.label);
       for (const ResultCell& cell : row.cells) {
-        if (releaser.Release(cell, released_row->add_cells())) ++suppressed;
+        if (release_cell(cell, released_row->add_cells())) ++suppressed;
       }
     }
     out->set_cells_suppressed(suppressed);
   }
+}
+
+// The cell key method's published counts: each count cell perturbed by the keys of its atoms.
+class PerturbedReleaser {
+ public:
+  PerturbedReleaser(const AnalysisResult& result, const PerturbationTable& table,
+                    const AnalysisPolicy& policy)
+      : policy_(policy) {
+    for (const PublishedCell& cell : result.count_cells) {
+      uint32_t key = 0;
+      for (uint32_t atom : cell.atoms) key += result.atoms[atom].key_sum;
+      counts_.push_back(table.Perturb(std::llround(cell.value), key));
+    }
+  }
+
+  int64_t suppressed() const { return suppressed_; }
+
+  bool Release(const ResultCell& cell, v1::ReleasedCell* out) {
+    switch (cell.kind) {
+      case ResultKind::kEmpty: return false;
+      case ResultKind::kCount: {
+        const int64_t count = Count(cell.sources[0]);
+        if (TooSmall(count)) return Suppress(out);
+        out->set_count(count);
+        return false;
+      }
+      case ResultKind::kPercent: {
+        const int64_t part = Count(cell.sources[0]);
+        const int64_t whole = Count(cell.sources[1]);
+        if (TooSmall(part) || TooSmall(whole)) return Suppress(out);
+        if (whole == 0) return false;  // no population after perturbation: not applicable
+        out->set_percent(RoundTo(100.0 * static_cast<double>(part) / static_cast<double>(whole), 1));
+        return false;
+      }
+      case ResultKind::kAmount: return Suppress(out);  // unreachable: costs are refused
+    }
+    return false;
+  }
+
+ private:
+  int64_t Count(const SystemCellRef& ref) const { return counts_[static_cast<size_t>(ref.index)]; }
+  bool TooSmall(int64_t count) const { return count > 0 && count < policy_.min_cell; }
+  bool Suppress(v1::ReleasedCell* out) {
+    out->set_suppressed(true);
+    ++suppressed_;
+    return true;
+  }
+
+  const AnalysisPolicy& policy_;
+  std::vector<int64_t> counts_;
+  int64_t suppressed_ = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<v1::Release> BuildRelease(const AnalysisResult& result,
+                                         const ProtectedRelease& protection,
+                                         const AnalysisPolicy& policy,
+                                         const ReleaseContext& context) {
+  const Protection& counts = protection.counts;
+  const Protection& sums = protection.sums;
+  Releaser releaser(policy, counts, sums);
+  v1::Release release = NewRelease(result, policy, context);
+  v1::ReleaseMetadata* meta = release.mutable_metadata();
+  meta->set_mode(v1::RELEASE_MODE_EXACT);
+  meta->set_approved_analysis(context.approved_analysis);
+  meta->set_dominance(fmt::format("({}, {:g}%)", policy.dominance_n, policy.dominance_k * 100));
+  meta->set_cells_suppressed_primary(counts.primary + sums.primary);
+  meta->set_cells_suppressed_secondary(counts.secondary + sums.secondary);
+  meta->set_cells_suppressed_history(protection.suppressed_for_history);
+  meta->set_implied_groups_protected(protection.implied_groups);
+  if (policy.rounding_base > 1) {
+    meta->add_warnings(fmt::format("counts are rounded to multiples of {}", policy.rounding_base));
+  }
+  if (policy.max_contribution_eur) {
+    meta->add_warnings(fmt::format("no household contributes more than EUR {:.2f} to a cost item",
+                                   *policy.max_contribution_eur));
+  }
+  if (protection.determined_earlier > 0) {
+    meta->add_warnings(fmt::format(
+        "{} small counts were already determined by earlier releases (published under other "
+        "rules); nothing this release suppresses can protect them",
+        protection.determined_earlier));
+  }
+  AddTables(result,
+            [&releaser](const ResultCell& cell, v1::ReleasedCell* out) {
+              return releaser.Release(cell, out);
+            },
+            &release);
+  return release;
+}
+
+absl::StatusOr<v1::Release> ProtectAndRelease(const AnalysisResult& result,
+                                              const AnalysisPolicy& policy,
+                                              const ReleaseContext& context) {
+  ASSIGN_OR_RETURN(ProtectedRelease protection, ProtectRelease(result, {}, RulesOf(policy)));
+  return BuildRelease(result, protection, policy, context);
+}
+
+absl::StatusOr<v1::Release> BuildPerturbedRelease(const AnalysisResult& result,
+                                                  const PerturbationTable& table,
+                                                  const AnalysisPolicy& policy,
+                                                  const ReleaseContext& context) {
+  if (!result.sum_cells.empty()) {
+    return absl::InvalidArgumentError(
+        "a perturbed release cannot hold costs: sums are not perturbed");
+  }
+  PerturbedReleaser releaser(result, table, policy);
+  v1::Release release = NewRelease(result, policy, context);
+  v1::ReleaseMetadata* meta = release.mutable_metadata();
+  meta->set_mode(v1::RELEASE_MODE_PERTURBED);
+  meta->set_perturbation_table_sha256(table.sha256());
+  meta->set_perturbation_max_noise(table.max_noise());
+  meta->add_warnings(fmt::format(
+      "counts are perturbed (cell key method): each differs from the true count by at most {}; "
+      "the same households always get the same noise; totals need not equal the sum of their "
+      "parts", table.max_noise()));
+  AddTables(result,
+            [&releaser](const ResultCell& cell, v1::ReleasedCell* out) {
+              return releaser.Release(cell, out);
+            },
+            &release);
+  meta->set_cells_suppressed_primary(releaser.suppressed());
   return release;
 }
 

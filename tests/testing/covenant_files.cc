@@ -12,6 +12,7 @@
 
 #include "absl/time/civil_time.h"
 #include "absl/time/clock.h"
+#include "core/file_contents.h"
 #include "core/hex.h"
 #include "core/key_file.h"
 #include "core/mapping.h"
@@ -132,6 +133,24 @@ std::string TestCovenant::Yaml() const {
   }
   if (!analysis_yaml.empty()) y += "analysis:\n" + Indent(analysis_yaml, 2);
   if (!releases_yaml.empty()) y += "purpose_bound_releases:\n" + Indent(releases_yaml, 2);
+  return y;
+}
+
+std::string ApprovedYaml(const std::vector<TestApproval>& approvals) {
+  auto digest = [](const std::filesystem::path& file) {
+    absl::StatusOr<std::string> bytes = ReadFileContents(file);
+    if (!bytes.ok()) Die(std::string(bytes.status().message()));
+    return CovenantSha256Hex(*bytes);
+  };
+  std::string y = "approved:\n";
+  for (const TestApproval& a : approvals) {
+    y += fmt::format("  - name: {}\n    spec: \"{}\"\n    sha256: {}\n", a.name,
+                     a.spec.generic_string(), digest(a.spec));
+    if (!a.prices.empty()) {
+      y += fmt::format("    prices: \"{}\"\n    prices_sha256: {}\n", a.prices.generic_string(),
+                       digest(a.prices));
+    }
+  }
   return y;
 }
 

@@ -3,6 +3,7 @@
 //   TestOfficer po = TestOfficer::Create("po-almelo");
 //   TestCovenant c{.id = "test", .officers = {&po}, .parties = TestParty::Services()};
 //   c.parties.push_back(TestParty::DataHolder("agent-brp", agent_key_hex, {brp}));
+//   c.analysis_yaml = "recipients: [research-unit]\n" + ApprovedYaml({{"almelo-mpg", spec}});
 //   ASSERT_TRUE(WriteSignedCovenant(dir / "covenant.yaml", c.Yaml(), {&po}).ok());
 #ifndef KOPPEL_TESTS_TESTING_COVENANT_FILES_H_
 #define KOPPEL_TESTS_TESTING_COVENANT_FILES_H_
@@ -77,6 +78,18 @@ struct TestCovenant {
 
   std::string Yaml() const;
 };
+
+// An analysis a covenant approves for exact release (ApprovedYaml).
+struct TestApproval {
+  std::string name;              // the spec's `analysis:`
+  std::filesystem::path spec;    // written into the covenant as given
+  std::filesystem::path prices;  // empty: the spec has no prices file
+};
+
+// The `approved:` key of an analysis section (unindented, as TestCovenant::analysis_yaml takes
+// it): one entry per approval, its files pinned by the SHA-256 of their bytes as they are now.
+// Aborts the test binary when a file cannot be read.
+std::string ApprovedYaml(const std::vector<TestApproval>& approvals);
 
 // The grant of the dataset that `mapping_yaml` (an agent mapping file) describes: its
 // identifier kinds and attribute names.

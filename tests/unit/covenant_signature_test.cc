@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
 #include "absl/time/clock.h"
 #include "core/hex.h"
 #include "policies/end_statement.h"
@@ -27,6 +30,7 @@ using ::koppel::testing::TestParty;
 using ::koppel::testing::WriteFile;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // A covenant with two officers, each signing for some of the parties.
 TestCovenant TwoOfficerCovenant(const TestOfficer& a, const TestOfficer& b,
@@ -471,8 +475,300 @@ TEST_F(PolicyCliTest, KeygenFillSignVerify) {
   EXPECT_EQ(Koppel({"validate", P("missing.yaml")}).exit_code, 3);
 }
 
+// A spec without prices: the smallest the spec language allows.
+constexpr char kSmallSpec[] = R"(analysis: small
+reference_dates: [2014-12-31]
+register: {dataset: brp, birth_date: geboortedatum, area: wijk, address_from: adres_van,
+           address_to: adres_tot}
+populations:
+  households: {}
+indicators:
+  bijstand: {dataset: sociale_zaken, where: {regeling: [bijstand]}, spell: [start, eind]}
+tables:
+  - name: t1
+    population: households
+    rows: area
+    columns:
+      - {label: n}
+      - {label: bijstand, count: bijstand}
+)";
+
+std::string SourceFile(const std::string& relative) {
+  return ReadFile(std::filesystem::path(KOPPEL_SOURCE_DIR) / relative);
+}
+
+// `text` with its single occurrence of `from` replaced by `to`.
+std::string Replaced(const std::string& text, const std::string& from, const std::string& to) {
+  const size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at == std::string::npos) return text;
+  return text.substr(0, at) + to + text.substr(at + from.size());
+}
+
+// The approve and fill-keys commands work on a covenant in DIR/policies beside the specs in
+// DIR/analyses and their prices in DIR/prices, as in the source tree.
+class PolicyApproveTest : public PolicyCliTest {
+ protected:
+  void SetUp() override {
+    for (const char* sub : {"policies", "analyses", "prices"}) {
+      std::filesystem::create_directories(dir_ / sub);
+    }
+    for (const char* file : {"analyses/almelo-mpg.yaml", "analyses/cohort-monitor.yaml",
+                             "prices/unit_costs_2014.csv"}) {
+      WriteFile(dir_ / file, SourceFile(file));
+    }
+    WriteFile(dir_ / "analyses/small.yaml", kSmallSpec);
+  }
+
+  // A covenant whose analysis section has comments and lets only exploratory specs run.
+  std::string CovenantWithComments() {
+    TestCovenant c = TwoOfficerCovenant(po_a_, po_b_);
+    c.analysis_yaml =
+        "# Who may query.\nrecipients: [research-unit]  # only the unit\n"
+        "# Other specs get noise.\nexploratory: perturb\n\ndisclosure:\n"
+        "  min_cell: 10   # the default, said out loud\n";
+    return "# A covenant with comments that must survive.\n" + c.Yaml() + "# The end.\n";
+  }
+
+  std::string Sha(const std::string& relative) {
+    return CovenantSha256Hex(ReadFile(dir_ / relative));
+  }
+
+  // The entry `koppel policy approve` writes, its dash at column 4.
+  std::string Entry(const std::string& name, const std::string& spec,
+                    const std::string& prices = "prices/unit_costs_2014.csv") {
+    std::string entry = fmt::format("    - name: {}\n      spec: ../{}\n      sha256: {}\n", name,
+                                    spec, Sha(spec));
+    if (!prices.empty()) {
+      entry += fmt::format("      prices: ../{}\n      prices_sha256: {}\n", prices, Sha(prices));
+    }
+    return entry;
+  }
+};
+
+TEST_F(PolicyApproveTest, PinsSpecsInPlaceKeepingEveryOtherByte) {
+  const std::string original = CovenantWithComments();
+  const std::filesystem::path covenant = dir_ / "policies/covenant.yaml";
+  WriteFile(covenant, original);
+  ASSERT_EQ(Koppel({"validate", covenant.string()}).exit_code, 0);
+
+  // A new `approved:` key goes after the recipients.
+  testing::ProcessResult r =
+      Koppel({"approve", "--spec", P("analyses/almelo-mpg.yaml"), covenant.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("approved almelo-mpg in " + covenant.string()));
+  EXPECT_THAT(r.out, HasSubstr("spec   ../analyses/almelo-mpg.yaml  sha256 " +
+                               Sha("analyses/almelo-mpg.yaml")));
+  EXPECT_THAT(r.out, HasSubstr("prices ../prices/unit_costs_2014.csv  sha256 " +
+                               Sha("prices/unit_costs_2014.csv")));
+  const std::string recipients = "  recipients: [research-unit]  # only the unit\n";
+  std::string expected = Replaced(original, recipients,
+                                  recipients + "  approved:\n" +
+                                      Entry("almelo-mpg", "analyses/almelo-mpg.yaml"));
+  EXPECT_EQ(ReadFile(covenant), expected);
+  r = Koppel({"validate", covenant.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, Not(HasSubstr("warning")));
+
+  // Another spec is appended after the last entry; one without prices gets none.
+  ASSERT_EQ(Koppel({"approve", "--spec", P("analyses/small.yaml"), covenant.string()}).exit_code,
+            0);
+  const std::string first = Entry("almelo-mpg", "analyses/almelo-mpg.yaml");
+  expected = Replaced(expected, first, first + Entry("small", "analyses/small.yaml", ""));
+  EXPECT_EQ(ReadFile(covenant), expected);
+
+  // The officers sign; then the spec changes and is approved again: only its digest changes,
+  // and the officers are told to sign again, the first with --restart.
+  ASSERT_TRUE(po_a_.WriteKeyFiles(dir_.path()).ok());
+  ASSERT_TRUE(po_b_.WriteKeyFiles(dir_.path()).ok());
+  for (const char* key : {"po-a.key", "po-b.key"}) {
+    ASSERT_EQ(Koppel({"sign", "--key", P(key), covenant.string()}).exit_code, 0);
+  }
+  ASSERT_EQ(Koppel({"verify", covenant.string()}).exit_code, 0);
+  const std::string old_sha = Sha("analyses/almelo-mpg.yaml");
+  WriteFile(dir_ / "analyses/almelo-mpg.yaml",
+            SourceFile("analyses/almelo-mpg.yaml") + "# reviewed again\n");
+  r = Koppel({"verify", covenant.string()});
+  EXPECT_EQ(r.exit_code, 0) << "a changed spec does not invalidate the covenant";
+  EXPECT_THAT(r.err, HasSubstr("warning: analysis.approved[almelo-mpg].spec: "));
+  r = Koppel({"approve", "--spec", P("analyses/almelo-mpg.yaml"), covenant.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("re-approved almelo-mpg"));
+  expected = Replaced(expected, "sha256: " + old_sha, "sha256: " + Sha("analyses/almelo-mpg.yaml"));
+  EXPECT_EQ(ReadFile(covenant), expected);
+  EXPECT_THAT(r.out, HasSubstr("the signatures in " + covenant.string() +
+                               ".sig (po-a, po-b) no longer match"));
+  EXPECT_THAT(r.out, HasSubstr("the first to sign runs:   koppel policy sign --restart --key "
+                               "OFFICER_KEY " + covenant.string()));
+  EXPECT_THAT(r.out, HasSubstr("every other officer runs: koppel policy sign --key OFFICER_KEY " +
+                               covenant.string()));
+  EXPECT_EQ(Koppel({"verify", covenant.string()}).exit_code, 5);
+  ASSERT_EQ(Koppel({"sign", "--restart", "--key", P("po-a.key"), covenant.string()}).exit_code, 0);
+  ASSERT_EQ(Koppel({"sign", "--key", P("po-b.key"), covenant.string()}).exit_code, 0);
+  r = Koppel({"verify", covenant.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, Not(HasSubstr("warning")));
+
+  // Approving the same bytes again changes nothing.
+  r = Koppel({"approve", "--spec", P("analyses/almelo-mpg.yaml"), covenant.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("already pinned these digests; it is unchanged"));
+  EXPECT_EQ(ReadFile(covenant), expected);
+  EXPECT_EQ(Koppel({"verify", covenant.string()}).exit_code, 0);
+}
+
+TEST_F(PolicyApproveTest, ReplacesTheOldAnalysesKeyAndWritesPathsRelativeToTheCovenant) {
+  TestCovenant c = TwoOfficerCovenant(po_a_, po_b_);
+  c.analysis_yaml = "recipients: [research-unit]\nanalyses: [almelo-mpg, cohort-monitor]\n"
+                    "disclosure: {min_cell: 10}\n";
+  const std::string original = c.Yaml();
+  std::filesystem::create_directories(dir_ / "policies/2026");
+  const std::filesystem::path covenant = dir_ / "policies/2026/covenant.yaml";
+  WriteFile(covenant, original);
+  testing::ProcessResult r = Koppel({"validate", covenant.string()});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_THAT(r.err, HasSubstr("analysis.analyses: analyses are no longer allowed by name"));
+
+  r = Koppel({"approve", "--spec", P("analyses/cohort-monitor.yaml"), "--prices",
+              P("prices/unit_costs_2014.csv"), covenant.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Removed the old key"));
+  EXPECT_THAT(r.out, HasSubstr("analyses: [almelo-mpg, cohort-monitor]"));
+  EXPECT_THAT(r.out, HasSubstr("Every officer reads it"));
+  EXPECT_EQ(ReadFile(covenant),
+            Replaced(original, "  analyses: [almelo-mpg, cohort-monitor]\n",
+                     fmt::format("  approved:\n    - name: cohort-monitor\n"
+                                 "      spec: ../../analyses/cohort-monitor.yaml\n"
+                                 "      sha256: {}\n"
+                                 "      prices: ../../prices/unit_costs_2014.csv\n"
+                                 "      prices_sha256: {}\n",
+                                 Sha("analyses/cohort-monitor.yaml"),
+                                 Sha("prices/unit_costs_2014.csv"))));
+  EXPECT_EQ(Koppel({"validate", covenant.string()}).exit_code, 0);
+}
+
+TEST_F(PolicyApproveTest, RefusesWhatItCannotPin) {
+  const std::filesystem::path covenant = dir_ / "policies/covenant.yaml";
+  const std::string original = CovenantWithComments();
+  WriteFile(covenant, original);
+
+  WriteFile(dir_ / "analyses/broken.yaml", "analysis: broken\ntables: []\n");
+  testing::ProcessResult r =
+      Koppel({"approve", "--spec", P("analyses/broken.yaml"), covenant.string()});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_THAT(r.err, HasSubstr("analyses/broken.yaml"));
+  EXPECT_THAT(r.err, HasSubstr("only a spec that parses can be approved"));
+
+  r = Koppel({"approve", "--spec", P("analyses/missing.yaml"), covenant.string()});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_THAT(r.err, HasSubstr("cannot read"));
+
+  r = Koppel({"approve", "--spec", P("analyses/small.yaml"), "--prices",
+              P("prices/unit_costs_2014.csv"), covenant.string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("names no prices file"));
+
+  WriteFile(dir_ / "prices/empty.csv", "cost_item,unit,price_eur_2014\n");
+  r = Koppel({"approve", "--spec", P("analyses/almelo-mpg.yaml"), "--prices",
+              P("prices/empty.csv"), covenant.string()});
+  EXPECT_EQ(r.exit_code, 3) << "the spec's prices must be in the prices file";
+  std::filesystem::remove(dir_ / "prices/unit_costs_2014.csv");
+  r = Koppel({"approve", "--spec", P("analyses/almelo-mpg.yaml"), covenant.string()});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_THAT(r.err, HasSubstr("unit_costs_2014.csv"));
+  EXPECT_EQ(ReadFile(covenant), original);
+
+  const std::string no_analysis = TwoOfficerCovenant(po_a_, po_b_).Yaml();
+  WriteFile(covenant, no_analysis);
+  r = Koppel({"approve", "--spec", P("analyses/small.yaml"), covenant.string()});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_THAT(r.err, HasSubstr("has no analysis section"));
+  EXPECT_EQ(ReadFile(covenant), no_analysis);
+
+  r = Koppel({"approve", "--spec", P("analyses/small.yaml"), P("policies/missing.yaml")});
+  EXPECT_EQ(r.exit_code, 3);
+}
+
+TEST_F(PolicyApproveTest, FillKeysFillsDigestsAndKeepsPathsRightForAnotherDirectory) {
+  ASSERT_TRUE(po_a_.WriteKeyFiles(dir_.path()).ok());
+  ASSERT_TRUE(po_b_.WriteKeyFiles(dir_.path()).ok());
+  std::filesystem::create_directories(dir_ / "ptables");
+  WriteFile(dir_ / "ptables/p.csv", "i;j;p;v;p_int_lb;p_int_ub\n0;0;1;0;0;1\n");
+  TestCovenant c = TwoOfficerCovenant(po_a_, po_b_);
+  c.analysis_yaml =
+      "recipients: [research-unit]\napproved:\n  - name: almelo-mpg\n"
+      "    spec: ../analyses/almelo-mpg.yaml\n"
+      "    sha256: <sha256:../analyses/almelo-mpg.yaml>\n"
+      "    prices: \"../prices/unit_costs_2014.csv\"  # quoted\n"
+      "    prices_sha256: <sha256:../prices/unit_costs_2014.csv>\n"
+      "exploratory: perturb\n"
+      "perturbation: {table: ../ptables/p.csv, table_sha256: <sha256:../ptables/p.csv>}\n";
+  std::string templ = c.Yaml();
+  for (const TestOfficer* officer : {&po_a_, &po_b_}) {
+    templ = Replaced(templ, officer->public_hex, "<" + officer->name + ".key.pub>");
+  }
+  WriteFile(dir_ / "policies/template.yaml", templ);
+  std::string filled = Replaced(templ, "<po-a.key.pub>", po_a_.public_hex);
+  filled = Replaced(filled, "<po-b.key.pub>", po_b_.public_hex);
+  for (const char* file :
+       {"analyses/almelo-mpg.yaml", "prices/unit_costs_2014.csv", "ptables/p.csv"}) {
+    filled = Replaced(filled, fmt::format("<sha256:../{}>", file), Sha(file));
+  }
+
+  // Beside the template: only the placeholders change.
+  testing::ProcessResult r = Koppel({"fill-keys", "--keys", dir_.path().string(), "--out",
+                                     P("policies/covenant.yaml"), P("policies/template.yaml")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("filled 2 key placeholder(s) and 3 digest placeholder(s)"));
+  EXPECT_EQ(ReadFile(dir_ / "policies/covenant.yaml"), filled);
+
+  // Elsewhere: the paths are rewritten relative to the output, so they name the same files.
+  std::filesystem::create_directories(dir_ / "work/covenants");
+  r = Koppel({"fill-keys", "--keys", dir_.path().string(), "--out",
+              P("work/covenants/covenant.yaml"), P("policies/template.yaml")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string moved = Replaced(filled, "spec: ../analyses/", "spec: ../../analyses/");
+  moved = Replaced(moved, "prices: \"../prices/unit_costs_2014.csv\"",
+                   "prices: ../../prices/unit_costs_2014.csv");
+  moved = Replaced(moved, "table: ../ptables/p.csv", "table: ../../ptables/p.csv");
+  EXPECT_EQ(ReadFile(dir_ / "work/covenants/covenant.yaml"), moved);
+  r = Koppel({"validate", P("work/covenants/covenant.yaml")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "") << "every pinned file is found and matches";
+  r = Koppel({"explain", P("work/covenants/covenant.yaml")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("What it computes (the spec on disk matches its digest)"));
+  EXPECT_THAT(r.out, HasSubstr("Perturbation table: ../../ptables/p.csv, SHA-256 " +
+                               Sha("ptables/p.csv")));
+  EXPECT_THAT(r.out, Not(HasSubstr("PROBLEM")));
+
+  // A placeholder naming a missing file: the error names the line.
+  WriteFile(dir_ / "policies/broken.yaml", "a: 1\nb: <sha256:../analyses/nothing.yaml>\n");
+  r = Koppel({"fill-keys", "--keys", dir_.path().string(), P("policies/broken.yaml")});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_THAT(r.err, HasSubstr("broken.yaml:2: placeholder <sha256:../analyses/nothing.yaml>: "
+                               "cannot read "));
+}
+
+TEST_F(PolicyCliTest, ExplainsTheAlmeloTemplate) {
+  const std::string templ = std::string(KOPPEL_SOURCE_DIR) + "/policies/almelo-statistical.yaml";
+  testing::ProcessResult r = Koppel({"explain", templ});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const YAML::Node spec = YAML::LoadFile(std::string(KOPPEL_SOURCE_DIR) +
+                                         "/analyses/almelo-mpg.yaml");
+  for (const YAML::Node& table : spec["tables"]) {
+    EXPECT_THAT(r.out, HasSubstr("          " + table["name"].Scalar() + " (")) << table["name"];
+  }
+  EXPECT_THAT(r.out, HasSubstr("no count of 1 to 9 households, and no sum with fewer than 10 "
+                               "contributors, can be worked out from all releases together"));
+  EXPECT_THAT(r.out, HasSubstr("released with consistent perturbation (the cell key method)"));
+  EXPECT_THAT(r.out, HasSubstr("Signatures: none yet"));
+  EXPECT_THAT(r.out, Not(HasSubstr("PROBLEM")));
+}
+
 TEST_F(PolicyCliTest, EveryCommandDocumentsItsExitCodes) {
-  for (const char* command : {"keygen", "fill-keys", "validate", "explain", "sign", "verify"}) {
+  for (const char* command :
+       {"keygen", "fill-keys", "approve", "validate", "explain", "sign", "verify"}) {
     testing::ProcessResult r = Koppel({command, "--help"});
     EXPECT_EQ(r.exit_code, 0) << command;
     EXPECT_THAT(r.out, HasSubstr("Exit codes:")) << command;
@@ -509,12 +805,23 @@ TEST(CovenantFilesTest, BuildsAValidCovenantWithAnalysisAndMappingGrants) {
   c.officers = {&po};
   c.parties = TestParty::Services();
   c.parties.push_back(TestParty::DataHolder("agent-zorg", "", {*zorg}));
-  c.analysis_yaml = "recipients: [research-unit]\nanalyses: [almelo-mpg]\n";
+  const std::filesystem::path spec =
+      std::filesystem::path(KOPPEL_SOURCE_DIR) / "analyses/almelo-mpg.yaml";
+  const std::filesystem::path prices =
+      std::filesystem::path(KOPPEL_SOURCE_DIR) / "prices/unit_costs_2014.csv";
+  c.analysis_yaml =
+      "recipients: [research-unit]\n" + testing::ApprovedYaml({{"almelo-mpg", spec, prices}});
   absl::Status written = testing::WriteSignedCovenant(dir / "c.yaml", c.Yaml(), {&po});
   ASSERT_TRUE(written.ok()) << written << "\n" << c.Yaml();
   absl::StatusOr<SignedCovenant> loaded = LoadSignedCovenant(dir / "c.yaml");
   ASSERT_TRUE(loaded.ok()) << loaded.status() << "\n" << c.Yaml();
-  EXPECT_THAT(loaded->covenant.analysis.analyses, ElementsAre("almelo-mpg"));
+  const AnalysisPolicy& analysis = loaded->covenant.analysis;
+  ASSERT_EQ(analysis.approved.size(), 1u);
+  EXPECT_EQ(analysis.approved[0].spec_path, spec.generic_string());
+  EXPECT_EQ(analysis.FindApproved(CovenantSha256Hex(ReadFile(spec)),
+                                  CovenantSha256Hex(ReadFile(prices))),
+            &analysis.approved[0]);
+  EXPECT_TRUE(PinnedFileMismatches(loaded->covenant, dir / "c.yaml").empty());
   EXPECT_TRUE(loaded->covenant.InForce(absl::Now()).ok());
   EXPECT_TRUE(loaded->covenant.MayCarry("agent-zorg", "zorg", {"jaar", "kosten"}, true, false)
                   .ok());

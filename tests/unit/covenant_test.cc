@@ -17,6 +17,8 @@
 
 #include "core/hex.h"
 #include "policies/covenant_explain.h"
+#include "policies/covenant_signature.h"
+#include "tests/testing/temp_dir.h"
 
 namespace koppel {
 namespace {
@@ -32,16 +34,24 @@ std::string ReadSource(const std::string& relative) {
   return text.str();
 }
 
-// Every `<FILE.pub>` placeholder replaced by a fresh Ed25519 public key (one per file name), as
-// `koppel policy fill-keys` does with the keys in those files.
-std::string FillKeys(const std::string& text, std::map<std::string, std::string>* keys = nullptr) {
+// Every `<FILE.pub>` placeholder replaced by a fresh Ed25519 public key (one per file name), and
+// every `<sha256:PATH>` by the SHA-256 of the source file `dir`/PATH, as `koppel policy
+// fill-keys` does for a template in `dir` (relative to the source tree).
+std::string FillKeys(const std::string& text, std::map<std::string, std::string>* keys = nullptr,
+                     const std::string& dir = "policies") {
   EXPECT_EQ(sodium_init() < 0, false);
   std::map<std::string, std::string> made;
-  const std::regex placeholder(R"(<([A-Za-z0-9._-]+\.pub)>)");
+  const std::regex placeholder(R"(<([A-Za-z0-9._-]+\.pub)>|<sha256:([^<>\s]+)>)");
   std::string out;
   auto begin = std::sregex_iterator(text.begin(), text.end(), placeholder);
   size_t last = 0;
   for (auto it = begin; it != std::sregex_iterator(); ++it) {
+    out += text.substr(last, static_cast<size_t>(it->position()) - last);
+    last = static_cast<size_t>(it->position() + it->length());
+    if (!(*it)[1].matched) {
+      out += CovenantSha256Hex(ReadSource(dir + "/" + (*it)[2].str()));
+      continue;
+    }
     const std::string file = (*it)[1].str();
     if (!made.contains(file)) {
       std::array<uint8_t, crypto_sign_PUBLICKEYBYTES> pk{};
@@ -49,9 +59,7 @@ std::string FillKeys(const std::string& text, std::map<std::string, std::string>
       crypto_sign_keypair(pk.data(), sk.data());
       made[file] = ToHex(pk);
     }
-    out += text.substr(last, static_cast<size_t>(it->position()) - last);
     out += made[file];
-    last = static_cast<size_t>(it->position() + it->length());
   }
   out += text.substr(last);
   if (keys != nullptr) *keys = made;
@@ -95,6 +103,8 @@ const std::string kKeyB(64, 'b');
 const std::string kKeyBrp(64, 'c');
 const std::string kKeyPolitie(64, 'd');
 const std::string kKeyWoning(64, 'e');
+const std::string kSpecSha(64, '1');
+const std::string kPricesSha(64, '2');
 
 // A small valid covenant; the malformed ones below are edits of it.
 const std::string kBase = fmt::format(R"(id: test
@@ -169,7 +179,12 @@ parties:
     legal_basis: none needed
 analysis:
   recipients: [research-unit]
-  analyses: [almelo-mpg]
+  approved:
+    - name: almelo-mpg
+      spec: ../analyses/almelo-mpg.yaml
+      sha256: {}
+      prices: ../prices/unit_costs_2014.csv
+      prices_sha256: {}
   disclosure:
     min_cell: 10
     max_releases: 5
@@ -182,7 +197,8 @@ purpose_bound_releases:
     flags:
       - {{name: known_at_politie, dataset: politie}}
 )",
-                                      kKeyA, kKeyB, kKeyBrp, kKeyPolitie, kKeyWoning);
+                                      kKeyA, kKeyB, kKeyBrp, kKeyPolitie, kKeyWoning, kSpecSha,
+                                      kPricesSha);
 
 absl::StatusOr<Covenant> Parse(const std::string& text, CovenantParseOptions options = {}) {
   return ParseCovenant(text, "c.yaml", options);
@@ -230,7 +246,16 @@ TEST(CovenantParseTest, ParsesEveryKey) {
   EXPECT_EQ(c.parties.at("linker").roles, (std::set<std::string>{"linker", "vault"}));
   EXPECT_TRUE(c.parties.at("linker").datasets.empty());
   EXPECT_EQ(c.analysis.recipients, std::set<std::string>{"research-unit"});
-  EXPECT_EQ(c.analysis.analyses, std::set<std::string>{"almelo-mpg"});
+  ASSERT_EQ(c.analysis.approved.size(), 1u);
+  const ApprovedAnalysis& approved = c.analysis.approved[0];
+  EXPECT_EQ(approved.name, "almelo-mpg");
+  EXPECT_EQ(approved.spec_path, "../analyses/almelo-mpg.yaml");
+  EXPECT_EQ(approved.spec_sha256, kSpecSha);
+  EXPECT_EQ(approved.prices_path, "../prices/unit_costs_2014.csv");
+  EXPECT_EQ(approved.prices_sha256, kPricesSha);
+  EXPECT_EQ(c.analysis.exploratory, ExploratoryMode::kRefuse);  // the default
+  EXPECT_EQ(c.analysis.perturbation.table, "default");
+  EXPECT_TRUE(c.analysis.perturbation.table_sha256.empty());
   EXPECT_EQ(c.analysis.table_kinds.size(), 4u);  // defaults
   EXPECT_EQ(c.analysis.dimensions.size(), 2u);
   EXPECT_EQ(c.analysis.measures.size(), 3u);
@@ -312,6 +337,14 @@ TEST_P(MalformedCovenantTest, RefusedWithLineAndKeyPath) {
 
 const std::string kNamePattern =
     "use 1 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit";
+const std::string kBadDigest =
+    "expected a SHA-256 in lowercase hex (64 characters) or a placeholder <sha256:FILE> for "
+    "`koppel policy fill-keys`";
+// The `approved:` key of kBase's analysis section.
+const std::string kApprovedBlock =
+    "  approved:\n    - name: almelo-mpg\n      spec: ../analyses/almelo-mpg.yaml\n      sha256: " +
+    kSpecSha + "\n      prices: ../prices/unit_costs_2014.csv\n      prices_sha256: " +
+    kPricesSha + "\n";
 
 INSTANTIATE_TEST_SUITE_P(
     Rules, MalformedCovenantTest,
@@ -453,20 +486,101 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"RecipientUnknown", "recipients: [research-unit]",
                   "recipients: [research-unit, cbs]", "cbs",
                   "analysis.recipients: 'cbs' is not a party with the role research_unit"},
-        Malformed{"AnalysesMissing", "  analyses: [almelo-mpg]\n", "", "recipients",
-                  "analysis: missing required key 'analyses'"},
-        Malformed{"AnalysesEmpty", "analyses: [almelo-mpg]", "analyses: []", "analyses: |[]",
-                  "analysis.analyses: must not be empty"},
-        Malformed{"TableKind", "analyses: [almelo-mpg]",
-                  "analyses: [almelo-mpg]\n  table_kinds: [counts, pie]", "counts, |pie",
+        Malformed{"AnalysesByNameAreGone", "  recipients: [research-unit]\n",
+                  "  recipients: [research-unit]\n  analyses: [almelo-mpg]\n", "analyses: [",
+                  "analysis.analyses: analyses are no longer allowed by name; pin each approved "
+                  "spec by its SHA-256 under analysis.approved (koppel policy approve --spec "
+                  "FILE COVENANT)"},
+        Malformed{"UnknownAnalysisKey", "  disclosure:\n", "  colour: blue\n  disclosure:\n",
+                  "colour",
+                  "analysis.colour: unknown key; allowed: recipients, approved, exploratory, "
+                  "perturbation, table_kinds, dimensions, measures, disclosure"},
+        Malformed{"NothingCanRun", kApprovedBlock, "", "recipients",
+                  "analysis: approves no analysis and refuses exploratory specs, so nothing "
+                  "could ever run; pin a spec under analysis.approved (koppel policy approve "
+                  "--spec FILE COVENANT) or set exploratory: perturb"},
+        Malformed{"NothingCanRunEmptyList", kApprovedBlock, "  approved: []\n", "recipients",
+                  "analysis: approves no analysis and refuses exploratory specs, so nothing "
+                  "could ever run; pin a spec under analysis.approved (koppel policy approve "
+                  "--spec FILE COVENANT) or set exploratory: perturb"},
+        Malformed{"ApprovedNotAList", kApprovedBlock, "  approved: almelo-mpg\n",
+                  "approved: |almelo-mpg", "analysis.approved: expected a list"},
+        Malformed{"ApprovedWithoutSha256", "      sha256: " + kSpecSha + "\n", "",
+                  "name: almelo-mpg", "analysis.approved[0]: missing required key 'sha256'"},
+        Malformed{"ApprovedWithoutSpec", "      spec: ../analyses/almelo-mpg.yaml\n", "",
+                  "name: almelo-mpg", "analysis.approved[0]: missing required key 'spec'"},
+        Malformed{"ApprovedUnknownKey", "      spec: ../", "      title: MPG\n      spec: ../",
+                  "title: MPG",
+                  "analysis.approved[0].title: unknown key; allowed: name, spec, sha256, prices, "
+                  "prices_sha256"},
+        Malformed{"Sha256NotHex", "sha256: " + kSpecSha, "sha256: " + std::string(63, '1') + "x",
+                  "111", "analysis.approved[0].sha256: " + kBadDigest},
+        Malformed{"Sha256Short", "sha256: " + kSpecSha, "sha256: " + std::string(63, '1'), "111",
+                  "analysis.approved[0].sha256: " + kBadDigest},
+        Malformed{"Sha256UpperCase", "sha256: " + kSpecSha, "sha256: " + std::string(64, 'A'),
+                  "AAA", "analysis.approved[0].sha256: " + kBadDigest},
+        Malformed{"PricesSha256NotHex", "prices_sha256: " + kPricesSha,
+                  "prices_sha256: sha256-of-the-prices", "sha256-of",
+                  "analysis.approved[0].prices_sha256: " + kBadDigest},
+        Malformed{"Sha256Placeholder", "sha256: " + kSpecSha,
+                  "sha256: <sha256:../analyses/almelo-mpg.yaml>", "<sha256",
+                  "analysis.approved[0].sha256: <sha256:../analyses/almelo-mpg.yaml> is a "
+                  "placeholder: run `koppel policy fill-keys` to replace it with the SHA-256 of "
+                  "../analyses/almelo-mpg.yaml"},
+        Malformed{"PricesWithoutSha256", "      prices_sha256: " + kPricesSha + "\n", "",
+                  "name: almelo-mpg",
+                  "analysis.approved[0]: missing required key 'prices_sha256': the prices file "
+                  "is pinned by its SHA-256 too"},
+        Malformed{"PricesSha256WithoutPrices", "      prices: ../prices/unit_costs_2014.csv\n",
+                  "", "prices_sha256: |" + kPricesSha,
+                  "analysis.approved[0].prices_sha256: only an entry with prices has this key"},
+        Malformed{"ApprovedBadName", "name: almelo-mpg", "name: Almelo_MPG", "Almelo_MPG",
+                  "analysis.approved[0].name: 'Almelo_MPG' is not a valid analysis name: use 1 "
+                  "to 64 of a-z, 0-9, '-' (the spec's `analysis:`)"},
+        Malformed{"ApprovedTwice", kApprovedBlock,
+                  kApprovedBlock + "    - {name: almelo-mpg, spec: other.yaml, sha256: " +
+                      std::string(64, '3') + "}\n",
+                  "almelo-mpg, spec: other",
+                  "analysis.approved[1].name: analysis 'almelo-mpg' is approved twice"},
+        Malformed{"SameDigestsUnderTwoNames", kApprovedBlock,
+                  kApprovedBlock + "    - {name: mpg, spec: copy.yaml, sha256: " + kSpecSha +
+                      ", prices: p.csv, prices_sha256: " + kPricesSha + "}\n",
+                  "sha256: |" + kSpecSha + ", prices: p.csv",
+                  "analysis.approved[1].sha256: pins the same spec and prices file as "
+                  "'almelo-mpg'"},
+        Malformed{"ExploratoryUnknown", "  disclosure:\n", "  exploratory: maybe\n  disclosure:\n",
+                  "maybe", "analysis.exploratory: 'maybe' is not one of refuse, perturb"},
+        Malformed{"PerturbationWhileRefusing", "  disclosure:\n",
+                  "  exploratory: refuse\n  perturbation: {table: default}\n  disclosure:\n",
+                  "{table", "analysis.perturbation: only exploratory: perturb perturbs; set it or "
+                            "remove perturbation"},
+        Malformed{"PerturbationTablePathWithoutSha256", "  disclosure:\n",
+                  "  exploratory: perturb\n  perturbation: {table: ptable.csv}\n  disclosure:\n",
+                  "{table",
+                  "analysis.perturbation: missing required key 'table_sha256': a perturbation "
+                  "table given by its path is pinned by its SHA-256"},
+        Malformed{"PerturbationTableSha256NotHex", "  disclosure:\n",
+                  "  exploratory: perturb\n  perturbation: {table: ptable.csv, table_sha256: "
+                  "abc}\n  disclosure:\n",
+                  "abc}", "analysis.perturbation.table_sha256: " + kBadDigest},
+        Malformed{"DefaultTableWithSha256", "  disclosure:\n",
+                  "  exploratory: perturb\n  perturbation: {table: default, table_sha256: " +
+                      kPricesSha + "}\n  disclosure:\n",
+                  kPricesSha + "}",
+                  "analysis.perturbation.table_sha256: only a table given by its path has a "
+                  "SHA-256; the default table is part of koppel"},
+        Malformed{"PerturbationUnknownKey", "  disclosure:\n",
+                  "  exploratory: perturb\n  perturbation: {noise: 3}\n  disclosure:\n", "noise",
+                  "analysis.perturbation.noise: unknown key; allowed: table, table_sha256"},
+        Malformed{"TableKind", "  disclosure:\n", "  table_kinds: [counts, pie]\n  disclosure:\n",
+                  "counts, |pie",
                   "analysis.table_kinds: 'pie' is not one of counts, overlap, costs, sensitivity"},
-        Malformed{"DimensionsEmpty", "analyses: [almelo-mpg]",
-                  "analyses: [almelo-mpg]\n  dimensions: []", "dimensions: |[]",
+        Malformed{"DimensionsEmpty", "  disclosure:\n", "  dimensions: []\n  disclosure:\n",
+                  "dimensions: |[]",
                   "analysis.dimensions: must not be empty; leave the key out to allow area, "
                   "household_type"},
-        Malformed{"Measure", "analyses: [almelo-mpg]",
-                  "analyses: [almelo-mpg]\n  measures: [count, median]", "median",
-                  "analysis.measures: 'median' is not one of count, percent, cost"},
+        Malformed{"Measure", "  disclosure:\n", "  measures: [count, median]\n  disclosure:\n",
+                  "median", "analysis.measures: 'median' is not one of count, percent, cost"},
         Malformed{"MinCellZero", "min_cell: 10", "min_cell: 0", "min_cell: |0",
                   "analysis.disclosure.min_cell: expected a whole number >= 1"},
         Malformed{"DominanceK", "min_cell: 10", "min_cell: 10\n    dominance: {n: 1, k: 1.5}",
@@ -627,16 +741,92 @@ TEST(CovenantParseTest, NoAnalysisSectionAndNoReleases) {
   std::string text = kBase.substr(0, kBase.find("analysis:\n"));
   absl::StatusOr<Covenant> c = Parse(text);
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_TRUE(c->analysis.analyses.empty());
+  EXPECT_TRUE(c->analysis.approved.empty());
+  EXPECT_EQ(c->analysis.exploratory, ExploratoryMode::kRefuse);
   EXPECT_TRUE(c->releases.empty());
 }
 
 TEST(CovenantParseTest, AnalysisNeedsAResearchUnit) {
   std::string text = kBase.substr(0, kBase.find("  - name: research-unit\n")) +
-                     "analysis:\n  analyses: [almelo-mpg]\n";
+                     "analysis:\n  exploratory: perturb\n";
   EXPECT_EQ(ErrorOf(text), fmt::format("c.yaml:{}: analysis: no party has the role research_unit "
                                        "to receive analyses",
-                                       Pos(text, "analyses: [")));
+                                       Pos(text, "exploratory: perturb")));
+}
+
+TEST(CovenantParseTest, ExploratorySpecsArePerturbedWithTheDefaultOrAPinnedTable) {
+  absl::StatusOr<Covenant> only_exploratory =
+      Parse(Replace(kBase, kApprovedBlock, "  exploratory: perturb\n"));
+  ASSERT_TRUE(only_exploratory.ok()) << only_exploratory.status();
+  EXPECT_TRUE(only_exploratory->analysis.approved.empty());
+  EXPECT_EQ(only_exploratory->analysis.exploratory, ExploratoryMode::kPerturb);
+  EXPECT_EQ(only_exploratory->analysis.perturbation.table, "default");
+  EXPECT_TRUE(only_exploratory->analysis.MayQuery(*only_exploratory, "research-unit").ok());
+
+  absl::StatusOr<Covenant> custom = Parse(Replace(
+      kBase, "  disclosure:\n",
+      "  exploratory: perturb\n  perturbation:\n    table: ../ptables/strict.csv\n"
+      "    table_sha256: " +
+          std::string(64, 'f') + "\n  disclosure:\n"));
+  ASSERT_TRUE(custom.ok()) << custom.status();
+  EXPECT_EQ(custom->analysis.approved.size(), 1u);
+  EXPECT_EQ(custom->analysis.perturbation.table, "../ptables/strict.csv");
+  EXPECT_EQ(custom->analysis.perturbation.table_sha256, std::string(64, 'f'));
+
+  absl::StatusOr<Covenant> refusing =
+      Parse(Replace(kBase, "  disclosure:\n", "  exploratory: refuse\n  disclosure:\n"));
+  ASSERT_TRUE(refusing.ok()) << refusing.status();
+  EXPECT_EQ(refusing->analysis.exploratory, ExploratoryMode::kRefuse);
+
+  absl::StatusOr<Covenant> no_prices = Parse(Replace(
+      Replace(kBase, "      prices: ../prices/unit_costs_2014.csv\n", ""),
+      "      prices_sha256: " + kPricesSha + "\n", ""));
+  ASSERT_TRUE(no_prices.ok()) << no_prices.status();
+  EXPECT_TRUE(no_prices->analysis.approved[0].prices_path.empty());
+  EXPECT_TRUE(no_prices->analysis.approved[0].prices_sha256.empty());
+}
+
+TEST(CovenantParseTest, DigestPlaceholdersAllowedOnlyOnRequest) {
+  const std::string text = Replace(
+      Replace(kBase, "sha256: " + kSpecSha, "sha256: <sha256:../analyses/almelo-mpg.yaml>"),
+      "prices_sha256: " + kPricesSha, "prices_sha256: <sha256:../prices/unit_costs_2014.csv>");
+  EXPECT_THAT(ErrorOf(text), HasSubstr("run `koppel policy fill-keys`"));
+  absl::StatusOr<Covenant> c = Parse(text, {.allow_key_placeholders = true});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->analysis.approved[0].spec_sha256, "<sha256:../analyses/almelo-mpg.yaml>");
+  EXPECT_EQ(c->analysis.approved[0].prices_sha256, "<sha256:../prices/unit_costs_2014.csv>");
+  EXPECT_TRUE(IsDigestPlaceholder(c->analysis.approved[0].spec_sha256));
+  EXPECT_FALSE(IsDigestPlaceholder(kSpecSha));
+  // A placeholder must still look like one, even in a template.
+  EXPECT_THAT(std::string(Parse(Replace(kBase, "sha256: " + kSpecSha, "sha256: <spec.yaml>"),
+                                {.allow_key_placeholders = true})
+                              .status()
+                              .message()),
+              HasSubstr("analysis.approved[0].sha256: expected a SHA-256 in lowercase hex"));
+}
+
+TEST(CovenantParseTest, FindApprovedMatchesExactlyTheDigestsPinned) {
+  const std::string second =
+      "    - {name: cohort-monitor, spec: ../analyses/cohort-monitor.yaml, sha256: " +
+      std::string(64, '3') + "}\n";
+  absl::StatusOr<Covenant> c = Parse(Replace(kBase, kApprovedBlock, kApprovedBlock + second));
+  ASSERT_TRUE(c.ok()) << c.status();
+  const AnalysisPolicy& a = c->analysis;
+  const ApprovedAnalysis* mpg = a.FindApproved(kSpecSha, kPricesSha);
+  ASSERT_NE(mpg, nullptr);
+  EXPECT_EQ(mpg->name, "almelo-mpg");
+  const ApprovedAnalysis* cohort = a.FindApproved(std::string(64, '3'), "");
+  ASSERT_NE(cohort, nullptr);
+  EXPECT_EQ(cohort->name, "cohort-monitor");
+  // The spec with another prices file, or without its prices file, is not approved.
+  EXPECT_EQ(a.FindApproved(kSpecSha, std::string(64, '4')), nullptr);
+  EXPECT_EQ(a.FindApproved(kSpecSha, ""), nullptr);
+  EXPECT_EQ(a.FindApproved(std::string(64, '3'), kPricesSha), nullptr);
+  // Prices alone, another spec, or digests in another case are no match.
+  EXPECT_EQ(a.FindApproved(kPricesSha, kPricesSha), nullptr);
+  EXPECT_EQ(a.FindApproved(std::string(64, '5'), ""), nullptr);
+  EXPECT_EQ(a.FindApproved(std::string(64, 'F'), ""), nullptr);
+  EXPECT_EQ(Covenant{}.analysis.FindApproved(kSpecSha, kPricesSha), nullptr);
 }
 
 TEST(CovenantParseTest, LoadsFilesAndNamesMissingOnes) {
@@ -662,7 +852,7 @@ absl::Time At(int y, int m, int d) {
 void ExpectRefused(const absl::Status& s, absl::StatusCode code, const std::string& rule) {
   EXPECT_EQ(s.code(), code) << s;
   EXPECT_THAT(std::string(s.message()), StartsWith("covenant test v3: "));
-  EXPECT_THAT(std::string(s.message()), testing::EndsWith("(rule: " + rule + ")"));
+  EXPECT_THAT(std::string(s.message()), ::testing::EndsWith("(rule: " + rule + ")"));
 }
 
 void ExpectDenied(const absl::Status& s, const std::string& rule) {
@@ -869,7 +1059,16 @@ TEST(CovenantTemplateTest, AlmeloStatistical) {
   EXPECT_EQ(c.parties.size(), kSynth.size() + 3);
   EXPECT_TRUE(c.analysis.MayQuery(c, "research-unit").ok());
   EXPECT_FALSE(c.analysis.MayQuery(c, "agent-brp").ok());
-  EXPECT_EQ(c.analysis.analyses, std::set<std::string>{"almelo-mpg"});
+  ASSERT_EQ(c.analysis.approved.size(), 1u);
+  const ApprovedAnalysis& mpg = c.analysis.approved[0];
+  EXPECT_EQ(mpg.name, "almelo-mpg");
+  EXPECT_EQ(mpg.spec_path, "../analyses/almelo-mpg.yaml");
+  EXPECT_EQ(mpg.spec_sha256, CovenantSha256Hex(ReadSource("analyses/almelo-mpg.yaml")));
+  EXPECT_EQ(mpg.prices_path, "../prices/unit_costs_2014.csv");
+  EXPECT_EQ(mpg.prices_sha256, CovenantSha256Hex(ReadSource("prices/unit_costs_2014.csv")));
+  EXPECT_EQ(c.analysis.FindApproved(mpg.spec_sha256, mpg.prices_sha256), &mpg);
+  EXPECT_EQ(c.analysis.exploratory, ExploratoryMode::kPerturb);
+  EXPECT_EQ(c.analysis.perturbation.table, "default");
   EXPECT_EQ(c.analysis.table_kinds.size(), 4u);
   EXPECT_EQ(c.analysis.min_cell, 10);
   EXPECT_EQ(c.analysis.dominance_n, 1);
@@ -884,7 +1083,8 @@ TEST(CovenantTemplateTest, AlmeloStatistical) {
 
 TEST(CovenantTemplateTest, WhoElseInvolved) {
   const Covenant c = LoadFilled("policies/who-else-involved.yaml");
-  EXPECT_TRUE(c.analysis.analyses.empty());
+  EXPECT_TRUE(c.analysis.approved.empty());
+  EXPECT_EQ(c.analysis.exploratory, ExploratoryMode::kRefuse);
   EXPECT_FALSE(c.analysis.MayQuery(c, "research-unit").ok());
   EXPECT_FALSE(c.parties.contains("agent-woningcorporatie"));
   for (const auto& [name, party] : c.parties) {
@@ -956,7 +1156,13 @@ std::map<std::string, std::set<std::string>> FieldsReadBy(const std::string& spe
 
 void ExpectGrantsWhatTheSpecReads(const Covenant& c, const std::string& spec_file, bool exactly) {
   const YAML::Node spec = YAML::Load(ReadSource(spec_file));
-  EXPECT_TRUE(c.analysis.analyses.contains(spec["analysis"].Scalar()));
+  // The spec and the prices file it names (relative to the spec), pinned by their digests.
+  const ApprovedAnalysis* approved = c.analysis.FindApproved(
+      CovenantSha256Hex(ReadSource(spec_file)),
+      CovenantSha256Hex(ReadSource("analyses/" + spec["prices"].Scalar())));
+  ASSERT_NE(approved, nullptr) << spec_file << " is not approved with its prices file";
+  EXPECT_EQ(approved->name, spec["analysis"].Scalar());
+  EXPECT_EQ(approved->spec_path, "../" + spec_file);
   const auto read = FieldsReadBy(spec_file);
   ASSERT_FALSE(read.empty());
   std::set<std::string> granted_datasets;
@@ -999,6 +1205,9 @@ TEST(CovenantTemplateTest, AlmeloGrantsEverythingTheSpecReads) {
 TEST(CovenantTemplateTest, CohortMonitorGrantsExactlyWhatTheSpecReads) {
   const Covenant c = LoadFilled("policies/cohort-monitor.yaml");
   ExpectGrantsWhatTheSpecReads(c, "analyses/cohort-monitor.yaml", true);
+  ASSERT_EQ(c.analysis.approved.size(), 1u);
+  EXPECT_EQ(c.analysis.approved[0].prices_path, "../prices/unit_costs_2014.csv");
+  EXPECT_EQ(c.analysis.exploratory, ExploratoryMode::kRefuse);
   EXPECT_EQ(c.analysis.recipients, std::set<std::string>{"research-unit"});
   EXPECT_TRUE(c.analysis.MayQuery(c, "research-unit").ok());
   EXPECT_EQ(c.analysis.table_kinds, (std::set<std::string>{"costs", "counts"}));
@@ -1055,7 +1264,7 @@ TEST(CovenantExplainTest, MentionsEveryPartyDatasetFlagDateAndSetting) {
       for (const ReleaseFlag& f : r.flags) EXPECT_THAT(text, HasSubstr(f.name));
       EXPECT_THAT(text, HasSubstr("for each record it delivered itself"));
     }
-    if (!c.analysis.analyses.empty()) {
+    if (!c.analysis.approved.empty()) {
       EXPECT_THAT(text, HasSubstr("counts below 10 are suppressed and shown as *"));
       EXPECT_THAT(text, HasSubstr("largest 1 contribution makes up more than 80% of it"));
       EXPECT_THAT(text, HasSubstr("secondary suppression is on"));
@@ -1124,6 +1333,168 @@ TEST(CovenantExplainTest, ATemplateSaysWhichKeysAreMissing) {
   EXPECT_THAT(text, HasSubstr("not filled in yet (<agent-wijkteam.key.pub>; run `koppel policy "
                               "fill-keys`)"));
   EXPECT_THAT(text, HasSubstr("No analysis may run"));
+}
+
+// The approved analysis part of `koppel policy explain`: it reads each spec relative to the
+// covenant file, checks its digest and says what it computes.
+class ExplainApprovedTest : public ::testing::Test {
+ protected:
+  // The Almelo covenant filled in, beside copies of its spec and prices file laid out as in the
+  // source tree.
+  void SetUp() override {
+    std::filesystem::create_directories(dir_ / "policies");
+    std::filesystem::create_directories(dir_ / "analyses");
+    std::filesystem::create_directories(dir_ / "prices");
+    testing::WriteFile(dir_ / "analyses/almelo-mpg.yaml", ReadSource("analyses/almelo-mpg.yaml"));
+    testing::WriteFile(dir_ / "prices/unit_costs_2014.csv",
+                       ReadSource("prices/unit_costs_2014.csv"));
+    covenant_ = LoadFilled("policies/almelo-statistical.yaml");
+    file_ = dir_ / "policies/almelo.yaml";
+  }
+  std::string Explain() { return ExplainCovenant(covenant_, file_); }
+
+  testing::TempDir dir_;
+  Covenant covenant_;
+  std::filesystem::path file_;
+};
+
+TEST_F(ExplainApprovedTest, SaysWhatTheAlmeloSpecComputesAndWhichGuaranteeHolds) {
+  const std::string text = Explain();
+  EXPECT_EQ(text, Explain()) << "not deterministic";
+  const ApprovedAnalysis& mpg = covenant_.analysis.approved[0];
+  EXPECT_THAT(text, HasSubstr("Exact releases: only for the analysis below, which the officers "
+                              "approved."));
+  EXPECT_THAT(text, HasSubstr("spec: ../analyses/almelo-mpg.yaml, SHA-256 " + mpg.spec_sha256));
+  EXPECT_THAT(text,
+              HasSubstr("prices: ../prices/unit_costs_2014.csv, SHA-256 " + mpg.prices_sha256));
+  EXPECT_THAT(text, HasSubstr("What it computes (the spec on disk matches its digest):"));
+  EXPECT_THAT(text, HasSubstr("Title: Multi-problem families, Almelo"));
+  EXPECT_THAT(text, HasSubstr("Reference date: 2014-12-31, compared with 2013-12-31"));
+  EXPECT_THAT(text, HasSubstr("the population register brp places at one address"));
+  EXPECT_THAT(text, HasSubstr("Household types: family = at least 1 adult and at least 1 child"));
+  EXPECT_THAT(text, HasSubstr("Populations: families = households of type family; households = "
+                              "all households"));
+  EXPECT_THAT(text, HasSubstr("mpg = all of all_three, chronic"));
+  const YAML::Node spec = YAML::Load(ReadSource("analyses/almelo-mpg.yaml"));
+  for (const YAML::Node& table : spec["tables"]) {
+    EXPECT_THAT(text, HasSubstr(table["name"].Scalar() + " ("));
+  }
+  EXPECT_THAT(text, HasSubstr("rows: one per area (the register's field wijk; 12 named areas), "
+                              "and a total row \"Almelo totaal\""));
+  EXPECT_THAT(text, HasSubstr("bijstand: families with bijstand, and their percentage"));
+  EXPECT_THAT(text, HasSubstr("mpg_2013: families with mpg on 2013-12-31, and their percentage"));
+  EXPECT_THAT(text, HasSubstr("both 2012 and 2013: families with chronic"));
+  EXPECT_THAT(text, HasSubstr("other_families: families with none of: mpg"));
+  EXPECT_THAT(text, HasSubstr("how socio_economic, psychosocial_adults and psychosocial_children "
+                              "overlap among families"));
+  EXPECT_THAT(text, HasSubstr("rows: one per cost item (26 items, paid by uwv, municipality, "
+                              "justice, insurer)"));
+  EXPECT_THAT(text, HasSubstr("(10 ranges):"));
+  EXPECT_THAT(text, HasSubstr("WW benefit -10% / +10%"));
+  EXPECT_THAT(text, HasSubstr("every exact release is checked against every earlier release of "
+                              "this covenant on the same deliveries, so that no count of 1 to 9 "
+                              "households, and no sum with fewer than 10 contributors, can be "
+                              "worked out from all releases together"));
+  EXPECT_THAT(text, HasSubstr("released with consistent perturbation (the cell key method)"));
+  EXPECT_THAT(text, HasSubstr("the same cell always gets the same noise, so differencing two "
+                              "releases yields noise"));
+  EXPECT_THAT(text, HasSubstr("Counts that come out below 10 are shown as *. Costs and "
+                              "sensitivity tables are refused for exploratory specs."));
+  EXPECT_THAT(text, HasSubstr("the default one shipped with koppel: noise of at most 3, and never "
+                              "a released count of 1 or 2"));
+  EXPECT_THAT(text, Not(HasSubstr("PROBLEM")));
+}
+
+TEST_F(ExplainApprovedTest, AChangedOrMissingSpecIsReportedPlainly) {
+  testing::WriteFile(dir_ / "analyses/almelo-mpg.yaml",
+                     ReadSource("analyses/almelo-mpg.yaml") + "# edited after approval\n");
+  const std::string changed = Explain();
+  EXPECT_THAT(changed, HasSubstr("PROBLEM: the spec on disk is not the approved one: "));
+  EXPECT_THAT(changed, HasSubstr(CovenantSha256Hex(ReadSource("analyses/almelo-mpg.yaml") +
+                                                   "# edited after approval\n")));
+  EXPECT_THAT(changed,
+              HasSubstr("the covenant pins " + covenant_.analysis.approved[0].spec_sha256));
+  EXPECT_THAT(changed, HasSubstr("Cannot show what it computes."));
+  EXPECT_THAT(changed, Not(HasSubstr("table1_socio_economic")));
+  // The rest of the explanation still follows.
+  EXPECT_THAT(changed, HasSubstr("Guarantee for exact releases"));
+  EXPECT_THAT(changed, HasSubstr("Who signs"));
+
+  std::filesystem::remove(dir_ / "analyses/almelo-mpg.yaml");
+  std::filesystem::remove(dir_ / "prices/unit_costs_2014.csv");
+  const std::string missing = Explain();
+  EXPECT_THAT(missing, HasSubstr("PROBLEM: the spec cannot be read here: cannot read "));
+  EXPECT_THAT(missing, HasSubstr("PROBLEM: the prices file cannot be read here: "));
+  EXPECT_THAT(missing, HasSubstr("Cannot show what it computes."));
+  EXPECT_THAT(missing, HasSubstr("Exploratory specs"));
+
+  // Without the covenant's file the specs are listed, not read.
+  const std::string unread = ExplainCovenant(covenant_);
+  EXPECT_THAT(unread, HasSubstr("(what it computes is shown when the covenant is read from its "
+                                "file)"));
+  EXPECT_THAT(unread, Not(HasSubstr("PROBLEM")));
+}
+
+TEST_F(ExplainApprovedTest, ASpecThatContradictsItsEntryIsReported) {
+  const std::string renamed =
+      Replace(ReadSource("analyses/almelo-mpg.yaml"), "analysis: almelo-mpg", "analysis: other");
+  testing::WriteFile(dir_ / "analyses/almelo-mpg.yaml", renamed);
+  covenant_.analysis.approved[0].spec_sha256 = CovenantSha256Hex(renamed);
+  covenant_.analysis.approved[0].prices_path.clear();
+  covenant_.analysis.approved[0].prices_sha256.clear();
+  const std::string text = Explain();
+  EXPECT_THAT(text, HasSubstr("PROBLEM: the spec is named 'other', not 'almelo-mpg'."));
+  EXPECT_THAT(text, HasSubstr("PROBLEM: the spec names the prices file "
+                              "../prices/unit_costs_2014.csv, but the covenant pins none"));
+  EXPECT_THAT(text, HasSubstr("What it computes"));
+}
+
+TEST(CovenantExplainTest, TheTemplateDescribesTheSpecItWillPin) {
+  absl::StatusOr<Covenant> c = ParseCovenant(ReadSource("policies/almelo-statistical.yaml"),
+                                             "almelo-statistical.yaml",
+                                             {.allow_key_placeholders = true});
+  ASSERT_TRUE(c.ok()) << c.status();
+  const std::string text = ExplainCovenant(
+      *c, std::string(KOPPEL_SOURCE_DIR) + "/policies/almelo-statistical.yaml");
+  EXPECT_THAT(text, HasSubstr("SHA-256 not filled in yet (<sha256:../analyses/almelo-mpg.yaml>; "
+                              "run `koppel policy fill-keys`)"));
+  EXPECT_THAT(text, HasSubstr("What the spec at that path computes now (its digest is not "
+                              "filled in yet):"));
+  EXPECT_THAT(text, HasSubstr("table5_overlap (overlap)"));
+  EXPECT_THAT(text, Not(HasSubstr("PROBLEM")));
+}
+
+TEST(CovenantExplainTest, RefusedExploratorySpecsAndCustomPerturbationTables) {
+  const Covenant cohort = LoadFilled("policies/cohort-monitor.yaml");
+  const std::string text =
+      ExplainCovenant(cohort, std::string(KOPPEL_SOURCE_DIR) + "/policies/cohort-monitor.yaml");
+  EXPECT_THAT(text, HasSubstr("Exploratory specs (any spec not approved above, or an approved one "
+                              "changed in any byte): refused."));
+  EXPECT_THAT(text, Not(HasSubstr("perturbation")));
+  EXPECT_THAT(text, HasSubstr("rows: one per household type (single, couple_or_more, one_parent, "
+                              "two_parents), and a total row \"total\""));
+  EXPECT_THAT(text, HasSubstr("rows: one per paying party (municipality, uwv, insurer, justice)"));
+  EXPECT_THAT(text, HasSubstr("single = exactly 1 adult and no children"));
+  EXPECT_THAT(text, HasSubstr("cohort = households with in_cohort"));
+  EXPECT_THAT(text, Not(HasSubstr("PROBLEM")));
+
+  absl::StatusOr<Covenant> custom = Parse(Replace(
+      kBase, "  disclosure:\n",
+      "  exploratory: perturb\n  perturbation: {table: ptable.csv, table_sha256: " +
+          std::string(64, 'f') + "}\n  disclosure:\n"));
+  ASSERT_TRUE(custom.ok()) << custom.status();
+  testing::TempDir dir;
+  testing::WriteFile(dir / "ptable.csv", "i;j;p;v;p_int_lb;p_int_ub\n");
+  const std::string words = ExplainCovenant(*custom, dir / "c.yaml");
+  EXPECT_THAT(words, HasSubstr("Perturbation table: ptable.csv, SHA-256 " + std::string(64, 'f')));
+  EXPECT_THAT(words, HasSubstr("PROBLEM: the perturbation table on disk is not the approved one"));
+  EXPECT_THAT(words, HasSubstr("PROBLEM: the spec cannot be read here"));
+
+  absl::StatusOr<Covenant> exploratory_only =
+      Parse(Replace(kBase, kApprovedBlock, "  exploratory: perturb\n"));
+  ASSERT_TRUE(exploratory_only.ok()) << exploratory_only.status();
+  EXPECT_THAT(ExplainCovenant(*exploratory_only),
+              HasSubstr("Exact releases: none; no analysis is approved for exact release."));
 }
 
 }  // namespace

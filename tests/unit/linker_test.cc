@@ -3,9 +3,14 @@
 #include <gtest/gtest.h>
 #include <sodium.h>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
 #include "core/hmac.h"
 #include "core/receipt.h"
 #include "core/sealed_batch.h"
+#include "linker/analysis/release_history.h"
 #include "linker/batch_ingester.h"
 #include "linker/linker_store.h"
 #include "tests/testing/temp_dir.h"
@@ -206,6 +211,64 @@ TEST_F(LinkerTest, CountsMalformedRecordsAsRejected) {
   EXPECT_EQ(receipt->records_accepted(), 2u);
   EXPECT_EQ(receipt->records_rejected(), 2u);
   EXPECT_EQ(StoredRecords(), 2u);
+}
+
+}  // namespace
+}  // namespace koppel
+
+namespace koppel {
+namespace {
+
+// The release history (linker/analysis/release_history.h): sealed under a key derived from the
+// covenant's data key, numbered with the budget in one write, kept across a restart, unreadable
+// and detected when altered, and deleted with the covenant.
+TEST_F(LinkerTest, ReleaseHistoryIsSealedKeptAndDeletedWithTheCovenant) {
+  absl::StatusOr<ReleaseHistory> history = ReleaseHistory::Open(store_.get(), "c1", data_key_);
+  ASSERT_TRUE(history.ok()) << history.status();
+  for (int i = 0; i < 3; ++i) {
+    v1::ReleaseRecord record;
+    record.set_analysis("secret-analysis-name");
+    record.set_spec_yaml("analysis: secret-analysis-name\n");
+    record.add_count_values(42 + i);
+    record.add_count_published(i % 2 == 0);
+    ASSERT_TRUE(history->Append(record).ok());
+  }
+  EXPECT_EQ(*store_->ReleasesSpent("c1"), 3);
+  absl::StatusOr<std::vector<v1::ReleaseRecord>> records = history->Load();
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ((*records)[static_cast<size_t>(i)].sequence(), static_cast<uint64_t>(i));
+    EXPECT_EQ((*records)[static_cast<size_t>(i)].count_values(0), 42 + i);
+  }
+  // Nothing of it is readable in the store's files.
+  store_.reset();
+  for (const auto& file : std::filesystem::directory_iterator(dir_ / "db")) {
+    std::ifstream in(file.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(bytes.find("secret-analysis-name"), std::string::npos) << file.path();
+  }
+  // A restart keeps it; another key does not open it.
+  store_ = *LinkerStore::Open(dir_ / "db");
+  history = ReleaseHistory::Open(store_.get(), "c1", data_key_);
+  ASSERT_TRUE(history.ok());
+  records = history->Load();
+  ASSERT_TRUE(records.ok()) << records.status();
+  EXPECT_EQ(records->size(), 3u);
+  Secret other = *Secret::Random(32);
+  absl::StatusOr<ReleaseHistory> wrong = ReleaseHistory::Open(store_.get(), "c1", other);
+  ASSERT_TRUE(wrong.ok());
+  absl::StatusOr<std::vector<v1::ReleaseRecord>> unreadable = wrong->Load();
+  EXPECT_EQ(unreadable.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(std::string(unreadable.status().message()).find("releases nothing"), std::string::npos);
+  // Another covenant's history is separate; the covenant's deletion removes only its own.
+  absl::StatusOr<ReleaseHistory> second = ReleaseHistory::Open(store_.get(), "c2", data_key_);
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(second->Append(v1::ReleaseRecord()).ok());
+  ASSERT_TRUE(store_->DeleteCovenant("c1").ok());
+  EXPECT_TRUE(store_->ReleaseHistory("c1")->empty());
+  EXPECT_EQ(*store_->ReleasesSpent("c1"), 0);
+  EXPECT_EQ(store_->ReleaseHistory("c2")->size(), 1u);
 }
 
 }  // namespace
