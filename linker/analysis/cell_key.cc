@@ -15,7 +15,6 @@
 #include "absl/strings/escaping.h"
 #include "core/attribute_value.h"
 #include "core/csv_reader.h"
-#include "core/hex.h"
 #include "core/status_macros.h"
 #include "fmt/format.h"
 
@@ -94,13 +93,6 @@ std::optional<double> ParseProbability(std::string_view text) {
   return value;
 }
 
-absl::StatusOr<std::string> HexSha256(std::string_view bytes) {
-  RETURN_IF_ERROR(EnsureSodium());
-  std::array<uint8_t, crypto_hash_sha256_BYTES> digest;
-  crypto_hash_sha256(digest.data(), reinterpret_cast<const unsigned char*>(bytes.data()),
-                     bytes.size());
-  return ToHex(digest);
-}
 
 }  // namespace
 
@@ -111,7 +103,7 @@ absl::StatusOr<PerturbationTable> PerturbationTable::Parse(std::string_view csv,
   };
 
   PerturbationTable table;
-  ASSIGN_OR_RETURN(table.sha256_, HexSha256(csv));
+  table.sha256_ = Sha256Hex(csv);
 
   std::string_view rest = csv;
   if (rest.starts_with("\xEF\xBB\xBF")) rest.remove_prefix(3);

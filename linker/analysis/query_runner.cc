@@ -4,7 +4,6 @@
 
 #include <map>
 
-#include "core/file_contents.h"
 #include "core/hmac.h"
 #include "core/status_macros.h"
 #include "linker/analysis/analysis_engine.h"
@@ -163,17 +162,13 @@ absl::StatusOr<std::unique_ptr<PerturbationTable>> LoadPerturbationTable(
     return std::make_unique<PerturbationTable>(PerturbationTable::Default());
   }
   const std::filesystem::path path = covenant_file.parent_path() / policy.perturbation.table;
-  absl::StatusOr<std::string> text = ReadFileContents(path);
+  absl::StatusOr<std::string> text = ReadPinnedFile(covenant_file, policy.perturbation.table,
+                                                    policy.perturbation.table_sha256);
   if (!text.ok()) {
     return absl::FailedPreconditionError(fmt::format(
-        "covenant {}: cannot read its perturbation table {} (analysis.perturbation.table): {}",
-        covenant.id, path.string(), std::string(text.status().message())));
-  }
-  if (Sha256Hex(*text) != policy.perturbation.table_sha256) {
-    return absl::FailedPreconditionError(fmt::format(
-        "covenant {}: the perturbation table {} does not have the SHA-256 the covenant pins "
-        "(analysis.perturbation.table_sha256); restore the file the officers signed for",
-        covenant.id, path.string()));
+        "covenant {}: its perturbation table (analysis.perturbation.table): {}; restore the file "
+        "the officers signed for",
+        covenant.id, std::string(text.status().message())));
   }
   absl::StatusOr<PerturbationTable> table = PerturbationTable::Parse(*text, path.string());
   if (!table.ok()) {

@@ -45,6 +45,8 @@
 #include "linker/analysis/analysis_engine.h"
 #include "linker/analysis/analysis_spec.h"
 #include "linker/analysis/prices.h"
+#include "linker/analysis/release.h"
+#include "linker/analysis/release_protection.h"
 #include "linker/batch_ingester.h"
 #include "linker/linker_store.h"
 #include "policies/covenant.h"
@@ -356,6 +358,52 @@ std::string ResultDigest(const AnalysisResult& result) {
   return hex;
 }
 
+// Per table, the cells a release of `result` shows as `*` under `protection`.
+std::vector<int64_t> StarsPerTable(const AnalysisResult& result, const ProtectedRelease& protection) {
+  AnalysisPolicy policy;
+  const v1::Release release = Check(BuildRelease(result, protection, policy, ReleaseContext{}),
+                                    "building the release");
+  std::vector<int64_t> stars;
+  for (const v1::ReleasedTable& table : release.tables()) stars.push_back(table.cells_suppressed());
+  return stars;
+}
+
+// Disclosure control of the result, against its raw primitive: secondary suppression of the
+// requested cells only (what koppel did before issue #11). Then the full protection (implied
+// groups and nested differences) of a first release, and of the same study released again,
+// checked against the first (the release history), with the cells each suppresses per table.
+void MeasureProtection(const AnalysisEngine& engine, const AnalysisSpec& spec,
+                       const PriceTable& prices) {
+  EngineOptions options;
+  options.keep_units = true;
+  const AnalysisResult result = Check(engine.Run(spec, prices, options), "analysis with units");
+  const DisclosureRules rules;
+  ProtectedRelease requested;
+  const Timing t_requested = Timed([&] {
+    requested.counts = Check(ProtectCells(result.count_cells, result.count_atoms, rules), "counts");
+    requested.sums = Check(ProtectCells(result.sum_cells, result.sum_atoms, rules), "sums");
+  });
+  ProtectedRelease first;
+  const Timing t_first = Timed([&] { first = Check(ProtectRelease(result, {}, rules), "protection"); });
+  EarlierRelease earlier{&result, first.counts.state, first.sums.state};
+  ProtectedRelease again;
+  const Timing t_again =
+      Timed([&] { again = Check(ProtectRelease(result, {earlier}, rules), "protection with history"); });
+  fmt::print("disclosure control: requested cells only {:.3f} s; with implied groups {:.3f} s "
+             "({:.1f}x), {} implied groups protected ({} conjunctions); again with the first "
+             "release as history {:.3f} s ({:.1f}x)\n",
+             t_requested.wall, t_first.wall, t_first.wall / t_requested.wall, first.implied_groups,
+             first.implied_conjunctions, t_again.wall, t_again.wall / t_requested.wall);
+  const std::vector<int64_t> before = StarsPerTable(result, requested);
+  const std::vector<int64_t> after = StarsPerTable(result, first);
+  const std::vector<int64_t> second = StarsPerTable(result, again);
+  fmt::print("{:<40} {:>16} {:>16} {:>16}\n", "cells shown as * per table", "requested only",
+             "implied groups", "second release");
+  for (size_t t = 0; t < result.tables.size(); ++t) {
+    fmt::print("{:<40} {:>16} {:>16} {:>16}\n", result.tables[t].name, before[t], after[t], second[t]);
+  }
+}
+
 int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& covenant_id,
             const fs::path& spec_path, const std::string& prices_override, int repeat,
             bool analysis_only, bool cold) {
@@ -474,6 +522,7 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
   fmt::print("peak RSS: {:.1f} MiB after opening the store, {:.1f} MiB before the analysis, "
              "{:.1f} MiB after it\n", rss_open, rss_before, rss_after);
   for (const std::string& warning : warnings) fmt::print("analysis warning: {}\n", warning);
+  MeasureProtection(engine, spec, prices);
   return 0;
 }
 

@@ -219,73 +219,13 @@ double Round2(double x) { return std::round(x * 100) / 100; }
 void ExpectNoGroupDisclosed(const std::vector<const AnalysisResult*>& releases,
                             const std::vector<const std::vector<CellState>*>& states,
                             int max_literals) {
-  struct Key {
-    std::array<char, 16> household;
-    int32_t day;
-    bool operator<(const Key& o) const { return std::tie(household, day) < std::tie(o.household, o.day); }
-  };
-  std::map<Key, std::vector<int64_t>> tuple_of_unit;
-  for (size_t r = 0; r < releases.size(); ++r) {
-    ASSERT_TRUE(!releases[r]->units.empty() || releases[r]->atoms.empty())
-        << "run the engine with keep_units";
-    for (const ResultUnit& unit : releases[r]->units) {
-      std::vector<int64_t>& tuple = tuple_of_unit[{unit.household, unit.day}];
-      tuple.resize(releases.size(), -1);
-      tuple[r] = unit.atom;
-    }
-  }
-  std::map<std::string, int> area_ids;
-  std::map<std::vector<int64_t>, uint32_t> joint_of;
-  std::vector<testing::AttackAtom> atoms;
-  std::vector<std::map<uint32_t, std::vector<uint32_t>>> joints_of_atom(releases.size());
-  for (const auto& [unit, tuple] : tuple_of_unit) {
-    std::vector<int64_t> key = tuple;
-    key.push_back(unit.day);
-    auto [it, inserted] = joint_of.emplace(key, static_cast<uint32_t>(atoms.size()));
-    if (inserted) {
-      testing::AttackAtom atom;
-      atom.values.push_back(unit.day);
-      for (size_t r = 0; r < releases.size(); ++r) {
-        const AnalysisResult& result = *releases[r];
-        if (tuple[r] < 0) {
-          atom.values.push_back(-1);
-          atom.bits.insert(atom.bits.end(), 1 + result.household_types.size() + result.predicates.size(), false);
-          continue;
-        }
-        const AtomDescription& d = result.atoms[static_cast<size_t>(tuple[r])];
-        atom.values.push_back(area_ids.emplace(result.area_codes[d.area], static_cast<int>(area_ids.size())).first->second);
-        atom.bits.push_back(true);
-        for (size_t t = 0; t < result.household_types.size(); ++t) atom.bits.push_back(d.type == t);
-        for (size_t p = 0; p < result.predicates.size(); ++p) {
-          atom.bits.push_back((d.holds[p / 64] >> (p % 64)) & 1);
-        }
-        joints_of_atom[r][static_cast<uint32_t>(tuple[r])].push_back(static_cast<uint32_t>(atoms.size()));
-      }
-      atoms.push_back(std::move(atom));
-    }
-    ++atoms[it->second].households;
-  }
-  std::vector<std::vector<uint32_t>> published;
-  for (size_t r = 0; r < releases.size(); ++r) {
-    for (size_t c = 0; c < releases[r]->count_cells.size(); ++c) {
-      if ((*states[r])[c] != CellState::kPublished) continue;
-      std::vector<uint32_t> cell;
-      for (uint32_t a : releases[r]->count_cells[c].atoms) {
-        const auto& joints = joints_of_atom[r][a];
-        cell.insert(cell.end(), joints.begin(), joints.end());
-      }
-      std::sort(cell.begin(), cell.end());
-      published.push_back(std::move(cell));
-    }
-  }
+  absl::StatusOr<testing::HeldReleases> held = testing::JoinReleases(releases, states);
+  ASSERT_TRUE(held.ok()) << held.status();
   absl::StatusOr<std::vector<testing::DisclosedGroup>> disclosed =
-      testing::FindDisclosedGroups(atoms, published, 10, max_literals);
+      testing::FindDisclosedGroups(held->atoms, held->published, 10, max_literals);
   ASSERT_TRUE(disclosed.ok()) << disclosed.status();
-  std::string text;
-  for (const auto& group : *disclosed) {
-    text += fmt::format("  {} households: {}\n", group.households, group.description);
-  }
-  EXPECT_TRUE(disclosed->empty()) << disclosed->size() << " groups disclosed:\n" << text;
+  EXPECT_TRUE(disclosed->empty()) << disclosed->size() << " groups disclosed:\n"
+                                  << testing::Describe(*disclosed);
 }
 
 // Which count cells of `result` a release published: those a released count shows.

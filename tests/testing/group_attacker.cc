@@ -3,9 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "absl/status/status.h"
 #include "tests/testing/linear_attacker.h"
@@ -130,6 +132,81 @@ absl::StatusOr<std::vector<DisclosedGroup>> FindDisclosedGroups(
     disclosed.push_back({entry->first, Weight(atoms, entry->first), entry->second});
   }
   return disclosed;
+}
+
+absl::StatusOr<HeldReleases> JoinReleases(
+    const std::vector<const AnalysisResult*>& releases,
+    const std::vector<const std::vector<CellState>*>& states) {
+  if (releases.size() != states.size()) {
+    return absl::InvalidArgumentError("one published-state list per release");
+  }
+  using Unit = std::pair<std::array<char, 16>, int32_t>;
+  std::map<Unit, std::vector<int64_t>> tuple_of_unit;
+  for (size_t r = 0; r < releases.size(); ++r) {
+    if (releases[r]->units.empty() && !releases[r]->atoms.empty()) {
+      return absl::InvalidArgumentError("run the engine with keep_units");
+    }
+    for (const ResultUnit& unit : releases[r]->units) {
+      std::vector<int64_t>& tuple = tuple_of_unit[{unit.household, unit.day}];
+      tuple.resize(releases.size(), -1);
+      tuple[r] = unit.atom;
+    }
+  }
+  HeldReleases held;
+  std::map<std::string, int> area_ids;
+  std::map<std::pair<std::vector<int64_t>, int32_t>, uint32_t> joint_of;
+  std::vector<std::map<uint32_t, std::vector<uint32_t>>> joints_of_atom(releases.size());
+  for (const auto& [unit, tuple] : tuple_of_unit) {
+    auto [it, inserted] = joint_of.emplace(std::make_pair(tuple, unit.second),
+                                           static_cast<uint32_t>(held.atoms.size()));
+    if (inserted) {
+      AttackAtom atom;
+      atom.values.push_back(unit.second);
+      for (size_t r = 0; r < releases.size(); ++r) {
+        const AnalysisResult& result = *releases[r];
+        if (tuple[r] < 0) {
+          atom.values.push_back(-1);
+          atom.bits.insert(atom.bits.end(),
+                           1 + result.household_types.size() + result.predicates.size(), false);
+          continue;
+        }
+        const AtomDescription& d = result.atoms[static_cast<size_t>(tuple[r])];
+        atom.values.push_back(
+            area_ids.emplace(result.area_codes[d.area], static_cast<int>(area_ids.size()))
+                .first->second);
+        atom.bits.push_back(true);
+        for (size_t t = 0; t < result.household_types.size(); ++t) atom.bits.push_back(d.type == t);
+        for (size_t p = 0; p < result.predicates.size(); ++p) {
+          atom.bits.push_back((d.holds[p / 64] >> (p % 64)) & 1);
+        }
+        joints_of_atom[r][static_cast<uint32_t>(tuple[r])].push_back(
+            static_cast<uint32_t>(held.atoms.size()));
+      }
+      held.atoms.push_back(std::move(atom));
+    }
+    ++held.atoms[it->second].households;
+  }
+  for (size_t r = 0; r < releases.size(); ++r) {
+    for (size_t c = 0; c < releases[r]->count_cells.size(); ++c) {
+      if ((*states[r])[c] != CellState::kPublished) continue;
+      std::vector<uint32_t> cell;
+      for (uint32_t a : releases[r]->count_cells[c].atoms) {
+        const auto& joints = joints_of_atom[r][a];
+        cell.insert(cell.end(), joints.begin(), joints.end());
+      }
+      std::sort(cell.begin(), cell.end());
+      held.published.push_back(std::move(cell));
+    }
+  }
+  return held;
+}
+
+std::string Describe(const std::vector<DisclosedGroup>& groups) {
+  std::string text;
+  for (const DisclosedGroup& group : groups) {
+    text += fmt::format("  {} households: {}\n", group.households, group.description);
+  }
+  return text;
 }
 
 }  // namespace koppel::testing

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "linker/analysis/analysis_result.h"
 
 namespace koppel::testing {
 
@@ -38,6 +39,22 @@ struct DisclosedGroup {
 absl::StatusOr<std::vector<DisclosedGroup>> FindDisclosedGroups(
     const std::vector<AttackAtom>& atoms, const std::vector<std::vector<uint32_t>>& published,
     int64_t min_cell, int max_literals);
+
+// What the attacker holds after exact releases: the engine's results of them (with units,
+// EngineOptions::keep_units) and which of their count cells each published. Their atoms are
+// joined on household and reference date (the common refinement), each joint atom described by
+// its date and, per release, its area, whether it is in that release, its household type and the
+// release's predicates; the published cells are expressed over the joint atoms.
+struct HeldReleases {
+  std::vector<AttackAtom> atoms;
+  std::vector<std::vector<uint32_t>> published;
+};
+absl::StatusOr<HeldReleases> JoinReleases(
+    const std::vector<const AnalysisResult*>& releases,
+    const std::vector<const std::vector<CellState>*>& states);
+
+// One line per group, for a failed expectation.
+std::string Describe(const std::vector<DisclosedGroup>& groups);
 
 }  // namespace koppel::testing
 

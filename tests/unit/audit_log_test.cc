@@ -578,7 +578,9 @@ class AuditCommandTest : public ::testing::Test {
     ASSERT_TRUE(l.Append("release", "research-unit", c,
                          {{"analysis", "almelo-mpg"}, {"spec_sha256", std::string(64, 'd')},
                           {"tables", 4}, {"cells_suppressed_primary", 3},
-                          {"cells_suppressed_secondary", 5}, {"releases_left", 19}})
+                          {"cells_suppressed_secondary", 5}, {"mode", "exact"},
+                          {"earlier_releases_checked", 2}, {"cells_suppressed_history", 4},
+                          {"implied_groups_protected", 7}, {"releases_left", 19}})
                     .ok());
     ASSERT_TRUE(l.Append("query_refused", "research-unit", c,
                          {{"analysis", "other"}, {"reason", "analysis other is not allowed"}})
@@ -753,6 +755,9 @@ TEST_F(AuditCommandTest, ReportMatchesWhatWasLogged) {
   EXPECT_EQ(report["releases"][0]["cells_suppressed_primary"], 3);
   EXPECT_EQ(report["releases"][0]["cells_suppressed_secondary"], 5);
   EXPECT_EQ(report["releases"][0]["tables"], 4);
+  EXPECT_EQ(report["releases"][0]["mode"], "exact");
+  EXPECT_EQ(report["releases"][0]["earlier_releases_checked"], 2);
+  EXPECT_EQ(report["releases"][0]["cells_suppressed_history"], 4);
   ASSERT_EQ(report["refused_queries"].size(), 1u);
   EXPECT_EQ(report["refused_queries"][0]["reason"], "analysis other is not allowed");
 
@@ -787,6 +792,11 @@ TEST_F(AuditCommandTest, TextReportAndVerificationStates) {
       << r.out;
   EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC)")));
   EXPECT_THAT(r.out, Not(HasSubstr("FAILED")));
+  // Per release: its mode, and the cells suppressed because of earlier releases.
+  EXPECT_THAT(r.out, HasSubstr("of which for earlier releases"));
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex(R"(research-unit +almelo-mpg +4 +exact +3 +5 +4 +2 +19)")))
+      << r.out;
 
   std::vector<std::string> lines = Lines(linker_log_);
   lines.erase(lines.begin() + 5);

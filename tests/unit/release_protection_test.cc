@@ -175,66 +175,18 @@ AnalysisResult MakeResult(const std::vector<Household>& households,
   return result;
 }
 
-// What the attacker holds: every release's published count cells over the common refinement
-// of all releases (households grouped by their atom in every release), each atom described by
-// its area and every release's type and facts.
-struct Attack {
-  std::vector<testing::AttackAtom> atoms;
-  std::vector<std::vector<uint32_t>> published;
-};
-
-Attack AttackOn(const std::vector<Household>& households,
-                const std::vector<const AnalysisResult*>& releases,
-                const std::vector<const std::vector<CellState>*>& states) {
-  Attack attack;
-  std::map<std::vector<uint32_t>, uint32_t> joint_of;
-  std::vector<std::map<uint32_t, std::vector<uint32_t>>> joints_of_atom(releases.size());
-  std::map<std::array<char, 16>, size_t> index;
-  for (size_t h = 0; h < households.size(); ++h) index[households[h].key] = h;
-  std::vector<std::vector<uint32_t>> tuple_of(households.size(), std::vector<uint32_t>(releases.size()));
-  for (size_t r = 0; r < releases.size(); ++r) {
-    for (const ResultUnit& unit : releases[r]->units) tuple_of[index.at(unit.household)][r] = unit.atom;
-  }
-  for (size_t h = 0; h < households.size(); ++h) {
-    auto [it, inserted] = joint_of.emplace(tuple_of[h], static_cast<uint32_t>(attack.atoms.size()));
-    if (inserted) {
-      testing::AttackAtom atom;
-      atom.values = {households[h].area};
-      for (size_t r = 0; r < releases.size(); ++r) {
-        const AtomDescription& d = releases[r]->atoms[tuple_of[h][r]];
-        atom.bits.push_back(d.type == 0);
-        for (size_t p = 0; p < releases[r]->predicates.size(); ++p) {
-          atom.bits.push_back((d.holds[p / 64] >> (p % 64)) & 1);
-        }
-      }
-      attack.atoms.push_back(atom);
-      for (size_t r = 0; r < releases.size(); ++r) {
-        joints_of_atom[r][tuple_of[h][r]].push_back(it->second);
-      }
-    }
-    ++attack.atoms[it->second].households;
-  }
-  for (size_t r = 0; r < releases.size(); ++r) {
-    for (size_t c = 0; c < releases[r]->count_cells.size(); ++c) {
-      if ((*states[r])[c] != CellState::kPublished) continue;
-      std::vector<uint32_t> cell;
-      for (uint32_t a : releases[r]->count_cells[c].atoms) {
-        const auto& joints = joints_of_atom[r][a];
-        cell.insert(cell.end(), joints.begin(), joints.end());
-      }
-      std::sort(cell.begin(), cell.end());
-      attack.published.push_back(cell);
-    }
-  }
-  return attack;
-}
-
-std::string Describe(const std::vector<testing::DisclosedGroup>& disclosed) {
-  std::string text;
-  for (const auto& group : disclosed) {
-    text += fmt::format("  {} households: {}\n", group.households, group.description);
-  }
-  return text;
+// The groups of 1..9 households an attacker holding these releases can solve for
+// (tests/testing/group_attacker.h), with every conjunction of up to `literals` literals.
+std::vector<testing::DisclosedGroup> Disclosed(const std::vector<const AnalysisResult*>& releases,
+                                               const std::vector<const std::vector<CellState>*>& states,
+                                               int literals = 4) {
+  absl::StatusOr<testing::HeldReleases> held = testing::JoinReleases(releases, states);
+  EXPECT_TRUE(held.ok()) << held.status();
+  if (!held.ok()) return {};
+  absl::StatusOr<std::vector<testing::DisclosedGroup>> disclosed =
+      testing::FindDisclosedGroups(held->atoms, held->published, kMinCell, literals);
+  EXPECT_TRUE(disclosed.ok()) << disclosed.status();
+  return disclosed.ok() ? *disclosed : std::vector<testing::DisclosedGroup>{};
 }
 
 // A municipality of 12 areas where some facts are rare.
@@ -284,22 +236,16 @@ TEST(ImpliedGroupsTest, ComplementAttackFailsAgainstImpliedProtection) {
   const Protection requested = RequestedCellsOnly(result);
   EXPECT_EQ(requested.primary + requested.secondary, 0);
   const std::vector<CellState> requested_states = requested.state;
-  Attack naive = AttackOn(world, {&result}, {&requested_states});
-  absl::StatusOr<std::vector<testing::DisclosedGroup>> leaked =
-      testing::FindDisclosedGroups(naive.atoms, naive.published, kMinCell, 4);
-  ASSERT_TRUE(leaked.ok()) << leaked.status();
-  EXPECT_FALSE(leaked->empty()) << "the test world must have small complements";
+  const std::vector<testing::DisclosedGroup> leaked = Disclosed({&result}, {&requested_states}, 4);
+  EXPECT_FALSE(leaked.empty()) << "the test world must have small complements";
 
   absl::StatusOr<ProtectedRelease> protection = ProtectRelease(result, {}, DisclosureRules{});
   ASSERT_TRUE(protection.ok()) << protection.status();
   EXPECT_GT(protection->implied_groups, 0);
   EXPECT_GT(protection->counts.secondary, 0);
   const std::vector<CellState> states = StatesOf(*protection);
-  Attack attack = AttackOn(world, {&result}, {&states});
-  absl::StatusOr<std::vector<testing::DisclosedGroup>> disclosed =
-      testing::FindDisclosedGroups(attack.atoms, attack.published, kMinCell, 4);
-  ASSERT_TRUE(disclosed.ok()) << disclosed.status();
-  EXPECT_TRUE(disclosed->empty()) << Describe(*disclosed);
+  const std::vector<testing::DisclosedGroup> disclosed = Disclosed({&result}, {&states}, 4);
+  EXPECT_TRUE(disclosed.empty()) << testing::Describe(disclosed);
 }
 
 TEST(ImpliedGroupsTest, SingleFamilyAttackFailsAgainstImpliedProtection) {
@@ -319,20 +265,14 @@ TEST(ImpliedGroupsTest, SingleFamilyAttackFailsAgainstImpliedProtection) {
   const AnalysisResult result = MakeResult(world, {"all_three"}, cells);
   const Protection requested = RequestedCellsOnly(result);
   const std::vector<CellState> requested_states = requested.state;
-  Attack naive = AttackOn(world, {&result}, {&requested_states});
-  absl::StatusOr<std::vector<testing::DisclosedGroup>> leaked =
-      testing::FindDisclosedGroups(naive.atoms, naive.published, kMinCell, 4);
-  ASSERT_TRUE(leaked.ok()) << leaked.status();
-  ASSERT_FALSE(leaked->empty());
+  const std::vector<testing::DisclosedGroup> leaked = Disclosed({&result}, {&requested_states}, 4);
+  ASSERT_FALSE(leaked.empty());
 
   absl::StatusOr<ProtectedRelease> protection = ProtectRelease(result, {}, DisclosureRules{});
   ASSERT_TRUE(protection.ok()) << protection.status();
   const std::vector<CellState> states = StatesOf(*protection);
-  Attack attack = AttackOn(world, {&result}, {&states});
-  absl::StatusOr<std::vector<testing::DisclosedGroup>> disclosed =
-      testing::FindDisclosedGroups(attack.atoms, attack.published, kMinCell, 4);
-  ASSERT_TRUE(disclosed.ok()) << disclosed.status();
-  EXPECT_TRUE(disclosed->empty()) << Describe(*disclosed);
+  const std::vector<testing::DisclosedGroup> disclosed = Disclosed({&result}, {&states}, 4);
+  EXPECT_TRUE(disclosed.empty()) << testing::Describe(disclosed);
 }
 
 TEST(ReleaseHistoryProtectionTest, CrossReleaseAttackFailsWhenTheHistoryIsChecked) {
@@ -359,22 +299,16 @@ TEST(ReleaseHistoryProtectionTest, CrossReleaseAttackFailsWhenTheHistoryIsChecke
   absl::StatusOr<ProtectedRelease> alone = ProtectRelease(second, {}, DisclosureRules{});
   ASSERT_TRUE(alone.ok()) << alone.status();
   const std::vector<CellState> s2_alone = StatesOf(*alone);
-  Attack naive = AttackOn(world, {&first, &second}, {&s1, &s2_alone});
-  absl::StatusOr<std::vector<testing::DisclosedGroup>> leaked =
-      testing::FindDisclosedGroups(naive.atoms, naive.published, kMinCell, 4);
-  ASSERT_TRUE(leaked.ok()) << leaked.status();
-  ASSERT_FALSE(leaked->empty());
+  const std::vector<testing::DisclosedGroup> leaked = Disclosed({&first, &second}, {&s1, &s2_alone}, 4);
+  ASSERT_FALSE(leaked.empty());
 
   EarlierRelease earlier{&first, s1, p1->sums.state};
   absl::StatusOr<ProtectedRelease> p2 = ProtectRelease(second, {earlier}, DisclosureRules{});
   ASSERT_TRUE(p2.ok()) << p2.status();
   EXPECT_GT(p2->suppressed_for_history, 0);
   const std::vector<CellState> s2 = StatesOf(*p2);
-  Attack attack = AttackOn(world, {&first, &second}, {&s1, &s2});
-  absl::StatusOr<std::vector<testing::DisclosedGroup>> disclosed =
-      testing::FindDisclosedGroups(attack.atoms, attack.published, kMinCell, 4);
-  ASSERT_TRUE(disclosed.ok()) << disclosed.status();
-  EXPECT_TRUE(disclosed->empty()) << Describe(*disclosed);
+  const std::vector<testing::DisclosedGroup> disclosed = Disclosed({&first, &second}, {&s1, &s2}, 4);
+  EXPECT_TRUE(disclosed.empty()) << testing::Describe(disclosed);
 }
 
 TEST(ReleaseHistoryProtectionTest, ANewDeliveryIsADifferentQuantity) {
@@ -404,13 +338,8 @@ TEST(ReleaseHistoryProtectionTest, ANewDeliveryIsADifferentQuantity) {
   absl::StatusOr<ProtectedRelease> p2 = ProtectRelease(second, {earlier}, DisclosureRules{});
   ASSERT_TRUE(p2.ok()) << p2.status();
   const std::vector<CellState> s2 = StatesOf(*p2);
-  // The attacker's common refinement: the households as in each release.
-  std::vector<Household> joined = after;
-  Attack attack = AttackOn(joined, {&first, &second}, {&s1, &s2});
-  absl::StatusOr<std::vector<testing::DisclosedGroup>> disclosed =
-      testing::FindDisclosedGroups(attack.atoms, attack.published, kMinCell, 4);
-  ASSERT_TRUE(disclosed.ok()) << disclosed.status();
-  EXPECT_TRUE(disclosed->empty()) << Describe(*disclosed);
+  const std::vector<testing::DisclosedGroup> disclosed = Disclosed({&first, &second}, {&s1, &s2}, 4);
+  EXPECT_TRUE(disclosed.empty()) << testing::Describe(disclosed);
 }
 
 // Random releases: populations with negations, `any` groups and a flag, rows by area, over a
@@ -472,12 +401,9 @@ TEST(ReleaseHistoryProtectionTest, RandomReleasesDiscloseNothing) {
         held.push_back(&releases[e]);
         held_states.push_back(&states[e]);
       }
-      Attack attack = AttackOn(world, held, held_states);
       // Every conjunction of the area, the family bit and the five names is enumerated.
-      absl::StatusOr<std::vector<testing::DisclosedGroup>> disclosed =
-          testing::FindDisclosedGroups(attack.atoms, attack.published, kMinCell, 7);
-      ASSERT_TRUE(disclosed.ok()) << disclosed.status();
-      EXPECT_TRUE(disclosed->empty()) << "after release " << r << ":\n" << Describe(*disclosed);
+      const std::vector<testing::DisclosedGroup> disclosed = Disclosed(held, held_states, 7);
+      EXPECT_TRUE(disclosed.empty()) << "after release " << r << ":\n" << testing::Describe(disclosed);
     }
   }
 }
