@@ -1,6 +1,5 @@
 #include "linker/analysis/cell_key.h"
 
-#include <sodium.h>
 
 #include <algorithm>
 #include <array>

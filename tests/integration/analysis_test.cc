@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <map>
+#include <random>
 #include <tuple>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -250,7 +251,8 @@ std::vector<CellState> PublishedIn(const json& release, const AnalysisResult& re
 }
 
 // A spec with the Almelo spec's register, indicators and flags and other tables: the research
-// unit's own, as in issue #11's attacks. `flags` and `populations` add lines to those sections.
+// unit's own, as in issue #11's attacks. `flags` and `populations` add lines to those sections
+// (flags at its end, so they may use every indicator and flag).
 std::string SpecLike(const std::string& name, const std::string& flags,
                      const std::string& populations, const std::string& tables) {
   std::string text = ReadFile(kSource + "/analyses/almelo-mpg.yaml");
@@ -261,9 +263,9 @@ std::string SpecLike(const std::string& name, const std::string& flags,
     text.replace(at, what.size(), with);
   };
   replace("analysis: almelo-mpg\n", "analysis: " + name + "\n");
-  replace("\nflags:\n", "\nflags:\n" + flags);
   replace("\npopulations:\n", "\npopulations:\n" + populations);
-  return text + "\ntables:\n" + tables;
+  // The flags section is the last before prices: new flags go at its end, after every name.
+  return text + "\n" + flags + "\ntables:\n" + tables;
 }
 
 const std::string kComplementTables = R"(  - name: complement
@@ -302,6 +304,41 @@ std::string PopulationSpec() {
                   "    total: Almelo totaal\n"
                   "    columns:\n"
                   "      - {label: families_N}\n");
+}
+
+// A random spec over the Almelo names: a flag, a population and the columns of a table per wijk
+// combine names with all / any / none at random (fixed seed, so the covenant can approve it).
+std::string RandomSpec(uint32_t seed) {
+  std::mt19937 rng(seed);
+  const std::vector<std::string> names = {
+      "bijstand", "ww", "disability", "low_income", "moves", "adult_basis_ggz",
+      "adult_crime_suspect", "youth_care", "youth_ambulant", "child_specialist_ggz",
+      "socio_economic", "psychosocial_adults", "psychosocial_children", "all_three", "chronic"};
+  auto name = [&]() { return names[rng() % names.size()]; };
+  auto selection = [&]() -> std::string {
+    switch (rng() % 5) {
+      case 0: return fmt::format("{{all: [{}]}}", name());
+      case 1: return fmt::format("{{none: [{}]}}", name());
+      case 2: return fmt::format("{{all: [{}], none: [{}]}}", name(), name());
+      case 3: return fmt::format("{{any: [{}, {}]}}", name(), name());
+      default: return "{all: [random_flag]}";
+    }
+  };
+  const std::string flag = rng() % 2 == 0
+                               ? fmt::format("  random_flag: {{all: [{}, {}]}}\n", name(), name())
+                               : fmt::format("  random_flag: {{any: [{}, {}], none: [{}]}}\n",
+                                             name(), name(), name());
+  std::string population = "{household_type: family}";
+  if (rng() % 2 == 0) population = fmt::format("{{household_type: family, none: [{}]}}", name());
+  std::string tables = fmt::format(
+      "  - name: random_{}\n    population: random_population\n    rows: area\n"
+      "    total: Almelo totaal\n    columns:\n      - {{label: n}}\n",
+      seed);
+  for (int c = 0; c < 3; ++c) {
+    tables += fmt::format("      - {{label: c{}, where: {}}}\n", c, selection());
+  }
+  return SpecLike(fmt::format("random-{}", seed), flag, "  random_population: " + population + "\n",
+                  tables);
 }
 
 std::string ExploratorySpec(const std::string& name, const std::string& population) {
@@ -469,7 +506,11 @@ class AlmeloAnalysisTest : public ::testing::Test {
     municipality_ = new DeliveredMunicipality(
         {}, {{"complement.yaml", ComplementSpec()},
              {"single-family.yaml", SingleFamilySpec()},
-             {"population.yaml", PopulationSpec()}});
+             {"population.yaml", PopulationSpec()},
+             {"random-1.yaml", RandomSpec(1)},
+             {"random-2.yaml", RandomSpec(2)},
+             {"random-3.yaml", RandomSpec(3)},
+             {"random-4.yaml", RandomSpec(4)}});
   }
   static void TearDownTestSuite() { delete municipality_; }
   static DeliveredMunicipality* municipality_;
@@ -755,6 +796,36 @@ TEST_F(AlmeloAnalysisTest, AttackerHoldingEveryReleaseDerivesNoSmallCount) {
     if (both && families - without >= 1 && families - without <= 9) ++leaks;
   }
   EXPECT_GT(leaks, 0) << "the municipality must have wijken with 1-9 families on bijstand";
+}
+
+// Random specs (populations with negations, flags, `any` groups), each approved and released
+// exactly one after the other, then the official study: the attacker holding all of them
+// derives no count of 1 to 9 households.
+TEST_F(AlmeloAnalysisTest, RandomSpecsReleasedTogetherDiscloseNothing) {
+  const fs::path analyses = municipality_->dir() / "analyses";
+  std::vector<std::string> specs;
+  for (int seed = 1; seed <= 4; ++seed) specs.push_back((analyses / fmt::format("random-{}.yaml", seed)).string());
+  specs.push_back(kAlmeloSpec);
+  EngineOptions with_units;
+  with_units.keep_units = true;
+  std::vector<AnalysisResult> results;
+  std::vector<std::vector<CellState>> states;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const fs::path out = municipality_->dir() / fmt::format("random-release-{}", i);
+    ProcessResult query = municipality_->Query(specs[i], "json", out.string(), "research-unit", {"--exact"});
+    ASSERT_EQ(query.exit_code, 0) << specs[i] << ": " << query.err;
+    absl::StatusOr<AnalysisResult> result = municipality_->RunEngine(specs[i], with_units);
+    ASSERT_TRUE(result.ok()) << result.status();
+    states.push_back(PublishedIn(json::parse(ReadFile(out / "release.json")), *result));
+    results.push_back(std::move(*result));
+  }
+  std::vector<const AnalysisResult*> held;
+  std::vector<const std::vector<CellState>*> held_states;
+  for (size_t i = 0; i < results.size(); ++i) {
+    held.push_back(&results[i]);
+    held_states.push_back(&states[i]);
+  }
+  ExpectNoGroupDisclosed(held, held_states, 2);
 }
 
 // Specs the covenant does not approve come back perturbed (the cell key method): the same
