@@ -27,6 +27,7 @@ namespace {
 
 constexpr size_t kMaxIndicators = 64;
 constexpr size_t kMaxFlags = 64;
+constexpr size_t kMaxAreas = 65535;  // area indices are 16 bits; the spec's labels count too
 
 using Token = std::array<char, RecordCursor::kTokenBytes>;
 
@@ -536,6 +537,12 @@ absl::StatusOr<const ResolvedBatch*> AnalysisRun::Batch(DatasetPlan& plan, std::
     for (const std::string& code : area_schema.codes()) {
       batch.area_codes.push_back(code);
       if (!area_index_.contains(code)) {
+        if (area_codes_.size() >= kMaxAreas) {
+          return absl::FailedPreconditionError(fmt::format(
+              "the register's '{}' has more than {} distinct areas; the engine supports at most "
+              "that many (group areas into larger ones in the data holder's mapping)",
+              spec_.area_attribute, kMaxAreas));
+        }
         area_index_[code] = static_cast<uint16_t>(area_codes_.size());
         area_codes_.push_back(code);
       }
@@ -1502,6 +1509,7 @@ void AnalysisRun::DescribeItems(AnalysisResult* result) const {
     CostItemDescription description;
     description.name = item.name;
     description.payer = item.payer;
+    description.per_household = item.volume == CostItemSpec::Volume::kUnits;
     description.volume = volume;
     description.definition =
         fmt::format("{}; price {:.2f}; cap {}", volume, item_price_[i],
@@ -1544,6 +1552,11 @@ absl::StatusOr<AnalysisResult> AnalysisRun::Execute() {
   for (const auto& [code, label] : spec_.area_labels) {
     (void)label;
     if (!area_index_.contains(code)) {
+      if (area_codes_.size() >= kMaxAreas) {
+        return absl::FailedPreconditionError(fmt::format(
+            "the register and the spec's area labels name more than {} areas; the engine "
+            "supports at most that many", kMaxAreas));
+      }
       area_index_[code] = static_cast<uint16_t>(area_codes_.size());
       area_codes_.push_back(code);
     }
@@ -1593,11 +1606,15 @@ absl::StatusOr<AnalysisResult> AnalysisRun::Execute() {
         }
       }
     }
+    // Released with the tables: the number stays out (a spec could make it count a few
+    // persons of its choice); the linker logs it for the operator.
     if (homeless_with_records_[d] > 0) {
       result.warnings.push_back(fmt::format(
-          "{} persons or addresses with records that count in {} live in no household of the "
+          "persons or addresses with records that count in {} live in no household of the "
           "register on {}; their records are not counted",
-          homeless_with_records_[d], reference_years_[d].year, IsoDate(spec_.reference_dates[d])));
+          reference_years_[d].year, IsoDate(spec_.reference_dates[d])));
+      result.unplaced.push_back(
+          {IsoDate(spec_.reference_dates[d]), homeless_with_records_[d]});
     }
   }
   return result;

@@ -77,6 +77,9 @@ struct CostItemDescription {
   std::string payer;
   std::string definition;
   std::string volume;
+  // The same amount for every household with the indicator (volume: units): a sum over it is
+  // the price times a count of households, which the count system must know about.
+  bool per_household = false;
 };
 
 // A sum atom's money: households contributing, their total in cents, the largest contributions.
@@ -117,7 +120,10 @@ struct AnalysisResult {
   // The deliveries read: dataset -> the raw ids of the batches whose records counted.
   std::map<std::string, std::vector<std::string>> batches_read;
   std::vector<DatasetUse> datasets;
-  std::vector<std::string> warnings;
+  std::vector<std::string> warnings;  // released with the tables: no counts in them
+  // Per reference date, persons or addresses with counting records but no household: for the
+  // linker's log, never for a release (the spec chooses whom this counts).
+  std::vector<std::pair<std::string, uint64_t>> unplaced;
   uint64_t records_read = 0;
 
   const ResultTable* FindTable(std::string_view name) const;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <numeric>
 #include <optional>
@@ -97,6 +98,7 @@ class Searcher {
   absl::StatusOr<ImpliedSets> Run() {
     BuildClasses();
     IndexAtoms();
+    ComputeClassMeets();
     RETURN_IF_ERROR(SmallOnlySpan());
     result_.small_only_dimension = static_cast<uint32_t>(pivot_rows_.size());
     if (pivot_rows_.empty()) return std::move(result_);
@@ -228,35 +230,71 @@ class Searcher {
     all_atoms_.resize(atoms_.atom_count);
     std::iota(all_atoms_.begin(), all_atoms_.end(), 0);
     std::sort(all_atoms_.begin(), all_atoms_.end(), heavier);
-    atoms_with_value_.resize(atoms_.multi_valued);
-    for (uint32_t atom : all_atoms_) {
+    const size_t atom_words = (atoms_.atom_count + 63) / 64;
+    value_literals_.resize(atoms_.multi_valued);
+    bit_literals_.assign(2 * static_cast<size_t>(atoms_.binary),
+                         Literal{std::vector<uint64_t>(atom_words, 0), 0});
+    for (uint32_t atom = 0; atom < atoms_.atom_count; ++atom) {
+      const uint64_t atom_bit = uint64_t{1} << (atom % 64);
       for (uint32_t p = 0; p < atoms_.multi_valued; ++p) {
-        atoms_with_value_[p][atoms_.values[atom * atoms_.multi_valued + p]].push_back(atom);
+        Literal& literal = value_literals_[p][atoms_.values[atom * atoms_.multi_valued + p]];
+        if (literal.atoms.empty()) literal.atoms.assign(atom_words, 0);
+        literal.atoms[atom / 64] |= atom_bit;
+        ++literal.size;
+      }
+      const uint64_t* bits = &atoms_.bits[static_cast<size_t>(atom) * words_];
+      for (uint32_t b = 0; b < atoms_.binary; ++b) {
+        Literal& literal = bit_literals_[2 * b + ((bits[b / 64] >> (b % 64)) & 1)];
+        literal.atoms[atom / 64] |= atom_bit;
+        ++literal.size;
       }
     }
   }
 
-  Meet MeetOf(const std::vector<uint32_t>& classes) const {
+  // The meet of one atom's predicates.
+  Meet AtomMeet(uint32_t atom) const {
     Meet meet;
-    bool first = true;
-    for (uint32_t klass : classes) {
-      for (uint32_t atom : class_atoms_[klass]) {
-        const uint32_t* values = &atoms_.values[static_cast<size_t>(atom) * atoms_.multi_valued];
-        const uint64_t* bits = &atoms_.bits[static_cast<size_t>(atom) * words_];
-        if (first) {
-          meet.value.assign(values, values + atoms_.multi_valued);
-          meet.bits.assign(bits, bits + words_);
-          meet.agree.assign(words_, ~uint64_t{0});
-          first = false;
-          continue;
-        }
-        for (uint32_t p = 0; p < atoms_.multi_valued; ++p) {
-          if (meet.value[p] != values[p]) meet.value[p] = kFree;
-        }
-        for (uint32_t w = 0; w < words_; ++w) meet.agree[w] &= ~(meet.bits[w] ^ bits[w]);
-      }
-    }
+    const uint32_t* values = &atoms_.values[static_cast<size_t>(atom) * atoms_.multi_valued];
+    const uint64_t* bits = &atoms_.bits[static_cast<size_t>(atom) * words_];
+    meet.value.assign(values, values + atoms_.multi_valued);
+    meet.bits.assign(bits, bits + words_);
+    meet.agree.assign(words_, ~uint64_t{0});
     return meet;
+  }
+
+  // Narrows `into` to what it shares with `other`.
+  void Narrow(Meet* into, const Meet& other) const {
+    for (uint32_t p = 0; p < atoms_.multi_valued; ++p) {
+      if (into->value[p] != other.value[p]) into->value[p] = kFree;
+    }
+    for (uint32_t w = 0; w < words_; ++w) {
+      into->agree[w] &= other.agree[w] & ~(into->bits[w] ^ other.bits[w]);
+    }
+  }
+
+  void ComputeClassMeets() {
+    class_meet_.reserve(class_atoms_.size());
+    for (const std::vector<uint32_t>& atoms : class_atoms_) {
+      Meet meet = AtomMeet(atoms.front());
+      for (size_t i = 1; i < atoms.size(); ++i) Narrow(&meet, AtomMeet(atoms[i]));
+      class_meet_.push_back(std::move(meet));
+    }
+  }
+
+  Meet MeetOf(const std::vector<uint32_t>& classes) const {
+    Meet meet = class_meet_[classes.front()];
+    for (size_t i = 1; i < classes.size(); ++i) Narrow(&meet, class_meet_[classes[i]]);
+    return meet;
+  }
+
+  // A meet as a hashable key: the fixed values, and per word the agreement and agreed bits.
+  std::vector<uint64_t> KeyOf(const Meet& meet) const {
+    std::vector<uint64_t> key(meet.value.begin(), meet.value.end());
+    for (uint32_t w = 0; w < words_; ++w) {
+      key.push_back(meet.agree[w]);
+      key.push_back(meet.bits[w] & meet.agree[w]);
+    }
+    return key;
   }
 
   bool Satisfies(uint32_t atom, const Meet& meet) const {
@@ -271,49 +309,98 @@ class Searcher {
     return true;
   }
 
-  // The atoms to scan for a meet: those with the rarest fixed value, heaviest first.
-  const std::vector<uint32_t>& Candidates(const Meet& meet) const {
-    const std::vector<uint32_t>* best = &all_atoms_;
+  // The atoms to test against a meet: those holding its three rarest literals (an AND of their
+  // atom sets), into `out`.
+  void Candidates(const Meet& meet, std::vector<uint32_t>* out) {
+    std::array<const std::vector<uint64_t>*, 3> rarest{};
+    std::array<uint32_t, 3> sizes{};
+    auto consider = [&](const Literal& literal) {
+      for (size_t i = 0; i < rarest.size(); ++i) {
+        if (rarest[i] == nullptr || literal.size < sizes[i]) {
+          for (size_t k = rarest.size() - 1; k > i; --k) {
+            rarest[k] = rarest[k - 1];
+            sizes[k] = sizes[k - 1];
+          }
+          rarest[i] = &literal.atoms;
+          sizes[i] = literal.size;
+          return;
+        }
+      }
+    };
     for (uint32_t p = 0; p < atoms_.multi_valued; ++p) {
       if (meet.value[p] == kFree) continue;
-      auto it = atoms_with_value_[p].find(meet.value[p]);
-      if (it != atoms_with_value_[p].end() && it->second.size() < best->size()) best = &it->second;
+      auto it = value_literals_[p].find(meet.value[p]);
+      if (it != value_literals_[p].end()) consider(it->second);
     }
-    return *best;
+    for (uint32_t b = 0; b < atoms_.binary; ++b) {
+      const uint64_t mask = uint64_t{1} << (b % 64);
+      if ((meet.agree[b / 64] & mask) == 0) continue;
+      consider(bit_literals_[2 * b + ((meet.bits[b / 64] & mask) != 0 ? 1 : 0)]);
+    }
+    out->clear();
+    if (rarest[0] == nullptr) {
+      out->assign(all_atoms_.begin(), all_atoms_.end());
+      return;
+    }
+    const size_t words = rarest[0]->size();
+    for (size_t w = 0; w < words; ++w) {
+      uint64_t word = (*rarest[0])[w];
+      for (size_t i = 1; i < rarest.size() && rarest[i] != nullptr; ++i) word &= (*rarest[i])[w];
+      while (word != 0) {
+        out->push_back(static_cast<uint32_t>(w * 64 + static_cast<size_t>(__builtin_ctzll(word))));
+        word &= word - 1;
+      }
+    }
   }
 
   // The closure of `classes`, or nothing when it weighs more than the limit, holds an atom in
   // no cell (no union of classes is describable then), or its work budget is spent.
   absl::StatusOr<std::optional<std::vector<uint32_t>>> Close(std::vector<uint32_t> classes) {
     std::sort(classes.begin(), classes.end());
+    classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
+    // The closure depends only on the meet it starts from: remembered for every meet met.
+    std::vector<std::vector<uint64_t>> meets;
+    auto remember = [&](std::optional<std::vector<uint32_t>> closed) {
+      for (std::vector<uint64_t>& key : meets) closure_of_meet_.emplace(std::move(key), closed);
+      return closed;
+    };
     while (true) {
-      if (++result_.closures > limits_.max_closures) {
-        return absl::ResourceExhaustedError(fmt::format(
-            "disclosure control did not finish finding the groups the release could determine "
-            "within its budget of {} steps; nothing is released. Split the spec into smaller "
-            "releases", limits_.max_closures));
-      }
       const Meet meet = MeetOf(classes);
+      std::vector<uint64_t> key = KeyOf(meet);
+      auto known = closure_of_meet_.find(key);
+      if (known != closure_of_meet_.end()) return remember(known->second);
+      meets.push_back(std::move(key));
+      if (++result_.closures > limits_.max_closures) return Exhausted();
       WeightSum weight(atoms_, limit_);
       std::vector<uint32_t> grown = classes;
-      for (uint32_t atom : Candidates(meet)) {
+      Candidates(meet, &candidates_);
+      for (uint32_t atom : candidates_) {
+        if (++result_.atoms_examined > limits_.max_atoms_examined) return Exhausted();
         if (!Satisfies(atom, meet)) continue;
         const uint32_t klass = class_of_atom_[atom];
-        if (klass == kNoClass) return std::nullopt;
+        if (klass == kNoClass) return remember(std::nullopt);
         weight.Add(atom);
-        if (weight.Exceeded()) return std::nullopt;
+        if (weight.Exceeded()) return remember(std::nullopt);
         grown.push_back(klass);
       }
       std::sort(grown.begin(), grown.end());
       grown.erase(std::unique(grown.begin(), grown.end()), grown.end());
-      if (grown == classes) return classes;
+      if (grown == classes) return remember(classes);
       WeightSum whole(atoms_, limit_);
       for (uint32_t klass : grown) {
         for (uint32_t atom : class_atoms_[klass]) whole.Add(atom);
       }
-      if (whole.Exceeded()) return std::nullopt;
+      if (whole.Exceeded()) return remember(std::nullopt);
       classes = std::move(grown);
     }
+  }
+
+  absl::Status Exhausted() const {
+    return absl::ResourceExhaustedError(fmt::format(
+        "disclosure control did not finish finding the groups the release could determine "
+        "within its budget ({} closures, {} atoms examined); nothing is released. Split the spec "
+        "into smaller releases, or group areas into fewer",
+        result_.closures, result_.atoms_examined));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -358,18 +445,59 @@ class Searcher {
     return classes;
   }
 
+  // The pivot classes whose closure together with pivot class `klass` stays small. A closure of
+  // a set holding both contains the closure of the pair, so only these can ever join `klass`.
+  absl::StatusOr<const std::vector<uint32_t>*> PartnersOf(uint32_t klass) {
+    auto [it, inserted] = partners_.try_emplace(klass);
+    if (!inserted) return &it->second;
+    std::vector<uint32_t> partners;
+    for (const auto& [other, row] : row_of_pivot_) {
+      (void)row;
+      if (other == klass) continue;
+      if (atoms_.unit_group.empty() && class_weight_[klass] + class_weight_[other] > limit_) {
+        continue;  // plain weights add up
+      }
+      ASSIGN_OR_RETURN(std::optional<std::vector<uint32_t>> pair, Close({klass, other}));
+      if (pair) partners.push_back(other);
+    }
+    it = partners_.find(klass);
+    it->second = std::move(partners);
+    return &it->second;
+  }
+
   absl::Status Visit(std::vector<uint32_t> closed) {
     if (!visited_.insert(closed).second) return absl::OkStatus();
     std::vector<uint32_t> pivots;
+    std::vector<uint32_t> pivot_classes;
     for (uint32_t klass : closed) {
       auto it = row_of_pivot_.find(klass);
-      if (it != row_of_pivot_.end()) pivots.push_back(it->second);
+      if (it == row_of_pivot_.end()) continue;
+      pivots.push_back(it->second);
+      pivot_classes.push_back(klass);
     }
     ASSIGN_OR_RETURN(std::optional<std::vector<uint32_t>> determined, ZeroOneVector(pivots));
     if (determined && !determined->empty()) RETURN_IF_ERROR(Record(*determined));
-    for (const auto& [klass, row] : row_of_pivot_) {
-      (void)row;
+    int64_t weight = 0;
+    if (atoms_.unit_group.empty()) {
+      for (uint32_t klass : closed) weight += class_weight_[klass];
+    }
+    // Pivots that may join: partners of every pivot the set holds.
+    std::vector<uint32_t> candidates;
+    for (size_t i = 0; i < pivot_classes.size(); ++i) {
+      ASSIGN_OR_RETURN(const std::vector<uint32_t>* partners, PartnersOf(pivot_classes[i]));
+      if (i == 0) {
+        candidates = *partners;
+        continue;
+      }
+      std::vector<uint32_t> both;
+      std::set_intersection(candidates.begin(), candidates.end(), partners->begin(),
+                            partners->end(), std::back_inserter(both));
+      candidates = std::move(both);
+    }
+    for (uint32_t klass : candidates) {
       if (std::binary_search(closed.begin(), closed.end(), klass)) continue;
+      // Plain weights add up: a closure with this class weighs at least the sum.
+      if (atoms_.unit_group.empty() && weight + class_weight_[klass] > limit_) continue;
       std::vector<uint32_t> grown = closed;
       grown.push_back(klass);
       ASSIGN_OR_RETURN(std::optional<std::vector<uint32_t>> next, Close(std::move(grown)));
@@ -417,7 +545,18 @@ class Searcher {
 
   uint32_t words_ = 0;
   std::vector<uint32_t> all_atoms_;  // heaviest first
-  std::vector<absl::flat_hash_map<uint32_t, std::vector<uint32_t>>> atoms_with_value_;
+  // Per literal, the atoms holding it (a bit set over atoms) and how many.
+  struct Literal {
+    std::vector<uint64_t> atoms;
+    uint32_t size = 0;
+  };
+  std::vector<absl::flat_hash_map<uint32_t, Literal>> value_literals_;  // predicate, value
+  std::vector<Literal> bit_literals_;  // 2 * binary predicate + (0: no, 1: yes)
+  std::vector<uint32_t> candidates_;   // scratch
+  std::vector<Meet> class_meet_;
+  std::map<uint32_t, std::vector<uint32_t>> partners_;  // pivot class -> PartnersOf, ascending
+  absl::flat_hash_map<std::vector<uint64_t>, std::optional<std::vector<uint32_t>>>
+      closure_of_meet_;
   absl::flat_hash_set<std::vector<uint32_t>> visited_;
   absl::flat_hash_set<std::vector<uint32_t>> recorded_;
 };

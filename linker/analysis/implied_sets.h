@@ -18,9 +18,9 @@
 // leading class is small; in reduced form a vector of it is fixed by its values at the pivots.
 // The search grows sets of pivot classes, closing each under the conjunction its atoms share
 // (the smallest describable union of classes containing them) and pruning as soon as the
-// closure weighs min_cell or more, contains an atom that no cell holds, or a pivot it did not
-// choose. Every describable determined group is reached this way; other sensitive unions of
-// classes the search meets are reported too.
+// closure weighs min_cell or more or contains an atom that no cell holds. Every describable
+// determined group is reached this way; other sensitive unions of classes the search meets
+// are reported too.
 //
 // All arithmetic is exact (integers, overflow-checked). When it would overflow, or the search
 // exceeds its budget, the answer is RESOURCE_EXHAUSTED: nothing can then be promised, so the
@@ -59,7 +59,8 @@ struct AtomSpace {
 };
 
 struct ImpliedSetLimits {
-  uint64_t max_closures = 20'000'000;  // closures computed by the search
+  uint64_t max_closures = 20'000'000;         // closures computed by the search
+  uint64_t max_atoms_examined = 2'000'000'000;  // atoms tested against a closure's conjunction
 };
 
 struct ImpliedSets {
@@ -70,6 +71,7 @@ struct ImpliedSets {
   uint32_t small_classes = 0;          // classes that weigh less than min_cell
   uint32_t small_only_dimension = 0;   // dimension of the span reaching only small classes
   uint64_t closures = 0;               // work done
+  uint64_t atoms_examined = 0;
 };
 
 // INVALID_ARGUMENT for an AtomSpace whose sizes do not match or cells naming atoms out of

@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <optional>
+
+#include <spdlog/spdlog.h>
 
 #include "core/hmac.h"
 #include "core/status_macros.h"
@@ -51,10 +54,9 @@ std::string VersionKey(const v1::ReleaseRecord& record) {
 }
 
 struct Recomputed {
-  AnalysisResult result;
+  std::shared_ptr<const AnalysisResult> result;
   std::vector<CellState> count_states;
   std::vector<CellState> sum_states;
-  const v1::ReleaseRecord* first = nullptr;
 };
 
 absl::Status Mismatch(const Covenant& covenant, const v1::ReleaseRecord& record,
@@ -247,70 +249,93 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
   for (const Date& date : spec.reference_dates) context.reference_dates.push_back(IsoDate(date));
 
   AnalysisEngine engine(store_, covenant_->id, data_key_);
-  v1::ReleaseRecord record;
-  v1::Release release;
-  AnalysisResult result;
+  // Every earlier release, exact or perturbed, recomputed on its own deliveries: a perturbed
+  // cell counts as published (its noise is not relied on), so that many cells differing by the
+  // same few households cannot be averaged, within one release or across several.
+  std::map<std::string, Recomputed> earlier;
+  for (const v1::ReleaseRecord& old : records) {
+    const std::string key = VersionKey(old);
+    Recomputed& entry = earlier[key];
+    if (entry.result == nullptr) {
+      auto cached = recomputed_.find(key);
+      if (cached != recomputed_.end()) entry.result = cached->second;
+    }
+    if (entry.result == nullptr) {
+      ASSIGN_OR_RETURN(AnalysisSpec old_spec, ParseAnalysisSpec(old.spec_yaml(), old.spec_name()));
+      ASSIGN_OR_RETURN(PriceTable old_prices, PricesOf(old_spec, old.files(), old.spec_name()));
+      const absl::flat_hash_set<std::string> batches = BatchesOf(old.data_version());
+      EngineOptions old_options = options;
+      old_options.report_progress = false;
+      old_options.only_batches = &batches;
+      old_options.keep_units = true;
+      old_options.max_contribution_eur =
+          old.has_max_contribution_eur() ? std::optional<double>(old.max_contribution_eur())
+                                         : std::nullopt;
+      ASSIGN_OR_RETURN(AnalysisResult recomputed, engine.Run(old_spec, old_prices, old_options));
+      RETURN_IF_ERROR(CheckValues(*covenant_, old, recomputed));
+      entry.result = std::make_shared<const AnalysisResult>(std::move(recomputed));
+      recomputed_[key] = entry.result;
+    }
+    std::vector<CellState> counts;
+    std::vector<CellState> sums;
+    MarkPublished(old.count_published(), &counts);
+    MarkPublished(old.sum_published(), &sums);
+    if (entry.count_states.empty()) {
+      entry.count_states = counts;
+      entry.sum_states = sums;
+    } else {
+      for (size_t i = 0; i < counts.size(); ++i) {
+        if (counts[i] == CellState::kPublished) entry.count_states[i] = CellState::kPublished;
+      }
+      for (size_t i = 0; i < sums.size(); ++i) {
+        if (sums[i] == CellState::kPublished) entry.sum_states[i] = CellState::kPublished;
+      }
+    }
+  }
+  std::vector<EarlierRelease> joined;
+  for (const auto& [key, entry] : earlier) {
+    joined.push_back({entry.result.get(), entry.count_states, entry.sum_states});
+  }
+
+  options.keep_units = true;
+  std::optional<RecordKeys> keys;
   if (perturbed) {
-    ASSIGN_OR_RETURN(RecordKeys keys, RecordKeys::Create(*data_key_));
-    options.record_key = [&keys](std::string_view household) { return keys.Of(household); };
-    ASSIGN_OR_RETURN(result, engine.Run(spec, prices, options));
-    ASSIGN_OR_RETURN(release, BuildPerturbedRelease(result, *perturbation_, policy, context));
+    ASSIGN_OR_RETURN(keys, RecordKeys::Create(*data_key_));
+    options.record_key = [&keys](std::string_view household) { return keys->Of(household); };
   } else {
     context.approved_analysis = approved->name;
-    // Earlier exact releases, recomputed on their own deliveries.
-    std::map<std::string, Recomputed> earlier;
-    for (const v1::ReleaseRecord& old : records) {
-      if (old.mode() != v1::RELEASE_MODE_EXACT) continue;
-      Recomputed& entry = earlier[VersionKey(old)];
-      if (entry.first == nullptr) {
-        entry.first = &old;
-        ASSIGN_OR_RETURN(AnalysisSpec old_spec, ParseAnalysisSpec(old.spec_yaml(), old.spec_name()));
-        ASSIGN_OR_RETURN(PriceTable old_prices, PricesOf(old_spec, old.files(), old.spec_name()));
-        const absl::flat_hash_set<std::string> batches = BatchesOf(old.data_version());
-        EngineOptions old_options = options;
-        old_options.report_progress = false;
-        old_options.only_batches = &batches;
-        old_options.keep_units = true;
-        old_options.max_contribution_eur =
-            old.has_max_contribution_eur() ? std::optional<double>(old.max_contribution_eur())
-                                           : std::nullopt;
-        ASSIGN_OR_RETURN(entry.result, engine.Run(old_spec, old_prices, old_options));
-        RETURN_IF_ERROR(CheckValues(*covenant_, old, entry.result));
-      }
-      std::vector<CellState> counts;
-      std::vector<CellState> sums;
-      MarkPublished(old.count_published(), &counts);
-      MarkPublished(old.sum_published(), &sums);
-      if (entry.count_states.empty()) {
-        entry.count_states = counts;
-        entry.sum_states = sums;
-      } else {
-        for (size_t i = 0; i < counts.size(); ++i) {
-          if (counts[i] == CellState::kPublished) entry.count_states[i] = CellState::kPublished;
-        }
-        for (size_t i = 0; i < sums.size(); ++i) {
-          if (sums[i] == CellState::kPublished) entry.sum_states[i] = CellState::kPublished;
-        }
-      }
-    }
-    options.keep_units = !earlier.empty();
-    ASSIGN_OR_RETURN(result, engine.Run(spec, prices, options));
-    std::vector<EarlierRelease> joined;
-    for (const auto& [key, entry] : earlier) {
-      joined.push_back({&entry.result, entry.count_states, entry.sum_states});
-    }
-    ASSIGN_OR_RETURN(ProtectedRelease protection,
-                     ProtectRelease(result, joined, RulesOf(policy), limits_));
-    ASSIGN_OR_RETURN(release, BuildRelease(result, protection, policy, context));
-    release.mutable_metadata()->set_earlier_releases_checked(static_cast<int64_t>(joined.size()));
-    for (size_t i = 0; i < result.count_cells.size(); ++i) {
-      record.add_count_published(protection.counts.state[i] == CellState::kPublished);
-    }
-    for (size_t i = 0; i < result.sum_cells.size(); ++i) {
-      record.add_sum_published(protection.sums.state[i] == CellState::kPublished);
-    }
-    record.set_cells_suppressed_history(protection.suppressed_for_history);
   }
+  ASSIGN_OR_RETURN(AnalysisResult result, engine.Run(spec, prices, options));
+  for (const auto& [date, persons] : result.unplaced) {
+    spdlog::info("analysis {} under {}: {} persons or addresses with records that count on {} "
+                 "live in no household of the register",
+                 spec.name, covenant_->id, persons, date);
+  }
+  ASSIGN_OR_RETURN(ProtectedRelease protection,
+                   ProtectRelease(result, joined, RulesOf(policy), limits_));
+  v1::Release release;
+  if (perturbed) {
+    ASSIGN_OR_RETURN(release,
+                     BuildPerturbedRelease(result, protection, *perturbation_, policy, context));
+  } else {
+    ASSIGN_OR_RETURN(release, BuildRelease(result, protection, policy, context));
+  }
+  v1::ReleaseMetadata* meta = release.mutable_metadata();
+  meta->set_earlier_releases_checked(static_cast<int64_t>(joined.size()));
+  if (static_cast<int64_t>(records.size()) < spent) {
+    meta->add_warnings(fmt::format(
+        "{} earlier release(s) of this covenant were made before the linker kept a release "
+        "history; this release could not be checked against them (docs/disclosure.md)",
+        spent - static_cast<int64_t>(records.size())));
+  }
+  v1::ReleaseRecord record;
+  for (size_t i = 0; i < result.count_cells.size(); ++i) {
+    record.add_count_published(protection.counts.state[i] == CellState::kPublished);
+  }
+  for (size_t i = 0; i < result.sum_cells.size(); ++i) {
+    record.add_sum_published(protection.sums.state[i] == CellState::kPublished);
+  }
+  record.set_cells_suppressed_history(protection.suppressed_for_history);
   for (const PublishedCell& cell : result.count_cells) record.add_count_values(cell.value);
   for (const PublishedCell& cell : result.sum_cells) record.add_sum_values(cell.value);
   release.mutable_metadata()->set_covenant_version(covenant_->version);
@@ -325,7 +350,9 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
   record.set_prices_sha256(digests.prices);
   record.set_spec_name(source);
   record.set_spec_yaml(request.spec_yaml());
-  *record.mutable_files() = request.files();
+  if (!spec.prices_file.empty()) {
+    (*record.mutable_files())[spec.prices_file] = request.files().at(spec.prices_file);
+  }
   for (v1::DataVersion& version : DataVersionOf(result)) {
     *record.add_data_version() = std::move(version);
   }

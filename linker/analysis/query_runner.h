@@ -10,9 +10,12 @@
 // exploratory: refused, or, where the covenant allows it, released with consistent perturbation
 // (the cell key method, cell_key.h); exploratory specs may not release costs. Queries run one at
 // a time: an analysis scans the whole store and the history must see releases in order.
+// Earlier releases are recomputed once per linker run and kept in memory (their values checked
+// against the history then; a linker that restarts checks again).
 #ifndef KOPPEL_LINKER_ANALYSIS_QUERY_RUNNER_H_
 #define KOPPEL_LINKER_ANALYSIS_QUERY_RUNNER_H_
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -20,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "core/secret.h"
 #include "koppel/v1/analysis.pb.h"
+#include "linker/analysis/analysis_result.h"
 #include "linker/analysis/analysis_spec.h"
 #include "linker/analysis/cell_key.h"
 #include "linker/analysis/implied_sets.h"
@@ -61,6 +65,9 @@ class QueryRunner {
   std::unique_ptr<PerturbationTable> perturbation_;
   ImpliedSetLimits limits_;
   std::mutex one_at_a_time_;
+  // Earlier releases recomputed on their data version (immutable: a version is a set of
+  // batches), checked against the history once per linker run, by release version key.
+  std::map<std::string, std::shared_ptr<const AnalysisResult>> recomputed_;
 };
 
 // The covenant's perturbation table: the default compiled into koppel, or the file it names

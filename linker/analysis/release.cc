@@ -26,8 +26,9 @@ std::string UtcNow() {
 
 class Releaser {
  public:
-  Releaser(const AnalysisPolicy& policy, const Protection& counts, const Protection& sums)
-      : policy_(policy), counts_(counts), sums_(sums) {
+  Releaser(const AnalysisPolicy& policy, const std::vector<PublishedCell>& count_cells,
+           const Protection& counts, const Protection& sums)
+      : policy_(policy), count_cells_(count_cells), counts_(counts), sums_(sums) {
     if (policy.suppressed_percent.starts_with("as_if:")) {
       as_if_ = std::stod(policy.suppressed_percent.substr(6));
     }
@@ -41,19 +42,34 @@ class Releaser {
         if (!AllPublished(cell.sources)) return Suppress(out);
         out->set_count(Rounded(static_cast<int64_t>(std::llround(cell.value))));
         return false;
-      case ResultKind::kAmount:
+      case ResultKind::kAmount: {
         if (!AllPublished(cell.sources)) return Suppress(out);
-        out->set_amount(RoundTo(cell.value, 2));
+        double amount = cell.value;
+        // A mean (or sensitivity bound) is money per household: with rounding, per the rounded
+        // number of households, or the sum and the mean would give the exact number.
+        for (const SystemCellRef& ref : cell.sources) {
+          if (policy_.rounding_base <= 1 || ref.system != SystemCellRef::System::kCounts) continue;
+          const double exact = count_cells_[static_cast<size_t>(ref.index)].value;
+          if (exact > 0) amount = amount * exact / RoundedCount(ref);
+          break;
+        }
+        out->set_amount(RoundTo(amount, 2));
         return false;
+      }
       case ResultKind::kPercent:
         if (AllPublished(cell.sources)) {
-          out->set_percent(RoundTo(cell.value, 1));
+          // With rounding, of the rounded counts: the exact share would give the exact counts.
+          const double percent =
+              policy_.rounding_base > 1 ? 100.0 * RoundedCount(cell.sources[0]) /
+                                              RoundedCount(cell.sources[1])
+                                        : cell.value;
+          out->set_percent(RoundTo(percent, 1));
           return false;
         }
         // The Almelo practice: a too-small count's percentage as if the count were N. Only when
         // the denominator is released and the count itself is the only (primary) reason.
         if (as_if_ >= 0 && OnlyNumeratorPrimary(cell.sources)) {
-          out->set_percent(RoundTo(100.0 * as_if_ / cell.denominator, 1));
+          out->set_percent(RoundTo(100.0 * as_if_ / RoundedCount(cell.sources[1]), 1));
           return false;
         }
         return Suppress(out);
@@ -80,6 +96,10 @@ class Releaser {
     if (sources.size() != 2) return false;
     return StateOf(sources[0]) == CellState::kPrimary && StateOf(sources[1]) == CellState::kPublished;
   }
+  double RoundedCount(const SystemCellRef& ref) const {
+    return static_cast<double>(
+        Rounded(std::llround(count_cells_[static_cast<size_t>(ref.index)].value)));
+  }
   int64_t Rounded(int64_t count) const {
     if (policy_.rounding_base <= 1 || count == 0) return count;
     const int64_t base = policy_.rounding_base;
@@ -87,6 +107,7 @@ class Releaser {
   }
 
   const AnalysisPolicy& policy_;
+  const std::vector<PublishedCell>& count_cells_;
   const Protection& counts_;
   const Protection& sums_;
   double as_if_ = -1;  // negative: show `*`
@@ -154,9 +175,9 @@ void AddTables(const AnalysisResult& result, const ReleaseCell& release_cell,
 // The cell key method's published counts: each count cell perturbed by the keys of its atoms.
 class PerturbedReleaser {
  public:
-  PerturbedReleaser(const AnalysisResult& result, const PerturbationTable& table,
-                    const AnalysisPolicy& policy)
-      : policy_(policy) {
+  PerturbedReleaser(const AnalysisResult& result, const Protection& protection,
+                    const PerturbationTable& table, const AnalysisPolicy& policy)
+      : policy_(policy), protection_(protection) {
     for (const PublishedCell& cell : result.count_cells) {
       uint32_t key = 0;
       for (uint32_t atom : cell.atoms) key += result.atoms[atom].key_sum;
@@ -170,12 +191,14 @@ class PerturbedReleaser {
     switch (cell.kind) {
       case ResultKind::kEmpty: return false;
       case ResultKind::kCount: {
+        if (!Published(cell.sources[0])) return Suppress(out);
         const int64_t count = Count(cell.sources[0]);
         if (TooSmall(count)) return Suppress(out);
         out->set_count(count);
         return false;
       }
       case ResultKind::kPercent: {
+        if (!Published(cell.sources[0]) || !Published(cell.sources[1])) return Suppress(out);
         const int64_t part = Count(cell.sources[0]);
         const int64_t whole = Count(cell.sources[1]);
         if (TooSmall(part) || TooSmall(whole)) return Suppress(out);
@@ -190,6 +213,9 @@ class PerturbedReleaser {
 
  private:
   int64_t Count(const SystemCellRef& ref) const { return counts_[static_cast<size_t>(ref.index)]; }
+  bool Published(const SystemCellRef& ref) const {
+    return protection_.state[static_cast<size_t>(ref.index)] == CellState::kPublished;
+  }
   bool TooSmall(int64_t count) const { return count > 0 && count < policy_.min_cell; }
   bool Suppress(v1::ReleasedCell* out) {
     out->set_suppressed(true);
@@ -198,6 +224,7 @@ class PerturbedReleaser {
   }
 
   const AnalysisPolicy& policy_;
+  const Protection& protection_;
   std::vector<int64_t> counts_;
   int64_t suppressed_ = 0;
 };
@@ -210,7 +237,7 @@ absl::StatusOr<v1::Release> BuildRelease(const AnalysisResult& result,
                                          const ReleaseContext& context) {
   const Protection& counts = protection.counts;
   const Protection& sums = protection.sums;
-  Releaser releaser(policy, counts, sums);
+  Releaser releaser(policy, result.count_cells, counts, sums);
   v1::Release release = NewRelease(result, policy, context);
   v1::ReleaseMetadata* meta = release.mutable_metadata();
   meta->set_mode(v1::RELEASE_MODE_EXACT);
@@ -249,6 +276,7 @@ absl::StatusOr<v1::Release> ProtectAndRelease(const AnalysisResult& result,
 }
 
 absl::StatusOr<v1::Release> BuildPerturbedRelease(const AnalysisResult& result,
+                                                  const ProtectedRelease& protection,
                                                   const PerturbationTable& table,
                                                   const AnalysisPolicy& policy,
                                                   const ReleaseContext& context) {
@@ -256,7 +284,7 @@ absl::StatusOr<v1::Release> BuildPerturbedRelease(const AnalysisResult& result,
     return absl::InvalidArgumentError(
         "a perturbed release cannot hold costs: sums are not perturbed");
   }
-  PerturbedReleaser releaser(result, table, policy);
+  PerturbedReleaser releaser(result, protection.counts, table, policy);
   v1::Release release = NewRelease(result, policy, context);
   v1::ReleaseMetadata* meta = release.mutable_metadata();
   meta->set_mode(v1::RELEASE_MODE_PERTURBED);
@@ -271,7 +299,11 @@ absl::StatusOr<v1::Release> BuildPerturbedRelease(const AnalysisResult& result,
               return releaser.Release(cell, out);
             },
             &release);
-  meta->set_cells_suppressed_primary(releaser.suppressed());
+  meta->set_cells_suppressed_primary(protection.counts.primary);
+  meta->set_cells_suppressed_secondary(protection.counts.secondary);
+  meta->set_cells_suppressed_history(protection.suppressed_for_history);
+  meta->set_implied_groups_protected(protection.implied_groups);
+  meta->set_cells_suppressed_perturbed(releaser.suppressed());
   return release;
 }
 

@@ -44,11 +44,15 @@ absl::StatusOr<v1::Release> ProtectAndRelease(const AnalysisResult& result,
                                               const AnalysisPolicy& policy,
                                               const ReleaseContext& context);
 
-// The perturbed release of `result` (cell key method): every count perturbed with `table` by
-// the record keys its atoms carry (EngineOptions::record_key), counts that come out between 1
-// and min_cell - 1 shown as `*`, percentages computed from the perturbed counts. INVALID_ARGUMENT
-// for a result with costs (magnitudes are not perturbed: exploratory specs may not have them).
+// The perturbed release of `result` (cell key method): the cells `protection` suppressed shown
+// as `*`; every other count perturbed with `table` by the record keys its atoms carry
+// (EngineOptions::record_key), those that come out between 1 and min_cell - 1 shown as `*`;
+// percentages computed from the perturbed counts. Suppression first, noise on top: noise alone
+// can be averaged away over many cells that differ by the same few households.
+// INVALID_ARGUMENT for a result with costs (magnitudes are not perturbed: exploratory specs may
+// not have them).
 absl::StatusOr<v1::Release> BuildPerturbedRelease(const AnalysisResult& result,
+                                                  const ProtectedRelease& protection,
                                                   const PerturbationTable& table,
                                                   const AnalysisPolicy& policy,
                                                   const ReleaseContext& context);

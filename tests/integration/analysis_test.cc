@@ -341,6 +341,24 @@ std::string RandomSpec(uint32_t seed) {
                   tables);
 }
 
+// The averaging attack on noise: per wijk, pairs of columns "bijstand or I" and "I but not
+// bijstand" for many indicators I. Each pair differs by exactly the families on bijstand; with
+// fresh noise per cell, averaging the differences would give their number.
+std::string AveragingSpec() {
+  const std::vector<std::string> others = {
+      "ww", "disability", "other_social", "low_income", "moves", "adult_basis_ggz",
+      "adult_specialist_ggz", "adult_crime_suspect", "youth_care", "child_basis_ggz",
+      "child_specialist_ggz", "ots"};
+  std::string columns = "      - {label: families_N}\n";
+  for (const std::string& other : others) {
+    columns += fmt::format("      - {{label: or_{0}, where: {{any: [bijstand, {0}]}}}}\n", other);
+    columns += fmt::format("      - {{label: only_{0}, where: {{all: [{0}], none: [bijstand]}}}}\n", other);
+  }
+  return SpecLike("explore-averaging", "", "",
+                  "  - name: averaging\n    population: families\n    rows: area\n"
+                  "    columns:\n" + columns);
+}
+
 std::string ExploratorySpec(const std::string& name, const std::string& population) {
   return SpecLike(name, "",
                   "  explored: {household_type: family" + population + "}\n",
@@ -627,7 +645,9 @@ TEST_F(AlmeloAnalysisTest, QueryReleasesOnlyProtectedTablesThatMatchTheEngine) {
 // The covenant's choices for percentages of suppressed counts and rounding, and the warnings
 // the release carries.
 TEST_F(AlmeloAnalysisTest, PercentRuleRoundingAndWarningsFollowTheCovenant) {
-  absl::StatusOr<AnalysisResult> result = municipality_->RunEngine(kAlmeloSpec);
+  EngineOptions with_units;
+  with_units.keep_units = true;
+  absl::StatusOr<AnalysisResult> result = municipality_->RunEngine(kAlmeloSpec, with_units);
   ASSERT_TRUE(result.ok()) << result.status();
   ReleaseContext context;
   context.covenant_id = kCovenant;
@@ -658,12 +678,33 @@ TEST_F(AlmeloAnalysisTest, PercentRuleRoundingAndWarningsFollowTheCovenant) {
   rounded.rounding_base = 5;
   release = ProtectAndRelease(*result, rounded, context);
   ASSERT_TRUE(release.ok()) << release.status();
+  int rounded_shares = 0;
   for (const v1::ReleasedRow& row : release->tables(0).rows()) {
     for (const v1::ReleasedCell& cell : row.cells()) {
       if (cell.value_case() == v1::ReleasedCell::kCount) {
         EXPECT_EQ(cell.count() % 5, 0);
       }
     }
+    // Shares of the rounded counts: the exact share would give the exact count back.
+    const double families = static_cast<double>(row.cells(0).count());
+    for (int c = 1; c + 1 < row.cells_size(); c += 2) {
+      if (row.cells(c).value_case() != v1::ReleasedCell::kCount ||
+          row.cells(c + 1).value_case() != v1::ReleasedCell::kPercent) {
+        continue;
+      }
+      EXPECT_NEAR(row.cells(c + 1).percent(),
+                  std::round(1000.0 * static_cast<double>(row.cells(c).count()) / families) / 10,
+                  1e-9)
+          << row.label();
+      ++rounded_shares;
+    }
+  }
+  EXPECT_GT(rounded_shares, 10);
+  // Warnings carry no counts: a spec could make one count a few persons of its choice.
+  for (const std::string& warning : release->metadata().warnings()) {
+    EXPECT_FALSE(std::isdigit(static_cast<unsigned char>(warning[0]))) << warning;
+    EXPECT_FALSE(Contains(warning, " persons or addresses") && std::any_of(warning.begin(), warning.begin() + static_cast<std::ptrdiff_t>(warning.find(" persons")), ::isdigit))
+        << warning;
   }
 
   // The year-on-year columns at 2013-12-31 need support in 2011, which no dataset has.
@@ -742,6 +783,93 @@ TEST_F(AlmeloAnalysisTest, CovenantRulesRefuseWithTheRuleName) {
   EXPECT_TRUE(Contains(exact.err, "(rule: analysis.approved)")) << exact.err;
   EXPECT_TRUE(Contains(exact.err, Sha256Hex(edited))) << exact.err;
   EXPECT_FALSE(fs::exists(out / "release.json"));
+}
+
+// Specs the covenant does not approve come back perturbed (the cell key method): the same
+// query gives the same cells, every count is within the table's noise of the truth and never
+// 1 to 9, the difference of two overlapping releases is not the count it would be, and an
+// exact release of such a spec is refused.
+TEST_F(AlmeloAnalysisTest, ExploratorySpecsArePerturbedConsistently) {
+  const fs::path analyses = municipality_->dir() / "analyses";
+  WriteFile(analyses / "explore.yaml", ExploratorySpec("explore", ""));
+  WriteFile(analyses / "explore-without.yaml", ExploratorySpec("explore-without", ", none: [bijstand]"));
+  auto release_of = [&](const std::string& file, const std::string& out) {
+    ProcessResult query = municipality_->Query((analyses / file).string(), "json",
+                                               (municipality_->dir() / out).string());
+    EXPECT_EQ(query.exit_code, 0) << query.err;
+    EXPECT_TRUE(Contains(query.out, "perturbed release")) << query.out;
+    return json::parse(ReadFile(municipality_->dir() / out / "release.json"));
+  };
+  const json first = release_of("explore.yaml", "explore-1");
+  const json again = release_of("explore.yaml", "explore-2");
+  const json without = release_of("explore-without.yaml", "explore-3");
+  EXPECT_EQ(first["metadata"]["mode"], "perturbed");
+  EXPECT_EQ(first["metadata"]["perturbation_max_noise"], 3);
+  EXPECT_EQ(first["tables"], again["tables"]) << "the same cells must get the same noise";
+
+  absl::StatusOr<AnalysisResult> truth = municipality_->RunEngine((analyses / "explore.yaml").string());
+  ASSERT_TRUE(truth.ok()) << truth.status();
+  absl::StatusOr<AnalysisResult> truth_without =
+      municipality_->RunEngine((analyses / "explore-without.yaml").string());
+  ASSERT_TRUE(truth_without.ok()) << truth_without.status();
+  int noisy = 0, exact = 0, differences_off = 0;
+  for (const json& row : first["tables"][0]["rows"]) {
+    const std::string label = row["label"];
+    const ResultTable& table = truth->tables[0];
+    for (const std::string column : {"families_N", "bijstand_n", "moves"}) {
+      const size_t c = static_cast<size_t>(std::find(table.columns.begin(), table.columns.end(), column) -
+                                           table.columns.begin());
+      const json& cell = row["cells"][c];
+      const double real = Value(table, label, column);
+      if (cell == "*") {
+        EXPECT_LE(real, 12) << label << " " << column;  // a perturbed value of 1..9
+        continue;
+      }
+      const int64_t shown = cell.get<int64_t>();
+      EXPECT_TRUE(shown == 0 || shown >= 10) << label << " " << column << ": " << shown;
+      EXPECT_LE(std::abs(static_cast<double>(shown) - real), 3) << label << " " << column;
+      (static_cast<double>(shown) == real ? exact : noisy) += 1;
+    }
+    // families_N minus the families without bijstand, against the true bijstand count.
+    for (const json& other : without["tables"][0]["rows"]) {
+      if (other["label"] != row["label"] || !row["cells"][0].is_number() ||
+          !other["cells"][0].is_number()) {
+        continue;
+      }
+      const int64_t difference = row["cells"][0].get<int64_t>() - other["cells"][0].get<int64_t>();
+      if (static_cast<double>(difference) != Value(truth->tables[0], label, "bijstand_n")) ++differences_off;
+    }
+  }
+  EXPECT_GT(noisy, 5) << "perturbation must change counts";
+  EXPECT_GT(exact, 0);
+  EXPECT_GT(differences_off, 3) << "differencing two perturbed releases must not give counts";
+
+  // Averaging many cells that differ by the same few households: every pair that would isolate
+  // the families on bijstand of a wijk has a suppressed cell, whatever the noise.
+  WriteFile(analyses / "explore-averaging.yaml", AveragingSpec());
+  const json averaging = release_of("explore-averaging.yaml", "explore-averaging");
+  EngineOptions with_units;
+  with_units.keep_units = true;
+  absl::StatusOr<AnalysisResult> averaged =
+      municipality_->RunEngine((analyses / "explore-averaging.yaml").string(), with_units);
+  ASSERT_TRUE(averaged.ok()) << averaged.status();
+  const std::vector<CellState> averaging_states = PublishedIn(averaging, *averaged);
+  ExpectNoGroupDisclosed({&*averaged}, {&averaging_states}, 2);
+  int pairs_shown = 0;
+  for (const json& row : averaging["tables"][0]["rows"]) {
+    const double on_bijstand = Value(truth->tables[0], row["label"], "bijstand_n");
+    if (on_bijstand < 1 || on_bijstand > 9) continue;
+    for (size_t c = 1; c + 1 < row["cells"].size(); c += 2) {
+      if (row["cells"][c].is_number() && row["cells"][c + 1].is_number()) ++pairs_shown;
+    }
+  }
+  EXPECT_EQ(pairs_shown, 0) << "noise alone can be averaged away";
+
+  ProcessResult refused = municipality_->Query((analyses / "explore.yaml").string(), "json",
+                                               (municipality_->dir() / "explore-exact").string(),
+                                               "research-unit", {"--exact"});
+  EXPECT_EQ(refused.exit_code, 7) << refused.err;
+  EXPECT_TRUE(Contains(refused.err, "(rule: analysis.approved)")) << refused.err;
 }
 
 // Issue #11's attacks, each spec approved for exact release: the complement columns, the
@@ -826,72 +954,6 @@ TEST_F(AlmeloAnalysisTest, RandomSpecsReleasedTogetherDiscloseNothing) {
     held_states.push_back(&states[i]);
   }
   ExpectNoGroupDisclosed(held, held_states, 2);
-}
-
-// Specs the covenant does not approve come back perturbed (the cell key method): the same
-// query gives the same cells, every count is within the table's noise of the truth and never
-// 1 to 9, the difference of two overlapping releases is not the count it would be, and an
-// exact release of such a spec is refused.
-TEST_F(AlmeloAnalysisTest, ExploratorySpecsArePerturbedConsistently) {
-  const fs::path analyses = municipality_->dir() / "analyses";
-  WriteFile(analyses / "explore.yaml", ExploratorySpec("explore", ""));
-  WriteFile(analyses / "explore-without.yaml", ExploratorySpec("explore-without", ", none: [bijstand]"));
-  auto release_of = [&](const std::string& file, const std::string& out) {
-    ProcessResult query = municipality_->Query((analyses / file).string(), "json",
-                                               (municipality_->dir() / out).string());
-    EXPECT_EQ(query.exit_code, 0) << query.err;
-    EXPECT_TRUE(Contains(query.out, "perturbed release")) << query.out;
-    return json::parse(ReadFile(municipality_->dir() / out / "release.json"));
-  };
-  const json first = release_of("explore.yaml", "explore-1");
-  const json again = release_of("explore.yaml", "explore-2");
-  const json without = release_of("explore-without.yaml", "explore-3");
-  EXPECT_EQ(first["metadata"]["mode"], "perturbed");
-  EXPECT_EQ(first["metadata"]["perturbation_max_noise"], 3);
-  EXPECT_EQ(first["tables"], again["tables"]) << "the same cells must get the same noise";
-
-  absl::StatusOr<AnalysisResult> truth = municipality_->RunEngine((analyses / "explore.yaml").string());
-  ASSERT_TRUE(truth.ok()) << truth.status();
-  absl::StatusOr<AnalysisResult> truth_without =
-      municipality_->RunEngine((analyses / "explore-without.yaml").string());
-  ASSERT_TRUE(truth_without.ok()) << truth_without.status();
-  int noisy = 0, exact = 0, differences_off = 0;
-  for (const json& row : first["tables"][0]["rows"]) {
-    const std::string label = row["label"];
-    const ResultTable& table = truth->tables[0];
-    for (const std::string column : {"families_N", "bijstand_n", "moves"}) {
-      const size_t c = static_cast<size_t>(std::find(table.columns.begin(), table.columns.end(), column) -
-                                           table.columns.begin());
-      const json& cell = row["cells"][c];
-      const double real = Value(table, label, column);
-      if (cell == "*") {
-        EXPECT_LE(real, 12) << label << " " << column;  // a perturbed value of 1..9
-        continue;
-      }
-      const int64_t shown = cell.get<int64_t>();
-      EXPECT_TRUE(shown == 0 || shown >= 10) << label << " " << column << ": " << shown;
-      EXPECT_LE(std::abs(static_cast<double>(shown) - real), 3) << label << " " << column;
-      (static_cast<double>(shown) == real ? exact : noisy) += 1;
-    }
-    // families_N minus the families without bijstand, against the true bijstand count.
-    for (const json& other : without["tables"][0]["rows"]) {
-      if (other["label"] != row["label"] || !row["cells"][0].is_number() ||
-          !other["cells"][0].is_number()) {
-        continue;
-      }
-      const int64_t difference = row["cells"][0].get<int64_t>() - other["cells"][0].get<int64_t>();
-      if (static_cast<double>(difference) != Value(truth->tables[0], label, "bijstand_n")) ++differences_off;
-    }
-  }
-  EXPECT_GT(noisy, 5) << "perturbation must change counts";
-  EXPECT_GT(exact, 0);
-  EXPECT_GT(differences_off, 3) << "differencing two perturbed releases must not give counts";
-
-  ProcessResult refused = municipality_->Query((analyses / "explore.yaml").string(), "json",
-                                               (municipality_->dir() / "explore-exact").string(),
-                                               "research-unit", {"--exact"});
-  EXPECT_EQ(refused.exit_code, 7) << refused.err;
-  EXPECT_TRUE(Contains(refused.err, "(rule: analysis.approved)")) << refused.err;
 }
 
 TEST_F(AlmeloAnalysisTest, MalformedSpecFailsBeforeTheNetworkWithItsLine) {

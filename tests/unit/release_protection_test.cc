@@ -12,6 +12,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "linker/analysis/implied_sets.h"
@@ -445,6 +446,35 @@ TEST(ImpliedSumsTest, CostsOfAComplementWithFewContributorsAreProtected) {
   EXPECT_GT(areas_at_risk, 0);
 }
 
+TEST(ImpliedSumsTest, DominanceWithManyLargestContributionsAndAHistory) {
+  // An (n, k) rule with n larger than the engine's default: every hidden and joined sum must
+  // carry n largest contributions.
+  std::vector<Household> world = World(8, 2000, {{"bijstand", 0.05}});
+  std::mt19937 rng(8);
+  for (Household& h : world) {
+    if (rng() % 3 == 0) h.cents["care"] = 1000 + static_cast<int64_t>(rng() % 100000);
+  }
+  std::vector<CellDefinition> counts;
+  std::vector<SumDefinition> sums;
+  for (int area = 0; area < 12; ++area) {
+    auto in = [area](const Household& h) { return h.area == area && h.family; };
+    counts.push_back({"N", in});
+    sums.push_back({"all", in, {"care"}});
+    sums.push_back({"no_bijstand", [in](const Household& h) { return in(h) && !h.facts.at("bijstand"); }, {"care"}});
+  }
+  const AnalysisResult result = MakeResult(world, {"bijstand"}, counts, {"care"}, sums);
+  DisclosureRules rules;
+  rules.dominance_n = 3;
+  rules.dominance_k = 0.9;
+  absl::StatusOr<ProtectedRelease> first = ProtectRelease(result, {}, rules);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EarlierRelease earlier{&result, first->counts.state, first->sums.state};
+  absl::StatusOr<ProtectedRelease> again = ProtectRelease(result, {earlier}, rules);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->sums.state, first->sums.state);
+  EXPECT_EQ(again->suppressed_for_history, 0);
+}
+
 TEST(ImpliedSumsTest, ADominatedDifferenceOfNestedSumsIsProtected) {
   // Two nested sums, neither dominated; their difference (12 households, so enough
   // contributors) holds one household whose amount dwarfs the others': publishing both would
@@ -472,6 +502,126 @@ TEST(ImpliedSumsTest, ADominatedDifferenceOfNestedSumsIsProtected) {
   const Protection requested = *ProtectCells(result.sum_cells, result.sum_atoms, DisclosureRules{});
   EXPECT_EQ(requested.state[0], CellState::kPublished);
   EXPECT_EQ(requested.state[1], CellState::kPublished);
+}
+
+// A cost item priced per household (`volume: units`) makes a sum the price times a count of
+// households: the count system must see it, or "low income total" minus "low income of
+// households without x" (from the sum) gives the few households with x and low income.
+TEST(ImpliedSumsTest, ASumOverAPerHouseholdItemIsACountTheCountSystemSees) {
+  const int64_t kPrice = 50000;
+  int target = 0;
+  uint32_t seed = 1;
+  std::vector<Household> world;
+  for (; seed < 50; ++seed) {
+    world = World(seed, 3000, {{"x", 0.03}, {"r", 0.3}});
+    target = 0;
+    for (Household& h : world) {
+      h.family = true;
+      h.facts["low_income"] = h.facts["x"] ? h.facts["r"] && h.area == 0 : h.facts["r"];
+      if (h.facts["low_income"]) h.cents["li"] = kPrice;
+      if (h.facts["x"] && h.facts["low_income"]) ++target;
+    }
+    if (target >= 1 && target <= 9) break;
+  }
+  ASSERT_TRUE(target >= 1 && target <= 9);
+  const auto li = [](const Household& h) { return h.facts.at("low_income"); };
+  const auto no_x = [](const Household& h) { return !h.facts.at("x"); };
+  const auto all = [](const Household&) { return true; };
+  std::vector<CellDefinition> counts = {{"N total", all, true}, {"low_income total", li, true}};
+  for (int area = 0; area < 12; ++area) {
+    counts.push_back({"N", [area](const Household& h) { return h.area == area; }});
+    counts.push_back({"li", [area, li](const Household& h) { return h.area == area && li(h); }});
+  }
+  counts.push_back({"households no_x", no_x, true});
+  AnalysisResult result = MakeResult(world, {"low_income", "x"}, counts, {"li"},
+                                     {{"li no_x", no_x, {"li"}}});
+  result.items[0].per_household = true;
+  absl::StatusOr<ProtectedRelease> p = ProtectRelease(result, {}, DisclosureRules{});
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_FALSE(p->counts.state[1] == CellState::kPublished &&
+               p->sums.state[0] == CellState::kPublished)
+      << "low income total - sum/price = " << target << " households with x and low income";
+}
+
+// Two cost items pricing the same volume differently are refused at the first release, before
+// the history holds them (and would refuse every later release of the covenant).
+TEST(ImpliedSumsTest, TwoPricesForOneVolumeAreRefusedAtOnce) {
+  std::vector<Household> world = World(2, 500, {{"y", 0.3}});
+  for (Household& h : world) {
+    if (h.facts["y"]) {
+      h.cents["a"] = 10000;
+      h.cents["b"] = 25000;
+    }
+  }
+  const auto all = [](const Household&) { return true; };
+  AnalysisResult result = MakeResult(world, {"y"}, {{"N", all, true}}, {"a", "b"},
+                                     {{"a", all, {"a"}}, {"b", all, {"b"}}});
+  result.items[0].volume = result.items[1].volume = "same volume";
+  result.items[0].definition = "same volume; price 100.00";
+  result.items[1].definition = "same volume; price 250.00";
+  absl::StatusOr<ProtectedRelease> p = ProtectRelease(result, {}, DisclosureRules{});
+  ASSERT_EQ(p.status().code(), absl::StatusCode::kFailedPrecondition) << p.status();
+  EXPECT_NE(std::string(p.status().message()).find("prices the same volume"), std::string::npos);
+}
+
+// Two reference dates of one release (a year-on-year table) count the same households: joined
+// per household, "families on 31-12" minus "families without b on 30-12" is a group like any
+// other, not two unrelated unknowns.
+TEST(ReleaseHistoryProtectionTest, ReferenceDatesOfOneHouseholdAreJoined) {
+  const std::vector<Household> world = World(21, 3000, {{"b", 0.03}});
+  AnalysisResult result;
+  result.predicates = {"b"};
+  result.household_types = {"family"};
+  for (int area = 0; area < 12; ++area) result.area_codes.push_back(std::to_string(area));
+  result.reference_days = {16435, 16434};
+  std::map<std::tuple<int, int, bool>, uint32_t> atom_of;
+  for (int d = 0; d < 2; ++d) {
+    for (const Household& h : world) {
+      auto [it, inserted] = atom_of.emplace(std::make_tuple(d, h.area, h.facts.at("b")),
+                                            static_cast<uint32_t>(result.atoms.size()));
+      if (inserted) {
+        AtomDescription a;
+        a.date = static_cast<uint16_t>(d);
+        a.area = static_cast<uint16_t>(h.area);
+        a.holds = {h.facts.at("b") ? 1u : 0u};
+        result.atoms.push_back(a);
+      }
+      ++result.atoms[it->second].households;
+      ResultUnit unit;
+      unit.household = h.key;
+      unit.day = result.reference_days[static_cast<size_t>(d)];
+      unit.atom = it->second;
+      result.units.push_back(unit);
+    }
+  }
+  result.count_atoms = static_cast<uint32_t>(result.atoms.size());
+  auto cell = [&](uint16_t d, int area, bool without_b) {
+    PublishedCell c;
+    for (uint32_t a = 0; a < result.atoms.size(); ++a) {
+      const AtomDescription& x = result.atoms[a];
+      if (x.date != d || (area >= 0 && x.area != area) || (without_b && (x.holds[0] & 1))) continue;
+      c.atoms.push_back(a);
+      c.value += static_cast<double>(x.households);
+    }
+    c.is_total = area < 0;
+    return c;
+  };
+  for (int area = -1; area < 12; ++area) {
+    result.count_cells.push_back(cell(0, area, false));
+    result.count_cells.push_back(cell(1, area, true));
+  }
+  absl::StatusOr<ProtectedRelease> p = ProtectRelease(result, {}, DisclosureRules{});
+  ASSERT_TRUE(p.ok()) << p.status();
+  int small_differences = 0;
+  for (size_t i = 0; i < 13; ++i) {
+    const double difference = result.count_cells[2 * i].value - result.count_cells[2 * i + 1].value;
+    if (difference < 1 || difference > 9) continue;
+    ++small_differences;
+    EXPECT_FALSE(p->counts.state[2 * i] == CellState::kPublished &&
+                 p->counts.state[2 * i + 1] == CellState::kPublished)
+        << "row " << i << ": difference " << difference;
+  }
+  EXPECT_GT(small_differences, 0);
 }
 
 TEST(ImpliedSetsTest, EmptyAndTrivialSystems) {
