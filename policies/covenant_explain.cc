@@ -473,9 +473,9 @@ std::string ReleaseGuarantee(const AnalysisPolicy& a) {
   }
   return fmt::format(
       "  Guarantee for exact releases: every exact release is checked against every earlier "
-      "release of this covenant on the same deliveries, so that no count of 1 to {} households, "
-      "and no sum with fewer than {} contributors, can be worked out from all releases "
-      "together (docs/disclosure.md).\n",
+      "release of this covenant, each recomputed on the deliveries it used, so that no count of "
+      "1 to {} households, and no sum with fewer than {} contributors, can be worked out from "
+      "all releases together (docs/disclosure.md).\n",
       a.min_cell - 1, a.min_cell);
 }
 
@@ -489,9 +489,10 @@ void Exploratory(const AnalysisPolicy& a, const std::filesystem::path& covenant_
   }
   *out += fmt::format(
       "  Exploratory specs (any spec not approved above, or an approved one changed in any "
-      "byte): released with consistent perturbation (the cell key method). Every count gets "
-      "noise from the perturbation table; the same cell always gets the same noise, so "
-      "differencing two releases yields noise, not a count. Counts that come out below {} are "
+      "byte): checked against every earlier release like an exact release, and then released "
+      "with consistent perturbation (the cell key method). Every count gets noise from the "
+      "perturbation table; the same cell always gets the same noise, so repeating or "
+      "differencing releases yields noise, not a count. Counts that come out below {} are "
       "shown as *. Costs and sensitivity tables are refused for exploratory specs.\n",
       a.min_cell);
   if (a.perturbation.table == "default") {

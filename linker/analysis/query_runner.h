@@ -5,10 +5,11 @@
 // release, which it records in the covenant's release history.
 //
 // A spec the covenant approves (its SHA-256 and its prices file's pinned in analysis.approved)
-// is released exactly: protected together with every earlier exact release of the covenant,
-// each recomputed on the deliveries it used (release_protection.h). Any other spec is
-// exploratory: refused, or, where the covenant allows it, released with consistent perturbation
-// (the cell key method, cell_key.h); exploratory specs may not release costs. Queries run one at
+// is released exactly: protected together with every earlier release of the covenant, each
+// recomputed on the deliveries it used (release_protection.h). Any other spec is exploratory:
+// refused, or, where the covenant allows it, protected the same way and then released with
+// consistent perturbation (the cell key method, cell_key.h); exploratory specs may not release
+// costs. Queries run one at
 // a time: an analysis scans the whole store and the history must see releases in order.
 // Earlier releases are recomputed once per linker run and kept in memory (their values checked
 // against the history then; a linker that restarts checks again).

@@ -1,14 +1,17 @@
-// Disclosure control of one exact release together with every earlier exact release of its
-// covenant (docs/disclosure.md). The release's cells and the earlier releases' cells become one
-// linear system over the households they count, joined by household and reference date, so
-// that what several releases imply together is protected like what one implies:
+// Disclosure control of one release together with every earlier release of its covenant
+// (docs/disclosure.md). The release's cells and the earlier releases' cells become one linear
+// system over the households they count, joined per household (every release and reference
+// date it appears in), so that what several releases, or two reference dates of one, imply
+// together is protected like what one implies:
 //
 //  * cells published earlier stay published and enter the span first (CellRole::kPublished);
 //    cells suppressed earlier stay protected when they are sensitive (CellRole::kHidden);
 //  * the groups the cells imply (implied_sets.h) and the differences of nested cells become
 //    hidden cells, kept underivable like the sensitive cells of the release itself;
 //  * sums are treated alike over (households, cost item) atoms: fewer than min_cell
-//    contributors, or a dominant contributor in a difference of two nested sums, is sensitive.
+//    contributors, or a dominant contributor in a difference of two nested sums, is sensitive;
+//    a sum over an item priced per household is a count of households, so it enters the count
+//    system too, and is published only if that count may be.
 //
 // Earlier releases are recomputed on the deliveries they used (their data version), so a
 // household counted differently before a new delivery is a different quantity, and a group
@@ -25,7 +28,7 @@
 
 namespace koppel {
 
-// An earlier exact release: its result recomputed on its own data version (with units,
+// An earlier release: its result recomputed on its own data version (with units,
 // EngineOptions::keep_units) and what it published.
 struct EarlierRelease {
   const AnalysisResult* result = nullptr;
@@ -45,7 +48,7 @@ struct ProtectedRelease {
   int64_t determined_earlier = 0;
 };
 
-// `now` must carry units when `earlier` is not empty (and every earlier result must too).
+// Every result must carry units (EngineOptions::keep_units): the system joins households.
 // FAILED_PRECONDITION when two releases price the same cost volume differently (their sums
 // would be related in a way the system cannot express); RESOURCE_EXHAUSTED from the search for
 // implied groups (then nothing may be released).

@@ -17,6 +17,10 @@
 //     --cold drops the store's files from the page cache before every scan and analysis.
 //     --analysis-only runs the engine alone (for perf); every run prints a digest of the result
 //     (--dump-result FILE writes what it digests), to check that an engine change keeps results.
+//   build/bin/analysis_bench --db DIR --linker-keys DIR --history SPEC...
+//     releases the specs one after the other, each protected together with those before (the
+//     release history, as the linker does), and times each against the suppression of its
+//     requested cells alone.
 #include <fcntl.h>
 #include <sodium.h>
 #include <sys/resource.h>
@@ -29,6 +33,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -404,6 +409,65 @@ void MeasureProtection(const AnalysisEngine& engine, const AnalysisSpec& spec,
   }
 }
 
+// A release history: each spec released after the ones before, protected together with them
+// as the linker does (an earlier release of the same spec counts once), timed against its raw
+// primitive (secondary suppression of its requested cells only).
+int MeasureHistory(const fs::path& db, const fs::path& linker_keys, const std::string& covenant_id,
+                   const std::vector<std::string>& specs, const std::string& prices_override) {
+  const LinkerKeys keys = LoadLinkerKeys(linker_keys, covenant_id);
+  std::unique_ptr<LinkerStore> store = Check(LinkerStore::OpenReadOnly(db), "opening the store");
+  const AnalysisEngine engine(store.get(), covenant_id, &keys.data_key);
+  std::vector<std::unique_ptr<AnalysisResult>> results;
+  std::vector<EarlierRelease> earlier;
+  std::map<std::string, size_t> earlier_of_spec;
+  fmt::print("{:<4} {:<40} {:>8} {:>12} {:>12} {:>7} {:>9} {:>13}\n", "#", "spec", "earlier",
+             "requested", "protection", "ratio", "implied", "for history");
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const fs::path spec_path = specs[i];
+    const AnalysisSpec spec =
+        Check(ParseAnalysisSpec(ReadText(spec_path), spec_path.string()), "spec");
+    PriceTable prices;
+    fs::path prices_path = prices_override;
+    if (prices_path.empty() && !spec.prices_file.empty()) {
+      prices_path = spec_path.parent_path() / spec.prices_file;
+    }
+    if (!prices_path.empty()) {
+      prices = Check(ParsePrices(ReadText(prices_path), prices_path.string()), "prices");
+    }
+    EngineOptions options;
+    options.keep_units = true;
+    results.push_back(std::make_unique<AnalysisResult>(
+        Check(engine.Run(spec, prices, options), "analysis " + spec_path.string())));
+    const AnalysisResult& result = *results.back();
+    const DisclosureRules rules;
+    const Timing requested = Timed([&] {
+      Check(ProtectCells(result.count_cells, result.count_atoms, rules), "counts");
+      Check(ProtectCells(result.sum_cells, result.sum_atoms, rules), "sums");
+    });
+    ProtectedRelease protection;
+    const Timing full =
+        Timed([&] { protection = Check(ProtectRelease(result, earlier, rules), "protection"); });
+    fmt::print("{:<4} {:<40} {:>8} {:>10.3f} s {:>10.3f} s {:>6.0f}x {:>9} {:>13}\n", i + 1,
+               spec_path.filename().string(), earlier.size(), requested.wall, full.wall,
+               full.wall / requested.wall, protection.implied_groups,
+               protection.suppressed_for_history);
+    std::fflush(stdout);
+    auto [it, fresh] = earlier_of_spec.emplace(spec_path.string(), earlier.size());
+    if (fresh) {
+      earlier.push_back({&result, protection.counts.state, protection.sums.state});
+      continue;
+    }
+    EarlierRelease& same = earlier[it->second];
+    for (size_t c = 0; c < same.count_states.size(); ++c) {
+      if (protection.counts.state[c] == CellState::kPublished) same.count_states[c] = CellState::kPublished;
+    }
+    for (size_t c = 0; c < same.sum_states.size(); ++c) {
+      if (protection.sums.state[c] == CellState::kPublished) same.sum_states[c] = CellState::kPublished;
+    }
+  }
+  return 0;
+}
+
 int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& covenant_id,
             const fs::path& spec_path, const std::string& prices_override, int repeat,
             bool analysis_only, bool cold) {
@@ -531,6 +595,7 @@ int Main(int argc, char** argv) {
   CLI::App app{"analysis_bench: analysis time of a spec against one full scan of the same store "
                "(issue #4). Run through scripts/bench-analysis."};
   std::string db, linker_keys, outboxes, agent_keys, mappings, covenant_id = "bench", spec, prices;
+  std::vector<std::string> history;
   int repeat = 3, threads = 2;
   bool ingest_only = false, analysis_only = false, cold = false;
   app.add_option("--db", db, "the linker store (RocksDB directory)")->required();
@@ -553,6 +618,10 @@ int Main(int argc, char** argv) {
   app.add_flag("--analysis-only", analysis_only, "run only the analysis (for profiling)");
   app.add_option("--spec", spec, "analysis spec (YAML)")->check(CLI::ExistingFile);
   app.add_option("--prices", prices, "prices CSV (default: the spec's prices file)");
+  app.add_option("--history", history,
+                 "instead of measuring --spec: release these specs one after the other, each "
+                 "protected together with the ones before (the release history), and time each")
+      ->check(CLI::ExistingFile);
   app.add_option("--repeat", repeat, "runs of each measurement; the best counts")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
@@ -568,6 +637,7 @@ int Main(int argc, char** argv) {
     std::fflush(stdout);
     if (ingest_only) return 0;
   }
+  if (!history.empty()) return MeasureHistory(db, linker_keys, covenant_id, history, prices);
   if (spec.empty()) Die("--spec is required to measure");
   return Measure(db, linker_keys, covenant_id, spec, prices, repeat, analysis_only, cold);
 }

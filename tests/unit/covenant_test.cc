@@ -1392,12 +1392,13 @@ TEST_F(ExplainApprovedTest, SaysWhatTheAlmeloSpecComputesAndWhichGuaranteeHolds)
   EXPECT_THAT(text, HasSubstr("(10 ranges):"));
   EXPECT_THAT(text, HasSubstr("WW benefit -10% / +10%"));
   EXPECT_THAT(text, HasSubstr("every exact release is checked against every earlier release of "
-                              "this covenant on the same deliveries, so that no count of 1 to 9 "
-                              "households, and no sum with fewer than 10 contributors, can be "
-                              "worked out from all releases together"));
-  EXPECT_THAT(text, HasSubstr("released with consistent perturbation (the cell key method)"));
-  EXPECT_THAT(text, HasSubstr("the same cell always gets the same noise, so differencing two "
-                              "releases yields noise"));
+                              "this covenant, each recomputed on the deliveries it used, so that "
+                              "no count of 1 to 9 households, and no sum with fewer than 10 "
+                              "contributors, can be worked out from all releases together"));
+  EXPECT_THAT(text, HasSubstr("checked against every earlier release like an exact release, and "
+                              "then released with consistent perturbation (the cell key method)"));
+  EXPECT_THAT(text, HasSubstr("the same cell always gets the same noise, so repeating or "
+                              "differencing releases yields noise"));
   EXPECT_THAT(text, HasSubstr("Counts that come out below 10 are shown as *. Costs and "
                               "sensitivity tables are refused for exploratory specs."));
   EXPECT_THAT(text, HasSubstr("the default one shipped with koppel: noise of at most 3, and never "
