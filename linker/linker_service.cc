@@ -98,8 +98,10 @@ grpc::Status LinkerService::Query(grpc::ServerContext* context, const v1::QueryR
                                   v1::QueryResponse* response) {
   const std::string caller = PeerIdentity(*context);
   if (caller.empty()) return Unauthenticated();
+  std::string covenant_id = request->covenant_id();  // the one held, once known
   absl::StatusOr<v1::Release> release = [&]() -> absl::StatusOr<v1::Release> {
     ASSIGN_OR_RETURN(CovenantHold hold, covenants_->Hold(request->covenant_id(), caller, absl::Now()));
+    covenant_id = hold->covenant().id;
     RETURN_IF_ERROR(Audit("query", caller, hold->covenant().id,
                           {{"analysis", request->spec_name()},
                            {"spec_sha256", Sha256Hex(request->spec_yaml())},
@@ -109,7 +111,7 @@ grpc::Status LinkerService::Query(grpc::ServerContext* context, const v1::QueryR
   if (!release.ok()) {
     spdlog::warn("refused query {} from {}: {}", request->spec_name(), caller,
                  std::string(release.status().message()));
-    (void)Audit("query_refused", caller, request->covenant_id(),
+    (void)Audit("query_refused", caller, covenant_id,
                 {{"analysis", request->spec_name()},
                  {"reason", std::string(release.status().message())}});
     return ToGrpcStatus(release.status());
