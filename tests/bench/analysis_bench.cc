@@ -412,6 +412,24 @@ void MeasureProtection(const AnalysisEngine& engine, const AnalysisSpec& spec,
 // A release history: each spec released after the ones before, protected together with them
 // as the linker does (an earlier release of the same spec counts once), timed against its raw
 // primitive (secondary suppression of its requested cells only).
+AnalysisSpec LoadSpec(const fs::path& spec_path) {
+  return Check(ParseAnalysisSpec(ReadText(spec_path), spec_path.string()), "spec");
+}
+
+// The prices named on the command line, else the spec's own prices file, else none (empty).
+fs::path PricesPathFor(const AnalysisSpec& spec, const fs::path& spec_path,
+                       const std::string& prices_override) {
+  if (!prices_override.empty() || spec.prices_file.empty()) return prices_override;
+  return spec_path.parent_path() / spec.prices_file;
+}
+
+PriceTable LoadPrices(const AnalysisSpec& spec, const fs::path& spec_path,
+                      const std::string& prices_override) {
+  const fs::path prices_path = PricesPathFor(spec, spec_path, prices_override);
+  if (prices_path.empty()) return PriceTable{};
+  return Check(ParsePrices(ReadText(prices_path), prices_path.string()), "prices");
+}
+
 int MeasureHistory(const fs::path& db, const fs::path& linker_keys, const std::string& covenant_id,
                    const std::vector<std::string>& specs, const std::string& prices_override) {
   const LinkerKeys keys = LoadLinkerKeys(linker_keys, covenant_id);
@@ -424,16 +442,8 @@ int MeasureHistory(const fs::path& db, const fs::path& linker_keys, const std::s
              "requested", "protection", "ratio", "implied", "for history");
   for (size_t i = 0; i < specs.size(); ++i) {
     const fs::path spec_path = specs[i];
-    const AnalysisSpec spec =
-        Check(ParseAnalysisSpec(ReadText(spec_path), spec_path.string()), "spec");
-    PriceTable prices;
-    fs::path prices_path = prices_override;
-    if (prices_path.empty() && !spec.prices_file.empty()) {
-      prices_path = spec_path.parent_path() / spec.prices_file;
-    }
-    if (!prices_path.empty()) {
-      prices = Check(ParsePrices(ReadText(prices_path), prices_path.string()), "prices");
-    }
+    const AnalysisSpec spec = LoadSpec(spec_path);
+    const PriceTable prices = LoadPrices(spec, spec_path, prices_override);
     EngineOptions options;
     options.keep_units = true;
     results.push_back(std::make_unique<AnalysisResult>(
@@ -471,16 +481,8 @@ int MeasureHistory(const fs::path& db, const fs::path& linker_keys, const std::s
 int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& covenant_id,
             const fs::path& spec_path, const std::string& prices_override, int repeat,
             bool analysis_only, bool cold) {
-  const AnalysisSpec spec =
-      Check(ParseAnalysisSpec(ReadText(spec_path), spec_path.string()), "spec");
-  PriceTable prices;
-  fs::path prices_path = prices_override;
-  if (prices_path.empty() && !spec.prices_file.empty()) {
-    prices_path = spec_path.parent_path() / spec.prices_file;
-  }
-  if (!prices_path.empty()) {
-    prices = Check(ParsePrices(ReadText(prices_path), prices_path.string()), "prices");
-  }
+  const AnalysisSpec spec = LoadSpec(spec_path);
+  const PriceTable prices = LoadPrices(spec, spec_path, prices_override);
   const LinkerKeys keys = LoadLinkerKeys(linker_keys, covenant_id);
   g_cold = cold;
   g_db = db;
@@ -510,7 +512,8 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
     return 0;
   }
   fmt::print("spec {} with prices {}; best of {} runs, each: scan, decrypting scan, decrypt+parse "
-             "scan, analysis; page cache {}\n", spec_path.string(), prices_path.string(), repeat,
+             "scan, analysis; page cache {}\n", spec_path.string(),
+             PricesPathFor(spec, spec_path, prices_override).string(), repeat,
              cold ? "dropped before each (cold)" : "as it is (warm after the first run)");
   struct Best {
     Timing t{1e300, 1e300};

@@ -409,14 +409,9 @@ TEST(ReleaseHistoryProtectionTest, RandomReleasesDiscloseNothing) {
   }
 }
 
-TEST(ImpliedSumsTest, CostsOfAComplementWithFewContributorsAreProtected) {
-  // Cost of item "care" for families, and for families without bijstand, per area: the
-  // difference is the cost of families on bijstand, with few contributors in some areas.
-  std::vector<Household> world = World(5, 3000, {{"bijstand", 0.03}});
-  std::mt19937 rng(5);
-  for (Household& h : world) {
-    if (h.facts["bijstand"] || rng() % 5 == 0) h.cents["care"] = 10000 + static_cast<int64_t>(rng() % 90000);
-  }
+// Per area: the number of families, the cost of item "care" for families and for families
+// without bijstand (whose difference is the cost of families on bijstand).
+AnalysisResult CareCostsWithAndWithoutBijstand(const std::vector<Household>& world) {
   std::vector<CellDefinition> counts;
   std::vector<SumDefinition> sums;
   for (int area = 0; area < 12; ++area) {
@@ -425,7 +420,18 @@ TEST(ImpliedSumsTest, CostsOfAComplementWithFewContributorsAreProtected) {
     sums.push_back({"all", in, {"care"}});
     sums.push_back({"no_bijstand", [in](const Household& h) { return in(h) && !h.facts.at("bijstand"); }, {"care"}});
   }
-  const AnalysisResult result = MakeResult(world, {"bijstand"}, counts, {"care"}, sums);
+  return MakeResult(world, {"bijstand"}, counts, {"care"}, sums);
+}
+
+TEST(ImpliedSumsTest, CostsOfAComplementWithFewContributorsAreProtected) {
+  // Cost of item "care" for families, and for families without bijstand, per area: the
+  // difference is the cost of families on bijstand, with few contributors in some areas.
+  std::vector<Household> world = World(5, 3000, {{"bijstand", 0.03}});
+  std::mt19937 rng(5);
+  for (Household& h : world) {
+    if (h.facts["bijstand"] || rng() % 5 == 0) h.cents["care"] = 10000 + static_cast<int64_t>(rng() % 90000);
+  }
+  const AnalysisResult result = CareCostsWithAndWithoutBijstand(world);
   absl::StatusOr<ProtectedRelease> protection = ProtectRelease(result, {}, DisclosureRules{});
   ASSERT_TRUE(protection.ok()) << protection.status();
   // In every area where families on bijstand with care costs number 1..9, not both sums of
@@ -454,15 +460,7 @@ TEST(ImpliedSumsTest, DominanceWithManyLargestContributionsAndAHistory) {
   for (Household& h : world) {
     if (rng() % 3 == 0) h.cents["care"] = 1000 + static_cast<int64_t>(rng() % 100000);
   }
-  std::vector<CellDefinition> counts;
-  std::vector<SumDefinition> sums;
-  for (int area = 0; area < 12; ++area) {
-    auto in = [area](const Household& h) { return h.area == area && h.family; };
-    counts.push_back({"N", in});
-    sums.push_back({"all", in, {"care"}});
-    sums.push_back({"no_bijstand", [in](const Household& h) { return in(h) && !h.facts.at("bijstand"); }, {"care"}});
-  }
-  const AnalysisResult result = MakeResult(world, {"bijstand"}, counts, {"care"}, sums);
+  const AnalysisResult result = CareCostsWithAndWithoutBijstand(world);
   DisclosureRules rules;
   rules.dominance_n = 3;
   rules.dominance_k = 0.9;
