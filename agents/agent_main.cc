@@ -1,13 +1,13 @@
 // koppel-agent: runs at a data holder. Checks an export against its mapping, tokenises and
 // seals it into an outbox, and offers the token scheme to other implementers (docs/agent.md).
 #include <sodium.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <string>
 
@@ -15,6 +15,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "agents/batch_sealer.h"
+#include "agents/certificate_probe.h"
 #include "agents/export_scan.h"
 #include "agents/flag_asker.h"
 #include "agents/outbox.h"
@@ -26,6 +27,7 @@
 #include "core/hex.h"
 #include "core/key_file.h"
 #include "core/mapping.h"
+#include "core/process_hardening.h"
 #include "core/token.h"
 
 namespace koppel {
@@ -40,8 +42,21 @@ enum ExitCode : int {
   kExitMapping = 4,
   kExitExport = 5,
   kExitUnreachable = 6,  // send: the linker stayed unreachable; run send again later
-  kExitRefused = 7,      // send: the linker refused a batch (the message names the rule)
+  kExitRefused = 7,      // send: the linker refused our certificate or a batch (the message
+                         // names the rule)
 };
+
+// How long a refused-certificate probe may take (certificate_probe.h).
+constexpr std::chrono::milliseconds kProbeTimeout{3000};
+
+// `status` from a call to `service` at `address`, or the service's refusal of our certificate
+// when gRPC saw only an unavailable service.
+absl::Status ExplainUnavailable(const absl::Status& status, const std::string& address,
+                                const TlsFiles& files, const std::string& service) {
+  if (!absl::IsUnavailable(status)) return status;
+  absl::Status refused = ProbeClientCertificate(address, files, service, kProbeTimeout);
+  return refused.ok() ? status : refused;
+}
 
 int Fail(int code, const absl::Status& status, std::string_view hint = {}) {
   fmt::print(stderr, "koppel-agent: error: {}\n", std::string(status.message()));
@@ -163,6 +178,10 @@ int OpenTokenSource(const TokenSourceFlags& t, std::unique_ptr<TokenSource>* out
         MakeChannelCredentials(TlsFiles::FromPkiDir(t.pki, t.name));
     if (!credentials.ok()) return Fail(kExitIo, credentials.status());
     tokens = TokenSourceFromVault(grpc::CreateChannel(t.vault, *credentials), t.covenant_id);
+    if (!tokens.ok()) {
+      tokens = ExplainUnavailable(tokens.status(), t.vault, TlsFiles::FromPkiDir(t.pki, t.name),
+                                  "vault");
+    }
   } else {
     tokens = HmacTokenSourceFromKeyFile(t.covenant_key, t.key_epoch);
     if (tokens.ok()) (*tokens)->set_covenant_version(t.covenant_version);
@@ -318,6 +337,10 @@ int RunSend(const SendFlags& f) {
   // A private subchannel per attempt: nothing of a connection to a killed linker is reused.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   auto connect = [&] { return grpc::CreateCustomChannel(f.linker, *credentials, args); };
+  options.check_refusal = [&] {
+    return ProbeClientCertificate(f.linker, TlsFiles::FromPkiDir(f.pki, f.name), "linker",
+                                  kProbeTimeout);
+  };
   absl::StatusOr<SendSummary> summary = SendOutbox(*outbox, connect, options);
   if (!summary.ok()) {
     bool unreachable = absl::IsUnavailable(summary.status()) ||
@@ -392,12 +415,18 @@ CLI::App* AddAskFlagsCommand(CLI::App* app, AskFlagsFlags* a) {
 // Scan() prints a sink's error; the exit code depends on what the linker said.
 class AskingSink final : public ValidRowSink {
  public:
-  explicit AskingSink(FlagAsker* asker) : asker_(asker) {}
-  absl::Status Accept(JudgedRow* row) override { return error_ = asker_->Accept(row); }
+  AskingSink(FlagAsker* asker, std::function<absl::Status(const absl::Status&)> explain)
+      : asker_(asker), explain_(std::move(explain)) {}
+  absl::Status Accept(JudgedRow* row) override {
+    error_ = asker_->Accept(row);
+    if (!error_.ok()) error_ = explain_(error_);
+    return error_;
+  }
   const absl::Status& error() const { return error_; }
 
  private:
   FlagAsker* asker_;
+  std::function<absl::Status(const absl::Status&)> explain_;
   absl::Status error_;
 };
 
@@ -438,7 +467,11 @@ int RunAskFlags(const AskFlagsFlags& a) {
   config.flags = a.flags;
   config.chunk_size = a.chunk_size;
   FlagAsker asker(*tokens, *linker, config);
-  AskingSink sink(&asker);
+  auto explain = [&](const absl::Status& status) {
+    return ExplainUnavailable(status, a.linker, TlsFiles::FromPkiDir(a.tokens.pki, a.tokens.name),
+                              "linker");
+  };
+  AskingSink sink(&asker, explain);
   // The row numbers of the answers come from the reject report: keep one even when not asked.
   ScanFlags scan = a.scan;
   if (scan.rejects.empty()) scan.rejects = a.out + ".rejects.tmp";
@@ -452,7 +485,10 @@ int RunAskFlags(const AskFlagsFlags& a) {
   if (int rc = Scan(scan, *mapping, &sink, "ask-flags", &summary); rc != kExitOk) {
     return sink.error().ok() ? rc : LinkerExitCode(sink.error());
   }
-  if (absl::Status st = asker.Finish(); !st.ok()) return Fail(LinkerExitCode(st), st);
+  if (absl::Status st = asker.Finish(); !st.ok()) {
+    st = explain(st);
+    return Fail(LinkerExitCode(st), st);
+  }
   absl::StatusOr<std::vector<uint64_t>> rows = AcceptedRowNumbers(summary.rows, scan.rejects);
   if (!rows.ok()) return Fail(kExitIo, rows.status());
   if (absl::Status st = asker.WriteAnswers(*rows, a.out); !st.ok()) return Fail(kExitIo, st);
@@ -533,15 +569,8 @@ int RunKeygen(const std::string& type, const std::string& out) {
   return kExitOk;
 }
 
-// The agent's memory holds plaintext rows of the export; a core dump must never carry them.
-void DisableCoreDumps() {
-  struct rlimit none = {0, 0};
-  ::setrlimit(RLIMIT_CORE, &none);
-  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-}
-
 int Main(int argc, char** argv) {
-  DisableCoreDumps();
+  DisableCoreDumps();  // its memory holds plaintext rows of the export
   CLI::App app{
       "koppel-agent: check, tokenise and seal a data holder's export for koppel.\n"
       "Plaintext BSNs and addresses never leave this process. See docs/agent.md."};

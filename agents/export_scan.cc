@@ -45,11 +45,30 @@ absl::StatusOr<QualitySummary> ScanExport(const Mapping& mapping,
         fmt::format("{} is empty: expected a header line naming the columns", input.string()));
   }
   if (record.problem != RejectReason::kNone) {
-    return absl::FailedPreconditionError(
-        fmt::format("{}: the header on line {} cannot be read: {}", input.string(), record.line,
-                    RejectReasonText(record.problem)));
+    return absl::FailedPreconditionError(fmt::format(
+        "{}: the header on line {} cannot be read: {}{}", input.string(), record.line,
+        RejectReasonText(record.problem),
+        record.problem == RejectReason::kRowTooLong
+            ? "; if the export's lines end in CR alone, convert them to LF first"
+            : ""));
   }
-  ASSIGN_OR_RETURN(RowJudge judge, RowJudge::Create(mapping, record.fields));
+  // Lines ended by CR alone read as one line: the whole export would pass for its header.
+  for (std::string_view field : record.fields) {
+    if (field.find('\r') != std::string_view::npos) {
+      return absl::FailedPreconditionError(fmt::format(
+          "{}: line {} holds a carriage return (CR) inside it: the export's lines end in CR "
+          "alone, which koppel does not read; convert them to LF (e.g. tr '\\r' '\\n' < "
+          "export.csv > export-lf.csv) and check it again",
+          input.string(), record.line));
+    }
+  }
+  absl::StatusOr<RowJudge> created = RowJudge::Create(mapping, record.fields);
+  if (!created.ok()) {
+    return absl::Status(created.status().code(),
+                        fmt::format("{}: {}", input.string(),
+                                    std::string(created.status().message())));
+  }
+  RowJudge judge = std::move(*created);
   ASSIGN_OR_RETURN(DuplicateCounter duplicates, DuplicateCounter::Create());
 
   QualitySummary summary;

@@ -2,11 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace koppel {
 
 int RowJudge::AddColumn(const std::vector<std::string_view>& header, const std::string& name,
-                        absl::Status* status) {
-  if (name.empty() || !status->ok()) return -1;
+                        std::vector<std::string>* missing) {
+  if (name.empty()) return -1;
   for (size_t i = 0; i < columns_.size(); ++i) {
     if (columns_[i].header == name) return static_cast<int>(i);
   }
@@ -16,12 +18,9 @@ int RowJudge::AddColumn(const std::vector<std::string_view>& header, const std::
       return static_cast<int>(columns_.size() - 1);
     }
   }
-  std::string present;
-  for (std::string_view h : header) present += fmt::format("{}'{}'", present.empty() ? "" : ", ", TrimBlanks(h));
-  *status = absl::FailedPreconditionError(fmt::format(
-      "the mapping names column '{}', but the export's header has no such column (it has: {}); "
-      "fix the mapping or check the delimiter",
-      name, present));
+  if (std::find(missing->begin(), missing->end(), name) == missing->end()) {
+    missing->push_back(name);
+  }
   return -1;
 }
 
@@ -30,21 +29,33 @@ absl::StatusOr<RowJudge> RowJudge::Create(const Mapping& mapping,
   RowJudge judge;
   judge.mapping_ = &mapping;
   judge.field_count_ = header.size();
-  absl::Status status;
-  if (mapping.bsn_column) judge.bsn_ = judge.AddColumn(header, *mapping.bsn_column, &status);
+  std::vector<std::string> missing;
+  if (mapping.bsn_column) judge.bsn_ = judge.AddColumn(header, *mapping.bsn_column, &missing);
   if (mapping.address_columns) {
     const AddressColumns& a = *mapping.address_columns;
-    judge.postcode_ = judge.AddColumn(header, a.postcode, &status);
-    judge.house_ = judge.AddColumn(header, a.house, &status);
-    judge.number_ = judge.AddColumn(header, a.number, &status);
-    judge.letter_ = judge.AddColumn(header, a.letter, &status);
-    judge.addition_ = judge.AddColumn(header, a.addition, &status);
+    judge.postcode_ = judge.AddColumn(header, a.postcode, &missing);
+    judge.house_ = judge.AddColumn(header, a.house, &missing);
+    judge.number_ = judge.AddColumn(header, a.number, &missing);
+    judge.letter_ = judge.AddColumn(header, a.letter, &missing);
+    judge.addition_ = judge.AddColumn(header, a.addition, &missing);
   }
   for (const AttributeSpec& spec : mapping.attributes) {
-    judge.attribute_columns_.push_back(judge.AddColumn(header, spec.column, &status));
+    judge.attribute_columns_.push_back(judge.AddColumn(header, spec.column, &missing));
     judge.parsers_.emplace_back(spec);
   }
-  if (!status.ok()) return status;
+  if (!missing.empty()) {
+    // The export's own header cells are never quoted: without a header line they are a record.
+    std::string names;
+    for (const std::string& name : missing) {
+      names += fmt::format("{}'{}'", names.empty() ? "" : ", ", name);
+    }
+    return absl::FailedPreconditionError(fmt::format(
+        "the export's first line (its header, {} column(s) as split with csv.delimiter) has no "
+        "column named {}, which the mapping reads; check that the export starts with a header "
+        "line naming its columns, that csv.delimiter (and csv.quote) match the export, and "
+        "that the mapping's column names are spelled as in the header",
+        header.size(), names));
+  }
   return judge;
 }
 

@@ -32,7 +32,8 @@ class RowJudge {
     size_t index;
   };
 
-  // Resolves the mapping's columns against the export's header; fails naming the missing one.
+  // Resolves the mapping's columns against the export's header; fails naming the mapped
+  // columns it lacks, never a header cell (without a header line, the first line is data).
   static absl::StatusOr<RowJudge> Create(const Mapping& mapping,
                                          const std::vector<std::string_view>& header);
 
@@ -49,8 +50,10 @@ class RowJudge {
 
  private:
   RowJudge() = default;
+  // The column's index in columns_, or -1 when `name` is empty or not in `header` (then it is
+  // added to `missing`).
   int AddColumn(const std::vector<std::string_view>& header, const std::string& name,
-                absl::Status* status);
+                std::vector<std::string>* missing);
   std::string_view Cell(const std::vector<std::string_view>& fields, int column) const {
     return column < 0 ? std::string_view() : TrimBlanks(fields[columns_[static_cast<size_t>(
                                                  column)].index]);

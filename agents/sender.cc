@@ -99,6 +99,10 @@ absl::StatusOr<SendSummary> SendOutbox(Outbox& outbox, const ChannelFactory& con
     if (!pending.ok()) return pending.status();
     if (status.ok() && pending->empty()) break;
     if (!status.ok() && !Retryable(status.code())) return status;
+    if (absl::IsUnavailable(status) && summary.batches_delivered == delivered_before &&
+        options.check_refusal) {
+      if (absl::Status refused = options.check_refusal(); !refused.ok()) return refused;
+    }
     if (summary.attempts >= options.max_attempts) {
       return absl::UnavailableError(fmt::format(
           "{} batch(es) still undelivered after {} attempts (last error: {}); run send again "

@@ -26,6 +26,9 @@ struct SendOptions {
   std::chrono::milliseconds max_backoff{5000};
   std::optional<SigningPublicKey> linker_signing_key;  // pin the receipts' signer when given
   bool progress = true;
+  // Called when an attempt finds the linker unavailable before any receipt; a non-OK status
+  // (e.g. the linker refused our certificate, see certificate_probe.h) ends the send at once.
+  std::function<absl::Status()> check_refusal;
 };
 
 struct SendSummary {
@@ -36,8 +39,8 @@ struct SendSummary {
   int attempts = 0;
 };
 
-// Errors: the linker's refusal (PERMISSION_DENIED, INVALID_ARGUMENT, ...) as it gave it, or
-// UNAVAILABLE after max_attempts.
+// Errors: the linker's refusal (PERMISSION_DENIED, INVALID_ARGUMENT, ...) as it gave it, what
+// check_refusal returned, or UNAVAILABLE after max_attempts.
 // `connect` makes a fresh channel for every attempt, so that no connection state survives a
 // linker restart.
 using ChannelFactory = std::function<std::shared_ptr<grpc::Channel>()>;

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -365,6 +366,7 @@ class ReportBuilder {
                                 {"release", Value(d, "release")},
                                 {"reason", FirstValue(d, {"reason", "rule", "message"})}});
     } else if (event == "covenant_end") {
+      ends_[{e.service, e.covenant, e.seq}] = {&covenant_ends_, covenant_ends_.size()};
       covenant_ends_.push_back({{"time", e.time},
                                 {"service", e.service},
                                 {"covenant", e.covenant},
@@ -374,11 +376,18 @@ class ReportBuilder {
                                 {"records_deleted", Value(d, "records_deleted")},
                                 {"batches_deleted", Value(d, "batches_deleted")}});
     } else if (event == "retention_deletion") {
+      ends_[{e.service, e.covenant, e.seq}] = {&retention_deletions_, retention_deletions_.size()};
       retention_deletions_.push_back({{"time", e.time},
                                       {"service", e.service},
                                       {"covenant", e.covenant},
                                       {"records_deleted", Value(d, "records_deleted")},
                                       {"batches_deleted", Value(d, "batches_deleted")}});
+    } else if (event == "deletion_complete" && ends_.contains({e.service, e.covenant,
+                                                                Count(d, "end_seq")})) {
+      // Completes the end entry it names: what was deleted.
+      const auto& [rows, index] = ends_.at({e.service, e.covenant, Count(d, "end_seq")});
+      (*rows)[index]["records_deleted"] = Value(d, "records_deleted");
+      (*rows)[index]["batches_deleted"] = Value(d, "batches_deleted");
     } else if (event == "key_destruction") {
       key_destructions_.push_back({{"time", e.time},
                                    {"service", e.service},
@@ -422,6 +431,9 @@ class ReportBuilder {
   OrderedJson key_destructions_ = OrderedJson::array();
   OrderedJson refused_operations_ = OrderedJson::array();
   OrderedJson other_events_ = OrderedJson::array();
+  // covenant_end and retention_deletion rows by (service, covenant, seq), for the
+  // deletion_complete entries that refer to them.
+  std::map<std::tuple<std::string, std::string, uint64_t>, std::pair<OrderedJson*, size_t>> ends_;
 };
 
 // "2026-11-23T10:00:00Z" as "2026-11-23 10:00:00 UTC"; anything else as it is.

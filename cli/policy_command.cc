@@ -31,6 +31,7 @@
 #include "core/hex.h"
 #include "core/key_file.h"
 #include "core/status_macros.h"
+#include "core/yaml_reader.h"
 #include "linker/analysis/analysis_spec.h"
 #include "linker/analysis/prices.h"
 #include "policies/covenant.h"
@@ -271,6 +272,11 @@ struct ApproveEdit {
   std::string removed_analyses;  // the old `analyses:` key the entry replaced, as written
 };
 
+// Reads a covenant's text for editing it in place; the parsers check its shape later.
+YamlReader CovenantText(std::string_view source) {
+  return YamlReader(source, {"expected a mapping", "unknown key '{key}'"});
+}
+
 absl::Status CannotEdit(const std::string& source, const YAML::Node& node,
                         std::string_view problem) {
   const YAML::Mark mark = node.Mark();
@@ -330,12 +336,7 @@ absl::StatusOr<bool> SpliceIntoBlockList(const std::string& source, const YAML::
 // except an old `analyses:` key, which the new `approved:` key replaces.
 absl::StatusOr<ApproveEdit> EditApproved(const std::string& text, const std::string& source,
                                          const ApprovedAnalysis& entry) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(fmt::format("{}: not valid YAML: {}", source, e.msg));
-  }
+  ASSIGN_OR_RETURN(const YAML::Node root, CovenantText(source).Load(text));
   const YAML::Node analysis = root.IsMap() ? root["analysis"] : YAML::Node();
   if (!analysis || !analysis.IsMap() || analysis.size() == 0) {
     return absl::FailedPreconditionError(fmt::format(
@@ -511,10 +512,8 @@ struct TextEdit {
   std::string text;
 };
 
-// The length of a scalar's text at its mark: written plainly or quoted without escapes.
-std::optional<size_t> ScalarLength(std::string_view text, const YAML::Node& node) {
-  const size_t pos = static_cast<size_t>(node.Mark().pos);
-  const std::string& value = node.Scalar();
+// The length of a scalar's text at `pos`, its mark: written plainly or quoted without escapes.
+std::optional<size_t> ScalarLength(std::string_view text, size_t pos, const std::string& value) {
   if (pos >= text.size()) return std::nullopt;
   if (text.compare(pos, value.size(), value) == 0) return value.size();
   const char quote = text[pos];
@@ -552,18 +551,13 @@ std::vector<YAML::Node> RelativePathNodes(const YAML::Node& root) {
 // The template's relative paths rewritten so that they name the same files from `out_dir`.
 absl::StatusOr<std::string> RebasePaths(const std::string& text, const std::string& source,
                                         const fs::path& template_dir, const fs::path& out_dir) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(fmt::format(
-        "{}: not valid YAML ({}), so its paths cannot be rewritten for --out", source, e.msg));
-  }
+  ASSIGN_OR_RETURN(const YAML::Node root, CovenantText(source).Load(text));
   std::vector<TextEdit> edits;
   for (const YAML::Node& node : RelativePathNodes(root)) {
     const fs::path written(node.Scalar());
     if (written.is_absolute()) continue;
-    const std::optional<size_t> length = ScalarLength(text, node);
+    const std::optional<size_t> length =
+        ScalarLength(text, static_cast<size_t>(node.Mark().pos), node.Scalar());
     if (!length) {
       return CannotEdit(source, node, "cannot rewrite this path for --out (write it plainly)");
     }
@@ -634,35 +628,37 @@ int RunFillKeys(const PolicyFlags& f) {
     if (!rebased.ok()) return Fail(kExitInvalid, rebased.status());
     *text = std::move(*rebased);
   }
+  // Only values are placeholders: the same text in a comment or a key stays as it is.
+  absl::StatusOr<std::vector<YamlScalar>> scalars = CovenantText(f.template_file).Check(*text);
+  if (!scalars.ok()) return Fail(kExitInvalid, scalars.status());
   static const std::regex kPlaceholder(R"(<([A-Za-z0-9._-]+\.pub)>|<sha256:([^<>\s]+)>)");
-  std::istringstream lines(*text);
-  std::string line;
-  std::string filled;
-  int line_number = 0;
+  std::vector<TextEdit> edits;
   int keys = 0;
   int digests = 0;
   int errors = 0;
-  while (std::getline(lines, line)) {
-    ++line_number;
-    std::string out;
-    auto last = line.cbegin();
-    for (std::sregex_iterator it(line.begin(), line.end(), kPlaceholder), end; it != end; ++it) {
-      const std::smatch& match = *it;
-      out.append(last, match[0].first);
-      last = match[0].second;
-      absl::StatusOr<std::string> value = PlaceholderValue(match, f);
-      if (!value.ok()) {
-        ++errors;
-        fmt::print(stderr, "koppel: error: {}:{}: placeholder {}: {}\n", f.template_file,
-                   line_number, match[0].str(), std::string(value.status().message()));
-        continue;
-      }
-      out += *value;
-      ++(match[1].matched ? keys : digests);
+  for (const YamlScalar& scalar : *scalars) {
+    std::smatch match;
+    if (!std::regex_match(scalar.value, match, kPlaceholder)) continue;
+    const int line = scalar.mark.line + 1;
+    const size_t pos = static_cast<size_t>(scalar.mark.pos);
+    const std::optional<size_t> length = ScalarLength(*text, pos, scalar.value);
+    absl::StatusOr<std::string> value =
+        length ? PlaceholderValue(match, f)
+               : absl::InvalidArgumentError("write it plainly, or quoted without escapes");
+    if (!value.ok()) {
+      ++errors;
+      fmt::print(stderr, "koppel: error: {}:{}: placeholder {}: {}\n", f.template_file, line,
+                 scalar.value, std::string(value.status().message()));
+      continue;
     }
-    out.append(last, line.cend());
-    filled += out;
-    if (!lines.eof()) filled += "\n";
+    // A quoted placeholder keeps its quotes.
+    const bool quoted = *length != scalar.value.size();
+    edits.push_back({quoted ? pos + 1 : pos, scalar.value.size(), *value});
+    ++(match[1].matched ? keys : digests);
+  }
+  std::string filled = *text;
+  for (auto it = edits.rbegin(); it != edits.rend(); ++it) {
+    filled.replace(it->pos, it->length, it->text);
   }
   if (errors > 0) {
     return Fail(kExitInvalid,

@@ -31,6 +31,10 @@ constexpr std::string_view kHashDomain = "koppel/v1/audit\n";
 constexpr std::string_view kSignatureDomain = "koppel/v1/audit-entry";
 constexpr std::string_view kOpenEvent = "open";
 const std::string kZeroHash(2 * crypto_hash_sha256_BYTES, '0');
+// Bounds that keep reading a crafted line cheap and non-recursive beyond a few levels. An entry
+// holds names, counts and short reasons: far below both.
+constexpr size_t kMaxLineBytes = 1 << 20;
+constexpr int kMaxDepth = 16;  // levels of objects and arrays; the line is 1, its details 2
 
 constexpr std::array<std::string_view, 10> kLineKeys = {
     "seq",     "time", "service", "event", "actor", "covenant",
@@ -61,7 +65,10 @@ bool IsLowerHex(std::string_view text, size_t length) {
          });
 }
 
-// Throws nlohmann::json::type_error for a string that is not UTF-8.
+// The canonical form of docs/audit.md ("The hashed bytes"). For the values Append and
+// ParseLine admit (no floats, valid UTF-8) it is exactly what dump() writes with its defaults;
+// a test pins it against hand-written bytes. Throws nlohmann::json::type_error for a string
+// that is not UTF-8.
 std::string CanonicalJson(const AuditEntry& e) {
   Json object = Json::object();
   object["seq"] = e.seq;
@@ -132,15 +139,90 @@ std::string FormatLine(const AuditEntry& e) {
       e.signature);
 }
 
-absl::StatusOr<AuditEntry> ParseLine(std::string_view text, const std::string& where,
-                                     size_t line) {
+// Thrown by the parser callback to stop at the first key repeated or nesting too deep.
+struct LineRefused {
+  std::string problem;
+};
+
+// Checks what the parser cannot: only whole numbers (a fraction or exponent has no single
+// canonical spelling) and at most kMaxDepth levels of objects and arrays, `value` being at
+// level `depth` + 1. Recursion is bounded by the depth.
+absl::Status CheckValue(const Json& value, int depth, std::string_view what) {
+  if (value.is_number_float()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "{} hold a number that is not a whole number between -2^63 and 2^64-1", what));
+  }
+  if (!value.is_structured()) return absl::OkStatus();
+  if (depth >= kMaxDepth) {
+    return absl::InvalidArgumentError(
+        fmt::format("{} nest deeper than {} levels", what, kMaxDepth));
+  }
+  for (const Json& item : value) RETURN_IF_ERROR(CheckValue(item, depth + 1, what));
+  return absl::OkStatus();
+}
+
+// Parses one line without trusting it: any JSON exception, a line over kMaxLineBytes, nesting
+// deeper than kMaxDepth, a repeated key or a number that is not a whole number in 64 bits is
+// an error naming `where`, never a crash.
+absl::StatusOr<Json> ParseJsonLine(std::string_view text, const std::string& where) {
+  if (text.size() > kMaxLineBytes) {
+    return absl::InvalidArgumentError(fmt::format(
+        "{}: not an audit entry: the line is {} bytes, an entry is at most {}", where,
+        text.size(), kMaxLineBytes));
+  }
+  std::vector<std::vector<std::string>> keys;  // per open object, the keys seen so far
+  auto callback = [&keys](int depth, Json::parse_event_t event, Json& parsed) {
+    switch (event) {
+      case Json::parse_event_t::object_start:
+      case Json::parse_event_t::array_start:
+        if (depth >= kMaxDepth) {
+          throw LineRefused{fmt::format("it nests deeper than {} levels", kMaxDepth)};
+        }
+        if (event == Json::parse_event_t::object_start) keys.emplace_back();
+        break;
+      case Json::parse_event_t::object_end:
+        if (!keys.empty()) keys.pop_back();
+        break;
+      case Json::parse_event_t::key: {
+        const std::string& key = parsed.get_ref<const std::string&>();
+        if (!keys.empty()) {
+          if (std::find(keys.back().begin(), keys.back().end(), key) != keys.back().end()) {
+            throw LineRefused{fmt::format("key \"{}\" appears twice in one object",
+                                          key.size() <= 64 ? key : key.substr(0, 64) + "...")};
+          }
+          keys.back().push_back(key);
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    return true;
+  };
   Json j;
   try {
-    j = Json::parse(text);
+    j = Json::parse(text.begin(), text.end(), callback);
+  } catch (const LineRefused& refused) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: not an audit entry: {}", where, refused.problem));
   } catch (const Json::parse_error& e) {
     return absl::InvalidArgumentError(
         fmt::format("{}: not a JSON audit entry (invalid JSON at byte {})", where, e.byte));
+  } catch (const Json::exception& e) {
+    // e.g. out_of_range for a number too large for a double (1e999)
+    return absl::InvalidArgumentError(
+        fmt::format("{}: not a JSON audit entry (JSON error {})", where, e.id));
   }
+  if (absl::Status s = CheckValue(j, 0, "its values"); !s.ok()) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: not an audit entry: {}", where, std::string(s.message())));
+  }
+  return j;
+}
+
+absl::StatusOr<AuditEntry> ParseLine(std::string_view text, const std::string& where,
+                                     size_t line) {
+  ASSIGN_OR_RETURN(Json j, ParseJsonLine(text, where));
   if (!j.is_object()) {
     return absl::InvalidArgumentError(fmt::format("{}: not a JSON audit entry (not an object)",
                                                   where));
@@ -437,7 +519,8 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::filesystem::
 }
 
 absl::Status AuditLog::Append(std::string_view event, std::string_view actor,
-                              std::string_view covenant, const nlohmann::json& details) {
+                              std::string_view covenant, const nlohmann::json& details,
+                              uint64_t* seq) {
   if (event.empty() || !std::all_of(event.begin(), event.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
       })) {
@@ -448,6 +531,10 @@ absl::Status AuditLog::Append(std::string_view event, std::string_view actor,
     return absl::InvalidArgumentError(
         fmt::format("the details of audit event {} must be a JSON object, not {}", event,
                     details.type_name()));
+  }
+  if (absl::Status s = CheckValue(details, 1, "the details"); !s.ok()) {
+    return absl::InvalidArgumentError(
+        fmt::format("audit event {} cannot be written: {}", event, std::string(s.message())));
   }
   std::lock_guard<std::mutex> lock(mutex_);
   if (broken_) {
@@ -475,7 +562,13 @@ absl::Status AuditLog::Append(std::string_view event, std::string_view actor,
                          reinterpret_cast<const unsigned char*>(message.data()), message.size(),
                          signing_key_.data());
     e.signature = ToHex(signature);
-    line = FormatLine(e) + "\n";
+    line = FormatLine(e);
+    if (line.size() > kMaxLineBytes) {
+      return absl::InvalidArgumentError(fmt::format(
+          "audit event {} would be a line of {} bytes; an entry is at most {}", event,
+          line.size(), kMaxLineBytes));
+    }
+    line.push_back('\n');
   } catch (const Json::exception& ex) {
     return absl::InvalidArgumentError(fmt::format(
         "audit event {} cannot be written as JSON ({}); every string must be UTF-8", event,
@@ -508,6 +601,7 @@ absl::Status AuditLog::Append(std::string_view event, std::string_view actor,
   }
   last_seq_ = e.seq;
   last_hash_ = e.hash;
+  if (seq != nullptr) *seq = e.seq;
   return absl::OkStatus();
 }
 
@@ -523,7 +617,8 @@ std::string AuditLog::last_hash() const {
 
 absl::StatusOr<std::vector<AuditEntry>> ReadAuditLog(const std::filesystem::path& path,
                                                      size_t* torn_bytes) {
-  const int raw_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO must be refused below, not waited on.
+  const int raw_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (raw_fd < 0) {
     return absl::NotFoundError(
         fmt::format("cannot open audit log {}: {}", path.string(), std::strerror(errno)));

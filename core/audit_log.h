@@ -10,8 +10,10 @@
 //    "actor":"agent-brp","covenant":"almelo-mpg","details":{...},
 //    "prev":"<hex sha256>","hash":"<hex sha256>","signature":"<hex ed25519>"}
 // hash = SHA-256("koppel/v1/audit\n" || prev || "\n" || canonical JSON of the entry without
-// hash and signature); canonical JSON is nlohmann::json's dump() of the object
-// {seq,time,service,event,actor,covenant,details,prev}: keys sorted at every level, no spaces.
+// hash and signature): the object {seq,time,service,event,actor,covenant,details,prev} with
+// keys sorted by their bytes at every level, no whitespace, whole numbers only, strings as
+// UTF-8 with only " \\ and the control characters escaped; docs/audit.md specifies it to the
+// byte. Lines are read without trusting them: at most 1 MiB, 16 levels, no repeated keys.
 // signature = Ed25519 over "koppel/v1/audit-entry" NUL || the 32 raw bytes of hash.
 // Entry 1 of every log is an "open" entry whose details name the signer's public key
 // {"signer_public_key": hex}; every later Open appends another "open" entry (a service start).
@@ -67,12 +69,14 @@ class AuditLog {
                                                         std::string service);
   ~AuditLog();
 
-  // Appends one entry and syncs it to disk before returning. `event` is lower-case letters,
-  // digits and _; `details` must be a JSON object (null counts as {}) of valid UTF-8. After a
-  // failed write or sync the log refuses further appends: the service should stop rather than
-  // act without a record.
+  // Appends one entry and syncs it to disk before returning; its sequence number goes to
+  // `seq` when given. `event` is lower-case letters, digits and _; `details` must be a JSON
+  // object (null counts as {}) of valid UTF-8 strings, whole numbers, booleans, arrays and
+  // objects, at most 16 levels deep, and the line at most 1 MiB. After a failed write or sync
+  // the log refuses further appends: the service should stop rather than act without a record.
   absl::Status Append(std::string_view event, std::string_view actor,
-                      std::string_view covenant, const nlohmann::json& details);
+                      std::string_view covenant, const nlohmann::json& details,
+                      uint64_t* seq = nullptr);
 
   uint64_t last_seq() const;
   std::string last_hash() const;

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "core/file_contents.h"
 
 namespace koppel {
 namespace {
@@ -52,18 +53,28 @@ bool IsValidUtf8(std::string_view bytes) {
 
 absl::StatusOr<std::unique_ptr<CsvReader>> CsvReader::Open(const std::filesystem::path& path,
                                                            const CsvOptions& options) {
+  auto line_breaking = [](char c) { return c == '\0' || c == '\n' || c == '\r'; };
+  if (line_breaking(options.delimiter) || (options.quote && line_breaking(*options.quote))) {
+    return absl::InvalidArgumentError(
+        "the CSV delimiter and quote cannot be NUL, CR or LF; set csv.delimiter and csv.quote "
+        "in the mapping to the export's characters");
+  }
   if (options.quote && *options.quote == options.delimiter) {
     return absl::InvalidArgumentError("the CSV quote and delimiter must differ");
   }
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot open ", path.string(), ": ", std::strerror(errno)));
+  absl::StatusOr<int> opened = OpenRegularFile(path, "");
+  if (!opened.ok()) {
+    // NOT_FOUND stays; anything but a regular file is an invalid argument, not a bad header.
+    if (absl::IsNotFound(opened.status())) return opened.status();
+    return absl::InvalidArgumentError(opened.status().message());
   }
+  const int fd = *opened;
   struct stat st;
-  if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+  if (::fstat(fd, &st) != 0) {
+    const int error = errno;
     ::close(fd);
-    return absl::InvalidArgumentError(absl::StrCat(path.string(), " is not a readable file"));
+    return absl::NotFoundError(
+        absl::StrCat("cannot read ", path.string(), ": ", std::strerror(error)));
   }
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   return std::unique_ptr<CsvReader>(

@@ -1,28 +1,82 @@
 #include "core/file_contents.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace koppel {
+namespace {
 
-absl::StatusOr<std::string> ReadFileContents(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return absl::FailedPreconditionError(fmt::format("{} is a directory", path.string()));
+std::string_view KindOf(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  return "a special file";
+}
+
+std::string Prefix(std::string_view what) {
+  return what.empty() ? std::string() : fmt::format("{} ", what);
+}
+
+}  // namespace
+
+absl::StatusOr<int> OpenRegularFile(const std::filesystem::path& path, std::string_view what) {
+  // O_NONBLOCK: opening a FIFO without a writer must not wait for one.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    return absl::NotFoundError(fmt::format("cannot read {}{}: {}", Prefix(what), path.string(),
+                                           std::strerror(errno)));
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(
-        fmt::format("cannot read {}: {}", path.string(), std::strerror(errno)));
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int error = errno;
+    ::close(fd);
+    return absl::NotFoundError(fmt::format("cannot read {}{}: {}", Prefix(what), path.string(),
+                                           std::strerror(error)));
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(fmt::format("read error in {}", path.string()));
-  return text.str();
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::FailedPreconditionError(fmt::format(
+        "{}{} is {}, not a regular file; {}", Prefix(what), path.string(), KindOf(st.st_mode),
+        S_ISDIR(st.st_mode) ? "give the path of a file"
+                            : "koppel reads only regular files, so copy the content into one"));
+  }
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    const int error = errno;
+    ::close(fd);
+    return absl::InternalError(
+        fmt::format("cannot read {}{}: {}", Prefix(what), path.string(), std::strerror(error)));
+  }
+  return fd;
+}
+
+absl::StatusOr<std::string> ReadFileContents(const std::filesystem::path& path,
+                                             std::string_view what) {
+  absl::StatusOr<int> fd = OpenRegularFile(path, what);
+  if (!fd.ok()) return fd.status();
+  std::string text;
+  char buffer[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(*fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int error = errno;
+      ::close(*fd);
+      return absl::DataLossError(
+          fmt::format("read error in {}{}: {}", Prefix(what), path.string(), std::strerror(error)));
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(*fd);
+  return text;
 }
 
 }  // namespace koppel

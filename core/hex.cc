@@ -16,6 +16,7 @@ absl::StatusOr<std::vector<uint8_t>> FromHex(std::string_view hex) {
     return absl::InvalidArgumentError("hex text has an odd number of characters");
   }
   std::vector<uint8_t> out(hex.size() / 2);
+  if (out.empty()) return out;
   size_t written = 0;
   const char* end = nullptr;
   if (sodium_hex2bin(out.data(), out.size(), hex.data(), hex.size(), nullptr, &written, &end) !=

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <string>
 
+#include "core/file_contents.h"
 #include "core/hex.h"
 
 #include "absl/strings/str_cat.h"
@@ -22,16 +23,15 @@ bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 }  // namespace
 
 absl::StatusOr<Secret> ReadKeyFile(const std::filesystem::path& path, size_t size) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot open key file ", path.string(), ": ", std::strerror(errno)));
-  }
+  absl::StatusOr<int> opened = OpenRegularFile(path, "key file");
+  if (!opened.ok()) return opened.status();
+  const int fd = *opened;
   struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (::fstat(fd, &st) != 0) {
+    const int error = errno;
     ::close(fd);
-    return absl::InvalidArgumentError(absl::StrCat("key file ", path.string(),
-                                                   " is not a regular file"));
+    return absl::NotFoundError(
+        absl::StrCat("cannot read key file ", path.string(), ": ", std::strerror(error)));
   }
   if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
     ::close(fd);
@@ -110,12 +110,9 @@ absl::Status WriteKeyFile(const std::filesystem::path& path, const Secret& key) 
 
 absl::StatusOr<std::vector<uint8_t>> ReadPublicKeyFile(const std::filesystem::path& path,
                                                        size_t size) {
-  std::ifstream in(path);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot open public key file ", path.string()));
-  }
-  std::string text;
-  std::getline(in, text);
+  absl::StatusOr<std::string> contents = ReadFileContents(path, "public key file");
+  if (!contents.ok()) return contents.status();
+  std::string text = contents->substr(0, contents->find('\n'));
   while (!text.empty() && IsSpace(text.back())) text.pop_back();
   absl::StatusOr<std::vector<uint8_t>> key = FromHex(text);
   if (!key.ok() || key->size() != size) {

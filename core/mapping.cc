@@ -9,6 +9,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "core/file_contents.h"
 #include "core/status_macros.h"
 #include "core/yaml_reader.h"
 
@@ -65,10 +66,15 @@ class MappingParser : public YamlReader {
     ASSIGN_OR_RETURN(std::string value, String(parent, path, key));
     if (value == "\\t") value = "\t";
     if (value.empty() && allow_empty) return '\0';
-    if (value.size() != 1 || value[0] == '\n' || value[0] == '\r') {
+    if (value.size() != 1) {
       return Error(parent[key], Join(path, key),
                    allow_empty ? "expected one character, or \"\" for none"
                                : "expected exactly one character (\"\\t\" for tab)");
+    }
+    if (value[0] == '\0' || value[0] == '\n' || value[0] == '\r') {
+      return Error(parent[key], Join(path, key),
+                   "cannot be NUL, CR or LF: those end or break a line; give the character "
+                   "the export uses");
     }
     return value[0];
   }
@@ -85,6 +91,10 @@ absl::Status ParseCsv(MappingParser& p, const YAML::Node& node, Mapping* m) {
     m->csv.quote = '"';
   }
   if (m->csv.quote && *m->csv.quote == m->csv.delimiter) {
+    if (!node["quote"]) {
+      return p.Error(node["delimiter"], "csv.delimiter",
+                     "must differ from the quote, which is \" unless csv.quote says otherwise");
+    }
     return p.Error(node["quote"], "csv.quote", "the quote must differ from the delimiter");
   }
   m->encoding = "utf-8";
@@ -338,7 +348,7 @@ std::vector<v1::AttributeSchema> Mapping::BatchSchema() const {
 absl::StatusOr<Mapping> ParseMapping(std::string_view yaml, std::string_view source_name) {
   MappingParser parser(source_name);
   try {
-    YAML::Node root = YAML::Load(std::string(yaml));
+    ASSIGN_OR_RETURN(const YAML::Node root, parser.Load(yaml));
     if (!root.IsDefined() || root.IsNull()) {
       return absl::InvalidArgumentError(
           fmt::format("{}: the mapping file is empty", source_name));
@@ -350,13 +360,8 @@ absl::StatusOr<Mapping> ParseMapping(std::string_view yaml, std::string_view sou
 }
 
 absl::StatusOr<Mapping> LoadMapping(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot open mapping file ", path.string()));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return ParseMapping(text.str(), path.string());
+  ASSIGN_OR_RETURN(const std::string text, ReadFileContents(path, "mapping file"));
+  return ParseMapping(text, path.string());
 }
 
 }  // namespace koppel

@@ -1,13 +1,20 @@
 // Runs a koppel gRPC service the way every koppel server runs: listening with mutual-TLS
 // credentials, announcing its port (log line and optional port file, for scripts and tests that
 // start it on port 0), and stopping cleanly on SIGTERM or SIGINT by finishing calls in flight.
+// It also keeps the service reachable under hostile connections: TLS handshakes must finish
+// within a few seconds, callers are admitted (or refused) before any of their messages is read,
+// the memory for connections and requests is bounded, and a listener that stopped accepting
+// (descriptors ran out) is replaced once descriptors are free again.
 #ifndef KOPPEL_CORE_SERVICE_RUNNER_H_
 #define KOPPEL_CORE_SERVICE_RUNNER_H_
 
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
+#include <chrono>
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 
@@ -17,11 +24,24 @@ namespace koppel {
 // first thing in a server's main, before gRPC or RocksDB start threads.
 sigset_t BlockStopSignals();
 
+// Whether the party named `peer` (its certificate's common name) may call `method` (the gRPC
+// path, "/koppel.v1.LinkerService/Deliver"). A refusal says why; the caller gets it as
+// PERMISSION_DENIED.
+using AdmissionCheck = std::function<absl::Status(std::string_view peer, std::string_view method)>;
+
 struct ServiceOptions {
   std::string name;       // "koppel-linker", for log lines
   std::string listen;     // host:port, port 0 for any free port
   std::string port_file;  // optional: the port actually listened on is written here
   int max_receive_bytes = 4 << 20;
+  // Memory gRPC may take for all connections and requests together (gRPC resource quota).
+  int64_t memory_quota_bytes = 256 << 20;
+  // A connection that has not finished its TLS handshake by then is closed.
+  std::chrono::milliseconds handshake_timeout{5000};
+  // A connection without calls for this long is closed.
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
+  // Unset: every caller with a certificate of the deployment's CA is admitted.
+  AdmissionCheck admit;
 };
 
 // Serves `service` until one of `stop_signals` arrives.

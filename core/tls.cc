@@ -9,6 +9,9 @@
 #include <sstream>
 #include <tuple>
 
+#include "core/file_contents.h"
+#include "core/status_macros.h"
+
 namespace koppel {
 namespace {
 
@@ -23,13 +26,11 @@ absl::StatusOr<std::string> ReadPem(const std::filesystem::path& path, bool secr
         "private key {} is readable by group or others; run: chmod 600 {}", path.string(),
         path.string()));
   }
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (text.str().find("-----BEGIN") == std::string::npos) {
+  ASSIGN_OR_RETURN(std::string text, ReadFileContents(path));
+  if (text.find("-----BEGIN") == std::string::npos) {
     return absl::InvalidArgumentError(fmt::format("{} is not a PEM file", path.string()));
   }
-  return text.str();
+  return text;
 }
 
 struct Pems {

@@ -1,6 +1,8 @@
 // Reading YAML documents (mapping files, analysis specs, covenants) with errors that name the
 // source, line, column and key path of the problem, e.g.
 //   m.yaml:5:18: csv.delimiter: expected a single value
+// Load() refuses what YAML readers disagree on (a key given twice in one mapping, a second
+// document), so a signed document means one thing to every reader.
 // A YamlReader checks the shape of a node (a mapping with known keys, a single value, a
 // boolean, a whole number) and words every error the same way; each parser adds its own
 // checks on top and reports them through Error().
@@ -20,6 +22,12 @@
 
 namespace koppel {
 
+// A scalar that is a value (not a key), and where its text starts (at the quote if quoted).
+struct YamlScalar {
+  YAML::Mark mark;
+  std::string value;
+};
+
 // How ExpectMap words its two errors, so every parser keeps the wording its users know.
 // "{key}" stands for the unknown key, "{allowed}" for the allowed keys in the order given,
 // separated by ", ". E.g. {"expected a mapping", "unknown key '{key}'; allowed: {allowed}"}.
@@ -34,6 +42,15 @@ class YamlReader {
   YamlReader(std::string_view source, YamlMapWording wording);
 
   const std::string& source() const { return source_; }
+
+  // The document in `text`. INVALID_ARGUMENT naming the line for text that is not YAML, for a
+  // key given twice in one mapping (block or flow, at any depth; yaml-cpp alone would keep
+  // the first) and for more than one document. An empty text is a null node.
+  absl::StatusOr<YAML::Node> Load(std::string_view text) const;
+
+  // Checks `text` as Load() does, without building the document: its scalar values in text
+  // order, for tools that edit the text in place.
+  absl::StatusOr<std::vector<YamlScalar>> Check(std::string_view text) const;
 
   // INVALID_ARGUMENT "<source>:<line>:<column>: <path>: <problem>", or
   // "<source>: <path>: <problem>" when `node` has no position (e.g. a missing key). An empty

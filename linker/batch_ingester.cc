@@ -4,14 +4,48 @@
 #include <sodium.h>
 
 #include <cstring>
+#include <optional>
 #include <ctime>
 
 #include "core/hex.h"
+#include "core/identifier_rules.h"
 #include "core/receipt.h"
 #include "core/status_macros.h"
 #include "linker/record_cipher.h"
 
 namespace koppel {
+namespace {
+
+// Why a record's values do not fit its header's attribute schema (the kind of each value, a
+// category's code within the code list), or nullopt when they do.
+std::optional<std::string> ValueMismatch(const v1::BatchHeader& header, const v1::Record& record) {
+  for (int i = 0; i < record.values_size(); ++i) {
+    const v1::Value& value = record.values(i);
+    const v1::AttributeSchema& attribute = header.attributes(i);
+    v1::Value::KindCase expected = v1::Value::KIND_NOT_SET;
+    switch (attribute.type()) {
+      case v1::ATTRIBUTE_TYPE_CATEGORY: expected = v1::Value::kCode; break;
+      case v1::ATTRIBUTE_TYPE_INTEGER: expected = v1::Value::kInteger; break;
+      case v1::ATTRIBUTE_TYPE_AMOUNT: expected = v1::Value::kAmountCents; break;
+      case v1::ATTRIBUTE_TYPE_DATE: expected = v1::Value::kDateDays; break;
+      case v1::ATTRIBUTE_TYPE_YEAR: expected = v1::Value::kYear; break;
+      default:
+        return fmt::format("attribute '{}' has no type", attribute.name());
+    }
+    if (value.kind_case() == v1::Value::KIND_NOT_SET) continue;  // an empty field
+    if (value.kind_case() != expected) {
+      return fmt::format("the value of attribute '{}' is not a {}", attribute.name(),
+                         v1::AttributeType_Name(attribute.type()));
+    }
+    if (expected == v1::Value::kCode && value.code() >= static_cast<uint32_t>(attribute.codes_size())) {
+      return fmt::format("the value of attribute '{}' is code {}, beyond the {} codes of its list",
+                         attribute.name(), value.code(), attribute.codes_size());
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<BatchIngester>> BatchIngester::Create(Covenant covenant,
                                                                       LinkerKeys keys,
@@ -44,6 +78,13 @@ absl::StatusOr<v1::Receipt> BatchIngester::Ingest(const std::string& sender,
   ASSIGN_OR_RETURN(v1::BatchPayload payload,
                    OpenSealedBatch(batch, keys_.box_public, keys_.box_secret));
   const v1::BatchHeader& header = payload.header();
+  // Its names reach refusals, the audit log and the store: checked before any of them.
+  if (std::optional<FieldViolation> violation = CheckRequestFields(header)) {
+    return absl::InvalidArgumentError(fmt::format(
+        "batch {}: header field {} ({} bytes) breaks its rule: {}; nothing of the batch is "
+        "stored",
+        batch.batch_id(), violation->field, violation->length, violation->rule));
+  }
   if (header.covenant_id() != covenant_.id) {
     return absl::PermissionDeniedError(fmt::format(
         "batch {} was sealed under covenant '{}', not '{}' (rule: data stays bound to its "
@@ -84,6 +125,12 @@ absl::StatusOr<v1::Receipt> BatchIngester::Ingest(const std::string& sender,
           covenant_.id, covenant_.version, batch.batch_id(),
           undeclared_identifier ? "an identifier" : "a value", sender, header.dataset(),
           undeclared_identifier ? "identifiers" : "fields"));
+    }
+    if (std::optional<std::string> mismatch = ValueMismatch(header, record)) {
+      return absl::InvalidArgumentError(fmt::format(
+          "batch {}: record {} does not match the batch header: {}; nothing of the batch is "
+          "stored (seal the export again with this agent's koppel-agent)",
+          batch.batch_id(), index + static_cast<uint64_t>(rejected), *mismatch));
     }
     const bool bsn_ok = record.bsn_token().size() == 32 || record.bsn_token().empty();
     const bool address_ok = record.address_token().size() == 32 || record.address_token().empty();

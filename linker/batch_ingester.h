@@ -34,7 +34,8 @@ class BatchIngester {
                                                                LinkerStore* store);
 
   // PERMISSION_DENIED when the sender may not deliver this batch, INVALID_ARGUMENT or
-  // UNAUTHENTICATED for a malformed or tampered batch; nothing is stored then.
+  // UNAUTHENTICATED for a malformed or tampered batch (a header name or id breaking its rule
+  // in core/identifier_rules.h included); nothing is stored then.
   absl::StatusOr<v1::Receipt> Ingest(const std::string& sender, const v1::SealedBatch& batch);
 
   const Covenant& covenant() const { return covenant_; }

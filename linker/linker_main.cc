@@ -11,9 +11,11 @@
 #include <fmt/format.h>
 
 #include "core/hmac.h"
+#include "core/identifier_rules.h"
 #include "core/key_file.h"
 #include "core/key_transport.h"
 #include "core/periodic_task.h"
+#include "core/process_hardening.h"
 #include "core/service_runner.h"
 #include "core/tls.h"
 #include "koppel/v1/vault.grpc.pb.h"
@@ -28,7 +30,9 @@
 namespace koppel {
 namespace {
 
-enum ExitCode : int { kExitOk = 0, kExitUsage = 2, kExitIo = 3, kExitConfig = 4 };
+// kExitDamaged: the store is damaged and must be restored from a backup; a supervisor must not
+// simply restart the linker.
+enum ExitCode : int { kExitOk = 0, kExitUsage = 2, kExitIo = 3, kExitConfig = 4, kExitDamaged = 5 };
 
 int Fail(int code, const absl::Status& status) {
   fmt::print(stderr, "koppel-linker: error: {}\n", std::string(status.message()));
@@ -97,10 +101,13 @@ struct ServeFlags {
   std::string vault;
   std::string audit;
   int retention_check_seconds = 60;
+  int memory_quota_mib = 1024;
+  int min_free_disk_mib = 256;
 };
 
 int Serve(const ServeFlags& f) {
   const sigset_t stop_signals = BlockStopSignals();  // before any thread exists
+  HardenServiceProcess("koppel-linker");
   const TlsFiles tls = TlsFiles::FromPkiDir(f.pki, f.name);
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = MakeServerCredentials(tls);
   if (!credentials.ok()) return Fail(kExitIo, credentials.status());
@@ -116,8 +123,11 @@ int Serve(const ServeFlags& f) {
   if (!ledger.ok()) return Fail(kExitIo, ledger.status());
   absl::StatusOr<std::unique_ptr<AuditLog>> audit = AuditLog::Open(audit_path, *signing, "linker");
   if (!audit.ok()) return Fail(kExitIo, audit.status());
-  absl::StatusOr<std::unique_ptr<LinkerStore>> store = LinkerStore::Open(f.data);
-  if (!store.ok()) return Fail(kExitIo, store.status());
+  absl::StatusOr<std::unique_ptr<LinkerStore>> store = LinkerStore::Open(
+      f.data, {.min_free_bytes = uint64_t{static_cast<uint64_t>(f.min_free_disk_mib)} << 20});
+  if (!store.ok()) {
+    return Fail(absl::IsDataLoss(store.status()) ? kExitDamaged : kExitIo, store.status());
+  }
 
   std::vector<std::filesystem::path> files(f.covenants.begin(), f.covenants.end());
   absl::StatusOr<CovenantPlan> plan = PlanCovenants(files, ledger->get(), absl::Now());
@@ -126,12 +136,7 @@ int Serve(const ServeFlags& f) {
   ServedCovenants covenants(store->get(), ledger->get(), audit->get());
   // A deletion cut short by a crash (even after its write, before the compaction) is finished
   // now: the ledger says "ended" but not yet "deleted".
-  for (const std::string& id : (*ledger)->PendingDeletion()) {
-    absl::StatusOr<LinkerStore::Deleted> deleted =
-        covenants.End(id, "retention_deletion", "linker", "finishing an interrupted deletion",
-                      absl::Now());
-    if (!deleted.ok()) return Fail(kExitIo, deleted.status());
-  }
+  if (absl::Status s = covenants.ResumePendingDeletions(); !s.ok()) return Fail(kExitIo, s);
   for (const SignedCovenant& ended : plan->end) {
     absl::StatusOr<LinkerStore::Deleted> deleted =
         covenants.End(ended.covenant.id, "retention_deletion", "linker", "retention period over",
@@ -170,8 +175,21 @@ int Serve(const ServeFlags& f) {
   LinkerService service(&covenants, store->get(), audit->get());
   spdlog::info("koppel-linker serving {} covenants (data in {}, audit log {})",
                covenants.All().size(), f.data, audit_path);
-  ServiceOptions options{"koppel-linker", f.listen, f.port_file,
-                         static_cast<int>(BatchIngester::kMaxSealedBytes + (1 << 20))};
+  ServiceOptions options;
+  options.name = "koppel-linker";
+  options.listen = f.listen;
+  options.port_file = f.port_file;
+  options.max_receive_bytes = static_cast<int>(BatchIngester::kMaxSealedBytes + (1 << 20));
+  options.memory_quota_bytes = int64_t{f.memory_quota_mib} << 20;
+  options.admit = [&covenants, &audit](std::string_view peer, std::string_view method) {
+    absl::Status admitted = covenants.Admit(peer, method);
+    if (!admitted.ok()) {
+      (void)(*audit)->Append("refused", IsName(peer) ? std::string(peer) : "", "",
+                             {{"operation", std::string(method.substr(method.rfind('/') + 1))},
+                              {"reason", std::string(admitted.message())}});
+    }
+    return admitted;
+  };
   absl::Status outcome;
   {
     PeriodicTask retention(std::chrono::seconds(f.retention_check_seconds),
@@ -233,6 +251,14 @@ int Main(int argc, char** argv) {
   serve->add_option("--retention-check-seconds", f.retention_check_seconds,
                     "how often to check for covenants whose retention is over")
       ->check(CLI::Range(1, 86400));
+  serve->add_option("--memory-quota-mib", f.memory_quota_mib,
+                    "memory for connections and requests in flight, all together; beyond it "
+                    "requests wait (at least 4 sealed batches of 64 MiB)")
+      ->check(CLI::Range(300, 1 << 20));
+  serve->add_option("--min-free-disk-mib", f.min_free_disk_mib,
+                    "refuse batches (the agent retries later) while less than this is free on "
+                    "the data directory's disk; 0: until RocksDB fails")
+      ->check(CLI::Range(0, 1 << 30));
   std::string keygen_dir;
   CLI::App* keygen = app.add_subcommand("keygen", "create the linker's keys in a directory");
   keygen->add_option("--out", keygen_dir, "directory for the key files")->required();

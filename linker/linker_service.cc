@@ -1,8 +1,12 @@
 #include "linker/linker_service.h"
 
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "core/hmac.h"
+#include "core/identifier_rules.h"
+#include "core/log_safe.h"
 #include "core/status_macros.h"
 #include "core/tls.h"
 #include "policies/end_statement.h"
@@ -28,6 +32,31 @@ absl::Status LinkerService::Audit(std::string_view event, std::string_view actor
   return s;
 }
 
+std::optional<grpc::Status> LinkerService::RefuseMalformed(
+    std::string_view operation, std::string_view event, const std::string& caller,
+    const google::protobuf::Message& request) {
+  if (!IsName(caller)) {
+    spdlog::warn("refused {}: the certificate identity {} ({} bytes) is not a party name",
+                 operation, LogSafe(caller), caller.size());
+    const std::string reason = fmt::format(
+        "the client certificate's common name is not a party name (rule: {})", kNameRule);
+    (void)Audit(event, "", "",
+                {{"field", "certificate common name"},
+                 {"length", caller.size()},
+                 {"reason", reason}});
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, reason);
+  }
+  std::optional<FieldViolation> violation = CheckRequestFields(request);
+  if (!violation.has_value()) return std::nullopt;
+  const absl::Status refused = violation->ToStatus();
+  spdlog::warn("refused {} from {}: {}", operation, LogSafe(caller), LogSafe(refused));
+  (void)Audit(event, caller, "",
+              {{"field", violation->field},
+               {"length", violation->length},
+               {"reason", std::string(refused.message())}});
+  return ToGrpcStatus(refused);
+}
+
 absl::StatusOr<v1::Receipt> LinkerService::Ingest(const std::string& sender,
                                                   const v1::SealedBatch& batch) {
   if (batch.covenant_id().empty()) {
@@ -46,12 +75,16 @@ grpc::Status LinkerService::Deliver(
   if (sender.empty()) return Unauthenticated();
   v1::DeliverRequest request;
   while (stream->Read(&request)) {
+    if (std::optional<grpc::Status> refused =
+            RefuseMalformed("a delivery", "delivery_refused", sender, request)) {
+      return *refused;
+    }
     const v1::SealedBatch& batch = request.batch();
     absl::StatusOr<v1::Receipt> receipt = Ingest(sender, batch);
     if (!receipt.ok()) {
       // Batch ids and party names only: the linker never sees an identifier to log.
-      spdlog::warn("refused batch {} of {} from {}: {}", batch.batch_id(), batch.dataset(), sender,
-                   std::string(receipt.status().message()));
+      spdlog::warn("refused batch {} of {} from {}: {}", LogSafe(batch.batch_id()),
+                   LogSafe(batch.dataset()), LogSafe(sender), LogSafe(receipt.status()));
       (void)Audit("delivery_refused", sender, batch.covenant_id(),
                   {{"batch_id", batch.batch_id()},
                    {"dataset", batch.dataset()},
@@ -69,8 +102,9 @@ grpc::Status LinkerService::Deliver(
     }
     if (!receipt->duplicate()) ++batches_stored_;
     spdlog::info("{} batch {} of {} from {} under {}: {} records",
-                 receipt->duplicate() ? "re-acknowledged" : "stored", receipt->batch_id(),
-                 receipt->dataset(), sender, receipt->covenant_id(), receipt->records_accepted());
+                 receipt->duplicate() ? "re-acknowledged" : "stored", LogSafe(receipt->batch_id()),
+                 LogSafe(receipt->dataset()), LogSafe(sender), LogSafe(receipt->covenant_id()),
+                 receipt->records_accepted());
     v1::DeliverResponse response;
     *response.mutable_receipt() = std::move(*receipt);
     if (!stream->Write(response)) break;
@@ -83,6 +117,11 @@ grpc::Status LinkerService::GetStatus(grpc::ServerContext* context,
                                       v1::GetStatusResponse* response) {
   const std::string caller = PeerIdentity(*context);
   if (caller.empty()) return Unauthenticated();
+  if (!IsName(caller)) {
+    spdlog::warn("refused a status request: the certificate identity {} ({} bytes) is not a "
+                 "party name", LogSafe(caller), caller.size());
+    return Unauthenticated();
+  }
   absl::StatusOr<std::vector<v1::DatasetStatus>> status = store_->Status();
   if (!status.ok()) return ToGrpcStatus(status.status());
   // A party sees the counts of the covenants it is a party to, and no others.
@@ -98,6 +137,10 @@ grpc::Status LinkerService::Query(grpc::ServerContext* context, const v1::QueryR
                                   v1::QueryResponse* response) {
   const std::string caller = PeerIdentity(*context);
   if (caller.empty()) return Unauthenticated();
+  if (std::optional<grpc::Status> refused =
+          RefuseMalformed("a query", "query_refused", caller, *request)) {
+    return *refused;
+  }
   std::string covenant_id = request->covenant_id();  // the one held, once known
   absl::StatusOr<v1::Release> release = [&]() -> absl::StatusOr<v1::Release> {
     ASSIGN_OR_RETURN(CovenantHold hold, covenants_->Hold(request->covenant_id(), caller, absl::Now()));
@@ -109,8 +152,8 @@ grpc::Status LinkerService::Query(grpc::ServerContext* context, const v1::QueryR
     return hold->queries().Run(caller, *request);
   }();
   if (!release.ok()) {
-    spdlog::warn("refused query {} from {}: {}", request->spec_name(), caller,
-                 std::string(release.status().message()));
+    spdlog::warn("refused query {} from {}: {}", LogSafe(request->spec_name()), LogSafe(caller),
+                 LogSafe(release.status()));
     (void)Audit("query_refused", caller, covenant_id,
                 {{"analysis", request->spec_name()},
                  {"reason", std::string(release.status().message())}});
@@ -135,9 +178,9 @@ grpc::Status LinkerService::Query(grpc::ServerContext* context, const v1::QueryR
   }
   spdlog::info("released analysis {} (spec {}, {}) under {} to {}: {} tables, {} cells "
                "suppressed primarily, {} secondarily ({} because of {} earlier releases)",
-               meta.analysis(), meta.spec_sha256(),
+               LogSafe(meta.analysis()), meta.spec_sha256(),
                meta.mode() == v1::RELEASE_MODE_PERTURBED ? "perturbed" : "exact",
-               meta.covenant_id(), caller, release->tables_size(),
+               LogSafe(meta.covenant_id()), LogSafe(caller), release->tables_size(),
                meta.cells_suppressed_primary(), meta.cells_suppressed_secondary(),
                meta.cells_suppressed_history(), meta.earlier_releases_checked());
   *response->mutable_release() = std::move(*release);
@@ -147,15 +190,26 @@ grpc::Status LinkerService::Query(grpc::ServerContext* context, const v1::QueryR
 grpc::Status LinkerService::AskFlags(grpc::ServerContext* context,
                                      const v1::AskFlagsRequest* request,
                                      v1::AskFlagsResponse* response) {
+  // The agent-side tokens are pseudonyms of the caller's clients: wiped once answered (gRPC
+  // owns the request and would free them as they are).
+  absl::Cleanup wipe = [request] {
+    for (std::string& token : *const_cast<v1::AskFlagsRequest*>(request)->mutable_tokens()) {
+      sodium_memzero(token.data(), token.size());
+    }
+  };
   const std::string caller = PeerIdentity(*context);
   if (caller.empty()) return Unauthenticated();
+  if (std::optional<grpc::Status> refused =
+          RefuseMalformed("a purpose-bound release", "flags_refused", caller, *request)) {
+    return *refused;
+  }
   absl::StatusOr<v1::AskFlagsResponse> answer = [&]() -> absl::StatusOr<v1::AskFlagsResponse> {
     ASSIGN_OR_RETURN(CovenantHold hold, covenants_->Hold(request->covenant_id(), "", absl::Now()));
     return hold->flags().Answer(caller, *request);
   }();
   if (!answer.ok()) {
-    spdlog::warn("refused release {} to {}: {}", request->release(), caller,
-                 std::string(answer.status().message()));
+    spdlog::warn("refused release {} to {}: {}", LogSafe(request->release()), LogSafe(caller),
+                 LogSafe(answer.status()));
     (void)Audit("flags_refused", caller, request->covenant_id(),
                 {{"release", request->release()},
                  {"reason", std::string(answer.status().message())}});
@@ -174,7 +228,8 @@ grpc::Status LinkerService::AskFlags(grpc::ServerContext* context,
     return ToGrpcStatus(s);
   }
   spdlog::info("answered release {} under {} to {}: {} tokens, {} delivered by it",
-               request->release(), request->covenant_id(), caller, request->tokens_size(),
+               LogSafe(request->release()), LogSafe(request->covenant_id()), LogSafe(caller),
+               request->tokens_size(),
                delivered);
   *response = std::move(*answer);
   return grpc::Status::OK;
@@ -185,6 +240,10 @@ grpc::Status LinkerService::EndCovenant(grpc::ServerContext* context,
                                         v1::EndCovenantResponse* response) {
   const std::string caller = PeerIdentity(*context);
   if (caller.empty()) return Unauthenticated();
+  if (std::optional<grpc::Status> refused =
+          RefuseMalformed("a covenant end", "end_refused", caller, *request)) {
+    return *refused;
+  }
   response->set_covenant_id(request->covenant_id());
   response->set_service("linker");
   absl::StatusOr<std::shared_ptr<ServedCovenant>> served = covenants_->Find(request->covenant_id());

@@ -1,11 +1,14 @@
 // The gRPC face of the linker: authenticates the caller by its client certificate, finds the
 // covenant the request is made under (held for the request, in force now), hands the request to
 // that covenant's ingester, query runner or flag responder, and writes every delivery, query,
-// release and covenant end to the audit log.
+// release and covenant end to the audit log. Every request is checked against the identifier
+// rules before any of it is logged, and what is logged of a client's strings is escaped.
 #ifndef KOPPEL_LINKER_LINKER_SERVICE_H_
 #define KOPPEL_LINKER_LINKER_SERVICE_H_
 
 #include <atomic>
+#include <optional>
+#include <string_view>
 
 #include "core/audit_log.h"
 #include "koppel/v1/linker.grpc.pb.h"
@@ -39,6 +42,13 @@ class LinkerService final : public v1::LinkerService::Service {
   // answer leaves the linker without its audit entry.
   absl::Status Audit(std::string_view event, std::string_view actor, std::string_view covenant,
                      const nlohmann::json& details);
+  // Empty when the caller's certificate identity is a party name and every field of `request`
+  // follows its rule (core/identifier_rules.h). Otherwise the refusal, logged and audited as
+  // `event` before anything else of the request: the field, its length and the rule, never
+  // its content.
+  std::optional<grpc::Status> RefuseMalformed(std::string_view operation,
+                                              std::string_view event, const std::string& caller,
+                                              const google::protobuf::Message& request);
 
   ServedCovenants* covenants_;
   LinkerStore* store_;

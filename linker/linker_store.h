@@ -7,6 +7,7 @@
 
 #include <rocksdb/db.h>
 
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -47,11 +48,15 @@ class RecordCursor {
 
  private:
   friend class LinkerStore;
-  RecordCursor(std::unique_ptr<rocksdb::Iterator> it, std::string prefix);
+  RecordCursor(std::shared_ptr<rocksdb::DB> db, std::unique_ptr<rocksdb::Iterator> it,
+               std::string prefix);
+  explicit RecordCursor(absl::Status unavailable);  // not Valid(); status() says why
   std::string_view key() const { return std::string_view(it_->key().data(), it_->key().size()); }
   void Settle();
 
+  std::shared_ptr<rocksdb::DB> db_;  // kept open while the cursor lives
   std::unique_ptr<rocksdb::Iterator> it_;
+  absl::Status unavailable_;
   std::string prefix_;
   size_t prefix_size_;
   bool valid_ = false;
@@ -59,7 +64,20 @@ class RecordCursor {
 
 class LinkerStore {
  public:
-  static absl::StatusOr<std::unique_ptr<LinkerStore>> Open(const std::filesystem::path& dir);
+  struct StoreOptions {
+    // Writes are refused (RESOURCE_EXHAUSTED, "out of disk space") while less is free, before
+    // RocksDB runs out: a WAL write that fails on a full disk stops the database.
+    uint64_t min_free_bytes = 256 << 20;
+    rocksdb::Env* env = nullptr;  // for tests that inject faults; nullptr: the default
+  };
+  // Opens (creating it, mode 700) the store in `dir`. Refuses a store whose write-ahead log is
+  // corrupt anywhere but in an unacknowledged last record: DATA_LOSS naming the directory and
+  // saying to restore it from a backup, never a silent roll-back to before the corruption.
+  static absl::StatusOr<std::unique_ptr<LinkerStore>> Open(const std::filesystem::path& dir,
+                                                           const StoreOptions& options);
+  static absl::StatusOr<std::unique_ptr<LinkerStore>> Open(const std::filesystem::path& dir) {
+    return Open(dir, StoreOptions{});
+  }
   // For offline analysis and tests: reads a store another process may be serving.
   static absl::StatusOr<std::unique_ptr<LinkerStore>> OpenReadOnly(const std::filesystem::path& dir);
 
@@ -118,8 +136,30 @@ class LinkerStore {
       const;
 
  private:
-  explicit LinkerStore(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
-  std::unique_ptr<rocksdb::DB> db_;
+  LinkerStore(std::filesystem::path dir, rocksdb::Options options, StoreOptions store_options,
+              std::shared_ptr<rocksdb::DB> db)
+      : dir_(std::move(dir)), options_(std::move(options)),
+        store_options_(store_options), db_(std::move(db)) {}
+  static absl::StatusOr<std::shared_ptr<rocksdb::DB>> OpenDb(const rocksdb::Options& options,
+                                                             const std::filesystem::path& dir);
+  // The database for one operation; UNAVAILABLE while it is being reopened.
+  absl::StatusOr<std::shared_ptr<rocksdb::DB>> Db(std::string_view what) const;
+  // RESOURCE_EXHAUSTED when writing `bytes` would leave less than min_free_bytes free.
+  absl::Status CheckFreeSpace(std::string_view what, uint64_t bytes) const;
+  // Writes durably; after a failed write, the next one reopens the database first, so the
+  // store recovers by itself once space is freed. Callers hold commit_mutex_; a read that
+  // finds no database (a reopen failed) tries to reopen it too.
+  absl::Status Write(const rocksdb::WriteOptions& options, rocksdb::WriteBatch* batch,
+                     std::string_view what);
+  absl::Status ReopenIfNeeded(std::string_view what) const;
+
+  const std::filesystem::path dir_;
+  const rocksdb::Options options_;
+  const StoreOptions store_options_;
+  mutable std::mutex reopen_mutex_;
+  mutable std::mutex db_pointer_mutex_;
+  mutable std::shared_ptr<rocksdb::DB> db_;  // null while reopening, or when a reopen failed
+  mutable std::atomic<bool> reopen_needed_{false};
   std::mutex commit_mutex_;  // makes check-then-write of a batch id atomic
 };
 

@@ -4,6 +4,8 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include "core/identifier_rules.h"
+#include "core/log_safe.h"
 #include "core/status_macros.h"
 
 namespace koppel {
@@ -67,6 +69,34 @@ absl::StatusOr<std::shared_ptr<ServedCovenant>> ServedCovenants::FindForRecipien
       fmt::join(ids, ", ")));
 }
 
+absl::Status ServedCovenants::Admit(std::string_view peer, std::string_view method) const {
+  bool party = false;
+  bool data_holder = false;
+  for (const auto& s : All()) {
+    const auto& parties = s->covenant().parties;
+    auto it = parties.find(peer);
+    if (it == parties.end()) continue;
+    party = true;
+    data_holder |= it->second.roles.contains("data_holder");
+  }
+  if (!party && !IsName(peer)) {  // never quoted: it may be anything the CA signed
+    return absl::PermissionDeniedError(fmt::format(
+        "the certificate's common name ({} bytes) is not a party name (rule: {})", peer.size(),
+        kNameRule));
+  }
+  if (!party) {
+    return absl::PermissionDeniedError(fmt::format(
+        "'{}' is not a party of any covenant this linker serves (rule: parties)", peer));
+  }
+  if (method == "/koppel.v1.LinkerService/Deliver" && !data_holder) {
+    return absl::PermissionDeniedError(fmt::format(
+        "'{}' is not a data holder under any covenant this linker serves, so it may not deliver "
+        "(rule: parties[{}].roles)",
+        peer, peer));
+  }
+  return absl::OkStatus();
+}
+
 std::vector<std::shared_ptr<ServedCovenant>> ServedCovenants::All() const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<std::shared_ptr<ServedCovenant>> all;
@@ -98,7 +128,51 @@ absl::StatusOr<LinkerStore::Deleted> ServedCovenants::End(const std::string& id,
                                                           const std::string& actor,
                                                           const std::string& reason,
                                                           absl::Time at) {
-  RETURN_IF_ERROR(ledger_->MarkEnded(id, at, reason));
+  RETURN_IF_ERROR(ledger_->MarkEnded(id, at, reason, event, actor));
+  return FinishEnd(id, /*resumed=*/false);
+}
+
+absl::Status ServedCovenants::ResumePendingDeletions() {
+  for (const std::string& id : ledger_->PendingDeletion()) {
+    spdlog::warn("covenant {} ended but its deletion was cut short; finishing it now", id);
+    RETURN_IF_ERROR(FinishEnd(id, /*resumed=*/true).status());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<LinkerStore::Deleted> ServedCovenants::Held(const std::string& id) const {
+  ASSIGN_OR_RETURN(std::vector<v1::DatasetStatus> status, store_->Status());
+  LinkerStore::Deleted held;
+  for (const v1::DatasetStatus& s : status) {
+    if (s.covenant_id() != id) continue;
+    held.records += s.records();
+    held.batches += s.batches();
+  }
+  return held;
+}
+
+absl::StatusOr<uint64_t> ServedCovenants::FindEndEntry(const std::string& id,
+                                                       const std::string& ended_at) const {
+  ASSIGN_OR_RETURN(std::vector<AuditEntry> entries, ReadAuditLog(audit_->path()));
+  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+    if (it->covenant != id || (it->event != "covenant_end" && it->event != "retention_deletion")) {
+      continue;
+    }
+    auto at = it->details.find("ended_at");
+    if (at != it->details.end() && at->is_string() && at->get<std::string>() == ended_at) {
+      return it->seq;
+    }
+  }
+  return 0;
+}
+
+absl::StatusOr<LinkerStore::Deleted> ServedCovenants::FinishEnd(const std::string& id,
+                                                                bool resumed) {
+  std::optional<CovenantLedger::Entry> entry = ledger_->Find(id);
+  if (!entry.has_value() || entry->ended_at.empty()) {
+    return absl::InternalError(fmt::format(
+        "covenant {} is to be deleted but the ledger does not record its end", id));
+  }
   std::shared_ptr<ServedCovenant> served;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -109,24 +183,47 @@ absl::StatusOr<LinkerStore::Deleted> ServedCovenants::End(const std::string& id,
     }
   }
   std::unique_lock<std::shared_mutex> exclusive;
-  if (served != nullptr) {
+  if (served != nullptr) {  // requests in flight finish first; later ones are refused
     exclusive = std::unique_lock<std::shared_mutex>(served->in_use());
     served->MarkEnded();
   }
+  // The end, who ended it, why and what is about to be deleted go to the audit log before
+  // anything is deleted; a deletion resumed after a crash refers to that entry.
+  uint64_t end_seq = entry->end_audit_seq;
+  if (end_seq == 0 && resumed && audit_ != nullptr) {
+    // A crash between the end entry and the ledger noting it: find the entry by its ended_at.
+    ASSIGN_OR_RETURN(end_seq, FindEndEntry(id, entry->ended_at));
+    if (end_seq != 0) RETURN_IF_ERROR(ledger_->MarkEndRecorded(id, end_seq));
+  }
+  if (end_seq == 0 && audit_ != nullptr) {
+    ASSIGN_OR_RETURN(LinkerStore::Deleted held, Held(id));
+    nlohmann::json details = {{"reason", entry->end_reason},
+                              {"ended_at", entry->ended_at},
+                              {"records", held.records},
+                              {"batches", held.batches}};
+    if (resumed) details["resumed"] = true;
+    // A ledger written before ends were recorded there knows neither event nor actor.
+    const std::string event = entry->end_event.empty() ? "retention_deletion" : entry->end_event;
+    const std::string actor = entry->ended_by.empty() ? "linker" : entry->ended_by;
+    RETURN_IF_ERROR(audit_->Append(event, actor, id, details, &end_seq));
+    RETURN_IF_ERROR(ledger_->MarkEndRecorded(id, end_seq));
+  }
   ASSIGN_OR_RETURN(LinkerStore::Deleted deleted, store_->DeleteCovenant(id));
-  RETURN_IF_ERROR(ledger_->MarkDeleted(id));
   if (served != nullptr) {
     exclusive.unlock();
     served.reset();  // the keys are wiped when the last request lets go
   }
-  spdlog::info("covenant {} ended ({}): deleted {} records of {} batches", id, reason,
-               deleted.records, deleted.batches);
+  spdlog::info("covenant {} ended ({}): deleted {} records of {} batches", id,
+               LogSafe(entry->end_reason), deleted.records, deleted.batches);
+  // Before the ledger says "deleted": a crash in between repeats this entry rather than lose it.
   if (audit_ != nullptr) {
-    RETURN_IF_ERROR(audit_->Append(event, actor, id,
-                                   {{"reason", reason},
-                                    {"records_deleted", deleted.records},
-                                    {"batches_deleted", deleted.batches}}));
+    nlohmann::json details = {{"end_seq", end_seq},
+                              {"records_deleted", deleted.records},
+                              {"batches_deleted", deleted.batches}};
+    if (resumed) details["resumed"] = true;
+    RETURN_IF_ERROR(audit_->Append("deletion_complete", "linker", id, details));
   }
+  RETURN_IF_ERROR(ledger_->MarkDeleted(id));
   return deleted;
 }
 

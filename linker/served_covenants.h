@@ -74,18 +74,32 @@ class ServedCovenants {
 
   std::vector<std::shared_ptr<ServedCovenant>> All() const;
 
+  // Whether `peer` may call `method` (a gRPC path) at all, decided before its request is read:
+  // it must be a party of a served covenant, and a data holder in one to deliver. The
+  // handlers check the rest against the covenant the request names. PERMISSION_DENIED names
+  // the rule.
+  absl::Status Admit(std::string_view peer, std::string_view method) const;
+
   // Find() (or FindForRecipient() when `id` is empty and `recipient` is given), held shared,
   // and in force at `now` (FAILED_PRECONDITION naming valid_from or valid_until otherwise).
   absl::StatusOr<CovenantHold> Hold(const std::string& id, const std::string& recipient,
                                     absl::Time now) const;
 
-  // Ends a covenant: marks it ended in the ledger (from then on it is refused), waits for
-  // requests in flight, deletes its data from the store, forgets its keys and writes the audit
-  // entry `event` (covenant_end or retention_deletion) by `actor`. Also for covenants not
-  // served (their retention ran out while the linker was down): then only the data goes.
+  // Ends a covenant: marks it ended in the ledger (from then on it is refused; who ended it,
+  // why and the audit event are kept there), waits for requests in flight, writes the audit
+  // entry `event` (covenant_end or retention_deletion) by `actor` with the reason and the
+  // records and batches about to be deleted, deletes its data from the store, forgets its keys,
+  // and writes a deletion_complete entry naming the end entry's seq and what was deleted. Also
+  // for covenants not served (their retention ran out while the linker was down): then only
+  // the data goes.
   absl::StatusOr<LinkerStore::Deleted> End(const std::string& id, const std::string& event,
                                            const std::string& actor, const std::string& reason,
                                            absl::Time at);
+
+  // Finishes every end a crash cut short (the ledger says ended, not deleted): writes the end
+  // entry from the ledger if it was not yet written, then deletes, and the deletion_complete
+  // entry refers to the recorded end (with "resumed": true). Called once at start.
+  absl::Status ResumePendingDeletions();
 
   // Ends every served covenant whose retention is over at `now`; returns how many.
   int EndExpired(absl::Time now);
@@ -96,6 +110,12 @@ class ServedCovenants {
   AuditLog* audit_;
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<ServedCovenant>> served_;
+
+  // What the store holds of a covenant: records and batches.
+  absl::StatusOr<LinkerStore::Deleted> Held(const std::string& id) const;
+  absl::StatusOr<LinkerStore::Deleted> FinishEnd(const std::string& id, bool resumed);
+  // The seq of the end entry of covenant `id` that records `ended_at`, or 0 when none.
+  absl::StatusOr<uint64_t> FindEndEntry(const std::string& id, const std::string& ended_at) const;
 };
 
 }  // namespace koppel

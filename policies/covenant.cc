@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "core/civil_date.h"
 #include "core/file_contents.h"
+#include "core/identifier_rules.h"
 #include "core/status_macros.h"
 #include "core/yaml_reader.h"
 #include "policies/covenant_signature.h"
@@ -33,25 +34,6 @@ bool Contains(const std::vector<std::string>& list, const std::string& value) {
 bool IsNameChar(char c, bool upper_ok) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' ||
          (upper_ok && c >= 'A' && c <= 'Z');
-}
-
-// Ids and names: [a-z0-9._-], 1..64 characters, starting with a letter or digit.
-bool IsName(std::string_view s) {
-  if (s.empty() || s.size() > 64) return false;
-  if (!absl::ascii_isalnum(static_cast<unsigned char>(s[0]))) return false;
-  for (char c : s) {
-    if (!IsNameChar(c, false)) return false;
-  }
-  return true;
-}
-
-// Mapping attribute names: [A-Za-z0-9._-], 1..64 characters.
-bool IsFieldName(std::string_view s) {
-  if (s.empty() || s.size() > 64) return false;
-  for (char c : s) {
-    if (!IsNameChar(c, true)) return false;
-  }
-  return true;
 }
 
 // `<FILE>` where FILE matches [A-Za-z0-9._-]+\.pub: a key `koppel policy fill-keys` fills in.
@@ -994,7 +976,8 @@ absl::StatusOr<Covenant> ParseCovenant(std::string_view yaml, std::string_view s
                                        const CovenantParseOptions& options) {
   CovenantParser parser(source_name, options);
   try {
-    return parser.Parse(YAML::Load(std::string(yaml)));
+    ASSIGN_OR_RETURN(const YAML::Node root, parser.reader().Load(yaml));
+    return parser.Parse(root);
   } catch (const YAML::Exception& e) {
     return parser.reader().NotValidYaml(e);
   }
@@ -1002,14 +985,8 @@ absl::StatusOr<Covenant> ParseCovenant(std::string_view yaml, std::string_view s
 
 absl::StatusOr<Covenant> LoadCovenantFile(const std::filesystem::path& path,
                                           const CovenantParseOptions& options) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(
-        fmt::format("cannot open covenant file {}: check the path", path.string()));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return ParseCovenant(text.str(), path.string(), options);
+  ASSIGN_OR_RETURN(const std::string text, ReadFileContents(path, "covenant file"));
+  return ParseCovenant(text, path.string(), options);
 }
 
 bool IsDigestPlaceholder(std::string_view digest) {

@@ -45,6 +45,9 @@ absl::StatusOr<std::unique_ptr<CovenantLedger>> CovenantLedger::Open(
         entry.end_reason = e.value("end_reason", "");
         entry.officers = e.value("officers", std::vector<std::string>{});
         entry.deleted = e.value("deleted", false);
+        entry.end_event = e.value("end_event", "");
+        entry.ended_by = e.value("ended_by", "");
+        entry.end_audit_seq = e.value("end_audit_seq", uint64_t{0});
         entries.emplace(id, std::move(entry));
       }
     } catch (const nlohmann::json::exception& e) {
@@ -126,12 +129,23 @@ absl::Status CovenantLedger::MarkDeleted(const std::string& id) {
 }
 
 absl::Status CovenantLedger::MarkEnded(const std::string& id, absl::Time at,
-                                       const std::string& reason) {
+                                       const std::string& reason, const std::string& event,
+                                       const std::string& actor) {
   std::lock_guard<std::mutex> lock(mutex_);
   Entry& entry = entries_[id];
   if (!entry.ended_at.empty()) return absl::OkStatus();
   entry.ended_at = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", at, absl::UTCTimeZone());
   entry.end_reason = reason;
+  entry.end_event = event;
+  entry.ended_by = actor;
+  return Save();
+}
+
+absl::Status CovenantLedger::MarkEndRecorded(const std::string& id, uint64_t audit_seq) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Entry& entry = entries_[id];
+  if (entry.end_audit_seq == audit_seq) return absl::OkStatus();
+  entry.end_audit_seq = audit_seq;
   return Save();
 }
 
@@ -145,6 +159,9 @@ absl::Status CovenantLedger::Save() const {
     if (!e.ended_at.empty()) {
       entry["ended_at"] = e.ended_at;
       entry["end_reason"] = e.end_reason;
+      if (!e.end_event.empty()) entry["end_event"] = e.end_event;
+      if (!e.ended_by.empty()) entry["ended_by"] = e.ended_by;
+      if (e.end_audit_seq != 0) entry["end_audit_seq"] = e.end_audit_seq;
     }
     doc["covenants"][id] = entry;
   }

@@ -30,6 +30,12 @@ class CovenantLedger {
     std::string end_reason;
     std::vector<std::string> officers;  // public keys (hex) of the officers who signed
     bool deleted = false;    // this service finished deleting the ended covenant's data or keys
+    // Who ended it and under which audit event (covenant_end, retention_deletion), and the
+    // sequence number of that event's audit entry once written (0: not yet), so that a
+    // deletion resumed after a crash refers to the recorded end or records it first.
+    std::string end_event;
+    std::string ended_by;
+    uint64_t end_audit_seq = 0;
   };
 
   // A missing file is an empty ledger only on a service's first start (`first_start`): later,
@@ -52,8 +58,12 @@ class CovenantLedger {
   std::vector<std::string> PendingDeletion() const;
   absl::Status MarkDeleted(const std::string& id);
 
-  // Records, durably, that covenant `id` has ended; it is refused from then on.
-  absl::Status MarkEnded(const std::string& id, absl::Time at, const std::string& reason);
+  // Records, durably, that covenant `id` has ended (by `actor`, to be audited as `event`); it
+  // is refused from then on. A covenant ended before keeps its first end.
+  absl::Status MarkEnded(const std::string& id, absl::Time at, const std::string& reason,
+                         const std::string& event = "", const std::string& actor = "");
+  // Records, durably, the sequence number of the end's audit entry.
+  absl::Status MarkEndRecorded(const std::string& id, uint64_t audit_seq);
 
  private:
   CovenantLedger(std::filesystem::path path, std::map<std::string, Entry> entries)

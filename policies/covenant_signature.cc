@@ -93,7 +93,7 @@ absl::StatusOr<SignatureFile> ParseSignatureFile(std::string_view yaml,
                                                  std::string_view source_name) {
   const YamlReader reader(source_name, {"expected a mapping", "unknown key '{key}'; allowed: {allowed}"});
   try {
-    const YAML::Node root = YAML::Load(std::string(yaml));
+    ASSIGN_OR_RETURN(const YAML::Node root, reader.Load(yaml));
     RETURN_IF_ERROR(reader.ExpectMap(root, "", {"covenant", "version", "sha256", "signatures"},
                                      {"covenant", "version", "sha256", "signatures"}));
     SignatureFile file;

@@ -15,6 +15,7 @@
 #include "core/tls.h"
 #include "core/audit_log.h"
 #include "core/periodic_task.h"
+#include "core/process_hardening.h"
 #include "policies/covenant_ledger.h"
 #include "policies/covenant_plan.h"
 #include "vault/key_store.h"
@@ -30,14 +31,20 @@ int Fail(int code, const absl::Status& status) {
   return code;
 }
 
+// The master key from --master-key FILE, else stretched from the passphrase in
+// KOPPEL_VAULT_PASSPHRASE (taken out of the environment either way).
 absl::StatusOr<Secret> MasterKey(const std::string& dir, const std::string& key_file) {
+  absl::StatusOr<std::optional<Secret>> passphrase =
+      TakeSecretFromEnvironment("KOPPEL_VAULT_PASSPHRASE");
+  if (!passphrase.ok()) return passphrase.status();
   if (!key_file.empty()) return ReadKeyFile(key_file, 32);
-  const char* passphrase = std::getenv("KOPPEL_VAULT_PASSPHRASE");
-  if (passphrase == nullptr) {
+  if (!passphrase->has_value()) {
     return absl::InvalidArgumentError(
         "give --master-key FILE (made by `koppel-vault keygen`) or set KOPPEL_VAULT_PASSPHRASE");
   }
-  return KeyStore::MasterKeyFromPassphrase(dir, passphrase);
+  const Secret& phrase = **passphrase;
+  return KeyStore::MasterKeyFromPassphrase(
+      dir, std::string_view(reinterpret_cast<const char*>(phrase.data()), phrase.size()));
 }
 
 struct ServeFlags {
@@ -53,6 +60,7 @@ struct ServeFlags {
 
 int Serve(const ServeFlags& f) {
   const sigset_t stop_signals = BlockStopSignals();  // before any thread exists
+  HardenServiceProcess("koppel-vault");
   absl::StatusOr<Secret> master = MasterKey(f.dir, f.key_file);
   if (!master.ok()) return Fail(kExitIo, master.status());
   absl::StatusOr<std::unique_ptr<KeyStore>> store = KeyStore::Open(f.dir, std::move(*master));
@@ -131,8 +139,11 @@ int Serve(const ServeFlags& f) {
   {
     PeriodicTask retention(std::chrono::seconds(f.retention_check_seconds),
                            [&service] { service.EndExpired(absl::Now()); });
-    outcome = ServeUntilStopped(&service, *credentials,
-                                ServiceOptions{"koppel-vault", f.listen, f.port_file}, stop_signals);
+    ServiceOptions options;
+    options.name = "koppel-vault";
+    options.listen = f.listen;
+    options.port_file = f.port_file;
+    outcome = ServeUntilStopped(&service, *credentials, options, stop_signals);
   }
   if (!outcome.ok()) return Fail(kExitIo, outcome);
   spdlog::info("koppel-vault stopped");

@@ -4,7 +4,9 @@
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
+#include "core/identifier_rules.h"
 #include "core/key_transport.h"
+#include "core/log_safe.h"
 #include "core/oprf.h"
 #include "core/status_macros.h"
 #include "core/tls.h"
@@ -35,6 +37,29 @@ grpc::Status VaultService::Refuse(std::string_view operation, const std::string&
   return ToGrpcStatus(status);
 }
 
+std::optional<grpc::Status> VaultService::RefuseMalformed(
+    std::string_view operation, const std::string& party,
+    const google::protobuf::Message& request) {
+  if (party.empty()) return std::nullopt;  // refused as unauthenticated by the caller
+  absl::Status refused;
+  nlohmann::json details;
+  if (!IsName(party)) {
+    refused = absl::UnauthenticatedError(fmt::format(
+        "the client certificate's common name is not a party name (rule: {})", kNameRule));
+    details = {{"field", "certificate common name"}, {"length", party.size()}};
+  } else if (std::optional<FieldViolation> violation = CheckRequestFields(request)) {
+    refused = violation->ToStatus();
+    details = {{"field", violation->field}, {"length", violation->length}};
+  } else {
+    return std::nullopt;
+  }
+  spdlog::warn("refused {} from {}: {}", operation, LogSafe(party), LogSafe(refused));
+  details["operation"] = operation;
+  details["reason"] = std::string(refused.message());
+  (void)Audit("refused", IsName(party) ? party : "", "", details);
+  return ToGrpcStatus(refused);
+}
+
 absl::StatusOr<Covenant> VaultService::Find(const std::string& covenant_id, bool in_force) const {
   auto it = covenants_.find(covenant_id);
   if (it != covenants_.end()) {
@@ -56,6 +81,7 @@ grpc::Status VaultService::GetCovenantKey(grpc::ServerContext* context,
   // Held until the answer is complete: ending the covenant waits, so no key outlives it.
   std::shared_lock<std::shared_mutex> hold(covenants_mutex_);
   const std::string party = PeerIdentity(*context);
+  if (auto refused = RefuseMalformed("get_covenant_key", party, *request)) return *refused;
   const std::string& id = request->covenant_id();
   absl::StatusOr<Covenant> covenant = [&]() -> absl::StatusOr<Covenant> {
     if (party.empty()) return absl::UnauthenticatedError("no verified client certificate");
@@ -89,6 +115,7 @@ grpc::Status VaultService::EvaluateOprf(grpc::ServerContext* context,
   // Held until the answer is complete: ending the covenant waits, so no key outlives it.
   std::shared_lock<std::shared_mutex> hold(covenants_mutex_);
   const std::string party = PeerIdentity(*context);
+  if (auto refused = RefuseMalformed("evaluate_oprf", party, *request)) return *refused;
   const std::string& id = request->covenant_id();
   const uint64_t count = static_cast<uint64_t>(request->blinded_elements_size());
   auto refuse = [&](const absl::Status& status) {
@@ -155,6 +182,7 @@ grpc::Status VaultService::GetDataKey(grpc::ServerContext* context,
   // Held until the answer is complete: ending the covenant waits, so no key outlives it.
   std::shared_lock<std::shared_mutex> hold(covenants_mutex_);
   const std::string party = PeerIdentity(*context);
+  if (auto refused = RefuseMalformed("get_data_key", party, *request)) return *refused;
   const std::string& id = request->covenant_id();
   absl::StatusOr<Covenant> covenant = Find(id, /*in_force=*/false);
   if (!party.empty() && !covenant.ok() && absl::IsFailedPrecondition(covenant.status())) {
@@ -196,7 +224,8 @@ absl::StatusOr<uint64_t> VaultService::End(const std::string& id, const std::str
   ASSIGN_OR_RETURN(uint64_t data_keys, keys_->Destroy(DataKeyName(id)));
   RETURN_IF_ERROR(ledger_->MarkDeleted(id));
   lock.unlock();
-  spdlog::info("covenant {} ended ({}): destroyed {} keys", id, reason, token_keys + data_keys);
+  spdlog::info("covenant {} ended ({}): destroyed {} keys", id, LogSafe(reason),
+               token_keys + data_keys);
   RETURN_IF_ERROR(
       Audit(event, actor, id, {{"reason", reason}, {"keys_destroyed", token_keys + data_keys}}));
   return token_keys + data_keys;
@@ -228,6 +257,7 @@ grpc::Status VaultService::EndCovenant(grpc::ServerContext* context,
                                        const v1::EndCovenantRequest* request,
                                        v1::EndCovenantResponse* response) {
   const std::string party = PeerIdentity(*context);
+  if (auto refused = RefuseMalformed("end_covenant", party, *request)) return *refused;
   const std::string& id = request->covenant_id();
   response->set_covenant_id(id);
   response->set_service("vault");

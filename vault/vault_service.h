@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 
@@ -59,6 +60,12 @@ class VaultService final : public v1::VaultService::Service {
                      const nlohmann::json& details);
   grpc::Status Refuse(std::string_view operation, const std::string& party,
                       const std::string& covenant, const absl::Status& status);
+  // Empty when the caller's identity is a party name and every field of `request` follows its
+  // rule (core/identifier_rules.h); otherwise the refusal, logged and audited before anything
+  // else of the request with the field, its length and the rule, never its content.
+  std::optional<grpc::Status> RefuseMalformed(std::string_view operation,
+                                              const std::string& party,
+                                              const google::protobuf::Message& request);
 
   KeyStore* keys_;
   CovenantLedger* ledger_;

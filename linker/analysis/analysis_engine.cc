@@ -91,6 +91,9 @@ struct ResolvedBatch {
   std::vector<std::vector<std::vector<char>>> codes;  // indicator, filter -> allowed code index
   std::vector<std::string> area_codes;                // register: code index -> area code
   bool has_bsn = false;
+  // The batch's run lacks what the spec reads (an attribute, a code, a type): its records are
+  // left out of this analysis and the release says so, rather than one run stopping it.
+  bool left_out = false;
 };
 
 absl::StatusOr<ResolvedBatch> Resolve(const DatasetPlan& plan, const v1::BatchHeader& header) {
@@ -395,6 +398,7 @@ class AnalysisRun {
   std::vector<double> item_price_;           // per cost item (0 for amounts)
   // Per dataset, by raw batch id. Nodes stay put, so the scan keeps pointers to them.
   std::map<std::string, absl::node_hash_map<std::string, ResolvedBatch>> resolved_;
+  std::map<std::string, std::map<std::string, std::string>> left_out_;  // dataset -> run -> why
   std::vector<std::vector<YearWindow>> windows_;  // indicator, reference date
   std::vector<std::string> area_codes_;      // area index -> code
   std::map<std::string, uint16_t> area_index_;
@@ -530,7 +534,16 @@ absl::StatusOr<const ResolvedBatch*> AnalysisRun::Batch(DatasetPlan& plan, std::
   auto it = cache.find(absl::string_view(batch_id.data(), batch_id.size()));
   if (it != cache.end()) return &it->second;
   ASSIGN_OR_RETURN(v1::BatchHeader header, store_->FindBatchHeader(batch_id));
-  ASSIGN_OR_RETURN(ResolvedBatch batch, Resolve(plan, header));
+  absl::StatusOr<ResolvedBatch> resolved = Resolve(plan, header);
+  if (!resolved.ok() && absl::IsFailedPrecondition(resolved.status()) && !plan.is_register) {
+    left_out_[plan.name].emplace(header.run_id(), std::string(resolved.status().message()));
+    ResolvedBatch left_out;
+    left_out.has_bsn = header.has_bsn();
+    left_out.left_out = true;
+    return &cache.emplace(std::string(batch_id), std::move(left_out)).first->second;
+  }
+  if (!resolved.ok()) return resolved.status();
+  ResolvedBatch batch = std::move(*resolved);
   if (plan.is_register) {
     const auto& area_schema =
         header.attributes(batch.value_index[static_cast<size_t>(area_slot_)]);
@@ -710,8 +723,9 @@ absl::Status AnalysisRun::ScanPersons() {
         if (last == nullptr || cursor.batch_id() != last_id) {
           ASSIGN_OR_RETURN(last, Batch(*sources[s].plan, cursor.batch_id()));
           last_id.assign(cursor.batch_id());
-          batches_read_[sources[s].plan->name].insert(last_id);
+          if (!last->left_out) batches_read_[sources[s].plan->name].insert(last_id);
         }
+        if (last->left_out) continue;
         v1::Record* record = group.Scratch();
         RETURN_IF_ERROR(Open(cursor.value(), record, &plain));
         group.Keep(last, plain);  // a repeated row (the agent seals duplicates) counts once
@@ -737,8 +751,9 @@ absl::Status AnalysisRun::ScanAddresses(DatasetPlan& plan) {
     if (batch == nullptr || cursor->batch_id() != last_id) {
       ASSIGN_OR_RETURN(batch, Batch(plan, cursor->batch_id()));
       last_id.assign(cursor->batch_id());
-      batches_read_[plan.name].insert(last_id);
+      if (!batch->left_out) batches_read_[plan.name].insert(last_id);
     }
+    if (batch->left_out) continue;
     if (batch->has_bsn) {
       return absl::FailedPreconditionError(fmt::format(
           "dataset '{}' mixes batches keyed by BSN and by address only", plan.name));
@@ -1546,6 +1561,12 @@ absl::StatusOr<AnalysisResult> AnalysisRun::Execute() {
       RETURN_IF_ERROR(ScanAddresses(plan));
     }
   }
+  // When no run of a dataset has what the spec reads, the spec is wrong, not a delivery.
+  for (const auto& [dataset, runs] : left_out_) {
+    if (!batches_read_.contains(dataset)) {
+      return absl::FailedPreconditionError(runs.begin()->second);
+    }
+  }
   AnalysisResult result;
   result.records_read = records_read_;
   ResultBuilder builder(spec_, options_, item_price_, area_codes_, prices_, reference_days_);
@@ -1589,6 +1610,13 @@ absl::StatusOr<AnalysisResult> AnalysisRun::Execute() {
     if (use.records == 0) {
       result.warnings.push_back(fmt::format(
           "no records of dataset '{}' have been delivered: its indicators are zero", plan.name));
+    }
+    if (auto it = left_out_.find(plan.name); it != left_out_.end()) {
+      for (const auto& [run, why] : it->second) {
+        result.warnings.push_back(fmt::format(
+            "dataset '{}': delivery run {} is left out of this analysis: {}", plan.name,
+            run.empty() ? "(without a run id)" : run, why));
+      }
     }
     result.datasets.push_back(use);
   }

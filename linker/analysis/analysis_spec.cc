@@ -119,6 +119,7 @@ class SpecParser {
 
   absl::StatusOr<AnalysisSpec> Parse(const YAML::Node& root);
   absl::Status NotValidYaml(const YAML::Exception& e) const { return r_.NotValidYaml(e); }
+  absl::StatusOr<YAML::Node> Load(std::string_view text) const { return r_.Load(text); }
 
  private:
   enum class OperandKind { kIndicator, kFlag };
@@ -1025,7 +1026,7 @@ absl::StatusOr<AnalysisSpec> ParseAnalysisSpec(std::string_view yaml,
                                                std::string_view source_name) {
   SpecParser parser(source_name);
   try {
-    const YAML::Node root = YAML::Load(std::string(yaml));
+    ASSIGN_OR_RETURN(const YAML::Node root, parser.Load(yaml));
     if (!root.IsDefined() || root.IsNull()) {
       return absl::InvalidArgumentError(
           fmt::format("{}: the analysis spec is empty", source_name));

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -119,7 +120,7 @@ TEST_F(AgentCliTest, BadMappingAndHeaderGiveTheirExitCodeAndSayWhere) {
   ProcessResult header = Agent({"check", "--mapping", (dir_ / "m.yaml").string(), "--input",
                                 (dir_ / "other.csv").string()});
   EXPECT_EQ(header.exit_code, 5);
-  EXPECT_TRUE(Contains(header.err, "no such column")) << header.err;
+  EXPECT_TRUE(Contains(header.err, "has no column named 'bsn'")) << header.err;
   EXPECT_FALSE(Contains(header.err, "123456782"));
 
   WriteFile(dir_ / "empty.csv", "");
@@ -127,6 +128,105 @@ TEST_F(AgentCliTest, BadMappingAndHeaderGiveTheirExitCodeAndSayWhere) {
                    (dir_ / "empty.csv").string()})
                 .exit_code,
             5);
+}
+
+// The identifiers of e.csv's rows, as they are written in it.
+const char* const kExportIdentifiers[] = {"123456782", "111222333", "999999990", "987654321",
+                                          "7607", "7608", "12a", "12 bis", "3-1"};
+
+// An export without a header line, or with lines ended by CR alone, puts data where the header
+// should be: no error may quote it.
+TEST_F(AgentCliTest, ExportErrorsNeverQuoteTheExport) {
+  const std::string rows = ReadFile(dir_ / "e.csv").substr(ReadFile(dir_ / "e.csv").find('\n') + 1);
+  WriteFile(dir_ / "no-header.csv", rows);
+  std::string cr_only = ReadFile(dir_ / "e.csv");
+  std::replace(cr_only.begin(), cr_only.end(), '\n', '\r');
+  WriteFile(dir_ / "cr-only.csv", cr_only);
+  ASSERT_LT(cr_only.size(), 64u * 1024);
+
+  std::string keys = (dir_ / "keys").string();
+  std::filesystem::create_directory(keys);
+  ASSERT_EQ(Agent({"keygen", "--type", "linker-box", "--out", keys + "/linker"}).exit_code, 0);
+  ASSERT_EQ(Agent({"keygen", "--type", "signing", "--out", keys + "/agent"}).exit_code, 0);
+  for (const char* file : {"no-header.csv", "cr-only.csv"}) {
+    const std::string input = (dir_ / file).string();
+    ProcessResult check =
+        Agent({"check", "--quiet", "--mapping", (dir_ / "m.yaml").string(), "--input", input});
+    ProcessResult seal = Agent({"seal", "--quiet", "--mapping", (dir_ / "m.yaml").string(),
+                                "--input", input, "--covenant-key", (dir_ / "k").string(),
+                                "--linker-public-key", keys + "/linker.pub", "--signing-key",
+                                keys + "/agent", "--outbox", (dir_ / "outbox").string()});
+    for (const ProcessResult& r : {check, seal}) {
+      // Failures print no output of the agent: it may hold what this test looks for.
+      EXPECT_EQ(r.exit_code, 5) << file;
+      EXPECT_TRUE(Contains(r.err, input)) << file;
+      // The temporary directory's random name is no part of the export.
+      std::string output = r.out + r.err;
+      for (size_t at; (at = output.find(dir_.path().string())) != std::string::npos;) {
+        output.erase(at, dir_.path().string().size());
+      }
+      for (const char* identifier : kExportIdentifiers) {
+        EXPECT_FALSE(Contains(output, identifier)) << file << " leaks " << identifier;
+      }
+    }
+    if (std::string(file) == "no-header.csv") {
+      EXPECT_TRUE(Contains(check.err, "has no column named 'bsn', 'pc', 'huisnummer', "
+                                      "'traject', 'start'"));
+      EXPECT_TRUE(Contains(check.err, "6 column(s)"));
+      EXPECT_TRUE(Contains(check.err, "csv.delimiter"));
+    } else {
+      EXPECT_TRUE(Contains(check.err, "carriage return"));
+    }
+  }
+}
+
+// A FIFO (or anything but a regular file) as a key, mapping or export is refused at once
+// instead of waiting for a writer.
+TEST_F(AgentCliTest, InputsMustBeRegularFiles) {
+  const std::string fifo = (dir_ / "fifo").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto agent_within_10s = [](std::vector<std::string> args) {
+    args.insert(args.begin(), {"/usr/bin/timeout", "10", kAgent});
+    return RunProcess(args);
+  };
+  ProcessResult key = agent_within_10s({"token", "--kind", "bsn", "--key-file", fifo});
+  EXPECT_EQ(key.exit_code, 3) << key.err;
+  EXPECT_TRUE(Contains(key.err, "key file " + fifo + " is a FIFO")) << key.err;
+  ProcessResult mapping = agent_within_10s(
+      {"check", "--quiet", "--mapping", fifo, "--input", (dir_ / "e.csv").string()});
+  EXPECT_EQ(mapping.exit_code, 4) << mapping.err;
+  EXPECT_TRUE(Contains(mapping.err, "mapping file " + fifo + " is a FIFO")) << mapping.err;
+  ProcessResult input = agent_within_10s(
+      {"check", "--quiet", "--mapping", (dir_ / "m.yaml").string(), "--input", fifo});
+  EXPECT_EQ(input.exit_code, 3) << input.err;
+  EXPECT_TRUE(Contains(input.err, fifo + " is a FIFO")) << input.err;
+  ProcessResult signing = agent_within_10s(
+      {"seal", "--quiet", "--mapping", (dir_ / "m.yaml").string(), "--input",
+       (dir_ / "e.csv").string(), "--covenant-key", (dir_ / "k").string(), "--linker-public-key",
+       fifo, "--signing-key", fifo, "--outbox", (dir_ / "outbox").string()});
+  EXPECT_EQ(signing.exit_code, 3) << signing.err;
+  EXPECT_TRUE(Contains(signing.err, "is a FIFO")) << signing.err;
+}
+
+// What YAML readers disagree on, and delimiters that cut lines, are refused naming the line.
+TEST_F(AgentCliTest, MappingWithDuplicateKeyOrNulDelimiterIsRefused) {
+  const std::string text = ReadFile(dir_ / "m.yaml");
+  WriteFile(dir_ / "dup.yaml", text + "dataset: jeugdzorg\n");
+  ProcessResult dup = Agent({"check", "--quiet", "--mapping", (dir_ / "dup.yaml").string(),
+                             "--input", (dir_ / "e.csv").string()});
+  EXPECT_EQ(dup.exit_code, 4) << dup.err;
+  EXPECT_TRUE(Contains(dup.err, "dup.yaml:11:1: dataset: the key is given twice")) << dup.err;
+  EXPECT_TRUE(Contains(dup.err, "first on line 2")) << dup.err;
+
+  std::string nul = text;
+  nul.replace(nul.find("delimiter: \",\""), 14, "delimiter: \"\\0\"");
+  WriteFile(dir_ / "nul.yaml", nul);
+  ProcessResult refused = Agent({"check", "--quiet", "--mapping", (dir_ / "nul.yaml").string(),
+                                 "--input", (dir_ / "e.csv").string()});
+  EXPECT_EQ(refused.exit_code, 4) << refused.err;
+  EXPECT_TRUE(Contains(refused.err, "nul.yaml:4:") && Contains(refused.err, "csv.delimiter"))
+      << refused.err;
+  EXPECT_TRUE(Contains(refused.err, "NUL")) << refused.err;
 }
 
 TEST_F(AgentCliTest, TokenCommandReproducesTheReferenceVectors) {

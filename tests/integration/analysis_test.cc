@@ -154,6 +154,26 @@ class DeliveredMunicipality {
   const json& study() const { return study_; }
   const json& exports() const { return exports_; }
 
+  // Seals `dataset`'s export once more, as a new run with `seal_flags`, and delivers it.
+  ProcessResult DeliverAgain(const std::string& dataset, const std::vector<std::string>& seal_flags,
+                             const std::string& outbox) const {
+    const fs::path d = dir_.path();
+    const json& e = exports_["exports"][dataset];
+    std::vector<std::string> seal = {
+        "seal", "--quiet", "--allow-rejects", "--mapping",
+        (d / "m" / e["mapping"].get<std::string>()).string(), "--input",
+        (d / "m" / e["file"].get<std::string>()).string(), "--covenant-key",
+        (d / "akeys/cov").string(), "--linker-public-key", (d / "lkeys/linker.key.pub").string(),
+        "--signing-key", (d / "akeys" / dataset).string(), "--covenant-id", kCovenant,
+        "--outbox", (d / outbox).string()};
+    seal.insert(seal.end(), seal_flags.begin(), seal_flags.end());
+    ProcessResult sealed = Agent(seal);
+    if (sealed.exit_code != 0) return sealed;
+    return Agent({"send", "--quiet", "--outbox", (d / outbox).string(), "--linker", address_,
+                  "--pki", (d / "pki").string(), "--name", "agent-" + dataset,
+                  "--linker-signing-key", (d / "lkeys/linker-signing.key.pub").string()});
+  }
+
   ProcessResult Query(const std::string& spec, const std::string& format, const std::string& out,
                       const std::string& name = "research-unit",
                       const std::vector<std::string>& flags = {}) const {
@@ -1009,6 +1029,28 @@ TEST_F(SmallMunicipalityAnalysisTest, ExactInsideProtectedOutside) {
 // The release history outlives the linker: after a restart the next exact release is checked
 // against the earlier one. If a delivery an earlier release used loses a record, the linker
 // cannot recompute that release and releases nothing, saying why.
+TEST_F(SmallMunicipalityAnalysisTest, ARunWithoutWhatTheStudyReadsIsLeftOutAndNamed) {
+  // A data holder delivers its export again with fewer fields (the covenant allows it): the
+  // study neither fails nor changes; the release names the run it left out.
+  const fs::path out = municipality_->dir() / "fewer-fields";
+  ProcessResult before = municipality_->Query(kAlmeloSpec, "json", (out / "before").string());
+  ASSERT_EQ(before.exit_code, 0) << before.err;
+  ProcessResult delivered = municipality_->DeliverAgain("jeugdzorg", {"--fields", "zorgvorm"},
+                                                        "outbox-fewer-fields");
+  ASSERT_EQ(delivered.exit_code, 0) << delivered.err;
+  ProcessResult after = municipality_->Query(kAlmeloSpec, "json", (out / "after").string());
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  const json released = json::parse(ReadFile(out / "after/release.json"));
+  EXPECT_EQ(json::parse(ReadFile(out / "before/release.json"))["tables"], released["tables"]);
+  bool named = false;
+  for (const json& warning : released["metadata"]["warnings"]) {
+    const std::string text = warning.get<std::string>();
+    named |= Contains(text, "dataset 'jeugdzorg': delivery run") &&
+             Contains(text, "is left out of this analysis") && Contains(text, "no attribute");
+  }
+  EXPECT_TRUE(named) << released["metadata"].dump(2);
+}
+
 TEST_F(SmallMunicipalityAnalysisTest, HistoryOutlivesARestartAndLostDataStopsReleases) {
   // Runs last in its suite: it damages the store.
   const fs::path out = municipality_->dir() / "history";

@@ -242,6 +242,40 @@ TEST_F(DeliveryTest, AllAgentsAtOnceStoreExactlyTheCleanRowsAndRefusalsNameTheRu
   EXPECT_EQ(LinkerCounts(), counts);
 }
 
+// A listed agent whose certificate comes from another CA: the linker refuses it in the TLS
+// handshake, which gRPC reports only as a closed socket. The agent must say so and stop at once
+// (exit 7) instead of retrying as if the linker were unreachable (exit 6).
+TEST_F(DeliveryTest, ACertificateTheLinkerRefusesIsReportedAtOnce) {
+  const fs::path d = dir_->path();
+  ASSERT_EQ(RunProcess({KOPPEL_SOURCE_DIR "/scripts/pki", "--out", (d / "other-ca").string(),
+                        "agent-uwv"})
+                .exit_code,
+            0);
+  fs::create_directories(d / "foreign");
+  fs::copy_file(d / "pki/ca.crt", d / "foreign/ca.crt", fs::copy_options::overwrite_existing);
+  for (const char* file : {"agent-uwv.crt", "agent-uwv.key"}) {
+    fs::copy_file(d / "other-ca" / file, d / "foreign" / file,
+                  fs::copy_options::overwrite_existing);
+  }
+  ::chmod((d / "foreign/agent-uwv.key").c_str(), 0600);
+  fs::remove_all(d / "foreign-outbox");
+  fs::copy(d / "outbox/uwv", d / "foreign-outbox", fs::copy_options::recursive);
+  fs::remove_all(d / "foreign-outbox/receipts");
+
+  const auto start = std::chrono::steady_clock::now();
+  ProcessResult refused = Agent({"send", "--quiet", "--max-attempts", "5", "--outbox",
+                                 (d / "foreign-outbox").string(), "--linker", address_, "--pki",
+                                 (d / "foreign").string(), "--name", "agent-uwv"});
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(refused.exit_code, 7) << refused.err;
+  EXPECT_TRUE(Contains(refused.err, "the linker refused our certificate: ")) << refused.err;
+  EXPECT_TRUE(Contains(refused.err, "foreign/agent-uwv.crt")) << refused.err;
+  EXPECT_FALSE(Contains(refused.err, "retrying")) << refused.err;
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_FALSE(fs::exists(d / "foreign-outbox/receipts") &&
+               !fs::is_empty(d / "foreign-outbox/receipts"));
+}
+
 TEST_F(DeliveryTest, ConnectionsAreTls13WithClientCertificates) {
   const fs::path d = dir_->path();
   std::vector<std::string> s_client = {"/usr/bin/openssl", "s_client", "-connect", address_,

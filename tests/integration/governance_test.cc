@@ -56,10 +56,7 @@ const std::string kBin = KOPPEL_BIN_DIR;
 const std::vector<std::string> kDatasets = {"brp", "wijkteam", "jeugdzorg", "schuldhulp", "politie"};
 
 // A running service and the port it listens on.
-struct Service {
-  std::unique_ptr<BackgroundProcess> process;
-  std::string address;
-};
+using Service = testing::RunningService;
 
 class GovernanceTest : public ::testing::Test {
  protected:
@@ -176,17 +173,9 @@ class GovernanceTest : public ::testing::Test {
 
   static Service Start(const std::string& name, std::vector<std::string> argv) {
     const fs::path d = dir_->path();
-    const fs::path port = d / (name + ".port");
-    fs::remove(port);
-    argv.insert(argv.end(), {"--listen", "127.0.0.1:0", "--port-file", port.string(), "--pki",
-                             (d / "pki").string()});
-    Service s;
-    s.process = std::make_unique<BackgroundProcess>(argv, (d / (name + ".log")).string());
-    for (int i = 0; i < 200 && !fs::exists(port); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    EXPECT_TRUE(fs::exists(port)) << ReadFile(d / (name + ".log"));
-    if (fs::exists(port)) s.address = "127.0.0.1:" + std::to_string(std::stoi(ReadFile(port)));
+    argv.insert(argv.end(), {"--pki", (d / "pki").string()});
+    Service s = testing::StartService(argv, d / (name + ".port"), d / (name + ".log"));
+    EXPECT_FALSE(s.address.empty()) << ReadFile(d / (name + ".log"));
     return s;
   }
 

@@ -6,7 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
+#include <fstream>
+#include <thread>
 #include <cstring>
 
 namespace koppel::testing {
@@ -113,6 +116,21 @@ int BackgroundProcess::Wait() {
   if (WIFEXITED(status_)) return WEXITSTATUS(status_);
   if (WIFSIGNALED(status_)) return -WTERMSIG(status_);
   return -1;
+}
+
+RunningService StartService(std::vector<std::string> argv, const std::filesystem::path& port_file,
+                            const std::filesystem::path& log) {
+  std::filesystem::remove(port_file);
+  argv.insert(argv.end(), {"--listen", "127.0.0.1:0", "--port-file", port_file.string()});
+  RunningService service;
+  service.process = std::make_unique<BackgroundProcess>(argv, log.string());
+  for (int i = 0; i < 300 && !std::filesystem::exists(port_file); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::ifstream in(port_file);
+  int port = 0;
+  if (in >> port && port > 0) service.address = "127.0.0.1:" + std::to_string(port);
+  return service;
 }
 
 }  // namespace koppel::testing

@@ -3,6 +3,8 @@
 #ifndef KOPPEL_TESTS_TESTING_SUBPROCESS_H_
 #define KOPPEL_TESTS_TESTING_SUBPROCESS_H_
 
+#include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,6 +43,17 @@ class BackgroundProcess {
   bool reaped_ = false;
   int status_ = 0;
 };
+
+// A service (vault or linker) running in the background on a port it chose.
+struct RunningService {
+  std::unique_ptr<BackgroundProcess> process;
+  std::string address;  // 127.0.0.1:PORT; empty when it announced no port within 15 s
+};
+
+// Starts `argv` with `--listen 127.0.0.1:0 --port-file PORT_FILE` appended, its output appended
+// to `log`, and waits for the port it announces.
+RunningService StartService(std::vector<std::string> argv, const std::filesystem::path& port_file,
+                            const std::filesystem::path& log);
 
 }  // namespace koppel::testing
 

@@ -278,7 +278,7 @@ const std::vector<BadSpec>& BadSpecs() {
        {"indicators.Youth", "not a valid name"}},
       {"duplicate indicator", "  moves: {moves_at_least: 2}",
        "  moves: {moves_at_least: 2}\n  crime: {dataset: politie, date: pleegdatum}",
-       "date: pleegdatum}", {"indicator 'crime' is defined twice"}},
+       "date: pleegdatum}", {"indicators.crime: the key is given twice"}},
       {"flag named like an indicator", "  both: {", "  crime: {", "  crime: {all",
        {"flags.crime", "already an indicator"}},
       {"flag with unknown operand", "[se, crime]}", "[se, crim]}", "crim]",
@@ -437,7 +437,19 @@ TEST(AnalysisSpecTest, RejectsADuplicateKeyOfAMapping) {
   absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(yaml, "t.yaml");
   ASSERT_FALSE(spec.ok());
   EXPECT_THAT(Message(spec.status()), StartsWith("t.yaml:21:"));
-  EXPECT_THAT(Message(spec.status()), HasSubstr("'youth' is defined twice"));
+  EXPECT_THAT(Message(spec.status()), HasSubstr("youth: the key is given twice"));
+}
+
+// Nested and flow-style mappings too: yaml-cpp alone would keep the first and other readers
+// the last, so an approved spec could compute something else elsewhere.
+TEST(AnalysisSpecTest, RejectsADuplicateKeyAtAnyDepth) {
+  const std::string nested = Replace(kBase, "  moves: {", "  moves: {moves_at_least: 3, ");
+  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(nested, "t.yaml");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_THAT(Message(spec.status()), HasSubstr("moves.moves_at_least: the key is given twice"));
+  spec = ParseAnalysisSpec(std::string(kBase) + "---\n" + kBase, "t.yaml");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_THAT(Message(spec.status()), HasSubstr("a second YAML document"));
 }
 
 // ---------------------------------------------------------------------------------------------

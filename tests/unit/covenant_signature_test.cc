@@ -393,6 +393,37 @@ class PolicyCliTest : public ::testing::Test {
   TestOfficer po_b_ = TestOfficer::Create("po-b", "Gemeente B");
 };
 
+// Only values are placeholders: a comment that mentions one stays as written, even one that
+// names a key file that does not exist.
+TEST_F(PolicyCliTest, FillKeysLeavesPlaceholdersInCommentsAlone) {
+  ASSERT_TRUE(po_a_.WriteKeyFiles(dir_.path()).ok());
+  ASSERT_TRUE(po_b_.WriteKeyFiles(dir_.path()).ok());
+  const std::string yaml = TwoOfficerCovenant(po_a_, po_b_).Yaml();
+  const std::string comment = "# fill-keys puts <po-a.key.pub> in; <nobody.pub> is no key\n";
+  std::string expected = comment + yaml;
+  const std::string a_line = "public_key: \"" + po_a_.public_hex + "\"\n";
+  expected.replace(expected.find(a_line), a_line.size(),
+                   "public_key: \"" + po_a_.public_hex + "\"  # was <po-a.key.pub>\n");
+  std::string templ = comment + yaml;
+  templ.replace(templ.find(a_line), a_line.size(),
+                "public_key: \"<po-a.key.pub>\"  # was <po-a.key.pub>\n");
+  templ.replace(templ.find(po_b_.public_hex), po_b_.public_hex.size(), "<po-b.key.pub>");
+  WriteFile(dir_ / "template.yaml", templ);
+  testing::ProcessResult r = Koppel({"fill-keys", "--keys", dir_.path().string(), "--out",
+                                     P("covenant.yaml"), P("template.yaml")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("filled 2 key placeholder(s) and 0 digest placeholder(s)"));
+  EXPECT_EQ(ReadFile(dir_ / "covenant.yaml"), expected);
+  EXPECT_EQ(Koppel({"validate", P("covenant.yaml")}).exit_code, 0);
+
+  // A template that repeats a key is refused before anything is filled.
+  WriteFile(dir_ / "twice.yaml", templ + "id: other\n");
+  r = Koppel({"fill-keys", "--keys", dir_.path().string(), P("twice.yaml")});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_THAT(r.err, HasSubstr("twice.yaml:"));
+  EXPECT_THAT(r.err, HasSubstr("id: the key is given twice"));
+}
+
 TEST_F(PolicyCliTest, KeygenFillSignVerify) {
   // keygen writes a key pair and never overwrites it.
   testing::ProcessResult r = Koppel({"keygen", "--out", P("stranger.key")});

@@ -8,6 +8,7 @@
 #include <sodium.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <array>
 #include <fstream>
 #include <map>
@@ -306,6 +307,33 @@ TEST(CovenantParseTest, ParsesAnalysisShapesAndDisclosure) {
   ASSERT_TRUE(c->analysis.max_contribution_eur.has_value());
   EXPECT_DOUBLE_EQ(*c->analysis.max_contribution_eur, 50000);
   EXPECT_EQ(c->analysis.max_releases, 0);
+}
+
+int LineOf(const std::string& text, const std::string& needle) {
+  const size_t at = text.find(needle);
+  EXPECT_NE(at, std::string::npos) << needle;
+  return 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n'));
+}
+
+// yaml-cpp keeps the first of two equal keys and other YAML readers the last: `explain` would
+// say "unlimited" where another reader reads 25. A signed covenant must mean one thing.
+TEST(CovenantParseTest, RefusesAKeyGivenTwiceAtAnyDepthNamingTheSecond) {
+  const std::string budget = Replace(kBase, "    max_releases: 5\n",
+                                     "    max_releases: 0\n    max_releases: 25\n");
+  EXPECT_THAT(ErrorOf(budget),
+              StartsWith(fmt::format("c.yaml:{}:5: analysis.disclosure.max_releases: the key is "
+                                     "given twice in one mapping (first on line {})",
+                                     LineOf(budget, "max_releases: 25"),
+                                     LineOf(budget, "max_releases: 0"))));
+  const std::string flow = Replace(kBase, "{name: known_at_politie, dataset: politie}",
+                                   "{name: known_at_politie, dataset: politie, name: known_at_brp}");
+  EXPECT_THAT(ErrorOf(flow),
+              HasSubstr(fmt::format("c.yaml:{}:", LineOf(flow, "name: known_at_brp"))));
+  EXPECT_THAT(ErrorOf(flow),
+              HasSubstr("purpose_bound_releases[0].flags[0].name: the key is given twice"));
+  const std::string quoted = kBase + "\"id\": other\n";
+  EXPECT_THAT(ErrorOf(quoted), HasSubstr("id: the key is given twice"));
+  EXPECT_THAT(ErrorOf(kBase + "---\nid: other\n"), HasSubstr("a second YAML document"));
 }
 
 TEST(CovenantParseTest, KeysAreNormalisedToLowerCase) {

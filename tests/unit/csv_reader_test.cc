@@ -1,6 +1,7 @@
 #include "core/csv_reader.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "tests/testing/temp_dir.h"
 
@@ -119,6 +120,32 @@ TEST(Utf8Test, AcceptsValidAndRejectsInvalid) {
   EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));    // above U+10FFFF
   EXPECT_FALSE(IsValidUtf8("\xE2\x82"));            // truncated
   EXPECT_FALSE(IsValidUtf8("\x80"));                // lone continuation
+}
+
+// A FIFO would block open() until a writer comes; only regular files are read.
+TEST(CsvReaderTest, OpenRefusesAnythingButARegularFileWithoutBlocking) {
+  TempDir dir;
+  ASSERT_EQ(::mkfifo((dir / "fifo").c_str(), 0600), 0);
+  absl::StatusOr<std::unique_ptr<CsvReader>> fifo = CsvReader::Open(dir / "fifo", CsvOptions{});
+  ASSERT_FALSE(fifo.ok());
+  EXPECT_NE(fifo.status().message().find("is a FIFO (named pipe), not a regular file"),
+            std::string::npos)
+      << fifo.status();
+  absl::StatusOr<std::unique_ptr<CsvReader>> directory = CsvReader::Open(dir.path(), {});
+  ASSERT_FALSE(directory.ok());
+  EXPECT_NE(directory.status().message().find("is a directory"), std::string::npos)
+      << directory.status();
+}
+
+TEST(CsvReaderTest, OpenRefusesDelimitersAndQuotesThatEndLines) {
+  TempDir dir;
+  WriteFile(dir / "x.csv", "a,b\n");
+  for (char c : {'\0', '\r', '\n'}) {
+    EXPECT_FALSE(CsvReader::Open(dir / "x.csv", CsvOptions{.delimiter = c}).ok()) << int{c};
+    EXPECT_FALSE(CsvReader::Open(dir / "x.csv", CsvOptions{.quote = c}).ok()) << int{c};
+  }
+  EXPECT_FALSE(CsvReader::Open(dir / "x.csv", CsvOptions{.delimiter = '"'}).ok());
+  EXPECT_TRUE(CsvReader::Open(dir / "x.csv", CsvOptions{.quote = std::nullopt}).ok());
 }
 
 }  // namespace

@@ -98,6 +98,7 @@ class HouseholdIndexTest : public ::testing::Test {
     header.set_covenant_version(1);
     header.set_agent("agent-" + dataset);
     header.set_token_scheme("koppel/v1/hmac");
+    header.set_run_id(ToHex(id));  // each delivery a run of its own, as a seal run is
     header.set_has_bsn(true);
     header.set_has_address(true);
     for (const std::string& name : attributes) {

@@ -1,7 +1,11 @@
 // The linker's ingest on a real RocksDB: exactly-once storage, re-keying, encryption at rest,
 // and every kind of bad batch refused without storing anything.
 #include <gtest/gtest.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <sodium.h>
+
+#include <atomic>
 
 #include <filesystem>
 #include <fstream>
@@ -17,6 +21,46 @@
 
 namespace koppel {
 namespace {
+
+// A file system whose new files and appends fail with "no space left on device" while `full`
+// is set, as a real full disk does: RocksDB's own file system underneath.
+class FullDiskFileSystem : public rocksdb::FileSystemWrapper {
+ public:
+  FullDiskFileSystem() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
+  const char* Name() const override { return "FullDiskFileSystem"; }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& name, const rocksdb::FileOptions& options,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* file,
+                                    rocksdb::IODebugContext* debug) override {
+    if (full) return rocksdb::IOStatus::NoSpace("injected: no space left on device");
+    rocksdb::IOStatus s = target()->NewWritableFile(name, options, file, debug);
+    if (s.ok()) *file = std::make_unique<File>(std::move(*file), this);
+    return s;
+  }
+
+  std::atomic<bool> full{false};
+
+ private:
+  class File : public rocksdb::FSWritableFileOwnerWrapper {
+   public:
+    File(std::unique_ptr<rocksdb::FSWritableFile> file, FullDiskFileSystem* fs)
+        : FSWritableFileOwnerWrapper(std::move(file)), fs_(fs) {}
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
+                             rocksdb::IODebugContext* debug) override {
+      if (fs_->full) return rocksdb::IOStatus::NoSpace("injected: no space left on device");
+      return target()->Append(data, options, debug);
+    }
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
+                             const rocksdb::DataVerificationInfo& info,
+                             rocksdb::IODebugContext* debug) override {
+      if (fs_->full) return rocksdb::IOStatus::NoSpace("injected: no space left on device");
+      return target()->Append(data, options, info, debug);
+    }
+
+   private:
+    FullDiskFileSystem* fs_;
+  };
+};
 
 class LinkerTest : public ::testing::Test {
  protected:
@@ -37,7 +81,7 @@ class LinkerTest : public ::testing::Test {
     agent.signing_public_key = hex;
     agent.datasets.emplace("uwv", DatasetGrant{"uwv", {"bsn"}, {"jaar"}});
     covenant.parties.emplace(agent.name, std::move(agent));
-    store_ = *LinkerStore::Open(dir_ / "db");
+    store_ = *LinkerStore::Open(dir_ / "db", {.env = disk_env_.get()});
     Secret box = *Secret::Allocate(crypto_box_SECRETKEYBYTES);
     crypto_box_keypair(box_public_.data(), box.mutable_data());
     Secret signing = *Secret::Allocate(crypto_sign_SECRETKEYBYTES);
@@ -84,6 +128,8 @@ class LinkerTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  std::shared_ptr<FullDiskFileSystem> disk_ = std::make_shared<FullDiskFileSystem>();
+  std::unique_ptr<rocksdb::Env> disk_env_ = rocksdb::NewCompositeEnv(disk_);
   Secret agent_signing_ = *Secret::Allocate(1);
   BoxPublicKey box_public_;
   Secret link_key_ = *Secret::Allocate(1);
@@ -269,6 +315,155 @@ TEST_F(LinkerTest, ReleaseHistoryIsSealedKeptAndDeletedWithTheCovenant) {
   EXPECT_TRUE(store_->ReleaseHistory("c1")->empty());
   EXPECT_EQ(*store_->ReleasesSpent("c1"), 0);
   EXPECT_EQ(store_->ReleaseHistory("c2")->size(), 1u);
+}
+
+TEST_F(LinkerTest, AFullDiskRefusesBatchesUntilSpaceIsFreedThenAcceptsWithoutARestart) {
+  v1::SealedBatch first = Seal(Payload(20));
+  ASSERT_TRUE(ingester_->Ingest("agent", first).ok());
+  disk_->full = true;
+  v1::SealedBatch second = Seal(Payload(30));
+  absl::StatusOr<v1::Receipt> refused = ingester_->Ingest("agent", second);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  const std::string message(refused.status().message());
+  EXPECT_NE(message.find("the linker is out of disk space"), std::string::npos) << message;
+  EXPECT_EQ(message.find(dir_.path().string()), std::string::npos) << "server path: " << message;
+  EXPECT_EQ(message.find("/"), std::string::npos) << "server path: " << message;
+  // Still full: refused again, nothing half-stored.
+  EXPECT_EQ(ingester_->Ingest("agent", second).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  disk_->full = false;
+  absl::StatusOr<v1::Receipt> accepted = ingester_->Ingest("agent", second);
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_FALSE(accepted->duplicate());
+  EXPECT_EQ(StoredRecords(), 50u);
+  // Both batches survive a restart, once each.
+  ingester_.reset();
+  store_.reset();
+  store_ = *LinkerStore::Open(dir_ / "db");
+  EXPECT_EQ(StoredRecords(), 50u);
+  EXPECT_TRUE((*store_->FindReceipt(first.batch_id())).has_value());
+  EXPECT_TRUE((*store_->FindReceipt(second.batch_id())).has_value());
+}
+
+TEST_F(LinkerTest, ADamagedWriteAheadLogRefusesToOpenInsteadOfLosingAcknowledgedBatches) {
+  for (int i = 0; i < 10; ++i) {
+    v1::BatchPayload payload = Payload(100);
+    payload.mutable_header()->set_run_id("run-" + std::to_string(i));
+    ASSERT_TRUE(ingester_->Ingest("agent", Seal(payload)).ok());
+  }
+  ASSERT_EQ(StoredRecords(), 1000u);
+  ingester_.reset();
+  store_.reset();
+  // The acknowledged batches are in the log only (nothing was flushed); damage its middle.
+  std::filesystem::path wal;
+  for (const auto& file : std::filesystem::directory_iterator(dir_ / "db")) {
+    if (file.path().extension() == ".log" && file.file_size() > 0) wal = file.path();
+  }
+  ASSERT_FALSE(wal.empty());
+  std::string bytes;
+  {
+    std::ifstream in(wal, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  ASSERT_GT(bytes.size(), 4096u);
+  for (size_t i = 0; i < 16; ++i) bytes[bytes.size() / 2 + i] ^= 0x5a;
+  {
+    std::ofstream out(wal, std::ios::binary | std::ios::trunc);
+    out << bytes;
+  }
+  absl::StatusOr<std::unique_ptr<LinkerStore>> reopened = LinkerStore::Open(dir_ / "db");
+  ASSERT_FALSE(reopened.ok()) << "opened a store with a damaged log";
+  EXPECT_EQ(reopened.status().code(), absl::StatusCode::kDataLoss) << reopened.status();
+  const std::string message(reopened.status().message());
+  EXPECT_NE(message.find((dir_ / "db").string()), std::string::npos) << message;
+  EXPECT_NE(message.find("restore it from the last backup"), std::string::npos) << message;
+  // The damaged log is left for the operator, not deleted or truncated.
+  ASSERT_TRUE(std::filesystem::exists(wal));
+  EXPECT_EQ(std::filesystem::file_size(wal), bytes.size());
+}
+
+TEST_F(LinkerTest, AnUnacknowledgedTornLastLogRecordDoesNotStopTheStore) {
+  for (int i = 0; i < 3; ++i) {
+    v1::BatchPayload payload = Payload(100);
+    payload.mutable_header()->set_run_id("run-" + std::to_string(i));
+    ASSERT_TRUE(ingester_->Ingest("agent", Seal(payload)).ok());
+  }
+  ingester_.reset();
+  store_.reset();
+  std::filesystem::path wal;
+  for (const auto& file : std::filesystem::directory_iterator(dir_ / "db")) {
+    if (file.path().extension() == ".log" && file.file_size() > 0) wal = file.path();
+  }
+  ASSERT_FALSE(wal.empty());
+  // A crash in the middle of appending a fourth batch: its record is cut short.
+  {
+    std::ofstream out(wal, std::ios::binary | std::ios::app);
+    out << std::string("\x12\x34\x56\x78\xff\x7f\x01", 7);
+  }
+  absl::StatusOr<std::unique_ptr<LinkerStore>> reopened = LinkerStore::Open(dir_ / "db");
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  store_ = std::move(*reopened);
+  EXPECT_EQ(StoredRecords(), 300u);
+}
+
+TEST_F(LinkerTest, BatchesAreRefusedBeforeTheDiskIsFull) {
+  // A store that must keep more free than any disk has refuses every write, and RocksDB never
+  // sees a failed write.
+  ingester_.reset();
+  store_.reset();
+  store_ = *LinkerStore::Open(dir_ / "db", {.min_free_bytes = uint64_t{1} << 62});
+  v1::Receipt receipt;
+  receipt.set_batch_id(std::string(64, 'a'));
+  receipt.set_covenant_id("c1");
+  receipt.set_dataset("uwv");
+  absl::StatusOr<v1::Receipt> refused =
+      store_->Commit(receipt, v1::BatchHeader(), {{std::string(32, 't'), "ciphertext"}});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_NE(std::string(refused.status().message()).find("the linker is out of disk space"),
+            std::string::npos);
+  EXPECT_EQ(StoredRecords(), 0u);
+}
+
+TEST_F(LinkerTest, RecordsMustFitTheirHeaderAndARunKeepsItsFirstBatchsFields) {
+  // A category value beyond the header's code list.
+  v1::BatchPayload coded = Payload(3);
+  coded.mutable_header()->set_run_id("coded");
+  v1::AttributeSchema* jaar = coded.mutable_header()->mutable_attributes(0);
+  jaar->set_type(v1::ATTRIBUTE_TYPE_CATEGORY);
+  jaar->add_codes("2014");
+  for (v1::Record& r : *coded.mutable_records()) r.mutable_values(0)->set_code(0);
+  coded.mutable_records(1)->mutable_values(0)->set_code(99999);
+  absl::StatusOr<v1::Receipt> refused = ingester_->Ingest("agent", Seal(coded));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  EXPECT_NE(std::string(refused.status().message()).find("record 1"), std::string::npos)
+      << refused.status();
+  EXPECT_NE(std::string(refused.status().message()).find("code 99999"), std::string::npos)
+      << refused.status();
+  // A value of the wrong kind.
+  coded.mutable_records(1)->mutable_values(0)->set_year(2014);
+  refused = ingester_->Ingest("agent", Seal(coded));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  EXPECT_EQ(StoredRecords(), 0u);
+
+  // The run's first batch fixes its fields: a second batch of the run with fewer is refused.
+  v1::BatchPayload first = Payload(5);
+  first.mutable_header()->set_run_id("run-a");
+  ASSERT_TRUE(ingester_->Ingest("agent", Seal(first)).ok());
+  v1::BatchPayload fewer = Payload(4);
+  fewer.mutable_header()->set_run_id("run-a");
+  fewer.mutable_header()->set_sequence(1);
+  fewer.mutable_header()->clear_attributes();
+  for (v1::Record& r : *fewer.mutable_records()) r.clear_values();
+  refused = ingester_->Ingest("agent", Seal(fewer));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  EXPECT_NE(std::string(refused.status().message()).find("run-a"), std::string::npos);
+  EXPECT_EQ(StoredRecords(), 5u);
+  // As a run of its own it is accepted (the analysis decides whether it can use it).
+  fewer.mutable_header()->set_run_id("run-b");
+  EXPECT_TRUE(ingester_->Ingest("agent", Seal(fewer)).ok());
+  EXPECT_EQ(StoredRecords(), 9u);
 }
 
 }  // namespace

@@ -83,6 +83,58 @@ TEST(MappingTest, RejectsMalformedMappingsNamingLineAndKey) {
   }
 }
 
+// yaml-cpp keeps the first of two equal keys, other readers the last: a mapping that repeats
+// a key means different things to different readers, at any depth and in flow style too.
+TEST(MappingTest, RefusesDuplicateKeysNamingTheSecondOccurrence) {
+  BadCase cases[] = {
+      {"holder:", "dataset: jeugdzorg\nholder:", "m.yaml:3:1: dataset: the key is given twice"},
+      {"to: 2014-12-31}", "to: 2014-12-31, from: 2013-01-01}",
+       "m.yaml:4:44: period.from: the key is given twice in one mapping (first on line 4)"},
+      {"  bsn: BSN\n", "  bsn: BSN\n  bsn: \"BSN \"\n", "m.yaml:8:3: identifiers.bsn"},
+      {"IOAZ: ioaw}", "IOAZ: ioaw, \"BIJ\": ioaw}",
+       "attributes[0].codes.BIJ: the key is given twice"},
+      {"type: year}", "type: year, type: integer}", "attributes[3].type: the key is given twice"},
+      {"version: 1\n", "version: 1\n---\nversion: 2\n", "m.yaml:2: a second YAML document"},
+  };
+  for (const BadCase& c : cases) {
+    std::string text = kValid;
+    size_t at = text.find(c.find);
+    ASSERT_NE(at, std::string::npos) << c.find;
+    text.replace(at, c.find.size(), c.replace);
+    absl::StatusOr<Mapping> m = ParseMapping(text, "m.yaml");
+    ASSERT_FALSE(m.ok()) << "accepted: " << c.replace;
+    EXPECT_NE(std::string(m.status().message()).find(c.expected), std::string::npos)
+        << "for " << c.replace << ", got: " << m.status().message();
+  }
+  // The same key in two different mappings is no duplicate.
+  EXPECT_TRUE(ParseMapping(kValid, "m.yaml").ok());
+}
+
+// NUL, CR and LF end or break lines, and a quote equal to the delimiter makes rows ambiguous.
+TEST(MappingTest, RefusesDelimitersAndQuotesThatCannotWork) {
+  BadCase cases[] = {
+      {"delimiter: \"\\t\"", "delimiter: \"\\0\"", "m.yaml:5:18: csv.delimiter: cannot be NUL"},
+      {"delimiter: \"\\t\"", "delimiter: \"\\x00\"", "csv.delimiter: cannot be NUL"},
+      {"delimiter: \"\\t\"", "delimiter: \"\\r\"", "csv.delimiter: cannot be NUL, CR or LF"},
+      {"delimiter: \"\\t\"", "delimiter: \"\\n\"", "csv.delimiter: cannot be NUL, CR or LF"},
+      {"quote: \"\"", "quote: \"\\0\"", "m.yaml:5:31: csv.quote: cannot be NUL"},
+      {"quote: \"\"", "quote: \"\\r\"", "csv.quote: cannot be NUL, CR or LF"},
+      {"quote: \"\"", "quote: \"\\t\"", "csv.quote: the quote must differ from the delimiter"},
+      {"delimiter: \"\\t\", quote: \"\"", "delimiter: '\"'",
+       "m.yaml:5:18: csv.delimiter: must differ from the quote"},
+  };
+  for (const BadCase& c : cases) {
+    std::string text = kValid;
+    size_t at = text.find(c.find);
+    ASSERT_NE(at, std::string::npos) << c.find;
+    text.replace(at, c.find.size(), c.replace);
+    absl::StatusOr<Mapping> m = ParseMapping(text, "m.yaml");
+    ASSERT_FALSE(m.ok()) << "accepted: " << c.replace;
+    EXPECT_NE(std::string(m.status().message()).find(c.expected), std::string::npos)
+        << "for " << c.replace << ", got: " << m.status().message();
+  }
+}
+
 TEST(MappingTest, EmptyAndMissingFilesAreClearErrors) {
   EXPECT_FALSE(ParseMapping("", "m.yaml").ok());
   absl::StatusOr<Mapping> m = LoadMapping("/nonexistent/m.yaml");
