@@ -1,11 +1,13 @@
 #include "core/service_runner.h"
 
 #include <fmt/format.h>
+#include <grpc/support/log.h>
 #include <grpcpp/resource_quota.h>
 #include <grpcpp/security/auth_metadata_processor.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cstring>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -31,7 +33,8 @@ class Admission : public grpc::AuthMetadataProcessor {
   Admission(std::string service, AdmissionCheck check)
       : service_(std::move(service)), check_(std::move(check)) {}
 
-  bool IsBlocking() const override { return false; }
+  // The check may write an audit entry (a synced write): not on gRPC's own threads.
+  bool IsBlocking() const override { return true; }
 
   grpc::Status Process(const InputMetadata& metadata, grpc::AuthContext* context,
                        OutputMetadata*, OutputMetadata*) override {
@@ -68,6 +71,20 @@ class Admission : public grpc::AuthMetadataProcessor {
   std::atomic<int64_t> last_log_{0};
 };
 
+// gRPC logs "Failed accept4: Too many open files" when it gives a listener up: the one sign
+// that tells a dead listener from a busy one. Every gRPC line still goes to the service log.
+std::atomic<bool> g_accept_failed{false};
+
+void WatchGrpcLog(gpr_log_func_args* args) {
+  const char* message = args->message != nullptr ? args->message : "";
+  if (std::strstr(message, "Failed accept4") != nullptr) g_accept_failed.store(true);
+  spdlog::log(args->severity == GPR_LOG_SEVERITY_ERROR  ? spdlog::level::err
+              : args->severity == GPR_LOG_SEVERITY_INFO ? spdlog::level::info
+                                                        : spdlog::level::debug,
+              "grpc {}:{}: {}", args->file != nullptr ? args->file : "?", args->line,
+              absl::CHexEscape(message));
+}
+
 std::unique_ptr<grpc::Server> Start(grpc::Service* service,
                                     const std::shared_ptr<grpc::ServerCredentials>& credentials,
                                     const ServiceOptions& options, const std::string& address,
@@ -102,6 +119,7 @@ absl::Status ServeUntilStopped(grpc::Service* service,
     credentials->SetAuthMetadataProcessor(
         std::make_shared<Admission>(options.name, options.admit));
   }
+  gpr_set_log_function(WatchGrpcLog);
   grpc::ResourceQuota quota(options.name);
   quota.Resize(static_cast<size_t>(options.memory_quota_bytes));
 
@@ -140,11 +158,17 @@ absl::Status ServeUntilStopped(grpc::Service* service,
     std::unique_lock<std::mutex> lock(mutex);
     while (!stopping) {
       wake.wait_for(lock, kWatchdogPeriod);
-      if (stopping || restart || current == nullptr) continue;
+      if (stopping || restart || current == nullptr) {
+        listener = ListenerWatchdog(port, kStalledChecks);  // a new listener starts afresh
+        continue;
+      }
       lock.unlock();
       const bool stalled = listener.Check();
       lock.lock();
-      if (!stalled || stopping || current == nullptr) continue;
+      // A queue that does not drain is a dead listener only when accept() ran out of
+      // descriptors; otherwise the service is merely busy (a handshake flood, a slow CPU).
+      if (!stalled || !g_accept_failed.load() || stopping || current == nullptr) continue;
+      g_accept_failed.store(false);
       spdlog::error("{}: the listener on port {} stopped accepting connections ({} waiting; "
                     "gRPC gives a listener up when descriptors run out); replacing it",
                     options.name, port, listener.waiting());
@@ -161,8 +185,19 @@ absl::Status ServeUntilStopped(grpc::Service* service,
     if (stopping || !restart) break;
     lock.unlock();
     server.reset();
-    // A new listener needs a descriptor; wait until the flood has gone.
-    while (!DescriptorAvailable()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    // A new listener needs a descriptor; wait until the flood has gone (or a stop).
+    while (!DescriptorAvailable()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      std::lock_guard<std::mutex> stop_check(mutex);
+      if (stopping) break;
+    }
+    {
+      std::lock_guard<std::mutex> stop_check(mutex);
+      if (stopping) {
+        restart = false;
+        break;
+      }
+    }
     int again = 0;
     server = Start(service, credentials, options, fmt::format("{}:{}", host, port), quota, &again);
     lock.lock();
@@ -186,12 +221,11 @@ absl::Status ServeUntilStopped(grpc::Service* service,
   }
   watchdog.join();
   if (!outcome.ok()) {
-    // The waiter still blocks in sigwait; the process ends with the error anyway.
-    waiter.detach();
-    return outcome;
+    // The waiter still blocks in sigwait: hand it the stop signal it waits for.
+    pthread_kill(waiter.native_handle(), SIGTERM);
   }
   waiter.join();
-  return absl::OkStatus();
+  return outcome;
 }
 
 }  // namespace koppel

@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <map>
+#include <mutex>
 
 #include <fmt/format.h>
 
@@ -89,6 +91,42 @@ absl::StatusOr<LinkerKeys> LoadKeys(const std::filesystem::path& dir, const std:
   crypto_scalarmult_base(keys.box_public.data(), keys.box_secret.data());
   return keys;
 }
+
+// Audits calls refused before they were read: one entry per caller and minute, with the number
+// of calls refused since its last entry, so that a flood of refused calls cannot flood the log.
+class RefusalAudit {
+ public:
+  explicit RefusalAudit(AuditLog* audit) : audit_(audit) {}
+
+  void Note(std::string_view peer, std::string_view method, const absl::Status& why) {
+    const std::string actor = IsName(peer) ? std::string(peer) : "";
+    const absl::Time now = absl::Now();
+    uint64_t calls = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (callers_.size() > 10000) callers_.clear();
+      Caller& caller = callers_[actor];
+      ++caller.unaudited;
+      if (now - caller.last_entry < absl::Minutes(1)) return;
+      caller.last_entry = now;
+      calls = caller.unaudited;
+      caller.unaudited = 0;
+    }
+    (void)audit_->Append("refused", actor, "",
+                         {{"operation", std::string(method.substr(method.rfind('/') + 1))},
+                          {"reason", std::string(why.message())},
+                          {"calls", calls}});
+  }
+
+ private:
+  struct Caller {
+    absl::Time last_entry = absl::InfinitePast();
+    uint64_t unaudited = 0;
+  };
+  AuditLog* audit_;
+  std::mutex mutex_;
+  std::map<std::string, Caller> callers_;
+};
 
 struct ServeFlags {
   std::string listen{"127.0.0.1:7443"};
@@ -181,13 +219,10 @@ int Serve(const ServeFlags& f) {
   options.port_file = f.port_file;
   options.max_receive_bytes = static_cast<int>(BatchIngester::kMaxSealedBytes + (1 << 20));
   options.memory_quota_bytes = int64_t{f.memory_quota_mib} << 20;
-  options.admit = [&covenants, &audit](std::string_view peer, std::string_view method) {
+  RefusalAudit refusals(audit->get());
+  options.admit = [&covenants, &refusals](std::string_view peer, std::string_view method) {
     absl::Status admitted = covenants.Admit(peer, method);
-    if (!admitted.ok()) {
-      (void)(*audit)->Append("refused", IsName(peer) ? std::string(peer) : "", "",
-                             {{"operation", std::string(method.substr(method.rfind('/') + 1))},
-                              {"reason", std::string(admitted.message())}});
-    }
+    if (!admitted.ok()) refusals.Note(peer, method, admitted);
     return admitted;
   };
   absl::Status outcome;

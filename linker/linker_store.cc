@@ -126,12 +126,6 @@ absl::StatusOr<std::shared_ptr<rocksdb::DB>> LinkerStore::OpenDb(const rocksdb::
 }
 
 absl::StatusOr<std::shared_ptr<rocksdb::DB>> LinkerStore::Db(std::string_view what) const {
-  {
-    std::lock_guard<std::mutex> lock(db_pointer_mutex_);
-    if (db_ != nullptr) return db_;
-  }
-  // An earlier reopen failed (the disk was still full): try again.
-  RETURN_IF_ERROR(ReopenIfNeeded(what));
   std::lock_guard<std::mutex> lock(db_pointer_mutex_);
   if (db_ == nullptr) {
     return absl::UnavailableError(fmt::format(
@@ -197,10 +191,10 @@ absl::Status LinkerStore::ReopenIfNeeded(std::string_view what) const {
 }
 
 absl::Status LinkerStore::Write(const rocksdb::WriteOptions& options, rocksdb::WriteBatch* batch,
-                                std::string_view what) {
+                                std::string_view what, bool frees_space) {
   RETURN_IF_ERROR(ReopenIfNeeded(what));
   ASSIGN_OR_RETURN(std::shared_ptr<rocksdb::DB> db, Db(what));
-  RETURN_IF_ERROR(CheckFreeSpace(what, batch->GetDataSize()));
+  if (!frees_space) RETURN_IF_ERROR(CheckFreeSpace(what, batch->GetDataSize()));
   rocksdb::Status s = db->Write(options, batch);
   // A failed write (a full disk) stops RocksDB taking writes; WAL failures cannot be resumed
   // in place, so the next write reopens the store (replaying the synced log) first.
@@ -224,6 +218,9 @@ absl::StatusOr<std::unique_ptr<LinkerStore>> LinkerStore::OpenReadOnly(
 
 absl::StatusOr<std::optional<v1::Receipt>> LinkerStore::FindReceipt(
     const std::string& batch_id) const {
+  // The first thing a delivery asks: after a failed write, this is where the store recovers
+  // (queries never reopen it: they may hold the old instance themselves).
+  RETURN_IF_ERROR(ReopenIfNeeded("reading a receipt"));
   ASSIGN_OR_RETURN(std::shared_ptr<rocksdb::DB> db, Db("reading a receipt"));
   std::string value;
   rocksdb::Status s = db->Get(rocksdb::ReadOptions(), ReceiptKey(batch_id), &value);
@@ -390,7 +387,7 @@ absl::StatusOr<LinkerStore::Deleted> LinkerStore::DeleteCovenant(const std::stri
   batch.DeleteRange(std::string("u\0", 2) + covenant + '\0', std::string("u\0", 2) + covenant + '\1');
   rocksdb::WriteOptions sync;
   sync.sync = true;
-  RETURN_IF_ERROR(Write(sync, &batch, "deleting a covenant's data"));
+  RETURN_IF_ERROR(Write(sync, &batch, "deleting a covenant's data", /*frees_space=*/true));
   lock.unlock();
   // Rewrite every file: the range tombstone alone leaves the old values on disk.
   RETURN_IF_ERROR(FromRocks(db->Flush(rocksdb::FlushOptions()), "flushing after deletion"));

@@ -147,10 +147,11 @@ class LinkerStore {
   // RESOURCE_EXHAUSTED when writing `bytes` would leave less than min_free_bytes free.
   absl::Status CheckFreeSpace(std::string_view what, uint64_t bytes) const;
   // Writes durably; after a failed write, the next one reopens the database first, so the
-  // store recovers by itself once space is freed. Callers hold commit_mutex_; a read that
-  // finds no database (a reopen failed) tries to reopen it too.
+  // store recovers by itself once space is freed. Callers hold commit_mutex_; FindReceipt
+  // (a delivery's first step) reopens too, so a failed reopen is retried by the next delivery.
+  // `frees_space`: deletions go through below the free-space margin.
   absl::Status Write(const rocksdb::WriteOptions& options, rocksdb::WriteBatch* batch,
-                     std::string_view what);
+                     std::string_view what, bool frees_space = false);
   absl::Status ReopenIfNeeded(std::string_view what) const;
 
   const std::filesystem::path dir_;

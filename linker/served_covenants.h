@@ -75,7 +75,8 @@ class ServedCovenants {
   std::vector<std::shared_ptr<ServedCovenant>> All() const;
 
   // Whether `peer` may call `method` (a gRPC path) at all, decided before its request is read:
-  // it must be a party of a served covenant, and a data holder in one to deliver. The
+  // it must be a party of a served covenant, and a data holder in one to deliver; an end
+  // statement (signed by officers) may come from any certificate of the deployment's CA. The
   // handlers check the rest against the covenant the request names. PERMISSION_DENIED names
   // the rule.
   absl::Status Admit(std::string_view peer, std::string_view method) const;

@@ -683,6 +683,8 @@ absl::Status AnalysisRun::ScanPersons() {
   std::vector<Source> sources;
   for (DatasetPlan& plan : plans_) {
     std::unique_ptr<RecordCursor> cursor = store_->NewRecordCursor(covenant_, plan.name);
+    // Only batches of this run's data version say how the dataset is keyed.
+    while (cursor->Valid() && !Allowed(cursor->batch_id())) cursor->Next();
     if (!cursor->Valid()) {
       RETURN_IF_ERROR(cursor->status());
       if (plan.is_register) {
