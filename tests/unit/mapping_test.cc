@@ -49,6 +49,18 @@ struct BadCase {
   std::string expected;  // substring of the error
 };
 
+// The valid mapping with `c.find` replaced by `c.replace` is refused with `c.expected`.
+void ExpectRefused(const BadCase& c) {
+  std::string text = kValid;
+  size_t at = text.find(c.find);
+  ASSERT_NE(at, std::string::npos) << c.find;
+  text.replace(at, c.find.size(), c.replace);
+  absl::StatusOr<Mapping> m = ParseMapping(text, "m.yaml");
+  ASSERT_FALSE(m.ok()) << "accepted: " << c.replace;
+  EXPECT_NE(std::string(m.status().message()).find(c.expected), std::string::npos)
+      << "for " << c.replace << ", got: " << m.status().message();
+}
+
 TEST(MappingTest, RejectsMalformedMappingsNamingLineAndKey) {
   BadCase cases[] = {
       {"version: 1", "version: 2", "m.yaml:1:10: version"},
@@ -71,16 +83,7 @@ TEST(MappingTest, RejectsMalformedMappingsNamingLineAndKey) {
       {"period: {from: 2012-01-01, to: 2014-12-31}", "period: [2012, 2014]", "period: expected a mapping"},
       {"csv: {", "csv: {{", "not valid YAML"},
   };
-  for (const BadCase& c : cases) {
-    std::string text = kValid;
-    size_t at = text.find(c.find);
-    ASSERT_NE(at, std::string::npos) << c.find;
-    text.replace(at, c.find.size(), c.replace);
-    absl::StatusOr<Mapping> m = ParseMapping(text, "m.yaml");
-    ASSERT_FALSE(m.ok()) << "accepted: " << c.replace;
-    EXPECT_NE(std::string(m.status().message()).find(c.expected), std::string::npos)
-        << "for " << c.replace << ", got: " << m.status().message();
-  }
+  for (const BadCase& c : cases) ExpectRefused(c);
 }
 
 // yaml-cpp keeps the first of two equal keys, other readers the last: a mapping that repeats
@@ -96,16 +99,7 @@ TEST(MappingTest, RefusesDuplicateKeysNamingTheSecondOccurrence) {
       {"type: year}", "type: year, type: integer}", "attributes[3].type: the key is given twice"},
       {"version: 1\n", "version: 1\n---\nversion: 2\n", "m.yaml:2: a second YAML document"},
   };
-  for (const BadCase& c : cases) {
-    std::string text = kValid;
-    size_t at = text.find(c.find);
-    ASSERT_NE(at, std::string::npos) << c.find;
-    text.replace(at, c.find.size(), c.replace);
-    absl::StatusOr<Mapping> m = ParseMapping(text, "m.yaml");
-    ASSERT_FALSE(m.ok()) << "accepted: " << c.replace;
-    EXPECT_NE(std::string(m.status().message()).find(c.expected), std::string::npos)
-        << "for " << c.replace << ", got: " << m.status().message();
-  }
+  for (const BadCase& c : cases) ExpectRefused(c);
   // The same key in two different mappings is no duplicate.
   EXPECT_TRUE(ParseMapping(kValid, "m.yaml").ok());
 }
@@ -123,16 +117,7 @@ TEST(MappingTest, RefusesDelimitersAndQuotesThatCannotWork) {
       {"delimiter: \"\\t\", quote: \"\"", "delimiter: '\"'",
        "m.yaml:5:18: csv.delimiter: must differ from the quote"},
   };
-  for (const BadCase& c : cases) {
-    std::string text = kValid;
-    size_t at = text.find(c.find);
-    ASSERT_NE(at, std::string::npos) << c.find;
-    text.replace(at, c.find.size(), c.replace);
-    absl::StatusOr<Mapping> m = ParseMapping(text, "m.yaml");
-    ASSERT_FALSE(m.ok()) << "accepted: " << c.replace;
-    EXPECT_NE(std::string(m.status().message()).find(c.expected), std::string::npos)
-        << "for " << c.replace << ", got: " << m.status().message();
-  }
+  for (const BadCase& c : cases) ExpectRefused(c);
 }
 
 TEST(MappingTest, EmptyAndMissingFilesAreClearErrors) {
