@@ -18,6 +18,7 @@
 #include "agents/certificate_probe.h"
 #include "agents/export_scan.h"
 #include "agents/flag_asker.h"
+#include "agents/init_command.h"
 #include "agents/outbox.h"
 #include "agents/sender.h"
 #include "agents/token_source.h"
@@ -77,6 +78,7 @@ struct ScanFlags {
   std::string format = "text";
   std::string rejects;
   bool allow_rejects = false;
+  double max_reject_rate = 5.0;  // percent
   bool quiet = false;
 };
 
@@ -88,8 +90,13 @@ void AddScanFlags(CLI::App* cmd, ScanFlags* f) {
   cmd->add_option("--format", f->format, "summary format on stdout")
       ->check(CLI::IsMember({"text", "json"}));
   cmd->add_option("--rejects", f->rejects,
-                  "write the reject report (record, line, reason, column; never values) here");
+                  "write the reject report (record, line, reason, column, first_line; never "
+                  "values) here; duplicate rows are listed too");
   cmd->add_flag("--allow-rejects", f->allow_rejects, "exit 0 even when rows were rejected");
+  cmd->add_option("--max-reject-rate", f->max_reject_rate,
+                  "stop with exit 5, delivering nothing, when more than this percentage of the "
+                  "data rows is rejected, whatever --allow-rejects says (a broken export)")
+      ->check(CLI::Range(0.0, 100.0));
   cmd->add_flag("--quiet", f->quiet, "no progress on stderr");
 }
 
@@ -106,6 +113,7 @@ int Scan(const ScanFlags& f, const Mapping& mapping, ValidRowSink* sink, std::st
   options.sink = sink;
   options.progress = !f.quiet;
   options.label = std::move(label);
+  options.max_reject_percent = f.max_reject_rate;
   absl::StatusOr<QualitySummary> result = ScanExport(mapping, f.input, options);
   if (!result.ok()) {
     if (absl::IsFailedPrecondition(result.status())) {
@@ -274,7 +282,14 @@ int RunSeal(const ScanFlags& f, const SealFlags& s) {
   config.agent = s.agent.empty() ? mapping->dataset : s.agent;
   BatchSealer sealer(*mapping, config, *tokens, linker_key, *signing_key, &*outbox);
   QualitySummary summary;
-  if (int rc = Scan(f, *mapping, &sealer, "seal", &summary); rc != kExitOk) return rc;
+  if (int rc = Scan(f, *mapping, &sealer, "seal", &summary); rc != kExitOk) {
+    // No manifest was written, so the run is not visible; remove its batches as well.
+    if (absl::StatusOr<size_t> gone = outbox->RemoveIncompleteBatches(); !gone.ok()) {
+      Fail(kExitIo, gone.status());
+    }
+    fmt::print(stderr, "koppel-agent: nothing was sealed into {}\n", s.outbox);
+    return rc;
+  }
   if (absl::Status st = sealer.Finish(); !st.ok()) return Fail(kExitIo, st);
 
   nlohmann::json manifest = summary.ToJson();
@@ -406,7 +421,9 @@ CLI::App* AddAskFlagsCommand(CLI::App* app, AskFlagsFlags* a) {
   cmd->footer(
       "Exit codes: 0 answered; 1 the export has rejected rows (they are not asked; pass "
       "--allow-rejects to get 0); 2 usage error; 3 a file or key cannot be read or written; "
-      "4 the mapping is invalid or maps no BSN column; 5 the export cannot be read as CSV; 6 the "
+      "4 the mapping is invalid or maps no BSN column; 5 the export cannot be read (it does not "
+      "decode in its encoding, or its header does not fit) or more than --max-reject-rate of "
+      "its rows are rejected; 6 the "
       "linker (or vault) stayed unreachable; 7 the linker refused (the message names the "
       "covenant rule) or answered something that does not fit the question.");
   return cmd;
@@ -569,6 +586,45 @@ int RunKeygen(const std::string& type, const std::string& out) {
   return kExitOk;
 }
 
+// init: drafts a mapping from an export (docs/agent.md, "Drafting a mapping: init").
+CLI::App* AddInitCommand(CLI::App* app, InitOptions* o) {
+  CLI::App* cmd = app->add_subcommand(
+      "init", "draft the mapping of an export from its contents: encoding, CSV dialect, the BSN "
+              "and address columns, and each column's type (never writes an identifier value)");
+  cmd->add_option("--input", o->input, "the CSV export")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--out", o->out, "where to write the drafted mapping (YAML)")->required();
+  cmd->add_option("--dataset", o->dataset,
+                  "dataset name in the mapping (default: from the export's file name)");
+  cmd->add_option("--min-cell", o->min_cell,
+                  "list a category code only when it occurs at least this often")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
+  cmd->add_flag("--force", o->force, "overwrite --out");
+  cmd->add_flag("--quiet", [o](int64_t) { o->progress = false; }, "no progress on stderr");
+  cmd->footer(
+      "Exit codes: 0 drafted; 2 usage error; 3 a file cannot be read or written, or --out "
+      "exists without --force; 4 the draft does not load as a mapping (a bug: please report "
+      "it); 5 the export cannot be read as CSV or has no BSN or address column.");
+  return cmd;
+}
+
+int RunInit(const InitOptions& o) {
+  if (!o.dataset.empty()) {
+    if (absl::Status s = CheckDatasetName(o.dataset); !s.ok()) return Fail(kExitUsage, s);
+  }
+  absl::StatusOr<InitResult> result = DraftMappingFile(o);
+  if (!result.ok()) {
+    const absl::Status& s = result.status();
+    if (absl::IsFailedPrecondition(s)) return Fail(kExitExport, s);
+    if (absl::IsInternal(s)) return Fail(kExitMapping, s);
+    return Fail(kExitIo, s);
+  }
+  fmt::print("drafted mapping of dataset {} from {} records ({}) in {}; check it, then run "
+             "koppel-agent check --mapping {} --input {}\n",
+             result->dataset, result->records, result->encoding, o.out.string(), o.out.string(),
+             o.input.string());
+  return kExitOk;
+}
+
 int Main(int argc, char** argv) {
   DisableCoreDumps();  // its memory holds plaintext rows of the export
   CLI::App app{
@@ -663,6 +719,9 @@ int Main(int argc, char** argv) {
   AskFlagsFlags ask;
   CLI::App* ask_cmd = AddAskFlagsCommand(&app, &ask);
 
+  InitOptions init;
+  CLI::App* init_cmd = AddInitCommand(&app, &init);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -676,6 +735,7 @@ int Main(int argc, char** argv) {
   if (send_cmd->parsed()) return RunSend(send);
   if (keygen->parsed()) return RunKeygen(key_type, key_out);
   if (ask_cmd->parsed()) return RunAskFlags(ask);
+  if (init_cmd->parsed()) return RunInit(init);
   return kExitUsage;
 }
 

@@ -2,10 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <functional>
+
 #include "agents/duplicate_counter.h"
 #include "core/csv_reader.h"
 #include "core/progress.h"
 #include "core/status_macros.h"
+#include "core/text_decoder.h"
 
 namespace koppel {
 namespace {
@@ -37,7 +40,11 @@ void Normalise(const JudgedRow& row, bool has_bsn, bool has_address, std::string
 absl::StatusOr<QualitySummary> ScanExport(const Mapping& mapping,
                                           const std::filesystem::path& input,
                                           const ScanOptions& options) {
-  ASSIGN_OR_RETURN(std::unique_ptr<CsvReader> reader, CsvReader::Open(input, mapping.csv));
+  // A file that does not decode is refused as a whole, before any row reaches the sink.
+  ASSIGN_OR_RETURN(const EncodingCheck encoding, CheckFileEncoding(input, mapping.encoding));
+  CsvOptions csv = mapping.csv;
+  csv.encoding = encoding.encoding;
+  ASSIGN_OR_RETURN(std::unique_ptr<CsvReader> reader, CsvReader::Open(input, csv));
   CsvRecord record;
   ASSIGN_OR_RETURN(bool has_header, reader->Next(&record));
   if (!has_header) {
@@ -73,6 +80,9 @@ absl::StatusOr<QualitySummary> ScanExport(const Mapping& mapping,
 
   QualitySummary summary;
   summary.dataset = mapping.dataset;
+  summary.encoding = TextEncodingName(encoding.encoding);
+  summary.bom = encoding.bom;
+  summary.encoding_reason = encoding.reason;
   std::vector<uint64_t> missing(judge.columns().size(), 0);
   JudgedRow row;
   std::string normalised;
@@ -106,12 +116,22 @@ absl::StatusOr<QualitySummary> ScanExport(const Mapping& mapping,
     }
     ++summary.valid;
     Normalise(row, has_bsn, has_address, &normalised);
-    RETURN_IF_ERROR(duplicates.Add(normalised));
+    RETURN_IF_ERROR(duplicates.Add(normalised, summary.rows, record.line));
     if (options.sink != nullptr) RETURN_IF_ERROR(options.sink->Accept(&row));
   }
-  ASSIGN_OR_RETURN(summary.duplicates, duplicates.CountDuplicates());
+  std::function<absl::Status(const DuplicateRow&)> report_duplicate;
+  if (options.rejects != nullptr) {
+    report_duplicate = [&](const DuplicateRow& d) { return options.rejects->AddDuplicate(d); };
+  }
+  ASSIGN_OR_RETURN(summary.duplicates, duplicates.CountDuplicates(report_duplicate));
   for (size_t i = 0; i < missing.size(); ++i) summary.missing[judge.columns()[i].header] = missing[i];
   progress.Finish(summary.rows);
+  if (options.max_reject_percent) {
+    if (absl::Status rate = summary.CheckRejectRate(*options.max_reject_percent); !rate.ok()) {
+      return absl::FailedPreconditionError(
+          fmt::format("{}: {}", input.string(), std::string(rate.message())));
+    }
+  }
   return summary;
 }
 

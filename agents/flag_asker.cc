@@ -211,6 +211,11 @@ absl::StatusOr<std::vector<uint64_t>> AcceptedRowNumbers(uint64_t rows,
   for (;;) {
     ASSIGN_OR_RETURN(const bool more, reader->Next(&record));
     if (!more) break;
+    // Duplicate rows are listed after the rejects but were accepted (and sealed).
+    if (record.problem == RejectReason::kNone && record.fields.size() > 2 &&
+        record.fields[2] == kDuplicateReason) {
+      continue;
+    }
     uint64_t rejected = 0;
     if (record.problem != RejectReason::kNone || record.fields.empty() ||
         !absl::SimpleAtoi(std::string(record.fields[0]), &rejected) || rejected < next ||

@@ -1,5 +1,7 @@
 #include "agents/quality_summary.h"
 
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include "core/progress.h"
@@ -12,9 +14,25 @@ uint64_t QualitySummary::rejected_total() const {
   return total;
 }
 
+absl::Status QualitySummary::CheckRejectRate(double max_percent) const {
+  const uint64_t total = rejected_total();
+  // The share is rounded up to whole rows: an export of 15 rows may have one bad row at 5%.
+  const double allowed = std::ceil(max_percent * static_cast<double>(rows) / 100.0 - 1e-9);
+  if (static_cast<double>(total) <= allowed) return absl::OkStatus();
+  return absl::FailedPreconditionError(fmt::format(
+      "{} of {} data rows ({:.1f}%) were rejected, more than --max-reject-rate {}%: that is a "
+      "broken export or mapping (wrong columns, delimiter, date format or encoding?), not dirty "
+      "data, so nothing is delivered whatever --allow-rejects says; see the reasons with "
+      "--rejects FILE, fix the mapping or the export, and raise --max-reject-rate only if the "
+      "export really is this dirty",
+      WithThousands(total), WithThousands(rows),
+      100.0 * static_cast<double>(total) / static_cast<double>(rows), max_percent));
+}
+
 nlohmann::json QualitySummary::ToJson() const {
   nlohmann::json j;
   j["dataset"] = dataset;
+  j["encoding"] = {{"name", encoding}, {"bom", bom}, {"reason", encoding_reason}};
   j["rows"] = rows;
   j["valid"] = valid;
   j["duplicates"] = duplicates;
@@ -26,9 +44,10 @@ nlohmann::json QualitySummary::ToJson() const {
 }
 
 std::string QualitySummary::ToText() const {
-  std::string out = fmt::format("dataset     {}\nrows        {:>12}\nvalid       {:>12}\n"
-                                "rejected    {:>12}\nduplicates  {:>12}\n",
-                                dataset, WithThousands(rows), WithThousands(valid),
+  std::string out = fmt::format("dataset     {}\nencoding    {}{} ({})\nrows        {:>12}\n"
+                                "valid       {:>12}\nrejected    {:>12}\nduplicates  {:>12}\n",
+                                dataset, encoding, bom ? " with BOM" : "", encoding_reason,
+                                WithThousands(rows), WithThousands(valid),
                                 WithThousands(rejected_total()), WithThousands(duplicates));
   if (!rejected.empty()) {
     out += "rejected by reason:\n";

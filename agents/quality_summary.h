@@ -9,12 +9,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/status/status.h"
 #include "core/reject_reason.h"
 
 namespace koppel {
 
 struct QualitySummary {
   std::string dataset;
+  std::string encoding;         // what the export was read as, e.g. "windows-1252"
+  bool bom = false;             // it starts with a byte-order mark
+  std::string encoding_reason;  // "declared in the mapping", or what auto found
   uint64_t rows = 0;
   uint64_t valid = 0;
   uint64_t duplicates = 0;
@@ -22,6 +26,10 @@ struct QualitySummary {
   std::map<std::string, uint64_t> missing;  // mapped column header -> empty cells
 
   uint64_t rejected_total() const;
+  // FAILED_PRECONDITION when more than `max_percent` of the data rows, rounded up to whole rows,
+  // were rejected (duplicates are not rejects): a broken export or mapping, not dirty data.
+  // Names the counts only.
+  absl::Status CheckRejectRate(double max_percent) const;
   nlohmann::json ToJson() const;
   std::string ToText() const;
 };

@@ -28,7 +28,7 @@ absl::StatusOr<std::unique_ptr<RejectReport>> RejectReport::Create(
     return absl::PermissionDeniedError(fmt::format("cannot create reject report {}: {}",
                                                    path.string(), std::strerror(errno)));
   }
-  std::fputs("record,line,reason,column\n", file);
+  std::fputs("record,line,reason,column,first_line\n", file);
   return std::unique_ptr<RejectReport>(new RejectReport(file, path));
 }
 
@@ -38,7 +38,12 @@ RejectReport::~RejectReport() {
 
 absl::Status RejectReport::Add(uint64_t record, uint64_t line, RejectReason reason,
                                std::string_view column) {
-  fmt::print(file_, "{},{},{},{}\n", record, line, RejectReasonName(reason), CsvField(column));
+  fmt::print(file_, "{},{},{},{},\n", record, line, RejectReasonName(reason), CsvField(column));
+  return absl::OkStatus();
+}
+
+absl::Status RejectReport::AddDuplicate(const DuplicateRow& row) {
+  fmt::print(file_, "{},{},{},,{}\n", row.record, row.line, kDuplicateReason, row.first_line);
   return absl::OkStatus();
 }
 

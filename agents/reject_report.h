@@ -1,6 +1,7 @@
 // The reject report of a run: one CSV line per rejected row with its record number, physical
-// line, reason and column header. Never the value: the report may be shared with the people
-// who fix the source system, and a BSN or address must not travel with it.
+// line, reason and column header, then one line per duplicate row (sealed all the same) with the
+// line of its first occurrence. Never the value: the report may be shared with the people who
+// fix the source system, and a BSN or address must not travel with it.
 #ifndef KOPPEL_AGENTS_REJECT_REPORT_H_
 #define KOPPEL_AGENTS_REJECT_REPORT_H_
 
@@ -11,9 +12,13 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "agents/duplicate_counter.h"
 #include "core/reject_reason.h"
 
 namespace koppel {
+
+// The reason a duplicate row has in the report. Not a RejectReason: the row is sealed.
+inline constexpr std::string_view kDuplicateReason = "duplicate";
 
 class RejectReport {
  public:
@@ -23,6 +28,7 @@ class RejectReport {
   RejectReport& operator=(const RejectReport&) = delete;
 
   absl::Status Add(uint64_t record, uint64_t line, RejectReason reason, std::string_view column);
+  absl::Status AddDuplicate(const DuplicateRow& row);
   absl::Status Close();
 
  private:

@@ -38,6 +38,7 @@ absl::StatusOr<RowJudge> RowJudge::Create(const Mapping& mapping,
     judge.number_ = judge.AddColumn(header, a.number, &missing);
     judge.letter_ = judge.AddColumn(header, a.letter, &missing);
     judge.addition_ = judge.AddColumn(header, a.addition, &missing);
+    judge.postcodes_ = a.postcodes.get();
   }
   for (const AttributeSpec& spec : mapping.attributes) {
     judge.attribute_columns_.push_back(judge.AddColumn(header, spec.column, &missing));
@@ -90,6 +91,11 @@ void RowJudge::Judge(const std::vector<std::string_view>& fields, JudgedRow* row
                     : r == RejectReason::kHouseLetterBad   ? letter_
                     : r == RejectReason::kHouseAdditionBad ? addition_
                                                            : number_;
+      return;
+    }
+    if (postcodes_ && !postcodes_->Contains(row->address.view().substr(0, 6))) {
+      row->reason = RejectReason::kPostcodeUnknown;
+      row->column = postcode_;
       return;
     }
   }

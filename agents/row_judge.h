@@ -1,6 +1,7 @@
 // Judges one structurally sound row of an export against its mapping: field count, BSN,
-// address, then the attributes in mapping order (docs/agent.md). The first problem is the
-// row's reason. A valid row comes out with canonical identifiers and typed values.
+// address (its postcode on the mapping's postcode list, when there is one), then the attributes
+// in mapping order (docs/agent.md). The first problem is the row's reason. A valid row comes
+// out with canonical identifiers and typed values.
 #ifndef KOPPEL_AGENTS_ROW_JUDGE_H_
 #define KOPPEL_AGENTS_ROW_JUDGE_H_
 
@@ -64,6 +65,7 @@ class RowJudge {
   std::vector<Column> columns_;
   int bsn_ = -1;
   int postcode_ = -1, house_ = -1, number_ = -1, letter_ = -1, addition_ = -1;
+  const PostcodeList* postcodes_ = nullptr;  // the mapping's postcode list, when it names one
   std::vector<int> attribute_columns_;
   std::vector<AttributeParser> parsers_;
 };

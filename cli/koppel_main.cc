@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include "absl/strings/match.h"
 #include "cli/cli_errors.h"
 #include "core/file_contents.h"
 #include "cli/command.h"
@@ -25,6 +26,7 @@
 #include "core/tls.h"
 #include "koppel/v1/linker.grpc.pb.h"
 #include "linker/analysis/analysis_spec.h"
+#include "linker/analysis/engine_limits.h"
 
 namespace koppel {
 namespace {
@@ -34,7 +36,8 @@ enum ExitCode : int {
   kExitOk = 0,
   kExitOther = 1,
   kExitUsage = 2,
-  kExitSpec = 3,         // the spec, a file it names or a certificate: invalid or unreadable
+  kExitSpec = 3,         // the spec, a file it names or a certificate: invalid or unreadable;
+                         // or, found by the linker, the spec does not fit what was delivered
   kExitOutput = 4,       // the output directory cannot be written
   kExitUnreachable = 6,  // the linker did not answer
   kExitRefused = 7,      // the linker refused the query (the message names the rule)
@@ -44,7 +47,9 @@ constexpr std::string_view kQueryExitCodes =
     "Exit codes:\n"
     "  0  the release is written\n"
     "  2  usage: bad or missing flags, unknown --format\n"
-    "  3  the spec is invalid, or it, a file it names or a certificate in --pki cannot be read\n"
+    "  3  the spec is invalid or beyond an engine limit, or it, a file it names or a certificate\n"
+    "     in --pki cannot be read; or the linker found that the spec does not fit the data\n"
+    "     delivered (the message starts with the spec's file:line:col)\n"
     "  4  the output directory cannot be written\n"
     "  6  the linker is unreachable or did not answer within --timeout\n"
     "  7  the linker refused the query (the message names the rule)\n"
@@ -92,7 +97,16 @@ std::shared_ptr<grpc::Channel> ConnectLinker(
   return grpc::CreateCustomChannel(f.linker, creds, args);
 }
 
-int FailedCall(const QueryFlags& f, const absl::Status& status) {
+int FailedCall(const QueryFlags& f, const std::string& spec_name, const absl::Status& status) {
+  // The linker names a place in the spec when the spec does not fit the deliveries (an
+  // attribute of another type, a code without a price): the spec is wrong, not a rule.
+  if (status.code() == absl::StatusCode::kInvalidArgument &&
+      absl::StartsWith(status.message(), spec_name + ":")) {
+    return Fail(kExitSpec,
+                fmt::format("the linker found the spec does not fit the data delivered: {}",
+                            std::string(status.message())),
+                "fix the spec (docs/analysis.md); nothing was released or spent");
+  }
   switch (status.code()) {
     case absl::StatusCode::kUnavailable:
       return Fail(kExitUnreachable,
@@ -174,6 +188,9 @@ int RunQuery(const QueryFlags& f) {
   if (!spec.ok()) {
     return Fail(kExitSpec, spec.status(), "fix the spec; docs/analysis.md describes its keys");
   }
+  if (absl::Status limits = CheckEngineLimits(*spec); !limits.ok()) {
+    return Fail(kExitSpec, limits, "docs/query.md lists the engine's limits");
+  }
   absl::StatusOr<std::map<std::string, std::string>> files = ReadNamedFiles(*spec, spec_path);
   if (!files.ok()) {
     return Fail(kExitSpec, files.status(),
@@ -197,7 +214,7 @@ int RunQuery(const QueryFlags& f) {
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(f.timeout_seconds));
   v1::QueryResponse response;
   absl::Status status = FromGrpcStatus(stub.Query(&context, request, &response));
-  if (!status.ok()) return FailedCall(f, status);
+  if (!status.ok()) return FailedCall(f, request.spec_name(), status);
 
   absl::StatusOr<std::vector<std::filesystem::path>> written =
       WriteRelease(response.release(), *format, f.out);

@@ -32,30 +32,6 @@ class CanonicalWriter {
   AddressResult* out_;
 };
 
-RejectReason ParsePostcode(std::string_view input, char out[6]) {
-  size_t n = 0;
-  bool any = false;
-  for (char c : input) {
-    if (IsBlank(c)) continue;
-    any = true;
-    if (n == 6) return RejectReason::kPostcodeBadFormat;
-    out[n++] = Upper(c);
-  }
-  if (!any) return RejectReason::kPostcodeEmpty;
-  if (n != 6) return RejectReason::kPostcodeBadFormat;
-  if (out[0] < '1' || out[0] > '9') return RejectReason::kPostcodeBadFormat;
-  for (int i = 1; i < 4; ++i) {
-    if (!IsDigit(out[i])) return RejectReason::kPostcodeBadFormat;
-  }
-  if (!(out[4] >= 'A' && out[4] <= 'Z') || !(out[5] >= 'A' && out[5] <= 'Z')) {
-    return RejectReason::kPostcodeBadFormat;
-  }
-  if (out[4] == 'S' && (out[5] == 'A' || out[5] == 'D' || out[5] == 'S')) {
-    return RejectReason::kPostcodeUnusedLetters;
-  }
-  return RejectReason::kNone;
-}
-
 // Digits with optional leading zeros -> decimal without them, in 1..99999.
 RejectReason ParseNumber(std::string_view digits, std::string_view* out) {
   if (digits.empty()) return RejectReason::kHouseNumberEmpty;
@@ -102,6 +78,30 @@ AddressResult Reject(RejectReason reason) {
 }
 
 }  // namespace
+
+RejectReason ParsePostcode(std::string_view input, char out[6]) {
+  size_t n = 0;
+  bool any = false;
+  for (char c : input) {
+    if (IsBlank(c)) continue;
+    any = true;
+    if (n == 6) return RejectReason::kPostcodeBadFormat;
+    out[n++] = Upper(c);
+  }
+  if (!any) return RejectReason::kPostcodeEmpty;
+  if (n != 6) return RejectReason::kPostcodeBadFormat;
+  if (out[0] < '1' || out[0] > '9') return RejectReason::kPostcodeBadFormat;
+  for (int i = 1; i < 4; ++i) {
+    if (!IsDigit(out[i])) return RejectReason::kPostcodeBadFormat;
+  }
+  if (!(out[4] >= 'A' && out[4] <= 'Z') || !(out[5] >= 'A' && out[5] <= 'Z')) {
+    return RejectReason::kPostcodeBadFormat;
+  }
+  if (out[4] == 'S' && (out[5] == 'A' || out[5] == 'D' || out[5] == 'S')) {
+    return RejectReason::kPostcodeUnusedLetters;
+  }
+  return RejectReason::kNone;
+}
 
 AddressResult ParseAddress(std::string_view postcode_field, std::string_view house) {
   char postcode[6];

@@ -19,6 +19,11 @@ struct AddressResult {
   std::string_view view() const { return {canonical, length}; }
 };
 
+// The postcode of an export field in canonical form (4 digits, the first not 0, and 2 capital
+// letters; blanks are ignored and letters may be lower case), written to `out`, or the
+// reason the field is no postcode.
+RejectReason ParsePostcode(std::string_view field, char out[6]);
+
 // Postcode plus one free-form house field such as "12", "12a", "12 A", "12-2", "12 bis",
 // "12A-1", "12 b 3", "12 II" or "012".
 AddressResult ParseAddress(std::string_view postcode, std::string_view house);

@@ -3,6 +3,8 @@
 #include <limits>
 #include <set>
 
+#include "core/category_code.h"
+
 namespace koppel {
 namespace {
 
@@ -31,13 +33,16 @@ AttributeParser::AttributeParser(const AttributeSpec& spec) : spec_(&spec) {
   std::map<std::string, uint32_t, std::less<>> index;
   uint32_t i = 0;
   for (const std::string& code : canonical) index[code] = i++;
-  for (const auto& [from, to] : spec.codes) code_index_[from] = index[to];
+  for (const auto& [from, to] : spec.codes) {
+    code_index_[spec.ignore_case ? FoldCategoryCode(from) : from] = index[to];
+  }
 }
 
 RejectReason AttributeParser::Parse(std::string_view text, v1::Value* out) const {
   switch (spec_->type) {
     case AttributeType::kCategory: {
-      auto it = code_index_.find(text);
+      auto it = spec_->ignore_case ? code_index_.find(FoldCategoryCode(text))
+                                   : code_index_.find(text);
       if (it == code_index_.end()) return RejectReason::kCategoryUnknown;
       out->set_code(it->second);
       return RejectReason::kNone;

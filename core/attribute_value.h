@@ -29,7 +29,8 @@ class AttributeParser {
   RejectReason ParseAmount(std::string_view text, v1::Value* out) const;
 
   const AttributeSpec* spec_;
-  // export code -> index of its canonical code in the sorted schema codes
+  // export code (folded with ignore_case) -> index of its canonical code in the sorted schema
+  // codes
   std::map<std::string, uint32_t, std::less<>> code_index_;
 };
 

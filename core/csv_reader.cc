@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/file_contents.h"
+#include "core/text_decoder.h"
 
 namespace koppel {
 namespace {
@@ -18,38 +19,6 @@ constexpr size_t kReadChunk = 1 << 20;
 bool IsBlank(char c) { return c == ' ' || c == '\t'; }
 
 }  // namespace
-
-bool IsValidUtf8(std::string_view bytes) {
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  const unsigned char* end = p + bytes.size();
-  while (p < end) {
-    unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    size_t length;
-    uint32_t min;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      length = 2, min = 0x80, cp = c & 0x1Fu;
-    } else if ((c & 0xF0) == 0xE0) {
-      length = 3, min = 0x800, cp = c & 0x0Fu;
-    } else if ((c & 0xF8) == 0xF0) {
-      length = 4, min = 0x10000, cp = c & 0x07u;
-    } else {
-      return false;
-    }
-    if (static_cast<size_t>(end - p) < length) return false;
-    for (size_t i = 1; i < length; ++i) {
-      if ((p[i] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (p[i] & 0x3Fu);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    p += length;
-  }
-  return true;
-}
 
 absl::StatusOr<std::unique_ptr<CsvReader>> CsvReader::Open(const std::filesystem::path& path,
                                                            const CsvOptions& options) {
@@ -76,43 +45,52 @@ absl::StatusOr<std::unique_ptr<CsvReader>> CsvReader::Open(const std::filesystem
     return absl::NotFoundError(
         absl::StrCat("cannot read ", path.string(), ": ", std::strerror(error)));
   }
+  TextEncoding encoding = options.encoding;
+  if (encoding == TextEncoding::kAuto) {
+    absl::StatusOr<EncodingCheck> check = CheckFileEncoding(path, encoding);
+    if (!check.ok()) {
+      ::close(fd);
+      return check.status();
+    }
+    encoding = check->encoding;
+  }
+  absl::StatusOr<std::unique_ptr<TextDecoder>> decoder =
+      TextDecoder::Create(encoding, path.string());
+  if (!decoder.ok()) {
+    ::close(fd);
+    return decoder.status();
+  }
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   return std::unique_ptr<CsvReader>(
-      new CsvReader(fd, static_cast<uint64_t>(st.st_size), options));
+      new CsvReader(fd, static_cast<uint64_t>(st.st_size), options, std::move(*decoder)));
 }
 
-CsvReader::CsvReader(int fd, uint64_t file_size, const CsvOptions& options)
+CsvReader::CsvReader(int fd, uint64_t file_size, const CsvOptions& options,
+                     std::unique_ptr<TextDecoder> decoder)
     : fd_(fd),
       file_size_(file_size),
       options_(options),
-      buffer_(options.max_row_bytes + kReadChunk + 2) {}
+      decoder_(std::move(decoder)),
+      chunk_(kReadChunk) {}
 
 CsvReader::~CsvReader() { ::close(fd_); }
 
-absl::StatusOr<bool> CsvReader::Fill() {
-  if (eof_) return false;
-  if (begin_ > 0) {
-    std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
-    end_ -= begin_;
-    begin_ = 0;
-  }
-  while (end_ < buffer_.size()) {
-    ssize_t n = ::read(fd_, buffer_.data() + end_, buffer_.size() - end_);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return absl::DataLossError(absl::StrCat("read error: ", std::strerror(errno)));
-    if (n == 0) {
-      eof_ = true;
-      break;
-    }
-    end_ += static_cast<size_t>(n);
-    if (end_ - begin_ >= kReadChunk) break;
-  }
-  if (at_start_ && end_ >= 3 && std::memcmp(buffer_.data(), "\xEF\xBB\xBF", 3) == 0) {
-    begin_ = 3;
-    bytes_consumed_ = 3;
-  }
-  if (end_ >= 3 || eof_) at_start_ = false;
-  return true;
+absl::Status CsvReader::Fill() {
+  if (eof_) return absl::OkStatus();
+  text_.erase(0, begin_);
+  begin_ = 0;
+  ssize_t n;
+  do {
+    n = ::read(fd_, chunk_.data(), chunk_.size());
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return absl::DataLossError(absl::StrCat("read error: ", std::strerror(errno)));
+  eof_ = n == 0;
+  bytes_read_ += static_cast<uint64_t>(n);
+  undecoded_.append(chunk_.data(), static_cast<size_t>(n));
+  std::string_view pending = undecoded_;
+  absl::Status decoded = decoder_->Decode(&pending, eof_, &text_);
+  undecoded_.erase(0, undecoded_.size() - pending.size());
+  return decoded;
 }
 
 absl::StatusOr<bool> CsvReader::Next(CsvRecord* record) {
@@ -120,22 +98,21 @@ absl::StatusOr<bool> CsvReader::Next(CsvRecord* record) {
   record->problem = RejectReason::kNone;
   bool skipping_long_line = false;
   for (;;) {
-    const char* start = buffer_.data() + begin_;
-    const void* newline = std::memchr(start, '\n', end_ - begin_);
+    const char* start = text_.data() + begin_;
+    const size_t available = text_.size() - begin_;
+    const void* newline = std::memchr(start, '\n', available);
     if (newline == nullptr && !eof_) {
-      if (end_ - begin_ > options_.max_row_bytes) {
-        // The line cannot fit: report it once and discard bytes up to its end.
+      if (available > options_.max_row_bytes) {
+        // The line cannot fit: report it once and discard text up to its end.
         if (!skipping_long_line) ++line_;
         skipping_long_line = true;
-        bytes_consumed_ += end_ - begin_;
-        begin_ = end_ = 0;
+        begin_ = text_.size();
       }
-      absl::StatusOr<bool> filled = Fill();
-      if (!filled.ok()) return filled.status();
+      if (absl::Status filled = Fill(); !filled.ok()) return filled;
       continue;
     }
-    size_t length = newline ? static_cast<size_t>(static_cast<const char*>(newline) - start)
-                            : end_ - begin_;
+    size_t length =
+        newline ? static_cast<size_t>(static_cast<const char*>(newline) - start) : available;
     if (newline == nullptr && length == 0) {  // end of input
       if (skipping_long_line) {
         record->line = line_;
@@ -144,9 +121,7 @@ absl::StatusOr<bool> CsvReader::Next(CsvRecord* record) {
       }
       return false;
     }
-    size_t consumed = length + (newline ? 1 : 0);
-    begin_ += consumed;
-    bytes_consumed_ += consumed;
+    begin_ += length + (newline ? 1 : 0);
     if (skipping_long_line) {
       record->line = line_;
       record->problem = RejectReason::kRowTooLong;
@@ -159,8 +134,6 @@ absl::StatusOr<bool> CsvReader::Next(CsvRecord* record) {
     record->line = line_;
     if (line.size() > options_.max_row_bytes) {
       record->problem = RejectReason::kRowTooLong;
-    } else if (!IsValidUtf8(line)) {
-      record->problem = RejectReason::kBadEncoding;
     } else {
       record->problem = SplitLine(line, options_, &scratch_, &record->fields);
       if (record->problem != RejectReason::kNone) record->fields.clear();

@@ -1,7 +1,8 @@
-// Streaming reader for the CSV exports of data holders: one record per physical line (LF or
-// CRLF), a configurable delimiter and quote, an optional UTF-8 BOM, and a bounded row size.
-// Memory stays flat whatever the file size. A row that breaks the rules is returned with its
-// structural reason instead of stopping the read, so the caller can report it and go on.
+// Streaming reader for the CSV exports of data holders: decodes the export's encoding to UTF-8
+// (text_decoder.h), then one record per physical line (LF or CRLF), a configurable delimiter
+// and quote, and a bounded row size. Memory stays flat whatever the file size. A row that
+// breaks the rules is returned with its structural reason instead of stopping the read, so the
+// caller can report it and go on; bytes that do not decode stop the read (the file is wrong).
 #ifndef KOPPEL_CORE_CSV_READER_H_
 #define KOPPEL_CORE_CSV_READER_H_
 
@@ -15,13 +16,16 @@
 
 #include "absl/status/statusor.h"
 #include "core/reject_reason.h"
+#include "core/text_decoder.h"
 
 namespace koppel {
 
 struct CsvOptions {
   char delimiter = ',';
   std::optional<char> quote = '"';
-  size_t max_row_bytes = 64 * 1024;
+  size_t max_row_bytes = 64 * 1024;  // of the decoded (UTF-8) line
+  // kAuto is resolved by reading the whole file once more (CheckFileEncoding) when opened.
+  TextEncoding encoding = TextEncoding::kUtf8;
 };
 
 // One record. `fields` point into the reader's buffers and stay valid until the next Next().
@@ -40,10 +44,13 @@ class CsvReader {
   CsvReader& operator=(const CsvReader&) = delete;
 
   // Reads the next non-empty line into `record`. Returns false at the end of the input and an
-  // error only when the file itself cannot be read.
+  // error only when the file itself cannot be read: DATA_LOSS for a read error,
+  // FAILED_PRECONDITION for bytes that do not decode (naming line and column).
   absl::StatusOr<bool> Next(CsvRecord* record);
 
-  uint64_t bytes_read() const { return bytes_consumed_; }
+  // Bytes of the file read so far (for progress), and the encoding it is decoded from.
+  uint64_t bytes_read() const { return bytes_read_; }
+  TextEncoding encoding() const { return decoder_->encoding(); }
   uint64_t file_size() const { return file_size_; }
 
   // Splits one line (without its line ending) into fields; exposed for tests and `token`.
@@ -51,24 +58,23 @@ class CsvReader {
                                 std::string* scratch, std::vector<std::string_view>* fields);
 
  private:
-  CsvReader(int fd, uint64_t file_size, const CsvOptions& options);
-  absl::StatusOr<bool> Fill();
+  CsvReader(int fd, uint64_t file_size, const CsvOptions& options,
+            std::unique_ptr<TextDecoder> decoder);
+  absl::Status Fill();
 
   int fd_;
   uint64_t file_size_;
   CsvOptions options_;
-  std::vector<char> buffer_;
-  size_t begin_ = 0;  // first unconsumed byte in buffer_
-  size_t end_ = 0;    // one past the last byte read into buffer_
+  std::unique_ptr<TextDecoder> decoder_;
+  std::vector<char> chunk_;  // raw bytes read from the file
+  std::string undecoded_;    // raw bytes of a character split across reads
+  std::string text_;         // decoded UTF-8 not yet consumed from begin_ on
+  size_t begin_ = 0;
   bool eof_ = false;
-  bool at_start_ = true;
   uint64_t line_ = 0;
-  uint64_t bytes_consumed_ = 0;
+  uint64_t bytes_read_ = 0;
   std::string scratch_;
 };
-
-// True when `bytes` is well-formed UTF-8 (no overlong forms, surrogates or values > U+10FFFF).
-bool IsValidUtf8(std::string_view bytes);
 
 }  // namespace koppel
 

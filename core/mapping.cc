@@ -9,6 +9,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "core/category_code.h"
 #include "core/file_contents.h"
 #include "core/status_macros.h"
 #include "core/yaml_reader.h"
@@ -61,6 +62,18 @@ class MappingParser : public YamlReader {
     return YamlReader::Int(parent[key], Join(path, key), "expected an integer");
   }
 
+  // A reference list the mapping names: a relative path starts at the mapping's directory.
+  std::filesystem::path ReferencePath(std::string_view name) const {
+    const std::filesystem::path path(name);
+    return path.is_relative() ? std::filesystem::path(source()).parent_path() / path : path;
+  }
+
+  // Where `node` is in the mapping, for errors that point at two places.
+  static std::string Position(const YAML::Node& node) {
+    const YAML::Mark mark = node.Mark();
+    return fmt::format("line {}, column {}", mark.line + 1, mark.column + 1);
+  }
+
   absl::StatusOr<char> Char(const YAML::Node& parent, std::string_view path,
                             const std::string& key, bool allow_empty) const {
     ASSIGN_OR_RETURN(std::string value, String(parent, path, key));
@@ -97,15 +110,19 @@ absl::Status ParseCsv(MappingParser& p, const YAML::Node& node, Mapping* m) {
     }
     return p.Error(node["quote"], "csv.quote", "the quote must differ from the delimiter");
   }
-  m->encoding = "utf-8";
+  m->encoding = TextEncoding::kUtf8;
   if (node["encoding"]) {
-    ASSIGN_OR_RETURN(m->encoding, p.String(node, "csv", "encoding"));
-    if (m->encoding != "utf-8" && m->encoding != "utf-8-bom") {
+    ASSIGN_OR_RETURN(std::string name, p.String(node, "csv", "encoding"));
+    absl::StatusOr<TextEncoding> encoding = ParseTextEncoding(name);
+    if (!encoding.ok()) {
       return p.Error(node["encoding"], "csv.encoding",
-                     "must be utf-8 or utf-8-bom; convert other encodings to UTF-8 first "
-                     "(e.g. iconv -f latin1 -t utf-8)");
+                     fmt::format("must be one of {} (auto detects a byte-order mark, else UTF-8 "
+                                 "or windows-1252)",
+                                 TextEncodingNames()));
     }
+    m->encoding = *encoding;
   }
+  m->csv.encoding = m->encoding;
   m->line_ending = "lf";
   if (node["line_ending"]) {
     ASSIGN_OR_RETURN(m->line_ending, p.String(node, "csv", "line_ending"));
@@ -129,7 +146,8 @@ absl::Status ParseIdentifiers(MappingParser& p, const YAML::Node& node, Mapping*
     const YAML::Node a = node["address"];
     const std::string path = "identifiers.address";
     RETURN_IF_ERROR(
-        p.ExpectMap(a, path, {"postcode", "house", "number", "letter", "addition"}, {"postcode"}));
+        p.ExpectMap(a, path, {"postcode", "house", "number", "letter", "addition", "postcodes"},
+                    {"postcode"}));
     AddressColumns columns;
     ASSIGN_OR_RETURN(columns.postcode, p.String(a, path, "postcode"));
     if (a["house"]) {
@@ -148,7 +166,114 @@ absl::Status ParseIdentifiers(MappingParser& p, const YAML::Node& node, Mapping*
         ASSIGN_OR_RETURN(columns.addition, p.String(a, path, "addition"));
       }
     }
-    m->address_columns = columns;
+    if (a["postcodes"]) {
+      ASSIGN_OR_RETURN(std::string name, p.String(a, path, "postcodes"));
+      columns.postcodes_file = p.ReferencePath(name);
+      absl::StatusOr<PostcodeList> list = PostcodeList::Load(columns.postcodes_file);
+      if (!list.ok()) {
+        return p.Error(a["postcodes"], MappingParser::Join(path, "postcodes"),
+                       std::string(list.status().message()));
+      }
+      columns.postcodes = std::make_shared<const PostcodeList>(std::move(*list));
+    }
+    m->address_columns = std::move(columns);
+  }
+  return absl::OkStatus();
+}
+
+// The codes of one category attribute as they are added: a code that matches the same export
+// values as an earlier one (the same code, or with ignore_case the same after
+// FoldCategoryCode) must map to the same code.
+class CategoryCodes {
+ public:
+  CategoryCodes(bool ignore_case, std::map<std::string, std::string, std::less<>>* codes)
+      : ignore_case_(ignore_case), codes_(codes) {}
+
+  // Adds the code given at `where`; or, when it clashes, returns where the earlier one is.
+  std::optional<std::string> Add(const std::string& code, const std::string& maps_to,
+                                 std::string where) {
+    const std::string key = ignore_case_ ? FoldCategoryCode(code) : code;
+    auto [it, added] = first_.try_emplace(key, maps_to, std::move(where));
+    if (!added && it->second.first != maps_to) return it->second.second;
+    codes_->emplace(code, maps_to);
+    return std::nullopt;
+  }
+
+  std::string Clash(std::string_view earlier) const {
+    return fmt::format("maps to another code than the code at {}, which matches the same "
+                       "export values{}; map both to one code or remove one",
+                       earlier, ignore_case_ ? " when case and blanks are ignored" : "");
+  }
+
+ private:
+  bool ignore_case_;
+  std::map<std::string, std::string, std::less<>>* codes_;
+  std::map<std::string, std::pair<std::string, std::string>> first_;  // key -> maps_to, where
+};
+
+absl::Status ParseCategoryCodes(MappingParser& p, const YAML::Node& node, std::string_view path,
+                                AttributeSpec* a) {
+  if (node["ignore_case"]) {
+    ASSIGN_OR_RETURN(a->ignore_case, p.Bool(node, path, "ignore_case"));
+  }
+  const YAML::Node codes = node["codes"];
+  if (!codes && !node["codes_file"]) {
+    return p.Error(node, path,
+                   "a category needs its allowed codes: give codes, codes_file or both");
+  }
+  CategoryCodes added(a->ignore_case, &a->codes);
+  const std::string codes_path = MappingParser::Join(path, "codes");
+  if (codes) {
+    if (codes.IsSequence()) {
+      for (const auto& code : codes) {
+        if (!code.IsScalar() || code.Scalar().empty()) {
+          return p.Error(code, codes_path, "each code must be a non-empty value");
+        }
+        const std::string& value = code.Scalar();
+        if (auto earlier = added.Add(value, value, MappingParser::Position(code))) {
+          return p.Error(code, codes_path, added.Clash(*earlier));
+        }
+      }
+    } else if (codes.IsMap()) {
+      for (const auto& entry : codes) {
+        if (!entry.second.IsScalar() || !IsIdentifierName(entry.second.Scalar())) {
+          return p.Error(entry.second, codes_path,
+                         "a mapped code must be lower-case letters, digits and _");
+        }
+        if (auto earlier = added.Add(entry.first.Scalar(), entry.second.Scalar(),
+                                     MappingParser::Position(entry.first))) {
+          return p.Error(entry.first, codes_path, added.Clash(*earlier));
+        }
+      }
+    } else {
+      return p.Error(codes, codes_path, "expected a list of codes or a map of code: code");
+    }
+    if (a->codes.empty()) return p.Error(codes, codes_path, "at least one code is needed");
+  }
+  if (node["codes_file"]) {
+    const std::string file_path = MappingParser::Join(path, "codes_file");
+    const YAML::Node file_node = node["codes_file"];
+    ASSIGN_OR_RETURN(std::string name, p.String(node, path, "codes_file"));
+    a->codes_file = p.ReferencePath(name);
+    absl::StatusOr<std::vector<ListedCode>> listed = LoadCodeList(a->codes_file);
+    if (!listed.ok()) {
+      return p.Error(file_node, file_path, std::string(listed.status().message()));
+    }
+    for (const ListedCode& code : *listed) {
+      const std::string where = fmt::format("codes file {} line {}", a->codes_file.string(),
+                                            code.line);
+      if (!code.maps_to.empty() && !IsIdentifierName(code.maps_to)) {
+        return p.Error(file_node, file_path,
+                       fmt::format("{}: maps_to must be lower-case letters, digits and _ (the "
+                                   "code the batch carries)",
+                                   where));
+      }
+      const std::string& maps_to = code.maps_to.empty() ? code.code : code.maps_to;
+      if (auto earlier = added.Add(code.code, maps_to, where)) {
+        return p.Error(file_node, file_path,
+                       fmt::format("{}: the code {}", where, added.Clash(*earlier)));
+      }
+    }
   }
   return absl::OkStatus();
 }
@@ -156,8 +281,8 @@ absl::Status ParseIdentifiers(MappingParser& p, const YAML::Node& node, Mapping*
 absl::Status ParseAttribute(MappingParser& p, const YAML::Node& node, std::string_view path,
                             AttributeSpec* a) {
   RETURN_IF_ERROR(p.ExpectMap(node, path,
-                              {"name", "column", "type", "codes", "required", "format", "decimal",
-                               "thousands", "min", "max"},
+                              {"name", "column", "type", "codes", "codes_file", "ignore_case",
+                               "required", "format", "decimal", "thousands", "min", "max"},
                               {"name", "column", "type"}));
   ASSIGN_OR_RETURN(a->name, p.String(node, path, "name"));
   if (!IsIdentifierName(a->name)) {
@@ -188,38 +313,18 @@ absl::Status ParseAttribute(MappingParser& p, const YAML::Node& node, std::strin
     return absl::OkStatus();
   };
   RETURN_IF_ERROR(only_for("codes", AttributeType::kCategory, "category"));
+  RETURN_IF_ERROR(only_for("codes_file", AttributeType::kCategory, "category"));
+  RETURN_IF_ERROR(only_for("ignore_case", AttributeType::kCategory, "category"));
   RETURN_IF_ERROR(only_for("format", AttributeType::kDate, "date"));
   RETURN_IF_ERROR(only_for("decimal", AttributeType::kAmount, "amount"));
   RETURN_IF_ERROR(only_for("thousands", AttributeType::kAmount, "amount"));
   RETURN_IF_ERROR(only_for("min", AttributeType::kInteger, "integer"));
   RETURN_IF_ERROR(only_for("max", AttributeType::kInteger, "integer"));
 
-  const std::string codes_path = MappingParser::Join(path, "codes");
   switch (a->type) {
-    case AttributeType::kCategory: {
-      const YAML::Node codes = node["codes"];
-      if (!codes) return p.Error(node, path, "a category needs its allowed codes");
-      if (codes.IsSequence()) {
-        for (const auto& code : codes) {
-          if (!code.IsScalar() || code.Scalar().empty()) {
-            return p.Error(code, codes_path, "each code must be a non-empty value");
-          }
-          a->codes.emplace(code.Scalar(), code.Scalar());
-        }
-      } else if (codes.IsMap()) {
-        for (const auto& entry : codes) {
-          if (!entry.second.IsScalar() || !IsIdentifierName(entry.second.Scalar())) {
-            return p.Error(entry.second, codes_path,
-                           "a mapped code must be lower-case letters, digits and _");
-          }
-          a->codes.emplace(entry.first.Scalar(), entry.second.Scalar());
-        }
-      } else {
-        return p.Error(codes, codes_path, "expected a list of codes or a map of code: code");
-      }
-      if (a->codes.empty()) return p.Error(codes, codes_path, "at least one code is needed");
+    case AttributeType::kCategory:
+      RETURN_IF_ERROR(ParseCategoryCodes(p, node, path, a));
       break;
-    }
     case AttributeType::kDate: {
       ASSIGN_OR_RETURN(std::string pattern, p.String(node, path, "format"));
       absl::StatusOr<DateFormat> format = DateFormat::Parse(pattern);

@@ -22,6 +22,8 @@ namespace koppel {
     "postcode is not 4 digits (first not 0) and 2 letters")                             \
   X(kPostcodeUnusedLetters, "postcode_unused_letters",                                  \
     "postcode uses the letter pair SA, SD or SS, which is never issued")                \
+  X(kPostcodeUnknown, "postcode_unknown",                                               \
+    "postcode is well-formed but not on the mapping's postcode list")                   \
   X(kHouseNumberEmpty, "house_number_empty", "house number is empty")                   \
   X(kHouseNumberBadFormat, "house_number_bad_format",                                   \
     "house number field cannot be read as number, letter and addition")                 \
@@ -32,7 +34,8 @@ namespace koppel {
     "house number addition is not 1-4 letters or digits")                               \
   X(kFieldCount, "field_count", "row has a different number of fields than the header") \
   X(kBadQuoting, "bad_quoting", "row has an unterminated or misplaced quote")           \
-  X(kBadEncoding, "bad_encoding", "row is not valid UTF-8")                             \
+  X(kBadEncoding, "bad_encoding", "row is not valid UTF-8 (no longer given: a file that " \
+    "does not decode is refused whole)")                                                \
   X(kRowTooLong, "row_too_long", "row exceeds the maximum row size")                    \
   X(kMissingValue, "missing_value", "a required attribute is empty")                    \
   X(kCategoryUnknown, "category_unknown", "category code is not in the allowed codes")  \

@@ -506,6 +506,23 @@ absl::Status RecordCursor::status() const {
 }
 
 
+absl::StatusOr<std::vector<v1::BatchHeader>> LinkerStore::RunSchemas(
+    const std::string& covenant, const std::string& dataset) const {
+  const std::string prefix = RunKey(covenant, dataset, "");
+  ASSIGN_OR_RETURN(std::shared_ptr<rocksdb::DB> db, Db("reading the delivery runs"));
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  std::vector<v1::BatchHeader> runs;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    v1::BatchHeader header;
+    if (!header.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError("a stored run schema is corrupt");
+    }
+    runs.push_back(std::move(header));
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "reading the delivery runs"));
+  return runs;
+}
+
 absl::StatusOr<std::vector<std::string>> LinkerStore::ReleaseHistory(
     const std::string& covenant) const {
   const std::string prefix = HistoryPrefix(covenant);

@@ -99,6 +99,11 @@ class LinkerStore {
 
   absl::StatusOr<std::vector<v1::DatasetStatus>> Status() const;
 
+  // The schema (a batch header without its sequence) of every delivery run of a covenant's
+  // dataset, as its first batch fixed it: what an analysis spec is checked against.
+  absl::StatusOr<std::vector<v1::BatchHeader>> RunSchemas(const std::string& covenant,
+                                                          const std::string& dataset) const;
+
   // For each token (32 bytes, re-keyed), whether a record of the covenant's dataset has it.
   absl::StatusOr<std::vector<bool>> HasTokens(const std::string& covenant,
                                               const std::string& dataset,

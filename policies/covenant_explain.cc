@@ -349,9 +349,11 @@ void SpecInWords(const AnalysisSpec& spec, std::string* out) {
                        : std::string()));
   Line(out, kComputes,
        fmt::format("Households: the people the population register {} places at one address on "
-                   "the reference date (fields {} to {}); adults are {} or older, the others "
-                   "children",
-                   spec.register_dataset, spec.valid_from_attribute, spec.valid_to_attribute,
+                   "the reference date ({}); adults are {} or older, the others children",
+                   spec.register_dataset,
+                   spec.snapshot ? fmt::format("a snapshot on {}", IsoDate(*spec.snapshot))
+                                 : fmt::format("fields {} to {}", spec.valid_from_attribute,
+                                               spec.valid_to_attribute),
                    spec.adult_age));
   if (!spec.household_types.empty()) {
     std::vector<std::string> types;

@@ -183,6 +183,56 @@ std::array<DatasetSpec, kDatasetCount> BuildSpecs() {
   return s;
 }
 
+AttributeSpec IntegerAttribute(std::string name, int64_t min, int64_t max, bool required) {
+  AttributeSpec a;
+  a.name = std::move(name);
+  a.type = AttributeType::kInteger;
+  a.min = min;
+  a.max = max;
+  a.required = required;
+  return a;
+}
+
+// The dialects of docs/synth.md: the same holders, writing as real holders do.
+void ApplyDialects(std::array<DatasetSpec, kDatasetCount>& s) {
+  DatasetSpec& brp = s[static_cast<size_t>(Dataset::kBrp)];
+  brp.holder = "Gemeente Almelo, Basisregistratie Personen (peildatum 31-12-2014)";
+  brp.period_from = Date{2014, 1, 1};
+  brp.columns.resize(brp.columns.size() - 2);  // no address periods
+  brp.columns.push_back(Attribute("Aantal verhuizingen 2014",
+                                  IntegerAttribute("verhuizingen", 0, 99, true)));
+  brp.postcodes_file = "postcodes.csv";
+
+  DatasetSpec& sz = s[static_cast<size_t>(Dataset::kSocialeZaken)];
+  sz.csv = CsvDialect{'\t', '"', false, false, true, TextEncoding::kUtf16Le};
+
+  DatasetSpec& jeugd = s[static_cast<size_t>(Dataset::kJeugdzorg)];
+  ColumnSpec& zorgvorm = jeugd.columns[1];
+  zorgvorm.attribute->codes = {{"Ambulant", "youth_ambulant"},
+                               {"Dagbehandeling", "youth_day_treatment"},
+                               {"Jeugdhulp met verblijf", "youth_residential"},
+                               {"Jeugdreclassering", "youth_probation"},
+                               {"OTS", "ots"},
+                               {"Voogdij", "guardianship"},
+                               {"Pleegzorg", "foster_care"}};
+  zorgvorm.attribute->ignore_case = true;
+
+  DatasetSpec& zorg = s[static_cast<size_t>(Dataset::kZorg)];
+  zorg.csv.encoding = TextEncoding::kWindows1252;
+  zorg.columns.push_back(Column("Zorgaanbieder", ColumnRole::kExtra));
+
+  DatasetSpec& politie = s[static_cast<size_t>(Dataset::kPolitie)];
+  politie.columns[3].attribute->date_format = "yyyy-mm-ddTHH:MM:SS";
+
+  DatasetSpec& woning = s[static_cast<size_t>(Dataset::kWoningcorporatie)];
+  woning.csv.bom = false;
+  woning.csv.encoding = TextEncoding::kIso885915;
+
+  DatasetSpec& wijkteam = s[static_cast<size_t>(Dataset::kWijkteam)];
+  wijkteam.csv.encoding = TextEncoding::kWindows1252;
+  wijkteam.csv.declare_auto = true;
+}
+
 template <size_t N>
 std::string PickText(Rng& rng, const std::array<std::string_view, N>& texts) {
   return std::string(texts[static_cast<size_t>(rng.Below(N))]);
@@ -295,6 +345,40 @@ constexpr std::array<std::string_view, 8> kWijkteamTexts = {
     "Melding van school", "Cliënt meldt zich zelf", "Partner vraagt hulp bij schulden",
     "Afgesloten, doelen behaald"};
 
+// Dialect texts. Providers in the insurer's unmapped column, written in Windows-1252.
+constexpr std::array<std::string_view, 8> kCareProviders = {
+    "Zorggroep Twente-Noord Ééngezinszorg", "Thuiszorg Léon Ö", "Mediant GGZ",
+    "Tactus Verslavingszorg", "Dimence Groep", "Zorgcentrum De Bönte",
+    "Carintreggeland Thuiszorg", "Praktijk Ëlkenaar & Müller"};
+// The housing corporation's notes, written in ISO-8859-15 (the euro sign is 0xA4 there).
+constexpr std::array<std::string_view, 8> kWoningTextsEuro = {
+    "Betalingsregeling € 50 per maand", "Huurachterstand € 1.250; brief verstuurd",
+    "Incassokosten € 40 doorberekend", "Gesprek met huurder, geen reactie",
+    "Overleg met wijkteam; één plan", "Dossier naar deurwaarder",
+    "Melding geluidsoverlast", "Overlast na sluitingstijd café"};
+
+// How a youth-care worker types a code: as listed, in capitals, in lower case, or with blanks
+// doubled (`ignore_case: true` reads them all).
+std::string CodeSpelling(const std::string& code, Rng& rng) {
+  const double r = rng.Uniform();
+  if (r < 0.5) return code;
+  std::string out = code;
+  if (r < 0.7) {
+    for (char& c : out) c = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+    return out;
+  }
+  if (r < 0.9) return Lower(out);
+  for (size_t pos = out.find(' '); pos != std::string::npos; pos = out.find(' ', pos + 2)) {
+    out.insert(pos, " ");
+  }
+  return " " + out;
+}
+
+std::string IsoDateTime(Date date, Rng& rng) {
+  return fmt::format("{}T{:02d}:{:02d}:{:02d}", FormatDate(date, "yyyy-mm-dd"), rng.Below(24),
+                     rng.Below(60), rng.Below(60));
+}
+
 }  // namespace
 
 std::string FormatCents(int64_t cents, bool decimal_comma, std::string_view thousands) {
@@ -308,7 +392,28 @@ std::string FormatCents(int64_t cents, bool decimal_comma, std::string_view thou
                      magnitude % 100);
 }
 
-Catalog::Catalog() : specs_(BuildSpecs()) {}
+Catalog::Catalog(bool dialects) : dialects_(dialects), specs_(BuildSpecs()) {
+  if (dialects) ApplyDialects(specs_);
+}
+
+bool Catalog::Writes(const Fact& fact) const {
+  return !dialects_ || fact.dataset != Dataset::kBrp || fact.address == 0;
+}
+
+std::vector<std::string> Catalog::RenderOutsider(const Person& person, const Address& a,
+                                                 Rng& rng) const {
+  const WijkProfile& w = AlmeloWijken()[static_cast<size_t>(rng.Below(AlmeloWijken().size()))];
+  return {person.bsn,
+          FormatDate(person.birth, "yyyymmdd"),
+          a.street,
+          a.postcode,
+          fmt::format("{}", a.number),
+          a.letter ? std::string(1, a.letter) : "",
+          a.addition,
+          std::string(w.code),
+          std::string(w.name),
+          fmt::format("{}", rng.Below(2))};
+}
 
 std::vector<std::string> Catalog::Render(const Household& h, const Fact& f, Rng& rng) const {
   const DatasetSpec& s = spec(f.dataset);
@@ -317,6 +422,18 @@ std::vector<std::string> Catalog::Render(const Household& h, const Fact& f, Rng&
     case Dataset::kBrp: {
       const Address& a = h.addresses[static_cast<size_t>(f.address)];
       const WijkProfile& w = AlmeloWijken()[static_cast<size_t>(a.wijk)];
+      if (dialects_) {
+        return {bsn,
+                FormatDate(h.members[static_cast<size_t>(f.member)].birth, "yyyymmdd"),
+                a.street,
+                a.postcode,
+                fmt::format("{}", a.number),
+                a.letter ? std::string(1, a.letter) : "",
+                a.addition,
+                std::string(f.code),
+                std::string(w.name),
+                fmt::format("{}", MovesIn2014(h, f.member))};
+      }
       return {bsn,
               FormatDate(h.members[static_cast<size_t>(f.member)].birth, "yyyymmdd"),
               a.street,
@@ -344,16 +461,26 @@ std::vector<std::string> Catalog::Render(const Household& h, const Fact& f, Rng&
               Optional(f.end, "yyyy-mm-dd"),
               f.cents ? FormatCents(*f.cents, false, "") : "",
               rng.Bernoulli(0.7) ? PickText(rng, kUwvTexts) : ""};
-    case Dataset::kJeugdzorg:
-      return {BsnSpaced(bsn), ExportCode(s, f.code, rng), FormatDate(f.start, "d/m/yyyy"),
+    case Dataset::kJeugdzorg: {
+      std::string code = ExportCode(s, f.code, rng);
+      if (dialects_) code = CodeSpelling(code, rng);
+      return {BsnSpaced(bsn), code, FormatDate(f.start, "d/m/yyyy"),
               Optional(f.end, "d/m/yyyy"), PickText(rng, kProviders)};
-    case Dataset::kZorg:
-      return {fmt::format("{}", f.year), bsn, ExportCode(s, f.code, rng),
-              f.cents ? FormatCents(*f.cents, true, "") : "", PickText(rng, kZorgTexts)};
-    case Dataset::kPolitie:
-      return {fmt::format("PL0600-{}{:06d}", f.start.year, RecordNumber(h, f, 1000000)),
-              BsnDotted(bsn), ExportCode(s, f.code, rng), FormatDate(f.start, "dd-mm-yyyy"),
+    }
+    case Dataset::kZorg: {
+      std::vector<std::string> row = {fmt::format("{}", f.year), bsn, ExportCode(s, f.code, rng),
+                                      f.cents ? FormatCents(*f.cents, true, "") : "",
+                                      PickText(rng, kZorgTexts)};
+      if (dialects_) row.push_back(PickText(rng, kCareProviders));
+      return row;
+    }
+    case Dataset::kPolitie: {
+      std::string record = fmt::format("PL0600-{}{:06d}", f.start.year, RecordNumber(h, f, 1000000));
+      std::string code = ExportCode(s, f.code, rng);
+      std::string date = dialects_ ? IsoDateTime(f.start, rng) : FormatDate(f.start, "dd-mm-yyyy");
+      return {std::move(record), BsnDotted(bsn), std::move(code), std::move(date),
               PickText(rng, kPolitieTexts)};
+    }
     case Dataset::kWoningcorporatie: {
       const Address& a = h.addresses[static_cast<size_t>(f.address)];
       const std::string postcode = PostcodeSpelling(a, rng);
@@ -363,7 +490,7 @@ std::vector<std::string> Catalog::Render(const Household& h, const Fact& f, Rng&
               ExportCode(s, f.code, rng),
               FormatDate(f.start, "d-m-yyyy"),
               f.cents ? FormatCents(*f.cents, true, rng.Bernoulli(0.5) ? "." : "") : "",
-              PickText(rng, kWoningTexts)};
+              dialects_ ? PickText(rng, kWoningTextsEuro) : PickText(rng, kWoningTexts)};
     }
     case Dataset::kSchuldhulp:
       return {fmt::format("SB-{:07d}", RecordNumber(h, f, 10000000)),

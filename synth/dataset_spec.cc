@@ -18,6 +18,17 @@ std::string_view TypeName(AttributeType type) {
 
 std::string OneChar(char c) { return c == '\0' ? std::string() : std::string(1, c); }
 
+std::string_view EncodingName(const CsvDialect& csv) {
+  if (csv.declare_auto) return "auto";
+  switch (csv.encoding) {
+    case TextEncoding::kUtf8: return csv.bom ? "utf-8-bom" : "utf-8";
+    case TextEncoding::kWindows1252: return "windows-1252";
+    case TextEncoding::kIso885915: return "iso-8859-15";
+    case TextEncoding::kUtf16Le: return "utf-16";
+  }
+  return "utf-8";
+}
+
 void EmitAttribute(YAML::Emitter& out, const ColumnSpec& column) {
   const AttributeSpec& a = *column.attribute;
   out << YAML::BeginMap;
@@ -38,6 +49,7 @@ void EmitAttribute(YAML::Emitter& out, const ColumnSpec& column) {
         }
         out << YAML::EndMap;
       }
+      if (a.ignore_case) out << YAML::Key << "ignore_case" << YAML::Value << true;
       break;
     case AttributeType::kDate:
       out << YAML::Key << "format" << YAML::Value << a.date_format;
@@ -83,7 +95,7 @@ std::string MappingYaml(const DatasetSpec& spec) {
   out << YAML::Key << "delimiter" << YAML::Value << YAML::DoubleQuoted
       << OneChar(spec.csv.delimiter);
   out << YAML::Key << "quote" << YAML::Value << YAML::SingleQuoted << OneChar(spec.csv.quote);
-  out << YAML::Key << "encoding" << YAML::Value << (spec.csv.bom ? "utf-8-bom" : "utf-8");
+  out << YAML::Key << "encoding" << YAML::Value << std::string(EncodingName(spec.csv));
   out << YAML::Key << "line_ending" << YAML::Value << (spec.csv.crlf ? "crlf" : "lf");
   out << YAML::EndMap;
 
@@ -103,6 +115,9 @@ std::string MappingYaml(const DatasetSpec& spec) {
         out << YAML::Key << key << YAML::Value << YAML::DoubleQuoted
             << spec.columns[static_cast<size_t>(c)].header;
       }
+    }
+    if (!spec.postcodes_file.empty()) {
+      out << YAML::Key << "postcodes" << YAML::Value << spec.postcodes_file;
     }
     out << YAML::EndMap;
   }

@@ -14,12 +14,18 @@
 
 namespace koppel::synth {
 
+// The byte encodings holders write. UTF-16 is always little-endian with a BOM (what Excel's
+// "Unicode text" writes).
+enum class TextEncoding { kUtf8, kWindows1252, kIso885915, kUtf16Le };
+
 struct CsvDialect {
   char delimiter = ';';
   char quote = '"';         // '\0': the export never quotes
   bool quote_all = false;   // every field quoted, not only those that need it
   bool bom = false;         // UTF-8 with byte-order mark
   bool crlf = false;
+  TextEncoding encoding = TextEncoding::kUtf8;
+  bool declare_auto = false;  // the mapping says `encoding: auto` instead of naming it
 };
 
 enum class AttributeType { kCategory, kInteger, kAmount, kDate, kYear };
@@ -32,6 +38,7 @@ struct AttributeSpec {
   // lists the codes instead of a map.
   std::vector<std::pair<std::string, std::string>> codes;
   bool codes_as_list = false;
+  bool ignore_case = false;       // category: codes match in any case, inner blanks collapsed
   std::string date_format;        // date
   bool decimal_comma = true;      // amount
   std::string thousands;          // amount: "" for none
@@ -47,7 +54,7 @@ enum class ColumnRole {
   kHouseAddition,
   kAttribute,
   kExtra,          // present in the export, not in the mapping
-  kFreeText,       // unmapped free text; the place for bad_encoding
+  kFreeText,       // unmapped free text; where a stray delimiter goes
 };
 
 struct ColumnSpec {
@@ -64,6 +71,9 @@ struct DatasetSpec {
   Date period_from, period_to;
   CsvDialect csv;
   std::vector<ColumnSpec> columns;
+  // The mapping's `identifiers.address.postcodes` reference list, relative to the mapping;
+  // empty for none.
+  std::string postcodes_file = "";
 
   // Index of the first column with `role`, or -1.
   int ColumnWith(ColumnRole role) const;

@@ -67,6 +67,14 @@ std::string BrokenPostcode(R reason, std::string_view field, Rng& rng) {
   }
 }
 
+// A date that does not exist, written in `format`; with the format's time of day when it has
+// one (FormatDate writes only the date part).
+std::string ImpossibleDate(int year, int month, int day, const std::string& format) {
+  const size_t time = format.find("HH");
+  if (time == std::string::npos) return FormatDate(year, month, day, format);
+  return FormatDate(year, month, day, format.substr(0, time)) + "10:00:00";
+}
+
 bool IsContinuationByte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
 
 // `pos`, or the nearest position after it (else before it, but not 0) that does not split a
@@ -89,19 +97,19 @@ ErrorInjector::ErrorInjector(const DatasetSpec& spec)
       house_(spec.ColumnWith(ColumnRole::kHouse)),
       number_(spec.ColumnWith(ColumnRole::kHouseNumber)),
       free_text_(spec.ColumnWith(ColumnRole::kFreeText)) {
-  applicable_.push_back(R::kFieldCount);
-  if (spec.csv.quote != '\0') applicable_.push_back(R::kBadQuoting);
-  if (free_text_ >= 0) applicable_.push_back(R::kBadEncoding);
+  applicable_.push_back({R::kFieldCount});
+  if (spec.csv.quote != '\0') applicable_.push_back({R::kBadQuoting});
+  if (free_text_ >= 0) applicable_.push_back({R::kFieldCount, true});
   if (bsn_ >= 0) {
     for (R r : {R::kBsnElevenTest, R::kBsnBadLength, R::kBsnBadCharacters, R::kBsnEmpty,
                 R::kBsnAllZero}) {
-      applicable_.push_back(r);
+      applicable_.push_back({r});
     }
   }
   if (postcode_ >= 0) {
     for (R r : {R::kPostcodeBadFormat, R::kPostcodeUnusedLetters, R::kHouseNumberEmpty,
                 R::kHouseNumberOutOfRange, R::kHouseNumberBadFormat}) {
-      applicable_.push_back(r);
+      applicable_.push_back({r});
     }
   }
   bool any_required = false;
@@ -111,17 +119,16 @@ ErrorInjector::ErrorInjector(const DatasetSpec& spec)
     any_required = any_required || c.attribute->required;
     has_type[static_cast<int>(c.attribute->type)] = true;
   }
-  if (any_required) applicable_.push_back(R::kMissingValue);
-  if (has_type[static_cast<int>(AttributeType::kCategory)]) applicable_.push_back(R::kCategoryUnknown);
-  if (has_type[static_cast<int>(AttributeType::kDate)]) applicable_.push_back(R::kDateInvalid);
-  if (has_type[static_cast<int>(AttributeType::kAmount)]) applicable_.push_back(R::kAmountInvalid);
-  if (has_type[static_cast<int>(AttributeType::kYear)]) applicable_.push_back(R::kYearInvalid);
-  if (has_type[static_cast<int>(AttributeType::kInteger)]) applicable_.push_back(R::kIntegerInvalid);
+  if (any_required) applicable_.push_back({R::kMissingValue});
+  if (has_type[static_cast<int>(AttributeType::kCategory)]) applicable_.push_back({R::kCategoryUnknown});
+  if (has_type[static_cast<int>(AttributeType::kDate)]) applicable_.push_back({R::kDateInvalid});
+  if (has_type[static_cast<int>(AttributeType::kAmount)]) applicable_.push_back({R::kAmountInvalid});
+  if (has_type[static_cast<int>(AttributeType::kYear)]) applicable_.push_back({R::kYearInvalid});
+  if (has_type[static_cast<int>(AttributeType::kInteger)]) applicable_.push_back({R::kIntegerInvalid});
 }
 
 bool ErrorInjector::IsStructural(RejectReason reason) {
-  return reason == R::kFieldCount || reason == R::kBadQuoting || reason == R::kBadEncoding ||
-         reason == R::kRowTooLong;
+  return reason == R::kFieldCount || reason == R::kBadQuoting || reason == R::kRowTooLong;
 }
 
 int ErrorInjector::ColumnOfType(AttributeType type, bool required_only, Rng& rng) const {
@@ -150,13 +157,14 @@ int ErrorInjector::SafeRawColumn(const std::vector<std::string>& fields, Rng& rn
   return candidates.empty() ? -1 : candidates[static_cast<size_t>(rng.Below(candidates.size()))];
 }
 
-InjectedRow ErrorInjector::Inject(RejectReason reason, const std::vector<std::string>& fields,
+InjectedRow ErrorInjector::Inject(const ErrorKind& kind, const std::vector<std::string>& fields,
                                   Rng& rng) const {
   InjectedRow row{fields, -1};
   auto at = [&row](int column) -> std::string& { return row.fields[static_cast<size_t>(column)]; };
+  const RejectReason reason = kind.reason;
   switch (reason) {
     case R::kFieldCount:
-      if (free_text_ >= 0 && rng.Bernoulli(0.5)) {
+      if (kind.free_text_delimiter || (free_text_ >= 0 && rng.Bernoulli(0.5))) {
         at(free_text_) = fmt::format("{}{} zie dossier", at(free_text_), spec_.csv.delimiter);
         row.raw_column = free_text_;
       } else if (rng.Bernoulli(0.5)) {
@@ -176,17 +184,6 @@ InjectedRow ErrorInjector::Inject(RejectReason reason, const std::vector<std::st
       f.insert(CharacterBoundary(f, 1 + static_cast<size_t>(rng.Below(f.size() - 1))), 1,
                spec_.csv.quote);
       row.raw_column = column;
-      break;
-    }
-    case R::kBadEncoding: {
-      std::string& f = at(free_text_);
-      if (f.find("\xC3\xA9") != std::string::npos) {
-        f = ReplaceFirst(f, "\xC3\xA9", "\xE9");
-      } else if (f.find("\xC3\xAB") != std::string::npos) {
-        f = ReplaceFirst(f, "\xC3\xAB", "\xEB");
-      } else {
-        f += f.empty() ? "caf\xE9" : " caf\xE9";
-      }
       break;
     }
     case R::kBsnElevenTest:
@@ -229,9 +226,9 @@ InjectedRow ErrorInjector::Inject(RejectReason reason, const std::vector<std::st
       const std::string& format = spec_.columns[static_cast<size_t>(column)].attribute->date_format;
       int year = rng.Between(2012, 2014);
       switch (rng.Below(3)) {
-        case 0: at(column) = FormatDate(year, 2, rng.Between(30, 31), format); break;
-        case 1: at(column) = FormatDate(year, 4, 31, format); break;
-        default: at(column) = FormatDate(year, 13, rng.Between(1, 28), format); break;
+        case 0: at(column) = ImpossibleDate(year, 2, rng.Between(30, 31), format); break;
+        case 1: at(column) = ImpossibleDate(year, 4, 31, format); break;
+        default: at(column) = ImpossibleDate(year, 13, rng.Between(1, 28), format); break;
       }
       break;
     }

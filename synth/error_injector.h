@@ -1,6 +1,6 @@
 // Turns a valid export row into one with exactly one known problem (docs/agent.md's reasons),
 // in the ways real exports go wrong: a BSN typo, a postcode with a stray letter, "n.v.t." in an
-// amount column, a Latin-1 byte in a note, a stray delimiter.
+// amount column, a stray delimiter in a note.
 #ifndef KOPPEL_SYNTH_ERROR_INJECTOR_H_
 #define KOPPEL_SYNTH_ERROR_INJECTOR_H_
 
@@ -20,16 +20,26 @@ struct InjectedRow {
   int raw_column = -1;
 };
 
+// One way of breaking a row. `free_text_delimiter`: the field_count kind that writes a stray
+// delimiter into the free text without drawing from the stream. It holds the place in the draw
+// that `bad_encoding` had before the agent refused undecodable files whole, so that the rows
+// of every other kind, and the random streams, are what they were.
+struct ErrorKind {
+  RejectReason reason = RejectReason::kFieldCount;
+  bool free_text_delimiter = false;
+};
+
 class ErrorInjector {
  public:
   explicit ErrorInjector(const DatasetSpec& spec);
 
-  // The reasons this export's columns make possible.
-  const std::vector<RejectReason>& applicable() const { return applicable_; }
+  // The kinds this export's columns make possible, drawn uniformly.
+  const std::vector<ErrorKind>& applicable() const { return applicable_; }
 
-  // Applies `reason` to a copy of `fields` (a valid row). The result is not yet verified:
+  // Applies `kind` to a copy of `fields` (a valid row). The result is not yet verified:
   // the caller judges it and retries on a mismatch.
-  InjectedRow Inject(RejectReason reason, const std::vector<std::string>& fields, Rng& rng) const;
+  InjectedRow Inject(const ErrorKind& kind, const std::vector<std::string>& fields,
+                     Rng& rng) const;
 
   static bool IsStructural(RejectReason reason);
 
@@ -38,7 +48,7 @@ class ErrorInjector {
   int SafeRawColumn(const std::vector<std::string>& fields, Rng& rng) const;
 
   const DatasetSpec& spec_;
-  std::vector<RejectReason> applicable_;
+  std::vector<ErrorKind> applicable_;
   int bsn_, postcode_, house_, number_, free_text_;
 };
 

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/bsn.h"
+#include "core/status_macros.h"
 #include "fmt/format.h"
 
 namespace koppel::synth {
@@ -86,23 +87,36 @@ std::string RenderLine(const CsvDialect& dialect, const std::vector<std::string>
 }
 
 absl::StatusOr<std::unique_ptr<ExportWriter>> ExportWriter::Open(
-    const DatasetSpec& spec, const std::filesystem::path& path, Rates rates) {
+    const DatasetSpec& spec, const std::filesystem::path& path, Rates rates,
+    const PostcodeSet* known_postcodes, const std::filesystem::path& rejects_path) {
+  ASSIGN_OR_RETURN(TextEncoder encoder, TextEncoder::Create(spec.csv.encoding));
   std::FILE* file = std::fopen(path.c_str(), "wb");
   if (file == nullptr) return WriteError(path, errno);
-  std::unique_ptr<ExportWriter> writer(new ExportWriter(spec, path, file, rates));
+  std::unique_ptr<ExportWriter> writer(
+      new ExportWriter(spec, path, file, rates, known_postcodes, std::move(encoder)));
   std::setvbuf(file, nullptr, _IOFBF, kFileBuffer);
-  std::string header = spec.csv.bom ? "\xEF\xBB\xBF" : "";
+  std::string bom(writer->encoder_.Bom());
+  if (spec.csv.bom) bom = "\xEF\xBB\xBF";
+  if (std::fwrite(bom.data(), 1, bom.size(), file) != bom.size()) return WriteError(path, errno);
   std::vector<std::string> names;
   for (const ColumnSpec& c : spec.columns) names.push_back(c.header);
-  header += RenderLine(spec.csv, names);
-  if (absl::Status s = writer->Emit(header); !s.ok()) return s;
+  RETURN_IF_ERROR(writer->Emit(RenderLine(spec.csv, names)));
+  if (!rejects_path.empty()) {
+    writer->rejects_path_ = rejects_path;
+    writer->rejects_ = std::fopen(rejects_path.c_str(), "wb");
+    if (writer->rejects_ == nullptr) return WriteError(rejects_path, errno);
+    std::setvbuf(writer->rejects_, nullptr, _IOFBF, 1 << 16);
+    if (std::fputs("record,line,reason,column,first_line\n", writer->rejects_) < 0) {
+      return WriteError(rejects_path, errno);
+    }
+  }
   return writer;
 }
 
 ExportWriter::ExportWriter(const DatasetSpec& spec, std::filesystem::path path, std::FILE* file,
-                           Rates rates)
-    : spec_(spec), path_(std::move(path)), file_(file), rates_(rates), judge_(spec),
-      injector_(spec) {
+                           Rates rates, const PostcodeSet* known_postcodes, TextEncoder encoder)
+    : spec_(spec), path_(std::move(path)), file_(file), rates_(rates),
+      encoder_(std::move(encoder)), judge_(spec, known_postcodes), injector_(spec) {
   tally_.missing.assign(spec.columns.size(), 0);
   for (size_t i = 0; i < spec.columns.size(); ++i) {
     if (spec.columns[i].mapped()) mapped_columns_.push_back(static_cast<int>(i));
@@ -111,11 +125,32 @@ ExportWriter::ExportWriter(const DatasetSpec& spec, std::filesystem::path path, 
 
 ExportWriter::~ExportWriter() {
   if (file_ != nullptr) std::fclose(file_);
+  if (rejects_ != nullptr) std::fclose(rejects_);
 }
 
 absl::Status ExportWriter::Emit(const std::string& line) {
-  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size()) {
+  ASSIGN_OR_RETURN(std::string bytes, encoder_.Encode(line));
+  if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) {
     return WriteError(path_, errno);
+  }
+  ++line_;
+  return absl::OkStatus();
+}
+
+absl::Status ExportWriter::ReportReject(std::string_view reason, int column,
+                                        uint64_t first_line) {
+  if (rejects_ == nullptr) return absl::OkStatus();
+  std::string header = column < 0 ? "" : spec_.columns[static_cast<size_t>(column)].header;
+  if (header.find_first_of(",\"") != std::string::npos) {
+    std::string quoted = "\"";
+    for (char c : header) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+    header = quoted + "\"";
+  }
+  const std::string line =
+      fmt::format("{},{},{},{},{}\n", tally_.rows, line_, reason, header,
+                  first_line == 0 ? std::string() : fmt::format("{}", first_line));
+  if (std::fwrite(line.data(), 1, line.size(), rejects_) != line.size()) {
+    return WriteError(rejects_path_, errno);
   }
   return absl::OkStatus();
 }
@@ -135,32 +170,51 @@ absl::StatusOr<ExportWriter::Outcome> ExportWriter::Write(const std::vector<std:
         "{}: generated row is not valid ({} in column {}); this is a generator bug", spec_.name,
         RejectReasonName(clean.reason), clean.column));
   }
-  if (!household_rows_.insert(clean.normalized).second) return Outcome::kSkipped;
+  auto [first, inserted] = household_rows_.try_emplace(clean.normalized, 0);
+  if (!inserted) return Outcome::kSkipped;
 
   if (rng.Bernoulli(rates_.error)) {
-    const auto& reasons = injector_.applicable();
-    RejectReason reason = reasons[static_cast<size_t>(rng.Below(reasons.size()))];
-    if (absl::Status s = WriteInjected(reason, fields, rng); !s.ok()) return s;
+    const auto& kinds = injector_.applicable();
+    const ErrorKind& kind = kinds[static_cast<size_t>(rng.Below(kinds.size()))];
+    if (absl::Status s = WriteInjected(kind, fields, rng); !s.ok()) return s;
     return Outcome::kRejected;
   }
   if (absl::Status s = Emit(RenderLine(spec_.csv, fields)); !s.ok()) return s;
+  first->second = line_;
   ++tally_.rows;
   ++tally_.valid;
   CountMissing(fields);
   if (rng.Bernoulli(rates_.duplicate)) {
-    if (absl::Status s = WriteDuplicate(fields, clean, rng); !s.ok()) return s;
+    if (absl::Status s = WriteDuplicate(fields, clean, first->second, rng); !s.ok()) return s;
   }
   return Outcome::kValid;
 }
 
-absl::Status ExportWriter::WriteInjected(RejectReason reason,
+absl::Status ExportWriter::WriteOutsider(const std::vector<std::string>& fields) {
+  Verdict verdict = judge_.Judge(fields);
+  if (verdict.reason != RejectReason::kPostcodeUnknown) {
+    return absl::InternalError(fmt::format(
+        "{}: a row outside the municipality is judged {}, not postcode_unknown; generator bug",
+        spec_.name, RejectReasonName(verdict.reason)));
+  }
+  RETURN_IF_ERROR(Emit(RenderLine(spec_.csv, fields)));
+  ++tally_.rows;
+  ++tally_.rejected[static_cast<size_t>(verdict.reason)];
+  CountMissing(fields);
+  return ReportReject(RejectReasonName(verdict.reason), verdict.column);
+}
+
+absl::Status ExportWriter::WriteInjected(const ErrorKind& kind,
                                          const std::vector<std::string>& fields, Rng& rng) {
+  const RejectReason reason = kind.reason;
   const bool structural = ErrorInjector::IsStructural(reason);
   for (int attempt = 0; attempt < kInjectionAttempts; ++attempt) {
-    InjectedRow row = injector_.Inject(reason, fields, rng);
+    InjectedRow row = injector_.Inject(kind, fields, rng);
+    int column = -1;
     if (!structural) {
       Verdict verdict = judge_.Judge(row.fields);
       if (verdict.reason != reason) continue;
+      column = verdict.column;
     }
     if (absl::Status s = Emit(RenderLine(spec_.csv, row.fields, row.raw_column)); !s.ok()) {
       return s;
@@ -168,14 +222,15 @@ absl::Status ExportWriter::WriteInjected(RejectReason reason,
     ++tally_.rows;
     ++tally_.rejected[static_cast<size_t>(reason)];
     if (!structural) CountMissing(row.fields);
-    return absl::OkStatus();
+    return ReportReject(RejectReasonName(reason), column);
   }
   return absl::InternalError(fmt::format("{}: could not inject {} into a row; generator bug",
                                          spec_.name, RejectReasonName(reason)));
 }
 
 absl::Status ExportWriter::WriteDuplicate(const std::vector<std::string>& fields,
-                                          const Verdict& original, Rng& rng) {
+                                          const Verdict& original, uint64_t original_line,
+                                          Rng& rng) {
   std::vector<std::string> copy = fields;
   if (int bsn = spec_.ColumnWith(ColumnRole::kBsn); bsn >= 0 && rng.Bernoulli(0.5)) {
     copy[static_cast<size_t>(bsn)] = RespelledBsn(copy[static_cast<size_t>(bsn)], rng);
@@ -190,7 +245,7 @@ absl::Status ExportWriter::WriteDuplicate(const std::vector<std::string>& fields
   ++tally_.valid;
   ++tally_.duplicates;
   CountMissing(copy);
-  return absl::OkStatus();
+  return ReportReject("duplicate", -1, original_line);
 }
 
 absl::Status ExportWriter::Close() {
@@ -198,6 +253,12 @@ absl::Status ExportWriter::Close() {
   file_ = nullptr;
   const bool write_failed = std::ferror(file) != 0;
   if (std::fclose(file) != 0 || write_failed) return WriteError(path_, errno);
+  if (rejects_ != nullptr) {
+    std::FILE* rejects = rejects_;
+    rejects_ = nullptr;
+    const bool rejects_failed = std::ferror(rejects) != 0;
+    if (std::fclose(rejects) != 0 || rejects_failed) return WriteError(rejects_path_, errno);
+  }
   return absl::OkStatus();
 }
 

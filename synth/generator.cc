@@ -1,5 +1,6 @@
 #include "synth/generator.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include "synth/household.h"
 #include "core/progress.h"
 #include "synth/study.h"
+#include "synth/study_spec.h"
 
 namespace koppel::synth {
 namespace {
@@ -47,6 +49,32 @@ absl::Status PrepareDirectory(const fs::path& out, bool force) {
     if (ec) return IoError(out / sub, "create directory", ec.message());
   }
   return absl::OkStatus();
+}
+
+absl::Status CreateDirectory(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return IoError(dir, "create directory", ec.message());
+  return absl::OkStatus();
+}
+
+// Share of households after which the dialect register lists one person living outside the
+// municipality (the held-out city of issue 13 had 84 in about 31,000 households).
+constexpr double kOutsiderRate = 0.003;
+
+// A person registered at a well-formed postcode of a neighbouring town. Its letters start
+// with N-Z, which AddressAllocator never gives a current address, so the postcode is on no
+// list of the municipality.
+Address OutsiderAddress(Rng& rng) {
+  Address a;
+  char first = static_cast<char>('N' + rng.Below(13));
+  char second = static_cast<char>('A' + rng.Below(26));
+  if (first == 'S' && (second == 'A' || second == 'D' || second == 'S')) second = 'B';
+  a.postcode = fmt::format("{}{}{}", 7550 + rng.Below(50), first, second);
+  a.number = static_cast<int>(1 + rng.Below(199));
+  a.street = "Enschedesestraat";
+  a.canonical = fmt::format("{}|{}||", a.postcode, a.number);
+  return a;
 }
 
 absl::Status WriteText(const fs::path& path, const std::string& text) {
@@ -111,6 +139,10 @@ class PopulationWriter {
     }
     return absl::OkStatus();
   }
+  absl::Status AddPerson(const Person& person, const Address& a) {
+    return Put(fmt::format("{},{},{},{},{},{}\n", person.bsn, a.postcode, a.number,
+                           a.letter ? std::string(1, a.letter) : "", a.addition, a.canonical));
+  }
   absl::Status Close() {
     std::FILE* file = file_;
     file_ = nullptr;
@@ -144,24 +176,37 @@ uint64_t HouseholdsFor(uint64_t persons) {
 
 absl::StatusOr<SynthSummary> Generate(const SynthOptions& options) {
   RETURN_IF_ERROR(PrepareDirectory(options.out, options.force));
-  const Catalog catalog;
+  const bool dialects = options.dialects;
+  if (dialects) {
+    RETURN_IF_ERROR(CreateDirectory(options.out / "truth" / "rejects"));
+    RETURN_IF_ERROR(CreateDirectory(options.out / "analyses"));
+  }
+  const Catalog catalog(dialects);
   const ExportWriter::Rates rates{options.error_rate, options.error_rate * 0.4};
+  PostcodeSet municipality_postcodes;
   std::vector<std::unique_ptr<ExportWriter>> writers;
   for (size_t d = 0; d < kDatasetCount; ++d) {
     const DatasetSpec& spec = catalog.spec(static_cast<Dataset>(d));
     RETURN_IF_ERROR(WriteText(options.out / spec.MappingPath(), MappingYaml(spec)));
+    const PostcodeSet* list = spec.postcodes_file.empty() ? nullptr : &municipality_postcodes;
+    const fs::path rejects =
+        dialects ? options.out / "truth" / "rejects" / (spec.name + ".csv") : fs::path();
     ASSIGN_OR_RETURN(std::unique_ptr<ExportWriter> writer,
-                     ExportWriter::Open(spec, options.out / spec.ExportPath(), rates));
+                     ExportWriter::Open(spec, options.out / spec.ExportPath(), rates, list,
+                                        rejects));
     writers.push_back(std::move(writer));
   }
-  PopulationWriter population;
+  PopulationWriter population, outsiders;
   RETURN_IF_ERROR(population.Open(options.out / "truth" / "population.csv"));
+  if (dialects) RETURN_IF_ERROR(outsiders.Open(options.out / "truth" / "outsiders.csv"));
+  BsnAllocator outsider_bsns(options.seed, /*from_top=*/true);
+  ExportWriter& register_writer = *writers[static_cast<size_t>(Dataset::kBrp)];
 
   SynthSummary summary;
   summary.households = HouseholdsFor(options.persons);
   const std::vector<WijkPlan> plan = PlanWijken(summary.households);
   HouseholdGenerator generator(options.seed);
-  StudyAccumulator study(plan.size());
+  StudyAccumulator study(plan.size(), /*snapshot_register=*/dialects);
   CohortAccumulator cohort;
   ProgressReporter progress("koppel-synth", summary.households, "households");
   if (!options.progress) progress.Silence();
@@ -177,13 +222,23 @@ absl::StatusOr<SynthSummary> Generate(const SynthOptions& options) {
       summary.persons += h.members.size();
       for (auto& writer : writers) writer->StartHousehold();
       visible.assign(h.facts.size(), false);
+      if (dialects) municipality_postcodes.insert(h.addresses[0].postcode);
       for (size_t i = 0; i < h.facts.size(); ++i) {
         const Fact& fact = h.facts[i];
+        if (!catalog.Writes(fact)) continue;
         Rng& fact_rng = fact.dataset == Dataset::kWijkteam ? cohort_rng : rng;
         ASSIGN_OR_RETURN(ExportWriter::Outcome outcome,
                          writers[static_cast<size_t>(fact.dataset)]->Write(
                              catalog.Render(h, fact, fact_rng), fact_rng));
         visible[i] = outcome == ExportWriter::Outcome::kValid;
+      }
+      if (dialects && rng.Bernoulli(kOutsiderRate)) {
+        const Person person{outsider_bsns.Next(),
+                            RandomDate(rng, Date{1940, 1, 1}, Date{2014, 6, 30})};
+        const Address address = OutsiderAddress(rng);
+        RETURN_IF_ERROR(
+            register_writer.WriteOutsider(catalog.RenderOutsider(person, address, rng)));
+        RETURN_IF_ERROR(outsiders.AddPerson(person, address));
       }
       study.Add(h, visible);
       cohort.Add(h, visible);
@@ -193,11 +248,25 @@ absl::StatusOr<SynthSummary> Generate(const SynthOptions& options) {
   }
   progress.Finish(index);
   RETURN_IF_ERROR(population.Close());
+  if (dialects) {
+    RETURN_IF_ERROR(outsiders.Close());
+    std::vector<std::string> postcodes(municipality_postcodes.begin(),
+                                       municipality_postcodes.end());
+    std::sort(postcodes.begin(), postcodes.end());
+    std::string list = "postcode\n";
+    for (const std::string& postcode : postcodes) list += postcode + "\n";
+    RETURN_IF_ERROR(WriteText(options.out / "mappings" / "postcodes.csv", list));
+    RETURN_IF_ERROR(WriteText(options.out / "analyses" / "almelo-mpg-snapshot.yaml",
+                              std::string(SnapshotStudySpec())));
+  }
 
   nlohmann::ordered_json exports = nlohmann::ordered_json::object();
   for (auto& writer : writers) {
     RETURN_IF_ERROR(writer->Close());
     exports[writer->spec().name] = writer->tally().ToJson(writer->spec());
+    if (dialects) {
+      exports[writer->spec().name]["rejects"] = "truth/rejects/" + writer->spec().name + ".csv";
+    }
     summary.rows += writer->tally().rows;
   }
   nlohmann::ordered_json truth;
@@ -205,6 +274,7 @@ absl::StatusOr<SynthSummary> Generate(const SynthOptions& options) {
   truth["persons"] = summary.persons;
   truth["households"] = summary.households;
   truth["error_rate"] = options.error_rate;
+  if (dialects) truth["dialects"] = true;
   truth["exports"] = exports;
   RETURN_IF_ERROR(WriteText(options.out / "truth" / "exports.json", truth.dump(2) + "\n"));
 

@@ -1,7 +1,9 @@
 // koppel-synth's whole run: a deterministic synthetic municipality written as ten data
 // holders' exports with mapping files, plus the ground truth (truth/exports.json,
-// truth/population.csv, truth/study.json, truth/cohort.json). Streams household by household, so memory stays
-// bounded at any size.
+// truth/population.csv, truth/study.json, truth/cohort.json; with dialects also
+// truth/rejects/, truth/outsiders.csv, mappings/postcodes.csv and the snapshot study spec).
+// Streams household by household, so memory stays bounded at any size (the dialects keep the
+// municipality's postcodes).
 #ifndef KOPPEL_SYNTH_GENERATOR_H_
 #define KOPPEL_SYNTH_GENERATOR_H_
 
@@ -18,6 +20,9 @@ struct SynthOptions {
   uint64_t persons = 0;      // 0: the size of Almelo (31,392 households)
   double error_rate = 0.01;  // per export, share of rows given exactly one error
   bool force = false;        // write into a non-empty directory
+  // The exports in the dialects real holders write (docs/synth.md, "Dialects"), with the
+  // expected reject reports and the snapshot study spec.
+  bool dialects = false;
   bool progress = false;     // report progress on stderr
 };
 

@@ -82,19 +82,32 @@ int64_t SkewedCents(Rng& rng, double lo_euro, double hi_euro) {
 
 Date AddDays(Date d, int days) { return DateFromDays(DaysSinceEpoch(d) + days); }
 
+int MovesIn2014(const Household& h, int member) {
+  int moves = 0;
+  for (const Fact& f : h.facts) {
+    if (f.dataset == Dataset::kBrp && f.member == member && f.start.year == 2014 &&
+        f.start != h.members[static_cast<size_t>(member)].birth) {
+      ++moves;
+    }
+  }
+  return moves;
+}
+
 Date RandomDate(Rng& rng, Date lo, Date hi) {
   const int a = DaysSinceEpoch(lo), b = DaysSinceEpoch(hi);
   if (b <= a) return lo;
   return DateFromDays(rng.Between(a, b));
 }
 
-BsnAllocator::BsnAllocator(uint64_t seed) : offset_(Mix64(seed) % 100000000u) {}
+BsnAllocator::BsnAllocator(uint64_t seed, bool from_top)
+    : offset_(Mix64(seed) % 100000000u), from_top_(from_top) {}
 
 std::string BsnAllocator::Next() {
   // i -> i * odd-non-multiple-of-5 + offset (mod 10^8) is a bijection on 8-digit stems.
   char digits[9];
   while (true) {
-    const uint64_t stem = (counter_++ * 2654435761u + offset_) % 100000000u;
+    const uint64_t i = from_top_ ? 99999999u - counter_++ % 100000000u : counter_++;
+    const uint64_t stem = (i * 2654435761u + offset_) % 100000000u;
     if (BsnFromStem(static_cast<uint32_t>(stem), digits)) return std::string(digits, 9);
   }
 }

@@ -74,18 +74,26 @@ struct Household {
 };
 
 Date AddDays(Date date, int days);
+// Moves of `member` in 2014 as the register counts them: address periods starting in 2014,
+// except one starting on the member's date of birth.
+int MovesIn2014(const Household& household, int member);
+
 // Uniform over [lo, hi], both inclusive; lo when hi <= lo.
 Date RandomDate(Rng& rng, Date lo, Date hi);
 
 // Hands out BSNs that are valid, unique over the run and scattered over the number space.
 class BsnAllocator {
  public:
-  explicit BsnAllocator(uint64_t seed);
+  // `from_top`: hand out the stems from the other end, so that two allocators with the same
+  // seed (the population's, and the persons outside the municipality of the dialect register)
+  // never meet while together they hand out fewer than 10^8 stems.
+  explicit BsnAllocator(uint64_t seed, bool from_top = false);
   std::string Next();
 
  private:
   uint64_t counter_ = 0;
   uint64_t offset_;
+  bool from_top_;
 };
 
 // Hands out unique addresses in postcode order; `kind` 0 for addresses households live at on

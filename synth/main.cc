@@ -33,6 +33,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 0.5))
       ->capture_default_str();
   app.add_flag("--force", options.force, "write into a non-empty directory, overwriting files");
+  app.add_flag("--dialects", options.dialects,
+               "write the exports as real holders do: Windows-1252, ISO-8859-15 and UTF-16 "
+               "files, ISO date-times, codes in any capitalisation, a snapshot register with "
+               "a postcode list and persons outside the municipality (docs/synth.md)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -77,6 +77,23 @@ bool ParseAmountCents(std::string_view s, const AttributeSpec& a, int64_t* cents
   return true;
 }
 
+// Lower case (ASCII: the generator's codes are ASCII), blanks trimmed and inner runs of blanks
+// made one space: what `ignore_case: true` compares.
+std::string FoldCode(std::string_view code) {
+  std::string out;
+  bool blank = false;
+  for (char c : TrimBlanks(code)) {
+    if (c == ' ' || c == '\t') {
+      blank = true;
+      continue;
+    }
+    if (blank) out += ' ';
+    blank = false;
+    out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  return out;
+}
+
 }  // namespace
 
 RejectReason ReferenceJudge::CheckAttribute(const AttributeSpec& a, std::string_view value,
@@ -90,7 +107,8 @@ RejectReason ReferenceJudge::CheckAttribute(const AttributeSpec& a, std::string_
   switch (a.type) {
     case AttributeType::kCategory:
       for (const auto& [export_code, code] : a.codes) {
-        if ((a.codes_as_list ? code : export_code) == value) {
+        const std::string& listed = a.codes_as_list ? code : export_code;
+        if (a.ignore_case ? FoldCode(listed) == FoldCode(value) : listed == value) {
           *normalized += code;
           return RejectReason::kNone;
         }
@@ -157,7 +175,23 @@ Verdict ReferenceJudge::Judge(const std::vector<std::string>& fields) const {
                                    field(spec_.ColumnWith(ColumnRole::kHouseLetter)),
                                    field(spec_.ColumnWith(ColumnRole::kHouseAddition)));
     }
-    if (!address.ok()) return fail(address.reason, postcode);
+    if (!address.ok()) {
+      const RejectReason r = address.reason;
+      const bool postcode_problem = r == RejectReason::kPostcodeEmpty ||
+                                    r == RejectReason::kPostcodeBadFormat ||
+                                    r == RejectReason::kPostcodeUnusedLetters;
+      const int column = postcode_problem                     ? postcode
+                         : house >= 0                         ? house
+                         : r == RejectReason::kHouseLetterBad ? spec_.ColumnWith(ColumnRole::kHouseLetter)
+                         : r == RejectReason::kHouseAdditionBad
+                             ? spec_.ColumnWith(ColumnRole::kHouseAddition)
+                             : spec_.ColumnWith(ColumnRole::kHouseNumber);
+      return fail(r, column);
+    }
+    if (known_postcodes_ != nullptr &&
+        !known_postcodes_->contains(std::string(address.view().substr(0, 6)))) {
+      return fail(RejectReason::kPostcodeUnknown, postcode);
+    }
     verdict.normalized += address.view();
   }
   for (size_t i = 0; i < spec_.columns.size(); ++i) {

@@ -94,7 +94,7 @@ Membership MembersOnReferenceDate(const Household& h, const std::vector<bool>& v
 }
 
 HouseholdFindings Evaluate(const Household& h, const std::vector<bool>& visible,
-                           const Membership& membership) {
+                           const Membership& membership, bool snapshot_register) {
   HouseholdFindings out;
   std::vector<int> moves(h.members.size(), 0);
   auto mark = [&out](I indicator) { out.has[static_cast<size_t>(indicator)] = true; };
@@ -107,7 +107,11 @@ HouseholdFindings Evaluate(const Household& h, const std::vector<bool>& visible,
     const bool is_adult = membership.adult[m];
     switch (f.dataset) {
       case Dataset::kBrp:
-        if (f.start.year == 2014 && f.start != h.members[m].birth) ++moves[m];
+        if (snapshot_register) {
+          if (f.address == 0) moves[m] = MovesIn2014(h, f.member);
+        } else if (f.start.year == 2014 && f.start != h.members[m].birth) {
+          ++moves[m];
+        }
         break;
       case Dataset::kSocialeZaken:
         if (f.code == "bijstand" && OverlapsYear(f, 2014)) {
@@ -203,7 +207,7 @@ void StudyAccumulator::Add(const Household& h, const std::vector<bool>& visible)
   if (membership.adults == 0 || membership.children == 0) return;
   ++t.families;
 
-  const HouseholdFindings findings = Evaluate(h, visible, membership);
+  const HouseholdFindings findings = Evaluate(h, visible, membership, snapshot_register_);
   const auto& has = findings.has;
   const auto& cost = findings.cost_cents;
   const bool support2012 = findings.support2012, support2013 = findings.support2013;

@@ -67,12 +67,15 @@ struct HouseholdFindings {
   int64_t Cost(CostItem item) const { return cost_cents[static_cast<size_t>(item)]; }
 };
 
+// `snapshot_register`: the register is a snapshot whose row carries the member's moves in
+// 2014 (MovesIn2014) instead of one row per address period.
 HouseholdFindings Evaluate(const Household& h, const std::vector<bool>& visible,
-                           const Membership& membership);
+                           const Membership& membership, bool snapshot_register = false);
 
 class StudyAccumulator {
  public:
-  explicit StudyAccumulator(size_t wijk_count) : wijken_(wijk_count) {}
+  StudyAccumulator(size_t wijk_count, bool snapshot_register = false)
+      : snapshot_register_(snapshot_register), wijken_(wijk_count) {}
 
   // `visible[i]` tells whether h.facts[i] reached the linkage (its row was valid).
   void Add(const Household& h, const std::vector<bool>& visible);
@@ -95,6 +98,7 @@ class StudyAccumulator {
   };
   static nlohmann::ordered_json TallyJson(const Tally& t);
 
+  bool snapshot_register_;
   std::vector<Tally> wijken_;
 };
 

@@ -20,14 +20,14 @@
 #include "core/progress.h"
 #include "core/status_macros.h"
 #include "koppel/v1/batch.pb.h"
+#include "linker/analysis/engine_limits.h"
+#include "linker/analysis/spec_attributes.h"
 #include "linker/record_cipher.h"
 
 namespace koppel {
 namespace {
 
-constexpr size_t kMaxIndicators = 64;
-constexpr size_t kMaxFlags = 64;
-constexpr size_t kMaxAreas = 65535;  // area indices are 16 bits; the spec's labels count too
+constexpr size_t kMaxAreas = EngineLimits::kAreas;  // area indices are 16 bits
 
 using Token = std::array<char, RecordCursor::kTokenBytes>;
 
@@ -64,6 +64,7 @@ struct CostPlan {
   size_t item = 0;
   CostItemSpec::Volume volume = CostItemSpec::Volume::kRecords;
   int amount_slot = -1;
+  int price_slot = -1;  // price_by: the category whose code prices each record
 };
 
 struct ResolvedBatch;
@@ -76,6 +77,7 @@ struct DatasetPlan {
   std::vector<std::string> attributes;  // slot -> attribute name
   std::vector<IndicatorPlan> indicators;
   std::map<size_t, std::vector<CostPlan>> costs_by_indicator;  // position in `indicators`
+  std::vector<AttributeUse> uses;  // what the spec reads from this dataset, with fitting types
   int Slot(const std::string& attribute) {
     auto it = std::find(attributes.begin(), attributes.end(), attribute);
     if (it != attributes.end()) return static_cast<int>(it - attributes.begin());
@@ -90,13 +92,15 @@ struct ResolvedBatch {
   std::vector<v1::AttributeType> type;                // slot -> type
   std::vector<std::vector<std::vector<char>>> codes;  // indicator, filter -> allowed code index
   std::vector<std::string> area_codes;                // register: code index -> area code
+  std::map<size_t, std::vector<double>> code_prices;  // price_by cost item -> code -> euro
   bool has_bsn = false;
   // The batch's run lacks what the spec reads (an attribute, a code, a type): its records are
   // left out of this analysis and the release says so, rather than one run stopping it.
   bool left_out = false;
 };
 
-absl::StatusOr<ResolvedBatch> Resolve(const DatasetPlan& plan, const v1::BatchHeader& header) {
+absl::StatusOr<ResolvedBatch> Resolve(const DatasetPlan& plan, const v1::BatchHeader& header,
+                                      const PriceTable& prices) {
   ResolvedBatch out;
   out.has_bsn = header.has_bsn();
   for (const std::string& name : plan.attributes) {
@@ -116,6 +120,29 @@ absl::StatusOr<ResolvedBatch> Resolve(const DatasetPlan& plan, const v1::BatchHe
     }
     out.value_index.push_back(found);
     out.type.push_back(header.attributes(found).type());
+  }
+  for (const AttributeUse& use : plan.uses) {
+    for (const v1::AttributeSchema& schema : header.attributes()) {
+      if (schema.name() != use.attribute) continue;
+      if (absl::Status fits = CheckAttributeUse(use, schema, prices); !fits.ok()) {
+        return absl::FailedPreconditionError(
+            fmt::format("{}: {}", use.path, std::string(fits.message())));
+      }
+      if (use.price_by == nullptr) continue;
+      std::vector<double> by_code;
+      for (const std::string& code : schema.codes()) {
+        auto price = prices.items.find(code);
+        by_code.push_back(price == prices.items.end() ? 0 : price->second.price.value_or(0));
+      }
+      for (const auto& [position, costs] : plan.costs_by_indicator) {
+        for (const CostPlan& cost : costs) {
+          if (cost.price_slot >= 0 && plan.attributes[static_cast<size_t>(cost.price_slot)] ==
+                                          use.attribute) {
+            out.code_prices[cost.item] = by_code;
+          }
+        }
+      }
+    }
   }
   for (const IndicatorPlan& indicator : plan.indicators) {
     std::vector<std::vector<char>> per_filter;
@@ -295,9 +322,18 @@ class RecordGroup {
 // What one counted record adds to a cost item's volume (`days`: of the year it covers).
 double RecordVolume(const CostPlan& cost, int days, const ResolvedBatch& batch,
                     const v1::Record& record) {
+  double price = 1;  // per unit of volume; price_by: the record's code's
+  if (cost.price_slot >= 0) {
+    const v1::Value* code = ValueAt(batch, record, cost.price_slot);
+    const std::vector<double>& by_code = batch.code_prices.at(cost.item);
+    if (code == nullptr || code->kind_case() != v1::Value::kCode || code->code() >= by_code.size()) {
+      return 0;
+    }
+    price = by_code[code->code()];
+  }
   switch (cost.volume) {
-    case CostItemSpec::Volume::kRecords: return 1;
-    case CostItemSpec::Volume::kDaysInYear: return days;
+    case CostItemSpec::Volume::kRecords: return price;
+    case CostItemSpec::Volume::kDaysInYear: return days * price;
     case CostItemSpec::Volume::kAmount:
       return NumberOf(ValueAt(batch, record, cost.amount_slot)).value_or(0);
     case CostItemSpec::Volume::kUnits: return 0;  // once per household, when atoms are built
@@ -310,11 +346,31 @@ double RecordVolume(const CostPlan& cost, int days, const ResolvedBatch& batch,
 
 using CostVolumes = std::vector<std::pair<uint16_t, double>>;  // cost item -> volume
 
-// A household on one reference date: 24 bytes, so that a country's households fit. Cost
-// volumes, which few households have, live in a side list.
-struct HouseholdAccumulator {
+// Which indicators (or flags) hold: W words of 64 bits. The engine is compiled for the few
+// widths specs need, so that a study of up to 64 indicators keeps one word per household.
+template <size_t W>
+struct Bits {
+  std::array<uint64_t, W> words{};
+  void Set(size_t i) { words[i / 64] |= uint64_t{1} << (i % 64); }
+  bool Test(size_t i) const { return (words[i / 64] >> (i % 64)) & 1; }
+  void Clear() { words.fill(0); }
+  Bits& operator|=(const Bits& other) {
+    for (size_t w = 0; w < W; ++w) words[w] |= other.words[w];
+    return *this;
+  }
+  bool operator==(const Bits&) const = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const Bits& b) {
+    return H::combine_contiguous(std::move(h), b.words.data(), W);
+  }
+};
+
+// A household on one reference date: 24 bytes (up to 64 indicators), so that a country's
+// households fit. Cost volumes, which few households have, live in a side list.
+template <size_t W>
+struct HouseholdAccumulatorT {
   static constexpr uint32_t kNoVolumes = UINT32_MAX;
-  uint64_t indicators = 0;
+  Bits<W> indicators;
   uint32_t volumes = kNoVolumes;  // index into the date's list of cost volumes
   uint16_t area = 0;
   uint16_t adults = 0;
@@ -342,12 +398,13 @@ void AddVolume(std::vector<std::pair<uint16_t, double>>* volumes, size_t item, d
 }
 
 // A person on one reference date.
-struct Membership {
+template <size_t W>
+struct MembershipT {
   bool member = false;
   HouseholdKey household{};
   uint16_t area = 0;
   bool adult = false;
-  uint64_t indicators = 0;
+  Bits<W> indicators;
   std::vector<std::pair<uint16_t, double>> volumes;
 };
 
@@ -358,7 +415,11 @@ bool InScope(MemberScope scope, bool adult) {
 // ---------------------------------------------------------------------------------------------
 // The run.
 
+template <size_t W>
 class AnalysisRun {
+  using HouseholdAccumulator = HouseholdAccumulatorT<W>;
+  using Membership = MembershipT<W>;
+
  public:
   AnalysisRun(const LinkerStore* store, const std::string& covenant, const Secret* data_key,
       const AnalysisSpec& spec, const PriceTable& prices, const EngineOptions& options)
@@ -419,29 +480,24 @@ class AnalysisRun {
   std::map<std::string, std::set<std::string>> batches_read_;  // dataset -> raw batch ids
   std::unique_ptr<ProgressReporter> progress_;
   // Register plan slots.
-  int birth_slot_ = -1, area_slot_ = -1, from_slot_ = -1, to_slot_ = -1;
+  int birth_slot_ = -1, area_slot_ = -1, from_slot_ = -1, to_slot_ = -1, moves_slot_ = -1;
 };
 
-absl::Status AnalysisRun::Plan() {
+template <size_t W>
+absl::Status AnalysisRun<W>::Plan() {
   for (const Date& date : spec_.reference_dates) {
     reference_days_.push_back(DaysSinceEpoch(date));
-  }
-  if (spec_.indicators.size() > kMaxIndicators) {
-    return absl::InvalidArgumentError(fmt::format(
-        "the spec defines {} indicators; the engine supports at most {}", spec_.indicators.size(),
-        kMaxIndicators));
-  }
-  if (spec_.flags.size() > kMaxFlags) {
-    return absl::InvalidArgumentError(fmt::format(
-        "the spec defines {} flags; the engine supports at most {}", spec_.flags.size(), kMaxFlags));
   }
   DatasetPlan register_plan;
   register_plan.name = spec_.register_dataset;
   register_plan.is_register = true;
   birth_slot_ = register_plan.Slot(spec_.birth_date_attribute);
   area_slot_ = register_plan.Slot(spec_.area_attribute);
-  from_slot_ = register_plan.Slot(spec_.valid_from_attribute);
-  to_slot_ = register_plan.Slot(spec_.valid_to_attribute);
+  if (!spec_.snapshot) {
+    from_slot_ = register_plan.Slot(spec_.valid_from_attribute);
+    to_slot_ = register_plan.Slot(spec_.valid_to_attribute);
+  }
+  if (!spec_.moves_attribute.empty()) moves_slot_ = register_plan.Slot(spec_.moves_attribute);
   plans_.push_back(std::move(register_plan));
 
   for (size_t i = 0; i < spec_.indicators.size(); ++i) {
@@ -468,7 +524,7 @@ absl::Status AnalysisRun::Plan() {
 
   for (size_t item = 0; item < spec_.cost_items.size(); ++item) {
     const CostItemSpec& cost = spec_.cost_items[item];
-    double price = 0;
+    double price = cost.price_by.empty() ? 0 : 1;  // price_by: priced per record
     for (const std::string& name : cost.prices) {
       auto it = prices_.items.find(name);
       if (it == prices_.items.end()) {
@@ -499,12 +555,18 @@ absl::Status AnalysisRun::Plan() {
     for (DatasetPlan& plan : plans_) {
       for (size_t position = 0; position < plan.indicators.size(); ++position) {
         if (plan.indicators[position].index != indicator->second) continue;
-        CostPlan cost_plan{item, cost.volume, -1};
+        CostPlan cost_plan{item, cost.volume, -1, -1};
         if (cost.volume == CostItemSpec::Volume::kAmount) {
           cost_plan.amount_slot = plan.Slot(cost.amount_attribute);
         }
+        if (!cost.price_by.empty()) cost_plan.price_slot = plan.Slot(cost.price_by);
         plan.costs_by_indicator[position].push_back(cost_plan);
       }
+    }
+  }
+  for (AttributeUse& use : AttributeUsesOf(spec_)) {
+    for (DatasetPlan& plan : plans_) {
+      if (plan.name == use.dataset) plan.uses.push_back(std::move(use));
     }
   }
   for (const Date& date : spec_.reference_dates) reference_years_.push_back(WindowOf(date.year));
@@ -528,13 +590,14 @@ absl::Status AnalysisRun::Plan() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<const ResolvedBatch*> AnalysisRun::Batch(DatasetPlan& plan, std::string_view batch_id) {
+template <size_t W>
+absl::StatusOr<const ResolvedBatch*> AnalysisRun<W>::Batch(DatasetPlan& plan, std::string_view batch_id) {
   if (plan.resolved == nullptr) plan.resolved = &resolved_[plan.name];
   auto& cache = *plan.resolved;
   auto it = cache.find(absl::string_view(batch_id.data(), batch_id.size()));
   if (it != cache.end()) return &it->second;
   ASSIGN_OR_RETURN(v1::BatchHeader header, store_->FindBatchHeader(batch_id));
-  absl::StatusOr<ResolvedBatch> resolved = Resolve(plan, header);
+  absl::StatusOr<ResolvedBatch> resolved = Resolve(plan, header, prices_);
   if (!resolved.ok() && absl::IsFailedPrecondition(resolved.status()) && !plan.is_register) {
     left_out_[plan.name].emplace(header.run_id(), std::string(resolved.status().message()));
     ResolvedBatch left_out;
@@ -564,7 +627,8 @@ absl::StatusOr<const ResolvedBatch*> AnalysisRun::Batch(DatasetPlan& plan, std::
   return &cache.emplace(std::string(batch_id), std::move(batch)).first->second;
 }
 
-absl::Status AnalysisRun::Open(std::string_view sealed, v1::Record* record, std::string* plain) {
+template <size_t W>
+absl::Status AnalysisRun<W>::Open(std::string_view sealed, v1::Record* record, std::string* plain) {
   RETURN_IF_ERROR(OpenStoredRecord(sealed, *data_key_, plain, record));
   ++records_read_;
   if (progress_) progress_->Update(records_read_, records_read_);
@@ -573,14 +637,15 @@ absl::Status AnalysisRun::Open(std::string_view sealed, v1::Record* record, std:
 
 using PersonGroups = std::vector<std::pair<DatasetPlan*, RecordGroup*>>;
 
-void AnalysisRun::EvaluatePerson(const PersonGroups& groups) {
+template <size_t W>
+void AnalysisRun<W>::EvaluatePerson(const PersonGroups& groups) {
   const size_t dates = reference_days_.size();
   // Reused from person to person.
   std::vector<Membership>& membership = membership_;
   membership.resize(dates);
   for (Membership& m : membership) {
     m.member = false;
-    m.indicators = 0;
+    m.indicators.Clear();
     m.volumes.clear();
   }
   // The register: where the person lives on each date, birth date, moves.
@@ -589,11 +654,13 @@ void AnalysisRun::EvaluatePerson(const PersonGroups& groups) {
   for (const auto& [batch, record] : register_rows) {
     if (auto day = DaysOf(ValueAt(*batch, *record, birth_slot_))) birth = *day;
   }
+  const bool snapshot = spec_.snapshot.has_value();  // every row a member on its only date
   for (size_t d = 0; d < dates; ++d) {
     int best_from = INT32_MIN;
     for (const auto& [batch, record] : register_rows) {
-      std::optional<int> from = DaysOf(ValueAt(*batch, *record, from_slot_));
-      std::optional<int> to = DaysOf(ValueAt(*batch, *record, to_slot_));
+      std::optional<int> from = snapshot ? std::optional<int>(reference_days_[d])
+                                         : DaysOf(ValueAt(*batch, *record, from_slot_));
+      std::optional<int> to = snapshot ? std::nullopt : DaysOf(ValueAt(*batch, *record, to_slot_));
       const v1::Value* area = ValueAt(*batch, *record, area_slot_);
       std::optional<int> born = DaysOf(ValueAt(*batch, *record, birth_slot_));
       if (!from || *from > reference_days_[d] || (to && *to <= reference_days_[d])) continue;
@@ -616,8 +683,15 @@ void AnalysisRun::EvaluatePerson(const PersonGroups& groups) {
     if (!indicator.min_moves) continue;
     for (size_t d = 0; d < dates; ++d) {
       const YearWindow& window = windows_[i][d];
-      int moves = 0;
+      int64_t moves = 0;
       for (const auto& [batch, record] : register_rows) {
+        if (moves_slot_ >= 0) {  // a snapshot's count of moves in its year
+          const v1::Value* count = ValueAt(*batch, *record, moves_slot_);
+          if (count != nullptr && count->kind_case() == v1::Value::kInteger) {
+            moves = std::max(moves, count->integer());
+          }
+          continue;
+        }
         std::optional<int> from = DaysOf(ValueAt(*batch, *record, from_slot_));
         if (from && *from >= window.first && *from <= window.last && (!birth || *from != *birth)) {
           ++moves;
@@ -625,7 +699,7 @@ void AnalysisRun::EvaluatePerson(const PersonGroups& groups) {
       }
       if (moves >= *indicator.min_moves && membership[d].member &&
           InScope(indicator.members, membership[d].adult)) {
-        membership[d].indicators |= uint64_t{1} << i;
+        membership[d].indicators.Set(i);
       }
     }
   }
@@ -646,7 +720,7 @@ void AnalysisRun::EvaluatePerson(const PersonGroups& groups) {
           has_matching_record[d] = true;
           Membership& m = membership[d];
           if (!m.member || !InScope(indicator.spec->members, m.adult)) continue;
-          m.indicators |= uint64_t{1} << indicator.index;
+          m.indicators.Set(indicator.index);
           auto costs = plan.costs_by_indicator.find(position);
           if (costs == plan.costs_by_indicator.end()) continue;
           for (const CostPlan& cost : costs->second) {
@@ -674,7 +748,8 @@ void AnalysisRun::EvaluatePerson(const PersonGroups& groups) {
   }
 }
 
-absl::Status AnalysisRun::ScanPersons() {
+template <size_t W>
+absl::Status AnalysisRun<W>::ScanPersons() {
   // One cursor per person-keyed dataset; the register's cursor first.
   struct Source {
     DatasetPlan* plan;
@@ -740,7 +815,8 @@ absl::Status AnalysisRun::ScanPersons() {
   return absl::OkStatus();
 }
 
-absl::Status AnalysisRun::ScanAddresses(DatasetPlan& plan) {
+template <size_t W>
+absl::Status AnalysisRun<W>::ScanAddresses(DatasetPlan& plan) {
   std::unique_ptr<RecordCursor> cursor = store_->NewRecordCursor(covenant_, plan.name);
   std::string plain;
   RecordGroup group;
@@ -781,7 +857,7 @@ absl::Status AnalysisRun::ScanAddresses(DatasetPlan& plan) {
           ++homeless_with_records_[d];
           continue;
         }
-        it->second.indicators |= uint64_t{1} << indicator.index;
+        it->second.indicators.Set(indicator.index);
         auto costs = plan.costs_by_indicator.find(position);
         if (costs == plan.costs_by_indicator.end()) continue;
         for (const CostPlan& cost : costs->second) {
@@ -799,21 +875,23 @@ absl::Status AnalysisRun::ScanAddresses(DatasetPlan& plan) {
 // From households to atoms and cells.
 
 // One group of households: same date, area, household type and indicator pattern.
-struct AtomKey {
+template <size_t W>
+struct AtomKeyT {
   uint16_t date = 0;
   uint16_t area = 0;
   uint16_t type = 0;
-  uint64_t indicators = 0;
-  bool operator==(const AtomKey&) const = default;
+  Bits<W> indicators;
+  bool operator==(const AtomKeyT&) const = default;
   template <typename H>
-  friend H AbslHashValue(H h, const AtomKey& k) {
+  friend H AbslHashValue(H h, const AtomKeyT& k) {
     return H::combine(std::move(h), k.date, k.area, k.type, k.indicators);
   }
 };
 
-struct Atom {
-  AtomKey key;
-  uint64_t flags = 0;
+template <size_t W>
+struct AtomT {
+  AtomKeyT<W> key;
+  Bits<W> flags;
   int64_t households = 0;
 };
 
@@ -833,10 +911,13 @@ struct MoneyStats {
   }
 };
 
-// A predicate over atoms.
-using AtomTest = std::function<bool(const Atom&)>;
-
+template <size_t W>
 class ResultBuilder {
+  using Atom = AtomT<W>;
+  using AtomKey = AtomKeyT<W>;
+  using HouseholdAccumulator = HouseholdAccumulatorT<W>;
+  using AtomTest = std::function<bool(const Atom&)>;  // a predicate over atoms
+
  public:
   ResultBuilder(const AnalysisSpec& spec, const EngineOptions& options,
                 const std::vector<double>& item_price, const std::vector<std::string>& area_codes,
@@ -847,6 +928,7 @@ class ResultBuilder {
     for (size_t f = 0; f < spec.flags.size(); ++f) operand_[spec.flags[f].name] = {true, f};
     for (size_t t = 0; t < spec.household_types.size(); ++t) type_index_[spec.household_types[t].name] = t;
     for (const CostItemSpec& item : spec.cost_items) {
+      if (!item.in_total) continue;  // shown on its own row, in no payer's sum
       if (std::find(payers_.begin(), payers_.end(), item.payer) == payers_.end()) {
         payers_.push_back(item.payer);
       }
@@ -859,12 +941,12 @@ class ResultBuilder {
   absl::Status Finish(AnalysisResult* result);
 
  private:
-  bool Holds(const std::string& name, uint64_t indicators, uint64_t flags) const {
+  bool Holds(const std::string& name, const Bits<W>& indicators, const Bits<W>& flags) const {
     auto [is_flag, index] = operand_.at(name);
-    return ((is_flag ? flags : indicators) >> index) & 1;
+    return (is_flag ? flags : indicators).Test(index);
   }
   bool Matches(const Selection& selection, const Atom& atom) const;
-  uint64_t Flags(uint64_t indicators) const;
+  Bits<W> Flags(const Bits<W>& indicators) const;
   // The names and `any` groups the tables select on: the predicates of the atoms' descriptions.
   void CollectPredicates();
   void AddPredicates(const Selection& selection);
@@ -925,8 +1007,9 @@ class ResultBuilder {
   std::map<std::string, std::map<std::string, CostColumnCells>> cost_tables_;
 };
 
-uint64_t ResultBuilder::Flags(uint64_t indicators) const {
-  uint64_t flags = 0;
+template <size_t W>
+Bits<W> ResultBuilder<W>::Flags(const Bits<W>& indicators) const {
+  Bits<W> flags;
   for (size_t f = 0; f < spec_.flags.size(); ++f) {
     const FlagSpec& flag = spec_.flags[f];
     bool holds = true;
@@ -937,12 +1020,13 @@ uint64_t ResultBuilder::Flags(uint64_t indicators) const {
       holds = holds && any;
     }
     for (const std::string& name : flag.none) holds = holds && !Holds(name, indicators, flags);
-    if (holds) flags |= uint64_t{1} << f;
+    if (holds) flags.Set(f);
   }
   return flags;
 }
 
-bool ResultBuilder::Matches(const Selection& selection, const Atom& atom) const {
+template <size_t W>
+bool ResultBuilder<W>::Matches(const Selection& selection, const Atom& atom) const {
   if (!selection.household_type.empty() &&
       atom.key.type != type_index_.at(selection.household_type)) {
     return false;
@@ -961,7 +1045,8 @@ bool ResultBuilder::Matches(const Selection& selection, const Atom& atom) const 
   return true;
 }
 
-uint16_t ResultBuilder::TypeOf(const HouseholdAccumulator& household) const {
+template <size_t W>
+uint16_t ResultBuilder<W>::TypeOf(const HouseholdAccumulator& household) const {
   for (size_t t = 0; t < spec_.household_types.size(); ++t) {
     const HouseholdTypeSpec& type = spec_.household_types[t];
     if (household.adults >= type.adults.min && household.adults <= type.adults.max &&
@@ -972,7 +1057,8 @@ uint16_t ResultBuilder::TypeOf(const HouseholdAccumulator& household) const {
   return static_cast<uint16_t>(spec_.household_types.size());  // none of them
 }
 
-void ResultBuilder::CollectPredicates() {
+template <size_t W>
+void ResultBuilder<W>::CollectPredicates() {
   for (const TableSpec& table : spec_.tables) {
     if (!table.population.empty()) AddPredicates(Population(table));
     for (const RowSpec& row : table.row_selections) AddPredicates(row.where);
@@ -986,7 +1072,8 @@ void ResultBuilder::CollectPredicates() {
   }
 }
 
-void ResultBuilder::AddPredicates(const Selection& selection) {
+template <size_t W>
+void ResultBuilder<W>::AddPredicates(const Selection& selection) {
   auto add = [this](Predicate predicate) {
     for (const Predicate& p : predicates_) {
       if (p.name == predicate.name && p.any == predicate.any) return;
@@ -1004,7 +1091,8 @@ void ResultBuilder::AddPredicates(const Selection& selection) {
   }
 }
 
-void ResultBuilder::Describe(AnalysisResult* result) const {
+template <size_t W>
+void ResultBuilder<W>::Describe(AnalysisResult* result) const {
   for (const Predicate& p : predicates_) {
     result->predicates.push_back(p.name.empty() ? fmt::format("any({})", fmt::join(p.any, ", "))
                                                 : p.name);
@@ -1042,6 +1130,7 @@ void ResultBuilder::Describe(AnalysisResult* result) const {
   result->group_items.assign(GroupCount(), {});
   for (size_t item = 0; item < items; ++item) {
     result->group_items[item].push_back(static_cast<uint16_t>(item));
+    if (!spec_.cost_items[item].in_total) continue;
     result->group_items[PayerGroup(spec_.cost_items[item].payer)].push_back(
         static_cast<uint16_t>(item));
     result->group_items[AllGroup()].push_back(static_cast<uint16_t>(item));
@@ -1068,7 +1157,8 @@ void ResultBuilder::Describe(AnalysisResult* result) const {
   }
 }
 
-void ResultBuilder::AddHousehold(uint16_t date, const HouseholdKey& key,
+template <size_t W>
+void ResultBuilder<W>::AddHousehold(uint16_t date, const HouseholdKey& key,
                                  const HouseholdAccumulator& household,
                                  const CostVolumes* volumes) {
   // Units-priced items hold once per household with the indicator.
@@ -1080,7 +1170,7 @@ void ResultBuilder::AddHousehold(uint16_t date, const HouseholdKey& key,
     const CostItemSpec& spec = spec_.cost_items[item];
     if (spec.volume == CostItemSpec::Volume::kUnits) {
       const size_t indicator = operand_.at(spec.indicator).second;
-      cost[item] = (household.indicators >> indicator) & 1 ? 1 : 0;
+      cost[item] = household.indicators.Test(indicator) ? 1 : 0;
     }
     if (spec.volume != CostItemSpec::Volume::kAmount) cost[item] *= item_price_[item];
     if (options_.max_contribution_eur) cost[item] = std::min(cost[item], *options_.max_contribution_eur);
@@ -1113,6 +1203,7 @@ void ResultBuilder::AddHousehold(uint16_t date, const HouseholdKey& key,
   for (size_t item = 0; item < cost.size(); ++item) {
     if (cost[item] == 0) continue;
     by_group[item] += cost[item];
+    if (!spec_.cost_items[item].in_total) continue;
     by_group[PayerGroup(spec_.cost_items[item].payer)] += cost[item];
     by_group[AllGroup()] += cost[item];
   }
@@ -1121,7 +1212,8 @@ void ResultBuilder::AddHousehold(uint16_t date, const HouseholdKey& key,
   }
 }
 
-int ResultBuilder::CountCell(const AtomTest& test, bool is_total) {
+template <size_t W>
+int ResultBuilder<W>::CountCell(const AtomTest& test, bool is_total) {
   PublishedCell cell;
   cell.kind = CellKind::kCount;
   for (uint32_t a = 0; a < atoms_.size(); ++a) {
@@ -1140,7 +1232,8 @@ int ResultBuilder::CountCell(const AtomTest& test, bool is_total) {
   return it->second;
 }
 
-int ResultBuilder::SumCell(const AtomTest& test, const std::vector<size_t>& items, size_t group,
+template <size_t W>
+int ResultBuilder<W>::SumCell(const AtomTest& test, const std::vector<size_t>& items, size_t group,
                            bool is_total) {
   PublishedCell cell;
   cell.kind = CellKind::kSum;
@@ -1176,7 +1269,8 @@ int ResultBuilder::SumCell(const AtomTest& test, const std::vector<size_t>& item
   return it->second;
 }
 
-ResultCell ResultBuilder::Count(const AtomTest& test, bool is_total) {
+template <size_t W>
+ResultCell ResultBuilder<W>::Count(const AtomTest& test, bool is_total) {
   const int index = CountCell(test, is_total);
   ResultCell cell;
   cell.kind = ResultKind::kCount;
@@ -1185,7 +1279,8 @@ ResultCell ResultBuilder::Count(const AtomTest& test, bool is_total) {
   return cell;
 }
 
-ResultCell ResultBuilder::Percent(const ResultCell& part, const ResultCell& whole) {
+template <size_t W>
+ResultCell ResultBuilder<W>::Percent(const ResultCell& part, const ResultCell& whole) {
   ResultCell cell;
   if (whole.value == 0) return cell;  // empty: no population
   cell.kind = ResultKind::kPercent;
@@ -1196,7 +1291,8 @@ ResultCell ResultBuilder::Percent(const ResultCell& part, const ResultCell& whol
   return cell;
 }
 
-absl::Status ResultBuilder::CountsTable(const TableSpec& table, ResultTable* out) {
+template <size_t W>
+absl::Status ResultBuilder<W>::CountsTable(const TableSpec& table, ResultTable* out) {
   const Selection& population = Population(table);
   struct Row {
     std::string label;
@@ -1256,7 +1352,8 @@ absl::Status ResultBuilder::CountsTable(const TableSpec& table, ResultTable* out
   return absl::OkStatus();
 }
 
-absl::Status ResultBuilder::OverlapTable(const TableSpec& table, ResultTable* out) {
+template <size_t W>
+absl::Status ResultBuilder<W>::OverlapTable(const TableSpec& table, ResultTable* out) {
   const Selection& population = Population(table);
   out->row_heading = "row";
   out->columns = table.flags;
@@ -1306,7 +1403,8 @@ absl::Status ResultBuilder::OverlapTable(const TableSpec& table, ResultTable* ou
   return absl::OkStatus();
 }
 
-absl::Status ResultBuilder::CostsTable(const TableSpec& table, ResultTable* out) {
+template <size_t W>
+absl::Status ResultBuilder<W>::CostsTable(const TableSpec& table, ResultTable* out) {
   const Selection& population = Population(table);
   out->row_heading = table.by_payer ? "payer" : "item";
   struct Row {
@@ -1316,15 +1414,20 @@ absl::Status ResultBuilder::CostsTable(const TableSpec& table, ResultTable* out)
     bool total;
   };
   std::vector<Row> rows;
-  std::vector<size_t> all_items(spec_.cost_items.size());
-  for (size_t i = 0; i < all_items.size(); ++i) all_items[i] = i;
+  std::vector<size_t> all_items;  // those in the total
+  for (size_t i = 0; i < spec_.cost_items.size(); ++i) {
+    if (spec_.cost_items[i].in_total) all_items.push_back(i);
+  }
   if (table.by_payer) {
     for (const std::string& payer : payers_) {
       Row row{payer, {}, PayerGroup(payer), false};
-      for (size_t i = 0; i < spec_.cost_items.size(); ++i) {
+      for (size_t i : all_items) {
         if (spec_.cost_items[i].payer == payer) row.items.push_back(i);
       }
       rows.push_back(std::move(row));
+    }
+    for (size_t i = 0; i < spec_.cost_items.size(); ++i) {  // items apart: their own rows
+      if (!spec_.cost_items[i].in_total) rows.push_back({spec_.cost_items[i].name, {i}, i, false});
     }
   } else {
     for (size_t i = 0; i < spec_.cost_items.size(); ++i) {
@@ -1400,7 +1503,8 @@ absl::Status ResultBuilder::CostsTable(const TableSpec& table, ResultTable* out)
   return absl::OkStatus();
 }
 
-absl::Status ResultBuilder::SensitivityTable(const TableSpec& table, ResultTable* out) {
+template <size_t W>
+absl::Status ResultBuilder<W>::SensitivityTable(const TableSpec& table, ResultTable* out) {
   auto costs = cost_tables_.find(table.costs_table);
   if (costs == cost_tables_.end() || !costs->second.contains(table.mean_of)) {
     return absl::InvalidArgumentError(fmt::format(
@@ -1429,6 +1533,7 @@ absl::Status ResultBuilder::SensitivityTable(const TableSpec& table, ResultTable
     std::vector<SystemCellRef> sources = base_sources;
     for (size_t i = 0; i < spec_.cost_items.size(); ++i) {
       const CostItemSpec& item = spec_.cost_items[i];
+      if (!item.in_total) continue;  // not in the mean varied
       double share = 0;
       if (!variation.item.empty()) {
         share = item.name == variation.item ? 1 : 0;
@@ -1456,7 +1561,8 @@ absl::Status ResultBuilder::SensitivityTable(const TableSpec& table, ResultTable
   return absl::OkStatus();
 }
 
-absl::Status ResultBuilder::Finish(AnalysisResult* result) {
+template <size_t W>
+absl::Status ResultBuilder<W>::Finish(AnalysisResult* result) {
   result_ = result;
   for (const TableSpec& table : spec_.tables) {
     ResultTable out;
@@ -1482,7 +1588,8 @@ absl::Status ResultBuilder::Finish(AnalysisResult* result) {
   return absl::OkStatus();
 }
 
-void AnalysisRun::DescribeItems(AnalysisResult* result) const {
+template <size_t W>
+void AnalysisRun<W>::DescribeItems(AnalysisResult* result) const {
   auto batches_of = [&](const std::string& dataset) {
     crypto_hash_sha256_state state;
     crypto_hash_sha256_init(&state);
@@ -1497,10 +1604,14 @@ void AnalysisRun::DescribeItems(AnalysisResult* result) const {
     crypto_hash_sha256_final(&state, digest.data());
     return ToHex(digest);
   };
-  const std::string household = fmt::format(
+  std::string household = fmt::format(
       "register {} birth {} from {} to {} adult {} batches {}", spec_.register_dataset,
       spec_.birth_date_attribute, spec_.valid_from_attribute, spec_.valid_to_attribute,
       spec_.adult_age, batches_of(spec_.register_dataset));
+  if (spec_.snapshot) {
+    household += fmt::format(" snapshot {} moves {}", IsoDate(*spec_.snapshot),
+                             spec_.moves_attribute);
+  }
   for (size_t i = 0; i < spec_.cost_items.size(); ++i) {
     const CostItemSpec& item = spec_.cost_items[i];
     const IndicatorSpec& indicator = spec_.indicators[indicator_index_.at(item.indicator)];
@@ -1514,7 +1625,7 @@ void AnalysisRun::DescribeItems(AnalysisResult* result) const {
                              filter.at_least ? fmt::format("{}", *filter.at_least) : "-");
     }
     const PeriodSpec& period = indicator.period;
-    const std::string volume = fmt::format(
+    std::string volume = fmt::format(
         "{}; dataset {} batches {} filters {} period {} {} {} year {} members {} moves {}; "
         "volume {} amount {}",
         household, indicator.dataset,
@@ -1523,6 +1634,12 @@ void AnalysisRun::DescribeItems(AnalysisResult* result) const {
         reference_years_.empty() ? 0 : reference_years_[0].year + period.year_offset,
         static_cast<int>(indicator.members), indicator.min_moves.value_or(0),
         static_cast<int>(item.volume), item.amount_attribute);
+    if (!item.price_by.empty()) {
+      volume += fmt::format(" price_by {}", item.price_by);
+      for (const auto& [code, price] : prices_.items) {
+        if (price.price) volume += fmt::format(" {}={:.2f}", code, *price.price);
+      }
+    }
     CostItemDescription description;
     description.name = item.name;
     description.payer = item.payer;
@@ -1537,7 +1654,8 @@ void AnalysisRun::DescribeItems(AnalysisResult* result) const {
   }
 }
 
-absl::StatusOr<AnalysisResult> AnalysisRun::Execute() {
+template <size_t W>
+absl::StatusOr<AnalysisResult> AnalysisRun<W>::Execute() {
   RETURN_IF_ERROR(Plan());
   ASSIGN_OR_RETURN(std::vector<v1::DatasetStatus> statuses, store_->Status());
   if (options_.report_progress) {
@@ -1571,7 +1689,7 @@ absl::StatusOr<AnalysisResult> AnalysisRun::Execute() {
   }
   AnalysisResult result;
   result.records_read = records_read_;
-  ResultBuilder builder(spec_, options_, item_price_, area_codes_, prices_, reference_days_);
+  ResultBuilder<W> builder(spec_, options_, item_price_, area_codes_, prices_, reference_days_);
   for (const auto& [code, label] : spec_.area_labels) {
     (void)label;
     if (!area_index_.contains(code)) {
@@ -1658,8 +1776,13 @@ absl::StatusOr<AnalysisResult> AnalysisEngine::Run(const AnalysisSpec& spec,
   if (data_key_ == nullptr || data_key_->size() != crypto_secretbox_KEYBYTES) {
     return absl::FailedPreconditionError("the analysis engine needs the covenant's 32-byte data key");
   }
-  AnalysisRun run(store_, covenant_, data_key_, spec, prices, options);
-  return run.Execute();
+  RETURN_IF_ERROR(CheckEngineLimits(spec));
+  const size_t bits = std::max(spec.indicators.size(), spec.flags.size());
+  if (bits <= 64) return AnalysisRun<1>(store_, covenant_, data_key_, spec, prices, options).Execute();
+  if (bits <= 128) return AnalysisRun<2>(store_, covenant_, data_key_, spec, prices, options).Execute();
+  if (bits <= 256) return AnalysisRun<4>(store_, covenant_, data_key_, spec, prices, options).Execute();
+  static_assert(EngineLimits::kIndicators <= 512 && EngineLimits::kFlags <= 512);
+  return AnalysisRun<8>(store_, covenant_, data_key_, spec, prices, options).Execute();
 }
 
 const ResultTable* AnalysisResult::FindTable(std::string_view name) const {

@@ -115,7 +115,7 @@ class SpecReader : public YamlReader {
 // every reference between sections.
 class SpecParser {
  public:
-  explicit SpecParser(std::string_view source) : r_(source) {}
+  explicit SpecParser(std::string_view source) : r_(source), source_(source) {}
 
   absl::StatusOr<AnalysisSpec> Parse(const YAML::Node& root);
   absl::Status NotValidYaml(const YAML::Exception& e) const { return r_.NotValidYaml(e); }
@@ -130,6 +130,7 @@ class SpecParser {
 
   absl::Status ParseHeader(const YAML::Node& root);
   absl::Status ParseRegister(const YAML::Node& node);
+  absl::Status CheckSnapshotDates(const YAML::Node& dates);
   absl::Status ParseAreas(const YAML::Node& node);
   absl::Status ParseHouseholdTypes(const YAML::Node& node);
   absl::StatusOr<CountRange> ParseCountRange(const YAML::Node& node, std::string_view path);
@@ -166,11 +167,18 @@ class SpecParser {
   absl::Status CheckUniqueLabels(const YAML::Node& list, std::string_view path,
                                  const std::vector<std::string>& labels);
 
+  // Remembers where `path`'s value is written, for checks made against the deliveries.
+  void Note(const YAML::Node& node, const std::string& path) {
+    const YAML::Mark mark = node.Mark();
+    if (!mark.is_null()) spec_.positions[path] = {mark.line + 1, mark.column + 1};
+  }
+
   // Checks `name` (a key of a name -> spec mapping) and that it is new in `seen`.
   absl::Status CheckNewName(const YAML::Node& key, std::string_view path, std::string_view what,
                             std::set<std::string>* seen);
 
   SpecReader r_;
+  std::string source_;
   AnalysisSpec spec_;
   std::map<std::string, Operand> operands_;
   std::set<std::string> household_type_names_;
@@ -192,8 +200,12 @@ absl::StatusOr<AnalysisSpec> SpecParser::Parse(const YAML::Node& root) {
       {"analysis", "title", "reference_dates", "register", "areas", "household_types",
        "populations", "indicators", "flags", "prices", "costs", "disclosure", "tables"},
       {"analysis", "reference_dates", "register", "populations", "indicators", "tables"}));
+  for (const char* key : {"reference_dates", "household_types", "indicators", "flags", "areas"}) {
+    if (root[key]) Note(root[key], key);
+  }
   RETURN_IF_ERROR(ParseHeader(root));
   RETURN_IF_ERROR(ParseRegister(root["register"]));
+  RETURN_IF_ERROR(CheckSnapshotDates(root["reference_dates"]));
   if (root["areas"]) RETURN_IF_ERROR(ParseAreas(root["areas"]));
   if (root["household_types"]) RETURN_IF_ERROR(ParseHouseholdTypes(root["household_types"]));
   RETURN_IF_ERROR(ParseIndicators(root["indicators"]));
@@ -211,6 +223,7 @@ absl::StatusOr<AnalysisSpec> SpecParser::Parse(const YAML::Node& root) {
   }
   if (root["disclosure"]) RETURN_IF_ERROR(ParseDisclosure(root["disclosure"]));
   RETURN_IF_ERROR(ParseTables(root["tables"]));
+  spec_.source = source_;
   return std::move(spec_);
 }
 
@@ -242,21 +255,69 @@ absl::Status SpecParser::ParseHeader(const YAML::Node& root) {
 }
 
 absl::Status SpecParser::ParseRegister(const YAML::Node& node) {
-  RETURN_IF_ERROR(r_.ExpectMap(
-      node, "register",
-      {"dataset", "birth_date", "area", "address_from", "address_to", "adult_age"},
-      {"dataset", "birth_date", "address_from", "address_to"}));
+  RETURN_IF_ERROR(r_.ExpectMap(node, "register",
+                               {"dataset", "birth_date", "area", "address_from", "address_to",
+                                "snapshot", "moves", "adult_age"},
+                               {"dataset", "birth_date"}));
+  for (const auto& entry : node) Note(entry.second, Join("register", entry.first.Scalar()));
   ASSIGN_OR_RETURN(spec_.register_dataset, r_.Name(node["dataset"], "register.dataset"));
   ASSIGN_OR_RETURN(spec_.birth_date_attribute, r_.Name(node["birth_date"], "register.birth_date"));
   if (node["area"]) {
     ASSIGN_OR_RETURN(spec_.area_attribute, r_.Name(node["area"], "register.area"));
   }
-  ASSIGN_OR_RETURN(spec_.valid_from_attribute,
-                   r_.Name(node["address_from"], "register.address_from"));
-  ASSIGN_OR_RETURN(spec_.valid_to_attribute, r_.Name(node["address_to"], "register.address_to"));
+  const bool has_period = node["address_from"] || node["address_to"];
+  if (node["snapshot"] && has_period) {
+    const char* period_key = node["address_from"] ? "address_from" : "address_to";
+    return r_.Error(node[period_key], Join("register", period_key),
+                    "a snapshot register has no address periods: give either snapshot (every "
+                    "row is a member on that date) or address_from and address_to, not both");
+  }
+  if (node["snapshot"]) {
+    ASSIGN_OR_RETURN(spec_.snapshot, r_.DateValue(node["snapshot"], "register.snapshot"));
+    if (node["moves"]) {
+      ASSIGN_OR_RETURN(spec_.moves_attribute, r_.Name(node["moves"], "register.moves"));
+    }
+  } else {
+    if (!has_period) {
+      return r_.Error(node, "register",
+                      "give the address period (address_from and address_to) or, for a register "
+                      "extract on one date, snapshot: yyyy-mm-dd");
+    }
+    for (const char* key : {"address_from", "address_to"}) {
+      if (!node[key]) {
+        return r_.Error(node, "register",
+                        fmt::format("missing required key '{}' (an address period needs both "
+                                    "address_from and address_to)",
+                                    key));
+      }
+    }
+    if (node["moves"]) {
+      return r_.Error(node["moves"], "register.moves",
+                      "moves goes with snapshot (a register with address periods counts the "
+                      "moves from them); remove it");
+    }
+    ASSIGN_OR_RETURN(spec_.valid_from_attribute,
+                     r_.Name(node["address_from"], "register.address_from"));
+    ASSIGN_OR_RETURN(spec_.valid_to_attribute,
+                     r_.Name(node["address_to"], "register.address_to"));
+  }
   if (node["adult_age"]) {
     ASSIGN_OR_RETURN(int64_t age, r_.Int(node["adult_age"], "register.adult_age", 1, 120));
     spec_.adult_age = static_cast<int>(age);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::CheckSnapshotDates(const YAML::Node& dates) {
+  if (!spec_.snapshot) return absl::OkStatus();
+  for (size_t i = 0; i < spec_.reference_dates.size(); ++i) {
+    if (spec_.reference_dates[i] == *spec_.snapshot) continue;
+    return r_.Error(dates[i], At("reference_dates", i),
+                    fmt::format("{} is not the register's snapshot date {}: a snapshot register "
+                                "places households on its own date only; compare with another "
+                                "year using a register that covers {} (or remove this date)",
+                                IsoDate(spec_.reference_dates[i]), IsoDate(*spec_.snapshot),
+                                IsoDate(spec_.reference_dates[i])));
   }
   return absl::OkStatus();
 }
@@ -341,6 +402,7 @@ absl::Status SpecParser::ParseIndicators(const YAML::Node& node) {
     IndicatorSpec indicator;
     indicator.name = entry.first.Scalar();
     indicator.line = LineOf(entry.first);
+    Note(entry.first, path);
     RETURN_IF_ERROR(ParseIndicator(entry.second, path, &indicator));
     operands_[indicator.name] = {OperandKind::kIndicator, spec_.indicators.size()};
     spec_.indicators.push_back(std::move(indicator));
@@ -395,9 +457,20 @@ absl::Status SpecParser::ParseRegisterIndicator(const YAML::Node& node, std::str
                                   key));
     }
   }
-  ASSIGN_OR_RETURN(int64_t moves,
-                   r_.Int(node["moves_at_least"], Join(path, "moves_at_least"), 1, 100));
+  const std::string moves_path = Join(path, "moves_at_least");
+  ASSIGN_OR_RETURN(int64_t moves, r_.Int(node["moves_at_least"], moves_path, 1, 100));
   out->min_moves = static_cast<int>(moves);
+  if (spec_.snapshot && spec_.moves_attribute.empty()) {
+    return r_.Error(node["moves_at_least"], moves_path,
+                    "a snapshot register has no address periods to count moves in: name its "
+                    "moves count under register.moves (an integer attribute, e.g. verhuizingen)");
+  }
+  if (spec_.snapshot && out->period.year_offset != 0) {
+    return r_.Error(node["year_offset"], Join(path, "year_offset"),
+                    fmt::format("a snapshot register counts the moves of {} only; remove "
+                                "year_offset",
+                                spec_.snapshot->year));
+  }
   return absl::OkStatus();
 }
 
@@ -433,10 +506,13 @@ absl::Status SpecParser::ParsePeriod(const YAML::Node& node, std::string_view pa
     out->kind = PeriodKind::kSpell;
     ASSIGN_OR_RETURN(out->from, r_.Name(value[0], At(key_path, 0)));
     ASSIGN_OR_RETURN(out->to, r_.Name(value[1], At(key_path, 1)));
+    Note(value[0], At(key_path, 0));
+    Note(value[1], At(key_path, 1));
     return absl::OkStatus();
   }
   out->kind = given == "date" ? PeriodKind::kDateIn : PeriodKind::kYearEquals;
   ASSIGN_OR_RETURN(out->from, r_.Name(value, key_path));
+  Note(value, key_path);
   return absl::OkStatus();
 }
 
@@ -451,6 +527,7 @@ absl::Status SpecParser::ParseFilters(const YAML::Node& node, std::string_view p
   for (const auto& entry : node) {
     const std::string filter_path = Join(path, entry.first.Scalar());
     RETURN_IF_ERROR(CheckNewName(entry.first, filter_path, "filter on attribute", &seen));
+    Note(entry.first, filter_path);
     AttributeFilter filter;
     filter.attribute = entry.first.Scalar();
     RETURN_IF_ERROR(ParseFilter(entry.second, filter_path, &filter));
@@ -497,6 +574,7 @@ absl::Status SpecParser::ParseFlags(const YAML::Node& node) {
   for (const auto& entry : node) {
     const std::string path = Join("flags", entry.first.Scalar());
     RETURN_IF_ERROR(CheckNewName(entry.first, path, "flag", &flag_names));
+    Note(entry.first, path);
     const std::string name = entry.first.Scalar();
     if (operands_.contains(name)) {
       return r_.Error(entry.first, path,
@@ -630,12 +708,14 @@ absl::Status SpecParser::ParseCosts(const YAML::Node& node) {
   if (!items.IsMap() || items.size() == 0) {
     return r_.Error(items, "costs.items", "expected a mapping of cost item name to its definition");
   }
+  Note(items, "costs.items");
   for (const auto& entry : items) {
     const std::string path = Join("costs.items", entry.first.Scalar());
     RETURN_IF_ERROR(CheckNewName(entry.first, path, "cost item", &cost_item_names_));
     CostItemSpec item;
     item.name = entry.first.Scalar();
     item.line = LineOf(entry.first);
+    Note(entry.first, path);
     RETURN_IF_ERROR(ParseCostItem(entry.second, path, &item));
     spec_.cost_items.push_back(std::move(item));
   }
@@ -656,8 +736,12 @@ absl::Status SpecParser::ParseCosts(const YAML::Node& node) {
 
 absl::Status SpecParser::ParseCostItem(const YAML::Node& node, std::string_view path,
                                        CostItemSpec* out) {
-  RETURN_IF_ERROR(r_.ExpectMap(node, path, {"indicator", "volume", "prices", "amount", "payer"},
-                               {"indicator", "volume", "payer"}));
+  RETURN_IF_ERROR(r_.ExpectMap(
+      node, path, {"indicator", "volume", "prices", "price_by", "amount", "payer", "in_total"},
+      {"indicator", "volume", "payer"}));
+  if (node["in_total"]) {
+    ASSIGN_OR_RETURN(out->in_total, r_.Bool(node["in_total"], Join(path, "in_total")));
+  }
   const std::string indicator_path = Join(path, "indicator");
   ASSIGN_OR_RETURN(out->indicator, r_.Name(node["indicator"], indicator_path));
   auto it = operands_.find(out->indicator);
@@ -698,21 +782,41 @@ absl::Status SpecParser::ParseCostItem(const YAML::Node& node, std::string_view 
     if (!node["amount"]) {
       return r_.Error(node, path, "volume amount needs 'amount: <attribute>' (the amounts summed)");
     }
-    if (node["prices"]) {
-      return r_.Error(node["prices"], Join(path, "prices"),
-                      "volume amount sums actual amounts; remove prices");
+    for (const char* key : {"prices", "price_by"}) {
+      if (node[key]) {
+        return r_.Error(node[key], Join(path, key),
+                        fmt::format("volume amount sums actual amounts; remove {}", key));
+      }
     }
     ASSIGN_OR_RETURN(out->amount_attribute, r_.Name(node["amount"], Join(path, "amount")));
+    Note(node["amount"], Join(path, "amount"));
     return absl::OkStatus();
   }
   if (node["amount"]) {
     return r_.Error(node["amount"], Join(path, "amount"),
                     "amount goes with volume: amount only; remove it or change the volume");
   }
+  if (node["prices"] && node["price_by"]) {
+    return r_.Error(node["price_by"], Join(path, "price_by"),
+                    "give prices (one price for every record) or price_by (a price per code), "
+                    "not both");
+  }
+  if (node["price_by"]) {
+    const std::string price_by_path = Join(path, "price_by");
+    if (out->volume == CostItemSpec::Volume::kUnits) {
+      return r_.Error(node["price_by"], price_by_path,
+                      "price_by prices each record by its code; volume units counts households, "
+                      "not records: use volume records or days_in_year");
+    }
+    ASSIGN_OR_RETURN(out->price_by, r_.Name(node["price_by"], price_by_path));
+    Note(node["price_by"], price_by_path);
+    return absl::OkStatus();
+  }
   if (!node["prices"]) {
     return r_.Error(node, path,
                     fmt::format("volume {} needs 'prices: [...]' (items of the prices file, "
-                                "summed per unit of volume)",
+                                "summed per unit of volume) or 'price_by: <category attribute>' "
+                                "(a price per code)",
                                 volume));
   }
   ASSIGN_OR_RETURN(out->prices, r_.NameList(node["prices"], Join(path, "prices"), 1));
@@ -737,6 +841,14 @@ absl::Status SpecParser::ParseSensitivity(const YAML::Node& node, std::string_vi
       return r_.Error(node["item"], Join(path, "item"),
                       fmt::format("'{}' is not a cost item; define it under costs.items",
                                   out->item));
+    }
+    for (const CostItemSpec& item : spec_.cost_items) {
+      if (item.name == out->item && !item.in_total) {
+        return r_.Error(node["item"], Join(path, "item"),
+                        fmt::format("cost item '{}' is not in the total (in_total: false), so "
+                                    "varying it changes no mean; vary an item of the total",
+                                    out->item));
+      }
     }
   }
   ASSIGN_OR_RETURN(out->low, r_.Number(node["low"], Join(path, "low")));
@@ -1021,6 +1133,12 @@ absl::Status SpecParser::ParseSensitivityTable(const YAML::Node& node, std::stri
 }
 
 }  // namespace
+
+std::string AnalysisSpec::Where(const std::string& path) const {
+  auto it = positions.find(path);
+  if (it == positions.end()) return fmt::format("{}: {}", source, path);
+  return fmt::format("{}:{}:{}: {}", source, it->second.line, it->second.column, path);
+}
 
 absl::StatusOr<AnalysisSpec> ParseAnalysisSpec(std::string_view yaml,
                                                std::string_view source_name) {

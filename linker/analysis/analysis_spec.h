@@ -120,6 +120,11 @@ struct CostItemSpec {
   enum class Volume { kRecords, kUnits, kDaysInYear, kAmount } volume = Volume::kRecords;
   std::string amount_attribute;  // kAmount: the attribute summed (actual amounts)
   std::vector<std::string> prices;  // cost_item names of the prices file, summed
+  // Instead of `prices`: a category attribute of the indicator's dataset; each record is priced
+  // at the prices-file row named like its code.
+  std::string price_by;
+  // False: shown in costs tables, but not summed into their total (nor into a payer's row).
+  bool in_total = true;
 };
 
 struct SensitivitySpec {
@@ -148,6 +153,12 @@ struct TableSpec {
   std::string mean_of;                 // kSensitivity: label of the cost column whose mean
 };
 
+// Where a value is written in the spec file (1-based), for checks made after parsing.
+struct SpecPosition {
+  int line = 0;
+  int column = 0;
+};
+
 struct AnalysisSpec {
   std::string name;
   std::string title;
@@ -156,8 +167,12 @@ struct AnalysisSpec {
   std::string register_dataset;        // e.g. brp
   std::string birth_date_attribute;
   std::string area_attribute;          // category: the area dimension
-  std::string valid_from_attribute;    // address period [from, to)
+  std::string valid_from_attribute;    // address period [from, to); empty for a snapshot
   std::string valid_to_attribute;
+  // A snapshot register: every row is a member on this date (no address periods). The spec's
+  // reference dates are then this date only.
+  std::optional<Date> snapshot;
+  std::string moves_attribute;         // snapshot: integer, the member's moves in its year
   std::map<std::string, std::string> area_labels;  // area code -> name in tables
   int adult_age = 18;                  // adults are this age or older on the reference date
   std::vector<HouseholdTypeSpec> household_types;
@@ -170,6 +185,13 @@ struct AnalysisSpec {
   std::vector<TableSpec> tables;
   // Disclosure settings the spec asks for; may only be stricter than the covenant's.
   std::optional<int> min_cell;
+  // The spec file's name and where its keys' values are written, by key path as errors spell
+  // it ("register.address_from", "indicators.low_income.where.inkomen", ...).
+  std::string source;
+  std::map<std::string, SpecPosition> positions;
+
+  // "<source>:<line>:<col>: <path>" for a key path the parser saw, "<source>: <path>" otherwise.
+  std::string Where(const std::string& path) const;
 };
 
 // Parses and validates a spec. Errors read "<source>:<line>:<col>: <problem>".

@@ -10,6 +10,8 @@
 #include "core/hmac.h"
 #include "core/status_macros.h"
 #include "linker/analysis/analysis_engine.h"
+#include "linker/analysis/delivery_check.h"
+#include "linker/analysis/engine_limits.h"
 #include "linker/analysis/prices.h"
 #include "linker/analysis/release.h"
 #include "linker/analysis/release_history.h"
@@ -188,6 +190,10 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
   ASSIGN_OR_RETURN(AnalysisSpec spec, ParseAnalysisSpec(request.spec_yaml(), source));
   RETURN_IF_ERROR(CheckSpecAllowed(spec, *covenant_));
   ASSIGN_OR_RETURN(PriceTable prices, PricesOf(spec, request.files(), source));
+  RETURN_IF_ERROR(CheckEngineLimits(spec));
+  RETURN_IF_ERROR(CheckSpecPrices(spec, prices, source));
+  // Before any table is computed or a release spent: the spec reads what was delivered.
+  RETURN_IF_ERROR(CheckSpecFitsDeliveries(spec, prices, *store_, covenant_->id));
   const AnalysisPolicy& covenant_policy = covenant_->analysis;
   const SpecDigests digests = DigestsOf(request, spec);
   const ApprovedAnalysis* approved = covenant_policy.FindApproved(digests.spec, digests.prices);

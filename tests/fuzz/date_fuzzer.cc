@@ -20,6 +20,10 @@ using koppel::fuzz::Check;
 namespace {
 
 bool Unambiguous(std::string_view pattern) {
+  // FormatDate writes a date only, so a pattern with a time does not read back what it wrote.
+  if (pattern == "iso8601" || pattern.find_first_of("HMS") != std::string_view::npos) {
+    return false;
+  }
   bool after_variable = false;
   for (size_t i = 0; i < pattern.size();) {
     const std::string_view rest = pattern.substr(i);

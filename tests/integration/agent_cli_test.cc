@@ -74,9 +74,10 @@ TEST_F(AgentCliTest, HelpAndUsageErrors) {
 }
 
 TEST_F(AgentCliTest, CheckReportsEveryReasonAndNeverAValue) {
+  // Two thirds of e.csv's rows are rejected: far above the default --max-reject-rate.
   ProcessResult r = Agent({"check", "--mapping", (dir_ / "m.yaml").string(), "--input",
                            (dir_ / "e.csv").string(), "--format", "json", "--rejects",
-                           (dir_ / "rejects.csv").string()});
+                           (dir_ / "rejects.csv").string(), "--max-reject-rate", "100"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   nlohmann::json summary = nlohmann::json::parse(r.out);
   EXPECT_EQ(summary["rows"], 9);
@@ -90,18 +91,19 @@ TEST_F(AgentCliTest, CheckReportsEveryReasonAndNeverAValue) {
   EXPECT_EQ(summary["missing"]["bsn"], 0);
   std::string rejects = ReadFile(dir_ / "rejects.csv");
   EXPECT_EQ(rejects,
-            "record,line,reason,column\n"
-            "4,5,bsn_eleven_test,bsn\n"
-            "5,6,postcode_unused_letters,pc\n"
-            "6,7,category_unknown,traject\n"
-            "7,8,date_invalid,start\n"
-            "8,9,missing_value,traject\n"
-            "9,10,field_count,\n");
+            "record,line,reason,column,first_line\n"
+            "4,5,bsn_eleven_test,bsn,\n"
+            "5,6,postcode_unused_letters,pc,\n"
+            "6,7,category_unknown,traject,\n"
+            "7,8,date_invalid,start,\n"
+            "8,9,missing_value,traject,\n"
+            "9,10,field_count,,\n");
   for (const char* secret : {"123456782", "111222333", "987654321", "7607", "7608"}) {
     EXPECT_FALSE(Contains(r.out + r.err + rejects, secret)) << secret;
   }
   EXPECT_EQ(Agent({"check", "--allow-rejects", "--quiet", "--mapping",
-                   (dir_ / "m.yaml").string(), "--input", (dir_ / "e.csv").string()})
+                   (dir_ / "m.yaml").string(), "--input", (dir_ / "e.csv").string(),
+                   "--max-reject-rate", "70"})
                 .exit_code,
             0);
 }
@@ -304,7 +306,8 @@ TEST_F(AgentCliTest, KeygenThenSealWritesOnlySealedBatchesAndAManifest) {
                            (dir_ / "e.csv").string(), "--covenant-key", keys + "/cov",
                            "--linker-public-key", keys + "/linker.pub", "--signing-key",
                            keys + "/agent", "--outbox", (dir_ / "outbox").string(), "--format",
-                           "json", "--allow-rejects", "--batch-size", "2"});
+                           "json", "--allow-rejects", "--batch-size", "2", "--max-reject-rate",
+                           "100"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   nlohmann::json manifest = nlohmann::json::parse(r.out);
   EXPECT_EQ(manifest["records_sealed"], 3);
@@ -325,7 +328,7 @@ TEST_F(AgentCliTest, KeygenThenSealWritesOnlySealedBatchesAndAManifest) {
                                     (dir_ / "e.csv").string(), "--covenant-key", keys + "/cov",
                                     "--linker-public-key", keys + "/linker.pub", "--signing-key",
                                     keys + "/agent", "--outbox", (dir_ / "outbox").string(),
-                                    "--allow-rejects", "--quiet"};
+                                    "--allow-rejects", "--quiet", "--max-reject-rate", "100"};
   ProcessResult refused = Agent(again);
   EXPECT_EQ(refused.exit_code, 3);
   EXPECT_TRUE(Contains(refused.err, "already holds a sealed run")) << refused.err;
@@ -337,6 +340,170 @@ TEST_F(AgentCliTest, KeygenThenSealWritesOnlySealedBatchesAndAManifest) {
   EXPECT_EQ(second.exit_code, 0) << second.err;
   EXPECT_TRUE(Contains(second.err, "removed 1 batch")) << second.err;
   EXPECT_FALSE(std::filesystem::exists(dir_ / "outbox" / "deadbeef.sealed"));
+}
+
+// What the outbox holds: run manifests and sealed batches.
+size_t OutboxFiles(const std::filesystem::path& outbox) {
+  if (!std::filesystem::exists(outbox)) return 0;
+  size_t files = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(outbox)) {
+    if (entry.is_regular_file()) ++files;
+  }
+  return files;
+}
+
+class AgentEncodingTest : public AgentCliTest {
+ protected:
+  void SetUp() override {
+    AgentCliTest::SetUp();
+    std::filesystem::create_directory(dir_ / "keys");
+    ASSERT_EQ(Agent({"keygen", "--type", "linker-box", "--out", Key("linker")}).exit_code, 0);
+    ASSERT_EQ(Agent({"keygen", "--type", "signing", "--out", Key("agent")}).exit_code, 0);
+    // Valid rows with accented free text (and a euro sign) in the column the mapping ignores.
+    WriteFile(dir_ / "cp1252.csv",
+              "bsn,pc,huisnummer,traject,start,notitie\n"
+              "123456782,7607AB,12,SHV,1-2-2014,ok\n"
+              "111222333,7607AB,14,BB,15-3-2014,Caf\xE9 \x80 5 \xE0 l'h\xF4pital\n"
+              "999999990,7608CD,3,SHV,1-2-2014,M\xFCller\n");
+  }
+  std::string Key(const std::string& name) const { return (dir_ / "keys" / name).string(); }
+  // The mapping with csv.encoding set to `encoding`.
+  std::string MappingWith(const std::string& encoding) {
+    std::string text = ReadFile(dir_ / "m.yaml");
+    text.replace(text.find("encoding: utf-8"), 15, "encoding: " + encoding);
+    const std::string path = (dir_ / ("m-" + encoding + ".yaml")).string();
+    WriteFile(path, text);
+    return path;
+  }
+  ProcessResult Seal(const std::string& mapping, const std::string& input,
+                     std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {
+        "seal", "--quiet", "--mapping", mapping, "--input", input, "--covenant-key",
+        (dir_ / "k").string(), "--linker-public-key", Key("linker.pub"), "--signing-key",
+        Key("agent"), "--outbox", (dir_ / "outbox").string(), "--batch-size", "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Agent(args);
+  }
+};
+
+// A windows-1252 export read as UTF-8 is refused as a whole (exit 5, naming line and column),
+// never turned into row rejects, and nothing is sealed.
+TEST_F(AgentEncodingTest, WrongDeclaredEncodingExits5NamingLineAndColumnAndSealsNothing) {
+  const std::string input = (dir_ / "cp1252.csv").string();
+  for (std::string command : {"check", "seal"}) {
+    SCOPED_TRACE(command);
+    ProcessResult r = command == "check"
+                          ? Agent({"check", "--quiet", "--allow-rejects", "--mapping",
+                                   MappingWith("utf-8"), "--input", input})
+                          : Seal(MappingWith("utf-8"), input, {"--allow-rejects"});
+    EXPECT_EQ(r.exit_code, 5) << r.err;
+    EXPECT_TRUE(Contains(r.err, input + ": line 3, column 37: a byte that is not valid utf-8; "
+                                "declare the export's encoding as csv.encoding"))
+        << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    EXPECT_FALSE(Contains(r.err, "Caf")) << r.err;
+    EXPECT_FALSE(Contains(r.err, "111222333")) << r.err;
+  }
+  EXPECT_EQ(OutboxFiles(dir_ / "outbox"), 0u);
+
+  // Declared (or detected), the same file reads without a reject, whatever the unmapped column
+  // holds, and the summary says how it was read.
+  ProcessResult declared = Agent({"check", "--quiet", "--format", "json", "--mapping",
+                                  MappingWith("windows-1252"), "--input", input});
+  ASSERT_EQ(declared.exit_code, 0) << declared.err;
+  nlohmann::json summary = nlohmann::json::parse(declared.out);
+  EXPECT_EQ(summary["valid"], 3);
+  EXPECT_EQ(summary["rejected"], nlohmann::json::object());
+  EXPECT_EQ(summary["encoding"],
+            nlohmann::json({{"name", "windows-1252"}, {"bom", false},
+                            {"reason", "declared in the mapping"}}));
+  ProcessResult detected =
+      Agent({"check", "--quiet", "--mapping", MappingWith("auto"), "--input", input});
+  ASSERT_EQ(detected.exit_code, 0) << detected.err;
+  EXPECT_TRUE(Contains(detected.out, "encoding    windows-1252 (auto: not valid UTF-8 (first at "
+                                     "line 3, column 37), read as windows-1252)"))
+      << detected.out;
+  ProcessResult sealed = Seal(MappingWith("windows-1252"), input, {"--format", "json"});
+  ASSERT_EQ(sealed.exit_code, 0) << sealed.err;
+  EXPECT_EQ(nlohmann::json::parse(sealed.out)["records_sealed"], 3);
+}
+
+TEST_F(AgentEncodingTest, ReadsUtf16WithByteOrderMark) {
+  // e.csv's first four lines as Excel's "Unicode text" writes them: UTF-16 LE with a BOM.
+  const std::string all = ReadFile(dir_ / "e.csv");
+  size_t end = 0;
+  for (int i = 0; i < 4; ++i) end = all.find('\n', end) + 1;
+  const std::string utf8 = all.substr(0, end);
+  std::string utf16 = "\xFF\xFE";
+  for (char c : utf8) utf16 += std::string{c, '\0'};
+  WriteFile(dir_ / "u16.csv", utf16);
+  ProcessResult r = Agent({"check", "--quiet", "--format", "json", "--mapping",
+                           MappingWith("utf-16"), "--input", (dir_ / "u16.csv").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json summary = nlohmann::json::parse(r.out);
+  EXPECT_EQ(summary["rows"], 3);
+  EXPECT_EQ(summary["valid"], 3);
+  EXPECT_EQ(summary["encoding"]["reason"], "declared in the mapping, UTF-16 LE byte-order mark");
+  ProcessResult wrong = Agent({"check", "--quiet", "--mapping", MappingWith("utf-8"), "--input",
+                               (dir_ / "u16.csv").string()});
+  EXPECT_EQ(wrong.exit_code, 5);
+  EXPECT_TRUE(Contains(wrong.err, "starts with a UTF-16 byte-order mark but csv.encoding is "
+                                  "utf-8; declare utf-16 or auto"))
+      << wrong.err;
+}
+
+// More than --max-reject-rate rejected rows is a broken export: exit 5 whatever
+// --allow-rejects says, and seal leaves no run (and no batch) in the outbox.
+TEST_F(AgentEncodingTest, RejectRateGuardTripsAboveTheLimitAndLeavesNoRun) {
+  const std::string input = (dir_ / "e.csv").string();  // 6 of 9 rows rejected
+  const std::string expected =
+      input + ": 6 of 9 data rows (66.7%) were rejected, more than --max-reject-rate 5%";
+  for (bool allow : {false, true}) {
+    SCOPED_TRACE(allow);
+    std::vector<std::string> extra;
+    if (allow) extra.push_back("--allow-rejects");
+    std::vector<std::string> check = {"check", "--quiet", "--mapping",
+                                      (dir_ / "m.yaml").string(), "--input", input};
+    check.insert(check.end(), extra.begin(), extra.end());
+    ProcessResult checked = Agent(check);
+    EXPECT_EQ(checked.exit_code, 5) << checked.err;
+    EXPECT_TRUE(Contains(checked.err, expected)) << checked.err;
+    ProcessResult sealed = Seal((dir_ / "m.yaml").string(), input, extra);
+    EXPECT_EQ(sealed.exit_code, 5) << sealed.err;
+    EXPECT_TRUE(Contains(sealed.err, expected)) << sealed.err;
+    EXPECT_TRUE(Contains(sealed.err, "nothing was sealed")) << sealed.err;
+    // The valid rows were sealed one per batch during the scan; none may stay behind.
+    EXPECT_EQ(OutboxFiles(dir_ / "outbox"), 0u);
+  }
+  // At or below the limit the usual rules apply.
+  ProcessResult lenient = Seal((dir_ / "m.yaml").string(), input,
+                               {"--allow-rejects", "--max-reject-rate", "66.7"});
+  EXPECT_EQ(lenient.exit_code, 0) << lenient.err;
+  EXPECT_EQ(OutboxFiles(dir_ / "outbox"), 4u);  // three batches and the manifest
+  EXPECT_EQ(Agent({"check", "--quiet", "--mapping", (dir_ / "m.yaml").string(), "--input", input,
+                   "--max-reject-rate", "101"})
+                .exit_code,
+            2);
+}
+
+// Duplicates are sealed and are not rejects, but the report lists each with its first line.
+TEST_F(AgentEncodingTest, RejectReportListsDuplicatesWithTheirFirstLine) {
+  WriteFile(dir_ / "dup.csv",
+            "bsn,pc,huisnummer,traject,start,notitie\n"
+            "123456782,7607AB,12,SHV,1-2-2014,a\n"
+            "111222333,7607AB,14,BB,15-3-2014,b\n"
+            "123456782,7607 ab,12,SHV,01-02-2014,c\n"  // the same row, written differently
+            "111222333,7607AB,14,BB,15-3-2014,d\n");
+  ProcessResult r = Agent({"check", "--quiet", "--format", "json", "--mapping",
+                           (dir_ / "m.yaml").string(), "--input", (dir_ / "dup.csv").string(),
+                           "--rejects", (dir_ / "r.csv").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["duplicates"], 2);
+  const std::string report = ReadFile(dir_ / "r.csv");
+  EXPECT_EQ(report,
+            "record,line,reason,column,first_line\n"
+            "3,4,duplicate,,2\n"
+            "4,5,duplicate,,3\n");
 }
 
 }  // namespace

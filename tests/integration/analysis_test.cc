@@ -103,6 +103,15 @@ class DeliveredMunicipality {
         {"cohort-monitor", kSource + "/analyses/cohort-monitor.yaml",
          kSource + "/prices/unit_costs_2014.csv"}};
     fs::create_directories(d / "analyses");
+    // Specs koppel-synth wrote for its own output (the snapshot study of --dialects).
+    if (fs::exists(d / "m/analyses")) {
+      for (const fs::directory_entry& entry : fs::directory_iterator(d / "m/analyses")) {
+        absl::StatusOr<AnalysisSpec> spec =
+            ParseAnalysisSpec(ReadFile(entry.path()), entry.path().string());
+        if (!spec.ok()) throw std::runtime_error(std::string(spec.status().message()));
+        approvals.push_back({spec->name, entry.path(), {}});
+      }
+    }
     for (const auto& [file, text] : extra_specs) {
       WriteFile(d / "analyses" / file, text);
       absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(text, file);
@@ -392,8 +401,9 @@ std::string ExploratorySpec(const std::string& name, const std::string& populati
                   "      - {label: moves, count: moves}\n");
 }
 
-// Every figure of truth/study.json against the engine's unprotected tables.
-void ExpectMatchesStudy(const AnalysisResult& result, const json& study) {
+// Every figure of truth/study.json against the engine's unprotected tables; the costs only
+// when the spec prices them.
+void ExpectMatchesStudy(const AnalysisResult& result, const json& study, bool with_costs = true) {
   const ResultTable* t1 = result.FindTable("table1_socio_economic");
   const ResultTable* t2 = result.FindTable("table2_psychosocial_adults");
   const ResultTable* t3 = result.FindTable("table3_psychosocial_children_youthcare");
@@ -475,6 +485,7 @@ void ExpectMatchesStudy(const AnalysisResult& result, const json& study) {
               total["support"][key]["all_three_domains"].get<double>());
   }
 
+  if (!with_costs) return;
   const ResultTable* costs = result.FindTable("costs");
   ASSERT_NE(costs, nullptr);
   const json& c = total["costs"];
@@ -986,6 +997,48 @@ TEST_F(AlmeloAnalysisTest, MalformedSpecFailsBeforeTheNetworkWithItsLine) {
   EXPECT_TRUE(Contains(query.err, "broken.yaml:")) << query.err;
 }
 
+// The same kind of municipality as its holders really export it (koppel-synth --dialects):
+// Windows-1252, ISO-8859-15 and UTF-16 files, date-times, codes in any capitalisation, and a
+// register that is a snapshot without address periods, with people at postcodes outside the
+// municipality that its postcode list rejects. Read natively, sealed and delivered through the
+// real linker, the snapshot study must equal the generator's truth figure by figure.
+class DialectMunicipalityAnalysisTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    municipality_ = new DeliveredMunicipality({"--dialects", "--persons", "8000", "--seed", "11"});
+  }
+  static void TearDownTestSuite() { delete municipality_; }
+  static DeliveredMunicipality* municipality_;
+};
+DeliveredMunicipality* DialectMunicipalityAnalysisTest::municipality_ = nullptr;
+
+TEST_F(DialectMunicipalityAnalysisTest, SnapshotStudyEqualsTheGroundTruth) {
+  const fs::path spec = municipality_->dir() / "m/analyses/almelo-mpg-snapshot.yaml";
+  absl::StatusOr<AnalysisResult> result = municipality_->RunEngine(spec.string());
+  ASSERT_TRUE(result.ok()) << result.status();
+  ExpectMatchesStudy(*result, municipality_->study(), /*with_costs=*/false);
+
+  ProcessResult query = municipality_->Query(spec.string(), "json",
+                                             (municipality_->dir() / "snapshot.json").string());
+  EXPECT_EQ(query.exit_code, 0) << query.err;
+}
+
+TEST_F(DialectMunicipalityAnalysisTest, TheSnapshotAnswersOnlyItsOwnDate) {
+  const fs::path spec = municipality_->dir() / "m/analyses/almelo-mpg-snapshot.yaml";
+  std::string text = ReadFile(spec);
+  const std::string dates = "reference_dates: [2014-12-31]";
+  ASSERT_NE(text.find(dates), std::string::npos);
+  text.replace(text.find(dates), dates.size(), "reference_dates: [2014-12-31, 2013-12-31]");
+  const fs::path wider = municipality_->dir() / "snapshot-2013.yaml";
+  WriteFile(wider, text);
+  ProcessResult query =
+      municipality_->Query(wider.string(), "json", (municipality_->dir() / "never.json").string());
+  EXPECT_EQ(query.exit_code, 3) << query.err;
+  EXPECT_TRUE(Contains(query.err, "snapshot-2013.yaml:")) << query.err;
+  EXPECT_TRUE(Contains(query.err, "2013-12-31")) << query.err;
+  EXPECT_FALSE(fs::exists(municipality_->dir() / "never.json"));
+}
+
 // Wijken of a few hundred households: many small and empty cells.
 class SmallMunicipalityAnalysisTest : public ::testing::Test {
  protected:
@@ -1049,6 +1102,29 @@ TEST_F(SmallMunicipalityAnalysisTest, ARunWithoutWhatTheStudyReadsIsLeftOutAndNa
              Contains(text, "is left out of this analysis") && Contains(text, "no attribute");
   }
   EXPECT_TRUE(named) << released["metadata"].dump(2);
+}
+
+// A spec reading a register attribute of another type than delivered (issue 13: an integer as
+// address_from released zeros): the linker refuses it with the spec's line and column before
+// anything is computed, and koppel query exits 3, a spec error.
+TEST_F(SmallMunicipalityAnalysisTest, ASpecOfTheWrongAttributeTypeIsASpecErrorWithItsPlace) {
+  const fs::path dir = municipality_->dir() / "wrong-type";
+  fs::create_directories(dir / "analyses");
+  fs::create_directories(dir / "prices");
+  fs::copy_file(kSource + "/prices/unit_costs_2014.csv", dir / "prices/unit_costs_2014.csv",
+                fs::copy_options::overwrite_existing);
+  std::string yaml = ReadFile(kAlmeloSpec);
+  const std::string from = "  address_from: adres_van\n";
+  ASSERT_NE(yaml.find(from), std::string::npos);
+  yaml.replace(yaml.find(from), from.size(), "  address_from: wijk\n");
+  WriteFile(dir / "analyses/wrong-type.yaml", yaml);
+  ProcessResult query = municipality_->Query((dir / "analyses/wrong-type.yaml").string(), "json",
+                                             (dir / "out").string());
+  EXPECT_EQ(query.exit_code, 3) << query.err;
+  EXPECT_TRUE(Contains(query.err, "wrong-type.yaml:14:17: register.address_from: dataset 'brp' "
+                                  "delivers 'wijk' as a category, but this use needs a date"))
+      << query.err;
+  EXPECT_FALSE(fs::exists(dir / "out/release.json"));
 }
 
 TEST_F(SmallMunicipalityAnalysisTest, HistoryOutlivesARestartAndLostDataStopsReleases) {

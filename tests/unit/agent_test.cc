@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 #include <sodium.h>
 
+#include <map>
 #include <random>
 #include <set>
 
 #include "agents/batch_sealer.h"
 #include "agents/duplicate_counter.h"
 #include "agents/export_scan.h"
+#include "agents/flag_asker.h"
 #include "core/hex.h"
 #include "core/sealed_batch.h"
 #include "tests/testing/temp_dir.h"
@@ -30,12 +32,43 @@ TEST(DuplicateCounterTest, CountsInMemoryAndAcrossSpilledRuns) {
     for (int i = 0; i < 20000; ++i) {
       auto v = static_cast<uint32_t>(rng() % 15000);
       distinct.insert(v);
-      ASSERT_TRUE(counter->Add(std::to_string(v)).ok());
       ++added;
+      ASSERT_TRUE(counter->Add(std::to_string(v), added, added + 1).ok());
     }
     absl::StatusOr<uint64_t> duplicates = counter->CountDuplicates();
     ASSERT_TRUE(duplicates.ok()) << duplicates.status();
     EXPECT_EQ(*duplicates, added - distinct.size()) << "max_in_memory " << max_in_memory;
+  }
+}
+
+// Each duplicate comes out once, in file order, with the line of the first row it repeats.
+TEST(DuplicateCounterTest, ListsEachDuplicateInFileOrderWithItsFirstLine) {
+  for (size_t max_in_memory : {size_t{1} << 20, size_t{5}, size_t{64}}) {
+    absl::StatusOr<DuplicateCounter> counter = DuplicateCounter::Create(max_in_memory);
+    ASSERT_TRUE(counter.ok());
+    std::mt19937 rng(11);
+    std::map<uint32_t, uint64_t> first_line;
+    std::vector<DuplicateRow> expected;
+    for (uint64_t record = 1; record <= 5000; ++record) {
+      auto v = static_cast<uint32_t>(rng() % 3000);
+      const uint64_t line = 2 * record + 1;  // lines need not follow records one to one
+      auto [it, fresh] = first_line.emplace(v, line);
+      if (!fresh) expected.push_back({record, line, it->second});
+      ASSERT_TRUE(counter->Add(std::to_string(v), record, line).ok());
+    }
+    std::vector<DuplicateRow> listed;
+    absl::StatusOr<uint64_t> duplicates = counter->CountDuplicates([&](const DuplicateRow& d) {
+      listed.push_back(d);
+      return absl::OkStatus();
+    });
+    ASSERT_TRUE(duplicates.ok()) << duplicates.status();
+    EXPECT_EQ(*duplicates, expected.size());
+    ASSERT_EQ(listed.size(), expected.size()) << "max_in_memory " << max_in_memory;
+    for (size_t i = 0; i < listed.size(); ++i) {
+      EXPECT_EQ(listed[i].record, expected[i].record);
+      EXPECT_EQ(listed[i].line, expected[i].line);
+      EXPECT_EQ(listed[i].first_line, expected[i].first_line);
+    }
   }
 }
 
@@ -200,6 +233,160 @@ TEST(ExportScanTest, SealsExactlyTheValidRowsWithTheRightTokens) {
     EXPECT_TRUE(sealed_tokens.contains(std::string(t.begin(), t.end())));
   }
   EXPECT_EQ(sealed_tokens.size() + summary->duplicates, summary->valid);
+}
+
+class CountingSink final : public ValidRowSink {
+ public:
+  absl::Status Accept(JudgedRow*) override {
+    ++rows;
+    return absl::OkStatus();
+  }
+  uint64_t rows = 0;
+};
+
+// A care insurer's export in windows-1252, with accented provider names in a column the mapping
+// does not use.
+constexpr char kWindows1252Export[] =
+    "BSN;Regeling;Jaar;Zorgaanbieder\n"
+    "111222333;ww;2012;Zorggroep Ca\xEF\xE9\n"
+    "123456782;wajong;2013;\xC7" "a va \x80 5\n"
+    "111222333;ww;2012;Zorggroep Ca\xEF\xE9\n";
+
+TEST(ExportScanTest, ReadsTheDeclaredEncodingWithoutRejectingUnmappedBytes) {
+  TempDir dir;
+  WriteFile(dir / "zvw.csv", kWindows1252Export);
+  std::string yaml = kMapping;
+  const std::string csv_line = "csv: {delimiter: \";\"}";
+  yaml.replace(yaml.find(csv_line), csv_line.size(),
+               "csv: {delimiter: \";\", encoding: windows-1252}");
+  absl::StatusOr<Mapping> mapping = ParseMapping(yaml, "m.yaml");
+  ASSERT_TRUE(mapping.ok()) << mapping.status();
+  CountingSink sink;
+  ScanOptions options;
+  options.sink = &sink;
+  options.progress = false;
+  absl::StatusOr<QualitySummary> summary = ScanExport(*mapping, dir / "zvw.csv", options);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->rows, 3u);
+  EXPECT_EQ(summary->rejected_total(), 0u);
+  EXPECT_EQ(summary->valid, 3u);
+  EXPECT_EQ(summary->duplicates, 1u);
+  EXPECT_EQ(sink.rows, 3u);
+  EXPECT_EQ(summary->encoding, "windows-1252");
+  EXPECT_EQ(summary->encoding_reason, "declared in the mapping");
+  EXPECT_EQ(summary->ToJson()["encoding"]["name"], "windows-1252");
+  EXPECT_NE(summary->ToText().find("encoding    windows-1252 (declared in the mapping)"),
+            std::string::npos)
+      << summary->ToText();
+
+  // auto says what it chose and why.
+  mapping->encoding = TextEncoding::kAuto;
+  summary = ScanExport(*mapping, dir / "zvw.csv", options);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->rejected_total(), 0u);
+  EXPECT_EQ(summary->encoding, "windows-1252");
+  EXPECT_EQ(summary->encoding_reason,
+            "auto: not valid UTF-8 (first at line 2, column 31), read as windows-1252");
+
+  // Declared as UTF-8, the file is refused as a whole before any row reaches the sink.
+  mapping->encoding = TextEncoding::kUtf8;
+  mapping->csv.encoding = TextEncoding::kUtf8;
+  sink.rows = 0;
+  summary = ScanExport(*mapping, dir / "zvw.csv", options);
+  ASSERT_FALSE(summary.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(summary.status())) << summary.status();
+  EXPECT_NE(summary.status().message().find("zvw.csv: line 2, column 31: a byte that is not "
+                                            "valid utf-8; declare"),
+            std::string::npos)
+      << summary.status();
+  EXPECT_EQ(sink.rows, 0u);
+}
+
+TEST(ExportScanTest, ReportsDuplicatesWithTheLineOfTheirFirstOccurrence) {
+  TempDir dir;
+  WriteFile(dir / "uwv.csv",
+            "BSN;Regeling;Jaar;Opmerking\n"
+            "111222333;ww;2012;a\n"     // record 1, line 2
+            "123456782;ww;2012;b\n"     // 2, line 3
+            "111222333;ww;2012;c\n"     // 3, line 4: repeats line 2 (Opmerking is not mapped)
+            "000000000;ww;2012;d\n"     // 4, line 5: rejected
+            "\n"
+            "123456782;ww;2012;e\n"     // 5, line 7: repeats line 3
+            "111222333;ww;2012;f\n");   // 6, line 8: repeats line 2
+  absl::StatusOr<Mapping> mapping = ParseMapping(kMapping, "m.yaml");
+  ASSERT_TRUE(mapping.ok()) << mapping.status();
+  absl::StatusOr<std::unique_ptr<RejectReport>> report = RejectReport::Create(dir / "r.csv");
+  ASSERT_TRUE(report.ok());
+  ScanOptions options;
+  options.rejects = report->get();
+  options.progress = false;
+  absl::StatusOr<QualitySummary> summary = ScanExport(*mapping, dir / "uwv.csv", options);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  ASSERT_TRUE((*report)->Close().ok());
+  EXPECT_EQ(summary->duplicates, 3u);
+  EXPECT_EQ(summary->valid, 5u);
+  EXPECT_EQ(ReadFile(dir / "r.csv"),
+            "record,line,reason,column,first_line\n"
+            "4,5,bsn_all_zero,BSN,\n"
+            "3,4,duplicate,,2\n"
+            "5,7,duplicate,,3\n"
+            "6,8,duplicate,,2\n");
+}
+
+// ask-flags numbers its answers by the rows the reject report does not list as rejected:
+// duplicate rows were accepted (and sealed), so they keep their answer line.
+TEST(ExportScanTest, AcceptedRowNumbersCountDuplicatesAsAccepted) {
+  TempDir dir;
+  WriteFile(dir / "r.csv",
+            "record,line,reason,column,first_line\n"
+            "2,3,bsn_all_zero,BSN,\n"
+            "4,5,duplicate,,2\n"
+            "5,6,duplicate,,3\n");
+  absl::StatusOr<std::vector<uint64_t>> rows = AcceptedRowNumbers(6, dir / "r.csv");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ(*rows, (std::vector<uint64_t>{1, 3, 4, 5, 6}));
+}
+
+TEST(ExportScanTest, RejectRateGuardFailsTheScanAboveTheLimitOnly) {
+  TempDir dir;
+  std::string csv = "BSN;Regeling;Jaar;Opmerking\n";
+  for (int i = 0; i < 19; ++i) csv += "111222333;ww;2012;x\n";  // valid (and duplicates)
+  csv += "111222333;zz;2012;x\n";                                  // 1 of 20 rejected: 5%
+  WriteFile(dir / "uwv.csv", csv);
+  absl::StatusOr<Mapping> mapping = ParseMapping(kMapping, "m.yaml");
+  ASSERT_TRUE(mapping.ok()) << mapping.status();
+  ScanOptions options;
+  options.progress = false;
+  options.max_reject_percent = 5.0;
+  absl::StatusOr<QualitySummary> summary = ScanExport(*mapping, dir / "uwv.csv", options);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->rejected_total(), 1u);
+  EXPECT_EQ(summary->duplicates, 18u);  // duplicates are not rejects
+
+  // A share is rounded up to whole rows: 5% of 15 rows still allows one bad row.
+  std::string small = "BSN;Regeling;Jaar;Opmerking\n";
+  for (int i = 0; i < 14; ++i) small += "111222333;ww;2012;x\n";
+  small += "111222333;zz;2012;x\n";
+  WriteFile(dir / "small.csv", small);
+  summary = ScanExport(*mapping, dir / "small.csv", options);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->rejected_total(), 1u);
+
+  // 3 of 22 rejected: more than the 2 rows (5% of 22, rounded up) allowed.
+  csv += "111222333;zz;2013;x\n111222333;zz;2014;x\n";
+  WriteFile(dir / "uwv.csv", csv);
+  summary = ScanExport(*mapping, dir / "uwv.csv", options);
+  ASSERT_FALSE(summary.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(summary.status()));
+  EXPECT_NE(summary.status().message().find(
+                "uwv.csv: 3 of 22 data rows (13.6%) were rejected, more than --max-reject-rate "
+                "5%"),
+            std::string::npos)
+      << summary.status();
+
+  options.max_reject_percent = 0;
+  summary = ScanExport(*mapping, dir / "small.csv", options);
+  EXPECT_FALSE(summary.ok());
 }
 
 }  // namespace

@@ -9,6 +9,9 @@
 #include <set>
 #include <sstream>
 
+#include <fmt/format.h>
+
+#include "linker/analysis/engine_limits.h"
 #include "linker/analysis/prices.h"
 
 namespace koppel {
@@ -395,6 +398,28 @@ const std::vector<BadSpec>& BadSpecs() {
        {"tables[0].name", "not a valid name"}},
       {"min_cell zero", "prices:", "disclosure: {min_cell: 0}\nprices:", "min_cell",
        {"disclosure.min_cell", "out of range"}},
+      {"snapshot and an address period", "  address_from: adres_van",
+       "  snapshot: 2014-12-31\n  address_from: adres_van", "address_from: adres_van",
+       {"register.address_from", "not both"}},
+      {"neither snapshot nor address period", "  address_from: adres_van\n  address_to: adres_tot\n",
+       "", "  dataset: brp", {"register:", "snapshot: yyyy-mm-dd"}},
+      {"address_from without address_to", "  address_to: adres_tot\n", "", "  dataset: brp",
+       {"register:", "missing required key 'address_to'"}},
+      {"moves with an address period", "  area: wijk\n", "  area: wijk\n  moves: verhuizingen\n",
+       "moves: verhuizingen", {"register.moves", "goes with snapshot"}},
+      {"snapshot not a date", "  address_from: adres_van\n  address_to: adres_tot\n",
+       "  snapshot: end of 2014\n", "snapshot:", {"register.snapshot", "yyyy-mm-dd"}},
+      {"prices and price_by", "prices: [bijstand_benefit], payer",
+       "prices: [bijstand_benefit], price_by: regeling, payer", "price_by",
+       {"costs.items.bijstand.price_by", "not both"}},
+      {"price_by of units", "volume: records, prices: [bijstand_benefit]",
+       "volume: units, price_by: regeling", "price_by", {"costs.items.bijstand.price_by",
+       "volume units counts households"}},
+      {"price_by of actual amounts", "volume: records, prices: [bijstand_benefit]",
+       "volume: amount, amount: bedrag, price_by: regeling", "price_by: regeling",
+       {"costs.items.bijstand.price_by", "remove price_by"}},
+      {"in_total not a boolean", "payer: city}\n    youth", "payer: city, in_total: no way}\n    youth",
+       "no way", {"costs.items.bijstand.in_total", "true or false"}},
   };
   return *kCases;
 }
@@ -412,6 +437,110 @@ TEST(AnalysisSpecTest, RejectsMalformedSpecsNamingLineAndProblem) {
     EXPECT_THAT(message, StartsWith("t.yaml:" + std::to_string(line) + ":")) << message;
     for (const char* text : c.expect) EXPECT_THAT(message, HasSubstr(text));
   }
+}
+
+// A snapshot register: a register extract on one date, without address periods.
+std::string SnapshotSpec() {
+  std::string yaml = Replace(kBase, "  address_from: adres_van\n  address_to: adres_tot\n",
+                             "  snapshot: 2014-12-31\n  moves: verhuizingen\n");
+  return Replace(yaml, "reference_dates: [2014-12-31, 2013-12-31]", "reference_dates: [2014-12-31]");
+}
+
+TEST(AnalysisSpecTest, ParsesASnapshotRegister) {
+  std::string yaml = Replace(SnapshotSpec(), "moves: {moves_at_least: 2}",
+                             "moves: {moves_at_least: 2}\n  moved: {dataset: brp, where: "
+                             "{verhuizingen: {at_least: 2}}}");
+  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(yaml, "t.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_TRUE(spec->snapshot.has_value());
+  EXPECT_EQ(IsoDate(*spec->snapshot), "2014-12-31");
+  EXPECT_EQ(spec->moves_attribute, "verhuizingen");
+  EXPECT_TRUE(spec->valid_from_attribute.empty());
+  EXPECT_TRUE(spec->valid_to_attribute.empty());
+  const IndicatorSpec* moved = FindIndicator(*spec, "moved");
+  ASSERT_NE(moved, nullptr);
+  EXPECT_EQ(moved->dataset, "brp");
+  EXPECT_EQ(moved->filters[0].at_least, 2.0);
+}
+
+TEST(AnalysisSpecTest, RefusesWhatASnapshotRegisterCannotAnswer) {
+  // A comparison date the snapshot does not cover: named with its line and column.
+  std::string yaml = Replace(SnapshotSpec(), "reference_dates: [2014-12-31]",
+                             "reference_dates: [2014-12-31, 2013-12-31]");
+  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(yaml, "t.yaml");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_THAT(Message(spec.status()), StartsWith("t.yaml:3:31: reference_dates[1]: 2013-12-31 "
+                                                 "is not the register's snapshot date 2014-12-31"));
+  // Moves without the register's count of them.
+  yaml = Replace(SnapshotSpec(), "  moves: verhuizingen\n", "");
+  spec = ParseAnalysisSpec(yaml, "t.yaml");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_THAT(Message(spec.status()), HasSubstr("indicators.moves.moves_at_least"));
+  EXPECT_THAT(Message(spec.status()), HasSubstr("register.moves"));
+  // Moves of another year than the snapshot's.
+  yaml = Replace(SnapshotSpec(), "{moves_at_least: 2}", "{moves_at_least: 2, year_offset: -1}");
+  spec = ParseAnalysisSpec(yaml, "t.yaml");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_THAT(Message(spec.status()), HasSubstr("indicators.moves.year_offset"));
+}
+
+TEST(AnalysisSpecTest, ParsesCostItemsApartAndPricedByCode) {
+  std::string yaml = Replace(kBase, "payer: city}\n    youth",
+                             "payer: city}\n    crime: {indicator: crime, volume: records, "
+                             "price_by: feit, payer: justice, in_total: false}\n    youth");
+  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(yaml, "t.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const CostItemSpec* crime = FindItem(*spec, "crime");
+  ASSERT_NE(crime, nullptr);
+  EXPECT_EQ(crime->price_by, "feit");
+  EXPECT_TRUE(crime->prices.empty());
+  EXPECT_FALSE(crime->in_total);
+  EXPECT_TRUE(FindItem(*spec, "youth")->in_total);
+  EXPECT_EQ(spec->Where("costs.items.crime.price_by"), "t.yaml:29:58: costs.items.crime.price_by");
+
+  // Varying an item outside the total would vary no mean.
+  yaml = Replace(yaml, "price: bijstand_benefit, low", "item: crime, low");
+  spec = ParseAnalysisSpec(yaml, "t.yaml");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_THAT(Message(spec.status()), HasSubstr("costs.sensitivity[0].item"));
+  EXPECT_THAT(Message(spec.status()), HasSubstr("in_total: false"));
+}
+
+TEST(AnalysisSpecTest, RemembersWhereTheAttributesAreWritten) {
+  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(kBase, "t.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->source, "t.yaml");
+  EXPECT_EQ(spec->Where("register.address_from"), "t.yaml:8:17: register.address_from");
+  EXPECT_EQ(spec->Where("indicators.low_income.where.inkomen"),
+            "t.yaml:18:42: indicators.low_income.where.inkomen");
+  EXPECT_EQ(spec->Where("indicators.bijstand.spell[1]"),
+            "t.yaml:17:84: indicators.bijstand.spell[1]");
+  EXPECT_EQ(spec->Where("indicators"), "t.yaml:17:3: indicators");
+  EXPECT_EQ(spec->Where("no.such.key"), "t.yaml: no.such.key");
+}
+
+TEST(EngineLimitsTest, ManyIndicatorsPassAndTooManyAreASpecErrorWithItsPlace) {
+  auto with_indicators = [](size_t n) {
+    std::string extra;
+    for (size_t i = 0; i < n; ++i) {
+      extra += fmt::format("  offence_{}: {{dataset: politie, where: {{feit: [f{}]}}, date: "
+                           "pleegdatum}}\n", i, i);
+    }
+    return Replace(kBase, "  moves: {moves_at_least: 2}\n",
+                   "  moves: {moves_at_least: 2}\n" + extra);
+  };
+  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(with_indicators(150), "t.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->indicators.size(), 155u);
+  EXPECT_TRUE(CheckEngineLimits(*spec).ok()) << CheckEngineLimits(*spec);
+
+  spec = ParseAnalysisSpec(with_indicators(EngineLimits::kIndicators), "t.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  absl::Status over = CheckEngineLimits(*spec);
+  EXPECT_EQ(over.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(over), StartsWith("t.yaml:17:3: indicators: the spec defines 517 "
+                                        "indicators; the analysis engine supports at most 512"));
+  EXPECT_THAT(Message(over), HasSubstr("not a covenant rule"));
 }
 
 TEST(AnalysisSpecTest, RejectsAnEmptyTablesList) {

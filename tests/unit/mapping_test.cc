@@ -3,10 +3,15 @@
 #include <gtest/gtest.h>
 
 #include "core/attribute_value.h"
+#include "core/category_code.h"
 #include "core/civil_date.h"
+#include "tests/testing/temp_dir.h"
 
 namespace koppel {
 namespace {
+
+using testing::TempDir;
+using testing::WriteFile;
 
 constexpr char kValid[] = R"(version: 1
 dataset: sociale_zaken
@@ -30,7 +35,7 @@ TEST(MappingTest, ParsesEveryKey) {
   EXPECT_EQ(m->dataset, "sociale_zaken");
   EXPECT_EQ(m->csv.delimiter, '\t');
   EXPECT_FALSE(m->csv.quote.has_value());
-  EXPECT_EQ(m->encoding, "utf-8-bom");
+  EXPECT_EQ(m->encoding, TextEncoding::kUtf8Bom);
   EXPECT_EQ(*m->bsn_column, "BSN");
   EXPECT_FALSE(m->address_columns->free_form());
   EXPECT_EQ(m->address_columns->addition, "Toev");
@@ -67,7 +72,7 @@ TEST(MappingTest, RejectsMalformedMappingsNamingLineAndKey) {
       {"dataset: sociale_zaken", "dataset: Sociale Zaken", "m.yaml:2:10: dataset"},
       {"from: 2012-01-01", "from: 2012-13-01", "period.from"},
       {"delimiter: \"\\t\"", "delimiter: \";;\"", "csv.delimiter"},
-      {"encoding: utf-8-bom", "encoding: latin1", "iconv"},
+      {"encoding: utf-8-bom", "encoding: latin1", "csv.encoding: must be one of utf-8, utf-8-bom, windows-1252"},
       {"line_ending: crlf", "line_ending: cr", "csv.line_ending"},
       {"type: year", "type: jaartal", "m.yaml:13:38: attributes[3].type"},
       {"format: yyyymmdd", "format: yyyyqq", "attributes[1].format"},
@@ -194,6 +199,212 @@ TEST_F(AttributeTest, YearAndInteger) {
   for (const char* bad : {"367", "-1", "1.5", "", "9223372036854775808"}) {
     EXPECT_EQ(Parse(4, bad, &v), RejectReason::kIntegerInvalid) << bad;
   }
+}
+
+TEST(MappingTest, RefusesDateFormatsThatMixUpDateAndTime) {
+  BadCase cases[] = {
+      {"format: yyyymmdd", "format: yyyy-mm-dd MM",
+       "m.yaml:11:54: attributes[1].format: date format 'yyyy-mm-dd MM' has minutes (MM) but no "
+       "hour (HH); the month is mm, in lower case"},
+      {"format: yyyymmdd", "format: HH:MM yyyymmdd", "attributes[1].format: date format"},
+      {"format: yyyymmdd", "format: yyyymmdd H", "hours, minutes and seconds are written HH"},
+  };
+  for (const BadCase& c : cases) ExpectRefused(c);
+  for (const char* format : {"iso8601", "\"yyyy-mm-ddTHH:MM:SS\"", "\"dd-mm-yyyy HH:MM\""}) {
+    std::string text = kValid;
+    text.replace(text.find("yyyymmdd"), 8, format);
+    absl::StatusOr<Mapping> m = ParseMapping(text, "m.yaml");
+    ASSERT_TRUE(m.ok()) << format << ": " << m.status();
+  }
+}
+
+TEST(CategoryCodeTest, FoldsCaseBlanksAndCompatibilityForms) {
+  EXPECT_EQ(FoldCategoryCode("Ambulant"), "ambulant");
+  EXPECT_EQ(FoldCategoryCode("AMBULANT"), "ambulant");
+  EXPECT_EQ(FoldCategoryCode(" \tambulant  "), "ambulant");
+  EXPECT_EQ(FoldCategoryCode("Jeugd \t GGZ"), "jeugd ggz");
+  // ÉÉN, a no-break space, GEZIN
+  EXPECT_EQ(FoldCategoryCode("\xC3\x89\xC3\x89N\xC2\xA0GEZIN"), "\xC3\xA9\xC3\xA9n gezin");
+  EXPECT_EQ(FoldCategoryCode("\xC3\x98RE"), FoldCategoryCode("\xC3\xB8re"));  // Øre, øre
+  EXPECT_EQ(FoldCategoryCode("Stra\xC3\x9F" "e"), FoldCategoryCode("STRASSE"));
+  EXPECT_EQ(FoldCategoryCode("\xEF\xAC\x81" "ets"), "fiets");  // the ligature fi
+  EXPECT_NE(FoldCategoryCode("ambulant"), FoldCategoryCode("ambulante"));
+  EXPECT_NE(FoldCategoryCode("e"), FoldCategoryCode("\xC3\xA9"));  // accents still count
+  EXPECT_EQ(FoldCategoryCode(""), "");
+}
+
+constexpr char kCategories[] = R"(version: 1
+dataset: jeugdzorg
+period: {from: 2014-01-01, to: 2014-12-31}
+csv: {delimiter: ";"}
+identifiers: {bsn: BSN}
+attributes:
+  - {name: vorm, column: Vorm, type: category, ignore_case: true, codes: [ambulant, residentieel, "\u00c9\u00e9n gezin"]}
+  - {name: soort, column: Soort, type: category, ignore_case: true, codes: {"Jeugd  GGZ": ggz, JGGZ: ggz, Opvang: opvang}}
+  - {name: exact, column: Exact, type: category, codes: [ambulant]}
+)";
+
+// The kCategories mapping with `find` replaced by `replace`, parsed as `source`.
+absl::StatusOr<Mapping> CategoriesWith(std::string_view find, std::string_view replace,
+                                       const std::string& source = "m.yaml") {
+  std::string text = kCategories;
+  size_t at = text.find(find);
+  EXPECT_NE(at, std::string::npos) << find;
+  if (at != std::string::npos) text.replace(at, find.size(), replace);
+  return ParseMapping(text, source);
+}
+
+void ExpectError(const absl::StatusOr<Mapping>& m, std::string_view expected) {
+  ASSERT_FALSE(m.ok()) << "accepted, expected " << expected;
+  EXPECT_NE(std::string(m.status().message()).find(expected), std::string::npos)
+      << m.status().message();
+}
+
+TEST(MappingTest, IgnoreCaseMatchesCodesInAnyCapitalisationAndSpacing) {
+  absl::StatusOr<Mapping> m = ParseMapping(kCategories, "m.yaml");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_TRUE(m->attributes[0].ignore_case);
+  EXPECT_FALSE(m->attributes[2].ignore_case);
+  AttributeParser vorm(m->attributes[0]), soort(m->attributes[1]), exact(m->attributes[2]);
+  v1::Value v;
+  for (const char* text : {"ambulant", "Ambulant", "AMBULANT", " ambulant\t", "aMbUlAnT"}) {
+    ASSERT_EQ(vorm.Parse(text, &v), RejectReason::kNone) << text;
+    EXPECT_EQ(v.code(), 0u) << text;
+  }
+  for (const char* text : {"\xC3\x89\xC3\x89N GEZIN", "\xC3\xA9\xC3\xA9n   gezin",
+                           "\xC3\xA9\xC3\xA9n\xC2\xA0Gezin"}) {
+    ASSERT_EQ(vorm.Parse(text, &v), RejectReason::kNone) << text;
+    EXPECT_EQ(v.code(), 2u) << text;  // sorted: ambulant, residentieel, \u00c9\u00e9n gezin
+  }
+  for (const char* text : {"ambulan", "ambulant x", "ambu lant", "een gezin"}) {
+    EXPECT_EQ(vorm.Parse(text, &v), RejectReason::kCategoryUnknown) << text;
+  }
+  ASSERT_EQ(soort.Parse("jeugd ggz", &v), RejectReason::kNone);
+  EXPECT_EQ(v.code(), 0u);
+  ASSERT_EQ(soort.Parse("jggz", &v), RejectReason::kNone);
+  EXPECT_EQ(v.code(), 0u);
+  ASSERT_EQ(soort.Parse("OPVANG", &v), RejectReason::kNone);
+  EXPECT_EQ(v.code(), 1u);
+  EXPECT_EQ(exact.Parse("ambulant", &v), RejectReason::kNone);
+  EXPECT_EQ(exact.Parse("Ambulant", &v), RejectReason::kCategoryUnknown);
+}
+
+TEST(MappingTest, IgnoreCaseRefusesCodesThatFoldTogetherButMapApart) {
+  ExpectError(CategoriesWith("JGGZ: ggz", "jeugd ggz: opvang"),
+              "m.yaml:8:96: attributes[1].codes: maps to another code than the code at line 8, "
+              "column 77, which matches the same export values when case and blanks are "
+              "ignored; map both to one code or remove one");
+  ExpectError(CategoriesWith("[ambulant,", "[ambulant, Ambulant,"),
+              "m.yaml:7:85: attributes[0].codes: maps to another code than the code at line 7, "
+              "column 75");
+  // Codes that fold together and map to one code are fine; without ignore_case nothing folds.
+  EXPECT_TRUE(CategoriesWith("JGGZ: ggz", "jeugd ggz: ggz").ok());
+  EXPECT_TRUE(CategoriesWith("codes: [ambulant]}", "codes: [ambulant, Ambulant]}").ok());
+  ExpectError(CategoriesWith("type: category, codes: [ambulant]}",
+                             "type: integer, ignore_case: true}"),
+              "m.yaml:9:62: attributes[2].ignore_case: only allowed for type category");
+  ExpectError(CategoriesWith("ignore_case: true, codes: [", "ignore_case: maybe, codes: ["),
+              "attributes[0].ignore_case: expected true or false");
+  ExpectError(CategoriesWith(", codes: [ambulant]}", "}"),
+              "attributes[2]: a category needs its allowed codes: give codes, codes_file or both");
+}
+
+TEST(MappingTest, ReadsCodesFilesRelativeToTheMapping) {
+  TempDir dir;
+  WriteFile(dir / "delicten.csv", "code,maps_to\n3200,geweld\n1100,vermogen\n1110,vermogen\n");
+  WriteFile(dir / "vormen.csv", "code\nAMBULANT\nPleegzorg\n");
+  const std::string source = (dir / "m.yaml").string();
+  absl::StatusOr<Mapping> m = CategoriesWith(
+      "codes: {\"Jeugd  GGZ\": ggz, JGGZ: ggz, Opvang: opvang}",
+      "codes_file: delicten.csv, codes: {9999: overig}", source);
+  ASSERT_TRUE(m.ok()) << m.status();
+  const AttributeSpec& soort = m->attributes[1];
+  EXPECT_EQ(soort.codes_file, dir / "delicten.csv");
+  EXPECT_EQ(soort.codes.size(), 4u);
+  std::vector<v1::AttributeSchema> schema = m->BatchSchema();
+  ASSERT_EQ(schema[1].codes_size(), 3);
+  EXPECT_EQ(schema[1].codes(0), "geweld");
+  EXPECT_EQ(schema[1].codes(1), "overig");
+  EXPECT_EQ(schema[1].codes(2), "vermogen");
+  AttributeParser parser(soort);
+  v1::Value v;
+  ASSERT_EQ(parser.Parse("1110", &v), RejectReason::kNone);
+  EXPECT_EQ(v.code(), 2u);
+
+  // A file without maps_to lists codes standing for themselves; with ignore_case they fold
+  // together with the mapping's own; an absolute path is used as it is.
+  m = CategoriesWith("codes: [ambulant, residentieel, \"\\u00c9\\u00e9n gezin\"]",
+                     "codes: [ambulant], codes_file: " + (dir / "vormen.csv").string(), source);
+  ExpectError(m, "vormen.csv line 2: the code maps to another code than the code at line 7, "
+                 "column 75");
+  m = CategoriesWith("codes: [ambulant, residentieel, \"\\u00c9\\u00e9n gezin\"]",
+                     "codes: [AMBULANT], codes_file: " + (dir / "vormen.csv").string(), source);
+  ASSERT_TRUE(m.ok()) << m.status();
+  AttributeParser vorm(m->attributes[0]);
+  EXPECT_EQ(vorm.Parse("pleegzorg", &v), RejectReason::kNone);
+  EXPECT_EQ(vorm.Parse("Ambulant", &v), RejectReason::kNone);
+
+  WriteFile(dir / "m.yaml", std::string(kCategories));
+  EXPECT_TRUE(LoadMapping(dir / "m.yaml").ok());
+}
+
+TEST(MappingTest, RefusesBadCodesFilesNamingTheMappingKeyAndTheFileLine) {
+  TempDir dir;
+  const std::string source = (dir / "m.yaml").string();
+  const std::string file = (dir / "codes.csv").string();
+  auto with_file = [&](std::string_view content) {
+    WriteFile(dir / "codes.csv", content);
+    return CategoriesWith("codes: {\"Jeugd  GGZ\": ggz, JGGZ: ggz, Opvang: opvang}",
+                          "codes: {Opvang: opvang}, codes_file: codes.csv", source);
+  };
+  ExpectError(with_file("code,maps_to\nJGGZ,ggz\nBeschermd,Beschermd Wonen\n"),
+              source + ":8:106: attributes[1].codes_file: codes file " + file +
+                  " line 3: maps_to must be lower-case letters, digits and _");
+  ExpectError(with_file("code,maps_to\nJGGZ,ggz\n,ggz\n"),
+              "attributes[1].codes_file: codes file " + file + ":3: the code is empty");
+  ExpectError(with_file("code,maps_to\nJGGZ,ggz\nOPVANG,ggz\n"),
+              "attributes[1].codes_file: codes file " + file +
+                  " line 3: the code maps to another code than the code at line 8, column 77, "
+                  "which matches the same export values when case and blanks are ignored");
+  ExpectError(with_file("code,maps_to\nJGGZ,ggz\njggz,opvang\n"),
+              " line 3: the code maps to another code than the code at codes file " + file +
+                  " line 2");
+  std::filesystem::remove(dir / "codes.csv");
+  ExpectError(CategoriesWith("codes: [ambulant]}", "codes_file: nope.csv}", source),
+              source + ":9:62: attributes[2].codes_file: cannot read codes file " +
+                  (dir / "nope.csv").string());
+  ExpectError(CategoriesWith("type: category, codes: [ambulant]}",
+                             "type: year, codes_file: x.csv}", source),
+              "attributes[2].codes_file: only allowed for type category");
+}
+
+constexpr char kAddress[] = R"(version: 1
+dataset: brp
+period: {from: 2014-12-31, to: 2014-12-31}
+csv: {delimiter: ";"}
+identifiers: {address: {postcode: Postcode, house: Huisnummer, postcodes: postcodes.csv}}
+)";
+
+TEST(MappingTest, ReadsThePostcodeListRelativeToTheMapping) {
+  TempDir dir;
+  const std::string source = (dir / "m.yaml").string();
+  WriteFile(dir / "postcodes.csv", "postcode\n7607AB\n7608\n");
+  absl::StatusOr<Mapping> m = ParseMapping(kAddress, source);
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_NE(m->address_columns->postcodes, nullptr);
+  EXPECT_EQ(m->address_columns->postcodes_file, dir / "postcodes.csv");
+  EXPECT_TRUE(m->address_columns->postcodes->Contains("7607AB"));
+  EXPECT_TRUE(m->address_columns->postcodes->Contains("7608ZZ"));
+  EXPECT_FALSE(m->address_columns->postcodes->Contains("7609AB"));
+
+  WriteFile(dir / "postcodes.csv", "postcode\n7607AB\n7607 ABC\n");
+  m = ParseMapping(kAddress, source);
+  ExpectError(m, source + ":5:75: identifiers.address.postcodes: postcodes file " +
+                     (dir / "postcodes.csv").string() + ":3: is neither a postcode");
+  EXPECT_EQ(std::string(m.status().message()).find("7607"), std::string::npos);
+  std::filesystem::remove(dir / "postcodes.csv");
+  ExpectError(ParseMapping(kAddress, source),
+              "identifiers.address.postcodes: cannot read postcodes file");
 }
 
 }  // namespace

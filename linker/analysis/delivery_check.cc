@@ -1,0 +1,94 @@
+#include "linker/analysis/delivery_check.h"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <vector>
+
+#include "absl/strings/str_join.h"
+#include "core/status_macros.h"
+#include "linker/analysis/spec_attributes.h"
+
+namespace koppel {
+namespace {
+
+const v1::AttributeSchema* FindAttribute(const v1::BatchHeader& run, const std::string& name) {
+  for (const v1::AttributeSchema& schema : run.attributes()) {
+    if (schema.name() == name) return &schema;
+  }
+  return nullptr;
+}
+
+// Why `run` cannot serve `use`, or OK.
+absl::Status Fits(const AttributeUse& use, const v1::BatchHeader& run, const PriceTable& prices) {
+  const v1::AttributeSchema* schema = FindAttribute(run, use.attribute);
+  if (schema == nullptr) {
+    std::vector<std::string> names;
+    for (const v1::AttributeSchema& a : run.attributes()) names.push_back(a.name());
+    return absl::FailedPreconditionError(fmt::format(
+        "dataset '{}' as delivered has no attribute '{}' (it has: {}); correct the spec or ask "
+        "the data holder to map it",
+        use.dataset, use.attribute, absl::StrJoin(names, ", ")));
+  }
+  return CheckAttributeUse(use, *schema, prices);
+}
+
+absl::Status Refuse(const AnalysisSpec& spec, const AttributeUse& use, const absl::Status& why) {
+  return absl::InvalidArgumentError(
+      fmt::format("{}: {}", spec.Where(use.path), std::string(why.message())));
+}
+
+}  // namespace
+
+absl::Status CheckSpecFitsDeliveries(const AnalysisSpec& spec, const PriceTable& prices,
+                                     const LinkerStore& store, const std::string& covenant) {
+  std::map<std::string, std::vector<const AttributeUse*>> by_dataset;
+  const std::vector<AttributeUse> uses = AttributeUsesOf(spec);
+  std::vector<std::string> order;  // datasets as the spec first reads them: the register first
+  for (const AttributeUse& use : uses) {
+    if (!by_dataset.contains(use.dataset)) order.push_back(use.dataset);
+    by_dataset[use.dataset].push_back(&use);
+  }
+  for (const std::string& dataset : order) {
+    ASSIGN_OR_RETURN(std::vector<v1::BatchHeader> runs, store.RunSchemas(covenant, dataset));
+    if (runs.empty()) continue;
+    const std::vector<const AttributeUse*>& reads = by_dataset[dataset];
+    if (dataset == spec.register_dataset) {
+      // Households come from every register run: each must fit every use.
+      for (const AttributeUse* use : reads) {
+        for (const v1::BatchHeader& run : runs) {
+          if (absl::Status fits = Fits(*use, run, prices); !fits.ok()) {
+            return Refuse(spec, *use, fits);
+          }
+        }
+      }
+      continue;
+    }
+    // Another dataset counts when one run fits every use; otherwise name the first use no run
+    // serves, or else the first that fails in the first run.
+    bool some_run_fits = false;
+    for (const v1::BatchHeader& run : runs) {
+      bool fits_all = true;
+      for (const AttributeUse* use : reads) fits_all = fits_all && Fits(*use, run, prices).ok();
+      some_run_fits = some_run_fits || fits_all;
+    }
+    if (some_run_fits) continue;
+    for (const AttributeUse* use : reads) {
+      absl::Status last;
+      bool served = false;
+      for (const v1::BatchHeader& run : runs) {
+        last = Fits(*use, run, prices);
+        served = served || last.ok();
+      }
+      if (!served) return Refuse(spec, *use, last);
+    }
+    for (const AttributeUse* use : reads) {
+      if (absl::Status fits = Fits(*use, runs.front(), prices); !fits.ok()) {
+        return Refuse(spec, *use, fits);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace koppel

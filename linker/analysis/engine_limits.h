@@ -1,0 +1,27 @@
+// What the analysis engine can hold, checked on a parsed spec: by `koppel query` before it
+// connects (a spec error, not a covenant rule) and by the engine before it reads a record.
+#ifndef KOPPEL_LINKER_ANALYSIS_ENGINE_LIMITS_H_
+#define KOPPEL_LINKER_ANALYSIS_ENGINE_LIMITS_H_
+
+#include <cstddef>
+
+#include "absl/status/status.h"
+#include "linker/analysis/analysis_spec.h"
+
+namespace koppel {
+
+struct EngineLimits {
+  static constexpr size_t kIndicators = 512;      // bits of a household's indicator pattern
+  static constexpr size_t kFlags = 512;
+  static constexpr size_t kReferenceDates = 65535;  // 16-bit indices
+  static constexpr size_t kHouseholdTypes = 65534;  // one more index means "no type"
+  static constexpr size_t kCostGroups = 65535;      // cost items + payers + the total
+  static constexpr size_t kAreas = 65535;           // area labels of the spec and the register
+};
+
+// INVALID_ARGUMENT "<spec>:<line>:<col>: <key>: ..." naming the limit a spec exceeds.
+absl::Status CheckEngineLimits(const AnalysisSpec& spec);
+
+}  // namespace koppel
+
+#endif  // KOPPEL_LINKER_ANALYSIS_ENGINE_LIMITS_H_

@@ -1,0 +1,147 @@
+#include "linker/analysis/spec_attributes.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_join.h"
+
+namespace koppel {
+namespace {
+
+using v1::AttributeType;
+constexpr AttributeType kCategory = v1::ATTRIBUTE_TYPE_CATEGORY;
+constexpr AttributeType kInteger = v1::ATTRIBUTE_TYPE_INTEGER;
+constexpr AttributeType kAmount = v1::ATTRIBUTE_TYPE_AMOUNT;
+constexpr AttributeType kDate = v1::ATTRIBUTE_TYPE_DATE;
+constexpr AttributeType kYear = v1::ATTRIBUTE_TYPE_YEAR;
+
+const IndicatorSpec* FindIndicator(const AnalysisSpec& spec, const std::string& name) {
+  for (const IndicatorSpec& indicator : spec.indicators) {
+    if (indicator.name == name) return &indicator;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::string TypeName(AttributeType type) {
+  switch (type) {
+    case kCategory: return "a category";
+    case kInteger: return "an integer";
+    case kAmount: return "an amount";
+    case kDate: return "a date";
+    case kYear: return "a year";
+    default: return "an unspecified type";
+  }
+}
+
+std::string TypeNames(const std::vector<AttributeType>& types) {
+  std::vector<std::string> names;
+  for (AttributeType type : types) names.push_back(TypeName(type));
+  return absl::StrJoin(names, " or ");
+}
+
+std::vector<AttributeUse> AttributeUsesOf(const AnalysisSpec& spec) {
+  std::vector<AttributeUse> uses;
+  auto add = [&](const std::string& dataset, const std::string& attribute, std::string path,
+                 std::vector<AttributeType> types) -> AttributeUse& {
+    uses.push_back({dataset, attribute, std::move(path), std::move(types)});
+    return uses.back();
+  };
+  const std::string& brp = spec.register_dataset;
+  add(brp, spec.birth_date_attribute, "register.birth_date", {kDate});
+  if (!spec.area_attribute.empty()) add(brp, spec.area_attribute, "register.area", {kCategory});
+  if (!spec.valid_from_attribute.empty()) {
+    add(brp, spec.valid_from_attribute, "register.address_from", {kDate});
+  }
+  if (!spec.valid_to_attribute.empty()) {
+    add(brp, spec.valid_to_attribute, "register.address_to", {kDate});
+  }
+  if (!spec.moves_attribute.empty()) add(brp, spec.moves_attribute, "register.moves", {kInteger});
+  for (const IndicatorSpec& indicator : spec.indicators) {
+    if (indicator.min_moves) continue;
+    const std::string path = "indicators." + indicator.name;
+    for (const AttributeFilter& filter : indicator.filters) {
+      AttributeUse& use = add(indicator.dataset, filter.attribute,
+                              path + ".where." + filter.attribute,
+                              filter.codes.empty() ? std::vector<AttributeType>{kInteger, kAmount,
+                                                                                kYear}
+                                                   : std::vector<AttributeType>{kCategory});
+      if (!filter.codes.empty()) use.filter = &filter;
+    }
+    const PeriodSpec& period = indicator.period;
+    switch (period.kind) {
+      case PeriodKind::kSpell:
+        add(indicator.dataset, period.from, path + ".spell[0]", {kDate});
+        add(indicator.dataset, period.to, path + ".spell[1]", {kDate});
+        break;
+      case PeriodKind::kDateIn: add(indicator.dataset, period.from, path + ".date", {kDate}); break;
+      case PeriodKind::kYearEquals:
+        add(indicator.dataset, period.from, path + ".year", {kYear, kInteger});
+        break;
+      case PeriodKind::kAlways: break;
+    }
+  }
+  for (const CostItemSpec& item : spec.cost_items) {
+    const IndicatorSpec* indicator = FindIndicator(spec, item.indicator);
+    if (indicator == nullptr || indicator->min_moves) continue;
+    const std::string path = "costs.items." + item.name;
+    if (item.volume == CostItemSpec::Volume::kAmount) {
+      add(indicator->dataset, item.amount_attribute, path + ".amount", {kAmount, kInteger});
+    }
+    if (!item.price_by.empty()) {
+      AttributeUse& use = add(indicator->dataset, item.price_by, path + ".price_by", {kCategory});
+      use.price_by = &item;
+      use.indicator = indicator;
+    }
+  }
+  return uses;
+}
+
+absl::Status CheckAttributeUse(const AttributeUse& use, const v1::AttributeSchema& schema,
+                               const PriceTable& prices) {
+  if (std::find(use.types.begin(), use.types.end(), schema.type()) == use.types.end()) {
+    return absl::FailedPreconditionError(fmt::format(
+        "dataset '{}' delivers '{}' as {}, but this use needs {}; correct the spec, or ask the "
+        "data holder to map it as {}",
+        use.dataset, use.attribute, TypeName(schema.type()), TypeNames(use.types),
+        TypeNames(use.types)));
+  }
+  if (use.filter != nullptr) {
+    for (const std::string& code : use.filter->codes) {
+      if (std::find(schema.codes().begin(), schema.codes().end(), code) == schema.codes().end()) {
+        return absl::FailedPreconditionError(fmt::format(
+            "dataset '{}' has no code '{}' for '{}' (codes are the mapping's canonical codes)",
+            use.dataset, code, use.attribute));
+      }
+    }
+  }
+  if (use.price_by != nullptr) {
+    // Only the codes the indicator lets through need a price.
+    const AttributeFilter* narrowed = nullptr;
+    for (const AttributeFilter& filter : use.indicator->filters) {
+      if (filter.attribute == use.attribute && !filter.codes.empty()) narrowed = &filter;
+    }
+    std::vector<std::string> unpriced;
+    for (const std::string& code : schema.codes()) {
+      if (narrowed != nullptr && std::find(narrowed->codes.begin(), narrowed->codes.end(),
+                                           code) == narrowed->codes.end()) {
+        continue;
+      }
+      auto price = prices.items.find(code);
+      if (price == prices.items.end() || !price->second.price) unpriced.push_back(code);
+    }
+    if (!unpriced.empty()) {
+      return absl::FailedPreconditionError(fmt::format(
+          "dataset '{}' delivers the code{} {} for '{}' without a unit price in the prices file; "
+          "add a row per code (cost_item = the code), or leave the codes out with a where "
+          "filter on '{}'",
+          use.dataset, unpriced.size() == 1 ? "" : "s", absl::StrJoin(unpriced, ", "),
+          use.attribute, use.attribute));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace koppel

@@ -1,0 +1,703 @@
+// The analysis engine and the query runner on a small store built record by record (no agent,
+// no network), so that every figure has an independent computation beside it: snapshot
+// registers against address periods, studies of more than 64 indicators, costs priced by code
+// and kept out of the total, and specs that do not fit the deliveries refused with their place
+// before anything is computed or spent.
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/civil_date.h"
+#include "core/hmac.h"
+#include "core/secret.h"
+#include "linker/analysis/analysis_engine.h"
+#include "linker/analysis/delivery_check.h"
+#include "linker/analysis/engine_limits.h"
+#include "linker/analysis/query_runner.h"
+#include "linker/linker_store.h"
+#include "linker/record_cipher.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+
+namespace koppel {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr char kCovenant[] = "engine";
+constexpr int kOffenceCodes = 150;
+const Date kReference{2014, 12, 31};
+
+// `text` with the first `from` replaced by `to`.
+std::string Replace(std::string text, std::string_view from, std::string_view to) {
+  const size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << "'" << from << "' not found";
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
+}
+
+int Day(int y, int m, int d) { return DaysSinceEpoch({y, m, d}); }
+std::string Code(int k) { return fmt::format("f{:03}", k); }
+
+v1::AttributeSchema Attribute(const std::string& name, v1::AttributeType type,
+                              std::vector<std::string> codes = {}) {
+  v1::AttributeSchema schema;
+  schema.set_name(name);
+  schema.set_type(type);
+  for (std::string& code : codes) schema.add_codes(std::move(code));
+  return schema;
+}
+
+v1::Value DateValue(int days) {
+  v1::Value v;
+  v.set_date_days(days);
+  return v;
+}
+v1::Value CodeValue(uint32_t code) {
+  v1::Value v;
+  v.set_code(code);
+  return v;
+}
+v1::Value IntegerValue(int64_t n) {
+  v1::Value v;
+  v.set_integer(n);
+  return v;
+}
+v1::Value AmountValue(int64_t cents) {
+  v1::Value v;
+  v.set_amount_cents(cents);
+  return v;
+}
+v1::Value YearValue(int year) {
+  v1::Value v;
+  v.set_year(year);
+  return v;
+}
+
+// The synthetic population: households in three wijken, persons with birth dates, moves in
+// 2014, offences of 150 kinds and care costs.
+struct Person {
+  std::string token;
+  size_t household = 0;
+  int birth = 0;
+  int moves = 0;       // in 2014: 0, 1 or 2
+  bool left = false;   // moved out of the municipality in 2014: no member on 2014-12-31
+  std::vector<std::pair<int, int>> offences;  // code, day
+  int64_t care_cents = 0;                     // 0: no care record
+};
+
+struct World {
+  std::vector<std::string> households;  // address tokens
+  std::vector<int> wijk;                // per household: 0..2
+  std::vector<Person> persons;
+
+  static World Make() {
+    World w;
+    std::mt19937 random(7);
+    auto token = [&] {
+      std::string t(32, '\0');
+      for (char& c : t) c = static_cast<char>(random() & 0xff);
+      return t;
+    };
+    auto below = [&](int n) { return static_cast<int>(random() % static_cast<uint32_t>(n)); };
+    for (int h = 0; h < 400; ++h) {
+      w.households.push_back(token());
+      w.wijk.push_back(below(3));
+      const int size = 1 + below(4);
+      for (int i = 0; i < size; ++i) {
+        Person p;
+        p.token = token();
+        p.household = w.households.size() - 1;
+        const bool child = i > 0 && below(2) == 0;
+        p.birth = child ? Day(2000, 1, 1) + below(12 * 365) : Day(1950, 1, 1) + below(40 * 365);
+        const int kind = below(20);
+        p.moves = kind < 4 ? 2 : kind < 6 ? 1 : 0;
+        p.left = kind == 19;
+        for (int n = below(4); n > 0; --n) {
+          // Mostly 2014; some 2013, which a 2014 indicator must not count.
+          p.offences.emplace_back(below(kOffenceCodes),
+                                  below(5) == 0 ? Day(2013, 6, 1) : Day(2014, 1, 1) + below(365));
+        }
+        if (below(3) == 0) p.care_cents = 100 + below(500000);
+        w.persons.push_back(std::move(p));
+      }
+    }
+    return w;
+  }
+
+  // Independent of the engine: persons living in the municipality on 2014-12-31.
+  bool Member(const Person& p) const { return !p.left; }
+  bool Adult(const Person& p) const { return AgeOn(DateFromDays(p.birth), kReference) >= 18; }
+};
+
+std::vector<std::string> WijkCodes() { return {"WK01", "WK02", "WK03"}; }
+
+std::vector<std::string> OffenceCodes() {
+  std::vector<std::string> codes;
+  for (int k = 0; k < kOffenceCodes; ++k) codes.push_back(Code(k));
+  return codes;
+}
+
+double OffencePrice(int k) { return 100 + k + 0.25; }
+
+std::string PricesCsv() {
+  std::string csv = "cost_item,unit,price_eur_2014\nmoving_household,per household,512.40\n";
+  for (int k = 0; k < kOffenceCodes; ++k) {
+    csv += fmt::format("{},per offence,{:.2f}\n", Code(k), OffencePrice(k));
+  }
+  return csv;
+}
+
+// Writes batches into a store the way the ingester does: records sealed with the data key,
+// keyed by the person's (or address's) token.
+class StoreWriter {
+ public:
+  StoreWriter(LinkerStore* store, const Secret* key) : store_(store), key_(key) {}
+
+  void Add(const std::string& covenant, const std::string& dataset,
+           const std::vector<v1::AttributeSchema>& attributes,
+           const std::vector<std::pair<std::string, v1::Record>>& records) {
+    ++batches_;
+    v1::BatchHeader header;
+    header.set_dataset(dataset);
+    header.set_covenant_id(covenant);
+    header.set_run_id(fmt::format("run-{}", batches_));
+    header.set_has_bsn(true);
+    header.set_token_scheme("koppel/v1/hmac");
+    for (const v1::AttributeSchema& a : attributes) *header.add_attributes() = a;
+    v1::Receipt receipt;
+    receipt.set_batch_id(fmt::format("{:064x}", batches_));
+    receipt.set_dataset(dataset);
+    receipt.set_covenant_id(covenant);
+    std::vector<StoredRecord> stored;
+    for (const auto& [token, record] : records) {
+      uint8_t nonce[24] = {};
+      ++nonces_;
+      for (int i = 0; i < 8; ++i) nonce[i] = static_cast<uint8_t>(nonces_ >> (8 * i));
+      StoredRecord r;
+      r.token = token;
+      SealStoredRecord(record.SerializeAsString(), nonce, *key_, &r.encrypted);
+      stored.push_back(std::move(r));
+    }
+    absl::StatusOr<v1::Receipt> committed = store_->Commit(receipt, header, stored);
+    ASSERT_TRUE(committed.ok()) << committed.status();
+  }
+
+ private:
+  LinkerStore* store_;
+  const Secret* key_;
+  uint64_t batches_ = 0;
+  uint64_t nonces_ = 0;
+};
+
+v1::Record RecordOf(const std::string& address, std::vector<v1::Value> values) {
+  v1::Record record;
+  if (!address.empty()) record.set_address_token(address);
+  for (v1::Value& v : values) *record.add_values() = std::move(v);
+  return record;
+}
+
+// Register rows with address periods, as a municipality's BRP export over time has them.
+void AddPeriodRegister(const World& w, const std::string& covenant, StoreWriter* out,
+                       v1::AttributeType from_type = v1::ATTRIBUTE_TYPE_DATE) {
+  std::vector<std::pair<std::string, v1::Record>> rows;
+  std::string elsewhere(32, 'x');  // an address in the municipality no one lives at on the date
+  auto row = [&](const Person& p, const std::string& address, uint32_t wijk, int from,
+                 std::optional<int> to) {
+    v1::Value from_value =
+        from_type == v1::ATTRIBUTE_TYPE_DATE ? DateValue(from) : IntegerValue(from);
+    rows.emplace_back(p.token, RecordOf(address, {DateValue(p.birth), CodeValue(wijk), from_value,
+                                                  to ? DateValue(*to) : v1::Value{}}));
+  };
+  for (const Person& p : w.persons) {
+    const std::string& home = w.households[p.household];
+    const uint32_t wijk = static_cast<uint32_t>(w.wijk[p.household]);
+    const int since = std::max(p.birth, Day(2005, 1, 1));
+    if (p.left) {
+      row(p, home, wijk, since, Day(2014, 6, 1));
+    } else if (p.moves == 2) {
+      row(p, elsewhere, 0, since, Day(2014, 3, 1));
+      row(p, elsewhere, 1, Day(2014, 3, 1), Day(2014, 8, 1));
+      row(p, home, wijk, Day(2014, 8, 1), std::nullopt);
+    } else if (p.moves == 1) {
+      row(p, elsewhere, 2, since, Day(2014, 5, 1));
+      row(p, home, wijk, Day(2014, 5, 1), std::nullopt);
+    } else {
+      row(p, home, wijk, since, std::nullopt);
+    }
+  }
+  out->Add(covenant, "brp",
+           {Attribute("geboortedatum", v1::ATTRIBUTE_TYPE_DATE),
+            Attribute("wijk", v1::ATTRIBUTE_TYPE_CATEGORY, WijkCodes()),
+            Attribute("adres_van", from_type), Attribute("adres_tot", v1::ATTRIBUTE_TYPE_DATE)},
+           rows);
+}
+
+// The same population as a register extract on 2014-12-31: one row per resident, no address
+// periods, the year's moves as a count.
+void AddSnapshotRegister(const World& w, const std::string& covenant, StoreWriter* out) {
+  std::vector<std::pair<std::string, v1::Record>> rows;
+  for (const Person& p : w.persons) {
+    if (p.left) continue;
+    rows.emplace_back(p.token, RecordOf(w.households[p.household],
+                                        {DateValue(p.birth),
+                                         CodeValue(static_cast<uint32_t>(w.wijk[p.household])),
+                                         IntegerValue(p.moves)}));
+  }
+  out->Add(covenant, "brp_snapshot",
+           {Attribute("geboortedatum", v1::ATTRIBUTE_TYPE_DATE),
+            Attribute("wijk", v1::ATTRIBUTE_TYPE_CATEGORY, WijkCodes()),
+            Attribute("verhuizingen", v1::ATTRIBUTE_TYPE_INTEGER)},
+           rows);
+}
+
+void AddRecords(const World& w, const std::string& covenant, StoreWriter* out) {
+  std::vector<std::pair<std::string, v1::Record>> offences, care;
+  for (const Person& p : w.persons) {
+    for (const auto& [code, day] : p.offences) {
+      offences.emplace_back(p.token, RecordOf("", {CodeValue(static_cast<uint32_t>(code)),
+                                                   DateValue(day)}));
+    }
+    if (p.care_cents > 0) {
+      care.emplace_back(p.token, RecordOf("", {AmountValue(p.care_cents), YearValue(2014)}));
+    }
+  }
+  out->Add(covenant, "politie",
+           {Attribute("feit", v1::ATTRIBUTE_TYPE_CATEGORY, OffenceCodes()),
+            Attribute("pleegdatum", v1::ATTRIBUTE_TYPE_DATE)},
+           offences);
+  out->Add(covenant, "zorg",
+           {Attribute("kosten", v1::ATTRIBUTE_TYPE_AMOUNT),
+            Attribute("jaar", v1::ATTRIBUTE_TYPE_YEAR)},
+           care);
+}
+
+constexpr char kPeriodRegister[] =
+    "register: {dataset: brp, birth_date: geboortedatum, area: wijk, address_from: adres_van, "
+    "address_to: adres_tot}\n";
+constexpr char kSnapshotRegister[] =
+    "register: {dataset: brp_snapshot, birth_date: geboortedatum, area: wijk, "
+    "snapshot: 2014-12-31, moves: verhuizingen}\n";
+
+std::string CountsSpec(const std::string& register_yaml, const std::string& extra_indicators,
+                       const std::string& extra_columns) {
+  return "analysis: engine-test\nreference_dates: [2014-12-31]\n" + register_yaml +
+         "household_types:\n  family: {adults: {min: 1}, children: {min: 1}}\n"
+         "populations:\n  households: {}\n"
+         "indicators:\n"
+         "  moves: {moves_at_least: 2}\n"
+         "  offence: {dataset: politie, date: pleegdatum}\n"
+         "  adult_offence: {dataset: politie, date: pleegdatum, members: adults}\n"
+         "  care: {dataset: zorg, year: jaar}\n" +
+         extra_indicators +
+         "tables:\n"
+         "  - name: per_area\n"
+         "    population: households\n"
+         "    rows: area\n"
+         "    total: all\n"
+         "    columns:\n"
+         "      - {label: n}\n"
+         "      - {label: families, where: {household_type: family}}\n"
+         "      - {label: moves, count: moves}\n"
+         "      - {label: offence, count: offence}\n"
+         "      - {label: adult_offence, count: adult_offence}\n"
+         "      - {label: care, count: care}\n" +
+         extra_columns;
+}
+
+class AnalysisEngineTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new testing::TempDir();
+    world_ = new World(World::Make());
+    absl::StatusOr<std::unique_ptr<LinkerStore>> store = LinkerStore::Open(dir_->path() / "db");
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = store->release();
+    absl::StatusOr<Secret> key = Secret::Random(32);
+    ASSERT_TRUE(key.ok());
+    key_ = new Secret(std::move(*key));
+    StoreWriter writer(store_, key_);
+    AddPeriodRegister(*world_, kCovenant, &writer);
+    AddSnapshotRegister(*world_, kCovenant, &writer);
+    AddRecords(*world_, kCovenant, &writer);
+    // Another covenant whose register delivers the first day at an address as an integer.
+    AddPeriodRegister(*world_, "typed", &writer, v1::ATTRIBUTE_TYPE_INTEGER);
+    AddRecords(*world_, "typed", &writer);
+    absl::StatusOr<PriceTable> prices = ParsePrices(PricesCsv(), "prices.csv");
+    ASSERT_TRUE(prices.ok()) << prices.status();
+    prices_ = new PriceTable(std::move(*prices));
+  }
+  static void TearDownTestSuite() {
+    delete prices_;
+    delete key_;
+    delete store_;
+    delete world_;
+    delete dir_;
+  }
+
+  absl::StatusOr<AnalysisResult> Run(const std::string& yaml) {
+    absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(yaml, "spec.yaml");
+    if (!spec.ok()) return spec.status();
+    return AnalysisEngine(store_, kCovenant, key_).Run(*spec, *prices_);
+  }
+
+  // Households on 2014-12-31 where some member in scope satisfies `holds`, per wijk.
+  template <typename Test>
+  std::map<int, int> HouseholdsWhere(const Test& holds) const {
+    std::map<size_t, bool> hit;
+    for (const Person& p : world_->persons) {
+      if (!world_->Member(p)) continue;
+      hit[p.household] = hit[p.household] || holds(p);
+    }
+    std::map<int, int> per_wijk;
+    for (const auto& [household, yes] : hit) {
+      if (yes) ++per_wijk[world_->wijk[household]];
+    }
+    return per_wijk;
+  }
+
+  static testing::TempDir* dir_;
+  static World* world_;
+  static LinkerStore* store_;
+  static Secret* key_;
+  static PriceTable* prices_;
+};
+testing::TempDir* AnalysisEngineTest::dir_ = nullptr;
+World* AnalysisEngineTest::world_ = nullptr;
+LinkerStore* AnalysisEngineTest::store_ = nullptr;
+Secret* AnalysisEngineTest::key_ = nullptr;
+PriceTable* AnalysisEngineTest::prices_ = nullptr;
+
+double Cell(const AnalysisResult& result, const std::string& table, const std::string& row,
+            const std::string& column) {
+  const ResultTable* t = result.FindTable(table);
+  EXPECT_NE(t, nullptr) << table;
+  if (t == nullptr) return -1;
+  const ResultCell* cell = t->Find(row, column);
+  EXPECT_NE(cell, nullptr) << table << " " << row << " " << column;
+  return cell == nullptr ? -1 : cell->value;
+}
+
+bool OffenceIn2014(const Person& p, int code = -1) {
+  for (const auto& [k, day] : p.offences) {
+    if ((code < 0 || k == code) && day >= Day(2014, 1, 1) && day <= Day(2014, 12, 31)) return true;
+  }
+  return false;
+}
+
+TEST_F(AnalysisEngineTest, SnapshotRegisterGivesWhatAddressPeriodsGiveOnItsDate) {
+  absl::StatusOr<AnalysisResult> periods = Run(CountsSpec(kPeriodRegister, "", ""));
+  ASSERT_TRUE(periods.ok()) << periods.status();
+  absl::StatusOr<AnalysisResult> snapshot = Run(CountsSpec(
+      kSnapshotRegister,
+      "  moved: {dataset: brp_snapshot, where: {verhuizingen: {at_least: 2}}}\n",
+      "      - {label: moved, count: moved}\n"));
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+
+  const std::map<int, int> households = HouseholdsWhere([](const Person&) { return true; });
+  const std::map<int, int> movers = HouseholdsWhere([](const Person& p) { return p.moves >= 2; });
+  const std::map<int, int> offenders = HouseholdsWhere([](const Person& p) { return OffenceIn2014(p); });
+  const std::map<int, int> cared = HouseholdsWhere([](const Person& p) { return p.care_cents > 0; });
+  const World& w = *world_;
+  const std::map<int, int> adult_offenders =
+      HouseholdsWhere([&w](const Person& p) { return w.Adult(p) && OffenceIn2014(p); });
+  int total = 0;
+  for (int wijk = 0; wijk < 3; ++wijk) {
+    const std::string row = WijkCodes()[static_cast<size_t>(wijk)];
+    SCOPED_TRACE(row);
+    ASSERT_GT(households.at(wijk), 50);
+    total += households.at(wijk);
+    EXPECT_EQ(Cell(*periods, "per_area", row, "n"), households.at(wijk));
+    EXPECT_EQ(Cell(*periods, "per_area", row, "moves"), movers.at(wijk));
+    EXPECT_EQ(Cell(*periods, "per_area", row, "offence"), offenders.at(wijk));
+    EXPECT_EQ(Cell(*periods, "per_area", row, "adult_offence"), adult_offenders.at(wijk));
+    EXPECT_EQ(Cell(*periods, "per_area", row, "care"), cared.at(wijk));
+    EXPECT_EQ(Cell(*snapshot, "per_area", row, "moved"), movers.at(wijk));
+  }
+  EXPECT_EQ(Cell(*periods, "per_area", "all", "n"), total);
+  // Cell by cell, the snapshot gives what the address periods give on the snapshot date.
+  const ResultTable* a = periods->FindTable("per_area");
+  const ResultTable* b = snapshot->FindTable("per_area");
+  ASSERT_EQ(a->rows.size(), b->rows.size());
+  for (size_t r = 0; r < a->rows.size(); ++r) {
+    for (size_t c = 0; c < a->rows[r].cells.size(); ++c) {
+      EXPECT_EQ(a->rows[r].cells[c].value, b->rows[r].cells[c].value)
+          << a->rows[r].label << " " << a->columns[c];
+    }
+  }
+  EXPECT_GT(Cell(*periods, "per_area", "all", "families"), 0);
+}
+
+TEST_F(AnalysisEngineTest, AStudyOfMoreThan64IndicatorsRuns) {
+  std::string indicators;
+  std::string any;
+  for (int k = 0; k < kOffenceCodes; ++k) {
+    indicators += fmt::format("  {}: {{dataset: politie, where: {{feit: [{}]}}, date: pleegdatum}}\n",
+                              Code(k), Code(k));
+    any += (k == 0 ? "" : ", ") + Code(k);
+  }
+  std::string yaml = CountsSpec(kPeriodRegister, indicators, "");
+  yaml = Replace(yaml, "tables:\n", "flags:\n  any_offence: {any: [" + any + "]}\n"
+                 "  late_offence: {any: [f100, f149], none: [f000]}\ntables:\n");
+  std::string columns = "      - {label: any_offence, count: any_offence}\n"
+                        "      - {label: late_offence, count: late_offence}\n";
+  for (int k : {0, 63, 64, 65, 127, 128, 149}) {
+    columns += fmt::format("      - {{label: {}, count: {}}}\n", Code(k), Code(k));
+  }
+  absl::StatusOr<AnalysisResult> result = Run(yaml + columns);
+  ASSERT_TRUE(result.ok()) << result.status();
+  const std::map<int, int> offenders = HouseholdsWhere([](const Person& p) { return OffenceIn2014(p); });
+  for (int wijk = 0; wijk < 3; ++wijk) {
+    const std::string row = WijkCodes()[static_cast<size_t>(wijk)];
+    SCOPED_TRACE(row);
+    EXPECT_EQ(Cell(*result, "per_area", row, "any_offence"), offenders.at(wijk));
+    for (int k : {0, 63, 64, 65, 127, 128, 149}) {
+      const std::map<int, int> expected =
+          HouseholdsWhere([k](const Person& p) { return OffenceIn2014(p, k); });
+      EXPECT_EQ(Cell(*result, "per_area", row, Code(k)),
+                expected.contains(wijk) ? expected.at(wijk) : 0)
+          << Code(k);
+    }
+  }
+  // A flag over indicators in different words of the pattern, per household.
+  std::map<size_t, std::array<bool, 3>> seen;  // f100 or f149, f000
+  for (const Person& p : world_->persons) {
+    if (!world_->Member(p)) continue;
+    auto& s = seen[p.household];
+    s[0] = s[0] || OffenceIn2014(p, 100) || OffenceIn2014(p, 149);
+    s[1] = s[1] || OffenceIn2014(p, 0);
+  }
+  int late = 0;
+  for (const auto& [household, s] : seen) late += s[0] && !s[1] ? 1 : 0;
+  EXPECT_GT(late, 0);
+  EXPECT_EQ(Cell(*result, "per_area", "all", "late_offence"), late);
+}
+
+std::string CostsSpec(const std::string& items) {
+  return "analysis: engine-costs\nreference_dates: [2014-12-31]\n" + std::string(kPeriodRegister) +
+         "populations:\n  households: {}\n"
+         "indicators:\n"
+         "  moves: {moves_at_least: 2}\n"
+         "  offence: {dataset: politie, date: pleegdatum}\n"
+         "  care: {dataset: zorg, year: jaar}\n"
+         "prices: prices.csv\n"
+         "costs:\n  items:\n" + items +
+         "tables:\n"
+         "  - {name: by_item, kind: costs, population: households, total: total,\n"
+         "     columns: [{label: all}]}\n"
+         "  - {name: by_payer, kind: costs, population: households, rows: payer, total: total,\n"
+         "     columns: [{label: all}]}\n";
+}
+
+constexpr char kCostItems[] =
+    "    offences: {indicator: offence, volume: records, price_by: feit, payer: justice}\n"
+    "    care: {indicator: care, volume: amount, amount: kosten, payer: insurer, in_total: false}\n"
+    "    moving: {indicator: moves, volume: units, prices: [moving_household], payer: city}\n";
+
+TEST_F(AnalysisEngineTest, CostsPricedByCodeAndItemsApartFromTheTotal) {
+  absl::StatusOr<AnalysisResult> result = Run(CostsSpec(kCostItems));
+  ASSERT_TRUE(result.ok()) << result.status();
+  // Independently, in cents.
+  int64_t offences = 0, care = 0;
+  std::map<size_t, bool> moving;
+  for (const Person& p : world_->persons) {
+    if (!world_->Member(p)) continue;
+    for (const auto& [k, day] : p.offences) {
+      if (day >= Day(2014, 1, 1)) offences += std::llround(OffencePrice(k) * 100);
+    }
+    care += p.care_cents;
+    moving[p.household] = moving[p.household] || p.moves >= 2;
+  }
+  int64_t movers = 0;
+  for (const auto& [household, yes] : moving) movers += yes ? 1 : 0;
+  const int64_t moving_cents = movers * 51240;
+  ASSERT_GT(offences, 0);
+  ASSERT_GT(care, 0);
+  auto cents = [](double euro) { return std::llround(euro * 100); };
+  EXPECT_EQ(cents(Cell(*result, "by_item", "offences", "all_eur")), offences);
+  EXPECT_EQ(cents(Cell(*result, "by_item", "care", "all_eur")), care);
+  EXPECT_EQ(cents(Cell(*result, "by_item", "moving", "all_eur")), moving_cents);
+  EXPECT_EQ(cents(Cell(*result, "by_item", "total", "all_eur")), offences + moving_cents)
+      << "care is shown, not summed";
+  // By payer: the payers of the total, then the items apart, then the total.
+  const ResultTable* by_payer = result->FindTable("by_payer");
+  ASSERT_NE(by_payer, nullptr);
+  std::vector<std::string> rows;
+  for (const ResultRow& row : by_payer->rows) rows.push_back(row.label);
+  EXPECT_THAT(rows, ::testing::ElementsAre("households", "justice", "city", "care", "total"));
+  EXPECT_EQ(cents(Cell(*result, "by_payer", "justice", "all_eur")), offences);
+  EXPECT_EQ(cents(Cell(*result, "by_payer", "care", "all_eur")), care);
+  EXPECT_EQ(cents(Cell(*result, "by_payer", "total", "all_eur")), offences + moving_cents);
+}
+
+// Where a spec's text sits, for the expected messages.
+std::string At(const std::string& yaml, const std::string& text, const std::string& path) {
+  const size_t at = yaml.find(text);
+  EXPECT_NE(at, std::string::npos) << text;
+  const size_t line_start = yaml.rfind('\n', at) + 1;
+  const int line = 1 + static_cast<int>(std::count(yaml.begin(), yaml.begin() + static_cast<long>(at), '\n'));
+  return fmt::format("spec.yaml:{}:{}: {}: ", line, at - line_start + 1, path);
+}
+
+TEST_F(AnalysisEngineTest, ASpecThatDoesNotFitTheDeliveriesIsRefusedWithItsPlace) {
+  auto check = [&](const std::string& yaml, const std::string& covenant) {
+    absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(yaml, "spec.yaml");
+    EXPECT_TRUE(spec.ok()) << spec.status();
+    return spec.ok() ? CheckSpecFitsDeliveries(*spec, *prices_, *store_, covenant)
+                     : spec.status();
+  };
+  const std::string good = CountsSpec(kPeriodRegister, "", "");
+  EXPECT_TRUE(check(good, kCovenant).ok()) << check(good, kCovenant);
+  EXPECT_TRUE(check(CostsSpec(kCostItems), kCovenant).ok());
+
+  // An integer as the first day at an address.
+  absl::Status status = check(good, "typed");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()),
+              StartsWith(At(good, "adres_van", "register.address_from") +
+                         "dataset 'brp' delivers 'adres_van' as an integer, but this use needs a "
+                         "date"));
+  // A category as a birth date.
+  std::string yaml = Replace(good, "birth_date: geboortedatum", "birth_date: wijk");
+  status = check(yaml, kCovenant);
+  EXPECT_THAT(std::string(status.message()),
+              StartsWith(At(yaml, "wijk, area", "register.birth_date") +
+                         "dataset 'brp' delivers 'wijk' as a category, but this use needs a date"));
+  // Bounds on a category.
+  yaml = Replace(good, "offence: {dataset: politie, date: pleegdatum}",
+                 "offence: {dataset: politie, where: {feit: {at_least: 2}}, date: pleegdatum}");
+  status = check(yaml, kCovenant);
+  EXPECT_THAT(std::string(status.message()),
+              StartsWith(At(yaml, "feit: {at_least", "indicators.offence.where.feit") +
+                         "dataset 'politie' delivers 'feit' as a category, but this use needs an "
+                         "integer or an amount or a year"));
+  // Actual amounts from a date.
+  yaml = Replace(CostsSpec(kCostItems), "amount: kosten", "amount: jaar");
+  status = check(yaml, kCovenant);
+  EXPECT_THAT(std::string(status.message()),
+              StartsWith(At(yaml, "jaar, payer: insurer", "costs.items.care.amount") +
+                         "dataset 'zorg' delivers 'jaar' as a year"));
+  // A code delivered without a price.
+  yaml = Replace(CostsSpec(kCostItems), "offence: {dataset: politie, date: pleegdatum}",
+                 "offence: {dataset: politie, date: pleegdatum}\n  theft: {dataset: politie, "
+                 "where: {feit: [f001, f002]}, date: pleegdatum}");
+  EXPECT_TRUE(check(yaml, kCovenant).ok()) << "only the codes that count need a price";
+  PriceTable fewer = *prices_;
+  fewer.items.erase("f007");
+  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(CostsSpec(kCostItems), "spec.yaml");
+  ASSERT_TRUE(spec.ok());
+  status = CheckSpecFitsDeliveries(*spec, fewer, *store_, kCovenant);
+  EXPECT_THAT(std::string(status.message()),
+              StartsWith(At(CostsSpec(kCostItems), "feit, payer", "costs.items.offences.price_by") +
+                         "dataset 'politie' delivers the code f007 for 'feit' without a unit "
+                         "price"));
+  // A missing attribute.
+  yaml = Replace(good, "year: jaar", "year: jaartal");
+  status = check(yaml, kCovenant);
+  EXPECT_THAT(std::string(status.message()),
+              StartsWith(At(yaml, "jaartal", "indicators.care.year") +
+                         "dataset 'zorg' as delivered has no attribute 'jaartal'"));
+}
+
+Covenant QueryCovenant(const std::string& id, const std::vector<std::string>& approved_specs) {
+  Covenant covenant;
+  covenant.id = id;
+  CovenantParty research;
+  research.name = "ru";
+  research.roles = {"research_unit"};
+  covenant.parties["ru"] = research;
+  covenant.analysis.min_cell = 5;
+  for (const std::string& yaml : approved_specs) {
+    ApprovedAnalysis approved;
+    approved.name = "engine-test";
+    approved.spec_sha256 = Sha256Hex(yaml);
+    covenant.analysis.approved.push_back(approved);
+  }
+  return covenant;
+}
+
+v1::QueryRequest Request(const std::string& yaml) {
+  v1::QueryRequest request;
+  request.set_spec_name("spec.yaml");
+  request.set_spec_yaml(yaml);
+  return request;
+}
+
+TEST_F(AnalysisEngineTest, ARefusedQuerySpendsNoRelease) {
+  const std::string good = CountsSpec(kPeriodRegister, "", "");
+  std::string too_many;
+  for (size_t k = 0; k <= EngineLimits::kIndicators; ++k) {
+    too_many += fmt::format("  i{}: {{dataset: politie, date: pleegdatum}}\n", k);
+  }
+  const std::string over_limit = CountsSpec(kPeriodRegister, too_many, "");
+  const std::string unknown_code =
+      Replace(good, "offence: {dataset: politie, date: pleegdatum}",
+              "offence: {dataset: politie, where: {feit: [f999]}, date: pleegdatum}");
+
+  // The register of covenant "typed" delivers adres_van as an integer: the approved spec is
+  // refused there, naming the spec's line and column, and nothing is spent.
+  Covenant typed = QueryCovenant("typed", {good, over_limit, unknown_code});
+  QueryRunner typed_runner(&typed, key_, store_);
+  absl::StatusOr<v1::Release> release = typed_runner.Run("ru", Request(good));
+  ASSERT_FALSE(release.ok());
+  EXPECT_EQ(release.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(release.status().message()),
+              StartsWith(At(good, "adres_van", "register.address_from")));
+  // Other refusals: an engine limit, a code not delivered, a spec not approved.
+  Covenant covenant = QueryCovenant(kCovenant, {good, over_limit, unknown_code});
+  QueryRunner runner(&covenant, key_, store_);
+  release = runner.Run("ru", Request(over_limit));
+  ASSERT_FALSE(release.ok());
+  EXPECT_THAT(std::string(release.status().message()), HasSubstr("not a covenant rule"));
+  release = runner.Run("ru", Request(unknown_code));
+  ASSERT_FALSE(release.ok());
+  EXPECT_THAT(std::string(release.status().message()),
+              StartsWith(At(unknown_code, "feit: [f999]", "indicators.offence.where.feit")));
+  release = runner.Run("ru", Request(good + "title: not approved\n"));
+  ASSERT_FALSE(release.ok());
+  EXPECT_EQ(release.status().code(), absl::StatusCode::kPermissionDenied);
+  for (const char* id : {"typed", kCovenant}) {
+    absl::StatusOr<int64_t> spent = store_->ReleasesSpent(id);
+    ASSERT_TRUE(spent.ok());
+    EXPECT_EQ(*spent, 0) << id;
+    absl::StatusOr<std::vector<std::string>> history = store_->ReleaseHistory(id);
+    ASSERT_TRUE(history.ok());
+    EXPECT_TRUE(history->empty()) << id;
+  }
+  // The approved spec on data that fits is released, and spends one.
+  release = runner.Run("ru", Request(good));
+  ASSERT_TRUE(release.ok()) << release.status();
+  EXPECT_EQ(*store_->ReleasesSpent(kCovenant), 1);
+}
+
+TEST_F(AnalysisEngineTest, KoppelQueryRefusesASpecBeyondAnEngineLimitBeforeConnecting) {
+  std::string indicators;
+  for (size_t k = 0; k <= EngineLimits::kIndicators; ++k) {
+    indicators += fmt::format("  i{}: {{dataset: politie, date: pleegdatum}}\n", k);
+  }
+  const std::filesystem::path spec = dir_->path() / "too-many.yaml";
+  testing::WriteFile(spec, CountsSpec(kPeriodRegister, indicators, ""));
+  std::filesystem::create_directories(dir_->path() / "no-pki");  // never read: refused first
+  testing::ProcessResult query = testing::RunProcess({std::string(KOPPEL_BIN_DIR) + "/koppel", "query", "--spec",
+                                    spec.string(), "--out", (dir_->path() / "out").string(),
+                                    "--linker", "127.0.0.1:1", "--pki",
+                                    (dir_->path() / "no-pki").string(), "--name", "ru"});
+  EXPECT_EQ(query.exit_code, 3) << query.err;
+  EXPECT_THAT(query.err, HasSubstr("too-many.yaml:9:3: indicators: the spec defines 517 "
+                                   "indicators; the analysis engine supports at most 512"));
+  EXPECT_THAT(query.err, HasSubstr("not a covenant rule"));
+  EXPECT_THAT(query.err, ::testing::Not(HasSubstr("privacy officer")));
+}
+
+}  // namespace
+}  // namespace koppel
