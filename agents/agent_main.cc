@@ -286,8 +286,14 @@ int RunSeal(const ScanFlags& f, const SealFlags& s) {
     // No manifest was written, so the run is not visible; remove its batches as well.
     if (absl::StatusOr<size_t> gone = outbox->RemoveIncompleteBatches(); !gone.ok()) {
       Fail(kExitIo, gone.status());
+      fmt::print(stderr,
+                 "koppel-agent: no run was sealed, but outbox {} may still hold batches of it "
+                 "that no run manifest lists: send ignores them, and the next seal into this "
+                 "outbox removes them\n",
+                 s.outbox);
+    } else {
+      fmt::print(stderr, "koppel-agent: nothing was sealed into {}\n", s.outbox);
     }
-    fmt::print(stderr, "koppel-agent: nothing was sealed into {}\n", s.outbox);
     return rc;
   }
   if (absl::Status st = sealer.Finish(); !st.ok()) return Fail(kExitIo, st);

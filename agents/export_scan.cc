@@ -6,6 +6,7 @@
 
 #include "agents/duplicate_counter.h"
 #include "core/csv_reader.h"
+#include "core/log_safe.h"
 #include "core/progress.h"
 #include "core/status_macros.h"
 #include "core/text_decoder.h"
@@ -84,6 +85,10 @@ absl::StatusOr<QualitySummary> ScanExport(const Mapping& mapping,
   summary.bom = encoding.bom;
   summary.encoding_reason = encoding.reason;
   std::vector<uint64_t> missing(judge.columns().size(), 0);
+  // Header cells are the export's own text: escaped, they cannot drive a terminal showing the
+  // reject report.
+  std::vector<std::string> safe_headers;
+  for (const auto& column : judge.columns()) safe_headers.push_back(DisplaySafe(column.header));
   JudgedRow row;
   std::string normalised;
   ProgressReporter progress(fmt::format("{} {}", options.label, mapping.dataset),
@@ -109,7 +114,7 @@ absl::StatusOr<QualitySummary> ScanExport(const Mapping& mapping,
       if (options.rejects != nullptr) {
         std::string_view column =
             row.column < 0 ? std::string_view()
-                           : std::string_view(judge.columns()[static_cast<size_t>(row.column)].header);
+                           : std::string_view(safe_headers[static_cast<size_t>(row.column)]);
         RETURN_IF_ERROR(options.rejects->Add(summary.rows, record.line, row.reason, column));
       }
       continue;

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <ctime>
-#include <limits>
 #include <map>
 #include <set>
 
@@ -26,6 +25,11 @@ namespace {
 
 // The share of a column's values a reading must fit before the draft relies on it.
 constexpr double kConfident = 0.9;
+// A column more of whose values than this share hold a postcode or a long number identifies.
+constexpr double kFewIdentifiers = 0.02;
+// A category has at most this many codes, and fewer than this share of its values.
+constexpr size_t kMaxCodes = 50;
+constexpr double kMaxCodeShare = 0.2;
 
 // Date (and date-time) formats tried on every column, in order of preference: on a tie the
 // earlier, stricter one wins. Formats this build's DateFormat does not know are skipped.
@@ -108,6 +112,136 @@ bool HeaderHas(std::string_view header, std::initializer_list<std::string_view> 
   return false;
 }
 
+// The header's words, lower-case: runs of letters and digits, also split where a lower-case
+// letter meets an upper-case one ("ouderId": "ouder", "id"). Trailing digits are dropped
+// ("pc4": "pc").
+std::vector<std::string> HeaderTokens(std::string_view header) {
+  std::vector<std::string> tokens;
+  std::string token;
+  auto flush = [&] {
+    while (!token.empty() && absl::ascii_isdigit(static_cast<unsigned char>(token.back()))) {
+      token.pop_back();
+    }
+    if (!token.empty()) tokens.push_back(token);
+    token.clear();
+  };
+  for (size_t i = 0; i < header.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(header[i]);
+    if (!absl::ascii_isalnum(c)) {
+      flush();
+      continue;
+    }
+    if (absl::ascii_isupper(c) && i > 0 &&
+        absl::ascii_islower(static_cast<unsigned char>(header[i - 1]))) {
+      flush();
+    }
+    token += absl::ascii_tolower(c);
+  }
+  flush();
+  return tokens;
+}
+
+// How a header word is looked for: anywhere in the lower-cased header, or as (the start or the
+// end of) one of its tokens.
+enum class WordMatch { kWithin, kToken, kTokenStart, kTokenEnd };
+
+struct HeaderWord {
+  std::string_view word;
+  WordMatch match;
+};
+
+// Headers of columns whose values identify a person or an address: never drafted as an
+// attribute (their values could end up as category codes or in the period).
+constexpr HeaderWord kIdentifyingWords[] = {
+    {"bsn", WordMatch::kWithin},        {"pc", WordMatch::kToken},
+    {"pclet", WordMatch::kTokenStart},  {"postc", WordMatch::kWithin},
+    {"zip", WordMatch::kWithin},        {"huisn", WordMatch::kWithin},
+    {"house", WordMatch::kToken},       {"housen", WordMatch::kTokenStart},
+    {"nummer", WordMatch::kWithin},     {"nr", WordMatch::kTokenEnd},
+    {"huisletter", WordMatch::kWithin}, {"toevoeging", WordMatch::kWithin},
+    {"adres", WordMatch::kTokenEnd},    {"address", WordMatch::kWithin},
+    {"straat", WordMatch::kWithin},     {"street", WordMatch::kWithin},
+    {"woonplaats", WordMatch::kWithin}, {"city", WordMatch::kToken},
+    {"id", WordMatch::kToken},          {"naam", WordMatch::kTokenEnd},
+    {"name", WordMatch::kTokenEnd},     {"initialen", WordMatch::kWithin},
+    {"email", WordMatch::kWithin},      {"e-mail", WordMatch::kWithin},
+    {"telefoon", WordMatch::kWithin},   {"phone", WordMatch::kWithin},
+    {"iban", WordMatch::kWithin},       {"geboort", WordMatch::kWithin},
+    {"gebdat", WordMatch::kTokenStart}, {"geb", WordMatch::kToken},
+    {"dob", WordMatch::kToken},         {"birth", WordMatch::kWithin},
+};
+
+// Headers of birth and death dates and years: a person's own dates, never the period.
+constexpr HeaderWord kLifeEventWords[] = {
+    {"geb", WordMatch::kToken},          {"gebdat", WordMatch::kTokenStart},
+    {"gebjaar", WordMatch::kTokenStart}, {"geboort", WordMatch::kWithin},
+    {"dob", WordMatch::kToken},          {"birth", WordMatch::kWithin},
+    {"overl", WordMatch::kToken},        {"overlijd", WordMatch::kWithin},
+    {"overled", WordMatch::kWithin},     {"death", WordMatch::kWithin},
+    {"sterf", WordMatch::kWithin},
+};
+
+// Names of places rather than people: "Wijknaam", "Buurt naam".
+bool IsPlaceName(const std::vector<std::string>& tokens, size_t i) {
+  for (std::string_view place : {"wijk", "buurt", "gemeente", "regio"}) {
+    if (tokens[i].starts_with(place)) return true;
+    if (i > 0 && tokens[i - 1] == place) return true;
+  }
+  return false;
+}
+
+// The first of `words` the header has, if any.
+template <size_t N>
+std::optional<std::string_view> HeaderWordOf(std::string_view header,
+                                             const HeaderWord (&words)[N]) {
+  const std::string lower = absl::AsciiStrToLower(absl::string_view(header.data(), header.size()));
+  const std::vector<std::string> tokens = HeaderTokens(header);
+  for (const HeaderWord& w : words) {
+    if (w.match == WordMatch::kWithin) {
+      if (lower.find(w.word) != std::string::npos) return w.word;
+      continue;
+    }
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      const std::string& t = tokens[i];
+      const bool found = w.match == WordMatch::kToken        ? t == w.word
+                         : w.match == WordMatch::kTokenStart ? t.starts_with(w.word)
+                                                             : t.ends_with(w.word);
+      if (!found) continue;
+      if ((w.word == "naam" || w.word == "name") && IsPlaceName(tokens, i)) continue;
+      return w.word;
+    }
+  }
+  return std::nullopt;
+}
+
+// Whether the value holds what identifies a person or an address: a postcode (four digits, an
+// optional blank and two letters, standing apart from other digits and letters) or a run of
+// seven or more digits (BSNs, client numbers, "A12345678", "NL1234AB" aside).
+bool HoldsIdentifier(std::string_view value) {
+  auto digit = [&](size_t i) {
+    return i < value.size() && absl::ascii_isdigit(static_cast<unsigned char>(value[i]));
+  };
+  auto letter = [&](size_t i) {
+    return i < value.size() && absl::ascii_isalpha(static_cast<unsigned char>(value[i]));
+  };
+  size_t i = 0;
+  while (i < value.size()) {
+    if (!digit(i)) {
+      ++i;
+      continue;
+    }
+    size_t run = i;
+    while (digit(run)) ++run;
+    if (run - i >= 7) return true;
+    if (run - i == 4) {
+      size_t l = run + (run < value.size() && value[run] == ' ' ? 1 : 0);
+      if (letter(l) && letter(l + 1) && !letter(l + 2)) return true;
+    }
+    i = run;
+  }
+  return false;
+}
+
 // "99.8%"; never rounds a share below 100% up to it.
 std::string Percent(uint64_t part, uint64_t whole) {
   if (whole == 0) return "0%";
@@ -153,15 +287,15 @@ std::string CharName(char c) {
 
 }  // namespace
 
-// Counts of what the values of one column read as. Identifier-like values are counted, never
-// kept; other values are kept (with their counts) only up to `max_distinct` of them.
+// Counts of what the values of one column read as. Values that hold an identifier are
+// counted, never kept; other values are kept (with their counts) only up to `max_distinct` of
+// them. Dates and years are counted per year only.
 class ColumnProfile {
  public:
   explicit ColumnProfile(size_t max_distinct)
       : max_distinct_(max_distinct),
         date_ok_(DateFormats().size(), 0),
-        date_min_(DateFormats().size(), std::numeric_limits<int32_t>::max()),
-        date_max_(DateFormats().size(), std::numeric_limits<int32_t>::min()),
+        date_years_(DateFormats().size()),
         amount_ok_(kAmountReadings.size(), 0) {}
 
   void Add(std::string_view raw) {
@@ -180,6 +314,8 @@ class ColumnProfile {
       ++postcode_;
       identifier_like = true;
     }
+    const bool holds_identifier = identifier_like || HoldsIdentifier(value);
+    if (holds_identifier) ++holds_identifier_;
     if (IsHouseField(value)) ++house_;
     if (IsLetter(value)) ++letter_;
     if (IsAddition(value)) ++addition_;
@@ -192,8 +328,7 @@ class ColumnProfile {
     }
     if (p.year->Parse(value, &parsed) == RejectReason::kNone) {
       ++year_;
-      year_min_ = std::min(year_min_, static_cast<int>(parsed.year()));
-      year_max_ = std::max(year_max_, static_cast<int>(parsed.year()));
+      ++years_[static_cast<int>(parsed.year())];
     }
     for (size_t i = 0; i < p.amounts.size(); ++i) {
       if (p.amounts[i].Parse(value, &parsed) == RejectReason::kNone) ++amount_ok_[i];
@@ -202,15 +337,12 @@ class ColumnProfile {
     for (size_t i = 0; i < formats.size(); ++i) {
       if (std::optional<int32_t> days = formats[i].ToDays(value)) {
         ++date_ok_[i];
-        date_min_[i] = std::min(date_min_[i], *days);
-        date_max_[i] = std::max(date_max_[i], *days);
+        ++date_years_[i][DateFromDays(*days).year];
       }
     }
     if (value.find_first_of(" \t") != std::string_view::npos) ++with_blanks_;
-    if (identifier_like) {
-      ++identifier_like_;
-      return;
-    }
+    if (identifier_like) ++identifier_like_;
+    if (holds_identifier) return;
     if (distinct_overflow_) return;
     auto it = values_.find(value);
     if (it != values_.end()) {
@@ -233,24 +365,26 @@ class ColumnProfile {
   double integer_share() const { return Share(integer_, filled_); }
   double year_share() const { return Share(year_, filled_); }
   double identifier_like_share() const { return Share(identifier_like_, filled_); }
+  double holds_identifier_share() const { return Share(holds_identifier_, filled_); }
   double blank_share() const { return Share(with_blanks_, filled_); }
   uint64_t bsn() const { return bsn_; }
   uint64_t postcode() const { return postcode_; }
   uint64_t house() const { return house_; }
   uint64_t integer() const { return integer_; }
   uint64_t year() const { return year_; }
-  int year_min() const { return year_min_; }
-  int year_max() const { return year_max_; }
+  // Values per year, of the values that are years.
+  const std::map<int, uint64_t>& years() const { return years_; }
   uint64_t letter() const { return letter_; }
   uint64_t addition() const { return addition_; }
   uint64_t identifier_like() const { return identifier_like_; }
+  uint64_t holds_identifier() const { return holds_identifier_; }
   size_t max_integer_digits() const { return max_integer_digits_; }
 
   // The date format (index into DateFormats()) most values read as; on a tie the first.
   std::optional<size_t> BestDate() const { return MostOften(date_ok_); }
   uint64_t date_ok(size_t i) const { return date_ok_[i]; }
-  int32_t date_min(size_t i) const { return date_min_[i]; }
-  int32_t date_max(size_t i) const { return date_max_[i]; }
+  // Values per year, of the values that read as date format `i`.
+  const std::map<int, uint64_t>& date_years(size_t i) const { return date_years_[i]; }
 
   // The amount reading (index into kAmountReadings) most values read as; on a tie the first.
   std::optional<size_t> BestAmount() const { return MostOften(amount_ok_); }
@@ -279,13 +413,12 @@ class ColumnProfile {
   uint64_t integer_ = 0;
   size_t max_integer_digits_ = 0;
   uint64_t year_ = 0;
-  int year_min_ = std::numeric_limits<int>::max();
-  int year_max_ = std::numeric_limits<int>::min();
-  uint64_t identifier_like_ = 0;
+  std::map<int, uint64_t> years_;
+  uint64_t identifier_like_ = 0;   // a BSN or a postcode
+  uint64_t holds_identifier_ = 0;  // those, or a value holding a postcode or 7+ digits
   uint64_t with_blanks_ = 0;
   std::vector<uint64_t> date_ok_;
-  std::vector<int32_t> date_min_;
-  std::vector<int32_t> date_max_;
+  std::vector<std::map<int, uint64_t>> date_years_;
   std::vector<uint64_t> amount_ok_;
   bool distinct_overflow_ = false;
   std::map<std::string, uint64_t, std::less<>> values_;
@@ -312,11 +445,10 @@ struct ColumnChoice {
   std::string name;
   std::string type;
   std::vector<std::string> keys;  // further "key: value" lines, rendered as given
-  bool date_for_period = false;
-  int32_t date_min = 0;
-  int32_t date_max = 0;
-  int year_min = 0;
-  int year_max = 0;
+  // A date or year column that may show the period (not a birth or death date): its values
+  // per year.
+  bool for_period = false;
+  std::map<int, uint64_t> years;
   // A category whose codes are all too rare to list: rendered commented out.
   bool commented_out = false;
 };
@@ -632,15 +764,11 @@ class ColumnClassifier {
     const uint64_t n = c.filled();
     const std::string of_n = WithThousands(n);
     if (n == 0) return LeaveOut(i, "always empty");
-    if (HeaderHas(header, {"straat", "street", "woonplaats", "city"})) {
-      return LeaveOut(i,
-                      "an address detail; the address identifier is the postcode and "
-                      "house number");
-    }
-    if (HeaderHas(header, {"bsn", "postcode", "huisn", "huisnr", "house"})) {
-      return LeaveOut(i,
-                      "named like an identifier (BSN, postcode or house number) that the "
-                      "draft could not map: map it by hand if it is one");
+    if (std::optional<std::string_view> word = HeaderWordOf(header, kIdentifyingWords)) {
+      return LeaveOut(i, fmt::format("identifying: left out (the header says \"{}\"); map it "
+                                     "by hand if it is the BSN or address, or an attribute the "
+                                     "covenant grants",
+                                     *word));
     }
     if (c.identifier_like_share() >= 0.5) {
       return LeaveOut(i, fmt::format("{} of {} values look like BSNs or postcodes, too few to "
@@ -671,15 +799,14 @@ class ColumnClassifier {
       attribute("date", fmt::format("{} of {} values read as {}", Percent(c.date_ok(*date), n),
                                     of_n, pattern));
       choice.keys.insert(choice.keys.begin(), "format: " + Quoted(pattern));
-      choice.date_for_period = !HeaderHas(header, {"geboort", "birth", "overlijd", "death"});
-      choice.date_min = c.date_min(*date);
-      choice.date_max = c.date_max(*date);
+      choice.for_period = !HeaderWordOf(header, kLifeEventWords);
+      choice.years = c.date_years(*date);
       return;
     }
     if (c.year_share() >= kConfident) {
       attribute("year", fmt::format("{} of {} values are years", Percent(c.year(), n), of_n));
-      choice.year_min = c.year_min();
-      choice.year_max = c.year_max();
+      choice.for_period = !HeaderWordOf(header, kLifeEventWords);
+      choice.years = c.years();
       return;
     }
     if (c.integer_share() >= kConfident) {
@@ -726,9 +853,10 @@ class ColumnClassifier {
       return LeaveOut(i, fmt::format("free text: {} different values, most of them several words",
                                      values.size()));
     }
-    if (values.size() * 2 > n) {
-      return LeaveOut(i, fmt::format("free text or a record number: {} different values in {}",
-                                     values.size(), WithThousands(n)));
+    if (c.holds_identifier_share() > kFewIdentifiers) {
+      return LeaveOut(i, fmt::format("identifying: left out ({} of {} values hold a postcode or a "
+                                     "number of seven or more digits)",
+                                     Percent(c.holds_identifier(), n), WithThousands(n)));
     }
     // Codes that differ only in case or blanks are one code (ignore_case), written in their
     // most frequent spelling.
@@ -746,6 +874,12 @@ class ColumnClassifier {
       }
       entry.count += count;
     }
+    // Many different codes for the rows: names, free text or record numbers.
+    if (folded.size() > kMaxCodes || Share(folded.size(), n) > kMaxCodeShare) {
+      return LeaveOut(i, fmt::format("too many different values for codes, {} in {}: names, free "
+                                     "text or record numbers",
+                                     folded.size(), WithThousands(n)));
+    }
     const bool ignore_case = folded.size() < values.size();
     std::vector<std::pair<std::string, uint64_t>> codes;
     if (ignore_case) {
@@ -755,7 +889,7 @@ class ColumnClassifier {
     }
     std::vector<std::string> listed;
     uint64_t rare_codes = 0;
-    uint64_t rare_values = 0;
+    uint64_t rare_values = c.holds_identifier();  // never kept, so never listed
     for (const auto& [code, count] : codes) {
       if (count >= options_.min_cell) {
         listed.push_back(Quoted(code));
@@ -772,6 +906,10 @@ class ColumnClassifier {
     }
     std::string comment = fmt::format("{} codes in {} values", codes.size(), WithThousands(n));
     if (ignore_case) comment += " (spellings that differ only in case or blanks counted as one)";
+    if (c.holds_identifier() > 0) {
+      comment += fmt::format("; {} values holding a postcode or a long number are not listed",
+                             WithThousands(c.holds_identifier()));
+    }
     if (rare_codes == 0) {
       comment += fmt::format("; each occurs at least {} times", options_.min_cell);
     } else {
@@ -858,44 +996,41 @@ absl::StatusOr<std::string> MappingDrafter::Draft(const ExportDialect& dialect) 
   out += fmt::format("dataset: {}\n", options_.dataset);
   out += "# holder: \"...\"  # optional: who holds the export\n";
 
-  // The period: from the dates seen (birth and death dates aside), else the years.
-  std::optional<int32_t> from, to;
+  // The period, in whole years: those in which at least min_cell values of a date or year
+  // column fall (birth and death dates aside), so that no one record's date shows.
+  std::optional<int> first_year, last_year;
   std::vector<std::string> period_columns;
   for (size_t i = 0; i < choices.size(); ++i) {
     const ColumnChoice& c = choices[i];
-    if (c.role != Role::kAttribute) continue;
-    if (c.type == "date" && c.date_for_period) {
-      from = std::min(from.value_or(c.date_min), c.date_min);
-      to = std::max(to.value_or(c.date_max), c.date_max);
-      period_columns.push_back(Quoted(header_[i]));
+    if (c.role != Role::kAttribute || !c.for_period) continue;
+    bool used = false;
+    for (const auto& [year, count] : c.years) {
+      if (count < options_.min_cell) continue;
+      first_year = std::min(first_year.value_or(year), year);
+      last_year = std::max(last_year.value_or(year), year);
+      used = true;
     }
-  }
-  if (!from) {
-    for (size_t i = 0; i < choices.size(); ++i) {
-      const ColumnChoice& c = choices[i];
-      if (c.role != Role::kAttribute || c.type != "year") continue;
-      Date first{c.year_min, 1, 1};
-      Date last{c.year_max, 12, 31};
-      from = std::min(from.value_or(DaysSinceEpoch(first)), DaysSinceEpoch(first));
-      to = std::max(to.value_or(DaysSinceEpoch(last)), DaysSinceEpoch(last));
-      period_columns.push_back(Quoted(header_[i]));
-    }
+    if (used) period_columns.push_back(Quoted(header_[i]));
   }
   out += "period:\n";
-  if (from) {
+  if (first_year) {
     std::string why = fmt::format(
-        "from the earliest and latest date or year in {}: check that this is the period the "
-        "export covers",
-        absl::StrJoin(period_columns, ", "));
-    out += Indented(fmt::format("  from: {}", IsoDate(DateFromDays(*from))), why, 20);
-    out += fmt::format("  to: {}\n", IsoDate(DateFromDays(*to)));
+        "the first and last year in which at least {} values of {} fall: check that this is "
+        "the period the export covers",
+        options_.min_cell, absl::StrJoin(period_columns, ", "));
+    out += Indented(fmt::format("  from: {:04d}-01-01", *first_year), why, 20);
+    out += fmt::format("  to: {:04d}-12-31\n", *last_year);
   } else {
     std::time_t now = std::time(nullptr);
     std::tm tm{};
     gmtime_r(&now, &tm);
     const int year = tm.tm_year + 1900;
     out += Indented(fmt::format("  from: {}-01-01", year),
-                    "placeholder: no dates in the export; fill in the period it covers", 20);
+                    fmt::format("placeholder: no year holds {} or more dates or years of the "
+                                "export (birth and death dates aside); fill in the period it "
+                                "covers",
+                                options_.min_cell),
+                    20);
     out += Indented(fmt::format("  to: {}-12-31", year), "placeholder", 20);
   }
 

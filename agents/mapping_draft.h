@@ -2,8 +2,10 @@
 // per column gathered in one streaming pass in bounded memory, a choice per column (BSN,
 // postcode, house number, date, amount, integer, year, category, or left out) and the mapping
 // rendered as YAML with a comment per choice saying how sure it is. Identifier columns keep
-// counts only: no value of a BSN, postcode or house-number column is held or written, and a
-// category code is written only when it occurs at least `min_cell` times.
+// counts only: no value of a BSN, postcode or house-number column is held or written. Columns
+// named like an identifier, a name or a date of birth, or whose values hold postcodes or long
+// numbers, are left out; a category code is written only when it occurs at least `min_cell`
+// times, and the period only as whole years that many dates fall in.
 #ifndef KOPPEL_AGENTS_MAPPING_DRAFT_H_
 #define KOPPEL_AGENTS_MAPPING_DRAFT_H_
 

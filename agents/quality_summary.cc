@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "core/log_safe.h"
 #include "core/progress.h"
 
 namespace koppel {
@@ -18,15 +19,23 @@ absl::Status QualitySummary::CheckRejectRate(double max_percent) const {
   const uint64_t total = rejected_total();
   // The share is rounded up to whole rows: an export of 15 rows may have one bad row at 5%.
   const double allowed = std::ceil(max_percent * static_cast<double>(rows) / 100.0 - 1e-9);
-  if (static_cast<double>(total) <= allowed) return absl::OkStatus();
+  // Rounding up would let a tiny export through with no valid row at all: that always trips.
+  const bool all_rejected = rows > 0 && valid == 0;
+  if (static_cast<double>(total) <= allowed && !all_rejected) return absl::OkStatus();
+  constexpr std::string_view kWhy =
+      "that is a broken export or mapping (wrong columns, delimiter, date format or encoding?), "
+      "not dirty data, so nothing is delivered whatever --allow-rejects says; see the reasons "
+      "with --rejects FILE and fix the mapping or the export";
+  if (all_rejected) {
+    return absl::FailedPreconditionError(
+        fmt::format("all {} data row(s) were rejected, whatever --max-reject-rate says: {}",
+                    WithThousands(rows), kWhy));
+  }
   return absl::FailedPreconditionError(fmt::format(
-      "{} of {} data rows ({:.1f}%) were rejected, more than --max-reject-rate {}%: that is a "
-      "broken export or mapping (wrong columns, delimiter, date format or encoding?), not dirty "
-      "data, so nothing is delivered whatever --allow-rejects says; see the reasons with "
-      "--rejects FILE, fix the mapping or the export, and raise --max-reject-rate only if the "
-      "export really is this dirty",
+      "{} of {} data rows ({:.1f}%) were rejected, more than --max-reject-rate {}%: {}, and "
+      "raise --max-reject-rate only if the export really is this dirty",
       WithThousands(total), WithThousands(rows),
-      100.0 * static_cast<double>(total) / static_cast<double>(rows), max_percent));
+      100.0 * static_cast<double>(total) / static_cast<double>(rows), max_percent, kWhy));
 }
 
 nlohmann::json QualitySummary::ToJson() const {
@@ -46,7 +55,9 @@ nlohmann::json QualitySummary::ToJson() const {
 std::string QualitySummary::ToText() const {
   std::string out = fmt::format("dataset     {}\nencoding    {}{} ({})\nrows        {:>12}\n"
                                 "valid       {:>12}\nrejected    {:>12}\nduplicates  {:>12}\n",
-                                dataset, encoding, bom ? " with BOM" : "", encoding_reason,
+                                dataset, encoding,
+                                bom && encoding != "utf-8-bom" ? " with BOM" : "",
+                                encoding_reason,
                                 WithThousands(rows), WithThousands(valid),
                                 WithThousands(rejected_total()), WithThousands(duplicates));
   if (!rejected.empty()) {
@@ -58,7 +69,8 @@ std::string QualitySummary::ToText() const {
   }
   out += "missing values by column:\n";
   for (const auto& [column, n] : missing) {
-    out += fmt::format("  {:<26} {:>10}\n", column, WithThousands(n));
+    // Column names are the export's header cells: escaped, they cannot drive the terminal.
+    out += fmt::format("  {:<26} {:>10}\n", DisplaySafe(column), WithThousands(n));
   }
   return out;
 }

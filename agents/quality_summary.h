@@ -27,8 +27,8 @@ struct QualitySummary {
 
   uint64_t rejected_total() const;
   // FAILED_PRECONDITION when more than `max_percent` of the data rows, rounded up to whole rows,
-  // were rejected (duplicates are not rejects): a broken export or mapping, not dirty data.
-  // Names the counts only.
+  // were rejected (duplicates are not rejects), or when every data row was rejected, whatever
+  // `max_percent` is: a broken export or mapping, not dirty data. Names the counts only.
   absl::Status CheckRejectRate(double max_percent) const;
   nlohmann::json ToJson() const;
   std::string ToText() const;

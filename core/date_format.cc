@@ -38,6 +38,12 @@ class TextCursor {
     *out = value;
     return pos_ - start >= min_digits;
   }
+  // Any number of decimal digits; how many.
+  size_t SkipDigits() {
+    const size_t start = pos_;
+    while (pos_ < text_.size() && IsDigit(text_[pos_])) ++pos_;
+    return pos_ - start;
+  }
 
  private:
   std::string_view text_;
@@ -49,19 +55,30 @@ struct TimeOfDay {
   int minute = 0;
   int second = 0;
   bool has_seconds = false;
-  bool Valid() const { return hour <= 23 && minute <= 59 && second <= 60; }
+  // Second 60 is a leap second, which only ever follows 23:59:59.
+  bool Valid() const {
+    return hour <= 23 && minute <= 59 &&
+           (second <= 59 || (second == 60 && hour == 23 && minute == 59));
+  }
 };
+
+// UTC offsets in use run from -12:00 to +14:00.
+constexpr int kMinOffsetMinutes = -12 * 60;
+constexpr int kMaxOffsetMinutes = 14 * 60;
 
 // `Z`, or `+`/`-` and HH, optionally followed by MM or :MM. Nothing is fine too.
 bool ReadOptionalUtcOffset(TextCursor& c) {
   if (c.Take('Z')) return true;
+  const bool west = c.Peek() == '-';
   if (!c.Take('+') && !c.Take('-')) return true;
   int hours = 0, minutes = 0;
   if (!c.Digits(2, 2, &hours)) return false;
   if (c.Take(':') || IsDigit(c.Peek())) {
     if (!c.Digits(2, 2, &minutes)) return false;
   }
-  return hours <= 23 && minutes <= 59;
+  if (minutes > 59) return false;
+  const int offset = (west ? -1 : 1) * (hours * 60 + minutes);
+  return offset >= kMinOffsetMinutes && offset <= kMaxOffsetMinutes;
 }
 
 // What may follow the last time part of a pattern: seconds when the pattern has none (after
@@ -79,8 +96,7 @@ bool ReadTimeEnd(TextCursor& c, std::optional<char> seconds_separator, TimeOfDay
   }
   if (time->has_seconds && (c.Peek() == '.' || c.Peek() == ',') && IsDigit(c.Peek(1))) {
     c.Take(c.Peek());
-    int ignored = 0;
-    c.Digits(1, 9, &ignored);
+    c.SkipDigits();
   }
   return ReadOptionalUtcOffset(c);
 }

@@ -21,13 +21,14 @@ class DateFormat {
   // A pattern of `dd`, `d`, `mm`, `m`, `yyyy`, optionally followed by a time of `HH` and `MM`
   // (and `SS`), with literal separators (`-`, `/`, `.`, `:`, `T`, a space, ...). A time
   // pattern also reads, in the text, seconds when it has none (`:SS` after `HH:MM`), a
-  // fraction of a second (`.123`, `,5`) and a UTC offset (`Z`, `+01:00`, `+0100`, `-05`).
+  // fraction of a second of any length (`.123`, `,5`) and a UTC offset (`Z`, `+01:00`,
+  // `+0100`, `-05`) within -12:00..+14:00.
   // The name `iso8601` reads `yyyy-mm-dd`, optionally followed by `T` or a space and a time
   // `HH:MM` as above.
   static absl::StatusOr<DateFormat> Parse(std::string_view pattern);
 
   // Days since 1970-01-01 of the date part, or nullopt when `text` does not match, is no date
-  // in 1900..2100 or has a time outside 00:00..23:59:60.
+  // in 1900..2100 or has a time outside 00:00:00..23:59:59 (23:59:60, a leap second, is read).
   std::optional<int32_t> ToDays(std::string_view text) const;
   const std::string& pattern() const { return pattern_; }
 

@@ -20,6 +20,12 @@ std::string LogSafe(std::string_view untrusted);
 // The message of `status`, which may quote what a client sent.
 std::string LogSafe(const absl::Status& status);
 
+// The same guarantee for text a person reads in a terminal or a report (an export's column
+// headers): printable UTF-8 such as "cliënt" stays as it is; control characters (C0, DEL, C1),
+// line and paragraph separators, bidirectional overrides and invalid UTF-8 are escaped as in
+// LogSafe.
+std::string DisplaySafe(std::string_view untrusted);
+
 }  // namespace koppel
 
 #endif  // KOPPEL_CORE_LOG_SAFE_H_

@@ -19,6 +19,10 @@ namespace {
 constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
 constexpr std::string_view kUtf16LeBom = "\xFF\xFE";
 constexpr std::string_view kUtf16BeBom = "\xFE\xFF";
+constexpr std::string_view kUtf32LeBom{"\xFF\xFE\0\0", 4};
+constexpr std::string_view kUtf32BeBom{"\0\0\xFE\xFF", 4};
+constexpr size_t kLongestBom = kUtf32LeBom.size();
+constexpr size_t kHeadBytes = 256;
 constexpr size_t kFileChunk = 1 << 20;
 constexpr size_t kOutputBlock = 1 << 16;
 
@@ -107,6 +111,20 @@ const char* IconvName(TextEncoding encoding, std::string_view byte_order) {
   }
 }
 
+// UTF-16 without a byte-order mark read as UTF-8 or a single-byte encoding: mostly Latin text
+// has a NUL in every second byte (the odd ones in LE, the even ones in BE) and few in the others.
+bool LooksLikeUtf16WithoutBom(std::string_view head) {
+  const size_t units = head.size() / 2;
+  if (units < 2) return false;
+  size_t even = 0, odd = 0;
+  for (size_t i = 0; i < units * 2; ++i) {
+    if (head[i] == '\0') ++(i % 2 == 0 ? even : odd);
+  }
+  auto mostly = [units](size_t nuls) { return nuls * 4 >= units * 3; };
+  auto few = [units](size_t nuls) { return nuls * 4 < units; };
+  return (mostly(odd) && few(even)) || (mostly(even) && few(odd));
+}
+
 }  // namespace
 
 bool IsValidUtf8(std::string_view bytes) {
@@ -158,6 +176,26 @@ absl::Status TextDecoder::NotDecodable(std::string_view what) const {
       file_name_, line_, column_, what, name));
 }
 
+absl::Status TextDecoder::NulCharacter() {
+  error_in_any_encoding_ = true;
+  const bool utf16 = encoding_ != TextEncoding::kUtf16 && LooksLikeUtf16WithoutBom(head_);
+  return absl::FailedPreconditionError(fmt::format(
+      "{}: line {}, column {}: a NUL character (U+0000), which no text export holds; {}",
+      file_name_, line_, column_,
+      utf16 ? "is this UTF-16 without a byte-order mark? save it as Unicode text with a BOM, and "
+              "declare csv.encoding: utf-16 or auto (koppel does not guess the byte order; "
+              "docs/agent.md)"
+            : "remove the NUL characters at the source, or declare the export's real encoding "
+              "as csv.encoding in the mapping (docs/agent.md)"));
+}
+
+void TextDecoder::RememberHead(std::string_view input) {
+  if (head_.size() >= kHeadBytes || consumed_ > head_.size()) return;
+  const size_t known = static_cast<size_t>(head_.size() - consumed_);
+  if (known >= input.size()) return;
+  head_.append(input.substr(known, kHeadBytes - head_.size()));
+}
+
 void TextDecoder::Advance(std::string_view decoded) {
   const void* last = ::memrchr(decoded.data(), '\n', decoded.size());
   if (last == nullptr) {
@@ -172,8 +210,15 @@ void TextDecoder::Advance(std::string_view decoded) {
 absl::Status TextDecoder::ReadByteOrderMark(std::string_view* input, bool end_of_input) {
   std::string_view bytes = *input;
   // Wait for enough bytes to tell a byte-order mark from text.
-  if (bytes.size() < kUtf8Bom.size() && !end_of_input) return absl::OkStatus();
+  if (bytes.size() < kLongestBom && !end_of_input) return absl::OkStatus();
   started_ = true;
+  if (bytes.starts_with(kUtf32LeBom) || bytes.starts_with(kUtf32BeBom)) {
+    error_in_any_encoding_ = true;
+    return absl::FailedPreconditionError(fmt::format(
+        "{}: the file starts with a UTF-32 byte-order mark: UTF-32 is not supported; save as "
+        "UTF-8 or UTF-16 and declare that as csv.encoding (docs/agent.md)",
+        file_name_));
+  }
   const bool utf8_bom = bytes.starts_with(kUtf8Bom);
   const bool le_bom = bytes.starts_with(kUtf16LeBom);
   const bool be_bom = bytes.starts_with(kUtf16BeBom);
@@ -219,6 +264,15 @@ absl::Status TextDecoder::ReadByteOrderMark(std::string_view* input, bool end_of
 }
 
 absl::Status TextDecoder::Decode(std::string_view* input, bool end_of_input, std::string* output) {
+  RememberHead(*input);
+  const size_t given = input->size();
+  absl::Status status = DecodeAfterByteOrderMark(input, end_of_input, output);
+  consumed_ += given - input->size();
+  return status;
+}
+
+absl::Status TextDecoder::DecodeAfterByteOrderMark(std::string_view* input, bool end_of_input,
+                                                   std::string* output) {
   if (!started_) {
     RETURN_IF_ERROR(ReadByteOrderMark(input, end_of_input));
     if (!started_) return absl::OkStatus();
@@ -230,11 +284,15 @@ absl::Status TextDecoder::Decode(std::string_view* input, bool end_of_input, std
 absl::Status TextDecoder::DecodeUtf8(std::string_view* input, bool end_of_input,
                                      std::string* output) {
   bool truncated;
-  const size_t valid = ValidUtf8Prefix(*input, &truncated);
+  size_t valid = ValidUtf8Prefix(*input, &truncated);
+  // In UTF-8 a zero byte is always U+0000.
+  const size_t nul = input->substr(0, valid).find('\0');
+  if (nul != std::string_view::npos) valid = nul;
   std::string_view decoded = input->substr(0, valid);
   output->append(decoded);
   Advance(decoded);
   input->remove_prefix(valid);
+  if (nul != std::string_view::npos) return NulCharacter();
   if (input->empty() || (truncated && !end_of_input)) return absl::OkStatus();
   return NotDecodable(truncated ? "the file ends inside a character, which is"
                                 : "a byte that is");
@@ -258,6 +316,7 @@ absl::Status TextDecoder::DecodeWithIconv(std::string_view* input, bool end_of_i
   char* in = const_cast<char*>(convertible.data());
   size_t in_left = convertible.size();
   int error = 0;
+  bool nul = false;
   while (in_left > 0) {
     const size_t old_size = output->size();
     output->resize(old_size + std::max(kOutputBlock, in_left * 2));
@@ -265,12 +324,20 @@ absl::Status TextDecoder::DecodeWithIconv(std::string_view* input, bool end_of_i
     size_t out_left = output->size() - old_size;
     const size_t rc = iconv(cd, &in, &in_left, &out, &out_left);
     error = rc == static_cast<size_t>(-1) ? errno : 0;
-    const size_t produced = output->size() - old_size - out_left;
+    size_t produced = output->size() - old_size - out_left;
+    // The output is UTF-8, where a zero byte is always U+0000. The input is refused then, so
+    // what of it was used no longer matters.
+    const void* zero = std::memchr(output->data() + old_size, '\0', produced);
+    if (zero != nullptr) {
+      nul = true;
+      produced = static_cast<size_t>(static_cast<const char*>(zero) - (output->data() + old_size));
+    }
     output->resize(old_size + produced);
     Advance(std::string_view(output->data() + old_size, produced));
-    if (error != 0 && error != E2BIG) break;
+    if (nul || (error != 0 && error != E2BIG)) break;
   }
   input->remove_prefix(static_cast<size_t>(in - input->data()));
+  if (nul) return NulCharacter();
   if (error == EILSEQ) return NotDecodable("a byte that is");
   if (error == EINVAL && end_of_input) {
     return NotDecodable("the file ends inside a character, which is");
@@ -291,6 +358,7 @@ struct FileDecoding {
   std::string_view byte_order;
   uint64_t line = 0;  // of the first character that does not decode
   uint64_t column = 0;
+  bool error_in_any_encoding = false;  // no other encoding could read the file either
 };
 
 // Feeds the whole file through a decoder of `encoding` in flat memory.
@@ -329,12 +397,13 @@ FileDecoding DecodeFile(int fd, const std::string& name, TextEncoding encoding) 
   result.byte_order = (*decoder)->byte_order();
   result.line = (*decoder)->line();
   result.column = (*decoder)->column();
+  result.error_in_any_encoding = (*decoder)->error_in_any_encoding();
   return result;
 }
 
-// The first bytes of the file (up to 3), for byte-order-mark detection.
+// The first bytes of the file (up to 4), for byte-order-mark detection.
 absl::StatusOr<std::string> FirstBytes(int fd, const std::string& name) {
-  char head[3];
+  char head[kLongestBom];
   size_t have = 0;
   while (have < sizeof head) {
     ssize_t n = ::pread(fd, head + have, sizeof head - have, static_cast<off_t>(have));
@@ -378,7 +447,9 @@ absl::StatusOr<EncodingCheck> CheckFileEncoding(const std::filesystem::path& pat
       if (utf8.status.ok()) {
         return EncodingCheck{TextEncoding::kUtf8, false, "auto: the whole file is valid UTF-8"};
       }
-      if (!absl::IsFailedPrecondition(utf8.status)) return utf8.status;
+      if (!absl::IsFailedPrecondition(utf8.status) || utf8.error_in_any_encoding) {
+        return utf8.status;
+      }
       check = {TextEncoding::kWindows1252, false,
                fmt::format("auto: not valid UTF-8 (first at line {}, column {}), read as "
                            "windows-1252",

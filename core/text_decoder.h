@@ -6,7 +6,11 @@
 // Byte-order marks: a UTF-8 BOM is skipped under utf-8, utf-8-bom and auto. utf-16 requires a
 // BOM (Excel's "Unicode text" always writes one), which gives the byte order; a UTF-16 file
 // without one is refused rather than guessed. A BOM of another encoding than the declared one
-// refuses the file.
+// refuses the file, and so does a UTF-32 BOM (UTF-32 is not supported).
+//
+// U+0000 (NUL) is never text: wherever it is, it refuses the file as a byte that does not
+// decode would. When the file looks like UTF-16 without a BOM (a NUL in every second byte),
+// the message says so.
 #ifndef KOPPEL_CORE_TEXT_DECODER_H_
 #define KOPPEL_CORE_TEXT_DECODER_H_
 
@@ -70,14 +74,21 @@ class TextDecoder {
   // Where the next character goes (after an error: the offending one).
   uint64_t line() const { return line_; }
   uint64_t column() const { return column_; }
+  // The last error (a NUL character, a UTF-32 byte-order mark) would recur in every encoding.
+  bool error_in_any_encoding() const { return error_in_any_encoding_; }
 
  private:
   TextDecoder(TextEncoding encoding, std::string file_name);
+  absl::Status DecodeAfterByteOrderMark(std::string_view* input, bool end_of_input,
+                                        std::string* output);
   absl::Status ReadByteOrderMark(std::string_view* input, bool end_of_input);
   absl::Status DecodeUtf8(std::string_view* input, bool end_of_input, std::string* output);
   absl::Status DecodeWithIconv(std::string_view* input, bool end_of_input, std::string* output);
   void Advance(std::string_view decoded);
   absl::Status NotDecodable(std::string_view what) const;
+  absl::Status NulCharacter();
+  // Keeps the file's first bytes, to tell UTF-16 without a byte-order mark in an error.
+  void RememberHead(std::string_view input);
 
   TextEncoding encoding_;
   std::string file_name_;
@@ -87,6 +98,9 @@ class TextDecoder {
   std::string_view byte_order_;
   uint64_t line_ = 1;
   uint64_t column_ = 1;  // of the next decoded character
+  bool error_in_any_encoding_ = false;
+  std::string head_;       // the file's first bytes, as given
+  uint64_t consumed_ = 0;  // bytes removed from the inputs so far
 };
 
 // True when `bytes` is well-formed UTF-8 (no overlong forms, surrogates or values > U+10FFFF).

@@ -285,6 +285,45 @@ std::vector<std::string> Payers(const AnalysisSpec& spec) {
   return payers;
 }
 
+// The cost items shown in costs tables but not summed into their totals.
+std::vector<std::string> ItemsApart(const AnalysisSpec& spec) {
+  std::vector<std::string> apart;
+  for (const CostItemSpec& item : spec.cost_items) {
+    if (!item.in_total) apart.push_back(item.name);
+  }
+  return apart;
+}
+
+std::string CostItemInWords(const CostItemSpec& item) {
+  std::string volume;
+  switch (item.volume) {
+    case CostItemSpec::Volume::kRecords:
+      volume = fmt::format("each record of {}", item.indicator);
+      break;
+    case CostItemSpec::Volume::kUnits:
+      volume = fmt::format("each household with {}, once", item.indicator);
+      break;
+    case CostItemSpec::Volume::kDaysInYear:
+      volume = fmt::format("each day of the year a record of {} covers", item.indicator);
+      break;
+    case CostItemSpec::Volume::kAmount:
+      volume = fmt::format("the actual amounts in {} of the records of {}", item.amount_attribute,
+                           item.indicator);
+      break;
+  }
+  std::string price;
+  if (!item.price_by.empty()) {
+    price = fmt::format(", priced per code of {} from the prices file (the row named like the "
+                        "record's code)",
+                        item.price_by);
+  } else if (!item.prices.empty()) {
+    price = fmt::format(" times {} from the prices file", fmt::join(item.prices, " + "));
+  }
+  return fmt::format("{} (paid by {}): {}{}{}", item.name, item.payer, volume, price,
+                     item.in_total ? "" : "; shown, but not in the total (nor in its payer's "
+                                          "row: tables by payer show it as its own row)");
+}
+
 void TableInWords(const AnalysisSpec& spec, const TableSpec& t, std::string* out) {
   const char* kinds[] = {"counts", "overlap", "costs", "sensitivity"};
   Line(out, kTable,
@@ -312,6 +351,14 @@ void TableInWords(const AnalysisSpec& spec, const TableSpec& t, std::string* out
                       : fmt::format("rows: one per cost item ({} items, paid by {}){}",
                                     spec.cost_items.size(), fmt::join(Payers(spec), ", "),
                                     TotalRow(t)));
+      if (std::vector<std::string> apart = ItemsApart(spec); !apart.empty()) {
+        Line(out, kTableDetail,
+             t.by_payer
+                 ? fmt::format("and a row of its own for each item apart from the total ({}), "
+                               "not summed into any payer's row nor the total",
+                               fmt::join(apart, ", "))
+                 : fmt::format("not summed into the total: {}", fmt::join(apart, ", ")));
+      }
       Line(out, kTableDetail, "columns (the yearly cost in euro, summed and per household):");
       for (const RowSpec& c : t.cost_columns) {
         Line(out, kColumn,
@@ -380,8 +427,9 @@ void SpecInWords(const AnalysisSpec& spec, std::string* out) {
   }
   if (!spec.cost_items.empty()) {
     Line(out, kComputes,
-         fmt::format("Costs: {} items (volume times unit price, or actual amounts), paid by {}",
+         fmt::format("Costs: {} items (volume times unit price, or actual amounts), paid by {}:",
                      spec.cost_items.size(), fmt::join(Payers(spec), ", ")));
+    for (const CostItemSpec& item : spec.cost_items) Line(out, kTable, CostItemInWords(item));
   }
   if (spec.min_cell) {
     Line(out, kComputes,

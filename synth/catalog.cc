@@ -422,29 +422,23 @@ std::vector<std::string> Catalog::Render(const Household& h, const Fact& f, Rng&
     case Dataset::kBrp: {
       const Address& a = h.addresses[static_cast<size_t>(f.address)];
       const WijkProfile& w = AlmeloWijken()[static_cast<size_t>(a.wijk)];
-      if (dialects_) {
-        return {bsn,
-                FormatDate(h.members[static_cast<size_t>(f.member)].birth, "yyyymmdd"),
-                a.street,
-                a.postcode,
-                fmt::format("{}", a.number),
-                a.letter ? std::string(1, a.letter) : "",
-                a.addition,
-                std::string(f.code),
-                std::string(w.name),
-                fmt::format("{}", MovesIn2014(h, f.member))};
+      std::vector<std::string> row = {
+          bsn,
+          FormatDate(h.members[static_cast<size_t>(f.member)].birth, "yyyymmdd"),
+          a.street,
+          a.postcode,
+          fmt::format("{}", a.number),
+          a.letter ? std::string(1, a.letter) : "",
+          a.addition,
+          std::string(f.code),
+          std::string(w.name)};
+      if (dialects_) {  // a snapshot: the moves of 2014 instead of the address period
+        row.push_back(fmt::format("{}", MovesIn2014(h, f.member)));
+      } else {
+        row.push_back(FormatDate(f.start, "yyyymmdd"));
+        row.push_back(Optional(f.end, "yyyymmdd"));
       }
-      return {bsn,
-              FormatDate(h.members[static_cast<size_t>(f.member)].birth, "yyyymmdd"),
-              a.street,
-              a.postcode,
-              fmt::format("{}", a.number),
-              a.letter ? std::string(1, a.letter) : "",
-              a.addition,
-              std::string(f.code),
-              std::string(w.name),
-              FormatDate(f.start, "yyyymmdd"),
-              Optional(f.end, "yyyymmdd")};
+      return row;
     }
     case Dataset::kSocialeZaken:
       return {fmt::format("C{:07d}", RecordNumber(h, f, 10000000)),

@@ -93,14 +93,16 @@ struct ResolvedBatch {
   std::vector<std::vector<std::vector<char>>> codes;  // indicator, filter -> allowed code index
   std::vector<std::string> area_codes;                // register: code index -> area code
   std::map<size_t, std::vector<double>> code_prices;  // price_by cost item -> code -> euro
+  std::map<size_t, std::vector<std::string>> price_codes;  // price_by cost item -> codes
   bool has_bsn = false;
   // The batch's run lacks what the spec reads (an attribute, a code, a type): its records are
   // left out of this analysis and the release says so, rather than one run stopping it.
   bool left_out = false;
 };
 
+// `check_uses`: refuse what EngineOptions::check_attribute_use describes.
 absl::StatusOr<ResolvedBatch> Resolve(const DatasetPlan& plan, const v1::BatchHeader& header,
-                                      const PriceTable& prices) {
+                                      const PriceTable& prices, bool check_uses) {
   ResolvedBatch out;
   out.has_bsn = header.has_bsn();
   for (const std::string& name : plan.attributes) {
@@ -124,9 +126,11 @@ absl::StatusOr<ResolvedBatch> Resolve(const DatasetPlan& plan, const v1::BatchHe
   for (const AttributeUse& use : plan.uses) {
     for (const v1::AttributeSchema& schema : header.attributes()) {
       if (schema.name() != use.attribute) continue;
-      if (absl::Status fits = CheckAttributeUse(use, schema, prices); !fits.ok()) {
-        return absl::FailedPreconditionError(
-            fmt::format("{}: {}", use.path, std::string(fits.message())));
+      if (absl::Status fits = check_uses ? CheckAttributeUse(use, schema, prices)
+                                         : absl::OkStatus();
+          !fits.ok()) {
+        // A wrong type may leave the run out (FAILED_PRECONDITION); wrong codes refuse the spec.
+        return absl::Status(fits.code(), fmt::format("{}: {}", use.path, std::string(fits.message())));
       }
       if (use.price_by == nullptr) continue;
       std::vector<double> by_code;
@@ -139,6 +143,7 @@ absl::StatusOr<ResolvedBatch> Resolve(const DatasetPlan& plan, const v1::BatchHe
           if (cost.price_slot >= 0 && plan.attributes[static_cast<size_t>(cost.price_slot)] ==
                                           use.attribute) {
             out.code_prices[cost.item] = by_code;
+            out.price_codes[cost.item].assign(schema.codes().begin(), schema.codes().end());
           }
         }
       }
@@ -434,6 +439,8 @@ class AnalysisRun {
   absl::Status ScanAddresses(DatasetPlan& plan);
   // What makes two runs' cost items the same quantity (CostItemDescription).
   void DescribeItems(AnalysisResult* result) const;
+  // The codes a price_by cost item's attribute has in the runs of `dataset` read.
+  std::set<std::string> PriceCodes(const std::string& dataset, size_t item) const;
   absl::StatusOr<const ResolvedBatch*> Batch(DatasetPlan& plan, std::string_view batch_id);
   absl::Status Open(std::string_view sealed, v1::Record* record, std::string* plain);
   // Whether records of this batch (raw id) count: all of them unless the run is restricted to
@@ -597,7 +604,8 @@ absl::StatusOr<const ResolvedBatch*> AnalysisRun<W>::Batch(DatasetPlan& plan, st
   auto it = cache.find(absl::string_view(batch_id.data(), batch_id.size()));
   if (it != cache.end()) return &it->second;
   ASSIGN_OR_RETURN(v1::BatchHeader header, store_->FindBatchHeader(batch_id));
-  absl::StatusOr<ResolvedBatch> resolved = Resolve(plan, header, prices_);
+  absl::StatusOr<ResolvedBatch> resolved =
+      Resolve(plan, header, prices_, options_.check_attribute_use);
   if (!resolved.ok() && absl::IsFailedPrecondition(resolved.status()) && !plan.is_register) {
     left_out_[plan.name].emplace(header.run_id(), std::string(resolved.status().message()));
     ResolvedBatch left_out;
@@ -1589,6 +1597,19 @@ absl::Status ResultBuilder<W>::Finish(AnalysisResult* result) {
 }
 
 template <size_t W>
+std::set<std::string> AnalysisRun<W>::PriceCodes(const std::string& dataset, size_t item) const {
+  std::set<std::string> codes;
+  auto batches = resolved_.find(dataset);
+  if (batches == resolved_.end()) return codes;
+  for (const auto& [id, batch] : batches->second) {
+    if (batch.left_out) continue;
+    auto of_item = batch.price_codes.find(item);
+    if (of_item != batch.price_codes.end()) codes.insert(of_item->second.begin(), of_item->second.end());
+  }
+  return codes;
+}
+
+template <size_t W>
 void AnalysisRun<W>::DescribeItems(AnalysisResult* result) const {
   auto batches_of = [&](const std::string& dataset) {
     crypto_hash_sha256_state state;
@@ -1634,10 +1655,19 @@ void AnalysisRun<W>::DescribeItems(AnalysisResult* result) const {
         reference_years_.empty() ? 0 : reference_years_[0].year + period.year_offset,
         static_cast<int>(indicator.members), indicator.min_moves.value_or(0),
         static_cast<int>(item.volume), item.amount_attribute);
+    // price_by: the volume is the records priced by the attribute, whatever their prices; the
+    // prices of its codes are part of the definition, so that two releases pricing one code
+    // differently are the same volume priced differently (refused), not two items whose
+    // difference is that code's records.
+    std::string code_prices;
     if (!item.price_by.empty()) {
-      volume += fmt::format(" price_by {}", item.price_by);
-      for (const auto& [code, price] : prices_.items) {
-        if (price.price) volume += fmt::format(" {}={:.2f}", code, *price.price);
+      volume += fmt::format(" priced by {}", item.price_by);
+      code_prices = fmt::format("; prices of {}:", item.price_by);
+      for (const std::string& code : PriceCodes(indicator.dataset, i)) {
+        auto price = prices_.items.find(code);
+        code_prices += price != prices_.items.end() && price->second.price
+                           ? fmt::format(" {}={:.2f}", code, *price->second.price)
+                           : fmt::format(" {}=-", code);
       }
     }
     CostItemDescription description;
@@ -1646,7 +1676,7 @@ void AnalysisRun<W>::DescribeItems(AnalysisResult* result) const {
     description.per_household = item.volume == CostItemSpec::Volume::kUnits;
     description.volume = volume;
     description.definition =
-        fmt::format("{}; price {:.2f}; cap {}", volume, item_price_[i],
+        fmt::format("{}; price {:.2f}{}; cap {}", volume, item_price_[i], code_prices,
                     options_.max_contribution_eur
                         ? fmt::format("{:.2f}", *options_.max_contribution_eur)
                         : "-");

@@ -32,6 +32,10 @@ struct EngineOptions {
   // Read only the records of these batches (raw 32-byte ids): the data version of an earlier
   // release, to recompute it (release_history.h). Null: every batch the store holds.
   const absl::flat_hash_set<std::string>* only_batches = nullptr;
+  // Check every run's attributes against the spec's uses (spec_attributes.h): a run of another
+  // type is left out, a code not delivered or not priced refuses the spec. Off only to
+  // recompute an earlier release made before these checks, as it was made.
+  bool check_attribute_use = true;
   // Keep one ResultUnit per household and reference date, to join releases (release_history.h).
   bool keep_units = false;
   // The record key of a household (its 16-byte household key), for the cell key method
@@ -46,7 +50,8 @@ class AnalysisEngine {
       : store_(store), covenant_(std::move(covenant)), data_key_(data_key) {}
 
   // FAILED_PRECONDITION when the spec needs a dataset or attribute the linker does not hold
-  // (naming it), INVALID_ARGUMENT when the spec and the prices file disagree.
+  // (naming it), INVALID_ARGUMENT when the spec and the prices file or the delivered codes
+  // disagree.
   absl::StatusOr<AnalysisResult> Run(const AnalysisSpec& spec, const PriceTable& prices,
                                      const EngineOptions& options = {}) const;
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
+#include "core/civil_date.h"
 #include "core/status_macros.h"
 #include "linker/analysis/spec_attributes.h"
 
@@ -19,8 +20,8 @@ const v1::AttributeSchema* FindAttribute(const v1::BatchHeader& run, const std::
   return nullptr;
 }
 
-// Why `run` cannot serve `use`, or OK.
-absl::Status Fits(const AttributeUse& use, const v1::BatchHeader& run, const PriceTable& prices) {
+// Whether `run` has the attribute `use` reads, with a type that fits.
+absl::Status TypeFits(const AttributeUse& use, const v1::BatchHeader& run) {
   const v1::AttributeSchema* schema = FindAttribute(run, use.attribute);
   if (schema == nullptr) {
     std::vector<std::string> names;
@@ -30,7 +31,33 @@ absl::Status Fits(const AttributeUse& use, const v1::BatchHeader& run, const Pri
         "the data holder to map it",
         use.dataset, use.attribute, absl::StrJoin(names, ", ")));
   }
-  return CheckAttributeUse(use, *schema, prices);
+  return CheckAttributeType(use, *schema);
+}
+
+// Why `run` cannot serve `use`, or OK.
+absl::Status Fits(const AttributeUse& use, const v1::BatchHeader& run, const PriceTable& prices) {
+  RETURN_IF_ERROR(TypeFits(use, run));
+  return CheckAttributeCodes(use, *FindAttribute(run, use.attribute), prices);
+}
+
+// A snapshot register is an extract on one date: every run of it must have been delivered for a
+// period ending on the spec's snapshot date, or its rows are members on a date they were not.
+absl::Status CheckSnapshotPeriods(const AnalysisSpec& spec,
+                                  const std::vector<v1::BatchHeader>& runs) {
+  const std::string snapshot = IsoDate(*spec.snapshot);
+  for (const v1::BatchHeader& run : runs) {
+    if (run.period_to() == snapshot) continue;
+    return absl::InvalidArgumentError(fmt::format(
+        "{}: register '{}' run '{}' was delivered for the period {} to {}, "
+        "which does not end on the spec's snapshot date {}; a snapshot register's rows are "
+        "members on the extract's date, which its mapping gives as period.to. Correct the "
+        "snapshot date, or ask the data holder to deliver the extract of {} (every run of the "
+        "register must end on it)",
+        spec.Where("register.snapshot"), spec.register_dataset, run.run_id(),
+        run.period_from().empty() ? "-" : run.period_from(),
+        run.period_to().empty() ? "-" : run.period_to(), snapshot, snapshot));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Refuse(const AnalysisSpec& spec, const AttributeUse& use, const absl::Status& why) {
@@ -54,6 +81,7 @@ absl::Status CheckSpecFitsDeliveries(const AnalysisSpec& spec, const PriceTable&
     if (runs.empty()) continue;
     const std::vector<const AttributeUse*>& reads = by_dataset[dataset];
     if (dataset == spec.register_dataset) {
+      if (spec.snapshot) RETURN_IF_ERROR(CheckSnapshotPeriods(spec, runs));
       // Households come from every register run: each must fit every use.
       for (const AttributeUse* use : reads) {
         for (const v1::BatchHeader& run : runs) {
@@ -63,6 +91,18 @@ absl::Status CheckSpecFitsDeliveries(const AnalysisSpec& spec, const PriceTable&
         }
       }
       continue;
+    }
+    // A run whose types fit but whose codes do not (a code filtered on that it lacks, a code
+    // priced by without a price) would be left out silently: refused.
+    for (const v1::BatchHeader& run : runs) {
+      for (const AttributeUse* use : reads) {
+        if (!TypeFits(*use, run).ok()) continue;
+        if (absl::Status codes = CheckAttributeCodes(*use, *FindAttribute(run, use->attribute),
+                                                     prices);
+            !codes.ok()) {
+          return Refuse(spec, *use, codes);
+        }
+      }
     }
     // Another dataset counts when one run fits every use; otherwise name the first use no run
     // serves, or else the first that fails in the first run.

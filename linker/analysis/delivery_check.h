@@ -16,8 +16,10 @@
 namespace koppel {
 
 // INVALID_ARGUMENT "<spec>:<line>:<col>: <key path>: <what was delivered, what is needed>".
-// The register must fit in every delivery run; another dataset in at least one (runs that do
-// not fit are left out of the analysis and named in its warnings). Datasets nothing has been
+// The register must fit in every delivery run, and for a snapshot register every run's period
+// must end on the snapshot date; another dataset in at least one (runs of another type are left
+// out of the analysis and named in its warnings, but a run that lacks a code the spec filters
+// on or has a code it prices by without a price refuses the spec). Datasets nothing has been
 // delivered for pass (the release warns about them).
 absl::Status CheckSpecFitsDeliveries(const AnalysisSpec& spec, const PriceTable& prices,
                                      const LinkerStore& store, const std::string& covenant);

@@ -274,6 +274,9 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
       old_options.report_progress = false;
       old_options.only_batches = &batches;
       old_options.keep_units = true;
+      // As it was released, even if made before the spec was checked against the deliveries:
+      // the user asked for this query, not that one.
+      old_options.check_attribute_use = false;
       old_options.max_contribution_eur =
           old.has_max_contribution_eur() ? std::optional<double>(old.max_contribution_eur())
                                          : std::nullopt;

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_join.h"
+#include "core/status_macros.h"
 
 namespace koppel {
 namespace {
@@ -99,8 +100,7 @@ std::vector<AttributeUse> AttributeUsesOf(const AnalysisSpec& spec) {
   return uses;
 }
 
-absl::Status CheckAttributeUse(const AttributeUse& use, const v1::AttributeSchema& schema,
-                               const PriceTable& prices) {
+absl::Status CheckAttributeType(const AttributeUse& use, const v1::AttributeSchema& schema) {
   if (std::find(use.types.begin(), use.types.end(), schema.type()) == use.types.end()) {
     return absl::FailedPreconditionError(fmt::format(
         "dataset '{}' delivers '{}' as {}, but this use needs {}; correct the spec, or ask the "
@@ -108,10 +108,15 @@ absl::Status CheckAttributeUse(const AttributeUse& use, const v1::AttributeSchem
         use.dataset, use.attribute, TypeName(schema.type()), TypeNames(use.types),
         TypeNames(use.types)));
   }
+  return absl::OkStatus();
+}
+
+absl::Status CheckAttributeCodes(const AttributeUse& use, const v1::AttributeSchema& schema,
+                                 const PriceTable& prices) {
   if (use.filter != nullptr) {
     for (const std::string& code : use.filter->codes) {
       if (std::find(schema.codes().begin(), schema.codes().end(), code) == schema.codes().end()) {
-        return absl::FailedPreconditionError(fmt::format(
+        return absl::InvalidArgumentError(fmt::format(
             "dataset '{}' has no code '{}' for '{}' (codes are the mapping's canonical codes)",
             use.dataset, code, use.attribute));
       }
@@ -133,15 +138,26 @@ absl::Status CheckAttributeUse(const AttributeUse& use, const v1::AttributeSchem
       if (price == prices.items.end() || !price->second.price) unpriced.push_back(code);
     }
     if (!unpriced.empty()) {
-      return absl::FailedPreconditionError(fmt::format(
-          "dataset '{}' delivers the code{} {} for '{}' without a unit price in the prices file; "
-          "add a row per code (cost_item = the code), or leave the codes out with a where "
-          "filter on '{}'",
-          use.dataset, unpriced.size() == 1 ? "" : "s", absl::StrJoin(unpriced, ", "),
-          use.attribute, use.attribute));
+      constexpr size_t kNamed = 8;
+      const size_t count = unpriced.size();
+      std::string named = absl::StrJoin(unpriced.begin(),
+                                        unpriced.begin() + static_cast<long>(std::min(count, kNamed)),
+                                        ", ");
+      if (count > kNamed) named += fmt::format(" and {} more", count - kNamed);
+      return absl::InvalidArgumentError(fmt::format(
+          "dataset '{}' delivers {} code{} of '{}' without a unit price in the prices file ({}); "
+          "its records would count for nothing, so the spec is refused: add a row per code "
+          "(cost_item = the code), or leave the codes out with a where filter on '{}'",
+          use.dataset, count, count == 1 ? "" : "s", use.attribute, named, use.attribute));
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status CheckAttributeUse(const AttributeUse& use, const v1::AttributeSchema& schema,
+                               const PriceTable& prices) {
+  RETURN_IF_ERROR(CheckAttributeType(use, schema));
+  return CheckAttributeCodes(use, schema, prices);
 }
 
 }  // namespace koppel

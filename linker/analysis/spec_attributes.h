@@ -32,9 +32,19 @@ std::vector<AttributeUse> AttributeUsesOf(const AnalysisSpec& spec);
 std::string TypeNames(const std::vector<v1::AttributeType>& types);
 std::string TypeName(v1::AttributeType type);
 
-// Whether `schema` (the attribute `use` names, as one delivery run has it) fits the use:
-// FAILED_PRECONDITION saying what was delivered and what the spec needs (no location; callers
-// add it). `prices` prices the codes of a price_by use.
+// Whether `schema` (the attribute `use` names, as one delivery run has it) fits the use. Errors
+// say what was delivered and what the spec needs (no location; callers add it).
+//
+// The type: FAILED_PRECONDITION when the run delivers another type (such a run can be left out).
+absl::Status CheckAttributeType(const AttributeUse& use, const v1::AttributeSchema& schema);
+
+// The codes: INVALID_ARGUMENT when a code the spec filters on is not delivered, or a delivered
+// code that counts has no price in `prices` (price_by). A run that fits but for its codes is
+// never left out: its records would silently count for nothing.
+absl::Status CheckAttributeCodes(const AttributeUse& use, const v1::AttributeSchema& schema,
+                                 const PriceTable& prices);
+
+// Both.
 absl::Status CheckAttributeUse(const AttributeUse& use, const v1::AttributeSchema& schema,
                                const PriceTable& prices);
 

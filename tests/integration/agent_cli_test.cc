@@ -486,6 +486,90 @@ TEST_F(AgentEncodingTest, RejectRateGuardTripsAboveTheLimitAndLeavesNoRun) {
             2);
 }
 
+// Rounding the allowed share up to whole rows must not let an export with no valid row pass.
+TEST_F(AgentEncodingTest, RejectRateGuardTripsWhenEveryRowIsRejected) {
+  WriteFile(dir_ / "one.csv",
+            "bsn,pc,huisnummer,traject,start,notitie\n"
+            "987654321,7607AB,1,SHV,1-2-2014,\n");  // 11-test
+  const std::string input = (dir_ / "one.csv").string();
+  ProcessResult checked = Agent({"check", "--quiet", "--allow-rejects", "--mapping",
+                                 (dir_ / "m.yaml").string(), "--input", input});
+  EXPECT_EQ(checked.exit_code, 5) << checked.err;
+  EXPECT_TRUE(Contains(checked.err, input + ": all 1 data row(s) were rejected")) << checked.err;
+  ProcessResult sealed = Seal((dir_ / "m.yaml").string(), input,
+                              {"--allow-rejects", "--max-reject-rate", "100"});
+  EXPECT_EQ(sealed.exit_code, 5) << sealed.err;
+  EXPECT_EQ(OutboxFiles(dir_ / "outbox"), 0u);
+}
+
+// When the guard trips and the run's batches cannot be removed, seal must not claim that
+// nothing was sealed: it says the outbox holds batches no manifest lists.
+TEST_F(AgentEncodingTest, SaysWhichOutboxKeepsBatchesItCouldNotRemove) {
+  // A manifest that becomes unreadable during the scan: a link to the reject report, which the
+  // scan creates. The removal after the guard tripped then fails (a damaged outbox).
+  std::filesystem::create_directories(dir_ / "outbox" / "runs");
+  std::filesystem::create_symlink(dir_ / "rejects.csv", dir_ / "outbox" / "runs" / "x.json");
+  ProcessResult sealed = Seal((dir_ / "m.yaml").string(), (dir_ / "e.csv").string(),
+                              {"--allow-rejects", "--rejects", (dir_ / "rejects.csv").string()});
+  EXPECT_EQ(sealed.exit_code, 5) << sealed.err;
+  EXPECT_TRUE(Contains(sealed.err, "were rejected, more than --max-reject-rate")) << sealed.err;
+  EXPECT_FALSE(Contains(sealed.err, "nothing was sealed")) << sealed.err;
+  EXPECT_TRUE(Contains(sealed.err, "outbox " + (dir_ / "outbox").string() +
+                                       " may still hold batches of it that no run manifest "
+                                       "lists: send ignores them, and the next seal into this "
+                                       "outbox removes them"))
+      << sealed.err;
+  EXPECT_GT(OutboxFiles(dir_ / "outbox"), 1u);  // the batches of the stopped run are still there
+}
+
+// UTF-16 without a byte-order mark is valid UTF-8 with NULs: refused at once, saying what the
+// file probably is, instead of a misleading complaint about line ends or column names.
+TEST_F(AgentEncodingTest, Utf16WithoutByteOrderMarkIsRefusedSayingWhatItProbablyIs) {
+  std::string utf16;
+  for (char c : ReadFile(dir_ / "e.csv")) utf16 += std::string{c, '\0'};
+  WriteFile(dir_ / "u16.csv", utf16);
+  for (std::string encoding : {"auto", "utf-8", "windows-1252"}) {
+    SCOPED_TRACE(encoding);
+    ProcessResult r = Agent({"check", "--quiet", "--allow-rejects", "--mapping",
+                             MappingWith(encoding), "--input", (dir_ / "u16.csv").string()});
+    EXPECT_EQ(r.exit_code, 5) << r.err;
+    EXPECT_TRUE(Contains(r.err, (dir_ / "u16.csv").string() +
+                                    ": line 1, column 2: a NUL character (U+0000)"))
+        << r.err;
+    EXPECT_TRUE(Contains(r.err, "is this UTF-16 without a byte-order mark? save it as Unicode "
+                                "text with a BOM"))
+        << r.err;
+    EXPECT_FALSE(Contains(r.err, "CR alone")) << r.err;
+    EXPECT_FALSE(Contains(r.err, "no column named")) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
+  // UTF-32 is refused, not read as UTF-16.
+  std::string utf32("\xFF\xFE\0\0", 4);
+  for (char c : ReadFile(dir_ / "e.csv")) utf32 += std::string{c, '\0', '\0', '\0'};
+  WriteFile(dir_ / "u32.csv", utf32);
+  ProcessResult r = Agent({"check", "--quiet", "--mapping", MappingWith("auto"), "--input",
+                           (dir_ / "u32.csv").string()});
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_TRUE(Contains(r.err, "UTF-32 is not supported; save as UTF-8 or UTF-16")) << r.err;
+}
+
+// A header cell with a terminal escape sequence reaches the terminal escaped.
+TEST_F(AgentEncodingTest, HeaderCellsReachTheTerminalEscaped) {
+  std::string mapping = ReadFile(dir_ / "m.yaml");
+  mapping.replace(mapping.find("column: start"), 13, "column: \"start\\e[31m\"");
+  WriteFile(dir_ / "esc.yaml", mapping);
+  std::string csv = ReadFile(dir_ / "e.csv");
+  csv.replace(csv.find(",start,"), 7, ",start\x1b[31m,");
+  WriteFile(dir_ / "esc.csv", csv);
+  ProcessResult r = Agent({"check", "--quiet", "--max-reject-rate", "100", "--mapping",
+                           (dir_ / "esc.yaml").string(), "--input", (dir_ / "esc.csv").string(),
+                           "--rejects", (dir_ / "r.csv").string()});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_FALSE(Contains(r.out + r.err, "\x1b")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "  start\\x1b[31m ")) << r.out;
+  EXPECT_TRUE(Contains(ReadFile(dir_ / "r.csv"), "7,8,date_invalid,start\\x1b[31m,\n"));
+}
+
 // Duplicates are sealed and are not rejects, but the report lists each with its first line.
 TEST_F(AgentEncodingTest, RejectReportListsDuplicatesWithTheirFirstLine) {
   WriteFile(dir_ / "dup.csv",

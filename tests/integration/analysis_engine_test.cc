@@ -23,6 +23,7 @@
 #include "linker/analysis/delivery_check.h"
 #include "linker/analysis/engine_limits.h"
 #include "linker/analysis/query_runner.h"
+#include "linker/analysis/release_history.h"
 #include "linker/linker_store.h"
 #include "linker/record_cipher.h"
 #include "tests/testing/subprocess.h"
@@ -174,6 +175,8 @@ class StoreWriter {
     header.set_run_id(fmt::format("run-{}", batches_));
     header.set_has_bsn(true);
     header.set_token_scheme("koppel/v1/hmac");
+    header.set_period_from(period_from_);
+    header.set_period_to(period_to_);
     for (const v1::AttributeSchema& a : attributes) *header.add_attributes() = a;
     v1::Receipt receipt;
     receipt.set_batch_id(fmt::format("{:064x}", batches_));
@@ -193,9 +196,17 @@ class StoreWriter {
     ASSERT_TRUE(committed.ok()) << committed.status();
   }
 
+  // The delivery period (the mapping's) of the batches added next.
+  void SetPeriod(const std::string& from, const std::string& to) {
+    period_from_ = from;
+    period_to_ = to;
+  }
+
  private:
   LinkerStore* store_;
   const Secret* key_;
+  std::string period_from_;
+  std::string period_to_;
   uint64_t batches_ = 0;
   uint64_t nonces_ = 0;
 };
@@ -245,7 +256,8 @@ void AddPeriodRegister(const World& w, const std::string& covenant, StoreWriter*
 
 // The same population as a register extract on 2014-12-31: one row per resident, no address
 // periods, the year's moves as a count.
-void AddSnapshotRegister(const World& w, const std::string& covenant, StoreWriter* out) {
+void AddSnapshotRegister(const World& w, const std::string& covenant, StoreWriter* out,
+                         const std::string& dataset = "brp_snapshot") {
   std::vector<std::pair<std::string, v1::Record>> rows;
   for (const Person& p : w.persons) {
     if (p.left) continue;
@@ -254,11 +266,18 @@ void AddSnapshotRegister(const World& w, const std::string& covenant, StoreWrite
                                          CodeValue(static_cast<uint32_t>(w.wijk[p.household])),
                                          IntegerValue(p.moves)}));
   }
-  out->Add(covenant, "brp_snapshot",
+  out->Add(covenant, dataset,
            {Attribute("geboortedatum", v1::ATTRIBUTE_TYPE_DATE),
             Attribute("wijk", v1::ATTRIBUTE_TYPE_CATEGORY, WijkCodes()),
             Attribute("verhuizingen", v1::ATTRIBUTE_TYPE_INTEGER)},
            rows);
+}
+
+// Offences with a code beyond the prices file's (and the first run's) codes.
+std::vector<std::string> CodesWithAnUnpricedOne() {
+  std::vector<std::string> codes = OffenceCodes();
+  codes.push_back("f999");
+  return codes;
 }
 
 void AddRecords(const World& w, const std::string& covenant, StoreWriter* out) {
@@ -333,6 +352,28 @@ class AnalysisEngineTest : public ::testing::Test {
     // Another covenant whose register delivers the first day at an address as an integer.
     AddPeriodRegister(*world_, "typed", &writer, v1::ATTRIBUTE_TYPE_INTEGER);
     AddRecords(*world_, "typed", &writer);
+    // Covenants of one scenario each, so that their releases do not meet.
+    for (const char* id : {"price-by-twice", "history"}) {
+      AddPeriodRegister(*world_, id, &writer);
+      AddRecords(*world_, id, &writer);
+    }
+    // A second police run whose mapping has one code more, without a price.
+    AddPeriodRegister(*world_, "unpriced", &writer);
+    AddRecords(*world_, "unpriced", &writer);
+    writer.Add("unpriced", "politie",
+               {Attribute("feit", v1::ATTRIBUTE_TYPE_CATEGORY, CodesWithAnUnpricedOne()),
+                Attribute("pleegdatum", v1::ATTRIBUTE_TYPE_DATE)},
+               {{world_->persons[0].token, RecordOf("", {CodeValue(150), DateValue(Day(2014, 3, 1))})}});
+    // Snapshot registers delivered for periods ending on 2014-12-31 and, in a second run,
+    // on 2014-06-30.
+    writer.SetPeriod("2014-01-01", "2014-12-31");
+    for (const char* id : {"snapshot-dated", "snapshot-mixed"}) {
+      AddSnapshotRegister(*world_, id, &writer);
+      AddRecords(*world_, id, &writer);
+    }
+    writer.SetPeriod("2014-01-01", "2014-06-30");
+    AddSnapshotRegister(*world_, "snapshot-mixed", &writer);
+    writer.SetPeriod("", "");
     absl::StatusOr<PriceTable> prices = ParsePrices(PricesCsv(), "prices.csv");
     ASSERT_TRUE(prices.ok()) << prices.status();
     prices_ = new PriceTable(std::move(*prices));
@@ -599,8 +640,8 @@ TEST_F(AnalysisEngineTest, ASpecThatDoesNotFitTheDeliveriesIsRefusedWithItsPlace
   status = CheckSpecFitsDeliveries(*spec, fewer, *store_, kCovenant);
   EXPECT_THAT(std::string(status.message()),
               StartsWith(At(CostsSpec(kCostItems), "feit, payer", "costs.items.offences.price_by") +
-                         "dataset 'politie' delivers the code f007 for 'feit' without a unit "
-                         "price"));
+                         "dataset 'politie' delivers 1 code of 'feit' without a unit price in "
+                         "the prices file (f007)"));
   // A missing attribute.
   yaml = Replace(good, "year: jaar", "year: jaartal");
   status = check(yaml, kCovenant);
@@ -697,6 +738,233 @@ TEST_F(AnalysisEngineTest, KoppelQueryRefusesASpecBeyondAnEngineLimitBeforeConne
                                    "indicators; the analysis engine supports at most 512"));
   EXPECT_THAT(query.err, HasSubstr("not a covenant rule"));
   EXPECT_THAT(query.err, ::testing::Not(HasSubstr("privacy officer")));
+}
+
+// The costs of offences per area, priced by code.
+std::string PriceByAreaSpec() {
+  return "analysis: engine-test\nreference_dates: [2014-12-31]\n" + std::string(kPeriodRegister) +
+         "household_types:\n  family: {adults: {min: 1}, children: {min: 1}}\n"
+         "populations:\n  households: {}\n"
+         "indicators:\n"
+         "  offence: {dataset: politie, date: pleegdatum}\n"
+         "  care: {dataset: zorg, year: jaar}\n"
+         "prices: prices.csv\n"
+         "costs:\n  items:\n"
+         "    offences: {indicator: offence, volume: records, price_by: feit, payer: justice}\n"
+         "tables:\n"
+         "  - {name: by_area, kind: costs, population: households, total: total,\n"
+         "     columns: [{label: all}, {label: families, where: {household_type: family}},\n"
+         "               {label: cared, where: {all: [care]}}]}\n";
+}
+
+// Two exact releases of one price_by spec whose prices files differ in one code's price would
+// give that code's records per column by difference: the same volume priced differently.
+TEST_F(AnalysisEngineTest, ASecondReleasePricingACodeDifferentlyIsRefused) {
+  const std::string spec = PriceByAreaSpec();
+  const std::string first_prices = PricesCsv();
+  const std::string second_prices =
+      Replace(first_prices, fmt::format("f007,per offence,{:.2f}", OffencePrice(7)),
+              fmt::format("f007,per offence,{:.2f}", OffencePrice(7) + 1000));
+  ASSERT_NE(first_prices, second_prices);
+  Covenant covenant = QueryCovenant("price-by-twice", {});
+  for (const std::string* prices : {&first_prices, &second_prices}) {
+    ApprovedAnalysis approved;
+    approved.name = "engine-test";
+    approved.spec_sha256 = Sha256Hex(spec);
+    approved.prices_path = "prices.csv";
+    approved.prices_sha256 = Sha256Hex(*prices);
+    covenant.analysis.approved.push_back(approved);
+  }
+  QueryRunner runner(&covenant, key_, store_);
+  auto request = [&](const std::string& prices) {
+    v1::QueryRequest r = Request(spec);
+    (*r.mutable_files())["prices.csv"] = prices;
+    return r;
+  };
+  absl::StatusOr<v1::Release> first = runner.Run("ru", request(first_prices));
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<v1::Release> second = runner.Run("ru", request(second_prices));
+  ASSERT_FALSE(second.ok()) << "a second release reveals f007's records per column";
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(second.status().message()),
+              HasSubstr("prices the same volume as cost item 'offences'"));
+  EXPECT_EQ(*store_->ReleasesSpent("price-by-twice"), 1);
+  // The same prices again are the same item, released.
+  absl::StatusOr<v1::Release> again = runner.Run("ru", request(first_prices));
+  EXPECT_TRUE(again.ok()) << again.status();
+}
+
+// An earlier release made before specs were checked against the deliveries (here a category as
+// the first day at an address, released as zeros) is recomputed as it was made: it does not
+// block the covenant's later queries.
+TEST_F(AnalysisEngineTest, AnEarlierReleaseOfAWrongTypedSpecStillRecomputes) {
+  const std::string good = CountsSpec(kPeriodRegister, "", "");
+  const std::string wrong = Replace(good, "address_from: adres_van", "address_from: wijk");
+  absl::StatusOr<AnalysisSpec> wrong_spec = ParseAnalysisSpec(wrong, "old.yaml");
+  ASSERT_TRUE(wrong_spec.ok()) << wrong_spec.status();
+  ASSERT_FALSE(CheckSpecFitsDeliveries(*wrong_spec, {}, *store_, "history").ok())
+      << "a new query of the old spec is refused";
+  EngineOptions as_made;
+  as_made.check_attribute_use = false;
+  absl::StatusOr<AnalysisResult> made =
+      AnalysisEngine(store_, "history", key_).Run(*wrong_spec, {}, as_made);
+  ASSERT_TRUE(made.ok()) << made.status();
+  v1::ReleaseRecord record;
+  record.set_analysis("engine-test");
+  record.set_mode(v1::RELEASE_MODE_EXACT);
+  record.set_recipient("ru");
+  record.set_spec_name("old.yaml");
+  record.set_spec_yaml(wrong);
+  record.set_spec_sha256(Sha256Hex(wrong));
+  for (const PublishedCell& cell : made->count_cells) {
+    record.add_count_values(cell.value);
+    record.add_count_published(true);
+  }
+  for (const PublishedCell& cell : made->sum_cells) {
+    record.add_sum_values(cell.value);
+    record.add_sum_published(true);
+  }
+  for (v1::DataVersion& version : DataVersionOf(*made)) *record.add_data_version() = version;
+  absl::StatusOr<ReleaseHistory> history = ReleaseHistory::Open(store_, "history", *key_);
+  ASSERT_TRUE(history.ok()) << history.status();
+  ASSERT_TRUE(history->Append(record).ok());
+
+  Covenant covenant = QueryCovenant("history", {good});
+  QueryRunner runner(&covenant, key_, store_);
+  absl::StatusOr<v1::Release> release = runner.Run("ru", Request(good));
+  ASSERT_TRUE(release.ok()) << release.status();
+  EXPECT_EQ(release->metadata().earlier_releases_checked(), 1);
+  EXPECT_EQ(*store_->ReleasesSpent("history"), 2);
+}
+
+// A snapshot register's rows are members on the snapshot date only if the extract is of that
+// date: every run's delivery period must end on it.
+TEST_F(AnalysisEngineTest, ASnapshotDateTheRegisterWasNotDeliveredForIsRefused) {
+  const std::string yaml = CountsSpec(kSnapshotRegister, "", "");
+  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(yaml, "spec.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_TRUE(CheckSpecFitsDeliveries(*spec, {}, *store_, "snapshot-dated").ok())
+      << CheckSpecFitsDeliveries(*spec, {}, *store_, "snapshot-dated");
+
+  const std::string june = Replace(Replace(yaml, "snapshot: 2014-12-31", "snapshot: 2014-06-30"),
+                                   "reference_dates: [2014-12-31]", "reference_dates: [2014-06-30]");
+  absl::StatusOr<AnalysisSpec> june_spec = ParseAnalysisSpec(june, "spec.yaml");
+  ASSERT_TRUE(june_spec.ok()) << june_spec.status();
+  absl::Status status = CheckSpecFitsDeliveries(*june_spec, {}, *store_, "snapshot-dated");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()),
+              StartsWith(At(june, "2014-06-30, moves", "register.snapshot") +
+                         "register 'brp_snapshot' run "));
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("was delivered for the period 2014-01-01 to 2014-12-31, which does not "
+                        "end on the spec's snapshot date 2014-06-30"));
+
+  // Runs of different dates under one snapshot spec: the one of another date is refused.
+  status = CheckSpecFitsDeliveries(*spec, {}, *store_, "snapshot-mixed");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("the period 2014-01-01 to 2014-06-30, which does not end on the spec's "
+                        "snapshot date 2014-12-31"));
+  // The query is refused before anything runs or is spent.
+  Covenant covenant = QueryCovenant("snapshot-mixed", {yaml});
+  QueryRunner runner(&covenant, key_, store_);
+  absl::StatusOr<v1::Release> release = runner.Run("ru", Request(yaml));
+  ASSERT_FALSE(release.ok());
+  EXPECT_THAT(std::string(release.status().message()),
+              StartsWith(At(yaml, "2014-12-31, moves", "register.snapshot")));
+  EXPECT_EQ(*store_->ReleasesSpent("snapshot-mixed"), 0);
+}
+
+// A run that fits but for a code (priced by without a price, or filtered on and not delivered)
+// refuses the spec rather than silently dropping out of every indicator of its dataset.
+TEST_F(AnalysisEngineTest, ARunWithAnUnpricedOrMissingCodeRefusesTheSpec) {
+  const std::string costs = CostsSpec(kCostItems);
+  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(costs, "spec.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  absl::Status status = CheckSpecFitsDeliveries(*spec, *prices_, *store_, "unpriced");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()),
+              StartsWith(At(costs, "feit, payer", "costs.items.offences.price_by") +
+                         "dataset 'politie' delivers 1 code of 'feit' without a unit price"));
+  absl::StatusOr<AnalysisResult> result =
+      AnalysisEngine(store_, "unpriced", key_).Run(*spec, *prices_);
+  ASSERT_FALSE(result.ok()) << "the second police run would be left out of every indicator";
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(result.status().message()),
+              HasSubstr("dataset 'politie' delivers 1 code of 'feit' without a unit price"));
+
+  // The first police run lacks the code the spec filters on.
+  const std::string filtered =
+      Replace(CountsSpec(kPeriodRegister, "", ""), "offence: {dataset: politie, date: pleegdatum}",
+              "offence: {dataset: politie, where: {feit: [f999]}, date: pleegdatum}");
+  absl::StatusOr<AnalysisSpec> filtered_spec = ParseAnalysisSpec(filtered, "spec.yaml");
+  ASSERT_TRUE(filtered_spec.ok()) << filtered_spec.status();
+  status = CheckSpecFitsDeliveries(*filtered_spec, {}, *store_, "unpriced");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()),
+              StartsWith(At(filtered, "feit: [f999]", "indicators.offence.where.feit") +
+                         "dataset 'politie' has no code 'f999'"));
+  result = AnalysisEngine(store_, "unpriced", key_).Run(*filtered_spec, {});
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << result.status();
+}
+
+// Indicator patterns of 2 words (65-128 indicators) and 8 words (257-512), with columns and a
+// flag at the words' boundaries; one indicator more than 512 is refused.
+TEST_F(AnalysisEngineTest, IndicatorPatternsOfTwoAndEightWords) {
+  // CountsSpec's 4 indicators come first: i<k> is bit 4 + k.
+  auto spec_of = [](int extra, const std::vector<int>& columns, int any_a, int any_b, int none) {
+    std::string indicators;
+    for (int k = 0; k < extra; ++k) {
+      indicators += fmt::format("  i{}: {{dataset: politie, where: {{feit: [{}]}}, date: pleegdatum}}\n",
+                                k, Code(k % kOffenceCodes));
+    }
+    std::string yaml = CountsSpec(kPeriodRegister, indicators, "");
+    yaml = Replace(yaml, "tables:\n",
+                   fmt::format("flags:\n  across: {{any: [i{}, i{}], none: [i{}]}}\ntables:\n",
+                               any_a, any_b, none));
+    std::string more = "      - {label: across, count: across}\n";
+    for (int k : columns) more += fmt::format("      - {{label: i{}, count: i{}}}\n", k, k);
+    return yaml + more;
+  };
+  struct Width {
+    int extra;                 // indicators after the first 4
+    std::vector<int> columns;  // i<k> at the words' edges (bits 63/64, 127, 255/256, 447/448, 511)
+    int any_a, any_b, none;
+  };
+  for (const Width& width : {Width{100, {59, 60, 99}, 59, 99, 60},
+                             Width{508, {0, 59, 60, 123, 251, 252, 443, 444, 507}, 60, 507, 444}}) {
+    SCOPED_TRACE(4 + width.extra);
+    absl::StatusOr<AnalysisResult> result =
+        Run(spec_of(width.extra, width.columns, width.any_a, width.any_b, width.none));
+    ASSERT_TRUE(result.ok()) << result.status();
+    auto code = [](int k) { return k % kOffenceCodes; };
+    for (int wijk = 0; wijk < 3; ++wijk) {
+      const std::string row = WijkCodes()[static_cast<size_t>(wijk)];
+      for (int k : width.columns) {
+        const std::map<int, int> expected =
+            HouseholdsWhere([&](const Person& p) { return OffenceIn2014(p, code(k)); });
+        EXPECT_EQ(Cell(*result, "per_area", row, fmt::format("i{}", k)),
+                  expected.contains(wijk) ? expected.at(wijk) : 0)
+            << row << " i" << k;
+      }
+    }
+    std::map<size_t, std::array<bool, 2>> seen;
+    for (const Person& p : world_->persons) {
+      if (!world_->Member(p)) continue;
+      auto& s = seen[p.household];
+      s[0] = s[0] || OffenceIn2014(p, code(width.any_a)) || OffenceIn2014(p, code(width.any_b));
+      s[1] = s[1] || OffenceIn2014(p, code(width.none));
+    }
+    int across = 0;
+    for (const auto& [household, s] : seen) across += s[0] && !s[1] ? 1 : 0;
+    EXPECT_GT(across, 0);
+    EXPECT_EQ(Cell(*result, "per_area", "all", "across"), across);
+  }
+  absl::StatusOr<AnalysisResult> over = Run(spec_of(509, {0}, 0, 1, 2));
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(over.status().message()),
+              HasSubstr("the spec defines 513 indicators; the analysis engine supports at most 512"));
 }
 
 }  // namespace

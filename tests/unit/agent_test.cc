@@ -389,5 +389,71 @@ TEST(ExportScanTest, RejectRateGuardFailsTheScanAboveTheLimitOnly) {
   EXPECT_FALSE(summary.ok());
 }
 
+// Rounding the share up to whole rows must not let an export through with no valid row.
+TEST(QualitySummaryTest, RejectRateGuardTripsWhenEveryRowIsRejected) {
+  QualitySummary summary;
+  summary.rows = 1;
+  summary.rejected[RejectReason::kBsnElevenTest] = 1;
+  for (double max_percent : {5.0, 50.0, 100.0}) {
+    absl::Status status = summary.CheckRejectRate(max_percent);
+    EXPECT_TRUE(absl::IsFailedPrecondition(status)) << max_percent << ": " << status;
+    EXPECT_NE(status.message().find("all 1 data row(s) were rejected"), std::string::npos)
+        << status;
+  }
+  summary.rows = 40;
+  summary.rejected[RejectReason::kBsnElevenTest] = 40;
+  EXPECT_TRUE(absl::IsFailedPrecondition(summary.CheckRejectRate(100.0)));
+  // One valid row is enough for the limit to decide; no rows at all is no broken export.
+  summary.valid = 1;
+  summary.rejected[RejectReason::kBsnElevenTest] = 39;
+  EXPECT_TRUE(summary.CheckRejectRate(100.0).ok());
+  EXPECT_TRUE(QualitySummary().CheckRejectRate(5.0).ok());
+
+  TempDir dir;
+  WriteFile(dir / "uwv.csv", "BSN;Regeling;Jaar;Opmerking\n111222333;zz;2012;x\n");
+  absl::StatusOr<Mapping> mapping = ParseMapping(kMapping, "m.yaml");
+  ASSERT_TRUE(mapping.ok()) << mapping.status();
+  ScanOptions options;
+  options.progress = false;
+  options.max_reject_percent = 5.0;
+  absl::StatusOr<QualitySummary> scanned = ScanExport(*mapping, dir / "uwv.csv", options);
+  ASSERT_FALSE(scanned.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(scanned.status())) << scanned.status();
+  EXPECT_NE(scanned.status().message().find("uwv.csv: all 1 data row(s) were rejected"),
+            std::string::npos)
+      << scanned.status();
+}
+
+// A header cell is the export's text: escaped in the text summary and the reject report, so
+// that it cannot drive the terminal that shows them.
+TEST(ExportScanTest, EscapesTheExportsHeaderCellsInTheSummaryAndTheRejectReport) {
+  std::string yaml = kMapping;
+  yaml.replace(yaml.find("column: Jaar"), 12, "column: \"Jaar\\e[31m\"");
+  absl::StatusOr<Mapping> mapping = ParseMapping(yaml, "m.yaml");
+  ASSERT_TRUE(mapping.ok()) << mapping.status();
+  TempDir dir;
+  WriteFile(dir / "uwv.csv",
+            "BSN;Regeling;Jaar\x1b[31m;Opmerking\n"
+            "111222333;ww;2012;a\n"
+            "123456782;ww;12;b\n");
+  absl::StatusOr<std::unique_ptr<RejectReport>> report = RejectReport::Create(dir / "r.csv");
+  ASSERT_TRUE(report.ok());
+  ScanOptions options;
+  options.rejects = report->get();
+  options.progress = false;
+  absl::StatusOr<QualitySummary> summary = ScanExport(*mapping, dir / "uwv.csv", options);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  ASSERT_TRUE((*report)->Close().ok());
+  const std::string text = summary->ToText();
+  EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+  EXPECT_NE(text.find("  Jaar\\x1b[31m"), std::string::npos) << text;
+  const std::string rejects = ReadFile(dir / "r.csv");
+  EXPECT_EQ(rejects.find('\x1b'), std::string::npos) << rejects;
+  EXPECT_NE(rejects.find("2,3,year_invalid,Jaar\\x1b[31m,"), std::string::npos) << rejects;
+  // JSON keeps the name; nlohmann escapes it.
+  EXPECT_EQ(summary->ToJson().dump().find('\x1b'), std::string::npos);
+  EXPECT_TRUE(summary->ToJson()["missing"].contains("Jaar\x1b[31m"));
+}
+
 }  // namespace
 }  // namespace koppel

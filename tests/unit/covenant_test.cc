@@ -1464,6 +1464,29 @@ TEST_F(ExplainApprovedTest, AChangedOrMissingSpecIsReportedPlainly) {
   EXPECT_THAT(unread, Not(HasSubstr("PROBLEM")));
 }
 
+// Officers approve from this text: how each cost item is priced, and which are kept out of the
+// total, must be in it.
+TEST_F(ExplainApprovedTest, SaysHowEachCostItemIsPricedAndWhichAreApartFromTheTotal) {
+  std::string spec = ReadSource("analyses/almelo-mpg.yaml");
+  const std::string ww =
+      "ww: {indicator: ww, volume: records, prices: [ww_benefit, ww_execution], payer: uwv}";
+  ASSERT_NE(spec.find(ww), std::string::npos);
+  spec = Replace(spec, ww, "ww: {indicator: ww, volume: records, price_by: uitkering, payer: uwv}");
+  spec = Replace(spec, "bijstand_execution],\n       payer: municipality}",
+                 "bijstand_execution],\n       payer: municipality, in_total: false}");
+  testing::WriteFile(dir_ / "analyses/almelo-mpg.yaml", spec);
+  covenant_.analysis.approved[0].spec_sha256 = CovenantSha256Hex(spec);
+  const std::string text = Explain();
+  EXPECT_THAT(text, Not(HasSubstr("PROBLEM: the spec does not parse")));
+  EXPECT_THAT(text, HasSubstr("ww (paid by uwv): each record of ww, priced per code of uitkering "
+                              "from the prices file"));
+  EXPECT_THAT(text, HasSubstr("bijstand (paid by municipality): each record of bijstand times "
+                              "bijstand_benefit + bijstand_execution from the prices file; shown, "
+                              "but not in the total (nor in its payer's row: tables by payer show "
+                              "it as its own row)"));
+  EXPECT_THAT(text, HasSubstr("not summed into the total: bijstand"));
+}
+
 TEST_F(ExplainApprovedTest, ASpecThatContradictsItsEntryIsReported) {
   const std::string renamed =
       Replace(ReadSource("analyses/almelo-mpg.yaml"), "analysis: almelo-mpg", "analysis: other");

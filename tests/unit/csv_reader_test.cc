@@ -366,6 +366,107 @@ TEST(TextEncodingTest, RefusesAFileThatDoesNotDecodeNamingLineAndColumn) {
       << check.status();
 }
 
+// U+0000 is no text in any encoding: it refuses the file where it stands, never a row.
+TEST(TextEncodingTest, RefusesANulCharacterInEveryEncodingNamingLineAndColumn) {
+  const std::string utf8 = std::string(kUtf8Export) + "1112" + std::string(1, '\0') +
+                           "33;Caf\xC3\xA9;1\n";
+  const std::string where =
+      "line 4, column 5: a NUL character (U+0000), which no text export holds";
+  for (const EncodedExport& e : EncodedExports(utf8)) {
+    SCOPED_TRACE(std::string(TextEncodingName(e.declared)));
+    TempDir dir;
+    WriteFile(dir / "x.csv", e.bytes);
+    for (TextEncoding declared : {e.declared, TextEncoding::kAuto}) {
+      absl::StatusOr<EncodingCheck> check = CheckFileEncoding(dir / "x.csv", declared);
+      ASSERT_FALSE(check.ok());
+      EXPECT_TRUE(absl::IsFailedPrecondition(check.status()));
+      const std::string message(check.status().message());
+      EXPECT_TRUE(message.starts_with((dir / "x.csv").string() + ": " + where)) << message;
+      EXPECT_EQ(message.find("UTF-16 without"), std::string::npos) << message;
+    }
+    // The same from a decoder fed one byte at a time.
+    absl::StatusOr<std::unique_ptr<TextDecoder>> decoder = TextDecoder::Create(e.declared, "x");
+    ASSERT_TRUE(decoder.ok());
+    std::string pending;
+    std::string out;
+    absl::Status status;
+    for (size_t i = 0; i <= e.bytes.size() && status.ok(); ++i) {
+      const bool end = i == e.bytes.size();
+      if (!end) pending += e.bytes[i];
+      std::string_view input = pending;
+      status = (*decoder)->Decode(&input, end, &out);
+      pending.erase(0, pending.size() - input.size());
+    }
+    EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+    EXPECT_NE(status.message().find(where), std::string::npos) << status;
+    EXPECT_EQ(out.find('\0'), std::string::npos);
+  }
+  // The reader stops at one as well.
+  TempDir dir;
+  WriteFile(dir / "x.csv", std::string("a;b\nx;\0\n", 9));
+  absl::StatusOr<std::unique_ptr<CsvReader>> reader =
+      CsvReader::Open(dir / "x.csv", {.delimiter = ';'});
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  CsvRecord record;
+  absl::StatusOr<bool> more;
+  while ((more = (*reader)->Next(&record)).ok() && *more) {
+  }
+  ASSERT_FALSE(more.ok());
+  EXPECT_NE(more.status().message().find("line 2, column 3: a NUL character"), std::string::npos)
+      << more.status();
+}
+
+// UTF-16 without a byte-order mark reads as valid UTF-8 (or windows-1252) with a NUL in every
+// second byte: refused, and the message says what the file probably is.
+TEST(TextEncodingTest, NamesUtf16WithoutAByteOrderMark) {
+  for (bool big_endian : {false, true}) {
+    SCOPED_TRACE(big_endian);
+    TempDir dir;
+    WriteFile(dir / "x.csv", ToUtf16(kUtf8Export, big_endian).substr(2));
+    for (TextEncoding declared :
+         {TextEncoding::kAuto, TextEncoding::kUtf8, TextEncoding::kWindows1252}) {
+      SCOPED_TRACE(std::string(TextEncodingName(declared)));
+      absl::StatusOr<EncodingCheck> check = CheckFileEncoding(dir / "x.csv", declared);
+      ASSERT_FALSE(check.ok());
+      EXPECT_TRUE(absl::IsFailedPrecondition(check.status()));
+      const std::string message(check.status().message());
+      EXPECT_NE(message.find(big_endian ? "line 1, column 1: a NUL character"
+                                        : "line 1, column 2: a NUL character"),
+                std::string::npos)
+          << message;
+      EXPECT_NE(message.find("is this UTF-16 without a byte-order mark? save it as Unicode text "
+                             "with a BOM"),
+                std::string::npos)
+          << message;
+      EXPECT_EQ(message.find("read as windows-1252"), std::string::npos) << message;
+    }
+  }
+}
+
+TEST(TextEncodingTest, RefusesUtf32) {
+  std::string le("\xFF\xFE\0\0", 4), be("\0\0\xFE\xFF", 4);
+  for (char c : std::string_view("a;b\n")) {
+    le += std::string{c, '\0', '\0', '\0'};
+    be += std::string{'\0', '\0', '\0', c};
+  }
+  for (const std::string& bytes : {le, be}) {
+    TempDir dir;
+    WriteFile(dir / "x.csv", bytes);
+    for (TextEncoding declared : {TextEncoding::kAuto, TextEncoding::kUtf16, TextEncoding::kUtf8,
+                                  TextEncoding::kWindows1252}) {
+      SCOPED_TRACE(std::string(TextEncodingName(declared)));
+      absl::StatusOr<EncodingCheck> check = CheckFileEncoding(dir / "x.csv", declared);
+      ASSERT_FALSE(check.ok());
+      EXPECT_TRUE(absl::IsFailedPrecondition(check.status()));
+      EXPECT_NE(check.status().message().find(
+                    "starts with a UTF-32 byte-order mark: UTF-32 is not supported; save as UTF-8 "
+                    "or UTF-16"),
+                std::string::npos)
+          << check.status();
+    }
+  }
+}
+
 TEST(TextEncodingTest, MappingAcceptsTheSevenNamesAndListsThemOtherwise) {
   for (std::string_view name : {"utf-8", "utf-8-bom", "windows-1252", "iso-8859-1", "iso-8859-15",
                                 "utf-16", "auto"}) {

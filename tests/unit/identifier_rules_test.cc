@@ -103,6 +103,19 @@ TEST(IdentifierRulesTest, Names) {
   EXPECT_FALSE(IsFieldName("zorg vorm"));
 }
 
+TEST(LogSafeTest, DisplaySafeKeepsPrintableUtf8AndEscapesControls) {
+  EXPECT_EQ(DisplaySafe("BSN cli\xc3\xabnt's \"nr\""), "BSN cli\xc3\xabnt's \"nr\"");
+  EXPECT_EQ(DisplaySafe("start\x1b[31m"), "start\\x1b[31m");
+  EXPECT_EQ(DisplaySafe("a\nb\rc\x7f"), "a\\nb\\rc\\x7f");
+  EXPECT_EQ(DisplaySafe("\xc2\x85"), "\\xc2\\x85");              // NEL, a C1 control
+  EXPECT_EQ(DisplaySafe("x\xe2\x80\xaey"), "x\\xe2\\x80\\xaey");  // right-to-left override
+  EXPECT_EQ(DisplaySafe("\xe2\x80\xa8"), "\\xe2\\x80\\xa8");      // line separator
+  EXPECT_EQ(DisplaySafe("\xff\xc3"), "\\xff\\xc3");              // not UTF-8
+  EXPECT_EQ(DisplaySafe("\xe0\x80\xaf"), "\\xe0\\x80\\xaf");     // overlong
+  const std::string long_text(5000, 'a');
+  EXPECT_NE(DisplaySafe(long_text).find("(5000 bytes)"), std::string::npos);
+}
+
 TEST(LogSafeTest, NoSecondLineNoEscapeSequence) {
   const std::string forged = "x\nstored batch FAKE\r\x1b[31m\xff\\\"";
   const std::string safe = LogSafe(forged);

@@ -79,14 +79,14 @@ TEST(MappingDraftTest, ChoosesTheBsnColumnByTheElevenTestAndNeverWritesABsn) {
   // 2% of BSNs broken; a client number column of nine digits passes the 11-test by chance only.
   std::vector<std::string> bsns;
   for (uint32_t i = 0; i < 500; ++i) bsns.push_back(i % 50 == 7 ? "123456780" : Bsn(i));
-  Drafted d = Draft({"Klantnummer", "BSN cliënt"}, 500, [&](size_t r, size_t c) {
+  Drafted d = Draft({"Klant", "BSN cliënt"}, 500, [&](size_t r, size_t c) {
     return c == 0 ? std::to_string(300000000 + r * 13) : bsns[r];
   });
   ASSERT_TRUE(d.mapping.bsn_column.has_value()) << d.yaml;
   EXPECT_EQ(*d.mapping.bsn_column, "BSN cliënt");
   EXPECT_NE(d.yaml.find("98.0% of 500 values pass the 11-test"), std::string::npos) << d.yaml;
-  EXPECT_EQ(Attribute(d.mapping, "Klantnummer"), nullptr) << "a record number is no attribute";
-  EXPECT_NE(d.yaml.find("\"Klantnummer\": numbers of seven or more digits"), std::string::npos);
+  EXPECT_EQ(Attribute(d.mapping, "Klant"), nullptr) << "a record number is no attribute";
+  EXPECT_NE(d.yaml.find("\"Klant\": numbers of seven or more digits"), std::string::npos);
   for (const std::string& bsn : bsns) ASSERT_EQ(d.yaml.find(bsn), std::string::npos);
 }
 
@@ -132,8 +132,8 @@ TEST(MappingDraftTest, FindsAFreeFormHouseField) {
 }
 
 TEST(MappingDraftTest, ReadsDateFormatsIncludingDateTimesAndTakesThePeriodFromThem) {
-  const std::vector<std::string> header = {"BSN",           "Start",       "Einde",
-                                           "Geboortedatum", "Pleegmoment", "Peildatum"};
+  const std::vector<std::string> header = {"BSN",         "Start",    "Einde", "Overlijdensdatum",
+                                           "Pleegmoment", "Peildatum"};
   Drafted d = Draft(header, 120, [](size_t r, size_t c) -> std::string {
     const int day = 1 + static_cast<int>(r % 28);
     const int month = 1 + static_cast<int>(r % 12);
@@ -159,14 +159,14 @@ TEST(MappingDraftTest, ReadsDateFormatsIncludingDateTimesAndTakesThePeriodFromTh
   };
   EXPECT_EQ(format("Start"), "dd-mm-yyyy");
   EXPECT_EQ(format("Einde"), "d/m/yyyy");
-  EXPECT_EQ(format("Geboortedatum"), "yyyymmdd");
+  EXPECT_EQ(format("Overlijdensdatum"), "yyyymmdd");
   EXPECT_EQ(format("Pleegmoment"), "yyyy-mm-ddTHH:MM");
   EXPECT_EQ(format("Peildatum"), "yyyy-mm-dd");
   EXPECT_TRUE(Attribute(d.mapping, "Start")->required);
   EXPECT_FALSE(Attribute(d.mapping, "Einde")->required) << "it has empty values";
-  // Birth dates say nothing about the period the export covers.
+  // Death dates say nothing about the period the export covers; the period is whole years.
   EXPECT_EQ(d.mapping.period_from, "2012-01-01");
-  EXPECT_EQ(d.mapping.period_to, "2014-12-28");
+  EXPECT_EQ(d.mapping.period_to, "2014-12-31");
 }
 
 TEST(MappingDraftTest, ReadsAmountsIntegersAndYears) {
@@ -265,20 +265,165 @@ TEST(MappingDraftTest, LeavesFreeTextOutNamingItsHeader) {
   });
   EXPECT_EQ(d.mapping.attributes.size(), 0u) << d.yaml;
   EXPECT_NE(d.yaml.find("#   \"Notitie\": free text"), std::string::npos) << d.yaml;
-  EXPECT_NE(d.yaml.find("#   \"Dossier\": free text or a record number"), std::string::npos);
+  EXPECT_NE(d.yaml.find("#   \"Dossier\": too many different values for codes"), std::string::npos);
 }
 
 TEST(MappingDraftTest, NeverListsHouseNumbersAsCategoryCodes) {
   // No postcode column, so no address: the house numbers must not become category codes.
-  Drafted d = Draft({"BSN", "Adres", "Huisnr"}, 200, [](size_t r, size_t c) -> std::string {
+  Drafted d = Draft({"BSN", "Locatie", "Huisnr"}, 200, [](size_t r, size_t c) -> std::string {
     if (c == 0) return Bsn(static_cast<uint32_t>(r));
     return std::to_string(10 + r % 5) + (r % 2 ? "A" : "-2");
   });
   EXPECT_EQ(d.mapping.attributes.size(), 0u) << d.yaml;
-  EXPECT_NE(d.yaml.find("\"Adres\": values written like house numbers"), std::string::npos)
+  EXPECT_NE(d.yaml.find("\"Locatie\": values written like house numbers"), std::string::npos)
       << d.yaml;
-  EXPECT_NE(d.yaml.find("\"Huisnr\": named like an identifier"), std::string::npos) << d.yaml;
+  EXPECT_NE(d.yaml.find("\"Huisnr\": identifying: left out"), std::string::npos) << d.yaml;
   EXPECT_EQ(d.yaml.find("12A"), std::string::npos) << d.yaml;
+}
+
+// A crafted export of a person's identifying details beside one real category: only the
+// category is drafted, and no identifying value is written.
+const std::vector<std::string> kIdentifyingHeader = {"bsn",       "gebdatum", "gebjaar", "pc4",
+                                                     "pcletters", "nummer",   "zip",     "ouder_id",
+                                                     "naam",      "zorgsoort"};
+
+std::string IdentifyingCell(size_t r, size_t c) {
+  static const char* kSurnames[] = {"Jansen", "Veenstra", "Bakhuizen"};
+  static const char* kLetters[] = {"QJ", "XK", "VQ"};
+  static const char* kCare[] = {"SGGZ", "BGGZ"};
+  switch (c) {
+    case 0:
+      return Bsn(static_cast<uint32_t>(r));
+    case 1:  // one person born long before the others
+      return r == 7 ? "03-04-1901" : fmt::format("{:02d}-06-{}", 1 + r % 28, 1960 + r % 3);
+    case 2:
+      return r == 7 ? "1899" : r == 8 ? "2031" : std::to_string(1960 + r % 3);
+    case 3:
+      return std::to_string(7611 + r % 3);
+    case 4:
+      return kLetters[r % 3];
+    case 5:
+      return std::to_string(231 + r % 3);
+    case 6:
+      return fmt::format("NL{}{}", 7611 + r % 3, kLetters[r % 3]);
+    case 7:
+      return fmt::format("A{:08d}", 31415926 + r % 3);
+    case 8:
+      return kSurnames[r % 3];
+    default:
+      return kCare[r % 2];
+  }
+}
+
+TEST(MappingDraftTest, LeavesIdentifyingColumnsOutAndWritesNoneOfTheirValues) {
+  Drafted d = Draft(kIdentifyingHeader, 60, IdentifyingCell);
+  ASSERT_TRUE(d.mapping.bsn_column.has_value()) << d.yaml;
+  const AttributeSpec* zorgsoort = Attribute(d.mapping, "zorgsoort");
+  ASSERT_NE(zorgsoort, nullptr) << d.yaml;
+  EXPECT_EQ(zorgsoort->codes.size(), 2u);
+  for (std::string_view column :
+       {"gebdatum", "pc4", "pcletters", "nummer", "zip", "ouder_id", "naam"}) {
+    EXPECT_EQ(Attribute(d.mapping, column), nullptr) << column << "\n" << d.yaml;
+    EXPECT_NE(d.yaml.find(fmt::format("#   \"{}\": identifying: left out", column)),
+              std::string::npos)
+        << column << "\n"
+        << d.yaml;
+  }
+  // A birth year may be an attribute, but never shows the period.
+  EXPECT_NE(d.yaml.find("placeholder: no year holds 10 or more dates"), std::string::npos)
+      << d.yaml;
+  for (size_t r = 0; r < 60; ++r) {
+    for (size_t c = 0; c + 1 < kIdentifyingHeader.size(); ++c) {
+      const std::string value = IdentifyingCell(r, c);
+      if (c == 2 && value.starts_with("196")) continue;  // common years, not one person's
+      EXPECT_EQ(d.yaml.find(value), std::string::npos) << kIdentifyingHeader[c] << "\n" << d.yaml;
+    }
+  }
+  for (std::string_view date : {"1901", "1899", "2031", "04-03", "03-04"}) {
+    EXPECT_EQ(d.yaml.find(date), std::string::npos) << date << "\n" << d.yaml;
+  }
+}
+
+TEST(MappingDraftTest, ThePeriodIsTheWholeYearsThatMinCellValuesFallIn) {
+  // "Datum" has one record in 1901 and one in 2031: neither year may show. "dob" and
+  // "geb_datum" are dates of birth whatever their extremes, and "Sterfjaar" a year of death.
+  Drafted d = Draft({"BSN", "Datum", "dob", "geb_datum", "Sterfjaar"}, 100,
+                    [](size_t r, size_t c) -> std::string {
+                      if (c == 0) return Bsn(static_cast<uint32_t>(r));
+                      if (c == 1) {
+                        if (r == 3) return "03-04-1901";
+                        if (r == 4) return "17-11-2031";
+                        return fmt::format("{:02d}-05-{}", 2 + r % 27, 2013 + r % 2);
+                      }
+                      if (c == 4) return std::to_string(1990 + r % 40);
+                      return fmt::format("{:02d}-04-19{:02d}", 1 + r % 28, 20 + r % 60);
+                    });
+  EXPECT_EQ(d.mapping.period_from, "2013-01-01") << d.yaml;
+  EXPECT_EQ(d.mapping.period_to, "2014-12-31") << d.yaml;
+  for (std::string_view year : {"1901", "2031", "1920", "2029"}) {
+    EXPECT_EQ(d.yaml.find(year), std::string::npos) << year << "\n" << d.yaml;
+  }
+  EXPECT_EQ(Attribute(d.mapping, "dob"), nullptr) << d.yaml;
+  EXPECT_EQ(Attribute(d.mapping, "geb_datum"), nullptr) << d.yaml;
+
+  // Too few dates in any year: a placeholder, not the dates seen.
+  Drafted few = Draft({"BSN", "Datum"}, 8, [](size_t r, size_t c) -> std::string {
+    return c == 0 ? Bsn(static_cast<uint32_t>(r)) : fmt::format("{:02d}-05-2013", 1 + r);
+  });
+  EXPECT_NE(few.yaml.find("placeholder"), std::string::npos) << few.yaml;
+  EXPECT_EQ(few.yaml.find("2013"), std::string::npos) << few.yaml;
+}
+
+TEST(MappingDraftTest, NeverListsValuesThatHoldIdentifiersOrNames) {
+  // Neutral headers: the values tell. Postcodes inside codes, letter-and-digits ids and
+  // surnames (one per few rows) are left out; a real category and a place name stay.
+  static const char* kWijken[] = {"Binnenstad", "Hofkamp"};
+  Drafted d =
+      Draft({"BSN", "Kenmerk", "Referentie", "Klant", "Soort", "Wijknaam", "Aanrijding"}, 200,
+            [](size_t r, size_t c) -> std::string {
+              switch (c) {
+                case 0:
+                  return Bsn(static_cast<uint32_t>(r));
+                case 1:
+                  return fmt::format("NL{} Q{}", 7611 + r % 4, static_cast<char>('A' + r % 4));
+                case 2:
+                  return fmt::format("R{:07d}", 2718281 + r % 5);
+                case 3:
+                  return fmt::format("Achter{}", static_cast<char>('a' + r % 26)) +
+                         static_cast<char>('a' + r / 26 % 3);
+                case 4:
+                  return r % 2 ? "AMB" : "RES";
+                case 5:
+                  return kWijken[r % 2];
+                default:
+                  return r % 3 ? "JA" : "NEE";
+              }
+            });
+  for (std::string_view column : {"Kenmerk", "Referentie", "Klant"}) {
+    EXPECT_EQ(Attribute(d.mapping, column), nullptr) << column << "\n" << d.yaml;
+  }
+  EXPECT_NE(d.yaml.find("\"Kenmerk\": identifying: left out"), std::string::npos) << d.yaml;
+  EXPECT_NE(d.yaml.find("\"Referentie\": identifying: left out"), std::string::npos) << d.yaml;
+  EXPECT_NE(d.yaml.find("\"Klant\": too many different values"), std::string::npos) << d.yaml;
+  EXPECT_EQ(d.yaml.find("7611"), std::string::npos) << d.yaml;
+  EXPECT_EQ(d.yaml.find("2718281"), std::string::npos) << d.yaml;
+  EXPECT_EQ(d.yaml.find("Achter"), std::string::npos) << d.yaml;
+  ASSERT_NE(Attribute(d.mapping, "Soort"), nullptr) << d.yaml;
+  ASSERT_NE(Attribute(d.mapping, "Wijknaam"), nullptr) << "a place, not a person's name";
+  ASSERT_NE(Attribute(d.mapping, "Aanrijding"), nullptr) << "\"nr\" inside a word is no number";
+}
+
+TEST(MappingDraftTest, KeepsCodesClearOfTheRareValueThatHoldsAnIdentifier) {
+  // 12 values in 2,000 (more than min_cell, too few to call the column identifying) hold a
+  // postcode: the column stays a category, that value unlisted.
+  Drafted d = Draft({"BSN", "Soort"}, 2000, [](size_t r, size_t c) -> std::string {
+    if (c == 0) return Bsn(static_cast<uint32_t>(r));
+    return r % 150 == 9 ? "NL7611QJ" : r % 2 ? "AMB" : "RES";
+  });
+  const AttributeSpec* soort = Attribute(d.mapping, "Soort");
+  ASSERT_NE(soort, nullptr) << d.yaml;
+  EXPECT_EQ(soort->codes.size(), 2u);
+  EXPECT_EQ(d.yaml.find("7611"), std::string::npos) << d.yaml;
 }
 
 TEST(MappingDraftTest, RefusesAHeaderThatLooksLikeDataWithoutQuotingIt) {

@@ -562,6 +562,36 @@ TEST(ImpliedSumsTest, TwoPricesForOneVolumeAreRefusedAtOnce) {
   EXPECT_NE(std::string(p.status().message()).find("prices the same volume"), std::string::npos);
 }
 
+// A price_by item's volume is the records priced by the attribute; the prices of its codes are
+// its definition. Two releases whose prices files differ in one code's price would give that
+// code's records per cell by difference: the second is refused like any volume priced anew.
+TEST(ImpliedSumsTest, APriceByVolumePricedAnewInALaterReleaseIsRefused) {
+  std::vector<Household> world = World(3, 500, {{"y", 0.3}});
+  for (Household& h : world) {
+    if (h.facts["y"]) h.cents["offences"] = 10725;
+  }
+  const auto all = [](const Household&) { return true; };
+  auto release = [&](const std::string& f007_price) {
+    AnalysisResult result = MakeResult(world, {"y"}, {{"N", all, true}}, {"offences"},
+                                       {{"offences", all, {"offences"}}});
+    result.items[0].volume = "records of politie priced by feit";
+    result.items[0].definition = "records of politie priced by feit; price 1.00; prices of feit: "
+                                 "f001=101.25 f007=" + f007_price + "; cap -";
+    return result;
+  };
+  const AnalysisResult first = release("107.25");
+  absl::StatusOr<ProtectedRelease> p = ProtectRelease(first, {}, DisclosureRules{});
+  ASSERT_TRUE(p.ok()) << p.status();
+  const EarlierRelease earlier{&first, p->counts.state, p->sums.state};
+  EXPECT_TRUE(ProtectRelease(release("107.25"), {earlier}, DisclosureRules{}).ok())
+      << "the same prices are the same item";
+  absl::StatusOr<ProtectedRelease> second =
+      ProtectRelease(release("1107.25"), {earlier}, DisclosureRules{});
+  ASSERT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition) << second.status();
+  EXPECT_NE(std::string(second.status().message()).find("prices the same volume"),
+            std::string::npos);
+}
+
 // Two reference dates of one release (a year-on-year table) count the same households: joined
 // per household, "families on 31-12" minus "families without b on 30-12" is a group like any
 // other, not two unrelated unknowns.
