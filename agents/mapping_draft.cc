@@ -27,9 +27,11 @@ namespace {
 constexpr double kConfident = 0.9;
 // A column more of whose values than this share hold a postcode or a long number identifies.
 constexpr double kFewIdentifiers = 0.02;
-// A category has at most this many codes, and fewer than this share of its values.
+// A category has at most this many codes, and, once it has more than a handful, fewer than
+// this share of its values (a small export's three codes in twelve rows are still codes).
 constexpr size_t kMaxCodes = 50;
 constexpr double kMaxCodeShare = 0.2;
+constexpr size_t kFewCodes = 10;
 
 // Date (and date-time) formats tried on every column, in order of preference: on a tie the
 // earlier, stricter one wins. Formats this build's DateFormat does not know are skipped.
@@ -875,7 +877,8 @@ class ColumnClassifier {
       entry.count += count;
     }
     // Many different codes for the rows: names, free text or record numbers.
-    if (folded.size() > kMaxCodes || Share(folded.size(), n) > kMaxCodeShare) {
+    if (folded.size() > kMaxCodes ||
+        (folded.size() > kFewCodes && Share(folded.size(), n) > kMaxCodeShare)) {
       return LeaveOut(i, fmt::format("too many different values for codes, {} in {}: names, free "
                                      "text or record numbers",
                                      folded.size(), WithThousands(n)));

@@ -385,7 +385,7 @@ TEST(MappingDraftTest, NeverListsValuesThatHoldIdentifiersOrNames) {
                 case 0:
                   return Bsn(static_cast<uint32_t>(r));
                 case 1:
-                  return fmt::format("NL{} Q{}", 7611 + r % 4, static_cast<char>('A' + r % 4));
+                  return fmt::format("NL{}Q{}", 7611 + r % 4, static_cast<char>('A' + r % 4));
                 case 2:
                   return fmt::format("R{:07d}", 2718281 + r % 5);
                 case 3:
