@@ -1636,8 +1636,15 @@ void AnalysisRun<W>::DescribeItems(AnalysisResult* result) const {
   for (size_t i = 0; i < spec_.cost_items.size(); ++i) {
     const CostItemSpec& item = spec_.cost_items[i];
     const IndicatorSpec& indicator = spec_.indicators[indicator_index_.at(item.indicator)];
+    // price_by: a filter on the priced attribute only chooses which codes are priced, so it is
+    // part of the per-code prices below, not of the volume.
     std::string filters;
+    const AttributeFilter* priced_filter = nullptr;
     for (const AttributeFilter& filter : indicator.filters) {
+      if (!item.price_by.empty() && filter.attribute == item.price_by) {
+        priced_filter = &filter;
+        continue;
+      }
       std::vector<std::string> codes = filter.codes;
       std::sort(codes.begin(), codes.end());
       filters += fmt::format("[{} codes {} below {} at_least {}]", filter.attribute,
@@ -1664,6 +1671,11 @@ void AnalysisRun<W>::DescribeItems(AnalysisResult* result) const {
       volume += fmt::format(" priced by {}", item.price_by);
       code_prices = fmt::format("; prices of {}:", item.price_by);
       for (const std::string& code : PriceCodes(indicator.dataset, i)) {
+        if (priced_filter != nullptr && !priced_filter->codes.empty() &&
+            std::find(priced_filter->codes.begin(), priced_filter->codes.end(), code) ==
+                priced_filter->codes.end()) {
+          continue;  // filtered out: never priced, so not part of what is released
+        }
         auto price = prices_.items.find(code);
         code_prices += price != prices_.items.end() && price->second.price
                            ? fmt::format(" {}={:.2f}", code, *price->second.price)

@@ -353,7 +353,7 @@ class AnalysisEngineTest : public ::testing::Test {
     AddPeriodRegister(*world_, "typed", &writer, v1::ATTRIBUTE_TYPE_INTEGER);
     AddRecords(*world_, "typed", &writer);
     // Covenants of one scenario each, so that their releases do not meet.
-    for (const char* id : {"price-by-twice", "history"}) {
+    for (const char* id : {"price-by-twice", "price-by-filters", "price-by-narrow", "history"}) {
       AddPeriodRegister(*world_, id, &writer);
       AddRecords(*world_, id, &writer);
     }
@@ -792,6 +792,83 @@ TEST_F(AnalysisEngineTest, ASecondReleasePricingACodeDifferentlyIsRefused) {
   // The same prices again are the same item, released.
   absl::StatusOr<v1::Release> again = runner.Run("ru", request(first_prices));
   EXPECT_TRUE(again.ok()) << again.status();
+}
+
+// The same records described another way (a filter that lets every code through) are still the
+// same volume: pricing one code differently is refused. A price of a code the filter leaves out
+// is not part of what is released, so changing it does not block a repeat.
+TEST_F(AnalysisEngineTest, APriceByVolumeIsTheSameWhateverTheFilterOnItsCodesSays) {
+  const std::string spec = PriceByAreaSpec();
+  std::vector<std::string> every_code;
+  for (int c = 0; c < 150; ++c) every_code.push_back(fmt::format("f{:03d}", c));
+  const std::string every_code_spec =
+      Replace(spec, "offence: {dataset: politie, date: pleegdatum}",
+              fmt::format("offence: {{dataset: politie, date: pleegdatum, where: {{feit: [{}]}}}}",
+                          fmt::join(every_code, ", ")));
+  const std::string two_codes_spec =
+      Replace(spec, "offence: {dataset: politie, date: pleegdatum}",
+              "offence: {dataset: politie, date: pleegdatum, where: {feit: [f001, f002]}}");
+  ASSERT_NE(every_code_spec, spec);
+  ASSERT_NE(two_codes_spec, spec);
+  const std::string first_prices = PricesCsv();
+  const std::string f007_changed =
+      Replace(first_prices, fmt::format("f007,per offence,{:.2f}", OffencePrice(7)),
+              fmt::format("f007,per offence,{:.2f}", OffencePrice(7) + 1000));
+  Covenant covenant = QueryCovenant("price-by-filters", {});
+  for (const std::string* text : {&spec, &every_code_spec, &two_codes_spec}) {
+    for (const std::string* prices : {&first_prices, &f007_changed}) {
+      ApprovedAnalysis approved;
+      approved.name = "engine-test";
+      approved.spec_sha256 = Sha256Hex(*text);
+      approved.prices_path = "prices.csv";
+      approved.prices_sha256 = Sha256Hex(*prices);
+      covenant.analysis.approved.push_back(approved);
+    }
+  }
+  QueryRunner runner(&covenant, key_, store_);
+  auto request = [&](const std::string& text, const std::string& prices) {
+    v1::QueryRequest r = Request(text);
+    (*r.mutable_files())["prices.csv"] = prices;
+    return r;
+  };
+  absl::StatusOr<v1::Release> first = runner.Run("ru", request(spec, first_prices));
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<v1::Release> reworded = runner.Run("ru", request(every_code_spec, f007_changed));
+  ASSERT_FALSE(reworded.ok()) << "every code listed is the same records: f007's count by difference";
+  EXPECT_THAT(std::string(reworded.status().message()),
+              HasSubstr("prices the same volume as cost item 'offences'"));
+  // Two codes only: f007 is not priced, so its price is not part of this item.
+  absl::StatusOr<v1::Release> narrow = runner.Run("ru", request(two_codes_spec, first_prices));
+  ASSERT_FALSE(narrow.ok()) << "the two codes are a subset of the first release's codes";
+  EXPECT_EQ(*store_->ReleasesSpent("price-by-filters"), 1);
+}
+
+// A spec that prices only some codes can be released again with a prices file that changes a
+// code it leaves out.
+TEST_F(AnalysisEngineTest, APriceOfACodeTheFilterLeavesOutDoesNotBlockARepeat) {
+  const std::string spec =
+      Replace(PriceByAreaSpec(), "offence: {dataset: politie, date: pleegdatum}",
+              "offence: {dataset: politie, date: pleegdatum, where: {feit: [f001, f002]}}");
+  const std::string first_prices = PricesCsv();
+  const std::string f007_changed =
+      Replace(first_prices, fmt::format("f007,per offence,{:.2f}", OffencePrice(7)),
+              fmt::format("f007,per offence,{:.2f}", OffencePrice(7) + 1000));
+  Covenant covenant = QueryCovenant("price-by-narrow", {});
+  for (const std::string* prices : {&first_prices, &f007_changed}) {
+    ApprovedAnalysis approved;
+    approved.name = "engine-test";
+    approved.spec_sha256 = Sha256Hex(spec);
+    approved.prices_path = "prices.csv";
+    approved.prices_sha256 = Sha256Hex(*prices);
+    covenant.analysis.approved.push_back(approved);
+  }
+  QueryRunner runner(&covenant, key_, store_);
+  for (const std::string* prices : {&first_prices, &f007_changed}) {
+    v1::QueryRequest r = Request(spec);
+    (*r.mutable_files())["prices.csv"] = *prices;
+    absl::StatusOr<v1::Release> release = runner.Run("ru", r);
+    EXPECT_TRUE(release.ok()) << release.status();
+  }
 }
 
 // An earlier release made before specs were checked against the deliveries (here a category as
