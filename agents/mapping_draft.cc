@@ -1,6 +1,7 @@
 #include "agents/mapping_draft.h"
 
 #include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <array>
@@ -17,6 +18,7 @@
 #include "core/civil_date.h"
 #include "core/csv_reader.h"
 #include "core/date_format.h"
+#include "core/log_safe.h"
 #include "core/mapping.h"
 #include "core/progress.h"
 
@@ -258,6 +260,15 @@ double Share(uint64_t part, uint64_t whole) {
 
 // A YAML double-quoted scalar.
 std::string Quoted(std::string_view s) {
+  // Text a reader could not see as it is (line or paragraph separators, C1 controls,
+  // bidirectional overrides, invisible format characters) is written with yaml-cpp's escapes of
+  // every non-ASCII character; it reads back as the same header.
+  if (DisplaySafe(s) != s) {
+    YAML::Emitter emitter;
+    emitter.SetOutputCharset(YAML::EscapeNonAscii);
+    emitter << YAML::DoubleQuoted << std::string(s);
+    return emitter.c_str();
+  }
   std::string out = "\"";
   for (char c : s) {
     unsigned char u = static_cast<unsigned char>(c);

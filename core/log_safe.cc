@@ -42,6 +42,11 @@ bool Displayable(char32_t c) {
       c == 0x200F || c == 0x061C) {
     return false;  // bidirectional controls
   }
+  if (c == 0x00AD || (c >= 0x200B && c <= 0x200D) || (c >= 0x2060 && c <= 0x2064) ||
+      c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFB) || (c >= 0xE0000 && c <= 0xE007F)) {
+    return false;  // invisible: "bsn" and "bsn" with a zero-width space would look alike
+  }
+  if ((c >= 0xFDD0 && c <= 0xFDEF) || (c & 0xFFFE) == 0xFFFE) return false;  // noncharacters
   return true;
 }
 

@@ -22,8 +22,8 @@ std::string LogSafe(const absl::Status& status);
 
 // The same guarantee for text a person reads in a terminal or a report (an export's column
 // headers): printable UTF-8 such as "cliënt" stays as it is; control characters (C0, DEL, C1),
-// line and paragraph separators, bidirectional overrides and invalid UTF-8 are escaped as in
-// LogSafe.
+// line and paragraph separators, bidirectional overrides, invisible format characters,
+// noncharacters and invalid UTF-8 are escaped as in LogSafe.
 std::string DisplaySafe(std::string_view untrusted);
 
 }  // namespace koppel
