@@ -3,11 +3,16 @@
 #include <fmt/format.h>
 #include <sodium.h>
 
+#include <deque>
+#include <future>
+#include <optional>
+
 #include "core/key_file.h"
 #include "core/key_transport.h"
 #include "core/oprf.h"
 #include "core/status_macros.h"
 #include "core/tls.h"
+#include "core/worker_pool.h"
 #include "koppel/v1/vault.grpc.pb.h"
 
 namespace koppel {
@@ -31,61 +36,131 @@ class HmacTokenSource final : public TokenSource {
   uint32_t epoch_;
 };
 
+// OPRF mode. Inputs go to the vault in chunks, pipelined: while the vault evaluates one chunk
+// the agent blinds the next, then finalizes the one answered; blinding and finalizing run on
+// every core (WorkerPool), with the blinds drawn and inverted per batch (OprfClientBatch).
 class OprfTokenSource final : public TokenSource {
  public:
-  OprfTokenSource(std::shared_ptr<grpc::Channel> channel, std::string covenant, uint32_t epoch)
-      : stub_(v1::VaultService::NewStub(channel)), covenant_(std::move(covenant)), epoch_(epoch) {}
+  // Elements per call: half the vault's limit (4096), so that a chunk's round trip is short
+  // and the vault spreads a few agents' chunks over its cores.
+  static constexpr size_t kChunk = 2048;
+  // Chunks sent and not yet finalized: one at the vault while the next is blinded.
+  static constexpr size_t kChunksInFlight = 2;
+
+  OprfTokenSource(std::shared_ptr<grpc::Channel> channel, std::string covenant, uint32_t epoch,
+                  size_t threads)
+      : stub_(v1::VaultService::NewStub(channel)),
+        covenant_(std::move(covenant)),
+        epoch_(epoch),
+        pool_(threads == 1 ? nullptr
+                           : std::make_unique<WorkerPool>(threads == 0 ? 0 : threads - 1)) {}
   std::string_view scheme() const override { return "koppel/v1/oprf"; }
   uint32_t key_epoch() const override { return epoch_; }
 
   absl::Status Tokenize(IdentifierKind kind, const std::vector<std::string>& canonical,
                         size_t count, std::vector<Token>* out) override {
     out->resize(count);
-    constexpr size_t kChunk = 4096;
-    std::string input;
+    // On an early return the chunks still at the vault cancel their calls and wait for them.
+    std::deque<std::unique_ptr<Chunk>> in_flight;
     for (size_t start = 0; start < count; start += kChunk) {
-      const size_t n = std::min(kChunk, count - start);
-      std::vector<OprfBlindedInput> blinded;
-      blinded.reserve(n);
-      v1::EvaluateOprfRequest request;
-      request.set_covenant_id(covenant_);
-      for (size_t i = 0; i < n; ++i) {
-        input = fmt::format("{}:{}", IdentifierKindName(kind), canonical[start + i]);
-        ASSIGN_OR_RETURN(OprfBlindedInput b, BlindOprfInput(AsBytes(input)));
-        request.add_blinded_elements(reinterpret_cast<const char*>(b.blinded_element.data()),
-                                     b.blinded_element.size());
-        blinded.push_back(std::move(b));
-      }
-      grpc::ClientContext context;
-      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-      v1::EvaluateOprfResponse response;
-      RETURN_IF_ERROR(FromGrpcStatus(stub_->EvaluateOprf(&context, request, &response)));
-      if (static_cast<size_t>(response.evaluated_elements_size()) != n ||
-          response.key_epoch() != epoch_) {
-        return absl::DataLossError("the vault answered for another batch or key epoch");
-      }
-      for (size_t i = 0; i < n; ++i) {
-        const std::string& e = response.evaluated_elements(static_cast<int>(i));
-        if (e.size() != kOprfElementSize) return absl::DataLossError("malformed OPRF evaluation");
-        OprfElement evaluated;
-        std::copy(e.begin(), e.end(), reinterpret_cast<char*>(evaluated.data()));
-        input = fmt::format("{}:{}", IdentifierKindName(kind), canonical[start + i]);
-        ASSIGN_OR_RETURN(OprfOutput output,
-                         FinalizeOprf(AsBytes(input), blinded[i].blind, evaluated));
-        std::copy(output.begin(), output.begin() + 32, (*out)[start + i].begin());
+      auto chunk = std::make_unique<Chunk>(start);
+      RETURN_IF_ERROR(Send(kind, canonical, std::min(kChunk, count - start), chunk.get()));
+      in_flight.push_back(std::move(chunk));
+      if (in_flight.size() == kChunksInFlight) {
+        RETURN_IF_ERROR(Receive(in_flight.front().get(), out));
+        in_flight.pop_front();
       }
     }
-    sodium_memzero(input.data(), input.size());
+    for (; !in_flight.empty(); in_flight.pop_front()) {
+      RETURN_IF_ERROR(Receive(in_flight.front().get(), out));
+    }
     return absl::OkStatus();
   }
 
  private:
-  static std::span<const uint8_t> AsBytes(const std::string& s) {
-    return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+  // One call to the vault: the inputs of tokens [start, start + size), their blinds until the
+  // answer is finalized, and the call.
+  struct Chunk {
+    explicit Chunk(size_t first) : start(first) {}
+    ~Chunk() {
+      if (waiting) {
+        context.TryCancel();
+        reply.wait();
+      }
+      for (std::string& input : inputs) sodium_memzero(input.data(), input.size());
+    }
+
+    const size_t start;
+    std::vector<std::string> inputs;  // "kind:canonical"
+    std::optional<OprfClientBatch> batch;
+    grpc::ClientContext context;
+    v1::EvaluateOprfRequest request;
+    v1::EvaluateOprfResponse response;
+    std::promise<grpc::Status> done;
+    std::future<grpc::Status> reply = done.get_future();
+    bool waiting = false;
+  };
+
+  // Blinds the chunk's inputs and sends them, without waiting for the answer.
+  absl::Status Send(IdentifierKind kind, const std::vector<std::string>& canonical, size_t size,
+                    Chunk* chunk) {
+    const std::string_view prefix = IdentifierKindName(kind);
+    chunk->inputs.resize(size);
+    for (size_t i = 0; i < size; ++i) {
+      std::string& input = chunk->inputs[i];
+      const std::string& value = canonical[chunk->start + i];
+      input.reserve(prefix.size() + 1 + value.size());
+      input.append(prefix).append(1, ':').append(value);
+    }
+    std::vector<OprfElement> blinded;
+    ASSIGN_OR_RETURN(OprfClientBatch batch,
+                     OprfClientBatch::Blind(chunk->inputs, &blinded, pool_.get()));
+    chunk->batch.emplace(std::move(batch));
+    chunk->request.set_covenant_id(covenant_);
+    chunk->request.mutable_blinded_elements()->Reserve(static_cast<int>(size));
+    for (const OprfElement& element : blinded) {
+      chunk->request.add_blinded_elements(reinterpret_cast<const char*>(element.data()),
+                                          element.size());
+    }
+    chunk->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    chunk->waiting = true;
+    stub_->async()->EvaluateOprf(&chunk->context, &chunk->request, &chunk->response,
+                                 [chunk](grpc::Status status) { chunk->done.set_value(status); });
+    return absl::OkStatus();
   }
+
+  // Waits for the vault's answer to the chunk and finalizes its tokens into `out`.
+  absl::Status Receive(Chunk* chunk, std::vector<Token>* out) {
+    const grpc::Status status = chunk->reply.get();
+    chunk->waiting = false;
+    RETURN_IF_ERROR(FromGrpcStatus(status));
+    const size_t size = chunk->inputs.size();
+    const v1::EvaluateOprfResponse& response = chunk->response;
+    if (static_cast<size_t>(response.evaluated_elements_size()) != size ||
+        response.key_epoch() != epoch_) {
+      return absl::DataLossError("the vault answered for another batch or key epoch");
+    }
+    std::vector<OprfElement> evaluated(size);
+    for (size_t i = 0; i < size; ++i) {
+      const std::string& e = response.evaluated_elements(static_cast<int>(i));
+      if (e.size() != kOprfElementSize) return absl::DataLossError("malformed OPRF evaluation");
+      std::copy(e.begin(), e.end(), reinterpret_cast<char*>(evaluated[i].data()));
+    }
+    std::vector<OprfOutput> outputs(size);
+    absl::Status finalized = chunk->batch->Finalize(chunk->inputs, evaluated, outputs, pool_.get());
+    if (finalized.ok()) {
+      for (size_t i = 0; i < size; ++i) {
+        std::copy(outputs[i].begin(), outputs[i].begin() + 32, (*out)[chunk->start + i].begin());
+      }
+    }
+    sodium_memzero(outputs.data(), outputs.size() * sizeof(OprfOutput));
+    return finalized;
+  }
+
   std::unique_ptr<v1::VaultService::Stub> stub_;
   std::string covenant_;
   uint32_t epoch_;
+  std::unique_ptr<WorkerPool> pool_;  // none: everything on the caller's thread
 };
 
 }  // namespace
@@ -102,7 +177,7 @@ absl::StatusOr<std::unique_ptr<TokenSource>> HmacTokenSourceFromKeyFile(
 }
 
 absl::StatusOr<std::unique_ptr<TokenSource>> TokenSourceFromVault(
-    std::shared_ptr<grpc::Channel> vault, const std::string& covenant_id) {
+    std::shared_ptr<grpc::Channel> vault, const std::string& covenant_id, size_t oprf_threads) {
   ASSIGN_OR_RETURN(OneTimeBox one_time, OneTimeBox::Create());
   auto stub = v1::VaultService::NewStub(vault);
   v1::GetCovenantKeyRequest request;
@@ -122,7 +197,8 @@ absl::StatusOr<std::unique_ptr<TokenSource>> TokenSourceFromVault(
   }
   std::unique_ptr<TokenSource> source;
   if (response.token_mode() == "oprf") {
-    source = std::make_unique<OprfTokenSource>(vault, covenant_id, response.key_epoch());
+    source = std::make_unique<OprfTokenSource>(vault, covenant_id, response.key_epoch(),
+                                               oprf_threads);
   } else {
     ASSIGN_OR_RETURN(Secret key, one_time.Open(response.sealed_key(), kCovenantKeySize));
     ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Create(key));

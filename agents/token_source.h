@@ -42,9 +42,12 @@ absl::StatusOr<std::unique_ptr<TokenSource>> HmacTokenSourceFromKeyFile(
     const std::string& key_file, uint32_t key_epoch);
 
 // Asks the vault for the covenant's mode: HMAC mode gets K_cov sealed to a one-time key, opens
-// it into guarded memory and never writes it anywhere; OPRF mode evaluates through the vault.
+// it into guarded memory and never writes it anywhere; OPRF mode evaluates through the vault,
+// blinding and finalizing on `oprf_threads` threads (0: every core; the tokens are the same
+// for any number).
 absl::StatusOr<std::unique_ptr<TokenSource>> TokenSourceFromVault(
-    std::shared_ptr<grpc::Channel> vault, const std::string& covenant_id);
+    std::shared_ptr<grpc::Channel> vault, const std::string& covenant_id,
+    size_t oprf_threads = 0);
 
 }  // namespace koppel
 

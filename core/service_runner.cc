@@ -146,6 +146,7 @@ absl::Status ServeUntilStopped(grpc::Service* service,
     int signal = 0;
     sigwait(&stop_signals, &signal);
     spdlog::info("{} stopping (signal {})", options.name, signal);
+    if (options.on_stop) options.on_stop();
     std::lock_guard<std::mutex> lock(mutex);
     stopping = true;
     wake.notify_all();

@@ -42,6 +42,9 @@ struct ServiceOptions {
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
   // Unset: every caller with a certificate of the deployment's CA is admitted.
   AdmissionCheck admit;
+  // Called when a stop signal arrives, before the shutdown waits for the calls in progress: wakes
+  // what handlers may be waiting for (the linker's household index builds).
+  std::function<void()> on_stop;
 };
 
 // Serves `service` until one of `stop_signals` arrives.

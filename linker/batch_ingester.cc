@@ -11,7 +11,6 @@
 #include "core/identifier_rules.h"
 #include "core/receipt.h"
 #include "core/status_macros.h"
-#include "linker/record_cipher.h"
 
 namespace koppel {
 namespace {
@@ -69,7 +68,7 @@ absl::StatusOr<v1::Receipt> BatchIngester::Ingest(const std::string& sender,
   RETURN_IF_ERROR(covenant_.MayDeliver(sender, batch.dataset(), ToHex(std::span(
       reinterpret_cast<const uint8_t*>(batch.signer_public_key().data()),
       batch.signer_public_key().size()))));
-  ASSIGN_OR_RETURN(std::optional<v1::Receipt> held, store_->FindReceipt(batch.batch_id()));
+  ASSIGN_OR_RETURN(std::optional<v1::Receipt> held, store_->FindReceipt(covenant_.id, batch.batch_id()));
   if (held.has_value()) {
     held->set_duplicate(true);
     RETURN_IF_ERROR(SignReceipt(keys_.signing, &*held));
@@ -108,11 +107,6 @@ absl::StatusOr<v1::Receipt> BatchIngester::Ingest(const std::string& sender,
   std::vector<StoredRecord> records;
   records.reserve(static_cast<size_t>(payload.records_size()));
   uint64_t rejected = 0;
-  std::string plain;
-  // Nonce = 16 random bytes per batch || the record's index: unique without a system call for
-  // randomness per record.
-  uint8_t nonce[crypto_secretbox_NONCEBYTES];
-  randombytes_buf(nonce, 16);
   uint64_t index = 0;
   for (v1::Record& record : *payload.mutable_records()) {
     // The header's grant-checked identifier kinds and attributes bind every record.
@@ -146,13 +140,10 @@ absl::StatusOr<v1::Receipt> BatchIngester::Ingest(const std::string& sender,
     }
     StoredRecord stored;
     stored.token = record.bsn_token().empty() ? record.address_token() : record.bsn_token();
-    record.SerializeToString(&plain);
-    for (int i = 0; i < 8; ++i) nonce[16 + i] = static_cast<uint8_t>(index >> (8 * i));
+    record.SerializeToString(&stored.value);  // the store's files are encrypted as a whole
     ++index;
-    SealStoredRecord(plain, nonce, keys_.data_key, &stored.encrypted);
     records.push_back(std::move(stored));
   }
-  sodium_memzero(plain.data(), plain.size());
 
   v1::Receipt receipt;
   receipt.set_batch_id(batch.batch_id());
@@ -167,6 +158,8 @@ absl::StatusOr<v1::Receipt> BatchIngester::Ingest(const std::string& sender,
   if (committed.signature() != receipt.signature()) {  // another stream stored it first
     committed.set_duplicate(true);
     RETURN_IF_ERROR(SignReceipt(keys_.signing, &committed));
+  } else if (observer_) {
+    observer_(payload.header(), records);
   }
   return committed;
 }

@@ -1,11 +1,12 @@
 // Turns one delivered sealed batch into stored records (ARCHITECTURE sections 2-4): checks the
 // sender may deliver it under the covenant, verifies and opens it, checks it was sealed under
 // the covenant's current version and carries only the fields and identifiers granted, re-keys every token with
-// K_link so that no agent-side token ever reaches the disk, encrypts each record with the
-// covenant's data key, and commits it durably with a signed receipt.
+// K_link so that no agent-side token ever reaches the disk, and commits it durably, with a signed
+// receipt, to the covenant's store (whose files are encrypted under the covenant's data key).
 #ifndef KOPPEL_LINKER_BATCH_INGESTER_H_
 #define KOPPEL_LINKER_BATCH_INGESTER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -23,7 +24,7 @@ struct LinkerKeys {
   Secret box_secret;
   Secret signing;           // signs receipts
   Secret link_key;          // K_link: re-keys tokens
-  Secret data_key;          // encrypts records at rest
+  Secret data_key;          // the covenant's store is encrypted under it
 };
 
 class BatchIngester {
@@ -38,6 +39,13 @@ class BatchIngester {
   // in core/identifier_rules.h included); nothing is stored then.
   absl::StatusOr<v1::Receipt> Ingest(const std::string& sender, const v1::SealedBatch& batch);
 
+  // Called after every batch this ingester stored (not for one already held) with what it
+  // committed; the flag responder keeps its household indexes current with it. Set before
+  // the first Ingest.
+  using CommitObserver =
+      std::function<void(const v1::BatchHeader& header, const std::vector<StoredRecord>& records)>;
+  void SetCommitObserver(CommitObserver observer) { observer_ = std::move(observer); }
+
   const Covenant& covenant() const { return covenant_; }
   const Secret& data_key() const { return keys_.data_key; }
   const HmacSha256Key& rekey() const { return rekey_; }
@@ -51,6 +59,7 @@ class BatchIngester {
   LinkerKeys keys_;
   HmacSha256Key rekey_;
   LinkerStore* store_;
+  CommitObserver observer_;
 };
 
 }  // namespace koppel

@@ -3,16 +3,28 @@
 #include <fmt/format.h>
 #include <sodium.h>
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "core/log_safe.h"
 #include "core/status_macros.h"
 
 namespace koppel {
 namespace {
 
 constexpr size_t kTokenBytes = 32;
+
+int Today() { return static_cast<int>(absl::ToUnixSeconds(absl::Now()) / (24 * 60 * 60)); }
 
 // Re-keyed tokens are pseudonyms of the recipient's clients; they leave memory wiped.
 class WipedTokens {
@@ -31,8 +43,9 @@ class WipedTokens {
 
 }  // namespace
 
-absl::StatusOr<v1::AskFlagsResponse> FlagResponder::Answer(
-    const std::string& caller, const v1::AskFlagsRequest& request) const {
+absl::StatusOr<v1::AskFlagsResponse> FlagResponder::Answer(const std::string& caller,
+                                                           const v1::AskFlagsRequest& request,
+                                                           absl::Time deadline) const {
   if (request.covenant_id() != covenant_->id) {
     return absl::PermissionDeniedError(fmt::format(
         "this linker answers purpose-bound releases of covenant '{}', not '{}' (rule: data stays "
@@ -103,7 +116,8 @@ absl::StatusOr<v1::AskFlagsResponse> FlagResponder::Answer(
   std::vector<std::string> looked_up;
   std::vector<size_t> looked_up_owner;  // index into own
   if (release->unit == "household" && !own.empty()) {
-    ASSIGN_OR_RETURN(std::shared_ptr<const HouseholdIndex> households, Households(*release));
+    ASSIGN_OR_RETURN(std::shared_ptr<const HouseholdIndex> households,
+                     HouseholdsOf(*release, deadline));
     for (size_t k = 0; k < own.size(); ++k) {
       for (std::string& member : households->Family(own[k])) {
         looked_up.push_back(std::move(member));
@@ -142,42 +156,375 @@ absl::StatusOr<v1::AskFlagsResponse> FlagResponder::Answer(
   return response;
 }
 
-absl::StatusOr<std::shared_ptr<const HouseholdIndex>> FlagResponder::Households(
-    const PurposeBoundRelease& release) const {
-  const int today =
-      static_cast<int>(absl::ToUnixSeconds(absl::Now()) / (24 * 60 * 60));
-  ASSIGN_OR_RETURN(std::vector<v1::DatasetStatus> status, store_->Status());
-  uint64_t register_records = 0;
-  for (const v1::DatasetStatus& s : status) {
-    if (s.covenant_id() == covenant_->id && s.dataset() == release.family.dataset) {
-      register_records = s.records();
+// One register's household index for the household releases that name it, kept by a thread of
+// its own: it builds the index for a day when asked, then adds the register batches the ingester
+// queues (a batch committed while a build runs is added when it is done; adding a batch the build
+// already read changes nothing). Every batch queued gets a number, and the published index says
+// up to which number it holds them, so that an answer waits for the batches committed before it
+// was asked. Answers never build or add anything themselves.
+class FlagResponder::Households {
+ public:
+  Households(std::string covenant, FamilyRegister family, const Secret* data_key,
+             const LinkerStore* store, const Options& options)
+      : covenant_(std::move(covenant)), family_(std::move(family)), data_key_(data_key),
+        store_(store), options_(options), worker_([this] { Run(); }) {}
+  ~Households() { Stop(); }
+
+  const FamilyRegister& family() const { return family_; }
+
+  // The index for `day` holding every batch queued so far, waited for until a second before
+  // `deadline` and at most options.max_household_wait.
+  absl::StatusOr<std::shared_ptr<const HouseholdIndex>> Get(int day, absl::Time deadline) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    const uint64_t committed = queued_;  // the batches committed before the question
+    const uint64_t failures = failures_;
+    const absl::Time give_up =
+        std::min(deadline - absl::Seconds(1), absl::Now() + options_.max_household_wait);
+    for (;;) {
+      PromoteLocked(day);
+      if (CurrentLocked(day, committed)) {
+        if (index_->register_records() == 0) {
+          return absl::NotFoundError(fmt::format(
+              "covenant {}: the register '{}' holds no records yet; a household release needs it",
+              covenant_, family_.dataset));
+        }
+        return index_;
+      }
+      if (stopped_) {
+        return absl::UnavailableError(fmt::format(
+            "covenant {}: the household index is not built because the covenant is ending or "
+            "the linker is stopping",
+            covenant_));
+      }
+      if (failures_ != failures || (!building_.has_value() && BackingOffLocked(absl::Now()))) {
+        return BuildFailedLocked();
+      }
+      wanted_day_ = day;
+      work_.notify_all();
+      if (absl::Now() >= give_up ||
+          changed_.wait_until(lock, absl::ToChronoTime(give_up)) == std::cv_status::timeout) {
+        if (CurrentLocked(day, committed)) continue;
+        if (!building_.has_value()) {
+          return absl::UnavailableError(fmt::format(
+              "covenant {}: the household index of the register '{}' is adding the latest "
+              "register batches; ask again in a few seconds",
+              covenant_, family_.dataset));
+        }
+        return absl::UnavailableError(fmt::format(
+            "covenant {}: the household index of the register '{}' is being built ({:.0f} s so "
+            "far); ask again in a few seconds",
+            covenant_, family_.dataset, absl::ToDoubleSeconds(absl::Now() - build_started_)));
+      }
     }
   }
+
+  void Start(int day) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (index_ != nullptr && index_->day() == day) return;
+    wanted_day_ = day;
+    work_.notify_all();
+  }
+
+  // Queues the batch for the worker; only copies the records.
+  void Add(const v1::BatchHeader& header, const std::vector<StoredRecord>& records) {
+    if (header.dataset() != family_.dataset) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopped_) return;
+    const uint64_t number = ++queued_;
+    // Without an index or a build running, the next build reads the batch from the store.
+    if (index_ == nullptr && !building_.has_value()) return;
+    if (rebuild_) return;  // the rebuild reads it from the store
+    if (pending_records_ + records.size() > options_.max_queued_records) {
+      spdlog::warn("covenant {}: more than {} register records wait to be added to the household "
+                   "index; it is rebuilt from the store instead",
+                   covenant_, options_.max_queued_records);
+      DropPendingLocked();
+      rebuild_ = true;
+      work_.notify_all();
+      return;
+    }
+    pending_.push_back({number, header, records});
+    pending_records_ += records.size();
+    work_.notify_all();
+  }
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopped_ = true;
+      DropPendingLocked();
+    }
+    cancel_.store(true);
+    changed_.notify_all();
+    work_.notify_all();
+    std::lock_guard<std::mutex> stopping(stop_mutex_);
+    if (worker_.joinable()) worker_.join();
+  }
+
+ private:
+  struct Pending {
+    uint64_t number = 0;  // of the batches queued
+    v1::BatchHeader header;
+    std::vector<StoredRecord> records;
+  };
+
+  bool CurrentLocked(int day, uint64_t committed) const {
+    return index_ != nullptr && index_->day() == day && holds_ >= committed;
+  }
+
+  bool BackingOffLocked(absl::Time now) const {
+    return failed_ && now < failed_at_ + options_.failed_build_backoff;
+  }
+
+  // The failure itself (which may name files of the store) is in the log only.
+  absl::Status BuildFailedLocked() const {
+    const double wait = std::max(
+        0.0, absl::ToDoubleSeconds(failed_at_ + options_.failed_build_backoff - absl::Now()));
+    return absl::UnavailableError(fmt::format(
+        "covenant {}: the household index of the register '{}' could not be built (the linker's "
+        "log says why); ask again in {:.0f} s, or ask the linker's operator if it persists",
+        covenant_, family_.dataset, std::ceil(wait)));
+  }
+
+  // The records hold re-keyed tokens and attribute values: they leave memory wiped.
+  static void Wipe(std::vector<Pending>* batches) {
+    for (Pending& batch : *batches) {
+      for (StoredRecord& record : batch.records) {
+        sodium_memzero(record.token.data(), record.token.size());
+        sodium_memzero(record.value.data(), record.value.size());
+      }
+    }
+    batches->clear();
+  }
+
+  void DropPendingLocked() {
+    Wipe(&pending_);
+    pending_records_ = 0;
+  }
+
+  static absl::Time StartOf(int day) { return absl::FromUnixSeconds(int64_t{day} * 24 * 60 * 60); }
+
+  // The index built ahead for `day` becomes the current one when `day` is asked for.
+  void PromoteLocked(int day) {
+    if (next_ == nullptr || next_->day() != day || (index_ != nullptr && index_->day() == day)) {
+      return;
+    }
+    index_ = std::move(next_);
+    holds_ = next_holds_;
+    next_ = nullptr;
+  }
+
+  // When tomorrow's index is due to be built ahead, so that midnight needs no rebuild.
+  std::optional<absl::Time> AheadAtLocked() const {
+    if (options_.build_ahead <= absl::ZeroDuration() || index_ == nullptr || next_ != nullptr ||
+        failed_ || ahead_failed_ || rebuild_ || wanted_day_ != index_->day()) {
+      return std::nullopt;
+    }
+    return StartOf(index_->day() + 1) - options_.build_ahead;
+  }
+
+  bool NeedsBuildLocked(absl::Time now) const {
+    return wanted_day_.has_value() &&
+           (index_ == nullptr || index_->day() != *wanted_day_ || rebuild_) &&
+           !BackingOffLocked(now);
+  }
+
+  void Run() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stopped_) {
+      const absl::Time now = absl::Now();
+      if (wanted_day_.has_value()) PromoteLocked(*wanted_day_);
+      const std::optional<absl::Time> ahead = AheadAtLocked();
+      if (NeedsBuildLocked(now)) {
+        BuildLocked(lock, *wanted_day_, /*ahead=*/false);
+      } else if (!pending_.empty() && index_ != nullptr && !rebuild_) {
+        AddPendingLocked(lock);
+      } else if (ahead.has_value() && now >= *ahead) {
+        BuildLocked(lock, index_->day() + 1, /*ahead=*/true);
+      } else if (ahead.has_value()) {
+        work_.wait_until(lock, absl::ToChronoTime(*ahead));
+      } else {
+        work_.wait(lock);
+      }
+    }
+  }
+
+  // A build for the day asked for replaces the index; one ahead (for tomorrow) is kept aside,
+  // and the batches queued meanwhile are added to both.
+  void BuildLocked(std::unique_lock<std::mutex>& lock, int day, bool ahead) {
+    if (!ahead) {
+      rebuild_ = false;
+      DropPendingLocked();  // committed before the build starts: it reads them from the store
+      next_ = nullptr;
+    }
+    const uint64_t holds = queued_;
+    building_ = day;
+    build_started_ = absl::Now();
+    lock.unlock();
+    HouseholdIndex::BuildOptions options;
+    options.cancel = &cancel_;
+    options.empty_register_is_ok = true;
+    absl::StatusOr<HouseholdIndex> built =
+        HouseholdIndex::Build(*store_, covenant_, family_, *data_key_, day, options);
+    std::shared_ptr<const HouseholdIndex> index;
+    if (built.ok()) {
+      index = std::make_shared<const HouseholdIndex>(std::move(*built));
+      spdlog::info("covenant {}: household index of register '{}'{} built in {:.1f} s: {} persons "
+                   "placed, {:.0f} MiB",
+                   covenant_, LogSafe(family_.dataset), ahead ? " for tomorrow" : "",
+                   absl::ToDoubleSeconds(absl::Now() - build_started_), index->persons(),
+                   static_cast<double>(index->bytes()) / (1 << 20));
+    } else if (!absl::IsCancelled(built.status())) {
+      spdlog::error("covenant {}: building the household index of register '{}' failed: {}; no "
+                    "new build for {:.0f} s",
+                    covenant_, LogSafe(family_.dataset), LogSafe(built.status()),
+                    absl::ToDoubleSeconds(options_.failed_build_backoff));
+    }
+    lock.lock();
+    building_.reset();
+    if (index != nullptr && ahead) {
+      next_ = std::move(index);
+      next_holds_ = holds;
+    } else if (index != nullptr) {
+      index_ = std::move(index);
+      holds_ = holds;
+      failed_ = false;
+      ahead_failed_ = false;
+    } else if (ahead) {
+      ahead_failed_ = true;  // today's index still answers; tomorrow's is built when asked
+    } else if (!stopped_) {
+      failed_ = true;
+      failed_at_ = absl::Now();
+      ++failures_;
+    }
+    changed_.notify_all();
+  }
+
+  void AddPendingLocked(std::unique_lock<std::mutex>& lock) {
+    std::vector<Pending> batches = std::move(pending_);
+    pending_.clear();
+    pending_records_ = 0;
+    std::shared_ptr<const HouseholdIndex> index = index_, next = next_;
+    uint64_t holds = holds_, next_holds = next_holds_;
+    lock.unlock();
+    bool rebuild = false;
+    for (const Pending& batch : batches) {
+      if (batch.number <= holds && (next == nullptr || batch.number <= next_holds)) continue;
+      // Not expected: a batch is missing, so read them all again.
+      if (batch.number > holds + 1) rebuild = true;
+      if (next != nullptr && batch.number > next_holds + 1) next = nullptr;
+      if (rebuild) break;
+      absl::StatusOr<std::vector<RegisterEntry>> entries =
+          HouseholdIndex::ReadBatch(batch.header, batch.records, family_, *data_key_);
+      if (!entries.ok()) {
+        spdlog::error("covenant {}: a register batch could not be added to the household index "
+                      "({}); it is rebuilt from the store",
+                      covenant_, LogSafe(entries.status()));
+        rebuild = true;
+        next = nullptr;
+        break;
+      }
+      if (batch.number == holds + 1) {
+        index = std::make_shared<const HouseholdIndex>(index->With(*entries, batch.records.size()));
+        holds = batch.number;
+      }
+      if (next != nullptr && batch.number == next_holds + 1) {
+        next = std::make_shared<const HouseholdIndex>(next->With(*entries, batch.records.size()));
+        next_holds = batch.number;
+      }
+    }
+    lock.lock();
+    Wipe(&batches);  // what came meanwhile stays in pending_
+    index_ = std::move(index);
+    holds_ = holds;
+    next_ = std::move(next);
+    next_holds_ = next_holds;
+    if (rebuild) rebuild_ = true;
+    changed_.notify_all();
+  }
+
+  const std::string covenant_;
+  const FamilyRegister family_;
+  const Secret* data_key_;
+  const LinkerStore* store_;
+  const Options options_;
+  std::mutex stop_mutex_;
+  std::mutex mutex_;  // guards what follows
+  std::condition_variable changed_;  // to answers: an index was published or a build failed
+  std::condition_variable work_;     // to the worker: something to do, or stop
+  std::shared_ptr<const HouseholdIndex> index_;
+  uint64_t holds_ = 0;             // index_ holds the batches numbered up to this
+  std::shared_ptr<const HouseholdIndex> next_;  // tomorrow's, built ahead
+  uint64_t next_holds_ = 0;
+  uint64_t queued_ = 0;            // batches of the register committed (numbered 1, 2, ...)
+  std::vector<Pending> pending_;   // queued, not yet in index_, numbered from holds_ + 1
+  size_t pending_records_ = 0;
+  std::optional<int> wanted_day_;  // the day answers ask for
+  std::optional<int> building_;    // the day of the build running
+  absl::Time build_started_;
+  bool rebuild_ = false;  // batches were dropped or did not read: read the register again
+  bool failed_ = false;   // the last build failed, at failed_at_
+  bool ahead_failed_ = false;  // the last build of tomorrow's index ahead failed
+  absl::Time failed_at_;
+  uint64_t failures_ = 0;
+  bool stopped_ = false;
+  std::atomic<bool> cancel_{false};
+  std::thread worker_;  // last: starts when everything else is ready
+};
+
+FlagResponder::FlagResponder(const Covenant* covenant, const HmacSha256Key* rekey,
+                             const Secret* data_key, const LinkerStore* store,
+                             const Options& options)
+    : covenant_(covenant), rekey_(rekey), data_key_(data_key), store_(store), options_(options) {
+  if (data_key_ == nullptr) return;
+  for (const PurposeBoundRelease& release : covenant_->releases) {
+    if (release.unit != "household") continue;
+    const FamilyRegister& family = release.family;
+    const bool known = std::any_of(households_.begin(), households_.end(), [&](const auto& h) {
+      return h->family().dataset == family.dataset &&
+             h->family().address_from == family.address_from &&
+             h->family().address_to == family.address_to;
+    });
+    if (!known) {
+      households_.push_back(
+          std::make_unique<Households>(covenant_->id, family, data_key_, store_, options_));
+    }
+  }
+}
+
+FlagResponder::~FlagResponder() { StopBuilding(); }
+
+void FlagResponder::StartBuilding() const {
+  for (const auto& households : households_) households->Start(Today());
+}
+
+void FlagResponder::BatchCommitted(const v1::BatchHeader& header,
+                                   const std::vector<StoredRecord>& records) const {
+  for (const auto& households : households_) households->Add(header, records);
+}
+
+void FlagResponder::StopBuilding() const {
+  for (const auto& households : households_) households->Stop();
+}
+
+absl::StatusOr<std::shared_ptr<const HouseholdIndex>> FlagResponder::HouseholdsOf(
+    const PurposeBoundRelease& release, absl::Time deadline) const {
   if (data_key_ == nullptr) {
     return absl::FailedPreconditionError(fmt::format(
         "release '{}' is answered per household, but this responder has no data key",
         release.name));
   }
-  {
-    std::lock_guard<std::mutex> lock(households_mutex_);
-    if (households_ != nullptr && households_->day() == today &&
-        households_records_ == register_records && households_dataset_ == release.family.dataset) {
-      return households_;
+  for (const auto& households : households_) {
+    const FamilyRegister& family = households->family();
+    if (family.dataset == release.family.dataset &&
+        family.address_from == release.family.address_from &&
+        family.address_to == release.family.address_to) {
+      return households->Get(Today(), deadline);
     }
   }
-  // Built outside the lock: answers that need it wait for it anyway, the others do not.
-  ASSIGN_OR_RETURN(HouseholdIndex index,
-                   HouseholdIndex::Build(*store_, covenant_->id, release.family, *data_key_, today));
-  auto built = std::make_shared<const HouseholdIndex>(std::move(index));
-  std::shared_ptr<const HouseholdIndex> old;  // freed after the lock is released
-  {
-    std::lock_guard<std::mutex> lock(households_mutex_);
-    old = std::move(households_);
-    households_ = built;
-    households_records_ = register_records;
-    households_dataset_ = release.family.dataset;
-  }
-  return built;
+  return absl::InternalError(fmt::format(
+      "release '{}' is answered per household, but the responder has no index of its register",
+      release.name));
 }
 
 }  // namespace koppel

@@ -32,9 +32,20 @@
 namespace koppel {
 namespace {
 
-// kExitDamaged: the store is damaged and must be restored from a backup; a supervisor must not
-// simply restart the linker.
-enum ExitCode : int { kExitOk = 0, kExitUsage = 2, kExitIo = 3, kExitConfig = 4, kExitDamaged = 5 };
+// kExitDamaged: the store is damaged (or behind what it acknowledged) and must be restored from
+// a backup; kExitOldStore: --data holds a store in the single-database layout of earlier
+// versions (docs/services.md, "Migrating from the single store"); kExitOtherFormat: --data holds
+// a store whose STORE_FORMAT this linker does not read (a newer linker's). A supervisor must not
+// simply restart the linker on any of them.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitUsage = 2,
+  kExitIo = 3,
+  kExitConfig = 4,
+  kExitDamaged = 5,
+  kExitOldStore = 6,
+  kExitOtherFormat = 7,
+};
 
 int Fail(int code, const absl::Status& status) {
   fmt::print(stderr, "koppel-linker: error: {}\n", std::string(status.message()));
@@ -151,6 +162,14 @@ int Serve(const ServeFlags& f) {
   if (!credentials.ok()) return Fail(kExitIo, credentials.status());
   std::error_code ec;
   std::filesystem::create_directories(f.data, ec);
+  // First: a directory of an earlier layout is refused before anything in it is touched.
+  absl::StatusOr<std::unique_ptr<LinkerStore>> store = LinkerStore::Open(
+      f.data, {.min_free_bytes = uint64_t{static_cast<uint64_t>(f.min_free_disk_mib)} << 20});
+  if (!store.ok()) {
+    if (!absl::IsFailedPrecondition(store.status())) return Fail(kExitIo, store.status());
+    return Fail(LinkerStore::HoldsOldLayout(f.data) ? kExitOldStore : kExitOtherFormat,
+                store.status());
+  }
   absl::StatusOr<Secret> signing =
       ReadKeyFile(std::filesystem::path(f.keys) / "linker-signing.key", crypto_sign_SECRETKEYBYTES);
   if (!signing.ok()) return Fail(kExitIo, signing.status());
@@ -161,19 +180,14 @@ int Serve(const ServeFlags& f) {
   if (!ledger.ok()) return Fail(kExitIo, ledger.status());
   absl::StatusOr<std::unique_ptr<AuditLog>> audit = AuditLog::Open(audit_path, *signing, "linker");
   if (!audit.ok()) return Fail(kExitIo, audit.status());
-  absl::StatusOr<std::unique_ptr<LinkerStore>> store = LinkerStore::Open(
-      f.data, {.min_free_bytes = uint64_t{static_cast<uint64_t>(f.min_free_disk_mib)} << 20});
-  if (!store.ok()) {
-    return Fail(absl::IsDataLoss(store.status()) ? kExitDamaged : kExitIo, store.status());
-  }
 
   std::vector<std::filesystem::path> files(f.covenants.begin(), f.covenants.end());
   absl::StatusOr<CovenantPlan> plan = PlanCovenants(files, ledger->get(), absl::Now());
   if (!plan.ok()) return Fail(kExitConfig, plan.status());
   for (const std::string& note : plan->notes) spdlog::info("{}", note);
   ServedCovenants covenants(store->get(), ledger->get(), audit->get());
-  // A deletion cut short by a crash (even after its write, before the compaction) is finished
-  // now: the ledger says "ended" but not yet "deleted".
+  // A deletion cut short by a crash (even halfway through removing the covenant's directory)
+  // is finished now: the ledger says "ended" but not yet "deleted".
   if (absl::Status s = covenants.ResumePendingDeletions(); !s.ok()) return Fail(kExitIo, s);
   for (const SignedCovenant& ended : plan->end) {
     absl::StatusOr<LinkerStore::Deleted> deleted =
@@ -205,7 +219,9 @@ int Serve(const ServeFlags& f) {
                  absl::FormatCivilTime(c.valid_until));
     absl::StatusOr<std::unique_ptr<ServedCovenant>> served =
         ServedCovenant::Create(std::move(signed_covenant), std::move(*keys), store->get());
-    if (!served.ok()) return Fail(kExitIo, served.status());
+    if (!served.ok()) {
+      return Fail(absl::IsDataLoss(served.status()) ? kExitDamaged : kExitIo, served.status());
+    }
     covenants.Add(std::move(*served));
   }
   if (covenants.All().empty()) spdlog::warn("no covenant to serve: every one given has ended");
@@ -225,10 +241,17 @@ int Serve(const ServeFlags& f) {
     if (!admitted.ok()) refusals.Note(peer, method, admitted);
     return admitted;
   };
+  options.on_stop = [&covenants] {  // answers waiting for a household index give up
+    for (const std::shared_ptr<ServedCovenant>& served : covenants.All()) {
+      served->flags().StopBuilding();
+    }
+  };
   absl::Status outcome;
   {
-    PeriodicTask retention(std::chrono::seconds(f.retention_check_seconds),
-                           [&covenants] { covenants.EndExpired(absl::Now()); });
+    PeriodicTask retention(std::chrono::seconds(f.retention_check_seconds), [&covenants] {
+      covenants.RetryPendingDeletions();  // deletions that failed before
+      covenants.EndExpired(absl::Now());
+    });
     outcome = ServeUntilStopped(&service, *credentials, options, stop_signals);
   }
   if (!outcome.ok()) return Fail(kExitIo, outcome);
@@ -269,7 +292,8 @@ int Main(int argc, char** argv) {
   serve->add_option("--listen", f.listen, "address:port to listen on (port 0: any free port)");
   serve->add_option("--pki", f.pki, "directory made by scripts/pki")->required()->check(CLI::ExistingDirectory);
   serve->add_option("--name", f.name, "this linker's certificate name in --pki");
-  serve->add_option("--data", f.data, "RocksDB directory (created on first start)")->required();
+  serve->add_option("--data", f.data, "data directory: the store (one encrypted RocksDB per covenant), the audit "
+                  "log and the covenant ledger (created on first start)")->required();
   serve->add_option("--keys", f.keys, "directory with the keys made by `koppel-linker keygen`")
       ->required()
       ->check(CLI::ExistingDirectory);

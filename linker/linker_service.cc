@@ -205,7 +205,11 @@ grpc::Status LinkerService::AskFlags(grpc::ServerContext* context,
   }
   absl::StatusOr<v1::AskFlagsResponse> answer = [&]() -> absl::StatusOr<v1::AskFlagsResponse> {
     ASSIGN_OR_RETURN(CovenantHold hold, covenants_->Hold(request->covenant_id(), "", absl::Now()));
-    return hold->flags().Answer(caller, *request);
+    const auto deadline = context->deadline();  // a household answer waits for its index
+    return hold->flags().Answer(caller, *request,
+                                deadline == std::chrono::system_clock::time_point::max()
+                                    ? absl::InfiniteFuture()
+                                    : absl::FromChrono(deadline));
   }();
   if (!answer.ok()) {
     spdlog::warn("refused release {} to {}: {}", LogSafe(request->release()), LogSafe(caller),
@@ -249,6 +253,15 @@ grpc::Status LinkerService::EndCovenant(grpc::ServerContext* context,
   absl::StatusOr<std::shared_ptr<ServedCovenant>> served = covenants_->Find(request->covenant_id());
   if (!served.ok()) {
     if (absl::IsFailedPrecondition(served.status())) {  // ended before
+      if (covenants_->DeletionPending(request->covenant_id())) {
+        // Its deletion failed before: this end finishes it instead of reporting it done.
+        absl::StatusOr<LinkerStore::Deleted> deleted =
+            covenants_->FinishPendingDeletion(request->covenant_id());
+        if (!deleted.ok()) return ToGrpcStatus(deleted.status());
+        response->set_records_deleted(deleted->records);
+        response->set_batches_deleted(deleted->batches);
+        return grpc::Status::OK;
+      }
       response->set_already_ended(true);
       return grpc::Status::OK;
     }

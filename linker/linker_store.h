@@ -1,102 +1,103 @@
-// The linker's durable store (ARCHITECTURE section 4) on RocksDB. Records are keyed by
-// covenant, dataset and re-keyed person (or household) token, so that one person's records
-// are adjacent and the join is an ordered scan. A batch is committed in one synced WriteBatch
-// together with its receipt: it is either wholly stored and acknowledged, or not at all.
+// The linker's durable store (ARCHITECTURE section 4): a directory of covenant stores, one
+// RocksDB instance per covenant (linker/covenant_store.h), each encrypted under its covenant's
+// data key. Layout of the data directory:
+//
+//   STORE_FORMAT                 "koppel-store 2"
+//   covenants/<id>/db/           the covenant's RocksDB instance (every file encrypted)
+//   covenants/<id>/held          its high-water mark: the record, batch and release counts
+//                                and the instance's sequence number, plaintext (no names or
+//                                tokens), MAC'd under a key derived from the data key
+//
+// An instance rather than a column family per covenant: column families of one database share
+// its write-ahead log and MANIFEST (a dropped family's entries stay in the shared log files
+// until every family has flushed), and an Env, hence an encryption key, belongs to a whole
+// instance. So a covenant's end closes its instance and removes its directory, reading and
+// rewriting nothing of any other covenant, and one covenant's compactions never touch
+// another's files.
 #ifndef KOPPEL_LINKER_LINKER_STORE_H_
 #define KOPPEL_LINKER_LINKER_STORE_H_
 
-#include <rocksdb/db.h>
-
-#include <atomic>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/secret.h"
 #include "koppel/v1/batch.pb.h"
 #include "koppel/v1/linker.pb.h"
+#include "linker/covenant_store.h"
 
 namespace koppel {
 
-// One record ready to store: its sort token (re-keyed) and its encrypted content.
-struct StoredRecord {
-  std::string token;      // 32 bytes, HMAC(K_link, agent token)
-  std::string encrypted;  // nonce || secretbox(serialised record)
-};
-
-// Walks the records of one covenant's dataset in key order (by re-keyed token). Reads with a
-// large readahead and without filling the block cache: analyses scan, they do not look up.
-class RecordCursor {
- public:
-  static constexpr size_t kTokenBytes = 32;
-  static constexpr size_t kBatchIdBytes = 32;
-
-  bool Valid() const { return valid_; }
-  void Next();
-  // The re-keyed person (or household) token, the raw batch id, and nonce || ciphertext.
-  std::string_view token() const { return key().substr(prefix_size_, kTokenBytes); }
-  std::string_view batch_id() const {
-    return key().substr(prefix_size_ + kTokenBytes, kBatchIdBytes);
-  }
-  std::string_view value() const {
-    return std::string_view(it_->value().data(), it_->value().size());
-  }
-  absl::Status status() const;
-
- private:
-  friend class LinkerStore;
-  RecordCursor(std::shared_ptr<rocksdb::DB> db, std::unique_ptr<rocksdb::Iterator> it,
-               std::string prefix);
-  explicit RecordCursor(absl::Status unavailable);  // not Valid(); status() says why
-  std::string_view key() const { return std::string_view(it_->key().data(), it_->key().size()); }
-  void Settle();
-
-  std::shared_ptr<rocksdb::DB> db_;  // kept open while the cursor lives
-  std::unique_ptr<rocksdb::Iterator> it_;
-  absl::Status unavailable_;
-  std::string prefix_;
-  size_t prefix_size_;
-  bool valid_ = false;
-};
-
 class LinkerStore {
  public:
+  // What STORE_FORMAT holds.
+  static constexpr std::string_view kFormat = "koppel-store 2";
+
   struct StoreOptions {
     // Writes are refused (RESOURCE_EXHAUSTED, "out of disk space") while less is free, before
     // RocksDB runs out: a WAL write that fails on a full disk stops the database.
     uint64_t min_free_bytes = 256 << 20;
-    rocksdb::Env* env = nullptr;  // for tests that inject faults; nullptr: the default
+    // Under every covenant's encryption, for tests that inject faults; nullptr: the default.
+    rocksdb::Env* env = nullptr;
   };
-  // Opens (creating it, mode 700) the store in `dir`. Refuses a store whose write-ahead log is
-  // corrupt anywhere but in an unacknowledged last record: DATA_LOSS naming the directory and
-  // saying to restore it from a backup, never a silent roll-back to before the corruption.
+  // Opens (creating it, mode 700) the store in `dir`; covenants are opened one by one with
+  // OpenCovenant. FAILED_PRECONDITION, saying what to do, for a directory that holds a store
+  // in the single-database layout of earlier versions (docs/services.md, "Migrating"; see
+  // HoldsOldLayout) or whose STORE_FORMAT this linker does not read (a newer linker's).
   static absl::StatusOr<std::unique_ptr<LinkerStore>> Open(const std::filesystem::path& dir,
                                                            const StoreOptions& options);
   static absl::StatusOr<std::unique_ptr<LinkerStore>> Open(const std::filesystem::path& dir) {
     return Open(dir, StoreOptions{});
   }
+  // Whether `dir` holds a store in the single-database layout of earlier versions.
+  static bool HoldsOldLayout(const std::filesystem::path& dir);
   // For offline analysis and tests: reads a store another process may be serving.
   static absl::StatusOr<std::unique_ptr<LinkerStore>> OpenReadOnly(const std::filesystem::path& dir);
 
-  // The receipt of a batch already held, if any.
-  absl::StatusOr<std::optional<v1::Receipt>> FindReceipt(const std::string& batch_id) const;
+  ~LinkerStore();
 
-  // Stores the records and the receipt atomically and durably (fsync), unless the batch is
-  // already held: then returns the stored receipt and writes nothing.
-  // The batch header (dataset, period, attribute schema) is kept so that analyses can read
-  // the records' values.
+  // Opens the store of `covenant` (a name, see core/identifier_rules.h), encrypted under its
+  // `data_key`; creates it (unless read-only) only when the covenant has no directory yet.
+  // Must come before any other call for the covenant. DATA_LOSS when the store is damaged,
+  // missing though the covenant's directory is there, behind its high-water mark, or does not
+  // open with `data_key`. FAILED_PRECONDITION when it is open already with another key, or
+  // its deletion has begun.
+  absl::Status OpenCovenant(const std::string& covenant, const Secret& data_key);
+  bool IsOpen(const std::string& covenant) const;
+
+  // The receipt of a batch already held, if any.
+  absl::StatusOr<std::optional<v1::Receipt>> FindReceipt(const std::string& covenant,
+                                                         const std::string& batch_id) const;
+
+  // Stores the records and the receipt atomically and durably (fsync) in the store of the
+  // receipt's covenant, unless the batch is already held: then returns the stored receipt and
+  // writes nothing.
   absl::StatusOr<v1::Receipt> Commit(const v1::Receipt& receipt, const v1::BatchHeader& header,
                                      const std::vector<StoredRecord>& records);
 
   // The header of a stored batch; `batch_id` raw (32 bytes) or hex.
-  absl::StatusOr<v1::BatchHeader> FindBatchHeader(std::string_view batch_id) const;
+  absl::StatusOr<v1::BatchHeader> FindBatchHeader(const std::string& covenant,
+                                                  std::string_view batch_id) const;
 
+  // Records whose token lies in [begin_token, end_token) (empty: unbounded), in key order;
+  // disjoint ranges let several threads scan one dataset.
+  // On `view` (NewReadView of the same covenant) when given, else on the store as it is now.
   std::unique_ptr<RecordCursor> NewRecordCursor(const std::string& covenant,
-                                                const std::string& dataset) const;
+                                                const std::string& dataset,
+                                                std::string_view begin_token = {},
+                                                std::string_view end_token = {},
+                                                const ReadView* view = nullptr) const;
+  // The covenant's store as it is now, for cursors that must agree (ReadView).
+  absl::StatusOr<std::unique_ptr<ReadView>> NewReadView(const std::string& covenant) const;
 
+  // The counts of every dataset of every open covenant.
   absl::StatusOr<std::vector<v1::DatasetStatus>> Status() const;
 
   // The schema (a batch header without its sequence) of every delivery run of a covenant's
@@ -109,21 +110,22 @@ class LinkerStore {
                                               const std::string& dataset,
                                               const std::vector<std::string>& tokens) const;
 
-  struct Deleted {
-    uint64_t records = 0;
-    uint64_t batches = 0;
-  };
-  // Deletes every record, batch header, receipt and counter of a covenant, then flushes and
-  // compacts the whole database so that no live file keeps the deleted entries.
+  using Deleted = HeldCounts;
+  // What the store holds of a covenant: from its open store, else from the counts kept beside
+  // it (which may lag by the batch in flight at a crash); zero when it holds nothing.
+  absl::StatusOr<HeldCounts> Held(const std::string& covenant) const;
+
+  // Deletes everything of a covenant, open or not (its key may be gone): closes its store once
+  // the cursors still reading it are done (however long that takes), removes its directory
+  // and syncs the parent. Reads and rewrites nothing of any other covenant. Returns what it
+  // held (see Held). A store whose deletion began is never served again, also when removing
+  // its files failed: the deletion is to be retried.
   absl::StatusOr<Deleted> DeleteCovenant(const std::string& covenant);
 
-  // For benchmarks, which measure a store at rest: flushes the memtable and waits until no
-  // flush or compaction runs or is pending. Returns the live SST bytes and "L0=n L1=m ...".
-  struct Shape {
-    uint64_t live_bytes = 0;
-    std::string files_per_level;
-  };
-  absl::StatusOr<Shape> Settle();
+  // For benchmarks, which measure a store at rest: flushes the covenant's memtable and waits
+  // until no flush or compaction runs or is pending.
+  using Shape = CovenantStore::Shape;
+  absl::StatusOr<Shape> Settle(const std::string& covenant);
 
   // The release budget: how many releases a covenant has had; Spend adds one durably.
   absl::StatusOr<int64_t> ReleasesSpent(const std::string& covenant) const;
@@ -141,32 +143,22 @@ class LinkerStore {
       const;
 
  private:
-  LinkerStore(std::filesystem::path dir, rocksdb::Options options, StoreOptions store_options,
-              std::shared_ptr<rocksdb::DB> db)
-      : dir_(std::move(dir)), options_(std::move(options)),
-        store_options_(store_options), db_(std::move(db)) {}
-  static absl::StatusOr<std::shared_ptr<rocksdb::DB>> OpenDb(const rocksdb::Options& options,
-                                                             const std::filesystem::path& dir);
-  // The database for one operation; UNAVAILABLE while it is being reopened.
-  absl::StatusOr<std::shared_ptr<rocksdb::DB>> Db(std::string_view what) const;
-  // RESOURCE_EXHAUSTED when writing `bytes` would leave less than min_free_bytes free.
-  absl::Status CheckFreeSpace(std::string_view what, uint64_t bytes) const;
-  // Writes durably; after a failed write, the next one reopens the database first, so the
-  // store recovers by itself once space is freed. Callers hold commit_mutex_; FindReceipt
-  // (a delivery's first step) reopens too, so a failed reopen is retried by the next delivery.
-  // `frees_space`: deletions go through below the free-space margin.
-  absl::Status Write(const rocksdb::WriteOptions& options, rocksdb::WriteBatch* batch,
-                     std::string_view what, bool frees_space = false);
-  absl::Status ReopenIfNeeded(std::string_view what) const;
+  LinkerStore(std::filesystem::path dir, StoreOptions options, bool read_only)
+      : dir_(std::move(dir)), options_(options), read_only_(read_only) {}
+  // The directory of a covenant's store and its counts file.
+  std::filesystem::path CovenantDir(const std::string& covenant) const;
+  // The open store of `covenant`; FAILED_PRECONDITION when it is not open.
+  absl::StatusOr<std::shared_ptr<CovenantStore>> Find(const std::string& covenant,
+                                                      std::string_view what) const;
 
   const std::filesystem::path dir_;
-  const rocksdb::Options options_;
-  const StoreOptions store_options_;
-  mutable std::mutex reopen_mutex_;
-  mutable std::mutex db_pointer_mutex_;
-  mutable std::shared_ptr<rocksdb::DB> db_;  // null while reopening, or when a reopen failed
-  mutable std::atomic<bool> reopen_needed_{false};
-  std::mutex commit_mutex_;  // makes check-then-write of a batch id atomic
+  const StoreOptions options_;
+  const bool read_only_;
+  mutable std::mutex mutex_;  // guards covenants_
+  std::map<std::string, std::shared_ptr<CovenantStore>> covenants_;
+  std::set<std::string> deleting_covenants_;  // guarded by mutex_: deletion began, not done
+  std::mutex opening_;   // one open at a time
+  std::mutex deleting_;  // one deletion at a time
 };
 
 }  // namespace koppel

@@ -1,10 +1,9 @@
-// How the linker keeps a record at rest: the serialised v1::Record sealed with the covenant's
-// data key (XSalsa20-Poly1305), stored as nonce || ciphertext. Opening needs the key the vault
-// holds; once the vault destroys it, nothing the store kept can be read.
+// How the linker keeps a record at rest: the serialised v1::Record, in a covenant's store whose
+// files are encrypted as a whole under the covenant's data key (linker/store_encryption.h).
+// Once the vault destroys that key, nothing the store kept can be read.
 #ifndef KOPPEL_LINKER_RECORD_CIPHER_H_
 #define KOPPEL_LINKER_RECORD_CIPHER_H_
 
-#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -14,14 +13,9 @@
 
 namespace koppel {
 
-// Seals a serialised record into `out` as nonce || ciphertext. The nonce must never repeat under
-// one key (the ingester uses 16 random bytes per batch and the record's index).
-void SealStoredRecord(std::string_view plain, const uint8_t (&nonce)[24], const Secret& data_key,
-                      std::string* out);
-
-// Opens a stored value into `record`, using `plain` as scratch (the caller wipes it). DATA_LOSS
-// when the value is truncated, altered or sealed with another key.
-absl::Status OpenStoredRecord(std::string_view sealed, const Secret& data_key, std::string* plain,
+// Reads a stored value into `record`; DATA_LOSS when it does not parse. `data_key` and
+// `plain` are no longer used (the store's files are encrypted, not each record).
+absl::Status OpenStoredRecord(std::string_view stored, const Secret& data_key, std::string* plain,
                               v1::Record* record);
 
 }  // namespace koppel

@@ -16,6 +16,7 @@ absl::StatusOr<std::unique_ptr<ServedCovenant>> ServedCovenant::Create(
   served->sha256_ = signed_covenant.sha256;
   ASSIGN_OR_RETURN(std::unique_ptr<PerturbationTable> perturbation,
                    LoadPerturbationTable(signed_covenant.covenant, signed_covenant.path));
+  RETURN_IF_ERROR(store->OpenCovenant(signed_covenant.covenant.id, keys.data_key));
   ASSIGN_OR_RETURN(served->ingester_,
                    BatchIngester::Create(std::move(signed_covenant.covenant), std::move(keys), store));
   const BatchIngester& ingester = *served->ingester_;
@@ -23,6 +24,13 @@ absl::StatusOr<std::unique_ptr<ServedCovenant>> ServedCovenant::Create(
                                                    std::move(perturbation));
   served->flags_ = std::make_unique<FlagResponder>(&ingester.covenant(), &ingester.rekey(),
                                                    &ingester.data_key(), store);
+  // Household indexes: built in the background now, then kept current by every register batch.
+  FlagResponder* flags = served->flags_.get();
+  served->ingester_->SetCommitObserver(
+      [flags](const v1::BatchHeader& header, const std::vector<StoredRecord>& records) {
+        flags->BatchCommitted(header, records);
+      });
+  flags->StartBuilding();
   return served;
 }
 
@@ -144,14 +152,7 @@ absl::Status ServedCovenants::ResumePendingDeletions() {
 }
 
 absl::StatusOr<LinkerStore::Deleted> ServedCovenants::Held(const std::string& id) const {
-  ASSIGN_OR_RETURN(std::vector<v1::DatasetStatus> status, store_->Status());
-  LinkerStore::Deleted held;
-  for (const v1::DatasetStatus& s : status) {
-    if (s.covenant_id() != id) continue;
-    held.records += s.records();
-    held.batches += s.batches();
-  }
-  return held;
+  return store_->Held(id);  // from the open store, or the counts kept beside a closed one
 }
 
 absl::StatusOr<uint64_t> ServedCovenants::FindEndEntry(const std::string& id,
@@ -171,11 +172,13 @@ absl::StatusOr<uint64_t> ServedCovenants::FindEndEntry(const std::string& id,
 
 absl::StatusOr<LinkerStore::Deleted> ServedCovenants::FinishEnd(const std::string& id,
                                                                 bool resumed) {
+  std::lock_guard<std::mutex> one_at_a_time(ending_);
   std::optional<CovenantLedger::Entry> entry = ledger_->Find(id);
   if (!entry.has_value() || entry->ended_at.empty()) {
     return absl::InternalError(fmt::format(
         "covenant {} is to be deleted but the ledger does not record its end", id));
   }
+  if (entry->deleted) return LinkerStore::Deleted{};  // another caller finished it meanwhile
   std::shared_ptr<ServedCovenant> served;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -187,6 +190,7 @@ absl::StatusOr<LinkerStore::Deleted> ServedCovenants::FinishEnd(const std::strin
   }
   std::unique_lock<std::shared_mutex> exclusive;
   if (served != nullptr) {  // requests in flight finish first; later ones are refused
+    served->flags().StopBuilding();  // and answers waiting for a household index give up
     exclusive = std::unique_lock<std::shared_mutex>(served->in_use());
     served->MarkEnded();
   }
@@ -228,6 +232,31 @@ absl::StatusOr<LinkerStore::Deleted> ServedCovenants::FinishEnd(const std::strin
   }
   RETURN_IF_ERROR(ledger_->MarkDeleted(id));
   return deleted;
+}
+
+bool ServedCovenants::DeletionPending(const std::string& id) const {
+  std::optional<CovenantLedger::Entry> entry = ledger_->Find(id);
+  return entry.has_value() && !entry->ended_at.empty() && !entry->deleted;
+}
+
+absl::StatusOr<LinkerStore::Deleted> ServedCovenants::FinishPendingDeletion(const std::string& id) {
+  spdlog::warn("covenant {} ended but its deletion did not finish; retrying it now", id);
+  return FinishEnd(id, /*resumed=*/true);
+}
+
+int ServedCovenants::RetryPendingDeletions() {
+  int finished = 0;
+  for (const std::string& id : ledger_->PendingDeletion()) {
+    absl::StatusOr<LinkerStore::Deleted> deleted = FinishPendingDeletion(id);
+    if (!deleted.ok()) {
+      spdlog::error("retrying the deletion of ended covenant {} failed again (retried at the next "
+                    "retention check): {}",
+                    id, std::string(deleted.status().message()));
+      continue;
+    }
+    ++finished;
+  }
+  return finished;
 }
 
 int ServedCovenants::EndExpired(absl::Time now) {

@@ -27,6 +27,7 @@ namespace koppel {
 
 class ServedCovenant {
  public:
+  // Opens the covenant's store with its data key (LinkerStore::OpenCovenant) first.
   static absl::StatusOr<std::unique_ptr<ServedCovenant>> Create(SignedCovenant signed_covenant,
                                                                 LinkerKeys keys,
                                                                 LinkerStore* store);
@@ -105,14 +106,25 @@ class ServedCovenants {
   // Ends every served covenant whose retention is over at `now`; returns how many.
   int EndExpired(absl::Time now);
 
+  // Retries every deletion that failed before (the ledger says ended, not deleted), logging
+  // what still fails; for the periodic retention task. Returns how many finished.
+  int RetryPendingDeletions();
+
+  // Whether covenant `id` ended and its deletion has not finished.
+  bool DeletionPending(const std::string& id) const;
+  // Finishes the pending deletion of covenant `id` (an end statement repeated after a
+  // deletion failed): what it deleted, as End does.
+  absl::StatusOr<LinkerStore::Deleted> FinishPendingDeletion(const std::string& id);
+
  private:
   LinkerStore* store_;
   CovenantLedger* ledger_;
   AuditLog* audit_;
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<ServedCovenant>> served_;
+  std::mutex ending_;  // one FinishEnd at a time: an end, a retry and the timer may race
 
-  // What the store holds of a covenant: records and batches.
+  // What the store holds of a covenant: records and batches, also when its key is gone.
   absl::StatusOr<LinkerStore::Deleted> Held(const std::string& id) const;
   absl::StatusOr<LinkerStore::Deleted> FinishEnd(const std::string& id, bool resumed);
   // The seq of the end entry of covenant `id` that records `ended_at`, or 0 when none.

@@ -163,7 +163,10 @@ grpc::Status VaultService::EvaluateOprf(grpc::ServerContext* context,
   absl::StatusOr<OprfServerKey> server_key = OprfServerKey::Derive((*key)->span(),
       std::span(reinterpret_cast<const uint8_t*>("koppel/v1/oprf"), 14));
   if (!server_key.ok()) return refuse(server_key.status());
-  if (absl::Status s = server_key->BlindEvaluateBatch(blinded, evaluated); !s.ok()) return refuse(s);
+  if (absl::Status s = server_key->BlindEvaluateBatch(blinded, evaluated, oprf_pool_.get());
+      !s.ok()) {
+    return refuse(s);
+  }
   if (absl::Status s = Audit("oprf_evaluation", party, id, {{"epoch", *epoch}, {"count", count}});
       !s.ok()) {
     return ToGrpcStatus(s);

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "core/audit_log.h"
+#include "core/worker_pool.h"
 #include "koppel/v1/vault.grpc.pb.h"
 #include "policies/covenant_ledger.h"
 #include "policies/covenant_signature.h"
@@ -30,8 +31,14 @@ class VaultService final : public v1::VaultService::Service {
  public:
   static constexpr int kMaxElementsPerCall = 4096;
 
-  VaultService(KeyStore* keys, CovenantLedger* ledger, AuditLog* audit)
-      : keys_(keys), ledger_(ledger), audit_(audit) {}
+  // OPRF evaluations run on `oprf_threads` threads (0: every core), shared by all calls.
+  VaultService(KeyStore* keys, CovenantLedger* ledger, AuditLog* audit, size_t oprf_threads = 0)
+      : keys_(keys),
+        ledger_(ledger),
+        audit_(audit),
+        oprf_pool_(oprf_threads == 1 ? nullptr
+                                     : std::make_unique<WorkerPool>(
+                                           oprf_threads == 0 ? 0 : oprf_threads - 1)) {}
 
   void Serve(SignedCovenant covenant);
 
@@ -74,6 +81,7 @@ class VaultService final : public v1::VaultService::Service {
   std::map<std::string, Covenant> covenants_;
   std::mutex quota_mutex_;
   std::map<std::pair<std::string, std::string>, uint64_t> evaluations_;  // (covenant, party)
+  std::unique_ptr<WorkerPool> oprf_pool_;  // none: each call evaluates on its own thread
 };
 
 }  // namespace koppel

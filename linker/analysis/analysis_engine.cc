@@ -8,9 +8,13 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
+#include <thread>
 #include <tuple>
 
 #include "absl/container/flat_hash_map.h"
@@ -19,6 +23,7 @@
 #include "core/hex.h"
 #include "core/progress.h"
 #include "core/status_macros.h"
+#include "core/worker_pool.h"
 #include "koppel/v1/batch.pb.h"
 #include "linker/analysis/engine_limits.h"
 #include "linker/analysis/spec_attributes.h"
@@ -77,6 +82,7 @@ struct DatasetPlan {
   std::vector<std::string> attributes;  // slot -> attribute name
   std::vector<IndicatorPlan> indicators;
   std::map<size_t, std::vector<CostPlan>> costs_by_indicator;  // position in `indicators`
+  std::vector<std::vector<CostPlan>> costs_at;  // the same, by position, for the scans
   std::vector<AttributeUse> uses;  // what the spec reads from this dataset, with fitting types
   int Slot(const std::string& attribute) {
     auto it = std::find(attributes.begin(), attributes.end(), attribute);
@@ -92,6 +98,7 @@ struct ResolvedBatch {
   std::vector<v1::AttributeType> type;                // slot -> type
   std::vector<std::vector<std::vector<char>>> codes;  // indicator, filter -> allowed code index
   std::vector<std::string> area_codes;                // register: code index -> area code
+  std::vector<uint16_t> area_index;                   // register: code index -> area index
   std::map<size_t, std::vector<double>> code_prices;  // price_by cost item -> code -> euro
   std::map<size_t, std::vector<std::string>> price_codes;  // price_by cost item -> codes
   bool has_bsn = false;
@@ -284,6 +291,15 @@ class YearCoverage {
     }
     return false;
   }
+  // Adds what another scan of the same dataset (another token range) has seen.
+  void Add(const YearCoverage& other) {
+    for (size_t y = 0; y < years_.size(); ++y) {
+      if (!seen_[y] && other.Seen(years_[y])) {
+        seen_[y] = 1;
+        --missing_;
+      }
+    }
+  }
 
  private:
   std::vector<int> years_;
@@ -305,6 +321,7 @@ class RecordGroup {
     if (pool_.size() == rows_.size()) pool_.push_back(std::make_unique<v1::Record>());
     return pool_[rows_.size()].get();
   }
+  // `plain`: the serialised record (the stored value), which tells two rows apart.
   bool Keep(const ResolvedBatch* batch, std::string_view plain) {
     for (const auto& [offset, size] : spans_) {
       if (std::string_view(plains_).substr(offset, size) == plain) return false;
@@ -349,8 +366,6 @@ double RecordVolume(const CostPlan& cost, int days, const ResolvedBatch& batch,
 // ---------------------------------------------------------------------------------------------
 // Households.
 
-using CostVolumes = std::vector<std::pair<uint16_t, double>>;  // cost item -> volume
-
 // Which indicators (or flags) hold: W words of 64 bits. The engine is compiled for the few
 // widths specs need, so that a study of up to 64 indicators keeps one word per household.
 template <size_t W>
@@ -376,8 +391,9 @@ template <size_t W>
 struct HouseholdAccumulatorT {
   static constexpr uint32_t kNoVolumes = UINT32_MAX;
   Bits<W> indicators;
-  uint32_t volumes = kNoVolumes;  // index into the date's list of cost volumes
+  uint32_t volumes = kNoVolumes;  // index into its shard's list of cost volumes
   uint16_t area = 0;
+  uint16_t area_range = 0;  // the token range of the member that set `area`: the last one wins
   uint16_t adults = 0;
   uint16_t children = 0;
 };
@@ -391,6 +407,61 @@ HouseholdKey KeyOf(std::string_view token) {
   std::memcpy(key.data(), token.data(), std::min(token.size(), key.size()));
   return key;
 }
+
+using CostVolumes = std::vector<std::pair<uint16_t, double>>;  // cost item -> volume
+
+// The households of one reference date in shards by the first byte of their key, so that the
+// scans of person token ranges add members at once, and the scan of an address token range
+// (split on whole first bytes) owns the shards of its households.
+template <size_t W>
+class HouseholdShards {
+ public:
+  static constexpr size_t kShards = 256;
+  struct Shard {
+    std::mutex mutex;  // held by person scans while they add a member
+    absl::flat_hash_map<HouseholdKey, HouseholdAccumulatorT<W>> households;
+    std::vector<CostVolumes> volumes;  // HouseholdAccumulatorT::volumes indexes this
+    CostVolumes& VolumesOf(HouseholdAccumulatorT<W>& household) {
+      if (household.volumes == HouseholdAccumulatorT<W>::kNoVolumes) {
+        household.volumes = static_cast<uint32_t>(volumes.size());
+        volumes.emplace_back();
+      }
+      return volumes[household.volumes];
+    }
+  };
+
+  HouseholdShards() : shards_(std::make_unique<Shard[]>(kShards)) {}
+  static size_t IndexOf(const HouseholdKey& key) { return static_cast<uint8_t>(key[0]); }
+  Shard& Of(const HouseholdKey& key) { return shards_[IndexOf(key)]; }
+  Shard& At(size_t index) { return shards_[index]; }
+  void Reserve(size_t households) {
+    for (size_t s = 0; s < kShards; ++s) shards_[s].households.reserve(households / kShards + 16);
+  }
+  void Clear() { shards_ = std::make_unique<Shard[]>(kShards); }
+
+ private:
+  std::unique_ptr<Shard[]> shards_;
+};
+
+// The cost volumes a person range adds to households (whose members other ranges also add),
+// in the order one thread scanning every token would add them, so that each household's sums
+// are the same doubles whatever the number of ranges: each range logs its additions, and the
+// logs are replayed in token order. In blocks rather than one growing array: a log grows to
+// what its range adds, with neither a guessed reservation nor the slack and copies of
+// doubling, and is freed as soon as it is replayed.
+struct VolumeLog {
+  struct Entry {
+    HouseholdKey household;
+    uint16_t date = 0;
+    uint16_t count = 0;  // volumes of this entry, next in `volumes`
+  };
+  std::deque<Entry> entries;
+  std::deque<std::pair<uint16_t, double>> volumes;
+  void Add(const HouseholdKey& household, size_t date, const CostVolumes& added) {
+    entries.push_back({household, static_cast<uint16_t>(date), static_cast<uint16_t>(added.size())});
+    volumes.insert(volumes.end(), added.begin(), added.end());
+  }
+};
 
 void AddVolume(std::vector<std::pair<uint16_t, double>>* volumes, size_t item, double volume) {
   for (auto& [i, v] : *volumes) {
@@ -417,6 +488,60 @@ bool InScope(MemberScope scope, bool adult) {
   return scope == MemberScope::kAny || (scope == MemberScope::kAdults) == adult;
 }
 
+// The batches one range's scan of one dataset has met: most records need one comparison of
+// their batch id with the last record's, the rest a lookup without a lock or an allocation.
+class BatchCache {
+ public:
+  using Id = std::array<char, RecordCursor::kBatchIdBytes>;
+  struct Entry {
+    const ResolvedBatch* batch = nullptr;  // null: the batch is not read in this run
+  };
+  // The entry of `batch_id`, or null when this scan has not met it yet.
+  const Entry* Find(std::string_view batch_id) {
+    if (has_last_ && batch_id == std::string_view(last_id_.data(), last_id_.size())) {
+      return &last_;
+    }
+    auto it = entries_.find(IdOf(batch_id));
+    if (it == entries_.end()) return nullptr;
+    return Remember(it->first, it->second);
+  }
+  const Entry* Add(std::string_view batch_id, Entry entry) {
+    return Remember(entries_.emplace(IdOf(batch_id), entry).first->first, entry);
+  }
+
+ private:
+  static Id IdOf(std::string_view bytes) {
+    Id id{};
+    std::memcpy(id.data(), bytes.data(), std::min(bytes.size(), id.size()));
+    return id;
+  }
+  const Entry* Remember(const Id& id, Entry entry) {
+    last_id_ = id;
+    last_ = entry;
+    has_last_ = true;
+    return &last_;
+  }
+  absl::flat_hash_map<Id, Entry> entries_;
+  Id last_id_{};
+  Entry last_;
+  bool has_last_ = false;
+};
+
+// What the scan of one token range adds up, merged with the other ranges' when all are done.
+template <size_t W>
+struct RangeState {
+  size_t range = 0;
+  uint64_t records = 0;
+  uint64_t unreported = 0;                           // records not yet counted in the progress
+  std::vector<YearCoverage> coverage;                // per dataset plan
+  std::vector<uint64_t> homeless_with_records;       // per date
+  std::vector<std::vector<std::string>> first_read;  // per plan: raw batch ids, as first read
+  VolumeLog volumes;  // person scans only
+  // Scratch of the person being evaluated, reused from person to person.
+  std::vector<MembershipT<W>> membership;
+  std::vector<char> has_matching_record;
+};
+
 // ---------------------------------------------------------------------------------------------
 // The run.
 
@@ -424,6 +549,7 @@ template <size_t W>
 class AnalysisRun {
   using HouseholdAccumulator = HouseholdAccumulatorT<W>;
   using Membership = MembershipT<W>;
+  using State = RangeState<W>;
 
  public:
   AnalysisRun(const LinkerStore* store, const std::string& covenant, const Secret* data_key,
@@ -437,20 +563,41 @@ class AnalysisRun {
   absl::Status Plan();
   absl::Status ScanPersons();
   absl::Status ScanAddresses(DatasetPlan& plan);
+  // The token ranges the scans split into, one thread each.
+  size_t Ranges() const;
+  // Runs `scan` over every token range on its own thread, with a state per range; the first
+  // error stops the others and is returned.
+  absl::Status ForEachRange(
+      std::vector<State>* states,
+      const std::function<absl::Status(std::string_view, std::string_view, State&)>& scan);
+  State NewState(size_t range) const;
+  // Adds what the ranges found, in token order, to the run's totals.
+  absl::Status Merge(std::vector<State>& states);
+  absl::Status ScanPersonRange(const std::vector<DatasetPlan*>& plans, std::string_view begin,
+                               std::string_view end, State& state);
+  absl::Status ScanAddressRange(DatasetPlan& plan, std::string_view begin, std::string_view end,
+                                State& state);
+  // Numbers the areas as one thread scanning every token would have met them.
+  void NumberAreas(const std::vector<State>& states);
   // What makes two runs' cost items the same quantity (CostItemDescription).
   void DescribeItems(AnalysisResult* result) const;
   // The codes a price_by cost item's attribute has in the runs of `dataset` read.
   std::set<std::string> PriceCodes(const std::string& dataset, size_t item) const;
   absl::StatusOr<const ResolvedBatch*> Batch(DatasetPlan& plan, std::string_view batch_id);
-  absl::Status Open(std::string_view sealed, v1::Record* record, std::string* plain);
+  // The resolved batch of a record a range's scan meets; null when its records are not read
+  // (another data version, or a run left out).
+  absl::StatusOr<const ResolvedBatch*> Meet(DatasetPlan& plan, BatchCache& cache,
+                                            std::string_view batch_id, State& state);
+  absl::Status Open(std::string_view stored, v1::Record* record, std::string* plain, State& state);
+  size_t IndexOf(const DatasetPlan& plan) const { return static_cast<size_t>(&plan - plans_.data()); }
   // Whether records of this batch (raw id) count: all of them unless the run is restricted to
   // an earlier release's data version.
   bool Allowed(std::string_view batch_id) const {
     return options_.only_batches == nullptr ||
            options_.only_batches->contains(absl::string_view(batch_id.data(), batch_id.size()));
   }
-  void EvaluatePerson(const std::vector<std::pair<DatasetPlan*, RecordGroup*>>& groups);
-  void Build(AnalysisResult* result);
+  void EvaluatePerson(const std::vector<std::pair<DatasetPlan*, RecordGroup*>>& groups,
+                      State& state);
 
   const LinkerStore* store_;
   const std::string& covenant_;
@@ -459,6 +606,10 @@ class AnalysisRun {
   const PriceTable& prices_;
   const EngineOptions& options_;
 
+  // The store as the run found it: every range's cursors read it, so that they read the same
+  // batches whatever is committed meanwhile (and batches_read_ names all of each batch).
+  std::unique_ptr<ReadView> view_;
+  std::unique_ptr<WorkerPool> pool_;  // the ranges' threads besides the caller's; null: one range
   std::vector<YearWindow> reference_years_;  // per reference date
   std::vector<int> reference_days_;
   std::vector<DatasetPlan> plans_;           // register first
@@ -470,22 +621,17 @@ class AnalysisRun {
   std::vector<std::vector<YearWindow>> windows_;  // indicator, reference date
   std::vector<std::string> area_codes_;      // area index -> code
   std::map<std::string, uint16_t> area_index_;
-  std::vector<absl::flat_hash_map<HouseholdKey, HouseholdAccumulator>> households_;  // per date
-  std::vector<std::vector<CostVolumes>> volumes_;  // per date
-  std::vector<Membership> membership_;             // of the person being evaluated
-
-  CostVolumes& VolumesOf(size_t date, HouseholdAccumulator& household) {
-    if (household.volumes == HouseholdAccumulator::kNoVolumes) {
-      household.volumes = static_cast<uint32_t>(volumes_[date].size());
-      volumes_[date].emplace_back();
-    }
-    return volumes_[date][household.volumes];
-  }
+  std::vector<HouseholdShards<W>> households_;  // per date
   std::map<std::string, YearCoverage> coverage_;
   std::vector<uint64_t> homeless_with_records_;          // per date
   uint64_t records_read_ = 0;
   std::map<std::string, std::set<std::string>> batches_read_;  // dataset -> raw batch ids
   std::unique_ptr<ProgressReporter> progress_;
+  // Shared by the ranges' threads.
+  std::mutex resolve_mutex_;   // resolved_, left_out_ and the areas, while batches are resolved
+  std::mutex progress_mutex_;  // progress_
+  std::atomic<uint64_t> records_progress_{0};
+  std::atomic<bool> stop_{false};  // a range failed: the others stop
   // Register plan slots.
   int birth_slot_ = -1, area_slot_ = -1, from_slot_ = -1, to_slot_ = -1, moves_slot_ = -1;
 };
@@ -591,19 +737,22 @@ absl::Status AnalysisRun<W>::Plan() {
       for (const YearWindow& window : windows_[indicator.index]) coverage.Need(window.year);
     }
   }
+  for (DatasetPlan& plan : plans_) {
+    plan.resolved = &resolved_[plan.name];  // before the ranges' threads look batches up
+    plan.costs_at.resize(plan.indicators.size());
+    for (const auto& [position, costs] : plan.costs_by_indicator) plan.costs_at[position] = costs;
+  }
   households_.resize(spec_.reference_dates.size());
-  volumes_.resize(spec_.reference_dates.size());
   homeless_with_records_.assign(spec_.reference_dates.size(), 0);
   return absl::OkStatus();
 }
 
 template <size_t W>
 absl::StatusOr<const ResolvedBatch*> AnalysisRun<W>::Batch(DatasetPlan& plan, std::string_view batch_id) {
-  if (plan.resolved == nullptr) plan.resolved = &resolved_[plan.name];
   auto& cache = *plan.resolved;
   auto it = cache.find(absl::string_view(batch_id.data(), batch_id.size()));
   if (it != cache.end()) return &it->second;
-  ASSIGN_OR_RETURN(v1::BatchHeader header, store_->FindBatchHeader(batch_id));
+  ASSIGN_OR_RETURN(v1::BatchHeader header, store_->FindBatchHeader(covenant_, batch_id));
   absl::StatusOr<ResolvedBatch> resolved =
       Resolve(plan, header, prices_, options_.check_attribute_use);
   if (!resolved.ok() && absl::IsFailedPrecondition(resolved.status()) && !plan.is_register) {
@@ -630,26 +779,163 @@ absl::StatusOr<const ResolvedBatch*> AnalysisRun<W>::Batch(DatasetPlan& plan, st
         area_index_[code] = static_cast<uint16_t>(area_codes_.size());
         area_codes_.push_back(code);
       }
+      batch.area_index.push_back(area_index_[code]);
     }
   }
   return &cache.emplace(std::string(batch_id), std::move(batch)).first->second;
 }
 
 template <size_t W>
-absl::Status AnalysisRun<W>::Open(std::string_view sealed, v1::Record* record, std::string* plain) {
-  RETURN_IF_ERROR(OpenStoredRecord(sealed, *data_key_, plain, record));
-  ++records_read_;
-  if (progress_) progress_->Update(records_read_, records_read_);
+absl::StatusOr<const ResolvedBatch*> AnalysisRun<W>::Meet(DatasetPlan& plan, BatchCache& cache,
+                                                          std::string_view batch_id,
+                                                          State& state) {
+  if (const BatchCache::Entry* known = cache.Find(batch_id)) return known->batch;
+  BatchCache::Entry entry;
+  if (Allowed(batch_id)) {
+    std::lock_guard<std::mutex> lock(resolve_mutex_);
+    ASSIGN_OR_RETURN(entry.batch, Batch(plan, batch_id));
+  }
+  if (entry.batch != nullptr && entry.batch->left_out) entry.batch = nullptr;
+  if (entry.batch != nullptr) state.first_read[IndexOf(plan)].emplace_back(batch_id);
+  return cache.Add(batch_id, entry)->batch;
+}
+
+template <size_t W>
+absl::Status AnalysisRun<W>::Open(std::string_view stored, v1::Record* record, std::string* plain,
+                                  State& state) {
+  RETURN_IF_ERROR(OpenStoredRecord(stored, *data_key_, plain, record));
+  ++state.records;
+  // The progress line counts every range's records; its reporter is not thread-safe.
+  if (progress_ && ++state.unreported == 64) {
+    const uint64_t done = records_progress_.fetch_add(state.unreported) + state.unreported;
+    state.unreported = 0;
+    if (progress_mutex_.try_lock()) {
+      progress_->Update(done, done);
+      progress_mutex_.unlock();
+    }
+  }
   return absl::OkStatus();
+}
+
+template <size_t W>
+size_t AnalysisRun<W>::Ranges() const {
+  constexpr int kMaxRanges = 64;  // boundaries are whole first bytes of the token
+  int threads = options_.scan_threads;
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return static_cast<size_t>(std::min(threads, kMaxRanges));
+}
+
+template <size_t W>
+RangeState<W> AnalysisRun<W>::NewState(size_t range) const {
+  State state;
+  state.range = range;
+  for (const DatasetPlan& plan : plans_) state.coverage.push_back(coverage_.at(plan.name));
+  state.homeless_with_records.assign(reference_days_.size(), 0);
+  state.first_read.resize(plans_.size());
+  return state;
+}
+
+template <size_t W>
+absl::Status AnalysisRun<W>::ForEachRange(
+    std::vector<State>* states,
+    const std::function<absl::Status(std::string_view, std::string_view, State&)>& scan) {
+  const size_t ranges = Ranges();
+  states->clear();
+  for (size_t r = 0; r < ranges; ++r) states->push_back(NewState(r));
+  // Range r holds the tokens whose first byte is in [256 r / ranges, 256 (r + 1) / ranges).
+  auto bound = [ranges](size_t r) {
+    return r == 0 || r == ranges ? std::string() : std::string(1, static_cast<char>(256 * r / ranges));
+  };
+  stop_ = false;
+  // The pool has a thread per range (its workers and the caller), so each range is one part.
+  return ParallelFor(pool_.get(), ranges, 1, [&](size_t first, size_t last) {
+    for (size_t r = first; r < last; ++r) {
+      absl::Status status = scan(bound(r), bound(r + 1), (*states)[r]);
+      if (!status.ok()) {
+        stop_ = true;
+        return status;
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+template <size_t W>
+absl::Status AnalysisRun<W>::Merge(std::vector<State>& states) {
+  // Cost volumes in token order, range by range, each range's log freed once replayed; the
+  // shards are independent, so a thread per group of them.
+  const size_t groups = std::min(Ranges(), HouseholdShards<W>::kShards);
+  for (State& state : states) {
+    const VolumeLog& log = state.volumes;
+    if (log.entries.empty()) continue;
+    RETURN_IF_ERROR(ParallelFor(pool_.get(), groups, 1, [&](size_t first_group, size_t end_group) {
+      size_t next = 0;
+      for (const VolumeLog::Entry& entry : log.entries) {
+        const size_t first = next;
+        next += entry.count;
+        const size_t group = HouseholdShards<W>::IndexOf(entry.household) % groups;
+        if (group < first_group || group >= end_group) continue;
+        auto& shard = households_[entry.date].Of(entry.household);
+        auto household = shard.households.find(entry.household);
+        if (household == shard.households.end()) continue;  // not reached: a member logged it
+        CostVolumes& volumes = shard.VolumesOf(household->second);
+        for (size_t v = first; v < next; ++v) {
+          AddVolume(&volumes, log.volumes[v].first, log.volumes[v].second);
+        }
+      }
+      return absl::OkStatus();
+    }));
+    state.volumes = {};
+  }
+  for (State& state : states) {
+    records_read_ += state.records;
+    for (size_t d = 0; d < homeless_with_records_.size(); ++d) {
+      homeless_with_records_[d] += state.homeless_with_records[d];
+    }
+    for (size_t p = 0; p < plans_.size(); ++p) {
+      coverage_[plans_[p].name].Add(state.coverage[p]);
+      batches_read_[plans_[p].name].insert(state.first_read[p].begin(), state.first_read[p].end());
+    }
+  }
+  return absl::OkStatus();
+}
+
+template <size_t W>
+void AnalysisRun<W>::NumberAreas(const std::vector<State>& states) {
+  // One thread would have met the register's batches in token order, the ranges' in turn.
+  std::vector<std::string> codes;
+  std::map<std::string, uint16_t> index;
+  for (const State& state : states) {
+    for (const std::string& id : state.first_read[0]) {
+      for (const std::string& code : plans_[0].resolved->at(id).area_codes) {
+        if (index.emplace(code, static_cast<uint16_t>(codes.size())).second) codes.push_back(code);
+      }
+    }
+  }
+  std::vector<uint16_t> renumbered(area_codes_.size());
+  for (size_t a = 0; a < area_codes_.size(); ++a) {
+    auto it = index.find(area_codes_[a]);
+    if (it == index.end()) {  // resolved, yet never read: after every area read
+      it = index.emplace(area_codes_[a], static_cast<uint16_t>(codes.size())).first;
+      codes.push_back(area_codes_[a]);
+    }
+    renumbered[a] = it->second;
+  }
+  for (HouseholdShards<W>& date : households_) {
+    for (size_t s = 0; s < HouseholdShards<W>::kShards; ++s) {
+      for (auto& [key, household] : date.At(s).households) household.area = renumbered[household.area];
+    }
+  }
+  area_codes_ = std::move(codes);
+  area_index_ = std::move(index);
 }
 
 using PersonGroups = std::vector<std::pair<DatasetPlan*, RecordGroup*>>;
 
 template <size_t W>
-void AnalysisRun<W>::EvaluatePerson(const PersonGroups& groups) {
+void AnalysisRun<W>::EvaluatePerson(const PersonGroups& groups, State& state) {
   const size_t dates = reference_days_.size();
-  // Reused from person to person.
-  std::vector<Membership>& membership = membership_;
+  std::vector<Membership>& membership = state.membership;
   membership.resize(dates);
   for (Membership& m : membership) {
     m.member = false;
@@ -681,9 +967,16 @@ void AnalysisRun<W>::EvaluatePerson(const PersonGroups& groups) {
       Membership& m = membership[d];
       m.member = true;
       m.household = KeyOf(record->address_token());
-      m.area = area_index_[batch->area_codes[area->code()]];
+      m.area = batch->area_index[area->code()];
       m.adult = AgeOn(DateFromDays(*born), spec_.reference_dates[d]) >= spec_.adult_age;
     }
+  }
+  // The households' slots are fetched into the cache while the person's records are evaluated.
+  for (size_t d = 0; d < dates; ++d) {
+    if (!membership[d].member) continue;
+    auto& shard = households_[d].Of(membership[d].household);
+    std::lock_guard<std::mutex> lock(shard.mutex);
+    shard.households.prefetch(membership[d].household);
   }
   // Register indicators (moves).
   for (size_t i = 0; i < spec_.indicators.size(); ++i) {
@@ -712,10 +1005,11 @@ void AnalysisRun<W>::EvaluatePerson(const PersonGroups& groups) {
     }
   }
   // Every other dataset's records.
-  std::vector<bool> has_matching_record(dates, false);
+  std::vector<char>& has_matching_record = state.has_matching_record;
+  has_matching_record.assign(dates, 0);
   for (size_t g = 0; g < groups.size(); ++g) {
     DatasetPlan& plan = *groups[g].first;
-    YearCoverage& coverage = coverage_[plan.name];
+    YearCoverage& coverage = state.coverage[IndexOf(plan)];
     for (const auto& [batch, record_pointer] : groups[g].second->rows()) {
       const v1::Record& record = *record_pointer;
       for (size_t position = 0; position < plan.indicators.size(); ++position) {
@@ -725,13 +1019,11 @@ void AnalysisRun<W>::EvaluatePerson(const PersonGroups& groups) {
         for (size_t d = 0; d < dates; ++d) {
           const int days = DaysInWindow(indicator, *batch, record, windows_[indicator.index][d]);
           if (days == 0) continue;
-          has_matching_record[d] = true;
+          has_matching_record[d] = 1;
           Membership& m = membership[d];
           if (!m.member || !InScope(indicator.spec->members, m.adult)) continue;
           m.indicators.Set(indicator.index);
-          auto costs = plan.costs_by_indicator.find(position);
-          if (costs == plan.costs_by_indicator.end()) continue;
-          for (const CostPlan& cost : costs->second) {
+          for (const CostPlan& cost : plan.costs_at[position]) {
             const double volume = RecordVolume(cost, days, *batch, record);
             if (volume != 0) AddVolume(&m.volumes, cost.item, volume);
           }
@@ -742,30 +1034,32 @@ void AnalysisRun<W>::EvaluatePerson(const PersonGroups& groups) {
   for (size_t d = 0; d < dates; ++d) {
     Membership& m = membership[d];
     if (!m.member) {
-      if (has_matching_record[d]) ++homeless_with_records_[d];
+      if (has_matching_record[d]) ++state.homeless_with_records[d];
       continue;
     }
-    HouseholdAccumulator& household = households_[d][m.household];
-    household.area = m.area;
-    ++(m.adult ? household.adults : household.children);
-    household.indicators |= m.indicators;
-    if (!m.volumes.empty()) {
-      CostVolumes& volumes = VolumesOf(d, household);
-      for (const auto& [item, volume] : m.volumes) AddVolume(&volumes, item, volume);
+    auto& shard = households_[d].Of(m.household);
+    {
+      std::lock_guard<std::mutex> lock(shard.mutex);
+      auto [it, inserted] = shard.households.try_emplace(m.household);
+      HouseholdAccumulator& household = it->second;
+      if (inserted || state.range >= household.area_range) {
+        household.area = m.area;
+        household.area_range = static_cast<uint16_t>(state.range);
+      }
+      ++(m.adult ? household.adults : household.children);
+      household.indicators |= m.indicators;
     }
+    if (!m.volumes.empty()) state.volumes.Add(m.household, d, m.volumes);
   }
 }
 
 template <size_t W>
 absl::Status AnalysisRun<W>::ScanPersons() {
-  // One cursor per person-keyed dataset; the register's cursor first.
-  struct Source {
-    DatasetPlan* plan;
-    std::unique_ptr<RecordCursor> cursor;
-  };
-  std::vector<Source> sources;
+  // The person-keyed datasets, the register first.
+  std::vector<DatasetPlan*> person_plans;
   for (DatasetPlan& plan : plans_) {
-    std::unique_ptr<RecordCursor> cursor = store_->NewRecordCursor(covenant_, plan.name);
+    std::unique_ptr<RecordCursor> cursor =
+        store_->NewRecordCursor(covenant_, plan.name, {}, {}, view_.get());
     // Only batches of this run's data version say how the dataset is keyed.
     while (cursor->Valid() && !Allowed(cursor->batch_id())) cursor->Next();
     if (!cursor->Valid()) {
@@ -779,15 +1073,38 @@ absl::Status AnalysisRun<W>::ScanPersons() {
     }
     ASSIGN_OR_RETURN(const ResolvedBatch* first, Batch(plan, cursor->batch_id()));
     if (!first->has_bsn && !plan.is_register) continue;  // address-keyed: joined later
-    sources.push_back({&plan, std::move(cursor)});
+    person_plans.push_back(&plan);
+  }
+  std::vector<State> states;
+  RETURN_IF_ERROR(ForEachRange(&states, [&](std::string_view begin, std::string_view end,
+                                            State& state) {
+    return ScanPersonRange(person_plans, begin, end, state);
+  }));
+  NumberAreas(states);
+  return Merge(states);
+}
+
+template <size_t W>
+absl::Status AnalysisRun<W>::ScanPersonRange(const std::vector<DatasetPlan*>& plans,
+                                             std::string_view begin, std::string_view end,
+                                             State& state) {
+  struct Source {
+    DatasetPlan* plan;
+    std::unique_ptr<RecordCursor> cursor;
+    BatchCache batches;
+  };
+  if (options_.range_opening) options_.range_opening(state.range);
+  std::vector<Source> sources;
+  for (DatasetPlan* plan : plans) {
+    sources.push_back(
+        {plan, store_->NewRecordCursor(covenant_, plan->name, begin, end, view_.get()), {}});
   }
   std::string plain;
   std::vector<RecordGroup> records(sources.size());
   PersonGroups groups;
   for (size_t i = 0; i < sources.size(); ++i) groups.emplace_back(sources[i].plan, &records[i]);
-  // The batch of the previous record per source: consecutive records mostly share it.
-  std::vector<std::pair<std::string, const ResolvedBatch*>> last_batch(sources.size());
-  while (true) {
+  absl::Status status;
+  while (status.ok() && !stop_.load(std::memory_order_relaxed)) {
     std::string_view smallest;
     bool any = false;
     for (const Source& source : sources) {
@@ -798,51 +1115,70 @@ absl::Status AnalysisRun<W>::ScanPersons() {
     if (!any) break;
     const Token person = ToToken(smallest);
     const std::string_view person_view(person.data(), person.size());
-    for (size_t s = 0; s < sources.size(); ++s) {
+    for (size_t s = 0; s < sources.size() && status.ok(); ++s) {
       RecordGroup& group = records[s];
       group.Clear();
       RecordCursor& cursor = *sources[s].cursor;
       for (; cursor.Valid() && cursor.token() == person_view; cursor.Next()) {
-        if (!Allowed(cursor.batch_id())) continue;
-        auto& [last_id, last] = last_batch[s];
-        if (last == nullptr || cursor.batch_id() != last_id) {
-          ASSIGN_OR_RETURN(last, Batch(*sources[s].plan, cursor.batch_id()));
-          last_id.assign(cursor.batch_id());
-          if (!last->left_out) batches_read_[sources[s].plan->name].insert(last_id);
+        absl::StatusOr<const ResolvedBatch*> batch =
+            Meet(*sources[s].plan, sources[s].batches, cursor.batch_id(), state);
+        if (!batch.ok()) {
+          status = batch.status();
+          break;
         }
-        if (last->left_out) continue;
+        if (*batch == nullptr) continue;
         v1::Record* record = group.Scratch();
-        RETURN_IF_ERROR(Open(cursor.value(), record, &plain));
-        group.Keep(last, plain);  // a repeated row (the agent seals duplicates) counts once
+        status = Open(cursor.value(), record, &plain, state);
+        if (!status.ok()) break;
+        // A repeated row (the agent seals duplicates) counts once.
+        group.Keep(*batch, cursor.value());
       }
-      RETURN_IF_ERROR(cursor.status());
+      if (status.ok()) status = cursor.status();
     }
-    EvaluatePerson(groups);
+    if (status.ok()) EvaluatePerson(groups, state);
   }
   sodium_memzero(plain.data(), plain.size());
-  return absl::OkStatus();
+  return status;
 }
 
 template <size_t W>
 absl::Status AnalysisRun<W>::ScanAddresses(DatasetPlan& plan) {
-  std::unique_ptr<RecordCursor> cursor = store_->NewRecordCursor(covenant_, plan.name);
+  std::vector<State> states;
+  RETURN_IF_ERROR(ForEachRange(&states, [&](std::string_view begin, std::string_view end,
+                                            State& state) {
+    return ScanAddressRange(plan, begin, end, state);
+  }));
+  return Merge(states);
+}
+
+// Households are found, not added, and a range's households lie in shards of its own: the
+// ranges change disjoint households without a lock.
+template <size_t W>
+absl::Status AnalysisRun<W>::ScanAddressRange(DatasetPlan& plan, std::string_view begin,
+                                              std::string_view end, State& state) {
+  if (options_.range_opening) options_.range_opening(state.range);
+  std::unique_ptr<RecordCursor> cursor =
+      store_->NewRecordCursor(covenant_, plan.name, begin, end, view_.get());
   std::string plain;
   RecordGroup group;
-  YearCoverage& coverage = coverage_[plan.name];
+  BatchCache batches;
+  YearCoverage& coverage = state.coverage[IndexOf(plan)];
   HouseholdKey current{};
-  std::string last_id;
-  const ResolvedBatch* batch = nullptr;
-  for (; cursor->Valid(); cursor->Next()) {
-    if (!Allowed(cursor->batch_id())) continue;
-    if (batch == nullptr || cursor->batch_id() != last_id) {
-      ASSIGN_OR_RETURN(batch, Batch(plan, cursor->batch_id()));
-      last_id.assign(cursor->batch_id());
-      if (!batch->left_out) batches_read_[plan.name].insert(last_id);
+  absl::Status status;
+  for (; cursor->Valid() && status.ok(); cursor->Next()) {
+    if (stop_.load(std::memory_order_relaxed)) break;
+    absl::StatusOr<const ResolvedBatch*> resolved =
+        Meet(plan, batches, cursor->batch_id(), state);
+    if (!resolved.ok()) {
+      status = resolved.status();
+      break;
     }
-    if (batch->left_out) continue;
+    const ResolvedBatch* batch = *resolved;
+    if (batch == nullptr) continue;
     if (batch->has_bsn) {
-      return absl::FailedPreconditionError(fmt::format(
+      status = absl::FailedPreconditionError(fmt::format(
           "dataset '{}' mixes batches keyed by BSN and by address only", plan.name));
+      break;
     }
     const HouseholdKey household = KeyOf(cursor->token());
     if (household != current) {
@@ -850,8 +1186,9 @@ absl::Status AnalysisRun<W>::ScanAddresses(DatasetPlan& plan) {
       group.Clear();
     }
     v1::Record* scratch = group.Scratch();
-    RETURN_IF_ERROR(Open(cursor->value(), scratch, &plain));
-    if (!group.Keep(batch, plain)) continue;
+    status = Open(cursor->value(), scratch, &plain, state);
+    if (!status.ok()) break;
+    if (!group.Keep(batch, cursor->value())) continue;
     const v1::Record& record = *scratch;
     for (size_t position = 0; position < plan.indicators.size(); ++position) {
       const IndicatorPlan& indicator = plan.indicators[position];
@@ -860,22 +1197,24 @@ absl::Status AnalysisRun<W>::ScanAddresses(DatasetPlan& plan) {
       for (size_t d = 0; d < reference_days_.size(); ++d) {
         const int days = DaysInWindow(indicator, *batch, record, windows_[indicator.index][d]);
         if (days == 0) continue;
-        auto it = households_[d].find(household);
-        if (it == households_[d].end()) {
-          ++homeless_with_records_[d];
+        auto& shard = households_[d].Of(household);
+        auto it = shard.households.find(household);
+        if (it == shard.households.end()) {
+          ++state.homeless_with_records[d];
           continue;
         }
         it->second.indicators.Set(indicator.index);
-        auto costs = plan.costs_by_indicator.find(position);
-        if (costs == plan.costs_by_indicator.end()) continue;
-        for (const CostPlan& cost : costs->second) {
+        // In token order within the household, after its members' volumes (merged before this
+        // scan), as one thread would add them: no log needed.
+        for (const CostPlan& cost : plan.costs_at[position]) {
           const double volume = RecordVolume(cost, days, *batch, record);
-          if (volume != 0) AddVolume(&VolumesOf(d, it->second), cost.item, volume);
+          if (volume != 0) AddVolume(&shard.VolumesOf(it->second), cost.item, volume);
         }
       }
     }
   }
   sodium_memzero(plain.data(), plain.size());
+  if (!status.ok()) return status;
   return cursor->status();
 }
 
@@ -942,6 +1281,12 @@ class ResultBuilder {
       }
     }
     CollectPredicates();
+    for (const CostItemSpec& item : spec.cost_items) {
+      unit_indicator_.push_back(item.volume == CostItemSpec::Volume::kUnits
+                                    ? operand_.at(item.indicator).second
+                                    : 0);
+      payer_group_.push_back(PayerGroup(item.payer));
+    }
   }
 
   void AddHousehold(uint16_t date, const HouseholdKey& key, const HouseholdAccumulator& household,
@@ -987,6 +1332,10 @@ class ResultBuilder {
   std::map<std::string, std::pair<bool, size_t>> operand_;
   std::map<std::string, size_t> type_index_;
   std::vector<std::string> payers_;
+  std::vector<size_t> unit_indicator_;  // per cost item priced per household: its indicator
+  std::vector<size_t> payer_group_;     // per cost item: its payer's group
+  std::vector<double> cost_;            // AddHousehold's, reused from household to household
+  std::vector<double> by_group_;
 
   absl::flat_hash_map<AtomKey, uint32_t> atom_index_;
   std::vector<Atom> atoms_;
@@ -1170,15 +1519,15 @@ void ResultBuilder<W>::AddHousehold(uint16_t date, const HouseholdKey& key,
                                  const HouseholdAccumulator& household,
                                  const CostVolumes* volumes) {
   // Units-priced items hold once per household with the indicator.
-  std::vector<double> cost(spec_.cost_items.size(), 0);
+  std::vector<double>& cost = cost_;
+  cost.assign(spec_.cost_items.size(), 0);
   if (volumes != nullptr) {
     for (const auto& [item, volume] : *volumes) cost[item] += volume;
   }
   for (size_t item = 0; item < spec_.cost_items.size(); ++item) {
     const CostItemSpec& spec = spec_.cost_items[item];
     if (spec.volume == CostItemSpec::Volume::kUnits) {
-      const size_t indicator = operand_.at(spec.indicator).second;
-      cost[item] = household.indicators.Test(indicator) ? 1 : 0;
+      cost[item] = household.indicators.Test(unit_indicator_[item]) ? 1 : 0;
     }
     if (spec.volume != CostItemSpec::Volume::kAmount) cost[item] *= item_price_[item];
     if (options_.max_contribution_eur) cost[item] = std::min(cost[item], *options_.max_contribution_eur);
@@ -1207,12 +1556,13 @@ void ResultBuilder<W>::AddHousehold(uint16_t date, const HouseholdKey& key,
   }
   std::vector<MoneyStats>& money = money_[it->second];
   const size_t keep = static_cast<size_t>(std::max(options_.largest_kept, 1));
-  std::vector<double> by_group(GroupCount(), 0);
+  std::vector<double>& by_group = by_group_;
+  by_group.assign(GroupCount(), 0);
   for (size_t item = 0; item < cost.size(); ++item) {
     if (cost[item] == 0) continue;
     by_group[item] += cost[item];
     if (!spec_.cost_items[item].in_total) continue;
-    by_group[PayerGroup(spec_.cost_items[item].payer)] += cost[item];
+    by_group[payer_group_[item]] += cost[item];
     by_group[AllGroup()] += cost[item];
   }
   for (size_t g = 0; g < by_group.size(); ++g) {
@@ -1699,6 +2049,8 @@ void AnalysisRun<W>::DescribeItems(AnalysisResult* result) const {
 template <size_t W>
 absl::StatusOr<AnalysisResult> AnalysisRun<W>::Execute() {
   RETURN_IF_ERROR(Plan());
+  ASSIGN_OR_RETURN(view_, store_->NewReadView(covenant_));
+  if (Ranges() > 1) pool_ = std::make_unique<WorkerPool>(Ranges() - 1);
   ASSIGN_OR_RETURN(std::vector<v1::DatasetStatus> statuses, store_->Status());
   if (options_.report_progress) {
     uint64_t total = 0;
@@ -1712,7 +2064,7 @@ absl::StatusOr<AnalysisResult> AnalysisRun<W>::Execute() {
   // Households number about a third of the register's rows: sized once, never rehashed.
   for (const v1::DatasetStatus& status : statuses) {
     if (status.covenant_id() == covenant_ && status.dataset() == spec_.register_dataset) {
-      for (auto& households : households_) households.reserve(status.records() / 3 + 16);
+      for (auto& households : households_) households.Reserve(status.records() / 3);
     }
   }
   RETURN_IF_ERROR(ScanPersons());
@@ -1723,6 +2075,8 @@ absl::StatusOr<AnalysisResult> AnalysisRun<W>::Execute() {
       RETURN_IF_ERROR(ScanAddresses(plan));
     }
   }
+  view_.reset();  // the store may be closed or compacted past it now
+  pool_.reset();
   // When no run of a dataset has what the spec reads, the spec is wrong, not a delivery.
   for (const auto& [dataset, runs] : left_out_) {
     if (!batches_read_.contains(dataset)) {
@@ -1745,14 +2099,16 @@ absl::StatusOr<AnalysisResult> AnalysisRun<W>::Execute() {
     }
   }
   for (size_t d = 0; d < households_.size(); ++d) {
-    for (const auto& [key, household] : households_[d]) {
-      builder.AddHousehold(static_cast<uint16_t>(d), key, household,
-                           household.volumes == HouseholdAccumulator::kNoVolumes
-                               ? nullptr
-                               : &volumes_[d][household.volumes]);
+    for (size_t s = 0; s < HouseholdShards<W>::kShards; ++s) {
+      auto& shard = households_[d].At(s);
+      for (const auto& [key, household] : shard.households) {
+        builder.AddHousehold(static_cast<uint16_t>(d), key, household,
+                             household.volumes == HouseholdAccumulator::kNoVolumes
+                                 ? nullptr
+                                 : &shard.volumes[household.volumes]);
+      }
     }
-    households_[d] = {};
-    volumes_[d] = {};
+    households_[d].Clear();
   }
   RETURN_IF_ERROR(builder.Finish(&result));
   if (progress_) progress_->Finish(records_read_);

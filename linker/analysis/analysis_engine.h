@@ -3,8 +3,11 @@
 // person's records from every source meet without random lookups; the population register
 // places each person in a household on every reference date, and the person's indicators roll
 // up into that household. Address-keyed datasets are then scanned and joined on the household
-// token. Households become atoms (area, household type, exact indicator pattern) from which
-// every table cell is summed, so that disclosure control sees the exact linear structure.
+// token. Both scans split the token space into ranges read on every core at once, all from one
+// view of the store taken when the run begins (a batch committed meanwhile is read by no range);
+// what the ranges add up is merged so that the result does not depend on their number. Households become
+// atoms (area, household type, exact indicator pattern) from which every table cell is summed,
+// so that disclosure control sees the exact linear structure.
 #ifndef KOPPEL_LINKER_ANALYSIS_ANALYSIS_ENGINE_H_
 #define KOPPEL_LINKER_ANALYSIS_ANALYSIS_ENGINE_H_
 
@@ -41,6 +44,12 @@ struct EngineOptions {
   // The record key of a household (its 16-byte household key), for the cell key method
   // (cell_key.h): each atom then carries the sum of its households' keys. Empty: none.
   std::function<uint32_t(std::string_view)> record_key;
+  // Token ranges scanned at once, each on its own thread (docs/analysis.md, "Performance").
+  // 0: one per core. The result is the same whatever the number.
+  int scan_threads = 0;
+  // For tests: called by the scan of each token range (0, 1, ...) before it opens its cursors,
+  // on the range's thread.
+  std::function<void(size_t range)> range_opening;
 };
 
 class AnalysisEngine {

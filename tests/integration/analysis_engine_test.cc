@@ -4,15 +4,19 @@
 // and kept out of the total, and specs that do not fit the deliveries refused with their place
 // before anything is computed or spent.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <array>
+#include <condition_variable>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -159,8 +163,8 @@ std::string PricesCsv() {
   return csv;
 }
 
-// Writes batches into a store the way the ingester does: records sealed with the data key,
-// keyed by the person's (or address's) token.
+// Writes batches into a store the way the ingester does: records keyed by the person's (or
+// address's) token, in the covenant's store encrypted with the data key.
 class StoreWriter {
  public:
   StoreWriter(LinkerStore* store, const Secret* key) : store_(store), key_(key) {}
@@ -173,7 +177,7 @@ class StoreWriter {
     header.set_dataset(dataset);
     header.set_covenant_id(covenant);
     header.set_run_id(fmt::format("run-{}", batches_));
-    header.set_has_bsn(true);
+    header.set_has_bsn(!keyed_by_address_);
     header.set_token_scheme("koppel/v1/hmac");
     header.set_period_from(period_from_);
     header.set_period_to(period_to_);
@@ -184,13 +188,13 @@ class StoreWriter {
     receipt.set_covenant_id(covenant);
     std::vector<StoredRecord> stored;
     for (const auto& [token, record] : records) {
-      uint8_t nonce[24] = {};
-      ++nonces_;
-      for (int i = 0; i < 8; ++i) nonce[i] = static_cast<uint8_t>(nonces_ >> (8 * i));
       StoredRecord r;
       r.token = token;
-      SealStoredRecord(record.SerializeAsString(), nonce, *key_, &r.encrypted);
+      r.value = record.SerializeAsString();
       stored.push_back(std::move(r));
+    }
+    if (!store_->IsOpen(covenant)) {
+      ASSERT_TRUE(store_->OpenCovenant(covenant, *key_).ok());
     }
     absl::StatusOr<v1::Receipt> committed = store_->Commit(receipt, header, stored);
     ASSERT_TRUE(committed.ok()) << committed.status();
@@ -201,6 +205,8 @@ class StoreWriter {
     period_from_ = from;
     period_to_ = to;
   }
+  // Whether the batches added next are keyed by address (no BSN) rather than by person.
+  void SetKeyedByAddress(bool by_address) { keyed_by_address_ = by_address; }
 
  private:
   LinkerStore* store_;
@@ -208,7 +214,7 @@ class StoreWriter {
   std::string period_from_;
   std::string period_to_;
   uint64_t batches_ = 0;
-  uint64_t nonces_ = 0;
+  bool keyed_by_address_ = false;
 };
 
 v1::Record RecordOf(const std::string& address, std::vector<v1::Value> values) {
@@ -301,6 +307,39 @@ void AddRecords(const World& w, const std::string& covenant, StoreWriter* out) {
            care);
 }
 
+// The covenant whose records the scans of token ranges share out: every member's benefit
+// payments, and debts keyed by address (some at addresses where no one lives), so that
+// households straddle ranges and their money is added up from many records.
+constexpr char kRangesCovenant[] = "ranges";
+
+void AddRangeRecords(const World& w, StoreWriter* out) {
+  AddPeriodRegister(w, kRangesCovenant, out);
+  AddRecords(w, kRangesCovenant, out);
+  std::mt19937 random(11);
+  auto cents = [&] { return static_cast<int64_t>(1 + random() % 250000); };
+  std::vector<std::pair<std::string, v1::Record>> benefits, debts;
+  for (const Person& p : w.persons) {
+    for (int year : {2013, 2014, 2014}) {
+      benefits.emplace_back(p.token, RecordOf("", {AmountValue(cents()), YearValue(year)}));
+    }
+  }
+  for (size_t h = 0; h < w.households.size(); h += 2) {
+    for (int year : {2013, 2014, 2014}) {
+      debts.emplace_back(w.households[h], RecordOf("", {AmountValue(cents()), YearValue(year)}));
+    }
+  }
+  for (int k = 0; k < 5; ++k) {
+    std::string nowhere(32, static_cast<char>(0x20 + 0x30 * k));
+    debts.emplace_back(nowhere, RecordOf("", {AmountValue(cents()), YearValue(2014)}));
+  }
+  const std::vector<v1::AttributeSchema> amounts = {
+      Attribute("bedrag", v1::ATTRIBUTE_TYPE_AMOUNT), Attribute("jaar", v1::ATTRIBUTE_TYPE_YEAR)};
+  out->Add(kRangesCovenant, "uitkering", amounts, benefits);
+  out->SetKeyedByAddress(true);
+  out->Add(kRangesCovenant, "schuld", amounts, debts);
+  out->SetKeyedByAddress(false);
+}
+
 constexpr char kPeriodRegister[] =
     "register: {dataset: brp, birth_date: geboortedatum, area: wijk, address_from: adres_van, "
     "address_to: adres_tot}\n";
@@ -374,6 +413,7 @@ class AnalysisEngineTest : public ::testing::Test {
     writer.SetPeriod("2014-01-01", "2014-06-30");
     AddSnapshotRegister(*world_, "snapshot-mixed", &writer);
     writer.SetPeriod("", "");
+    AddRangeRecords(*world_, &writer);
     absl::StatusOr<PriceTable> prices = ParsePrices(PricesCsv(), "prices.csv");
     ASSERT_TRUE(prices.ok()) << prices.status();
     prices_ = new PriceTable(std::move(*prices));
@@ -1042,6 +1082,186 @@ TEST_F(AnalysisEngineTest, IndicatorPatternsOfTwoAndEightWords) {
   EXPECT_EQ(over.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(over.status().message()),
               HasSubstr("the spec defines 513 indicators; the analysis engine supports at most 512"));
+}
+
+// Everything a result says, atoms and units in an order of their own (the atoms' numbering
+// follows the households' hash order), money as exact doubles.
+std::vector<std::string> Everything(const AnalysisResult& result) {
+  std::vector<std::string> lines;
+  for (const ResultTable& table : result.tables) {
+    for (const ResultRow& row : table.rows) {
+      std::string line = table.name + " " + row.label;
+      for (const ResultCell& cell : row.cells) {
+        line += fmt::format(" {}:{:a}:{:a}:{}", static_cast<int>(cell.kind), cell.value,
+                            cell.denominator, cell.sources.size());
+      }
+      lines.push_back(line);
+    }
+  }
+  for (const auto* cells : {&result.count_cells, &result.sum_cells}) {
+    for (const PublishedCell& cell : *cells) {
+      lines.push_back(fmt::format("cell {:a} {} {} {} [{:a}]", cell.value, cell.contributors,
+                                  cell.atoms.size(), cell.is_total, fmt::join(cell.largest, " ")));
+    }
+  }
+  std::vector<std::string> atoms;
+  const size_t groups = result.group_items.size();
+  const size_t items = result.items.size();
+  for (size_t a = 0; a < result.atoms.size(); ++a) {
+    const AtomDescription& atom = result.atoms[a];
+    std::string line = fmt::format("atom {} {} {} {} {} [{}]", atom.date, atom.area, atom.type,
+                                   atom.households, atom.key_sum, fmt::join(atom.holds, " "));
+    for (size_t g = 0; g < groups; ++g) {
+      const SumAtomStats& stats = result.group_stats[a * groups + g];
+      line += fmt::format(" g{}:{}:{}:[{:a}]", g, stats.contributors, stats.cents,
+                          fmt::join(stats.largest, " "));
+    }
+    for (size_t i = 0; i < items; ++i) {
+      const SumAtomStats& stats = result.sum_atom_stats[a * items + i];
+      line += fmt::format(" i{}:{}:{}:[{:a}]", i, stats.contributors, stats.cents,
+                          fmt::join(stats.largest, " "));
+    }
+    atoms.push_back(std::move(line));
+  }
+  std::sort(atoms.begin(), atoms.end());
+  lines.insert(lines.end(), atoms.begin(), atoms.end());
+  for (const ResultUnit& unit : result.units) {
+    std::string line = fmt::format("unit {}", unit.day);  // in household order
+    for (const auto& [item, cents] : unit.cents) line += fmt::format(" {}:{}", item, cents);
+    lines.push_back(std::move(line));
+  }
+  lines.push_back(fmt::format("areas {}", fmt::join(result.area_codes, " ")));
+  lines.push_back(fmt::format("records {}", result.records_read));
+  for (const auto& [dataset, ids] : result.batches_read) {
+    lines.push_back(fmt::format("batches {} {}", dataset, ids.size()));
+  }
+  for (const std::string& warning : result.warnings) lines.push_back("warning " + warning);
+  for (const auto& [date, persons] : result.unplaced) {
+    lines.push_back(fmt::format("unplaced {} {}", date, persons));
+  }
+  for (const CostItemDescription& item : result.items) lines.push_back("item " + item.definition);
+  return lines;
+}
+
+TEST_F(AnalysisEngineTest, TokenRangesScannedAtOnceGiveWhatOneScanGives) {
+  // Households straddle the ranges: their members' tokens fall in different quarters.
+  std::map<size_t, std::set<int>> quarters;
+  for (const Person& p : world_->persons) {
+    quarters[p.household].insert(static_cast<uint8_t>(p.token[0]) / 64);
+  }
+  int straddling = 0;
+  for (const auto& [household, in] : quarters) straddling += in.size() > 1 ? 1 : 0;
+  ASSERT_GT(straddling, 50);
+
+  const std::string yaml =
+      "analysis: engine-ranges\nreference_dates: [2014-12-31, 2013-12-31]\n" +
+      std::string(kPeriodRegister) +
+      "household_types:\n  family: {adults: {min: 1}, children: {min: 1}}\n"
+      "populations:\n  households: {}\n"
+      "indicators:\n"
+      "  moves: {moves_at_least: 2}\n"
+      "  offence: {dataset: politie, date: pleegdatum}\n"
+      "  care: {dataset: zorg, year: jaar}\n"
+      "  benefit: {dataset: uitkering, year: jaar}\n"
+      "  debt: {dataset: schuld, year: jaar}\n"
+      "prices: prices.csv\n"
+      "costs:\n  items:\n" + std::string(kCostItems) +
+      "    benefits: {indicator: benefit, volume: amount, amount: bedrag, payer: city}\n"
+      "    debts: {indicator: debt, volume: amount, amount: bedrag, payer: city}\n"
+      "tables:\n"
+      "  - name: per_area\n"
+      "    population: households\n"
+      "    rows: area\n"
+      "    total: all\n"
+      "    columns:\n"
+      "      - {label: n}\n"
+      "      - {label: n_2013, reference: 1}\n"
+      "      - {label: families, where: {household_type: family}, percent: true}\n"
+      "      - {label: offence, count: offence}\n"
+      "      - {label: debt_2013, count: debt, reference: 1}\n"
+      "      - {label: benefit, count: benefit, percent: true}\n"
+      "  - {name: by_item, kind: costs, population: households, total: total,\n"
+      "     columns: [{label: all}, {label: families, where: {household_type: family}}]}\n"
+      "  - {name: by_payer, kind: costs, population: households, rows: payer, total: total,\n"
+      "     columns: [{label: all}]}\n";
+  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(yaml, "spec.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  auto run = [&](int threads) {
+    EngineOptions options;
+    options.scan_threads = threads;
+    options.keep_units = true;
+    options.record_key = [](std::string_view key) { return static_cast<uint32_t>(key[1]) * 7u; };
+    absl::StatusOr<AnalysisResult> result =
+        AnalysisEngine(store_, kRangesCovenant, key_).Run(*spec, *prices_, options);
+    EXPECT_TRUE(result.ok()) << result.status();
+    return result.ok() ? Everything(*result) : std::vector<std::string>{};
+  };
+  const std::vector<std::string> one = run(1);
+  ASSERT_GT(one.size(), 100u);
+  EXPECT_THAT(one, ::testing::Contains(HasSubstr("live in no household")));
+  for (int threads : {2, 3, 4, 7, 64}) {
+    SCOPED_TRACE(threads);
+    const std::vector<std::string> many = run(threads);
+    ASSERT_EQ(many.size(), one.size());
+    for (size_t i = 0; i < one.size(); ++i) EXPECT_EQ(many[i], one[i]);
+  }
+}
+
+TEST_F(AnalysisEngineTest, ABatchCommittedWhileTheRangesOpenTheirCursorsIsReadWholeOrNotAtAll) {
+  constexpr char kConsistent[] = "consistent";
+  StoreWriter writer(store_, key_);
+  AddPeriodRegister(*world_, kConsistent, &writer);
+  AddRecords(*world_, kConsistent, &writer);
+  absl::StatusOr<AnalysisSpec> spec =
+      ParseAnalysisSpec(CountsSpec(kPeriodRegister, "", ""), "spec.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  auto run = [&](const EngineOptions& options) {
+    absl::StatusOr<AnalysisResult> result =
+        AnalysisEngine(store_, kConsistent, key_).Run(*spec, *prices_, options);
+    EXPECT_TRUE(result.ok()) << result.status();
+    return result.ok() ? *result : AnalysisResult{};
+  };
+  EngineOptions two_ranges;
+  two_ranges.scan_threads = 2;
+  const AnalysisResult before = run(two_ranges);
+  ASSERT_EQ(before.batches_read.at("politie").size(), 1u);
+
+  // An offence in 2014 for every person, so in both ranges, committed once the run has begun,
+  // as the first range is about to open its cursors; the second range opens its own after.
+  std::vector<std::pair<std::string, v1::Record>> offences;
+  for (const Person& p : world_->persons) {
+    offences.emplace_back(p.token, RecordOf("", {CodeValue(0), DateValue(Day(2014, 6, 1))}));
+  }
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool committed = false;
+  EngineOptions racing = two_ranges;
+  racing.range_opening = [&](size_t range) {
+    std::unique_lock<std::mutex> lock(mutex);
+    if (range == 0 && !committed) {
+      writer.Add(kConsistent, "politie",
+                 {Attribute("feit", v1::ATTRIBUTE_TYPE_CATEGORY, OffenceCodes()),
+                  Attribute("pleegdatum", v1::ATTRIBUTE_TYPE_DATE)},
+                 offences);
+      committed = true;
+      changed.notify_all();
+    } else {
+      changed.wait(lock, [&] { return committed; });
+    }
+  };
+  const AnalysisResult during = run(racing);
+  ASSERT_TRUE(committed);
+  // None of it: every range reads the store as it was when the run began.
+  EXPECT_EQ(during.batches_read, before.batches_read);
+  EXPECT_EQ(Everything(during), Everything(before));
+
+  // All of it, in the next run.
+  const AnalysisResult after = run(two_ranges);
+  EXPECT_EQ(after.batches_read.at("politie").size(), 2u);
+  const std::map<int, int> households = HouseholdsWhere([](const Person&) { return true; });
+  for (const auto& [wijk, n] : households) {
+    EXPECT_EQ(Cell(after, "per_area", WijkCodes()[static_cast<size_t>(wijk)], "offence"), n);
+  }
 }
 
 }  // namespace

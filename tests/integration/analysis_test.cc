@@ -27,6 +27,8 @@
 #include "linker/analysis/query_runner.h"
 #include "linker/analysis/release.h"
 #include "linker/analysis/release_protection.h"
+#include "linker/linker_store.h"
+#include "linker/store_encryption.h"
 #include "tests/testing/covenant_files.h"
 #include "tests/testing/group_attacker.h"
 #include "tests/testing/linear_attacker.h"
@@ -207,6 +209,7 @@ class DeliveredMunicipality {
     ASSIGN_OR_RETURN(Secret master, ReadKeyFile(dir() / "lkeys/linker-master.key", 32));
     ASSIGN_OR_RETURN(Secret data_key,
                      HkdfSha256(master.span(), {}, "koppel/v1/data/" + kCovenant, 32));
+    RETURN_IF_ERROR(store->OpenCovenant(kCovenant, data_key));
     AnalysisEngine engine(store.get(), kCovenant, &data_key);
     return engine.Run(spec, prices, options);
   }
@@ -1145,11 +1148,24 @@ TEST_F(SmallMunicipalityAnalysisTest, HistoryOutlivesARestartAndLostDataStopsRel
   // The social assistance records disappear from the store (their receipts stay).
   municipality_->StopLinker();
   {
-    rocksdb::DB* raw = nullptr;
+    // Through the covenant's encrypted Env, as the linker itself opens its store.
+    absl::StatusOr<Secret> master =
+        ReadKeyFile(municipality_->dir() / "lkeys/linker-master.key", 32);
+    ASSERT_TRUE(master.ok()) << master.status();
+    absl::StatusOr<Secret> data_key =
+        HkdfSha256(master->span(), {}, "koppel/v1/data/" + kCovenant, 32);
+    ASSERT_TRUE(data_key.ok()) << data_key.status();
+    absl::StatusOr<std::unique_ptr<rocksdb::Env>> env =
+        NewEncryptedStoreEnv(rocksdb::Env::Default(), *data_key);
+    ASSERT_TRUE(env.ok()) << env.status();
     rocksdb::Options options;
-    ASSERT_TRUE(rocksdb::DB::Open(options, (municipality_->dir() / "db").string(), &raw).ok());
+    options.env = env->get();
+    ASSERT_TRUE(ConfigureEncryptedStoreOptions(*data_key, &options).ok());
+    rocksdb::DB* raw = nullptr;
+    const fs::path covenant_db = municipality_->dir() / "db/covenants" / kCovenant / "db";
+    ASSERT_TRUE(rocksdb::DB::Open(options, covenant_db.string(), &raw).ok());
     std::unique_ptr<rocksdb::DB> db(raw);
-    const std::string prefix = std::string("r\0", 2) + kCovenant + '\0' + "sociale_zaken";
+    const std::string prefix = std::string("r\0", 2) + "sociale_zaken";
     ASSERT_TRUE(db->DeleteRange(rocksdb::WriteOptions(), db->DefaultColumnFamily(), prefix + '\0',
                                 prefix + '\1')
                     .ok());

@@ -6,8 +6,10 @@
 // short by a kill or a crash is finished at the next start under the end entry it recorded
 // (officer, reason and what was about to be deleted) before deleting.
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 
 #include <csignal>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -21,6 +23,7 @@
 #include "policies/covenant_signature.h"
 #include "policies/end_statement.h"
 #include "tests/testing/covenant_files.h"
+#include "tests/testing/data_keys.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 
@@ -223,10 +226,21 @@ class UntrustedInputTest : public ::testing::Test {
     }
   }
 
+  // What the linker's store holds of a covenant: read with its data key while the vault holds
+  // it, else by the counts kept beside a store left behind (none once it is removed).
   static uint64_t Records(const std::string& covenant) {
     auto store = LinkerStore::OpenReadOnly(dir_->path() / "db");
     EXPECT_TRUE(store.ok()) << store.status();
     if (!store.ok()) return 0;
+    absl::StatusOr<Secret> key =
+        testing::VaultDataKey(dir_->path() / "vault", dir_->path() / "master.key", covenant);
+    if (!key.ok() || !fs::exists(dir_->path() / "db/covenants" / covenant)) {
+      absl::StatusOr<HeldCounts> held = (*store)->Held(covenant);
+      EXPECT_TRUE(held.ok()) << held.status();
+      return held.ok() ? held->records : 0;
+    }
+    absl::Status opened = (*store)->OpenCovenant(covenant, *key);
+    EXPECT_TRUE(opened.ok()) << opened;
     absl::StatusOr<std::vector<v1::DatasetStatus>> status = (*store)->Status();
     EXPECT_TRUE(status.ok()) << status.status();
     uint64_t records = 0;
@@ -426,6 +440,43 @@ TEST_F(UntrustedInputTest, ACraftedAuditLogStopsTheLinkerNamingTheLine) {
   fs::permissions(d / "db/audit.log", fs::perms::owner_read | fs::perms::owner_write);
   StartLinker();
   ASSERT_FALSE(linker_.address.empty());
+}
+
+// A data directory holding the single RocksDB of linkers before issue 14: the linker refuses to
+// start with its own exit code, says what to do, and changes nothing in the directory.
+TEST_F(UntrustedInputTest, AStoreInTheOldLayoutStopsTheLinkerWithWhatToDo) {
+  const fs::path d = dir_->path();
+  const fs::path old = d / "old-layout";
+  {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, old.string(), &db).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), std::string("s\0second\0brp", 13), "x").ok());
+    delete db;
+  }
+  WriteFile(old / "audit.log", ReadFile(d / "db/audit.log"));
+  std::map<std::string, std::string> before;
+  for (const auto& file : fs::directory_iterator(old)) {
+    before[file.path().filename().string()] = ReadFile(file.path());
+  }
+  std::vector<std::string> argv = {kBin + "/koppel-linker", "serve", "--data", old.string(),
+                                   "--keys", (d / "lkeys").string(), "--vault", vault_.address,
+                                   "--listen", "127.0.0.1:0", "--pki", (d / "pki").string()};
+  for (const std::string& id : kCovenants) {
+    argv.insert(argv.end(), {"--covenant", (d / (id + ".yaml")).string()});
+  }
+  ProcessResult r = RunProcess(argv);
+  EXPECT_EQ(r.exit_code, 6) << r.err.substr(0, 2000);
+  for (const char* says : {"old layout", "new empty --data directory", "koppel-agent send",
+                           "receipts/", "Migrating from the single store"}) {
+    EXPECT_TRUE(Contains(r.err, says)) << says << " not in: " << r.err.substr(0, 2000);
+  }
+  std::map<std::string, std::string> after;
+  for (const auto& file : fs::directory_iterator(old)) {
+    after[file.path().filename().string()] = ReadFile(file.path());
+  }
+  EXPECT_EQ(after, before) << "the old directory was changed";
 }
 
 // A crash after the end was marked in the ledger but before its audit entry: the next start

@@ -1,15 +1,25 @@
 // The linker's ingest on a real RocksDB: exactly-once storage, re-keying, encryption at rest,
-// and every kind of bad batch refused without storing anything.
+// and every kind of bad batch refused without storing anything; the store of one covenant per
+// RocksDB instance: ending one leaves the others' files alone, the counts kept beside a closed
+// store, and the refusal of a data directory in the old single-database layout.
 #include <gtest/gtest.h>
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
+#include <fcntl.h>
+#include <linux/fs.h>
 #include <sodium.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <atomic>
-
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "core/hmac.h"
 #include "core/receipt.h"
@@ -17,6 +27,8 @@
 #include "linker/analysis/release_history.h"
 #include "linker/batch_ingester.h"
 #include "linker/linker_store.h"
+#include "linker/served_covenants.h"
+#include "policies/covenant_ledger.h"
 #include "tests/testing/temp_dir.h"
 
 namespace koppel {
@@ -81,13 +93,14 @@ class LinkerTest : public ::testing::Test {
     agent.signing_public_key = hex;
     agent.datasets.emplace("uwv", DatasetGrant{"uwv", {"bsn"}, {"jaar"}});
     covenant.parties.emplace(agent.name, std::move(agent));
+    data_key_ = *Secret::Random(32);
     store_ = *LinkerStore::Open(dir_ / "db", {.env = disk_env_.get()});
+    EXPECT_TRUE(store_->OpenCovenant("c1", data_key_).ok());
     Secret box = *Secret::Allocate(crypto_box_SECRETKEYBYTES);
     crypto_box_keypair(box_public_.data(), box.mutable_data());
     Secret signing = *Secret::Allocate(crypto_sign_SECRETKEYBYTES);
     crypto_sign_keypair(pk.data(), signing.mutable_data());
     link_key_ = *Secret::Random(32);
-    data_key_ = *Secret::Random(32);
     LinkerKeys keys{box_public_, std::move(box), std::move(signing),
                     *Secret::FromBytes(link_key_.span()), *Secret::FromBytes(data_key_.span())};
     ingester_ = *BatchIngester::Create(std::move(covenant), std::move(keys), store_.get());
@@ -115,6 +128,50 @@ class LinkerTest : public ::testing::Test {
       r->add_values()->set_year(2014);
     }
     return payload;
+  }
+
+  // Closes the store and opens it again, with covenant c1 (and `also`) open.
+  void Reopen(LinkerStore::StoreOptions options = {}, const std::vector<std::string>& also = {}) {
+    ingester_.reset();
+    store_.reset();
+    store_ = *LinkerStore::Open(dir_ / "db", options);
+    ASSERT_TRUE(store_->OpenCovenant("c1", data_key_).ok());
+    for (const std::string& id : also) ASSERT_TRUE(store_->OpenCovenant(id, data_key_).ok());
+  }
+
+  // What a crash would leave of covenant c1's directory now: its files as they are on disk
+  // while the store is open (every acknowledged write is synced). Restored by TakeCrashCopy
+  // after the store closed, so that its log still holds the acknowledged batches.
+  void CopyAsAtCrash(const std::string& name = "crash") {
+    std::filesystem::copy(dir_ / "db/covenants/c1", dir_ / name,
+                          std::filesystem::copy_options::recursive);
+  }
+  void RestoreCrashCopy(const std::string& name = "crash") {
+    ingester_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_ / "db/covenants/c1");
+    std::filesystem::copy(dir_ / name, dir_ / "db/covenants/c1",
+                          std::filesystem::copy_options::recursive);
+  }
+  // The write-ahead logs of covenant c1's instance.
+  std::vector<std::filesystem::path> Logs() {
+    std::vector<std::filesystem::path> logs;
+    for (const auto& file : std::filesystem::directory_iterator(dir_ / "db/covenants/c1/db")) {
+      if (file.path().extension() == ".log") logs.push_back(file.path());
+    }
+    return logs;
+  }
+
+  // Every file under `dir` with its bytes.
+  static std::map<std::string, std::string> Files(const std::filesystem::path& dir) {
+    std::map<std::string, std::string> files;
+    for (const auto& file : std::filesystem::recursive_directory_iterator(dir)) {
+      if (!file.is_regular_file()) continue;
+      std::ifstream in(file.path(), std::ios::binary);
+      files[file.path().string()].assign(std::istreambuf_iterator<char>(in),
+                                         std::istreambuf_iterator<char>());
+    }
+    return files;
   }
 
   uint64_t StoredRecords() {
@@ -160,15 +217,8 @@ TEST_F(LinkerTest, StoresOnceReKeyedAndEncrypted) {
       EXPECT_EQ(key.find(r.bsn_token()), std::string_view::npos) << "agent token stored";
       EXPECT_EQ(value.find(r.bsn_token()), std::string_view::npos) << "agent token stored";
     }
-    std::string plain(value.size() - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES, '\0');
-    const auto* v = reinterpret_cast<const unsigned char*>(value.data());
-    ASSERT_EQ(crypto_secretbox_open_easy(reinterpret_cast<unsigned char*>(plain.data()),
-                                         v + crypto_secretbox_NONCEBYTES,
-                                         value.size() - crypto_secretbox_NONCEBYTES, v,
-                                         data_key_.data()),
-              0);
-    v1::Record stored;
-    ASSERT_TRUE(stored.ParseFromString(plain));
+    v1::Record stored;  // in the clear inside the store: its files are encrypted as a whole
+    ASSERT_TRUE(stored.ParseFromArray(value.data(), static_cast<int>(value.size())));
     bool matches_some = false;
     for (const v1::Record& r : payload.records()) {
       Digest256 expected = rekey.Mac(r.bsn_token());
@@ -178,6 +228,19 @@ TEST_F(LinkerTest, StoresOnceReKeyedAndEncrypted) {
     ++seen;
   }).ok());
   EXPECT_EQ(seen, 50u);
+  // Neither the agents' tokens nor the re-keyed ones are anywhere in the store's files (the
+  // write-ahead log included), once flushed to tables too.
+  ASSERT_TRUE(store_->Settle("c1").ok());
+  ingester_.reset();
+  store_.reset();
+  for (const auto& [path, bytes] : Files(dir_ / "db")) {
+    for (const v1::Record& r : payload.records()) {
+      Digest256 rekeyed = rekey.Mac(r.bsn_token());
+      EXPECT_EQ(bytes.find(r.bsn_token()), std::string::npos) << "agent token in " << path;
+      EXPECT_EQ(bytes.find(std::string(rekeyed.begin(), rekeyed.end())), std::string::npos)
+          << "re-keyed token in " << path;
+    }
+  }
 }
 
 // True when `status` is PERMISSION_DENIED and names `rule` as the rule that refused it.
@@ -288,14 +351,13 @@ TEST_F(LinkerTest, ReleaseHistoryIsSealedKeptAndDeletedWithTheCovenant) {
     EXPECT_EQ((*records)[static_cast<size_t>(i)].count_values(0), 42 + i);
   }
   // Nothing of it is readable in the store's files.
+  ingester_.reset();
   store_.reset();
-  for (const auto& file : std::filesystem::directory_iterator(dir_ / "db")) {
-    std::ifstream in(file.path(), std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    EXPECT_EQ(bytes.find("secret-analysis-name"), std::string::npos) << file.path();
+  for (const auto& [path, bytes] : Files(dir_ / "db")) {
+    EXPECT_EQ(bytes.find("secret-analysis-name"), std::string::npos) << path;
   }
   // A restart keeps it; another key does not open it.
-  store_ = *LinkerStore::Open(dir_ / "db");
+  Reopen({}, {"c2"});
   history = ReleaseHistory::Open(store_.get(), "c1", data_key_);
   ASSERT_TRUE(history.ok());
   records = history->Load();
@@ -312,9 +374,11 @@ TEST_F(LinkerTest, ReleaseHistoryIsSealedKeptAndDeletedWithTheCovenant) {
   ASSERT_TRUE(second.ok());
   ASSERT_TRUE(second->Append(v1::ReleaseRecord()).ok());
   ASSERT_TRUE(store_->DeleteCovenant("c1").ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(store_->ReleaseHistory("c1").status()));
+  EXPECT_EQ(store_->ReleaseHistory("c2")->size(), 1u);
+  ASSERT_TRUE(store_->OpenCovenant("c1", data_key_).ok());  // a covenant of that name anew
   EXPECT_TRUE(store_->ReleaseHistory("c1")->empty());
   EXPECT_EQ(*store_->ReleasesSpent("c1"), 0);
-  EXPECT_EQ(store_->ReleaseHistory("c2")->size(), 1u);
 }
 
 TEST_F(LinkerTest, AFullDiskRefusesBatchesUntilSpaceIsFreedThenAcceptsWithoutARestart) {
@@ -338,12 +402,10 @@ TEST_F(LinkerTest, AFullDiskRefusesBatchesUntilSpaceIsFreedThenAcceptsWithoutARe
   EXPECT_FALSE(accepted->duplicate());
   EXPECT_EQ(StoredRecords(), 50u);
   // Both batches survive a restart, once each.
-  ingester_.reset();
-  store_.reset();
-  store_ = *LinkerStore::Open(dir_ / "db");
+  Reopen();
   EXPECT_EQ(StoredRecords(), 50u);
-  EXPECT_TRUE((*store_->FindReceipt(first.batch_id())).has_value());
-  EXPECT_TRUE((*store_->FindReceipt(second.batch_id())).has_value());
+  EXPECT_TRUE((*store_->FindReceipt("c1", first.batch_id())).has_value());
+  EXPECT_TRUE((*store_->FindReceipt("c1", second.batch_id())).has_value());
 }
 
 TEST_F(LinkerTest, ADamagedWriteAheadLogRefusesToOpenInsteadOfLosingAcknowledgedBatches) {
@@ -353,11 +415,12 @@ TEST_F(LinkerTest, ADamagedWriteAheadLogRefusesToOpenInsteadOfLosingAcknowledged
     ASSERT_TRUE(ingester_->Ingest("agent", Seal(payload)).ok());
   }
   ASSERT_EQ(StoredRecords(), 1000u);
-  ingester_.reset();
-  store_.reset();
-  // The acknowledged batches are in the log only (nothing was flushed); damage its middle.
+  // A crash: the acknowledged batches are in the log only (nothing was flushed); damage its
+  // middle.
+  CopyAsAtCrash();
+  RestoreCrashCopy();
   std::filesystem::path wal;
-  for (const auto& file : std::filesystem::directory_iterator(dir_ / "db")) {
+  for (const auto& file : std::filesystem::directory_iterator(dir_ / "db/covenants/c1/db")) {
     if (file.path().extension() == ".log" && file.file_size() > 0) wal = file.path();
   }
   ASSERT_FALSE(wal.empty());
@@ -373,10 +436,12 @@ TEST_F(LinkerTest, ADamagedWriteAheadLogRefusesToOpenInsteadOfLosingAcknowledged
     out << bytes;
   }
   absl::StatusOr<std::unique_ptr<LinkerStore>> reopened = LinkerStore::Open(dir_ / "db");
-  ASSERT_FALSE(reopened.ok()) << "opened a store with a damaged log";
-  EXPECT_EQ(reopened.status().code(), absl::StatusCode::kDataLoss) << reopened.status();
-  const std::string message(reopened.status().message());
-  EXPECT_NE(message.find((dir_ / "db").string()), std::string::npos) << message;
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  absl::Status opened = (*reopened)->OpenCovenant("c1", data_key_);
+  ASSERT_FALSE(opened.ok()) << "opened a store with a damaged log";
+  EXPECT_EQ(opened.code(), absl::StatusCode::kDataLoss) << opened;
+  const std::string message(opened.message());
+  EXPECT_NE(message.find((dir_ / "db/covenants/c1/db").string()), std::string::npos) << message;
   EXPECT_NE(message.find("restore it from the last backup"), std::string::npos) << message;
   // The damaged log is left for the operator, not deleted or truncated.
   ASSERT_TRUE(std::filesystem::exists(wal));
@@ -389,10 +454,10 @@ TEST_F(LinkerTest, AnUnacknowledgedTornLastLogRecordDoesNotStopTheStore) {
     payload.mutable_header()->set_run_id("run-" + std::to_string(i));
     ASSERT_TRUE(ingester_->Ingest("agent", Seal(payload)).ok());
   }
-  ingester_.reset();
-  store_.reset();
+  CopyAsAtCrash();
+  RestoreCrashCopy();
   std::filesystem::path wal;
-  for (const auto& file : std::filesystem::directory_iterator(dir_ / "db")) {
+  for (const auto& file : std::filesystem::directory_iterator(dir_ / "db/covenants/c1/db")) {
     if (file.path().extension() == ".log" && file.file_size() > 0) wal = file.path();
   }
   ASSERT_FALSE(wal.empty());
@@ -404,15 +469,15 @@ TEST_F(LinkerTest, AnUnacknowledgedTornLastLogRecordDoesNotStopTheStore) {
   absl::StatusOr<std::unique_ptr<LinkerStore>> reopened = LinkerStore::Open(dir_ / "db");
   ASSERT_TRUE(reopened.ok()) << reopened.status();
   store_ = std::move(*reopened);
+  absl::Status opened = store_->OpenCovenant("c1", data_key_);
+  ASSERT_TRUE(opened.ok()) << opened;
   EXPECT_EQ(StoredRecords(), 300u);
 }
 
 TEST_F(LinkerTest, BatchesAreRefusedBeforeTheDiskIsFull) {
   // A store that must keep more free than any disk has refuses every write, and RocksDB never
   // sees a failed write.
-  ingester_.reset();
-  store_.reset();
-  store_ = *LinkerStore::Open(dir_ / "db", {.min_free_bytes = uint64_t{1} << 62});
+  Reopen({.min_free_bytes = uint64_t{1} << 62});
   v1::Receipt receipt;
   receipt.set_batch_id(std::string(64, 'a'));
   receipt.set_covenant_id("c1");
@@ -464,6 +529,445 @@ TEST_F(LinkerTest, RecordsMustFitTheirHeaderAndARunKeepsItsFirstBatchsFields) {
   fewer.mutable_header()->set_run_id("run-b");
   EXPECT_TRUE(ingester_->Ingest("agent", Seal(fewer)).ok());
   EXPECT_EQ(StoredRecords(), 9u);
+}
+
+// Stores a batch of `records` records of dataset "uwv" under `covenant` directly, as the
+// ingester of that covenant would.
+absl::StatusOr<v1::Receipt> CommitDirectly(LinkerStore* store, const std::string& covenant,
+                                           char batch, int records) {
+  v1::Receipt receipt;
+  receipt.set_batch_id(std::string(64, batch));
+  receipt.set_covenant_id(covenant);
+  receipt.set_dataset("uwv");
+  v1::BatchHeader header;
+  header.set_covenant_id(covenant);
+  header.set_dataset("uwv");
+  std::vector<StoredRecord> stored;
+  for (int i = 0; i < records; ++i) {
+    v1::Record record;
+    record.set_bsn_token(std::string(32, static_cast<char>('a' + i % 26)));
+    stored.push_back({record.bsn_token(), record.SerializeAsString()});
+  }
+  return store->Commit(receipt, header, stored);
+}
+
+// The name, size and modification time of every file of a covenant's instance.
+std::map<std::string, std::pair<uintmax_t, std::filesystem::file_time_type>> Listing(
+    const std::filesystem::path& dir) {
+  std::map<std::string, std::pair<uintmax_t, std::filesystem::file_time_type>> files;
+  for (const auto& file : std::filesystem::recursive_directory_iterator(dir)) {
+    const std::string name = file.path().filename().string();
+    // RocksDB's own diagnostic log may note a periodic statistics dump.
+    if (!file.is_regular_file() || name.starts_with("LOG")) continue;
+    files[file.path().string()] = {file.file_size(), file.last_write_time()};
+  }
+  return files;
+}
+
+TEST_F(LinkerTest, EndingACovenantRemovesItsStoreAndLeavesAnothersFilesUntouched) {
+  Secret other_key = *Secret::Random(32);
+  ASSERT_TRUE(store_->OpenCovenant("c2", other_key).ok());
+  v1::SealedBatch batch = Seal(Payload(50));
+  ASSERT_TRUE(ingester_->Ingest("agent", batch).ok());
+  ASSERT_TRUE(CommitDirectly(store_.get(), "c2", 'b', 40).ok());
+  ASSERT_TRUE(CommitDirectly(store_.get(), "c2", 'c', 30).ok());
+  // Both at rest in table files, as a store that has run a while.
+  ASSERT_TRUE(store_->Settle("c1").ok());
+  ASSERT_TRUE(store_->Settle("c2").ok());
+  const std::filesystem::path c2 = dir_ / "db/covenants/c2";
+  const auto before = Listing(c2);
+  ASSERT_TRUE(std::any_of(before.begin(), before.end(),
+                          [](const auto& f) { return f.first.ends_with(".sst"); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a rewrite would show in mtimes
+
+  absl::StatusOr<LinkerStore::Deleted> deleted = store_->DeleteCovenant("c1");
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->records, 50u);
+  EXPECT_EQ(deleted->batches, 1u);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "db/covenants/c1"));
+  EXPECT_FALSE(store_->IsOpen("c1"));
+  absl::Status gone = store_->FindReceipt("c1", batch.batch_id()).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(gone)) << gone;
+  EXPECT_NE(std::string(gone.message()).find("not open"), std::string::npos) << gone;
+  // Not one file of the other covenant was written, replaced or removed: no flush or
+  // compaction ran on it.
+  EXPECT_EQ(Listing(c2), before);
+  // And its data reads as before, through a restart.
+  ingester_.reset();
+  store_.reset();
+  store_ = *LinkerStore::Open(dir_ / "db");
+  ASSERT_TRUE(store_->OpenCovenant("c2", other_key).ok());
+  absl::StatusOr<HeldCounts> held = store_->Held("c2");
+  ASSERT_TRUE(held.ok());
+  EXPECT_EQ(held->records, 70u);
+  EXPECT_EQ(held->batches, 2u);
+  EXPECT_TRUE((*store_->FindReceipt("c2", std::string(64, 'b'))).has_value());
+  size_t seen = 0;
+  for (auto c = store_->NewRecordCursor("c2", "uwv"); c->Valid(); c->Next()) ++seen;
+  EXPECT_EQ(seen, 70u);
+  // c1 opened anew holds nothing.
+  ASSERT_TRUE(store_->OpenCovenant("c1", data_key_).ok());
+  EXPECT_EQ(store_->Held("c1")->records, 0u);
+}
+
+TEST_F(LinkerTest, AnEndWithoutTheKeyRemovesTheStoreAndReportsTheCountsKeptBesideIt) {
+  ASSERT_TRUE(ingester_->Ingest("agent", Seal(Payload(50))).ok());
+  const std::string after_first = Files(dir_ / "db/covenants/c1")[(dir_ / "db/covenants/c1/held").string()];
+  v1::BatchPayload second = Payload(20);
+  second.mutable_header()->set_run_id("second");
+  ASSERT_TRUE(ingester_->Ingest("agent", Seal(second)).ok());
+  // The counts kept beside the store: plaintext, counts only (and the MAC of the mark).
+  const std::filesystem::path held_file = dir_ / "db/covenants/c1/held";
+  auto counts = [&] {
+    nlohmann::json held = nlohmann::json::parse(Files(dir_ / "db/covenants/c1")[held_file.string()]);
+    return nlohmann::json({{"records", held["records"]}, {"batches", held["batches"]}});
+  };
+  EXPECT_EQ(counts(), nlohmann::json({{"records", 70}, {"batches", 2}}));
+  // Refreshed from the store itself whenever it opens (they may lag after a crash between a
+  // commit and the counts' update: here, the counts of the first batch only).
+  ingester_.reset();
+  store_.reset();
+  { std::ofstream(held_file, std::ios::trunc) << after_first; }
+  Reopen();
+  EXPECT_EQ(counts(), nlohmann::json({{"records", 70}, {"batches", 2}}));
+  // The key is gone (the vault ended the covenant while the linker was down): the store is
+  // not opened, yet its end says what it deleted and removes it.
+  store_.reset();
+  store_ = *LinkerStore::Open(dir_ / "db");
+  absl::StatusOr<HeldCounts> held = store_->Held("c1");
+  ASSERT_TRUE(held.ok());
+  EXPECT_EQ(held->records, 70u);
+  EXPECT_EQ(held->batches, 2u);
+  absl::StatusOr<LinkerStore::Deleted> deleted = store_->DeleteCovenant("c1");
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->records, 70u);
+  EXPECT_EQ(deleted->batches, 2u);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "db/covenants/c1"));
+  // Ending it again (a deletion resumed after a crash) finds nothing and fails nothing.
+  deleted = store_->DeleteCovenant("c1");
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_EQ(deleted->records, 0u);
+}
+
+TEST_F(LinkerTest, AnEndWaitsForAQueryStillReadingTheCovenant) {
+  ASSERT_TRUE(ingester_->Ingest("agent", Seal(Payload(10))).ok());
+  std::unique_ptr<RecordCursor> cursor = store_->NewRecordCursor("c1", "uwv");
+  ASSERT_TRUE(cursor->Valid());
+  std::thread reader([&cursor] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    size_t n = 0;
+    for (; cursor->Valid(); cursor->Next()) ++n;
+    EXPECT_EQ(n, 10u);  // the query reads to its end
+    cursor.reset();
+  });
+  absl::StatusOr<LinkerStore::Deleted> deleted = store_->DeleteCovenant("c1");
+  reader.join();
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->records, 10u);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "db/covenants/c1"));
+}
+
+TEST_F(LinkerTest, ACovenantStoreMustBeOpenedWithItsNameAndItsKey) {
+  EXPECT_TRUE(absl::IsFailedPrecondition(store_->FindReceipt("c9", std::string(64, 'a')).status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(store_->NewRecordCursor("c9", "uwv")->status()));
+  for (const std::string& bad : std::vector<std::string>{"../c1", "", "C1", std::string("c\0", 2)}) {
+    absl::Status refused = store_->OpenCovenant(bad, data_key_);
+    EXPECT_TRUE(absl::IsInvalidArgument(refused)) << refused;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "c1"));
+  ASSERT_TRUE(ingester_->Ingest("agent", Seal(Payload(10))).ok());
+  ingester_.reset();
+  store_.reset();
+  store_ = *LinkerStore::Open(dir_ / "db");
+  Secret wrong = *Secret::Random(32);
+  absl::Status opened = store_->OpenCovenant("c1", wrong);
+  ASSERT_FALSE(opened.ok()) << "opened a covenant's store with another key";
+  EXPECT_EQ(opened.code(), absl::StatusCode::kDataLoss) << opened;
+  EXPECT_NE(std::string(opened.message()).find("data key"), std::string::npos) << opened;
+  EXPECT_FALSE(store_->IsOpen("c1"));
+  // Nothing was changed: the right key still opens it, with everything in it.
+  ASSERT_TRUE(store_->OpenCovenant("c1", data_key_).ok());
+  EXPECT_EQ(StoredRecords(), 10u);
+  // Once open, opening it again checks the key too.
+  EXPECT_TRUE(store_->OpenCovenant("c1", data_key_).ok());
+  absl::Status again = store_->OpenCovenant("c1", wrong);
+  EXPECT_TRUE(absl::IsFailedPrecondition(again)) << again;
+  EXPECT_NE(std::string(again.message()).find("another data key"), std::string::npos) << again;
+  EXPECT_TRUE(store_->IsOpen("c1"));
+  EXPECT_EQ(StoredRecords(), 10u);
+}
+
+TEST_F(LinkerTest, ADataDirectoryInTheOldSingleDatabaseLayoutIsRefusedWithWhatToDo) {
+  const std::filesystem::path old = dir_ / "old";
+  {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, old.string(), &db).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), std::string("s\0c1\0uwv", 8), "x").ok());
+    delete db;
+  }
+  std::ofstream(old / "covenants.json") << "{}";
+  const auto before = Files(old);
+  for (const absl::StatusOr<std::unique_ptr<LinkerStore>>& refused :
+       {LinkerStore::Open(old), LinkerStore::OpenReadOnly(old)}) {
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+    const std::string message(refused.status().message());
+    for (const char* says : {"old layout", "CURRENT", "new empty --data directory", "audit.log",
+                             "receipts/", "koppel-agent send", "docs/services.md"}) {
+      EXPECT_NE(message.find(says), std::string::npos) << says << " not in: " << message;
+    }
+  }
+  // Nothing was added to or changed in the old directory.
+  EXPECT_EQ(Files(old), before);
+  EXPECT_FALSE(std::filesystem::exists(old / "covenants"));
+  EXPECT_FALSE(std::filesystem::exists(old / "STORE_FORMAT"));
+  // A store of this layout says so, and another format marker is refused too.
+  EXPECT_EQ(Files(dir_ / "db")[(dir_ / "db/STORE_FORMAT").string()], "koppel-store 2\n");
+  std::filesystem::create_directories(dir_ / "future");
+  std::ofstream(dir_ / "future/STORE_FORMAT") << "koppel-store 3\n";
+  absl::StatusOr<std::unique_ptr<LinkerStore>> future = LinkerStore::Open(dir_ / "future");
+  EXPECT_EQ(future.status().code(), absl::StatusCode::kFailedPrecondition) << future.status();
+  // ... saying it is a newer linker's, and which format it found; only the old layout is
+  // "old" (koppel-linker exits 6 for it, 7 for another format).
+  const std::string newer(future.status().message());
+  EXPECT_NE(newer.find("newer linker (store format 3)"), std::string::npos) << newer;
+  EXPECT_EQ(newer.find("old layout"), std::string::npos) << newer;
+  EXPECT_TRUE(LinkerStore::HoldsOldLayout(old));
+  EXPECT_FALSE(LinkerStore::HoldsOldLayout(dir_ / "future"));
+  EXPECT_FALSE(LinkerStore::HoldsOldLayout(dir_ / "db"));
+}
+
+// Closing flushes: after a clean stop nothing acknowledged lives only in the write-ahead log,
+// so losing the log of a closed store loses nothing.
+TEST_F(LinkerTest, AClosedStoreKeepsNothingOnlyInItsLog) {
+  ASSERT_TRUE(ingester_->Ingest("agent", Seal(Payload(30))).ok());
+  ASSERT_TRUE(store_->Settle("c1").ok());
+  v1::BatchPayload second = Payload(20);
+  second.mutable_header()->set_run_id("second");
+  v1::SealedBatch b = Seal(second);
+  ASSERT_TRUE(ingester_->Ingest("agent", b).ok());
+  ASSERT_TRUE(store_->RecordRelease("c1", "sealed entry").ok());
+  ingester_.reset();
+  store_.reset();
+  for (const std::filesystem::path& log : Logs()) std::filesystem::remove(log);
+  Reopen();
+  EXPECT_EQ(StoredRecords(), 50u);
+  EXPECT_TRUE((*store_->FindReceipt("c1", b.batch_id())).has_value());
+  EXPECT_EQ(*store_->ReleasesSpent("c1"), 1);
+  EXPECT_EQ(store_->ReleaseHistory("c1")->size(), 1u);
+}
+
+// The high-water mark beside the store: a store that lost acknowledged batches or releases (its
+// log deleted or cut short after a crash, its instance gone) or whose mark was altered is
+// refused, not served as if it never had them; the untouched store, and a whole older copy (a
+// restored backup), open with everything in them.
+TEST_F(LinkerTest, AStoreBehindWhatItAcknowledgedIsRefused) {
+  ASSERT_TRUE(ingester_->Ingest("agent", Seal(Payload(30))).ok());
+  ASSERT_TRUE(store_->Settle("c1").ok());
+  CopyAsAtCrash("backup");
+  v1::BatchPayload second = Payload(20);
+  second.mutable_header()->set_run_id("second");
+  v1::SealedBatch b = Seal(second);
+  ASSERT_TRUE(ingester_->Ingest("agent", b).ok());
+  ASSERT_TRUE(store_->RecordRelease("c1", "sealed entry").ok());
+  CopyAsAtCrash();
+  const std::filesystem::path held_file = dir_ / "db/covenants/c1/held";
+  auto refused = [&](std::string_view says) {
+    store_ = *LinkerStore::Open(dir_ / "db");
+    absl::Status opened = store_->OpenCovenant("c1", data_key_);
+    EXPECT_EQ(opened.code(), absl::StatusCode::kDataLoss) << opened;
+    EXPECT_NE(std::string(opened.message()).find(says), std::string::npos) << opened;
+    EXPECT_NE(std::string(opened.message()).find("docs/services.md"), std::string::npos) << opened;
+    EXPECT_FALSE(store_->IsOpen("c1"));
+  };
+
+  RestoreCrashCopy();
+  const std::string mark = Files(dir_ / "db/covenants/c1")[held_file.string()];
+  for (const std::filesystem::path& log : Logs()) std::filesystem::remove(log);
+  refused("behind what it acknowledged");
+  EXPECT_EQ(Files(dir_ / "db/covenants/c1")[held_file.string()], mark);  // never lowered
+
+  RestoreCrashCopy();
+  std::vector<std::filesystem::path> logs = Logs();
+  ASSERT_EQ(logs.size(), 1u);
+  ASSERT_GT(std::filesystem::file_size(logs[0]), 64u);
+  // Cut short in the last record (the release): read as a torn, unacknowledged tail.
+  std::filesystem::resize_file(logs[0], std::filesystem::file_size(logs[0]) - 16);
+  refused("behind what it acknowledged");
+
+  RestoreCrashCopy();
+  std::filesystem::remove_all(dir_ / "db/covenants/c1/db");
+  refused("is missing");
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "db/covenants/c1/db"));  // not made anew
+  EXPECT_EQ(Files(dir_ / "db/covenants/c1")[held_file.string()], mark);
+
+  RestoreCrashCopy();
+  nlohmann::json altered = nlohmann::json::parse(mark);
+  altered["releases"] = 0;
+  { std::ofstream(held_file, std::ios::trunc) << altered.dump(); }
+  refused("does not verify");
+
+  RestoreCrashCopy();
+  std::filesystem::remove(held_file);
+  refused("is missing");
+
+  RestoreCrashCopy();
+  Reopen();
+  EXPECT_EQ(StoredRecords(), 50u);
+  EXPECT_TRUE((*store_->FindReceipt("c1", b.batch_id())).has_value());
+  EXPECT_EQ(*store_->ReleasesSpent("c1"), 1);
+
+  RestoreCrashCopy("backup");
+  Reopen();
+  EXPECT_EQ(StoredRecords(), 30u);
+  EXPECT_EQ(*store_->ReleasesSpent("c1"), 0);
+}
+
+// A covenant whose directory is there was held before: its store going missing (here its
+// CURRENT file) is refused, not answered with a new empty store, and its mark stays.
+TEST_F(LinkerTest, AMissingStoreOfACovenantHeldBeforeIsNotCreatedAnew) {
+  ASSERT_TRUE(ingester_->Ingest("agent", Seal(Payload(10))).ok());
+  ingester_.reset();
+  store_.reset();
+  const auto before = Files(dir_ / "db/covenants/c1");
+  std::filesystem::remove(dir_ / "db/covenants/c1/db/CURRENT");
+  store_ = *LinkerStore::Open(dir_ / "db");
+  absl::Status opened = store_->OpenCovenant("c1", data_key_);
+  EXPECT_EQ(opened.code(), absl::StatusCode::kDataLoss) << opened;
+  EXPECT_NE(std::string(opened.message()).find("is missing"), std::string::npos) << opened;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "db/covenants/c1/db/CURRENT"));
+  auto after = Files(dir_ / "db/covenants/c1");
+  auto expected = before;
+  expected.erase((dir_ / "db/covenants/c1/db/CURRENT").string());
+  EXPECT_EQ(after, expected);
+  // A covenant never held is created.
+  ASSERT_TRUE(store_->OpenCovenant("c3", data_key_).ok());
+  EXPECT_EQ(store_->Held("c3")->records, 0u);
+}
+
+// An SST changed while the linker was down is refused when the covenant opens, before anything
+// reads or compacts it (a data block is not read at open: without the MAC check the store would
+// open and serve until a query met the block).
+TEST_F(LinkerTest, AnSstChangedWhileTheLinkerWasDownIsRefusedAtOpen) {
+  ASSERT_TRUE(ingester_->Ingest("agent", Seal(Payload(200))).ok());
+  ingester_.reset();
+  store_.reset();  // a clean close flushes the records into an SST
+  std::filesystem::path sst;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_ / "db/covenants/c1/db")) {
+    if (entry.path().extension() == ".sst") sst = entry.path();
+  }
+  ASSERT_FALSE(sst.empty());
+  {
+    std::fstream file(sst, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekg(4096 + 200);
+    char byte = 0;
+    file.read(&byte, 1);
+    byte = static_cast<char>(byte ^ 0x01);
+    file.seekp(4096 + 200);
+    file.write(&byte, 1);
+  }
+  store_ = *LinkerStore::Open(dir_ / "db");
+  absl::Status opened = store_->OpenCovenant("c1", data_key_);
+  EXPECT_EQ(opened.code(), absl::StatusCode::kDataLoss) << opened;
+  EXPECT_NE(std::string(opened.message()).find("does not verify"), std::string::npos) << opened;
+  EXPECT_EQ(std::string(opened.message()).find((dir_ / "db").string()), std::string::npos) << opened;
+}
+
+// Ending waits for a query's cursor as long as it takes (requests are drained before), instead
+// of giving up after 10 s and putting the store back with its key; meanwhile the store is not
+// handed out or opened again.
+TEST_F(LinkerTest, AnEndWaitsForACursorLongerThanTenSeconds) {
+  ASSERT_TRUE(ingester_->Ingest("agent", Seal(Payload(10))).ok());
+  std::unique_ptr<RecordCursor> cursor = store_->NewRecordCursor("c1", "uwv");
+  ASSERT_TRUE(cursor->Valid());
+  std::thread reader([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_FALSE(store_->IsOpen("c1"));
+    absl::Status reopened = store_->OpenCovenant("c1", data_key_);
+    EXPECT_TRUE(absl::IsFailedPrecondition(reopened)) << reopened;
+    EXPECT_NE(std::string(reopened.message()).find("being deleted"), std::string::npos)
+        << reopened;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10500));
+    size_t n = 0;
+    for (; cursor->Valid(); cursor->Next()) ++n;
+    EXPECT_EQ(n, 10u);
+    cursor.reset();
+  });
+  absl::StatusOr<LinkerStore::Deleted> deleted = store_->DeleteCovenant("c1");
+  reader.join();
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->records, 10u);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "db/covenants/c1"));
+}
+
+// Makes a directory immutable (chattr +i) while it lives: not even root removes its entries.
+class ImmutableDirectory {
+ public:
+  explicit ImmutableDirectory(const std::filesystem::path& dir) {
+    fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int flags = 0;
+    if (fd_ < 0 || ::ioctl(fd_, FS_IOC_GETFLAGS, &flags) != 0) return;
+    flags |= FS_IMMUTABLE_FL;
+    set_ = ::ioctl(fd_, FS_IOC_SETFLAGS, &flags) == 0;
+  }
+  ~ImmutableDirectory() { Release(); }
+  bool set() const { return set_; }
+  void Release() {
+    if (set_) {
+      int flags = 0;
+      ::ioctl(fd_, FS_IOC_GETFLAGS, &flags);
+      flags &= ~FS_IMMUTABLE_FL;
+      ::ioctl(fd_, FS_IOC_SETFLAGS, &flags);
+      set_ = false;
+    }
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+  bool set_ = false;
+};
+
+// A deletion whose files cannot be removed fails without the server's paths, leaves the store
+// closed and never handed out again (its key is not kept), and finishes when retried.
+TEST_F(LinkerTest, AFailedDeletionKeepsTheStoreClosedAndFinishesWhenRetried) {
+  ASSERT_TRUE(ingester_->Ingest("agent", Seal(Payload(10))).ok());
+  ImmutableDirectory stuck(dir_ / "db/covenants/c1/db");
+  if (!stuck.set()) GTEST_SKIP() << "cannot make a directory immutable here (needs root, ext4)";
+  absl::StatusOr<LinkerStore::Deleted> failed = store_->DeleteCovenant("c1");
+  ASSERT_FALSE(failed.ok());
+  const std::string message(failed.status().message());
+  EXPECT_EQ(message.find(dir_.path().string()), std::string::npos) << "server path: " << message;
+  EXPECT_NE(message.find("retried"), std::string::npos) << message;
+  EXPECT_FALSE(store_->IsOpen("c1"));
+  EXPECT_TRUE(absl::IsFailedPrecondition(store_->FindReceipt("c1", std::string(64, 'a')).status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(store_->OpenCovenant("c1", data_key_)));
+  stuck.Release();
+  absl::StatusOr<LinkerStore::Deleted> deleted = store_->DeleteCovenant("c1");
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->records, 10u);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "db/covenants/c1"));
+  ASSERT_TRUE(store_->OpenCovenant("c1", data_key_).ok());  // a covenant of that name anew
+}
+
+// An end whose deletion did not finish (the ledger says ended, not deleted) is retried by the
+// periodic retention task, not left until the next start.
+TEST_F(LinkerTest, ThePeriodicTaskRetriesAPendingDeletion) {
+  ASSERT_TRUE(ingester_->Ingest("agent", Seal(Payload(10))).ok());
+  absl::StatusOr<std::unique_ptr<CovenantLedger>> ledger =
+      CovenantLedger::Open(dir_ / "covenants.json", /*first_start=*/true);
+  ASSERT_TRUE(ledger.ok()) << ledger.status();
+  ASSERT_TRUE((*ledger)->MarkEnded("c1", absl::Now(), "test").ok());
+  ServedCovenants covenants(store_.get(), ledger->get(), /*audit=*/nullptr);
+  EXPECT_TRUE(covenants.DeletionPending("c1"));
+  EXPECT_EQ(covenants.RetryPendingDeletions(), 1);
+  EXPECT_FALSE(covenants.DeletionPending("c1"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "db/covenants/c1"));
+  EXPECT_TRUE((*ledger)->PendingDeletion().empty());
+  EXPECT_EQ(covenants.RetryPendingDeletions(), 0);
 }
 
 }  // namespace

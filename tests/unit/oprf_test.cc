@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -366,6 +368,130 @@ TEST(OprfTest, DeriveRejectsBadSeedAndInfoSizes) {
   absl::StatusOr<OprfServerKey> no_info = OprfServerKey::Derive(Hex(kSeed), {});
   ASSERT_TRUE(no_info.ok());
   EXPECT_NE(ToHex(no_info->serialized().span()), kSkSm);
+}
+
+// The batch API gives the RFC's blinded elements and outputs, whatever the number of threads.
+TEST(OprfClientBatchTest, MatchesRfc9497Vectors) {
+  OprfServerKey key = TestKey();
+  std::vector<std::string> inputs;
+  std::vector<OprfBlind> blinds;
+  for (const OprfVector& v : kVectors) {
+    const std::vector<uint8_t> input = Hex(v.input);
+    inputs.emplace_back(input.begin(), input.end());
+    blinds.push_back(TestBlind(v.blind));
+  }
+  WorkerPool two(1), four(3);
+  for (WorkerPool* pool : {static_cast<WorkerPool*>(nullptr), &two, &four}) {
+    std::vector<OprfElement> blinded;
+    absl::StatusOr<OprfClientBatch> batch = OprfClientBatch::Blind(inputs, blinds, &blinded, pool);
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    std::vector<OprfElement> evaluated(blinded.size());
+    ASSERT_TRUE(key.BlindEvaluateBatch(blinded, evaluated, pool).ok());
+    std::vector<OprfOutput> outputs(blinded.size());
+    ASSERT_TRUE(batch->Finalize(inputs, evaluated, outputs, pool).ok());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      EXPECT_EQ(ToHex(blinded[i]), kVectors[i].blinded_element) << i;
+      EXPECT_EQ(ToHex(evaluated[i]), kVectors[i].evaluation_element) << i;
+      EXPECT_EQ(ToHex(outputs[i]), kVectors[i].output) << i;
+    }
+  }
+}
+
+// Inputs of different lengths, enough for several parts per thread (and a part of one input at
+// the end for Montgomery's trick), through the batch API with 1, 2, 3 and 6 threads: every
+// output equals the direct evaluation, and the server's parallel evaluation equals its
+// sequential one.
+TEST(OprfClientBatchTest, ParallelBatchesGiveTheOutputsOfSequentialEvaluation) {
+  absl::StatusOr<OprfServerKey> key = OprfServerKey::Generate();
+  ASSERT_TRUE(key.ok()) << key.status();
+  std::vector<std::string> inputs;
+  for (size_t i = 0; i < 1153; ++i) {
+    inputs.push_back("bsn:" + std::string(i % 40, static_cast<char>('a' + i % 26)));
+  }
+  std::vector<OprfOutput> direct;
+  for (const std::string& input : inputs) {
+    absl::StatusOr<OprfOutput> output =
+        key->Evaluate({reinterpret_cast<const uint8_t*>(input.data()), input.size()});
+    ASSERT_TRUE(output.ok());
+    direct.push_back(*output);
+  }
+  std::vector<OprfElement> sequential_evaluation;
+  for (size_t workers : {size_t{0}, size_t{1}, size_t{2}, size_t{5}}) {
+    SCOPED_TRACE(workers);
+    std::unique_ptr<WorkerPool> pool =
+        workers == 0 ? nullptr : std::make_unique<WorkerPool>(workers);
+    std::vector<OprfElement> blinded;
+    absl::StatusOr<OprfClientBatch> batch = OprfClientBatch::Blind(inputs, &blinded, pool.get());
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    ASSERT_EQ(batch->size(), inputs.size());
+    std::vector<OprfElement> evaluated(blinded.size());
+    ASSERT_TRUE(key->BlindEvaluateBatch(blinded, evaluated, pool.get()).ok());
+    std::vector<OprfElement> check(blinded.size());
+    ASSERT_TRUE(key->BlindEvaluateBatch(blinded, check).ok());
+    EXPECT_EQ(evaluated, check);
+    std::vector<OprfOutput> outputs(inputs.size());
+    ASSERT_TRUE(batch->Finalize(inputs, evaluated, outputs, pool.get()).ok());
+    EXPECT_EQ(outputs, direct);
+  }
+}
+
+TEST(OprfClientBatchTest, FreshBlindsDifferBetweenBatches) {
+  const std::vector<std::string> inputs(100, "bsn:123456782");
+  std::vector<OprfElement> first, second;
+  ASSERT_TRUE(OprfClientBatch::Blind(inputs, &first).ok());
+  ASSERT_TRUE(OprfClientBatch::Blind(inputs, &second).ok());
+  std::set<std::string> distinct;
+  for (const OprfElement& e : first) distinct.insert(ToHex(e));
+  for (const OprfElement& e : second) distinct.insert(ToHex(e));
+  EXPECT_EQ(distinct.size(), 200u);
+}
+
+TEST(OprfClientBatchTest, OneInvalidEvaluatedElementFailsTheBatchNamingTheFirst) {
+  absl::StatusOr<OprfServerKey> key = OprfServerKey::Generate();
+  ASSERT_TRUE(key.ok());
+  const std::vector<std::string> inputs(300, "address:7607AB|12||");
+  WorkerPool pool(3);
+  std::vector<OprfElement> blinded;
+  absl::StatusOr<OprfClientBatch> batch = OprfClientBatch::Blind(inputs, &blinded, &pool);
+  ASSERT_TRUE(batch.ok());
+  std::vector<OprfElement> evaluated(blinded.size());
+  ASSERT_TRUE(key->BlindEvaluateBatch(blinded, evaluated, &pool).ok());
+  evaluated[290] = Element(kNegativeEncoding);
+  evaluated[137] = OprfElement{};
+  std::vector<OprfOutput> outputs(inputs.size());
+  absl::Status status = batch->Finalize(inputs, evaluated, outputs, &pool);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("element 137 of the batch"));
+  EXPECT_THAT(status.message(), HasSubstr("identity"));
+  for (const OprfOutput& output : outputs) EXPECT_EQ(output, OprfOutput{});
+
+  std::vector<OprfOutput> too_few(inputs.size() - 1);
+  EXPECT_EQ(batch->Finalize(inputs, evaluated, too_few).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(OprfClientBatchTest, ServerBatchNamesTheLowestInvalidElementOnAnyThread) {
+  OprfServerKey key = TestKey();
+  std::vector<OprfElement> blinded(500, Element(kVectors[0].blinded_element));
+  blinded[480] = OprfElement{};
+  blinded[211] = Element(kNonCanonicalEncoding);
+  WorkerPool pool(3);
+  std::vector<OprfElement> evaluated(blinded.size());
+  absl::Status status = key.BlindEvaluateBatch(blinded, evaluated, &pool);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("blinded element 211"));
+  for (const OprfElement& e : evaluated) EXPECT_EQ(e, OprfElement{});
+}
+
+TEST(OprfClientBatchTest, RefusesLongInputsAndMismatchedBlinds) {
+  const std::vector<std::string> inputs = {"a", std::string(kOprfMaxInputSize + 1, 'x')};
+  std::vector<OprfElement> blinded;
+  absl::StatusOr<OprfClientBatch> batch = OprfClientBatch::Blind(inputs, &blinded);
+  EXPECT_EQ(batch.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(batch.status().message(), HasSubstr("element 1 of the batch"));
+  std::vector<OprfBlind> one;
+  one.push_back(TestBlind(kVectors[0].blind));
+  EXPECT_EQ(OprfClientBatch::Blind(inputs, one, &blinded).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
