@@ -707,6 +707,20 @@ Covenant QueryCovenant(const std::string& id, const std::vector<std::string>& ap
   return covenant;
 }
 
+// Approves `spec` under `covenant` with each of `prices` (the prices file's text).
+void ApproveWithPrices(Covenant* covenant, const std::string& spec,
+                       std::initializer_list<const std::string*> prices) {
+  for (const std::string* text : prices) {
+    ApprovedAnalysis approved;
+    approved.name = "engine-test";
+    approved.spec_sha256 = Sha256Hex(spec);
+    approved.prices_path = "prices.csv";
+    approved.prices_sha256 = Sha256Hex(*text);
+    covenant->analysis.approved.push_back(approved);
+  }
+}
+
+
 v1::QueryRequest Request(const std::string& yaml) {
   v1::QueryRequest request;
   request.set_spec_name("spec.yaml");
@@ -807,14 +821,7 @@ TEST_F(AnalysisEngineTest, ASecondReleasePricingACodeDifferentlyIsRefused) {
               fmt::format("f007,per offence,{:.2f}", OffencePrice(7) + 1000));
   ASSERT_NE(first_prices, second_prices);
   Covenant covenant = QueryCovenant("price-by-twice", {});
-  for (const std::string* prices : {&first_prices, &second_prices}) {
-    ApprovedAnalysis approved;
-    approved.name = "engine-test";
-    approved.spec_sha256 = Sha256Hex(spec);
-    approved.prices_path = "prices.csv";
-    approved.prices_sha256 = Sha256Hex(*prices);
-    covenant.analysis.approved.push_back(approved);
-  }
+  ApproveWithPrices(&covenant, spec, {&first_prices, &second_prices});
   QueryRunner runner(&covenant, key_, store_);
   auto request = [&](const std::string& prices) {
     v1::QueryRequest r = Request(spec);
@@ -856,14 +863,7 @@ TEST_F(AnalysisEngineTest, APriceByVolumeIsTheSameWhateverTheFilterOnItsCodesSay
               fmt::format("f007,per offence,{:.2f}", OffencePrice(7) + 1000));
   Covenant covenant = QueryCovenant("price-by-filters", {});
   for (const std::string* text : {&spec, &every_code_spec, &two_codes_spec}) {
-    for (const std::string* prices : {&first_prices, &f007_changed}) {
-      ApprovedAnalysis approved;
-      approved.name = "engine-test";
-      approved.spec_sha256 = Sha256Hex(*text);
-      approved.prices_path = "prices.csv";
-      approved.prices_sha256 = Sha256Hex(*prices);
-      covenant.analysis.approved.push_back(approved);
-    }
+    ApproveWithPrices(&covenant, *text, {&first_prices, &f007_changed});
   }
   QueryRunner runner(&covenant, key_, store_);
   auto request = [&](const std::string& text, const std::string& prices) {
@@ -894,14 +894,7 @@ TEST_F(AnalysisEngineTest, APriceOfACodeTheFilterLeavesOutDoesNotBlockARepeat) {
       Replace(first_prices, fmt::format("f007,per offence,{:.2f}", OffencePrice(7)),
               fmt::format("f007,per offence,{:.2f}", OffencePrice(7) + 1000));
   Covenant covenant = QueryCovenant("price-by-narrow", {});
-  for (const std::string* prices : {&first_prices, &f007_changed}) {
-    ApprovedAnalysis approved;
-    approved.name = "engine-test";
-    approved.spec_sha256 = Sha256Hex(spec);
-    approved.prices_path = "prices.csv";
-    approved.prices_sha256 = Sha256Hex(*prices);
-    covenant.analysis.approved.push_back(approved);
-  }
+  ApproveWithPrices(&covenant, spec, {&first_prices, &f007_changed});
   QueryRunner runner(&covenant, key_, store_);
   for (const std::string* prices : {&first_prices, &f007_changed}) {
     v1::QueryRequest r = Request(spec);
