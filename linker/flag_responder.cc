@@ -396,6 +396,9 @@ class FlagResponder::Households {
       failed_ = true;
       failed_at_ = absl::Now();
       ++failures_;
+      // The next build is for a question asked after the back-off, never a retry of our own:
+      // with a short back-off that would scan the register over and over.
+      wanted_day_.reset();
     }
     changed_.notify_all();
   }
