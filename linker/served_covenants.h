@@ -16,7 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/audit_log.h"
-#include "linker/analysis/query_runner.h"
+#include "linker/query_runner.h"
 #include "linker/batch_ingester.h"
 #include "linker/flag_responder.h"
 #include "linker/linker_store.h"

@@ -24,7 +24,7 @@
 #include "core/key_file.h"
 #include "core/status_macros.h"
 #include "linker/analysis/analysis_engine.h"
-#include "linker/analysis/query_runner.h"
+#include "linker/query_runner.h"
 #include "linker/analysis/release.h"
 #include "linker/analysis/release_protection.h"
 #include "linker/linker_store.h"

@@ -24,7 +24,7 @@
 #include "core/hmac.h"
 #include "core/receipt.h"
 #include "core/sealed_batch.h"
-#include "linker/analysis/release_history.h"
+#include "linker/release_history.h"
 #include "linker/batch_ingester.h"
 #include "linker/linker_store.h"
 #include "linker/served_covenants.h"
@@ -328,7 +328,7 @@ TEST_F(LinkerTest, CountsMalformedRecordsAsRejected) {
 namespace koppel {
 namespace {
 
-// The release history (linker/analysis/release_history.h): sealed under a key derived from the
+// The release history (linker/release_history.h): sealed under a key derived from the
 // covenant's data key, numbered with the budget in one write, kept across a restart, unreadable
 // and detected when altered, and deleted with the covenant.
 TEST_F(LinkerTest, ReleaseHistoryIsSealedKeptAndDeletedWithTheCovenant) {

@@ -1,4 +1,4 @@
-#include "linker/analysis/release_history.h"
+#include "linker/release_history.h"
 
 #include <fmt/format.h>
 #include <sodium.h>

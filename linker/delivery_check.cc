@@ -1,4 +1,4 @@
-#include "linker/analysis/delivery_check.h"
+#include "linker/delivery_check.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "linker/analysis/query_runner.h"
+#include "linker/query_runner.h"
 
 #include <fmt/format.h>
 
@@ -10,11 +10,11 @@
 #include "core/hmac.h"
 #include "core/status_macros.h"
 #include "linker/analysis/analysis_engine.h"
-#include "linker/analysis/delivery_check.h"
+#include "linker/delivery_check.h"
 #include "linker/analysis/engine_limits.h"
 #include "linker/analysis/prices.h"
 #include "linker/analysis/release.h"
-#include "linker/analysis/release_history.h"
+#include "linker/release_history.h"
 
 namespace koppel {
 namespace {
