@@ -1,5 +1,6 @@
 // koppel-agent: runs at a data holder. Checks an export against its mapping, tokenises and
 // seals it into an outbox, and offers the token scheme to other implementers (docs/agent.md).
+#include <fmt/format.h>
 #include <sodium.h>
 #include <unistd.h>
 
@@ -11,8 +12,6 @@
 #include <iostream>
 #include <string>
 
-#include <fmt/format.h>
-
 #include "absl/cleanup/cleanup.h"
 #include "agents/batch_sealer.h"
 #include "agents/certificate_probe.h"
@@ -22,16 +21,18 @@
 #include "agents/outbox.h"
 #include "agents/sender.h"
 #include "agents/token_source.h"
-#include "core/tls.h"
 #include "core/address.h"
 #include "core/bsn.h"
+#include "core/exit_codes.h"
 #include "core/hex.h"
 #include "core/key_file.h"
 #include "core/mapping.h"
 #include "core/process_hardening.h"
+#include "core/refusal.h"
+#include "core/tls.h"
 #include "core/token.h"
 
-namespace koppel {
+namespace koppel::agent {
 namespace {
 
 // Exit codes, documented in docs/agent.md.
@@ -45,6 +46,29 @@ enum ExitCode : int {
   kExitUnreachable = 6,  // send: the linker stayed unreachable; run send again later
   kExitRefused = 7,      // send: the linker refused our certificate or a batch (the message
                          // names the rule)
+};
+
+// What each exit code means; a command's --help lists the ones it can return.
+constexpr ExitCodeMeaning kExitCodes[] = {
+    {kExitOk, "success"},
+    {kExitRejects,
+     "the export has rejected rows: the command still finishes and reports them; pass "
+     "--allow-rejects to get 0"},
+    {kExitUsage, "usage: bad or missing flags"},
+    {kExitIo,
+     "a file or key cannot be read or written, or the vault cannot be reached or refuses the "
+     "key (the message says which and what to do)"},
+    {kExitMapping, "the mapping is invalid or does not fit the command (the message says why)"},
+    {kExitExport,
+     "the export cannot be read: its bytes do not decode in its encoding, its header is missing "
+     "or does not fit the mapping, or more than --max-reject-rate of its rows are rejected; "
+     "nothing is sealed or answered"},
+    {kExitUnreachable,
+     "the linker (or the vault) stayed unreachable: run again, nothing is sent "
+     "twice"},
+    {kExitRefused,
+     "the linker refused (the message names the covenant rule), refused our certificate, or "
+     "answered something that does not fit the question"},
 };
 
 // How long a refused-certificate probe may take (certificate_probe.h).
@@ -61,6 +85,9 @@ absl::Status ExplainUnavailable(const absl::Status& status, const std::string& a
 
 int Fail(int code, const absl::Status& status, std::string_view hint = {}) {
   fmt::print(stderr, "koppel-agent: error: {}\n", std::string(status.message()));
+  if (std::optional<v1::Refusal> refusal = RefusalOf(status)) {
+    fmt::print(stderr, "koppel-agent: refused by {}\n", DescribeRefusal(*refusal));
+  }
   if (!hint.empty()) fmt::print(stderr, "koppel-agent: {}\n", hint);
   return code;
 }
@@ -151,7 +178,8 @@ int FinalCode(const QualitySummary& summary, const ScanFlags& f) {
 int RunCheck(const ScanFlags& f) {
   absl::StatusOr<Mapping> mapping = LoadMapping(f.mapping);
   if (!mapping.ok()) {
-    return Fail(kExitMapping, mapping.status(), "fix the mapping file; docs/agent.md lists its keys");
+    return Fail(kExitMapping, mapping.status(),
+                "fix the mapping file; docs/agent.md lists its keys");
   }
   QualitySummary summary;
   if (int rc = Scan(f, *mapping, nullptr, "check", &summary); rc != kExitOk) return rc;
@@ -219,7 +247,8 @@ struct SealFlags {
 int RunSeal(const ScanFlags& f, const SealFlags& s) {
   absl::StatusOr<Mapping> mapping = LoadMapping(f.mapping);
   if (!mapping.ok()) {
-    return Fail(kExitMapping, mapping.status(), "fix the mapping file; docs/agent.md lists its keys");
+    return Fail(kExitMapping, mapping.status(),
+                "fix the mapping file; docs/agent.md lists its keys");
   }
   // Data minimisation: seal only the fields the covenant grants (none: identifiers only).
   if (!s.fields.empty()) {
@@ -264,9 +293,9 @@ int RunSeal(const ScanFlags& f, const SealFlags& s) {
   if (!runs.ok()) return Fail(kExitIo, runs.status());
   if (!runs->empty() && !s.new_run) {
     return Fail(kExitIo,
-                absl::AlreadyExistsError(fmt::format(
-                    "outbox {} already holds a sealed run of dataset {} (run {})", s.outbox,
-                    mapping->dataset, runs->front())),
+                absl::AlreadyExistsError(
+                    fmt::format("outbox {} already holds a sealed run of dataset {} (run {})",
+                                s.outbox, mapping->dataset, runs->front())),
                 "use a fresh outbox, or pass --new-run if this is a new export to deliver as well");
   }
   absl::StatusOr<size_t> removed = outbox->RemoveIncompleteBatches();
@@ -364,8 +393,8 @@ int RunSend(const SendFlags& f) {
   };
   absl::StatusOr<SendSummary> summary = SendOutbox(*outbox, connect, options);
   if (!summary.ok()) {
-    bool unreachable = absl::IsUnavailable(summary.status()) ||
-                       absl::IsDeadlineExceeded(summary.status());
+    bool unreachable =
+        absl::IsUnavailable(summary.status()) || absl::IsDeadlineExceeded(summary.status());
     return Fail(unreachable ? kExitUnreachable : kExitRefused, summary.status());
   }
   if (f.format == "json") {
@@ -376,10 +405,11 @@ int RunSend(const SendFlags& f) {
                         {"attempts", summary->attempts}};
     fmt::print("{}\n", j.dump(2));
   } else {
-    fmt::print("delivered {} of {} batch(es), {} records accepted, {} already held, {} attempt(s); "
-               "receipts in {}/receipts\n",
-               summary->batches_delivered, summary->batches_pending, summary->records_accepted,
-               summary->duplicates, summary->attempts, f.outbox);
+    fmt::print(
+        "delivered {} of {} batch(es), {} records accepted, {} already held, {} attempt(s); "
+        "receipts in {}/receipts\n",
+        summary->batches_delivered, summary->batches_pending, summary->records_accepted,
+        summary->duplicates, summary->attempts, f.outbox);
   }
   return kExitOk;
 }
@@ -424,14 +454,8 @@ CLI::App* AddAskFlagsCommand(CLI::App* app, AskFlagsFlags* a) {
       ->required();
   cmd->add_option("--chunk-size", a->chunk_size, "tokens per question to the linker")
       ->check(CLI::Range(size_t{1}, size_t{10000}));
-  cmd->footer(
-      "Exit codes: 0 answered; 1 the export has rejected rows (they are not asked; pass "
-      "--allow-rejects to get 0); 2 usage error; 3 a file or key cannot be read or written; "
-      "4 the mapping is invalid or maps no BSN column; 5 the export cannot be read (it does not "
-      "decode in its encoding, or its header does not fit) or more than --max-reject-rate of "
-      "its rows are rejected; 6 the "
-      "linker (or vault) stayed unreachable; 7 the linker refused (the message names the "
-      "covenant rule) or answered something that does not fit the question.");
+  cmd->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitRejects, kExitUsage, kExitIo, kExitMapping,
+                                           kExitExport, kExitUnreachable, kExitRefused}));
   return cmd;
 }
 
@@ -467,7 +491,8 @@ int LinkerExitCode(const absl::Status& status) {
 int RunAskFlags(const AskFlagsFlags& a) {
   absl::StatusOr<Mapping> mapping = LoadMapping(a.scan.mapping);
   if (!mapping.ok()) {
-    return Fail(kExitMapping, mapping.status(), "fix the mapping file; docs/agent.md lists its keys");
+    return Fail(kExitMapping, mapping.status(),
+                "fix the mapping file; docs/agent.md lists its keys");
   }
   if (!mapping->bsn_column) {
     return Fail(kExitMapping,
@@ -595,8 +620,9 @@ int RunKeygen(const std::string& type, const std::string& out) {
 // init: drafts a mapping from an export (docs/agent.md, "Drafting a mapping: init").
 CLI::App* AddInitCommand(CLI::App* app, InitOptions* o) {
   CLI::App* cmd = app->add_subcommand(
-      "init", "draft the mapping of an export from its contents: encoding, CSV dialect, the BSN "
-              "and address columns, and each column's type (never writes an identifier value)");
+      "init",
+      "draft the mapping of an export from its contents: encoding, CSV dialect, the BSN "
+      "and address columns, and each column's type (never writes an identifier value)");
   cmd->add_option("--input", o->input, "the CSV export")->required()->check(CLI::ExistingFile);
   cmd->add_option("--out", o->out, "where to write the drafted mapping (YAML)")->required();
   cmd->add_option("--dataset", o->dataset,
@@ -605,11 +631,10 @@ CLI::App* AddInitCommand(CLI::App* app, InitOptions* o) {
                   "list a category code only when it occurs at least this often")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
   cmd->add_flag("--force", o->force, "overwrite --out");
-  cmd->add_flag("--quiet", [o](int64_t) { o->progress = false; }, "no progress on stderr");
+  cmd->add_flag(
+      "--quiet", [o](int64_t) { o->progress = false; }, "no progress on stderr");
   cmd->footer(
-      "Exit codes: 0 drafted; 2 usage error; 3 a file cannot be read or written, or --out "
-      "exists without --force; 4 the draft does not load as a mapping (a bug: please report "
-      "it); 5 the export cannot be read as CSV or has no BSN or address column.");
+      ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo, kExitMapping, kExitExport}));
   return cmd;
 }
 
@@ -624,10 +649,11 @@ int RunInit(const InitOptions& o) {
     if (absl::IsInternal(s)) return Fail(kExitMapping, s);
     return Fail(kExitIo, s);
   }
-  fmt::print("drafted mapping of dataset {} from {} records ({}) in {}; check it, then run "
-             "koppel-agent check --mapping {} --input {}\n",
-             result->dataset, result->records, result->encoding, o.out.string(), o.out.string(),
-             o.input.string());
+  fmt::print(
+      "drafted mapping of dataset {} from {} records ({}) in {}; check it, then run "
+      "koppel-agent check --mapping {} --input {}\n",
+      result->dataset, result->records, result->encoding, o.out.string(), o.out.string(),
+      o.input.string());
   return kExitOk;
 }
 
@@ -637,11 +663,17 @@ int Main(int argc, char** argv) {
       "koppel-agent: check, tokenise and seal a data holder's export for koppel.\n"
       "Plaintext BSNs and addresses never leave this process. See docs/agent.md."};
   app.require_subcommand(1);
+  app.footer(ExitCodesFooter(kExitCodes,
+                             {kExitOk, kExitRejects, kExitUsage, kExitIo, kExitMapping, kExitExport,
+                              kExitUnreachable, kExitRefused},
+                             "Each command's --help lists the codes it can return."));
 
   ScanFlags check_flags;
   CLI::App* check = app.add_subcommand(
       "check", "dry run: print the data-quality summary of an export (never an identifier)");
   AddScanFlags(check, &check_flags);
+  check->footer(ExitCodesFooter(
+      kExitCodes, {kExitOk, kExitRejects, kExitUsage, kExitIo, kExitMapping, kExitExport}));
 
   ScanFlags seal_flags;
   SealFlags seal;
@@ -653,23 +685,27 @@ int Main(int argc, char** argv) {
                        "(hardened mode) comes from the vault");
   seal_cmd->add_option("--pki", seal.pki, "directory made by scripts/pki (with --vault)");
   seal_cmd->add_option("--name", seal.name, "this agent's certificate name (with --vault)");
-  seal_cmd->add_option("--covenant-key", seal.covenant_key,
-                       "without a vault: file with the covenant key K_cov (hex, mode 600)")
+  seal_cmd
+      ->add_option("--covenant-key", seal.covenant_key,
+                   "without a vault: file with the covenant key K_cov (hex, mode 600)")
       ->check(CLI::ExistingFile);
-  seal_cmd->add_option("--linker-public-key", seal.linker_public_key,
-                       "file with the linker's X25519 public key (hex)")
+  seal_cmd
+      ->add_option("--linker-public-key", seal.linker_public_key,
+                   "file with the linker's X25519 public key (hex)")
       ->required()
       ->check(CLI::ExistingFile);
-  seal_cmd->add_option("--signing-key", seal.signing_key,
-                       "file with this agent's Ed25519 secret key (hex, mode 600)")
+  seal_cmd
+      ->add_option("--signing-key", seal.signing_key,
+                   "file with this agent's Ed25519 secret key (hex, mode 600)")
       ->required()
       ->check(CLI::ExistingFile);
   seal_cmd->add_option("--outbox", seal.outbox, "directory for the sealed batches")->required();
   seal_cmd->add_option("--covenant-id", seal.covenant_id, "covenant the batches are sealed under");
   seal_cmd->add_option("--key-epoch", seal.key_epoch, "key epoch of --covenant-key");
-  seal_cmd->add_option("--fields", seal.fields,
-                       "seal only these attributes of the mapping (comma-separated; `none`: the "
-                       "identifiers only), as the covenant grants them")
+  seal_cmd
+      ->add_option("--fields", seal.fields,
+                   "seal only these attributes of the mapping (comma-separated; `none`: the "
+                   "identifiers only), as the covenant grants them")
       ->delimiter(',');
   seal_cmd->add_option("--covenant-version", seal.covenant_version,
                        "covenant version of --covenant-key (with --vault, the vault says)");
@@ -678,11 +714,14 @@ int Main(int argc, char** argv) {
                      "seal even though the outbox already holds a run of this dataset");
   seal_cmd->add_option("--batch-size", seal.batch_size, "records per sealed batch")
       ->check(CLI::Range(size_t{1}, size_t{1000000}));
+  seal_cmd->footer(ExitCodesFooter(
+      kExitCodes, {kExitOk, kExitRejects, kExitUsage, kExitIo, kExitMapping, kExitExport}));
 
   SendFlags send;
   CLI::App* send_cmd = app.add_subcommand(
-      "send", "deliver the outbox's sealed batches to the linker over mutual TLS; resumes where "
-              "an earlier send stopped, and keeps the signed receipts");
+      "send",
+      "deliver the outbox's sealed batches to the linker over mutual TLS; resumes where "
+      "an earlier send stopped, and keeps the signed receipts");
   send_cmd->add_option("--outbox", send.outbox, "the outbox seal wrote")
       ->required()
       ->check(CLI::ExistingDirectory);
@@ -695,8 +734,11 @@ int Main(int argc, char** argv) {
                        "accept only receipts signed by this key (hex public key file)");
   send_cmd->add_option("--max-attempts", send.max_attempts, "connection attempts before giving up")
       ->check(CLI::Range(1, 1000));
-  send_cmd->add_option("--format", send.format, "summary format")->check(CLI::IsMember({"text", "json"}));
+  send_cmd->add_option("--format", send.format, "summary format")
+      ->check(CLI::IsMember({"text", "json"}));
   send_cmd->add_flag("--quiet", send.quiet, "no progress on stderr");
+  send_cmd->footer(
+      ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo, kExitUnreachable, kExitRefused}));
 
   std::string kind;
   std::string key_file;
@@ -710,17 +752,20 @@ int Main(int argc, char** argv) {
   token->add_option("--key-file", key_file, "file with the 32-byte covenant key in hex")
       ->required()
       ->check(CLI::ExistingFile);
+  token->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo}));
 
   std::string key_type;
   std::string key_out;
   CLI::App* keygen = app.add_subcommand(
-      "keygen", "create a key file: a covenant key, the linker's box key pair or a signing key "
-                "pair (PATH and PATH.pub); for local use until the vault issues keys");
+      "keygen",
+      "create a key file: a covenant key, the linker's box key pair or a signing key "
+      "pair (PATH and PATH.pub); for local use until the vault issues keys");
   keygen->add_option("--type", key_type, "covenant, linker-box or signing")
       ->required()
       ->check(CLI::IsMember({"covenant", "linker-box", "signing"}));
   keygen->add_option("--out", key_out, "path of the secret key file (created with mode 600)")
       ->required();
+  keygen->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo}));
 
   AskFlagsFlags ask;
   CLI::App* ask_cmd = AddAskFlagsCommand(&app, &ask);
@@ -746,6 +791,6 @@ int Main(int argc, char** argv) {
 }
 
 }  // namespace
-}  // namespace koppel
+}  // namespace koppel::agent
 
-int main(int argc, char** argv) { return koppel::Main(argc, argv); }
+int main(int argc, char** argv) { return koppel::agent::Main(argc, argv); }

@@ -5,7 +5,7 @@
 #include "core/hex.h"
 #include "core/status_macros.h"
 
-namespace koppel {
+namespace koppel::agent {
 
 BatchSealer::BatchSealer(const Mapping& mapping, const SealerConfig& config, TokenSource& tokens,
                          const BoxPublicKey& linker_public_key, const Secret& signing_key,
@@ -93,4 +93,4 @@ absl::Status BatchSealer::Flush() {
 
 absl::Status BatchSealer::Finish() { return Flush(); }
 
-}  // namespace koppel
+}  // namespace koppel::agent

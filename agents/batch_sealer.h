@@ -14,7 +14,7 @@
 #include "core/sealed_batch.h"
 #include "core/token.h"
 
-namespace koppel {
+namespace koppel::agent {
 
 struct SealerConfig {
   std::string covenant_id;
@@ -58,6 +58,6 @@ class BatchSealer : public ValidRowSink {
   size_t pending_ = 0;
 };
 
-}  // namespace koppel
+}  // namespace koppel::agent
 
 #endif  // KOPPEL_AGENTS_BATCH_SEALER_H_

@@ -1,6 +1,7 @@
 #include "agents/certificate_probe.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -8,13 +9,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <fmt/format.h>
-
 #include <memory>
 #include <optional>
 #include <string_view>
 
-namespace koppel {
+namespace koppel::agent {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -63,8 +62,8 @@ int Connect(const Target& target, Clock::time_point deadline) {
   if (::getaddrinfo(target.host.c_str(), target.port.c_str(), &hints, &found) != 0) return -1;
   std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> list(found, &::freeaddrinfo);
   for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
-    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                            a->ai_protocol);
+    const int fd =
+        ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
     if (fd < 0) continue;
     if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) return fd;
     if (errno == EINPROGRESS && WaitFor(fd, POLLOUT, deadline)) {
@@ -137,15 +136,13 @@ Outcome Drive(SSL* ssl, int fd, Clock::time_point deadline, std::string* alert, 
 }  // namespace
 
 absl::Status ProbeClientCertificate(const std::string& address, const TlsFiles& files,
-                                    const std::string& service,
-                                    std::chrono::milliseconds timeout) {
+                                    const std::string& service, std::chrono::milliseconds timeout) {
   const Clock::time_point deadline = Clock::now() + timeout;
   const std::optional<Target> target = ParseAddress(address);
   if (!target) return absl::OkStatus();
   std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
                                                         &SSL_CTX_free);
-  if (!ctx ||
-      SSL_CTX_load_verify_locations(ctx.get(), files.ca.c_str(), nullptr) != 1 ||
+  if (!ctx || SSL_CTX_load_verify_locations(ctx.get(), files.ca.c_str(), nullptr) != 1 ||
       SSL_CTX_use_certificate_chain_file(ctx.get(), files.cert.c_str()) != 1 ||
       SSL_CTX_use_PrivateKey_file(ctx.get(), files.key.c_str(), SSL_FILETYPE_PEM) != 1) {
     ERR_clear_error();
@@ -180,8 +177,8 @@ absl::Status ProbeClientCertificate(const std::string& address, const TlsFiles& 
   Outcome outcome = Drive(s, fd, deadline, &alert, [&] { return SSL_connect(s); });
   const bool handshake_done = outcome == Outcome::kDone;
   if (handshake_done) {
-    outcome = Drive(s, fd, deadline, &alert,
-                    [&] { return SSL_write(s, kPreface, sizeof kPreface - 1); });
+    outcome =
+        Drive(s, fd, deadline, &alert, [&] { return SSL_write(s, kPreface, sizeof kPreface - 1); });
   }
   if (outcome == Outcome::kDone) {
     outcome = Drive(s, fd, deadline, &alert, [&] { return SSL_read(s, buffer, sizeof buffer); });
@@ -197,4 +194,4 @@ absl::Status ProbeClientCertificate(const std::string& address, const TlsFiles& 
   return absl::OkStatus();
 }
 
-}  // namespace koppel
+}  // namespace koppel::agent

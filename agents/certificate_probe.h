@@ -11,15 +11,14 @@
 #include "absl/status/status.h"
 #include "core/tls.h"
 
-namespace koppel {
+namespace koppel::agent {
 
 // UNAUTHENTICATED "the <service> refused our certificate: <alert> (...)" when the service at
 // `address` (host:port) answers our certificate with a TLS alert; OK when it accepts it, cannot
 // be reached or does not answer within `timeout` (gRPC reports those).
 absl::Status ProbeClientCertificate(const std::string& address, const TlsFiles& files,
-                                    const std::string& service,
-                                    std::chrono::milliseconds timeout);
+                                    const std::string& service, std::chrono::milliseconds timeout);
 
-}  // namespace koppel
+}  // namespace koppel::agent
 
 #endif  // KOPPEL_AGENTS_CERTIFICATE_PROBE_H_

@@ -4,7 +4,7 @@
 
 #include "core/status_macros.h"
 
-namespace koppel {
+namespace koppel::agent {
 
 absl::StatusOr<DuplicateCounter> DuplicateCounter::Create(size_t max_in_memory) {
   absl::StatusOr<Secret> key = Secret::Random(crypto_shorthash_siphashx24_KEYBYTES);
@@ -42,4 +42,4 @@ absl::StatusOr<uint64_t> DuplicateCounter::CountDuplicates(
   return count;
 }
 
-}  // namespace koppel
+}  // namespace koppel::agent

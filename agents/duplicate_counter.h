@@ -16,7 +16,7 @@
 #include "agents/sorted_runs.h"
 #include "core/secret.h"
 
-namespace koppel {
+namespace koppel::agent {
 
 // A row equal to an earlier one: its record and line numbers and the line of the first row
 // with the same content.
@@ -61,6 +61,6 @@ class DuplicateCounter {
   SortedRuns<Entry> rows_;
 };
 
-}  // namespace koppel
+}  // namespace koppel::agent
 
 #endif  // KOPPEL_AGENTS_DUPLICATE_COUNTER_H_

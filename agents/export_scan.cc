@@ -11,7 +11,7 @@
 #include "core/status_macros.h"
 #include "core/text_decoder.h"
 
-namespace koppel {
+namespace koppel::agent {
 namespace {
 
 // The row's canonical content, for duplicate detection.
@@ -25,12 +25,23 @@ void Normalise(const JudgedRow& row, bool has_bsn, bool has_address, std::string
     out->push_back(static_cast<char>('0' + static_cast<int>(v.kind_case())));
     int64_t n = 0;
     switch (v.kind_case()) {
-      case v1::Value::kCode: n = v.code(); break;
-      case v1::Value::kInteger: n = v.integer(); break;
-      case v1::Value::kAmountCents: n = v.amount_cents(); break;
-      case v1::Value::kDateDays: n = v.date_days(); break;
-      case v1::Value::kYear: n = v.year(); break;
-      case v1::Value::KIND_NOT_SET: break;
+      case v1::Value::kCode:
+        n = v.code();
+        break;
+      case v1::Value::kInteger:
+        n = v.integer();
+        break;
+      case v1::Value::kAmountCents:
+        n = v.amount_cents();
+        break;
+      case v1::Value::kDateDays:
+        n = v.date_days();
+        break;
+      case v1::Value::kYear:
+        n = v.year();
+        break;
+      case v1::Value::KIND_NOT_SET:
+        break;
     }
     out->append(reinterpret_cast<const char*>(&n), sizeof n);
   }
@@ -53,12 +64,12 @@ absl::StatusOr<QualitySummary> ScanExport(const Mapping& mapping,
         fmt::format("{} is empty: expected a header line naming the columns", input.string()));
   }
   if (record.problem != RejectReason::kNone) {
-    return absl::FailedPreconditionError(fmt::format(
-        "{}: the header on line {} cannot be read: {}{}", input.string(), record.line,
-        RejectReasonText(record.problem),
-        record.problem == RejectReason::kRowTooLong
-            ? "; if the export's lines end in CR alone, convert them to LF first"
-            : ""));
+    return absl::FailedPreconditionError(
+        fmt::format("{}: the header on line {} cannot be read: {}{}", input.string(), record.line,
+                    RejectReasonText(record.problem),
+                    record.problem == RejectReason::kRowTooLong
+                        ? "; if the export's lines end in CR alone, convert them to LF first"
+                        : ""));
   }
   // Lines ended by CR alone read as one line: the whole export would pass for its header.
   for (std::string_view field : record.fields) {
@@ -72,9 +83,9 @@ absl::StatusOr<QualitySummary> ScanExport(const Mapping& mapping,
   }
   absl::StatusOr<RowJudge> created = RowJudge::Create(mapping, record.fields);
   if (!created.ok()) {
-    return absl::Status(created.status().code(),
-                        fmt::format("{}: {}", input.string(),
-                                    std::string(created.status().message())));
+    return absl::Status(
+        created.status().code(),
+        fmt::format("{}: {}", input.string(), std::string(created.status().message())));
   }
   RowJudge judge = std::move(*created);
   ASSIGN_OR_RETURN(DuplicateCounter duplicates, DuplicateCounter::Create());
@@ -129,7 +140,8 @@ absl::StatusOr<QualitySummary> ScanExport(const Mapping& mapping,
     report_duplicate = [&](const DuplicateRow& d) { return options.rejects->AddDuplicate(d); };
   }
   ASSIGN_OR_RETURN(summary.duplicates, duplicates.CountDuplicates(report_duplicate));
-  for (size_t i = 0; i < missing.size(); ++i) summary.missing[judge.columns()[i].header] = missing[i];
+  for (size_t i = 0; i < missing.size(); ++i)
+    summary.missing[judge.columns()[i].header] = missing[i];
   progress.Finish(summary.rows);
   if (options.max_reject_percent) {
     if (absl::Status rate = summary.CheckRejectRate(*options.max_reject_percent); !rate.ok()) {
@@ -140,4 +152,4 @@ absl::StatusOr<QualitySummary> ScanExport(const Mapping& mapping,
   return summary;
 }
 
-}  // namespace koppel
+}  // namespace koppel::agent

@@ -15,7 +15,7 @@
 #include "agents/row_judge.h"
 #include "core/mapping.h"
 
-namespace koppel {
+namespace koppel::agent {
 
 class ValidRowSink {
  public:
@@ -42,6 +42,6 @@ absl::StatusOr<QualitySummary> ScanExport(const Mapping& mapping,
                                           const std::filesystem::path& input,
                                           const ScanOptions& options);
 
-}  // namespace koppel
+}  // namespace koppel::agent
 
 #endif  // KOPPEL_AGENTS_EXPORT_SCAN_H_

@@ -9,10 +9,11 @@
 #include "core/atomic_file.h"
 #include "core/csv_reader.h"
 #include "core/progress.h"
+#include "core/refusal.h"
 #include "core/status_macros.h"
 #include "core/tls.h"
 
-namespace koppel {
+namespace koppel::agent {
 namespace {
 
 void Wipe(std::vector<std::string>* inputs) {
@@ -82,8 +83,8 @@ absl::Status FlagAsker::Finish() { return AskChunk(); }
 absl::Status FlagAsker::AskChunk() {
   if (pending_ == 0) return absl::OkStatus();
   const size_t count = std::exchange(pending_, 0);
-  absl::Status tokenised = tokens_.Tokenize(IdentifierKind::kBsn, bsn_inputs_, count,
-                                            &token_scratch_);
+  absl::Status tokenised =
+      tokens_.Tokenize(IdentifierKind::kBsn, bsn_inputs_, count, &token_scratch_);
   Wipe(&bsn_inputs_);
   RETURN_IF_ERROR(tokenised);
 
@@ -115,12 +116,14 @@ absl::Status FlagAsker::AskChunk() {
   if (!status.ok()) {
     const absl::Status s = FromGrpcStatus(status);
     const bool unreachable = absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s);
-    return absl::Status(
-        s.code(), fmt::format("{} release '{}' of covenant '{}' (asked rows {} to {}): {}",
-                              unreachable ? "the linker could not be asked for"
-                                          : "the linker refused",
-                              config_.release, config_.covenant_id, summary_.asked + 1,
-                              summary_.asked + count, std::string(s.message())));
+    return WithRefusalOf(
+        absl::Status(
+            s.code(),
+            fmt::format("{} release '{}' of covenant '{}' (asked rows {} to {}): {}",
+                        unreachable ? "the linker could not be asked for" : "the linker refused",
+                        config_.release, config_.covenant_id, summary_.asked + 1,
+                        summary_.asked + count, std::string(s.message()))),
+        s);
   }
   return Record(response, count);
 }
@@ -147,20 +150,20 @@ absl::Status FlagAsker::Record(const v1::AskFlagsResponse& response, size_t coun
     return absl::DataLossError(fmt::format(
         "the linker changed the flags of release '{}' during the run; ask again", config_.release));
   } else if (response.covenant_version() != summary_.covenant_version) {
-    return absl::FailedPreconditionError(fmt::format(
-        "covenant '{}' changed from version {} to {} during the run; ask again",
-        config_.covenant_id, summary_.covenant_version, response.covenant_version()));
+    return absl::FailedPreconditionError(
+        fmt::format("covenant '{}' changed from version {} to {} during the run; ask again",
+                    config_.covenant_id, summary_.covenant_version, response.covenant_version()));
   }
   if (static_cast<size_t>(response.answers_size()) != count) {
-    return absl::DataLossError(fmt::format("the linker answered {} of {} rows asked",
-                                           response.answers_size(), count));
+    return absl::DataLossError(
+        fmt::format("the linker answered {} of {} rows asked", response.answers_size(), count));
   }
   for (const v1::FlagAnswer& answer : response.answers()) {
     const size_t expected = answer.delivered() ? flags.size() : 0;
     if (static_cast<size_t>(answer.flags_size()) != expected) {
-      return absl::DataLossError(fmt::format(
-          "the linker answered {} flag(s) for a row where {} were due", answer.flags_size(),
-          expected));
+      return absl::DataLossError(
+          fmt::format("the linker answered {} flag(s) for a row where {} were due",
+                      answer.flags_size(), expected));
     }
     answers_.push_back(answer.delivered());
     summary_.delivered += answer.delivered() ? 1u : 0u;
@@ -177,8 +180,8 @@ absl::Status FlagAsker::Record(const v1::AskFlagsResponse& response, size_t coun
 absl::Status FlagAsker::WriteAnswers(const std::vector<uint64_t>& rows,
                                      const std::filesystem::path& out) const {
   if (rows.size() != summary_.asked) {
-    return absl::InternalError(fmt::format("{} row numbers for {} asked rows", rows.size(),
-                                           summary_.asked));
+    return absl::InternalError(
+        fmt::format("{} row numbers for {} asked rows", rows.size(), summary_.asked));
   }
   std::string csv = "row,delivered";
   for (const std::string& flag : summary_.flags) csv += "," + flag;
@@ -232,4 +235,4 @@ absl::StatusOr<std::vector<uint64_t>> AcceptedRowNumbers(uint64_t rows,
   return accepted;
 }
 
-}  // namespace koppel
+}  // namespace koppel::agent

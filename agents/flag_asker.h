@@ -9,17 +9,16 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
 #include "agents/export_scan.h"
 #include "agents/token_source.h"
 #include "koppel/v1/linker.grpc.pb.h"
 
-namespace koppel {
+namespace koppel::agent {
 
 struct FlagAskConfig {
   std::string covenant_id;
@@ -27,7 +26,7 @@ struct FlagAskConfig {
   std::vector<std::string> flags;  // empty: every flag the release allows
   size_t chunk_size = 10000;       // tokens per AskFlags call; the linker takes at most 10000
   std::chrono::seconds deadline{60};
-  int max_attempts = 5;            // per chunk, while the linker is unavailable
+  int max_attempts = 5;  // per chunk, while the linker is unavailable
 };
 
 // Counts only: safe to print and log.
@@ -84,6 +83,6 @@ class FlagAsker : public ValidRowSink {
 absl::StatusOr<std::vector<uint64_t>> AcceptedRowNumbers(uint64_t rows,
                                                          const std::filesystem::path& rejects);
 
-}  // namespace koppel
+}  // namespace koppel::agent
 
 #endif  // KOPPEL_AGENTS_FLAG_ASKER_H_

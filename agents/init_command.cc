@@ -16,7 +16,7 @@
 #include "core/status_macros.h"
 #include "core/text_decoder.h"
 
-namespace koppel {
+namespace koppel::agent {
 namespace {
 
 // How much of the export the dialect is guessed from.
@@ -133,4 +133,4 @@ absl::StatusOr<InitResult> DraftMappingFile(const InitOptions& options) {
   return result;
 }
 
-}  // namespace koppel
+}  // namespace koppel::agent

@@ -11,7 +11,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace koppel {
+namespace koppel::agent {
 
 struct InitOptions {
   std::filesystem::path input;
@@ -38,6 +38,6 @@ absl::Status CheckDatasetName(std::string_view name);
 // mapping. No message quotes a value of the export.
 absl::StatusOr<InitResult> DraftMappingFile(const InitOptions& options);
 
-}  // namespace koppel
+}  // namespace koppel::agent
 
 #endif  // KOPPEL_AGENTS_INIT_COMMAND_H_

@@ -22,7 +22,7 @@
 #include "core/mapping.h"
 #include "core/progress.h"
 
-namespace koppel {
+namespace koppel::agent {
 namespace {
 
 // The share of a column's values a reading must fit before the draft relies on it.
@@ -1120,4 +1120,4 @@ absl::StatusOr<std::string> MappingDrafter::Draft(const ExportDialect& dialect) 
   return out;
 }
 
-}  // namespace koppel
+}  // namespace koppel::agent

@@ -18,7 +18,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace koppel {
+namespace koppel::agent {
 
 // The CSV dialect of an export, as the draft's `csv:` section states it.
 struct ExportDialect {
@@ -77,6 +77,6 @@ class MappingDrafter {
 // An attribute name for a column header: lower-case ASCII letters, digits and _.
 std::string AttributeNameFor(std::string_view header);
 
-}  // namespace koppel
+}  // namespace koppel::agent
 
 #endif  // KOPPEL_AGENTS_MAPPING_DRAFT_H_

@@ -9,14 +9,13 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/atomic_file.h"
 #include "core/status_macros.h"
 
-namespace koppel {
+namespace koppel::agent {
 namespace {
 
 absl::Status MakePrivateDirectory(const std::filesystem::path& dir) {
@@ -57,7 +56,8 @@ absl::StatusOr<std::vector<std::filesystem::path>> Outbox::ListBatches() const {
       out.push_back(entry.path());
     }
   }
-  if (ec) return absl::InternalError(fmt::format("cannot list {}: {}", dir_.string(), ec.message()));
+  if (ec)
+    return absl::InternalError(fmt::format("cannot list {}: {}", dir_.string(), ec.message()));
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -72,13 +72,14 @@ absl::StatusOr<std::vector<nlohmann::json>> ReadManifests(const std::filesystem:
     std::ifstream in(entry.path());
     nlohmann::json manifest = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
     if (manifest.is_discarded() || !manifest.is_object()) {
-      return absl::DataLossError(fmt::format(
-          "run manifest {} is not valid JSON; move it away if it is not koppel's",
-          entry.path().string()));
+      return absl::DataLossError(
+          fmt::format("run manifest {} is not valid JSON; move it away if it is not koppel's",
+                      entry.path().string()));
     }
     out.push_back(std::move(manifest));
   }
-  if (ec) return absl::InternalError(fmt::format("cannot list {}: {}", runs.string(), ec.message()));
+  if (ec)
+    return absl::InternalError(fmt::format("cannot list {}: {}", runs.string(), ec.message()));
   return out;
 }
 
@@ -139,4 +140,4 @@ absl::StatusOr<size_t> Outbox::RemoveIncompleteBatches() {
   return removed;
 }
 
-}  // namespace koppel
+}  // namespace koppel::agent

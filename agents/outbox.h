@@ -14,7 +14,7 @@
 #include "koppel/v1/batch.pb.h"
 #include "koppel/v1/linker.pb.h"
 
-namespace koppel {
+namespace koppel::agent {
 
 class Outbox {
  public:
@@ -50,6 +50,6 @@ class Outbox {
   std::filesystem::path dir_;
 };
 
-}  // namespace koppel
+}  // namespace koppel::agent
 
 #endif  // KOPPEL_AGENTS_OUTBOX_H_

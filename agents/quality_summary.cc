@@ -1,13 +1,13 @@
 #include "agents/quality_summary.h"
 
-#include <cmath>
-
 #include <fmt/format.h>
+
+#include <cmath>
 
 #include "core/log_safe.h"
 #include "core/progress.h"
 
-namespace koppel {
+namespace koppel::agent {
 
 uint64_t QualitySummary::rejected_total() const {
   uint64_t total = 0;
@@ -53,13 +53,12 @@ nlohmann::json QualitySummary::ToJson() const {
 }
 
 std::string QualitySummary::ToText() const {
-  std::string out = fmt::format("dataset     {}\nencoding    {}{} ({})\nrows        {:>12}\n"
-                                "valid       {:>12}\nrejected    {:>12}\nduplicates  {:>12}\n",
-                                dataset, encoding,
-                                bom && encoding != "utf-8-bom" ? " with BOM" : "",
-                                encoding_reason,
-                                WithThousands(rows), WithThousands(valid),
-                                WithThousands(rejected_total()), WithThousands(duplicates));
+  std::string out = fmt::format(
+      "dataset     {}\nencoding    {}{} ({})\nrows        {:>12}\n"
+      "valid       {:>12}\nrejected    {:>12}\nduplicates  {:>12}\n",
+      dataset, encoding, bom && encoding != "utf-8-bom" ? " with BOM" : "", encoding_reason,
+      WithThousands(rows), WithThousands(valid), WithThousands(rejected_total()),
+      WithThousands(duplicates));
   if (!rejected.empty()) {
     out += "rejected by reason:\n";
     for (const auto& [reason, n] : rejected) {
@@ -75,4 +74,4 @@ std::string QualitySummary::ToText() const {
   return out;
 }
 
-}  // namespace koppel
+}  // namespace koppel::agent

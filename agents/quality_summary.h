@@ -5,14 +5,13 @@
 
 #include <cstdint>
 #include <map>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "absl/status/status.h"
 #include "core/reject_reason.h"
 
-namespace koppel {
+namespace koppel::agent {
 
 struct QualitySummary {
   std::string dataset;
@@ -34,6 +33,6 @@ struct QualitySummary {
   std::string ToText() const;
 };
 
-}  // namespace koppel
+}  // namespace koppel::agent
 
 #endif  // KOPPEL_AGENTS_QUALITY_SUMMARY_H_

@@ -5,28 +5,16 @@
 #include <cerrno>
 #include <cstring>
 
-namespace koppel {
-namespace {
+#include "core/csv_writer.h"
 
-// Column headers come from the mapping; quote them when CSV needs it.
-std::string CsvField(std::string_view s) {
-  if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-
-}  // namespace
+namespace koppel::agent {
 
 absl::StatusOr<std::unique_ptr<RejectReport>> RejectReport::Create(
     const std::filesystem::path& path) {
   FILE* file = std::fopen(path.c_str(), "w");
   if (file == nullptr) {
-    return absl::PermissionDeniedError(fmt::format("cannot create reject report {}: {}",
-                                                   path.string(), std::strerror(errno)));
+    return absl::PermissionDeniedError(
+        fmt::format("cannot create reject report {}: {}", path.string(), std::strerror(errno)));
   }
   std::fputs("record,line,reason,column,first_line\n", file);
   return std::unique_ptr<RejectReport>(new RejectReport(file, path));
@@ -57,4 +45,4 @@ absl::Status RejectReport::Close() {
   return absl::OkStatus();
 }
 
-}  // namespace koppel
+}  // namespace koppel::agent

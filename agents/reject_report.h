@@ -15,7 +15,7 @@
 #include "agents/duplicate_counter.h"
 #include "core/reject_reason.h"
 
-namespace koppel {
+namespace koppel::agent {
 
 // The reason a duplicate row has in the report. Not a RejectReason: the row is sealed.
 inline constexpr std::string_view kDuplicateReason = "duplicate";
@@ -37,6 +37,6 @@ class RejectReport {
   std::filesystem::path path_;
 };
 
-}  // namespace koppel
+}  // namespace koppel::agent
 
 #endif  // KOPPEL_AGENTS_REJECT_REPORT_H_

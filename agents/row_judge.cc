@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-namespace koppel {
+namespace koppel::agent {
 
 int RowJudge::AddColumn(const std::vector<std::string_view>& header, const std::string& name,
                         std::vector<std::string>* missing) {
@@ -86,8 +86,8 @@ void RowJudge::Judge(const std::vector<std::string_view>& fields, JudgedRow* row
       bool postcode_problem = r == RejectReason::kPostcodeEmpty ||
                               r == RejectReason::kPostcodeBadFormat ||
                               r == RejectReason::kPostcodeUnusedLetters;
-      row->column = postcode_problem ? postcode_
-                    : house_ >= 0    ? house_
+      row->column = postcode_problem                       ? postcode_
+                    : house_ >= 0                          ? house_
                     : r == RejectReason::kHouseLetterBad   ? letter_
                     : r == RejectReason::kHouseAdditionBad ? addition_
                                                            : number_;
@@ -126,4 +126,4 @@ void RowJudge::CountMissing(const std::vector<std::string_view>& fields,
   }
 }
 
-}  // namespace koppel
+}  // namespace koppel::agent

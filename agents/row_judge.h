@@ -15,7 +15,7 @@
 #include "core/bsn.h"
 #include "core/mapping.h"
 
-namespace koppel {
+namespace koppel::agent {
 
 struct JudgedRow {
   RejectReason reason = RejectReason::kNone;
@@ -56,8 +56,8 @@ class RowJudge {
   int AddColumn(const std::vector<std::string_view>& header, const std::string& name,
                 std::vector<std::string>* missing);
   std::string_view Cell(const std::vector<std::string_view>& fields, int column) const {
-    return column < 0 ? std::string_view() : TrimBlanks(fields[columns_[static_cast<size_t>(
-                                                 column)].index]);
+    return column < 0 ? std::string_view()
+                      : TrimBlanks(fields[columns_[static_cast<size_t>(column)].index]);
   }
 
   const Mapping* mapping_ = nullptr;
@@ -70,6 +70,6 @@ class RowJudge {
   std::vector<AttributeParser> parsers_;
 };
 
-}  // namespace koppel
+}  // namespace koppel::agent
 
 #endif  // KOPPEL_AGENTS_ROW_JUDGE_H_

@@ -11,7 +11,7 @@
 #include "core/tls.h"
 #include "koppel/v1/linker.grpc.pb.h"
 
-namespace koppel {
+namespace koppel::agent {
 namespace {
 
 bool Retryable(absl::StatusCode code) {
@@ -44,7 +44,8 @@ absl::Status DeliverOnce(Outbox& outbox, v1::LinkerService::Stub& stub,
       if (verified.ok() && options.linker_signing_key &&
           receipt.linker_public_key() !=
               std::string(options.linker_signing_key->begin(), options.linker_signing_key->end())) {
-        verified = absl::UnauthenticatedError("the receipt is signed by another key than the linker's");
+        verified =
+            absl::UnauthenticatedError("the receipt is signed by another key than the linker's");
       }
       if (verified.ok()) verified = outbox.WriteReceipt(receipt);
       if (!verified.ok()) {
@@ -120,4 +121,4 @@ absl::StatusOr<SendSummary> SendOutbox(Outbox& outbox, const ChannelFactory& con
   return summary;
 }
 
-}  // namespace koppel
+}  // namespace koppel::agent

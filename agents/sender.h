@@ -18,7 +18,7 @@
 #include "agents/outbox.h"
 #include "core/sealed_batch.h"
 
-namespace koppel {
+namespace koppel::agent {
 
 struct SendOptions {
   int max_attempts = 20;
@@ -47,6 +47,6 @@ using ChannelFactory = std::function<std::shared_ptr<grpc::Channel>()>;
 absl::StatusOr<SendSummary> SendOutbox(Outbox& outbox, const ChannelFactory& connect,
                                        const SendOptions& options);
 
-}  // namespace koppel
+}  // namespace koppel::agent
 
 #endif  // KOPPEL_AGENTS_SENDER_H_

@@ -15,7 +15,7 @@
 
 #include "absl/status/status.h"
 
-namespace koppel {
+namespace koppel::agent {
 
 template <typename T>
 class SortedRuns {
@@ -125,6 +125,6 @@ class SortedRuns {
   std::vector<std::pair<uint64_t, uint64_t>> runs_;  // offset and count, in values
 };
 
-}  // namespace koppel
+}  // namespace koppel::agent
 
 #endif  // KOPPEL_AGENTS_SORTED_RUNS_H_

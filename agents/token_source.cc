@@ -10,12 +10,13 @@
 #include "core/key_file.h"
 #include "core/key_transport.h"
 #include "core/oprf.h"
+#include "core/refusal.h"
 #include "core/status_macros.h"
 #include "core/tls.h"
 #include "core/worker_pool.h"
 #include "koppel/v1/vault.grpc.pb.h"
 
-namespace koppel {
+namespace koppel::agent {
 namespace {
 
 class HmacTokenSource final : public TokenSource {
@@ -163,14 +164,23 @@ class OprfTokenSource final : public TokenSource {
   std::unique_ptr<WorkerPool> pool_;  // none: everything on the caller's thread
 };
 
+// The token mode the vault said: the enum, or from a vault before it, the legacy string.
+absl::StatusOr<v1::TokenMode> TokenModeOf(const v1::GetCovenantKeyResponse& response) {
+  if (response.token_mode() != v1::TOKEN_MODE_UNSPECIFIED) return response.token_mode();
+  if (response.legacy_token_mode() == "hmac") return v1::TOKEN_MODE_HMAC;
+  if (response.legacy_token_mode() == "oprf") return v1::TOKEN_MODE_OPRF;
+  return absl::FailedPreconditionError(
+      "the vault did not say its token mode; agent and vault versions differ");
+}
+
 }  // namespace
 
 std::unique_ptr<TokenSource> MakeHmacTokenSource(Tokenizer tokenizer, uint32_t key_epoch) {
   return std::make_unique<HmacTokenSource>(std::move(tokenizer), key_epoch);
 }
 
-absl::StatusOr<std::unique_ptr<TokenSource>> HmacTokenSourceFromKeyFile(
-    const std::string& key_file, uint32_t key_epoch) {
+absl::StatusOr<std::unique_ptr<TokenSource>> HmacTokenSourceFromKeyFile(const std::string& key_file,
+                                                                        uint32_t key_epoch) {
   ASSIGN_OR_RETURN(Secret key, ReadKeyFile(key_file, kCovenantKeySize));
   ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Create(key));
   return std::make_unique<HmacTokenSource>(std::move(tokenizer), key_epoch);
@@ -188,17 +198,22 @@ absl::StatusOr<std::unique_ptr<TokenSource>> TokenSourceFromVault(
   v1::GetCovenantKeyResponse response;
   grpc::Status status = stub->GetCovenantKey(&context, request, &response);
   if (!status.ok()) {
-    return absl::Status(FromGrpcStatus(status).code(),
-                        fmt::format(fmt::runtime(status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                                            status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
-                                        ? "the vault cannot be reached: {}"
-                                        : "the vault refused the covenant key: {}"),
-                                    status.error_message()));
+    return WithRefusalOf(
+        absl::Status(
+            FromGrpcStatus(status).code(),
+            fmt::format(
+                fmt::runtime(status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                                     status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
+                                 ? "the vault cannot be reached: {}"
+                                 : "the vault refused the covenant key: {}"),
+                status.error_message())),
+        FromGrpcStatus(status));
   }
+  ASSIGN_OR_RETURN(const v1::TokenMode mode, TokenModeOf(response));
   std::unique_ptr<TokenSource> source;
-  if (response.token_mode() == "oprf") {
-    source = std::make_unique<OprfTokenSource>(vault, covenant_id, response.key_epoch(),
-                                               oprf_threads);
+  if (mode == v1::TOKEN_MODE_OPRF) {
+    source =
+        std::make_unique<OprfTokenSource>(vault, covenant_id, response.key_epoch(), oprf_threads);
   } else {
     ASSIGN_OR_RETURN(Secret key, one_time.Open(response.sealed_key(), kCovenantKeySize));
     ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Create(key));
@@ -208,4 +223,4 @@ absl::StatusOr<std::unique_ptr<TokenSource>> TokenSourceFromVault(
   return source;
 }
 
-}  // namespace koppel
+}  // namespace koppel::agent

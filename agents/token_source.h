@@ -14,7 +14,7 @@
 #include "absl/status/statusor.h"
 #include "core/token.h"
 
-namespace koppel {
+namespace koppel::agent {
 
 class TokenSource {
  public:
@@ -38,17 +38,16 @@ class TokenSource {
 std::unique_ptr<TokenSource> MakeHmacTokenSource(Tokenizer tokenizer, uint32_t key_epoch);
 
 // HMAC mode with a covenant key read from a local file.
-absl::StatusOr<std::unique_ptr<TokenSource>> HmacTokenSourceFromKeyFile(
-    const std::string& key_file, uint32_t key_epoch);
+absl::StatusOr<std::unique_ptr<TokenSource>> HmacTokenSourceFromKeyFile(const std::string& key_file,
+                                                                        uint32_t key_epoch);
 
 // Asks the vault for the covenant's mode: HMAC mode gets K_cov sealed to a one-time key, opens
 // it into guarded memory and never writes it anywhere; OPRF mode evaluates through the vault,
 // blinding and finalizing on `oprf_threads` threads (0: every core; the tokens are the same
 // for any number).
 absl::StatusOr<std::unique_ptr<TokenSource>> TokenSourceFromVault(
-    std::shared_ptr<grpc::Channel> vault, const std::string& covenant_id,
-    size_t oprf_threads = 0);
+    std::shared_ptr<grpc::Channel> vault, const std::string& covenant_id, size_t oprf_threads = 0);
 
-}  // namespace koppel
+}  // namespace koppel::agent
 
 #endif  // KOPPEL_AGENTS_TOKEN_SOURCE_H_

@@ -2,23 +2,24 @@
 // log's chain and signatures against the signer's public key; `report` turns the linker's and
 // the vault's logs into a plain account of who delivered what, which keys were issued, which
 // queries ran, what was released and what was deleted (docs/audit.md).
+#include <fmt/format.h>
 #include <sodium.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "cli/cli_errors.h"
 #include "cli/command.h"
 #include "core/audit_log.h"
+#include "core/exit_codes.h"
 #include "core/hex.h"
 #include "core/key_file.h"
 
@@ -36,21 +37,15 @@ enum ExitCode : int {
   kExitTampered = 5,    // a log failed verification
 };
 
-constexpr std::string_view kVerifyExitCodes =
-    "Exit codes:\n"
-    "  0  the chain is intact and every entry is signed by --signer-key (and holds --anchor)\n"
-    "  2  usage: bad or missing flags, a malformed --anchor\n"
-    "  3  the log or the key file cannot be read, or a line is not an audit entry\n"
-    "  5  the log was tampered with: the message names the first broken line and how\n"
-    "  1  anything else";
-constexpr std::string_view kReportExitCodes =
-    "Exit codes:\n"
-    "  0  the report is printed; every log is intact\n"
-    "  2  usage: bad or missing flags\n"
-    "  3  a log or key file cannot be read, or a line is not an audit entry (no report)\n"
-    "  5  the report is printed, but a log failed verification (the report says which)\n"
-    "  1  anything else";
-
+// What each exit code means; each audit command's --help lists the ones it can return.
+constexpr ExitCodeMeaning kExitCodes[] = {
+    {kExitOk, "success: every log is intact"},
+    {kExitOther, "anything else"},
+    {kExitUsage, "usage: bad or missing flags or flag values"},
+    {kExitUnreadable,
+     "a log or key file cannot be read, or a line is not an audit entry (no report is printed)"},
+    {kExitTampered, "a log was tampered with (the message or the report says which and where)"},
+};
 
 std::string Message(const absl::Status& status) { return std::string(status.message()); }
 
@@ -62,8 +57,7 @@ constexpr std::string_view kTamperedHint =
     "covenant's privacy officers";
 
 absl::StatusOr<std::string> ReadSignerKey(const std::string& path) {
-  absl::StatusOr<std::vector<uint8_t>> key =
-      ReadPublicKeyFile(path, crypto_sign_PUBLICKEYBYTES);
+  absl::StatusOr<std::vector<uint8_t>> key = ReadPublicKeyFile(path, crypto_sign_PUBLICKEYBYTES);
   if (!key.ok()) {
     return absl::InvalidArgumentError(
         fmt::format("cannot read signer key {}: {}", path, Message(key.status())));
@@ -131,7 +125,8 @@ void AddVerify(CLI::App* audit, VerifyFlags* f) {
   verify->add_option("--anchor", f->anchor,
                      "SEQ:HASH noted from an earlier verify: also proves nothing up to SEQ was "
                      "cut off the end since");
-  verify->footer(std::string(kVerifyExitCodes));
+  verify->footer(ExitCodesFooter(
+      kExitCodes, {kExitOk, kExitUsage, kExitUnreadable, kExitTampered, kExitOther}));
 }
 
 // ----------------------------------------------------------------------------------------
@@ -194,7 +189,10 @@ class ReportBuilder {
  public:
   void AddLog(const LogInput& log) {
     logs_.push_back(Summarise(log));
-    for (const AuditEntry& e : log.entries) AddEntry(e);
+    for (const AuditEntry& e : log.entries) {
+      AddEntry(e);
+      CountRefusal(e);
+    }
   }
   bool any_tampered() const { return any_tampered_; }
 
@@ -216,6 +214,7 @@ class ReportBuilder {
     report["retention_deletions"] = retention_deletions_;
     report["key_destructions"] = key_destructions_;
     report["refused_operations"] = refused_operations_;
+    report["refusals_by_rule"] = refusals_by_rule_.Rows();
     report["other_events"] = other_events_;
     return report;
   }
@@ -309,8 +308,8 @@ class ReportBuilder {
                                 {"epoch", Value(d, "epoch")},
                                 {"actor", e.actor}});
     } else if (event == "delivery") {
-      const bool duplicate = d.contains("duplicate") && d["duplicate"].is_boolean() &&
-                             d["duplicate"].get<bool>();
+      const bool duplicate =
+          d.contains("duplicate") && d["duplicate"].is_boolean() && d["duplicate"].get<bool>();
       const uint64_t records = Count(d, "records");
       deliveries_.Add(
           {{"covenant", e.covenant}, {"party", e.actor}, {"dataset", Value(d, "dataset")}},
@@ -325,12 +324,12 @@ class ReportBuilder {
                                      {"party", e.actor},
                                      {"dataset", Value(d, "dataset")},
                                      {"batch_id", Value(d, "batch_id")},
-                                     {"reason", FirstValue(d, {"reason", "rule", "message"})}});
+                                     {"reason", FirstValue(d, {"reason", "rule", "message"})},
+                                     {"rule", Value(d, "rule")}});
     } else if (event == "query") {
-      queries_.Add({{"covenant", e.covenant},
-                    {"recipient", e.actor},
-                    {"analysis", Value(d, "analysis")}},
-                   {{"queries", 1}});
+      queries_.Add(
+          {{"covenant", e.covenant}, {"recipient", e.actor}, {"analysis", Value(d, "analysis")}},
+          {{"queries", 1}});
     } else if (event == "release") {
       releases_.push_back({{"time", e.time},
                            {"covenant", e.covenant},
@@ -350,7 +349,8 @@ class ReportBuilder {
                                   {"covenant", e.covenant},
                                   {"recipient", e.actor},
                                   {"analysis", Value(d, "analysis")},
-                                  {"reason", FirstValue(d, {"reason", "rule", "message"})}});
+                                  {"reason", FirstValue(d, {"reason", "rule", "message"})},
+                                  {"rule", Value(d, "rule")}});
     } else if (event == "flags_release") {
       flags_releases_.push_back({{"time", e.time},
                                  {"covenant", e.covenant},
@@ -364,17 +364,18 @@ class ReportBuilder {
                                 {"covenant", e.covenant},
                                 {"recipient", e.actor},
                                 {"release", Value(d, "release")},
-                                {"reason", FirstValue(d, {"reason", "rule", "message"})}});
+                                {"reason", FirstValue(d, {"reason", "rule", "message"})},
+                                {"rule", Value(d, "rule")}});
     } else if (event == "covenant_end") {
       ends_[{e.service, e.covenant, e.seq}] = {&covenant_ends_, covenant_ends_.size()};
-      covenant_ends_.push_back({{"time", e.time},
-                                {"service", e.service},
-                                {"covenant", e.covenant},
-                                {"officer", d.contains("officer") ? Value(d, "officer")
-                                                                  : OrderedJson(e.actor)},
-                                {"reason", Value(d, "reason")},
-                                {"records_deleted", Value(d, "records_deleted")},
-                                {"batches_deleted", Value(d, "batches_deleted")}});
+      covenant_ends_.push_back(
+          {{"time", e.time},
+           {"service", e.service},
+           {"covenant", e.covenant},
+           {"officer", d.contains("officer") ? Value(d, "officer") : OrderedJson(e.actor)},
+           {"reason", Value(d, "reason")},
+           {"records_deleted", Value(d, "records_deleted")},
+           {"batches_deleted", Value(d, "batches_deleted")}});
     } else if (event == "retention_deletion") {
       ends_[{e.service, e.covenant, e.seq}] = {&retention_deletions_, retention_deletions_.size()};
       retention_deletions_.push_back({{"time", e.time},
@@ -382,27 +383,28 @@ class ReportBuilder {
                                       {"covenant", e.covenant},
                                       {"records_deleted", Value(d, "records_deleted")},
                                       {"batches_deleted", Value(d, "batches_deleted")}});
-    } else if (event == "deletion_complete" && ends_.contains({e.service, e.covenant,
-                                                                Count(d, "end_seq")})) {
+    } else if (event == "deletion_complete" &&
+               ends_.contains({e.service, e.covenant, Count(d, "end_seq")})) {
       // Completes the end entry it names: what was deleted.
       const auto& [rows, index] = ends_.at({e.service, e.covenant, Count(d, "end_seq")});
       (*rows)[index]["records_deleted"] = Value(d, "records_deleted");
       (*rows)[index]["batches_deleted"] = Value(d, "batches_deleted");
     } else if (event == "key_destruction") {
-      key_destructions_.push_back({{"time", e.time},
-                                   {"service", e.service},
-                                   {"covenant", e.covenant},
-                                   {"officer", d.contains("officer") ? Value(d, "officer")
-                                                                     : OrderedJson(e.actor)},
-                                   {"reason", Value(d, "reason")},
-                                   {"keys_destroyed", Value(d, "keys_destroyed")}});
+      key_destructions_.push_back(
+          {{"time", e.time},
+           {"service", e.service},
+           {"covenant", e.covenant},
+           {"officer", d.contains("officer") ? Value(d, "officer") : OrderedJson(e.actor)},
+           {"reason", Value(d, "reason")},
+           {"keys_destroyed", Value(d, "keys_destroyed")}});
     } else if (event == "refused") {
       refused_operations_.push_back({{"time", e.time},
                                      {"service", e.service},
                                      {"covenant", e.covenant},
                                      {"actor", e.actor},
                                      {"operation", Value(d, "operation")},
-                                     {"rule", FirstValue(d, {"rule", "message", "reason"})}});
+                                     {"rule", FirstValue(d, {"rule", "message", "reason"})},
+                                     {"reason", Value(d, "reason")}});
     } else {
       other_events_.push_back({{"time", e.time},
                                {"service", e.service},
@@ -411,6 +413,21 @@ class ReportBuilder {
                                {"covenant", e.covenant},
                                {"details", OrderedJson::parse(d.dump())}});
     }
+  }
+
+  // Every refusal, counted by the rule the service recorded with it (docs/api.md); entries
+  // written before services recorded rules count under "(not recorded)".
+  void CountRefusal(const AuditEntry& e) {
+    static const std::set<std::string> kRefusalEvents = {"delivery_refused", "query_refused",
+                                                         "flags_refused", "end_refused", "refused"};
+    if (!kRefusalEvents.contains(e.event)) return;
+    const auto rule = e.details.find("rule");
+    const bool recorded =
+        rule != e.details.end() && rule->is_string() && !rule->get<std::string>().empty();
+    refusals_by_rule_.Add({{"service", e.service},
+                           {"event", e.event},
+                           {"rule", recorded ? rule->get<std::string>() : "(not recorded)"}},
+                          {{"refusals", 1}});
   }
 
   bool any_tampered_ = false;
@@ -430,6 +447,7 @@ class ReportBuilder {
   OrderedJson retention_deletions_ = OrderedJson::array();
   OrderedJson key_destructions_ = OrderedJson::array();
   OrderedJson refused_operations_ = OrderedJson::array();
+  Tally refusals_by_rule_;
   OrderedJson other_events_ = OrderedJson::array();
   // covenant_end and retention_deletion rows by (service, covenant, seq), for the
   // deletion_complete entries that refer to them.
@@ -506,9 +524,10 @@ void PrintText(const OrderedJson& report) {
   for (const OrderedJson& log : logs) {
     const OrderedJson& v = log["verification"];
     if (v["state"] == "tampered") {
-      fmt::print("\nWARNING: {} FAILED VERIFICATION: {}\n  Its entries are counted below but "
-                 "cannot be trusted.\n",
-                 log["file"].get<std::string>(), v["message"].get<std::string>());
+      fmt::print(
+          "\nWARNING: {} FAILED VERIFICATION: {}\n  Its entries are counted below but "
+          "cannot be trusted.\n",
+          log["file"].get<std::string>(), v["message"].get<std::string>());
     }
   }
   fmt::print("\nLogs\n");
@@ -524,9 +543,10 @@ void PrintText(const OrderedJson& report) {
     }
     fmt::print("\n");
     if (log.contains("torn_bytes_unchecked")) {
-      fmt::print("    the last {} bytes are an incomplete line (a write cut off by a crash), "
-                 "not counted\n",
-                 log["torn_bytes_unchecked"].get<uint64_t>());
+      fmt::print(
+          "    the last {} bytes are an incomplete line (a write cut off by a crash), "
+          "not counted\n",
+          log["torn_bytes_unchecked"].get<uint64_t>());
     }
   }
   PrintTable("Covenants loaded", report["covenants_loaded"],
@@ -564,7 +584,8 @@ void PrintText(const OrderedJson& report) {
               {"party", "party"},
               {"dataset", "dataset"},
               {"batch_id", "batch"},
-              {"reason", "rule"}});
+              {"reason", "reason"},
+              {"rule", "rule"}});
   PrintTable("Queries", report["queries"],
              {{"covenant", "covenant"},
               {"recipient", "recipient"},
@@ -588,7 +609,8 @@ void PrintText(const OrderedJson& report) {
               {"covenant", "covenant"},
               {"recipient", "recipient"},
               {"analysis", "analysis"},
-              {"reason", "rule"}});
+              {"reason", "reason"},
+              {"rule", "rule"}});
   PrintTable("Purpose-bound releases", report["purpose_bound_releases"],
              {{"time", "time"},
               {"covenant", "covenant"},
@@ -602,7 +624,8 @@ void PrintText(const OrderedJson& report) {
               {"covenant", "covenant"},
               {"recipient", "recipient"},
               {"release", "release"},
-              {"reason", "rule"}});
+              {"reason", "reason"},
+              {"rule", "rule"}});
   PrintTable("Covenant ends", report["covenant_ends"],
              {{"time", "time"},
               {"service", "service"},
@@ -630,7 +653,11 @@ void PrintText(const OrderedJson& report) {
               {"covenant", "covenant"},
               {"actor", "by"},
               {"operation", "operation"},
-              {"rule", "rule"}});
+              {"rule", "rule"},
+              {"reason", "reason"}});
+  PrintTable(
+      "Refusals by rule", report["refusals_by_rule"],
+      {{"service", "service"}, {"event", "event"}, {"rule", "rule"}, {"refusals", "refusals"}});
   OrderedJson others = OrderedJson::array();
   for (const OrderedJson& row : report["other_events"]) {
     OrderedJson flat = row;
@@ -689,8 +716,9 @@ int RunReport(const ReportFlags& f) {
 
 void AddReport(CLI::App* audit, ReportFlags* f) {
   CLI::App* report = audit->add_subcommand(
-      "report", "a plain report of one or more audit logs for a privacy officer: covenants "
-                "loaded, keys issued, deliveries, queries, releases, deletions");
+      "report",
+      "a plain report of one or more audit logs for a privacy officer: covenants "
+      "loaded, keys issued, deliveries, queries, releases, deletions");
   report->add_option("--log", f->logs, "an audit log; repeat for the linker's and the vault's")
       ->required();
   report->add_option("--signer-key", f->signer_keys,
@@ -699,7 +727,8 @@ void AddReport(CLI::App* audit, ReportFlags* f) {
   report->add_option("--format", f->format, "text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
-  report->footer(std::string(kReportExitCodes));
+  report->footer(ExitCodesFooter(
+      kExitCodes, {kExitOk, kExitUsage, kExitUnreadable, kExitTampered, kExitOther}));
 }
 
 }  // namespace
@@ -708,6 +737,9 @@ Command AddAuditCommand(CLI::App* app) {
   CLI::App* audit = app->add_subcommand(
       "audit", "verify the services' tamper-evident audit logs and report what they record");
   audit->require_subcommand(1);
+  audit->footer(ExitCodesFooter(kExitCodes,
+                                {kExitOk, kExitUsage, kExitUnreadable, kExitTampered, kExitOther},
+                                "Each audit command's --help lists the codes it can return."));
   auto verify = std::make_shared<VerifyFlags>();
   auto report = std::make_shared<ReportFlags>();
   AddVerify(audit, verify.get());

@@ -4,7 +4,6 @@
 #define KOPPEL_CLI_COMMAND_H_
 
 #include <CLI/CLI.hpp>
-
 #include <functional>
 
 namespace koppel {

@@ -1,6 +1,7 @@
 // `koppel covenant end`: a privacy officer ends a covenant before its time. The officer signs
 // an end statement (policies/end_statement.h) and sends it to the linker, which deletes the
 // covenant's records and batches, and to the vault, which destroys its keys.
+#include <fmt/format.h>
 #include <sodium.h>
 
 #include <chrono>
@@ -8,12 +9,12 @@
 #include <string>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "absl/time/clock.h"
 #include "cli/cli_errors.h"
 #include "cli/command.h"
+#include "core/exit_codes.h"
 #include "core/key_file.h"
+#include "core/refusal.h"
 #include "core/tls.h"
 #include "koppel/v1/covenant.pb.h"
 #include "koppel/v1/linker.grpc.pb.h"
@@ -33,17 +34,19 @@ enum ExitCode : int {
   kExitRefused = 7,      // a service refused the statement
 };
 
-constexpr std::string_view kEndExitCodes =
-    "Exit codes:\n"
-    "  0  every service told (--linker, --vault) confirmed the end\n"
-    "  2  usage: bad or missing flags, neither --linker nor --vault given\n"
-    "  3  the covenant is invalid or not fully signed, the officer key is unreadable or no "
-    "officer's, or a certificate in --pki cannot be read\n"
-    "  6  a service is unreachable or did not answer within --timeout (run again: a service "
-    "that already ended the covenant says so)\n"
-    "  7  a service refused the statement (the message names the rule)\n"
-    "  1  anything else";
-
+// What each exit code means; `koppel covenant end --help` lists them.
+constexpr ExitCodeMeaning kExitCodes[] = {
+    {kExitOk, "every service told (--linker, --vault) confirmed the end"},
+    {kExitOther, "anything else"},
+    {kExitUsage, "usage: bad or missing flags, neither --linker nor --vault given"},
+    {kExitUnreadable,
+     "the covenant is invalid or not fully signed, the officer key is unreadable or no "
+     "officer's, or a certificate in --pki cannot be read"},
+    {kExitUnreachable,
+     "a service is unreachable or did not answer within --timeout (run again: a service that "
+     "already ended the covenant says so)"},
+    {kExitRefused, "a service refused the statement (the message names the rule)"},
+};
 
 struct EndFlags {
   std::string covenant;
@@ -75,11 +78,15 @@ int FailedCall(const EndFlags& f, std::string_view service, const std::string& a
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kUnauthenticated:
     case absl::StatusCode::kNotFound:
-      return Fail(kExitRefused, fmt::format("the {} refused to end the covenant: {}", service,
-                                            std::string(status.message())));
+      return Fail(kExitRefused,
+                  fmt::format("the {} refused to end the covenant: {}", service,
+                              std::string(status.message())),
+                  RefusalOf(status).has_value()
+                      ? "refused by " + DescribeRefusal(*RefusalOf(status))
+                      : std::string());
     default:
-      return Fail(kExitOther, fmt::format("ending the covenant at the {} failed ({}): {}",
-                                          service, absl::StatusCodeToString(status.code()),
+      return Fail(kExitOther, fmt::format("ending the covenant at the {} failed ({}): {}", service,
+                                          absl::StatusCodeToString(status.code()),
                                           std::string(status.message())));
   }
 }
@@ -145,9 +152,9 @@ int RunEnd(const EndFlags& f) {
   }
   if (worst == kExitOk) {
     fmt::print("covenant {} version {} ended by {}\n", covenant->covenant.id,
-               covenant->covenant.version, f.linker.empty() || f.vault.empty()
-                                               ? std::string("the service told")
-                                               : std::string("linker and vault"));
+               covenant->covenant.version,
+               f.linker.empty() || f.vault.empty() ? std::string("the service told")
+                                                   : std::string("linker and vault"));
   }
   return worst;
 }
@@ -159,9 +166,14 @@ Command AddCovenantCommand(CLI::App* app) {
   CLI::App* covenant =
       app->add_subcommand("covenant", "act on a covenant in force (privacy officers)");
   covenant->require_subcommand(1);
+  covenant->footer(ExitCodesFooter(
+      kExitCodes,
+      {kExitOk, kExitUsage, kExitUnreadable, kExitUnreachable, kExitRefused, kExitOther},
+      "`koppel covenant end --help` lists the codes it can return."));
   CLI::App* end = covenant->add_subcommand(
-      "end", "end a covenant now: sign an end statement with your officer key and send it to "
-             "the linker (deletes the covenant's data) and the vault (destroys its keys)");
+      "end",
+      "end a covenant now: sign an end statement with your officer key and send it to "
+      "the linker (deletes the covenant's data) and the vault (destroys its keys)");
   end->add_option("--covenant", f->covenant, "the signed covenant file (YAML, with its .sig)")
       ->required();
   end->add_option("--officer-key", f->officer_key,
@@ -178,7 +190,8 @@ Command AddCovenantCommand(CLI::App* app) {
   end->add_option("--timeout", f->timeout_seconds, "seconds to wait for each service")
       ->check(CLI::Range(1, 86400))
       ->capture_default_str();
-  end->footer(std::string(kEndExitCodes));
+  end->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitUnreadable, kExitUnreachable,
+                                           kExitRefused, kExitOther}));
   return {covenant, [f, end]() { return end->parsed() ? RunEnd(*f) : kExitUsage; }};
 }
 

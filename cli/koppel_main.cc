@@ -1,6 +1,8 @@
 // koppel: the command line of the research unit (and, later, the privacy officers). `query`
 // runs an analysis spec against the linker and writes the disclosure-protected tables it
 // releases (docs/query.md).
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
@@ -16,13 +18,13 @@
 #include <string_view>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "absl/strings/match.h"
 #include "cli/cli_errors.h"
-#include "core/file_contents.h"
 #include "cli/command.h"
 #include "cli/release_writer.h"
+#include "core/exit_codes.h"
+#include "core/file_contents.h"
+#include "core/refusal.h"
 #include "core/tls.h"
 #include "koppel/v1/linker.grpc.pb.h"
 #include "linker/analysis/analysis_spec.h"
@@ -43,18 +45,25 @@ enum ExitCode : int {
   kExitRefused = 7,      // the linker refused the query (the message names the rule)
 };
 
-constexpr std::string_view kQueryExitCodes =
-    "Exit codes:\n"
-    "  0  the release is written\n"
-    "  2  usage: bad or missing flags, unknown --format\n"
-    "  3  the spec is invalid or beyond an engine limit, or it, a file it names or a certificate\n"
-    "     in --pki cannot be read; or the linker found that the spec does not fit the data\n"
-    "     delivered (the message starts with the spec's file:line:col)\n"
-    "  4  the output directory cannot be written\n"
-    "  6  the linker is unreachable or did not answer within --timeout\n"
-    "  7  the linker refused the query (the message names the rule)\n"
-    "  1  anything else";
+// What each exit code means; `koppel query --help` lists them.
+constexpr ExitCodeMeaning kExitCodes[] = {
+    {kExitOk, "the release is written"},
+    {kExitOther, "anything else"},
+    {kExitUsage, "usage: bad or missing flags, unknown --format"},
+    {kExitSpec,
+     "the spec is invalid or beyond an engine limit, or it, a file it names or a certificate in "
+     "--pki cannot be read; or the linker found that the spec does not fit the data delivered "
+     "(the message starts with the spec's file:line:col)"},
+    {kExitOutput, "the output directory cannot be written"},
+    {kExitUnreachable, "the linker is unreachable or did not answer within --timeout"},
+    {kExitRefused, "the linker refused the query (the message names the rule)"},
+};
 
+// The codes `koppel` itself returns before a command runs.
+constexpr ExitCodeMeaning kChoiceExitCodes[] = {
+    {kExitOk, "--help was printed"},
+    {kExitUsage, "usage: no command, an unknown command, or bad or missing flags"},
+};
 
 struct QueryFlags {
   std::string spec;
@@ -70,7 +79,6 @@ struct QueryFlags {
   bool perturbed = false;
 };
 
-
 // The files the spec names, read relative to the spec's directory, keyed by the name as
 // written in the spec (the linker resolves them by that name).
 absl::StatusOr<std::map<std::string, std::string>> ReadNamedFiles(
@@ -80,9 +88,8 @@ absl::StatusOr<std::map<std::string, std::string>> ReadNamedFiles(
     std::filesystem::path path = spec_path.parent_path() / spec.prices_file;
     absl::StatusOr<std::string> text = ReadFileContents(path);
     if (!text.ok()) {
-      return absl::NotFoundError(fmt::format("{} (prices: in {})",
-                                             std::string(text.status().message()),
-                                             spec_path.string()));
+      return absl::NotFoundError(fmt::format(
+          "{} (prices: in {})", std::string(text.status().message()), spec_path.string()));
     }
     files.emplace(spec.prices_file, std::move(*text));
   }
@@ -98,6 +105,13 @@ std::shared_ptr<grpc::Channel> ConnectLinker(
 }
 
 int FailedCall(const QueryFlags& f, const std::string& spec_name, const absl::Status& status) {
+  if (std::optional<v1::Refusal> refusal = RefusalOf(status)) {
+    return Fail(kExitRefused,
+                fmt::format("the linker refused the query: {}", std::string(status.message())),
+                fmt::format("refused by {}; change the spec, or ask the covenant's privacy "
+                            "officer about that rule",
+                            DescribeRefusal(*refusal)));
+  }
   // The linker names a place in the spec when the spec does not fit the deliveries (an
   // attribute of another type, a code without a price): the spec is wrong, not a rule.
   if (status.code() == absl::StatusCode::kInvalidArgument &&
@@ -109,17 +123,17 @@ int FailedCall(const QueryFlags& f, const std::string& spec_name, const absl::St
   }
   switch (status.code()) {
     case absl::StatusCode::kUnavailable:
-      return Fail(kExitUnreachable,
-                  fmt::format("cannot reach the linker at {}: {}", f.linker,
-                              std::string(status.message())),
-                  "check --linker and that the linker is running; a certificate the linker does "
-                  "not trust (another CA in --pki) shows up the same way");
+      return Fail(
+          kExitUnreachable,
+          fmt::format("cannot reach the linker at {}: {}", f.linker, std::string(status.message())),
+          "check --linker and that the linker is running; a certificate the linker does "
+          "not trust (another CA in --pki) shows up the same way");
     case absl::StatusCode::kDeadlineExceeded:
-      return Fail(kExitUnreachable,
-                  fmt::format("no answer from the linker at {} within {} s", f.linker,
-                              f.timeout_seconds),
-                  "check that the linker is running and reachable, or raise --timeout for a "
-                  "large analysis");
+      return Fail(
+          kExitUnreachable,
+          fmt::format("no answer from the linker at {} within {} s", f.linker, f.timeout_seconds),
+          "check that the linker is running and reachable, or raise --timeout for a "
+          "large analysis");
     case absl::StatusCode::kPermissionDenied:
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kInvalidArgument:
@@ -135,9 +149,9 @@ int FailedCall(const QueryFlags& f, const std::string& spec_name, const absl::St
                               std::string(status.message())),
                   "upgrade the linker to a version that offers Query");
     default:
-      return Fail(kExitOther, fmt::format("the query failed ({}): {}",
-                                          absl::StatusCodeToString(status.code()),
-                                          std::string(status.message())));
+      return Fail(kExitOther,
+                  fmt::format("the query failed ({}): {}", absl::StatusCodeToString(status.code()),
+                              std::string(status.message())));
   }
 }
 
@@ -162,14 +176,15 @@ void PrintSummary(const v1::Release& release, const QueryFlags& f,
              fmt::join(names, ", "));
   const v1::ReleaseMetadata& meta = release.metadata();
   if (meta.mode() == v1::RELEASE_MODE_PERTURBED) {
-    fmt::print("perturbed release (exploratory spec): every count carries noise of at most {} "
-               "(cell key method, table sha256 {})\n",
-               meta.perturbation_max_noise(), meta.perturbation_table_sha256());
+    fmt::print(
+        "perturbed release (exploratory spec): every count carries noise of at most {} "
+        "(cell key method, table sha256 {})\n",
+        meta.perturbation_max_noise(), meta.perturbation_table_sha256());
   } else {
-    fmt::print("exact release of approved analysis {}: checked with {} earlier release(s); {} "
-               "cell(s) suppressed because of them\n",
-               meta.approved_analysis(), meta.earlier_releases_checked(),
-               meta.cells_suppressed_history());
+    fmt::print(
+        "exact release of approved analysis {}: checked with {} earlier release(s); {} "
+        "cell(s) suppressed because of them\n",
+        meta.approved_analysis(), meta.earlier_releases_checked(), meta.cells_suppressed_history());
   }
   for (const std::string& warning : release.metadata().warnings()) {
     fmt::print(stderr, "koppel: warning: {}\n", warning);
@@ -233,15 +248,15 @@ int RunQuery(const QueryFlags& f) {
 
 void AddQuery(CLI::App* app, QueryFlags* f) {
   CLI::App* query = app->add_subcommand(
-      "query", "run an analysis spec against the linker and write the disclosure-protected "
-               "tables it releases");
+      "query",
+      "run an analysis spec against the linker and write the disclosure-protected "
+      "tables it releases");
   query->add_option("--spec", f->spec, "the analysis spec (YAML); checked here before sending")
       ->required();
   query->add_option("--format", f->format, "csv (a file per table), json or md")
       ->check(CLI::IsMember({"csv", "json", "md"}))
       ->capture_default_str();
-  query->add_option("--out", f->out, "directory for the release (created if missing)")
-      ->required();
+  query->add_option("--out", f->out, "directory for the release (created if missing)")->required();
   query->add_option("--linker", f->linker, "linker address, host:port")->capture_default_str();
   query->add_option("--pki", f->pki, "directory made by scripts/pki")
       ->required()
@@ -257,11 +272,13 @@ void AddQuery(CLI::App* app, QueryFlags* f) {
   CLI::Option* exact = query->add_flag(
       "--exact", f->exact,
       "require an exact release: refused unless the covenant approves this spec (by digest)");
-  query->add_flag("--perturbed", f->perturbed,
-                  "ask for a perturbed release (cell key method), where the covenant allows "
-                  "exploratory specs")
+  query
+      ->add_flag("--perturbed", f->perturbed,
+                 "ask for a perturbed release (cell key method), where the covenant allows "
+                 "exploratory specs")
       ->excludes(exact);
-  query->footer(std::string(kQueryExitCodes));
+  query->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitSpec, kExitOutput,
+                                             kExitUnreachable, kExitRefused, kExitOther}));
 }
 
 int Main(int argc, char** argv) {
@@ -269,6 +286,9 @@ int Main(int argc, char** argv) {
       "koppel: run analyses against the koppel linker and receive only disclosure-protected "
       "tables. See docs/query.md."};
   app.require_subcommand(1);
+  app.footer(ExitCodesFooter(kChoiceExitCodes, {kExitOk, kExitUsage},
+                             "Every other exit code is the command's: `koppel <command> --help` "
+                             "lists them."));
   QueryFlags query;
   AddQuery(&app, &query);
   const std::vector<Command> commands = {AddPolicyCommand(&app), AddCovenantCommand(&app),

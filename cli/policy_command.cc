@@ -2,6 +2,7 @@
 // signing key (keygen), fill the parties' public keys and the digests of pinned files into a
 // template (fill-keys), pin an analysis spec for exact release (approve), check and read it
 // (validate, explain), sign it (sign) and check that services will accept it (verify).
+#include <fmt/format.h>
 #include <sodium.h>
 #include <yaml-cpp/yaml.h>
 
@@ -20,14 +21,13 @@
 #include <string>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "absl/time/civil_time.h"
 #include "absl/time/clock.h"
 #include "cli/cli_errors.h"
-#include "core/file_contents.h"
 #include "cli/command.h"
 #include "core/atomic_file.h"
+#include "core/exit_codes.h"
+#include "core/file_contents.h"
 #include "core/hex.h"
 #include "core/key_file.h"
 #include "core/status_macros.h"
@@ -52,64 +52,21 @@ enum ExitCode : int {
   kExitNotInForce = 8,  // expired or not yet valid
 };
 
-constexpr std::string_view kKeygenExitCodes =
-    "Exit codes:\n"
-    "  0  FILE and FILE.pub are written\n"
-    "  2  usage: bad or missing flags\n"
-    "  4  FILE or FILE.pub exists already or cannot be written\n"
-    "  1  anything else";
-constexpr std::string_view kFillKeysExitCodes =
-    "Exit codes:\n"
-    "  0  every placeholder is filled and the covenant written\n"
-    "  2  usage: bad or missing flags\n"
-    "  3  the template cannot be read, a placeholder's .pub file is missing or not a 32-byte "
-    "public key, or the file a <sha256:PATH> placeholder names cannot be read\n"
-    "  4  --out cannot be written\n"
-    "  1  anything else";
-constexpr std::string_view kApproveExitCodes =
-    "Exit codes:\n"
-    "  0  the spec is pinned in COVENANT (or was already, with the same digests)\n"
-    "  2  usage: bad or missing flags, or --prices for a spec that names no prices file\n"
-    "  3  the spec or prices file cannot be read or does not parse, or COVENANT cannot be read, "
-    "has no analysis section or would not be valid after the edit\n"
-    "  4  COVENANT cannot be written\n"
-    "  1  anything else";
-constexpr std::string_view kValidateExitCodes =
-    "Exit codes:\n"
-    "  0  the covenant is valid (an approved spec, prices file or perturbation table that "
-    "differs from its digest is a warning on stderr)\n"
-    "  2  usage: bad or missing flags\n"
-    "  3  the covenant is invalid or cannot be read (the message names file, line and key)\n"
-    "  1  anything else";
-constexpr std::string_view kExplainExitCodes =
-    "Exit codes:\n"
-    "  0  the explanation is printed (an approved spec that is missing or differs from its "
-    "digest is reported in it)\n"
-    "  2  usage: bad or missing flags\n"
-    "  3  the covenant is invalid or cannot be read\n"
-    "  1  anything else";
-constexpr std::string_view kSignExitCodes =
-    "Exit codes:\n"
-    "  0  the signature is added to COVENANT.sig (other officers may still have to sign)\n"
-    "  2  usage: bad or missing flags\n"
-    "  3  the covenant is invalid (placeholders left included) or the key cannot be read\n"
-    "  4  COVENANT.sig cannot be written\n"
-    "  5  COVENANT.sig holds signatures of other bytes (the covenant changed); --restart "
-    "discards them\n"
-    "  7  the key belongs to no privacy officer of the covenant\n"
-    "  1  anything else";
-constexpr std::string_view kVerifyExitCodes =
-    "Exit codes:\n"
-    "  0  valid, signed by every officer and in force (pinned files that differ from their "
-    "digests are a warning on stderr)\n"
-    "  2  usage: bad or missing flags, --at not a yyyy-mm-dd date\n"
-    "  3  the covenant is malformed or cannot be read\n"
-    "  5  not signed by every officer, or a signature is invalid, or the file changed after "
-    "signing\n"
-    "  8  not in force: expired or not yet valid (at --at, default now)\n"
-    "  1  anything else";
-
-
+// What each exit code means; each policy command's --help lists the ones it can return.
+constexpr ExitCodeMeaning kExitCodes[] = {
+    {kExitOk, "success"},
+    {kExitOther, "anything else"},
+    {kExitUsage, "usage: bad or missing flags or flag values"},
+    {kExitInvalid,
+     "a covenant, template, spec, prices file or key is invalid or cannot be read (the message "
+     "names file, line and key)"},
+    {kExitOutput, "a file to write exists or cannot be written (a key is never overwritten)"},
+    {kExitUnsigned,
+     "not signed by every officer, a signature is invalid, or the covenant changed after "
+     "signing"},
+    {kExitNotOfficer, "the key belongs to no privacy officer of the covenant"},
+    {kExitNotInForce, "not in force: expired or not yet valid (at --at, default now)"},
+};
 
 std::string OfficerList(const Covenant& covenant, const std::vector<std::string>& names) {
   std::vector<std::string> out;
@@ -122,20 +79,18 @@ std::string OfficerList(const Covenant& covenant, const std::vector<std::string>
   return fmt::format("{}", fmt::join(out, ", "));
 }
 
-std::string Day(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%d", t, absl::UTCTimeZone());
-}
+std::string Day(absl::Time t) { return absl::FormatTime("%Y-%m-%d", t, absl::UTCTimeZone()); }
 
 struct PolicyFlags {
-  std::string out;             // keygen, fill-keys
-  std::string keys_dir;        // fill-keys
-  std::string template_file;   // fill-keys
-  std::string covenant;        // approve, validate, explain, sign, verify
-  std::string spec;            // approve
-  std::string prices;          // approve
-  std::string key;             // sign
-  bool restart = false;        // sign
-  std::string at;              // verify
+  std::string out;            // keygen, fill-keys
+  std::string keys_dir;       // fill-keys
+  std::string template_file;  // fill-keys
+  std::string covenant;       // approve, validate, explain, sign, verify
+  std::string spec;           // approve
+  std::string prices;         // approve
+  std::string key;            // sign
+  bool restart = false;       // sign
+  std::string at;             // verify
 };
 
 namespace fs = std::filesystem;
@@ -153,11 +108,11 @@ fs::path DirectoryOf(const fs::path& file) { return fs::absolute(file).parent_pa
 
 // A value as YAML text: plain when it is made of path characters only, double-quoted otherwise.
 std::string YamlText(std::string_view value) {
-  const bool plain = !value.empty() && value.front() != '-' &&
-                     std::all_of(value.begin(), value.end(), [](char c) {
-                       return std::isalnum(static_cast<unsigned char>(c)) ||
-                              std::string_view("._/+-").find(c) != std::string_view::npos;
-                     });
+  const bool plain =
+      !value.empty() && value.front() != '-' && std::all_of(value.begin(), value.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) ||
+               std::string_view("._/+-").find(c) != std::string_view::npos;
+      });
   if (plain) return std::string(value);
   std::string quoted = "\"";
   for (char c : value) {
@@ -280,8 +235,8 @@ YamlReader CovenantText(std::string_view source) {
 absl::Status CannotEdit(const std::string& source, const YAML::Node& node,
                         std::string_view problem) {
   const YAML::Mark mark = node.Mark();
-  return absl::InvalidArgumentError(fmt::format("{}:{}:{}: {}; edit the covenant by hand",
-                                                source, mark.line + 1, mark.column + 1, problem));
+  return absl::InvalidArgumentError(fmt::format("{}:{}:{}: {}; edit the covenant by hand", source,
+                                                mark.line + 1, mark.column + 1, problem));
 }
 
 // The items of `analysis.approved` written as a flow list, `[]` or nothing: rewritten in block
@@ -295,9 +250,8 @@ absl::StatusOr<std::string> RewrittenApproved(const std::string& source, const Y
       if (!item.IsMap()) {
         return CannotEdit(source, item, "analysis.approved: an item is no mapping");
       }
-      ApprovedAnalysis old{ScalarOf(item, "name"), ScalarOf(item, "spec"),
-                           ScalarOf(item, "sha256"), ScalarOf(item, "prices"),
-                           ScalarOf(item, "prices_sha256")};
+      ApprovedAnalysis old{ScalarOf(item, "name"), ScalarOf(item, "spec"), ScalarOf(item, "sha256"),
+                           ScalarOf(item, "prices"), ScalarOf(item, "prices_sha256")};
       *replaced = *replaced || old.name == entry.name;
       out += EntryText(old.name == entry.name ? entry : old, column + 2, eol);
     }
@@ -393,17 +347,19 @@ absl::StatusOr<ApproveEdit> EditApproved(const std::string& text, const std::str
 // What an officer must do after the covenant's bytes changed: sign again, all of them.
 void PrintSignAgain(const std::string& covenant_path, bool is_template) {
   if (is_template) {
-    fmt::print("{} still has placeholders: fill it in (koppel policy fill-keys), then every "
-               "officer reads it (koppel policy explain) and signs the result.\n",
-               covenant_path);
+    fmt::print(
+        "{} still has placeholders: fill it in (koppel policy fill-keys), then every "
+        "officer reads it (koppel policy explain) and signs the result.\n",
+        covenant_path);
     return;
   }
   const fs::path sig_path = SignaturePath(covenant_path);
   std::error_code ec;
   if (!fs::exists(sig_path, ec)) {
-    fmt::print("Every officer reads it (koppel policy explain {0}) and signs it: "
-               "koppel policy sign --key OFFICER_KEY {0}\n",
-               covenant_path);
+    fmt::print(
+        "Every officer reads it (koppel policy explain {0}) and signs it: "
+        "koppel policy sign --key OFFICER_KEY {0}\n",
+        covenant_path);
     return;
   }
   std::vector<std::string> signers;
@@ -434,8 +390,8 @@ absl::StatusOr<ApprovedAnalysis> EntryForSpec(const PolicyFlags& f, int* exit_co
   ASSIGN_OR_RETURN(const std::string spec_bytes, ReadFileContents(f.spec));
   absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(spec_bytes, f.spec);
   if (!spec.ok()) {
-    return absl::InvalidArgumentError(fmt::format(
-        "{}; only a spec that parses can be approved", std::string(spec.status().message())));
+    return absl::InvalidArgumentError(fmt::format("{}; only a spec that parses can be approved",
+                                                  std::string(spec.status().message())));
   }
   const fs::path covenant_dir = DirectoryOf(f.covenant);
   ApprovedAnalysis entry{spec->name, RelativePath(f.spec, covenant_dir),
@@ -476,8 +432,9 @@ int RunApprove(const PolicyFlags& f) {
   const ApprovedAnalysis* pinned =
       edited->analysis.FindApproved(entry->spec_sha256, entry->prices_sha256);
   if (pinned == nullptr || pinned->name != entry->name) {
-    return Fail(kExitOther, "the edited covenant does not pin the spec as intended; it is "
-                            "unchanged");
+    return Fail(kExitOther,
+                "the edited covenant does not pin the spec as intended; it is "
+                "unchanged");
   }
   fmt::print("{} {} in {}:\n", edit->replaced ? "re-approved" : "approved", entry->name,
              f.covenant);
@@ -496,9 +453,10 @@ int RunApprove(const PolicyFlags& f) {
   }
   if (!ec) fs::permissions(f.covenant, perms, ec);
   if (!edit->removed_analyses.empty()) {
-    fmt::print("Removed the old key (analyses are no longer allowed by name; approve each "
-               "other spec it named the same way):\n{}",
-               edit->removed_analyses);
+    fmt::print(
+        "Removed the old key (analyses are no longer allowed by name; approve each "
+        "other spec it named the same way):\n{}",
+        edit->removed_analyses);
   }
   PrintSignAgain(f.covenant, !ParseCovenant(edit->text, f.covenant).ok());
   return kExitOk;
@@ -674,8 +632,8 @@ int RunFillKeys(const PolicyFlags& f) {
       return Fail(kExitOutput, s, "check --out");
     }
   }
-  fmt::print(stderr, "koppel: filled {} key placeholder(s) and {} digest placeholder(s){}\n",
-             keys, digests, f.out.empty() ? "" : fmt::format(" into {}", f.out));
+  fmt::print(stderr, "koppel: filled {} key placeholder(s) and {} digest placeholder(s){}\n", keys,
+             digests, f.out.empty() ? "" : fmt::format(" into {}", f.out));
   return kExitOk;
 }
 
@@ -698,11 +656,11 @@ void WarnAboutPinnedFiles(const Covenant& covenant, const std::string& path) {
 int RunValidate(const PolicyFlags& f) {
   absl::StatusOr<Covenant> covenant = LoadCovenantFile(f.covenant);
   if (!covenant.ok()) {
-    return Fail(kExitInvalid, covenant.status(), "fix the covenant; docs/covenants.md describes "
-                                                 "its keys");
+    return Fail(kExitInvalid, covenant.status(),
+                "fix the covenant; docs/covenants.md describes "
+                "its keys");
   }
-  fmt::print("{}: covenant {} version {} is valid\n", f.covenant, covenant->id,
-             covenant->version);
+  fmt::print("{}: covenant {} version {} is valid\n", f.covenant, covenant->id, covenant->version);
   WarnAboutPinnedFiles(*covenant, f.covenant);
   return kExitOk;
 }
@@ -746,8 +704,9 @@ int RunExplain(const PolicyFlags& f) {
   absl::StatusOr<Covenant> covenant =
       ParseCovenant(*bytes, f.covenant, CovenantParseOptions{.allow_key_placeholders = true});
   if (!covenant.ok()) {
-    return Fail(kExitInvalid, covenant.status(), "fix the covenant; docs/covenants.md describes "
-                                                 "its keys");
+    return Fail(kExitInvalid, covenant.status(),
+                "fix the covenant; docs/covenants.md describes "
+                "its keys");
   }
   fmt::print("{}", ExplainCovenant(*covenant, f.covenant));
   PrintSignatureState(*covenant, f.covenant, *bytes);
@@ -777,8 +736,9 @@ int RunSign(const PolicyFlags& f) {
       case absl::StatusCode::kNotFound:
         return Fail(kExitInvalid, review.status());
       default:
-        return Fail(kExitOutput, review.status(), "check that the covenant's directory is "
-                                                  "writable");
+        return Fail(kExitOutput, review.status(),
+                    "check that the covenant's directory is "
+                    "writable");
     }
   }
   fmt::print("signed covenant {} version {} ({}); signatures in {}\n", covenant->id,
@@ -786,8 +746,7 @@ int RunSign(const PolicyFlags& f) {
   fmt::print("signed by {} of {} officers: {}\n", review->valid.size(),
              covenant->privacy_officers.size(), OfficerList(*covenant, review->valid));
   if (review->missing.empty()) {
-    fmt::print("every officer has signed; run koppel policy verify {} to check it\n",
-               f.covenant);
+    fmt::print("every officer has signed; run koppel policy verify {} to check it\n", f.covenant);
   } else {
     fmt::print("still to sign: {}\n", OfficerList(*covenant, review->missing));
   }
@@ -821,11 +780,11 @@ int RunVerify(const PolicyFlags& f) {
   }
   const Covenant& covenant = signed_covenant->covenant;
   if (absl::Status s = covenant.InForce(at); !s.ok()) {
-    return Fail(kExitNotInForce,
-                fmt::format("{}: covenant {} version {} is validly signed but not in force {}: {}",
-                            f.covenant, covenant.id, covenant.version,
-                            f.at.empty() ? std::string("now") : "on " + f.at,
-                            std::string(s.message())));
+    return Fail(
+        kExitNotInForce,
+        fmt::format("{}: covenant {} version {} is validly signed but not in force {}: {}",
+                    f.covenant, covenant.id, covenant.version,
+                    f.at.empty() ? std::string("now") : "on " + f.at, std::string(s.message())));
   }
   fmt::print(
       "{}: covenant {} version {} is valid, signed by all {} officers ({}), in force until {} "
@@ -843,67 +802,82 @@ Command AddPolicyCommand(CLI::App* app) {
   CLI::App* policy = app->add_subcommand(
       "policy", "write, sign and check covenants (privacy officers). See docs/covenants.md.");
   policy->require_subcommand(1);
+  policy->footer(ExitCodesFooter(kExitCodes,
+                                 {kExitOk, kExitUsage, kExitInvalid, kExitOutput, kExitUnsigned,
+                                  kExitNotOfficer, kExitNotInForce, kExitOther},
+                                 "Each policy command's --help lists the codes it can return."));
 
   CLI::App* keygen = policy->add_subcommand(
-      "keygen", "make a privacy officer's Ed25519 key pair: FILE (secret, mode 600) and FILE.pub "
-                "(goes into the covenant under privacy_officers)");
+      "keygen",
+      "make a privacy officer's Ed25519 key pair: FILE (secret, mode 600) and FILE.pub "
+      "(goes into the covenant under privacy_officers)");
   keygen->add_option("--out", f->out, "the secret key file to write; never overwritten")
       ->required();
-  keygen->footer(std::string(kKeygenExitCodes));
+  keygen->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitOutput, kExitOther}));
 
   CLI::App* fill = policy->add_subcommand(
-      "fill-keys", "replace every <NAME.pub> placeholder in a covenant template with the hex "
-                   "public key in DIR/NAME.pub, and every <sha256:PATH> with the SHA-256 of PATH "
-                   "(relative to the template); with --out in another directory, the paths of "
-                   "approved specs, prices files and a perturbation table are rewritten to stay "
-                   "right");
+      "fill-keys",
+      "replace every <NAME.pub> placeholder in a covenant template with the hex "
+      "public key in DIR/NAME.pub, and every <sha256:PATH> with the SHA-256 of PATH "
+      "(relative to the template); with --out in another directory, the paths of "
+      "approved specs, prices files and a perturbation table are rewritten to stay "
+      "right");
   fill->add_option("--keys", f->keys_dir, "directory holding the .pub files")
       ->required()
       ->check(CLI::ExistingDirectory);
   fill->add_option("--out", f->out, "the covenant to write (default: standard output)");
   fill->add_option("TEMPLATE", f->template_file, "the covenant template")->required();
-  fill->footer(std::string(kFillKeysExitCodes));
+  fill->footer(
+      ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitInvalid, kExitOutput, kExitOther}));
 
   CLI::App* approve = policy->add_subcommand(
-      "approve", "pin an analysis spec (and its prices file) for exact release: writes its name, "
-                 "paths and SHA-256 digests under analysis.approved of COVENANT, in place; every "
-                 "officer must then sign again");
+      "approve",
+      "pin an analysis spec (and its prices file) for exact release: writes its name, "
+      "paths and SHA-256 digests under analysis.approved of COVENANT, in place; every "
+      "officer must then sign again");
   approve->add_option("--spec", f->spec, "the analysis spec (YAML); it must parse")->required();
   approve->add_option("--prices", f->prices,
                       "the prices file to pin (default: the one the spec names, relative to the "
                       "spec)");
   approve->add_option("COVENANT", f->covenant, "the covenant file (YAML) to edit")->required();
-  approve->footer(std::string(kApproveExitCodes));
+  approve->footer(
+      ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitInvalid, kExitOutput, kExitOther}));
 
   CLI::App* validate = policy->add_subcommand(
       "validate", "check that a covenant parses and is consistent (not its signatures)");
   validate->add_option("COVENANT", f->covenant, "the covenant file (YAML)")->required();
-  validate->footer(std::string(kValidateExitCodes));
+  validate->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitInvalid, kExitOther}));
 
   CLI::App* explain = policy->add_subcommand(
-      "explain", "say in plain words what a covenant allows (reading each approved spec, "
-                 "relative to COVENANT, to say what it computes), and who has signed it; "
-                 "templates with key and digest placeholders are accepted");
+      "explain",
+      "say in plain words what a covenant allows (reading each approved spec, "
+      "relative to COVENANT, to say what it computes), and who has signed it; "
+      "templates with key and digest placeholders are accepted");
   explain->add_option("COVENANT", f->covenant, "the covenant file (YAML)")->required();
-  explain->footer(std::string(kExplainExitCodes));
+  explain->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitInvalid, kExitOther}));
 
   CLI::App* sign = policy->add_subcommand(
-      "sign", "add your signature to COVENANT.sig; every privacy officer the covenant lists "
-              "must sign before services accept it");
+      "sign",
+      "add your signature to COVENANT.sig; every privacy officer the covenant lists "
+      "must sign before services accept it");
   sign->add_option("--key", f->key, "your secret key file (koppel policy keygen)")->required();
   sign->add_flag("--restart", f->restart,
                  "discard signatures of an earlier version of the file and start over; every "
                  "other officer must then sign again");
   sign->add_option("COVENANT", f->covenant, "the covenant file (YAML)")->required();
-  sign->footer(std::string(kSignExitCodes));
+  sign->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitInvalid, kExitOutput,
+                                            kExitUnsigned, kExitNotOfficer, kExitOther}));
 
   CLI::App* verify = policy->add_subcommand(
-      "verify", "check a covenant as the services will: valid, signed by every officer over "
-                "its current bytes, and in force");
-  verify->add_option("--at", f->at, "check being in force on this day (yyyy-mm-dd, UTC) "
-                                    "instead of now");
+      "verify",
+      "check a covenant as the services will: valid, signed by every officer over "
+      "its current bytes, and in force");
+  verify->add_option("--at", f->at,
+                     "check being in force on this day (yyyy-mm-dd, UTC) "
+                     "instead of now");
   verify->add_option("COVENANT", f->covenant, "the covenant file (YAML)")->required();
-  verify->footer(std::string(kVerifyExitCodes));
+  verify->footer(ExitCodesFooter(
+      kExitCodes, {kExitOk, kExitUsage, kExitInvalid, kExitUnsigned, kExitNotInForce, kExitOther}));
 
   auto run = [f, keygen, fill, approve, validate, explain, sign, verify]() -> int {
     if (keygen->parsed()) return RunKeygen(*f);

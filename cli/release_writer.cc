@@ -14,6 +14,8 @@
 #include <utility>
 
 #include "core/atomic_file.h"
+#include "core/csv_writer.h"
+#include "core/proto_time.h"
 
 namespace koppel {
 namespace {
@@ -32,27 +34,9 @@ std::string FixedDecimals(double value, int decimals) {
 bool SafeFileName(const std::string& name) {
   if (name.empty() || name.front() == '.') return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
   });
-}
-
-std::string CsvField(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-
-void AppendCsvLine(const std::vector<std::string>& fields, std::string* out) {
-  for (size_t i = 0; i < fields.size(); ++i) {
-    if (i > 0) *out += ',';
-    *out += CsvField(fields[i]);
-  }
-  *out += '\n';
 }
 
 std::vector<std::string> HeaderFields(const v1::ReleasedTable& table) {
@@ -130,23 +114,42 @@ std::string Joined(const std::vector<std::string>& parts, std::string_view separ
 std::string OrNone(const std::string& s) { return s.empty() ? "none" : s; }
 std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 
+// Releases from linkers before issue 15 carry the legacy string fields.
+std::vector<std::string> ReferenceDates(const v1::ReleaseMetadata& m) {
+  std::vector<std::string> dates;
+  for (const v1::Date& date : m.reference_dates()) dates.push_back(IsoDate(date));
+  if (dates.empty()) {
+    dates.assign(m.legacy_reference_dates().begin(), m.legacy_reference_dates().end());
+  }
+  return dates;
+}
+
+std::string ReleaseTime(const v1::ReleaseMetadata& m) {
+  return m.has_release_time() ? IsoTime(m.release_time()) : m.legacy_released_at();
+}
+
+nlohmann::ordered_json ReleasesLeft(const v1::ReleaseMetadata& m) {
+  if (!m.has_releases_left() || m.releases_left() < 0) return nullptr;  // unlimited
+  return m.releases_left();
+}
+
 std::string MarkdownMetadata(const v1::ReleaseMetadata& m) {
   std::vector<std::string> deliveries;
   for (const v1::DeliveryUsed& d : m.deliveries()) {
     deliveries.push_back(fmt::format("{} ({} batches, {} records)", MarkdownText(d.dataset()),
                                      d.batches(), d.records()));
   }
-  std::vector<std::string> dates(m.reference_dates().begin(), m.reference_dates().end());
+  const std::vector<std::string> dates = ReferenceDates(m);
   std::string out;
-  out += fmt::format("- **Covenant:** {}{}\n", MarkdownText(OrDash(m.covenant_id())),
-                     m.covenant_version() > 0 ? fmt::format(" version {}", m.covenant_version())
-                                              : std::string());
-  if (m.releases_left() >= 0 && m.covenant_version() > 0) {
+  out += fmt::format(
+      "- **Covenant:** {}{}\n", MarkdownText(OrDash(m.covenant_id())),
+      m.covenant_version() > 0 ? fmt::format(" version {}", m.covenant_version()) : std::string());
+  if (!ReleasesLeft(m).is_null() && m.covenant_version() > 0) {
     out += fmt::format("- **Release budget:** {} release(s) left\n", m.releases_left());
   }
   out += fmt::format("- **Analysis:** {}\n", MarkdownText(OrDash(m.analysis())));
   out += fmt::format("- **Recipient:** {}\n", MarkdownText(OrDash(m.recipient())));
-  out += fmt::format("- **Released at:** {}\n", MarkdownText(OrDash(m.released_at())));
+  out += fmt::format("- **Released at:** {}\n", MarkdownText(OrDash(ReleaseTime(m))));
   out += fmt::format("- **Spec SHA-256:** `{}`\n", OrDash(m.spec_sha256()));
   if (!m.prices_sha256().empty()) {
     out += fmt::format("- **Prices SHA-256:** `{}`\n", m.prices_sha256());
@@ -170,10 +173,10 @@ std::string MarkdownMetadata(const v1::ReleaseMetadata& m) {
       "counts: {}\n",
       m.min_cell(), MarkdownText(OrNone(m.dominance())),
       MarkdownText(OrNone(m.suppressed_percent())));
-  out += fmt::format("- **Cells suppressed:** {} primary, {} secondary ({} because of earlier "
-                     "releases)\n",
-                     m.cells_suppressed_primary(), m.cells_suppressed_secondary(),
-                     m.cells_suppressed_history());
+  out += fmt::format(
+      "- **Cells suppressed:** {} primary, {} secondary ({} because of earlier "
+      "releases)\n",
+      m.cells_suppressed_primary(), m.cells_suppressed_secondary(), m.cells_suppressed_history());
   if (m.warnings().empty()) {
     out += "- **Warnings:** none\n";
   } else {
@@ -192,10 +195,10 @@ std::string MarkdownTable(const v1::ReleasedTable& table) {
   for (const std::string& h : HeaderFields(table)) header.push_back(MarkdownText(h));
   std::vector<std::string> rule(header.size(), "---:");
   rule.front() = "---";
-  std::string out = fmt::format("## {}\n\n", MarkdownText(table.title().empty() ? table.name()
-                                                                               : table.title()));
-  out += fmt::format("Table `{}`, {} cell(s) suppressed.\n\n", table.name(),
-                     table.cells_suppressed());
+  std::string out =
+      fmt::format("## {}\n\n", MarkdownText(table.title().empty() ? table.name() : table.title()));
+  out +=
+      fmt::format("Table `{}`, {} cell(s) suppressed.\n\n", table.name(), table.cells_suppressed());
   out += MarkdownRow(header) + MarkdownRow(rule);
   for (const v1::ReleasedRow& row : table.rows()) {
     std::vector<std::string> cells{MarkdownText(row.label())};
@@ -207,9 +210,8 @@ std::string MarkdownTable(const v1::ReleasedTable& table) {
 
 // Width on a terminal: one column per code point (UTF-8 continuation bytes do not count).
 size_t DisplayWidth(const std::string& s) {
-  return static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  }));
+  return static_cast<size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
 std::string Padded(const std::string& s, size_t width, bool right) {
@@ -268,9 +270,9 @@ absl::Status ValidateRelease(const v1::Release& release) {
     }
     for (const v1::ReleasedRow& row : table.rows()) {
       if (row.cells_size() != table.columns_size()) {
-        return absl::InvalidArgumentError(fmt::format(
-            "table '{}', row '{}': {} cells for {} columns", table.name(), row.label(),
-            row.cells_size(), table.columns_size()));
+        return absl::InvalidArgumentError(
+            fmt::format("table '{}', row '{}': {} cells for {} columns", table.name(), row.label(),
+                        row.cells_size(), table.columns_size()));
       }
     }
   }
@@ -324,8 +326,10 @@ std::string FormatCell(const v1::ReleasedCell& cell) {
 
 std::string TableToCsv(const v1::ReleasedTable& table) {
   std::string out;
-  AppendCsvLine(HeaderFields(table), &out);
-  for (const v1::ReleasedRow& row : table.rows()) AppendCsvLine(RowFields(row), &out);
+  AppendCsvRecord(HeaderFields(table), CsvWriteOptions(), &out);
+  for (const v1::ReleasedRow& row : table.rows()) {
+    AppendCsvRecord(RowFields(row), CsvWriteOptions(), &out);
+  }
   return out;
 }
 
@@ -339,8 +343,7 @@ nlohmann::ordered_json MetadataToJson(const v1::ReleaseMetadata& m) {
       {"covenant_id", m.covenant_id()},
       {"analysis", m.analysis()},
       {"spec_sha256", m.spec_sha256()},
-      {"reference_dates",
-       std::vector<std::string>(m.reference_dates().begin(), m.reference_dates().end())},
+      {"reference_dates", ReferenceDates(m)},
       {"deliveries", std::move(deliveries)},
       {"min_cell", m.min_cell()},
       {"dominance", m.dominance()},
@@ -348,10 +351,10 @@ nlohmann::ordered_json MetadataToJson(const v1::ReleaseMetadata& m) {
       {"cells_suppressed_primary", m.cells_suppressed_primary()},
       {"cells_suppressed_secondary", m.cells_suppressed_secondary()},
       {"warnings", std::vector<std::string>(m.warnings().begin(), m.warnings().end())},
-      {"released_at", m.released_at()},
+      {"released_at", ReleaseTime(m)},
       {"recipient", m.recipient()},
       {"covenant_version", m.covenant_version()},
-      {"releases_left", m.releases_left()},
+      {"releases_left", ReleasesLeft(m)},
       {"prices_sha256", m.prices_sha256()},
       {"mode", m.mode() == v1::RELEASE_MODE_PERTURBED ? "perturbed" : "exact"},
       {"approved_analysis", m.approved_analysis()},

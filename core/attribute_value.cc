@@ -41,8 +41,8 @@ AttributeParser::AttributeParser(const AttributeSpec& spec) : spec_(&spec) {
 RejectReason AttributeParser::Parse(std::string_view text, v1::Value* out) const {
   switch (spec_->type) {
     case AttributeType::kCategory: {
-      auto it = spec_->ignore_case ? code_index_.find(FoldCategoryCode(text))
-                                   : code_index_.find(text);
+      auto it =
+          spec_->ignore_case ? code_index_.find(FoldCategoryCode(text)) : code_index_.find(text);
       if (it == code_index_.end()) return RejectReason::kCategoryUnknown;
       out->set_code(it->second);
       return RejectReason::kNone;
@@ -97,8 +97,8 @@ RejectReason AttributeParser::ParseAmount(std::string_view text, v1::Value* out)
   std::string_view whole = text.substr(0, mark);
   std::string_view fraction =
       mark == std::string_view::npos ? std::string_view() : text.substr(mark + 1);
-  if (whole.empty() || (mark != std::string_view::npos && (fraction.empty() ||
-                                                           fraction.size() > 2))) {
+  if (whole.empty() ||
+      (mark != std::string_view::npos && (fraction.empty() || fraction.size() > 2))) {
     return RejectReason::kAmountInvalid;
   }
   constexpr int64_t kLimit = std::numeric_limits<int64_t>::max() / 100;

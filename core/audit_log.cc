@@ -1,22 +1,16 @@
 #include "core/audit_log.h"
 
-#include <fcntl.h>
+#include <fmt/format.h>
 #include <sodium.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
-#include <cstring>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "core/file_contents.h"
 #include "core/hex.h"
 #include "core/status_macros.h"
 
@@ -37,23 +31,7 @@ constexpr size_t kMaxLineBytes = 1 << 20;
 constexpr int kMaxDepth = 16;  // levels of objects and arrays; the line is 1, its details 2
 
 constexpr std::array<std::string_view, 10> kLineKeys = {
-    "seq",     "time", "service", "event", "actor", "covenant",
-    "details", "prev", "hash",    "signature"};
-
-// Closes a descriptor unless released to its new owner.
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
+    "seq", "time", "service", "event", "actor", "covenant", "details", "prev", "hash", "signature"};
 
 std::string NowUtc() {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
@@ -135,8 +113,7 @@ std::string FormatLine(const AuditEntry& e) {
       R"({{"seq":{},"time":{},"service":{},"event":{},"actor":{},"covenant":{},"details":{},)"
       R"("prev":"{}","hash":"{}","signature":"{}"}})",
       e.seq, Json(e.time).dump(), Json(e.service).dump(), Json(e.event).dump(),
-      Json(e.actor).dump(), Json(e.covenant).dump(), e.details.dump(), e.prev, e.hash,
-      e.signature);
+      Json(e.actor).dump(), Json(e.covenant).dump(), e.details.dump(), e.prev, e.hash, e.signature);
 }
 
 // Thrown by the parser callback to stop at the first key repeated or nesting too deep.
@@ -149,8 +126,8 @@ struct LineRefused {
 // level `depth` + 1. Recursion is bounded by the depth.
 absl::Status CheckValue(const Json& value, int depth, std::string_view what) {
   if (value.is_number_float()) {
-    return absl::InvalidArgumentError(fmt::format(
-        "{} hold a number that is not a whole number between -2^63 and 2^64-1", what));
+    return absl::InvalidArgumentError(
+        fmt::format("{} hold a number that is not a whole number between -2^63 and 2^64-1", what));
   }
   if (!value.is_structured()) return absl::OkStatus();
   if (depth >= kMaxDepth) {
@@ -166,9 +143,9 @@ absl::Status CheckValue(const Json& value, int depth, std::string_view what) {
 // an error naming `where`, never a crash.
 absl::StatusOr<Json> ParseJsonLine(std::string_view text, const std::string& where) {
   if (text.size() > kMaxLineBytes) {
-    return absl::InvalidArgumentError(fmt::format(
-        "{}: not an audit entry: the line is {} bytes, an entry is at most {}", where,
-        text.size(), kMaxLineBytes));
+    return absl::InvalidArgumentError(
+        fmt::format("{}: not an audit entry: the line is {} bytes, an entry is at most {}", where,
+                    text.size(), kMaxLineBytes));
   }
   std::vector<std::vector<std::string>> keys;  // per open object, the keys seen so far
   auto callback = [&keys](int depth, Json::parse_event_t event, Json& parsed) {
@@ -220,12 +197,11 @@ absl::StatusOr<Json> ParseJsonLine(std::string_view text, const std::string& whe
   return j;
 }
 
-absl::StatusOr<AuditEntry> ParseLine(std::string_view text, const std::string& where,
-                                     size_t line) {
+absl::StatusOr<AuditEntry> ParseLine(std::string_view text, const std::string& where, size_t line) {
   ASSIGN_OR_RETURN(Json j, ParseJsonLine(text, where));
   if (!j.is_object()) {
-    return absl::InvalidArgumentError(fmt::format("{}: not a JSON audit entry (not an object)",
-                                                  where));
+    return absl::InvalidArgumentError(
+        fmt::format("{}: not a JSON audit entry (not an object)", where));
   }
   for (const auto& item : j.items()) {
     if (std::find(kLineKeys.begin(), kLineKeys.end(), item.key()) == kLineKeys.end()) {
@@ -248,9 +224,9 @@ absl::StatusOr<AuditEntry> ParseLine(std::string_view text, const std::string& w
   }
   e.seq = seq.get<uint64_t>();
   std::pair<const char*, std::string*> strings[] = {
-      {"time", &e.time},         {"service", &e.service}, {"event", &e.event},
-      {"actor", &e.actor},       {"covenant", &e.covenant}, {"prev", &e.prev},
-      {"hash", &e.hash},         {"signature", &e.signature}};
+      {"time", &e.time},   {"service", &e.service},    {"event", &e.event},
+      {"actor", &e.actor}, {"covenant", &e.covenant},  {"prev", &e.prev},
+      {"hash", &e.hash},   {"signature", &e.signature}};
   for (auto& [key, field] : strings) {
     const Json& value = j.at(key);
     if (!value.is_string()) {
@@ -259,8 +235,7 @@ absl::StatusOr<AuditEntry> ParseLine(std::string_view text, const std::string& w
     *field = value.get<std::string>();
   }
   if (!j.at("details").is_object()) {
-    return absl::InvalidArgumentError(
-        fmt::format("{}: \"details\" must be a JSON object", where));
+    return absl::InvalidArgumentError(fmt::format("{}: \"details\" must be a JSON object", where));
   }
   e.details = j.at("details");
   if (!IsLowerHex(e.prev, 64) || !IsLowerHex(e.hash, 64)) {
@@ -303,34 +278,14 @@ absl::StatusOr<LogText> ParseLogText(std::string_view text, const std::filesyste
   return log;
 }
 
-absl::StatusOr<std::string> ReadAll(int fd, const std::filesystem::path& path) {
-  std::string text;
-  std::array<char, 1 << 16> buffer;
-  off_t offset = 0;
-  while (true) {
-    const ssize_t n = ::pread(fd, buffer.data(), buffer.size(), offset);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      return absl::DataLossError(
-          fmt::format("cannot read audit log {}: {}", path.string(), std::strerror(errno)));
-    }
-    if (n == 0) break;
-    text.append(buffer.data(), static_cast<size_t>(n));
-    offset += n;
+absl::StatusOr<std::string> ReadAll(FileSystem& fs, const std::filesystem::path& path) {
+  absl::StatusOr<std::unique_ptr<SequentialFile>> file = fs.NewSequentialFile(path);
+  absl::StatusOr<std::string> text = file.ok() ? ReadToEnd(**file) : file.status();
+  if (!text.ok()) {
+    return absl::DataLossError(fmt::format("cannot read audit log {}: {}", path.string(),
+                                           std::string(text.status().message())));
   }
   return text;
-}
-
-absl::Status SyncDirectory(const std::filesystem::path& dir) {
-  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0 || ::fsync(fd) != 0) {
-    const int error = errno;
-    if (fd >= 0) ::close(fd);
-    return absl::InternalError(fmt::format("cannot sync directory {} of the new audit log: {}",
-                                           dir.string(), std::strerror(error)));
-  }
-  ::close(fd);
-  return absl::OkStatus();
 }
 
 std::string SignerNamedBy(const std::vector<AuditEntry>& entries) {
@@ -409,29 +364,29 @@ absl::Status CheckOpenEntry(const AuditEntry& e, const std::string& signer_hex) 
   if (e.event != kOpenEvent) return absl::OkStatus();
   auto it = e.details.find("signer_public_key");
   if (it == e.details.end() || !it->is_string() || it->get<std::string>() != signer_hex) {
-    return absl::DataLossError(fmt::format(
-        "{} is an \"open\" entry that does not name its signer {} as signer_public_key", where,
-        signer_hex));
+    return absl::DataLossError(
+        fmt::format("{} is an \"open\" entry that does not name its signer {} as signer_public_key",
+                    where, signer_hex));
   }
   return absl::OkStatus();
 }
 
 }  // namespace
 
-AuditLog::AuditLog(std::filesystem::path path, int fd, Secret signing_key, std::string service)
+AuditLog::AuditLog(std::filesystem::path path, std::unique_ptr<WritableFile> file,
+                   std::unique_ptr<FileLock> lock, Secret signing_key, std::string service)
     : path_(std::move(path)),
-      fd_(fd),
+      file_(std::move(file)),
+      lock_(std::move(lock)),
       signing_key_(std::move(signing_key)),
       service_(std::move(service)),
       last_hash_(kZeroHash) {}
 
-AuditLog::~AuditLog() {
-  if (fd_ >= 0) ::close(fd_);
-}
+AuditLog::~AuditLog() = default;
 
 absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::filesystem::path& path,
                                                          const Secret& signing_key,
-                                                         std::string service) {
+                                                         std::string service, FileSystem& fs) {
   RETURN_IF_ERROR(EnsureSodium());
   if (signing_key.size() != crypto_sign_SECRETKEYBYTES) {
     return absl::InvalidArgumentError(fmt::format(
@@ -445,24 +400,31 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::filesystem::
   crypto_sign_ed25519_sk_to_pk(public_key.data(), signing_key.data());
   ASSIGN_OR_RETURN(Secret key, Secret::FromBytes(signing_key.span()));
 
-  std::error_code ec;
-  const bool existed = std::filesystem::exists(path, ec);
-  const int raw_fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (raw_fd < 0) {
+  const bool existed = fs.FileExists(path).value_or(false);
+  absl::StatusOr<std::unique_ptr<WritableFile>> file = fs.NewWritableFile(
+      path, {.mode = OpenMode::kAppend, .permissions = 0600, .regular_file_only = true});
+  if (absl::IsFailedPrecondition(file.status())) {
     return absl::FailedPreconditionError(
-        fmt::format("cannot open audit log {}: {}; check that its directory exists and this "
-                    "service may write there",
-                    path.string(), std::strerror(errno)));
+        fmt::format("audit log {}; give the service the path of a regular file for its log",
+                    std::string(file.status().message())));
   }
-  FdCloser fd(raw_fd);
-  if (::flock(raw_fd, LOCK_EX | LOCK_NB) != 0) {
+  if (!file.ok()) {
+    return absl::FailedPreconditionError(
+        fmt::format("cannot open audit log {} ({}); check that its directory exists and this "
+                    "service may write there",
+                    path.string(), std::string(file.status().message())));
+  }
+  absl::StatusOr<std::unique_ptr<FileLock>> file_lock = fs.LockFile(path);
+  if (absl::IsUnavailable(file_lock.status())) {
     return absl::FailedPreconditionError(fmt::format(
         "audit log {} is already open ({}); only one service may append to a log: check that no "
         "other instance of this service runs with the same log",
-        path.string(), std::strerror(errno)));
+        path.string(), std::string(file_lock.status().message())));
   }
-  ASSIGN_OR_RETURN(std::string text, ReadAll(raw_fd, path));
-  absl::StatusOr<LogText> log = ParseLogText(text, path);
+  if (!file_lock.ok()) return file_lock.status();
+  absl::StatusOr<std::string> text = ReadAll(fs, path);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<LogText> log = ParseLogText(*text, path);
   auto refuse = [&path](const absl::Status& problem) {
     return absl::DataLossError(fmt::format(
         "audit log {} is broken: {}; refusing to extend it. Keep the file as evidence for the "
@@ -492,13 +454,14 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::filesystem::
       complete = VerifyAuditLog(extended, public_view, std::nullopt).ok();
       if (complete) log->entries = std::move(extended);
     }
-    const int rc = complete ? (::write(raw_fd, "\n", 1) == 1 ? 0 : -1)
-                            : ::ftruncate(raw_fd, static_cast<off_t>(log->complete_bytes));
-    if (rc != 0 || ::fdatasync(raw_fd) != 0) {
+    absl::Status repaired =
+        complete ? (*file)->Append("\n") : (*file)->Truncate(log->complete_bytes);
+    if (repaired.ok()) repaired = (*file)->SyncData();
+    if (!repaired.ok()) {
       return absl::DataLossError(fmt::format(
           "audit log {} ends in an incomplete line (a write cut off by a crash) that cannot be "
           "{}: {}",
-          path.string(), complete ? "completed" : "cut away", std::strerror(errno)));
+          path.string(), complete ? "completed" : "cut away", std::string(repaired.message())));
     }
     if (complete) {
       open_details["torn_line"] = "completed";
@@ -506,11 +469,17 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::filesystem::
       open_details["torn_line_bytes_discarded"] = log->torn_tail.size();
     }
   }
-  if (!existed) RETURN_IF_ERROR(SyncDirectory(path.parent_path()));
+  if (!existed) {
+    if (absl::Status synced = fs.SyncDirectory(path.parent_path()); !synced.ok()) {
+      return absl::Status(synced.code(), fmt::format("the new audit log is not durable: {}",
+                                                     std::string(synced.message())));
+    }
+  }
 
-  std::unique_ptr<AuditLog> audit(
-      new AuditLog(path, fd.release(), std::move(key), std::move(service)));
+  std::unique_ptr<AuditLog> audit(new AuditLog(path, std::move(*file), std::move(*file_lock),
+                                               std::move(key), std::move(service)));
   if (!log->entries.empty()) {
+    absl::MutexLock chain(&audit->mutex_);
     audit->last_seq_ = log->entries.back().seq;
     audit->last_hash_ = log->entries.back().hash;
   }
@@ -528,15 +497,14 @@ absl::Status AuditLog::Append(std::string_view event, std::string_view actor,
         "audit event name \"{}\" must be non-empty lower-case letters, digits and _", event));
   }
   if (!details.is_object() && !details.is_null()) {
-    return absl::InvalidArgumentError(
-        fmt::format("the details of audit event {} must be a JSON object, not {}", event,
-                    details.type_name()));
+    return absl::InvalidArgumentError(fmt::format(
+        "the details of audit event {} must be a JSON object, not {}", event, details.type_name()));
   }
   if (absl::Status s = CheckValue(details, 1, "the details"); !s.ok()) {
     return absl::InvalidArgumentError(
         fmt::format("audit event {} cannot be written: {}", event, std::string(s.message())));
   }
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   if (broken_) {
     return absl::FailedPreconditionError(fmt::format(
         "audit log {} refuses appends after an earlier write failed; restart the service",
@@ -564,40 +532,37 @@ absl::Status AuditLog::Append(std::string_view event, std::string_view actor,
     e.signature = ToHex(signature);
     line = FormatLine(e);
     if (line.size() > kMaxLineBytes) {
-      return absl::InvalidArgumentError(fmt::format(
-          "audit event {} would be a line of {} bytes; an entry is at most {}", event,
-          line.size(), kMaxLineBytes));
+      return absl::InvalidArgumentError(
+          fmt::format("audit event {} would be a line of {} bytes; an entry is at most {}", event,
+                      line.size(), kMaxLineBytes));
     }
     line.push_back('\n');
   } catch (const Json::exception& ex) {
-    return absl::InvalidArgumentError(fmt::format(
-        "audit event {} cannot be written as JSON ({}); every string must be UTF-8", event,
-        ex.what()));
+    return absl::InvalidArgumentError(
+        fmt::format("audit event {} cannot be written as JSON ({}); every string must be UTF-8",
+                    event, ex.what()));
   }
 
-  struct stat st;
-  if (::fstat(fd_, &st) != 0) {
-    return absl::InternalError(
-        fmt::format("cannot stat audit log {}: {}", path_.string(), std::strerror(errno)));
+  absl::StatusOr<uint64_t> size = file_->Size();
+  if (!size.ok()) {
+    return absl::InternalError(fmt::format("cannot stat audit log {}: {}", path_.string(),
+                                           std::string(size.status().message())));
   }
-  size_t written = 0;
-  while (written < line.size()) {
-    const ssize_t n = ::write(fd_, line.data() + written, line.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int error = n < 0 ? errno : EIO;
-      if (::ftruncate(fd_, st.st_size) != 0) broken_ = true;
-      return absl::UnavailableError(
-          fmt::format("cannot write to audit log {}: {}; event {} was not recorded",
-                      path_.string(), std::strerror(error), event));
-    }
-    written += static_cast<size_t>(n);
+  if (absl::Status written = file_->Append(line); !written.ok()) {
+    // Whatever the disk did, the service must stop: the next event cannot be recorded safely.
+    // Cutting off a partly written line keeps the file a valid log; if even that fails, the
+    // next Open drops the torn line.
+    broken_ = true;
+    file_->Truncate(*size).IgnoreError();
+    return absl::UnavailableError(
+        fmt::format("cannot write to audit log {}: {}; event {} was not recorded", path_.string(),
+                    std::string(written.message()), event));
   }
-  if (::fdatasync(fd_) != 0) {
+  if (absl::Status synced = file_->SyncData(); !synced.ok()) {
     broken_ = true;  // after a failed sync the kernel may have dropped the pages
     return absl::DataLossError(
-        fmt::format("cannot sync audit log {}: {}; event {} may not be recorded",
-                    path_.string(), std::strerror(errno), event));
+        fmt::format("cannot sync audit log {}: {}; event {} may not be recorded", path_.string(),
+                    std::string(synced.message()), event));
   }
   last_seq_ = e.seq;
   last_hash_ = e.hash;
@@ -606,30 +571,19 @@ absl::Status AuditLog::Append(std::string_view event, std::string_view actor,
 }
 
 uint64_t AuditLog::last_seq() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   return last_seq_;
 }
 
 std::string AuditLog::last_hash() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   return last_hash_;
 }
 
 absl::StatusOr<std::vector<AuditEntry>> ReadAuditLog(const std::filesystem::path& path,
                                                      size_t* torn_bytes) {
-  // O_NONBLOCK: a FIFO must be refused below, not waited on.
-  const int raw_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (raw_fd < 0) {
-    return absl::NotFoundError(
-        fmt::format("cannot open audit log {}: {}", path.string(), std::strerror(errno)));
-  }
-  FdCloser fd(raw_fd);
-  struct stat st;
-  if (::fstat(raw_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    return absl::InvalidArgumentError(
-        fmt::format("audit log {} is not a regular file", path.string()));
-  }
-  ASSIGN_OR_RETURN(std::string text, ReadAll(raw_fd, path));
+  // Only a regular file: a FIFO is refused, not waited on.
+  ASSIGN_OR_RETURN(std::string text, ReadFileContents(path, "audit log"));
   ASSIGN_OR_RETURN(LogText log, ParseLogText(text, path));
   if (!log.torn_tail.empty()) {
     if (torn_bytes == nullptr) {
@@ -727,10 +681,10 @@ absl::StatusOr<AuditAnchor> ParseAuditAnchor(std::string_view text) {
   if (colon == std::string_view::npos ||
       !absl::SimpleAtoi(std::string(text.substr(0, colon)), &anchor.seq) || anchor.seq == 0 ||
       text.substr(0, colon).find_first_not_of("0123456789") != std::string_view::npos) {
-    return absl::InvalidArgumentError(fmt::format(
-        "anchor \"{}\" must be SEQ:HASH, a sequence number from 1, a colon and 64 hex "
-        "characters, as printed by koppel audit verify",
-        text));
+    return absl::InvalidArgumentError(
+        fmt::format("anchor \"{}\" must be SEQ:HASH, a sequence number from 1, a colon and 64 hex "
+                    "characters, as printed by koppel audit verify",
+                    text));
   }
   anchor.hash = std::string(text.substr(colon + 1));
   std::transform(anchor.hash.begin(), anchor.hash.end(), anchor.hash.begin(), [](char c) {

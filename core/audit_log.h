@@ -24,31 +24,32 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "core/file.h"
 #include "core/secret.h"
 
 namespace koppel {
 
 struct AuditEntry {
-  uint64_t seq = 0;          // from 1
-  std::string time;          // UTC, ISO 8601, seconds
-  std::string service;       // "linker", "vault"
-  std::string event;         // e.g. covenant_load, key_issue, delivery, query, release, deletion
-  std::string actor;         // the party (certificate identity) or officer behind the event
-  std::string covenant;      // covenant id, or empty
-  nlohmann::json details;    // an object; counts, names, versions, outcomes
-  std::string prev;          // hex; 64 zeros for the first entry
-  std::string hash;          // hex
-  std::string signature;     // hex
-  size_t line = 0;           // where it was read from (1-based), for messages
+  uint64_t seq = 0;        // from 1
+  std::string time;        // UTC, ISO 8601, seconds
+  std::string service;     // "linker", "vault"
+  std::string event;       // e.g. covenant_load, key_issue, delivery, query, release, deletion
+  std::string actor;       // the party (certificate identity) or officer behind the event
+  std::string covenant;    // covenant id, or empty
+  nlohmann::json details;  // an object; counts, names, versions, outcomes
+  std::string prev;        // hex; 64 zeros for the first entry
+  std::string hash;        // hex
+  std::string signature;   // hex
+  size_t line = 0;         // where it was read from (1-based), for messages
 };
 
 // Appends entries to one log file. Thread-safe; every Append is durable (fsync) before it
@@ -64,9 +65,11 @@ class AuditLog {
   // torn_line_bytes_discarded: N). A log already open, here or in another process, is refused
   // (flock).
   // `signing_key` is a 64-byte Ed25519 secret key; `service` names this service in every entry.
+  // All file I/O goes through `fs`.
   static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const std::filesystem::path& path,
                                                         const Secret& signing_key,
-                                                        std::string service);
+                                                        std::string service,
+                                                        FileSystem& fs = *FileSystem::Default());
   ~AuditLog();
 
   // Appends one entry and syncs it to disk before returning; its sequence number goes to
@@ -74,25 +77,29 @@ class AuditLog {
   // object (null counts as {}) of valid UTF-8 strings, whole numbers, booleans, arrays and
   // objects, at most 16 levels deep, and the line at most 1 MiB. After a failed write or sync
   // the log refuses further appends: the service should stop rather than act without a record.
-  absl::Status Append(std::string_view event, std::string_view actor,
-                      std::string_view covenant, const nlohmann::json& details,
-                      uint64_t* seq = nullptr);
+  // A failed write is cut off again where it can be; Open drops what remains of it.
+  absl::Status Append(std::string_view event, std::string_view actor, std::string_view covenant,
+                      const nlohmann::json& details, uint64_t* seq = nullptr)
+      ABSL_LOCKS_EXCLUDED(mutex_);
 
-  uint64_t last_seq() const;
-  std::string last_hash() const;
+  uint64_t last_seq() const ABSL_LOCKS_EXCLUDED(mutex_);
+  std::string last_hash() const ABSL_LOCKS_EXCLUDED(mutex_);
   const std::filesystem::path& path() const { return path_; }
 
  private:
-  AuditLog(std::filesystem::path path, int fd, Secret signing_key, std::string service);
+  AuditLog(std::filesystem::path path, std::unique_ptr<WritableFile> file,
+           std::unique_ptr<FileLock> lock, Secret signing_key, std::string service);
 
   std::filesystem::path path_;
-  int fd_;
+  std::unique_ptr<WritableFile> file_ ABSL_GUARDED_BY(mutex_);
+  std::unique_ptr<FileLock> lock_;  // held while the log is open
   Secret signing_key_;
   std::string service_;
-  mutable std::mutex mutex_;
-  uint64_t last_seq_ = 0;
-  std::string last_hash_;
-  bool broken_ = false;  // a write or sync failed: the file's end is uncertain
+  mutable absl::Mutex mutex_;
+  uint64_t last_seq_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::string last_hash_ ABSL_GUARDED_BY(mutex_);
+  // A write or sync failed: the file's end is uncertain.
+  bool broken_ ABSL_GUARDED_BY(mutex_) = false;
 };
 
 // Reads every entry of a log; INVALID_ARGUMENT "<path>:<line>: <problem>" for a line that is
@@ -108,8 +115,8 @@ struct AuditAnchor {
 
 struct AuditVerification {
   uint64_t entries = 0;
-  std::string head_hash;            // of the last entry
-  std::string signer_public_key;    // hex, as found in the log's entries
+  std::string head_hash;          // of the last entry
+  std::string signer_public_key;  // hex, as found in the log's entries
 };
 
 // Checks the chain: sequence numbers 1, 2, 3, ...; each prev is the hash before it; each hash

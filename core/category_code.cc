@@ -39,8 +39,8 @@ std::string FoldCategoryCode(std::string_view code) {
   std::string folded;
   if (U_SUCCESS(status)) {
     icu::StringByteSink<std::string> sink(&folded);
-    folder->normalizeUTF8(0, icu::StringPiece(code.data(), static_cast<int32_t>(code.size())),
-                          sink, nullptr, status);
+    folder->normalizeUTF8(0, icu::StringPiece(code.data(), static_cast<int32_t>(code.size())), sink,
+                          nullptr, status);
   }
   // ICU's data is linked in, so this only fails on an ICU build without it: fold ASCII then.
   if (U_FAILURE(status)) folded = absl::AsciiStrToLower(std::string(code));

@@ -79,17 +79,47 @@ std::string FormatDate(int year, int month, int day, std::string_view pattern) {
   while (pos < pattern.size()) {
     const char literal = pattern[pos];
     switch (NextToken(pattern, &pos)) {
-      case Token::kYear4: out += fmt::format("{:04d}", year); break;
-      case Token::kDay2: out += fmt::format("{:02d}", day); break;
-      case Token::kMonth2: out += fmt::format("{:02d}", month); break;
-      case Token::kDay: out += fmt::format("{}", day); break;
-      case Token::kMonth: out += fmt::format("{}", month); break;
-      case Token::kLiteral: out += literal; break;
+      case Token::kYear4:
+        out += fmt::format("{:04d}", year);
+        break;
+      case Token::kDay2:
+        out += fmt::format("{:02d}", day);
+        break;
+      case Token::kMonth2:
+        out += fmt::format("{:02d}", month);
+        break;
+      case Token::kDay:
+        out += fmt::format("{}", day);
+        break;
+      case Token::kMonth:
+        out += fmt::format("{}", month);
+        break;
+      case Token::kLiteral:
+        out += literal;
+        break;
     }
   }
   return out;
 }
 
 std::string IsoDate(Date date) { return FormatDate(date, "yyyy-mm-dd"); }
+
+std::optional<absl::CivilDay> ParseIsoDay(std::string_view text, int first_year, int last_year) {
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
+  auto number = [&](size_t from, size_t to) -> std::optional<int> {
+    int value = 0;
+    for (size_t i = from; i < to; ++i) {
+      if (text[i] < '0' || text[i] > '9') return std::nullopt;
+      value = value * 10 + (text[i] - '0');
+    }
+    return value;
+  };
+  const std::optional<int> year = number(0, 4), month = number(5, 7), day = number(8, 10);
+  if (!year || !month || !day || *year < first_year || *year > last_year ||
+      !IsValidDate(*year, *month, *day)) {
+    return std::nullopt;
+  }
+  return absl::CivilDay(*year, *month, *day);
+}
 
 }  // namespace koppel

@@ -1,6 +1,8 @@
 // Calendar dates (proleptic Gregorian): validity, conversion to and from the day count batches
 // carry (days since 1970-01-01), ages, and writing them in the patterns of docs/agent.md
-// ("dd-mm-yyyy", "yyyymmdd", "d/m/yyyy", ...). Reading them is DateFormat's job (date_format.h).
+// ("dd-mm-yyyy", "yyyymmdd", "d/m/yyyy", ...). Reading an export's dates is DateFormat's job
+// (date_format.h); the yyyy-mm-dd of koppel's own files (covenants, analysis specs, mapping
+// files) is read by ParseIsoDay into an absl::CivilDay.
 #ifndef KOPPEL_CORE_CIVIL_DATE_H_
 #define KOPPEL_CORE_CIVIL_DATE_H_
 
@@ -8,6 +10,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "absl/time/civil_time.h"
 
 namespace koppel {
 
@@ -38,6 +42,12 @@ inline std::string FormatDate(Date date, std::string_view pattern) {
 
 // ISO 8601, yyyy-mm-dd.
 std::string IsoDate(Date date);
+
+// `text` as exactly yyyy-mm-dd (four, two and two digits) naming a date in the years
+// first_year..last_year; nullopt otherwise. Callers word their own error. The default is the
+// years exports are read in (specs and mappings); covenants take any four-digit year, 0001..9999.
+std::optional<absl::CivilDay> ParseIsoDay(std::string_view text, int first_year = 1900,
+                                          int last_year = 2100);
 
 }  // namespace koppel
 

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "core/file.h"
 #include "core/file_contents.h"
 #include "core/text_decoder.h"
 
@@ -42,8 +43,7 @@ absl::StatusOr<std::unique_ptr<CsvReader>> CsvReader::Open(const std::filesystem
   if (::fstat(fd, &st) != 0) {
     const int error = errno;
     ::close(fd);
-    return absl::NotFoundError(
-        absl::StrCat("cannot read ", path.string(), ": ", std::strerror(error)));
+    return absl::NotFoundError(absl::StrCat("cannot read ", path.string(), ": ", ErrnoText(error)));
   }
   TextEncoding encoding = options.encoding;
   if (encoding == TextEncoding::kAuto) {
@@ -83,7 +83,7 @@ absl::Status CsvReader::Fill() {
   do {
     n = ::read(fd_, chunk_.data(), chunk_.size());
   } while (n < 0 && errno == EINTR);
-  if (n < 0) return absl::DataLossError(absl::StrCat("read error: ", std::strerror(errno)));
+  if (n < 0) return absl::DataLossError(absl::StrCat("read error: ", ErrnoText(errno)));
   eof_ = n == 0;
   bytes_read_ += static_cast<uint64_t>(n);
   undecoded_.append(chunk_.data(), static_cast<size_t>(n));

@@ -30,9 +30,9 @@ struct CsvOptions {
 
 // One record. `fields` point into the reader's buffers and stay valid until the next Next().
 struct CsvRecord {
-  uint64_t line = 0;                        // physical line the record is on, from 1
+  uint64_t line = 0;                           // physical line the record is on, from 1
   RejectReason problem = RejectReason::kNone;  // a structural reason, or kNone
-  std::vector<std::string_view> fields;     // empty when `problem` is set
+  std::vector<std::string_view> fields;        // empty when `problem` is set
 };
 
 class CsvReader {

@@ -107,8 +107,8 @@ absl::StatusOr<DateFormat> DateFormat::Parse(std::string_view pattern) {
   DateFormat format;
   format.pattern_ = std::string(pattern);
   if (pattern == "iso8601") {
-    format.elements_ = {{Part::kYear4, 0},   {Part::kLiteral, '-'}, {Part::kMonth2, 0},
-                        {Part::kLiteral, '-'}, {Part::kDay2, 0},     {Part::kOptionalIsoTime, 0}};
+    format.elements_ = {{Part::kYear4, 0},     {Part::kLiteral, '-'}, {Part::kMonth2, 0},
+                        {Part::kLiteral, '-'}, {Part::kDay2, 0},      {Part::kOptionalIsoTime, 0}};
     return format;
   }
   for (size_t i = 0; i < pattern.size();) {
@@ -123,8 +123,10 @@ absl::StatusOr<DateFormat> DateFormat::Parse(std::string_view pattern) {
       format.elements_.push_back({rest[0] == 'd' ? Part::kDay1 : Part::kMonth1, 0});
       i += 1;
     } else if (rest.starts_with("HH") || rest.starts_with("MM") || rest.starts_with("SS")) {
-      format.elements_.push_back(
-          {rest[0] == 'H' ? Part::kHour : rest[0] == 'M' ? Part::kMinute : Part::kSecond, 0});
+      format.elements_.push_back({rest[0] == 'H'   ? Part::kHour
+                                  : rest[0] == 'M' ? Part::kMinute
+                                                   : Part::kSecond,
+                                  0});
       i += 2;
     } else if (rest[0] == 'T') {
       format.elements_.push_back({Part::kLiteral, 'T'});
@@ -147,11 +149,11 @@ absl::StatusOr<DateFormat> DateFormat::Parse(std::string_view pattern) {
     Part one, two;
   };
   static constexpr std::array<Kind, 6> kKinds = {{{"day", Part::kDay1, Part::kDay2},
-                                                   {"month", Part::kMonth1, Part::kMonth2},
-                                                   {"year", Part::kYear4, Part::kYear4},
-                                                   {"hour", Part::kHour, Part::kHour},
-                                                   {"minute", Part::kMinute, Part::kMinute},
-                                                   {"second", Part::kSecond, Part::kSecond}}};
+                                                  {"month", Part::kMonth1, Part::kMonth2},
+                                                  {"year", Part::kYear4, Part::kYear4},
+                                                  {"hour", Part::kHour, Part::kHour},
+                                                  {"minute", Part::kMinute, Part::kMinute},
+                                                  {"second", Part::kSecond, Part::kSecond}}};
   for (const Kind& kind : kKinds) {
     int count = 0;
     for (const Element& e : format.elements_) count += e.part == kind.one || e.part == kind.two;
@@ -194,11 +196,20 @@ absl::Status DateFormat::CheckTimeParts(std::string_view pattern,
   for (size_t i = 0; i < elements.size(); ++i) {
     const int at = static_cast<int>(i);
     switch (elements[i].part) {
-      case Part::kHour: hour = at; break;
-      case Part::kMinute: minute = at; break;
-      case Part::kSecond: second = at; break;
-      case Part::kLiteral: break;
-      default: last_date = at; break;
+      case Part::kHour:
+        hour = at;
+        break;
+      case Part::kMinute:
+        minute = at;
+        break;
+      case Part::kSecond:
+        second = at;
+        break;
+      case Part::kLiteral:
+        break;
+      default:
+        last_date = at;
+        break;
     }
   }
   auto refuse = [&](std::string_view problem) {
@@ -226,29 +237,46 @@ std::optional<int32_t> DateFormat::ToDays(std::string_view text) const {
   for (const Element& e : elements_) {
     bool ok = true;
     switch (e.part) {
-      case Part::kDay1: ok = c.Digits(1, 2, &day); break;
-      case Part::kDay2: ok = c.Digits(2, 2, &day); break;
-      case Part::kMonth1: ok = c.Digits(1, 2, &month); break;
-      case Part::kMonth2: ok = c.Digits(2, 2, &month); break;
-      case Part::kYear4: ok = c.Digits(4, 4, &year); break;
-      case Part::kHour: ok = c.Digits(2, 2, &time.hour); break;
-      case Part::kMinute: ok = c.Digits(2, 2, &time.minute); break;
+      case Part::kDay1:
+        ok = c.Digits(1, 2, &day);
+        break;
+      case Part::kDay2:
+        ok = c.Digits(2, 2, &day);
+        break;
+      case Part::kMonth1:
+        ok = c.Digits(1, 2, &month);
+        break;
+      case Part::kMonth2:
+        ok = c.Digits(2, 2, &month);
+        break;
+      case Part::kYear4:
+        ok = c.Digits(4, 4, &year);
+        break;
+      case Part::kHour:
+        ok = c.Digits(2, 2, &time.hour);
+        break;
+      case Part::kMinute:
+        ok = c.Digits(2, 2, &time.minute);
+        break;
       case Part::kSecond:
         ok = c.Digits(2, 2, &time.second);
         time.has_seconds = true;
         break;
-      case Part::kTimeEnd: ok = ReadTimeEnd(c, optional_seconds_separator_, &time); break;
+      case Part::kTimeEnd:
+        ok = ReadTimeEnd(c, optional_seconds_separator_, &time);
+        break;
       case Part::kOptionalIsoTime:
         if (c.AtEnd()) break;
         ok = (c.Take('T') || c.Take(' ')) && c.Digits(2, 2, &time.hour) && c.Take(':') &&
              c.Digits(2, 2, &time.minute) && ReadTimeEnd(c, ':', &time);
         break;
-      case Part::kLiteral: ok = c.Take(e.literal); break;
+      case Part::kLiteral:
+        ok = c.Take(e.literal);
+        break;
     }
     if (!ok) return std::nullopt;
   }
-  if (!c.AtEnd() || !time.Valid() || year < 1900 || year > 2100 ||
-      !IsValidDate(year, month, day)) {
+  if (!c.AtEnd() || !time.Valid() || year < 1900 || year > 2100 || !IsValidDate(year, month, day)) {
     return std::nullopt;
   }
   return DaysSinceEpoch(Date{year, month, day});

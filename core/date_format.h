@@ -42,7 +42,7 @@ class DateFormat {
     kHour,
     kMinute,
     kSecond,
-    kTimeEnd,     // optional seconds, fraction and UTC offset after the pattern's last time part
+    kTimeEnd,  // optional seconds, fraction and UTC offset after the pattern's last time part
     kOptionalIsoTime,  // iso8601: nothing, or T/space, HH:MM and what kTimeEnd reads
     kLiteral,
   };

@@ -1,13 +1,13 @@
 #include "core/file_contents.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fmt/format.h>
-
 #include <cerrno>
-#include <cstring>
+
+#include "core/file.h"
 
 namespace koppel {
 namespace {
@@ -30,15 +30,13 @@ absl::StatusOr<int> OpenRegularFile(const std::filesystem::path& path, std::stri
   // O_NONBLOCK: opening a FIFO without a writer must not wait for one.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
-    return absl::NotFoundError(fmt::format("cannot read {}{}: {}", Prefix(what), path.string(),
-                                           std::strerror(errno)));
+    return absl::ErrnoToStatus(errno, fmt::format("cannot read {}{}", Prefix(what), path.string()));
   }
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     const int error = errno;
     ::close(fd);
-    return absl::NotFoundError(fmt::format("cannot read {}{}: {}", Prefix(what), path.string(),
-                                           std::strerror(error)));
+    return absl::ErrnoToStatus(error, fmt::format("cannot read {}{}", Prefix(what), path.string()));
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
@@ -51,8 +49,7 @@ absl::StatusOr<int> OpenRegularFile(const std::filesystem::path& path, std::stri
   if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
     const int error = errno;
     ::close(fd);
-    return absl::InternalError(
-        fmt::format("cannot read {}{}: {}", Prefix(what), path.string(), std::strerror(error)));
+    return absl::ErrnoToStatus(error, fmt::format("cannot read {}{}", Prefix(what), path.string()));
   }
   return fd;
 }
@@ -70,7 +67,7 @@ absl::StatusOr<std::string> ReadFileContents(const std::filesystem::path& path,
       const int error = errno;
       ::close(*fd);
       return absl::DataLossError(
-          fmt::format("read error in {}{}: {}", Prefix(what), path.string(), std::strerror(error)));
+          fmt::format("read error in {}{}: {}", Prefix(what), path.string(), ErrnoText(error)));
     }
     if (n == 0) break;
     text.append(buffer, static_cast<size_t>(n));

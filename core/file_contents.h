@@ -12,10 +12,11 @@
 
 namespace koppel {
 
-// A descriptor open for reading `path`, which the caller closes. Opening never blocks: NOT_FOUND
-// "cannot read <what> <path>: <reason>", FAILED_PRECONDITION "<what> <path> is a FIFO (named
-// pipe), not a regular file; ..." for anything but a regular file. `what` (e.g. "key file")
-// may be empty.
+// A descriptor open for reading `path`, which the caller closes. Opening never blocks: the
+// errno's code (core/file.h; NOT_FOUND for a missing file, PERMISSION_DENIED for one this
+// process may not read) "cannot read <what> <path>: <reason>", FAILED_PRECONDITION "<what> <path>
+// is a FIFO (named pipe), not a regular file; ..." for anything but a regular file. `what` (e.g.
+// "key file") may be empty.
 absl::StatusOr<int> OpenRegularFile(const std::filesystem::path& path, std::string_view what);
 
 // The whole file, with the errors of OpenRegularFile and DATA_LOSS for a read error.

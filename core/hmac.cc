@@ -54,10 +54,10 @@ Digest256 HmacSha256Key::Mac(std::span<const uint8_t> message) const {
 absl::StatusOr<Secret> HkdfSha256(std::span<const uint8_t> ikm, std::span<const uint8_t> salt,
                                   std::string_view info, size_t length) {
   std::unique_ptr<EVP_KDF, decltype(&EVP_KDF_free)> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr),
-                                                         &EVP_KDF_free);
+                                                        &EVP_KDF_free);
   if (!kdf) return absl::InternalError("OpenSSL has no HKDF implementation");
   std::unique_ptr<EVP_KDF_CTX, decltype(&EVP_KDF_CTX_free)> ctx(EVP_KDF_CTX_new(kdf.get()),
-                                                                 &EVP_KDF_CTX_free);
+                                                                &EVP_KDF_CTX_free);
   if (!ctx) return absl::InternalError("cannot create an HKDF context");
   char digest[] = "SHA256";
   // RFC 5869: a missing salt is HashLen zero bytes. OpenSSL refuses an empty salt parameter,
@@ -65,15 +65,14 @@ absl::StatusOr<Secret> HkdfSha256(std::span<const uint8_t> ikm, std::span<const 
   uint8_t zero_salt[32] = {};
   if (salt.empty()) salt = zero_salt;
   // OpenSSL takes the parameters through non-const pointers but does not write them.
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(ikm.data()),
-                                        ikm.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(salt.data()),
-                                        salt.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()),
-                                        info.size()),
-      OSSL_PARAM_construct_end()};
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+                         OSSL_PARAM_construct_octet_string(
+                             OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(ikm.data()), ikm.size()),
+                         OSSL_PARAM_construct_octet_string(
+                             OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(salt.data()), salt.size()),
+                         OSSL_PARAM_construct_octet_string(
+                             OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()), info.size()),
+                         OSSL_PARAM_construct_end()};
   absl::StatusOr<Secret> out = Secret::Allocate(length);
   if (!out.ok()) return out;
   if (EVP_KDF_derive(ctx.get(), out->mutable_data(), length, params) != 1) {

@@ -145,9 +145,8 @@ std::optional<FieldViolation> Check(const Message& message, const std::string& p
     for (int i = 0; i < n; ++i) {
       std::string scratch;
       const std::string& value =
-          field->is_repeated()
-              ? reflection->GetRepeatedStringReference(message, field, i, &scratch)
-              : reflection->GetStringReference(message, field, &scratch);
+          field->is_repeated() ? reflection->GetRepeatedStringReference(message, field, i, &scratch)
+                               : reflection->GetStringReference(message, field, &scratch);
       const std::string at = field->is_repeated() ? fmt::format("{}[{}]", path, i) : path;
       if (rule == Rules().end()) {
         return FieldViolation{at, value.size(), "this service accepts no such field"};
@@ -182,8 +181,6 @@ std::optional<FieldViolation> CheckRequestFields(const Message& request) {
   return Check(request, "");
 }
 
-bool HasFieldRule(std::string_view full_field_name) {
-  return Rules().contains(full_field_name);
-}
+bool HasFieldRule(std::string_view full_field_name) { return Rules().contains(full_field_name); }
 
 }  // namespace koppel

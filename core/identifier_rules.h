@@ -7,12 +7,12 @@
 #ifndef KOPPEL_CORE_IDENTIFIER_RULES_H_
 #define KOPPEL_CORE_IDENTIFIER_RULES_H_
 
+#include <google/protobuf/message.h>
+
 #include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <google/protobuf/message.h>
 
 #include "absl/status/status.h"
 

@@ -6,19 +6,48 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "core/file.h"
 #include "core/file_contents.h"
 #include "core/hex.h"
-
-#include "absl/strings/str_cat.h"
 
 namespace koppel {
 namespace {
 
 bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+// Creates `path` (never replacing a file) holding `bytes`, synced. `what` names the file in
+// errors: "cannot create key file <path>: File exists (remove it first ...)" when it cannot be
+// created, "key file: <reason>" when it cannot be written.
+absl::Status WriteNewFile(FileSystem& fs, const std::filesystem::path& path, std::string_view bytes,
+                          uint32_t permissions, std::string_view what) {
+  absl::StatusOr<std::unique_ptr<WritableFile>> file =
+      fs.NewWritableFile(path, {.mode = OpenMode::kExclusive, .permissions = permissions});
+  if (!file.ok()) {
+    // The file system says "cannot create <path>: <reason>"; name what the file is.
+    const std::string message(file.status().message());
+    const std::string opening = absl::StrCat("cannot create ", path.string());
+    const std::string reason =
+        message.starts_with(opening) ? message.substr(opening.size()) : absl::StrCat(": ", message);
+    return absl::Status(
+        file.status().code(),
+        absl::StrCat("cannot create ", std::string(what), " ", path.string(), reason,
+                     absl::IsAlreadyExists(file.status())
+                         ? " (remove it first if you mean to replace the key)"
+                         : ""));
+  }
+  absl::Status status = (*file)->Append(bytes);
+  if (status.ok()) status = (*file)->Sync();
+  if (absl::Status closed = (*file)->Close(); status.ok()) status = closed;
+  if (!status.ok()) {
+    // Half a key is no key, and left in place it would stop the next attempt.
+    fs.RemoveFile(path).IgnoreError();
+    return absl::Status(status.code(), absl::StrCat(std::string(what), ": ", status.message()));
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -30,14 +59,13 @@ absl::StatusOr<Secret> ReadKeyFile(const std::filesystem::path& path, size_t siz
   if (::fstat(fd, &st) != 0) {
     const int error = errno;
     ::close(fd);
-    return absl::NotFoundError(
-        absl::StrCat("cannot read key file ", path.string(), ": ", std::strerror(error)));
+    return absl::ErrnoToStatus(error, absl::StrCat("cannot read key file ", path.string()));
   }
   if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
     ::close(fd);
     return absl::PermissionDeniedError(
-        absl::StrCat("key file ", path.string(),
-                     " is readable by group or others; run: chmod 600 ", path.string()));
+        absl::StrCat("key file ", path.string(), " is readable by group or others; run: chmod 600 ",
+                     path.string()));
   }
   const size_t max_text = size * 2 + 16;
   absl::StatusOr<Secret> text = Secret::Allocate(max_text + 1);
@@ -59,9 +87,8 @@ absl::StatusOr<Secret> ReadKeyFile(const std::filesystem::path& path, size_t siz
   while (begin < end && IsSpace(chars[begin])) ++begin;
   while (end > begin && IsSpace(chars[end - 1])) --end;
   if (end - begin != size * 2) {
-    return absl::InvalidArgumentError(absl::StrCat("key file ", path.string(), " must hold ",
-                                                   size, " bytes as ", size * 2,
-                                                   " hex characters"));
+    return absl::InvalidArgumentError(absl::StrCat("key file ", path.string(), " must hold ", size,
+                                                   " bytes as ", size * 2, " hex characters"));
   }
   absl::StatusOr<Secret> key = Secret::Allocate(size);
   if (!key.ok()) return key.status();
@@ -76,36 +103,13 @@ absl::StatusOr<Secret> ReadKeyFile(const std::filesystem::path& path, size_t siz
   return key;
 }
 
-absl::Status WriteKeyFile(const std::filesystem::path& path, const Secret& key) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot create key file ", path.string(), ": ", std::strerror(errno),
-        errno == EEXIST ? " (remove it first if you mean to replace the key)" : ""));
-  }
+absl::Status WriteKeyFile(const std::filesystem::path& path, const Secret& key, FileSystem& fs) {
   absl::StatusOr<Secret> text = Secret::Allocate(key.size() * 2 + 2);
-  if (!text.ok()) {
-    ::close(fd);
-    return text.status();
-  }
+  if (!text.ok()) return text.status();
   char* chars = reinterpret_cast<char*>(text->mutable_data());
   sodium_bin2hex(chars, key.size() * 2 + 1, key.data(), key.size());
   chars[key.size() * 2] = '\n';
-  size_t total = key.size() * 2 + 1;
-  size_t done = 0;
-  while (done < total) {
-    ssize_t n = ::write(fd, chars + done, total - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ::close(fd);
-      return absl::InternalError(absl::StrCat("cannot write key file ", path.string()));
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    return absl::InternalError(absl::StrCat("cannot sync key file ", path.string()));
-  }
-  return absl::OkStatus();
+  return WriteNewFile(fs, path, std::string_view(chars, key.size() * 2 + 1), 0600, "key file");
 }
 
 absl::StatusOr<std::vector<uint8_t>> ReadPublicKeyFile(const std::filesystem::path& path,
@@ -116,28 +120,16 @@ absl::StatusOr<std::vector<uint8_t>> ReadPublicKeyFile(const std::filesystem::pa
   while (!text.empty() && IsSpace(text.back())) text.pop_back();
   absl::StatusOr<std::vector<uint8_t>> key = FromHex(text);
   if (!key.ok() || key->size() != size) {
-    return absl::InvalidArgumentError(absl::StrCat("public key file ", path.string(),
-                                                   " must hold ", size, " bytes as ", size * 2,
+    return absl::InvalidArgumentError(absl::StrCat("public key file ", path.string(), " must hold ",
+                                                   size, " bytes as ", size * 2,
                                                    " hex characters"));
   }
   return key;
 }
 
-absl::Status WritePublicKeyFile(const std::filesystem::path& path,
-                                std::span<const uint8_t> key) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot create public key file ", path.string(), ": ", std::strerror(errno),
-        errno == EEXIST ? " (remove it first if you mean to replace the key)" : ""));
-  }
-  std::string text = ToHex(key) + "\n";
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            ::fsync(fd) == 0;
-  if (::close(fd) != 0 || !ok) {
-    return absl::InternalError(absl::StrCat("cannot write public key file ", path.string()));
-  }
-  return absl::OkStatus();
+absl::Status WritePublicKeyFile(const std::filesystem::path& path, std::span<const uint8_t> key,
+                                FileSystem& fs) {
+  return WriteNewFile(fs, path, ToHex(key) + "\n", 0644, "public key file");
 }
 
 }  // namespace koppel

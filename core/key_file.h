@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/file.h"
 #include "core/secret.h"
 
 namespace koppel {
@@ -17,16 +18,18 @@ namespace koppel {
 // how to fix it.
 absl::StatusOr<Secret> ReadKeyFile(const std::filesystem::path& path, size_t size);
 
-// Writes `key` as hex with mode 0600; refuses to overwrite an existing file.
-absl::Status WriteKeyFile(const std::filesystem::path& path, const Secret& key);
+// Writes `key` as hex with mode 0600, synced; refuses to overwrite an existing file
+// (ALREADY_EXISTS). A file that could not be written whole is removed again.
+absl::Status WriteKeyFile(const std::filesystem::path& path, const Secret& key,
+                          FileSystem& fs = *FileSystem::Default());
 
 // Reads a public key of exactly `size` bytes (hex; no permission requirement).
 absl::StatusOr<std::vector<uint8_t>> ReadPublicKeyFile(const std::filesystem::path& path,
                                                        size_t size);
 
-// Writes a public key as hex, mode 0644; refuses to overwrite an existing file.
-absl::Status WritePublicKeyFile(const std::filesystem::path& path,
-                                std::span<const uint8_t> key);
+// Writes a public key as hex, mode 0644, as WriteKeyFile does.
+absl::Status WritePublicKeyFile(const std::filesystem::path& path, std::span<const uint8_t> key,
+                                FileSystem& fs = *FileSystem::Default());
 
 }  // namespace koppel
 

@@ -21,8 +21,11 @@ namespace {
 size_t Utf8Sequence(std::string_view s, char32_t* code_point) {
   const auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
   const unsigned char lead = byte(0);
-  size_t length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3
-                                  : (lead >> 3) == 0x1E ? 4 : 0;
+  size_t length = lead < 0x80           ? 1
+                  : (lead >> 5) == 0x6  ? 2
+                  : (lead >> 4) == 0xE  ? 3
+                  : (lead >> 3) == 0x1E ? 4
+                                        : 0;
   if (length == 0 || length > s.size()) return 0;
   char32_t c = length == 1 ? lead : lead & (0x7F >> length);
   for (size_t i = 1; i < length; ++i) {
@@ -37,13 +40,13 @@ size_t Utf8Sequence(std::string_view s, char32_t* code_point) {
 
 bool Displayable(char32_t c) {
   if (c < 0x20 || c == 0x7F || (c >= 0x80 && c <= 0x9F)) return false;  // C0, DEL, C1
-  if (c == 0x2028 || c == 0x2029) return false;                          // line breaks
-  if ((c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069) || c == 0x200E ||
-      c == 0x200F || c == 0x061C) {
+  if (c == 0x2028 || c == 0x2029) return false;                         // line breaks
+  if ((c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069) || c == 0x200E || c == 0x200F ||
+      c == 0x061C) {
     return false;  // bidirectional controls
   }
-  if (c == 0x00AD || (c >= 0x200B && c <= 0x200D) || (c >= 0x2060 && c <= 0x2064) ||
-      c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFB) || (c >= 0xE0000 && c <= 0xE007F)) {
+  if (c == 0x00AD || (c >= 0x200B && c <= 0x200D) || (c >= 0x2060 && c <= 0x2064) || c == 0xFEFF ||
+      (c >= 0xFFF9 && c <= 0xFFFB) || (c >= 0xE0000 && c <= 0xE007F)) {
     return false;  // invisible: "bsn" and "bsn" with a zero-width space would look alike
   }
   if ((c >= 0xFDD0 && c <= 0xFDEF) || (c & 0xFFFE) == 0xFFFE) return false;  // noncharacters

@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "core/category_code.h"
+#include "core/civil_date.h"
 #include "core/file_contents.h"
 #include "core/status_macros.h"
 #include "core/yaml_reader.h"
@@ -23,11 +24,6 @@ bool IsIdentifierName(std::string_view s) {
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
   }
   return true;
-}
-
-bool IsIsoDate(std::string_view s) {
-  absl::StatusOr<DateFormat> iso = DateFormat::Parse("yyyy-mm-dd");
-  return iso.ok() && iso->ToDays(s).has_value();
 }
 
 // The mapping file's reader: the shared YamlReader, read by key of a parent mapping, with the
@@ -74,8 +70,8 @@ class MappingParser : public YamlReader {
     return fmt::format("line {}, column {}", mark.line + 1, mark.column + 1);
   }
 
-  absl::StatusOr<char> Char(const YAML::Node& parent, std::string_view path,
-                            const std::string& key, bool allow_empty) const {
+  absl::StatusOr<char> Char(const YAML::Node& parent, std::string_view path, const std::string& key,
+                            bool allow_empty) const {
     ASSIGN_OR_RETURN(std::string value, String(parent, path, key));
     if (value == "\\t") value = "\t";
     if (value.empty() && allow_empty) return '\0';
@@ -94,8 +90,8 @@ class MappingParser : public YamlReader {
 };
 
 absl::Status ParseCsv(MappingParser& p, const YAML::Node& node, Mapping* m) {
-  RETURN_IF_ERROR(p.ExpectMap(node, "csv", {"delimiter", "quote", "encoding", "line_ending"},
-                              {"delimiter"}));
+  RETURN_IF_ERROR(
+      p.ExpectMap(node, "csv", {"delimiter", "quote", "encoding", "line_ending"}, {"delimiter"}));
   ASSIGN_OR_RETURN(m->csv.delimiter, p.Char(node, "csv", "delimiter", false));
   if (node["quote"]) {
     ASSIGN_OR_RETURN(char quote, p.Char(node, "csv", "quote", true));
@@ -145,15 +141,15 @@ absl::Status ParseIdentifiers(MappingParser& p, const YAML::Node& node, Mapping*
   if (node["address"]) {
     const YAML::Node a = node["address"];
     const std::string path = "identifiers.address";
-    RETURN_IF_ERROR(
-        p.ExpectMap(a, path, {"postcode", "house", "number", "letter", "addition", "postcodes"},
-                    {"postcode"}));
+    RETURN_IF_ERROR(p.ExpectMap(
+        a, path, {"postcode", "house", "number", "letter", "addition", "postcodes"}, {"postcode"}));
     AddressColumns columns;
     ASSIGN_OR_RETURN(columns.postcode, p.String(a, path, "postcode"));
     if (a["house"]) {
       if (a["number"] || a["letter"] || a["addition"]) {
-        return p.Error(a, path, "give either house (one free-form field) or number/letter/"
-                                "addition (separate fields), not both");
+        return p.Error(a, path,
+                       "give either house (one free-form field) or number/letter/"
+                       "addition (separate fields), not both");
       }
       ASSIGN_OR_RETURN(columns.house, p.String(a, path, "house"));
     } else {
@@ -200,9 +196,10 @@ class CategoryCodes {
   }
 
   std::string Clash(std::string_view earlier) const {
-    return fmt::format("maps to another code than the code at {}, which matches the same "
-                       "export values{}; map both to one code or remove one",
-                       earlier, ignore_case_ ? " when case and blanks are ignored" : "");
+    return fmt::format(
+        "maps to another code than the code at {}, which matches the same "
+        "export values{}; map both to one code or remove one",
+        earlier, ignore_case_ ? " when case and blanks are ignored" : "");
   }
 
  private:
@@ -260,8 +257,8 @@ absl::Status ParseCategoryCodes(MappingParser& p, const YAML::Node& node, std::s
       return p.Error(file_node, file_path, std::string(listed.status().message()));
     }
     for (const ListedCode& code : *listed) {
-      const std::string where = fmt::format("codes file {} line {}", a->codes_file.string(),
-                                            code.line);
+      const std::string where =
+          fmt::format("codes file {} line {}", a->codes_file.string(), code.line);
       if (!code.maps_to.empty() && !IsIdentifierName(code.maps_to)) {
         return p.Error(file_node, file_path,
                        fmt::format("{}: maps_to must be lower-case letters, digits and _ (the "
@@ -292,13 +289,16 @@ absl::Status ParseAttribute(MappingParser& p, const YAML::Node& node, std::strin
   ASSIGN_OR_RETURN(a->column, p.String(node, path, "column"));
   ASSIGN_OR_RETURN(std::string type, p.String(node, path, "type"));
   static const std::map<std::string, AttributeType> kTypes = {
-      {"category", AttributeType::kCategory}, {"integer", AttributeType::kInteger},
-      {"amount", AttributeType::kAmount},     {"date", AttributeType::kDate},
+      {"category", AttributeType::kCategory},
+      {"integer", AttributeType::kInteger},
+      {"amount", AttributeType::kAmount},
+      {"date", AttributeType::kDate},
       {"year", AttributeType::kYear}};
   auto type_it = kTypes.find(type);
   if (type_it == kTypes.end()) {
-    return p.Error(node["type"], MappingParser::Join(path, "type"),
-                   absl::StrCat("'", type, "' is not one of category, integer, amount, date, year"));
+    return p.Error(
+        node["type"], MappingParser::Join(path, "type"),
+        absl::StrCat("'", type, "' is not one of category, integer, amount, date, year"));
   }
   a->type = type_it->second;
   if (node["required"]) {
@@ -393,10 +393,10 @@ absl::StatusOr<Mapping> ParseDocument(MappingParser& p, const YAML::Node& root) 
   RETURN_IF_ERROR(p.ExpectMap(period, "period", {"from", "to"}, {"from", "to"}));
   ASSIGN_OR_RETURN(m.period_from, p.String(period, "period", "from"));
   ASSIGN_OR_RETURN(m.period_to, p.String(period, "period", "to"));
-  if (!IsIsoDate(m.period_from)) {
+  if (!ParseIsoDay(m.period_from)) {
     return p.Error(period["from"], "period.from", "expected a date as yyyy-mm-dd");
   }
-  if (!IsIsoDate(m.period_to)) {
+  if (!ParseIsoDay(m.period_to)) {
     return p.Error(period["to"], "period.to", "expected a date as yyyy-mm-dd");
   }
   if (m.period_to < m.period_from) return p.Error(period["to"], "period.to", "is before from");
@@ -440,10 +440,18 @@ std::vector<v1::AttributeSchema> Mapping::BatchSchema() const {
         for (const std::string& code : canonical) s.add_codes(code);
         break;
       }
-      case AttributeType::kInteger: s.set_type(v1::ATTRIBUTE_TYPE_INTEGER); break;
-      case AttributeType::kAmount: s.set_type(v1::ATTRIBUTE_TYPE_AMOUNT); break;
-      case AttributeType::kDate: s.set_type(v1::ATTRIBUTE_TYPE_DATE); break;
-      case AttributeType::kYear: s.set_type(v1::ATTRIBUTE_TYPE_YEAR); break;
+      case AttributeType::kInteger:
+        s.set_type(v1::ATTRIBUTE_TYPE_INTEGER);
+        break;
+      case AttributeType::kAmount:
+        s.set_type(v1::ATTRIBUTE_TYPE_AMOUNT);
+        break;
+      case AttributeType::kDate:
+        s.set_type(v1::ATTRIBUTE_TYPE_DATE);
+        break;
+      case AttributeType::kYear:
+        s.set_type(v1::ATTRIBUTE_TYPE_YEAR);
+        break;
     }
     schema.push_back(std::move(s));
   }
@@ -455,8 +463,7 @@ absl::StatusOr<Mapping> ParseMapping(std::string_view yaml, std::string_view sou
   try {
     ASSIGN_OR_RETURN(const YAML::Node root, parser.Load(yaml));
     if (!root.IsDefined() || root.IsNull()) {
-      return absl::InvalidArgumentError(
-          fmt::format("{}: the mapping file is empty", source_name));
+      return absl::InvalidArgumentError(fmt::format("{}: the mapping file is empty", source_name));
     }
     return ParseDocument(parser, root);
   } catch (const YAML::Exception& e) {

@@ -61,7 +61,7 @@ struct Mapping {
   std::string period_to;
   CsvOptions csv;
   TextEncoding encoding = TextEncoding::kUtf8;  // as declared (may be kAuto); also in csv
-  std::string line_ending;  // lf | crlf
+  std::string line_ending;                      // lf | crlf
   std::optional<std::string> bsn_column;
   std::optional<AddressColumns> address_columns;
   std::vector<AttributeSpec> attributes;

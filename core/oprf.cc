@@ -1,10 +1,10 @@
 #include "core/oprf.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <initializer_list>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "core/status_macros.h"
 
@@ -211,9 +211,8 @@ void InvertAll(std::span<const OprfScalar> scalars, std::span<OprfScalar> prefix
 
 // `status` of one element of a batch, saying which: "element 7 of the batch: ...".
 absl::Status AtIndex(const absl::Status& status, size_t index) {
-  return absl::Status(status.code(),
-                      fmt::format("element {} of the batch: {}", index,
-                                  std::string(status.message())));
+  return absl::Status(status.code(), fmt::format("element {} of the batch: {}", index,
+                                                 std::string(status.message())));
 }
 
 std::span<const uint8_t> AsBytes(const std::string& s) {
@@ -355,12 +354,12 @@ absl::StatusOr<OprfClientBatch> OprfClientBatch::Blind(std::span<const std::stri
   RETURN_IF_ERROR(ParallelFor(pool, inputs.size(), kMinBatchPart, [&](size_t begin, size_t end) {
     for (size_t i = begin; i < end; ++i) {
       if (IsAllZero(blinds[i].bytes())) {
-        return AtIndex(
-            absl::InvalidArgumentError("the OPRF blind is zero (a moved-from blind?)"), i);
+        return AtIndex(absl::InvalidArgumentError("the OPRF blind is zero (a moved-from blind?)"),
+                       i);
       }
       std::copy(blinds[i].bytes().begin(), blinds[i].bytes().end(), batch.blinds_[i].begin());
-      if (absl::Status s = BlindWith(AsBytes(inputs[i]), batch.blinds_[i].data(), "input",
-                                     &(*blinded)[i]);
+      if (absl::Status s =
+              BlindWith(AsBytes(inputs[i]), batch.blinds_[i].data(), "input", &(*blinded)[i]);
           !s.ok()) {
         return AtIndex(s, i);
       }
@@ -391,7 +390,8 @@ absl::Status OprfClientBatch::Finalize(std::span<const std::string> inputs,
   if (inputs.size() != size() || evaluated.size() != size() || outputs.size() != size()) {
     return absl::InvalidArgumentError(fmt::format(
         "a batch of {} blinds finalized with {} inputs, {} evaluated elements and room for {} "
-        "outputs", size(), inputs.size(), evaluated.size(), outputs.size()));
+        "outputs",
+        size(), inputs.size(), evaluated.size(), outputs.size()));
   }
   absl::Status status =
       ParallelFor(pool, size(), kMinBatchPart, [&](size_t begin, size_t end) -> absl::Status {
@@ -458,8 +458,7 @@ absl::StatusOr<OprfServerKey> OprfServerKey::FromSecret(const Secret& serialized
   return OprfServerKey(std::move(scalar));
 }
 
-absl::StatusOr<OprfElement> OprfServerKey::BlindEvaluate(
-    const OprfElement& blinded_element) const {
+absl::StatusOr<OprfElement> OprfServerKey::BlindEvaluate(const OprfElement& blinded_element) const {
   OprfElement evaluated;
   if (crypto_scalarmult_ristretto255(evaluated.data(), scalar_.data(), blinded_element.data()) !=
       0) {
@@ -479,8 +478,7 @@ absl::Status OprfServerKey::BlindEvaluateBatch(std::span<const OprfElement> blin
   absl::Status status =
       ParallelFor(pool, blinded.size(), kMinBatchPart, [&](size_t begin, size_t end) {
         for (size_t i = begin; i < end; ++i) {
-          if (crypto_scalarmult_ristretto255(evaluated[i].data(), scalar, blinded[i].data()) !=
-              0) {
+          if (crypto_scalarmult_ristretto255(evaluated[i].data(), scalar, blinded[i].data()) != 0) {
             return InvalidElementError(fmt::format("blinded element {} of the batch", i),
                                        blinded[i]);
           }
@@ -498,8 +496,7 @@ absl::StatusOr<OprfOutput> OprfServerKey::Evaluate(std::span<const uint8_t> inpu
     return absl::InvalidArgumentError("the OPRF input hashes to the identity element");
   }
   OprfElement evaluated;
-  if (crypto_scalarmult_ristretto255(evaluated.data(), scalar_.data(), input_element.data()) !=
-      0) {
+  if (crypto_scalarmult_ristretto255(evaluated.data(), scalar_.data(), input_element.data()) != 0) {
     return absl::InternalError("evaluating the OPRF failed");
   }
   OprfOutput output = FinalizeHash(input, evaluated);

@@ -129,9 +129,8 @@ class OprfClientBatch {
   // Finalize of every input with the server's `evaluated` elements, into `outputs`; `inputs`
   // are those given to Blind, all three in the same order and of the batch's size. One invalid
   // evaluated element fails the batch: the error names its index and `outputs` are zeroed.
-  absl::Status Finalize(std::span<const std::string> inputs,
-                        std::span<const OprfElement> evaluated, std::span<OprfOutput> outputs,
-                        WorkerPool* pool = nullptr) const;
+  absl::Status Finalize(std::span<const std::string> inputs, std::span<const OprfElement> evaluated,
+                        std::span<OprfOutput> outputs, WorkerPool* pool = nullptr) const;
 
  private:
   explicit OprfClientBatch(size_t size) : blinds_(size) {}

@@ -4,29 +4,31 @@
 #define KOPPEL_CORE_PERIODIC_TASK_H_
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
-#include <mutex>
-#include <stop_token>
 #include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 
 namespace koppel {
 
 class PeriodicTask {
  public:
   PeriodicTask(std::chrono::seconds period, std::function<void()> task)
-      : thread_([period, task = std::move(task)](std::stop_token stop) {
-          std::mutex mutex;
-          std::condition_variable_any wake;
-          std::unique_lock<std::mutex> lock(mutex);
-          while (!wake.wait_for(lock, stop, period, [] { return false; }) &&
-                 !stop.stop_requested()) {
-            task();
-          }
+      : thread_([this, period = absl::FromChrono(period), task = std::move(task)] {
+          while (!stop_.WaitForNotificationWithTimeout(period)) task();
         }) {}
+  // Stops the thread (a task running finishes first) and joins it.
+  ~PeriodicTask() {
+    stop_.Notify();
+    thread_.join();
+  }
+  PeriodicTask(const PeriodicTask&) = delete;
+  PeriodicTask& operator=(const PeriodicTask&) = delete;
 
  private:
-  std::jthread thread_;  // stops and joins on destruction
+  absl::Notification stop_;
+  std::thread thread_;  // last: starts when stop_ is ready
 };
 
 }  // namespace koppel

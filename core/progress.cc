@@ -24,8 +24,7 @@ std::string WithThousands(uint64_t n) {
   return out;
 }
 
-ProgressReporter::ProgressReporter(std::string label, uint64_t total, std::string items,
-                                   FILE* out)
+ProgressReporter::ProgressReporter(std::string label, uint64_t total, std::string items, FILE* out)
     : label_(std::move(label)),
       total_(total),
       items_(std::move(items)),
@@ -55,8 +54,7 @@ void ProgressReporter::Print(uint64_t done, uint64_t items, bool final) {
   last_done_ = done;
   last_items_ = items;
   if (silent_) return;
-  double elapsed =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   double rate = elapsed > 0 ? static_cast<double>(items) / elapsed : 0;
   std::string line = fmt::format("{}: {} {}, {} {}/s", label_, WithThousands(items), items_,
                                  WithThousands(static_cast<uint64_t>(rate)), items_);

@@ -17,6 +17,10 @@ void Append(std::string* out, const std::string& s) {
 
 }  // namespace
 
+int64_t ReceiptStoredAtSeconds(const v1::Receipt& r) {
+  return r.has_store_time() ? r.store_time().seconds() : r.legacy_stored_at_unix_seconds();
+}
+
 std::string ReceiptSignedBytes(const v1::Receipt& r) {
   std::string out("koppel/v1/receipt", sizeof "koppel/v1/receipt");
   Append(&out, r.batch_id());
@@ -26,7 +30,7 @@ std::string ReceiptSignedBytes(const v1::Receipt& r) {
   Append(&out, r.records_accepted());
   Append(&out, r.records_rejected());
   Append(&out, static_cast<uint64_t>(r.duplicate()));
-  Append(&out, static_cast<uint64_t>(r.stored_at_unix_seconds()));
+  Append(&out, static_cast<uint64_t>(ReceiptStoredAtSeconds(r)));
   Append(&out, r.linker_public_key());
   return out;
 }

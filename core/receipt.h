@@ -4,6 +4,7 @@
 #ifndef KOPPEL_CORE_RECEIPT_H_
 #define KOPPEL_CORE_RECEIPT_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -11,6 +12,10 @@
 #include "koppel/v1/linker.pb.h"
 
 namespace koppel {
+
+// When the linker stored the batch, in Unix seconds: store_time, or for a receipt from before
+// it, legacy_stored_at_unix_seconds. The signature covers this number.
+int64_t ReceiptStoredAtSeconds(const v1::Receipt& receipt);
 
 // Domain tag and every field but the signature, length-prefixed.
 std::string ReceiptSignedBytes(const v1::Receipt& receipt);

@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "core/address.h"
 #include "core/csv_reader.h"
+#include "core/file.h"
 #include "core/file_contents.h"
 #include "core/status_macros.h"
 
@@ -39,15 +40,15 @@ absl::StatusOr<std::string> ReadBounded(const std::filesystem::path& path, std::
       const int error = errno;
       ::close(fd);
       return absl::DataLossError(
-          fmt::format("cannot read {} {}: {}", what, path.string(), std::strerror(error)));
+          fmt::format("cannot read {} {}: {}", what, path.string(), ErrnoText(error)));
     }
     if (n == 0) break;
     data.append(buffer, static_cast<size_t>(n));
     if (data.size() > max_bytes) {
       ::close(fd);
       return absl::FailedPreconditionError(
-          fmt::format("{} {} is larger than {} MiB, the most a {} may be; {}", what,
-                      path.string(), max_bytes >> 20, what, limit_hint));
+          fmt::format("{} {} is larger than {} MiB, the most a {} may be; {}", what, path.string(),
+                      max_bytes >> 20, what, limit_hint));
     }
   }
   ::close(fd);
@@ -57,9 +58,8 @@ absl::StatusOr<std::string> ReadBounded(const std::filesystem::path& path, std::
 // A reference file's lines split into fields, with its header.
 class ReferenceCsv {
  public:
-  static absl::StatusOr<ReferenceCsv> Read(const std::filesystem::path& path,
-                                           std::string_view what, uint64_t max_bytes,
-                                           std::string_view limit_hint) {
+  static absl::StatusOr<ReferenceCsv> Read(const std::filesystem::path& path, std::string_view what,
+                                           uint64_t max_bytes, std::string_view limit_hint) {
     ReferenceCsv csv;
     csv.what_ = fmt::format("{} {}", what, path.string());
     ASSIGN_OR_RETURN(csv.text_, ReadBounded(path, what, max_bytes, limit_hint));
@@ -67,10 +67,10 @@ class ReferenceCsv {
     std::string_view header = csv.NextLine();
     if (!IsValidUtf8(header)) return csv.Error(1, "is not valid UTF-8; save the file as UTF-8");
     // Spreadsheets set to Dutch write `;`.
-    csv.options_.delimiter = header.find(';') != std::string_view::npos &&
-                                     header.find(',') == std::string_view::npos
-                                 ? ';'
-                                 : ',';
+    csv.options_.delimiter =
+        header.find(';') != std::string_view::npos && header.find(',') == std::string_view::npos
+            ? ';'
+            : ',';
     std::string scratch;
     std::vector<std::string_view> fields;
     if (CsvReader::SplitLine(header, csv.options_, &scratch, &fields) != RejectReason::kNone) {
@@ -170,14 +170,14 @@ uint32_t PostcodeKey(std::string_view canonical) {
 }  // namespace
 
 absl::StatusOr<std::vector<ListedCode>> LoadCodeList(const std::filesystem::path& path) {
-  ASSIGN_OR_RETURN(ReferenceCsv csv,
-                   ReferenceCsv::Read(path, "codes file", kMaxCodesFileBytes,
-                                      "list only the codes the export uses"));
+  ASSIGN_OR_RETURN(ReferenceCsv csv, ReferenceCsv::Read(path, "codes file", kMaxCodesFileBytes,
+                                                        "list only the codes the export uses"));
   const int code_column = csv.Column("code");
   const int maps_to_column = csv.Column("maps_to");
   if (code_column < 0) {
-    return csv.Error(1, "the header must name the column code, and optionally maps_to "
-                        "(e.g. code,maps_to)");
+    return csv.Error(1,
+                     "the header must name the column code, and optionally maps_to "
+                     "(e.g. code,maps_to)");
   }
   std::vector<ListedCode> codes;
   RETURN_IF_ERROR(csv.ForEachRow(
@@ -228,16 +228,18 @@ absl::StatusOr<PostcodeList> PostcodeList::Load(const std::filesystem::path& pat
         }
         char canonical[6];
         if (ParsePostcode(field, canonical) != RejectReason::kNone) {
-          return csv.Error(line, "is neither a postcode (4 digits, the first not 0, and 2 "
-                                 "letters, e.g. 1234AB) nor a 4-digit PC4 area; correct or "
-                                 "remove the line");
+          return csv.Error(line,
+                           "is neither a postcode (4 digits, the first not 0, and 2 "
+                           "letters, e.g. 1234AB) nor a 4-digit PC4 area; correct or "
+                           "remove the line");
         }
         list.postcodes_.insert(PostcodeKey(std::string_view(canonical, 6)));
         return absl::OkStatus();
       }));
   if (list.size() == 0) {
-    return csv.Error("lists no postcodes; give one postcode or PC4 area per line after the "
-                     "header");
+    return csv.Error(
+        "lists no postcodes; give one postcode or PC4 area per line after the "
+        "header");
   }
   return list;
 }

@@ -65,8 +65,8 @@ absl::StatusOr<v1::SealedBatch> SealBatch(const v1::BatchPayload& payload,
   std::string* sealed = batch.mutable_sealed_payload();
   sealed->resize(scratch->size() + crypto_box_SEALBYTES);
   int rc = crypto_box_seal(reinterpret_cast<unsigned char*>(sealed->data()),
-                           reinterpret_cast<const unsigned char*>(scratch->data()),
-                           scratch->size(), linker_public_key.data());
+                           reinterpret_cast<const unsigned char*>(scratch->data()), scratch->size(),
+                           linker_public_key.data());
   sodium_memzero(scratch->data(), scratch->size());
   if (rc != 0) return absl::InvalidArgumentError("the linker's public key is not usable");
   batch.set_batch_id(BatchIdOf(*sealed));
@@ -83,9 +83,8 @@ absl::StatusOr<v1::SealedBatch> SealBatch(const v1::BatchPayload& payload,
 
 absl::Status VerifySealedBatch(const v1::SealedBatch& batch) {
   if (batch.format_version() != kSealedBatchFormat) {
-    return absl::InvalidArgumentError(
-        fmt::format("sealed batch has format {}, expected {}", batch.format_version(),
-                    kSealedBatchFormat));
+    return absl::InvalidArgumentError(fmt::format("sealed batch has format {}, expected {}",
+                                                  batch.format_version(), kSealedBatchFormat));
   }
   if (batch.signer_public_key().size() != crypto_sign_PUBLICKEYBYTES ||
       batch.signature().size() != crypto_sign_BYTES) {

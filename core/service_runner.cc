@@ -8,13 +8,14 @@
 
 #include <atomic>
 #include <cstring>
-#include <condition_variable>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/escaping.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "core/listener_watchdog.h"
 #include "core/log_safe.h"
 
@@ -36,8 +37,8 @@ class Admission : public grpc::AuthMetadataProcessor {
   // The check may write an audit entry (a synced write): not on gRPC's own threads.
   bool IsBlocking() const override { return true; }
 
-  grpc::Status Process(const InputMetadata& metadata, grpc::AuthContext* context,
-                       OutputMetadata*, OutputMetadata*) override {
+  grpc::Status Process(const InputMetadata& metadata, grpc::AuthContext* context, OutputMetadata*,
+                       OutputMetadata*) override {
     std::string peer;
     if (context != nullptr) {
       std::vector<grpc::string_ref> names = context->FindPropertyValues("x509_common_name");
@@ -61,8 +62,8 @@ class Admission : public grpc::AuthMetadataProcessor {
                             .count();
     const uint64_t refused = ++refused_;
     if (last_log_.exchange(now) == now) return;
-    spdlog::warn("{}: refused a call from '{}' before reading it: {} ({} refused so far)",
-                 service_, LogSafe(peer), LogSafe(why), refused);
+    spdlog::warn("{}: refused a call from '{}' before reading it: {} ({} refused so far)", service_,
+                 LogSafe(peer), LogSafe(why), refused);
   }
 
   std::string service_;
@@ -84,6 +85,16 @@ void WatchGrpcLog(gpr_log_func_args* args) {
               "grpc {}:{}: {}", args->file != nullptr ? args->file : "?", args->line,
               absl::CHexEscape(message));
 }
+
+// What the signal waiter, the listener watchdog and the serving loop share.
+struct Serving {
+  absl::Mutex mutex;
+  absl::CondVar wake;  // to the watchdog: stopping
+  bool stopping ABSL_GUARDED_BY(mutex) = false;
+  bool restart ABSL_GUARDED_BY(mutex) = false;  // the watchdog shut a stalled listener down
+  // The listener serving now; null between listeners.
+  grpc::Server* current ABSL_GUARDED_BY(mutex) = nullptr;
+};
 
 std::unique_ptr<grpc::Server> Start(grpc::Service* service,
                                     const std::shared_ptr<grpc::ServerCredentials>& credentials,
@@ -116,8 +127,7 @@ absl::Status ServeUntilStopped(grpc::Service* service,
                                std::shared_ptr<grpc::ServerCredentials> credentials,
                                const ServiceOptions& options, const sigset_t& stop_signals) {
   if (options.admit) {
-    credentials->SetAuthMetadataProcessor(
-        std::make_shared<Admission>(options.name, options.admit));
+    credentials->SetAuthMetadataProcessor(std::make_shared<Admission>(options.name, options.admit));
   }
   gpr_set_log_function(WatchGrpcLog);
   grpc::ResourceQuota quota(options.name);
@@ -127,8 +137,8 @@ absl::Status ServeUntilStopped(grpc::Service* service,
   std::unique_ptr<grpc::Server> server =
       Start(service, credentials, options, options.listen, quota, &port);
   if (!server || port == 0) {
-    return absl::UnavailableError(
-        fmt::format("cannot listen on {} (address in use, or not an address:port?)", options.listen));
+    return absl::UnavailableError(fmt::format(
+        "cannot listen on {} (address in use, or not an address:port?)", options.listen));
   }
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));
   spdlog::info("{} listening on {}:{}", options.name, host, port);
@@ -137,88 +147,92 @@ absl::Status ServeUntilStopped(grpc::Service* service,
     std::filesystem::rename(options.port_file + ".tmp", options.port_file);
   }
 
-  std::mutex mutex;
-  std::condition_variable wake;
-  bool stopping = false;
-  bool restart = false;
-  grpc::Server* current = server.get();
+  Serving serving;
+  {
+    absl::MutexLock lock(&serving.mutex);
+    serving.current = server.get();
+  }
   std::thread waiter([&] {
     int signal = 0;
     sigwait(&stop_signals, &signal);
     spdlog::info("{} stopping (signal {})", options.name, signal);
     if (options.on_stop) options.on_stop();
-    std::lock_guard<std::mutex> lock(mutex);
-    stopping = true;
-    wake.notify_all();
-    if (current != nullptr) {
-      current->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    absl::MutexLock lock(&serving.mutex);
+    serving.stopping = true;
+    serving.wake.SignalAll();
+    if (serving.current != nullptr) {
+      serving.current->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
     }
   });
   std::thread watchdog([&] {
     ListenerWatchdog listener(port, kStalledChecks);
-    std::unique_lock<std::mutex> lock(mutex);
-    while (!stopping) {
-      wake.wait_for(lock, kWatchdogPeriod);
-      if (stopping || restart || current == nullptr) {
+    absl::MutexLock lock(&serving.mutex);
+    while (!serving.stopping) {
+      serving.wake.WaitWithTimeout(&serving.mutex, absl::FromChrono(kWatchdogPeriod));
+      if (serving.stopping || serving.restart || serving.current == nullptr) {
         listener = ListenerWatchdog(port, kStalledChecks);  // a new listener starts afresh
         continue;
       }
-      lock.unlock();
+      serving.mutex.Unlock();
       const bool stalled = listener.Check();
-      lock.lock();
+      serving.mutex.Lock();
       // A queue that does not drain is a dead listener only when accept() ran out of
       // descriptors; otherwise the service is merely busy (a handshake flood, a slow CPU).
-      if (!stalled || !g_accept_failed.load() || stopping || current == nullptr) continue;
+      if (!stalled || !g_accept_failed.load() || serving.stopping || serving.current == nullptr) {
+        continue;
+      }
       g_accept_failed.store(false);
-      spdlog::error("{}: the listener on port {} stopped accepting connections ({} waiting; "
-                    "gRPC gives a listener up when descriptors run out); replacing it",
-                    options.name, port, listener.waiting());
-      restart = true;
-      current->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      spdlog::error(
+          "{}: the listener on port {} stopped accepting connections ({} waiting; "
+          "gRPC gives a listener up when descriptors run out); replacing it",
+          options.name, port, listener.waiting());
+      serving.restart = true;
+      serving.current->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     }
   });
 
   absl::Status outcome;
   for (;;) {
     server->Wait();
-    std::unique_lock<std::mutex> lock(mutex);
-    current = nullptr;
-    if (stopping || !restart) break;
-    lock.unlock();
+    {
+      absl::MutexLock lock(&serving.mutex);
+      serving.current = nullptr;
+      if (serving.stopping || !serving.restart) break;
+    }
     server.reset();
     // A new listener needs a descriptor; wait until the flood has gone (or a stop).
     while (!DescriptorAvailable()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      std::lock_guard<std::mutex> stop_check(mutex);
-      if (stopping) break;
+      absl::MutexLock stop_check(&serving.mutex);
+      if (serving.stopping) break;
     }
     {
-      std::lock_guard<std::mutex> stop_check(mutex);
-      if (stopping) {
-        restart = false;
+      absl::MutexLock stop_check(&serving.mutex);
+      if (serving.stopping) {
+        serving.restart = false;
         break;
       }
     }
     int again = 0;
     server = Start(service, credentials, options, fmt::format("{}:{}", host, port), quota, &again);
-    lock.lock();
-    restart = false;
+    absl::MutexLock lock(&serving.mutex);
+    serving.restart = false;
     if (!server || again != port) {
       outcome = absl::UnavailableError(fmt::format(
           "{}: cannot listen on {}:{} again after its listener stalled; restart the service",
           options.name, host, port));
-      stopping = true;
-      wake.notify_all();
+      serving.stopping = true;
+      serving.wake.SignalAll();
       break;
     }
     spdlog::info("{} listening on {}:{} again", options.name, host, port);
-    current = server.get();
-    if (stopping) current->Shutdown(std::chrono::system_clock::now());
+    serving.current = server.get();
+    if (serving.stopping) serving.current->Shutdown(std::chrono::system_clock::now());
   }
   {
-    std::lock_guard<std::mutex> lock(mutex);
-    stopping = true;
-    wake.notify_all();
+    absl::MutexLock lock(&serving.mutex);
+    serving.stopping = true;
+    serving.wake.SignalAll();
   }
   watchdog.join();
   if (!outcome.ok()) {

@@ -9,9 +9,9 @@
 #define KOPPEL_CONCAT_INNER_(a, b) a##b
 #define KOPPEL_CONCAT_(a, b) KOPPEL_CONCAT_INNER_(a, b)
 
-#define RETURN_IF_ERROR(expr)                    \
-  do {                                           \
-    ::absl::Status _koppel_status = (expr);      \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::absl::Status _koppel_status = (expr);          \
     if (!_koppel_status.ok()) return _koppel_status; \
   } while (0)
 

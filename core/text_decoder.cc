@@ -1,7 +1,7 @@
 #include "core/text_decoder.h"
 
-#include <fmt/format.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <iconv.h>
 #include <unistd.h>
 
@@ -10,6 +10,7 @@
 #include <cstring>
 #include <utility>
 
+#include "core/file.h"
 #include "core/file_contents.h"
 #include "core/status_macros.h"
 
@@ -103,11 +104,16 @@ size_t CountCharacters(std::string_view utf8) {
 
 const char* IconvName(TextEncoding encoding, std::string_view byte_order) {
   switch (encoding) {
-    case TextEncoding::kWindows1252: return "WINDOWS-1252";
-    case TextEncoding::kIso88591: return "ISO-8859-1";
-    case TextEncoding::kIso885915: return "ISO-8859-15";
-    case TextEncoding::kUtf16: return byte_order == "BE" ? "UTF-16BE" : "UTF-16LE";
-    default: return nullptr;
+    case TextEncoding::kWindows1252:
+      return "WINDOWS-1252";
+    case TextEncoding::kIso88591:
+      return "ISO-8859-1";
+    case TextEncoding::kIso885915:
+      return "ISO-8859-15";
+    case TextEncoding::kUtf16:
+      return byte_order == "BE" ? "UTF-16BE" : "UTF-16LE";
+    default:
+      return nullptr;
   }
 }
 
@@ -234,7 +240,8 @@ absl::Status TextDecoder::ReadByteOrderMark(std::string_view* input, bool end_of
           "(Excel's \"Unicode text\" always writes one); koppel does not guess the byte order: "
           "{}save the export as \"Unicode text\" again, or declare its real encoding or auto "
           "(docs/agent.md)",
-          file_name_, utf8_bom ? "it starts with a UTF-8 byte-order mark (declare utf-8-bom); " : ""));
+          file_name_,
+          utf8_bom ? "it starts with a UTF-8 byte-order mark (declare utf-8-bom); " : ""));
     }
   } else if (utf8_bom) {
     if (!IsUtf8(encoding_)) {
@@ -254,9 +261,9 @@ absl::Status TextDecoder::ReadByteOrderMark(std::string_view* input, bool end_of
   if (const char* name = IconvName(encoding_, byte_order_); name != nullptr) {
     iconv_t cd = iconv_open("UTF-8", name);
     if (cd == reinterpret_cast<iconv_t>(-1)) {
-      return absl::InternalError(fmt::format(
-          "cannot convert from {} (iconv_open: {}); is glibc's gconv installed?", name,
-          std::strerror(errno)));
+      return absl::InternalError(
+          fmt::format("cannot convert from {} (iconv_open: {}); is glibc's gconv installed?", name,
+                      ErrnoText(errno)));
     }
     iconv_ = cd;
   }
@@ -294,8 +301,7 @@ absl::Status TextDecoder::DecodeUtf8(std::string_view* input, bool end_of_input,
   input->remove_prefix(valid);
   if (nul != std::string_view::npos) return NulCharacter();
   if (input->empty() || (truncated && !end_of_input)) return absl::OkStatus();
-  return NotDecodable(truncated ? "the file ends inside a character, which is"
-                                : "a byte that is");
+  return NotDecodable(truncated ? "the file ends inside a character, which is" : "a byte that is");
 }
 
 absl::Status TextDecoder::DecodeWithIconv(std::string_view* input, bool end_of_input,
@@ -343,8 +349,7 @@ absl::Status TextDecoder::DecodeWithIconv(std::string_view* input, bool end_of_i
     return NotDecodable("the file ends inside a character, which is");
   }
   if (control) {
-    return NotDecodable(
-        "a C1 control code (a windows-1252 character read as ISO-8859?) is");
+    return NotDecodable("a C1 control code (a windows-1252 character read as ISO-8859?) is");
   }
   return absl::OkStatus();
 }
@@ -366,7 +371,7 @@ FileDecoding DecodeFile(int fd, const std::string& name, TextEncoding encoding) 
   FileDecoding result;
   if (::lseek(fd, 0, SEEK_SET) != 0) {
     result.status =
-        absl::DataLossError(fmt::format("cannot rewind {}: {}", name, std::strerror(errno)));
+        absl::DataLossError(fmt::format("cannot rewind {}: {}", name, ErrnoText(errno)));
     return result;
   }
   absl::StatusOr<std::unique_ptr<TextDecoder>> decoder = TextDecoder::Create(encoding, name);
@@ -383,7 +388,7 @@ FileDecoding DecodeFile(int fd, const std::string& name, TextEncoding encoding) 
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       result.status =
-          absl::DataLossError(fmt::format("read error in {}: {}", name, std::strerror(errno)));
+          absl::DataLossError(fmt::format("read error in {}: {}", name, ErrnoText(errno)));
       break;
     }
     end = n == 0;
@@ -409,7 +414,7 @@ absl::StatusOr<std::string> FirstBytes(int fd, const std::string& name) {
     ssize_t n = ::pread(fd, head + have, sizeof head - have, static_cast<off_t>(have));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      return absl::DataLossError(fmt::format("read error in {}: {}", name, std::strerror(errno)));
+      return absl::DataLossError(fmt::format("read error in {}: {}", name, ErrnoText(errno)));
     }
     if (n == 0) break;
     have += static_cast<size_t>(n);

@@ -37,8 +37,8 @@ std::string_view TextEncodingNames();
 // What a whole-file check found: the encoding used (never kAuto) and why.
 struct EncodingCheck {
   TextEncoding encoding;
-  bool bom = false;     // the file starts with a byte-order mark
-  std::string reason;   // e.g. "declared in the mapping", "auto: UTF-16 LE byte-order mark"
+  bool bom = false;    // the file starts with a byte-order mark
+  std::string reason;  // e.g. "declared in the mapping", "auto: UTF-16 LE byte-order mark"
 };
 
 // Reads the whole file once in flat memory. Resolves kAuto (BOM: UTF-8 or UTF-16 LE/BE;

@@ -34,9 +34,10 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
 // The common name of the caller's verified certificate, or "" when there is none.
 std::string PeerIdentity(const grpc::ServerContext& context);
 
-// Converts a gRPC status into an absl::Status with the same code and message.
+// Converts a gRPC status into an absl::Status with the same code and message, and the
+// refusal its error details carry (refusal.h).
 absl::Status FromGrpcStatus(const grpc::Status& status);
-// And back, for service handlers.
+// And back, for service handlers: a refusal goes into the error details.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 }  // namespace koppel

@@ -21,8 +21,7 @@ namespace {
 absl::StatusOr<HmacSha256Key> DeriveKindKey(const Secret& covenant_key, IdentifierKind kind) {
   std::string info = "koppel/v1/";
   info += IdentifierKindName(kind);
-  ASSIGN_OR_RETURN(Secret kind_key,
-                   HkdfSha256(covenant_key.span(), {}, info, kCovenantKeySize));
+  ASSIGN_OR_RETURN(Secret kind_key, HkdfSha256(covenant_key.span(), {}, info, kCovenantKeySize));
   return HmacSha256Key::Create(kind_key.span());
 }
 

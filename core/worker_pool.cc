@@ -1,11 +1,11 @@
 #include "core/worker_pool.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <atomic>
 #include <memory>
 #include <typeinfo>
-
-#include <fmt/format.h>
 
 namespace koppel {
 namespace {
@@ -35,19 +35,20 @@ struct Loop {
   void RunParts() {
     for (size_t p = next.fetch_add(1); p < parts; p = next.fetch_add(1)) {
       statuses[p] = RunPart(part, n * p / parts, n * (p + 1) / parts);
-      std::lock_guard<std::mutex> lock(mutex);
-      if (++finished == parts) done.notify_all();
+      absl::MutexLock lock(&mutex);
+      ++finished;
     }
   }
+
+  bool AllFinished() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex) { return finished == parts; }
 
   const size_t n;
   const size_t parts;
   const std::function<absl::Status(size_t, size_t)>& part;  // valid until every part finished
   std::vector<absl::Status> statuses;
   std::atomic<size_t> next{0};
-  std::mutex mutex;
-  std::condition_variable done;
-  size_t finished = 0;
+  absl::Mutex mutex;
+  size_t finished ABSL_GUARDED_BY(mutex) = 0;
 };
 
 }  // namespace
@@ -60,10 +61,9 @@ WorkerPool::WorkerPool(size_t threads) {
 
 WorkerPool::~WorkerPool() {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     stopping_ = true;
   }
-  wake_.notify_all();
   for (std::thread& worker : workers_) worker.join();
 }
 
@@ -71,8 +71,7 @@ void WorkerPool::Work() {
   for (;;) {
     std::function<void()> task;
     {
-      std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+      absl::MutexLock lock(&mutex_, absl::Condition(this, &WorkerPool::HasTaskOrStopping));
       if (tasks_.empty()) return;
       task = std::move(tasks_.front());
       tasks_.pop_front();
@@ -91,14 +90,13 @@ absl::Status WorkerPool::ParallelFor(size_t n, size_t min_part,
   if (parts == 1) return RunPart(part, 0, n);
   auto loop = std::make_shared<Loop>(n, parts, part);
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     for (size_t i = 1; i < parts; ++i) tasks_.emplace_back([loop] { loop->RunParts(); });
   }
-  wake_.notify_all();
   loop->RunParts();
   {
-    std::unique_lock<std::mutex> lock(loop->mutex);
-    loop->done.wait(lock, [&] { return loop->finished == parts; });
+    // Returns once every part has finished; workers may still hold `loop` a moment longer.
+    absl::MutexLock lock(&loop->mutex, absl::Condition(loop.get(), &Loop::AllFinished));
   }
   for (absl::Status& status : loop->statuses) {
     if (!status.ok()) return status;

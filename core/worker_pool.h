@@ -5,15 +5,15 @@
 #ifndef KOPPEL_CORE_WORKER_POOL_H_
 #define KOPPEL_CORE_WORKER_POOL_H_
 
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 
 namespace koppel {
 
@@ -36,15 +36,18 @@ class WorkerPool {
   // A part that throws fails with INTERNAL instead (the exception goes no further), so the
   // caller returns only once every claimed part has finished.
   absl::Status ParallelFor(size_t n, size_t min_part,
-                           const std::function<absl::Status(size_t, size_t)>& part);
+                           const std::function<absl::Status(size_t, size_t)>& part)
+      ABSL_LOCKS_EXCLUDED(mutex_);
 
  private:
-  void Work();
+  void Work() ABSL_LOCKS_EXCLUDED(mutex_);
+  bool HasTaskOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    return stopping_ || !tasks_.empty();
+  }
 
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<std::function<void()>> tasks_;
-  bool stopping_ = false;
+  absl::Mutex mutex_;
+  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mutex_);
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   std::vector<std::thread> workers_;
 };
 

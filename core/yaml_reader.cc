@@ -1,7 +1,6 @@
 #include "core/yaml_reader.h"
 
 #include <fmt/format.h>
-
 #include <yaml-cpp/eventhandler.h>
 
 #include <algorithm>
@@ -38,8 +37,7 @@ class DocumentWalker final : public YAML::EventHandler {
   }
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
     auto it = anchored_scalars_.find(anchor);
-    Leaf(mark, it == anchored_scalars_.end() ? std::nullopt : std::optional(it->second), 0,
-         false);
+    Leaf(mark, it == anchored_scalars_.end() ? std::nullopt : std::optional(it->second), 0, false);
   }
   void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                 const std::string& value) override {
@@ -61,8 +59,8 @@ class DocumentWalker final : public YAML::EventHandler {
     bool is_map = false;
     bool expecting_key = true;
     std::string path;
-    std::string key;   // the current key of a map
-    size_t index = 0;  // the current item of a sequence
+    std::string key;                               // the current key of a map
+    size_t index = 0;                              // the current item of a sequence
     std::map<std::string, int, std::less<>> keys;  // key -> line it first appeared on
   };
 
@@ -73,7 +71,9 @@ class DocumentWalker final : public YAML::EventHandler {
     return top.is_map ? YamlReader::Join(top.path, top.key) : YamlReader::At(top.path, top.index);
   }
 
-  bool AtKey() const { return !stack_.empty() && stack_.back().is_map && stack_.back().expecting_key; }
+  bool AtKey() const {
+    return !stack_.empty() && stack_.back().is_map && stack_.back().expecting_key;
+  }
 
   // A node has ended: its parent moves on to the next key, value or item.
   void Done() {
@@ -158,8 +158,8 @@ absl::Status YamlReader::Error(const YAML::Node& node, std::string_view path,
   if (mark.is_null()) {
     return absl::InvalidArgumentError(fmt::format("{}: {}: {}", source_, where, problem));
   }
-  return absl::InvalidArgumentError(fmt::format("{}:{}:{}: {}: {}", source_, mark.line + 1,
-                                                mark.column + 1, where, problem));
+  return absl::InvalidArgumentError(
+      fmt::format("{}:{}:{}: {}: {}", source_, mark.line + 1, mark.column + 1, where, problem));
 }
 
 absl::Status YamlReader::NotValidYaml(const YAML::Exception& e) const {

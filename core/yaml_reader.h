@@ -55,8 +55,7 @@ class YamlReader {
   // INVALID_ARGUMENT "<source>:<line>:<column>: <path>: <problem>", or
   // "<source>: <path>: <problem>" when `node` has no position (e.g. a missing key). An empty
   // path reads "top level".
-  absl::Status Error(const YAML::Node& node, std::string_view path,
-                     std::string_view problem) const;
+  absl::Status Error(const YAML::Node& node, std::string_view path, std::string_view problem) const;
 
   // INVALID_ARGUMENT "<source>:<line>:<column>: not valid YAML: <message>" for what yaml-cpp
   // threw while loading or reading the document ("<source>: not valid YAML: ..." without a

@@ -4,12 +4,14 @@
 #include <sodium.h>
 
 #include <cstring>
-#include <optional>
 #include <ctime>
+#include <optional>
 
 #include "core/hex.h"
 #include "core/identifier_rules.h"
+#include "core/proto_time.h"
 #include "core/receipt.h"
+#include "core/refusal.h"
 #include "core/status_macros.h"
 
 namespace koppel {
@@ -23,11 +25,21 @@ std::optional<std::string> ValueMismatch(const v1::BatchHeader& header, const v1
     const v1::AttributeSchema& attribute = header.attributes(i);
     v1::Value::KindCase expected = v1::Value::KIND_NOT_SET;
     switch (attribute.type()) {
-      case v1::ATTRIBUTE_TYPE_CATEGORY: expected = v1::Value::kCode; break;
-      case v1::ATTRIBUTE_TYPE_INTEGER: expected = v1::Value::kInteger; break;
-      case v1::ATTRIBUTE_TYPE_AMOUNT: expected = v1::Value::kAmountCents; break;
-      case v1::ATTRIBUTE_TYPE_DATE: expected = v1::Value::kDateDays; break;
-      case v1::ATTRIBUTE_TYPE_YEAR: expected = v1::Value::kYear; break;
+      case v1::ATTRIBUTE_TYPE_CATEGORY:
+        expected = v1::Value::kCode;
+        break;
+      case v1::ATTRIBUTE_TYPE_INTEGER:
+        expected = v1::Value::kInteger;
+        break;
+      case v1::ATTRIBUTE_TYPE_AMOUNT:
+        expected = v1::Value::kAmountCents;
+        break;
+      case v1::ATTRIBUTE_TYPE_DATE:
+        expected = v1::Value::kDateDays;
+        break;
+      case v1::ATTRIBUTE_TYPE_YEAR:
+        expected = v1::Value::kYear;
+        break;
       default:
         return fmt::format("attribute '{}' has no type", attribute.name());
     }
@@ -36,7 +48,8 @@ std::optional<std::string> ValueMismatch(const v1::BatchHeader& header, const v1
       return fmt::format("the value of attribute '{}' is not a {}", attribute.name(),
                          v1::AttributeType_Name(attribute.type()));
     }
-    if (expected == v1::Value::kCode && value.code() >= static_cast<uint32_t>(attribute.codes_size())) {
+    if (expected == v1::Value::kCode &&
+        value.code() >= static_cast<uint32_t>(attribute.codes_size())) {
       return fmt::format("the value of attribute '{}' is code {}, beyond the {} codes of its list",
                          attribute.name(), value.code(), attribute.codes_size());
     }
@@ -47,8 +60,8 @@ std::optional<std::string> ValueMismatch(const v1::BatchHeader& header, const v1
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<BatchIngester>> BatchIngester::Create(Covenant covenant,
-                                                                      LinkerKeys keys,
-                                                                      LinkerStore* store) {
+                                                                     LinkerKeys keys,
+                                                                     LinkerStore* store) {
   if (keys.data_key.size() != crypto_secretbox_KEYBYTES) {
     return absl::InvalidArgumentError("the data key must be 32 bytes");
   }
@@ -60,15 +73,17 @@ absl::StatusOr<std::unique_ptr<BatchIngester>> BatchIngester::Create(Covenant co
 absl::StatusOr<v1::Receipt> BatchIngester::Ingest(const std::string& sender,
                                                   const v1::SealedBatch& batch) {
   if (batch.sealed_payload().size() > kMaxSealedBytes) {
-    return absl::InvalidArgumentError(fmt::format(
-        "batch {} is {} bytes; the limit is {} (seal with a smaller --batch-size)",
-        batch.batch_id(), batch.sealed_payload().size(), kMaxSealedBytes));
+    return absl::InvalidArgumentError(
+        fmt::format("batch {} is {} bytes; the limit is {} (seal with a smaller --batch-size)",
+                    batch.batch_id(), batch.sealed_payload().size(), kMaxSealedBytes));
   }
   RETURN_IF_ERROR(VerifySealedBatch(batch));
-  RETURN_IF_ERROR(covenant_.MayDeliver(sender, batch.dataset(), ToHex(std::span(
-      reinterpret_cast<const uint8_t*>(batch.signer_public_key().data()),
-      batch.signer_public_key().size()))));
-  ASSIGN_OR_RETURN(std::optional<v1::Receipt> held, store_->FindReceipt(covenant_.id, batch.batch_id()));
+  RETURN_IF_ERROR(covenant_.MayDeliver(
+      sender, batch.dataset(),
+      ToHex(std::span(reinterpret_cast<const uint8_t*>(batch.signer_public_key().data()),
+                      batch.signer_public_key().size()))));
+  ASSIGN_OR_RETURN(std::optional<v1::Receipt> held,
+                   store_->FindReceipt(covenant_.id, batch.batch_id()));
   if (held.has_value()) {
     held->set_duplicate(true);
     RETURN_IF_ERROR(SignReceipt(keys_.signing, &*held));
@@ -79,30 +94,37 @@ absl::StatusOr<v1::Receipt> BatchIngester::Ingest(const std::string& sender,
   const v1::BatchHeader& header = payload.header();
   // Its names reach refusals, the audit log and the store: checked before any of them.
   if (std::optional<FieldViolation> violation = CheckRequestFields(header)) {
-    return absl::InvalidArgumentError(fmt::format(
-        "batch {}: header field {} ({} bytes) breaks its rule: {}; nothing of the batch is "
-        "stored",
-        batch.batch_id(), violation->field, violation->length, violation->rule));
+    return WithServiceRule(
+        absl::InvalidArgumentError(fmt::format(
+            "batch {}: header field {} ({} bytes) breaks its rule: {}; nothing of the batch is "
+            "stored",
+            batch.batch_id(), violation->field, violation->length, violation->rule)),
+        "request_field", covenant_.id);
   }
   if (header.covenant_id() != covenant_.id) {
-    return absl::PermissionDeniedError(fmt::format(
-        "batch {} was sealed under covenant '{}', not '{}' (rule: data stays bound to its "
-        "covenant)",
-        batch.batch_id(), header.covenant_id(), covenant_.id));
+    return WithServiceRule(
+        absl::PermissionDeniedError(fmt::format(
+            "batch {} was sealed under covenant '{}', not '{}' (rule: data stays bound to its "
+            "covenant)",
+            batch.batch_id(), header.covenant_id(), covenant_.id)),
+        "covenant_binding", covenant_.id);
   }
   if (header.covenant_version() != covenant_.version) {
-    return absl::FailedPreconditionError(fmt::format(
-        "batch {} was sealed under version {} of covenant {}, which is {} (rule: version); "
-        "seal the export again",
-        batch.batch_id(), header.covenant_version(), covenant_.id,
-        header.covenant_version() < covenant_.version
-            ? fmt::format("superseded by version {}", covenant_.version)
-            : fmt::format("not known here (the linker serves version {})", covenant_.version)));
+    return WithCovenantRule(
+        absl::FailedPreconditionError(fmt::format(
+            "batch {} was sealed under version {} of covenant {}, which is {} (rule: version); "
+            "seal the export again",
+            batch.batch_id(), header.covenant_version(), covenant_.id,
+            header.covenant_version() < covenant_.version
+                ? fmt::format("superseded by version {}", covenant_.version)
+                : fmt::format("not known here (the linker serves version {})", covenant_.version))),
+        "version", covenant_.id, covenant_.version);
   }
   std::vector<std::string> fields;
-  for (const v1::AttributeSchema& attribute : header.attributes()) fields.push_back(attribute.name());
-  RETURN_IF_ERROR(covenant_.MayCarry(sender, header.dataset(), fields, header.has_bsn(),
-                                     header.has_address()));
+  for (const v1::AttributeSchema& attribute : header.attributes())
+    fields.push_back(attribute.name());
+  RETURN_IF_ERROR(
+      covenant_.MayCarry(sender, header.dataset(), fields, header.has_bsn(), header.has_address()));
 
   std::vector<StoredRecord> records;
   records.reserve(static_cast<size_t>(payload.records_size()));
@@ -113,12 +135,15 @@ absl::StatusOr<v1::Receipt> BatchIngester::Ingest(const std::string& sender,
     const bool undeclared_identifier = (!header.has_bsn() && !record.bsn_token().empty()) ||
                                        (!header.has_address() && !record.address_token().empty());
     if (undeclared_identifier || record.values_size() > header.attributes_size()) {
-      return absl::PermissionDeniedError(fmt::format(
-          "covenant {} v{}: batch {} has a record carrying {} its header does not declare; nothing "
-          "of the batch is stored (rule: parties[{}].datasets[{}].{})",
-          covenant_.id, covenant_.version, batch.batch_id(),
-          undeclared_identifier ? "an identifier" : "a value", sender, header.dataset(),
-          undeclared_identifier ? "identifiers" : "fields"));
+      const std::string key = fmt::format("parties[{}].datasets[{}].{}", sender, header.dataset(),
+                                          undeclared_identifier ? "identifiers" : "fields");
+      return WithCovenantRule(
+          absl::PermissionDeniedError(fmt::format(
+              "covenant {} v{}: batch {} has a record carrying {} its header does not declare; "
+              "nothing of the batch is stored (rule: {})",
+              covenant_.id, covenant_.version, batch.batch_id(),
+              undeclared_identifier ? "an identifier" : "a value", key)),
+          key, covenant_.id, covenant_.version);
     }
     if (std::optional<std::string> mismatch = ValueMismatch(header, record)) {
       return absl::InvalidArgumentError(fmt::format(
@@ -152,7 +177,11 @@ absl::StatusOr<v1::Receipt> BatchIngester::Ingest(const std::string& sender,
   receipt.set_sender(sender);
   receipt.set_records_accepted(records.size());
   receipt.set_records_rejected(rejected);
-  receipt.set_stored_at_unix_seconds(static_cast<int64_t>(std::time(nullptr)));
+  const absl::Time stored = absl::FromTimeT(std::time(nullptr));
+  *receipt.mutable_store_time() = ToProtoTimestamp(stored);
+  // Agents from before store_time sign and check field 8: the same seconds give them the same
+  // signed bytes (docs/api.md, "Compatibility").
+  receipt.set_legacy_stored_at_unix_seconds(absl::ToUnixSeconds(stored));
   RETURN_IF_ERROR(SignReceipt(keys_.signing, &receipt));
   ASSIGN_OR_RETURN(v1::Receipt committed, store_->Commit(receipt, payload.header(), records));
   if (committed.signature() != receipt.signature()) {  // another stream stored it first

@@ -1,8 +1,9 @@
 // Turns one delivered sealed batch into stored records (ARCHITECTURE sections 2-4): checks the
 // sender may deliver it under the covenant, verifies and opens it, checks it was sealed under
-// the covenant's current version and carries only the fields and identifiers granted, re-keys every token with
-// K_link so that no agent-side token ever reaches the disk, and commits it durably, with a signed
-// receipt, to the covenant's store (whose files are encrypted under the covenant's data key).
+// the covenant's current version and carries only the fields and identifiers granted, re-keys every
+// token with K_link so that no agent-side token ever reaches the disk, and commits it durably, with
+// a signed receipt, to the covenant's store (whose files are encrypted under the covenant's data
+// key).
 #ifndef KOPPEL_LINKER_BATCH_INGESTER_H_
 #define KOPPEL_LINKER_BATCH_INGESTER_H_
 
@@ -22,9 +23,9 @@ namespace koppel {
 struct LinkerKeys {
   BoxPublicKey box_public;  // agents seal to this
   Secret box_secret;
-  Secret signing;           // signs receipts
-  Secret link_key;          // K_link: re-keys tokens
-  Secret data_key;          // the covenant's store is encrypted under it
+  Secret signing;   // signs receipts
+  Secret link_key;  // K_link: re-keys tokens
+  Secret data_key;  // the covenant's store is encrypted under it
 };
 
 class BatchIngester {
@@ -52,7 +53,9 @@ class BatchIngester {
 
  private:
   BatchIngester(Covenant covenant, LinkerKeys keys, HmacSha256Key rekey, LinkerStore* store)
-      : covenant_(std::move(covenant)), keys_(std::move(keys)), rekey_(std::move(rekey)),
+      : covenant_(std::move(covenant)),
+        keys_(std::move(keys)),
+        rekey_(std::move(rekey)),
         store_(store) {}
 
   Covenant covenant_;

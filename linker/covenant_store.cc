@@ -71,8 +71,8 @@ absl::StatusOr<HmacSha256Key> MarkKey(const Secret& data_key) {
 
 // What the mark's MAC covers: the covenant and every number, in a fixed order.
 std::string MarkMessage(const std::string& covenant, const HighWaterMark& mark) {
-  return fmt::format("koppel held mark 1\n{}\n{}\n{}\n{}\n{}", covenant, mark.records,
-                     mark.batches, mark.releases, mark.sequence);
+  return fmt::format("koppel held mark 1\n{}\n{}\n{}\n{}\n{}", covenant, mark.records, mark.batches,
+                     mark.releases, mark.sequence);
 }
 
 std::string MarkMac(const HmacSha256Key& key, const std::string& covenant,
@@ -111,12 +111,17 @@ CovenantStore::CovenantStore(std::string covenant, std::filesystem::path dir,
                              rocksdb::Options options, Options store_options,
                              std::shared_ptr<rocksdb::Env> env, std::shared_ptr<rocksdb::DB> db,
                              HmacSha256Key mark_key, Digest256 fingerprint)
-    : covenant_(std::move(covenant)), dir_(std::move(dir)), options_(std::move(options)),
-      store_options_(std::move(store_options)), env_(std::move(env)), db_(std::move(db)),
-      mark_key_(std::move(mark_key)), fingerprint_(fingerprint) {}
+    : covenant_(std::move(covenant)),
+      dir_(std::move(dir)),
+      options_(std::move(options)),
+      store_options_(std::move(store_options)),
+      env_(std::move(env)),
+      db_(std::move(db)),
+      mark_key_(std::move(mark_key)),
+      fingerprint_(fingerprint) {}
 
 CovenantStore::~CovenantStore() {
-  std::lock_guard<std::mutex> lock(db_pointer_mutex_);
+  absl::MutexLock lock(&db_pointer_mutex_);
   if (db_ != nullptr && !store_options_.read_only) FlushToTables(db_.get());
 }
 
@@ -163,8 +168,8 @@ absl::StatusOr<std::unique_ptr<CovenantStore>> CovenantStore::Open(std::string c
         "before{}; it is not created anew empty: {}",
         covenant, dir.string(),
         mark.ok() && mark->has_value()
-            ? fmt::format(" ({} records of {} batches, {} releases acknowledged)",
-                          (*mark)->records, (*mark)->batches, (*mark)->releases)
+            ? fmt::format(" ({} records of {} batches, {} releases acknowledged)", (*mark)->records,
+                          (*mark)->batches, (*mark)->releases)
             : "",
         kRestoreAdvice));
   }
@@ -198,9 +203,9 @@ absl::StatusOr<std::unique_ptr<CovenantStore>> CovenantStore::Open(std::string c
     std::filesystem::create_directories(dir, ec);
     std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
     if (ec) {
-      return absl::PermissionDeniedError(fmt::format(
-          "cannot make the directory {} of covenant {}'s store private (mode 700): {}",
-          dir.string(), covenant, ec.message()));
+      return absl::PermissionDeniedError(
+          fmt::format("cannot make the directory {} of covenant {}'s store private (mode 700): {}",
+                      dir.string(), covenant, ec.message()));
     }
   }
   // A changed SST is refused before anything reads it: the linker opens without compactions,
@@ -213,19 +218,19 @@ absl::StatusOr<std::unique_ptr<CovenantStore>> CovenantStore::Open(std::string c
   if (!store.read_only) {
     if (absl::Status verified = VerifyEncryptedStore(db.get()); !verified.ok()) {
       spdlog::error("store: covenant {}: {}", covenant, std::string(verified.message()));
-      return absl::DataLossError(fmt::format(
-          "covenant {}'s store does not verify: {}. {}", covenant, std::string(verified.message()),
-          kRestoreAdvice));
+      return absl::DataLossError(fmt::format("covenant {}'s store does not verify: {}. {}",
+                                             covenant, std::string(verified.message()),
+                                             kRestoreAdvice));
     }
     RETURN_IF_ERROR(FromRocks(db->SetOptions({{"disable_auto_compactions", "false"}}),
                               "enabling compactions after the store was verified"));
   }
   if (!mark.ok()) return mark.status();
-  std::unique_ptr<CovenantStore> opened(
-      new CovenantStore(std::move(covenant), dir, options, store, std::move(env), std::move(db),
-                        std::move(mark_key), fingerprint));
+  std::unique_ptr<CovenantStore> opened(new CovenantStore(std::move(covenant), dir, options, store,
+                                                          std::move(env), std::move(db),
+                                                          std::move(mark_key), fingerprint));
   if (absl::Status checked = opened->CheckAndRaiseMark(*mark); !checked.ok()) {
-    std::lock_guard<std::mutex> lock(opened->db_pointer_mutex_);
+    absl::MutexLock lock(&opened->db_pointer_mutex_);
     opened->db_.reset();  // closed as found: no flush
     opened->closed_.store(true);
     return checked;
@@ -254,8 +259,7 @@ absl::StatusOr<std::optional<HighWaterMark>> CovenantStore::ReadMark(
   }
   const std::string expected = MarkMac(mark_key, covenant, mark);
   if (!well_formed || json["mac"].get<std::string>().size() != expected.size() ||
-      sodium_memcmp(json["mac"].get<std::string>().data(), expected.data(), expected.size()) !=
-          0) {
+      sodium_memcmp(json["mac"].get<std::string>().data(), expected.data(), expected.size()) != 0) {
     return absl::DataLossError(fmt::format(
         "the high-water mark of covenant {}'s store ({}) does not verify under its data key: it "
         "was altered, or belongs to another store or key. The linker does not open the store "
@@ -281,7 +285,7 @@ void CovenantStore::WriteMark(const std::string& covenant, const Options& option
 }
 
 absl::Status CovenantStore::CheckAndRaiseMark(const std::optional<HighWaterMark>& mark) {
-  std::lock_guard<std::mutex> lock(commit_mutex_);
+  absl::MutexLock lock(&commit_mutex_);
   ASSIGN_OR_RETURN(held_, Held());
   ASSIGN_OR_RETURN(releases_, ReleasesSpent());
   ASSIGN_OR_RETURN(std::shared_ptr<rocksdb::DB> db, Db("checking the high-water mark"));
@@ -294,8 +298,8 @@ absl::Status CovenantStore::CheckAndRaiseMark(const std::optional<HighWaterMark>
         "batches and {} releases (sequence {}). Part of its write-ahead log or table files is "
         "gone or was cut short; serving it would lose acknowledged batches (agents would not "
         "resend them) and reset the release budget: {}",
-        covenant_, dir_.string(), held_.records, held_.batches, releases_, sequence,
-        mark->records, mark->batches, mark->releases, mark->sequence, kRestoreAdvice));
+        covenant_, dir_.string(), held_.records, held_.batches, releases_, sequence, mark->records,
+        mark->batches, mark->releases, mark->sequence, kRestoreAdvice));
   }
   RaiseMark();
   return absl::OkStatus();
@@ -340,16 +344,16 @@ absl::StatusOr<std::shared_ptr<rocksdb::DB>> CovenantStore::OpenDb(
   }
   if (s.IsNoSpace()) return FromRocks(s, "opening the store");
   if (!s.ok()) {
-    return absl::FailedPreconditionError(fmt::format(
-        "cannot open the linker database in {}{}: {} (is another linker using it?)", dir.string(),
-        read_only ? " for reading" : "", s.ToString()));
+    return absl::FailedPreconditionError(
+        fmt::format("cannot open the linker database in {}{}: {} (is another linker using it?)",
+                    dir.string(), read_only ? " for reading" : "", s.ToString()));
   }
   // The Env outlives the database: whoever holds the last reference (a cursor) closes both.
   return std::shared_ptr<rocksdb::DB>(db, [env = std::move(env)](rocksdb::DB* d) { delete d; });
 }
 
 absl::StatusOr<std::shared_ptr<rocksdb::DB>> CovenantStore::Db(std::string_view what) const {
-  std::lock_guard<std::mutex> lock(db_pointer_mutex_);
+  absl::MutexLock lock(&db_pointer_mutex_);
   if (db_ == nullptr) {
     if (closed_.load()) {
       return absl::FailedPreconditionError(fmt::format(
@@ -379,7 +383,7 @@ absl::StatusOr<std::shared_ptr<rocksdb::DB>> CovenantStore::TakeDb(absl::Duratio
                                                                    std::string_view what) const {
   std::shared_ptr<rocksdb::DB> old;
   {
-    std::lock_guard<std::mutex> lock(db_pointer_mutex_);
+    absl::MutexLock lock(&db_pointer_mutex_);
     old = std::move(db_);
   }
   if (old == nullptr) return old;
@@ -395,7 +399,7 @@ absl::StatusOr<std::shared_ptr<rocksdb::DB>> CovenantStore::TakeDb(absl::Duratio
     }
   }
   if (old.use_count() > 1) {
-    std::lock_guard<std::mutex> lock(db_pointer_mutex_);
+    absl::MutexLock lock(&db_pointer_mutex_);
     db_ = std::move(old);
     return absl::UnavailableError(fmt::format(
         "the store of covenant {} waits for a running query ({}); retry later", covenant_, what));
@@ -404,7 +408,7 @@ absl::StatusOr<std::shared_ptr<rocksdb::DB>> CovenantStore::TakeDb(absl::Duratio
 }
 
 absl::Status CovenantStore::ReopenIfNeeded(std::string_view what) const {
-  std::lock_guard<std::mutex> reopening(reopen_mutex_);
+  absl::MutexLock reopening(&reopen_mutex_);
   if (!reopen_needed_.load() || closed_.load()) return absl::OkStatus();
   RETURN_IF_ERROR(CheckFreeSpace(what, 0));
   absl::StatusOr<std::shared_ptr<rocksdb::DB>> old = TakeDb(kReopenPatience, what);
@@ -427,7 +431,7 @@ absl::Status CovenantStore::ReopenIfNeeded(std::string_view what) const {
         what));
   }
   {
-    std::lock_guard<std::mutex> lock(db_pointer_mutex_);
+    absl::MutexLock lock(&db_pointer_mutex_);
     db_ = std::move(*reopened);
   }
   reopen_needed_.store(false);
@@ -448,8 +452,8 @@ absl::Status CovenantStore::Write(const rocksdb::WriteOptions& options, rocksdb:
 }
 
 absl::Status CovenantStore::Close() {
-  std::lock_guard<std::mutex> commits(commit_mutex_);
-  std::lock_guard<std::mutex> reopening(reopen_mutex_);
+  absl::MutexLock commits(&commit_mutex_);
+  absl::MutexLock reopening(&reopen_mutex_);
   ASSIGN_OR_RETURN(std::shared_ptr<rocksdb::DB> db, TakeDb(absl::InfiniteDuration(), "closing"));
   closed_.store(true);
   if (db == nullptr) return absl::OkStatus();
@@ -478,7 +482,7 @@ absl::StatusOr<std::optional<v1::Receipt>> CovenantStore::FindReceipt(
 absl::StatusOr<v1::Receipt> CovenantStore::Commit(const v1::Receipt& receipt,
                                                   const v1::BatchHeader& header,
                                                   const std::vector<StoredRecord>& records) {
-  std::lock_guard<std::mutex> lock(commit_mutex_);
+  absl::MutexLock lock(&commit_mutex_);
   RETURN_IF_ERROR(ReopenIfNeeded("writing a batch"));
   if (receipt.covenant_id() != covenant_) {
     return absl::InternalError(fmt::format("a batch of covenant {} was sent to the store of {}",
@@ -621,8 +625,8 @@ absl::StatusOr<CovenantStore::Shape> CovenantStore::Settle() {
     std::string files;
     db->GetProperty("rocksdb.num-files-at-level" + std::to_string(level), &files);
     if (files != "0") {
-      shape.files_per_level += fmt::format("{}L{}={}", shape.files_per_level.empty() ? "" : " ",
-                                           level, files);
+      shape.files_per_level +=
+          fmt::format("{}L{}={}", shape.files_per_level.empty() ? "" : " ", level, files);
     }
   }
   return shape;
@@ -640,7 +644,7 @@ absl::StatusOr<int64_t> CovenantStore::ReleasesSpent() const {
 }
 
 absl::Status CovenantStore::SpendRelease() {
-  std::lock_guard<std::mutex> lock(commit_mutex_);
+  absl::MutexLock lock(&commit_mutex_);
   RETURN_IF_ERROR(ReopenIfNeeded("recording a release"));
   ASSIGN_OR_RETURN(int64_t spent, ReleasesSpent());
   rocksdb::WriteOptions sync;
@@ -664,12 +668,14 @@ absl::StatusOr<v1::BatchHeader> CovenantStore::FindBatchHeader(std::string_view 
   std::string value;
   rocksdb::Status s = db->Get(rocksdb::ReadOptions(), HeaderKey(raw), &value);
   if (s.IsNotFound()) {
-    return absl::NotFoundError(fmt::format("no header stored for batch {}", ToHex(std::span(
-        reinterpret_cast<const uint8_t*>(raw.data()), raw.size()))));
+    return absl::NotFoundError(
+        fmt::format("no header stored for batch {}",
+                    ToHex(std::span(reinterpret_cast<const uint8_t*>(raw.data()), raw.size()))));
   }
   if (absl::Status st = FromRocks(s, "reading a batch header"); !st.ok()) return st;
   v1::BatchHeader header;
-  if (!header.ParseFromString(value)) return absl::DataLossError("a stored batch header is corrupt");
+  if (!header.ParseFromString(value))
+    return absl::DataLossError("a stored batch header is corrupt");
   return header;
 }
 
@@ -695,8 +701,8 @@ std::unique_ptr<RecordCursor> CovenantStore::NewRecordCursor(const std::string& 
   } else {
     upper.append(end_token);
   }
-  auto cursor = std::unique_ptr<RecordCursor>(new RecordCursor(
-      *db, prefix, std::move(upper), view != nullptr ? view->snapshot_ : nullptr));
+  auto cursor = std::unique_ptr<RecordCursor>(
+      new RecordCursor(*db, prefix, std::move(upper), view != nullptr ? view->snapshot_ : nullptr));
   cursor->it_->Seek(prefix + std::string(begin_token));
   cursor->Settle();
   return cursor;
@@ -704,8 +710,11 @@ std::unique_ptr<RecordCursor> CovenantStore::NewRecordCursor(const std::string& 
 
 RecordCursor::RecordCursor(std::shared_ptr<rocksdb::DB> db, std::string prefix,
                            std::string upper_bound, const rocksdb::Snapshot* snapshot)
-    : db_(std::move(db)), prefix_(std::move(prefix)), prefix_size_(prefix_.size()),
-      upper_bound_(std::move(upper_bound)), upper_bound_slice_(upper_bound_) {
+    : db_(std::move(db)),
+      prefix_(std::move(prefix)),
+      prefix_size_(prefix_.size()),
+      upper_bound_(std::move(upper_bound)),
+      upper_bound_slice_(upper_bound_) {
   rocksdb::ReadOptions options;
   options.fill_cache = false;
   options.readahead_size = 4 << 20;
@@ -754,8 +763,7 @@ absl::StatusOr<std::vector<std::string>> CovenantStore::ReleaseHistory() const {
   ASSIGN_OR_RETURN(std::shared_ptr<rocksdb::DB> db, Db("reading the release history"));
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
   std::vector<std::string> entries;
-  for (it->Seek(kHistoryPrefix); it->Valid() && it->key().starts_with(kHistoryPrefix);
-       it->Next()) {
+  for (it->Seek(kHistoryPrefix); it->Valid() && it->key().starts_with(kHistoryPrefix); it->Next()) {
     entries.emplace_back(it->value().data(), it->value().size());
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "reading the release history"));
@@ -763,7 +771,7 @@ absl::StatusOr<std::vector<std::string>> CovenantStore::ReleaseHistory() const {
 }
 
 absl::Status CovenantStore::RecordRelease(const std::string& sealed_entry) {
-  std::lock_guard<std::mutex> lock(commit_mutex_);
+  absl::MutexLock lock(&commit_mutex_);
   RETURN_IF_ERROR(ReopenIfNeeded("recording a release"));
   ASSIGN_OR_RETURN(int64_t spent, ReleasesSpent());
   rocksdb::WriteBatch batch;

@@ -19,12 +19,13 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/hmac.h"
 #include "core/secret.h"
@@ -152,13 +153,15 @@ class CovenantStore {
   bool OpensWith(const Secret& data_key) const;
 
   // The receipt of a batch already held, if any.
-  absl::StatusOr<std::optional<v1::Receipt>> FindReceipt(const std::string& batch_id) const;
+  absl::StatusOr<std::optional<v1::Receipt>> FindReceipt(const std::string& batch_id) const
+      ABSL_LOCKS_EXCLUDED(reopen_mutex_, db_pointer_mutex_);
 
   // Stores the records and the receipt atomically and durably (fsync), unless the batch is
   // already held: then returns the stored receipt and writes nothing. The batch header
   // (dataset, period, attribute schema) is kept so that analyses can read the records' values.
   absl::StatusOr<v1::Receipt> Commit(const v1::Receipt& receipt, const v1::BatchHeader& header,
-                                     const std::vector<StoredRecord>& records);
+                                     const std::vector<StoredRecord>& records)
+      ABSL_LOCKS_EXCLUDED(commit_mutex_);
 
   // The header of a stored batch; `batch_id` raw (32 bytes) or hex.
   absl::StatusOr<v1::BatchHeader> FindBatchHeader(std::string_view batch_id) const;
@@ -188,17 +191,17 @@ class CovenantStore {
 
   // The release budget: how many releases the covenant has had; Spend adds one durably.
   absl::StatusOr<int64_t> ReleasesSpent() const;
-  absl::Status SpendRelease();
+  absl::Status SpendRelease() ABSL_LOCKS_EXCLUDED(commit_mutex_);
   // The sealed entries of the release history (release_history.h), oldest first.
   absl::StatusOr<std::vector<std::string>> ReleaseHistory() const;
   // Spends one release of the budget and appends `sealed_entry` to the history, in one synced
   // write, so that a release is either recorded and counted or neither.
-  absl::Status RecordRelease(const std::string& sealed_entry);
+  absl::Status RecordRelease(const std::string& sealed_entry) ABSL_LOCKS_EXCLUDED(commit_mutex_);
 
   // Calls `visit` for every stored record of a dataset in key order.
-  absl::Status Scan(const std::string& dataset,
-                    const std::function<void(std::string_view key, std::string_view value)>& visit)
-      const;
+  absl::Status Scan(
+      const std::string& dataset,
+      const std::function<void(std::string_view key, std::string_view value)>& visit) const;
 
   // For benchmarks, which measure a store at rest: flushes the memtable and waits until no
   // flush or compaction runs or is pending. Returns the live SST bytes and "L0=n L1=m ...".
@@ -212,7 +215,7 @@ class CovenantStore {
   // write-ahead log while the linker is down, then closes the instance once the cursors still
   // holding it are gone, however long that takes (requests are drained before a covenant's
   // end; a wait is logged every 10 s). Every later call fails. The destructor flushes too.
-  absl::Status Close();
+  absl::Status Close() ABSL_LOCKS_EXCLUDED(commit_mutex_, reopen_mutex_);
 
  private:
   CovenantStore(std::string covenant, std::filesystem::path dir, rocksdb::Options options,
@@ -223,18 +226,20 @@ class CovenantStore {
                                                              bool read_only,
                                                              std::shared_ptr<rocksdb::Env> env);
   // The database for one operation; UNAVAILABLE while it is being reopened or once closed.
-  absl::StatusOr<std::shared_ptr<rocksdb::DB>> Db(std::string_view what) const;
+  absl::StatusOr<std::shared_ptr<rocksdb::DB>> Db(std::string_view what) const
+      ABSL_LOCKS_EXCLUDED(db_pointer_mutex_);
   // RESOURCE_EXHAUSTED when writing `bytes` would leave less than min_free_bytes free.
   absl::Status CheckFreeSpace(std::string_view what, uint64_t bytes) const;
   // Writes durably; after a failed write, the next one reopens the database first, so the
   // store recovers by itself once space is freed. Callers hold commit_mutex_; FindReceipt
   // (a delivery's first step) reopens too, so a failed reopen is retried by the next delivery.
   absl::Status Write(const rocksdb::WriteOptions& options, rocksdb::WriteBatch* batch,
-                     std::string_view what);
-  absl::Status ReopenIfNeeded(std::string_view what) const;
+                     std::string_view what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mutex_);
+  absl::Status ReopenIfNeeded(std::string_view what) const ABSL_LOCKS_EXCLUDED(reopen_mutex_);
   // Takes the database out and waits until no cursor holds it; puts it back on timeout.
   absl::StatusOr<std::shared_ptr<rocksdb::DB>> TakeDb(absl::Duration patience,
-                                                      std::string_view what) const;
+                                                      std::string_view what) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(reopen_mutex_) ABSL_LOCKS_EXCLUDED(db_pointer_mutex_);
   // The mark in `held_file`, nullopt when there is none; DATA_LOSS when it does not verify.
   static absl::StatusOr<std::optional<HighWaterMark>> ReadMark(const std::string& covenant,
                                                                const Options& options,
@@ -242,9 +247,10 @@ class CovenantStore {
   static void WriteMark(const std::string& covenant, const Options& options,
                         const HmacSha256Key& mark_key, const HighWaterMark& mark);
   // DATA_LOSS when the open instance holds less than `mark`; else raises the mark to it.
-  absl::Status CheckAndRaiseMark(const std::optional<HighWaterMark>& mark);
-  // Writes the mark of what the instance holds now; callers hold commit_mutex_.
-  void RaiseMark();
+  absl::Status CheckAndRaiseMark(const std::optional<HighWaterMark>& mark)
+      ABSL_LOCKS_EXCLUDED(commit_mutex_);
+  // Writes the mark of what the instance holds now.
+  void RaiseMark() ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mutex_);
   // Flushes the memtable and syncs the log; logged, not returned (closing goes on).
   void FlushToTables(rocksdb::DB* db) const;
 
@@ -253,16 +259,18 @@ class CovenantStore {
   const rocksdb::Options options_;
   const Options store_options_;
   const std::shared_ptr<rocksdb::Env> env_;  // the encrypting Env; every DB opened on it keeps it
-  mutable std::mutex reopen_mutex_;
-  mutable std::mutex db_pointer_mutex_;
-  mutable std::shared_ptr<rocksdb::DB> db_;  // null while reopening, after a failed reopen, closed
+  // Taken in this order: commit_mutex_, reopen_mutex_, db_pointer_mutex_.
+  mutable absl::Mutex reopen_mutex_;
+  mutable absl::Mutex db_pointer_mutex_;
+  // Null while reopening, after a failed reopen, and once closed.
+  mutable std::shared_ptr<rocksdb::DB> db_ ABSL_GUARDED_BY(db_pointer_mutex_);
   mutable std::atomic<bool> reopen_needed_{false};
   std::atomic<bool> closed_{false};
   const HmacSha256Key mark_key_;
   const Digest256 fingerprint_;
-  std::mutex commit_mutex_;  // makes check-then-write of a batch id atomic
-  HeldCounts held_;          // guarded by commit_mutex_
-  int64_t releases_ = 0;     // guarded by commit_mutex_
+  absl::Mutex commit_mutex_;  // makes check-then-write of a batch id atomic
+  HeldCounts held_ ABSL_GUARDED_BY(commit_mutex_);
+  int64_t releases_ ABSL_GUARDED_BY(commit_mutex_) = 0;
 };
 
 }  // namespace koppel

@@ -97,8 +97,8 @@ absl::Status CheckSpecFitsDeliveries(const AnalysisSpec& spec, const PriceTable&
     for (const v1::BatchHeader& run : runs) {
       for (const AttributeUse* use : reads) {
         if (!TypeFits(*use, run).ok()) continue;
-        if (absl::Status codes = CheckAttributeCodes(*use, *FindAttribute(run, use->attribute),
-                                                     prices);
+        if (absl::Status codes =
+                CheckAttributeCodes(*use, *FindAttribute(run, use->attribute), prices);
             !codes.ok()) {
           return Refuse(spec, *use, codes);
         }

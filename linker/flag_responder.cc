@@ -2,21 +2,21 @@
 
 #include <fmt/format.h>
 #include <sodium.h>
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cmath>
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
+#include <cmath>
 #include <optional>
 #include <set>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "core/log_safe.h"
+#include "core/refusal.h"
 #include "core/status_macros.h"
 
 namespace koppel {
@@ -47,10 +47,12 @@ absl::StatusOr<v1::AskFlagsResponse> FlagResponder::Answer(const std::string& ca
                                                            const v1::AskFlagsRequest& request,
                                                            absl::Time deadline) const {
   if (request.covenant_id() != covenant_->id) {
-    return absl::PermissionDeniedError(fmt::format(
-        "this linker answers purpose-bound releases of covenant '{}', not '{}' (rule: data stays "
-        "bound to its covenant); ask with --covenant-id {}",
-        covenant_->id, request.covenant_id(), covenant_->id));
+    return WithServiceRule(
+        absl::PermissionDeniedError(fmt::format(
+            "this linker answers purpose-bound releases of covenant '{}', not '{}' (rule: data "
+            "stays bound to its covenant); ask with --covenant-id {}",
+            covenant_->id, request.covenant_id(), covenant_->id)),
+        "covenant_binding", covenant_->id);
   }
   const std::vector<std::string> asked(request.flags().begin(), request.flags().end());
   ASSIGN_OR_RETURN(const PurposeBoundRelease* release,
@@ -88,9 +90,9 @@ absl::StatusOr<v1::AskFlagsResponse> FlagResponder::Answer(const std::string& ca
     }
   }
   if (flags.size() != (asked.empty() ? release->flags.size() : asked.size())) {
-    return absl::InternalError(fmt::format(
-        "release '{}': the covenant check let through a flag the release does not list",
-        release->name));
+    return absl::InternalError(
+        fmt::format("release '{}': the covenant check let through a flag the release does not list",
+                    release->name));
   }
 
   std::vector<std::string> rekeyed_tokens;
@@ -166,16 +168,21 @@ class FlagResponder::Households {
  public:
   Households(std::string covenant, FamilyRegister family, const Secret* data_key,
              const LinkerStore* store, const Options& options)
-      : covenant_(std::move(covenant)), family_(std::move(family)), data_key_(data_key),
-        store_(store), options_(options), worker_([this] { Run(); }) {}
+      : covenant_(std::move(covenant)),
+        family_(std::move(family)),
+        data_key_(data_key),
+        store_(store),
+        options_(options),
+        worker_([this] { Run(); }) {}
   ~Households() { Stop(); }
 
   const FamilyRegister& family() const { return family_; }
 
   // The index for `day` holding every batch queued so far, waited for until a second before
   // `deadline` and at most options.max_household_wait.
-  absl::StatusOr<std::shared_ptr<const HouseholdIndex>> Get(int day, absl::Time deadline) {
-    std::unique_lock<std::mutex> lock(mutex_);
+  absl::StatusOr<std::shared_ptr<const HouseholdIndex>> Get(int day, absl::Time deadline)
+      ABSL_LOCKS_EXCLUDED(mutex_) {
+    absl::MutexLock lock(&mutex_);
     const uint64_t committed = queued_;  // the batches committed before the question
     const uint64_t failures = failures_;
     const absl::Time give_up =
@@ -200,9 +207,8 @@ class FlagResponder::Households {
         return BuildFailedLocked();
       }
       wanted_day_ = day;
-      work_.notify_all();
-      if (absl::Now() >= give_up ||
-          changed_.wait_until(lock, absl::ToChronoTime(give_up)) == std::cv_status::timeout) {
+      work_.SignalAll();
+      if (absl::Now() >= give_up || changed_.WaitWithDeadline(&mutex_, give_up)) {
         if (CurrentLocked(day, committed)) continue;
         if (!building_.has_value()) {
           return absl::UnavailableError(fmt::format(
@@ -218,46 +224,48 @@ class FlagResponder::Households {
     }
   }
 
-  void Start(int day) {
-    std::lock_guard<std::mutex> lock(mutex_);
+  void Start(int day) ABSL_LOCKS_EXCLUDED(mutex_) {
+    absl::MutexLock lock(&mutex_);
     if (index_ != nullptr && index_->day() == day) return;
     wanted_day_ = day;
-    work_.notify_all();
+    work_.SignalAll();
   }
 
   // Queues the batch for the worker; only copies the records.
-  void Add(const v1::BatchHeader& header, const std::vector<StoredRecord>& records) {
+  void Add(const v1::BatchHeader& header, const std::vector<StoredRecord>& records)
+      ABSL_LOCKS_EXCLUDED(mutex_) {
     if (header.dataset() != family_.dataset) return;
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     if (stopped_) return;
     const uint64_t number = ++queued_;
     // Without an index or a build running, the next build reads the batch from the store.
     if (index_ == nullptr && !building_.has_value()) return;
     if (rebuild_) return;  // the rebuild reads it from the store
     if (pending_records_ + records.size() > options_.max_queued_records) {
-      spdlog::warn("covenant {}: more than {} register records wait to be added to the household "
-                   "index; it is rebuilt from the store instead",
-                   covenant_, options_.max_queued_records);
+      spdlog::warn(
+          "covenant {}: more than {} register records wait to be added to the household "
+          "index; it is rebuilt from the store instead",
+          covenant_, options_.max_queued_records);
       DropPendingLocked();
       rebuild_ = true;
-      work_.notify_all();
+      work_.SignalAll();
       return;
     }
     pending_.push_back({number, header, records});
     pending_records_ += records.size();
-    work_.notify_all();
+    work_.SignalAll();
   }
 
-  void Stop() {
+  void Stop() ABSL_LOCKS_EXCLUDED(mutex_, stop_mutex_) {
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      absl::MutexLock lock(&mutex_);
       stopped_ = true;
       DropPendingLocked();
     }
     cancel_.store(true);
-    changed_.notify_all();
-    work_.notify_all();
-    std::lock_guard<std::mutex> stopping(stop_mutex_);
+    changed_.SignalAll();
+    work_.SignalAll();
+    absl::MutexLock stopping(&stop_mutex_);
     if (worker_.joinable()) worker_.join();
   }
 
@@ -268,16 +276,16 @@ class FlagResponder::Households {
     std::vector<StoredRecord> records;
   };
 
-  bool CurrentLocked(int day, uint64_t committed) const {
+  bool CurrentLocked(int day, uint64_t committed) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     return index_ != nullptr && index_->day() == day && holds_ >= committed;
   }
 
-  bool BackingOffLocked(absl::Time now) const {
+  bool BackingOffLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     return failed_ && now < failed_at_ + options_.failed_build_backoff;
   }
 
   // The failure itself (which may name files of the store) is in the log only.
-  absl::Status BuildFailedLocked() const {
+  absl::Status BuildFailedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     const double wait = std::max(
         0.0, absl::ToDoubleSeconds(failed_at_ + options_.failed_build_backoff - absl::Now()));
     return absl::UnavailableError(fmt::format(
@@ -297,7 +305,7 @@ class FlagResponder::Households {
     batches->clear();
   }
 
-  void DropPendingLocked() {
+  void DropPendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     Wipe(&pending_);
     pending_records_ = 0;
   }
@@ -305,7 +313,7 @@ class FlagResponder::Households {
   static absl::Time StartOf(int day) { return absl::FromUnixSeconds(int64_t{day} * 24 * 60 * 60); }
 
   // The index built ahead for `day` becomes the current one when `day` is asked for.
-  void PromoteLocked(int day) {
+  void PromoteLocked(int day) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     if (next_ == nullptr || next_->day() != day || (index_ != nullptr && index_->day() == day)) {
       return;
     }
@@ -315,7 +323,7 @@ class FlagResponder::Households {
   }
 
   // When tomorrow's index is due to be built ahead, so that midnight needs no rebuild.
-  std::optional<absl::Time> AheadAtLocked() const {
+  std::optional<absl::Time> AheadAtLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     if (options_.build_ahead <= absl::ZeroDuration() || index_ == nullptr || next_ != nullptr ||
         failed_ || ahead_failed_ || rebuild_ || wanted_day_ != index_->day()) {
       return std::nullopt;
@@ -323,44 +331,45 @@ class FlagResponder::Households {
     return StartOf(index_->day() + 1) - options_.build_ahead;
   }
 
-  bool NeedsBuildLocked(absl::Time now) const {
+  bool NeedsBuildLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     return wanted_day_.has_value() &&
            (index_ == nullptr || index_->day() != *wanted_day_ || rebuild_) &&
            !BackingOffLocked(now);
   }
 
-  void Run() {
-    std::unique_lock<std::mutex> lock(mutex_);
+  void Run() ABSL_LOCKS_EXCLUDED(mutex_) {
+    absl::MutexLock lock(&mutex_);
     while (!stopped_) {
       const absl::Time now = absl::Now();
       if (wanted_day_.has_value()) PromoteLocked(*wanted_day_);
       const std::optional<absl::Time> ahead = AheadAtLocked();
       if (NeedsBuildLocked(now)) {
-        BuildLocked(lock, *wanted_day_, /*ahead=*/false);
+        BuildLocked(*wanted_day_, /*ahead=*/false);
       } else if (!pending_.empty() && index_ != nullptr && !rebuild_) {
-        AddPendingLocked(lock);
+        AddPendingLocked();
       } else if (ahead.has_value() && now >= *ahead) {
-        BuildLocked(lock, index_->day() + 1, /*ahead=*/true);
+        BuildLocked(index_->day() + 1, /*ahead=*/true);
       } else if (ahead.has_value()) {
-        work_.wait_until(lock, absl::ToChronoTime(*ahead));
+        work_.WaitWithDeadline(&mutex_, *ahead);
       } else {
-        work_.wait(lock);
+        work_.Wait(&mutex_);
       }
     }
   }
 
   // A build for the day asked for replaces the index; one ahead (for tomorrow) is kept aside,
-  // and the batches queued meanwhile are added to both.
-  void BuildLocked(std::unique_lock<std::mutex>& lock, int day, bool ahead) {
+  // and the batches queued meanwhile are added to both. Releases mutex_ while it builds.
+  void BuildLocked(int day, bool ahead) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     if (!ahead) {
       rebuild_ = false;
       DropPendingLocked();  // committed before the build starts: it reads them from the store
       next_ = nullptr;
     }
     const uint64_t holds = queued_;
+    const absl::Time started = absl::Now();
     building_ = day;
-    build_started_ = absl::Now();
-    lock.unlock();
+    build_started_ = started;
+    mutex_.Unlock();
     HouseholdIndex::BuildOptions options;
     options.cancel = &cancel_;
     options.empty_register_is_ok = true;
@@ -369,18 +378,20 @@ class FlagResponder::Households {
     std::shared_ptr<const HouseholdIndex> index;
     if (built.ok()) {
       index = std::make_shared<const HouseholdIndex>(std::move(*built));
-      spdlog::info("covenant {}: household index of register '{}'{} built in {:.1f} s: {} persons "
-                   "placed, {:.0f} MiB",
-                   covenant_, LogSafe(family_.dataset), ahead ? " for tomorrow" : "",
-                   absl::ToDoubleSeconds(absl::Now() - build_started_), index->persons(),
-                   static_cast<double>(index->bytes()) / (1 << 20));
+      spdlog::info(
+          "covenant {}: household index of register '{}'{} built in {:.1f} s: {} persons "
+          "placed, {:.0f} MiB",
+          covenant_, LogSafe(family_.dataset), ahead ? " for tomorrow" : "",
+          absl::ToDoubleSeconds(absl::Now() - started), index->persons(),
+          static_cast<double>(index->bytes()) / (1 << 20));
     } else if (!absl::IsCancelled(built.status())) {
-      spdlog::error("covenant {}: building the household index of register '{}' failed: {}; no "
-                    "new build for {:.0f} s",
-                    covenant_, LogSafe(family_.dataset), LogSafe(built.status()),
-                    absl::ToDoubleSeconds(options_.failed_build_backoff));
+      spdlog::error(
+          "covenant {}: building the household index of register '{}' failed: {}; no "
+          "new build for {:.0f} s",
+          covenant_, LogSafe(family_.dataset), LogSafe(built.status()),
+          absl::ToDoubleSeconds(options_.failed_build_backoff));
     }
-    lock.lock();
+    mutex_.Lock();
     building_.reset();
     if (index != nullptr && ahead) {
       next_ = std::move(index);
@@ -400,16 +411,17 @@ class FlagResponder::Households {
       // with a short back-off that would scan the register over and over.
       wanted_day_.reset();
     }
-    changed_.notify_all();
+    changed_.SignalAll();
   }
 
-  void AddPendingLocked(std::unique_lock<std::mutex>& lock) {
+  // Releases mutex_ while it adds the batches.
+  void AddPendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     std::vector<Pending> batches = std::move(pending_);
     pending_.clear();
     pending_records_ = 0;
     std::shared_ptr<const HouseholdIndex> index = index_, next = next_;
     uint64_t holds = holds_, next_holds = next_holds_;
-    lock.unlock();
+    mutex_.Unlock();
     bool rebuild = false;
     for (const Pending& batch : batches) {
       if (batch.number <= holds && (next == nullptr || batch.number <= next_holds)) continue;
@@ -420,9 +432,10 @@ class FlagResponder::Households {
       absl::StatusOr<std::vector<RegisterEntry>> entries =
           HouseholdIndex::ReadBatch(batch.header, batch.records, family_, *data_key_);
       if (!entries.ok()) {
-        spdlog::error("covenant {}: a register batch could not be added to the household index "
-                      "({}); it is rebuilt from the store",
-                      covenant_, LogSafe(entries.status()));
+        spdlog::error(
+            "covenant {}: a register batch could not be added to the household index "
+            "({}); it is rebuilt from the store",
+            covenant_, LogSafe(entries.status()));
         rebuild = true;
         next = nullptr;
         break;
@@ -436,14 +449,14 @@ class FlagResponder::Households {
         next_holds = batch.number;
       }
     }
-    lock.lock();
+    mutex_.Lock();
     Wipe(&batches);  // what came meanwhile stays in pending_
     index_ = std::move(index);
     holds_ = holds;
     next_ = std::move(next);
     next_holds_ = next_holds;
     if (rebuild) rebuild_ = true;
-    changed_.notify_all();
+    changed_.SignalAll();
   }
 
   const std::string covenant_;
@@ -451,28 +464,33 @@ class FlagResponder::Households {
   const Secret* data_key_;
   const LinkerStore* store_;
   const Options options_;
-  std::mutex stop_mutex_;
-  std::mutex mutex_;  // guards what follows
-  std::condition_variable changed_;  // to answers: an index was published or a build failed
-  std::condition_variable work_;     // to the worker: something to do, or stop
-  std::shared_ptr<const HouseholdIndex> index_;
-  uint64_t holds_ = 0;             // index_ holds the batches numbered up to this
-  std::shared_ptr<const HouseholdIndex> next_;  // tomorrow's, built ahead
-  uint64_t next_holds_ = 0;
-  uint64_t queued_ = 0;            // batches of the register committed (numbered 1, 2, ...)
-  std::vector<Pending> pending_;   // queued, not yet in index_, numbered from holds_ + 1
-  size_t pending_records_ = 0;
-  std::optional<int> wanted_day_;  // the day answers ask for
-  std::optional<int> building_;    // the day of the build running
-  absl::Time build_started_;
-  bool rebuild_ = false;  // batches were dropped or did not read: read the register again
-  bool failed_ = false;   // the last build failed, at failed_at_
-  bool ahead_failed_ = false;  // the last build of tomorrow's index ahead failed
-  absl::Time failed_at_;
-  uint64_t failures_ = 0;
-  bool stopped_ = false;
+  absl::Mutex stop_mutex_;  // one join of worker_, when Stop() runs twice at once
+  absl::Mutex mutex_;
+  absl::CondVar changed_;  // to answers: an index was published or a build failed
+  absl::CondVar work_;     // to the worker: something to do, or stop
+  std::shared_ptr<const HouseholdIndex> index_ ABSL_GUARDED_BY(mutex_);
+  // index_ holds the batches numbered up to this.
+  uint64_t holds_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::shared_ptr<const HouseholdIndex> next_ ABSL_GUARDED_BY(mutex_);  // tomorrow's, built ahead
+  uint64_t next_holds_ ABSL_GUARDED_BY(mutex_) = 0;
+  // Batches of the register committed (numbered 1, 2, ...).
+  uint64_t queued_ ABSL_GUARDED_BY(mutex_) = 0;
+  // Queued, not yet in index_, numbered from holds_ + 1.
+  std::vector<Pending> pending_ ABSL_GUARDED_BY(mutex_);
+  size_t pending_records_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::optional<int> wanted_day_ ABSL_GUARDED_BY(mutex_);  // the day answers ask for
+  std::optional<int> building_ ABSL_GUARDED_BY(mutex_);    // the day of the build running
+  absl::Time build_started_ ABSL_GUARDED_BY(mutex_);
+  // Batches were dropped or did not read: read the register again.
+  bool rebuild_ ABSL_GUARDED_BY(mutex_) = false;
+  bool failed_ ABSL_GUARDED_BY(mutex_) = false;  // the last build failed, at failed_at_
+  // The last build of tomorrow's index ahead failed.
+  bool ahead_failed_ ABSL_GUARDED_BY(mutex_) = false;
+  absl::Time failed_at_ ABSL_GUARDED_BY(mutex_);
+  uint64_t failures_ ABSL_GUARDED_BY(mutex_) = 0;
+  bool stopped_ ABSL_GUARDED_BY(mutex_) = false;
   std::atomic<bool> cancel_{false};
-  std::thread worker_;  // last: starts when everything else is ready
+  std::thread worker_ ABSL_GUARDED_BY(stop_mutex_);  // last: starts when everything else is ready
 };
 
 FlagResponder::FlagResponder(const Covenant* covenant, const HmacSha256Key* rekey,
@@ -513,9 +531,9 @@ void FlagResponder::StopBuilding() const {
 absl::StatusOr<std::shared_ptr<const HouseholdIndex>> FlagResponder::HouseholdsOf(
     const PurposeBoundRelease& release, absl::Time deadline) const {
   if (data_key_ == nullptr) {
-    return absl::FailedPreconditionError(fmt::format(
-        "release '{}' is answered per household, but this responder has no data key",
-        release.name));
+    return absl::FailedPreconditionError(
+        fmt::format("release '{}' is answered per household, but this responder has no data key",
+                    release.name));
   }
   for (const auto& households : households_) {
     const FamilyRegister& family = households->family();

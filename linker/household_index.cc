@@ -14,7 +14,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "core/status_macros.h"
 #include "core/worker_pool.h"
-#include "linker/record_cipher.h"
+#include "linker/stored_record.h"
 
 namespace koppel {
 namespace {
@@ -235,9 +235,7 @@ class HouseholdIndex::Layer {
   }
 
   std::optional<uint32_t> FindPerson(const TokenKey& key) const { return persons_.Find(key); }
-  std::optional<uint32_t> FindHousehold(const TokenKey& key) const {
-    return households_.Find(key);
-  }
+  std::optional<uint32_t> FindHousehold(const TokenKey& key) const { return households_.Find(key); }
   std::span<const uint32_t> HomesOf(uint32_t person) const {
     const uint32_t& home = homes_[person];
     if ((home & kSeveral) == 0) return std::span<const uint32_t>(&home, 1);
@@ -283,7 +281,7 @@ class HouseholdIndex::Layer {
   static constexpr uint32_t kNone = 0xffffffffu;
 
   SortedTokens persons_;
-  std::vector<uint32_t> homes_;  // per person: its household, or kSeveral | offset
+  std::vector<uint32_t> homes_;    // per person: its household, or kSeveral | offset
   std::vector<uint32_t> several_;  // at an offset: how many households, then their numbers
   SortedTokens households_;
   std::vector<uint32_t> member_begin_;  // per household, and the end
@@ -316,18 +314,16 @@ struct RangeScan {
 };
 
 absl::Status ScanRange(const LinkerStore& store, const std::string& covenant,
-                       const FamilyRegister& family, const Secret& data_key, int day,
-                       const std::string& begin, const std::string& end,
-                       const std::atomic<bool>* cancel, RangeScan* out) {
+                       const FamilyRegister& family, int day, const std::string& begin,
+                       const std::string& end, const std::atomic<bool>* cancel, RangeScan* out) {
   std::map<std::string, PeriodSlots, std::less<>> batches;
-  std::string plain;
   v1::Record record;
-  std::unique_ptr<RecordCursor> cursor = store.NewRecordCursor(covenant, family.dataset, begin, end);
+  std::unique_ptr<RecordCursor> cursor =
+      store.NewRecordCursor(covenant, family.dataset, begin, end);
   for (; cursor->Valid(); cursor->Next()) {
     if ((out->records++ & 1023) == 0 && cancel != nullptr && cancel->load()) {
-      sodium_memzero(plain.data(), plain.size());
-      return absl::CancelledError(fmt::format(
-          "covenant {}: building the household index was stopped", covenant));
+      return absl::CancelledError(
+          fmt::format("covenant {}: building the household index was stopped", covenant));
     }
     auto batch = batches.find(cursor->batch_id());
     if (batch == batches.end()) {
@@ -335,11 +331,10 @@ absl::Status ScanRange(const LinkerStore& store, const std::string& covenant,
       batch = batches.emplace(std::string(cursor->batch_id()), SlotsOf(header, family)).first;
     }
     if (batch->second.from < 0) continue;  // delivered without the address period: places no one
-    RETURN_IF_ERROR(OpenStoredRecord(cursor->value(), data_key, &plain, &record));
+    RETURN_IF_ERROR(ParseStoredRecord(cursor->value(), &record));
     std::optional<RegisterEntry> entry = EntryOf(record, batch->second);
     if (entry.has_value() && PlacesOn(*entry, day)) out->placed.Add(entry->person, entry->address);
   }
-  sodium_memzero(plain.data(), plain.size());
   return cursor->status();
 }
 
@@ -348,11 +343,10 @@ absl::Status ScanRange(const LinkerStore& store, const std::string& covenant,
 absl::StatusOr<HouseholdIndex> HouseholdIndex::Build(const LinkerStore& store,
                                                      const std::string& covenant,
                                                      const FamilyRegister& family,
-                                                     const Secret& data_key, int day,
+                                                     const Secret& /*data_key*/, int day,
                                                      const BuildOptions& options) {
-  const size_t threads = options.threads > 0
-                             ? static_cast<size_t>(options.threads)
-                             : std::max(1u, std::thread::hardware_concurrency());
+  const size_t threads = options.threads > 0 ? static_cast<size_t>(options.threads)
+                                             : std::max(1u, std::thread::hardware_concurrency());
   std::unique_ptr<WorkerPool> pool;  // none for one thread: the caller scans every range
   if (threads > 1) pool = std::make_unique<WorkerPool>(threads - 1);
   const size_t ranges = 4 * threads;
@@ -360,7 +354,7 @@ absl::StatusOr<HouseholdIndex> HouseholdIndex::Build(const LinkerStore& store,
   const absl::Status scanned =
       ParallelFor(pool.get(), ranges, 1, [&](size_t begin, size_t end) -> absl::Status {
         for (size_t r = begin; r < end; ++r) {
-          RETURN_IF_ERROR(ScanRange(store, covenant, family, data_key, day, RangeBound(r, ranges),
+          RETURN_IF_ERROR(ScanRange(store, covenant, family, day, RangeBound(r, ranges),
                                     RangeBound(r + 1, ranges), options.cancel, &scans[r]));
         }
         return absl::OkStatus();
@@ -415,19 +409,17 @@ HouseholdIndex HouseholdIndex::Empty(int day) {
 
 absl::StatusOr<std::vector<RegisterEntry>> HouseholdIndex::ReadBatch(
     const v1::BatchHeader& header, const std::vector<StoredRecord>& records,
-    const FamilyRegister& family, const Secret& data_key) {
+    const FamilyRegister& family, const Secret& /*data_key*/) {
   std::vector<RegisterEntry> entries;
   const PeriodSlots slots = SlotsOf(header, family);
   if (slots.from < 0) return entries;
-  std::string plain;
   v1::Record record;
   absl::Status status;
   for (const StoredRecord& stored : records) {
-    status = OpenStoredRecord(stored.value, data_key, &plain, &record);
+    status = ParseStoredRecord(stored.value, &record);
     if (!status.ok()) break;
     if (std::optional<RegisterEntry> entry = EntryOf(record, slots)) entries.push_back(*entry);
   }
-  sodium_memzero(plain.data(), plain.size());
   RETURN_IF_ERROR(status);
   return entries;
 }
@@ -456,8 +448,8 @@ HouseholdIndex HouseholdIndex::With(const std::vector<RegisterEntry>& entries,
   std::vector<std::shared_ptr<const Layer>>& layers = next.layers_;
   while (layers.size() >= 2 &&
          layers[layers.size() - 2]->placements() <= 4 * layers.back()->placements()) {
-    auto merged = std::make_shared<const Layer>(
-        Layer::Merged(*layers[layers.size() - 2], *layers.back()));
+    auto merged =
+        std::make_shared<const Layer>(Layer::Merged(*layers[layers.size() - 2], *layers.back()));
     layers.pop_back();
     layers.back() = std::move(merged);
   }
@@ -489,7 +481,8 @@ std::vector<std::string> HouseholdIndex::Family(const std::string& person) const
       std::optional<uint32_t> household = layer->FindHousehold(*address);
       if (!household.has_value()) continue;
       ++runs;
-      for (uint32_t member : layer->MembersOf(*household)) members.push_back(&layer->person(member));
+      for (uint32_t member : layer->MembersOf(*household))
+        members.push_back(&layer->person(member));
     }
   }
   if (runs > 1) {

@@ -41,7 +41,7 @@ struct RegisterEntry {
 };
 
 struct HouseholdBuildOptions {
-  int threads = 0;                           // scanning threads; 0: one per core
+  int threads = 0;                            // scanning threads; 0: one per core
   const std::atomic<bool>* cancel = nullptr;  // when set, the build stops with CANCELLED
   bool empty_register_is_ok = false;          // an empty register gives Empty(day), not NOT_FOUND
 };

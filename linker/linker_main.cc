@@ -2,29 +2,31 @@
 // over mutual TLS, re-keys and encrypts them, stores them durably in RocksDB and answers with
 // signed receipts; answers queries and purpose-bound releases; deletes a covenant's data when
 // it ends. Everything it does goes to its audit log.
+#include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <map>
-#include <mutex>
 
-#include <fmt/format.h>
-
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "core/audit_log.h"
+#include "core/exit_codes.h"
 #include "core/hmac.h"
 #include "core/identifier_rules.h"
 #include "core/key_file.h"
 #include "core/key_transport.h"
 #include "core/periodic_task.h"
 #include "core/process_hardening.h"
+#include "core/refusal.h"
 #include "core/service_runner.h"
 #include "core/tls.h"
 #include "koppel/v1/vault.grpc.pb.h"
 #include "linker/batch_ingester.h"
 #include "linker/linker_service.h"
 #include "linker/linker_store.h"
-#include "core/audit_log.h"
 #include "linker/served_covenants.h"
 #include "policies/covenant_ledger.h"
 #include "policies/covenant_plan.h"
@@ -47,6 +49,20 @@ enum ExitCode : int {
   kExitOtherFormat = 7,
 };
 
+// What each exit code means; a command's --help lists the ones it can return.
+constexpr ExitCodeMeaning kExitCodes[] = {
+    {kExitOk, "success"},
+    {kExitUsage, "usage: bad or missing flags"},
+    {kExitIo, "a file, a key, the vault or the network failed (the message names it)"},
+    {kExitConfig, "a covenant is not valid (the message names the rule)"},
+    {kExitDamaged,
+     "a covenant's store is damaged, behind what it acknowledged, or does not open with the data "
+     "key the vault gave (do not just restart)"},
+    {kExitOldStore, "--data holds a store in the single-database layout of earlier versions"},
+    {kExitOtherFormat,
+     "--data holds a STORE_FORMAT this linker does not read (a newer linker's), or none"},
+};
+
 int Fail(int code, const absl::Status& status) {
   fmt::print(stderr, "koppel-linker: error: {}\n", std::string(status.message()));
   return code;
@@ -56,7 +72,8 @@ int Fail(int code, const absl::Status& status) {
 // ABORTED when the vault says the covenant has ended.
 absl::StatusOr<Secret> FetchDataKey(const std::string& vault, const TlsFiles& tls,
                                     const std::string& covenant) {
-  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = MakeChannelCredentials(tls);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      MakeChannelCredentials(tls);
   if (!credentials.ok()) return credentials.status();
   absl::StatusOr<OneTimeBox> one_time = OneTimeBox::Create();
   if (!one_time.ok()) return one_time.status();
@@ -69,14 +86,14 @@ absl::StatusOr<Secret> FetchDataKey(const std::string& vault, const TlsFiles& tl
   v1::GetDataKeyResponse response;
   grpc::Status status = stub->GetDataKey(&context, request, &response);
   if (!status.ok()) {
-    return absl::Status(FromGrpcStatus(status).code(),
-                        fmt::format("the vault at {} refused the data key: {}", vault,
-                                    status.error_message()));
+    return absl::Status(
+        FromGrpcStatus(status).code(),
+        fmt::format("the vault at {} refused the data key: {}", vault, status.error_message()));
   }
   if (response.covenant_ended()) {
-    return absl::Status(absl::StatusCode::kAborted,
-                        fmt::format("the vault at {} reports that covenant {} has ended", vault,
-                                    covenant));
+    return absl::Status(
+        absl::StatusCode::kAborted,
+        fmt::format("the vault at {} reports that covenant {} has ended", vault, covenant));
   }
   return one_time->Open(response.sealed_key(), crypto_secretbox_KEYBYTES);
 }
@@ -87,7 +104,8 @@ absl::StatusOr<LinkerKeys> LoadKeys(const std::filesystem::path& dir, const std:
                                     const std::string& vault, const TlsFiles& tls) {
   absl::StatusOr<Secret> box = ReadKeyFile(dir / "linker.key", crypto_box_SECRETKEYBYTES);
   if (!box.ok()) return box.status();
-  absl::StatusOr<Secret> signing = ReadKeyFile(dir / "linker-signing.key", crypto_sign_SECRETKEYBYTES);
+  absl::StatusOr<Secret> signing =
+      ReadKeyFile(dir / "linker-signing.key", crypto_sign_SECRETKEYBYTES);
   if (!signing.ok()) return signing.status();
   absl::StatusOr<Secret> master = ReadKeyFile(dir / "linker-master.key", 32);
   if (!master.ok()) return master.status();
@@ -109,12 +127,13 @@ class RefusalAudit {
  public:
   explicit RefusalAudit(AuditLog* audit) : audit_(audit) {}
 
-  void Note(std::string_view peer, std::string_view method, const absl::Status& why) {
+  void Note(std::string_view peer, std::string_view method, const absl::Status& why)
+      ABSL_LOCKS_EXCLUDED(mutex_) {
     const std::string actor = IsName(peer) ? std::string(peer) : "";
     const absl::Time now = absl::Now();
     uint64_t calls = 0;
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      absl::MutexLock lock(&mutex_);
       if (callers_.size() > 10000) callers_.clear();
       Caller& caller = callers_[actor];
       ++caller.unaudited;
@@ -126,6 +145,7 @@ class RefusalAudit {
     (void)audit_->Append("refused", actor, "",
                          {{"operation", std::string(method.substr(method.rfind('/') + 1))},
                           {"reason", std::string(why.message())},
+                          {"rule", RefusalRule(why)},
                           {"calls", calls}});
   }
 
@@ -135,8 +155,8 @@ class RefusalAudit {
     uint64_t unaudited = 0;
   };
   AuditLog* audit_;
-  std::mutex mutex_;
-  std::map<std::string, Caller> callers_;
+  absl::Mutex mutex_;
+  std::map<std::string, Caller> callers_ ABSL_GUARDED_BY(mutex_);
 };
 
 struct ServeFlags {
@@ -190,9 +210,8 @@ int Serve(const ServeFlags& f) {
   // is finished now: the ledger says "ended" but not yet "deleted".
   if (absl::Status s = covenants.ResumePendingDeletions(); !s.ok()) return Fail(kExitIo, s);
   for (const SignedCovenant& ended : plan->end) {
-    absl::StatusOr<LinkerStore::Deleted> deleted =
-        covenants.End(ended.covenant.id, "retention_deletion", "linker", "retention period over",
-                      absl::Now());
+    absl::StatusOr<LinkerStore::Deleted> deleted = covenants.End(
+        ended.covenant.id, "retention_deletion", "linker", "retention period over", absl::Now());
     if (!deleted.ok()) return Fail(kExitIo, deleted.status());
   }
   for (SignedCovenant& signed_covenant : plan->serve) {
@@ -260,7 +279,12 @@ int Serve(const ServeFlags& f) {
 }
 
 int Keygen(const std::string& dir) {
-  std::filesystem::create_directories(dir);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return Fail(kExitIo, absl::InternalError(
+                             fmt::format("cannot create directory {}: {}", dir, ec.message())));
+  }
   absl::StatusOr<Secret> box = Secret::Allocate(crypto_box_SECRETKEYBYTES);
   absl::StatusOr<Secret> signing = Secret::Allocate(crypto_sign_SECRETKEYBYTES);
   absl::StatusOr<Secret> master = Secret::Random(32);
@@ -272,11 +296,11 @@ int Keygen(const std::string& dir) {
   crypto_box_keypair(box_pk.data(), box->mutable_data());
   crypto_sign_keypair(sign_pk.data(), signing->mutable_data());
   const std::filesystem::path d(dir);
-  for (absl::Status s : {WriteKeyFile(d / "linker.key", *box),
-                         WritePublicKeyFile(d / "linker.key.pub", box_pk),
-                         WriteKeyFile(d / "linker-signing.key", *signing),
-                         WritePublicKeyFile(d / "linker-signing.key.pub", sign_pk),
-                         WriteKeyFile(d / "linker-master.key", *master)}) {
+  for (absl::Status s :
+       {WriteKeyFile(d / "linker.key", *box), WritePublicKeyFile(d / "linker.key.pub", box_pk),
+        WriteKeyFile(d / "linker-signing.key", *signing),
+        WritePublicKeyFile(d / "linker-signing.key.pub", sign_pk),
+        WriteKeyFile(d / "linker-master.key", *master)}) {
     if (!s.ok()) return Fail(kExitIo, s);
   }
   fmt::print(stderr, "koppel-linker: wrote keys to {}\n", dir);
@@ -284,22 +308,33 @@ int Keygen(const std::string& dir) {
 }
 
 int Main(int argc, char** argv) {
-  CLI::App app{"koppel-linker: stores sealed batches from agents and acknowledges them with "
-               "signed receipts, over mutual TLS."};
+  CLI::App app{
+      "koppel-linker: stores sealed batches from agents and acknowledges them with "
+      "signed receipts, over mutual TLS."};
   app.require_subcommand(1);
+  app.footer(ExitCodesFooter(
+      kExitCodes,
+      {kExitOk, kExitUsage, kExitIo, kExitConfig, kExitDamaged, kExitOldStore, kExitOtherFormat},
+      "Each command's --help lists the codes it can return."));
   ServeFlags f;
   CLI::App* serve = app.add_subcommand("serve", "run the linker service until SIGTERM");
   serve->add_option("--listen", f.listen, "address:port to listen on (port 0: any free port)");
-  serve->add_option("--pki", f.pki, "directory made by scripts/pki")->required()->check(CLI::ExistingDirectory);
+  serve->add_option("--pki", f.pki, "directory made by scripts/pki")
+      ->required()
+      ->check(CLI::ExistingDirectory);
   serve->add_option("--name", f.name, "this linker's certificate name in --pki");
-  serve->add_option("--data", f.data, "data directory: the store (one encrypted RocksDB per covenant), the audit "
-                  "log and the covenant ledger (created on first start)")->required();
+  serve
+      ->add_option("--data", f.data,
+                   "data directory: the store (one encrypted RocksDB per covenant), the audit "
+                   "log and the covenant ledger (created on first start)")
+      ->required();
   serve->add_option("--keys", f.keys, "directory with the keys made by `koppel-linker keygen`")
       ->required()
       ->check(CLI::ExistingDirectory);
-  serve->add_option("--covenant", f.covenants,
-                    "signed covenant file (its signatures in FILE.sig); repeat for several "
-                    "covenants or versions: the newest version of each is served")
+  serve
+      ->add_option("--covenant", f.covenants,
+                   "signed covenant file (its signatures in FILE.sig); repeat for several "
+                   "covenants or versions: the newest version of each is served")
       ->required()
       ->check(CLI::ExistingFile);
   serve->add_option("--port-file", f.port_file, "write the port listened on to this file");
@@ -307,20 +342,26 @@ int Main(int argc, char** argv) {
                     "vault address: the covenant's data key comes from there (without it, it is "
                     "derived from the linker's master key, for offline use)");
   serve->add_option("--audit", f.audit, "the audit log (default: DATA/audit.log)");
-  serve->add_option("--retention-check-seconds", f.retention_check_seconds,
-                    "how often to check for covenants whose retention is over")
+  serve
+      ->add_option("--retention-check-seconds", f.retention_check_seconds,
+                   "how often to check for covenants whose retention is over")
       ->check(CLI::Range(1, 86400));
-  serve->add_option("--memory-quota-mib", f.memory_quota_mib,
-                    "memory for connections and requests in flight, all together; beyond it "
-                    "requests wait (at least 4 sealed batches of 64 MiB)")
+  serve
+      ->add_option("--memory-quota-mib", f.memory_quota_mib,
+                   "memory for connections and requests in flight, all together; beyond it "
+                   "requests wait (at least 4 sealed batches of 64 MiB)")
       ->check(CLI::Range(300, 1 << 20));
-  serve->add_option("--min-free-disk-mib", f.min_free_disk_mib,
-                    "refuse batches (the agent retries later) while less than this is free on "
-                    "the data directory's disk; 0: until RocksDB fails")
+  serve
+      ->add_option("--min-free-disk-mib", f.min_free_disk_mib,
+                   "refuse batches (the agent retries later) while less than this is free on "
+                   "the data directory's disk; 0: until RocksDB fails")
       ->check(CLI::Range(0, 1 << 30));
+  serve->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo, kExitConfig,
+                                             kExitDamaged, kExitOldStore, kExitOtherFormat}));
   std::string keygen_dir;
   CLI::App* keygen = app.add_subcommand("keygen", "create the linker's keys in a directory");
   keygen->add_option("--out", keygen_dir, "directory for the key files")->required();
+  keygen->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo}));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

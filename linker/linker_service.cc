@@ -7,6 +7,7 @@
 #include "core/hmac.h"
 #include "core/identifier_rules.h"
 #include "core/log_safe.h"
+#include "core/refusal.h"
 #include "core/status_macros.h"
 #include "core/tls.h"
 #include "policies/end_statement.h"
@@ -15,8 +16,9 @@ namespace koppel {
 namespace {
 
 grpc::Status Unauthenticated() {
-  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                      "no verified client certificate (rule: every party presents one)");
+  return ToGrpcStatus(WithServiceRule(
+      absl::UnauthenticatedError("no verified client certificate (rule: every party presents one)"),
+      "client_certificate"));
 }
 
 }  // namespace
@@ -27,7 +29,9 @@ absl::Status LinkerService::Audit(std::string_view event, std::string_view actor
   absl::Status s = audit_->Append(event, actor, covenant, details);
   if (!s.ok()) {
     spdlog::error("cannot write the audit log: {}", std::string(s.message()));
-    return absl::UnavailableError("the linker cannot write its audit log; try again later");
+    return absl::UnavailableError(
+        "the linker cannot write its audit log and refuses every request until its operator "
+        "fixes the log's disk and restarts it");
   }
   return s;
 }
@@ -38,31 +42,35 @@ std::optional<grpc::Status> LinkerService::RefuseMalformed(
   if (!IsName(caller)) {
     spdlog::warn("refused {}: the certificate identity {} ({} bytes) is not a party name",
                  operation, LogSafe(caller), caller.size());
-    const std::string reason = fmt::format(
-        "the client certificate's common name is not a party name (rule: {})", kNameRule);
+    const absl::Status refused = WithServiceRule(
+        absl::UnauthenticatedError(fmt::format(
+            "the client certificate's common name is not a party name (rule: {})", kNameRule)),
+        "party_name");
     (void)Audit(event, "", "",
                 {{"field", "certificate common name"},
                  {"length", caller.size()},
-                 {"reason", reason}});
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, reason);
+                 {"reason", std::string(refused.message())},
+                 {"rule", RefusalRule(refused)}});
+    return ToGrpcStatus(refused);
   }
   std::optional<FieldViolation> violation = CheckRequestFields(request);
   if (!violation.has_value()) return std::nullopt;
-  const absl::Status refused = violation->ToStatus();
+  const absl::Status refused = WithServiceRule(violation->ToStatus(), "request_field");
   spdlog::warn("refused {} from {}: {}", operation, LogSafe(caller), LogSafe(refused));
   (void)Audit(event, caller, "",
               {{"field", violation->field},
                {"length", violation->length},
-               {"reason", std::string(refused.message())}});
+               {"reason", std::string(refused.message())},
+               {"rule", RefusalRule(refused)}});
   return ToGrpcStatus(refused);
 }
 
 absl::StatusOr<v1::Receipt> LinkerService::Ingest(const std::string& sender,
                                                   const v1::SealedBatch& batch) {
   if (batch.covenant_id().empty()) {
-    return absl::InvalidArgumentError(fmt::format(
-        "batch {} names no covenant; seal it again with this version of koppel-agent",
-        batch.batch_id()));
+    return absl::InvalidArgumentError(
+        fmt::format("batch {} names no covenant; seal it again with this version of koppel-agent",
+                    batch.batch_id()));
   }
   ASSIGN_OR_RETURN(CovenantHold hold, covenants_->Hold(batch.covenant_id(), "", absl::Now()));
   return hold->ingester().Ingest(sender, batch);
@@ -88,7 +96,8 @@ grpc::Status LinkerService::Deliver(
       (void)Audit("delivery_refused", sender, batch.covenant_id(),
                   {{"batch_id", batch.batch_id()},
                    {"dataset", batch.dataset()},
-                   {"reason", std::string(receipt.status().message())}});
+                   {"reason", std::string(receipt.status().message())},
+                   {"rule", RefusalRule(receipt.status())}});
       return ToGrpcStatus(receipt.status());
     }
     if (absl::Status s = Audit("delivery", sender, receipt->covenant_id(),
@@ -118,8 +127,10 @@ grpc::Status LinkerService::GetStatus(grpc::ServerContext* context,
   const std::string caller = PeerIdentity(*context);
   if (caller.empty()) return Unauthenticated();
   if (!IsName(caller)) {
-    spdlog::warn("refused a status request: the certificate identity {} ({} bytes) is not a "
-                 "party name", LogSafe(caller), caller.size());
+    spdlog::warn(
+        "refused a status request: the certificate identity {} ({} bytes) is not a "
+        "party name",
+        LogSafe(caller), caller.size());
     return Unauthenticated();
   }
   absl::StatusOr<std::vector<v1::DatasetStatus>> status = store_->Status();
@@ -143,7 +154,8 @@ grpc::Status LinkerService::Query(grpc::ServerContext* context, const v1::QueryR
   }
   std::string covenant_id = request->covenant_id();  // the one held, once known
   absl::StatusOr<v1::Release> release = [&]() -> absl::StatusOr<v1::Release> {
-    ASSIGN_OR_RETURN(CovenantHold hold, covenants_->Hold(request->covenant_id(), caller, absl::Now()));
+    ASSIGN_OR_RETURN(CovenantHold hold,
+                     covenants_->Hold(request->covenant_id(), caller, absl::Now()));
     covenant_id = hold->covenant().id;
     RETURN_IF_ERROR(Audit("query", caller, hold->covenant().id,
                           {{"analysis", request->spec_name()},
@@ -156,33 +168,37 @@ grpc::Status LinkerService::Query(grpc::ServerContext* context, const v1::QueryR
                  LogSafe(release.status()));
     (void)Audit("query_refused", caller, covenant_id,
                 {{"analysis", request->spec_name()},
-                 {"reason", std::string(release.status().message())}});
+                 {"reason", std::string(release.status().message())},
+                 {"rule", RefusalRule(release.status())}});
     return ToGrpcStatus(release.status());
   }
   const v1::ReleaseMetadata& meta = release->metadata();
-  if (absl::Status s = Audit("release", caller, meta.covenant_id(),
-                             {{"analysis", meta.analysis()},
-                              {"spec_sha256", meta.spec_sha256()},
-                              {"covenant_version", meta.covenant_version()},
-                              {"tables", release->tables_size()},
-                              {"cells_suppressed_primary", meta.cells_suppressed_primary()},
-                              {"cells_suppressed_secondary", meta.cells_suppressed_secondary()},
-                              {"mode", meta.mode() == v1::RELEASE_MODE_PERTURBED ? "perturbed"
-                                                                                   : "exact"},
-                              {"earlier_releases_checked", meta.earlier_releases_checked()},
-                              {"cells_suppressed_history", meta.cells_suppressed_history()},
-                              {"implied_groups_protected", meta.implied_groups_protected()},
-                              {"releases_left", meta.releases_left()}});
+  if (absl::Status s =
+          Audit("release", caller, meta.covenant_id(),
+                {{"analysis", meta.analysis()},
+                 {"spec_sha256", meta.spec_sha256()},
+                 {"covenant_version", meta.covenant_version()},
+                 {"tables", release->tables_size()},
+                 {"cells_suppressed_primary", meta.cells_suppressed_primary()},
+                 {"cells_suppressed_secondary", meta.cells_suppressed_secondary()},
+                 {"mode", meta.mode() == v1::RELEASE_MODE_PERTURBED ? "perturbed" : "exact"},
+                 {"earlier_releases_checked", meta.earlier_releases_checked()},
+                 {"cells_suppressed_history", meta.cells_suppressed_history()},
+                 {"implied_groups_protected", meta.implied_groups_protected()},
+                 {"releases_left", meta.has_releases_left() && meta.releases_left() >= 0
+                                       ? nlohmann::json(meta.releases_left())
+                                       : nlohmann::json(nullptr)}});
       !s.ok()) {
     return ToGrpcStatus(s);
   }
-  spdlog::info("released analysis {} (spec {}, {}) under {} to {}: {} tables, {} cells "
-               "suppressed primarily, {} secondarily ({} because of {} earlier releases)",
-               LogSafe(meta.analysis()), meta.spec_sha256(),
-               meta.mode() == v1::RELEASE_MODE_PERTURBED ? "perturbed" : "exact",
-               LogSafe(meta.covenant_id()), LogSafe(caller), release->tables_size(),
-               meta.cells_suppressed_primary(), meta.cells_suppressed_secondary(),
-               meta.cells_suppressed_history(), meta.earlier_releases_checked());
+  spdlog::info(
+      "released analysis {} (spec {}, {}) under {} to {}: {} tables, {} cells "
+      "suppressed primarily, {} secondarily ({} because of {} earlier releases)",
+      LogSafe(meta.analysis()), meta.spec_sha256(),
+      meta.mode() == v1::RELEASE_MODE_PERTURBED ? "perturbed" : "exact",
+      LogSafe(meta.covenant_id()), LogSafe(caller), release->tables_size(),
+      meta.cells_suppressed_primary(), meta.cells_suppressed_secondary(),
+      meta.cells_suppressed_history(), meta.earlier_releases_checked());
   *response->mutable_release() = std::move(*release);
   return grpc::Status::OK;
 }
@@ -216,7 +232,8 @@ grpc::Status LinkerService::AskFlags(grpc::ServerContext* context,
                  LogSafe(answer.status()));
     (void)Audit("flags_refused", caller, request->covenant_id(),
                 {{"release", request->release()},
-                 {"reason", std::string(answer.status().message())}});
+                 {"reason", std::string(answer.status().message())},
+                 {"rule", RefusalRule(answer.status())}});
     return ToGrpcStatus(answer.status());
   }
   uint64_t delivered = 0;
@@ -233,8 +250,7 @@ grpc::Status LinkerService::AskFlags(grpc::ServerContext* context,
   }
   spdlog::info("answered release {} under {} to {}: {} tokens, {} delivered by it",
                LogSafe(request->release()), LogSafe(request->covenant_id()), LogSafe(caller),
-               request->tokens_size(),
-               delivered);
+               request->tokens_size(), delivered);
   *response = std::move(*answer);
   return grpc::Status::OK;
 }
@@ -249,7 +265,8 @@ grpc::Status LinkerService::EndCovenant(grpc::ServerContext* context,
     return *refused;
   }
   response->set_covenant_id(request->covenant_id());
-  response->set_service("linker");
+  response->set_service(v1::SERVICE_LINKER);
+  response->set_legacy_service("linker");
   absl::StatusOr<std::shared_ptr<ServedCovenant>> served = covenants_->Find(request->covenant_id());
   if (!served.ok()) {
     if (absl::IsFailedPrecondition(served.status())) {  // ended before
@@ -271,7 +288,8 @@ grpc::Status LinkerService::EndCovenant(grpc::ServerContext* context,
       VerifyEndStatement((*served)->covenant(), *request, absl::Now());
   if (!officer.ok()) {
     (void)Audit("end_refused", caller, request->covenant_id(),
-                {{"reason", std::string(officer.status().message())}});
+                {{"reason", std::string(officer.status().message())},
+                 {"rule", RefusalRule(officer.status())}});
     return ToGrpcStatus(officer.status());
   }
   served->reset();

@@ -46,8 +46,8 @@ class LinkerService final : public v1::LinkerService::Service {
   // follows its rule (core/identifier_rules.h). Otherwise the refusal, logged and audited as
   // `event` before anything else of the request: the field, its length and the rule, never
   // its content.
-  std::optional<grpc::Status> RefuseMalformed(std::string_view operation,
-                                              std::string_view event, const std::string& caller,
+  std::optional<grpc::Status> RefuseMalformed(std::string_view operation, std::string_view event,
+                                              const std::string& caller,
                                               const google::protobuf::Message& request);
 
   ServedCovenants* covenants_;

@@ -13,6 +13,7 @@
 
 #include "absl/strings/numbers.h"
 #include "core/atomic_file.h"
+#include "core/file.h"
 #include "core/identifier_rules.h"
 #include "core/log_safe.h"
 #include "core/status_macros.h"
@@ -31,13 +32,8 @@ std::string ReadSmallFile(const std::filesystem::path& path) {
 
 // The caller (a remote one, ending a covenant) learns what failed; the path goes to the log.
 absl::Status SyncDirectory(const std::filesystem::path& dir, std::string_view what) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  const int rc = fd < 0 ? -1 : ::fsync(fd);
-  const int error = errno;
-  if (fd >= 0) ::close(fd);
-  if (rc != 0) {
-    spdlog::error("store: {}: cannot sync the directory {}: {}", what, dir.string(),
-                  std::strerror(error));
+  if (absl::Status synced = FileSystem::Default()->SyncDirectory(dir); !synced.ok()) {
+    spdlog::error("store: {}: {}", what, std::string(synced.message()));
     return absl::InternalError(fmt::format(
         "the linker could not sync its store's directory ({}); details are in the linker's log; "
         "retry",
@@ -58,8 +54,8 @@ absl::Status CheckFormat(const std::filesystem::path& dir, bool* fresh) {
     if (held == LinkerStore::kFormat) return absl::OkStatus();
     constexpr std::string_view kPrefix = "koppel-store ";
     int version = 0;
-    if (held.starts_with(kPrefix) &&
-        absl::SimpleAtoi(held.substr(kPrefix.size()), &version) && version > 2) {
+    if (held.starts_with(kPrefix) && absl::SimpleAtoi(held.substr(kPrefix.size()), &version) &&
+        version > 2) {
       return absl::FailedPreconditionError(fmt::format(
           "{} says the store in {} was written by a newer linker (store format {}); this linker "
           "reads format 2 only and changes nothing there. Run the linker version that wrote it "
@@ -96,8 +92,7 @@ HeldCounts ReadHeldFile(const std::filesystem::path& path) {
   if (counts.is_discarded() || !counts.is_object() || !counts.contains("records") ||
       !counts["records"].is_number_unsigned() || !counts.contains("batches") ||
       !counts["batches"].is_number_unsigned()) {
-    spdlog::warn("store: {} is not a count of records and batches; counting none",
-                 path.string());
+    spdlog::warn("store: {} is not a count of records and batches; counting none", path.string());
     return held;
   }
   held.records = counts["records"].get<uint64_t>();
@@ -106,14 +101,15 @@ HeldCounts ReadHeldFile(const std::filesystem::path& path) {
 }
 
 std::string Named(const std::string& covenant) {
-  return IsName(covenant) ? fmt::format("covenant '{}'", covenant)
-                          : fmt::format("a covenant id of {} bytes that is not a name", covenant.size());
+  return IsName(covenant)
+             ? fmt::format("covenant '{}'", covenant)
+             : fmt::format("a covenant id of {} bytes that is not a name", covenant.size());
 }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LinkerStore>> LinkerStore::Open(const std::filesystem::path& dir,
-                                                                const StoreOptions& options) {
+                                                               const StoreOptions& options) {
   bool fresh = false;
   RETURN_IF_ERROR(CheckFormat(dir, &fresh));
   std::error_code ec;
@@ -122,9 +118,9 @@ absl::StatusOr<std::unique_ptr<LinkerStore>> LinkerStore::Open(const std::filesy
   std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
   if (!ec) std::filesystem::permissions(dir / "covenants", std::filesystem::perms::owner_all, ec);
   if (ec) {
-    return absl::PermissionDeniedError(fmt::format(
-        "cannot make the linker database directory {} private (mode 700): {}", dir.string(),
-        ec.message()));
+    return absl::PermissionDeniedError(
+        fmt::format("cannot make the linker database directory {} private (mode 700): {}",
+                    dir.string(), ec.message()));
   }
   if (fresh) {
     RETURN_IF_ERROR(WriteFileAtomically(dir / kFormatFile, std::string(kFormat) + "\n"));
@@ -158,13 +154,13 @@ std::filesystem::path LinkerStore::CovenantDir(const std::string& covenant) cons
 
 absl::Status LinkerStore::OpenCovenant(const std::string& covenant, const Secret& data_key) {
   if (!IsName(covenant)) {
-    return absl::InvalidArgumentError(fmt::format(
-        "cannot open the store of {} (rule: {})", Named(covenant), kNameRule));
+    return absl::InvalidArgumentError(
+        fmt::format("cannot open the store of {} (rule: {})", Named(covenant), kNameRule));
   }
   // Opening replays the covenant's log, which may take a while: other covenants stay served.
-  std::lock_guard<std::mutex> one_at_a_time(opening_);
+  absl::MutexLock one_at_a_time(&opening_);
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     if (deleting_covenants_.contains(covenant)) {
       return absl::FailedPreconditionError(fmt::format(
           "the store of {} is being deleted (the covenant ended); it is not opened again",
@@ -204,24 +200,24 @@ absl::Status LinkerStore::OpenCovenant(const std::string& covenant, const Secret
   options.held_file = dir / "held";
   ASSIGN_OR_RETURN(std::unique_ptr<CovenantStore> store,
                    CovenantStore::Open(covenant, dir / "db", data_key, options));
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   covenants_.emplace(covenant, std::move(store));
   return absl::OkStatus();
 }
 
 bool LinkerStore::IsOpen(const std::string& covenant) const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   return covenants_.contains(covenant);
 }
 
 absl::StatusOr<std::shared_ptr<CovenantStore>> LinkerStore::Find(const std::string& covenant,
                                                                  std::string_view what) const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   auto it = covenants_.find(covenant);
   if (it == covenants_.end()) {
-    return absl::FailedPreconditionError(fmt::format(
-        "the store of {} is not open ({}): it ended, or the linker does not serve it",
-        Named(covenant), what));
+    return absl::FailedPreconditionError(
+        fmt::format("the store of {} is not open ({}): it ended, or the linker does not serve it",
+                    Named(covenant), what));
   }
   return it->second;
 }
@@ -266,7 +262,7 @@ absl::StatusOr<std::unique_ptr<ReadView>> LinkerStore::NewReadView(
 absl::StatusOr<std::vector<v1::DatasetStatus>> LinkerStore::Status() const {
   std::vector<std::shared_ptr<CovenantStore>> open;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     for (const auto& [id, store] : covenants_) open.push_back(store);
   }
   std::vector<v1::DatasetStatus> all;
@@ -309,12 +305,12 @@ absl::StatusOr<LinkerStore::Deleted> LinkerStore::DeleteCovenant(const std::stri
   if (read_only_) {
     return absl::FailedPreconditionError("the linker store is open for reading only");
   }
-  std::lock_guard<std::mutex> one_at_a_time(deleting_);
+  absl::MutexLock one_at_a_time(&deleting_);
   ASSIGN_OR_RETURN(Deleted held, Held(covenant));
   std::shared_ptr<CovenantStore> store;
   {
     // From here on the store is never handed out or opened again, whatever fails below.
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     deleting_covenants_.insert(covenant);
     auto it = covenants_.find(covenant);
     if (it != covenants_.end()) {
@@ -345,7 +341,7 @@ absl::StatusOr<LinkerStore::Deleted> LinkerStore::DeleteCovenant(const std::stri
   }
   RETURN_IF_ERROR(SyncDirectory(dir_ / "covenants", what));
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     deleting_covenants_.erase(covenant);
   }
   return held;

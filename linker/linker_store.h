@@ -21,13 +21,14 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "core/secret.h"
 #include "koppel/v1/batch.pb.h"
 #include "koppel/v1/linker.pb.h"
@@ -59,7 +60,8 @@ class LinkerStore {
   // Whether `dir` holds a store in the single-database layout of earlier versions.
   static bool HoldsOldLayout(const std::filesystem::path& dir);
   // For offline analysis and tests: reads a store another process may be serving.
-  static absl::StatusOr<std::unique_ptr<LinkerStore>> OpenReadOnly(const std::filesystem::path& dir);
+  static absl::StatusOr<std::unique_ptr<LinkerStore>> OpenReadOnly(
+      const std::filesystem::path& dir);
 
   ~LinkerStore();
 
@@ -69,8 +71,9 @@ class LinkerStore {
   // missing though the covenant's directory is there, behind its high-water mark, or does not
   // open with `data_key`. FAILED_PRECONDITION when it is open already with another key, or
   // its deletion has begun.
-  absl::Status OpenCovenant(const std::string& covenant, const Secret& data_key);
-  bool IsOpen(const std::string& covenant) const;
+  absl::Status OpenCovenant(const std::string& covenant, const Secret& data_key)
+      ABSL_LOCKS_EXCLUDED(opening_, mutex_);
+  bool IsOpen(const std::string& covenant) const ABSL_LOCKS_EXCLUDED(mutex_);
 
   // The receipt of a batch already held, if any.
   absl::StatusOr<std::optional<v1::Receipt>> FindReceipt(const std::string& covenant,
@@ -98,7 +101,7 @@ class LinkerStore {
   absl::StatusOr<std::unique_ptr<ReadView>> NewReadView(const std::string& covenant) const;
 
   // The counts of every dataset of every open covenant.
-  absl::StatusOr<std::vector<v1::DatasetStatus>> Status() const;
+  absl::StatusOr<std::vector<v1::DatasetStatus>> Status() const ABSL_LOCKS_EXCLUDED(mutex_);
 
   // The schema (a batch header without its sequence) of every delivery run of a covenant's
   // dataset, as its first batch fixed it: what an analysis spec is checked against.
@@ -120,7 +123,8 @@ class LinkerStore {
   // and syncs the parent. Reads and rewrites nothing of any other covenant. Returns what it
   // held (see Held). A store whose deletion began is never served again, also when removing
   // its files failed: the deletion is to be retried.
-  absl::StatusOr<Deleted> DeleteCovenant(const std::string& covenant);
+  absl::StatusOr<Deleted> DeleteCovenant(const std::string& covenant)
+      ABSL_LOCKS_EXCLUDED(deleting_, mutex_);
 
   // For benchmarks, which measure a store at rest: flushes the covenant's memtable and waits
   // until no flush or compaction runs or is pending.
@@ -138,9 +142,9 @@ class LinkerStore {
   absl::Status RecordRelease(const std::string& covenant, const std::string& sealed_entry);
 
   // Calls `visit` for every stored record of a covenant's dataset in key order.
-  absl::Status Scan(const std::string& covenant, const std::string& dataset,
-                    const std::function<void(std::string_view key, std::string_view value)>& visit)
-      const;
+  absl::Status Scan(
+      const std::string& covenant, const std::string& dataset,
+      const std::function<void(std::string_view key, std::string_view value)>& visit) const;
 
  private:
   LinkerStore(std::filesystem::path dir, StoreOptions options, bool read_only)
@@ -149,16 +153,18 @@ class LinkerStore {
   std::filesystem::path CovenantDir(const std::string& covenant) const;
   // The open store of `covenant`; FAILED_PRECONDITION when it is not open.
   absl::StatusOr<std::shared_ptr<CovenantStore>> Find(const std::string& covenant,
-                                                      std::string_view what) const;
+                                                      std::string_view what) const
+      ABSL_LOCKS_EXCLUDED(mutex_);
 
   const std::filesystem::path dir_;
   const StoreOptions options_;
   const bool read_only_;
-  mutable std::mutex mutex_;  // guards covenants_
-  std::map<std::string, std::shared_ptr<CovenantStore>> covenants_;
-  std::set<std::string> deleting_covenants_;  // guarded by mutex_: deletion began, not done
-  std::mutex opening_;   // one open at a time
-  std::mutex deleting_;  // one deletion at a time
+  mutable absl::Mutex mutex_;
+  std::map<std::string, std::shared_ptr<CovenantStore>> covenants_ ABSL_GUARDED_BY(mutex_);
+  // Deletion began, not done.
+  std::set<std::string> deleting_covenants_ ABSL_GUARDED_BY(mutex_);
+  absl::Mutex opening_;   // one open at a time
+  absl::Mutex deleting_;  // one deletion at a time
 };
 
 }  // namespace koppel

@@ -1,27 +1,31 @@
 #include "linker/query_runner.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <map>
 #include <optional>
 
-#include <spdlog/spdlog.h>
-
 #include "core/hmac.h"
+#include "core/proto_time.h"
+#include "core/refusal.h"
 #include "core/status_macros.h"
 #include "linker/analysis/analysis_engine.h"
-#include "linker/delivery_check.h"
 #include "linker/analysis/engine_limits.h"
 #include "linker/analysis/prices.h"
 #include "linker/analysis/release.h"
+#include "linker/delivery_check.h"
 #include "linker/release_history.h"
+#include "linker/store_record_source.h"
 
 namespace koppel {
 namespace {
 
 absl::Status Refuse(const Covenant& covenant, const std::string& what, const std::string& rule) {
-  return absl::PermissionDeniedError(
-      fmt::format("covenant {} v{}: {} (rule: {})", covenant.id, covenant.version, what, rule));
+  return WithCovenantRule(
+      absl::PermissionDeniedError(
+          fmt::format("covenant {} v{}: {} (rule: {})", covenant.id, covenant.version, what, rule)),
+      rule, covenant.id, covenant.version);
 }
 
 bool HasCosts(const AnalysisSpec& spec) {
@@ -39,7 +43,8 @@ absl::StatusOr<PriceTable> PricesOf(const AnalysisSpec& spec,
   if (file == files.end()) {
     return absl::InvalidArgumentError(fmt::format(
         "{}: the spec names prices file '{}', but the query does not carry it (send it along; "
-        "koppel query does this itself)", source, spec.prices_file));
+        "koppel query does this itself)",
+        source, spec.prices_file));
   }
   return ParsePrices(file->second, spec.prices_file);
 }
@@ -68,7 +73,8 @@ absl::Status Mismatch(const Covenant& covenant, const v1::ReleaseRecord& record,
       "used: {}. The store has lost or changed data since; nothing is released until an "
       "operator restores it from a backup (docs/disclosure.md)",
       covenant.id, record.sequence(), record.analysis(), record.recipient(),
-      record.released_at(), what));
+      record.has_release_time() ? IsoTime(record.release_time()) : record.legacy_released_at(),
+      what));
 }
 
 absl::Status CheckValues(const Covenant& covenant, const v1::ReleaseRecord& record,
@@ -105,8 +111,10 @@ absl::Status CheckSpecAllowed(const AnalysisSpec& spec, const Covenant& covenant
   const AnalysisPolicy& policy = covenant.analysis;
   auto need_measure = [&](const TableSpec& table, const std::string& measure) -> absl::Status {
     if (policy.measures.contains(measure)) return absl::OkStatus();
-    return Refuse(covenant, fmt::format("table '{}' asks for the measure '{}', which the covenant "
-                                        "does not allow", table.name, measure),
+    return Refuse(covenant,
+                  fmt::format("table '{}' asks for the measure '{}', which the covenant "
+                              "does not allow",
+                              table.name, measure),
                   "analysis.measures");
   };
   for (const TableSpec& table : spec.tables) {
@@ -114,8 +122,10 @@ absl::Status CheckSpecAllowed(const AnalysisSpec& spec, const Covenant& covenant
                             : table.rows == Dimension::kHouseholdType ? "household_type"
                                                                       : nullptr;
     if (dimension != nullptr && !policy.dimensions.contains(dimension)) {
-      return Refuse(covenant, fmt::format("table '{}' groups by '{}', which the covenant does not "
-                                          "allow", table.name, dimension),
+      return Refuse(covenant,
+                    fmt::format("table '{}' groups by '{}', which the covenant does not "
+                                "allow",
+                                table.name, dimension),
                     "analysis.dimensions");
     }
     const char* kind = table.kind == TableKind::kCounts    ? "counts"
@@ -123,8 +133,10 @@ absl::Status CheckSpecAllowed(const AnalysisSpec& spec, const Covenant& covenant
                        : table.kind == TableKind::kCosts   ? "costs"
                                                            : "sensitivity";
     if (!policy.table_kinds.contains(kind)) {
-      return Refuse(covenant, fmt::format("table '{}' is a {} table, which the covenant does not "
-                                          "allow", table.name, kind),
+      return Refuse(covenant,
+                    fmt::format("table '{}' is a {} table, which the covenant does not "
+                                "allow",
+                                table.name, kind),
                     "analysis.table_kinds");
     }
     switch (table.kind) {
@@ -134,15 +146,20 @@ absl::Status CheckSpecAllowed(const AnalysisSpec& spec, const Covenant& covenant
           if (column.percent) RETURN_IF_ERROR(need_measure(table, "percent"));
         }
         break;
-      case TableKind::kOverlap: RETURN_IF_ERROR(need_measure(table, "count")); break;
+      case TableKind::kOverlap:
+        RETURN_IF_ERROR(need_measure(table, "count"));
+        break;
       case TableKind::kCosts:
-      case TableKind::kSensitivity: RETURN_IF_ERROR(need_measure(table, "cost")); break;
+      case TableKind::kSensitivity:
+        RETURN_IF_ERROR(need_measure(table, "cost"));
+        break;
     }
   }
   if (spec.min_cell && *spec.min_cell < policy.min_cell) {
-    return Refuse(covenant, fmt::format("the spec asks for min_cell {}, below the covenant's {}; "
-                                        "a spec may only make disclosure control stricter",
-                                        *spec.min_cell, policy.min_cell),
+    return Refuse(covenant,
+                  fmt::format("the spec asks for min_cell {}, below the covenant's {}; "
+                              "a spec may only make disclosure control stricter",
+                              *spec.min_cell, policy.min_cell),
                   "analysis.disclosure.min_cell");
   }
   return absl::OkStatus();
@@ -166,8 +183,8 @@ absl::StatusOr<std::unique_ptr<PerturbationTable>> LoadPerturbationTable(
     return std::make_unique<PerturbationTable>(PerturbationTable::Default());
   }
   const std::filesystem::path path = covenant_file.parent_path() / policy.perturbation.table;
-  absl::StatusOr<std::string> text = ReadPinnedFile(covenant_file, policy.perturbation.table,
-                                                    policy.perturbation.table_sha256);
+  absl::StatusOr<std::string> text =
+      ReadPinnedFile(covenant_file, policy.perturbation.table, policy.perturbation.table_sha256);
   if (!text.ok()) {
     return absl::FailedPreconditionError(fmt::format(
         "covenant {}: its perturbation table (analysis.perturbation.table): {}; restore the file "
@@ -176,9 +193,9 @@ absl::StatusOr<std::unique_ptr<PerturbationTable>> LoadPerturbationTable(
   }
   absl::StatusOr<PerturbationTable> table = PerturbationTable::Parse(*text, path.string());
   if (!table.ok()) {
-    return absl::FailedPreconditionError(fmt::format(
-        "covenant {}: its perturbation table is malformed: {}", covenant.id,
-        std::string(table.status().message())));
+    return absl::FailedPreconditionError(
+        fmt::format("covenant {}: its perturbation table is malformed: {}", covenant.id,
+                    std::string(table.status().message())));
   }
   return std::make_unique<PerturbationTable>(std::move(*table));
 }
@@ -234,16 +251,17 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
   options.largest_kept = std::max(policy.dominance_n, 1);
   options.report_progress = true;  // into the linker's log
 
-  std::lock_guard<std::mutex> lock(one_at_a_time_);
+  absl::MutexLock lock(&one_at_a_time_);
   ASSIGN_OR_RETURN(int64_t spent, store_->ReleasesSpent(covenant_->id));
   if (policy.max_releases > 0 && spent >= policy.max_releases) {
-    return absl::ResourceExhaustedError(fmt::format(
-        "covenant {} v{}: all {} releases of the covenant's budget are spent (rule: "
-        "analysis.disclosure.max_releases); the privacy officers decide on a new version",
-        covenant_->id, covenant_->version, policy.max_releases));
+    return WithCovenantRule(
+        absl::ResourceExhaustedError(fmt::format(
+            "covenant {} v{}: all {} releases of the covenant's budget are spent (rule: "
+            "analysis.disclosure.max_releases); the privacy officers decide on a new version",
+            covenant_->id, covenant_->version, policy.max_releases)),
+        "analysis.disclosure.max_releases", covenant_->id, covenant_->version);
   }
-  ASSIGN_OR_RETURN(ReleaseHistory history,
-                   ReleaseHistory::Open(store_, covenant_->id, *data_key_));
+  ASSIGN_OR_RETURN(ReleaseHistory history, ReleaseHistory::Open(store_, covenant_->id, *data_key_));
   ASSIGN_OR_RETURN(std::vector<v1::ReleaseRecord> records, history.Load());
 
   ReleaseContext context;
@@ -252,9 +270,10 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
   context.spec_sha256 = digests.spec;
   context.prices_sha256 = digests.prices;
   context.recipient = caller;
-  for (const Date& date : spec.reference_dates) context.reference_dates.push_back(IsoDate(date));
+  context.reference_dates = spec.reference_dates;
 
-  AnalysisEngine engine(store_, covenant_->id, data_key_);
+  const StoreRecordSource covenant_records(store_, covenant_->id);
+  AnalysisEngine engine(&covenant_records);
   // Every earlier release, exact or perturbed, recomputed on its own deliveries: a perturbed
   // cell counts as published (its noise is not relied on), so that many cells differing by the
   // same few households cannot be averaged, within one release or across several.
@@ -277,9 +296,9 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
       // As it was released, even if made before the spec was checked against the deliveries:
       // the user asked for this query, not that one.
       old_options.check_attribute_use = false;
-      old_options.max_contribution_eur =
-          old.has_max_contribution_eur() ? std::optional<double>(old.max_contribution_eur())
-                                         : std::nullopt;
+      old_options.max_contribution_eur = old.has_max_contribution_eur()
+                                             ? std::optional<double>(old.max_contribution_eur())
+                                             : std::nullopt;
       ASSIGN_OR_RETURN(AnalysisResult recomputed, engine.Run(old_spec, old_prices, old_options));
       RETURN_IF_ERROR(CheckValues(*covenant_, old, recomputed));
       entry.result = std::make_shared<const AnalysisResult>(std::move(recomputed));
@@ -316,9 +335,10 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
   }
   ASSIGN_OR_RETURN(AnalysisResult result, engine.Run(spec, prices, options));
   for (const auto& [date, persons] : result.unplaced) {
-    spdlog::info("analysis {} under {}: {} persons or addresses with records that count on {} "
-                 "live in no household of the register",
-                 spec.name, covenant_->id, persons, date);
+    spdlog::info(
+        "analysis {} under {}: {} persons or addresses with records that count on {} "
+        "live in no household of the register",
+        spec.name, covenant_->id, persons, date);
   }
   ASSIGN_OR_RETURN(ProtectedRelease protection,
                    ProtectRelease(result, joined, RulesOf(policy), limits_));
@@ -348,10 +368,12 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
   for (const PublishedCell& cell : result.count_cells) record.add_count_values(cell.value);
   for (const PublishedCell& cell : result.sum_cells) record.add_sum_values(cell.value);
   release.mutable_metadata()->set_covenant_version(covenant_->version);
+  // -1: unlimited, as clients from before presence read it; new readers take it as absent.
   release.mutable_metadata()->set_releases_left(
       policy.max_releases > 0 ? policy.max_releases - spent - 1 : -1);
 
-  record.set_released_at(release.metadata().released_at());
+  *record.mutable_release_time() = release.metadata().release_time();
+  record.set_legacy_released_at(release.metadata().legacy_released_at());
   record.set_recipient(caller);
   record.set_analysis(spec.name);
   record.set_mode(release.metadata().mode());

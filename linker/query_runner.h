@@ -18,10 +18,11 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "core/secret.h"
 #include "koppel/v1/analysis.pb.h"
 #include "linker/analysis/analysis_result.h"
@@ -51,10 +52,13 @@ class QueryRunner {
   // covenant's perturbation table (null when exploratory specs are refused).
   QueryRunner(const Covenant* covenant, const Secret* data_key, LinkerStore* store,
               std::unique_ptr<PerturbationTable> perturbation = nullptr)
-      : covenant_(covenant), data_key_(data_key), store_(store),
+      : covenant_(covenant),
+        data_key_(data_key),
+        store_(store),
         perturbation_(std::move(perturbation)) {}
 
-  absl::StatusOr<v1::Release> Run(const std::string& caller, const v1::QueryRequest& request);
+  absl::StatusOr<v1::Release> Run(const std::string& caller, const v1::QueryRequest& request)
+      ABSL_LOCKS_EXCLUDED(one_at_a_time_);
 
   // Limits of the search for implied groups (tests and benchmarks lower or raise them).
   void set_implied_set_limits(const ImpliedSetLimits& limits) { limits_ = limits; }
@@ -65,10 +69,11 @@ class QueryRunner {
   LinkerStore* store_;
   std::unique_ptr<PerturbationTable> perturbation_;
   ImpliedSetLimits limits_;
-  std::mutex one_at_a_time_;
+  absl::Mutex one_at_a_time_;
   // Earlier releases recomputed on their data version (immutable: a version is a set of
   // batches), checked against the history once per linker run, by release version key.
-  std::map<std::string, std::shared_ptr<const AnalysisResult>> recomputed_;
+  std::map<std::string, std::shared_ptr<const AnalysisResult>> recomputed_
+      ABSL_GUARDED_BY(one_at_a_time_);
 };
 
 // The covenant's perturbation table: the default compiled into koppel, or the file it names

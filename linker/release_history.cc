@@ -26,10 +26,9 @@ absl::StatusOr<std::vector<v1::ReleaseRecord>> ReleaseHistory::Load() const {
     if (ok) {
       plain.resize(entry.size() - overhead);
       const auto* bytes = reinterpret_cast<const unsigned char*>(entry.data());
-      ok = crypto_secretbox_open_easy(reinterpret_cast<unsigned char*>(plain.data()),
-                                      bytes + crypto_secretbox_NONCEBYTES,
-                                      entry.size() - crypto_secretbox_NONCEBYTES, bytes,
-                                      key_.data()) == 0;
+      ok = crypto_secretbox_open_easy(
+               reinterpret_cast<unsigned char*>(plain.data()), bytes + crypto_secretbox_NONCEBYTES,
+               entry.size() - crypto_secretbox_NONCEBYTES, bytes, key_.data()) == 0;
     }
     v1::ReleaseRecord record;
     ok = ok && record.ParseFromString(plain);

@@ -47,7 +47,8 @@ std::vector<v1::DataVersion> DataVersionOf(const AnalysisResult& result);
 
 // The raw batch ids of a data version, to recompute a release on it
 // (EngineOptions::only_batches).
-absl::flat_hash_set<std::string> BatchesOf(const google::protobuf::RepeatedPtrField<v1::DataVersion>& version);
+absl::flat_hash_set<std::string> BatchesOf(
+    const google::protobuf::RepeatedPtrField<v1::DataVersion>& version);
 
 }  // namespace koppel
 

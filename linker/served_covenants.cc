@@ -4,8 +4,11 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <optional>
+
 #include "core/identifier_rules.h"
 #include "core/log_safe.h"
+#include "core/refusal.h"
 #include "core/status_macros.h"
 
 namespace koppel {
@@ -17,11 +20,11 @@ absl::StatusOr<std::unique_ptr<ServedCovenant>> ServedCovenant::Create(
   ASSIGN_OR_RETURN(std::unique_ptr<PerturbationTable> perturbation,
                    LoadPerturbationTable(signed_covenant.covenant, signed_covenant.path));
   RETURN_IF_ERROR(store->OpenCovenant(signed_covenant.covenant.id, keys.data_key));
-  ASSIGN_OR_RETURN(served->ingester_,
-                   BatchIngester::Create(std::move(signed_covenant.covenant), std::move(keys), store));
+  ASSIGN_OR_RETURN(served->ingester_, BatchIngester::Create(std::move(signed_covenant.covenant),
+                                                            std::move(keys), store));
   const BatchIngester& ingester = *served->ingester_;
-  served->queries_ = std::make_unique<QueryRunner>(&ingester.covenant(), &ingester.data_key(), store,
-                                                   std::move(perturbation));
+  served->queries_ = std::make_unique<QueryRunner>(&ingester.covenant(), &ingester.data_key(),
+                                                   store, std::move(perturbation));
   served->flags_ = std::make_unique<FlagResponder>(&ingester.covenant(), &ingester.rekey(),
                                                    &ingester.data_key(), store);
   // Household indexes: built in the background now, then kept current by every register batch.
@@ -35,27 +38,30 @@ absl::StatusOr<std::unique_ptr<ServedCovenant>> ServedCovenant::Create(
 }
 
 void ServedCovenants::Add(std::unique_ptr<ServedCovenant> covenant) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   const std::string id = covenant->covenant().id;
   served_[id] = std::move(covenant);
 }
 
 absl::StatusOr<std::shared_ptr<ServedCovenant>> ServedCovenants::Find(const std::string& id) const {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     auto it = served_.find(id);
     if (it != served_.end()) return it->second;
   }
   std::optional<CovenantLedger::Entry> entry = ledger_->Find(id);
   if (entry.has_value() && !entry->ended_at.empty()) {
-    return absl::FailedPreconditionError(fmt::format(
-        "covenant {} ended at {} ({}); its data is deleted (rule: retention)", id,
-        entry->ended_at, entry->end_reason));
+    return WithCovenantRule(
+        absl::FailedPreconditionError(
+            fmt::format("covenant {} ended at {} ({}); its data is deleted (rule: retention)", id,
+                        entry->ended_at, entry->end_reason)),
+        "retention", id, entry->version);
   }
   std::vector<std::string> ids;
   for (const auto& s : All()) ids.push_back(s->covenant().id);
-  return absl::NotFoundError(fmt::format("this linker serves no covenant '{}' (it serves: {})", id,
-                                         ids.empty() ? "none" : fmt::format("{}", fmt::join(ids, ", "))));
+  return absl::NotFoundError(
+      fmt::format("this linker serves no covenant '{}' (it serves: {})", id,
+                  ids.empty() ? "none" : fmt::format("{}", fmt::join(ids, ", "))));
 }
 
 absl::StatusOr<std::shared_ptr<ServedCovenant>> ServedCovenants::FindForRecipient(
@@ -66,15 +72,18 @@ absl::StatusOr<std::shared_ptr<ServedCovenant>> ServedCovenants::FindForRecipien
   }
   if (matches.size() == 1) return matches.front();
   if (matches.empty()) {
-    return absl::PermissionDeniedError(fmt::format(
-        "no covenant this linker serves names '{}' as a recipient of analyses (rule: "
-        "analysis.recipients)", party));
+    return WithCovenantRule(
+        absl::PermissionDeniedError(fmt::format(
+            "no covenant this linker serves names '{}' as a recipient of analyses (rule: "
+            "analysis.recipients)",
+            party)),
+        "analysis.recipients", "", 0);
   }
   std::vector<std::string> ids;
   for (const auto& s : matches) ids.push_back(s->covenant().id);
-  return absl::InvalidArgumentError(fmt::format(
-      "'{}' is a recipient under several covenants ({}); say which with --covenant-id", party,
-      fmt::join(ids, ", ")));
+  return absl::InvalidArgumentError(
+      fmt::format("'{}' is a recipient under several covenants ({}); say which with --covenant-id",
+                  party, fmt::join(ids, ", ")));
 }
 
 absl::Status ServedCovenants::Admit(std::string_view peer, std::string_view method) const {
@@ -88,49 +97,68 @@ absl::Status ServedCovenants::Admit(std::string_view peer, std::string_view meth
     data_holder |= it->second.roles.contains("data_holder");
   }
   if (!party && !IsName(peer)) {  // never quoted: it may be anything the CA signed
-    return absl::PermissionDeniedError(fmt::format(
-        "the certificate's common name ({} bytes) is not a party name (rule: {})", peer.size(),
-        kNameRule));
+    return WithServiceRule(
+        absl::PermissionDeniedError(
+            fmt::format("the certificate's common name ({} bytes) is not a party name (rule: {})",
+                        peer.size(), kNameRule)),
+        "party_name");
   }
   // An end statement is authorised by the officers' signatures, not by the certificate that
   // carries it; and it is small.
   if (method == "/koppel.v1.LinkerService/EndCovenant") return absl::OkStatus();
   if (!party) {
-    return absl::PermissionDeniedError(fmt::format(
-        "'{}' is not a party of any covenant this linker serves (rule: parties)", peer));
+    return WithCovenantRule(
+        absl::PermissionDeniedError(fmt::format(
+            "'{}' is not a party of any covenant this linker serves (rule: parties)", peer)),
+        "parties", "", 0);
   }
   if (method == "/koppel.v1.LinkerService/Deliver" && !data_holder) {
-    return absl::PermissionDeniedError(fmt::format(
-        "'{}' is not a data holder under any covenant this linker serves, so it may not deliver "
-        "(rule: parties[{}].roles)",
-        peer, peer));
+    return WithCovenantRule(
+        absl::PermissionDeniedError(fmt::format(
+            "'{}' is not a data holder under any covenant this linker serves, so it may not "
+            "deliver (rule: parties[{}].roles)",
+            peer, peer)),
+        fmt::format("parties[{}].roles", peer), "", 0);
   }
   return absl::OkStatus();
 }
 
 std::vector<std::shared_ptr<ServedCovenant>> ServedCovenants::All() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   std::vector<std::shared_ptr<ServedCovenant>> all;
   for (const auto& [id, s] : served_) all.push_back(s);
   return all;
 }
 
+namespace {
+
+// A request for a covenant whose end has begun (it waits for the requests in flight) or is done.
+absl::Status JustEnded(const ServedCovenant& served) {
+  return WithCovenantRule(absl::FailedPreconditionError(fmt::format(
+                              "covenant {} has just ended; its data is deleted (rule: retention)",
+                              served.covenant().id)),
+                          "retention", served.covenant().id, served.covenant().version);
+}
+
+}  // namespace
+
 absl::StatusOr<CovenantHold> ServedCovenants::Hold(const std::string& id,
                                                    const std::string& recipient,
                                                    absl::Time now) const {
-  CovenantHold hold;
+  std::shared_ptr<ServedCovenant> served;
   if (id.empty() && !recipient.empty()) {
-    ASSIGN_OR_RETURN(hold.served, FindForRecipient(recipient));
+    ASSIGN_OR_RETURN(served, FindForRecipient(recipient));
   } else {
-    ASSIGN_OR_RETURN(hold.served, Find(id));
+    ASSIGN_OR_RETURN(served, Find(id));
   }
-  hold.lock = std::shared_lock<std::shared_mutex>(hold.served->in_use());
-  if (hold.served->ended()) {
-    return absl::FailedPreconditionError(fmt::format(
-        "covenant {} has just ended; its data is deleted (rule: retention)",
-        hold.served->covenant().id));
+  if (served->ending()) {
+    return JustEnded(*served);
   }
-  RETURN_IF_ERROR(hold.served->covenant().InForce(now));
+  CovenantHold hold(std::move(served));
+  if (hold->ended()) {
+    return JustEnded(*hold);
+  }
+  RETURN_IF_ERROR(hold->covenant().InForce(now));
   return hold;
 }
 
@@ -172,26 +200,27 @@ absl::StatusOr<uint64_t> ServedCovenants::FindEndEntry(const std::string& id,
 
 absl::StatusOr<LinkerStore::Deleted> ServedCovenants::FinishEnd(const std::string& id,
                                                                 bool resumed) {
-  std::lock_guard<std::mutex> one_at_a_time(ending_);
+  absl::MutexLock one_at_a_time(&ending_);
   std::optional<CovenantLedger::Entry> entry = ledger_->Find(id);
   if (!entry.has_value() || entry->ended_at.empty()) {
-    return absl::InternalError(fmt::format(
-        "covenant {} is to be deleted but the ledger does not record its end", id));
+    return absl::InternalError(
+        fmt::format("covenant {} is to be deleted but the ledger does not record its end", id));
   }
   if (entry->deleted) return LinkerStore::Deleted{};  // another caller finished it meanwhile
   std::shared_ptr<ServedCovenant> served;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     auto it = served_.find(id);
     if (it != served_.end()) {
       served = std::move(it->second);
       served_.erase(it);
     }
   }
-  std::unique_lock<std::shared_mutex> exclusive;
-  if (served != nullptr) {  // requests in flight finish first; later ones are refused
+  std::optional<absl::MutexLock> exclusive;  // released before `served` goes
+  if (served != nullptr) {           // requests in flight finish first; later ones are refused
     served->flags().StopBuilding();  // and answers waiting for a household index give up
-    exclusive = std::unique_lock<std::shared_mutex>(served->in_use());
+    served->MarkEnding();
+    exclusive.emplace(&served->in_use());
     served->MarkEnded();
   }
   // The end, who ended it, why and what is about to be deleted go to the audit log before
@@ -217,7 +246,7 @@ absl::StatusOr<LinkerStore::Deleted> ServedCovenants::FinishEnd(const std::strin
   }
   ASSIGN_OR_RETURN(LinkerStore::Deleted deleted, store_->DeleteCovenant(id));
   if (served != nullptr) {
-    exclusive.unlock();
+    exclusive.reset();
     served.reset();  // the keys are wiped when the last request lets go
   }
   spdlog::info("covenant {} ended ({}): deleted {} records of {} batches", id,
@@ -249,9 +278,10 @@ int ServedCovenants::RetryPendingDeletions() {
   for (const std::string& id : ledger_->PendingDeletion()) {
     absl::StatusOr<LinkerStore::Deleted> deleted = FinishPendingDeletion(id);
     if (!deleted.ok()) {
-      spdlog::error("retrying the deletion of ended covenant {} failed again (retried at the next "
-                    "retention check): {}",
-                    id, std::string(deleted.status().message()));
+      spdlog::error(
+          "retrying the deletion of ended covenant {} failed again (retried at the next "
+          "retention check): {}",
+          id, std::string(deleted.status().message()));
       continue;
     }
     ++finished;

@@ -8,18 +8,18 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/audit_log.h"
-#include "linker/query_runner.h"
 #include "linker/batch_ingester.h"
 #include "linker/flag_responder.h"
 #include "linker/linker_store.h"
+#include "linker/query_runner.h"
 #include "policies/covenant_ledger.h"
 #include "policies/covenant_signature.h"
 
@@ -37,10 +37,16 @@ class ServedCovenant {
   BatchIngester& ingester() { return *ingester_; }
   QueryRunner& queries() { return *queries_; }
   const FlagResponder& flags() const { return *flags_; }
-  std::shared_mutex& in_use() { return in_use_; }
+  // Held shared by each request (CovenantHold), exclusively by the end of the covenant.
+  absl::Mutex& in_use() { return in_use_; }
   // Set, under the exclusive lock, once the covenant ended; requests check it under theirs.
   bool ended() const { return ended_.load(); }
   void MarkEnded() { ended_.store(true); }
+  // Set before the end waits for the requests in flight, so that a request arriving meanwhile
+  // is refused at once instead of queueing (an absl::Mutex lets no new reader past a waiting
+  // writer) and holding a server thread for as long as the longest request in flight.
+  bool ending() const { return ending_.load(); }
+  void MarkEnding() { ending_.store(true); }
 
  private:
   ServedCovenant() = default;
@@ -48,15 +54,30 @@ class ServedCovenant {
   std::unique_ptr<BatchIngester> ingester_;
   std::unique_ptr<QueryRunner> queries_;
   std::unique_ptr<FlagResponder> flags_;
-  std::shared_mutex in_use_;
+  absl::Mutex in_use_;
   std::atomic<bool> ended_{false};
+  std::atomic<bool> ending_{false};
 };
 
-// A served covenant held for the length of one request.
-struct CovenantHold {
-  std::shared_ptr<ServedCovenant> served;
-  std::shared_lock<std::shared_mutex> lock;
-  ServedCovenant* operator->() const { return served.get(); }
+// A served covenant held shared (its in_use()) for the length of one request. It moves with
+// the request, out of the scope that took it, so the analysis cannot follow it.
+class CovenantHold {
+ public:
+  explicit CovenantHold(std::shared_ptr<ServedCovenant> served) ABSL_NO_THREAD_SAFETY_ANALYSIS
+      : served_(std::move(served)) {
+    served_->in_use().ReaderLock();
+  }
+  CovenantHold(CovenantHold&& other) noexcept : served_(std::move(other.served_)) {}
+  CovenantHold& operator=(CovenantHold&&) = delete;
+  ~CovenantHold() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    if (served_ != nullptr) served_->in_use().ReaderUnlock();
+  }
+
+  ServedCovenant* operator->() const { return served_.get(); }
+  ServedCovenant& operator*() const { return *served_; }
+
+ private:
+  std::shared_ptr<ServedCovenant> served_;  // null once moved from
 };
 
 class ServedCovenants {
@@ -64,16 +85,17 @@ class ServedCovenants {
   ServedCovenants(LinkerStore* store, CovenantLedger* ledger, AuditLog* audit)
       : store_(store), ledger_(ledger), audit_(audit) {}
 
-  void Add(std::unique_ptr<ServedCovenant> covenant);
+  void Add(std::unique_ptr<ServedCovenant> covenant) ABSL_LOCKS_EXCLUDED(mutex_);
 
   // NOT_FOUND naming the covenants served, or FAILED_PRECONDITION when it has ended.
-  absl::StatusOr<std::shared_ptr<ServedCovenant>> Find(const std::string& id) const;
+  absl::StatusOr<std::shared_ptr<ServedCovenant>> Find(const std::string& id) const
+      ABSL_LOCKS_EXCLUDED(mutex_);
 
   // The one covenant that names `party` as a recipient of analyses; INVALID_ARGUMENT when
   // none or several do (the caller must say which).
   absl::StatusOr<std::shared_ptr<ServedCovenant>> FindForRecipient(const std::string& party) const;
 
-  std::vector<std::shared_ptr<ServedCovenant>> All() const;
+  std::vector<std::shared_ptr<ServedCovenant>> All() const ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Whether `peer` may call `method` (a gRPC path) at all, decided before its request is read:
   // it must be a party of a served covenant, and a data holder in one to deliver; an end
@@ -120,13 +142,14 @@ class ServedCovenants {
   LinkerStore* store_;
   CovenantLedger* ledger_;
   AuditLog* audit_;
-  mutable std::mutex mutex_;
-  std::map<std::string, std::shared_ptr<ServedCovenant>> served_;
-  std::mutex ending_;  // one FinishEnd at a time: an end, a retry and the timer may race
+  mutable absl::Mutex mutex_;
+  std::map<std::string, std::shared_ptr<ServedCovenant>> served_ ABSL_GUARDED_BY(mutex_);
+  absl::Mutex ending_;  // one FinishEnd at a time: an end, a retry and the timer may race
 
   // What the store holds of a covenant: records and batches, also when its key is gone.
   absl::StatusOr<LinkerStore::Deleted> Held(const std::string& id) const;
-  absl::StatusOr<LinkerStore::Deleted> FinishEnd(const std::string& id, bool resumed);
+  absl::StatusOr<LinkerStore::Deleted> FinishEnd(const std::string& id, bool resumed)
+      ABSL_LOCKS_EXCLUDED(ending_, mutex_);
   // The seq of the end entry of covenant `id` that records `ended_at`, or 0 when none.
   absl::StatusOr<uint64_t> FindEndEntry(const std::string& id, const std::string& ended_at) const;
 };

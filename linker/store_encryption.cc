@@ -4,14 +4,14 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <rocksdb/env_encryption.h>
-#include <rocksdb/file_system.h>
 #include <rocksdb/file_checksum.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/table.h>
 #include <sodium.h>
 
 #include <algorithm>
-#include <atomic>
 #include <array>
+#include <atomic>
 #include <climits>
 #include <cstring>
 #include <string>
@@ -57,8 +57,8 @@ class KeyedAesCtr {
  public:
   static absl::StatusOr<std::shared_ptr<const KeyedAesCtr>> Create(const Secret& key) {
     CipherCtx ctx(EVP_CIPHER_CTX_new(), &EVP_CIPHER_CTX_free);
-    if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_ctr(), nullptr, key.data(),
-                                   nullptr) != 1) {
+    if (!ctx ||
+        EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_ctr(), nullptr, key.data(), nullptr) != 1) {
       return absl::InternalError("OpenSSL cannot set up AES-256-CTR for the store");
     }
     return std::shared_ptr<const KeyedAesCtr>(new KeyedAesCtr(std::move(ctx)));
@@ -170,15 +170,17 @@ class StoreEncryptionProvider : public rocksdb::EncryptionProvider {
       std::unique_ptr<rocksdb::BlockAccessCipherStream>* result) override {
     if (prefix.size() < kAuthenticatedSize + kCheckSize ||
         std::string_view(prefix.data(), kMagic.size()) != kMagic) {
-      return rocksdb::Status::Corruption(
-          fname, std::string(kUnencrypted) + " (no encryption header): restore the covenant's "
-                 "directory from a backup or end the covenant");
+      return rocksdb::Status::Corruption(fname,
+                                         std::string(kUnencrypted) +
+                                             " (no encryption header): restore the covenant's "
+                                             "directory from a backup or end the covenant");
     }
     const Digest256 check = check_.Mac(std::string_view(prefix.data(), kAuthenticatedSize));
     if (CRYPTO_memcmp(check.data(), prefix.data() + kAuthenticatedSize, kCheckSize) != 0) {
-      return rocksdb::Status::Corruption(
-          fname, std::string(kWrongKey) + " (another covenant's key, or a damaged file "
-                 "header): check which data key the vault returned");
+      return rocksdb::Status::Corruption(fname,
+                                         std::string(kWrongKey) +
+                                             " (another covenant's key, or a damaged file "
+                                             "header): check which data key the vault returned");
     }
     std::array<uint8_t, kIvSize> iv;
     std::memcpy(iv.data(), prefix.data() + kMagic.size(), kIvSize);
@@ -285,14 +287,14 @@ class HeaderSizeGuard : public rocksdb::FileSystemWrapper {
     }
     if (*size < kPrefixLength) {
       return rocksdb::IOStatus::Corruption(
-          fname, std::string(kUnencrypted) + " (shorter than an encryption header): restore "
-                 "the covenant's directory from a backup or end the covenant");
+          fname, std::string(kUnencrypted) +
+                     " (shorter than an encryption header): restore "
+                     "the covenant's directory from a backup or end the covenant");
     }
     return status;
   }
 
-  rocksdb::IOStatus NewSequentialFile(const std::string& fname,
-                                      const rocksdb::FileOptions& options,
+  rocksdb::IOStatus NewSequentialFile(const std::string& fname, const rocksdb::FileOptions& options,
                                       std::unique_ptr<rocksdb::FSSequentialFile>* result,
                                       rocksdb::IODebugContext* dbg) override {
     uint64_t size = 0;
@@ -330,21 +332,18 @@ class KeystreamOnceFileSystem : public rocksdb::FileSystemWrapper {
       : FileSystemWrapper(encrypted) {}
   const char* Name() const override { return "KoppelStoreKeystreamOnce"; }
 
-  rocksdb::IOStatus NewWritableFile(const std::string& fname,
-                                    const rocksdb::FileOptions& options,
+  rocksdb::IOStatus NewWritableFile(const std::string& fname, const rocksdb::FileOptions& options,
                                     std::unique_ptr<rocksdb::FSWritableFile>* result,
                                     rocksdb::IODebugContext* dbg) override {
-    return SyncHeader(FileSystemWrapper::NewWritableFile(fname, options, result, dbg), result,
-                      dbg);
+    return SyncHeader(FileSystemWrapper::NewWritableFile(fname, options, result, dbg), result, dbg);
   }
 
   rocksdb::IOStatus ReuseWritableFile(const std::string& fname, const std::string& old_fname,
                                       const rocksdb::FileOptions& options,
                                       std::unique_ptr<rocksdb::FSWritableFile>* result,
                                       rocksdb::IODebugContext* dbg) override {
-    return SyncHeader(
-        FileSystemWrapper::ReuseWritableFile(fname, old_fname, options, result, dbg), result,
-        dbg);
+    return SyncHeader(FileSystemWrapper::ReuseWritableFile(fname, old_fname, options, result, dbg),
+                      result, dbg);
   }
 
   rocksdb::IOStatus ReopenWritableFile(const std::string& fname, const rocksdb::FileOptions&,
@@ -355,15 +354,15 @@ class KeystreamOnceFileSystem : public rocksdb::FileSystemWrapper {
         fname, "an encrypted store file is never appended to after it was closed");
   }
 
-  rocksdb::IOStatus NewRandomRWFile(const std::string& fname,
-                                    const rocksdb::FileOptions& options,
+  rocksdb::IOStatus NewRandomRWFile(const std::string& fname, const rocksdb::FileOptions& options,
                                     std::unique_ptr<rocksdb::FSRandomRWFile>* result,
                                     rocksdb::IODebugContext* dbg) override {
     result->reset();
     if (FileExists(fname, options.io_options, dbg).ok()) {
       return rocksdb::IOStatus::NotSupported(
-          fname, "an encrypted store file is never rewritten in place (its key stream would be "
-                 "used twice)");
+          fname,
+          "an encrypted store file is never rewritten in place (its key stream would be "
+          "used twice)");
     }
     rocksdb::IOStatus status = FileSystemWrapper::NewRandomRWFile(fname, options, result, dbg);
     if (status.ok()) status = (*result)->Sync(options.io_options, dbg);
@@ -396,8 +395,8 @@ absl::StatusOr<std::unique_ptr<rocksdb::Env>> NewEncryptedStoreEnv(rocksdb::Env*
   absl::StatusOr<HmacSha256Key> check = HmacSha256Key::Create(check_key->span());
   if (!check.ok()) return check.status();
   auto provider = std::make_shared<StoreEncryptionProvider>(*std::move(aes), *std::move(check));
-  std::shared_ptr<rocksdb::FileSystem> encrypted = rocksdb::NewEncryptedFS(
-      std::make_shared<HeaderSizeGuard>(base->GetFileSystem()), provider);
+  std::shared_ptr<rocksdb::FileSystem> encrypted =
+      rocksdb::NewEncryptedFS(std::make_shared<HeaderSizeGuard>(base->GetFileSystem()), provider);
   if (encrypted == nullptr) {
     return absl::InternalError("RocksDB cannot create the encrypted store file system");
   }
@@ -446,7 +445,8 @@ absl::Status VerifyOneFile(rocksdb::FileSystem& fs, rocksdb::FileChecksumGenFact
                            const rocksdb::LiveFileMetaData& file) {
   const std::string where = "SST file " + file.relative_filename + " of the covenant's store";
   if (file.file_checksum_func_name != kFileMacName) {
-    return absl::DataLossError(where + " carries no MAC: it was not written by this store; "
+    return absl::DataLossError(where +
+                               " carries no MAC: it was not written by this store; "
                                "restore the covenant's directory from a backup");
   }
   rocksdb::FileChecksumGenContext context;
@@ -474,7 +474,8 @@ absl::Status VerifyOneFile(rocksdb::FileSystem& fs, rocksdb::FileChecksumGenFact
   const std::string computed = mac->GetChecksum();
   if (computed.size() != file.file_checksum.size() ||
       CRYPTO_memcmp(computed.data(), file.file_checksum.data(), computed.size()) != 0) {
-    return absl::DataLossError(where + " was changed on disk since it was written (its MAC does "
+    return absl::DataLossError(where +
+                               " was changed on disk since it was written (its MAC does "
                                "not match the one recorded at write time): restore the "
                                "covenant's directory from a backup");
   }

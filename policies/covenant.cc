@@ -13,6 +13,7 @@
 #include "core/civil_date.h"
 #include "core/file_contents.h"
 #include "core/identifier_rules.h"
+#include "core/refusal.h"
 #include "core/status_macros.h"
 #include "core/yaml_reader.h"
 #include "policies/covenant_signature.h"
@@ -172,17 +173,10 @@ class CovenantParser {
 
   absl::StatusOr<absl::CivilDay> Day(const YAML::Node& node, const std::string& path) const {
     ASSIGN_OR_RETURN(const std::string text, r_.Scalar(node, path));
-    int y = 0, m = 0, d = 0;
-    const bool shape = text.size() == 10 && text[4] == '-' && text[7] == '-' &&
-                       absl::SimpleAtoi(text.substr(0, 4), &y) &&
-                       absl::SimpleAtoi(text.substr(5, 2), &m) &&
-                       absl::SimpleAtoi(text.substr(8, 2), &d) &&
-                       absl::ascii_isdigit(static_cast<unsigned char>(text[5])) &&
-                       absl::ascii_isdigit(static_cast<unsigned char>(text[8]));
-    if (!shape || !IsValidDate(y, m, d)) {
-      return r_.Error(node, path, fmt::format("'{}' is not a date yyyy-mm-dd", text));
-    }
-    return absl::CivilDay(y, m, d);
+    // Any four-digit year, as covenants have always been read: a signed file cannot change.
+    const std::optional<absl::CivilDay> day = ParseIsoDay(text, 1, 9999);
+    if (!day) return r_.Error(node, path, fmt::format("'{}' is not a date yyyy-mm-dd", text));
+    return *day;
   }
 
   absl::StatusOr<int64_t> NonNegative(const YAML::Node& node, const std::string& path) const {
@@ -445,11 +439,7 @@ class CovenantParser {
       const std::string p = YamlReader::Join(path, "suppressed_percent");
       ASSIGN_OR_RETURN(policy->suppressed_percent, r_.Scalar(d["suppressed_percent"], p));
       const std::string& rule = policy->suppressed_percent;
-      int64_t as_if = 0;
-      const bool as_if_ok = rule.starts_with("as_if:") && rule.size() > 6 &&
-                            rule.find_first_not_of("0123456789", 6) == std::string::npos &&
-                            absl::SimpleAtoi(rule.substr(6), &as_if) && as_if >= 1;
-      if (rule != "star" && !as_if_ok) {
+      if (rule != "star" && !policy->SuppressedPercentAsIf()) {
         return r_.Error(
             d["suppressed_percent"], p,
             fmt::format("'{}' is not star or as_if:N with N >= 1 (e.g. as_if:5)", rule));
@@ -678,9 +668,11 @@ class CovenantParser {
     RETURN_IF_ERROR(r_.ExpectMap(reg, register_path, {"dataset", "address_from", "address_to"},
                                  {"dataset", "address_from", "address_to"}));
     FamilyRegister& family = release->family;
-    ASSIGN_OR_RETURN(family.dataset, r_.Scalar(reg["dataset"], YamlReader::Join(register_path, "dataset")));
-    ASSIGN_OR_RETURN(family.address_from,
-                     r_.Scalar(reg["address_from"], YamlReader::Join(register_path, "address_from")));
+    ASSIGN_OR_RETURN(family.dataset,
+                     r_.Scalar(reg["dataset"], YamlReader::Join(register_path, "dataset")));
+    ASSIGN_OR_RETURN(
+        family.address_from,
+        r_.Scalar(reg["address_from"], YamlReader::Join(register_path, "address_from")));
     ASSIGN_OR_RETURN(family.address_to,
                      r_.Scalar(reg["address_to"], YamlReader::Join(register_path, "address_to")));
     auto owner = dataset_owner_.find(family.dataset);
@@ -698,9 +690,9 @@ class CovenantParser {
     for (const char* key : {"address_from", "address_to"}) {
       const std::string field = reg[key].Scalar();
       if (!grant.fields.contains(field)) {
-        return r_.Error(reg[key], YamlReader::Join(register_path, key),
-                        fmt::format("'{}' is not a granted field of dataset '{}'", field,
-                                    family.dataset));
+        return r_.Error(
+            reg[key], YamlReader::Join(register_path, key),
+            fmt::format("'{}' is not a granted field of dataset '{}'", field, family.dataset));
       }
     }
     return absl::OkStatus();
@@ -712,11 +704,10 @@ class CovenantParser {
     for (size_t i = 0; i < list.size(); ++i) {
       const YAML::Node n = list[i];
       const std::string at = YamlReader::At(path, i);
-      RETURN_IF_ERROR(
-          r_.ExpectMap(n, at,
-                       {"name", "recipient", "purpose", "legal_basis", "dataset", "unit",
-                        "register", "flags"},
-                       {"name", "recipient", "purpose", "legal_basis", "dataset", "flags"}));
+      RETURN_IF_ERROR(r_.ExpectMap(
+          n, at,
+          {"name", "recipient", "purpose", "legal_basis", "dataset", "unit", "register", "flags"},
+          {"name", "recipient", "purpose", "legal_basis", "dataset", "flags"}));
       PurposeBoundRelease release;
       ASSIGN_OR_RETURN(release.name, Name(n["name"], YamlReader::Join(at, "name")));
       for (const PurposeBoundRelease& other : c_.releases) {
@@ -806,8 +797,9 @@ class CovenantParser {
 namespace {
 
 absl::Status Refuse(const Covenant& c, std::string_view what, std::string_view rule) {
-  return absl::PermissionDeniedError(
-      fmt::format("covenant {} v{}: {} (rule: {})", c.id, c.version, what, rule));
+  return WithCovenantRule(absl::PermissionDeniedError(fmt::format("covenant {} v{}: {} (rule: {})",
+                                                                  c.id, c.version, what, rule)),
+                          rule, c.id, c.version);
 }
 
 absl::StatusOr<const CovenantParty*> FindParty(const Covenant& c, std::string_view party) {
@@ -847,14 +839,16 @@ absl::Time Covenant::RetentionEndsAt() const {
 
 absl::Status Covenant::InForce(absl::Time now) const {
   if (now < StartsAt()) {
-    return absl::FailedPreconditionError(
-        fmt::format("covenant {} v{}: not in force before {} (rule: valid_from)", id, version,
-                    absl::FormatCivilTime(valid_from)));
+    return WithCovenantRule(absl::FailedPreconditionError(fmt::format(
+                                "covenant {} v{}: not in force before {} (rule: valid_from)", id,
+                                version, absl::FormatCivilTime(valid_from))),
+                            "valid_from", id, version);
   }
   if (now >= EndsAt()) {
-    return absl::FailedPreconditionError(
-        fmt::format("covenant {} v{}: ended after {} (rule: valid_until)", id, version,
-                    absl::FormatCivilTime(valid_until)));
+    return WithCovenantRule(absl::FailedPreconditionError(
+                                fmt::format("covenant {} v{}: ended after {} (rule: valid_until)",
+                                            id, version, absl::FormatCivilTime(valid_until))),
+                            "valid_until", id, version);
   }
   return absl::OkStatus();
 }
@@ -946,6 +940,18 @@ absl::StatusOr<const PurposeBoundRelease*> Covenant::MayReceiveRelease(
   return release;
 }
 
+std::optional<int64_t> AnalysisPolicy::SuppressedPercentAsIf() const {
+  constexpr std::string_view kPrefix = "as_if:";
+  const std::string& rule = suppressed_percent;
+  int64_t n = 0;
+  if (!rule.starts_with(kPrefix) || rule.size() == kPrefix.size() ||
+      rule.find_first_not_of("0123456789", kPrefix.size()) != std::string::npos ||
+      !absl::SimpleAtoi(rule.substr(kPrefix.size()), &n) || n < 1) {
+    return std::nullopt;
+  }
+  return n;
+}
+
 absl::Status AnalysisPolicy::MayQuery(const Covenant& covenant, std::string_view party) const {
   if (approved.empty() && exploratory == ExploratoryMode::kRefuse) {
     return Refuse(covenant, "this covenant allows no analysis", "analysis");
@@ -989,9 +995,7 @@ absl::StatusOr<Covenant> LoadCovenantFile(const std::filesystem::path& path,
   return ParseCovenant(text, path.string(), options);
 }
 
-bool IsDigestPlaceholder(std::string_view digest) {
-  return !DigestPlaceholderPath(digest).empty();
-}
+bool IsDigestPlaceholder(std::string_view digest) { return !DigestPlaceholderPath(digest).empty(); }
 
 absl::StatusOr<std::string> ReadPinnedFile(const std::filesystem::path& covenant_file,
                                            std::string_view path, std::string_view sha256) {
@@ -1016,11 +1020,10 @@ std::vector<std::string> PinnedFileMismatches(const Covenant& covenant,
   };
   std::vector<Pin> pins;
   for (const ApprovedAnalysis& a : covenant.analysis.approved) {
-    pins.push_back({fmt::format("analysis.approved[{}].spec", a.name), a.spec_path,
-                    a.spec_sha256});
+    pins.push_back({fmt::format("analysis.approved[{}].spec", a.name), a.spec_path, a.spec_sha256});
     if (!a.prices_path.empty()) {
-      pins.push_back({fmt::format("analysis.approved[{}].prices", a.name), a.prices_path,
-                      a.prices_sha256});
+      pins.push_back(
+          {fmt::format("analysis.approved[{}].prices", a.name), a.prices_path, a.prices_sha256});
     }
   }
   const PerturbationSetting& table = covenant.analysis.perturbation;

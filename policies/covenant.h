@@ -34,14 +34,14 @@ struct DatasetGrant {
 };
 
 struct CovenantParty {
-  std::string name;                  // certificate common name: the party's identity
-  std::string organisation;          // who the party is, for people reading the covenant
-  std::set<std::string> roles;       // data_holder, linker, vault, research_unit, privacy_officer
-  std::string privacy_officer;       // name of the officer (privacy_officers) who signs for it
-  std::string purpose;               // why this party takes part
-  std::string legal_basis;           // e.g. "AVG art. 6(1)(e); Jeugdwet art. 7.4.4"
+  std::string name;             // certificate common name: the party's identity
+  std::string organisation;     // who the party is, for people reading the covenant
+  std::set<std::string> roles;  // data_holder, linker, vault, research_unit, privacy_officer
+  std::string privacy_officer;  // name of the officer (privacy_officers) who signs for it
+  std::string purpose;          // why this party takes part
+  std::string legal_basis;      // e.g. "AVG art. 6(1)(e); Jeugdwet art. 7.4.4"
   std::map<std::string, DatasetGrant, std::less<>> datasets;  // data holders: what they deliver
-  std::string signing_public_key;    // data holders: the agent's Ed25519 batch key, hex
+  std::string signing_public_key;  // data holders: the agent's Ed25519 batch key, hex
 };
 
 // A privacy officer who signs the covenant for one or more parties.
@@ -89,6 +89,9 @@ struct AnalysisPolicy {
   // Percentages of suppressed counts: "star" shows `*`; "as_if:N" computes them as if the count
   // were N (the Almelo study's practice, N = 5) when only the count itself is too small.
   std::string suppressed_percent = "star";
+  // The N of an "as_if:N" suppressed_percent (digits only, N >= 1); nullopt for "star" and
+  // anything else. The one reader of the rule: the parser checks with it, the release uses it.
+  std::optional<int64_t> SuppressedPercentAsIf() const;
   int64_t rounding_base = 0;  // 0: no rounding; otherwise counts rounded to a multiple
   std::optional<double> max_contribution_eur;  // contribution bounding of sums, per household
   // The release budget for repeated queries: at most this many releases over the covenant's
@@ -127,7 +130,7 @@ struct PurposeBoundRelease {
   std::string recipient;  // a data holder party
   std::string purpose;
   std::string legal_basis;
-  std::string dataset;    // the recipient's own dataset; asked tokens must be in it
+  std::string dataset;          // the recipient's own dataset; asked tokens must be in it
   std::string unit = "person";  // person | household
   FamilyRegister family;        // unit household only
   std::vector<ReleaseFlag> flags;
@@ -138,11 +141,11 @@ struct Covenant {
   uint32_t version = 1;
   std::string title;
   absl::CivilDay valid_from;
-  absl::CivilDay valid_until;          // inclusive
+  absl::CivilDay valid_until;            // inclusive
   int64_t retention_days_after_end = 0;  // data kept (read-only) after valid_until, then deleted
-  int64_t key_rotation_days = 0;       // 0: no scheduled rotation
-  std::string token_mode = "hmac";     // hmac | oprf
-  uint64_t oprf_quota = 50'000'000;    // OPRF evaluations per agent per vault run
+  int64_t key_rotation_days = 0;         // 0: no scheduled rotation
+  std::string token_mode = "hmac";       // hmac | oprf
+  uint64_t oprf_quota = 50'000'000;      // OPRF evaluations per agent per vault run
   std::map<std::string, PrivacyOfficer, std::less<>> privacy_officers;
   std::map<std::string, CovenantParty, std::less<>> parties;
   AnalysisPolicy analysis;

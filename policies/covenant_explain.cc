@@ -160,13 +160,13 @@ std::string DisclosureInWords(const AnalysisPolicy& a) {
               ? "; secondary suppression is on: further cells are suppressed so that no "
                 "suppressed cell can be worked out from totals or other released tables"
               : "; secondary suppression is OFF: a suppressed cell may be derivable from totals";
-  if (a.suppressed_percent == "star") {
-    text += "; the percentage of a suppressed count is shown as *";
-  } else {
+  if (const std::optional<int64_t> as_if = a.SuppressedPercentAsIf()) {
     text += fmt::format(
         "; the percentage of a count suppressed only for being small is computed as if the "
         "count were {} (the others are shown as *)",
-        a.suppressed_percent.substr(6));
+        *as_if);
+  } else {
+    text += "; the percentage of a suppressed count is shown as *";
   }
   text += a.rounding_base > 0
               ? fmt::format("; counts are rounded to a multiple of {}", a.rounding_base)
@@ -247,8 +247,7 @@ void RowsInWords(const AnalysisSpec& spec, const TableSpec& t, std::string* out)
       std::vector<std::string> types;
       for (const HouseholdTypeSpec& type : spec.household_types) types.push_back(type.name);
       Line(out, kTableDetail,
-           fmt::format("rows: one per household type ({}){}", fmt::join(types, ", "),
-                       TotalRow(t)));
+           fmt::format("rows: one per household type ({}){}", fmt::join(types, ", "), TotalRow(t)));
       return;
     }
     case Dimension::kNone:
@@ -265,8 +264,7 @@ void RowsInWords(const AnalysisSpec& spec, const TableSpec& t, std::string* out)
   }
 }
 
-std::string CountColumnInWords(const AnalysisSpec& spec, const TableSpec& t,
-                               const CountColumn& c) {
+std::string CountColumnInWords(const AnalysisSpec& spec, const TableSpec& t, const CountColumn& c) {
   std::string text = fmt::format("{}: {}", c.label, SelectionInWords(t.population, c.where));
   if (c.reference > 0 && static_cast<size_t>(c.reference) < spec.reference_dates.size()) {
     text += " on " + IsoDate(spec.reference_dates[static_cast<size_t>(c.reference)]);
@@ -313,15 +311,17 @@ std::string CostItemInWords(const CostItemSpec& item) {
   }
   std::string price;
   if (!item.price_by.empty()) {
-    price = fmt::format(", priced per code of {} from the prices file (the row named like the "
-                        "record's code)",
-                        item.price_by);
+    price = fmt::format(
+        ", priced per code of {} from the prices file (the row named like the "
+        "record's code)",
+        item.price_by);
   } else if (!item.prices.empty()) {
     price = fmt::format(" times {} from the prices file", fmt::join(item.prices, " + "));
   }
   return fmt::format("{} (paid by {}): {}{}{}", item.name, item.payer, volume, price,
-                     item.in_total ? "" : "; shown, but not in the total (nor in its payer's "
-                                          "row: tables by payer show it as its own row)");
+                     item.in_total ? ""
+                                   : "; shown, but not in the total (nor in its payer's "
+                                     "row: tables by payer show it as its own row)");
 }
 
 void TableInWords(const AnalysisSpec& spec, const TableSpec& t, std::string* out) {
@@ -346,11 +346,11 @@ void TableInWords(const AnalysisSpec& spec, const TableSpec& t, std::string* out
       return;
     case TableKind::kCosts:
       Line(out, kTableDetail,
-           t.by_payer ? fmt::format("rows: one per paying party ({}){}",
-                                    fmt::join(Payers(spec), ", "), TotalRow(t))
-                      : fmt::format("rows: one per cost item ({} items, paid by {}){}",
-                                    spec.cost_items.size(), fmt::join(Payers(spec), ", "),
-                                    TotalRow(t)));
+           t.by_payer
+               ? fmt::format("rows: one per paying party ({}){}", fmt::join(Payers(spec), ", "),
+                             TotalRow(t))
+               : fmt::format("rows: one per cost item ({} items, paid by {}){}",
+                             spec.cost_items.size(), fmt::join(Payers(spec), ", "), TotalRow(t)));
       if (std::vector<std::string> apart = ItemsApart(spec); !apart.empty()) {
         Line(out, kTableDetail,
              t.by_payer
@@ -361,8 +361,7 @@ void TableInWords(const AnalysisSpec& spec, const TableSpec& t, std::string* out
       }
       Line(out, kTableDetail, "columns (the yearly cost in euro, summed and per household):");
       for (const RowSpec& c : t.cost_columns) {
-        Line(out, kColumn,
-             fmt::format("{}: {}", c.label, SelectionInWords(t.population, c.where)));
+        Line(out, kColumn, fmt::format("{}: {}", c.label, SelectionInWords(t.population, c.where)));
       }
       return;
     case TableKind::kSensitivity: {
@@ -390,10 +389,9 @@ void SpecInWords(const AnalysisSpec& spec, std::string* out) {
   for (const Date& date : spec.reference_dates) dates.push_back(IsoDate(date));
   Line(out, kComputes,
        fmt::format("Reference date: {}{}", dates.front(),
-                   dates.size() > 1
-                       ? fmt::format(", compared with {}",
-                                     fmt::join(dates.begin() + 1, dates.end(), ", "))
-                       : std::string()));
+                   dates.size() > 1 ? fmt::format(", compared with {}",
+                                                  fmt::join(dates.begin() + 1, dates.end(), ", "))
+                                    : std::string()));
   Line(out, kComputes,
        fmt::format("Households: the people the population register {} places at one address on "
                    "the reference date ({}); adults are {} or older, the others children",
@@ -624,10 +622,10 @@ void Releases(const Covenant& c, std::string* out) {
       for (const auto& [name, party] : c.parties) {
         if (party.datasets.contains(flag.dataset)) owner = name;
       }
-      *out += fmt::format("      {}: {} also has a record in {} (delivered by {})\n",
-                          flag.name,
-                          r.unit == "household" ? "someone in the person's household" : "the person",
-                          flag.dataset, owner);
+      *out +=
+          fmt::format("      {}: {} also has a record in {} (delivered by {})\n", flag.name,
+                      r.unit == "household" ? "someone in the person's household" : "the person",
+                      flag.dataset, owner);
     }
     if (r.unit == "household") {
       *out += fmt::format(
@@ -659,8 +657,7 @@ void Signers(const Covenant& c, std::string* out) {
 
 }  // namespace
 
-std::string ExplainCovenant(const Covenant& covenant,
-                            const std::filesystem::path& covenant_file) {
+std::string ExplainCovenant(const Covenant& covenant, const std::filesystem::path& covenant_file) {
   std::string out =
       fmt::format("Covenant {}, version {}: {}\n\n", covenant.id, covenant.version, covenant.title);
   When(covenant, &out);

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/atomic_file.h"
+#include "core/refusal.h"
 
 namespace koppel {
 
@@ -59,14 +60,14 @@ absl::StatusOr<std::unique_ptr<CovenantLedger>> CovenantLedger::Open(
   }
   std::unique_ptr<CovenantLedger> ledger(new CovenantLedger(path, std::move(entries)));
   if (!exists) {  // written at once, so that the next start finds it whatever happens next
-    std::lock_guard<std::mutex> lock(ledger->mutex_);
+    absl::MutexLock lock(&ledger->mutex_);
     if (absl::Status s = ledger->Save(); !s.ok()) return s;
   }
   return ledger;
 }
 
 std::optional<CovenantLedger::Entry> CovenantLedger::Find(const std::string& id) const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   auto it = entries_.find(id);
   if (it == entries_.end()) return std::nullopt;
   return it->second;
@@ -75,7 +76,7 @@ std::optional<CovenantLedger::Entry> CovenantLedger::Find(const std::string& id)
 absl::Status CovenantLedger::Admit(const std::string& id, uint32_t version,
                                    const std::string& sha256,
                                    const std::vector<std::string>& officers) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   Entry& entry = entries_[id];
   if (!entry.ended_at.empty()) {
     return absl::FailedPreconditionError(fmt::format(
@@ -84,10 +85,12 @@ absl::Status CovenantLedger::Admit(const std::string& id, uint32_t version,
         id, entry.ended_at, entry.end_reason));
   }
   if (version < entry.version) {
-    return absl::FailedPreconditionError(fmt::format(
-        "covenant {} version {} is superseded by version {}, served before (rule: a new version "
-        "supersedes the old); remove the old file",
-        id, version, entry.version));
+    return WithCovenantRule(
+        absl::FailedPreconditionError(fmt::format(
+            "covenant {} version {} is superseded by version {}, served before (rule: a new "
+            "version supersedes the old); remove the old file",
+            id, version, entry.version)),
+        "version", id, version);
   }
   if (version == entry.version && entry.sha256 != sha256) {
     return absl::FailedPreconditionError(fmt::format(
@@ -112,7 +115,7 @@ absl::Status CovenantLedger::Admit(const std::string& id, uint32_t version,
 }
 
 std::vector<std::string> CovenantLedger::PendingDeletion() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   std::vector<std::string> pending;
   for (const auto& [id, entry] : entries_) {
     if (!entry.ended_at.empty() && !entry.deleted) pending.push_back(id);
@@ -121,7 +124,7 @@ std::vector<std::string> CovenantLedger::PendingDeletion() const {
 }
 
 absl::Status CovenantLedger::MarkDeleted(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   Entry& entry = entries_[id];
   if (entry.deleted) return absl::OkStatus();
   entry.deleted = true;
@@ -131,7 +134,7 @@ absl::Status CovenantLedger::MarkDeleted(const std::string& id) {
 absl::Status CovenantLedger::MarkEnded(const std::string& id, absl::Time at,
                                        const std::string& reason, const std::string& event,
                                        const std::string& actor) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   Entry& entry = entries_[id];
   if (!entry.ended_at.empty()) return absl::OkStatus();
   entry.ended_at = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", at, absl::UTCTimeZone());
@@ -142,7 +145,7 @@ absl::Status CovenantLedger::MarkEnded(const std::string& id, absl::Time at,
 }
 
 absl::Status CovenantLedger::MarkEndRecorded(const std::string& id, uint64_t audit_seq) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   Entry& entry = entries_[id];
   if (entry.end_audit_seq == audit_seq) return absl::OkStatus();
   entry.end_audit_seq = audit_seq;

@@ -41,7 +41,6 @@ std::string SignedMessage(std::string_view file_bytes) {
   return out;
 }
 
-
 bool SameHex(std::string_view a, std::string_view b) {
   return absl::AsciiStrToLower(std::string(a)) == absl::AsciiStrToLower(std::string(b));
 }
@@ -53,7 +52,6 @@ std::string OfficerNames(const Covenant& covenant) {
   }
   return fmt::format("{}", fmt::join(names, ", "));
 }
-
 
 bool Verifies(std::string_view file_bytes, std::string_view public_key_hex,
               std::string_view signature_hex) {
@@ -91,7 +89,8 @@ std::string CovenantSha256Hex(std::string_view file_bytes) { return ToHex(Sha256
 
 absl::StatusOr<SignatureFile> ParseSignatureFile(std::string_view yaml,
                                                  std::string_view source_name) {
-  const YamlReader reader(source_name, {"expected a mapping", "unknown key '{key}'; allowed: {allowed}"});
+  const YamlReader reader(source_name,
+                          {"expected a mapping", "unknown key '{key}'; allowed: {allowed}"});
   try {
     ASSIGN_OR_RETURN(const YAML::Node root, reader.Load(yaml));
     RETURN_IF_ERROR(reader.ExpectMap(root, "", {"covenant", "version", "sha256", "signatures"},
@@ -198,8 +197,7 @@ absl::StatusOr<CovenantSignature> SignCovenantBytes(const Covenant& covenant,
 }
 
 SignatureReview ReviewCovenantSignatures(const Covenant& covenant, std::string_view file_bytes,
-                                         const SignatureFile& sig,
-                                         std::string_view covenant_name) {
+                                         const SignatureFile& sig, std::string_view covenant_name) {
   SignatureReview review;
   const std::string sig_name = fmt::format("{}.sig", covenant_name);
   auto missing_all_but_valid = [&] {
@@ -236,8 +234,7 @@ SignatureReview ReviewCovenantSignatures(const Covenant& covenant, std::string_v
       note(absl::FailedPreconditionError(fmt::format(
           "{} holds a signature by '{}', who is no privacy officer of covenant {} (listed: {}); "
           "sign again with {} --restart {}",
-          sig_name, entry.officer, covenant.id, OfficerNames(covenant), kSignHint,
-          covenant_name)));
+          sig_name, entry.officer, covenant.id, OfficerNames(covenant), kSignHint, covenant_name)));
       continue;
     }
     if (key_owner == nullptr) {
@@ -254,11 +251,10 @@ SignatureReview ReviewCovenantSignatures(const Covenant& covenant, std::string_v
           sig_name, entry.officer, key_owner->name, entry.officer, kSignHint, covenant_name)));
       continue;
     }
-    if (std::find(review.valid.begin(), review.valid.end(), entry.officer) !=
-        review.valid.end()) {
-      note(absl::FailedPreconditionError(fmt::format(
-          "{} holds two signatures of {}; sign again with {} --restart {}", sig_name,
-          entry.officer, kSignHint, covenant_name)));
+    if (std::find(review.valid.begin(), review.valid.end(), entry.officer) != review.valid.end()) {
+      note(absl::FailedPreconditionError(
+          fmt::format("{} holds two signatures of {}; sign again with {} --restart {}", sig_name,
+                      entry.officer, kSignHint, covenant_name)));
       continue;
     }
     if (!Verifies(file_bytes, officer->second.public_key, entry.signature)) {
@@ -290,8 +286,8 @@ absl::StatusOr<std::vector<std::string>> CheckCovenantSignatures(const Covenant&
     return absl::FailedPreconditionError(fmt::format(
         "covenant {} version {} ({}) is not signed by {} yet; {} of {} officers signed; each "
         "officer runs {} {}",
-        covenant.id, covenant.version, covenant_name, fmt::join(missing, ", "),
-        review.valid.size(), covenant.privacy_officers.size(), kSignHint, covenant_name));
+        covenant.id, covenant.version, covenant_name, fmt::join(missing, ", "), review.valid.size(),
+        covenant.privacy_officers.size(), kSignHint, covenant_name));
   }
   return review.valid;
 }
@@ -325,7 +321,8 @@ absl::StatusOr<SignatureReview> SignCovenantFile(const std::filesystem::path& co
           "{} changed since {} signed it (covenant {} version {} then, the SHA-256 differs); "
           "their signatures are for other bytes, so they must sign again: sign with --restart "
           "to discard them and start over",
-          name, signers.empty() ? std::string("the others") : fmt::format("{}", fmt::join(signers, ", ")),
+          name,
+          signers.empty() ? std::string("the others") : fmt::format("{}", fmt::join(signers, ", ")),
           existing->covenant_id, existing->version));
     }
     for (CovenantSignature& s : existing->signatures) {
@@ -333,10 +330,9 @@ absl::StatusOr<SignatureReview> SignCovenantFile(const std::filesystem::path& co
     }
   }
   sig.signatures.push_back(signature);
-  std::sort(sig.signatures.begin(), sig.signatures.end(),
-            [](const CovenantSignature& a, const CovenantSignature& b) {
-              return a.officer < b.officer;
-            });
+  std::sort(
+      sig.signatures.begin(), sig.signatures.end(),
+      [](const CovenantSignature& a, const CovenantSignature& b) { return a.officer < b.officer; });
   RETURN_IF_ERROR(WriteFileAtomically(sig_path, FormatSignatureFile(sig)));
   return ReviewCovenantSignatures(covenant, bytes, sig, name);
 }

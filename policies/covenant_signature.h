@@ -76,8 +76,7 @@ struct SignatureReview {
 // Checks `sig` against `covenant` parsed from `file_bytes`; `covenant_name` names the covenant
 // file in messages. Pure: reads nothing from disk.
 SignatureReview ReviewCovenantSignatures(const Covenant& covenant, std::string_view file_bytes,
-                                         const SignatureFile& sig,
-                                         std::string_view covenant_name);
+                                         const SignatureFile& sig, std::string_view covenant_name);
 
 // The officers who signed when every officer's signature verifies; otherwise the refusal
 // LoadSignedCovenant returns (FAILED_PRECONDITION, UNAUTHENTICATED for a signature that does

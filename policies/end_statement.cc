@@ -1,7 +1,5 @@
 #include "policies/end_statement.h"
 
-#include "policies/covenant_signature.h"
-
 #include <fmt/format.h>
 #include <sodium.h>
 
@@ -10,7 +8,10 @@
 
 #include "absl/strings/ascii.h"
 #include "core/hex.h"
+#include "core/proto_time.h"
+#include "core/refusal.h"
 #include "core/status_macros.h"
+#include "policies/covenant_signature.h"
 
 namespace koppel {
 namespace {
@@ -28,9 +29,9 @@ void AppendString(std::string* out, const std::string& s) {
 
 // The officer of `covenant` whose key is `public_key` (raw bytes), or nullptr.
 const PrivacyOfficer* OfficerWithRawKey(const Covenant& covenant, const std::string& public_key) {
-  return OfficerWithKey(covenant, ToHex(std::span<const uint8_t>(
-                                      reinterpret_cast<const uint8_t*>(public_key.data()),
-                                      public_key.size())));
+  return OfficerWithKey(
+      covenant, ToHex(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(public_key.data()),
+                                               public_key.size())));
 }
 
 std::string UtcTime(absl::Time t) {
@@ -39,11 +40,16 @@ std::string UtcTime(absl::Time t) {
 
 }  // namespace
 
+int64_t EndStatementSeconds(const v1::EndCovenantRequest& request) {
+  return request.has_end_time() ? request.end_time().seconds()
+                                : request.legacy_ended_at_unix_seconds();
+}
+
 std::string EndStatementSignedBytes(const v1::EndCovenantRequest& request) {
   std::string out(kEndStatementDomain, sizeof kEndStatementDomain);  // includes the NUL
   AppendString(&out, request.covenant_id());
   AppendU64(&out, request.covenant_version());
-  AppendU64(&out, static_cast<uint64_t>(request.ended_at_unix_seconds()));
+  AppendU64(&out, static_cast<uint64_t>(EndStatementSeconds(request)));
   AppendString(&out, request.reason());
   return out;
 }
@@ -57,7 +63,8 @@ absl::StatusOr<v1::EndCovenantRequest> SignEndStatement(const Covenant& covenant
   request.set_officer_public_key(public_key.data(), public_key.size());
   request.set_covenant_id(covenant.id);
   request.set_covenant_version(covenant.version);
-  request.set_ended_at_unix_seconds(absl::ToUnixSeconds(now));
+  *request.mutable_end_time() = ToProtoTimestamp(absl::FromUnixSeconds(absl::ToUnixSeconds(now)));
+  request.set_legacy_ended_at_unix_seconds(absl::ToUnixSeconds(now));  // for older services
   request.set_reason(std::move(reason));
   const std::string message = EndStatementSignedBytes(request);
   std::array<uint8_t, crypto_sign_BYTES> signature{};
@@ -73,26 +80,32 @@ absl::StatusOr<std::string> VerifyEndStatement(const Covenant& covenant,
                                                absl::Time now) {
   RETURN_IF_ERROR(EnsureSodium());
   if (request.covenant_id() != covenant.id) {
-    return absl::FailedPreconditionError(fmt::format(
-        "the end statement is for covenant '{}', this service serves covenant {}; sign a "
-        "statement for {}",
-        request.covenant_id(), covenant.id, covenant.id));
+    return WithServiceRule(
+        absl::FailedPreconditionError(fmt::format(
+            "the end statement is for covenant '{}', this service serves covenant {}; sign a "
+            "statement for {}",
+            request.covenant_id(), covenant.id, covenant.id)),
+        "covenant_binding", covenant.id);
   }
   if (request.covenant_version() != covenant.version) {
-    return absl::FailedPreconditionError(fmt::format(
-        "the end statement is for covenant {} version {}, this service serves version {}; sign "
-        "a statement with the covenant file of version {}",
-        covenant.id, request.covenant_version(), covenant.version, covenant.version));
+    return WithCovenantRule(
+        absl::FailedPreconditionError(fmt::format(
+            "the end statement is for covenant {} version {}, this service serves version {}; sign "
+            "a statement with the covenant file of version {}",
+            covenant.id, request.covenant_version(), covenant.version, covenant.version)),
+        "version", covenant.id, covenant.version);
   }
   const PrivacyOfficer* officer = nullptr;
   if (request.officer_public_key().size() == crypto_sign_PUBLICKEYBYTES) {
     officer = OfficerWithRawKey(covenant, request.officer_public_key());
   }
   if (officer == nullptr) {
-    return absl::PermissionDeniedError(fmt::format(
-        "the end statement for covenant {} is signed by a key that is no privacy officer's of "
-        "it; only an officer listed under privacy_officers may end it",
-        covenant.id));
+    return WithCovenantRule(
+        absl::PermissionDeniedError(fmt::format(
+            "the end statement for covenant {} is signed by a key that is no privacy officer's of "
+            "it; only an officer listed under privacy_officers may end it",
+            covenant.id)),
+        "privacy_officers", covenant.id, covenant.version);
   }
   const std::string message = EndStatementSignedBytes(request);
   if (request.signature().size() != crypto_sign_BYTES ||
@@ -100,24 +113,30 @@ absl::StatusOr<std::string> VerifyEndStatement(const Covenant& covenant,
           reinterpret_cast<const unsigned char*>(request.signature().data()),
           reinterpret_cast<const unsigned char*>(message.data()), message.size(),
           reinterpret_cast<const unsigned char*>(request.officer_public_key().data())) != 0) {
-    return absl::UnauthenticatedError(fmt::format(
-        "the end statement for covenant {} claims to be signed by {} ({}) but its signature "
-        "does not verify; {} must sign a new one with koppel covenant end",
-        covenant.id, officer->name, officer->organisation, officer->name));
+    return WithServiceRule(
+        absl::UnauthenticatedError(fmt::format(
+            "the end statement for covenant {} claims to be signed by {} ({}) but its signature "
+            "does not verify; {} must sign a new one with koppel covenant end",
+            covenant.id, officer->name, officer->organisation, officer->name)),
+        "end_statement_signature", covenant.id);
   }
-  const absl::Time dated = absl::FromUnixSeconds(request.ended_at_unix_seconds());
+  const absl::Time dated = absl::FromUnixSeconds(EndStatementSeconds(request));
   if (dated > now + kEndStatementMaxFuture) {
-    return absl::FailedPreconditionError(fmt::format(
-        "the end statement for covenant {} is dated {}, more than {} ahead of this service's "
-        "clock ({}); check the clocks, then sign a new one",
-        covenant.id, UtcTime(dated), absl::FormatDuration(kEndStatementMaxFuture),
-        UtcTime(now)));
+    return WithServiceRule(
+        absl::FailedPreconditionError(fmt::format(
+            "the end statement for covenant {} is dated {}, more than {} ahead of this service's "
+            "clock ({}); check the clocks, then sign a new one",
+            covenant.id, UtcTime(dated), absl::FormatDuration(kEndStatementMaxFuture),
+            UtcTime(now))),
+        "end_statement_window", covenant.id);
   }
   if (dated < now - kEndStatementMaxAge) {
-    return absl::FailedPreconditionError(fmt::format(
-        "the end statement for covenant {} is dated {}, older than the replay window of {} "
-        "days; sign a new one with koppel covenant end",
-        covenant.id, UtcTime(dated), absl::ToInt64Hours(kEndStatementMaxAge) / 24));
+    return WithServiceRule(
+        absl::FailedPreconditionError(fmt::format(
+            "the end statement for covenant {} is dated {}, older than the replay window of {} "
+            "days; sign a new one with koppel covenant end",
+            covenant.id, UtcTime(dated), absl::ToInt64Hours(kEndStatementMaxAge) / 24)),
+        "end_statement_window", covenant.id);
   }
   return officer->name;
 }

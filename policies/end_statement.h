@@ -20,6 +20,10 @@ namespace koppel {
 inline constexpr absl::Duration kEndStatementMaxFuture = absl::Hours(1);
 inline constexpr absl::Duration kEndStatementMaxAge = absl::Hours(24 * 7);
 
+// When the officer signed, in Unix seconds: end_time, or for a statement from before it,
+// legacy_ended_at_unix_seconds. The signature covers this number.
+int64_t EndStatementSeconds(const v1::EndCovenantRequest& request);
+
 // "koppel/v1/end-covenant" NUL, then the length-prefixed covenant id, the version, the time
 // (unix seconds) and the length-prefixed reason, integers as 8 bytes little-endian.
 std::string EndStatementSignedBytes(const v1::EndCovenantRequest& request);

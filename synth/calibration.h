@@ -88,10 +88,10 @@ struct UnitPrices {
 
 // Crime categories of unit_costs_2014.csv with price per offence in cents.
 struct CrimeCategory {
-  std::string_view code;        // crime_property, ...
-  std::string_view export_code; // police code in the export
+  std::string_view code;         // crime_property, ...
+  std::string_view export_code;  // police code in the export
   int64_t price_cents;
-  double weight;                // share of offences generated (crime_murder: 0)
+  double weight;  // share of offences generated (crime_murder: 0)
 };
 inline constexpr size_t kCrimeCategoryCount = 10;
 std::span<const CrimeCategory, kCrimeCategoryCount> CrimeCategories();

@@ -70,12 +70,14 @@ std::array<DatasetSpec, kDatasetCount> BuildSpecs() {
   const Date from{2012, 1, 1}, to{2014, 12, 31};
   std::array<DatasetSpec, kDatasetCount> s;
   s[static_cast<size_t>(Dataset::kBrp)] = DatasetSpec{
-      "brp", "Gemeente Almelo, Basisregistratie Personen", from, to,
+      "brp",
+      "Gemeente Almelo, Basisregistratie Personen",
+      from,
+      to,
       CsvDialect{';', '"', false, false, true},
       {Column("BSN", ColumnRole::kBsn),
        Attribute("Geboortedatum", DateAttribute("geboortedatum", "yyyymmdd", true)),
-       Column("Straat", ColumnRole::kFreeText),
-       Column("Postcode", ColumnRole::kPostcode),
+       Column("Straat", ColumnRole::kFreeText), Column("Postcode", ColumnRole::kPostcode),
        Column("Huisnummer", ColumnRole::kHouseNumber),
        Column("Huisletter", ColumnRole::kHouseLetter),
        Column("Huisnummertoevoeging", ColumnRole::kHouseAddition),
@@ -84,99 +86,139 @@ std::array<DatasetSpec, kDatasetCount> BuildSpecs() {
        Attribute("Datum aanvang adreshouding", DateAttribute("adres_van", "yyyymmdd", true)),
        Attribute("Datum einde adreshouding", DateAttribute("adres_tot", "yyyymmdd", false))}};
   s[static_cast<size_t>(Dataset::kSocialeZaken)] = DatasetSpec{
-      "sociale_zaken", "Gemeente Almelo, Werk en Inkomen", from, to,
+      "sociale_zaken",
+      "Gemeente Almelo, Werk en Inkomen",
+      from,
+      to,
       CsvDialect{';', '"', false, true, true},
-      {Column("Clientnummer", ColumnRole::kExtra),
-       Column("BSN", ColumnRole::kBsn),
-       Attribute("Regeling", Category("regeling", {{"PW", "bijstand"}, {"BB", "special_assistance"},
-                                                   {"MR", "minimum_scheme"}}, true)),
+      {Column("Clientnummer", ColumnRole::kExtra), Column("BSN", ColumnRole::kBsn),
+       Attribute(
+           "Regeling",
+           Category("regeling",
+                    {{"PW", "bijstand"}, {"BB", "special_assistance"}, {"MR", "minimum_scheme"}},
+                    true)),
        Column("Omschrijving", ColumnRole::kFreeText),
        Attribute("Ingangsdatum", DateAttribute("start", "dd-mm-yyyy", true)),
        Attribute("Einddatum", DateAttribute("eind", "dd-mm-yyyy", false)),
        Attribute("Bedrag per maand", AmountAttribute("bedrag", true, ".", false))}};
-  s[static_cast<size_t>(Dataset::kUwv)] = DatasetSpec{
-      "uwv", "UWV, regio Twente", from, to, CsvDialect{',', '"', true, false, false},
-      {Column("bsn", ColumnRole::kBsn),
-       Attribute("uitkering", Category("uitkering", {{"WW", "ww"}, {"WIA", "disability"},
-                                                     {"WAO", "disability"}, {"ZW", "disability"},
-                                                     {"WAJONG", "other_social"},
-                                                     {"IOAW", "other_social"}}, true)),
-       Attribute("datum_ingang", DateAttribute("start", "yyyy-mm-dd", true)),
-       Attribute("datum_einde", DateAttribute("eind", "yyyy-mm-dd", false)),
-       Attribute("dagloon", AmountAttribute("dagloon", false, "", false)),
-       Column("toelichting", ColumnRole::kFreeText)}};
-  s[static_cast<size_t>(Dataset::kJeugdzorg)] = DatasetSpec{
-      "jeugdzorg", "Gemeente Almelo, Jeugdhulp en jeugdbescherming", from, to,
-      CsvDialect{'\t', '\0', false, false, false},
-      {Column("BSN kind", ColumnRole::kBsn),
-       Attribute("Zorgvorm", Category("zorgvorm", {{"AMB", "youth_ambulant"},
+  s[static_cast<size_t>(Dataset::kUwv)] =
+      DatasetSpec{"uwv",
+                  "UWV, regio Twente",
+                  from,
+                  to,
+                  CsvDialect{',', '"', true, false, false},
+                  {Column("bsn", ColumnRole::kBsn),
+                   Attribute("uitkering", Category("uitkering",
+                                                   {{"WW", "ww"},
+                                                    {"WIA", "disability"},
+                                                    {"WAO", "disability"},
+                                                    {"ZW", "disability"},
+                                                    {"WAJONG", "other_social"},
+                                                    {"IOAW", "other_social"}},
+                                                   true)),
+                   Attribute("datum_ingang", DateAttribute("start", "yyyy-mm-dd", true)),
+                   Attribute("datum_einde", DateAttribute("eind", "yyyy-mm-dd", false)),
+                   Attribute("dagloon", AmountAttribute("dagloon", false, "", false)),
+                   Column("toelichting", ColumnRole::kFreeText)}};
+  s[static_cast<size_t>(Dataset::kJeugdzorg)] =
+      DatasetSpec{"jeugdzorg",
+                  "Gemeente Almelo, Jeugdhulp en jeugdbescherming",
+                  from,
+                  to,
+                  CsvDialect{'\t', '\0', false, false, false},
+                  {Column("BSN kind", ColumnRole::kBsn),
+                   Attribute("Zorgvorm", Category("zorgvorm",
+                                                  {{"AMB", "youth_ambulant"},
                                                    {"DAGB", "youth_day_treatment"},
                                                    {"RES", "youth_residential"},
-                                                   {"JR", "youth_probation"}, {"OTS", "ots"},
+                                                   {"JR", "youth_probation"},
+                                                   {"OTS", "ots"},
                                                    {"VOOGDIJ", "guardianship"},
-                                                   {"PLEEGZORG", "foster_care"}}, true)),
-       Attribute("Startdatum", DateAttribute("start", "d/m/yyyy", true)),
-       Attribute("Einddatum", DateAttribute("eind", "d/m/yyyy", false)),
-       Column("Aanbieder", ColumnRole::kFreeText)}};
+                                                   {"PLEEGZORG", "foster_care"}},
+                                                  true)),
+                   Attribute("Startdatum", DateAttribute("start", "d/m/yyyy", true)),
+                   Attribute("Einddatum", DateAttribute("eind", "d/m/yyyy", false)),
+                   Column("Aanbieder", ColumnRole::kFreeText)}};
   s[static_cast<size_t>(Dataset::kZorg)] = DatasetSpec{
-      "zorg", "Zorgverzekeraar en zorgkantoor Twente", from, to,
+      "zorg",
+      "Zorgverzekeraar en zorgkantoor Twente",
+      from,
+      to,
       CsvDialect{';', '"', false, false, false},
-      {Attribute("Jaar", YearAttribute("jaar", true)),
-       Column("BSN verzekerde", ColumnRole::kBsn),
-       Attribute("Zorgsoort", Category("zorgsoort", {{"BGGZ", "basis_ggz"},
-                                                     {"SGGZ", "specialist_ggz"},
-                                                     {"AWBZ-PSY", "awbz_psychosocial"},
-                                                     {"AWBZ-VG", "awbz_intellectual"},
-                                                     {"AWBZ-LG", "awbz_physical"},
-                                                     {"VZ", "addiction_care"},
-                                                     {"BZ", "outreach_care"}}, true)),
+      {Attribute("Jaar", YearAttribute("jaar", true)), Column("BSN verzekerde", ColumnRole::kBsn),
+       Attribute("Zorgsoort", Category("zorgsoort",
+                                       {{"BGGZ", "basis_ggz"},
+                                        {"SGGZ", "specialist_ggz"},
+                                        {"AWBZ-PSY", "awbz_psychosocial"},
+                                        {"AWBZ-VG", "awbz_intellectual"},
+                                        {"AWBZ-LG", "awbz_physical"},
+                                        {"VZ", "addiction_care"},
+                                        {"BZ", "outreach_care"}},
+                                       true)),
        Attribute("Kosten", AmountAttribute("kosten", true, "", false)),
        Column("Omschrijving", ColumnRole::kFreeText)}};
   s[static_cast<size_t>(Dataset::kPolitie)] = DatasetSpec{
-      "politie", "Politie Oost-Nederland, district Twente", from, to,
+      "politie",
+      "Politie Oost-Nederland, district Twente",
+      from,
+      to,
       CsvDialect{',', '"', false, true, true},
-      {Column("Registratienummer", ColumnRole::kExtra),
-       Column("BSN verdachte", ColumnRole::kBsn),
+      {Column("Registratienummer", ColumnRole::kExtra), Column("BSN verdachte", ColumnRole::kBsn),
        Attribute("Feitcode", Category("feit", CrimeCodes(), true)),
        Attribute("Pleegdatum", DateAttribute("pleegdatum", "dd-mm-yyyy", true)),
        Column("Omschrijving", ColumnRole::kFreeText)}};
-  s[static_cast<size_t>(Dataset::kWoningcorporatie)] = DatasetSpec{
-      "woningcorporatie", "Woningcorporatie Almelo (synthetisch)", Date{2014, 1, 1}, to,
-      CsvDialect{';', '"', false, true, true},
-      {Column("Huurcontract", ColumnRole::kExtra),
-       Column("Postcode", ColumnRole::kPostcode),
-       Column("Huisnr", ColumnRole::kHouse),
-       Attribute("Signaal", Category("signaal", {{"HUURACHTERSTAND", "rent_arrears"},
-                                                 {"AANZEGGING", "eviction_notice"},
-                                                 {"OVERLAST", "nuisance"}}, true)),
-       Attribute("Datum", DateAttribute("datum", "d-m-yyyy", true)),
-       Attribute("Achterstand", AmountAttribute("achterstand", true, ".", false)),
-       Column("Notitie", ColumnRole::kFreeText)}};
+  s[static_cast<size_t>(Dataset::kWoningcorporatie)] =
+      DatasetSpec{"woningcorporatie",
+                  "Woningcorporatie Almelo (synthetisch)",
+                  Date{2014, 1, 1},
+                  to,
+                  CsvDialect{';', '"', false, true, true},
+                  {Column("Huurcontract", ColumnRole::kExtra),
+                   Column("Postcode", ColumnRole::kPostcode), Column("Huisnr", ColumnRole::kHouse),
+                   Attribute("Signaal", Category("signaal",
+                                                 {{"HUURACHTERSTAND", "rent_arrears"},
+                                                  {"AANZEGGING", "eviction_notice"},
+                                                  {"OVERLAST", "nuisance"}},
+                                                 true)),
+                   Attribute("Datum", DateAttribute("datum", "d-m-yyyy", true)),
+                   Attribute("Achterstand", AmountAttribute("achterstand", true, ".", false)),
+                   Column("Notitie", ColumnRole::kFreeText)}};
   s[static_cast<size_t>(Dataset::kSchuldhulp)] = DatasetSpec{
-      "schuldhulp", "Stadsbank Oost Nederland", from, to, CsvDialect{',', '"', false, false, false},
-      {Column("Dossiernummer", ColumnRole::kExtra),
-       Column("BSN", ColumnRole::kBsn),
-       Attribute("Traject", Category("traject", {{"SHV", "debt_counselling"},
-                                                 {"BBH", "budget_management"}}, true)),
+      "schuldhulp",
+      "Stadsbank Oost Nederland",
+      from,
+      to,
+      CsvDialect{',', '"', false, false, false},
+      {Column("Dossiernummer", ColumnRole::kExtra), Column("BSN", ColumnRole::kBsn),
+       Attribute(
+           "Traject",
+           Category("traject", {{"SHV", "debt_counselling"}, {"BBH", "budget_management"}}, true)),
        Attribute("Startdatum", DateAttribute("start", "dd/mm/yyyy", true)),
        Attribute("Einddatum", DateAttribute("eind", "dd/mm/yyyy", false)),
        Column("Status", ColumnRole::kFreeText)}};
-  s[static_cast<size_t>(Dataset::kInkomen)] = DatasetSpec{
-      "inkomen", "Inkomensstatistiek huishoudens (synthetisch)", Date{2013, 1, 1}, to,
-      CsvDialect{'|', '\0', false, false, false},
-      {Column("BSN referentiepersoon", ColumnRole::kBsn),
-       Attribute("Jaar", YearAttribute("jaar", true)),
-       Attribute("Besteedbaar inkomen gestandaardiseerd",
-                 AmountAttribute("inkomen", false, ",", true)),
-       Column("Bron", ColumnRole::kExtra)}};
+  s[static_cast<size_t>(Dataset::kInkomen)] =
+      DatasetSpec{"inkomen",
+                  "Inkomensstatistiek huishoudens (synthetisch)",
+                  Date{2013, 1, 1},
+                  to,
+                  CsvDialect{'|', '\0', false, false, false},
+                  {Column("BSN referentiepersoon", ColumnRole::kBsn),
+                   Attribute("Jaar", YearAttribute("jaar", true)),
+                   Attribute("Besteedbaar inkomen gestandaardiseerd",
+                             AmountAttribute("inkomen", false, ",", true)),
+                   Column("Bron", ColumnRole::kExtra)}};
   s[static_cast<size_t>(Dataset::kWijkteam)] = DatasetSpec{
-      "wijkteam", "Gemeente Almelo, Sociaal wijkteam", Date{2013, 1, 1}, to,
+      "wijkteam",
+      "Gemeente Almelo, Sociaal wijkteam",
+      Date{2013, 1, 1},
+      to,
       CsvDialect{';', '"', false, false, false},
-      {Column("Casusnummer", ColumnRole::kExtra),
-       Column("BSN cliënt", ColumnRole::kBsn),
-       Attribute("Aanleiding", Category("aanleiding", {{"SIGNAAL", "signal"},
-                                                       {"ZELF", "self_referral"},
-                                                       {"PARTNER", "partner_referral"}}, true)),
+      {Column("Casusnummer", ColumnRole::kExtra), Column("BSN cliënt", ColumnRole::kBsn),
+       Attribute("Aanleiding", Category("aanleiding",
+                                        {{"SIGNAAL", "signal"},
+                                         {"ZELF", "self_referral"},
+                                         {"PARTNER", "partner_referral"}},
+                                        true)),
        Attribute("Startdatum", DateAttribute("start", "dd-mm-yyyy", true)),
        Attribute("Einddatum", DateAttribute("eind", "dd-mm-yyyy", false)),
        Column("Notitie", ColumnRole::kFreeText)}};
@@ -199,8 +241,8 @@ void ApplyDialects(std::array<DatasetSpec, kDatasetCount>& s) {
   brp.holder = "Gemeente Almelo, Basisregistratie Personen (peildatum 31-12-2014)";
   brp.period_from = Date{2014, 1, 1};
   brp.columns.resize(brp.columns.size() - 2);  // no address periods
-  brp.columns.push_back(Attribute("Aantal verhuizingen 2014",
-                                  IntegerAttribute("verhuizingen", 0, 99, true)));
+  brp.columns.push_back(
+      Attribute("Aantal verhuizingen 2014", IntegerAttribute("verhuizingen", 0, 99, true)));
   brp.postcodes_file = "postcodes.csv";
 
   DatasetSpec& sz = s[static_cast<size_t>(Dataset::kSocialeZaken)];
@@ -306,56 +348,90 @@ std::string BsnSpaced(const std::string& bsn) {
 
 uint64_t RecordNumber(const Household& h, const Fact& f, uint64_t modulus) {
   return Mix64(h.index * 1000003u + static_cast<uint64_t>(f.member + 1) * 7919u +
-               static_cast<uint64_t>(DaysSinceEpoch(f.start))) % modulus;
+               static_cast<uint64_t>(DaysSinceEpoch(f.start))) %
+         modulus;
 }
 
 constexpr std::array<std::string_view, 10> kSzTexts = {
-    "Participatiewet, levensonderhoud", "Algemene bijstand alleenstaande ouder",
+    "Participatiewet, levensonderhoud",   "Algemene bijstand alleenstaande ouder",
     "Bijzondere bijstand: bewindvoering", "Tegemoetkoming medische kosten",
-    "Financiële tegemoetkoming minima", "Cliënt heeft schuldenproblematiek",
-    "Meedoenregeling kinderen", "Collectieve zorgverzekering minima",
-    "Coördinatie met wijkteam", "Herbeoordeling na verhuizing"};
+    "Financiële tegemoetkoming minima",   "Cliënt heeft schuldenproblematiek",
+    "Meedoenregeling kinderen",           "Collectieve zorgverzekering minima",
+    "Coördinatie met wijkteam",           "Herbeoordeling na verhuizing"};
 constexpr std::array<std::string_view, 8> kUwvTexts = {
-    "Loongerelateerde uitkering", "Vervolguitkering, 80-100% arbeidsongeschikt",
-    "Ziektewet vangnet", "Wajong (oude regeling)", "Uitkering na reïntegratietraject",
-    "IOAW na WW-einde", "Herbeoordeling gepland", "Gedeeltelijk arbeidsongeschikt, 35-80%"};
+    "Loongerelateerde uitkering",
+    "Vervolguitkering, 80-100% arbeidsongeschikt",
+    "Ziektewet vangnet",
+    "Wajong (oude regeling)",
+    "Uitkering na reïntegratietraject",
+    "IOAW na WW-einde",
+    "Herbeoordeling gepland",
+    "Gedeeltelijk arbeidsongeschikt, 35-80%"};
 constexpr std::array<std::string_view, 10> kProviders = {
-    "Jarabee", "Karakter", "Ambiq", "Pactum", "Accare", "William Schrikker Groep",
-    "Jeugdbescherming Overijssel", "Leger des Heils Jeugdbescherming & Reclassering",
-    "Stichting Cliënt & Gezin", "Zorgboerderij De Eschmarke"};
-constexpr std::array<std::string_view, 10> kZorgTexts = {
-    "Generalistische basis-GGZ kort", "DBC angststoornissen", "Depressie, behandeling",
-    "Zorgzwaartepakket VG 3", "Persoonsgebonden budget", "Verslavingszorg ambulant",
-    "Bemoeizorg (OGGZ)", "Persoonlijke verzorging", "Cliëntondersteuning",
-    "Psychiatrische behandeling; ADHD"};
+    "Jarabee",
+    "Karakter",
+    "Ambiq",
+    "Pactum",
+    "Accare",
+    "William Schrikker Groep",
+    "Jeugdbescherming Overijssel",
+    "Leger des Heils Jeugdbescherming & Reclassering",
+    "Stichting Cliënt & Gezin",
+    "Zorgboerderij De Eschmarke"};
+constexpr std::array<std::string_view, 10> kZorgTexts = {"Generalistische basis-GGZ kort",
+                                                         "DBC angststoornissen",
+                                                         "Depressie, behandeling",
+                                                         "Zorgzwaartepakket VG 3",
+                                                         "Persoonsgebonden budget",
+                                                         "Verslavingszorg ambulant",
+                                                         "Bemoeizorg (OGGZ)",
+                                                         "Persoonlijke verzorging",
+                                                         "Cliëntondersteuning",
+                                                         "Psychiatrische behandeling; ADHD"};
 constexpr std::array<std::string_view, 10> kPolitieTexts = {
-    "Winkeldiefstal, Grotestraat", "Mishandeling (art. 300 Sr)", "Bedreiging van buurman",
-    "Vernieling bushokje", "Rijden onder invloed", "Heling, fiets", "Bezit softdrugs",
-    "Inbraak woning, achterzijde", "Openlijke geweldpleging, uitgaansgebied", "Overig feit"};
+    "Winkeldiefstal, Grotestraat",
+    "Mishandeling (art. 300 Sr)",
+    "Bedreiging van buurman",
+    "Vernieling bushokje",
+    "Rijden onder invloed",
+    "Heling, fiets",
+    "Bezit softdrugs",
+    "Inbraak woning, achterzijde",
+    "Openlijke geweldpleging, uitgaansgebied",
+    "Overig feit"};
 constexpr std::array<std::string_view, 8> kWoningTexts = {
-    "Betalingsregeling getroffen", "Brief 2e aanmaning verstuurd", "Melding geluidsoverlast",
-    "Doorverwezen naar Schuldhulp; contact gezocht", "Huurachterstand > 2 maanden",
-    "Overleg met wijkteam", "Gesprek met huurder, geen reactie", "Dossier naar deurwaarder"};
+    "Betalingsregeling getroffen",       "Brief 2e aanmaning verstuurd",
+    "Melding geluidsoverlast",           "Doorverwezen naar Schuldhulp; contact gezocht",
+    "Huurachterstand > 2 maanden",       "Overleg met wijkteam",
+    "Gesprek met huurder, geen reactie", "Dossier naar deurwaarder"};
 constexpr std::array<std::string_view, 6> kSchuldTexts = {
-    "Lopend", "Afgerond, schuldenvrij", "Uitgevallen", "Aanmelding",
-    "Minnelijk traject", "Stabilisatie, budgetbeheer actief"};
+    "Lopend",     "Afgerond, schuldenvrij", "Uitgevallen",
+    "Aanmelding", "Minnelijk traject",      "Stabilisatie, budgetbeheer actief"};
 constexpr std::array<std::string_view, 8> kWijkteamTexts = {
-    "Huisbezoek gepland; gezin in beeld", "Signaal woningcorporatie (huurachterstand)",
-    "Aanmelding via huisarts", "Coördinatie met jeugdhulp; één gezin, één plan",
-    "Melding van school", "Cliënt meldt zich zelf", "Partner vraagt hulp bij schulden",
+    "Huisbezoek gepland; gezin in beeld",
+    "Signaal woningcorporatie (huurachterstand)",
+    "Aanmelding via huisarts",
+    "Coördinatie met jeugdhulp; één gezin, één plan",
+    "Melding van school",
+    "Cliënt meldt zich zelf",
+    "Partner vraagt hulp bij schulden",
     "Afgesloten, doelen behaald"};
 
 // Dialect texts. Providers in the insurer's unmapped column, written in Windows-1252.
-constexpr std::array<std::string_view, 8> kCareProviders = {
-    "Zorggroep Twente-Noord Ééngezinszorg", "Thuiszorg Léon Ö", "Mediant GGZ",
-    "Tactus Verslavingszorg", "Dimence Groep", "Zorgcentrum De Bönte",
-    "Carintreggeland Thuiszorg", "Praktijk Ëlkenaar & Müller"};
+constexpr std::array<std::string_view, 8> kCareProviders = {"Zorggroep Twente-Noord Ééngezinszorg",
+                                                            "Thuiszorg Léon Ö",
+                                                            "Mediant GGZ",
+                                                            "Tactus Verslavingszorg",
+                                                            "Dimence Groep",
+                                                            "Zorgcentrum De Bönte",
+                                                            "Carintreggeland Thuiszorg",
+                                                            "Praktijk Ëlkenaar & Müller"};
 // The housing corporation's notes, written in ISO-8859-15 (the euro sign is 0xA4 there).
 constexpr std::array<std::string_view, 8> kWoningTextsEuro = {
     "Betalingsregeling € 50 per maand", "Huurachterstand € 1.250; brief verstuurd",
-    "Incassokosten € 40 doorberekend", "Gesprek met huurder, geen reactie",
-    "Overleg met wijkteam; één plan", "Dossier naar deurwaarder",
-    "Melding geluidsoverlast", "Overlast na sluitingstijd café"};
+    "Incassokosten € 40 doorberekend",  "Gesprek met huurder, geen reactie",
+    "Overleg met wijkteam; één plan",   "Dossier naar deurwaarder",
+    "Melding geluidsoverlast",          "Overlast na sluitingstijd café"};
 
 // How a youth-care worker types a code: as listed, in capitals, in lower case, or with blanks
 // doubled (`ignore_case: true` reads them all).
@@ -458,8 +534,8 @@ std::vector<std::string> Catalog::Render(const Household& h, const Fact& f, Rng&
     case Dataset::kJeugdzorg: {
       std::string code = ExportCode(s, f.code, rng);
       if (dialects_) code = CodeSpelling(code, rng);
-      return {BsnSpaced(bsn), code, FormatDate(f.start, "d/m/yyyy"),
-              Optional(f.end, "d/m/yyyy"), PickText(rng, kProviders)};
+      return {BsnSpaced(bsn), code, FormatDate(f.start, "d/m/yyyy"), Optional(f.end, "d/m/yyyy"),
+              PickText(rng, kProviders)};
     }
     case Dataset::kZorg: {
       std::vector<std::string> row = {fmt::format("{}", f.year), bsn, ExportCode(s, f.code, rng),
@@ -469,7 +545,8 @@ std::vector<std::string> Catalog::Render(const Household& h, const Fact& f, Rng&
       return row;
     }
     case Dataset::kPolitie: {
-      std::string record = fmt::format("PL0600-{}{:06d}", f.start.year, RecordNumber(h, f, 1000000));
+      std::string record =
+          fmt::format("PL0600-{}{:06d}", f.start.year, RecordNumber(h, f, 1000000));
       std::string code = ExportCode(s, f.code, rng);
       std::string date = dialects_ ? IsoDateTime(f.start, rng) : FormatDate(f.start, "dd-mm-yyyy");
       return {std::move(record), BsnDotted(bsn), std::move(code), std::move(date),

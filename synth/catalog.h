@@ -39,7 +39,6 @@ class Catalog {
   std::array<DatasetSpec, kDatasetCount> specs_;
 };
 
-
 // Euro cents written with a decimal comma or point and optional thousands separators.
 std::string FormatCents(int64_t cents, bool decimal_comma, std::string_view thousands);
 

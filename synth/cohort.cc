@@ -36,24 +36,39 @@ struct CohortItem {
 };
 
 constexpr CohortItem kItems[] = {
-    {P::kMunicipality, C::kBijstand}, {P::kMunicipality, C::kLowIncome},
-    {P::kMunicipality, C::kYouthAmbulant}, {P::kMunicipality, C::kYouthDayTreatment},
-    {P::kMunicipality, C::kYouthResidential}, {P::kMunicipality, C::kFosterCare},
-    {P::kUwv, C::kWw}, {P::kUwv, C::kDisability}, {P::kUwv, C::kOtherSocial},
-    {P::kInsurer, C::kGgz}, {P::kInsurer, C::kAwbzPsychosocial},
-    {P::kInsurer, C::kAwbzIntellectual}, {P::kInsurer, C::kAwbzPhysical},
-    {P::kJustice, C::kCrime, 0}, {P::kJustice, C::kCrime, 1}, {P::kJustice, C::kCrime, 2},
-    {P::kJustice, C::kCrime, 3}, {P::kJustice, C::kCrime, 4}, {P::kJustice, C::kCrime, 5},
-    {P::kJustice, C::kCrime, 6}, {P::kJustice, C::kCrime, 7}, {P::kJustice, C::kCrime, 8},
-    {P::kJustice, C::kCrime, 9}, {P::kJustice, C::kYouthProbation}, {P::kJustice, C::kOts},
+    {P::kMunicipality, C::kBijstand},
+    {P::kMunicipality, C::kLowIncome},
+    {P::kMunicipality, C::kYouthAmbulant},
+    {P::kMunicipality, C::kYouthDayTreatment},
+    {P::kMunicipality, C::kYouthResidential},
+    {P::kMunicipality, C::kFosterCare},
+    {P::kUwv, C::kWw},
+    {P::kUwv, C::kDisability},
+    {P::kUwv, C::kOtherSocial},
+    {P::kInsurer, C::kGgz},
+    {P::kInsurer, C::kAwbzPsychosocial},
+    {P::kInsurer, C::kAwbzIntellectual},
+    {P::kInsurer, C::kAwbzPhysical},
+    {P::kJustice, C::kCrime, 0},
+    {P::kJustice, C::kCrime, 1},
+    {P::kJustice, C::kCrime, 2},
+    {P::kJustice, C::kCrime, 3},
+    {P::kJustice, C::kCrime, 4},
+    {P::kJustice, C::kCrime, 5},
+    {P::kJustice, C::kCrime, 6},
+    {P::kJustice, C::kCrime, 7},
+    {P::kJustice, C::kCrime, 8},
+    {P::kJustice, C::kCrime, 9},
+    {P::kJustice, C::kYouthProbation},
+    {P::kJustice, C::kOts},
     {P::kJustice, C::kGuardianship},
 };
 static_assert(std::size(kItems) == kCohortItemCount);
 
-constexpr const char* kTypeNames[kHouseholdTypeCount] = {"single", "couple_or_more",
-                                                         "one_parent", "two_parents", "other"};
-constexpr const char* kEscalationNames[kEscalationCount] = {"eviction_notice", "ots",
-                                                            "out_of_home", "crime_suspect"};
+constexpr const char* kTypeNames[kHouseholdTypeCount] = {"single", "couple_or_more", "one_parent",
+                                                         "two_parents", "other"};
+constexpr const char* kEscalationNames[kEscalationCount] = {"eviction_notice", "ots", "out_of_home",
+                                                            "crime_suspect"};
 constexpr const char* kPayerNames[kPayerCount] = {"municipality", "uwv", "insurer", "justice"};
 
 std::string_view ItemName(const CohortItem& item) {
@@ -161,8 +176,8 @@ void DrawTrajectories(Household* h, Rng& rng) {
   const std::optional<Date> end = EndAfter(start, in_2014 ? 14 : 30, rng);
   h->facts.push_back(Trajectory(adults, start, end, rng));
   if (end && end->year == 2013 && rng.Bernoulli(kRestart)) {
-    const Date again = RandomDate(rng, std::max(AddDays(*end, 30), Date{2014, 1, 1}),
-                                  Date{2014, 12, 15});
+    const Date again =
+        RandomDate(rng, std::max(AddDays(*end, 30), Date{2014, 1, 1}), Date{2014, 12, 15});
     h->facts.push_back(Trajectory(adults, again, EndAfter(again, 14, rng), rng));
   }
 }

@@ -7,11 +7,16 @@ namespace {
 
 std::string_view TypeName(AttributeType type) {
   switch (type) {
-    case AttributeType::kCategory: return "category";
-    case AttributeType::kInteger: return "integer";
-    case AttributeType::kAmount: return "amount";
-    case AttributeType::kDate: return "date";
-    case AttributeType::kYear: return "year";
+    case AttributeType::kCategory:
+      return "category";
+    case AttributeType::kInteger:
+      return "integer";
+    case AttributeType::kAmount:
+      return "amount";
+    case AttributeType::kDate:
+      return "date";
+    case AttributeType::kYear:
+      return "year";
   }
   return "category";
 }
@@ -21,10 +26,14 @@ std::string OneChar(char c) { return c == '\0' ? std::string() : std::string(1, 
 std::string_view EncodingName(const CsvDialect& csv) {
   if (csv.declare_auto) return "auto";
   switch (csv.encoding) {
-    case TextEncoding::kUtf8: return csv.bom ? "utf-8-bom" : "utf-8";
-    case TextEncoding::kWindows1252: return "windows-1252";
-    case TextEncoding::kIso885915: return "iso-8859-15";
-    case TextEncoding::kUtf16Le: return "utf-16";
+    case TextEncoding::kUtf8:
+      return csv.bom ? "utf-8-bom" : "utf-8";
+    case TextEncoding::kWindows1252:
+      return "windows-1252";
+    case TextEncoding::kIso885915:
+      return "iso-8859-15";
+    case TextEncoding::kUtf16Le:
+      return "utf-16";
   }
   return "utf-8";
 }
@@ -106,10 +115,11 @@ std::string MappingYaml(const DatasetSpec& spec) {
   }
   if (int postcode = spec.ColumnWith(ColumnRole::kPostcode); postcode >= 0) {
     out << YAML::Key << "address" << YAML::Value << YAML::BeginMap;
-    const std::pair<ColumnRole, const char*> parts[] = {
-        {ColumnRole::kPostcode, "postcode"},   {ColumnRole::kHouse, "house"},
-        {ColumnRole::kHouseNumber, "number"},  {ColumnRole::kHouseLetter, "letter"},
-        {ColumnRole::kHouseAddition, "addition"}};
+    const std::pair<ColumnRole, const char*> parts[] = {{ColumnRole::kPostcode, "postcode"},
+                                                        {ColumnRole::kHouse, "house"},
+                                                        {ColumnRole::kHouseNumber, "number"},
+                                                        {ColumnRole::kHouseLetter, "letter"},
+                                                        {ColumnRole::kHouseAddition, "addition"}};
     for (const auto& [role, key] : parts) {
       if (int c = spec.ColumnWith(role); c >= 0) {
         out << YAML::Key << key << YAML::Value << YAML::DoubleQuoted

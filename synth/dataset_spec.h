@@ -20,9 +20,9 @@ enum class TextEncoding { kUtf8, kWindows1252, kIso885915, kUtf16Le };
 
 struct CsvDialect {
   char delimiter = ';';
-  char quote = '"';         // '\0': the export never quotes
-  bool quote_all = false;   // every field quoted, not only those that need it
-  bool bom = false;         // UTF-8 with byte-order mark
+  char quote = '"';        // '\0': the export never quotes
+  bool quote_all = false;  // every field quoted, not only those that need it
+  bool bom = false;        // UTF-8 with byte-order mark
   bool crlf = false;
   TextEncoding encoding = TextEncoding::kUtf8;
   bool declare_auto = false;  // the mapping says `encoding: auto` instead of naming it
@@ -38,23 +38,23 @@ struct AttributeSpec {
   // lists the codes instead of a map.
   std::vector<std::pair<std::string, std::string>> codes;
   bool codes_as_list = false;
-  bool ignore_case = false;       // category: codes match in any case, inner blanks collapsed
-  std::string date_format;        // date
-  bool decimal_comma = true;      // amount
-  std::string thousands;          // amount: "" for none
+  bool ignore_case = false;         // category: codes match in any case, inner blanks collapsed
+  std::string date_format;          // date
+  bool decimal_comma = true;        // amount
+  std::string thousands;            // amount: "" for none
   std::optional<int64_t> min, max;  // integer
 };
 
 enum class ColumnRole {
   kBsn,
   kPostcode,
-  kHouse,          // free-form house number field
+  kHouse,  // free-form house number field
   kHouseNumber,
   kHouseLetter,
   kHouseAddition,
   kAttribute,
-  kExtra,          // present in the export, not in the mapping
-  kFreeText,       // unmapped free text; where a stray delimiter goes
+  kExtra,     // present in the export, not in the mapping
+  kFreeText,  // unmapped free text; where a stray delimiter goes
 };
 
 struct ColumnSpec {

@@ -35,9 +35,12 @@ std::string BrokenBsn(R reason, std::string_view canonical, Rng& rng) {
       if (digits.find('1') != std::string::npos) return ReplaceFirst(digits, "1", "l");
       digits[static_cast<size_t>(rng.Below(9))] = 'O';
       return digits;
-    case R::kBsnEmpty: return "";
-    case R::kBsnAllZero: return rng.Bernoulli(0.5) ? "000000000" : "00000000";
-    default: return digits;
+    case R::kBsnEmpty:
+      return "";
+    case R::kBsnAllZero:
+      return rng.Bernoulli(0.5) ? "000000000" : "00000000";
+    default:
+      return digits;
   }
 }
 
@@ -60,10 +63,14 @@ std::string BrokenPostcode(R reason, std::string_view field, Rng& rng) {
                               : fmt::format("{}{}", pc.substr(0, 4), letters);
   }
   switch (rng.Below(4)) {
-    case 0: return pc.substr(0, 5);
-    case 1: return "0" + pc.substr(1);
-    case 2: return pc.substr(0, 4);
-    default: return fmt::format("{}-{}", pc.substr(0, 4), pc.substr(4));
+    case 0:
+      return pc.substr(0, 5);
+    case 1:
+      return "0" + pc.substr(1);
+    case 2:
+      return pc.substr(0, 4);
+    default:
+      return fmt::format("{}-{}", pc.substr(0, 4), pc.substr(4));
   }
 }
 
@@ -120,11 +127,14 @@ ErrorInjector::ErrorInjector(const DatasetSpec& spec)
     has_type[static_cast<int>(c.attribute->type)] = true;
   }
   if (any_required) applicable_.push_back({R::kMissingValue});
-  if (has_type[static_cast<int>(AttributeType::kCategory)]) applicable_.push_back({R::kCategoryUnknown});
+  if (has_type[static_cast<int>(AttributeType::kCategory)])
+    applicable_.push_back({R::kCategoryUnknown});
   if (has_type[static_cast<int>(AttributeType::kDate)]) applicable_.push_back({R::kDateInvalid});
-  if (has_type[static_cast<int>(AttributeType::kAmount)]) applicable_.push_back({R::kAmountInvalid});
+  if (has_type[static_cast<int>(AttributeType::kAmount)])
+    applicable_.push_back({R::kAmountInvalid});
   if (has_type[static_cast<int>(AttributeType::kYear)]) applicable_.push_back({R::kYearInvalid});
-  if (has_type[static_cast<int>(AttributeType::kInteger)]) applicable_.push_back({R::kIntegerInvalid});
+  if (has_type[static_cast<int>(AttributeType::kInteger)])
+    applicable_.push_back({R::kIntegerInvalid});
 }
 
 bool ErrorInjector::IsStructural(RejectReason reason) {
@@ -226,9 +236,15 @@ InjectedRow ErrorInjector::Inject(const ErrorKind& kind, const std::vector<std::
       const std::string& format = spec_.columns[static_cast<size_t>(column)].attribute->date_format;
       int year = rng.Between(2012, 2014);
       switch (rng.Below(3)) {
-        case 0: at(column) = ImpossibleDate(year, 2, rng.Between(30, 31), format); break;
-        case 1: at(column) = ImpossibleDate(year, 4, 31, format); break;
-        default: at(column) = ImpossibleDate(year, 13, rng.Between(1, 28), format); break;
+        case 0:
+          at(column) = ImpossibleDate(year, 2, rng.Between(30, 31), format);
+          break;
+        case 1:
+          at(column) = ImpossibleDate(year, 4, 31, format);
+          break;
+        default:
+          at(column) = ImpossibleDate(year, 13, rng.Between(1, 28), format);
+          break;
       }
       break;
     }

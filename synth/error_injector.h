@@ -38,8 +38,7 @@ class ErrorInjector {
 
   // Applies `kind` to a copy of `fields` (a valid row). The result is not yet verified:
   // the caller judges it and retries on a mismatch.
-  InjectedRow Inject(const ErrorKind& kind, const std::vector<std::string>& fields,
-                     Rng& rng) const;
+  InjectedRow Inject(const ErrorKind& kind, const std::vector<std::string>& fields, Rng& rng) const;
 
   static bool IsStructural(RejectReason reason);
 

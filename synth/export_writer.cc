@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/bsn.h"
+#include "core/csv_writer.h"
 #include "core/status_macros.h"
 #include "fmt/format.h"
 
@@ -20,18 +21,13 @@ absl::Status WriteError(const std::filesystem::path& path, int error) {
                   path.string(), std::strerror(error)));
 }
 
-bool NeedsQuotes(const CsvDialect& dialect, const std::string& field) {
-  return field.find(dialect.delimiter) != std::string::npos ||
-         field.find(dialect.quote) != std::string::npos ||
-         field.find_first_of("\r\n") != std::string::npos;
-}
-
 // Other ways a holder writes the same BSN: grouped with dots or spaces, or as the old
 // 8-digit number.
 std::string RespelledBsn(std::string_view current, Rng& rng) {
   BsnResult bsn = ParseBsn(current);
   const std::string c(bsn.view());
-  std::vector<std::string> spellings = {c, c.substr(0, 4) + "." + c.substr(4, 2) + "." + c.substr(6),
+  std::vector<std::string> spellings = {c,
+                                        c.substr(0, 4) + "." + c.substr(4, 2) + "." + c.substr(6),
                                         c.substr(0, 3) + " " + c.substr(3, 3) + " " + c.substr(6)};
   if (c.front() == '0') spellings.push_back(c.substr(1));
   std::vector<std::string> different;
@@ -66,23 +62,20 @@ nlohmann::ordered_json ExportTally::ToJson(const DatasetSpec& spec) const {
 
 std::string RenderLine(const CsvDialect& dialect, const std::vector<std::string>& fields,
                        int raw_column) {
+  const CsvWriteOptions options{.delimiter = dialect.delimiter,
+                                .quote = dialect.quote,
+                                .quote_all = dialect.quote_all,
+                                .crlf = dialect.crlf};
   std::string line;
   for (size_t i = 0; i < fields.size(); ++i) {
     if (i > 0) line += dialect.delimiter;
-    const std::string& f = fields[i];
-    if (static_cast<int>(i) == raw_column || dialect.quote == '\0' ||
-        !(dialect.quote_all || NeedsQuotes(dialect, f))) {
-      line += f;
-      continue;
+    if (static_cast<int>(i) == raw_column) {
+      line += fields[i];
+    } else {
+      AppendCsvField(fields[i], options, &line);
     }
-    line += dialect.quote;
-    for (char c : f) {
-      if (c == dialect.quote) line += dialect.quote;
-      line += c;
-    }
-    line += dialect.quote;
   }
-  line += dialect.crlf ? "\r\n" : "\n";
+  line += options.crlf ? "\r\n" : "\n";
   return line;
 }
 
@@ -115,8 +108,13 @@ absl::StatusOr<std::unique_ptr<ExportWriter>> ExportWriter::Open(
 
 ExportWriter::ExportWriter(const DatasetSpec& spec, std::filesystem::path path, std::FILE* file,
                            Rates rates, const PostcodeSet* known_postcodes, TextEncoder encoder)
-    : spec_(spec), path_(std::move(path)), file_(file), rates_(rates),
-      encoder_(std::move(encoder)), judge_(spec, known_postcodes), injector_(spec) {
+    : spec_(spec),
+      path_(std::move(path)),
+      file_(file),
+      rates_(rates),
+      encoder_(std::move(encoder)),
+      judge_(spec, known_postcodes),
+      injector_(spec) {
   tally_.missing.assign(spec.columns.size(), 0);
   for (size_t i = 0; i < spec.columns.size(); ++i) {
     if (spec.columns[i].mapped()) mapped_columns_.push_back(static_cast<int>(i));
@@ -137,15 +135,10 @@ absl::Status ExportWriter::Emit(const std::string& line) {
   return absl::OkStatus();
 }
 
-absl::Status ExportWriter::ReportReject(std::string_view reason, int column,
-                                        uint64_t first_line) {
+absl::Status ExportWriter::ReportReject(std::string_view reason, int column, uint64_t first_line) {
   if (rejects_ == nullptr) return absl::OkStatus();
-  std::string header = column < 0 ? "" : spec_.columns[static_cast<size_t>(column)].header;
-  if (header.find_first_of(",\"") != std::string::npos) {
-    std::string quoted = "\"";
-    for (char c : header) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-    header = quoted + "\"";
-  }
+  const std::string header =
+      column < 0 ? "" : CsvField(spec_.columns[static_cast<size_t>(column)].header);
   const std::string line =
       fmt::format("{},{},{},{},{}\n", tally_.rows, line_, reason, header,
                   first_line == 0 ? std::string() : fmt::format("{}", first_line));
@@ -166,9 +159,9 @@ absl::StatusOr<ExportWriter::Outcome> ExportWriter::Write(const std::vector<std:
                                                           Rng& rng) {
   Verdict clean = judge_.Judge(fields);
   if (clean.reason != RejectReason::kNone) {
-    return absl::InternalError(fmt::format(
-        "{}: generated row is not valid ({} in column {}); this is a generator bug", spec_.name,
-        RejectReasonName(clean.reason), clean.column));
+    return absl::InternalError(
+        fmt::format("{}: generated row is not valid ({} in column {}); this is a generator bug",
+                    spec_.name, RejectReasonName(clean.reason), clean.column));
   }
   auto [first, inserted] = household_rows_.try_emplace(clean.normalized, 0);
   if (!inserted) return Outcome::kSkipped;
@@ -237,8 +230,10 @@ absl::Status ExportWriter::WriteDuplicate(const std::vector<std::string>& fields
   }
   Verdict verdict = judge_.Judge(copy);
   if (verdict.reason != RejectReason::kNone || verdict.normalized != original.normalized) {
-    return absl::InternalError(fmt::format("{}: duplicate row does not normalise like its "
-                                           "original; generator bug", spec_.name));
+    return absl::InternalError(
+        fmt::format("{}: duplicate row does not normalise like its "
+                    "original; generator bug",
+                    spec_.name));
   }
   if (absl::Status s = Emit(RenderLine(spec_.csv, copy)); !s.ok()) return s;
   ++tally_.rows;

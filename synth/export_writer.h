@@ -46,8 +46,8 @@ class ExportWriter {
   enum class Outcome { kValid, kRejected, kSkipped };
 
   struct Rates {
-    double error = 0.01;      // fraction of natural rows given exactly one error
-    double duplicate = 0.004; // fraction of valid rows followed by a copy
+    double error = 0.01;       // fraction of natural rows given exactly one error
+    double duplicate = 0.004;  // fraction of valid rows followed by a copy
   };
 
   // `known_postcodes`: the register's reference list (rows at other postcodes are
@@ -55,8 +55,7 @@ class ExportWriter {
   // empty for none.
   static absl::StatusOr<std::unique_ptr<ExportWriter>> Open(
       const DatasetSpec& spec, const std::filesystem::path& path, Rates rates,
-      const PostcodeSet* known_postcodes = nullptr,
-      const std::filesystem::path& rejects_path = {});
+      const PostcodeSet* known_postcodes = nullptr, const std::filesystem::path& rejects_path = {});
   ~ExportWriter();
   ExportWriter(const ExportWriter&) = delete;
   ExportWriter& operator=(const ExportWriter&) = delete;

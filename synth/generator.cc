@@ -10,6 +10,7 @@
 #include <system_error>
 #include <vector>
 
+#include "core/progress.h"
 #include "core/status_macros.h"
 #include "fmt/format.h"
 #include "nlohmann/json.hpp"
@@ -17,7 +18,6 @@
 #include "synth/cohort.h"
 #include "synth/export_writer.h"
 #include "synth/household.h"
-#include "core/progress.h"
 #include "synth/study.h"
 #include "synth/study_spec.h"
 
@@ -95,8 +95,8 @@ struct WijkPlan {
 
 std::vector<WijkPlan> PlanWijken(uint64_t households) {
   const auto wijken = AlmeloWijken();
-  const uint64_t families = static_cast<uint64_t>(std::llround(
-      static_cast<double>(households) * kAlmeloFamilies / kAlmeloHouseholds));
+  const uint64_t families = static_cast<uint64_t>(
+      std::llround(static_cast<double>(households) * kAlmeloFamilies / kAlmeloHouseholds));
   std::vector<WijkPlan> plan(wijken.size());
   uint64_t cumulative = 0, previous_h = 0, previous_f = 0;
   for (size_t w = 0; w < wijken.size(); ++w) {
@@ -111,9 +111,7 @@ std::vector<WijkPlan> PlanWijken(uint64_t households) {
 }
 
 // Household j of n in a wijk with f families is a family when the running share steps up.
-bool IsFamilySlot(uint64_t j, uint64_t n, uint64_t f) {
-  return (j + 1) * f / n != j * f / n;
-}
+bool IsFamilySlot(uint64_t j, uint64_t n, uint64_t f) { return (j + 1) * f / n != j * f / n; }
 
 class PopulationWriter {
  public:
@@ -132,10 +130,9 @@ class PopulationWriter {
       if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
       seen.push_back(key);
       const Address& a = h.addresses[static_cast<size_t>(f.address)];
-      RETURN_IF_ERROR(Put(fmt::format("{},{},{},{},{},{}\n",
-                                      h.members[static_cast<size_t>(f.member)].bsn, a.postcode,
-                                      a.number, a.letter ? std::string(1, a.letter) : "",
-                                      a.addition, a.canonical)));
+      RETURN_IF_ERROR(Put(fmt::format(
+          "{},{},{},{},{},{}\n", h.members[static_cast<size_t>(f.member)].bsn, a.postcode, a.number,
+          a.letter ? std::string(1, a.letter) : "", a.addition, a.canonical)));
     }
     return absl::OkStatus();
   }
@@ -170,8 +167,8 @@ class PopulationWriter {
 uint64_t HouseholdsFor(uint64_t persons) {
   if (persons == 0) return kAlmeloHouseholds;
   return std::max<uint64_t>(
-      1, static_cast<uint64_t>(std::llround(static_cast<double>(persons) * kAlmeloHouseholds /
-                                            kAlmeloPersons)));
+      1, static_cast<uint64_t>(
+             std::llround(static_cast<double>(persons) * kAlmeloHouseholds / kAlmeloPersons)));
 }
 
 absl::StatusOr<SynthSummary> Generate(const SynthOptions& options) {
@@ -191,9 +188,9 @@ absl::StatusOr<SynthSummary> Generate(const SynthOptions& options) {
     const PostcodeSet* list = spec.postcodes_file.empty() ? nullptr : &municipality_postcodes;
     const fs::path rejects =
         dialects ? options.out / "truth" / "rejects" / (spec.name + ".csv") : fs::path();
-    ASSIGN_OR_RETURN(std::unique_ptr<ExportWriter> writer,
-                     ExportWriter::Open(spec, options.out / spec.ExportPath(), rates, list,
-                                        rejects));
+    ASSIGN_OR_RETURN(
+        std::unique_ptr<ExportWriter> writer,
+        ExportWriter::Open(spec, options.out / spec.ExportPath(), rates, list, rejects));
     writers.push_back(std::move(writer));
   }
   PopulationWriter population, outsiders;

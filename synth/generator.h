@@ -23,7 +23,7 @@ struct SynthOptions {
   // The exports in the dialects real holders write (docs/synth.md, "Dialects"), with the
   // expected reject reports and the snapshot study spec.
   bool dialects = false;
-  bool progress = false;     // report progress on stderr
+  bool progress = false;  // report progress on stderr
 };
 
 struct SynthSummary {

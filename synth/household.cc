@@ -25,7 +25,7 @@ constexpr Loading kLoadings[] = {
     {0.35, 0.00, 0.30, 0.30},  // support only (past care)
 };
 constexpr double kNonFamilyFactor = 0.6;  // prevalence in households without children
-constexpr double kTeenShare = 0.48;        // share of families with a child aged 12-17
+constexpr double kTeenShare = 0.48;       // share of families with a child aged 12-17
 constexpr double kLongCare = 0.90;        // care in 2014 that already ran in 2012 and 2013
 constexpr double kCareFrom2013 = 0.04;
 
@@ -34,11 +34,18 @@ const Date kYearStart{2014, 1, 1};
 const Date kYearEnd{2014, 12, 31};
 
 constexpr std::array<std::string_view, 24> kStreets = {
-    "Grotestraat", "Wierdensestraat", "Ootmarsumsestraat", "Rembrandtlaan", "Hofkampstraat",
-    "Schuttersveld", "Ambachtsweg", "Boddenstraat", "Kerkstraat", "Nieuwstraat",
-    "Molenstraat", "Hagenborgh", "Bornsestraat", "Sluitersveldssingel", "Oranjestraat",
-    "Vriezenveenseweg", "Noorderstraat", "Vincent van Goghstraat", "Parkweg", "Windmolenweg",
-    "Aadorpweg", "Bornerbroeksestraat", "Ossenkoppelerweg", "Café de Riet"};
+    "Grotestraat",       "Wierdensestraat",
+    "Ootmarsumsestraat", "Rembrandtlaan",
+    "Hofkampstraat",     "Schuttersveld",
+    "Ambachtsweg",       "Boddenstraat",
+    "Kerkstraat",        "Nieuwstraat",
+    "Molenstraat",       "Hagenborgh",
+    "Bornsestraat",      "Sluitersveldssingel",
+    "Oranjestraat",      "Vriezenveenseweg",
+    "Noorderstraat",     "Vincent van Goghstraat",
+    "Parkweg",           "Windmolenweg",
+    "Aadorpweg",         "Bornerbroeksestraat",
+    "Ossenkoppelerweg",  "Café de Riet"};
 
 Date AddYears(Date d, int years) {
   return Date{d.year + years, d.month, std::min(d.day, DaysInMonth(d.year + years, d.month))};
@@ -128,17 +135,16 @@ Address AddressAllocator::Next() {
   const uint64_t h = Mix64(k * 4 + static_cast<uint64_t>(kind_));
   const bool flats = postcode_index % 5 == 0;
   a.number = static_cast<int>(flats ? 100 + slot : 1 + 2 * slot + (h >> 40) % 2 * 40);
-  static constexpr std::array<std::string_view, 7> kAdditions = {"1", "2", "3", "BIS", "II",
-                                                                 "HS", "A1"};
+  static constexpr std::array<std::string_view, 7> kAdditions = {"1",  "2",  "3", "BIS",
+                                                                 "II", "HS", "A1"};
   const uint64_t r = h % 100;
   if (r < 10 || (r >= 17 && r < 20)) a.letter = static_cast<char>('A' + (h >> 8) % 4);
   if (r >= 10 && r < 20) a.addition = kAdditions[(h >> 16) % kAdditions.size()];
   if (flats && a.addition.empty() && r < 60) a.addition = fmt::format("{}", 1 + (h >> 24) % 4);
   a.street = std::string(kStreets[postcode_index % kStreets.size()]);
   const std::string number = fmt::format("{}", a.number);
-  AddressResult parsed =
-      ParseAddressFields(a.postcode, number, std::string_view(&a.letter, a.letter ? 1 : 0),
-                         a.addition);
+  AddressResult parsed = ParseAddressFields(
+      a.postcode, number, std::string_view(&a.letter, a.letter ? 1 : 0), a.addition);
   a.canonical = std::string(parsed.view());
   return a;
 }
@@ -185,7 +191,9 @@ void HouseholdGenerator::MakeMembers(bool family, Household* h, Rng& rng) {
   } else {
     static constexpr double kTypes[] = {0.45, 0.42, 0.13};
     switch (rng.PickWeighted(kTypes)) {
-      case 0: adult_ages.push_back(rng.Bernoulli(0.3) ? rng.Between(18, 35) : rng.Between(36, 94)); break;
+      case 0:
+        adult_ages.push_back(rng.Bernoulli(0.3) ? rng.Between(18, 35) : rng.Between(36, 94));
+        break;
       case 1: {
         const int a = rng.Between(19, 88);
         adult_ages.push_back(a);
@@ -273,8 +281,8 @@ void HouseholdGenerator::MakeAddressHistory(Household* h, Rng& rng) {
       since = RandomDate(rng, Date{1975, 1, 1}, Date{2011, 12, 31});
     }
     if (since >= kPeriodStart) {
-      const int before = add_address(previous_.Next(), rng.Bernoulli(0.6) ? h->wijk
-                                                         : rng.Between(0, wijk_count - 1));
+      const int before = add_address(previous_.Next(),
+                                     rng.Bernoulli(0.6) ? h->wijk : rng.Between(0, wijk_count - 1));
       const Date latest = std::min(AddDays(since, -60), Date{2013, 12, 31});
       periods.push_back({before, RandomDate(rng, AddYears(since, -10), latest), since});
     }
@@ -288,7 +296,9 @@ void HouseholdGenerator::MakeAddressHistory(Household* h, Rng& rng) {
       f.dataset = Dataset::kBrp;
       f.member = static_cast<int>(m);
       f.address = p.address;
-      f.code = AlmeloWijken()[static_cast<size_t>(h->addresses[static_cast<size_t>(p.address)].wijk)].code;
+      f.code =
+          AlmeloWijken()[static_cast<size_t>(h->addresses[static_cast<size_t>(p.address)].wijk)]
+              .code;
       f.start = std::max(p.from, birth);
       f.end = p.to;
       h->facts.push_back(f);
@@ -326,11 +336,18 @@ void HouseholdGenerator::MakeBenefitFacts(Household* h, Rng& rng) {
     spell(Dataset::kSocialeZaken, "bijstand", PickMember(adults, rng), Date{2006, 1, 1}, 0.6,
           RandomCents(rng, 650, 1450));
   } else if (rng.Bernoulli(0.03)) {
-    past_spell(Dataset::kSocialeZaken, "bijstand", PickMember(adults, rng), RandomCents(rng, 650, 1450));
+    past_spell(Dataset::kSocialeZaken, "bijstand", PickMember(adults, rng),
+               RandomCents(rng, 650, 1450));
   }
   if ((bijstand || low_income) ? rng.Bernoulli(0.5) : rng.Bernoulli(0.02)) {
-    Fact f{Dataset::kSocialeZaken, PickMember(adults, rng), 0, "special_assistance",
-           RandomDate(rng, kYearStart, Date{2014, 12, 1}), std::nullopt, 0, RandomCents(rng, 40, 900)};
+    Fact f{Dataset::kSocialeZaken,
+           PickMember(adults, rng),
+           0,
+           "special_assistance",
+           RandomDate(rng, kYearStart, Date{2014, 12, 1}),
+           std::nullopt,
+           0,
+           RandomCents(rng, 40, 900)};
     f.end = f.start;
     h->facts.push_back(f);
   }
@@ -339,7 +356,8 @@ void HouseholdGenerator::MakeBenefitFacts(Household* h, Rng& rng) {
                         kYearStart, kYearEnd, 0, std::nullopt});
   }
   if (HasProblem(*h, Problem::kWw)) {
-    spell(Dataset::kUwv, "ww", PickMember(adults, rng), Date{2011, 6, 1}, 0.45, RandomCents(rng, 55, 205));
+    spell(Dataset::kUwv, "ww", PickMember(adults, rng), Date{2011, 6, 1}, 0.45,
+          RandomCents(rng, 55, 205));
   } else if (rng.Bernoulli(0.04)) {
     past_spell(Dataset::kUwv, "ww", PickMember(adults, rng), RandomCents(rng, 55, 205));
   }
@@ -484,8 +502,14 @@ void HouseholdGenerator::MakeOtherFacts(Household* h, Rng& rng) {
   for (const CrimeCategory& c : CrimeCategories()) weights.push_back(c.weight);
   auto offences = [&](int member, Date lo, Date hi, int count) {
     for (int i = 0; i < count; ++i) {
-      Fact f{Dataset::kPolitie, member, 0, CrimeCategories()[rng.PickWeighted(weights)].code,
-             RandomDate(rng, lo, hi), std::nullopt, 0, std::nullopt};
+      Fact f{Dataset::kPolitie,
+             member,
+             0,
+             CrimeCategories()[rng.PickWeighted(weights)].code,
+             RandomDate(rng, lo, hi),
+             std::nullopt,
+             0,
+             std::nullopt};
       h->facts.push_back(f);
     }
   };
@@ -503,8 +527,13 @@ void HouseholdGenerator::MakeOtherFacts(Household* h, Rng& rng) {
   const bool poor = HasProblem(*h, Problem::kBijstand) || HasProblem(*h, Problem::kLowIncome);
   const bool trouble = HasProblem(*h, Problem::kAdultCrime) || HasProblem(*h, Problem::kAddiction);
   if (rng.Bernoulli(poor ? 0.18 : 0.02)) {
-    Fact arrears{Dataset::kWoningcorporatie, -1, 0, "rent_arrears",
-                 RandomDate(rng, kYearStart, Date{2014, 10, 31}), std::nullopt, 0,
+    Fact arrears{Dataset::kWoningcorporatie,
+                 -1,
+                 0,
+                 "rent_arrears",
+                 RandomDate(rng, kYearStart, Date{2014, 10, 31}),
+                 std::nullopt,
+                 0,
                  RandomCents(rng, 250, 4800)};
     h->facts.push_back(arrears);
     if (rng.Bernoulli(0.25)) {
@@ -520,8 +549,14 @@ void HouseholdGenerator::MakeOtherFacts(Household* h, Rng& rng) {
 
   if (rng.Bernoulli(poor ? 0.25 : (HasProblem(*h, Problem::kWw) ? 0.05 : 0.01))) {
     const int member = PickMember(adults, rng);
-    Fact debt{Dataset::kSchuldhulp, member, 0, "debt_counselling",
-              RandomDate(rng, kPeriodStart, Date{2014, 12, 1}), std::nullopt, 0, std::nullopt};
+    Fact debt{Dataset::kSchuldhulp,
+              member,
+              0,
+              "debt_counselling",
+              RandomDate(rng, kPeriodStart, Date{2014, 12, 1}),
+              std::nullopt,
+              0,
+              std::nullopt};
     if (rng.Bernoulli(0.5)) debt.end = RandomDate(rng, AddDays(debt.start, 60), Date{2014, 12, 31});
     if (debt.end && *debt.end < debt.start) debt.end = std::nullopt;
     h->facts.push_back(debt);

@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
-#include "synth/calibration.h"
 #include "core/civil_date.h"
+#include "synth/calibration.h"
 #include "synth/rng.h"
 
 namespace koppel::synth {
@@ -39,8 +39,8 @@ struct Address {
   std::string postcode;  // canonical, e.g. 7607AB
   int number = 1;
   char letter = '\0';
-  std::string addition;  // canonical, upper case
-  std::string canonical; // POSTCODE|NUMBER|LETTER|ADDITION
+  std::string addition;   // canonical, upper case
+  std::string canonical;  // POSTCODE|NUMBER|LETTER|ADDITION
   std::string street;
   int wijk = 0;
 };
@@ -55,8 +55,8 @@ struct Person {
 // crime_property, the wijk code for BRP rows...), never the export's own spelling.
 struct Fact {
   Dataset dataset = Dataset::kBrp;
-  int member = -1;   // index into Household::members; -1 for address-only facts
-  int address = 0;   // index into Household::addresses (BRP, housing corporation)
+  int member = -1;  // index into Household::members; -1 for address-only facts
+  int address = 0;  // index into Household::addresses (BRP, housing corporation)
   std::string_view code;
   Date start;
   std::optional<Date> end;  // BRP: first day at the next address; others: last day

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "core/exit_codes.h"
 #include "fmt/format.h"
 #include "synth/generator.h"
 
@@ -13,6 +14,16 @@ constexpr int kExitOk = 0;
 constexpr int kExitBug = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitIo = 3;
+
+// What each exit code means; --help lists them.
+constexpr koppel::ExitCodeMeaning kExitCodes[] = {
+    {kExitOk, "the municipality is written"},
+    {kExitBug, "an internal consistency check failed (a generator bug: please report it)"},
+    {kExitUsage, "usage: bad or missing flags, or --out not empty without --force"},
+    {kExitIo,
+     "a file or directory cannot be created or written (the message names the path and what "
+     "to check)"},
+};
 
 }  // namespace
 
@@ -32,6 +43,7 @@ int main(int argc, char** argv) {
                  "fraction of rows of each export given exactly one injected error")
       ->check(CLI::Range(0.0, 0.5))
       ->capture_default_str();
+  app.footer(koppel::ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo, kExitBug}));
   app.add_flag("--force", options.force, "write into a non-empty directory, overwriting files");
   app.add_flag("--dialects", options.dialects,
                "write the exports as real holders do: Windows-1252, ISO-8859-15 and UTF-16 "

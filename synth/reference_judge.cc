@@ -52,9 +52,8 @@ bool ParseAmountCents(std::string_view s, const AttributeSpec& a, int64_t* cents
     bool first = true;
     while (true) {
       size_t sep = whole.find(a.thousands[0], group_start);
-      std::string_view group = whole.substr(group_start, sep == std::string_view::npos
-                                                             ? std::string_view::npos
-                                                             : sep - group_start);
+      std::string_view group = whole.substr(
+          group_start, sep == std::string_view::npos ? std::string_view::npos : sep - group_start);
       if (!AllDigits(group)) return false;
       if (first ? group.size() > 3 : group.size() != 3) return false;
       digits += group;
@@ -171,21 +170,22 @@ Verdict ReferenceJudge::Judge(const std::vector<std::string>& fields) const {
     if (house >= 0) {
       address = ParseAddress(field(postcode), field(house));
     } else {
-      address = ParseAddressFields(field(postcode), field(spec_.ColumnWith(ColumnRole::kHouseNumber)),
-                                   field(spec_.ColumnWith(ColumnRole::kHouseLetter)),
-                                   field(spec_.ColumnWith(ColumnRole::kHouseAddition)));
+      address =
+          ParseAddressFields(field(postcode), field(spec_.ColumnWith(ColumnRole::kHouseNumber)),
+                             field(spec_.ColumnWith(ColumnRole::kHouseLetter)),
+                             field(spec_.ColumnWith(ColumnRole::kHouseAddition)));
     }
     if (!address.ok()) {
       const RejectReason r = address.reason;
       const bool postcode_problem = r == RejectReason::kPostcodeEmpty ||
                                     r == RejectReason::kPostcodeBadFormat ||
                                     r == RejectReason::kPostcodeUnusedLetters;
-      const int column = postcode_problem                     ? postcode
-                         : house >= 0                         ? house
-                         : r == RejectReason::kHouseLetterBad ? spec_.ColumnWith(ColumnRole::kHouseLetter)
-                         : r == RejectReason::kHouseAdditionBad
-                             ? spec_.ColumnWith(ColumnRole::kHouseAddition)
-                             : spec_.ColumnWith(ColumnRole::kHouseNumber);
+      const int column =
+          postcode_problem                       ? postcode
+          : house >= 0                           ? house
+          : r == RejectReason::kHouseLetterBad   ? spec_.ColumnWith(ColumnRole::kHouseLetter)
+          : r == RejectReason::kHouseAdditionBad ? spec_.ColumnWith(ColumnRole::kHouseAddition)
+                                                 : spec_.ColumnWith(ColumnRole::kHouseNumber);
       return fail(r, column);
     }
     if (known_postcodes_ != nullptr &&

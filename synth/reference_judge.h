@@ -48,7 +48,6 @@ class ReferenceJudge {
   const PostcodeSet* known_postcodes_;
 };
 
-
 }  // namespace koppel::synth
 
 #endif  // KOPPEL_SYNTH_REFERENCE_JUDGE_H_

@@ -30,9 +30,7 @@ int64_t Rng::Between(int64_t lo, int64_t hi) {
   return lo + static_cast<int64_t>(Below(span));
 }
 
-double Rng::Uniform() {
-  return static_cast<double>(engine_() >> 11) * (1.0 / 9007199254740992.0);
-}
+double Rng::Uniform() { return static_cast<double>(engine_() >> 11) * (1.0 / 9007199254740992.0); }
 
 double Rng::Normal() {
   // (0, 1) exclusive, then the inverse distribution function.

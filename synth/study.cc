@@ -34,17 +34,45 @@ double Pct(uint64_t n, uint64_t d) {
 }
 double Euro(int64_t cents) { return static_cast<double>(cents) / 100.0; }
 
-constexpr const char* kIndicatorNames[kIndicatorCount] = {
-    "bijstand", "moves", "ww", "other_social", "disability", "low_income",
-    "basis_ggz", "specialist_ggz", "crime_suspect", "awbz",
-    "youth_care", "youth_ambulant", "youth_day_treatment", "youth_probation",
-    "youth_residential", "basis_ggz", "specialist_ggz", "guardianship", "foster_care", "ots",
-    "crime_suspect", "awbz"};
-constexpr const char* kCostNames[kCostItemCount] = {
-    "ww", "bijstand", "disability", "other_social", "low_income", "youth_probation",
-    "youth_ambulant", "youth_day_treatment", "youth_residential", "ots", "foster_care",
-    "guardianship", "awbz_psychosocial", "awbz_intellectual", "awbz_physical", "crime",
-    "ggz_basic_and_specialist"};
+constexpr const char* kIndicatorNames[kIndicatorCount] = {"bijstand",
+                                                          "moves",
+                                                          "ww",
+                                                          "other_social",
+                                                          "disability",
+                                                          "low_income",
+                                                          "basis_ggz",
+                                                          "specialist_ggz",
+                                                          "crime_suspect",
+                                                          "awbz",
+                                                          "youth_care",
+                                                          "youth_ambulant",
+                                                          "youth_day_treatment",
+                                                          "youth_probation",
+                                                          "youth_residential",
+                                                          "basis_ggz",
+                                                          "specialist_ggz",
+                                                          "guardianship",
+                                                          "foster_care",
+                                                          "ots",
+                                                          "crime_suspect",
+                                                          "awbz"};
+constexpr const char* kCostNames[kCostItemCount] = {"ww",
+                                                    "bijstand",
+                                                    "disability",
+                                                    "other_social",
+                                                    "low_income",
+                                                    "youth_probation",
+                                                    "youth_ambulant",
+                                                    "youth_day_treatment",
+                                                    "youth_residential",
+                                                    "ots",
+                                                    "foster_care",
+                                                    "guardianship",
+                                                    "awbz_psychosocial",
+                                                    "awbz_intellectual",
+                                                    "awbz_physical",
+                                                    "crime",
+                                                    "ggz_basic_and_specialist"};
 
 }  // namespace
 
@@ -98,7 +126,9 @@ HouseholdFindings Evaluate(const Household& h, const std::vector<bool>& visible,
   HouseholdFindings out;
   std::vector<int> moves(h.members.size(), 0);
   auto mark = [&out](I indicator) { out.has[static_cast<size_t>(indicator)] = true; };
-  auto add_cost = [&out](C item, int64_t cents) { out.cost_cents[static_cast<size_t>(item)] += cents; };
+  auto add_cost = [&out](C item, int64_t cents) {
+    out.cost_cents[static_cast<size_t>(item)] += cents;
+  };
 
   for (size_t i = 0; i < h.facts.size(); ++i) {
     const Fact& f = h.facts[i];
@@ -141,13 +171,16 @@ HouseholdFindings Evaluate(const Household& h, const std::vector<bool>& visible,
         if (f.year != 2014) break;
         const bool awbz = f.code.starts_with("awbz_");
         if (f.code == "basis_ggz") mark(is_adult ? I::kAdultBasisGgz : I::kChildBasisGgz);
-        if (f.code == "specialist_ggz") mark(is_adult ? I::kAdultSpecialistGgz : I::kChildSpecialistGgz);
+        if (f.code == "specialist_ggz")
+          mark(is_adult ? I::kAdultSpecialistGgz : I::kChildSpecialistGgz);
         if (awbz) mark(is_adult ? I::kAdultAwbz : I::kChildAwbz);
         if ((f.code == "basis_ggz" || f.code == "specialist_ggz") && f.cents) {
           add_cost(C::kGgz, *f.cents);
         }
-        if (f.code == "awbz_psychosocial") add_cost(C::kAwbzPsychosocial, UnitPrices::kAwbzPsychosocial);
-        if (f.code == "awbz_intellectual") add_cost(C::kAwbzIntellectual, UnitPrices::kAwbzIntellectual);
+        if (f.code == "awbz_psychosocial")
+          add_cost(C::kAwbzPsychosocial, UnitPrices::kAwbzPsychosocial);
+        if (f.code == "awbz_intellectual")
+          add_cost(C::kAwbzIntellectual, UnitPrices::kAwbzIntellectual);
         if (f.code == "awbz_physical") add_cost(C::kAwbzPhysical, UnitPrices::kAwbzPhysical);
         break;
       }
@@ -262,7 +295,8 @@ nlohmann::ordered_json StudyAccumulator::TallyJson(const Tally& t) {
     block["any"] = {{"n", t.domain[d]}, {"pct", Pct(t.domain[d], t.families)}};
     for (size_t i = static_cast<size_t>(ranges[d].first);
          i <= static_cast<size_t>(ranges[d].second); ++i) {
-      block[kIndicatorNames[i]] = {{"n", t.indicators[i]}, {"pct", Pct(t.indicators[i], t.families)}};
+      block[kIndicatorNames[i]] = {{"n", t.indicators[i]},
+                                   {"pct", Pct(t.indicators[i], t.families)}};
     }
     j[domain_names[d]] = block;
   }

@@ -17,20 +17,53 @@ namespace koppel::synth {
 
 enum class Indicator {
   // socio-economic
-  kBijstand, kMoves, kWw, kOtherSocial, kDisability, kLowIncome,
+  kBijstand,
+  kMoves,
+  kWw,
+  kOtherSocial,
+  kDisability,
+  kLowIncome,
   // psychosocial, adults
-  kAdultBasisGgz, kAdultSpecialistGgz, kAdultCrime, kAdultAwbz,
+  kAdultBasisGgz,
+  kAdultSpecialistGgz,
+  kAdultCrime,
+  kAdultAwbz,
   // psychosocial, children
-  kYouthCare, kYouthAmbulant, kYouthDayTreatment, kYouthProbation, kYouthResidential,
-  kChildBasisGgz, kChildSpecialistGgz, kGuardianship, kFosterCare, kOts, kChildCrime, kChildAwbz,
+  kYouthCare,
+  kYouthAmbulant,
+  kYouthDayTreatment,
+  kYouthProbation,
+  kYouthResidential,
+  kChildBasisGgz,
+  kChildSpecialistGgz,
+  kGuardianship,
+  kFosterCare,
+  kOts,
+  kChildCrime,
+  kChildAwbz,
   kCount,
 };
 inline constexpr size_t kIndicatorCount = static_cast<size_t>(Indicator::kCount);
 
 enum class CostItem {
-  kWw, kBijstand, kDisability, kOtherSocial, kLowIncome, kYouthProbation, kYouthAmbulant,
-  kYouthDayTreatment, kYouthResidential, kOts, kFosterCare, kGuardianship, kAwbzPsychosocial,
-  kAwbzIntellectual, kAwbzPhysical, kCrime, kGgz, kCount,
+  kWw,
+  kBijstand,
+  kDisability,
+  kOtherSocial,
+  kLowIncome,
+  kYouthProbation,
+  kYouthAmbulant,
+  kYouthDayTreatment,
+  kYouthResidential,
+  kOts,
+  kFosterCare,
+  kGuardianship,
+  kAwbzPsychosocial,
+  kAwbzIntellectual,
+  kAwbzPhysical,
+  kCrime,
+  kGgz,
+  kCount,
 };
 inline constexpr size_t kCostItemCount = static_cast<size_t>(CostItem::kCount);
 
@@ -86,10 +119,10 @@ class StudyAccumulator {
   struct Tally {
     uint64_t households = 0, families = 0;
     std::array<uint64_t, kIndicatorCount> indicators = {};
-    std::array<uint64_t, 3> domain = {};       // SE, PA, PC
+    std::array<uint64_t, 3> domain = {};  // SE, PA, PC
     std::array<uint64_t, 3> only = {};
     uint64_t se_pa = 0, se_pc = 0, pa_pc = 0, all_three = 0;
-    std::array<uint64_t, 3> support = {};      // 2012, 2013, both
+    std::array<uint64_t, 3> support = {};  // 2012, 2013, both
     std::array<uint64_t, 3> support_all_three = {};
     uint64_t mpg = 0;
     std::array<int64_t, kCostItemCount> cost_cents = {};

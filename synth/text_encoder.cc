@@ -12,10 +12,14 @@ const iconv_t kNoConversion = reinterpret_cast<iconv_t>(-1);
 
 const char* IconvName(TextEncoding encoding) {
   switch (encoding) {
-    case TextEncoding::kUtf8: return "UTF-8";
-    case TextEncoding::kWindows1252: return "WINDOWS-1252";
-    case TextEncoding::kIso885915: return "ISO-8859-15";
-    case TextEncoding::kUtf16Le: return "UTF-16LE";
+    case TextEncoding::kUtf8:
+      return "UTF-8";
+    case TextEncoding::kWindows1252:
+      return "WINDOWS-1252";
+    case TextEncoding::kIso885915:
+      return "ISO-8859-15";
+    case TextEncoding::kUtf16Le:
+      return "UTF-16LE";
   }
   return "UTF-8";
 }

@@ -1,26 +1,25 @@
 #include "vault/key_store.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <fmt/format.h>
 #include <sodium.h>
-#include <unistd.h>
+#include <sys/stat.h>
 
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "core/atomic_file.h"
+#include "core/file_contents.h"
 #include "core/hmac.h"
 
-namespace koppel {
+namespace koppel::vault {
 namespace {
 
 bool IsSafeName(const std::string& s) {
   if (s.empty() || s.size() > 128) return false;
   for (char c : s) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '-' || c == '_' || c == '.')) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+          c == '_' || c == '.')) {
       return false;
     }
   }
@@ -37,7 +36,7 @@ std::string ReadAll(const std::filesystem::path& path) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::filesystem::path& dir,
-                                                         Secret master_key) {
+                                                         Secret master_key, FileSystem& fs) {
   if (master_key.size() != crypto_secretbox_KEYBYTES) {
     return absl::InvalidArgumentError("the vault master key must be 32 bytes");
   }
@@ -48,21 +47,26 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::filesystem::
         fmt::format("cannot create {}: {}", (dir / "keys").string(), ec.message()));
   }
   std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
-  return std::unique_ptr<KeyStore>(new KeyStore(dir, std::move(master_key)));
+  return std::unique_ptr<KeyStore>(new KeyStore(dir, std::move(master_key), fs));
 }
 
 absl::StatusOr<Secret> KeyStore::MasterKeyFromPassphrase(const std::filesystem::path& dir,
-                                                         std::string_view passphrase) {
+                                                         std::string_view passphrase,
+                                                         FileSystem& fs) {
   if (passphrase.size() < 12) {
     return absl::InvalidArgumentError("the vault passphrase must have at least 12 characters");
   }
   std::filesystem::create_directories(dir);
   const std::filesystem::path salt_path = dir / "master.salt";
-  std::string salt = ReadAll(salt_path);
-  if (salt.empty()) {
+  // A new salt only where there is none: written over an unreadable one, it would change the
+  // master key and lock every sealed key away.
+  absl::StatusOr<std::string> read = ReadFileContents(salt_path, "vault salt");
+  if (!read.ok() && !absl::IsNotFound(read.status())) return read.status();
+  std::string salt = read.ok() ? std::move(*read) : std::string();
+  if (absl::IsNotFound(read.status())) {
     salt.resize(crypto_pwhash_SALTBYTES);
     randombytes_buf(salt.data(), salt.size());
-    if (absl::Status s = WriteFileAtomically(salt_path, salt); !s.ok()) return s;
+    if (absl::Status s = WriteFileAtomically(fs, salt_path, salt); !s.ok()) return s;
   }
   if (salt.size() != crypto_pwhash_SALTBYTES) {
     return absl::DataLossError(fmt::format("{} is corrupt", salt_path.string()));
@@ -91,7 +95,7 @@ absl::Status KeyStore::Create(const std::string& covenant, uint32_t epoch) {
   randombytes_buf(out, crypto_secretbox_NONCEBYTES);
   crypto_secretbox_easy(out + crypto_secretbox_NONCEBYTES, key->data(), key->size(), out,
                         master_.data());
-  return WriteFileAtomically(KeyPath(covenant, epoch), sealed);
+  return WriteFileAtomically(fs_, KeyPath(covenant, epoch), sealed);
 }
 
 absl::StatusOr<const Secret*> KeyStore::Load(const std::string& covenant, uint32_t epoch) {
@@ -102,7 +106,8 @@ absl::StatusOr<const Secret*> KeyStore::Load(const std::string& covenant, uint32
     return absl::NotFoundError(fmt::format("no key for covenant {} epoch {}", covenant, epoch));
   }
   if (sealed.size() != crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + 32) {
-    return absl::DataLossError(fmt::format("key file of covenant {} epoch {} is corrupt", covenant, epoch));
+    return absl::DataLossError(
+        fmt::format("key file of covenant {} epoch {} is corrupt", covenant, epoch));
   }
   absl::StatusOr<Secret> key = Secret::Allocate(32);
   if (!key.ok()) return key.status();
@@ -121,7 +126,7 @@ absl::StatusOr<const Secret*> KeyStore::Load(const std::string& covenant, uint32
 
 absl::StatusOr<uint32_t> KeyStore::CurrentEpoch(const std::string& covenant) {
   if (!IsSafeName(covenant)) return absl::InvalidArgumentError("malformed covenant id");
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   uint32_t epoch = 0;
   while (std::filesystem::exists(KeyPath(covenant, epoch + 1))) ++epoch;
   if (epoch == 0) {
@@ -133,14 +138,14 @@ absl::StatusOr<uint32_t> KeyStore::CurrentEpoch(const std::string& covenant) {
 
 absl::StatusOr<const Secret*> KeyStore::Key(const std::string& covenant, uint32_t epoch) {
   if (!IsSafeName(covenant)) return absl::InvalidArgumentError("malformed covenant id");
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   return Load(covenant, epoch);
 }
 
 absl::StatusOr<uint32_t> KeyStore::Rotate(const std::string& covenant) {
   absl::StatusOr<uint32_t> current = CurrentEpoch(covenant);
   if (!current.ok()) return current;
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   if (absl::Status s = Create(covenant, *current + 1); !s.ok()) return s;
   return *current + 1;
 }
@@ -155,8 +160,8 @@ absl::StatusOr<absl::Time> KeyStore::Created(const std::string& covenant, uint32
 
 absl::StatusOr<uint64_t> KeyStore::Destroy(const std::string& name) {
   if (!IsSafeName(name)) return absl::InvalidArgumentError("malformed covenant id");
-  std::lock_guard<std::mutex> lock(mutex_);
-  uint64_t destroyed = 0;
+  absl::MutexLock lock(&mutex_);
+  uint64_t& destroyed = destroyed_[name];
   // Every epoch's file, not just 1, 2, ... up to the first gap: a crash may have left one.
   std::vector<std::pair<std::filesystem::path, uint32_t>> files;
   const std::string prefix = name + ".";
@@ -174,35 +179,41 @@ absl::StatusOr<uint64_t> KeyStore::Destroy(const std::string& name) {
         fmt::format("cannot list {}: {}", (dir_ / "keys").string(), ec.message()));
   }
   for (const auto& [path, epoch] : files) {
-    const uintmax_t size = std::filesystem::file_size(path, ec);
-    if (ec) return absl::DataLossError(fmt::format("cannot read {}", path.string()));
-    // Overwrite before unlinking, so the sealed key is not left in the file's old blocks.
-    const int fd = ::open(path.c_str(), O_WRONLY);
-    if (fd < 0) {
-      return absl::PermissionDeniedError(fmt::format("cannot overwrite {}", path.string()));
-    }
-    std::string noise(static_cast<size_t>(size), '\0');
-    randombytes_buf(noise.data(), noise.size());
-    const bool written = ::write(fd, noise.data(), noise.size()) == static_cast<ssize_t>(noise.size()) &&
-                         ::fsync(fd) == 0;
-    ::close(fd);
-    if (!written || !std::filesystem::remove(path, ec)) {
-      return absl::DataLossError(fmt::format("cannot destroy {}", path.string()));
+    if (absl::Status s = Shred(path); !s.ok()) {
+      return absl::DataLossError(
+          fmt::format("cannot destroy {}: {}", path.string(), std::string(s.message())));
     }
     keys_.erase({name, epoch});
     ++destroyed;
   }
-  const int dir = ::open((dir_ / "keys").c_str(), O_RDONLY | O_DIRECTORY);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
+  if (absl::Status s = fs_.SyncDirectory(dir_ / "keys"); !s.ok()) {
+    return absl::DataLossError(
+        fmt::format("destroyed {} key file(s) of {}, but the removal may not survive a crash: {}",
+                    destroyed, name, std::string(s.message())));
   }
   return destroyed;
 }
 
+// Overwrites the file with noise before removing it, so the sealed key is not left in the
+// file's old blocks.
+absl::Status KeyStore::Shred(const std::filesystem::path& path) {
+  absl::StatusOr<std::unique_ptr<WritableFile>> file =
+      fs_.NewWritableFile(path, {.mode = OpenMode::kOverwrite});
+  if (!file.ok()) return file.status();
+  absl::StatusOr<uint64_t> size = (*file)->Size();
+  if (!size.ok()) return size.status();
+  std::string noise(static_cast<size_t>(*size), '\0');
+  randombytes_buf(noise.data(), noise.size());
+  absl::Status status = (*file)->Append(noise);
+  if (status.ok()) status = (*file)->Sync();
+  if (absl::Status closed = (*file)->Close(); status.ok()) status = closed;
+  if (!status.ok()) return status;
+  return fs_.RemoveFile(path);
+}
+
 absl::StatusOr<Secret> KeyStore::AuditSigningKey() const {
-  absl::StatusOr<Secret> seed = HkdfSha256(master_.span(), {}, "koppel/v1/vault/audit-signing",
-                                           crypto_sign_SEEDBYTES);
+  absl::StatusOr<Secret> seed =
+      HkdfSha256(master_.span(), {}, "koppel/v1/vault/audit-signing", crypto_sign_SEEDBYTES);
   if (!seed.ok()) return seed.status();
   absl::StatusOr<Secret> key = Secret::Allocate(crypto_sign_SECRETKEYBYTES);
   if (!key.ok()) return key.status();
@@ -212,4 +223,4 @@ absl::StatusOr<Secret> KeyStore::AuditSigningKey() const {
   return key;
 }
 
-}  // namespace koppel
+}  // namespace koppel::vault

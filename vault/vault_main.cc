@@ -1,6 +1,7 @@
 // koppel-vault: custody of the covenants' keys. Issues HMAC-mode keys to the data holders a
 // covenant lists, or evaluates the OPRF for them in hardened mode, over mutual TLS; destroys a
 // covenant's keys when it ends. Everything it does goes to its audit log.
+#include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
@@ -8,23 +9,34 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 
-#include <fmt/format.h>
-
-#include "core/key_file.h"
-#include "core/service_runner.h"
-#include "core/tls.h"
 #include "core/audit_log.h"
+#include "core/exit_codes.h"
+#include "core/key_file.h"
 #include "core/periodic_task.h"
 #include "core/process_hardening.h"
+#include "core/service_runner.h"
+#include "core/tls.h"
 #include "policies/covenant_ledger.h"
 #include "policies/covenant_plan.h"
 #include "vault/key_store.h"
 #include "vault/vault_service.h"
 
-namespace koppel {
+namespace koppel::vault {
 namespace {
 
 enum ExitCode : int { kExitOk = 0, kExitUsage = 2, kExitIo = 3, kExitConfig = 4 };
+
+// What each exit code means; a command's --help lists the ones it can return.
+constexpr ExitCodeMeaning kExitCodes[] = {
+    {kExitOk, "success"},
+    {kExitUsage, "usage: bad or missing flags"},
+    {kExitIo,
+     "a file, a key, the master key or passphrase, the audit log or the network failed (the "
+     "message names it)"},
+    {kExitConfig,
+     "a covenant is not valid (the message names the rule); rotate: the covenant has ended and "
+     "its keys are destroyed"},
+};
 
 int Fail(int code, const absl::Status& status) {
   fmt::print(stderr, "koppel-vault: error: {}\n", std::string(status.message()));
@@ -93,9 +105,8 @@ int Serve(const ServeFlags& f) {
   VaultService service(store->get(), ledger->get(), audit->get());
   // Keys of covenants that ended but survived a crash mid-destruction go now.
   for (const std::string& id : (*ledger)->PendingDeletion()) {
-    absl::StatusOr<uint64_t> destroyed =
-        service.End(id, "key_destruction", "vault", "finishing an interrupted destruction",
-                    absl::Now());
+    absl::StatusOr<uint64_t> destroyed = service.End(
+        id, "key_destruction", "vault", "finishing an interrupted destruction", absl::Now());
     if (!destroyed.ok()) return Fail(kExitIo, destroyed.status());
   }
   for (const SignedCovenant& ended : plan->end) {
@@ -111,10 +122,12 @@ int Serve(const ServeFlags& f) {
     if (!probe.ok()) return Fail(kExitIo, probe.status());
     absl::Status in_force = c.InForce(absl::Now());
     const std::string state = in_force.ok() ? "in force" : std::string(in_force.message());
-    if (absl::Status s = (*audit)->Append(
-            "covenant_load", f.name, c.id,
-            {{"version", c.version}, {"sha256", signed_covenant.sha256}, {"state", state},
-             {"token_mode", c.token_mode}, {"epoch", *epoch}});
+    if (absl::Status s = (*audit)->Append("covenant_load", f.name, c.id,
+                                          {{"version", c.version},
+                                           {"sha256", signed_covenant.sha256},
+                                           {"state", state},
+                                           {"token_mode", c.token_mode},
+                                           {"epoch", *epoch}});
         !s.ok()) {
       return Fail(kExitIo, s);
     }
@@ -122,11 +135,13 @@ int Serve(const ServeFlags& f) {
     if (c.key_rotation_days > 0 && created.ok() &&
         absl::Now() - *created > absl::Hours(24) * c.key_rotation_days) {
       // Rotating changes every token, so it is the operator's decision, not automatic.
-      spdlog::warn("covenant {}: key epoch {} is older than the rotation period of {} days; run "
-                   "`koppel-vault rotate --covenant-id {}` with the vault stopped",
-                   c.id, *epoch, c.key_rotation_days, c.id);
-      if (absl::Status s = (*audit)->Append("key_rotation_due", f.name, c.id,
-                                            {{"epoch", *epoch}, {"period_days", c.key_rotation_days}});
+      spdlog::warn(
+          "covenant {}: key epoch {} is older than the rotation period of {} days; run "
+          "`koppel-vault rotate --covenant-id {}` with the vault stopped",
+          c.id, *epoch, c.key_rotation_days, c.id);
+      if (absl::Status s =
+              (*audit)->Append("key_rotation_due", f.name, c.id,
+                               {{"epoch", *epoch}, {"period_days", c.key_rotation_days}});
           !s.ok()) {
         return Fail(kExitIo, s);
       }
@@ -151,36 +166,51 @@ int Serve(const ServeFlags& f) {
 }
 
 int Main(int argc, char** argv) {
-  CLI::App app{"koppel-vault: keeps each covenant's keys and issues them only as the covenant "
-               "allows, over mutual TLS."};
+  CLI::App app{
+      "koppel-vault: keeps each covenant's keys and issues them only as the covenant "
+      "allows, over mutual TLS."};
   app.require_subcommand(1);
+  app.footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo, kExitConfig},
+                             "Each command's --help lists the codes it can return."));
   ServeFlags f;
   std::string dir, key_file;
   CLI::App* serve = app.add_subcommand("serve", "run the vault service until SIGTERM");
   serve->add_option("--listen", f.listen, "address:port (port 0: any free port)");
-  serve->add_option("--pki", f.pki, "directory made by scripts/pki")->required()->check(CLI::ExistingDirectory);
+  serve->add_option("--pki", f.pki, "directory made by scripts/pki")
+      ->required()
+      ->check(CLI::ExistingDirectory);
   serve->add_option("--name", f.name, "this vault's certificate name in --pki");
-  serve->add_option("--dir", f.dir, "the vault's directory (sealed keys, audit log, ledger)")->required();
-  serve->add_option("--covenant", f.covenants,
-                    "signed covenant file (its signatures in FILE.sig); repeat for several "
-                    "covenants or versions: the newest version of each is served")
+  serve->add_option("--dir", f.dir, "the vault's directory (sealed keys, audit log, ledger)")
+      ->required();
+  serve
+      ->add_option("--covenant", f.covenants,
+                   "signed covenant file (its signatures in FILE.sig); repeat for several "
+                   "covenants or versions: the newest version of each is served")
       ->required()
       ->check(CLI::ExistingFile);
   serve->add_option("--master-key", f.key_file,
                     "master key file (mode 600); without it the passphrase in "
                     "KOPPEL_VAULT_PASSPHRASE is stretched with Argon2id");
   serve->add_option("--port-file", f.port_file, "write the port listened on to this file");
-  serve->add_option("--retention-check-seconds", f.retention_check_seconds,
-                    "how often to check for covenants whose retention is over")
+  serve
+      ->add_option("--retention-check-seconds", f.retention_check_seconds,
+                   "how often to check for covenants whose retention is over")
       ->check(CLI::Range(1, 86400));
+  serve->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo, kExitConfig}));
   std::string keygen_out;
   CLI::App* keygen = app.add_subcommand("keygen", "create a master key file");
-  keygen->add_option("--out", keygen_out, "path of the key file (created with mode 600)")->required();
+  keygen->add_option("--out", keygen_out, "path of the key file (created with mode 600)")
+      ->required();
+  keygen->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo}));
   std::string rotate_covenant;
-  CLI::App* rotate = app.add_subcommand("rotate", "start a new key epoch for a covenant (vault stopped)");
-  rotate->add_option("--dir", dir, "the vault's directory")->required()->check(CLI::ExistingDirectory);
+  CLI::App* rotate =
+      app.add_subcommand("rotate", "start a new key epoch for a covenant (vault stopped)");
+  rotate->add_option("--dir", dir, "the vault's directory")
+      ->required()
+      ->check(CLI::ExistingDirectory);
   rotate->add_option("--covenant-id", rotate_covenant, "covenant id")->required();
   rotate->add_option("--master-key", key_file, "master key file");
+  rotate->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo, kExitConfig}));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -228,6 +258,6 @@ int Main(int argc, char** argv) {
 }
 
 }  // namespace
-}  // namespace koppel
+}  // namespace koppel::vault
 
-int main(int argc, char** argv) { return koppel::Main(argc, argv); }
+int main(int argc, char** argv) { return koppel::vault::Main(argc, argv); }

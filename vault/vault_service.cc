@@ -8,14 +8,15 @@
 #include "core/key_transport.h"
 #include "core/log_safe.h"
 #include "core/oprf.h"
+#include "core/refusal.h"
 #include "core/status_macros.h"
 #include "core/tls.h"
 #include "policies/end_statement.h"
 
-namespace koppel {
+namespace koppel::vault {
 
 void VaultService::Serve(SignedCovenant covenant) {
-  std::unique_lock<std::shared_mutex> lock(covenants_mutex_);
+  absl::MutexLock lock(&covenants_mutex_);
   const std::string id = covenant.covenant.id;
   covenants_.insert_or_assign(id, std::move(covenant.covenant));
 }
@@ -25,15 +26,28 @@ absl::Status VaultService::Audit(std::string_view event, const std::string& part
   if (audit_ == nullptr) return absl::OkStatus();
   if (absl::Status s = audit_->Append(event, party, covenant, details); !s.ok()) {
     spdlog::error("cannot write the audit log: {}", std::string(s.message()));
-    return absl::UnavailableError("the vault cannot write its audit log; try again later");
+    return absl::UnavailableError(
+        "the vault cannot write its audit log and refuses every request until its operator "
+        "fixes the log's disk and restarts it");
   }
   return absl::OkStatus();
 }
 
+namespace {
+
+absl::Status NoClientCertificate() {
+  return WithServiceRule(absl::UnauthenticatedError("no verified client certificate"),
+                         "client_certificate");
+}
+
+}  // namespace
+
 grpc::Status VaultService::Refuse(std::string_view operation, const std::string& party,
                                   const std::string& covenant, const absl::Status& status) {
   (void)Audit("refused", party, covenant,
-              {{"operation", operation}, {"reason", std::string(status.message())}});
+              {{"operation", operation},
+               {"reason", std::string(status.message())},
+               {"rule", RefusalRule(status)}});
   return ToGrpcStatus(status);
 }
 
@@ -44,11 +58,13 @@ std::optional<grpc::Status> VaultService::RefuseMalformed(
   absl::Status refused;
   nlohmann::json details;
   if (!IsName(party)) {
-    refused = absl::UnauthenticatedError(fmt::format(
-        "the client certificate's common name is not a party name (rule: {})", kNameRule));
+    refused = WithServiceRule(
+        absl::UnauthenticatedError(fmt::format(
+            "the client certificate's common name is not a party name (rule: {})", kNameRule)),
+        "party_name");
     details = {{"field", "certificate common name"}, {"length", party.size()}};
   } else if (std::optional<FieldViolation> violation = CheckRequestFields(request)) {
-    refused = violation->ToStatus();
+    refused = WithServiceRule(violation->ToStatus(), "request_field");
     details = {{"field", violation->field}, {"length", violation->length}};
   } else {
     return std::nullopt;
@@ -56,6 +72,7 @@ std::optional<grpc::Status> VaultService::RefuseMalformed(
   spdlog::warn("refused {} from {}: {}", operation, LogSafe(party), LogSafe(refused));
   details["operation"] = operation;
   details["reason"] = std::string(refused.message());
+  details["rule"] = RefusalRule(refused);
   (void)Audit("refused", IsName(party) ? party : "", "", details);
   return ToGrpcStatus(refused);
 }
@@ -68,9 +85,11 @@ absl::StatusOr<Covenant> VaultService::Find(const std::string& covenant_id, bool
   }
   std::optional<CovenantLedger::Entry> entry = ledger_->Find(covenant_id);
   if (entry.has_value() && !entry->ended_at.empty()) {
-    return absl::FailedPreconditionError(fmt::format(
-        "covenant {} ended at {} ({}); its keys are destroyed (rule: retention)", covenant_id,
-        entry->ended_at, entry->end_reason));
+    return WithCovenantRule(
+        absl::FailedPreconditionError(
+            fmt::format("covenant {} ended at {} ({}); its keys are destroyed (rule: retention)",
+                        covenant_id, entry->ended_at, entry->end_reason)),
+        "retention", covenant_id, entry->version);
   }
   return absl::NotFoundError(fmt::format("this vault does not serve covenant '{}'", covenant_id));
 }
@@ -79,12 +98,13 @@ grpc::Status VaultService::GetCovenantKey(grpc::ServerContext* context,
                                           const v1::GetCovenantKeyRequest* request,
                                           v1::GetCovenantKeyResponse* response) {
   // Held until the answer is complete: ending the covenant waits, so no key outlives it.
-  std::shared_lock<std::shared_mutex> hold(covenants_mutex_);
+  absl::ReaderMutexLock hold(&covenants_mutex_);
   const std::string party = PeerIdentity(*context);
   if (auto refused = RefuseMalformed("get_covenant_key", party, *request)) return *refused;
   const std::string& id = request->covenant_id();
   absl::StatusOr<Covenant> covenant = [&]() -> absl::StatusOr<Covenant> {
-    if (party.empty()) return absl::UnauthenticatedError("no verified client certificate");
+    covenants_mutex_.AssertReaderHeld();  // `hold`, which the analysis does not see in here
+    if (party.empty()) return NoClientCertificate();
     ASSIGN_OR_RETURN(Covenant c, Find(id, /*in_force=*/true));
     RETURN_IF_ERROR(c.MayTokenise(party));
     return c;
@@ -92,17 +112,22 @@ grpc::Status VaultService::GetCovenantKey(grpc::ServerContext* context,
   if (!covenant.ok()) return Refuse("get_covenant_key", party, id, covenant.status());
   absl::StatusOr<uint32_t> epoch = keys_->CurrentEpoch(id);
   if (!epoch.ok()) return ToGrpcStatus(epoch.status());
-  response->set_token_mode(covenant->token_mode);
+  response->set_token_mode(covenant->token_mode == "oprf" ? v1::TOKEN_MODE_OPRF
+                                                          : v1::TOKEN_MODE_HMAC);
+  response->set_legacy_token_mode(covenant->token_mode);  // agents from before the enum
   response->set_key_epoch(*epoch);
   response->set_covenant_version(covenant->version);
   if (covenant->token_mode == "oprf") {
-    return ToGrpcStatus(Audit("key_issue", party, id, {{"epoch", *epoch}, {"kind", "oprf"}}));  // hardened mode: the agent never holds the key
+    return ToGrpcStatus(Audit(
+        "key_issue", party, id,
+        {{"epoch", *epoch}, {"kind", "oprf"}}));  // hardened mode: the agent never holds the key
   }
   absl::StatusOr<const Secret*> key = keys_->Key(id, *epoch);
   if (!key.ok()) return ToGrpcStatus(key.status());
   absl::StatusOr<std::string> sealed = SealKeyTo(request->recipient_public_key(), **key);
   if (!sealed.ok()) return ToGrpcStatus(sealed.status());
-  if (absl::Status s = Audit("key_issue", party, id, {{"epoch", *epoch}, {"kind", "hmac"}}); !s.ok()) {
+  if (absl::Status s = Audit("key_issue", party, id, {{"epoch", *epoch}, {"kind", "hmac"}});
+      !s.ok()) {
     return ToGrpcStatus(s);  // no key leaves the vault without its audit entry
   }
   response->set_sealed_key(*sealed);
@@ -113,7 +138,7 @@ grpc::Status VaultService::EvaluateOprf(grpc::ServerContext* context,
                                         const v1::EvaluateOprfRequest* request,
                                         v1::EvaluateOprfResponse* response) {
   // Held until the answer is complete: ending the covenant waits, so no key outlives it.
-  std::shared_lock<std::shared_mutex> hold(covenants_mutex_);
+  absl::ReaderMutexLock hold(&covenants_mutex_);
   const std::string party = PeerIdentity(*context);
   if (auto refused = RefuseMalformed("evaluate_oprf", party, *request)) return *refused;
   const std::string& id = request->covenant_id();
@@ -121,35 +146,42 @@ grpc::Status VaultService::EvaluateOprf(grpc::ServerContext* context,
   auto refuse = [&](const absl::Status& status) {
     return Refuse("evaluate_oprf", party, id, status);
   };
-  if (party.empty()) return refuse(absl::UnauthenticatedError("no verified client certificate"));
+  if (party.empty()) return refuse(NoClientCertificate());
   absl::StatusOr<Covenant> covenant = Find(id, /*in_force=*/true);
   if (!covenant.ok()) return refuse(covenant.status());
   if (absl::Status s = covenant->MayTokenise(party); !s.ok()) return refuse(s);
   if (covenant->token_mode != "oprf") {
-    return refuse(absl::FailedPreconditionError(fmt::format(
-        "covenant {} uses HMAC tokens (rule: token_mode); ask GetCovenantKey", id)));
+    return refuse(WithCovenantRule(
+        absl::FailedPreconditionError(
+            fmt::format("covenant {} uses HMAC tokens (rule: token_mode); ask GetCovenantKey", id)),
+        "token_mode", id, covenant->version));
   }
   if (count == 0 || count > kMaxElementsPerCall) {
-    return refuse(absl::InvalidArgumentError(
-        fmt::format("send 1 to {} blinded elements per call", kMaxElementsPerCall)));
+    return refuse(
+        WithServiceRule(absl::InvalidArgumentError(fmt::format(
+                            "send 1 to {} blinded elements per call", kMaxElementsPerCall)),
+                        "request_field", id));
   }
   std::vector<OprfElement> blinded(count), evaluated(count);
   for (size_t i = 0; i < count; ++i) {
     const std::string& e = request->blinded_elements(static_cast<int>(i));
     if (e.size() != kOprfElementSize) {
-      return refuse(absl::InvalidArgumentError(fmt::format("blinded element {} is not 32 bytes", i)));
+      return refuse(WithServiceRule(
+          absl::InvalidArgumentError(fmt::format("blinded element {} is not 32 bytes", i)),
+          "request_field", id));
     }
     std::copy(e.begin(), e.end(), reinterpret_cast<char*>(blinded[i].data()));
   }
   uint64_t remaining = 0;
   absl::Status quota;
   {
-    std::lock_guard<std::mutex> lock(quota_mutex_);
+    absl::MutexLock lock(&quota_mutex_);
     uint64_t& used = evaluations_[{id, party}];
     if (used + count > covenant->oprf_quota) {
-      quota = absl::ResourceExhaustedError(fmt::format(
-          "'{}' has used {} of its {} OPRF evaluations (rule: oprf_quota)", party, used,
-          covenant->oprf_quota));
+      quota = WithCovenantRule(absl::ResourceExhaustedError(fmt::format(
+                                   "'{}' has used {} of its {} OPRF evaluations (rule: oprf_quota)",
+                                   party, used, covenant->oprf_quota)),
+                               "oprf_quota", id, covenant->version);
     } else {
       used += count;
       remaining = covenant->oprf_quota - used;
@@ -160,8 +192,8 @@ grpc::Status VaultService::EvaluateOprf(grpc::ServerContext* context,
   if (!epoch.ok()) return refuse(epoch.status());
   absl::StatusOr<const Secret*> key = keys_->Key(id, *epoch);
   if (!key.ok()) return refuse(key.status());
-  absl::StatusOr<OprfServerKey> server_key = OprfServerKey::Derive((*key)->span(),
-      std::span(reinterpret_cast<const uint8_t*>("koppel/v1/oprf"), 14));
+  absl::StatusOr<OprfServerKey> server_key = OprfServerKey::Derive(
+      (*key)->span(), std::span(reinterpret_cast<const uint8_t*>("koppel/v1/oprf"), 14));
   if (!server_key.ok()) return refuse(server_key.status());
   if (absl::Status s = server_key->BlindEvaluateBatch(blinded, evaluated, oprf_pool_.get());
       !s.ok()) {
@@ -183,7 +215,7 @@ grpc::Status VaultService::GetDataKey(grpc::ServerContext* context,
                                       const v1::GetDataKeyRequest* request,
                                       v1::GetDataKeyResponse* response) {
   // Held until the answer is complete: ending the covenant waits, so no key outlives it.
-  std::shared_lock<std::shared_mutex> hold(covenants_mutex_);
+  absl::ReaderMutexLock hold(&covenants_mutex_);
   const std::string party = PeerIdentity(*context);
   if (auto refused = RefuseMalformed("get_data_key", party, *request)) return *refused;
   const std::string& id = request->covenant_id();
@@ -191,12 +223,14 @@ grpc::Status VaultService::GetDataKey(grpc::ServerContext* context,
   if (!party.empty() && !covenant.ok() && absl::IsFailedPrecondition(covenant.status())) {
     // Ended: the linker that asks learns it explicitly and deletes its copy of the data.
     (void)Audit("refused", party, id,
-                {{"operation", "get_data_key"}, {"reason", std::string(covenant.status().message())}});
+                {{"operation", "get_data_key"},
+                 {"reason", std::string(covenant.status().message())},
+                 {"rule", RefusalRule(covenant.status())}});
     response->set_covenant_ended(true);
     return grpc::Status::OK;
   }
   absl::Status allowed = [&]() -> absl::Status {
-    if (party.empty()) return absl::UnauthenticatedError("no verified client certificate");
+    if (party.empty()) return NoClientCertificate();
     RETURN_IF_ERROR(covenant.status());
     return covenant->HasRole(party, "linker");
   }();
@@ -210,7 +244,8 @@ grpc::Status VaultService::GetDataKey(grpc::ServerContext* context,
   if (!key.ok()) return ToGrpcStatus(key.status());
   absl::StatusOr<std::string> sealed = SealKeyTo(request->recipient_public_key(), **key);
   if (!sealed.ok()) return ToGrpcStatus(sealed.status());
-  if (absl::Status s = Audit("key_issue", party, id, {{"epoch", *epoch}, {"kind", "data"}}); !s.ok()) {
+  if (absl::Status s = Audit("key_issue", party, id, {{"epoch", *epoch}, {"kind", "data"}});
+      !s.ok()) {
     return ToGrpcStatus(s);
   }
   response->set_sealed_key(*sealed);
@@ -221,12 +256,12 @@ absl::StatusOr<uint64_t> VaultService::End(const std::string& id, const std::str
                                            const std::string& actor, const std::string& reason,
                                            absl::Time at) {
   RETURN_IF_ERROR(ledger_->MarkEnded(id, at, reason));
-  std::unique_lock<std::shared_mutex> lock(covenants_mutex_);
+  absl::ReleasableMutexLock lock(&covenants_mutex_);
   covenants_.erase(id);
   ASSIGN_OR_RETURN(uint64_t token_keys, keys_->Destroy(id));
   ASSIGN_OR_RETURN(uint64_t data_keys, keys_->Destroy(DataKeyName(id)));
   RETURN_IF_ERROR(ledger_->MarkDeleted(id));
-  lock.unlock();
+  lock.Release();
   spdlog::info("covenant {} ended ({}): destroyed {} keys", id, LogSafe(reason),
                token_keys + data_keys);
   RETURN_IF_ERROR(
@@ -237,7 +272,7 @@ absl::StatusOr<uint64_t> VaultService::End(const std::string& id, const std::str
 int VaultService::EndExpired(absl::Time now) {
   std::vector<std::string> expired;
   {
-    std::shared_lock<std::shared_mutex> lock(covenants_mutex_);
+    absl::ReaderMutexLock lock(&covenants_mutex_);
     for (const auto& [id, c] : covenants_) {
       if (now >= c.RetentionEndsAt()) expired.push_back(id);
     }
@@ -263,13 +298,13 @@ grpc::Status VaultService::EndCovenant(grpc::ServerContext* context,
   if (auto refused = RefuseMalformed("end_covenant", party, *request)) return *refused;
   const std::string& id = request->covenant_id();
   response->set_covenant_id(id);
-  response->set_service("vault");
+  response->set_service(v1::SERVICE_VAULT);
+  response->set_legacy_service("vault");
   if (party.empty()) {
-    return Refuse("end_covenant", party, id,
-                  absl::UnauthenticatedError("no verified client certificate"));
+    return Refuse("end_covenant", party, id, NoClientCertificate());
   }
   absl::StatusOr<Covenant> covenant = [&] {
-    std::shared_lock<std::shared_mutex> hold(covenants_mutex_);
+    absl::ReaderMutexLock hold(&covenants_mutex_);
     return Find(id, /*in_force=*/false);
   }();
   if (!covenant.ok()) {
@@ -288,4 +323,4 @@ grpc::Status VaultService::EndCovenant(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-}  // namespace koppel
+}  // namespace koppel::vault

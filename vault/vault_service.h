@@ -9,11 +9,11 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "core/audit_log.h"
 #include "core/worker_pool.h"
 #include "koppel/v1/vault.grpc.pb.h"
@@ -21,7 +21,7 @@
 #include "policies/covenant_signature.h"
 #include "vault/key_store.h"
 
-namespace koppel {
+namespace koppel::vault {
 
 // The vault's name for a covenant's data key. Upper case: no covenant id (a-z, 0-9, '.', '_',
 // '-') can end with it, so no covenant's token key can share a data key's file.
@@ -36,32 +36,39 @@ class VaultService final : public v1::VaultService::Service {
       : keys_(keys),
         ledger_(ledger),
         audit_(audit),
-        oprf_pool_(oprf_threads == 1 ? nullptr
-                                     : std::make_unique<WorkerPool>(
-                                           oprf_threads == 0 ? 0 : oprf_threads - 1)) {}
+        oprf_pool_(oprf_threads == 1
+                       ? nullptr
+                       : std::make_unique<WorkerPool>(oprf_threads == 0 ? 0 : oprf_threads - 1)) {}
 
-  void Serve(SignedCovenant covenant);
+  void Serve(SignedCovenant covenant) ABSL_LOCKS_EXCLUDED(covenants_mutex_);
 
-  grpc::Status GetCovenantKey(grpc::ServerContext* context, const v1::GetCovenantKeyRequest* request,
-                              v1::GetCovenantKeyResponse* response) override;
+  grpc::Status GetCovenantKey(grpc::ServerContext* context,
+                              const v1::GetCovenantKeyRequest* request,
+                              v1::GetCovenantKeyResponse* response) override
+      ABSL_LOCKS_EXCLUDED(covenants_mutex_);
   grpc::Status EvaluateOprf(grpc::ServerContext* context, const v1::EvaluateOprfRequest* request,
-                            v1::EvaluateOprfResponse* response) override;
+                            v1::EvaluateOprfResponse* response) override
+      ABSL_LOCKS_EXCLUDED(covenants_mutex_, quota_mutex_);
   grpc::Status GetDataKey(grpc::ServerContext* context, const v1::GetDataKeyRequest* request,
-                          v1::GetDataKeyResponse* response) override;
+                          v1::GetDataKeyResponse* response) override
+      ABSL_LOCKS_EXCLUDED(covenants_mutex_);
   grpc::Status EndCovenant(grpc::ServerContext* context, const v1::EndCovenantRequest* request,
-                           v1::EndCovenantResponse* response) override;
+                           v1::EndCovenantResponse* response) override
+      ABSL_LOCKS_EXCLUDED(covenants_mutex_);
 
   // Destroys every key of covenant `id` and records its end (also for a covenant not served).
   absl::StatusOr<uint64_t> End(const std::string& id, const std::string& event,
-                               const std::string& actor, const std::string& reason, absl::Time at);
+                               const std::string& actor, const std::string& reason, absl::Time at)
+      ABSL_LOCKS_EXCLUDED(covenants_mutex_);
   // Ends every served covenant whose retention is over at `now`.
-  int EndExpired(absl::Time now);
+  int EndExpired(absl::Time now) ABSL_LOCKS_EXCLUDED(covenants_mutex_);
 
  private:
-  // The covenant `covenant_id` when the vault serves it (caller holds covenants_mutex_);
-  // `in_force` also requires it to be in force now (key issue), otherwise only not ended
-  // (the linker's data key is needed until retention ends).
-  absl::StatusOr<Covenant> Find(const std::string& covenant_id, bool in_force) const;
+  // The covenant `covenant_id` when the vault serves it; `in_force` also requires it to be in
+  // force now (key issue), otherwise only not ended (the linker's data key is needed until
+  // retention ends).
+  absl::StatusOr<Covenant> Find(const std::string& covenant_id, bool in_force) const
+      ABSL_SHARED_LOCKS_REQUIRED(covenants_mutex_);
   // UNAVAILABLE when the entry cannot be written: then nothing is handed out.
   absl::Status Audit(std::string_view event, const std::string& party, const std::string& covenant,
                      const nlohmann::json& details);
@@ -70,20 +77,23 @@ class VaultService final : public v1::VaultService::Service {
   // Empty when the caller's identity is a party name and every field of `request` follows its
   // rule (core/identifier_rules.h); otherwise the refusal, logged and audited before anything
   // else of the request with the field, its length and the rule, never its content.
-  std::optional<grpc::Status> RefuseMalformed(std::string_view operation,
-                                              const std::string& party,
+  std::optional<grpc::Status> RefuseMalformed(std::string_view operation, const std::string& party,
                                               const google::protobuf::Message& request);
 
   KeyStore* keys_;
   CovenantLedger* ledger_;
   AuditLog* audit_;
-  mutable std::shared_mutex covenants_mutex_;
-  std::map<std::string, Covenant> covenants_;
-  std::mutex quota_mutex_;
-  std::map<std::pair<std::string, std::string>, uint64_t> evaluations_;  // (covenant, party)
+  // Held shared by a request until its answer is complete, exclusively to serve or end a
+  // covenant: no key outlives its covenant's end.
+  mutable absl::Mutex covenants_mutex_;
+  std::map<std::string, Covenant> covenants_ ABSL_GUARDED_BY(covenants_mutex_);
+  absl::Mutex quota_mutex_;
+  // (covenant, party)
+  std::map<std::pair<std::string, std::string>, uint64_t> evaluations_
+      ABSL_GUARDED_BY(quota_mutex_);
   std::unique_ptr<WorkerPool> oprf_pool_;  // none: each call evaluates on its own thread
 };
 
-}  // namespace koppel
+}  // namespace koppel::vault
 
 #endif  // KOPPEL_VAULT_VAULT_SERVICE_H_

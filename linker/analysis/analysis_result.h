@@ -61,9 +61,9 @@ struct DatasetUse {
 // indicator pattern), described by the predicates its cells are made of, so that disclosure
 // control can tell which groups a conjunction of them describes (implied_sets.h).
 struct AtomDescription {
-  uint16_t date = 0;   // index into the spec's reference dates
-  uint16_t area = 0;   // index into AnalysisResult::area_codes
-  uint16_t type = 0;   // index into AnalysisResult::household_types; its size: no type
+  uint16_t date = 0;            // index into the spec's reference dates
+  uint16_t area = 0;            // index into AnalysisResult::area_codes
+  uint16_t type = 0;            // index into AnalysisResult::household_types; its size: no type
   std::vector<uint64_t> holds;  // bit per AnalysisResult::predicates: the atom's households have it
   int64_t households = 0;
   uint32_t key_sum = 0;  // sum of the households' record keys mod 2^32 (EngineOptions::record_key)
@@ -92,7 +92,7 @@ struct SumAtomStats {
 // One household on one reference date (EngineOptions::keep_units).
 struct ResultUnit {
   std::array<char, 16> household{};  // the household key (re-keyed address token, 128 bits)
-  int32_t day = 0;                    // the reference date, days since 1970-01-01
+  int32_t day = 0;                   // the reference date, days since 1970-01-01
   uint32_t atom = 0;
   std::vector<std::pair<uint16_t, int64_t>> cents;  // cost item -> cents, nonzero only
 };
@@ -115,8 +115,8 @@ struct AnalysisResult {
   // cell's group, and per count atom and group the households' money in it.
   std::vector<std::vector<uint16_t>> group_items;
   std::vector<uint16_t> sum_cell_group;
-  std::vector<SumAtomStats> group_stats;     // atom * group_items.size() + group
-  std::vector<ResultUnit> units;             // sorted by household, then day
+  std::vector<SumAtomStats> group_stats;  // atom * group_items.size() + group
+  std::vector<ResultUnit> units;          // sorted by household, then day
   // The deliveries read: dataset -> the raw ids of the batches whose records counted.
   std::map<std::string, std::vector<std::string>> batches_read;
   std::vector<DatasetUse> datasets;

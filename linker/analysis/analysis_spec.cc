@@ -10,7 +10,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
-#include "core/date_format.h"
+#include "core/civil_date.h"
 #include "core/status_macros.h"
 #include "core/yaml_reader.h"
 
@@ -24,8 +24,8 @@ constexpr size_t kMaxNameLength = 64;
 bool IsNameOf(std::string_view s, std::string_view extra) {
   if (s.empty() || s.size() > kMaxNameLength) return false;
   for (char c : s) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    extra.find(c) != std::string_view::npos;
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || extra.find(c) != std::string_view::npos;
     if (!ok) return false;
   }
   return true;
@@ -87,11 +87,10 @@ class SpecReader : public YamlReader {
   }
 
   absl::StatusOr<Date> DateValue(const YAML::Node& node, std::string_view path) const {
-    static const DateFormat* const kIso = new DateFormat(*DateFormat::Parse("yyyy-mm-dd"));
-    std::optional<int32_t> days;
-    if (node.IsScalar()) days = kIso->ToDays(node.Scalar());
-    if (!days) return Error(node, path, "expected a date as yyyy-mm-dd, e.g. 2014-12-31");
-    return DateFromDays(*days);
+    std::optional<absl::CivilDay> day;
+    if (node.IsScalar()) day = ParseIsoDay(node.Scalar());
+    if (!day) return Error(node, path, "expected a date as yyyy-mm-dd, e.g. 2014-12-31");
+    return Date{static_cast<int>(day->year()), day->month(), day->day()};
   }
 
   // A list of names, e.g. [bijstand, ww]; `min_size` entries at least.
@@ -99,8 +98,8 @@ class SpecReader : public YamlReader {
                                                     size_t min_size) const {
     if (!node.IsSequence()) return Error(node, path, "expected a list of names, e.g. [a, b]");
     if (node.size() < min_size) {
-      return Error(node, path, fmt::format("list at least {} name{}", min_size,
-                                           min_size == 1 ? "" : "s"));
+      return Error(node, path,
+                   fmt::format("list at least {} name{}", min_size, min_size == 1 ? "" : "s"));
     }
     std::vector<std::string> names;
     for (size_t i = 0; i < node.size(); ++i) {
@@ -160,8 +159,7 @@ class SpecParser {
   absl::Status ParseCountColumn(const YAML::Node& node, std::string_view path, CountColumn* out);
   absl::Status ParseOverlapTable(const YAML::Node& node, std::string_view path, TableSpec* out);
   absl::Status ParseCostsTable(const YAML::Node& node, std::string_view path, TableSpec* out);
-  absl::Status ParseSensitivityTable(const YAML::Node& node, std::string_view path,
-                                     TableSpec* out);
+  absl::Status ParseSensitivityTable(const YAML::Node& node, std::string_view path, TableSpec* out);
   absl::StatusOr<Dimension> ParseDimension(const YAML::Node& node, std::string_view path);
   absl::Status ParseTotal(const YAML::Node& node, std::string_view path, TableSpec* out);
   absl::Status CheckUniqueLabels(const YAML::Node& list, std::string_view path,
@@ -298,8 +296,7 @@ absl::Status SpecParser::ParseRegister(const YAML::Node& node) {
     }
     ASSIGN_OR_RETURN(spec_.valid_from_attribute,
                      r_.Name(node["address_from"], "register.address_from"));
-    ASSIGN_OR_RETURN(spec_.valid_to_attribute,
-                     r_.Name(node["address_to"], "register.address_to"));
+    ASSIGN_OR_RETURN(spec_.valid_to_attribute, r_.Name(node["address_to"], "register.address_to"));
   }
   if (node["adult_age"]) {
     ASSIGN_OR_RETURN(int64_t age, r_.Int(node["adult_age"], "register.adult_age", 1, 120));
@@ -324,8 +321,9 @@ absl::Status SpecParser::CheckSnapshotDates(const YAML::Node& dates) {
 
 absl::Status SpecParser::ParseAreas(const YAML::Node& node) {
   if (!node.IsMap()) {
-    return r_.Error(node, "areas", "expected a mapping of area code to label, e.g. "
-                                   "{WK014100: Binnenstad}");
+    return r_.Error(node, "areas",
+                    "expected a mapping of area code to label, e.g. "
+                    "{WK014100: Binnenstad}");
   }
   if (spec_.area_attribute.empty()) {
     return r_.Error(node, "areas", "area labels need the area attribute: add register.area");
@@ -379,8 +377,7 @@ absl::Status SpecParser::ParseHouseholdTypes(const YAML::Node& node) {
     HouseholdTypeSpec type;
     type.name = entry.first.Scalar();
     if (entry.second["adults"]) {
-      ASSIGN_OR_RETURN(type.adults,
-                       ParseCountRange(entry.second["adults"], Join(path, "adults")));
+      ASSIGN_OR_RETURN(type.adults, ParseCountRange(entry.second["adults"], Join(path, "adults")));
     }
     if (entry.second["children"]) {
       ASSIGN_OR_RETURN(type.children,
@@ -420,7 +417,8 @@ absl::Status SpecParser::ParseIndicator(const YAML::Node& node, std::string_view
     const std::string members_path = Join(path, "members");
     ASSIGN_OR_RETURN(std::string members, r_.Scalar(node["members"], members_path));
     static const std::map<std::string, MemberScope> kScopes = {
-        {"any", MemberScope::kAny}, {"adults", MemberScope::kAdults},
+        {"any", MemberScope::kAny},
+        {"adults", MemberScope::kAdults},
         {"children", MemberScope::kChildren}};
     auto it = kScopes.find(members);
     if (it == kScopes.end()) {
@@ -481,9 +479,9 @@ absl::Status SpecParser::ParsePeriod(const YAML::Node& node, std::string_view pa
     const std::string key = entry.first.Scalar();
     if (key != "spell" && key != "date" && key != "year") continue;
     if (!given.empty()) {
-      return r_.Error(entry.first, Join(path, key),
-                      fmt::format("give only one of spell, date and year (found '{}' and '{}')",
-                                  given, key));
+      return r_.Error(
+          entry.first, Join(path, key),
+          fmt::format("give only one of spell, date and year (found '{}' and '{}')", given, key));
     }
     given = key;
   }
@@ -774,9 +772,9 @@ absl::Status SpecParser::ParseCostItem(const YAML::Node& node, std::string_view 
   }
   if (out->volume == CostItemSpec::Volume::kDaysInYear &&
       indicator.period.kind != PeriodKind::kSpell) {
-    return r_.Error(node["volume"], volume_path,
-                    fmt::format("days_in_year needs an indicator with a spell; '{}' has none",
-                                out->indicator));
+    return r_.Error(
+        node["volume"], volume_path,
+        fmt::format("days_in_year needs an indicator with a spell; '{}' has none", out->indicator));
   }
   if (out->volume == CostItemSpec::Volume::kAmount) {
     if (!node["amount"]) {
@@ -838,9 +836,9 @@ absl::Status SpecParser::ParseSensitivity(const YAML::Node& node, std::string_vi
   } else {
     ASSIGN_OR_RETURN(out->item, r_.Name(node["item"], Join(path, "item")));
     if (!cost_item_names_.contains(out->item)) {
-      return r_.Error(node["item"], Join(path, "item"),
-                      fmt::format("'{}' is not a cost item; define it under costs.items",
-                                  out->item));
+      return r_.Error(
+          node["item"], Join(path, "item"),
+          fmt::format("'{}' is not a cost item; define it under costs.items", out->item));
     }
     for (const CostItemSpec& item : spec_.cost_items) {
       if (item.name == out->item && !item.in_total) {
@@ -892,8 +890,7 @@ absl::Status SpecParser::ParseTables(const YAML::Node& node) {
   return absl::OkStatus();
 }
 
-absl::Status SpecParser::ParseTable(const YAML::Node& node, std::string_view path,
-                                    TableSpec* out) {
+absl::Status SpecParser::ParseTable(const YAML::Node& node, std::string_view path, TableSpec* out) {
   if (!node.IsMap()) return r_.Error(node, path, "expected a table: {name: ..., ...}");
   std::string kind = "counts";
   if (node["kind"]) {
@@ -926,16 +923,20 @@ absl::Status SpecParser::ParseTable(const YAML::Node& node, std::string_view pat
     const std::string population_path = Join(path, "population");
     ASSIGN_OR_RETURN(out->population, r_.Name(node["population"], population_path));
     if (!spec_.populations.contains(out->population)) {
-      return r_.Error(node["population"], population_path,
-                      fmt::format("'{}' is not a population; define it under populations",
-                                  out->population));
+      return r_.Error(
+          node["population"], population_path,
+          fmt::format("'{}' is not a population; define it under populations", out->population));
     }
   }
   switch (out->kind) {
-    case TableKind::kCounts: return ParseCountsTable(node, path, out);
-    case TableKind::kOverlap: return ParseOverlapTable(node, path, out);
-    case TableKind::kCosts: return ParseCostsTable(node, path, out);
-    case TableKind::kSensitivity: return ParseSensitivityTable(node, path, out);
+    case TableKind::kCounts:
+      return ParseCountsTable(node, path, out);
+    case TableKind::kOverlap:
+      return ParseOverlapTable(node, path, out);
+    case TableKind::kCosts:
+      return ParseCostsTable(node, path, out);
+    case TableKind::kSensitivity:
+      return ParseSensitivityTable(node, path, out);
   }
   return absl::OkStatus();
 }
@@ -961,8 +962,7 @@ absl::StatusOr<Dimension> SpecParser::ParseDimension(const YAML::Node& node,
                               rows));
 }
 
-absl::Status SpecParser::ParseTotal(const YAML::Node& node, std::string_view path,
-                                    TableSpec* out) {
+absl::Status SpecParser::ParseTotal(const YAML::Node& node, std::string_view path, TableSpec* out) {
   if (!node["total"]) return absl::OkStatus();
   const std::string total_path = Join(path, "total");
   if (out->kind == TableKind::kCounts && out->rows == Dimension::kNone) {
@@ -1146,8 +1146,7 @@ absl::StatusOr<AnalysisSpec> ParseAnalysisSpec(std::string_view yaml,
   try {
     ASSIGN_OR_RETURN(const YAML::Node root, parser.Load(yaml));
     if (!root.IsDefined() || root.IsNull()) {
-      return absl::InvalidArgumentError(
-          fmt::format("{}: the analysis spec is empty", source_name));
+      return absl::InvalidArgumentError(fmt::format("{}: the analysis spec is empty", source_name));
     }
     return parser.Parse(root);
   } catch (const YAML::Exception& e) {

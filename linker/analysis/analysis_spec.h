@@ -24,17 +24,17 @@ enum class MemberScope { kAny, kAdults, kChildren };
 
 // When a record counts, relative to reference year Y (= the reference date's year + offset).
 enum class PeriodKind {
-  kSpell,      // fields `from`..`to` (inclusive, `to` empty = running) overlap year Y
-  kDateIn,     // field `from` is a date in year Y
-  kYearEquals, // field `from` (a year attribute) equals Y
-  kAlways,     // every record counts
+  kSpell,       // fields `from`..`to` (inclusive, `to` empty = running) overlap year Y
+  kDateIn,      // field `from` is a date in year Y
+  kYearEquals,  // field `from` (a year attribute) equals Y
+  kAlways,      // every record counts
 };
 
 struct PeriodSpec {
   PeriodKind kind = PeriodKind::kAlways;
-  std::string from;         // attribute name
-  std::string to;           // attribute name, kSpell only
-  int year_offset = 0;      // 0: the reference year, -1: the year before, ...
+  std::string from;     // attribute name
+  std::string to;       // attribute name, kSpell only
+  int year_offset = 0;  // 0: the reference year, -1: the year before, ...
 };
 
 // A filter on one attribute: a category in `codes`, or a number (integer, amount in euro,
@@ -48,7 +48,7 @@ struct AttributeFilter {
 
 struct IndicatorSpec {
   std::string name;
-  int line = 0;                    // in the spec file, for messages
+  int line = 0;  // in the spec file, for messages
   // Record indicators: a record of `dataset` passing every filter in the period, of a member
   // in scope. Datasets keyed by address only join on the household directly (members ignored).
   std::string dataset;
@@ -90,9 +90,9 @@ struct Selection {
 };
 
 enum class TableKind {
-  kCounts,   // rows: a dimension (with a total row) or a list of selections; columns: counts
-  kOverlap,  // table 5: per flag, none / any / only / also <other flag>
-  kCosts,    // rows: cost items (or their payers); columns: selections; sums and means
+  kCounts,       // rows: a dimension (with a total row) or a list of selections; columns: counts
+  kOverlap,      // table 5: per flag, none / any / only / also <other flag>
+  kCosts,        // rows: cost items (or their payers); columns: selections; sums and means
   kSensitivity,  // one-at-a-time ranges of a cost table's mean
 };
 
@@ -102,7 +102,7 @@ enum class Dimension { kNone, kArea, kHouseholdType };
 // matching `where`, optionally with its percentage of the row's population.
 struct CountColumn {
   std::string label;
-  Selection where;    // empty: the population itself (N)
+  Selection where;  // empty: the population itself (N)
   bool percent = false;
   int reference = 0;  // index into AnalysisSpec::reference_dates: year-on-year columns
 };
@@ -114,11 +114,11 @@ struct RowSpec {
 
 struct CostItemSpec {
   std::string name;
-  int line = 0;                  // in the spec file, for messages
-  std::string payer;             // who pays, for tables by payer
-  std::string indicator;         // whose records give the volume
+  int line = 0;           // in the spec file, for messages
+  std::string payer;      // who pays, for tables by payer
+  std::string indicator;  // whose records give the volume
   enum class Volume { kRecords, kUnits, kDaysInYear, kAmount } volume = Volume::kRecords;
-  std::string amount_attribute;  // kAmount: the attribute summed (actual amounts)
+  std::string amount_attribute;     // kAmount: the attribute summed (actual amounts)
   std::vector<std::string> prices;  // cost_item names of the prices file, summed
   // Instead of `prices`: a category attribute of the indicator's dataset; each record is priced
   // at the prices-file row named like its code.
@@ -129,10 +129,10 @@ struct CostItemSpec {
 
 struct SensitivitySpec {
   std::string label;
-  int line = 0;        // in the spec file, for messages
-  std::string price;   // a prices-file item, or
-  std::string item;    // a cost item whose volume varies
-  double low = 1.0;    // factors
+  int line = 0;       // in the spec file, for messages
+  std::string price;  // a prices-file item, or
+  std::string item;   // a cost item whose volume varies
+  double low = 1.0;   // factors
   double high = 1.0;
 };
 
@@ -141,16 +141,16 @@ struct TableSpec {
   std::string title;
   int line = 0;
   TableKind kind = TableKind::kCounts;
-  std::string population;              // a Selection name from `populations`
-  Dimension rows = Dimension::kNone;   // kCounts/kCosts: group rows by this
-  std::string total_label;             // label of the total row ("" = no total row)
-  std::vector<RowSpec> row_selections; // kCounts alternative to a dimension
-  std::vector<CountColumn> columns;    // kCounts
-  std::vector<std::string> flags;      // kOverlap
-  bool by_payer = false;               // kCosts: rows are payers instead of items
-  std::vector<RowSpec> cost_columns;   // kCosts: one sum + mean per selection
-  std::string costs_table;             // kSensitivity: the kCosts table varied
-  std::string mean_of;                 // kSensitivity: label of the cost column whose mean
+  std::string population;               // a Selection name from `populations`
+  Dimension rows = Dimension::kNone;    // kCounts/kCosts: group rows by this
+  std::string total_label;              // label of the total row ("" = no total row)
+  std::vector<RowSpec> row_selections;  // kCounts alternative to a dimension
+  std::vector<CountColumn> columns;     // kCounts
+  std::vector<std::string> flags;       // kOverlap
+  bool by_payer = false;                // kCosts: rows are payers instead of items
+  std::vector<RowSpec> cost_columns;    // kCosts: one sum + mean per selection
+  std::string costs_table;              // kSensitivity: the kCosts table varied
+  std::string mean_of;                  // kSensitivity: label of the cost column whose mean
 };
 
 // Where a value is written in the spec file (1-based), for checks made after parsing.
@@ -162,24 +162,24 @@ struct SpecPosition {
 struct AnalysisSpec {
   std::string name;
   std::string title;
-  std::vector<Date> reference_dates;   // the first is the reference date; more: comparisons
+  std::vector<Date> reference_dates;  // the first is the reference date; more: comparisons
   // The population register.
-  std::string register_dataset;        // e.g. brp
+  std::string register_dataset;  // e.g. brp
   std::string birth_date_attribute;
-  std::string area_attribute;          // category: the area dimension
-  std::string valid_from_attribute;    // address period [from, to); empty for a snapshot
+  std::string area_attribute;        // category: the area dimension
+  std::string valid_from_attribute;  // address period [from, to); empty for a snapshot
   std::string valid_to_attribute;
   // A snapshot register: every row is a member on this date (no address periods). The spec's
   // reference dates are then this date only.
   std::optional<Date> snapshot;
-  std::string moves_attribute;         // snapshot: integer, the member's moves in its year
+  std::string moves_attribute;  // snapshot: integer, the member's moves in its year
   std::map<std::string, std::string> area_labels;  // area code -> name in tables
-  int adult_age = 18;                  // adults are this age or older on the reference date
+  int adult_age = 18;  // adults are this age or older on the reference date
   std::vector<HouseholdTypeSpec> household_types;
   std::map<std::string, Selection> populations;
   std::vector<IndicatorSpec> indicators;
   std::vector<FlagSpec> flags;
-  std::string prices_file;             // as written in the spec: relative to the spec file
+  std::string prices_file;  // as written in the spec: relative to the spec file
   std::vector<CostItemSpec> cost_items;
   std::vector<SensitivitySpec> sensitivity;
   std::vector<TableSpec> tables;

@@ -1,6 +1,5 @@
 #include "linker/analysis/cell_key.h"
 
-
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -91,7 +90,6 @@ std::optional<double> ParseProbability(std::string_view text) {
   if (!(value >= 0.0 && value <= 1.0)) return std::nullopt;
   return value;
 }
-
 
 }  // namespace
 

@@ -1,5 +1,7 @@
 #include "linker/analysis/disclosure.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -10,8 +12,6 @@
 #include <string>
 #include <tuple>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "absl/status/status.h"
 #include "linker/analysis/exact_rows.h"
@@ -48,9 +48,9 @@ absl::Status ValidateCell(const PublishedCell& cell, size_t index, uint32_t atom
           "cell {}: atom {} is out of range (atom_count {})", index, cell.atoms[k], atom_count));
     }
     if (k > 0 && cell.atoms[k] <= cell.atoms[k - 1]) {
-      return absl::InvalidArgumentError(fmt::format(
-          "cell {}: atoms are not sorted and distinct ({} follows {})", index, cell.atoms[k],
-          cell.atoms[k - 1]));
+      return absl::InvalidArgumentError(
+          fmt::format("cell {}: atoms are not sorted and distinct ({} follows {})", index,
+                      cell.atoms[k], cell.atoms[k - 1]));
     }
   }
   if (!std::isfinite(cell.value)) {
@@ -74,8 +74,8 @@ absl::Status ValidateCell(const PublishedCell& cell, size_t index, uint32_t atom
   const int64_t needed = std::min<int64_t>(rules.dominance_n, cell.contributors);
   if (static_cast<int64_t>(cell.largest.size()) < needed) {
     return absl::InvalidArgumentError(
-        fmt::format("cell {}: {} largest contributions given, the dominance rule needs {}",
-                    index, cell.largest.size(), needed));
+        fmt::format("cell {}: {} largest contributions given, the dominance rule needs {}", index,
+                    cell.largest.size(), needed));
   }
   for (double contribution : cell.largest) {
     if (!std::isfinite(contribution)) {
@@ -96,8 +96,8 @@ bool IsSensitive(const PublishedCell& cell, const DisclosureRules& rules) {
   const size_t n = std::min(largest.size(), static_cast<size_t>(rules.dominance_n));
   std::partial_sort(largest.begin(), largest.begin() + static_cast<std::ptrdiff_t>(n),
                     largest.end(), std::greater<>());
-  const double top = std::accumulate(largest.begin(),
-                                     largest.begin() + static_cast<std::ptrdiff_t>(n), 0.0);
+  const double top =
+      std::accumulate(largest.begin(), largest.begin() + static_cast<std::ptrdiff_t>(n), 0.0);
   return top > rules.dominance_k * cell.value;
 }
 
@@ -140,8 +140,7 @@ std::vector<CellGroup> GroupCells(const std::vector<PublishedCell>& cells,
 // Atoms whose value every reader knows to be 0: those of published cells without units.
 std::vector<bool> KnownZeroAtoms(const std::vector<PublishedCell>& cells,
                                  const std::vector<CellGroup>& groups,
-                                 const std::vector<uint32_t>& group_of_cell,
-                                 uint32_t atom_count) {
+                                 const std::vector<uint32_t>& group_of_cell, uint32_t atom_count) {
   const bool has_counts = std::any_of(cells.begin(), cells.end(), [](const PublishedCell& c) {
     return c.kind == CellKind::kCount;
   });
@@ -271,8 +270,8 @@ class PrimaryResiduals {
 
   void Count(const SparseRow& residual, int delta) {
     for (uint32_t column : residual.columns) {
-      rows_with_column_[column] = static_cast<uint32_t>(
-          static_cast<int64_t>(rows_with_column_[column]) + delta);
+      rows_with_column_[column] =
+          static_cast<uint32_t>(static_cast<int64_t>(rows_with_column_[column]) + delta);
     }
   }
 
@@ -284,9 +283,8 @@ class PrimaryResiduals {
 // Decides kPublished or kSecondary for every non-primary group.
 absl::Status SuppressSecondarily(const std::vector<PublishedCell>& cells,
                                  const std::vector<CellGroup>& groups,
-                                 const std::vector<uint32_t>& group_of_cell,
-                                 uint32_t atom_count, const DisclosureRules& rules,
-                                 std::vector<CellState>* group_state,
+                                 const std::vector<uint32_t>& group_of_cell, uint32_t atom_count,
+                                 const DisclosureRules& rules, std::vector<CellState>* group_state,
                                  std::vector<bool>* overflowed, int64_t* determined_earlier) {
   std::vector<bool> known_zero(atom_count, false);
   if (rules.zero_cells_reveal_atoms) {
@@ -313,9 +311,9 @@ absl::Status SuppressSecondarily(const std::vector<PublishedCell>& cells,
       continue;
     }
     if (rows[g].empty()) {
-      return absl::InvalidArgumentError(fmt::format(
-          "cell {}: value {} but every one of its atoms lies in a cell published as 0",
-          groups[g].first_cell, cells[groups[g].first_cell].value));
+      return absl::InvalidArgumentError(
+          fmt::format("cell {}: value {} but every one of its atoms lies in a cell published as 0",
+                      groups[g].first_cell, cells[groups[g].first_cell].value));
     }
     primary_rows.push_back(rows[g]);
   }

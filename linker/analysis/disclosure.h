@@ -49,10 +49,10 @@
 namespace koppel {
 
 struct DisclosureRules {
-  int64_t min_cell = 10;        // counts 1..min_cell-1 are suppressed; sums need this many contributors
-  int dominance_n = 1;          // (n, k) rule: a sum is sensitive when its n largest
-  double dominance_k = 0.8;     //   contributions exceed k of the total
-  bool secondary = true;        // secondary suppression (never off in a covenant's default)
+  int64_t min_cell = 10;  // counts 1..min_cell-1 are suppressed; sums need this many contributors
+  int dominance_n = 1;    // (n, k) rule: a sum is sensitive when its n largest
+  double dominance_k = 0.8;  //   contributions exceed k of the total
+  bool secondary = true;     // secondary suppression (never off in a covenant's default)
   // Secondary suppression treats the atoms of published cells without units as known to be 0
   // (see the header comment). Off gives the pure linear model of GaussSuppression.
   bool zero_cells_reveal_atoms = true;
@@ -78,11 +78,11 @@ enum class CellRole {
 // its atoms' values (the caller guarantees that).
 struct PublishedCell {
   CellKind kind = CellKind::kCount;
-  double value = 0;                     // the count, or the sum
-  int64_t contributors = 0;             // kSum: units with a nonzero contribution
-  std::vector<double> largest;          // kSum: the largest contributions, descending (>= n)
-  std::vector<uint32_t> atoms;          // sorted, distinct
-  bool is_total = false;                // prefer not to suppress secondarily (margins)
+  double value = 0;             // the count, or the sum
+  int64_t contributors = 0;     // kSum: units with a nonzero contribution
+  std::vector<double> largest;  // kSum: the largest contributions, descending (>= n)
+  std::vector<uint32_t> atoms;  // sorted, distinct
+  bool is_total = false;        // prefer not to suppress secondarily (margins)
   CellRole role = CellRole::kCandidate;
 };
 
@@ -91,9 +91,9 @@ enum class CellState { kPublished, kPrimary, kSecondary };
 // A kPublished cell is always kPublished. A kHidden cell is kPrimary when sensitive and
 // kSecondary otherwise; it is never published.
 struct Protection {
-  std::vector<CellState> state;         // per cell, in input order
-  int64_t primary = 0;                  // candidate cells in state kPrimary
-  int64_t secondary = 0;                // candidate cells in state kSecondary
+  std::vector<CellState> state;  // per cell, in input order
+  int64_t primary = 0;           // candidate cells in state kPrimary
+  int64_t secondary = 0;         // candidate cells in state kSecondary
   // Of those, cells suppressed only because deciding exactly would overflow int64 (see the
   // header comment); 0 on table-shaped systems, worth logging when not.
   int64_t secondary_on_overflow = 0;

@@ -19,8 +19,7 @@ absl::Status Over(const AnalysisSpec& spec, const std::string& path, size_t coun
 
 absl::Status CheckEngineLimits(const AnalysisSpec& spec) {
   if (spec.indicators.size() > EngineLimits::kIndicators) {
-    return Over(spec, "indicators", spec.indicators.size(), "indicators",
-                EngineLimits::kIndicators,
+    return Over(spec, "indicators", spec.indicators.size(), "indicators", EngineLimits::kIndicators,
                 "split the study into several specs, or price a category with price_by instead "
                 "of one indicator per code");
   }

@@ -11,7 +11,7 @@
 namespace koppel {
 
 struct EngineLimits {
-  static constexpr size_t kIndicators = 512;      // bits of a household's indicator pattern
+  static constexpr size_t kIndicators = 512;  // bits of a household's indicator pattern
   static constexpr size_t kFlags = 512;
   static constexpr size_t kReferenceDates = 65535;  // 16-bit indices
   static constexpr size_t kHouseholdTypes = 65534;  // one more index means "no type"

@@ -79,7 +79,7 @@ inline std::pair<int64_t, int64_t> EliminationFactors(int64_t target_value, int6
 
 // `a * target - b * row` into `out` (values that cancel are dropped); false on overflow.
 inline bool Combine(int64_t a, const SparseRow& target, int64_t b, const SparseRow& row,
-             SparseRow* out) {
+                    SparseRow* out) {
   out->columns.clear();
   out->values.clear();
   size_t i = 0;

@@ -123,8 +123,8 @@ class Searcher {
     class_of_atom_.assign(atoms_.atom_count, kNoClass);
     for (uint32_t atom = 0; atom < atoms_.atom_count; ++atom) {
       if (cells_of_atom[atom].empty()) continue;
-      auto [it, inserted] = class_of_signature.emplace(
-          std::move(cells_of_atom[atom]), static_cast<uint32_t>(class_atoms_.size()));
+      auto [it, inserted] = class_of_signature.emplace(std::move(cells_of_atom[atom]),
+                                                       static_cast<uint32_t>(class_atoms_.size()));
       if (inserted) class_atoms_.emplace_back();
       class_of_atom_[atom] = it->second;
       class_atoms_[it->second].push_back(atom);
@@ -149,8 +149,7 @@ class Searcher {
     position_of_class_.resize(class_atoms_.size());
     std::vector<uint32_t> order(class_atoms_.size());
     std::iota(order.begin(), order.end(), 0);
-    std::stable_partition(order.begin(), order.end(),
-                          [this](uint32_t k) { return !IsSmall(k); });
+    std::stable_partition(order.begin(), order.end(), [this](uint32_t k) { return !IsSmall(k); });
     class_at_position_ = order;
     for (uint32_t p = 0; p < order.size(); ++p) position_of_class_[order[p]] = p;
     first_small_position_ = static_cast<uint32_t>(
@@ -159,7 +158,8 @@ class Searcher {
 
   SparseRow RowOf(const PublishedCell& cell) const {
     SparseRow row;
-    for (uint32_t atom : cell.atoms) row.columns.push_back(position_of_class_[class_of_atom_[atom]]);
+    for (uint32_t atom : cell.atoms)
+      row.columns.push_back(position_of_class_[class_of_atom_[atom]]);
     std::sort(row.columns.begin(), row.columns.end());
     row.columns.erase(std::unique(row.columns.begin(), row.columns.end()), row.columns.end());
     row.values.assign(row.columns.size(), 1);
@@ -539,8 +539,8 @@ class Searcher {
   std::vector<uint32_t> class_at_position_;
   uint32_t first_small_position_ = 0;
 
-  std::vector<SparseRow> pivot_rows_;       // Gauss-Jordan rows of the small-only span
-  std::vector<int64_t> pivot_value_;        // each row's value at its pivot
+  std::vector<SparseRow> pivot_rows_;          // Gauss-Jordan rows of the small-only span
+  std::vector<int64_t> pivot_value_;           // each row's value at its pivot
   std::map<uint32_t, uint32_t> row_of_pivot_;  // pivot class -> row
 
   uint32_t words_ = 0;
@@ -555,8 +555,7 @@ class Searcher {
   std::vector<uint32_t> candidates_;   // scratch
   std::vector<Meet> class_meet_;
   std::map<uint32_t, std::vector<uint32_t>> partners_;  // pivot class -> PartnersOf, ascending
-  absl::flat_hash_map<std::vector<uint64_t>, std::optional<std::vector<uint32_t>>>
-      closure_of_meet_;
+  absl::flat_hash_map<std::vector<uint64_t>, std::optional<std::vector<uint32_t>>> closure_of_meet_;
   absl::flat_hash_set<std::vector<uint32_t>> visited_;
   absl::flat_hash_set<std::vector<uint32_t>> recorded_;
 };

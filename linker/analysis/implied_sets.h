@@ -59,7 +59,7 @@ struct AtomSpace {
 };
 
 struct ImpliedSetLimits {
-  uint64_t max_closures = 20'000'000;         // closures computed by the search
+  uint64_t max_closures = 20'000'000;           // closures computed by the search
   uint64_t max_atoms_examined = 2'000'000'000;  // atoms tested against a closure's conjunction
 };
 
@@ -67,10 +67,10 @@ struct ImpliedSets {
   // Sorted atom lists of the groups found, with their weights.
   std::vector<std::vector<uint32_t>> sets;
   std::vector<int64_t> weights;
-  int64_t conjunctions = 0;            // of `sets`, those a conjunction describes
-  uint32_t small_classes = 0;          // classes that weigh less than min_cell
-  uint32_t small_only_dimension = 0;   // dimension of the span reaching only small classes
-  uint64_t closures = 0;               // work done
+  int64_t conjunctions = 0;           // of `sets`, those a conjunction describes
+  uint32_t small_classes = 0;         // classes that weigh less than min_cell
+  uint32_t small_only_dimension = 0;  // dimension of the span reaching only small classes
+  uint64_t closures = 0;              // work done
   uint64_t atoms_examined = 0;
 };
 

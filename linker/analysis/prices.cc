@@ -68,8 +68,9 @@ class PriceFileReader {
     if (!IsValidUtf8(csv)) return Error(0, "", "is not valid UTF-8; save it as UTF-8");
     const std::vector<Line> lines = NonEmptyLines(csv);
     if (lines.empty()) {
-      return Error(0, "", fmt::format("is empty; expected a header {},{},{},...", kItemColumn,
-                                      kUnitColumn, kPriceColumn));
+      return Error(0, "",
+                   fmt::format("is empty; expected a header {},{},{},...", kItemColumn, kUnitColumn,
+                               kPriceColumn));
     }
     RETURN_IF_ERROR(ReadHeader(lines[0]));
     PriceTable table;
@@ -79,8 +80,8 @@ class PriceFileReader {
       auto [it, inserted] = first_line.emplace(price.item, lines[i].number);
       if (!inserted) {
         return Error(lines[i].number, kItemColumn,
-                     fmt::format("'{}' is listed twice (first on line {}); keep one",
-                                 price.item, it->second));
+                     fmt::format("'{}' is listed twice (first on line {}); keep one", price.item,
+                                 it->second));
       }
       std::string item = price.item;
       table.items.emplace(std::move(item), std::move(price));
@@ -108,9 +109,8 @@ class PriceFileReader {
     RETURN_IF_ERROR(Split(line));
     header_size_ = fields_.size();
     for (std::string_view column : {kItemColumn, kUnitColumn, kPriceColumn}) {
-      auto it = std::find_if(fields_.begin(), fields_.end(), [&](std::string_view field) {
-        return TrimBlanks(field) == column;
-      });
+      auto it = std::find_if(fields_.begin(), fields_.end(),
+                             [&](std::string_view field) { return TrimBlanks(field) == column; });
       if (it == fields_.end()) {
         return Error(line.number, "",
                      fmt::format("the header has no column '{}'; it needs {},{},{} (more "
@@ -159,13 +159,11 @@ class PriceFileReader {
   std::vector<size_t> positions_;  // of item, unit and price
 };
 
-absl::Status CheckPrice(const PriceTable& prices, const std::string& name,
-                        std::string_view where) {
+absl::Status CheckPrice(const PriceTable& prices, const std::string& name, std::string_view where) {
   auto it = prices.items.find(name);
   if (it == prices.items.end()) {
-    return absl::InvalidArgumentError(
-        fmt::format("{}: '{}' is not in the prices file; add it there or fix the name", where,
-                    name));
+    return absl::InvalidArgumentError(fmt::format(
+        "{}: '{}' is not in the prices file; add it there or fix the name", where, name));
   }
   if (!it->second.price) {
     return absl::InvalidArgumentError(
@@ -194,9 +192,9 @@ absl::Status CheckSpecPrices(const AnalysisSpec& spec, const PriceTable& prices,
   for (size_t i = 0; i < spec.sensitivity.size(); ++i) {
     const SensitivitySpec& range = spec.sensitivity[i];
     if (range.price.empty()) continue;
-    RETURN_IF_ERROR(CheckPrice(
-        prices, range.price,
-        fmt::format("{}:{}: costs.sensitivity[{}].price", spec_source, range.line, i)));
+    RETURN_IF_ERROR(
+        CheckPrice(prices, range.price,
+                   fmt::format("{}:{}: costs.sensitivity[{}].price", spec_source, range.line, i)));
   }
   return absl::OkStatus();
 }

@@ -16,8 +16,8 @@ namespace koppel {
 
 struct UnitPrice {
   std::string item;
-  std::string unit;               // e.g. "per benefit per year"
-  std::optional<double> price;    // euro, indexed to the price year; none: actual amounts
+  std::string unit;             // e.g. "per benefit per year"
+  std::optional<double> price;  // euro, indexed to the price year; none: actual amounts
 };
 
 struct PriceTable {

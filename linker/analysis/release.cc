@@ -5,6 +5,7 @@
 #include <cmath>
 #include <ctime>
 
+#include "core/proto_time.h"
 #include "core/status_macros.h"
 
 namespace koppel {
@@ -15,29 +16,21 @@ double RoundTo(double value, int decimals) {
   return std::round(value * scale) / scale;
 }
 
-std::string UtcNow() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
-}
-
 class Releaser {
  public:
   Releaser(const AnalysisPolicy& policy, const std::vector<PublishedCell>& count_cells,
            const Protection& counts, const Protection& sums)
       : policy_(policy), count_cells_(count_cells), counts_(counts), sums_(sums) {
-    if (policy.suppressed_percent.starts_with("as_if:")) {
-      as_if_ = std::stod(policy.suppressed_percent.substr(6));
+    if (const std::optional<int64_t> as_if = policy.SuppressedPercentAsIf()) {
+      as_if_ = static_cast<double>(*as_if);
     }
   }
 
   // Fills `out`; returns whether the cell is shown as suppressed.
   bool Release(const ResultCell& cell, v1::ReleasedCell* out) const {
     switch (cell.kind) {
-      case ResultKind::kEmpty: return false;
+      case ResultKind::kEmpty:
+        return false;
       case ResultKind::kCount:
         if (!AllPublished(cell.sources)) return Suppress(out);
         out->set_count(Rounded(static_cast<int64_t>(std::llround(cell.value))));
@@ -59,10 +52,9 @@ class Releaser {
       case ResultKind::kPercent:
         if (AllPublished(cell.sources)) {
           // With rounding, of the rounded counts: the exact share would give the exact counts.
-          const double percent =
-              policy_.rounding_base > 1 ? 100.0 * RoundedCount(cell.sources[0]) /
-                                              RoundedCount(cell.sources[1])
-                                        : cell.value;
+          const double percent = policy_.rounding_base > 1 ? 100.0 * RoundedCount(cell.sources[0]) /
+                                                                 RoundedCount(cell.sources[1])
+                                                           : cell.value;
           out->set_percent(RoundTo(percent, 1));
           return false;
         }
@@ -94,7 +86,8 @@ class Releaser {
   }
   bool OnlyNumeratorPrimary(const std::vector<SystemCellRef>& sources) const {
     if (sources.size() != 2) return false;
-    return StateOf(sources[0]) == CellState::kPrimary && StateOf(sources[1]) == CellState::kPublished;
+    return StateOf(sources[0]) == CellState::kPrimary &&
+           StateOf(sources[1]) == CellState::kPublished;
   }
   double RoundedCount(const SystemCellRef& ref) const {
     return static_cast<double>(
@@ -136,7 +129,10 @@ v1::Release NewRelease(const AnalysisResult& result, const AnalysisPolicy& polic
   meta->set_spec_sha256(context.spec_sha256);
   meta->set_prices_sha256(context.prices_sha256);
   meta->set_recipient(context.recipient);
-  for (const std::string& date : context.reference_dates) meta->add_reference_dates(date);
+  for (const Date& date : context.reference_dates) {
+    *meta->add_reference_dates() = ToProtoDate(date);
+    meta->add_legacy_reference_dates(IsoDate(date));  // clients from before Date
+  }
   for (const DatasetUse& use : result.datasets) {
     v1::DeliveryUsed* used = meta->add_deliveries();
     used->set_dataset(use.dataset);
@@ -146,7 +142,9 @@ v1::Release NewRelease(const AnalysisResult& result, const AnalysisPolicy& polic
   meta->set_min_cell(policy.min_cell);
   meta->set_suppressed_percent(policy.suppressed_percent);
   for (const std::string& warning : result.warnings) meta->add_warnings(warning);
-  meta->set_released_at(UtcNow());
+  *meta->mutable_release_time() =
+      ToProtoTimestamp(absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now())));
+  meta->set_legacy_released_at(IsoTime(meta->release_time()));  // clients from before Timestamp
   return release;
 }
 
@@ -189,7 +187,8 @@ class PerturbedReleaser {
 
   bool Release(const ResultCell& cell, v1::ReleasedCell* out) {
     switch (cell.kind) {
-      case ResultKind::kEmpty: return false;
+      case ResultKind::kEmpty:
+        return false;
       case ResultKind::kCount: {
         if (!Published(cell.sources[0])) return Suppress(out);
         const int64_t count = Count(cell.sources[0]);
@@ -203,10 +202,12 @@ class PerturbedReleaser {
         const int64_t whole = Count(cell.sources[1]);
         if (TooSmall(part) || TooSmall(whole)) return Suppress(out);
         if (whole == 0) return false;  // no population after perturbation: not applicable
-        out->set_percent(RoundTo(100.0 * static_cast<double>(part) / static_cast<double>(whole), 1));
+        out->set_percent(
+            RoundTo(100.0 * static_cast<double>(part) / static_cast<double>(whole), 1));
         return false;
       }
-      case ResultKind::kAmount: return Suppress(out);  // unreachable: costs are refused
+      case ResultKind::kAmount:
+        return Suppress(out);  // unreachable: costs are refused
     }
     return false;
   }
@@ -260,11 +261,12 @@ absl::StatusOr<v1::Release> BuildRelease(const AnalysisResult& result,
         "rules); nothing this release suppresses can protect them",
         protection.determined_earlier));
   }
-  AddTables(result,
-            [&releaser](const ResultCell& cell, v1::ReleasedCell* out) {
-              return releaser.Release(cell, out);
-            },
-            &release);
+  AddTables(
+      result,
+      [&releaser](const ResultCell& cell, v1::ReleasedCell* out) {
+        return releaser.Release(cell, out);
+      },
+      &release);
   return release;
 }
 
@@ -293,12 +295,14 @@ absl::StatusOr<v1::Release> BuildPerturbedRelease(const AnalysisResult& result,
   meta->add_warnings(fmt::format(
       "counts are perturbed (cell key method): each differs from the true count by at most {}; "
       "the same households always get the same noise; totals need not equal the sum of their "
-      "parts", table.max_noise()));
-  AddTables(result,
-            [&releaser](const ResultCell& cell, v1::ReleasedCell* out) {
-              return releaser.Release(cell, out);
-            },
-            &release);
+      "parts",
+      table.max_noise()));
+  AddTables(
+      result,
+      [&releaser](const ResultCell& cell, v1::ReleasedCell* out) {
+        return releaser.Release(cell, out);
+      },
+      &release);
   meta->set_cells_suppressed_primary(protection.counts.primary);
   meta->set_cells_suppressed_secondary(protection.counts.secondary);
   meta->set_cells_suppressed_history(protection.suppressed_for_history);

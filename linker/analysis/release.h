@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/civil_date.h"
 #include "koppel/v1/analysis.pb.h"
 #include "linker/analysis/analysis_result.h"
 #include "linker/analysis/cell_key.h"
@@ -27,7 +28,7 @@ struct ReleaseContext {
   std::string prices_sha256;
   std::string approved_analysis;  // exact releases: the covenant's entry the spec matched
   std::string recipient;
-  std::vector<std::string> reference_dates;  // ISO
+  std::vector<Date> reference_dates;
 };
 
 // The disclosure rules of a covenant's analysis policy, tightened by a spec's own min_cell.

@@ -31,8 +31,8 @@ void AddMoney(SumAtomStats* stats, int64_t cents, size_t keep) {
   ++stats->contributors;
   stats->cents += cents;
   const double amount = static_cast<double>(cents) / 100.0;
-  auto at = std::upper_bound(stats->largest.begin(), stats->largest.end(), amount,
-                             std::greater<>());
+  auto at =
+      std::upper_bound(stats->largest.begin(), stats->largest.end(), amount, std::greater<>());
   stats->largest.insert(at, amount);
   if (stats->largest.size() > keep) stats->largest.pop_back();
 }
@@ -73,7 +73,7 @@ struct System {
   std::vector<PublishedCell> cells;
   std::vector<uint32_t> cell_group;
   std::vector<absl::flat_hash_map<uint32_t, SumAtomStats>> money;  // group -> household atom
-  std::vector<SumAtomStats> atom_money;                             // per sum atom
+  std::vector<SumAtomStats> atom_money;                            // per sum atom
 };
 
 // A count cell that a sum cell implies: a cost item priced per household makes the sum the
@@ -219,7 +219,8 @@ class Joint {
   absl::StatusOr<uint32_t> SlotOf(size_t r, int32_t day) const {
     const std::vector<int32_t>& days = runs_[r].result->reference_days;
     auto it = std::find(days.begin(), days.end(), day);
-    if (it == days.end()) return absl::InternalError("a unit's day is no reference date of its run");
+    if (it == days.end())
+      return absl::InternalError("a unit's day is no reference date of its run");
     return first_slot_[r] + static_cast<uint32_t>(it - days.begin());
   }
 
@@ -249,7 +250,8 @@ class Joint {
     for (size_t begin = 0; begin < entries.size();) {
       size_t end = begin;
       std::vector<int32_t> tuple(slots_, -1);
-      while (end < entries.size() && entries[end].unit->household == entries[begin].unit->household) {
+      while (end < entries.size() &&
+             entries[end].unit->household == entries[begin].unit->household) {
         tuple[entries[end].slot] = static_cast<int32_t>(entries[end].unit->atom);
         ++end;
       }
@@ -305,8 +307,8 @@ class Joint {
     canonical_.resize(runs_.size());
     for (size_t r = 0; r < runs_.size(); ++r) {
       for (const CostItemDescription& item : runs_[r].result->items) {
-        auto [volume, fresh] = definition_of_volume.emplace(
-            item.volume, std::make_pair(item.definition, item.name));
+        auto [volume, fresh] =
+            definition_of_volume.emplace(item.volume, std::make_pair(item.definition, item.name));
         if (!fresh && volume->second.first != item.definition) {
           return absl::FailedPreconditionError(fmt::format(
               "cost item '{}' prices the same volume as cost item '{}' (of this or an earlier "
@@ -336,8 +338,8 @@ class Joint {
     for (const Household& household : households_) {
       ASSIGN_OR_RETURN(auto cents_of_item, CentsOf(household.members));
       for (const auto& [item, cents] : cents_of_item) {
-        auto [it, inserted] = pair_id_.emplace(PairKey(household.joint, item),
-                                               static_cast<uint32_t>(pairs_.size()));
+        auto [it, inserted] =
+            pair_id_.emplace(PairKey(household.joint, item), static_cast<uint32_t>(pairs_.size()));
         if (inserted) {
           pairs_.emplace_back(household.joint, item);
           pair_money_.emplace_back();
@@ -353,7 +355,8 @@ class Joint {
       const std::vector<std::vector<uint32_t>>& groups) const {
     std::vector<absl::flat_hash_map<uint32_t, SumAtomStats>> money(groups.size());
     for (const Household& household : households_) {
-      absl::StatusOr<absl::flat_hash_map<uint32_t, int64_t>> cents_of_item = CentsOf(household.members);
+      absl::StatusOr<absl::flat_hash_map<uint32_t, int64_t>> cents_of_item =
+          CentsOf(household.members);
       if (!cents_of_item.ok() || cents_of_item->empty()) continue;  // checked in Build
       for (size_t g = 0; g < groups.size(); ++g) {
         int64_t total = 0;
@@ -375,8 +378,9 @@ class Joint {
     uint32_t binary = 0;
     for (size_t r = 0; r < runs_.size(); ++r) {
       const AnalysisResult& result = *runs_[r].result;
-      binary += Dates(r) * (1 + static_cast<uint32_t>(result.household_types.size() +
-                                                      result.predicates.size()));
+      binary +=
+          Dates(r) *
+          (1 + static_cast<uint32_t>(result.household_types.size() + result.predicates.size()));
       if (with_items) binary += static_cast<uint32_t>(payers_[r].size());
     }
     space->binary = binary;
@@ -427,16 +431,16 @@ class Joint {
 
   std::vector<Run> runs_;
   size_t keep_;
-  std::vector<uint32_t> first_slot_;               // run -> its first slot
+  std::vector<uint32_t> first_slot_;  // run -> its first slot
   uint32_t slots_ = 0;
   std::vector<Household> households_;
-  std::vector<std::vector<int32_t>> tuples_;       // joint atom -> atom per slot (-1: absent)
-  std::vector<int64_t> weight_;                    // joint atom -> households
+  std::vector<std::vector<int32_t>> tuples_;  // joint atom -> atom per slot (-1: absent)
+  std::vector<int64_t> weight_;               // joint atom -> households
   std::vector<std::vector<std::vector<uint32_t>>> joint_of_;  // run, atom -> joint atoms
-  std::vector<std::vector<uint32_t>> canonical_;   // run, item -> canonical item
+  std::vector<std::vector<uint32_t>> canonical_;              // run, item -> canonical item
   uint32_t canonical_count_ = 0;
   std::vector<std::vector<std::pair<uint32_t, std::string>>> payers_of_item_;  // canonical item
-  std::vector<std::vector<std::string>> payers_;   // run -> payers
+  std::vector<std::vector<std::string>> payers_;                               // run -> payers
   std::vector<std::pair<uint32_t, uint32_t>> pairs_;  // sum atom -> (joint atom, canonical item)
   absl::flat_hash_map<uint64_t, uint32_t> pair_id_;
   std::vector<SumAtomStats> pair_money_;
@@ -484,7 +488,8 @@ std::vector<PublishedCell> NestedDifferences(const System& system, const Disclos
       PublishedCell cell;
       if (!sums) {
         cell.kind = CellKind::kCount;
-        for (uint32_t atom : difference) cell.value += static_cast<double>(system.space.weight[atom]);
+        for (uint32_t atom : difference)
+          cell.value += static_cast<double>(system.space.weight[atom]);
         cell.atoms = std::move(difference);
         cell.role = CellRole::kHidden;
       } else {
@@ -612,7 +617,8 @@ absl::StatusOr<ProtectedRelease> ProtectRelease(const AnalysisResult& now,
   ASSIGN_OR_RETURN(ProtectedRelease alone, Protect({{&now, nullptr, nullptr}}, rules, limits));
   if (earlier.empty()) return alone;
   std::vector<Run> runs;
-  for (const EarlierRelease& e : earlier) runs.push_back({e.result, &e.count_states, &e.sum_states});
+  for (const EarlierRelease& e : earlier)
+    runs.push_back({e.result, &e.count_states, &e.sum_states});
   runs.push_back({&now, nullptr, nullptr});
   ASSIGN_OR_RETURN(ProtectedRelease together, Protect(std::move(runs), rules, limits));
   together.suppressed_for_history =

@@ -37,10 +37,10 @@ struct EarlierRelease {
 };
 
 struct ProtectedRelease {
-  Protection counts;  // of now.count_cells
-  Protection sums;    // of now.sum_cells
-  int64_t implied_groups = 0;           // hidden cells added for what the cells imply
-  int64_t implied_conjunctions = 0;     // of those, groups a conjunction describes
+  Protection counts;                 // of now.count_cells
+  Protection sums;                   // of now.sum_cells
+  int64_t implied_groups = 0;        // hidden cells added for what the cells imply
+  int64_t implied_conjunctions = 0;  // of those, groups a conjunction describes
   // Cells of this release suppressed only because of earlier releases: published when the
   // release is protected on its own, suppressed together with the history.
   int64_t suppressed_for_history = 0;

@@ -28,12 +28,18 @@ const IndicatorSpec* FindIndicator(const AnalysisSpec& spec, const std::string& 
 
 std::string TypeName(AttributeType type) {
   switch (type) {
-    case kCategory: return "a category";
-    case kInteger: return "an integer";
-    case kAmount: return "an amount";
-    case kDate: return "a date";
-    case kYear: return "a year";
-    default: return "an unspecified type";
+    case kCategory:
+      return "a category";
+    case kInteger:
+      return "an integer";
+    case kAmount:
+      return "an amount";
+    case kDate:
+      return "a date";
+    case kYear:
+      return "a year";
+    default:
+      return "an unspecified type";
   }
 }
 
@@ -64,11 +70,10 @@ std::vector<AttributeUse> AttributeUsesOf(const AnalysisSpec& spec) {
     if (indicator.min_moves) continue;
     const std::string path = "indicators." + indicator.name;
     for (const AttributeFilter& filter : indicator.filters) {
-      AttributeUse& use = add(indicator.dataset, filter.attribute,
-                              path + ".where." + filter.attribute,
-                              filter.codes.empty() ? std::vector<AttributeType>{kInteger, kAmount,
-                                                                                kYear}
-                                                   : std::vector<AttributeType>{kCategory});
+      AttributeUse& use =
+          add(indicator.dataset, filter.attribute, path + ".where." + filter.attribute,
+              filter.codes.empty() ? std::vector<AttributeType>{kInteger, kAmount, kYear}
+                                   : std::vector<AttributeType>{kCategory});
       if (!filter.codes.empty()) use.filter = &filter;
     }
     const PeriodSpec& period = indicator.period;
@@ -77,11 +82,14 @@ std::vector<AttributeUse> AttributeUsesOf(const AnalysisSpec& spec) {
         add(indicator.dataset, period.from, path + ".spell[0]", {kDate});
         add(indicator.dataset, period.to, path + ".spell[1]", {kDate});
         break;
-      case PeriodKind::kDateIn: add(indicator.dataset, period.from, path + ".date", {kDate}); break;
+      case PeriodKind::kDateIn:
+        add(indicator.dataset, period.from, path + ".date", {kDate});
+        break;
       case PeriodKind::kYearEquals:
         add(indicator.dataset, period.from, path + ".year", {kYear, kInteger});
         break;
-      case PeriodKind::kAlways: break;
+      case PeriodKind::kAlways:
+        break;
     }
   }
   for (const CostItemSpec& item : spec.cost_items) {
@@ -130,8 +138,8 @@ absl::Status CheckAttributeCodes(const AttributeUse& use, const v1::AttributeSch
     }
     std::vector<std::string> unpriced;
     for (const std::string& code : schema.codes()) {
-      if (narrowed != nullptr && std::find(narrowed->codes.begin(), narrowed->codes.end(),
-                                           code) == narrowed->codes.end()) {
+      if (narrowed != nullptr && std::find(narrowed->codes.begin(), narrowed->codes.end(), code) ==
+                                     narrowed->codes.end()) {
         continue;
       }
       auto price = prices.items.find(code);
@@ -140,9 +148,8 @@ absl::Status CheckAttributeCodes(const AttributeUse& use, const v1::AttributeSch
     if (!unpriced.empty()) {
       constexpr size_t kNamed = 8;
       const size_t count = unpriced.size();
-      std::string named = absl::StrJoin(unpriced.begin(),
-                                        unpriced.begin() + static_cast<long>(std::min(count, kNamed)),
-                                        ", ");
+      std::string named = absl::StrJoin(
+          unpriced.begin(), unpriced.begin() + static_cast<long>(std::min(count, kNamed)), ", ");
       if (count > kNamed) named += fmt::format(" and {} more", count - kNamed);
       return absl::InvalidArgumentError(fmt::format(
           "dataset '{}' delivers {} code{} of '{}' without a unit price in the prices file ({}); "

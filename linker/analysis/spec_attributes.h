@@ -18,10 +18,10 @@ namespace koppel {
 struct AttributeUse {
   std::string dataset;
   std::string attribute;
-  std::string path;  // the key path in the spec (AnalysisSpec::Where)
-  std::vector<v1::AttributeType> types;  // the types that fit
-  const AttributeFilter* filter = nullptr;  // codes filters: the codes must be delivered
-  const CostItemSpec* price_by = nullptr;   // price_by: every code that counts needs a price
+  std::string path;                          // the key path in the spec (AnalysisSpec::Where)
+  std::vector<v1::AttributeType> types;      // the types that fit
+  const AttributeFilter* filter = nullptr;   // codes filters: the codes must be delivered
+  const CostItemSpec* price_by = nullptr;    // price_by: every code that counts needs a price
   const IndicatorSpec* indicator = nullptr;  // whose filters narrow the codes priced
 };
 

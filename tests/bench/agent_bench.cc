@@ -5,6 +5,7 @@
 //
 //   build/bin/koppel-bench-agent [--rows N] [benchmark flags]
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
 #include <sodium.h>
 
 #include <cstdio>
@@ -15,18 +16,15 @@
 #include <string>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "agents/batch_sealer.h"
 #include "agents/export_scan.h"
 #include "core/bsn.h"
 #include "core/hmac.h"
 #include "core/mapping.h"
 #include "core/token.h"
-
 #include "tests/bench/rate_reporter.h"
 
-namespace koppel {
+namespace koppel::agent {
 namespace {
 
 size_t g_rows = 3'000'000;
@@ -143,21 +141,20 @@ void PrintRatios(const RateReporter& reporter) {
   double reused = reporter.Rate("BM_RawHmacSha256KeyReused");
   if (pipeline == 0 || raw == 0 || reused == 0) return;
   fmt::print("\nagent pipeline, 1 core: {:.0f} rows/s over {} rows\n", pipeline, g_rows);
-  fmt::print("raw HMAC-SHA256:          {:.0f} /s  -> pipeline at {:.0f}% (target >= 50%)\n",
-             raw, 100 * pipeline / raw);
-  fmt::print("raw HMAC-SHA256, key schedule reused: {:.0f} /s  -> pipeline at {:.0f}%\n",
-             reused, 100 * pipeline / reused);
+  fmt::print("raw HMAC-SHA256:          {:.0f} /s  -> pipeline at {:.0f}% (target >= 50%)\n", raw,
+             100 * pipeline / raw);
+  fmt::print("raw HMAC-SHA256, key schedule reused: {:.0f} /s  -> pipeline at {:.0f}%\n", reused,
+             100 * pipeline / reused);
 }
 
-
 }  // namespace
-}  // namespace koppel
+}  // namespace koppel::agent
 
 int main(int argc, char** argv) {
   std::vector<char*> args;
   for (int i = 0; i < argc; ++i) {
     if (std::strcmp(argv[i], "--rows") == 0 && i + 1 < argc) {
-      koppel::g_rows = std::stoull(argv[++i]);
+      koppel::agent::g_rows = std::stoull(argv[++i]);
     } else {
       args.push_back(argv[i]);
     }
@@ -166,13 +163,13 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&n, args.data());
   if (sodium_init() < 0) return 1;
   char templ[] = "/tmp/koppel-bench-XXXXXX";
-  koppel::g_dir = ::mkdtemp(templ);
-  fmt::print(stderr, "writing a synthetic export of {} rows to {}\n", koppel::g_rows,
-             koppel::g_dir.string());
-  koppel::WriteExport();
+  koppel::agent::g_dir = ::mkdtemp(templ);
+  fmt::print(stderr, "writing a synthetic export of {} rows to {}\n", koppel::agent::g_rows,
+             koppel::agent::g_dir.string());
+  koppel::agent::WriteExport();
   koppel::RateReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
-  koppel::PrintRatios(reporter);
-  std::filesystem::remove_all(koppel::g_dir);
+  koppel::agent::PrintRatios(reporter);
+  std::filesystem::remove_all(koppel::agent::g_dir);
   return 0;
 }

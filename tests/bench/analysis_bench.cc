@@ -26,10 +26,12 @@
 //     release history, as the linker does), and times each against the suppression of its
 //     requested cells alone.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sodium.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -42,10 +44,6 @@
 #include <sstream>
 #include <thread>
 
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
-
-#include "tests/bench/bench_tool.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/clock.h"
 #include "core/hmac.h"
@@ -58,7 +56,9 @@
 #include "linker/analysis/release_protection.h"
 #include "linker/batch_ingester.h"
 #include "linker/linker_store.h"
+#include "linker/store_record_source.h"
 #include "policies/covenant.h"
+#include "tests/bench/bench_tool.h"
 #include "tests/testing/covenant_files.h"
 
 namespace koppel {
@@ -69,7 +69,6 @@ using bench::Check;
 using bench::Die;
 using bench::Grouped;
 
-
 std::string ReadText(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) Die("cannot read " + path.string());
@@ -77,7 +76,6 @@ std::string ReadText(const fs::path& path) {
   text << in.rdbuf();
   return text.str();
 }
-
 
 double PeakRssMiB() {
   rusage usage{};
@@ -113,8 +111,8 @@ Timing Timed(F&& f) {
 // The linker's keys as koppel-linker derives them without a vault (linker_main.cc, LoadKeys).
 LinkerKeys LoadLinkerKeys(const fs::path& dir, const std::string& covenant) {
   Secret box = Check(ReadKeyFile(dir / "linker.key", crypto_box_SECRETKEYBYTES), "linker.key");
-  Secret signing =
-      Check(ReadKeyFile(dir / "linker-signing.key", crypto_sign_SECRETKEYBYTES), "linker-signing.key");
+  Secret signing = Check(ReadKeyFile(dir / "linker-signing.key", crypto_sign_SECRETKEYBYTES),
+                         "linker-signing.key");
   Secret master = Check(ReadKeyFile(dir / "linker-master.key", 32), "linker-master.key");
   Secret link = Check(HkdfSha256(master.span(), {}, "koppel/v1/link/" + covenant, 32), "K_link");
   Secret data = Check(HkdfSha256(master.span(), {}, "koppel/v1/data/" + covenant, 32), "data key");
@@ -130,8 +128,8 @@ LinkerKeys LoadLinkerKeys(const fs::path& dir, const std::string& covenant) {
 // its mapping needs, signed with its key; version 1, as `koppel-agent seal --covenant-key` seals.
 void AddDataHolder(Covenant* covenant, const std::string& dataset, const std::string& key_hex,
                    const fs::path& mapping) {
-  const testing::TestDataset grant =
-      Check(testing::DatasetFromMapping(mapping), "mapping " + mapping.string());
+  const test::TestDataset grant =
+      Check(test::DatasetFromMapping(mapping), "mapping " + mapping.string());
   if (grant.name != dataset) {
     Die(fmt::format("{} describes dataset '{}', but its outbox is {}", mapping.string(), grant.name,
                     dataset));
@@ -222,10 +220,11 @@ void Ingest(const fs::path& db, const fs::path& linker_keys, const fs::path& out
   if (!error.empty()) Die("ingest: " + error);
   ingester.reset();
   store.reset();
-  fmt::print("ingested {} batches from {} outboxes: {} records ({} rejected) in {:.1f} s wall "
-             "({} threads, {:.0f} records/s)\n",
-             work.size(), dirs.size(), Grouped(accepted), Grouped(rejected), t.wall, threads,
-             static_cast<double>(accepted) / t.wall);
+  fmt::print(
+      "ingested {} batches from {} outboxes: {} records ({} rejected) in {:.1f} s wall "
+      "({} threads, {:.0f} records/s)\n",
+      work.size(), dirs.size(), Grouped(accepted), Grouped(rejected), t.wall, threads,
+      static_cast<double>(accepted) / t.wall);
 
   // Let RocksDB finish flushing and compacting, as it would in a linker that keeps running, so
   // that the measurement neither competes with background work nor sees a transient shape.
@@ -380,10 +379,11 @@ std::string ResultDigest(const AnalysisResult& result) {
 }
 
 // Per table, the cells a release of `result` shows as `*` under `protection`.
-std::vector<int64_t> StarsPerTable(const AnalysisResult& result, const ProtectedRelease& protection) {
+std::vector<int64_t> StarsPerTable(const AnalysisResult& result,
+                                   const ProtectedRelease& protection) {
   AnalysisPolicy policy;
-  const v1::Release release = Check(BuildRelease(result, protection, policy, ReleaseContext{}),
-                                    "building the release");
+  const v1::Release release =
+      Check(BuildRelease(result, protection, policy, ReleaseContext{}), "building the release");
   std::vector<int64_t> stars;
   for (const v1::ReleasedTable& table : release.tables()) stars.push_back(table.cells_suppressed());
   return stars;
@@ -405,23 +405,26 @@ void MeasureProtection(const AnalysisEngine& engine, const AnalysisSpec& spec,
     requested.sums = Check(ProtectCells(result.sum_cells, result.sum_atoms, rules), "sums");
   });
   ProtectedRelease first;
-  const Timing t_first = Timed([&] { first = Check(ProtectRelease(result, {}, rules), "protection"); });
+  const Timing t_first =
+      Timed([&] { first = Check(ProtectRelease(result, {}, rules), "protection"); });
   EarlierRelease earlier{&result, first.counts.state, first.sums.state};
   ProtectedRelease again;
-  const Timing t_again =
-      Timed([&] { again = Check(ProtectRelease(result, {earlier}, rules), "protection with history"); });
-  fmt::print("disclosure control: requested cells only {:.3f} s; with implied groups {:.3f} s "
-             "({:.1f}x), {} implied groups protected ({} conjunctions); again with the first "
-             "release as history {:.3f} s ({:.1f}x)\n",
-             t_requested.wall, t_first.wall, t_first.wall / t_requested.wall, first.implied_groups,
-             first.implied_conjunctions, t_again.wall, t_again.wall / t_requested.wall);
+  const Timing t_again = Timed(
+      [&] { again = Check(ProtectRelease(result, {earlier}, rules), "protection with history"); });
+  fmt::print(
+      "disclosure control: requested cells only {:.3f} s; with implied groups {:.3f} s "
+      "({:.1f}x), {} implied groups protected ({} conjunctions); again with the first "
+      "release as history {:.3f} s ({:.1f}x)\n",
+      t_requested.wall, t_first.wall, t_first.wall / t_requested.wall, first.implied_groups,
+      first.implied_conjunctions, t_again.wall, t_again.wall / t_requested.wall);
   const std::vector<int64_t> before = StarsPerTable(result, requested);
   const std::vector<int64_t> after = StarsPerTable(result, first);
   const std::vector<int64_t> second = StarsPerTable(result, again);
   fmt::print("{:<40} {:>16} {:>16} {:>16}\n", "cells shown as * per table", "requested only",
              "implied groups", "second release");
   for (size_t t = 0; t < result.tables.size(); ++t) {
-    fmt::print("{:<40} {:>16} {:>16} {:>16}\n", result.tables[t].name, before[t], after[t], second[t]);
+    fmt::print("{:<40} {:>16} {:>16} {:>16}\n", result.tables[t].name, before[t], after[t],
+               second[t]);
   }
 }
 
@@ -451,7 +454,8 @@ int MeasureHistory(const fs::path& db, const fs::path& linker_keys, const std::s
   const LinkerKeys keys = LoadLinkerKeys(linker_keys, covenant_id);
   std::unique_ptr<LinkerStore> store = Check(LinkerStore::OpenReadOnly(db), "opening the store");
   Check(store->OpenCovenant(covenant_id, keys.data_key), "opening the covenant's store");
-  const AnalysisEngine engine(store.get(), covenant_id, &keys.data_key);
+  const StoreRecordSource source(store.get(), covenant_id);
+  const AnalysisEngine engine(&source);
   std::vector<std::unique_ptr<AnalysisResult>> results;
   std::vector<EarlierRelease> earlier;
   std::map<std::string, size_t> earlier_of_spec;
@@ -486,10 +490,12 @@ int MeasureHistory(const fs::path& db, const fs::path& linker_keys, const std::s
     }
     EarlierRelease& same = earlier[it->second];
     for (size_t c = 0; c < same.count_states.size(); ++c) {
-      if (protection.counts.state[c] == CellState::kPublished) same.count_states[c] = CellState::kPublished;
+      if (protection.counts.state[c] == CellState::kPublished)
+        same.count_states[c] = CellState::kPublished;
     }
     for (size_t c = 0; c < same.sum_states.size(); ++c) {
-      if (protection.sums.state[c] == CellState::kPublished) same.sum_states[c] = CellState::kPublished;
+      if (protection.sums.state[c] == CellState::kPublished)
+        same.sum_states[c] = CellState::kPublished;
     }
   }
   return 0;
@@ -515,7 +521,8 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
   }
   if (datasets.empty()) Die("the store holds nothing for covenant " + covenant_id);
   const double rss_open = PeakRssMiB();
-  const AnalysisEngine engine(store.get(), covenant_id, &keys.data_key);
+  const StoreRecordSource source(store.get(), covenant_id);
+  const AnalysisEngine engine(&source);
   EngineOptions options;
   options.scan_threads = scan_threads;
   const size_t threads = scan_threads > 0
@@ -529,16 +536,18 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
       absl::StatusOr<AnalysisResult> result;
       const Timing t = Timed([&] { result = engine.Run(spec, prices, options); });
       Check(result.status(), "analysis");
-      fmt::print("run {}: analysis {:.3f} s wall, {:.3f} s CPU ({} scan threads); peak RSS "
-                 "{:.1f} MiB; result digest {}\n", run, t.wall, t.cpu, threads, PeakRssMiB(),
-                 ResultDigest(*result));
+      fmt::print(
+          "run {}: analysis {:.3f} s wall, {:.3f} s CPU ({} scan threads); peak RSS "
+          "{:.1f} MiB; result digest {}\n",
+          run, t.wall, t.cpu, threads, PeakRssMiB(), ResultDigest(*result));
     }
     return 0;
   }
-  fmt::print("spec {} with prices {}; {} scan threads; best of {} runs, each: scan, parallel "
-             "scan, parse scan, analysis; page cache {}\n", spec_path.string(),
-             PricesPathFor(spec, spec_path, prices_override).string(), threads, repeat,
-             cold ? "dropped before each (cold)" : "as it is (warm after the first run)");
+  fmt::print(
+      "spec {} with prices {}; {} scan threads; best of {} runs, each: scan, parallel "
+      "scan, parse scan, analysis; page cache {}\n",
+      spec_path.string(), PricesPathFor(spec, spec_path, prices_override).string(), threads, repeat,
+      cold ? "dropped before each (cold)" : "as it is (warm after the first run)");
   struct Best {
     Timing t{1e300, 1e300};
     void Keep(const Timing& x) {
@@ -553,15 +562,12 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
   std::vector<std::string> warnings;
   for (int run = 1; run <= repeat; ++run) {
     ScanResult plain_result, parallel_result, parse_result;
-    const Timing t_scan = Timed([&] {
-      plain_result = ScanRange(*store, covenant_id, datasets, ScanKind::kPlain);
-    });
-    const Timing t_parallel = Timed([&] {
-      parallel_result = ParallelScan(*store, covenant_id, datasets, threads);
-    });
-    const Timing t_parse = Timed([&] {
-      parse_result = ScanRange(*store, covenant_id, datasets, ScanKind::kParse);
-    });
+    const Timing t_scan =
+        Timed([&] { plain_result = ScanRange(*store, covenant_id, datasets, ScanKind::kPlain); });
+    const Timing t_parallel =
+        Timed([&] { parallel_result = ParallelScan(*store, covenant_id, datasets, threads); });
+    const Timing t_parse =
+        Timed([&] { parse_result = ScanRange(*store, covenant_id, datasets, ScanKind::kParse); });
     if (parallel_result.records != plain_result.records ||
         parallel_result.checksum != plain_result.checksum ||
         parse_result.records != plain_result.records) {
@@ -580,10 +586,11 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
     sum_cells = result->sum_cells.size();
     digest = ResultDigest(*result);
     warnings = result->warnings;
-    fmt::print("run {}: scan {:.3f} s, parallel scan {:.3f} s, parse scan {:.3f} s, analysis "
-               "{:.3f} s (checksum {:x})\n",
-               run, t_scan.wall, t_parallel.wall, t_parse.wall, t_analysis.wall,
-               plain_result.checksum & 0xffff);
+    fmt::print(
+        "run {}: scan {:.3f} s, parallel scan {:.3f} s, parse scan {:.3f} s, analysis "
+        "{:.3f} s (checksum {:x})\n",
+        run, t_scan.wall, t_parallel.wall, t_parse.wall, t_analysis.wall,
+        plain_result.checksum & 0xffff);
     std::fflush(stdout);
     scan.Keep(t_scan);
     parallel.Keep(t_parallel);
@@ -594,9 +601,11 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
   const double n = static_cast<double>(records);
   fmt::print("records: {} (all datasets); the analysis read {} of them\n", Grouped(records),
              Grouped(analysis_records));
-  fmt::print("households: {} (on the first reference date); {} atoms, {} count cells, {} sum "
-             "cells; result digest {}\n", Grouped(static_cast<uint64_t>(households)), Grouped(atoms),
-             Grouped(count_cells), Grouped(sum_cells), digest);
+  fmt::print(
+      "households: {} (on the first reference date); {} atoms, {} count cells, {} sum "
+      "cells; result digest {}\n",
+      Grouped(static_cast<uint64_t>(households)), Grouped(atoms), Grouped(count_cells),
+      Grouped(sum_cells), digest);
   auto line = [&](const std::string& what, const Timing& t) {
     fmt::print("{:<24} {:9.3f} s wall {:9.3f} s CPU {:10.0f} stored records/s\n", what, t.wall,
                t.cpu, n / t.wall);
@@ -612,8 +621,10 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
              analysis.t.wall / parallel.t.wall, analysis.t.cpu / parallel.t.cpu);
   fmt::print("analysis / parse scan: {:.2f}x wall\n", analysis.t.wall / parse.t.wall);
   fmt::print("target <= 2.0x (analysis / full scan, wall): {}\n", ratio <= 2.0 ? "met" : "not met");
-  fmt::print("peak RSS: {:.1f} MiB after opening the store, {:.1f} MiB before the analysis, "
-             "{:.1f} MiB after it\n", rss_open, rss_before, rss_after);
+  fmt::print(
+      "peak RSS: {:.1f} MiB after opening the store, {:.1f} MiB before the analysis, "
+      "{:.1f} MiB after it\n",
+      rss_open, rss_before, rss_after);
   for (const std::string& warning : warnings) fmt::print("analysis warning: {}\n", warning);
   MeasureProtection(engine, spec, prices);
   return 0;
@@ -621,8 +632,9 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
 
 int Main(int argc, char** argv) {
   bench::ThisProgram().name = "analysis_bench";
-  CLI::App app{"analysis_bench: analysis time of a spec against one full scan of the same store "
-               "(issues #4, #14). Run through scripts/bench-analysis."};
+  CLI::App app{
+      "analysis_bench: analysis time of a spec against one full scan of the same store "
+      "(issues #4, #14). Run through scripts/bench-analysis."};
   std::string db, linker_keys, outboxes, agent_keys, mappings, covenant_id = "bench", spec, prices;
   std::vector<std::string> history;
   int repeat = 3, threads = 2, scan_threads = 0;
@@ -633,16 +645,19 @@ int Main(int argc, char** argv) {
       ->check(CLI::ExistingDirectory);
   app.add_option("--covenant-id", covenant_id, "covenant the batches were sealed under")
       ->capture_default_str();
-  app.add_option("--ingest", outboxes, "first ingest every outbox in this directory into a new --db")
+  app.add_option("--ingest", outboxes,
+                 "first ingest every outbox in this directory into a new --db")
       ->check(CLI::ExistingDirectory);
-  app.add_option("--agent-keys", agent_keys, "with --ingest: <dataset>.pub signing keys of the agents")
+  app.add_option("--agent-keys", agent_keys,
+                 "with --ingest: <dataset>.pub signing keys of the agents")
       ->check(CLI::ExistingDirectory);
   app.add_option("--mappings", mappings,
                  "with --ingest: the agents' <dataset>.yaml mappings (their covenant grants)")
       ->check(CLI::ExistingDirectory);
   app.add_option("--ingest-threads", threads, "with --ingest")->capture_default_str();
   app.add_flag("--ingest-only", ingest_only, "with --ingest: do not measure");
-  app.add_flag("--cold", cold, "drop the store's files from the page cache before every measurement");
+  app.add_flag("--cold", cold,
+               "drop the store's files from the page cache before every measurement");
   app.add_option("--dump-result", g_dump_result, "append the text the result digest is made of");
   app.add_flag("--analysis-only", analysis_only, "run only the analysis (for profiling)");
   app.add_option("--scan-threads", scan_threads,

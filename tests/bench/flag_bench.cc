@@ -7,16 +7,16 @@
 // (LinkerStore::HasTokens with the same token lists), each timed on its own.
 // Household level: the index is built once (in service: in the background when the covenant is
 // opened) by parsing the whole register; HouseholdIndex::Build, on every core and on one, is
-// compared with a parsing full scan of the register (RecordCursor + OpenStoredRecord, the store
+// compared with a parsing full scan of the register (RecordCursor + ParseStoredRecord, the store
 // decrypting its files). A register batch committed later is queued by the responder
 // (FlagResponder::BatchCommitted, on the ingest thread), compared with parsing that batch; its
 // thread adds it to the index, and the first answer after it (which waits for that) needs no
 // rebuild. With the index current,
 // the answer is compared with the HMACs and the seeks of everyone in the asking households.
 // Also printed: the index's heap (glibc's count, before and after the build) per person placed,
-// and the time to drop it, the household lookups (HouseholdIndex::Family) inside the household answer, and
-// the raw seeks with the tokens in key order (what sorting them first would save).
-// Raw work and answers of one request run back to back, so that they find the same cache.
+// and the time to drop it, the household lookups (HouseholdIndex::Family) inside the household
+// answer, and the raw seeks with the tokens in key order (what sorting them first would save). Raw
+// work and answers of one request run back to back, so that they find the same cache.
 //
 // The store is made directly from a synthetic population (LinkerStore::Commit of records sealed
 // serialised, as the ingester stores them; batches of 10,000, the register with its
@@ -25,10 +25,12 @@
 // scripts/bench-flags builds and runs this; see the README.
 //
 //   build/bin/flag_bench [--persons N] [--repeat R] [--tokens N] [--dir DIR]
+#include <fmt/format.h>
 #include <malloc.h>
 #include <sodium.h>
 #include <sys/resource.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -37,10 +39,6 @@
 #include <random>
 #include <thread>
 
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
-
-#include "tests/bench/bench_tool.h"
 #include "absl/time/clock.h"
 #include "core/hex.h"
 #include "core/hmac.h"
@@ -50,8 +48,9 @@
 #include "linker/flag_responder.h"
 #include "linker/household_index.h"
 #include "linker/linker_store.h"
-#include "linker/record_cipher.h"
+#include "linker/stored_record.h"
 #include "policies/covenant.h"
+#include "tests/bench/bench_tool.h"
 
 namespace koppel {
 namespace {
@@ -80,8 +79,6 @@ constexpr double kClientShare = 0.02;  // persons the wijkteam knows
 using bench::Check;
 using bench::Die;
 using bench::Grouped;
-
-
 
 template <typename F>
 double Seconds(F&& f) {
@@ -323,7 +320,8 @@ void WriteStore(LinkerStore* store, const Population& pop, const AgentTokens& ag
 // measurement neither competes with background work nor sees a transient shape.
 void Settle(const fs::path& db, const Secret& data_key) {
   absl::StatusOr<std::unique_ptr<LinkerStore>> store = LinkerStore::Open(db);
-  if (!store.ok()) Die("reopening the store to settle it: " + std::string(store.status().message()));
+  if (!store.ok())
+    Die("reopening the store to settle it: " + std::string(store.status().message()));
   Check((*store)->OpenCovenant(kCovenant, data_key), "opening the covenant's store");
   absl::StatusOr<LinkerStore::Shape> shape = (*store)->Settle(kCovenant);
   if (!shape.ok()) Die("settling the store: " + std::string(shape.status().message()));
@@ -567,23 +565,20 @@ void CheckAnswer(const v1::AskFlagsResponse& response, const Asked& asked, size_
 
 // Reads the register once, as HouseholdIndex::Build must at least: every record, and with
 // `decrypt` every record opened and parsed.
-uint64_t ScanRegister(const LinkerStore& store, const Secret& data_key, bool decrypt,
-                      uint64_t* checksum) {
+uint64_t ScanRegister(const LinkerStore& store, bool decrypt, uint64_t* checksum) {
   uint64_t records = 0;
-  std::string plain;
   v1::Record record;
   auto cursor = store.NewRecordCursor(kCovenant, kRegister);
   for (; cursor->Valid(); cursor->Next()) {
     ++records;
     *checksum += static_cast<unsigned char>(cursor->token()[0]) + cursor->value().size();
     if (!decrypt) continue;
-    if (!OpenStoredRecord(cursor->value(), data_key, &plain, &record).ok()) {
+    if (!ParseStoredRecord(cursor->value(), &record).ok()) {
       Die("a register record does not open");
     }
     *checksum += static_cast<uint64_t>(record.values_size());
   }
   if (!cursor->status().ok()) Die("scanning the register: " + cursor->status().ToString());
-  sodium_memzero(plain.data(), plain.size());
   return records;
 }
 
@@ -691,9 +686,10 @@ int Run(uint32_t persons, int repeat, size_t tokens, const fs::path& dir) {
   for (int run = 1; run <= repeat; ++run) {
     RunTimes t{};
     // A register batch arrives (people move in); the responder adds it to its index.
-    t[kAddBatch] = ChangeRegister(store.get(), responder, agent, rekey, data_key, today,
-                                  pop.persons + static_cast<uint32_t>(static_cast<size_t>(run) * kRecordsPerBatch),
-                                  &t[kParseBatch]);
+    t[kAddBatch] = ChangeRegister(
+        store.get(), responder, agent, rekey, data_key, today,
+        pop.persons + static_cast<uint32_t>(static_cast<size_t>(run) * kRecordsPerBatch),
+        &t[kParseBatch]);
     absl::StatusOr<v1::AskFlagsResponse> response;
     const v1::AskFlagsRequest first = MakeRequest(kHouseholdRelease, kFlags, requests[0].tokens);
     t[kFirstAnswer] = Seconds([&] { response = responder.Answer(caller, first); });
@@ -704,9 +700,8 @@ int Run(uint32_t persons, int repeat, size_t tokens, const fs::path& dir) {
 
     // The bench's own index (for the raw work's household members) is built after the first
     // answer, so that the responder's rebuild has the memory to itself, as in service.
-    t[kPlainScan] = Seconds([&] { ScanRegister(*store, data_key, false, &checksum); });
-    t[kDecryptingScan] =
-        Seconds([&] { register_records = ScanRegister(*store, data_key, true, &checksum); });
+    t[kPlainScan] = Seconds([&] { ScanRegister(*store, false, &checksum); });
+    t[kDecryptingScan] = Seconds([&] { register_records = ScanRegister(*store, true, &checksum); });
     absl::StatusOr<HouseholdIndex> index = absl::UnknownError("not built");
     t[kBuild] =
         Seconds([&] { index = HouseholdIndex::Build(*store, kCovenant, family, data_key, today); });
@@ -796,7 +791,7 @@ int Run(uint32_t persons, int repeat, size_t tokens, const fs::path& dir) {
       b[kSeeksInKeyOrder] / b[kSeeksInRequestOrder]);
   fmt::print("household index build, {} register records:\n", Grouped(register_records));
   fmt::print(
-      "  register scan {:.3f} s; parsing scan (RecordCursor + OpenStoredRecord) {:.3f} s, "
+      "  register scan {:.3f} s; parsing scan (RecordCursor + ParseStoredRecord) {:.3f} s, "
       "{:.0f} records/s\n",
       b[kPlainScan], b[kDecryptingScan],
       static_cast<double>(register_records) / b[kDecryptingScan]);

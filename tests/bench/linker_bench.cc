@@ -12,6 +12,7 @@
 //   build/bin/koppel-bench-linker [--batches N] [--records-per-batch N] [--scan-records N]
 //                                 [benchmark flags]
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 #include <sodium.h>
@@ -20,15 +21,12 @@
 #include <filesystem>
 #include <map>
 
-#include <fmt/format.h>
-
 #include "absl/time/civil_time.h"
 #include "absl/time/clock.h"
 #include "core/sealed_batch.h"
 #include "linker/batch_ingester.h"
 #include "linker/linker_store.h"
 #include "linker/store_encryption.h"
-
 #include "tests/bench/rate_reporter.h"
 
 namespace koppel {
@@ -238,8 +236,7 @@ std::string StoredValue(StoreKind kind, size_t i) {
   randombytes_buf(record.data(), record.size());
   std::memcpy(record.data(), &i, sizeof(i));
   if (kind != StoreKind::kSecretbox) return record;
-  std::string sealed(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + record.size(),
-                     '\0');
+  std::string sealed(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + record.size(), '\0');
   auto* out = reinterpret_cast<uint8_t*>(sealed.data());
   randombytes_buf(out, crypto_secretbox_NONCEBYTES);
   crypto_secretbox_easy(out + crypto_secretbox_NONCEBYTES,
@@ -377,8 +374,10 @@ void PrintEncryptionRatios(const RateReporter& reporter) {
     fmt::print("plain Env:                      {:6.0f} ns/record\n", 1e9 / plain);
   }
   if (plain > 0 && encrypted > 0) {
-    fmt::print("AES-256-CTR store Env:          {:6.0f} ns/record -> {:.2f}x plain (target <= "
-               "1.3x)\n", 1e9 / encrypted, plain / encrypted);
+    fmt::print(
+        "AES-256-CTR store Env:          {:6.0f} ns/record -> {:.2f}x plain (target <= "
+        "1.3x)\n",
+        1e9 / encrypted, plain / encrypted);
   }
   if (plain > 0 && secretbox > 0) {
     fmt::print("plain Env + secretbox/record:   {:6.0f} ns/record -> {:.2f}x plain\n",
@@ -391,9 +390,10 @@ void PrintEncryptionRatios(const RateReporter& reporter) {
   const double write_plain = reporter.Rate("BM_StoreWritePlainEnv");
   const double write_encrypted = reporter.Rate("BM_StoreWriteEncryptedEnv");
   if (write_plain > 0 && write_encrypted > 0) {
-    fmt::print("synced batches of {}: plain Env {:.0f} records/s, encrypted Env {:.0f} "
-               "records/s -> {:.0f}% of plain\n", kScanBatch, write_plain, write_encrypted,
-               100 * write_encrypted / write_plain);
+    fmt::print(
+        "synced batches of {}: plain Env {:.0f} records/s, encrypted Env {:.0f} "
+        "records/s -> {:.0f}% of plain\n",
+        kScanBatch, write_plain, write_encrypted, 100 * write_encrypted / write_plain);
   }
 }
 
@@ -401,13 +401,14 @@ void PrintRatios(const RateReporter& reporter) {
   double raw = reporter.Rate("BM_RawRocksDbWriteBatch");
   double ingest = reporter.Rate("BM_LinkerIngest");
   if (raw == 0 || ingest == 0) return;
-  fmt::print("\n{} batches of {} records; key {} bytes, value {} bytes, one synced WriteBatch per "
-             "batch\n", g_batches, g_records_per_batch, g_key_size, g_value_size);
+  fmt::print(
+      "\n{} batches of {} records; key {} bytes, value {} bytes, one synced WriteBatch per "
+      "batch\n",
+      g_batches, g_records_per_batch, g_key_size, g_value_size);
   fmt::print("raw RocksDB WriteBatch: {:.0f} records/s\n", raw);
-  fmt::print("linker ingest:          {:.0f} records/s -> {:.0f}% of raw (target >= 70%)\n",
-             ingest, 100 * ingest / raw);
+  fmt::print("linker ingest:          {:.0f} records/s -> {:.0f}% of raw (target >= 70%)\n", ingest,
+             100 * ingest / raw);
 }
-
 
 }  // namespace
 }  // namespace koppel

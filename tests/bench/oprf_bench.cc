@@ -5,6 +5,7 @@
 //
 //   build/bin/koppel-bench-oprf [--batch N] [benchmark flags]
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
 #include <sodium.h>
 
 #include <cstring>
@@ -12,10 +13,7 @@
 #include <string>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "core/oprf.h"
-
 #include "tests/bench/rate_reporter.h"
 
 namespace koppel {
@@ -85,20 +83,18 @@ void BM_BlindEvaluateSingle(benchmark::State& state) {
 BENCHMARK(BM_BlindEvaluateSingle);
 
 void PrintRatios(const RateReporter& reporter) {
-    double raw = reporter.Rate("BM_RawScalarMult");
+  double raw = reporter.Rate("BM_RawScalarMult");
   double batch = reporter.Rate("BM_BlindEvaluateBatch");
   double single = reporter.Rate("BM_BlindEvaluateSingle");
   if (raw == 0 || batch == 0) return;
   fmt::print("\n{:<44}{:.0f} /s\n", "raw crypto_scalarmult_ristretto255, 1 core:", raw);
   fmt::print("{:<44}{:.0f} /s -> {:.1f}% of raw (target >= 80%)\n",
-             fmt::format("BlindEvaluateBatch, {} per call:", g_batch), batch,
-             100 * batch / raw);
+             fmt::format("BlindEvaluateBatch, {} per call:", g_batch), batch, 100 * batch / raw);
   if (single != 0) {
     fmt::print("{:<44}{:.0f} /s -> {:.1f}% of raw\n", "BlindEvaluate, one per call:", single,
                100 * single / raw);
   }
 }
-
 
 }  // namespace
 }  // namespace koppel

@@ -8,8 +8,10 @@
 // compares the end-to-end delivery with these rates.
 //
 //   build/bin/koppel-bench-oprf-chain [--seconds S] [--threads N] [--raw-only]
+#include <fmt/format.h>
 #include <sodium.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -18,9 +20,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include "core/oprf.h"
 #include "core/worker_pool.h"
@@ -61,8 +60,8 @@ Rates Rate(size_t threads, double seconds, const std::function<bool()>& round) {
   std::atomic<bool> failed{false};
   const double cpu_start = CpuSeconds();
   const Clock::time_point start = Clock::now();
-  const Clock::time_point stop = start + std::chrono::duration_cast<Clock::duration>(
-                                             std::chrono::duration<double>(seconds));
+  const Clock::time_point stop =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   std::vector<std::thread> workers;
   for (size_t t = 0; t < threads; ++t) {
     workers.emplace_back([&] {
@@ -112,8 +111,7 @@ bool PerInputApi(const std::vector<std::string>& inputs, const OprfServerKey& ke
 }
 
 // The batch API as the agent and the vault use it, every step on `pool`.
-bool BatchApi(const std::vector<std::string>& inputs, const OprfServerKey& key,
-              WorkerPool* pool) {
+bool BatchApi(const std::vector<std::string>& inputs, const OprfServerKey& key, WorkerPool* pool) {
   std::vector<OprfElement> blinded;
   absl::StatusOr<OprfClientBatch> batch = OprfClientBatch::Blind(inputs, &blinded, pool);
   if (!batch.ok()) return false;

@@ -27,8 +27,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.quote = kQuotes[(data[0] >> 2) & 3];
   options.max_row_bytes = kRowLimits[(data[0] >> 4) & 3];
   constexpr std::array<koppel::TextEncoding, 4> kEncodings = {
-      koppel::TextEncoding::kUtf8, koppel::TextEncoding::kWindows1252,
-      koppel::TextEncoding::kUtf16, koppel::TextEncoding::kIso885915};
+      koppel::TextEncoding::kUtf8, koppel::TextEncoding::kWindows1252, koppel::TextEncoding::kUtf16,
+      koppel::TextEncoding::kIso885915};
   options.encoding = kEncodings[(data[0] >> 6) & 3];
 
   koppel::fuzz::MemFile file({data + 1, size - 1});

@@ -69,9 +69,9 @@ koppel::v1::BatchPayload Payload() {
 void SealedBatchSeeds(const fs::path& dir) {
   const koppel::v1::BatchPayload payload = Payload();
   std::string scratch;
-  absl::StatusOr<koppel::v1::SealedBatch> sealed = koppel::SealBatch(
-      payload, koppel::fuzz::TestLinkerBoxPublicKey(), koppel::fuzz::TestAgentSigningKey(),
-      &scratch);
+  absl::StatusOr<koppel::v1::SealedBatch> sealed =
+      koppel::SealBatch(payload, koppel::fuzz::TestLinkerBoxPublicKey(),
+                        koppel::fuzz::TestAgentSigningKey(), &scratch);
   Check(sealed.ok(), "cannot seal the seed batch");
   Write(dir, "valid", WithMode('\0', *sealed));
   koppel::v1::SealedBatch other_format = *sealed;
@@ -99,7 +99,7 @@ void ReceiptSeeds(const fs::path& dir) {
   receipt.set_covenant_id("fuzz-covenant");
   receipt.set_sender("agent-jeugdzorg");
   receipt.set_records_accepted(2);
-  receipt.set_stored_at_unix_seconds(1790000000);
+  receipt.mutable_store_time()->set_seconds(1790000000);
   Write(dir, "unsigned", WithMode('\1', receipt));
   Check(koppel::SignReceipt(koppel::fuzz::TestLinkerSigningKey(), &receipt).ok(), "sign");
   Write(dir, "signed", WithMode('\0', receipt));
@@ -118,12 +118,14 @@ void AuditLogSeeds(const fs::path& dir) {
   {
     auto log = koppel::AuditLog::Open(scratch, koppel::fuzz::TestAuditSigningKey(), "linker");
     Check(log.ok(), "cannot open the seed audit log");
-    Check((*log)->Append("covenant_load", "linker", "fuzz-covenant",
-                         {{"version", 1}, {"officers", {"po-a", "po-b"}}})
+    Check((*log)
+              ->Append("covenant_load", "linker", "fuzz-covenant",
+                       {{"version", 1}, {"officers", {"po-a", "po-b"}}})
               .ok(),
           "append");
-    Check((*log)->Append("delivery", "agent-jeugdzorg", "fuzz-covenant",
-                         {{"dataset", "jeugdzorg"}, {"records", 2}, {"duplicate", false}})
+    Check((*log)
+              ->Append("delivery", "agent-jeugdzorg", "fuzz-covenant",
+                       {{"dataset", "jeugdzorg"}, {"records", 2}, {"duplicate", false}})
               .ok(),
           "append");
   }
@@ -147,8 +149,8 @@ void CovenantSeeds(const fs::path& dir) {
   crypto_sign_seed_keypair(pk_a.data(), sk_a.data(), seed.data());
   seed.fill(0x51);
   crypto_sign_seed_keypair(pk_b.data(), sk_b.data(), seed.data());
-  const std::string agent_key = koppel::ToHex(koppel::fuzz::PublicKeyOf(
-      koppel::fuzz::TestAgentSigningKey()));
+  const std::string agent_key =
+      koppel::ToHex(koppel::fuzz::PublicKeyOf(koppel::fuzz::TestAgentSigningKey()));
   const std::string text = absl::StrReplaceAll(
       R"(id: fuzz-covenant
 version: 1

@@ -39,14 +39,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   koppel::v1::Receipt changed = receipt;
   switch (data[0] >> 1 & 7) {
-    case 0: changed.set_records_accepted(receipt.records_accepted() + 1); break;
-    case 1: changed.set_records_rejected(receipt.records_rejected() ^ 1); break;
-    case 2: changed.set_duplicate(!receipt.duplicate()); break;
-    case 3: changed.set_stored_at_unix_seconds(receipt.stored_at_unix_seconds() ^ 1); break;
-    case 4: changed.set_dataset(receipt.dataset() + "x"); break;
-    case 5: changed.set_sender(receipt.sender() + "x"); break;
-    case 6: changed.set_covenant_id(receipt.covenant_id() + "x"); break;
-    default: changed.set_batch_id(receipt.batch_id() + "x"); break;
+    case 0:
+      changed.set_records_accepted(receipt.records_accepted() + 1);
+      break;
+    case 1:
+      changed.set_records_rejected(receipt.records_rejected() ^ 1);
+      break;
+    case 2:
+      changed.set_duplicate(!receipt.duplicate());
+      break;
+    case 3:  // the seconds the signature covers, whichever field holds them
+      changed.mutable_store_time()->set_seconds(koppel::ReceiptStoredAtSeconds(receipt) ^ 1);
+      break;
+    case 4:
+      changed.set_dataset(receipt.dataset() + "x");
+      break;
+    case 5:
+      changed.set_sender(receipt.sender() + "x");
+      break;
+    case 6:
+      changed.set_covenant_id(receipt.covenant_id() + "x");
+      break;
+    default:
+      changed.set_batch_id(receipt.batch_id() + "x");
+      break;
   }
   Check(!koppel::VerifyReceipt(changed, changed.batch_id()).ok(),
         "a receipt verifies after a signed field changed");

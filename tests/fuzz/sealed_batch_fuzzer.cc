@@ -59,7 +59,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (reseal) {
     batch.set_format_version(koppel::kSealedBatchFormat);
     SealAndSign(&batch);
-    Check(koppel::VerifySealedBatch(batch).ok(), "a batch signed with the test key fails to verify");
+    Check(koppel::VerifySealedBatch(batch).ok(),
+          "a batch signed with the test key fails to verify");
   } else {
     (void)koppel::VerifySealedBatch(batch);
   }

@@ -13,12 +13,12 @@
 namespace koppel {
 namespace {
 
-using testing::Contains;
-using testing::ProcessResult;
-using testing::ReadFile;
-using testing::RunProcess;
-using testing::TempDir;
-using testing::WriteFile;
+using test::Contains;
+using test::ProcessResult;
+using test::ReadFile;
+using test::RunProcess;
+using test::TempDir;
+using test::WriteFile;
 
 const std::string kAgent = KOPPEL_BIN_DIR "/koppel-agent";
 
@@ -47,12 +47,12 @@ attributes:
               "123456782,7607 ab,12a,SHV,1-2-2014,\n"
               "111222333,7607AB,12 bis,BB,15-3-2014,\n"
               "999999990,7608CD,3-1,SHV,,\n"
-              "987654321,7607AB,1,SHV,1-2-2014,\n"        // 11-test
-              "123456782,7607SA,1,SHV,1-2-2014,\n"        // unused letters
-              "111222333,7607AB,12,XX,1-2-2014,\n"         // unknown category
-              "111222333,7607AB,12,SHV,30-2-2014,\n"       // date
-              "111222333,7607AB,12,,1-2-2014,\n"           // required missing
-              "111222333,7607AB,12,SHV,1-2-2014\n");       // field count
+              "987654321,7607AB,1,SHV,1-2-2014,\n"    // 11-test
+              "123456782,7607SA,1,SHV,1-2-2014,\n"    // unused letters
+              "111222333,7607AB,12,XX,1-2-2014,\n"    // unknown category
+              "111222333,7607AB,12,SHV,30-2-2014,\n"  // date
+              "111222333,7607AB,12,,1-2-2014,\n"      // required missing
+              "111222333,7607AB,12,SHV,1-2-2014\n");  // field count
     WriteFile(dir_ / "k", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n");
     ::chmod((dir_ / "k").c_str(), 0600);
   }
@@ -82,10 +82,12 @@ TEST_F(AgentCliTest, CheckReportsEveryReasonAndNeverAValue) {
   nlohmann::json summary = nlohmann::json::parse(r.out);
   EXPECT_EQ(summary["rows"], 9);
   EXPECT_EQ(summary["valid"], 3);
-  EXPECT_EQ(summary["rejected"],
-            nlohmann::json({{"bsn_eleven_test", 1}, {"postcode_unused_letters", 1},
-                            {"category_unknown", 1}, {"date_invalid", 1}, {"missing_value", 1},
-                            {"field_count", 1}}));
+  EXPECT_EQ(summary["rejected"], nlohmann::json({{"bsn_eleven_test", 1},
+                                                 {"postcode_unused_letters", 1},
+                                                 {"category_unknown", 1},
+                                                 {"date_invalid", 1},
+                                                 {"missing_value", 1},
+                                                 {"field_count", 1}}));
   EXPECT_EQ(summary["missing"]["start"], 1);
   EXPECT_EQ(summary["missing"]["traject"], 1);
   EXPECT_EQ(summary["missing"]["bsn"], 0);
@@ -101,26 +103,26 @@ TEST_F(AgentCliTest, CheckReportsEveryReasonAndNeverAValue) {
   for (const char* secret : {"123456782", "111222333", "987654321", "7607", "7608"}) {
     EXPECT_FALSE(Contains(r.out + r.err + rejects, secret)) << secret;
   }
-  EXPECT_EQ(Agent({"check", "--allow-rejects", "--quiet", "--mapping",
-                   (dir_ / "m.yaml").string(), "--input", (dir_ / "e.csv").string(),
-                   "--max-reject-rate", "70"})
+  EXPECT_EQ(Agent({"check", "--allow-rejects", "--quiet", "--mapping", (dir_ / "m.yaml").string(),
+                   "--input", (dir_ / "e.csv").string(), "--max-reject-rate", "70"})
                 .exit_code,
             0);
 }
 
 TEST_F(AgentCliTest, BadMappingAndHeaderGiveTheirExitCodeAndSayWhere) {
-  WriteFile(dir_ / "bad.yaml", "version: 1\ndataset: x\nperiod: {from: 2014-01-01, to: 2014-12-31}\n"
-                               "csv: {delimiter: \",\"}\nidentifiers: {bsn: BSN}\nattributes:\n"
-                               "  - {name: a, column: A, type: decimal}\n");
-  ProcessResult bad = Agent({"check", "--mapping", (dir_ / "bad.yaml").string(), "--input",
-                             (dir_ / "e.csv").string()});
+  WriteFile(dir_ / "bad.yaml",
+            "version: 1\ndataset: x\nperiod: {from: 2014-01-01, to: 2014-12-31}\n"
+            "csv: {delimiter: \",\"}\nidentifiers: {bsn: BSN}\nattributes:\n"
+            "  - {name: a, column: A, type: decimal}\n");
+  ProcessResult bad = Agent(
+      {"check", "--mapping", (dir_ / "bad.yaml").string(), "--input", (dir_ / "e.csv").string()});
   EXPECT_EQ(bad.exit_code, 4);
   EXPECT_TRUE(Contains(bad.err, "bad.yaml:7:")) << bad.err;
   EXPECT_TRUE(Contains(bad.err, "attributes[0].type")) << bad.err;
 
   WriteFile(dir_ / "other.csv", "BSN;Postcode\n123456782;7607AB\n");
-  ProcessResult header = Agent({"check", "--mapping", (dir_ / "m.yaml").string(), "--input",
-                                (dir_ / "other.csv").string()});
+  ProcessResult header = Agent(
+      {"check", "--mapping", (dir_ / "m.yaml").string(), "--input", (dir_ / "other.csv").string()});
   EXPECT_EQ(header.exit_code, 5);
   EXPECT_TRUE(Contains(header.err, "has no column named 'bsn'")) << header.err;
   EXPECT_FALSE(Contains(header.err, "123456782"));
@@ -133,8 +135,8 @@ TEST_F(AgentCliTest, BadMappingAndHeaderGiveTheirExitCodeAndSayWhere) {
 }
 
 // The identifiers of e.csv's rows, as they are written in it.
-const char* const kExportIdentifiers[] = {"123456782", "111222333", "999999990", "987654321",
-                                          "7607", "7608", "12a", "12 bis", "3-1"};
+const char* const kExportIdentifiers[] = {
+    "123456782", "111222333", "999999990", "987654321", "7607", "7608", "12a", "12 bis", "3-1"};
 
 // An export without a header line, or with lines ended by CR alone, puts data where the header
 // should be: no error may quote it.
@@ -154,10 +156,10 @@ TEST_F(AgentCliTest, ExportErrorsNeverQuoteTheExport) {
     const std::string input = (dir_ / file).string();
     ProcessResult check =
         Agent({"check", "--quiet", "--mapping", (dir_ / "m.yaml").string(), "--input", input});
-    ProcessResult seal = Agent({"seal", "--quiet", "--mapping", (dir_ / "m.yaml").string(),
-                                "--input", input, "--covenant-key", (dir_ / "k").string(),
-                                "--linker-public-key", keys + "/linker.pub", "--signing-key",
-                                keys + "/agent", "--outbox", (dir_ / "outbox").string()});
+    ProcessResult seal =
+        Agent({"seal", "--quiet", "--mapping", (dir_ / "m.yaml").string(), "--input", input,
+               "--covenant-key", (dir_ / "k").string(), "--linker-public-key", keys + "/linker.pub",
+               "--signing-key", keys + "/agent", "--outbox", (dir_ / "outbox").string()});
     for (const ProcessResult& r : {check, seal}) {
       // Failures print no output of the agent: it may hold what this test looks for.
       EXPECT_EQ(r.exit_code, 5) << file;
@@ -172,8 +174,9 @@ TEST_F(AgentCliTest, ExportErrorsNeverQuoteTheExport) {
       }
     }
     if (std::string(file) == "no-header.csv") {
-      EXPECT_TRUE(Contains(check.err, "has no column named 'bsn', 'pc', 'huisnummer', "
-                                      "'traject', 'start'"));
+      EXPECT_TRUE(Contains(check.err,
+                           "has no column named 'bsn', 'pc', 'huisnummer', "
+                           "'traject', 'start'"));
       EXPECT_TRUE(Contains(check.err, "6 column(s)"));
       EXPECT_TRUE(Contains(check.err, "csv.delimiter"));
     } else {
@@ -236,8 +239,8 @@ TEST_F(AgentCliTest, TokenCommandReproducesTheReferenceVectors) {
   nlohmann::json vectors = nlohmann::json::parse(in);
   std::string bsn_input, bsn_expected, address_input, address_expected;
   for (const auto& v : vectors["valid"]) {
-    std::string expected = v["canonical"].get<std::string>() + "\t" +
-                           v["token_hex"].get<std::string>() + "\n";
+    std::string expected =
+        v["canonical"].get<std::string>() + "\t" + v["token_hex"].get<std::string>() + "\n";
     if (v["kind"] == "bsn") {
       bsn_input += v["input"].get<std::string>() + "\n";
       bsn_expected += expected;
@@ -257,11 +260,11 @@ TEST_F(AgentCliTest, TokenCommandReproducesTheReferenceVectors) {
       address_expected += "error\t\n";
     }
   }
-  ProcessResult bsn = Agent({"token", "--kind", "bsn", "--key-file", (dir_ / "k").string()},
-                            bsn_input);
+  ProcessResult bsn =
+      Agent({"token", "--kind", "bsn", "--key-file", (dir_ / "k").string()}, bsn_input);
   ASSERT_EQ(bsn.exit_code, 0) << bsn.err;
-  ProcessResult address = Agent(
-      {"token", "--kind", "address", "--key-file", (dir_ / "k").string()}, address_input);
+  ProcessResult address =
+      Agent({"token", "--kind", "address", "--key-file", (dir_ / "k").string()}, address_input);
   ASSERT_EQ(address.exit_code, 0) << address.err;
   // Valid lines match exactly; invalid lines start with "error<TAB>" and name a reason.
   auto matches = [](const std::string& got, const std::string& expected) {
@@ -280,8 +283,8 @@ TEST_F(AgentCliTest, TokenCommandReproducesTheReferenceVectors) {
 TEST_F(AgentCliTest, KeysMustBePrivateAndWellFormed) {
   WriteFile(dir_ / "open", ReadFile(dir_ / "k"));
   ::chmod((dir_ / "open").c_str(), 0644);
-  ProcessResult open = Agent({"token", "--kind", "bsn", "--key-file", (dir_ / "open").string()},
-                             "123456782\n");
+  ProcessResult open =
+      Agent({"token", "--kind", "bsn", "--key-file", (dir_ / "open").string()}, "123456782\n");
   EXPECT_EQ(open.exit_code, 3);
   EXPECT_TRUE(Contains(open.err, "chmod 600")) << open.err;
   WriteFile(dir_ / "short", "0011\n");
@@ -302,11 +305,25 @@ TEST_F(AgentCliTest, KeygenThenSealWritesOnlySealedBatchesAndAManifest) {
   ASSERT_EQ(::stat((keys + "/cov").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 
-  ProcessResult r = Agent({"seal", "--mapping", (dir_ / "m.yaml").string(), "--input",
-                           (dir_ / "e.csv").string(), "--covenant-key", keys + "/cov",
-                           "--linker-public-key", keys + "/linker.pub", "--signing-key",
-                           keys + "/agent", "--outbox", (dir_ / "outbox").string(), "--format",
-                           "json", "--allow-rejects", "--batch-size", "2", "--max-reject-rate",
+  ProcessResult r = Agent({"seal",
+                           "--mapping",
+                           (dir_ / "m.yaml").string(),
+                           "--input",
+                           (dir_ / "e.csv").string(),
+                           "--covenant-key",
+                           keys + "/cov",
+                           "--linker-public-key",
+                           keys + "/linker.pub",
+                           "--signing-key",
+                           keys + "/agent",
+                           "--outbox",
+                           (dir_ / "outbox").string(),
+                           "--format",
+                           "json",
+                           "--allow-rejects",
+                           "--batch-size",
+                           "2",
+                           "--max-reject-rate",
                            "100"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   nlohmann::json manifest = nlohmann::json::parse(r.out);
@@ -324,11 +341,23 @@ TEST_F(AgentCliTest, KeygenThenSealWritesOnlySealedBatchesAndAManifest) {
   EXPECT_EQ(files, 3u);  // two batches and the run manifest
 
   // Sealing the same export into the same outbox again would deliver it twice.
-  std::vector<std::string> again = {"seal", "--mapping", (dir_ / "m.yaml").string(), "--input",
-                                    (dir_ / "e.csv").string(), "--covenant-key", keys + "/cov",
-                                    "--linker-public-key", keys + "/linker.pub", "--signing-key",
-                                    keys + "/agent", "--outbox", (dir_ / "outbox").string(),
-                                    "--allow-rejects", "--quiet", "--max-reject-rate", "100"};
+  std::vector<std::string> again = {"seal",
+                                    "--mapping",
+                                    (dir_ / "m.yaml").string(),
+                                    "--input",
+                                    (dir_ / "e.csv").string(),
+                                    "--covenant-key",
+                                    keys + "/cov",
+                                    "--linker-public-key",
+                                    keys + "/linker.pub",
+                                    "--signing-key",
+                                    keys + "/agent",
+                                    "--outbox",
+                                    (dir_ / "outbox").string(),
+                                    "--allow-rejects",
+                                    "--quiet",
+                                    "--max-reject-rate",
+                                    "100"};
   ProcessResult refused = Agent(again);
   EXPECT_EQ(refused.exit_code, 3);
   EXPECT_TRUE(Contains(refused.err, "already holds a sealed run")) << refused.err;
@@ -377,10 +406,22 @@ class AgentEncodingTest : public AgentCliTest {
   }
   ProcessResult Seal(const std::string& mapping, const std::string& input,
                      std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {
-        "seal", "--quiet", "--mapping", mapping, "--input", input, "--covenant-key",
-        (dir_ / "k").string(), "--linker-public-key", Key("linker.pub"), "--signing-key",
-        Key("agent"), "--outbox", (dir_ / "outbox").string(), "--batch-size", "1"};
+    std::vector<std::string> args = {"seal",
+                                     "--quiet",
+                                     "--mapping",
+                                     mapping,
+                                     "--input",
+                                     input,
+                                     "--covenant-key",
+                                     (dir_ / "k").string(),
+                                     "--linker-public-key",
+                                     Key("linker.pub"),
+                                     "--signing-key",
+                                     Key("agent"),
+                                     "--outbox",
+                                     (dir_ / "outbox").string(),
+                                     "--batch-size",
+                                     "1"};
     args.insert(args.end(), extra.begin(), extra.end());
     return Agent(args);
   }
@@ -398,7 +439,7 @@ TEST_F(AgentEncodingTest, WrongDeclaredEncodingExits5NamingLineAndColumnAndSeals
                           : Seal(MappingWith("utf-8"), input, {"--allow-rejects"});
     EXPECT_EQ(r.exit_code, 5) << r.err;
     EXPECT_TRUE(Contains(r.err, input + ": line 3, column 37: a byte that is not valid utf-8; "
-                                "declare the export's encoding as csv.encoding"))
+                                        "declare the export's encoding as csv.encoding"))
         << r.err;
     EXPECT_TRUE(r.out.empty()) << r.out;
     EXPECT_FALSE(Contains(r.err, "Caf")) << r.err;
@@ -415,13 +456,14 @@ TEST_F(AgentEncodingTest, WrongDeclaredEncodingExits5NamingLineAndColumnAndSeals
   EXPECT_EQ(summary["valid"], 3);
   EXPECT_EQ(summary["rejected"], nlohmann::json::object());
   EXPECT_EQ(summary["encoding"],
-            nlohmann::json({{"name", "windows-1252"}, {"bom", false},
-                            {"reason", "declared in the mapping"}}));
+            nlohmann::json(
+                {{"name", "windows-1252"}, {"bom", false}, {"reason", "declared in the mapping"}}));
   ProcessResult detected =
       Agent({"check", "--quiet", "--mapping", MappingWith("auto"), "--input", input});
   ASSERT_EQ(detected.exit_code, 0) << detected.err;
-  EXPECT_TRUE(Contains(detected.out, "encoding    windows-1252 (auto: not valid UTF-8 (first at "
-                                     "line 3, column 37), read as windows-1252)"))
+  EXPECT_TRUE(Contains(detected.out,
+                       "encoding    windows-1252 (auto: not valid UTF-8 (first at "
+                       "line 3, column 37), read as windows-1252)"))
       << detected.out;
   ProcessResult sealed = Seal(MappingWith("windows-1252"), input, {"--format", "json"});
   ASSERT_EQ(sealed.exit_code, 0) << sealed.err;
@@ -447,8 +489,9 @@ TEST_F(AgentEncodingTest, ReadsUtf16WithByteOrderMark) {
   ProcessResult wrong = Agent({"check", "--quiet", "--mapping", MappingWith("utf-8"), "--input",
                                (dir_ / "u16.csv").string()});
   EXPECT_EQ(wrong.exit_code, 5);
-  EXPECT_TRUE(Contains(wrong.err, "starts with a UTF-16 byte-order mark but csv.encoding is "
-                                  "utf-8; declare utf-16 or auto"))
+  EXPECT_TRUE(Contains(wrong.err,
+                       "starts with a UTF-16 byte-order mark but csv.encoding is "
+                       "utf-8; declare utf-16 or auto"))
       << wrong.err;
 }
 
@@ -462,8 +505,8 @@ TEST_F(AgentEncodingTest, RejectRateGuardTripsAboveTheLimitAndLeavesNoRun) {
     SCOPED_TRACE(allow);
     std::vector<std::string> extra;
     if (allow) extra.push_back("--allow-rejects");
-    std::vector<std::string> check = {"check", "--quiet", "--mapping",
-                                      (dir_ / "m.yaml").string(), "--input", input};
+    std::vector<std::string> check = {"check",   "--quiet", "--mapping", (dir_ / "m.yaml").string(),
+                                      "--input", input};
     check.insert(check.end(), extra.begin(), extra.end());
     ProcessResult checked = Agent(check);
     EXPECT_EQ(checked.exit_code, 5) << checked.err;
@@ -476,8 +519,8 @@ TEST_F(AgentEncodingTest, RejectRateGuardTripsAboveTheLimitAndLeavesNoRun) {
     EXPECT_EQ(OutboxFiles(dir_ / "outbox"), 0u);
   }
   // At or below the limit the usual rules apply.
-  ProcessResult lenient = Seal((dir_ / "m.yaml").string(), input,
-                               {"--allow-rejects", "--max-reject-rate", "66.7"});
+  ProcessResult lenient =
+      Seal((dir_ / "m.yaml").string(), input, {"--allow-rejects", "--max-reject-rate", "66.7"});
   EXPECT_EQ(lenient.exit_code, 0) << lenient.err;
   EXPECT_EQ(OutboxFiles(dir_ / "outbox"), 4u);  // three batches and the manifest
   EXPECT_EQ(Agent({"check", "--quiet", "--mapping", (dir_ / "m.yaml").string(), "--input", input,
@@ -496,8 +539,8 @@ TEST_F(AgentEncodingTest, RejectRateGuardTripsWhenEveryRowIsRejected) {
                                  (dir_ / "m.yaml").string(), "--input", input});
   EXPECT_EQ(checked.exit_code, 5) << checked.err;
   EXPECT_TRUE(Contains(checked.err, input + ": all 1 data row(s) were rejected")) << checked.err;
-  ProcessResult sealed = Seal((dir_ / "m.yaml").string(), input,
-                              {"--allow-rejects", "--max-reject-rate", "100"});
+  ProcessResult sealed =
+      Seal((dir_ / "m.yaml").string(), input, {"--allow-rejects", "--max-reject-rate", "100"});
   EXPECT_EQ(sealed.exit_code, 5) << sealed.err;
   EXPECT_EQ(OutboxFiles(dir_ / "outbox"), 0u);
 }
@@ -533,11 +576,12 @@ TEST_F(AgentEncodingTest, Utf16WithoutByteOrderMarkIsRefusedSayingWhatItProbably
     ProcessResult r = Agent({"check", "--quiet", "--allow-rejects", "--mapping",
                              MappingWith(encoding), "--input", (dir_ / "u16.csv").string()});
     EXPECT_EQ(r.exit_code, 5) << r.err;
-    EXPECT_TRUE(Contains(r.err, (dir_ / "u16.csv").string() +
-                                    ": line 1, column 2: a NUL character (U+0000)"))
+    EXPECT_TRUE(Contains(
+        r.err, (dir_ / "u16.csv").string() + ": line 1, column 2: a NUL character (U+0000)"))
         << r.err;
-    EXPECT_TRUE(Contains(r.err, "is this UTF-16 without a byte-order mark? save it as Unicode "
-                                "text with a BOM"))
+    EXPECT_TRUE(Contains(r.err,
+                         "is this UTF-16 without a byte-order mark? save it as Unicode "
+                         "text with a BOM"))
         << r.err;
     EXPECT_FALSE(Contains(r.err, "CR alone")) << r.err;
     EXPECT_FALSE(Contains(r.err, "no column named")) << r.err;
@@ -578,9 +622,9 @@ TEST_F(AgentEncodingTest, RejectReportListsDuplicatesWithTheirFirstLine) {
             "111222333,7607AB,14,BB,15-3-2014,b\n"
             "123456782,7607 ab,12,SHV,01-02-2014,c\n"  // the same row, written differently
             "111222333,7607AB,14,BB,15-3-2014,d\n");
-  ProcessResult r = Agent({"check", "--quiet", "--format", "json", "--mapping",
-                           (dir_ / "m.yaml").string(), "--input", (dir_ / "dup.csv").string(),
-                           "--rejects", (dir_ / "r.csv").string()});
+  ProcessResult r =
+      Agent({"check", "--quiet", "--format", "json", "--mapping", (dir_ / "m.yaml").string(),
+             "--input", (dir_ / "dup.csv").string(), "--rejects", (dir_ / "r.csv").string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["duplicates"], 2);
   const std::string report = ReadFile(dir_ / "r.csv");

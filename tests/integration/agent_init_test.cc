@@ -21,12 +21,12 @@
 namespace koppel {
 namespace {
 
-using testing::Leak;
-using testing::PlaintextScanner;
-using testing::ProcessResult;
-using testing::ReadFile;
-using testing::RunProcess;
-using testing::TempDir;
+using test::Leak;
+using test::PlaintextScanner;
+using test::ProcessResult;
+using test::ReadFile;
+using test::RunProcess;
+using test::TempDir;
 
 const std::string kBin = KOPPEL_BIN_DIR;
 

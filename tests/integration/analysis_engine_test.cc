@@ -3,6 +3,8 @@
 // registers against address periods, studies of more than 64 indicators, costs priced by code
 // and kept out of the total, and specs that do not fit the deliveries refused with their place
 // before anything is computed or spent.
+#include "linker/analysis/analysis_engine.h"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <gmock/gmock.h>
@@ -22,14 +24,14 @@
 
 #include "core/civil_date.h"
 #include "core/hmac.h"
+#include "core/proto_time.h"
 #include "core/secret.h"
-#include "linker/analysis/analysis_engine.h"
-#include "linker/delivery_check.h"
 #include "linker/analysis/engine_limits.h"
+#include "linker/delivery_check.h"
+#include "linker/linker_store.h"
 #include "linker/query_runner.h"
 #include "linker/release_history.h"
-#include "linker/linker_store.h"
-#include "linker/record_cipher.h"
+#include "linker/store_record_source.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 
@@ -95,8 +97,8 @@ struct Person {
   std::string token;
   size_t household = 0;
   int birth = 0;
-  int moves = 0;       // in 2014: 0, 1 or 2
-  bool left = false;   // moved out of the municipality in 2014: no member on 2014-12-31
+  int moves = 0;      // in 2014: 0, 1 or 2
+  bool left = false;  // moved out of the municipality in 2014: no member on 2014-12-31
   std::vector<std::pair<int, int>> offences;  // code, day
   int64_t care_cents = 0;                     // 0: no care record
 };
@@ -290,8 +292,8 @@ void AddRecords(const World& w, const std::string& covenant, StoreWriter* out) {
   std::vector<std::pair<std::string, v1::Record>> offences, care;
   for (const Person& p : w.persons) {
     for (const auto& [code, day] : p.offences) {
-      offences.emplace_back(p.token, RecordOf("", {CodeValue(static_cast<uint32_t>(code)),
-                                                   DateValue(day)}));
+      offences.emplace_back(p.token,
+                            RecordOf("", {CodeValue(static_cast<uint32_t>(code)), DateValue(day)}));
     }
     if (p.care_cents > 0) {
       care.emplace_back(p.token, RecordOf("", {AmountValue(p.care_cents), YearValue(2014)}));
@@ -301,10 +303,10 @@ void AddRecords(const World& w, const std::string& covenant, StoreWriter* out) {
            {Attribute("feit", v1::ATTRIBUTE_TYPE_CATEGORY, OffenceCodes()),
             Attribute("pleegdatum", v1::ATTRIBUTE_TYPE_DATE)},
            offences);
-  out->Add(covenant, "zorg",
-           {Attribute("kosten", v1::ATTRIBUTE_TYPE_AMOUNT),
-            Attribute("jaar", v1::ATTRIBUTE_TYPE_YEAR)},
-           care);
+  out->Add(
+      covenant, "zorg",
+      {Attribute("kosten", v1::ATTRIBUTE_TYPE_AMOUNT), Attribute("jaar", v1::ATTRIBUTE_TYPE_YEAR)},
+      care);
 }
 
 // The covenant whose records the scans of token ranges share out: every member's benefit
@@ -332,8 +334,8 @@ void AddRangeRecords(const World& w, StoreWriter* out) {
     std::string nowhere(32, static_cast<char>(0x20 + 0x30 * k));
     debts.emplace_back(nowhere, RecordOf("", {AmountValue(cents()), YearValue(2014)}));
   }
-  const std::vector<v1::AttributeSchema> amounts = {
-      Attribute("bedrag", v1::ATTRIBUTE_TYPE_AMOUNT), Attribute("jaar", v1::ATTRIBUTE_TYPE_YEAR)};
+  const std::vector<v1::AttributeSchema> amounts = {Attribute("bedrag", v1::ATTRIBUTE_TYPE_AMOUNT),
+                                                    Attribute("jaar", v1::ATTRIBUTE_TYPE_YEAR)};
   out->Add(kRangesCovenant, "uitkering", amounts, benefits);
   out->SetKeyedByAddress(true);
   out->Add(kRangesCovenant, "schuld", amounts, debts);
@@ -373,10 +375,18 @@ std::string CountsSpec(const std::string& register_yaml, const std::string& extr
          extra_columns;
 }
 
+// The engine over the records `store` holds for `covenant`.
+absl::StatusOr<AnalysisResult> RunEngine(const LinkerStore* store, const std::string& covenant,
+                                         const AnalysisSpec& spec, const PriceTable& prices,
+                                         const EngineOptions& options = {}) {
+  const StoreRecordSource source(store, covenant);
+  return AnalysisEngine(&source).Run(spec, prices, options);
+}
+
 class AnalysisEngineTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new testing::TempDir();
+    dir_ = new test::TempDir();
     world_ = new World(World::Make());
     absl::StatusOr<std::unique_ptr<LinkerStore>> store = LinkerStore::Open(dir_->path() / "db");
     ASSERT_TRUE(store.ok()) << store.status();
@@ -392,17 +402,19 @@ class AnalysisEngineTest : public ::testing::Test {
     AddPeriodRegister(*world_, "typed", &writer, v1::ATTRIBUTE_TYPE_INTEGER);
     AddRecords(*world_, "typed", &writer);
     // Covenants of one scenario each, so that their releases do not meet.
-    for (const char* id : {"price-by-twice", "price-by-filters", "price-by-narrow", "history"}) {
+    for (const char* id : {"price-by-twice", "price-by-filters", "price-by-narrow", "history",
+                           "legacy-fields", "legacy-record"}) {
       AddPeriodRegister(*world_, id, &writer);
       AddRecords(*world_, id, &writer);
     }
     // A second police run whose mapping has one code more, without a price.
     AddPeriodRegister(*world_, "unpriced", &writer);
     AddRecords(*world_, "unpriced", &writer);
-    writer.Add("unpriced", "politie",
-               {Attribute("feit", v1::ATTRIBUTE_TYPE_CATEGORY, CodesWithAnUnpricedOne()),
-                Attribute("pleegdatum", v1::ATTRIBUTE_TYPE_DATE)},
-               {{world_->persons[0].token, RecordOf("", {CodeValue(150), DateValue(Day(2014, 3, 1))})}});
+    writer.Add(
+        "unpriced", "politie",
+        {Attribute("feit", v1::ATTRIBUTE_TYPE_CATEGORY, CodesWithAnUnpricedOne()),
+         Attribute("pleegdatum", v1::ATTRIBUTE_TYPE_DATE)},
+        {{world_->persons[0].token, RecordOf("", {CodeValue(150), DateValue(Day(2014, 3, 1))})}});
     // Snapshot registers delivered for periods ending on 2014-12-31 and, in a second run,
     // on 2014-06-30.
     writer.SetPeriod("2014-01-01", "2014-12-31");
@@ -429,7 +441,7 @@ class AnalysisEngineTest : public ::testing::Test {
   absl::StatusOr<AnalysisResult> Run(const std::string& yaml) {
     absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(yaml, "spec.yaml");
     if (!spec.ok()) return spec.status();
-    return AnalysisEngine(store_, kCovenant, key_).Run(*spec, *prices_);
+    return RunEngine(store_, kCovenant, *spec, *prices_);
   }
 
   // Households on 2014-12-31 where some member in scope satisfies `holds`, per wijk.
@@ -447,13 +459,13 @@ class AnalysisEngineTest : public ::testing::Test {
     return per_wijk;
   }
 
-  static testing::TempDir* dir_;
+  static test::TempDir* dir_;
   static World* world_;
   static LinkerStore* store_;
   static Secret* key_;
   static PriceTable* prices_;
 };
-testing::TempDir* AnalysisEngineTest::dir_ = nullptr;
+test::TempDir* AnalysisEngineTest::dir_ = nullptr;
 World* AnalysisEngineTest::world_ = nullptr;
 LinkerStore* AnalysisEngineTest::store_ = nullptr;
 Secret* AnalysisEngineTest::key_ = nullptr;
@@ -480,15 +492,16 @@ TEST_F(AnalysisEngineTest, SnapshotRegisterGivesWhatAddressPeriodsGiveOnItsDate)
   absl::StatusOr<AnalysisResult> periods = Run(CountsSpec(kPeriodRegister, "", ""));
   ASSERT_TRUE(periods.ok()) << periods.status();
   absl::StatusOr<AnalysisResult> snapshot = Run(CountsSpec(
-      kSnapshotRegister,
-      "  moved: {dataset: brp_snapshot, where: {verhuizingen: {at_least: 2}}}\n",
+      kSnapshotRegister, "  moved: {dataset: brp_snapshot, where: {verhuizingen: {at_least: 2}}}\n",
       "      - {label: moved, count: moved}\n"));
   ASSERT_TRUE(snapshot.ok()) << snapshot.status();
 
   const std::map<int, int> households = HouseholdsWhere([](const Person&) { return true; });
   const std::map<int, int> movers = HouseholdsWhere([](const Person& p) { return p.moves >= 2; });
-  const std::map<int, int> offenders = HouseholdsWhere([](const Person& p) { return OffenceIn2014(p); });
-  const std::map<int, int> cared = HouseholdsWhere([](const Person& p) { return p.care_cents > 0; });
+  const std::map<int, int> offenders =
+      HouseholdsWhere([](const Person& p) { return OffenceIn2014(p); });
+  const std::map<int, int> cared =
+      HouseholdsWhere([](const Person& p) { return p.care_cents > 0; });
   const World& w = *world_;
   const std::map<int, int> adult_offenders =
       HouseholdsWhere([&w](const Person& p) { return w.Adult(p) && OffenceIn2014(p); });
@@ -523,21 +536,25 @@ TEST_F(AnalysisEngineTest, AStudyOfMoreThan64IndicatorsRuns) {
   std::string indicators;
   std::string any;
   for (int k = 0; k < kOffenceCodes; ++k) {
-    indicators += fmt::format("  {}: {{dataset: politie, where: {{feit: [{}]}}, date: pleegdatum}}\n",
-                              Code(k), Code(k));
+    indicators += fmt::format(
+        "  {}: {{dataset: politie, where: {{feit: [{}]}}, date: pleegdatum}}\n", Code(k), Code(k));
     any += (k == 0 ? "" : ", ") + Code(k);
   }
   std::string yaml = CountsSpec(kPeriodRegister, indicators, "");
-  yaml = Replace(yaml, "tables:\n", "flags:\n  any_offence: {any: [" + any + "]}\n"
-                 "  late_offence: {any: [f100, f149], none: [f000]}\ntables:\n");
-  std::string columns = "      - {label: any_offence, count: any_offence}\n"
-                        "      - {label: late_offence, count: late_offence}\n";
+  yaml = Replace(yaml, "tables:\n",
+                 "flags:\n  any_offence: {any: [" + any +
+                     "]}\n"
+                     "  late_offence: {any: [f100, f149], none: [f000]}\ntables:\n");
+  std::string columns =
+      "      - {label: any_offence, count: any_offence}\n"
+      "      - {label: late_offence, count: late_offence}\n";
   for (int k : {0, 63, 64, 65, 127, 128, 149}) {
     columns += fmt::format("      - {{label: {}, count: {}}}\n", Code(k), Code(k));
   }
   absl::StatusOr<AnalysisResult> result = Run(yaml + columns);
   ASSERT_TRUE(result.ok()) << result.status();
-  const std::map<int, int> offenders = HouseholdsWhere([](const Person& p) { return OffenceIn2014(p); });
+  const std::map<int, int> offenders =
+      HouseholdsWhere([](const Person& p) { return OffenceIn2014(p); });
   for (int wijk = 0; wijk < 3; ++wijk) {
     const std::string row = WijkCodes()[static_cast<size_t>(wijk)];
     SCOPED_TRACE(row);
@@ -572,7 +589,8 @@ std::string CostsSpec(const std::string& items) {
          "  offence: {dataset: politie, date: pleegdatum}\n"
          "  care: {dataset: zorg, year: jaar}\n"
          "prices: prices.csv\n"
-         "costs:\n  items:\n" + items +
+         "costs:\n  items:\n" +
+         items +
          "tables:\n"
          "  - {name: by_item, kind: costs, population: households, total: total,\n"
          "     columns: [{label: all}]}\n"
@@ -626,7 +644,8 @@ std::string At(const std::string& yaml, const std::string& text, const std::stri
   const size_t at = yaml.find(text);
   EXPECT_NE(at, std::string::npos) << text;
   const size_t line_start = yaml.rfind('\n', at) + 1;
-  const int line = 1 + static_cast<int>(std::count(yaml.begin(), yaml.begin() + static_cast<long>(at), '\n'));
+  const int line =
+      1 + static_cast<int>(std::count(yaml.begin(), yaml.begin() + static_cast<long>(at), '\n'));
   return fmt::format("spec.yaml:{}:{}: {}: ", line, at - line_start + 1, path);
 }
 
@@ -634,8 +653,7 @@ TEST_F(AnalysisEngineTest, ASpecThatDoesNotFitTheDeliveriesIsRefusedWithItsPlace
   auto check = [&](const std::string& yaml, const std::string& covenant) {
     absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(yaml, "spec.yaml");
     EXPECT_TRUE(spec.ok()) << spec.status();
-    return spec.ok() ? CheckSpecFitsDeliveries(*spec, *prices_, *store_, covenant)
-                     : spec.status();
+    return spec.ok() ? CheckSpecFitsDeliveries(*spec, *prices_, *store_, covenant) : spec.status();
   };
   const std::string good = CountsSpec(kPeriodRegister, "", "");
   EXPECT_TRUE(check(good, kCovenant).ok()) << check(good, kCovenant);
@@ -720,7 +738,6 @@ void ApproveWithPrices(Covenant* covenant, const std::string& spec,
   }
 }
 
-
 v1::QueryRequest Request(const std::string& yaml) {
   v1::QueryRequest request;
   request.set_spec_name("spec.yaml");
@@ -781,12 +798,12 @@ TEST_F(AnalysisEngineTest, KoppelQueryRefusesASpecBeyondAnEngineLimitBeforeConne
     indicators += fmt::format("  i{}: {{dataset: politie, date: pleegdatum}}\n", k);
   }
   const std::filesystem::path spec = dir_->path() / "too-many.yaml";
-  testing::WriteFile(spec, CountsSpec(kPeriodRegister, indicators, ""));
+  test::WriteFile(spec, CountsSpec(kPeriodRegister, indicators, ""));
   std::filesystem::create_directories(dir_->path() / "no-pki");  // never read: refused first
-  testing::ProcessResult query = testing::RunProcess({std::string(KOPPEL_BIN_DIR) + "/koppel", "query", "--spec",
-                                    spec.string(), "--out", (dir_->path() / "out").string(),
-                                    "--linker", "127.0.0.1:1", "--pki",
-                                    (dir_->path() / "no-pki").string(), "--name", "ru"});
+  test::ProcessResult query =
+      test::RunProcess({std::string(KOPPEL_BIN_DIR) + "/koppel", "query", "--spec", spec.string(),
+                        "--out", (dir_->path() / "out").string(), "--linker", "127.0.0.1:1",
+                        "--pki", (dir_->path() / "no-pki").string(), "--name", "ru"});
   EXPECT_EQ(query.exit_code, 3) << query.err;
   EXPECT_THAT(query.err, HasSubstr("too-many.yaml:9:3: indicators: the spec defines 517 "
                                    "indicators; the analysis engine supports at most 512"));
@@ -874,7 +891,8 @@ TEST_F(AnalysisEngineTest, APriceByVolumeIsTheSameWhateverTheFilterOnItsCodesSay
   absl::StatusOr<v1::Release> first = runner.Run("ru", request(spec, first_prices));
   ASSERT_TRUE(first.ok()) << first.status();
   absl::StatusOr<v1::Release> reworded = runner.Run("ru", request(every_code_spec, f007_changed));
-  ASSERT_FALSE(reworded.ok()) << "every code listed is the same records: f007's count by difference";
+  ASSERT_FALSE(reworded.ok())
+      << "every code listed is the same records: f007's count by difference";
   EXPECT_THAT(std::string(reworded.status().message()),
               HasSubstr("prices the same volume as cost item 'offences'"));
   // Two codes only: f007 is not priced, so its price is not part of this item.
@@ -916,8 +934,7 @@ TEST_F(AnalysisEngineTest, AnEarlierReleaseOfAWrongTypedSpecStillRecomputes) {
       << "a new query of the old spec is refused";
   EngineOptions as_made;
   as_made.check_attribute_use = false;
-  absl::StatusOr<AnalysisResult> made =
-      AnalysisEngine(store_, "history", key_).Run(*wrong_spec, {}, as_made);
+  absl::StatusOr<AnalysisResult> made = RunEngine(store_, "history", *wrong_spec, {}, as_made);
   ASSERT_TRUE(made.ok()) << made.status();
   v1::ReleaseRecord record;
   record.set_analysis("engine-test");
@@ -947,6 +964,67 @@ TEST_F(AnalysisEngineTest, AnEarlierReleaseOfAWrongTypedSpecStillRecomputes) {
   EXPECT_EQ(*store_->ReleasesSpent("history"), 2);
 }
 
+// For one version, releases and their records also fill the fields clients and linkers from
+// before Timestamp, Date and presence read (docs/api.md, "Compatibility"); a record from then,
+// with its time as text only, is named by that time when it cannot be recomputed.
+TEST_F(AnalysisEngineTest, ReleasesFillTheLegacyFieldsAndOldRecordsAreNamedByTheirTime) {
+  const std::string good = CountsSpec(kPeriodRegister, "", "");
+  Covenant covenant = QueryCovenant("legacy-fields", {good});  // no release budget
+  QueryRunner runner(&covenant, key_, store_);
+  absl::StatusOr<v1::Release> release = runner.Run("ru", Request(good));
+  ASSERT_TRUE(release.ok()) << release.status();
+  const v1::ReleaseMetadata& meta = release->metadata();
+  ASSERT_TRUE(meta.has_release_time());
+  EXPECT_EQ(meta.legacy_released_at(), IsoTime(meta.release_time()));
+  ASSERT_GT(meta.reference_dates_size(), 0);
+  ASSERT_EQ(meta.legacy_reference_dates_size(), meta.reference_dates_size());
+  for (int i = 0; i < meta.reference_dates_size(); ++i) {
+    EXPECT_EQ(meta.legacy_reference_dates(i), IsoDate(meta.reference_dates(i)));
+  }
+  ASSERT_TRUE(meta.has_releases_left());
+  EXPECT_EQ(meta.releases_left(), -1);  // unlimited, as clients from before presence read it
+  absl::StatusOr<ReleaseHistory> history = ReleaseHistory::Open(store_, "legacy-fields", *key_);
+  ASSERT_TRUE(history.ok()) << history.status();
+  absl::StatusOr<std::vector<v1::ReleaseRecord>> records = history->Load();
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ((*records)[0].legacy_released_at(), meta.legacy_released_at());
+
+  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(good, "old.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  absl::StatusOr<AnalysisResult> made = RunEngine(store_, "legacy-record", *spec, {});
+  ASSERT_TRUE(made.ok()) << made.status();
+  v1::ReleaseRecord old;
+  old.set_legacy_released_at("2024-05-01T10:00:00Z");
+  old.set_analysis("engine-test");
+  old.set_mode(v1::RELEASE_MODE_EXACT);
+  old.set_recipient("ru");
+  old.set_spec_name("old.yaml");
+  old.set_spec_yaml(good);
+  old.set_spec_sha256(Sha256Hex(good));
+  for (const PublishedCell& cell : made->count_cells) {
+    old.add_count_values(cell.value);
+    old.add_count_published(true);
+  }
+  for (const PublishedCell& cell : made->sum_cells) {
+    old.add_sum_values(cell.value);
+    old.add_sum_published(true);
+  }
+  ASSERT_GT(old.count_values_size(), 0);
+  old.set_count_values(0, old.count_values(0) + 1);  // so that it does not recompute
+  for (v1::DataVersion& version : DataVersionOf(*made)) *old.add_data_version() = version;
+  absl::StatusOr<ReleaseHistory> old_history = ReleaseHistory::Open(store_, "legacy-record", *key_);
+  ASSERT_TRUE(old_history.ok()) << old_history.status();
+  ASSERT_TRUE(old_history->Append(old).ok());
+  Covenant old_covenant = QueryCovenant("legacy-record", {good});
+  QueryRunner old_runner(&old_covenant, key_, store_);
+  release = old_runner.Run("ru", Request(good));
+  ASSERT_FALSE(release.ok());
+  EXPECT_EQ(release.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(release.status().message()),
+              HasSubstr("at 2024-05-01T10:00:00Z) cannot be recomputed"));
+}
+
 // A snapshot register's rows are members on the snapshot date only if the extract is of that
 // date: every run's delivery period must end on it.
 TEST_F(AnalysisEngineTest, ASnapshotDateTheRegisterWasNotDeliveredForIsRefused) {
@@ -956,8 +1034,9 @@ TEST_F(AnalysisEngineTest, ASnapshotDateTheRegisterWasNotDeliveredForIsRefused) 
   EXPECT_TRUE(CheckSpecFitsDeliveries(*spec, {}, *store_, "snapshot-dated").ok())
       << CheckSpecFitsDeliveries(*spec, {}, *store_, "snapshot-dated");
 
-  const std::string june = Replace(Replace(yaml, "snapshot: 2014-12-31", "snapshot: 2014-06-30"),
-                                   "reference_dates: [2014-12-31]", "reference_dates: [2014-06-30]");
+  const std::string june =
+      Replace(Replace(yaml, "snapshot: 2014-12-31", "snapshot: 2014-06-30"),
+              "reference_dates: [2014-12-31]", "reference_dates: [2014-06-30]");
   absl::StatusOr<AnalysisSpec> june_spec = ParseAnalysisSpec(june, "spec.yaml");
   ASSERT_TRUE(june_spec.ok()) << june_spec.status();
   absl::Status status = CheckSpecFitsDeliveries(*june_spec, {}, *store_, "snapshot-dated");
@@ -996,8 +1075,7 @@ TEST_F(AnalysisEngineTest, ARunWithAnUnpricedOrMissingCodeRefusesTheSpec) {
   EXPECT_THAT(std::string(status.message()),
               StartsWith(At(costs, "feit, payer", "costs.items.offences.price_by") +
                          "dataset 'politie' delivers 1 code of 'feit' without a unit price"));
-  absl::StatusOr<AnalysisResult> result =
-      AnalysisEngine(store_, "unpriced", key_).Run(*spec, *prices_);
+  absl::StatusOr<AnalysisResult> result = RunEngine(store_, "unpriced", *spec, *prices_);
   ASSERT_FALSE(result.ok()) << "the second police run would be left out of every indicator";
   EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(result.status().message()),
@@ -1014,7 +1092,7 @@ TEST_F(AnalysisEngineTest, ARunWithAnUnpricedOrMissingCodeRefusesTheSpec) {
   EXPECT_THAT(std::string(status.message()),
               StartsWith(At(filtered, "feit: [f999]", "indicators.offence.where.feit") +
                          "dataset 'politie' has no code 'f999'"));
-  result = AnalysisEngine(store_, "unpriced", key_).Run(*filtered_spec, {});
+  result = RunEngine(store_, "unpriced", *filtered_spec, {});
   EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << result.status();
 }
 
@@ -1025,8 +1103,9 @@ TEST_F(AnalysisEngineTest, IndicatorPatternsOfTwoAndEightWords) {
   auto spec_of = [](int extra, const std::vector<int>& columns, int any_a, int any_b, int none) {
     std::string indicators;
     for (int k = 0; k < extra; ++k) {
-      indicators += fmt::format("  i{}: {{dataset: politie, where: {{feit: [{}]}}, date: pleegdatum}}\n",
-                                k, Code(k % kOffenceCodes));
+      indicators +=
+          fmt::format("  i{}: {{dataset: politie, where: {{feit: [{}]}}, date: pleegdatum}}\n", k,
+                      Code(k % kOffenceCodes));
     }
     std::string yaml = CountsSpec(kPeriodRegister, indicators, "");
     yaml = Replace(yaml, "tables:\n",
@@ -1073,8 +1152,9 @@ TEST_F(AnalysisEngineTest, IndicatorPatternsOfTwoAndEightWords) {
   absl::StatusOr<AnalysisResult> over = Run(spec_of(509, {0}, 0, 1, 2));
   ASSERT_FALSE(over.ok());
   EXPECT_EQ(over.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(over.status().message()),
-              HasSubstr("the spec defines 513 indicators; the analysis engine supports at most 512"));
+  EXPECT_THAT(
+      std::string(over.status().message()),
+      HasSubstr("the spec defines 513 indicators; the analysis engine supports at most 512"));
 }
 
 // Everything a result says, atoms and units in an order of their own (the atoms' numbering
@@ -1158,7 +1238,8 @@ TEST_F(AnalysisEngineTest, TokenRangesScannedAtOnceGiveWhatOneScanGives) {
       "  benefit: {dataset: uitkering, year: jaar}\n"
       "  debt: {dataset: schuld, year: jaar}\n"
       "prices: prices.csv\n"
-      "costs:\n  items:\n" + std::string(kCostItems) +
+      "costs:\n  items:\n" +
+      std::string(kCostItems) +
       "    benefits: {indicator: benefit, volume: amount, amount: bedrag, payer: city}\n"
       "    debts: {indicator: debt, volume: amount, amount: bedrag, payer: city}\n"
       "tables:\n"
@@ -1185,7 +1266,7 @@ TEST_F(AnalysisEngineTest, TokenRangesScannedAtOnceGiveWhatOneScanGives) {
     options.keep_units = true;
     options.record_key = [](std::string_view key) { return static_cast<uint32_t>(key[1]) * 7u; };
     absl::StatusOr<AnalysisResult> result =
-        AnalysisEngine(store_, kRangesCovenant, key_).Run(*spec, *prices_, options);
+        RunEngine(store_, kRangesCovenant, *spec, *prices_, options);
     EXPECT_TRUE(result.ok()) << result.status();
     return result.ok() ? Everything(*result) : std::vector<std::string>{};
   };
@@ -1210,7 +1291,7 @@ TEST_F(AnalysisEngineTest, ABatchCommittedWhileTheRangesOpenTheirCursorsIsReadWh
   ASSERT_TRUE(spec.ok()) << spec.status();
   auto run = [&](const EngineOptions& options) {
     absl::StatusOr<AnalysisResult> result =
-        AnalysisEngine(store_, kConsistent, key_).Run(*spec, *prices_, options);
+        RunEngine(store_, kConsistent, *spec, *prices_, options);
     EXPECT_TRUE(result.ok()) << result.status();
     return result.ok() ? *result : AnalysisResult{};
   };

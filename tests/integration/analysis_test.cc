@@ -4,35 +4,35 @@
 // equal the generator's plaintext truth table by table, that what is released is protected (no
 // suppressed cell can be solved from the published ones, checked by an independent solver),
 // and that the covenant's rules refuse what they do not allow.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 #include <signal.h>
 #include <sys/stat.h>
 
-#include <fmt/format.h>
-
 #include <cmath>
-#include <map>
-#include <random>
-#include <tuple>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <thread>
-
-#include <rocksdb/db.h>
+#include <tuple>
 
 #include "core/hmac.h"
 #include "core/key_file.h"
 #include "core/status_macros.h"
 #include "linker/analysis/analysis_engine.h"
-#include "linker/query_runner.h"
 #include "linker/analysis/release.h"
 #include "linker/analysis/release_protection.h"
 #include "linker/linker_store.h"
+#include "linker/query_runner.h"
 #include "linker/store_encryption.h"
+#include "linker/store_record_source.h"
 #include "tests/testing/covenant_files.h"
 #include "tests/testing/group_attacker.h"
 #include "tests/testing/linear_attacker.h"
 #include "tests/testing/plaintext_scanner.h"
+#include "tests/testing/port_file.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 
@@ -41,12 +41,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-using testing::BackgroundProcess;
-using testing::Contains;
-using testing::ProcessResult;
-using testing::ReadFile;
-using testing::RunProcess;
-using testing::WriteFile;
+using test::BackgroundProcess;
+using test::Contains;
+using test::ProcessResult;
+using test::ReadFile;
+using test::RunProcess;
+using test::WriteFile;
 
 const std::string kBin = KOPPEL_BIN_DIR;
 const std::string kSource = KOPPEL_SOURCE_DIR;
@@ -66,8 +66,9 @@ class DeliveredMunicipality {
     Check(RunProcess(synth), "koppel-synth");
     exports_ = json::parse(ReadFile(d / "m/truth/exports.json"));
     study_ = json::parse(ReadFile(d / "m/truth/study.json"));
-    std::vector<std::string> pki = {kSource + "/scripts/pki", "--out", (d / "pki").string(),
-                                     "linker", "research-unit", "other-researcher"};
+    std::vector<std::string> pki = {kSource + "/scripts/pki", "--out",
+                                    (d / "pki").string(),     "linker",
+                                    "research-unit",          "other-researcher"};
     for (const auto& [dataset, e] : exports_["exports"].items()) pki.push_back("agent-" + dataset);
     Check(RunProcess(pki), "scripts/pki");
     Check(RunProcess({kBin + "/koppel-linker", "keygen", "--out", (d / "lkeys").string()}),
@@ -75,23 +76,23 @@ class DeliveredMunicipality {
     fs::create_directory(d / "akeys");
     ::chmod((d / "akeys").c_str(), 0700);
     Check(Agent({"keygen", "--type", "covenant", "--out", (d / "akeys/cov").string()}), "keygen");
-    const testing::TestOfficer officer = testing::TestOfficer::Create("po-analysis");
-    testing::TestCovenant covenant;
+    const test::TestOfficer officer = test::TestOfficer::Create("po-analysis");
+    test::TestCovenant covenant;
     covenant.id = kCovenant;
     covenant.officers = {&officer};
-    covenant.parties = {testing::TestParty::Service("linker", "linker"),
-                        testing::TestParty::Service("vault", "vault"),
-                        testing::TestParty::Service("research-unit", "research_unit"),
-                        testing::TestParty::Service("other-researcher", "research_unit")};
+    covenant.parties = {test::TestParty::Service("linker", "linker"),
+                        test::TestParty::Service("vault", "vault"),
+                        test::TestParty::Service("research-unit", "research_unit"),
+                        test::TestParty::Service("other-researcher", "research_unit")};
     for (const auto& [dataset, e] : exports_["exports"].items()) {
       const std::string key = (d / "akeys" / dataset).string();
       Check(Agent({"keygen", "--type", "signing", "--out", key}), "keygen");
       std::string pk = ReadFile(key + ".pub");
       pk.pop_back();
       const fs::path mapping = d / "m" / e["mapping"].get<std::string>();
-      absl::StatusOr<testing::TestDataset> grant = testing::DatasetFromMapping(mapping);
+      absl::StatusOr<test::TestDataset> grant = test::DatasetFromMapping(mapping);
       if (!grant.ok()) throw std::runtime_error(std::string(grant.status().message()));
-      covenant.parties.push_back(testing::TestParty::DataHolder("agent-" + dataset, pk, {*grant}));
+      covenant.parties.push_back(test::TestParty::DataHolder("agent-" + dataset, pk, {*grant}));
       Check(Agent({"seal", "--quiet", "--allow-rejects", "--mapping", mapping.string(), "--input",
                    (d / "m" / e["file"].get<std::string>()).string(), "--covenant-key",
                    (d / "akeys/cov").string(), "--linker-public-key",
@@ -99,7 +100,7 @@ class DeliveredMunicipality {
                    kCovenant, "--outbox", (d / "outbox" / dataset).string()}),
             "seal " + dataset);
     }
-    std::vector<testing::TestApproval> approvals = {
+    std::vector<test::TestApproval> approvals = {
         {"almelo-mpg", kSource + "/analyses/almelo-mpg.yaml",
          kSource + "/prices/unit_costs_2014.csv"},
         {"cohort-monitor", kSource + "/analyses/cohort-monitor.yaml",
@@ -120,12 +121,13 @@ class DeliveredMunicipality {
       if (!spec.ok()) throw std::runtime_error(std::string(spec.status().message()));
       approvals.push_back({spec->name, d / "analyses" / file, {}});
     }
-    covenant.analysis_yaml = "recipients: [research-unit]\n" + testing::ApprovedYaml(approvals) +
-                             "exploratory: perturb\n"
-                             "dimensions: [area, household_type]\nmeasures: [count, percent, cost]\n"
-                             "disclosure: {min_cell: 10, dominance: {n: 1, k: 0.8}}\n";
-    if (absl::Status s = testing::WriteSignedCovenant(d / "covenant.yaml", covenant.Yaml(),
-                                                      {&officer});
+    covenant.analysis_yaml =
+        "recipients: [research-unit]\n" + test::ApprovedYaml(approvals) +
+        "exploratory: perturb\n"
+        "dimensions: [area, household_type]\nmeasures: [count, percent, cost]\n"
+        "disclosure: {min_cell: 10, dominance: {n: 1, k: 0.8}}\n";
+    if (absl::Status s =
+            test::WriteSignedCovenant(d / "covenant.yaml", covenant.Yaml(), {&officer});
         !s.ok()) {
       throw std::runtime_error(std::string(s.message()));
     }
@@ -144,17 +146,17 @@ class DeliveredMunicipality {
     const fs::path d = dir_.path();
     fs::remove(d / "port");
     linker_ = std::make_unique<BackgroundProcess>(
-        std::vector<std::string>{kBin + "/koppel-linker", "serve", "--listen", "127.0.0.1:0",
-                                 "--port-file", (d / "port").string(), "--pki",
-                                 (d / "pki").string(), "--data", (d / "db").string(), "--keys",
-                                 (d / "lkeys").string(), "--covenant",
-                                 (d / "covenant.yaml").string()},
+        std::vector<std::string>{
+            kBin + "/koppel-linker", "serve", "--listen", "127.0.0.1:0", "--port-file",
+            (d / "port").string(), "--pki", (d / "pki").string(), "--data", (d / "db").string(),
+            "--keys", (d / "lkeys").string(), "--covenant", (d / "covenant.yaml").string()},
         (d / "linker.log").string());
-    for (int i = 0; i < 200 && !fs::exists(d / "port"); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    absl::StatusOr<std::string> address = test::WaitForPortFile(d / "port", *linker_);
+    if (!address.ok()) {
+      throw std::runtime_error("linker did not start: " + address.status().ToString() + "\n" +
+                               ReadFile(d / "linker.log"));
     }
-    if (!fs::exists(d / "port")) throw std::runtime_error("linker did not start: " + ReadFile(d / "linker.log"));
-    address_ = "127.0.0.1:" + std::to_string(std::stoi(ReadFile(d / "port")));
+    address_ = *std::move(address);
   }
 
   void StopLinker() {
@@ -170,13 +172,23 @@ class DeliveredMunicipality {
                              const std::string& outbox) const {
     const fs::path d = dir_.path();
     const json& e = exports_["exports"][dataset];
-    std::vector<std::string> seal = {
-        "seal", "--quiet", "--allow-rejects", "--mapping",
-        (d / "m" / e["mapping"].get<std::string>()).string(), "--input",
-        (d / "m" / e["file"].get<std::string>()).string(), "--covenant-key",
-        (d / "akeys/cov").string(), "--linker-public-key", (d / "lkeys/linker.key.pub").string(),
-        "--signing-key", (d / "akeys" / dataset).string(), "--covenant-id", kCovenant,
-        "--outbox", (d / outbox).string()};
+    std::vector<std::string> seal = {"seal",
+                                     "--quiet",
+                                     "--allow-rejects",
+                                     "--mapping",
+                                     (d / "m" / e["mapping"].get<std::string>()).string(),
+                                     "--input",
+                                     (d / "m" / e["file"].get<std::string>()).string(),
+                                     "--covenant-key",
+                                     (d / "akeys/cov").string(),
+                                     "--linker-public-key",
+                                     (d / "lkeys/linker.key.pub").string(),
+                                     "--signing-key",
+                                     (d / "akeys" / dataset).string(),
+                                     "--covenant-id",
+                                     kCovenant,
+                                     "--outbox",
+                                     (d / outbox).string()};
     seal.insert(seal.end(), seal_flags.begin(), seal_flags.end());
     ProcessResult sealed = Agent(seal);
     if (sealed.exit_code != 0) return sealed;
@@ -188,9 +200,10 @@ class DeliveredMunicipality {
   ProcessResult Query(const std::string& spec, const std::string& format, const std::string& out,
                       const std::string& name = "research-unit",
                       const std::vector<std::string>& flags = {}) const {
-    std::vector<std::string> args = {kBin + "/koppel", "query", "--spec", spec, "--format", format,
-                                     "--out", out, "--linker", address_, "--pki",
-                                     (dir() / "pki").string(), "--name", name};
+    std::vector<std::string> args = {kBin + "/koppel", "query",  "--spec", spec,
+                                     "--format",       format,   "--out",  out,
+                                     "--linker",       address_, "--pki",  (dir() / "pki").string(),
+                                     "--name",         name};
     args.insert(args.end(), flags.begin(), flags.end());
     return RunProcess(args);
   }
@@ -210,7 +223,8 @@ class DeliveredMunicipality {
     ASSIGN_OR_RETURN(Secret data_key,
                      HkdfSha256(master.span(), {}, "koppel/v1/data/" + kCovenant, 32));
     RETURN_IF_ERROR(store->OpenCovenant(kCovenant, data_key));
-    AnalysisEngine engine(store.get(), kCovenant, &data_key);
+    const StoreRecordSource source(store.get(), kCovenant);
+    AnalysisEngine engine(&source);
     return engine.Run(spec, prices, options);
   }
 
@@ -226,7 +240,7 @@ class DeliveredMunicipality {
     return RunProcess(args);
   }
 
-  testing::TempDir dir_;
+  test::TempDir dir_;
   json exports_;
   json study_;
   std::unique_ptr<BackgroundProcess> linker_;
@@ -252,13 +266,13 @@ double Round2(double x) { return std::round(x * 100) / 100; }
 void ExpectNoGroupDisclosed(const std::vector<const AnalysisResult*>& releases,
                             const std::vector<const std::vector<CellState>*>& states,
                             int max_literals) {
-  absl::StatusOr<testing::HeldReleases> held = testing::JoinReleases(releases, states);
+  absl::StatusOr<test::HeldReleases> held = test::JoinReleases(releases, states);
   ASSERT_TRUE(held.ok()) << held.status();
-  absl::StatusOr<std::vector<testing::DisclosedGroup>> disclosed =
-      testing::FindDisclosedGroups(held->atoms, held->published, 10, max_literals);
+  absl::StatusOr<std::vector<test::DisclosedGroup>> disclosed =
+      test::FindDisclosedGroups(held->atoms, held->published, 10, max_literals);
   ASSERT_TRUE(disclosed.ok()) << disclosed.status();
   EXPECT_TRUE(disclosed->empty()) << disclosed->size() << " groups disclosed:\n"
-                                  << testing::Describe(*disclosed);
+                                  << test::Describe(*disclosed);
 }
 
 // Which count cells of `result` a release published: those a released count shows.
@@ -313,18 +327,17 @@ const std::string kComplementTables = R"(  - name: complement
 std::string ComplementSpec() { return SpecLike("attack-complement", "", "", kComplementTables); }
 
 std::string SingleFamilySpec() {
-  return SpecLike(
-      "attack-single-family",
-      "  three_problems: {all: [bijstand, youth_care, adult_crime_suspect]}\n"
-      "  two_problems: {all: [low_income, youth_ambulant]}\n",
-      "",
-      "  - name: single_family\n"
-      "    population: families\n"
-      "    rows: area\n"
-      "    columns:\n"
-      "      - {label: families_N}\n"
-      "      - {label: not_three, where: {none: [three_problems]}}\n"
-      "      - {label: not_two, where: {none: [two_problems]}}\n");
+  return SpecLike("attack-single-family",
+                  "  three_problems: {all: [bijstand, youth_care, adult_crime_suspect]}\n"
+                  "  two_problems: {all: [low_income, youth_ambulant]}\n",
+                  "",
+                  "  - name: single_family\n"
+                  "    population: families\n"
+                  "    rows: area\n"
+                  "    columns:\n"
+                  "      - {label: families_N}\n"
+                  "      - {label: not_three, where: {none: [three_problems]}}\n"
+                  "      - {label: not_two, where: {none: [two_problems]}}\n");
 }
 
 std::string PopulationSpec() {
@@ -342,24 +355,40 @@ std::string PopulationSpec() {
 // combine names with all / any / none at random (fixed seed, so the covenant can approve it).
 std::string RandomSpec(uint32_t seed) {
   std::mt19937 rng(seed);
-  const std::vector<std::string> names = {
-      "bijstand", "ww", "disability", "low_income", "moves", "adult_basis_ggz",
-      "adult_crime_suspect", "youth_care", "youth_ambulant", "child_specialist_ggz",
-      "socio_economic", "psychosocial_adults", "psychosocial_children", "all_three", "chronic"};
+  const std::vector<std::string> names = {"bijstand",
+                                          "ww",
+                                          "disability",
+                                          "low_income",
+                                          "moves",
+                                          "adult_basis_ggz",
+                                          "adult_crime_suspect",
+                                          "youth_care",
+                                          "youth_ambulant",
+                                          "child_specialist_ggz",
+                                          "socio_economic",
+                                          "psychosocial_adults",
+                                          "psychosocial_children",
+                                          "all_three",
+                                          "chronic"};
   auto name = [&]() { return names[rng() % names.size()]; };
   auto selection = [&]() -> std::string {
     switch (rng() % 5) {
-      case 0: return fmt::format("{{all: [{}]}}", name());
-      case 1: return fmt::format("{{none: [{}]}}", name());
-      case 2: return fmt::format("{{all: [{}], none: [{}]}}", name(), name());
-      case 3: return fmt::format("{{any: [{}, {}]}}", name(), name());
-      default: return "{all: [random_flag]}";
+      case 0:
+        return fmt::format("{{all: [{}]}}", name());
+      case 1:
+        return fmt::format("{{none: [{}]}}", name());
+      case 2:
+        return fmt::format("{{all: [{}], none: [{}]}}", name(), name());
+      case 3:
+        return fmt::format("{{any: [{}, {}]}}", name(), name());
+      default:
+        return "{all: [random_flag]}";
     }
   };
-  const std::string flag = rng() % 2 == 0
-                               ? fmt::format("  random_flag: {{all: [{}, {}]}}\n", name(), name())
-                               : fmt::format("  random_flag: {{any: [{}, {}], none: [{}]}}\n",
-                                             name(), name(), name());
+  const std::string flag =
+      rng() % 2 == 0
+          ? fmt::format("  random_flag: {{all: [{}, {}]}}\n", name(), name())
+          : fmt::format("  random_flag: {{any: [{}, {}], none: [{}]}}\n", name(), name(), name());
   std::string population = "{household_type: family}";
   if (rng() % 2 == 0) population = fmt::format("{{household_type: family, none: [{}]}}", name());
   std::string tables = fmt::format(
@@ -378,22 +407,23 @@ std::string RandomSpec(uint32_t seed) {
 // fresh noise per cell, averaging the differences would give their number.
 std::string AveragingSpec() {
   const std::vector<std::string> others = {
-      "ww", "disability", "other_social", "low_income", "moves", "adult_basis_ggz",
-      "adult_specialist_ggz", "adult_crime_suspect", "youth_care", "child_basis_ggz",
-      "child_specialist_ggz", "ots"};
+      "ww",         "disability",      "other_social",         "low_income",
+      "moves",      "adult_basis_ggz", "adult_specialist_ggz", "adult_crime_suspect",
+      "youth_care", "child_basis_ggz", "child_specialist_ggz", "ots"};
   std::string columns = "      - {label: families_N}\n";
   for (const std::string& other : others) {
     columns += fmt::format("      - {{label: or_{0}, where: {{any: [bijstand, {0}]}}}}\n", other);
-    columns += fmt::format("      - {{label: only_{0}, where: {{all: [{0}], none: [bijstand]}}}}\n", other);
+    columns += fmt::format("      - {{label: only_{0}, where: {{all: [{0}], none: [bijstand]}}}}\n",
+                           other);
   }
   return SpecLike("explore-averaging", "", "",
                   "  - name: averaging\n    population: families\n    rows: area\n"
-                  "    columns:\n" + columns);
+                  "    columns:\n" +
+                      columns);
 }
 
 std::string ExploratorySpec(const std::string& name, const std::string& population) {
-  return SpecLike(name, "",
-                  "  explored: {household_type: family" + population + "}\n",
+  return SpecLike(name, "", "  explored: {household_type: family" + population + "}\n",
                   "  - name: explored\n"
                   "    population: explored\n"
                   "    rows: area\n"
@@ -455,7 +485,8 @@ void ExpectMatchesStudy(const AnalysisResult& result, const json& study, bool wi
       const json& expected = truth[c.domain][c.truth_name];
       EXPECT_EQ(Value(*c.table, label, c.label + "_n"), expected["n"].get<double>())
           << c.table->name << " " << c.label;
-      EXPECT_DOUBLE_EQ(Round2(Value(*c.table, label, c.label + "_pct")), expected["pct"].get<double>())
+      EXPECT_DOUBLE_EQ(Round2(Value(*c.table, label, c.label + "_pct")),
+                       expected["pct"].get<double>())
           << c.table->name << " " << c.label;
     }
     EXPECT_EQ(Value(*mpg, label, "households_N"), truth["households"].get<double>());
@@ -468,22 +499,27 @@ void ExpectMatchesStudy(const AnalysisResult& result, const json& study, bool wi
   const json& total = study["total"];
   const ResultTable* overlap = result.FindTable("table5_overlap");
   ASSERT_NE(overlap, nullptr);
-  for (const std::string domain : {"socio_economic", "psychosocial_adults", "psychosocial_children"}) {
+  for (const std::string domain :
+       {"socio_economic", "psychosocial_adults", "psychosocial_children"}) {
     const json& o = total["overlap"][domain];
     EXPECT_EQ(Value(*overlap, "no problem in this domain", domain), o["none"].get<double>());
-    EXPECT_EQ(Value(*overlap, "one or more problems in this domain", domain), o["any"].get<double>());
+    EXPECT_EQ(Value(*overlap, "one or more problems in this domain", domain),
+              o["any"].get<double>());
     EXPECT_EQ(Value(*overlap, "problems in this domain only", domain), o["only"].get<double>());
-    for (const std::string other : {"socio_economic", "psychosocial_adults", "psychosocial_children"}) {
+    for (const std::string other :
+         {"socio_economic", "psychosocial_adults", "psychosocial_children"}) {
       if (other == domain) continue;
       EXPECT_EQ(Value(*overlap, "also " + other, domain), o["also_" + other].get<double>());
     }
-    EXPECT_EQ(Value(*overlap, "in all of these domains", domain), total["overlap"]["all_three"].get<double>());
+    EXPECT_EQ(Value(*overlap, "in all of these domains", domain),
+              total["overlap"]["all_three"].get<double>());
   }
   const ResultTable* support = result.FindTable("table5_support_years");
   ASSERT_NE(support, nullptr);
   for (const auto& [row, key] : std::vector<std::pair<std::string, std::string>>{
            {"2012", "2012"}, {"2013", "2013"}, {"both 2012 and 2013", "both"}}) {
-    EXPECT_EQ(Value(*support, row, "families_with_support"), total["support"][key]["families"].get<double>());
+    EXPECT_EQ(Value(*support, row, "families_with_support"),
+              total["support"][key]["families"].get<double>());
     EXPECT_EQ(Value(*support, row, "of_which_problems_in_all_three_domains"),
               total["support"][key]["all_three_domains"].get<double>());
   }
@@ -506,11 +542,16 @@ void ExpectMatchesStudy(const AnalysisResult& result, const json& study, bool wi
     EXPECT_NEAR(engine, euros.get<double>(), 0.01) << item;
   }
   EXPECT_NEAR(Value(*costs, "total", "all_families_eur"), c["total_eur"].get<double>(), 0.01);
-  EXPECT_NEAR(Value(*costs, "total", "mpg_families_eur"), c["mpg_families_total_eur"].get<double>(), 0.01);
-  EXPECT_NEAR(Value(*costs, "total", "mpg_families_mean_eur"), c["mean_per_mpg_family_eur"].get<double>(), 0.01);
-  EXPECT_NEAR(Value(*costs, "total", "other_families_eur"), c["other_families_total_eur"].get<double>(), 0.01);
-  EXPECT_NEAR(Value(*costs, "total", "other_families_mean_eur"), c["mean_per_other_family_eur"].get<double>(), 0.01);
-  EXPECT_EQ(Value(*costs, "households", "mpg_families_eur"), total["mpg"]["families"].get<double>());
+  EXPECT_NEAR(Value(*costs, "total", "mpg_families_eur"), c["mpg_families_total_eur"].get<double>(),
+              0.01);
+  EXPECT_NEAR(Value(*costs, "total", "mpg_families_mean_eur"),
+              c["mean_per_mpg_family_eur"].get<double>(), 0.01);
+  EXPECT_NEAR(Value(*costs, "total", "other_families_eur"),
+              c["other_families_total_eur"].get<double>(), 0.01);
+  EXPECT_NEAR(Value(*costs, "total", "other_families_mean_eur"),
+              c["mean_per_other_family_eur"].get<double>(), 0.01);
+  EXPECT_EQ(Value(*costs, "households", "mpg_families_eur"),
+            total["mpg"]["families"].get<double>());
 }
 
 // The protection of the engine's result on its own: no primary-suppressed cell of either system
@@ -538,7 +579,7 @@ void ExpectProtected(const AnalysisResult& result, const AnalysisPolicy& policy)
       }
     }
     absl::StatusOr<std::vector<size_t>> derivable =
-        testing::FindDerivableCells(cells, published, atoms);
+        test::FindDerivableCells(cells, published, atoms);
     ASSERT_TRUE(derivable.ok()) << derivable.status();
     for (size_t i : *derivable) {
       EXPECT_NE(p.state[i], CellState::kPrimary)
@@ -555,14 +596,13 @@ void ExpectProtected(const AnalysisResult& result, const AnalysisPolicy& policy)
 class AlmeloAnalysisTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    municipality_ = new DeliveredMunicipality(
-        {}, {{"complement.yaml", ComplementSpec()},
-             {"single-family.yaml", SingleFamilySpec()},
-             {"population.yaml", PopulationSpec()},
-             {"random-1.yaml", RandomSpec(1)},
-             {"random-2.yaml", RandomSpec(2)},
-             {"random-3.yaml", RandomSpec(3)},
-             {"random-4.yaml", RandomSpec(4)}});
+    municipality_ = new DeliveredMunicipality({}, {{"complement.yaml", ComplementSpec()},
+                                                   {"single-family.yaml", SingleFamilySpec()},
+                                                   {"population.yaml", PopulationSpec()},
+                                                   {"random-1.yaml", RandomSpec(1)},
+                                                   {"random-2.yaml", RandomSpec(2)},
+                                                   {"random-3.yaml", RandomSpec(3)},
+                                                   {"random-4.yaml", RandomSpec(4)}});
   }
   static void TearDownTestSuite() { delete municipality_; }
   static DeliveredMunicipality* municipality_;
@@ -600,14 +640,17 @@ TEST_F(AlmeloAnalysisTest, CohortMonitorEqualsItsGroundTruth) {
     for (const auto& [payer, cents] : t["costs_cents"]["by_payer"].items()) {
       EXPECT_NEAR(Value(*costs, payer, column), cents.get<double>() / 100, 0.01) << payer;
     }
-    EXPECT_NEAR(Value(*costs, "total", column), t["costs_cents"]["total"].get<double>() / 100, 0.01);
+    EXPECT_NEAR(Value(*costs, "total", column), t["costs_cents"]["total"].get<double>() / 100,
+                0.01);
   }
   EXPECT_GT(truth["total"]["households"].get<int>(), 100);
 
   const fs::path out = municipality_->dir() / "cohort-release";
-  ProcessResult query = municipality_->Query(kSource + "/analyses/cohort-monitor.yaml", "csv", out.string());
+  ProcessResult query =
+      municipality_->Query(kSource + "/analyses/cohort-monitor.yaml", "csv", out.string());
   ASSERT_EQ(query.exit_code, 0) << query.err;
-  EXPECT_TRUE(Contains(ReadFile(out / "escalations.csv"), "two_parents,")) << ReadFile(out / "escalations.csv");
+  EXPECT_TRUE(Contains(ReadFile(out / "escalations.csv"), "two_parents,"))
+      << ReadFile(out / "escalations.csv");
 }
 
 TEST_F(AlmeloAnalysisTest, QueryReleasesOnlyProtectedTablesThatMatchTheEngine) {
@@ -657,7 +700,8 @@ TEST_F(AlmeloAnalysisTest, QueryReleasesOnlyProtectedTablesThatMatchTheEngine) {
         }
         if (exact->kind == ResultKind::kCount) {
           EXPECT_EQ(cell.get<double>(), exact->value) << table["name"] << " " << row["label"];
-          EXPECT_TRUE(exact->value == 0 || exact->value >= 10) << table["name"] << " " << columns[c];
+          EXPECT_TRUE(exact->value == 0 || exact->value >= 10)
+              << table["name"] << " " << columns[c];
           ++compared;
         }
       }
@@ -737,7 +781,11 @@ TEST_F(AlmeloAnalysisTest, PercentRuleRoundingAndWarningsFollowTheCovenant) {
   // Warnings carry no counts: a spec could make one count a few persons of its choice.
   for (const std::string& warning : release->metadata().warnings()) {
     EXPECT_FALSE(std::isdigit(static_cast<unsigned char>(warning[0]))) << warning;
-    EXPECT_FALSE(Contains(warning, " persons or addresses") && std::any_of(warning.begin(), warning.begin() + static_cast<std::ptrdiff_t>(warning.find(" persons")), ::isdigit))
+    EXPECT_FALSE(
+        Contains(warning, " persons or addresses") &&
+        std::any_of(warning.begin(),
+                    warning.begin() + static_cast<std::ptrdiff_t>(warning.find(" persons")),
+                    ::isdigit))
         << warning;
   }
 
@@ -789,8 +837,8 @@ TEST_F(AlmeloAnalysisTest, CovenantRulesRefuseWithTheRuleName) {
                 fs::copy_options::overwrite_existing);
   fs::create_directories(municipality_->dir() / "analyses");
   WriteFile(municipality_->dir() / "analyses/weaker.yaml", weaker);
-  ProcessResult weak = municipality_->Query((municipality_->dir() / "analyses/weaker.yaml").string(),
-                                            "json", out.string());
+  ProcessResult weak = municipality_->Query(
+      (municipality_->dir() / "analyses/weaker.yaml").string(), "json", out.string());
   EXPECT_EQ(weak.exit_code, 7) << weak.err;
   EXPECT_TRUE(Contains(weak.err, "(rule: analysis.disclosure.min_cell)")) << weak.err;
 
@@ -810,9 +858,9 @@ TEST_F(AlmeloAnalysisTest, CovenantRulesRefuseWithTheRuleName) {
   // The approved spec changed in one byte is no longer approved: an exact release is refused.
   std::string edited = ReadFile(kAlmeloSpec) + "\n";
   WriteFile(municipality_->dir() / "analyses/edited.yaml", edited);
-  ProcessResult exact = municipality_->Query(
-      (municipality_->dir() / "analyses/edited.yaml").string(), "json", out.string(),
-      "research-unit", {"--exact"});
+  ProcessResult exact =
+      municipality_->Query((municipality_->dir() / "analyses/edited.yaml").string(), "json",
+                           out.string(), "research-unit", {"--exact"});
   EXPECT_EQ(exact.exit_code, 7) << exact.err;
   EXPECT_TRUE(Contains(exact.err, "(rule: analysis.approved)")) << exact.err;
   EXPECT_TRUE(Contains(exact.err, Sha256Hex(edited))) << exact.err;
@@ -826,7 +874,8 @@ TEST_F(AlmeloAnalysisTest, CovenantRulesRefuseWithTheRuleName) {
 TEST_F(AlmeloAnalysisTest, ExploratorySpecsArePerturbedConsistently) {
   const fs::path analyses = municipality_->dir() / "analyses";
   WriteFile(analyses / "explore.yaml", ExploratorySpec("explore", ""));
-  WriteFile(analyses / "explore-without.yaml", ExploratorySpec("explore-without", ", none: [bijstand]"));
+  WriteFile(analyses / "explore-without.yaml",
+            ExploratorySpec("explore-without", ", none: [bijstand]"));
   auto release_of = [&](const std::string& file, const std::string& out) {
     ProcessResult query = municipality_->Query((analyses / file).string(), "json",
                                                (municipality_->dir() / out).string());
@@ -841,7 +890,8 @@ TEST_F(AlmeloAnalysisTest, ExploratorySpecsArePerturbedConsistently) {
   EXPECT_EQ(first["metadata"]["perturbation_max_noise"], 3);
   EXPECT_EQ(first["tables"], again["tables"]) << "the same cells must get the same noise";
 
-  absl::StatusOr<AnalysisResult> truth = municipality_->RunEngine((analyses / "explore.yaml").string());
+  absl::StatusOr<AnalysisResult> truth =
+      municipality_->RunEngine((analyses / "explore.yaml").string());
   ASSERT_TRUE(truth.ok()) << truth.status();
   absl::StatusOr<AnalysisResult> truth_without =
       municipality_->RunEngine((analyses / "explore-without.yaml").string());
@@ -851,8 +901,8 @@ TEST_F(AlmeloAnalysisTest, ExploratorySpecsArePerturbedConsistently) {
     const std::string label = row["label"];
     const ResultTable& table = truth->tables[0];
     for (const std::string column : {"families_N", "bijstand_n", "moves"}) {
-      const size_t c = static_cast<size_t>(std::find(table.columns.begin(), table.columns.end(), column) -
-                                           table.columns.begin());
+      const size_t c = static_cast<size_t>(
+          std::find(table.columns.begin(), table.columns.end(), column) - table.columns.begin());
       const json& cell = row["cells"][c];
       const double real = Value(table, label, column);
       if (cell == "*") {
@@ -871,7 +921,8 @@ TEST_F(AlmeloAnalysisTest, ExploratorySpecsArePerturbedConsistently) {
         continue;
       }
       const int64_t difference = row["cells"][0].get<int64_t>() - other["cells"][0].get<int64_t>();
-      if (static_cast<double>(difference) != Value(truth->tables[0], label, "bijstand_n")) ++differences_off;
+      if (static_cast<double>(difference) != Value(truth->tables[0], label, "bijstand_n"))
+        ++differences_off;
     }
   }
   EXPECT_GT(noisy, 5) << "perturbation must change counts";
@@ -923,7 +974,8 @@ TEST_F(AlmeloAnalysisTest, AttackerHoldingEveryReleaseDerivesNoSmallCount) {
   int64_t suppressed_for_history = 0;
   for (size_t i = 0; i < specs.size(); ++i) {
     const fs::path out = municipality_->dir() / fmt::format("attack-{}", i);
-    ProcessResult query = municipality_->Query(specs[i], "json", out.string(), "research-unit", {"--exact"});
+    ProcessResult query =
+        municipality_->Query(specs[i], "json", out.string(), "research-unit", {"--exact"});
     ASSERT_EQ(query.exit_code, 0) << specs[i] << ": " << query.err;
     const json release = json::parse(ReadFile(out / "release.json"));
     EXPECT_EQ(release["metadata"]["mode"], "exact");
@@ -953,8 +1005,9 @@ TEST_F(AlmeloAnalysisTest, AttackerHoldingEveryReleaseDerivesNoSmallCount) {
   for (const ResultRow& row : complement->rows) {
     const double families = row.cells[0].value;
     const double without = row.cells[1].value;
-    const bool both = naive->state[static_cast<size_t>(row.cells[0].sources[0].index)] == CellState::kPublished &&
-                      naive->state[static_cast<size_t>(row.cells[1].sources[0].index)] == CellState::kPublished;
+    const bool both =
+        naive->state[static_cast<size_t>(row.cells[0].sources[0].index)] == CellState::kPublished &&
+        naive->state[static_cast<size_t>(row.cells[1].sources[0].index)] == CellState::kPublished;
     if (both && families - without >= 1 && families - without <= 9) ++leaks;
   }
   EXPECT_GT(leaks, 0) << "the municipality must have wijken with 1-9 families on bijstand";
@@ -966,7 +1019,8 @@ TEST_F(AlmeloAnalysisTest, AttackerHoldingEveryReleaseDerivesNoSmallCount) {
 TEST_F(AlmeloAnalysisTest, RandomSpecsReleasedTogetherDiscloseNothing) {
   const fs::path analyses = municipality_->dir() / "analyses";
   std::vector<std::string> specs;
-  for (int seed = 1; seed <= 4; ++seed) specs.push_back((analyses / fmt::format("random-{}.yaml", seed)).string());
+  for (int seed = 1; seed <= 4; ++seed)
+    specs.push_back((analyses / fmt::format("random-{}.yaml", seed)).string());
   specs.push_back(kAlmeloSpec);
   EngineOptions with_units;
   with_units.keep_units = true;
@@ -974,7 +1028,8 @@ TEST_F(AlmeloAnalysisTest, RandomSpecsReleasedTogetherDiscloseNothing) {
   std::vector<std::vector<CellState>> states;
   for (size_t i = 0; i < specs.size(); ++i) {
     const fs::path out = municipality_->dir() / fmt::format("random-release-{}", i);
-    ProcessResult query = municipality_->Query(specs[i], "json", out.string(), "research-unit", {"--exact"});
+    ProcessResult query =
+        municipality_->Query(specs[i], "json", out.string(), "research-unit", {"--exact"});
     ASSERT_EQ(query.exit_code, 0) << specs[i] << ": " << query.err;
     absl::StatusOr<AnalysisResult> result = municipality_->RunEngine(specs[i], with_units);
     ASSERT_TRUE(result.ok()) << result.status();
@@ -993,9 +1048,10 @@ TEST_F(AlmeloAnalysisTest, RandomSpecsReleasedTogetherDiscloseNothing) {
 TEST_F(AlmeloAnalysisTest, MalformedSpecFailsBeforeTheNetworkWithItsLine) {
   fs::create_directories(municipality_->dir() / "analyses");
   const fs::path spec = municipality_->dir() / "analyses/broken.yaml";
-  WriteFile(spec, "analysis: broken\nreference_dates: [2014-12-31]\ntables: [{name: t, kind: pie}]\n");
-  ProcessResult query = municipality_->Query(spec.string(), "json",
-                                             (municipality_->dir() / "broken-out").string());
+  WriteFile(spec,
+            "analysis: broken\nreference_dates: [2014-12-31]\ntables: [{name: t, kind: pie}]\n");
+  ProcessResult query =
+      municipality_->Query(spec.string(), "json", (municipality_->dir() / "broken-out").string());
   EXPECT_EQ(query.exit_code, 3) << query.err;
   EXPECT_TRUE(Contains(query.err, "broken.yaml:")) << query.err;
 }
@@ -1091,8 +1147,8 @@ TEST_F(SmallMunicipalityAnalysisTest, ARunWithoutWhatTheStudyReadsIsLeftOutAndNa
   const fs::path out = municipality_->dir() / "fewer-fields";
   ProcessResult before = municipality_->Query(kAlmeloSpec, "json", (out / "before").string());
   ASSERT_EQ(before.exit_code, 0) << before.err;
-  ProcessResult delivered = municipality_->DeliverAgain("jeugdzorg", {"--fields", "zorgvorm"},
-                                                        "outbox-fewer-fields");
+  ProcessResult delivered =
+      municipality_->DeliverAgain("jeugdzorg", {"--fields", "zorgvorm"}, "outbox-fewer-fields");
   ASSERT_EQ(delivered.exit_code, 0) << delivered.err;
   ProcessResult after = municipality_->Query(kAlmeloSpec, "json", (out / "after").string());
   ASSERT_EQ(after.exit_code, 0) << after.err;
@@ -1124,8 +1180,9 @@ TEST_F(SmallMunicipalityAnalysisTest, ASpecOfTheWrongAttributeTypeIsASpecErrorWi
   ProcessResult query = municipality_->Query((dir / "analyses/wrong-type.yaml").string(), "json",
                                              (dir / "out").string());
   EXPECT_EQ(query.exit_code, 3) << query.err;
-  EXPECT_TRUE(Contains(query.err, "wrong-type.yaml:14:17: register.address_from: dataset 'brp' "
-                                  "delivers 'wijk' as a category, but this use needs a date"))
+  EXPECT_TRUE(Contains(query.err,
+                       "wrong-type.yaml:14:17: register.address_from: dataset 'brp' "
+                       "delivers 'wijk' as a category, but this use needs a date"))
       << query.err;
   EXPECT_FALSE(fs::exists(dir / "out/release.json"));
 }
@@ -1173,7 +1230,8 @@ TEST_F(SmallMunicipalityAnalysisTest, HistoryOutlivesARestartAndLostDataStopsRel
   municipality_->StartLinker();
   ProcessResult refused = municipality_->Query(kAlmeloSpec, "json", (out / "3").string());
   EXPECT_NE(refused.exit_code, 0);
-  EXPECT_TRUE(Contains(refused.err, "cannot be recomputed from the deliveries it used")) << refused.err;
+  EXPECT_TRUE(Contains(refused.err, "cannot be recomputed from the deliveries it used"))
+      << refused.err;
   EXPECT_FALSE(fs::exists(out / "3/release.json"));
 }
 

@@ -23,13 +23,13 @@ namespace koppel {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::Leak;
-using testing::PlaintextScanner;
-using testing::ProcessResult;
-using testing::ReadFile;
-using testing::RunProcess;
-using testing::TempDir;
-using testing::WriteFile;
+using test::Leak;
+using test::PlaintextScanner;
+using test::ProcessResult;
+using test::ReadFile;
+using test::RunProcess;
+using test::TempDir;
+using test::WriteFile;
 
 const std::string kBin = KOPPEL_BIN_DIR;
 
@@ -88,9 +88,9 @@ TEST_F(DialectsTest, CheckReadsEveryDialectAndReportsExactlyTheTruth) {
     const fs::path rejects = Run() / (dataset + "-rejects.csv");
     ProcessResult check = RunProcess(
         {kBin + "/koppel-agent", "check", "--format", "json", "--quiet", "--allow-rejects",
-         "--mapping", (Municipality() / expected["mapping"].get<std::string>()).string(),
-         "--input", (Municipality() / expected["file"].get<std::string>()).string(),
-         "--rejects", rejects.string()});
+         "--mapping", (Municipality() / expected["mapping"].get<std::string>()).string(), "--input",
+         (Municipality() / expected["file"].get<std::string>()).string(), "--rejects",
+         rejects.string()});
     ASSERT_EQ(check.exit_code, 0) << check.err;
     const nlohmann::json got = nlohmann::json::parse(check.out);
     EXPECT_EQ(got["rows"], expected["rows"]);
@@ -128,9 +128,9 @@ TEST_F(DialectsTest, WrongDeclaredEncodingRefusesTheFileNamingALine) {
   mapping.replace(at, declared.size(), "encoding: utf-8");
   const fs::path wrong = Municipality() / "mappings" / "zorg-declared-utf8.yaml";
   WriteFile(wrong, mapping);
-  ProcessResult check = RunProcess(
-      {kBin + "/koppel-agent", "check", "--quiet", "--allow-rejects", "--mapping",
-       wrong.string(), "--input", (Municipality() / zorg["file"].get<std::string>()).string()});
+  ProcessResult check = RunProcess({kBin + "/koppel-agent", "check", "--quiet", "--allow-rejects",
+                                    "--mapping", wrong.string(), "--input",
+                                    (Municipality() / zorg["file"].get<std::string>()).string()});
   fs::remove(wrong);
   EXPECT_EQ(check.exit_code, 5) << check.err;
   EXPECT_TRUE(std::regex_search(check.err, std::regex(R"(:[0-9]+:[0-9]+|line [0-9]+)")))

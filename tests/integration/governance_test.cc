@@ -18,7 +18,6 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-
 #include "core/address.h"
 #include "core/bsn.h"
 #include "core/csv_reader.h"
@@ -26,6 +25,7 @@
 #include "core/hmac.h"
 #include "core/key_file.h"
 #include "core/mapping.h"
+#include "core/refusal.h"
 #include "core/tls.h"
 #include "core/token.h"
 #include "koppel/v1/linker.grpc.pb.h"
@@ -42,39 +42,44 @@ namespace koppel {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::BackgroundProcess;
-using testing::Contains;
-using testing::ProcessResult;
-using testing::ReadFile;
-using testing::RunProcess;
-using testing::TestCovenant;
-using testing::TestDataset;
-using testing::TestOfficer;
-using testing::TestParty;
-using testing::WriteFile;
+using test::BackgroundProcess;
+using test::Contains;
+using test::ProcessResult;
+using test::ReadFile;
+using test::RunProcess;
+using test::TestCovenant;
+using test::TestDataset;
+using test::TestOfficer;
+using test::TestParty;
+using test::WriteFile;
 
 const std::string kBin = KOPPEL_BIN_DIR;
-const std::vector<std::string> kDatasets = {"brp", "wijkteam", "jeugdzorg", "schuldhulp", "politie"};
+const std::vector<std::string> kDatasets = {"brp", "wijkteam", "jeugdzorg", "schuldhulp",
+                                            "politie"};
 
 // A running service and the port it listens on.
-using Service = testing::RunningService;
+using Service = test::RunningService;
 
 class GovernanceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new testing::TempDir();
+    dir_ = new test::TempDir();
     const fs::path d = dir_->path();
     ASSERT_EQ(RunProcess({kBin + "/koppel-synth", "--out", (d / "m").string(), "--seed", "23",
                           "--persons", "9000"})
                   .exit_code,
               0);
-    std::vector<std::string> pki = {KOPPEL_SOURCE_DIR "/scripts/pki", "--out",
-                                     (d / "pki").string(), "vault", "linker", "research-unit"};
+    std::vector<std::string> pki = {KOPPEL_SOURCE_DIR "/scripts/pki",
+                                    "--out",
+                                    (d / "pki").string(),
+                                    "vault",
+                                    "linker",
+                                    "research-unit"};
     for (const std::string& ds : kDatasets) pki.push_back("agent-" + ds);
     ASSERT_EQ(RunProcess(pki).exit_code, 0);
-    ASSERT_EQ(RunProcess({kBin + "/koppel-linker", "keygen", "--out", (d / "lkeys").string()})
-                  .exit_code,
-              0);
+    ASSERT_EQ(
+        RunProcess({kBin + "/koppel-linker", "keygen", "--out", (d / "lkeys").string()}).exit_code,
+        0);
     fs::create_directories(d / "vault");
     fs::permissions(d / "vault", fs::perms::owner_all);
     ASSERT_EQ(RunProcess({kBin + "/koppel-vault", "keygen", "--out", (d / "master.key").string()})
@@ -86,9 +91,9 @@ class GovernanceTest : public ::testing::Test {
     officer_b_ = new TestOfficer(TestOfficer::Create("po-zorg", "Zorgaanbieder"));
     ASSERT_TRUE(officer_a_->WriteKeyFiles(d / "akeys").ok());
     for (const std::string& ds : kDatasets) {
-      ASSERT_EQ(Agent({"keygen", "--type", "signing", "--out", (d / "akeys" / ds).string()})
-                    .exit_code,
-                0);
+      ASSERT_EQ(
+          Agent({"keygen", "--type", "signing", "--out", (d / "akeys" / ds).string()}).exit_code,
+          0);
       std::string pk = ReadFile(d / "akeys" / (ds + ".pub"));
       while (!pk.empty() && (pk.back() == '\n' || pk.back() == ' ')) pk.pop_back();
       agent_keys_[ds] = pk;
@@ -116,7 +121,7 @@ class GovernanceTest : public ::testing::Test {
 
   static TestDataset Grant(const std::string& ds) {
     absl::StatusOr<TestDataset> grant =
-        testing::DatasetFromMapping(dir_->path() / "m/mappings" / (ds + ".yaml"));
+        test::DatasetFromMapping(dir_->path() / "m/mappings" / (ds + ".yaml"));
     EXPECT_TRUE(grant.ok()) << grant.status();
     return grant.ok() ? *grant : TestDataset{};
   }
@@ -149,12 +154,11 @@ class GovernanceTest : public ::testing::Test {
         "      - {name: known_at_jeugdzorg, dataset: jeugdzorg}\n"
         "      - {name: known_at_schuldhulp, dataset: schuldhulp}\n";
     signal_yaml_ = signal.Yaml();
-    ASSERT_TRUE(testing::WriteSignedCovenant(d / "signal.yaml", signal_yaml_,
-                                             {officer_a_, officer_b_})
-                    .ok());
-    ASSERT_TRUE(testing::WriteSignedCovenant(d / "stat.yaml", StatCovenant(1, "", "").Yaml(),
-                                             {officer_a_})
-                    .ok());
+    ASSERT_TRUE(
+        test::WriteSignedCovenant(d / "signal.yaml", signal_yaml_, {officer_a_, officer_b_}).ok());
+    ASSERT_TRUE(
+        test::WriteSignedCovenant(d / "stat.yaml", StatCovenant(1, "", "").Yaml(), {officer_a_})
+            .ok());
   }
 
   static TestCovenant StatCovenant(uint32_t version, std::string from, std::string until) {
@@ -167,7 +171,8 @@ class GovernanceTest : public ::testing::Test {
     stat.parties = {TestParty::Service("vault", "vault"), TestParty::Service("linker", "linker"),
                     TestParty::Service("research-unit", "research_unit")};
     for (const char* ds : {"wijkteam", "jeugdzorg"}) {
-      stat.parties.push_back(TestParty::DataHolder(std::string("agent-") + ds, agent_keys_[ds], {Grant(ds)}));
+      stat.parties.push_back(
+          TestParty::DataHolder(std::string("agent-") + ds, agent_keys_[ds], {Grant(ds)}));
     }
     return stat;
   }
@@ -175,29 +180,33 @@ class GovernanceTest : public ::testing::Test {
   static Service Start(const std::string& name, std::vector<std::string> argv) {
     const fs::path d = dir_->path();
     argv.insert(argv.end(), {"--pki", (d / "pki").string()});
-    Service s = testing::StartService(argv, d / (name + ".port"), d / (name + ".log"));
+    Service s = test::StartService(argv, d / (name + ".port"), d / (name + ".log"));
     EXPECT_FALSE(s.address.empty()) << ReadFile(d / (name + ".log"));
     return s;
   }
 
   static std::vector<std::string> VaultArgs(const std::vector<std::string>& covenants) {
     const fs::path d = dir_->path();
-    std::vector<std::string> argv = {kBin + "/koppel-vault", "serve", "--dir", (d / "vault").string(),
-                                     "--master-key", (d / "master.key").string()};
-    for (const std::string& c : covenants) argv.insert(argv.end(), {"--covenant", (d / c).string()});
+    std::vector<std::string> argv = {
+        kBin + "/koppel-vault", "serve",        "--dir",
+        (d / "vault").string(), "--master-key", (d / "master.key").string()};
+    for (const std::string& c : covenants)
+      argv.insert(argv.end(), {"--covenant", (d / c).string()});
     return argv;
   }
 
   static std::vector<std::string> LinkerArgs(const std::vector<std::string>& covenants) {
     const fs::path d = dir_->path();
-    std::vector<std::string> argv = {kBin + "/koppel-linker", "serve", "--data", (d / "db").string(),
-                                     "--keys", (d / "lkeys").string(), "--vault", vault_.address};
-    for (const std::string& c : covenants) argv.insert(argv.end(), {"--covenant", (d / c).string()});
+    std::vector<std::string> argv = {
+        kBin + "/koppel-linker", "serve",   "--data",      (d / "db").string(), "--keys",
+        (d / "lkeys").string(),  "--vault", vault_.address};
+    for (const std::string& c : covenants)
+      argv.insert(argv.end(), {"--covenant", (d / c).string()});
     return argv;
   }
 
   static void StartServices(const std::vector<std::string>& covenants = {"signal.yaml",
-                                                                          "stat.yaml"}) {
+                                                                         "stat.yaml"}) {
     vault_ = Start("vault", VaultArgs(covenants));
     linker_ = Start("linker", LinkerArgs(covenants));
   }
@@ -232,12 +241,30 @@ class GovernanceTest : public ::testing::Test {
                                    const std::string& name) {
     const fs::path d = dir_->path();
     const fs::path outbox = d / "outbox" / covenant / ds;
-    std::vector<std::string> args = {
-        "seal", "--quiet", "--allow-rejects", "--mapping", Mapping(ds), "--input", Export(ds),
-        "--vault", vault_.address, "--pki", (d / "pki").string(), "--name", name,
-        "--covenant-id", covenant, "--linker-public-key", (d / "lkeys/linker.key.pub").string(),
-        "--signing-key", (d / "akeys" / ds).string(), "--outbox", outbox.string(), "--rejects",
-        (d / ("rejects-" + ds + ".csv")).string(), "--new-run"};
+    std::vector<std::string> args = {"seal",
+                                     "--quiet",
+                                     "--allow-rejects",
+                                     "--mapping",
+                                     Mapping(ds),
+                                     "--input",
+                                     Export(ds),
+                                     "--vault",
+                                     vault_.address,
+                                     "--pki",
+                                     (d / "pki").string(),
+                                     "--name",
+                                     name,
+                                     "--covenant-id",
+                                     covenant,
+                                     "--linker-public-key",
+                                     (d / "lkeys/linker.key.pub").string(),
+                                     "--signing-key",
+                                     (d / "akeys" / ds).string(),
+                                     "--outbox",
+                                     outbox.string(),
+                                     "--rejects",
+                                     (d / ("rejects-" + ds + ".csv")).string(),
+                                     "--new-run"};
     // The register is granted only its address period.
     if (ds == "brp") args.insert(args.end(), {"--fields", "adres_van,adres_tot"});
     ProcessResult seal = Agent(args);
@@ -247,19 +274,37 @@ class GovernanceTest : public ::testing::Test {
 
   static ProcessResult Send(const fs::path& outbox, const std::string& name) {
     const fs::path d = dir_->path();
-    return Agent({"send", "--quiet", "--max-attempts", "2", "--outbox", outbox.string(),
-                  "--linker", linker_.address, "--pki", (d / "pki").string(), "--name", name,
+    return Agent({"send", "--quiet", "--max-attempts", "2", "--outbox", outbox.string(), "--linker",
+                  linker_.address, "--pki", (d / "pki").string(), "--name", name,
                   "--linker-signing-key", (d / "lkeys/linker-signing.key.pub").string()});
   }
 
   static ProcessResult AskFlags(const std::string& ds, const std::string& name,
                                 const std::string& out, std::vector<std::string> extra = {}) {
     const fs::path d = dir_->path();
-    std::vector<std::string> args = {
-        "ask-flags", "--quiet", "--allow-rejects", "--mapping", Mapping(ds), "--input", Export(ds), "--vault",
-        vault_.address, "--pki", (d / "pki").string(), "--name", name, "--covenant-id", "signal",
-        "--release", "who-else-involved", "--linker", linker_.address, "--out", out,
-        "--rejects", (d / ("ask-rejects-" + ds + ".csv")).string()};
+    std::vector<std::string> args = {"ask-flags",
+                                     "--quiet",
+                                     "--allow-rejects",
+                                     "--mapping",
+                                     Mapping(ds),
+                                     "--input",
+                                     Export(ds),
+                                     "--vault",
+                                     vault_.address,
+                                     "--pki",
+                                     (d / "pki").string(),
+                                     "--name",
+                                     name,
+                                     "--covenant-id",
+                                     "signal",
+                                     "--release",
+                                     "who-else-involved",
+                                     "--linker",
+                                     linker_.address,
+                                     "--out",
+                                     out,
+                                     "--rejects",
+                                     (d / ("ask-rejects-" + ds + ".csv")).string()};
     args.insert(args.end(), extra.begin(), extra.end());
     return Agent(args);
   }
@@ -377,9 +422,9 @@ class GovernanceTest : public ::testing::Test {
     auto store = LinkerStore::OpenReadOnly(dir_->path() / "db");
     EXPECT_TRUE(store.ok()) << store.status();
     if (!store.ok()) return nullptr;
-    for (const std::string& id : testing::StoredCovenants(dir_->path() / "db")) {
+    for (const std::string& id : test::StoredCovenants(dir_->path() / "db")) {
       absl::StatusOr<Secret> key =
-          testing::VaultDataKey(dir_->path() / "vault", dir_->path() / "master.key", id);
+          test::VaultDataKey(dir_->path() / "vault", dir_->path() / "master.key", id);
       if (!key.ok()) continue;
       absl::Status opened = (*store)->OpenCovenant(id, *key);
       EXPECT_TRUE(opened.ok()) << opened;
@@ -388,7 +433,8 @@ class GovernanceTest : public ::testing::Test {
   }
 
   // Every stored record (token, value) of a covenant, read from the linker's RocksDB.
-  static std::vector<std::pair<std::string, std::string>> StoredRecords(const std::string& covenant) {
+  static std::vector<std::pair<std::string, std::string>> StoredRecords(
+      const std::string& covenant) {
     std::vector<std::pair<std::string, std::string>> records;
     std::unique_ptr<LinkerStore> store = ReadStore();
     if (store == nullptr) return records;
@@ -408,14 +454,14 @@ class GovernanceTest : public ::testing::Test {
     EXPECT_TRUE(status.ok());
     for (const auto& s : *status) counts[s.covenant_id()] += s.records();
     // A store left behind without its key still counts, by the counts kept beside it.
-    for (const std::string& id : testing::StoredCovenants(dir_->path() / "db")) {
+    for (const std::string& id : test::StoredCovenants(dir_->path() / "db")) {
       absl::StatusOr<HeldCounts> held = store->Held(id);
       if (!store->IsOpen(id) && held.ok() && held->batches > 0) counts[id] += held->records;
     }
     return counts;
   }
 
-  static inline testing::TempDir* dir_ = nullptr;
+  static inline test::TempDir* dir_ = nullptr;
   static inline TestOfficer* officer_a_ = nullptr;
   static inline TestOfficer* officer_b_ = nullptr;
   static inline std::map<std::string, std::string> agent_keys_;
@@ -444,10 +490,10 @@ TEST_F(GovernanceTest, TokensOfOnePersonDifferBetweenCovenants) {
     const std::string sealed = ReadFile(d / "vault/keys" / (covenant + ".1.sealed"));
     Secret key = *Secret::Allocate(32);
     const auto* in = reinterpret_cast<const unsigned char*>(sealed.data());
-    EXPECT_EQ(crypto_secretbox_open_easy(key.mutable_data(), in + crypto_secretbox_NONCEBYTES,
-                                         sealed.size() - crypto_secretbox_NONCEBYTES, in,
-                                         master.data()),
-              0);
+    EXPECT_EQ(
+        crypto_secretbox_open_easy(key.mutable_data(), in + crypto_secretbox_NONCEBYTES,
+                                   sealed.size() - crypto_secretbox_NONCEBYTES, in, master.data()),
+        0);
     return Tokenizer::Create(key)->Tokenize(IdentifierKind::kBsn, "111222333");
   };
   EXPECT_NE(token_under("signal"), token_under("stat"));
@@ -459,6 +505,12 @@ TEST_F(GovernanceTest, DeliveriesOutsideTheCovenantAreRefusedNamingTheRule) {
   EXPECT_NE(politie.exit_code, 0);
   EXPECT_TRUE(Contains(politie.err, "rule: parties[agent-politie].datasets[politie].fields"))
       << politie.err;
+  // The agent reads the rule from the refusal's details, not from the message.
+  EXPECT_TRUE(Contains(politie.err,
+                       "koppel-agent: refused by rule parties.datasets.fields "
+                       "(parties[agent-politie].datasets[politie].fields) of "
+                       "covenant signal"))
+      << politie.err;
   // A party delivering a dataset it is not granted (schuldhulp's batches sent by wijkteam).
   const fs::path replay = dir_->path() / "outbox/replay";
   fs::copy(dir_->path() / "outbox/signal/schuldhulp", replay, fs::copy_options::recursive);
@@ -466,6 +518,11 @@ TEST_F(GovernanceTest, DeliveriesOutsideTheCovenantAreRefusedNamingTheRule) {
   ProcessResult other = Send(replay, "agent-wijkteam");
   EXPECT_NE(other.exit_code, 0);
   EXPECT_TRUE(Contains(other.err, "rule: parties[agent-wijkteam].datasets")) << other.err;
+  EXPECT_TRUE(Contains(other.err, "koppel-agent: refused by rule parties.datasets ")) << other.err;
+  // The linker's audit log records each refusal's rule as a field of its own.
+  const std::string audit = ReadFile(dir_->path() / "db/audit.log");
+  EXPECT_TRUE(Contains(audit, "\"rule\":\"parties.datasets.fields\""));
+  EXPECT_TRUE(Contains(audit, "\"rule\":\"parties.datasets\""));
   // A party of one covenant is not a party of the other: schuldhulp under "stat".
   ProcessResult stat = SealAndSend("schuldhulp", "stat", "agent-schuldhulp");
   EXPECT_NE(stat.exit_code, 0);
@@ -523,7 +580,7 @@ TEST_F(GovernanceTest, WhoElseIsInvolvedAnswersExactlyTheGroundTruth) {
     yes_schuld += known(bsn, schuldhulp) ? 1 : 0;
     through_family += known(bsn, jeugdzorg) && !jeugdzorg.contains(bsn) ? 1 : 0;
   }
-  (void)ambiguous;  // counted as members of both households, like the linker does
+  (void)ambiguous;          // counted as members of both households, like the linker does
   EXPECT_GT(yes_jeugd, 0);  // the ground truth has both answers
   EXPECT_GT(yes_schuld, 0);
   EXPECT_GT(through_family, 0);  // a child's youth care flags the parent's family
@@ -559,17 +616,35 @@ TEST_F(GovernanceTest, ReleasesOutsideTheCovenantAreRefused) {
   EXPECT_NE(other.exit_code, 0);
   EXPECT_TRUE(Contains(other.err, "rule: purpose_bound_releases[who-else-involved].recipient"))
       << other.err;
+  EXPECT_TRUE(Contains(other.err, "koppel-agent: refused by rule purpose_bound_releases.recipient"))
+      << other.err;
   // A flag outside the covenant's purpose.
   ProcessResult flag = AskFlags("wijkteam", "agent-wijkteam", out, {"--flags", "known_at_politie"});
   EXPECT_NE(flag.exit_code, 0);
   EXPECT_TRUE(Contains(flag.err, "purpose_bound_releases[who-else-involved]")) << flag.err;
   // The statistical covenant has no purpose-bound release at all.
   const fs::path d = dir_->path();
-  ProcessResult stat = Agent(
-      {"ask-flags", "--quiet", "--allow-rejects", "--mapping", Mapping("wijkteam"), "--input", Export("wijkteam"),
-       "--vault", vault_.address, "--pki", (d / "pki").string(), "--name", "agent-wijkteam",
-       "--covenant-id", "stat", "--release", "who-else-involved", "--linker", linker_.address,
-       "--out", out});
+  ProcessResult stat = Agent({"ask-flags",
+                              "--quiet",
+                              "--allow-rejects",
+                              "--mapping",
+                              Mapping("wijkteam"),
+                              "--input",
+                              Export("wijkteam"),
+                              "--vault",
+                              vault_.address,
+                              "--pki",
+                              (d / "pki").string(),
+                              "--name",
+                              "agent-wijkteam",
+                              "--covenant-id",
+                              "stat",
+                              "--release",
+                              "who-else-involved",
+                              "--linker",
+                              linker_.address,
+                              "--out",
+                              out});
   EXPECT_NE(stat.exit_code, 0);
   EXPECT_TRUE(Contains(stat.err, "rule: purpose_bound_releases")) << stat.err;
 }
@@ -588,11 +663,11 @@ TEST_F(GovernanceTest, AuditLogsVerifyAndReportWhatHappened) {
                                 "--signer-key", (d / "vault/audit-signing.key.pub").string()});
   EXPECT_NE(wrong.exit_code, 0);
 
-  ProcessResult report = Koppel({"audit", "report", "--format", "json", "--log",
-                                 (d / "db/audit.log").string(), "--log",
-                                 (d / "vault/audit.log").string(), "--signer-key",
-                                 (d / "lkeys/linker-signing.key.pub").string(), "--signer-key",
-                                 (d / "vault/audit-signing.key.pub").string()});
+  ProcessResult report =
+      Koppel({"audit", "report", "--format", "json", "--log", (d / "db/audit.log").string(),
+              "--log", (d / "vault/audit.log").string(), "--signer-key",
+              (d / "lkeys/linker-signing.key.pub").string(), "--signer-key",
+              (d / "vault/audit-signing.key.pub").string()});
   ASSERT_EQ(report.exit_code, 0) << report.err;
   const nlohmann::json r = nlohmann::json::parse(report.out);
   // The report's delivered records per covenant equal what the store holds.
@@ -643,7 +718,8 @@ TEST_F(GovernanceTest, AForgedOrAlteredEndStatementIsRefused) {
   ASSERT_TRUE(credentials.ok());
   auto linker = v1::LinkerService::NewStub(grpc::CreateChannel(linker_.address, *credentials));
   auto vault = v1::VaultService::NewStub(grpc::CreateChannel(vault_.address, *credentials));
-  for (const v1::EndCovenantRequest& request : {altered, forged}) {
+  for (const auto& [request, rule] :
+       {std::pair{altered, "end_statement_signature"}, std::pair{forged, "privacy_officers"}}) {
     v1::EndCovenantResponse response;
     grpc::ClientContext to_linker, to_vault;
     const grpc::Status l = linker->EndCovenant(&to_linker, request, &response);
@@ -653,8 +729,38 @@ TEST_F(GovernanceTest, AForgedOrAlteredEndStatementIsRefused) {
     EXPECT_TRUE(l.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
                 l.error_code() == grpc::StatusCode::PERMISSION_DENIED)
         << l.error_message();
+    // Both services name the rule and the covenant in the status's error details.
+    for (const grpc::Status& refused : {l, v}) {
+      std::optional<v1::Refusal> refusal = RefusalOf(FromGrpcStatus(refused));
+      ASSERT_TRUE(refusal.has_value()) << refused.error_message();
+      EXPECT_EQ(refusal->rule(), rule) << refused.error_message();
+      EXPECT_EQ(refusal->covenant_id(), "stat");
+    }
   }
   EXPECT_GT(RecordsPerCovenant()["stat"], 0u);  // nothing was deleted
+}
+
+// The enum for new agents, and the old string for agents from before it (docs/api.md,
+// "Compatibility").
+TEST_F(GovernanceTest, TheVaultSaysItsTokenModeToAgentsOfEitherVersion) {
+  auto credentials =
+      MakeChannelCredentials(TlsFiles::FromPkiDir(dir_->path() / "pki", "agent-wijkteam"));
+  ASSERT_TRUE(credentials.ok());
+  auto vault = v1::VaultService::NewStub(grpc::CreateChannel(vault_.address, *credentials));
+  unsigned char public_key[crypto_box_PUBLICKEYBYTES];
+  unsigned char secret_key[crypto_box_SECRETKEYBYTES];
+  crypto_box_keypair(public_key, secret_key);
+  sodium_memzero(secret_key, sizeof secret_key);
+  v1::GetCovenantKeyRequest request;
+  request.set_covenant_id("stat");
+  request.set_recipient_public_key(public_key, sizeof public_key);
+  v1::GetCovenantKeyResponse response;
+  grpc::ClientContext context;
+  const grpc::Status status = vault->GetCovenantKey(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.token_mode(), v1::TOKEN_MODE_HMAC);
+  EXPECT_EQ(response.legacy_token_mode(), "hmac");
+  EXPECT_FALSE(response.sealed_key().empty());
 }
 
 // Runs after the tests above (gtest keeps the order within a suite).
@@ -662,11 +768,11 @@ TEST_F(GovernanceTest, EndingACovenantLeavesNothingDecryptable) {
   const fs::path d = dir_->path();
   const auto before = StoredRecords("signal");
   ASSERT_GT(before.size(), 100u);
-  ProcessResult end = Koppel({"covenant", "end", "--covenant", (d / "signal.yaml").string(),
-                              "--officer-key", officer_a_->KeyFile(d / "akeys").string(),
-                              "--reason", "the project is finished", "--linker", linker_.address,
-                              "--vault", vault_.address, "--pki", (d / "pki").string(), "--name",
-                              "research-unit"});
+  ProcessResult end =
+      Koppel({"covenant", "end", "--covenant", (d / "signal.yaml").string(), "--officer-key",
+              officer_a_->KeyFile(d / "akeys").string(), "--reason", "the project is finished",
+              "--linker", linker_.address, "--vault", vault_.address, "--pki", (d / "pki").string(),
+              "--name", "research-unit"});
   ASSERT_EQ(end.exit_code, 0) << end.out << end.err;
   EXPECT_EQ(RecordsPerCovenant().count("signal"), 0u);
   EXPECT_GT(RecordsPerCovenant()["stat"], 100u);  // the other covenant is untouched
@@ -675,6 +781,7 @@ TEST_F(GovernanceTest, EndingACovenantLeavesNothingDecryptable) {
   ProcessResult seal = SealAndSend("wijkteam", "signal", "agent-wijkteam");
   EXPECT_NE(seal.exit_code, 0);
   EXPECT_TRUE(Contains(seal.err, "ended")) << seal.err;
+  EXPECT_TRUE(Contains(seal.err, "refused by rule retention of covenant signal")) << seal.err;
   ProcessResult ask = AskFlags("wijkteam", "agent-wijkteam", (d / "after.csv").string());
   EXPECT_NE(ask.exit_code, 0);
 
@@ -704,7 +811,8 @@ TEST_F(GovernanceTest, EndingACovenantLeavesNothingDecryptable) {
   for (const auto& f : fs::directory_iterator(d / "vault/keys")) {
     const std::string sealed = ReadFile(f.path());
     EXPECT_FALSE(Contains(f.path().filename().string(), "signal")) << f.path();
-    std::vector<uint8_t> key(sealed.size() - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES);
+    std::vector<uint8_t> key(sealed.size() - crypto_secretbox_NONCEBYTES -
+                             crypto_secretbox_MACBYTES);
     const auto* in = reinterpret_cast<const unsigned char*>(sealed.data());
     ASSERT_EQ(crypto_secretbox_open_easy(key.data(), in + crypto_secretbox_NONCEBYTES,
                                          sealed.size() - crypto_secretbox_NONCEBYTES, in,
@@ -722,10 +830,10 @@ TEST_F(GovernanceTest, EndingACovenantLeavesNothingDecryptable) {
     for (const std::vector<uint8_t>& key : keys) {
       if (key.size() != 32) continue;
       ++tried;
-      EXPECT_NE(crypto_secretbox_open_easy(plain.data(), v + crypto_secretbox_NONCEBYTES,
-                                           value.size() - crypto_secretbox_NONCEBYTES, v,
-                                           key.data()),
-                0);
+      EXPECT_NE(
+          crypto_secretbox_open_easy(plain.data(), v + crypto_secretbox_NONCEBYTES,
+                                     value.size() - crypto_secretbox_NONCEBYTES, v, key.data()),
+          0);
     }
   }
   EXPECT_GT(tried, before.size() * 10);
@@ -758,7 +866,7 @@ TEST_F(GovernanceTest, ACovenantEndedWhileTheLinkerWasDownEndsWhenItStarts) {
   const fs::path d = dir_->path();
   TestCovenant late = StatCovenant(1, "", "");
   late.id = "late";
-  ASSERT_TRUE(testing::WriteSignedCovenant(d / "late.yaml", late.Yaml(), {officer_a_}).ok());
+  ASSERT_TRUE(test::WriteSignedCovenant(d / "late.yaml", late.Yaml(), {officer_a_}).ok());
   StopServices();
   StartServices({"late.yaml"});
   ASSERT_EQ(SealAndSend("wijkteam", "late", "agent-wijkteam").exit_code, 0);
@@ -766,10 +874,10 @@ TEST_F(GovernanceTest, ACovenantEndedWhileTheLinkerWasDownEndsWhenItStarts) {
   linker_.process->Signal(SIGTERM);
   linker_.process->Wait();
   linker_.process.reset();
-  ProcessResult end = Koppel({"covenant", "end", "--covenant", (d / "late.yaml").string(),
-                              "--officer-key", officer_a_->KeyFile(d / "akeys").string(),
-                              "--reason", "withdrawn", "--vault", vault_.address, "--pki",
-                              (d / "pki").string(), "--name", "research-unit"});
+  ProcessResult end =
+      Koppel({"covenant", "end", "--covenant", (d / "late.yaml").string(), "--officer-key",
+              officer_a_->KeyFile(d / "akeys").string(), "--reason", "withdrawn", "--vault",
+              vault_.address, "--pki", (d / "pki").string(), "--name", "research-unit"});
   ASSERT_EQ(end.exit_code, 0) << end.out << end.err;
   // The linker learns it from the vault when it starts, and deletes the data itself.
   linker_ = Start("linker", LinkerArgs({"late.yaml"}));
@@ -782,13 +890,14 @@ TEST_F(GovernanceTest, ACovenantEndedWhileTheLinkerWasDownEndsWhenItStarts) {
 TEST_F(GovernanceTest, ANewVersionSupersedesAndItsEndDateEndsIt) {
   const fs::path d = dir_->path();
   StopServices();
-  ASSERT_TRUE(testing::WriteSignedCovenant(d / "stat-v2.yaml", StatCovenant(2, "", "").Yaml(),
-                                           {officer_a_})
-                  .ok());
+  ASSERT_TRUE(
+      test::WriteSignedCovenant(d / "stat-v2.yaml", StatCovenant(2, "", "").Yaml(), {officer_a_})
+          .ok());
   StartServices({"signal.yaml", "stat.yaml", "stat-v2.yaml"});
   // A batch sealed under version 1 is refused; through the vault agents get version 2.
   fs::create_directories(d / "offline");
-  ASSERT_EQ(Agent({"keygen", "--type", "covenant", "--out", (d / "offline/cov").string()}).exit_code, 0);
+  ASSERT_EQ(
+      Agent({"keygen", "--type", "covenant", "--out", (d / "offline/cov").string()}).exit_code, 0);
   ProcessResult old = Agent(
       {"seal", "--quiet", "--allow-rejects", "--mapping", Mapping("wijkteam"), "--input",
        Export("wijkteam"), "--covenant-key", (d / "offline/cov").string(), "--covenant-version",
@@ -812,8 +921,7 @@ TEST_F(GovernanceTest, ANewVersionSupersedesAndItsEndDateEndsIt) {
   // A version 4 that swaps the officer who signed the earlier versions for another is refused.
   TestCovenant swapped = StatCovenant(4, "", "");
   swapped.officers = {officer_b_};
-  ASSERT_TRUE(
-      testing::WriteSignedCovenant(d / "stat-v4.yaml", swapped.Yaml(), {officer_b_}).ok());
+  ASSERT_TRUE(test::WriteSignedCovenant(d / "stat-v4.yaml", swapped.Yaml(), {officer_b_}).ok());
   ProcessResult takeover = RunProcess([&] {
     std::vector<std::string> argv = VaultArgs({"stat-v4.yaml"});
     argv.insert(argv.end(), {"--listen", "127.0.0.1:0", "--pki", (d / "pki").string()});
@@ -824,9 +932,9 @@ TEST_F(GovernanceTest, ANewVersionSupersedesAndItsEndDateEndsIt) {
       << takeover.err;
 
   // Version 3 ended yesterday (no retention): both services end it when they start.
-  ASSERT_TRUE(testing::WriteSignedCovenant(
+  ASSERT_TRUE(test::WriteSignedCovenant(
                   d / "stat-v3.yaml",
-                  StatCovenant(3, testing::DaysFromToday(-30), testing::DaysFromToday(-1)).Yaml(),
+                  StatCovenant(3, test::DaysFromToday(-30), test::DaysFromToday(-1)).Yaml(),
                   {officer_a_})
                   .ok());
   StartServices({"stat-v2.yaml", "stat-v3.yaml"});
@@ -859,7 +967,7 @@ TEST_F(GovernanceTest, UnsignedPartlySignedOrEditedCovenantsAreRefused) {
                        (d / "pki").string()});
   };
   // Partly signed: one of the two officers.
-  ASSERT_TRUE(testing::WriteSignedCovenant(d / "partly.yaml", signal_yaml_, {officer_a_}).ok());
+  ASSERT_TRUE(test::WriteSignedCovenant(d / "partly.yaml", signal_yaml_, {officer_a_}).ok());
   ProcessResult partly = start_vault("partly.yaml");
   EXPECT_EQ(partly.exit_code, 4);
   EXPECT_TRUE(Contains(partly.err, "po-zorg")) << partly.err;
@@ -869,9 +977,8 @@ TEST_F(GovernanceTest, UnsignedPartlySignedOrEditedCovenantsAreRefused) {
   EXPECT_EQ(unsigned_covenant.exit_code, 4);
   EXPECT_TRUE(Contains(unsigned_covenant.err, "sign")) << unsigned_covenant.err;
   // Edited after signing: one more legal basis word.
-  ASSERT_TRUE(testing::WriteSignedCovenant(d / "edited.yaml", signal_yaml_,
-                                           {officer_a_, officer_b_})
-                  .ok());
+  ASSERT_TRUE(
+      test::WriteSignedCovenant(d / "edited.yaml", signal_yaml_, {officer_a_, officer_b_}).ok());
   std::string edited = signal_yaml_;
   edited.replace(edited.find("one family, one plan"), 20, "one family, all data");
   WriteFile(d / "edited.yaml", edited);
@@ -880,28 +987,45 @@ TEST_F(GovernanceTest, UnsignedPartlySignedOrEditedCovenantsAreRefused) {
   EXPECT_TRUE(Contains(changed.err, "changed")) << changed.err;
   // `koppel policy verify` says the same to the privacy officer.
   EXPECT_EQ(Koppel({"policy", "verify", (d / "edited.yaml").string()}).exit_code, 5);
-  ASSERT_TRUE(testing::WriteSignedCovenant(
+  ASSERT_TRUE(test::WriteSignedCovenant(
                   d / "expired.yaml",
-                  StatCovenant(9, testing::DaysFromToday(-30), testing::DaysFromToday(-1)).Yaml(),
+                  StatCovenant(9, test::DaysFromToday(-30), test::DaysFromToday(-1)).Yaml(),
                   {officer_a_})
                   .ok());
   EXPECT_EQ(Koppel({"policy", "verify", (d / "expired.yaml").string()}).exit_code, 8);
   // Expired but still within its retention period: served for nothing, keys refused.
-  TestCovenant grace = StatCovenant(1, testing::DaysFromToday(-30), testing::DaysFromToday(-1));
+  TestCovenant grace = StatCovenant(1, test::DaysFromToday(-30), test::DaysFromToday(-1));
   grace.id = "grace";
   grace.retention_days_after_end = 30;
-  ASSERT_TRUE(testing::WriteSignedCovenant(d / "grace.yaml", grace.Yaml(), {officer_a_}).ok());
+  ASSERT_TRUE(test::WriteSignedCovenant(d / "grace.yaml", grace.Yaml(), {officer_a_}).ok());
   vault_ = Start("vault", {kBin + "/koppel-vault", "serve", "--dir", (d / "vault-grace").string(),
                            "--master-key", (d / "master.key").string(), "--covenant",
                            (d / "grace.yaml").string()});
-  ProcessResult expired = Agent(
-      {"seal", "--quiet", "--allow-rejects", "--mapping", Mapping("wijkteam"), "--input",
-       Export("wijkteam"), "--vault", vault_.address, "--pki", (d / "pki").string(), "--name",
-       "agent-wijkteam", "--covenant-id", "grace", "--linker-public-key",
-       (d / "lkeys/linker.key.pub").string(), "--signing-key", (d / "akeys/wijkteam").string(),
-       "--outbox", (d / "outbox/grace").string()});
+  ProcessResult expired = Agent({"seal",
+                                 "--quiet",
+                                 "--allow-rejects",
+                                 "--mapping",
+                                 Mapping("wijkteam"),
+                                 "--input",
+                                 Export("wijkteam"),
+                                 "--vault",
+                                 vault_.address,
+                                 "--pki",
+                                 (d / "pki").string(),
+                                 "--name",
+                                 "agent-wijkteam",
+                                 "--covenant-id",
+                                 "grace",
+                                 "--linker-public-key",
+                                 (d / "lkeys/linker.key.pub").string(),
+                                 "--signing-key",
+                                 (d / "akeys/wijkteam").string(),
+                                 "--outbox",
+                                 (d / "outbox/grace").string()});
   EXPECT_NE(expired.exit_code, 0);
   EXPECT_TRUE(Contains(expired.err, "rule: valid_until")) << expired.err;
+  EXPECT_TRUE(Contains(expired.err, "koppel-agent: refused by rule valid_until of covenant grace"))
+      << expired.err;
   StopServices();
 }
 

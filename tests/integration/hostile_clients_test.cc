@@ -26,14 +26,14 @@ namespace koppel {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::BackgroundProcess;
-using testing::Contains;
-using testing::ReadFile;
-using testing::RunProcess;
+using test::BackgroundProcess;
+using test::Contains;
+using test::ReadFile;
+using test::RunProcess;
 
 const std::string kBin = KOPPEL_BIN_DIR;
 
-using Service = testing::RunningService;
+using Service = test::RunningService;
 
 // A field of /proc/PID/status in kB ("VmRSS", "VmHWM"), or -1.
 int64_t StatusKiB(int pid, const std::string& field) {
@@ -50,24 +50,23 @@ int64_t StatusKiB(int pid, const std::string& field) {
 class HostileClientsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new testing::TempDir();
+    dir_ = new test::TempDir();
     const fs::path d = dir_->path();
-    ASSERT_EQ(RunProcess({KOPPEL_SOURCE_DIR "/scripts/pki", "--out", (d / "pki").string(),
-                          "linker", "vault", "agent-uwv", "research-unit", "agent-outsider"})
+    ASSERT_EQ(RunProcess({KOPPEL_SOURCE_DIR "/scripts/pki", "--out", (d / "pki").string(), "linker",
+                          "vault", "agent-uwv", "research-unit", "agent-outsider"})
                   .exit_code,
               0);
-    ASSERT_EQ(RunProcess({kBin + "/koppel-linker", "keygen", "--out", (d / "lkeys").string()})
-                  .exit_code,
-              0);
-    const testing::TestOfficer officer = testing::TestOfficer::Create("po-hostile");
-    testing::TestCovenant covenant;
+    ASSERT_EQ(
+        RunProcess({kBin + "/koppel-linker", "keygen", "--out", (d / "lkeys").string()}).exit_code,
+        0);
+    const test::TestOfficer officer = test::TestOfficer::Create("po-hostile");
+    test::TestCovenant covenant;
     covenant.id = "hostile";
     covenant.officers = {&officer};
-    covenant.parties = testing::TestParty::Services();
+    covenant.parties = test::TestParty::Services();
     covenant.parties.push_back(
-        testing::TestParty::DataHolder("agent-uwv", "", {{"uwv", {"bsn"}, {}}}));
-    ASSERT_TRUE(
-        testing::WriteSignedCovenant(d / "covenant.yaml", covenant.Yaml(), {&officer}).ok());
+        test::TestParty::DataHolder("agent-uwv", "", {{"uwv", {"bsn"}, {}}}));
+    ASSERT_TRUE(test::WriteSignedCovenant(d / "covenant.yaml", covenant.Yaml(), {&officer}).ok());
   }
 
   static void TearDownTestSuite() { delete dir_; }
@@ -84,7 +83,7 @@ class HostileClientsTest : public ::testing::Test {
 
   static Service Start(const std::vector<std::string>& argv, const std::string& name) {
     const fs::path d = dir_->path();
-    Service service = testing::StartService(argv, d / (name + ".port"), Log(name));
+    Service service = test::StartService(argv, d / (name + ".port"), Log(name));
     EXPECT_FALSE(service.address.empty()) << ReadFile(Log(name));
     return service;
   }
@@ -126,10 +125,10 @@ class HostileClientsTest : public ::testing::Test {
     return stream->Finish();
   }
 
-  static testing::TempDir* dir_;
+  static test::TempDir* dir_;
 };
 
-testing::TempDir* HostileClientsTest::dir_ = nullptr;
+test::TempDir* HostileClientsTest::dir_ = nullptr;
 
 TEST_F(HostileClientsTest, APartyOutsideEveryCovenantCannotMakeTheLinkerReadLargeMessages) {
   Service linker = StartLinker("memory");
@@ -167,6 +166,9 @@ TEST_F(HostileClientsTest, APartyOutsideEveryCovenantCannotMakeTheLinkerReadLarg
     ++refused;
   }
   EXPECT_EQ(refused, 2u) << audit;
+  // Refused before the call is read, so without error details; the audit names the rule.
+  EXPECT_TRUE(Contains(audit, "\"rule\":\"parties\"")) << audit;
+  EXPECT_TRUE(Contains(audit, "\"rule\":\"parties.roles\"")) << audit;
   EXPECT_LT(audit.size(), 64u * 1024);
   // Data holders still get through.
   EXPECT_TRUE(GetStatus(linker, "agent-uwv").ok());
@@ -237,7 +239,8 @@ TEST_F(HostileClientsTest, ServicesKeepSecretsOutOfCoreDumpsOtherUsersAndTheirEn
   const std::string environment((std::istreambuf_iterator<char>(environ)),
                                 std::istreambuf_iterator<char>());
   EXPECT_FALSE(Contains(environment, passphrase));
-  EXPECT_TRUE(Contains(ReadFile(proc + "/limits"), "Max core file size        0                    0"));
+  EXPECT_TRUE(
+      Contains(ReadFile(proc + "/limits"), "Max core file size        0                    0"));
   ASSERT_EQ(::stat((d / "vault").c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0700u);
   EXPECT_FALSE(Contains(ReadFile(Log("vault")), passphrase));

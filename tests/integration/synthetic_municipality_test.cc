@@ -13,11 +13,11 @@
 namespace koppel {
 namespace {
 
-using testing::Leak;
-using testing::PlaintextScanner;
-using testing::ProcessResult;
-using testing::RunProcess;
-using testing::TempDir;
+using test::Leak;
+using test::PlaintextScanner;
+using test::ProcessResult;
+using test::RunProcess;
+using test::TempDir;
 
 const std::string kBin = KOPPEL_BIN_DIR;
 
@@ -56,13 +56,12 @@ TEST(SyntheticMunicipalityTest, CheckReportsExactlyTheInjectedErrors) {
 
 TEST(SyntheticMunicipalityTest, DemoWritesNoPlaintextIdentifierOutsideExportsAndTruth) {
   TempDir dir;
-  ProcessResult demo =
-      RunProcess({KOPPEL_SOURCE_DIR "/scripts/demo", "--workdir", dir.path().string(),
-                  "--skip-build"});
+  ProcessResult demo = RunProcess(
+      {KOPPEL_SOURCE_DIR "/scripts/demo", "--workdir", dir.path().string(), "--skip-build"});
   ASSERT_EQ(demo.exit_code, 0) << demo.out << demo.err;
   std::filesystem::path municipality = dir / "municipality";
-  PlaintextScanner scanner = PlaintextScanner::FromPopulation(municipality / "truth" /
-                                                              "population.csv");
+  PlaintextScanner scanner =
+      PlaintextScanner::FromPopulation(municipality / "truth" / "population.csv");
   ASSERT_GT(scanner.bsn_count(), 10000u);
   ASSERT_GT(scanner.postcode_count(), 100u);
 

@@ -15,6 +15,7 @@
 
 #include "absl/time/clock.h"
 #include "core/audit_log.h"
+#include "core/refusal.h"
 #include "core/tls.h"
 #include "koppel/v1/linker.grpc.pb.h"
 #include "koppel/v1/vault.grpc.pb.h"
@@ -31,12 +32,12 @@ namespace koppel {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::BackgroundProcess;
-using testing::Contains;
-using testing::ProcessResult;
-using testing::ReadFile;
-using testing::RunProcess;
-using testing::WriteFile;
+using test::BackgroundProcess;
+using test::Contains;
+using test::ProcessResult;
+using test::ReadFile;
+using test::RunProcess;
+using test::WriteFile;
 using Json = nlohmann::json;
 
 const std::string kBin = KOPPEL_BIN_DIR;
@@ -49,19 +50,23 @@ const std::string kForged =
 // The same in a certificate's common name (at most 64 bytes).
 const std::string kForgedName = "agent-brp\nstored batch FAKE: 999 records\x1b[31m";
 
-using Service = testing::RunningService;
+using Service = test::RunningService;
 
 class UntrustedInputTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new testing::TempDir();
+    dir_ = new test::TempDir();
     const fs::path d = dir_->path();
     ASSERT_EQ(RunProcess({kBin + "/koppel-synth", "--out", (d / "m").string(), "--seed", "31",
                           "--persons", "3000"})
                   .exit_code,
               0);
-    std::vector<std::string> pki = {KOPPEL_SOURCE_DIR "/scripts/pki", "--out",
-                                     (d / "pki").string(), "vault", "linker", "research-unit"};
+    std::vector<std::string> pki = {KOPPEL_SOURCE_DIR "/scripts/pki",
+                                    "--out",
+                                    (d / "pki").string(),
+                                    "vault",
+                                    "linker",
+                                    "research-unit"};
     for (const std::string& ds : kDatasets) pki.push_back("agent-" + ds);
     ASSERT_EQ(RunProcess(pki).exit_code, 0);
     // A certificate from the deployment's CA whose common name carries a newline and an ANSI
@@ -73,15 +78,15 @@ class UntrustedInputTest : public ::testing::Test {
                   .exit_code,
               0);
     WriteFile(d / "ext.cnf", "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n");
-    ASSERT_EQ(RunProcess({"/usr/bin/env", "openssl", "x509", "-req", "-in", (d / "evil.csr").string(), "-CA",
-                          (d / "pki/ca.crt").string(), "-CAkey", (d / "pki/ca.key").string(),
-                          "-CAcreateserial", "-days", "2", "-extfile", (d / "ext.cnf").string(),
-                          "-out", (d / "pki/evil.crt").string()})
+    ASSERT_EQ(RunProcess({"/usr/bin/env", "openssl", "x509", "-req", "-in",
+                          (d / "evil.csr").string(), "-CA", (d / "pki/ca.crt").string(), "-CAkey",
+                          (d / "pki/ca.key").string(), "-CAcreateserial", "-days", "2", "-extfile",
+                          (d / "ext.cnf").string(), "-out", (d / "pki/evil.crt").string()})
                   .exit_code,
               0);
-    ASSERT_EQ(RunProcess({kBin + "/koppel-linker", "keygen", "--out", (d / "lkeys").string()})
-                  .exit_code,
-              0);
+    ASSERT_EQ(
+        RunProcess({kBin + "/koppel-linker", "keygen", "--out", (d / "lkeys").string()}).exit_code,
+        0);
     fs::create_directories(d / "vault");
     fs::permissions(d / "vault", fs::perms::owner_all);
     ASSERT_EQ(RunProcess({kBin + "/koppel-vault", "keygen", "--out", (d / "master.key").string()})
@@ -89,7 +94,7 @@ class UntrustedInputTest : public ::testing::Test {
               0);
     fs::create_directories(d / "akeys");
     fs::permissions(d / "akeys", fs::perms::owner_all);
-    officer_ = new testing::TestOfficer(testing::TestOfficer::Create("po-hostile"));
+    officer_ = new test::TestOfficer(test::TestOfficer::Create("po-hostile"));
     std::map<std::string, std::string> agent_keys;
     for (const std::string& ds : kDatasets) {
       ASSERT_EQ(RunProcess({kBin + "/koppel-agent", "keygen", "--type", "signing", "--out",
@@ -101,17 +106,17 @@ class UntrustedInputTest : public ::testing::Test {
       agent_keys[ds] = pk;
     }
     for (const std::string& id : kCovenants) {
-      testing::TestCovenant c;
+      test::TestCovenant c;
       c.id = id;
       c.officers = {officer_};
-      c.parties = testing::TestParty::Services();
+      c.parties = test::TestParty::Services();
       for (const std::string& ds : kDatasets) {
-        absl::StatusOr<testing::TestDataset> grant =
-            testing::DatasetFromMapping(d / "m/mappings" / (ds + ".yaml"));
+        absl::StatusOr<test::TestDataset> grant =
+            test::DatasetFromMapping(d / "m/mappings" / (ds + ".yaml"));
         ASSERT_TRUE(grant.ok()) << grant.status();
-        c.parties.push_back(testing::TestParty::DataHolder("agent-" + ds, agent_keys[ds], {*grant}));
+        c.parties.push_back(test::TestParty::DataHolder("agent-" + ds, agent_keys[ds], {*grant}));
       }
-      ASSERT_TRUE(testing::WriteSignedCovenant(d / (id + ".yaml"), c.Yaml(), {officer_}).ok());
+      ASSERT_TRUE(test::WriteSignedCovenant(d / (id + ".yaml"), c.Yaml(), {officer_}).ok());
     }
     vault_ = Start("vault", {kBin + "/koppel-vault", "serve", "--dir", (d / "vault").string(),
                              "--master-key", (d / "master.key").string()});
@@ -142,15 +147,15 @@ class UntrustedInputTest : public ::testing::Test {
       argv.insert(argv.end(), {"--covenant", (d / (id + ".yaml")).string()});
     }
     // Appends: the service log of every start stays in one file.
-    Service s = testing::StartService(argv, d / (name + ".port"), d / (name + ".log"));
+    Service s = test::StartService(argv, d / (name + ".port"), d / (name + ".log"));
     EXPECT_FALSE(s.address.empty()) << ReadFile(d / (name + ".log"));
     return s;
   }
 
   static std::vector<std::string> LinkerArgs() {
     const fs::path d = dir_->path();
-    return {kBin + "/koppel-linker", "serve", "--data", (d / "db").string(), "--keys",
-            (d / "lkeys").string(), "--vault", vault_.address};
+    return {kBin + "/koppel-linker", "serve",   "--data",      (d / "db").string(), "--keys",
+            (d / "lkeys").string(),  "--vault", vault_.address};
   }
 
   static void StartLinker() { linker_ = Start("linker", LinkerArgs()); }
@@ -165,25 +170,41 @@ class UntrustedInputTest : public ::testing::Test {
     const fs::path d = dir_->path();
     const fs::path outbox = d / "outbox" / covenant / ds;
     const std::string name = "agent-" + ds;
-    ProcessResult seal = RunProcess(
-        {kBin + "/koppel-agent", "seal", "--quiet", "--allow-rejects", "--mapping",
-         (d / "m/mappings" / (ds + ".yaml")).string(), "--input",
-         (d / "m/exports" / (ds + ".csv")).string(), "--vault", vault_.address, "--pki",
-         (d / "pki").string(), "--name", name, "--covenant-id", covenant, "--linker-public-key",
-         (d / "lkeys/linker.key.pub").string(), "--signing-key", (d / "akeys" / ds).string(),
-         "--outbox", outbox.string(), "--rejects", (d / ("rejects-" + ds + ".csv")).string(),
-         "--new-run"});
+    ProcessResult seal = RunProcess({kBin + "/koppel-agent",
+                                     "seal",
+                                     "--quiet",
+                                     "--allow-rejects",
+                                     "--mapping",
+                                     (d / "m/mappings" / (ds + ".yaml")).string(),
+                                     "--input",
+                                     (d / "m/exports" / (ds + ".csv")).string(),
+                                     "--vault",
+                                     vault_.address,
+                                     "--pki",
+                                     (d / "pki").string(),
+                                     "--name",
+                                     name,
+                                     "--covenant-id",
+                                     covenant,
+                                     "--linker-public-key",
+                                     (d / "lkeys/linker.key.pub").string(),
+                                     "--signing-key",
+                                     (d / "akeys" / ds).string(),
+                                     "--outbox",
+                                     outbox.string(),
+                                     "--rejects",
+                                     (d / ("rejects-" + ds + ".csv")).string(),
+                                     "--new-run"});
     if (seal.exit_code != 0) return seal;
-    return RunProcess({kBin + "/koppel-agent", "send", "--quiet", "--max-attempts", "2",
-                       "--outbox", outbox.string(), "--linker", linker_.address, "--pki",
-                       (d / "pki").string(), "--name", name, "--linker-signing-key",
+    return RunProcess({kBin + "/koppel-agent", "send", "--quiet", "--max-attempts", "2", "--outbox",
+                       outbox.string(), "--linker", linker_.address, "--pki", (d / "pki").string(),
+                       "--name", name, "--linker-signing-key",
                        (d / "lkeys/linker-signing.key.pub").string()});
   }
 
   static std::shared_ptr<grpc::Channel> Channel(const std::string& address,
                                                 const std::string& party) {
-    auto credentials =
-        MakeChannelCredentials(TlsFiles::FromPkiDir(dir_->path() / "pki", party));
+    auto credentials = MakeChannelCredentials(TlsFiles::FromPkiDir(dir_->path() / "pki", party));
     EXPECT_TRUE(credentials.ok()) << credentials.status();
     grpc::ChannelArguments args;
     args.SetMaxSendMessageSize(-1);
@@ -233,7 +254,7 @@ class UntrustedInputTest : public ::testing::Test {
     EXPECT_TRUE(store.ok()) << store.status();
     if (!store.ok()) return 0;
     absl::StatusOr<Secret> key =
-        testing::VaultDataKey(dir_->path() / "vault", dir_->path() / "master.key", covenant);
+        test::VaultDataKey(dir_->path() / "vault", dir_->path() / "master.key", covenant);
     if (!key.ok() || !fs::exists(dir_->path() / "db/covenants" / covenant)) {
       absl::StatusOr<HeldCounts> held = (*store)->Held(covenant);
       EXPECT_TRUE(held.ok()) << held.status();
@@ -262,8 +283,8 @@ class UntrustedInputTest : public ::testing::Test {
     }
   }
 
-  static inline testing::TempDir* dir_ = nullptr;
-  static inline testing::TestOfficer* officer_ = nullptr;
+  static inline test::TempDir* dir_ = nullptr;
+  static inline test::TestOfficer* officer_ = nullptr;
   static inline Service vault_, linker_;
 };
 
@@ -283,6 +304,7 @@ TEST_F(UntrustedInputTest, OversizedIdsAreRefusedNamingTheFieldAndAuditedAsASumm
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_TRUE(Contains(s.error_message(), "batch.batch_id (8388608 bytes)")) << s.error_message();
   EXPECT_TRUE(Contains(s.error_message(), "64 lower-case hex")) << s.error_message();
+  EXPECT_EQ(RefusalRule(FromGrpcStatus(s)), "request_field");
   batch.set_batch_id(std::string(64, 'a'));
   batch.set_dataset(huge.substr(0, 65));
   s = Deliver("agent-wijkteam", batch);
@@ -424,15 +446,15 @@ TEST_F(UntrustedInputTest, ACraftedAuditLogStopsTheLinkerNamingTheLine) {
     }
     ProcessResult r = RunProcess(argv);
     EXPECT_EQ(r.exit_code, 3) << what << ": " << r.err.substr(0, 500);
-    EXPECT_TRUE(Contains(r.err, (d / "db/audit.log").string() + ":" +
-                                    std::to_string(lines + 1) + ":"))
+    EXPECT_TRUE(
+        Contains(r.err, (d / "db/audit.log").string() + ":" + std::to_string(lines + 1) + ":"))
         << what << ": " << r.err.substr(0, 500);
     EXPECT_TRUE(Contains(r.err, "refusing to extend it")) << what;
     EXPECT_LT(r.err.size(), 4000u) << what;
     // The verifier reports it as a line that is not an audit entry, and does not crash.
-    ProcessResult v = RunProcess({kBin + "/koppel", "audit", "verify", "--log",
-                                  (d / "db/audit.log").string(), "--signer-key",
-                                  (d / "lkeys/linker-signing.key.pub").string()});
+    ProcessResult v =
+        RunProcess({kBin + "/koppel", "audit", "verify", "--log", (d / "db/audit.log").string(),
+                    "--signer-key", (d / "lkeys/linker-signing.key.pub").string()});
     EXPECT_EQ(v.exit_code, 3) << what << ": " << v.err.substr(0, 500);
     EXPECT_TRUE(Contains(v.err, ":" + std::to_string(lines + 1) + ":")) << what;
   }
@@ -460,9 +482,18 @@ TEST_F(UntrustedInputTest, AStoreInTheOldLayoutStopsTheLinkerWithWhatToDo) {
   for (const auto& file : fs::directory_iterator(old)) {
     before[file.path().filename().string()] = ReadFile(file.path());
   }
-  std::vector<std::string> argv = {kBin + "/koppel-linker", "serve", "--data", old.string(),
-                                   "--keys", (d / "lkeys").string(), "--vault", vault_.address,
-                                   "--listen", "127.0.0.1:0", "--pki", (d / "pki").string()};
+  std::vector<std::string> argv = {kBin + "/koppel-linker",
+                                   "serve",
+                                   "--data",
+                                   old.string(),
+                                   "--keys",
+                                   (d / "lkeys").string(),
+                                   "--vault",
+                                   vault_.address,
+                                   "--listen",
+                                   "127.0.0.1:0",
+                                   "--pki",
+                                   (d / "pki").string()};
   for (const std::string& id : kCovenants) {
     argv.insert(argv.end(), {"--covenant", (d / (id + ".yaml")).string()});
   }
@@ -489,8 +520,9 @@ TEST_F(UntrustedInputTest, AnEndCutShortBeforeItsEntryIsRecordedAtRestart) {
   {
     auto ledger = CovenantLedger::Open(d / "db/covenants.json", false);
     ASSERT_TRUE(ledger.ok()) << ledger.status();
-    ASSERT_TRUE((*ledger)->MarkEnded("second", absl::Now(), "the study was withdrawn",
-                                     "covenant_end", "po-hostile")
+    ASSERT_TRUE((*ledger)
+                    ->MarkEnded("second", absl::Now(), "the study was withdrawn", "covenant_end",
+                                "po-hostile")
                     .ok());
   }
   StartLinker();
@@ -530,8 +562,9 @@ TEST_F(UntrustedInputTest, AnEndKilledDuringTheDeletionIsCompletedUnderTheRecord
   // Kill the linker as soon as the end entry is on disk.
   bool recorded = false;
   for (int i = 0; i < 2000 && !recorded; ++i) {
-    recorded = Contains(ReadFile(d / "db/audit.log"), "\"event\":\"covenant_end\",\"actor\":\"" +
-                                                          officer_->name + "\",\"covenant\":\"hostile\"");
+    recorded =
+        Contains(ReadFile(d / "db/audit.log"), "\"event\":\"covenant_end\",\"actor\":\"" +
+                                                   officer_->name + "\",\"covenant\":\"hostile\"");
     if (!recorded) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   StopLinker(SIGKILL);
@@ -550,9 +583,9 @@ TEST_F(UntrustedInputTest, AnEndKilledDuringTheDeletionIsCompletedUnderTheRecord
   ASSERT_GE(completions.size(), 1u);
   for (const Json& c : completions) EXPECT_EQ(c["details"]["end_seq"], ends[0]["seq"]);
   StopLinker();
-  ProcessResult verify = RunProcess({kBin + "/koppel", "audit", "verify", "--log",
-                                     (d / "db/audit.log").string(), "--signer-key",
-                                     (d / "lkeys/linker-signing.key.pub").string()});
+  ProcessResult verify =
+      RunProcess({kBin + "/koppel", "audit", "verify", "--log", (d / "db/audit.log").string(),
+                  "--signer-key", (d / "lkeys/linker-signing.key.pub").string()});
   EXPECT_EQ(verify.exit_code, 0) << verify.err;
   StartLinker();
 }

@@ -15,6 +15,7 @@
 #include "core/sealed_batch.h"
 #include "tests/testing/covenant_files.h"
 #include "tests/testing/plaintext_scanner.h"
+#include "tests/testing/port_file.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 
@@ -22,11 +23,11 @@ namespace koppel {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::BackgroundProcess;
-using testing::Contains;
-using testing::ProcessResult;
-using testing::ReadFile;
-using testing::RunProcess;
+using test::BackgroundProcess;
+using test::Contains;
+using test::ProcessResult;
+using test::ReadFile;
+using test::RunProcess;
 
 const std::string kBin = KOPPEL_BIN_DIR;
 
@@ -35,15 +36,22 @@ class VaultTest : public ::testing::Test {
   void SetUp() override {
     const fs::path d = dir_.path();
     ASSERT_EQ(RunProcess({kBin + "/koppel-synth", "--out", (d / "m").string(), "--persons", "3000"})
-                  .exit_code, 0);
-    ASSERT_EQ(RunProcess({KOPPEL_SOURCE_DIR "/scripts/pki", "--out", (d / "pki").string(),
-                          "vault", "linker", "agent-jeugdzorg", "agent-outsider"}).exit_code, 0);
-    ASSERT_EQ(RunProcess({kBin + "/koppel-linker", "keygen", "--out", (d / "lkeys").string()})
-                  .exit_code, 0);
+                  .exit_code,
+              0);
+    ASSERT_EQ(RunProcess({KOPPEL_SOURCE_DIR "/scripts/pki", "--out", (d / "pki").string(), "vault",
+                          "linker", "agent-jeugdzorg", "agent-outsider"})
+                  .exit_code,
+              0);
+    ASSERT_EQ(
+        RunProcess({kBin + "/koppel-linker", "keygen", "--out", (d / "lkeys").string()}).exit_code,
+        0);
     ASSERT_EQ(RunProcess({kBin + "/koppel-vault", "keygen", "--out", (d / "master.key").string()})
-                  .exit_code, 0);
+                  .exit_code,
+              0);
     ASSERT_EQ(RunProcess({kBin + "/koppel-agent", "keygen", "--type", "signing", "--out",
-                          (d / "agent.key").string()}).exit_code, 0);
+                          (d / "agent.key").string()})
+                  .exit_code,
+              0);
   }
 
   // Starts a vault for a covenant in `mode` with `quota`, signed at `version`; returns its
@@ -52,20 +60,20 @@ class VaultTest : public ::testing::Test {
     const fs::path d = dir_.path();
     std::string pk = ReadFile(d / "agent.key.pub");
     pk.pop_back();
-    absl::StatusOr<testing::TestDataset> jeugdzorg =
-        testing::DatasetFromMapping(d / "m/mappings/jeugdzorg.yaml");
+    absl::StatusOr<test::TestDataset> jeugdzorg =
+        test::DatasetFromMapping(d / "m/mappings/jeugdzorg.yaml");
     EXPECT_TRUE(jeugdzorg.ok()) << jeugdzorg.status();
-    testing::TestCovenant covenant;
+    test::TestCovenant covenant;
     covenant.id = "vault-test-" + mode;
     covenant.version = version;
     covenant.token_mode = mode;
     covenant.officers = {&officer_};
-    covenant.parties = {testing::TestParty::Service("vault", "vault"),
-                        testing::TestParty::Service("linker", "linker"),
-                        testing::TestParty::DataHolder("agent-jeugdzorg", pk, {*jeugdzorg})};
+    covenant.parties = {test::TestParty::Service("vault", "vault"),
+                        test::TestParty::Service("linker", "linker"),
+                        test::TestParty::DataHolder("agent-jeugdzorg", pk, {*jeugdzorg})};
     const std::string yaml = covenant.Yaml() + "oprf_quota: " + std::to_string(quota) + "\n";
-    absl::Status written = testing::WriteSignedCovenant(d / ("covenant-" + mode + ".yaml"), yaml,
-                                                        {&officer_});
+    absl::Status written =
+        test::WriteSignedCovenant(d / ("covenant-" + mode + ".yaml"), yaml, {&officer_});
     EXPECT_TRUE(written.ok()) << written;
     vault_ = std::make_unique<BackgroundProcess>(
         std::vector<std::string>{kBin + "/koppel-vault", "serve", "--listen", "127.0.0.1:0",
@@ -74,25 +82,39 @@ class VaultTest : public ::testing::Test {
                                  "--covenant", (d / ("covenant-" + mode + ".yaml")).string(),
                                  "--master-key", (d / "master.key").string()},
         (d / "vault.out").string());
-    for (int i = 0; i < 200 && !fs::exists(d / "vault.port"); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    EXPECT_TRUE(fs::exists(d / "vault.port")) << ReadFile(d / "vault.out");
-    std::string address = "127.0.0.1:" + std::to_string(std::stoi(ReadFile(d / "vault.port")));
+    absl::StatusOr<std::string> address = test::WaitForPortFile(d / "vault.port", *vault_);
+    EXPECT_TRUE(address.ok()) << address.status() << "\n" << ReadFile(d / "vault.out");
     fs::remove(d / "vault.port");
-    return address;
+    return address.value_or("");
   }
 
   ProcessResult Seal(const std::string& vault, const std::string& mode, const std::string& name,
                      const std::string& outbox) {
     const fs::path d = dir_.path();
-    return RunProcess({kBin + "/koppel-agent", "seal", "--quiet", "--allow-rejects", "--format",
-                       "json", "--mapping", (d / "m/mappings/jeugdzorg.yaml").string(), "--input",
-                       (d / "m/exports/jeugdzorg.csv").string(), "--vault", vault, "--pki",
-                       (d / "pki").string(), "--name", name, "--covenant-id",
-                       "vault-test-" + mode, "--linker-public-key",
-                       (d / "lkeys/linker.key.pub").string(), "--signing-key",
-                       (d / "agent.key").string(), "--outbox", (d / outbox).string()});
+    return RunProcess({kBin + "/koppel-agent",
+                       "seal",
+                       "--quiet",
+                       "--allow-rejects",
+                       "--format",
+                       "json",
+                       "--mapping",
+                       (d / "m/mappings/jeugdzorg.yaml").string(),
+                       "--input",
+                       (d / "m/exports/jeugdzorg.csv").string(),
+                       "--vault",
+                       vault,
+                       "--pki",
+                       (d / "pki").string(),
+                       "--name",
+                       name,
+                       "--covenant-id",
+                       "vault-test-" + mode,
+                       "--linker-public-key",
+                       (d / "lkeys/linker.key.pub").string(),
+                       "--signing-key",
+                       (d / "agent.key").string(),
+                       "--outbox",
+                       (d / outbox).string()});
   }
 
   // The BSN tokens in an outbox, opened with the linker's key.
@@ -131,8 +153,8 @@ class VaultTest : public ::testing::Test {
     return *entries;
   }
 
-  testing::TempDir dir_;
-  testing::TestOfficer officer_ = testing::TestOfficer::Create("po-vault");
+  test::TempDir dir_;
+  test::TestOfficer officer_ = test::TestOfficer::Create("po-vault");
   std::unique_ptr<BackgroundProcess> vault_;
 };
 
@@ -168,29 +190,27 @@ TEST_F(VaultTest, HmacModeIssuesTheKeyOnlyToListedDataHolders) {
   EXPECT_EQ(outsider.exit_code, 3);
   EXPECT_TRUE(Contains(outsider.err, "is not a party")) << outsider.err;
   EXPECT_TRUE(Contains(outsider.err, "(rule: parties)")) << outsider.err;
-  EXPECT_FALSE(fs::exists(dir_ / "out-outsider/runs") &&
-               !fs::is_empty(dir_ / "out-outsider/runs"));
+  EXPECT_FALSE(fs::exists(dir_ / "out-outsider/runs") && !fs::is_empty(dir_ / "out-outsider/runs"));
 
   // The data key goes to the covenant's linker only.
   const fs::path d = dir_.path();
-  ProcessResult impostor = RunProcess(
-      {kBin + "/koppel-linker", "serve", "--listen", "127.0.0.1:0", "--pki", (d / "pki").string(),
-       "--name", "agent-jeugdzorg", "--data", (d / "db-impostor").string(), "--keys",
-       (d / "lkeys").string(), "--covenant", (d / "covenant-hmac.yaml").string(), "--vault", vault});
+  ProcessResult impostor =
+      RunProcess({kBin + "/koppel-linker", "serve", "--listen", "127.0.0.1:0", "--pki",
+                  (d / "pki").string(), "--name", "agent-jeugdzorg", "--data",
+                  (d / "db-impostor").string(), "--keys", (d / "lkeys").string(), "--covenant",
+                  (d / "covenant-hmac.yaml").string(), "--vault", vault});
   EXPECT_EQ(impostor.exit_code, 3);
   EXPECT_TRUE(Contains(impostor.err, "does not have the role linker")) << impostor.err;
   EXPECT_TRUE(Contains(impostor.err, "(rule: parties[agent-jeugdzorg].roles)")) << impostor.err;
   {
-    BackgroundProcess linker({kBin + "/koppel-linker", "serve", "--listen", "127.0.0.1:0",
-                              "--port-file", (d / "linker.port").string(), "--pki",
-                              (d / "pki").string(), "--data", (d / "db").string(), "--keys",
-                              (d / "lkeys").string(), "--covenant",
-                              (d / "covenant-hmac.yaml").string(), "--vault", vault},
-                             (d / "linker.out").string());
-    for (int i = 0; i < 200 && !fs::exists(d / "linker.port"); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    EXPECT_TRUE(fs::exists(d / "linker.port")) << ReadFile(d / "linker.out");
+    BackgroundProcess linker(
+        {kBin + "/koppel-linker", "serve", "--listen", "127.0.0.1:0", "--port-file",
+         (d / "linker.port").string(), "--pki", (d / "pki").string(), "--data", (d / "db").string(),
+         "--keys", (d / "lkeys").string(), "--covenant", (d / "covenant-hmac.yaml").string(),
+         "--vault", vault},
+        (d / "linker.out").string());
+    absl::StatusOr<std::string> address = test::WaitForPortFile(d / "linker.port", linker);
+    EXPECT_TRUE(address.ok()) << address.status() << "\n" << ReadFile(d / "linker.out");
   }
 
   const std::vector<AuditEntry> audit = AuditEntries("vault-hmac");
@@ -199,8 +219,7 @@ TEST_F(VaultTest, HmacModeIssuesTheKeyOnlyToListedDataHolders) {
   EXPECT_EQ(Count(audit, "key_issue", "agent-jeugdzorg", {{"kind", "hmac"}}), 2u) << log;
   EXPECT_EQ(Count(audit, "refused", "agent-outsider", {{"operation", "get_covenant_key"}}), 1u)
       << log;
-  EXPECT_EQ(Count(audit, "refused", "agent-jeugdzorg", {{"operation", "get_data_key"}}), 1u)
-      << log;
+  EXPECT_EQ(Count(audit, "refused", "agent-jeugdzorg", {{"operation", "get_data_key"}}), 1u) << log;
 }
 
 TEST_F(VaultTest, OprfModeIsDeterministicAndKeepsTheQuota) {
@@ -218,18 +237,14 @@ TEST_F(VaultTest, OprfModeIsDeterministicAndKeepsTheQuota) {
     const fs::path d = dir_.path();
     BackgroundProcess linker(
         {kBin + "/koppel-linker", "serve", "--listen", "127.0.0.1:0", "--port-file",
-         (d / "linker.port").string(), "--pki", (d / "pki").string(), "--data",
-         (d / "db").string(), "--keys", (d / "lkeys").string(), "--covenant",
-         (d / "covenant-oprf.yaml").string()},
+         (d / "linker.port").string(), "--pki", (d / "pki").string(), "--data", (d / "db").string(),
+         "--keys", (d / "lkeys").string(), "--covenant", (d / "covenant-oprf.yaml").string()},
         (d / "linker.out").string());
-    for (int i = 0; i < 200 && !fs::exists(d / "linker.port"); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ProcessResult sent = RunProcess(
-        {kBin + "/koppel-agent", "send", "--quiet", "--format", "json", "--outbox",
-         (d / "out-oprf").string(), "--linker",
-         "127.0.0.1:" + std::to_string(std::stoi(ReadFile(d / "linker.port"))), "--pki",
-         (d / "pki").string(), "--name", "agent-jeugdzorg"});
+    absl::StatusOr<std::string> address = test::WaitForPortFile(d / "linker.port", linker);
+    ASSERT_TRUE(address.ok()) << address.status() << "\n" << ReadFile(d / "linker.out");
+    ProcessResult sent = RunProcess({kBin + "/koppel-agent", "send", "--quiet", "--format", "json",
+                                     "--outbox", (d / "out-oprf").string(), "--linker", *address,
+                                     "--pki", (d / "pki").string(), "--name", "agent-jeugdzorg"});
     ASSERT_EQ(sent.exit_code, 0) << sent.err << ReadFile(d / "linker.out");
     EXPECT_EQ(nlohmann::json::parse(sent.out)["records_accepted"],
               nlohmann::json::parse(first.out)["records_sealed"]);
@@ -251,9 +266,9 @@ TEST_F(VaultTest, OprfModeIsDeterministicAndKeepsTheQuota) {
   EXPECT_GE(Count(audit, "refused", "agent-jeugdzorg", {{"operation", "evaluate_oprf"}}), 1u);
 
   // The vault's files hold no identifier.
-  testing::PlaintextScanner scanner =
-      testing::PlaintextScanner::FromPopulation(dir_ / "m/truth/population.csv");
-  std::vector<testing::Leak> leaks;
+  test::PlaintextScanner scanner =
+      test::PlaintextScanner::FromPopulation(dir_ / "m/truth/population.csv");
+  std::vector<test::Leak> leaks;
   size_t files = 0;
   scanner.ScanTree(dir_ / "vault-oprf", {}, &leaks, &files);
   EXPECT_GE(files, 2u);

@@ -19,7 +19,7 @@
 #include "core/status_macros.h"
 #include "policies/covenant_signature.h"
 
-namespace koppel::testing {
+namespace koppel::test {
 namespace {
 
 [[noreturn]] void Die(const std::string& what) {
@@ -182,4 +182,4 @@ absl::Status WriteSignedCovenant(const std::filesystem::path& path, const std::s
   return absl::OkStatus();
 }
 
-}  // namespace koppel::testing
+}  // namespace koppel::test

@@ -17,7 +17,7 @@
 #include "absl/status/statusor.h"
 #include "core/secret.h"
 
-namespace koppel::testing {
+namespace koppel::test {
 
 // A privacy officer with a fresh Ed25519 key pair.
 struct TestOfficer {
@@ -47,8 +47,8 @@ struct TestDataset {
 struct TestParty {
   std::string name;
   std::vector<std::string> roles;
-  std::string officer;              // empty: the covenant's first officer
-  std::string signing_key_hex;      // data holders; empty: a fresh random key
+  std::string officer;          // empty: the covenant's first officer
+  std::string signing_key_hex;  // data holders; empty: a fresh random key
   std::vector<TestDataset> datasets;
 
   static TestParty DataHolder(std::string name, std::string signing_key_hex,
@@ -102,6 +102,6 @@ absl::Status WriteSignedCovenant(const std::filesystem::path& path, const std::s
 // A day relative to today (UTC) as yyyy-mm-dd: DaysFromToday(-1) is yesterday.
 std::string DaysFromToday(int days);
 
-}  // namespace koppel::testing
+}  // namespace koppel::test
 
 #endif  // KOPPEL_TESTS_TESTING_COVENANT_FILES_H_

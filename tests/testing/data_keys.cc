@@ -9,7 +9,7 @@
 #include "core/hmac.h"
 #include "core/key_file.h"
 
-namespace koppel::testing {
+namespace koppel::test {
 
 absl::StatusOr<Secret> VaultDataKey(const std::filesystem::path& vault_dir,
                                     const std::filesystem::path& master_key_file,
@@ -39,8 +39,8 @@ absl::StatusOr<Secret> VaultDataKey(const std::filesystem::path& vault_dir,
   if (crypto_secretbox_open_easy(key->mutable_data(), bytes + crypto_secretbox_NONCEBYTES,
                                  sealed.size() - crypto_secretbox_NONCEBYTES, bytes,
                                  master->data()) != 0) {
-    return absl::DataLossError(fmt::format("{} does not open with {}", newest.string(),
-                                           master_key_file.string()));
+    return absl::DataLossError(
+        fmt::format("{} does not open with {}", newest.string(), master_key_file.string()));
   }
   return key;
 }
@@ -61,4 +61,4 @@ std::vector<std::string> StoredCovenants(const std::filesystem::path& db) {
   return covenants;
 }
 
-}  // namespace koppel::testing
+}  // namespace koppel::test

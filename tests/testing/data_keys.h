@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "core/secret.h"
 
-namespace koppel::testing {
+namespace koppel::test {
 
 // The key the vault in `vault_dir` (started with the master key file `master_key_file`) hands
 // the linker for `covenant`: its newest epoch, unsealed. NOT_FOUND once the vault destroyed it.
@@ -25,6 +25,6 @@ absl::StatusOr<Secret> LocalDataKey(const std::filesystem::path& linker_keys,
 // The covenants whose store directory is in the linker store `db`.
 std::vector<std::string> StoredCovenants(const std::filesystem::path& db);
 
-}  // namespace koppel::testing
+}  // namespace koppel::test
 
 #endif  // KOPPEL_TESTS_TESTING_DATA_KEYS_H_

@@ -12,7 +12,7 @@
 #include "absl/status/status.h"
 #include "tests/testing/linear_attacker.h"
 
-namespace koppel::testing {
+namespace koppel::test {
 namespace {
 
 struct Literal {
@@ -209,4 +209,4 @@ std::string Describe(const std::vector<DisclosedGroup>& groups) {
   return text;
 }
 
-}  // namespace koppel::testing
+}  // namespace koppel::test

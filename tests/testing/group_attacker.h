@@ -21,7 +21,7 @@
 #include "absl/status/statusor.h"
 #include "linker/analysis/analysis_result.h"
 
-namespace koppel::testing {
+namespace koppel::test {
 
 struct AttackAtom {
   int64_t households = 0;
@@ -49,13 +49,12 @@ struct HeldReleases {
   std::vector<AttackAtom> atoms;
   std::vector<std::vector<uint32_t>> published;
 };
-absl::StatusOr<HeldReleases> JoinReleases(
-    const std::vector<const AnalysisResult*>& releases,
-    const std::vector<const std::vector<CellState>*>& states);
+absl::StatusOr<HeldReleases> JoinReleases(const std::vector<const AnalysisResult*>& releases,
+                                          const std::vector<const std::vector<CellState>*>& states);
 
 // One line per group, for a failed expectation.
 std::string Describe(const std::vector<DisclosedGroup>& groups);
 
-}  // namespace koppel::testing
+}  // namespace koppel::test
 
 #endif  // KOPPEL_TESTS_TESTING_GROUP_ATTACKER_H_

@@ -1,17 +1,17 @@
 #include "tests/testing/linear_attacker.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <limits>
 #include <map>
 #include <string>
 #include <utility>
 
-#include <fmt/format.h>
-
 #include "absl/numeric/int128.h"
 #include "absl/status/status.h"
 
-namespace koppel::testing {
+namespace koppel::test {
 namespace {
 
 // An exact rational number: den > 0, gcd(num, den) == 1.
@@ -131,15 +131,15 @@ absl::StatusOr<std::vector<size_t>> FindDerivableCells(
     const std::vector<std::vector<uint32_t>>& cell_atoms, const std::vector<bool>& published,
     uint32_t atom_count) {
   if (cell_atoms.size() != published.size()) {
-    return absl::InvalidArgumentError(fmt::format("{} cells but {} published flags",
-                                                  cell_atoms.size(), published.size()));
+    return absl::InvalidArgumentError(
+        fmt::format("{} cells but {} published flags", cell_atoms.size(), published.size()));
   }
   std::vector<Row> rows(cell_atoms.size());
   for (size_t i = 0; i < cell_atoms.size(); ++i) {
     for (uint32_t atom : cell_atoms[i]) {
       if (atom >= atom_count) {
-        return absl::InvalidArgumentError(fmt::format(
-            "cell {}: atom {} is out of range (atom_count {})", i, atom, atom_count));
+        return absl::InvalidArgumentError(
+            fmt::format("cell {}: atom {} is out of range (atom_count {})", i, atom, atom_count));
       }
       if (!rows[i].emplace(atom, Rational{1, 1}).second) {
         return absl::InvalidArgumentError(fmt::format("cell {}: atom {} repeated", i, atom));
@@ -173,4 +173,4 @@ absl::StatusOr<std::vector<size_t>> FindDerivableCells(
   return derivable;
 }
 
-}  // namespace koppel::testing
+}  // namespace koppel::test

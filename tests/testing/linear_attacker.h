@@ -24,7 +24,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace koppel::testing {
+namespace koppel::test {
 
 // Indices (ascending) of the cells with published[i] == false whose value the published
 // cells determine. `cell_atoms[i]` is cell i's set of atoms, each < atom_count, in any order.
@@ -34,6 +34,6 @@ absl::StatusOr<std::vector<size_t>> FindDerivableCells(
     const std::vector<std::vector<uint32_t>>& cell_atoms, const std::vector<bool>& published,
     uint32_t atom_count);
 
-}  // namespace koppel::testing
+}  // namespace koppel::test
 
 #endif  // KOPPEL_TESTS_TESTING_LINEAR_ATTACKER_H_

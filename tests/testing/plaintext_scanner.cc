@@ -3,7 +3,7 @@
 #include <fstream>
 #include <sstream>
 
-namespace koppel::testing {
+namespace koppel::test {
 namespace {
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
@@ -83,4 +83,4 @@ void PlaintextScanner::ScanTree(const std::filesystem::path& root,
   }
 }
 
-}  // namespace koppel::testing
+}  // namespace koppel::test

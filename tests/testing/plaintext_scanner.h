@@ -11,12 +11,12 @@
 #include <unordered_set>
 #include <vector>
 
-namespace koppel::testing {
+namespace koppel::test {
 
 struct Leak {
-  std::string where;   // file name, or the label of scanned text
-  std::string kind;    // "bsn" or "postcode"
-  size_t offset = 0;   // never the identifier itself: test output must not leak either
+  std::string where;  // file name, or the label of scanned text
+  std::string kind;   // "bsn" or "postcode"
+  size_t offset = 0;  // never the identifier itself: test output must not leak either
 };
 
 class PlaintextScanner {
@@ -38,6 +38,6 @@ class PlaintextScanner {
   std::unordered_set<std::string> postcodes_;  // "7607AB"
 };
 
-}  // namespace koppel::testing
+}  // namespace koppel::test
 
 #endif  // KOPPEL_TESTS_TESTING_PLAINTEXT_SCANNER_H_

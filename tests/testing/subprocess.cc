@@ -6,13 +6,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <csignal>
-#include <fstream>
-#include <thread>
 #include <cstring>
 
-namespace koppel::testing {
+#include "tests/testing/port_file.h"
+
+namespace koppel::test {
 
 ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string& input) {
   int in_pipe[2], out_pipe[2], err_pipe[2];
@@ -45,8 +44,7 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string
   bool out_open = true, err_open = true;
   char buf[65536];
   while (out_open || err_open) {
-    pollfd fds[3] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0},
-                     {in_pipe[1], POLLOUT, 0}};
+    pollfd fds[3] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}, {in_pipe[1], POLLOUT, 0}};
     if (!out_open) fds[0].fd = -1;
     if (!err_open) fds[1].fd = -1;
     if (::poll(fds, 3, -1) < 0) break;
@@ -108,6 +106,11 @@ void BackgroundProcess::Signal(int signal) {
   if (pid_ > 0 && !reaped_) ::kill(pid_, signal);
 }
 
+bool BackgroundProcess::HasExited() {
+  if (!reaped_ && pid_ > 0 && ::waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
+  return reaped_ || pid_ <= 0;
+}
+
 int BackgroundProcess::Wait() {
   if (!reaped_ && pid_ > 0) {
     ::waitpid(pid_, &status_, 0);
@@ -124,13 +127,9 @@ RunningService StartService(std::vector<std::string> argv, const std::filesystem
   argv.insert(argv.end(), {"--listen", "127.0.0.1:0", "--port-file", port_file.string()});
   RunningService service;
   service.process = std::make_unique<BackgroundProcess>(argv, log.string());
-  for (int i = 0; i < 300 && !std::filesystem::exists(port_file); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  std::ifstream in(port_file);
-  int port = 0;
-  if (in >> port && port > 0) service.address = "127.0.0.1:" + std::to_string(port);
+  absl::StatusOr<std::string> address = WaitForPortFile(port_file, *service.process);
+  if (address.ok()) service.address = *std::move(address);
   return service;
 }
 
-}  // namespace koppel::testing
+}  // namespace koppel::test

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace koppel::testing {
+namespace koppel::test {
 
 struct ProcessResult {
   int exit_code = -1;  // -1 when the process died from a signal
@@ -35,6 +35,8 @@ class BackgroundProcess {
 
   int pid() const { return pid_; }
   void Signal(int signal);
+  // True once the process has ended (it is reaped then; Wait() returns its status at once).
+  bool HasExited();
   // Waits for the exit; returns the exit code, or -signal when killed by a signal.
   int Wait();
 
@@ -47,14 +49,14 @@ class BackgroundProcess {
 // A service (vault or linker) running in the background on a port it chose.
 struct RunningService {
   std::unique_ptr<BackgroundProcess> process;
-  std::string address;  // 127.0.0.1:PORT; empty when it announced no port within 15 s
+  std::string address;  // 127.0.0.1:PORT; empty when it announced no port (see WaitForPortFile)
 };
 
 // Starts `argv` with `--listen 127.0.0.1:0 --port-file PORT_FILE` appended, its output appended
-// to `log`, and waits for the port it announces.
+// to `log`, and waits for the port it announces (WaitForPortFile in port_file.h).
 RunningService StartService(std::vector<std::string> argv, const std::filesystem::path& port_file,
                             const std::filesystem::path& log);
 
-}  // namespace koppel::testing
+}  // namespace koppel::test
 
 #endif  // KOPPEL_TESTS_TESTING_SUBPROCESS_H_

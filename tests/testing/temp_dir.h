@@ -3,15 +3,15 @@
 #ifndef KOPPEL_TESTS_TESTING_TEMP_DIR_H_
 #define KOPPEL_TESTS_TESTING_TEMP_DIR_H_
 
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <string_view>
 
-#include <gtest/gtest.h>
-
-namespace koppel::testing {
+namespace koppel::test {
 
 class TempDir {
  public:
@@ -44,6 +44,6 @@ inline std::string ReadFile(const std::filesystem::path& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-}  // namespace koppel::testing
+}  // namespace koppel::test
 
 #endif  // KOPPEL_TESTS_TESTING_TEMP_DIR_H_

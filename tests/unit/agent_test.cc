@@ -15,12 +15,12 @@
 #include "core/sealed_batch.h"
 #include "tests/testing/temp_dir.h"
 
-namespace koppel {
+namespace koppel::agent {
 namespace {
 
-using testing::ReadFile;
-using testing::TempDir;
-using testing::WriteFile;
+using test::ReadFile;
+using test::TempDir;
+using test::WriteFile;
 
 TEST(DuplicateCounterTest, CountsInMemoryAndAcrossSpilledRuns) {
   for (size_t max_in_memory : {size_t{1} << 20, size_t{7}, size_t{1000}}) {
@@ -79,7 +79,9 @@ struct Keys {
 };
 
 Keys MakeKeys() {
-  Keys keys{*Secret::Allocate(crypto_box_SECRETKEYBYTES), {}, *Secret::Allocate(crypto_sign_SECRETKEYBYTES)};
+  Keys keys{*Secret::Allocate(crypto_box_SECRETKEYBYTES),
+            {},
+            *Secret::Allocate(crypto_sign_SECRETKEYBYTES)};
   crypto_box_keypair(keys.linker_public.data(), keys.linker_secret.mutable_data());
   std::array<uint8_t, crypto_sign_PUBLICKEYBYTES> pk;
   crypto_sign_keypair(pk.data(), keys.signing.mutable_data());
@@ -249,7 +251,8 @@ class CountingSink final : public ValidRowSink {
 constexpr char kWindows1252Export[] =
     "BSN;Regeling;Jaar;Zorgaanbieder\n"
     "111222333;ww;2012;Zorggroep Ca\xEF\xE9\n"
-    "123456782;wajong;2013;\xC7" "a va \x80 5\n"
+    "123456782;wajong;2013;\xC7"
+    "a va \x80 5\n"
     "111222333;ww;2012;Zorggroep Ca\xEF\xE9\n";
 
 TEST(ExportScanTest, ReadsTheDeclaredEncodingWithoutRejectingUnmappedBytes) {
@@ -306,13 +309,13 @@ TEST(ExportScanTest, ReportsDuplicatesWithTheLineOfTheirFirstOccurrence) {
   TempDir dir;
   WriteFile(dir / "uwv.csv",
             "BSN;Regeling;Jaar;Opmerking\n"
-            "111222333;ww;2012;a\n"     // record 1, line 2
-            "123456782;ww;2012;b\n"     // 2, line 3
-            "111222333;ww;2012;c\n"     // 3, line 4: repeats line 2 (Opmerking is not mapped)
-            "000000000;ww;2012;d\n"     // 4, line 5: rejected
+            "111222333;ww;2012;a\n"  // record 1, line 2
+            "123456782;ww;2012;b\n"  // 2, line 3
+            "111222333;ww;2012;c\n"  // 3, line 4: repeats line 2 (Opmerking is not mapped)
+            "000000000;ww;2012;d\n"  // 4, line 5: rejected
             "\n"
-            "123456782;ww;2012;e\n"     // 5, line 7: repeats line 3
-            "111222333;ww;2012;f\n");   // 6, line 8: repeats line 2
+            "123456782;ww;2012;e\n"    // 5, line 7: repeats line 3
+            "111222333;ww;2012;f\n");  // 6, line 8: repeats line 2
   absl::StatusOr<Mapping> mapping = ParseMapping(kMapping, "m.yaml");
   ASSERT_TRUE(mapping.ok()) << mapping.status();
   absl::StatusOr<std::unique_ptr<RejectReport>> report = RejectReport::Create(dir / "r.csv");
@@ -351,7 +354,7 @@ TEST(ExportScanTest, RejectRateGuardFailsTheScanAboveTheLimitOnly) {
   TempDir dir;
   std::string csv = "BSN;Regeling;Jaar;Opmerking\n";
   for (int i = 0; i < 19; ++i) csv += "111222333;ww;2012;x\n";  // valid (and duplicates)
-  csv += "111222333;zz;2012;x\n";                                  // 1 of 20 rejected: 5%
+  csv += "111222333;zz;2012;x\n";                               // 1 of 20 rejected: 5%
   WriteFile(dir / "uwv.csv", csv);
   absl::StatusOr<Mapping> mapping = ParseMapping(kMapping, "m.yaml");
   ASSERT_TRUE(mapping.ok()) << mapping.status();
@@ -456,4 +459,4 @@ TEST(ExportScanTest, EscapesTheExportsHeaderCellsInTheSummaryAndTheRejectReport)
 }
 
 }  // namespace
-}  // namespace koppel
+}  // namespace koppel::agent

@@ -3,33 +3,35 @@
 // `koppel audit verify|report` give the exit codes and numbers of docs/audit.md.
 #include "core/audit_log.h"
 
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <sodium.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <limits>
 #include <regex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <fmt/format.h>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
+#include "core/file.h"
 #include "core/hex.h"
 #include "core/key_file.h"
+#include "tests/testing/fault_injecting_file_system.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 
 namespace koppel {
 namespace {
 
-using ::koppel::testing::ReadFile;
-using ::koppel::testing::TempDir;
-using ::koppel::testing::WriteFile;
+using ::koppel::test::ReadFile;
+using ::koppel::test::TempDir;
+using ::koppel::test::WriteFile;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using Json = nlohmann::json;
@@ -69,12 +71,12 @@ void WriteLines(const std::filesystem::path& path, const std::vector<std::string
 // hash = SHA-256("koppel/v1/audit\n" || prev || "\n" || sorted-key JSON of the content).
 std::string DocumentedHash(const Json& line) {
   Json content;
-  for (const char* key : {"seq", "time", "service", "event", "actor", "covenant", "details",
-                          "prev"}) {
+  for (const char* key :
+       {"seq", "time", "service", "event", "actor", "covenant", "details", "prev"}) {
     content[key] = line.at(key);
   }
-  const std::string message = "koppel/v1/audit\n" + line.at("prev").get<std::string>() + "\n" +
-                              content.dump();
+  const std::string message =
+      "koppel/v1/audit\n" + line.at("prev").get<std::string>() + "\n" + content.dump();
   std::array<uint8_t, crypto_hash_sha256_BYTES> hash;
   crypto_hash_sha256(hash.data(), reinterpret_cast<const unsigned char*>(message.data()),
                      message.size());
@@ -123,31 +125,47 @@ class AuditLogTest : public ::testing::Test {
   void WriteSampleLog() {
     auto log = AuditLog::Open(path_, key_.secret, "linker");
     ASSERT_TRUE(log.ok()) << log.status();
-    ASSERT_TRUE((*log)->Append("covenant_load", "linker", "almelo-mpg",
-                               {{"version", 1}, {"sha256", std::string(64, 'c')},
-                                {"state", "in force"}})
+    ASSERT_TRUE(
+        (*log)
+            ->Append("covenant_load", "linker", "almelo-mpg",
+                     {{"version", 1}, {"sha256", std::string(64, 'c')}, {"state", "in force"}})
+            .ok());
+    ASSERT_TRUE((*log)
+                    ->Append("delivery", "agent-brp", "almelo-mpg",
+                             {{"batch_id", "b1"},
+                              {"dataset", "brp"},
+                              {"records", 100},
+                              {"rejected", 0},
+                              {"covenant_version", 1},
+                              {"duplicate", false}})
                     .ok());
-    ASSERT_TRUE((*log)->Append("delivery", "agent-brp", "almelo-mpg",
-                               {{"batch_id", "b1"}, {"dataset", "brp"}, {"records", 100},
-                                {"rejected", 0}, {"covenant_version", 1},
-                                {"duplicate", false}})
+    ASSERT_TRUE((*log)
+                    ->Append("delivery", "agent-zorg", "almelo-mpg",
+                             {{"batch_id", "z1"},
+                              {"dataset", "zorg"},
+                              {"records", 200},
+                              {"rejected", 1},
+                              {"covenant_version", 1},
+                              {"duplicate", false}})
                     .ok());
-    ASSERT_TRUE((*log)->Append("delivery", "agent-zorg", "almelo-mpg",
-                               {{"batch_id", "z1"}, {"dataset", "zorg"}, {"records", 200},
-                                {"rejected", 1}, {"covenant_version", 1},
-                                {"duplicate", false}})
+    ASSERT_TRUE((*log)
+                    ->Append("query", "research-unit", "almelo-mpg",
+                             {{"analysis", "almelo-mpg"}, {"spec_sha256", std::string(64, 'd')}})
                     .ok());
-    ASSERT_TRUE((*log)->Append("query", "research-unit", "almelo-mpg",
-                               {{"analysis", "almelo-mpg"}, {"spec_sha256", std::string(64, 'd')}})
+    ASSERT_TRUE((*log)
+                    ->Append("release", "research-unit", "almelo-mpg",
+                             {{"analysis", "almelo-mpg"},
+                              {"tables", 4},
+                              {"cells_suppressed_primary", 3},
+                              {"cells_suppressed_secondary", 2},
+                              {"releases_left", 19}})
                     .ok());
-    ASSERT_TRUE((*log)->Append("release", "research-unit", "almelo-mpg",
-                               {{"analysis", "almelo-mpg"}, {"tables", 4},
-                                {"cells_suppressed_primary", 3},
-                                {"cells_suppressed_secondary", 2}, {"releases_left", 19}})
-                    .ok());
-    ASSERT_TRUE((*log)->Append("covenant_end", "po-almelo", "almelo-mpg",
-                               {{"officer", "po-almelo"}, {"reason", "study finished"},
-                                {"records_deleted", 300}, {"batches_deleted", 2}})
+    ASSERT_TRUE((*log)
+                    ->Append("covenant_end", "po-almelo", "almelo-mpg",
+                             {{"officer", "po-almelo"},
+                              {"reason", "study finished"},
+                              {"records_deleted", 300},
+                              {"batches_deleted", 2}})
                     .ok());
     EXPECT_EQ((*log)->last_seq(), 7u);
     head_ = {7, (*log)->last_hash()};
@@ -198,8 +216,8 @@ TEST_F(AuditLogTest, AppendedEntriesChainAndVerify) {
   for (size_t i = 0; i < entries->size(); ++i) {
     EXPECT_EQ((*entries)[i].seq, i + 1);
     EXPECT_EQ((*entries)[i].line, i + 1);
-    EXPECT_TRUE(std::regex_match((*entries)[i].time,
-                                 std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)")))
+    EXPECT_TRUE(
+        std::regex_match((*entries)[i].time, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)")))
         << (*entries)[i].time;
     if (i > 0) {
       EXPECT_EQ((*entries)[i].prev, (*entries)[i - 1].hash);
@@ -242,8 +260,9 @@ TEST_F(AuditLogTest, ConcurrentAppendsKeepOneChain) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
-        if (!(*log)->Append("oprf_evaluation", fmt::format("agent-{}", t), "almelo-mpg",
-                            {{"epoch", 1}, {"count", i}})
+        if (!(*log)
+                 ->Append("oprf_evaluation", fmt::format("agent-{}", t), "almelo-mpg",
+                          {{"epoch", 1}, {"count", i}})
                  .ok()) {
           ++failures;
         }
@@ -289,11 +308,24 @@ TEST_F(AuditLogTest, OpenRefusesALogSignedByAnotherKey) {
   auto log = AuditLog::Open(path_, other_.secret, "linker");
   ASSERT_FALSE(log.ok());
   EXPECT_EQ(log.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(std::string(log.status().message()),
-              HasSubstr("line 1: entry seq 1 is signed by " + key_.public_hex +
-                        ", the key the log names, not by the expected signer " +
-                        other_.public_hex));
+  EXPECT_THAT(
+      std::string(log.status().message()),
+      HasSubstr("line 1: entry seq 1 is signed by " + key_.public_hex +
+                ", the key the log names, not by the expected signer " + other_.public_hex));
   EXPECT_EQ(ReadFile(path_), before);
+}
+
+// Opening a FIFO that has no reader for writing waits for a reader: a service given one as its
+// log would hang at start. Open refuses it at once instead (before the fix this test hung).
+TEST_F(AuditLogTest, OpenRefusesAFifoWithoutWaitingForAReader) {
+  ASSERT_EQ(::mkfifo(path_.c_str(), 0600), 0);
+  auto log = AuditLog::Open(path_, key_.secret, "linker");
+  ASSERT_FALSE(log.ok());
+  EXPECT_EQ(log.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(log.status().message()),
+              HasSubstr("audit log " + path_.string() +
+                        " is a FIFO (named pipe), not a regular "
+                        "file"));
 }
 
 TEST_F(AuditLogTest, AppendRefusesBadDetailsAndKeepsTheChain) {
@@ -476,8 +508,7 @@ TEST_F(AuditLogTest, TornLastLineIsCutAwayAndRecorded) {
   WriteFile(path_, ReadFile(path_) + torn);
   absl::StatusOr<std::vector<AuditEntry>> strict = ReadAuditLog(path_);
   ASSERT_FALSE(strict.ok());
-  EXPECT_THAT(std::string(strict.status().message()),
-              HasSubstr(":8: the last line is incomplete"));
+  EXPECT_THAT(std::string(strict.status().message()), HasSubstr(":8: the last line is incomplete"));
   size_t torn_bytes = 0;
   absl::StatusOr<std::vector<AuditEntry>> lenient = ReadAuditLog(path_, &torn_bytes);
   ASSERT_TRUE(lenient.ok());
@@ -572,8 +603,7 @@ TEST_F(AuditLogTest, AppendRefusesWhatTheCanonicalFormCannotHold) {
   absl::Status nested = (*log)->Append("release", "r", "c", deep);
   EXPECT_EQ(nested.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(nested.message()), HasSubstr("nest deeper than 16 levels"));
-  absl::Status huge =
-      (*log)->Append("release", "r", "c", {{"reason", std::string(1 << 20, 'a')}});
+  absl::Status huge = (*log)->Append("release", "r", "c", {{"reason", std::string(1 << 20, 'a')}});
   EXPECT_EQ(huge.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(huge.message()), HasSubstr("an entry is at most 1048576"));
   EXPECT_EQ((*log)->last_seq(), 1u);
@@ -592,33 +622,131 @@ TEST_F(AuditLogTest, HashedBytesAreTheDocumentedCanonicalForm) {
     auto log = AuditLog::Open(path_, key_.secret, "linker");
     ASSERT_TRUE(log.ok());
     const std::string text = "q\"b\\c/\n\t\r\b\f\x01\x1f\x7f \xc3\xa9\xe2\x82\xac";
-    ASSERT_TRUE((*log)->Append("delivery", "agent-\xc3\xa9", "c-1",
-                               {{"s", text},
-                                {"B", -2},
-                                {"A", 1},
-                                {"a", {true, false, nullptr}},
-                                {"n", std::numeric_limits<uint64_t>::max()},
-                                {"_", {{"z", 0}, {"Z", Json::object()}}}})
+    ASSERT_TRUE((*log)
+                    ->Append("delivery", "agent-\xc3\xa9", "c-1",
+                             {{"s", text},
+                              {"B", -2},
+                              {"A", 1},
+                              {"a", {true, false, nullptr}},
+                              {"n", std::numeric_limits<uint64_t>::max()},
+                              {"_", {{"z", 0}, {"Z", Json::object()}}}})
                     .ok());
   }
   const Json line = Json::parse(Lines(path_)[1]);
   const std::string prev = line["prev"];
-  const std::string expected =
-      R"({"actor":"agent-)" "\xc3\xa9" R"(","covenant":"c-1","details":{"A":1,"B":-2,"_":{"Z":{},"z":0},)"
-      R"("a":[true,false,null],"n":18446744073709551615,)"
-      R"("s":"q\"b\\c/\n\t\r\b\f\u0001\u001f)" "\x7f \xc3\xa9\xe2\x82\xac"
-      R"("},"event":"delivery","prev":")" + prev + R"(","seq":2,"service":"linker","time":")" +
-      line["time"].get<std::string>() + R"("})";
+  const std::string expected = R"({"actor":"agent-)"
+                               "\xc3\xa9"
+                               R"(","covenant":"c-1","details":{"A":1,"B":-2,"_":{"Z":{},"z":0},)"
+                               R"("a":[true,false,null],"n":18446744073709551615,)"
+                               R"("s":"q\"b\\c/\n\t\r\b\f\u0001\u001f)"
+                               "\x7f \xc3\xa9\xe2\x82\xac"
+                               R"("},"event":"delivery","prev":")" +
+                               prev + R"(","seq":2,"service":"linker","time":")" +
+                               line["time"].get<std::string>() + R"("})";
   const std::string message = "koppel/v1/audit\n" + prev + "\n" + expected;
   std::array<uint8_t, crypto_hash_sha256_BYTES> hash;
   crypto_hash_sha256(hash.data(), reinterpret_cast<const unsigned char*>(message.data()),
                      message.size());
   EXPECT_EQ(line["hash"], ToHex(hash)) << expected;
   // The line holds the details in the same form.
-  EXPECT_THAT(Lines(path_)[1], HasSubstr(expected.substr(expected.find("\"details\":"),
-                                                         expected.find(",\"event\"") -
-                                                             expected.find("\"details\":"))));
+  EXPECT_THAT(Lines(path_)[1], HasSubstr(expected.substr(
+                                   expected.find("\"details\":"),
+                                   expected.find(",\"event\"") - expected.find("\"details\":"))));
   EXPECT_TRUE(Verify().ok());
+}
+
+// "After a failed write or sync the log refuses further appends": with EIO and with a full
+// disk, the event is not recorded, every later event is refused even once the disk works
+// again, and the half-written line is cut off, so the log reopens whole.
+TEST_F(AuditLogTest, FailedWriteRefusesEveryLaterEvent) {
+  using Operation = test::FaultInjectingFileSystem::Operation;
+  for (int error : {EIO, ENOSPC}) {
+    SCOPED_TRACE(ErrnoText(error));
+    std::filesystem::remove(path_);
+    test::FaultInjectingFileSystem fs;
+    {
+      auto log = AuditLog::Open(path_, key_.secret, "linker", fs);
+      ASSERT_TRUE(log.ok()) << log.status();
+      ASSERT_TRUE((*log)->Append("query", "research-unit", "almelo-mpg", {}).ok());
+      if (error == ENOSPC) {
+        fs.FailWritesAfter(20, ENOSPC, path_.string());  // 20 bytes of the line, then full
+      } else {
+        fs.FailNth(Operation::kWrite, 1, EIO, path_.string());
+      }
+      absl::Status failed = (*log)->Append("release", "research-unit", "almelo-mpg", {});
+      EXPECT_EQ(failed.code(), absl::StatusCode::kUnavailable) << failed;
+      EXPECT_THAT(std::string(failed.message()), HasSubstr("event release was not recorded"));
+      EXPECT_THAT(std::string(failed.message()), HasSubstr(ErrnoText(error)));
+      EXPECT_EQ((*log)->last_seq(), 2u);
+
+      fs.Clear();
+      absl::Status refused = (*log)->Append("query", "research-unit", "almelo-mpg", {});
+      EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+      EXPECT_THAT(std::string(refused.message()), HasSubstr("refuses appends"));
+      EXPECT_EQ((*log)->last_seq(), 2u);
+    }
+    size_t torn_bytes = 1;
+    absl::StatusOr<std::vector<AuditEntry>> entries = ReadAuditLog(path_, &torn_bytes);
+    ASSERT_TRUE(entries.ok()) << entries.status();
+    EXPECT_EQ(entries->size(), 2u);
+    EXPECT_EQ(torn_bytes, 0u) << "the half-written line was cut off";
+    auto reopened = AuditLog::Open(path_, key_.secret, "linker");
+    ASSERT_TRUE(reopened.ok()) << reopened.status();
+    EXPECT_EQ((*reopened)->last_seq(), 3u);
+  }
+}
+
+// When even cutting off the half-written line fails, it stays at the end of the file; the
+// next Open drops it (it was never acknowledged) and records that it did.
+TEST_F(AuditLogTest, HalfWrittenLineThatCouldNotBeCutOffIsDroppedAtReopen) {
+  using Operation = test::FaultInjectingFileSystem::Operation;
+  test::FaultInjectingFileSystem fs;
+  {
+    auto log = AuditLog::Open(path_, key_.secret, "linker", fs);
+    ASSERT_TRUE(log.ok()) << log.status();
+    fs.FailWritesAfter(20, ENOSPC, path_.string());
+    fs.FailAlways(Operation::kTruncate, EIO, path_.string());
+    EXPECT_FALSE((*log)->Append("release", "research-unit", "almelo-mpg", {}).ok());
+    fs.Clear();
+    EXPECT_TRUE(
+        absl::IsFailedPrecondition((*log)->Append("query", "research-unit", "almelo-mpg", {})));
+  }
+  size_t torn_bytes = 0;
+  ASSERT_TRUE(ReadAuditLog(path_, &torn_bytes).ok());
+  EXPECT_EQ(torn_bytes, 20u);
+  {
+    auto reopened = AuditLog::Open(path_, key_.secret, "linker");
+    ASSERT_TRUE(reopened.ok()) << reopened.status();
+  }
+  absl::StatusOr<std::vector<AuditEntry>> entries = ReadAuditLog(path_);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  ASSERT_EQ(entries->size(), 2u);
+  EXPECT_EQ((*entries)[1].event, "open");
+  EXPECT_EQ((*entries)[1].details["torn_line_bytes_discarded"], 20);
+  EXPECT_TRUE(VerifyAuditLog(*entries, key_.public_raw, std::nullopt).ok());
+}
+
+TEST_F(AuditLogTest, FailedSyncRefusesEveryLaterEvent) {
+  using Operation = test::FaultInjectingFileSystem::Operation;
+  test::FaultInjectingFileSystem fs;
+  auto log = AuditLog::Open(path_, key_.secret, "linker", fs);
+  ASSERT_TRUE(log.ok()) << log.status();
+  fs.FailNth(Operation::kSync, 1, EIO, path_.string());
+  absl::Status failed = (*log)->Append("release", "research-unit", "almelo-mpg", {});
+  EXPECT_EQ(failed.code(), absl::StatusCode::kDataLoss) << failed;
+  EXPECT_THAT(std::string(failed.message()), HasSubstr("may not be recorded"));
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition((*log)->Append("query", "research-unit", "almelo-mpg", {})));
+}
+
+TEST_F(AuditLogTest, NewLogWhoseDirectoryCannotBeSyncedIsRefused) {
+  using Operation = test::FaultInjectingFileSystem::Operation;
+  test::FaultInjectingFileSystem fs;
+  fs.FailNth(Operation::kSyncDirectory, 1, EIO);
+  auto log = AuditLog::Open(path_, key_.secret, "linker", fs);
+  ASSERT_FALSE(log.ok());
+  EXPECT_THAT(std::string(log.status().message()),
+              HasSubstr("cannot sync the directory " + dir_.path().string()));
 }
 
 TEST(AuditAnchorTest, Parses) {
@@ -627,9 +755,9 @@ TEST(AuditAnchorTest, Parses) {
   ASSERT_TRUE(anchor.ok()) << anchor.status();
   EXPECT_EQ(anchor->seq, 17u);
   EXPECT_EQ(anchor->hash, hash);
-  for (const std::string& bad : {"17" + hash, "0:" + hash, "x:" + hash, "-1:" + hash,
-                                 "17:" + hash.substr(1), "17:" + std::string(64, 'g'),
-                                 " 17:" + hash, std::string()}) {
+  for (const std::string& bad :
+       {"17" + hash, "0:" + hash, "x:" + hash, "-1:" + hash, "17:" + hash.substr(1),
+        "17:" + std::string(64, 'g'), " 17:" + hash, std::string()}) {
     absl::StatusOr<AuditAnchor> parsed = ParseAuditAnchor(bad);
     EXPECT_FALSE(parsed.ok()) << bad;
     if (!parsed.ok()) {
@@ -661,14 +789,16 @@ class AuditCommandTest : public ::testing::Test {
     AuditLog& l = **log;
     const std::string c = "almelo-mpg";
     ASSERT_TRUE(l.Append("covenant_load", "linker", c,
-                         {{"version", 1}, {"sha256", std::string(64, 'c')},
-                          {"state", "in force"}})
+                         {{"version", 1}, {"sha256", std::string(64, 'c')}, {"state", "in force"}})
                     .ok());
     auto delivery = [&](const char* party, const char* dataset, const char* batch, int records,
                         int rejected, bool duplicate) {
       ASSERT_TRUE(l.Append("delivery", party, c,
-                           {{"batch_id", batch}, {"dataset", dataset}, {"records", records},
-                            {"rejected", rejected}, {"covenant_version", 1},
+                           {{"batch_id", batch},
+                            {"dataset", dataset},
+                            {"records", records},
+                            {"rejected", rejected},
+                            {"covenant_version", 1},
                             {"duplicate", duplicate}})
                       .ok());
     };
@@ -677,29 +807,40 @@ class AuditCommandTest : public ::testing::Test {
     delivery("agent-brp", "brp", "b1", 100, 2, true);
     delivery("agent-zorg", "zorg", "z1", 40, 0, false);
     ASSERT_TRUE(l.Append("delivery_refused", "agent-politie", c,
-                         {{"batch_id", "p1"}, {"dataset", "politie"},
-                          {"reason", "dataset politie is not granted to agent-politie"}})
+                         {{"batch_id", "p1"},
+                          {"dataset", "politie"},
+                          {"reason", "dataset politie is not granted to agent-politie"},
+                          {"rule", "parties.datasets"}})
                     .ok());
     ASSERT_TRUE(l.Append("query", "research-unit", c,
                          {{"analysis", "almelo-mpg"}, {"spec_sha256", std::string(64, 'd')}})
                     .ok());
     ASSERT_TRUE(l.Append("release", "research-unit", c,
-                         {{"analysis", "almelo-mpg"}, {"spec_sha256", std::string(64, 'd')},
-                          {"tables", 4}, {"cells_suppressed_primary", 3},
-                          {"cells_suppressed_secondary", 5}, {"mode", "exact"},
-                          {"earlier_releases_checked", 2}, {"cells_suppressed_history", 4},
-                          {"implied_groups_protected", 7}, {"releases_left", 19}})
+                         {{"analysis", "almelo-mpg"},
+                          {"spec_sha256", std::string(64, 'd')},
+                          {"tables", 4},
+                          {"cells_suppressed_primary", 3},
+                          {"cells_suppressed_secondary", 5},
+                          {"mode", "exact"},
+                          {"earlier_releases_checked", 2},
+                          {"cells_suppressed_history", 4},
+                          {"implied_groups_protected", 7},
+                          {"releases_left", 19}})
                     .ok());
     ASSERT_TRUE(l.Append("query_refused", "research-unit", c,
                          {{"analysis", "other"}, {"reason", "analysis other is not allowed"}})
                     .ok());
     ASSERT_TRUE(l.Append("flags_release", "agent-wijkteam", "who-else-involved",
-                         {{"release", "who-else-involved"}, {"tokens", 30}, {"delivered", 28},
+                         {{"release", "who-else-involved"},
+                          {"tokens", 30},
+                          {"delivered", 28},
                           {"flags", {"known_at_jeugdzorg"}}})
                     .ok());
     ASSERT_TRUE(l.Append("covenant_end", "po-almelo", c,
-                         {{"officer", "po-almelo"}, {"reason", "study finished"},
-                          {"records_deleted", 390}, {"batches_deleted", 3}})
+                         {{"officer", "po-almelo"},
+                          {"reason", "study finished"},
+                          {"records_deleted", 390},
+                          {"batches_deleted", 3}})
                     .ok());
     ASSERT_TRUE(l.Append("mystery_event", "linker", c, {{"foo", 1}}).ok());
     linker_head_ = fmt::format("{}:{}", l.last_seq(), l.last_hash());
@@ -719,15 +860,15 @@ class AuditCommandTest : public ::testing::Test {
     ASSERT_TRUE(v.Append("refused", "agent-x", c,
                          {{"operation", "key_issue"}, {"rule", "agent-x is no party"}})
                     .ok());
-    ASSERT_TRUE(v.Append("key_destruction", "po-almelo", c,
-                         {{"keys_destroyed", 3}, {"reason", "covenant ended"},
-                          {"officer", "po-almelo"}})
-                    .ok());
+    ASSERT_TRUE(
+        v.Append("key_destruction", "po-almelo", c,
+                 {{"keys_destroyed", 3}, {"reason", "covenant ended"}, {"officer", "po-almelo"}})
+            .ok());
   }
 
-  testing::ProcessResult Koppel(std::vector<std::string> args) {
+  test::ProcessResult Koppel(std::vector<std::string> args) {
     args.insert(args.begin(), std::string(KOPPEL_BIN_DIR) + "/koppel");
-    return testing::RunProcess(args);
+    return test::RunProcess(args);
   }
 
   TempDir dir_;
@@ -741,15 +882,14 @@ class AuditCommandTest : public ::testing::Test {
 };
 
 TEST_F(AuditCommandTest, VerifyPrintsTheHeadAnchor) {
-  testing::ProcessResult r = Koppel(
-      {"audit", "verify", "--log", linker_log_.string(), "--signer-key", linker_key_file_});
+  test::ProcessResult r =
+      Koppel({"audit", "verify", "--log", linker_log_.string(), "--signer-key", linker_key_file_});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr(linker_log_.string() +
-                               ": 13 entries, chain intact, every entry signed by " +
-                               linker_.public_hex + "; head " + linker_head_ +
-                               " (note this anchor"));
-  r = Koppel({"audit", "verify", "--log", linker_log_.string(), "--signer-key",
-              linker_key_file_, "--anchor", linker_head_});
+  EXPECT_THAT(
+      r.out, HasSubstr(linker_log_.string() + ": 13 entries, chain intact, every entry signed by " +
+                       linker_.public_hex + "; head " + linker_head_ + " (note this anchor"));
+  r = Koppel({"audit", "verify", "--log", linker_log_.string(), "--signer-key", linker_key_file_,
+              "--anchor", linker_head_});
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
@@ -762,8 +902,8 @@ TEST_F(AuditCommandTest, VerifyExitCodes) {
   changed[3].replace(at, 13, R"("records":251)");
   const std::filesystem::path tampered = dir_ / "tampered.log";
   WriteLines(tampered, changed);
-  testing::ProcessResult r = Koppel(
-      {"audit", "verify", "--log", tampered.string(), "--signer-key", linker_key_file_});
+  test::ProcessResult r =
+      Koppel({"audit", "verify", "--log", tampered.string(), "--signer-key", linker_key_file_});
   EXPECT_EQ(r.exit_code, 5);
   EXPECT_THAT(r.err, HasSubstr(tampered.string() + ": line 4: entry seq 4 was changed"));
 
@@ -810,8 +950,8 @@ TEST_F(AuditCommandTest, CraftedLinesAreABrokenLogNotACrash) {
   for (const std::string& line : {std::string(R"({"seq":1e999})"), deep}) {
     const std::filesystem::path crafted = dir_ / "crafted.log";
     WriteFile(crafted, ReadFile(linker_log_) + line + "\n");
-    testing::ProcessResult r = Koppel(
-        {"audit", "verify", "--log", crafted.string(), "--signer-key", linker_key_file_});
+    test::ProcessResult r =
+        Koppel({"audit", "verify", "--log", crafted.string(), "--signer-key", linker_key_file_});
     EXPECT_EQ(r.exit_code, 3) << r.err.substr(0, 300);
     EXPECT_THAT(r.err, HasSubstr(crafted.string() + ":14: "));
     r = Koppel({"audit", "report", "--log", crafted.string(), "--signer-key", linker_key_file_});
@@ -831,10 +971,9 @@ const Json* FindRow(const Json& rows, const Json& match) {
 }
 
 TEST_F(AuditCommandTest, ReportMatchesWhatWasLogged) {
-  testing::ProcessResult r =
-      Koppel({"audit", "report", "--log", linker_log_.string(), "--log", vault_log_.string(),
-              "--signer-key", linker_key_file_, "--signer-key", vault_key_file_, "--format",
-              "json"});
+  test::ProcessResult r = Koppel({"audit", "report", "--log", linker_log_.string(), "--log",
+                                  vault_log_.string(), "--signer-key", linker_key_file_,
+                                  "--signer-key", vault_key_file_, "--format", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const Json report = Json::parse(r.out);
 
@@ -901,20 +1040,35 @@ TEST_F(AuditCommandTest, ReportMatchesWhatWasLogged) {
   ASSERT_EQ(report["other_events"].size(), 1u);
   EXPECT_EQ(report["other_events"][0]["event"], "mystery_event");
   EXPECT_EQ(report["other_events"][0]["details"]["foo"], 1);
+
+  // Refusals are counted by the rule recorded with them, not by their message text; an entry
+  // from before rules were recorded counts as such.
+  EXPECT_EQ(report["refused_deliveries"][0]["rule"], "parties.datasets");
+  const Json* by_rule = FindRow(report["refusals_by_rule"],
+                                {{"event", "delivery_refused"}, {"rule", "parties.datasets"}});
+  ASSERT_NE(by_rule, nullptr) << report["refusals_by_rule"].dump();
+  EXPECT_EQ((*by_rule)["refusals"], 1);
+  EXPECT_EQ((*by_rule)["service"], "linker");
+  const Json* unrecorded =
+      FindRow(report["refusals_by_rule"], {{"event", "query_refused"}, {"rule", "(not recorded)"}});
+  ASSERT_NE(unrecorded, nullptr) << report["refusals_by_rule"].dump();
+  EXPECT_EQ((*unrecorded)["refusals"], 1);
+  EXPECT_EQ(report["refusals_by_rule"].size(), 3u) << report["refusals_by_rule"].dump();
 }
 
 TEST_F(AuditCommandTest, TextReportAndVerificationStates) {
-  testing::ProcessResult r = Koppel({"audit", "report", "--log", linker_log_.string(), "--log",
-                                     vault_log_.string(), "--signer-key", linker_key_file_,
-                                     "--signer-key", "-"});
+  test::ProcessResult r =
+      Koppel({"audit", "report", "--log", linker_log_.string(), "--log", vault_log_.string(),
+              "--signer-key", linker_key_file_, "--signer-key", "-"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("verified: chain intact, every entry signed by " +
-                               linker_.public_hex));
+  EXPECT_THAT(r.out,
+              HasSubstr("verified: chain intact, every entry signed by " + linker_.public_hex));
   EXPECT_THAT(r.out, HasSubstr("unverified: chain intact and signed by the key the log names "
-                               "itself (" + vault_.public_hex + ")"));
+                               "itself (" +
+                               vault_.public_hex + ")"));
   EXPECT_THAT(r.out, HasSubstr("Deliveries"));
-  EXPECT_TRUE(std::regex_search(
-      r.out, std::regex(R"(almelo-mpg +agent-brp +brp +2 +350 +2 +1 +100)")))
+  EXPECT_TRUE(
+      std::regex_search(r.out, std::regex(R"(almelo-mpg +agent-brp +brp +2 +350 +2 +1 +100)")))
       << r.out;
   EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC)")));
   EXPECT_THAT(r.out, Not(HasSubstr("FAILED")));
@@ -927,8 +1081,7 @@ TEST_F(AuditCommandTest, TextReportAndVerificationStates) {
   std::vector<std::string> lines = Lines(linker_log_);
   lines.erase(lines.begin() + 5);
   WriteLines(linker_log_, lines);
-  r = Koppel({"audit", "report", "--log", linker_log_.string(), "--signer-key",
-              linker_key_file_});
+  r = Koppel({"audit", "report", "--log", linker_log_.string(), "--signer-key", linker_key_file_});
   EXPECT_EQ(r.exit_code, 5);
   EXPECT_THAT(r.out, HasSubstr("FAILED VERIFICATION: line 6: entry seq 7 follows seq 5"));
 

@@ -9,8 +9,8 @@ namespace koppel {
 namespace {
 
 TEST(BsnTest, AcceptsCanonicalAndSeparatedForms) {
-  for (const char* input : {"123456782", "1234 56 782", "1234.56.782", "123-456-782",
-                            " 123456782 ", "12.34.56.782"}) {
+  for (const char* input :
+       {"123456782", "1234 56 782", "1234.56.782", "123-456-782", " 123456782 ", "12.34.56.782"}) {
     BsnResult r = ParseBsn(input);
     ASSERT_TRUE(r.ok()) << input << ": " << RejectReasonName(r.reason);
     EXPECT_EQ(r.view(), "123456782") << input;

@@ -13,7 +13,7 @@ namespace koppel {
 namespace {
 
 TEST(CovenantLedgerTest, VersionsOnlyMoveForwardAndEndedStaysEnded) {
-  testing::TempDir dir;
+  test::TempDir dir;
   const std::filesystem::path path = dir.path() / "covenants.json";
   {
     auto ledger = CovenantLedger::Open(path, /*first_start=*/true);
@@ -42,7 +42,7 @@ TEST(CovenantLedgerTest, VersionsOnlyMoveForwardAndEndedStaysEnded) {
 }
 
 TEST(CovenantLedgerTest, ANewVersionKeepsTheOfficersWhoSignedTheOld) {
-  testing::TempDir dir;
+  test::TempDir dir;
   auto ledger = CovenantLedger::Open(dir.path() / "covenants.json", /*first_start=*/true);
   ASSERT_TRUE(ledger.ok());
   ASSERT_TRUE((*ledger)->Admit("c", 1, "aa", {"k1", "k2"}).ok());
@@ -51,11 +51,11 @@ TEST(CovenantLedgerTest, ANewVersionKeepsTheOfficersWhoSignedTheOld) {
   EXPECT_TRUE(absl::IsFailedPrecondition(replaced));
   EXPECT_TRUE(absl::StrContains(replaced.message(), "key k2 is missing")) << replaced;
   EXPECT_TRUE((*ledger)->Admit("c", 2, "bb", {"k1", "k2", "k3"}).ok());  // adding is fine
-  EXPECT_FALSE((*ledger)->Admit("c", 3, "cc", {"k1", "k2"}).ok());      // k3 now pinned too
+  EXPECT_FALSE((*ledger)->Admit("c", 3, "cc", {"k1", "k2"}).ok());       // k3 now pinned too
 }
 
 TEST(CovenantLedgerTest, AMissingLedgerIsRefusedAfterTheFirstStart) {
-  testing::TempDir dir;
+  test::TempDir dir;
   auto ledger = CovenantLedger::Open(dir.path() / "covenants.json", /*first_start=*/false);
   ASSERT_FALSE(ledger.ok());
   EXPECT_TRUE(absl::IsDataLoss(ledger.status()));
@@ -63,9 +63,9 @@ TEST(CovenantLedgerTest, AMissingLedgerIsRefusedAfterTheFirstStart) {
 }
 
 TEST(CovenantLedgerTest, ACorruptLedgerIsRefusedNotReset) {
-  testing::TempDir dir;
+  test::TempDir dir;
   const std::filesystem::path path = dir.path() / "covenants.json";
-  testing::WriteFile(path, "{\"covenants\": {\"c\": {\"version\": \"one\"}}}");
+  test::WriteFile(path, "{\"covenants\": {\"c\": {\"version\": \"one\"}}}");
   auto ledger = CovenantLedger::Open(path, /*first_start=*/true);
   ASSERT_FALSE(ledger.ok());
   EXPECT_TRUE(absl::IsDataLoss(ledger.status()));

@@ -1,16 +1,15 @@
 #include "policies/covenant_signature.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sodium.h>
+#include <yaml-cpp/yaml.h>
 
 #include <array>
 #include <filesystem>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
-#include <yaml-cpp/yaml.h>
 
 #include "absl/time/clock.h"
 #include "core/hex.h"
@@ -22,12 +21,12 @@
 namespace koppel {
 namespace {
 
-using ::koppel::testing::ReadFile;
-using ::koppel::testing::TempDir;
-using ::koppel::testing::TestCovenant;
-using ::koppel::testing::TestOfficer;
-using ::koppel::testing::TestParty;
-using ::koppel::testing::WriteFile;
+using ::koppel::test::ReadFile;
+using ::koppel::test::TempDir;
+using ::koppel::test::TestCovenant;
+using ::koppel::test::TestOfficer;
+using ::koppel::test::TestParty;
+using ::koppel::test::WriteFile;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -134,7 +133,8 @@ TEST_F(CovenantSignatureTest, EditedCovenantIsRefusedAndSigningAgainNeedsRestart
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("changed after it was signed"));
-  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("every officer must sign it again"));
+  EXPECT_THAT(std::string(loaded.status().message()),
+              HasSubstr("every officer must sign it again"));
 
   absl::StatusOr<SignatureReview> refused = SignCovenantFile(path_, po_a_.secret_key);
   ASSERT_FALSE(refused.ok());
@@ -187,13 +187,15 @@ TEST_F(CovenantSignatureTest, KeyOfNoOfficerIsRefused) {
   absl::StatusOr<SignedCovenant> loaded = LoadSignedCovenant(path_);
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("by a key that is no privacy officer's"));
+  EXPECT_THAT(std::string(loaded.status().message()),
+              HasSubstr("by a key that is no privacy officer's"));
 
   sig.signatures[1].officer = "po-stranger";
   WriteSig(sig);
   loaded = LoadSignedCovenant(path_);
   ASSERT_FALSE(loaded.ok());
-  EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("'po-stranger', who is no privacy officer"));
+  EXPECT_THAT(std::string(loaded.status().message()),
+              HasSubstr("'po-stranger', who is no privacy officer"));
 }
 
 TEST_F(CovenantSignatureTest, TruncatedSignatureFileIsRefusedWithItsLine) {
@@ -219,8 +221,8 @@ TEST_F(CovenantSignatureTest, TruncatedSignatureFileIsRefusedWithItsLine) {
 
 TEST_F(CovenantSignatureTest, SignatureFileOfAnotherCovenantIsRefused) {
   const std::filesystem::path other = dir_ / "other.yaml";
-  ASSERT_TRUE(testing::WriteSignedCovenant(other, TwoOfficerCovenant(po_a_, po_b_, "other").Yaml(),
-                                           {&po_a_, &po_b_})
+  ASSERT_TRUE(test::WriteSignedCovenant(other, TwoOfficerCovenant(po_a_, po_b_, "other").Yaml(),
+                                        {&po_a_, &po_b_})
                   .ok());
   ASSERT_TRUE(LoadSignedCovenant(other).ok());
   std::filesystem::copy_file(SignaturePath(other), SignaturePath(path_));
@@ -242,8 +244,8 @@ TEST_F(CovenantSignatureTest, CovenantWithPlaceholderCannotBeSigned) {
 }
 
 TEST(SignatureFileTest, RoundTrips) {
-  SignatureFile file{"c", 3, std::string(64, 'a'), {{"po-x", std::string(64, 'b'),
-                                                     std::string(128, 'c')}}};
+  SignatureFile file{
+      "c", 3, std::string(64, 'a'), {{"po-x", std::string(64, 'b'), std::string(128, 'c')}}};
   const std::string text = FormatSignatureFile(file);
   EXPECT_THAT(text, HasSubstr("Do not edit"));
   absl::StatusOr<SignatureFile> back = ParseSignatureFile(text, "x.sig");
@@ -255,7 +257,8 @@ TEST(SignatureFileTest, RoundTrips) {
   EXPECT_EQ(back->signatures[0].signature, file.signatures[0].signature);
   absl::StatusOr<SignatureFile> bad = ParseSignatureFile("covenant: c\nversion: 1\n", "x.sig");
   ASSERT_FALSE(bad.ok());
-  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("x.sig:1:1: top level: missing required key 'sha256'"));
+  EXPECT_THAT(std::string(bad.status().message()),
+              HasSubstr("x.sig:1:1: top level: missing required key 'sha256'"));
 }
 
 // End statements.
@@ -287,7 +290,7 @@ TEST_F(EndStatementTest, ValidStatementNamesTheOfficer) {
   v1::EndCovenantRequest request = Sign(po_b_, now_);
   EXPECT_EQ(request.covenant_id(), "test-covenant");
   EXPECT_EQ(request.covenant_version(), 1u);
-  EXPECT_EQ(request.ended_at_unix_seconds(), 1'800'000'000);
+  EXPECT_EQ(request.end_time().seconds(), 1'800'000'000);
   absl::StatusOr<std::string> officer = VerifyEndStatement(covenant_, request, now_);
   ASSERT_TRUE(officer.ok()) << officer.status();
   EXPECT_EQ(*officer, "po-b");
@@ -308,7 +311,8 @@ TEST_F(EndStatementTest, AnotherCovenantOrVersionIsRefused) {
   v2.version = 2;
   result = VerifyEndStatement(v2, request, now_);
   EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(result.status().message()), HasSubstr("version 1, this service serves version 2"));
+  EXPECT_THAT(std::string(result.status().message()),
+              HasSubstr("version 1, this service serves version 2"));
 
   // Changing the id in the statement itself breaks the signature.
   request.set_covenant_version(2);
@@ -361,6 +365,24 @@ TEST_F(EndStatementTest, OutsideTheReplayWindowIsRefused) {
   EXPECT_THAT(std::string(result.status().message()), HasSubstr("ahead of this service's clock"));
 }
 
+// A service from before end_time reads field 3 only (the unknown field 7 it skips): a new
+// statement carries the same seconds there, so it verifies under the old rule, and an old
+// statement, with field 3 only, verifies under the new one.
+TEST_F(EndStatementTest, StatementsCrossVersionsBothWays) {
+  v1::EndCovenantRequest request = Sign(po_a_, now_ + absl::Milliseconds(700));
+  EXPECT_EQ(request.legacy_ended_at_unix_seconds(), request.end_time().seconds());
+  v1::EndCovenantRequest as_an_old_service_reads_it = request;
+  as_an_old_service_reads_it.clear_end_time();
+  EXPECT_EQ(EndStatementSignedBytes(as_an_old_service_reads_it), EndStatementSignedBytes(request));
+  absl::StatusOr<std::string> officer =
+      VerifyEndStatement(covenant_, as_an_old_service_reads_it, now_);
+  ASSERT_TRUE(officer.ok()) << officer.status();
+  EXPECT_EQ(*officer, "po-a");
+  // The window is checked on the old field's time too.
+  EXPECT_FALSE(
+      VerifyEndStatement(covenant_, as_an_old_service_reads_it, now_ + absl::Hours(24 * 8)).ok());
+}
+
 TEST_F(EndStatementTest, SignedBytesCoverEveryField) {
   v1::EndCovenantRequest request = Sign(po_a_, now_);
   const std::string bytes = EndStatementSignedBytes(request);
@@ -370,7 +392,7 @@ TEST_F(EndStatementTest, SignedBytesCoverEveryField) {
   changed.set_covenant_id("test-covenanu");
   EXPECT_NE(EndStatementSignedBytes(changed), bytes);
   changed = request;
-  changed.set_ended_at_unix_seconds(request.ended_at_unix_seconds() + 1);
+  changed.mutable_end_time()->set_seconds(request.end_time().seconds() + 1);
   EXPECT_NE(EndStatementSignedBytes(changed), bytes);
   // Length prefixes: moving a character from id to reason changes the bytes.
   changed = request;
@@ -382,9 +404,9 @@ TEST_F(EndStatementTest, SignedBytesCoverEveryField) {
 
 class PolicyCliTest : public ::testing::Test {
  protected:
-  testing::ProcessResult Koppel(std::vector<std::string> args) {
+  test::ProcessResult Koppel(std::vector<std::string> args) {
     args.insert(args.begin(), {std::string(KOPPEL_BIN_DIR "/koppel"), "policy"});
-    return testing::RunProcess(args);
+    return test::RunProcess(args);
   }
   std::string P(std::string_view name) { return (dir_ / name).string(); }
 
@@ -409,8 +431,8 @@ TEST_F(PolicyCliTest, FillKeysLeavesPlaceholdersInCommentsAlone) {
                 "public_key: \"<po-a.key.pub>\"  # was <po-a.key.pub>\n");
   templ.replace(templ.find(po_b_.public_hex), po_b_.public_hex.size(), "<po-b.key.pub>");
   WriteFile(dir_ / "template.yaml", templ);
-  testing::ProcessResult r = Koppel({"fill-keys", "--keys", dir_.path().string(), "--out",
-                                     P("covenant.yaml"), P("template.yaml")});
+  test::ProcessResult r = Koppel({"fill-keys", "--keys", dir_.path().string(), "--out",
+                                  P("covenant.yaml"), P("template.yaml")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("filled 2 key placeholder(s) and 0 digest placeholder(s)"));
   EXPECT_EQ(ReadFile(dir_ / "covenant.yaml"), expected);
@@ -426,7 +448,7 @@ TEST_F(PolicyCliTest, FillKeysLeavesPlaceholdersInCommentsAlone) {
 
 TEST_F(PolicyCliTest, KeygenFillSignVerify) {
   // keygen writes a key pair and never overwrites it.
-  testing::ProcessResult r = Koppel({"keygen", "--out", P("stranger.key")});
+  test::ProcessResult r = Koppel({"keygen", "--out", P("stranger.key")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(std::filesystem::exists(dir_ / "stranger.key.pub"));
   EXPECT_EQ(Koppel({"keygen", "--out", P("stranger.key")}).exit_code, 4);
@@ -568,8 +590,8 @@ class PolicyApproveTest : public PolicyCliTest {
   // The entry `koppel policy approve` writes, its dash at column 4.
   std::string Entry(const std::string& name, const std::string& spec,
                     const std::string& prices = "prices/unit_costs_2014.csv") {
-    std::string entry = fmt::format("    - name: {}\n      spec: ../{}\n      sha256: {}\n", name,
-                                    spec, Sha(spec));
+    std::string entry =
+        fmt::format("    - name: {}\n      spec: ../{}\n      sha256: {}\n", name, spec, Sha(spec));
     if (!prices.empty()) {
       entry += fmt::format("      prices: ../{}\n      prices_sha256: {}\n", prices, Sha(prices));
     }
@@ -584,7 +606,7 @@ TEST_F(PolicyApproveTest, PinsSpecsInPlaceKeepingEveryOtherByte) {
   ASSERT_EQ(Koppel({"validate", covenant.string()}).exit_code, 0);
 
   // A new `approved:` key goes after the recipients.
-  testing::ProcessResult r =
+  test::ProcessResult r =
       Koppel({"approve", "--spec", P("analyses/almelo-mpg.yaml"), covenant.string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("approved almelo-mpg in " + covenant.string()));
@@ -593,9 +615,9 @@ TEST_F(PolicyApproveTest, PinsSpecsInPlaceKeepingEveryOtherByte) {
   EXPECT_THAT(r.out, HasSubstr("prices ../prices/unit_costs_2014.csv  sha256 " +
                                Sha("prices/unit_costs_2014.csv")));
   const std::string recipients = "  recipients: [research-unit]  # only the unit\n";
-  std::string expected = Replaced(original, recipients,
-                                  recipients + "  approved:\n" +
-                                      Entry("almelo-mpg", "analyses/almelo-mpg.yaml"));
+  std::string expected =
+      Replaced(original, recipients,
+               recipients + "  approved:\n" + Entry("almelo-mpg", "analyses/almelo-mpg.yaml"));
   EXPECT_EQ(ReadFile(covenant), expected);
   r = Koppel({"validate", covenant.string()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -630,7 +652,8 @@ TEST_F(PolicyApproveTest, PinsSpecsInPlaceKeepingEveryOtherByte) {
   EXPECT_THAT(r.out, HasSubstr("the signatures in " + covenant.string() +
                                ".sig (po-a, po-b) no longer match"));
   EXPECT_THAT(r.out, HasSubstr("the first to sign runs:   koppel policy sign --restart --key "
-                               "OFFICER_KEY " + covenant.string()));
+                               "OFFICER_KEY " +
+                               covenant.string()));
   EXPECT_THAT(r.out, HasSubstr("every other officer runs: koppel policy sign --key OFFICER_KEY " +
                                covenant.string()));
   EXPECT_EQ(Koppel({"verify", covenant.string()}).exit_code, 5);
@@ -650,13 +673,14 @@ TEST_F(PolicyApproveTest, PinsSpecsInPlaceKeepingEveryOtherByte) {
 
 TEST_F(PolicyApproveTest, ReplacesTheOldAnalysesKeyAndWritesPathsRelativeToTheCovenant) {
   TestCovenant c = TwoOfficerCovenant(po_a_, po_b_);
-  c.analysis_yaml = "recipients: [research-unit]\nanalyses: [almelo-mpg, cohort-monitor]\n"
-                    "disclosure: {min_cell: 10}\n";
+  c.analysis_yaml =
+      "recipients: [research-unit]\nanalyses: [almelo-mpg, cohort-monitor]\n"
+      "disclosure: {min_cell: 10}\n";
   const std::string original = c.Yaml();
   std::filesystem::create_directories(dir_ / "policies/2026");
   const std::filesystem::path covenant = dir_ / "policies/2026/covenant.yaml";
   WriteFile(covenant, original);
-  testing::ProcessResult r = Koppel({"validate", covenant.string()});
+  test::ProcessResult r = Koppel({"validate", covenant.string()});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_THAT(r.err, HasSubstr("analysis.analyses: analyses are no longer allowed by name"));
 
@@ -684,7 +708,7 @@ TEST_F(PolicyApproveTest, RefusesWhatItCannotPin) {
   WriteFile(covenant, original);
 
   WriteFile(dir_ / "analyses/broken.yaml", "analysis: broken\ntables: []\n");
-  testing::ProcessResult r =
+  test::ProcessResult r =
       Koppel({"approve", "--spec", P("analyses/broken.yaml"), covenant.string()});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_THAT(r.err, HasSubstr("analyses/broken.yaml"));
@@ -700,8 +724,8 @@ TEST_F(PolicyApproveTest, RefusesWhatItCannotPin) {
   EXPECT_THAT(r.err, HasSubstr("names no prices file"));
 
   WriteFile(dir_ / "prices/empty.csv", "cost_item,unit,price_eur_2014\n");
-  r = Koppel({"approve", "--spec", P("analyses/almelo-mpg.yaml"), "--prices",
-              P("prices/empty.csv"), covenant.string()});
+  r = Koppel({"approve", "--spec", P("analyses/almelo-mpg.yaml"), "--prices", P("prices/empty.csv"),
+              covenant.string()});
   EXPECT_EQ(r.exit_code, 3) << "the spec's prices must be in the prices file";
   std::filesystem::remove(dir_ / "prices/unit_costs_2014.csv");
   r = Koppel({"approve", "--spec", P("analyses/almelo-mpg.yaml"), covenant.string()});
@@ -747,8 +771,8 @@ TEST_F(PolicyApproveTest, FillKeysFillsDigestsAndKeepsPathsRightForAnotherDirect
   }
 
   // Beside the template: only the placeholders change.
-  testing::ProcessResult r = Koppel({"fill-keys", "--keys", dir_.path().string(), "--out",
-                                     P("policies/covenant.yaml"), P("policies/template.yaml")});
+  test::ProcessResult r = Koppel({"fill-keys", "--keys", dir_.path().string(), "--out",
+                                  P("policies/covenant.yaml"), P("policies/template.yaml")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("filled 2 key placeholder(s) and 3 digest placeholder(s)"));
   EXPECT_EQ(ReadFile(dir_ / "policies/covenant.yaml"), filled);
@@ -769,8 +793,8 @@ TEST_F(PolicyApproveTest, FillKeysFillsDigestsAndKeepsPathsRightForAnotherDirect
   r = Koppel({"explain", P("work/covenants/covenant.yaml")});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("What it computes (the spec on disk matches its digest)"));
-  EXPECT_THAT(r.out, HasSubstr("Perturbation table: ../../ptables/p.csv, SHA-256 " +
-                               Sha("ptables/p.csv")));
+  EXPECT_THAT(
+      r.out, HasSubstr("Perturbation table: ../../ptables/p.csv, SHA-256 " + Sha("ptables/p.csv")));
   EXPECT_THAT(r.out, Not(HasSubstr("PROBLEM")));
 
   // A placeholder naming a missing file: the error names the line.
@@ -783,10 +807,10 @@ TEST_F(PolicyApproveTest, FillKeysFillsDigestsAndKeepsPathsRightForAnotherDirect
 
 TEST_F(PolicyCliTest, ExplainsTheAlmeloTemplate) {
   const std::string templ = std::string(KOPPEL_SOURCE_DIR) + "/policies/almelo-statistical.yaml";
-  testing::ProcessResult r = Koppel({"explain", templ});
+  test::ProcessResult r = Koppel({"explain", templ});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const YAML::Node spec = YAML::LoadFile(std::string(KOPPEL_SOURCE_DIR) +
-                                         "/analyses/almelo-mpg.yaml");
+  const YAML::Node spec =
+      YAML::LoadFile(std::string(KOPPEL_SOURCE_DIR) + "/analyses/almelo-mpg.yaml");
   for (const YAML::Node& table : spec["tables"]) {
     EXPECT_THAT(r.out, HasSubstr("          " + table["name"].Scalar() + " (")) << table["name"];
   }
@@ -800,12 +824,11 @@ TEST_F(PolicyCliTest, ExplainsTheAlmeloTemplate) {
 TEST_F(PolicyCliTest, EveryCommandDocumentsItsExitCodes) {
   for (const char* command :
        {"keygen", "fill-keys", "approve", "validate", "explain", "sign", "verify"}) {
-    testing::ProcessResult r = Koppel({command, "--help"});
+    test::ProcessResult r = Koppel({command, "--help"});
     EXPECT_EQ(r.exit_code, 0) << command;
     EXPECT_THAT(r.out, HasSubstr("Exit codes:")) << command;
   }
-  testing::ProcessResult r = testing::RunProcess(
-      {KOPPEL_BIN_DIR "/koppel", "covenant", "end", "--help"});
+  test::ProcessResult r = test::RunProcess({KOPPEL_BIN_DIR "/koppel", "covenant", "end", "--help"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_THAT(r.out, HasSubstr("Exit codes:"));
 }
@@ -818,14 +841,14 @@ namespace {
 
 TEST(CovenantFilesTest, BuildsAValidCovenantWithAnalysisAndMappingGrants) {
   TempDir dir;
-  testing::WriteFile(dir / "zorg.yaml",
-                     "version: 1\ndataset: zorg\nholder: Zorgverzekeraar\n"
-                     "period: {from: 2014-01-01, to: 2014-12-31}\n"
-                     "csv: {delimiter: ';', quote: '\"', encoding: utf-8, line_ending: lf}\n"
-                     "identifiers:\n  bsn: BSN\n"
-                     "attributes:\n  - {name: jaar, column: JAAR, type: year}\n"
-                     "  - {name: kosten, column: KOSTEN, type: amount}\n");
-  absl::StatusOr<testing::TestDataset> zorg = testing::DatasetFromMapping(dir / "zorg.yaml");
+  test::WriteFile(dir / "zorg.yaml",
+                  "version: 1\ndataset: zorg\nholder: Zorgverzekeraar\n"
+                  "period: {from: 2014-01-01, to: 2014-12-31}\n"
+                  "csv: {delimiter: ';', quote: '\"', encoding: utf-8, line_ending: lf}\n"
+                  "identifiers:\n  bsn: BSN\n"
+                  "attributes:\n  - {name: jaar, column: JAAR, type: year}\n"
+                  "  - {name: kosten, column: KOSTEN, type: amount}\n");
+  absl::StatusOr<test::TestDataset> zorg = test::DatasetFromMapping(dir / "zorg.yaml");
   ASSERT_TRUE(zorg.ok()) << zorg.status();
   EXPECT_EQ(zorg->name, "zorg");
   EXPECT_THAT(zorg->identifiers, ElementsAre("bsn"));
@@ -841,21 +864,21 @@ TEST(CovenantFilesTest, BuildsAValidCovenantWithAnalysisAndMappingGrants) {
   const std::filesystem::path prices =
       std::filesystem::path(KOPPEL_SOURCE_DIR) / "prices/unit_costs_2014.csv";
   c.analysis_yaml =
-      "recipients: [research-unit]\n" + testing::ApprovedYaml({{"almelo-mpg", spec, prices}});
-  absl::Status written = testing::WriteSignedCovenant(dir / "c.yaml", c.Yaml(), {&po});
+      "recipients: [research-unit]\n" + test::ApprovedYaml({{"almelo-mpg", spec, prices}});
+  absl::Status written = test::WriteSignedCovenant(dir / "c.yaml", c.Yaml(), {&po});
   ASSERT_TRUE(written.ok()) << written << "\n" << c.Yaml();
   absl::StatusOr<SignedCovenant> loaded = LoadSignedCovenant(dir / "c.yaml");
   ASSERT_TRUE(loaded.ok()) << loaded.status() << "\n" << c.Yaml();
   const AnalysisPolicy& analysis = loaded->covenant.analysis;
   ASSERT_EQ(analysis.approved.size(), 1u);
   EXPECT_EQ(analysis.approved[0].spec_path, spec.generic_string());
-  EXPECT_EQ(analysis.FindApproved(CovenantSha256Hex(ReadFile(spec)),
-                                  CovenantSha256Hex(ReadFile(prices))),
-            &analysis.approved[0]);
+  EXPECT_EQ(
+      analysis.FindApproved(CovenantSha256Hex(ReadFile(spec)), CovenantSha256Hex(ReadFile(prices))),
+      &analysis.approved[0]);
   EXPECT_TRUE(PinnedFileMismatches(loaded->covenant, dir / "c.yaml").empty());
   EXPECT_TRUE(loaded->covenant.InForce(absl::Now()).ok());
-  EXPECT_TRUE(loaded->covenant.MayCarry("agent-zorg", "zorg", {"jaar", "kosten"}, true, false)
-                  .ok());
+  EXPECT_TRUE(
+      loaded->covenant.MayCarry("agent-zorg", "zorg", {"jaar", "kosten"}, true, false).ok());
 }
 
 }  // namespace

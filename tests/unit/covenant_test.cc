@@ -3,8 +3,6 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include "absl/strings/match.h"
 #include <sodium.h>
 #include <yaml-cpp/yaml.h>
 
@@ -16,6 +14,7 @@
 #include <sstream>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "core/hex.h"
 #include "policies/covenant_explain.h"
 #include "policies/covenant_signature.h"
@@ -108,7 +107,8 @@ const std::string kSpecSha(64, '1');
 const std::string kPricesSha(64, '2');
 
 // A small valid covenant; the malformed ones below are edits of it.
-const std::string kBase = fmt::format(R"(id: test
+const std::string kBase =
+    fmt::format(R"(id: test
 version: 3
 title: A covenant for tests
 valid_from: 2026-01-01
@@ -198,8 +198,7 @@ purpose_bound_releases:
     flags:
       - {{name: known_at_politie, dataset: politie}}
 )",
-                                      kKeyA, kKeyB, kKeyBrp, kKeyPolitie, kKeyWoning, kSpecSha,
-                                      kPricesSha);
+                kKeyA, kKeyB, kKeyBrp, kKeyPolitie, kKeyWoning, kSpecSha, kPricesSha);
 
 absl::StatusOr<Covenant> Parse(const std::string& text, CovenantParseOptions options = {}) {
   return ParseCovenant(text, "c.yaml", options);
@@ -273,6 +272,18 @@ TEST(CovenantParseTest, ParsesEveryKey) {
   EXPECT_EQ(c.releases[0].flags[0].dataset, "politie");
 }
 
+TEST(AnalysisPolicyTest, ReadsTheAsIfCountOfSuppressedPercent) {
+  AnalysisPolicy policy;
+  EXPECT_EQ(policy.SuppressedPercentAsIf(), std::nullopt);  // star
+  for (const char* rule : {"as_if:", "as_if:0", "as_if:-3", "as_if:+3", "as_if:5.5", "as_if: 5",
+                           "as_if:99999999999999999999", "AS_IF:5", "half"}) {
+    policy.suppressed_percent = rule;
+    EXPECT_EQ(policy.SuppressedPercentAsIf(), std::nullopt) << rule;
+  }
+  policy.suppressed_percent = "as_if:12";
+  EXPECT_EQ(policy.SuppressedPercentAsIf(), 12);
+}
+
 TEST(CovenantParseTest, ParsesAnalysisShapesAndDisclosure) {
   const std::string text = Replace(kBase, R"(  disclosure:
     min_cell: 10
@@ -303,6 +314,7 @@ TEST(CovenantParseTest, ParsesAnalysisShapesAndDisclosure) {
   EXPECT_DOUBLE_EQ(c->analysis.dominance_k, 0.9);
   EXPECT_FALSE(c->analysis.secondary_suppression);
   EXPECT_EQ(c->analysis.suppressed_percent, "as_if:5");
+  EXPECT_EQ(c->analysis.SuppressedPercentAsIf(), 5);
   EXPECT_EQ(c->analysis.rounding_base, 5);
   ASSERT_TRUE(c->analysis.max_contribution_eur.has_value());
   EXPECT_DOUBLE_EQ(*c->analysis.max_contribution_eur, 50000);
@@ -318,15 +330,16 @@ int LineOf(const std::string& text, const std::string& needle) {
 // yaml-cpp keeps the first of two equal keys and other YAML readers the last: `explain` would
 // say "unlimited" where another reader reads 25. A signed covenant must mean one thing.
 TEST(CovenantParseTest, RefusesAKeyGivenTwiceAtAnyDepthNamingTheSecond) {
-  const std::string budget = Replace(kBase, "    max_releases: 5\n",
-                                     "    max_releases: 0\n    max_releases: 25\n");
+  const std::string budget =
+      Replace(kBase, "    max_releases: 5\n", "    max_releases: 0\n    max_releases: 25\n");
   EXPECT_THAT(ErrorOf(budget),
               StartsWith(fmt::format("c.yaml:{}:5: analysis.disclosure.max_releases: the key is "
                                      "given twice in one mapping (first on line {})",
                                      LineOf(budget, "max_releases: 25"),
                                      LineOf(budget, "max_releases: 0"))));
-  const std::string flow = Replace(kBase, "{name: known_at_politie, dataset: politie}",
-                                   "{name: known_at_politie, dataset: politie, name: known_at_brp}");
+  const std::string flow =
+      Replace(kBase, "{name: known_at_politie, dataset: politie}",
+              "{name: known_at_politie, dataset: politie, name: known_at_brp}");
   EXPECT_THAT(ErrorOf(flow),
               HasSubstr(fmt::format("c.yaml:{}:", LineOf(flow, "name: known_at_brp"))));
   EXPECT_THAT(ErrorOf(flow),
@@ -371,8 +384,8 @@ const std::string kBadDigest =
 // The `approved:` key of kBase's analysis section.
 const std::string kApprovedBlock =
     "  approved:\n    - name: almelo-mpg\n      spec: ../analyses/almelo-mpg.yaml\n      sha256: " +
-    kSpecSha + "\n      prices: ../prices/unit_costs_2014.csv\n      prices_sha256: " +
-    kPricesSha + "\n";
+    kSpecSha + "\n      prices: ../prices/unit_costs_2014.csv\n      prices_sha256: " + kPricesSha +
+    "\n";
 
 INSTANTIATE_TEST_SUITE_P(
     Rules, MalformedCovenantTest,
@@ -559,8 +572,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "name: almelo-mpg",
                   "analysis.approved[0]: missing required key 'prices_sha256': the prices file "
                   "is pinned by its SHA-256 too"},
-        Malformed{"PricesSha256WithoutPrices", "      prices: ../prices/unit_costs_2014.csv\n",
-                  "", "prices_sha256: |" + kPricesSha,
+        Malformed{"PricesSha256WithoutPrices", "      prices: ../prices/unit_costs_2014.csv\n", "",
+                  "prices_sha256: |" + kPricesSha,
                   "analysis.approved[0].prices_sha256: only an entry with prices has this key"},
         Malformed{"ApprovedBadName", "name: almelo-mpg", "name: Almelo_MPG", "Almelo_MPG",
                   "analysis.approved[0].name: 'Almelo_MPG' is not a valid analysis name: use 1 "
@@ -580,8 +593,9 @@ INSTANTIATE_TEST_SUITE_P(
                   "maybe", "analysis.exploratory: 'maybe' is not one of refuse, perturb"},
         Malformed{"PerturbationWhileRefusing", "  disclosure:\n",
                   "  exploratory: refuse\n  perturbation: {table: default}\n  disclosure:\n",
-                  "{table", "analysis.perturbation: only exploratory: perturb perturbs; set it or "
-                            "remove perturbation"},
+                  "{table",
+                  "analysis.perturbation: only exploratory: perturb perturbs; set it or "
+                  "remove perturbation"},
         Malformed{"PerturbationTablePathWithoutSha256", "  disclosure:\n",
                   "  exploratory: perturb\n  perturbation: {table: ptable.csv}\n  disclosure:\n",
                   "{table",
@@ -682,8 +696,8 @@ TEST(CovenantParseTest, HouseholdReleasesNameARegisterWithBothIdentifiers) {
   EXPECT_EQ(ok->releases[0].family.address_from, "geboortedatum");
   EXPECT_EQ(Parse(kBase)->releases[0].unit, "person");  // the default
 
-  const std::string no_register = Replace(kBase, "    dataset: brp\n",
-                                          "    dataset: brp\n    unit: household\n");
+  const std::string no_register =
+      Replace(kBase, "    dataset: brp\n", "    dataset: brp\n    unit: household\n");
   EXPECT_TRUE(absl::StrContains(ErrorOf(no_register),
                                 "purpose_bound_releases[0].register: a household release needs "
                                 "register: {dataset, address_from, address_to}"))
@@ -693,25 +707,26 @@ TEST(CovenantParseTest, HouseholdReleasesNameARegisterWithBothIdentifiers) {
   EXPECT_EQ(ErrorOf(bad_unit), fmt::format("c.yaml:{}: purpose_bound_releases[0].unit: must be "
                                            "person or household",
                                            Pos(bad_unit, "unit: |family")));
-  const std::string no_address = Replace(
-      kBase, "    dataset: brp\n",
-      "    dataset: brp\n    unit: household\n"
-      "    register: {dataset: politie, address_from: feit, address_to: feit}\n");
-  EXPECT_TRUE(absl::StrContains(ErrorOf(no_address), "dataset 'politie' must carry both bsn and "
-                                                     "address to tell who lives together"))
+  const std::string no_address =
+      Replace(kBase, "    dataset: brp\n",
+              "    dataset: brp\n    unit: household\n"
+              "    register: {dataset: politie, address_from: feit, address_to: feit}\n");
+  EXPECT_TRUE(absl::StrContains(ErrorOf(no_address),
+                                "dataset 'politie' must carry both bsn and "
+                                "address to tell who lives together"))
       << ErrorOf(no_address);
-  const std::string ungranted = Replace(
-      kBase, "    dataset: brp\n",
-      "    dataset: brp\n    unit: household\n"
-      "    register: {dataset: brp, address_from: adres_van, address_to: wijk}\n");
-  EXPECT_TRUE(absl::StrContains(ErrorOf(ungranted),
-                                "'adres_van' is not a granted field of dataset 'brp'"))
+  const std::string ungranted =
+      Replace(kBase, "    dataset: brp\n",
+              "    dataset: brp\n    unit: household\n"
+              "    register: {dataset: brp, address_from: adres_van, address_to: wijk}\n");
+  EXPECT_TRUE(
+      absl::StrContains(ErrorOf(ungranted), "'adres_van' is not a granted field of dataset 'brp'"))
       << ErrorOf(ungranted);
   const std::string person_with_register = Replace(
       kBase, "    dataset: brp\n",
       "    dataset: brp\n    register: {dataset: brp, address_from: wijk, address_to: wijk}\n");
-  EXPECT_TRUE(absl::StrContains(ErrorOf(person_with_register),
-                                "only a household release has a register"))
+  EXPECT_TRUE(
+      absl::StrContains(ErrorOf(person_with_register), "only a household release has a register"))
       << ErrorOf(person_with_register);
 }
 
@@ -791,11 +806,11 @@ TEST(CovenantParseTest, ExploratorySpecsArePerturbedWithTheDefaultOrAPinnedTable
   EXPECT_EQ(only_exploratory->analysis.perturbation.table, "default");
   EXPECT_TRUE(only_exploratory->analysis.MayQuery(*only_exploratory, "research-unit").ok());
 
-  absl::StatusOr<Covenant> custom = Parse(Replace(
-      kBase, "  disclosure:\n",
-      "  exploratory: perturb\n  perturbation:\n    table: ../ptables/strict.csv\n"
-      "    table_sha256: " +
-          std::string(64, 'f') + "\n  disclosure:\n"));
+  absl::StatusOr<Covenant> custom =
+      Parse(Replace(kBase, "  disclosure:\n",
+                    "  exploratory: perturb\n  perturbation:\n    table: ../ptables/strict.csv\n"
+                    "    table_sha256: " +
+                        std::string(64, 'f') + "\n  disclosure:\n"));
   ASSERT_TRUE(custom.ok()) << custom.status();
   EXPECT_EQ(custom->analysis.approved.size(), 1u);
   EXPECT_EQ(custom->analysis.perturbation.table, "../ptables/strict.csv");
@@ -806,9 +821,9 @@ TEST(CovenantParseTest, ExploratorySpecsArePerturbedWithTheDefaultOrAPinnedTable
   ASSERT_TRUE(refusing.ok()) << refusing.status();
   EXPECT_EQ(refusing->analysis.exploratory, ExploratoryMode::kRefuse);
 
-  absl::StatusOr<Covenant> no_prices = Parse(Replace(
-      Replace(kBase, "      prices: ../prices/unit_costs_2014.csv\n", ""),
-      "      prices_sha256: " + kPricesSha + "\n", ""));
+  absl::StatusOr<Covenant> no_prices =
+      Parse(Replace(Replace(kBase, "      prices: ../prices/unit_costs_2014.csv\n", ""),
+                    "      prices_sha256: " + kPricesSha + "\n", ""));
   ASSERT_TRUE(no_prices.ok()) << no_prices.status();
   EXPECT_TRUE(no_prices->analysis.approved[0].prices_path.empty());
   EXPECT_TRUE(no_prices->analysis.approved[0].prices_sha256.empty());
@@ -912,6 +927,18 @@ TEST(CovenantEnforcementTest, OneDayCovenantAndNoRetention) {
   EXPECT_EQ(c->RetentionEndsAt(), c->EndsAt());
   EXPECT_TRUE(c->InForce(At(2026, 1, 1) + absl::Hours(23)).ok());
   EXPECT_FALSE(c->InForce(At(2026, 1, 2)).ok());
+}
+
+// Covenants have always taken any four-digit year; a signed one cannot be changed to fit a
+// narrower range.
+TEST(CovenantParseTest, DatesTakeAnyFourDigitYear) {
+  std::string text = Replace(kBase, "valid_until: 2026-12-31", "valid_until: 9999-12-31");
+  text = Replace(text, "valid_from: 2026-01-01", "valid_from: 0001-01-01");
+  absl::StatusOr<Covenant> c = Parse(text);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->valid_from, absl::CivilDay(1, 1, 1));
+  EXPECT_EQ(c->valid_until, absl::CivilDay(9999, 12, 31));
+  EXPECT_TRUE(c->InForce(At(2026, 6, 1)).ok());
 }
 
 TEST(CovenantEnforcementTest, MayDeliver) {
@@ -1185,9 +1212,9 @@ std::map<std::string, std::set<std::string>> FieldsReadBy(const std::string& spe
 void ExpectGrantsWhatTheSpecReads(const Covenant& c, const std::string& spec_file, bool exactly) {
   const YAML::Node spec = YAML::Load(ReadSource(spec_file));
   // The spec and the prices file it names (relative to the spec), pinned by their digests.
-  const ApprovedAnalysis* approved = c.analysis.FindApproved(
-      CovenantSha256Hex(ReadSource(spec_file)),
-      CovenantSha256Hex(ReadSource("analyses/" + spec["prices"].Scalar())));
+  const ApprovedAnalysis* approved =
+      c.analysis.FindApproved(CovenantSha256Hex(ReadSource(spec_file)),
+                              CovenantSha256Hex(ReadSource("analyses/" + spec["prices"].Scalar())));
   ASSERT_NE(approved, nullptr) << spec_file << " is not approved with its prices file";
   EXPECT_EQ(approved->name, spec["analysis"].Scalar());
   EXPECT_EQ(approved->spec_path, "../" + spec_file);
@@ -1373,15 +1400,14 @@ class ExplainApprovedTest : public ::testing::Test {
     std::filesystem::create_directories(dir_ / "policies");
     std::filesystem::create_directories(dir_ / "analyses");
     std::filesystem::create_directories(dir_ / "prices");
-    testing::WriteFile(dir_ / "analyses/almelo-mpg.yaml", ReadSource("analyses/almelo-mpg.yaml"));
-    testing::WriteFile(dir_ / "prices/unit_costs_2014.csv",
-                       ReadSource("prices/unit_costs_2014.csv"));
+    test::WriteFile(dir_ / "analyses/almelo-mpg.yaml", ReadSource("analyses/almelo-mpg.yaml"));
+    test::WriteFile(dir_ / "prices/unit_costs_2014.csv", ReadSource("prices/unit_costs_2014.csv"));
     covenant_ = LoadFilled("policies/almelo-statistical.yaml");
     file_ = dir_ / "policies/almelo.yaml";
   }
   std::string Explain() { return ExplainCovenant(covenant_, file_); }
 
-  testing::TempDir dir_;
+  test::TempDir dir_;
   Covenant covenant_;
   std::filesystem::path file_;
 };
@@ -1435,8 +1461,8 @@ TEST_F(ExplainApprovedTest, SaysWhatTheAlmeloSpecComputesAndWhichGuaranteeHolds)
 }
 
 TEST_F(ExplainApprovedTest, AChangedOrMissingSpecIsReportedPlainly) {
-  testing::WriteFile(dir_ / "analyses/almelo-mpg.yaml",
-                     ReadSource("analyses/almelo-mpg.yaml") + "# edited after approval\n");
+  test::WriteFile(dir_ / "analyses/almelo-mpg.yaml",
+                  ReadSource("analyses/almelo-mpg.yaml") + "# edited after approval\n");
   const std::string changed = Explain();
   EXPECT_THAT(changed, HasSubstr("PROBLEM: the spec on disk is not the approved one: "));
   EXPECT_THAT(changed, HasSubstr(CovenantSha256Hex(ReadSource("analyses/almelo-mpg.yaml") +
@@ -1474,7 +1500,7 @@ TEST_F(ExplainApprovedTest, SaysHowEachCostItemIsPricedAndWhichAreApartFromTheTo
   spec = Replace(spec, ww, "ww: {indicator: ww, volume: records, price_by: uitkering, payer: uwv}");
   spec = Replace(spec, "bijstand_execution],\n       payer: municipality}",
                  "bijstand_execution],\n       payer: municipality, in_total: false}");
-  testing::WriteFile(dir_ / "analyses/almelo-mpg.yaml", spec);
+  test::WriteFile(dir_ / "analyses/almelo-mpg.yaml", spec);
   covenant_.analysis.approved[0].spec_sha256 = CovenantSha256Hex(spec);
   const std::string text = Explain();
   EXPECT_THAT(text, Not(HasSubstr("PROBLEM: the spec does not parse")));
@@ -1490,7 +1516,7 @@ TEST_F(ExplainApprovedTest, SaysHowEachCostItemIsPricedAndWhichAreApartFromTheTo
 TEST_F(ExplainApprovedTest, ASpecThatContradictsItsEntryIsReported) {
   const std::string renamed =
       Replace(ReadSource("analyses/almelo-mpg.yaml"), "analysis: almelo-mpg", "analysis: other");
-  testing::WriteFile(dir_ / "analyses/almelo-mpg.yaml", renamed);
+  test::WriteFile(dir_ / "analyses/almelo-mpg.yaml", renamed);
   covenant_.analysis.approved[0].spec_sha256 = CovenantSha256Hex(renamed);
   covenant_.analysis.approved[0].prices_path.clear();
   covenant_.analysis.approved[0].prices_sha256.clear();
@@ -1502,12 +1528,12 @@ TEST_F(ExplainApprovedTest, ASpecThatContradictsItsEntryIsReported) {
 }
 
 TEST(CovenantExplainTest, TheTemplateDescribesTheSpecItWillPin) {
-  absl::StatusOr<Covenant> c = ParseCovenant(ReadSource("policies/almelo-statistical.yaml"),
-                                             "almelo-statistical.yaml",
-                                             {.allow_key_placeholders = true});
+  absl::StatusOr<Covenant> c =
+      ParseCovenant(ReadSource("policies/almelo-statistical.yaml"), "almelo-statistical.yaml",
+                    {.allow_key_placeholders = true});
   ASSERT_TRUE(c.ok()) << c.status();
-  const std::string text = ExplainCovenant(
-      *c, std::string(KOPPEL_SOURCE_DIR) + "/policies/almelo-statistical.yaml");
+  const std::string text =
+      ExplainCovenant(*c, std::string(KOPPEL_SOURCE_DIR) + "/policies/almelo-statistical.yaml");
   EXPECT_THAT(text, HasSubstr("SHA-256 not filled in yet (<sha256:../analyses/almelo-mpg.yaml>; "
                               "run `koppel policy fill-keys`)"));
   EXPECT_THAT(text, HasSubstr("What the spec at that path computes now (its digest is not "
@@ -1530,13 +1556,13 @@ TEST(CovenantExplainTest, RefusedExploratorySpecsAndCustomPerturbationTables) {
   EXPECT_THAT(text, HasSubstr("cohort = households with in_cohort"));
   EXPECT_THAT(text, Not(HasSubstr("PROBLEM")));
 
-  absl::StatusOr<Covenant> custom = Parse(Replace(
-      kBase, "  disclosure:\n",
-      "  exploratory: perturb\n  perturbation: {table: ptable.csv, table_sha256: " +
-          std::string(64, 'f') + "}\n  disclosure:\n"));
+  absl::StatusOr<Covenant> custom =
+      Parse(Replace(kBase, "  disclosure:\n",
+                    "  exploratory: perturb\n  perturbation: {table: ptable.csv, table_sha256: " +
+                        std::string(64, 'f') + "}\n  disclosure:\n"));
   ASSERT_TRUE(custom.ok()) << custom.status();
-  testing::TempDir dir;
-  testing::WriteFile(dir / "ptable.csv", "i;j;p;v;p_int_lb;p_int_ub\n");
+  test::TempDir dir;
+  test::WriteFile(dir / "ptable.csv", "i;j;p;v;p_int_lb;p_int_ub\n");
   const std::string words = ExplainCovenant(*custom, dir / "c.yaml");
   EXPECT_THAT(words, HasSubstr("Perturbation table: ptable.csv, SHA-256 " + std::string(64, 'f')));
   EXPECT_THAT(words, HasSubstr("PROBLEM: the perturbation table on disk is not the approved one"));

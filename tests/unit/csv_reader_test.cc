@@ -10,8 +10,8 @@
 namespace koppel {
 namespace {
 
-using testing::TempDir;
-using testing::WriteFile;
+using test::TempDir;
+using test::WriteFile;
 
 struct Row {
   uint64_t line;
@@ -36,7 +36,9 @@ std::vector<Row> ReadAll(std::string_view content, CsvOptions options = {}) {
 }
 
 TEST(CsvReaderTest, ReadsLfAndCrlfAndSkipsBomAndEmptyLines) {
-  std::vector<Row> rows = ReadAll("\xEF\xBB\xBF" "a,b\r\n1,2\r\n\r\n3,4\n5,6");
+  std::vector<Row> rows = ReadAll(
+      "\xEF\xBB\xBF"
+      "a,b\r\n1,2\r\n\r\n3,4\n5,6");
   ASSERT_EQ(rows.size(), 4u);
   EXPECT_EQ(rows[0].fields, (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(rows[1].fields, (std::vector<std::string>{"1", "2"}));
@@ -51,16 +53,15 @@ TEST(CsvReaderTest, HandlesQuotesEscapesAndEmptyFields) {
   std::vector<Row> rows = ReadAll("\"a;b\";\"say \"\"hi\"\"\";;\"\";x;\n", options);
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].problem, RejectReason::kNone);
-  EXPECT_EQ(rows[0].fields,
-            (std::vector<std::string>{"a;b", "say \"hi\"", "", "", "x", ""}));
+  EXPECT_EQ(rows[0].fields, (std::vector<std::string>{"a;b", "say \"hi\"", "", "", "x", ""}));
 }
 
 TEST(CsvReaderTest, ReportsEachStructuralProblemAndContinues) {
   std::vector<Row> rows = ReadAll(
       "ok,1\n"
-      "\"open,1\n"     // unterminated quote
-      "a\"b,1\n"       // quote inside an unquoted field
-      "\"a\"b,1\n"     // text after the closing quote
+      "\"open,1\n"  // unterminated quote
+      "a\"b,1\n"    // quote inside an unquoted field
+      "\"a\"b,1\n"  // text after the closing quote
       "ok,2\n");
   ASSERT_EQ(rows.size(), 5u);
   EXPECT_EQ(rows[0].problem, RejectReason::kNone);
@@ -98,8 +99,8 @@ TEST(CsvReaderTest, RejectsOverlongRowsWithoutLosingTheNext) {
   CsvOptions options;
   options.max_row_bytes = 100;
   std::string long_line(5000000, 'x');  // longer than the read buffer
-  std::vector<Row> rows = ReadAll("h\n" + long_line + "\nafter\n" + std::string(150, 'y') + "\n",
-                                  options);
+  std::vector<Row> rows =
+      ReadAll("h\n" + long_line + "\nafter\n" + std::string(150, 'y') + "\n", options);
   ASSERT_EQ(rows.size(), 4u);
   EXPECT_EQ(rows[1].problem, RejectReason::kRowTooLong);
   EXPECT_EQ(rows[1].line, 2u);
@@ -137,10 +138,10 @@ TEST(CsvReaderTest, MissingFileIsAClearError) {
 TEST(Utf8Test, AcceptsValidAndRejectsInvalid) {
   EXPECT_TRUE(IsValidUtf8("plain"));
   EXPECT_TRUE(IsValidUtf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"));
-  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));        // surrogate
-  EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));    // above U+10FFFF
-  EXPECT_FALSE(IsValidUtf8("\xE2\x82"));            // truncated
-  EXPECT_FALSE(IsValidUtf8("\x80"));                // lone continuation
+  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));      // surrogate
+  EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));  // above U+10FFFF
+  EXPECT_FALSE(IsValidUtf8("\xE2\x82"));          // truncated
+  EXPECT_FALSE(IsValidUtf8("\x80"));              // lone continuation
 }
 
 // A FIFO would block open() until a writer comes; only regular files are read.
@@ -176,7 +177,8 @@ TEST(CsvReaderTest, OpenRefusesDelimitersAndQuotesThatEndLines) {
 constexpr std::string_view kUtf8Export =
     "bsn;zorgaanbieder;bedrag\n"
     "111222333;Zorggroep Ca\xC3\xAF\xC3\xA9 M\xC3\xBCller;\xE2\x82\xAC 12,50\n"
-    "123456782;\xC3\x87" "a va \xC3\xA0 l'h\xC3\xB4pital;7,00\n";
+    "123456782;\xC3\x87"
+    "a va \xC3\xA0 l'h\xC3\xB4pital;7,00\n";
 // The characters above as windows-1252 and ISO-8859-15 write them (they differ in the euro).
 std::string ToSingleByte(std::string_view utf8, char euro) {
   std::string out;
@@ -259,13 +261,14 @@ TEST(TextEncodingTest, AutoDetectsByteOrderMarksElseUtf8ElseWindows1252) {
     absl::StatusOr<EncodingCheck> check = CheckFileEncoding(dir / "x.csv", TextEncoding::kAuto);
     ASSERT_TRUE(check.ok()) << check.status();
     EXPECT_EQ(check->encoding, e.auto_choice);
-    EXPECT_EQ(check->bom, e.auto_choice == TextEncoding::kUtf8Bom ||
-                              e.auto_choice == TextEncoding::kUtf16);
+    EXPECT_EQ(check->bom,
+              e.auto_choice == TextEncoding::kUtf8Bom || e.auto_choice == TextEncoding::kUtf16);
     EXPECT_TRUE(check->reason.starts_with("auto: ")) << check->reason;
     // The reader resolves auto itself; ISO-8859-15 is read as windows-1252 (docs/agent.md).
     CsvOptions options{.delimiter = ';', .encoding = TextEncoding::kAuto};
     if (e.declared != TextEncoding::kIso885915) {
-      EXPECT_EQ(Fields(ReadAll(e.bytes, options)), Fields(ReadAll(kUtf8Export, {.delimiter = ';'})));
+      EXPECT_EQ(Fields(ReadAll(e.bytes, options)),
+                Fields(ReadAll(kUtf8Export, {.delimiter = ';'})));
     }
   }
   TempDir dir;
@@ -287,7 +290,8 @@ TEST(TextEncodingTest, AutoDetectsByteOrderMarksElseUtf8ElseWindows1252) {
 TEST(TextEncodingTest, DecodesAcrossChunkBoundaries) {
   std::string utf8 = "bsn;zorgaanbieder;bedrag\n";
   for (int i = 0; i < 40000; ++i) {
-    utf8 += std::to_string(i) + ";Caf\xC3\xA9 \xE2\x82\xAC" + std::string(static_cast<size_t>(i % 7), 'x') + ";1\n";
+    utf8 += std::to_string(i) + ";Caf\xC3\xA9 \xE2\x82\xAC" +
+            std::string(static_cast<size_t>(i % 7), 'x') + ";1\n";
   }
   CsvOptions options{.delimiter = ';'};
   const auto expected = Fields(ReadAll(utf8, options));
@@ -328,16 +332,21 @@ TEST(TextEncodingTest, RefusesAFileThatDoesNotDecodeNamingLineAndColumn) {
   const std::string cp1252 = ToSingleByte(kUtf8Export, '\x80');
   const Refusal refusals[] = {
       {cp1252, TextEncoding::kUtf8, "line 2, column 23: a byte that is not valid utf-8"},
-      {"a\nb\x81" "c\n", TextEncoding::kWindows1252,
-       "line 2, column 2: a byte that is not valid windows-1252"},
+      {"a\nb\x81"
+       "c\n",
+       TextEncoding::kWindows1252, "line 2, column 2: a byte that is not valid windows-1252"},
       {cp1252, TextEncoding::kIso88591, "line 2, column 33: a C1 control code"},
       {"a;b\n\xC3\xA9\xE2\x82", TextEncoding::kUtf8,
        "line 2, column 2: the file ends inside a character"},
-      {std::string("\xFF\xFE" "a\0\n\0\x00\xDC\n\0", 10), TextEncoding::kUtf16,
-       "line 2, column 1: a byte that is not valid utf-16 (LE)"},
+      {std::string("\xFF\xFE"
+                   "a\0\n\0\x00\xDC\n\0",
+                   10),
+       TextEncoding::kUtf16, "line 2, column 1: a byte that is not valid utf-16 (LE)"},
       {std::string("a\0;\0b\0\n\0", 8), TextEncoding::kUtf16,
        "does not start with a UTF-16 byte-order mark"},
-      {"\xEF\xBB\xBF" "a;b\n", TextEncoding::kWindows1252,
+      {"\xEF\xBB\xBF"
+       "a;b\n",
+       TextEncoding::kWindows1252,
        "starts with a UTF-8 byte-order mark but csv.encoding is windows-1252"},
       {ToUtf16("a;b\n", false), TextEncoding::kUtf8,
        "starts with a UTF-16 byte-order mark but csv.encoding is utf-8"},
@@ -368,8 +377,8 @@ TEST(TextEncodingTest, RefusesAFileThatDoesNotDecodeNamingLineAndColumn) {
 
 // U+0000 is no text in any encoding: it refuses the file where it stands, never a row.
 TEST(TextEncodingTest, RefusesANulCharacterInEveryEncodingNamingLineAndColumn) {
-  const std::string utf8 = std::string(kUtf8Export) + "1112" + std::string(1, '\0') +
-                           "33;Caf\xC3\xA9;1\n";
+  const std::string utf8 =
+      std::string(kUtf8Export) + "1112" + std::string(1, '\0') + "33;Caf\xC3\xA9;1\n";
   const std::string where =
       "line 4, column 5: a NUL character (U+0000), which no text export holds";
   for (const EncodedExport& e : EncodedExports(utf8)) {
@@ -468,14 +477,17 @@ TEST(TextEncodingTest, RefusesUtf32) {
 }
 
 TEST(TextEncodingTest, MappingAcceptsTheSevenNamesAndListsThemOtherwise) {
-  for (std::string_view name : {"utf-8", "utf-8-bom", "windows-1252", "iso-8859-1", "iso-8859-15",
-                                "utf-16", "auto"}) {
+  for (std::string_view name :
+       {"utf-8", "utf-8-bom", "windows-1252", "iso-8859-1", "iso-8859-15", "utf-16", "auto"}) {
     absl::StatusOr<TextEncoding> encoding = ParseTextEncoding(name);
     ASSERT_TRUE(encoding.ok()) << name;
     EXPECT_EQ(TextEncodingName(*encoding), name);
-    std::string yaml = "version: 1\ndataset: zvw\nperiod: {from: 2012-01-01, to: 2014-12-31}\n"
-                       "csv: {delimiter: \";\", encoding: " + std::string(name) + "}\n"
-                       "identifiers: {bsn: bsn}\n";
+    std::string yaml =
+        "version: 1\ndataset: zvw\nperiod: {from: 2012-01-01, to: 2014-12-31}\n"
+        "csv: {delimiter: \";\", encoding: " +
+        std::string(name) +
+        "}\n"
+        "identifiers: {bsn: bsn}\n";
     absl::StatusOr<Mapping> mapping = ParseMapping(yaml, "m.yaml");
     ASSERT_TRUE(mapping.ok()) << mapping.status();
     EXPECT_EQ(mapping->encoding, *encoding);
@@ -483,7 +495,8 @@ TEST(TextEncodingTest, MappingAcceptsTheSevenNamesAndListsThemOtherwise) {
   }
   absl::StatusOr<Mapping> mapping = ParseMapping(
       "version: 1\ndataset: zvw\nperiod: {from: 2012-01-01, to: 2014-12-31}\n"
-      "csv: {delimiter: \";\", encoding: latin9}\nidentifiers: {bsn: bsn}\n", "m.yaml");
+      "csv: {delimiter: \";\", encoding: latin9}\nidentifiers: {bsn: bsn}\n",
+      "m.yaml");
   ASSERT_FALSE(mapping.ok());
   EXPECT_NE(mapping.status().message().find(
                 "m.yaml:4:33: csv.encoding: must be one of utf-8, utf-8-bom, windows-1252, "

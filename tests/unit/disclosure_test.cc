@@ -68,13 +68,13 @@ std::vector<bool> PublishedFlags(const Protection& protection) {
 std::vector<size_t> Attack(const std::vector<std::vector<uint32_t>>& atom_sets,
                            const std::vector<bool>& published, uint32_t atom_count) {
   absl::StatusOr<std::vector<size_t>> derivable =
-      testing::FindDerivableCells(atom_sets, published, atom_count);
+      test::FindDerivableCells(atom_sets, published, atom_count);
   EXPECT_TRUE(derivable.ok()) << derivable.status();
   return derivable.ok() ? *derivable : std::vector<size_t>{};
 }
 
-std::vector<size_t> Attack(const std::vector<PublishedCell>& cells,
-                           const Protection& protection, uint32_t atom_count) {
+std::vector<size_t> Attack(const std::vector<PublishedCell>& cells, const Protection& protection,
+                           uint32_t atom_count) {
   return Attack(AtomSets(cells), PublishedFlags(protection), atom_count);
 }
 
@@ -104,12 +104,11 @@ TEST(PrimarySuppressionTest, CountsFromOneToMinCellMinusOneAreSuppressed) {
 TEST(PrimarySuppressionTest, CustomMinCell) {
   DisclosureRules rules;
   rules.min_cell = 3;
-  const Protection protection =
-      Protect({Count(0, {0}), Count(1, {1}), Count(2, {2}), Count(3, {3}), Count(9, {4})}, 5,
-              rules);
-  EXPECT_EQ(protection.state, (std::vector<State>{State::kPublished, State::kPrimary,
-                                                  State::kPrimary, State::kPublished,
-                                                  State::kPublished}));
+  const Protection protection = Protect(
+      {Count(0, {0}), Count(1, {1}), Count(2, {2}), Count(3, {3}), Count(9, {4})}, 5, rules);
+  EXPECT_EQ(protection.state,
+            (std::vector<State>{State::kPublished, State::kPrimary, State::kPrimary,
+                                State::kPublished, State::kPublished}));
 }
 
 TEST(PrimarySuppressionTest, DominantContributorSuppressesASum) {
@@ -129,17 +128,16 @@ TEST(PrimarySuppressionTest, DominanceWithTwoLargest) {
   DisclosureRules rules;
   rules.dominance_n = 2;
   rules.dominance_k = 0.6;
-  const Protection protection = Protect(
-      {Sum(100, 15, {40, 25, 5}, {0}), Sum(100, 15, {40, 15, 5}, {1})}, 2, rules);
+  const Protection protection =
+      Protect({Sum(100, 15, {40, 25, 5}, {0}), Sum(100, 15, {40, 15, 5}, {1})}, 2, rules);
   EXPECT_EQ(protection.state, (std::vector<State>{State::kPrimary, State::kPublished}));
 }
 
 TEST(PrimarySuppressionTest, SumWithTooFewContributors) {
   const Protection protection = Protect(
       {
-          Sum(1000, 3, {400, 300, 300}, {0}),  // no dominance, but only 3 units
-          Sum(1000, 10, {100}, {1}),
-          Sum(0, 0, {}, {2}),  // nothing to hide
+          Sum(1000, 3, {400, 300, 300}, {0}),             // no dominance, but only 3 units
+          Sum(1000, 10, {100}, {1}), Sum(0, 0, {}, {2}),  // nothing to hide
       },
       3);
   EXPECT_EQ(protection.state,
@@ -149,8 +147,7 @@ TEST(PrimarySuppressionTest, SumWithTooFewContributors) {
 TEST(PrimarySuppressionTest, EqualAtomSetsShareTheirState) {
   // The same quantity published in two tables (e.g. a shared total) is one cell.
   const Protection protection =
-      Protect({Count(5, {0, 1}), Count(20, {2}), Count(5, {0, 1}), Count(25, {0, 1, 2}, true)},
-              3);
+      Protect({Count(5, {0, 1}), Count(20, {2}), Count(5, {0, 1}), Count(25, {0, 1, 2}, true)}, 3);
   EXPECT_EQ(protection.state[0], State::kPrimary);
   EXPECT_EQ(protection.state[2], State::kPrimary);
   EXPECT_EQ(protection.primary, 2);
@@ -166,9 +163,8 @@ TEST(PrimarySuppressionTest, SensitiveSumMakesTheCountOverTheSameAtomsPrimaryToo
 TEST(PrimarySuppressionTest, SecondaryOffSuppressesOnlyPrimaryCells) {
   DisclosureRules rules;
   rules.secondary = false;
-  const Protection protection =
-      Protect({Count(40, {0}), Count(3, {1}), Count(25, {2}), Count(68, {0, 1, 2}, true)}, 3,
-              rules);
+  const Protection protection = Protect(
+      {Count(40, {0}), Count(3, {1}), Count(25, {2}), Count(68, {0, 1, 2}, true)}, 3, rules);
   EXPECT_EQ(CellsIn(protection, State::kPrimary), (std::vector<size_t>{1}));
   EXPECT_EQ(protection.secondary, 0);
 }
@@ -178,8 +174,8 @@ TEST(PrimarySuppressionTest, SecondaryOffSuppressesOnlyPrimaryCells) {
 
 // Areas 0..4 with one atom each, and their total.
 std::vector<PublishedCell> AreasAndTotal() {
-  return {Count(40, {0}), Count(3, {1}), Count(25, {2}), Count(12, {3}), Count(30, {4}),
-          Count(110, {0, 1, 2, 3, 4}, true)};
+  return {Count(40, {0}), Count(3, {1}),  Count(25, {2}),
+          Count(12, {3}), Count(30, {4}), Count(110, {0, 1, 2, 3, 4}, true)};
 }
 
 TEST(SecondarySuppressionTest, WithoutItTotalMinusOthersRevealsTheSmallCell) {
@@ -197,7 +193,7 @@ TEST(SecondarySuppressionTest, AreasAndTotalSuppressTheSmallestOtherArea) {
   const Protection protection = Protect(cells, 5);
   EXPECT_EQ(CellsIn(protection, State::kPrimary), (std::vector<size_t>{1}));
   EXPECT_EQ(CellsIn(protection, State::kSecondary), (std::vector<size_t>{3}));  // 12
-  EXPECT_EQ(protection.state[5], State::kPublished);  // the total
+  EXPECT_EQ(protection.state[5], State::kPublished);                            // the total
   EXPECT_EQ(protection.secondary, 1);
   EXPECT_TRUE(Attack(cells, protection, 5).empty());
 }
@@ -281,7 +277,7 @@ TEST(SecondarySuppressionTest, LeakOnlyThroughAnotherTableOfTheSystem) {
   // Atoms are (area a, age group g) = 2 * a + g. Table 1: areas without a total. Table 2: age
   // groups with their total, which is also the total of table 1.
   const std::vector<PublishedCell> cells = {
-      Count(4, {0, 1}),  Count(30, {2, 3}), Count(25, {4, 5}),              // areas
+      Count(4, {0, 1}),     Count(30, {2, 3}),    Count(25, {4, 5}),  // areas
       Count(27, {0, 2, 4}), Count(32, {1, 3, 5}), Count(59, {0, 1, 2, 3, 4, 5}, true),
   };
   // Table 1 on its own does not reveal area 0.
@@ -300,8 +296,13 @@ TEST(SecondarySuppressionTest, LeakOnlyThroughAnotherTableOfTheSystem) {
 TEST(SecondarySuppressionTest, TwoTablesSharingATotal) {
   // Same as above but each table carries the total; the two total cells are one quantity.
   const std::vector<PublishedCell> cells = {
-      Count(4, {0, 1}),  Count(30, {2, 3}), Count(25, {4, 5}), Count(59, {0, 1, 2, 3, 4, 5}, true),
-      Count(27, {0, 2, 4}), Count(32, {1, 3, 5}), Count(59, {0, 1, 2, 3, 4, 5}, true),
+      Count(4, {0, 1}),
+      Count(30, {2, 3}),
+      Count(25, {4, 5}),
+      Count(59, {0, 1, 2, 3, 4, 5}, true),
+      Count(27, {0, 2, 4}),
+      Count(32, {1, 3, 5}),
+      Count(59, {0, 1, 2, 3, 4, 5}, true),
   };
   const Protection protection = Protect(cells, 6);
   EXPECT_EQ(protection.state[3], State::kPublished);
@@ -313,9 +314,14 @@ TEST(SecondarySuppressionTest, TwoTablesSharingATotal) {
 TEST(SecondarySuppressionTest, HierarchicalAreasWithinRegions) {
   // Areas 0..2 form region 0, areas 3..5 region 1.
   const std::vector<PublishedCell> cells = {
-      Count(30, {0}), Count(5, {1}),  Count(18, {2}),
-      Count(12, {3}), Count(40, {4}), Count(25, {5}),
-      Count(53, {0, 1, 2}, true), Count(77, {3, 4, 5}, true),
+      Count(30, {0}),
+      Count(5, {1}),
+      Count(18, {2}),
+      Count(12, {3}),
+      Count(40, {4}),
+      Count(25, {5}),
+      Count(53, {0, 1, 2}, true),
+      Count(77, {3, 4, 5}, true),
       Count(130, {0, 1, 2, 3, 4, 5}, true),
   };
   const Protection protection = Protect(cells, 6);
@@ -328,8 +334,8 @@ TEST(SecondarySuppressionTest, HierarchicalAreasWithinRegions) {
 TEST(SecondarySuppressionTest, PublishedZeroRevealsItsAtoms) {
   // Atoms a, b, c, d = 0..3. X = a + b is 0, so a = 0 (counts are not negative), and then
   // Y = a + c = Z - V although Y is not a linear combination of X, Z and V.
-  const std::vector<PublishedCell> cells = {Count(0, {0, 1}), Count(5, {0, 2}),
-                                            Count(30, {2, 3}), Count(25, {3})};
+  const std::vector<PublishedCell> cells = {Count(0, {0, 1}), Count(5, {0, 2}), Count(30, {2, 3}),
+                                            Count(25, {3})};
   std::vector<std::vector<uint32_t>> with_zeros = AtomSets(cells);
   with_zeros.push_back({0});
   with_zeros.push_back({1});
@@ -357,9 +363,8 @@ TEST(SecondarySuppressionTest, PublishedZeroRevealsItsAtoms) {
 
 TEST(SecondarySuppressionTest, SumWithoutContributorsRevealsItsAtomsInASumSystem) {
   // The same shape with sums: X has no contributors, so a and b sum to 0.
-  std::vector<PublishedCell> cells = {
-      Sum(0, 0, {}, {0, 1}), Sum(500, 3, {300, 100, 100}, {0, 2}),
-      Sum(3000, 40, {100}, {2, 3}), Sum(2500, 37, {100}, {3})};
+  std::vector<PublishedCell> cells = {Sum(0, 0, {}, {0, 1}), Sum(500, 3, {300, 100, 100}, {0, 2}),
+                                      Sum(3000, 40, {100}, {2, 3}), Sum(2500, 37, {100}, {3})};
   Protection protection = Protect(cells, 5);
   EXPECT_EQ(protection.state, (std::vector<State>{State::kPublished, State::kPrimary,
                                                   State::kPublished, State::kSecondary}));
@@ -389,11 +394,11 @@ TEST(IsDerivableTest, SpanMembership) {
 
 TEST(LinearAttackerTest, FindsExactlyTheDeterminedSuppressedCells) {
   const std::vector<std::vector<uint32_t>> cells = {
-      {0, 1}, {1, 2}, {0, 2},  // published: x + y, y + z, x + z
-      {0},                     // (first + third - second) / 2: needs fractions
-      {0, 1, 2},               // half the sum of the three
-      {0, 3},                  // atom 3 is in no published cell
-      {},                      // the empty cell is always 0
+      {0, 1},    {1, 2}, {0, 2},  // published: x + y, y + z, x + z
+      {0},                        // (first + third - second) / 2: needs fractions
+      {0, 1, 2},                  // half the sum of the three
+      {0, 3},                     // atom 3 is in no published cell
+      {},                         // the empty cell is always 0
   };
   const std::vector<bool> published = {true, true, true, false, false, false, false};
   EXPECT_EQ(Attack(cells, published, 4), (std::vector<size_t>{3, 4, 6}));
@@ -402,11 +407,11 @@ TEST(LinearAttackerTest, FindsExactlyTheDeterminedSuppressedCells) {
 }
 
 TEST(LinearAttackerTest, RejectsInvalidInput) {
-  EXPECT_EQ(testing::FindDerivableCells({{0}, {1}}, {true}, 2).status().code(),
+  EXPECT_EQ(test::FindDerivableCells({{0}, {1}}, {true}, 2).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(testing::FindDerivableCells({{0}, {2}}, {true, false}, 2).status().code(),
+  EXPECT_EQ(test::FindDerivableCells({{0}, {2}}, {true, false}, 2).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(testing::FindDerivableCells({{0, 0}}, {false}, 2).status().code(),
+  EXPECT_EQ(test::FindDerivableCells({{0, 0}}, {false}, 2).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 
@@ -418,8 +423,7 @@ void ExpectInvalid(const std::vector<PublishedCell>& cells, uint32_t atom_count,
   absl::StatusOr<Protection> protection = ProtectCells(cells, atom_count, rules);
   ASSERT_FALSE(protection.ok());
   EXPECT_EQ(protection.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(std::string(protection.status().message()).find(expected_in_message),
-            std::string::npos)
+  EXPECT_NE(std::string(protection.status().message()).find(expected_in_message), std::string::npos)
       << protection.status();
 }
 
@@ -442,8 +446,8 @@ TEST(InvalidInputTest, SumWithoutEnoughLargestContributions) {
 TEST(InvalidInputTest, NonFiniteOrNegativeNumbers) {
   ExpectInvalid({Count(std::numeric_limits<double>::quiet_NaN(), {0})}, 1,
                 "cell 0: value is not finite");
-  ExpectInvalid({Count(20, {0}), Sum(std::numeric_limits<double>::infinity(), 20, {1}, {1})},
-                2, "cell 1: value is not finite");
+  ExpectInvalid({Count(20, {0}), Sum(std::numeric_limits<double>::infinity(), 20, {1}, {1})}, 2,
+                "cell 1: value is not finite");
   ExpectInvalid({Sum(100, 20, {std::numeric_limits<double>::infinity()}, {0})}, 1,
                 "cell 0: a largest contribution is not finite");
   ExpectInvalid({Count(-3, {0})}, 1, "cell 0: count -3 is negative");
@@ -572,8 +576,8 @@ void AddZeroKnowledge(const RandomSystem& system, std::vector<std::vector<uint32
                   [](const PublishedCell& cell) { return cell.kind == CellKind::kCount; });
   for (size_t i = 0; i < system.cells.size(); ++i) {
     const PublishedCell& cell = system.cells[i];
-    const bool without_units =
-        cell.value == 0 && (cell.kind == CellKind::kCount || (!has_counts && cell.contributors == 0));
+    const bool without_units = cell.value == 0 && (cell.kind == CellKind::kCount ||
+                                                   (!has_counts && cell.contributors == 0));
     if (!(*published)[i] || !without_units) continue;
     for (uint32_t atom : cell.atoms) {
       atom_sets->push_back({atom});
@@ -637,10 +641,9 @@ TEST(RandomSystemTest, NoSuppressedCellIsDerivableAndEverySecondaryIsNeeded) {
       std::vector<std::vector<uint32_t>> sets = atom_sets;
       AddZeroKnowledge(system, &sets, &more);
       const std::vector<size_t> revealed = Attack(sets, more, system.atom_count);
-      const bool reveals_primary =
-          std::any_of(revealed.begin(), revealed.end(), [&](size_t i) {
-            return i < system.cells.size() && protection.state[i] == State::kPrimary;
-          });
+      const bool reveals_primary = std::any_of(revealed.begin(), revealed.end(), [&](size_t i) {
+        return i < system.cells.size() && protection.state[i] == State::kPrimary;
+      });
       EXPECT_TRUE(reveals_primary) << "secondary cell " << s << " protects nothing";
     }
 

@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 #include <sodium.h>
-
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -100,8 +99,8 @@ class FlagResponderTest : public ::testing::Test {
     std::vector<StoredRecord> records;
     for (int person : people) {
       Digest256 rekeyed = rekey_->Mac(tokens_[static_cast<size_t>(person)]);
-      records.push_back({std::string(reinterpret_cast<const char*>(rekeyed.data()), 32),
-                         std::string(40, 'x')});
+      records.push_back(
+          {std::string(reinterpret_cast<const char*>(rekeyed.data()), 32), std::string(40, 'x')});
     }
     absl::StatusOr<v1::Receipt> committed = store_->Commit(receipt, header, records);
     ASSERT_TRUE(committed.ok()) << committed.status();
@@ -122,13 +121,13 @@ class FlagResponderTest : public ::testing::Test {
     const std::string message(status.message());
     for (const std::string& token : tokens_) {
       EXPECT_EQ(message.find(token), std::string::npos);
-      EXPECT_EQ(message.find(ToHex(std::span(reinterpret_cast<const uint8_t*>(token.data()),
-                                             token.size()))),
+      EXPECT_EQ(message.find(
+                    ToHex(std::span(reinterpret_cast<const uint8_t*>(token.data()), token.size()))),
                 std::string::npos);
     }
   }
 
-  testing::TempDir dir_;
+  test::TempDir dir_;
   Covenant covenant_ = MakeCovenant();
   std::unique_ptr<HmacSha256Key> rekey_;
   std::unique_ptr<Secret> data_key_;
@@ -231,8 +230,8 @@ TEST_F(FlagResponderTest, AnotherPartyCannotUseTheRelease) {
 }
 
 TEST_F(FlagResponderTest, RefusesWhatTheReleaseDoesNotList) {
-  absl::StatusOr<v1::AskFlagsResponse> response =
-      responder_->Answer("agent-wijkteam", Request({0}, {"known_at_jeugdzorg", "known_at_politie"}));
+  absl::StatusOr<v1::AskFlagsResponse> response = responder_->Answer(
+      "agent-wijkteam", Request({0}, {"known_at_jeugdzorg", "known_at_politie"}));
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_NE(response.status().message().find("purpose_bound_releases"), std::string::npos)
@@ -324,8 +323,8 @@ class HouseholdFlagTest : public FlagResponderTest {
     release.unit = "household";
     release.family = FamilyRegister{"brp", "adres_van", "adres_tot"};
     covenant_.releases.push_back(release);
-    responder_ = std::make_unique<FlagResponder>(&covenant_, rekey_.get(), data_key_.get(),
-                                                 store_.get());
+    responder_ =
+        std::make_unique<FlagResponder>(&covenant_, rekey_.get(), data_key_.get(), store_.get());
   }
 
   void UseOptions(const FlagResponder::Options& options) {
@@ -369,8 +368,8 @@ class HouseholdFlagTest : public FlagResponderTest {
       record.set_bsn_token(std::string(reinterpret_cast<const char*>(rekeyed.data()), 32));
       record.set_address_token(std::string(reinterpret_cast<const char*>(home.data()), 32));
       record.add_values()->set_date_days(Today() - 1);
-      records.push_back({record.bsn_token(), unreadable ? std::string("\xff\xff\xff", 3)
-                                                        : record.SerializeAsString()});
+      records.push_back({record.bsn_token(),
+                         unreadable ? std::string("\xff\xff\xff", 3) : record.SerializeAsString()});
     }
     absl::StatusOr<v1::Receipt> committed = store_->Commit(receipt, header, records);
     ASSERT_TRUE(committed.ok()) << committed.status();
@@ -433,8 +432,7 @@ TEST_F(HouseholdFlagTest, WaitsForTheBuildWithinTheDeadlineOrSaysToRetry) {
       responder_->Answer("agent-wijkteam", request, absl::Now() + absl::Milliseconds(500));
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable) << response.status();
-  EXPECT_NE(response.status().message().find("ask again"), std::string::npos)
-      << response.status();
+  EXPECT_NE(response.status().message().find("ask again"), std::string::npos) << response.status();
   ExpectNoToken(response.status());
   // With time to wait, the answer waits for the build.
   response = responder_->Answer("agent-wijkteam", request, absl::Now() + absl::Seconds(30));
@@ -461,8 +459,7 @@ TEST_F(HouseholdFlagTest, AnswerWithoutADeadlineWaitsAtMostTheCap) {
       responder_->Answer("agent-wijkteam", HouseholdRequest({1}), absl::InfiniteFuture());
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable) << response.status();
-  EXPECT_NE(response.status().message().find("ask again"), std::string::npos)
-      << response.status();
+  EXPECT_NE(response.status().message().find("ask again"), std::string::npos) << response.status();
 
   UseOptions({});  // the default cap leaves time for a small build
   EXPECT_EQ(KnownAtJeugdzorg({1}), (std::vector<bool>{true}));
@@ -486,9 +483,8 @@ TEST_F(HouseholdFlagTest, FailedBuildBacksOffAndKeepsItsReasonInTheLog) {
   UseOptions(options);
   for (int ask = 0; ask < 3; ++ask) {
     SCOPED_TRACE(ask);
-    absl::StatusOr<v1::AskFlagsResponse> response =
-        responder_->Answer("agent-wijkteam", HouseholdRequest({1}),
-                           absl::Now() + absl::Seconds(30));
+    absl::StatusOr<v1::AskFlagsResponse> response = responder_->Answer(
+        "agent-wijkteam", HouseholdRequest({1}), absl::Now() + absl::Seconds(30));
     ASSERT_FALSE(response.ok());
     EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable) << response.status();
     const std::string message(response.status().message());
@@ -499,12 +495,13 @@ TEST_F(HouseholdFlagTest, FailedBuildBacksOffAndKeepsItsReasonInTheLog) {
   }
   EXPECT_EQ(builds_failed(), 1u) << log.str();
 
-  options.failed_build_backoff = absl::ZeroDuration();  // without a pause, every question scans once
+  options.failed_build_backoff =
+      absl::ZeroDuration();  // without a pause, every question scans once
   UseOptions(options);
   for (int ask = 0; ask < 3; ++ask) {
-    EXPECT_FALSE(responder_->Answer("agent-wijkteam", HouseholdRequest({1}),
-                                    absl::Now() + absl::Seconds(30))
-                     .ok());
+    EXPECT_FALSE(
+        responder_->Answer("agent-wijkteam", HouseholdRequest({1}), absl::Now() + absl::Seconds(30))
+            .ok());
   }
   absl::SleepFor(absl::Milliseconds(200));  // the builder does not retry on its own meanwhile
   responder_.reset();
@@ -523,8 +520,8 @@ TEST_F(HouseholdFlagTest, QueueBeyondItsBoundIsRebuiltFromTheStore) {
   Register({5}, "home-b");
   responder_->StartBuilding();
   EXPECT_EQ(KnownAtJeugdzorg({1, 5, 6}), (std::vector<bool>{false, false, false}));
-  Register({20}, "home-a");        // queued
-  Register({21, 6}, "home-b");     // over the bound: dropped with the queue, read from the store
+  Register({20}, "home-a");     // queued
+  Register({21, 6}, "home-b");  // over the bound: dropped with the queue, read from the store
   EXPECT_EQ(KnownAtJeugdzorg({1, 5, 6}), (std::vector<bool>{true, true, true}));
   Register({8}, "home-a");
   EXPECT_EQ(KnownAtJeugdzorg({8}), (std::vector<bool>{true}));

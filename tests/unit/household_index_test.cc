@@ -19,7 +19,7 @@
 
 #include "core/hex.h"
 #include "linker/linker_store.h"
-#include "linker/record_cipher.h"
+#include "linker/stored_record.h"
 #include "tests/testing/temp_dir.h"
 
 namespace koppel {
@@ -76,10 +76,10 @@ class HouseholdIndexTest : public ::testing::Test {
     std::vector<std::string> out;
     for (const std::string& token : tokens) {
       auto it = names_.find(token);
-      out.push_back(it != names_.end() ? it->second
-                                       : "?" + ToHex(std::span(reinterpret_cast<const uint8_t*>(
-                                                                    token.data()),
-                                                                token.size())));
+      out.push_back(it != names_.end()
+                        ? it->second
+                        : "?" + ToHex(std::span(reinterpret_cast<const uint8_t*>(token.data()),
+                                                token.size())));
     }
     std::sort(out.begin(), out.end());
     return out;
@@ -156,8 +156,7 @@ class HouseholdIndexTest : public ::testing::Test {
     absl::StatusOr<std::vector<RegisterEntry>> entries =
         HouseholdIndex::ReadBatch(batch.header, batch.records, family_, *data_key_);
     EXPECT_TRUE(entries.ok()) << entries.status();
-    return index.With(entries.ok() ? *entries : std::vector<RegisterEntry>{},
-                      batch.records.size());
+    return index.With(entries.ok() ? *entries : std::vector<RegisterEntry>{}, batch.records.size());
   }
 
   // Both indexes give every name the test made the same family.
@@ -174,7 +173,7 @@ class HouseholdIndexTest : public ::testing::Test {
     return HouseholdIndex::Build(*store_, kCovenantId, family_, *data_key_, day);
   }
 
-  testing::TempDir dir_;
+  test::TempDir dir_;
   std::unique_ptr<Secret> data_key_;
   std::unique_ptr<LinkerStore> store_;
   FamilyRegister family_{"brp", "adres_van", "adres_tot"};
@@ -185,16 +184,15 @@ class HouseholdIndexTest : public ::testing::Test {
 using Names = std::vector<std::string>;
 
 TEST_F(HouseholdIndexTest, AddressPeriodIsHalfOpen) {
-  Deliver(kBrpAttributes,
-          {
-              {T("starts-today"), T("home"), kDay, kUnset},
-              {T("left-today"), T("home"), kDay - 300, kDay},
-              {T("open-ended"), T("home"), kDay - 300, kUnset},
-              {T("leaves-tomorrow"), T("home"), kDay - 300, kDay + 1},
-              {T("arrives-tomorrow"), T("home"), kDay + 1, kUnset},
-              {T("no-from"), T("home"), kUnset, kDay + 100},
-              {T("long-gone"), T("home"), kDay - 300, kDay - 100},
-          });
+  Deliver(kBrpAttributes, {
+                              {T("starts-today"), T("home"), kDay, kUnset},
+                              {T("left-today"), T("home"), kDay - 300, kDay},
+                              {T("open-ended"), T("home"), kDay - 300, kUnset},
+                              {T("leaves-tomorrow"), T("home"), kDay - 300, kDay + 1},
+                              {T("arrives-tomorrow"), T("home"), kDay + 1, kUnset},
+                              {T("no-from"), T("home"), kUnset, kDay + 100},
+                              {T("long-gone"), T("home"), kDay - 300, kDay - 100},
+                          });
   absl::StatusOr<HouseholdIndex> index = Build();
   ASSERT_TRUE(index.ok()) << index.status();
   EXPECT_EQ(index->day(), kDay);
@@ -386,9 +384,8 @@ TEST_F(HouseholdIndexTest, RecordNotOpeningIsDataLoss) {
   // (A store opened with another key is refused by LinkerStore::OpenCovenant already.)
   // One record among good ones that does not open (parse): the build and the batch both fail.
   Deliver(kBrpAttributes, {{T("resident"), T("home"), kDay - 100, kUnset}});
-  const Delivered bad =
-      Deliver(kBrpAttributes, {{T("intruder"), T("home"), kDay - 100, kUnset}}, "brp",
-              kCovenantId, /*garbage=*/true);
+  const Delivered bad = Deliver(kBrpAttributes, {{T("intruder"), T("home"), kDay - 100, kUnset}},
+                                "brp", kCovenantId, /*garbage=*/true);
   absl::StatusOr<HouseholdIndex> index = Build();
   ASSERT_FALSE(index.ok());
   EXPECT_EQ(index.status().code(), absl::StatusCode::kDataLoss) << index.status();
@@ -400,8 +397,8 @@ TEST_F(HouseholdIndexTest, RecordNotOpeningIsDataLoss) {
     const std::string message(status.message());
     for (const auto& [name, token] : tokens_) {
       EXPECT_EQ(message.find(token), std::string::npos) << name;
-      EXPECT_EQ(message.find(ToHex(std::span(reinterpret_cast<const uint8_t*>(token.data()),
-                                             token.size()))),
+      EXPECT_EQ(message.find(
+                    ToHex(std::span(reinterpret_cast<const uint8_t*>(token.data()), token.size()))),
                 std::string::npos)
           << name;
     }
@@ -478,12 +475,13 @@ TEST_F(HouseholdIndexTest, UnreadableRegisterIsAnErrorNotAnEmptyRegister) {
   for (const auto& file : std::filesystem::recursive_directory_iterator(dir_ / "db")) {
     if (file.path().extension() != ".sst") continue;
     ++tables;
-    std::string bytes = testing::ReadFile(file.path());
+    std::string bytes = test::ReadFile(file.path());
     // Past the 4096-byte header every file of the encrypted store begins with.
     constexpr size_t kDamageAt = 4096 + 2000;
     ASSERT_GT(bytes.size(), kDamageAt + 100);
-    for (size_t i = kDamageAt; i < kDamageAt + 100; ++i) bytes[i] = static_cast<char>(bytes[i] ^ 0x5a);
-    testing::WriteFile(file.path(), bytes);
+    for (size_t i = kDamageAt; i < kDamageAt + 100; ++i)
+      bytes[i] = static_cast<char>(bytes[i] ^ 0x5a);
+    test::WriteFile(file.path(), bytes);
   }
   ASSERT_GT(tables, 0);
   absl::StatusOr<std::unique_ptr<LinkerStore>> store = LinkerStore::Open(dir_ / "db");
@@ -505,25 +503,28 @@ TEST_F(HouseholdIndexTest, UnreadableRegisterIsAnErrorNotAnEmptyRegister) {
 // gives: moves in and out, a person at two addresses, one placed twice at the same address,
 // records that place no one, and a batch with no period at all.
 TEST_F(HouseholdIndexTest, BatchesAddedEqualAFullBuild) {
-  const Delivered first = Deliver(kBrpAttributes, {
-      {T("mother"), T("home-1"), kDay - 900, kUnset},
-      {T("father"), T("home-1"), kDay - 900, kUnset},
-      {T("lodger"), T("home-2"), kDay - 30, kUnset},
-      {T("left"), T("home-2"), kDay - 300, kDay - 1},
-  });
+  const Delivered first =
+      Deliver(kBrpAttributes, {
+                                  {T("mother"), T("home-1"), kDay - 900, kUnset},
+                                  {T("father"), T("home-1"), kDay - 900, kUnset},
+                                  {T("lodger"), T("home-2"), kDay - 30, kUnset},
+                                  {T("left"), T("home-2"), kDay - 300, kDay - 1},
+                              });
   absl::StatusOr<HouseholdIndex> index = Build();
   ASSERT_TRUE(index.ok()) << index.status();
-  const Delivered second = Deliver(kBrpAttributes, {
-      {T("child"), T("home-1"), kDay - 1, kUnset},           // joins a household of layer 1
-      {T("mother"), T("home-1"), kDay - 500, kUnset},        // the same placement again
-      {T("lodger"), T("home-3"), kDay - 10, kDay + 10},      // a second address
-      {T("newcomer"), T("home-4"), kDay, kUnset},            // a household of one
-      {T("not-yet"), T("home-4"), kDay + 1, kUnset},
-      {"", T("home-4"), kDay - 10, kUnset},
-  });
+  const Delivered second =
+      Deliver(kBrpAttributes,
+              {
+                  {T("child"), T("home-1"), kDay - 1, kUnset},       // joins a household of layer 1
+                  {T("mother"), T("home-1"), kDay - 500, kUnset},    // the same placement again
+                  {T("lodger"), T("home-3"), kDay - 10, kDay + 10},  // a second address
+                  {T("newcomer"), T("home-4"), kDay, kUnset},        // a household of one
+                  {T("not-yet"), T("home-4"), kDay + 1, kUnset},
+                  {"", T("home-4"), kDay - 10, kUnset},
+              });
   const Delivered third = Deliver({"wijk", "geboortedatum"}, {{T("no-period"), T("home-4")}});
-  const Delivered fourth = Deliver({"adres_tot", "wijk", "adres_van"},
-                                   {{T("partner"), T("home-3"), kDay - 5, kUnset}});
+  const Delivered fourth =
+      Deliver({"adres_tot", "wijk", "adres_van"}, {{T("partner"), T("home-3"), kDay - 5, kUnset}});
   HouseholdIndex added = *index;
   for (const Delivered* batch : {&second, &third, &fourth}) added = Added(added, *batch);
   absl::StatusOr<HouseholdIndex> full = Build();

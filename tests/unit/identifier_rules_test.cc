@@ -107,14 +107,14 @@ TEST(LogSafeTest, DisplaySafeKeepsPrintableUtf8AndEscapesControls) {
   EXPECT_EQ(DisplaySafe("BSN cli\xc3\xabnt's \"nr\""), "BSN cli\xc3\xabnt's \"nr\"");
   EXPECT_EQ(DisplaySafe("start\x1b[31m"), "start\\x1b[31m");
   EXPECT_EQ(DisplaySafe("a\nb\rc\x7f"), "a\\nb\\rc\\x7f");
-  EXPECT_EQ(DisplaySafe("\xc2\x85"), "\\xc2\\x85");              // NEL, a C1 control
-  EXPECT_EQ(DisplaySafe("x\xe2\x80\xaey"), "x\\xe2\\x80\\xaey");  // right-to-left override
-  EXPECT_EQ(DisplaySafe("\xe2\x80\xa8"), "\\xe2\\x80\\xa8");      // line separator
+  EXPECT_EQ(DisplaySafe("\xc2\x85"), "\\xc2\\x85");                 // NEL, a C1 control
+  EXPECT_EQ(DisplaySafe("x\xe2\x80\xaey"), "x\\xe2\\x80\\xaey");    // right-to-left override
+  EXPECT_EQ(DisplaySafe("\xe2\x80\xa8"), "\\xe2\\x80\\xa8");        // line separator
   EXPECT_EQ(DisplaySafe("bsn\xe2\x80\x8b"), "bsn\\xe2\\x80\\x8b");  // zero-width space
   EXPECT_EQ(DisplaySafe("\xef\xbb\xbfx"), "\\xef\\xbb\\xbfx");      // a BOM inside text
   EXPECT_EQ(DisplaySafe("\xef\xbf\xbe"), "\\xef\\xbf\\xbe");        // U+FFFE
-  EXPECT_EQ(DisplaySafe("\xff\xc3"), "\\xff\\xc3");              // not UTF-8
-  EXPECT_EQ(DisplaySafe("\xe0\x80\xaf"), "\\xe0\\x80\\xaf");     // overlong
+  EXPECT_EQ(DisplaySafe("\xff\xc3"), "\\xff\\xc3");                 // not UTF-8
+  EXPECT_EQ(DisplaySafe("\xe0\x80\xaf"), "\\xe0\\x80\\xaf");        // overlong
   const std::string long_text(5000, 'a');
   EXPECT_NE(DisplaySafe(long_text).find("(5000 bytes)"), std::string::npos);
 }

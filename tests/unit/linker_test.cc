@@ -2,11 +2,11 @@
 // and every kind of bad batch refused without storing anything; the store of one covenant per
 // RocksDB instance: ending one leaves the others' files alone, the counts kept beside a closed
 // store, and the refusal of a data directory in the old single-database layout.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/fs.h>
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
-#include <fcntl.h>
-#include <linux/fs.h>
 #include <sodium.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -17,16 +17,17 @@
 #include <fstream>
 #include <iterator>
 #include <map>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
 
 #include "core/hmac.h"
 #include "core/receipt.h"
+#include "core/refusal.h"
 #include "core/sealed_batch.h"
-#include "linker/release_history.h"
 #include "linker/batch_ingester.h"
 #include "linker/linker_store.h"
+#include "linker/release_history.h"
 #include "linker/served_covenants.h"
 #include "policies/covenant_ledger.h"
 #include "tests/testing/temp_dir.h"
@@ -184,7 +185,7 @@ class LinkerTest : public ::testing::Test {
     return n;
   }
 
-  testing::TempDir dir_;
+  test::TempDir dir_;
   std::shared_ptr<FullDiskFileSystem> disk_ = std::make_shared<FullDiskFileSystem>();
   std::unique_ptr<rocksdb::Env> disk_env_ = rocksdb::NewCompositeEnv(disk_);
   Secret agent_signing_ = *Secret::Allocate(1);
@@ -212,21 +213,29 @@ TEST_F(LinkerTest, StoresOnceReKeyedAndEncrypted) {
 
   HmacSha256Key rekey = *HmacSha256Key::Create(link_key_.span());
   size_t seen = 0;
-  ASSERT_TRUE(store_->Scan("c1", "uwv", [&](std::string_view key, std::string_view value) {
-    for (const v1::Record& r : payload.records()) {
-      EXPECT_EQ(key.find(r.bsn_token()), std::string_view::npos) << "agent token stored";
-      EXPECT_EQ(value.find(r.bsn_token()), std::string_view::npos) << "agent token stored";
-    }
-    v1::Record stored;  // in the clear inside the store: its files are encrypted as a whole
-    ASSERT_TRUE(stored.ParseFromArray(value.data(), static_cast<int>(value.size())));
-    bool matches_some = false;
-    for (const v1::Record& r : payload.records()) {
-      Digest256 expected = rekey.Mac(r.bsn_token());
-      matches_some |= stored.bsn_token() == std::string(expected.begin(), expected.end());
-    }
-    EXPECT_TRUE(matches_some);
-    ++seen;
-  }).ok());
+  ASSERT_TRUE(
+      store_
+          ->Scan("c1", "uwv",
+                 [&](std::string_view key, std::string_view value) {
+                   for (const v1::Record& r : payload.records()) {
+                     EXPECT_EQ(key.find(r.bsn_token()), std::string_view::npos)
+                         << "agent token stored";
+                     EXPECT_EQ(value.find(r.bsn_token()), std::string_view::npos)
+                         << "agent token stored";
+                   }
+                   v1::Record
+                       stored;  // in the clear inside the store: its files are encrypted as a whole
+                   ASSERT_TRUE(stored.ParseFromArray(value.data(), static_cast<int>(value.size())));
+                   bool matches_some = false;
+                   for (const v1::Record& r : payload.records()) {
+                     Digest256 expected = rekey.Mac(r.bsn_token());
+                     matches_some |=
+                         stored.bsn_token() == std::string(expected.begin(), expected.end());
+                   }
+                   EXPECT_TRUE(matches_some);
+                   ++seen;
+                 })
+          .ok());
   EXPECT_EQ(seen, 50u);
   // Neither the agents' tokens nor the re-keyed ones are anywhere in the store's files (the
   // write-ahead log included), once flushed to tables too.
@@ -243,7 +252,69 @@ TEST_F(LinkerTest, StoresOnceReKeyedAndEncrypted) {
   }
 }
 
-// True when `status` is PERMISSION_DENIED and names `rule` as the rule that refused it.
+TEST_F(LinkerTest, AReceiptFromBeforeTimestampsStillVerifies) {
+  const v1::SealedBatch batch = Seal(Payload(3));
+  absl::StatusOr<v1::Receipt> receipt = ingester_->Ingest("agent", batch);
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+  ASSERT_TRUE(receipt->has_store_time());
+  EXPECT_GT(receipt->store_time().seconds(), 0);
+  EXPECT_EQ(receipt->store_time().nanos(), 0);  // whole seconds: what the signature covers
+  EXPECT_EQ(receipt->legacy_stored_at_unix_seconds(), receipt->store_time().seconds());
+  // Kept receipts (agent outboxes, the store) from before carry the time in field 8 only.
+  v1::Receipt legacy = *receipt;
+  legacy.clear_store_time();
+  legacy.set_legacy_stored_at_unix_seconds(receipt->store_time().seconds());
+  EXPECT_EQ(ReceiptSignedBytes(legacy), ReceiptSignedBytes(*receipt));
+  EXPECT_TRUE(VerifyReceipt(legacy, batch.batch_id()).ok());
+  legacy.set_legacy_stored_at_unix_seconds(receipt->store_time().seconds() + 1);
+  EXPECT_FALSE(VerifyReceipt(legacy, batch.batch_id()).ok());
+  v1::Receipt later = *receipt;
+  later.mutable_store_time()->set_seconds(receipt->store_time().seconds() + 1);
+  EXPECT_FALSE(VerifyReceipt(later, batch.batch_id()).ok());
+}
+
+// ReceiptSignedBytes as agents built before store_time compute it: the time from field 8 only.
+std::string ReceiptSignedBytesBeforeStoreTime(const v1::Receipt& r) {
+  std::string out("koppel/v1/receipt", sizeof "koppel/v1/receipt");
+  auto append_number = [&out](uint64_t v) {
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  auto append_text = [&](const std::string& s) {
+    append_number(s.size());
+    out += s;
+  };
+  append_text(r.batch_id());
+  append_text(r.dataset());
+  append_text(r.covenant_id());
+  append_text(r.sender());
+  append_number(r.records_accepted());
+  append_number(r.records_rejected());
+  append_number(static_cast<uint64_t>(r.duplicate()));
+  append_number(static_cast<uint64_t>(r.legacy_stored_at_unix_seconds()));
+  append_text(r.linker_public_key());
+  return out;
+}
+
+TEST_F(LinkerTest, AReceiptOfTheNewLinkerVerifiesUnderTheOldSigningRule) {
+  const v1::SealedBatch batch = Seal(Payload(3));
+  for (int attempt = 0; attempt < 2; ++attempt) {  // the second one is the duplicate's receipt
+    absl::StatusOr<v1::Receipt> receipt = ingester_->Ingest("agent", batch);
+    ASSERT_TRUE(receipt.ok()) << receipt.status();
+    EXPECT_EQ(receipt->duplicate(), attempt == 1);
+    const std::string old_bytes = ReceiptSignedBytesBeforeStoreTime(*receipt);
+    EXPECT_EQ(old_bytes, ReceiptSignedBytes(*receipt));
+    ASSERT_EQ(receipt->signature().size(), crypto_sign_BYTES);
+    ASSERT_EQ(receipt->linker_public_key().size(), crypto_sign_PUBLICKEYBYTES);
+    EXPECT_EQ(crypto_sign_verify_detached(
+                  reinterpret_cast<const unsigned char*>(receipt->signature().data()),
+                  reinterpret_cast<const unsigned char*>(old_bytes.data()), old_bytes.size(),
+                  reinterpret_cast<const unsigned char*>(receipt->linker_public_key().data())),
+              0);
+  }
+}
+
+// True when `status` is PERMISSION_DENIED and names `rule` (a covenant key path) as the rule
+// that refused it: in its message, and as the Refusal it carries.
 ::testing::AssertionResult RefusedBy(const absl::Status& status, const std::string& rule) {
   if (!absl::IsPermissionDenied(status)) {
     return ::testing::AssertionFailure() << "expected PERMISSION_DENIED, got " << status;
@@ -251,17 +322,27 @@ TEST_F(LinkerTest, StoresOnceReKeyedAndEncrypted) {
   if (std::string(status.message()).find("(rule: " + rule + ")") == std::string::npos) {
     return ::testing::AssertionFailure() << "expected rule " << rule << " in: " << status;
   }
+  std::optional<v1::Refusal> refusal = RefusalOf(status);
+  if (!refusal.has_value() || refusal->rule() != RuleOfKeyPath(rule) ||
+      refusal->covenant_key() != rule || refusal->covenant_id() != "c1") {
+    return ::testing::AssertionFailure()
+           << "expected a Refusal of rule " << RuleOfKeyPath(rule) << " (" << rule
+           << ") under covenant c1, got "
+           << (refusal.has_value() ? refusal->ShortDebugString() : "none");
+  }
   return ::testing::AssertionSuccess();
 }
 
 TEST_F(LinkerTest, RefusesBadBatchesAndStoresNothing) {
   // Another covenant inside the sealed payload.
-  EXPECT_TRUE(absl::IsPermissionDenied(ingester_->Ingest("agent", Seal(Payload(3, "c2"))).status()));
+  const absl::Status elsewhere = ingester_->Ingest("agent", Seal(Payload(3, "c2"))).status();
+  EXPECT_TRUE(absl::IsPermissionDenied(elsewhere));
+  EXPECT_EQ(RefusalRule(elsewhere), "covenant_binding");
   // A dataset the sender may not deliver.
   v1::BatchPayload other = Payload(3);
   other.mutable_header()->set_dataset("politie");
-  EXPECT_TRUE(RefusedBy(ingester_->Ingest("agent", Seal(other)).status(),
-                        "parties[agent].datasets"));
+  EXPECT_TRUE(
+      RefusedBy(ingester_->Ingest("agent", Seal(other)).status(), "parties[agent].datasets"));
   // Someone else delivering the agent's batch.
   EXPECT_TRUE(RefusedBy(ingester_->Ingest("intruder", Seal(Payload(3))).status(), "parties"));
   // The agent's name with another key.
@@ -298,6 +379,7 @@ TEST_F(LinkerTest, RefusesBadBatchesAndStoresNothing) {
   absl::Status version = ingester_->Ingest("agent", Seal(newer)).status();
   EXPECT_TRUE(absl::IsFailedPrecondition(version)) << version;
   EXPECT_NE(std::string(version.message()).find("(rule: version)"), std::string::npos) << version;
+  EXPECT_EQ(RefusalRule(version), "version");
   // Tampered envelope.
   v1::SealedBatch tampered = Seal(Payload(3));
   tampered.set_record_count(2);
@@ -612,14 +694,16 @@ TEST_F(LinkerTest, EndingACovenantRemovesItsStoreAndLeavesAnothersFilesUntouched
 
 TEST_F(LinkerTest, AnEndWithoutTheKeyRemovesTheStoreAndReportsTheCountsKeptBesideIt) {
   ASSERT_TRUE(ingester_->Ingest("agent", Seal(Payload(50))).ok());
-  const std::string after_first = Files(dir_ / "db/covenants/c1")[(dir_ / "db/covenants/c1/held").string()];
+  const std::string after_first =
+      Files(dir_ / "db/covenants/c1")[(dir_ / "db/covenants/c1/held").string()];
   v1::BatchPayload second = Payload(20);
   second.mutable_header()->set_run_id("second");
   ASSERT_TRUE(ingester_->Ingest("agent", Seal(second)).ok());
   // The counts kept beside the store: plaintext, counts only (and the MAC of the mark).
   const std::filesystem::path held_file = dir_ / "db/covenants/c1/held";
   auto counts = [&] {
-    nlohmann::json held = nlohmann::json::parse(Files(dir_ / "db/covenants/c1")[held_file.string()]);
+    nlohmann::json held =
+        nlohmann::json::parse(Files(dir_ / "db/covenants/c1")[held_file.string()]);
     return nlohmann::json({{"records", held["records"]}, {"batches", held["batches"]}});
   };
   EXPECT_EQ(counts(), nlohmann::json({{"records", 70}, {"batches", 2}}));
@@ -670,7 +754,8 @@ TEST_F(LinkerTest, AnEndWaitsForAQueryStillReadingTheCovenant) {
 TEST_F(LinkerTest, ACovenantStoreMustBeOpenedWithItsNameAndItsKey) {
   EXPECT_TRUE(absl::IsFailedPrecondition(store_->FindReceipt("c9", std::string(64, 'a')).status()));
   EXPECT_TRUE(absl::IsFailedPrecondition(store_->NewRecordCursor("c9", "uwv")->status()));
-  for (const std::string& bad : std::vector<std::string>{"../c1", "", "C1", std::string("c\0", 2)}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"../c1", "", "C1", std::string("c\0", 2)}) {
     absl::Status refused = store_->OpenCovenant(bad, data_key_);
     EXPECT_TRUE(absl::IsInvalidArgument(refused)) << refused;
   }
@@ -872,7 +957,8 @@ TEST_F(LinkerTest, AnSstChangedWhileTheLinkerWasDownIsRefusedAtOpen) {
   absl::Status opened = store_->OpenCovenant("c1", data_key_);
   EXPECT_EQ(opened.code(), absl::StatusCode::kDataLoss) << opened;
   EXPECT_NE(std::string(opened.message()).find("does not verify"), std::string::npos) << opened;
-  EXPECT_EQ(std::string(opened.message()).find((dir_ / "db").string()), std::string::npos) << opened;
+  EXPECT_EQ(std::string(opened.message()).find((dir_ / "db").string()), std::string::npos)
+      << opened;
 }
 
 // Ending waits for a query's cursor as long as it takes (requests are drained before), instead
@@ -887,8 +973,7 @@ TEST_F(LinkerTest, AnEndWaitsForACursorLongerThanTenSeconds) {
     EXPECT_FALSE(store_->IsOpen("c1"));
     absl::Status reopened = store_->OpenCovenant("c1", data_key_);
     EXPECT_TRUE(absl::IsFailedPrecondition(reopened)) << reopened;
-    EXPECT_NE(std::string(reopened.message()).find("being deleted"), std::string::npos)
-        << reopened;
+    EXPECT_NE(std::string(reopened.message()).find("being deleted"), std::string::npos) << reopened;
     std::this_thread::sleep_for(std::chrono::milliseconds(10500));
     size_t n = 0;
     for (; cursor->Valid(); cursor->Next()) ++n;
@@ -968,6 +1053,46 @@ TEST_F(LinkerTest, ThePeriodicTaskRetriesAPendingDeletion) {
   EXPECT_FALSE(std::filesystem::exists(dir_ / "db/covenants/c1"));
   EXPECT_TRUE((*ledger)->PendingDeletion().empty());
   EXPECT_EQ(covenants.RetryPendingDeletions(), 0);
+}
+
+// A request holds its covenant (a CovenantHold, moved along with the request) until it is done:
+// an end marks the covenant ended at once but deletes its data only once the request let go,
+// and a request that comes after the end is refused.
+TEST_F(LinkerTest, AnEndWaitsForTheRequestInFlightAndRefusesLaterOnes) {
+  absl::StatusOr<std::unique_ptr<CovenantLedger>> ledger =
+      CovenantLedger::Open(dir_ / "covenants.json", /*first_start=*/true);
+  ASSERT_TRUE(ledger.ok()) << ledger.status();
+  ServedCovenants covenants(store_.get(), ledger->get(), /*audit=*/nullptr);
+  Secret box = *Secret::Allocate(crypto_box_SECRETKEYBYTES);
+  Secret signing = *Secret::Random(crypto_sign_SECRETKEYBYTES);
+  LinkerKeys keys{box_public_, std::move(box), std::move(signing),
+                  *Secret::FromBytes(link_key_.span()), *Secret::FromBytes(data_key_.span())};
+  absl::StatusOr<std::unique_ptr<ServedCovenant>> served =
+      ServedCovenant::Create(SignedCovenant{ingester_->covenant(), "", dir_ / "c1.yaml", {}},
+                             std::move(keys), store_.get());
+  ASSERT_TRUE(served.ok()) << served.status();
+  covenants.Add(std::move(*served));
+  const absl::Time in_force = absl::FromCivil(absl::CivilDay(2026, 6, 1), absl::UTCTimeZone());
+
+  absl::StatusOr<CovenantHold> held = covenants.Hold("c1", "", in_force);
+  ASSERT_TRUE(held.ok()) << held.status();
+  std::optional<CovenantHold> request(std::move(*held));
+  std::atomic<bool> ended{false};
+  std::thread end([&] {
+    EXPECT_TRUE(covenants.End("c1", "covenant_end", "officer", "test", absl::Now()).ok());
+    ended = true;
+  });
+  while (!covenants.DeletionPending("c1")) std::this_thread::yield();
+  // Time for an end that does not wait to finish; one that waits passes however long this is.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(ended.load()) << "the end did not wait for the request in flight";
+  EXPECT_TRUE(store_->IsOpen("c1"));
+  request.reset();
+  end.join();
+  EXPECT_TRUE(ended.load());
+  EXPECT_FALSE(covenants.DeletionPending("c1"));
+  EXPECT_FALSE(store_->IsOpen("c1"));
+  EXPECT_TRUE(absl::IsFailedPrecondition(covenants.Hold("c1", "", in_force).status()));
 }
 
 }  // namespace

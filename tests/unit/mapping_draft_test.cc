@@ -15,10 +15,10 @@
 #include "core/mapping.h"
 #include "tests/testing/temp_dir.h"
 
-namespace koppel {
+namespace koppel::agent {
 namespace {
 
-using testing::TempDir;
+using test::TempDir;
 
 DraftOptions Options() {
   DraftOptions options;
@@ -261,20 +261,28 @@ TEST(MappingDraftTest, CodesInAnyCapitalisationAreOneCode) {
 // with YAML escapes: the draft shows no invisible or reordering character, and reads back as the
 // export's header.
 TEST(MappingDraftTest, WritesHeadersThatHideCharactersWithEscapes) {
-  const std::vector<std::string> tricky = {"Jaar\xe2\x80\xa8x", "Soort\xe2\x80\xae" "ab",
+  const std::vector<std::string> tricky = {"Jaar\xe2\x80\xa8x",
+                                           "Soort\xe2\x80\xae"
+                                           "ab",
                                            "Bedrag\xe2\x80\x8b", "Bron\xc2\x85"};
   std::vector<std::string> header = {"BSN"};
   header.insert(header.end(), tricky.begin(), tricky.end());
   Drafted d = Draft(header, 60, [](size_t r, size_t c) -> std::string {
     switch (c) {
-      case 0: return Bsn(static_cast<uint32_t>(r));
-      case 1: return std::to_string(2012 + r % 3);
-      case 2: return r % 2 ? "ambulant" : "thuis";
-      case 3: return fmt::format("{},{:02d}", 10 + r, r % 100);
-      default: return r % 3 ? "gemeente" : "zorgverzekeraar";
+      case 0:
+        return Bsn(static_cast<uint32_t>(r));
+      case 1:
+        return std::to_string(2012 + r % 3);
+      case 2:
+        return r % 2 ? "ambulant" : "thuis";
+      case 3:
+        return fmt::format("{},{:02d}", 10 + r, r % 100);
+      default:
+        return r % 3 ? "gemeente" : "zorgverzekeraar";
     }
   });
-  for (const std::string_view hidden : {"\xe2\x80\xa8", "\xe2\x80\xae", "\xe2\x80\x8b", "\xc2\x85"}) {
+  for (const std::string_view hidden :
+       {"\xe2\x80\xa8", "\xe2\x80\xae", "\xe2\x80\x8b", "\xc2\x85"}) {
     EXPECT_EQ(d.yaml.find(hidden), std::string::npos) << d.yaml;
   }
   size_t mapped = 0;
@@ -571,4 +579,4 @@ TEST_F(InitCommandTest, ReadsUtf16WithByteOrderMark) {
 }
 
 }  // namespace
-}  // namespace koppel
+}  // namespace koppel::agent

@@ -10,8 +10,8 @@
 namespace koppel {
 namespace {
 
-using testing::TempDir;
-using testing::WriteFile;
+using test::TempDir;
+using test::WriteFile;
 
 constexpr char kValid[] = R"(version: 1
 dataset: sociale_zaken
@@ -72,7 +72,8 @@ TEST(MappingTest, RejectsMalformedMappingsNamingLineAndKey) {
       {"dataset: sociale_zaken", "dataset: Sociale Zaken", "m.yaml:2:10: dataset"},
       {"from: 2012-01-01", "from: 2012-13-01", "period.from"},
       {"delimiter: \"\\t\"", "delimiter: \";;\"", "csv.delimiter"},
-      {"encoding: utf-8-bom", "encoding: latin1", "csv.encoding: must be one of utf-8, utf-8-bom, windows-1252"},
+      {"encoding: utf-8-bom", "encoding: latin1",
+       "csv.encoding: must be one of utf-8, utf-8-bom, windows-1252"},
       {"line_ending: crlf", "line_ending: cr", "csv.line_ending"},
       {"type: year", "type: jaartal", "m.yaml:13:38: attributes[3].type"},
       {"format: yyyymmdd", "format: yyyyqq", "attributes[1].format"},
@@ -83,9 +84,10 @@ TEST(MappingTest, RejectsMalformedMappingsNamingLineAndKey) {
       {"codes: {BIJ: bijstand", "codes: {BIJ: Bijstand Uitkering", "mapped code"},
       {"  bsn: BSN\n  address: {postcode: PC, number: Nr, letter: Lt, addition: Toev}\n", "",
        "identifiers: expected a mapping"},
-      {"{name: jaar, column: Jaar, type: year}", "{name: jaar, column: Jaar, type: year, decimal: comma}",
-       "only allowed for type amount"},
-      {"period: {from: 2012-01-01, to: 2014-12-31}", "period: [2012, 2014]", "period: expected a mapping"},
+      {"{name: jaar, column: Jaar, type: year}",
+       "{name: jaar, column: Jaar, type: year, decimal: comma}", "only allowed for type amount"},
+      {"period: {from: 2012-01-01, to: 2014-12-31}", "period: [2012, 2014]",
+       "period: expected a mapping"},
       {"csv: {", "csv: {{", "not valid YAML"},
   };
   for (const BadCase& c : cases) ExpectRefused(c);
@@ -175,8 +177,13 @@ TEST_F(AttributeTest, Amount) {
   struct {
     const char* text;
     int64_t cents;
-  } ok[] = {{"0", 0}, {"12", 1200}, {"12,5", 1250}, {"12,05", 1205}, {"1.234,56", 123456},
-            {"-7,10", -710}, {"1.234.567", 123456700}};
+  } ok[] = {{"0", 0},
+            {"12", 1200},
+            {"12,5", 1250},
+            {"12,05", 1205},
+            {"1.234,56", 123456},
+            {"-7,10", -710},
+            {"1.234.567", 123456700}};
   for (const auto& c : ok) {
     ASSERT_EQ(Parse(2, c.text, &v), RejectReason::kNone) << c.text;
     EXPECT_EQ(v.amount_cents(), c.cents) << c.text;
@@ -226,8 +233,12 @@ TEST(CategoryCodeTest, FoldsCaseBlanksAndCompatibilityForms) {
   // ÉÉN, a no-break space, GEZIN
   EXPECT_EQ(FoldCategoryCode("\xC3\x89\xC3\x89N\xC2\xA0GEZIN"), "\xC3\xA9\xC3\xA9n gezin");
   EXPECT_EQ(FoldCategoryCode("\xC3\x98RE"), FoldCategoryCode("\xC3\xB8re"));  // Øre, øre
-  EXPECT_EQ(FoldCategoryCode("Stra\xC3\x9F" "e"), FoldCategoryCode("STRASSE"));
-  EXPECT_EQ(FoldCategoryCode("\xEF\xAC\x81" "ets"), "fiets");  // the ligature fi
+  EXPECT_EQ(FoldCategoryCode("Stra\xC3\x9F"
+                             "e"),
+            FoldCategoryCode("STRASSE"));
+  EXPECT_EQ(FoldCategoryCode("\xEF\xAC\x81"
+                             "ets"),
+            "fiets");  // the ligature fi
   EXPECT_NE(FoldCategoryCode("ambulant"), FoldCategoryCode("ambulante"));
   EXPECT_NE(FoldCategoryCode("e"), FoldCategoryCode("\xC3\xA9"));  // accents still count
   EXPECT_EQ(FoldCategoryCode(""), "");
@@ -271,8 +282,8 @@ TEST(MappingTest, IgnoreCaseMatchesCodesInAnyCapitalisationAndSpacing) {
     ASSERT_EQ(vorm.Parse(text, &v), RejectReason::kNone) << text;
     EXPECT_EQ(v.code(), 0u) << text;
   }
-  for (const char* text : {"\xC3\x89\xC3\x89N GEZIN", "\xC3\xA9\xC3\xA9n   gezin",
-                           "\xC3\xA9\xC3\xA9n\xC2\xA0Gezin"}) {
+  for (const char* text :
+       {"\xC3\x89\xC3\x89N GEZIN", "\xC3\xA9\xC3\xA9n   gezin", "\xC3\xA9\xC3\xA9n\xC2\xA0Gezin"}) {
     ASSERT_EQ(vorm.Parse(text, &v), RejectReason::kNone) << text;
     EXPECT_EQ(v.code(), 2u) << text;  // sorted: ambulant, residentieel, \u00c9\u00e9n gezin
   }
@@ -300,9 +311,9 @@ TEST(MappingTest, IgnoreCaseRefusesCodesThatFoldTogetherButMapApart) {
   // Codes that fold together and map to one code are fine; without ignore_case nothing folds.
   EXPECT_TRUE(CategoriesWith("JGGZ: ggz", "jeugd ggz: ggz").ok());
   EXPECT_TRUE(CategoriesWith("codes: [ambulant]}", "codes: [ambulant, Ambulant]}").ok());
-  ExpectError(CategoriesWith("type: category, codes: [ambulant]}",
-                             "type: integer, ignore_case: true}"),
-              "m.yaml:9:62: attributes[2].ignore_case: only allowed for type category");
+  ExpectError(
+      CategoriesWith("type: category, codes: [ambulant]}", "type: integer, ignore_case: true}"),
+      "m.yaml:9:62: attributes[2].ignore_case: only allowed for type category");
   ExpectError(CategoriesWith("ignore_case: true, codes: [", "ignore_case: maybe, codes: ["),
               "attributes[0].ignore_case: expected true or false");
   ExpectError(CategoriesWith(", codes: [ambulant]}", "}"),
@@ -314,9 +325,9 @@ TEST(MappingTest, ReadsCodesFilesRelativeToTheMapping) {
   WriteFile(dir / "delicten.csv", "code,maps_to\n3200,geweld\n1100,vermogen\n1110,vermogen\n");
   WriteFile(dir / "vormen.csv", "code\nAMBULANT\nPleegzorg\n");
   const std::string source = (dir / "m.yaml").string();
-  absl::StatusOr<Mapping> m = CategoriesWith(
-      "codes: {\"Jeugd  GGZ\": ggz, JGGZ: ggz, Opvang: opvang}",
-      "codes_file: delicten.csv, codes: {9999: overig}", source);
+  absl::StatusOr<Mapping> m =
+      CategoriesWith("codes: {\"Jeugd  GGZ\": ggz, JGGZ: ggz, Opvang: opvang}",
+                     "codes_file: delicten.csv, codes: {9999: overig}", source);
   ASSERT_TRUE(m.ok()) << m.status();
   const AttributeSpec& soort = m->attributes[1];
   EXPECT_EQ(soort.codes_file, dir / "delicten.csv");
@@ -335,8 +346,9 @@ TEST(MappingTest, ReadsCodesFilesRelativeToTheMapping) {
   // together with the mapping's own; an absolute path is used as it is.
   m = CategoriesWith("codes: [ambulant, residentieel, \"\\u00c9\\u00e9n gezin\"]",
                      "codes: [ambulant], codes_file: " + (dir / "vormen.csv").string(), source);
-  ExpectError(m, "vormen.csv line 2: the code maps to another code than the code at line 7, "
-                 "column 75");
+  ExpectError(m,
+              "vormen.csv line 2: the code maps to another code than the code at line 7, "
+              "column 75");
   m = CategoriesWith("codes: [ambulant, residentieel, \"\\u00c9\\u00e9n gezin\"]",
                      "codes: [AMBULANT], codes_file: " + (dir / "vormen.csv").string(), source);
   ASSERT_TRUE(m.ok()) << m.status();
@@ -366,15 +378,15 @@ TEST(MappingTest, RefusesBadCodesFilesNamingTheMappingKeyAndTheFileLine) {
               "attributes[1].codes_file: codes file " + file +
                   " line 3: the code maps to another code than the code at line 8, column 77, "
                   "which matches the same export values when case and blanks are ignored");
-  ExpectError(with_file("code,maps_to\nJGGZ,ggz\njggz,opvang\n"),
-              " line 3: the code maps to another code than the code at codes file " + file +
-                  " line 2");
+  ExpectError(
+      with_file("code,maps_to\nJGGZ,ggz\njggz,opvang\n"),
+      " line 3: the code maps to another code than the code at codes file " + file + " line 2");
   std::filesystem::remove(dir / "codes.csv");
   ExpectError(CategoriesWith("codes: [ambulant]}", "codes_file: nope.csv}", source),
               source + ":9:62: attributes[2].codes_file: cannot read codes file " +
                   (dir / "nope.csv").string());
-  ExpectError(CategoriesWith("type: category, codes: [ambulant]}",
-                             "type: year, codes_file: x.csv}", source),
+  ExpectError(CategoriesWith("type: category, codes: [ambulant]}", "type: year, codes_file: x.csv}",
+                             source),
               "attributes[2].codes_file: only allowed for type category");
 }
 

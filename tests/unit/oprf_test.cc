@@ -146,8 +146,7 @@ TEST(OprfTest, ExpandMessageXmdRejectsOutOfRangeParameters) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(ExpandMessageXmdSha512({}, std::string(255, 'x'), out).ok());
   std::vector<uint8_t> too_long(255 * 64 + 1);
-  EXPECT_EQ(ExpandMessageXmdSha512({}, "DST", too_long).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ExpandMessageXmdSha512({}, "DST", too_long).code(), absl::StatusCode::kInvalidArgument);
   std::vector<uint8_t> longest(255 * 64);
   EXPECT_TRUE(ExpandMessageXmdSha512({}, "DST", longest).ok());
 }
@@ -156,9 +155,9 @@ TEST(OprfTest, HashToGroupIsWhatTheVectorsBlind) {
   for (const OprfVector& v : kVectors) {
     OprfElement blinded;
     const OprfElement input_element = OprfHashToGroup(Hex(v.input));
-    ASSERT_EQ(crypto_scalarmult_ristretto255(blinded.data(), Hex(v.blind).data(),
-                                             input_element.data()),
-              0);
+    ASSERT_EQ(
+        crypto_scalarmult_ristretto255(blinded.data(), Hex(v.blind).data(), input_element.data()),
+        0);
     EXPECT_EQ(ToHex(blinded), v.blinded_element);
   }
 }
@@ -206,8 +205,7 @@ TEST(OprfTest, KeyFromSerializedSkSmMatchesVectors) {
   ASSERT_TRUE(sk.ok());
   absl::StatusOr<OprfServerKey> key = OprfServerKey::FromSecret(*sk);
   ASSERT_TRUE(key.ok()) << key.status();
-  absl::StatusOr<OprfElement> evaluated =
-      key->BlindEvaluate(Element(kVectors[0].blinded_element));
+  absl::StatusOr<OprfElement> evaluated = key->BlindEvaluate(Element(kVectors[0].blinded_element));
   ASSERT_TRUE(evaluated.ok());
   EXPECT_EQ(ToHex(*evaluated), kVectors[0].evaluation_element);
 }
@@ -237,8 +235,7 @@ TEST(OprfTest, RandomBlindsGiveTheSameOutputAsDirectEvaluation) {
   absl::StatusOr<OprfElement> second_evaluated = key->BlindEvaluate(second->blinded_element);
   ASSERT_TRUE(first_evaluated.ok() && second_evaluated.ok());
   absl::StatusOr<OprfOutput> first_output = FinalizeOprf(input, first->blind, *first_evaluated);
-  absl::StatusOr<OprfOutput> second_output =
-      FinalizeOprf(input, second->blind, *second_evaluated);
+  absl::StatusOr<OprfOutput> second_output = FinalizeOprf(input, second->blind, *second_evaluated);
   absl::StatusOr<OprfOutput> direct = key->Evaluate(input);
   ASSERT_TRUE(first_output.ok() && second_output.ok() && direct.ok());
   EXPECT_EQ(*first_output, *direct);
@@ -271,11 +268,11 @@ TEST(OprfTest, RejectsInputsLongerThanTheLengthPrefixAllows) {
   const std::vector<uint8_t> input(kOprfMaxInputSize + 1, 0x5a);
   EXPECT_EQ(BlindOprfInput(input).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(key.Evaluate(input).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(FinalizeOprf(input, TestBlind(kVectors[0].blind),
-                         Element(kVectors[0].evaluation_element))
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      FinalizeOprf(input, TestBlind(kVectors[0].blind), Element(kVectors[0].evaluation_element))
+          .status()
+          .code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 TEST(OprfTest, BlindEvaluateRejectsInvalidElements) {
@@ -284,8 +281,8 @@ TEST(OprfTest, BlindEvaluateRejectsInvalidElements) {
   EXPECT_EQ(identity.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(identity.status().message(), HasSubstr("identity"));
   const std::string all_ones(2 * kOprfElementSize, 'f');
-  for (std::string_view bad : {kNonCanonicalEncoding, kNegativeEncoding,
-                               std::string_view(all_ones)}) {
+  for (std::string_view bad :
+       {kNonCanonicalEncoding, kNegativeEncoding, std::string_view(all_ones)}) {
     absl::StatusOr<OprfElement> evaluated = key.BlindEvaluate(Element(bad));
     EXPECT_EQ(evaluated.status().code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_THAT(evaluated.status().message(), HasSubstr("not a canonical ristretto255")) << bad;
@@ -308,8 +305,7 @@ TEST(OprfTest, BatchFailsWholeOnOneInvalidElementAndNamesIt) {
   EXPECT_THAT(status.message(), HasSubstr("identity"));
 
   std::vector<OprfElement> too_small(1);
-  EXPECT_EQ(key.BlindEvaluateBatch(blinded, too_small).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(key.BlindEvaluateBatch(blinded, too_small).code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(OprfTest, FinalizeRejectsInvalidEvaluatedElements) {

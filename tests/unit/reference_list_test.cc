@@ -7,8 +7,8 @@
 namespace koppel {
 namespace {
 
-using testing::TempDir;
-using testing::WriteFile;
+using test::TempDir;
+using test::WriteFile;
 
 // `status` is an error whose message holds `expected` and none of `forbidden`.
 void ExpectError(const absl::Status& status, std::string_view expected,
@@ -25,7 +25,8 @@ TEST(CodeListTest, ReadsCodesWithOrWithoutMapsTo) {
   TempDir dir;
   // A BOM, CRLF, blank lines, blanks around values, a quoted code with the delimiter in it.
   WriteFile(dir / "plain.csv",
-            "\xEF\xBB\xBF" "code\r\nAmbulant\r\n\r\n  Residentieel \r\n\"a,b\"\r\n");
+            "\xEF\xBB\xBF"
+            "code\r\nAmbulant\r\n\r\n  Residentieel \r\n\"a,b\"\r\n");
   absl::StatusOr<std::vector<ListedCode>> plain = LoadCodeList(dir / "plain.csv");
   ASSERT_TRUE(plain.ok()) << plain.status();
   ASSERT_EQ(plain->size(), 3u);
@@ -37,8 +38,9 @@ TEST(CodeListTest, ReadsCodesWithOrWithoutMapsTo) {
   EXPECT_EQ((*plain)[2].code, "a,b");
 
   // Header in any capitalisation, `;` as a Dutch spreadsheet writes it, extra columns ignored.
-  WriteFile(dir / "mapped.csv", "Omschrijving;Code;Maps_To\nMishandeling;3200;geweld\n"
-                                "Diefstal;1100;vermogen\n");
+  WriteFile(dir / "mapped.csv",
+            "Omschrijving;Code;Maps_To\nMishandeling;3200;geweld\n"
+            "Diefstal;1100;vermogen\n");
   absl::StatusOr<std::vector<ListedCode>> mapped = LoadCodeList(dir / "mapped.csv");
   ASSERT_TRUE(mapped.ok()) << mapped.status();
   ASSERT_EQ(mapped->size(), 2u);
@@ -75,8 +77,7 @@ TEST(CodeListTest, RefusesFilesBeyondItsBounds) {
   for (size_t i = 0; i <= kMaxCodesFileCodes; ++i) many += std::to_string(i) + "\n";
   ASSERT_LT(many.size(), kMaxCodesFileBytes);
   WriteFile(dir / "many.csv", many);
-  ExpectError(LoadCodeList(dir / "many.csv").status(),
-              "many.csv:100002: more than 100000 codes");
+  ExpectError(LoadCodeList(dir / "many.csv").status(), "many.csv:100002: more than 100000 codes");
   WriteFile(dir / "big.csv", "code\n" + std::string(kMaxCodesFileBytes, 'x') + "\n");
   ExpectError(LoadCodeList(dir / "big.csv").status(),
               "big.csv is larger than 1 MiB, the most a codes file may be");

@@ -5,6 +5,9 @@
 // protected one after the other with their history, let an independent brute-force attacker
 // (tests/testing/group_attacker.h) derive no count of 1 to 9 households; and sums with few
 // contributors or a dominant one in a difference are suppressed the same way.
+#include "linker/analysis/release_protection.h"
+
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <array>
@@ -16,10 +19,7 @@
 #include <vector>
 
 #include "linker/analysis/implied_sets.h"
-#include "linker/analysis/release_protection.h"
 #include "tests/testing/group_attacker.h"
-
-#include <fmt/format.h>
 
 namespace koppel {
 namespace {
@@ -66,8 +66,8 @@ AnalysisResult MakeResult(const std::vector<Household>& households,
   for (const Household& h : households) {
     std::vector<bool> bits;
     for (const std::string& p : predicates) bits.push_back(h.facts.at(p));
-    auto [it, inserted] =
-        atom_of.emplace(std::make_tuple(h.area, h.family, bits), static_cast<uint32_t>(result.atoms.size()));
+    auto [it, inserted] = atom_of.emplace(std::make_tuple(h.area, h.family, bits),
+                                          static_cast<uint32_t>(result.atoms.size()));
     if (inserted) {
       AtomDescription atom;
       atom.area = static_cast<uint16_t>(h.area);
@@ -148,8 +148,8 @@ AnalysisResult MakeResult(const std::vector<Household>& households,
     }
     uint16_t group = static_cast<uint16_t>(n_items);
     if (definition.items.size() == 1) {
-      group = static_cast<uint16_t>(
-          std::find(items.begin(), items.end(), definition.items[0]) - items.begin());
+      group = static_cast<uint16_t>(std::find(items.begin(), items.end(), definition.items[0]) -
+                                    items.begin());
     }
     PublishedCell cell;
     cell.kind = CellKind::kSum;
@@ -178,20 +178,21 @@ AnalysisResult MakeResult(const std::vector<Household>& households,
 
 // The groups of 1..9 households an attacker holding these releases can solve for
 // (tests/testing/group_attacker.h), with every conjunction of up to `literals` literals.
-std::vector<testing::DisclosedGroup> Disclosed(const std::vector<const AnalysisResult*>& releases,
-                                               const std::vector<const std::vector<CellState>*>& states,
-                                               int literals = 4) {
-  absl::StatusOr<testing::HeldReleases> held = testing::JoinReleases(releases, states);
+std::vector<test::DisclosedGroup> Disclosed(
+    const std::vector<const AnalysisResult*>& releases,
+    const std::vector<const std::vector<CellState>*>& states, int literals = 4) {
+  absl::StatusOr<test::HeldReleases> held = test::JoinReleases(releases, states);
   EXPECT_TRUE(held.ok()) << held.status();
   if (!held.ok()) return {};
-  absl::StatusOr<std::vector<testing::DisclosedGroup>> disclosed =
-      testing::FindDisclosedGroups(held->atoms, held->published, kMinCell, literals);
+  absl::StatusOr<std::vector<test::DisclosedGroup>> disclosed =
+      test::FindDisclosedGroups(held->atoms, held->published, kMinCell, literals);
   EXPECT_TRUE(disclosed.ok()) << disclosed.status();
-  return disclosed.ok() ? *disclosed : std::vector<testing::DisclosedGroup>{};
+  return disclosed.ok() ? *disclosed : std::vector<test::DisclosedGroup>{};
 }
 
 // A municipality of 12 areas where some facts are rare.
-std::vector<Household> World(uint32_t seed, int households, const std::map<std::string, double>& rates) {
+std::vector<Household> World(uint32_t seed, int households,
+                             const std::map<std::string, double>& rates) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<double> u(0, 1);
   std::vector<Household> world;
@@ -208,10 +209,13 @@ std::vector<Household> World(uint32_t seed, int households, const std::map<std::
 
 bool Family(const Household& h) { return h.family; }
 
-std::vector<CellState> StatesOf(const ProtectedRelease& protection) { return protection.counts.state; }
+std::vector<CellState> StatesOf(const ProtectedRelease& protection) {
+  return protection.counts.state;
+}
 
 Protection RequestedCellsOnly(const AnalysisResult& result) {
-  absl::StatusOr<Protection> p = ProtectCells(result.count_cells, result.count_atoms, DisclosureRules{});
+  absl::StatusOr<Protection> p =
+      ProtectCells(result.count_cells, result.count_atoms, DisclosureRules{});
   EXPECT_TRUE(p.ok()) << p.status();
   return *p;
 }
@@ -221,14 +225,15 @@ Protection RequestedCellsOnly(const AnalysisResult& result) {
 TEST(ImpliedGroupsTest, ComplementAttackFailsAgainstImpliedProtection) {
   // Per area: families N, families without bijstand, families without moves. Small counts of
   // families on bijstand (and with moves) exist in several areas.
-  const std::vector<Household> world =
-      World(1, 3000, {{"bijstand", 0.03}, {"moves", 0.02}});
+  const std::vector<Household> world = World(1, 3000, {{"bijstand", 0.03}, {"moves", 0.02}});
   std::vector<CellDefinition> cells;
   for (int area = 0; area < 12; ++area) {
     auto in = [area](const Household& h) { return h.area == area && h.family; };
     cells.push_back({"N", in});
-    cells.push_back({"no_bijstand", [in](const Household& h) { return in(h) && !h.facts.at("bijstand"); }});
-    cells.push_back({"no_moves", [in](const Household& h) { return in(h) && !h.facts.at("moves"); }});
+    cells.push_back(
+        {"no_bijstand", [in](const Household& h) { return in(h) && !h.facts.at("bijstand"); }});
+    cells.push_back(
+        {"no_moves", [in](const Household& h) { return in(h) && !h.facts.at("moves"); }});
   }
   cells.push_back({"total", Family, true});
   const AnalysisResult result = MakeResult(world, {"bijstand", "moves"}, cells);
@@ -237,7 +242,7 @@ TEST(ImpliedGroupsTest, ComplementAttackFailsAgainstImpliedProtection) {
   const Protection requested = RequestedCellsOnly(result);
   EXPECT_EQ(requested.primary + requested.secondary, 0);
   const std::vector<CellState> requested_states = requested.state;
-  const std::vector<testing::DisclosedGroup> leaked = Disclosed({&result}, {&requested_states}, 4);
+  const std::vector<test::DisclosedGroup> leaked = Disclosed({&result}, {&requested_states}, 4);
   EXPECT_FALSE(leaked.empty()) << "the test world must have small complements";
 
   absl::StatusOr<ProtectedRelease> protection = ProtectRelease(result, {}, DisclosureRules{});
@@ -245,8 +250,8 @@ TEST(ImpliedGroupsTest, ComplementAttackFailsAgainstImpliedProtection) {
   EXPECT_GT(protection->implied_groups, 0);
   EXPECT_GT(protection->counts.secondary, 0);
   const std::vector<CellState> states = StatesOf(*protection);
-  const std::vector<testing::DisclosedGroup> disclosed = Disclosed({&result}, {&states}, 4);
-  EXPECT_TRUE(disclosed.empty()) << testing::Describe(disclosed);
+  const std::vector<test::DisclosedGroup> disclosed = Disclosed({&result}, {&states}, 4);
+  EXPECT_TRUE(disclosed.empty()) << test::Describe(disclosed);
 }
 
 TEST(ImpliedGroupsTest, SingleFamilyAttackFailsAgainstImpliedProtection) {
@@ -261,19 +266,20 @@ TEST(ImpliedGroupsTest, SingleFamilyAttackFailsAgainstImpliedProtection) {
   for (int area = 0; area < 12; ++area) {
     auto in = [area](const Household& h) { return h.area == area && h.family; };
     cells.push_back({"N", in});
-    cells.push_back({"none_all_three", [in](const Household& h) { return in(h) && !h.facts.at("all_three"); }});
+    cells.push_back(
+        {"none_all_three", [in](const Household& h) { return in(h) && !h.facts.at("all_three"); }});
   }
   const AnalysisResult result = MakeResult(world, {"all_three"}, cells);
   const Protection requested = RequestedCellsOnly(result);
   const std::vector<CellState> requested_states = requested.state;
-  const std::vector<testing::DisclosedGroup> leaked = Disclosed({&result}, {&requested_states}, 4);
+  const std::vector<test::DisclosedGroup> leaked = Disclosed({&result}, {&requested_states}, 4);
   ASSERT_FALSE(leaked.empty());
 
   absl::StatusOr<ProtectedRelease> protection = ProtectRelease(result, {}, DisclosureRules{});
   ASSERT_TRUE(protection.ok()) << protection.status();
   const std::vector<CellState> states = StatesOf(*protection);
-  const std::vector<testing::DisclosedGroup> disclosed = Disclosed({&result}, {&states}, 4);
-  EXPECT_TRUE(disclosed.empty()) << testing::Describe(disclosed);
+  const std::vector<test::DisclosedGroup> disclosed = Disclosed({&result}, {&states}, 4);
+  EXPECT_TRUE(disclosed.empty()) << test::Describe(disclosed);
 }
 
 TEST(ReleaseHistoryProtectionTest, CrossReleaseAttackFailsWhenTheHistoryIsChecked) {
@@ -284,9 +290,11 @@ TEST(ReleaseHistoryProtectionTest, CrossReleaseAttackFailsWhenTheHistoryIsChecke
   std::vector<CellDefinition> second_cells;
   for (int area = 0; area < 12; ++area) {
     auto in = [area](const Household& h) { return h.area == area && h.family; };
-    first_cells.push_back({"no_bijstand", [in](const Household& h) { return in(h) && !h.facts.at("bijstand"); }});
+    first_cells.push_back(
+        {"no_bijstand", [in](const Household& h) { return in(h) && !h.facts.at("bijstand"); }});
     second_cells.push_back({"N", in});
-    second_cells.push_back({"bijstand", [in](const Household& h) { return in(h) && h.facts.at("bijstand"); }});
+    second_cells.push_back(
+        {"bijstand", [in](const Household& h) { return in(h) && h.facts.at("bijstand"); }});
   }
   second_cells.push_back({"total", Family, true});
   const AnalysisResult first = MakeResult(world, {"bijstand"}, first_cells);
@@ -300,7 +308,8 @@ TEST(ReleaseHistoryProtectionTest, CrossReleaseAttackFailsWhenTheHistoryIsChecke
   absl::StatusOr<ProtectedRelease> alone = ProtectRelease(second, {}, DisclosureRules{});
   ASSERT_TRUE(alone.ok()) << alone.status();
   const std::vector<CellState> s2_alone = StatesOf(*alone);
-  const std::vector<testing::DisclosedGroup> leaked = Disclosed({&first, &second}, {&s1, &s2_alone}, 4);
+  const std::vector<test::DisclosedGroup> leaked =
+      Disclosed({&first, &second}, {&s1, &s2_alone}, 4);
   ASSERT_FALSE(leaked.empty());
 
   EarlierRelease earlier{&first, s1, p1->sums.state};
@@ -308,8 +317,8 @@ TEST(ReleaseHistoryProtectionTest, CrossReleaseAttackFailsWhenTheHistoryIsChecke
   ASSERT_TRUE(p2.ok()) << p2.status();
   EXPECT_GT(p2->suppressed_for_history, 0);
   const std::vector<CellState> s2 = StatesOf(*p2);
-  const std::vector<testing::DisclosedGroup> disclosed = Disclosed({&first, &second}, {&s1, &s2}, 4);
-  EXPECT_TRUE(disclosed.empty()) << testing::Describe(disclosed);
+  const std::vector<test::DisclosedGroup> disclosed = Disclosed({&first, &second}, {&s1, &s2}, 4);
+  EXPECT_TRUE(disclosed.empty()) << test::Describe(disclosed);
 }
 
 TEST(ReleaseHistoryProtectionTest, ANewDeliveryIsADifferentQuantity) {
@@ -328,7 +337,8 @@ TEST(ReleaseHistoryProtectionTest, ANewDeliveryIsADifferentQuantity) {
   for (int area = 0; area < 12; ++area) {
     auto in = [area](const Household& h) { return h.area == area && h.family; };
     cells.push_back({"N", in});
-    cells.push_back({"no_bijstand", [in](const Household& h) { return in(h) && !h.facts.at("bijstand"); }});
+    cells.push_back(
+        {"no_bijstand", [in](const Household& h) { return in(h) && !h.facts.at("bijstand"); }});
   }
   const AnalysisResult first = MakeResult(before, {"bijstand"}, cells);
   const AnalysisResult second = MakeResult(after, {"bijstand"}, cells);
@@ -339,8 +349,8 @@ TEST(ReleaseHistoryProtectionTest, ANewDeliveryIsADifferentQuantity) {
   absl::StatusOr<ProtectedRelease> p2 = ProtectRelease(second, {earlier}, DisclosureRules{});
   ASSERT_TRUE(p2.ok()) << p2.status();
   const std::vector<CellState> s2 = StatesOf(*p2);
-  const std::vector<testing::DisclosedGroup> disclosed = Disclosed({&first, &second}, {&s1, &s2}, 4);
-  EXPECT_TRUE(disclosed.empty()) << testing::Describe(disclosed);
+  const std::vector<test::DisclosedGroup> disclosed = Disclosed({&first, &second}, {&s1, &s2}, 4);
+  EXPECT_TRUE(disclosed.empty()) << test::Describe(disclosed);
 }
 
 // Random releases: populations with negations, `any` groups and a flag, rows by area, over a
@@ -381,9 +391,11 @@ TEST(ReleaseHistoryProtectionTest, RandomReleasesDiscloseNothing) {
       for (int c = 0; c < 3; ++c) columns.push_back(random_selection());
       for (int area = -1; area < 12; ++area) {
         for (const Selector& column : columns) {
-          cells.push_back({"cell", [=](const Household& h) {
+          cells.push_back({"cell",
+                           [=](const Household& h) {
                              return (area < 0 || h.area == area) && population(h) && column(h);
-                           }, area < 0});
+                           },
+                           area < 0});
         }
       }
       // The names are the predicates; the `any` groups are functions of them.
@@ -403,8 +415,8 @@ TEST(ReleaseHistoryProtectionTest, RandomReleasesDiscloseNothing) {
         held_states.push_back(&states[e]);
       }
       // Every conjunction of the area, the family bit and the five names is enumerated.
-      const std::vector<testing::DisclosedGroup> disclosed = Disclosed(held, held_states, 7);
-      EXPECT_TRUE(disclosed.empty()) << "after release " << r << ":\n" << testing::Describe(disclosed);
+      const std::vector<test::DisclosedGroup> disclosed = Disclosed(held, held_states, 7);
+      EXPECT_TRUE(disclosed.empty()) << "after release " << r << ":\n" << test::Describe(disclosed);
     }
   }
 }
@@ -418,7 +430,9 @@ AnalysisResult CareCostsWithAndWithoutBijstand(const std::vector<Household>& wor
     auto in = [area](const Household& h) { return h.area == area && h.family; };
     counts.push_back({"N", in});
     sums.push_back({"all", in, {"care"}});
-    sums.push_back({"no_bijstand", [in](const Household& h) { return in(h) && !h.facts.at("bijstand"); }, {"care"}});
+    sums.push_back({"no_bijstand",
+                    [in](const Household& h) { return in(h) && !h.facts.at("bijstand"); },
+                    {"care"}});
   }
   return MakeResult(world, {"bijstand"}, counts, {"care"}, sums);
 }
@@ -429,7 +443,8 @@ TEST(ImpliedSumsTest, CostsOfAComplementWithFewContributorsAreProtected) {
   std::vector<Household> world = World(5, 3000, {{"bijstand", 0.03}});
   std::mt19937 rng(5);
   for (Household& h : world) {
-    if (h.facts["bijstand"] || rng() % 5 == 0) h.cents["care"] = 10000 + static_cast<int64_t>(rng() % 90000);
+    if (h.facts["bijstand"] || rng() % 5 == 0)
+      h.cents["care"] = 10000 + static_cast<int64_t>(rng() % 90000);
   }
   const AnalysisResult result = CareCostsWithAndWithoutBijstand(world);
   absl::StatusOr<ProtectedRelease> protection = ProtectRelease(result, {}, DisclosureRules{});
@@ -440,7 +455,8 @@ TEST(ImpliedSumsTest, CostsOfAComplementWithFewContributorsAreProtected) {
   for (int area = 0; area < 12; ++area) {
     int contributors = 0;
     for (const Household& h : world) {
-      if (h.area == area && h.family && h.facts.at("bijstand") && h.cents.contains("care")) ++contributors;
+      if (h.area == area && h.family && h.facts.at("bijstand") && h.cents.contains("care"))
+        ++contributors;
     }
     if (contributors < 1 || contributors >= kMinCell) continue;
     ++areas_at_risk;
@@ -487,9 +503,9 @@ TEST(ImpliedSumsTest, ADominatedDifferenceOfNestedSumsIsProtected) {
   world[0].cents["care"] = 1'000'000;
   const auto everyone = [](const Household&) { return true; };
   const auto without_x = [](const Household& h) { return !h.facts.at("x"); };
-  const AnalysisResult result = MakeResult(world, {"x"}, {{"N", everyone}}, {"care"},
-                                           {{"all", everyone, {"care"}},
-                                            {"without_x", without_x, {"care"}}});
+  const AnalysisResult result =
+      MakeResult(world, {"x"}, {{"N", everyone}}, {"care"},
+                 {{"all", everyone, {"care"}}, {"without_x", without_x, {"care"}}});
   ASSERT_FALSE(IsSensitive(result.sum_cells[0], DisclosureRules{}));
   ASSERT_FALSE(IsSensitive(result.sum_cells[1], DisclosureRules{}));
   absl::StatusOr<ProtectedRelease> protection = ProtectRelease(result, {}, DisclosureRules{});
@@ -531,8 +547,8 @@ TEST(ImpliedSumsTest, ASumOverAPerHouseholdItemIsACountTheCountSystemSees) {
     counts.push_back({"li", [area, li](const Household& h) { return h.area == area && li(h); }});
   }
   counts.push_back({"households no_x", no_x, true});
-  AnalysisResult result = MakeResult(world, {"low_income", "x"}, counts, {"li"},
-                                     {{"li no_x", no_x, {"li"}}});
+  AnalysisResult result =
+      MakeResult(world, {"low_income", "x"}, counts, {"li"}, {{"li no_x", no_x, {"li"}}});
   result.items[0].per_household = true;
   absl::StatusOr<ProtectedRelease> p = ProtectRelease(result, {}, DisclosureRules{});
   ASSERT_TRUE(p.ok()) << p.status();
@@ -575,8 +591,10 @@ TEST(ImpliedSumsTest, APriceByVolumePricedAnewInALaterReleaseIsRefused) {
     AnalysisResult result = MakeResult(world, {"y"}, {{"N", all, true}}, {"offences"},
                                        {{"offences", all, {"offences"}}});
     result.items[0].volume = "records of politie priced by feit";
-    result.items[0].definition = "records of politie priced by feit; price 1.00; prices of feit: "
-                                 "f001=101.25 f007=" + f007_price + "; cap -";
+    result.items[0].definition =
+        "records of politie priced by feit; price 1.00; prices of feit: "
+        "f001=101.25 f007=" +
+        f007_price + "; cap -";
     return result;
   };
   const AnalysisResult first = release("107.25");
@@ -678,7 +696,8 @@ TEST(ImpliedSetsTest, BudgetExhaustionFailsClosed) {
   for (int area = 0; area < 12; ++area) {
     auto in = [area](const Household& h) { return h.area == area && h.family; };
     cells.push_back({"N", in});
-    cells.push_back({"no_bijstand", [in](const Household& h) { return in(h) && !h.facts.at("bijstand"); }});
+    cells.push_back(
+        {"no_bijstand", [in](const Household& h) { return in(h) && !h.facts.at("bijstand"); }});
   }
   const AnalysisResult result = MakeResult(world, {"bijstand", "moves"}, cells);
   ImpliedSetLimits tiny;
@@ -686,7 +705,8 @@ TEST(ImpliedSetsTest, BudgetExhaustionFailsClosed) {
   absl::StatusOr<ProtectedRelease> protection = ProtectRelease(result, {}, DisclosureRules{}, tiny);
   ASSERT_FALSE(protection.ok());
   EXPECT_EQ(protection.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_NE(std::string(protection.status().message()).find("nothing is released"), std::string::npos);
+  EXPECT_NE(std::string(protection.status().message()).find("nothing is released"),
+            std::string::npos);
 }
 
 }  // namespace

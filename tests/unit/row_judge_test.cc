@@ -4,11 +4,11 @@
 
 #include "tests/testing/temp_dir.h"
 
-namespace koppel {
+namespace koppel::agent {
 namespace {
 
-using testing::TempDir;
-using testing::WriteFile;
+using test::TempDir;
+using test::WriteFile;
 
 constexpr char kMapping[] = R"(version: 1
 dataset: jeugdzorg
@@ -89,4 +89,4 @@ TEST_F(RowJudgeTest, MatchesCategoryCodesInAnyCapitalisation) {
 }
 
 }  // namespace
-}  // namespace koppel
+}  // namespace koppel::agent

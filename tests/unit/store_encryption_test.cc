@@ -28,8 +28,8 @@ namespace koppel {
 namespace {
 
 namespace fs = std::filesystem;
-using koppel::testing::ReadFile;
-using koppel::testing::TempDir;
+using koppel::test::ReadFile;
+using koppel::test::TempDir;
 
 constexpr std::string_view kMarker = "Zwolle-Assendorp-marker-value";
 constexpr size_t kTokenSize = 32;
@@ -225,8 +225,8 @@ TEST_F(StoreEncryptionTest, FileRoundTripsAtUnalignedOffsets) {
     std::unique_ptr<rocksdb::WritableFile> out;
     ASSERT_TRUE(env_->NewWritableFile(path, &out, rocksdb::EnvOptions()).ok());
     for (size_t at = 0, step = 1; at < plain.size(); at += step, step = step % 37 + 3) {
-      ASSERT_TRUE(out->Append(rocksdb::Slice(plain.data() + at,
-                                             std::min(step, plain.size() - at))).ok());
+      ASSERT_TRUE(
+          out->Append(rocksdb::Slice(plain.data() + at, std::min(step, plain.size() - at))).ok());
     }
     ASSERT_TRUE(out->Close().ok());
   }
@@ -308,7 +308,8 @@ TEST_F(StoreEncryptionTest, RawFilesHoldNoTokenOrValueBytes) {
     {
       std::unique_ptr<rocksdb::DB> db;
       ASSERT_TRUE(Store::Open(dir, encrypted ? env_.get() : rocksdb::Env::Default(),
-                              encrypted ? &key_ : nullptr, &db).ok());
+                              encrypted ? &key_ : nullptr, &db)
+                      .ok());
       Write(db.get(), records, 0, 1000);
       ASSERT_TRUE(db->Flush(rocksdb::FlushOptions()).ok());
       Write(db.get(), records, 1000, 2000);  // WAL only

@@ -2,8 +2,8 @@
 
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -12,13 +12,13 @@
 
 #include "core/address.h"
 #include "core/bsn.h"
+#include "core/civil_date.h"
+#include "core/date_format.h"
 #include "core/reject_reason.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "synth/catalog.h"
-#include "core/civil_date.h"
-#include "core/date_format.h"
 #include "synth/generator.h"
 #include "yaml-cpp/yaml.h"
 
@@ -56,7 +56,8 @@ std::map<std::string, std::string> Snapshot(const fs::path& root) {
 
 // A directory no other test process uses: ctest runs tests of this binary in parallel.
 fs::path FreshDir(const std::string& name) {
-  std::string templ = (fs::path(testing::TempDir()) / ("koppel_synth_" + name + "_XXXXXX")).string();
+  std::string templ =
+      (fs::path(::testing::TempDir()) / ("koppel_synth_" + name + "_XXXXXX")).string();
   fs::path dir = ::mkdtemp(templ.data());
   fs::remove_all(dir);
   return dir;
@@ -87,8 +88,8 @@ fs::path* SynthRunTest::dir_ = nullptr;
 
 TEST(SynthDeterminismTest, SameSeedSameBytesOtherSeedOtherBytes) {
   std::map<std::string, std::map<std::string, std::string>> runs;
-  for (auto [name, seed] : std::vector<std::pair<std::string, uint64_t>>{
-           {"a", 99}, {"b", 99}, {"c", 100}}) {
+  for (auto [name, seed] :
+       std::vector<std::pair<std::string, uint64_t>>{{"a", 99}, {"b", 99}, {"c", 100}}) {
     SynthOptions options;
     options.out = FreshDir("det_" + name);
     options.seed = seed;
@@ -173,7 +174,8 @@ TEST_F(SynthRunTest, ExportTruthIsConsistent) {
     EXPECT_EQ(mapping["version"].as<int>(), 1);
     EXPECT_EQ(mapping["dataset"].as<std::string>(), name);
     std::set<std::string> mapped;
-    if (mapping["identifiers"]["bsn"]) mapped.insert(mapping["identifiers"]["bsn"].as<std::string>());
+    if (mapping["identifiers"]["bsn"])
+      mapped.insert(mapping["identifiers"]["bsn"].as<std::string>());
     if (mapping["identifiers"]["address"]) {
       for (const auto& part : mapping["identifiers"]["address"]) {
         mapped.insert(part.second.as<std::string>());
@@ -234,15 +236,16 @@ TEST_F(SynthRunTest, CohortTotalsAreConsistent) {
   EXPECT_EQ(cohort["seed"].get<uint64_t>(), 2014u);
   EXPECT_EQ(cohort["reference_date"], "2014-12-31");
   const std::map<std::string, std::vector<std::string>> payers = {
-      {"municipality", {"bijstand", "low_income", "youth_ambulant", "youth_day_treatment",
-                        "youth_residential", "foster_care"}},
+      {"municipality",
+       {"bijstand", "low_income", "youth_ambulant", "youth_day_treatment", "youth_residential",
+        "foster_care"}},
       {"uwv", {"ww", "disability", "other_social"}},
-      {"insurer", {"ggz_basic_and_specialist", "awbz_psychosocial", "awbz_intellectual",
-                   "awbz_physical"}},
-      {"justice", {"crime_murder", "crime_sexual", "crime_property", "crime_assault",
-                   "crime_threat", "crime_vandalism_public_order", "crime_traffic",
-                   "crime_economic", "crime_drugs", "crime_other", "youth_probation", "ots",
-                   "guardianship"}}};
+      {"insurer",
+       {"ggz_basic_and_specialist", "awbz_psychosocial", "awbz_intellectual", "awbz_physical"}},
+      {"justice",
+       {"crime_murder", "crime_sexual", "crime_property", "crime_assault", "crime_threat",
+        "crime_vandalism_public_order", "crime_traffic", "crime_economic", "crime_drugs",
+        "crime_other", "youth_probation", "ots", "guardianship"}}};
   auto check = [&payers](const nlohmann::json& t, const std::string& name) {
     const uint64_t households = t["households"].get<uint64_t>();
     ASSERT_EQ(t["escalations"].size(), 4u) << name;
@@ -284,7 +287,8 @@ TEST_F(SynthRunTest, CohortTotalsAreConsistent) {
   }
   EXPECT_EQ(households, total["households"].get<uint64_t>());
   for (const auto& [e, n] : escalations) EXPECT_EQ(n, total["escalations"][e].get<uint64_t>()) << e;
-  for (const auto& [i, c] : items) EXPECT_EQ(c, total["costs_cents"]["by_item"][i].get<int64_t>()) << i;
+  for (const auto& [i, c] : items)
+    EXPECT_EQ(c, total["costs_cents"]["by_item"][i].get<int64_t>()) << i;
   EXPECT_EQ(cohort["household_types"]["other"]["households"].get<uint64_t>(), 0u);
 
   // Every cohort household has at least one valid wijkteam row of its own.
@@ -401,8 +405,8 @@ fs::path* SynthDialectsTest::dir_ = nullptr;
 
 TEST(SynthDialectsDeterminismTest, SameSeedSameBytesAndTheSamePeopleAsWithout) {
   std::map<std::string, std::map<std::string, std::string>> runs;
-  for (auto [name, dialects] : std::vector<std::pair<std::string, bool>>{
-           {"a", true}, {"b", true}, {"plain", false}}) {
+  for (auto [name, dialects] :
+       std::vector<std::pair<std::string, bool>>{{"a", true}, {"b", true}, {"plain", false}}) {
     SynthOptions options;
     options.out = FreshDir("dialect_det_" + name);
     options.seed = 99;
@@ -427,7 +431,8 @@ TEST_F(SynthDialectsTest, ExportsAreInTheirEncodings) {
   ASSERT_TRUE(zorg_text);
   EXPECT_TRUE(Contains(*zorg_text, "Zorggroep Twente-Noord Ééngezinszorg"));
   EXPECT_TRUE(Contains(*zorg_text, "Thuiszorg Léon Ö"));
-  EXPECT_EQ(Lines(*zorg_text).front(), "Jaar;BSN verzekerde;Zorgsoort;Kosten;Omschrijving;Zorgaanbieder");
+  EXPECT_EQ(Lines(*zorg_text).front(),
+            "Jaar;BSN verzekerde;Zorgsoort;Kosten;Omschrijving;Zorgaanbieder");
 
   const std::string sz = Export("sociale_zaken");
   ASSERT_GE(sz.size(), 2u);
@@ -460,20 +465,23 @@ TEST_F(SynthDialectsTest, ExportsAreInTheirEncodings) {
 
 TEST_F(SynthDialectsTest, DateTimesMixedCaseCodesAndASnapshotRegister) {
   const std::vector<std::string> politie = Lines(Decode(Export("politie"), "UTF-8").value());
-  const std::regex date_time(R"(,20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9],)");
+  const std::regex date_time(
+      R"(,20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9],)");
   size_t with_time = 0;
   for (const std::string& line : politie) with_time += std::regex_search(line, date_time) ? 1u : 0u;
   EXPECT_GT(with_time, politie.size() * 9 / 10);
-  EXPECT_EQ(YAML::LoadFile((*dir_ / "mappings" / "politie.yaml").string())["attributes"][1]["format"]
-                .as<std::string>(),
-            "yyyy-mm-ddTHH:MM:SS");
+  EXPECT_EQ(
+      YAML::LoadFile((*dir_ / "mappings" / "politie.yaml").string())["attributes"][1]["format"]
+          .as<std::string>(),
+      "yyyy-mm-ddTHH:MM:SS");
 
   const std::string jeugdzorg = Export("jeugdzorg");
   for (const char* spelling : {"\tAmbulant\t", "\tAMBULANT\t", "\tambulant\t"}) {
     EXPECT_TRUE(Contains(jeugdzorg, spelling)) << spelling;
   }
-  EXPECT_TRUE(YAML::LoadFile((*dir_ / "mappings" / "jeugdzorg.yaml").string())["attributes"][0]
-                  ["ignore_case"].as<bool>());
+  EXPECT_TRUE(YAML::LoadFile(
+                  (*dir_ / "mappings" / "jeugdzorg.yaml").string())["attributes"][0]["ignore_case"]
+                  .as<bool>());
 
   const YAML::Node brp = YAML::LoadFile((*dir_ / "mappings" / "brp.yaml").string());
   EXPECT_EQ(brp["identifiers"]["address"]["postcodes"].as<std::string>(), "postcodes.csv");
@@ -498,7 +506,8 @@ TEST_F(SynthDialectsTest, TruthAccountsForEveryInjectedRow) {
   const nlohmann::json truth = nlohmann::json::parse(ReadFile(*dir_ / "truth" / "exports.json"));
   for (const auto& [name, e] : truth["exports"].items()) {
     SCOPED_TRACE(name);
-    const std::vector<std::string> report = Lines(ReadFile(*dir_ / e["rejects"].get<std::string>()));
+    const std::vector<std::string> report =
+        Lines(ReadFile(*dir_ / e["rejects"].get<std::string>()));
     ASSERT_FALSE(report.empty());
     EXPECT_EQ(report.front(), "record,line,reason,column,first_line");
     std::map<std::string, uint64_t> reasons;

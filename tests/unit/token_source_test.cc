@@ -3,8 +3,8 @@
 // evaluation, in order; the vault's limits are kept; a bad answer fails the call cleanly.
 #include "agents/token_source.h"
 
-#include <gmock/gmock.h>
 #include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -17,12 +17,16 @@
 #include "core/oprf.h"
 #include "koppel/v1/vault.grpc.pb.h"
 
-namespace koppel {
+namespace koppel::agent {
 namespace {
 
 using ::testing::HasSubstr;
 
 constexpr uint32_t kEpoch = 3;
+
+// How FakeVault says its token mode: as the vault does, as a vault from before the enum did,
+// or not at all.
+enum class ModeAnswer { kEnum, kLegacyString, kNone };
 
 // A vault serving one OPRF covenant, with no TLS and no quota; it can be told to spoil its
 // answer to the n-th call.
@@ -32,7 +36,8 @@ class FakeVault final : public v1::VaultService::Service {
 
   grpc::Status GetCovenantKey(grpc::ServerContext*, const v1::GetCovenantKeyRequest*,
                               v1::GetCovenantKeyResponse* response) override {
-    response->set_token_mode("oprf");
+    if (mode_answer_ == ModeAnswer::kEnum) response->set_token_mode(v1::TOKEN_MODE_OPRF);
+    if (mode_answer_ == ModeAnswer::kLegacyString) response->set_legacy_token_mode("oprf");
     response->set_key_epoch(kEpoch);
     response->set_covenant_version(2);
     return grpc::Status::OK;
@@ -72,6 +77,7 @@ class FakeVault final : public v1::VaultService::Service {
   }
   void SpoilCall(int call) { spoil_call_ = call; }
   void WrongEpochInCall(int call) { wrong_epoch_call_ = call; }
+  void AnswerMode(ModeAnswer answer) { mode_answer_ = answer; }
 
  private:
   OprfServerKey key_;
@@ -80,6 +86,7 @@ class FakeVault final : public v1::VaultService::Service {
   size_t largest_call_ = 0;
   std::atomic<int> spoil_call_{-1};
   std::atomic<int> wrong_epoch_call_{-1};
+  std::atomic<ModeAnswer> mode_answer_{ModeAnswer::kEnum};
 };
 
 class OprfTokenSourceTest : public ::testing::Test {
@@ -186,5 +193,28 @@ TEST_F(OprfTokenSourceTest, AnAnswerUnderAnotherKeyEpochIsRefused) {
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
 }
 
+// A vault from before the TokenMode enum says "oprf" in the old string field only.
+TEST_F(OprfTokenSourceTest, AVaultFromBeforeTheEnumIsUnderstood) {
+  vault_->AnswerMode(ModeAnswer::kLegacyString);
+  std::unique_ptr<TokenSource> source = Source(1);
+  ASSERT_NE(source, nullptr);
+  EXPECT_EQ(source->scheme(), "koppel/v1/oprf");
+  std::vector<std::string> one = {"123456782"};
+  std::vector<Token> tokens;
+  ASSERT_TRUE(source->Tokenize(IdentifierKind::kBsn, one, 1, &tokens).ok());
+  EXPECT_EQ(tokens[0], Direct(IdentifierKind::kBsn, "123456782"));
+}
+
+// Neither field set: the agent refuses instead of taking it for HMAC mode.
+TEST_F(OprfTokenSourceTest, AVaultThatSaysNoTokenModeIsRefused) {
+  vault_->AnswerMode(ModeAnswer::kNone);
+  absl::StatusOr<std::unique_ptr<TokenSource>> source =
+      TokenSourceFromVault(server_->InProcessChannel(grpc::ChannelArguments()), "c", 1);
+  ASSERT_FALSE(source.ok());
+  EXPECT_EQ(source.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(source.status().message(),
+              HasSubstr("the vault did not say its token mode; agent and vault versions differ"));
+}
+
 }  // namespace
-}  // namespace koppel
+}  // namespace koppel::agent

@@ -50,8 +50,8 @@ Parsed ParseVectorInput(const json& vector) {
           ? ParseAddress(input.at("postcode").get<std::string>(),
                          input.at("house").get<std::string>())
           : ParseAddressFields(input.at("postcode").get<std::string>(),
-                               input.at("number").get<std::string>(),
-                               input.value("letter", ""), input.value("addition", ""));
+                               input.at("number").get<std::string>(), input.value("letter", ""),
+                               input.value("addition", ""));
   return {r.reason, r.ok() ? std::string(r.view()) : ""};
 }
 

@@ -9,6 +9,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
+#include "core/periodic_task.h"
+
 namespace koppel {
 namespace {
 
@@ -19,15 +22,17 @@ TEST(WorkerPoolTest, PartsCoverTheRangeOnceInConsecutivePiecesOfAtLeastTheMinimu
     for (size_t n : {size_t{0}, size_t{1}, size_t{7}, size_t{64}, size_t{1000}}) {
       std::vector<std::atomic<int>> seen(n);
       std::atomic<size_t> parts{0};
-      ASSERT_TRUE(pool.ParallelFor(n, 10, [&](size_t begin, size_t end) {
-                        EXPECT_LT(begin, end);
-                        if (n >= 10) {
-                          EXPECT_GE(end - begin, 10u);
-                        }
-                        for (size_t i = begin; i < end; ++i) ++seen[i];
-                        ++parts;
-                        return absl::OkStatus();
-                      }).ok());
+      ASSERT_TRUE(pool.ParallelFor(n, 10,
+                                   [&](size_t begin, size_t end) {
+                                     EXPECT_LT(begin, end);
+                                     if (n >= 10) {
+                                       EXPECT_GE(end - begin, 10u);
+                                     }
+                                     for (size_t i = begin; i < end; ++i) ++seen[i];
+                                     ++parts;
+                                     return absl::OkStatus();
+                                   })
+                      .ok());
       for (size_t i = 0; i < n; ++i) EXPECT_EQ(seen[i], 1) << n << " " << i;
       if (n == 1000) {
         EXPECT_GT(parts.load(), 1u);
@@ -56,10 +61,12 @@ TEST(WorkerPoolTest, ServesManyCallersAtOnce) {
   for (int c = 0; c < 6; ++c) {
     callers.emplace_back([&] {
       for (int round = 0; round < 50; ++round) {
-        EXPECT_TRUE(pool.ParallelFor(300, 16, [&](size_t begin, size_t end) {
-                          total += end - begin;
-                          return absl::OkStatus();
-                        }).ok());
+        EXPECT_TRUE(pool.ParallelFor(300, 16,
+                                     [&](size_t begin, size_t end) {
+                                       total += end - begin;
+                                       return absl::OkStatus();
+                                     })
+                        .ok());
       }
     });
   }
@@ -89,6 +96,31 @@ TEST(WorkerPoolTest, APartThatThrowsFailsTheLoopOnceEveryPartHasRun) {
   auto single = [](size_t, size_t) -> absl::Status { throw std::bad_alloc(); };
   EXPECT_EQ(pool.ParallelFor(5, 10, single).code(), absl::StatusCode::kInternal);
   EXPECT_EQ(ParallelFor(nullptr, 5, 10, single).code(), absl::StatusCode::kInternal);
+}
+
+// The task runs again and again, a period apart, on a thread of its own until destroyed.
+TEST(PeriodicTaskTest, RunsTheTaskEveryPeriodUntilDestroyed) {
+  std::atomic<int> runs{0};
+  absl::Notification ran_twice;
+  {
+    PeriodicTask task(std::chrono::seconds(1), [&] {
+      if (++runs == 2) ran_twice.Notify();
+    });
+    ran_twice.WaitForNotification();
+  }
+  const int runs_at_destruction = runs.load();
+  EXPECT_GE(runs_at_destruction, 2);
+  EXPECT_EQ(runs.load(), runs_at_destruction) << "the thread is joined: no run after";
+}
+
+// Destroying the task wakes its thread at once: a service stops without waiting out a period,
+// and a task destroyed before its first period never runs.
+TEST(PeriodicTaskTest, DestroyedBeforeItsFirstPeriodNeverRuns) {
+  std::atomic<int> runs{0};
+  {
+    PeriodicTask task(std::chrono::hours(24), [&] { ++runs; });
+  }
+  EXPECT_EQ(runs.load(), 0);
 }
 
 TEST(WorkerPoolTest, WithoutAPoolRunsOnePartOnTheCaller) {

@@ -1,9 +1,8 @@
-#include "linker/record_cipher.h"
+#include "linker/stored_record.h"
 
 namespace koppel {
 
-absl::Status OpenStoredRecord(std::string_view stored, const Secret& /*data_key*/,
-                              std::string* /*plain*/, v1::Record* record) {
+absl::Status ParseStoredRecord(std::string_view stored, v1::Record* record) {
   if (!record->ParseFromArray(stored.data(), static_cast<int>(stored.size()))) {
     return absl::DataLossError("a stored record is corrupt");
   }
