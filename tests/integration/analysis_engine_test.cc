@@ -383,6 +383,28 @@ absl::StatusOr<AnalysisResult> RunEngine(const LinkerStore* store, const std::st
   return AnalysisEngine(&source).Run(spec, prices, options);
 }
 
+// The record an exact release of `result` for `spec_yaml` leaves in the release history, every
+// cell published.
+v1::ReleaseRecord ExactReleaseRecordOf(const AnalysisResult& result, const std::string& spec_yaml) {
+  v1::ReleaseRecord record;
+  record.set_analysis("engine-test");
+  record.set_mode(v1::RELEASE_MODE_EXACT);
+  record.set_recipient("ru");
+  record.set_spec_name("old.yaml");
+  record.set_spec_yaml(spec_yaml);
+  record.set_spec_sha256(Sha256Hex(spec_yaml));
+  for (const PublishedCell& cell : result.count_cells) {
+    record.add_count_values(cell.value);
+    record.add_count_published(true);
+  }
+  for (const PublishedCell& cell : result.sum_cells) {
+    record.add_sum_values(cell.value);
+    record.add_sum_published(true);
+  }
+  for (v1::DataVersion& version : DataVersionOf(result)) *record.add_data_version() = version;
+  return record;
+}
+
 class AnalysisEngineTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -936,22 +958,7 @@ TEST_F(AnalysisEngineTest, AnEarlierReleaseOfAWrongTypedSpecStillRecomputes) {
   as_made.check_attribute_use = false;
   absl::StatusOr<AnalysisResult> made = RunEngine(store_, "history", *wrong_spec, {}, as_made);
   ASSERT_TRUE(made.ok()) << made.status();
-  v1::ReleaseRecord record;
-  record.set_analysis("engine-test");
-  record.set_mode(v1::RELEASE_MODE_EXACT);
-  record.set_recipient("ru");
-  record.set_spec_name("old.yaml");
-  record.set_spec_yaml(wrong);
-  record.set_spec_sha256(Sha256Hex(wrong));
-  for (const PublishedCell& cell : made->count_cells) {
-    record.add_count_values(cell.value);
-    record.add_count_published(true);
-  }
-  for (const PublishedCell& cell : made->sum_cells) {
-    record.add_sum_values(cell.value);
-    record.add_sum_published(true);
-  }
-  for (v1::DataVersion& version : DataVersionOf(*made)) *record.add_data_version() = version;
+  v1::ReleaseRecord record = ExactReleaseRecordOf(*made, wrong);
   absl::StatusOr<ReleaseHistory> history = ReleaseHistory::Open(store_, "history", *key_);
   ASSERT_TRUE(history.ok()) << history.status();
   ASSERT_TRUE(history->Append(record).ok());
@@ -994,25 +1001,10 @@ TEST_F(AnalysisEngineTest, ReleasesFillTheLegacyFieldsAndOldRecordsAreNamedByThe
   ASSERT_TRUE(spec.ok()) << spec.status();
   absl::StatusOr<AnalysisResult> made = RunEngine(store_, "legacy-record", *spec, {});
   ASSERT_TRUE(made.ok()) << made.status();
-  v1::ReleaseRecord old;
+  v1::ReleaseRecord old = ExactReleaseRecordOf(*made, good);
   old.set_legacy_released_at("2024-05-01T10:00:00Z");
-  old.set_analysis("engine-test");
-  old.set_mode(v1::RELEASE_MODE_EXACT);
-  old.set_recipient("ru");
-  old.set_spec_name("old.yaml");
-  old.set_spec_yaml(good);
-  old.set_spec_sha256(Sha256Hex(good));
-  for (const PublishedCell& cell : made->count_cells) {
-    old.add_count_values(cell.value);
-    old.add_count_published(true);
-  }
-  for (const PublishedCell& cell : made->sum_cells) {
-    old.add_sum_values(cell.value);
-    old.add_sum_published(true);
-  }
   ASSERT_GT(old.count_values_size(), 0);
   old.set_count_values(0, old.count_values(0) + 1);  // so that it does not recompute
-  for (v1::DataVersion& version : DataVersionOf(*made)) *old.add_data_version() = version;
   absl::StatusOr<ReleaseHistory> old_history = ReleaseHistory::Open(store_, "legacy-record", *key_);
   ASSERT_TRUE(old_history.ok()) << old_history.status();
   ASSERT_TRUE(old_history->Append(old).ok());
