@@ -23,6 +23,8 @@
 #include "agents/token_source.h"
 #include "core/address.h"
 #include "core/bsn.h"
+#include "core/certificate_expiry.h"
+#include "core/config_file.h"
 #include "core/exit_codes.h"
 #include "core/hex.h"
 #include "core/key_file.h"
@@ -54,7 +56,7 @@ constexpr ExitCodeMeaning kExitCodes[] = {
     {kExitRejects,
      "the export has rejected rows: the command still finishes and reports them; pass "
      "--allow-rejects to get 0"},
-    {kExitUsage, "usage: bad or missing flags"},
+    {kExitUsage, "usage: bad or missing flags, or a bad --config file"},
     {kExitIo,
      "a file or key cannot be read or written, or the vault cannot be reached or refuses the "
      "key (the message says which and what to do)"},
@@ -353,6 +355,7 @@ struct SendFlags {
   std::string name;
   std::string linker_signing_key;
   int max_attempts = 20;
+  int cert_warn_days = kDefaultCertificateWarnDays;
   bool quiet = false;
   std::string format = "text";
 };
@@ -361,6 +364,12 @@ int RunSend(const SendFlags& f) {
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       MakeChannelCredentials(TlsFiles::FromPkiDir(f.pki, f.name));
   if (!credentials.ok()) return Fail(kExitIo, credentials.status());
+  absl::StatusOr<std::vector<std::string>> expiring =
+      CertificateExpiryWarnings(TlsFiles::FromPkiDir(f.pki, f.name), f.cert_warn_days, absl::Now());
+  if (!expiring.ok()) return Fail(kExitIo, expiring.status());
+  for (const std::string& warning : *expiring) {
+    fmt::print(stderr, "koppel-agent: warning: {}\n", warning);
+  }
   absl::StatusOr<Outbox> outbox = Outbox::Open(f.outbox);
   if (!outbox.ok()) return Fail(kExitIo, outbox.status());
   SendOptions options;
@@ -734,6 +743,11 @@ int Main(int argc, char** argv) {
                        "accept only receipts signed by this key (hex public key file)");
   send_cmd->add_option("--max-attempts", send.max_attempts, "connection attempts before giving up")
       ->check(CLI::Range(1, 1000));
+  send_cmd
+      ->add_option("--cert-warn-days", send.cert_warn_days,
+                   "warn when this agent's certificate or the CA's expires within this many days "
+                   "(0: never)")
+      ->check(CLI::Range(0, 3650));
   send_cmd->add_option("--format", send.format, "summary format")
       ->check(CLI::IsMember({"text", "json"}));
   send_cmd->add_flag("--quiet", send.quiet, "no progress on stderr");
@@ -772,6 +786,8 @@ int Main(int argc, char** argv) {
 
   InitOptions init;
   CLI::App* init_cmd = AddInitCommand(&app, &init);
+  // One file per dataset (e.g. /etc/koppel/agent-uwv.yaml) for seal and send.
+  AddConfigFileOption(&app);
 
   try {
     app.parse(argc, argv);

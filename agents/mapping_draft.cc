@@ -350,7 +350,7 @@ class ColumnProfile {
     for (size_t i = 0; i < formats.size(); ++i) {
       if (std::optional<int32_t> days = formats[i].ToDays(value)) {
         ++date_ok_[i];
-        ++date_years_[i][DateFromDays(*days).year];
+        ++date_years_[i][static_cast<int>(DayFromDays(*days).year())];
       }
     }
     if (value.find_first_of(" \t") != std::string_view::npos) ++with_blanks_;

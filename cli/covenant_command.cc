@@ -123,7 +123,7 @@ int RunEnd(const EndFlags& f) {
                 "name the services to tell; normally both");
   }
   if (f.reason.empty()) return Fail(kExitUsage, "--reason is empty; say why the covenant ends");
-  absl::StatusOr<SignedCovenant> covenant = LoadSignedCovenant(f.covenant);
+  absl::StatusOr<policy::SignedCovenant> covenant = policy::LoadSignedCovenant(f.covenant);
   if (!covenant.ok()) return Fail(kExitUnreadable, covenant.status());
   absl::StatusOr<Secret> key = ReadKeyFile(f.officer_key, crypto_sign_SECRETKEYBYTES);
   if (!key.ok()) {
@@ -131,7 +131,7 @@ int RunEnd(const EndFlags& f) {
                 "--officer-key is your secret key file (koppel policy keygen), not the .pub");
   }
   absl::StatusOr<v1::EndCovenantRequest> request =
-      SignEndStatement(covenant->covenant, *key, f.reason, absl::Now());
+      policy::SignEndStatement(covenant->covenant, *key, f.reason, absl::Now());
   if (!request.ok()) return Fail(kExitUnreadable, request.status());
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       MakeChannelCredentials(TlsFiles::FromPkiDir(f.pki, f.name));

@@ -82,7 +82,7 @@ struct QueryFlags {
 // The files the spec names, read relative to the spec's directory, keyed by the name as
 // written in the spec (the linker resolves them by that name).
 absl::StatusOr<std::map<std::string, std::string>> ReadNamedFiles(
-    const AnalysisSpec& spec, const std::filesystem::path& spec_path) {
+    const analysis::AnalysisSpec& spec, const std::filesystem::path& spec_path) {
   std::map<std::string, std::string> files;
   if (!spec.prices_file.empty()) {
     std::filesystem::path path = spec_path.parent_path() / spec.prices_file;
@@ -199,11 +199,11 @@ int RunQuery(const QueryFlags& f) {
   const std::filesystem::path spec_path(f.spec);
   absl::StatusOr<std::string> yaml = ReadFileContents(spec_path);
   if (!yaml.ok()) return Fail(kExitSpec, yaml.status(), "check the --spec path");
-  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(*yaml, f.spec);
+  absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(*yaml, f.spec);
   if (!spec.ok()) {
     return Fail(kExitSpec, spec.status(), "fix the spec; docs/analysis.md describes its keys");
   }
-  if (absl::Status limits = CheckEngineLimits(*spec); !limits.ok()) {
+  if (absl::Status limits = analysis::CheckEngineLimits(*spec); !limits.ok()) {
     return Fail(kExitSpec, limits, "docs/query.md lists the engine's limits");
   }
   absl::StatusOr<std::map<std::string, std::string>> files = ReadNamedFiles(*spec, spec_path);

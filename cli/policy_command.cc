@@ -68,7 +68,7 @@ constexpr ExitCodeMeaning kExitCodes[] = {
     {kExitNotInForce, "not in force: expired or not yet valid (at --at, default now)"},
 };
 
-std::string OfficerList(const Covenant& covenant, const std::vector<std::string>& names) {
+std::string OfficerList(const policy::Covenant& covenant, const std::vector<std::string>& names) {
   std::vector<std::string> out;
   for (const std::string& name : names) {
     auto it = covenant.privacy_officers.find(name);
@@ -178,7 +178,7 @@ void Splice(std::vector<std::string>* lines, size_t begin, size_t end, const std
 }
 
 // One `analysis.approved` item with its dash at `dash`.
-std::string EntryText(const ApprovedAnalysis& a, size_t dash, std::string_view eol) {
+std::string EntryText(const policy::ApprovedAnalysis& a, size_t dash, std::string_view eol) {
   const std::string pad(dash, ' ');
   const std::string keys(dash + 2, ' ');
   std::string out = fmt::format("{}- name: {}{}", pad, a.name, eol);
@@ -242,7 +242,7 @@ absl::Status CannotEdit(const std::string& source, const YAML::Node& node,
 // The items of `analysis.approved` written as a flow list, `[]` or nothing: rewritten in block
 // form with `entry` replacing the item of its name or appended.
 absl::StatusOr<std::string> RewrittenApproved(const std::string& source, const YAML::Node& list,
-                                              const ApprovedAnalysis& entry, size_t column,
+                                              const policy::ApprovedAnalysis& entry, size_t column,
                                               std::string_view eol, bool* replaced) {
   std::string out = fmt::format("{}approved:{}", std::string(column, ' '), eol);
   if (list.IsSequence()) {
@@ -250,8 +250,9 @@ absl::StatusOr<std::string> RewrittenApproved(const std::string& source, const Y
       if (!item.IsMap()) {
         return CannotEdit(source, item, "analysis.approved: an item is no mapping");
       }
-      ApprovedAnalysis old{ScalarOf(item, "name"), ScalarOf(item, "spec"), ScalarOf(item, "sha256"),
-                           ScalarOf(item, "prices"), ScalarOf(item, "prices_sha256")};
+      policy::ApprovedAnalysis old{ScalarOf(item, "name"), ScalarOf(item, "spec"),
+                                   ScalarOf(item, "sha256"), ScalarOf(item, "prices"),
+                                   ScalarOf(item, "prices_sha256")};
       *replaced = *replaced || old.name == entry.name;
       out += EntryText(old.name == entry.name ? entry : old, column + 2, eol);
     }
@@ -265,8 +266,8 @@ absl::StatusOr<std::string> RewrittenApproved(const std::string& source, const Y
 // `entry` put into a block list `analysis.approved`: in place of the item of its name, or after
 // the last item, with the layout of the first.
 absl::StatusOr<bool> SpliceIntoBlockList(const std::string& source, const YAML::Node& list,
-                                         const ApprovedAnalysis& entry, std::string_view eol,
-                                         std::vector<std::string>* lines) {
+                                         const policy::ApprovedAnalysis& entry,
+                                         std::string_view eol, std::vector<std::string>* lines) {
   std::optional<std::pair<size_t, size_t>> first_dash;
   size_t last_end = 0;
   for (const YAML::Node& item : list) {
@@ -289,7 +290,7 @@ absl::StatusOr<bool> SpliceIntoBlockList(const std::string& source, const YAML::
 // The covenant `text` with `entry` under analysis.approved; every other byte stays as it was,
 // except an old `analyses:` key, which the new `approved:` key replaces.
 absl::StatusOr<ApproveEdit> EditApproved(const std::string& text, const std::string& source,
-                                         const ApprovedAnalysis& entry) {
+                                         const policy::ApprovedAnalysis& entry) {
   ASSIGN_OR_RETURN(const YAML::Node root, CovenantText(source).Load(text));
   const YAML::Node analysis = root.IsMap() ? root["analysis"] : YAML::Node();
   if (!analysis || !analysis.IsMap() || analysis.size() == 0) {
@@ -353,7 +354,7 @@ void PrintSignAgain(const std::string& covenant_path, bool is_template) {
         covenant_path);
     return;
   }
-  const fs::path sig_path = SignaturePath(covenant_path);
+  const fs::path sig_path = policy::SignaturePath(covenant_path);
   std::error_code ec;
   if (!fs::exists(sig_path, ec)) {
     fmt::print(
@@ -364,10 +365,10 @@ void PrintSignAgain(const std::string& covenant_path, bool is_template) {
   }
   std::vector<std::string> signers;
   absl::StatusOr<std::string> text = ReadFileContents(sig_path);
-  absl::StatusOr<SignatureFile> sig =
-      text.ok() ? ParseSignatureFile(*text, sig_path.string()) : text.status();
+  absl::StatusOr<policy::SignatureFile> sig =
+      text.ok() ? policy::ParseSignatureFile(*text, sig_path.string()) : text.status();
   if (sig.ok()) {
-    for (const CovenantSignature& s : sig->signatures) signers.push_back(s.officer);
+    for (const policy::CovenantSignature& s : sig->signatures) signers.push_back(s.officer);
   }
   fmt::print(
       "{0} changed, so the signatures in {1}{2} no longer match and the services refuse it "
@@ -385,17 +386,17 @@ void PrintSignAgain(const std::string& covenant_path, bool is_template) {
 // The approved entry for a spec and its prices file (explicit, or the one the spec names),
 // after checking that both parse: officers never pin a spec the linker would refuse to read.
 // On failure `exit_code` is the code to exit with.
-absl::StatusOr<ApprovedAnalysis> EntryForSpec(const PolicyFlags& f, int* exit_code) {
+absl::StatusOr<policy::ApprovedAnalysis> EntryForSpec(const PolicyFlags& f, int* exit_code) {
   *exit_code = kExitInvalid;
   ASSIGN_OR_RETURN(const std::string spec_bytes, ReadFileContents(f.spec));
-  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(spec_bytes, f.spec);
+  absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(spec_bytes, f.spec);
   if (!spec.ok()) {
     return absl::InvalidArgumentError(fmt::format("{}; only a spec that parses can be approved",
                                                   std::string(spec.status().message())));
   }
   const fs::path covenant_dir = DirectoryOf(f.covenant);
-  ApprovedAnalysis entry{spec->name, RelativePath(f.spec, covenant_dir),
-                         CovenantSha256Hex(spec_bytes), "", ""};
+  policy::ApprovedAnalysis entry{spec->name, RelativePath(f.spec, covenant_dir),
+                                 policy::CovenantSha256Hex(spec_bytes), "", ""};
   if (spec->prices_file.empty()) {
     if (!f.prices.empty()) {
       *exit_code = kExitUsage;
@@ -407,29 +408,30 @@ absl::StatusOr<ApprovedAnalysis> EntryForSpec(const PolicyFlags& f, int* exit_co
   const fs::path prices =
       f.prices.empty() ? DirectoryOf(f.spec) / spec->prices_file : fs::path(f.prices);
   ASSIGN_OR_RETURN(const std::string prices_bytes, ReadFileContents(prices));
-  ASSIGN_OR_RETURN(const PriceTable table, ParsePrices(prices_bytes, prices.string()));
-  RETURN_IF_ERROR(CheckSpecPrices(*spec, table, f.spec));
+  ASSIGN_OR_RETURN(const analysis::PriceTable table,
+                   analysis::ParsePrices(prices_bytes, prices.string()));
+  RETURN_IF_ERROR(analysis::CheckSpecPrices(*spec, table, f.spec));
   entry.prices_path = RelativePath(prices, covenant_dir);
-  entry.prices_sha256 = CovenantSha256Hex(prices_bytes);
+  entry.prices_sha256 = policy::CovenantSha256Hex(prices_bytes);
   return entry;
 }
 
 int RunApprove(const PolicyFlags& f) {
   int code = kExitInvalid;
-  absl::StatusOr<ApprovedAnalysis> entry = EntryForSpec(f, &code);
+  absl::StatusOr<policy::ApprovedAnalysis> entry = EntryForSpec(f, &code);
   if (!entry.ok()) return Fail(code, entry.status(), "check --spec and --prices");
   absl::StatusOr<std::string> bytes = ReadFileContents(f.covenant);
   if (!bytes.ok()) return Fail(kExitInvalid, bytes.status(), "check the COVENANT path");
   absl::StatusOr<ApproveEdit> edit = EditApproved(*bytes, f.covenant, *entry);
   if (!edit.ok()) return Fail(kExitInvalid, edit.status());
-  absl::StatusOr<Covenant> edited =
-      ParseCovenant(edit->text, f.covenant, {.allow_key_placeholders = true});
+  absl::StatusOr<policy::Covenant> edited =
+      policy::ParseCovenant(edit->text, f.covenant, {.allow_key_placeholders = true});
   if (!edited.ok()) {
     return Fail(kExitInvalid, edited.status(),
                 "the covenant would not be valid with the new entry; it is unchanged. Fix it "
                 "(koppel policy validate) and approve again");
   }
-  const ApprovedAnalysis* pinned =
+  const policy::ApprovedAnalysis* pinned =
       edited->analysis.FindApproved(entry->spec_sha256, entry->prices_sha256);
   if (pinned == nullptr || pinned->name != entry->name) {
     return Fail(kExitOther,
@@ -458,7 +460,7 @@ int RunApprove(const PolicyFlags& f) {
         "other spec it named the same way):\n{}",
         edit->removed_analyses);
   }
-  PrintSignAgain(f.covenant, !ParseCovenant(edit->text, f.covenant).ok());
+  PrintSignAgain(f.covenant, !policy::ParseCovenant(edit->text, f.covenant).ok());
   return kExitOk;
 }
 
@@ -547,7 +549,7 @@ absl::StatusOr<std::string> PlaceholderValue(const std::smatch& match, const Pol
   }
   ASSIGN_OR_RETURN(const std::string bytes,
                    ReadFileContents(DirectoryOf(f.template_file) / match[2].str()));
-  return CovenantSha256Hex(bytes);
+  return policy::CovenantSha256Hex(bytes);
 }
 
 int RunKeygen(const PolicyFlags& f) {
@@ -639,8 +641,8 @@ int RunFillKeys(const PolicyFlags& f) {
 
 // Pinned files on disk that differ from the covenant's digests: a warning, not a failure (the
 // linker matches queries by digest, so the covenant stays what the officers signed).
-void WarnAboutPinnedFiles(const Covenant& covenant, const std::string& path) {
-  const std::vector<std::string> problems = PinnedFileMismatches(covenant, path);
+void WarnAboutPinnedFiles(const policy::Covenant& covenant, const std::string& path) {
+  const std::vector<std::string> problems = policy::PinnedFileMismatches(covenant, path);
   for (const std::string& problem : problems) {
     fmt::print(stderr, "koppel: warning: {}\n", problem);
   }
@@ -654,7 +656,7 @@ void WarnAboutPinnedFiles(const Covenant& covenant, const std::string& path) {
 }
 
 int RunValidate(const PolicyFlags& f) {
-  absl::StatusOr<Covenant> covenant = LoadCovenantFile(f.covenant);
+  absl::StatusOr<policy::Covenant> covenant = policy::LoadCovenantFile(f.covenant);
   if (!covenant.ok()) {
     return Fail(kExitInvalid, covenant.status(),
                 "fix the covenant; docs/covenants.md describes "
@@ -665,9 +667,9 @@ int RunValidate(const PolicyFlags& f) {
   return kExitOk;
 }
 
-void PrintSignatureState(const Covenant& covenant, const std::filesystem::path& path,
+void PrintSignatureState(const policy::Covenant& covenant, const std::filesystem::path& path,
                          const std::string& bytes) {
-  const std::filesystem::path sig_path = SignaturePath(path);
+  const std::filesystem::path sig_path = policy::SignaturePath(path);
   std::error_code ec;
   if (!std::filesystem::exists(sig_path, ec)) {
     fmt::print("\nSignatures: none yet ({} is missing); each officer runs koppel policy sign\n",
@@ -679,12 +681,13 @@ void PrintSignatureState(const Covenant& covenant, const std::filesystem::path& 
     fmt::print("\nSignatures: {}\n", std::string(text.status().message()));
     return;
   }
-  absl::StatusOr<SignatureFile> sig = ParseSignatureFile(*text, sig_path.string());
+  absl::StatusOr<policy::SignatureFile> sig = policy::ParseSignatureFile(*text, sig_path.string());
   if (!sig.ok()) {
     fmt::print("\nSignatures: unreadable: {}\n", std::string(sig.status().message()));
     return;
   }
-  SignatureReview review = ReviewCovenantSignatures(covenant, bytes, *sig, path.string());
+  policy::SignatureReview review =
+      policy::ReviewCovenantSignatures(covenant, bytes, *sig, path.string());
   fmt::print("\nSignatures ({} of {} officers):\n", review.valid.size(),
              covenant.privacy_officers.size());
   if (!review.valid.empty()) {
@@ -701,14 +704,14 @@ void PrintSignatureState(const Covenant& covenant, const std::filesystem::path& 
 int RunExplain(const PolicyFlags& f) {
   absl::StatusOr<std::string> bytes = ReadFileContents(f.covenant);
   if (!bytes.ok()) return Fail(kExitInvalid, bytes.status(), "check the COVENANT path");
-  absl::StatusOr<Covenant> covenant =
-      ParseCovenant(*bytes, f.covenant, CovenantParseOptions{.allow_key_placeholders = true});
+  absl::StatusOr<policy::Covenant> covenant = policy::ParseCovenant(
+      *bytes, f.covenant, policy::CovenantParseOptions{.allow_key_placeholders = true});
   if (!covenant.ok()) {
     return Fail(kExitInvalid, covenant.status(),
                 "fix the covenant; docs/covenants.md describes "
                 "its keys");
   }
-  fmt::print("{}", ExplainCovenant(*covenant, f.covenant));
+  fmt::print("{}", policy::ExplainCovenant(*covenant, f.covenant));
   PrintSignatureState(*covenant, f.covenant, *bytes);
   return kExitOk;
 }
@@ -719,13 +722,13 @@ int RunSign(const PolicyFlags& f) {
     return Fail(kExitInvalid, key.status(),
                 "--key is the secret key file koppel policy keygen wrote (not the .pub)");
   }
-  absl::StatusOr<Covenant> covenant = LoadCovenantFile(f.covenant);
+  absl::StatusOr<policy::Covenant> covenant = policy::LoadCovenantFile(f.covenant);
   if (!covenant.ok()) {
     return Fail(kExitInvalid, covenant.status(),
                 "only a valid covenant can be signed; run koppel policy validate");
   }
-  absl::StatusOr<SignatureReview> review =
-      SignCovenantFile(f.covenant, *key, SignOptions{.restart = f.restart});
+  absl::StatusOr<policy::SignatureReview> review =
+      policy::SignCovenantFile(f.covenant, *key, policy::SignOptions{.restart = f.restart});
   if (!review.ok()) {
     switch (review.status().code()) {
       case absl::StatusCode::kPermissionDenied:
@@ -742,7 +745,7 @@ int RunSign(const PolicyFlags& f) {
     }
   }
   fmt::print("signed covenant {} version {} ({}); signatures in {}\n", covenant->id,
-             covenant->version, f.covenant, SignaturePath(f.covenant).string());
+             covenant->version, f.covenant, policy::SignaturePath(f.covenant).string());
   fmt::print("signed by {} of {} officers: {}\n", review->valid.size(),
              covenant->privacy_officers.size(), OfficerList(*covenant, review->valid));
   if (review->missing.empty()) {
@@ -765,12 +768,12 @@ int RunVerify(const PolicyFlags& f) {
     }
     at = absl::FromCivil(day, absl::UTCTimeZone());
   }
-  absl::StatusOr<Covenant> parsed = LoadCovenantFile(f.covenant);
+  absl::StatusOr<policy::Covenant> parsed = policy::LoadCovenantFile(f.covenant);
   if (!parsed.ok()) {
     return Fail(kExitInvalid, parsed.status(), "fix the covenant; run koppel policy validate");
   }
   WarnAboutPinnedFiles(*parsed, f.covenant);
-  absl::StatusOr<SignedCovenant> signed_covenant = LoadSignedCovenant(f.covenant);
+  absl::StatusOr<policy::SignedCovenant> signed_covenant = policy::LoadSignedCovenant(f.covenant);
   if (!signed_covenant.ok()) {
     const int code = absl::IsInvalidArgument(signed_covenant.status()) ||
                              absl::IsNotFound(signed_covenant.status())
@@ -778,7 +781,7 @@ int RunVerify(const PolicyFlags& f) {
                          : kExitUnsigned;
     return Fail(code, signed_covenant.status());
   }
-  const Covenant& covenant = signed_covenant->covenant;
+  const policy::Covenant& covenant = signed_covenant->covenant;
   if (absl::Status s = covenant.InForce(at); !s.ok()) {
     return Fail(
         kExitNotInForce,

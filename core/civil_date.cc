@@ -43,33 +43,37 @@ bool IsValidDate(int year, int month, int day) {
 }
 
 // Howard Hinnant's days_from_civil / civil_from_days.
-int DaysSinceEpoch(Date date) {
-  const int y = date.year - (date.month <= 2 ? 1 : 0);
+int DaysFromCivil(int year, int month, int day) {
+  const int y = year - (month <= 2 ? 1 : 0);
   const int era = (y >= 0 ? y : y - 399) / 400;
   const int yoe = y - era * 400;
-  const int mp = (date.month + 9) % 12;
-  const int doy = (153 * mp + 2) / 5 + date.day - 1;
+  const int mp = (month + 9) % 12;
+  const int doy = (153 * mp + 2) / 5 + day - 1;
   const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   return era * 146097 + doe - 719468;
 }
 
-Date DateFromDays(int days) {
+int DaysSinceEpoch(absl::CivilDay day) {
+  return DaysFromCivil(static_cast<int>(day.year()), day.month(), day.day());
+}
+
+absl::CivilDay DayFromDays(int days) {
   const int z = days + 719468;
   const int era = (z >= 0 ? z : z - 146096) / 146097;
   const int doe = z - era * 146097;
   const int yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
   const int doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
   const int mp = (5 * doy + 2) / 153;
-  Date d;
-  d.day = doy - (153 * mp + 2) / 5 + 1;
-  d.month = mp < 10 ? mp + 3 : mp - 9;
-  d.year = yoe + era * 400 + (d.month <= 2 ? 1 : 0);
-  return d;
+  const int day = doy - (153 * mp + 2) / 5 + 1;
+  const int month = mp < 10 ? mp + 3 : mp - 9;
+  return absl::CivilDay(yoe + era * 400 + (month <= 2 ? 1 : 0), month, day);
 }
 
-int AgeOn(Date birth, Date on) {
-  int age = on.year - birth.year;
-  if (on.month < birth.month || (on.month == birth.month && on.day < birth.day)) --age;
+int AgeOn(absl::CivilDay birth, absl::CivilDay on) {
+  int age = static_cast<int>(on.year() - birth.year());
+  if (on.month() < birth.month() || (on.month() == birth.month() && on.day() < birth.day())) {
+    --age;
+  }
   return age;
 }
 
@@ -102,7 +106,11 @@ std::string FormatDate(int year, int month, int day, std::string_view pattern) {
   return out;
 }
 
-std::string IsoDate(Date date) { return FormatDate(date, "yyyy-mm-dd"); }
+std::string FormatDate(absl::CivilDay day, std::string_view pattern) {
+  return FormatDate(static_cast<int>(day.year()), day.month(), day.day(), pattern);
+}
+
+std::string IsoDate(absl::CivilDay day) { return FormatDate(day, "yyyy-mm-dd"); }
 
 std::optional<absl::CivilDay> ParseIsoDay(std::string_view text, int first_year, int last_year) {
   if (text.size() != 10 || text[4] != '-' || text[7] != '-') return std::nullopt;

@@ -6,7 +6,6 @@
 #ifndef KOPPEL_CORE_CIVIL_DATE_H_
 #define KOPPEL_CORE_CIVIL_DATE_H_
 
-#include <compare>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,33 +14,29 @@
 
 namespace koppel {
 
-struct Date {
-  int year = 1970;
-  int month = 1;
-  int day = 1;
-  auto operator<=>(const Date&) const = default;
-};
-
 bool IsLeapYear(int year);
 int DaysInMonth(int year, int month);
 bool IsValidDate(int year, int month, int day);
 
-// Days since 1970-01-01 (negative before), proleptic Gregorian.
-int DaysSinceEpoch(Date date);
-Date DateFromDays(int days);
+// Days since 1970-01-01 (negative before), proleptic Gregorian, of a valid date. Takes plain
+// numbers so that the export reader (date_format.h) counts the days of every field it reads
+// without building an absl::CivilDay.
+int DaysFromCivil(int year, int month, int day);
+
+// The day count batches carry, of `day` and back.
+int DaysSinceEpoch(absl::CivilDay day);
+absl::CivilDay DayFromDays(int days);
 
 // Completed years of age on `on`.
-int AgeOn(Date birth, Date on);
+int AgeOn(absl::CivilDay birth, absl::CivilDay on);
 
 // Writes year/month/day in a pattern of dd, d, mm, m, yyyy and literal characters. The
 // numbers are not checked, so an impossible date (31-02-2013) can be written on purpose.
 std::string FormatDate(int year, int month, int day, std::string_view pattern);
-inline std::string FormatDate(Date date, std::string_view pattern) {
-  return FormatDate(date.year, date.month, date.day, pattern);
-}
+std::string FormatDate(absl::CivilDay day, std::string_view pattern);
 
 // ISO 8601, yyyy-mm-dd.
-std::string IsoDate(Date date);
+std::string IsoDate(absl::CivilDay day);
 
 // `text` as exactly yyyy-mm-dd (four, two and two digits) naming a date in the years
 // first_year..last_year; nullopt otherwise. Callers word their own error. The default is the

@@ -279,7 +279,7 @@ std::optional<int32_t> DateFormat::ToDays(std::string_view text) const {
   if (!c.AtEnd() || !time.Valid() || year < 1900 || year > 2100 || !IsValidDate(year, month, day)) {
     return std::nullopt;
   }
-  return DaysSinceEpoch(Date{year, month, day});
+  return DaysFromCivil(year, month, day);
 }
 
 }  // namespace koppel

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 
@@ -49,39 +50,55 @@ absl::Status WriteNewFile(FileSystem& fs, const std::filesystem::path& path, std
   return absl::OkStatus();
 }
 
-}  // namespace
+// The bytes of an owner-only file in guarded memory, and how many of them were read.
+struct PrivateText {
+  Secret bytes;
+  size_t length = 0;
+};
 
-absl::StatusOr<Secret> ReadKeyFile(const std::filesystem::path& path, size_t size) {
-  absl::StatusOr<int> opened = OpenRegularFile(path, "key file");
+// Reads at most `max_size` + 1 bytes (so a caller sees that a file is too long) of a file that
+// group and others cannot read. `what` names the file in errors ("key file").
+absl::StatusOr<PrivateText> ReadPrivateText(const std::filesystem::path& path, size_t max_size,
+                                            const std::string& what) {
+  absl::StatusOr<int> opened = OpenRegularFile(path, what);
   if (!opened.ok()) return opened.status();
   const int fd = *opened;
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     const int error = errno;
     ::close(fd);
-    return absl::ErrnoToStatus(error, absl::StrCat("cannot read key file ", path.string()));
+    return absl::ErrnoToStatus(error, absl::StrCat("cannot read ", what, " ", path.string()));
   }
   if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
     ::close(fd);
     return absl::PermissionDeniedError(
-        absl::StrCat("key file ", path.string(), " is readable by group or others; run: chmod 600 ",
+        absl::StrCat(what, " ", path.string(), " is readable by group or others; run: chmod 600 ",
                      path.string()));
   }
-  const size_t max_text = size * 2 + 16;
-  absl::StatusOr<Secret> text = Secret::Allocate(max_text + 1);
+  absl::StatusOr<Secret> text = Secret::Allocate(max_size + 1);
   if (!text.ok()) {
     ::close(fd);
     return text.status();
   }
   size_t length = 0;
-  while (length <= max_text) {
-    ssize_t n = ::read(fd, text->mutable_data() + length, max_text + 1 - length);
+  while (length <= max_size) {
+    ssize_t n = ::read(fd, text->mutable_data() + length, max_size + 1 - length);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     length += static_cast<size_t>(n);
   }
   ::close(fd);
-  const char* chars = reinterpret_cast<const char*>(text->data());
+  return PrivateText{std::move(*text), length};
+}
+
+}  // namespace
+
+absl::StatusOr<Secret> ReadKeyFile(const std::filesystem::path& path, size_t size) {
+  const size_t max_text = size * 2 + 16;
+  absl::StatusOr<PrivateText> text = ReadPrivateText(path, max_text, "key file");
+  if (!text.ok()) return text.status();
+  const size_t length = text->length;
+  const char* chars = reinterpret_cast<const char*>(text->bytes.data());
   size_t begin = 0;
   size_t end = length;
   while (begin < end && IsSpace(chars[begin])) ++begin;
@@ -101,6 +118,28 @@ absl::StatusOr<Secret> ReadKeyFile(const std::filesystem::path& path, size_t siz
   }
   key->Seal();
   return key;
+}
+
+absl::StatusOr<Secret> ReadPassphraseFile(const std::filesystem::path& path) {
+  // Room for the passphrase and a final "\r\n"; one byte more shows the file is too long.
+  const size_t max_text = kMaxPassphraseSize + 2;
+  absl::StatusOr<PrivateText> text = ReadPrivateText(path, max_text, "passphrase file");
+  if (!text.ok()) return text.status();
+  const char* chars = reinterpret_cast<const char*>(text->bytes.data());
+  size_t end = text->length;
+  while (end > 0 && (chars[end - 1] == '\n' || chars[end - 1] == '\r')) --end;
+  if (text->length > max_text || end > kMaxPassphraseSize) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "passphrase file ", path.string(), " holds more than ", kMaxPassphraseSize, " bytes"));
+  }
+  if (end == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("passphrase file ", path.string(), " is empty"));
+  }
+  absl::StatusOr<Secret> passphrase = Secret::Allocate(end);
+  if (!passphrase.ok()) return passphrase.status();
+  std::copy_n(text->bytes.data(), end, passphrase->mutable_data());
+  passphrase->Seal();
+  return passphrase;
 }
 
 absl::Status WriteKeyFile(const std::filesystem::path& path, const Secret& key, FileSystem& fs) {

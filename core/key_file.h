@@ -1,5 +1,5 @@
-// Key files on disk: one hex-encoded key per file, owner-only permissions. Reading one loads
-// it straight into guarded memory and wipes every intermediate copy.
+// Key files on disk: one hex-encoded key per file, owner-only permissions; and passphrase files.
+// Reading one loads it straight into guarded memory and wipes every intermediate copy.
 #ifndef KOPPEL_CORE_KEY_FILE_H_
 #define KOPPEL_CORE_KEY_FILE_H_
 
@@ -17,6 +17,14 @@ namespace koppel {
 // Reads a key of exactly `size` bytes. Refuses a file that group or others can read, and says
 // how to fix it.
 absl::StatusOr<Secret> ReadKeyFile(const std::filesystem::path& path, size_t size);
+
+// The longest passphrase ReadPassphraseFile accepts, in bytes.
+inline constexpr size_t kMaxPassphraseSize = 1024;
+
+// Reads a passphrase: the file's bytes without the line breaks that end it. Refuses a file that
+// group or others can read, as ReadKeyFile does (systemd's LoadCredential= hands a service a
+// copy only it can read), an empty one and one longer than kMaxPassphraseSize.
+absl::StatusOr<Secret> ReadPassphraseFile(const std::filesystem::path& path);
 
 // Writes `key` as hex with mode 0600, synced; refuses to overwrite an existing file
 // (ALREADY_EXISTS). A file that could not be written whole is removed again.

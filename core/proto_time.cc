@@ -47,8 +47,8 @@ absl::StatusOr<absl::CivilDay> FromProtoDate(const v1::Date& date) {
 }
 
 std::string IsoDate(const v1::Date& date) {
-  if (!FromProtoDate(date).ok()) return "";
-  return IsoDate(Date{date.year(), date.month(), date.day()});
+  absl::StatusOr<absl::CivilDay> day = FromProtoDate(date);
+  return day.ok() ? IsoDate(*day) : "";
 }
 
 std::string IsoTime(const google::protobuf::Timestamp& timestamp) {

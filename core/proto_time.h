@@ -1,5 +1,5 @@
 // Conversions between the API's time types (google.protobuf.Timestamp, koppel.v1.Date) and
-// the ones the code computes with (absl::Time, absl::CivilDay, Date), in one place.
+// the ones the code computes with (absl::Time, absl::CivilDay), in one place.
 #ifndef KOPPEL_CORE_PROTO_TIME_H_
 #define KOPPEL_CORE_PROTO_TIME_H_
 
@@ -21,9 +21,6 @@ google::protobuf::Timestamp ToProtoTimestamp(absl::Time time);
 absl::StatusOr<absl::Time> FromProtoTimestamp(const google::protobuf::Timestamp& timestamp);
 
 v1::Date ToProtoDate(absl::CivilDay day);
-inline v1::Date ToProtoDate(Date date) {
-  return ToProtoDate(absl::CivilDay(date.year, date.month, date.day));
-}
 
 // INVALID_ARGUMENT for a date that does not exist (2013-02-29, month 0, ...).
 absl::StatusOr<absl::CivilDay> FromProtoDate(const v1::Date& date);

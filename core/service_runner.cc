@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <grpc/support/log.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/resource_quota.h>
 #include <grpcpp/security/auth_metadata_processor.h>
 #include <spdlog/spdlog.h>
@@ -27,6 +28,9 @@ namespace {
 constexpr auto kWatchdogPeriod = std::chrono::seconds(1);
 constexpr int kStalledChecks = 3;
 
+// The methods of the standard health service, which every caller of the CA may call.
+constexpr std::string_view kHealthMethods = "/grpc.health.v1.Health/";
+
 // Admits or refuses a call from its peer's certificate and its method, before gRPC reads any
 // of the call's messages.
 class Admission : public grpc::AuthMetadataProcessor {
@@ -48,6 +52,7 @@ class Admission : public grpc::AuthMetadataProcessor {
     if (auto it = metadata.find(":path"); it != metadata.end()) {
       method.assign(it->second.data(), it->second.size());
     }
+    if (method.starts_with(kHealthMethods)) return grpc::Status::OK;
     const absl::Status admitted = check_(peer, method);
     if (admitted.ok()) return grpc::Status::OK;
     LogRefusal(peer, admitted);
@@ -109,7 +114,14 @@ std::unique_ptr<grpc::Server> Start(grpc::Service* service,
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
                              static_cast<int>(options.idle_timeout.count()));
   builder.RegisterService(service);
-  return builder.BuildAndStart();
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server != nullptr && server->GetHealthCheckService() != nullptr) {
+    server->GetHealthCheckService()->SetServingStatus(true);
+    if (!options.grpc_service.empty()) {
+      server->GetHealthCheckService()->SetServingStatus(options.grpc_service, true);
+    }
+  }
+  return server;
 }
 
 }  // namespace
@@ -130,6 +142,7 @@ absl::Status ServeUntilStopped(grpc::Service* service,
     credentials->SetAuthMetadataProcessor(std::make_shared<Admission>(options.name, options.admit));
   }
   gpr_set_log_function(WatchGrpcLog);
+  grpc::EnableDefaultHealthCheckService(true);
   grpc::ResourceQuota quota(options.name);
   quota.Resize(static_cast<size_t>(options.memory_quota_bytes));
 
@@ -161,6 +174,10 @@ absl::Status ServeUntilStopped(grpc::Service* service,
     serving.stopping = true;
     serving.wake.SignalAll();
     if (serving.current != nullptr) {
+      // Health watchers and load balancers see the stop before the listener goes.
+      if (serving.current->GetHealthCheckService() != nullptr) {
+        serving.current->GetHealthCheckService()->SetServingStatus(false);
+      }
       serving.current->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
     }
   });

@@ -4,7 +4,9 @@
 // It also keeps the service reachable under hostile connections: TLS handshakes must finish
 // within a few seconds, callers are admitted (or refused) before any of their messages is read,
 // the memory for connections and requests is bounded, and a listener that stopped accepting
-// (descriptors ran out) is replaced once descriptors are free again.
+// (descriptors ran out) is replaced once descriptors are free again. It serves the standard
+// gRPC health service (grpc.health.v1.Health): SERVING once listening, NOT_SERVING from a stop
+// signal on, to any caller with a certificate of the deployment's CA.
 #ifndef KOPPEL_CORE_SERVICE_RUNNER_H_
 #define KOPPEL_CORE_SERVICE_RUNNER_H_
 
@@ -30,7 +32,10 @@ sigset_t BlockStopSignals();
 using AdmissionCheck = std::function<absl::Status(std::string_view peer, std::string_view method)>;
 
 struct ServiceOptions {
-  std::string name;       // "koppel-linker", for log lines
+  std::string name;  // "koppel-linker", for log lines
+  // The gRPC service's full name ("koppel.v1.LinkerService"): the health service reports it
+  // besides the server as a whole ("").
+  std::string grpc_service;
   std::string listen;     // host:port, port 0 for any free port
   std::string port_file;  // optional: the port actually listened on is written here
   int max_receive_bytes = 4 << 20;
@@ -40,7 +45,9 @@ struct ServiceOptions {
   std::chrono::milliseconds handshake_timeout{5000};
   // A connection without calls for this long is closed.
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
-  // Unset: every caller with a certificate of the deployment's CA is admitted.
+  // Unset: every caller with a certificate of the deployment's CA is admitted. Health checks
+  // (grpc.health.v1.Health) are admitted without it: they tell nothing but whether the service
+  // serves, and a monitor has a certificate of the CA but is no party.
   AdmissionCheck admit;
   // Called when a stop signal arrives, before the shutdown waits for the calls in progress: wakes
   // what handlers may be waiting for (the linker's household index builds).

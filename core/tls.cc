@@ -1,14 +1,15 @@
 #include "core/tls.h"
 
 #include <fmt/format.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
+#include <openssl/conf.h>
+#include <openssl/ssl.h>
 #include <sys/stat.h>
 
 #include <fstream>
 #include <sstream>
 #include <tuple>
 
+#include "core/certificate_expiry.h"
 #include "core/file_contents.h"
 #include "core/refusal.h"
 #include "core/status_macros.h"
@@ -41,28 +42,47 @@ struct Pems {
 // A certificate outside its validity period fails the handshake with an opaque error at the
 // other end; say so here, with the date, before connecting.
 absl::Status CheckValidity(const std::filesystem::path& path, const std::string& pem) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
-  std::unique_ptr<X509, decltype(&X509_free)> cert(
-      PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), &X509_free);
-  if (!cert)
-    return absl::InvalidArgumentError(fmt::format("{} is not a PEM certificate", path.string()));
-  auto when = [](const ASN1_TIME* t) {
-    std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new(BIO_s_mem()), &BIO_free);
-    ASN1_TIME_print(out.get(), t);
-    char* data = nullptr;
-    long n = BIO_get_mem_data(out.get(), &data);
-    return std::string(data, static_cast<size_t>(n));
-  };
-  if (X509_cmp_current_time(X509_get0_notAfter(cert.get())) < 0) {
-    return absl::FailedPreconditionError(
-        fmt::format("certificate {} expired on {}; issue a new one (scripts/pki)", path.string(),
-                    when(X509_get0_notAfter(cert.get()))));
+  ASSIGN_OR_RETURN(CertificateValidity validity, ParseCertificateValidity(path, pem));
+  return CheckCertificateValidity(path, validity, absl::Now());
+}
+
+// The OpenSSL configuration RequireTls13 loads: protocols below TLS 1.3 off for every SSL_CTX.
+// gRPC sets the minimum version of its SSL_CTX to TLS 1.2 after creating it, which undoes
+// MinProtocol but not the protocol options that Protocol sets.
+constexpr char kTls13Only[] =
+    "openssl_conf = koppel_openssl\n"
+    "[koppel_openssl]\n"
+    "ssl_conf = koppel_ssl\n"
+    "[koppel_ssl]\n"
+    "system_default = koppel_tls13\n"
+    "[koppel_tls13]\n"
+    "MinProtocol = TLSv1.3\n"
+    "Protocol = -ALL, TLSv1.3\n";
+
+absl::Status LoadTls13Only() {
+  // Marks OpenSSL's configuration as loaded: the machine's openssl.cnf and OPENSSL_CONF are
+  // never read afterwards, also not by gRPC's own OpenSSL initialisation.
+  if (OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, nullptr) != 1) {
+    return absl::InternalError("cannot initialise OpenSSL");
   }
-  if (X509_cmp_current_time(X509_get0_notBefore(cert.get())) > 0) {
-    return absl::FailedPreconditionError(
-        fmt::format("certificate {} is not valid before {}; check this machine's clock",
-                    path.string(), when(X509_get0_notBefore(cert.get()))));
+  OPENSSL_load_builtin_modules();
+  std::unique_ptr<CONF, decltype(&NCONF_free)> conf(NCONF_new(nullptr), &NCONF_free);
+  std::unique_ptr<BIO, decltype(&BIO_free)> text(BIO_new_mem_buf(kTls13Only, -1), &BIO_free);
+  long error_line = 0;
+  if (!conf || !text || NCONF_load_bio(conf.get(), text.get(), &error_line) != 1 ||
+      CONF_modules_load(conf.get(), nullptr, 0) != 1) {
+    return absl::InternalError("OpenSSL refused koppel's TLS 1.3 configuration");
+  }
+  // What gRPC does with a new SSL_CTX: the protocols below TLS 1.3 must stay off.
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> probe(SSL_CTX_new(TLS_method()), &SSL_CTX_free);
+  if (!probe || SSL_CTX_set_min_proto_version(probe.get(), TLS1_2_VERSION) != 1) {
+    return absl::InternalError("cannot create an OpenSSL context");
+  }
+  constexpr uint64_t kBelowTls13 =
+      SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | SSL_OP_NO_TLSv1_2;
+  const uint64_t options = SSL_CTX_get_options(probe.get());
+  if ((options & kBelowTls13) != kBelowTls13 || (options & SSL_OP_NO_TLSv1_3) != 0) {
+    return absl::InternalError("OpenSSL did not restrict TLS to version 1.3");
   }
   return absl::OkStatus();
 }
@@ -82,12 +102,18 @@ absl::StatusOr<Pems> LoadPems(const TlsFiles& files) {
 
 }  // namespace
 
+absl::Status RequireTls13() {
+  static const absl::Status* const loaded = new absl::Status(LoadTls13Only());
+  return *loaded;
+}
+
 TlsFiles TlsFiles::FromPkiDir(const std::filesystem::path& dir, const std::string& name) {
   return {dir / "ca.crt", dir / (name + ".crt"), dir / (name + ".key")};
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TlsFiles& files) {
+  RETURN_IF_ERROR(RequireTls13());
   absl::StatusOr<Pems> pems = LoadPems(files);
   if (!pems.ok()) return pems.status();
   grpc::SslServerCredentialsOptions options(
@@ -99,6 +125,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
     const TlsFiles& files) {
+  RETURN_IF_ERROR(RequireTls13());
   absl::StatusOr<Pems> pems = LoadPems(files);
   if (!pems.ok()) return pems.status();
   grpc::SslCredentialsOptions options;

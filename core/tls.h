@@ -23,6 +23,14 @@ struct TlsFiles {
   static TlsFiles FromPkiDir(const std::filesystem::path& dir, const std::string& name);
 };
 
+// Makes every TLS connection of this process, client or server, TLS 1.3 only. gRPC 1.51 has no
+// switch for it (its SSL credentials set a minimum of TLS 1.2), so this loads an OpenSSL
+// configuration built into koppel whose system_default disables every protocol below TLS 1.3,
+// which every SSL_CTX made afterwards starts with; the machine's openssl.cnf and OPENSSL_CONF
+// are never loaded. Runs once, however often called; an error when OpenSSL did not take it. The
+// credential builders below call it first and fail with its error.
+absl::Status RequireTls13();
+
 // Server credentials that require a client certificate signed by the CA.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TlsFiles& files);

@@ -14,7 +14,7 @@
 #include "core/refusal.h"
 #include "core/status_macros.h"
 
-namespace koppel {
+namespace koppel::linker {
 namespace {
 
 // Why a record's values do not fit its header's attribute schema (the kind of each value, a
@@ -59,7 +59,7 @@ std::optional<std::string> ValueMismatch(const v1::BatchHeader& header, const v1
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<BatchIngester>> BatchIngester::Create(Covenant covenant,
+absl::StatusOr<std::unique_ptr<BatchIngester>> BatchIngester::Create(policy::Covenant covenant,
                                                                      LinkerKeys keys,
                                                                      LinkerStore* store) {
   if (keys.data_key.size() != crypto_secretbox_KEYBYTES) {
@@ -193,4 +193,4 @@ absl::StatusOr<v1::Receipt> BatchIngester::Ingest(const std::string& sender,
   return committed;
 }
 
-}  // namespace koppel
+}  // namespace koppel::linker

@@ -18,7 +18,7 @@
 #include "linker/linker_store.h"
 #include "policies/covenant.h"
 
-namespace koppel {
+namespace koppel::linker {
 
 struct LinkerKeys {
   BoxPublicKey box_public;  // agents seal to this
@@ -32,8 +32,8 @@ class BatchIngester {
  public:
   static constexpr size_t kMaxSealedBytes = 64 << 20;
 
-  static absl::StatusOr<std::unique_ptr<BatchIngester>> Create(Covenant covenant, LinkerKeys keys,
-                                                               LinkerStore* store);
+  static absl::StatusOr<std::unique_ptr<BatchIngester>> Create(policy::Covenant covenant,
+                                                               LinkerKeys keys, LinkerStore* store);
 
   // PERMISSION_DENIED when the sender may not deliver this batch, INVALID_ARGUMENT or
   // UNAUTHENTICATED for a malformed or tampered batch (a header name or id breaking its rule
@@ -47,24 +47,24 @@ class BatchIngester {
       std::function<void(const v1::BatchHeader& header, const std::vector<StoredRecord>& records)>;
   void SetCommitObserver(CommitObserver observer) { observer_ = std::move(observer); }
 
-  const Covenant& covenant() const { return covenant_; }
+  const policy::Covenant& covenant() const { return covenant_; }
   const Secret& data_key() const { return keys_.data_key; }
   const HmacSha256Key& rekey() const { return rekey_; }
 
  private:
-  BatchIngester(Covenant covenant, LinkerKeys keys, HmacSha256Key rekey, LinkerStore* store)
+  BatchIngester(policy::Covenant covenant, LinkerKeys keys, HmacSha256Key rekey, LinkerStore* store)
       : covenant_(std::move(covenant)),
         keys_(std::move(keys)),
         rekey_(std::move(rekey)),
         store_(store) {}
 
-  Covenant covenant_;
+  policy::Covenant covenant_;
   LinkerKeys keys_;
   HmacSha256Key rekey_;
   LinkerStore* store_;
   CommitObserver observer_;
 };
 
-}  // namespace koppel
+}  // namespace koppel::linker
 
 #endif  // KOPPEL_LINKER_BATCH_INGESTER_H_

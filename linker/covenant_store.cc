@@ -19,7 +19,7 @@
 #include "core/status_macros.h"
 #include "linker/store_encryption.h"
 
-namespace koppel {
+namespace koppel::linker {
 namespace {
 
 // Key spaces of one instance, each starting with a tag byte; names are NUL-separated.
@@ -363,6 +363,15 @@ absl::StatusOr<std::shared_ptr<rocksdb::DB>> CovenantStore::Db(std::string_view 
         "the linker's store is reopening after a failed write ({}); retry in a moment", what));
   }
   return db_;
+}
+
+absl::StatusOr<uint64_t> CovenantStore::IntProperty(const std::string& name) const {
+  ASSIGN_OR_RETURN(std::shared_ptr<rocksdb::DB> db, Db("reading a property"));
+  uint64_t value = 0;
+  if (!db->GetAggregatedIntProperty(name, &value)) {
+    return absl::NotFoundError(fmt::format("RocksDB has no integer property {}", name));
+  }
+  return value;
 }
 
 absl::Status CovenantStore::CheckFreeSpace(std::string_view what, uint64_t bytes) const {
@@ -785,4 +794,4 @@ absl::Status CovenantStore::RecordRelease(const std::string& sealed_entry) {
   return absl::OkStatus();
 }
 
-}  // namespace koppel
+}  // namespace koppel::linker

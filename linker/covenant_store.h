@@ -32,7 +32,7 @@
 #include "koppel/v1/batch.pb.h"
 #include "koppel/v1/linker.pb.h"
 
-namespace koppel {
+namespace koppel::linker {
 
 // One record ready to store: its sort token (re-keyed) and the serialised v1::Record (the
 // instance's files are encrypted as a whole).
@@ -178,6 +178,9 @@ class CovenantStore {
 
   // The counts of every dataset of the covenant.
   absl::StatusOr<std::vector<v1::DatasetStatus>> Status() const;
+  // A RocksDB integer property ("rocksdb.total-sst-files-size"), summed over column families:
+  // for the metrics endpoint.
+  absl::StatusOr<uint64_t> IntProperty(const std::string& name) const;
   // The same, summed.
   absl::StatusOr<HeldCounts> Held() const;
 
@@ -273,6 +276,6 @@ class CovenantStore {
   int64_t releases_ ABSL_GUARDED_BY(commit_mutex_) = 0;
 };
 
-}  // namespace koppel
+}  // namespace koppel::linker
 
 #endif  // KOPPEL_LINKER_COVENANT_STORE_H_

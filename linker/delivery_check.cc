@@ -10,7 +10,7 @@
 #include "core/status_macros.h"
 #include "linker/analysis/spec_attributes.h"
 
-namespace koppel {
+namespace koppel::linker {
 namespace {
 
 const v1::AttributeSchema* FindAttribute(const v1::BatchHeader& run, const std::string& name) {
@@ -21,7 +21,7 @@ const v1::AttributeSchema* FindAttribute(const v1::BatchHeader& run, const std::
 }
 
 // Whether `run` has the attribute `use` reads, with a type that fits.
-absl::Status TypeFits(const AttributeUse& use, const v1::BatchHeader& run) {
+absl::Status TypeFits(const analysis::AttributeUse& use, const v1::BatchHeader& run) {
   const v1::AttributeSchema* schema = FindAttribute(run, use.attribute);
   if (schema == nullptr) {
     std::vector<std::string> names;
@@ -31,18 +31,19 @@ absl::Status TypeFits(const AttributeUse& use, const v1::BatchHeader& run) {
         "the data holder to map it",
         use.dataset, use.attribute, absl::StrJoin(names, ", ")));
   }
-  return CheckAttributeType(use, *schema);
+  return analysis::CheckAttributeType(use, *schema);
 }
 
 // Why `run` cannot serve `use`, or OK.
-absl::Status Fits(const AttributeUse& use, const v1::BatchHeader& run, const PriceTable& prices) {
+absl::Status Fits(const analysis::AttributeUse& use, const v1::BatchHeader& run,
+                  const analysis::PriceTable& prices) {
   RETURN_IF_ERROR(TypeFits(use, run));
-  return CheckAttributeCodes(use, *FindAttribute(run, use.attribute), prices);
+  return analysis::CheckAttributeCodes(use, *FindAttribute(run, use.attribute), prices);
 }
 
 // A snapshot register is an extract on one date: every run of it must have been delivered for a
 // period ending on the spec's snapshot date, or its rows are members on a date they were not.
-absl::Status CheckSnapshotPeriods(const AnalysisSpec& spec,
+absl::Status CheckSnapshotPeriods(const analysis::AnalysisSpec& spec,
                                   const std::vector<v1::BatchHeader>& runs) {
   const std::string snapshot = IsoDate(*spec.snapshot);
   for (const v1::BatchHeader& run : runs) {
@@ -60,30 +61,32 @@ absl::Status CheckSnapshotPeriods(const AnalysisSpec& spec,
   return absl::OkStatus();
 }
 
-absl::Status Refuse(const AnalysisSpec& spec, const AttributeUse& use, const absl::Status& why) {
+absl::Status Refuse(const analysis::AnalysisSpec& spec, const analysis::AttributeUse& use,
+                    const absl::Status& why) {
   return absl::InvalidArgumentError(
       fmt::format("{}: {}", spec.Where(use.path), std::string(why.message())));
 }
 
 }  // namespace
 
-absl::Status CheckSpecFitsDeliveries(const AnalysisSpec& spec, const PriceTable& prices,
-                                     const LinkerStore& store, const std::string& covenant) {
-  std::map<std::string, std::vector<const AttributeUse*>> by_dataset;
-  const std::vector<AttributeUse> uses = AttributeUsesOf(spec);
+absl::Status CheckSpecFitsDeliveries(const analysis::AnalysisSpec& spec,
+                                     const analysis::PriceTable& prices, const LinkerStore& store,
+                                     const std::string& covenant) {
+  std::map<std::string, std::vector<const analysis::AttributeUse*>> by_dataset;
+  const std::vector<analysis::AttributeUse> uses = analysis::AttributeUsesOf(spec);
   std::vector<std::string> order;  // datasets as the spec first reads them: the register first
-  for (const AttributeUse& use : uses) {
+  for (const analysis::AttributeUse& use : uses) {
     if (!by_dataset.contains(use.dataset)) order.push_back(use.dataset);
     by_dataset[use.dataset].push_back(&use);
   }
   for (const std::string& dataset : order) {
     ASSIGN_OR_RETURN(std::vector<v1::BatchHeader> runs, store.RunSchemas(covenant, dataset));
     if (runs.empty()) continue;
-    const std::vector<const AttributeUse*>& reads = by_dataset[dataset];
+    const std::vector<const analysis::AttributeUse*>& reads = by_dataset[dataset];
     if (dataset == spec.register_dataset) {
       if (spec.snapshot) RETURN_IF_ERROR(CheckSnapshotPeriods(spec, runs));
       // Households come from every register run: each must fit every use.
-      for (const AttributeUse* use : reads) {
+      for (const analysis::AttributeUse* use : reads) {
         for (const v1::BatchHeader& run : runs) {
           if (absl::Status fits = Fits(*use, run, prices); !fits.ok()) {
             return Refuse(spec, *use, fits);
@@ -95,10 +98,10 @@ absl::Status CheckSpecFitsDeliveries(const AnalysisSpec& spec, const PriceTable&
     // A run whose types fit but whose codes do not (a code filtered on that it lacks, a code
     // priced by without a price) would be left out silently: refused.
     for (const v1::BatchHeader& run : runs) {
-      for (const AttributeUse* use : reads) {
+      for (const analysis::AttributeUse* use : reads) {
         if (!TypeFits(*use, run).ok()) continue;
         if (absl::Status codes =
-                CheckAttributeCodes(*use, *FindAttribute(run, use->attribute), prices);
+                analysis::CheckAttributeCodes(*use, *FindAttribute(run, use->attribute), prices);
             !codes.ok()) {
           return Refuse(spec, *use, codes);
         }
@@ -109,11 +112,12 @@ absl::Status CheckSpecFitsDeliveries(const AnalysisSpec& spec, const PriceTable&
     bool some_run_fits = false;
     for (const v1::BatchHeader& run : runs) {
       bool fits_all = true;
-      for (const AttributeUse* use : reads) fits_all = fits_all && Fits(*use, run, prices).ok();
+      for (const analysis::AttributeUse* use : reads)
+        fits_all = fits_all && Fits(*use, run, prices).ok();
       some_run_fits = some_run_fits || fits_all;
     }
     if (some_run_fits) continue;
-    for (const AttributeUse* use : reads) {
+    for (const analysis::AttributeUse* use : reads) {
       absl::Status last;
       bool served = false;
       for (const v1::BatchHeader& run : runs) {
@@ -122,7 +126,7 @@ absl::Status CheckSpecFitsDeliveries(const AnalysisSpec& spec, const PriceTable&
       }
       if (!served) return Refuse(spec, *use, last);
     }
-    for (const AttributeUse* use : reads) {
+    for (const analysis::AttributeUse* use : reads) {
       if (absl::Status fits = Fits(*use, runs.front(), prices); !fits.ok()) {
         return Refuse(spec, *use, fits);
       }
@@ -131,4 +135,4 @@ absl::Status CheckSpecFitsDeliveries(const AnalysisSpec& spec, const PriceTable&
   return absl::OkStatus();
 }
 
-}  // namespace koppel
+}  // namespace koppel::linker

@@ -13,7 +13,7 @@
 #include "linker/analysis/prices.h"
 #include "linker/linker_store.h"
 
-namespace koppel {
+namespace koppel::linker {
 
 // INVALID_ARGUMENT "<spec>:<line>:<col>: <key path>: <what was delivered, what is needed>".
 // The register must fit in every delivery run, and for a snapshot register every run's period
@@ -21,9 +21,10 @@ namespace koppel {
 // out of the analysis and named in its warnings, but a run that lacks a code the spec filters
 // on or has a code it prices by without a price refuses the spec). Datasets nothing has been
 // delivered for pass (the release warns about them).
-absl::Status CheckSpecFitsDeliveries(const AnalysisSpec& spec, const PriceTable& prices,
-                                     const LinkerStore& store, const std::string& covenant);
+absl::Status CheckSpecFitsDeliveries(const analysis::AnalysisSpec& spec,
+                                     const analysis::PriceTable& prices, const LinkerStore& store,
+                                     const std::string& covenant);
 
-}  // namespace koppel
+}  // namespace koppel::linker
 
 #endif  // KOPPEL_LINKER_ANALYSIS_DELIVERY_CHECK_H_

@@ -19,7 +19,7 @@
 #include "core/refusal.h"
 #include "core/status_macros.h"
 
-namespace koppel {
+namespace koppel::linker {
 namespace {
 
 constexpr size_t kTokenBytes = 32;
@@ -55,7 +55,7 @@ absl::StatusOr<v1::AskFlagsResponse> FlagResponder::Answer(const std::string& ca
         "covenant_binding", covenant_->id);
   }
   const std::vector<std::string> asked(request.flags().begin(), request.flags().end());
-  ASSIGN_OR_RETURN(const PurposeBoundRelease* release,
+  ASSIGN_OR_RETURN(const policy::PurposeBoundRelease* release,
                    covenant_->MayReceiveRelease(caller, request.release(), asked));
   if (std::set<std::string>(asked.begin(), asked.end()).size() != asked.size()) {
     return absl::InvalidArgumentError(fmt::format(
@@ -79,12 +79,12 @@ absl::StatusOr<v1::AskFlagsResponse> FlagResponder::Answer(const std::string& ca
   }
 
   // The flags answered, in the order asked, or the order the covenant lists them.
-  std::vector<const ReleaseFlag*> flags;
+  std::vector<const policy::ReleaseFlag*> flags;
   if (asked.empty()) {
-    for (const ReleaseFlag& flag : release->flags) flags.push_back(&flag);
+    for (const policy::ReleaseFlag& flag : release->flags) flags.push_back(&flag);
   } else {
     for (const std::string& name : asked) {
-      for (const ReleaseFlag& flag : release->flags) {
+      for (const policy::ReleaseFlag& flag : release->flags) {
         if (flag.name == name) flags.push_back(&flag);
       }
     }
@@ -135,7 +135,7 @@ absl::StatusOr<v1::AskFlagsResponse> FlagResponder::Answer(const std::string& ca
   std::vector<std::vector<bool>> raised;
   raised.reserve(flags.size());
   if (!own_index.empty()) {
-    for (const ReleaseFlag* flag : flags) {
+    for (const policy::ReleaseFlag* flag : flags) {
       ASSIGN_OR_RETURN(std::vector<bool> found,
                        store_->HasTokens(covenant_->id, flag->dataset, lookup_tokens.get()));
       std::vector<bool> any(own_index.size(), false);
@@ -147,7 +147,7 @@ absl::StatusOr<v1::AskFlagsResponse> FlagResponder::Answer(const std::string& ca
   }
 
   v1::AskFlagsResponse response;
-  for (const ReleaseFlag* flag : flags) response.add_flags(flag->name);
+  for (const policy::ReleaseFlag* flag : flags) response.add_flags(flag->name);
   response.set_covenant_version(covenant_->version);
   for (int i = 0; i < token_count; ++i) response.add_answers();
   for (size_t k = 0; k < own_index.size(); ++k) {
@@ -166,7 +166,7 @@ absl::StatusOr<v1::AskFlagsResponse> FlagResponder::Answer(const std::string& ca
 // was asked. Answers never build or add anything themselves.
 class FlagResponder::Households {
  public:
-  Households(std::string covenant, FamilyRegister family, const Secret* data_key,
+  Households(std::string covenant, policy::FamilyRegister family, const Secret* data_key,
              const LinkerStore* store, const Options& options)
       : covenant_(std::move(covenant)),
         family_(std::move(family)),
@@ -176,7 +176,7 @@ class FlagResponder::Households {
         worker_([this] { Run(); }) {}
   ~Households() { Stop(); }
 
-  const FamilyRegister& family() const { return family_; }
+  const policy::FamilyRegister& family() const { return family_; }
 
   // The index for `day` holding every batch queued so far, waited for until a second before
   // `deadline` and at most options.max_household_wait.
@@ -460,7 +460,7 @@ class FlagResponder::Households {
   }
 
   const std::string covenant_;
-  const FamilyRegister family_;
+  const policy::FamilyRegister family_;
   const Secret* data_key_;
   const LinkerStore* store_;
   const Options options_;
@@ -493,14 +493,14 @@ class FlagResponder::Households {
   std::thread worker_ ABSL_GUARDED_BY(stop_mutex_);  // last: starts when everything else is ready
 };
 
-FlagResponder::FlagResponder(const Covenant* covenant, const HmacSha256Key* rekey,
+FlagResponder::FlagResponder(const policy::Covenant* covenant, const HmacSha256Key* rekey,
                              const Secret* data_key, const LinkerStore* store,
                              const Options& options)
     : covenant_(covenant), rekey_(rekey), data_key_(data_key), store_(store), options_(options) {
   if (data_key_ == nullptr) return;
-  for (const PurposeBoundRelease& release : covenant_->releases) {
+  for (const policy::PurposeBoundRelease& release : covenant_->releases) {
     if (release.unit != "household") continue;
-    const FamilyRegister& family = release.family;
+    const policy::FamilyRegister& family = release.family;
     const bool known = std::any_of(households_.begin(), households_.end(), [&](const auto& h) {
       return h->family().dataset == family.dataset &&
              h->family().address_from == family.address_from &&
@@ -529,14 +529,14 @@ void FlagResponder::StopBuilding() const {
 }
 
 absl::StatusOr<std::shared_ptr<const HouseholdIndex>> FlagResponder::HouseholdsOf(
-    const PurposeBoundRelease& release, absl::Time deadline) const {
+    const policy::PurposeBoundRelease& release, absl::Time deadline) const {
   if (data_key_ == nullptr) {
     return absl::FailedPreconditionError(
         fmt::format("release '{}' is answered per household, but this responder has no data key",
                     release.name));
   }
   for (const auto& households : households_) {
-    const FamilyRegister& family = households->family();
+    const policy::FamilyRegister& family = households->family();
     if (family.dataset == release.family.dataset &&
         family.address_from == release.family.address_from &&
         family.address_to == release.family.address_to) {
@@ -548,4 +548,4 @@ absl::StatusOr<std::shared_ptr<const HouseholdIndex>> FlagResponder::HouseholdsO
       release.name));
 }
 
-}  // namespace koppel
+}  // namespace koppel::linker

@@ -24,7 +24,7 @@
 #include "linker/linker_store.h"
 #include "policies/covenant.h"
 
-namespace koppel {
+namespace koppel::linker {
 
 // Limits of the household index's background work.
 struct FlagResponderOptions {
@@ -50,8 +50,8 @@ class FlagResponder {
   // `covenant`, `rekey` (K_link of the covenant), `data_key` (opens the register's records for
   // household releases; may be null when the covenant has none) and `store` must outlive the
   // responder.
-  FlagResponder(const Covenant* covenant, const HmacSha256Key* rekey, const Secret* data_key,
-                const LinkerStore* store, const Options& options = {});
+  FlagResponder(const policy::Covenant* covenant, const HmacSha256Key* rekey,
+                const Secret* data_key, const LinkerStore* store, const Options& options = {});
   ~FlagResponder();  // stops the background builds
   FlagResponder(const FlagResponder&) = delete;
   FlagResponder& operator=(const FlagResponder&) = delete;
@@ -85,9 +85,9 @@ class FlagResponder {
 
   // The household index of `release` for today.
   absl::StatusOr<std::shared_ptr<const HouseholdIndex>> HouseholdsOf(
-      const PurposeBoundRelease& release, absl::Time deadline) const;
+      const policy::PurposeBoundRelease& release, absl::Time deadline) const;
 
-  const Covenant* covenant_;
+  const policy::Covenant* covenant_;
   const HmacSha256Key* rekey_;
   const Secret* data_key_;
   const LinkerStore* store_;
@@ -96,6 +96,6 @@ class FlagResponder {
   std::vector<std::unique_ptr<Households>> households_;
 };
 
-}  // namespace koppel
+}  // namespace koppel::linker
 
 #endif  // KOPPEL_LINKER_FLAG_RESPONDER_H_

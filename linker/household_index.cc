@@ -16,7 +16,7 @@
 #include "core/worker_pool.h"
 #include "linker/stored_record.h"
 
-namespace koppel {
+namespace koppel::linker {
 namespace {
 
 // Where the address period sits in the records of one stored batch.
@@ -32,7 +32,7 @@ int Slot(const v1::BatchHeader& header, const std::string& name) {
   return -1;
 }
 
-PeriodSlots SlotsOf(const v1::BatchHeader& header, const FamilyRegister& family) {
+PeriodSlots SlotsOf(const v1::BatchHeader& header, const policy::FamilyRegister& family) {
   return {Slot(header, family.address_from), Slot(header, family.address_to)};
 }
 
@@ -314,7 +314,7 @@ struct RangeScan {
 };
 
 absl::Status ScanRange(const LinkerStore& store, const std::string& covenant,
-                       const FamilyRegister& family, int day, const std::string& begin,
+                       const policy::FamilyRegister& family, int day, const std::string& begin,
                        const std::string& end, const std::atomic<bool>* cancel, RangeScan* out) {
   std::map<std::string, PeriodSlots, std::less<>> batches;
   v1::Record record;
@@ -342,7 +342,7 @@ absl::Status ScanRange(const LinkerStore& store, const std::string& covenant,
 
 absl::StatusOr<HouseholdIndex> HouseholdIndex::Build(const LinkerStore& store,
                                                      const std::string& covenant,
-                                                     const FamilyRegister& family,
+                                                     const policy::FamilyRegister& family,
                                                      const Secret& /*data_key*/, int day,
                                                      const BuildOptions& options) {
   const size_t threads = options.threads > 0 ? static_cast<size_t>(options.threads)
@@ -409,7 +409,7 @@ HouseholdIndex HouseholdIndex::Empty(int day) {
 
 absl::StatusOr<std::vector<RegisterEntry>> HouseholdIndex::ReadBatch(
     const v1::BatchHeader& header, const std::vector<StoredRecord>& records,
-    const FamilyRegister& family, const Secret& /*data_key*/) {
+    const policy::FamilyRegister& family, const Secret& /*data_key*/) {
   std::vector<RegisterEntry> entries;
   const PeriodSlots slots = SlotsOf(header, family);
   if (slots.from < 0) return entries;
@@ -504,4 +504,4 @@ size_t HouseholdIndex::bytes() const {
   return bytes;
 }
 
-}  // namespace koppel
+}  // namespace koppel::linker

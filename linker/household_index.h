@@ -27,7 +27,7 @@
 #include "linker/linker_store.h"
 #include "policies/covenant.h"
 
-namespace koppel {
+namespace koppel::linker {
 
 using TokenKey = std::array<uint8_t, 32>;
 
@@ -53,8 +53,9 @@ class HouseholdIndex {
   // `day` counts days since 1970-01-01. NOT_FOUND when the register dataset holds no records.
   // Scans the register in token ranges on several threads.
   static absl::StatusOr<HouseholdIndex> Build(const LinkerStore& store, const std::string& covenant,
-                                              const FamilyRegister& family, const Secret& data_key,
-                                              int day, const BuildOptions& options = {});
+                                              const policy::FamilyRegister& family,
+                                              const Secret& data_key, int day,
+                                              const BuildOptions& options = {});
 
   // An index for `day` of a register that holds no records yet; batches are added to it.
   static HouseholdIndex Empty(int day);
@@ -63,7 +64,7 @@ class HouseholdIndex {
   // DATA_LOSS when a record does not open.
   static absl::StatusOr<std::vector<RegisterEntry>> ReadBatch(
       const v1::BatchHeader& header, const std::vector<StoredRecord>& records,
-      const FamilyRegister& family, const Secret& data_key);
+      const policy::FamilyRegister& family, const Secret& data_key);
 
   // This index with a committed batch of `records` register records added (`entries` read from
   // it); the same as a full build over the register with the batch.
@@ -92,6 +93,6 @@ class HouseholdIndex {
   std::vector<std::shared_ptr<const Layer>> layers_;  // largest first
 };
 
-}  // namespace koppel
+}  // namespace koppel::linker
 
 #endif  // KOPPEL_LINKER_HOUSEHOLD_INDEX_H_

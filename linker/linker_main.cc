@@ -11,16 +11,22 @@
 #include <map>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "core/audit_log.h"
+#include "core/certificate_expiry.h"
+#include "core/config_file.h"
 #include "core/exit_codes.h"
 #include "core/hmac.h"
 #include "core/identifier_rules.h"
+#include "core/json_log.h"
 #include "core/key_file.h"
 #include "core/key_transport.h"
+#include "core/metrics_server.h"
 #include "core/periodic_task.h"
 #include "core/process_hardening.h"
 #include "core/refusal.h"
+#include "core/service_metrics.h"
 #include "core/service_runner.h"
 #include "core/tls.h"
 #include "koppel/v1/vault.grpc.pb.h"
@@ -28,10 +34,12 @@
 #include "linker/linker_service.h"
 #include "linker/linker_store.h"
 #include "linker/served_covenants.h"
+#include "linker/store_metrics.h"
 #include "policies/covenant_ledger.h"
 #include "policies/covenant_plan.h"
+#include "policies/covenant_signature.h"
 
-namespace koppel {
+namespace koppel::linker {
 namespace {
 
 // kExitDamaged: the store is damaged (or behind what it acknowledged) and must be restored from
@@ -47,12 +55,13 @@ enum ExitCode : int {
   kExitDamaged = 5,
   kExitOldStore = 6,
   kExitOtherFormat = 7,
+  kExitCertificate = 8,
 };
 
 // What each exit code means; a command's --help lists the ones it can return.
 constexpr ExitCodeMeaning kExitCodes[] = {
     {kExitOk, "success"},
-    {kExitUsage, "usage: bad or missing flags"},
+    {kExitUsage, "usage: bad or missing flags, or a bad --config file"},
     {kExitIo, "a file, a key, the vault or the network failed (the message names it)"},
     {kExitConfig, "a covenant is not valid (the message names the rule)"},
     {kExitDamaged,
@@ -61,6 +70,9 @@ constexpr ExitCodeMeaning kExitCodes[] = {
     {kExitOldStore, "--data holds a store in the single-database layout of earlier versions"},
     {kExitOtherFormat,
      "--data holds a STORE_FORMAT this linker does not read (a newer linker's), or none"},
+    {kExitCertificate,
+     "the linker's certificate or the CA's has expired or is not valid yet (the message names "
+     "the file and the date)"},
 };
 
 int Fail(int code, const absl::Status& status) {
@@ -167,17 +179,28 @@ struct ServeFlags {
   std::string keys;
   std::vector<std::string> covenants;
   std::string port_file;
+  std::string metrics_listen;  // empty: no metrics endpoint
+  std::string log_format{"text"};
   std::string vault;
   std::string audit;
   int retention_check_seconds = 60;
   int memory_quota_mib = 1024;
   int min_free_disk_mib = 256;
+  int cert_warn_days = kDefaultCertificateWarnDays;
+  bool check_config = false;
 };
 
 int Serve(const ServeFlags& f) {
   const sigset_t stop_signals = BlockStopSignals();  // before any thread exists
+  if (absl::Status s = SetLogFormat(f.log_format); !s.ok()) return Fail(kExitUsage, s);
   HardenServiceProcess("koppel-linker");
+  if (absl::Status s = CheckMetricsAddress(f.metrics_listen, f.listen); !s.ok()) {
+    return Fail(kExitUsage, s);
+  }
   const TlsFiles tls = TlsFiles::FromPkiDir(f.pki, f.name);
+  if (absl::Status s = LogCertificateExpiry(tls, f.cert_warn_days); !s.ok()) {
+    return Fail(absl::IsFailedPrecondition(s) ? kExitCertificate : kExitIo, s);
+  }
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = MakeServerCredentials(tls);
   if (!credentials.ok()) return Fail(kExitIo, credentials.status());
   std::error_code ec;
@@ -195,27 +218,28 @@ int Serve(const ServeFlags& f) {
   if (!signing.ok()) return Fail(kExitIo, signing.status());
   const std::string audit_path =
       f.audit.empty() ? (std::filesystem::path(f.data) / "audit.log").string() : f.audit;
-  absl::StatusOr<std::unique_ptr<CovenantLedger>> ledger = CovenantLedger::Open(
+  absl::StatusOr<std::unique_ptr<policy::CovenantLedger>> ledger = policy::CovenantLedger::Open(
       std::filesystem::path(f.data) / "covenants.json", !std::filesystem::exists(audit_path, ec));
   if (!ledger.ok()) return Fail(kExitIo, ledger.status());
   absl::StatusOr<std::unique_ptr<AuditLog>> audit = AuditLog::Open(audit_path, *signing, "linker");
   if (!audit.ok()) return Fail(kExitIo, audit.status());
 
   std::vector<std::filesystem::path> files(f.covenants.begin(), f.covenants.end());
-  absl::StatusOr<CovenantPlan> plan = PlanCovenants(files, ledger->get(), absl::Now());
+  absl::StatusOr<policy::CovenantPlan> plan =
+      policy::PlanCovenants(files, ledger->get(), absl::Now());
   if (!plan.ok()) return Fail(kExitConfig, plan.status());
   for (const std::string& note : plan->notes) spdlog::info("{}", note);
   ServedCovenants covenants(store->get(), ledger->get(), audit->get());
   // A deletion cut short by a crash (even halfway through removing the covenant's directory)
   // is finished now: the ledger says "ended" but not yet "deleted".
   if (absl::Status s = covenants.ResumePendingDeletions(); !s.ok()) return Fail(kExitIo, s);
-  for (const SignedCovenant& ended : plan->end) {
+  for (const policy::SignedCovenant& ended : plan->end) {
     absl::StatusOr<LinkerStore::Deleted> deleted = covenants.End(
         ended.covenant.id, "retention_deletion", "linker", "retention period over", absl::Now());
     if (!deleted.ok()) return Fail(kExitIo, deleted.status());
   }
-  for (SignedCovenant& signed_covenant : plan->serve) {
-    const Covenant& c = signed_covenant.covenant;
+  for (policy::SignedCovenant& signed_covenant : plan->serve) {
+    const policy::Covenant& c = signed_covenant.covenant;
     absl::Status in_force = c.InForce(absl::Now());
     const std::string state = in_force.ok() ? "in force" : std::string(in_force.message());
     if (absl::Status s = (*audit)->Append(
@@ -250,6 +274,7 @@ int Serve(const ServeFlags& f) {
                covenants.All().size(), f.data, audit_path);
   ServiceOptions options;
   options.name = "koppel-linker";
+  options.grpc_service = v1::LinkerService::service_full_name();
   options.listen = f.listen;
   options.port_file = f.port_file;
   options.max_receive_bytes = static_cast<int>(BatchIngester::kMaxSealedBytes + (1 << 20));
@@ -257,7 +282,10 @@ int Serve(const ServeFlags& f) {
   RefusalAudit refusals(audit->get());
   options.admit = [&covenants, &refusals](std::string_view peer, std::string_view method) {
     absl::Status admitted = covenants.Admit(peer, method);
-    if (!admitted.ok()) refusals.Note(peer, method, admitted);
+    if (!admitted.ok()) {
+      refusals.Note(peer, method, admitted);
+      CountRefusal(MetricsRegistry::Default(), "linker", MethodLabel(method), admitted);
+    }
     return admitted;
   };
   options.on_stop = [&covenants] {  // answers waiting for a household index give up
@@ -265,8 +293,24 @@ int Serve(const ServeFlags& f) {
       served->flags().StopBuilding();
     }
   };
+  std::unique_ptr<MetricsServer> metrics;  // stops before what it reports on goes
+  if (!f.metrics_listen.empty()) {
+    RegisterServiceMetrics(MetricsRegistry::Default(), "linker", tls.cert);
+    RegisterStoreMetrics(MetricsRegistry::Default(), &covenants, store->get());
+    absl::StatusOr<std::unique_ptr<MetricsServer>> started =
+        MetricsServer::Start(f.metrics_listen, &MetricsRegistry::Default());
+    if (!started.ok()) return Fail(kExitIo, started.status());
+    metrics = *std::move(started);
+    spdlog::info("koppel-linker serving metrics on http://{}/metrics (port {})", f.metrics_listen,
+                 metrics->port());
+  }
   absl::Status outcome;
   {
+    PeriodicTask certificates(std::chrono::hours(24), [&tls, &f] {
+      if (absl::Status s = LogCertificateExpiry(tls, f.cert_warn_days); !s.ok()) {
+        spdlog::error("{}", std::string(s.message()));
+      }
+    });
     PeriodicTask retention(std::chrono::seconds(f.retention_check_seconds), [&covenants] {
       covenants.RetryPendingDeletions();  // deletions that failed before
       covenants.EndExpired(absl::Now());
@@ -275,6 +319,49 @@ int Serve(const ServeFlags& f) {
   }
   if (!outcome.ok()) return Fail(kExitIo, outcome);
   spdlog::info("koppel-linker stopped after storing {} batches", service.batches_stored());
+  return kExitOk;
+}
+
+// --check-config: reads what a start reads (certificates, keys, every covenant and its
+// signatures) and starts nothing: no store is opened, no port bound, nothing written. The ledger's
+// checks (an older version than one served before) happen at the real start.
+int CheckConfig(const ServeFlags& f) {
+  if (absl::Status s = CheckMetricsAddress(f.metrics_listen, f.listen); !s.ok()) {
+    return Fail(kExitUsage, s);
+  }
+  const TlsFiles tls = TlsFiles::FromPkiDir(f.pki, f.name);
+  if (absl::Status s = LogCertificateExpiry(tls, f.cert_warn_days); !s.ok()) {
+    return Fail(absl::IsFailedPrecondition(s) ? kExitCertificate : kExitIo, s);
+  }
+  if (auto credentials = MakeServerCredentials(tls); !credentials.ok()) {
+    return Fail(kExitIo, credentials.status());
+  }
+  if (absl::StatusOr<Secret> signing = ReadKeyFile(
+          std::filesystem::path(f.keys) / "linker-signing.key", crypto_sign_SECRETKEYBYTES);
+      !signing.ok()) {
+    return Fail(kExitIo, signing.status());
+  }
+  std::error_code ec;
+  if (std::filesystem::exists(f.data, ec) && !std::filesystem::is_directory(f.data, ec)) {
+    return Fail(kExitIo, absl::FailedPreconditionError(
+                             fmt::format("--data {} exists and is not a directory", f.data)));
+  }
+  std::vector<std::filesystem::path> files(f.covenants.begin(), f.covenants.end());
+  absl::StatusOr<policy::CovenantPlan> plan = policy::PlanCovenants(files, nullptr, absl::Now());
+  if (!plan.ok()) return Fail(kExitConfig, plan.status());
+  std::vector<std::string> served;
+  for (const policy::SignedCovenant& c : plan->serve) {
+    served.push_back(fmt::format("{} version {}", c.covenant.id, c.covenant.version));
+  }
+  fmt::print("koppel-linker: configuration OK: listen {}, data {}, serves {} covenant(s): {}\n",
+             f.listen, f.data, served.size(), absl::StrJoin(served, ", "));
+  for (const std::string& note : plan->notes) fmt::print("koppel-linker: note: {}\n", note);
+  for (const policy::SignedCovenant& c : plan->end) {
+    fmt::print(
+        "koppel-linker: warning: covenant {} version {} is past its retention period: a start "
+        "ends it (its data deleted)\n",
+        c.covenant.id, c.covenant.version);
+  }
   return kExitOk;
 }
 
@@ -312,12 +399,13 @@ int Main(int argc, char** argv) {
       "koppel-linker: stores sealed batches from agents and acknowledges them with "
       "signed receipts, over mutual TLS."};
   app.require_subcommand(1);
-  app.footer(ExitCodesFooter(
-      kExitCodes,
-      {kExitOk, kExitUsage, kExitIo, kExitConfig, kExitDamaged, kExitOldStore, kExitOtherFormat},
-      "Each command's --help lists the codes it can return."));
+  app.footer(ExitCodesFooter(kExitCodes,
+                             {kExitOk, kExitUsage, kExitIo, kExitConfig, kExitDamaged,
+                              kExitOldStore, kExitOtherFormat, kExitCertificate},
+                             "Each command's --help lists the codes it can return."));
   ServeFlags f;
-  CLI::App* serve = app.add_subcommand("serve", "run the linker service until SIGTERM");
+  CLI::App* serve = app.add_subcommand(
+      "serve", "run the linker service until SIGTERM (flags may also come from --config FILE)");
   serve->add_option("--listen", f.listen, "address:port to listen on (port 0: any free port)");
   serve->add_option("--pki", f.pki, "directory made by scripts/pki")
       ->required()
@@ -338,6 +426,14 @@ int Main(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingFile);
   serve->add_option("--port-file", f.port_file, "write the port listened on to this file");
+  serve->add_option("--metrics-listen", f.metrics_listen,
+                    "serve Prometheus metrics over plain HTTP at http://ADDRESS:PORT/metrics "
+                    "(an IP address; not the --listen address; default: no metrics endpoint)");
+  serve
+      ->add_option("--log-format", f.log_format,
+                   "text: log lines for people; json: one JSON object a line (time, level, "
+                   "message)")
+      ->check(CLI::IsMember({"text", "json"}));
   serve->add_option("--vault", f.vault,
                     "vault address: the covenant's data key comes from there (without it, it is "
                     "derived from the linker's master key, for offline use)");
@@ -356,24 +452,37 @@ int Main(int argc, char** argv) {
                    "refuse batches (the agent retries later) while less than this is free on "
                    "the data directory's disk; 0: until RocksDB fails")
       ->check(CLI::Range(0, 1 << 30));
-  serve->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo, kExitConfig,
-                                             kExitDamaged, kExitOldStore, kExitOtherFormat}));
+  serve
+      ->add_option("--cert-warn-days", f.cert_warn_days,
+                   "warn in the log when the linker's certificate or the CA's expires within "
+                   "this many days (checked at start and daily; 0: never)")
+      ->check(CLI::Range(0, 3650));
+  serve->footer(
+      ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo, kExitConfig, kExitDamaged,
+                                   kExitOldStore, kExitOtherFormat, kExitCertificate}));
   std::string keygen_dir;
   CLI::App* keygen = app.add_subcommand("keygen", "create the linker's keys in a directory");
   keygen->add_option("--out", keygen_dir, "directory for the key files")->required();
   keygen->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo}));
+  serve
+      ->add_flag("--check-config", f.check_config,
+                 "check the configuration (flags and --config file: certificates, keys, "
+                 "covenants and their signatures) and exit without starting anything; not "
+                 "settable in the --config file")
+      ->configurable(false);
+  AddConfigFileOption(&app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
   if (sodium_init() < 0) return kExitIo;
-  if (serve->parsed()) return Serve(f);
+  if (serve->parsed()) return f.check_config ? CheckConfig(f) : Serve(f);
   if (keygen->parsed()) return Keygen(keygen_dir);
   return kExitUsage;
 }
 
 }  // namespace
-}  // namespace koppel
+}  // namespace koppel::linker
 
-int main(int argc, char** argv) { return koppel::Main(argc, argv); }
+int main(int argc, char** argv) { return koppel::linker::Main(argc, argv); }

@@ -8,12 +8,18 @@
 #include "core/identifier_rules.h"
 #include "core/log_safe.h"
 #include "core/refusal.h"
+#include "core/service_metrics.h"
 #include "core/status_macros.h"
 #include "core/tls.h"
 #include "policies/end_statement.h"
 
-namespace koppel {
+namespace koppel::linker {
 namespace {
+
+constexpr char kService[] = "linker";
+
+// Seconds since `start`, for a latency histogram.
+double SecondsSince(absl::Time start) { return absl::ToDoubleSeconds(absl::Now() - start); }
 
 grpc::Status Unauthenticated() {
   return ToGrpcStatus(WithServiceRule(
@@ -36,9 +42,33 @@ absl::Status LinkerService::Audit(std::string_view event, std::string_view actor
   return s;
 }
 
+void LinkerService::CountRefusal(std::string_view method, const absl::Status& why) {
+  koppel::CountRefusal(*metrics_, kService, method, why);
+}
+
+void LinkerService::CountIngested(const v1::Receipt& receipt) {
+  const MetricLabels labels = {{"covenant", receipt.covenant_id()}, {"dataset", receipt.dataset()}};
+  if (receipt.duplicate()) {
+    metrics_
+        ->GetCounter("koppel_linker_batches_reacknowledged_total",
+                     "Batches delivered again and acknowledged as already held", labels)
+        .Increment();
+    return;
+  }
+  metrics_->GetCounter("koppel_linker_batches_ingested_total", "Batches stored", labels)
+      .Increment();
+  metrics_
+      ->GetCounter("koppel_linker_records_ingested_total", "Records stored from batches", labels)
+      .Increment(receipt.records_accepted());
+  metrics_
+      ->GetCounter("koppel_linker_records_rejected_total",
+                   "Records of stored batches the linker rejected", labels)
+      .Increment(receipt.records_rejected());
+}
+
 std::optional<grpc::Status> LinkerService::RefuseMalformed(
-    std::string_view operation, std::string_view event, const std::string& caller,
-    const google::protobuf::Message& request) {
+    std::string_view operation, std::string_view event, std::string_view method,
+    const std::string& caller, const google::protobuf::Message& request) {
   if (!IsName(caller)) {
     spdlog::warn("refused {}: the certificate identity {} ({} bytes) is not a party name",
                  operation, LogSafe(caller), caller.size());
@@ -46,6 +76,7 @@ std::optional<grpc::Status> LinkerService::RefuseMalformed(
         absl::UnauthenticatedError(fmt::format(
             "the client certificate's common name is not a party name (rule: {})", kNameRule)),
         "party_name");
+    CountRefusal(method, refused);
     (void)Audit(event, "", "",
                 {{"field", "certificate common name"},
                  {"length", caller.size()},
@@ -56,6 +87,7 @@ std::optional<grpc::Status> LinkerService::RefuseMalformed(
   std::optional<FieldViolation> violation = CheckRequestFields(request);
   if (!violation.has_value()) return std::nullopt;
   const absl::Status refused = WithServiceRule(violation->ToStatus(), "request_field");
+  CountRefusal(method, refused);
   spdlog::warn("refused {} from {}: {}", operation, LogSafe(caller), LogSafe(refused));
   (void)Audit(event, caller, "",
               {{"field", violation->field},
@@ -84,12 +116,14 @@ grpc::Status LinkerService::Deliver(
   v1::DeliverRequest request;
   while (stream->Read(&request)) {
     if (std::optional<grpc::Status> refused =
-            RefuseMalformed("a delivery", "delivery_refused", sender, request)) {
+            RefuseMalformed("a delivery", "delivery_refused", "Deliver", sender, request)) {
       return *refused;
     }
     const v1::SealedBatch& batch = request.batch();
+    const absl::Time start = absl::Now();
     absl::StatusOr<v1::Receipt> receipt = Ingest(sender, batch);
     if (!receipt.ok()) {
+      CountRefusal("Deliver", receipt.status());
       // Batch ids and party names only: the linker never sees an identifier to log.
       spdlog::warn("refused batch {} of {} from {}: {}", LogSafe(batch.batch_id()),
                    LogSafe(batch.dataset()), LogSafe(sender), LogSafe(receipt.status()));
@@ -109,6 +143,11 @@ grpc::Status LinkerService::Deliver(
         !s.ok()) {
       return ToGrpcStatus(s);  // stored, but not acknowledged: the agent sends it again
     }
+    metrics_
+        ->GetHistogram("koppel_linker_batch_ingest_seconds",
+                       "Time to check, re-key and store a batch durably", kLatencyBuckets)
+        .Observe(SecondsSince(start));
+    CountIngested(*receipt);
     if (!receipt->duplicate()) ++batches_stored_;
     spdlog::info("{} batch {} of {} from {} under {}: {} records",
                  receipt->duplicate() ? "re-acknowledged" : "stored", LogSafe(receipt->batch_id()),
@@ -149,9 +188,16 @@ grpc::Status LinkerService::Query(grpc::ServerContext* context, const v1::QueryR
   const std::string caller = PeerIdentity(*context);
   if (caller.empty()) return Unauthenticated();
   if (std::optional<grpc::Status> refused =
-          RefuseMalformed("a query", "query_refused", caller, *request)) {
+          RefuseMalformed("a query", "query_refused", "Query", caller, *request)) {
     return *refused;
   }
+  const absl::Time start = absl::Now();
+  absl::Cleanup observe = [this, start] {
+    metrics_
+        ->GetHistogram("koppel_linker_query_seconds", "Time to answer a query or release",
+                       kLatencyBuckets, {{"method", "Query"}})
+        .Observe(SecondsSince(start));
+  };
   std::string covenant_id = request->covenant_id();  // the one held, once known
   absl::StatusOr<v1::Release> release = [&]() -> absl::StatusOr<v1::Release> {
     ASSIGN_OR_RETURN(CovenantHold hold,
@@ -164,6 +210,7 @@ grpc::Status LinkerService::Query(grpc::ServerContext* context, const v1::QueryR
     return hold->queries().Run(caller, *request);
   }();
   if (!release.ok()) {
+    CountRefusal("Query", release.status());
     spdlog::warn("refused query {} from {}: {}", LogSafe(request->spec_name()), LogSafe(caller),
                  LogSafe(release.status()));
     (void)Audit("query_refused", caller, covenant_id,
@@ -215,10 +262,17 @@ grpc::Status LinkerService::AskFlags(grpc::ServerContext* context,
   };
   const std::string caller = PeerIdentity(*context);
   if (caller.empty()) return Unauthenticated();
-  if (std::optional<grpc::Status> refused =
-          RefuseMalformed("a purpose-bound release", "flags_refused", caller, *request)) {
+  if (std::optional<grpc::Status> refused = RefuseMalformed(
+          "a purpose-bound release", "flags_refused", "AskFlags", caller, *request)) {
     return *refused;
   }
+  const absl::Time start = absl::Now();
+  absl::Cleanup observe = [this, start] {
+    metrics_
+        ->GetHistogram("koppel_linker_query_seconds", "Time to answer a query or release",
+                       kLatencyBuckets, {{"method", "AskFlags"}})
+        .Observe(SecondsSince(start));
+  };
   absl::StatusOr<v1::AskFlagsResponse> answer = [&]() -> absl::StatusOr<v1::AskFlagsResponse> {
     ASSIGN_OR_RETURN(CovenantHold hold, covenants_->Hold(request->covenant_id(), "", absl::Now()));
     const auto deadline = context->deadline();  // a household answer waits for its index
@@ -228,6 +282,7 @@ grpc::Status LinkerService::AskFlags(grpc::ServerContext* context,
                                     : absl::FromChrono(deadline));
   }();
   if (!answer.ok()) {
+    CountRefusal("AskFlags", answer.status());
     spdlog::warn("refused release {} to {}: {}", LogSafe(request->release()), LogSafe(caller),
                  LogSafe(answer.status()));
     (void)Audit("flags_refused", caller, request->covenant_id(),
@@ -261,7 +316,7 @@ grpc::Status LinkerService::EndCovenant(grpc::ServerContext* context,
   const std::string caller = PeerIdentity(*context);
   if (caller.empty()) return Unauthenticated();
   if (std::optional<grpc::Status> refused =
-          RefuseMalformed("a covenant end", "end_refused", caller, *request)) {
+          RefuseMalformed("a covenant end", "end_refused", "EndCovenant", caller, *request)) {
     return *refused;
   }
   response->set_covenant_id(request->covenant_id());
@@ -285,8 +340,9 @@ grpc::Status LinkerService::EndCovenant(grpc::ServerContext* context,
     return ToGrpcStatus(served.status());
   }
   absl::StatusOr<std::string> officer =
-      VerifyEndStatement((*served)->covenant(), *request, absl::Now());
+      policy::VerifyEndStatement((*served)->covenant(), *request, absl::Now());
   if (!officer.ok()) {
+    CountRefusal("EndCovenant", officer.status());
     (void)Audit("end_refused", caller, request->covenant_id(),
                 {{"reason", std::string(officer.status().message())},
                  {"rule", RefusalRule(officer.status())}});
@@ -301,4 +357,4 @@ grpc::Status LinkerService::EndCovenant(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-}  // namespace koppel
+}  // namespace koppel::linker

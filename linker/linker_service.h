@@ -2,7 +2,8 @@
 // covenant the request is made under (held for the request, in force now), hands the request to
 // that covenant's ingester, query runner or flag responder, and writes every delivery, query,
 // release and covenant end to the audit log. Every request is checked against the identifier
-// rules before any of it is logged, and what is logged of a client's strings is escaped.
+// rules before any of it is logged, and what is logged of a client's strings is escaped. It
+// counts deliveries, refusals and latencies into a metrics registry (docs/operations.md).
 #ifndef KOPPEL_LINKER_LINKER_SERVICE_H_
 #define KOPPEL_LINKER_LINKER_SERVICE_H_
 
@@ -11,16 +12,18 @@
 #include <string_view>
 
 #include "core/audit_log.h"
+#include "core/metrics.h"
 #include "koppel/v1/linker.grpc.pb.h"
 #include "linker/linker_store.h"
 #include "linker/served_covenants.h"
 
-namespace koppel {
+namespace koppel::linker {
 
 class LinkerService final : public v1::LinkerService::Service {
  public:
-  LinkerService(ServedCovenants* covenants, LinkerStore* store, AuditLog* audit)
-      : covenants_(covenants), store_(store), audit_(audit) {}
+  LinkerService(ServedCovenants* covenants, LinkerStore* store, AuditLog* audit,
+                MetricsRegistry* metrics = &MetricsRegistry::Default())
+      : covenants_(covenants), store_(store), audit_(audit), metrics_(metrics) {}
 
   grpc::Status Deliver(
       grpc::ServerContext* context,
@@ -44,18 +47,23 @@ class LinkerService final : public v1::LinkerService::Service {
                      const nlohmann::json& details);
   // Empty when the caller's certificate identity is a party name and every field of `request`
   // follows its rule (core/identifier_rules.h). Otherwise the refusal, logged and audited as
-  // `event` before anything else of the request: the field, its length and the rule, never
-  // its content.
+  // `event` and counted for `method` before anything else of the request: the field, its
+  // length and the rule, never its content.
   std::optional<grpc::Status> RefuseMalformed(std::string_view operation, std::string_view event,
-                                              const std::string& caller,
+                                              std::string_view method, const std::string& caller,
                                               const google::protobuf::Message& request);
 
   ServedCovenants* covenants_;
   LinkerStore* store_;
   AuditLog* audit_;
+  // What an ingested batch adds to the counts of its covenant and dataset.
+  void CountIngested(const v1::Receipt& receipt);
+  void CountRefusal(std::string_view method, const absl::Status& why);
+
+  MetricsRegistry* metrics_;
   std::atomic<uint64_t> batches_stored_{0};
 };
 
-}  // namespace koppel
+}  // namespace koppel::linker
 
 #endif  // KOPPEL_LINKER_LINKER_SERVICE_H_

@@ -18,7 +18,7 @@
 #include "core/log_safe.h"
 #include "core/status_macros.h"
 
-namespace koppel {
+namespace koppel::linker {
 namespace {
 
 constexpr std::string_view kFormatFile = "STORE_FORMAT";
@@ -222,6 +222,12 @@ absl::StatusOr<std::shared_ptr<CovenantStore>> LinkerStore::Find(const std::stri
   return it->second;
 }
 
+absl::StatusOr<uint64_t> LinkerStore::IntProperty(const std::string& covenant,
+                                                  const std::string& name) const {
+  ASSIGN_OR_RETURN(std::shared_ptr<CovenantStore> store, Find(covenant, "reading a property"));
+  return store->IntProperty(name);
+}
+
 absl::StatusOr<std::optional<v1::Receipt>> LinkerStore::FindReceipt(
     const std::string& covenant, const std::string& batch_id) const {
   ASSIGN_OR_RETURN(std::shared_ptr<CovenantStore> store, Find(covenant, "reading a receipt"));
@@ -383,4 +389,4 @@ absl::Status LinkerStore::Scan(
   return store->Scan(dataset, visit);
 }
 
-}  // namespace koppel
+}  // namespace koppel::linker

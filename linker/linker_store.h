@@ -34,7 +34,7 @@
 #include "koppel/v1/linker.pb.h"
 #include "linker/covenant_store.h"
 
-namespace koppel {
+namespace koppel::linker {
 
 class LinkerStore {
  public:
@@ -102,6 +102,8 @@ class LinkerStore {
 
   // The counts of every dataset of every open covenant.
   absl::StatusOr<std::vector<v1::DatasetStatus>> Status() const ABSL_LOCKS_EXCLUDED(mutex_);
+  // A RocksDB integer property of a covenant's open store (CovenantStore::IntProperty).
+  absl::StatusOr<uint64_t> IntProperty(const std::string& covenant, const std::string& name) const;
 
   // The schema (a batch header without its sequence) of every delivery run of a covenant's
   // dataset, as its first batch fixed it: what an analysis spec is checked against.
@@ -167,6 +169,6 @@ class LinkerStore {
   absl::Mutex deleting_;  // one deletion at a time
 };
 
-}  // namespace koppel
+}  // namespace koppel::linker
 
 #endif  // KOPPEL_LINKER_LINKER_STORE_H_

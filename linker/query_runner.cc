@@ -18,27 +18,30 @@
 #include "linker/release_history.h"
 #include "linker/store_record_source.h"
 
-namespace koppel {
+namespace koppel::linker {
 namespace {
 
-absl::Status Refuse(const Covenant& covenant, const std::string& what, const std::string& rule) {
+absl::Status Refuse(const policy::Covenant& covenant, const std::string& what,
+                    const std::string& rule) {
   return WithCovenantRule(
       absl::PermissionDeniedError(
           fmt::format("covenant {} v{}: {} (rule: {})", covenant.id, covenant.version, what, rule)),
       rule, covenant.id, covenant.version);
 }
 
-bool HasCosts(const AnalysisSpec& spec) {
-  for (const TableSpec& table : spec.tables) {
-    if (table.kind == TableKind::kCosts || table.kind == TableKind::kSensitivity) return true;
+bool HasCosts(const analysis::AnalysisSpec& spec) {
+  for (const analysis::TableSpec& table : spec.tables) {
+    if (table.kind == analysis::TableKind::kCosts ||
+        table.kind == analysis::TableKind::kSensitivity)
+      return true;
   }
   return false;
 }
 
-absl::StatusOr<PriceTable> PricesOf(const AnalysisSpec& spec,
-                                    const google::protobuf::Map<std::string, std::string>& files,
-                                    const std::string& source) {
-  if (spec.prices_file.empty()) return PriceTable{};
+absl::StatusOr<analysis::PriceTable> PricesOf(
+    const analysis::AnalysisSpec& spec,
+    const google::protobuf::Map<std::string, std::string>& files, const std::string& source) {
+  if (spec.prices_file.empty()) return analysis::PriceTable{};
   auto file = files.find(spec.prices_file);
   if (file == files.end()) {
     return absl::InvalidArgumentError(fmt::format(
@@ -46,7 +49,7 @@ absl::StatusOr<PriceTable> PricesOf(const AnalysisSpec& spec,
         "koppel query does this itself)",
         source, spec.prices_file));
   }
-  return ParsePrices(file->second, spec.prices_file);
+  return analysis::ParsePrices(file->second, spec.prices_file);
 }
 
 // Earlier exact releases computed by the same spec on the same deliveries are one quantity
@@ -61,12 +64,12 @@ std::string VersionKey(const v1::ReleaseRecord& record) {
 }
 
 struct Recomputed {
-  std::shared_ptr<const AnalysisResult> result;
-  std::vector<CellState> count_states;
-  std::vector<CellState> sum_states;
+  std::shared_ptr<const analysis::AnalysisResult> result;
+  std::vector<analysis::CellState> count_states;
+  std::vector<analysis::CellState> sum_states;
 };
 
-absl::Status Mismatch(const Covenant& covenant, const v1::ReleaseRecord& record,
+absl::Status Mismatch(const policy::Covenant& covenant, const v1::ReleaseRecord& record,
                       const std::string& what) {
   return absl::FailedPreconditionError(fmt::format(
       "covenant {}: release {} ({} for {} at {}) cannot be recomputed from the deliveries it "
@@ -77,8 +80,8 @@ absl::Status Mismatch(const Covenant& covenant, const v1::ReleaseRecord& record,
       what));
 }
 
-absl::Status CheckValues(const Covenant& covenant, const v1::ReleaseRecord& record,
-                         const AnalysisResult& result) {
+absl::Status CheckValues(const policy::Covenant& covenant, const v1::ReleaseRecord& record,
+                         const analysis::AnalysisResult& result) {
   if (static_cast<int>(result.count_cells.size()) != record.count_values_size() ||
       static_cast<int>(result.sum_cells.size()) != record.sum_values_size()) {
     return Mismatch(covenant, record, "it has a different number of cells now");
@@ -98,18 +101,20 @@ absl::Status CheckValues(const Covenant& covenant, const v1::ReleaseRecord& reco
 }
 
 void MarkPublished(const google::protobuf::RepeatedField<bool>& published,
-                   std::vector<CellState>* states) {
-  states->resize(static_cast<size_t>(published.size()), CellState::kSecondary);
+                   std::vector<analysis::CellState>* states) {
+  states->resize(static_cast<size_t>(published.size()), analysis::CellState::kSecondary);
   for (int i = 0; i < published.size(); ++i) {
-    if (published.Get(i)) (*states)[static_cast<size_t>(i)] = CellState::kPublished;
+    if (published.Get(i)) (*states)[static_cast<size_t>(i)] = analysis::CellState::kPublished;
   }
 }
 
 }  // namespace
 
-absl::Status CheckSpecAllowed(const AnalysisSpec& spec, const Covenant& covenant) {
-  const AnalysisPolicy& policy = covenant.analysis;
-  auto need_measure = [&](const TableSpec& table, const std::string& measure) -> absl::Status {
+absl::Status CheckSpecAllowed(const analysis::AnalysisSpec& spec,
+                              const policy::Covenant& covenant) {
+  const policy::AnalysisPolicy& policy = covenant.analysis;
+  auto need_measure = [&](const analysis::TableSpec& table,
+                          const std::string& measure) -> absl::Status {
     if (policy.measures.contains(measure)) return absl::OkStatus();
     return Refuse(covenant,
                   fmt::format("table '{}' asks for the measure '{}', which the covenant "
@@ -117,10 +122,10 @@ absl::Status CheckSpecAllowed(const AnalysisSpec& spec, const Covenant& covenant
                               table.name, measure),
                   "analysis.measures");
   };
-  for (const TableSpec& table : spec.tables) {
-    const char* dimension = table.rows == Dimension::kArea            ? "area"
-                            : table.rows == Dimension::kHouseholdType ? "household_type"
-                                                                      : nullptr;
+  for (const analysis::TableSpec& table : spec.tables) {
+    const char* dimension = table.rows == analysis::Dimension::kArea            ? "area"
+                            : table.rows == analysis::Dimension::kHouseholdType ? "household_type"
+                                                                                : nullptr;
     if (dimension != nullptr && !policy.dimensions.contains(dimension)) {
       return Refuse(covenant,
                     fmt::format("table '{}' groups by '{}', which the covenant does not "
@@ -128,10 +133,10 @@ absl::Status CheckSpecAllowed(const AnalysisSpec& spec, const Covenant& covenant
                                 table.name, dimension),
                     "analysis.dimensions");
     }
-    const char* kind = table.kind == TableKind::kCounts    ? "counts"
-                       : table.kind == TableKind::kOverlap ? "overlap"
-                       : table.kind == TableKind::kCosts   ? "costs"
-                                                           : "sensitivity";
+    const char* kind = table.kind == analysis::TableKind::kCounts    ? "counts"
+                       : table.kind == analysis::TableKind::kOverlap ? "overlap"
+                       : table.kind == analysis::TableKind::kCosts   ? "costs"
+                                                                     : "sensitivity";
     if (!policy.table_kinds.contains(kind)) {
       return Refuse(covenant,
                     fmt::format("table '{}' is a {} table, which the covenant does not "
@@ -140,17 +145,17 @@ absl::Status CheckSpecAllowed(const AnalysisSpec& spec, const Covenant& covenant
                     "analysis.table_kinds");
     }
     switch (table.kind) {
-      case TableKind::kCounts:
+      case analysis::TableKind::kCounts:
         RETURN_IF_ERROR(need_measure(table, "count"));
-        for (const CountColumn& column : table.columns) {
+        for (const analysis::CountColumn& column : table.columns) {
           if (column.percent) RETURN_IF_ERROR(need_measure(table, "percent"));
         }
         break;
-      case TableKind::kOverlap:
+      case analysis::TableKind::kOverlap:
         RETURN_IF_ERROR(need_measure(table, "count"));
         break;
-      case TableKind::kCosts:
-      case TableKind::kSensitivity:
+      case analysis::TableKind::kCosts:
+      case analysis::TableKind::kSensitivity:
         RETURN_IF_ERROR(need_measure(table, "cost"));
         break;
     }
@@ -165,7 +170,7 @@ absl::Status CheckSpecAllowed(const AnalysisSpec& spec, const Covenant& covenant
   return absl::OkStatus();
 }
 
-SpecDigests DigestsOf(const v1::QueryRequest& request, const AnalysisSpec& spec) {
+SpecDigests DigestsOf(const v1::QueryRequest& request, const analysis::AnalysisSpec& spec) {
   SpecDigests digests;
   digests.spec = Sha256Hex(request.spec_yaml());
   if (!spec.prices_file.empty()) {
@@ -175,45 +180,48 @@ SpecDigests DigestsOf(const v1::QueryRequest& request, const AnalysisSpec& spec)
   return digests;
 }
 
-absl::StatusOr<std::unique_ptr<PerturbationTable>> LoadPerturbationTable(
-    const Covenant& covenant, const std::filesystem::path& covenant_file) {
-  const AnalysisPolicy& policy = covenant.analysis;
-  if (policy.exploratory != ExploratoryMode::kPerturb) return nullptr;
+absl::StatusOr<std::unique_ptr<analysis::PerturbationTable>> LoadPerturbationTable(
+    const policy::Covenant& covenant, const std::filesystem::path& covenant_file) {
+  const policy::AnalysisPolicy& policy = covenant.analysis;
+  if (policy.exploratory != policy::ExploratoryMode::kPerturb) return nullptr;
   if (policy.perturbation.table == "default") {
-    return std::make_unique<PerturbationTable>(PerturbationTable::Default());
+    return std::make_unique<analysis::PerturbationTable>(analysis::PerturbationTable::Default());
   }
   const std::filesystem::path path = covenant_file.parent_path() / policy.perturbation.table;
-  absl::StatusOr<std::string> text =
-      ReadPinnedFile(covenant_file, policy.perturbation.table, policy.perturbation.table_sha256);
+  absl::StatusOr<std::string> text = policy::ReadPinnedFile(
+      covenant_file, policy.perturbation.table, policy.perturbation.table_sha256);
   if (!text.ok()) {
     return absl::FailedPreconditionError(fmt::format(
         "covenant {}: its perturbation table (analysis.perturbation.table): {}; restore the file "
         "the officers signed for",
         covenant.id, std::string(text.status().message())));
   }
-  absl::StatusOr<PerturbationTable> table = PerturbationTable::Parse(*text, path.string());
+  absl::StatusOr<analysis::PerturbationTable> table =
+      analysis::PerturbationTable::Parse(*text, path.string());
   if (!table.ok()) {
     return absl::FailedPreconditionError(
         fmt::format("covenant {}: its perturbation table is malformed: {}", covenant.id,
                     std::string(table.status().message())));
   }
-  return std::make_unique<PerturbationTable>(std::move(*table));
+  return std::make_unique<analysis::PerturbationTable>(std::move(*table));
 }
 
 absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
                                              const v1::QueryRequest& request) {
   RETURN_IF_ERROR(covenant_->analysis.MayQuery(*covenant_, caller));
   const std::string source = request.spec_name().empty() ? "spec" : request.spec_name();
-  ASSIGN_OR_RETURN(AnalysisSpec spec, ParseAnalysisSpec(request.spec_yaml(), source));
+  ASSIGN_OR_RETURN(analysis::AnalysisSpec spec,
+                   analysis::ParseAnalysisSpec(request.spec_yaml(), source));
   RETURN_IF_ERROR(CheckSpecAllowed(spec, *covenant_));
-  ASSIGN_OR_RETURN(PriceTable prices, PricesOf(spec, request.files(), source));
-  RETURN_IF_ERROR(CheckEngineLimits(spec));
-  RETURN_IF_ERROR(CheckSpecPrices(spec, prices, source));
+  ASSIGN_OR_RETURN(analysis::PriceTable prices, PricesOf(spec, request.files(), source));
+  RETURN_IF_ERROR(analysis::CheckEngineLimits(spec));
+  RETURN_IF_ERROR(analysis::CheckSpecPrices(spec, prices, source));
   // Before any table is computed or a release spent: the spec reads what was delivered.
   RETURN_IF_ERROR(CheckSpecFitsDeliveries(spec, prices, *store_, covenant_->id));
-  const AnalysisPolicy& covenant_policy = covenant_->analysis;
+  const policy::AnalysisPolicy& covenant_policy = covenant_->analysis;
   const SpecDigests digests = DigestsOf(request, spec);
-  const ApprovedAnalysis* approved = covenant_policy.FindApproved(digests.spec, digests.prices);
+  const policy::ApprovedAnalysis* approved =
+      covenant_policy.FindApproved(digests.spec, digests.prices);
   if (approved != nullptr && approved->name != spec.name) approved = nullptr;
 
   bool perturbed = false;
@@ -227,7 +235,8 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
                   "analysis.approved");
   }
   if (request.mode() == v1::RELEASE_MODE_PERTURBED || approved == nullptr) {
-    if (covenant_policy.exploratory != ExploratoryMode::kPerturb || perturbation_ == nullptr) {
+    if (covenant_policy.exploratory != policy::ExploratoryMode::kPerturb ||
+        perturbation_ == nullptr) {
       return Refuse(*covenant_,
                     fmt::format("spec '{}' (sha256 {}) is not an analysis the covenant approves, "
                                 "and the covenant releases nothing else; ask the privacy "
@@ -244,9 +253,9 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
     perturbed = true;
   }
 
-  AnalysisPolicy policy = covenant_policy;
+  policy::AnalysisPolicy policy = covenant_policy;
   if (spec.min_cell) policy.min_cell = std::max<int64_t>(policy.min_cell, *spec.min_cell);
-  EngineOptions options;
+  analysis::EngineOptions options;
   options.max_contribution_eur = policy.max_contribution_eur;
   options.largest_kept = std::max(policy.dominance_n, 1);
   options.report_progress = true;  // into the linker's log
@@ -264,7 +273,7 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
   ASSIGN_OR_RETURN(ReleaseHistory history, ReleaseHistory::Open(store_, covenant_->id, *data_key_));
   ASSIGN_OR_RETURN(std::vector<v1::ReleaseRecord> records, history.Load());
 
-  ReleaseContext context;
+  analysis::ReleaseContext context;
   context.covenant_id = covenant_->id;
   context.analysis = spec.name;
   context.spec_sha256 = digests.spec;
@@ -273,7 +282,7 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
   context.reference_dates = spec.reference_dates;
 
   const StoreRecordSource covenant_records(store_, covenant_->id);
-  AnalysisEngine engine(&covenant_records);
+  analysis::AnalysisEngine engine(&covenant_records);
   // Every earlier release, exact or perturbed, recomputed on its own deliveries: a perturbed
   // cell counts as published (its noise is not relied on), so that many cells differing by the
   // same few households cannot be averaged, within one release or across several.
@@ -286,10 +295,12 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
       if (cached != recomputed_.end()) entry.result = cached->second;
     }
     if (entry.result == nullptr) {
-      ASSIGN_OR_RETURN(AnalysisSpec old_spec, ParseAnalysisSpec(old.spec_yaml(), old.spec_name()));
-      ASSIGN_OR_RETURN(PriceTable old_prices, PricesOf(old_spec, old.files(), old.spec_name()));
+      ASSIGN_OR_RETURN(analysis::AnalysisSpec old_spec,
+                       analysis::ParseAnalysisSpec(old.spec_yaml(), old.spec_name()));
+      ASSIGN_OR_RETURN(analysis::PriceTable old_prices,
+                       PricesOf(old_spec, old.files(), old.spec_name()));
       const absl::flat_hash_set<std::string> batches = BatchesOf(old.data_version());
-      EngineOptions old_options = options;
+      analysis::EngineOptions old_options = options;
       old_options.report_progress = false;
       old_options.only_batches = &batches;
       old_options.keep_units = true;
@@ -299,13 +310,14 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
       old_options.max_contribution_eur = old.has_max_contribution_eur()
                                              ? std::optional<double>(old.max_contribution_eur())
                                              : std::nullopt;
-      ASSIGN_OR_RETURN(AnalysisResult recomputed, engine.Run(old_spec, old_prices, old_options));
+      ASSIGN_OR_RETURN(analysis::AnalysisResult recomputed,
+                       engine.Run(old_spec, old_prices, old_options));
       RETURN_IF_ERROR(CheckValues(*covenant_, old, recomputed));
-      entry.result = std::make_shared<const AnalysisResult>(std::move(recomputed));
+      entry.result = std::make_shared<const analysis::AnalysisResult>(std::move(recomputed));
       recomputed_[key] = entry.result;
     }
-    std::vector<CellState> counts;
-    std::vector<CellState> sums;
+    std::vector<analysis::CellState> counts;
+    std::vector<analysis::CellState> sums;
     MarkPublished(old.count_published(), &counts);
     MarkPublished(old.sum_published(), &sums);
     if (entry.count_states.empty()) {
@@ -313,41 +325,43 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
       entry.sum_states = sums;
     } else {
       for (size_t i = 0; i < counts.size(); ++i) {
-        if (counts[i] == CellState::kPublished) entry.count_states[i] = CellState::kPublished;
+        if (counts[i] == analysis::CellState::kPublished)
+          entry.count_states[i] = analysis::CellState::kPublished;
       }
       for (size_t i = 0; i < sums.size(); ++i) {
-        if (sums[i] == CellState::kPublished) entry.sum_states[i] = CellState::kPublished;
+        if (sums[i] == analysis::CellState::kPublished)
+          entry.sum_states[i] = analysis::CellState::kPublished;
       }
     }
   }
-  std::vector<EarlierRelease> joined;
+  std::vector<analysis::EarlierRelease> joined;
   for (const auto& [key, entry] : earlier) {
     joined.push_back({entry.result.get(), entry.count_states, entry.sum_states});
   }
 
   options.keep_units = true;
-  std::optional<RecordKeys> keys;
+  std::optional<analysis::RecordKeys> keys;
   if (perturbed) {
-    ASSIGN_OR_RETURN(keys, RecordKeys::Create(*data_key_));
+    ASSIGN_OR_RETURN(keys, analysis::RecordKeys::Create(*data_key_));
     options.record_key = [&keys](std::string_view household) { return keys->Of(household); };
   } else {
     context.approved_analysis = approved->name;
   }
-  ASSIGN_OR_RETURN(AnalysisResult result, engine.Run(spec, prices, options));
+  ASSIGN_OR_RETURN(analysis::AnalysisResult result, engine.Run(spec, prices, options));
   for (const auto& [date, persons] : result.unplaced) {
     spdlog::info(
         "analysis {} under {}: {} persons or addresses with records that count on {} "
         "live in no household of the register",
         spec.name, covenant_->id, persons, date);
   }
-  ASSIGN_OR_RETURN(ProtectedRelease protection,
-                   ProtectRelease(result, joined, RulesOf(policy), limits_));
+  ASSIGN_OR_RETURN(analysis::ProtectedRelease protection,
+                   analysis::ProtectRelease(result, joined, analysis::RulesOf(policy), limits_));
   v1::Release release;
   if (perturbed) {
-    ASSIGN_OR_RETURN(release,
-                     BuildPerturbedRelease(result, protection, *perturbation_, policy, context));
+    ASSIGN_OR_RETURN(release, analysis::BuildPerturbedRelease(result, protection, *perturbation_,
+                                                              policy, context));
   } else {
-    ASSIGN_OR_RETURN(release, BuildRelease(result, protection, policy, context));
+    ASSIGN_OR_RETURN(release, analysis::BuildRelease(result, protection, policy, context));
   }
   v1::ReleaseMetadata* meta = release.mutable_metadata();
   meta->set_earlier_releases_checked(static_cast<int64_t>(joined.size()));
@@ -359,14 +373,15 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
   }
   v1::ReleaseRecord record;
   for (size_t i = 0; i < result.count_cells.size(); ++i) {
-    record.add_count_published(protection.counts.state[i] == CellState::kPublished);
+    record.add_count_published(protection.counts.state[i] == analysis::CellState::kPublished);
   }
   for (size_t i = 0; i < result.sum_cells.size(); ++i) {
-    record.add_sum_published(protection.sums.state[i] == CellState::kPublished);
+    record.add_sum_published(protection.sums.state[i] == analysis::CellState::kPublished);
   }
   record.set_cells_suppressed_history(protection.suppressed_for_history);
-  for (const PublishedCell& cell : result.count_cells) record.add_count_values(cell.value);
-  for (const PublishedCell& cell : result.sum_cells) record.add_sum_values(cell.value);
+  for (const analysis::PublishedCell& cell : result.count_cells)
+    record.add_count_values(cell.value);
+  for (const analysis::PublishedCell& cell : result.sum_cells) record.add_sum_values(cell.value);
   release.mutable_metadata()->set_covenant_version(covenant_->version);
   // -1: unlimited, as clients from before presence read it; new readers take it as absent.
   release.mutable_metadata()->set_releases_left(
@@ -394,4 +409,4 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
   return release;
 }
 
-}  // namespace koppel
+}  // namespace koppel::linker

@@ -32,11 +32,11 @@
 #include "linker/linker_store.h"
 #include "policies/covenant.h"
 
-namespace koppel {
+namespace koppel::linker {
 
 // PERMISSION_DENIED naming the covenant rule when the spec asks for a dimension, measure,
 // table kind or disclosure setting the covenant does not allow.
-absl::Status CheckSpecAllowed(const AnalysisSpec& spec, const Covenant& covenant);
+absl::Status CheckSpecAllowed(const analysis::AnalysisSpec& spec, const policy::Covenant& covenant);
 
 // SHA-256 (hex) of the spec file and of the prices file it names as the query carries them
 // (empty when it names none).
@@ -44,14 +44,14 @@ struct SpecDigests {
   std::string spec;
   std::string prices;
 };
-SpecDigests DigestsOf(const v1::QueryRequest& request, const AnalysisSpec& spec);
+SpecDigests DigestsOf(const v1::QueryRequest& request, const analysis::AnalysisSpec& spec);
 
 class QueryRunner {
  public:
   // `covenant`, `data_key` and `store` must outlive the runner. `perturbation` is the
   // covenant's perturbation table (null when exploratory specs are refused).
-  QueryRunner(const Covenant* covenant, const Secret* data_key, LinkerStore* store,
-              std::unique_ptr<PerturbationTable> perturbation = nullptr)
+  QueryRunner(const policy::Covenant* covenant, const Secret* data_key, LinkerStore* store,
+              std::unique_ptr<analysis::PerturbationTable> perturbation = nullptr)
       : covenant_(covenant),
         data_key_(data_key),
         store_(store),
@@ -61,27 +61,27 @@ class QueryRunner {
       ABSL_LOCKS_EXCLUDED(one_at_a_time_);
 
   // Limits of the search for implied groups (tests and benchmarks lower or raise them).
-  void set_implied_set_limits(const ImpliedSetLimits& limits) { limits_ = limits; }
+  void set_implied_set_limits(const analysis::ImpliedSetLimits& limits) { limits_ = limits; }
 
  private:
-  const Covenant* covenant_;
+  const policy::Covenant* covenant_;
   const Secret* data_key_;
   LinkerStore* store_;
-  std::unique_ptr<PerturbationTable> perturbation_;
-  ImpliedSetLimits limits_;
+  std::unique_ptr<analysis::PerturbationTable> perturbation_;
+  analysis::ImpliedSetLimits limits_;
   absl::Mutex one_at_a_time_;
   // Earlier releases recomputed on their data version (immutable: a version is a set of
   // batches), checked against the history once per linker run, by release version key.
-  std::map<std::string, std::shared_ptr<const AnalysisResult>> recomputed_
+  std::map<std::string, std::shared_ptr<const analysis::AnalysisResult>> recomputed_
       ABSL_GUARDED_BY(one_at_a_time_);
 };
 
 // The covenant's perturbation table: the default compiled into koppel, or the file it names
 // relative to the covenant file, checked against its pinned SHA-256. Null when exploratory
 // specs are refused. FAILED_PRECONDITION when the file is missing, altered or malformed.
-absl::StatusOr<std::unique_ptr<PerturbationTable>> LoadPerturbationTable(
-    const Covenant& covenant, const std::filesystem::path& covenant_file);
+absl::StatusOr<std::unique_ptr<analysis::PerturbationTable>> LoadPerturbationTable(
+    const policy::Covenant& covenant, const std::filesystem::path& covenant_file);
 
-}  // namespace koppel
+}  // namespace koppel::linker
 
 #endif  // KOPPEL_LINKER_ANALYSIS_QUERY_RUNNER_H_

@@ -6,7 +6,7 @@
 #include "core/hmac.h"
 #include "core/status_macros.h"
 
-namespace koppel {
+namespace koppel::linker {
 
 absl::StatusOr<ReleaseHistory> ReleaseHistory::Open(LinkerStore* store, std::string covenant,
                                                     const Secret& data_key) {
@@ -58,7 +58,7 @@ absl::Status ReleaseHistory::Append(v1::ReleaseRecord record) {
   return store_->RecordRelease(covenant_, sealed);
 }
 
-std::vector<v1::DataVersion> DataVersionOf(const AnalysisResult& result) {
+std::vector<v1::DataVersion> DataVersionOf(const analysis::AnalysisResult& result) {
   std::vector<v1::DataVersion> version;
   for (const auto& [dataset, ids] : result.batches_read) {
     v1::DataVersion& entry = version.emplace_back();
@@ -77,4 +77,4 @@ absl::flat_hash_set<std::string> BatchesOf(
   return batches;
 }
 
-}  // namespace koppel
+}  // namespace koppel::linker

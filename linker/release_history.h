@@ -18,7 +18,7 @@
 #include "linker/analysis/analysis_result.h"
 #include "linker/linker_store.h"
 
-namespace koppel {
+namespace koppel::linker {
 
 class ReleaseHistory {
  public:
@@ -43,13 +43,13 @@ class ReleaseHistory {
 };
 
 // The data version a result read (AnalysisResult::batches_read).
-std::vector<v1::DataVersion> DataVersionOf(const AnalysisResult& result);
+std::vector<v1::DataVersion> DataVersionOf(const analysis::AnalysisResult& result);
 
 // The raw batch ids of a data version, to recompute a release on it
 // (EngineOptions::only_batches).
 absl::flat_hash_set<std::string> BatchesOf(
     const google::protobuf::RepeatedPtrField<v1::DataVersion>& version);
 
-}  // namespace koppel
+}  // namespace koppel::linker
 
 #endif  // KOPPEL_LINKER_ANALYSIS_RELEASE_HISTORY_H_

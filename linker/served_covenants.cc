@@ -11,13 +11,13 @@
 #include "core/refusal.h"
 #include "core/status_macros.h"
 
-namespace koppel {
+namespace koppel::linker {
 
 absl::StatusOr<std::unique_ptr<ServedCovenant>> ServedCovenant::Create(
-    SignedCovenant signed_covenant, LinkerKeys keys, LinkerStore* store) {
+    policy::SignedCovenant signed_covenant, LinkerKeys keys, LinkerStore* store) {
   std::unique_ptr<ServedCovenant> served(new ServedCovenant());
   served->sha256_ = signed_covenant.sha256;
-  ASSIGN_OR_RETURN(std::unique_ptr<PerturbationTable> perturbation,
+  ASSIGN_OR_RETURN(std::unique_ptr<analysis::PerturbationTable> perturbation,
                    LoadPerturbationTable(signed_covenant.covenant, signed_covenant.path));
   RETURN_IF_ERROR(store->OpenCovenant(signed_covenant.covenant.id, keys.data_key));
   ASSIGN_OR_RETURN(served->ingester_, BatchIngester::Create(std::move(signed_covenant.covenant),
@@ -49,7 +49,7 @@ absl::StatusOr<std::shared_ptr<ServedCovenant>> ServedCovenants::Find(const std:
     auto it = served_.find(id);
     if (it != served_.end()) return it->second;
   }
-  std::optional<CovenantLedger::Entry> entry = ledger_->Find(id);
+  std::optional<policy::CovenantLedger::Entry> entry = ledger_->Find(id);
   if (entry.has_value() && !entry->ended_at.empty()) {
     return WithCovenantRule(
         absl::FailedPreconditionError(
@@ -201,7 +201,7 @@ absl::StatusOr<uint64_t> ServedCovenants::FindEndEntry(const std::string& id,
 absl::StatusOr<LinkerStore::Deleted> ServedCovenants::FinishEnd(const std::string& id,
                                                                 bool resumed) {
   absl::MutexLock one_at_a_time(&ending_);
-  std::optional<CovenantLedger::Entry> entry = ledger_->Find(id);
+  std::optional<policy::CovenantLedger::Entry> entry = ledger_->Find(id);
   if (!entry.has_value() || entry->ended_at.empty()) {
     return absl::InternalError(
         fmt::format("covenant {} is to be deleted but the ledger does not record its end", id));
@@ -264,7 +264,7 @@ absl::StatusOr<LinkerStore::Deleted> ServedCovenants::FinishEnd(const std::strin
 }
 
 bool ServedCovenants::DeletionPending(const std::string& id) const {
-  std::optional<CovenantLedger::Entry> entry = ledger_->Find(id);
+  std::optional<policy::CovenantLedger::Entry> entry = ledger_->Find(id);
   return entry.has_value() && !entry->ended_at.empty() && !entry->deleted;
 }
 
@@ -306,4 +306,4 @@ int ServedCovenants::EndExpired(absl::Time now) {
   return ended;
 }
 
-}  // namespace koppel
+}  // namespace koppel::linker

@@ -23,16 +23,15 @@
 #include "policies/covenant_ledger.h"
 #include "policies/covenant_signature.h"
 
-namespace koppel {
+namespace koppel::linker {
 
 class ServedCovenant {
  public:
   // Opens the covenant's store with its data key (LinkerStore::OpenCovenant) first.
-  static absl::StatusOr<std::unique_ptr<ServedCovenant>> Create(SignedCovenant signed_covenant,
-                                                                LinkerKeys keys,
-                                                                LinkerStore* store);
+  static absl::StatusOr<std::unique_ptr<ServedCovenant>> Create(
+      policy::SignedCovenant signed_covenant, LinkerKeys keys, LinkerStore* store);
 
-  const Covenant& covenant() const { return ingester_->covenant(); }
+  const policy::Covenant& covenant() const { return ingester_->covenant(); }
   const std::string& sha256() const { return sha256_; }
   BatchIngester& ingester() { return *ingester_; }
   QueryRunner& queries() { return *queries_; }
@@ -82,7 +81,7 @@ class CovenantHold {
 
 class ServedCovenants {
  public:
-  ServedCovenants(LinkerStore* store, CovenantLedger* ledger, AuditLog* audit)
+  ServedCovenants(LinkerStore* store, policy::CovenantLedger* ledger, AuditLog* audit)
       : store_(store), ledger_(ledger), audit_(audit) {}
 
   void Add(std::unique_ptr<ServedCovenant> covenant) ABSL_LOCKS_EXCLUDED(mutex_);
@@ -140,7 +139,7 @@ class ServedCovenants {
 
  private:
   LinkerStore* store_;
-  CovenantLedger* ledger_;
+  policy::CovenantLedger* ledger_;
   AuditLog* audit_;
   mutable absl::Mutex mutex_;
   std::map<std::string, std::shared_ptr<ServedCovenant>> served_ ABSL_GUARDED_BY(mutex_);
@@ -154,6 +153,6 @@ class ServedCovenants {
   absl::StatusOr<uint64_t> FindEndEntry(const std::string& id, const std::string& ended_at) const;
 };
 
-}  // namespace koppel
+}  // namespace koppel::linker
 
 #endif  // KOPPEL_LINKER_SERVED_COVENANTS_H_

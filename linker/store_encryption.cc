@@ -21,7 +21,7 @@
 
 #include "core/hmac.h"
 
-namespace koppel {
+namespace koppel::linker {
 namespace {
 
 // File header: magic, IV, HMAC-SHA256(check key, magic || IV); the rest of the 4096 bytes is
@@ -517,4 +517,4 @@ absl::Status VerifyEncryptedStore(rocksdb::DB* db) {
   return absl::OkStatus();
 }
 
-}  // namespace koppel
+}  // namespace koppel::linker

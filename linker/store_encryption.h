@@ -21,7 +21,7 @@
 #include "absl/status/statusor.h"
 #include "core/secret.h"
 
-namespace koppel {
+namespace koppel::linker {
 
 // An Env over `base`'s FileSystem (not owned; must outlive the result; threads and clock are
 // the default Env's) that encrypts every file it writes
@@ -56,6 +56,6 @@ absl::Status ConfigureEncryptedStoreOptions(const Secret& data_key, rocksdb::Opt
 // fresh MAC over whatever the file decrypted to.
 absl::Status VerifyEncryptedStore(rocksdb::DB* db);
 
-}  // namespace koppel
+}  // namespace koppel::linker
 
 #endif  // KOPPEL_LINKER_STORE_ENCRYPTION_H_

@@ -3,13 +3,13 @@
 #include "core/status_macros.h"
 #include "linker/stored_record.h"
 
-namespace koppel {
+namespace koppel::linker {
 namespace {
 
-static_assert(RecordScan::kTokenBytes == RecordCursor::kTokenBytes);
-static_assert(RecordScan::kBatchIdBytes == RecordCursor::kBatchIdBytes);
+static_assert(analysis::RecordScan::kTokenBytes == RecordCursor::kTokenBytes);
+static_assert(analysis::RecordScan::kBatchIdBytes == RecordCursor::kBatchIdBytes);
 
-class StoreRecordScan : public RecordScan {
+class StoreRecordScan : public analysis::RecordScan {
  public:
   explicit StoreRecordScan(std::unique_ptr<RecordCursor> cursor) : cursor_(std::move(cursor)) {}
   bool Valid() const override { return cursor_->Valid(); }
@@ -26,13 +26,14 @@ class StoreRecordScan : public RecordScan {
   std::unique_ptr<RecordCursor> cursor_;
 };
 
-class StoreRecordSnapshot : public RecordSnapshot {
+class StoreRecordSnapshot : public analysis::RecordSnapshot {
  public:
   StoreRecordSnapshot(const LinkerStore* store, const std::string& covenant,
                       std::unique_ptr<ReadView> view)
       : store_(store), covenant_(covenant), view_(std::move(view)) {}
-  std::unique_ptr<RecordScan> Scan(const std::string& dataset, std::string_view begin_token,
-                                   std::string_view end_token) const override {
+  std::unique_ptr<analysis::RecordScan> Scan(const std::string& dataset,
+                                             std::string_view begin_token,
+                                             std::string_view end_token) const override {
     return std::make_unique<StoreRecordScan>(
         store_->NewRecordCursor(covenant_, dataset, begin_token, end_token, view_.get()));
   }
@@ -45,7 +46,7 @@ class StoreRecordSnapshot : public RecordSnapshot {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<RecordSnapshot>> StoreRecordSource::Snapshot() const {
+absl::StatusOr<std::unique_ptr<analysis::RecordSnapshot>> StoreRecordSource::Snapshot() const {
   ASSIGN_OR_RETURN(std::unique_ptr<ReadView> view, store_->NewReadView(covenant_));
   return std::make_unique<StoreRecordSnapshot>(store_, covenant_, std::move(view));
 }
@@ -55,7 +56,8 @@ absl::StatusOr<v1::BatchHeader> StoreRecordSource::FindBatchHeader(
   return store_->FindBatchHeader(covenant_, batch_id);
 }
 
-absl::StatusOr<std::vector<RecordSource::DatasetCounts>> StoreRecordSource::Counts() const {
+absl::StatusOr<std::vector<analysis::RecordSource::DatasetCounts>> StoreRecordSource::Counts()
+    const {
   ASSIGN_OR_RETURN(std::vector<v1::DatasetStatus> statuses, store_->Status());
   std::vector<DatasetCounts> counts;
   for (const v1::DatasetStatus& status : statuses) {
@@ -65,4 +67,4 @@ absl::StatusOr<std::vector<RecordSource::DatasetCounts>> StoreRecordSource::Coun
   return counts;
 }
 
-}  // namespace koppel
+}  // namespace koppel::linker

@@ -8,16 +8,16 @@
 #include "linker/analysis/record_source.h"
 #include "linker/linker_store.h"
 
-namespace koppel {
+namespace koppel::linker {
 
-class StoreRecordSource : public RecordSource {
+class StoreRecordSource : public analysis::RecordSource {
  public:
   // `store` must outlive the source and have `covenant` open.
   StoreRecordSource(const LinkerStore* store, std::string covenant)
       : store_(store), covenant_(std::move(covenant)) {}
 
   const std::string& covenant() const override { return covenant_; }
-  absl::StatusOr<std::unique_ptr<RecordSnapshot>> Snapshot() const override;
+  absl::StatusOr<std::unique_ptr<analysis::RecordSnapshot>> Snapshot() const override;
   absl::StatusOr<v1::BatchHeader> FindBatchHeader(std::string_view batch_id) const override;
   absl::StatusOr<std::vector<DatasetCounts>> Counts() const override;
 
@@ -26,6 +26,6 @@ class StoreRecordSource : public RecordSource {
   std::string covenant_;
 };
 
-}  // namespace koppel
+}  // namespace koppel::linker
 
 #endif  // KOPPEL_LINKER_STORE_RECORD_SOURCE_H_

@@ -1,6 +1,6 @@
 #include "linker/stored_record.h"
 
-namespace koppel {
+namespace koppel::linker {
 
 absl::Status ParseStoredRecord(std::string_view stored, v1::Record* record) {
   if (!record->ParseFromArray(stored.data(), static_cast<int>(stored.size()))) {
@@ -9,4 +9,4 @@ absl::Status ParseStoredRecord(std::string_view stored, v1::Record* record) {
   return absl::OkStatus();
 }
 
-}  // namespace koppel
+}  // namespace koppel::linker

@@ -9,11 +9,11 @@
 #include "absl/status/status.h"
 #include "koppel/v1/batch.pb.h"
 
-namespace koppel {
+namespace koppel::linker {
 
 // Reads a stored value into `record`; DATA_LOSS when it does not parse.
 absl::Status ParseStoredRecord(std::string_view stored, v1::Record* record);
 
-}  // namespace koppel
+}  // namespace koppel::linker
 
 #endif  // KOPPEL_LINKER_STORED_RECORD_H_

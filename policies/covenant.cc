@@ -18,7 +18,7 @@
 #include "core/yaml_reader.h"
 #include "policies/covenant_signature.h"
 
-namespace koppel {
+namespace koppel::policy {
 namespace {
 
 const std::vector<std::string> kRoles = {"data_holder", "linker", "vault", "research_unit",
@@ -1040,4 +1040,4 @@ std::vector<std::string> PinnedFileMismatches(const Covenant& covenant,
   return out;
 }
 
-}  // namespace koppel
+}  // namespace koppel::policy

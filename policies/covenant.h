@@ -21,7 +21,7 @@
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 
-namespace koppel {
+namespace koppel::policy {
 
 struct Covenant;
 
@@ -213,6 +213,6 @@ absl::StatusOr<std::string> ReadPinnedFile(const std::filesystem::path& covenant
 std::vector<std::string> PinnedFileMismatches(const Covenant& covenant,
                                               const std::filesystem::path& covenant_file);
 
-}  // namespace koppel
+}  // namespace koppel::policy
 
 #endif  // KOPPEL_POLICIES_COVENANT_H_

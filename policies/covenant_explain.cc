@@ -16,7 +16,7 @@
 #include "core/civil_date.h"
 #include "linker/analysis/analysis_spec.h"
 
-namespace koppel {
+namespace koppel::policy {
 namespace {
 
 std::string Day(absl::CivilDay day) { return absl::FormatCivilTime(day); }
@@ -186,7 +186,7 @@ std::string Names(const std::vector<std::string>& names, std::string_view last_j
 }
 
 // "families with bijstand", "households of type family", "families with none of: mpg".
-std::string SelectionInWords(std::string_view noun, const Selection& s) {
+std::string SelectionInWords(std::string_view noun, const analysis::Selection& s) {
   std::string text(noun);
   if (!s.household_type.empty()) text += " of type " + s.household_type;
   if (!s.all.empty()) text += " with " + Names(s.all, "and");
@@ -198,7 +198,8 @@ std::string SelectionInWords(std::string_view noun, const Selection& s) {
   return text;
 }
 
-std::string RangeInWords(const CountRange& r, std::string_view one, std::string_view many) {
+std::string RangeInWords(const analysis::CountRange& r, std::string_view one,
+                         std::string_view many) {
   if (r.max >= (1 << 30)) {
     return r.min == 0 ? fmt::format("any number of {}", many)
                       : fmt::format("at least {}", Plural(r.min, one, many));
@@ -210,7 +211,7 @@ std::string RangeInWords(const CountRange& r, std::string_view one, std::string_
   return fmt::format("{} to {} {}", r.min, r.max, many);
 }
 
-std::string HouseholdTypeInWords(const HouseholdTypeSpec& t) {
+std::string HouseholdTypeInWords(const analysis::HouseholdTypeSpec& t) {
   return fmt::format("{} = {} and {}", t.name, RangeInWords(t.adults, "adult", "adults"),
                      RangeInWords(t.children, "child", "children"));
 }
@@ -228,14 +229,15 @@ void Line(std::string* out, std::string_view indent, const std::string& text) {
   *out += fmt::format("{}{}\n", indent, text);
 }
 
-std::string TotalRow(const TableSpec& t) {
+std::string TotalRow(const analysis::TableSpec& t) {
   return t.total_label.empty() ? std::string()
                                : fmt::format(", and a total row \"{}\"", t.total_label);
 }
 
-void RowsInWords(const AnalysisSpec& spec, const TableSpec& t, std::string* out) {
+void RowsInWords(const analysis::AnalysisSpec& spec, const analysis::TableSpec& t,
+                 std::string* out) {
   switch (t.rows) {
-    case Dimension::kArea:
+    case analysis::Dimension::kArea:
       Line(out, kTableDetail,
            fmt::format("rows: one per area (the register's field {}{}){}", spec.area_attribute,
                        spec.area_labels.empty()
@@ -243,20 +245,21 @@ void RowsInWords(const AnalysisSpec& spec, const TableSpec& t, std::string* out)
                            : fmt::format("; {} named areas", spec.area_labels.size()),
                        TotalRow(t)));
       return;
-    case Dimension::kHouseholdType: {
+    case analysis::Dimension::kHouseholdType: {
       std::vector<std::string> types;
-      for (const HouseholdTypeSpec& type : spec.household_types) types.push_back(type.name);
+      for (const analysis::HouseholdTypeSpec& type : spec.household_types)
+        types.push_back(type.name);
       Line(out, kTableDetail,
            fmt::format("rows: one per household type ({}){}", fmt::join(types, ", "), TotalRow(t)));
       return;
     }
-    case Dimension::kNone:
+    case analysis::Dimension::kNone:
       if (t.row_selections.empty()) {
         Line(out, kTableDetail, fmt::format("one row: all {}", t.population));
         return;
       }
       Line(out, kTableDetail, "rows:");
-      for (const RowSpec& row : t.row_selections) {
+      for (const analysis::RowSpec& row : t.row_selections) {
         Line(out, kColumn,
              fmt::format("{}: {}", row.label, SelectionInWords(t.population, row.where)));
       }
@@ -264,7 +267,8 @@ void RowsInWords(const AnalysisSpec& spec, const TableSpec& t, std::string* out)
   }
 }
 
-std::string CountColumnInWords(const AnalysisSpec& spec, const TableSpec& t, const CountColumn& c) {
+std::string CountColumnInWords(const analysis::AnalysisSpec& spec, const analysis::TableSpec& t,
+                               const analysis::CountColumn& c) {
   std::string text = fmt::format("{}: {}", c.label, SelectionInWords(t.population, c.where));
   if (c.reference > 0 && static_cast<size_t>(c.reference) < spec.reference_dates.size()) {
     text += " on " + IsoDate(spec.reference_dates[static_cast<size_t>(c.reference)]);
@@ -273,9 +277,9 @@ std::string CountColumnInWords(const AnalysisSpec& spec, const TableSpec& t, con
   return text;
 }
 
-std::vector<std::string> Payers(const AnalysisSpec& spec) {
+std::vector<std::string> Payers(const analysis::AnalysisSpec& spec) {
   std::vector<std::string> payers;
-  for (const CostItemSpec& item : spec.cost_items) {
+  for (const analysis::CostItemSpec& item : spec.cost_items) {
     if (std::find(payers.begin(), payers.end(), item.payer) == payers.end()) {
       payers.push_back(item.payer);
     }
@@ -284,27 +288,27 @@ std::vector<std::string> Payers(const AnalysisSpec& spec) {
 }
 
 // The cost items shown in costs tables but not summed into their totals.
-std::vector<std::string> ItemsApart(const AnalysisSpec& spec) {
+std::vector<std::string> ItemsApart(const analysis::AnalysisSpec& spec) {
   std::vector<std::string> apart;
-  for (const CostItemSpec& item : spec.cost_items) {
+  for (const analysis::CostItemSpec& item : spec.cost_items) {
     if (!item.in_total) apart.push_back(item.name);
   }
   return apart;
 }
 
-std::string CostItemInWords(const CostItemSpec& item) {
+std::string CostItemInWords(const analysis::CostItemSpec& item) {
   std::string volume;
   switch (item.volume) {
-    case CostItemSpec::Volume::kRecords:
+    case analysis::CostItemSpec::Volume::kRecords:
       volume = fmt::format("each record of {}", item.indicator);
       break;
-    case CostItemSpec::Volume::kUnits:
+    case analysis::CostItemSpec::Volume::kUnits:
       volume = fmt::format("each household with {}, once", item.indicator);
       break;
-    case CostItemSpec::Volume::kDaysInYear:
+    case analysis::CostItemSpec::Volume::kDaysInYear:
       volume = fmt::format("each day of the year a record of {} covers", item.indicator);
       break;
-    case CostItemSpec::Volume::kAmount:
+    case analysis::CostItemSpec::Volume::kAmount:
       volume = fmt::format("the actual amounts in {} of the records of {}", item.amount_attribute,
                            item.indicator);
       break;
@@ -324,27 +328,28 @@ std::string CostItemInWords(const CostItemSpec& item) {
                                      "row: tables by payer show it as its own row)");
 }
 
-void TableInWords(const AnalysisSpec& spec, const TableSpec& t, std::string* out) {
+void TableInWords(const analysis::AnalysisSpec& spec, const analysis::TableSpec& t,
+                  std::string* out) {
   const char* kinds[] = {"counts", "overlap", "costs", "sensitivity"};
   Line(out, kTable,
        fmt::format("{} ({}){}", t.name, kinds[static_cast<int>(t.kind)],
                    t.title.empty() ? std::string() : fmt::format(": \"{}\"", t.title)));
   switch (t.kind) {
-    case TableKind::kCounts:
+    case analysis::TableKind::kCounts:
       RowsInWords(spec, t, out);
       Line(out, kTableDetail, "columns (numbers of households):");
-      for (const CountColumn& c : t.columns) {
+      for (const analysis::CountColumn& c : t.columns) {
         Line(out, kColumn, CountColumnInWords(spec, t, c));
       }
       return;
-    case TableKind::kOverlap:
+    case analysis::TableKind::kOverlap:
       Line(out, kTableDetail,
            fmt::format("how {} overlap among {}: for each, the {} where it does not hold, where "
                        "it holds, where only it holds, and where it holds together with each "
                        "other one",
                        Names(t.flags, "and"), t.population, t.population));
       return;
-    case TableKind::kCosts:
+    case analysis::TableKind::kCosts:
       Line(out, kTableDetail,
            t.by_payer
                ? fmt::format("rows: one per paying party ({}){}", fmt::join(Payers(spec), ", "),
@@ -360,22 +365,22 @@ void TableInWords(const AnalysisSpec& spec, const TableSpec& t, std::string* out
                  : fmt::format("not summed into the total: {}", fmt::join(apart, ", ")));
       }
       Line(out, kTableDetail, "columns (the yearly cost in euro, summed and per household):");
-      for (const RowSpec& c : t.cost_columns) {
+      for (const analysis::RowSpec& c : t.cost_columns) {
         Line(out, kColumn, fmt::format("{}: {}", c.label, SelectionInWords(t.population, c.where)));
       }
       return;
-    case TableKind::kSensitivity: {
+    case analysis::TableKind::kSensitivity: {
       Line(out, kTableDetail,
            fmt::format("the mean yearly cost per household of column {} of table {}, with one "
                        "price or volume varied at a time ({} ranges):",
                        t.mean_of, t.costs_table, spec.sensitivity.size()));
-      for (const SensitivitySpec& r : spec.sensitivity) Line(out, kColumn, r.label);
+      for (const analysis::SensitivitySpec& r : spec.sensitivity) Line(out, kColumn, r.label);
       return;
     }
   }
 }
 
-std::string FlagInWords(const FlagSpec& flag) {
+std::string FlagInWords(const analysis::FlagSpec& flag) {
   std::vector<std::string> parts;
   if (!flag.all.empty()) parts.push_back(fmt::format("all of {}", fmt::join(flag.all, ", ")));
   if (!flag.any.empty()) parts.push_back(fmt::format("any of {}", fmt::join(flag.any, ", ")));
@@ -383,10 +388,10 @@ std::string FlagInWords(const FlagSpec& flag) {
   return fmt::format("{} = {}", flag.name, fmt::join(parts, "; "));
 }
 
-void SpecInWords(const AnalysisSpec& spec, std::string* out) {
+void SpecInWords(const analysis::AnalysisSpec& spec, std::string* out) {
   if (!spec.title.empty()) Line(out, kComputes, fmt::format("Title: {}", spec.title));
   std::vector<std::string> dates;
-  for (const Date& date : spec.reference_dates) dates.push_back(IsoDate(date));
+  for (absl::CivilDay date : spec.reference_dates) dates.push_back(IsoDate(date));
   Line(out, kComputes,
        fmt::format("Reference date: {}{}", dates.front(),
                    dates.size() > 1 ? fmt::format(", compared with {}",
@@ -402,7 +407,7 @@ void SpecInWords(const AnalysisSpec& spec, std::string* out) {
                    spec.adult_age));
   if (!spec.household_types.empty()) {
     std::vector<std::string> types;
-    for (const HouseholdTypeSpec& type : spec.household_types) {
+    for (const analysis::HouseholdTypeSpec& type : spec.household_types) {
       types.push_back(HouseholdTypeInWords(type));
     }
     Line(out, kComputes, fmt::format("Household types: {}", fmt::join(types, "; ")));
@@ -413,7 +418,7 @@ void SpecInWords(const AnalysisSpec& spec, std::string* out) {
   }
   Line(out, kComputes, fmt::format("Populations: {}", fmt::join(populations, "; ")));
   std::set<std::string> datasets;
-  for (const IndicatorSpec& indicator : spec.indicators) {
+  for (const analysis::IndicatorSpec& indicator : spec.indicators) {
     datasets.insert(indicator.dataset.empty() ? spec.register_dataset + " (moves)"
                                               : indicator.dataset);
   }
@@ -421,20 +426,21 @@ void SpecInWords(const AnalysisSpec& spec, std::string* out) {
        fmt::format("Indicators: {}, from {}", spec.indicators.size(), List(datasets)));
   if (!spec.flags.empty()) {
     Line(out, kComputes, "Flags (combinations of indicators):");
-    for (const FlagSpec& flag : spec.flags) Line(out, kTable, FlagInWords(flag));
+    for (const analysis::FlagSpec& flag : spec.flags) Line(out, kTable, FlagInWords(flag));
   }
   if (!spec.cost_items.empty()) {
     Line(out, kComputes,
          fmt::format("Costs: {} items (volume times unit price, or actual amounts), paid by {}:",
                      spec.cost_items.size(), fmt::join(Payers(spec), ", ")));
-    for (const CostItemSpec& item : spec.cost_items) Line(out, kTable, CostItemInWords(item));
+    for (const analysis::CostItemSpec& item : spec.cost_items)
+      Line(out, kTable, CostItemInWords(item));
   }
   if (spec.min_cell) {
     Line(out, kComputes,
          fmt::format("It asks for counts below {} to be suppressed.", *spec.min_cell));
   }
   Line(out, kComputes, fmt::format("Tables ({}):", spec.tables.size()));
-  for (const TableSpec& table : spec.tables) TableInWords(spec, table, out);
+  for (const analysis::TableSpec& table : spec.tables) TableInWords(spec, table, out);
 }
 
 std::string Digest(const std::string& sha256) {
@@ -464,7 +470,8 @@ std::optional<std::string> ReadPinned(const std::filesystem::path& covenant_file
 }
 
 // The spec's own statements that contradict the covenant's entry.
-void SpecAgainstEntry(const AnalysisSpec& spec, const ApprovedAnalysis& a, std::string* out) {
+void SpecAgainstEntry(const analysis::AnalysisSpec& spec, const ApprovedAnalysis& a,
+                      std::string* out) {
   if (spec.name != a.name) {
     Line(out, kDetail,
          fmt::format("PROBLEM: the spec is named '{}', not '{}'.", spec.name, a.name));
@@ -500,7 +507,8 @@ void ApprovedInWords(const ApprovedAnalysis& a, const std::filesystem::path& cov
     Line(out, kDetail, "Cannot show what it computes.");
     return;
   }
-  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(*spec_bytes, a.spec_path);
+  absl::StatusOr<analysis::AnalysisSpec> spec =
+      analysis::ParseAnalysisSpec(*spec_bytes, a.spec_path);
   if (!spec.ok()) {
     Line(out, kDetail,
          fmt::format("PROBLEM: the spec does not parse ({}); cannot show what it computes.",
@@ -669,4 +677,4 @@ std::string ExplainCovenant(const Covenant& covenant, const std::filesystem::pat
   return out;
 }
 
-}  // namespace koppel
+}  // namespace koppel::policy

@@ -11,7 +11,7 @@
 
 #include "policies/covenant.h"
 
-namespace koppel {
+namespace koppel::policy {
 
 // The summary, several lines ending in '\n'. The same covenant and files always give the same
 // text. With `covenant_file`, each approved spec is read relative to its directory, checked
@@ -19,6 +19,6 @@ namespace koppel {
 std::string ExplainCovenant(const Covenant& covenant,
                             const std::filesystem::path& covenant_file = {});
 
-}  // namespace koppel
+}  // namespace koppel::policy
 
 #endif  // KOPPEL_POLICIES_COVENANT_EXPLAIN_H_

@@ -10,7 +10,7 @@
 #include "core/atomic_file.h"
 #include "core/refusal.h"
 
-namespace koppel {
+namespace koppel::policy {
 
 absl::StatusOr<std::unique_ptr<CovenantLedger>> CovenantLedger::Open(
     const std::filesystem::path& path, bool first_start) {
@@ -171,4 +171,4 @@ absl::Status CovenantLedger::Save() const {
   return WriteFileAtomically(path_, doc.dump(2) + "\n");
 }
 
-}  // namespace koppel
+}  // namespace koppel::policy

@@ -20,7 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
-namespace koppel {
+namespace koppel::policy {
 
 class CovenantLedger {
  public:
@@ -78,6 +78,6 @@ class CovenantLedger {
   std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mutex_);
 };
 
-}  // namespace koppel
+}  // namespace koppel::policy
 
 #endif  // KOPPEL_POLICIES_COVENANT_LEDGER_H_

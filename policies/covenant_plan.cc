@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <map>
 
-namespace koppel {
+namespace koppel::policy {
 
 absl::StatusOr<CovenantPlan> PlanCovenants(const std::vector<std::filesystem::path>& files,
                                            CovenantLedger* ledger, absl::Time now) {
@@ -49,7 +49,8 @@ absl::StatusOr<CovenantPlan> PlanCovenants(const std::vector<std::filesystem::pa
     newest.emplace(id, std::move(same_id[chosen]));
   }
   for (auto& [id, signed_covenant] : newest) {
-    std::optional<CovenantLedger::Entry> entry = ledger->Find(id);
+    std::optional<CovenantLedger::Entry> entry;
+    if (ledger != nullptr) entry = ledger->Find(id);
     if (entry.has_value() && !entry->ended_at.empty()) {
       plan.notes.push_back(fmt::format("covenant {} ended at {} ({}); not served", id,
                                        entry->ended_at, entry->end_reason));
@@ -58,8 +59,11 @@ absl::StatusOr<CovenantPlan> PlanCovenants(const std::vector<std::filesystem::pa
     const Covenant& c = signed_covenant.covenant;
     std::vector<std::string> officers;
     for (const auto& [name, officer] : c.privacy_officers) officers.push_back(officer.public_key);
-    if (absl::Status s = ledger->Admit(id, c.version, signed_covenant.sha256, officers); !s.ok()) {
-      return s;
+    if (ledger != nullptr) {
+      if (absl::Status s = ledger->Admit(id, c.version, signed_covenant.sha256, officers);
+          !s.ok()) {
+        return s;
+      }
     }
     if (now >= c.RetentionEndsAt()) {
       plan.end.push_back(std::move(signed_covenant));
@@ -70,4 +74,4 @@ absl::StatusOr<CovenantPlan> PlanCovenants(const std::vector<std::filesystem::pa
   return plan;
 }
 
-}  // namespace koppel
+}  // namespace koppel::policy

@@ -15,7 +15,7 @@
 #include "policies/covenant_ledger.h"
 #include "policies/covenant_signature.h"
 
-namespace koppel {
+namespace koppel::policy {
 
 struct CovenantPlan {
   std::vector<SignedCovenant> serve;
@@ -23,10 +23,12 @@ struct CovenantPlan {
   std::vector<std::string> notes;   // superseded versions, covenants that ended before
 };
 
-// Admits the served covenants into `ledger` (refusing a rollback to an older version).
+// Admits the served covenants into `ledger` (refusing a rollback to an older version). Without a
+// ledger (null: `serve --check-config`) the same plan is made from the files alone: nothing is
+// admitted, and neither a rollback nor a covenant that ended before is recognised.
 absl::StatusOr<CovenantPlan> PlanCovenants(const std::vector<std::filesystem::path>& files,
                                            CovenantLedger* ledger, absl::Time now);
 
-}  // namespace koppel
+}  // namespace koppel::policy
 
 #endif  // KOPPEL_POLICIES_COVENANT_PLAN_H_

@@ -18,7 +18,7 @@
 #include "core/status_macros.h"
 #include "core/yaml_reader.h"
 
-namespace koppel {
+namespace koppel::policy {
 namespace {
 
 constexpr char kCovenantSignatureDomain[] = "koppel/v1/covenant";
@@ -364,4 +364,4 @@ absl::StatusOr<SignedCovenant> LoadSignedCovenant(const std::filesystem::path& c
   return result;
 }
 
-}  // namespace koppel
+}  // namespace koppel::policy

@@ -18,7 +18,7 @@
 #include "core/secret.h"
 #include "policies/covenant.h"
 
-namespace koppel {
+namespace koppel::policy {
 
 // The officer of `covenant` whose public key (hex, any case) is `public_key_hex`, or null.
 const PrivacyOfficer* OfficerWithKey(const Covenant& covenant, std::string_view public_key_hex);
@@ -112,6 +112,6 @@ struct SignedCovenant {
 // CheckCovenantSignatures). Dates are not checked: services decide what in force means.
 absl::StatusOr<SignedCovenant> LoadSignedCovenant(const std::filesystem::path& covenant_file);
 
-}  // namespace koppel
+}  // namespace koppel::policy
 
 #endif  // KOPPEL_POLICIES_COVENANT_SIGNATURE_H_

@@ -13,7 +13,7 @@
 #include "core/status_macros.h"
 #include "policies/covenant_signature.h"
 
-namespace koppel {
+namespace koppel::policy {
 namespace {
 
 constexpr char kEndStatementDomain[] = "koppel/v1/end-covenant";
@@ -141,4 +141,4 @@ absl::StatusOr<std::string> VerifyEndStatement(const Covenant& covenant,
   return officer->name;
 }
 
-}  // namespace koppel
+}  // namespace koppel::policy

@@ -14,7 +14,7 @@
 #include "koppel/v1/covenant.pb.h"
 #include "policies/covenant.h"
 
-namespace koppel {
+namespace koppel::policy {
 
 // How far a statement's time may lie ahead of the verifier's clock, and how old it may be.
 inline constexpr absl::Duration kEndStatementMaxFuture = absl::Hours(1);
@@ -42,6 +42,6 @@ absl::StatusOr<std::string> VerifyEndStatement(const Covenant& covenant,
                                                const v1::EndCovenantRequest& request,
                                                absl::Time now);
 
-}  // namespace koppel
+}  // namespace koppel::policy
 
 #endif  // KOPPEL_POLICIES_END_STATEMENT_H_

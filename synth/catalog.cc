@@ -67,7 +67,7 @@ Codes CrimeCodes() {
 }
 
 std::array<DatasetSpec, kDatasetCount> BuildSpecs() {
-  const Date from{2012, 1, 1}, to{2014, 12, 31};
+  const absl::CivilDay from(2012, 1, 1), to(2014, 12, 31);
   std::array<DatasetSpec, kDatasetCount> s;
   s[static_cast<size_t>(Dataset::kBrp)] = DatasetSpec{
       "brp",
@@ -170,7 +170,7 @@ std::array<DatasetSpec, kDatasetCount> BuildSpecs() {
   s[static_cast<size_t>(Dataset::kWoningcorporatie)] =
       DatasetSpec{"woningcorporatie",
                   "Woningcorporatie Almelo (synthetisch)",
-                  Date{2014, 1, 1},
+                  absl::CivilDay(2014, 1, 1),
                   to,
                   CsvDialect{';', '"', false, true, true},
                   {Column("Huurcontract", ColumnRole::kExtra),
@@ -199,7 +199,7 @@ std::array<DatasetSpec, kDatasetCount> BuildSpecs() {
   s[static_cast<size_t>(Dataset::kInkomen)] =
       DatasetSpec{"inkomen",
                   "Inkomensstatistiek huishoudens (synthetisch)",
-                  Date{2013, 1, 1},
+                  absl::CivilDay(2013, 1, 1),
                   to,
                   CsvDialect{'|', '\0', false, false, false},
                   {Column("BSN referentiepersoon", ColumnRole::kBsn),
@@ -210,7 +210,7 @@ std::array<DatasetSpec, kDatasetCount> BuildSpecs() {
   s[static_cast<size_t>(Dataset::kWijkteam)] = DatasetSpec{
       "wijkteam",
       "Gemeente Almelo, Sociaal wijkteam",
-      Date{2013, 1, 1},
+      absl::CivilDay(2013, 1, 1),
       to,
       CsvDialect{';', '"', false, false, false},
       {Column("Casusnummer", ColumnRole::kExtra), Column("BSN cliënt", ColumnRole::kBsn),
@@ -239,7 +239,7 @@ AttributeSpec IntegerAttribute(std::string name, int64_t min, int64_t max, bool 
 void ApplyDialects(std::array<DatasetSpec, kDatasetCount>& s) {
   DatasetSpec& brp = s[static_cast<size_t>(Dataset::kBrp)];
   brp.holder = "Gemeente Almelo, Basisregistratie Personen (peildatum 31-12-2014)";
-  brp.period_from = Date{2014, 1, 1};
+  brp.period_from = absl::CivilDay(2014, 1, 1);
   brp.columns.resize(brp.columns.size() - 2);  // no address periods
   brp.columns.push_back(
       Attribute("Aantal verhuizingen 2014", IntegerAttribute("verhuizingen", 0, 99, true)));
@@ -291,7 +291,7 @@ std::string ExportCode(const DatasetSpec& spec, std::string_view code, Rng& rng)
   return *matches[static_cast<size_t>(rng.Below(matches.size()))];
 }
 
-std::string Optional(const std::optional<Date>& date, std::string_view format) {
+std::string Optional(const std::optional<absl::CivilDay>& date, std::string_view format) {
   return date ? FormatDate(*date, format) : std::string();
 }
 
@@ -450,7 +450,7 @@ std::string CodeSpelling(const std::string& code, Rng& rng) {
   return " " + out;
 }
 
-std::string IsoDateTime(Date date, Rng& rng) {
+std::string IsoDateTime(absl::CivilDay date, Rng& rng) {
   return fmt::format("{}T{:02d}:{:02d}:{:02d}", FormatDate(date, "yyyy-mm-dd"), rng.Below(24),
                      rng.Below(60), rng.Below(60));
 }
@@ -546,7 +546,7 @@ std::vector<std::string> Catalog::Render(const Household& h, const Fact& f, Rng&
     }
     case Dataset::kPolitie: {
       std::string record =
-          fmt::format("PL0600-{}{:06d}", f.start.year, RecordNumber(h, f, 1000000));
+          fmt::format("PL0600-{}{:06d}", f.start.year(), RecordNumber(h, f, 1000000));
       std::string code = ExportCode(s, f.code, rng);
       std::string date = dialects_ ? IsoDateTime(f.start, rng) : FormatDate(f.start, "dd-mm-yyyy");
       return {std::move(record), BsnDotted(bsn), std::move(code), std::move(date),
@@ -575,7 +575,7 @@ std::vector<std::string> Catalog::Render(const Household& h, const Fact& f, Rng&
               FormatCents(*f.cents, false, rng.Bernoulli(0.5) ? "," : ""),
               fmt::format("IHI {}", f.year)};
     case Dataset::kWijkteam:
-      return {fmt::format("WT{}-{:05d}", f.start.year, RecordNumber(h, f, 100000)),
+      return {fmt::format("WT{}-{:05d}", f.start.year(), RecordNumber(h, f, 100000)),
               bsn,
               ExportCode(s, f.code, rng),
               FormatDate(f.start, "dd-mm-yyyy"),

@@ -102,7 +102,7 @@ bool EvictionNotice(const Household& h, const std::vector<bool>& visible) {
   for (size_t i = 0; i < h.facts.size(); ++i) {
     const Fact& f = h.facts[i];
     if (visible[i] && f.dataset == Dataset::kWoningcorporatie && f.address == 0 &&
-        f.code == "eviction_notice" && f.start.year == 2014) {
+        f.code == "eviction_notice" && f.start.year() == 2014) {
       return true;
     }
   }
@@ -126,7 +126,8 @@ double Chance(const Household& h) {
   return std::max(kChanceByDomains[domains], notice ? kChanceEvictionNotice : 0.0);
 }
 
-Fact Trajectory(const std::vector<int>& adults, Date start, std::optional<Date> end, Rng& rng) {
+Fact Trajectory(const std::vector<int>& adults, absl::CivilDay start,
+                std::optional<absl::CivilDay> end, Rng& rng) {
   Fact f;
   f.dataset = Dataset::kWijkteam;
   f.member = adults[static_cast<size_t>(rng.Below(adults.size()))];
@@ -136,9 +137,9 @@ Fact Trajectory(const std::vector<int>& adults, Date start, std::optional<Date> 
   return f;
 }
 
-std::optional<Date> EndAfter(Date start, int min_days, Rng& rng) {
+std::optional<absl::CivilDay> EndAfter(absl::CivilDay start, int min_days, Rng& rng) {
   if (rng.Bernoulli(kRunning)) return std::nullopt;
-  return RandomDate(rng, AddDays(start, min_days), kReferenceDate);
+  return RandomDate(rng, start + min_days, kReferenceDate);
 }
 
 HouseholdType TypeOf(const Membership& m) {
@@ -171,13 +172,14 @@ void DrawTrajectories(Household* h, Rng& rng) {
   const std::vector<int> adults = Adults(*h);
   if (adults.empty()) return;
   const bool in_2014 = rng.Bernoulli(kStartIn2014);
-  const Date start = in_2014 ? RandomDate(rng, Date{2014, 1, 1}, Date{2014, 12, 15})
-                             : RandomDate(rng, Date{2013, 1, 1}, Date{2013, 12, 31});
-  const std::optional<Date> end = EndAfter(start, in_2014 ? 14 : 30, rng);
+  const absl::CivilDay start =
+      in_2014 ? RandomDate(rng, absl::CivilDay(2014, 1, 1), absl::CivilDay(2014, 12, 15))
+              : RandomDate(rng, absl::CivilDay(2013, 1, 1), absl::CivilDay(2013, 12, 31));
+  const std::optional<absl::CivilDay> end = EndAfter(start, in_2014 ? 14 : 30, rng);
   h->facts.push_back(Trajectory(adults, start, end, rng));
-  if (end && end->year == 2013 && rng.Bernoulli(kRestart)) {
-    const Date again =
-        RandomDate(rng, std::max(AddDays(*end, 30), Date{2014, 1, 1}), Date{2014, 12, 15});
+  if (end && end->year() == 2013 && rng.Bernoulli(kRestart)) {
+    const absl::CivilDay again = RandomDate(rng, std::max(*end + 30, absl::CivilDay(2014, 1, 1)),
+                                            absl::CivilDay(2014, 12, 15));
     h->facts.push_back(Trajectory(adults, again, EndAfter(again, 14, rng), rng));
   }
 }

@@ -1,5 +1,6 @@
 #include "synth/dataset_spec.h"
 
+#include "core/civil_date.h"
 #include "yaml-cpp/yaml.h"
 
 namespace koppel::synth {

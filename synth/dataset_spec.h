@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "core/civil_date.h"
+#include "absl/time/civil_time.h"
 
 namespace koppel::synth {
 
@@ -68,7 +68,7 @@ struct ColumnSpec {
 struct DatasetSpec {
   std::string name;
   std::string holder;
-  Date period_from, period_to;
+  absl::CivilDay period_from, period_to;
   CsvDialect csv;
   std::vector<ColumnSpec> columns;
   // The mapping's `identifiers.address.postcodes` reference list, relative to the mapping;

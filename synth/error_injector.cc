@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "core/bsn.h"
+#include "core/civil_date.h"
 #include "fmt/format.h"
 
 namespace koppel::synth {

@@ -230,8 +230,8 @@ absl::StatusOr<SynthSummary> Generate(const SynthOptions& options) {
         visible[i] = outcome == ExportWriter::Outcome::kValid;
       }
       if (dialects && rng.Bernoulli(kOutsiderRate)) {
-        const Person person{outsider_bsns.Next(),
-                            RandomDate(rng, Date{1940, 1, 1}, Date{2014, 6, 30})};
+        const Person person{outsider_bsns.Next(), RandomDate(rng, absl::CivilDay(1940, 1, 1),
+                                                             absl::CivilDay(2014, 6, 30))};
         const Address address = OutsiderAddress(rng);
         RETURN_IF_ERROR(
             register_writer.WriteOutsider(catalog.RenderOutsider(person, address, rng)));

@@ -30,8 +30,8 @@ constexpr double kLongCare = 0.90;        // care in 2014 that already ran in 20
 constexpr double kCareFrom2013 = 0.04;
 
 constexpr int kYear2014 = 2014;
-const Date kYearStart{2014, 1, 1};
-const Date kYearEnd{2014, 12, 31};
+constexpr absl::CivilDay kYearStart(2014, 1, 1);
+constexpr absl::CivilDay kYearEnd(2014, 12, 31);
 
 constexpr std::array<std::string_view, 24> kStreets = {
     "Grotestraat",       "Wierdensestraat",
@@ -47,18 +47,22 @@ constexpr std::array<std::string_view, 24> kStreets = {
     "Aadorpweg",         "Bornerbroeksestraat",
     "Ossenkoppelerweg",  "Café de Riet"};
 
-Date AddYears(Date d, int years) {
-  return Date{d.year + years, d.month, std::min(d.day, DaysInMonth(d.year + years, d.month))};
+// The same day `years` later (earlier when negative); 29 February becomes the 28th in a common
+// year.
+absl::CivilDay AddYears(absl::CivilDay d, int years) {
+  const int year = static_cast<int>(d.year()) + years;
+  return absl::CivilDay(year, d.month(), std::min(d.day(), DaysInMonth(year, d.month())));
 }
 
-Date BirthForAge(Rng& rng, int age) {
-  return RandomDate(rng, Date{kYear2014 - age, 1, 1}, Date{kYear2014 - age, 12, 31});
+absl::CivilDay BirthForAge(Rng& rng, int age) {
+  return RandomDate(rng, absl::CivilDay(kYear2014 - age, 1, 1),
+                    absl::CivilDay(kYear2014 - age, 12, 31));
 }
 
 // An end date for a spell that runs into 2014: open (still running) or within 2014.
-std::optional<Date> EndIn2014(Rng& rng, Date start, double open_share) {
+std::optional<absl::CivilDay> EndIn2014(Rng& rng, absl::CivilDay start, double open_share) {
   if (rng.Bernoulli(open_share)) return std::nullopt;
-  return RandomDate(rng, std::max(AddDays(start, 30), kYearStart), kYearEnd);
+  return RandomDate(rng, std::max(start + 30, kYearStart), kYearEnd);
 }
 
 bool HasProblem(const Household& h, Problem p) { return h.problems[static_cast<size_t>(p)]; }
@@ -87,12 +91,10 @@ int64_t SkewedCents(Rng& rng, double lo_euro, double hi_euro) {
 
 }  // namespace
 
-Date AddDays(Date d, int days) { return DateFromDays(DaysSinceEpoch(d) + days); }
-
 int MovesIn2014(const Household& h, int member) {
   int moves = 0;
   for (const Fact& f : h.facts) {
-    if (f.dataset == Dataset::kBrp && f.member == member && f.start.year == 2014 &&
+    if (f.dataset == Dataset::kBrp && f.member == member && f.start.year() == 2014 &&
         f.start != h.members[static_cast<size_t>(member)].birth) {
       ++moves;
     }
@@ -100,10 +102,10 @@ int MovesIn2014(const Household& h, int member) {
   return moves;
 }
 
-Date RandomDate(Rng& rng, Date lo, Date hi) {
+absl::CivilDay RandomDate(Rng& rng, absl::CivilDay lo, absl::CivilDay hi) {
   const int a = DaysSinceEpoch(lo), b = DaysSinceEpoch(hi);
   if (b <= a) return lo;
-  return DateFromDays(rng.Between(a, b));
+  return DayFromDays(rng.Between(a, b));
 }
 
 BsnAllocator::BsnAllocator(uint64_t seed, bool from_top)
@@ -251,8 +253,8 @@ void HouseholdGenerator::DrawProblems(bool family, Household* h, Rng& rng) {
 void HouseholdGenerator::MakeAddressHistory(Household* h, Rng& rng) {
   struct Period {
     int address;
-    Date from;
-    std::optional<Date> to;
+    absl::CivilDay from;
+    std::optional<absl::CivilDay> to;
   };
   std::vector<Period> periods;
   auto add_address = [h](Address a, int wijk) {
@@ -263,33 +265,35 @@ void HouseholdGenerator::MakeAddressHistory(Household* h, Rng& rng) {
   const int wijk_count = static_cast<int>(AlmeloWijken().size());
   const int current = add_address(current_.Next(), h->wijk);
   if (HasProblem(*h, Problem::kMoves)) {
-    const Date m1 = RandomDate(rng, Date{2014, 1, 10}, Date{2014, 9, 30});
-    const Date m2 = RandomDate(rng, AddDays(m1, 30), Date{2014, 12, 20});
+    const absl::CivilDay m1 =
+        RandomDate(rng, absl::CivilDay(2014, 1, 10), absl::CivilDay(2014, 9, 30));
+    const absl::CivilDay m2 = RandomDate(rng, m1 + 30, absl::CivilDay(2014, 12, 20));
     const int first = add_address(previous_.Next(), rng.Between(0, wijk_count - 1));
     const int second = add_address(previous_.Next(), rng.Between(0, wijk_count - 1));
-    periods.push_back({first, RandomDate(rng, Date{2000, 1, 1}, Date{2013, 12, 31}), m1});
+    periods.push_back(
+        {first, RandomDate(rng, absl::CivilDay(2000, 1, 1), absl::CivilDay(2013, 12, 31)), m1});
     periods.push_back({second, m1, m2});
     periods.push_back({current, m2, std::nullopt});
   } else {
     const double r = rng.Uniform();
-    Date since;
+    absl::CivilDay since;
     if (r < 0.07) {
       since = RandomDate(rng, kYearStart, kYearEnd);
     } else if (r < 0.20) {
-      since = RandomDate(rng, kPeriodStart, Date{2013, 12, 31});
+      since = RandomDate(rng, kPeriodStart, absl::CivilDay(2013, 12, 31));
     } else {
-      since = RandomDate(rng, Date{1975, 1, 1}, Date{2011, 12, 31});
+      since = RandomDate(rng, absl::CivilDay(1975, 1, 1), absl::CivilDay(2011, 12, 31));
     }
     if (since >= kPeriodStart) {
       const int before = add_address(previous_.Next(),
                                      rng.Bernoulli(0.6) ? h->wijk : rng.Between(0, wijk_count - 1));
-      const Date latest = std::min(AddDays(since, -60), Date{2013, 12, 31});
+      const absl::CivilDay latest = std::min(since - 60, absl::CivilDay(2013, 12, 31));
       periods.push_back({before, RandomDate(rng, AddYears(since, -10), latest), since});
     }
     periods.push_back({current, since, std::nullopt});
   }
   for (size_t m = 0; m < h->members.size(); ++m) {
-    const Date birth = h->members[m].birth;
+    const absl::CivilDay birth = h->members[m].birth;
     for (const Period& p : periods) {
       if (p.to && (*p.to <= birth || *p.to <= kPeriodStart)) continue;
       Fact f;
@@ -308,13 +312,13 @@ void HouseholdGenerator::MakeAddressHistory(Household* h, Rng& rng) {
 
 void HouseholdGenerator::MakeBenefitFacts(Household* h, Rng& rng) {
   const std::vector<int> adults = MembersWhere(*h, true);
-  auto spell = [&](Dataset dataset, std::string_view code, int member, Date lo, double open_share,
-                   std::optional<int64_t> cents) {
+  auto spell = [&](Dataset dataset, std::string_view code, int member, absl::CivilDay lo,
+                   double open_share, std::optional<int64_t> cents) {
     Fact f;
     f.dataset = dataset;
     f.member = member;
     f.code = code;
-    f.start = RandomDate(rng, lo, Date{2014, 11, 30});
+    f.start = RandomDate(rng, lo, absl::CivilDay(2014, 11, 30));
     f.end = EndIn2014(rng, f.start, open_share);
     f.cents = cents;
     h->facts.push_back(f);
@@ -325,16 +329,16 @@ void HouseholdGenerator::MakeBenefitFacts(Household* h, Rng& rng) {
     f.dataset = dataset;
     f.member = member;
     f.code = code;
-    f.end = RandomDate(rng, Date{2012, 1, 15}, Date{2013, 12, 31});
-    f.start = RandomDate(rng, AddYears(*f.end, -4), AddDays(*f.end, -30));
+    f.end = RandomDate(rng, absl::CivilDay(2012, 1, 15), absl::CivilDay(2013, 12, 31));
+    f.start = RandomDate(rng, AddYears(*f.end, -4), *f.end - 30);
     f.cents = cents;
     h->facts.push_back(f);
   };
   const bool bijstand = HasProblem(*h, Problem::kBijstand);
   const bool low_income = HasProblem(*h, Problem::kLowIncome);
   if (bijstand) {
-    spell(Dataset::kSocialeZaken, "bijstand", PickMember(adults, rng), Date{2006, 1, 1}, 0.6,
-          RandomCents(rng, 650, 1450));
+    spell(Dataset::kSocialeZaken, "bijstand", PickMember(adults, rng), absl::CivilDay(2006, 1, 1),
+          0.6, RandomCents(rng, 650, 1450));
   } else if (rng.Bernoulli(0.03)) {
     past_spell(Dataset::kSocialeZaken, "bijstand", PickMember(adults, rng),
                RandomCents(rng, 650, 1450));
@@ -344,7 +348,7 @@ void HouseholdGenerator::MakeBenefitFacts(Household* h, Rng& rng) {
            PickMember(adults, rng),
            0,
            "special_assistance",
-           RandomDate(rng, kYearStart, Date{2014, 12, 1}),
+           RandomDate(rng, kYearStart, absl::CivilDay(2014, 12, 1)),
            std::nullopt,
            0,
            RandomCents(rng, 40, 900)};
@@ -356,17 +360,17 @@ void HouseholdGenerator::MakeBenefitFacts(Household* h, Rng& rng) {
                         kYearStart, kYearEnd, 0, std::nullopt});
   }
   if (HasProblem(*h, Problem::kWw)) {
-    spell(Dataset::kUwv, "ww", PickMember(adults, rng), Date{2011, 6, 1}, 0.45,
+    spell(Dataset::kUwv, "ww", PickMember(adults, rng), absl::CivilDay(2011, 6, 1), 0.45,
           RandomCents(rng, 55, 205));
   } else if (rng.Bernoulli(0.04)) {
     past_spell(Dataset::kUwv, "ww", PickMember(adults, rng), RandomCents(rng, 55, 205));
   }
   if (HasProblem(*h, Problem::kDisability)) {
-    spell(Dataset::kUwv, "disability", PickMember(adults, rng), Date{1992, 1, 1}, 0.85,
+    spell(Dataset::kUwv, "disability", PickMember(adults, rng), absl::CivilDay(1992, 1, 1), 0.85,
           RandomCents(rng, 40, 180));
   }
   if (HasProblem(*h, Problem::kOtherSocial)) {
-    spell(Dataset::kUwv, "other_social", PickMember(adults, rng), Date{2000, 1, 1}, 0.75,
+    spell(Dataset::kUwv, "other_social", PickMember(adults, rng), absl::CivilDay(2000, 1, 1), 0.75,
           RandomCents(rng, 35, 90));
   }
   // Household income, keyed by the reference person (the oldest adult).
@@ -380,7 +384,7 @@ void HouseholdGenerator::MakeBenefitFacts(Household* h, Rng& rng) {
     } else {
       cents = 925000 + SkewedCents(rng, 600, 70000);
     }
-    Fact f{Dataset::kInkomen, 0, 0, "", Date{year, 1, 1}, std::nullopt, year, cents};
+    Fact f{Dataset::kInkomen, 0, 0, "", absl::CivilDay(year, 1, 1), std::nullopt, year, cents};
     h->facts.push_back(f);
   }
 }
@@ -400,8 +404,9 @@ void HouseholdGenerator::MakeCareFacts(Household* h, Rng& rng) {
   auto zorg_years = [&](std::string_view code, int member, int from, int to, bool with_cost,
                         double lo, double hi) {
     for (int year = from; year <= to; ++year) {
-      if (h->members[static_cast<size_t>(member)].birth.year > year) continue;
-      Fact f{Dataset::kZorg, member, 0, code, Date{year, 1, 1}, std::nullopt, year, std::nullopt};
+      if (h->members[static_cast<size_t>(member)].birth.year() > year) continue;
+      Fact f{Dataset::kZorg, member, 0, code, {}, std::nullopt, year, std::nullopt};
+      f.start = absl::CivilDay(year, 1, 1);
       if (with_cost) f.cents = 100 * static_cast<int64_t>(lo) + SkewedCents(rng, 0, hi - lo);
       h->facts.push_back(f);
     }
@@ -414,17 +419,17 @@ void HouseholdGenerator::MakeCareFacts(Household* h, Rng& rng) {
   };
   auto youth = [&](std::string_view code, int member, int first) {
     if (member < 0) return;
-    const Date birth = h->members[static_cast<size_t>(member)].birth;
+    const absl::CivilDay birth = h->members[static_cast<size_t>(member)].birth;
     Fact f{Dataset::kJeugdzorg, member, 0, code, {}, std::nullopt, 0, std::nullopt};
     if (first == 2012) {
-      f.start = RandomDate(rng, Date{2009, 1, 1}, Date{2011, 12, 31});
+      f.start = RandomDate(rng, absl::CivilDay(2009, 1, 1), absl::CivilDay(2011, 12, 31));
     } else if (first == 2013) {
-      f.start = RandomDate(rng, Date{2013, 1, 1}, Date{2013, 12, 31});
+      f.start = RandomDate(rng, absl::CivilDay(2013, 1, 1), absl::CivilDay(2013, 12, 31));
     } else {
-      f.start = RandomDate(rng, kYearStart, Date{2014, 12, 1});
+      f.start = RandomDate(rng, kYearStart, absl::CivilDay(2014, 12, 1));
     }
-    f.start = std::max(f.start, AddDays(birth, 14));
-    if (f.start > Date{2014, 12, 1}) return;
+    f.start = std::max(f.start, birth + 14);
+    if (f.start > absl::CivilDay(2014, 12, 1)) return;
     f.end = EndIn2014(rng, f.start, 0.55);
     if (f.end && *f.end < f.start) f.end = std::nullopt;
     h->facts.push_back(f);
@@ -478,10 +483,11 @@ void HouseholdGenerator::MakeCareFacts(Household* h, Rng& rng) {
     if (!children.empty() && rng.Bernoulli(0.4)) {
       const int member = PickMember(children, rng);
       Fact f{Dataset::kJeugdzorg, member, 0, "youth_ambulant", {}, std::nullopt, 0, std::nullopt};
-      f.start = std::max(RandomDate(rng, Date{from, 1, 1}, Date{from, 6, 30}),
-                         AddDays(h->members[static_cast<size_t>(member)].birth, 14));
-      f.end = RandomDate(rng, std::max(Date{to, 7, 1}, AddDays(f.start, 30)), Date{to, 12, 31});
-      if (*f.end > Date{2013, 12, 31}) f.end = Date{2013, 12, 31};
+      f.start = std::max(RandomDate(rng, absl::CivilDay(from, 1, 1), absl::CivilDay(from, 6, 30)),
+                         h->members[static_cast<size_t>(member)].birth + 14);
+      f.end = RandomDate(rng, std::max(absl::CivilDay(to, 7, 1), f.start + 30),
+                         absl::CivilDay(to, 12, 31));
+      if (*f.end > absl::CivilDay(2013, 12, 31)) f.end = absl::CivilDay(2013, 12, 31);
       if (*f.end >= f.start) h->facts.push_back(f);
     } else {
       const int member = PickMember(adults, rng);
@@ -500,7 +506,7 @@ void HouseholdGenerator::MakeOtherFacts(Household* h, Rng& rng) {
   }
   std::vector<double> weights;
   for (const CrimeCategory& c : CrimeCategories()) weights.push_back(c.weight);
-  auto offences = [&](int member, Date lo, Date hi, int count) {
+  auto offences = [&](int member, absl::CivilDay lo, absl::CivilDay hi, int count) {
     for (int i = 0; i < count; ++i) {
       Fact f{Dataset::kPolitie,
              member,
@@ -516,9 +522,10 @@ void HouseholdGenerator::MakeOtherFacts(Household* h, Rng& rng) {
   if (HasProblem(*h, Problem::kAdultCrime)) {
     const int member = PickMember(adults, rng);
     offences(member, kYearStart, kYearEnd, rng.Between(1, 3));
-    if (rng.Bernoulli(0.4)) offences(member, kPeriodStart, Date{2013, 12, 31}, rng.Between(1, 2));
+    if (rng.Bernoulli(0.4))
+      offences(member, kPeriodStart, absl::CivilDay(2013, 12, 31), rng.Between(1, 2));
   } else if (rng.Bernoulli(0.01)) {
-    offences(PickMember(adults, rng), kPeriodStart, Date{2013, 12, 31}, 1);
+    offences(PickMember(adults, rng), kPeriodStart, absl::CivilDay(2013, 12, 31), 1);
   }
   if (HasProblem(*h, Problem::kChildCrime) && !teens.empty()) {
     offences(PickMember(teens, rng), kYearStart, kYearEnd, rng.Between(1, 2));
@@ -531,14 +538,14 @@ void HouseholdGenerator::MakeOtherFacts(Household* h, Rng& rng) {
                  -1,
                  0,
                  "rent_arrears",
-                 RandomDate(rng, kYearStart, Date{2014, 10, 31}),
+                 RandomDate(rng, kYearStart, absl::CivilDay(2014, 10, 31)),
                  std::nullopt,
                  0,
                  RandomCents(rng, 250, 4800)};
     h->facts.push_back(arrears);
     if (rng.Bernoulli(0.25)) {
       h->facts.push_back({Dataset::kWoningcorporatie, -1, 0, "eviction_notice",
-                          RandomDate(rng, AddDays(arrears.start, 20), kYearEnd), std::nullopt, 0,
+                          RandomDate(rng, arrears.start + 20, kYearEnd), std::nullopt, 0,
                           std::nullopt});
     }
   }
@@ -553,11 +560,12 @@ void HouseholdGenerator::MakeOtherFacts(Household* h, Rng& rng) {
               member,
               0,
               "debt_counselling",
-              RandomDate(rng, kPeriodStart, Date{2014, 12, 1}),
+              RandomDate(rng, kPeriodStart, absl::CivilDay(2014, 12, 1)),
               std::nullopt,
               0,
               std::nullopt};
-    if (rng.Bernoulli(0.5)) debt.end = RandomDate(rng, AddDays(debt.start, 60), Date{2014, 12, 31});
+    if (rng.Bernoulli(0.5))
+      debt.end = RandomDate(rng, debt.start + 60, absl::CivilDay(2014, 12, 31));
     if (debt.end && *debt.end < debt.start) debt.end = std::nullopt;
     h->facts.push_back(debt);
     if (rng.Bernoulli(0.3)) {

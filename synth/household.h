@@ -11,14 +11,15 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/time/civil_time.h"
 #include "core/civil_date.h"
 #include "synth/calibration.h"
 #include "synth/rng.h"
 
 namespace koppel::synth {
 
-inline constexpr Date kReferenceDate{2014, 12, 31};
-inline constexpr Date kPeriodStart{2012, 1, 1};
+inline constexpr absl::CivilDay kReferenceDate(2014, 12, 31);
+inline constexpr absl::CivilDay kPeriodStart(2012, 1, 1);
 
 enum class Dataset {
   kBrp,
@@ -47,7 +48,7 @@ struct Address {
 
 struct Person {
   std::string bsn;  // canonical 9 digits
-  Date birth;
+  absl::CivilDay birth;
   bool adult() const { return AgeOn(birth, kReferenceDate) >= 18; }
 };
 
@@ -58,8 +59,8 @@ struct Fact {
   int member = -1;  // index into Household::members; -1 for address-only facts
   int address = 0;  // index into Household::addresses (BRP, housing corporation)
   std::string_view code;
-  Date start;
-  std::optional<Date> end;  // BRP: first day at the next address; others: last day
+  absl::CivilDay start;
+  std::optional<absl::CivilDay> end;  // BRP: first day at the next address; others: last day
   int year = 0;
   std::optional<int64_t> cents;
 };
@@ -73,13 +74,12 @@ struct Household {
   std::array<bool, kProblemCount> problems = {};
 };
 
-Date AddDays(Date date, int days);
 // Moves of `member` in 2014 as the register counts them: address periods starting in 2014,
 // except one starting on the member's date of birth.
 int MovesIn2014(const Household& household, int member);
 
 // Uniform over [lo, hi], both inclusive; lo when hi <= lo.
-Date RandomDate(Rng& rng, Date lo, Date hi);
+absl::CivilDay RandomDate(Rng& rng, absl::CivilDay lo, absl::CivilDay hi);
 
 // Hands out BSNs that are valid, unique over the run and scattered over the number space.
 class BsnAllocator {

@@ -10,12 +10,12 @@ namespace {
 using I = Indicator;
 using C = CostItem;
 
-const Date kYearStart{2014, 1, 1};
+constexpr absl::CivilDay kYearStart(2014, 1, 1);
 
 // Days of 2014 covered by a spell whose end date is its last day (open: to 31-12-2014).
 int64_t DaysIn2014(const Fact& f) {
-  const Date from = std::max(f.start, kYearStart);
-  const Date to = f.end ? std::min(*f.end, kReferenceDate) : kReferenceDate;
+  const absl::CivilDay from = std::max(f.start, kYearStart);
+  const absl::CivilDay to = f.end ? std::min(*f.end, kReferenceDate) : kReferenceDate;
   if (to < from) return 0;
   return DaysSinceEpoch(to) - DaysSinceEpoch(from) + 1;
 }
@@ -99,7 +99,8 @@ void StudyAccumulator::Tally::Merge(const Tally& o) {
 std::string_view CostItemName(CostItem item) { return kCostNames[static_cast<size_t>(item)]; }
 
 bool OverlapsYear(const Fact& f, int year) {
-  return f.start <= Date{year, 12, 31} && (!f.end || *f.end >= Date{year, 1, 1});
+  return f.start <= absl::CivilDay(year, 12, 31) &&
+         (!f.end || *f.end >= absl::CivilDay(year, 1, 1));
 }
 
 Membership MembersOnReferenceDate(const Household& h, const std::vector<bool>& visible) {
@@ -139,7 +140,7 @@ HouseholdFindings Evaluate(const Household& h, const std::vector<bool>& visible,
       case Dataset::kBrp:
         if (snapshot_register) {
           if (f.address == 0) moves[m] = MovesIn2014(h, f.member);
-        } else if (f.start.year == 2014 && f.start != h.members[m].birth) {
+        } else if (f.start.year() == 2014 && f.start != h.members[m].birth) {
           ++moves[m];
         }
         break;
@@ -214,7 +215,7 @@ HouseholdFindings Evaluate(const Household& h, const std::vector<bool>& visible,
         break;
       }
       case Dataset::kPolitie: {
-        if (f.start.year != 2014) break;
+        if (f.start.year() != 2014) break;
         mark(is_adult ? I::kAdultCrime : I::kChildCrime);
         const size_t category = CrimeIndex(f.code);
         if (category == kCrimeCategoryCount) break;

@@ -9,11 +9,17 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 
+#include "absl/strings/str_join.h"
 #include "core/audit_log.h"
+#include "core/certificate_expiry.h"
+#include "core/config_file.h"
 #include "core/exit_codes.h"
+#include "core/json_log.h"
 #include "core/key_file.h"
+#include "core/metrics_server.h"
 #include "core/periodic_task.h"
 #include "core/process_hardening.h"
+#include "core/service_metrics.h"
 #include "core/service_runner.h"
 #include "core/tls.h"
 #include "policies/covenant_ledger.h"
@@ -24,18 +30,27 @@
 namespace koppel::vault {
 namespace {
 
-enum ExitCode : int { kExitOk = 0, kExitUsage = 2, kExitIo = 3, kExitConfig = 4 };
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitUsage = 2,
+  kExitIo = 3,
+  kExitConfig = 4,
+  kExitCertificate = 5,
+};
 
 // What each exit code means; a command's --help lists the ones it can return.
 constexpr ExitCodeMeaning kExitCodes[] = {
     {kExitOk, "success"},
-    {kExitUsage, "usage: bad or missing flags"},
+    {kExitUsage, "usage: bad or missing flags, or a bad --config file"},
     {kExitIo,
      "a file, a key, the master key or passphrase, the audit log or the network failed (the "
      "message names it)"},
     {kExitConfig,
      "a covenant is not valid (the message names the rule); rotate: the covenant has ended and "
      "its keys are destroyed"},
+    {kExitCertificate,
+     "the vault's certificate or the CA's has expired or is not valid yet (the message names the "
+     "file and the date)"},
 };
 
 int Fail(int code, const absl::Status& status) {
@@ -44,15 +59,23 @@ int Fail(int code, const absl::Status& status) {
 }
 
 // The master key from --master-key FILE, else stretched from the passphrase in
-// KOPPEL_VAULT_PASSPHRASE (taken out of the environment either way).
-absl::StatusOr<Secret> MasterKey(const std::string& dir, const std::string& key_file) {
+// --passphrase-file FILE (systemd: LoadCredential=), else in KOPPEL_VAULT_PASSPHRASE (taken out
+// of the environment whichever is used).
+absl::StatusOr<Secret> MasterKey(const std::string& dir, const std::string& key_file,
+                                 const std::string& passphrase_file) {
   absl::StatusOr<std::optional<Secret>> passphrase =
       TakeSecretFromEnvironment("KOPPEL_VAULT_PASSPHRASE");
   if (!passphrase.ok()) return passphrase.status();
   if (!key_file.empty()) return ReadKeyFile(key_file, 32);
+  if (!passphrase_file.empty()) {
+    absl::StatusOr<Secret> from_file = ReadPassphraseFile(passphrase_file);
+    if (!from_file.ok()) return from_file.status();
+    passphrase->emplace(std::move(*from_file));
+  }
   if (!passphrase->has_value()) {
     return absl::InvalidArgumentError(
-        "give --master-key FILE (made by `koppel-vault keygen`) or set KOPPEL_VAULT_PASSPHRASE");
+        "give --master-key FILE (made by `koppel-vault keygen`), --passphrase-file FILE or set "
+        "KOPPEL_VAULT_PASSPHRASE");
   }
   const Secret& phrase = **passphrase;
   return KeyStore::MasterKeyFromPassphrase(
@@ -66,14 +89,27 @@ struct ServeFlags {
   std::string dir;
   std::vector<std::string> covenants;
   std::string key_file;
+  std::string passphrase_file;
   std::string port_file;
+  std::string metrics_listen;  // empty: no metrics endpoint
+  std::string log_format{"text"};
   int retention_check_seconds = 60;
+  int cert_warn_days = kDefaultCertificateWarnDays;
+  bool check_config = false;
 };
 
 int Serve(const ServeFlags& f) {
   const sigset_t stop_signals = BlockStopSignals();  // before any thread exists
+  if (absl::Status s = SetLogFormat(f.log_format); !s.ok()) return Fail(kExitUsage, s);
   HardenServiceProcess("koppel-vault");
-  absl::StatusOr<Secret> master = MasterKey(f.dir, f.key_file);
+  if (absl::Status s = CheckMetricsAddress(f.metrics_listen, f.listen); !s.ok()) {
+    return Fail(kExitUsage, s);
+  }
+  const TlsFiles tls = TlsFiles::FromPkiDir(f.pki, f.name);
+  if (absl::Status s = LogCertificateExpiry(tls, f.cert_warn_days); !s.ok()) {
+    return Fail(absl::IsFailedPrecondition(s) ? kExitCertificate : kExitIo, s);
+  }
+  absl::StatusOr<Secret> master = MasterKey(f.dir, f.key_file, f.passphrase_file);
   if (!master.ok()) return Fail(kExitIo, master.status());
   absl::StatusOr<std::unique_ptr<KeyStore>> store = KeyStore::Open(f.dir, std::move(*master));
   if (!store.ok()) return Fail(kExitIo, store.status());
@@ -91,15 +127,15 @@ int Serve(const ServeFlags& f) {
   absl::StatusOr<std::unique_ptr<AuditLog>> audit =
       AuditLog::Open(dir / "audit.log", *audit_key, "vault");
   if (!audit.ok()) return Fail(kExitIo, audit.status());
-  absl::StatusOr<std::unique_ptr<CovenantLedger>> ledger =
-      CovenantLedger::Open(dir / "covenants.json", first_start);
+  absl::StatusOr<std::unique_ptr<policy::CovenantLedger>> ledger =
+      policy::CovenantLedger::Open(dir / "covenants.json", first_start);
   if (!ledger.ok()) return Fail(kExitIo, ledger.status());
   std::vector<std::filesystem::path> files(f.covenants.begin(), f.covenants.end());
-  absl::StatusOr<CovenantPlan> plan = PlanCovenants(files, ledger->get(), absl::Now());
+  absl::StatusOr<policy::CovenantPlan> plan =
+      policy::PlanCovenants(files, ledger->get(), absl::Now());
   if (!plan.ok()) return Fail(kExitConfig, plan.status());
   for (const std::string& note : plan->notes) spdlog::info("{}", note);
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
-      MakeServerCredentials(TlsFiles::FromPkiDir(f.pki, f.name));
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = MakeServerCredentials(tls);
   if (!credentials.ok()) return Fail(kExitIo, credentials.status());
 
   VaultService service(store->get(), ledger->get(), audit->get());
@@ -109,13 +145,13 @@ int Serve(const ServeFlags& f) {
         id, "key_destruction", "vault", "finishing an interrupted destruction", absl::Now());
     if (!destroyed.ok()) return Fail(kExitIo, destroyed.status());
   }
-  for (const SignedCovenant& ended : plan->end) {
+  for (const policy::SignedCovenant& ended : plan->end) {
     absl::StatusOr<uint64_t> destroyed = service.End(ended.covenant.id, "key_destruction", "vault",
                                                      "retention period over", absl::Now());
     if (!destroyed.ok()) return Fail(kExitIo, destroyed.status());
   }
-  for (SignedCovenant& signed_covenant : plan->serve) {
-    const Covenant& c = signed_covenant.covenant;
+  for (policy::SignedCovenant& signed_covenant : plan->serve) {
+    const policy::Covenant& c = signed_covenant.covenant;
     absl::StatusOr<uint32_t> epoch = (*store)->CurrentEpoch(c.id);
     if (!epoch.ok()) return Fail(kExitIo, epoch.status());
     absl::StatusOr<const Secret*> probe = (*store)->Key(c.id, *epoch);
@@ -150,12 +186,29 @@ int Serve(const ServeFlags& f) {
                  c.version, c.token_mode, *epoch, state);
     service.Serve(std::move(signed_covenant));
   }
+  std::unique_ptr<MetricsServer> metrics;  // stops before what it reports on goes
+  if (!f.metrics_listen.empty()) {
+    RegisterServiceMetrics(MetricsRegistry::Default(), "vault",
+                           TlsFiles::FromPkiDir(f.pki, f.name).cert);
+    absl::StatusOr<std::unique_ptr<MetricsServer>> started =
+        MetricsServer::Start(f.metrics_listen, &MetricsRegistry::Default());
+    if (!started.ok()) return Fail(kExitIo, started.status());
+    metrics = *std::move(started);
+    spdlog::info("koppel-vault serving metrics on http://{}/metrics (port {})", f.metrics_listen,
+                 metrics->port());
+  }
   absl::Status outcome;
   {
     PeriodicTask retention(std::chrono::seconds(f.retention_check_seconds),
                            [&service] { service.EndExpired(absl::Now()); });
+    PeriodicTask certificates(std::chrono::hours(24), [&tls, &f] {
+      if (absl::Status s = LogCertificateExpiry(tls, f.cert_warn_days); !s.ok()) {
+        spdlog::error("{}", std::string(s.message()));
+      }
+    });
     ServiceOptions options;
     options.name = "koppel-vault";
+    options.grpc_service = v1::VaultService::service_full_name();
     options.listen = f.listen;
     options.port_file = f.port_file;
     outcome = ServeUntilStopped(&service, *credentials, options, stop_signals);
@@ -165,16 +218,64 @@ int Serve(const ServeFlags& f) {
   return kExitOk;
 }
 
+// --check-config: reads what a start reads (certificates, the master key or passphrase file,
+// every covenant and its signatures) and starts nothing: no key is unsealed or written, no port
+// bound. The ledger's checks (an older version than one served before) happen at the real start.
+int CheckConfig(const ServeFlags& f) {
+  if (absl::Status s = CheckMetricsAddress(f.metrics_listen, f.listen); !s.ok()) {
+    return Fail(kExitUsage, s);
+  }
+  const TlsFiles tls = TlsFiles::FromPkiDir(f.pki, f.name);
+  if (absl::Status s = LogCertificateExpiry(tls, f.cert_warn_days); !s.ok()) {
+    return Fail(absl::IsFailedPrecondition(s) ? kExitCertificate : kExitIo, s);
+  }
+  if (auto credentials = MakeServerCredentials(tls); !credentials.ok()) {
+    return Fail(kExitIo, credentials.status());
+  }
+  if (!f.key_file.empty()) {
+    if (absl::StatusOr<Secret> key = ReadKeyFile(f.key_file, 32); !key.ok()) {
+      return Fail(kExitIo, key.status());
+    }
+  } else if (!f.passphrase_file.empty()) {
+    if (absl::StatusOr<Secret> phrase = ReadPassphraseFile(f.passphrase_file); !phrase.ok()) {
+      return Fail(kExitIo, phrase.status());
+    }
+  } else if (std::getenv("KOPPEL_VAULT_PASSPHRASE") == nullptr) {
+    return Fail(kExitIo, absl::InvalidArgumentError(
+                             "give --master-key FILE (made by `koppel-vault keygen`), "
+                             "--passphrase-file FILE or set KOPPEL_VAULT_PASSPHRASE"));
+  }
+  std::vector<std::filesystem::path> files(f.covenants.begin(), f.covenants.end());
+  absl::StatusOr<policy::CovenantPlan> plan = policy::PlanCovenants(files, nullptr, absl::Now());
+  if (!plan.ok()) return Fail(kExitConfig, plan.status());
+  std::vector<std::string> served;
+  for (const policy::SignedCovenant& c : plan->serve) {
+    served.push_back(fmt::format("{} version {}", c.covenant.id, c.covenant.version));
+  }
+  fmt::print("koppel-vault: configuration OK: listen {}, dir {}, serves {} covenant(s): {}\n",
+             f.listen, f.dir, served.size(), absl::StrJoin(served, ", "));
+  for (const std::string& note : plan->notes) fmt::print("koppel-vault: note: {}\n", note);
+  for (const policy::SignedCovenant& c : plan->end) {
+    fmt::print(
+        "koppel-vault: warning: covenant {} version {} is past its retention period: a start "
+        "ends it (its keys destroyed)\n",
+        c.covenant.id, c.covenant.version);
+  }
+  return kExitOk;
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{
       "koppel-vault: keeps each covenant's keys and issues them only as the covenant "
       "allows, over mutual TLS."};
   app.require_subcommand(1);
-  app.footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo, kExitConfig},
+  app.footer(ExitCodesFooter(kExitCodes,
+                             {kExitOk, kExitUsage, kExitIo, kExitConfig, kExitCertificate},
                              "Each command's --help lists the codes it can return."));
   ServeFlags f;
-  std::string dir, key_file;
-  CLI::App* serve = app.add_subcommand("serve", "run the vault service until SIGTERM");
+  std::string dir, key_file, passphrase_file;
+  CLI::App* serve = app.add_subcommand(
+      "serve", "run the vault service until SIGTERM (flags may also come from --config FILE)");
   serve->add_option("--listen", f.listen, "address:port (port 0: any free port)");
   serve->add_option("--pki", f.pki, "directory made by scripts/pki")
       ->required()
@@ -188,15 +289,35 @@ int Main(int argc, char** argv) {
                    "covenants or versions: the newest version of each is served")
       ->required()
       ->check(CLI::ExistingFile);
-  serve->add_option("--master-key", f.key_file,
-                    "master key file (mode 600); without it the passphrase in "
-                    "KOPPEL_VAULT_PASSPHRASE is stretched with Argon2id");
+  CLI::Option* serve_key =
+      serve->add_option("--master-key", f.key_file,
+                        "master key file (mode 600); without it the passphrase of "
+                        "--passphrase-file or KOPPEL_VAULT_PASSPHRASE is stretched with Argon2id");
+  serve
+      ->add_option("--passphrase-file", f.passphrase_file,
+                   "file holding the passphrase (mode 600; a final line break is not part of it), "
+                   "e.g. $CREDENTIALS_DIRECTORY/passphrase under systemd's LoadCredential=")
+      ->excludes(serve_key);
   serve->add_option("--port-file", f.port_file, "write the port listened on to this file");
+  serve->add_option("--metrics-listen", f.metrics_listen,
+                    "serve Prometheus metrics over plain HTTP at http://ADDRESS:PORT/metrics "
+                    "(an IP address; not the --listen address; default: no metrics endpoint)");
+  serve
+      ->add_option("--log-format", f.log_format,
+                   "text: log lines for people; json: one JSON object a line (time, level, "
+                   "message)")
+      ->check(CLI::IsMember({"text", "json"}));
   serve
       ->add_option("--retention-check-seconds", f.retention_check_seconds,
                    "how often to check for covenants whose retention is over")
       ->check(CLI::Range(1, 86400));
-  serve->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo, kExitConfig}));
+  serve
+      ->add_option("--cert-warn-days", f.cert_warn_days,
+                   "warn in the log when the vault's certificate or the CA's expires within "
+                   "this many days (checked at start and daily; 0: never)")
+      ->check(CLI::Range(0, 3650));
+  serve->footer(
+      ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo, kExitConfig, kExitCertificate}));
   std::string keygen_out;
   CLI::App* keygen = app.add_subcommand("keygen", "create a master key file");
   keygen->add_option("--out", keygen_out, "path of the key file (created with mode 600)")
@@ -209,15 +330,24 @@ int Main(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingDirectory);
   rotate->add_option("--covenant-id", rotate_covenant, "covenant id")->required();
-  rotate->add_option("--master-key", key_file, "master key file");
+  CLI::Option* rotate_key = rotate->add_option("--master-key", key_file, "master key file");
+  rotate->add_option("--passphrase-file", passphrase_file, "file holding the passphrase")
+      ->excludes(rotate_key);
   rotate->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo, kExitConfig}));
+  serve
+      ->add_flag("--check-config", f.check_config,
+                 "check the configuration (flags and --config file: certificates, master key or "
+                 "passphrase file, covenants and their signatures) and exit without starting "
+                 "anything; not settable in the --config file")
+      ->configurable(false);
+  AddConfigFileOption(&app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
   if (sodium_init() < 0) return kExitIo;
-  if (serve->parsed()) return Serve(f);
+  if (serve->parsed()) return f.check_config ? CheckConfig(f) : Serve(f);
   if (keygen->parsed()) {
     absl::StatusOr<Secret> key = Secret::Random(32);
     if (!key.ok()) return Fail(kExitIo, key.status());
@@ -225,12 +355,12 @@ int Main(int argc, char** argv) {
     return kExitOk;
   }
   if (rotate->parsed()) {
-    absl::StatusOr<Secret> master = MasterKey(dir, key_file);
+    absl::StatusOr<Secret> master = MasterKey(dir, key_file, passphrase_file);
     if (!master.ok()) return Fail(kExitIo, master.status());
     absl::StatusOr<std::unique_ptr<KeyStore>> store = KeyStore::Open(dir, std::move(*master));
     if (!store.ok()) return Fail(kExitIo, store.status());
     const std::filesystem::path vault_dir(dir);
-    absl::StatusOr<std::unique_ptr<CovenantLedger>> ledger = CovenantLedger::Open(
+    absl::StatusOr<std::unique_ptr<policy::CovenantLedger>> ledger = policy::CovenantLedger::Open(
         vault_dir / "covenants.json", !std::filesystem::exists(vault_dir / "audit.log"));
     if (!ledger.ok()) return Fail(kExitIo, ledger.status());
     absl::StatusOr<Secret> audit_key = (*store)->AuditSigningKey();
@@ -238,7 +368,7 @@ int Main(int argc, char** argv) {
     absl::StatusOr<std::unique_ptr<AuditLog>> audit =
         AuditLog::Open(vault_dir / "audit.log", *audit_key, "vault");
     if (!audit.ok()) return Fail(kExitIo, audit.status());
-    std::optional<CovenantLedger::Entry> entry = (*ledger)->Find(rotate_covenant);
+    std::optional<policy::CovenantLedger::Entry> entry = (*ledger)->Find(rotate_covenant);
     if (entry.has_value() && !entry->ended_at.empty()) {
       return Fail(kExitConfig, absl::FailedPreconditionError(fmt::format(
                                    "covenant {} ended at {}; its keys are destroyed for good",

@@ -9,13 +9,14 @@
 #include "core/log_safe.h"
 #include "core/oprf.h"
 #include "core/refusal.h"
+#include "core/service_metrics.h"
 #include "core/status_macros.h"
 #include "core/tls.h"
 #include "policies/end_statement.h"
 
 namespace koppel::vault {
 
-void VaultService::Serve(SignedCovenant covenant) {
+void VaultService::Serve(policy::SignedCovenant covenant) {
   absl::MutexLock lock(&covenants_mutex_);
   const std::string id = covenant.covenant.id;
   covenants_.insert_or_assign(id, std::move(covenant.covenant));
@@ -44,6 +45,7 @@ absl::Status NoClientCertificate() {
 
 grpc::Status VaultService::Refuse(std::string_view operation, const std::string& party,
                                   const std::string& covenant, const absl::Status& status) {
+  CountRefusal(*metrics_, "vault", operation, status);
   (void)Audit("refused", party, covenant,
               {{"operation", operation},
                {"reason", std::string(status.message())},
@@ -70,6 +72,7 @@ std::optional<grpc::Status> VaultService::RefuseMalformed(
     return std::nullopt;
   }
   spdlog::warn("refused {} from {}: {}", operation, LogSafe(party), LogSafe(refused));
+  CountRefusal(*metrics_, "vault", operation, refused);
   details["operation"] = operation;
   details["reason"] = std::string(refused.message());
   details["rule"] = RefusalRule(refused);
@@ -77,13 +80,14 @@ std::optional<grpc::Status> VaultService::RefuseMalformed(
   return ToGrpcStatus(refused);
 }
 
-absl::StatusOr<Covenant> VaultService::Find(const std::string& covenant_id, bool in_force) const {
+absl::StatusOr<policy::Covenant> VaultService::Find(const std::string& covenant_id,
+                                                    bool in_force) const {
   auto it = covenants_.find(covenant_id);
   if (it != covenants_.end()) {
     if (in_force) RETURN_IF_ERROR(it->second.InForce(absl::Now()));
     return it->second;
   }
-  std::optional<CovenantLedger::Entry> entry = ledger_->Find(covenant_id);
+  std::optional<policy::CovenantLedger::Entry> entry = ledger_->Find(covenant_id);
   if (entry.has_value() && !entry->ended_at.empty()) {
     return WithCovenantRule(
         absl::FailedPreconditionError(
@@ -102,10 +106,10 @@ grpc::Status VaultService::GetCovenantKey(grpc::ServerContext* context,
   const std::string party = PeerIdentity(*context);
   if (auto refused = RefuseMalformed("get_covenant_key", party, *request)) return *refused;
   const std::string& id = request->covenant_id();
-  absl::StatusOr<Covenant> covenant = [&]() -> absl::StatusOr<Covenant> {
+  absl::StatusOr<policy::Covenant> covenant = [&]() -> absl::StatusOr<policy::Covenant> {
     covenants_mutex_.AssertReaderHeld();  // `hold`, which the analysis does not see in here
     if (party.empty()) return NoClientCertificate();
-    ASSIGN_OR_RETURN(Covenant c, Find(id, /*in_force=*/true));
+    ASSIGN_OR_RETURN(policy::Covenant c, Find(id, /*in_force=*/true));
     RETURN_IF_ERROR(c.MayTokenise(party));
     return c;
   }();
@@ -147,7 +151,7 @@ grpc::Status VaultService::EvaluateOprf(grpc::ServerContext* context,
     return Refuse("evaluate_oprf", party, id, status);
   };
   if (party.empty()) return refuse(NoClientCertificate());
-  absl::StatusOr<Covenant> covenant = Find(id, /*in_force=*/true);
+  absl::StatusOr<policy::Covenant> covenant = Find(id, /*in_force=*/true);
   if (!covenant.ok()) return refuse(covenant.status());
   if (absl::Status s = covenant->MayTokenise(party); !s.ok()) return refuse(s);
   if (covenant->token_mode != "oprf") {
@@ -208,6 +212,14 @@ grpc::Status VaultService::EvaluateOprf(grpc::ServerContext* context,
   }
   response->set_key_epoch(*epoch);
   response->set_quota_remaining(remaining);
+  // The party passed MayTokenise: a name from the covenant, as the covenant id is.
+  const MetricLabels labels = {{"covenant", id}, {"party", party}};
+  metrics_->GetCounter("koppel_vault_oprf_evaluations_total", "Blinded elements evaluated", labels)
+      .Increment(count);
+  metrics_
+      ->GetGauge("koppel_vault_oprf_quota_remaining",
+                 "OPRF evaluations the party has left under the covenant", labels)
+      .Set(static_cast<double>(remaining));
   return grpc::Status::OK;
 }
 
@@ -219,7 +231,7 @@ grpc::Status VaultService::GetDataKey(grpc::ServerContext* context,
   const std::string party = PeerIdentity(*context);
   if (auto refused = RefuseMalformed("get_data_key", party, *request)) return *refused;
   const std::string& id = request->covenant_id();
-  absl::StatusOr<Covenant> covenant = Find(id, /*in_force=*/false);
+  absl::StatusOr<policy::Covenant> covenant = Find(id, /*in_force=*/false);
   if (!party.empty() && !covenant.ok() && absl::IsFailedPrecondition(covenant.status())) {
     // Ended: the linker that asks learns it explicitly and deletes its copy of the data.
     (void)Audit("refused", party, id,
@@ -303,7 +315,7 @@ grpc::Status VaultService::EndCovenant(grpc::ServerContext* context,
   if (party.empty()) {
     return Refuse("end_covenant", party, id, NoClientCertificate());
   }
-  absl::StatusOr<Covenant> covenant = [&] {
+  absl::StatusOr<policy::Covenant> covenant = [&] {
     absl::ReaderMutexLock hold(&covenants_mutex_);
     return Find(id, /*in_force=*/false);
   }();
@@ -314,7 +326,8 @@ grpc::Status VaultService::EndCovenant(grpc::ServerContext* context,
     }
     return Refuse("end_covenant", party, id, covenant.status());
   }
-  absl::StatusOr<std::string> officer = VerifyEndStatement(*covenant, *request, absl::Now());
+  absl::StatusOr<std::string> officer =
+      policy::VerifyEndStatement(*covenant, *request, absl::Now());
   if (!officer.ok()) return Refuse("end_covenant", party, id, officer.status());
   absl::StatusOr<uint64_t> destroyed =
       End(id, "key_destruction", *officer, request->reason(), absl::Now());

@@ -3,7 +3,8 @@
 // blinded inputs within a per-agent quota (OPRF mode); gives the data key to the covenant's
 // linker; and on an officer's signed instruction, or when retention is over, destroys every key
 // of a covenant. Every operation, refused or not, goes to the audit log with party, covenant,
-// epoch and counts, never key material.
+// epoch and counts, never key material. It counts refusals and OPRF evaluations into a metrics
+// registry (docs/operations.md).
 #ifndef KOPPEL_VAULT_VAULT_SERVICE_H_
 #define KOPPEL_VAULT_VAULT_SERVICE_H_
 
@@ -15,6 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "core/audit_log.h"
+#include "core/metrics.h"
 #include "core/worker_pool.h"
 #include "koppel/v1/vault.grpc.pb.h"
 #include "policies/covenant_ledger.h"
@@ -32,15 +34,17 @@ class VaultService final : public v1::VaultService::Service {
   static constexpr int kMaxElementsPerCall = 4096;
 
   // OPRF evaluations run on `oprf_threads` threads (0: every core), shared by all calls.
-  VaultService(KeyStore* keys, CovenantLedger* ledger, AuditLog* audit, size_t oprf_threads = 0)
+  VaultService(KeyStore* keys, policy::CovenantLedger* ledger, AuditLog* audit,
+               size_t oprf_threads = 0, MetricsRegistry* metrics = &MetricsRegistry::Default())
       : keys_(keys),
         ledger_(ledger),
         audit_(audit),
+        metrics_(metrics),
         oprf_pool_(oprf_threads == 1
                        ? nullptr
                        : std::make_unique<WorkerPool>(oprf_threads == 0 ? 0 : oprf_threads - 1)) {}
 
-  void Serve(SignedCovenant covenant) ABSL_LOCKS_EXCLUDED(covenants_mutex_);
+  void Serve(policy::SignedCovenant covenant) ABSL_LOCKS_EXCLUDED(covenants_mutex_);
 
   grpc::Status GetCovenantKey(grpc::ServerContext* context,
                               const v1::GetCovenantKeyRequest* request,
@@ -67,7 +71,7 @@ class VaultService final : public v1::VaultService::Service {
   // The covenant `covenant_id` when the vault serves it; `in_force` also requires it to be in
   // force now (key issue), otherwise only not ended (the linker's data key is needed until
   // retention ends).
-  absl::StatusOr<Covenant> Find(const std::string& covenant_id, bool in_force) const
+  absl::StatusOr<policy::Covenant> Find(const std::string& covenant_id, bool in_force) const
       ABSL_SHARED_LOCKS_REQUIRED(covenants_mutex_);
   // UNAVAILABLE when the entry cannot be written: then nothing is handed out.
   absl::Status Audit(std::string_view event, const std::string& party, const std::string& covenant,
@@ -81,12 +85,13 @@ class VaultService final : public v1::VaultService::Service {
                                               const google::protobuf::Message& request);
 
   KeyStore* keys_;
-  CovenantLedger* ledger_;
+  policy::CovenantLedger* ledger_;
   AuditLog* audit_;
+  MetricsRegistry* metrics_;
   // Held shared by a request until its answer is complete, exclusively to serve or end a
   // covenant: no key outlives its covenant's end.
   mutable absl::Mutex covenants_mutex_;
-  std::map<std::string, Covenant> covenants_ ABSL_GUARDED_BY(covenants_mutex_);
+  std::map<std::string, policy::Covenant> covenants_ ABSL_GUARDED_BY(covenants_mutex_);
   absl::Mutex quota_mutex_;
   // (covenant, party)
   std::map<std::pair<std::string, std::string>, uint64_t> evaluations_

@@ -19,7 +19,7 @@
 #include "linker/analysis/engine_limits.h"
 #include "linker/analysis/result_builder.h"
 
-namespace koppel {
+namespace koppel::analysis {
 namespace {
 
 constexpr size_t kMaxAreas = EngineLimits::kAreas;  // area indices are 16 bits
@@ -279,4 +279,4 @@ const ResultCell* ResultTable::Find(std::string_view row, std::string_view colum
   return nullptr;
 }
 
-}  // namespace koppel
+}  // namespace koppel::analysis

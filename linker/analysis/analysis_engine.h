@@ -17,7 +17,7 @@
 #include "linker/analysis/prices.h"
 #include "linker/analysis/record_source.h"
 
-namespace koppel {
+namespace koppel::analysis {
 
 class AnalysisEngine {
  public:
@@ -34,6 +34,6 @@ class AnalysisEngine {
   const RecordSource* source_;
 };
 
-}  // namespace koppel
+}  // namespace koppel::analysis
 
 #endif  // KOPPEL_LINKER_ANALYSIS_ANALYSIS_ENGINE_H_

@@ -6,10 +6,11 @@
 
 #include "core/civil_date.h"
 
-namespace koppel {
+namespace koppel::analysis {
 
 YearWindow WindowOf(int year) {
-  return {year, DaysSinceEpoch({year, 1, 1}), DaysSinceEpoch({year, 12, 31})};
+  return {year, DaysSinceEpoch(absl::CivilDay(year, 1, 1)),
+          DaysSinceEpoch(absl::CivilDay(year, 12, 31))};
 }
 
 int DatasetPlan::Slot(const std::string& attribute) {
@@ -21,7 +22,7 @@ int DatasetPlan::Slot(const std::string& attribute) {
 
 absl::StatusOr<AnalysisPlan> PlanAnalysis(const AnalysisSpec& spec, const PriceTable& prices) {
   AnalysisPlan out;
-  for (const Date& date : spec.reference_dates) {
+  for (absl::CivilDay date : spec.reference_dates) {
     out.reference_days.push_back(DaysSinceEpoch(date));
   }
   DatasetPlan register_plan;
@@ -108,7 +109,9 @@ absl::StatusOr<AnalysisPlan> PlanAnalysis(const AnalysisSpec& spec, const PriceT
       if (plan.name == use.dataset) plan.uses.push_back(std::move(use));
     }
   }
-  for (const Date& date : spec.reference_dates) out.reference_years.push_back(WindowOf(date.year));
+  for (absl::CivilDay date : spec.reference_dates) {
+    out.reference_years.push_back(WindowOf(static_cast<int>(date.year())));
+  }
   for (const IndicatorSpec& indicator : spec.indicators) {
     std::vector<YearWindow> windows;
     for (const YearWindow& reference : out.reference_years) {
@@ -220,4 +223,4 @@ absl::StatusOr<ResolvedBatch> ResolveBatch(const DatasetPlan& plan, const v1::Ba
   return out;
 }
 
-}  // namespace koppel
+}  // namespace koppel::analysis

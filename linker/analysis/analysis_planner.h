@@ -19,7 +19,7 @@
 #include "linker/analysis/prices.h"
 #include "linker/analysis/spec_attributes.h"
 
-namespace koppel {
+namespace koppel::analysis {
 
 // The days of a calendar year, inclusive.
 struct YearWindow {
@@ -107,6 +107,6 @@ struct ResolvedBatch {
 absl::StatusOr<ResolvedBatch> ResolveBatch(const DatasetPlan& plan, const v1::BatchHeader& header,
                                            const PriceTable& prices, bool check_uses);
 
-}  // namespace koppel
+}  // namespace koppel::analysis
 
 #endif  // KOPPEL_LINKER_ANALYSIS_ANALYSIS_PLANNER_H_

@@ -13,7 +13,7 @@
 
 #include "linker/analysis/disclosure.h"
 
-namespace koppel {
+namespace koppel::analysis {
 
 // A cell of one of the two linear systems: counts of units, and sums of money.
 struct SystemCellRef {
@@ -129,6 +129,6 @@ struct AnalysisResult {
   const ResultTable* FindTable(std::string_view name) const;
 };
 
-}  // namespace koppel
+}  // namespace koppel::analysis
 
 #endif  // KOPPEL_LINKER_ANALYSIS_ANALYSIS_RESULT_H_

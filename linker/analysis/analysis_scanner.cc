@@ -13,7 +13,7 @@
 #include "core/status_macros.h"
 #include "linker/analysis/engine_limits.h"
 
-namespace koppel {
+namespace koppel::analysis {
 namespace {
 
 constexpr size_t kMaxAreas = EngineLimits::kAreas;  // area indices are 16 bits
@@ -328,8 +328,13 @@ absl::Status AnalysisScanner<W>::Scan(const RecordSnapshot& snapshot) {
   absl::Status status = ScanPersons();
   for (size_t p = 0; p < plan_.datasets.size() && status.ok(); ++p) {
     const DatasetPlan& plan = plan_.datasets[p];
-    if (resolved_[p].empty()) continue;
-    if (!resolved_[p].begin()->second.has_bsn && !plan.is_register) status = ScanAddresses(plan);
+    bool address_keyed = false;
+    {
+      absl::MutexLock lock(&resolve_mutex_);
+      if (resolved_[p].empty()) continue;
+      address_keyed = !resolved_[p].begin()->second.has_bsn;
+    }
+    if (address_keyed && !plan.is_register) status = ScanAddresses(plan);
   }
   snapshot_ = nullptr;
   pool_.reset();
@@ -345,6 +350,7 @@ bool AnalysisScanner<W>::Allowed(std::string_view batch_id) const {
 template <size_t W>
 std::set<std::string> AnalysisScanner<W>::PriceCodes(const std::string& dataset,
                                                      size_t item) const {
+  absl::MutexLock lock(&resolve_mutex_);
   std::set<std::string> codes;
   for (size_t p = 0; p < plan_.datasets.size(); ++p) {
     if (plan_.datasets[p].name != dataset) continue;
@@ -406,7 +412,7 @@ absl::StatusOr<const ResolvedBatch*> AnalysisScanner<W>::Meet(const DatasetPlan&
   if (const BatchCache::Entry* known = cache.Find(batch_id)) return known->batch;
   BatchCache::Entry entry;
   if (Allowed(batch_id)) {
-    std::lock_guard<std::mutex> lock(resolve_mutex_);
+    absl::MutexLock lock(&resolve_mutex_);
     ASSIGN_OR_RETURN(entry.batch, Batch(plan, batch_id));
   }
   if (entry.batch != nullptr && entry.batch->left_out) entry.batch = nullptr;
@@ -422,9 +428,9 @@ absl::Status AnalysisScanner<W>::Open(const RecordScan& scan, v1::Record* record
   if (progress_ && ++state.unreported == 64) {
     const uint64_t done = records_progress_.fetch_add(state.unreported) + state.unreported;
     state.unreported = 0;
-    if (progress_mutex_.try_lock()) {
+    if (progress_mutex_.TryLock()) {
       progress_->Update(done, done);
-      progress_mutex_.unlock();
+      progress_mutex_.Unlock();
     }
   }
   return absl::OkStatus();
@@ -517,6 +523,7 @@ absl::Status AnalysisScanner<W>::Merge(std::vector<State>& states) {
 
 template <size_t W>
 void AnalysisScanner<W>::NumberAreas(const std::vector<State>& states) {
+  absl::MutexLock lock(&resolve_mutex_);
   // One thread would have met the register's batches in token order, the ranges' in turn.
   std::vector<std::string> codes;
   std::map<std::string, uint16_t> index;
@@ -586,14 +593,14 @@ void AnalysisScanner<W>::EvaluatePerson(const PersonGroups& groups, State& state
       m.member = true;
       m.household = HouseholdKeyOf(record->address_token());
       m.area = batch->area_index[area->code()];
-      m.adult = AgeOn(DateFromDays(*born), spec_.reference_dates[d]) >= spec_.adult_age;
+      m.adult = AgeOn(DayFromDays(*born), spec_.reference_dates[d]) >= spec_.adult_age;
     }
   }
   // The households' slots are fetched into the cache while the person's records are evaluated.
   for (size_t d = 0; d < dates; ++d) {
     if (!membership[d].member) continue;
     auto& shard = households_[d].Of(membership[d].household);
-    std::lock_guard<std::mutex> lock(shard.mutex);
+    absl::MutexLock lock(&shard.mutex);
     shard.households.prefetch(membership[d].household);
   }
   // Register indicators (moves).
@@ -658,7 +665,7 @@ void AnalysisScanner<W>::EvaluatePerson(const PersonGroups& groups, State& state
     }
     auto& shard = households_[d].Of(m.household);
     {
-      std::lock_guard<std::mutex> lock(shard.mutex);
+      absl::MutexLock lock(&shard.mutex);
       auto [it, inserted] = shard.households.try_emplace(m.household);
       HouseholdAccumulatorT<W>& household = it->second;
       if (inserted || state.range >= household.area_range) {
@@ -690,7 +697,11 @@ absl::Status AnalysisScanner<W>::ScanPersons() {
       }
       continue;  // reported as a dataset without records
     }
-    ASSIGN_OR_RETURN(const ResolvedBatch* first, Batch(plan, cursor->batch_id()));
+    const ResolvedBatch* first = nullptr;
+    {
+      absl::MutexLock lock(&resolve_mutex_);
+      ASSIGN_OR_RETURN(first, Batch(plan, cursor->batch_id()));
+    }
     if (!first->has_bsn && !plan.is_register) continue;  // address-keyed: joined later
     person_plans.push_back(&plan);
   }
@@ -835,4 +846,4 @@ template class AnalysisScanner<2>;
 template class AnalysisScanner<4>;
 template class AnalysisScanner<8>;
 
-}  // namespace koppel
+}  // namespace koppel::analysis

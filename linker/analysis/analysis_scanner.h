@@ -14,14 +14,15 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "core/progress.h"
 #include "core/worker_pool.h"
 #include "linker/analysis/analysis_planner.h"
@@ -29,7 +30,7 @@
 #include "linker/analysis/households.h"
 #include "linker/analysis/record_source.h"
 
-namespace koppel {
+namespace koppel::analysis {
 
 // Which of the years the spec's indicators look at a dataset has any record for, so that a
 // year without data is reported instead of silently counting nobody. Checks stop once every
@@ -74,9 +75,14 @@ class AnalysisScanner {
 
   // Per reference date: the households found.
   std::vector<HouseholdShards<W>>& households() { return households_; }
-  // Area index -> code, numbered as one thread scanning every token would have met them.
-  const std::vector<std::string>& area_codes() const { return area_codes_; }
-  const std::map<std::string, uint16_t>& area_index() const { return area_index_; }
+  // Area index -> code, numbered as one thread scanning every token would have met them. This and
+  // the other results are read after Scan, when no range thread runs.
+  const std::vector<std::string>& area_codes() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return area_codes_;
+  }
+  const std::map<std::string, uint16_t>& area_index() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return area_index_;
+  }
   // Per dataset: the years its records cover, of those the plan needs.
   const std::map<std::string, YearCoverage>& coverage() const { return coverage_; }
   // Per reference date: persons or addresses with counting records but no household.
@@ -85,7 +91,8 @@ class AnalysisScanner {
   // Dataset -> the raw ids of the batches whose records were read.
   const std::map<std::string, std::set<std::string>>& batches_read() const { return batches_read_; }
   // Dataset -> delivery run -> why its records were left out.
-  const std::map<std::string, std::map<std::string, std::string>>& left_out() const {
+  const std::map<std::string, std::map<std::string, std::string>>& left_out() const
+      ABSL_NO_THREAD_SAFETY_ANALYSIS {
     return left_out_;
   }
   // The codes a price_by cost item's attribute has in the runs of `dataset` read.
@@ -113,7 +120,8 @@ class AnalysisScanner {
                                 std::string_view end, State& state);
   // Numbers the areas as one thread scanning every token would have met them.
   void NumberAreas(const std::vector<State>& states);
-  absl::StatusOr<const ResolvedBatch*> Batch(const DatasetPlan& plan, std::string_view batch_id);
+  absl::StatusOr<const ResolvedBatch*> Batch(const DatasetPlan& plan, std::string_view batch_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(resolve_mutex_);
   // The resolved batch of a record a range's scan meets; null when its records are not read
   // (another data version, or a run left out).
   absl::StatusOr<const ResolvedBatch*> Meet(const DatasetPlan& plan, BatchCache& cache,
@@ -132,29 +140,31 @@ class AnalysisScanner {
   const AnalysisPlan& plan_;
   const PriceTable& prices_;
   const EngineOptions& options_;
-  ProgressReporter* progress_;
+  ProgressReporter* progress_ ABSL_PT_GUARDED_BY(progress_mutex_);
 
   // The records as the scan found them: every range reads them, so that they read the same
   // batches whatever is committed meanwhile (and batches_read_ names all of each batch).
   const RecordSnapshot* snapshot_ = nullptr;
   std::unique_ptr<WorkerPool> pool_;  // the ranges' threads besides the caller's; null: one range
+  // Held by a range's thread while it resolves a batch it meets first.
+  mutable absl::Mutex resolve_mutex_;
   // Per dataset plan, by raw batch id. Nodes stay put, so the scan keeps pointers to them.
-  std::vector<ResolvedBatches> resolved_;
-  std::map<std::string, std::map<std::string, std::string>> left_out_;
-  std::vector<std::string> area_codes_;
-  std::map<std::string, uint16_t> area_index_;
+  std::vector<ResolvedBatches> resolved_ ABSL_GUARDED_BY(resolve_mutex_);
+  std::map<std::string, std::map<std::string, std::string>> left_out_
+      ABSL_GUARDED_BY(resolve_mutex_);
+  std::vector<std::string> area_codes_ ABSL_GUARDED_BY(resolve_mutex_);
+  std::map<std::string, uint16_t> area_index_ ABSL_GUARDED_BY(resolve_mutex_);
   std::vector<HouseholdShards<W>> households_;
   std::map<std::string, YearCoverage> coverage_;
   std::vector<uint64_t> homeless_with_records_;
   uint64_t records_read_ = 0;
   std::map<std::string, std::set<std::string>> batches_read_;
   // Shared by the ranges' threads.
-  std::mutex resolve_mutex_;   // resolved_, left_out_ and the areas, while batches are resolved
-  std::mutex progress_mutex_;  // progress_
+  absl::Mutex progress_mutex_;  // progress_'s reporter is not thread-safe
   std::atomic<uint64_t> records_progress_{0};
   std::atomic<bool> stop_{false};  // a range failed: the others stop
 };
 
-}  // namespace koppel
+}  // namespace koppel::analysis
 
 #endif  // KOPPEL_LINKER_ANALYSIS_ANALYSIS_SCANNER_H_

@@ -14,7 +14,7 @@
 #include "core/status_macros.h"
 #include "core/yaml_reader.h"
 
-namespace koppel {
+namespace koppel::analysis {
 namespace {
 
 using Keys = std::vector<std::string>;
@@ -86,11 +86,11 @@ class SpecReader : public YamlReader {
     return value;
   }
 
-  absl::StatusOr<Date> DateValue(const YAML::Node& node, std::string_view path) const {
+  absl::StatusOr<absl::CivilDay> DateValue(const YAML::Node& node, std::string_view path) const {
     std::optional<absl::CivilDay> day;
     if (node.IsScalar()) day = ParseIsoDay(node.Scalar());
     if (!day) return Error(node, path, "expected a date as yyyy-mm-dd, e.g. 2014-12-31");
-    return Date{static_cast<int>(day->year()), day->month(), day->day()};
+    return *day;
   }
 
   // A list of names, e.g. [bijstand, ww]; `min_size` entries at least.
@@ -242,7 +242,7 @@ absl::Status SpecParser::ParseHeader(const YAML::Node& root) {
                     "expected a list of one or more dates, e.g. [2014-12-31, 2013-12-31]");
   }
   for (size_t i = 0; i < dates.size(); ++i) {
-    ASSIGN_OR_RETURN(Date date, r_.DateValue(dates[i], At("reference_dates", i)));
+    ASSIGN_OR_RETURN(absl::CivilDay date, r_.DateValue(dates[i], At("reference_dates", i)));
     if (std::find(spec_.reference_dates.begin(), spec_.reference_dates.end(), date) !=
         spec_.reference_dates.end()) {
       return r_.Error(dates[i], At("reference_dates", i), "this date is listed twice");
@@ -467,7 +467,7 @@ absl::Status SpecParser::ParseRegisterIndicator(const YAML::Node& node, std::str
     return r_.Error(node["year_offset"], Join(path, "year_offset"),
                     fmt::format("a snapshot register counts the moves of {} only; remove "
                                 "year_offset",
-                                spec_.snapshot->year));
+                                spec_.snapshot->year()));
   }
   return absl::OkStatus();
 }
@@ -1154,4 +1154,4 @@ absl::StatusOr<AnalysisSpec> ParseAnalysisSpec(std::string_view yaml,
   }
 }
 
-}  // namespace koppel
+}  // namespace koppel::analysis

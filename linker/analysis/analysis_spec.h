@@ -15,9 +15,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/civil_time.h"
 #include "core/civil_date.h"
 
-namespace koppel {
+namespace koppel::analysis {
 
 // Which members of a unit an indicator looks at.
 enum class MemberScope { kAny, kAdults, kChildren };
@@ -162,7 +163,8 @@ struct SpecPosition {
 struct AnalysisSpec {
   std::string name;
   std::string title;
-  std::vector<Date> reference_dates;  // the first is the reference date; more: comparisons
+  // The first is the reference date; more: comparisons.
+  std::vector<absl::CivilDay> reference_dates;
   // The population register.
   std::string register_dataset;  // e.g. brp
   std::string birth_date_attribute;
@@ -171,7 +173,7 @@ struct AnalysisSpec {
   std::string valid_to_attribute;
   // A snapshot register: every row is a member on this date (no address periods). The spec's
   // reference dates are then this date only.
-  std::optional<Date> snapshot;
+  std::optional<absl::CivilDay> snapshot;
   std::string moves_attribute;  // snapshot: integer, the member's moves in its year
   std::map<std::string, std::string> area_labels;  // area code -> name in tables
   int adult_age = 18;  // adults are this age or older on the reference date
@@ -197,6 +199,6 @@ struct AnalysisSpec {
 // Parses and validates a spec. Errors read "<source>:<line>:<col>: <problem>".
 absl::StatusOr<AnalysisSpec> ParseAnalysisSpec(std::string_view yaml, std::string_view source_name);
 
-}  // namespace koppel
+}  // namespace koppel::analysis
 
 #endif  // KOPPEL_LINKER_ANALYSIS_ANALYSIS_SPEC_H_

@@ -16,7 +16,7 @@
 #include "core/status_macros.h"
 #include "fmt/format.h"
 
-namespace koppel {
+namespace koppel::analysis {
 
 // In ptable_default.cc, which CMake generates from linker/analysis/ptable_default.csv.
 extern const unsigned char kDefaultPtableCsv[];
@@ -382,4 +382,4 @@ uint32_t RecordKeys::Of(std::string_view household_token) const {
   return uint32_t{mac[0]} | uint32_t{mac[1]} << 8 | uint32_t{mac[2]} << 16 | uint32_t{mac[3]} << 24;
 }
 
-}  // namespace koppel
+}  // namespace koppel::analysis

@@ -26,7 +26,7 @@
 #include "core/hmac.h"
 #include "core/secret.h"
 
-namespace koppel {
+namespace koppel::analysis {
 
 // A perturbation table for counts, as the `ptable` R package (sdcTools/ptable,
 // create_cnt_ptable + pt_export(SDCtool="SAS")) or scripts/make-ptable writes it: columns i, j,
@@ -109,6 +109,6 @@ class RecordKeys {
   HmacSha256Key mac_;
 };
 
-}  // namespace koppel
+}  // namespace koppel::analysis
 
 #endif  // KOPPEL_LINKER_ANALYSIS_CELL_KEY_H_

@@ -16,7 +16,7 @@
 #include "absl/status/status.h"
 #include "linker/analysis/exact_rows.h"
 
-namespace koppel {
+namespace koppel::analysis {
 namespace {
 
 using exact::Combine;
@@ -454,4 +454,4 @@ bool IsDerivable(const std::vector<std::vector<uint32_t>>& published,
   return residual.empty();
 }
 
-}  // namespace koppel
+}  // namespace koppel::analysis

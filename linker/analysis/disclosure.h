@@ -46,7 +46,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace koppel {
+namespace koppel::analysis {
 
 struct DisclosureRules {
   int64_t min_cell = 10;  // counts 1..min_cell-1 are suppressed; sums need this many contributors
@@ -128,6 +128,6 @@ absl::StatusOr<Protection> ProtectCells(const std::vector<PublishedCell>& cells,
 bool IsDerivable(const std::vector<std::vector<uint32_t>>& published,
                  const std::vector<uint32_t>& target, uint32_t atom_count);
 
-}  // namespace koppel
+}  // namespace koppel::analysis
 
 #endif  // KOPPEL_LINKER_ANALYSIS_DISCLOSURE_H_

@@ -4,7 +4,7 @@
 
 #include <set>
 
-namespace koppel {
+namespace koppel::analysis {
 namespace {
 
 absl::Status Over(const AnalysisSpec& spec, const std::string& path, size_t count,
@@ -49,4 +49,4 @@ absl::Status CheckEngineLimits(const AnalysisSpec& spec) {
   return absl::OkStatus();
 }
 
-}  // namespace koppel
+}  // namespace koppel::analysis

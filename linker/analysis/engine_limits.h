@@ -8,7 +8,7 @@
 #include "absl/status/status.h"
 #include "linker/analysis/analysis_spec.h"
 
-namespace koppel {
+namespace koppel::analysis {
 
 struct EngineLimits {
   static constexpr size_t kIndicators = 512;  // bits of a household's indicator pattern
@@ -22,6 +22,6 @@ struct EngineLimits {
 // INVALID_ARGUMENT "<spec>:<line>:<col>: <key>: ..." naming the limit a spec exceeds.
 absl::Status CheckEngineLimits(const AnalysisSpec& spec);
 
-}  // namespace koppel
+}  // namespace koppel::analysis
 
 #endif  // KOPPEL_LINKER_ANALYSIS_ENGINE_LIMITS_H_

@@ -11,7 +11,7 @@
 
 #include "absl/container/flat_hash_set.h"
 
-namespace koppel {
+namespace koppel::analysis {
 
 struct EngineOptions {
   // Contribution bounding: no household adds more than this to one cost item (euro).
@@ -40,6 +40,6 @@ struct EngineOptions {
   std::function<void(size_t range)> range_opening;
 };
 
-}  // namespace koppel
+}  // namespace koppel::analysis
 
 #endif  // KOPPEL_LINKER_ANALYSIS_ENGINE_OPTIONS_H_

@@ -12,14 +12,14 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 
-namespace koppel {
+namespace koppel::analysis {
 
 // Which indicators (or flags) hold: W words of 64 bits.
 template <size_t W>
@@ -82,7 +82,7 @@ class HouseholdShards {
  public:
   static constexpr size_t kShards = 256;
   struct Shard {
-    std::mutex mutex;  // held by person scans while they add a member
+    absl::Mutex mutex;  // held by person scans while they add a member
     absl::flat_hash_map<HouseholdKey, HouseholdAccumulatorT<W>> households;
     std::vector<CostVolumes> volumes;  // HouseholdAccumulatorT::volumes indexes this
     CostVolumes& VolumesOf(HouseholdAccumulatorT<W>& household) {
@@ -107,6 +107,6 @@ class HouseholdShards {
   std::unique_ptr<Shard[]> shards_;
 };
 
-}  // namespace koppel
+}  // namespace koppel::analysis
 
 #endif  // KOPPEL_LINKER_ANALYSIS_HOUSEHOLDS_H_

@@ -16,7 +16,7 @@
 #include "core/status_macros.h"
 #include "linker/analysis/exact_rows.h"
 
-namespace koppel {
+namespace koppel::analysis {
 namespace {
 
 using exact::Combine;
@@ -571,4 +571,4 @@ absl::StatusOr<ImpliedSets> FindImpliedSets(const std::vector<PublishedCell>& ce
   return searcher.Run();
 }
 
-}  // namespace koppel
+}  // namespace koppel::analysis

@@ -34,7 +34,7 @@
 #include "absl/status/statusor.h"
 #include "linker/analysis/disclosure.h"
 
-namespace koppel {
+namespace koppel::analysis {
 
 // The atoms of a linear system, described by the predicates conjunctions are made of.
 struct AtomSpace {
@@ -81,6 +81,6 @@ absl::StatusOr<ImpliedSets> FindImpliedSets(const std::vector<PublishedCell>& ce
                                             const AtomSpace& atoms, const DisclosureRules& rules,
                                             const ImpliedSetLimits& limits = {});
 
-}  // namespace koppel
+}  // namespace koppel::analysis
 
 #endif  // KOPPEL_LINKER_ANALYSIS_IMPLIED_SETS_H_

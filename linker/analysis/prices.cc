@@ -11,7 +11,7 @@
 #include "core/mapping.h"
 #include "core/status_macros.h"
 
-namespace koppel {
+namespace koppel::analysis {
 namespace {
 
 constexpr std::string_view kItemColumn = "cost_item";
@@ -199,4 +199,4 @@ absl::Status CheckSpecPrices(const AnalysisSpec& spec, const PriceTable& prices,
   return absl::OkStatus();
 }
 
-}  // namespace koppel
+}  // namespace koppel::analysis

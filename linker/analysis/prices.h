@@ -12,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "linker/analysis/analysis_spec.h"
 
-namespace koppel {
+namespace koppel::analysis {
 
 struct UnitPrice {
   std::string item;
@@ -33,6 +33,6 @@ absl::StatusOr<PriceTable> ParsePrices(std::string_view csv, std::string_view so
 absl::Status CheckSpecPrices(const AnalysisSpec& spec, const PriceTable& prices,
                              std::string_view spec_source);
 
-}  // namespace koppel
+}  // namespace koppel::analysis
 
 #endif  // KOPPEL_LINKER_ANALYSIS_PRICES_H_

@@ -17,7 +17,7 @@
 #include "absl/status/statusor.h"
 #include "koppel/v1/batch.pb.h"
 
-namespace koppel {
+namespace koppel::analysis {
 
 // The records of one dataset in a token range, in (token, batch id) order.
 class RecordScan {
@@ -68,6 +68,6 @@ class RecordSource {
   virtual absl::StatusOr<std::vector<DatasetCounts>> Counts() const = 0;
 };
 
-}  // namespace koppel
+}  // namespace koppel::analysis
 
 #endif  // KOPPEL_LINKER_ANALYSIS_RECORD_SOURCE_H_

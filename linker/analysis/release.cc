@@ -8,7 +8,7 @@
 #include "core/proto_time.h"
 #include "core/status_macros.h"
 
-namespace koppel {
+namespace koppel::analysis {
 namespace {
 
 double RoundTo(double value, int decimals) {
@@ -18,7 +18,7 @@ double RoundTo(double value, int decimals) {
 
 class Releaser {
  public:
-  Releaser(const AnalysisPolicy& policy, const std::vector<PublishedCell>& count_cells,
+  Releaser(const policy::AnalysisPolicy& policy, const std::vector<PublishedCell>& count_cells,
            const Protection& counts, const Protection& sums)
       : policy_(policy), count_cells_(count_cells), counts_(counts), sums_(sums) {
     if (const std::optional<int64_t> as_if = policy.SuppressedPercentAsIf()) {
@@ -99,7 +99,7 @@ class Releaser {
     return std::max<int64_t>(base, (count + base / 2) / base * base);
   }
 
-  const AnalysisPolicy& policy_;
+  const policy::AnalysisPolicy& policy_;
   const std::vector<PublishedCell>& count_cells_;
   const Protection& counts_;
   const Protection& sums_;
@@ -108,7 +108,7 @@ class Releaser {
 
 }  // namespace
 
-DisclosureRules RulesOf(const AnalysisPolicy& policy) {
+DisclosureRules RulesOf(const policy::AnalysisPolicy& policy) {
   DisclosureRules rules;
   rules.min_cell = policy.min_cell;
   rules.dominance_n = policy.dominance_n;
@@ -120,7 +120,7 @@ DisclosureRules RulesOf(const AnalysisPolicy& policy) {
 namespace {
 
 // Metadata every release carries, whatever protected it.
-v1::Release NewRelease(const AnalysisResult& result, const AnalysisPolicy& policy,
+v1::Release NewRelease(const AnalysisResult& result, const policy::AnalysisPolicy& policy,
                        const ReleaseContext& context) {
   v1::Release release;
   v1::ReleaseMetadata* meta = release.mutable_metadata();
@@ -129,7 +129,7 @@ v1::Release NewRelease(const AnalysisResult& result, const AnalysisPolicy& polic
   meta->set_spec_sha256(context.spec_sha256);
   meta->set_prices_sha256(context.prices_sha256);
   meta->set_recipient(context.recipient);
-  for (const Date& date : context.reference_dates) {
+  for (absl::CivilDay date : context.reference_dates) {
     *meta->add_reference_dates() = ToProtoDate(date);
     meta->add_legacy_reference_dates(IsoDate(date));  // clients from before Date
   }
@@ -174,7 +174,7 @@ void AddTables(const AnalysisResult& result, const ReleaseCell& release_cell,
 class PerturbedReleaser {
  public:
   PerturbedReleaser(const AnalysisResult& result, const Protection& protection,
-                    const PerturbationTable& table, const AnalysisPolicy& policy)
+                    const PerturbationTable& table, const policy::AnalysisPolicy& policy)
       : policy_(policy), protection_(protection) {
     for (const PublishedCell& cell : result.count_cells) {
       uint32_t key = 0;
@@ -224,7 +224,7 @@ class PerturbedReleaser {
     return true;
   }
 
-  const AnalysisPolicy& policy_;
+  const policy::AnalysisPolicy& policy_;
   const Protection& protection_;
   std::vector<int64_t> counts_;
   int64_t suppressed_ = 0;
@@ -234,7 +234,7 @@ class PerturbedReleaser {
 
 absl::StatusOr<v1::Release> BuildRelease(const AnalysisResult& result,
                                          const ProtectedRelease& protection,
-                                         const AnalysisPolicy& policy,
+                                         const policy::AnalysisPolicy& policy,
                                          const ReleaseContext& context) {
   const Protection& counts = protection.counts;
   const Protection& sums = protection.sums;
@@ -271,7 +271,7 @@ absl::StatusOr<v1::Release> BuildRelease(const AnalysisResult& result,
 }
 
 absl::StatusOr<v1::Release> ProtectAndRelease(const AnalysisResult& result,
-                                              const AnalysisPolicy& policy,
+                                              const policy::AnalysisPolicy& policy,
                                               const ReleaseContext& context) {
   ASSIGN_OR_RETURN(ProtectedRelease protection, ProtectRelease(result, {}, RulesOf(policy)));
   return BuildRelease(result, protection, policy, context);
@@ -280,7 +280,7 @@ absl::StatusOr<v1::Release> ProtectAndRelease(const AnalysisResult& result,
 absl::StatusOr<v1::Release> BuildPerturbedRelease(const AnalysisResult& result,
                                                   const ProtectedRelease& protection,
                                                   const PerturbationTable& table,
-                                                  const AnalysisPolicy& policy,
+                                                  const policy::AnalysisPolicy& policy,
                                                   const ReleaseContext& context) {
   if (!result.sum_cells.empty()) {
     return absl::InvalidArgumentError(
@@ -311,4 +311,4 @@ absl::StatusOr<v1::Release> BuildPerturbedRelease(const AnalysisResult& result,
   return release;
 }
 
-}  // namespace koppel
+}  // namespace koppel::analysis

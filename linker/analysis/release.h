@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/civil_time.h"
 #include "core/civil_date.h"
 #include "koppel/v1/analysis.pb.h"
 #include "linker/analysis/analysis_result.h"
@@ -19,7 +20,7 @@
 #include "linker/analysis/release_protection.h"
 #include "policies/covenant.h"
 
-namespace koppel {
+namespace koppel::analysis {
 
 struct ReleaseContext {
   std::string covenant_id;
@@ -28,21 +29,21 @@ struct ReleaseContext {
   std::string prices_sha256;
   std::string approved_analysis;  // exact releases: the covenant's entry the spec matched
   std::string recipient;
-  std::vector<Date> reference_dates;
+  std::vector<absl::CivilDay> reference_dates;
 };
 
 // The disclosure rules of a covenant's analysis policy, tightened by a spec's own min_cell.
-DisclosureRules RulesOf(const AnalysisPolicy& policy);
+DisclosureRules RulesOf(const policy::AnalysisPolicy& policy);
 
 // The exact release of `result`, protected as `protection` decided.
 absl::StatusOr<v1::Release> BuildRelease(const AnalysisResult& result,
                                          const ProtectedRelease& protection,
-                                         const AnalysisPolicy& policy,
+                                         const policy::AnalysisPolicy& policy,
                                          const ReleaseContext& context);
 
 // The exact release of `result` protected on its own (no release history).
 absl::StatusOr<v1::Release> ProtectAndRelease(const AnalysisResult& result,
-                                              const AnalysisPolicy& policy,
+                                              const policy::AnalysisPolicy& policy,
                                               const ReleaseContext& context);
 
 // The perturbed release of `result` (cell key method): the cells `protection` suppressed shown
@@ -55,9 +56,9 @@ absl::StatusOr<v1::Release> ProtectAndRelease(const AnalysisResult& result,
 absl::StatusOr<v1::Release> BuildPerturbedRelease(const AnalysisResult& result,
                                                   const ProtectedRelease& protection,
                                                   const PerturbationTable& table,
-                                                  const AnalysisPolicy& policy,
+                                                  const policy::AnalysisPolicy& policy,
                                                   const ReleaseContext& context);
 
-}  // namespace koppel
+}  // namespace koppel::analysis
 
 #endif  // KOPPEL_LINKER_ANALYSIS_RELEASE_H_

@@ -11,7 +11,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "core/status_macros.h"
 
-namespace koppel {
+namespace koppel::analysis {
 namespace {
 
 // The dominance rule needs the n largest contributions of a sum; keep at least a few.
@@ -626,4 +626,4 @@ absl::StatusOr<ProtectedRelease> ProtectRelease(const AnalysisResult& now,
   return together;
 }
 
-}  // namespace koppel
+}  // namespace koppel::analysis

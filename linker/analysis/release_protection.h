@@ -26,7 +26,7 @@
 #include "linker/analysis/disclosure.h"
 #include "linker/analysis/implied_sets.h"
 
-namespace koppel {
+namespace koppel::analysis {
 
 // An earlier release: its result recomputed on its own data version (with units,
 // EngineOptions::keep_units) and what it published.
@@ -57,6 +57,6 @@ absl::StatusOr<ProtectedRelease> ProtectRelease(const AnalysisResult& now,
                                                 const DisclosureRules& rules,
                                                 const ImpliedSetLimits& limits = {});
 
-}  // namespace koppel
+}  // namespace koppel::analysis
 
 #endif  // KOPPEL_LINKER_ANALYSIS_RELEASE_PROTECTION_H_

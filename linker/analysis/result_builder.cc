@@ -8,7 +8,7 @@
 
 #include "core/status_macros.h"
 
-namespace koppel {
+namespace koppel::analysis {
 
 template <size_t W>
 IndicatorBits<W> ResultBuilder<W>::Flags(const IndicatorBits<W>& indicators) const {
@@ -619,4 +619,4 @@ template class ResultBuilder<2>;
 template class ResultBuilder<4>;
 template class ResultBuilder<8>;
 
-}  // namespace koppel
+}  // namespace koppel::analysis

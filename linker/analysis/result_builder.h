@@ -25,7 +25,7 @@
 #include "linker/analysis/households.h"
 #include "linker/analysis/prices.h"
 
-namespace koppel {
+namespace koppel::analysis {
 
 // One group of households: same date, area, household type and indicator pattern.
 template <size_t W>
@@ -186,6 +186,6 @@ class ResultBuilder {
   std::map<std::string, std::map<std::string, CostColumnCells>> cost_tables_;
 };
 
-}  // namespace koppel
+}  // namespace koppel::analysis
 
 #endif  // KOPPEL_LINKER_ANALYSIS_RESULT_BUILDER_H_

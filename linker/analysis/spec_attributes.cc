@@ -7,7 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "core/status_macros.h"
 
-namespace koppel {
+namespace koppel::analysis {
 namespace {
 
 using v1::AttributeType;
@@ -167,4 +167,4 @@ absl::Status CheckAttributeUse(const AttributeUse& use, const v1::AttributeSchem
   return CheckAttributeCodes(use, schema, prices);
 }
 
-}  // namespace koppel
+}  // namespace koppel::analysis

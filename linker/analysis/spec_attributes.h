@@ -13,7 +13,7 @@
 #include "linker/analysis/analysis_spec.h"
 #include "linker/analysis/prices.h"
 
-namespace koppel {
+namespace koppel::analysis {
 
 struct AttributeUse {
   std::string dataset;
@@ -48,6 +48,6 @@ absl::Status CheckAttributeCodes(const AttributeUse& use, const v1::AttributeSch
 absl::Status CheckAttributeUse(const AttributeUse& use, const v1::AttributeSchema& schema,
                                const PriceTable& prices);
 
-}  // namespace koppel
+}  // namespace koppel::analysis
 
 #endif  // KOPPEL_LINKER_ANALYSIS_SPEC_ATTRIBUTES_H_

@@ -109,14 +109,14 @@ Timing Timed(F&& f) {
 }
 
 // The linker's keys as koppel-linker derives them without a vault (linker_main.cc, LoadKeys).
-LinkerKeys LoadLinkerKeys(const fs::path& dir, const std::string& covenant) {
+linker::LinkerKeys LoadLinkerKeys(const fs::path& dir, const std::string& covenant) {
   Secret box = Check(ReadKeyFile(dir / "linker.key", crypto_box_SECRETKEYBYTES), "linker.key");
   Secret signing = Check(ReadKeyFile(dir / "linker-signing.key", crypto_sign_SECRETKEYBYTES),
                          "linker-signing.key");
   Secret master = Check(ReadKeyFile(dir / "linker-master.key", 32), "linker-master.key");
   Secret link = Check(HkdfSha256(master.span(), {}, "koppel/v1/link/" + covenant, 32), "K_link");
   Secret data = Check(HkdfSha256(master.span(), {}, "koppel/v1/data/" + covenant, 32), "data key");
-  LinkerKeys keys{{}, std::move(box), std::move(signing), std::move(link), std::move(data)};
+  linker::LinkerKeys keys{{}, std::move(box), std::move(signing), std::move(link), std::move(data)};
   crypto_scalarmult_base(keys.box_public.data(), keys.box_secret.data());
   return keys;
 }
@@ -126,21 +126,22 @@ LinkerKeys LoadLinkerKeys(const fs::path& dir, const std::string& covenant) {
 
 // The covenant the bench ingests under: agent-<dataset> may deliver <dataset>, with the grant
 // its mapping needs, signed with its key; version 1, as `koppel-agent seal --covenant-key` seals.
-void AddDataHolder(Covenant* covenant, const std::string& dataset, const std::string& key_hex,
-                   const fs::path& mapping) {
+void AddDataHolder(policy::Covenant* covenant, const std::string& dataset,
+                   const std::string& key_hex, const fs::path& mapping) {
   const test::TestDataset grant =
       Check(test::DatasetFromMapping(mapping), "mapping " + mapping.string());
   if (grant.name != dataset) {
     Die(fmt::format("{} describes dataset '{}', but its outbox is {}", mapping.string(), grant.name,
                     dataset));
   }
-  CovenantParty party;
+  policy::CovenantParty party;
   party.name = "agent-" + dataset;
   party.roles = {"data_holder"};
   party.signing_public_key = key_hex;
-  party.datasets.emplace(dataset, DatasetGrant{dataset,
-                                               {grant.identifiers.begin(), grant.identifiers.end()},
-                                               {grant.fields.begin(), grant.fields.end()}});
+  party.datasets.emplace(dataset,
+                         policy::DatasetGrant{dataset,
+                                              {grant.identifiers.begin(), grant.identifiers.end()},
+                                              {grant.fields.begin(), grant.fields.end()}});
   covenant->parties.emplace(party.name, std::move(party));
 }
 
@@ -153,13 +154,13 @@ void Ingest(const fs::path& db, const fs::path& linker_keys, const fs::path& out
     fs::path path;
   };
   std::vector<Work> work;
-  Covenant covenant;
+  policy::Covenant covenant;
   covenant.id = covenant_id;
   covenant.version = 1;
   const absl::CivilDay today = absl::ToCivilDay(absl::Now(), absl::UTCTimeZone());
   covenant.valid_from = today - 1;
   covenant.valid_until = today + 365;
-  CovenantParty linker;
+  policy::CovenantParty linker;
   linker.name = "linker";
   linker.roles = {"linker"};
   covenant.parties.emplace(linker.name, std::move(linker));
@@ -183,11 +184,12 @@ void Ingest(const fs::path& db, const fs::path& linker_keys, const fs::path& out
     for (const fs::path& b : batches) work.push_back({"agent-" + dataset, b});
   }
   if (work.empty()) Die("no sealed batches under " + outboxes.string());
-  std::unique_ptr<LinkerStore> store = Check(LinkerStore::Open(db), "opening the store");
-  LinkerKeys keys = LoadLinkerKeys(linker_keys, covenant_id);
+  std::unique_ptr<linker::LinkerStore> store =
+      Check(linker::LinkerStore::Open(db), "opening the store");
+  linker::LinkerKeys keys = LoadLinkerKeys(linker_keys, covenant_id);
   Check(store->OpenCovenant(covenant_id, keys.data_key), "opening the covenant's store");
-  std::unique_ptr<BatchIngester> ingester =
-      Check(BatchIngester::Create(std::move(covenant), std::move(keys), store.get()), "ingester");
+  std::unique_ptr<linker::BatchIngester> ingester = Check(
+      linker::BatchIngester::Create(std::move(covenant), std::move(keys), store.get()), "ingester");
 
   std::atomic<size_t> next{0};
   std::atomic<uint64_t> accepted{0}, rejected{0};
@@ -229,10 +231,12 @@ void Ingest(const fs::path& db, const fs::path& linker_keys, const fs::path& out
   // Let RocksDB finish flushing and compacting, as it would in a linker that keeps running, so
   // that the measurement neither competes with background work nor sees a transient shape.
   const Timing settle = Timed([&] {
-    std::unique_ptr<LinkerStore> settled = Check(LinkerStore::Open(db), "reopening the store");
+    std::unique_ptr<linker::LinkerStore> settled =
+        Check(linker::LinkerStore::Open(db), "reopening the store");
     Check(settled->OpenCovenant(covenant_id, LoadLinkerKeys(linker_keys, covenant_id).data_key),
           "opening the covenant's store");
-    const LinkerStore::Shape shape = Check(settled->Settle(covenant_id), "settling the store");
+    const linker::LinkerStore::Shape shape =
+        Check(settled->Settle(covenant_id), "settling the store");
     fmt::print("store settled: {:.0f} MiB of SST files, files per level: {}\n",
                static_cast<double>(shape.live_bytes) / (1 << 20), shape.files_per_level);
   });
@@ -275,13 +279,14 @@ struct ScanResult {
 };
 
 // Reads every record of `datasets` whose token lies in [begin, end) (empty: unbounded).
-ScanResult ScanRange(const LinkerStore& store, const std::string& covenant,
+ScanResult ScanRange(const linker::LinkerStore& store, const std::string& covenant,
                      const std::vector<std::string>& datasets, ScanKind kind,
                      std::string_view begin = {}, std::string_view end = {}) {
   ScanResult out;
   v1::Record record;
   for (const std::string& dataset : datasets) {
-    std::unique_ptr<RecordCursor> cursor = store.NewRecordCursor(covenant, dataset, begin, end);
+    std::unique_ptr<linker::RecordCursor> cursor =
+        store.NewRecordCursor(covenant, dataset, begin, end);
     for (; cursor->Valid(); cursor->Next()) {
       ++out.records;
       const std::string_view value = cursor->value();
@@ -302,7 +307,7 @@ ScanResult ScanRange(const LinkerStore& store, const std::string& covenant,
 
 // The plain scan split into `threads` token ranges (on whole first bytes, as the engine splits
 // them), one thread each.
-ScanResult ParallelScan(const LinkerStore& store, const std::string& covenant,
+ScanResult ParallelScan(const linker::LinkerStore& store, const std::string& covenant,
                         const std::vector<std::string>& datasets, size_t threads) {
   std::vector<ScanResult> parts(threads);
   std::vector<std::thread> pool;
@@ -326,22 +331,23 @@ ScanResult ParallelScan(const LinkerStore& store, const std::string& covenant,
 
 // The number of households on the first reference date: the total row of a counts table over
 // all households, in its column counting the population itself. 0 when the spec has none.
-double HouseholdsOf(const AnalysisSpec& spec, const AnalysisResult& result) {
-  for (const TableSpec& table : spec.tables) {
-    if (table.kind != TableKind::kCounts || table.total_label.empty()) continue;
+double HouseholdsOf(const analysis::AnalysisSpec& spec, const analysis::AnalysisResult& result) {
+  for (const analysis::TableSpec& table : spec.tables) {
+    if (table.kind != analysis::TableKind::kCounts || table.total_label.empty()) continue;
     auto population = spec.populations.find(table.population);
     if (population == spec.populations.end()) continue;
-    const Selection& p = population->second;
+    const analysis::Selection& p = population->second;
     if (!p.household_type.empty() || !p.all.empty() || !p.any.empty() || !p.none.empty()) continue;
-    for (const CountColumn& column : table.columns) {
-      const Selection& w = column.where;
+    for (const analysis::CountColumn& column : table.columns) {
+      const analysis::Selection& w = column.where;
       if (column.reference != 0 || column.percent || !w.household_type.empty() || !w.all.empty() ||
           !w.any.empty() || !w.none.empty()) {
         continue;
       }
-      const ResultTable* out = result.FindTable(table.name);
+      const analysis::ResultTable* out = result.FindTable(table.name);
       if (out == nullptr) continue;
-      if (const ResultCell* cell = out->Find(table.total_label, column.label)) return cell->value;
+      if (const analysis::ResultCell* cell = out->Find(table.total_label, column.label))
+        return cell->value;
     }
   }
   return 0;
@@ -352,20 +358,20 @@ double HouseholdsOf(const AnalysisSpec& spec, const AnalysisResult& result) {
 // earlier builds (whose engine added money in hash-map order), so that those stay comparable.
 std::string g_dump_result;  // --dump-result: also write the digested text here
 
-std::string ResultDigest(const AnalysisResult& result) {
+std::string ResultDigest(const analysis::AnalysisResult& result) {
   std::string text;
-  for (const ResultTable& table : result.tables) {
+  for (const analysis::ResultTable& table : result.tables) {
     text += table.name + '\n';
-    for (const ResultRow& row : table.rows) {
+    for (const analysis::ResultRow& row : table.rows) {
       text += row.label;
-      for (const ResultCell& cell : row.cells) {
+      for (const analysis::ResultCell& cell : row.cells) {
         text += fmt::format(" {}:{:.2f}", static_cast<int>(cell.kind), cell.value);
       }
       text += '\n';
     }
   }
   for (const auto* cells : {&result.count_cells, &result.sum_cells}) {
-    for (const PublishedCell& cell : *cells) {
+    for (const analysis::PublishedCell& cell : *cells) {
       text += fmt::format("{:.2f} {} {}\n", cell.value, cell.atoms.size(), cell.contributors);
     }
   }
@@ -379,11 +385,12 @@ std::string ResultDigest(const AnalysisResult& result) {
 }
 
 // Per table, the cells a release of `result` shows as `*` under `protection`.
-std::vector<int64_t> StarsPerTable(const AnalysisResult& result,
-                                   const ProtectedRelease& protection) {
-  AnalysisPolicy policy;
+std::vector<int64_t> StarsPerTable(const analysis::AnalysisResult& result,
+                                   const analysis::ProtectedRelease& protection) {
+  policy::AnalysisPolicy policy;
   const v1::Release release =
-      Check(BuildRelease(result, protection, policy, ReleaseContext{}), "building the release");
+      Check(analysis::BuildRelease(result, protection, policy, analysis::ReleaseContext{}),
+            "building the release");
   std::vector<int64_t> stars;
   for (const v1::ReleasedTable& table : release.tables()) stars.push_back(table.cells_suppressed());
   return stars;
@@ -393,24 +400,28 @@ std::vector<int64_t> StarsPerTable(const AnalysisResult& result,
 // requested cells only (what koppel did before issue #11). Then the full protection (implied
 // groups and nested differences) of a first release, and of the same study released again,
 // checked against the first (the release history), with the cells each suppresses per table.
-void MeasureProtection(const AnalysisEngine& engine, const AnalysisSpec& spec,
-                       const PriceTable& prices) {
-  EngineOptions options;
+void MeasureProtection(const analysis::AnalysisEngine& engine, const analysis::AnalysisSpec& spec,
+                       const analysis::PriceTable& prices) {
+  analysis::EngineOptions options;
   options.keep_units = true;
-  const AnalysisResult result = Check(engine.Run(spec, prices, options), "analysis with units");
-  const DisclosureRules rules;
-  ProtectedRelease requested;
+  const analysis::AnalysisResult result =
+      Check(engine.Run(spec, prices, options), "analysis with units");
+  const analysis::DisclosureRules rules;
+  analysis::ProtectedRelease requested;
   const Timing t_requested = Timed([&] {
-    requested.counts = Check(ProtectCells(result.count_cells, result.count_atoms, rules), "counts");
-    requested.sums = Check(ProtectCells(result.sum_cells, result.sum_atoms, rules), "sums");
+    requested.counts =
+        Check(analysis::ProtectCells(result.count_cells, result.count_atoms, rules), "counts");
+    requested.sums =
+        Check(analysis::ProtectCells(result.sum_cells, result.sum_atoms, rules), "sums");
   });
-  ProtectedRelease first;
+  analysis::ProtectedRelease first;
   const Timing t_first =
-      Timed([&] { first = Check(ProtectRelease(result, {}, rules), "protection"); });
-  EarlierRelease earlier{&result, first.counts.state, first.sums.state};
-  ProtectedRelease again;
-  const Timing t_again = Timed(
-      [&] { again = Check(ProtectRelease(result, {earlier}, rules), "protection with history"); });
+      Timed([&] { first = Check(analysis::ProtectRelease(result, {}, rules), "protection"); });
+  analysis::EarlierRelease earlier{&result, first.counts.state, first.sums.state};
+  analysis::ProtectedRelease again;
+  const Timing t_again = Timed([&] {
+    again = Check(analysis::ProtectRelease(result, {earlier}, rules), "protection with history");
+  });
   fmt::print(
       "disclosure control: requested cells only {:.3f} s; with implied groups {:.3f} s "
       "({:.1f}x), {} implied groups protected ({} conjunctions); again with the first "
@@ -431,53 +442,55 @@ void MeasureProtection(const AnalysisEngine& engine, const AnalysisSpec& spec,
 // A release history: each spec released after the ones before, protected together with them
 // as the linker does (an earlier release of the same spec counts once), timed against its raw
 // primitive (secondary suppression of its requested cells only).
-AnalysisSpec LoadSpec(const fs::path& spec_path) {
-  return Check(ParseAnalysisSpec(ReadText(spec_path), spec_path.string()), "spec");
+analysis::AnalysisSpec LoadSpec(const fs::path& spec_path) {
+  return Check(analysis::ParseAnalysisSpec(ReadText(spec_path), spec_path.string()), "spec");
 }
 
 // The prices named on the command line, else the spec's own prices file, else none (empty).
-fs::path PricesPathFor(const AnalysisSpec& spec, const fs::path& spec_path,
+fs::path PricesPathFor(const analysis::AnalysisSpec& spec, const fs::path& spec_path,
                        const std::string& prices_override) {
   if (!prices_override.empty() || spec.prices_file.empty()) return prices_override;
   return spec_path.parent_path() / spec.prices_file;
 }
 
-PriceTable LoadPrices(const AnalysisSpec& spec, const fs::path& spec_path,
-                      const std::string& prices_override) {
+analysis::PriceTable LoadPrices(const analysis::AnalysisSpec& spec, const fs::path& spec_path,
+                                const std::string& prices_override) {
   const fs::path prices_path = PricesPathFor(spec, spec_path, prices_override);
-  if (prices_path.empty()) return PriceTable{};
-  return Check(ParsePrices(ReadText(prices_path), prices_path.string()), "prices");
+  if (prices_path.empty()) return analysis::PriceTable{};
+  return Check(analysis::ParsePrices(ReadText(prices_path), prices_path.string()), "prices");
 }
 
 int MeasureHistory(const fs::path& db, const fs::path& linker_keys, const std::string& covenant_id,
                    const std::vector<std::string>& specs, const std::string& prices_override) {
-  const LinkerKeys keys = LoadLinkerKeys(linker_keys, covenant_id);
-  std::unique_ptr<LinkerStore> store = Check(LinkerStore::OpenReadOnly(db), "opening the store");
+  const linker::LinkerKeys keys = LoadLinkerKeys(linker_keys, covenant_id);
+  std::unique_ptr<linker::LinkerStore> store =
+      Check(linker::LinkerStore::OpenReadOnly(db), "opening the store");
   Check(store->OpenCovenant(covenant_id, keys.data_key), "opening the covenant's store");
-  const StoreRecordSource source(store.get(), covenant_id);
-  const AnalysisEngine engine(&source);
-  std::vector<std::unique_ptr<AnalysisResult>> results;
-  std::vector<EarlierRelease> earlier;
+  const linker::StoreRecordSource source(store.get(), covenant_id);
+  const analysis::AnalysisEngine engine(&source);
+  std::vector<std::unique_ptr<analysis::AnalysisResult>> results;
+  std::vector<analysis::EarlierRelease> earlier;
   std::map<std::string, size_t> earlier_of_spec;
   fmt::print("{:<4} {:<40} {:>8} {:>12} {:>12} {:>7} {:>9} {:>13}\n", "#", "spec", "earlier",
              "requested", "protection", "ratio", "implied", "for history");
   for (size_t i = 0; i < specs.size(); ++i) {
     const fs::path spec_path = specs[i];
-    const AnalysisSpec spec = LoadSpec(spec_path);
-    const PriceTable prices = LoadPrices(spec, spec_path, prices_override);
-    EngineOptions options;
+    const analysis::AnalysisSpec spec = LoadSpec(spec_path);
+    const analysis::PriceTable prices = LoadPrices(spec, spec_path, prices_override);
+    analysis::EngineOptions options;
     options.keep_units = true;
-    results.push_back(std::make_unique<AnalysisResult>(
+    results.push_back(std::make_unique<analysis::AnalysisResult>(
         Check(engine.Run(spec, prices, options), "analysis " + spec_path.string())));
-    const AnalysisResult& result = *results.back();
-    const DisclosureRules rules;
+    const analysis::AnalysisResult& result = *results.back();
+    const analysis::DisclosureRules rules;
     const Timing requested = Timed([&] {
-      Check(ProtectCells(result.count_cells, result.count_atoms, rules), "counts");
-      Check(ProtectCells(result.sum_cells, result.sum_atoms, rules), "sums");
+      Check(analysis::ProtectCells(result.count_cells, result.count_atoms, rules), "counts");
+      Check(analysis::ProtectCells(result.sum_cells, result.sum_atoms, rules), "sums");
     });
-    ProtectedRelease protection;
-    const Timing full =
-        Timed([&] { protection = Check(ProtectRelease(result, earlier, rules), "protection"); });
+    analysis::ProtectedRelease protection;
+    const Timing full = Timed([&] {
+      protection = Check(analysis::ProtectRelease(result, earlier, rules), "protection");
+    });
     fmt::print("{:<4} {:<40} {:>8} {:>10.3f} s {:>10.3f} s {:>6.0f}x {:>9} {:>13}\n", i + 1,
                spec_path.filename().string(), earlier.size(), requested.wall, full.wall,
                full.wall / requested.wall, protection.implied_groups,
@@ -488,14 +501,14 @@ int MeasureHistory(const fs::path& db, const fs::path& linker_keys, const std::s
       earlier.push_back({&result, protection.counts.state, protection.sums.state});
       continue;
     }
-    EarlierRelease& same = earlier[it->second];
+    analysis::EarlierRelease& same = earlier[it->second];
     for (size_t c = 0; c < same.count_states.size(); ++c) {
-      if (protection.counts.state[c] == CellState::kPublished)
-        same.count_states[c] = CellState::kPublished;
+      if (protection.counts.state[c] == analysis::CellState::kPublished)
+        same.count_states[c] = analysis::CellState::kPublished;
     }
     for (size_t c = 0; c < same.sum_states.size(); ++c) {
-      if (protection.sums.state[c] == CellState::kPublished)
-        same.sum_states[c] = CellState::kPublished;
+      if (protection.sums.state[c] == analysis::CellState::kPublished)
+        same.sum_states[c] = analysis::CellState::kPublished;
     }
   }
   return 0;
@@ -504,13 +517,14 @@ int MeasureHistory(const fs::path& db, const fs::path& linker_keys, const std::s
 int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& covenant_id,
             const fs::path& spec_path, const std::string& prices_override, int repeat,
             bool analysis_only, bool cold, int scan_threads) {
-  const AnalysisSpec spec = LoadSpec(spec_path);
-  const PriceTable prices = LoadPrices(spec, spec_path, prices_override);
-  const LinkerKeys keys = LoadLinkerKeys(linker_keys, covenant_id);
+  const analysis::AnalysisSpec spec = LoadSpec(spec_path);
+  const analysis::PriceTable prices = LoadPrices(spec, spec_path, prices_override);
+  const linker::LinkerKeys keys = LoadLinkerKeys(linker_keys, covenant_id);
   g_cold = cold;
   g_db = db;
   // Read-only, as the integration test's engine runs: nothing happens in the background.
-  std::unique_ptr<LinkerStore> store = Check(LinkerStore::OpenReadOnly(db), "opening the store");
+  std::unique_ptr<linker::LinkerStore> store =
+      Check(linker::LinkerStore::OpenReadOnly(db), "opening the store");
   Check(store->OpenCovenant(covenant_id, keys.data_key), "opening the covenant's store");
   std::vector<std::string> datasets;
   uint64_t stored = 0;
@@ -521,9 +535,9 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
   }
   if (datasets.empty()) Die("the store holds nothing for covenant " + covenant_id);
   const double rss_open = PeakRssMiB();
-  const StoreRecordSource source(store.get(), covenant_id);
-  const AnalysisEngine engine(&source);
-  EngineOptions options;
+  const linker::StoreRecordSource source(store.get(), covenant_id);
+  const analysis::AnalysisEngine engine(&source);
+  analysis::EngineOptions options;
   options.scan_threads = scan_threads;
   const size_t threads = scan_threads > 0
                              ? static_cast<size_t>(scan_threads)
@@ -533,7 +547,7 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
              covenant_id, datasets.size());
   if (analysis_only) {  // for profiling the engine alone
     for (int run = 1; run <= repeat; ++run) {
-      absl::StatusOr<AnalysisResult> result;
+      absl::StatusOr<analysis::AnalysisResult> result;
       const Timing t = Timed([&] { result = engine.Run(spec, prices, options); });
       Check(result.status(), "analysis");
       fmt::print(
@@ -575,7 +589,7 @@ int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& 
     }
     records = plain_result.records;
     if (run == 1) rss_before = PeakRssMiB();
-    absl::StatusOr<AnalysisResult> result;
+    absl::StatusOr<analysis::AnalysisResult> result;
     const Timing t_analysis = Timed([&] { result = engine.Run(spec, prices, options); });
     Check(result.status(), "analysis");
     if (run == 1) rss_after = PeakRssMiB();

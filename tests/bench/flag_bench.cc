@@ -182,7 +182,7 @@ v1::BatchHeader Header(const std::string& dataset,
 
 class BatchWriter {
  public:
-  BatchWriter(LinkerStore* store, const Secret* data_key, v1::BatchHeader header)
+  BatchWriter(linker::LinkerStore* store, const Secret* data_key, v1::BatchHeader header)
       : store_(store), data_key_(data_key), header_(std::move(header)) {
     records_.reserve(kRecordsPerBatch);
   }
@@ -191,7 +191,7 @@ class BatchWriter {
     if (records_.empty()) randombytes_buf(nonce_, 16);  // per batch, as the ingester does
     const uint64_t index = records_.size();
     for (int i = 0; i < 8; ++i) nonce_[16 + i] = static_cast<uint8_t>(index >> (8 * i));
-    StoredRecord stored;
+    linker::StoredRecord stored;
     stored.token = record.bsn_token().empty() ? record.address_token() : record.bsn_token();
     stored.value = record.SerializeAsString();
     records_.push_back(std::move(stored));
@@ -218,14 +218,16 @@ class BatchWriter {
 
   uint64_t stored() const { return stored_; }
   const v1::BatchHeader& header() const { return header_; }
-  const std::vector<StoredRecord>& last() const { return last_; }  // the last batch committed
+  const std::vector<linker::StoredRecord>& last() const {
+    return last_;
+  }  // the last batch committed
   uint64_t batches() const { return batches_; }
 
  private:
-  LinkerStore* store_;
+  linker::LinkerStore* store_;
   const Secret* data_key_;
   v1::BatchHeader header_;
-  std::vector<StoredRecord> records_, last_;
+  std::vector<linker::StoredRecord> records_, last_;
   uint8_t nonce_[24] = {};
   std::string plain_;
   uint64_t stored_ = 0, batches_ = 0;
@@ -254,7 +256,7 @@ v1::Record RegisterRecord(std::string person, std::string address, uint32_t wijk
 // The register: everyone at its household's address since some day; 25% also at an earlier
 // address before that; 2% left the municipality (only an ended record, placed nowhere today).
 // Wijkteam and flag datasets: a record per person and record count drawn above.
-void WriteStore(LinkerStore* store, const Population& pop, const AgentTokens& agent,
+void WriteStore(linker::LinkerStore* store, const Population& pop, const AgentTokens& agent,
                 const HmacSha256Key& rekey, const Secret& data_key, int today,
                 std::mt19937_64& rng) {
   auto rekeyed = [&](const std::string& token) { return AsString(rekey.Mac(token)); };
@@ -319,11 +321,11 @@ void WriteStore(LinkerStore* store, const Population& pop, const AgentTokens& ag
 // Lets RocksDB finish flushing and compacting, as in a linker that keeps running, so that the
 // measurement neither competes with background work nor sees a transient shape.
 void Settle(const fs::path& db, const Secret& data_key) {
-  absl::StatusOr<std::unique_ptr<LinkerStore>> store = LinkerStore::Open(db);
+  absl::StatusOr<std::unique_ptr<linker::LinkerStore>> store = linker::LinkerStore::Open(db);
   if (!store.ok())
     Die("reopening the store to settle it: " + std::string(store.status().message()));
   Check((*store)->OpenCovenant(kCovenant, data_key), "opening the covenant's store");
-  absl::StatusOr<LinkerStore::Shape> shape = (*store)->Settle(kCovenant);
+  absl::StatusOr<linker::LinkerStore::Shape> shape = (*store)->Settle(kCovenant);
   if (!shape.ok()) Die("settling the store: " + std::string(shape.status().message()));
   fmt::print("store settled: {:.0f} MiB of SST files\n",
              static_cast<double>(shape->live_bytes) / (1 << 20));
@@ -333,8 +335,8 @@ void Settle(const fs::path& db, const Secret& data_key) {
 // The covenant: the wijkteam may ask four flags about its own clients, per person and per
 // household (the register brp places people in households).
 
-Covenant MakeCovenant() {
-  Covenant c;
+policy::Covenant MakeCovenant() {
+  policy::Covenant c;
   c.id = kCovenant;
   c.version = 1;
   c.title = "flag benchmark";
@@ -344,20 +346,20 @@ Covenant MakeCovenant() {
   std::vector<std::string> datasets = {kRegister, kRecipient};
   for (const FlagDataset& d : kFlagDatasets) datasets.push_back(d.name);
   for (const std::string& dataset : datasets) {
-    CovenantParty party;
+    policy::CovenantParty party;
     party.name = "agent-" + dataset;
     party.organisation = dataset;
     party.roles = {"data_holder"};
     party.purpose = "benchmark";
     party.legal_basis = "benchmark";
-    DatasetGrant grant{dataset, {"bsn"}, {"aanleiding", "start"}};
+    policy::DatasetGrant grant{dataset, {"bsn"}, {"aanleiding", "start"}};
     if (dataset == kRegister) {
-      grant = DatasetGrant{dataset, {"bsn", "address"}, {"wijk", "adres_van", "adres_tot"}};
+      grant = policy::DatasetGrant{dataset, {"bsn", "address"}, {"wijk", "adres_van", "adres_tot"}};
     }
     party.datasets.emplace(dataset, std::move(grant));
     c.parties.emplace(party.name, std::move(party));
   }
-  PurposeBoundRelease release;
+  policy::PurposeBoundRelease release;
   release.name = kPersonRelease;
   release.recipient = std::string("agent-") + kRecipient;
   release.purpose = "one family, one plan";
@@ -369,7 +371,7 @@ Covenant MakeCovenant() {
   c.releases.push_back(release);
   release.name = kHouseholdRelease;
   release.unit = "household";
-  release.family = FamilyRegister{kRegister, "adres_van", "adres_tot"};
+  release.family = policy::FamilyRegister{kRegister, "adres_van", "adres_tot"};
   c.releases.push_back(release);
   return c;
 }
@@ -454,8 +456,9 @@ constexpr size_t kFlagCounts[2] = {2, kFlags};
 // of the delivered tokens, or of everyone in their households (looking them up in the index is
 // the responder's own work, not raw work: timed apart). The parts go into `t` for the 4-flag
 // answers; what the seeks find is kept in `asked` to check the answers against.
-double RawWork(const LinkerStore& store, const HmacSha256Key& rekey, const HouseholdIndex& index,
-               size_t flags, bool household, Asked* asked, RunTimes* t) {
+double RawWork(const linker::LinkerStore& store, const HmacSha256Key& rekey,
+               const linker::HouseholdIndex& index, size_t flags, bool household, Asked* asked,
+               RunTimes* t) {
   std::vector<Digest256> digests(asked->tokens.size());
   const double hmac = Seconds([&] {
     for (size_t i = 0; i < digests.size(); ++i) digests[i] = rekey.Mac(asked->tokens[i]);
@@ -514,7 +517,7 @@ double RawWork(const LinkerStore& store, const HmacSha256Key& rekey, const House
 
 // The seeks of a 4-flag person answer with the tokens as asked and sorted into key order first
 // (what sorting them would save), back to back; which goes first alternates.
-void SeekOrders(const LinkerStore& store, const HmacSha256Key& rekey, const Asked& asked,
+void SeekOrders(const linker::LinkerStore& store, const HmacSha256Key& rekey, const Asked& asked,
                 bool sorted_first, RunTimes* t) {
   std::vector<std::string> all, own;
   for (size_t i = 0; i < asked.tokens.size(); ++i) {
@@ -565,7 +568,7 @@ void CheckAnswer(const v1::AskFlagsResponse& response, const Asked& asked, size_
 
 // Reads the register once, as HouseholdIndex::Build must at least: every record, and with
 // `decrypt` every record opened and parsed.
-uint64_t ScanRegister(const LinkerStore& store, bool decrypt, uint64_t* checksum) {
+uint64_t ScanRegister(const linker::LinkerStore& store, bool decrypt, uint64_t* checksum) {
   uint64_t records = 0;
   v1::Record record;
   auto cursor = store.NewRecordCursor(kCovenant, kRegister);
@@ -573,7 +576,7 @@ uint64_t ScanRegister(const LinkerStore& store, bool decrypt, uint64_t* checksum
     ++records;
     *checksum += static_cast<unsigned char>(cursor->token()[0]) + cursor->value().size();
     if (!decrypt) continue;
-    if (!ParseStoredRecord(cursor->value(), &record).ok()) {
+    if (!linker::ParseStoredRecord(cursor->value(), &record).ok()) {
       Die("a register record does not open");
     }
     *checksum += static_cast<uint64_t>(record.values_size());
@@ -585,9 +588,9 @@ uint64_t ScanRegister(const LinkerStore& store, bool decrypt, uint64_t* checksum
 // A batch of the register arrives: people move into new addresses today. Committed, then handed
 // to the responder as the ingester does; returns the time the responder took to add it and, in
 // `parse`, the time to parse its records (the least adding must do).
-double ChangeRegister(LinkerStore* store, const FlagResponder& responder, const AgentTokens& agent,
-                      const HmacSha256Key& rekey, const Secret& data_key, int today,
-                      uint32_t first_newcomer, double* parse) {
+double ChangeRegister(linker::LinkerStore* store, const linker::FlagResponder& responder,
+                      const AgentTokens& agent, const HmacSha256Key& rekey, const Secret& data_key,
+                      int today, uint32_t first_newcomer, double* parse) {
   BatchWriter writer(store, &data_key, RegisterHeader());
   for (uint32_t n = first_newcomer; n < first_newcomer + kRecordsPerBatch - 1; ++n) {
     writer.Add(RegisterRecord(AsString(rekey.Mac(agent.Person(n))),
@@ -596,7 +599,7 @@ double ChangeRegister(LinkerStore* store, const FlagResponder& responder, const 
   writer.Flush();
   *parse = Seconds([&] {
     v1::Record record;
-    for (const StoredRecord& stored : writer.last()) {
+    for (const linker::StoredRecord& stored : writer.last()) {
       if (!record.ParseFromString(stored.value)) Die("a register record does not parse");
     }
   });
@@ -620,16 +623,18 @@ int Run(uint32_t persons, int repeat, size_t tokens, const fs::path& dir) {
   std::fflush(stdout);
   const fs::path db = dir / "db";
   {
-    std::unique_ptr<LinkerStore> store = Check(LinkerStore::Open(db), "opening the store");
+    std::unique_ptr<linker::LinkerStore> store =
+        Check(linker::LinkerStore::Open(db), "opening the store");
     Check(store->OpenCovenant(kCovenant, data_key), "opening the covenant's store");
     WriteStore(store.get(), pop, agent, rekey, data_key, today, rng);
   }
   Settle(db, data_key);
-  std::unique_ptr<LinkerStore> store = Check(LinkerStore::Open(db), "reopening the store");
+  std::unique_ptr<linker::LinkerStore> store =
+      Check(linker::LinkerStore::Open(db), "reopening the store");
   Check(store->OpenCovenant(kCovenant, data_key), "opening the covenant's store");
-  const Covenant covenant = MakeCovenant();
-  const FamilyRegister& family = covenant.releases[1].family;
-  FlagResponder responder(&covenant, &rekey, &data_key, store.get());
+  const policy::Covenant covenant = MakeCovenant();
+  const policy::FamilyRegister& family = covenant.releases[1].family;
+  linker::FlagResponder responder(&covenant, &rekey, &data_key, store.get());
   std::vector<Asked> requests = MakeRequests(pop, agent, tokens, rng);
   const std::string caller = std::string("agent-") + kRecipient;
   fmt::print(
@@ -641,17 +646,17 @@ int Run(uint32_t persons, int repeat, size_t tokens, const fs::path& dir) {
   // The index once on its own: what it holds in memory, and what dropping it costs (the
   // responder drops its old index when the register changed).
   {
-    HouseholdIndex::BuildOptions one_thread;
+    linker::HouseholdIndex::BuildOptions one_thread;
     one_thread.threads = 1;
-    absl::StatusOr<HouseholdIndex> index = absl::UnknownError("not built");
+    absl::StatusOr<linker::HouseholdIndex> index = absl::UnknownError("not built");
     const double build_one = Seconds([&] {
-      index = HouseholdIndex::Build(*store, kCovenant, family, data_key, today, one_thread);
+      index = linker::HouseholdIndex::Build(*store, kCovenant, family, data_key, today, one_thread);
     });
     Check(index.status(), "building the household index");
     index = absl::UnknownError("dropped");
     const double heap_before = HeapInUseMiB();
-    const double build =
-        Seconds([&] { index = HouseholdIndex::Build(*store, kCovenant, family, data_key, today); });
+    const double build = Seconds(
+        [&] { index = linker::HouseholdIndex::Build(*store, kCovenant, family, data_key, today); });
     Check(index.status(), "building the household index");
     const double heap = HeapInUseMiB() - heap_before;
     const size_t placed = index->persons();
@@ -702,9 +707,9 @@ int Run(uint32_t persons, int repeat, size_t tokens, const fs::path& dir) {
     // answer, so that the responder's rebuild has the memory to itself, as in service.
     t[kPlainScan] = Seconds([&] { ScanRegister(*store, false, &checksum); });
     t[kDecryptingScan] = Seconds([&] { register_records = ScanRegister(*store, true, &checksum); });
-    absl::StatusOr<HouseholdIndex> index = absl::UnknownError("not built");
-    t[kBuild] =
-        Seconds([&] { index = HouseholdIndex::Build(*store, kCovenant, family, data_key, today); });
+    absl::StatusOr<linker::HouseholdIndex> index = absl::UnknownError("not built");
+    t[kBuild] = Seconds(
+        [&] { index = linker::HouseholdIndex::Build(*store, kCovenant, family, data_key, today); });
     Check(index.status(), "building the household index");
 
     // Each answer and its raw work back to back, so that they find the same cache; which goes
@@ -821,7 +826,7 @@ int Main(int argc, char** argv) {
       "scan of the register, measured in the same run. Run through scripts/bench-flags."};
   uint32_t persons = 200000;
   int repeat = 5;
-  size_t tokens = static_cast<size_t>(FlagResponder::kMaxTokensPerCall);
+  size_t tokens = static_cast<size_t>(linker::FlagResponder::kMaxTokensPerCall);
   std::string dir;
   app.add_option("--persons", persons, "register persons")
       ->capture_default_str()
@@ -831,7 +836,7 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(1, 100));
   app.add_option("--tokens", tokens, "tokens per request")
       ->capture_default_str()
-      ->check(CLI::Range(size_t{1}, static_cast<size_t>(FlagResponder::kMaxTokensPerCall)));
+      ->check(CLI::Range(size_t{1}, static_cast<size_t>(linker::FlagResponder::kMaxTokensPerCall)));
   app.add_option("--dir", dir,
                  "where to make the store (default: a new temporary directory, "
                  "removed at the end); must not exist yet");

@@ -52,18 +52,18 @@ const std::vector<std::pair<std::string, v1::AttributeType>> kAttributes = {
     {"dagloon", v1::ATTRIBUTE_TYPE_AMOUNT}};
 
 // The covenant under which agent may deliver uwv with exactly those attributes.
-Covenant BenchCovenant() {
-  Covenant covenant;
+policy::Covenant BenchCovenant() {
+  policy::Covenant covenant;
   covenant.id = "bench";
   covenant.version = 1;
   const absl::CivilDay today = absl::ToCivilDay(absl::Now(), absl::UTCTimeZone());
   covenant.valid_from = today - 1;
   covenant.valid_until = today + 365;
-  CovenantParty agent;
+  policy::CovenantParty agent;
   agent.name = "agent";
   agent.roles = {"data_holder"};
   agent.signing_public_key = g_agent_key_hex;
-  DatasetGrant uwv{"uwv", {"bsn"}, {}};
+  policy::DatasetGrant uwv{"uwv", {"bsn"}, {}};
   for (const auto& attribute : kAttributes) uwv.fields.insert(attribute.first);
   agent.datasets.emplace("uwv", std::move(uwv));
   covenant.parties.emplace(agent.name, std::move(agent));
@@ -160,18 +160,18 @@ void BM_LinkerIngest(benchmark::State& state) {
   for (auto _ : state) {
     state.PauseTiming();
     std::filesystem::remove_all(g_dir / "linker");
-    std::unique_ptr<LinkerStore> store = *LinkerStore::Open(g_dir / "linker");
-    Covenant covenant = BenchCovenant();
-    LinkerKeys keys{g_box_public, *Secret::FromBytes(g_box_secret->span()),
-                    *Secret::Random(crypto_sign_SECRETKEYBYTES), *Secret::Random(32),
-                    *Secret::Random(32)};
+    std::unique_ptr<linker::LinkerStore> store = *linker::LinkerStore::Open(g_dir / "linker");
+    policy::Covenant covenant = BenchCovenant();
+    linker::LinkerKeys keys{g_box_public, *Secret::FromBytes(g_box_secret->span()),
+                            *Secret::Random(crypto_sign_SECRETKEYBYTES), *Secret::Random(32),
+                            *Secret::Random(32)};
     Secret signing = *Secret::Allocate(crypto_sign_SECRETKEYBYTES);
     std::array<uint8_t, crypto_sign_PUBLICKEYBYTES> pk;
     crypto_sign_keypair(pk.data(), signing.mutable_data());
     keys.signing = std::move(signing);
     if (!store->OpenCovenant(covenant.id, keys.data_key).ok()) return state.SkipWithError("open");
-    std::unique_ptr<BatchIngester> ingester =
-        *BatchIngester::Create(std::move(covenant), std::move(keys), store.get());
+    std::unique_ptr<linker::BatchIngester> ingester =
+        *linker::BatchIngester::Create(std::move(covenant), std::move(keys), store.get());
     state.ResumeTiming();
     for (const v1::SealedBatch& batch : g_sealed) {
       absl::StatusOr<v1::Receipt> receipt = ingester->Ingest("agent", batch);
@@ -213,8 +213,8 @@ std::unique_ptr<ScanStore> OpenScanStore(StoreKind kind, const std::filesystem::
   options.compression = rocksdb::kNoCompression;  // as the linker's stores
   if (kind == StoreKind::kEncrypted) {
     absl::StatusOr<std::unique_ptr<rocksdb::Env>> env =
-        NewEncryptedStoreEnv(rocksdb::Env::Default(), DataKey());
-    if (!env.ok() || !ConfigureEncryptedStoreOptions(DataKey(), &options).ok()) {
+        linker::NewEncryptedStoreEnv(rocksdb::Env::Default(), DataKey());
+    if (!env.ok() || !linker::ConfigureEncryptedStoreOptions(DataKey(), &options).ok()) {
       state.SkipWithError("cannot set up the encrypted store Env");
       return nullptr;
     }
@@ -327,7 +327,7 @@ void BM_VerifyEncryptedStore(benchmark::State& state) {
   if (store == nullptr) return;
   uint64_t records = 0;
   for (auto _ : state) {
-    if (!VerifyEncryptedStore(store->db.get()).ok()) {
+    if (!linker::VerifyEncryptedStore(store->db.get()).ok()) {
       state.SkipWithError("the encrypted store does not verify");
       return;
     }

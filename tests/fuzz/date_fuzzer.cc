@@ -1,7 +1,8 @@
 // Dates as exports write them, read with a mapping's date format. The input is the pattern, a
 // backslash and another character, then the text. A date that reads is in 1900..2100, and the
 // same date written in the pattern reads back to it when the pattern is unambiguous (no one- or
-// two-digit day or month right before another number). Day counts round-trip through Date.
+// two-digit day or month right before another number). Day counts round-trip through
+// absl::CivilDay and agree with absl's own day arithmetic.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cstddef>
@@ -11,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/time/civil_time.h"
 #include "core/civil_date.h"
 #include "core/date_format.h"
 #include "tests/fuzz/fuzz_support.h"
@@ -59,9 +61,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (format.ok()) {
     const std::optional<int32_t> days = format->ToDays(text);
     if (days.has_value()) {
-      const koppel::Date date = koppel::DateFromDays(*days);
-      Check(date.year >= 1900 && date.year <= 2100, "a date read outside 1900..2100");
-      Check(koppel::IsValidDate(date.year, date.month, date.day), "an invalid date read");
+      const absl::CivilDay date = koppel::DayFromDays(*days);
+      Check(date.year() >= 1900 && date.year() <= 2100, "a date read outside 1900..2100");
+      Check(koppel::IsValidDate(static_cast<int>(date.year()), date.month(), date.day()),
+            "an invalid date read");
       if (Unambiguous(pattern)) {
         Check(format->ToDays(koppel::FormatDate(date, pattern)) == days,
               "a date written in its pattern reads back to another day");
@@ -75,10 +78,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::memcpy(&b, data + 4, sizeof b);
     a %= 200000;
     b %= 200000;
-    const koppel::Date first = koppel::DateFromDays(a);
-    const koppel::Date second = koppel::DateFromDays(b);
+    const absl::CivilDay first = koppel::DayFromDays(a);
+    const absl::CivilDay second = koppel::DayFromDays(b);
     Check(koppel::DaysSinceEpoch(first) == a, "days do not round-trip through a date");
-    Check(koppel::IsValidDate(first.year, first.month, first.day), "an invalid date from days");
+    Check(koppel::IsValidDate(static_cast<int>(first.year()), first.month(), first.day()),
+          "an invalid date from days");
+    Check(first - absl::CivilDay(1970, 1, 1) == a, "days disagree with absl's day arithmetic");
     Check((a < b) == (first < second), "dates do not order as their day counts");
     if (first <= second) Check(koppel::AgeOn(first, second) >= 0, "a negative age");
   }

@@ -43,7 +43,7 @@ using ::testing::StartsWith;
 
 constexpr char kCovenant[] = "engine";
 constexpr int kOffenceCodes = 150;
-const Date kReference{2014, 12, 31};
+constexpr absl::CivilDay kReference(2014, 12, 31);
 
 // `text` with the first `from` replaced by `to`.
 std::string Replace(std::string text, std::string_view from, std::string_view to) {
@@ -53,7 +53,7 @@ std::string Replace(std::string text, std::string_view from, std::string_view to
   return text;
 }
 
-int Day(int y, int m, int d) { return DaysSinceEpoch({y, m, d}); }
+int Day(int y, int m, int d) { return DaysSinceEpoch(absl::CivilDay(y, m, d)); }
 std::string Code(int k) { return fmt::format("f{:03}", k); }
 
 v1::AttributeSchema Attribute(const std::string& name, v1::AttributeType type,
@@ -144,7 +144,7 @@ struct World {
 
   // Independent of the engine: persons living in the municipality on 2014-12-31.
   bool Member(const Person& p) const { return !p.left; }
-  bool Adult(const Person& p) const { return AgeOn(DateFromDays(p.birth), kReference) >= 18; }
+  bool Adult(const Person& p) const { return AgeOn(DayFromDays(p.birth), kReference) >= 18; }
 };
 
 std::vector<std::string> WijkCodes() { return {"WK01", "WK02", "WK03"}; }
@@ -169,7 +169,7 @@ std::string PricesCsv() {
 // address's) token, in the covenant's store encrypted with the data key.
 class StoreWriter {
  public:
-  StoreWriter(LinkerStore* store, const Secret* key) : store_(store), key_(key) {}
+  StoreWriter(linker::LinkerStore* store, const Secret* key) : store_(store), key_(key) {}
 
   void Add(const std::string& covenant, const std::string& dataset,
            const std::vector<v1::AttributeSchema>& attributes,
@@ -188,9 +188,9 @@ class StoreWriter {
     receipt.set_batch_id(fmt::format("{:064x}", batches_));
     receipt.set_dataset(dataset);
     receipt.set_covenant_id(covenant);
-    std::vector<StoredRecord> stored;
+    std::vector<linker::StoredRecord> stored;
     for (const auto& [token, record] : records) {
-      StoredRecord r;
+      linker::StoredRecord r;
       r.token = token;
       r.value = record.SerializeAsString();
       stored.push_back(std::move(r));
@@ -211,7 +211,7 @@ class StoreWriter {
   void SetKeyedByAddress(bool by_address) { keyed_by_address_ = by_address; }
 
  private:
-  LinkerStore* store_;
+  linker::LinkerStore* store_;
   const Secret* key_;
   std::string period_from_;
   std::string period_to_;
@@ -376,16 +376,19 @@ std::string CountsSpec(const std::string& register_yaml, const std::string& extr
 }
 
 // The engine over the records `store` holds for `covenant`.
-absl::StatusOr<AnalysisResult> RunEngine(const LinkerStore* store, const std::string& covenant,
-                                         const AnalysisSpec& spec, const PriceTable& prices,
-                                         const EngineOptions& options = {}) {
-  const StoreRecordSource source(store, covenant);
-  return AnalysisEngine(&source).Run(spec, prices, options);
+absl::StatusOr<analysis::AnalysisResult> RunEngine(const linker::LinkerStore* store,
+                                                   const std::string& covenant,
+                                                   const analysis::AnalysisSpec& spec,
+                                                   const analysis::PriceTable& prices,
+                                                   const analysis::EngineOptions& options = {}) {
+  const linker::StoreRecordSource source(store, covenant);
+  return analysis::AnalysisEngine(&source).Run(spec, prices, options);
 }
 
 // The record an exact release of `result` for `spec_yaml` leaves in the release history, every
 // cell published.
-v1::ReleaseRecord ExactReleaseRecordOf(const AnalysisResult& result, const std::string& spec_yaml) {
+v1::ReleaseRecord ExactReleaseRecordOf(const analysis::AnalysisResult& result,
+                                       const std::string& spec_yaml) {
   v1::ReleaseRecord record;
   record.set_analysis("engine-test");
   record.set_mode(v1::RELEASE_MODE_EXACT);
@@ -393,15 +396,16 @@ v1::ReleaseRecord ExactReleaseRecordOf(const AnalysisResult& result, const std::
   record.set_spec_name("old.yaml");
   record.set_spec_yaml(spec_yaml);
   record.set_spec_sha256(Sha256Hex(spec_yaml));
-  for (const PublishedCell& cell : result.count_cells) {
+  for (const analysis::PublishedCell& cell : result.count_cells) {
     record.add_count_values(cell.value);
     record.add_count_published(true);
   }
-  for (const PublishedCell& cell : result.sum_cells) {
+  for (const analysis::PublishedCell& cell : result.sum_cells) {
     record.add_sum_values(cell.value);
     record.add_sum_published(true);
   }
-  for (v1::DataVersion& version : DataVersionOf(result)) *record.add_data_version() = version;
+  for (v1::DataVersion& version : linker::DataVersionOf(result))
+    *record.add_data_version() = version;
   return record;
 }
 
@@ -410,7 +414,8 @@ class AnalysisEngineTest : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new test::TempDir();
     world_ = new World(World::Make());
-    absl::StatusOr<std::unique_ptr<LinkerStore>> store = LinkerStore::Open(dir_->path() / "db");
+    absl::StatusOr<std::unique_ptr<linker::LinkerStore>> store =
+        linker::LinkerStore::Open(dir_->path() / "db");
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = store->release();
     absl::StatusOr<Secret> key = Secret::Random(32);
@@ -448,9 +453,9 @@ class AnalysisEngineTest : public ::testing::Test {
     AddSnapshotRegister(*world_, "snapshot-mixed", &writer);
     writer.SetPeriod("", "");
     AddRangeRecords(*world_, &writer);
-    absl::StatusOr<PriceTable> prices = ParsePrices(PricesCsv(), "prices.csv");
+    absl::StatusOr<analysis::PriceTable> prices = analysis::ParsePrices(PricesCsv(), "prices.csv");
     ASSERT_TRUE(prices.ok()) << prices.status();
-    prices_ = new PriceTable(std::move(*prices));
+    prices_ = new analysis::PriceTable(std::move(*prices));
   }
   static void TearDownTestSuite() {
     delete prices_;
@@ -460,8 +465,8 @@ class AnalysisEngineTest : public ::testing::Test {
     delete dir_;
   }
 
-  absl::StatusOr<AnalysisResult> Run(const std::string& yaml) {
-    absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(yaml, "spec.yaml");
+  absl::StatusOr<analysis::AnalysisResult> Run(const std::string& yaml) {
+    absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(yaml, "spec.yaml");
     if (!spec.ok()) return spec.status();
     return RunEngine(store_, kCovenant, *spec, *prices_);
   }
@@ -483,22 +488,22 @@ class AnalysisEngineTest : public ::testing::Test {
 
   static test::TempDir* dir_;
   static World* world_;
-  static LinkerStore* store_;
+  static linker::LinkerStore* store_;
   static Secret* key_;
-  static PriceTable* prices_;
+  static analysis::PriceTable* prices_;
 };
 test::TempDir* AnalysisEngineTest::dir_ = nullptr;
 World* AnalysisEngineTest::world_ = nullptr;
-LinkerStore* AnalysisEngineTest::store_ = nullptr;
+linker::LinkerStore* AnalysisEngineTest::store_ = nullptr;
 Secret* AnalysisEngineTest::key_ = nullptr;
-PriceTable* AnalysisEngineTest::prices_ = nullptr;
+analysis::PriceTable* AnalysisEngineTest::prices_ = nullptr;
 
-double Cell(const AnalysisResult& result, const std::string& table, const std::string& row,
-            const std::string& column) {
-  const ResultTable* t = result.FindTable(table);
+double Cell(const analysis::AnalysisResult& result, const std::string& table,
+            const std::string& row, const std::string& column) {
+  const analysis::ResultTable* t = result.FindTable(table);
   EXPECT_NE(t, nullptr) << table;
   if (t == nullptr) return -1;
-  const ResultCell* cell = t->Find(row, column);
+  const analysis::ResultCell* cell = t->Find(row, column);
   EXPECT_NE(cell, nullptr) << table << " " << row << " " << column;
   return cell == nullptr ? -1 : cell->value;
 }
@@ -511,9 +516,9 @@ bool OffenceIn2014(const Person& p, int code = -1) {
 }
 
 TEST_F(AnalysisEngineTest, SnapshotRegisterGivesWhatAddressPeriodsGiveOnItsDate) {
-  absl::StatusOr<AnalysisResult> periods = Run(CountsSpec(kPeriodRegister, "", ""));
+  absl::StatusOr<analysis::AnalysisResult> periods = Run(CountsSpec(kPeriodRegister, "", ""));
   ASSERT_TRUE(periods.ok()) << periods.status();
-  absl::StatusOr<AnalysisResult> snapshot = Run(CountsSpec(
+  absl::StatusOr<analysis::AnalysisResult> snapshot = Run(CountsSpec(
       kSnapshotRegister, "  moved: {dataset: brp_snapshot, where: {verhuizingen: {at_least: 2}}}\n",
       "      - {label: moved, count: moved}\n"));
   ASSERT_TRUE(snapshot.ok()) << snapshot.status();
@@ -542,8 +547,8 @@ TEST_F(AnalysisEngineTest, SnapshotRegisterGivesWhatAddressPeriodsGiveOnItsDate)
   }
   EXPECT_EQ(Cell(*periods, "per_area", "all", "n"), total);
   // Cell by cell, the snapshot gives what the address periods give on the snapshot date.
-  const ResultTable* a = periods->FindTable("per_area");
-  const ResultTable* b = snapshot->FindTable("per_area");
+  const analysis::ResultTable* a = periods->FindTable("per_area");
+  const analysis::ResultTable* b = snapshot->FindTable("per_area");
   ASSERT_EQ(a->rows.size(), b->rows.size());
   for (size_t r = 0; r < a->rows.size(); ++r) {
     for (size_t c = 0; c < a->rows[r].cells.size(); ++c) {
@@ -573,7 +578,7 @@ TEST_F(AnalysisEngineTest, AStudyOfMoreThan64IndicatorsRuns) {
   for (int k : {0, 63, 64, 65, 127, 128, 149}) {
     columns += fmt::format("      - {{label: {}, count: {}}}\n", Code(k), Code(k));
   }
-  absl::StatusOr<AnalysisResult> result = Run(yaml + columns);
+  absl::StatusOr<analysis::AnalysisResult> result = Run(yaml + columns);
   ASSERT_TRUE(result.ok()) << result.status();
   const std::map<int, int> offenders =
       HouseholdsWhere([](const Person& p) { return OffenceIn2014(p); });
@@ -626,7 +631,7 @@ constexpr char kCostItems[] =
     "    moving: {indicator: moves, volume: units, prices: [moving_household], payer: city}\n";
 
 TEST_F(AnalysisEngineTest, CostsPricedByCodeAndItemsApartFromTheTotal) {
-  absl::StatusOr<AnalysisResult> result = Run(CostsSpec(kCostItems));
+  absl::StatusOr<analysis::AnalysisResult> result = Run(CostsSpec(kCostItems));
   ASSERT_TRUE(result.ok()) << result.status();
   // Independently, in cents.
   int64_t offences = 0, care = 0;
@@ -651,10 +656,10 @@ TEST_F(AnalysisEngineTest, CostsPricedByCodeAndItemsApartFromTheTotal) {
   EXPECT_EQ(cents(Cell(*result, "by_item", "total", "all_eur")), offences + moving_cents)
       << "care is shown, not summed";
   // By payer: the payers of the total, then the items apart, then the total.
-  const ResultTable* by_payer = result->FindTable("by_payer");
+  const analysis::ResultTable* by_payer = result->FindTable("by_payer");
   ASSERT_NE(by_payer, nullptr);
   std::vector<std::string> rows;
-  for (const ResultRow& row : by_payer->rows) rows.push_back(row.label);
+  for (const analysis::ResultRow& row : by_payer->rows) rows.push_back(row.label);
   EXPECT_THAT(rows, ::testing::ElementsAre("households", "justice", "city", "care", "total"));
   EXPECT_EQ(cents(Cell(*result, "by_payer", "justice", "all_eur")), offences);
   EXPECT_EQ(cents(Cell(*result, "by_payer", "care", "all_eur")), care);
@@ -673,9 +678,10 @@ std::string At(const std::string& yaml, const std::string& text, const std::stri
 
 TEST_F(AnalysisEngineTest, ASpecThatDoesNotFitTheDeliveriesIsRefusedWithItsPlace) {
   auto check = [&](const std::string& yaml, const std::string& covenant) {
-    absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(yaml, "spec.yaml");
+    absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(yaml, "spec.yaml");
     EXPECT_TRUE(spec.ok()) << spec.status();
-    return spec.ok() ? CheckSpecFitsDeliveries(*spec, *prices_, *store_, covenant) : spec.status();
+    return spec.ok() ? linker::CheckSpecFitsDeliveries(*spec, *prices_, *store_, covenant)
+                     : spec.status();
   };
   const std::string good = CountsSpec(kPeriodRegister, "", "");
   EXPECT_TRUE(check(good, kCovenant).ok()) << check(good, kCovenant);
@@ -713,11 +719,12 @@ TEST_F(AnalysisEngineTest, ASpecThatDoesNotFitTheDeliveriesIsRefusedWithItsPlace
                  "offence: {dataset: politie, date: pleegdatum}\n  theft: {dataset: politie, "
                  "where: {feit: [f001, f002]}, date: pleegdatum}");
   EXPECT_TRUE(check(yaml, kCovenant).ok()) << "only the codes that count need a price";
-  PriceTable fewer = *prices_;
+  analysis::PriceTable fewer = *prices_;
   fewer.items.erase("f007");
-  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(CostsSpec(kCostItems), "spec.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> spec =
+      analysis::ParseAnalysisSpec(CostsSpec(kCostItems), "spec.yaml");
   ASSERT_TRUE(spec.ok());
-  status = CheckSpecFitsDeliveries(*spec, fewer, *store_, kCovenant);
+  status = linker::CheckSpecFitsDeliveries(*spec, fewer, *store_, kCovenant);
   EXPECT_THAT(std::string(status.message()),
               StartsWith(At(CostsSpec(kCostItems), "feit, payer", "costs.items.offences.price_by") +
                          "dataset 'politie' delivers 1 code of 'feit' without a unit price in "
@@ -730,16 +737,17 @@ TEST_F(AnalysisEngineTest, ASpecThatDoesNotFitTheDeliveriesIsRefusedWithItsPlace
                          "dataset 'zorg' as delivered has no attribute 'jaartal'"));
 }
 
-Covenant QueryCovenant(const std::string& id, const std::vector<std::string>& approved_specs) {
-  Covenant covenant;
+policy::Covenant QueryCovenant(const std::string& id,
+                               const std::vector<std::string>& approved_specs) {
+  policy::Covenant covenant;
   covenant.id = id;
-  CovenantParty research;
+  policy::CovenantParty research;
   research.name = "ru";
   research.roles = {"research_unit"};
   covenant.parties["ru"] = research;
   covenant.analysis.min_cell = 5;
   for (const std::string& yaml : approved_specs) {
-    ApprovedAnalysis approved;
+    policy::ApprovedAnalysis approved;
     approved.name = "engine-test";
     approved.spec_sha256 = Sha256Hex(yaml);
     covenant.analysis.approved.push_back(approved);
@@ -748,10 +756,10 @@ Covenant QueryCovenant(const std::string& id, const std::vector<std::string>& ap
 }
 
 // Approves `spec` under `covenant` with each of `prices` (the prices file's text).
-void ApproveWithPrices(Covenant* covenant, const std::string& spec,
+void ApproveWithPrices(policy::Covenant* covenant, const std::string& spec,
                        std::initializer_list<const std::string*> prices) {
   for (const std::string* text : prices) {
-    ApprovedAnalysis approved;
+    policy::ApprovedAnalysis approved;
     approved.name = "engine-test";
     approved.spec_sha256 = Sha256Hex(spec);
     approved.prices_path = "prices.csv";
@@ -770,7 +778,7 @@ v1::QueryRequest Request(const std::string& yaml) {
 TEST_F(AnalysisEngineTest, ARefusedQuerySpendsNoRelease) {
   const std::string good = CountsSpec(kPeriodRegister, "", "");
   std::string too_many;
-  for (size_t k = 0; k <= EngineLimits::kIndicators; ++k) {
+  for (size_t k = 0; k <= analysis::EngineLimits::kIndicators; ++k) {
     too_many += fmt::format("  i{}: {{dataset: politie, date: pleegdatum}}\n", k);
   }
   const std::string over_limit = CountsSpec(kPeriodRegister, too_many, "");
@@ -780,16 +788,16 @@ TEST_F(AnalysisEngineTest, ARefusedQuerySpendsNoRelease) {
 
   // The register of covenant "typed" delivers adres_van as an integer: the approved spec is
   // refused there, naming the spec's line and column, and nothing is spent.
-  Covenant typed = QueryCovenant("typed", {good, over_limit, unknown_code});
-  QueryRunner typed_runner(&typed, key_, store_);
+  policy::Covenant typed = QueryCovenant("typed", {good, over_limit, unknown_code});
+  linker::QueryRunner typed_runner(&typed, key_, store_);
   absl::StatusOr<v1::Release> release = typed_runner.Run("ru", Request(good));
   ASSERT_FALSE(release.ok());
   EXPECT_EQ(release.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(release.status().message()),
               StartsWith(At(good, "adres_van", "register.address_from")));
   // Other refusals: an engine limit, a code not delivered, a spec not approved.
-  Covenant covenant = QueryCovenant(kCovenant, {good, over_limit, unknown_code});
-  QueryRunner runner(&covenant, key_, store_);
+  policy::Covenant covenant = QueryCovenant(kCovenant, {good, over_limit, unknown_code});
+  linker::QueryRunner runner(&covenant, key_, store_);
   release = runner.Run("ru", Request(over_limit));
   ASSERT_FALSE(release.ok());
   EXPECT_THAT(std::string(release.status().message()), HasSubstr("not a covenant rule"));
@@ -816,7 +824,7 @@ TEST_F(AnalysisEngineTest, ARefusedQuerySpendsNoRelease) {
 
 TEST_F(AnalysisEngineTest, KoppelQueryRefusesASpecBeyondAnEngineLimitBeforeConnecting) {
   std::string indicators;
-  for (size_t k = 0; k <= EngineLimits::kIndicators; ++k) {
+  for (size_t k = 0; k <= analysis::EngineLimits::kIndicators; ++k) {
     indicators += fmt::format("  i{}: {{dataset: politie, date: pleegdatum}}\n", k);
   }
   const std::filesystem::path spec = dir_->path() / "too-many.yaml";
@@ -859,9 +867,9 @@ TEST_F(AnalysisEngineTest, ASecondReleasePricingACodeDifferentlyIsRefused) {
       Replace(first_prices, fmt::format("f007,per offence,{:.2f}", OffencePrice(7)),
               fmt::format("f007,per offence,{:.2f}", OffencePrice(7) + 1000));
   ASSERT_NE(first_prices, second_prices);
-  Covenant covenant = QueryCovenant("price-by-twice", {});
+  policy::Covenant covenant = QueryCovenant("price-by-twice", {});
   ApproveWithPrices(&covenant, spec, {&first_prices, &second_prices});
-  QueryRunner runner(&covenant, key_, store_);
+  linker::QueryRunner runner(&covenant, key_, store_);
   auto request = [&](const std::string& prices) {
     v1::QueryRequest r = Request(spec);
     (*r.mutable_files())["prices.csv"] = prices;
@@ -900,11 +908,11 @@ TEST_F(AnalysisEngineTest, APriceByVolumeIsTheSameWhateverTheFilterOnItsCodesSay
   const std::string f007_changed =
       Replace(first_prices, fmt::format("f007,per offence,{:.2f}", OffencePrice(7)),
               fmt::format("f007,per offence,{:.2f}", OffencePrice(7) + 1000));
-  Covenant covenant = QueryCovenant("price-by-filters", {});
+  policy::Covenant covenant = QueryCovenant("price-by-filters", {});
   for (const std::string* text : {&spec, &every_code_spec, &two_codes_spec}) {
     ApproveWithPrices(&covenant, *text, {&first_prices, &f007_changed});
   }
-  QueryRunner runner(&covenant, key_, store_);
+  linker::QueryRunner runner(&covenant, key_, store_);
   auto request = [&](const std::string& text, const std::string& prices) {
     v1::QueryRequest r = Request(text);
     (*r.mutable_files())["prices.csv"] = prices;
@@ -933,9 +941,9 @@ TEST_F(AnalysisEngineTest, APriceOfACodeTheFilterLeavesOutDoesNotBlockARepeat) {
   const std::string f007_changed =
       Replace(first_prices, fmt::format("f007,per offence,{:.2f}", OffencePrice(7)),
               fmt::format("f007,per offence,{:.2f}", OffencePrice(7) + 1000));
-  Covenant covenant = QueryCovenant("price-by-narrow", {});
+  policy::Covenant covenant = QueryCovenant("price-by-narrow", {});
   ApproveWithPrices(&covenant, spec, {&first_prices, &f007_changed});
-  QueryRunner runner(&covenant, key_, store_);
+  linker::QueryRunner runner(&covenant, key_, store_);
   for (const std::string* prices : {&first_prices, &f007_changed}) {
     v1::QueryRequest r = Request(spec);
     (*r.mutable_files())["prices.csv"] = *prices;
@@ -950,21 +958,24 @@ TEST_F(AnalysisEngineTest, APriceOfACodeTheFilterLeavesOutDoesNotBlockARepeat) {
 TEST_F(AnalysisEngineTest, AnEarlierReleaseOfAWrongTypedSpecStillRecomputes) {
   const std::string good = CountsSpec(kPeriodRegister, "", "");
   const std::string wrong = Replace(good, "address_from: adres_van", "address_from: wijk");
-  absl::StatusOr<AnalysisSpec> wrong_spec = ParseAnalysisSpec(wrong, "old.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> wrong_spec =
+      analysis::ParseAnalysisSpec(wrong, "old.yaml");
   ASSERT_TRUE(wrong_spec.ok()) << wrong_spec.status();
-  ASSERT_FALSE(CheckSpecFitsDeliveries(*wrong_spec, {}, *store_, "history").ok())
+  ASSERT_FALSE(linker::CheckSpecFitsDeliveries(*wrong_spec, {}, *store_, "history").ok())
       << "a new query of the old spec is refused";
-  EngineOptions as_made;
+  analysis::EngineOptions as_made;
   as_made.check_attribute_use = false;
-  absl::StatusOr<AnalysisResult> made = RunEngine(store_, "history", *wrong_spec, {}, as_made);
+  absl::StatusOr<analysis::AnalysisResult> made =
+      RunEngine(store_, "history", *wrong_spec, {}, as_made);
   ASSERT_TRUE(made.ok()) << made.status();
   v1::ReleaseRecord record = ExactReleaseRecordOf(*made, wrong);
-  absl::StatusOr<ReleaseHistory> history = ReleaseHistory::Open(store_, "history", *key_);
+  absl::StatusOr<linker::ReleaseHistory> history =
+      linker::ReleaseHistory::Open(store_, "history", *key_);
   ASSERT_TRUE(history.ok()) << history.status();
   ASSERT_TRUE(history->Append(record).ok());
 
-  Covenant covenant = QueryCovenant("history", {good});
-  QueryRunner runner(&covenant, key_, store_);
+  policy::Covenant covenant = QueryCovenant("history", {good});
+  linker::QueryRunner runner(&covenant, key_, store_);
   absl::StatusOr<v1::Release> release = runner.Run("ru", Request(good));
   ASSERT_TRUE(release.ok()) << release.status();
   EXPECT_EQ(release->metadata().earlier_releases_checked(), 1);
@@ -976,8 +987,8 @@ TEST_F(AnalysisEngineTest, AnEarlierReleaseOfAWrongTypedSpecStillRecomputes) {
 // with its time as text only, is named by that time when it cannot be recomputed.
 TEST_F(AnalysisEngineTest, ReleasesFillTheLegacyFieldsAndOldRecordsAreNamedByTheirTime) {
   const std::string good = CountsSpec(kPeriodRegister, "", "");
-  Covenant covenant = QueryCovenant("legacy-fields", {good});  // no release budget
-  QueryRunner runner(&covenant, key_, store_);
+  policy::Covenant covenant = QueryCovenant("legacy-fields", {good});  // no release budget
+  linker::QueryRunner runner(&covenant, key_, store_);
   absl::StatusOr<v1::Release> release = runner.Run("ru", Request(good));
   ASSERT_TRUE(release.ok()) << release.status();
   const v1::ReleaseMetadata& meta = release->metadata();
@@ -990,26 +1001,28 @@ TEST_F(AnalysisEngineTest, ReleasesFillTheLegacyFieldsAndOldRecordsAreNamedByThe
   }
   ASSERT_TRUE(meta.has_releases_left());
   EXPECT_EQ(meta.releases_left(), -1);  // unlimited, as clients from before presence read it
-  absl::StatusOr<ReleaseHistory> history = ReleaseHistory::Open(store_, "legacy-fields", *key_);
+  absl::StatusOr<linker::ReleaseHistory> history =
+      linker::ReleaseHistory::Open(store_, "legacy-fields", *key_);
   ASSERT_TRUE(history.ok()) << history.status();
   absl::StatusOr<std::vector<v1::ReleaseRecord>> records = history->Load();
   ASSERT_TRUE(records.ok()) << records.status();
   ASSERT_EQ(records->size(), 1u);
   EXPECT_EQ((*records)[0].legacy_released_at(), meta.legacy_released_at());
 
-  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(good, "old.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(good, "old.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
-  absl::StatusOr<AnalysisResult> made = RunEngine(store_, "legacy-record", *spec, {});
+  absl::StatusOr<analysis::AnalysisResult> made = RunEngine(store_, "legacy-record", *spec, {});
   ASSERT_TRUE(made.ok()) << made.status();
   v1::ReleaseRecord old = ExactReleaseRecordOf(*made, good);
   old.set_legacy_released_at("2024-05-01T10:00:00Z");
   ASSERT_GT(old.count_values_size(), 0);
   old.set_count_values(0, old.count_values(0) + 1);  // so that it does not recompute
-  absl::StatusOr<ReleaseHistory> old_history = ReleaseHistory::Open(store_, "legacy-record", *key_);
+  absl::StatusOr<linker::ReleaseHistory> old_history =
+      linker::ReleaseHistory::Open(store_, "legacy-record", *key_);
   ASSERT_TRUE(old_history.ok()) << old_history.status();
   ASSERT_TRUE(old_history->Append(old).ok());
-  Covenant old_covenant = QueryCovenant("legacy-record", {good});
-  QueryRunner old_runner(&old_covenant, key_, store_);
+  policy::Covenant old_covenant = QueryCovenant("legacy-record", {good});
+  linker::QueryRunner old_runner(&old_covenant, key_, store_);
   release = old_runner.Run("ru", Request(good));
   ASSERT_FALSE(release.ok());
   EXPECT_EQ(release.status().code(), absl::StatusCode::kFailedPrecondition);
@@ -1021,17 +1034,17 @@ TEST_F(AnalysisEngineTest, ReleasesFillTheLegacyFieldsAndOldRecordsAreNamedByThe
 // date: every run's delivery period must end on it.
 TEST_F(AnalysisEngineTest, ASnapshotDateTheRegisterWasNotDeliveredForIsRefused) {
   const std::string yaml = CountsSpec(kSnapshotRegister, "", "");
-  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(yaml, "spec.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(yaml, "spec.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
-  EXPECT_TRUE(CheckSpecFitsDeliveries(*spec, {}, *store_, "snapshot-dated").ok())
-      << CheckSpecFitsDeliveries(*spec, {}, *store_, "snapshot-dated");
+  EXPECT_TRUE(linker::CheckSpecFitsDeliveries(*spec, {}, *store_, "snapshot-dated").ok())
+      << linker::CheckSpecFitsDeliveries(*spec, {}, *store_, "snapshot-dated");
 
   const std::string june =
       Replace(Replace(yaml, "snapshot: 2014-12-31", "snapshot: 2014-06-30"),
               "reference_dates: [2014-12-31]", "reference_dates: [2014-06-30]");
-  absl::StatusOr<AnalysisSpec> june_spec = ParseAnalysisSpec(june, "spec.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> june_spec = analysis::ParseAnalysisSpec(june, "spec.yaml");
   ASSERT_TRUE(june_spec.ok()) << june_spec.status();
-  absl::Status status = CheckSpecFitsDeliveries(*june_spec, {}, *store_, "snapshot-dated");
+  absl::Status status = linker::CheckSpecFitsDeliveries(*june_spec, {}, *store_, "snapshot-dated");
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(status.message()),
               StartsWith(At(june, "2014-06-30, moves", "register.snapshot") +
@@ -1041,14 +1054,14 @@ TEST_F(AnalysisEngineTest, ASnapshotDateTheRegisterWasNotDeliveredForIsRefused) 
                         "end on the spec's snapshot date 2014-06-30"));
 
   // Runs of different dates under one snapshot spec: the one of another date is refused.
-  status = CheckSpecFitsDeliveries(*spec, {}, *store_, "snapshot-mixed");
+  status = linker::CheckSpecFitsDeliveries(*spec, {}, *store_, "snapshot-mixed");
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(status.message()),
               HasSubstr("the period 2014-01-01 to 2014-06-30, which does not end on the spec's "
                         "snapshot date 2014-12-31"));
   // The query is refused before anything runs or is spent.
-  Covenant covenant = QueryCovenant("snapshot-mixed", {yaml});
-  QueryRunner runner(&covenant, key_, store_);
+  policy::Covenant covenant = QueryCovenant("snapshot-mixed", {yaml});
+  linker::QueryRunner runner(&covenant, key_, store_);
   absl::StatusOr<v1::Release> release = runner.Run("ru", Request(yaml));
   ASSERT_FALSE(release.ok());
   EXPECT_THAT(std::string(release.status().message()),
@@ -1060,14 +1073,14 @@ TEST_F(AnalysisEngineTest, ASnapshotDateTheRegisterWasNotDeliveredForIsRefused) 
 // refuses the spec rather than silently dropping out of every indicator of its dataset.
 TEST_F(AnalysisEngineTest, ARunWithAnUnpricedOrMissingCodeRefusesTheSpec) {
   const std::string costs = CostsSpec(kCostItems);
-  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(costs, "spec.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(costs, "spec.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
-  absl::Status status = CheckSpecFitsDeliveries(*spec, *prices_, *store_, "unpriced");
+  absl::Status status = linker::CheckSpecFitsDeliveries(*spec, *prices_, *store_, "unpriced");
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(status.message()),
               StartsWith(At(costs, "feit, payer", "costs.items.offences.price_by") +
                          "dataset 'politie' delivers 1 code of 'feit' without a unit price"));
-  absl::StatusOr<AnalysisResult> result = RunEngine(store_, "unpriced", *spec, *prices_);
+  absl::StatusOr<analysis::AnalysisResult> result = RunEngine(store_, "unpriced", *spec, *prices_);
   ASSERT_FALSE(result.ok()) << "the second police run would be left out of every indicator";
   EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(result.status().message()),
@@ -1077,9 +1090,10 @@ TEST_F(AnalysisEngineTest, ARunWithAnUnpricedOrMissingCodeRefusesTheSpec) {
   const std::string filtered =
       Replace(CountsSpec(kPeriodRegister, "", ""), "offence: {dataset: politie, date: pleegdatum}",
               "offence: {dataset: politie, where: {feit: [f999]}, date: pleegdatum}");
-  absl::StatusOr<AnalysisSpec> filtered_spec = ParseAnalysisSpec(filtered, "spec.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> filtered_spec =
+      analysis::ParseAnalysisSpec(filtered, "spec.yaml");
   ASSERT_TRUE(filtered_spec.ok()) << filtered_spec.status();
-  status = CheckSpecFitsDeliveries(*filtered_spec, {}, *store_, "unpriced");
+  status = linker::CheckSpecFitsDeliveries(*filtered_spec, {}, *store_, "unpriced");
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(status.message()),
               StartsWith(At(filtered, "feit: [f999]", "indicators.offence.where.feit") +
@@ -1115,7 +1129,7 @@ TEST_F(AnalysisEngineTest, IndicatorPatternsOfTwoAndEightWords) {
   for (const Width& width : {Width{100, {59, 60, 99}, 59, 99, 60},
                              Width{508, {0, 59, 60, 123, 251, 252, 443, 444, 507}, 60, 507, 444}}) {
     SCOPED_TRACE(4 + width.extra);
-    absl::StatusOr<AnalysisResult> result =
+    absl::StatusOr<analysis::AnalysisResult> result =
         Run(spec_of(width.extra, width.columns, width.any_a, width.any_b, width.none));
     ASSERT_TRUE(result.ok()) << result.status();
     auto code = [](int k) { return k % kOffenceCodes; };
@@ -1141,7 +1155,7 @@ TEST_F(AnalysisEngineTest, IndicatorPatternsOfTwoAndEightWords) {
     EXPECT_GT(across, 0);
     EXPECT_EQ(Cell(*result, "per_area", "all", "across"), across);
   }
-  absl::StatusOr<AnalysisResult> over = Run(spec_of(509, {0}, 0, 1, 2));
+  absl::StatusOr<analysis::AnalysisResult> over = Run(spec_of(509, {0}, 0, 1, 2));
   ASSERT_FALSE(over.ok());
   EXPECT_EQ(over.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(
@@ -1151,12 +1165,12 @@ TEST_F(AnalysisEngineTest, IndicatorPatternsOfTwoAndEightWords) {
 
 // Everything a result says, atoms and units in an order of their own (the atoms' numbering
 // follows the households' hash order), money as exact doubles.
-std::vector<std::string> Everything(const AnalysisResult& result) {
+std::vector<std::string> Everything(const analysis::AnalysisResult& result) {
   std::vector<std::string> lines;
-  for (const ResultTable& table : result.tables) {
-    for (const ResultRow& row : table.rows) {
+  for (const analysis::ResultTable& table : result.tables) {
+    for (const analysis::ResultRow& row : table.rows) {
       std::string line = table.name + " " + row.label;
-      for (const ResultCell& cell : row.cells) {
+      for (const analysis::ResultCell& cell : row.cells) {
         line += fmt::format(" {}:{:a}:{:a}:{}", static_cast<int>(cell.kind), cell.value,
                             cell.denominator, cell.sources.size());
       }
@@ -1164,7 +1178,7 @@ std::vector<std::string> Everything(const AnalysisResult& result) {
     }
   }
   for (const auto* cells : {&result.count_cells, &result.sum_cells}) {
-    for (const PublishedCell& cell : *cells) {
+    for (const analysis::PublishedCell& cell : *cells) {
       lines.push_back(fmt::format("cell {:a} {} {} {} [{:a}]", cell.value, cell.contributors,
                                   cell.atoms.size(), cell.is_total, fmt::join(cell.largest, " ")));
     }
@@ -1173,16 +1187,16 @@ std::vector<std::string> Everything(const AnalysisResult& result) {
   const size_t groups = result.group_items.size();
   const size_t items = result.items.size();
   for (size_t a = 0; a < result.atoms.size(); ++a) {
-    const AtomDescription& atom = result.atoms[a];
+    const analysis::AtomDescription& atom = result.atoms[a];
     std::string line = fmt::format("atom {} {} {} {} {} [{}]", atom.date, atom.area, atom.type,
                                    atom.households, atom.key_sum, fmt::join(atom.holds, " "));
     for (size_t g = 0; g < groups; ++g) {
-      const SumAtomStats& stats = result.group_stats[a * groups + g];
+      const analysis::SumAtomStats& stats = result.group_stats[a * groups + g];
       line += fmt::format(" g{}:{}:{}:[{:a}]", g, stats.contributors, stats.cents,
                           fmt::join(stats.largest, " "));
     }
     for (size_t i = 0; i < items; ++i) {
-      const SumAtomStats& stats = result.sum_atom_stats[a * items + i];
+      const analysis::SumAtomStats& stats = result.sum_atom_stats[a * items + i];
       line += fmt::format(" i{}:{}:{}:[{:a}]", i, stats.contributors, stats.cents,
                           fmt::join(stats.largest, " "));
     }
@@ -1190,7 +1204,7 @@ std::vector<std::string> Everything(const AnalysisResult& result) {
   }
   std::sort(atoms.begin(), atoms.end());
   lines.insert(lines.end(), atoms.begin(), atoms.end());
-  for (const ResultUnit& unit : result.units) {
+  for (const analysis::ResultUnit& unit : result.units) {
     std::string line = fmt::format("unit {}", unit.day);  // in household order
     for (const auto& [item, cents] : unit.cents) line += fmt::format(" {}:{}", item, cents);
     lines.push_back(std::move(line));
@@ -1204,7 +1218,8 @@ std::vector<std::string> Everything(const AnalysisResult& result) {
   for (const auto& [date, persons] : result.unplaced) {
     lines.push_back(fmt::format("unplaced {} {}", date, persons));
   }
-  for (const CostItemDescription& item : result.items) lines.push_back("item " + item.definition);
+  for (const analysis::CostItemDescription& item : result.items)
+    lines.push_back("item " + item.definition);
   return lines;
 }
 
@@ -1250,14 +1265,14 @@ TEST_F(AnalysisEngineTest, TokenRangesScannedAtOnceGiveWhatOneScanGives) {
       "     columns: [{label: all}, {label: families, where: {household_type: family}}]}\n"
       "  - {name: by_payer, kind: costs, population: households, rows: payer, total: total,\n"
       "     columns: [{label: all}]}\n";
-  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(yaml, "spec.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(yaml, "spec.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
   auto run = [&](int threads) {
-    EngineOptions options;
+    analysis::EngineOptions options;
     options.scan_threads = threads;
     options.keep_units = true;
     options.record_key = [](std::string_view key) { return static_cast<uint32_t>(key[1]) * 7u; };
-    absl::StatusOr<AnalysisResult> result =
+    absl::StatusOr<analysis::AnalysisResult> result =
         RunEngine(store_, kRangesCovenant, *spec, *prices_, options);
     EXPECT_TRUE(result.ok()) << result.status();
     return result.ok() ? Everything(*result) : std::vector<std::string>{};
@@ -1278,18 +1293,18 @@ TEST_F(AnalysisEngineTest, ABatchCommittedWhileTheRangesOpenTheirCursorsIsReadWh
   StoreWriter writer(store_, key_);
   AddPeriodRegister(*world_, kConsistent, &writer);
   AddRecords(*world_, kConsistent, &writer);
-  absl::StatusOr<AnalysisSpec> spec =
-      ParseAnalysisSpec(CountsSpec(kPeriodRegister, "", ""), "spec.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> spec =
+      analysis::ParseAnalysisSpec(CountsSpec(kPeriodRegister, "", ""), "spec.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
-  auto run = [&](const EngineOptions& options) {
-    absl::StatusOr<AnalysisResult> result =
+  auto run = [&](const analysis::EngineOptions& options) {
+    absl::StatusOr<analysis::AnalysisResult> result =
         RunEngine(store_, kConsistent, *spec, *prices_, options);
     EXPECT_TRUE(result.ok()) << result.status();
-    return result.ok() ? *result : AnalysisResult{};
+    return result.ok() ? *result : analysis::AnalysisResult{};
   };
-  EngineOptions two_ranges;
+  analysis::EngineOptions two_ranges;
   two_ranges.scan_threads = 2;
-  const AnalysisResult before = run(two_ranges);
+  const analysis::AnalysisResult before = run(two_ranges);
   ASSERT_EQ(before.batches_read.at("politie").size(), 1u);
 
   // An offence in 2014 for every person, so in both ranges, committed once the run has begun,
@@ -1301,7 +1316,7 @@ TEST_F(AnalysisEngineTest, ABatchCommittedWhileTheRangesOpenTheirCursorsIsReadWh
   std::mutex mutex;
   std::condition_variable changed;
   bool committed = false;
-  EngineOptions racing = two_ranges;
+  analysis::EngineOptions racing = two_ranges;
   racing.range_opening = [&](size_t range) {
     std::unique_lock<std::mutex> lock(mutex);
     if (range == 0 && !committed) {
@@ -1315,14 +1330,14 @@ TEST_F(AnalysisEngineTest, ABatchCommittedWhileTheRangesOpenTheirCursorsIsReadWh
       changed.wait(lock, [&] { return committed; });
     }
   };
-  const AnalysisResult during = run(racing);
+  const analysis::AnalysisResult during = run(racing);
   ASSERT_TRUE(committed);
   // None of it: every range reads the store as it was when the run began.
   EXPECT_EQ(during.batches_read, before.batches_read);
   EXPECT_EQ(Everything(during), Everything(before));
 
   // All of it, in the next run.
-  const AnalysisResult after = run(two_ranges);
+  const analysis::AnalysisResult after = run(two_ranges);
   EXPECT_EQ(after.batches_read.at("politie").size(), 2u);
   const std::map<int, int> households = HouseholdsWhere([](const Person&) { return true; });
   for (const auto& [wijk, n] : households) {

@@ -109,15 +109,15 @@ class DeliveredMunicipality {
     // Specs koppel-synth wrote for its own output (the snapshot study of --dialects).
     if (fs::exists(d / "m/analyses")) {
       for (const fs::directory_entry& entry : fs::directory_iterator(d / "m/analyses")) {
-        absl::StatusOr<AnalysisSpec> spec =
-            ParseAnalysisSpec(ReadFile(entry.path()), entry.path().string());
+        absl::StatusOr<analysis::AnalysisSpec> spec =
+            analysis::ParseAnalysisSpec(ReadFile(entry.path()), entry.path().string());
         if (!spec.ok()) throw std::runtime_error(std::string(spec.status().message()));
         approvals.push_back({spec->name, entry.path(), {}});
       }
     }
     for (const auto& [file, text] : extra_specs) {
       WriteFile(d / "analyses" / file, text);
-      absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(text, file);
+      absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(text, file);
       if (!spec.ok()) throw std::runtime_error(std::string(spec.status().message()));
       approvals.push_back({spec->name, d / "analyses" / file, {}});
     }
@@ -210,21 +210,23 @@ class DeliveredMunicipality {
 
   // The engine in this process over the linker's store (read-only, while it serves), with the
   // data key the linker derives without a vault.
-  absl::StatusOr<AnalysisResult> RunEngine(const std::string& spec_path,
-                                           const EngineOptions& options = {}) const {
-    ASSIGN_OR_RETURN(AnalysisSpec spec, ParseAnalysisSpec(ReadFile(spec_path), spec_path));
-    PriceTable prices;
+  absl::StatusOr<analysis::AnalysisResult> RunEngine(
+      const std::string& spec_path, const analysis::EngineOptions& options = {}) const {
+    ASSIGN_OR_RETURN(analysis::AnalysisSpec spec,
+                     analysis::ParseAnalysisSpec(ReadFile(spec_path), spec_path));
+    analysis::PriceTable prices;
     if (!spec.prices_file.empty()) {
       const fs::path prices_path = fs::path(spec_path).parent_path() / spec.prices_file;
-      ASSIGN_OR_RETURN(prices, ParsePrices(ReadFile(prices_path), prices_path.string()));
+      ASSIGN_OR_RETURN(prices, analysis::ParsePrices(ReadFile(prices_path), prices_path.string()));
     }
-    ASSIGN_OR_RETURN(std::unique_ptr<LinkerStore> store, LinkerStore::OpenReadOnly(dir() / "db"));
+    ASSIGN_OR_RETURN(std::unique_ptr<linker::LinkerStore> store,
+                     linker::LinkerStore::OpenReadOnly(dir() / "db"));
     ASSIGN_OR_RETURN(Secret master, ReadKeyFile(dir() / "lkeys/linker-master.key", 32));
     ASSIGN_OR_RETURN(Secret data_key,
                      HkdfSha256(master.span(), {}, "koppel/v1/data/" + kCovenant, 32));
     RETURN_IF_ERROR(store->OpenCovenant(kCovenant, data_key));
-    const StoreRecordSource source(store.get(), kCovenant);
-    AnalysisEngine engine(&source);
+    const linker::StoreRecordSource source(store.get(), kCovenant);
+    analysis::AnalysisEngine engine(&source);
     return engine.Run(spec, prices, options);
   }
 
@@ -249,8 +251,9 @@ class DeliveredMunicipality {
 
 const std::string kAlmeloSpec = kSource + "/analyses/almelo-mpg.yaml";
 
-double Value(const ResultTable& table, const std::string& row, const std::string& column) {
-  const ResultCell* cell = table.Find(row, column);
+double Value(const analysis::ResultTable& table, const std::string& row,
+             const std::string& column) {
+  const analysis::ResultCell* cell = table.Find(row, column);
   EXPECT_NE(cell, nullptr) << table.name << ": no cell " << row << " / " << column;
   return cell == nullptr ? -1 : cell->value;
 }
@@ -263,8 +266,8 @@ double Round2(double x) { return std::round(x * 100) / 100; }
 // date, the area, each release's household type and names), every single group of the
 // refinement, and every difference of two nested published cells
 // (tests/testing/group_attacker.h). Expects it to find nothing.
-void ExpectNoGroupDisclosed(const std::vector<const AnalysisResult*>& releases,
-                            const std::vector<const std::vector<CellState>*>& states,
+void ExpectNoGroupDisclosed(const std::vector<const analysis::AnalysisResult*>& releases,
+                            const std::vector<const std::vector<analysis::CellState>*>& states,
                             int max_literals) {
   absl::StatusOr<test::HeldReleases> held = test::JoinReleases(releases, states);
   ASSERT_TRUE(held.ok()) << held.status();
@@ -276,19 +279,22 @@ void ExpectNoGroupDisclosed(const std::vector<const AnalysisResult*>& releases,
 }
 
 // Which count cells of `result` a release published: those a released count shows.
-std::vector<CellState> PublishedIn(const json& release, const AnalysisResult& result) {
-  std::vector<CellState> states(result.count_cells.size(), CellState::kSecondary);
+std::vector<analysis::CellState> PublishedIn(const json& release,
+                                             const analysis::AnalysisResult& result) {
+  std::vector<analysis::CellState> states(result.count_cells.size(),
+                                          analysis::CellState::kSecondary);
   for (const json& table : release["tables"]) {
-    const ResultTable* internal = result.FindTable(table["name"].get<std::string>());
+    const analysis::ResultTable* internal = result.FindTable(table["name"].get<std::string>());
     EXPECT_NE(internal, nullptr) << table["name"];
     if (internal == nullptr) continue;
     const std::vector<std::string> columns = table["columns"];
     for (const json& row : table["rows"]) {
       for (size_t c = 0; c < columns.size(); ++c) {
-        const ResultCell* cell = internal->Find(row["label"].get<std::string>(), columns[c]);
-        if (cell == nullptr || cell->kind != ResultKind::kCount) continue;
+        const analysis::ResultCell* cell =
+            internal->Find(row["label"].get<std::string>(), columns[c]);
+        if (cell == nullptr || cell->kind != analysis::ResultKind::kCount) continue;
         if (row["cells"][c].is_number()) {
-          states[static_cast<size_t>(cell->sources[0].index)] = CellState::kPublished;
+          states[static_cast<size_t>(cell->sources[0].index)] = analysis::CellState::kPublished;
         }
       }
     }
@@ -436,15 +442,16 @@ std::string ExploratorySpec(const std::string& name, const std::string& populati
 
 // Every figure of truth/study.json against the engine's unprotected tables; the costs only
 // when the spec prices them.
-void ExpectMatchesStudy(const AnalysisResult& result, const json& study, bool with_costs = true) {
-  const ResultTable* t1 = result.FindTable("table1_socio_economic");
-  const ResultTable* t2 = result.FindTable("table2_psychosocial_adults");
-  const ResultTable* t3 = result.FindTable("table3_psychosocial_children_youthcare");
-  const ResultTable* t4 = result.FindTable("table4_psychosocial_children_other");
-  const ResultTable* mpg = result.FindTable("mpg_per_wijk");
+void ExpectMatchesStudy(const analysis::AnalysisResult& result, const json& study,
+                        bool with_costs = true) {
+  const analysis::ResultTable* t1 = result.FindTable("table1_socio_economic");
+  const analysis::ResultTable* t2 = result.FindTable("table2_psychosocial_adults");
+  const analysis::ResultTable* t3 = result.FindTable("table3_psychosocial_children_youthcare");
+  const analysis::ResultTable* t4 = result.FindTable("table4_psychosocial_children_other");
+  const analysis::ResultTable* mpg = result.FindTable("mpg_per_wijk");
   ASSERT_TRUE(t1 && t2 && t3 && t4 && mpg);
   struct Column {
-    const ResultTable* table;
+    const analysis::ResultTable* table;
     std::string domain, truth_name, label;
   };
   const std::vector<Column> columns = {
@@ -478,7 +485,7 @@ void ExpectMatchesStudy(const AnalysisResult& result, const json& study, bool wi
   for (const json& wijk : study["wijken"]) rows.emplace_back(wijk["name"].get<std::string>(), wijk);
   for (const auto& [label, truth] : rows) {
     SCOPED_TRACE(label);
-    for (const ResultTable* table : {t1, t2, t3, t4}) {
+    for (const analysis::ResultTable* table : {t1, t2, t3, t4}) {
       EXPECT_EQ(Value(*table, label, "families_N"), truth["families"].get<double>()) << table->name;
     }
     for (const Column& c : columns) {
@@ -497,7 +504,7 @@ void ExpectMatchesStudy(const AnalysisResult& result, const json& study, bool wi
   }
 
   const json& total = study["total"];
-  const ResultTable* overlap = result.FindTable("table5_overlap");
+  const analysis::ResultTable* overlap = result.FindTable("table5_overlap");
   ASSERT_NE(overlap, nullptr);
   for (const std::string domain :
        {"socio_economic", "psychosocial_adults", "psychosocial_children"}) {
@@ -514,7 +521,7 @@ void ExpectMatchesStudy(const AnalysisResult& result, const json& study, bool wi
     EXPECT_EQ(Value(*overlap, "in all of these domains", domain),
               total["overlap"]["all_three"].get<double>());
   }
-  const ResultTable* support = result.FindTable("table5_support_years");
+  const analysis::ResultTable* support = result.FindTable("table5_support_years");
   ASSERT_NE(support, nullptr);
   for (const auto& [row, key] : std::vector<std::pair<std::string, std::string>>{
            {"2012", "2012"}, {"2013", "2013"}, {"both 2012 and 2013", "both"}}) {
@@ -525,13 +532,13 @@ void ExpectMatchesStudy(const AnalysisResult& result, const json& study, bool wi
   }
 
   if (!with_costs) return;
-  const ResultTable* costs = result.FindTable("costs");
+  const analysis::ResultTable* costs = result.FindTable("costs");
   ASSERT_NE(costs, nullptr);
   const json& c = total["costs"];
   for (const auto& [item, euros] : c["by_item_eur"].items()) {
     double engine = 0;
     if (item == "crime") {
-      for (const ResultRow& row : costs->rows) {
+      for (const analysis::ResultRow& row : costs->rows) {
         if (row.label.starts_with("crime_")) {
           engine += Value(*costs, row.label, "all_families_eur");
         }
@@ -558,22 +565,24 @@ void ExpectMatchesStudy(const AnalysisResult& result, const json& study, bool wi
 // is a linear combination of the published ones according to the independent solver, and no
 // group of 1 to 9 households that a conjunction of up to two predicates (or a single atom, or a
 // difference of two nested published cells) describes can be solved for either.
-void ExpectProtected(const AnalysisResult& result, const AnalysisPolicy& policy) {
-  const DisclosureRules rules = RulesOf(policy);
-  absl::StatusOr<ProtectedRelease> protection = ProtectRelease(result, {}, rules);
+void ExpectProtected(const analysis::AnalysisResult& result, const policy::AnalysisPolicy& policy) {
+  const analysis::DisclosureRules rules = analysis::RulesOf(policy);
+  absl::StatusOr<analysis::ProtectedRelease> protection =
+      analysis::ProtectRelease(result, {}, rules);
   ASSERT_TRUE(protection.ok()) << protection.status();
   for (const auto* system : {&result.count_cells, &result.sum_cells}) {
     const bool counts = system == &result.count_cells;
     const uint32_t atoms = counts ? result.count_atoms : result.sum_atoms;
-    const Protection& p = counts ? protection->counts : protection->sums;
+    const analysis::Protection& p = counts ? protection->counts : protection->sums;
     std::vector<std::vector<uint32_t>> cells;
     std::vector<bool> published;
     int primary = 0;
     for (size_t i = 0; i < system->size(); ++i) {
       cells.push_back((*system)[i].atoms);
-      published.push_back(p.state[i] == CellState::kPublished);
-      if (p.state[i] == CellState::kPrimary) ++primary;
-      if ((*system)[i].kind == CellKind::kCount && p.state[i] == CellState::kPublished) {
+      published.push_back(p.state[i] == analysis::CellState::kPublished);
+      if (p.state[i] == analysis::CellState::kPrimary) ++primary;
+      if ((*system)[i].kind == analysis::CellKind::kCount &&
+          p.state[i] == analysis::CellState::kPublished) {
         const double v = (*system)[i].value;
         EXPECT_TRUE(v == 0 || v >= static_cast<double>(policy.min_cell)) << "published count " << v;
       }
@@ -582,14 +591,14 @@ void ExpectProtected(const AnalysisResult& result, const AnalysisPolicy& policy)
         test::FindDerivableCells(cells, published, atoms);
     ASSERT_TRUE(derivable.ok()) << derivable.status();
     for (size_t i : *derivable) {
-      EXPECT_NE(p.state[i], CellState::kPrimary)
+      EXPECT_NE(p.state[i], analysis::CellState::kPrimary)
           << "primary-suppressed cell " << i << " can be solved from the published cells";
     }
     if (counts) {
       EXPECT_GT(primary, 0) << "the test needs small cells";
     }
   }
-  std::vector<const std::vector<CellState>*> states = {&protection->counts.state};
+  std::vector<const std::vector<analysis::CellState>*> states = {&protection->counts.state};
   ExpectNoGroupDisclosed({&result}, states, 2);
 }
 
@@ -610,7 +619,7 @@ class AlmeloAnalysisTest : public ::testing::Test {
 DeliveredMunicipality* AlmeloAnalysisTest::municipality_ = nullptr;
 
 TEST_F(AlmeloAnalysisTest, EngineResultsEqualTheGroundTruthTableByTable) {
-  absl::StatusOr<AnalysisResult> result = municipality_->RunEngine(kAlmeloSpec);
+  absl::StatusOr<analysis::AnalysisResult> result = municipality_->RunEngine(kAlmeloSpec);
   ASSERT_TRUE(result.ok()) << result.status();
   ExpectMatchesStudy(*result, municipality_->study());
 }
@@ -618,12 +627,12 @@ TEST_F(AlmeloAnalysisTest, EngineResultsEqualTheGroundTruthTableByTable) {
 // The second spec: an Arnhem-style cohort monitor over the outreach team's cohort, per
 // household type, against truth/cohort.json.
 TEST_F(AlmeloAnalysisTest, CohortMonitorEqualsItsGroundTruth) {
-  absl::StatusOr<AnalysisResult> result =
+  absl::StatusOr<analysis::AnalysisResult> result =
       municipality_->RunEngine(kSource + "/analyses/cohort-monitor.yaml");
   ASSERT_TRUE(result.ok()) << result.status();
   const json truth = json::parse(ReadFile(municipality_->dir() / "m/truth/cohort.json"));
-  const ResultTable* escalations = result->FindTable("escalations");
-  const ResultTable* costs = result->FindTable("costs_by_payer");
+  const analysis::ResultTable* escalations = result->FindTable("escalations");
+  const analysis::ResultTable* costs = result->FindTable("costs_by_payer");
   ASSERT_TRUE(escalations && costs);
   std::vector<std::pair<std::string, json>> rows = {{"total", truth["total"]}};
   for (const auto& [type, t] : truth["household_types"].items()) {
@@ -658,11 +667,12 @@ TEST_F(AlmeloAnalysisTest, QueryReleasesOnlyProtectedTablesThatMatchTheEngine) {
   ProcessResult query = municipality_->Query(kAlmeloSpec, "json", out.string());
   ASSERT_EQ(query.exit_code, 0) << query.err;
   const json release = json::parse(ReadFile(out / "release.json"));
-  EngineOptions with_units;
+  analysis::EngineOptions with_units;
   with_units.keep_units = true;
-  absl::StatusOr<AnalysisResult> result = municipality_->RunEngine(kAlmeloSpec, with_units);
+  absl::StatusOr<analysis::AnalysisResult> result =
+      municipality_->RunEngine(kAlmeloSpec, with_units);
   ASSERT_TRUE(result.ok()) << result.status();
-  AnalysisPolicy policy;  // the covenant's settings: the defaults
+  policy::AnalysisPolicy policy;  // the covenant's settings: the defaults
   ExpectProtected(*result, policy);
 
   // Metadata: covenant, spec hash, deliveries, suppression counts.
@@ -686,19 +696,20 @@ TEST_F(AlmeloAnalysisTest, QueryReleasesOnlyProtectedTablesThatMatchTheEngine) {
   // a wijk's suppressed count cannot be recovered as total minus the other wijken.
   int compared = 0, stars = 0;
   for (const json& table : release["tables"]) {
-    const ResultTable* internal = result->FindTable(table["name"].get<std::string>());
+    const analysis::ResultTable* internal = result->FindTable(table["name"].get<std::string>());
     ASSERT_NE(internal, nullptr) << table["name"];
     const std::vector<std::string> columns = table["columns"];
     for (const json& row : table["rows"]) {
       for (size_t c = 0; c < columns.size(); ++c) {
         const json& cell = row["cells"][c];
-        const ResultCell* exact = internal->Find(row["label"].get<std::string>(), columns[c]);
+        const analysis::ResultCell* exact =
+            internal->Find(row["label"].get<std::string>(), columns[c]);
         ASSERT_NE(exact, nullptr);
         if (cell == "*") {
           ++stars;
           continue;
         }
-        if (exact->kind == ResultKind::kCount) {
+        if (exact->kind == analysis::ResultKind::kCount) {
           EXPECT_EQ(cell.get<double>(), exact->value) << table["name"] << " " << row["label"];
           EXPECT_TRUE(exact->value == 0 || exact->value >= 10)
               << table["name"] << " " << columns[c];
@@ -723,18 +734,19 @@ TEST_F(AlmeloAnalysisTest, QueryReleasesOnlyProtectedTablesThatMatchTheEngine) {
 // The covenant's choices for percentages of suppressed counts and rounding, and the warnings
 // the release carries.
 TEST_F(AlmeloAnalysisTest, PercentRuleRoundingAndWarningsFollowTheCovenant) {
-  EngineOptions with_units;
+  analysis::EngineOptions with_units;
   with_units.keep_units = true;
-  absl::StatusOr<AnalysisResult> result = municipality_->RunEngine(kAlmeloSpec, with_units);
+  absl::StatusOr<analysis::AnalysisResult> result =
+      municipality_->RunEngine(kAlmeloSpec, with_units);
   ASSERT_TRUE(result.ok()) << result.status();
-  ReleaseContext context;
+  analysis::ReleaseContext context;
   context.covenant_id = kCovenant;
   context.analysis = "almelo-mpg";
   context.spec_sha256 = std::string(64, '0');
   context.recipient = "research-unit";
-  AnalysisPolicy as_if;
+  policy::AnalysisPolicy as_if;
   as_if.suppressed_percent = "as_if:5";
-  absl::StatusOr<v1::Release> release = ProtectAndRelease(*result, as_if, context);
+  absl::StatusOr<v1::Release> release = analysis::ProtectAndRelease(*result, as_if, context);
   ASSERT_TRUE(release.ok()) << release.status();
   const v1::ReleasedTable& t1 = release->tables(0);
   ASSERT_EQ(t1.name(), "table1_socio_economic");
@@ -752,9 +764,9 @@ TEST_F(AlmeloAnalysisTest, PercentRuleRoundingAndWarningsFollowTheCovenant) {
   }
   EXPECT_GT(as_if_shown, 0);
 
-  AnalysisPolicy rounded;
+  policy::AnalysisPolicy rounded;
   rounded.rounding_base = 5;
-  release = ProtectAndRelease(*result, rounded, context);
+  release = analysis::ProtectAndRelease(*result, rounded, context);
   ASSERT_TRUE(release.ok()) << release.status();
   int rounded_shares = 0;
   for (const v1::ReleasedRow& row : release->tables(0).rows()) {
@@ -890,16 +902,16 @@ TEST_F(AlmeloAnalysisTest, ExploratorySpecsArePerturbedConsistently) {
   EXPECT_EQ(first["metadata"]["perturbation_max_noise"], 3);
   EXPECT_EQ(first["tables"], again["tables"]) << "the same cells must get the same noise";
 
-  absl::StatusOr<AnalysisResult> truth =
+  absl::StatusOr<analysis::AnalysisResult> truth =
       municipality_->RunEngine((analyses / "explore.yaml").string());
   ASSERT_TRUE(truth.ok()) << truth.status();
-  absl::StatusOr<AnalysisResult> truth_without =
+  absl::StatusOr<analysis::AnalysisResult> truth_without =
       municipality_->RunEngine((analyses / "explore-without.yaml").string());
   ASSERT_TRUE(truth_without.ok()) << truth_without.status();
   int noisy = 0, exact = 0, differences_off = 0;
   for (const json& row : first["tables"][0]["rows"]) {
     const std::string label = row["label"];
-    const ResultTable& table = truth->tables[0];
+    const analysis::ResultTable& table = truth->tables[0];
     for (const std::string column : {"families_N", "bijstand_n", "moves"}) {
       const size_t c = static_cast<size_t>(
           std::find(table.columns.begin(), table.columns.end(), column) - table.columns.begin());
@@ -933,12 +945,12 @@ TEST_F(AlmeloAnalysisTest, ExploratorySpecsArePerturbedConsistently) {
   // the families on bijstand of a wijk has a suppressed cell, whatever the noise.
   WriteFile(analyses / "explore-averaging.yaml", AveragingSpec());
   const json averaging = release_of("explore-averaging.yaml", "explore-averaging");
-  EngineOptions with_units;
+  analysis::EngineOptions with_units;
   with_units.keep_units = true;
-  absl::StatusOr<AnalysisResult> averaged =
+  absl::StatusOr<analysis::AnalysisResult> averaged =
       municipality_->RunEngine((analyses / "explore-averaging.yaml").string(), with_units);
   ASSERT_TRUE(averaged.ok()) << averaged.status();
-  const std::vector<CellState> averaging_states = PublishedIn(averaging, *averaged);
+  const std::vector<analysis::CellState> averaging_states = PublishedIn(averaging, *averaged);
   ExpectNoGroupDisclosed({&*averaged}, {&averaging_states}, 2);
   int pairs_shown = 0;
   for (const json& row : averaging["tables"][0]["rows"]) {
@@ -967,10 +979,10 @@ TEST_F(AlmeloAnalysisTest, AttackerHoldingEveryReleaseDerivesNoSmallCount) {
   const std::vector<std::string> specs = {(analyses / "complement.yaml").string(),
                                           (analyses / "single-family.yaml").string(),
                                           (analyses / "population.yaml").string(), kAlmeloSpec};
-  EngineOptions with_units;
+  analysis::EngineOptions with_units;
   with_units.keep_units = true;
-  std::vector<AnalysisResult> results;
-  std::vector<std::vector<CellState>> states;
+  std::vector<analysis::AnalysisResult> results;
+  std::vector<std::vector<analysis::CellState>> states;
   int64_t suppressed_for_history = 0;
   for (size_t i = 0; i < specs.size(); ++i) {
     const fs::path out = municipality_->dir() / fmt::format("attack-{}", i);
@@ -980,15 +992,16 @@ TEST_F(AlmeloAnalysisTest, AttackerHoldingEveryReleaseDerivesNoSmallCount) {
     const json release = json::parse(ReadFile(out / "release.json"));
     EXPECT_EQ(release["metadata"]["mode"], "exact");
     suppressed_for_history += release["metadata"]["cells_suppressed_history"].get<int64_t>();
-    absl::StatusOr<AnalysisResult> result = municipality_->RunEngine(specs[i], with_units);
+    absl::StatusOr<analysis::AnalysisResult> result =
+        municipality_->RunEngine(specs[i], with_units);
     ASSERT_TRUE(result.ok()) << result.status();
     states.push_back(PublishedIn(release, *result));
     results.push_back(std::move(*result));
   }
   // The population release and the official table overlap: the history had to suppress more.
   EXPECT_GT(suppressed_for_history, 0);
-  std::vector<const AnalysisResult*> held;
-  std::vector<const std::vector<CellState>*> held_states;
+  std::vector<const analysis::AnalysisResult*> held;
+  std::vector<const std::vector<analysis::CellState>*> held_states;
   for (size_t i = 0; i < results.size(); ++i) {
     held.push_back(&results[i]);
     held_states.push_back(&states[i]);
@@ -996,18 +1009,19 @@ TEST_F(AlmeloAnalysisTest, AttackerHoldingEveryReleaseDerivesNoSmallCount) {
   ExpectNoGroupDisclosed(held, held_states, 3);
 
   // The same complement release protected the old way (requested cells only) leaks.
-  absl::StatusOr<Protection> naive =
-      ProtectCells(results[0].count_cells, results[0].count_atoms, DisclosureRules{});
+  absl::StatusOr<analysis::Protection> naive = analysis::ProtectCells(
+      results[0].count_cells, results[0].count_atoms, analysis::DisclosureRules{});
   ASSERT_TRUE(naive.ok()) << naive.status();
   int leaks = 0;
-  const ResultTable* complement = results[0].FindTable("complement");
+  const analysis::ResultTable* complement = results[0].FindTable("complement");
   ASSERT_NE(complement, nullptr);
-  for (const ResultRow& row : complement->rows) {
+  for (const analysis::ResultRow& row : complement->rows) {
     const double families = row.cells[0].value;
     const double without = row.cells[1].value;
-    const bool both =
-        naive->state[static_cast<size_t>(row.cells[0].sources[0].index)] == CellState::kPublished &&
-        naive->state[static_cast<size_t>(row.cells[1].sources[0].index)] == CellState::kPublished;
+    const bool both = naive->state[static_cast<size_t>(row.cells[0].sources[0].index)] ==
+                          analysis::CellState::kPublished &&
+                      naive->state[static_cast<size_t>(row.cells[1].sources[0].index)] ==
+                          analysis::CellState::kPublished;
     if (both && families - without >= 1 && families - without <= 9) ++leaks;
   }
   EXPECT_GT(leaks, 0) << "the municipality must have wijken with 1-9 families on bijstand";
@@ -1022,22 +1036,23 @@ TEST_F(AlmeloAnalysisTest, RandomSpecsReleasedTogetherDiscloseNothing) {
   for (int seed = 1; seed <= 4; ++seed)
     specs.push_back((analyses / fmt::format("random-{}.yaml", seed)).string());
   specs.push_back(kAlmeloSpec);
-  EngineOptions with_units;
+  analysis::EngineOptions with_units;
   with_units.keep_units = true;
-  std::vector<AnalysisResult> results;
-  std::vector<std::vector<CellState>> states;
+  std::vector<analysis::AnalysisResult> results;
+  std::vector<std::vector<analysis::CellState>> states;
   for (size_t i = 0; i < specs.size(); ++i) {
     const fs::path out = municipality_->dir() / fmt::format("random-release-{}", i);
     ProcessResult query =
         municipality_->Query(specs[i], "json", out.string(), "research-unit", {"--exact"});
     ASSERT_EQ(query.exit_code, 0) << specs[i] << ": " << query.err;
-    absl::StatusOr<AnalysisResult> result = municipality_->RunEngine(specs[i], with_units);
+    absl::StatusOr<analysis::AnalysisResult> result =
+        municipality_->RunEngine(specs[i], with_units);
     ASSERT_TRUE(result.ok()) << result.status();
     states.push_back(PublishedIn(json::parse(ReadFile(out / "release.json")), *result));
     results.push_back(std::move(*result));
   }
-  std::vector<const AnalysisResult*> held;
-  std::vector<const std::vector<CellState>*> held_states;
+  std::vector<const analysis::AnalysisResult*> held;
+  std::vector<const std::vector<analysis::CellState>*> held_states;
   for (size_t i = 0; i < results.size(); ++i) {
     held.push_back(&results[i]);
     held_states.push_back(&states[i]);
@@ -1073,7 +1088,7 @@ DeliveredMunicipality* DialectMunicipalityAnalysisTest::municipality_ = nullptr;
 
 TEST_F(DialectMunicipalityAnalysisTest, SnapshotStudyEqualsTheGroundTruth) {
   const fs::path spec = municipality_->dir() / "m/analyses/almelo-mpg-snapshot.yaml";
-  absl::StatusOr<AnalysisResult> result = municipality_->RunEngine(spec.string());
+  absl::StatusOr<analysis::AnalysisResult> result = municipality_->RunEngine(spec.string());
   ASSERT_TRUE(result.ok()) << result.status();
   ExpectMatchesStudy(*result, municipality_->study(), /*with_costs=*/false);
 
@@ -1111,12 +1126,13 @@ DeliveredMunicipality* SmallMunicipalityAnalysisTest::municipality_ = nullptr;
 
 TEST_F(SmallMunicipalityAnalysisTest, ExactInsideProtectedOutside) {
   ASSERT_LT(municipality_->study()["total"]["households"].get<int>(), 3000);
-  EngineOptions with_units;
+  analysis::EngineOptions with_units;
   with_units.keep_units = true;
-  absl::StatusOr<AnalysisResult> result = municipality_->RunEngine(kAlmeloSpec, with_units);
+  absl::StatusOr<analysis::AnalysisResult> result =
+      municipality_->RunEngine(kAlmeloSpec, with_units);
   ASSERT_TRUE(result.ok()) << result.status();
   ExpectMatchesStudy(*result, municipality_->study());
-  ExpectProtected(*result, AnalysisPolicy{});
+  ExpectProtected(*result, policy::AnalysisPolicy{});
 
   const fs::path out = municipality_->dir() / "release";
   ProcessResult query = municipality_->Query(kAlmeloSpec, "json", out.string());
@@ -1213,11 +1229,11 @@ TEST_F(SmallMunicipalityAnalysisTest, HistoryOutlivesARestartAndLostDataStopsRel
         HkdfSha256(master->span(), {}, "koppel/v1/data/" + kCovenant, 32);
     ASSERT_TRUE(data_key.ok()) << data_key.status();
     absl::StatusOr<std::unique_ptr<rocksdb::Env>> env =
-        NewEncryptedStoreEnv(rocksdb::Env::Default(), *data_key);
+        linker::NewEncryptedStoreEnv(rocksdb::Env::Default(), *data_key);
     ASSERT_TRUE(env.ok()) << env.status();
     rocksdb::Options options;
     options.env = env->get();
-    ASSERT_TRUE(ConfigureEncryptedStoreOptions(*data_key, &options).ok());
+    ASSERT_TRUE(linker::ConfigureEncryptedStoreOptions(*data_key, &options).ok());
     rocksdb::DB* raw = nullptr;
     const fs::path covenant_db = municipality_->dir() / "db/covenants" / kCovenant / "db";
     ASSERT_TRUE(rocksdb::DB::Open(options, covenant_db.string(), &raw).ok());
@@ -1236,19 +1252,19 @@ TEST_F(SmallMunicipalityAnalysisTest, HistoryOutlivesARestartAndLostDataStopsRel
 }
 
 TEST(CheckSpecAllowedTest, DimensionsAndMeasuresOutsideTheCovenantAreRefused) {
-  absl::StatusOr<AnalysisSpec> spec =
-      ParseAnalysisSpec(ReadFile(kSource + "/analyses/cohort-monitor.yaml"), "cohort-monitor.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(
+      ReadFile(kSource + "/analyses/cohort-monitor.yaml"), "cohort-monitor.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
-  Covenant covenant;
+  policy::Covenant covenant;
   covenant.id = "c";
-  EXPECT_TRUE(CheckSpecAllowed(*spec, covenant).ok());
+  EXPECT_TRUE(linker::CheckSpecAllowed(*spec, covenant).ok());
   covenant.analysis.dimensions = {"area"};
-  absl::Status no_type = CheckSpecAllowed(*spec, covenant);
+  absl::Status no_type = linker::CheckSpecAllowed(*spec, covenant);
   EXPECT_EQ(no_type.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_TRUE(Contains(std::string(no_type.message()), "analysis.dimensions")) << no_type;
   covenant.analysis.dimensions = {"area", "household_type"};
   covenant.analysis.measures = {"count", "percent"};
-  absl::Status no_cost = CheckSpecAllowed(*spec, covenant);
+  absl::Status no_cost = linker::CheckSpecAllowed(*spec, covenant);
   EXPECT_EQ(no_cost.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_TRUE(Contains(std::string(no_cost.message()), "analysis.measures")) << no_cost;
 }

@@ -145,10 +145,11 @@ TEST_F(DialectsTest, WrongDeclaredEncodingRefusesTheFileNamingALine) {
 // describes it.
 TEST_F(DialectsTest, SnapshotStudySpecParses) {
   const fs::path path = Municipality() / "analyses" / "almelo-mpg-snapshot.yaml";
-  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(ReadFile(path), path.string());
+  absl::StatusOr<analysis::AnalysisSpec> spec =
+      analysis::ParseAnalysisSpec(ReadFile(path), path.string());
   ASSERT_TRUE(spec.ok()) << spec.status();
   ASSERT_TRUE(spec->snapshot.has_value());
-  EXPECT_EQ(*spec->snapshot, (Date{2014, 12, 31}));
+  EXPECT_EQ(*spec->snapshot, absl::CivilDay(2014, 12, 31));
   EXPECT_EQ(spec->moves_attribute, "verhuizingen");
   EXPECT_TRUE(spec->valid_from_attribute.empty());
   ASSERT_EQ(spec->reference_dates.size(), 1u);

@@ -418,8 +418,8 @@ class GovernanceTest : public ::testing::Test {
 
   // The linker's store, read-only, with every covenant open whose data key the vault still
   // holds (an ended covenant's is destroyed).
-  static std::unique_ptr<LinkerStore> ReadStore() {
-    auto store = LinkerStore::OpenReadOnly(dir_->path() / "db");
+  static std::unique_ptr<linker::LinkerStore> ReadStore() {
+    auto store = linker::LinkerStore::OpenReadOnly(dir_->path() / "db");
     EXPECT_TRUE(store.ok()) << store.status();
     if (!store.ok()) return nullptr;
     for (const std::string& id : test::StoredCovenants(dir_->path() / "db")) {
@@ -436,7 +436,7 @@ class GovernanceTest : public ::testing::Test {
   static std::vector<std::pair<std::string, std::string>> StoredRecords(
       const std::string& covenant) {
     std::vector<std::pair<std::string, std::string>> records;
-    std::unique_ptr<LinkerStore> store = ReadStore();
+    std::unique_ptr<linker::LinkerStore> store = ReadStore();
     if (store == nullptr) return records;
     for (const std::string& ds : kDatasets) {
       for (auto c = store->NewRecordCursor(covenant, ds); c->Valid(); c->Next()) {
@@ -448,14 +448,14 @@ class GovernanceTest : public ::testing::Test {
 
   static std::map<std::string, uint64_t> RecordsPerCovenant() {
     std::map<std::string, uint64_t> counts;
-    std::unique_ptr<LinkerStore> store = ReadStore();
+    std::unique_ptr<linker::LinkerStore> store = ReadStore();
     if (store == nullptr) return counts;
     auto status = store->Status();
     EXPECT_TRUE(status.ok());
     for (const auto& s : *status) counts[s.covenant_id()] += s.records();
     // A store left behind without its key still counts, by the counts kept beside it.
     for (const std::string& id : test::StoredCovenants(dir_->path() / "db")) {
-      absl::StatusOr<HeldCounts> held = store->Held(id);
+      absl::StatusOr<linker::HeldCounts> held = store->Held(id);
       if (!store->IsOpen(id) && held.ok() && held->batches > 0) counts[id] += held->records;
     }
     return counts;
@@ -471,7 +471,7 @@ class GovernanceTest : public ::testing::Test {
 
 TEST_F(GovernanceTest, TokensOfOnePersonDifferBetweenCovenants) {
   std::set<std::string> signal, stat;
-  std::unique_ptr<LinkerStore> store = ReadStore();
+  std::unique_ptr<linker::LinkerStore> store = ReadStore();
   ASSERT_NE(store, nullptr);
   for (auto c = store->NewRecordCursor("signal", "jeugdzorg"); c->Valid(); c->Next()) {
     signal.insert(std::string(c->token()));
@@ -705,10 +705,10 @@ TEST_F(GovernanceTest, AuditLogsVerifyAndReportWhatHappened) {
 
 TEST_F(GovernanceTest, AForgedOrAlteredEndStatementIsRefused) {
   const fs::path d = dir_->path();
-  absl::StatusOr<SignedCovenant> stat = LoadSignedCovenant(d / "stat.yaml");
+  absl::StatusOr<policy::SignedCovenant> stat = policy::LoadSignedCovenant(d / "stat.yaml");
   ASSERT_TRUE(stat.ok()) << stat.status();
   absl::StatusOr<v1::EndCovenantRequest> statement =
-      SignEndStatement(stat->covenant, officer_a_->secret_key, "finished", absl::Now());
+      policy::SignEndStatement(stat->covenant, officer_a_->secret_key, "finished", absl::Now());
   ASSERT_TRUE(statement.ok()) << statement.status();
   v1::EndCovenantRequest altered = *statement;
   altered.set_reason("finished early");  // not what the officer signed

@@ -2,7 +2,7 @@
 // on loopback with TLS. A party outside every covenant cannot make the linker read (and hold)
 // large messages; a burst of idle connections that exhausts the linker's descriptors does not
 // switch its listener off for good; the services keep secrets out of core dumps, other users'
-// reach and /proc.
+// reach and /proc; the vault takes its passphrase from a credential file (systemd).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -244,6 +244,69 @@ TEST_F(HostileClientsTest, ServicesKeepSecretsOutOfCoreDumpsOtherUsersAndTheirEn
   ASSERT_EQ(::stat((d / "vault").c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0700u);
   EXPECT_FALSE(Contains(ReadFile(Log("vault")), passphrase));
+}
+
+// Under systemd the passphrase comes as a credential (LoadCredential=): a file only the vault's
+// user can read, in $CREDENTIALS_DIRECTORY. It gives the same master key as the environment
+// variable with the same passphrase; a file others can read is refused before it is read.
+TEST_F(HostileClientsTest, TheVaultTakesItsPassphraseFromACredentialFile) {
+  const fs::path d = dir_->path();
+  const std::string passphrase = "a credential, not an environment variable";
+  const fs::path credential = d / "credentials" / "passphrase";
+  fs::create_directories(credential.parent_path());
+  std::ofstream(credential) << passphrase << "\n";
+  fs::permissions(credential, fs::perms::owner_read);
+  const std::vector<std::string> serve = {kBin + "/koppel-vault",
+                                          "serve",
+                                          "--pki",
+                                          (d / "pki").string(),
+                                          "--dir",
+                                          (d / "vault-credential").string(),
+                                          "--covenant",
+                                          (d / "covenant.yaml").string()};
+  std::vector<std::string> from_file = serve;
+  from_file.insert(from_file.end(), {"--passphrase-file", credential.string()});
+  {
+    Service vault = Start(from_file, "vault-credential");
+    ASSERT_FALSE(vault.address.empty());
+    vault.process->Signal(SIGTERM);
+    EXPECT_EQ(vault.process->Wait(), 0) << ReadFile(Log("vault-credential"));
+  }
+  std::vector<std::string> from_environment = {"/usr/bin/env",
+                                               "KOPPEL_VAULT_PASSPHRASE=" + passphrase};
+  from_environment.insert(from_environment.end(), serve.begin(), serve.end());
+  {
+    Service vault = Start(from_environment, "vault-credential");
+    ASSERT_FALSE(vault.address.empty()) << "the file's passphrase gave another master key";
+    vault.process->Signal(SIGTERM);
+    EXPECT_EQ(vault.process->Wait(), 0) << ReadFile(Log("vault-credential"));
+  }
+  EXPECT_FALSE(Contains(ReadFile(Log("vault-credential")), passphrase));
+
+  const fs::path other = d / "credentials" / "other";
+  std::ofstream(other) << "another passphrase of enough length\n";
+  fs::permissions(other, fs::perms::owner_read);
+  // `timeout`: a vault that wrongly starts fails the test instead of hanging it.
+  std::vector<std::string> wrong = {"/usr/bin/timeout", "60"};
+  wrong.insert(wrong.end(), serve.begin(), serve.end());
+  wrong.insert(wrong.end(), {"--passphrase-file", other.string(), "--listen", "127.0.0.1:0"});
+  test::ProcessResult refused = RunProcess(wrong);
+  EXPECT_EQ(refused.exit_code, 3) << refused.err;
+  // Another passphrase is another master key: the audit signing key derived from it differs.
+  EXPECT_TRUE(Contains(refused.err, "not by the expected signer") ||
+              Contains(refused.err, "does not open with this master key"))
+      << refused.err;
+
+  fs::permissions(other, fs::perms::group_read, fs::perm_options::add);
+  refused = RunProcess(wrong);
+  EXPECT_EQ(refused.exit_code, 3) << refused.err;
+  EXPECT_TRUE(Contains(refused.err, "is readable by group or others; run: chmod 600"))
+      << refused.err;
+  EXPECT_FALSE(Contains(refused.err + refused.out, "another passphrase")) << refused.err;
+
+  std::vector<std::string> both = from_file;
+  both.insert(both.end(), {"--master-key", credential.string()});
+  EXPECT_EQ(RunProcess(both).exit_code, 2);
 }
 
 }  // namespace

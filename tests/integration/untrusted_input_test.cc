@@ -250,13 +250,13 @@ class UntrustedInputTest : public ::testing::Test {
   // What the linker's store holds of a covenant: read with its data key while the vault holds
   // it, else by the counts kept beside a store left behind (none once it is removed).
   static uint64_t Records(const std::string& covenant) {
-    auto store = LinkerStore::OpenReadOnly(dir_->path() / "db");
+    auto store = linker::LinkerStore::OpenReadOnly(dir_->path() / "db");
     EXPECT_TRUE(store.ok()) << store.status();
     if (!store.ok()) return 0;
     absl::StatusOr<Secret> key =
         test::VaultDataKey(dir_->path() / "vault", dir_->path() / "master.key", covenant);
     if (!key.ok() || !fs::exists(dir_->path() / "db/covenants" / covenant)) {
-      absl::StatusOr<HeldCounts> held = (*store)->Held(covenant);
+      absl::StatusOr<linker::HeldCounts> held = (*store)->Held(covenant);
       EXPECT_TRUE(held.ok()) << held.status();
       return held.ok() ? held->records : 0;
     }
@@ -518,7 +518,7 @@ TEST_F(UntrustedInputTest, AnEndCutShortBeforeItsEntryIsRecordedAtRestart) {
   ASSERT_GT(held, 0u);
   StopLinker();
   {
-    auto ledger = CovenantLedger::Open(d / "db/covenants.json", false);
+    auto ledger = policy::CovenantLedger::Open(d / "db/covenants.json", false);
     ASSERT_TRUE(ledger.ok()) << ledger.status();
     ASSERT_TRUE((*ledger)
                     ->MarkEnded("second", absl::Now(), "the study was withdrawn", "covenant_end",
@@ -547,9 +547,9 @@ TEST_F(UntrustedInputTest, AnEndKilledDuringTheDeletionIsCompletedUnderTheRecord
   const fs::path d = dir_->path();
   const uint64_t held = Records("hostile");
   ASSERT_GT(held, 0u);
-  absl::StatusOr<SignedCovenant> covenant = LoadSignedCovenant(d / "hostile.yaml");
+  absl::StatusOr<policy::SignedCovenant> covenant = policy::LoadSignedCovenant(d / "hostile.yaml");
   ASSERT_TRUE(covenant.ok()) << covenant.status();
-  absl::StatusOr<v1::EndCovenantRequest> statement = SignEndStatement(
+  absl::StatusOr<v1::EndCovenantRequest> statement = policy::SignEndStatement(
       covenant->covenant, officer_->secret_key, "the project is finished", absl::Now());
   ASSERT_TRUE(statement.ok()) << statement.status();
   const std::string address = linker_.address;

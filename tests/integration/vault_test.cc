@@ -13,6 +13,7 @@
 #include "core/audit_log.h"
 #include "core/key_file.h"
 #include "core/sealed_batch.h"
+#include "fmt/format.h"
 #include "tests/testing/covenant_files.h"
 #include "tests/testing/plaintext_scanner.h"
 #include "tests/testing/port_file.h"
@@ -54,9 +55,8 @@ class VaultTest : public ::testing::Test {
               0);
   }
 
-  // Starts a vault for a covenant in `mode` with `quota`, signed at `version`; returns its
-  // address.
-  std::string StartVault(const std::string& mode, uint64_t quota, uint32_t version = 1) {
+  // Writes covenant-<mode>.yaml for `mode` with `quota`, signed at `version`.
+  void WriteCovenant(const std::string& mode, uint64_t quota, uint32_t version) {
     const fs::path d = dir_.path();
     std::string pk = ReadFile(d / "agent.key.pub");
     pk.pop_back();
@@ -75,6 +75,13 @@ class VaultTest : public ::testing::Test {
     absl::Status written =
         test::WriteSignedCovenant(d / ("covenant-" + mode + ".yaml"), yaml, {&officer_});
     EXPECT_TRUE(written.ok()) << written;
+  }
+
+  // Starts a vault for a covenant in `mode` with `quota`, signed at `version`; returns its
+  // address.
+  std::string StartVault(const std::string& mode, uint64_t quota, uint32_t version = 1) {
+    const fs::path d = dir_.path();
+    WriteCovenant(mode, quota, version);
     vault_ = std::make_unique<BackgroundProcess>(
         std::vector<std::string>{kBin + "/koppel-vault", "serve", "--listen", "127.0.0.1:0",
                                  "--port-file", (d / "vault.port").string(), "--pki",
@@ -273,6 +280,92 @@ TEST_F(VaultTest, OprfModeIsDeterministicAndKeepsTheQuota) {
   scanner.ScanTree(dir_ / "vault-oprf", {}, &leaks, &files);
   EXPECT_GE(files, 2u);
   EXPECT_TRUE(leaks.empty());
+}
+
+// Operators run the services from configuration files (/etc/koppel/vault.yaml, linker.yaml),
+// check a file before a restart without starting anything, and are told file:line for a key the
+// program does not know; a flag on the command line wins over the file.
+TEST_F(VaultTest, ServicesRunFromConfigFilesThatCanBeCheckedWithoutStarting) {
+  const fs::path d = dir_.path();
+  WriteCovenant("hmac", 100000, 1);
+  const std::string covenant = (d / "covenant-hmac.yaml").string();
+  test::WriteFile(d / "vault.yaml",
+                  fmt::format("# koppel-vault serve --config vault.yaml\n"
+                              "listen: 127.0.0.1:0\nport-file: {}\npki: {}\ndir: {}\n"
+                              "covenant: [{}]\nmaster-key: {}\n",
+                              (d / "vault.port").string(), (d / "pki").string(),
+                              (d / "vault-cfg").string(), covenant, (d / "master.key").string()));
+  ProcessResult checked = RunProcess(
+      {kBin + "/koppel-vault", "serve", "--config", (d / "vault.yaml").string(), "--check-config"});
+  EXPECT_EQ(checked.exit_code, 0) << checked.err;
+  EXPECT_TRUE(Contains(checked.out, "configuration OK")) << checked.out;
+  EXPECT_TRUE(Contains(checked.out, "vault-test-hmac version 1")) << checked.out;
+  EXPECT_FALSE(fs::exists(d / "vault-cfg")) << "the check must not create the vault's directory";
+  EXPECT_FALSE(fs::exists(d / "vault.port")) << "the check must not listen";
+
+  BackgroundProcess vault(
+      {kBin + "/koppel-vault", "serve", "--config", (d / "vault.yaml").string()},
+      (d / "vault.out").string());
+  absl::StatusOr<std::string> vault_address = test::WaitForPortFile(d / "vault.port", vault);
+  ASSERT_TRUE(vault_address.ok()) << vault_address.status() << "\n" << ReadFile(d / "vault.out");
+
+  const std::string linker_yaml = fmt::format(
+      "listen: 127.0.0.1:0\nport-file: {}\npki: {}\ndata: {}\nkeys: {}\n"
+      "covenant: {}\nvault: {}\n",
+      (d / "linker.port").string(), (d / "pki").string(), (d / "db-cfg").string(),
+      (d / "lkeys").string(), covenant, *vault_address);
+  test::WriteFile(d / "linker.yaml", linker_yaml);
+  checked = RunProcess({kBin + "/koppel-linker", "serve", "--config", (d / "linker.yaml").string(),
+                        "--check-config"});
+  EXPECT_EQ(checked.exit_code, 0) << checked.err;
+  EXPECT_TRUE(Contains(checked.out, "vault-test-hmac version 1")) << checked.out;
+  EXPECT_FALSE(fs::exists(d / "db-cfg")) << "the check must not create the store";
+
+  {
+    BackgroundProcess linker(
+        {kBin + "/koppel-linker", "serve", "--config", (d / "linker.yaml").string()},
+        (d / "linker.out").string());
+    absl::StatusOr<std::string> address = test::WaitForPortFile(d / "linker.port", linker);
+    ASSERT_TRUE(address.ok()) << address.status() << "\n" << ReadFile(d / "linker.out");
+    EXPECT_TRUE(fs::exists(d / "db-cfg/covenants/vault-test-hmac"));  // its data key came
+  }
+
+  // A misspelt key: the file and line, usage exit code, nothing started.
+  test::WriteFile(d / "linker-typo.yaml", linker_yaml + "retention-check-second: 5\n");
+  ProcessResult typo = RunProcess({kBin + "/koppel-linker", "serve", "--config",
+                                   (d / "linker-typo.yaml").string(), "--check-config"});
+  EXPECT_EQ(typo.exit_code, 2) << typo.err;
+  EXPECT_TRUE(Contains(typo.err, (d / "linker-typo.yaml").string() + ":8:1: ")) << typo.err;
+  EXPECT_TRUE(Contains(typo.err, "unknown key 'retention-check-second'")) << typo.err;
+
+  // --covenant on the command line replaces the file's list instead of adding to it.
+  WriteCovenant("oprf", 100000, 1);
+  ProcessResult replaced =
+      RunProcess({kBin + "/koppel-linker", "serve", "--config", (d / "linker.yaml").string(),
+                  "--covenant", (d / "covenant-oprf.yaml").string(), "--check-config"});
+  EXPECT_EQ(replaced.exit_code, 0) << replaced.err;
+  EXPECT_TRUE(Contains(replaced.out, "serves 1 covenant(s): vault-test-oprf version 1"))
+      << replaced.out;
+
+  // A check-config key in the file would make every start a check: refused.
+  test::WriteFile(d / "linker-check.yaml", linker_yaml + "check-config: true\n");
+  ProcessResult check_key = RunProcess(
+      {kBin + "/koppel-linker", "serve", "--config", (d / "linker-check.yaml").string()});
+  EXPECT_EQ(check_key.exit_code, 2) << check_key.err;
+  EXPECT_TRUE(Contains(check_key.err, "unknown key 'check-config'")) << check_key.err;
+
+  // An edited copy of the covenant fails its signatures at the check.
+  fs::copy_file(covenant, d / "edited.yaml");
+  fs::copy_file(covenant + ".sig", d / "edited.yaml.sig");
+  test::WriteFile(d / "edited.yaml", ReadFile(covenant) + "# edited after signing\n");
+  ProcessResult edited =
+      RunProcess({kBin + "/koppel-linker", "serve", "--config", (d / "linker.yaml").string(),
+                  "--covenant", (d / "edited.yaml").string(), "--check-config"});
+  EXPECT_EQ(edited.exit_code, 4) << edited.err;
+  EXPECT_TRUE(Contains(edited.err, "edited.yaml")) << edited.err;
+
+  vault.Signal(SIGTERM);
+  EXPECT_EQ(vault.Wait(), 0);
 }
 
 }  // namespace

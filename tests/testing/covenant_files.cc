@@ -140,7 +140,7 @@ std::string ApprovedYaml(const std::vector<TestApproval>& approvals) {
   auto digest = [](const std::filesystem::path& file) {
     absl::StatusOr<std::string> bytes = ReadFileContents(file);
     if (!bytes.ok()) Die(std::string(bytes.status().message()));
-    return CovenantSha256Hex(*bytes);
+    return policy::CovenantSha256Hex(*bytes);
   };
   std::string y = "approved:\n";
   for (const TestApproval& a : approvals) {
@@ -174,9 +174,10 @@ absl::Status WriteSignedCovenant(const std::filesystem::path& path, const std::s
     if (!out) return absl::InternalError(fmt::format("cannot write {}", path.string()));
   }
   std::error_code ec;
-  std::filesystem::remove(SignaturePath(path), ec);
+  std::filesystem::remove(policy::SignaturePath(path), ec);
   for (const TestOfficer* officer : officers) {
-    absl::StatusOr<SignatureReview> review = SignCovenantFile(path, officer->secret_key);
+    absl::StatusOr<policy::SignatureReview> review =
+        policy::SignCovenantFile(path, officer->secret_key);
     if (!review.ok()) return review.status();
   }
   return absl::OkStatus();

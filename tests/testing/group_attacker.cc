@@ -135,8 +135,8 @@ absl::StatusOr<std::vector<DisclosedGroup>> FindDisclosedGroups(
 }
 
 absl::StatusOr<HeldReleases> JoinReleases(
-    const std::vector<const AnalysisResult*>& releases,
-    const std::vector<const std::vector<CellState>*>& states) {
+    const std::vector<const analysis::AnalysisResult*>& releases,
+    const std::vector<const std::vector<analysis::CellState>*>& states) {
   if (releases.size() != states.size()) {
     return absl::InvalidArgumentError("one published-state list per release");
   }
@@ -146,7 +146,7 @@ absl::StatusOr<HeldReleases> JoinReleases(
     if (releases[r]->units.empty() && !releases[r]->atoms.empty()) {
       return absl::InvalidArgumentError("run the engine with keep_units");
     }
-    for (const ResultUnit& unit : releases[r]->units) {
+    for (const analysis::ResultUnit& unit : releases[r]->units) {
       std::vector<int64_t>& tuple = tuple_of_unit[{unit.household, unit.day}];
       tuple.resize(releases.size(), -1);
       tuple[r] = unit.atom;
@@ -163,14 +163,14 @@ absl::StatusOr<HeldReleases> JoinReleases(
       AttackAtom atom;
       atom.values.push_back(unit.second);
       for (size_t r = 0; r < releases.size(); ++r) {
-        const AnalysisResult& result = *releases[r];
+        const analysis::AnalysisResult& result = *releases[r];
         if (tuple[r] < 0) {
           atom.values.push_back(-1);
           atom.bits.insert(atom.bits.end(),
                            1 + result.household_types.size() + result.predicates.size(), false);
           continue;
         }
-        const AtomDescription& d = result.atoms[static_cast<size_t>(tuple[r])];
+        const analysis::AtomDescription& d = result.atoms[static_cast<size_t>(tuple[r])];
         atom.values.push_back(
             area_ids.emplace(result.area_codes[d.area], static_cast<int>(area_ids.size()))
                 .first->second);
@@ -188,7 +188,7 @@ absl::StatusOr<HeldReleases> JoinReleases(
   }
   for (size_t r = 0; r < releases.size(); ++r) {
     for (size_t c = 0; c < releases[r]->count_cells.size(); ++c) {
-      if ((*states[r])[c] != CellState::kPublished) continue;
+      if ((*states[r])[c] != analysis::CellState::kPublished) continue;
       std::vector<uint32_t> cell;
       for (uint32_t a : releases[r]->count_cells[c].atoms) {
         const auto& joints = joints_of_atom[r][a];

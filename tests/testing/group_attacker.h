@@ -49,8 +49,9 @@ struct HeldReleases {
   std::vector<AttackAtom> atoms;
   std::vector<std::vector<uint32_t>> published;
 };
-absl::StatusOr<HeldReleases> JoinReleases(const std::vector<const AnalysisResult*>& releases,
-                                          const std::vector<const std::vector<CellState>*>& states);
+absl::StatusOr<HeldReleases> JoinReleases(
+    const std::vector<const analysis::AnalysisResult*>& releases,
+    const std::vector<const std::vector<analysis::CellState>*>& states);
 
 // One line per group, for a failed expectation.
 std::string Describe(const std::vector<DisclosedGroup>& groups);

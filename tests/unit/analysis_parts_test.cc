@@ -27,16 +27,16 @@ constexpr char kRegister[] =
     "register: {dataset: brp, birth_date: geboortedatum, area: wijk, address_from: adres_van, "
     "address_to: adres_tot}\n";
 
-AnalysisSpec SpecOf(const std::string& yaml) {
-  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(yaml, "spec.yaml");
+analysis::AnalysisSpec SpecOf(const std::string& yaml) {
+  absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(yaml, "spec.yaml");
   EXPECT_TRUE(spec.ok()) << spec.status();
-  return spec.ok() ? *spec : AnalysisSpec{};
+  return spec.ok() ? *spec : analysis::AnalysisSpec{};
 }
 
-PriceTable PricesOf(const std::string& csv) {
-  absl::StatusOr<PriceTable> prices = ParsePrices(csv, "prices.csv");
+analysis::PriceTable PricesOf(const std::string& csv) {
+  absl::StatusOr<analysis::PriceTable> prices = analysis::ParsePrices(csv, "prices.csv");
   EXPECT_TRUE(prices.ok()) << prices.status();
-  return prices.ok() ? *prices : PriceTable{};
+  return prices.ok() ? *prices : analysis::PriceTable{};
 }
 
 // Indicators over two datasets and the register, and cost items of every kind of volume.
@@ -62,20 +62,21 @@ constexpr char kPricesCsv[] =
     "cost_item,unit,price_eur_2014\nmoving_household,per household,512.40\n"
     "diefstal,per offence,100.00\n";
 
-const DatasetPlan* PlanOf(const AnalysisPlan& plan, const std::string& dataset) {
-  for (const DatasetPlan& d : plan.datasets) {
+const analysis::DatasetPlan* PlanOf(const analysis::AnalysisPlan& plan,
+                                    const std::string& dataset) {
+  for (const analysis::DatasetPlan& d : plan.datasets) {
     if (d.name == dataset) return &d;
   }
   return nullptr;
 }
 
 TEST(PlannerTest, ReadsTheRegisterFirstAndEveryOtherDatasetOnceForItsIndicators) {
-  const AnalysisSpec spec = SpecOf(CostsSpec());
-  absl::StatusOr<AnalysisPlan> plan = PlanAnalysis(spec, PricesOf(kPricesCsv));
+  const analysis::AnalysisSpec spec = SpecOf(CostsSpec());
+  absl::StatusOr<analysis::AnalysisPlan> plan = analysis::PlanAnalysis(spec, PricesOf(kPricesCsv));
   ASSERT_TRUE(plan.ok()) << plan.status();
 
   ASSERT_EQ(plan->datasets.size(), 3u);
-  const DatasetPlan& brp = plan->datasets[0];
+  const analysis::DatasetPlan& brp = plan->datasets[0];
   EXPECT_EQ(brp.name, "brp");
   EXPECT_TRUE(brp.is_register);
   EXPECT_EQ(brp.attributes,
@@ -88,7 +89,7 @@ TEST(PlannerTest, ReadsTheRegisterFirstAndEveryOtherDatasetOnceForItsIndicators)
   EXPECT_TRUE(brp.indicators.empty());  // moves is computed from the register rows
 
   // Both politie indicators read one dataset; the cost item priced by code adds its attribute.
-  const DatasetPlan* politie = PlanOf(*plan, "politie");
+  const analysis::DatasetPlan* politie = PlanOf(*plan, "politie");
   ASSERT_NE(politie, nullptr);
   EXPECT_FALSE(politie->is_register);
   EXPECT_EQ(politie->attributes, (std::vector<std::string>{"pleegdatum", "feit"}));
@@ -101,12 +102,12 @@ TEST(PlannerTest, ReadsTheRegisterFirstAndEveryOtherDatasetOnceForItsIndicators)
   EXPECT_EQ(politie->costs_at[0][0].price_slot, 1);
   EXPECT_TRUE(politie->costs_at[1].empty());
 
-  const DatasetPlan* zorg = PlanOf(*plan, "zorg");
+  const analysis::DatasetPlan* zorg = PlanOf(*plan, "zorg");
   ASSERT_NE(zorg, nullptr);
   EXPECT_EQ(zorg->attributes, (std::vector<std::string>{"jaar", "kosten"}));
   ASSERT_EQ(zorg->costs_at.size(), 1u);
   ASSERT_EQ(zorg->costs_at[0].size(), 1u);
-  EXPECT_EQ(zorg->costs_at[0][0].volume, CostItemSpec::Volume::kAmount);
+  EXPECT_EQ(zorg->costs_at[0][0].volume, analysis::CostItemSpec::Volume::kAmount);
   EXPECT_EQ(zorg->costs_at[0][0].amount_slot, 1);
 
   // Prices: per record for price_by (the code's price comes later), none for amounts, the
@@ -116,35 +117,36 @@ TEST(PlannerTest, ReadsTheRegisterFirstAndEveryOtherDatasetOnceForItsIndicators)
 
   // Windows: care looks a year back from each reference date.
   ASSERT_EQ(plan->reference_days.size(), 2u);
-  EXPECT_EQ(plan->reference_days[0], DaysSinceEpoch({2014, 12, 31}));
+  EXPECT_EQ(plan->reference_days[0], DaysSinceEpoch(absl::CivilDay(2014, 12, 31)));
   EXPECT_EQ(plan->windows[2][0].year, 2013);
   EXPECT_EQ(plan->windows[2][1].year, 2014);
-  EXPECT_EQ(plan->windows[1][1].first, DaysSinceEpoch({2015, 1, 1}));
-  EXPECT_EQ(plan->windows[1][1].last, DaysSinceEpoch({2015, 12, 31}));
+  EXPECT_EQ(plan->windows[1][1].first, DaysSinceEpoch(absl::CivilDay(2015, 1, 1)));
+  EXPECT_EQ(plan->windows[1][1].last, DaysSinceEpoch(absl::CivilDay(2015, 12, 31)));
   EXPECT_EQ(plan->years_needed.at("politie"), (std::vector<int>{2014, 2015}));
   EXPECT_EQ(plan->years_needed.at("zorg"), (std::vector<int>{2013, 2014}));
   EXPECT_TRUE(plan->years_needed.at("brp").empty());
 }
 
 TEST(PlannerTest, RefusesCostItemsItCannotPrice) {
-  const AnalysisSpec spec = SpecOf(CostsSpec());
+  const analysis::AnalysisSpec spec = SpecOf(CostsSpec());
 
-  absl::StatusOr<AnalysisPlan> no_prices =
-      PlanAnalysis(spec, PricesOf("cost_item,unit,price_eur_2014\ndiefstal,per offence,100.00\n"));
+  absl::StatusOr<analysis::AnalysisPlan> no_prices = analysis::PlanAnalysis(
+      spec, PricesOf("cost_item,unit,price_eur_2014\ndiefstal,per offence,100.00\n"));
   EXPECT_EQ(no_prices.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(no_prices.status().message().find("moving_household"), std::string::npos)
       << no_prices.status();
 
-  AnalysisSpec unknown = spec;
+  analysis::AnalysisSpec unknown = spec;
   unknown.cost_items[0].indicator = "nobody";
-  absl::StatusOr<AnalysisPlan> refused = PlanAnalysis(unknown, PricesOf(kPricesCsv));
+  absl::StatusOr<analysis::AnalysisPlan> refused =
+      analysis::PlanAnalysis(unknown, PricesOf(kPricesCsv));
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(refused.status().message().find("unknown indicator 'nobody'"), std::string::npos)
       << refused.status();
 
-  AnalysisSpec per_record = spec;
-  per_record.cost_items[2].volume = CostItemSpec::Volume::kRecords;
-  refused = PlanAnalysis(per_record, PricesOf(kPricesCsv));
+  analysis::AnalysisSpec per_record = spec;
+  per_record.cost_items[2].volume = analysis::CostItemSpec::Volume::kRecords;
+  refused = analysis::PlanAnalysis(per_record, PricesOf(kPricesCsv));
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(refused.status().message().find("only be priced per unit"), std::string::npos)
       << refused.status();
@@ -160,17 +162,18 @@ v1::AttributeSchema Attribute(const std::string& name, v1::AttributeType type,
 }
 
 TEST(PlannerTest, ResolvesAPlanAgainstABatchAndNamesWhatTheBatchLacks) {
-  const AnalysisSpec spec = SpecOf(CostsSpec());
-  const PriceTable prices = PricesOf(kPricesCsv);
-  absl::StatusOr<AnalysisPlan> plan = PlanAnalysis(spec, prices);
+  const analysis::AnalysisSpec spec = SpecOf(CostsSpec());
+  const analysis::PriceTable prices = PricesOf(kPricesCsv);
+  absl::StatusOr<analysis::AnalysisPlan> plan = analysis::PlanAnalysis(spec, prices);
   ASSERT_TRUE(plan.ok()) << plan.status();
-  const DatasetPlan& politie = *PlanOf(*plan, "politie");
+  const analysis::DatasetPlan& politie = *PlanOf(*plan, "politie");
 
   v1::BatchHeader header;
   header.set_has_bsn(true);
   *header.add_attributes() = Attribute("feit", v1::ATTRIBUTE_TYPE_CATEGORY, {"diefstal"});
   *header.add_attributes() = Attribute("pleegdatum", v1::ATTRIBUTE_TYPE_DATE);
-  absl::StatusOr<ResolvedBatch> resolved = ResolveBatch(politie, header, prices, true);
+  absl::StatusOr<analysis::ResolvedBatch> resolved =
+      analysis::ResolveBatch(politie, header, prices, true);
   ASSERT_TRUE(resolved.ok()) << resolved.status();
   EXPECT_TRUE(resolved->has_bsn);
   EXPECT_EQ(resolved->value_index, (std::vector<int>{1, 0}));  // slot -> value
@@ -178,7 +181,7 @@ TEST(PlannerTest, ResolvesAPlanAgainstABatchAndNamesWhatTheBatchLacks) {
 
   v1::BatchHeader lacking;
   *lacking.add_attributes() = Attribute("feit", v1::ATTRIBUTE_TYPE_CATEGORY, {"diefstal"});
-  resolved = ResolveBatch(politie, lacking, prices, true);
+  resolved = analysis::ResolveBatch(politie, lacking, prices, true);
   EXPECT_EQ(resolved.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(resolved.status().message().find("no attribute 'pleegdatum'"), std::string::npos)
       << resolved.status();
@@ -211,15 +214,15 @@ constexpr char kTablesSpec[] =
     "  - {name: by_item, kind: costs, population: households, total: total,\n"
     "     columns: [{label: all}]}\n";
 
-HouseholdKey Key(char first) {
-  HouseholdKey key{};
+analysis::HouseholdKey Key(char first) {
+  analysis::HouseholdKey key{};
   key[0] = first;
   return key;
 }
 
-HouseholdAccumulatorT<1> Household(uint16_t area, uint16_t adults, uint16_t children,
-                                   bool offence) {
-  HouseholdAccumulatorT<1> household;
+analysis::HouseholdAccumulatorT<1> Household(uint16_t area, uint16_t adults, uint16_t children,
+                                             bool offence) {
+  analysis::HouseholdAccumulatorT<1> household;
   household.area = area;
   household.adults = adults;
   household.children = children;
@@ -231,39 +234,40 @@ class ResultBuilderTest : public ::testing::Test {
  protected:
   // Three households: a family in W02 with two offences, a single adult and a family in W01,
   // the family with one offence.
-  absl::StatusOr<AnalysisResult> Build(const EngineOptions& options) {
-    ResultBuilder<1> builder(spec_, options, item_price_, area_codes_, prices_, reference_days_);
-    const CostVolumes two_records = {{0, 2.0}};
-    const CostVolumes one_record = {{0, 1.0}};
+  absl::StatusOr<analysis::AnalysisResult> Build(const analysis::EngineOptions& options) {
+    analysis::ResultBuilder<1> builder(spec_, options, item_price_, area_codes_, prices_,
+                                       reference_days_);
+    const analysis::CostVolumes two_records = {{0, 2.0}};
+    const analysis::CostVolumes one_record = {{0, 1.0}};
     builder.AddHousehold(0, Key(1), Household(0, 2, 1, true), &two_records);
     builder.AddHousehold(0, Key(2), Household(1, 1, 0, false), nullptr);
     builder.AddHousehold(0, Key(3), Household(1, 1, 2, true), &one_record);
-    AnalysisResult result;
+    analysis::AnalysisResult result;
     RETURN_IF_ERROR(builder.Finish(&result));
     return result;
   }
 
-  const AnalysisSpec spec_ = SpecOf(kTablesSpec);
-  const PriceTable prices_ = PricesOf(kPricesCsv);
+  const analysis::AnalysisSpec spec_ = SpecOf(kTablesSpec);
+  const analysis::PriceTable prices_ = PricesOf(kPricesCsv);
   const std::vector<double> item_price_ = {100.0};
   const std::vector<std::string> area_codes_ = {"W02", "W01"};  // area index -> code
-  const std::vector<int> reference_days_ = {DaysSinceEpoch({2014, 12, 31})};
+  const std::vector<int> reference_days_ = {DaysSinceEpoch(absl::CivilDay(2014, 12, 31))};
 };
 
-const ResultCell& CellAt(const AnalysisResult& result, const std::string& table,
-                         const std::string& row, const std::string& column) {
-  static const ResultCell kMissing;
-  const ResultTable* t = result.FindTable(table);
+const analysis::ResultCell& CellAt(const analysis::AnalysisResult& result, const std::string& table,
+                                   const std::string& row, const std::string& column) {
+  static const analysis::ResultCell kMissing;
+  const analysis::ResultTable* t = result.FindTable(table);
   EXPECT_NE(t, nullptr) << table;
-  const ResultCell* cell = t == nullptr ? nullptr : t->Find(row, column);
+  const analysis::ResultCell* cell = t == nullptr ? nullptr : t->Find(row, column);
   EXPECT_NE(cell, nullptr) << table << " " << row << " " << column;
   return cell == nullptr ? kMissing : *cell;
 }
 
 TEST_F(ResultBuilderTest, CountsByAreaWithATotalRowAndPercentages) {
-  absl::StatusOr<AnalysisResult> result = Build({});
+  absl::StatusOr<analysis::AnalysisResult> result = Build({});
   ASSERT_TRUE(result.ok()) << result.status();
-  const ResultTable* table = result->FindTable("per_area");
+  const analysis::ResultTable* table = result->FindTable("per_area");
   ASSERT_NE(table, nullptr);
   EXPECT_EQ(table->row_heading, "area");
   EXPECT_EQ(table->columns,
@@ -289,39 +293,41 @@ TEST_F(ResultBuilderTest, CountsByAreaWithATotalRowAndPercentages) {
   EXPECT_EQ(result->area_codes, area_codes_);
   // The total row's cells are marked as totals (margins, for secondary suppression); a cell of
   // the same households as another is published once, under both.
-  const ResultCell& all = CellAt(*result, "per_area", "all", "n");
+  const analysis::ResultCell& all = CellAt(*result, "per_area", "all", "n");
   ASSERT_EQ(all.sources.size(), 1u);
-  const PublishedCell& total = result->count_cells[static_cast<size_t>(all.sources[0].index)];
+  const analysis::PublishedCell& total =
+      result->count_cells[static_cast<size_t>(all.sources[0].index)];
   EXPECT_TRUE(total.is_total);
   EXPECT_EQ(total.atoms.size(), 3u);
-  const ResultCell& w01 = CellAt(*result, "per_area", "W01", "n");
+  const analysis::ResultCell& w01 = CellAt(*result, "per_area", "W01", "n");
   EXPECT_FALSE(result->count_cells[static_cast<size_t>(w01.sources[0].index)].is_total);
-  const ResultCell& noord_n = CellAt(*result, "per_area", "Noord", "n");
-  const ResultCell& noord_offence = CellAt(*result, "per_area", "Noord", "offence_n");
+  const analysis::ResultCell& noord_n = CellAt(*result, "per_area", "Noord", "n");
+  const analysis::ResultCell& noord_offence = CellAt(*result, "per_area", "Noord", "offence_n");
   EXPECT_EQ(noord_n.sources[0], noord_offence.sources[0]);
   // A percentage derives from its count and its population's.
-  const ResultCell& pct = CellAt(*result, "per_area", "W01", "offence_pct");
-  EXPECT_EQ(pct.kind, ResultKind::kPercent);
+  const analysis::ResultCell& pct = CellAt(*result, "per_area", "W01", "offence_pct");
+  EXPECT_EQ(pct.kind, analysis::ResultKind::kPercent);
   EXPECT_EQ(pct.denominator, 2);
   EXPECT_EQ(pct.sources.size(), 2u);
 }
 
 TEST_F(ResultBuilderTest, CostsSumPricedVolumesAndBoundContributions) {
-  absl::StatusOr<AnalysisResult> result = Build({});
+  absl::StatusOr<analysis::AnalysisResult> result = Build({});
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(CellAt(*result, "by_item", "households", "all_eur").value, 3);
   EXPECT_EQ(CellAt(*result, "by_item", "offences", "all_eur").value, 300);
   EXPECT_EQ(CellAt(*result, "by_item", "total", "all_eur").value, 300);
   EXPECT_EQ(CellAt(*result, "by_item", "total", "all_mean_eur").value, 100);
-  const ResultCell& total = CellAt(*result, "by_item", "total", "all_eur");
+  const analysis::ResultCell& total = CellAt(*result, "by_item", "total", "all_eur");
   ASSERT_EQ(total.sources.size(), 1u);
-  EXPECT_EQ(total.sources[0].system, SystemCellRef::System::kSums);
-  const PublishedCell& sum = result->sum_cells[static_cast<size_t>(total.sources[0].index)];
+  EXPECT_EQ(total.sources[0].system, analysis::SystemCellRef::System::kSums);
+  const analysis::PublishedCell& sum =
+      result->sum_cells[static_cast<size_t>(total.sources[0].index)];
   EXPECT_TRUE(sum.is_total);
   EXPECT_EQ(sum.contributors, 2);
   EXPECT_EQ(sum.largest, (std::vector<double>{200, 100}));
 
-  EngineOptions capped;
+  analysis::EngineOptions capped;
   capped.max_contribution_eur = 150;
   result = Build(capped);
   ASSERT_TRUE(result.ok()) << result.status();
@@ -329,9 +335,9 @@ TEST_F(ResultBuilderTest, CostsSumPricedVolumesAndBoundContributions) {
 }
 
 TEST_F(ResultBuilderTest, KeepsAUnitPerHouseholdWhenAsked) {
-  EngineOptions options;
+  analysis::EngineOptions options;
   options.keep_units = true;
-  absl::StatusOr<AnalysisResult> result = Build(options);
+  absl::StatusOr<analysis::AnalysisResult> result = Build(options);
   ASSERT_TRUE(result.ok()) << result.status();
   ASSERT_EQ(result->units.size(), 3u);
   EXPECT_EQ(result->units[0].household, Key(1));

@@ -28,29 +28,30 @@ std::string ReadSourceFile(const std::string& relative) {
   return text.str();
 }
 
-const IndicatorSpec* FindIndicator(const AnalysisSpec& spec, std::string_view name) {
-  for (const IndicatorSpec& i : spec.indicators) {
+const analysis::IndicatorSpec* FindIndicator(const analysis::AnalysisSpec& spec,
+                                             std::string_view name) {
+  for (const analysis::IndicatorSpec& i : spec.indicators) {
     if (i.name == name) return &i;
   }
   return nullptr;
 }
 
-const FlagSpec* FindFlag(const AnalysisSpec& spec, std::string_view name) {
-  for (const FlagSpec& f : spec.flags) {
+const analysis::FlagSpec* FindFlag(const analysis::AnalysisSpec& spec, std::string_view name) {
+  for (const analysis::FlagSpec& f : spec.flags) {
     if (f.name == name) return &f;
   }
   return nullptr;
 }
 
-const TableSpec* FindTable(const AnalysisSpec& spec, std::string_view name) {
-  for (const TableSpec& t : spec.tables) {
+const analysis::TableSpec* FindTable(const analysis::AnalysisSpec& spec, std::string_view name) {
+  for (const analysis::TableSpec& t : spec.tables) {
     if (t.name == name) return &t;
   }
   return nullptr;
 }
 
-const CostItemSpec* FindItem(const AnalysisSpec& spec, std::string_view name) {
-  for (const CostItemSpec& c : spec.cost_items) {
+const analysis::CostItemSpec* FindItem(const analysis::AnalysisSpec& spec, std::string_view name) {
+  for (const analysis::CostItemSpec& c : spec.cost_items) {
     if (c.name == name) return &c;
   }
   return nullptr;
@@ -66,14 +67,14 @@ std::string Replace(std::string text, std::string_view from, std::string_view to
   return text;
 }
 
-std::vector<std::string> ColumnLabels(const TableSpec& table) {
+std::vector<std::string> ColumnLabels(const analysis::TableSpec& table) {
   std::vector<std::string> labels;
-  for (const CountColumn& c : table.columns) labels.push_back(c.label);
+  for (const analysis::CountColumn& c : table.columns) labels.push_back(c.label);
   return labels;
 }
 
 // Euro per unit of volume of a cost item: the sum of its prices.
-double UnitCost(const CostItemSpec& item, const PriceTable& prices) {
+double UnitCost(const analysis::CostItemSpec& item, const analysis::PriceTable& prices) {
   double sum = 0;
   for (const std::string& p : item.prices) sum += prices.items.at(p).price.value_or(-1e9);
   return sum;
@@ -131,12 +132,12 @@ tables:
 )";
 
 TEST(AnalysisSpecTest, ParsesEverySection) {
-  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(kBase, "t.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(kBase, "t.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->name, "test-spec");
   ASSERT_EQ(spec->reference_dates.size(), 2u);
-  EXPECT_EQ(spec->reference_dates[0], (Date{2014, 12, 31}));
-  EXPECT_EQ(spec->reference_dates[1], (Date{2013, 12, 31}));
+  EXPECT_EQ(spec->reference_dates[0], absl::CivilDay(2014, 12, 31));
+  EXPECT_EQ(spec->reference_dates[1], absl::CivilDay(2013, 12, 31));
   EXPECT_EQ(spec->register_dataset, "brp");
   EXPECT_EQ(spec->area_attribute, "wijk");
   EXPECT_EQ(spec->valid_to_attribute, "adres_tot");
@@ -145,7 +146,7 @@ TEST(AnalysisSpecTest, ParsesEverySection) {
   ASSERT_EQ(spec->household_types.size(), 2u);
   EXPECT_EQ(spec->household_types[0].name, "family");
   EXPECT_EQ(spec->household_types[0].adults.min, 1);
-  EXPECT_EQ(spec->household_types[0].adults.max, CountRange{}.max);
+  EXPECT_EQ(spec->household_types[0].adults.max, analysis::CountRange{}.max);
   EXPECT_EQ(spec->household_types[1].adults.min, 1);
   EXPECT_EQ(spec->household_types[1].adults.max, 1);
   EXPECT_EQ(spec->household_types[1].children.max, 0);
@@ -153,22 +154,22 @@ TEST(AnalysisSpecTest, ParsesEverySection) {
   EXPECT_EQ(spec->populations.at("families").household_type, "family");
 
   ASSERT_EQ(spec->indicators.size(), 5u);
-  const IndicatorSpec& bijstand = spec->indicators[0];
+  const analysis::IndicatorSpec& bijstand = spec->indicators[0];
   EXPECT_EQ(bijstand.line, 17);
   EXPECT_EQ(bijstand.dataset, "sociale_zaken");
   ASSERT_EQ(bijstand.filters.size(), 1u);
   EXPECT_THAT(bijstand.filters[0].codes, ElementsAre("bijstand"));
-  EXPECT_EQ(bijstand.period.kind, PeriodKind::kSpell);
+  EXPECT_EQ(bijstand.period.kind, analysis::PeriodKind::kSpell);
   EXPECT_EQ(bijstand.period.from, "start");
   EXPECT_EQ(bijstand.period.to, "eind");
-  EXPECT_EQ(bijstand.members, MemberScope::kAny);
-  const IndicatorSpec& low_income = spec->indicators[1];
+  EXPECT_EQ(bijstand.members, analysis::MemberScope::kAny);
+  const analysis::IndicatorSpec& low_income = spec->indicators[1];
   EXPECT_EQ(low_income.filters[0].below, 9250.0);
   EXPECT_FALSE(low_income.filters[0].at_least.has_value());
-  EXPECT_EQ(low_income.period.kind, PeriodKind::kYearEquals);
-  EXPECT_EQ(spec->indicators[2].period.kind, PeriodKind::kDateIn);
-  EXPECT_EQ(spec->indicators[2].members, MemberScope::kAdults);
-  EXPECT_EQ(spec->indicators[3].members, MemberScope::kChildren);
+  EXPECT_EQ(low_income.period.kind, analysis::PeriodKind::kYearEquals);
+  EXPECT_EQ(spec->indicators[2].period.kind, analysis::PeriodKind::kDateIn);
+  EXPECT_EQ(spec->indicators[2].members, analysis::MemberScope::kAdults);
+  EXPECT_EQ(spec->indicators[3].members, analysis::MemberScope::kChildren);
   EXPECT_EQ(spec->indicators[4].min_moves, 2);
   EXPECT_TRUE(spec->indicators[4].dataset.empty());
 
@@ -179,7 +180,7 @@ TEST(AnalysisSpecTest, ParsesEverySection) {
 
   EXPECT_EQ(spec->prices_file, "../prices/unit_costs_2014.csv");
   ASSERT_EQ(spec->cost_items.size(), 2u);
-  EXPECT_EQ(spec->cost_items[1].volume, CostItemSpec::Volume::kDaysInYear);
+  EXPECT_EQ(spec->cost_items[1].volume, analysis::CostItemSpec::Volume::kDaysInYear);
   EXPECT_EQ(spec->cost_items[1].line, 29);
   ASSERT_EQ(spec->sensitivity.size(), 1u);
   EXPECT_EQ(spec->sensitivity[0].price, "bijstand_benefit");
@@ -187,25 +188,25 @@ TEST(AnalysisSpecTest, ParsesEverySection) {
   EXPECT_FALSE(spec->min_cell.has_value());
 
   ASSERT_EQ(spec->tables.size(), 4u);
-  const TableSpec& t1 = spec->tables[0];
-  EXPECT_EQ(t1.kind, TableKind::kCounts);
+  const analysis::TableSpec& t1 = spec->tables[0];
+  EXPECT_EQ(t1.kind, analysis::TableKind::kCounts);
   EXPECT_EQ(t1.line, 33);
-  EXPECT_EQ(t1.rows, Dimension::kArea);
+  EXPECT_EQ(t1.rows, analysis::Dimension::kArea);
   EXPECT_EQ(t1.total_label, "total");
   ASSERT_EQ(t1.columns.size(), 2u);
   EXPECT_TRUE(t1.columns[0].where.all.empty());
   EXPECT_FALSE(t1.columns[0].percent);
   EXPECT_THAT(t1.columns[1].where.all, ElementsAre("se"));
   EXPECT_TRUE(t1.columns[1].percent);
-  EXPECT_EQ(spec->tables[1].kind, TableKind::kOverlap);
+  EXPECT_EQ(spec->tables[1].kind, analysis::TableKind::kOverlap);
   EXPECT_THAT(spec->tables[1].flags, ElementsAre("se", "crime"));
-  const TableSpec& costs = spec->tables[2];
-  EXPECT_EQ(costs.kind, TableKind::kCosts);
+  const analysis::TableSpec& costs = spec->tables[2];
+  EXPECT_EQ(costs.kind, analysis::TableKind::kCosts);
   EXPECT_FALSE(costs.by_payer);
   ASSERT_EQ(costs.cost_columns.size(), 2u);
   EXPECT_THAT(costs.cost_columns[0].where.all, ElementsAre("both"));
-  const TableSpec& sens = spec->tables[3];
-  EXPECT_EQ(sens.kind, TableKind::kSensitivity);
+  const analysis::TableSpec& sens = spec->tables[3];
+  EXPECT_EQ(sens.kind, analysis::TableKind::kSensitivity);
   EXPECT_EQ(sens.costs_table, "costs");
   EXPECT_EQ(sens.mean_of, "both");
   EXPECT_EQ(sens.population, "families");  // taken from the costs table
@@ -221,13 +222,13 @@ TEST(AnalysisSpecTest, ParsesOptionalForms) {
                  "rows: [{label: a, count: se}, {label: b, where: {any: [crime, youth]}}]");
   yaml = Replace(yaml, "    total: total\n", "");
   yaml = Replace(yaml, "rows: item", "rows: payer\n    total: all payers");
-  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(yaml, "t.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(yaml, "t.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->min_cell, 15);
   EXPECT_EQ(spec->adult_age, 21);
   EXPECT_EQ(spec->indicators[1].filters[0].at_least, -100.0);
-  const TableSpec& t1 = spec->tables[0];
-  EXPECT_EQ(t1.rows, Dimension::kNone);
+  const analysis::TableSpec& t1 = spec->tables[0];
+  EXPECT_EQ(t1.rows, analysis::Dimension::kNone);
   ASSERT_EQ(t1.row_selections.size(), 2u);
   EXPECT_THAT(t1.row_selections[1].where.any, ElementsAre("crime", "youth"));
   EXPECT_EQ(t1.columns[1].reference, 1);
@@ -622,7 +623,7 @@ TEST(AnalysisSpecTest, RejectsMalformedSpecsNamingLineAndProblem) {
   for (const BadSpec& c : BadSpecs()) {
     SCOPED_TRACE(c.what);
     const std::string yaml = Replace(kBase, c.from, c.to);
-    absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(yaml, "t.yaml");
+    absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(yaml, "t.yaml");
     ASSERT_FALSE(spec.ok());
     EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
     const std::string message(spec.status().message());
@@ -644,14 +645,14 @@ TEST(AnalysisSpecTest, ParsesASnapshotRegister) {
   std::string yaml = Replace(SnapshotSpec(), "moves: {moves_at_least: 2}",
                              "moves: {moves_at_least: 2}\n  moved: {dataset: brp, where: "
                              "{verhuizingen: {at_least: 2}}}");
-  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(yaml, "t.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(yaml, "t.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
   ASSERT_TRUE(spec->snapshot.has_value());
   EXPECT_EQ(IsoDate(*spec->snapshot), "2014-12-31");
   EXPECT_EQ(spec->moves_attribute, "verhuizingen");
   EXPECT_TRUE(spec->valid_from_attribute.empty());
   EXPECT_TRUE(spec->valid_to_attribute.empty());
-  const IndicatorSpec* moved = FindIndicator(*spec, "moved");
+  const analysis::IndicatorSpec* moved = FindIndicator(*spec, "moved");
   ASSERT_NE(moved, nullptr);
   EXPECT_EQ(moved->dataset, "brp");
   EXPECT_EQ(moved->filters[0].at_least, 2.0);
@@ -661,19 +662,19 @@ TEST(AnalysisSpecTest, RefusesWhatASnapshotRegisterCannotAnswer) {
   // A comparison date the snapshot does not cover: named with its line and column.
   std::string yaml = Replace(SnapshotSpec(), "reference_dates: [2014-12-31]",
                              "reference_dates: [2014-12-31, 2013-12-31]");
-  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(yaml, "t.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(yaml, "t.yaml");
   ASSERT_FALSE(spec.ok());
   EXPECT_THAT(Message(spec.status()), StartsWith("t.yaml:3:31: reference_dates[1]: 2013-12-31 "
                                                  "is not the register's snapshot date 2014-12-31"));
   // Moves without the register's count of them.
   yaml = Replace(SnapshotSpec(), "  moves: verhuizingen\n", "");
-  spec = ParseAnalysisSpec(yaml, "t.yaml");
+  spec = analysis::ParseAnalysisSpec(yaml, "t.yaml");
   ASSERT_FALSE(spec.ok());
   EXPECT_THAT(Message(spec.status()), HasSubstr("indicators.moves.moves_at_least"));
   EXPECT_THAT(Message(spec.status()), HasSubstr("register.moves"));
   // Moves of another year than the snapshot's.
   yaml = Replace(SnapshotSpec(), "{moves_at_least: 2}", "{moves_at_least: 2, year_offset: -1}");
-  spec = ParseAnalysisSpec(yaml, "t.yaml");
+  spec = analysis::ParseAnalysisSpec(yaml, "t.yaml");
   ASSERT_FALSE(spec.ok());
   EXPECT_THAT(Message(spec.status()), HasSubstr("indicators.moves.year_offset"));
 }
@@ -682,9 +683,9 @@ TEST(AnalysisSpecTest, ParsesCostItemsApartAndPricedByCode) {
   std::string yaml = Replace(kBase, "payer: city}\n    youth",
                              "payer: city}\n    crime: {indicator: crime, volume: records, "
                              "price_by: feit, payer: justice, in_total: false}\n    youth");
-  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(yaml, "t.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(yaml, "t.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
-  const CostItemSpec* crime = FindItem(*spec, "crime");
+  const analysis::CostItemSpec* crime = FindItem(*spec, "crime");
   ASSERT_NE(crime, nullptr);
   EXPECT_EQ(crime->price_by, "feit");
   EXPECT_TRUE(crime->prices.empty());
@@ -694,14 +695,14 @@ TEST(AnalysisSpecTest, ParsesCostItemsApartAndPricedByCode) {
 
   // Varying an item outside the total would vary no mean.
   yaml = Replace(yaml, "price: bijstand_benefit, low", "item: crime, low");
-  spec = ParseAnalysisSpec(yaml, "t.yaml");
+  spec = analysis::ParseAnalysisSpec(yaml, "t.yaml");
   ASSERT_FALSE(spec.ok());
   EXPECT_THAT(Message(spec.status()), HasSubstr("costs.sensitivity[0].item"));
   EXPECT_THAT(Message(spec.status()), HasSubstr("in_total: false"));
 }
 
 TEST(AnalysisSpecTest, RemembersWhereTheAttributesAreWritten) {
-  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(kBase, "t.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(kBase, "t.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->source, "t.yaml");
   EXPECT_EQ(spec->Where("register.address_from"), "t.yaml:8:17: register.address_from");
@@ -725,14 +726,16 @@ TEST(EngineLimitsTest, ManyIndicatorsPassAndTooManyAreASpecErrorWithItsPlace) {
     return Replace(kBase, "  moves: {moves_at_least: 2}\n",
                    "  moves: {moves_at_least: 2}\n" + extra);
   };
-  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(with_indicators(150), "t.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> spec =
+      analysis::ParseAnalysisSpec(with_indicators(150), "t.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->indicators.size(), 155u);
-  EXPECT_TRUE(CheckEngineLimits(*spec).ok()) << CheckEngineLimits(*spec);
+  EXPECT_TRUE(analysis::CheckEngineLimits(*spec).ok()) << analysis::CheckEngineLimits(*spec);
 
-  spec = ParseAnalysisSpec(with_indicators(EngineLimits::kIndicators), "t.yaml");
+  spec =
+      analysis::ParseAnalysisSpec(with_indicators(analysis::EngineLimits::kIndicators), "t.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
-  absl::Status over = CheckEngineLimits(*spec);
+  absl::Status over = analysis::CheckEngineLimits(*spec);
   EXPECT_EQ(over.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(Message(over), StartsWith("t.yaml:17:3: indicators: the spec defines 517 "
                                         "indicators; the analysis engine supports at most 512"));
@@ -743,15 +746,15 @@ TEST(AnalysisSpecTest, RejectsAnEmptyTablesList) {
   std::string yaml = kBase;
   yaml.resize(yaml.find("tables:"));
   yaml += "tables: []\n";
-  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(yaml, "t.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(yaml, "t.yaml");
   ASSERT_FALSE(spec.ok());
   EXPECT_THAT(Message(spec.status()), StartsWith("t.yaml:32:"));
   EXPECT_THAT(Message(spec.status()), HasSubstr("one or more tables"));
 }
 
 TEST(AnalysisSpecTest, RejectsEmptyAndNonMappingDocuments) {
-  EXPECT_THAT(ParseAnalysisSpec("", "t.yaml").status().message(), HasSubstr("empty"));
-  absl::StatusOr<AnalysisSpec> list = ParseAnalysisSpec("- a\n- b\n", "t.yaml");
+  EXPECT_THAT(analysis::ParseAnalysisSpec("", "t.yaml").status().message(), HasSubstr("empty"));
+  absl::StatusOr<analysis::AnalysisSpec> list = analysis::ParseAnalysisSpec("- a\n- b\n", "t.yaml");
   ASSERT_FALSE(list.ok());
   EXPECT_THAT(Message(list.status()), StartsWith("t.yaml:1:1: top level: expected a mapping"));
 }
@@ -759,7 +762,7 @@ TEST(AnalysisSpecTest, RejectsEmptyAndNonMappingDocuments) {
 TEST(AnalysisSpecTest, RejectsADuplicateKeyOfAMapping) {
   const std::string yaml =
       Replace(kBase, "  moves: {", "  youth: {dataset: jeugdzorg}\n  moves: {");
-  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(yaml, "t.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(yaml, "t.yaml");
   ASSERT_FALSE(spec.ok());
   EXPECT_THAT(Message(spec.status()), StartsWith("t.yaml:21:"));
   EXPECT_THAT(Message(spec.status()), HasSubstr("youth: the key is given twice"));
@@ -769,10 +772,10 @@ TEST(AnalysisSpecTest, RejectsADuplicateKeyOfAMapping) {
 // the last, so an approved spec could compute something else elsewhere.
 TEST(AnalysisSpecTest, RejectsADuplicateKeyAtAnyDepth) {
   const std::string nested = Replace(kBase, "  moves: {", "  moves: {moves_at_least: 3, ");
-  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(nested, "t.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(nested, "t.yaml");
   ASSERT_FALSE(spec.ok());
   EXPECT_THAT(Message(spec.status()), HasSubstr("moves.moves_at_least: the key is given twice"));
-  spec = ParseAnalysisSpec(std::string(kBase) + "---\n" + kBase, "t.yaml");
+  spec = analysis::ParseAnalysisSpec(std::string(kBase) + "---\n" + kBase, "t.yaml");
   ASSERT_FALSE(spec.ok());
   EXPECT_THAT(Message(spec.status()), HasSubstr("a second YAML document"));
 }
@@ -780,35 +783,35 @@ TEST(AnalysisSpecTest, RejectsADuplicateKeyAtAnyDepth) {
 // ---------------------------------------------------------------------------------------------
 // The shipped specs.
 
-absl::StatusOr<PriceTable> ShippedPrices() {
-  return ParsePrices(ReadSourceFile("prices/unit_costs_2014.csv"), "unit_costs_2014.csv");
+absl::StatusOr<analysis::PriceTable> ShippedPrices() {
+  return analysis::ParsePrices(ReadSourceFile("prices/unit_costs_2014.csv"), "unit_costs_2014.csv");
 }
 
 TEST(ShippedSpecTest, AlmeloSpecDescribesTheWholeStudy) {
-  absl::StatusOr<AnalysisSpec> spec =
-      ParseAnalysisSpec(ReadSourceFile("analyses/almelo-mpg.yaml"), "almelo-mpg.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> spec =
+      analysis::ParseAnalysisSpec(ReadSourceFile("analyses/almelo-mpg.yaml"), "almelo-mpg.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->name, "almelo-mpg");
   ASSERT_EQ(spec->reference_dates.size(), 2u);
-  EXPECT_EQ(spec->reference_dates[0], (Date{2014, 12, 31}));
+  EXPECT_EQ(spec->reference_dates[0], absl::CivilDay(2014, 12, 31));
   EXPECT_EQ(spec->area_labels.size(), 12u);
   EXPECT_EQ(spec->area_labels.at("WK014100"), "Binnenstad");
   EXPECT_EQ(spec->area_labels.at("WK014105"), "Nieuwstraat-Kwartier");
   EXPECT_EQ(spec->area_labels.at("WK014111"), "Bornerbroek");
 
   std::vector<std::string> tables;
-  for (const TableSpec& t : spec->tables) tables.push_back(t.name);
+  for (const analysis::TableSpec& t : spec->tables) tables.push_back(t.name);
   EXPECT_THAT(tables, ElementsAre("table1_socio_economic", "table2_psychosocial_adults",
                                   "table3_psychosocial_children_youthcare",
                                   "table4_psychosocial_children_other", "table5_overlap",
                                   "table5_support_years", "mpg_per_wijk", "costs",
                                   "cost_sensitivity", "year_on_year"));
   // Published column order (reference/nji-almelo/table1_socio_economic.csv).
-  const TableSpec* t1 = FindTable(*spec, "table1_socio_economic");
+  const analysis::TableSpec* t1 = FindTable(*spec, "table1_socio_economic");
   EXPECT_THAT(ColumnLabels(*t1), ElementsAre("families_N", "any", "bijstand", "moves", "ww",
                                              "other_social", "disability", "low_income"));
   EXPECT_EQ(t1->total_label, "Almelo totaal");
-  EXPECT_EQ(t1->rows, Dimension::kArea);
+  EXPECT_EQ(t1->rows, analysis::Dimension::kArea);
   EXPECT_EQ(t1->population, "families");
   EXPECT_THAT(ColumnLabels(*FindTable(*spec, "table4_psychosocial_children_other")),
               ElementsAre("families_N", "basis_ggz", "specialist_ggz", "guardianship",
@@ -825,10 +828,11 @@ TEST(ShippedSpecTest, AlmeloSpecDescribesTheWholeStudy) {
   EXPECT_EQ(spec->household_types[0].children.min, 1);
   EXPECT_EQ(FindIndicator(*spec, "moves")->min_moves, 2);
   EXPECT_EQ(FindIndicator(*spec, "low_income")->filters[0].below, 9250.0);
-  EXPECT_EQ(FindIndicator(*spec, "adult_crime_suspect")->members, MemberScope::kAdults);
-  EXPECT_EQ(FindIndicator(*spec, "child_specialist_ggz")->members, MemberScope::kChildren);
+  EXPECT_EQ(FindIndicator(*spec, "adult_crime_suspect")->members, analysis::MemberScope::kAdults);
+  EXPECT_EQ(FindIndicator(*spec, "child_specialist_ggz")->members,
+            analysis::MemberScope::kChildren);
   EXPECT_EQ(FindIndicator(*spec, "youth_care_2y")->period.year_offset, -2);
-  EXPECT_EQ(FindIndicator(*spec, "youth_care_2y")->members, MemberScope::kAny);
+  EXPECT_EQ(FindIndicator(*spec, "youth_care_2y")->members, analysis::MemberScope::kAny);
   EXPECT_EQ(FindIndicator(*spec, "care_1y")->period.year_offset, -1);
   EXPECT_THAT(FindFlag(*spec, "mpg")->all, ElementsAre("all_three", "chronic"));
   EXPECT_THAT(FindFlag(*spec, "chronic")->all, ElementsAre("support_2012", "support_2013"));
@@ -836,56 +840,57 @@ TEST(ShippedSpecTest, AlmeloSpecDescribesTheWholeStudy) {
 
   // Cost items and their unit costs as synth.md states them.
   EXPECT_EQ(spec->cost_items.size(), 26u);
-  absl::StatusOr<PriceTable> prices = ShippedPrices();
+  absl::StatusOr<analysis::PriceTable> prices = ShippedPrices();
   ASSERT_TRUE(prices.ok()) << prices.status();
-  EXPECT_TRUE(CheckSpecPrices(*spec, *prices, "almelo-mpg.yaml").ok());
+  EXPECT_TRUE(analysis::CheckSpecPrices(*spec, *prices, "almelo-mpg.yaml").ok());
   EXPECT_NEAR(UnitCost(*FindItem(*spec, "ww"), *prices), 26956.90, 1e-6);
   EXPECT_NEAR(UnitCost(*FindItem(*spec, "bijstand"), *prices), 18969.89, 1e-6);
   EXPECT_NEAR(UnitCost(*FindItem(*spec, "disability"), *prices), 13789.00, 1e-6);
   EXPECT_NEAR(UnitCost(*FindItem(*spec, "other_social"), *prices), 15646.00, 1e-6);
   EXPECT_NEAR(UnitCost(*FindItem(*spec, "foster_care"), *prices), 17.91 + 16.76, 1e-6);
-  EXPECT_EQ(FindItem(*spec, "foster_care")->volume, CostItemSpec::Volume::kDaysInYear);
-  EXPECT_EQ(FindItem(*spec, "low_income")->volume, CostItemSpec::Volume::kUnits);
-  const CostItemSpec* ggz = FindItem(*spec, "ggz_basic_and_specialist");
+  EXPECT_EQ(FindItem(*spec, "foster_care")->volume, analysis::CostItemSpec::Volume::kDaysInYear);
+  EXPECT_EQ(FindItem(*spec, "low_income")->volume, analysis::CostItemSpec::Volume::kUnits);
+  const analysis::CostItemSpec* ggz = FindItem(*spec, "ggz_basic_and_specialist");
   ASSERT_NE(ggz, nullptr);
-  EXPECT_EQ(ggz->volume, CostItemSpec::Volume::kAmount);
+  EXPECT_EQ(ggz->volume, analysis::CostItemSpec::Volume::kAmount);
   EXPECT_EQ(ggz->amount_attribute, "kosten");
   int crime_items = 0;
-  for (const CostItemSpec& item : spec->cost_items) {
+  for (const analysis::CostItemSpec& item : spec->cost_items) {
     if (item.name.starts_with("crime_")) {
       ++crime_items;
       EXPECT_THAT(item.prices, ElementsAre(item.name));
-      EXPECT_EQ(FindIndicator(*spec, item.indicator)->members, MemberScope::kAny);
+      EXPECT_EQ(FindIndicator(*spec, item.indicator)->members, analysis::MemberScope::kAny);
     }
   }
   EXPECT_EQ(crime_items, 10);
 }
 
 TEST(ShippedSpecTest, CohortMonitorSpec) {
-  absl::StatusOr<AnalysisSpec> spec =
-      ParseAnalysisSpec(ReadSourceFile("analyses/cohort-monitor.yaml"), "cohort-monitor.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(
+      ReadSourceFile("analyses/cohort-monitor.yaml"), "cohort-monitor.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
   std::vector<std::string> types;
-  for (const HouseholdTypeSpec& t : spec->household_types) types.push_back(t.name);
+  for (const analysis::HouseholdTypeSpec& t : spec->household_types) types.push_back(t.name);
   EXPECT_THAT(types, ElementsAre("single", "couple_or_more", "one_parent", "two_parents"));
   EXPECT_EQ(spec->household_types[1].adults.min, 2);
   EXPECT_EQ(spec->household_types[1].children.max, 0);
   EXPECT_THAT(spec->populations.at("cohort").all, ElementsAre("in_cohort"));
-  const IndicatorSpec* cohort = FindIndicator(*spec, "in_cohort");
+  const analysis::IndicatorSpec* cohort = FindIndicator(*spec, "in_cohort");
   EXPECT_EQ(cohort->dataset, "wijkteam");
-  EXPECT_EQ(cohort->period.kind, PeriodKind::kSpell);
+  EXPECT_EQ(cohort->period.kind, analysis::PeriodKind::kSpell);
   EXPECT_EQ(FindIndicator(*spec, "eviction_notice")->dataset, "woningcorporatie");
-  EXPECT_EQ(FindIndicator(*spec, "eviction_notice")->period.kind, PeriodKind::kDateIn);
+  EXPECT_EQ(FindIndicator(*spec, "eviction_notice")->period.kind, analysis::PeriodKind::kDateIn);
 
   ASSERT_EQ(spec->tables.size(), 2u);
-  EXPECT_EQ(spec->tables[0].rows, Dimension::kHouseholdType);
+  EXPECT_EQ(spec->tables[0].rows, analysis::Dimension::kHouseholdType);
   EXPECT_THAT(ColumnLabels(spec->tables[0]), ElementsAre("households_N", "eviction_notice", "ots",
                                                          "out_of_home", "crime_suspect"));
   EXPECT_TRUE(spec->tables[1].by_payer);
   EXPECT_EQ(spec->tables[1].cost_columns.size(), 5u);
 
   std::map<std::string, std::set<std::string>> by_payer;
-  for (const CostItemSpec& item : spec->cost_items) by_payer[item.payer].insert(item.name);
+  for (const analysis::CostItemSpec& item : spec->cost_items)
+    by_payer[item.payer].insert(item.name);
   EXPECT_THAT(by_payer["municipality"],
               ElementsAre("bijstand", "foster_care", "low_income", "youth_ambulant",
                           "youth_day_treatment", "youth_residential"));
@@ -894,16 +899,16 @@ TEST(ShippedSpecTest, CohortMonitorSpec) {
                                                "awbz_psychosocial", "ggz_basic_and_specialist"));
   EXPECT_EQ(by_payer["justice"].size(), 13u);
   EXPECT_EQ(by_payer.size(), 4u);
-  absl::StatusOr<PriceTable> prices = ShippedPrices();
+  absl::StatusOr<analysis::PriceTable> prices = ShippedPrices();
   ASSERT_TRUE(prices.ok()) << prices.status();
-  EXPECT_TRUE(CheckSpecPrices(*spec, *prices, "cohort-monitor.yaml").ok());
+  EXPECT_TRUE(analysis::CheckSpecPrices(*spec, *prices, "cohort-monitor.yaml").ok());
 }
 
 // ---------------------------------------------------------------------------------------------
 // Prices.
 
 TEST(PricesTest, ParsesTheShippedFile) {
-  absl::StatusOr<PriceTable> prices = ShippedPrices();
+  absl::StatusOr<analysis::PriceTable> prices = ShippedPrices();
   ASSERT_TRUE(prices.ok()) << prices.status();
   EXPECT_EQ(prices->items.size(), 31u);
   EXPECT_DOUBLE_EQ(*prices->items.at("ww_benefit").price, 24700.90);
@@ -914,7 +919,7 @@ TEST(PricesTest, ParsesTheShippedFile) {
 }
 
 TEST(PricesTest, ReadsQuotingBomCrlfAndAnyColumnOrder) {
-  absl::StatusOr<PriceTable> prices = ParsePrices(
+  absl::StatusOr<analysis::PriceTable> prices = analysis::ParsePrices(
       "\xEF\xBB\xBFnote,price_eur_2014,unit,cost_item\r\n"
       "\"a, b\",12.5,per day,x\r\n"
       "\r\n"
@@ -965,7 +970,7 @@ TEST(PricesTest, RejectsMalformedFilesNamingLineAndColumn) {
   };
   for (const BadPrices& c : cases) {
     SCOPED_TRACE(c.what);
-    absl::StatusOr<PriceTable> prices = ParsePrices(c.csv, "p.csv");
+    absl::StatusOr<analysis::PriceTable> prices = analysis::ParsePrices(c.csv, "p.csv");
     ASSERT_FALSE(prices.ok());
     EXPECT_EQ(prices.status().code(), absl::StatusCode::kInvalidArgument);
     for (const char* text : c.expect) EXPECT_THAT(Message(prices.status()), HasSubstr(text));
@@ -973,23 +978,23 @@ TEST(PricesTest, RejectsMalformedFilesNamingLineAndColumn) {
 }
 
 TEST(PricesTest, ChecksThePricesASpecNames) {
-  absl::StatusOr<PriceTable> prices = ShippedPrices();
+  absl::StatusOr<analysis::PriceTable> prices = ShippedPrices();
   ASSERT_TRUE(prices.ok()) << prices.status();
-  absl::StatusOr<AnalysisSpec> spec = ParseAnalysisSpec(kBase, "t.yaml");
+  absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(kBase, "t.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
-  EXPECT_TRUE(CheckSpecPrices(*spec, *prices, "t.yaml").ok());
+  EXPECT_TRUE(analysis::CheckSpecPrices(*spec, *prices, "t.yaml").ok());
 
   std::string yaml = Replace(kBase, "prices: [youth_residential]", "prices: [youth_residentail]");
-  spec = ParseAnalysisSpec(yaml, "t.yaml");
+  spec = analysis::ParseAnalysisSpec(yaml, "t.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
-  absl::Status status = CheckSpecPrices(*spec, *prices, "t.yaml");
+  absl::Status status = analysis::CheckSpecPrices(*spec, *prices, "t.yaml");
   EXPECT_THAT(Message(status), StartsWith("t.yaml:29: costs.items.youth.prices:"));
   EXPECT_THAT(Message(status), HasSubstr("'youth_residentail' is not in the prices file"));
 
   yaml = Replace(kBase, "price: bijstand_benefit", "price: ggz_basic_and_specialist");
-  spec = ParseAnalysisSpec(yaml, "t.yaml");
+  spec = analysis::ParseAnalysisSpec(yaml, "t.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
-  status = CheckSpecPrices(*spec, *prices, "t.yaml");
+  status = analysis::CheckSpecPrices(*spec, *prices, "t.yaml");
   EXPECT_THAT(Message(status), StartsWith("t.yaml:31: costs.sensitivity[0].price:"));
   EXPECT_THAT(Message(status), HasSubstr("has no price"));
 }

@@ -30,7 +30,7 @@
 namespace koppel {
 namespace {
 
-using Row = PerturbationTable::Row;
+using Row = analysis::PerturbationTable::Row;
 
 // Lines 1..8. Count 1 and every count >= 2 get noise -1, 0 or +1 with p 0.25, 0.5, 0.25.
 constexpr char kValid[] =
@@ -53,14 +53,16 @@ std::string ValidWithLine(int line, const std::string& replacement) {
 }
 
 std::string ParseError(std::string_view csv) {
-  absl::StatusOr<PerturbationTable> table = PerturbationTable::Parse(csv, "t.csv");
+  absl::StatusOr<analysis::PerturbationTable> table =
+      analysis::PerturbationTable::Parse(csv, "t.csv");
   if (table.ok()) return "parsed";
   EXPECT_EQ(table.status().code(), absl::StatusCode::kInvalidArgument);
   return std::string(table.status().message());
 }
 
-PerturbationTable MustParse(std::string_view csv) {
-  absl::StatusOr<PerturbationTable> table = PerturbationTable::Parse(csv, "t.csv");
+analysis::PerturbationTable MustParse(std::string_view csv) {
+  absl::StatusOr<analysis::PerturbationTable> table =
+      analysis::PerturbationTable::Parse(csv, "t.csv");
   if (!table.ok()) {
     std::fprintf(stderr, "a table the test needs does not parse: %s\n",
                  table.status().ToString().c_str());
@@ -105,7 +107,7 @@ struct Moments {
 };
 
 // Sum of p, mean and second moment of the noise of every row group.
-std::map<int64_t, Moments> MomentsByCount(const PerturbationTable& table) {
+std::map<int64_t, Moments> MomentsByCount(const analysis::PerturbationTable& table) {
   std::map<int64_t, Moments> moments;
   for (const Row& row : table.rows()) {
     Moments& m = moments[row.i];
@@ -117,7 +119,7 @@ std::map<int64_t, Moments> MomentsByCount(const PerturbationTable& table) {
 }
 
 TEST(PerturbationTableParse, AcceptsTheSasExport) {
-  PerturbationTable table = MustParse(kValid);
+  analysis::PerturbationTable table = MustParse(kValid);
   EXPECT_EQ(table.max_i(), 2);
   EXPECT_EQ(table.max_noise(), 1);
   EXPECT_EQ(table.blocked_up_to(), 0);
@@ -137,7 +139,7 @@ TEST(PerturbationTableParse, AcceptsCommasTypeColumnQuotesBomCrlfPaddingAndOther
       "all,2.5e-01, 1,0,0.25,-1,0.00000000\r\n"
       "all,.75, 1,1,5E-1, 0,0.25\r\n"
       "all,1.00000000, 1,2,0.25, +1,0.75\r\n";
-  PerturbationTable table = MustParse(csv);
+  analysis::PerturbationTable table = MustParse(csv);
   EXPECT_EQ(table.max_i(), 1);
   EXPECT_EQ(table.max_noise(), 1);
   EXPECT_EQ(table.sha256(), HexSha256(csv));
@@ -252,19 +254,19 @@ TEST(PerturbationTableParse, RefusesMalformedTables) {
 
 TEST(PerturbationTableParse, RefusesMoreThanTheRowLimit) {
   std::string csv = "i;j;p;v;p_int_lb;p_int_ub\n";
-  for (size_t i = 0; i <= PerturbationTable::kMaxRows; ++i) {
+  for (size_t i = 0; i <= analysis::PerturbationTable::kMaxRows; ++i) {
     absl::StrAppend(&csv, i, ";", i, ";1;0;0;1\n");
   }
   EXPECT_EQ(ParseError(csv), "t.csv:10002:1: more than 10000 rows");
   // Exactly the limit is fine.
   csv.resize(csv.rfind("\n10000;") + 1);
-  PerturbationTable table = MustParse(csv);
+  analysis::PerturbationTable table = MustParse(csv);
   EXPECT_EQ(table.max_i(), 9999);
   EXPECT_EQ(table.max_noise(), 0);
 }
 
 TEST(PerturbationTablePerturb, KeysAtIntervalEdges) {
-  PerturbationTable table = MustParse(kValid);
+  analysis::PerturbationTable table = MustParse(kValid);
   // u = key / 2^32 exactly at a cut belongs to the row above it.
   EXPECT_EQ(table.Perturb(1, 0), 0);
   EXPECT_EQ(table.Perturb(1, kQuarter - 1), 0);
@@ -282,14 +284,14 @@ TEST(PerturbationTablePerturb, KeysAtIntervalEdges) {
   EXPECT_EQ(table.Perturb(0, UINT32_MAX), 0);
 
   // A cut that is not a multiple of 2^-32: ceil(0.66666667 * 2^32) = 2863311545.
-  PerturbationTable thirds = MustParse(
+  analysis::PerturbationTable thirds = MustParse(
       "i;j;p;v;p_int_lb;p_int_ub\n0;0;1;0;0;1\n"
       "1;0;0.66666667;-1;0.00000000;0.66666667\n1;3;0.33333333;2;0.66666667;1.00000000\n");
   EXPECT_EQ(thirds.Perturb(1, 2863311544u), 0);
   EXPECT_EQ(thirds.Perturb(1, 2863311545u), 3);
 
   // A row with p = 0 is never chosen, not even at its own bound, and does not count as noise.
-  PerturbationTable empty_row = MustParse(
+  analysis::PerturbationTable empty_row = MustParse(
       "i;j;p;v;p_int_lb;p_int_ub\n0;0;1;0;0;1\n"
       "1;0;0.5;-1;0;0.5\n1;2;0;1;0.5;0.5\n1;3;0.5;2;0.5;1\n1;6;0;5;1;1\n");
   EXPECT_EQ(empty_row.Perturb(1, (uint32_t{1} << 31) - 1), 0);
@@ -299,7 +301,7 @@ TEST(PerturbationTablePerturb, KeysAtIntervalEdges) {
   EXPECT_EQ(empty_row.blocked_up_to(), 0);  // count 2 becomes 1 with a key below 2^31
 
   // A last bound a little below 1 still covers every key.
-  PerturbationTable short_top = MustParse(
+  analysis::PerturbationTable short_top = MustParse(
       "i;j;p;v;p_int_lb;p_int_ub\n0;0;1;0;0;1\n1;0;0.5;-1;0;0.5\n1;2;0.4999995;1;0.5;0.9999995\n");
   EXPECT_EQ(short_top.Perturb(1, UINT32_MAX), 2);
   EXPECT_EQ(short_top.Perturb(5, UINT32_MAX), 6);
@@ -307,7 +309,7 @@ TEST(PerturbationTablePerturb, KeysAtIntervalEdges) {
 
 TEST(PerturbationTablePerturb, BlockedUpToCountsTheCountsAboveImax) {
   // Count 1 is published as 0 or 3, but count 2 (taking imax=1's noise) can become 1.
-  PerturbationTable table = MustParse(
+  analysis::PerturbationTable table = MustParse(
       "i;j;p;v;p_int_lb;p_int_ub\n0;0;1;0;0;1\n1;0;0.66666667;-1;0;0.66666667\n"
       "1;3;0.33333333;2;0.66666667;1\n");
   EXPECT_EQ(table.blocked_up_to(), 0);
@@ -315,8 +317,8 @@ TEST(PerturbationTablePerturb, BlockedUpToCountsTheCountsAboveImax) {
 }
 
 TEST(PerturbationTablePerturb, IsDeterministic) {
-  const PerturbationTable& table = PerturbationTable::Default();
-  PerturbationTable again =
+  const analysis::PerturbationTable& table = analysis::PerturbationTable::Default();
+  analysis::PerturbationTable again =
       MustParse(ReadFile(KOPPEL_SOURCE_DIR "/linker/analysis/ptable_default.csv"));
   std::mt19937 random(7);
   for (int n = 0; n < 20000; ++n) {
@@ -330,16 +332,16 @@ TEST(PerturbationTablePerturb, IsDeterministic) {
 
 TEST(DefaultPerturbationTable, IsTheCommittedFileAndReproducible) {
   const std::string file = ReadFile(KOPPEL_SOURCE_DIR "/linker/analysis/ptable_default.csv");
-  const PerturbationTable& table = PerturbationTable::Default();
+  const analysis::PerturbationTable& table = analysis::PerturbationTable::Default();
   EXPECT_EQ(table.sha256(), HexSha256(file));
-  EXPECT_EQ(&table, &PerturbationTable::Default());
+  EXPECT_EQ(&table, &analysis::PerturbationTable::Default());
   auto [status, generated] = MakePtable("-D 3 -V 2 --js 2");
   EXPECT_EQ(status, 0);
   EXPECT_EQ(generated, file) << "regenerate with scripts/make-ptable -D 3 -V 2 --js 2";
 }
 
 TEST(DefaultPerturbationTable, HasTheDocumentedProperties) {
-  const PerturbationTable& table = PerturbationTable::Default();
+  const analysis::PerturbationTable& table = analysis::PerturbationTable::Default();
   EXPECT_EQ(table.max_i(), 6);  // D + js + 1
   EXPECT_EQ(table.max_noise(), 3);
   EXPECT_EQ(table.blocked_up_to(), 2);
@@ -383,7 +385,7 @@ TEST(DefaultPerturbationTable, HasTheDocumentedProperties) {
 }
 
 TEST(DefaultPerturbationTable, NoiseOverManyKeysFollowsTheTable) {
-  const PerturbationTable& table = PerturbationTable::Default();
+  const analysis::PerturbationTable& table = analysis::PerturbationTable::Default();
   constexpr int kKeys = 200000;
   std::mt19937 random(20240611);
   std::vector<uint32_t> keys(kKeys);
@@ -410,13 +412,13 @@ TEST(DefaultPerturbationTable, NoiseOverManyKeysFollowsTheTable) {
 TEST(DefaultPerturbationTable, CellKeysAreOrderFree) {
   absl::StatusOr<Secret> data_key = Secret::Random(32);
   ASSERT_TRUE(data_key.ok());
-  absl::StatusOr<RecordKeys> keys = RecordKeys::Create(*data_key);
+  absl::StatusOr<analysis::RecordKeys> keys = analysis::RecordKeys::Create(*data_key);
   ASSERT_TRUE(keys.ok()) << keys.status();
   uint32_t forward = 0, backward = 0;
   for (int h = 0; h < 12; ++h) forward += keys->Of(absl::StrCat("household-", h));
   for (int h = 11; h >= 0; --h) backward += keys->Of(absl::StrCat("household-", h));
   EXPECT_EQ(forward, backward);
-  const PerturbationTable& table = PerturbationTable::Default();
+  const analysis::PerturbationTable& table = analysis::PerturbationTable::Default();
   EXPECT_EQ(table.Perturb(12, forward), table.Perturb(12, backward));
 }
 
@@ -427,7 +429,7 @@ TEST(RecordKeys, KnownAnswer) {
   for (size_t k = 0; k < bytes.size(); ++k) bytes[k] = static_cast<uint8_t>(k);
   absl::StatusOr<Secret> data_key = Secret::FromBytes(bytes);
   ASSERT_TRUE(data_key.ok());
-  absl::StatusOr<RecordKeys> keys = RecordKeys::Create(*data_key);
+  absl::StatusOr<analysis::RecordKeys> keys = analysis::RecordKeys::Create(*data_key);
   ASSERT_TRUE(keys.ok()) << keys.status();
   EXPECT_EQ(keys->Of("household-1"), 0x89b78fccu);
   EXPECT_EQ(keys->Of(""), 0x60a069bfu);
@@ -438,9 +440,9 @@ TEST(RecordKeys, DeterministicAndDistinct) {
   absl::StatusOr<Secret> key_a = Secret::Random(32);
   absl::StatusOr<Secret> key_b = Secret::Random(32);
   ASSERT_TRUE(key_a.ok() && key_b.ok());
-  absl::StatusOr<RecordKeys> a = RecordKeys::Create(*key_a);
-  absl::StatusOr<RecordKeys> a_again = RecordKeys::Create(*key_a);
-  absl::StatusOr<RecordKeys> b = RecordKeys::Create(*key_b);
+  absl::StatusOr<analysis::RecordKeys> a = analysis::RecordKeys::Create(*key_a);
+  absl::StatusOr<analysis::RecordKeys> a_again = analysis::RecordKeys::Create(*key_a);
+  absl::StatusOr<analysis::RecordKeys> b = analysis::RecordKeys::Create(*key_b);
   ASSERT_TRUE(a.ok() && a_again.ok() && b.ok());
   std::set<uint32_t> distinct;
   int same_under_b = 0;
@@ -463,7 +465,7 @@ TEST(RecordKeys, RoughlyUniform) {
   bytes[0] = 42;
   absl::StatusOr<Secret> data_key = Secret::FromBytes(bytes);
   ASSERT_TRUE(data_key.ok());
-  absl::StatusOr<RecordKeys> keys = RecordKeys::Create(*data_key);
+  absl::StatusOr<analysis::RecordKeys> keys = analysis::RecordKeys::Create(*data_key);
   ASSERT_TRUE(keys.ok());
   constexpr int kTokens = 64000;
   std::array<int, 16> high{}, low{};
@@ -487,7 +489,8 @@ TEST(RecordKeys, RoughlyUniform) {
 TEST(MakePtable, OtherParametersGiveAValidTable) {
   auto [status, csv] = MakePtable("-D 2 -V 1 --js 0");
   ASSERT_EQ(status, 0);
-  absl::StatusOr<PerturbationTable> table = PerturbationTable::Parse(csv, "make-ptable");
+  absl::StatusOr<analysis::PerturbationTable> table =
+      analysis::PerturbationTable::Parse(csv, "make-ptable");
   ASSERT_TRUE(table.ok()) << table.status();
   EXPECT_EQ(table->max_i(), 2);  // D when js = 0
   EXPECT_EQ(table->max_noise(), 2);

@@ -35,7 +35,47 @@ TEST(ParseIsoDayTest, TakesTheYearsItIsGiven) {
 TEST(ParseIsoDayTest, AgreesWithTheDayCountOfBatches) {
   const std::optional<absl::CivilDay> day = ParseIsoDay("2014-03-07");
   ASSERT_TRUE(day.has_value());
-  EXPECT_EQ(*day - absl::CivilDay(1970, 1, 1), DaysSinceEpoch(Date{2014, 3, 7}));
+  EXPECT_EQ(*day - absl::CivilDay(1970, 1, 1), DaysSinceEpoch(absl::CivilDay(2014, 3, 7)));
+}
+
+// The day count batches carry is absl's own day arithmetic, both ways, on every day of the years
+// a date can be written in.
+TEST(DaysSinceEpochTest, IsAbslDayArithmeticFrom0001To9999) {
+  constexpr absl::CivilDay kEpoch(1970, 1, 1);
+  int mismatches = 0;
+  for (absl::CivilDay day(1, 1, 1); day <= absl::CivilDay(9999, 12, 31); ++day) {
+    const int days = static_cast<int>(day - kEpoch);
+    const bool agree = DaysSinceEpoch(day) == days && DayFromDays(days) == day &&
+                       DaysFromCivil(static_cast<int>(day.year()), day.month(), day.day()) == days;
+    if (!agree && ++mismatches <= 5) ADD_FAILURE() << "disagrees on " << day;
+  }
+  EXPECT_EQ(mismatches, 0);
+}
+
+TEST(DaysSinceEpochTest, CountsFromTheFirstOf1970) {
+  EXPECT_EQ(DaysSinceEpoch(absl::CivilDay(1970, 1, 1)), 0);
+  EXPECT_EQ(DaysSinceEpoch(absl::CivilDay(1970, 1, 2)), 1);
+  EXPECT_EQ(DaysSinceEpoch(absl::CivilDay(1969, 12, 31)), -1);
+  EXPECT_EQ(DayFromDays(-1), absl::CivilDay(1969, 12, 31));
+  EXPECT_EQ(DayFromDays(16435), absl::CivilDay(2014, 12, 31));
+}
+
+TEST(AgeOnTest, CountsCompletedYears) {
+  const absl::CivilDay birth(1996, 12, 31);
+  EXPECT_EQ(AgeOn(birth, absl::CivilDay(2014, 12, 30)), 17);
+  EXPECT_EQ(AgeOn(birth, absl::CivilDay(2014, 12, 31)), 18);
+  EXPECT_EQ(AgeOn(absl::CivilDay(2000, 2, 29), absl::CivilDay(2018, 2, 28)), 17);
+  EXPECT_EQ(AgeOn(absl::CivilDay(2000, 2, 29), absl::CivilDay(2018, 3, 1)), 18);
+  EXPECT_EQ(AgeOn(birth, birth), 0);
+}
+
+TEST(FormatDateTest, WritesADayInAPattern) {
+  const absl::CivilDay day(2013, 2, 5);
+  EXPECT_EQ(FormatDate(day, "dd-mm-yyyy"), "05-02-2013");
+  EXPECT_EQ(FormatDate(day, "d/m/yyyy"), "5/2/2013");
+  EXPECT_EQ(IsoDate(day), "2013-02-05");
+  EXPECT_EQ(IsoDate(absl::CivilDay(1, 1, 1)), "0001-01-01");
+  EXPECT_EQ(FormatDate(2013, 2, 31, "dd-mm-yyyy"), "31-02-2013");  // written as asked
 }
 
 }  // namespace

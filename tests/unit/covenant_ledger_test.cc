@@ -16,7 +16,7 @@ TEST(CovenantLedgerTest, VersionsOnlyMoveForwardAndEndedStaysEnded) {
   test::TempDir dir;
   const std::filesystem::path path = dir.path() / "covenants.json";
   {
-    auto ledger = CovenantLedger::Open(path, /*first_start=*/true);
+    auto ledger = policy::CovenantLedger::Open(path, /*first_start=*/true);
     ASSERT_TRUE(ledger.ok()) << ledger.status();
     EXPECT_TRUE((*ledger)->Admit("c", 1, "aa", {"k1"}).ok());
     EXPECT_TRUE((*ledger)->Admit("c", 1, "aa", {"k1"}).ok());  // the same file again
@@ -25,7 +25,8 @@ TEST(CovenantLedgerTest, VersionsOnlyMoveForwardAndEndedStaysEnded) {
     EXPECT_TRUE(absl::StrContains(changed.message(), "needs a new version number")) << changed;
     EXPECT_TRUE((*ledger)->Admit("c", 2, "cc", {"k1", "k2"}).ok());
   }
-  auto ledger = CovenantLedger::Open(path, /*first_start=*/true);  // remembered across restarts
+  auto ledger =
+      policy::CovenantLedger::Open(path, /*first_start=*/true);  // remembered across restarts
   ASSERT_TRUE(ledger.ok());
   absl::Status rollback = (*ledger)->Admit("c", 1, "aa", {"k1"});
   EXPECT_TRUE(absl::StrContains(rollback.message(), "superseded by version 2")) << rollback;
@@ -33,7 +34,7 @@ TEST(CovenantLedgerTest, VersionsOnlyMoveForwardAndEndedStaysEnded) {
   EXPECT_EQ((*ledger)->PendingDeletion(), std::vector<std::string>{"c"});
   ASSERT_TRUE((*ledger)->MarkDeleted("c").ok());
   EXPECT_TRUE((*ledger)->PendingDeletion().empty());
-  auto reopened = CovenantLedger::Open(path, /*first_start=*/true);
+  auto reopened = policy::CovenantLedger::Open(path, /*first_start=*/true);
   ASSERT_TRUE(reopened.ok());
   absl::Status revived = (*reopened)->Admit("c", 3, "dd", {"k1", "k2"});
   EXPECT_TRUE(absl::StrContains(revived.message(), "ended at 2027-01-15T08:00:00Z (done)"))
@@ -43,7 +44,7 @@ TEST(CovenantLedgerTest, VersionsOnlyMoveForwardAndEndedStaysEnded) {
 
 TEST(CovenantLedgerTest, ANewVersionKeepsTheOfficersWhoSignedTheOld) {
   test::TempDir dir;
-  auto ledger = CovenantLedger::Open(dir.path() / "covenants.json", /*first_start=*/true);
+  auto ledger = policy::CovenantLedger::Open(dir.path() / "covenants.json", /*first_start=*/true);
   ASSERT_TRUE(ledger.ok());
   ASSERT_TRUE((*ledger)->Admit("c", 1, "aa", {"k1", "k2"}).ok());
   // Version 2 signed only by an officer of its own choosing: refused.
@@ -56,7 +57,7 @@ TEST(CovenantLedgerTest, ANewVersionKeepsTheOfficersWhoSignedTheOld) {
 
 TEST(CovenantLedgerTest, AMissingLedgerIsRefusedAfterTheFirstStart) {
   test::TempDir dir;
-  auto ledger = CovenantLedger::Open(dir.path() / "covenants.json", /*first_start=*/false);
+  auto ledger = policy::CovenantLedger::Open(dir.path() / "covenants.json", /*first_start=*/false);
   ASSERT_FALSE(ledger.ok());
   EXPECT_TRUE(absl::IsDataLoss(ledger.status()));
   EXPECT_TRUE(absl::StrContains(ledger.status().message(), "restore the ledger"));
@@ -66,7 +67,7 @@ TEST(CovenantLedgerTest, ACorruptLedgerIsRefusedNotReset) {
   test::TempDir dir;
   const std::filesystem::path path = dir.path() / "covenants.json";
   test::WriteFile(path, "{\"covenants\": {\"c\": {\"version\": \"one\"}}}");
-  auto ledger = CovenantLedger::Open(path, /*first_start=*/true);
+  auto ledger = policy::CovenantLedger::Open(path, /*first_start=*/true);
   ASSERT_FALSE(ledger.ok());
   EXPECT_TRUE(absl::IsDataLoss(ledger.status()));
   EXPECT_TRUE(absl::StrContains(ledger.status().message(), path.string()));

@@ -66,17 +66,18 @@ class CovenantSignatureTest : public ::testing::Test {
     WriteFile(path_, yaml_);
   }
 
-  SignatureFile ReadSig() {
-    absl::StatusOr<SignatureFile> sig = ParseSignatureFile(ReadFile(SignaturePath(path_)), "sig");
+  policy::SignatureFile ReadSig() {
+    absl::StatusOr<policy::SignatureFile> sig =
+        policy::ParseSignatureFile(ReadFile(policy::SignaturePath(path_)), "sig");
     EXPECT_TRUE(sig.ok()) << sig.status();
-    return sig.ok() ? *sig : SignatureFile{};
+    return sig.ok() ? *sig : policy::SignatureFile{};
   }
-  void WriteSig(const SignatureFile& sig) {
-    WriteFile(SignaturePath(path_), FormatSignatureFile(sig));
+  void WriteSig(const policy::SignatureFile& sig) {
+    WriteFile(policy::SignaturePath(path_), policy::FormatSignatureFile(sig));
   }
   void SignBoth() {
-    ASSERT_TRUE(SignCovenantFile(path_, po_a_.secret_key).ok());
-    ASSERT_TRUE(SignCovenantFile(path_, po_b_.secret_key).ok());
+    ASSERT_TRUE(policy::SignCovenantFile(path_, po_a_.secret_key).ok());
+    ASSERT_TRUE(policy::SignCovenantFile(path_, po_b_.secret_key).ok());
   }
 
   TempDir dir_;
@@ -88,7 +89,7 @@ class CovenantSignatureTest : public ::testing::Test {
 };
 
 TEST_F(CovenantSignatureTest, UnsignedCovenantIsRefused) {
-  absl::StatusOr<SignedCovenant> loaded = LoadSignedCovenant(path_);
+  absl::StatusOr<policy::SignedCovenant> loaded = policy::LoadSignedCovenant(path_);
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("is not signed"));
@@ -97,11 +98,12 @@ TEST_F(CovenantSignatureTest, UnsignedCovenantIsRefused) {
 }
 
 TEST_F(CovenantSignatureTest, OneOfTwoOfficersIsNotEnough) {
-  absl::StatusOr<SignatureReview> review = SignCovenantFile(path_, po_a_.secret_key);
+  absl::StatusOr<policy::SignatureReview> review =
+      policy::SignCovenantFile(path_, po_a_.secret_key);
   ASSERT_TRUE(review.ok()) << review.status();
   EXPECT_THAT(review->valid, ElementsAre("po-a"));
   EXPECT_THAT(review->missing, ElementsAre("po-b"));
-  absl::StatusOr<SignedCovenant> loaded = LoadSignedCovenant(path_);
+  absl::StatusOr<policy::SignedCovenant> loaded = policy::LoadSignedCovenant(path_);
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(loaded.status().message()),
@@ -110,16 +112,16 @@ TEST_F(CovenantSignatureTest, OneOfTwoOfficersIsNotEnough) {
 
 TEST_F(CovenantSignatureTest, BothOfficersSignedLoads) {
   SignBoth();
-  absl::StatusOr<SignedCovenant> loaded = LoadSignedCovenant(path_);
+  absl::StatusOr<policy::SignedCovenant> loaded = policy::LoadSignedCovenant(path_);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ(loaded->covenant.id, "test-covenant");
   EXPECT_THAT(loaded->signed_by, ElementsAre("po-a", "po-b"));
-  EXPECT_EQ(loaded->sha256, CovenantSha256Hex(yaml_));
+  EXPECT_EQ(loaded->sha256, policy::CovenantSha256Hex(yaml_));
   EXPECT_EQ(loaded->path, path_);
   // Signing again replaces the officer's entry rather than adding one.
-  ASSERT_TRUE(SignCovenantFile(path_, po_a_.secret_key).ok());
+  ASSERT_TRUE(policy::SignCovenantFile(path_, po_a_.secret_key).ok());
   EXPECT_EQ(ReadSig().signatures.size(), 2u);
-  EXPECT_TRUE(LoadSignedCovenant(path_).ok());
+  EXPECT_TRUE(policy::LoadSignedCovenant(path_).ok());
 }
 
 TEST_F(CovenantSignatureTest, EditedCovenantIsRefusedAndSigningAgainNeedsRestart) {
@@ -129,33 +131,34 @@ TEST_F(CovenantSignatureTest, EditedCovenantIsRefusedAndSigningAgainNeedsRestart
   ASSERT_NE(at, std::string::npos);
   edited[at] = 'B';
   WriteFile(path_, edited);
-  absl::StatusOr<SignedCovenant> loaded = LoadSignedCovenant(path_);
+  absl::StatusOr<policy::SignedCovenant> loaded = policy::LoadSignedCovenant(path_);
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("changed after it was signed"));
   EXPECT_THAT(std::string(loaded.status().message()),
               HasSubstr("every officer must sign it again"));
 
-  absl::StatusOr<SignatureReview> refused = SignCovenantFile(path_, po_a_.secret_key);
+  absl::StatusOr<policy::SignatureReview> refused =
+      policy::SignCovenantFile(path_, po_a_.secret_key);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("po-a, po-b"));
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("--restart"));
 
-  ASSERT_TRUE(SignCovenantFile(path_, po_a_.secret_key, {.restart = true}).ok());
-  EXPECT_THAT(std::string(LoadSignedCovenant(path_).status().message()),
+  ASSERT_TRUE(policy::SignCovenantFile(path_, po_a_.secret_key, {.restart = true}).ok());
+  EXPECT_THAT(std::string(policy::LoadSignedCovenant(path_).status().message()),
               HasSubstr("not signed by po-b"));
-  ASSERT_TRUE(SignCovenantFile(path_, po_b_.secret_key).ok());
-  EXPECT_TRUE(LoadSignedCovenant(path_).ok());
+  ASSERT_TRUE(policy::SignCovenantFile(path_, po_b_.secret_key).ok());
+  EXPECT_TRUE(policy::LoadSignedCovenant(path_).ok());
 }
 
 TEST_F(CovenantSignatureTest, SignatureSwappedBetweenOfficersIsRefused) {
   SignBoth();
-  SignatureFile sig = ReadSig();
+  policy::SignatureFile sig = ReadSig();
   ASSERT_EQ(sig.signatures.size(), 2u);
   std::swap(sig.signatures[0].signature, sig.signatures[1].signature);
   WriteSig(sig);
-  absl::StatusOr<SignedCovenant> loaded = LoadSignedCovenant(path_);
+  absl::StatusOr<policy::SignedCovenant> loaded = policy::LoadSignedCovenant(path_);
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("does not verify"));
@@ -165,14 +168,15 @@ TEST_F(CovenantSignatureTest, SignatureSwappedBetweenOfficersIsRefused) {
   std::swap(sig.signatures[0].signature, sig.signatures[1].signature);
   std::swap(sig.signatures[0].officer, sig.signatures[1].officer);
   WriteSig(sig);
-  loaded = LoadSignedCovenant(path_);
+  loaded = policy::LoadSignedCovenant(path_);
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("made with the key of"));
 }
 
 TEST_F(CovenantSignatureTest, KeyOfNoOfficerIsRefused) {
-  absl::StatusOr<SignatureReview> refused = SignCovenantFile(path_, stranger_.secret_key);
+  absl::StatusOr<policy::SignatureReview> refused =
+      policy::SignCovenantFile(path_, stranger_.secret_key);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_THAT(std::string(refused.status().message()),
@@ -180,11 +184,11 @@ TEST_F(CovenantSignatureTest, KeyOfNoOfficerIsRefused) {
                         "listed: po-a (Gemeente A), po-b (Gemeente B)"));
 
   SignBoth();
-  SignatureFile sig = ReadSig();
+  policy::SignatureFile sig = ReadSig();
   sig.signatures[1].public_key = stranger_.public_hex;
   sig.signatures[1].signature = RawCovenantSignature(stranger_.secret_key, yaml_);
   WriteSig(sig);
-  absl::StatusOr<SignedCovenant> loaded = LoadSignedCovenant(path_);
+  absl::StatusOr<policy::SignedCovenant> loaded = policy::LoadSignedCovenant(path_);
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(loaded.status().message()),
@@ -192,7 +196,7 @@ TEST_F(CovenantSignatureTest, KeyOfNoOfficerIsRefused) {
 
   sig.signatures[1].officer = "po-stranger";
   WriteSig(sig);
-  loaded = LoadSignedCovenant(path_);
+  loaded = policy::LoadSignedCovenant(path_);
   ASSERT_FALSE(loaded.ok());
   EXPECT_THAT(std::string(loaded.status().message()),
               HasSubstr("'po-stranger', who is no privacy officer"));
@@ -200,19 +204,19 @@ TEST_F(CovenantSignatureTest, KeyOfNoOfficerIsRefused) {
 
 TEST_F(CovenantSignatureTest, TruncatedSignatureFileIsRefusedWithItsLine) {
   SignBoth();
-  const std::string sig = ReadFile(SignaturePath(path_));
-  WriteFile(SignaturePath(path_), sig.substr(0, sig.size() - 40));
-  absl::StatusOr<SignedCovenant> loaded = LoadSignedCovenant(path_);
+  const std::string sig = ReadFile(policy::SignaturePath(path_));
+  WriteFile(policy::SignaturePath(path_), sig.substr(0, sig.size() - 40));
+  absl::StatusOr<policy::SignedCovenant> loaded = policy::LoadSignedCovenant(path_);
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(loaded.status().message()),
-              HasSubstr(SignaturePath(path_).string() + ":12:"));
+              HasSubstr(policy::SignaturePath(path_).string() + ":12:"));
   EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("not valid YAML"));
   EXPECT_THAT(std::string(loaded.status().message()), HasSubstr("cannot be read"));
 
   // Cut at a line break: the last signature is missing.
-  WriteFile(SignaturePath(path_), sig.substr(0, sig.rfind("signature:")));
-  loaded = LoadSignedCovenant(path_);
+  WriteFile(policy::SignaturePath(path_), sig.substr(0, sig.rfind("signature:")));
+  loaded = policy::LoadSignedCovenant(path_);
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(loaded.status().message()),
@@ -224,9 +228,9 @@ TEST_F(CovenantSignatureTest, SignatureFileOfAnotherCovenantIsRefused) {
   ASSERT_TRUE(test::WriteSignedCovenant(other, TwoOfficerCovenant(po_a_, po_b_, "other").Yaml(),
                                         {&po_a_, &po_b_})
                   .ok());
-  ASSERT_TRUE(LoadSignedCovenant(other).ok());
-  std::filesystem::copy_file(SignaturePath(other), SignaturePath(path_));
-  absl::StatusOr<SignedCovenant> loaded = LoadSignedCovenant(path_);
+  ASSERT_TRUE(policy::LoadSignedCovenant(other).ok());
+  std::filesystem::copy_file(policy::SignaturePath(other), policy::SignaturePath(path_));
+  absl::StatusOr<policy::SignedCovenant> loaded = policy::LoadSignedCovenant(path_);
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(loaded.status().message()),
@@ -239,23 +243,24 @@ TEST_F(CovenantSignatureTest, CovenantWithPlaceholderCannotBeSigned) {
   ASSERT_NE(at, std::string::npos);
   text.replace(at, po_b_.public_hex.size(), "<po-b.key.pub>");
   WriteFile(path_, text);
-  EXPECT_FALSE(SignCovenantFile(path_, po_a_.secret_key).ok());
-  EXPECT_FALSE(std::filesystem::exists(SignaturePath(path_)));
+  EXPECT_FALSE(policy::SignCovenantFile(path_, po_a_.secret_key).ok());
+  EXPECT_FALSE(std::filesystem::exists(policy::SignaturePath(path_)));
 }
 
 TEST(SignatureFileTest, RoundTrips) {
-  SignatureFile file{
+  policy::SignatureFile file{
       "c", 3, std::string(64, 'a'), {{"po-x", std::string(64, 'b'), std::string(128, 'c')}}};
-  const std::string text = FormatSignatureFile(file);
+  const std::string text = policy::FormatSignatureFile(file);
   EXPECT_THAT(text, HasSubstr("Do not edit"));
-  absl::StatusOr<SignatureFile> back = ParseSignatureFile(text, "x.sig");
+  absl::StatusOr<policy::SignatureFile> back = policy::ParseSignatureFile(text, "x.sig");
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->covenant_id, "c");
   EXPECT_EQ(back->version, 3u);
   EXPECT_EQ(back->sha256, file.sha256);
   ASSERT_EQ(back->signatures.size(), 1u);
   EXPECT_EQ(back->signatures[0].signature, file.signatures[0].signature);
-  absl::StatusOr<SignatureFile> bad = ParseSignatureFile("covenant: c\nversion: 1\n", "x.sig");
+  absl::StatusOr<policy::SignatureFile> bad =
+      policy::ParseSignatureFile("covenant: c\nversion: 1\n", "x.sig");
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(std::string(bad.status().message()),
               HasSubstr("x.sig:1:1: top level: missing required key 'sha256'"));
@@ -266,15 +271,15 @@ TEST(SignatureFileTest, RoundTrips) {
 class EndStatementTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<Covenant> parsed =
-        ParseCovenant(TwoOfficerCovenant(po_a_, po_b_).Yaml(), "covenant.yaml");
+    absl::StatusOr<policy::Covenant> parsed =
+        policy::ParseCovenant(TwoOfficerCovenant(po_a_, po_b_).Yaml(), "covenant.yaml");
     ASSERT_TRUE(parsed.ok()) << parsed.status();
     covenant_ = *parsed;
   }
 
   v1::EndCovenantRequest Sign(const TestOfficer& officer, absl::Time at) {
     absl::StatusOr<v1::EndCovenantRequest> request =
-        SignEndStatement(covenant_, officer.secret_key, "the study was stopped", at);
+        policy::SignEndStatement(covenant_, officer.secret_key, "the study was stopped", at);
     EXPECT_TRUE(request.ok()) << request.status();
     return request.ok() ? *request : v1::EndCovenantRequest{};
   }
@@ -282,7 +287,7 @@ class EndStatementTest : public ::testing::Test {
   TestOfficer po_a_ = TestOfficer::Create("po-a", "Gemeente A");
   TestOfficer po_b_ = TestOfficer::Create("po-b", "Gemeente B");
   TestOfficer stranger_ = TestOfficer::Create("po-stranger");
-  Covenant covenant_;
+  policy::Covenant covenant_;
   absl::Time now_ = absl::FromUnixSeconds(1'800'000'000);
 };
 
@@ -291,57 +296,57 @@ TEST_F(EndStatementTest, ValidStatementNamesTheOfficer) {
   EXPECT_EQ(request.covenant_id(), "test-covenant");
   EXPECT_EQ(request.covenant_version(), 1u);
   EXPECT_EQ(request.end_time().seconds(), 1'800'000'000);
-  absl::StatusOr<std::string> officer = VerifyEndStatement(covenant_, request, now_);
+  absl::StatusOr<std::string> officer = policy::VerifyEndStatement(covenant_, request, now_);
   ASSERT_TRUE(officer.ok()) << officer.status();
   EXPECT_EQ(*officer, "po-b");
   // Inside the window at both ends.
-  EXPECT_TRUE(VerifyEndStatement(covenant_, request, now_ + absl::Hours(24 * 6)).ok());
-  EXPECT_TRUE(VerifyEndStatement(covenant_, request, now_ - absl::Minutes(50)).ok());
+  EXPECT_TRUE(policy::VerifyEndStatement(covenant_, request, now_ + absl::Hours(24 * 6)).ok());
+  EXPECT_TRUE(policy::VerifyEndStatement(covenant_, request, now_ - absl::Minutes(50)).ok());
 }
 
 TEST_F(EndStatementTest, AnotherCovenantOrVersionIsRefused) {
   v1::EndCovenantRequest request = Sign(po_a_, now_);
-  Covenant other = covenant_;
+  policy::Covenant other = covenant_;
   other.id = "other";
-  absl::StatusOr<std::string> result = VerifyEndStatement(other, request, now_);
+  absl::StatusOr<std::string> result = policy::VerifyEndStatement(other, request, now_);
   EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(result.status().message()), HasSubstr("for covenant 'test-covenant'"));
 
-  Covenant v2 = covenant_;
+  policy::Covenant v2 = covenant_;
   v2.version = 2;
-  result = VerifyEndStatement(v2, request, now_);
+  result = policy::VerifyEndStatement(v2, request, now_);
   EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(result.status().message()),
               HasSubstr("version 1, this service serves version 2"));
 
   // Changing the id in the statement itself breaks the signature.
   request.set_covenant_version(2);
-  EXPECT_EQ(VerifyEndStatement(v2, request, now_).status().code(),
+  EXPECT_EQ(policy::VerifyEndStatement(v2, request, now_).status().code(),
             absl::StatusCode::kUnauthenticated);
 }
 
 TEST_F(EndStatementTest, KeyOfNoOfficerIsRefused) {
   absl::StatusOr<v1::EndCovenantRequest> refused =
-      SignEndStatement(covenant_, stranger_.secret_key, "reason", now_);
+      policy::SignEndStatement(covenant_, stranger_.secret_key, "reason", now_);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_THAT(std::string(refused.status().message()),
               HasSubstr("listed: po-a (Gemeente A), po-b (Gemeente B)"));
 
   // A statement signed by a stranger who calls themselves an officer.
-  Covenant with_stranger = covenant_;
+  policy::Covenant with_stranger = covenant_;
   with_stranger.privacy_officers["po-stranger"] =
-      PrivacyOfficer{"po-stranger", "Elsewhere", stranger_.public_hex};
+      policy::PrivacyOfficer{"po-stranger", "Elsewhere", stranger_.public_hex};
   absl::StatusOr<v1::EndCovenantRequest> forged =
-      SignEndStatement(with_stranger, stranger_.secret_key, "reason", now_);
+      policy::SignEndStatement(with_stranger, stranger_.secret_key, "reason", now_);
   ASSERT_TRUE(forged.ok());
-  absl::StatusOr<std::string> result = VerifyEndStatement(covenant_, *forged, now_);
+  absl::StatusOr<std::string> result = policy::VerifyEndStatement(covenant_, *forged, now_);
   EXPECT_EQ(result.status().code(), absl::StatusCode::kPermissionDenied);
 }
 
 TEST_F(EndStatementTest, TamperedReasonIsRefused) {
   v1::EndCovenantRequest request = Sign(po_a_, now_);
   request.set_reason("the study was stopped early");
-  absl::StatusOr<std::string> result = VerifyEndStatement(covenant_, request, now_);
+  absl::StatusOr<std::string> result = policy::VerifyEndStatement(covenant_, request, now_);
   EXPECT_EQ(result.status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_THAT(std::string(result.status().message()), HasSubstr("does not verify"));
 
@@ -349,18 +354,18 @@ TEST_F(EndStatementTest, TamperedReasonIsRefused) {
   // Claiming another officer's key does not help: the signature is not theirs.
   const std::vector<uint8_t> key_b = *FromHex(po_b_.public_hex);
   request.set_officer_public_key(reinterpret_cast<const char*>(key_b.data()), key_b.size());
-  EXPECT_EQ(VerifyEndStatement(covenant_, request, now_).status().code(),
+  EXPECT_EQ(policy::VerifyEndStatement(covenant_, request, now_).status().code(),
             absl::StatusCode::kUnauthenticated);
 }
 
 TEST_F(EndStatementTest, OutsideTheReplayWindowIsRefused) {
   v1::EndCovenantRequest old = Sign(po_a_, now_ - absl::Hours(24 * 7 + 1));
-  absl::StatusOr<std::string> result = VerifyEndStatement(covenant_, old, now_);
+  absl::StatusOr<std::string> result = policy::VerifyEndStatement(covenant_, old, now_);
   EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(result.status().message()), HasSubstr("replay window"));
 
   v1::EndCovenantRequest future = Sign(po_a_, now_ + absl::Minutes(61));
-  result = VerifyEndStatement(covenant_, future, now_);
+  result = policy::VerifyEndStatement(covenant_, future, now_);
   EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(result.status().message()), HasSubstr("ahead of this service's clock"));
 }
@@ -373,31 +378,33 @@ TEST_F(EndStatementTest, StatementsCrossVersionsBothWays) {
   EXPECT_EQ(request.legacy_ended_at_unix_seconds(), request.end_time().seconds());
   v1::EndCovenantRequest as_an_old_service_reads_it = request;
   as_an_old_service_reads_it.clear_end_time();
-  EXPECT_EQ(EndStatementSignedBytes(as_an_old_service_reads_it), EndStatementSignedBytes(request));
+  EXPECT_EQ(policy::EndStatementSignedBytes(as_an_old_service_reads_it),
+            policy::EndStatementSignedBytes(request));
   absl::StatusOr<std::string> officer =
-      VerifyEndStatement(covenant_, as_an_old_service_reads_it, now_);
+      policy::VerifyEndStatement(covenant_, as_an_old_service_reads_it, now_);
   ASSERT_TRUE(officer.ok()) << officer.status();
   EXPECT_EQ(*officer, "po-a");
   // The window is checked on the old field's time too.
   EXPECT_FALSE(
-      VerifyEndStatement(covenant_, as_an_old_service_reads_it, now_ + absl::Hours(24 * 8)).ok());
+      policy::VerifyEndStatement(covenant_, as_an_old_service_reads_it, now_ + absl::Hours(24 * 8))
+          .ok());
 }
 
 TEST_F(EndStatementTest, SignedBytesCoverEveryField) {
   v1::EndCovenantRequest request = Sign(po_a_, now_);
-  const std::string bytes = EndStatementSignedBytes(request);
+  const std::string bytes = policy::EndStatementSignedBytes(request);
   EXPECT_EQ(bytes.substr(0, sizeof "koppel/v1/end-covenant"),
             std::string("koppel/v1/end-covenant", sizeof "koppel/v1/end-covenant"));
   v1::EndCovenantRequest changed = request;
   changed.set_covenant_id("test-covenanu");
-  EXPECT_NE(EndStatementSignedBytes(changed), bytes);
+  EXPECT_NE(policy::EndStatementSignedBytes(changed), bytes);
   changed = request;
   changed.mutable_end_time()->set_seconds(request.end_time().seconds() + 1);
-  EXPECT_NE(EndStatementSignedBytes(changed), bytes);
+  EXPECT_NE(policy::EndStatementSignedBytes(changed), bytes);
   // Length prefixes: moving a character from id to reason changes the bytes.
   changed = request;
   changed.set_reason("t" + request.reason());
-  EXPECT_NE(EndStatementSignedBytes(changed), bytes);
+  EXPECT_NE(policy::EndStatementSignedBytes(changed), bytes);
 }
 
 // The `koppel policy` command line.
@@ -584,7 +591,7 @@ class PolicyApproveTest : public PolicyCliTest {
   }
 
   std::string Sha(const std::string& relative) {
-    return CovenantSha256Hex(ReadFile(dir_ / relative));
+    return policy::CovenantSha256Hex(ReadFile(dir_ / relative));
   }
 
   // The entry `koppel policy approve` writes, its dash at column 4.
@@ -867,15 +874,15 @@ TEST(CovenantFilesTest, BuildsAValidCovenantWithAnalysisAndMappingGrants) {
       "recipients: [research-unit]\n" + test::ApprovedYaml({{"almelo-mpg", spec, prices}});
   absl::Status written = test::WriteSignedCovenant(dir / "c.yaml", c.Yaml(), {&po});
   ASSERT_TRUE(written.ok()) << written << "\n" << c.Yaml();
-  absl::StatusOr<SignedCovenant> loaded = LoadSignedCovenant(dir / "c.yaml");
+  absl::StatusOr<policy::SignedCovenant> loaded = policy::LoadSignedCovenant(dir / "c.yaml");
   ASSERT_TRUE(loaded.ok()) << loaded.status() << "\n" << c.Yaml();
-  const AnalysisPolicy& analysis = loaded->covenant.analysis;
+  const policy::AnalysisPolicy& analysis = loaded->covenant.analysis;
   ASSERT_EQ(analysis.approved.size(), 1u);
   EXPECT_EQ(analysis.approved[0].spec_path, spec.generic_string());
-  EXPECT_EQ(
-      analysis.FindApproved(CovenantSha256Hex(ReadFile(spec)), CovenantSha256Hex(ReadFile(prices))),
-      &analysis.approved[0]);
-  EXPECT_TRUE(PinnedFileMismatches(loaded->covenant, dir / "c.yaml").empty());
+  EXPECT_EQ(analysis.FindApproved(policy::CovenantSha256Hex(ReadFile(spec)),
+                                  policy::CovenantSha256Hex(ReadFile(prices))),
+            &analysis.approved[0]);
+  EXPECT_TRUE(policy::PinnedFileMismatches(loaded->covenant, dir / "c.yaml").empty());
   EXPECT_TRUE(loaded->covenant.InForce(absl::Now()).ok());
   EXPECT_TRUE(
       loaded->covenant.MayCarry("agent-zorg", "zorg", {"jaar", "kosten"}, true, false).ok());

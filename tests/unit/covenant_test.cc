@@ -49,7 +49,7 @@ std::string FillKeys(const std::string& text, std::map<std::string, std::string>
     out += text.substr(last, static_cast<size_t>(it->position()) - last);
     last = static_cast<size_t>(it->position() + it->length());
     if (!(*it)[1].matched) {
-      out += CovenantSha256Hex(ReadSource(dir + "/" + (*it)[2].str()));
+      out += policy::CovenantSha256Hex(ReadSource(dir + "/" + (*it)[2].str()));
       continue;
     }
     const std::string file = (*it)[1].str();
@@ -200,26 +200,27 @@ purpose_bound_releases:
 )",
                 kKeyA, kKeyB, kKeyBrp, kKeyPolitie, kKeyWoning, kSpecSha, kPricesSha);
 
-absl::StatusOr<Covenant> Parse(const std::string& text, CovenantParseOptions options = {}) {
-  return ParseCovenant(text, "c.yaml", options);
+absl::StatusOr<policy::Covenant> Parse(const std::string& text,
+                                       policy::CovenantParseOptions options = {}) {
+  return policy::ParseCovenant(text, "c.yaml", options);
 }
 
 std::string ErrorOf(const std::string& text) {
-  absl::StatusOr<Covenant> c = Parse(text);
+  absl::StatusOr<policy::Covenant> c = Parse(text);
   EXPECT_FALSE(c.ok());
   if (c.ok()) return "(parsed)";
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
   return std::string(c.status().message());
 }
 
-Covenant Base() {
-  absl::StatusOr<Covenant> c = Parse(kBase);
+policy::Covenant Base() {
+  absl::StatusOr<policy::Covenant> c = Parse(kBase);
   EXPECT_TRUE(c.ok()) << c.status();
-  return c.ok() ? *c : Covenant{};
+  return c.ok() ? *c : policy::Covenant{};
 }
 
 TEST(CovenantParseTest, ParsesEveryKey) {
-  const Covenant c = Base();
+  const policy::Covenant c = Base();
   EXPECT_EQ(c.id, "test");
   EXPECT_EQ(c.version, 3u);
   EXPECT_EQ(c.title, "A covenant for tests");
@@ -233,7 +234,7 @@ TEST(CovenantParseTest, ParsesEveryKey) {
   EXPECT_EQ(c.privacy_officers.at("po-b").organisation, "Org B");
   EXPECT_EQ(c.privacy_officers.at("po-b").public_key, kKeyB);
   ASSERT_EQ(c.parties.size(), 6u);
-  const CovenantParty& brp = c.parties.at("agent-brp");
+  const policy::CovenantParty& brp = c.parties.at("agent-brp");
   EXPECT_EQ(brp.organisation, "Burgerzaken");
   EXPECT_EQ(brp.roles, std::set<std::string>{"data_holder"});
   EXPECT_EQ(brp.privacy_officer, "po-a");
@@ -247,13 +248,13 @@ TEST(CovenantParseTest, ParsesEveryKey) {
   EXPECT_TRUE(c.parties.at("linker").datasets.empty());
   EXPECT_EQ(c.analysis.recipients, std::set<std::string>{"research-unit"});
   ASSERT_EQ(c.analysis.approved.size(), 1u);
-  const ApprovedAnalysis& approved = c.analysis.approved[0];
+  const policy::ApprovedAnalysis& approved = c.analysis.approved[0];
   EXPECT_EQ(approved.name, "almelo-mpg");
   EXPECT_EQ(approved.spec_path, "../analyses/almelo-mpg.yaml");
   EXPECT_EQ(approved.spec_sha256, kSpecSha);
   EXPECT_EQ(approved.prices_path, "../prices/unit_costs_2014.csv");
   EXPECT_EQ(approved.prices_sha256, kPricesSha);
-  EXPECT_EQ(c.analysis.exploratory, ExploratoryMode::kRefuse);  // the default
+  EXPECT_EQ(c.analysis.exploratory, policy::ExploratoryMode::kRefuse);  // the default
   EXPECT_EQ(c.analysis.perturbation.table, "default");
   EXPECT_TRUE(c.analysis.perturbation.table_sha256.empty());
   EXPECT_EQ(c.analysis.table_kinds.size(), 4u);  // defaults
@@ -273,7 +274,7 @@ TEST(CovenantParseTest, ParsesEveryKey) {
 }
 
 TEST(AnalysisPolicyTest, ReadsTheAsIfCountOfSuppressedPercent) {
-  AnalysisPolicy policy;
+  policy::AnalysisPolicy policy;
   EXPECT_EQ(policy.SuppressedPercentAsIf(), std::nullopt);  // star
   for (const char* rule : {"as_if:", "as_if:0", "as_if:-3", "as_if:+3", "as_if:5.5", "as_if: 5",
                            "as_if:99999999999999999999", "AS_IF:5", "half"}) {
@@ -301,7 +302,7 @@ TEST(CovenantParseTest, ParsesAnalysisShapesAndDisclosure) {
     max_contribution_eur: 50000
     max_releases: 0
 )");
-  absl::StatusOr<Covenant> c =
+  absl::StatusOr<policy::Covenant> c =
       Parse(Replace(text, "token_mode: hmac", "token_mode: oprf\noprf_quota: 1000"));
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->token_mode, "oprf");
@@ -351,7 +352,7 @@ TEST(CovenantParseTest, RefusesAKeyGivenTwiceAtAnyDepthNamingTheSecond) {
 
 TEST(CovenantParseTest, KeysAreNormalisedToLowerCase) {
   const std::string upper(64, 'C');
-  absl::StatusOr<Covenant> c =
+  absl::StatusOr<policy::Covenant> c =
       Parse(Replace(kBase, "signing_key: " + kKeyBrp, "signing_key: " + upper));
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->parties.at("agent-brp").signing_public_key, kKeyBrp);
@@ -689,7 +690,7 @@ TEST(CovenantParseTest, HouseholdReleasesNameARegisterWithBothIdentifiers) {
   const std::string household =
       "    dataset: brp\n    unit: household\n"
       "    register: {dataset: brp, address_from: geboortedatum, address_to: wijk}\n";
-  absl::StatusOr<Covenant> ok = Parse(Replace(kBase, "    dataset: brp\n", household));
+  absl::StatusOr<policy::Covenant> ok = Parse(Replace(kBase, "    dataset: brp\n", household));
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(ok->releases[0].unit, "household");
   EXPECT_EQ(ok->releases[0].family.dataset, "brp");
@@ -771,7 +772,7 @@ TEST(CovenantParseTest, PlaceholdersAllowedOnlyOnRequest) {
       Replace(Replace(kBase, "public_key: " + kKeyA, "public_key: <po-a.key.pub>"),
               "signing_key: " + kKeyBrp, "signing_key: <agent-brp.key.pub>");
   EXPECT_THAT(ErrorOf(text), HasSubstr("run `koppel policy fill-keys`"));
-  absl::StatusOr<Covenant> c = Parse(text, {.allow_key_placeholders = true});
+  absl::StatusOr<policy::Covenant> c = Parse(text, {.allow_key_placeholders = true});
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->privacy_officers.at("po-a").public_key, "<po-a.key.pub>");
   EXPECT_EQ(c->parties.at("agent-brp").signing_public_key, "<agent-brp.key.pub>");
@@ -782,10 +783,10 @@ TEST(CovenantParseTest, PlaceholdersAllowedOnlyOnRequest) {
 
 TEST(CovenantParseTest, NoAnalysisSectionAndNoReleases) {
   std::string text = kBase.substr(0, kBase.find("analysis:\n"));
-  absl::StatusOr<Covenant> c = Parse(text);
+  absl::StatusOr<policy::Covenant> c = Parse(text);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_TRUE(c->analysis.approved.empty());
-  EXPECT_EQ(c->analysis.exploratory, ExploratoryMode::kRefuse);
+  EXPECT_EQ(c->analysis.exploratory, policy::ExploratoryMode::kRefuse);
   EXPECT_TRUE(c->releases.empty());
 }
 
@@ -798,15 +799,15 @@ TEST(CovenantParseTest, AnalysisNeedsAResearchUnit) {
 }
 
 TEST(CovenantParseTest, ExploratorySpecsArePerturbedWithTheDefaultOrAPinnedTable) {
-  absl::StatusOr<Covenant> only_exploratory =
+  absl::StatusOr<policy::Covenant> only_exploratory =
       Parse(Replace(kBase, kApprovedBlock, "  exploratory: perturb\n"));
   ASSERT_TRUE(only_exploratory.ok()) << only_exploratory.status();
   EXPECT_TRUE(only_exploratory->analysis.approved.empty());
-  EXPECT_EQ(only_exploratory->analysis.exploratory, ExploratoryMode::kPerturb);
+  EXPECT_EQ(only_exploratory->analysis.exploratory, policy::ExploratoryMode::kPerturb);
   EXPECT_EQ(only_exploratory->analysis.perturbation.table, "default");
   EXPECT_TRUE(only_exploratory->analysis.MayQuery(*only_exploratory, "research-unit").ok());
 
-  absl::StatusOr<Covenant> custom =
+  absl::StatusOr<policy::Covenant> custom =
       Parse(Replace(kBase, "  disclosure:\n",
                     "  exploratory: perturb\n  perturbation:\n    table: ../ptables/strict.csv\n"
                     "    table_sha256: " +
@@ -816,12 +817,12 @@ TEST(CovenantParseTest, ExploratorySpecsArePerturbedWithTheDefaultOrAPinnedTable
   EXPECT_EQ(custom->analysis.perturbation.table, "../ptables/strict.csv");
   EXPECT_EQ(custom->analysis.perturbation.table_sha256, std::string(64, 'f'));
 
-  absl::StatusOr<Covenant> refusing =
+  absl::StatusOr<policy::Covenant> refusing =
       Parse(Replace(kBase, "  disclosure:\n", "  exploratory: refuse\n  disclosure:\n"));
   ASSERT_TRUE(refusing.ok()) << refusing.status();
-  EXPECT_EQ(refusing->analysis.exploratory, ExploratoryMode::kRefuse);
+  EXPECT_EQ(refusing->analysis.exploratory, policy::ExploratoryMode::kRefuse);
 
-  absl::StatusOr<Covenant> no_prices =
+  absl::StatusOr<policy::Covenant> no_prices =
       Parse(Replace(Replace(kBase, "      prices: ../prices/unit_costs_2014.csv\n", ""),
                     "      prices_sha256: " + kPricesSha + "\n", ""));
   ASSERT_TRUE(no_prices.ok()) << no_prices.status();
@@ -834,12 +835,12 @@ TEST(CovenantParseTest, DigestPlaceholdersAllowedOnlyOnRequest) {
       Replace(kBase, "sha256: " + kSpecSha, "sha256: <sha256:../analyses/almelo-mpg.yaml>"),
       "prices_sha256: " + kPricesSha, "prices_sha256: <sha256:../prices/unit_costs_2014.csv>");
   EXPECT_THAT(ErrorOf(text), HasSubstr("run `koppel policy fill-keys`"));
-  absl::StatusOr<Covenant> c = Parse(text, {.allow_key_placeholders = true});
+  absl::StatusOr<policy::Covenant> c = Parse(text, {.allow_key_placeholders = true});
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->analysis.approved[0].spec_sha256, "<sha256:../analyses/almelo-mpg.yaml>");
   EXPECT_EQ(c->analysis.approved[0].prices_sha256, "<sha256:../prices/unit_costs_2014.csv>");
-  EXPECT_TRUE(IsDigestPlaceholder(c->analysis.approved[0].spec_sha256));
-  EXPECT_FALSE(IsDigestPlaceholder(kSpecSha));
+  EXPECT_TRUE(policy::IsDigestPlaceholder(c->analysis.approved[0].spec_sha256));
+  EXPECT_FALSE(policy::IsDigestPlaceholder(kSpecSha));
   // A placeholder must still look like one, even in a template.
   EXPECT_THAT(std::string(Parse(Replace(kBase, "sha256: " + kSpecSha, "sha256: <spec.yaml>"),
                                 {.allow_key_placeholders = true})
@@ -852,13 +853,14 @@ TEST(CovenantParseTest, FindApprovedMatchesExactlyTheDigestsPinned) {
   const std::string second =
       "    - {name: cohort-monitor, spec: ../analyses/cohort-monitor.yaml, sha256: " +
       std::string(64, '3') + "}\n";
-  absl::StatusOr<Covenant> c = Parse(Replace(kBase, kApprovedBlock, kApprovedBlock + second));
+  absl::StatusOr<policy::Covenant> c =
+      Parse(Replace(kBase, kApprovedBlock, kApprovedBlock + second));
   ASSERT_TRUE(c.ok()) << c.status();
-  const AnalysisPolicy& a = c->analysis;
-  const ApprovedAnalysis* mpg = a.FindApproved(kSpecSha, kPricesSha);
+  const policy::AnalysisPolicy& a = c->analysis;
+  const policy::ApprovedAnalysis* mpg = a.FindApproved(kSpecSha, kPricesSha);
   ASSERT_NE(mpg, nullptr);
   EXPECT_EQ(mpg->name, "almelo-mpg");
-  const ApprovedAnalysis* cohort = a.FindApproved(std::string(64, '3'), "");
+  const policy::ApprovedAnalysis* cohort = a.FindApproved(std::string(64, '3'), "");
   ASSERT_NE(cohort, nullptr);
   EXPECT_EQ(cohort->name, "cohort-monitor");
   // The spec with another prices file, or without its prices file, is not approved.
@@ -869,20 +871,20 @@ TEST(CovenantParseTest, FindApprovedMatchesExactlyTheDigestsPinned) {
   EXPECT_EQ(a.FindApproved(kPricesSha, kPricesSha), nullptr);
   EXPECT_EQ(a.FindApproved(std::string(64, '5'), ""), nullptr);
   EXPECT_EQ(a.FindApproved(std::string(64, 'F'), ""), nullptr);
-  EXPECT_EQ(Covenant{}.analysis.FindApproved(kSpecSha, kPricesSha), nullptr);
+  EXPECT_EQ(policy::Covenant{}.analysis.FindApproved(kSpecSha, kPricesSha), nullptr);
 }
 
 TEST(CovenantParseTest, LoadsFilesAndNamesMissingOnes) {
-  absl::StatusOr<Covenant> missing = LoadCovenantFile("/nonexistent/covenant.yaml");
+  absl::StatusOr<policy::Covenant> missing = policy::LoadCovenantFile("/nonexistent/covenant.yaml");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(missing.status().message()), HasSubstr("/nonexistent/covenant.yaml"));
-  absl::StatusOr<Covenant> templ =
-      LoadCovenantFile(std::string(KOPPEL_SOURCE_DIR) + "/policies/almelo-statistical.yaml");
+  absl::StatusOr<policy::Covenant> templ = policy::LoadCovenantFile(
+      std::string(KOPPEL_SOURCE_DIR) + "/policies/almelo-statistical.yaml");
   EXPECT_THAT(std::string(templ.status().message()), HasSubstr("almelo-statistical.yaml:"));
   EXPECT_THAT(std::string(templ.status().message()), HasSubstr("koppel policy fill-keys"));
-  absl::StatusOr<Covenant> explained =
-      LoadCovenantFile(std::string(KOPPEL_SOURCE_DIR) + "/policies/almelo-statistical.yaml",
-                       {.allow_key_placeholders = true});
+  absl::StatusOr<policy::Covenant> explained =
+      policy::LoadCovenantFile(std::string(KOPPEL_SOURCE_DIR) + "/policies/almelo-statistical.yaml",
+                               {.allow_key_placeholders = true});
   EXPECT_TRUE(explained.ok()) << explained.status();
 }
 
@@ -903,7 +905,7 @@ void ExpectDenied(const absl::Status& s, const std::string& rule) {
 }
 
 TEST(CovenantEnforcementTest, ValidityAndRetentionBoundaries) {
-  const Covenant c = Base();
+  const policy::Covenant c = Base();
   EXPECT_EQ(c.StartsAt(), At(2026, 1, 1));
   EXPECT_EQ(c.EndsAt(), At(2027, 1, 1));
   EXPECT_EQ(c.RetentionEndsAt(), At(2027, 1, 11));
@@ -921,7 +923,7 @@ TEST(CovenantEnforcementTest, ValidityAndRetentionBoundaries) {
 TEST(CovenantEnforcementTest, OneDayCovenantAndNoRetention) {
   std::string text = Replace(kBase, "valid_until: 2026-12-31", "valid_until: 2026-01-01");
   text = Replace(text, "days_after_end: 10", "days_after_end: 0");
-  absl::StatusOr<Covenant> c = Parse(text);
+  absl::StatusOr<policy::Covenant> c = Parse(text);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->EndsAt(), At(2026, 1, 2));
   EXPECT_EQ(c->RetentionEndsAt(), c->EndsAt());
@@ -934,7 +936,7 @@ TEST(CovenantEnforcementTest, OneDayCovenantAndNoRetention) {
 TEST(CovenantParseTest, DatesTakeAnyFourDigitYear) {
   std::string text = Replace(kBase, "valid_until: 2026-12-31", "valid_until: 9999-12-31");
   text = Replace(text, "valid_from: 2026-01-01", "valid_from: 0001-01-01");
-  absl::StatusOr<Covenant> c = Parse(text);
+  absl::StatusOr<policy::Covenant> c = Parse(text);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->valid_from, absl::CivilDay(1, 1, 1));
   EXPECT_EQ(c->valid_until, absl::CivilDay(9999, 12, 31));
@@ -942,7 +944,7 @@ TEST(CovenantParseTest, DatesTakeAnyFourDigitYear) {
 }
 
 TEST(CovenantEnforcementTest, MayDeliver) {
-  const Covenant c = Base();
+  const policy::Covenant c = Base();
   EXPECT_TRUE(c.MayDeliver("agent-brp", "brp", kKeyBrp).ok());
   EXPECT_TRUE(c.MayDeliver("agent-brp", "brp", std::string(64, 'C')).ok());
   ExpectDenied(c.MayDeliver("agent-zorg", "zorg", kKeyBrp), "parties");
@@ -957,7 +959,7 @@ TEST(CovenantEnforcementTest, MayDeliver) {
 }
 
 TEST(CovenantEnforcementTest, MayCarry) {
-  const Covenant c = Base();
+  const policy::Covenant c = Base();
   EXPECT_TRUE(c.MayCarry("agent-brp", "brp", {"wijk", "geboortedatum"}, true, true).ok());
   EXPECT_TRUE(c.MayCarry("agent-brp", "brp", {}, true, false).ok());
   EXPECT_TRUE(c.MayCarry("agent-woning", "woning", {}, false, true).ok());
@@ -978,7 +980,7 @@ TEST(CovenantEnforcementTest, MayCarry) {
 }
 
 TEST(CovenantEnforcementTest, MayTokeniseAndHasRole) {
-  const Covenant c = Base();
+  const policy::Covenant c = Base();
   EXPECT_TRUE(c.MayTokenise("agent-woning").ok());
   ExpectDenied(c.MayTokenise("research-unit"), "parties[research-unit].roles");
   ExpectDenied(c.MayTokenise("stranger"), "parties");
@@ -993,8 +995,9 @@ TEST(CovenantEnforcementTest, MayTokeniseAndHasRole) {
 }
 
 TEST(CovenantEnforcementTest, MayReceiveRelease) {
-  const Covenant c = Base();
-  absl::StatusOr<const PurposeBoundRelease*> all = c.MayReceiveRelease("agent-brp", "who-else", {});
+  const policy::Covenant c = Base();
+  absl::StatusOr<const policy::PurposeBoundRelease*> all =
+      c.MayReceiveRelease("agent-brp", "who-else", {});
   ASSERT_TRUE(all.ok()) << all.status();
   EXPECT_EQ((*all)->name, "who-else");
   EXPECT_TRUE(c.MayReceiveRelease("agent-brp", "who-else", {"known_at_politie"}).ok());
@@ -1011,7 +1014,7 @@ TEST(CovenantEnforcementTest, MayReceiveRelease) {
 }
 
 TEST(CovenantEnforcementTest, MayQuery) {
-  const Covenant c = Base();
+  const policy::Covenant c = Base();
   EXPECT_TRUE(c.analysis.MayQuery(c, "research-unit").ok());
   const absl::Status other = c.analysis.MayQuery(c, "other-unit");
   ExpectDenied(other, "analysis.recipients");
@@ -1022,14 +1025,15 @@ TEST(CovenantEnforcementTest, MayQuery) {
   ExpectDenied(c.analysis.MayQuery(c, "stranger"), "parties");
 
   // Without recipients every research unit may query, and only they.
-  absl::StatusOr<Covenant> open = Parse(Replace(kBase, "  recipients: [research-unit]\n", ""));
+  absl::StatusOr<policy::Covenant> open =
+      Parse(Replace(kBase, "  recipients: [research-unit]\n", ""));
   ASSERT_TRUE(open.ok()) << open.status();
   EXPECT_TRUE(open->analysis.MayQuery(*open, "research-unit").ok());
   EXPECT_TRUE(open->analysis.MayQuery(*open, "other-unit").ok());
   ExpectDenied(open->analysis.MayQuery(*open, "agent-brp"), "parties[agent-brp].roles");
 
   // Without an analysis section nobody may.
-  absl::StatusOr<Covenant> none = Parse(kBase.substr(0, kBase.find("analysis:\n")));
+  absl::StatusOr<policy::Covenant> none = Parse(kBase.substr(0, kBase.find("analysis:\n")));
   ASSERT_TRUE(none.ok()) << none.status();
   const absl::Status refused = none->analysis.MayQuery(*none, "research-unit");
   ExpectDenied(refused, "analysis");
@@ -1048,27 +1052,28 @@ const std::vector<Template> kTemplates = {{"policies/almelo-statistical.yaml", "
                                           {"policies/who-else-involved.yaml", "who-else-involved"},
                                           {"policies/cohort-monitor.yaml", "cohort-monitor"}};
 
-Covenant LoadFilled(const std::string& file, std::map<std::string, std::string>* keys = nullptr) {
+policy::Covenant LoadFilled(const std::string& file,
+                            std::map<std::string, std::string>* keys = nullptr) {
   const std::string filled = FillKeys(ReadSource(file), keys);
   EXPECT_EQ(filled.find('<'), std::string::npos) << file << " has a placeholder left";
-  absl::StatusOr<Covenant> c = ParseCovenant(filled, file);
+  absl::StatusOr<policy::Covenant> c = policy::ParseCovenant(filled, file);
   EXPECT_TRUE(c.ok()) << c.status();
-  return c.ok() ? *c : Covenant{};
+  return c.ok() ? *c : policy::Covenant{};
 }
 
 TEST(CovenantTemplateTest, EveryTemplateIsValidOnceKeysAreFilled) {
   for (const Template& t : kTemplates) {
     SCOPED_TRACE(t.file);
     const std::string raw = ReadSource(t.file);
-    absl::StatusOr<Covenant> unfilled = ParseCovenant(raw, t.file);
+    absl::StatusOr<policy::Covenant> unfilled = policy::ParseCovenant(raw, t.file);
     EXPECT_FALSE(unfilled.ok());
     EXPECT_THAT(std::string(unfilled.status().message()), HasSubstr("koppel policy fill-keys"));
-    absl::StatusOr<Covenant> explained =
-        ParseCovenant(raw, t.file, {.allow_key_placeholders = true});
+    absl::StatusOr<policy::Covenant> explained =
+        policy::ParseCovenant(raw, t.file, {.allow_key_placeholders = true});
     EXPECT_TRUE(explained.ok()) << explained.status();
 
     std::map<std::string, std::string> keys;
-    const Covenant c = LoadFilled(t.file, &keys);
+    const policy::Covenant c = LoadFilled(t.file, &keys);
     EXPECT_EQ(c.id, t.id);
     EXPECT_EQ(c.version, 1u);
     // Every data holder's key is its agent's key file; every officer's its own.
@@ -1100,11 +1105,11 @@ const std::map<std::string, std::pair<std::set<std::string>, std::set<std::strin
 };
 
 TEST(CovenantTemplateTest, AlmeloStatistical) {
-  const Covenant c = LoadFilled("policies/almelo-statistical.yaml");
+  const policy::Covenant c = LoadFilled("policies/almelo-statistical.yaml");
   for (const auto& [dataset, shape] : kSynth) {
     const std::string agent = "agent-" + dataset;
     ASSERT_TRUE(c.parties.contains(agent)) << agent;
-    const DatasetGrant& grant = c.parties.at(agent).datasets.at(dataset);
+    const policy::DatasetGrant& grant = c.parties.at(agent).datasets.at(dataset);
     EXPECT_EQ(grant.identifiers, shape.first) << dataset;
     EXPECT_EQ(grant.fields, shape.second) << dataset;
     EXPECT_TRUE(c.MayCarry(agent, dataset, {shape.second.begin(), shape.second.end()},
@@ -1115,14 +1120,14 @@ TEST(CovenantTemplateTest, AlmeloStatistical) {
   EXPECT_TRUE(c.analysis.MayQuery(c, "research-unit").ok());
   EXPECT_FALSE(c.analysis.MayQuery(c, "agent-brp").ok());
   ASSERT_EQ(c.analysis.approved.size(), 1u);
-  const ApprovedAnalysis& mpg = c.analysis.approved[0];
+  const policy::ApprovedAnalysis& mpg = c.analysis.approved[0];
   EXPECT_EQ(mpg.name, "almelo-mpg");
   EXPECT_EQ(mpg.spec_path, "../analyses/almelo-mpg.yaml");
-  EXPECT_EQ(mpg.spec_sha256, CovenantSha256Hex(ReadSource("analyses/almelo-mpg.yaml")));
+  EXPECT_EQ(mpg.spec_sha256, policy::CovenantSha256Hex(ReadSource("analyses/almelo-mpg.yaml")));
   EXPECT_EQ(mpg.prices_path, "../prices/unit_costs_2014.csv");
-  EXPECT_EQ(mpg.prices_sha256, CovenantSha256Hex(ReadSource("prices/unit_costs_2014.csv")));
+  EXPECT_EQ(mpg.prices_sha256, policy::CovenantSha256Hex(ReadSource("prices/unit_costs_2014.csv")));
   EXPECT_EQ(c.analysis.FindApproved(mpg.spec_sha256, mpg.prices_sha256), &mpg);
-  EXPECT_EQ(c.analysis.exploratory, ExploratoryMode::kPerturb);
+  EXPECT_EQ(c.analysis.exploratory, policy::ExploratoryMode::kPerturb);
   EXPECT_EQ(c.analysis.perturbation.table, "default");
   EXPECT_EQ(c.analysis.table_kinds.size(), 4u);
   EXPECT_EQ(c.analysis.min_cell, 10);
@@ -1137,9 +1142,9 @@ TEST(CovenantTemplateTest, AlmeloStatistical) {
 }
 
 TEST(CovenantTemplateTest, WhoElseInvolved) {
-  const Covenant c = LoadFilled("policies/who-else-involved.yaml");
+  const policy::Covenant c = LoadFilled("policies/who-else-involved.yaml");
   EXPECT_TRUE(c.analysis.approved.empty());
-  EXPECT_EQ(c.analysis.exploratory, ExploratoryMode::kRefuse);
+  EXPECT_EQ(c.analysis.exploratory, policy::ExploratoryMode::kRefuse);
   EXPECT_FALSE(c.analysis.MayQuery(c, "research-unit").ok());
   EXPECT_FALSE(c.parties.contains("agent-woningcorporatie"));
   for (const auto& [name, party] : c.parties) {
@@ -1154,14 +1159,14 @@ TEST(CovenantTemplateTest, WhoElseInvolved) {
     }
   }
   ASSERT_EQ(c.releases.size(), 1u);
-  const PurposeBoundRelease& r = c.releases[0];
+  const policy::PurposeBoundRelease& r = c.releases[0];
   EXPECT_EQ(r.unit, "household");
   EXPECT_EQ(r.family.dataset, "brp");
   EXPECT_EQ(r.name, "who-else-involved");
   EXPECT_EQ(r.recipient, "agent-wijkteam");
   EXPECT_EQ(r.dataset, "wijkteam");
   std::vector<std::string> flags;
-  for (const ReleaseFlag& f : r.flags) {
+  for (const policy::ReleaseFlag& f : r.flags) {
     flags.push_back(f.name);
     EXPECT_EQ(f.name, "known_at_" + f.dataset);
   }
@@ -1209,12 +1214,13 @@ std::map<std::string, std::set<std::string>> FieldsReadBy(const std::string& spe
   return read;
 }
 
-void ExpectGrantsWhatTheSpecReads(const Covenant& c, const std::string& spec_file, bool exactly) {
+void ExpectGrantsWhatTheSpecReads(const policy::Covenant& c, const std::string& spec_file,
+                                  bool exactly) {
   const YAML::Node spec = YAML::Load(ReadSource(spec_file));
   // The spec and the prices file it names (relative to the spec), pinned by their digests.
-  const ApprovedAnalysis* approved =
-      c.analysis.FindApproved(CovenantSha256Hex(ReadSource(spec_file)),
-                              CovenantSha256Hex(ReadSource("analyses/" + spec["prices"].Scalar())));
+  const policy::ApprovedAnalysis* approved = c.analysis.FindApproved(
+      policy::CovenantSha256Hex(ReadSource(spec_file)),
+      policy::CovenantSha256Hex(ReadSource("analyses/" + spec["prices"].Scalar())));
   ASSERT_NE(approved, nullptr) << spec_file << " is not approved with its prices file";
   EXPECT_EQ(approved->name, spec["analysis"].Scalar());
   EXPECT_EQ(approved->spec_path, "../" + spec_file);
@@ -1258,11 +1264,11 @@ TEST(CovenantTemplateTest, AlmeloGrantsEverythingTheSpecReads) {
 }
 
 TEST(CovenantTemplateTest, CohortMonitorGrantsExactlyWhatTheSpecReads) {
-  const Covenant c = LoadFilled("policies/cohort-monitor.yaml");
+  const policy::Covenant c = LoadFilled("policies/cohort-monitor.yaml");
   ExpectGrantsWhatTheSpecReads(c, "analyses/cohort-monitor.yaml", true);
   ASSERT_EQ(c.analysis.approved.size(), 1u);
   EXPECT_EQ(c.analysis.approved[0].prices_path, "../prices/unit_costs_2014.csv");
-  EXPECT_EQ(c.analysis.exploratory, ExploratoryMode::kRefuse);
+  EXPECT_EQ(c.analysis.exploratory, policy::ExploratoryMode::kRefuse);
   EXPECT_EQ(c.analysis.recipients, std::set<std::string>{"research-unit"});
   EXPECT_TRUE(c.analysis.MayQuery(c, "research-unit").ok());
   EXPECT_EQ(c.analysis.table_kinds, (std::set<std::string>{"costs", "counts"}));
@@ -1277,13 +1283,13 @@ TEST(CovenantTemplateTest, TheExampleInTheDocsIsValid) {
   ASSERT_NE(begin, std::string::npos);
   const size_t end = doc.find("```", begin + 8);
   const std::string example = FillKeys(doc.substr(begin + 8, end - begin - 8));
-  absl::StatusOr<Covenant> c = ParseCovenant(example, "docs/covenants.md example");
+  absl::StatusOr<policy::Covenant> c = policy::ParseCovenant(example, "docs/covenants.md example");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->id, "almelo-mpg");
   EXPECT_EQ(c->releases.size(), 1u);
   // The error the docs show is the one the parser gives.
   const std::string filled = FillKeys(ReadSource("policies/almelo-statistical.yaml"));
-  absl::StatusOr<Covenant> phone = ParseCovenant(
+  absl::StatusOr<policy::Covenant> phone = policy::ParseCovenant(
       Replace(filled, "identifiers: [bsn, address]", "identifiers: [bsn, phone]"), "almelo.yaml");
   EXPECT_THAT(doc, HasSubstr(std::string(phone.status().message())));
 }
@@ -1293,9 +1299,9 @@ TEST(CovenantTemplateTest, TheExampleInTheDocsIsValid) {
 TEST(CovenantExplainTest, MentionsEveryPartyDatasetFlagDateAndSetting) {
   for (const Template& t : kTemplates) {
     SCOPED_TRACE(t.file);
-    const Covenant c = LoadFilled(t.file);
-    const std::string text = ExplainCovenant(c);
-    EXPECT_EQ(text, ExplainCovenant(c)) << "not deterministic";
+    const policy::Covenant c = LoadFilled(t.file);
+    const std::string text = policy::ExplainCovenant(c);
+    EXPECT_EQ(text, policy::ExplainCovenant(c)) << "not deterministic";
     EXPECT_THAT(text, HasSubstr(c.id));
     EXPECT_THAT(text, HasSubstr(c.title));
     EXPECT_THAT(text, HasSubstr(absl::FormatCivilTime(c.valid_from)));
@@ -1313,10 +1319,10 @@ TEST(CovenantExplainTest, MentionsEveryPartyDatasetFlagDateAndSetting) {
     for (const auto& [name, officer] : c.privacy_officers) {
       EXPECT_THAT(text, HasSubstr(name + " (" + officer.organisation + ")"));
     }
-    for (const PurposeBoundRelease& r : c.releases) {
+    for (const policy::PurposeBoundRelease& r : c.releases) {
       EXPECT_THAT(text, HasSubstr(r.name));
       EXPECT_THAT(text, HasSubstr(r.purpose));
-      for (const ReleaseFlag& f : r.flags) EXPECT_THAT(text, HasSubstr(f.name));
+      for (const policy::ReleaseFlag& f : r.flags) EXPECT_THAT(text, HasSubstr(f.name));
       EXPECT_THAT(text, HasSubstr("for each record it delivered itself"));
     }
     if (!c.analysis.approved.empty()) {
@@ -1332,7 +1338,7 @@ TEST(CovenantExplainTest, MentionsEveryPartyDatasetFlagDateAndSetting) {
 }
 
 TEST(CovenantExplainTest, WordsTheSettingsOfTheBaseCovenant) {
-  const std::string text = ExplainCovenant(Base());
+  const std::string text = policy::ExplainCovenant(Base());
   EXPECT_THAT(text, HasSubstr("Covenant test, version 3: A covenant for tests"));
   EXPECT_THAT(text, HasSubstr("In force from 2026-01-01 (00:00 UTC) up to and including "
                               "2026-12-31"));
@@ -1364,9 +1370,9 @@ TEST(CovenantExplainTest, WordsTheSettingsOfTheBaseCovenant) {
 )");
   other = Replace(other, "token_mode: hmac", "token_mode: oprf\noprf_quota: 1000");
   other = Replace(other, "period_days: 30", "period_days: 0");
-  absl::StatusOr<Covenant> c = Parse(other);
+  absl::StatusOr<policy::Covenant> c = Parse(other);
   ASSERT_TRUE(c.ok()) << c.status();
-  const std::string words = ExplainCovenant(*c);
+  const std::string words = policy::ExplainCovenant(*c);
   EXPECT_THAT(words, HasSubstr("counts below 15 are suppressed"));
   EXPECT_THAT(words, HasSubstr("largest 2 contributions make up more than 90% of it"));
   EXPECT_THAT(words, HasSubstr("secondary suppression is OFF"));
@@ -1380,11 +1386,11 @@ TEST(CovenantExplainTest, WordsTheSettingsOfTheBaseCovenant) {
 }
 
 TEST(CovenantExplainTest, ATemplateSaysWhichKeysAreMissing) {
-  absl::StatusOr<Covenant> c =
-      ParseCovenant(ReadSource("policies/who-else-involved.yaml"), "who-else-involved.yaml",
-                    {.allow_key_placeholders = true});
+  absl::StatusOr<policy::Covenant> c =
+      policy::ParseCovenant(ReadSource("policies/who-else-involved.yaml"), "who-else-involved.yaml",
+                            {.allow_key_placeholders = true});
   ASSERT_TRUE(c.ok()) << c.status();
-  const std::string text = ExplainCovenant(*c);
+  const std::string text = policy::ExplainCovenant(*c);
   EXPECT_THAT(text, HasSubstr("not filled in yet (<agent-wijkteam.key.pub>; run `koppel policy "
                               "fill-keys`)"));
   EXPECT_THAT(text, HasSubstr("No analysis may run"));
@@ -1405,17 +1411,17 @@ class ExplainApprovedTest : public ::testing::Test {
     covenant_ = LoadFilled("policies/almelo-statistical.yaml");
     file_ = dir_ / "policies/almelo.yaml";
   }
-  std::string Explain() { return ExplainCovenant(covenant_, file_); }
+  std::string Explain() { return policy::ExplainCovenant(covenant_, file_); }
 
   test::TempDir dir_;
-  Covenant covenant_;
+  policy::Covenant covenant_;
   std::filesystem::path file_;
 };
 
 TEST_F(ExplainApprovedTest, SaysWhatTheAlmeloSpecComputesAndWhichGuaranteeHolds) {
   const std::string text = Explain();
   EXPECT_EQ(text, Explain()) << "not deterministic";
-  const ApprovedAnalysis& mpg = covenant_.analysis.approved[0];
+  const policy::ApprovedAnalysis& mpg = covenant_.analysis.approved[0];
   EXPECT_THAT(text, HasSubstr("Exact releases: only for the analysis below, which the officers "
                               "approved."));
   EXPECT_THAT(text, HasSubstr("spec: ../analyses/almelo-mpg.yaml, SHA-256 " + mpg.spec_sha256));
@@ -1465,8 +1471,8 @@ TEST_F(ExplainApprovedTest, AChangedOrMissingSpecIsReportedPlainly) {
                   ReadSource("analyses/almelo-mpg.yaml") + "# edited after approval\n");
   const std::string changed = Explain();
   EXPECT_THAT(changed, HasSubstr("PROBLEM: the spec on disk is not the approved one: "));
-  EXPECT_THAT(changed, HasSubstr(CovenantSha256Hex(ReadSource("analyses/almelo-mpg.yaml") +
-                                                   "# edited after approval\n")));
+  EXPECT_THAT(changed, HasSubstr(policy::CovenantSha256Hex(ReadSource("analyses/almelo-mpg.yaml") +
+                                                           "# edited after approval\n")));
   EXPECT_THAT(changed,
               HasSubstr("the covenant pins " + covenant_.analysis.approved[0].spec_sha256));
   EXPECT_THAT(changed, HasSubstr("Cannot show what it computes."));
@@ -1484,7 +1490,7 @@ TEST_F(ExplainApprovedTest, AChangedOrMissingSpecIsReportedPlainly) {
   EXPECT_THAT(missing, HasSubstr("Exploratory specs"));
 
   // Without the covenant's file the specs are listed, not read.
-  const std::string unread = ExplainCovenant(covenant_);
+  const std::string unread = policy::ExplainCovenant(covenant_);
   EXPECT_THAT(unread, HasSubstr("(what it computes is shown when the covenant is read from its "
                                 "file)"));
   EXPECT_THAT(unread, Not(HasSubstr("PROBLEM")));
@@ -1501,7 +1507,7 @@ TEST_F(ExplainApprovedTest, SaysHowEachCostItemIsPricedAndWhichAreApartFromTheTo
   spec = Replace(spec, "bijstand_execution],\n       payer: municipality}",
                  "bijstand_execution],\n       payer: municipality, in_total: false}");
   test::WriteFile(dir_ / "analyses/almelo-mpg.yaml", spec);
-  covenant_.analysis.approved[0].spec_sha256 = CovenantSha256Hex(spec);
+  covenant_.analysis.approved[0].spec_sha256 = policy::CovenantSha256Hex(spec);
   const std::string text = Explain();
   EXPECT_THAT(text, Not(HasSubstr("PROBLEM: the spec does not parse")));
   EXPECT_THAT(text, HasSubstr("ww (paid by uwv): each record of ww, priced per code of uitkering "
@@ -1517,7 +1523,7 @@ TEST_F(ExplainApprovedTest, ASpecThatContradictsItsEntryIsReported) {
   const std::string renamed =
       Replace(ReadSource("analyses/almelo-mpg.yaml"), "analysis: almelo-mpg", "analysis: other");
   test::WriteFile(dir_ / "analyses/almelo-mpg.yaml", renamed);
-  covenant_.analysis.approved[0].spec_sha256 = CovenantSha256Hex(renamed);
+  covenant_.analysis.approved[0].spec_sha256 = policy::CovenantSha256Hex(renamed);
   covenant_.analysis.approved[0].prices_path.clear();
   covenant_.analysis.approved[0].prices_sha256.clear();
   const std::string text = Explain();
@@ -1528,12 +1534,12 @@ TEST_F(ExplainApprovedTest, ASpecThatContradictsItsEntryIsReported) {
 }
 
 TEST(CovenantExplainTest, TheTemplateDescribesTheSpecItWillPin) {
-  absl::StatusOr<Covenant> c =
-      ParseCovenant(ReadSource("policies/almelo-statistical.yaml"), "almelo-statistical.yaml",
-                    {.allow_key_placeholders = true});
+  absl::StatusOr<policy::Covenant> c =
+      policy::ParseCovenant(ReadSource("policies/almelo-statistical.yaml"),
+                            "almelo-statistical.yaml", {.allow_key_placeholders = true});
   ASSERT_TRUE(c.ok()) << c.status();
-  const std::string text =
-      ExplainCovenant(*c, std::string(KOPPEL_SOURCE_DIR) + "/policies/almelo-statistical.yaml");
+  const std::string text = policy::ExplainCovenant(
+      *c, std::string(KOPPEL_SOURCE_DIR) + "/policies/almelo-statistical.yaml");
   EXPECT_THAT(text, HasSubstr("SHA-256 not filled in yet (<sha256:../analyses/almelo-mpg.yaml>; "
                               "run `koppel policy fill-keys`)"));
   EXPECT_THAT(text, HasSubstr("What the spec at that path computes now (its digest is not "
@@ -1543,9 +1549,9 @@ TEST(CovenantExplainTest, TheTemplateDescribesTheSpecItWillPin) {
 }
 
 TEST(CovenantExplainTest, RefusedExploratorySpecsAndCustomPerturbationTables) {
-  const Covenant cohort = LoadFilled("policies/cohort-monitor.yaml");
-  const std::string text =
-      ExplainCovenant(cohort, std::string(KOPPEL_SOURCE_DIR) + "/policies/cohort-monitor.yaml");
+  const policy::Covenant cohort = LoadFilled("policies/cohort-monitor.yaml");
+  const std::string text = policy::ExplainCovenant(
+      cohort, std::string(KOPPEL_SOURCE_DIR) + "/policies/cohort-monitor.yaml");
   EXPECT_THAT(text, HasSubstr("Exploratory specs (any spec not approved above, or an approved one "
                               "changed in any byte): refused."));
   EXPECT_THAT(text, Not(HasSubstr("perturbation")));
@@ -1556,22 +1562,22 @@ TEST(CovenantExplainTest, RefusedExploratorySpecsAndCustomPerturbationTables) {
   EXPECT_THAT(text, HasSubstr("cohort = households with in_cohort"));
   EXPECT_THAT(text, Not(HasSubstr("PROBLEM")));
 
-  absl::StatusOr<Covenant> custom =
+  absl::StatusOr<policy::Covenant> custom =
       Parse(Replace(kBase, "  disclosure:\n",
                     "  exploratory: perturb\n  perturbation: {table: ptable.csv, table_sha256: " +
                         std::string(64, 'f') + "}\n  disclosure:\n"));
   ASSERT_TRUE(custom.ok()) << custom.status();
   test::TempDir dir;
   test::WriteFile(dir / "ptable.csv", "i;j;p;v;p_int_lb;p_int_ub\n");
-  const std::string words = ExplainCovenant(*custom, dir / "c.yaml");
+  const std::string words = policy::ExplainCovenant(*custom, dir / "c.yaml");
   EXPECT_THAT(words, HasSubstr("Perturbation table: ptable.csv, SHA-256 " + std::string(64, 'f')));
   EXPECT_THAT(words, HasSubstr("PROBLEM: the perturbation table on disk is not the approved one"));
   EXPECT_THAT(words, HasSubstr("PROBLEM: the spec cannot be read here"));
 
-  absl::StatusOr<Covenant> exploratory_only =
+  absl::StatusOr<policy::Covenant> exploratory_only =
       Parse(Replace(kBase, kApprovedBlock, "  exploratory: perturb\n"));
   ASSERT_TRUE(exploratory_only.ok()) << exploratory_only.status();
-  EXPECT_THAT(ExplainCovenant(*exploratory_only),
+  EXPECT_THAT(policy::ExplainCovenant(*exploratory_only),
               HasSubstr("Exact releases: none; no analysis is approved for exact release."));
 }
 

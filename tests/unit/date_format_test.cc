@@ -8,7 +8,7 @@ namespace koppel {
 namespace {
 
 std::optional<int32_t> Days(int year, int month, int day) {
-  return DaysSinceEpoch(Date{year, month, day});
+  return DaysSinceEpoch(absl::CivilDay(year, month, day));
 }
 
 DateFormat Format(std::string_view pattern) {

@@ -21,21 +21,21 @@
 namespace koppel {
 namespace {
 
-using State = CellState;
+using State = analysis::CellState;
 
-PublishedCell Count(double value, std::vector<uint32_t> atoms, bool is_total = false) {
-  PublishedCell cell;
-  cell.kind = CellKind::kCount;
+analysis::PublishedCell Count(double value, std::vector<uint32_t> atoms, bool is_total = false) {
+  analysis::PublishedCell cell;
+  cell.kind = analysis::CellKind::kCount;
   cell.value = value;
   cell.atoms = std::move(atoms);
   cell.is_total = is_total;
   return cell;
 }
 
-PublishedCell Sum(double value, int64_t contributors, std::vector<double> largest,
-                  std::vector<uint32_t> atoms) {
-  PublishedCell cell;
-  cell.kind = CellKind::kSum;
+analysis::PublishedCell Sum(double value, int64_t contributors, std::vector<double> largest,
+                            std::vector<uint32_t> atoms) {
+  analysis::PublishedCell cell;
+  cell.kind = analysis::CellKind::kSum;
   cell.value = value;
   cell.contributors = contributors;
   cell.largest = std::move(largest);
@@ -43,22 +43,23 @@ PublishedCell Sum(double value, int64_t contributors, std::vector<double> larges
   return cell;
 }
 
-Protection Protect(const std::vector<PublishedCell>& cells, uint32_t atom_count,
-                   const DisclosureRules& rules = {}) {
-  absl::StatusOr<Protection> protection = ProtectCells(cells, atom_count, rules);
+analysis::Protection Protect(const std::vector<analysis::PublishedCell>& cells, uint32_t atom_count,
+                             const analysis::DisclosureRules& rules = {}) {
+  absl::StatusOr<analysis::Protection> protection =
+      analysis::ProtectCells(cells, atom_count, rules);
   EXPECT_TRUE(protection.ok()) << protection.status();
   if (!protection.ok()) return {};
   EXPECT_EQ(protection->state.size(), cells.size());
   return *protection;
 }
 
-std::vector<std::vector<uint32_t>> AtomSets(const std::vector<PublishedCell>& cells) {
+std::vector<std::vector<uint32_t>> AtomSets(const std::vector<analysis::PublishedCell>& cells) {
   std::vector<std::vector<uint32_t>> sets;
-  for (const PublishedCell& cell : cells) sets.push_back(cell.atoms);
+  for (const analysis::PublishedCell& cell : cells) sets.push_back(cell.atoms);
   return sets;
 }
 
-std::vector<bool> PublishedFlags(const Protection& protection) {
+std::vector<bool> PublishedFlags(const analysis::Protection& protection) {
   std::vector<bool> published;
   for (State state : protection.state) published.push_back(state == State::kPublished);
   return published;
@@ -73,12 +74,12 @@ std::vector<size_t> Attack(const std::vector<std::vector<uint32_t>>& atom_sets,
   return derivable.ok() ? *derivable : std::vector<size_t>{};
 }
 
-std::vector<size_t> Attack(const std::vector<PublishedCell>& cells, const Protection& protection,
-                           uint32_t atom_count) {
+std::vector<size_t> Attack(const std::vector<analysis::PublishedCell>& cells,
+                           const analysis::Protection& protection, uint32_t atom_count) {
   return Attack(AtomSets(cells), PublishedFlags(protection), atom_count);
 }
 
-std::vector<size_t> CellsIn(const Protection& protection, State state) {
+std::vector<size_t> CellsIn(const analysis::Protection& protection, State state) {
   std::vector<size_t> indices;
   for (size_t i = 0; i < protection.state.size(); ++i) {
     if (protection.state[i] == state) indices.push_back(i);
@@ -90,9 +91,9 @@ std::vector<size_t> CellsIn(const Protection& protection, State state) {
 // Primary suppression.
 
 TEST(PrimarySuppressionTest, CountsFromOneToMinCellMinusOneAreSuppressed) {
-  std::vector<PublishedCell> cells;
+  std::vector<analysis::PublishedCell> cells;
   for (uint32_t value = 0; value <= 12; ++value) cells.push_back(Count(value, {value}));
-  const Protection protection = Protect(cells, 13);
+  const analysis::Protection protection = Protect(cells, 13);
   for (uint32_t value = 0; value <= 12; ++value) {
     const State expected = (value >= 1 && value <= 9) ? State::kPrimary : State::kPublished;
     EXPECT_EQ(protection.state[value], expected) << "count " << value;
@@ -102,9 +103,9 @@ TEST(PrimarySuppressionTest, CountsFromOneToMinCellMinusOneAreSuppressed) {
 }
 
 TEST(PrimarySuppressionTest, CustomMinCell) {
-  DisclosureRules rules;
+  analysis::DisclosureRules rules;
   rules.min_cell = 3;
-  const Protection protection = Protect(
+  const analysis::Protection protection = Protect(
       {Count(0, {0}), Count(1, {1}), Count(2, {2}), Count(3, {3}), Count(9, {4})}, 5, rules);
   EXPECT_EQ(protection.state,
             (std::vector<State>{State::kPublished, State::kPrimary, State::kPrimary,
@@ -112,8 +113,8 @@ TEST(PrimarySuppressionTest, CustomMinCell) {
 }
 
 TEST(PrimarySuppressionTest, DominantContributorSuppressesASum) {
-  DisclosureRules rules;  // (1, 0.8)
-  const Protection protection = Protect(
+  analysis::DisclosureRules rules;  // (1, 0.8)
+  const analysis::Protection protection = Protect(
       {
           Sum(100, 12, {85, 5}, {0}),   // 85 > 80: one unit is most of the sum
           Sum(100, 12, {80, 5}, {1}),   // exactly k of the total is not "more than"
@@ -125,16 +126,16 @@ TEST(PrimarySuppressionTest, DominantContributorSuppressesASum) {
 }
 
 TEST(PrimarySuppressionTest, DominanceWithTwoLargest) {
-  DisclosureRules rules;
+  analysis::DisclosureRules rules;
   rules.dominance_n = 2;
   rules.dominance_k = 0.6;
-  const Protection protection =
+  const analysis::Protection protection =
       Protect({Sum(100, 15, {40, 25, 5}, {0}), Sum(100, 15, {40, 15, 5}, {1})}, 2, rules);
   EXPECT_EQ(protection.state, (std::vector<State>{State::kPrimary, State::kPublished}));
 }
 
 TEST(PrimarySuppressionTest, SumWithTooFewContributors) {
-  const Protection protection = Protect(
+  const analysis::Protection protection = Protect(
       {
           Sum(1000, 3, {400, 300, 300}, {0}),             // no dominance, but only 3 units
           Sum(1000, 10, {100}, {1}), Sum(0, 0, {}, {2}),  // nothing to hide
@@ -146,7 +147,7 @@ TEST(PrimarySuppressionTest, SumWithTooFewContributors) {
 
 TEST(PrimarySuppressionTest, EqualAtomSetsShareTheirState) {
   // The same quantity published in two tables (e.g. a shared total) is one cell.
-  const Protection protection =
+  const analysis::Protection protection =
       Protect({Count(5, {0, 1}), Count(20, {2}), Count(5, {0, 1}), Count(25, {0, 1, 2}, true)}, 3);
   EXPECT_EQ(protection.state[0], State::kPrimary);
   EXPECT_EQ(protection.state[2], State::kPrimary);
@@ -154,16 +155,16 @@ TEST(PrimarySuppressionTest, EqualAtomSetsShareTheirState) {
 }
 
 TEST(PrimarySuppressionTest, SensitiveSumMakesTheCountOverTheSameAtomsPrimaryToo) {
-  const Protection protection =
+  const analysis::Protection protection =
       Protect({Sum(1000, 25, {900}, {0, 1}), Count(25, {0, 1}), Count(30, {2})}, 3);
   EXPECT_EQ(protection.state,
             (std::vector<State>{State::kPrimary, State::kPrimary, State::kPublished}));
 }
 
 TEST(PrimarySuppressionTest, SecondaryOffSuppressesOnlyPrimaryCells) {
-  DisclosureRules rules;
+  analysis::DisclosureRules rules;
   rules.secondary = false;
-  const Protection protection = Protect(
+  const analysis::Protection protection = Protect(
       {Count(40, {0}), Count(3, {1}), Count(25, {2}), Count(68, {0, 1, 2}, true)}, 3, rules);
   EXPECT_EQ(CellsIn(protection, State::kPrimary), (std::vector<size_t>{1}));
   EXPECT_EQ(protection.secondary, 0);
@@ -173,24 +174,24 @@ TEST(PrimarySuppressionTest, SecondaryOffSuppressesOnlyPrimaryCells) {
 // Secondary suppression on table shapes.
 
 // Areas 0..4 with one atom each, and their total.
-std::vector<PublishedCell> AreasAndTotal() {
+std::vector<analysis::PublishedCell> AreasAndTotal() {
   return {Count(40, {0}), Count(3, {1}),  Count(25, {2}),
           Count(12, {3}), Count(30, {4}), Count(110, {0, 1, 2, 3, 4}, true)};
 }
 
 TEST(SecondarySuppressionTest, WithoutItTotalMinusOthersRevealsTheSmallCell) {
-  DisclosureRules rules;
+  analysis::DisclosureRules rules;
   rules.secondary = false;
-  const std::vector<PublishedCell> cells = AreasAndTotal();
-  const Protection protection = Protect(cells, 5, rules);
+  const std::vector<analysis::PublishedCell> cells = AreasAndTotal();
+  const analysis::Protection protection = Protect(cells, 5, rules);
   ASSERT_EQ(CellsIn(protection, State::kPrimary), (std::vector<size_t>{1}));
   // The control: the attacker does find the classic leak.
   EXPECT_EQ(Attack(cells, protection, 5), (std::vector<size_t>{1}));
 }
 
 TEST(SecondarySuppressionTest, AreasAndTotalSuppressTheSmallestOtherArea) {
-  const std::vector<PublishedCell> cells = AreasAndTotal();
-  const Protection protection = Protect(cells, 5);
+  const std::vector<analysis::PublishedCell> cells = AreasAndTotal();
+  const analysis::Protection protection = Protect(cells, 5);
   EXPECT_EQ(CellsIn(protection, State::kPrimary), (std::vector<size_t>{1}));
   EXPECT_EQ(CellsIn(protection, State::kSecondary), (std::vector<size_t>{3}));  // 12
   EXPECT_EQ(protection.state[5], State::kPublished);                            // the total
@@ -200,10 +201,11 @@ TEST(SecondarySuppressionTest, AreasAndTotalSuppressTheSmallestOtherArea) {
 
 // A rows x columns table: inner cell (r, c) is atom r * columns + c; then the row totals,
 // the column totals and the grand total.
-std::vector<PublishedCell> TableWithMargins(const std::vector<std::vector<double>>& inner) {
+std::vector<analysis::PublishedCell> TableWithMargins(
+    const std::vector<std::vector<double>>& inner) {
   const size_t rows = inner.size();
   const size_t columns = inner[0].size();
-  std::vector<PublishedCell> cells;
+  std::vector<analysis::PublishedCell> cells;
   for (size_t r = 0; r < rows; ++r) {
     for (size_t c = 0; c < columns; ++c) {
       cells.push_back(Count(inner[r][c], {static_cast<uint32_t>(r * columns + c)}));
@@ -211,7 +213,7 @@ std::vector<PublishedCell> TableWithMargins(const std::vector<std::vector<double
   }
   double grand = 0;
   for (size_t r = 0; r < rows; ++r) {
-    PublishedCell total = Count(0, {}, true);
+    analysis::PublishedCell total = Count(0, {}, true);
     for (size_t c = 0; c < columns; ++c) {
       total.atoms.push_back(static_cast<uint32_t>(r * columns + c));
       total.value += inner[r][c];
@@ -220,7 +222,7 @@ std::vector<PublishedCell> TableWithMargins(const std::vector<std::vector<double
     cells.push_back(total);
   }
   for (size_t c = 0; c < columns; ++c) {
-    PublishedCell total = Count(0, {}, true);
+    analysis::PublishedCell total = Count(0, {}, true);
     for (size_t r = 0; r < rows; ++r) {
       total.atoms.push_back(static_cast<uint32_t>(r * columns + c));
       total.value += inner[r][c];
@@ -228,7 +230,7 @@ std::vector<PublishedCell> TableWithMargins(const std::vector<std::vector<double
     std::sort(total.atoms.begin(), total.atoms.end());
     cells.push_back(total);
   }
-  PublishedCell total = Count(grand, {}, true);
+  analysis::PublishedCell total = Count(grand, {}, true);
   for (size_t atom = 0; atom < rows * columns; ++atom) {
     total.atoms.push_back(static_cast<uint32_t>(atom));
   }
@@ -237,13 +239,13 @@ std::vector<PublishedCell> TableWithMargins(const std::vector<std::vector<double
 }
 
 TEST(SecondarySuppressionTest, TwoWayTableWithOneSmallCellSuppressesARectangle) {
-  const std::vector<PublishedCell> cells = TableWithMargins({
+  const std::vector<analysis::PublishedCell> cells = TableWithMargins({
       {4, 50, 20},
       {60, 70, 80},
       {15, 90, 11},
       {55, 65, 75},
   });
-  const Protection protection = Protect(cells, 12);
+  const analysis::Protection protection = Protect(cells, 12);
   EXPECT_EQ(CellsIn(protection, State::kPrimary), (std::vector<size_t>{0}));
   // (0, 2) = 20, (2, 0) = 15 and (2, 2) = 11 close the cheapest rectangle with (0, 0).
   EXPECT_EQ(CellsIn(protection, State::kSecondary), (std::vector<size_t>{2, 6, 8}));
@@ -254,17 +256,17 @@ TEST(SecondarySuppressionTest, TwoWayTableWithOneSmallCellSuppressesARectangle) 
 }
 
 TEST(SecondarySuppressionTest, TwoWayTableWithSeveralSmallCells) {
-  const std::vector<PublishedCell> cells = TableWithMargins({
+  const std::vector<analysis::PublishedCell> cells = TableWithMargins({
       {4, 50, 20},
       {60, 7, 80},
       {15, 90, 11},
       {55, 65, 2},
   });
-  DisclosureRules no_secondary;
+  analysis::DisclosureRules no_secondary;
   no_secondary.secondary = false;
   EXPECT_FALSE(Attack(cells, Protect(cells, 12, no_secondary), 12).empty());
 
-  const Protection protection = Protect(cells, 12);
+  const analysis::Protection protection = Protect(cells, 12);
   EXPECT_EQ(CellsIn(protection, State::kPrimary), (std::vector<size_t>{0, 4, 11}));
   EXPECT_GE(protection.secondary, 2);
   EXPECT_TRUE(Attack(cells, protection, 12).empty());
@@ -276,18 +278,18 @@ TEST(SecondarySuppressionTest, TwoWayTableWithSeveralSmallCells) {
 TEST(SecondarySuppressionTest, LeakOnlyThroughAnotherTableOfTheSystem) {
   // Atoms are (area a, age group g) = 2 * a + g. Table 1: areas without a total. Table 2: age
   // groups with their total, which is also the total of table 1.
-  const std::vector<PublishedCell> cells = {
+  const std::vector<analysis::PublishedCell> cells = {
       Count(4, {0, 1}),     Count(30, {2, 3}),    Count(25, {4, 5}),  // areas
       Count(27, {0, 2, 4}), Count(32, {1, 3, 5}), Count(59, {0, 1, 2, 3, 4, 5}, true),
   };
   // Table 1 on its own does not reveal area 0.
-  EXPECT_FALSE(IsDerivable({cells[1].atoms, cells[2].atoms}, cells[0].atoms, 6));
+  EXPECT_FALSE(analysis::IsDerivable({cells[1].atoms, cells[2].atoms}, cells[0].atoms, 6));
 
-  DisclosureRules no_secondary;
+  analysis::DisclosureRules no_secondary;
   no_secondary.secondary = false;
   EXPECT_EQ(Attack(cells, Protect(cells, 6, no_secondary), 6), (std::vector<size_t>{0}));
 
-  const Protection protection = Protect(cells, 6);
+  const analysis::Protection protection = Protect(cells, 6);
   EXPECT_EQ(CellsIn(protection, State::kPrimary), (std::vector<size_t>{0}));
   EXPECT_EQ(CellsIn(protection, State::kSecondary), (std::vector<size_t>{2}));  // area of 25
   EXPECT_TRUE(Attack(cells, protection, 6).empty());
@@ -295,7 +297,7 @@ TEST(SecondarySuppressionTest, LeakOnlyThroughAnotherTableOfTheSystem) {
 
 TEST(SecondarySuppressionTest, TwoTablesSharingATotal) {
   // Same as above but each table carries the total; the two total cells are one quantity.
-  const std::vector<PublishedCell> cells = {
+  const std::vector<analysis::PublishedCell> cells = {
       Count(4, {0, 1}),
       Count(30, {2, 3}),
       Count(25, {4, 5}),
@@ -304,7 +306,7 @@ TEST(SecondarySuppressionTest, TwoTablesSharingATotal) {
       Count(32, {1, 3, 5}),
       Count(59, {0, 1, 2, 3, 4, 5}, true),
   };
-  const Protection protection = Protect(cells, 6);
+  const analysis::Protection protection = Protect(cells, 6);
   EXPECT_EQ(protection.state[3], State::kPublished);
   EXPECT_EQ(protection.state[6], State::kPublished);
   EXPECT_EQ(CellsIn(protection, State::kSecondary), (std::vector<size_t>{2}));
@@ -313,7 +315,7 @@ TEST(SecondarySuppressionTest, TwoTablesSharingATotal) {
 
 TEST(SecondarySuppressionTest, HierarchicalAreasWithinRegions) {
   // Areas 0..2 form region 0, areas 3..5 region 1.
-  const std::vector<PublishedCell> cells = {
+  const std::vector<analysis::PublishedCell> cells = {
       Count(30, {0}),
       Count(5, {1}),
       Count(18, {2}),
@@ -324,7 +326,7 @@ TEST(SecondarySuppressionTest, HierarchicalAreasWithinRegions) {
       Count(77, {3, 4, 5}, true),
       Count(130, {0, 1, 2, 3, 4, 5}, true),
   };
-  const Protection protection = Protect(cells, 6);
+  const analysis::Protection protection = Protect(cells, 6);
   EXPECT_EQ(CellsIn(protection, State::kPrimary), (std::vector<size_t>{1}));
   // Not area 3 (12), the smallest overall: it is in the other region and protects nothing.
   EXPECT_EQ(CellsIn(protection, State::kSecondary), (std::vector<size_t>{2}));
@@ -334,28 +336,28 @@ TEST(SecondarySuppressionTest, HierarchicalAreasWithinRegions) {
 TEST(SecondarySuppressionTest, PublishedZeroRevealsItsAtoms) {
   // Atoms a, b, c, d = 0..3. X = a + b is 0, so a = 0 (counts are not negative), and then
   // Y = a + c = Z - V although Y is not a linear combination of X, Z and V.
-  const std::vector<PublishedCell> cells = {Count(0, {0, 1}), Count(5, {0, 2}), Count(30, {2, 3}),
-                                            Count(25, {3})};
+  const std::vector<analysis::PublishedCell> cells = {Count(0, {0, 1}), Count(5, {0, 2}),
+                                                      Count(30, {2, 3}), Count(25, {3})};
   std::vector<std::vector<uint32_t>> with_zeros = AtomSets(cells);
   with_zeros.push_back({0});
   with_zeros.push_back({1});
-  auto published_with_zeros = [](const Protection& protection) {
+  auto published_with_zeros = [](const analysis::Protection& protection) {
     std::vector<bool> published = PublishedFlags(protection);
     published.push_back(true);
     published.push_back(true);
     return published;
   };
 
-  DisclosureRules linear_only;
+  analysis::DisclosureRules linear_only;
   linear_only.zero_cells_reveal_atoms = false;
-  const Protection linear = Protect(cells, 4, linear_only);
+  const analysis::Protection linear = Protect(cells, 4, linear_only);
   EXPECT_EQ(CellsIn(linear, State::kPrimary), (std::vector<size_t>{1}));
   EXPECT_EQ(linear.secondary, 0);
   // The linear attacker misses it; one that also uses a = 0 and b = 0 finds cell Y.
   EXPECT_TRUE(Attack(cells, linear, 4).empty());
   EXPECT_EQ(Attack(with_zeros, published_with_zeros(linear), 4), (std::vector<size_t>{1}));
 
-  const Protection protection = Protect(cells, 4);
+  const analysis::Protection protection = Protect(cells, 4);
   EXPECT_EQ(protection.state, (std::vector<State>{State::kPublished, State::kPrimary,
                                                   State::kPublished, State::kSecondary}));
   EXPECT_TRUE(Attack(with_zeros, published_with_zeros(protection), 4).empty());
@@ -363,9 +365,10 @@ TEST(SecondarySuppressionTest, PublishedZeroRevealsItsAtoms) {
 
 TEST(SecondarySuppressionTest, SumWithoutContributorsRevealsItsAtomsInASumSystem) {
   // The same shape with sums: X has no contributors, so a and b sum to 0.
-  std::vector<PublishedCell> cells = {Sum(0, 0, {}, {0, 1}), Sum(500, 3, {300, 100, 100}, {0, 2}),
-                                      Sum(3000, 40, {100}, {2, 3}), Sum(2500, 37, {100}, {3})};
-  Protection protection = Protect(cells, 5);
+  std::vector<analysis::PublishedCell> cells = {
+      Sum(0, 0, {}, {0, 1}), Sum(500, 3, {300, 100, 100}, {0, 2}), Sum(3000, 40, {100}, {2, 3}),
+      Sum(2500, 37, {100}, {3})};
+  analysis::Protection protection = Protect(cells, 5);
   EXPECT_EQ(protection.state, (std::vector<State>{State::kPublished, State::kPrimary,
                                                   State::kPublished, State::kSecondary}));
 
@@ -380,13 +383,13 @@ TEST(SecondarySuppressionTest, SumWithoutContributorsRevealsItsAtomsInASumSystem
 // IsDerivable.
 
 TEST(IsDerivableTest, SpanMembership) {
-  EXPECT_TRUE(IsDerivable({{0, 1}, {1}}, {0}, 2));
-  EXPECT_TRUE(IsDerivable({{0, 1, 2}, {1, 2}}, {0}, 3));
-  EXPECT_TRUE(IsDerivable({{0, 1}, {1, 2}, {0, 2}}, {0}, 3));  // (x + y - z) / 2
-  EXPECT_FALSE(IsDerivable({{0, 1}, {1, 2}}, {0}, 3));
-  EXPECT_FALSE(IsDerivable({}, {0}, 1));
-  EXPECT_TRUE(IsDerivable({}, {}, 1));  // the empty cell is always 0
-  EXPECT_FALSE(IsDerivable({{0, 1}}, {0, 1, 2}, 3));
+  EXPECT_TRUE(analysis::IsDerivable({{0, 1}, {1}}, {0}, 2));
+  EXPECT_TRUE(analysis::IsDerivable({{0, 1, 2}, {1, 2}}, {0}, 3));
+  EXPECT_TRUE(analysis::IsDerivable({{0, 1}, {1, 2}, {0, 2}}, {0}, 3));  // (x + y - z) / 2
+  EXPECT_FALSE(analysis::IsDerivable({{0, 1}, {1, 2}}, {0}, 3));
+  EXPECT_FALSE(analysis::IsDerivable({}, {0}, 1));
+  EXPECT_TRUE(analysis::IsDerivable({}, {}, 1));  // the empty cell is always 0
+  EXPECT_FALSE(analysis::IsDerivable({{0, 1}}, {0, 1, 2}, 3));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -418,9 +421,11 @@ TEST(LinearAttackerTest, RejectsInvalidInput) {
 // ---------------------------------------------------------------------------------------
 // Invalid input.
 
-void ExpectInvalid(const std::vector<PublishedCell>& cells, uint32_t atom_count,
-                   const std::string& expected_in_message, const DisclosureRules& rules = {}) {
-  absl::StatusOr<Protection> protection = ProtectCells(cells, atom_count, rules);
+void ExpectInvalid(const std::vector<analysis::PublishedCell>& cells, uint32_t atom_count,
+                   const std::string& expected_in_message,
+                   const analysis::DisclosureRules& rules = {}) {
+  absl::StatusOr<analysis::Protection> protection =
+      analysis::ProtectCells(cells, atom_count, rules);
   ASSERT_FALSE(protection.ok());
   EXPECT_EQ(protection.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(std::string(protection.status().message()).find(expected_in_message), std::string::npos)
@@ -435,12 +440,12 @@ TEST(InvalidInputTest, AtomsOutOfRangeUnsortedOrDuplicate) {
 }
 
 TEST(InvalidInputTest, SumWithoutEnoughLargestContributions) {
-  DisclosureRules rules;
+  analysis::DisclosureRules rules;
   rules.dominance_n = 2;
   ExpectInvalid({Sum(100, 15, {60, 20}, {0}), Sum(100, 15, {60}, {1})}, 2,
                 "cell 1: 1 largest contributions given, the dominance rule needs 2", rules);
   // One contributor needs only one largest contribution.
-  EXPECT_TRUE(ProtectCells({Sum(100, 1, {100}, {0})}, 1, rules).ok());
+  EXPECT_TRUE(analysis::ProtectCells({Sum(100, 1, {100}, {0})}, 1, rules).ok());
 }
 
 TEST(InvalidInputTest, NonFiniteOrNegativeNumbers) {
@@ -462,7 +467,7 @@ TEST(InvalidInputTest, InconsistentCells) {
 }
 
 TEST(InvalidInputTest, Rules) {
-  DisclosureRules rules;
+  analysis::DisclosureRules rules;
   rules.dominance_n = 0;
   ExpectInvalid({Count(20, {0})}, 1, "dominance_n", rules);
   rules = {};
@@ -479,11 +484,11 @@ TEST(InvalidInputTest, Rules) {
 // Units grouped into atoms; a cell's count and sum follow from its atoms.
 struct RandomSystem {
   uint32_t atom_count = 0;
-  std::vector<PublishedCell> cells;
+  std::vector<analysis::PublishedCell> cells;
 };
 
-PublishedCell CellOver(std::vector<uint32_t> atoms, bool is_total, bool sums,
-                       const std::vector<std::vector<double>>& contributions_of_atom) {
+analysis::PublishedCell CellOver(std::vector<uint32_t> atoms, bool is_total, bool sums,
+                                 const std::vector<std::vector<double>>& contributions_of_atom) {
   std::sort(atoms.begin(), atoms.end());
   atoms.erase(std::unique(atoms.begin(), atoms.end()), atoms.end());
   std::vector<double> contributions;
@@ -491,15 +496,15 @@ PublishedCell CellOver(std::vector<uint32_t> atoms, bool is_total, bool sums,
     contributions.insert(contributions.end(), contributions_of_atom[atom].begin(),
                          contributions_of_atom[atom].end());
   }
-  PublishedCell cell;
+  analysis::PublishedCell cell;
   cell.atoms = std::move(atoms);
   cell.is_total = is_total;
   if (!sums) {
-    cell.kind = CellKind::kCount;
+    cell.kind = analysis::CellKind::kCount;
     cell.value = static_cast<double>(contributions.size());
     return cell;
   }
-  cell.kind = CellKind::kSum;
+  cell.kind = analysis::CellKind::kSum;
   std::sort(contributions.begin(), contributions.end(), std::greater<>());
   for (double contribution : contributions) cell.value += contribution;
   cell.contributors = static_cast<int64_t>(contributions.size());
@@ -571,12 +576,12 @@ RandomSystem MakeRandomSystem(uint32_t seed) {
 // without units as a published cell of its own.
 void AddZeroKnowledge(const RandomSystem& system, std::vector<std::vector<uint32_t>>* atom_sets,
                       std::vector<bool>* published) {
-  const bool has_counts =
-      std::any_of(system.cells.begin(), system.cells.end(),
-                  [](const PublishedCell& cell) { return cell.kind == CellKind::kCount; });
+  const bool has_counts = std::any_of(
+      system.cells.begin(), system.cells.end(),
+      [](const analysis::PublishedCell& cell) { return cell.kind == analysis::CellKind::kCount; });
   for (size_t i = 0; i < system.cells.size(); ++i) {
-    const PublishedCell& cell = system.cells[i];
-    const bool without_units = cell.value == 0 && (cell.kind == CellKind::kCount ||
+    const analysis::PublishedCell& cell = system.cells[i];
+    const bool without_units = cell.value == 0 && (cell.kind == analysis::CellKind::kCount ||
                                                    (!has_counts && cell.contributors == 0));
     if (!(*published)[i] || !without_units) continue;
     for (uint32_t atom : cell.atoms) {
@@ -594,15 +599,15 @@ TEST(RandomSystemTest, NoSuppressedCellIsDerivableAndEverySecondaryIsNeeded) {
     SCOPED_TRACE(::testing::Message() << "seed " << seed);
     const RandomSystem system = MakeRandomSystem(seed);
     const std::vector<std::vector<uint32_t>> atom_sets = AtomSets(system.cells);
-    DisclosureRules rules;
+    analysis::DisclosureRules rules;
     rules.min_cell = 5;
-    const Protection protection = Protect(system.cells, system.atom_count, rules);
+    const analysis::Protection protection = Protect(system.cells, system.atom_count, rules);
     ASSERT_EQ(protection.state.size(), system.cells.size());
 
     // Primary states follow the rules; equal atom sets share their state.
-    auto sensitive = [](const PublishedCell& cell) {
+    auto sensitive = [](const analysis::PublishedCell& cell) {
       if (cell.value == 0) return false;
-      if (cell.kind == CellKind::kCount) return cell.value < 5;
+      if (cell.kind == analysis::CellKind::kCount) return cell.value < 5;
       return cell.contributors < 5 || cell.largest[0] > 0.8 * cell.value;
     };
     for (size_t i = 0; i < system.cells.size(); ++i) {
@@ -626,7 +631,7 @@ TEST(RandomSystemTest, NoSuppressedCellIsDerivableAndEverySecondaryIsNeeded) {
     }
     for (size_t i = 0; i < system.cells.size(); ++i) {
       if (!published[i]) {
-        EXPECT_FALSE(IsDerivable(published_sets, atom_sets[i], system.atom_count)) << i;
+        EXPECT_FALSE(analysis::IsDerivable(published_sets, atom_sets[i], system.atom_count)) << i;
       }
     }
 
@@ -649,7 +654,7 @@ TEST(RandomSystemTest, NoSuppressedCellIsDerivableAndEverySecondaryIsNeeded) {
 
     // Control: without secondary suppression the same attacker often finds primary cells.
     rules.secondary = false;
-    const Protection primary_only = Protect(system.cells, system.atom_count, rules);
+    const analysis::Protection primary_only = Protect(system.cells, system.atom_count, rules);
     if (!Attack(system.cells, primary_only, system.atom_count).empty()) ++leaks_without_secondary;
   }
   // The generator makes systems where the protection has work to do.
@@ -683,10 +688,10 @@ TEST(LargeSystemTest, AreasRegionsAndIndicatorsAtMaximumSize) {
       families_in_atom[area * kPatterns + pattern] += 1;
     }
   }
-  std::vector<PublishedCell> cells;
+  std::vector<analysis::PublishedCell> cells;
   auto add_level = [&](uint32_t first_area, uint32_t area_count, bool is_total) {
-    PublishedCell all = Count(0, {}, is_total);
-    std::vector<PublishedCell> flagged(kFlags, Count(0, {}, is_total));
+    analysis::PublishedCell all = Count(0, {}, is_total);
+    std::vector<analysis::PublishedCell> flagged(kFlags, Count(0, {}, is_total));
     for (uint32_t area = first_area; area < first_area + area_count; ++area) {
       for (uint32_t pattern = 0; pattern < kPatterns; ++pattern) {
         const uint32_t atom = area * kPatterns + pattern;
@@ -709,7 +714,7 @@ TEST(LargeSystemTest, AreasRegionsAndIndicatorsAtMaximumSize) {
   add_level(0, kAreas, true);
   ASSERT_EQ(cells.size(), 2317u);
 
-  const Protection protection = Protect(cells, atom_count);
+  const analysis::Protection protection = Protect(cells, atom_count);
   EXPECT_GT(protection.primary, 100);
   EXPECT_GT(protection.secondary, 0);
   EXPECT_LT(protection.secondary, protection.primary * 3);

@@ -224,6 +224,44 @@ TEST_F(FileTest, KeyFileThatCannotBeWrittenIsNotLeftBehind) {
   EXPECT_THAT(Message(again), HasSubstr("remove it first if you mean to replace the key"));
 }
 
+// A passphrase file (the vault's, handed over by systemd's LoadCredential=) is the passphrase and
+// the line breaks that end it; spaces are the passphrase's own.
+TEST_F(FileTest, PassphraseFileIsItsBytesWithoutTheFinalLineBreaks) {
+  const std::filesystem::path path = dir_.path() / "passphrase";
+  auto write = [&path](const std::string& text, std::filesystem::perms perms) {
+    std::filesystem::remove(path);
+    WriteFile(path, text);
+    std::filesystem::permissions(path, perms);
+  };
+  const auto owner = std::filesystem::perms::owner_read | std::filesystem::perms::owner_write;
+  write(" a passphrase with spaces \r\n\n", owner);
+  absl::StatusOr<Secret> read = ReadPassphraseFile(path);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(read->data()), read->size()),
+            " a passphrase with spaces ");
+
+  write(std::string(kMaxPassphraseSize, 'p') + "\n", owner);
+  read = ReadPassphraseFile(path);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->size(), kMaxPassphraseSize);
+
+  write(std::string(kMaxPassphraseSize + 1, 'p'), owner);
+  EXPECT_THAT(Message(ReadPassphraseFile(path).status()), HasSubstr("holds more than 1024 bytes"));
+
+  write("\n", owner);
+  EXPECT_THAT(Message(ReadPassphraseFile(path).status()), HasSubstr("is empty"));
+
+  write("readable by the group\n", owner | std::filesystem::perms::group_read);
+  const absl::Status shared = ReadPassphraseFile(path).status();
+  EXPECT_EQ(shared.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(Message(shared), HasSubstr("passphrase file " + path.string() +
+                                         " is readable by group or others; run: chmod 600"));
+  EXPECT_THAT(Message(shared), ::testing::Not(HasSubstr("readable by the group\n")));
+
+  EXPECT_EQ(ReadPassphraseFile(dir_.path() / "missing").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST_F(FileTest, PublicKeyFileWriteFailureIsReported) {
   const std::vector<uint8_t> key(32, 7);
   const std::filesystem::path path = dir_ / "signing.key.pub";

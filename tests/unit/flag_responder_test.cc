@@ -25,26 +25,26 @@ namespace {
 
 constexpr char kCovenantId[] = "who-else";
 
-Covenant MakeCovenant() {
-  Covenant c;
+policy::Covenant MakeCovenant() {
+  policy::Covenant c;
   c.id = kCovenantId;
   c.version = 3;
   c.title = "Who else is involved";
   for (const char* dataset : {"wijkteam", "jeugdzorg", "schuldhulp"}) {
-    CovenantParty party;
+    policy::CovenantParty party;
     party.name = std::string("agent-") + dataset;
     party.organisation = dataset;
     party.roles = {"data_holder"};
     party.purpose = "signal";
     party.legal_basis = "test";
-    party.datasets[dataset] = DatasetGrant{dataset, {"bsn"}, {"start"}};
+    party.datasets[dataset] = policy::DatasetGrant{dataset, {"bsn"}, {"start"}};
     c.parties[party.name] = party;
   }
-  CovenantParty linker;
+  policy::CovenantParty linker;
   linker.name = "linker";
   linker.roles = {"linker"};
   c.parties["linker"] = linker;
-  PurposeBoundRelease release;
+  policy::PurposeBoundRelease release;
   release.name = "who-else-involved";
   release.recipient = "agent-wijkteam";
   release.purpose = "one family, one plan";
@@ -69,7 +69,8 @@ class FlagResponderTest : public ::testing::Test {
       randombytes_buf(token.data(), token.size());
       tokens_.push_back(token);
     }
-    absl::StatusOr<std::unique_ptr<LinkerStore>> store = LinkerStore::Open(dir_ / "db");
+    absl::StatusOr<std::unique_ptr<linker::LinkerStore>> store =
+        linker::LinkerStore::Open(dir_ / "db");
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     absl::StatusOr<Secret> data_key = Secret::Random(32);
@@ -80,8 +81,9 @@ class FlagResponderTest : public ::testing::Test {
     Deliver("jeugdzorg", {0, 2, 4, 7, 20, 21});
     Deliver("schuldhulp", {2, 3, 7, 22});
     Deliver("schuldhulp", {7});  // a second record of the same person: still one flag
-    responder_ = std::make_unique<FlagResponder>(&covenant_, rekey_.get(), /*data_key=*/nullptr,
-                                                 store_.get());  // person-level releases only
+    responder_ =
+        std::make_unique<linker::FlagResponder>(&covenant_, rekey_.get(), /*data_key=*/nullptr,
+                                                store_.get());  // person-level releases only
   }
 
   void Deliver(const std::string& dataset, const std::vector<int>& people) {
@@ -96,7 +98,7 @@ class FlagResponderTest : public ::testing::Test {
     v1::BatchHeader header;
     header.set_dataset(dataset);
     header.set_covenant_id(kCovenantId);
-    std::vector<StoredRecord> records;
+    std::vector<linker::StoredRecord> records;
     for (int person : people) {
       Digest256 rekeyed = rekey_->Mac(tokens_[static_cast<size_t>(person)]);
       records.push_back(
@@ -128,12 +130,12 @@ class FlagResponderTest : public ::testing::Test {
   }
 
   test::TempDir dir_;
-  Covenant covenant_ = MakeCovenant();
+  policy::Covenant covenant_ = MakeCovenant();
   std::unique_ptr<HmacSha256Key> rekey_;
   std::unique_ptr<Secret> data_key_;
   std::vector<std::string> tokens_;
-  std::unique_ptr<LinkerStore> store_;
-  std::unique_ptr<FlagResponder> responder_;
+  std::unique_ptr<linker::LinkerStore> store_;
+  std::unique_ptr<linker::FlagResponder> responder_;
 };
 
 TEST_F(FlagResponderTest, AnswersExactlyTheFlagsOfOwnRecords) {
@@ -271,7 +273,8 @@ TEST_F(FlagResponderTest, RefusesMalformedRequests) {
   EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
 
   request = Request({});
-  for (int i = 0; i <= FlagResponder::kMaxTokensPerCall; ++i) request.add_tokens(tokens_[0]);
+  for (int i = 0; i <= linker::FlagResponder::kMaxTokensPerCall; ++i)
+    request.add_tokens(tokens_[0]);
   response = responder_->Answer("agent-wijkteam", request);
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
@@ -280,7 +283,7 @@ TEST_F(FlagResponderTest, RefusesMalformedRequests) {
   request.mutable_tokens()->RemoveLast();
   response = responder_->Answer("agent-wijkteam", request);
   ASSERT_TRUE(response.ok()) << response.status();
-  EXPECT_EQ(response->answers_size(), FlagResponder::kMaxTokensPerCall);
+  EXPECT_EQ(response->answers_size(), linker::FlagResponder::kMaxTokensPerCall);
 }
 
 // Captures the log lines written while it lives.
@@ -318,18 +321,18 @@ class HouseholdFlagTest : public FlagResponderTest {
  protected:
   void SetUp() override {
     FlagResponderTest::SetUp();
-    PurposeBoundRelease release = covenant_.releases.front();
+    policy::PurposeBoundRelease release = covenant_.releases.front();
     release.name = "who-else-in-household";
     release.unit = "household";
-    release.family = FamilyRegister{"brp", "adres_van", "adres_tot"};
+    release.family = policy::FamilyRegister{"brp", "adres_van", "adres_tot"};
     covenant_.releases.push_back(release);
-    responder_ =
-        std::make_unique<FlagResponder>(&covenant_, rekey_.get(), data_key_.get(), store_.get());
+    responder_ = std::make_unique<linker::FlagResponder>(&covenant_, rekey_.get(), data_key_.get(),
+                                                         store_.get());
   }
 
-  void UseOptions(const FlagResponder::Options& options) {
-    responder_ = std::make_unique<FlagResponder>(&covenant_, rekey_.get(), data_key_.get(),
-                                                 store_.get(), options);
+  void UseOptions(const linker::FlagResponder::Options& options) {
+    responder_ = std::make_unique<linker::FlagResponder>(&covenant_, rekey_.get(), data_key_.get(),
+                                                         store_.get(), options);
   }
 
   v1::AskFlagsRequest HouseholdRequest(const std::vector<int>& people) {
@@ -361,7 +364,7 @@ class HouseholdFlagTest : public FlagResponderTest {
       attribute->set_type(v1::ATTRIBUTE_TYPE_DATE);
     }
     Digest256 home = rekey_->Mac(address);
-    std::vector<StoredRecord> records;
+    std::vector<linker::StoredRecord> records;
     for (int person : people) {
       Digest256 rekeyed = rekey_->Mac(tokens_[static_cast<size_t>(person)]);
       v1::Record record;
@@ -441,7 +444,7 @@ TEST_F(HouseholdFlagTest, WaitsForTheBuildWithinTheDeadlineOrSaysToRetry) {
   EXPECT_TRUE(response->answers(0).flags(0));
 
   // Stopped (the covenant ends): no build, answers waiting for one are told so.
-  FlagResponder stopped(&covenant_, rekey_.get(), data_key_.get(), store_.get());
+  linker::FlagResponder stopped(&covenant_, rekey_.get(), data_key_.get(), store_.get());
   stopped.StopBuilding();
   response = stopped.Answer("agent-wijkteam", request);
   ASSERT_FALSE(response.ok());
@@ -452,7 +455,7 @@ TEST_F(HouseholdFlagTest, WaitsForTheBuildWithinTheDeadlineOrSaysToRetry) {
 // that it cannot hold the server's shutdown for a national build.
 TEST_F(HouseholdFlagTest, AnswerWithoutADeadlineWaitsAtMostTheCap) {
   Register({1, 20}, "home-a", /*tell_responder=*/false);
-  FlagResponder::Options options;
+  linker::FlagResponder::Options options;
   options.max_household_wait = absl::ZeroDuration();
   UseOptions(options);
   absl::StatusOr<v1::AskFlagsResponse> response =
@@ -474,11 +477,12 @@ TEST_F(HouseholdFlagTest, FailedBuildBacksOffAndKeepsItsReasonInTheLog) {
   auto builds_failed = [&] { return log.Count("failed:"); };
 
   const absl::Status reason =
-      HouseholdIndex::Build(*store_, kCovenantId, FamilyRegister{"brp", "adres_van", "adres_tot"},
-                            *data_key_, Today())
+      linker::HouseholdIndex::Build(*store_, kCovenantId,
+                                    policy::FamilyRegister{"brp", "adres_van", "adres_tot"},
+                                    *data_key_, Today())
           .status();
   ASSERT_FALSE(reason.ok());
-  FlagResponder::Options options;
+  linker::FlagResponder::Options options;
   options.failed_build_backoff = absl::Hours(1);
   UseOptions(options);
   for (int ask = 0; ask < 3; ++ask) {
@@ -513,7 +517,7 @@ TEST_F(HouseholdFlagTest, FailedBuildBacksOffAndKeepsItsReasonInTheLog) {
 // committed before it. Beyond the queue's bound the queue is dropped and the index rebuilt from
 // the store, with the same answers.
 TEST_F(HouseholdFlagTest, QueueBeyondItsBoundIsRebuiltFromTheStore) {
-  FlagResponder::Options options;
+  linker::FlagResponder::Options options;
   options.max_queued_records = 2;
   UseOptions(options);
   Register({1}, "home-a");
@@ -531,7 +535,7 @@ TEST_F(HouseholdFlagTest, QueueBeyondItsBoundIsRebuiltFromTheStore) {
 // the batches, so that the first question after midnight need not wait for a full rebuild.
 TEST_F(HouseholdFlagTest, TomorrowsIndexIsBuiltAheadOnce) {
   LogCapture log;
-  FlagResponder::Options options;
+  linker::FlagResponder::Options options;
   options.build_ahead = absl::Hours(48);
   UseOptions(options);
   Register({1, 20}, "home-a");

@@ -45,7 +45,8 @@ class HouseholdIndexTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(EnsureSodium().ok());
     data_key_ = NewKey();
-    absl::StatusOr<std::unique_ptr<LinkerStore>> store = LinkerStore::Open(dir_ / "db");
+    absl::StatusOr<std::unique_ptr<linker::LinkerStore>> store =
+        linker::LinkerStore::Open(dir_ / "db");
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     for (const char* covenant : {kCovenantId, "other-covenant"}) {
@@ -85,14 +86,14 @@ class HouseholdIndexTest : public ::testing::Test {
     return out;
   }
 
-  std::vector<std::string> FamilyOf(const HouseholdIndex& index, const std::string& name) {
+  std::vector<std::string> FamilyOf(const linker::HouseholdIndex& index, const std::string& name) {
     return NamesOf(index.Family(T(name)));
   }
 
   // One committed batch, as the ingester hands it to the flag responder.
   struct Delivered {
     v1::BatchHeader header;
-    std::vector<StoredRecord> records;
+    std::vector<linker::StoredRecord> records;
   };
 
   // Commits one batch as the ingester does: header with `attributes` (dates for the period
@@ -116,7 +117,7 @@ class HouseholdIndexTest : public ::testing::Test {
       attribute->set_name(name);
       attribute->set_type(name == "wijk" ? v1::ATTRIBUTE_TYPE_CATEGORY : v1::ATTRIBUTE_TYPE_DATE);
     }
-    std::vector<StoredRecord> records;
+    std::vector<linker::StoredRecord> records;
     for (size_t i = 0; i < rows.size(); ++i) {
       const Row& row = rows[i];
       v1::Record record;
@@ -135,7 +136,7 @@ class HouseholdIndexTest : public ::testing::Test {
           value->set_date_days(row.to);
         }
       }
-      StoredRecord stored;
+      linker::StoredRecord stored;
       stored.token = row.person.empty() ? row.address : row.person;
       stored.value = garbage ? std::string("\xff\xff\xff", 3) : record.SerializeAsString();
       records.push_back(std::move(stored));
@@ -152,15 +153,16 @@ class HouseholdIndexTest : public ::testing::Test {
   }
 
   // `index` with a committed batch added as the flag responder adds it.
-  HouseholdIndex Added(const HouseholdIndex& index, const Delivered& batch) {
-    absl::StatusOr<std::vector<RegisterEntry>> entries =
-        HouseholdIndex::ReadBatch(batch.header, batch.records, family_, *data_key_);
+  linker::HouseholdIndex Added(const linker::HouseholdIndex& index, const Delivered& batch) {
+    absl::StatusOr<std::vector<linker::RegisterEntry>> entries =
+        linker::HouseholdIndex::ReadBatch(batch.header, batch.records, family_, *data_key_);
     EXPECT_TRUE(entries.ok()) << entries.status();
-    return index.With(entries.ok() ? *entries : std::vector<RegisterEntry>{}, batch.records.size());
+    return index.With(entries.ok() ? *entries : std::vector<linker::RegisterEntry>{},
+                      batch.records.size());
   }
 
   // Both indexes give every name the test made the same family.
-  void ExpectSameFamilies(const HouseholdIndex& a, const HouseholdIndex& b) {
+  void ExpectSameFamilies(const linker::HouseholdIndex& a, const linker::HouseholdIndex& b) {
     EXPECT_EQ(a.persons(), b.persons());
     EXPECT_EQ(a.day(), b.day());
     for (const auto& [name, token] : tokens_) {
@@ -169,14 +171,14 @@ class HouseholdIndexTest : public ::testing::Test {
     }
   }
 
-  absl::StatusOr<HouseholdIndex> Build(int day = kDay) {
-    return HouseholdIndex::Build(*store_, kCovenantId, family_, *data_key_, day);
+  absl::StatusOr<linker::HouseholdIndex> Build(int day = kDay) {
+    return linker::HouseholdIndex::Build(*store_, kCovenantId, family_, *data_key_, day);
   }
 
   test::TempDir dir_;
   std::unique_ptr<Secret> data_key_;
-  std::unique_ptr<LinkerStore> store_;
-  FamilyRegister family_{"brp", "adres_van", "adres_tot"};
+  std::unique_ptr<linker::LinkerStore> store_;
+  policy::FamilyRegister family_{"brp", "adres_van", "adres_tot"};
   std::map<std::string, std::string> tokens_;  // name -> token
   std::map<std::string, std::string> names_;   // token -> name
 };
@@ -193,7 +195,7 @@ TEST_F(HouseholdIndexTest, AddressPeriodIsHalfOpen) {
                               {T("no-from"), T("home"), kUnset, kDay + 100},
                               {T("long-gone"), T("home"), kDay - 300, kDay - 100},
                           });
-  absl::StatusOr<HouseholdIndex> index = Build();
+  absl::StatusOr<linker::HouseholdIndex> index = Build();
   ASSERT_TRUE(index.ok()) << index.status();
   EXPECT_EQ(index->day(), kDay);
   EXPECT_EQ(index->persons(), 3u);
@@ -230,7 +232,7 @@ TEST_F(HouseholdIndexTest, FamilyIsTheHouseholdOrJustThePerson) {
                               {T("father"), T("home-1"), kDay - 900, kUnset},
                               {T("neighbour"), T("home-2"), kDay - 50, kUnset},
                           });
-  absl::StatusOr<HouseholdIndex> index = Build();
+  absl::StatusOr<linker::HouseholdIndex> index = Build();
   ASSERT_TRUE(index.ok()) << index.status();
   EXPECT_EQ(index->persons(), 4u);
   for (const char* member : {"mother", "child", "father"}) {
@@ -259,7 +261,7 @@ TEST_F(HouseholdIndexTest, PersonAtTwoAddressesBelongsToBoth) {
                               {T("co-parented"), T("fathers-home"), kDay - 150, kDay + 10},
                               {T("co-parented"), T("old-home"), kDay - 2000, kDay - 700},
                           });
-  absl::StatusOr<HouseholdIndex> index = Build();
+  absl::StatusOr<linker::HouseholdIndex> index = Build();
   ASSERT_TRUE(index.ok()) << index.status();
   EXPECT_EQ(index->persons(), 4u);
   EXPECT_EQ(FamilyOf(*index, "co-parented"),
@@ -303,7 +305,7 @@ TEST_F(HouseholdIndexTest, ReadsThePeriodFromEachBatchsOwnHeader) {
               {T("h"), T("home"), kDay + 1, kUnset},
               {T("i"), T("home"), kDay - 1, kDay + 1},
           });
-  absl::StatusOr<HouseholdIndex> index = Build();
+  absl::StatusOr<linker::HouseholdIndex> index = Build();
   ASSERT_TRUE(index.ok()) << index.status();
   const Names home = {"a", "c", "f", "i"};
   for (const char* member : {"a", "c", "f", "i"}) {
@@ -329,7 +331,7 @@ TEST_F(HouseholdIndexTest, BatchWithoutThePeriodPlacesNoOne) {
                                      {T("only-to"), T("home"), kUnset, kDay + 100},
                                      {T("only-past-to"), T("home"), kUnset, kDay - 10},
                                  });
-  absl::StatusOr<HouseholdIndex> index = Build();
+  absl::StatusOr<linker::HouseholdIndex> index = Build();
   ASSERT_TRUE(index.ok()) << index.status();
   EXPECT_EQ(index->persons(), 1u);
   EXPECT_EQ(FamilyOf(*index, "resident"), Names{"resident"});
@@ -345,7 +347,7 @@ TEST_F(HouseholdIndexTest, OnlyTheCovenantsRegisterCounts) {
   Deliver(kBrpAttributes, {{T("client"), T("home"), kDay - 100, kUnset}}, "wijkteam");
   Deliver(kBrpAttributes, {{T("elsewhere"), T("home"), kDay - 100, kUnset}}, "brp",
           "other-covenant");
-  absl::StatusOr<HouseholdIndex> index = Build();
+  absl::StatusOr<linker::HouseholdIndex> index = Build();
   ASSERT_TRUE(index.ok()) << index.status();
   EXPECT_EQ(index->persons(), 1u);
   EXPECT_EQ(FamilyOf(*index, "resident"), Names{"resident"});
@@ -354,7 +356,7 @@ TEST_F(HouseholdIndexTest, OnlyTheCovenantsRegisterCounts) {
 }
 
 TEST_F(HouseholdIndexTest, EmptyRegisterIsNotFound) {
-  absl::StatusOr<HouseholdIndex> index = Build();
+  absl::StatusOr<linker::HouseholdIndex> index = Build();
   ASSERT_FALSE(index.ok());
   EXPECT_EQ(index.status().code(), absl::StatusCode::kNotFound) << index.status();
   EXPECT_NE(index.status().message().find("brp"), std::string::npos) << index.status();
@@ -386,11 +388,11 @@ TEST_F(HouseholdIndexTest, RecordNotOpeningIsDataLoss) {
   Deliver(kBrpAttributes, {{T("resident"), T("home"), kDay - 100, kUnset}});
   const Delivered bad = Deliver(kBrpAttributes, {{T("intruder"), T("home"), kDay - 100, kUnset}},
                                 "brp", kCovenantId, /*garbage=*/true);
-  absl::StatusOr<HouseholdIndex> index = Build();
+  absl::StatusOr<linker::HouseholdIndex> index = Build();
   ASSERT_FALSE(index.ok());
   EXPECT_EQ(index.status().code(), absl::StatusCode::kDataLoss) << index.status();
-  absl::StatusOr<std::vector<RegisterEntry>> entries =
-      HouseholdIndex::ReadBatch(bad.header, bad.records, family_, *data_key_);
+  absl::StatusOr<std::vector<linker::RegisterEntry>> entries =
+      linker::HouseholdIndex::ReadBatch(bad.header, bad.records, family_, *data_key_);
   ASSERT_FALSE(entries.ok());
   EXPECT_EQ(entries.status().code(), absl::StatusCode::kDataLoss) << entries.status();
   for (const absl::Status& status : {index.status(), entries.status()}) {
@@ -423,7 +425,7 @@ TEST_F(HouseholdIndexTest, HoldsOnlyTheReKeyedPersonTokens) {
   rows.push_back({T("homeless"), "", kDay - 10, kUnset});
   rows.push_back({T("also-homeless"), "", kDay - 10, kUnset});
   Deliver(kBrpAttributes, rows);
-  absl::StatusOr<HouseholdIndex> index = Build();
+  absl::StatusOr<linker::HouseholdIndex> index = Build();
   ASSERT_TRUE(index.ok()) << index.status();
   EXPECT_EQ(index->persons(), persons.size());
 
@@ -450,7 +452,7 @@ TEST_F(HouseholdIndexTest, HoldsOnlyTheReKeyedPersonTokens) {
 TEST_F(HouseholdIndexTest, MissingTrailingToIsAnOpenPeriod) {
   Deliver(kBrpAttributes, {{T("full"), T("home"), kDay - 10, kUnset}});
   Deliver({"adres_van", "adres_tot"}, {{T("short"), T("home"), kDay - 10, kUnset, 1}});
-  absl::StatusOr<HouseholdIndex> index = Build();
+  absl::StatusOr<linker::HouseholdIndex> index = Build();
   ASSERT_TRUE(index.ok()) << index.status();
   EXPECT_EQ(FamilyOf(*index, "full"), (Names{"full", "short"}));
   EXPECT_EQ(FamilyOf(*index, "short"), (Names{"full", "short"}));
@@ -467,7 +469,8 @@ TEST_F(HouseholdIndexTest, UnreadableRegisterIsAnErrorNotAnEmptyRegister) {
   // Reopening writes the log to a table file; then damage every table file's first block.
   store_.reset();
   {
-    absl::StatusOr<std::unique_ptr<LinkerStore>> reopened = LinkerStore::Open(dir_ / "db");
+    absl::StatusOr<std::unique_ptr<linker::LinkerStore>> reopened =
+        linker::LinkerStore::Open(dir_ / "db");
     ASSERT_TRUE(reopened.ok()) << reopened.status();
     ASSERT_TRUE((*reopened)->OpenCovenant(kCovenantId, *data_key_).ok());
   }
@@ -484,7 +487,8 @@ TEST_F(HouseholdIndexTest, UnreadableRegisterIsAnErrorNotAnEmptyRegister) {
     test::WriteFile(file.path(), bytes);
   }
   ASSERT_GT(tables, 0);
-  absl::StatusOr<std::unique_ptr<LinkerStore>> store = LinkerStore::Open(dir_ / "db");
+  absl::StatusOr<std::unique_ptr<linker::LinkerStore>> store =
+      linker::LinkerStore::Open(dir_ / "db");
   ASSERT_TRUE(store.ok()) << store.status();
   store_ = std::move(*store);
   const absl::Status opened = store_->OpenCovenant(kCovenantId, *data_key_);
@@ -494,7 +498,7 @@ TEST_F(HouseholdIndexTest, UnreadableRegisterIsAnErrorNotAnEmptyRegister) {
   }
   ASSERT_FALSE(store_->Scan(kCovenantId, "brp", [](std::string_view, std::string_view) {}).ok());
 
-  absl::StatusOr<HouseholdIndex> index = Build();
+  absl::StatusOr<linker::HouseholdIndex> index = Build();
   ASSERT_FALSE(index.ok()) << index->persons() << " persons placed from a damaged register";
   EXPECT_NE(index.status().code(), absl::StatusCode::kNotFound) << index.status();
 }
@@ -510,7 +514,7 @@ TEST_F(HouseholdIndexTest, BatchesAddedEqualAFullBuild) {
                                   {T("lodger"), T("home-2"), kDay - 30, kUnset},
                                   {T("left"), T("home-2"), kDay - 300, kDay - 1},
                               });
-  absl::StatusOr<HouseholdIndex> index = Build();
+  absl::StatusOr<linker::HouseholdIndex> index = Build();
   ASSERT_TRUE(index.ok()) << index.status();
   const Delivered second =
       Deliver(kBrpAttributes,
@@ -525,9 +529,9 @@ TEST_F(HouseholdIndexTest, BatchesAddedEqualAFullBuild) {
   const Delivered third = Deliver({"wijk", "geboortedatum"}, {{T("no-period"), T("home-4")}});
   const Delivered fourth =
       Deliver({"adres_tot", "wijk", "adres_van"}, {{T("partner"), T("home-3"), kDay - 5, kUnset}});
-  HouseholdIndex added = *index;
+  linker::HouseholdIndex added = *index;
   for (const Delivered* batch : {&second, &third, &fourth}) added = Added(added, *batch);
-  absl::StatusOr<HouseholdIndex> full = Build();
+  absl::StatusOr<linker::HouseholdIndex> full = Build();
   ASSERT_TRUE(full.ok()) << full.status();
   ExpectSameFamilies(added, *full);
   EXPECT_EQ(added.register_records(), full->register_records());
@@ -536,7 +540,7 @@ TEST_F(HouseholdIndexTest, BatchesAddedEqualAFullBuild) {
   EXPECT_EQ(FamilyOf(added, "newcomer"), Names{"newcomer"});
 
   // From an empty register on, batch by batch, as a linker that starts before the deliveries.
-  HouseholdIndex from_empty = HouseholdIndex::Empty(kDay);
+  linker::HouseholdIndex from_empty = linker::HouseholdIndex::Empty(kDay);
   EXPECT_EQ(from_empty.register_records(), 0u);
   for (const Delivered* batch : {&first, &second, &third, &fourth}) {
     from_empty = Added(from_empty, *batch);
@@ -548,7 +552,7 @@ TEST_F(HouseholdIndexTest, BatchesAddedEqualAFullBuild) {
 // Many batches, so that layers are made and merged: after each, the index equals a full build.
 TEST_F(HouseholdIndexTest, ManyBatchesMergeIntoTheSameIndex) {
   std::mt19937 rng(14);
-  HouseholdIndex added = HouseholdIndex::Empty(kDay);
+  linker::HouseholdIndex added = linker::HouseholdIndex::Empty(kDay);
   size_t most_layers = 0;
   for (int batch = 0; batch < 24; ++batch) {
     std::vector<Row> rows;
@@ -561,7 +565,7 @@ TEST_F(HouseholdIndexTest, ManyBatchesMergeIntoTheSameIndex) {
     }
     added = Added(added, Deliver(kBrpAttributes, rows));
     most_layers = std::max(most_layers, added.layers());
-    absl::StatusOr<HouseholdIndex> full = Build();
+    absl::StatusOr<linker::HouseholdIndex> full = Build();
     ASSERT_TRUE(full.ok()) << full.status();
     SCOPED_TRACE(batch);
     ExpectSameFamilies(added, *full);
@@ -579,17 +583,17 @@ TEST_F(HouseholdIndexTest, ThreadsDoNotChangeTheIndex) {
     if (i % 50 == 0) rows.push_back({T("person-" + std::to_string(i)), T("address-x"), kDay - 5});
   }
   Deliver(kBrpAttributes, rows);
-  HouseholdIndex::BuildOptions one;
+  linker::HouseholdIndex::BuildOptions one;
   one.threads = 1;
-  absl::StatusOr<HouseholdIndex> single =
-      HouseholdIndex::Build(*store_, kCovenantId, family_, *data_key_, kDay, one);
+  absl::StatusOr<linker::HouseholdIndex> single =
+      linker::HouseholdIndex::Build(*store_, kCovenantId, family_, *data_key_, kDay, one);
   ASSERT_TRUE(single.ok()) << single.status();
   for (int threads : {2, 3, 8}) {
     SCOPED_TRACE(threads);
-    HouseholdIndex::BuildOptions options;
+    linker::HouseholdIndex::BuildOptions options;
     options.threads = threads;
-    absl::StatusOr<HouseholdIndex> index =
-        HouseholdIndex::Build(*store_, kCovenantId, family_, *data_key_, kDay, options);
+    absl::StatusOr<linker::HouseholdIndex> index =
+        linker::HouseholdIndex::Build(*store_, kCovenantId, family_, *data_key_, kDay, options);
     ASSERT_TRUE(index.ok()) << index.status();
     ExpectSameFamilies(*index, *single);
   }
@@ -602,22 +606,22 @@ TEST_F(HouseholdIndexTest, ThreadsDoNotChangeTheIndex) {
 TEST_F(HouseholdIndexTest, CancelledBuildStops) {
   Deliver(kBrpAttributes, {{T("a"), T("home"), kDay - 10, kUnset}});
   std::atomic<bool> cancel{true};
-  HouseholdIndex::BuildOptions options;
+  linker::HouseholdIndex::BuildOptions options;
   options.cancel = &cancel;
   std::vector<Row> rows;
   for (int i = 0; i < 3000; ++i) rows.push_back({T("p" + std::to_string(i)), T("home"), kDay - 1});
   Deliver(kBrpAttributes, rows);
-  absl::StatusOr<HouseholdIndex> index =
-      HouseholdIndex::Build(*store_, kCovenantId, family_, *data_key_, kDay, options);
+  absl::StatusOr<linker::HouseholdIndex> index =
+      linker::HouseholdIndex::Build(*store_, kCovenantId, family_, *data_key_, kDay, options);
   ASSERT_FALSE(index.ok());
   EXPECT_EQ(index.status().code(), absl::StatusCode::kCancelled) << index.status();
 }
 
 TEST_F(HouseholdIndexTest, EmptyRegisterIsOkWhenAsked) {
-  HouseholdIndex::BuildOptions options;
+  linker::HouseholdIndex::BuildOptions options;
   options.empty_register_is_ok = true;
-  absl::StatusOr<HouseholdIndex> index =
-      HouseholdIndex::Build(*store_, kCovenantId, family_, *data_key_, kDay, options);
+  absl::StatusOr<linker::HouseholdIndex> index =
+      linker::HouseholdIndex::Build(*store_, kCovenantId, family_, *data_key_, kDay, options);
   ASSERT_TRUE(index.ok()) << index.status();
   EXPECT_EQ(index->register_records(), 0u);
   EXPECT_EQ(index->persons(), 0u);

@@ -83,28 +83,29 @@ class LinkerTest : public ::testing::Test {
     crypto_sign_keypair(pk.data(), agent_signing_.mutable_data());
     char hex[2 * crypto_sign_PUBLICKEYBYTES + 1];
     sodium_bin2hex(hex, sizeof hex, pk.data(), pk.size());
-    Covenant covenant;
+    policy::Covenant covenant;
     covenant.id = "c1";
     covenant.version = 1;
     covenant.valid_from = absl::CivilDay(2026, 1, 1);
     covenant.valid_until = absl::CivilDay(2027, 12, 31);
-    CovenantParty agent;
+    policy::CovenantParty agent;
     agent.name = "agent";
     agent.roles = {"data_holder"};
     agent.signing_public_key = hex;
-    agent.datasets.emplace("uwv", DatasetGrant{"uwv", {"bsn"}, {"jaar"}});
+    agent.datasets.emplace("uwv", policy::DatasetGrant{"uwv", {"bsn"}, {"jaar"}});
     covenant.parties.emplace(agent.name, std::move(agent));
     data_key_ = *Secret::Random(32);
-    store_ = *LinkerStore::Open(dir_ / "db", {.env = disk_env_.get()});
+    store_ = *linker::LinkerStore::Open(dir_ / "db", {.env = disk_env_.get()});
     EXPECT_TRUE(store_->OpenCovenant("c1", data_key_).ok());
     Secret box = *Secret::Allocate(crypto_box_SECRETKEYBYTES);
     crypto_box_keypair(box_public_.data(), box.mutable_data());
     Secret signing = *Secret::Allocate(crypto_sign_SECRETKEYBYTES);
     crypto_sign_keypair(pk.data(), signing.mutable_data());
     link_key_ = *Secret::Random(32);
-    LinkerKeys keys{box_public_, std::move(box), std::move(signing),
-                    *Secret::FromBytes(link_key_.span()), *Secret::FromBytes(data_key_.span())};
-    ingester_ = *BatchIngester::Create(std::move(covenant), std::move(keys), store_.get());
+    linker::LinkerKeys keys{box_public_, std::move(box), std::move(signing),
+                            *Secret::FromBytes(link_key_.span()),
+                            *Secret::FromBytes(data_key_.span())};
+    ingester_ = *linker::BatchIngester::Create(std::move(covenant), std::move(keys), store_.get());
   }
 
   v1::SealedBatch Seal(const v1::BatchPayload& payload) {
@@ -132,10 +133,11 @@ class LinkerTest : public ::testing::Test {
   }
 
   // Closes the store and opens it again, with covenant c1 (and `also`) open.
-  void Reopen(LinkerStore::StoreOptions options = {}, const std::vector<std::string>& also = {}) {
+  void Reopen(linker::LinkerStore::StoreOptions options = {},
+              const std::vector<std::string>& also = {}) {
     ingester_.reset();
     store_.reset();
-    store_ = *LinkerStore::Open(dir_ / "db", options);
+    store_ = *linker::LinkerStore::Open(dir_ / "db", options);
     ASSERT_TRUE(store_->OpenCovenant("c1", data_key_).ok());
     for (const std::string& id : also) ASSERT_TRUE(store_->OpenCovenant(id, data_key_).ok());
   }
@@ -192,8 +194,8 @@ class LinkerTest : public ::testing::Test {
   BoxPublicKey box_public_;
   Secret link_key_ = *Secret::Allocate(1);
   Secret data_key_ = *Secret::Allocate(1);
-  std::unique_ptr<LinkerStore> store_;
-  std::unique_ptr<BatchIngester> ingester_;
+  std::unique_ptr<linker::LinkerStore> store_;
+  std::unique_ptr<linker::BatchIngester> ingester_;
 };
 
 TEST_F(LinkerTest, StoresOnceReKeyedAndEncrypted) {
@@ -386,7 +388,7 @@ TEST_F(LinkerTest, RefusesBadBatchesAndStoresNothing) {
   EXPECT_FALSE(ingester_->Ingest("agent", tampered).ok());
   // Oversize.
   v1::SealedBatch huge = Seal(Payload(1));
-  huge.mutable_sealed_payload()->resize(BatchIngester::kMaxSealedBytes + 1);
+  huge.mutable_sealed_payload()->resize(linker::BatchIngester::kMaxSealedBytes + 1);
   absl::Status oversize = ingester_->Ingest("agent", huge).status();
   EXPECT_TRUE(absl::IsInvalidArgument(oversize));
   EXPECT_NE(std::string(oversize.message()).find("limit"), std::string::npos);
@@ -414,7 +416,8 @@ namespace {
 // covenant's data key, numbered with the budget in one write, kept across a restart, unreadable
 // and detected when altered, and deleted with the covenant.
 TEST_F(LinkerTest, ReleaseHistoryIsSealedKeptAndDeletedWithTheCovenant) {
-  absl::StatusOr<ReleaseHistory> history = ReleaseHistory::Open(store_.get(), "c1", data_key_);
+  absl::StatusOr<linker::ReleaseHistory> history =
+      linker::ReleaseHistory::Open(store_.get(), "c1", data_key_);
   ASSERT_TRUE(history.ok()) << history.status();
   for (int i = 0; i < 3; ++i) {
     v1::ReleaseRecord record;
@@ -440,19 +443,21 @@ TEST_F(LinkerTest, ReleaseHistoryIsSealedKeptAndDeletedWithTheCovenant) {
   }
   // A restart keeps it; another key does not open it.
   Reopen({}, {"c2"});
-  history = ReleaseHistory::Open(store_.get(), "c1", data_key_);
+  history = linker::ReleaseHistory::Open(store_.get(), "c1", data_key_);
   ASSERT_TRUE(history.ok());
   records = history->Load();
   ASSERT_TRUE(records.ok()) << records.status();
   EXPECT_EQ(records->size(), 3u);
   Secret other = *Secret::Random(32);
-  absl::StatusOr<ReleaseHistory> wrong = ReleaseHistory::Open(store_.get(), "c1", other);
+  absl::StatusOr<linker::ReleaseHistory> wrong =
+      linker::ReleaseHistory::Open(store_.get(), "c1", other);
   ASSERT_TRUE(wrong.ok());
   absl::StatusOr<std::vector<v1::ReleaseRecord>> unreadable = wrong->Load();
   EXPECT_EQ(unreadable.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(std::string(unreadable.status().message()).find("releases nothing"), std::string::npos);
   // Another covenant's history is separate; the covenant's deletion removes only its own.
-  absl::StatusOr<ReleaseHistory> second = ReleaseHistory::Open(store_.get(), "c2", data_key_);
+  absl::StatusOr<linker::ReleaseHistory> second =
+      linker::ReleaseHistory::Open(store_.get(), "c2", data_key_);
   ASSERT_TRUE(second.ok());
   ASSERT_TRUE(second->Append(v1::ReleaseRecord()).ok());
   ASSERT_TRUE(store_->DeleteCovenant("c1").ok());
@@ -517,7 +522,8 @@ TEST_F(LinkerTest, ADamagedWriteAheadLogRefusesToOpenInsteadOfLosingAcknowledged
     std::ofstream out(wal, std::ios::binary | std::ios::trunc);
     out << bytes;
   }
-  absl::StatusOr<std::unique_ptr<LinkerStore>> reopened = LinkerStore::Open(dir_ / "db");
+  absl::StatusOr<std::unique_ptr<linker::LinkerStore>> reopened =
+      linker::LinkerStore::Open(dir_ / "db");
   ASSERT_TRUE(reopened.ok()) << reopened.status();
   absl::Status opened = (*reopened)->OpenCovenant("c1", data_key_);
   ASSERT_FALSE(opened.ok()) << "opened a store with a damaged log";
@@ -548,7 +554,8 @@ TEST_F(LinkerTest, AnUnacknowledgedTornLastLogRecordDoesNotStopTheStore) {
     std::ofstream out(wal, std::ios::binary | std::ios::app);
     out << std::string("\x12\x34\x56\x78\xff\x7f\x01", 7);
   }
-  absl::StatusOr<std::unique_ptr<LinkerStore>> reopened = LinkerStore::Open(dir_ / "db");
+  absl::StatusOr<std::unique_ptr<linker::LinkerStore>> reopened =
+      linker::LinkerStore::Open(dir_ / "db");
   ASSERT_TRUE(reopened.ok()) << reopened.status();
   store_ = std::move(*reopened);
   absl::Status opened = store_->OpenCovenant("c1", data_key_);
@@ -615,7 +622,7 @@ TEST_F(LinkerTest, RecordsMustFitTheirHeaderAndARunKeepsItsFirstBatchsFields) {
 
 // Stores a batch of `records` records of dataset "uwv" under `covenant` directly, as the
 // ingester of that covenant would.
-absl::StatusOr<v1::Receipt> CommitDirectly(LinkerStore* store, const std::string& covenant,
+absl::StatusOr<v1::Receipt> CommitDirectly(linker::LinkerStore* store, const std::string& covenant,
                                            char batch, int records) {
   v1::Receipt receipt;
   receipt.set_batch_id(std::string(64, batch));
@@ -624,7 +631,7 @@ absl::StatusOr<v1::Receipt> CommitDirectly(LinkerStore* store, const std::string
   v1::BatchHeader header;
   header.set_covenant_id(covenant);
   header.set_dataset("uwv");
-  std::vector<StoredRecord> stored;
+  std::vector<linker::StoredRecord> stored;
   for (int i = 0; i < records; ++i) {
     v1::Record record;
     record.set_bsn_token(std::string(32, static_cast<char>('a' + i % 26)));
@@ -662,7 +669,7 @@ TEST_F(LinkerTest, EndingACovenantRemovesItsStoreAndLeavesAnothersFilesUntouched
                           [](const auto& f) { return f.first.ends_with(".sst"); }));
   std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a rewrite would show in mtimes
 
-  absl::StatusOr<LinkerStore::Deleted> deleted = store_->DeleteCovenant("c1");
+  absl::StatusOr<linker::LinkerStore::Deleted> deleted = store_->DeleteCovenant("c1");
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   EXPECT_EQ(deleted->records, 50u);
   EXPECT_EQ(deleted->batches, 1u);
@@ -677,9 +684,9 @@ TEST_F(LinkerTest, EndingACovenantRemovesItsStoreAndLeavesAnothersFilesUntouched
   // And its data reads as before, through a restart.
   ingester_.reset();
   store_.reset();
-  store_ = *LinkerStore::Open(dir_ / "db");
+  store_ = *linker::LinkerStore::Open(dir_ / "db");
   ASSERT_TRUE(store_->OpenCovenant("c2", other_key).ok());
-  absl::StatusOr<HeldCounts> held = store_->Held("c2");
+  absl::StatusOr<linker::HeldCounts> held = store_->Held("c2");
   ASSERT_TRUE(held.ok());
   EXPECT_EQ(held->records, 70u);
   EXPECT_EQ(held->batches, 2u);
@@ -717,12 +724,12 @@ TEST_F(LinkerTest, AnEndWithoutTheKeyRemovesTheStoreAndReportsTheCountsKeptBesid
   // The key is gone (the vault ended the covenant while the linker was down): the store is
   // not opened, yet its end says what it deleted and removes it.
   store_.reset();
-  store_ = *LinkerStore::Open(dir_ / "db");
-  absl::StatusOr<HeldCounts> held = store_->Held("c1");
+  store_ = *linker::LinkerStore::Open(dir_ / "db");
+  absl::StatusOr<linker::HeldCounts> held = store_->Held("c1");
   ASSERT_TRUE(held.ok());
   EXPECT_EQ(held->records, 70u);
   EXPECT_EQ(held->batches, 2u);
-  absl::StatusOr<LinkerStore::Deleted> deleted = store_->DeleteCovenant("c1");
+  absl::StatusOr<linker::LinkerStore::Deleted> deleted = store_->DeleteCovenant("c1");
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   EXPECT_EQ(deleted->records, 70u);
   EXPECT_EQ(deleted->batches, 2u);
@@ -735,7 +742,7 @@ TEST_F(LinkerTest, AnEndWithoutTheKeyRemovesTheStoreAndReportsTheCountsKeptBesid
 
 TEST_F(LinkerTest, AnEndWaitsForAQueryStillReadingTheCovenant) {
   ASSERT_TRUE(ingester_->Ingest("agent", Seal(Payload(10))).ok());
-  std::unique_ptr<RecordCursor> cursor = store_->NewRecordCursor("c1", "uwv");
+  std::unique_ptr<linker::RecordCursor> cursor = store_->NewRecordCursor("c1", "uwv");
   ASSERT_TRUE(cursor->Valid());
   std::thread reader([&cursor] {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -744,7 +751,7 @@ TEST_F(LinkerTest, AnEndWaitsForAQueryStillReadingTheCovenant) {
     EXPECT_EQ(n, 10u);  // the query reads to its end
     cursor.reset();
   });
-  absl::StatusOr<LinkerStore::Deleted> deleted = store_->DeleteCovenant("c1");
+  absl::StatusOr<linker::LinkerStore::Deleted> deleted = store_->DeleteCovenant("c1");
   reader.join();
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   EXPECT_EQ(deleted->records, 10u);
@@ -763,7 +770,7 @@ TEST_F(LinkerTest, ACovenantStoreMustBeOpenedWithItsNameAndItsKey) {
   ASSERT_TRUE(ingester_->Ingest("agent", Seal(Payload(10))).ok());
   ingester_.reset();
   store_.reset();
-  store_ = *LinkerStore::Open(dir_ / "db");
+  store_ = *linker::LinkerStore::Open(dir_ / "db");
   Secret wrong = *Secret::Random(32);
   absl::Status opened = store_->OpenCovenant("c1", wrong);
   ASSERT_FALSE(opened.ok()) << "opened a covenant's store with another key";
@@ -794,8 +801,8 @@ TEST_F(LinkerTest, ADataDirectoryInTheOldSingleDatabaseLayoutIsRefusedWithWhatTo
   }
   std::ofstream(old / "covenants.json") << "{}";
   const auto before = Files(old);
-  for (const absl::StatusOr<std::unique_ptr<LinkerStore>>& refused :
-       {LinkerStore::Open(old), LinkerStore::OpenReadOnly(old)}) {
+  for (const absl::StatusOr<std::unique_ptr<linker::LinkerStore>>& refused :
+       {linker::LinkerStore::Open(old), linker::LinkerStore::OpenReadOnly(old)}) {
     ASSERT_FALSE(refused.ok());
     EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
     const std::string message(refused.status().message());
@@ -812,16 +819,17 @@ TEST_F(LinkerTest, ADataDirectoryInTheOldSingleDatabaseLayoutIsRefusedWithWhatTo
   EXPECT_EQ(Files(dir_ / "db")[(dir_ / "db/STORE_FORMAT").string()], "koppel-store 2\n");
   std::filesystem::create_directories(dir_ / "future");
   std::ofstream(dir_ / "future/STORE_FORMAT") << "koppel-store 3\n";
-  absl::StatusOr<std::unique_ptr<LinkerStore>> future = LinkerStore::Open(dir_ / "future");
+  absl::StatusOr<std::unique_ptr<linker::LinkerStore>> future =
+      linker::LinkerStore::Open(dir_ / "future");
   EXPECT_EQ(future.status().code(), absl::StatusCode::kFailedPrecondition) << future.status();
   // ... saying it is a newer linker's, and which format it found; only the old layout is
   // "old" (koppel-linker exits 6 for it, 7 for another format).
   const std::string newer(future.status().message());
   EXPECT_NE(newer.find("newer linker (store format 3)"), std::string::npos) << newer;
   EXPECT_EQ(newer.find("old layout"), std::string::npos) << newer;
-  EXPECT_TRUE(LinkerStore::HoldsOldLayout(old));
-  EXPECT_FALSE(LinkerStore::HoldsOldLayout(dir_ / "future"));
-  EXPECT_FALSE(LinkerStore::HoldsOldLayout(dir_ / "db"));
+  EXPECT_TRUE(linker::LinkerStore::HoldsOldLayout(old));
+  EXPECT_FALSE(linker::LinkerStore::HoldsOldLayout(dir_ / "future"));
+  EXPECT_FALSE(linker::LinkerStore::HoldsOldLayout(dir_ / "db"));
 }
 
 // Closing flushes: after a clean stop nothing acknowledged lives only in the write-ahead log,
@@ -860,7 +868,7 @@ TEST_F(LinkerTest, AStoreBehindWhatItAcknowledgedIsRefused) {
   CopyAsAtCrash();
   const std::filesystem::path held_file = dir_ / "db/covenants/c1/held";
   auto refused = [&](std::string_view says) {
-    store_ = *LinkerStore::Open(dir_ / "db");
+    store_ = *linker::LinkerStore::Open(dir_ / "db");
     absl::Status opened = store_->OpenCovenant("c1", data_key_);
     EXPECT_EQ(opened.code(), absl::StatusCode::kDataLoss) << opened;
     EXPECT_NE(std::string(opened.message()).find(says), std::string::npos) << opened;
@@ -918,7 +926,7 @@ TEST_F(LinkerTest, AMissingStoreOfACovenantHeldBeforeIsNotCreatedAnew) {
   store_.reset();
   const auto before = Files(dir_ / "db/covenants/c1");
   std::filesystem::remove(dir_ / "db/covenants/c1/db/CURRENT");
-  store_ = *LinkerStore::Open(dir_ / "db");
+  store_ = *linker::LinkerStore::Open(dir_ / "db");
   absl::Status opened = store_->OpenCovenant("c1", data_key_);
   EXPECT_EQ(opened.code(), absl::StatusCode::kDataLoss) << opened;
   EXPECT_NE(std::string(opened.message()).find("is missing"), std::string::npos) << opened;
@@ -953,7 +961,7 @@ TEST_F(LinkerTest, AnSstChangedWhileTheLinkerWasDownIsRefusedAtOpen) {
     file.seekp(4096 + 200);
     file.write(&byte, 1);
   }
-  store_ = *LinkerStore::Open(dir_ / "db");
+  store_ = *linker::LinkerStore::Open(dir_ / "db");
   absl::Status opened = store_->OpenCovenant("c1", data_key_);
   EXPECT_EQ(opened.code(), absl::StatusCode::kDataLoss) << opened;
   EXPECT_NE(std::string(opened.message()).find("does not verify"), std::string::npos) << opened;
@@ -966,7 +974,7 @@ TEST_F(LinkerTest, AnSstChangedWhileTheLinkerWasDownIsRefusedAtOpen) {
 // handed out or opened again.
 TEST_F(LinkerTest, AnEndWaitsForACursorLongerThanTenSeconds) {
   ASSERT_TRUE(ingester_->Ingest("agent", Seal(Payload(10))).ok());
-  std::unique_ptr<RecordCursor> cursor = store_->NewRecordCursor("c1", "uwv");
+  std::unique_ptr<linker::RecordCursor> cursor = store_->NewRecordCursor("c1", "uwv");
   ASSERT_TRUE(cursor->Valid());
   std::thread reader([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -980,7 +988,7 @@ TEST_F(LinkerTest, AnEndWaitsForACursorLongerThanTenSeconds) {
     EXPECT_EQ(n, 10u);
     cursor.reset();
   });
-  absl::StatusOr<LinkerStore::Deleted> deleted = store_->DeleteCovenant("c1");
+  absl::StatusOr<linker::LinkerStore::Deleted> deleted = store_->DeleteCovenant("c1");
   reader.join();
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   EXPECT_EQ(deleted->records, 10u);
@@ -1022,7 +1030,7 @@ TEST_F(LinkerTest, AFailedDeletionKeepsTheStoreClosedAndFinishesWhenRetried) {
   ASSERT_TRUE(ingester_->Ingest("agent", Seal(Payload(10))).ok());
   ImmutableDirectory stuck(dir_ / "db/covenants/c1/db");
   if (!stuck.set()) GTEST_SKIP() << "cannot make a directory immutable here (needs root, ext4)";
-  absl::StatusOr<LinkerStore::Deleted> failed = store_->DeleteCovenant("c1");
+  absl::StatusOr<linker::LinkerStore::Deleted> failed = store_->DeleteCovenant("c1");
   ASSERT_FALSE(failed.ok());
   const std::string message(failed.status().message());
   EXPECT_EQ(message.find(dir_.path().string()), std::string::npos) << "server path: " << message;
@@ -1031,7 +1039,7 @@ TEST_F(LinkerTest, AFailedDeletionKeepsTheStoreClosedAndFinishesWhenRetried) {
   EXPECT_TRUE(absl::IsFailedPrecondition(store_->FindReceipt("c1", std::string(64, 'a')).status()));
   EXPECT_TRUE(absl::IsFailedPrecondition(store_->OpenCovenant("c1", data_key_)));
   stuck.Release();
-  absl::StatusOr<LinkerStore::Deleted> deleted = store_->DeleteCovenant("c1");
+  absl::StatusOr<linker::LinkerStore::Deleted> deleted = store_->DeleteCovenant("c1");
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   EXPECT_EQ(deleted->records, 10u);
   EXPECT_FALSE(std::filesystem::exists(dir_ / "db/covenants/c1"));
@@ -1042,11 +1050,11 @@ TEST_F(LinkerTest, AFailedDeletionKeepsTheStoreClosedAndFinishesWhenRetried) {
 // periodic retention task, not left until the next start.
 TEST_F(LinkerTest, ThePeriodicTaskRetriesAPendingDeletion) {
   ASSERT_TRUE(ingester_->Ingest("agent", Seal(Payload(10))).ok());
-  absl::StatusOr<std::unique_ptr<CovenantLedger>> ledger =
-      CovenantLedger::Open(dir_ / "covenants.json", /*first_start=*/true);
+  absl::StatusOr<std::unique_ptr<policy::CovenantLedger>> ledger =
+      policy::CovenantLedger::Open(dir_ / "covenants.json", /*first_start=*/true);
   ASSERT_TRUE(ledger.ok()) << ledger.status();
   ASSERT_TRUE((*ledger)->MarkEnded("c1", absl::Now(), "test").ok());
-  ServedCovenants covenants(store_.get(), ledger->get(), /*audit=*/nullptr);
+  linker::ServedCovenants covenants(store_.get(), ledger->get(), /*audit=*/nullptr);
   EXPECT_TRUE(covenants.DeletionPending("c1"));
   EXPECT_EQ(covenants.RetryPendingDeletions(), 1);
   EXPECT_FALSE(covenants.DeletionPending("c1"));
@@ -1059,24 +1067,25 @@ TEST_F(LinkerTest, ThePeriodicTaskRetriesAPendingDeletion) {
 // an end marks the covenant ended at once but deletes its data only once the request let go,
 // and a request that comes after the end is refused.
 TEST_F(LinkerTest, AnEndWaitsForTheRequestInFlightAndRefusesLaterOnes) {
-  absl::StatusOr<std::unique_ptr<CovenantLedger>> ledger =
-      CovenantLedger::Open(dir_ / "covenants.json", /*first_start=*/true);
+  absl::StatusOr<std::unique_ptr<policy::CovenantLedger>> ledger =
+      policy::CovenantLedger::Open(dir_ / "covenants.json", /*first_start=*/true);
   ASSERT_TRUE(ledger.ok()) << ledger.status();
-  ServedCovenants covenants(store_.get(), ledger->get(), /*audit=*/nullptr);
+  linker::ServedCovenants covenants(store_.get(), ledger->get(), /*audit=*/nullptr);
   Secret box = *Secret::Allocate(crypto_box_SECRETKEYBYTES);
   Secret signing = *Secret::Random(crypto_sign_SECRETKEYBYTES);
-  LinkerKeys keys{box_public_, std::move(box), std::move(signing),
-                  *Secret::FromBytes(link_key_.span()), *Secret::FromBytes(data_key_.span())};
-  absl::StatusOr<std::unique_ptr<ServedCovenant>> served =
-      ServedCovenant::Create(SignedCovenant{ingester_->covenant(), "", dir_ / "c1.yaml", {}},
-                             std::move(keys), store_.get());
+  linker::LinkerKeys keys{box_public_, std::move(box), std::move(signing),
+                          *Secret::FromBytes(link_key_.span()),
+                          *Secret::FromBytes(data_key_.span())};
+  absl::StatusOr<std::unique_ptr<linker::ServedCovenant>> served = linker::ServedCovenant::Create(
+      policy::SignedCovenant{ingester_->covenant(), "", dir_ / "c1.yaml", {}}, std::move(keys),
+      store_.get());
   ASSERT_TRUE(served.ok()) << served.status();
   covenants.Add(std::move(*served));
   const absl::Time in_force = absl::FromCivil(absl::CivilDay(2026, 6, 1), absl::UTCTimeZone());
 
-  absl::StatusOr<CovenantHold> held = covenants.Hold("c1", "", in_force);
+  absl::StatusOr<linker::CovenantHold> held = covenants.Hold("c1", "", in_force);
   ASSERT_TRUE(held.ok()) << held.status();
-  std::optional<CovenantHold> request(std::move(*held));
+  std::optional<linker::CovenantHold> request(std::move(*held));
   std::atomic<bool> ended{false};
   std::thread end([&] {
     EXPECT_TRUE(covenants.End("c1", "covenant_end", "officer", "test", absl::Now()).ok());

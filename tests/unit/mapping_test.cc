@@ -161,7 +161,7 @@ TEST_F(AttributeTest, Date) {
   EXPECT_EQ(Parse(1, "19700102", &v), RejectReason::kNone);
   EXPECT_EQ(v.date_days(), 1);
   EXPECT_EQ(Parse(1, "20141231", &v), RejectReason::kNone);
-  EXPECT_EQ(IsoDate(DateFromDays(v.date_days())), "2014-12-31");
+  EXPECT_EQ(IsoDate(DayFromDays(v.date_days())), "2014-12-31");
   EXPECT_EQ(Parse(1, "20000229", &v), RejectReason::kNone);
   for (const char* bad : {"20130229", "20130231", "2013-02-01", "201302011", "18991231", "abc"}) {
     EXPECT_EQ(Parse(1, bad, &v), RejectReason::kDateInvalid) << bad;

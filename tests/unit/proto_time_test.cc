@@ -56,7 +56,7 @@ TEST(ProtoTimeTest, DatesRoundTrip) {
     ASSERT_TRUE(back.ok()) << back.status();
     EXPECT_EQ(*back, day);
   }
-  const v1::Date date = ToProtoDate(Date{2014, 12, 31});
+  const v1::Date date = ToProtoDate(absl::CivilDay(2014, 12, 31));
   EXPECT_EQ(date.year(), 2014);
   EXPECT_EQ(date.month(), 12);
   EXPECT_EQ(date.day(), 31);

@@ -51,12 +51,12 @@ struct SumDefinition {
 
 // The engine's result for a release over `households`: atoms by area, type and the facts the
 // release uses; one count cell per definition; sums over (atom, item) for the cost items.
-AnalysisResult MakeResult(const std::vector<Household>& households,
-                          const std::vector<std::string>& predicates,
-                          const std::vector<CellDefinition>& cells,
-                          const std::vector<std::string>& items = {},
-                          const std::vector<SumDefinition>& sums = {}) {
-  AnalysisResult result;
+analysis::AnalysisResult MakeResult(const std::vector<Household>& households,
+                                    const std::vector<std::string>& predicates,
+                                    const std::vector<CellDefinition>& cells,
+                                    const std::vector<std::string>& items = {},
+                                    const std::vector<SumDefinition>& sums = {}) {
+  analysis::AnalysisResult result;
   result.predicates = predicates;
   result.household_types = {"family"};
   for (int area = 0; area < 12; ++area) result.area_codes.push_back(std::to_string(area));
@@ -69,7 +69,7 @@ AnalysisResult MakeResult(const std::vector<Household>& households,
     auto [it, inserted] = atom_of.emplace(std::make_tuple(h.area, h.family, bits),
                                           static_cast<uint32_t>(result.atoms.size()));
     if (inserted) {
-      AtomDescription atom;
+      analysis::AtomDescription atom;
       atom.area = static_cast<uint16_t>(h.area);
       atom.type = h.family ? 0 : 1;
       atom.holds.assign((predicates.size() + 63) / 64, 0);
@@ -80,7 +80,7 @@ AnalysisResult MakeResult(const std::vector<Household>& households,
     }
     ++result.atoms[it->second].households;
     atom_of_household.push_back(it->second);
-    ResultUnit unit;
+    analysis::ResultUnit unit;
     unit.household = h.key;
     unit.atom = it->second;
     for (size_t i = 0; i < items.size(); ++i) {
@@ -92,10 +92,12 @@ AnalysisResult MakeResult(const std::vector<Household>& households,
     result.units.push_back(unit);
   }
   std::sort(result.units.begin(), result.units.end(),
-            [](const ResultUnit& x, const ResultUnit& y) { return x.household < y.household; });
+            [](const analysis::ResultUnit& x, const analysis::ResultUnit& y) {
+              return x.household < y.household;
+            });
   result.count_atoms = static_cast<uint32_t>(result.atoms.size());
   for (const CellDefinition& definition : cells) {
-    PublishedCell cell;
+    analysis::PublishedCell cell;
     std::vector<bool> in(result.atoms.size(), false);
     for (size_t h = 0; h < households.size(); ++h) {
       if (definition.test(households[h])) in[atom_of_household[h]] = true;
@@ -122,7 +124,7 @@ AnalysisResult MakeResult(const std::vector<Household>& households,
   result.group_items.push_back(all);
   const size_t groups = result.group_items.size();
   result.group_stats.resize(result.atoms.size() * groups);
-  auto add = [](SumAtomStats* stats, int64_t cents) {
+  auto add = [](analysis::SumAtomStats* stats, int64_t cents) {
     ++stats->contributors;
     stats->cents += cents;
     stats->largest.push_back(static_cast<double>(cents) / 100.0);
@@ -151,15 +153,15 @@ AnalysisResult MakeResult(const std::vector<Household>& households,
       group = static_cast<uint16_t>(std::find(items.begin(), items.end(), definition.items[0]) -
                                     items.begin());
     }
-    PublishedCell cell;
-    cell.kind = CellKind::kSum;
-    SumAtomStats money;
+    analysis::PublishedCell cell;
+    cell.kind = analysis::CellKind::kSum;
+    analysis::SumAtomStats money;
     for (uint32_t a = 0; a < in.size(); ++a) {
       if (!in[a]) continue;
       for (uint16_t item : result.group_items[group]) {
         cell.atoms.push_back(static_cast<uint32_t>(a * n_items + item));
       }
-      const SumAtomStats& stats = result.group_stats[a * groups + group];
+      const analysis::SumAtomStats& stats = result.group_stats[a * groups + group];
       money.contributors += stats.contributors;
       money.cents += stats.cents;
       money.largest.insert(money.largest.end(), stats.largest.begin(), stats.largest.end());
@@ -179,8 +181,8 @@ AnalysisResult MakeResult(const std::vector<Household>& households,
 // The groups of 1..9 households an attacker holding these releases can solve for
 // (tests/testing/group_attacker.h), with every conjunction of up to `literals` literals.
 std::vector<test::DisclosedGroup> Disclosed(
-    const std::vector<const AnalysisResult*>& releases,
-    const std::vector<const std::vector<CellState>*>& states, int literals = 4) {
+    const std::vector<const analysis::AnalysisResult*>& releases,
+    const std::vector<const std::vector<analysis::CellState>*>& states, int literals = 4) {
   absl::StatusOr<test::HeldReleases> held = test::JoinReleases(releases, states);
   EXPECT_TRUE(held.ok()) << held.status();
   if (!held.ok()) return {};
@@ -209,13 +211,13 @@ std::vector<Household> World(uint32_t seed, int households,
 
 bool Family(const Household& h) { return h.family; }
 
-std::vector<CellState> StatesOf(const ProtectedRelease& protection) {
+std::vector<analysis::CellState> StatesOf(const analysis::ProtectedRelease& protection) {
   return protection.counts.state;
 }
 
-Protection RequestedCellsOnly(const AnalysisResult& result) {
-  absl::StatusOr<Protection> p =
-      ProtectCells(result.count_cells, result.count_atoms, DisclosureRules{});
+analysis::Protection RequestedCellsOnly(const analysis::AnalysisResult& result) {
+  absl::StatusOr<analysis::Protection> p =
+      analysis::ProtectCells(result.count_cells, result.count_atoms, analysis::DisclosureRules{});
   EXPECT_TRUE(p.ok()) << p.status();
   return *p;
 }
@@ -236,20 +238,21 @@ TEST(ImpliedGroupsTest, ComplementAttackFailsAgainstImpliedProtection) {
         {"no_moves", [in](const Household& h) { return in(h) && !h.facts.at("moves"); }});
   }
   cells.push_back({"total", Family, true});
-  const AnalysisResult result = MakeResult(world, {"bijstand", "moves"}, cells);
+  const analysis::AnalysisResult result = MakeResult(world, {"bijstand", "moves"}, cells);
 
   // Protecting only what is asked publishes every cell, and the complements give the counts.
-  const Protection requested = RequestedCellsOnly(result);
+  const analysis::Protection requested = RequestedCellsOnly(result);
   EXPECT_EQ(requested.primary + requested.secondary, 0);
-  const std::vector<CellState> requested_states = requested.state;
+  const std::vector<analysis::CellState> requested_states = requested.state;
   const std::vector<test::DisclosedGroup> leaked = Disclosed({&result}, {&requested_states}, 4);
   EXPECT_FALSE(leaked.empty()) << "the test world must have small complements";
 
-  absl::StatusOr<ProtectedRelease> protection = ProtectRelease(result, {}, DisclosureRules{});
+  absl::StatusOr<analysis::ProtectedRelease> protection =
+      analysis::ProtectRelease(result, {}, analysis::DisclosureRules{});
   ASSERT_TRUE(protection.ok()) << protection.status();
   EXPECT_GT(protection->implied_groups, 0);
   EXPECT_GT(protection->counts.secondary, 0);
-  const std::vector<CellState> states = StatesOf(*protection);
+  const std::vector<analysis::CellState> states = StatesOf(*protection);
   const std::vector<test::DisclosedGroup> disclosed = Disclosed({&result}, {&states}, 4);
   EXPECT_TRUE(disclosed.empty()) << test::Describe(disclosed);
 }
@@ -269,15 +272,16 @@ TEST(ImpliedGroupsTest, SingleFamilyAttackFailsAgainstImpliedProtection) {
     cells.push_back(
         {"none_all_three", [in](const Household& h) { return in(h) && !h.facts.at("all_three"); }});
   }
-  const AnalysisResult result = MakeResult(world, {"all_three"}, cells);
-  const Protection requested = RequestedCellsOnly(result);
-  const std::vector<CellState> requested_states = requested.state;
+  const analysis::AnalysisResult result = MakeResult(world, {"all_three"}, cells);
+  const analysis::Protection requested = RequestedCellsOnly(result);
+  const std::vector<analysis::CellState> requested_states = requested.state;
   const std::vector<test::DisclosedGroup> leaked = Disclosed({&result}, {&requested_states}, 4);
   ASSERT_FALSE(leaked.empty());
 
-  absl::StatusOr<ProtectedRelease> protection = ProtectRelease(result, {}, DisclosureRules{});
+  absl::StatusOr<analysis::ProtectedRelease> protection =
+      analysis::ProtectRelease(result, {}, analysis::DisclosureRules{});
   ASSERT_TRUE(protection.ok()) << protection.status();
-  const std::vector<CellState> states = StatesOf(*protection);
+  const std::vector<analysis::CellState> states = StatesOf(*protection);
   const std::vector<test::DisclosedGroup> disclosed = Disclosed({&result}, {&states}, 4);
   EXPECT_TRUE(disclosed.empty()) << test::Describe(disclosed);
 }
@@ -297,26 +301,29 @@ TEST(ReleaseHistoryProtectionTest, CrossReleaseAttackFailsWhenTheHistoryIsChecke
         {"bijstand", [in](const Household& h) { return in(h) && h.facts.at("bijstand"); }});
   }
   second_cells.push_back({"total", Family, true});
-  const AnalysisResult first = MakeResult(world, {"bijstand"}, first_cells);
-  const AnalysisResult second = MakeResult(world, {"bijstand"}, second_cells);
+  const analysis::AnalysisResult first = MakeResult(world, {"bijstand"}, first_cells);
+  const analysis::AnalysisResult second = MakeResult(world, {"bijstand"}, second_cells);
 
-  absl::StatusOr<ProtectedRelease> p1 = ProtectRelease(first, {}, DisclosureRules{});
+  absl::StatusOr<analysis::ProtectedRelease> p1 =
+      analysis::ProtectRelease(first, {}, analysis::DisclosureRules{});
   ASSERT_TRUE(p1.ok()) << p1.status();
-  const std::vector<CellState> s1 = StatesOf(*p1);
+  const std::vector<analysis::CellState> s1 = StatesOf(*p1);
 
   // Protected on its own, the second release gives the small counts by difference.
-  absl::StatusOr<ProtectedRelease> alone = ProtectRelease(second, {}, DisclosureRules{});
+  absl::StatusOr<analysis::ProtectedRelease> alone =
+      analysis::ProtectRelease(second, {}, analysis::DisclosureRules{});
   ASSERT_TRUE(alone.ok()) << alone.status();
-  const std::vector<CellState> s2_alone = StatesOf(*alone);
+  const std::vector<analysis::CellState> s2_alone = StatesOf(*alone);
   const std::vector<test::DisclosedGroup> leaked =
       Disclosed({&first, &second}, {&s1, &s2_alone}, 4);
   ASSERT_FALSE(leaked.empty());
 
-  EarlierRelease earlier{&first, s1, p1->sums.state};
-  absl::StatusOr<ProtectedRelease> p2 = ProtectRelease(second, {earlier}, DisclosureRules{});
+  analysis::EarlierRelease earlier{&first, s1, p1->sums.state};
+  absl::StatusOr<analysis::ProtectedRelease> p2 =
+      analysis::ProtectRelease(second, {earlier}, analysis::DisclosureRules{});
   ASSERT_TRUE(p2.ok()) << p2.status();
   EXPECT_GT(p2->suppressed_for_history, 0);
-  const std::vector<CellState> s2 = StatesOf(*p2);
+  const std::vector<analysis::CellState> s2 = StatesOf(*p2);
   const std::vector<test::DisclosedGroup> disclosed = Disclosed({&first, &second}, {&s1, &s2}, 4);
   EXPECT_TRUE(disclosed.empty()) << test::Describe(disclosed);
 }
@@ -340,15 +347,17 @@ TEST(ReleaseHistoryProtectionTest, ANewDeliveryIsADifferentQuantity) {
     cells.push_back(
         {"no_bijstand", [in](const Household& h) { return in(h) && !h.facts.at("bijstand"); }});
   }
-  const AnalysisResult first = MakeResult(before, {"bijstand"}, cells);
-  const AnalysisResult second = MakeResult(after, {"bijstand"}, cells);
-  absl::StatusOr<ProtectedRelease> p1 = ProtectRelease(first, {}, DisclosureRules{});
+  const analysis::AnalysisResult first = MakeResult(before, {"bijstand"}, cells);
+  const analysis::AnalysisResult second = MakeResult(after, {"bijstand"}, cells);
+  absl::StatusOr<analysis::ProtectedRelease> p1 =
+      analysis::ProtectRelease(first, {}, analysis::DisclosureRules{});
   ASSERT_TRUE(p1.ok()) << p1.status();
-  const std::vector<CellState> s1 = StatesOf(*p1);
-  EarlierRelease earlier{&first, s1, {}};
-  absl::StatusOr<ProtectedRelease> p2 = ProtectRelease(second, {earlier}, DisclosureRules{});
+  const std::vector<analysis::CellState> s1 = StatesOf(*p1);
+  analysis::EarlierRelease earlier{&first, s1, {}};
+  absl::StatusOr<analysis::ProtectedRelease> p2 =
+      analysis::ProtectRelease(second, {earlier}, analysis::DisclosureRules{});
   ASSERT_TRUE(p2.ok()) << p2.status();
-  const std::vector<CellState> s2 = StatesOf(*p2);
+  const std::vector<analysis::CellState> s2 = StatesOf(*p2);
   const std::vector<test::DisclosedGroup> disclosed = Disclosed({&first, &second}, {&s1, &s2}, 4);
   EXPECT_TRUE(disclosed.empty()) << test::Describe(disclosed);
 }
@@ -364,8 +373,8 @@ TEST(ReleaseHistoryProtectionTest, RandomReleasesDiscloseNothing) {
         World(seed, 1500, {{"a", 0.04}, {"b", 0.08}, {"c", 0.15}, {"d", 0.3}});
     for (Household& h : world) h.facts["flag"] = h.facts["a"] || (h.facts["b"] && h.facts["c"]);
     const std::vector<std::string> names = {"a", "b", "c", "d", "flag"};
-    std::vector<AnalysisResult> releases;
-    std::vector<std::vector<CellState>> states;
+    std::vector<analysis::AnalysisResult> releases;
+    std::vector<std::vector<analysis::CellState>> states;
     for (int r = 0; r < 3; ++r) {
       // A random selection: every name required, excluded or ignored.
       auto random_selection = [&]() {
@@ -403,13 +412,14 @@ TEST(ReleaseHistoryProtectionTest, RandomReleasesDiscloseNothing) {
       releases.push_back(MakeResult(world, predicates, cells));
     }
     for (size_t r = 0; r < releases.size(); ++r) {
-      std::vector<EarlierRelease> earlier;
+      std::vector<analysis::EarlierRelease> earlier;
       for (size_t e = 0; e < r; ++e) earlier.push_back({&releases[e], states[e], {}});
-      absl::StatusOr<ProtectedRelease> p = ProtectRelease(releases[r], earlier, DisclosureRules{});
+      absl::StatusOr<analysis::ProtectedRelease> p =
+          analysis::ProtectRelease(releases[r], earlier, analysis::DisclosureRules{});
       ASSERT_TRUE(p.ok()) << p.status();
       states.push_back(StatesOf(*p));
-      std::vector<const AnalysisResult*> held;
-      std::vector<const std::vector<CellState>*> held_states;
+      std::vector<const analysis::AnalysisResult*> held;
+      std::vector<const std::vector<analysis::CellState>*> held_states;
       for (size_t e = 0; e <= r; ++e) {
         held.push_back(&releases[e]);
         held_states.push_back(&states[e]);
@@ -423,7 +433,7 @@ TEST(ReleaseHistoryProtectionTest, RandomReleasesDiscloseNothing) {
 
 // Per area: the number of families, the cost of item "care" for families and for families
 // without bijstand (whose difference is the cost of families on bijstand).
-AnalysisResult CareCostsWithAndWithoutBijstand(const std::vector<Household>& world) {
+analysis::AnalysisResult CareCostsWithAndWithoutBijstand(const std::vector<Household>& world) {
   std::vector<CellDefinition> counts;
   std::vector<SumDefinition> sums;
   for (int area = 0; area < 12; ++area) {
@@ -446,8 +456,9 @@ TEST(ImpliedSumsTest, CostsOfAComplementWithFewContributorsAreProtected) {
     if (h.facts["bijstand"] || rng() % 5 == 0)
       h.cents["care"] = 10000 + static_cast<int64_t>(rng() % 90000);
   }
-  const AnalysisResult result = CareCostsWithAndWithoutBijstand(world);
-  absl::StatusOr<ProtectedRelease> protection = ProtectRelease(result, {}, DisclosureRules{});
+  const analysis::AnalysisResult result = CareCostsWithAndWithoutBijstand(world);
+  absl::StatusOr<analysis::ProtectedRelease> protection =
+      analysis::ProtectRelease(result, {}, analysis::DisclosureRules{});
   ASSERT_TRUE(protection.ok()) << protection.status();
   // In every area where families on bijstand with care costs number 1..9, not both sums of
   // that area may be published.
@@ -461,8 +472,8 @@ TEST(ImpliedSumsTest, CostsOfAComplementWithFewContributorsAreProtected) {
     if (contributors < 1 || contributors >= kMinCell) continue;
     ++areas_at_risk;
     const size_t first = 2 * static_cast<size_t>(area);
-    const bool both = protection->sums.state[first] == CellState::kPublished &&
-                      protection->sums.state[first + 1] == CellState::kPublished;
+    const bool both = protection->sums.state[first] == analysis::CellState::kPublished &&
+                      protection->sums.state[first + 1] == analysis::CellState::kPublished;
     EXPECT_FALSE(both) << "area " << area << ": " << contributors << " contributors";
   }
   EXPECT_GT(areas_at_risk, 0);
@@ -476,14 +487,15 @@ TEST(ImpliedSumsTest, DominanceWithManyLargestContributionsAndAHistory) {
   for (Household& h : world) {
     if (rng() % 3 == 0) h.cents["care"] = 1000 + static_cast<int64_t>(rng() % 100000);
   }
-  const AnalysisResult result = CareCostsWithAndWithoutBijstand(world);
-  DisclosureRules rules;
+  const analysis::AnalysisResult result = CareCostsWithAndWithoutBijstand(world);
+  analysis::DisclosureRules rules;
   rules.dominance_n = 3;
   rules.dominance_k = 0.9;
-  absl::StatusOr<ProtectedRelease> first = ProtectRelease(result, {}, rules);
+  absl::StatusOr<analysis::ProtectedRelease> first = analysis::ProtectRelease(result, {}, rules);
   ASSERT_TRUE(first.ok()) << first.status();
-  EarlierRelease earlier{&result, first->counts.state, first->sums.state};
-  absl::StatusOr<ProtectedRelease> again = ProtectRelease(result, {earlier}, rules);
+  analysis::EarlierRelease earlier{&result, first->counts.state, first->sums.state};
+  absl::StatusOr<analysis::ProtectedRelease> again =
+      analysis::ProtectRelease(result, {earlier}, rules);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->sums.state, first->sums.state);
   EXPECT_EQ(again->suppressed_for_history, 0);
@@ -503,19 +515,21 @@ TEST(ImpliedSumsTest, ADominatedDifferenceOfNestedSumsIsProtected) {
   world[0].cents["care"] = 1'000'000;
   const auto everyone = [](const Household&) { return true; };
   const auto without_x = [](const Household& h) { return !h.facts.at("x"); };
-  const AnalysisResult result =
+  const analysis::AnalysisResult result =
       MakeResult(world, {"x"}, {{"N", everyone}}, {"care"},
                  {{"all", everyone, {"care"}}, {"without_x", without_x, {"care"}}});
-  ASSERT_FALSE(IsSensitive(result.sum_cells[0], DisclosureRules{}));
-  ASSERT_FALSE(IsSensitive(result.sum_cells[1], DisclosureRules{}));
-  absl::StatusOr<ProtectedRelease> protection = ProtectRelease(result, {}, DisclosureRules{});
+  ASSERT_FALSE(analysis::IsSensitive(result.sum_cells[0], analysis::DisclosureRules{}));
+  ASSERT_FALSE(analysis::IsSensitive(result.sum_cells[1], analysis::DisclosureRules{}));
+  absl::StatusOr<analysis::ProtectedRelease> protection =
+      analysis::ProtectRelease(result, {}, analysis::DisclosureRules{});
   ASSERT_TRUE(protection.ok()) << protection.status();
-  EXPECT_FALSE(protection->sums.state[0] == CellState::kPublished &&
-               protection->sums.state[1] == CellState::kPublished);
+  EXPECT_FALSE(protection->sums.state[0] == analysis::CellState::kPublished &&
+               protection->sums.state[1] == analysis::CellState::kPublished);
   // Without the nested difference, both would be published.
-  const Protection requested = *ProtectCells(result.sum_cells, result.sum_atoms, DisclosureRules{});
-  EXPECT_EQ(requested.state[0], CellState::kPublished);
-  EXPECT_EQ(requested.state[1], CellState::kPublished);
+  const analysis::Protection requested =
+      *analysis::ProtectCells(result.sum_cells, result.sum_atoms, analysis::DisclosureRules{});
+  EXPECT_EQ(requested.state[0], analysis::CellState::kPublished);
+  EXPECT_EQ(requested.state[1], analysis::CellState::kPublished);
 }
 
 // A cost item priced per household (`volume: units`) makes a sum the price times a count of
@@ -547,13 +561,14 @@ TEST(ImpliedSumsTest, ASumOverAPerHouseholdItemIsACountTheCountSystemSees) {
     counts.push_back({"li", [area, li](const Household& h) { return h.area == area && li(h); }});
   }
   counts.push_back({"households no_x", no_x, true});
-  AnalysisResult result =
+  analysis::AnalysisResult result =
       MakeResult(world, {"low_income", "x"}, counts, {"li"}, {{"li no_x", no_x, {"li"}}});
   result.items[0].per_household = true;
-  absl::StatusOr<ProtectedRelease> p = ProtectRelease(result, {}, DisclosureRules{});
+  absl::StatusOr<analysis::ProtectedRelease> p =
+      analysis::ProtectRelease(result, {}, analysis::DisclosureRules{});
   ASSERT_TRUE(p.ok()) << p.status();
-  EXPECT_FALSE(p->counts.state[1] == CellState::kPublished &&
-               p->sums.state[0] == CellState::kPublished)
+  EXPECT_FALSE(p->counts.state[1] == analysis::CellState::kPublished &&
+               p->sums.state[0] == analysis::CellState::kPublished)
       << "low income total - sum/price = " << target << " households with x and low income";
 }
 
@@ -568,12 +583,13 @@ TEST(ImpliedSumsTest, TwoPricesForOneVolumeAreRefusedAtOnce) {
     }
   }
   const auto all = [](const Household&) { return true; };
-  AnalysisResult result = MakeResult(world, {"y"}, {{"N", all, true}}, {"a", "b"},
-                                     {{"a", all, {"a"}}, {"b", all, {"b"}}});
+  analysis::AnalysisResult result = MakeResult(world, {"y"}, {{"N", all, true}}, {"a", "b"},
+                                               {{"a", all, {"a"}}, {"b", all, {"b"}}});
   result.items[0].volume = result.items[1].volume = "same volume";
   result.items[0].definition = "same volume; price 100.00";
   result.items[1].definition = "same volume; price 250.00";
-  absl::StatusOr<ProtectedRelease> p = ProtectRelease(result, {}, DisclosureRules{});
+  absl::StatusOr<analysis::ProtectedRelease> p =
+      analysis::ProtectRelease(result, {}, analysis::DisclosureRules{});
   ASSERT_EQ(p.status().code(), absl::StatusCode::kFailedPrecondition) << p.status();
   EXPECT_NE(std::string(p.status().message()).find("prices the same volume"), std::string::npos);
 }
@@ -588,8 +604,8 @@ TEST(ImpliedSumsTest, APriceByVolumePricedAnewInALaterReleaseIsRefused) {
   }
   const auto all = [](const Household&) { return true; };
   auto release = [&](const std::string& f007_price) {
-    AnalysisResult result = MakeResult(world, {"y"}, {{"N", all, true}}, {"offences"},
-                                       {{"offences", all, {"offences"}}});
+    analysis::AnalysisResult result = MakeResult(world, {"y"}, {{"N", all, true}}, {"offences"},
+                                                 {{"offences", all, {"offences"}}});
     result.items[0].volume = "records of politie priced by feit";
     result.items[0].definition =
         "records of politie priced by feit; price 1.00; prices of feit: "
@@ -597,14 +613,16 @@ TEST(ImpliedSumsTest, APriceByVolumePricedAnewInALaterReleaseIsRefused) {
         f007_price + "; cap -";
     return result;
   };
-  const AnalysisResult first = release("107.25");
-  absl::StatusOr<ProtectedRelease> p = ProtectRelease(first, {}, DisclosureRules{});
+  const analysis::AnalysisResult first = release("107.25");
+  absl::StatusOr<analysis::ProtectedRelease> p =
+      analysis::ProtectRelease(first, {}, analysis::DisclosureRules{});
   ASSERT_TRUE(p.ok()) << p.status();
-  const EarlierRelease earlier{&first, p->counts.state, p->sums.state};
-  EXPECT_TRUE(ProtectRelease(release("107.25"), {earlier}, DisclosureRules{}).ok())
+  const analysis::EarlierRelease earlier{&first, p->counts.state, p->sums.state};
+  EXPECT_TRUE(
+      analysis::ProtectRelease(release("107.25"), {earlier}, analysis::DisclosureRules{}).ok())
       << "the same prices are the same item";
-  absl::StatusOr<ProtectedRelease> second =
-      ProtectRelease(release("1107.25"), {earlier}, DisclosureRules{});
+  absl::StatusOr<analysis::ProtectedRelease> second =
+      analysis::ProtectRelease(release("1107.25"), {earlier}, analysis::DisclosureRules{});
   ASSERT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition) << second.status();
   EXPECT_NE(std::string(second.status().message()).find("prices the same volume"),
             std::string::npos);
@@ -615,7 +633,7 @@ TEST(ImpliedSumsTest, APriceByVolumePricedAnewInALaterReleaseIsRefused) {
 // other, not two unrelated unknowns.
 TEST(ReleaseHistoryProtectionTest, ReferenceDatesOfOneHouseholdAreJoined) {
   const std::vector<Household> world = World(21, 3000, {{"b", 0.03}});
-  AnalysisResult result;
+  analysis::AnalysisResult result;
   result.predicates = {"b"};
   result.household_types = {"family"};
   for (int area = 0; area < 12; ++area) result.area_codes.push_back(std::to_string(area));
@@ -626,14 +644,14 @@ TEST(ReleaseHistoryProtectionTest, ReferenceDatesOfOneHouseholdAreJoined) {
       auto [it, inserted] = atom_of.emplace(std::make_tuple(d, h.area, h.facts.at("b")),
                                             static_cast<uint32_t>(result.atoms.size()));
       if (inserted) {
-        AtomDescription a;
+        analysis::AtomDescription a;
         a.date = static_cast<uint16_t>(d);
         a.area = static_cast<uint16_t>(h.area);
         a.holds = {h.facts.at("b") ? 1u : 0u};
         result.atoms.push_back(a);
       }
       ++result.atoms[it->second].households;
-      ResultUnit unit;
+      analysis::ResultUnit unit;
       unit.household = h.key;
       unit.day = result.reference_days[static_cast<size_t>(d)];
       unit.atom = it->second;
@@ -642,9 +660,9 @@ TEST(ReleaseHistoryProtectionTest, ReferenceDatesOfOneHouseholdAreJoined) {
   }
   result.count_atoms = static_cast<uint32_t>(result.atoms.size());
   auto cell = [&](uint16_t d, int area, bool without_b) {
-    PublishedCell c;
+    analysis::PublishedCell c;
     for (uint32_t a = 0; a < result.atoms.size(); ++a) {
-      const AtomDescription& x = result.atoms[a];
+      const analysis::AtomDescription& x = result.atoms[a];
       if (x.date != d || (area >= 0 && x.area != area) || (without_b && (x.holds[0] & 1))) continue;
       c.atoms.push_back(a);
       c.value += static_cast<double>(x.households);
@@ -656,37 +674,40 @@ TEST(ReleaseHistoryProtectionTest, ReferenceDatesOfOneHouseholdAreJoined) {
     result.count_cells.push_back(cell(0, area, false));
     result.count_cells.push_back(cell(1, area, true));
   }
-  absl::StatusOr<ProtectedRelease> p = ProtectRelease(result, {}, DisclosureRules{});
+  absl::StatusOr<analysis::ProtectedRelease> p =
+      analysis::ProtectRelease(result, {}, analysis::DisclosureRules{});
   ASSERT_TRUE(p.ok()) << p.status();
   int small_differences = 0;
   for (size_t i = 0; i < 13; ++i) {
     const double difference = result.count_cells[2 * i].value - result.count_cells[2 * i + 1].value;
     if (difference < 1 || difference > 9) continue;
     ++small_differences;
-    EXPECT_FALSE(p->counts.state[2 * i] == CellState::kPublished &&
-                 p->counts.state[2 * i + 1] == CellState::kPublished)
+    EXPECT_FALSE(p->counts.state[2 * i] == analysis::CellState::kPublished &&
+                 p->counts.state[2 * i + 1] == analysis::CellState::kPublished)
         << "row " << i << ": difference " << difference;
   }
   EXPECT_GT(small_differences, 0);
 }
 
 TEST(ImpliedSetsTest, EmptyAndTrivialSystems) {
-  AtomSpace space;
-  absl::StatusOr<ImpliedSets> none = FindImpliedSets({}, space, DisclosureRules{});
+  analysis::AtomSpace space;
+  absl::StatusOr<analysis::ImpliedSets> none =
+      analysis::FindImpliedSets({}, space, analysis::DisclosureRules{});
   ASSERT_TRUE(none.ok()) << none.status();
   EXPECT_TRUE(none->sets.empty());
-  DisclosureRules off;
+  analysis::DisclosureRules off;
   off.secondary = false;
   space.atom_count = 1;
   space.weight = {3};
-  PublishedCell cell;
+  analysis::PublishedCell cell;
   cell.value = 3;
   cell.atoms = {0};
-  absl::StatusOr<ImpliedSets> skipped = FindImpliedSets({cell}, space, off);
+  absl::StatusOr<analysis::ImpliedSets> skipped = analysis::FindImpliedSets({cell}, space, off);
   ASSERT_TRUE(skipped.ok());
   EXPECT_TRUE(skipped->sets.empty());
   space.weight = {3, 4};
-  absl::StatusOr<ImpliedSets> bad = FindImpliedSets({cell}, space, DisclosureRules{});
+  absl::StatusOr<analysis::ImpliedSets> bad =
+      analysis::FindImpliedSets({cell}, space, analysis::DisclosureRules{});
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -699,10 +720,11 @@ TEST(ImpliedSetsTest, BudgetExhaustionFailsClosed) {
     cells.push_back(
         {"no_bijstand", [in](const Household& h) { return in(h) && !h.facts.at("bijstand"); }});
   }
-  const AnalysisResult result = MakeResult(world, {"bijstand", "moves"}, cells);
-  ImpliedSetLimits tiny;
+  const analysis::AnalysisResult result = MakeResult(world, {"bijstand", "moves"}, cells);
+  analysis::ImpliedSetLimits tiny;
   tiny.max_closures = 3;
-  absl::StatusOr<ProtectedRelease> protection = ProtectRelease(result, {}, DisclosureRules{}, tiny);
+  absl::StatusOr<analysis::ProtectedRelease> protection =
+      analysis::ProtectRelease(result, {}, analysis::DisclosureRules{}, tiny);
   ASSERT_FALSE(protection.ok());
   EXPECT_EQ(protection.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_NE(std::string(protection.status().message()).find("nothing is released"),

@@ -76,8 +76,8 @@ v1::Release TestRelease() {
   m->set_covenant_id("almelo-demo");
   m->set_analysis("almelo-2014");
   m->set_spec_sha256("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
-  *m->add_reference_dates() = ToProtoDate(Date{2014, 1, 1});
-  *m->add_reference_dates() = ToProtoDate(Date{2013, 1, 1});
+  *m->add_reference_dates() = ToProtoDate(absl::CivilDay(2014, 1, 1));
+  *m->add_reference_dates() = ToProtoDate(absl::CivilDay(2013, 1, 1));
   v1::DeliveryUsed* brp = m->add_deliveries();
   brp->set_dataset("brp");
   brp->set_batches(3);

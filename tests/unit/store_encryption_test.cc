@@ -60,7 +60,7 @@ class Store {
     options.compression = rocksdb::kNoCompression;  // so that the plain control finds plaintext
     options.env = env;
     if (key != nullptr) {
-      absl::Status configured = ConfigureEncryptedStoreOptions(*key, &options);
+      absl::Status configured = linker::ConfigureEncryptedStoreOptions(*key, &options);
       if (!configured.ok()) return rocksdb::Status::InvalidArgument(configured.ToString());
     }
     rocksdb::DB* raw = nullptr;
@@ -207,7 +207,7 @@ class StoreEncryptionTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(EnsureSodium().ok());
     absl::StatusOr<std::unique_ptr<rocksdb::Env>> env =
-        NewEncryptedStoreEnv(rocksdb::Env::Default(), key_);
+        linker::NewEncryptedStoreEnv(rocksdb::Env::Default(), key_);
     ASSERT_TRUE(env.ok()) << env.status();
     env_ = *std::move(env);
   }
@@ -267,7 +267,7 @@ TEST_F(StoreEncryptionTest, RoundTripsThroughWalFlushCompactionAndReopen) {
   std::string value;
   ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), records.rbegin()->first, &value).ok());
   EXPECT_EQ(value, records.rbegin()->second);
-  EXPECT_TRUE(VerifyEncryptedStore(db.get()).ok());
+  EXPECT_TRUE(linker::VerifyEncryptedStore(db.get()).ok());
 }
 
 // One SST's stream decrypts for several readers at once (RocksDB shares a table reader).
@@ -341,20 +341,21 @@ TEST_F(StoreEncryptionTest, AnotherKeyFailsCleanly) {
     ASSERT_TRUE(db->Flush(rocksdb::FlushOptions()).ok());
   }
   Secret other = RandomKey();
-  std::unique_ptr<rocksdb::Env> other_env = *NewEncryptedStoreEnv(rocksdb::Env::Default(), other);
+  std::unique_ptr<rocksdb::Env> other_env =
+      *linker::NewEncryptedStoreEnv(rocksdb::Env::Default(), other);
   std::unique_ptr<rocksdb::DB> db;
   const rocksdb::Status status = Store::Open(tmp_.path(), other_env.get(), &other, &db);
-  EXPECT_TRUE(IsWrongStoreKey(status)) << status.ToString();
-  EXPECT_FALSE(IsUnencryptedStoreFile(status));
+  EXPECT_TRUE(linker::IsWrongStoreKey(status)) << status.ToString();
+  EXPECT_FALSE(linker::IsUnencryptedStoreFile(status));
   EXPECT_EQ(status.ToString().find(kMarker), std::string::npos);
 }
 
 TEST_F(StoreEncryptionTest, ADataKeyOfTheWrongSizeIsRefused) {
   Secret short_key = *Secret::Random(16);
-  EXPECT_EQ(NewEncryptedStoreEnv(rocksdb::Env::Default(), short_key).status().code(),
+  EXPECT_EQ(linker::NewEncryptedStoreEnv(rocksdb::Env::Default(), short_key).status().code(),
             absl::StatusCode::kInvalidArgument);
   rocksdb::Options options;
-  EXPECT_EQ(ConfigureEncryptedStoreOptions(short_key, &options).code(),
+  EXPECT_EQ(linker::ConfigureEncryptedStoreOptions(short_key, &options).code(),
             absl::StatusCode::kInvalidArgument);
 }
 
@@ -366,8 +367,8 @@ TEST_F(StoreEncryptionTest, PlainStoreIsRefusedAsNotEncrypted) {
   }
   std::unique_ptr<rocksdb::DB> db;
   const rocksdb::Status status = Store::Open(tmp_.path(), env_.get(), &key_, &db);
-  EXPECT_TRUE(IsUnencryptedStoreFile(status)) << status.ToString();
-  EXPECT_FALSE(IsWrongStoreKey(status));
+  EXPECT_TRUE(linker::IsUnencryptedStoreFile(status)) << status.ToString();
+  EXPECT_FALSE(linker::IsWrongStoreKey(status));
 }
 
 TEST_F(StoreEncryptionTest, DamagedFileHeaderFailsCleanly) {
@@ -383,7 +384,7 @@ TEST_F(StoreEncryptionTest, DamagedFileHeaderFailsCleanly) {
   if (status.ok()) {  // the table may be opened lazily: then the first read fails
     ReadAll(db.get(), &status);
   }
-  EXPECT_TRUE(IsWrongStoreKey(status)) << status.ToString();
+  EXPECT_TRUE(linker::IsWrongStoreKey(status)) << status.ToString();
 }
 
 TEST_F(StoreEncryptionTest, FlippedSstByteIsNeverReturnedAsData) {
@@ -406,7 +407,7 @@ TEST_F(StoreEncryptionTest, FlippedSstByteIsNeverReturnedAsData) {
     ASSERT_NE(expected, records.end()) << "a key that was never written";
     EXPECT_EQ(value, expected->second);
   }
-  const absl::Status verified = VerifyEncryptedStore(db.get());
+  const absl::Status verified = linker::VerifyEncryptedStore(db.get());
   EXPECT_EQ(verified.code(), absl::StatusCode::kDataLoss) << verified;
   EXPECT_NE(verified.message().find(OnlySst(tmp_.path()).filename().string()), std::string::npos)
       << verified;
@@ -424,7 +425,7 @@ TEST_F(StoreEncryptionTest, FileMacCoversEveryByteOfTheSst) {
     ASSERT_TRUE(Store::Open(tmp_.path(), env_.get(), &key_, &db).ok());
     Write(db.get(), MakeRecords(200), 0, 200);
     ASSERT_TRUE(db->Flush(rocksdb::FlushOptions()).ok());
-    ASSERT_TRUE(VerifyEncryptedStore(db.get()).ok());
+    ASSERT_TRUE(linker::VerifyEncryptedStore(db.get()).ok());
   }
   const fs::path sst = OnlySst(tmp_.path());
   const uint64_t size = fs::file_size(sst);
@@ -438,7 +439,7 @@ TEST_F(StoreEncryptionTest, FileMacCoversEveryByteOfTheSst) {
       EXPECT_TRUE(opened.IsCorruption()) << opened.ToString();
       continue;
     }
-    EXPECT_EQ(VerifyEncryptedStore(db.get()).code(), absl::StatusCode::kDataLoss)
+    EXPECT_EQ(linker::VerifyEncryptedStore(db.get()).code(), absl::StatusCode::kDataLoss)
         << "flip at " << offset;
   }
 }
@@ -453,7 +454,7 @@ TEST_F(StoreEncryptionTest, VerifyNamesTheChangedSstAmongSeveral) {
       Write(db.get(), records, begin, begin + 100);
       ASSERT_TRUE(db->Flush(rocksdb::FlushOptions()).ok());
     }
-    ASSERT_TRUE(VerifyEncryptedStore(db.get()).ok());
+    ASSERT_TRUE(linker::VerifyEncryptedStore(db.get()).ok());
   }
   std::vector<fs::path> ssts;
   for (const auto& entry : fs::directory_iterator(tmp_.path())) {
@@ -465,7 +466,7 @@ TEST_F(StoreEncryptionTest, VerifyNamesTheChangedSstAmongSeveral) {
   FlipByte(changed, fs::file_size(changed) - 30);  // footer padding: only the MAC sees it
   std::unique_ptr<rocksdb::DB> db;
   ASSERT_TRUE(Store::Open(tmp_.path(), env_.get(), &key_, &db).ok());
-  const absl::Status verified = VerifyEncryptedStore(db.get());
+  const absl::Status verified = linker::VerifyEncryptedStore(db.get());
   EXPECT_EQ(verified.code(), absl::StatusCode::kDataLoss) << verified;
   EXPECT_NE(verified.message().find(changed.filename().string()), std::string::npos) << verified;
   EXPECT_EQ(verified.message().find(tmp_.path().string()), std::string::npos) << verified;
@@ -515,7 +516,7 @@ TEST_F(StoreEncryptionTest, ClosedFilesAreNeverReopenedForWriting) {
 TEST_F(StoreEncryptionTest, NewFileHeaderIsSyncedBeforeItsData) {
   auto recording = std::make_shared<SyncRecordingFileSystem>();
   std::unique_ptr<rocksdb::Env> base = rocksdb::NewCompositeEnv(recording);
-  std::unique_ptr<rocksdb::Env> env = *NewEncryptedStoreEnv(base.get(), key_);
+  std::unique_ptr<rocksdb::Env> env = *linker::NewEncryptedStoreEnv(base.get(), key_);
   const std::string path = (tmp_ / "000011.log").string();
   std::unique_ptr<rocksdb::WritableFile> out;
   ASSERT_TRUE(env->NewWritableFile(path, &out, rocksdb::EnvOptions()).ok());
@@ -566,7 +567,7 @@ TEST_F(StoreEncryptionTest, BlankWriteAheadLogAfterPowerLossOpensAsEmpty) {
   std::ofstream(copy.path() / "000900.log", std::ios::binary) << std::string(4096, 'x');
   std::unique_ptr<rocksdb::DB> db;
   const rocksdb::Status opened = Store::Open(copy.path(), env_.get(), &key_, &db);
-  EXPECT_TRUE(IsUnencryptedStoreFile(opened)) << opened.ToString();
+  EXPECT_TRUE(linker::IsUnencryptedStoreFile(opened)) << opened.ToString();
 }
 
 }  // namespace

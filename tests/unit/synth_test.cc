@@ -578,12 +578,12 @@ TEST_F(SynthDialectsTest, TruthAccountsForEveryInjectedRow) {
 
 // What the generator writes, the agent's DateFormat reads back.
 TEST(CivilDateTest, FormatsWhatDateFormatParsesForEveryPattern) {
-  auto parse = [](const std::string& text, const char* pattern) -> std::optional<Date> {
+  auto parse = [](const std::string& text, const char* pattern) -> std::optional<absl::CivilDay> {
     std::optional<int32_t> days = DateFormat::Parse(pattern)->ToDays(text);
     if (!days) return std::nullopt;
-    return DateFromDays(*days);
+    return DayFromDays(*days);
   };
-  const Date d{2013, 2, 5};
+  const absl::CivilDay d(2013, 2, 5);
   EXPECT_EQ(FormatDate(d, "dd-mm-yyyy"), "05-02-2013");
   EXPECT_EQ(FormatDate(d, "yyyymmdd"), "20130205");
   EXPECT_EQ(FormatDate(d, "d/m/yyyy"), "5/2/2013");
@@ -591,10 +591,11 @@ TEST(CivilDateTest, FormatsWhatDateFormatParsesForEveryPattern) {
     EXPECT_EQ(parse(FormatDate(d, pattern), pattern), d) << pattern;
     EXPECT_FALSE(parse(FormatDate(2013, 2, 31, pattern), pattern)) << pattern;
   }
-  EXPECT_EQ(parse("15/12/2013", "d/m/yyyy"), (Date{2013, 12, 15}));
+  EXPECT_EQ(parse("15/12/2013", "d/m/yyyy"), absl::CivilDay(2013, 12, 15));
   EXPECT_FALSE(parse("01-01-1899", "dd-mm-yyyy"));
-  EXPECT_EQ(DateFromDays(DaysSinceEpoch(Date{2014, 12, 31})), (Date{2014, 12, 31}));
-  EXPECT_EQ(DaysSinceEpoch(Date{1970, 1, 2}), 1);
+  EXPECT_EQ(DayFromDays(DaysSinceEpoch(absl::CivilDay(2014, 12, 31))),
+            absl::CivilDay(2014, 12, 31));
+  EXPECT_EQ(DaysSinceEpoch(absl::CivilDay(1970, 1, 2)), 1);
 }
 
 TEST(CatalogTest, AmountsUseTheExportsConventions) {
