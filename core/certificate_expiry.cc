@@ -20,8 +20,8 @@ absl::StatusOr<absl::Time> ToTime(const ASN1_TIME* time) {
   if (time == nullptr || ASN1_TIME_to_tm(time, &tm) != 1) {
     return absl::InvalidArgumentError("unreadable validity date");
   }
-  return absl::FromCivil(absl::CivilSecond(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                                           tm.tm_hour, tm.tm_min, tm.tm_sec),
+  return absl::FromCivil(absl::CivilSecond(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                                           tm.tm_min, tm.tm_sec),
                          absl::UTCTimeZone());
 }
 
@@ -67,8 +67,8 @@ absl::Status CheckCertificateValidity(const std::filesystem::path& path,
 absl::StatusOr<std::vector<std::string>> CertificateExpiryWarnings(const TlsFiles& files,
                                                                    int warn_days, absl::Time now) {
   std::vector<std::string> warnings;
-  for (const auto& [path, what] : {std::pair{&files.cert, "certificate"},
-                                   std::pair{&files.ca, "CA certificate"}}) {
+  for (const auto& [path, what] :
+       {std::pair{&files.cert, "certificate"}, std::pair{&files.ca, "CA certificate"}}) {
     ASSIGN_OR_RETURN(std::string pem, ReadFileContents(*path));
     ASSIGN_OR_RETURN(CertificateValidity validity, ParseCertificateValidity(*path, pem));
     RETURN_IF_ERROR(CheckCertificateValidity(*path, validity, now));
@@ -76,8 +76,7 @@ absl::StatusOr<std::vector<std::string>> CertificateExpiryWarnings(const TlsFile
     if (left >= absl::Hours(24) * warn_days) continue;
     warnings.push_back(fmt::format(
         "{} {} expires on {} (in {} days); issue a new one (scripts/pki) before then", what,
-        path->string(), FormatCertificateDate(validity.not_after),
-        absl::ToInt64Hours(left) / 24));
+        path->string(), FormatCertificateDate(validity.not_after), absl::ToInt64Hours(left) / 24));
   }
   return warnings;
 }

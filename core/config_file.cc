@@ -69,8 +69,8 @@ class YamlConfigFormatter : public CLI::Config {
     input.read(text.data(), static_cast<std::streamsize>(text.size()));
     text.resize(static_cast<size_t>(input.gcount()));
     if (text.size() > kMaxConfigFileBytes) {
-      throw CLI::ConfigError(fmt::format("config file {} is larger than {} bytes", path,
-                                         kMaxConfigFileBytes));
+      throw CLI::ConfigError(
+          fmt::format("config file {} is larger than {} bytes", path, kMaxConfigFileBytes));
     }
     const YamlReader reader(path, {"expected a mapping of flag names (without --) to values",
                                    "unknown key '{key}'; allowed: {allowed}"});
@@ -94,10 +94,9 @@ class YamlConfigFormatter : public CLI::Config {
       CLI::Option* option = SettableOption(command, key);
       if (option == nullptr) {
         if (AnotherCommandTakes(command, key)) continue;
-        Fail(reader.Error(
-            entry.first, key,
-            fmt::format("unknown key '{}'; '{}' takes: {}", key, CommandLine(parents),
-                        absl::StrJoin(SettableNames(command), ", "))));
+        Fail(reader.Error(entry.first, key,
+                          fmt::format("unknown key '{}'; '{}' takes: {}", key, CommandLine(parents),
+                                      absl::StrJoin(SettableNames(command), ", "))));
       }
       if (ExcludedByTheCommandLine(*option)) continue;
       CLI::ConfigItem item;

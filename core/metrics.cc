@@ -185,13 +185,12 @@ std::string MetricsRegistry::RenderText() const {
                            snapshot.cumulative[i]);
       }
       out += fmt::format("{}_sum{} {}\n", name, FormatLabels(labels), FormatValue(snapshot.sum));
-      out += fmt::format("{}_count{} {}\n", name, FormatLabels(labels),
-                         snapshot.cumulative.back());
+      out += fmt::format("{}_count{} {}\n", name, FormatLabels(labels), snapshot.cumulative.back());
     }
     if (auto it = collected.find(name); it != collected.end()) {
       for (const CollectedSample& sample : it->second) {
-        out += fmt::format("{}{} {}\n", name, FormatLabels(sample.labels),
-                           FormatValue(sample.value));
+        out +=
+            fmt::format("{}{} {}\n", name, FormatLabels(sample.labels), FormatValue(sample.value));
       }
     }
   }

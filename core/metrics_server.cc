@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "core/log_safe.h"
 
 namespace koppel {
@@ -50,8 +51,20 @@ bool IsListenAddress(const std::string& listen) {
 
 absl::Status CheckMetricsAddress(std::string_view metrics_listen, std::string_view grpc_listen) {
   if (metrics_listen.empty()) return absl::OkStatus();
-  auto port = [](std::string_view listen) { return listen.substr(listen.rfind(':') + 1); };
-  if (port(metrics_listen) == "0" || port(metrics_listen) != port(grpc_listen)) {
+  if (!IsListenAddress(std::string(metrics_listen))) {
+    return absl::InvalidArgumentError(
+        fmt::format("--metrics-listen '{}' is not ADDRESS:PORT (an IPv4 address, or an IPv6 one in "
+                    "brackets)",
+                    LogSafe(metrics_listen)));
+  }
+  // As numbers: 07444 is port 7444.
+  auto port = [](std::string_view listen) {
+    int value = -1;
+    const std::string_view digits = listen.substr(listen.rfind(':') + 1);
+    if (!absl::SimpleAtoi(absl::string_view(digits.data(), digits.size()), &value)) return -1;
+    return value;
+  };
+  if (port(metrics_listen) == 0 || port(metrics_listen) != port(grpc_listen)) {
     return absl::OkStatus();
   }
   return absl::InvalidArgumentError(fmt::format(
@@ -63,10 +76,10 @@ absl::Status CheckMetricsAddress(std::string_view metrics_listen, std::string_vi
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
     const std::string& listen, const MetricsRegistry* registry) {
   if (!IsListenAddress(listen)) {
-    return absl::InvalidArgumentError(fmt::format(
-        "metrics address '{}' is not ADDRESS:PORT (an IPv4 address, or an IPv6 one in "
-        "brackets)",
-        LogSafe(listen)));
+    return absl::InvalidArgumentError(
+        fmt::format("metrics address '{}' is not ADDRESS:PORT (an IPv4 address, or an IPv6 one in "
+                    "brackets)",
+                    LogSafe(listen)));
   }
   static const unsigned initialised = mg_init_library(0);
   (void)initialised;
@@ -75,8 +88,9 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
   std::memset(&callbacks, 0, sizeof(callbacks));
   callbacks.log_message = LogCivetweb;
   // No document_root: civetweb serves no files, only the handler below.
-  const char* options[] = {"listening_ports", listen.c_str(), "num_threads", "2",
-                           "request_timeout_ms", "10000", "enable_keep_alive", "no", nullptr};
+  const char* options[] = {
+      "listening_ports", listen.c_str(),      "num_threads", "2",    "request_timeout_ms",
+      "10000",           "enable_keep_alive", "no",          nullptr};
   server->context_ = mg_start(&callbacks, nullptr, options);
   if (server->context_ == nullptr) {
     return absl::UnavailableError(

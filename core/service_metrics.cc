@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <google/protobuf/descriptor.h>
+
 #include <memory>
 
 #include "absl/time/clock.h"
@@ -56,17 +57,16 @@ void RegisterServiceMetrics(MetricsRegistry& registry, std::string_view service,
                             const std::filesystem::path& certificate) {
   const MetricLabels labels = {{"service", std::string(service)}};
   registry.GetGauge("koppel_up", "1 while the service runs", labels).Set(1);
-  registry
-      .GetGauge("koppel_start_time_seconds", "When the service started, unix seconds", labels)
+  registry.GetGauge("koppel_start_time_seconds", "When the service started, unix seconds", labels)
       .Set(static_cast<double>(absl::ToUnixSeconds(absl::Now())));
-  registry.AddCollector(
-      "koppel_certificate_not_after_seconds",
-      "When the service's TLS certificate expires (its notAfter), unix seconds", MetricType::kGauge,
-      [labels, certificate]() -> std::vector<CollectedSample> {
-        absl::StatusOr<int64_t> not_after = CertificateNotAfter(certificate);
-        if (!not_after.ok()) return {};
-        return {{labels, static_cast<double>(*not_after)}};
-      });
+  registry.AddCollector("koppel_certificate_not_after_seconds",
+                        "When the service's TLS certificate expires (its notAfter), unix seconds",
+                        MetricType::kGauge,
+                        [labels, certificate]() -> std::vector<CollectedSample> {
+                          absl::StatusOr<int64_t> not_after = CertificateNotAfter(certificate);
+                          if (!not_after.ok()) return {};
+                          return {{labels, static_cast<double>(*not_after)}};
+                        });
 }
 
 }  // namespace koppel

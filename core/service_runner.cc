@@ -131,6 +131,9 @@ sigset_t BlockStopSignals() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  // SIGHUP's default action would end the service, and systemd counts that a clean exit (no
+  // restart). It reloads nothing yet: the waiter logs and ignores it.
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   return signals;
 }
@@ -167,7 +170,10 @@ absl::Status ServeUntilStopped(grpc::Service* service,
   }
   std::thread waiter([&] {
     int signal = 0;
-    sigwait(&stop_signals, &signal);
+    while (sigwait(&stop_signals, &signal) == 0 && signal == SIGHUP) {
+      spdlog::warn("{} ignores SIGHUP: it reloads nothing; restart it to read new certificates",
+                   options.name);
+    }
     spdlog::info("{} stopping (signal {})", options.name, signal);
     if (options.on_stop) options.on_stop();
     absl::MutexLock lock(&serving.mutex);

@@ -22,8 +22,8 @@
 
 namespace koppel {
 
-// Blocks SIGTERM and SIGINT for the calling thread and every thread it starts afterwards. Call
-// first thing in a server's main, before gRPC or RocksDB start threads.
+// Blocks SIGTERM, SIGINT and SIGHUP (logged and ignored) for the calling thread and every thread it
+// starts afterwards. Call first thing in a server's main, before gRPC or RocksDB start threads.
 sigset_t BlockStopSignals();
 
 // Whether the party named `peer` (its certificate's common name) may call `method` (the gRPC

@@ -349,19 +349,10 @@ int CheckConfig(const ServeFlags& f) {
   std::vector<std::filesystem::path> files(f.covenants.begin(), f.covenants.end());
   absl::StatusOr<policy::CovenantPlan> plan = policy::PlanCovenants(files, nullptr, absl::Now());
   if (!plan.ok()) return Fail(kExitConfig, plan.status());
-  std::vector<std::string> served;
-  for (const policy::SignedCovenant& c : plan->serve) {
-    served.push_back(fmt::format("{} version {}", c.covenant.id, c.covenant.version));
-  }
-  fmt::print("koppel-linker: configuration OK: listen {}, data {}, serves {} covenant(s): {}\n",
-             f.listen, f.data, served.size(), absl::StrJoin(served, ", "));
-  for (const std::string& note : plan->notes) fmt::print("koppel-linker: note: {}\n", note);
-  for (const policy::SignedCovenant& c : plan->end) {
-    fmt::print(
-        "koppel-linker: warning: covenant {} version {} is past its retention period: a start "
-        "ends it (its data deleted)\n",
-        c.covenant.id, c.covenant.version);
-  }
+  const policy::PlanSummary summary = policy::SummarizeForCheck(*plan, "its data deleted");
+  fmt::print("koppel-linker: configuration OK: listen {}, data {}, {}\n", f.listen, f.data,
+             summary.serves);
+  for (const std::string& line : summary.lines) fmt::print("koppel-linker: {}\n", line);
   return kExitOk;
 }
 
@@ -477,6 +468,8 @@ int Main(int argc, char** argv) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
   if (sodium_init() < 0) return kExitIo;
+  // Before anything reads a certificate: OpenSSL then never loads the machine's configuration.
+  if (absl::Status s = RequireTls13(); !s.ok()) return Fail(kExitIo, s);
   if (serve->parsed()) return f.check_config ? CheckConfig(f) : Serve(f);
   if (keygen->parsed()) return Keygen(keygen_dir);
   return kExitUsage;

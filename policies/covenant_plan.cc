@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <map>
 
+#include "absl/strings/str_join.h"
+
 namespace koppel::policy {
 
 absl::StatusOr<CovenantPlan> PlanCovenants(const std::vector<std::filesystem::path>& files,
@@ -72,6 +74,23 @@ absl::StatusOr<CovenantPlan> PlanCovenants(const std::vector<std::filesystem::pa
     }
   }
   return plan;
+}
+
+PlanSummary SummarizeForCheck(const CovenantPlan& plan, std::string_view on_end) {
+  std::vector<std::string> served;
+  for (const SignedCovenant& c : plan.serve) {
+    served.push_back(fmt::format("{} version {}", c.covenant.id, c.covenant.version));
+  }
+  PlanSummary summary;
+  summary.serves =
+      fmt::format("serves {} covenant(s): {}", served.size(), absl::StrJoin(served, ", "));
+  for (const std::string& note : plan.notes) summary.lines.push_back("note: " + note);
+  for (const SignedCovenant& c : plan.end) {
+    summary.lines.push_back(fmt::format(
+        "warning: covenant {} version {} is past its retention period: a start ends it ({})",
+        c.covenant.id, c.covenant.version, on_end));
+  }
+  return summary;
 }
 
 }  // namespace koppel::policy

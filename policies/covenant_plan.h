@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -28,6 +29,15 @@ struct CovenantPlan {
 // admitted, and neither a rollback nor a covenant that ended before is recognised.
 absl::StatusOr<CovenantPlan> PlanCovenants(const std::vector<std::filesystem::path>& files,
                                            CovenantLedger* ledger, absl::Time now);
+
+// What `serve --check-config` says about a plan after its own "configuration OK" line.
+struct PlanSummary {
+  std::string serves;  // "serves 2 covenant(s): almelo-mpg version 3, who-else version 1"
+  std::vector<std::string> lines;  // "note: ..." per note, "warning: ..." per covenant to end
+};
+
+// `on_end` says what ending a covenant does at this service ("its data deleted").
+PlanSummary SummarizeForCheck(const CovenantPlan& plan, std::string_view on_end);
 
 }  // namespace koppel::policy
 

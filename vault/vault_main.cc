@@ -248,19 +248,10 @@ int CheckConfig(const ServeFlags& f) {
   std::vector<std::filesystem::path> files(f.covenants.begin(), f.covenants.end());
   absl::StatusOr<policy::CovenantPlan> plan = policy::PlanCovenants(files, nullptr, absl::Now());
   if (!plan.ok()) return Fail(kExitConfig, plan.status());
-  std::vector<std::string> served;
-  for (const policy::SignedCovenant& c : plan->serve) {
-    served.push_back(fmt::format("{} version {}", c.covenant.id, c.covenant.version));
-  }
-  fmt::print("koppel-vault: configuration OK: listen {}, dir {}, serves {} covenant(s): {}\n",
-             f.listen, f.dir, served.size(), absl::StrJoin(served, ", "));
-  for (const std::string& note : plan->notes) fmt::print("koppel-vault: note: {}\n", note);
-  for (const policy::SignedCovenant& c : plan->end) {
-    fmt::print(
-        "koppel-vault: warning: covenant {} version {} is past its retention period: a start "
-        "ends it (its keys destroyed)\n",
-        c.covenant.id, c.covenant.version);
-  }
+  const policy::PlanSummary summary = policy::SummarizeForCheck(*plan, "its keys destroyed");
+  fmt::print("koppel-vault: configuration OK: listen {}, dir {}, {}\n", f.listen, f.dir,
+             summary.serves);
+  for (const std::string& line : summary.lines) fmt::print("koppel-vault: {}\n", line);
   return kExitOk;
 }
 
@@ -347,6 +338,8 @@ int Main(int argc, char** argv) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
   if (sodium_init() < 0) return kExitIo;
+  // Before anything reads a certificate: OpenSSL then never loads the machine's configuration.
+  if (absl::Status s = RequireTls13(); !s.ok()) return Fail(kExitIo, s);
   if (serve->parsed()) return f.check_config ? CheckConfig(f) : Serve(f);
   if (keygen->parsed()) {
     absl::StatusOr<Secret> key = Secret::Random(32);

@@ -73,10 +73,9 @@ class HealthMetricsTest : public ::testing::Test {
     covenant.parties = {test::TestParty::Service("vault", "vault"),
                         test::TestParty::Service("linker", "linker"),
                         test::TestParty::DataHolder("agent-jeugdzorg", pk, {*jeugdzorg})};
-    ASSERT_TRUE(test::WriteSignedCovenant(d / "covenant.yaml",
-                                          covenant.Yaml() +
-                                              "oprf_quota: " + std::to_string(kQuota) + "\n",
-                                          {&officer})
+    ASSERT_TRUE(test::WriteSignedCovenant(
+                    d / "covenant.yaml",
+                    covenant.Yaml() + "oprf_quota: " + std::to_string(kQuota) + "\n", {&officer})
                     .ok());
 
     absl::StatusOr<int> vault_metrics = test::FreeLoopbackPort();
@@ -98,27 +97,40 @@ class HealthMetricsTest : public ::testing::Test {
     linker_metrics_port_ = *linker_metrics;
     linker_ = new BackgroundProcess(
         {kBin + "/koppel-linker", "serve", "--listen", "127.0.0.1:0", "--port-file",
-         (d / "linker.port").string(), "--pki", (d / "pki").string(), "--data",
-         (d / "db").string(), "--keys", (d / "lkeys").string(), "--covenant",
-         (d / "covenant.yaml").string(), "--vault", vault_address_, "--metrics-listen",
-         "127.0.0.1:" + std::to_string(linker_metrics_port_)},
+         (d / "linker.port").string(), "--pki", (d / "pki").string(), "--data", (d / "db").string(),
+         "--keys", (d / "lkeys").string(), "--covenant", (d / "covenant.yaml").string(), "--vault",
+         vault_address_, "--metrics-listen", "127.0.0.1:" + std::to_string(linker_metrics_port_)},
         (d / "linker.log").string());
     absl::StatusOr<std::string> linker = test::WaitForPortFile(d / "linker.port", *linker_);
     ASSERT_TRUE(linker.ok()) << linker.status() << "\n" << ReadFile(d / "linker.log");
     linker_address_ = *linker;
 
-    ProcessResult sealed = RunProcess(
-        {kBin + "/koppel-agent", "seal", "--quiet", "--allow-rejects", "--mapping",
-         (d / "m/mappings/jeugdzorg.yaml").string(), "--input",
-         (d / "m/exports/jeugdzorg.csv").string(), "--vault", vault_address_, "--pki",
-         (d / "pki").string(), "--name", "agent-jeugdzorg", "--covenant-id", kCovenant,
-         "--linker-public-key", (d / "lkeys/linker.key.pub").string(), "--signing-key",
-         (d / "agent.key").string(), "--outbox", (d / "outbox").string()});
+    ProcessResult sealed = RunProcess({kBin + "/koppel-agent",
+                                       "seal",
+                                       "--quiet",
+                                       "--allow-rejects",
+                                       "--mapping",
+                                       (d / "m/mappings/jeugdzorg.yaml").string(),
+                                       "--input",
+                                       (d / "m/exports/jeugdzorg.csv").string(),
+                                       "--vault",
+                                       vault_address_,
+                                       "--pki",
+                                       (d / "pki").string(),
+                                       "--name",
+                                       "agent-jeugdzorg",
+                                       "--covenant-id",
+                                       kCovenant,
+                                       "--linker-public-key",
+                                       (d / "lkeys/linker.key.pub").string(),
+                                       "--signing-key",
+                                       (d / "agent.key").string(),
+                                       "--outbox",
+                                       (d / "outbox").string()});
     ASSERT_EQ(sealed.exit_code, 0) << sealed.err;
-    ProcessResult sent =
-        RunProcess({kBin + "/koppel-agent", "send", "--quiet", "--outbox", (d / "outbox").string(),
-                    "--linker", linker_address_, "--pki", (d / "pki").string(), "--name",
-                    "agent-jeugdzorg"});
+    ProcessResult sent = RunProcess({kBin + "/koppel-agent", "send", "--quiet", "--outbox",
+                                     (d / "outbox").string(), "--linker", linker_address_, "--pki",
+                                     (d / "pki").string(), "--name", "agent-jeugdzorg"});
     ASSERT_EQ(sent.exit_code, 0) << sent.err;
   }
 
@@ -201,20 +213,20 @@ TEST_F(HealthMetricsTest, BothServicesAnswerHealthChecksToAMonitorThatIsNoParty)
   EXPECT_EQ(stub->GetStatus(&context, v1::GetStatusRequest(), &status).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
   const std::string text = Scrape(linker_metrics_port_);
-  EXPECT_GE(Sample(text, "koppel_refusals_total{service=\"linker\",method=\"GetStatus\","
-                         "rule=\"parties\"}"),
+  EXPECT_GE(Sample(text,
+                   "koppel_refusals_total{service=\"linker\",method=\"GetStatus\","
+                   "rule=\"parties\"}"),
             1)
       << text;
 }
 
 TEST_F(HealthMetricsTest, AStoppingLinkerTellsItsHealthWatchersNotServing) {
   const fs::path d = dir_->path();
-  BackgroundProcess linker(
-      {kBin + "/koppel-linker", "serve", "--listen", "127.0.0.1:0", "--port-file",
-       (d / "stopping.port").string(), "--pki", (d / "pki").string(), "--data",
-       (d / "db-stopping").string(), "--keys", (d / "lkeys").string(), "--covenant",
-       (d / "covenant.yaml").string()},
-      (d / "stopping.log").string());
+  BackgroundProcess linker({kBin + "/koppel-linker", "serve", "--listen", "127.0.0.1:0",
+                            "--port-file", (d / "stopping.port").string(), "--pki",
+                            (d / "pki").string(), "--data", (d / "db-stopping").string(), "--keys",
+                            (d / "lkeys").string(), "--covenant", (d / "covenant.yaml").string()},
+                           (d / "stopping.log").string());
   absl::StatusOr<std::string> address = test::WaitForPortFile(d / "stopping.port", linker);
   ASSERT_TRUE(address.ok()) << address.status() << "\n" << ReadFile(d / "stopping.log");
   auto stub = grpc::health::v1::Health::NewStub(Channel(*address, "monitor"));
@@ -252,16 +264,15 @@ TEST_F(HealthMetricsTest, TheLinkerCountsTheDeliveryAndItsMetricsHoldNoIdentifie
       << text;
   EXPECT_EQ(Sample(text, "koppel_linker_batch_ingest_seconds_bucket{le=\"+Inf\"}"),
             static_cast<double>(batch_ids.size()));
-  EXPECT_GT(Sample(text, "koppel_linker_store_bytes{covenant=\"" + kCovenant + "\"}") +
-                Sample(text, "koppel_linker_rocksdb_memtable_bytes{covenant=\"" + kCovenant +
-                                 "\"}"),
-            0)
+  EXPECT_GT(
+      Sample(text, "koppel_linker_store_bytes{covenant=\"" + kCovenant + "\"}") +
+          Sample(text, "koppel_linker_rocksdb_memtable_bytes{covenant=\"" + kCovenant + "\"}"),
+      0)
       << text;
   EXPECT_EQ(Sample(text, "koppel_up{service=\"linker\"}"), 1);
-  const double now = static_cast<double>(
-      std::chrono::duration_cast<std::chrono::seconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  const double now = static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count());
   EXPECT_GT(Sample(text, "koppel_certificate_not_after_seconds{service=\"linker\"}"), now);
 
   // Nothing identifying: no BSN or postcode of the population, no batch id in any form.
@@ -304,8 +315,9 @@ TEST_F(HealthMetricsTest, TheVaultCountsOprfEvaluationsAndTheQuotaLeft) {
   EXPECT_EQ(stub->GetCovenantKey(&context, request, &key).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
   const std::string after = Scrape(vault_metrics_port_);
-  EXPECT_EQ(Sample(after, "koppel_refusals_total{service=\"vault\",method=\"get_covenant_key\","
-                          "rule=\"parties\"}"),
+  EXPECT_EQ(Sample(after,
+                   "koppel_refusals_total{service=\"vault\",method=\"get_covenant_key\","
+                   "rule=\"parties\"}"),
             1)
       << after;
   std::vector<test::Leak> leaks;

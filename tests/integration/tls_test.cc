@@ -59,14 +59,14 @@ class TlsTest : public ::testing::Test {
         test::TestParty::DataHolder("agent-uwv", "", {{"uwv", {"bsn"}, {}}}));
     ASSERT_TRUE(test::WriteSignedCovenant(d / "covenant.yaml", covenant.Yaml(), {&officer}).ok());
     const std::string environment = "OPENSSL_CONF=" + (d / "tls12.cnf").string();
-    vault_ = new Service(Start("vault", {"/usr/bin/env", environment, kBin + "/koppel-vault",
-                                         "serve", "--dir", (d / "vault").string(), "--master-key",
-                                         (d / "master.key").string()}));
+    vault_ = new Service(
+        Start("vault", {"/usr/bin/env", environment, kBin + "/koppel-vault", "serve", "--dir",
+                        (d / "vault").string(), "--master-key", (d / "master.key").string()}));
     ASSERT_FALSE(vault_->address.empty());
-    linker_ = new Service(Start("linker", {"/usr/bin/env", environment, kBin + "/koppel-linker",
-                                           "serve", "--data", (d / "db").string(), "--keys",
-                                           (d / "lkeys").string(), "--vault", vault_->address,
-                                           "--cert-warn-days", "1000"}));
+    linker_ = new Service(
+        Start("linker", {"/usr/bin/env", environment, kBin + "/koppel-linker", "serve", "--data",
+                         (d / "db").string(), "--keys", (d / "lkeys").string(), "--vault",
+                         vault_->address, "--cert-warn-days", "1000"}));
     ASSERT_FALSE(linker_->address.empty());
   }
 
@@ -78,8 +78,8 @@ class TlsTest : public ::testing::Test {
 
   static Service Start(const std::string& name, std::vector<std::string> argv) {
     const fs::path d = dir_->path();
-    argv.insert(argv.end(), {"--pki", (d / "pki").string(), "--covenant",
-                             (d / "covenant.yaml").string()});
+    argv.insert(argv.end(),
+                {"--pki", (d / "pki").string(), "--covenant", (d / "covenant.yaml").string()});
     Service s = test::StartService(argv, d / (name + ".port"), d / (name + ".log"));
     EXPECT_FALSE(s.address.empty()) << ReadFile(d / (name + ".log"));
     return s;
@@ -88,11 +88,11 @@ class TlsTest : public ::testing::Test {
   // `openssl s_client` offering only `version` ("-tls1_2"), with agent-uwv's certificate.
   static ProcessResult Handshake(const Service& service, const std::string& version) {
     const fs::path d = dir_->path();
-    return RunProcess({"/usr/bin/openssl", "s_client", "-connect", service.address, version,
-                       "-brief", "-CAfile", (d / "pki/ca.crt").string(), "-cert",
-                       (d / "pki/agent-uwv.crt").string(), "-key",
-                       (d / "pki/agent-uwv.key").string()},
-                      "\n");
+    return RunProcess(
+        {"/usr/bin/openssl", "s_client", "-connect", service.address, version, "-brief", "-CAfile",
+         (d / "pki/ca.crt").string(), "-cert", (d / "pki/agent-uwv.crt").string(), "-key",
+         (d / "pki/agent-uwv.key").string()},
+        "\n");
   }
 
   static test::TempDir* dir_;
@@ -115,9 +115,8 @@ TEST_F(TlsTest, ServicesAcceptTls13AndRefuseAClientOfferingOnlyTls12) {
     // gRPC closes the connection without an alert; the service's log says why.
     ProcessResult tls12 = Handshake(*service, "-tls1_2");
     EXPECT_NE(tls12.exit_code, 0) << service->address << "\n" << tls12.err;
-    EXPECT_FALSE(Contains(tls12.err + tls12.out, "Protocol version:"))
-        << service->address << "\n"
-        << tls12.err;
+    EXPECT_FALSE(Contains(tls12.err + tls12.out, "Protocol version:")) << service->address << "\n"
+                                                                       << tls12.err;
   }
   for (const char* log : {"vault.log", "linker.log"}) {
     EXPECT_TRUE(Contains(ReadFile(dir_->path() / log), "unsupported protocol")) << log;
@@ -127,11 +126,11 @@ TEST_F(TlsTest, ServicesAcceptTls13AndRefuseAClientOfferingOnlyTls12) {
 TEST_F(TlsTest, ClientsRefuseAServerOfferingOnlyTls12) {
   const fs::path d = dir_->path();
   // A TLS 1.2-only server with the vault's certificate, where the linker expects the vault.
-  BackgroundProcess server({"/usr/bin/openssl", "s_server", "-www", "-accept", "127.0.0.1:0",
-                            "-tls1_2", "-cert", (d / "pki/vault.crt").string(), "-key",
-                            (d / "pki/vault.key").string(), "-CAfile", (d / "pki/ca.crt").string(),
-                            "-Verify", "1"},
-                           (d / "s_server.log").string());
+  BackgroundProcess server(
+      {"/usr/bin/openssl", "s_server", "-www", "-accept", "127.0.0.1:0", "-tls1_2", "-cert",
+       (d / "pki/vault.crt").string(), "-key", (d / "pki/vault.key").string(), "-CAfile",
+       (d / "pki/ca.crt").string(), "-Verify", "1"},
+      (d / "s_server.log").string());
   std::string port;
   for (int i = 0; i < 200 && port.empty() && !server.HasExited(); ++i) {
     const std::string log = ReadFile(d / "s_server.log");
@@ -166,32 +165,40 @@ TEST_F(TlsTest, ServicesWarnBeforeTheirCertificateExpiresAndRefuseAnExpiredOne) 
   EXPECT_FALSE(Contains(ReadFile(d / "vault.log"), "expires on"));
   // koppel-agent send warns on stderr (here with nothing to send).
   fs::create_directories(d / "empty-outbox");
-  ProcessResult send = RunProcess(
-      {kBin + "/koppel-agent", "send", "--quiet", "--outbox", (d / "empty-outbox").string(),
-       "--linker", linker_->address, "--pki", (d / "pki").string(), "--name", "agent-uwv",
-       "--cert-warn-days", "1000"});
+  ProcessResult send =
+      RunProcess({kBin + "/koppel-agent", "send", "--quiet", "--outbox",
+                  (d / "empty-outbox").string(), "--linker", linker_->address, "--pki",
+                  (d / "pki").string(), "--name", "agent-uwv", "--cert-warn-days", "1000"});
   EXPECT_EQ(send.exit_code, 0) << send.err;
   EXPECT_TRUE(Contains(send.err, "koppel-agent: warning: certificate " +
                                      (d / "pki/agent-uwv.crt").string() + " expires on "))
       << send.err;
 
-  const std::vector<std::string> common = {"--pki", (d / "pki").string(), "--covenant",
-                                           (d / "covenant.yaml").string(), "--listen",
-                                           "127.0.0.1:0"};
-  std::vector<std::string> vault = {kBin + "/koppel-vault",     "serve",
-                                    "--name",                   "vault-expired",
-                                    "--dir",                    (d / "vault-expired").string(),
-                                    "--master-key",             (d / "master.key").string()};
+  const std::vector<std::string> common = {"--pki",      (d / "pki").string(),
+                                           "--covenant", (d / "covenant.yaml").string(),
+                                           "--listen",   "127.0.0.1:0"};
+  std::vector<std::string> vault = {kBin + "/koppel-vault",
+                                    "serve",
+                                    "--name",
+                                    "vault-expired",
+                                    "--dir",
+                                    (d / "vault-expired").string(),
+                                    "--master-key",
+                                    (d / "master.key").string()};
   vault.insert(vault.end(), common.begin(), common.end());
   ProcessResult refused = RunProcess(vault);
   EXPECT_EQ(refused.exit_code, 5) << refused.err;
   EXPECT_TRUE(Contains(refused.err, (d / "pki/vault-expired.crt").string() + " expired on "))
       << refused.err;
 
-  std::vector<std::string> linker = {kBin + "/koppel-linker",   "serve",
-                                     "--name",                  "linker-expired",
-                                     "--data",                  (d / "db-expired").string(),
-                                     "--keys",                  (d / "lkeys").string()};
+  std::vector<std::string> linker = {kBin + "/koppel-linker",
+                                     "serve",
+                                     "--name",
+                                     "linker-expired",
+                                     "--data",
+                                     (d / "db-expired").string(),
+                                     "--keys",
+                                     (d / "lkeys").string()};
   linker.insert(linker.end(), common.begin(), common.end());
   refused = RunProcess(linker);
   EXPECT_EQ(refused.exit_code, 8) << refused.err;

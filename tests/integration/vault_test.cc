@@ -308,6 +308,9 @@ TEST_F(VaultTest, ServicesRunFromConfigFilesThatCanBeCheckedWithoutStarting) {
       (d / "vault.out").string());
   absl::StatusOr<std::string> vault_address = test::WaitForPortFile(d / "vault.port", vault);
   ASSERT_TRUE(vault_address.ok()) << vault_address.status() << "\n" << ReadFile(d / "vault.out");
+  // SIGHUP (a reflex from other daemons) is logged and ignored; the vault keeps serving the
+  // linker started below.
+  vault.Signal(SIGHUP);
 
   const std::string linker_yaml = fmt::format(
       "listen: 127.0.0.1:0\nport-file: {}\npki: {}\ndata: {}\nkeys: {}\n"
@@ -328,6 +331,7 @@ TEST_F(VaultTest, ServicesRunFromConfigFilesThatCanBeCheckedWithoutStarting) {
     absl::StatusOr<std::string> address = test::WaitForPortFile(d / "linker.port", linker);
     ASSERT_TRUE(address.ok()) << address.status() << "\n" << ReadFile(d / "linker.out");
     EXPECT_TRUE(fs::exists(d / "db-cfg/covenants/vault-test-hmac"));  // its data key came
+    EXPECT_TRUE(Contains(ReadFile(d / "vault.out"), "ignores SIGHUP")) << ReadFile(d / "vault.out");
   }
 
   // A misspelt key: the file and line, usage exit code, nothing started.

@@ -1,18 +1,16 @@
 #include "tests/testing/http_get.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
-#include <fmt/format.h>
-
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <string_view>
-
 
 namespace koppel::test {
 namespace {
@@ -73,8 +71,7 @@ absl::StatusOr<HttpResponse> HttpGet(int port, const std::string& path) {
   const size_t space = response.find(' ');
   HttpResponse parsed;
   if (end == std::string::npos || space == std::string::npos ||
-      std::from_chars(response.data() + space + 1, response.data() + response.size(),
-                      parsed.status)
+      std::from_chars(response.data() + space + 1, response.data() + response.size(), parsed.status)
               .ec != std::errc()) {
     return absl::DataLossError(fmt::format("not an HTTP response: {}", response.substr(0, 200)));
   }

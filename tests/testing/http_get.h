@@ -10,8 +10,8 @@
 namespace koppel::test {
 
 struct HttpResponse {
-  int status = 0;     // 200
-  std::string body;   // after the blank line that ends the headers
+  int status = 0;    // 200
+  std::string body;  // after the blank line that ends the headers
   std::string headers;
 };
 

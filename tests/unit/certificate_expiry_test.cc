@@ -68,8 +68,8 @@ TEST_F(CertificateExpiryTest, WarnsOfTheOwnCertificateWithinTheWindowNamingTheFi
   ASSERT_TRUE(warnings.ok()) << warnings.status();
   ASSERT_EQ(warnings->size(), 1u);
   const std::string& warning = warnings->front();
-  EXPECT_TRUE(Contains(warning, "certificate " + files.cert.string() + " expires on " +
-                                    Expiry(files.cert)))
+  EXPECT_TRUE(
+      Contains(warning, "certificate " + files.cert.string() + " expires on " + Expiry(files.cert)))
       << warning;
   EXPECT_TRUE(Contains(warning, "(in 9 days)") || Contains(warning, "(in 10 days)")) << warning;
   EXPECT_FALSE(Contains(warning, "CA")) << warning;
@@ -81,8 +81,8 @@ TEST_F(CertificateExpiryTest, WarnsOfTheCaCertificate) {
       CertificateExpiryWarnings(files, 30, absl::Now());
   ASSERT_TRUE(warnings.ok()) << warnings.status();
   ASSERT_EQ(warnings->size(), 1u);
-  EXPECT_TRUE(Contains(warnings->front(), "CA certificate " + files.ca.string() +
-                                              " expires on " + Expiry(files.ca)))
+  EXPECT_TRUE(Contains(warnings->front(),
+                       "CA certificate " + files.ca.string() + " expires on " + Expiry(files.ca)))
       << warnings->front();
 }
 

@@ -1,11 +1,10 @@
 #include "core/config_file.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "tests/testing/temp_dir.h"
 

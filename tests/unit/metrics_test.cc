@@ -83,8 +83,8 @@ TEST(MetricsRegistryTest, CountsFromManyThreadsAddUp) {
 }
 
 TEST(ServiceMetricsTest, RuleLabelsAreRuleNamesOnly) {
-  const absl::Status by_rule = WithCovenantRule(absl::PermissionDeniedError("no"),
-                                                "parties[agent-uwv].roles", "c", 1);
+  const absl::Status by_rule =
+      WithCovenantRule(absl::PermissionDeniedError("no"), "parties[agent-uwv].roles", "c", 1);
   EXPECT_EQ(RefusalRuleLabel(by_rule), "parties.roles");
   EXPECT_EQ(RefusalRuleLabel(absl::InternalError("no rule")), "none");
   // Nothing spelled unlike a rule name (digits: a BSN, a token in hex) becomes a label.
@@ -153,6 +153,12 @@ TEST(MetricsServerTest, TheMetricsPortIsNotTheServicePort) {
   const absl::Status same = CheckMetricsAddress("0.0.0.0:7443", "127.0.0.1:7443");
   EXPECT_EQ(same.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(same.message().find("port of its own"), std::string_view::npos) << same;
+  // What only the real start found before (a restart loop under ExecStartPre=--check-config).
+  EXPECT_EQ(CheckMetricsAddress("127.0.0.1:07443", "127.0.0.1:7443").code(),
+            absl::StatusCode::kInvalidArgument);
+  const absl::Status name = CheckMetricsAddress("localhost:9464", "127.0.0.1:7443");
+  EXPECT_EQ(name.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(name.message().find("is not ADDRESS:PORT"), std::string_view::npos) << name;
 }
 
 }  // namespace
