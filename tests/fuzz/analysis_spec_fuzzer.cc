@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input = koppel::fuzz::AsText(data, size);
-  (void)koppel::ParseAnalysisSpec(input, "fuzz.yaml");
-  (void)koppel::ParsePrices(input, "fuzz.csv");
+  (void)koppel::analysis::ParseAnalysisSpec(input, "fuzz.yaml");
+  (void)koppel::analysis::ParsePrices(input, "fuzz.csv");
   return 0;
 }

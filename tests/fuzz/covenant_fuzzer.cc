@@ -25,25 +25,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   koppel::YamlReader reader("fuzz.yaml", {"expected a mapping", "unknown key '{key}'"});
   (void)reader.Check(yaml);
 
-  absl::StatusOr<koppel::SignatureFile> sig = koppel::ParseSignatureFile(sig_text, "fuzz.sig");
+  absl::StatusOr<koppel::policy::SignatureFile> sig = koppel::policy::ParseSignatureFile(sig_text, "fuzz.sig");
   if (sig.ok()) {
-    absl::StatusOr<koppel::SignatureFile> again =
-        koppel::ParseSignatureFile(koppel::FormatSignatureFile(*sig), "fuzz.sig");
+    absl::StatusOr<koppel::policy::SignatureFile> again =
+        koppel::policy::ParseSignatureFile(koppel::policy::FormatSignatureFile(*sig), "fuzz.sig");
     koppel::fuzz::Check(again.ok(), "a written .sig file does not read back");
   }
 
-  koppel::CovenantParseOptions template_options;
+  koppel::policy::CovenantParseOptions template_options;
   template_options.allow_key_placeholders = true;
-  absl::StatusOr<koppel::Covenant> as_template =
-      koppel::ParseCovenant(yaml, "fuzz.yaml", template_options);
-  if (as_template.ok()) (void)koppel::ExplainCovenant(*as_template);
+  absl::StatusOr<koppel::policy::Covenant> as_template =
+      koppel::policy::ParseCovenant(yaml, "fuzz.yaml", template_options);
+  if (as_template.ok()) (void)koppel::policy::ExplainCovenant(*as_template);
 
-  absl::StatusOr<koppel::Covenant> covenant = koppel::ParseCovenant(yaml, "fuzz.yaml");
+  absl::StatusOr<koppel::policy::Covenant> covenant = koppel::policy::ParseCovenant(yaml, "fuzz.yaml");
   if (!covenant.ok()) return 0;
   koppel::fuzz::Check(as_template.ok(), "a covenant is valid only without placeholders allowed");
   if (sig.ok()) {
-    (void)koppel::ReviewCovenantSignatures(*covenant, yaml, *sig, "fuzz");
-    (void)koppel::CheckCovenantSignatures(*covenant, yaml, *sig, "fuzz");
+    (void)koppel::policy::ReviewCovenantSignatures(*covenant, yaml, *sig, "fuzz");
+    (void)koppel::policy::CheckCovenantSignatures(*covenant, yaml, *sig, "fuzz");
   }
   return 0;
 }

@@ -227,30 +227,30 @@ purpose_bound_releases:
       - {name: known_at_jeugdzorg, dataset: jeugdzorg}
 )",
       {{"PK_A", koppel::ToHex(pk_a)}, {"PK_B", koppel::ToHex(pk_b)}, {"AGENT", agent_key}});
-  absl::StatusOr<koppel::Covenant> covenant = koppel::ParseCovenant(text, "seed.yaml");
+  absl::StatusOr<koppel::policy::Covenant> covenant = koppel::policy::ParseCovenant(text, "seed.yaml");
   if (!covenant.ok()) {
     std::fprintf(stderr, "%s\n", covenant.status().ToString().c_str());
     Check(false, "the seed covenant does not parse");
   }
-  koppel::SignatureFile sig;
+  koppel::policy::SignatureFile sig;
   sig.covenant_id = covenant->id;
   sig.version = covenant->version;
-  sig.sha256 = koppel::CovenantSha256Hex(text);
+  sig.sha256 = koppel::policy::CovenantSha256Hex(text);
   for (const auto* sk : {&sk_a, &sk_b}) {
     absl::StatusOr<koppel::Secret> key = koppel::Secret::FromBytes(*sk);
     Check(key.ok(), "key");
-    absl::StatusOr<koppel::CovenantSignature> signature =
-        koppel::SignCovenantBytes(*covenant, text, *key);
+    absl::StatusOr<koppel::policy::CovenantSignature> signature =
+        koppel::policy::SignCovenantBytes(*covenant, text, *key);
     Check(signature.ok(), "cannot sign the seed covenant");
     sig.signatures.push_back(*signature);
   }
-  const std::string sig_text = koppel::FormatSignatureFile(sig);
-  Check(koppel::CheckCovenantSignatures(*covenant, text, sig, "seed").ok(),
+  const std::string sig_text = koppel::policy::FormatSignatureFile(sig);
+  Check(koppel::policy::CheckCovenantSignatures(*covenant, text, sig, "seed").ok(),
         "the seed signatures do not verify");
   Write(dir, "signed", text + std::string(1, '\0') + sig_text);
   sig.signatures.pop_back();
   Write(dir, "one-signature-missing",
-        text + std::string(1, '\0') + koppel::FormatSignatureFile(sig));
+        text + std::string(1, '\0') + koppel::policy::FormatSignatureFile(sig));
   Write(dir, "unsigned", text);
 }
 
