@@ -25,7 +25,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   koppel::YamlReader reader("fuzz.yaml", {"expected a mapping", "unknown key '{key}'"});
   (void)reader.Check(yaml);
 
-  absl::StatusOr<koppel::policy::SignatureFile> sig = koppel::policy::ParseSignatureFile(sig_text, "fuzz.sig");
+  absl::StatusOr<koppel::policy::SignatureFile> sig =
+      koppel::policy::ParseSignatureFile(sig_text, "fuzz.sig");
   if (sig.ok()) {
     absl::StatusOr<koppel::policy::SignatureFile> again =
         koppel::policy::ParseSignatureFile(koppel::policy::FormatSignatureFile(*sig), "fuzz.sig");
@@ -38,7 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       koppel::policy::ParseCovenant(yaml, "fuzz.yaml", template_options);
   if (as_template.ok()) (void)koppel::policy::ExplainCovenant(*as_template);
 
-  absl::StatusOr<koppel::policy::Covenant> covenant = koppel::policy::ParseCovenant(yaml, "fuzz.yaml");
+  absl::StatusOr<koppel::policy::Covenant> covenant =
+      koppel::policy::ParseCovenant(yaml, "fuzz.yaml");
   if (!covenant.ok()) return 0;
   koppel::fuzz::Check(as_template.ok(), "a covenant is valid only without placeholders allowed");
   if (sig.ok()) {

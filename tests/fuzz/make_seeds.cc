@@ -227,7 +227,8 @@ purpose_bound_releases:
       - {name: known_at_jeugdzorg, dataset: jeugdzorg}
 )",
       {{"PK_A", koppel::ToHex(pk_a)}, {"PK_B", koppel::ToHex(pk_b)}, {"AGENT", agent_key}});
-  absl::StatusOr<koppel::policy::Covenant> covenant = koppel::policy::ParseCovenant(text, "seed.yaml");
+  absl::StatusOr<koppel::policy::Covenant> covenant =
+      koppel::policy::ParseCovenant(text, "seed.yaml");
   if (!covenant.ok()) {
     std::fprintf(stderr, "%s\n", covenant.status().ToString().c_str());
     Check(false, "the seed covenant does not parse");
