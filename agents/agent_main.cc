@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <set>
 #include <string>
 
 #include "absl/cleanup/cleanup.h"
@@ -18,6 +19,8 @@
 #include "agents/export_scan.h"
 #include "agents/flag_asker.h"
 #include "agents/init_command.h"
+#include "agents/key_epoch_warning.h"
+#include "agents/key_rotation_notice.h"
 #include "agents/outbox.h"
 #include "agents/sender.h"
 #include "agents/token_source.h"
@@ -281,6 +284,12 @@ int RunSeal(const ScanFlags& f, const SealFlags& s) {
       rc != kExitOk) {
     return rc;
   }
+  if (const std::optional<v1::KeyEpochSchedule>& schedule = tokens->key_schedule()) {
+    const std::optional<std::string> notice = KeyRotationNotice(
+        s.covenant_id, *schedule,
+        OlderEpochSealed(s.outbox, mapping->dataset, s.covenant_id, tokens->key_epoch()));
+    if (notice) fmt::print(stderr, "koppel-agent: warning: {}\n", *notice);
+  }
   absl::StatusOr<Secret> signing_key = ReadKeyFile(s.signing_key, crypto_sign_SECRETKEYBYTES);
   if (!signing_key.ok()) return Fail(kExitIo, signing_key.status());
   absl::StatusOr<std::vector<uint8_t>> linker_pk =
@@ -357,8 +366,26 @@ struct SendFlags {
   int max_attempts = 20;
   int cert_warn_days = kDefaultCertificateWarnDays;
   bool quiet = false;
+  bool no_held_check = false;
   std::string format = "text";
 };
+
+// Warns when a dataset this outbox delivered lags behind its covenant's newest key epoch
+// (agents/key_epoch_warning.h). Best effort: a linker that does not answer gets no warning.
+void WarnOfKeyEpochs(const Outbox& outbox, const std::shared_ptr<grpc::Channel>& channel) {
+  absl::StatusOr<std::vector<v1::Receipt>> receipts = outbox.DeliveredReceipts();
+  if (!receipts.ok() || receipts->empty()) return;
+  std::set<std::pair<std::string, std::string>> delivered;
+  for (const v1::Receipt& r : *receipts) delivered.emplace(r.covenant_id(), r.dataset());
+  std::unique_ptr<v1::LinkerService::Stub> stub = v1::LinkerService::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::GetStatusResponse status;
+  if (!stub->GetStatus(&context, v1::GetStatusRequest(), &status).ok()) return;
+  for (const std::string& warning : KeyEpochWarnings(status, delivered)) {
+    fmt::print(stderr, "koppel-agent: warning: {}\n", warning);
+  }
+}
 
 int RunSend(const SendFlags& f) {
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
@@ -375,6 +402,7 @@ int RunSend(const SendFlags& f) {
   SendOptions options;
   options.max_attempts = f.max_attempts;
   options.progress = !f.quiet;
+  options.check_held = !f.no_held_check;
   if (!f.linker_signing_key.empty()) {
     absl::StatusOr<std::vector<uint8_t>> pk =
         ReadPublicKeyFile(f.linker_signing_key, crypto_sign_PUBLICKEYBYTES);
@@ -406,12 +434,17 @@ int RunSend(const SendFlags& f) {
         absl::IsUnavailable(summary.status()) || absl::IsDeadlineExceeded(summary.status());
     return Fail(unreachable ? kExitUnreachable : kExitRefused, summary.status());
   }
+  WarnOfKeyEpochs(*outbox, connect());
   if (f.format == "json") {
     nlohmann::json j = {{"batches_pending", summary->batches_pending},
                         {"batches_delivered", summary->batches_delivered},
                         {"duplicates", summary->duplicates},
                         {"records_accepted", summary->records_accepted},
-                        {"attempts", summary->attempts}};
+                        {"attempts", summary->attempts},
+                        {"receipts_checked", summary->receipts_checked},
+                        {"held_check_unanswered", summary->held_check_unanswered},
+                        {"batches_resent", summary->batches_resent},
+                        {"batches_lost", summary->batches_lost}};
     fmt::print("{}\n", j.dump(2));
   } else {
     fmt::print(
@@ -419,6 +452,12 @@ int RunSend(const SendFlags& f) {
         "receipts in {}/receipts\n",
         summary->batches_delivered, summary->batches_pending, summary->records_accepted,
         summary->duplicates, summary->attempts, f.outbox);
+    if (summary->batches_resent > 0) {
+      fmt::print(
+          "sent again {} batch(es) the linker no longer held; their old receipts are in "
+          "{}/receipts.orphaned\n",
+          summary->batches_resent, f.outbox);
+    }
   }
   return kExitOk;
 }
@@ -751,6 +790,10 @@ int Main(int argc, char** argv) {
   send_cmd->add_option("--format", send.format, "summary format")
       ->check(CLI::IsMember({"text", "json"}));
   send_cmd->add_flag("--quiet", send.quiet, "no progress on stderr");
+  send_cmd->add_flag("--no-held-check", send.no_held_check,
+                     "do not ask the linker first which delivered batches it no longer holds "
+                     "(after a restore from a backup) to send them again; one call per 10,000 "
+                     "receipts");
   send_cmd->footer(
       ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo, kExitUnreachable, kExitRefused}));
 

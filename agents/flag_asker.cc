@@ -40,6 +40,7 @@ nlohmann::json FlagAskSummary::ToJson() const {
   j["covenant_version"] = covenant_version;
   j["flags"] = nlohmann::json::object();
   for (size_t i = 0; i < flags.size(); ++i) j["flags"][flags[i]] = yes[i];
+  j["datasets_without_epoch"] = datasets_without_epoch;
   return j;
 }
 
@@ -49,6 +50,12 @@ std::string FlagAskSummary::ToText() const {
   if (!flags.empty()) out += "yes by flag:\n";
   for (size_t i = 0; i < flags.size(); ++i) {
     out += fmt::format("  {:<26} {:>10}\n", flags[i], WithThousands(yes[i]));
+  }
+  for (const std::string& dataset : datasets_without_epoch) {
+    out += fmt::format(
+        "warning: the linker holds dataset '{}' only under older key epochs; its flags are 'no' "
+        "until it is delivered again under the newest\n",
+        dataset);
   }
   return out;
 }
@@ -91,6 +98,7 @@ absl::Status FlagAsker::AskChunk() {
   v1::AskFlagsRequest request;
   request.set_covenant_id(config_.covenant_id);
   request.set_release(config_.release);
+  request.set_key_epoch(tokens_.key_epoch());
   for (const std::string& flag : config_.flags) request.add_flags(flag);
   for (size_t i = 0; i < count; ++i) {
     request.add_tokens(reinterpret_cast<const char*>(token_scratch_[i].data()),
@@ -146,6 +154,8 @@ absl::Status FlagAsker::Record(const v1::AskFlagsResponse& response, size_t coun
     summary_.flags = flags;
     summary_.yes.assign(flags.size(), 0);
     summary_.covenant_version = response.covenant_version();
+    summary_.datasets_without_epoch.assign(response.datasets_without_epoch().begin(),
+                                           response.datasets_without_epoch().end());
   } else if (flags != summary_.flags) {
     return absl::DataLossError(fmt::format(
         "the linker changed the flags of release '{}' during the run; ask again", config_.release));

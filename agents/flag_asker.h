@@ -36,6 +36,9 @@ struct FlagAskSummary {
   std::vector<std::string> flags;  // as the linker answered them
   std::vector<uint64_t> yes;       // per flag, rows for which it holds
   uint32_t covenant_version = 0;   // 0 when nothing was asked
+  // Datasets the release reads that the linker holds only under older key epochs than the
+  // asked tokens' (their flags are "no"); names only.
+  std::vector<std::string> datasets_without_epoch;
 
   nlohmann::json ToJson() const;
   std::string ToText() const;

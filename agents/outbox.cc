@@ -111,8 +111,44 @@ absl::StatusOr<std::vector<std::string>> Outbox::Undelivered() const {
 }
 
 absl::Status Outbox::WriteReceipt(const v1::Receipt& receipt) {
-  return WriteFileAtomically(dir_ / "receipts" / (receipt.batch_id() + ".receipt"),
-                             receipt.SerializeAsString());
+  return WriteFileAtomically(ReceiptPath(receipt.batch_id()), receipt.SerializeAsString());
+}
+
+absl::StatusOr<std::vector<v1::Receipt>> Outbox::DeliveredReceipts() const {
+  ASSIGN_OR_RETURN(std::vector<nlohmann::json> manifests, ReadManifests(dir_ / "runs"));
+  std::vector<v1::Receipt> out;
+  for (const nlohmann::json& m : manifests) {
+    if (!m.contains("batches") || !m["batches"].is_array()) continue;
+    for (const auto& id : m["batches"]) {
+      if (!id.is_string()) continue;
+      const std::filesystem::path path = ReceiptPath(id.get<std::string>());
+      if (!std::filesystem::exists(path)) continue;
+      std::ifstream in(path, std::ios::binary);
+      v1::Receipt receipt;
+      if (!in || !receipt.ParseFromIstream(&in)) {
+        return absl::DataLossError(fmt::format(
+            "receipt {} is unreadable; move it away and send again (the linker acknowledges a "
+            "batch it holds as already held)",
+            path.string()));
+      }
+      out.push_back(std::move(receipt));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::filesystem::path> Outbox::OrphanReceipt(std::string_view batch_id) {
+  const std::filesystem::path orphans = dir_ / "receipts.orphaned";
+  RETURN_IF_ERROR(MakePrivateDirectory(orphans));
+  std::filesystem::path to = orphans / fmt::format("{}.receipt", batch_id);
+  for (int n = 2; std::filesystem::exists(to); ++n) {
+    to = orphans / fmt::format("{}.{}.receipt", batch_id, n);
+  }
+  FileSystem* fs = FileSystem::Default();
+  RETURN_IF_ERROR(fs->RenameFile(ReceiptPath(batch_id), to));
+  RETURN_IF_ERROR(fs->SyncDirectory(orphans));
+  RETURN_IF_ERROR(fs->SyncDirectory(dir_ / "receipts"));
+  return to;
 }
 
 absl::StatusOr<size_t> Outbox::RemoveIncompleteBatches() {

@@ -34,6 +34,17 @@ class Outbox {
   absl::StatusOr<std::vector<std::string>> Undelivered() const;
   // Keeps a verified receipt as receipts/<batch id>.receipt, atomically.
   absl::Status WriteReceipt(const v1::Receipt& receipt);
+  // The receipts of the batches of completed runs that have one, in run order. DATA_LOSS
+  // naming the file when a receipt cannot be read.
+  absl::StatusOr<std::vector<v1::Receipt>> DeliveredReceipts() const;
+  // Moves the receipt of a batch the linker no longer holds (its store was restored from a
+  // backup) to receipts.orphaned/, atomically, so that the batch is undelivered again and the
+  // next delivery sends it. Nothing is deleted: a receipt orphaned before under the same id
+  // stays, the new one is numbered (<id>.2.receipt, ...). Returns where it went.
+  absl::StatusOr<std::filesystem::path> OrphanReceipt(std::string_view batch_id);
+  std::filesystem::path ReceiptPath(std::string_view batch_id) const {
+    return dir_ / "receipts" / (std::string(batch_id) + ".receipt");
+  }
   std::filesystem::path BatchPath(std::string_view batch_id) const {
     return dir_ / (std::string(batch_id) + std::string(kBatchSuffix));
   }

@@ -3,11 +3,15 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
+#include "agents/held_check.h"
 #include "core/progress.h"
 #include "core/receipt.h"
+#include "core/refusal.h"
 #include "core/tls.h"
 #include "koppel/v1/linker.grpc.pb.h"
 
@@ -76,6 +80,50 @@ absl::Status DeliverOnce(Outbox& outbox, v1::LinkerService::Stub& stub,
   return FromGrpcStatus(status);
 }
 
+// What the held check found, on stderr (also with --quiet: the holder needs to know).
+void ReportHeldCheck(const Outbox& outbox, const HeldCheck& check) {
+  if (check.linker_cannot_check) {
+    fmt::print(stderr,
+               "koppel-agent: warning: the linker cannot say which delivered batches it holds "
+               "(it predates CheckHeld); batches it lost in a restore are not sent again\n");
+  }
+  if (!check.resend.empty()) {
+    fmt::print(stderr,
+               "koppel-agent: the linker no longer holds {} batch(es) this outbox delivered "
+               "(restored from a backup?); sending them again (their receipts are kept in "
+               "{})\n",
+               check.resend.size(), (outbox.dir() / "receipts.orphaned").string());
+  }
+  if (!check.lost.empty()) {
+    fmt::print(stderr,
+               "koppel-agent: warning: the linker no longer holds {} batch(es) this outbox "
+               "delivered whose sealed files are gone from the outbox (first: {}); seal the "
+               "export again to deliver their records\n",
+               check.lost.size(), check.lost.front());
+  }
+}
+
+// The pending batch a refusal by rule key_epoch_retired names, if `status` is one.
+std::optional<std::string> RetiredBatch(const absl::Status& status,
+                                        const std::vector<std::string>& pending) {
+  if (status.ok() || RefusalRule(status) != "key_epoch_retired") return std::nullopt;
+  for (const std::string& id : pending) {
+    if (std::string(status.message()).find(id) != std::string::npos) return id;
+  }
+  return std::nullopt;
+}
+
+// "sealed under retired key epoch N", from the refusal's message.
+std::string RetiredEpochOf(const absl::Status& status) {
+  constexpr std::string_view kUnder = "under key epoch ";
+  const std::string message(status.message());
+  const size_t at = message.find(kUnder);
+  if (at == std::string::npos) return "is sealed under a retired key epoch";
+  const size_t begin = at + kUnder.size();
+  const size_t end = message.find_first_not_of("0123456789", begin);
+  return fmt::format("is sealed under retired key epoch {}", message.substr(begin, end - begin));
+}
+
 }  // namespace
 
 absl::StatusOr<SendSummary> SendOutbox(Outbox& outbox, const ChannelFactory& connect,
@@ -84,25 +132,68 @@ absl::StatusOr<SendSummary> SendOutbox(Outbox& outbox, const ChannelFactory& con
   absl::StatusOr<std::vector<std::string>> pending = outbox.Undelivered();
   if (!pending.ok()) return pending.status();
   summary.batches_pending = pending->size();
-  ProgressReporter progress(fmt::format("send {}", outbox.dir().filename().string()),
-                            summary.batches_pending, "batches");
-  if (!options.progress) progress.Silence();
+  std::optional<ProgressReporter> progress;  // once the batches to send are known
+  auto start_progress = [&] {
+    if (progress.has_value()) return;
+    progress.emplace(fmt::format("send {}", outbox.dir().filename().string()),
+                     summary.batches_pending, "batches");
+    if (!options.progress) progress->Silence();
+  };
+  bool check_held = options.check_held;
+  std::set<std::string> retired;  // batches of a key epoch the linker retired: not sent
   std::chrono::milliseconds backoff = options.first_backoff;
-  while (!pending->empty()) {
+  while (check_held || !pending->empty()) {
     ++summary.attempts;
     const uint64_t delivered_before = summary.batches_delivered;
     v1::LinkerService::Stub stub(connect());
-    absl::Status status = DeliverOnce(outbox, stub, *pending, options, &summary, &progress);
+    absl::Status status;
+    if (check_held) {
+      absl::StatusOr<HeldCheck> check = OrphanUnheldReceipts(outbox, stub);
+      if (check.ok()) {
+        check_held = false;
+        ReportHeldCheck(outbox, *check);
+        summary.receipts_checked = check->receipts_checked;
+        summary.held_check_unanswered = check->linker_cannot_check;
+        summary.batches_resent = check->resend.size();
+        summary.batches_lost = check->lost.size();
+        pending = outbox.Undelivered();
+        if (!pending.ok()) return pending.status();
+        summary.batches_pending = pending->size();
+      } else {
+        status = check.status();
+      }
+    }
+    if (!check_held && !pending->empty()) {
+      start_progress();
+      status = DeliverOnce(outbox, stub, *pending, options, &summary, &*progress);
+    }
     if (summary.batches_delivered > delivered_before) {
       backoff = options.first_backoff;  // the linker is back: no reason to wait long next time
     }
     pending = outbox.Undelivered();
     if (!pending.ok()) return pending.status();
-    if (status.ok() && pending->empty()) break;
+    if (std::optional<std::string> id = RetiredBatch(status, *pending); id.has_value()) {
+      // The linker retired its epoch: the batch stays in the outbox, without a receipt, and
+      // the rest is sent.
+      fmt::print(stderr, "koppel-agent: warning: batch {} {}; not sent; seal the export again\n",
+                 *id, RetiredEpochOf(status));
+      retired.insert(*id);
+      status = absl::OkStatus();
+    }
+    std::erase_if(*pending, [&](const std::string& id) { return retired.contains(id); });
+    if (status.ok() && !check_held && pending->empty()) break;
+    if (status.ok() && !retired.empty() && !check_held) continue;
     if (!status.ok() && !Retryable(status.code())) return status;
     if (absl::IsUnavailable(status) && summary.batches_delivered == delivered_before &&
         options.check_refusal) {
       if (absl::Status refused = options.check_refusal(); !refused.ok()) return refused;
+    }
+    if (summary.attempts >= options.max_attempts && check_held) {
+      return absl::UnavailableError(fmt::format(
+          "could not ask the linker which delivered batches it holds after {} attempts (last "
+          "error: {}); nothing was sent. Run send again when the linker is reachable (or with "
+          "--no-held-check)",
+          summary.attempts, std::string(status.message())));
     }
     if (summary.attempts >= options.max_attempts) {
       return absl::UnavailableError(fmt::format(
@@ -117,7 +208,8 @@ absl::StatusOr<SendSummary> SendOutbox(Outbox& outbox, const ChannelFactory& con
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, options.max_backoff);
   }
-  progress.Finish(summary.batches_delivered);
+  start_progress();
+  progress->Finish(summary.batches_delivered);
   return summary;
 }
 

@@ -2,7 +2,8 @@
 // of every completed run that has no receipt yet is streamed; each signed receipt is verified
 // and kept in receipts/ before the batch counts as delivered. Interrupted at any point, the next
 // send resumes with the batches that still lack a receipt; the linker acknowledges a batch it
-// already holds without storing it twice.
+// already holds without storing it twice. Before streaming it asks the linker which batches with
+// receipts it no longer holds (held_check.h) and delivers those again.
 #ifndef KOPPEL_AGENTS_SENDER_H_
 #define KOPPEL_AGENTS_SENDER_H_
 
@@ -29,6 +30,9 @@ struct SendOptions {
   // Called when an attempt finds the linker unavailable before any receipt; a non-OK status
   // (e.g. the linker refused our certificate, see certificate_probe.h) ends the send at once.
   std::function<absl::Status()> check_refusal;
+  // Ask the linker which delivered batches it no longer holds before streaming (one call per
+  // 10,000 receipts), and deliver those again.
+  bool check_held = true;
 };
 
 struct SendSummary {
@@ -37,6 +41,13 @@ struct SendSummary {
   uint64_t duplicates = 0;         // of which the linker already held
   uint64_t records_accepted = 0;
   int attempts = 0;
+  uint64_t receipts_checked = 0;       // receipts the linker was asked about
+  bool held_check_unanswered = false;  // the linker predates CheckHeld: nothing was checked
+  // Batches the linker no longer held (restored from a backup): their receipts are in
+  // receipts.orphaned/ and they are among batches_pending.
+  uint64_t batches_resent = 0;
+  // Batches the linker no longer held whose sealed files are gone from the outbox.
+  uint64_t batches_lost = 0;
 };
 
 // Errors: the linker's refusal (PERMISSION_DENIED, INVALID_ARGUMENT, ...) as it gave it, what

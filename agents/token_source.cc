@@ -137,6 +137,13 @@ class OprfTokenSource final : public TokenSource {
     RETURN_IF_ERROR(FromGrpcStatus(status));
     const size_t size = chunk->inputs.size();
     const v1::EvaluateOprfResponse& response = chunk->response;
+    if (response.key_epoch() > epoch_) {
+      // A scheduled rotation between two calls of this seal: tokens of two epochs never join.
+      return absl::FailedPreconditionError(fmt::format(
+          "covenant {} started key epoch {} during this seal; run seal again: nothing of this "
+          "run is kept",
+          covenant_, response.key_epoch()));
+    }
     if (static_cast<size_t>(response.evaluated_elements_size()) != size ||
         response.key_epoch() != epoch_) {
       return absl::DataLossError("the vault answered for another batch or key epoch");
@@ -220,6 +227,7 @@ absl::StatusOr<std::unique_ptr<TokenSource>> TokenSourceFromVault(
     source = std::make_unique<HmacTokenSource>(std::move(tokenizer), response.key_epoch());
   }
   source->set_covenant_version(response.covenant_version());
+  if (response.has_key_schedule()) source->set_key_schedule(response.key_schedule());
   return source;
 }
 

@@ -8,11 +8,13 @@
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "core/token.h"
+#include "koppel/v1/vault.pb.h"
 
 namespace koppel::agent {
 
@@ -30,8 +32,14 @@ class TokenSource {
   uint32_t covenant_version() const { return covenant_version_; }
   void set_covenant_version(uint32_t version) { covenant_version_ = version; }
 
+  // Where the covenant's key rotation stands, as the vault said (none: a local key file, or a
+  // vault from before key_rotation schedules).
+  const std::optional<v1::KeyEpochSchedule>& key_schedule() const { return key_schedule_; }
+  void set_key_schedule(v1::KeyEpochSchedule schedule) { key_schedule_ = std::move(schedule); }
+
  private:
   uint32_t covenant_version_ = 1;
+  std::optional<v1::KeyEpochSchedule> key_schedule_;
 };
 
 // HMAC mode with a tokenizer made from a key the caller holds.

@@ -418,8 +418,9 @@ class ReportBuilder {
   // Every refusal, counted by the rule the service recorded with it (docs/api.md); entries
   // written before services recorded rules count under "(not recorded)".
   void CountRefusal(const AuditEntry& e) {
-    static const std::set<std::string> kRefusalEvents = {"delivery_refused", "query_refused",
-                                                         "flags_refused", "end_refused", "refused"};
+    static const std::set<std::string> kRefusalEvents = {"delivery_refused",   "query_refused",
+                                                         "flags_refused",      "end_refused",
+                                                         "held_check_refused", "refused"};
     if (!kRefusalEvents.contains(e.event)) return;
     const auto rule = e.details.find("rule");
     const bool recorded =

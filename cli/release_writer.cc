@@ -168,6 +168,7 @@ std::string MarkdownMetadata(const v1::ReleaseMetadata& m) {
   }
   out += fmt::format("- **Reference dates:** {}\n", MarkdownText(OrDash(Joined(dates, ", "))));
   out += fmt::format("- **Deliveries used:** {}\n", OrNone(Joined(deliveries, "; ")));
+  if (m.key_epoch() != 0) out += fmt::format("- **Key epoch:** {}\n", m.key_epoch());
   out += fmt::format(
       "- **Disclosure control:** minimum cell {}; dominance {}; percentages of suppressed "
       "counts: {}\n",
@@ -363,6 +364,7 @@ nlohmann::ordered_json MetadataToJson(const v1::ReleaseMetadata& m) {
       {"implied_groups_protected", m.implied_groups_protected()},
       {"perturbation_table_sha256", m.perturbation_table_sha256()},
       {"perturbation_max_noise", m.perturbation_max_noise()},
+      {"key_epoch", m.key_epoch()},
   };
 }
 

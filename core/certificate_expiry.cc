@@ -7,6 +7,7 @@
 
 #include <ctime>
 #include <memory>
+#include <tuple>
 
 #include "absl/time/civil_time.h"
 #include "core/file_contents.h"
@@ -66,11 +67,19 @@ absl::Status CheckCertificateValidity(const std::filesystem::path& path,
 
 absl::StatusOr<std::vector<std::string>> CertificateExpiryWarnings(const TlsFiles& files,
                                                                    int warn_days, absl::Time now) {
+  TlsPems pems;
+  ASSIGN_OR_RETURN(pems.cert, ReadFileContents(files.cert));
+  ASSIGN_OR_RETURN(pems.ca, ReadFileContents(files.ca));
+  return CertificateExpiryWarnings(files, pems, warn_days, now);
+}
+
+absl::StatusOr<std::vector<std::string>> CertificateExpiryWarnings(const TlsFiles& files,
+                                                                   const TlsPems& pems,
+                                                                   int warn_days, absl::Time now) {
   std::vector<std::string> warnings;
-  for (const auto& [path, what] :
-       {std::pair{&files.cert, "certificate"}, std::pair{&files.ca, "CA certificate"}}) {
-    ASSIGN_OR_RETURN(std::string pem, ReadFileContents(*path));
-    ASSIGN_OR_RETURN(CertificateValidity validity, ParseCertificateValidity(*path, pem));
+  for (const auto& [path, pem, what] : {std::tuple{&files.cert, &pems.cert, "certificate"},
+                                        std::tuple{&files.ca, &pems.ca, "CA certificate"}}) {
+    ASSIGN_OR_RETURN(CertificateValidity validity, ParseCertificateValidity(*path, *pem));
     RETURN_IF_ERROR(CheckCertificateValidity(*path, validity, now));
     const absl::Duration left = validity.not_after - now;
     if (left >= absl::Hours(24) * warn_days) continue;
@@ -79,6 +88,21 @@ absl::StatusOr<std::vector<std::string>> CertificateExpiryWarnings(const TlsFile
         path->string(), FormatCertificateDate(validity.not_after), absl::ToInt64Hours(left) / 24));
   }
   return warnings;
+}
+
+absl::StatusOr<std::string> CertificateSerial(const std::filesystem::path& path,
+                                              const std::string& pem) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+  std::unique_ptr<X509, decltype(&X509_free)> cert(
+      bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr, &X509_free);
+  std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new(BIO_s_mem()), &BIO_free);
+  if (!cert || !out || i2a_ASN1_INTEGER(out.get(), X509_get0_serialNumber(cert.get())) <= 0) {
+    return absl::InvalidArgumentError(fmt::format("{} is not a PEM certificate", path.string()));
+  }
+  char* text = nullptr;
+  const long size = BIO_get_mem_data(out.get(), &text);
+  return std::string(text, static_cast<size_t>(size));
 }
 
 absl::Status LogCertificateExpiry(const TlsFiles& files, int warn_days) {

@@ -36,6 +36,17 @@ absl::Status CheckCertificateValidity(const std::filesystem::path& path,
 absl::StatusOr<std::vector<std::string>> CertificateExpiryWarnings(const TlsFiles& files,
                                                                    int warn_days, absl::Time now);
 
+// The same for certificates already read: `pems.cert` from `files.cert`, `pems.ca` from
+// `files.ca` (what a service serves, which a file replaced on disk does not change).
+absl::StatusOr<std::vector<std::string>> CertificateExpiryWarnings(const TlsFiles& files,
+                                                                   const TlsPems& pems,
+                                                                   int warn_days, absl::Time now);
+
+// The serial number of the first certificate in a PEM text, in hex as `openssl x509 -serial`
+// prints it; `path` names it in errors.
+absl::StatusOr<std::string> CertificateSerial(const std::filesystem::path& path,
+                                              const std::string& pem);
+
 // For the services: logs each warning of CertificateExpiryWarnings (at absl::Now()) and returns
 // its error, for the caller to report.
 absl::Status LogCertificateExpiry(const TlsFiles& files, int warn_days);

@@ -6,8 +6,6 @@
 #include <memory>
 
 #include "absl/time/clock.h"
-#include "core/certificate_expiry.h"
-#include "core/file_contents.h"
 #include "core/refusal.h"
 
 namespace koppel {
@@ -45,16 +43,8 @@ void CountRefusal(MetricsRegistry& registry, std::string_view service, std::stri
       .Increment();
 }
 
-absl::StatusOr<int64_t> CertificateNotAfter(const std::filesystem::path& certificate) {
-  absl::StatusOr<std::string> pem = ReadFileContents(certificate);
-  if (!pem.ok()) return pem.status();
-  absl::StatusOr<CertificateValidity> validity = ParseCertificateValidity(certificate, *pem);
-  if (!validity.ok()) return validity.status();
-  return absl::ToUnixSeconds(validity->not_after);
-}
-
 void RegisterServiceMetrics(MetricsRegistry& registry, std::string_view service,
-                            const std::filesystem::path& certificate) {
+                            std::function<absl::Time()> certificate_not_after) {
   const MetricLabels labels = {{"service", std::string(service)}};
   registry.GetGauge("koppel_up", "1 while the service runs", labels).Set(1);
   registry.GetGauge("koppel_start_time_seconds", "When the service started, unix seconds", labels)
@@ -62,10 +52,9 @@ void RegisterServiceMetrics(MetricsRegistry& registry, std::string_view service,
   registry.AddCollector("koppel_certificate_not_after_seconds",
                         "When the service's TLS certificate expires (its notAfter), unix seconds",
                         MetricType::kGauge,
-                        [labels, certificate]() -> std::vector<CollectedSample> {
-                          absl::StatusOr<int64_t> not_after = CertificateNotAfter(certificate);
-                          if (!not_after.ok()) return {};
-                          return {{labels, static_cast<double>(*not_after)}};
+                        [labels, certificate_not_after]() -> std::vector<CollectedSample> {
+                          const int64_t not_after = absl::ToUnixSeconds(certificate_not_after());
+                          return {{labels, static_cast<double>(not_after)}};
                         });
 }
 

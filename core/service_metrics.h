@@ -6,12 +6,12 @@
 #define KOPPEL_CORE_SERVICE_METRICS_H_
 
 #include <cstdint>
-#include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
-#include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "core/metrics.h"
 
 namespace koppel {
@@ -29,14 +29,11 @@ std::string MethodLabel(std::string_view path);
 void CountRefusal(MetricsRegistry& registry, std::string_view service, std::string_view method,
                   const absl::Status& why);
 
-// The certificate's notAfter as unix seconds.
-absl::StatusOr<int64_t> CertificateNotAfter(const std::filesystem::path& certificate);
-
 // koppel_up{service} 1, koppel_start_time_seconds{service}, and
-// koppel_certificate_not_after_seconds{service}, read from `certificate` at each scrape (so a
-// certificate replaced on disk shows at once; absent while it cannot be read).
+// koppel_certificate_not_after_seconds{service}, what `certificate_not_after` says at each scrape
+// (the certificate served, which SIGHUP may renew).
 void RegisterServiceMetrics(MetricsRegistry& registry, std::string_view service,
-                            const std::filesystem::path& certificate);
+                            std::function<absl::Time()> certificate_not_after);
 
 }  // namespace koppel
 

@@ -28,6 +28,13 @@ namespace {
 constexpr auto kWatchdogPeriod = std::chrono::seconds(1);
 constexpr int kStalledChecks = 3;
 
+// The calls in flight on a listener that stalled and is replaced get this long to finish.
+constexpr auto kReplacedGrace = std::chrono::seconds(5);
+
+// The calls in flight get this long to finish at a stop, and on the old listener at a reload
+// (`systemctl reload` cuts no delivery shorter than a stop would).
+constexpr auto kStopGrace = std::chrono::seconds(10);
+
 // The methods of the standard health service, which every caller of the CA may call.
 constexpr std::string_view kHealthMethods = "/grpc.health.v1.Health/";
 
@@ -97,8 +104,16 @@ struct Serving {
   absl::CondVar wake;  // to the watchdog: stopping
   bool stopping ABSL_GUARDED_BY(mutex) = false;
   bool restart ABSL_GUARDED_BY(mutex) = false;  // the watchdog shut a stalled listener down
+  bool reload ABSL_GUARDED_BY(mutex) = false;   // SIGHUP came
+  // A reload runs: two listeners may share the port, which the watchdog does not check.
+  bool replacing ABSL_GUARDED_BY(mutex) = false;
   // The listener serving now; null between listeners.
   grpc::Server* current ABSL_GUARDED_BY(mutex) = nullptr;
+
+  // What the serving loop waits for.
+  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex) {
+    return stopping || restart || reload;
+  }
 };
 
 std::unique_ptr<grpc::Server> Start(grpc::Service* service,
@@ -124,6 +139,76 @@ std::unique_ptr<grpc::Server> Start(grpc::Service* service,
   return server;
 }
 
+// After the watchdog shut a stalled listener down: a new one on the same address once a
+// descriptor is free again (none when a stop came meanwhile). An error when it cannot listen.
+absl::Status Restart(grpc::Service* service,
+                     const std::shared_ptr<grpc::ServerCredentials>& credentials,
+                     const ServiceOptions& options, const std::string& address, int port,
+                     grpc::ResourceQuota& quota, Serving& serving,
+                     std::unique_ptr<grpc::Server>& server) {
+  // A new listener needs a descriptor; wait until the flood has gone (or a stop).
+  while (!DescriptorAvailable()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    absl::MutexLock stop_check(&serving.mutex);
+    if (serving.stopping) break;
+  }
+  {
+    absl::MutexLock stop_check(&serving.mutex);
+    serving.restart = false;
+    if (serving.stopping) return absl::OkStatus();
+  }
+  int again = 0;
+  server = Start(service, credentials, options, address, quota, &again);
+  absl::MutexLock lock(&serving.mutex);
+  if (!server || again != port) {
+    server.reset();
+    serving.stopping = true;
+    serving.wake.SignalAll();
+    return absl::UnavailableError(
+        fmt::format("{}: cannot listen on {} again after its listener stalled; restart the service",
+                    options.name, address));
+  }
+  spdlog::info("{} listening on {} again", options.name, address);
+  serving.current = server.get();
+  if (serving.stopping) serving.current->Shutdown(std::chrono::system_clock::now());
+  return absl::OkStatus();
+}
+
+// SIGHUP: a second listener on the port (gRPC sets SO_REUSEPORT) with the credentials
+// `options.reload_credentials` gives, then the old listener stops, its calls in flight given
+// kStopGrace. OK once only the new listener accepts (`credentials` are then the new ones);
+// CANCELLED when a stop came meanwhile; otherwise why the current listener stays.
+absl::Status Reload(grpc::Service* service, const ServiceOptions& options,
+                    const std::string& address, grpc::ResourceQuota& quota,
+                    const std::shared_ptr<Admission>& admission, Serving& serving,
+                    std::unique_ptr<grpc::Server>& server,
+                    std::shared_ptr<grpc::ServerCredentials>& credentials) {
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> renewed = options.reload_credentials();
+  if (!renewed.ok()) return renewed.status();
+  if (admission) (*renewed)->SetAuthMetadataProcessor(admission);
+  int again = 0;
+  std::unique_ptr<grpc::Server> next = Start(service, *renewed, options, address, quota, &again);
+  if (!next || again == 0) {
+    return absl::UnavailableError(
+        fmt::format("cannot listen on {} a second time with the new certificates", address));
+  }
+  bool stopping = false;
+  {
+    absl::MutexLock lock(&serving.mutex);
+    stopping = serving.stopping;  // then the waiter has shut the current listener down
+    if (!stopping) serving.current = next.get();
+  }
+  if (stopping) {
+    next->Shutdown(std::chrono::system_clock::now());
+    return absl::CancelledError("stopping");
+  }
+  server->Shutdown(std::chrono::system_clock::now() + kStopGrace);
+  server->Wait();
+  server = std::move(next);
+  credentials = *std::move(renewed);  // what a listener replaced after a stall starts with
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 sigset_t BlockStopSignals() {
@@ -132,7 +217,7 @@ sigset_t BlockStopSignals() {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   // SIGHUP's default action would end the service, and systemd counts that a clean exit (no
-  // restart). It reloads nothing yet: the waiter logs and ignores it.
+  // restart); the waiter takes it as a reload.
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   return signals;
@@ -141,8 +226,10 @@ sigset_t BlockStopSignals() {
 absl::Status ServeUntilStopped(grpc::Service* service,
                                std::shared_ptr<grpc::ServerCredentials> credentials,
                                const ServiceOptions& options, const sigset_t& stop_signals) {
+  std::shared_ptr<Admission> admission;
   if (options.admit) {
-    credentials->SetAuthMetadataProcessor(std::make_shared<Admission>(options.name, options.admit));
+    admission = std::make_shared<Admission>(options.name, options.admit);
+    credentials->SetAuthMetadataProcessor(admission);
   }
   gpr_set_log_function(WatchGrpcLog);
   grpc::EnableDefaultHealthCheckService(true);
@@ -157,7 +244,8 @@ absl::Status ServeUntilStopped(grpc::Service* service,
         "cannot listen on {} (address in use, or not an address:port?)", options.listen));
   }
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));
-  spdlog::info("{} listening on {}:{}", options.name, host, port);
+  const std::string address = fmt::format("{}:{}", host, port);
+  spdlog::info("{} listening on {}", options.name, address);
   if (!options.port_file.empty()) {
     std::ofstream(options.port_file + ".tmp") << port << "\n";
     std::filesystem::rename(options.port_file + ".tmp", options.port_file);
@@ -171,8 +259,13 @@ absl::Status ServeUntilStopped(grpc::Service* service,
   std::thread waiter([&] {
     int signal = 0;
     while (sigwait(&stop_signals, &signal) == 0 && signal == SIGHUP) {
-      spdlog::warn("{} ignores SIGHUP: it reloads nothing; restart it to read new certificates",
-                   options.name);
+      if (!options.reload_credentials) {
+        spdlog::warn("{} ignores SIGHUP: it reloads nothing", options.name);
+        continue;
+      }
+      spdlog::info("{}: SIGHUP: reading its certificates again", options.name);
+      absl::MutexLock lock(&serving.mutex);
+      serving.reload = true;
     }
     spdlog::info("{} stopping (signal {})", options.name, signal);
     if (options.on_stop) options.on_stop();
@@ -184,7 +277,7 @@ absl::Status ServeUntilStopped(grpc::Service* service,
       if (serving.current->GetHealthCheckService() != nullptr) {
         serving.current->GetHealthCheckService()->SetServingStatus(false);
       }
-      serving.current->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      serving.current->Shutdown(std::chrono::system_clock::now() + kStopGrace);
     }
   });
   std::thread watchdog([&] {
@@ -192,7 +285,7 @@ absl::Status ServeUntilStopped(grpc::Service* service,
     absl::MutexLock lock(&serving.mutex);
     while (!serving.stopping) {
       serving.wake.WaitWithTimeout(&serving.mutex, absl::FromChrono(kWatchdogPeriod));
-      if (serving.stopping || serving.restart || serving.current == nullptr) {
+      if (serving.stopping || serving.restart || serving.replacing || serving.current == nullptr) {
         listener = ListenerWatchdog(port, kStalledChecks);  // a new listener starts afresh
         continue;
       }
@@ -201,7 +294,8 @@ absl::Status ServeUntilStopped(grpc::Service* service,
       serving.mutex.Lock();
       // A queue that does not drain is a dead listener only when accept() ran out of
       // descriptors; otherwise the service is merely busy (a handshake flood, a slow CPU).
-      if (!stalled || !g_accept_failed.load() || serving.stopping || serving.current == nullptr) {
+      if (!stalled || !g_accept_failed.load() || serving.stopping || serving.replacing ||
+          serving.current == nullptr) {
         continue;
       }
       g_accept_failed.store(false);
@@ -210,53 +304,48 @@ absl::Status ServeUntilStopped(grpc::Service* service,
           "gRPC gives a listener up when descriptors run out); replacing it",
           options.name, port, listener.waiting());
       serving.restart = true;
-      serving.current->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      serving.current->Shutdown(std::chrono::system_clock::now() + kReplacedGrace);
     }
   });
 
   absl::Status outcome;
   for (;;) {
-    server->Wait();
-    {
-      absl::MutexLock lock(&serving.mutex);
-      serving.current = nullptr;
-      if (serving.stopping || !serving.restart) break;
-    }
-    server.reset();
-    // A new listener needs a descriptor; wait until the flood has gone (or a stop).
-    while (!DescriptorAvailable()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      absl::MutexLock stop_check(&serving.mutex);
-      if (serving.stopping) break;
-    }
-    {
-      absl::MutexLock stop_check(&serving.mutex);
-      if (serving.stopping) {
-        serving.restart = false;
-        break;
-      }
-    }
-    int again = 0;
-    server = Start(service, credentials, options, fmt::format("{}:{}", host, port), quota, &again);
-    absl::MutexLock lock(&serving.mutex);
-    serving.restart = false;
-    if (!server || again != port) {
-      outcome = absl::UnavailableError(fmt::format(
-          "{}: cannot listen on {}:{} again after its listener stalled; restart the service",
-          options.name, host, port));
-      serving.stopping = true;
-      serving.wake.SignalAll();
+    serving.mutex.LockWhen(absl::Condition(&serving, &Serving::HasWork));
+    if (serving.stopping) {
+      serving.mutex.Unlock();
       break;
     }
-    spdlog::info("{} listening on {}:{} again", options.name, host, port);
-    serving.current = server.get();
-    if (serving.stopping) serving.current->Shutdown(std::chrono::system_clock::now());
+    if (serving.restart) {
+      // The watchdog has shut the listener down.
+      serving.current = nullptr;
+      serving.mutex.Unlock();
+      server->Wait();
+      server.reset();
+      outcome = Restart(service, credentials, options, address, port, quota, serving, server);
+      if (!outcome.ok()) break;
+      continue;
+    }
+    serving.reload = false;
+    serving.replacing = true;
+    serving.mutex.Unlock();
+    absl::Status reloaded =
+        Reload(service, options, address, quota, admission, serving, server, credentials);
+    {
+      absl::MutexLock lock(&serving.mutex);
+      serving.replacing = false;
+    }
+    if (absl::IsCancelled(reloaded)) continue;  // stopping
+    if (!reloaded.ok() && !options.on_reload) {
+      spdlog::error("{}: keeps its current certificates: {}", options.name, LogSafe(reloaded));
+    }
+    if (options.on_reload) options.on_reload(reloaded);
   }
   {
     absl::MutexLock lock(&serving.mutex);
     serving.stopping = true;
     serving.wake.SignalAll();
   }
+  if (server != nullptr) server->Wait();  // the waiter has shut it down
   watchdog.join();
   if (!outcome.ok()) {
     // The waiter still blocks in sigwait: hand it the stop signal it waits for.

@@ -6,7 +6,9 @@
 // the memory for connections and requests is bounded, and a listener that stopped accepting
 // (descriptors ran out) is replaced once descriptors are free again. It serves the standard
 // gRPC health service (grpc.health.v1.Health): SERVING once listening, NOT_SERVING from a stop
-// signal on, to any caller with a certificate of the deployment's CA.
+// signal on, to any caller with a certificate of the deployment's CA. On SIGHUP it moves to new
+// credentials without closing the port: a second listener on the same port (SO_REUSEPORT) with
+// the new credentials starts, then the old one stops, its calls in flight given a grace period.
 #ifndef KOPPEL_CORE_SERVICE_RUNNER_H_
 #define KOPPEL_CORE_SERVICE_RUNNER_H_
 
@@ -19,10 +21,11 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace koppel {
 
-// Blocks SIGTERM, SIGINT and SIGHUP (logged and ignored) for the calling thread and every thread it
+// Blocks SIGTERM, SIGINT and SIGHUP (reload) for the calling thread and every thread it
 // starts afterwards. Call first thing in a server's main, before gRPC or RocksDB start threads.
 sigset_t BlockStopSignals();
 
@@ -52,6 +55,13 @@ struct ServiceOptions {
   // Called when a stop signal arrives, before the shutdown waits for the calls in progress: wakes
   // what handlers may be waiting for (the linker's household index builds).
   std::function<void()> on_stop;
+  // SIGHUP: the credentials to serve with from now on (the certificate files read and checked
+  // again), or why there are none, and then the current ones stay. Unset: SIGHUP is logged and
+  // ignored.
+  std::function<absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>>()> reload_credentials;
+  // How each reload ended: OK once only a listener with the new credentials accepts connections,
+  // otherwise why the current credentials stay. Called from the serving loop, one at a time.
+  std::function<void(const absl::Status&)> on_reload;
 };
 
 // Serves `service` until one of `stop_signals` arrives.

@@ -31,9 +31,25 @@ struct TlsFiles {
 // credential builders below call it first and fail with its error.
 absl::Status RequireTls13();
 
+// The PEM texts of a party's certificate files, as read and checked.
+struct TlsPems {
+  std::string ca;
+  std::string cert;
+  std::string key;  // the private key: never logged
+};
+
+// Reads `files` as a service does at start and on SIGHUP: the key readable by its owner only,
+// each file PEM, the certificate valid now, the key the certificate's, the certificate signed by
+// the CA. An error names the file and what is wrong, never key material.
+absl::StatusOr<TlsPems> ReadServerTlsFiles(const TlsFiles& files);
+
 // Server credentials that require a client certificate signed by the CA.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TlsFiles& files);
+std::shared_ptr<grpc::ServerCredentials> ServerCredentialsFrom(const TlsPems& pems);
+
+// Client credentials from PEMs already read, as MakeChannelCredentials makes them.
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentialsFrom(const TlsPems& pems);
 
 // Client credentials presenting this party's certificate and trusting only the CA.
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <optional>
@@ -13,6 +14,7 @@
 #include "core/receipt.h"
 #include "core/refusal.h"
 #include "core/status_macros.h"
+#include "linker/key_epochs.h"
 
 namespace koppel::linker {
 namespace {
@@ -61,13 +63,14 @@ std::optional<std::string> ValueMismatch(const v1::BatchHeader& header, const v1
 
 absl::StatusOr<std::unique_ptr<BatchIngester>> BatchIngester::Create(policy::Covenant covenant,
                                                                      LinkerKeys keys,
-                                                                     LinkerStore* store) {
+                                                                     LinkerStore* store,
+                                                                     VaultKeyEpoch vault) {
   if (keys.data_key.size() != crypto_secretbox_KEYBYTES) {
     return absl::InvalidArgumentError("the data key must be 32 bytes");
   }
   ASSIGN_OR_RETURN(HmacSha256Key rekey, HmacSha256Key::Create(keys.link_key.span()));
-  return std::unique_ptr<BatchIngester>(
-      new BatchIngester(std::move(covenant), std::move(keys), std::move(rekey), store));
+  return std::unique_ptr<BatchIngester>(new BatchIngester(
+      std::move(covenant), std::move(keys), std::move(rekey), store, std::move(vault)));
 }
 
 absl::StatusOr<v1::Receipt> BatchIngester::Ingest(const std::string& sender,
@@ -120,6 +123,7 @@ absl::StatusOr<v1::Receipt> BatchIngester::Ingest(const std::string& sender,
                 : fmt::format("not known here (the linker serves version {})", covenant_.version))),
         "version", covenant_.id, covenant_.version);
   }
+  RETURN_IF_ERROR(CheckKeyEpoch(batch.batch_id(), header.key_epoch()));
   std::vector<std::string> fields;
   for (const v1::AttributeSchema& attribute : header.attributes())
     fields.push_back(attribute.name());
@@ -187,10 +191,21 @@ absl::StatusOr<v1::Receipt> BatchIngester::Ingest(const std::string& sender,
   if (committed.signature() != receipt.signature()) {  // another stream stored it first
     committed.set_duplicate(true);
     RETURN_IF_ERROR(SignReceipt(keys_.signing, &committed));
-  } else if (observer_) {
-    observer_(payload.header(), records);
+  } else {
+    const uint32_t epoch = payload.header().key_epoch();
+    if (epoch > newest_held_.load()) newest_held_.store(epoch);
+    if (observer_) observer_(payload.header(), records);
   }
   return committed;
+}
+
+absl::Status BatchIngester::CheckKeyEpoch(const std::string& batch_id, uint32_t epoch) {
+  if (epoch > newest_held_.load() + 1) {  // held epochs move only at commits; read them again
+    ASSIGN_OR_RETURN(HeldEpochs held, store_->Epochs(covenant_.id));
+    const uint32_t newest = std::max(KeyEpochs(covenant_.id, held).newest(), held.retired_through);
+    if (newest > newest_held_.load()) newest_held_.store(newest);
+  }
+  return ceiling_.Check(covenant_.id, batch_id, epoch, newest_held_.load());
 }
 
 }  // namespace koppel::linker

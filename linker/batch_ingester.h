@@ -7,6 +7,7 @@
 #ifndef KOPPEL_LINKER_BATCH_INGESTER_H_
 #define KOPPEL_LINKER_BATCH_INGESTER_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -15,6 +16,7 @@
 #include "core/hmac.h"
 #include "core/sealed_batch.h"
 #include "core/secret.h"
+#include "linker/key_epoch_ceiling.h"
 #include "linker/linker_store.h"
 #include "policies/covenant.h"
 
@@ -32,8 +34,10 @@ class BatchIngester {
  public:
   static constexpr size_t kMaxSealedBytes = 64 << 20;
 
+  // `vault`: the covenant's key epochs a batch may be sealed under (KeyEpochCeiling).
   static absl::StatusOr<std::unique_ptr<BatchIngester>> Create(policy::Covenant covenant,
-                                                               LinkerKeys keys, LinkerStore* store);
+                                                               LinkerKeys keys, LinkerStore* store,
+                                                               VaultKeyEpoch vault = {});
 
   // PERMISSION_DENIED when the sender may not deliver this batch, INVALID_ARGUMENT or
   // UNAUTHENTICATED for a malformed or tampered batch (a header name or id breaking its rule
@@ -52,17 +56,24 @@ class BatchIngester {
   const HmacSha256Key& rekey() const { return rekey_; }
 
  private:
-  BatchIngester(policy::Covenant covenant, LinkerKeys keys, HmacSha256Key rekey, LinkerStore* store)
+  BatchIngester(policy::Covenant covenant, LinkerKeys keys, HmacSha256Key rekey, LinkerStore* store,
+                VaultKeyEpoch vault)
       : covenant_(std::move(covenant)),
         keys_(std::move(keys)),
         rekey_(std::move(rekey)),
-        store_(store) {}
+        store_(store),
+        ceiling_(std::move(vault), absl::Seconds(30)) {}
+
+  // FAILED_PRECONDITION when `epoch` is no epoch of the covenant (KeyEpochCeiling).
+  absl::Status CheckKeyEpoch(const std::string& batch_id, uint32_t epoch);
 
   policy::Covenant covenant_;
   LinkerKeys keys_;
   HmacSha256Key rekey_;
   LinkerStore* store_;
   CommitObserver observer_;
+  KeyEpochCeiling ceiling_;
+  std::atomic<uint32_t> newest_held_{0};  // the newest epoch the store holds, as last seen
 };
 
 }  // namespace koppel::linker

@@ -1,6 +1,7 @@
 #include "linker/covenant_store.h"
 
 #include <fmt/format.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
@@ -13,9 +14,12 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "core/atomic_file.h"
 #include "core/hex.h"
+#include "core/refusal.h"
 #include "core/status_macros.h"
 #include "linker/store_encryption.h"
 
@@ -37,6 +41,38 @@ std::string RecordPrefix(const std::string& dataset) {
   return std::string("r\0", 2) + dataset + '\0';
 }
 const std::string kReleaseCountKey("m\0releases", 10);
+// The retired key epochs: "through records batches", what retiring them deleted.
+const std::string kRetiredKey("e\0retired", 10);
+const std::string kHeaderPrefix("h\0", 2);
+// The epoch through which the last retirement finished deleting.
+const std::string kRetiredDoneKey("e\0retired_done", 15);
+
+struct RetiredState {
+  uint32_t through = 0;
+  uint64_t records = 0;
+  uint64_t batches = 0;
+};
+
+std::string RetiredValue(const RetiredState& state) {
+  return fmt::format("{} {} {}", state.through, state.records, state.batches);
+}
+
+absl::StatusOr<RetiredState> ReadRetired(rocksdb::DB* db) {
+  std::string value;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), kRetiredKey, &value);
+  RetiredState state;
+  if (s.IsNotFound()) return state;
+  if (!s.ok()) return absl::InternalError("reading the retired key epochs: " + s.ToString());
+  const std::vector<std::string> parts = absl::StrSplit(value, ' ');
+  if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &state.through) ||
+      !absl::SimpleAtoi(parts[1], &state.records) || !absl::SimpleAtoi(parts[2], &state.batches)) {
+    return absl::DataLossError("the record of retired key epochs is corrupt");
+  }
+  return state;
+}
+
+// Records deleted per synced write while retiring epochs.
+constexpr uint64_t kRetireChunk = 100000;
 // Release history entries: "y" sequence (8 bytes, big endian).
 const std::string kHistoryPrefix("y\0", 2);
 std::string HistoryKey(uint64_t sequence) {
@@ -272,21 +308,27 @@ absl::StatusOr<std::optional<HighWaterMark>> CovenantStore::ReadMark(
 void CovenantStore::WriteMark(const std::string& covenant, const Options& options,
                               const HmacSha256Key& mark_key, const HighWaterMark& mark) {
   if (options.held_file.empty() || options.read_only) return;
-  const nlohmann::json json = {{"records", mark.records},
-                               {"batches", mark.batches},
-                               {"releases", static_cast<uint64_t>(mark.releases)},
-                               {"sequence", mark.sequence},
-                               {"mac", MarkMac(mark_key, covenant, mark)}};
-  if (absl::Status s = WriteFileAtomically(options.held_file, json.dump() + "\n"); !s.ok()) {
+  if (absl::Status s = WriteFileAtomically(options.held_file, MarkText(covenant, mark_key, mark));
+      !s.ok()) {
     // The mark lags until the next commit or open: a check against it is only weaker.
     spdlog::warn("store: could not update the high-water mark of covenant {}: {}", covenant,
                  std::string(s.message()));
   }
 }
 
+std::string CovenantStore::MarkText(const std::string& covenant, const HmacSha256Key& mark_key,
+                                    const HighWaterMark& mark) {
+  const nlohmann::json json = {{"records", mark.records},
+                               {"batches", mark.batches},
+                               {"releases", static_cast<uint64_t>(mark.releases)},
+                               {"sequence", mark.sequence},
+                               {"mac", MarkMac(mark_key, covenant, mark)}};
+  return json.dump() + "\n";
+}
+
 absl::Status CovenantStore::CheckAndRaiseMark(const std::optional<HighWaterMark>& mark) {
   absl::MutexLock lock(&commit_mutex_);
-  ASSIGN_OR_RETURN(held_, Held());
+  ASSIGN_OR_RETURN(held_, Acknowledged());
   ASSIGN_OR_RETURN(releases_, ReleasesSpent());
   ASSIGN_OR_RETURN(std::shared_ptr<rocksdb::DB> db, Db("checking the high-water mark"));
   const uint64_t sequence = db->GetLatestSequenceNumber();
@@ -501,6 +543,20 @@ absl::StatusOr<v1::Receipt> CovenantStore::Commit(const v1::Receipt& receipt,
   if (!held.ok()) return held.status();
   if (held->has_value()) return **held;
 
+  {
+    ASSIGN_OR_RETURN(std::shared_ptr<rocksdb::DB> db, Db("writing a batch"));
+    ASSIGN_OR_RETURN(RetiredState retired, ReadRetired(db.get()));
+    if (retired.through > 0 && header.key_epoch() <= retired.through) {
+      return WithServiceRule(
+          absl::FailedPreconditionError(fmt::format(
+              "batch {} of dataset '{}' is sealed under key epoch {}, which the linker has "
+              "retired (every dataset was delivered again under a newer epoch); nothing of it is "
+              "stored (rule: key_epoch_retired): seal the export again, so that it is tokenised "
+              "under the covenant's newest epoch",
+              receipt.batch_id(), receipt.dataset(), header.key_epoch())),
+          "key_epoch_retired", covenant_);
+    }
+  }
   rocksdb::WriteBatch batch;
   const std::string prefix = RecordPrefix(receipt.dataset());
   absl::StatusOr<std::vector<uint8_t>> id = FromHex(receipt.batch_id());
@@ -580,6 +636,173 @@ absl::StatusOr<HeldCounts> CovenantStore::Held() const {
     held.batches += s.batches();
   }
   return held;
+}
+
+absl::StatusOr<HeldCounts> CovenantStore::Acknowledged() const {
+  ASSIGN_OR_RETURN(HeldCounts held, Held());
+  ASSIGN_OR_RETURN(std::shared_ptr<rocksdb::DB> db, Db("reading the retired key epochs"));
+  ASSIGN_OR_RETURN(RetiredState retired, ReadRetired(db.get()));
+  held.records += retired.records;
+  held.batches += retired.batches;
+  return held;
+}
+
+absl::StatusOr<HeldEpochs> CovenantStore::Epochs() const {
+  ASSIGN_OR_RETURN(std::shared_ptr<rocksdb::DB> db, Db("reading the key epochs"));
+  HeldEpochs epochs;
+  ASSIGN_OR_RETURN(RetiredState retired, ReadRetired(db.get()));
+  epochs.retired_through = retired.through;
+  std::string done;
+  rocksdb::Status read_done = db->Get(rocksdb::ReadOptions(), kRetiredDoneKey, &done);
+  if (!read_done.ok() && !read_done.IsNotFound()) {
+    return FromRocks(read_done, "reading the key epochs");
+  }
+  epochs.retirement_unfinished = retired.through > 0 && done != std::to_string(retired.through);
+  struct EpochDelivery {
+    uint64_t records = 0;
+    absl::Time newest_commit = absl::InfinitePast();
+  };
+  std::map<std::pair<std::string, uint32_t>, EpochDelivery> deliveries;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(kHeaderPrefix); it->Valid() && it->key().starts_with(kHeaderPrefix); it->Next()) {
+    v1::BatchHeader header;
+    if (!header.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError("a stored batch header is corrupt");
+    }
+    if (retired.through > 0 && header.key_epoch() <= retired.through) continue;
+    const std::string_view raw_id(it->key().data() + kHeaderPrefix.size(),
+                                  it->key().size() - kHeaderPrefix.size());
+    epochs.batches[header.dataset()][header.key_epoch()].emplace_back(raw_id);
+    // The receipt says how many records the batch brought and when it was committed.
+    std::string value;
+    rocksdb::Status s = db->Get(
+        rocksdb::ReadOptions(),
+        ReceiptKey(
+            ToHex(std::span(reinterpret_cast<const uint8_t*>(raw_id.data()), raw_id.size()))),
+        &value);
+    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading the key epochs");
+    v1::Receipt receipt;
+    if (s.ok() && !receipt.ParseFromString(value)) {
+      return absl::DataLossError("a stored receipt is corrupt");
+    }
+    EpochDelivery& delivery = deliveries[{header.dataset(), header.key_epoch()}];
+    delivery.records += receipt.records_accepted();
+    const int64_t committed = receipt.has_store_time() ? receipt.store_time().seconds()
+                                                       : receipt.legacy_stored_at_unix_seconds();
+    delivery.newest_commit = std::max(delivery.newest_commit, absl::FromUnixSeconds(committed));
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "reading the key epochs"));
+  const absl::Time settled_before = absl::Now() - store_options_.epoch_settle;
+  for (const auto& [key, delivery] : deliveries) {
+    if (delivery.records == 0 || delivery.newest_commit > settled_before) {
+      epochs.unsettled[key.first].insert(key.second);
+    }
+  }
+  return epochs;
+}
+
+absl::StatusOr<RetiredCounts> CovenantStore::RetireEpochsThrough(uint32_t epoch) {
+  absl::MutexLock lock(&commit_mutex_);
+  RETURN_IF_ERROR(ReopenIfNeeded("retiring key epochs"));
+  ASSIGN_OR_RETURN(std::shared_ptr<rocksdb::DB> db, Db("retiring key epochs"));
+  ASSIGN_OR_RETURN(RetiredState retired, ReadRetired(db.get()));
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  if (epoch > retired.through) {
+    // First, so that no batch of a retired epoch is stored or read from now on.
+    retired.through = epoch;
+    rocksdb::WriteBatch batch;
+    batch.Put(kRetiredKey, RetiredValue(retired));
+    RETURN_IF_ERROR(Write(sync, &batch, "retiring key epochs"));
+  }
+  // The batches of the retired epochs per dataset, and how many of each dataset stay.
+  std::map<std::string, absl::flat_hash_set<std::string>> retired_batches;
+  std::map<std::string, uint64_t> kept_batches;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(kHeaderPrefix); it->Valid() && it->key().starts_with(kHeaderPrefix); it->Next()) {
+    v1::BatchHeader header;
+    if (!header.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError("a stored batch header is corrupt");
+    }
+    if (header.key_epoch() > retired.through) {
+      ++kept_batches[header.dataset()];
+      continue;
+    }
+    retired_batches[header.dataset()].emplace(it->key().data() + kHeaderPrefix.size(),
+                                              it->key().size() - kHeaderPrefix.size());
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "retiring key epochs"));
+  RetiredCounts counts;
+  for (const auto& [dataset, batches] : retired_batches) {
+    rocksdb::WriteBatch batch;
+    uint64_t deleted = 0;
+    // Writes the deletions so far with the counts that go with them.
+    auto write = [&, &dataset = dataset]() -> absl::Status {
+      v1::DatasetStatus status;
+      std::string value;
+      rocksdb::Status s = db->Get(rocksdb::ReadOptions(), StatusKey(dataset), &value);
+      if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading dataset status");
+      if (s.ok() && !status.ParseFromString(value)) {
+        return absl::DataLossError("stored dataset status is corrupt");
+      }
+      const uint64_t kept = kept_batches[dataset];
+      const uint64_t dropped_batches = status.batches() > kept ? status.batches() - kept : 0;
+      status.set_records(status.records() >= deleted ? status.records() - deleted : 0);
+      status.set_batches(kept);
+      retired.records += deleted;
+      retired.batches += dropped_batches;
+      counts.records += deleted;
+      counts.batches += dropped_batches;
+      batch.Put(StatusKey(dataset), status.SerializeAsString());
+      batch.Put(kRetiredKey, RetiredValue(retired));
+      RETURN_IF_ERROR(Write(sync, &batch, "retiring key epochs"));
+      batch.Clear();
+      deleted = 0;
+      return absl::OkStatus();
+    };
+    const std::string prefix = RecordPrefix(dataset);
+    std::unique_ptr<rocksdb::Iterator> records(db->NewIterator(rocksdb::ReadOptions()));
+    for (records->Seek(prefix); records->Valid() && records->key().starts_with(prefix);
+         records->Next()) {
+      const std::string_view key(records->key().data(), records->key().size());
+      constexpr size_t kSuffix = RecordCursor::kTokenBytes + RecordCursor::kBatchIdBytes + 4;
+      if (key.size() != prefix.size() + kSuffix) continue;
+      const std::string_view id =
+          key.substr(prefix.size() + RecordCursor::kTokenBytes, RecordCursor::kBatchIdBytes);
+      if (!batches.contains(absl::string_view(id.data(), id.size()))) continue;
+      batch.Delete(records->key());
+      if (++deleted == kRetireChunk) RETURN_IF_ERROR(write());
+    }
+    RETURN_IF_ERROR(FromRocks(records->status(), "retiring key epochs"));
+    // The retired runs' schemas: no analysis is checked against them any more.
+    const std::string runs = RunKey(dataset, "");
+    for (records->Seek(runs); records->Valid() && records->key().starts_with(runs);
+         records->Next()) {
+      v1::BatchHeader schema;
+      if (!schema.ParseFromArray(records->value().data(),
+                                 static_cast<int>(records->value().size()))) {
+        return absl::DataLossError("a stored run schema is corrupt");
+      }
+      if (schema.key_epoch() > retired.through) continue;
+      batch.Delete(records->key());
+      ++counts.runs;
+    }
+    RETURN_IF_ERROR(FromRocks(records->status(), "retiring key epochs"));
+    RETURN_IF_ERROR(write());
+    // Deleted records must not linger in table files (nor in backups taken from them).
+    std::string end = prefix;
+    end.back() = '\1';  // the prefix ends in '\0': the first key after all of it
+    const rocksdb::Slice begin_key(prefix), end_key(end);
+    rocksdb::CompactRangeOptions compact;
+    compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    RETURN_IF_ERROR(FromRocks(db->CompactRange(compact, &begin_key, &end_key),
+                              "compacting the retired records away"));
+  }
+  rocksdb::WriteBatch finished;
+  finished.Put(kRetiredDoneKey, std::to_string(retired.through));
+  RETURN_IF_ERROR(Write(sync, &finished, "retiring key epochs"));
+  RaiseMark();
+  return counts;
 }
 
 absl::Status CovenantStore::Scan(
@@ -792,6 +1015,68 @@ absl::Status CovenantStore::RecordRelease(const std::string& sealed_entry) {
   releases_ = spent + 1;
   RaiseMark();
   return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> CovenantStore::RaiseReleasesSpent(int64_t at_least) {
+  absl::MutexLock lock(&commit_mutex_);
+  RETURN_IF_ERROR(ReopenIfNeeded("raising the release count"));
+  ASSIGN_OR_RETURN(int64_t spent, ReleasesSpent());
+  if (spent >= at_least) return 0;
+  rocksdb::WriteBatch batch;
+  batch.Put(kReleaseCountKey, std::to_string(at_least));
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  RETURN_IF_ERROR(Write(sync, &batch, "raising the release count"));
+  releases_ = at_least;
+  RaiseMark();
+  return at_least - spent;
+}
+
+absl::StatusOr<bool> CovenantStore::RestoreHistoryEntry(uint64_t sequence,
+                                                        const std::string& sealed_entry) {
+  absl::MutexLock lock(&commit_mutex_);
+  RETURN_IF_ERROR(ReopenIfNeeded("restoring a release history entry"));
+  ASSIGN_OR_RETURN(std::shared_ptr<rocksdb::DB> db, Db("restoring a release history entry"));
+  std::string value;
+  rocksdb::Status found = db->Get(rocksdb::ReadOptions(), HistoryKey(sequence), &value);
+  if (found.ok()) return false;
+  if (!found.IsNotFound()) RETURN_IF_ERROR(FromRocks(found, "reading the release history"));
+  ASSIGN_OR_RETURN(int64_t spent, ReleasesSpent());
+  const int64_t count = std::max(spent, static_cast<int64_t>(sequence) + 1);
+  rocksdb::WriteBatch batch;
+  batch.Put(kReleaseCountKey, std::to_string(count));
+  batch.Put(HistoryKey(sequence), sealed_entry);
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  RETURN_IF_ERROR(Write(sync, &batch, "restoring a release history entry"));
+  releases_ = count;
+  RaiseMark();
+  return true;
+}
+
+absl::StatusOr<HighWaterMark> CovenantStore::Checkpoint(const std::filesystem::path& to) {
+  absl::MutexLock lock(&commit_mutex_);
+  if (store_options_.read_only) {
+    return absl::FailedPreconditionError("a store opened read-only takes no checkpoint");
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<rocksdb::DB> db, Db("taking a checkpoint"));
+  std::error_code ec;
+  std::filesystem::create_directories(to, ec);
+  std::filesystem::permissions(to, std::filesystem::perms::owner_all, ec);
+  if (ec) {
+    return absl::PermissionDeniedError(
+        fmt::format("cannot create {} for a checkpoint: {}", to.string(), ec.message()));
+  }
+  rocksdb::Checkpoint* made = nullptr;
+  RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(db.get(), &made), "taking a checkpoint"));
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(made);
+  // log_size_for_flush 0: the memtable is flushed first, so the copy needs no log replay.
+  RETURN_IF_ERROR(
+      FromRocks(checkpoint->CreateCheckpoint((to / "db").string(), 0), "taking a checkpoint"));
+  // Nothing was written since the commit lock was taken: this is the checkpoint's point.
+  const HighWaterMark mark{held_.records, held_.batches, releases_, db->GetLatestSequenceNumber()};
+  RETURN_IF_ERROR(WriteFileAtomically(to / "held", MarkText(covenant_, mark_key_, mark)));
+  return mark;
 }
 
 }  // namespace koppel::linker

@@ -18,8 +18,10 @@
 #include <atomic>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,27 @@ struct StoredRecord {
 struct HeldCounts {
   uint64_t records = 0;
   uint64_t batches = 0;
+};
+
+// The key epochs a covenant's store holds records of (docs/services.md, "Key epochs"), from its
+// batch headers: per dataset and epoch, the raw ids of the batches whose records it holds.
+// Epochs up to `retired_through` are retired: their records are deleted, their receipts and
+// headers kept (a resent batch is a duplicate), and a new batch of them is refused.
+struct HeldEpochs {
+  uint32_t retired_through = 0;
+  bool retirement_unfinished = false;  // a retirement stopped before all its records were deleted
+  std::map<std::string, std::map<uint32_t, std::vector<std::string>>> batches;
+  // Per dataset, the held epochs that do not count as delivered (yet): their batches hold no
+  // records, or their newest batch was committed less than the settle time ago
+  // (Options::epoch_settle), so that a re-delivery still under way is not taken as complete.
+  std::map<std::string, std::set<uint32_t>> unsettled;
+};
+
+// What retiring epochs deleted.
+struct RetiredCounts {
+  uint64_t records = 0;
+  uint64_t batches = 0;
+  uint64_t runs = 0;
 };
 
 // What a covenant's store has acknowledged: kept beside the instance (Options::held_file),
@@ -130,6 +153,9 @@ class CovenantStore {
     // the end of a covenant whose key is gone can still say what it deleted. Empty: nowhere,
     // and nothing is checked.
     std::filesystem::path held_file;
+    // How long after its newest batch an epoch's delivery of a dataset counts as finished
+    // (HeldEpochs::unsettled; `--epoch-settle-minutes`).
+    absl::Duration epoch_settle = absl::ZeroDuration();
   };
   // Opens the instance in `dir`, encrypted under `data_key`. DATA_LOSS naming the directory
   // when its write-ahead log is corrupt anywhere but in an unacknowledged last record (never a
@@ -183,6 +209,8 @@ class CovenantStore {
   absl::StatusOr<uint64_t> IntProperty(const std::string& name) const;
   // The same, summed.
   absl::StatusOr<HeldCounts> Held() const;
+  // Held() plus what retired epochs held: what the store acknowledged, for the mark.
+  absl::StatusOr<HeldCounts> Acknowledged() const;
 
   // The schema (a batch header without its sequence) of every delivery run of a dataset, as
   // its first batch fixed it: what an analysis spec is checked against.
@@ -192,6 +220,15 @@ class CovenantStore {
   absl::StatusOr<std::vector<bool>> HasTokens(const std::string& dataset,
                                               const std::vector<std::string>& tokens) const;
 
+  // The key epochs held, per dataset (HeldEpochs).
+  absl::StatusOr<HeldEpochs> Epochs() const;
+  // Retires every epoch up to `epoch`: deletes their records and run schemas and lowers the
+  // datasets' counts, in synced chunks that each keep the counts right (a crash leaves the
+  // rest for the next call), keeping receipts and headers. The high-water mark counts retired
+  // records as acknowledged. Returns what this call deleted.
+  absl::StatusOr<RetiredCounts> RetireEpochsThrough(uint32_t epoch)
+      ABSL_LOCKS_EXCLUDED(commit_mutex_);
+
   // The release budget: how many releases the covenant has had; Spend adds one durably.
   absl::StatusOr<int64_t> ReleasesSpent() const;
   absl::Status SpendRelease() ABSL_LOCKS_EXCLUDED(commit_mutex_);
@@ -200,6 +237,23 @@ class CovenantStore {
   // Spends one release of the budget and appends `sealed_entry` to the history, in one synced
   // write, so that a release is either recorded and counted or neither.
   absl::Status RecordRelease(const std::string& sealed_entry) ABSL_LOCKS_EXCLUDED(commit_mutex_);
+
+  // After a restore (docs/operations.md, "Backups and restore"): raises the release count to
+  // `at_least` when it is lower, durably, so that releases made after the backup, which its
+  // audit log records, stay spent. Returns how many were added.
+  absl::StatusOr<int64_t> RaiseReleasesSpent(int64_t at_least) ABSL_LOCKS_EXCLUDED(commit_mutex_);
+  // After a restore: puts back the history entry numbered `sequence` (sealed, as the `release`
+  // audit entry carries it) and raises the release count past it, in one synced write, unless
+  // the history holds an entry of that number already. Returns whether it wrote.
+  absl::StatusOr<bool> RestoreHistoryEntry(uint64_t sequence, const std::string& sealed_entry)
+      ABSL_LOCKS_EXCLUDED(commit_mutex_);
+
+  // For a backup: a RocksDB checkpoint of the instance in `to`/db (hard links where it can,
+  // every file encrypted as in the store) and the high-water mark of exactly that point in
+  // `to`/held, taken together under the commit lock, so that the copy opens as a store holding
+  // what its mark says. `to` must not exist and must be on the store's file system.
+  absl::StatusOr<HighWaterMark> Checkpoint(const std::filesystem::path& to)
+      ABSL_LOCKS_EXCLUDED(commit_mutex_);
 
   // Calls `visit` for every stored record of a dataset in key order.
   absl::Status Scan(
@@ -249,6 +303,9 @@ class CovenantStore {
                                                                const HmacSha256Key& mark_key);
   static void WriteMark(const std::string& covenant, const Options& options,
                         const HmacSha256Key& mark_key, const HighWaterMark& mark);
+  // What `held_file` holds for `mark`.
+  static std::string MarkText(const std::string& covenant, const HmacSha256Key& mark_key,
+                              const HighWaterMark& mark);
   // DATA_LOSS when the open instance holds less than `mark`; else raises the mark to it.
   absl::Status CheckAndRaiseMark(const std::optional<HighWaterMark>& mark)
       ABSL_LOCKS_EXCLUDED(commit_mutex_);

@@ -1,6 +1,7 @@
 #include "linker/flag_responder.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
@@ -18,6 +19,7 @@
 #include "core/log_safe.h"
 #include "core/refusal.h"
 #include "core/status_macros.h"
+#include "linker/key_epochs.h"
 
 namespace koppel::linker {
 namespace {
@@ -95,6 +97,29 @@ absl::StatusOr<v1::AskFlagsResponse> FlagResponder::Answer(const std::string& ca
                     release->name));
   }
 
+  // The tokens are of one key epoch; records of another carry other tokens and never match.
+  // Refused when the recipient's own dataset holds records, but none of that epoch.
+  ASSIGN_OR_RETURN(HeldEpochs held, store_->Epochs(covenant_->id));
+  const KeyEpochs epochs(covenant_->id, std::move(held));
+  const uint32_t epoch = request.key_epoch() != 0 ? request.key_epoch() : epochs.newest();
+  if (!epochs.Of(release->dataset).empty() && !epochs.Holds(release->dataset, epoch)) {
+    return absl::FailedPreconditionError(fmt::format(
+        "release '{}': the linker holds no records of your dataset '{}' under key epoch {}, the "
+        "epoch of the asked tokens (it holds epochs {}); deliver the dataset under key epoch {} "
+        "first (koppel-agent seal and send), then ask again",
+        release->name, release->dataset, epoch, fmt::join(epochs.Of(release->dataset), ", "),
+        epoch));
+  }
+  std::vector<std::string> without_epoch;
+  auto note_epoch = [&](const std::string& dataset) {
+    if (epochs.Of(dataset).empty() || epochs.Holds(dataset, epoch)) return;
+    if (std::find(without_epoch.begin(), without_epoch.end(), dataset) == without_epoch.end()) {
+      without_epoch.push_back(dataset);
+    }
+  };
+  for (const policy::ReleaseFlag* flag : flags) note_epoch(flag->dataset);
+  if (release->unit == "household") note_epoch(release->family.dataset);
+
   std::vector<std::string> rekeyed_tokens;
   rekeyed_tokens.reserve(static_cast<size_t>(token_count));
   for (const std::string& token : request.tokens()) {
@@ -149,6 +174,8 @@ absl::StatusOr<v1::AskFlagsResponse> FlagResponder::Answer(const std::string& ca
   v1::AskFlagsResponse response;
   for (const policy::ReleaseFlag* flag : flags) response.add_flags(flag->name);
   response.set_covenant_version(covenant_->version);
+  response.set_key_epoch(epoch);
+  for (const std::string& dataset : without_epoch) response.add_datasets_without_epoch(dataset);
   for (int i = 0; i < token_count; ++i) response.add_answers();
   for (size_t k = 0; k < own_index.size(); ++k) {
     v1::FlagAnswer* answer = response.mutable_answers(static_cast<int>(own_index[k]));

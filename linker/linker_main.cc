@@ -8,9 +8,12 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <limits>
 #include <map>
+#include <optional>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "core/audit_log.h"
@@ -26,10 +29,13 @@
 #include "core/periodic_task.h"
 #include "core/process_hardening.h"
 #include "core/refusal.h"
+#include "core/served_certificates.h"
 #include "core/service_metrics.h"
 #include "core/service_runner.h"
 #include "core/tls.h"
 #include "koppel/v1/vault.grpc.pb.h"
+#include "linker/admin_service.h"
+#include "linker/backup.h"
 #include "linker/batch_ingester.h"
 #include "linker/linker_service.h"
 #include "linker/linker_store.h"
@@ -56,6 +62,8 @@ enum ExitCode : int {
   kExitOldStore = 6,
   kExitOtherFormat = 7,
   kExitCertificate = 8,
+  kExitBadBackup = 9,
+  kExitRunning = 10,
 };
 
 // What each exit code means; a command's --help lists the ones it can return.
@@ -66,13 +74,19 @@ constexpr ExitCodeMeaning kExitCodes[] = {
     {kExitConfig, "a covenant is not valid (the message names the rule)"},
     {kExitDamaged,
      "a covenant's store is damaged, behind what it acknowledged, or does not open with the data "
-     "key the vault gave (do not just restart)"},
+     "key the vault gave, or a restore was cut short (run it again) (do not just restart)"},
     {kExitOldStore, "--data holds a store in the single-database layout of earlier versions"},
     {kExitOtherFormat,
      "--data holds a STORE_FORMAT this linker does not read (a newer linker's), or none"},
     {kExitCertificate,
      "the linker's certificate or the CA's has expired or is not valid yet (the message names "
      "the file and the date)"},
+    {kExitBadBackup,
+     "the backup is damaged, altered or no backup (the message names the file); nothing was "
+     "restored"},
+    {kExitRunning,
+     "a linker is running on --data (restore), or holds it without answering on its admin "
+     "socket (backup)"},
 };
 
 int Fail(int code, const absl::Status& status) {
@@ -81,15 +95,16 @@ int Fail(int code, const absl::Status& status) {
 }
 
 // The covenant's data key from the vault, sealed to a key pair made for this request only;
-// ABORTED when the vault says the covenant has ended.
-absl::StatusOr<Secret> FetchDataKey(const std::string& vault, const TlsFiles& tls,
-                                    const std::string& covenant) {
-  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
-      MakeChannelCredentials(tls);
-  if (!credentials.ok()) return credentials.status();
+// ABORTED when the vault says the covenant has ended. Each call makes its channel with the
+// certificate served at the time (renewed on SIGHUP). `key_epoch`, when given, is set to the
+// covenant's current key epoch.
+absl::StatusOr<Secret> FetchDataKey(const std::string& vault,
+                                    const ServedCertificates& certificates,
+                                    const std::string& covenant, uint32_t* key_epoch = nullptr) {
   absl::StatusOr<OneTimeBox> one_time = OneTimeBox::Create();
   if (!one_time.ok()) return one_time.status();
-  auto stub = v1::VaultService::NewStub(grpc::CreateChannel(vault, *credentials));
+  auto stub =
+      v1::VaultService::NewStub(grpc::CreateChannel(vault, certificates.ChannelCredentials()));
   v1::GetDataKeyRequest request;
   request.set_covenant_id(covenant);
   request.set_recipient_public_key(one_time->public_key());
@@ -107,13 +122,17 @@ absl::StatusOr<Secret> FetchDataKey(const std::string& vault, const TlsFiles& tl
         absl::StatusCode::kAborted,
         fmt::format("the vault at {} reports that covenant {} has ended", vault, covenant));
   }
+  if (key_epoch != nullptr) *key_epoch = response.key_schedule().key_epoch();
   return one_time->Open(response.sealed_key(), crypto_secretbox_KEYBYTES);
 }
 
 // The linker's own keys (box and receipt signing) and, for one covenant, K_link derived from
-// the linker's master key and the data key from the vault.
+// the linker's master key and the data key from the vault, whose current key epoch goes to
+// `vault_epoch`.
 absl::StatusOr<LinkerKeys> LoadKeys(const std::filesystem::path& dir, const std::string& covenant,
-                                    const std::string& vault, const TlsFiles& tls) {
+                                    const std::string& vault,
+                                    const ServedCertificates& certificates,
+                                    VaultKeyEpoch* vault_epoch) {
   absl::StatusOr<Secret> box = ReadKeyFile(dir / "linker.key", crypto_box_SECRETKEYBYTES);
   if (!box.ok()) return box.status();
   absl::StatusOr<Secret> signing =
@@ -124,11 +143,23 @@ absl::StatusOr<LinkerKeys> LoadKeys(const std::filesystem::path& dir, const std:
   absl::StatusOr<Secret> link = HkdfSha256(master->span(), {}, "koppel/v1/link/" + covenant, 32);
   if (!link.ok()) return link.status();
   // The data key lives in the vault; without one (offline use) it is derived locally.
+  uint32_t key_epoch = 0;
   absl::StatusOr<Secret> data =
       vault.empty() ? HkdfSha256(master->span(), {}, "koppel/v1/data/" + covenant, 32)
-                    : FetchDataKey(vault, tls, covenant);
+                    : FetchDataKey(vault, certificates, covenant, &key_epoch);
   if (!data.ok()) return data.status();
   LinkerKeys keys{{}, std::move(*box), std::move(*signing), std::move(*link), std::move(*data)};
+  if (!vault.empty()) {
+    // A vault from before key schedules says nothing: every epoch is taken to exist then, as
+    // before (0 would refuse them all).
+    vault_epoch->current = key_epoch != 0 ? key_epoch : std::numeric_limits<uint32_t>::max();
+    vault_epoch->ask = [vault, &certificates, covenant]() -> absl::StatusOr<uint32_t> {
+      uint32_t current = 0;
+      absl::StatusOr<Secret> fetched = FetchDataKey(vault, certificates, covenant, &current);
+      if (!fetched.ok()) return fetched.status();
+      return current;
+    };
+  }
   crypto_scalarmult_base(keys.box_public.data(), keys.box_secret.data());
   return keys;
 }
@@ -186,6 +217,7 @@ struct ServeFlags {
   int retention_check_seconds = 60;
   int memory_quota_mib = 1024;
   int min_free_disk_mib = 256;
+  int epoch_settle_minutes = 60;
   int cert_warn_days = kDefaultCertificateWarnDays;
   bool check_config = false;
 };
@@ -201,13 +233,24 @@ int Serve(const ServeFlags& f) {
   if (absl::Status s = LogCertificateExpiry(tls, f.cert_warn_days); !s.ok()) {
     return Fail(absl::IsFailedPrecondition(s) ? kExitCertificate : kExitIo, s);
   }
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = MakeServerCredentials(tls);
-  if (!credentials.ok()) return Fail(kExitIo, credentials.status());
+  absl::StatusOr<std::unique_ptr<ServedCertificates>> certificates =
+      ServedCertificates::Load("linker", tls, f.cert_warn_days);
+  if (!certificates.ok()) return Fail(kExitIo, certificates.status());
   std::error_code ec;
   std::filesystem::create_directories(f.data, ec);
+  // Held until the linker exits: backup and restore see from it that a linker runs here.
+  absl::StatusOr<std::unique_ptr<FileLock>> data_lock = LockDataDirectory(f.data);
+  if (!data_lock.ok()) {
+    return Fail(kExitIo,
+                absl::Status(data_lock.status().code(),
+                             fmt::format("{} (another linker on --data {}?)",
+                                         std::string(data_lock.status().message()), f.data)));
+  }
+  if (absl::Status s = CheckNoRestoreLeftovers(f.data); !s.ok()) return Fail(kExitDamaged, s);
   // First: a directory of an earlier layout is refused before anything in it is touched.
   absl::StatusOr<std::unique_ptr<LinkerStore>> store = LinkerStore::Open(
-      f.data, {.min_free_bytes = uint64_t{static_cast<uint64_t>(f.min_free_disk_mib)} << 20});
+      f.data, {.min_free_bytes = uint64_t{static_cast<uint64_t>(f.min_free_disk_mib)} << 20,
+               .epoch_settle = absl::Minutes(f.epoch_settle_minutes)});
   if (!store.ok()) {
     if (!absl::IsFailedPrecondition(store.status())) return Fail(kExitIo, store.status());
     return Fail(LinkerStore::HoldsOldLayout(f.data) ? kExitOldStore : kExitOtherFormat,
@@ -248,7 +291,8 @@ int Serve(const ServeFlags& f) {
         !s.ok()) {
       return Fail(kExitIo, s);
     }
-    absl::StatusOr<LinkerKeys> keys = LoadKeys(f.keys, c.id, f.vault, tls);
+    VaultKeyEpoch vault_epoch;
+    absl::StatusOr<LinkerKeys> keys = LoadKeys(f.keys, c.id, f.vault, **certificates, &vault_epoch);
     if (!keys.ok() && absl::IsAborted(keys.status())) {
       // The vault ended the covenant while the linker was down: its data goes too.
       spdlog::warn("{}", std::string(keys.status().message()));
@@ -260,16 +304,58 @@ int Serve(const ServeFlags& f) {
     if (!keys.ok()) return Fail(kExitIo, keys.status());
     spdlog::info("serving covenant {} version {} ({}; until {})", c.id, c.version, state,
                  absl::FormatCivilTime(c.valid_until));
-    absl::StatusOr<std::unique_ptr<ServedCovenant>> served =
-        ServedCovenant::Create(std::move(signed_covenant), std::move(*keys), store->get());
+    absl::StatusOr<std::unique_ptr<ServedCovenant>> served = ServedCovenant::Create(
+        std::move(signed_covenant), std::move(*keys), store->get(), std::move(vault_epoch));
     if (!served.ok()) {
       return Fail(absl::IsDataLoss(served.status()) ? kExitDamaged : kExitIo, served.status());
+    }
+    // `c` was moved into the served covenant.
+    const std::string& id = (*served)->covenant().id;
+    if (std::optional<LinkerStore::AppliedRestore> restored = (*store)->TakeAppliedRestore(id);
+        restored.has_value()) {
+      if (absl::Status s =
+              (*audit)->Append("store_restored", "linker", id,
+                               {{"backup_time", restored->backup_time},
+                                {"history_entries_reapplied", restored->history_reapplied},
+                                {"releases_kept_spent_without_entry", restored->releases_raised}});
+          !s.ok()) {
+        return Fail(kExitIo, s);
+      }
     }
     covenants.Add(std::move(*served));
   }
   if (covenants.All().empty()) spdlog::warn("no covenant to serve: every one given has ended");
 
   LinkerService service(&covenants, store->get(), audit->get());
+  // Backups, for the service's own user only: a Unix socket (mode 600) in the data directory
+  // (mode 700), never TCP. The audit log's lock says no other linker serves this directory: a
+  // socket file left there is stale.
+  LinkerAdminService admin(&covenants, store->get(), audit->get(), &*signing, f.data,
+                           std::filesystem::path(f.data) / "covenants.json");
+  LinkerAdminService::RemoveLeftovers(f.data);
+  const std::filesystem::path admin_socket = std::filesystem::path(f.data) / kAdminSocketFile;
+  std::filesystem::remove(admin_socket, ec);
+  grpc::ServerBuilder admin_builder;
+  admin_builder.AddListeningPort("unix:" + admin_socket.string(),
+                                 grpc::InsecureServerCredentials());
+  admin_builder.RegisterService(&admin);
+  std::unique_ptr<grpc::Server> admin_server = admin_builder.BuildAndStart();
+  if (admin_server == nullptr) {
+    // Serving goes on: only online backups need the socket.
+    spdlog::warn(
+        "cannot listen on the admin socket {} (a Unix socket's path is at most 107 bytes): "
+        "`koppel-linker backup` cannot back up this linker while it runs",
+        admin_socket.string());
+  } else {
+    std::filesystem::permissions(
+        admin_socket, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
+  }
+  absl::Cleanup stop_admin = [&admin_server, &admin_socket] {
+    if (admin_server == nullptr) return;
+    admin_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    std::error_code removed;
+    std::filesystem::remove(admin_socket, removed);
+  };
   spdlog::info("koppel-linker serving {} covenants (data in {}, audit log {})",
                covenants.All().size(), f.data, audit_path);
   ServiceOptions options;
@@ -295,7 +381,8 @@ int Serve(const ServeFlags& f) {
   };
   std::unique_ptr<MetricsServer> metrics;  // stops before what it reports on goes
   if (!f.metrics_listen.empty()) {
-    RegisterServiceMetrics(MetricsRegistry::Default(), "linker", tls.cert);
+    RegisterServiceMetrics(MetricsRegistry::Default(), "linker",
+                           [served = certificates->get()] { return served->not_after(); });
     RegisterStoreMetrics(MetricsRegistry::Default(), &covenants, store->get());
     absl::StatusOr<std::unique_ptr<MetricsServer>> started =
         MetricsServer::Start(f.metrics_listen, &MetricsRegistry::Default());
@@ -306,16 +393,16 @@ int Serve(const ServeFlags& f) {
   }
   absl::Status outcome;
   {
-    PeriodicTask certificates(std::chrono::hours(24), [&tls, &f] {
-      if (absl::Status s = LogCertificateExpiry(tls, f.cert_warn_days); !s.ok()) {
-        spdlog::error("{}", std::string(s.message()));
-      }
-    });
+    PeriodicTask expiry(std::chrono::hours(24),
+                        [served = certificates->get()] { served->LogExpiry(); });
     PeriodicTask retention(std::chrono::seconds(f.retention_check_seconds), [&covenants] {
       covenants.RetryPendingDeletions();  // deletions that failed before
       covenants.EndExpired(absl::Now());
+      covenants.RetireKeyEpochs();
     });
-    outcome = ServeUntilStopped(&service, *credentials, options, stop_signals);
+    (*certificates)->HandleReloads(&options);
+    outcome =
+        ServeUntilStopped(&service, (*certificates)->ServerCredentials(), options, stop_signals);
   }
   if (!outcome.ok()) return Fail(kExitIo, outcome);
   spdlog::info("koppel-linker stopped after storing {} batches", service.batches_stored());
@@ -353,6 +440,44 @@ int CheckConfig(const ServeFlags& f) {
   fmt::print("koppel-linker: configuration OK: listen {}, data {}, {}\n", f.listen, f.data,
              summary.serves);
   for (const std::string& line : summary.lines) fmt::print("koppel-linker: {}\n", line);
+  return kExitOk;
+}
+
+int Backup(const std::string& data, const std::string& audit, const std::string& keys,
+           const std::string& to) {
+  const std::string audit_file =
+      audit.empty() ? (std::filesystem::path(data) / "audit.log").string() : audit;
+  absl::Status s = BackupLinker(data, audit_file, keys, to, [](const std::string& line) {
+    fmt::print(stderr, "koppel-linker: {}\n", line);
+  });
+  if (absl::IsFailedPrecondition(s) || absl::IsNotFound(s) || absl::IsInvalidArgument(s)) {
+    return Fail(kExitUsage, s);
+  }
+  if (absl::IsUnavailable(s)) return Fail(kExitRunning, s);
+  if (!s.ok()) return Fail(kExitIo, s);
+  fmt::print(stderr, "koppel-linker: backup written to {}\n", to);
+  return kExitOk;
+}
+
+int Restore(const std::string& from, const std::string& data, const std::string& audit,
+            const std::string& keys, bool new_data) {
+  const std::string audit_file =
+      audit.empty() ? (std::filesystem::path(data) / "audit.log").string() : audit;
+  absl::StatusOr<RestoreReport> report = RestoreLinker(
+      from, data, audit_file, keys, new_data,
+      [](const std::string& line) { fmt::print(stderr, "koppel-linker: {}\n", line); });
+  if (!report.ok()) {
+    if (absl::IsInvalidArgument(report.status())) return Fail(kExitUsage, report.status());
+    if (absl::IsDataLoss(report.status()) || absl::IsFailedPrecondition(report.status())) {
+      return Fail(kExitBadBackup, report.status());
+    }
+    if (absl::IsUnavailable(report.status())) return Fail(kExitRunning, report.status());
+    return Fail(kExitIo, report.status());
+  }
+  for (const std::string& line : report->skipped) fmt::print(stderr, "koppel-linker: {}\n", line);
+  for (const std::string& line : report->notes) fmt::print(stderr, "koppel-linker: {}\n", line);
+  fmt::print(stderr, "koppel-linker: restored {} covenant(s) into {}, skipped {}\n",
+             report->restored.size(), data, report->skipped.size());
   return kExitOk;
 }
 
@@ -444,6 +569,11 @@ int Main(int argc, char** argv) {
                    "the data directory's disk; 0: until RocksDB fails")
       ->check(CLI::Range(0, 1 << 30));
   serve
+      ->add_option("--epoch-settle-minutes", f.epoch_settle_minutes,
+                   "a dataset's delivery under a new key epoch counts as complete (read, and "
+                   "the older epoch retired) only this long after its last batch")
+      ->check(CLI::Range(0, 7 * 24 * 60));
+  serve
       ->add_option("--cert-warn-days", f.cert_warn_days,
                    "warn in the log when the linker's certificate or the CA's expires within "
                    "this many days (checked at start and daily; 0: never)")
@@ -455,6 +585,48 @@ int Main(int argc, char** argv) {
   CLI::App* keygen = app.add_subcommand("keygen", "create the linker's keys in a directory");
   keygen->add_option("--out", keygen_dir, "directory for the key files")->required();
   keygen->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo}));
+  std::string backup_data, backup_audit, backup_keys, backup_to;
+  CLI::App* backup = app.add_subcommand(
+      "backup",
+      "back up the store (every covenant at a consistent point), the ledger and the audit log "
+      "into a new or empty directory; online through the running linker's admin socket, or by "
+      "copying the files while no linker runs");
+  backup->add_option("--data", backup_data, "the linker's data directory")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  backup->add_option("--audit", backup_audit, "the audit log (default: DATA/audit.log)");
+  backup->add_option("--to", backup_to, "the backup directory (created, mode 700)")->required();
+  backup
+      ->add_option("--keys", backup_keys,
+                   "the linker's keys: a backup made while no linker runs is signed with its "
+                   "linker-signing.key (a running linker signs its own)")
+      ->check(CLI::ExistingDirectory);
+  backup->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo, kExitRunning}));
+  std::string restore_from, restore_data, restore_audit, restore_keys;
+  bool restore_new_data = false;
+  CLI::App* restore = app.add_subcommand(
+      "restore",
+      "restore a backup into a stopped linker's data directory: each covenant's store is "
+      "replaced; the directory's ledger and audit log are kept, ended covenants stay ended and "
+      "releases made after the backup stay spent");
+  restore->add_option("--from", restore_from, "the backup directory")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  restore->add_option("--data", restore_data, "the linker's data directory")->required();
+  restore->add_option("--audit", restore_audit, "the audit log (default: DATA/audit.log)");
+  restore
+      ->add_option("--keys", restore_keys,
+                   "the linker's keys: the backup's manifest must verify with its "
+                   "linker-signing.key.pub")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  restore
+      ->add_flag("--new-data", restore_new_data,
+                 "restore into a new or empty --data (without it, --data must hold a linker's "
+                 "store: its STORE_FORMAT)")
+      ->configurable(false);
+  restore->footer(
+      ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo, kExitBadBackup, kExitRunning}));
   serve
       ->add_flag("--check-config", f.check_config,
                  "check the configuration (flags and --config file: certificates, keys, "
@@ -472,6 +644,10 @@ int Main(int argc, char** argv) {
   if (absl::Status s = RequireTls13(); !s.ok()) return Fail(kExitIo, s);
   if (serve->parsed()) return f.check_config ? CheckConfig(f) : Serve(f);
   if (keygen->parsed()) return Keygen(keygen_dir);
+  if (backup->parsed()) return Backup(backup_data, backup_audit, backup_keys, backup_to);
+  if (restore->parsed()) {
+    return Restore(restore_from, restore_data, restore_audit, restore_keys, restore_new_data);
+  }
   return kExitUsage;
 }
 

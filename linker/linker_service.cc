@@ -3,6 +3,9 @@
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
+#include <map>
+#include <optional>
+
 #include "absl/cleanup/cleanup.h"
 #include "core/hmac.h"
 #include "core/identifier_rules.h"
@@ -11,6 +14,8 @@
 #include "core/service_metrics.h"
 #include "core/status_macros.h"
 #include "core/tls.h"
+#include "linker/key_epochs.h"
+#include "linker/release_history.h"
 #include "policies/end_statement.h"
 
 namespace koppel::linker {
@@ -25,6 +30,15 @@ grpc::Status Unauthenticated() {
   return ToGrpcStatus(WithServiceRule(
       absl::UnauthenticatedError("no verified client certificate (rule: every party presents one)"),
       "client_certificate"));
+}
+
+// Key rotation, for the dataset `status` names (DatasetStatus, fields 5 to 8).
+void FillEpochs(const KeyEpochs& epochs, v1::DatasetStatus* status) {
+  for (uint32_t epoch : epochs.Of(status->dataset())) status->add_key_epochs(epoch);
+  status->set_newest_key_epoch(epochs.newest());
+  status->set_redeliver(!epochs.ToRedeliver({status->dataset()}).empty());
+  absl::StatusOr<uint32_t> complete = epochs.CompleteFor(epochs.Datasets());
+  if (complete.ok()) status->set_analysis_key_epoch(*complete);
 }
 
 }  // namespace
@@ -175,9 +189,16 @@ grpc::Status LinkerService::GetStatus(grpc::ServerContext* context,
   absl::StatusOr<std::vector<v1::DatasetStatus>> status = store_->Status();
   if (!status.ok()) return ToGrpcStatus(status.status());
   // A party sees the counts of the covenants it is a party to, and no others.
+  std::map<std::string, std::optional<KeyEpochs>> epochs;  // per covenant, read once
   for (v1::DatasetStatus& s : *status) {
     absl::StatusOr<std::shared_ptr<ServedCovenant>> served = covenants_->Find(s.covenant_id());
     if (!served.ok() || !(*served)->covenant().parties.contains(caller)) continue;
+    auto [it, fresh] = epochs.try_emplace(s.covenant_id());
+    if (fresh) {
+      absl::StatusOr<HeldEpochs> held = store_->Epochs(s.covenant_id());
+      if (held.ok()) it->second.emplace(s.covenant_id(), std::move(*held));
+    }
+    if (it->second.has_value()) FillEpochs(*it->second, &s);
     *response->add_datasets() = std::move(s);
   }
   return grpc::Status::OK;
@@ -199,6 +220,7 @@ grpc::Status LinkerService::Query(grpc::ServerContext* context, const v1::QueryR
         .Observe(SecondsSince(start));
   };
   std::string covenant_id = request->covenant_id();  // the one held, once known
+  SealedRelease recorded;
   absl::StatusOr<v1::Release> release = [&]() -> absl::StatusOr<v1::Release> {
     ASSIGN_OR_RETURN(CovenantHold hold,
                      covenants_->Hold(request->covenant_id(), caller, absl::Now()));
@@ -207,7 +229,7 @@ grpc::Status LinkerService::Query(grpc::ServerContext* context, const v1::QueryR
                           {{"analysis", request->spec_name()},
                            {"spec_sha256", Sha256Hex(request->spec_yaml())},
                            {"mode", v1::ReleaseMode_Name(request->mode())}}));
-    return hold->queries().Run(caller, *request);
+    return hold->queries().Run(caller, *request, &recorded);
   }();
   if (!release.ok()) {
     CountRefusal("Query", release.status());
@@ -220,22 +242,23 @@ grpc::Status LinkerService::Query(grpc::ServerContext* context, const v1::QueryR
     return ToGrpcStatus(release.status());
   }
   const v1::ReleaseMetadata& meta = release->metadata();
-  if (absl::Status s =
-          Audit("release", caller, meta.covenant_id(),
-                {{"analysis", meta.analysis()},
-                 {"spec_sha256", meta.spec_sha256()},
-                 {"covenant_version", meta.covenant_version()},
-                 {"tables", release->tables_size()},
-                 {"cells_suppressed_primary", meta.cells_suppressed_primary()},
-                 {"cells_suppressed_secondary", meta.cells_suppressed_secondary()},
-                 {"mode", meta.mode() == v1::RELEASE_MODE_PERTURBED ? "perturbed" : "exact"},
-                 {"earlier_releases_checked", meta.earlier_releases_checked()},
-                 {"cells_suppressed_history", meta.cells_suppressed_history()},
-                 {"implied_groups_protected", meta.implied_groups_protected()},
-                 {"releases_left", meta.has_releases_left() && meta.releases_left() >= 0
-                                       ? nlohmann::json(meta.releases_left())
-                                       : nlohmann::json(nullptr)}});
-      !s.ok()) {
+  nlohmann::json details = {
+      {"analysis", meta.analysis()},
+      {"spec_sha256", meta.spec_sha256()},
+      {"covenant_version", meta.covenant_version()},
+      {"key_epoch", meta.key_epoch()},
+      {"tables", release->tables_size()},
+      {"cells_suppressed_primary", meta.cells_suppressed_primary()},
+      {"cells_suppressed_secondary", meta.cells_suppressed_secondary()},
+      {"mode", meta.mode() == v1::RELEASE_MODE_PERTURBED ? "perturbed" : "exact"},
+      {"earlier_releases_checked", meta.earlier_releases_checked()},
+      {"cells_suppressed_history", meta.cells_suppressed_history()},
+      {"implied_groups_protected", meta.implied_groups_protected()},
+      {"releases_left", meta.has_releases_left() && meta.releases_left() >= 0
+                            ? nlohmann::json(meta.releases_left())
+                            : nlohmann::json(nullptr)}};
+  AddHistoryEntry(recorded, &details);
+  if (absl::Status s = Audit("release", caller, meta.covenant_id(), details); !s.ok()) {
     return ToGrpcStatus(s);
   }
   spdlog::info(
@@ -306,6 +329,77 @@ grpc::Status LinkerService::AskFlags(grpc::ServerContext* context,
   spdlog::info("answered release {} under {} to {}: {} tokens, {} delivered by it",
                LogSafe(request->release()), LogSafe(request->covenant_id()), LogSafe(caller),
                request->tokens_size(), delivered);
+  *response = std::move(*answer);
+  return grpc::Status::OK;
+}
+
+absl::StatusOr<v1::CheckHeldResponse> LinkerService::FindNotHeld(
+    const std::string& caller, const v1::CheckHeldRequest& request) {
+  if (request.batch_ids_size() > kMaxCheckHeldBatches) {
+    return absl::InvalidArgumentError(
+        fmt::format("a held check asks about at most {} batch ids, this one about {}; ask in pages",
+                    kMaxCheckHeldBatches, request.batch_ids_size()));
+  }
+  ASSIGN_OR_RETURN(CovenantHold hold, covenants_->Hold(request.covenant_id(), "", absl::Now()));
+  // The caller must hold the grant a delivery of the dataset needs: the answer is about its
+  // own batches, and no party learns what another one delivered.
+  RETURN_IF_ERROR(hold->covenant().MayCarry(caller, request.dataset(), {}, false, false));
+  v1::CheckHeldResponse response;
+  for (const std::string& batch_id : request.batch_ids()) {
+    ASSIGN_OR_RETURN(std::optional<v1::Receipt> held,
+                     store_->FindReceipt(hold->covenant().id, batch_id));
+    if (!held.has_value() || held->dataset() != request.dataset() || held->sender() != caller) {
+      response.add_not_held(batch_id);
+    }
+  }
+  return response;
+}
+
+grpc::Status LinkerService::CheckHeld(grpc::ServerContext* context,
+                                      const v1::CheckHeldRequest* request,
+                                      v1::CheckHeldResponse* response) {
+  const std::string caller = PeerIdentity(*context);
+  if (caller.empty()) return Unauthenticated();
+  if (std::optional<grpc::Status> refused =
+          RefuseMalformed("a held check", "held_check_refused", "CheckHeld", caller, *request)) {
+    return *refused;
+  }
+  absl::StatusOr<v1::CheckHeldResponse> answer = FindNotHeld(caller, *request);
+  if (!answer.ok()) {
+    CountRefusal("CheckHeld", answer.status());
+    spdlog::warn("refused a held check of {} under {} from {}: {}", LogSafe(request->dataset()),
+                 LogSafe(request->covenant_id()), LogSafe(caller), LogSafe(answer.status()));
+    (void)Audit("held_check_refused", caller, request->covenant_id(),
+                {{"dataset", request->dataset()},
+                 {"batches", request->batch_ids_size()},
+                 {"reason", std::string(answer.status().message())},
+                 {"rule", RefusalRule(answer.status())}});
+    return ToGrpcStatus(answer.status());
+  }
+  const MetricLabels labels = {{"covenant", request->covenant_id()},
+                               {"dataset", request->dataset()}};
+  metrics_
+      ->GetCounter("koppel_linker_held_checks_total",
+                   "Agents' checks of which delivered batches the linker still holds", labels)
+      .Increment();
+  metrics_
+      ->GetCounter("koppel_linker_batches_not_held_total",
+                   "Batches an agent held receipts for that the linker did not hold", labels)
+      .Increment(static_cast<uint64_t>(answer->not_held_size()));
+  if (answer->not_held_size() > 0) {
+    if (absl::Status s = Audit("held_check", caller, request->covenant_id(),
+                               {{"dataset", request->dataset()},
+                                {"batches", request->batch_ids_size()},
+                                {"not_held", answer->not_held_size()}});
+        !s.ok()) {
+      return ToGrpcStatus(s);
+    }
+    spdlog::warn(
+        "{} of {} batches of {} that {} holds receipts for are not held here (restored from a "
+        "backup?); its agent delivers them again",
+        answer->not_held_size(), request->batch_ids_size(), LogSafe(request->dataset()),
+        LogSafe(caller));
+  }
   *response = std::move(*answer);
   return grpc::Status::OK;
 }

@@ -1,6 +1,7 @@
 // The gRPC face of the linker: authenticates the caller by its client certificate, finds the
 // covenant the request is made under (held for the request, in force now), hands the request to
-// that covenant's ingester, query runner or flag responder, and writes every delivery, query,
+// that covenant's ingester, query runner or flag responder (or tells an agent which of its
+// delivered batches the store no longer holds), and writes every delivery, query,
 // release and covenant end to the audit log. Every request is checked against the identifier
 // rules before any of it is logged, and what is logged of a client's strings is escaped. It
 // counts deliveries, refusals and latencies into a metrics registry (docs/operations.md).
@@ -36,11 +37,19 @@ class LinkerService final : public v1::LinkerService::Service {
                         v1::AskFlagsResponse* response) override;
   grpc::Status EndCovenant(grpc::ServerContext* context, const v1::EndCovenantRequest* request,
                            v1::EndCovenantResponse* response) override;
+  grpc::Status CheckHeld(grpc::ServerContext* context, const v1::CheckHeldRequest* request,
+                         v1::CheckHeldResponse* response) override;
+
+  // The most batch ids one CheckHeld call may ask about; the agent asks in pages.
+  static constexpr int kMaxCheckHeldBatches = 10000;
 
   uint64_t batches_stored() const { return batches_stored_.load(); }
 
  private:
   absl::StatusOr<v1::Receipt> Ingest(const std::string& sender, const v1::SealedBatch& batch);
+  // The asked batch ids the store holds no batch of for `caller` and the request's dataset.
+  absl::StatusOr<v1::CheckHeldResponse> FindNotHeld(const std::string& caller,
+                                                    const v1::CheckHeldRequest& request);
   // Appends to the audit log; a failure is logged and turned into the returned status, so no
   // answer leaves the linker without its audit entry.
   absl::Status Audit(std::string_view event, std::string_view actor, std::string_view covenant,

@@ -11,12 +11,14 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "core/atomic_file.h"
 #include "core/file.h"
 #include "core/identifier_rules.h"
 #include "core/log_safe.h"
 #include "core/status_macros.h"
+#include "linker/release_history.h"
 
 namespace koppel::linker {
 namespace {
@@ -195,14 +197,90 @@ absl::Status LinkerStore::OpenCovenant(const std::string& covenant, const Secret
   CovenantStore::Options options;
   options.min_free_bytes = options_.min_free_bytes;
   options.base_env = options_.env;
+  options.epoch_settle = options_.epoch_settle;
   options.read_only = read_only_;
   options.create = fresh && !read_only_;
   options.held_file = dir / "held";
   ASSIGN_OR_RETURN(std::unique_ptr<CovenantStore> store,
                    CovenantStore::Open(covenant, dir / "db", data_key, options));
+  std::optional<AppliedRestore> applied;
+  if (!read_only_) {
+    ASSIGN_OR_RETURN(applied, ApplyRestoreNote(covenant, store.get(), data_key));
+  }
   absl::MutexLock lock(&mutex_);
+  if (applied.has_value()) applied_restores_[covenant] = std::move(*applied);
   covenants_.emplace(covenant, std::move(store));
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<LinkerStore::AppliedRestore>> LinkerStore::ApplyRestoreNote(
+    const std::string& covenant, CovenantStore* store, const Secret& data_key) {
+  const std::filesystem::path note = CovenantDir(covenant) / kRestoreNoteFile;
+  std::error_code ec;
+  if (!std::filesystem::exists(note, ec)) return std::nullopt;
+  const nlohmann::json json = nlohmann::json::parse(ReadSmallFile(note), nullptr, false);
+  const auto malformed = [&note] {
+    return absl::DataLossError(fmt::format(
+        "{} is not the note a restore writes; restore the covenant again", note.string()));
+  };
+  if (!json.is_object() || !json.contains("releases_at_least") ||
+      !json["releases_at_least"].is_number_unsigned()) {
+    return malformed();
+  }
+  AppliedRestore applied;
+  applied.backup_time = json.value("backup_time", std::string());
+  std::vector<SealedRelease> entries;
+  if (json.contains("history")) {
+    if (!json["history"].is_array()) return malformed();
+    for (const nlohmann::json& entry : json["history"]) {
+      SealedRelease& sealed = entries.emplace_back();
+      if (!entry.is_object() || !entry.contains("sequence") ||
+          !entry["sequence"].is_number_unsigned() || !entry.contains("entry") ||
+          !entry["entry"].is_string() ||
+          !absl::Base64Unescape(entry["entry"].get<std::string>(), &sealed.sealed)) {
+        return malformed();
+      }
+      sealed.sequence = entry["sequence"].get<uint64_t>();
+    }
+  }
+  if (!entries.empty()) {
+    ASSIGN_OR_RETURN(linker::ReleaseHistory history,
+                     linker::ReleaseHistory::Open(this, covenant, data_key));
+    for (const SealedRelease& entry : entries) {
+      if (absl::Status s = history.Check(entry); !s.ok()) {
+        return absl::DataLossError(fmt::format(
+            "{}: {}; the linker puts back no history entry it cannot check. Restore the "
+            "covenant again with the audit log its linker wrote",
+            note.string(), std::string(s.message())));
+      }
+    }
+    for (const SealedRelease& entry : entries) {
+      ASSIGN_OR_RETURN(bool written, store->RestoreHistoryEntry(entry.sequence, entry.sealed));
+      if (written) ++applied.history_reapplied;
+    }
+  }
+  const auto at_least = static_cast<int64_t>(json["releases_at_least"].get<uint64_t>());
+  ASSIGN_OR_RETURN(applied.releases_raised, store->RaiseReleasesSpent(at_least));
+  if (applied.history_reapplied > 0 || applied.releases_raised > 0) {
+    spdlog::warn(
+        "store: covenant {} was restored from a backup of {}; {} release history entries made "
+        "after the backup were put back from the audit log, and {} release(s) whose entries "
+        "the audit log does not hold stay spent",
+        covenant, applied.backup_time, applied.history_reapplied, applied.releases_raised);
+  }
+  if (absl::Status s = FileSystem::Default()->RemoveFile(note); !s.ok()) return s;
+  RETURN_IF_ERROR(SyncDirectory(CovenantDir(covenant), "removing the restore note"));
+  return applied;
+}
+
+std::optional<LinkerStore::AppliedRestore> LinkerStore::TakeAppliedRestore(
+    const std::string& covenant) {
+  absl::MutexLock lock(&mutex_);
+  auto it = applied_restores_.find(covenant);
+  if (it == applied_restores_.end()) return std::nullopt;
+  AppliedRestore applied = std::move(it->second);
+  applied_restores_.erase(it);
+  return applied;
 }
 
 bool LinkerStore::IsOpen(const std::string& covenant) const {
@@ -289,6 +367,17 @@ absl::StatusOr<std::vector<v1::BatchHeader>> LinkerStore::RunSchemas(
   return store->RunSchemas(dataset);
 }
 
+absl::StatusOr<HeldEpochs> LinkerStore::Epochs(const std::string& covenant) const {
+  ASSIGN_OR_RETURN(std::shared_ptr<CovenantStore> store, Find(covenant, "reading the key epochs"));
+  return store->Epochs();
+}
+
+absl::StatusOr<RetiredCounts> LinkerStore::RetireEpochsThrough(const std::string& covenant,
+                                                               uint32_t epoch) {
+  ASSIGN_OR_RETURN(std::shared_ptr<CovenantStore> store, Find(covenant, "retiring key epochs"));
+  return store->RetireEpochsThrough(epoch);
+}
+
 absl::StatusOr<std::vector<bool>> LinkerStore::HasTokens(
     const std::string& covenant, const std::string& dataset,
     const std::vector<std::string>& tokens) const {
@@ -351,6 +440,12 @@ absl::StatusOr<LinkerStore::Deleted> LinkerStore::DeleteCovenant(const std::stri
     deleting_covenants_.erase(covenant);
   }
   return held;
+}
+
+absl::StatusOr<HighWaterMark> LinkerStore::Checkpoint(const std::string& covenant,
+                                                      const std::filesystem::path& to) const {
+  ASSIGN_OR_RETURN(std::shared_ptr<CovenantStore> store, Find(covenant, "taking a checkpoint"));
+  return store->Checkpoint(to);
 }
 
 absl::StatusOr<LinkerStore::Shape> LinkerStore::Settle(const std::string& covenant) {

@@ -7,6 +7,9 @@
 //   covenants/<id>/held          its high-water mark: the record, batch and release counts
 //                                and the instance's sequence number, plaintext (no names or
 //                                tokens), MAC'd under a key derived from the data key
+//   covenants/<id>/restored.json after a restore, until the covenant opens (kRestoreNoteFile)
+//   admin.sock                   the administration socket of a running linker (backups)
+//   LOCK                         locked by a running linker for its whole life (linker/backup.h)
 //
 // An instance rather than a column family per covenant: column families of one database share
 // its write-ahead log and MANIFEST (a dropped family's entries stay in the shared log files
@@ -40,6 +43,17 @@ class LinkerStore {
  public:
   // What STORE_FORMAT holds.
   static constexpr std::string_view kFormat = "koppel-store 2";
+  // Left in a covenant's directory by `koppel-linker restore` (linker/backup.h): the release
+  // count the audit log shows the covenant had reached and the release history entries made
+  // after the backup (sealed, from the audit log), applied when the covenant next opens.
+  static constexpr std::string_view kRestoreNoteFile = "restored.json";
+
+  // What applying a restore note did, for the `store_restored` audit entry.
+  struct AppliedRestore {
+    std::string backup_time;
+    int64_t releases_raised = 0;    // added to the release count
+    int64_t history_reapplied = 0;  // entries put back into the history
+  };
 
   struct StoreOptions {
     // Writes are refused (RESOURCE_EXHAUSTED, "out of disk space") while less is free, before
@@ -47,6 +61,8 @@ class LinkerStore {
     uint64_t min_free_bytes = 256 << 20;
     // Under every covenant's encryption, for tests that inject faults; nullptr: the default.
     rocksdb::Env* env = nullptr;
+    // CovenantStore::Options::epoch_settle.
+    absl::Duration epoch_settle = absl::ZeroDuration();
   };
   // Opens (creating it, mode 700) the store in `dir`; covenants are opened one by one with
   // OpenCovenant. FAILED_PRECONDITION, saying what to do, for a directory that holds a store
@@ -74,6 +90,10 @@ class LinkerStore {
   absl::Status OpenCovenant(const std::string& covenant, const Secret& data_key)
       ABSL_LOCKS_EXCLUDED(opening_, mutex_);
   bool IsOpen(const std::string& covenant) const ABSL_LOCKS_EXCLUDED(mutex_);
+  // What OpenCovenant applied of a covenant's restore note (once; nullopt after, or when it
+  // had none).
+  std::optional<AppliedRestore> TakeAppliedRestore(const std::string& covenant)
+      ABSL_LOCKS_EXCLUDED(mutex_);
 
   // The receipt of a batch already held, if any.
   absl::StatusOr<std::optional<v1::Receipt>> FindReceipt(const std::string& covenant,
@@ -116,6 +136,11 @@ class LinkerStore {
                                               const std::vector<std::string>& tokens) const;
 
   using Deleted = HeldCounts;
+  // The key epochs a covenant's store holds (CovenantStore::Epochs).
+  absl::StatusOr<HeldEpochs> Epochs(const std::string& covenant) const;
+  // Retires a covenant's epochs up to `epoch` (CovenantStore::RetireEpochsThrough).
+  absl::StatusOr<RetiredCounts> RetireEpochsThrough(const std::string& covenant, uint32_t epoch);
+
   // What the store holds of a covenant: from its open store, else from the counts kept beside
   // it (which may lag by the batch in flight at a crash); zero when it holds nothing.
   absl::StatusOr<HeldCounts> Held(const std::string& covenant) const;
@@ -143,6 +168,10 @@ class LinkerStore {
   // write, so that a release is either recorded and counted or neither.
   absl::Status RecordRelease(const std::string& covenant, const std::string& sealed_entry);
 
+  // CovenantStore::Checkpoint of an open covenant's store.
+  absl::StatusOr<HighWaterMark> Checkpoint(const std::string& covenant,
+                                           const std::filesystem::path& to) const;
+
   // Calls `visit` for every stored record of a covenant's dataset in key order.
   absl::Status Scan(
       const std::string& covenant, const std::string& dataset,
@@ -153,6 +182,13 @@ class LinkerStore {
       : dir_(std::move(dir)), options_(options), read_only_(read_only) {}
   // The directory of a covenant's store and its counts file.
   std::filesystem::path CovenantDir(const std::string& covenant) const;
+  // Puts back a restored covenant's release history entries and raises its release count as
+  // its restore note says, then removes it. Idempotent: an entry the history holds is skipped,
+  // so a crash while applying is repaired by the next open. DATA_LOSS, applying nothing more,
+  // for an entry that does not open under the covenant's history key.
+  absl::StatusOr<std::optional<AppliedRestore>> ApplyRestoreNote(const std::string& covenant,
+                                                                 CovenantStore* store,
+                                                                 const Secret& data_key);
   // The open store of `covenant`; FAILED_PRECONDITION when it is not open.
   absl::StatusOr<std::shared_ptr<CovenantStore>> Find(const std::string& covenant,
                                                       std::string_view what) const
@@ -165,6 +201,7 @@ class LinkerStore {
   std::map<std::string, std::shared_ptr<CovenantStore>> covenants_ ABSL_GUARDED_BY(mutex_);
   // Deletion began, not done.
   std::set<std::string> deleting_covenants_ ABSL_GUARDED_BY(mutex_);
+  std::map<std::string, AppliedRestore> applied_restores_ ABSL_GUARDED_BY(mutex_);
   absl::Mutex opening_;   // one open at a time
   absl::Mutex deleting_;  // one deletion at a time
 };

@@ -3,18 +3,22 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 
+#include "absl/strings/str_cat.h"
 #include "core/hmac.h"
 #include "core/proto_time.h"
 #include "core/refusal.h"
 #include "core/status_macros.h"
 #include "linker/analysis/analysis_engine.h"
+#include "linker/analysis/analysis_planner.h"
 #include "linker/analysis/engine_limits.h"
 #include "linker/analysis/prices.h"
 #include "linker/analysis/release.h"
 #include "linker/delivery_check.h"
+#include "linker/key_epochs.h"
 #include "linker/release_history.h"
 #include "linker/store_record_source.h"
 
@@ -106,6 +110,22 @@ void MarkPublished(const google::protobuf::RepeatedField<bool>& published,
   for (int i = 0; i < published.size(); ++i) {
     if (published.Get(i)) (*states)[static_cast<size_t>(i)] = analysis::CellState::kPublished;
   }
+}
+
+// The key epoch an earlier release read; 0 when it read no batch. Releases from before epochs
+// were recorded say so by the header of a batch they read; 0 (not known) when that header is
+// gone too.
+absl::StatusOr<uint32_t> EpochRead(const v1::ReleaseRecord& record, const LinkerStore& store,
+                                   const std::string& covenant) {
+  if (record.key_epoch() != 0) return record.key_epoch();
+  for (const v1::DataVersion& version : record.data_version()) {
+    if (version.batch_ids().empty()) continue;
+    absl::StatusOr<v1::BatchHeader> header = store.FindBatchHeader(covenant, version.batch_ids(0));
+    if (absl::IsNotFound(header.status())) return 0;
+    if (!header.ok()) return header.status();
+    return header->key_epoch();
+  }
+  return 0;
 }
 
 }  // namespace
@@ -207,7 +227,8 @@ absl::StatusOr<std::unique_ptr<analysis::PerturbationTable>> LoadPerturbationTab
 }
 
 absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
-                                             const v1::QueryRequest& request) {
+                                             const v1::QueryRequest& request,
+                                             SealedRelease* recorded) {
   RETURN_IF_ERROR(covenant_->analysis.MayQuery(*covenant_, caller));
   const std::string source = request.spec_name().empty() ? "spec" : request.spec_name();
   ASSIGN_OR_RETURN(analysis::AnalysisSpec spec,
@@ -273,6 +294,20 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
   ASSIGN_OR_RETURN(ReleaseHistory history, ReleaseHistory::Open(store_, covenant_->id, *data_key_));
   ASSIGN_OR_RETURN(std::vector<v1::ReleaseRecord> records, history.Load());
 
+  // One key epoch for every dataset the spec reads: tokens of two epochs never join.
+  ASSIGN_OR_RETURN(HeldEpochs held, store_->Epochs(covenant_->id));
+  const KeyEpochs epochs(covenant_->id, std::move(held));
+  std::vector<std::string> datasets;
+  {
+    ASSIGN_OR_RETURN(analysis::AnalysisPlan plan, analysis::PlanAnalysis(spec, prices));
+    for (const analysis::DatasetPlan& dataset : plan.datasets) datasets.push_back(dataset.name);
+  }
+  uint32_t floor = 0;  // the newest epoch an earlier release read
+  for (const v1::ReleaseRecord& old : records) floor = std::max(floor, old.key_epoch());
+  ASSIGN_OR_RETURN(const uint32_t epoch, epochs.ForRelease(datasets, floor));
+  const absl::flat_hash_set<std::string> epoch_batches = epochs.BatchesOf(epoch);
+  options.only_batches = &epoch_batches;
+
   analysis::ReleaseContext context;
   context.covenant_id = covenant_->id;
   context.analysis = spec.name;
@@ -287,10 +322,22 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
   // cell counts as published (its noise is not relied on), so that many cells differing by the
   // same few households cannot be averaged, within one release or across several.
   std::map<std::string, Recomputed> earlier;
+  // An earlier release that read another key epoch (one retired since, or an older one still
+  // held) is recomputed on the epoch this release reads: the same households carry other
+  // tokens in each epoch, so only recomputed there do they stand behind the same cells, and a
+  // difference across a rotation is protected like any other. Where the deliveries changed
+  // meanwhile the values differ from what was published; the release then says so. One whose
+  // cells no longer line up is left out, and said so.
+  int64_t other_epoch_changed = 0;
+  int64_t other_epoch_unchecked = 0;
   for (const v1::ReleaseRecord& old : records) {
-    const std::string key = VersionKey(old);
+    ASSIGN_OR_RETURN(const uint32_t read_epoch, EpochRead(old, *store_, covenant_->id));
+    const bool other_epoch = read_epoch != 0 && read_epoch != epoch;
+    const std::string key = other_epoch ? absl::StrCat("epoch ", epoch, "/", old.spec_sha256(), "/",
+                                                       old.prices_sha256())
+                                        : VersionKey(old);
     Recomputed& entry = earlier[key];
-    if (entry.result == nullptr) {
+    if (entry.result == nullptr && !other_epoch) {  // the epoch's deliveries may grow meanwhile
       auto cached = recomputed_.find(key);
       if (cached != recomputed_.end()) entry.result = cached->second;
     }
@@ -302,7 +349,7 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
       const absl::flat_hash_set<std::string> batches = BatchesOf(old.data_version());
       analysis::EngineOptions old_options = options;
       old_options.report_progress = false;
-      old_options.only_batches = &batches;
+      old_options.only_batches = other_epoch ? &epoch_batches : &batches;
       old_options.keep_units = true;
       // As it was released, even if made before the spec was checked against the deliveries:
       // the user asked for this query, not that one.
@@ -310,11 +357,27 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
       old_options.max_contribution_eur = old.has_max_contribution_eur()
                                              ? std::optional<double>(old.max_contribution_eur())
                                              : std::nullopt;
-      ASSIGN_OR_RETURN(analysis::AnalysisResult recomputed,
-                       engine.Run(old_spec, old_prices, old_options));
-      RETURN_IF_ERROR(CheckValues(*covenant_, old, recomputed));
+      absl::StatusOr<analysis::AnalysisResult> rerun =
+          engine.Run(old_spec, old_prices, old_options);
+      if (!rerun.ok() && other_epoch) {
+        ++other_epoch_unchecked;
+        earlier.erase(key);
+        continue;
+      }
+      if (!rerun.ok()) return rerun.status();
+      analysis::AnalysisResult recomputed = std::move(*rerun);
+      if (!other_epoch) RETURN_IF_ERROR(CheckValues(*covenant_, old, recomputed));
       entry.result = std::make_shared<const analysis::AnalysisResult>(std::move(recomputed));
-      recomputed_[key] = entry.result;
+      if (!other_epoch) recomputed_[key] = entry.result;
+    }
+    if (other_epoch) {
+      if (entry.result->count_cells.size() != static_cast<size_t>(old.count_published_size()) ||
+          entry.result->sum_cells.size() != static_cast<size_t>(old.sum_published_size())) {
+        ++other_epoch_unchecked;
+        if (entry.count_states.empty()) earlier.erase(key);
+        continue;
+      }
+      if (!CheckValues(*covenant_, old, *entry.result).ok()) ++other_epoch_changed;
     }
     std::vector<analysis::CellState> counts;
     std::vector<analysis::CellState> sums;
@@ -368,10 +431,36 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
   if (static_cast<int64_t>(records.size()) < spent) {
     meta->add_warnings(fmt::format(
         "{} earlier release(s) of this covenant were made before the linker kept a release "
-        "history; this release could not be checked against them (docs/disclosure.md)",
+        "history, or after the backup its store was restored from; this release could not be "
+        "checked against them (docs/disclosure.md)",
         spent - static_cast<int64_t>(records.size())));
   }
+  if (other_epoch_changed > 0) {
+    meta->add_warnings(fmt::format(
+        "{} earlier release(s) of this covenant read another key epoch; they were recomputed on "
+        "key epoch {}, whose deliveries differ from theirs, so this release "
+        "was checked against what they would publish now (docs/disclosure.md, \"Key "
+        "rotation\")",
+        other_epoch_changed, epoch));
+  }
+  if (other_epoch_unchecked > 0) {
+    meta->add_warnings(fmt::format(
+        "{} earlier release(s) of this covenant read another key epoch and do not line up with "
+        "key epoch {}'s deliveries; this release could not be checked "
+        "against them (docs/disclosure.md, \"Key rotation\")",
+        other_epoch_unchecked, epoch));
+  }
+  meta->set_key_epoch(epoch);
+  if (epoch < epochs.newest()) {
+    for (const std::string& dataset : epochs.ToRedeliver(datasets)) {
+      meta->add_warnings(fmt::format(
+          "dataset '{}' is still to be delivered again under key epoch {}, the covenant's "
+          "newest; this release reads every dataset in key epoch {}",
+          dataset, epochs.newest(), epoch));
+    }
+  }
   v1::ReleaseRecord record;
+  record.set_key_epoch(epoch);
   for (size_t i = 0; i < result.count_cells.size(); ++i) {
     record.add_count_published(protection.counts.state[i] == analysis::CellState::kPublished);
   }
@@ -405,8 +494,37 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
   if (policy.max_contribution_eur) record.set_max_contribution_eur(*policy.max_contribution_eur);
   *record.mutable_release() = release;
   // The budget is spent, and the release recorded, once it exists and before it leaves.
-  RETURN_IF_ERROR(history.Append(std::move(record)));
+  ASSIGN_OR_RETURN(SealedRelease stored, history.Append(std::move(record)));
+  if (recorded != nullptr) *recorded = std::move(stored);
   return release;
+}
+
+absl::StatusOr<std::optional<QueryRunner::EpochRetirement>> QueryRunner::RetireCompleteEpochs(
+    bool wait) {
+  if (wait) {
+    absl::MutexLock lock(&one_at_a_time_);
+    return RetireLocked();
+  }
+  if (!one_at_a_time_.TryLock()) return std::nullopt;
+  absl::StatusOr<std::optional<EpochRetirement>> retired = RetireLocked();
+  one_at_a_time_.Unlock();
+  return retired;
+}
+
+absl::StatusOr<std::optional<QueryRunner::EpochRetirement>> QueryRunner::RetireLocked() {
+  ASSIGN_OR_RETURN(HeldEpochs held, store_->Epochs(covenant_->id));
+  const KeyEpochs epochs(covenant_->id, std::move(held));
+  uint32_t through = epochs.RetirableThrough();
+  if (through == 0 && epochs.held().retirement_unfinished) through = epochs.held().retired_through;
+  if (through == 0) return std::nullopt;
+  EpochRetirement retirement;
+  retirement.through = through;
+  ASSIGN_OR_RETURN(retirement.deleted, store_->RetireEpochsThrough(covenant_->id, through));
+  spdlog::info(
+      "covenant {}: retired key epochs up to {} (every dataset is delivered under a newer one): "
+      "deleted {} records of {} batches",
+      covenant_->id, through, retirement.deleted.records, retirement.deleted.batches);
+  return retirement;
 }
 
 }  // namespace koppel::linker

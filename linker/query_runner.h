@@ -18,6 +18,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -30,6 +31,7 @@
 #include "linker/analysis/cell_key.h"
 #include "linker/analysis/implied_sets.h"
 #include "linker/linker_store.h"
+#include "linker/release_history.h"
 #include "policies/covenant.h"
 
 namespace koppel::linker {
@@ -57,7 +59,22 @@ class QueryRunner {
         store_(store),
         perturbation_(std::move(perturbation)) {}
 
-  absl::StatusOr<v1::Release> Run(const std::string& caller, const v1::QueryRequest& request)
+  // Reads every dataset in one key epoch (key_epochs.h) and names in the release's warnings the
+  // datasets still to be delivered again under a newer one. `recorded`, when given, receives the
+  // release's entry of the history as stored (for the `release` audit entry).
+  absl::StatusOr<v1::Release> Run(const std::string& caller, const v1::QueryRequest& request,
+                                  SealedRelease* recorded = nullptr)
+      ABSL_LOCKS_EXCLUDED(one_at_a_time_);
+
+  // Retires the key epochs older than the newest one every dataset holds records of
+  // (KeyEpochs::RetirableThrough), or finishes a retirement a crash cut short, between
+  // analyses: waits for a running one when `wait`, else returns nullopt while one runs.
+  // nullopt when there is nothing to retire.
+  struct EpochRetirement {
+    uint32_t through = 0;
+    RetiredCounts deleted;
+  };
+  absl::StatusOr<std::optional<EpochRetirement>> RetireCompleteEpochs(bool wait)
       ABSL_LOCKS_EXCLUDED(one_at_a_time_);
 
   // Limits of the search for implied groups (tests and benchmarks lower or raise them).
@@ -69,7 +86,10 @@ class QueryRunner {
   LinkerStore* store_;
   std::unique_ptr<analysis::PerturbationTable> perturbation_;
   analysis::ImpliedSetLimits limits_;
-  absl::Mutex one_at_a_time_;
+  absl::StatusOr<std::optional<EpochRetirement>> RetireLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(one_at_a_time_);
+
+  absl::Mutex one_at_a_time_;  // also keeps retirements between analyses
   // Earlier releases recomputed on their data version (immutable: a version is a set of
   // batches), checked against the history once per linker run, by release version key.
   std::map<std::string, std::shared_ptr<const analysis::AnalysisResult>> recomputed_

@@ -8,7 +8,10 @@
 #ifndef KOPPEL_LINKER_ANALYSIS_RELEASE_HISTORY_H_
 #define KOPPEL_LINKER_ANALYSIS_RELEASE_HISTORY_H_
 
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -20,6 +23,14 @@
 
 namespace koppel::linker {
 
+// One entry of the history as stored: its number (the release count before it) and its sealed
+// bytes. The `release` audit entry carries it (docs/audit.md), so that a restore to an earlier
+// point puts back the entries made after its backup (LinkerStore::ApplyRestoreNote).
+struct SealedRelease {
+  uint64_t sequence = 0;
+  std::string sealed;
+};
+
 class ReleaseHistory {
  public:
   // `store` must outlive the history.
@@ -30,17 +41,32 @@ class ReleaseHistory {
   absl::StatusOr<std::vector<v1::ReleaseRecord>> Load() const;
 
   // Numbers `record`, seals it and appends it while spending one release of the budget, in
-  // one durable write.
-  absl::Status Append(v1::ReleaseRecord record);
+  // one durable write. Returns the entry as stored.
+  absl::StatusOr<SealedRelease> Append(v1::ReleaseRecord record);
+
+  // Whether `entry` is an entry of this history: it opens under the key and holds a record
+  // numbered entry.sequence. DATA_LOSS saying which when it is not.
+  absl::Status Check(const SealedRelease& entry) const;
 
  private:
   ReleaseHistory(LinkerStore* store, std::string covenant, Secret key)
       : store_(store), covenant_(std::move(covenant)), key_(std::move(key)) {}
+  // The record sealed in `entry`; nullopt when it does not open under the key.
+  std::optional<v1::ReleaseRecord> Open(std::string_view entry) const;
 
   LinkerStore* store_;
   std::string covenant_;
   Secret key_;
 };
+
+// A `release` audit entry carries the release's history entry (docs/audit.md): base64 under
+// "history_entry" with its "history_sequence", or "history_entry_omitted": true when its base64
+// is longer than this, so that the line stays well under the audit log's 1 MiB.
+inline constexpr size_t kMaxAuditedHistoryEntry = 512 << 10;
+void AddHistoryEntry(const SealedRelease& entry, nlohmann::json* details);
+// The history entry a `release` audit entry's details carry; nullopt when they carry none.
+// DATA_LOSS when they carry a malformed one.
+absl::StatusOr<std::optional<SealedRelease>> HistoryEntryOf(const nlohmann::json& details);
 
 // The data version a result read (AnalysisResult::batches_read).
 std::vector<v1::DataVersion> DataVersionOf(const analysis::AnalysisResult& result);

@@ -14,14 +14,16 @@
 namespace koppel::linker {
 
 absl::StatusOr<std::unique_ptr<ServedCovenant>> ServedCovenant::Create(
-    policy::SignedCovenant signed_covenant, LinkerKeys keys, LinkerStore* store) {
+    policy::SignedCovenant signed_covenant, LinkerKeys keys, LinkerStore* store,
+    VaultKeyEpoch vault) {
   std::unique_ptr<ServedCovenant> served(new ServedCovenant());
   served->sha256_ = signed_covenant.sha256;
   ASSIGN_OR_RETURN(std::unique_ptr<analysis::PerturbationTable> perturbation,
                    LoadPerturbationTable(signed_covenant.covenant, signed_covenant.path));
   RETURN_IF_ERROR(store->OpenCovenant(signed_covenant.covenant.id, keys.data_key));
-  ASSIGN_OR_RETURN(served->ingester_, BatchIngester::Create(std::move(signed_covenant.covenant),
-                                                            std::move(keys), store));
+  ASSIGN_OR_RETURN(served->ingester_,
+                   BatchIngester::Create(std::move(signed_covenant.covenant), std::move(keys),
+                                         store, std::move(vault)));
   const BatchIngester& ingester = *served->ingester_;
   served->queries_ = std::make_unique<QueryRunner>(&ingester.covenant(), &ingester.data_key(),
                                                    store, std::move(perturbation));
@@ -112,7 +114,9 @@ absl::Status ServedCovenants::Admit(std::string_view peer, std::string_view meth
             "'{}' is not a party of any covenant this linker serves (rule: parties)", peer)),
         "parties", "", 0);
   }
-  if (method == "/koppel.v1.LinkerService/Deliver" && !data_holder) {
+  if ((method == "/koppel.v1.LinkerService/Deliver" ||
+       method == "/koppel.v1.LinkerService/CheckHeld") &&
+      !data_holder) {
     return WithCovenantRule(
         absl::PermissionDeniedError(fmt::format(
             "'{}' is not a data holder under any covenant this linker serves, so it may not "
@@ -304,6 +308,29 @@ int ServedCovenants::EndExpired(absl::Time now) {
     ++ended;
   }
   return ended;
+}
+
+absl::Status ServedCovenants::RetireKeyEpochs(ServedCovenant& served, bool wait) {
+  ASSIGN_OR_RETURN(std::optional<QueryRunner::EpochRetirement> retired,
+                   served.queries().RetireCompleteEpochs(wait));
+  if (!retired.has_value() || audit_ == nullptr) return absl::OkStatus();
+  return audit_->Append("key_epoch_retired", "linker", served.covenant().id,
+                        {{"through_epoch", retired->through},
+                         {"records", retired->deleted.records},
+                         {"batches", retired->deleted.batches},
+                         {"runs", retired->deleted.runs}});
+}
+
+void ServedCovenants::RetireKeyEpochs() {
+  for (const auto& served : All()) {
+    if (served->ending()) continue;
+    const CovenantHold hold(served);
+    if (hold->ended()) continue;
+    if (absl::Status s = RetireKeyEpochs(*hold, /*wait=*/false); !s.ok()) {
+      spdlog::error("retiring the old key epochs of covenant {} failed: {}", served->covenant().id,
+                    std::string(s.message()));
+    }
+  }
 }
 
 }  // namespace koppel::linker

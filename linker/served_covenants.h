@@ -29,7 +29,8 @@ class ServedCovenant {
  public:
   // Opens the covenant's store with its data key (LinkerStore::OpenCovenant) first.
   static absl::StatusOr<std::unique_ptr<ServedCovenant>> Create(
-      policy::SignedCovenant signed_covenant, LinkerKeys keys, LinkerStore* store);
+      policy::SignedCovenant signed_covenant, LinkerKeys keys, LinkerStore* store,
+      VaultKeyEpoch vault = {});
 
   const policy::Covenant& covenant() const { return ingester_->covenant(); }
   const std::string& sha256() const { return sha256_; }
@@ -97,7 +98,8 @@ class ServedCovenants {
   std::vector<std::shared_ptr<ServedCovenant>> All() const ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Whether `peer` may call `method` (a gRPC path) at all, decided before its request is read:
-  // it must be a party of a served covenant, and a data holder in one to deliver; an end
+  // it must be a party of a served covenant, and a data holder in one to deliver (or check
+  // which of its deliveries are held); an end
   // statement (signed by officers) may come from any certificate of the deployment's CA. The
   // handlers check the rest against the covenant the request names. PERMISSION_DENIED names
   // the rule.
@@ -126,6 +128,13 @@ class ServedCovenants {
 
   // Ends every served covenant whose retention is over at `now`; returns how many.
   int EndExpired(absl::Time now);
+
+  // Retires the key epochs of `served` that every dataset has left behind
+  // (QueryRunner::RetireCompleteEpochs) and writes the audit entry key_epoch_retired (counts
+  // only). Without `wait`, a covenant whose analysis runs is left for the next call.
+  absl::Status RetireKeyEpochs(ServedCovenant& served, bool wait);
+  // The same for every served covenant, without waiting; for the periodic task. Logs failures.
+  void RetireKeyEpochs();
 
   // Retries every deletion that failed before (the ledger says ended, not deleted), logging
   // what still fails; for the periodic retention task. Returns how many finished.

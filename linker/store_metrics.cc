@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "linker/key_epochs.h"
+
 namespace koppel::linker {
 namespace {
 
@@ -45,6 +47,36 @@ void RegisterStoreMetrics(MetricsRegistry& registry, const ServedCovenants* cove
           return samples;
         });
   }
+  // Key rotation (docs/services.md, "Key epochs"): per covenant, from its batch headers.
+  registry.AddCollector(
+      "koppel_linker_key_epoch_newest",
+      "The covenant's newest key epoch: the highest any batch the linker holds carries",
+      MetricType::kGauge, [covenants, store] {
+        std::vector<CollectedSample> samples;
+        for (const std::shared_ptr<ServedCovenant>& served : covenants->All()) {
+          const std::string& id = served->covenant().id;
+          absl::StatusOr<HeldEpochs> held = store->Epochs(id);
+          if (!held.ok()) continue;
+          samples.push_back(
+              {{{"covenant", id}}, static_cast<double>(KeyEpochs(id, *std::move(held)).newest())});
+        }
+        return samples;
+      });
+  registry.AddCollector(
+      "koppel_linker_datasets_to_redeliver",
+      "Datasets the linker holds only under older key epochs than the covenant's newest",
+      MetricType::kGauge, [covenants, store] {
+        std::vector<CollectedSample> samples;
+        for (const std::shared_ptr<ServedCovenant>& served : covenants->All()) {
+          const std::string& id = served->covenant().id;
+          absl::StatusOr<HeldEpochs> held = store->Epochs(id);
+          if (!held.ok()) continue;
+          const KeyEpochs epochs(id, *std::move(held));
+          const size_t lagging = epochs.ToRedeliver(epochs.Datasets()).size();
+          samples.push_back({{{"covenant", id}}, static_cast<double>(lagging)});
+        }
+        return samples;
+      });
 }
 
 }  // namespace koppel::linker

@@ -99,8 +99,8 @@ class CovenantParser {
     RETURN_IF_ERROR(
         r_.ExpectMap(root, "",
                      {"id", "version", "title", "valid_from", "valid_until", "retention",
-                      "key_rotation", "token_mode", "oprf_quota", "privacy_officers", "parties",
-                      "analysis", "purpose_bound_releases"},
+                      "key_rotation", "token_mode", "oprf_quota", "oprf_quota_window_days",
+                      "privacy_officers", "parties", "analysis", "purpose_bound_releases"},
                      {"id", "version", "title", "valid_from", "valid_until", "retention",
                       "key_rotation", "token_mode", "privacy_officers", "parties"}));
     ASSIGN_OR_RETURN(c_.id, Name(root["id"], "id"));
@@ -125,9 +125,25 @@ class CovenantParser {
     }
     {
       const YAML::Node n = root["key_rotation"];
-      RETURN_IF_ERROR(r_.ExpectMap(n, "key_rotation", {"period_days"}, {"period_days"}));
+      RETURN_IF_ERROR(
+          r_.ExpectMap(n, "key_rotation", {"period_days", "grace_days"}, {"period_days"}));
       ASSIGN_OR_RETURN(c_.key_rotation_days,
                        NonNegative(n["period_days"], "key_rotation.period_days"));
+      c_.key_rotation_grace_days = DefaultKeyRotationGraceDays(c_.key_rotation_days);
+      if (n["grace_days"]) {
+        ASSIGN_OR_RETURN(c_.key_rotation_grace_days,
+                         NonNegative(n["grace_days"], "key_rotation.grace_days"));
+        if (c_.key_rotation_days == 0) {
+          return r_.Error(n["grace_days"], "key_rotation.grace_days",
+                          "needs a period_days above 0: without rotation there is no grace");
+        }
+        if (c_.key_rotation_grace_days >= c_.key_rotation_days) {
+          return r_.Error(n["grace_days"], "key_rotation.grace_days",
+                          fmt::format("must be below period_days ({}): holders re-deliver under "
+                                      "one epoch before the next rotation",
+                                      c_.key_rotation_days));
+        }
+      }
     }
     ASSIGN_OR_RETURN(c_.token_mode, r_.Scalar(root["token_mode"], "token_mode"));
     if (c_.token_mode != "hmac" && c_.token_mode != "oprf") {
@@ -140,6 +156,16 @@ class CovenantParser {
       if (quota < 1)
         return r_.Error(root["oprf_quota"], "oprf_quota", "expected a whole number >= 1");
       c_.oprf_quota = static_cast<uint64_t>(quota);
+    }
+    if (root["oprf_quota_window_days"]) {
+      ASSIGN_OR_RETURN(const int64_t window,
+                       r_.Int(root["oprf_quota_window_days"], "oprf_quota_window_days",
+                              "expected a whole number of days >= 1"));
+      if (window < 1 || window > 36'500) {
+        return r_.Error(root["oprf_quota_window_days"], "oprf_quota_window_days",
+                        "expected a whole number of days >= 1");
+      }
+      c_.oprf_quota_window_days = window;
     }
     RETURN_IF_ERROR(ParseOfficers(root["privacy_officers"]));
     RETURN_IF_ERROR(ParseParties(root["parties"]));

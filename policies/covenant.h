@@ -143,9 +143,15 @@ struct Covenant {
   absl::CivilDay valid_from;
   absl::CivilDay valid_until;            // inclusive
   int64_t retention_days_after_end = 0;  // data kept (read-only) after valid_until, then deleted
-  int64_t key_rotation_days = 0;         // 0: no scheduled rotation
-  std::string token_mode = "hmac";       // hmac | oprf
-  uint64_t oprf_quota = 50'000'000;      // OPRF evaluations per agent per vault run
+  int64_t key_rotation_days = 0;         // key_rotation.period_days; 0: no scheduled rotation
+  // key_rotation.grace_days: how long after a rotation holders have to re-deliver under the new
+  // key epoch, while the linker keeps the previous epoch's data. Below the period.
+  int64_t key_rotation_grace_days = 0;
+  std::string token_mode = "hmac";  // hmac | oprf
+  // OPRF evaluations per agent and key epoch within any oprf_quota_window_days (a rolling
+  // window: evaluations older than the window no longer count).
+  uint64_t oprf_quota = 50'000'000;
+  int64_t oprf_quota_window_days = 30;
   std::map<std::string, PrivacyOfficer, std::less<>> privacy_officers;
   std::map<std::string, CovenantParty, std::less<>> parties;
   AnalysisPolicy analysis;
@@ -156,6 +162,8 @@ struct Covenant {
   absl::Time EndsAt() const;
   // When the linker deletes the data and the vault destroys the keys.
   absl::Time RetentionEndsAt() const;
+  absl::Duration KeyRotationPeriod() const { return absl::Hours(24) * key_rotation_days; }
+  absl::Duration KeyRotationGrace() const { return absl::Hours(24) * key_rotation_grace_days; }
 
   // OK when the covenant is in force at `now`; FAILED_PRECONDITION naming valid_from or
   // valid_until otherwise.
@@ -183,6 +191,11 @@ struct Covenant {
   absl::StatusOr<const PurposeBoundRelease*> MayReceiveRelease(
       std::string_view party, std::string_view name, const std::vector<std::string>& flags) const;
 };
+
+// key_rotation.grace_days when a covenant does not say: 30 days, at most half the period.
+inline int64_t DefaultKeyRotationGraceDays(int64_t period_days) {
+  return period_days / 2 < 30 ? period_days / 2 : 30;
+}
 
 struct CovenantParseOptions {
   // Accept keys and digests still written as placeholders (`<agent-brp.key.pub>`,

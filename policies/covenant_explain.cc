@@ -86,16 +86,20 @@ void When(const Covenant& c, std::string* out) {
     *out += "  Key rotation: none scheduled.\n";
   } else {
     *out += fmt::format(
-        "  Key rotation: due every {}; the vault warns when a key is older and its operator "
-        "rotates it (koppel-vault rotate).\n",
-        Plural(c.key_rotation_days, "day", "days"));
+        "  Key rotation: every {} the vault starts a new key epoch on its own (every person "
+        "gets new tokens); data holders then have {} (the grace) to re-deliver their full export "
+        "under the new epoch; the linker keeps the previous epoch's data apart until the new "
+        "epoch is complete.\n",
+        Plural(c.key_rotation_days, "day", "days"),
+        Plural(c.key_rotation_grace_days, "day", "days"));
   }
   if (c.token_mode == "oprf") {
     *out += fmt::format(
         "  Tokens: oblivious (OPRF). Agents blind each identifier before the vault evaluates it, "
         "so no agent holds the token key and the vault never sees an identifier; at most {} "
-        "evaluations per agent per vault run.\n",
-        c.oprf_quota);
+        "evaluations per agent per key epoch within any {} (a vault restart does not renew "
+        "them).\n",
+        c.oprf_quota, Plural(c.oprf_quota_window_days, "day", "days"));
   } else {
     *out +=
         "  Tokens: keyed hashes (HMAC-SHA256). Each agent replaces BSNs and addresses by "

@@ -124,11 +124,16 @@ absl::StatusOr<const Secret*> KeyStore::Load(const std::string& covenant, uint32
   return &keys_.emplace(std::make_pair(covenant, epoch), std::move(*key)).first->second;
 }
 
+uint32_t KeyStore::NewestEpoch(const std::string& covenant) const {
+  uint32_t epoch = 0;
+  while (std::filesystem::exists(KeyPath(covenant, epoch + 1))) ++epoch;
+  return epoch;
+}
+
 absl::StatusOr<uint32_t> KeyStore::CurrentEpoch(const std::string& covenant) {
   if (!IsSafeName(covenant)) return absl::InvalidArgumentError("malformed covenant id");
   absl::MutexLock lock(&mutex_);
-  uint32_t epoch = 0;
-  while (std::filesystem::exists(KeyPath(covenant, epoch + 1))) ++epoch;
+  uint32_t epoch = NewestEpoch(covenant);
   if (epoch == 0) {
     if (absl::Status s = Create(covenant, 1); !s.ok()) return s;
     epoch = 1;
@@ -143,11 +148,17 @@ absl::StatusOr<const Secret*> KeyStore::Key(const std::string& covenant, uint32_
 }
 
 absl::StatusOr<uint32_t> KeyStore::Rotate(const std::string& covenant) {
-  absl::StatusOr<uint32_t> current = CurrentEpoch(covenant);
-  if (!current.ok()) return current;
+  if (!IsSafeName(covenant)) return absl::InvalidArgumentError("malformed covenant id");
+  // One critical section from finding the newest epoch to writing the next: two rotations never
+  // write the same epoch (the second would replace a key already handed out).
   absl::MutexLock lock(&mutex_);
-  if (absl::Status s = Create(covenant, *current + 1); !s.ok()) return s;
-  return *current + 1;
+  uint32_t current = NewestEpoch(covenant);
+  if (current == 0) {
+    if (absl::Status s = Create(covenant, 1); !s.ok()) return s;
+    current = 1;
+  }
+  if (absl::Status s = Create(covenant, current + 1); !s.ok()) return s;
+  return current + 1;
 }
 
 absl::StatusOr<absl::Time> KeyStore::Created(const std::string& covenant, uint32_t epoch) const {

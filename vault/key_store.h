@@ -37,7 +37,9 @@ class KeyStore {
   // The key of an epoch; the returned reference lives as long as the store.
   absl::StatusOr<const Secret*> Key(const std::string& covenant, uint32_t epoch)
       ABSL_LOCKS_EXCLUDED(mutex_);
-  // Starts a new epoch with a fresh key; older epochs stay readable until retention ends.
+  // Starts a new epoch with a fresh key; older epochs stay readable until retention ends. Safe
+  // while serving: a caller of CurrentEpoch sees the old epoch or the new one, and the key of
+  // the epoch it saw.
   absl::StatusOr<uint32_t> Rotate(const std::string& covenant) ABSL_LOCKS_EXCLUDED(mutex_);
 
   // When the key of an epoch was made (its file's modification time).
@@ -57,6 +59,8 @@ class KeyStore {
   KeyStore(std::filesystem::path dir, Secret master, FileSystem& fs)
       : dir_(std::move(dir)), master_(std::move(master)), fs_(fs) {}
   absl::Status Shred(const std::filesystem::path& path);
+  // 0 when the covenant has no key yet.
+  uint32_t NewestEpoch(const std::string& covenant) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   std::filesystem::path KeyPath(const std::string& covenant, uint32_t epoch) const;
   absl::StatusOr<const Secret*> Load(const std::string& covenant, uint32_t epoch)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

@@ -19,12 +19,14 @@
 #include "core/metrics_server.h"
 #include "core/periodic_task.h"
 #include "core/process_hardening.h"
+#include "core/served_certificates.h"
 #include "core/service_metrics.h"
 #include "core/service_runner.h"
 #include "core/tls.h"
 #include "policies/covenant_ledger.h"
 #include "policies/covenant_plan.h"
 #include "vault/key_store.h"
+#include "vault/vault_backup.h"
 #include "vault/vault_service.h"
 
 namespace koppel::vault {
@@ -36,6 +38,8 @@ enum ExitCode : int {
   kExitIo = 3,
   kExitConfig = 4,
   kExitCertificate = 5,
+  kExitBadBackup = 6,
+  kExitRunning = 7,
 };
 
 // What each exit code means; a command's --help lists the ones it can return.
@@ -51,6 +55,10 @@ constexpr ExitCodeMeaning kExitCodes[] = {
     {kExitCertificate,
      "the vault's certificate or the CA's has expired or is not valid yet (the message names the "
      "file and the date)"},
+    {kExitBadBackup,
+     "the backup is damaged, altered or no vault backup (the message names the file); nothing "
+     "was restored"},
+    {kExitRunning, "a vault is running on --dir: stop it first"},
 };
 
 int Fail(int code, const absl::Status& status) {
@@ -94,6 +102,7 @@ struct ServeFlags {
   std::string metrics_listen;  // empty: no metrics endpoint
   std::string log_format{"text"};
   int retention_check_seconds = 60;
+  int rotation_check_seconds = 3600;
   int cert_warn_days = kDefaultCertificateWarnDays;
   bool check_config = false;
 };
@@ -135,8 +144,9 @@ int Serve(const ServeFlags& f) {
       policy::PlanCovenants(files, ledger->get(), absl::Now());
   if (!plan.ok()) return Fail(kExitConfig, plan.status());
   for (const std::string& note : plan->notes) spdlog::info("{}", note);
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = MakeServerCredentials(tls);
-  if (!credentials.ok()) return Fail(kExitIo, credentials.status());
+  absl::StatusOr<std::unique_ptr<ServedCertificates>> certificates =
+      ServedCertificates::Load("vault", tls, f.cert_warn_days);
+  if (!certificates.ok()) return Fail(kExitIo, certificates.status());
 
   VaultService service(store->get(), ledger->get(), audit->get());
   // Keys of covenants that ended but survived a crash mid-destruction go now.
@@ -167,29 +177,23 @@ int Serve(const ServeFlags& f) {
         !s.ok()) {
       return Fail(kExitIo, s);
     }
-    absl::StatusOr<absl::Time> created = (*store)->Created(c.id, *epoch);
-    if (c.key_rotation_days > 0 && created.ok() &&
-        absl::Now() - *created > absl::Hours(24) * c.key_rotation_days) {
-      // Rotating changes every token, so it is the operator's decision, not automatic.
-      spdlog::warn(
-          "covenant {}: key epoch {} is older than the rotation period of {} days; run "
-          "`koppel-vault rotate --covenant-id {}` with the vault stopped",
-          c.id, *epoch, c.key_rotation_days, c.id);
-      if (absl::Status s =
-              (*audit)->Append("key_rotation_due", f.name, c.id,
-                               {{"epoch", *epoch}, {"period_days", c.key_rotation_days}});
-          !s.ok()) {
-        return Fail(kExitIo, s);
-      }
-    }
     spdlog::info("koppel-vault serving covenant {} version {} ({} mode, key epoch {}; {})", c.id,
                  c.version, c.token_mode, *epoch, state);
     service.Serve(std::move(signed_covenant));
   }
+  // The quota holds across restarts: what the audit log records as evaluated within the
+  // covenant's quota window counts again.
+  absl::StatusOr<std::vector<AuditEntry>> audited = ReadAuditLog(dir / "audit.log");
+  if (!audited.ok()) return Fail(kExitIo, audited.status());
+  service.CountAuditedOprfEvaluations(*audited, absl::Now());
+  audited->clear();
+  // Epochs that came due while the vault was stopped rotate before the first request.
+  service.RotateDue(absl::Now());
   std::unique_ptr<MetricsServer> metrics;  // stops before what it reports on goes
   if (!f.metrics_listen.empty()) {
     RegisterServiceMetrics(MetricsRegistry::Default(), "vault",
-                           TlsFiles::FromPkiDir(f.pki, f.name).cert);
+                           [served = certificates->get()] { return served->not_after(); });
+    service.RegisterKeyEpochMetrics(MetricsRegistry::Default());
     absl::StatusOr<std::unique_ptr<MetricsServer>> started =
         MetricsServer::Start(f.metrics_listen, &MetricsRegistry::Default());
     if (!started.ok()) return Fail(kExitIo, started.status());
@@ -201,17 +205,18 @@ int Serve(const ServeFlags& f) {
   {
     PeriodicTask retention(std::chrono::seconds(f.retention_check_seconds),
                            [&service] { service.EndExpired(absl::Now()); });
-    PeriodicTask certificates(std::chrono::hours(24), [&tls, &f] {
-      if (absl::Status s = LogCertificateExpiry(tls, f.cert_warn_days); !s.ok()) {
-        spdlog::error("{}", std::string(s.message()));
-      }
-    });
+    PeriodicTask rotation(std::chrono::seconds(f.rotation_check_seconds),
+                          [&service] { service.RotateDue(absl::Now()); });
+    PeriodicTask expiry(std::chrono::hours(24),
+                        [served = certificates->get()] { served->LogExpiry(); });
     ServiceOptions options;
     options.name = "koppel-vault";
     options.grpc_service = v1::VaultService::service_full_name();
     options.listen = f.listen;
     options.port_file = f.port_file;
-    outcome = ServeUntilStopped(&service, *credentials, options, stop_signals);
+    (*certificates)->HandleReloads(&options);
+    outcome =
+        ServeUntilStopped(&service, (*certificates)->ServerCredentials(), options, stop_signals);
   }
   if (!outcome.ok()) return Fail(kExitIo, outcome);
   spdlog::info("koppel-vault stopped");
@@ -303,6 +308,11 @@ int Main(int argc, char** argv) {
                    "how often to check for covenants whose retention is over")
       ->check(CLI::Range(1, 86400));
   serve
+      ->add_option("--rotation-check-seconds", f.rotation_check_seconds,
+                   "how often to check for covenants whose key epoch is as old as their "
+                   "key_rotation.period_days (also checked at start)")
+      ->check(CLI::Range(1, 86400));
+  serve
       ->add_option("--cert-warn-days", f.cert_warn_days,
                    "warn in the log when the vault's certificate or the CA's expires within "
                    "this many days (checked at start and daily; 0: never)")
@@ -325,6 +335,27 @@ int Main(int argc, char** argv) {
   rotate->add_option("--passphrase-file", passphrase_file, "file holding the passphrase")
       ->excludes(rotate_key);
   rotate->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo, kExitConfig}));
+  std::string backup_to;
+  CLI::App* backup = app.add_subcommand(
+      "backup",
+      "copy the vault's directory (sealed keys, ledger, audit log) into a new or empty directory, "
+      "with a manifest (vault stopped; the master key or passphrase is not copied)");
+  backup->add_option("--dir", dir, "the vault's directory")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  backup->add_option("--to", backup_to, "the backup directory (created, mode 700)")->required();
+  backup->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo, kExitRunning}));
+  std::string restore_from;
+  CLI::App* restore = app.add_subcommand(
+      "restore",
+      "add what the vault's directory lacks from a backup (vault stopped): key files of ended "
+      "covenants stay destroyed, the directory's ledger and audit log are kept");
+  restore->add_option("--from", restore_from, "the backup directory")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  restore->add_option("--dir", dir, "the vault's directory")->required();
+  restore->footer(
+      ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitIo, kExitBadBackup, kExitRunning}));
   serve
       ->add_flag("--check-config", f.check_config,
                  "check the configuration (flags and --config file: certificates, master key or "
@@ -345,6 +376,32 @@ int Main(int argc, char** argv) {
     absl::StatusOr<Secret> key = Secret::Random(32);
     if (!key.ok()) return Fail(kExitIo, key.status());
     if (absl::Status s = WriteKeyFile(keygen_out, *key); !s.ok()) return Fail(kExitIo, s);
+    return kExitOk;
+  }
+  if (backup->parsed()) {
+    absl::StatusOr<size_t> copied = BackupVault(dir, backup_to);
+    if (!copied.ok()) {
+      if (absl::IsUnavailable(copied.status())) return Fail(kExitRunning, copied.status());
+      if (absl::IsFailedPrecondition(copied.status())) return Fail(kExitUsage, copied.status());
+      return Fail(kExitIo, copied.status());
+    }
+    fmt::print(stderr, "koppel-vault: backup of {} files written to {}\n", *copied, backup_to);
+    return kExitOk;
+  }
+  if (restore->parsed()) {
+    absl::StatusOr<VaultRestoreReport> report = RestoreVault(restore_from, dir);
+    if (!report.ok()) {
+      if (absl::IsUnavailable(report.status())) return Fail(kExitRunning, report.status());
+      if (absl::IsDataLoss(report.status()) || absl::IsFailedPrecondition(report.status())) {
+        return Fail(kExitBadBackup, report.status());
+      }
+      return Fail(kExitIo, report.status());
+    }
+    for (const std::string& line : report->skipped) {
+      fmt::print(stderr, "koppel-vault: not restored: {}\n", line);
+    }
+    fmt::print(stderr, "koppel-vault: restored {} file(s), kept {} already there, skipped {}\n",
+               report->restored.size(), report->kept.size(), report->skipped.size());
     return kExitOk;
   }
   if (rotate->parsed()) {

@@ -8,6 +8,7 @@
 #include "core/key_transport.h"
 #include "core/log_safe.h"
 #include "core/oprf.h"
+#include "core/proto_time.h"
 #include "core/refusal.h"
 #include "core/service_metrics.h"
 #include "core/status_macros.h"
@@ -98,6 +99,12 @@ absl::StatusOr<policy::Covenant> VaultService::Find(const std::string& covenant_
   return absl::NotFoundError(fmt::format("this vault does not serve covenant '{}'", covenant_id));
 }
 
+absl::StatusOr<KeyEpochState> VaultService::EpochState(const policy::Covenant& covenant,
+                                                       uint32_t epoch, absl::Time now) const {
+  ASSIGN_OR_RETURN(absl::Time created, keys_->Created(covenant.id, epoch));
+  return KeyEpochStateOf(covenant, epoch, EpochStart(covenant, created), now);
+}
+
 grpc::Status VaultService::GetCovenantKey(grpc::ServerContext* context,
                                           const v1::GetCovenantKeyRequest* request,
                                           v1::GetCovenantKeyResponse* response) {
@@ -116,6 +123,9 @@ grpc::Status VaultService::GetCovenantKey(grpc::ServerContext* context,
   if (!covenant.ok()) return Refuse("get_covenant_key", party, id, covenant.status());
   absl::StatusOr<uint32_t> epoch = keys_->CurrentEpoch(id);
   if (!epoch.ok()) return ToGrpcStatus(epoch.status());
+  absl::StatusOr<KeyEpochState> state = EpochState(*covenant, *epoch, absl::Now());
+  if (!state.ok()) return ToGrpcStatus(state.status());
+  *response->mutable_key_schedule() = ToProto(*state);
   response->set_token_mode(covenant->token_mode == "oprf" ? v1::TOKEN_MODE_OPRF
                                                           : v1::TOKEN_MODE_HMAC);
   response->set_legacy_token_mode(covenant->token_mode);  // agents from before the enum
@@ -176,24 +186,33 @@ grpc::Status VaultService::EvaluateOprf(grpc::ServerContext* context,
     }
     std::copy(e.begin(), e.end(), reinterpret_cast<char*>(blinded[i].data()));
   }
+  // One epoch for the whole answer: its quota, its key and its schedule, even when a rotation
+  // starts the next epoch meanwhile.
+  absl::StatusOr<uint32_t> epoch = keys_->CurrentEpoch(id);
+  if (!epoch.ok()) return refuse(epoch.status());
   uint64_t remaining = 0;
   absl::Status quota;
   {
+    const QuotaKey key{id, party, *epoch};
+    const absl::Duration window = absl::Hours(24 * covenant->oprf_quota_window_days);
+    const absl::Time now = absl::Now();
     absl::MutexLock lock(&quota_mutex_);
-    uint64_t& used = evaluations_[{id, party}];
-    if (used + count > covenant->oprf_quota) {
-      quota = WithCovenantRule(absl::ResourceExhaustedError(fmt::format(
-                                   "'{}' has used {} of its {} OPRF evaluations (rule: oprf_quota)",
-                                   party, used, covenant->oprf_quota)),
-                               "oprf_quota", id, covenant->version);
+    if (std::optional<uint64_t> left =
+            evaluations_.Spend(key, count, covenant->oprf_quota, now, window)) {
+      remaining = *left;
     } else {
-      used += count;
-      remaining = covenant->oprf_quota - used;
+      quota = WithCovenantRule(
+          absl::ResourceExhaustedError(
+              fmt::format("'{}' has used {} of its {} OPRF evaluations in the last {} days (rule: "
+                          "oprf_quota)",
+                          party, evaluations_.Used(key, now, window), covenant->oprf_quota,
+                          covenant->oprf_quota_window_days)),
+          "oprf_quota", id, covenant->version);
     }
   }
   if (!quota.ok()) return refuse(quota);
-  absl::StatusOr<uint32_t> epoch = keys_->CurrentEpoch(id);
-  if (!epoch.ok()) return refuse(epoch.status());
+  absl::StatusOr<KeyEpochState> state = EpochState(*covenant, *epoch, absl::Now());
+  if (!state.ok()) return refuse(state.status());
   absl::StatusOr<const Secret*> key = keys_->Key(id, *epoch);
   if (!key.ok()) return refuse(key.status());
   absl::StatusOr<OprfServerKey> server_key = OprfServerKey::Derive(
@@ -212,6 +231,7 @@ grpc::Status VaultService::EvaluateOprf(grpc::ServerContext* context,
   }
   response->set_key_epoch(*epoch);
   response->set_quota_remaining(remaining);
+  *response->mutable_key_schedule() = ToProto(*state);
   // The party passed MayTokenise: a name from the covenant, as the covenant id is.
   const MetricLabels labels = {{"covenant", id}, {"party", party}};
   metrics_->GetCounter("koppel_vault_oprf_evaluations_total", "Blinded elements evaluated", labels)
@@ -256,11 +276,16 @@ grpc::Status VaultService::GetDataKey(grpc::ServerContext* context,
   if (!key.ok()) return ToGrpcStatus(key.status());
   absl::StatusOr<std::string> sealed = SealKeyTo(request->recipient_public_key(), **key);
   if (!sealed.ok()) return ToGrpcStatus(sealed.status());
+  absl::StatusOr<uint32_t> token_epoch = keys_->CurrentEpoch(id);
+  if (!token_epoch.ok()) return ToGrpcStatus(token_epoch.status());
+  absl::StatusOr<KeyEpochState> state = EpochState(*covenant, *token_epoch, absl::Now());
+  if (!state.ok()) return ToGrpcStatus(state.status());
   if (absl::Status s = Audit("key_issue", party, id, {{"epoch", *epoch}, {"kind", "data"}});
       !s.ok()) {
     return ToGrpcStatus(s);
   }
   response->set_sealed_key(*sealed);
+  *response->mutable_key_schedule() = ToProto(*state);
   return grpc::Status::OK;
 }
 
@@ -301,6 +326,122 @@ int VaultService::EndExpired(absl::Time now) {
     ++ended;
   }
   return ended;
+}
+
+int VaultService::RotateDue(absl::Time now) {
+  // Shared with requests, exclusive against End: a covenant ending waits for its rotation, and
+  // a covenant that ended is no longer in covenants_.
+  absl::ReaderMutexLock hold(&covenants_mutex_);
+  int rotated = 0;
+  for (const auto& [id, covenant] : covenants_) {
+    if (covenant.key_rotation_days == 0) continue;
+    absl::StatusOr<uint32_t> epoch = keys_->CurrentEpoch(id);
+    absl::StatusOr<absl::Time> started =
+        epoch.ok() ? keys_->Created(id, *epoch) : absl::StatusOr<absl::Time>(epoch.status());
+    if (started.ok()) started = EpochStart(covenant, *started);
+    if (!started.ok()) {
+      spdlog::error("covenant {}: cannot read its key epoch: {}", id,
+                    std::string(started.status().message()));
+      continue;
+    }
+    if (!ScheduledRotationDue(covenant, *started, now)) continue;
+    absl::StatusOr<uint32_t> next = keys_->Rotate(id);
+    if (!next.ok()) {
+      spdlog::error("covenant {}: rotating key epoch {} failed: {}", id, *epoch,
+                    std::string(next.status().message()));
+      continue;
+    }
+    ++rotated;
+    const KeyEpochState state = KeyEpochStateOf(covenant, *next, now, now);
+    spdlog::warn(
+        "covenant {}: key epoch {} is {} days old (key_rotation.period_days {}): started key "
+        "epoch {}; holders re-deliver their full export under it within {} days (grace)",
+        id, *epoch, absl::ToInt64Hours(now - *started) / 24, covenant.key_rotation_days, *next,
+        covenant.key_rotation_grace_days);
+    nlohmann::json details = {{"epoch", *next},
+                              {"previous_epoch", *epoch},
+                              {"period_days", covenant.key_rotation_days},
+                              {"grace_days", covenant.key_rotation_grace_days}};
+    if (state.previous_grace_end) {
+      details["grace_end"] = IsoTime(ToProtoTimestamp(*state.previous_grace_end));
+    }
+    // The epoch has started; a request that cannot be audited is refused (Audit), so a vault
+    // whose log fails serves nothing further, and the operator learns why here.
+    if (absl::Status s = Audit("key_rotation", "vault schedule", id, details); !s.ok()) {
+      spdlog::error(
+          "covenant {}: key epoch {} started but its key_rotation audit entry was not "
+          "written: {}",
+          id, *next, std::string(s.message()));
+    }
+  }
+  return rotated;
+}
+
+void VaultService::CountAuditedOprfEvaluations(const std::vector<AuditEntry>& entries,
+                                               absl::Time now) {
+  absl::MutexLock lock(&quota_mutex_);
+  for (const AuditEntry& e : entries) {
+    if (e.event != "oprf_evaluation" || !e.details.is_object()) continue;
+    const nlohmann::json& epoch = e.details["epoch"];
+    const nlohmann::json& count = e.details["count"];
+    if (!epoch.is_number_unsigned() || !count.is_number_unsigned()) continue;
+    // An entry whose time cannot be read counts as spent now: a restart never over-grants.
+    absl::Time when;
+    std::string error;
+    if (!absl::ParseTime("%Y-%m-%dT%H:%M:%SZ", e.time, absl::UTCTimeZone(), &when, &error) ||
+        when > now) {
+      when = now;
+    }
+    evaluations_.Record({e.covenant, e.actor, epoch.get<uint32_t>()}, when, count.get<uint64_t>());
+  }
+}
+
+void VaultService::RegisterKeyEpochMetrics(MetricsRegistry& registry) {
+  // One scrape reads every covenant's state once; the three families share it.
+  auto collect = [this](auto value) {
+    return [this, value] {
+      std::vector<CollectedSample> samples;
+      const absl::Time now = absl::Now();
+      absl::ReaderMutexLock hold(&covenants_mutex_);
+      for (const auto& [id, covenant] : covenants_) {
+        absl::StatusOr<uint32_t> epoch = keys_->CurrentEpoch(id);
+        if (!epoch.ok()) continue;
+        absl::StatusOr<KeyEpochState> state = EpochState(covenant, *epoch, now);
+        if (!state.ok()) continue;
+        if (std::optional<double> v = value(*state, now)) {
+          samples.push_back({{{"covenant", id}}, *v});
+        }
+      }
+      return samples;
+    };
+  };
+  registry.AddCollector("koppel_vault_key_epoch", "The covenant's current token key epoch",
+                        MetricType::kGauge,
+                        collect([](const KeyEpochState& s, absl::Time) -> std::optional<double> {
+                          return static_cast<double>(s.epoch);
+                        }));
+  registry.AddCollector(
+      "koppel_vault_key_epoch_age_seconds", "Seconds since the current key epoch started",
+      MetricType::kGauge,
+      collect([](const KeyEpochState& s, absl::Time now) -> std::optional<double> {
+        return absl::ToDoubleSeconds(now - s.epoch_start);
+      }));
+  registry.AddCollector(
+      "koppel_vault_key_rotation_in_seconds",
+      "Seconds until the scheduled rotation (absent: none scheduled before the covenant ends)",
+      MetricType::kGauge,
+      collect([](const KeyEpochState& s, absl::Time now) -> std::optional<double> {
+        if (!s.next_rotation) return std::nullopt;
+        return absl::ToDoubleSeconds(*s.next_rotation - now);
+      }));
+  registry.AddCollector(
+      "koppel_vault_key_grace_remaining_seconds",
+      "Seconds left for holders to re-deliver under the current epoch (absent: no grace running)",
+      MetricType::kGauge,
+      collect([](const KeyEpochState& s, absl::Time now) -> std::optional<double> {
+        if (!s.previous_grace_end) return std::nullopt;
+        return absl::ToDoubleSeconds(*s.previous_grace_end - now);
+      }));
 }
 
 grpc::Status VaultService::EndCovenant(grpc::ServerContext* context,

@@ -4,7 +4,8 @@
 // linker; and on an officer's signed instruction, or when retention is over, destroys every key
 // of a covenant. Every operation, refused or not, goes to the audit log with party, covenant,
 // epoch and counts, never key material. It counts refusals and OPRF evaluations into a metrics
-// registry (docs/operations.md).
+// registry (docs/operations.md). It rotates a covenant's token key when the covenant's
+// key_rotation period is over, and tells holders where the key epoch stands in every answer.
 #ifndef KOPPEL_VAULT_VAULT_SERVICE_H_
 #define KOPPEL_VAULT_VAULT_SERVICE_H_
 
@@ -12,6 +13,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -21,7 +24,9 @@
 #include "koppel/v1/vault.grpc.pb.h"
 #include "policies/covenant_ledger.h"
 #include "policies/covenant_signature.h"
+#include "vault/key_schedule.h"
 #include "vault/key_store.h"
+#include "vault/oprf_quota.h"
 
 namespace koppel::vault {
 
@@ -67,12 +72,31 @@ class VaultService final : public v1::VaultService::Service {
   // Ends every served covenant whose retention is over at `now`.
   int EndExpired(absl::Time now) ABSL_LOCKS_EXCLUDED(covenants_mutex_);
 
+  // Starts a new key epoch for every served covenant in force whose current epoch is as old as
+  // its key_rotation period at `now` (audited as key_rotation by "vault schedule"). An ended
+  // covenant is no longer served, and End waits for a rotation under way. Returns how many.
+  int RotateDue(absl::Time now) ABSL_LOCKS_EXCLUDED(covenants_mutex_);
+
+  // The OPRF evaluations the audit log records (oprf_evaluation entries: party, covenant, epoch,
+  // count, time) count against the quota again, each until it is older than the covenant's
+  // oprf_quota_window_days, so that a restart grants no fresh quota. Every entry is written
+  // before its answer leaves the vault: a crash can only under-grant.
+  void CountAuditedOprfEvaluations(const std::vector<AuditEntry>& entries, absl::Time now)
+      ABSL_LOCKS_EXCLUDED(quota_mutex_);
+
+  // Gauges of each served covenant's key epoch, its age and the time to its next rotation,
+  // computed at each scrape of `registry`; the service must outlive its rendering.
+  void RegisterKeyEpochMetrics(MetricsRegistry& registry) ABSL_LOCKS_EXCLUDED(covenants_mutex_);
+
  private:
   // The covenant `covenant_id` when the vault serves it; `in_force` also requires it to be in
   // force now (key issue), otherwise only not ended (the linker's data key is needed until
   // retention ends).
   absl::StatusOr<policy::Covenant> Find(const std::string& covenant_id, bool in_force) const
       ABSL_SHARED_LOCKS_REQUIRED(covenants_mutex_);
+  // Where `epoch` of `covenant`'s token key stands at `now`.
+  absl::StatusOr<KeyEpochState> EpochState(const policy::Covenant& covenant, uint32_t epoch,
+                                           absl::Time now) const;
   // UNAVAILABLE when the entry cannot be written: then nothing is handed out.
   absl::Status Audit(std::string_view event, const std::string& party, const std::string& covenant,
                      const nlohmann::json& details);
@@ -93,9 +117,10 @@ class VaultService final : public v1::VaultService::Service {
   mutable absl::Mutex covenants_mutex_;
   std::map<std::string, policy::Covenant> covenants_ ABSL_GUARDED_BY(covenants_mutex_);
   absl::Mutex quota_mutex_;
-  // (covenant, party)
-  std::map<std::pair<std::string, std::string>, uint64_t> evaluations_
-      ABSL_GUARDED_BY(quota_mutex_);
+  // Evaluations by (covenant, party, key epoch) over the covenant's quota window: the quota
+  // holds per key epoch, since a rotation changes every token and the holder tokenises
+  // everything again.
+  OprfQuotaUsage evaluations_ ABSL_GUARDED_BY(quota_mutex_);
   std::unique_ptr<WorkerPool> oprf_pool_;  // none: each call evaluates on its own thread
 };
 

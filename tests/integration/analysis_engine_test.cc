@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <array>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -430,7 +432,7 @@ class AnalysisEngineTest : public ::testing::Test {
     AddRecords(*world_, "typed", &writer);
     // Covenants of one scenario each, so that their releases do not meet.
     for (const char* id : {"price-by-twice", "price-by-filters", "price-by-narrow", "history",
-                           "legacy-fields", "legacy-record"}) {
+                           "legacy-fields", "legacy-record", "price-restored"}) {
       AddPeriodRegister(*world_, id, &writer);
       AddRecords(*world_, id, &writer);
     }
@@ -886,6 +888,63 @@ TEST_F(AnalysisEngineTest, ASecondReleasePricingACodeDifferentlyIsRefused) {
   // The same prices again are the same item, released.
   absl::StatusOr<v1::Release> again = runner.Run("ru", request(first_prices));
   EXPECT_TRUE(again.ok()) << again.status();
+}
+
+// Issue 16, release history across a restore: the release made after a backup comes back into
+// the history from its `release` audit entry (as `koppel-linker restore` puts it into the
+// restore note), so a second release that differences against it is refused after the restore
+// exactly as without one (ASecondReleasePricingACodeDifferentlyIsRefused).
+TEST_F(AnalysisEngineTest, AReleaseLostByARestoreStillBlocksTheReleaseThatDifferencesIt) {
+  const std::string id = "price-restored";
+  const std::string spec = PriceByAreaSpec();
+  const std::string first_prices = PricesCsv();
+  const std::string second_prices =
+      Replace(first_prices, fmt::format("f007,per offence,{:.2f}", OffencePrice(7)),
+              fmt::format("f007,per offence,{:.2f}", OffencePrice(7) + 1000));
+  policy::Covenant covenant = QueryCovenant(id, {});
+  ApproveWithPrices(&covenant, spec, {&first_prices, &second_prices});
+  linker::QueryRunner runner(&covenant, key_, store_);
+  auto request = [&](const std::string& prices) {
+    v1::QueryRequest r = Request(spec);
+    (*r.mutable_files())["prices.csv"] = prices;
+    return r;
+  };
+  const std::filesystem::path point = dir_->path() / "db/backup.tmp-restored" / id;
+  ASSERT_TRUE(store_->Checkpoint(id, point).ok());
+  linker::SealedRelease recorded;
+  absl::StatusOr<v1::Release> first = runner.Run("ru", request(first_prices), &recorded);
+  ASSERT_TRUE(first.ok()) << first.status();
+  nlohmann::json audited = nlohmann::json::object();
+  linker::AddHistoryEntry(recorded, &audited);
+  ASSERT_TRUE(audited.contains("history_entry")) << audited;
+  const std::vector<std::string> history_before = *store_->ReleaseHistory(id);
+
+  // The store is lost and restored from the backup, which holds no release.
+  ASSERT_TRUE(store_->DeleteCovenant(id).ok());
+  std::filesystem::rename(point, dir_->path() / "db/covenants" / id);
+  {
+    nlohmann::json note = {{"releases_at_least", 1}, {"backup_time", "2026-12-07T05:00:00Z"}};
+    note["history"] = {
+        {{"sequence", audited["history_sequence"]}, {"entry", audited["history_entry"]}}};
+    std::ofstream(dir_->path() / "db/covenants" / id / linker::LinkerStore::kRestoreNoteFile)
+        << note.dump() << "\n";
+  }
+  ASSERT_TRUE(store_->OpenCovenant(id, *key_).ok());
+  EXPECT_TRUE(*store_->ReleaseHistory(id) == history_before) << "the history is not as before";
+  EXPECT_EQ(*store_->ReleasesSpent(id), 1);
+
+  absl::StatusOr<v1::Release> second = runner.Run("ru", request(second_prices));
+  ASSERT_FALSE(second.ok()) << "a second release reveals f007's records per column";
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(second.status().message()),
+              HasSubstr("prices the same volume as cost item 'offences'"));
+  EXPECT_EQ(*store_->ReleasesSpent(id), 1);
+  absl::StatusOr<v1::Release> again = runner.Run("ru", request(first_prices));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->metadata().earlier_releases_checked(), 1);
+  for (const std::string& warning : again->metadata().warnings()) {
+    EXPECT_THAT(warning, ::testing::Not(HasSubstr("could not be checked")));
+  }
 }
 
 // The same records described another way (a filter that lets every code through) are still the

@@ -5,7 +5,9 @@
 #include <sodium.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <csignal>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -56,7 +58,8 @@ class VaultTest : public ::testing::Test {
   }
 
   // Writes covenant-<mode>.yaml for `mode` with `quota`, signed at `version`.
-  void WriteCovenant(const std::string& mode, uint64_t quota, uint32_t version) {
+  void WriteCovenant(const std::string& mode, uint64_t quota, uint32_t version,
+                     int64_t rotation_days = 0) {
     const fs::path d = dir_.path();
     std::string pk = ReadFile(d / "agent.key.pub");
     pk.pop_back();
@@ -67,6 +70,11 @@ class VaultTest : public ::testing::Test {
     covenant.id = "vault-test-" + mode;
     covenant.version = version;
     covenant.token_mode = mode;
+    covenant.key_rotation_days = rotation_days;
+    // In force for longer than a key the tests age: an epoch ages from valid_from at the
+    // earliest.
+    if (rotation_days > 0)
+      covenant.valid_from = test::DaysFromToday(-2 * static_cast<int>(rotation_days));
     covenant.officers = {&officer_};
     covenant.parties = {test::TestParty::Service("vault", "vault"),
                         test::TestParty::Service("linker", "linker"),
@@ -79,9 +87,10 @@ class VaultTest : public ::testing::Test {
 
   // Starts a vault for a covenant in `mode` with `quota`, signed at `version`; returns its
   // address.
-  std::string StartVault(const std::string& mode, uint64_t quota, uint32_t version = 1) {
+  std::string StartVault(const std::string& mode, uint64_t quota, uint32_t version = 1,
+                         int64_t rotation_days = 0) {
     const fs::path d = dir_.path();
-    WriteCovenant(mode, quota, version);
+    WriteCovenant(mode, quota, version, rotation_days);
     vault_ = std::make_unique<BackgroundProcess>(
         std::vector<std::string>{kBin + "/koppel-vault", "serve", "--listen", "127.0.0.1:0",
                                  "--port-file", (d / "vault.port").string(), "--pki",
@@ -96,32 +105,34 @@ class VaultTest : public ::testing::Test {
   }
 
   ProcessResult Seal(const std::string& vault, const std::string& mode, const std::string& name,
-                     const std::string& outbox) {
+                     const std::string& outbox, const std::vector<std::string>& more = {}) {
     const fs::path d = dir_.path();
-    return RunProcess({kBin + "/koppel-agent",
-                       "seal",
-                       "--quiet",
-                       "--allow-rejects",
-                       "--format",
-                       "json",
-                       "--mapping",
-                       (d / "m/mappings/jeugdzorg.yaml").string(),
-                       "--input",
-                       (d / "m/exports/jeugdzorg.csv").string(),
-                       "--vault",
-                       vault,
-                       "--pki",
-                       (d / "pki").string(),
-                       "--name",
-                       name,
-                       "--covenant-id",
-                       "vault-test-" + mode,
-                       "--linker-public-key",
-                       (d / "lkeys/linker.key.pub").string(),
-                       "--signing-key",
-                       (d / "agent.key").string(),
-                       "--outbox",
-                       (d / outbox).string()});
+    std::vector<std::string> args = {kBin + "/koppel-agent",
+                                     "seal",
+                                     "--quiet",
+                                     "--allow-rejects",
+                                     "--format",
+                                     "json",
+                                     "--mapping",
+                                     (d / "m/mappings/jeugdzorg.yaml").string(),
+                                     "--input",
+                                     (d / "m/exports/jeugdzorg.csv").string(),
+                                     "--vault",
+                                     vault,
+                                     "--pki",
+                                     (d / "pki").string(),
+                                     "--name",
+                                     name,
+                                     "--covenant-id",
+                                     "vault-test-" + mode,
+                                     "--linker-public-key",
+                                     (d / "lkeys/linker.key.pub").string(),
+                                     "--signing-key",
+                                     (d / "agent.key").string(),
+                                     "--outbox",
+                                     (d / outbox).string()};
+    args.insert(args.end(), more.begin(), more.end());
+    return RunProcess(args);
   }
 
   // The BSN tokens in an outbox, opened with the linker's key.
@@ -282,6 +293,45 @@ TEST_F(VaultTest, OprfModeIsDeterministicAndKeepsTheQuota) {
   EXPECT_TRUE(leaks.empty());
 }
 
+// After the vault rotated the covenant's key on its schedule, `seal` warns the data holder that
+// its earlier records no longer join and by when to deliver the full export again.
+TEST_F(VaultTest, SealWarnsAfterAScheduledRotation) {
+  std::string vault = StartVault("hmac", 1000, 1, /*rotation_days=*/30);
+  ProcessResult before = Seal(vault, "hmac", "agent-jeugdzorg", "out-epoch-1");
+  ASSERT_EQ(before.exit_code, 0) << before.err;
+  EXPECT_FALSE(Contains(before.err, "started key epoch")) << before.err;
+  vault_->Signal(SIGTERM);
+  EXPECT_EQ(vault_->Wait(), 0);
+
+  // Epoch 1 is 31 days old when the vault starts again (an epoch's age is its key file's).
+  const fs::path key = dir_ / "vault-hmac/keys/vault-test-hmac.1.sealed";
+  ASSERT_TRUE(fs::exists(key));
+  fs::last_write_time(key, fs::file_time_type::clock::now() - std::chrono::hours(24 * 31));
+  vault = StartVault("hmac", 1000, 1, /*rotation_days=*/30);
+  // The holder seals into the outbox that holds its epoch-1 run: that run is what it is warned
+  // about.
+  const std::multiset<std::string> old_tokens = Tokens("out-epoch-1");
+  ProcessResult after = Seal(vault, "hmac", "agent-jeugdzorg", "out-epoch-1", {"--new-run"});
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_EQ(nlohmann::json::parse(after.out)["key_epoch"], 2);
+  EXPECT_TRUE(Contains(after.err,
+                       fmt::format("warning: covenant vault-test-hmac started key epoch 2 on {}; "
+                                   "records sealed under epoch 1 no longer join with new "
+                                   "deliveries: re-deliver the full export by {} (grace)",
+                                   test::DaysFromToday(0), test::DaysFromToday(15))))
+      << after.err;
+  std::multiset<std::string> new_tokens;
+  const std::multiset<std::string> all_tokens = Tokens("out-epoch-1");
+  std::set_difference(all_tokens.begin(), all_tokens.end(), old_tokens.begin(), old_tokens.end(),
+                      std::inserter(new_tokens, new_tokens.begin()));
+  EXPECT_EQ(old_tokens.size(), new_tokens.size());
+  EXPECT_NE(old_tokens, new_tokens);
+  vault_->Signal(SIGTERM);
+  EXPECT_EQ(vault_->Wait(), 0);
+  EXPECT_EQ(Count(AuditEntries("vault-hmac"), "key_rotation", "vault schedule", {{"epoch", 2}}),
+            1u);
+}
+
 // Operators run the services from configuration files (/etc/koppel/vault.yaml, linker.yaml),
 // check a file before a restart without starting anything, and are told file:line for a key the
 // program does not know; a flag on the command line wins over the file.
@@ -308,8 +358,8 @@ TEST_F(VaultTest, ServicesRunFromConfigFilesThatCanBeCheckedWithoutStarting) {
       (d / "vault.out").string());
   absl::StatusOr<std::string> vault_address = test::WaitForPortFile(d / "vault.port", vault);
   ASSERT_TRUE(vault_address.ok()) << vault_address.status() << "\n" << ReadFile(d / "vault.out");
-  // SIGHUP (a reflex from other daemons) is logged and ignored; the vault keeps serving the
-  // linker started below.
+  // SIGHUP reloads the certificates (here the same ones) and does not end the vault: it keeps
+  // serving the linker started below.
   vault.Signal(SIGHUP);
 
   const std::string linker_yaml = fmt::format(
@@ -331,7 +381,8 @@ TEST_F(VaultTest, ServicesRunFromConfigFilesThatCanBeCheckedWithoutStarting) {
     absl::StatusOr<std::string> address = test::WaitForPortFile(d / "linker.port", linker);
     ASSERT_TRUE(address.ok()) << address.status() << "\n" << ReadFile(d / "linker.out");
     EXPECT_TRUE(fs::exists(d / "db-cfg/covenants/vault-test-hmac"));  // its data key came
-    EXPECT_TRUE(Contains(ReadFile(d / "vault.out"), "ignores SIGHUP")) << ReadFile(d / "vault.out");
+    EXPECT_TRUE(Contains(ReadFile(d / "vault.out"), "now serves certificate"))
+        << ReadFile(d / "vault.out");
   }
 
   // A misspelt key: the file and line, usage exit code, nothing started.

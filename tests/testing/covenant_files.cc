@@ -107,6 +107,9 @@ std::string TestCovenant::Yaml() const {
                    valid_until.empty() ? DaysFromToday(365) : valid_until);
   y += fmt::format("retention:\n  days_after_end: {}\nkey_rotation:\n  period_days: {}\n",
                    retention_days_after_end, key_rotation_days);
+  if (key_rotation_grace_days) {
+    y += fmt::format("  grace_days: {}\n", *key_rotation_grace_days);
+  }
   y += fmt::format("token_mode: {}\nprivacy_officers:\n", token_mode);
   for (const TestOfficer* officer : officers) {
     y += fmt::format("  - name: {}\n    organisation: \"{}\"\n    public_key: \"{}\"\n",

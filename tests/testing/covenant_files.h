@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,7 @@ struct TestCovenant {
   std::string valid_until;  // yyyy-mm-dd; empty: a year after today (UTC)
   int64_t retention_days_after_end = 0;
   int64_t key_rotation_days = 0;
+  std::optional<int64_t> key_rotation_grace_days;  // none: not written (the default applies)
   std::vector<const TestOfficer*> officers;
   std::vector<TestParty> parties;
   std::string analysis_yaml;  // the `analysis:` block's body (indented or not), or empty

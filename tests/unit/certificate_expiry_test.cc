@@ -130,6 +130,40 @@ TEST_F(CertificateExpiryTest, AFileThatIsNoCertificateIsRefused) {
       ParseCertificateValidity("x.crt", "-----BEGIN NONSENSE-----\n").status()));
 }
 
+// The key of the files a service reads (as ReadServerTlsFiles reads them): encrypted under a
+// passphrase, mode 600.
+TEST_F(CertificateExpiryTest, AnEncryptedKeyIsRefusedWithoutAskingForAPassphrase) {
+  const TlsFiles files = Write(400, 400);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_EC_gen("P-256"), &EVP_PKEY_free);
+  std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new(BIO_s_mem()), &BIO_free);
+  ASSERT_EQ(PEM_write_bio_PKCS8PrivateKey(out.get(), key.get(), EVP_aes_256_cbc(), nullptr, 0,
+                                          nullptr, const_cast<char*>("x")),
+            1);
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(out.get(), &data);
+  test::WriteFile(files.key, std::string(data, static_cast<size_t>(size)));
+  fs::permissions(files.key, fs::perms::owner_read | fs::perms::owner_write);
+  absl::StatusOr<TlsPems> pems = ReadServerTlsFiles(files);
+  ASSERT_FALSE(pems.ok());
+  EXPECT_TRUE(Contains(std::string(pems.status().message()),
+                       "the key file " + files.key.string() +
+                           " is encrypted; koppel needs an unencrypted key (mode 600)"))
+      << pems.status();
+}
+
+TEST_F(CertificateExpiryTest, AHalfWrittenCaBundleIsRefusedNamingTheFile) {
+  const TlsFiles files = Write(400, 400);
+  const std::string second = MakeCertificate("second-ca", -10, 400);
+  test::WriteFile(files.ca, test::ReadFile(files.ca) + second.substr(0, second.size() / 2));
+  test::WriteFile(files.key, "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n");
+  fs::permissions(files.key, fs::perms::owner_read | fs::perms::owner_write);
+  absl::StatusOr<TlsPems> pems = ReadServerTlsFiles(files);
+  ASSERT_FALSE(pems.ok());
+  EXPECT_TRUE(Contains(std::string(pems.status().message()),
+                       files.ca.string() + " holds 2 certificate blocks but only 1 could be read"))
+      << pems.status();
+}
+
 TEST(RequireTls13Test, EveryNewOpenSslContextRefusesProtocolsBelowTls13) {
   ASSERT_TRUE(RequireTls13().ok()) << RequireTls13();
   std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> context(SSL_CTX_new(TLS_method()),
@@ -141,6 +175,34 @@ TEST(RequireTls13Test, EveryNewOpenSslContextRefusesProtocolsBelowTls13) {
   EXPECT_NE(options & SSL_OP_NO_TLSv1_2, 0u);
   EXPECT_NE(options & SSL_OP_NO_TLSv1_1, 0u);
   EXPECT_EQ(options & SSL_OP_NO_TLSv1_3, 0u);
+}
+
+// A service warns about the certificate it serves, which may differ from the file on disk
+// (renewed there but refused on SIGHUP, or not reloaded yet).
+TEST_F(CertificateExpiryTest, WarnsAboutTheServedCertificateNotTheFileOnDisk) {
+  const TlsFiles files = Write(10, 400);
+  TlsPems served;
+  served.cert = test::ReadFile(files.cert);
+  served.ca = test::ReadFile(files.ca);
+  Write(400, 400);
+  absl::StatusOr<std::vector<std::string>> on_disk =
+      CertificateExpiryWarnings(files, 30, absl::Now());
+  ASSERT_TRUE(on_disk.ok()) << on_disk.status();
+  EXPECT_TRUE(on_disk->empty());
+  absl::StatusOr<std::vector<std::string>> warnings =
+      CertificateExpiryWarnings(files, served, 30, absl::Now());
+  ASSERT_TRUE(warnings.ok()) << warnings.status();
+  ASSERT_EQ(warnings->size(), 1u);
+  EXPECT_TRUE(Contains(warnings->front(), "certificate " + files.cert.string() + " expires on"))
+      << warnings->front();
+}
+
+TEST_F(CertificateExpiryTest, SerialIsPrintedAsOpensslPrintsIt) {
+  const TlsFiles files = Write(10, 400);
+  absl::StatusOr<std::string> serial = CertificateSerial(files.cert, test::ReadFile(files.cert));
+  ASSERT_TRUE(serial.ok()) << serial.status();
+  EXPECT_EQ(*serial, "01");
+  EXPECT_FALSE(CertificateSerial(files.cert, "not a certificate").ok());
 }
 
 }  // namespace

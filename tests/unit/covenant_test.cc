@@ -228,8 +228,10 @@ TEST(CovenantParseTest, ParsesEveryKey) {
   EXPECT_EQ(c.valid_until, absl::CivilDay(2026, 12, 31));
   EXPECT_EQ(c.retention_days_after_end, 10);
   EXPECT_EQ(c.key_rotation_days, 30);
+  EXPECT_EQ(c.key_rotation_grace_days, 15) << "by default 30 days, at most half the period";
   EXPECT_EQ(c.token_mode, "hmac");
   EXPECT_EQ(c.oprf_quota, 50'000'000u);
+  EXPECT_EQ(c.oprf_quota_window_days, 30);
   ASSERT_EQ(c.privacy_officers.size(), 2u);
   EXPECT_EQ(c.privacy_officers.at("po-b").organisation, "Org B");
   EXPECT_EQ(c.privacy_officers.at("po-b").public_key, kKeyB);
@@ -302,11 +304,12 @@ TEST(CovenantParseTest, ParsesAnalysisShapesAndDisclosure) {
     max_contribution_eur: 50000
     max_releases: 0
 )");
-  absl::StatusOr<policy::Covenant> c =
-      Parse(Replace(text, "token_mode: hmac", "token_mode: oprf\noprf_quota: 1000"));
+  absl::StatusOr<policy::Covenant> c = Parse(Replace(
+      text, "token_mode: hmac", "token_mode: oprf\noprf_quota: 1000\noprf_quota_window_days: 7"));
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->token_mode, "oprf");
   EXPECT_EQ(c->oprf_quota, 1000u);
+  EXPECT_EQ(c->oprf_quota_window_days, 7);
   EXPECT_EQ(c->analysis.table_kinds, (std::set<std::string>{"costs", "counts"}));
   EXPECT_EQ(c->analysis.dimensions, std::set<std::string>{"household_type"});
   EXPECT_EQ(c->analysis.measures, std::set<std::string>{"count"});
@@ -403,8 +406,8 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"UnknownTopLevelKey", "token_mode: hmac", "token_mode: hmac\ncolour: blue",
                   "colour",
                   "colour: unknown key; allowed: id, version, title, valid_from, valid_until, "
-                  "retention, key_rotation, token_mode, oprf_quota, privacy_officers, parties, "
-                  "analysis, purpose_bound_releases"},
+                  "retention, key_rotation, token_mode, oprf_quota, oprf_quota_window_days, "
+                  "privacy_officers, parties, analysis, purpose_bound_releases"},
         Malformed{"UnknownPartyKey", "    purpose: link\n", "    purpose: link\n    colour: x\n",
                   "colour",
                   "parties[3].colour: unknown key; allowed: name, organisation, roles, "
@@ -431,8 +434,21 @@ INSTANTIATE_TEST_SUITE_P(
                   "retention.days: unknown key; allowed: days_after_end"},
         Malformed{"NegativeRotation", "period_days: 30", "period_days: -30", "-30",
                   "key_rotation.period_days: expected a whole number >= 0"},
+        Malformed{"GraceNotBelowPeriod", "period_days: 30", "period_days: 30\n  grace_days: 30",
+                  "grace_days: |30",
+                  "key_rotation.grace_days: must be below period_days (30): holders re-deliver "
+                  "under one epoch before the next rotation"},
+        Malformed{"GraceWithoutRotation", "period_days: 30", "period_days: 0\n  grace_days: 5",
+                  "grace_days: |5",
+                  "key_rotation.grace_days: needs a period_days above 0: without rotation there "
+                  "is no grace"},
+        Malformed{"NegativeGrace", "period_days: 30", "period_days: 30\n  grace_days: -1",
+                  "grace_days: |-1", "key_rotation.grace_days: expected a whole number >= 0"},
         Malformed{"TokenMode", "token_mode: hmac", "token_mode: sha1", "sha1",
                   "token_mode: 'sha1' is not one of hmac, oprf"},
+        Malformed{"OprfQuotaWindowZero", "token_mode: hmac",
+                  "token_mode: oprf\noprf_quota_window_days: 0", "oprf_quota_window_days: |0",
+                  "oprf_quota_window_days: expected a whole number of days >= 1"},
         Malformed{"OprfQuotaZero", "token_mode: hmac", "token_mode: oprf\noprf_quota: 0",
                   "oprf_quota: |0", "oprf_quota: expected a whole number >= 1"},
         Malformed{"OfficerKeyPlaceholder", "public_key: " + kKeyB, "public_key: <po-b.key.pub>",
@@ -1383,6 +1399,24 @@ TEST(CovenantExplainTest, WordsTheSettingsOfTheBaseCovenant) {
   EXPECT_THAT(words, HasSubstr("oblivious (OPRF)"));
   EXPECT_THAT(words, HasSubstr("at most 1000 evaluations"));
   EXPECT_THAT(words, HasSubstr("Key rotation: none scheduled."));
+}
+
+TEST(CovenantParseTest, KeyRotationTakesAGracePeriod) {
+  absl::StatusOr<policy::Covenant> c =
+      Parse(Replace(kBase, "period_days: 30", "period_days: 90\n  grace_days: 20"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->key_rotation_days, 90);
+  EXPECT_EQ(c->key_rotation_grace_days, 20);
+  EXPECT_EQ(c->KeyRotationGrace(), absl::Hours(24 * 20));
+  const std::string words = policy::ExplainCovenant(*c);
+  EXPECT_THAT(words, HasSubstr("Key rotation: every 90 days the vault starts a new key epoch"));
+  EXPECT_THAT(words, HasSubstr("20 days (the grace) to re-deliver their full export"));
+  absl::StatusOr<policy::Covenant> yearly =
+      Parse(Replace(kBase, "period_days: 30", "period_days: 365"));
+  ASSERT_TRUE(yearly.ok()) << yearly.status();
+  EXPECT_EQ(yearly->key_rotation_grace_days, 30);
+  EXPECT_EQ(policy::DefaultKeyRotationGraceDays(0), 0);
+  EXPECT_EQ(policy::DefaultKeyRotationGraceDays(1), 0);
 }
 
 TEST(CovenantExplainTest, ATemplateSaysWhichKeysAreMissing) {

@@ -86,7 +86,7 @@ class FlagResponderTest : public ::testing::Test {
                                                 store_.get());  // person-level releases only
   }
 
-  void Deliver(const std::string& dataset, const std::vector<int>& people) {
+  void Deliver(const std::string& dataset, const std::vector<int>& people, uint32_t epoch = 0) {
     std::vector<uint8_t> id(32);
     randombytes_buf(id.data(), id.size());
     v1::Receipt receipt;
@@ -98,6 +98,8 @@ class FlagResponderTest : public ::testing::Test {
     v1::BatchHeader header;
     header.set_dataset(dataset);
     header.set_covenant_id(kCovenantId);
+    header.set_key_epoch(epoch);
+    if (epoch != 0) header.set_run_id("epoch-" + std::to_string(epoch));  // a run of its own
     std::vector<linker::StoredRecord> records;
     for (int person : people) {
       Digest256 rekeyed = rekey_->Mac(tokens_[static_cast<size_t>(person)]);
@@ -550,6 +552,31 @@ TEST_F(HouseholdFlagTest, TomorrowsIndexIsBuiltAheadOnce) {
   responder_.reset();
   EXPECT_EQ(log.Count("for tomorrow"), 1u) << log.str();
   EXPECT_EQ(log.Count("built in"), 2u) << log.str();  // today's and tomorrow's, no more
+}
+
+// After a key rotation the asked tokens are of one epoch: the recipient's dataset must hold
+// records of it, and the datasets of flags that hold only older epochs are named.
+TEST_F(FlagResponderTest, AnswersNameTheDatasetsNotYetDeliveredUnderTheTokensEpoch) {
+  Deliver("wijkteam", {0, 1, 2}, /*epoch=*/1);
+  v1::AskFlagsRequest request = Request({0, 1});
+  request.set_key_epoch(1);
+  absl::StatusOr<v1::AskFlagsResponse> answer = responder_->Answer("agent-wijkteam", request);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(answer->key_epoch(), 1u);
+  EXPECT_EQ(std::vector<std::string>(answer->datasets_without_epoch().begin(),
+                                     answer->datasets_without_epoch().end()),
+            (std::vector<std::string>{"jeugdzorg", "schuldhulp"}));
+  // Unset: the newest epoch the linker holds.
+  request.set_key_epoch(0);
+  answer = responder_->Answer("agent-wijkteam", request);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(answer->key_epoch(), 1u);
+
+  request.set_key_epoch(2);
+  absl::StatusOr<v1::AskFlagsResponse> refused = responder_->Answer("agent-wijkteam", request);
+  ASSERT_TRUE(absl::IsFailedPrecondition(refused.status())) << refused.status();
+  EXPECT_NE(refused.status().message().find("'wijkteam' under key epoch 2"), std::string::npos);
+  ExpectNoToken(refused.status());
 }
 
 }  // namespace

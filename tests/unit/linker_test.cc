@@ -118,6 +118,7 @@ class LinkerTest : public ::testing::Test {
     payload.mutable_header()->set_dataset("uwv");
     payload.mutable_header()->set_covenant_id(covenant);
     payload.mutable_header()->set_covenant_version(1);
+    payload.mutable_header()->set_key_epoch(1);
     payload.mutable_header()->set_has_bsn(true);
     v1::AttributeSchema* jaar = payload.mutable_header()->add_attributes();
     jaar->set_name("jaar");
@@ -918,6 +919,141 @@ TEST_F(LinkerTest, AStoreBehindWhatItAcknowledgedIsRefused) {
   EXPECT_EQ(*store_->ReleasesSpent("c1"), 0);
 }
 
+// A backup's checkpoint (koppel-linker backup) is taken with the mark of exactly its point, also
+// while the newest batch and release live only in the memtable: restored in place of the store,
+// it opens with what it held then, not refused as behind. A restore note raises the release
+// count to what the audit log showed, once.
+TEST_F(LinkerTest, ACheckpointOpensAsTheStoreItWasAndARestoreNoteKeepsReleasesSpent) {
+  ASSERT_TRUE(ingester_->Ingest("agent", Seal(Payload(30))).ok());
+  ASSERT_TRUE(store_->RecordRelease("c1", "sealed entry").ok());
+  const std::filesystem::path point = dir_ / "db/backup.tmp-test/c1";
+  absl::StatusOr<linker::HighWaterMark> mark = store_->Checkpoint("c1", point);
+  ASSERT_TRUE(mark.ok()) << mark.status();
+  EXPECT_EQ(mark->records, 30u);
+  EXPECT_EQ(mark->batches, 1u);
+  EXPECT_EQ(mark->releases, 1);
+  EXPECT_TRUE(std::filesystem::exists(point / "held"));
+  v1::BatchPayload second = Payload(20);
+  second.mutable_header()->set_run_id("second");
+  v1::SealedBatch b = Seal(second);
+  ASSERT_TRUE(ingester_->Ingest("agent", b).ok());
+  ASSERT_TRUE(store_->RecordRelease("c1", "sealed entry 2").ok());
+
+  ingester_.reset();
+  store_.reset();
+  std::filesystem::remove_all(dir_ / "db/covenants/c1");
+  std::filesystem::rename(point, dir_ / "db/covenants/c1");
+  const std::filesystem::path note =
+      dir_ / "db/covenants/c1" / linker::LinkerStore::kRestoreNoteFile;
+  {
+    std::ofstream(note) << R"({"releases_at_least": 2})"
+                        << "\n";
+  }
+  Reopen();
+  EXPECT_EQ(StoredRecords(), 30u);
+  EXPECT_FALSE((*store_->FindReceipt("c1", b.batch_id())).has_value());
+  EXPECT_EQ(*store_->ReleasesSpent("c1"), 2);
+  EXPECT_EQ(store_->ReleaseHistory("c1")->size(), 1u);
+  EXPECT_FALSE(std::filesystem::exists(note));
+  Reopen();  // the raised count is in the store and its mark
+  EXPECT_EQ(*store_->ReleasesSpent("c1"), 2);
+}
+
+// Issue 16, release history across a restore: the history entries made after a backup, which
+// the `release` audit entries carry sealed, are put back from the restore note when the
+// covenant opens, in order and once (a note applied again, as after a crash, adds nothing), so
+// the history and the count are what they were; an entry that does not open under the
+// covenant's history key is refused, not skipped.
+TEST_F(LinkerTest, ARestoreNotePutsBackTheReleaseHistoryMadeAfterTheBackup) {
+  absl::StatusOr<linker::ReleaseHistory> history =
+      linker::ReleaseHistory::Open(store_.get(), "c1", data_key_);
+  ASSERT_TRUE(history.ok()) << history.status();
+  v1::ReleaseRecord record;
+  record.set_analysis("before-the-backup");
+  ASSERT_TRUE(history->Append(record).ok());
+  const std::filesystem::path point = dir_ / "db/backup.tmp-test/c1";
+  ASSERT_TRUE(store_->Checkpoint("c1", point).ok());
+  std::vector<linker::SealedRelease> after;
+  for (int i = 0; i < 2; ++i) {
+    record.set_analysis("after-the-backup");
+    record.add_count_values(7 + i);
+    absl::StatusOr<linker::SealedRelease> sealed = history->Append(record);
+    ASSERT_TRUE(sealed.ok()) << sealed.status();
+    EXPECT_EQ(sealed->sequence, static_cast<uint64_t>(i + 1));
+    after.push_back(*sealed);
+  }
+  const std::vector<std::string> before_loss = *store_->ReleaseHistory("c1");
+  ASSERT_EQ(before_loss.size(), 3u);
+
+  ingester_.reset();
+  store_.reset();
+  std::filesystem::remove_all(dir_ / "db/covenants/c1");
+  std::filesystem::rename(point, dir_ / "db/covenants/c1");
+  const std::filesystem::path note =
+      dir_ / "db/covenants/c1" / linker::LinkerStore::kRestoreNoteFile;
+  const auto write_note = [&](const std::vector<linker::SealedRelease>& entries) {
+    nlohmann::json json = {{"releases_at_least", 3}, {"backup_time", "2026-12-07T05:00:00Z"}};
+    json["history"] = nlohmann::json::array();
+    for (const linker::SealedRelease& entry : entries) {
+      nlohmann::json audited = nlohmann::json::object();
+      linker::AddHistoryEntry(entry, &audited);
+      json["history"].push_back(
+          {{"sequence", audited["history_sequence"]}, {"entry", audited["history_entry"]}});
+    }
+    std::ofstream(note, std::ios::trunc) << json.dump() << "\n";
+  };
+
+  // An entry sealed under another key is refused, and the note stays for a second attempt.
+  linker::SealedRelease foreign = after[1];
+  foreign.sealed[foreign.sealed.size() - 1] ^= 1;
+  write_note({after[0], foreign});
+  store_ = *linker::LinkerStore::Open(dir_ / "db");
+  absl::Status refused = store_->OpenCovenant("c1", data_key_);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kDataLoss) << refused;
+  EXPECT_NE(std::string(refused.message()).find("entry 2 of covenant c1 does not open"),
+            std::string::npos)
+      << refused;
+  EXPECT_TRUE(std::filesystem::exists(note));
+
+  write_note(after);
+  Reopen();
+  EXPECT_TRUE(*store_->ReleaseHistory("c1") == before_loss) << "the history is not as before";
+  EXPECT_EQ(*store_->ReleasesSpent("c1"), 3);
+  std::optional<linker::LinkerStore::AppliedRestore> applied = store_->TakeAppliedRestore("c1");
+  ASSERT_TRUE(applied.has_value());
+  EXPECT_EQ(applied->history_reapplied, 2);
+  EXPECT_EQ(applied->releases_raised, 0);
+  EXPECT_EQ(applied->backup_time, "2026-12-07T05:00:00Z");
+  EXPECT_FALSE(store_->TakeAppliedRestore("c1").has_value());
+  EXPECT_FALSE(std::filesystem::exists(note));
+  history = linker::ReleaseHistory::Open(store_.get(), "c1", data_key_);
+  absl::StatusOr<std::vector<v1::ReleaseRecord>> records = history->Load();
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), 3u);
+  EXPECT_EQ((*records)[2].count_values(1), 8);
+
+  // Applied again (a crash before the note was removed): nothing is added twice.
+  write_note(after);
+  Reopen();
+  EXPECT_TRUE(*store_->ReleaseHistory("c1") == before_loss) << "the history is not as before";
+  EXPECT_EQ(*store_->ReleasesSpent("c1"), 3);
+  EXPECT_EQ(store_->TakeAppliedRestore("c1")->history_reapplied, 0);
+}
+
+// A release whose sealed history entry is too large for an audit line is audited without it.
+TEST_F(LinkerTest, AHistoryEntryTooLargeForTheAuditLogIsMarkedOmitted) {
+  nlohmann::json details = nlohmann::json::object();
+  linker::AddHistoryEntry({.sequence = 4, .sealed = std::string(400 << 10, 'x')}, &details);
+  EXPECT_EQ(details, nlohmann::json({{"history_entry_omitted", true}}));
+  EXPECT_FALSE(linker::HistoryEntryOf(details)->has_value());
+  details = nlohmann::json::object();
+  linker::AddHistoryEntry({.sequence = 4, .sealed = "sealed"}, &details);
+  absl::StatusOr<std::optional<linker::SealedRelease>> back = linker::HistoryEntryOf(details);
+  ASSERT_TRUE(back.ok() && back->has_value());
+  EXPECT_EQ((*back)->sequence, 4u);
+  EXPECT_EQ((*back)->sealed, "sealed");
+}
+
 // A covenant whose directory is there was held before: its store going missing (here its
 // CURRENT file) is refused, not answered with a new empty store, and its mark stays.
 TEST_F(LinkerTest, AMissingStoreOfACovenantHeldBeforeIsNotCreatedAnew) {
@@ -1065,6 +1201,28 @@ TEST_F(LinkerTest, ThePeriodicTaskRetriesAPendingDeletion) {
 
 // A request holds its covenant (a CovenantHold, moved along with the request) until it is done:
 // an end marks the covenant ended at once but deletes its data only once the request let go,
+// A batch sealed under a key epoch the covenant has not reached (or 0) would make every
+// dataset look as if it had to be delivered again: it is refused, nothing of it stored.
+TEST_F(LinkerTest, ABatchOfAKeyEpochTheCovenantHasNotReachedIsRefused) {
+  for (uint32_t epoch : {99u, 0u, 3u}) {
+    v1::BatchPayload payload = Payload(3);
+    payload.mutable_header()->set_key_epoch(epoch);
+    const absl::Status refused = ingester_->Ingest("agent", Seal(payload)).status();
+    EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << epoch << ": " << refused;
+    EXPECT_EQ(RefusalRule(refused), "key_epoch_unknown") << epoch;
+  }
+  EXPECT_TRUE(store_->Status()->empty());
+  // Offline (no vault), one epoch above the newest held may come: a rotation.
+  ASSERT_TRUE(ingester_->Ingest("agent", Seal(Payload(3))).ok());
+  v1::BatchPayload next = Payload(3);
+  next.mutable_header()->set_key_epoch(2);
+  next.mutable_header()->set_run_id("next");
+  EXPECT_TRUE(ingester_->Ingest("agent", Seal(next)).ok());
+  next.mutable_header()->set_key_epoch(4);
+  next.mutable_header()->set_run_id("later");
+  EXPECT_EQ(RefusalRule(ingester_->Ingest("agent", Seal(next)).status()), "key_epoch_unknown");
+}
+
 // and a request that comes after the end is refused.
 TEST_F(LinkerTest, AnEndWaitsForTheRequestInFlightAndRefusesLaterOnes) {
   absl::StatusOr<std::unique_ptr<policy::CovenantLedger>> ledger =

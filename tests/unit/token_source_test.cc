@@ -66,7 +66,10 @@ class FakeVault final : public v1::VaultService::Service {
     for (const OprfElement& e : evaluated) {
       response->add_evaluated_elements(reinterpret_cast<const char*>(e.data()), e.size());
     }
-    response->set_key_epoch(call == wrong_epoch_call_ ? kEpoch + 1 : kEpoch);
+    response->set_key_epoch(
+        call == wrong_epoch_call_
+            ? static_cast<uint32_t>(static_cast<int>(kEpoch) + wrong_epoch_offset_.load())
+            : kEpoch);
     return grpc::Status::OK;
   }
 
@@ -76,7 +79,11 @@ class FakeVault final : public v1::VaultService::Service {
     return largest_call_;
   }
   void SpoilCall(int call) { spoil_call_ = call; }
-  void WrongEpochInCall(int call) { wrong_epoch_call_ = call; }
+  // Answers call `call` under key epoch kEpoch + `offset` (a rotation meanwhile: +1).
+  void WrongEpochInCall(int call, int offset = -1) {
+    wrong_epoch_offset_ = offset;
+    wrong_epoch_call_ = call;
+  }
   void AnswerMode(ModeAnswer answer) { mode_answer_ = answer; }
 
  private:
@@ -86,6 +93,7 @@ class FakeVault final : public v1::VaultService::Service {
   size_t largest_call_ = 0;
   std::atomic<int> spoil_call_{-1};
   std::atomic<int> wrong_epoch_call_{-1};
+  std::atomic<int> wrong_epoch_offset_{-1};
   std::atomic<ModeAnswer> mode_answer_{ModeAnswer::kEnum};
 };
 
@@ -191,6 +199,19 @@ TEST_F(OprfTokenSourceTest, AnAnswerUnderAnotherKeyEpochIsRefused) {
   std::vector<Token> tokens;
   absl::Status status = source->Tokenize(IdentifierKind::kBsn, bsns, bsns.size(), &tokens);
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
+}
+
+TEST_F(OprfTokenSourceTest, ARotationDuringASealAsksToSealAgain) {
+  std::vector<std::string> bsns(5000, "111222333");
+  vault_->WrongEpochInCall(1, +1);
+  std::unique_ptr<TokenSource> source = Source(0);
+  ASSERT_NE(source, nullptr);
+  std::vector<Token> tokens;
+  absl::Status status = source->Tokenize(IdentifierKind::kBsn, bsns, bsns.size(), &tokens);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_EQ(status.message(),
+            "covenant c started key epoch 4 during this seal; run seal again: nothing of this "
+            "run is kept");
 }
 
 // A vault from before the TokenMode enum says "oprf" in the old string field only.
