@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "absl/strings/escaping.h"
+#include "core/atomic_file.h"
 #include "core/file.h"
 #include "core/file_contents.h"
 
@@ -277,6 +278,29 @@ absl::Status SyncTree(const std::filesystem::path& dir) {
   }
   if (ec) return absl::InternalError(fmt::format("cannot list {}: {}", dir.string(), ec.message()));
   return FileSystem::Default()->SyncDirectory(dir);
+}
+
+absl::Status WriteBackupManifest(const std::filesystem::path& dir, BackupManifest manifest,
+                                 const Secret* signing_key) {
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    const std::string relative = std::filesystem::relative(it->path(), dir, ec).generic_string();
+    absl::StatusOr<std::string> digest = FileSha256Hex(it->path());
+    if (!digest.ok()) return digest.status();
+    manifest.files[relative] = *std::move(digest);
+  }
+  if (ec) return absl::InternalError(fmt::format("cannot list {}: {}", dir.string(), ec.message()));
+  if (absl::Status s =
+          WriteFileAtomically(dir / kBackupManifestFile, ManifestToJson(manifest).dump(2) + "\n");
+      !s.ok()) {
+    return s;
+  }
+  if (signing_key != nullptr) {
+    if (absl::Status s = SignBackupManifest(dir, *signing_key); !s.ok()) return s;
+  }
+  return SyncTree(dir);
 }
 
 }  // namespace koppel

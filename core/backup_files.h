@@ -72,6 +72,12 @@ absl::StatusOr<std::vector<std::string>> CopyTreeDurably(const std::filesystem::
 // Makes every directory under `dir` private (mode 700) and syncs them and `dir` itself.
 absl::Status SyncTree(const std::filesystem::path& dir);
 
+// The last step of every backup: records every regular file under `dir` with its SHA-256 in
+// `manifest`, writes `dir`/BACKUP.json (mode 600, atomically), signs it when `signing_key` is
+// given, and syncs the tree.
+absl::Status WriteBackupManifest(const std::filesystem::path& dir, BackupManifest manifest,
+                                 const Secret* signing_key);
+
 }  // namespace koppel
 
 #endif  // KOPPEL_CORE_BACKUP_FILES_H_

@@ -101,18 +101,7 @@ absl::Status LinkerAdminService::TakeBackup(const std::filesystem::path& dir,
   manifest.contents = {{"covenants", covenants},
                        {"audit", {{"seq", backup_seq}, {"hash", backup_hash}}},
                        {"store_format", std::string(LinkerStore::kFormat)}};
-  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (!it->is_regular_file(ec)) continue;
-    const std::string relative = std::filesystem::relative(it->path(), dir, ec).generic_string();
-    ASSIGN_OR_RETURN(manifest.files[relative], FileSha256Hex(it->path()));
-  }
-  if (ec) return absl::InternalError(fmt::format("cannot list {}: {}", dir.string(), ec.message()));
-  std::ofstream out(dir / kBackupManifestFile, std::ios::binary | std::ios::trunc);
-  out << ManifestToJson(manifest).dump(2) << "\n";
-  out.close();
-  if (!out) return absl::InternalError("cannot write the backup manifest");
-  RETURN_IF_ERROR(SignBackupManifest(dir, *signing_key_));
+  RETURN_IF_ERROR(WriteBackupManifest(dir, std::move(manifest), signing_key_));
   spdlog::info("backup taken: {} covenants (audit entry {})", covenants.size(), backup_seq);
   return absl::OkStatus();
 }

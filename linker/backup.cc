@@ -5,7 +5,6 @@
 #include <sodium.h>
 
 #include <chrono>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -187,24 +186,7 @@ absl::Status ColdBackup(const std::filesystem::path& data, const std::filesystem
                        {"audit", anchor},
                        {"cold", true},
                        {"store_format", std::string(LinkerStore::kFormat)}};
-  for (auto it = std::filesystem::recursive_directory_iterator(to, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (!it->is_regular_file(ec)) continue;
-    const std::string relative = std::filesystem::relative(it->path(), to, ec).generic_string();
-    ASSIGN_OR_RETURN(manifest.files[relative], FileSha256Hex(it->path()));
-  }
-  if (ec) return absl::InternalError(fmt::format("cannot list {}: {}", to.string(), ec.message()));
-  {
-    std::ofstream out(to / kBackupManifestFile, std::ios::binary | std::ios::trunc);
-    out << ManifestToJson(manifest).dump(2) << "\n";
-    out.close();
-    if (!out) return absl::InternalError("cannot write the backup manifest");
-  }
-  RETURN_IF_ERROR(SignBackupManifest(to, signing_key));
-  std::filesystem::permissions(
-      to / kBackupManifestFile,
-      std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
-  return SyncTree(to);
+  return WriteBackupManifest(to, std::move(manifest), &signing_key);
 }
 
 // The releases of a covenant the audit log records after the backup's entry, with the history

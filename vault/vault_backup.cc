@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <fstream>
 #include <memory>
 #include <optional>
 
@@ -68,21 +67,12 @@ absl::StatusOr<size_t> BackupVault(const std::filesystem::path& dir,
   manifest.time = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
   nlohmann::json keys = nlohmann::json::object();
   for (const std::string& file : files) {
-    ASSIGN_OR_RETURN(manifest.files[file], FileSha256Hex(to / file));
     if (std::optional<std::string> covenant = KeyFileCovenant(file)) {
       keys[*covenant] = keys.value(*covenant, 0) + 1;
     }
   }
   manifest.contents = {{"key_files", keys}};
-  {
-    std::ofstream out(to / kBackupManifestFile, std::ios::binary | std::ios::trunc);
-    out << ManifestToJson(manifest).dump(2) << "\n";
-    if (!out) return absl::InternalError("cannot write the backup manifest");
-  }
-  std::filesystem::permissions(
-      to / kBackupManifestFile,
-      std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
-  RETURN_IF_ERROR(SyncTree(to));
+  RETURN_IF_ERROR(WriteBackupManifest(to, std::move(manifest), /*signing_key=*/nullptr));
   return files.size();
 }
 
