@@ -21,6 +21,7 @@
 #include "core/backup_files.h"
 #include "core/key_file.h"
 #include "tests/testing/covenant_files.h"
+#include "tests/testing/plaintext_scanner.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 
@@ -400,6 +401,18 @@ TEST_F(BackupTest, RestoreAndResendGiveTheSameReleaseAndReviveNothingEnded) {
   EXPECT_TRUE(Contains(into_new.err, "the backup's was restored")) << into_new.err;
   EXPECT_EQ(ReadFile(d / "db2/audit.log"), ReadFile(d / "db/audit.log"));
   EXPECT_TRUE(fs::exists(d / "db2/covenants" / kMain / "db/CURRENT"));
+
+  // Nothing this run wrote (backups, restored stores, orphaned receipts, outboxes, releases,
+  // logs) holds a BSN or an address of the municipality; only its own exports in m/ do.
+  test::PlaintextScanner scanner =
+      test::PlaintextScanner::FromPopulation(d / "m/truth/population.csv");
+  std::vector<test::Leak> leaks;
+  size_t files = 0;
+  scanner.ScanTree(d, {d / "m"}, &leaks, &files);
+  EXPECT_GE(files, 50u);
+  for (const test::Leak& leak : leaks) {
+    ADD_FAILURE() << leak.where << ": " << leak.kind << " at offset " << leak.offset;
+  }
 }
 
 // Review fixes (issue 16 part 5): backup and restore never take a running linker for a stopped
