@@ -22,6 +22,7 @@
 #include "cli/cli_errors.h"
 #include "cli/command.h"
 #include "cli/release_writer.h"
+#include "cli/release_xlsx.h"
 #include "core/exit_codes.h"
 #include "core/file_contents.h"
 #include "core/refusal.h"
@@ -67,7 +68,7 @@ constexpr ExitCodeMeaning kChoiceExitCodes[] = {
 
 struct QueryFlags {
   std::string spec;
-  std::string format = "csv";
+  std::vector<std::string> formats = {"csv"};
   std::string out;
   std::string linker = "127.0.0.1:7443";
   std::string pki;
@@ -172,8 +173,8 @@ void PrintSummary(const v1::Release& release, const QueryFlags& f,
   }
   std::vector<std::string> names;
   for (const std::filesystem::path& path : written) names.push_back(path.filename().string());
-  fmt::print("released {} table(s) as {} to {}: {}\n", release.tables_size(), f.format, f.out,
-             fmt::join(names, ", "));
+  fmt::print("released {} table(s) as {} to {}: {}\n", release.tables_size(),
+             fmt::join(f.formats, ","), f.out, fmt::join(names, ", "));
   const v1::ReleaseMetadata& meta = release.metadata();
   if (meta.mode() == v1::RELEASE_MODE_PERTURBED) {
     fmt::print(
@@ -192,9 +193,16 @@ void PrintSummary(const v1::Release& release, const QueryFlags& f,
 }
 
 int RunQuery(const QueryFlags& f) {
-  std::optional<ReleaseFormat> format = ReleaseFormatFromName(f.format);
-  if (!format) {
-    return Fail(kExitUsage, fmt::format("unknown --format {}; use csv, json or md", f.format));
+  std::vector<ReleaseFormat> formats;
+  for (const std::string& name : f.formats) {
+    std::optional<ReleaseFormat> format = ReleaseFormatFromName(name);
+    if (!format) {
+      return Fail(kExitUsage,
+                  fmt::format("unknown --format {}; use csv, json, md, html or xlsx", name));
+    }
+    if (std::find(formats.begin(), formats.end(), *format) == formats.end()) {
+      formats.push_back(*format);
+    }
   }
   const std::filesystem::path spec_path(f.spec);
   absl::StatusOr<std::string> yaml = ReadFileContents(spec_path);
@@ -212,6 +220,11 @@ int RunQuery(const QueryFlags& f) {
                 "file names in a spec are relative to the spec's directory");
   }
   if (absl::Status s = PrepareOutputDir(f.out); !s.ok()) return Fail(kExitOutput, s);
+  if (std::find(formats.begin(), formats.end(), ReleaseFormat::kXlsx) != formats.end()) {
+    if (absl::Status s = CheckXlsxCanBeWritten(); !s.ok()) {
+      return Fail(kExitOther, s, "set TMPDIR to a directory you can write to");
+    }
+  }
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       MakeChannelCredentials(TlsFiles::FromPkiDir(f.pki, f.name));
   if (!credentials.ok()) return Fail(kExitSpec, credentials.status());
@@ -231,18 +244,24 @@ int RunQuery(const QueryFlags& f) {
   absl::Status status = FromGrpcStatus(stub.Query(&context, request, &response));
   if (!status.ok()) return FailedCall(f, request.spec_name(), status);
 
-  absl::StatusOr<std::vector<std::filesystem::path>> written =
-      WriteRelease(response.release(), *format, f.out);
-  if (!written.ok()) {
-    if (absl::IsInvalidArgument(written.status())) {
-      return Fail(kExitOther,
-                  fmt::format("the linker's release cannot be written: {}",
-                              std::string(written.status().message())),
-                  "report this to the linker's operator");
+  std::vector<std::filesystem::path> written;
+  for (ReleaseFormat format : formats) {
+    absl::StatusOr<std::vector<std::filesystem::path>> paths =
+        WriteRelease(response.release(), format, f.out, &*spec);
+    if (!paths.ok()) {
+      if (absl::IsInvalidArgument(paths.status())) {
+        return Fail(kExitOther,
+                    fmt::format("the linker's release cannot be written: {}",
+                                std::string(paths.status().message())),
+                    "report this to the linker's operator");
+      }
+      if (absl::IsPermissionDenied(paths.status())) return Fail(kExitOutput, paths.status());
+      // The xlsx workbook, made in a temporary directory before it is written to --out.
+      return Fail(kExitOther, paths.status(), "see docs/query.md (xlsx)");
     }
-    return Fail(kExitOutput, written.status());
+    written.insert(written.end(), paths->begin(), paths->end());
   }
-  PrintSummary(response.release(), f, *written);
+  PrintSummary(response.release(), f, written);
   return kExitOk;
 }
 
@@ -253,8 +272,13 @@ void AddQuery(CLI::App* app, QueryFlags* f) {
       "tables it releases");
   query->add_option("--spec", f->spec, "the analysis spec (YAML); checked here before sending")
       ->required();
-  query->add_option("--format", f->format, "csv (a file per table), json or md")
-      ->check(CLI::IsMember({"csv", "json", "md"}))
+  query
+      ->add_option("--format", f->formats,
+                   "csv (a file per table), json, md, html (a printable report with charts) or "
+                   "xlsx (an Excel workbook); several, comma-separated, write the one release "
+                   "in each")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"csv", "json", "md", "html", "xlsx"}))
       ->capture_default_str();
   query->add_option("--out", f->out, "directory for the release (created if missing)")->required();
   query->add_option("--linker", f->linker, "linker address, host:port")->capture_default_str();

@@ -25,6 +25,9 @@
 #include "absl/time/clock.h"
 #include "cli/cli_errors.h"
 #include "cli/command.h"
+#include "cli/covenant_html.h"
+#include "cli/html_document.h"
+#include "cli/output_file.h"
 #include "core/atomic_file.h"
 #include "core/exit_codes.h"
 #include "core/file_contents.h"
@@ -60,7 +63,9 @@ constexpr ExitCodeMeaning kExitCodes[] = {
     {kExitInvalid,
      "a covenant, template, spec, prices file or key is invalid or cannot be read (the message "
      "names file, line and key)"},
-    {kExitOutput, "a file to write exists or cannot be written (a key is never overwritten)"},
+    {kExitOutput,
+     "a file to write cannot be written or may not be overwritten (an existing key, or a file "
+     "the command reads)"},
     {kExitUnsigned,
      "not signed by every officer, a signature is invalid, or the covenant changed after "
      "signing"},
@@ -82,15 +87,16 @@ std::string OfficerList(const policy::Covenant& covenant, const std::vector<std:
 std::string Day(absl::Time t) { return absl::FormatTime("%Y-%m-%d", t, absl::UTCTimeZone()); }
 
 struct PolicyFlags {
-  std::string out;            // keygen, fill-keys
-  std::string keys_dir;       // fill-keys
-  std::string template_file;  // fill-keys
-  std::string covenant;       // approve, validate, explain, sign, verify
-  std::string spec;           // approve
-  std::string prices;         // approve
-  std::string key;            // sign
-  bool restart = false;       // sign
-  std::string at;             // verify
+  std::string out;              // keygen, fill-keys
+  std::string keys_dir;         // fill-keys
+  std::string template_file;    // fill-keys
+  std::string covenant;         // approve, validate, explain, sign, verify
+  std::string spec;             // approve
+  std::string prices;           // approve
+  std::string key;              // sign
+  bool restart = false;         // sign
+  std::string at;               // verify
+  std::string format = "text";  // explain
 };
 
 namespace fs = std::filesystem;
@@ -667,38 +673,70 @@ int RunValidate(const PolicyFlags& f) {
   return kExitOk;
 }
 
-void PrintSignatureState(const policy::Covenant& covenant, const std::filesystem::path& path,
-                         const std::string& bytes) {
+// The signature state of the covenant file as a section: its heading says how many officers
+// signed, its lines who did, who did not and what is wrong.
+CovenantFileState SignatureState(const policy::Covenant& covenant,
+                                 const std::filesystem::path& path, const std::string& bytes) {
+  CovenantFileState state{.path = path.string(),
+                          .sha256 = policy::CovenantSha256Hex(bytes),
+                          .signatures = {},
+                          .fully_signed = false};
+  policy::ExplanationSection& section = state.signatures;
   const std::filesystem::path sig_path = policy::SignaturePath(path);
   std::error_code ec;
   if (!std::filesystem::exists(sig_path, ec)) {
-    fmt::print("\nSignatures: none yet ({} is missing); each officer runs koppel policy sign\n",
-               sig_path.string());
-    return;
+    section.heading =
+        fmt::format("Signatures: none yet ({} is missing); each officer runs koppel policy sign",
+                    sig_path.string());
+    return state;
   }
   absl::StatusOr<std::string> text = ReadFileContents(sig_path);
   if (!text.ok()) {
-    fmt::print("\nSignatures: {}\n", std::string(text.status().message()));
-    return;
+    section.heading = fmt::format("Signatures: {}", std::string(text.status().message()));
+    return state;
   }
   absl::StatusOr<policy::SignatureFile> sig = policy::ParseSignatureFile(*text, sig_path.string());
   if (!sig.ok()) {
-    fmt::print("\nSignatures: unreadable: {}\n", std::string(sig.status().message()));
-    return;
+    section.heading =
+        fmt::format("Signatures: unreadable: {}", std::string(sig.status().message()));
+    return state;
   }
   policy::SignatureReview review =
       policy::ReviewCovenantSignatures(covenant, bytes, *sig, path.string());
-  fmt::print("\nSignatures ({} of {} officers):\n", review.valid.size(),
-             covenant.privacy_officers.size());
+  section.heading = fmt::format("Signatures ({} of {} officers):", review.valid.size(),
+                                covenant.privacy_officers.size());
   if (!review.valid.empty()) {
-    fmt::print("  signed by: {}\n", OfficerList(covenant, review.valid));
+    section.lines.push_back(
+        {.depth = 0,
+         .text = fmt::format("signed by: {}", OfficerList(covenant, review.valid)),
+         .problem = false});
   }
   if (!review.missing.empty()) {
-    fmt::print("  still to sign: {}\n", OfficerList(covenant, review.missing));
+    section.lines.push_back(
+        {.depth = 0,
+         .text = fmt::format("still to sign: {}", OfficerList(covenant, review.missing)),
+         .problem = false});
   }
   if (!review.problem.ok()) {
-    fmt::print("  problem: {}\n", std::string(review.problem.message()));
+    section.lines.push_back(
+        {.depth = 0,
+         .text = fmt::format("problem: {}", std::string(review.problem.message())),
+         .problem = true});
   }
+  state.fully_signed = review.missing.empty() && review.problem.ok();
+  return state;
+}
+
+// Standard output, or FILE written atomically.
+int WriteOutput(const std::string& out, const std::string& document) {
+  if (out.empty()) {
+    fmt::print("{}", document);
+    return kExitOk;
+  }
+  if (absl::Status s = WriteFileAtomically(out, document); !s.ok()) {
+    return Fail(kExitOutput, s, "check --out");
+  }
+  return kExitOk;
 }
 
 int RunExplain(const PolicyFlags& f) {
@@ -711,9 +749,18 @@ int RunExplain(const PolicyFlags& f) {
                 "fix the covenant; docs/covenants.md describes "
                 "its keys");
   }
-  fmt::print("{}", policy::ExplainCovenant(*covenant, f.covenant));
-  PrintSignatureState(*covenant, f.covenant, *bytes);
-  return kExitOk;
+  policy::CovenantExplanation explanation = policy::DescribeCovenant(*covenant, f.covenant);
+  if (!f.out.empty()) {
+    absl::Status input = CheckOutputIsNoInput(
+        f.out, {{.path = f.covenant, .flag = "COVENANT"},
+                {.path = policy::SignaturePath(f.covenant).string(), .flag = "its signatures"}});
+    if (!input.ok()) return Fail(kExitOutput, input, "choose another --out; nothing was written");
+  }
+  CovenantFileState state = SignatureState(*covenant, f.covenant, *bytes);
+  if (f.format == "html") return WriteOutput(f.out, CovenantExplanationHtml(explanation, state));
+  explanation.sections.push_back(std::move(state.signatures));
+  // Covenant text may hold control characters (YAML "\e"): none reaches a terminal.
+  return WriteOutput(f.out, PlainText(policy::ExplanationText(explanation)));
 }
 
 int RunSign(const PolicyFlags& f) {
@@ -857,7 +904,15 @@ Command AddPolicyCommand(CLI::App* app) {
       "relative to COVENANT, to say what it computes), and who has signed it; "
       "templates with key and digest placeholders are accepted");
   explain->add_option("COVENANT", f->covenant, "the covenant file (YAML)")->required();
-  explain->footer(ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitInvalid, kExitOther}));
+  explain
+      ->add_option("--format", f->format,
+                   "text, or html: a self-contained document to file and sign off")
+      ->check(CLI::IsMember({"text", "html"}))
+      ->capture_default_str();
+  explain->add_option("--out", f->out,
+                      "write the explanation to this file, atomically (default: standard output)");
+  explain->footer(
+      ExitCodesFooter(kExitCodes, {kExitOk, kExitUsage, kExitInvalid, kExitOutput, kExitOther}));
 
   CLI::App* sign = policy->add_subcommand(
       "sign",

@@ -13,6 +13,9 @@
 #include <system_error>
 #include <utility>
 
+#include "absl/strings/str_join.h"
+#include "cli/release_html.h"
+#include "cli/release_xlsx.h"
 #include "core/atomic_file.h"
 #include "core/csv_writer.h"
 #include "core/proto_time.h"
@@ -102,17 +105,7 @@ std::string MarkdownText(const std::string& s) {
   return out;
 }
 
-std::string Joined(const std::vector<std::string>& parts, std::string_view separator) {
-  std::string out;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (i > 0) out += separator;
-    out += parts[i];
-  }
-  return out;
-}
-
 std::string OrNone(const std::string& s) { return s.empty() ? "none" : s; }
-std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 
 // Releases from linkers before issue 15 carry the legacy string fields.
 std::vector<std::string> ReferenceDates(const v1::ReleaseMetadata& m) {
@@ -134,61 +127,23 @@ nlohmann::ordered_json ReleasesLeft(const v1::ReleaseMetadata& m) {
 }
 
 std::string MarkdownMetadata(const v1::ReleaseMetadata& m) {
-  std::vector<std::string> deliveries;
-  for (const v1::DeliveryUsed& d : m.deliveries()) {
-    deliveries.push_back(fmt::format("{} ({} batches, {} records)", MarkdownText(d.dataset()),
-                                     d.batches(), d.records()));
-  }
-  const std::vector<std::string> dates = ReferenceDates(m);
   std::string out;
-  out += fmt::format(
-      "- **Covenant:** {}{}\n", MarkdownText(OrDash(m.covenant_id())),
-      m.covenant_version() > 0 ? fmt::format(" version {}", m.covenant_version()) : std::string());
-  if (!ReleasesLeft(m).is_null() && m.covenant_version() > 0) {
-    out += fmt::format("- **Release budget:** {} release(s) left\n", m.releases_left());
-  }
-  out += fmt::format("- **Analysis:** {}\n", MarkdownText(OrDash(m.analysis())));
-  out += fmt::format("- **Recipient:** {}\n", MarkdownText(OrDash(m.recipient())));
-  out += fmt::format("- **Released at:** {}\n", MarkdownText(OrDash(ReleaseTime(m))));
-  out += fmt::format("- **Spec SHA-256:** `{}`\n", OrDash(m.spec_sha256()));
-  if (!m.prices_sha256().empty()) {
-    out += fmt::format("- **Prices SHA-256:** `{}`\n", m.prices_sha256());
-  }
-  if (m.mode() == v1::RELEASE_MODE_PERTURBED) {
-    out += fmt::format(
-        "- **Protection:** perturbed (exploratory spec; cell key method, noise of at most {}, "
-        "table `{}`)\n",
-        m.perturbation_max_noise(), OrDash(m.perturbation_table_sha256()));
-  } else {
-    out += fmt::format(
-        "- **Protection:** exact (approved analysis {}), checked with {} earlier release(s); "
-        "{} implied group(s) protected\n",
-        MarkdownText(OrDash(m.approved_analysis())), m.earlier_releases_checked(),
-        m.implied_groups_protected());
-  }
-  out += fmt::format("- **Reference dates:** {}\n", MarkdownText(OrDash(Joined(dates, ", "))));
-  out += fmt::format("- **Deliveries used:** {}\n", OrNone(Joined(deliveries, "; ")));
-  if (m.key_epoch() != 0) out += fmt::format("- **Key epoch:** {}\n", m.key_epoch());
-  out += fmt::format(
-      "- **Disclosure control:** minimum cell {}; dominance {}; percentages of suppressed "
-      "counts: {}\n",
-      m.min_cell(), MarkdownText(OrNone(m.dominance())),
-      MarkdownText(OrNone(m.suppressed_percent())));
-  out += fmt::format(
-      "- **Cells suppressed:** {} primary, {} secondary ({} because of earlier "
-      "releases)\n",
-      m.cells_suppressed_primary(), m.cells_suppressed_secondary(), m.cells_suppressed_history());
-  if (m.warnings().empty()) {
-    out += "- **Warnings:** none\n";
-  } else {
-    out += "- **Warnings:**\n";
-    for (const std::string& w : m.warnings()) out += fmt::format("  - {}\n", MarkdownText(w));
+  for (const MetadataFact& fact : MetadataFacts(m)) {
+    if (fact.report_only) continue;
+    out += "- **" + fact.term + ":**";
+    for (size_t i = 0; i < fact.parts.size(); ++i) {
+      const MetadataFact::Part& part = fact.parts[i];
+      out += i == 0 ? " " : "";
+      out += part.code ? "`" + part.text + "`" : MarkdownText(part.text);
+    }
+    out += "\n";
+    for (const std::string& item : fact.items) out += "  - " + MarkdownText(item) + "\n";
   }
   return out;
 }
 
 std::string MarkdownRow(const std::vector<std::string>& cells) {
-  return "| " + Joined(cells, " | ") + " |\n";
+  return "| " + absl::StrJoin(cells, " | ") + " |\n";
 }
 
 std::string MarkdownTable(const v1::ReleasedTable& table) {
@@ -207,12 +162,6 @@ std::string MarkdownTable(const v1::ReleasedTable& table) {
     out += MarkdownRow(cells);
   }
   return out;
-}
-
-// Width on a terminal: one column per code point (UTF-8 continuation bytes do not count).
-size_t DisplayWidth(const std::string& s) {
-  return static_cast<size_t>(std::count_if(
-      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
 std::string Padded(const std::string& s, size_t width, bool right) {
@@ -242,6 +191,8 @@ std::optional<ReleaseFormat> ReleaseFormatFromName(std::string_view name) {
   if (name == "csv") return ReleaseFormat::kCsv;
   if (name == "json") return ReleaseFormat::kJson;
   if (name == "md") return ReleaseFormat::kMarkdown;
+  if (name == "html") return ReleaseFormat::kHtml;
+  if (name == "xlsx") return ReleaseFormat::kXlsx;
   return std::nullopt;
 }
 
@@ -280,9 +231,9 @@ absl::Status ValidateRelease(const v1::Release& release) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<std::filesystem::path>> WriteRelease(const v1::Release& release,
-                                                                ReleaseFormat format,
-                                                                const std::filesystem::path& dir) {
+absl::StatusOr<std::vector<std::filesystem::path>> WriteRelease(
+    const v1::Release& release, ReleaseFormat format, const std::filesystem::path& dir,
+    const analysis::AnalysisSpec* spec) {
   if (absl::Status s = ValidateRelease(release); !s.ok()) return s;
   if (absl::Status s = PrepareOutputDir(dir); !s.ok()) return s;
   std::vector<std::pair<std::filesystem::path, std::string>> files;
@@ -299,6 +250,15 @@ absl::StatusOr<std::vector<std::filesystem::path>> WriteRelease(const v1::Releas
     case ReleaseFormat::kMarkdown:
       files.emplace_back(dir / "release.md", ReleaseToMarkdown(release));
       break;
+    case ReleaseFormat::kHtml:
+      files.emplace_back(dir / "release.html", ReleaseToHtml(release, spec));
+      break;
+    case ReleaseFormat::kXlsx: {
+      absl::StatusOr<std::string> workbook = ReleaseToXlsx(release);
+      if (!workbook.ok()) return workbook.status();
+      files.emplace_back(dir / "release.xlsx", *std::move(workbook));
+      break;
+    }
   }
   std::vector<std::filesystem::path> written;
   for (const auto& [path, bytes] : files) {
@@ -308,6 +268,11 @@ absl::StatusOr<std::vector<std::filesystem::path>> WriteRelease(const v1::Releas
     written.push_back(path);
   }
   return written;
+}
+
+size_t DisplayWidth(std::string_view s) {
+  return static_cast<size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
 std::string FormatCell(const v1::ReleasedCell& cell) {
@@ -372,6 +337,82 @@ nlohmann::ordered_json ReleaseToJson(const v1::Release& release) {
   nlohmann::ordered_json tables = nlohmann::ordered_json::array();
   for (const v1::ReleasedTable& table : release.tables()) tables.push_back(TableToJson(table));
   return {{"metadata", MetadataToJson(release.metadata())}, {"tables", std::move(tables)}};
+}
+
+std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
+
+std::vector<MetadataFact> MetadataFacts(const v1::ReleaseMetadata& m) {
+  using Part = MetadataFact::Part;
+  auto text = [](std::string term, std::string value) {
+    return MetadataFact{std::move(term), {Part{std::move(value)}}, {}, false, false};
+  };
+  std::vector<MetadataFact> facts;
+  facts.push_back(text(
+      "Covenant", OrDash(m.covenant_id()) + (m.covenant_version() > 0
+                                                 ? fmt::format(" version {}", m.covenant_version())
+                                                 : std::string())));
+  // A release without a covenant version predates release budgets: it states none.
+  if (m.covenant_version() > 0) {
+    if (!ReleasesLeft(m).is_null()) {
+      facts.push_back(text("Release budget", fmt::format("{} release(s) left", m.releases_left())));
+    } else {
+      facts.push_back(text("Release budget", "no budget set"));
+      facts.back().report_only = true;
+    }
+  }
+  facts.push_back(text("Analysis", OrDash(m.analysis())));
+  facts.push_back(text("Recipient", OrDash(m.recipient())));
+  facts.push_back(text("Released at", OrDash(ReleaseTime(m))));
+  facts.push_back({"Spec SHA-256", {Part{OrDash(m.spec_sha256()), true}}, {}, false, false});
+  if (!m.prices_sha256().empty()) {
+    facts.push_back({"Prices SHA-256", {Part{m.prices_sha256(), true}}, {}, false, false});
+  } else {
+    facts.push_back(text("Prices SHA-256", "none"));
+    facts.back().report_only = true;
+  }
+  if (m.mode() == v1::RELEASE_MODE_PERTURBED) {
+    facts.push_back({"Protection",
+                     {Part{fmt::format("perturbed (exploratory spec; cell key method, noise of at "
+                                       "most {}, table ",
+                                       m.perturbation_max_noise())},
+                      Part{OrDash(m.perturbation_table_sha256()), true}, Part{")"}},
+                     {},
+                     false,
+                     false});
+    facts.push_back(text("Cells shown as * after perturbation",
+                         fmt::format("{}", m.cells_suppressed_perturbed())));
+    facts.back().report_only = true;
+  } else {
+    facts.push_back(
+        text("Protection", fmt::format("exact (approved analysis {}), checked with {} earlier "
+                                       "release(s); {} implied group(s) protected",
+                                       OrDash(m.approved_analysis()), m.earlier_releases_checked(),
+                                       m.implied_groups_protected())));
+  }
+  facts.push_back(text("Reference dates", OrDash(absl::StrJoin(ReferenceDates(m), ", "))));
+  std::vector<std::string> deliveries;
+  for (const v1::DeliveryUsed& d : m.deliveries()) {
+    deliveries.push_back(
+        fmt::format("{} ({} batches, {} records)", d.dataset(), d.batches(), d.records()));
+  }
+  facts.push_back(text("Deliveries used", OrNone(absl::StrJoin(deliveries, "; "))));
+  facts.back().deliveries = true;
+  if (m.key_epoch() != 0) facts.push_back(text("Key epoch", fmt::format("{}", m.key_epoch())));
+  facts.push_back(
+      text("Disclosure control",
+           fmt::format("minimum cell {}; dominance {}; percentages of suppressed "
+                       "counts: {}",
+                       m.min_cell(), OrNone(m.dominance()), OrNone(m.suppressed_percent()))));
+  facts.push_back(text("Cells suppressed",
+                       fmt::format("{} primary, {} secondary ({} because of earlier releases)",
+                                   m.cells_suppressed_primary(), m.cells_suppressed_secondary(),
+                                   m.cells_suppressed_history())));
+  if (m.warnings().empty()) {
+    facts.push_back(text("Warnings", "none"));
+  } else {
+    facts.push_back({"Warnings", {}, {m.warnings().begin(), m.warnings().end()}, false, false});
+  }
+  return facts;
 }
 
 std::string ReleaseToMarkdown(const v1::Release& release) {

@@ -8,6 +8,7 @@
 #include <iterator>
 #include <optional>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -29,6 +30,19 @@ std::string List(const std::set<std::string>& items) {
 
 std::string Plural(int64_t n, std::string_view one, std::string_view many) {
   return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+
+ExplanationSection* AddSection(CovenantExplanation* explanation, std::string heading) {
+  return &explanation->sections.emplace_back(
+      ExplanationSection{.heading = std::move(heading), .lines = {}});
+}
+
+void Line(ExplanationSection* out, int depth, std::string text) {
+  out->lines.push_back({.depth = depth, .text = std::move(text)});
+}
+
+void Problem(ExplanationSection* out, int depth, std::string text) {
+  out->lines.push_back({.depth = depth, .text = std::move(text), .problem = true});
 }
 
 std::string Key(const std::string& key) {
@@ -58,75 +72,85 @@ std::string PartyLabel(const Covenant& c, const std::string& name) {
 }
 
 // Appends "  <prefix>purpose: ..." and legal basis lines.
-void PurposeLines(std::string* out, std::string_view indent, const std::string& purpose,
+void PurposeLines(ExplanationSection* out, int depth, const std::string& purpose,
                   const std::string& legal_basis) {
-  *out += fmt::format("{}purpose: {}\n", indent, purpose);
-  *out += fmt::format("{}legal basis: {}\n", indent, legal_basis);
+  Line(out, depth, fmt::format("purpose: {}", purpose));
+  Line(out, depth, fmt::format("legal basis: {}", legal_basis));
 }
 
-void When(const Covenant& c, std::string* out) {
-  *out += "When\n";
-  *out += fmt::format("  In force from {} (00:00 UTC) up to and including {} (until 24:00 UTC).\n",
-                      Day(c.valid_from), Day(c.valid_until));
+void When(const Covenant& c, CovenantExplanation* explanation) {
+  ExplanationSection* out = AddSection(explanation, "When");
+  Line(out, 0,
+       fmt::format("In force from {} (00:00 UTC) up to and including {} (until 24:00 UTC).",
+                   Day(c.valid_from), Day(c.valid_until)));
   if (c.retention_days_after_end == 0) {
-    *out += fmt::format(
-        "  Retention: none. At the end of {} the linker deletes all data of this covenant and "
-        "the vault destroys its keys.\n",
-        Day(c.valid_until));
+    Line(out, 0,
+         fmt::format(
+             "Retention: none. At the end of {} the linker deletes all data of this covenant and "
+             "the vault destroys its keys.",
+             Day(c.valid_until)));
   } else {
-    *out += fmt::format(
-        "  Retention: the linker keeps the data read-only for {} after the end; on {} (00:00 "
-        "UTC) it deletes all data of this covenant and the vault destroys its keys.\n",
-        Plural(c.retention_days_after_end, "day", "days"), DayOf(c.RetentionEndsAt()));
+    Line(out, 0,
+         fmt::format(
+             "Retention: the linker keeps the data read-only for {} after the end; on {} (00:00 "
+             "UTC) it deletes all data of this covenant and the vault destroys its keys.",
+             Plural(c.retention_days_after_end, "day", "days"), DayOf(c.RetentionEndsAt())));
   }
-  *out +=
-      "  Any privacy officer can end the covenant earlier (`koppel covenant end`); deletion "
-      "then follows the same way.\n";
+  Line(out, 0,
+       "Any privacy officer can end the covenant earlier (`koppel covenant end`); deletion "
+       "then follows the same way.");
   if (c.key_rotation_days == 0) {
-    *out += "  Key rotation: none scheduled.\n";
+    Line(out, 0, "Key rotation: none scheduled.");
   } else {
-    *out += fmt::format(
-        "  Key rotation: every {} the vault starts a new key epoch on its own (every person "
-        "gets new tokens); data holders then have {} (the grace) to re-deliver their full export "
-        "under the new epoch; the linker keeps the previous epoch's data apart until the new "
-        "epoch is complete.\n",
-        Plural(c.key_rotation_days, "day", "days"),
-        Plural(c.key_rotation_grace_days, "day", "days"));
+    Line(out, 0,
+         fmt::format(
+             "Key rotation: every {} the vault starts a new key epoch on its own (every person "
+             "gets new tokens); data holders then have {} (the grace) to re-deliver their full "
+             "export "
+             "under the new epoch; the linker keeps the previous epoch's data apart until the new "
+             "epoch is complete.",
+             Plural(c.key_rotation_days, "day", "days"),
+             Plural(c.key_rotation_grace_days, "day", "days")));
   }
   if (c.token_mode == "oprf") {
-    *out += fmt::format(
-        "  Tokens: oblivious (OPRF). Agents blind each identifier before the vault evaluates it, "
-        "so no agent holds the token key and the vault never sees an identifier; at most {} "
-        "evaluations per agent per key epoch within any {} (a vault restart does not renew "
-        "them).\n",
-        c.oprf_quota, Plural(c.oprf_quota_window_days, "day", "days"));
+    Line(
+        out, 0,
+        fmt::format(
+            "Tokens: oblivious (OPRF). Agents blind each identifier before the vault evaluates it, "
+            "so no agent holds the token key and the vault never sees an identifier; at most {} "
+            "evaluations per agent per key epoch within any {} (a vault restart does not renew "
+            "them).",
+            c.oprf_quota, Plural(c.oprf_quota_window_days, "day", "days")));
   } else {
-    *out +=
-        "  Tokens: keyed hashes (HMAC-SHA256). Each agent replaces BSNs and addresses by "
-        "tokens with a key for this covenant from the vault before anything leaves its "
-        "organisation; the linker never sees an identifier.\n";
+    Line(out, 0,
+         "Tokens: keyed hashes (HMAC-SHA256). Each agent replaces BSNs and addresses by "
+         "tokens with a key for this covenant from the vault before anything leaves its "
+         "organisation; the linker never sees an identifier.");
   }
-  *out +=
-      "  Tokens under this covenant differ from those under any other covenant and cannot be "
-      "joined with them.\n";
+  Line(out, 0,
+       "Tokens under this covenant differ from those under any other covenant and cannot be "
+       "joined with them.");
 }
 
-void WhoShares(const Covenant& c, std::string* out) {
-  *out += "\nWho shares what (data holders)\n";
+void WhoShares(const Covenant& c, CovenantExplanation* explanation) {
+  ExplanationSection* out = AddSection(explanation, "Who shares what (data holders)");
   for (const auto& [name, party] : c.parties) {
     if (!party.roles.contains("data_holder")) continue;
-    *out += fmt::format("  {} ({}), for which {} signs:\n", name, party.organisation,
-                        party.privacy_officer);
+    Line(out, 0,
+         fmt::format("{} ({}), for which {} signs:", name, party.organisation,
+                     party.privacy_officer));
     for (const auto& [dataset, grant] : party.datasets) {
-      *out += fmt::format(
-          "    delivers dataset {}, {}; fields: {}\n", dataset,
-          IdentifiersInWords(grant.identifiers),
-          grant.fields.empty() ? std::string("none (identifiers only)") : List(grant.fields));
+      Line(
+          out, 1,
+          fmt::format(
+              "delivers dataset {}, {}; fields: {}", dataset, IdentifiersInWords(grant.identifiers),
+              grant.fields.empty() ? std::string("none (identifiers only)") : List(grant.fields)));
     }
-    PurposeLines(out, "    ", party.purpose, party.legal_basis);
-    *out += fmt::format("    batches must be signed with the agent's key {}\n",
-                        Key(party.signing_public_key));
-    *out += "    anything else (another dataset, field or identifier kind) is refused.\n";
+    PurposeLines(out, 1, party.purpose, party.legal_basis);
+    Line(out, 1,
+         fmt::format("batches must be signed with the agent's key {}",
+                     Key(party.signing_public_key)));
+    Line(out, 1, "anything else (another dataset, field or identifier kind) is refused.");
   }
 }
 
@@ -144,13 +168,15 @@ std::string RolesInWords(const std::set<std::string>& roles) {
   return fmt::format("{}", fmt::join(words, "; "));
 }
 
-void Services(const Covenant& c, std::string* out) {
-  *out += "\nWho links, holds the keys and receives results\n";
+void Services(const Covenant& c, CovenantExplanation* explanation) {
+  ExplanationSection* out =
+      AddSection(explanation, "Who links, holds the keys and receives results");
   for (const auto& [name, party] : c.parties) {
     if (party.roles.contains("data_holder")) continue;
-    *out += fmt::format("  {} ({}), for which {} signs: {}.\n", name, party.organisation,
-                        party.privacy_officer, RolesInWords(party.roles));
-    PurposeLines(out, "    ", party.purpose, party.legal_basis);
+    Line(out, 0,
+         fmt::format("{} ({}), for which {} signs: {}.", name, party.organisation,
+                     party.privacy_officer, RolesInWords(party.roles)));
+    PurposeLines(out, 1, party.purpose, party.legal_basis);
   }
 }
 
@@ -222,16 +248,12 @@ std::string HouseholdTypeInWords(const analysis::HouseholdTypeSpec& t) {
 
 // Indentation of the analysis part: an approved analysis, its details, what it computes, a
 // table, a table's rows and columns.
-constexpr std::string_view kAnalysis = "    ";
-constexpr std::string_view kDetail = "      ";
-constexpr std::string_view kComputes = "        ";
-constexpr std::string_view kTable = "          ";
-constexpr std::string_view kTableDetail = "            ";
-constexpr std::string_view kColumn = "              ";
-
-void Line(std::string* out, std::string_view indent, const std::string& text) {
-  *out += fmt::format("{}{}\n", indent, text);
-}
+constexpr int kAnalysis = 1;
+constexpr int kDetail = 2;
+constexpr int kComputes = 3;
+constexpr int kTable = 4;
+constexpr int kTableDetail = 5;
+constexpr int kColumn = 6;
 
 std::string TotalRow(const analysis::TableSpec& t) {
   return t.total_label.empty() ? std::string()
@@ -239,7 +261,7 @@ std::string TotalRow(const analysis::TableSpec& t) {
 }
 
 void RowsInWords(const analysis::AnalysisSpec& spec, const analysis::TableSpec& t,
-                 std::string* out) {
+                 ExplanationSection* out) {
   switch (t.rows) {
     case analysis::Dimension::kArea:
       Line(out, kTableDetail,
@@ -333,7 +355,7 @@ std::string CostItemInWords(const analysis::CostItemSpec& item) {
 }
 
 void TableInWords(const analysis::AnalysisSpec& spec, const analysis::TableSpec& t,
-                  std::string* out) {
+                  ExplanationSection* out) {
   const char* kinds[] = {"counts", "overlap", "costs", "sensitivity"};
   Line(out, kTable,
        fmt::format("{} ({}){}", t.name, kinds[static_cast<int>(t.kind)],
@@ -392,7 +414,7 @@ std::string FlagInWords(const analysis::FlagSpec& flag) {
   return fmt::format("{} = {}", flag.name, fmt::join(parts, "; "));
 }
 
-void SpecInWords(const analysis::AnalysisSpec& spec, std::string* out) {
+void SpecInWords(const analysis::AnalysisSpec& spec, ExplanationSection* out) {
   if (!spec.title.empty()) Line(out, kComputes, fmt::format("Title: {}", spec.title));
   std::vector<std::string> dates;
   for (absl::CivilDay date : spec.reference_dates) dates.push_back(IsoDate(date));
@@ -457,41 +479,41 @@ std::string Digest(const std::string& sha256) {
 // Reads a pinned file; on a problem says so in words and returns nothing.
 std::optional<std::string> ReadPinned(const std::filesystem::path& covenant_file,
                                       const std::string& path, const std::string& sha256,
-                                      std::string_view what, std::string* out) {
+                                      std::string_view what, ExplanationSection* out) {
   absl::StatusOr<std::string> bytes = ReadPinnedFile(covenant_file, path, sha256);
   if (bytes.ok()) return std::move(*bytes);
   if (absl::IsFailedPrecondition(bytes.status())) {
-    Line(out, kDetail,
-         fmt::format("PROBLEM: the {} on disk is not the approved one: {}. The linker releases "
-                     "this analysis exactly only for the pinned bytes.",
-                     what, std::string(bytes.status().message())));
+    Problem(out, kDetail,
+            fmt::format("PROBLEM: the {} on disk is not the approved one: {}. The linker releases "
+                        "this analysis exactly only for the pinned bytes.",
+                        what, std::string(bytes.status().message())));
   } else {
-    Line(out, kDetail,
-         fmt::format("PROBLEM: the {} cannot be read here: {}.", what,
-                     std::string(bytes.status().message())));
+    Problem(out, kDetail,
+            fmt::format("PROBLEM: the {} cannot be read here: {}.", what,
+                        std::string(bytes.status().message())));
   }
   return std::nullopt;
 }
 
 // The spec's own statements that contradict the covenant's entry.
 void SpecAgainstEntry(const analysis::AnalysisSpec& spec, const ApprovedAnalysis& a,
-                      std::string* out) {
+                      ExplanationSection* out) {
   if (spec.name != a.name) {
-    Line(out, kDetail,
-         fmt::format("PROBLEM: the spec is named '{}', not '{}'.", spec.name, a.name));
+    Problem(out, kDetail,
+            fmt::format("PROBLEM: the spec is named '{}', not '{}'.", spec.name, a.name));
   }
   if (spec.prices_file.empty() && !a.prices_path.empty()) {
-    Line(out, kDetail, "PROBLEM: the spec names no prices file, but the covenant pins one.");
+    Problem(out, kDetail, "PROBLEM: the spec names no prices file, but the covenant pins one.");
   } else if (!spec.prices_file.empty() && a.prices_path.empty()) {
-    Line(out, kDetail,
-         fmt::format("PROBLEM: the spec names the prices file {}, but the covenant pins none, "
-                     "so no query with it matches this approval.",
-                     spec.prices_file));
+    Problem(out, kDetail,
+            fmt::format("PROBLEM: the spec names the prices file {}, but the covenant pins none, "
+                        "so no query with it matches this approval.",
+                        spec.prices_file));
   }
 }
 
 void ApprovedInWords(const ApprovedAnalysis& a, const std::filesystem::path& covenant_file,
-                     std::string* out) {
+                     ExplanationSection* out) {
   Line(out, kAnalysis, a.name);
   Line(out, kDetail, fmt::format("spec: {}, SHA-256 {}", a.spec_path, Digest(a.spec_sha256)));
   Line(out, kDetail,
@@ -514,9 +536,9 @@ void ApprovedInWords(const ApprovedAnalysis& a, const std::filesystem::path& cov
   absl::StatusOr<analysis::AnalysisSpec> spec =
       analysis::ParseAnalysisSpec(*spec_bytes, a.spec_path);
   if (!spec.ok()) {
-    Line(out, kDetail,
-         fmt::format("PROBLEM: the spec does not parse ({}); cannot show what it computes.",
-                     std::string(spec.status().message())));
+    Problem(out, kDetail,
+            fmt::format("PROBLEM: the spec does not parse ({}); cannot show what it computes.",
+                        std::string(spec.status().message())));
     return;
   }
   SpecAgainstEntry(*spec, a, out);
@@ -529,51 +551,54 @@ void ApprovedInWords(const ApprovedAnalysis& a, const std::filesystem::path& cov
 
 std::string ReleaseGuarantee(const AnalysisPolicy& a) {
   if (a.min_cell <= 1) {
-    return "  Guarantee: min_cell is 1, so small counts are not protected.\n";
+    return "Guarantee: min_cell is 1, so small counts are not protected.";
   }
   return fmt::format(
-      "  Guarantee for exact releases: every exact release is checked against every earlier "
+      "Guarantee for exact releases: every exact release is checked against every earlier "
       "release of this covenant, each recomputed on the deliveries it used, so that no count of "
       "1 to {} households, and no sum with fewer than {} contributors, can be worked out from "
-      "all releases together (docs/disclosure.md).\n",
+      "all releases together (docs/disclosure.md).",
       a.min_cell - 1, a.min_cell);
 }
 
 void Exploratory(const AnalysisPolicy& a, const std::filesystem::path& covenant_file,
-                 std::string* out) {
+                 ExplanationSection* out) {
   if (a.exploratory == ExploratoryMode::kRefuse) {
-    *out +=
-        "  Exploratory specs (any spec not approved above, or an approved one changed in any "
-        "byte): refused.\n";
+    Line(out, 0,
+         "Exploratory specs (any spec not approved above, or an approved one changed in any "
+         "byte): refused.");
     return;
   }
-  *out += fmt::format(
-      "  Exploratory specs (any spec not approved above, or an approved one changed in any "
-      "byte): checked against every earlier release like an exact release, and then released "
-      "with consistent perturbation (the cell key method). Every count gets noise from the "
-      "perturbation table; the same cell always gets the same noise, so repeating or "
-      "differencing releases yields noise, not a count. Counts that come out below {} are "
-      "shown as *. Costs and sensitivity tables are refused for exploratory specs.\n",
-      a.min_cell);
+  Line(out, 0,
+       fmt::format(
+           "Exploratory specs (any spec not approved above, or an approved one changed in any "
+           "byte): checked against every earlier release like an exact release, and then released "
+           "with consistent perturbation (the cell key method). Every count gets noise from the "
+           "perturbation table; the same cell always gets the same noise, so repeating or "
+           "differencing releases yields noise, not a count. Counts that come out below {} are "
+           "shown as *. Costs and sensitivity tables are refused for exploratory specs.",
+           a.min_cell));
   if (a.perturbation.table == "default") {
-    *out +=
-        "  Perturbation table: the default one shipped with koppel: noise of at most 3, and "
-        "never a released count of 1 or 2.\n";
+    Line(out, 0,
+         "Perturbation table: the default one shipped with koppel: noise of at most 3, and "
+         "never a released count of 1 or 2.");
     return;
   }
-  *out += fmt::format("  Perturbation table: {}, SHA-256 {}\n", a.perturbation.table,
-                      Digest(a.perturbation.table_sha256));
+  Line(out, 0,
+       fmt::format("Perturbation table: {}, SHA-256 {}", a.perturbation.table,
+                   Digest(a.perturbation.table_sha256)));
   if (!covenant_file.empty()) {
     ReadPinned(covenant_file, a.perturbation.table, a.perturbation.table_sha256,
                "perturbation table", out);
   }
 }
 
-void Outputs(const Covenant& c, const std::filesystem::path& covenant_file, std::string* out) {
-  *out += "\nWhat can come out: analyses\n";
+void Outputs(const Covenant& c, const std::filesystem::path& covenant_file,
+             CovenantExplanation* explanation) {
+  ExplanationSection* out = AddSection(explanation, "What can come out: analyses");
   const AnalysisPolicy& a = c.analysis;
   if (a.approved.empty() && a.exploratory == ExploratoryMode::kRefuse) {
-    *out += "  No analysis may run: the covenant has no analysis section.\n";
+    Line(out, 0, "No analysis may run: the covenant has no analysis section.");
     return;
   }
   std::vector<std::string> recipients;
@@ -581,104 +606,202 @@ void Outputs(const Covenant& c, const std::filesystem::path& covenant_file, std:
     for (const auto& [name, party] : c.parties) {
       if (party.roles.contains("research_unit")) recipients.push_back(PartyLabel(c, name));
     }
-    *out += fmt::format("  Recipients: every research unit of the covenant: {}.\n",
-                        fmt::join(recipients, ", "));
+    Line(out, 0,
+         fmt::format("Recipients: every research unit of the covenant: {}.",
+                     fmt::join(recipients, ", ")));
   } else {
     for (const std::string& name : a.recipients) recipients.push_back(PartyLabel(c, name));
-    *out += fmt::format("  Recipients: {} only.\n", fmt::join(recipients, ", "));
+    Line(out, 0, fmt::format("Recipients: {} only.", fmt::join(recipients, ", ")));
   }
-  *out += fmt::format("  Table kinds: {}; grouped by (dimensions): {}; measures: {}.\n",
-                      List(a.table_kinds), List(a.dimensions), List(a.measures));
-  *out +=
-      "  Only protected tables come out, never records or identities. Disclosure control "
-      "(a spec may ask for stricter settings, never weaker): ";
-  *out += DisclosureInWords(a) + "\n";
+  Line(out, 0,
+       fmt::format("Table kinds: {}; grouped by (dimensions): {}; measures: {}.",
+                   List(a.table_kinds), List(a.dimensions), List(a.measures)));
+  Line(out, 0,
+       "Only protected tables come out, never records or identities. Disclosure control (a spec "
+       "may ask for stricter settings, never weaker): " +
+           DisclosureInWords(a));
   if (a.max_releases == 0) {
-    *out += "  Release budget: unlimited releases.\n";
+    Line(out, 0, "Release budget: unlimited releases.");
   } else {
-    *out += fmt::format(
-        "  Release budget: at most {} over the covenant's life; every release spends one.\n",
-        Plural(a.max_releases, "release", "releases"));
+    Line(out, 0,
+         fmt::format(
+             "Release budget: at most {} over the covenant's life; every release spends one.",
+             Plural(a.max_releases, "release", "releases")));
   }
   if (a.approved.empty()) {
-    *out += "  Exact releases: none; no analysis is approved for exact release.\n";
+    Line(out, 0, "Exact releases: none; no analysis is approved for exact release.");
   } else {
-    *out += fmt::format(
-        "  Exact releases: only for the {} below, which the officers approved. Each is pinned "
-        "by the SHA-256 of its spec file and prices file: a spec that differs in any byte is "
-        "not approved.\n",
-        a.approved.size() == 1 ? std::string("analysis")
-                               : fmt::format("{} analyses", a.approved.size()));
+    Line(out, 0,
+         fmt::format(
+             "Exact releases: only for the {} below, which the officers approved. Each is pinned "
+             "by the SHA-256 of its spec file and prices file: a spec that differs in any byte is "
+             "not approved.",
+             a.approved.size() == 1 ? std::string("analysis")
+                                    : fmt::format("{} analyses", a.approved.size())));
     for (const ApprovedAnalysis& approved : a.approved) {
       ApprovedInWords(approved, covenant_file, out);
     }
-    *out += ReleaseGuarantee(a);
+    Line(out, 0, ReleaseGuarantee(a));
   }
   Exploratory(a, covenant_file, out);
 }
 
-void Releases(const Covenant& c, std::string* out) {
-  *out += "\nWhat can come out: purpose-bound releases\n";
+void Releases(const Covenant& c, CovenantExplanation* explanation) {
+  ExplanationSection* out = AddSection(explanation, "What can come out: purpose-bound releases");
   if (c.releases.empty()) {
-    *out += "  None: no party gets anything back about individual records.\n";
+    Line(out, 0, "None: no party gets anything back about individual records.");
     return;
   }
   for (const PurposeBoundRelease& r : c.releases) {
-    *out += fmt::format("  {}: for {}.\n", r.name, PartyLabel(c, r.recipient));
-    *out += fmt::format(
-        "    It sends the tokens of people in its own dataset {} and gets back, for each record "
-        "it delivered itself, only these yes/no flags:\n",
-        r.dataset);
+    Line(out, 0, fmt::format("{}: for {}.", r.name, PartyLabel(c, r.recipient)));
+    Line(out, 1,
+         fmt::format(
+             "It sends the tokens of people in its own dataset {} and gets back, for each record "
+             "it delivered itself, only these yes/no flags:",
+             r.dataset));
     for (const ReleaseFlag& flag : r.flags) {
       std::string owner;
       for (const auto& [name, party] : c.parties) {
         if (party.datasets.contains(flag.dataset)) owner = name;
       }
-      *out +=
-          fmt::format("      {}: {} also has a record in {} (delivered by {})\n", flag.name,
-                      r.unit == "household" ? "someone in the person's household" : "the person",
-                      flag.dataset, owner);
+      Line(out, 2,
+           fmt::format("{}: {} also has a record in {} (delivered by {})", flag.name,
+                       r.unit == "household" ? "someone in the person's household" : "the person",
+                       flag.dataset, owner));
     }
     if (r.unit == "household") {
-      *out += fmt::format(
-          "    The household is everyone the register {} places at the person's address on the "
-          "day of the question (fields {} and {}); the answer never says who.\n",
-          r.family.dataset, r.family.address_from, r.family.address_to);
+      Line(out, 1,
+           fmt::format(
+               "The household is everyone the register {} places at the person's address on the "
+               "day of the question (fields {} and {}); the answer never says who.",
+               r.family.dataset, r.family.address_from, r.family.address_to));
     }
-    *out +=
-        "    For tokens it did not deliver itself it gets nothing; no identities, dates or "
-        "other attributes are returned, and no other party may ask.\n";
-    PurposeLines(out, "    ", r.purpose, r.legal_basis);
+    Line(out, 1,
+         "For tokens it did not deliver itself it gets nothing; no identities, dates or "
+         "other attributes are returned, and no other party may ask.");
+    PurposeLines(out, 1, r.purpose, r.legal_basis);
   }
 }
 
-void Signers(const Covenant& c, std::string* out) {
-  *out += "\nWho signs\n";
+void Signers(const Covenant& c, CovenantExplanation* explanation) {
+  ExplanationSection* out = AddSection(explanation, "Who signs");
   for (const auto& [name, officer] : c.privacy_officers) {
     std::vector<std::string> parties;
     for (const auto& [party_name, party] : c.parties) {
       if (party.privacy_officer == name) parties.push_back(party_name);
     }
-    *out += fmt::format("  {} ({}), key {}: signs for {}.\n", name, officer.organisation,
-                        Key(officer.public_key), fmt::join(parties, ", "));
+    Line(out, 0,
+         fmt::format("{} ({}), key {}: signs for {}.", name, officer.organisation,
+                     Key(officer.public_key), fmt::join(parties, ", ")));
   }
-  *out +=
-      "  Services load the covenant only when every officer listed has signed this exact "
-      "file (`koppel policy sign`, `koppel policy verify`).\n";
+  Line(out, 0,
+       "Services load the covenant only when every officer listed has signed this exact "
+       "file (`koppel policy sign`, `koppel policy verify`).");
+}
+
+// The covenant at a glance, for a document's header and tables; the same words as the text.
+std::vector<std::pair<std::string, std::string>> Facts(const Covenant& c) {
+  std::vector<std::pair<std::string, std::string>> facts = {
+      {"Covenant", c.id},
+      {"Version", fmt::format("{}", c.version)},
+      {"Title", c.title},
+      {"In force from", fmt::format("{} (00:00 UTC)", Day(c.valid_from))},
+      {"In force up to and including", fmt::format("{} (until 24:00 UTC)", Day(c.valid_until))},
+  };
+  facts.emplace_back(
+      "Data deleted, keys destroyed",
+      c.retention_days_after_end == 0
+          ? fmt::format("at the end of {}", Day(c.valid_until))
+          : fmt::format("on {} (00:00 UTC), after {} of retention", DayOf(c.RetentionEndsAt()),
+                        Plural(c.retention_days_after_end, "day", "days")));
+  facts.emplace_back(
+      "Key rotation",
+      c.key_rotation_days == 0
+          ? std::string("none scheduled")
+          : fmt::format("every {}, grace {}", Plural(c.key_rotation_days, "day", "days"),
+                        Plural(c.key_rotation_grace_days, "day", "days")));
+  return facts;
+}
+
+std::vector<ExplanationTable> Tables(const Covenant& c) {
+  ExplanationTable parties{.caption = "Parties",
+                           .columns = {"party", "organisation", "privacy officer", "roles"},
+                           .rows = {}};
+  ExplanationTable datasets{.caption = "Datasets and fields each data holder may deliver",
+                            .columns = {"party", "dataset", "identifiers", "fields"},
+                            .rows = {}};
+  for (const auto& [name, party] : c.parties) {
+    parties.rows.push_back({name, party.organisation, party.privacy_officer,
+                            fmt::format("{}", fmt::join(party.roles, ", "))});
+    for (const auto& [dataset, grant] : party.datasets) {
+      datasets.rows.push_back(
+          {name, dataset, IdentifiersInWords(grant.identifiers),
+           grant.fields.empty() ? std::string("none (identifiers only)") : List(grant.fields)});
+    }
+  }
+  ExplanationTable approved{
+      .caption = "Approved analyses and their digests",
+      .columns = {"analysis", "spec", "spec SHA-256", "prices", "prices SHA-256"},
+      .rows = {}};
+  for (const ApprovedAnalysis& a : c.analysis.approved) {
+    approved.rows.push_back({a.name, a.spec_path, Digest(a.spec_sha256),
+                             a.prices_path.empty() ? std::string("none") : a.prices_path,
+                             a.prices_path.empty() ? std::string() : Digest(a.prices_sha256)});
+  }
+  ExplanationTable officers{.caption = "Privacy officers",
+                            .columns = {"officer", "organisation", "key", "signs for"},
+                            .rows = {}};
+  for (const auto& [name, officer] : c.privacy_officers) {
+    std::vector<std::string> signs_for;
+    for (const auto& [party_name, party] : c.parties) {
+      if (party.privacy_officer == name) signs_for.push_back(party_name);
+    }
+    officers.rows.push_back({name, officer.organisation, Key(officer.public_key),
+                             fmt::format("{}", fmt::join(signs_for, ", "))});
+  }
+  std::vector<ExplanationTable> tables = {std::move(parties), std::move(datasets)};
+  if (!approved.rows.empty()) tables.push_back(std::move(approved));
+  tables.push_back(std::move(officers));
+  return tables;
 }
 
 }  // namespace
 
-std::string ExplainCovenant(const Covenant& covenant, const std::filesystem::path& covenant_file) {
-  std::string out =
-      fmt::format("Covenant {}, version {}: {}\n\n", covenant.id, covenant.version, covenant.title);
-  When(covenant, &out);
-  WhoShares(covenant, &out);
-  Services(covenant, &out);
-  Outputs(covenant, covenant_file, &out);
-  Releases(covenant, &out);
-  Signers(covenant, &out);
+CovenantExplanation DescribeCovenant(const Covenant& covenant,
+                                     const std::filesystem::path& covenant_file) {
+  CovenantExplanation explanation;
+  explanation.headline =
+      fmt::format("Covenant {}, version {}: {}", covenant.id, covenant.version, covenant.title);
+  explanation.facts = Facts(covenant);
+  explanation.tables = Tables(covenant);
+  for (const auto& [name, party] : covenant.parties) {
+    explanation.sign_off.push_back({.party = name,
+                                    .organisation = party.organisation,
+                                    .privacy_officer = party.privacy_officer});
+  }
+  When(covenant, &explanation);
+  WhoShares(covenant, &explanation);
+  Services(covenant, &explanation);
+  Outputs(covenant, covenant_file, &explanation);
+  Releases(covenant, &explanation);
+  Signers(covenant, &explanation);
+  return explanation;
+}
+
+std::string ExplanationText(const CovenantExplanation& explanation) {
+  std::string out = explanation.headline + "\n";
+  for (const ExplanationSection& section : explanation.sections) {
+    out += "\n" + section.heading + "\n";
+    for (const ExplanationLine& line : section.lines) {
+      out.append(static_cast<size_t>(2 * (line.depth + 1)), ' ');
+      out += line.text + "\n";
+    }
+  }
   return out;
+}
+
+std::string ExplainCovenant(const Covenant& covenant, const std::filesystem::path& covenant_file) {
+  return ExplanationText(DescribeCovenant(covenant, covenant_file));
 }
 
 }  // namespace koppel::policy

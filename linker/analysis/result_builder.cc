@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "core/status_macros.h"
+#include "linker/analysis/released_labels.h"
 
 namespace koppel::analysis {
 
@@ -335,8 +336,8 @@ absl::Status ResultBuilder<W>::CountsTable(const TableSpec& table, ResultTable* 
   }
   for (const CountColumn& column : table.columns) {
     if (column.percent) {
-      out->columns.push_back(column.label + "_n");
-      out->columns.push_back(column.label + "_pct");
+      out->columns.push_back(column.label + std::string(kCountSuffix));
+      out->columns.push_back(column.label + std::string(kPercentSuffix));
     } else {
       out->columns.push_back(column.label);
     }
@@ -383,14 +384,13 @@ absl::Status ResultBuilder<W>::OverlapTable(const TableSpec& table, ResultTable*
     }
     out->rows.push_back(std::move(row));
   };
-  add_row("no problem in this domain", [&](const std::string& flag) -> std::optional<AtomTest> {
+  add_row(std::string(kOverlapNoneRow), [&](const std::string& flag) -> std::optional<AtomTest> {
     return [&, flag](const Atom& atom) { return !has(flag, atom); };
   });
-  add_row("one or more problems in this domain",
-          [&](const std::string& flag) -> std::optional<AtomTest> {
-            return [&, flag](const Atom& atom) { return has(flag, atom); };
-          });
-  add_row("problems in this domain only", [&](const std::string& flag) -> std::optional<AtomTest> {
+  add_row(std::string(kOverlapAnyRow), [&](const std::string& flag) -> std::optional<AtomTest> {
+    return [&, flag](const Atom& atom) { return has(flag, atom); };
+  });
+  add_row(std::string(kOverlapOnlyRow), [&](const std::string& flag) -> std::optional<AtomTest> {
     return [&, flag](const Atom& atom) {
       if (!has(flag, atom)) return false;
       for (const std::string& other : table.flags) {
@@ -400,12 +400,12 @@ absl::Status ResultBuilder<W>::OverlapTable(const TableSpec& table, ResultTable*
     };
   });
   for (const std::string& other : table.flags) {
-    add_row("also " + other, [&, other](const std::string& flag) -> std::optional<AtomTest> {
+    add_row(OverlapAlsoRow(other), [&, other](const std::string& flag) -> std::optional<AtomTest> {
       if (flag == other) return std::nullopt;
       return [&, flag, other](const Atom& atom) { return has(flag, atom) && has(other, atom); };
     });
   }
-  add_row("in all of these domains", [&](const std::string&) -> std::optional<AtomTest> {
+  add_row(std::string(kOverlapAllRow), [&](const std::string&) -> std::optional<AtomTest> {
     return [&](const Atom& atom) {
       for (const std::string& flag : table.flags) {
         if (!has(flag, atom)) return false;
@@ -447,16 +447,15 @@ absl::Status ResultBuilder<W>::CostsTable(const TableSpec& table, ResultTable* o
       rows.push_back({spec_.cost_items[i].name, {i}, i, false});
     }
   }
-  rows.push_back(
-      {table.total_label.empty() ? "total" : table.total_label, all_items, AllGroup(), true});
+  rows.push_back({CostsTotalRow(table.total_label), all_items, AllGroup(), true});
 
   for (const RowSpec& column : table.cost_columns) {
-    out->columns.push_back(column.label + "_eur");
-    out->columns.push_back(column.label + "_mean_eur");
+    out->columns.push_back(column.label + std::string(kSumSuffix));
+    out->columns.push_back(column.label + std::string(kMeanSuffix));
   }
   auto& registry = cost_tables_[table.name];
   ResultRow households_row;
-  households_row.label = "households";
+  households_row.label = std::string(kCostsHouseholdsRow);
   for (const RowSpec& column : table.cost_columns) {
     AtomTest test = [&, where = column.where](const Atom& atom) {
       return atom.key.date == 0 && Matches(population, atom) && Matches(where, atom);
@@ -527,8 +526,9 @@ absl::Status ResultBuilder<W>::SensitivityTable(const TableSpec& table, ResultTa
         table.name, table.mean_of, table.costs_table));
   }
   const CostColumnCells& cells = costs->second.at(table.mean_of);
-  out->row_heading = "varied";
-  out->columns = {"base_mean_eur", "low_mean_eur", "high_mean_eur"};
+  out->row_heading = std::string(kSensitivityRowHeading);
+  out->columns = {std::string(kSensitivityBaseColumn), std::string(kSensitivityLowColumn),
+                  std::string(kSensitivityHighColumn)};
   if (cells.households_value == 0) return absl::OkStatus();
   const double n = cells.households_value;
   const double base = cells.total_value / n;
@@ -573,7 +573,7 @@ absl::Status ResultBuilder<W>::SensitivityTable(const TableSpec& table, ResultTa
          {derived(base, base_sources), derived(low, sources), derived(high, sources)}});
   }
   out->rows.push_back(
-      {"range (one at a time)",
+      {std::string(kSensitivityRangeRow),
        {derived(base, base_sources), derived(lowest, all_sources), derived(highest, all_sources)}});
   return absl::OkStatus();
 }

@@ -11,13 +11,21 @@
 #include <sys/stat.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
+#include <future>
+#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
+#include <regex>
+#include <set>
 #include <thread>
 #include <tuple>
 
+#include "cli/release_writer.h"
+#include "core/csv_reader.h"
 #include "core/hmac.h"
 #include "core/key_file.h"
 #include "core/status_macros.h"
@@ -28,6 +36,7 @@
 #include "linker/query_runner.h"
 #include "linker/store_encryption.h"
 #include "linker/store_record_source.h"
+#include "tests/testing/browser_check.h"
 #include "tests/testing/covenant_files.h"
 #include "tests/testing/group_attacker.h"
 #include "tests/testing/linear_attacker.h"
@@ -35,6 +44,7 @@
 #include "tests/testing/port_file.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/xlsx_reader.h"
 
 namespace koppel {
 namespace {
@@ -823,6 +833,498 @@ TEST_F(AlmeloAnalysisTest, EveryFormatIsWritten) {
       EXPECT_TRUE(Contains(md, "Table 1")) << md.substr(0, 500);
       EXPECT_TRUE(Contains(md, kCovenant));
     }
+  }
+}
+
+// Issue 17: the HTML report as a person sees it, rendered in a real headless chromium.
+
+// One released table as its CSV file has it.
+struct CsvReleaseTable {
+  std::string name;
+  std::string row_heading;
+  std::vector<std::string> columns;                                    // after the row heading
+  std::vector<std::pair<std::string, std::vector<std::string>>> rows;  // label, cell texts
+};
+
+// The tables of a csv release, in release order (release-metadata.json lists them).
+std::vector<CsvReleaseTable> ReadCsvRelease(const fs::path& dir) {
+  std::vector<CsvReleaseTable> tables;
+  const json metadata = json::parse(ReadFile(dir / "release-metadata.json"));
+  for (const json& entry : metadata["tables"]) {
+    CsvReleaseTable table;
+    table.name = entry["name"].get<std::string>();
+    absl::StatusOr<std::unique_ptr<CsvReader>> reader =
+        CsvReader::Open(dir / entry["file"].get<std::string>(), CsvOptions());
+    EXPECT_TRUE(reader.ok()) << reader.status();
+    if (!reader.ok()) return {};
+    CsvRecord record;
+    for (bool header = true;; header = false) {
+      absl::StatusOr<bool> more = (*reader)->Next(&record);
+      EXPECT_TRUE(more.ok()) << more.status();
+      if (!more.ok() || !*more) break;
+      EXPECT_EQ(record.problem, RejectReason::kNone) << table.name << " line " << record.line;
+      if (record.fields.empty()) continue;
+      std::vector<std::string> fields(record.fields.begin() + 1, record.fields.end());
+      if (header) {
+        table.row_heading = std::string(record.fields[0]);
+        table.columns = std::move(fields);
+      } else {
+        table.rows.emplace_back(std::string(record.fields[0]), std::move(fields));
+      }
+    }
+    tables.push_back(std::move(table));
+  }
+  return tables;
+}
+
+// The research unit's workbook read back by a spreadsheet reader (openpyxl) holds what the CSV
+// release of the same query holds: every table in release order, every label equal, every figure
+// a number equal to the CSV's, every `*` the text `*`, and the spec digest of the metadata.
+TEST_F(AlmeloAnalysisTest, XlsxWorkbookEqualsTheCsvReleaseCellByCell) {
+  const fs::path out = municipality_->dir() / "release-csv-xlsx";
+  ProcessResult query = municipality_->Query(kAlmeloSpec, "csv,xlsx", out.string());
+  ASSERT_EQ(query.exit_code, 0) << query.err;
+  absl::StatusOr<json> workbook = test::ReadXlsx(out / "release.xlsx");
+  ASSERT_TRUE(workbook.ok()) << workbook.status();
+  const json metadata = json::parse(ReadFile(out / "release-metadata.json"));
+  const std::vector<CsvReleaseTable> tables = ReadCsvRelease(out);
+  ASSERT_EQ(tables.size(), metadata["tables"].size());
+
+  const json& sheets = (*workbook)["sheets"];
+  ASSERT_EQ(sheets.size(), tables.size() + 1);
+  const json& meta_sheet = sheets[0];
+  EXPECT_EQ(meta_sheet["name"], "release");
+  std::string spec_sha256;
+  for (const json& cell : meta_sheet["cells"]) {
+    if (cell["col"] == 1 && cell["value"] == "spec_sha256") {
+      const json* value = test::XlsxCell(meta_sheet, cell["row"].get<int>(), 2);
+      ASSERT_NE(value, nullptr);
+      spec_sha256 = (*value)["value"].get<std::string>();
+    }
+  }
+  EXPECT_EQ(spec_sha256, metadata["metadata"]["spec_sha256"].get<std::string>());
+  EXPECT_EQ(spec_sha256.size(), 64u);
+
+  size_t figures = 0;
+  size_t stars = 0;
+  for (size_t t = 0; t < tables.size(); ++t) {
+    const CsvReleaseTable& table = tables[t];
+    const json& sheet = sheets[t + 1];
+    SCOPED_TRACE(table.name);
+    const json* subtitle = test::XlsxCell(sheet, 2, 1);
+    ASSERT_NE(subtitle, nullptr);
+    EXPECT_TRUE(Contains((*subtitle)["value"].get<std::string>(), "Table " + table.name + ","));
+    EXPECT_EQ(sheet["freeze_panes"], "B4");
+    EXPECT_EQ(table.rows.size(), metadata["tables"][t]["rows"].get<size_t>());
+
+    // The header (row 3), then a row per released row; a label or heading is text, a figure a
+    // number, `*` text, an empty CSV field an empty cell.
+    size_t cells_in_csv = 0;
+    auto expect_cell = [&](int row, int col, const std::string& field, bool label) {
+      const json* cell = test::XlsxCell(sheet, row, col);
+      SCOPED_TRACE(fmt::format("row {} column {}: '{}'", row, col, field));
+      if (field.empty()) {
+        EXPECT_EQ(cell, nullptr) << cell->dump();
+        return;
+      }
+      ++cells_in_csv;
+      ASSERT_NE(cell, nullptr);
+      if (label || field == "*") {
+        EXPECT_EQ((*cell)["type"], "s");
+        EXPECT_EQ((*cell)["value"], field);
+        if (!label) ++stars;
+      } else {
+        EXPECT_EQ((*cell)["type"], "n");
+        EXPECT_EQ((*cell)["value"].get<double>(), std::strtod(field.c_str(), nullptr));
+        ++figures;
+      }
+    };
+    expect_cell(3, 1, table.row_heading, true);
+    for (size_t c = 0; c < table.columns.size(); ++c) {
+      expect_cell(3, static_cast<int>(c) + 2, table.columns[c], true);
+    }
+    for (size_t r = 0; r < table.rows.size(); ++r) {
+      const auto& [label, fields] = table.rows[r];
+      const int row = static_cast<int>(r) + 4;
+      expect_cell(row, 1, label, true);
+      ASSERT_EQ(fields.size(), table.columns.size());
+      for (size_t c = 0; c < fields.size(); ++c) {
+        expect_cell(row, static_cast<int>(c) + 2, fields[c], false);
+      }
+    }
+    // Nothing in the header and the rows that the CSV does not have.
+    size_t cells_in_sheet = 0;
+    for (const json& cell : sheet["cells"]) {
+      const int row = cell["row"].get<int>();
+      if (row >= 3 && row < static_cast<int>(table.rows.size()) + 4) ++cells_in_sheet;
+    }
+    EXPECT_EQ(cells_in_sheet, cells_in_csv);
+  }
+  EXPECT_GT(figures, 100u);
+  EXPECT_GT(stars, 0u);
+}
+
+// A workbook that cannot be made (here: no temporary directory can be created in $TMPDIR) is
+// not an output directory that cannot be written: koppel exits 1 and says why, before it asks
+// the linker for a release it could not keep.
+TEST_F(AlmeloAnalysisTest, AWorkbookThatCannotBeMadeIsNamedNotTheOutputDirectory) {
+  const fs::path out = municipality_->dir() / "release-xlsx-no-tmp";
+  const char* old = std::getenv("TMPDIR");
+  const std::optional<std::string> saved =
+      old == nullptr ? std::nullopt : std::optional<std::string>(old);
+  ::setenv("TMPDIR", "/proc", 1);  // not even root can make a directory there
+  ProcessResult query = municipality_->Query(kAlmeloSpec, "xlsx", out.string());
+  if (saved) {
+    ::setenv("TMPDIR", saved->c_str(), 1);
+  } else {
+    ::unsetenv("TMPDIR");
+  }
+  EXPECT_EQ(query.exit_code, 1) << query.err;
+  EXPECT_TRUE(Contains(query.err,
+                       "the xlsx workbook could not be written: creating a temporary directory "
+                       "in /proc: "))
+      << query.err;
+  EXPECT_FALSE(Contains(query.err, "output directory")) << query.err;
+  EXPECT_TRUE(fs::is_empty(out));  // made by the output directory check, then nothing
+}
+
+// The text a release shows for a value (FormatCell's), had the cell been released.
+std::string ReleasedText(const analysis::ResultCell& exact) {
+  v1::ReleasedCell cell;
+  switch (exact.kind) {
+    case analysis::ResultKind::kCount:
+      cell.set_count(static_cast<int64_t>(std::llround(exact.value)));
+      break;
+    case analysis::ResultKind::kAmount:
+      cell.set_amount(exact.value);
+      break;
+    case analysis::ResultKind::kPercent:
+      cell.set_percent(exact.value);
+      break;
+    case analysis::ResultKind::kEmpty:
+      return "";
+  }
+  return FormatCell(cell);
+}
+
+// How often `text` holds `figure` as a whole number: "3" is not in "13", "3.5" or "0.3". With
+// `word`, a figure inside a word or a hex digest ("a135b") does not count either.
+size_t CountFigure(std::string_view text, std::string_view figure, bool word = false) {
+  size_t count = 0;
+  const auto digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
+  const auto joins = [&](char c) {
+    return digit(c) || (word && std::isalpha(static_cast<unsigned char>(c)) != 0);
+  };
+  for (size_t at = text.find(figure); at != std::string_view::npos;
+       at = text.find(figure, at + 1)) {
+    const size_t end = at + figure.size();
+    const bool before =
+        at > 0 && (joins(text[at - 1]) || (text[at - 1] == '.' && at > 1 && digit(text[at - 2])));
+    const bool after =
+        end < text.size() &&
+        (joins(text[end]) || (text[end] == '.' && end + 1 < text.size() && digit(text[end + 1])));
+    if (!before && !after) ++count;
+  }
+  return count;
+}
+
+bool ContainsFigure(std::string_view text, std::string_view figure, bool word = false) {
+  return CountFigure(text, figure, word) > 0;
+}
+
+// The figures in `text`: its runs of digits with at most one decimal point.
+std::set<std::string> Figures(std::string_view text) {
+  std::set<std::string> figures;
+  for (size_t i = 0; i < text.size();) {
+    if (!std::isdigit(static_cast<unsigned char>(text[i]))) {
+      ++i;
+      continue;
+    }
+    size_t end = i;
+    bool point = false;
+    while (end < text.size() && (std::isdigit(static_cast<unsigned char>(text[end])) ||
+                                 (!point && text[end] == '.' && end + 1 < text.size() &&
+                                  std::isdigit(static_cast<unsigned char>(text[end + 1]))))) {
+      point = point || text[end] == '.';
+      ++end;
+    }
+    figures.insert(std::string(text.substr(i, end - i)));
+    i = end;
+  }
+  return figures;
+}
+
+// True when `label` is an axis tick as svg_chart.cc writes one: a number, with k, M or bn for
+// large ones ("0", "2.5", "20k", "150M"), or a label with no figure (the unit).
+bool IsTickLabel(const std::string& label) {
+  static const std::regex kTick(R"(-?[0-9]+(\.[0-9]+)?(k|M|bn)?)");
+  return Figures(label).empty() || std::regex_match(label, kTick);
+}
+
+// The notes release_charts.cc writes when a released table does not fit its spec (table only,
+// no chart): a real release never carries one.
+const char* const kChartMismatchNotes[] = {
+    "does not have the rows and columns the analysis spec gives it",
+    "A row does not have one cell per column",
+    "The analysis spec has no table of this name",
+};
+
+// The attributes that place and size a chart's shapes. Their values are computed positions:
+// one may equal a figure by chance, and none is drawn from a suppressed cell (the per-cell
+// checks assert that its only mark is the fixed-size suppressed-mark).
+bool IsGeometry(const std::string& attribute) {
+  static const std::set<std::string> kGeometry = {
+      "x",           "y",         "x1",      "y1",      "x2",           "y2",
+      "cx",          "cy",        "r",       "rx",      "ry",           "width",
+      "height",      "d",         "points",  "viewBox", "transform",    "dx",
+      "dy",          "font-size", "opacity", "offset",  "stroke-width", "stroke-dasharray",
+      "fill-opacity"};
+  return kGeometry.count(attribute) > 0;
+}
+
+// The file's bytes without its style sheet (font sizes, margins) and without the values of
+// geometry attributes: what is left is text, labels and values a reader can see or a program
+// can read.
+std::string WithoutStyleAndGeometry(std::string html) {
+  for (size_t at = html.find("<style"); at != std::string::npos; at = html.find("<style", at)) {
+    const size_t end = html.find("</style>", at);
+    if (end == std::string::npos) break;
+    html.erase(at, end - at);
+    ++at;
+  }
+  for (size_t at = html.find("=\""); at != std::string::npos; at = html.find("=\"", at + 2)) {
+    size_t name = at;
+    while (name > 0 && html[name - 1] != ' ' && html[name - 1] != '\n' && html[name - 1] != '<') {
+      --name;
+    }
+    const size_t close = html.find('"', at + 2);
+    if (close == std::string::npos) break;
+    if (IsGeometry(html.substr(name, at - name))) {
+      html.replace(at + 2, close - at - 2, "");
+    }
+  }
+  return html;
+}
+
+// Compares a report as chromium showed it (`view`) with the CSV release of the same query in
+// `csv_dir`, and its suppressed cells with the engine's exact values (`result`).
+void ExpectReportReadsLikeTheCsvRelease(const fs::path& report, const test::BrowserView& view,
+                                        const fs::path& csv_dir,
+                                        const analysis::AnalysisResult& result,
+                                        const std::string& name) {
+  const std::vector<CsvReleaseTable> tables = ReadCsvRelease(csv_dir);
+  ASSERT_FALSE(tables.empty());
+
+  // As a reader gets it: drawn, quiet, offline, printable, the metadata first.
+  EXPECT_TRUE(view.loaded);
+  EXPECT_TRUE(view.non_blank) << view.screenshot << ": " << view.distinct_colours << " colours, "
+                              << view.non_white_fraction << " not white";
+  EXPECT_EQ(view.Complaints(), std::vector<std::string>{});
+  EXPECT_EQ(view.requests, std::vector<std::string>{});
+  EXPECT_EQ(view.data_urls, std::vector<std::string>{});  // the CSP allows no data: image
+  EXPECT_EQ(view.scripts, 0);
+  EXPECT_GT(view.pdf_pages, 1);
+  for (const char* note : kChartMismatchNotes) {
+    EXPECT_FALSE(Contains(view.text, note)) << "a table of the release lost its charts: " << note;
+  }
+  EXPECT_EQ(view.first_section_id, "release-metadata");
+  EXPECT_EQ(view.tables, static_cast<int>(tables.size()));
+  EXPECT_GT(view.charts, 0);
+  EXPECT_EQ(view.charts_with_text_alternative, view.charts);
+  const json metadata = json::parse(ReadFile(csv_dir / "release-metadata.json"))["metadata"];
+  ASSERT_TRUE(view.metadata_text.has_value());
+  EXPECT_TRUE(Contains(*view.metadata_text, metadata["spec_sha256"].get<std::string>()))
+      << *view.metadata_text;
+  ASSERT_FALSE(metadata["deliveries"].empty());
+  for (const json& delivery : metadata["deliveries"]) {
+    EXPECT_TRUE(Contains(*view.metadata_text, delivery["dataset"].get<std::string>()) &&
+                ContainsFigure(*view.metadata_text, delivery["records"].dump()))
+        << delivery << " not in " << *view.metadata_text;
+  }
+
+  // Every cell of the CSV is a td with exactly its text; every chart mark draws the CSV's text
+  // of its cell, and a suppressed cell has none but its suppressed-marks.
+  std::set<std::tuple<std::string, std::string, std::string>> cells;
+  // Every figure the report may show: the CSV release's (cells, labels, column names, metadata).
+  // A suppressed value equal to one of them is checked per cell only (below). The charts' own
+  // text is not a source: it is checked against this set.
+  std::set<std::string> published;
+  for (const std::string& figure : Figures(ReadFile(csv_dir / "release-metadata.json"))) {
+    published.insert(figure);
+  }
+  size_t compared = 0, marks = 0, stars = 0;
+  for (const CsvReleaseTable& table : tables) {
+    for (const std::string& figure : Figures(ReadFile(csv_dir / (table.name + ".csv")))) {
+      published.insert(figure);
+    }
+    for (const auto& [row, texts] : table.rows) {
+      for (size_t c = 0; c < texts.size(); ++c) {
+        const std::string& col = table.columns[c];
+        const std::string& text = texts[c];
+        SCOPED_TRACE(table.name + " / " + row + " / " + col + ": '" + text + "'");
+        cells.emplace(table.name, row, col);
+        std::vector<const test::RenderedElement*> tds;
+        for (const test::RenderedElement* element : view.ElementsFor(table.name, row, col)) {
+          if (element->tag == "td") {
+            tds.push_back(element);
+            continue;
+          }
+          EXPECT_TRUE(element->in_chart) << element->tag;
+          ++marks;
+          if (text == "*") {
+            EXPECT_TRUE(element->HasClass("suppressed-mark") && element->suppressed)
+                << element->tag << " " << element->class_name;
+            EXPECT_EQ(element->value, std::nullopt);
+          } else {
+            EXPECT_FALSE(element->HasClass("suppressed-mark"));
+            EXPECT_EQ(element->value, text) << element->tag << " " << element->class_name;
+          }
+        }
+        ASSERT_EQ(tds.size(), 1u);
+        EXPECT_EQ(tds[0]->text, text);
+        EXPECT_EQ(tds[0]->suppressed, text == "*");
+        EXPECT_EQ(tds[0]->HasClass("suppressed"), text == "*");
+        if (text == "*") ++stars;
+        ++compared;
+      }
+    }
+  }
+  // Chart text tied to no cell (names, reference lines, legends) shows only published figures,
+  // so a suppressed value cannot hide in it; axis ticks are round positions, not figures.
+  for (const std::string& label : view.chart_labels) {
+    for (const std::string& figure : Figures(label)) {
+      EXPECT_EQ(published.count(figure), 1u)
+          << "chart text '" << label << "' shows a figure the release does not have";
+    }
+  }
+  // A suppressed value equal to a tick (a position) is checked per cell only, as one equal to a
+  // published figure is.
+  std::set<std::string> ticks;
+  ASSERT_FALSE(view.tick_labels.empty());
+  for (const std::string& tick : view.tick_labels) {
+    EXPECT_TRUE(IsTickLabel(tick)) << "axis text '" << tick << "' is not a round tick";
+    for (const std::string& figure : Figures(tick)) ticks.insert(figure);
+  }
+  // Nothing drawn for a cell the release does not have (no derived figure).
+  for (const test::RenderedElement& element : view.elements) {
+    EXPECT_EQ(cells.count({element.table, element.row, element.col}), 1u)
+        << element.tag << " " << element.table << " / " << element.row << " / " << element.col;
+  }
+  // A suppressed mark's size depends on nothing: one width and height (as the SVG gives them)
+  // per chart.
+  std::map<int, std::pair<std::string, std::string>> mark_size;
+  for (const test::RenderedElement& element : view.elements) {
+    if (!element.HasClass("suppressed-mark")) continue;
+    EXPECT_GE(element.chart, 0) << element.table;
+    EXPECT_FALSE(element.svg_width.empty() || element.svg_height.empty()) << element.table;
+    const auto [it, first] =
+        mark_size.emplace(element.chart, std::make_pair(element.svg_width, element.svg_height));
+    if (!first) {
+      EXPECT_EQ(it->second, std::make_pair(element.svg_width, element.svg_height))
+          << element.table << " / " << element.row << " / " << element.col;
+    }
+  }
+  EXPECT_GT(compared, 20u);
+  EXPECT_GT(marks, 0u);
+  EXPECT_GT(stars, 0u);
+
+  // The ground truth: the exact values of the suppressed cells. A small count such as 3 occurs
+  // all over a document (other cells, labels, page and record counts), so its absence from the
+  // bytes proves nothing and its presence leaks nothing; it is checked where it would leak: in
+  // the cell's own td and in every element drawn for that cell (text and every attribute other
+  // than its labels and geometry). A value that the release shows nowhere else (in practice the
+  // amounts and percentages, and large counts) must in addition be absent from the whole file.
+  const std::string bytes = WithoutStyleAndGeometry(ReadFile(report));
+  size_t checked = 0, checked_in_bytes = 0, checked_in_charts = 0;
+  for (const CsvReleaseTable& table : tables) {
+    const analysis::ResultTable* exact_table = result.FindTable(table.name);
+    ASSERT_NE(exact_table, nullptr) << table.name;
+    for (const auto& [row, texts] : table.rows) {
+      for (size_t c = 0; c < texts.size(); ++c) {
+        if (texts[c] != "*") continue;
+        const std::string& col = table.columns[c];
+        const analysis::ResultCell* exact = exact_table->Find(row, col);
+        ASSERT_NE(exact, nullptr) << table.name << " / " << row << " / " << col;
+        const std::string value = ReleasedText(*exact);
+        if (value.empty()) continue;
+        // The figure itself is not printed here: the trace names the cell only.
+        SCOPED_TRACE("suppressed cell " + table.name + " / " + row + " / " + col);
+        for (const test::RenderedElement* element : view.ElementsFor(table.name, row, col)) {
+          EXPECT_FALSE(ContainsFigure(element->text, value)) << element->tag;
+          for (const auto& [attribute, text] : element->attributes) {
+            if (attribute == "data-row" || attribute == "data-col" || IsGeometry(attribute)) {
+              continue;
+            }
+            EXPECT_FALSE(ContainsFigure(text, value)) << element->tag << " " << attribute;
+          }
+        }
+        // The charts' text alternatives list "ROW: value" per drawn cell ("LABEL (ROW / COL):
+        // value" in the overlap charts), so "ROW: value" occurs in a chart's desc once per cell
+        // of that row the chart draws with that value, never more: the suppressed cell's true
+        // value is never listed. (Counted, not just searched: another column of the same row
+        // may publish the same figure, a percentage more often than a count.)
+        for (const test::BrowserView::ChartText& chart : view.chart_texts) {
+          if (chart.table != table.name) continue;
+          size_t drawn = 0;
+          for (const test::BrowserView::ChartCell& cell : chart.cells) {
+            if (cell.row == row && cell.value == value) ++drawn;
+          }
+          const std::string listed = row + ": " + value;
+          EXPECT_LE(CountFigure(chart.desc, listed), drawn) << "chart desc";
+          for (const std::string* text : {&chart.title, &chart.caption}) {
+            EXPECT_EQ(CountFigure(*text, listed), 0u) << "chart title or caption";
+          }
+          for (const std::string* text : {&chart.title, &chart.desc, &chart.caption}) {
+            EXPECT_FALSE(ContainsFigure(*text, row + " / " + col + "): " + value)) << "chart text";
+          }
+          ++checked_in_charts;
+        }
+        ++checked;
+        if (published.count(value) == 0 && ticks.count(value) == 0) {
+          EXPECT_FALSE(ContainsFigure(bytes, value, /*word=*/true))
+              << "the suppressed value is in " << report;
+          ++checked_in_bytes;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(checked, stars);
+  EXPECT_GT(checked_in_bytes, 0u);
+  EXPECT_GT(checked_in_charts, 0u);
+  std::cout << name << ": " << compared << " cells, " << marks << " chart marks, " << stars
+            << " suppressed (" << checked_in_bytes << " checked in the bytes), " << view.pdf_pages
+            << " A4 pages, rendered in " << view.seconds << " s\n";
+}
+
+// The Almelo study's report, and the cohort monitor's (costs stacked by paying party).
+TEST_F(AlmeloAnalysisTest, HtmlReportReadsInABrowserWithEveryReleasedNumberAndNoSuppressedOne) {
+  const std::vector<std::pair<std::string, std::string>> specs = {
+      {kAlmeloSpec, "almelo"}, {kSource + "/analyses/cohort-monitor.yaml", "cohort"}};
+  // One query per spec writes its one release as both the report and the CSV files.
+  std::vector<fs::path> reports;
+  for (const auto& [spec, name] : specs) {
+    const fs::path dir = municipality_->dir() / ("report-" + name);
+    ProcessResult query = municipality_->Query(spec, "html,csv", dir.string());
+    ASSERT_EQ(query.exit_code, 0) << query.err;
+    reports.push_back(dir / "release.html");
+  }
+  // Chromium renders both (one start-up) while the engine computes the ground truth.
+  std::future<absl::StatusOr<std::vector<test::BrowserView>>> rendering =
+      std::async(std::launch::async, [&reports] { return test::RenderInBrowser(reports); });
+  analysis::EngineOptions with_units;
+  with_units.keep_units = true;
+  std::vector<absl::StatusOr<analysis::AnalysisResult>> results;
+  for (const auto& [spec, name] : specs) {
+    results.push_back(municipality_->RunEngine(spec, with_units));
+  }
+  absl::StatusOr<std::vector<test::BrowserView>> views = rendering.get();
+  ASSERT_TRUE(views.ok()) << views.status();
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const std::string& name = specs[i].second;
+    SCOPED_TRACE(name);
+    ASSERT_TRUE(results[i].ok()) << results[i].status();
+    ExpectReportReadsLikeTheCsvRelease(reports[i], (*views)[i], reports[i].parent_path(),
+                                       *results[i], name);
   }
 }
 

@@ -59,6 +59,14 @@ TEST(SyntheticMunicipalityTest, DemoWritesNoPlaintextIdentifierOutsideExportsAnd
   ProcessResult demo = RunProcess(
       {KOPPEL_SOURCE_DIR "/scripts/demo", "--workdir", dir.path().string(), "--skip-build"});
   ASSERT_EQ(demo.exit_code, 0) << demo.out << demo.err;
+  // The documents people read (issue 17), scanned below with the rest: the study's report and
+  // the officers' audit report and covenant.
+  const std::filesystem::path report = dir / "release" / "release.html";
+  for (const std::filesystem::path& document :
+       {report, dir / "audit-report.html", dir / "covenant-almelo-statistical.html"}) {
+    EXPECT_TRUE(std::filesystem::is_regular_file(document)) << document;
+  }
+  EXPECT_TRUE(test::Contains(demo.out, "HTML report: " + report.string())) << demo.out;
   std::filesystem::path municipality = dir / "municipality";
   PlaintextScanner scanner =
       PlaintextScanner::FromPopulation(municipality / "truth" / "population.csv");

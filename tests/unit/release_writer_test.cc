@@ -323,7 +323,9 @@ TEST(ReleaseWriterTest, KnowsTheThreeFormatNames) {
   EXPECT_EQ(ReleaseFormatFromName("csv"), ReleaseFormat::kCsv);
   EXPECT_EQ(ReleaseFormatFromName("json"), ReleaseFormat::kJson);
   EXPECT_EQ(ReleaseFormatFromName("md"), ReleaseFormat::kMarkdown);
-  EXPECT_FALSE(ReleaseFormatFromName("xlsx").has_value());
+  EXPECT_EQ(ReleaseFormatFromName("html"), ReleaseFormat::kHtml);
+  EXPECT_EQ(ReleaseFormatFromName("xlsx"), ReleaseFormat::kXlsx);
+  EXPECT_FALSE(ReleaseFormatFromName("pdf").has_value());
 }
 
 }  // namespace
