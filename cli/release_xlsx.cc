@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <stdlib.h>
-#include <unicode/utf8.h>
 #include <xlsxwriter.h>
 
 #include <algorithm>
@@ -20,6 +19,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "cli/html_document.h"
 #include "cli/release_writer.h"
 
 namespace koppel {
@@ -47,41 +47,15 @@ std::string AsciiLower(std::string_view s) {
   return out;
 }
 
-// Text a cell can hold: valid UTF-8 (ill-formed bytes become U+FFFD) without the control
-// characters and noncharacters XML cannot carry, at most kMaxCellChars characters.
-std::string CellText(std::string_view text) {
-  std::string out;
-  const auto* bytes = reinterpret_cast<const uint8_t*>(text.data());
-  const auto length = static_cast<int32_t>(std::min<size_t>(text.size(), INT32_MAX));
-  size_t chars = 0;
-  for (int32_t i = 0; i < length && chars < kMaxCellChars;) {
-    UChar32 c = 0;
-    U8_NEXT(bytes, i, length, c);
-    if (c < 0) c = 0xFFFD;
-    const bool control = (c < 0x20 && c != '\t' && c != '\n') || (c >= 0x7f && c < 0xa0);
-    if (control || c == 0xFFFE || c == 0xFFFF) continue;
-    uint8_t encoded[U8_MAX_LENGTH];
-    int32_t n = 0;
-    UBool error = false;
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wconversion"
-#pragma GCC diagnostic ignored "-Wsign-conversion"
-    U8_APPEND(encoded, n, U8_MAX_LENGTH, c, error);
-#pragma GCC diagnostic pop
-    if (error) continue;
-    out.append(reinterpret_cast<const char*>(encoded), static_cast<size_t>(n));
-    ++chars;
-  }
-  return out;
-}
-
-// CellText as a cell holds it, at most kMaxCellChars characters. Excel reads `_xHHHH_` in a text
-// as the character U+HHHH, so the `_` of such a sequence is written as `_x005F_`.
+// Text as a cell holds it: valid UTF-8 without the control characters and noncharacters XML
+// cannot carry (PlainText, cli/html_document.h), at most kMaxCellChars characters. Excel reads
+// `_xHHHH_` in a text as the character U+HHHH, so the `_` of such a sequence is written as
+// `_x005F_`.
 std::string ExcelCellText(std::string_view text) {
   auto hex = [](char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
   };
-  const std::string clean = CellText(text);
+  const std::string clean = PlainText(text);
   std::string out;
   size_t chars = 0;
   for (size_t i = 0; i < clean.size();) {
@@ -481,7 +455,7 @@ absl::StatusOr<std::string> ReleaseToXlsx(const v1::Release& release) {
   }
 
   WorkbookWriter w(workbook.get());
-  std::string title = CellText("Release: " + release.metadata().analysis());
+  std::string title = ExcelCellText("Release: " + release.metadata().analysis());
   std::string author = "koppel";
   lxw_doc_properties properties{};
   properties.title = title.data();

@@ -18,6 +18,7 @@
 #include "cli/release_writer.h"
 #include "core/proto_time.h"
 #include "linker/analysis/released_labels.h"
+#include "tests/testing/released_cells.h"
 #include "tests/testing/temp_dir.h"
 
 namespace koppel {
@@ -26,38 +27,16 @@ namespace {
 using analysis::AnalysisSpec;
 using analysis::TableKind;
 using analysis::TableSpec;
+using test::AddRow;
+using test::Amount;
+using test::Count;
+using test::Percent;
+using test::SuppressedWithValue;
 
 // Distinctive values that only suppressed cells carry: none may reach the report.
 constexpr int64_t kSuppressedCount = 987654;
 constexpr double kSuppressedAmount = 13579.24;
 constexpr double kSuppressedPercent = 87.65;
-
-v1::ReleasedCell Count(int64_t n) {
-  v1::ReleasedCell cell;
-  cell.set_count(n);
-  return cell;
-}
-v1::ReleasedCell Amount(double euro) {
-  v1::ReleasedCell cell;
-  cell.set_amount(euro);
-  return cell;
-}
-v1::ReleasedCell Percent(double p) {
-  v1::ReleasedCell cell;
-  cell.set_percent(p);
-  return cell;
-}
-v1::ReleasedCell SuppressedWithValue(v1::ReleasedCell cell) {
-  cell.set_suppressed(true);
-  return cell;
-}
-
-void AddRow(v1::ReleasedTable* table, const std::string& label,
-            std::vector<v1::ReleasedCell> cells) {
-  v1::ReleasedRow* row = table->add_rows();
-  row->set_label(label);
-  for (v1::ReleasedCell& cell : cells) *row->add_cells() = std::move(cell);
-}
 
 size_t Occurrences(const std::string& text, const std::string& needle) {
   size_t n = 0;

@@ -8,48 +8,22 @@
 #include <set>
 
 #include "core/proto_time.h"
+#include "tests/testing/released_cells.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/unprivileged.h"
 
 namespace koppel {
 namespace {
 
+using test::AddRow;
+using test::Amount;
+using test::Count;
+using test::Percent;
 using test::ReadFile;
+using test::Suppressed;
+using test::SuppressedWithValue;
 using test::TempDir;
 using test::WriteFile;
-
-v1::ReleasedCell Count(int64_t n) {
-  v1::ReleasedCell cell;
-  cell.set_count(n);
-  return cell;
-}
-v1::ReleasedCell Amount(double euro) {
-  v1::ReleasedCell cell;
-  cell.set_amount(euro);
-  return cell;
-}
-v1::ReleasedCell Percent(double p) {
-  v1::ReleasedCell cell;
-  cell.set_percent(p);
-  return cell;
-}
-v1::ReleasedCell Suppressed() {
-  v1::ReleasedCell cell;
-  cell.set_suppressed(true);
-  return cell;
-}
-// A suppressed cell that (wrongly) still carries its value: the value must never be written.
-v1::ReleasedCell SuppressedWithValue(v1::ReleasedCell cell) {
-  cell.set_suppressed(true);
-  return cell;
-}
-
-void AddRow(v1::ReleasedTable* table, const std::string& label,
-            std::vector<v1::ReleasedCell> cells) {
-  v1::ReleasedRow* row = table->add_rows();
-  row->set_label(label);
-  for (v1::ReleasedCell& cell : cells) *row->add_cells() = std::move(cell);
-}
 
 v1::ReleasedTable PerWijkTable() {
   v1::ReleasedTable table;
