@@ -222,7 +222,9 @@ int RunQuery(const QueryFlags& f) {
   if (absl::Status s = PrepareOutputDir(f.out); !s.ok()) return Fail(kExitOutput, s);
   if (std::find(formats.begin(), formats.end(), ReleaseFormat::kXlsx) != formats.end()) {
     if (absl::Status s = CheckXlsxCanBeWritten(); !s.ok()) {
-      return Fail(kExitOther, s, "set TMPDIR to a directory you can write to");
+      return Fail(kExitOther, s,
+                  absl::IsFailedPrecondition(s) ? "report this to koppel's maintainers"
+                                                : "set TMPDIR to a directory you can write to");
     }
   }
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =

@@ -63,9 +63,7 @@ constexpr ExitCodeMeaning kExitCodes[] = {
     {kExitInvalid,
      "a covenant, template, spec, prices file or key is invalid or cannot be read (the message "
      "names file, line and key)"},
-    {kExitOutput,
-     "a file to write cannot be written or may not be overwritten (an existing key, or a file "
-     "the command reads)"},
+    {kExitOutput, "a file to write cannot be written or may not be overwritten"},
     {kExitUnsigned,
      "not signed by every officer, a signature is invalid, or the covenant changed after "
      "signing"},
@@ -751,9 +749,17 @@ int RunExplain(const PolicyFlags& f) {
   }
   policy::CovenantExplanation explanation = policy::DescribeCovenant(*covenant, f.covenant);
   if (!f.out.empty()) {
-    absl::Status input = CheckOutputIsNoInput(
-        f.out, {{.path = f.covenant, .flag = "COVENANT"},
-                {.path = policy::SignaturePath(f.covenant).string(), .flag = "its signatures"}});
+    // The covenant, its signatures and the files it pins (an approved spec must not become HTML).
+    const std::vector<policy::PinnedFile> pins = policy::PinnedFiles(*covenant);
+    std::vector<CommandInput> inputs = {
+        {.path = f.covenant, .flag = "COVENANT"},
+        {.path = policy::SignaturePath(f.covenant).string(), .flag = "its signatures"}};
+    for (const policy::PinnedFile& pin : pins) {
+      inputs.push_back(
+          {.path = (std::filesystem::path(f.covenant).parent_path() / pin.path).string(),
+           .flag = pin.rule});
+    }
+    absl::Status input = CheckOutputIsNoInput(f.out, inputs);
     if (!input.ok()) return Fail(kExitOutput, input, "choose another --out; nothing was written");
   }
   CovenantFileState state = SignatureState(*covenant, f.covenant, *bytes);

@@ -104,9 +104,9 @@ bool HasRows(const v1::ReleasedTable& table, int first, const std::vector<std::s
   return true;
 }
 
-// The note of a table with more rows than a chart can draw legibly on paper.
-std::string TooManyToChart(size_t rows) {
-  return fmt::format("{} rows: too many to chart (at most {} bars per chart), table only.", rows,
+// The note of a table whose chart would have more bars than print legibly on paper.
+std::string TooManyToChart(size_t bars) {
+  return fmt::format("{} bars: too many to chart (at most {} per chart), table only.", bars,
                      kMaxChartCategories);
 }
 

@@ -455,7 +455,7 @@ absl::StatusOr<std::string> ReleaseToXlsx(const v1::Release& release) {
   }
 
   WorkbookWriter w(workbook.get());
-  std::string title = ExcelCellText("Release: " + release.metadata().analysis());
+  std::string title = PlainText("Release: " + release.metadata().analysis());
   std::string author = "koppel";
   lxw_doc_properties properties{};
   properties.title = title.data();

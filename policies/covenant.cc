@@ -1037,14 +1037,8 @@ absl::StatusOr<std::string> ReadPinnedFile(const std::filesystem::path& covenant
   return bytes;
 }
 
-std::vector<std::string> PinnedFileMismatches(const Covenant& covenant,
-                                              const std::filesystem::path& covenant_file) {
-  struct Pin {
-    std::string rule;
-    std::string path;
-    std::string sha256;
-  };
-  std::vector<Pin> pins;
+std::vector<PinnedFile> PinnedFiles(const Covenant& covenant) {
+  std::vector<PinnedFile> pins;
   for (const ApprovedAnalysis& a : covenant.analysis.approved) {
     pins.push_back({fmt::format("analysis.approved[{}].spec", a.name), a.spec_path, a.spec_sha256});
     if (!a.prices_path.empty()) {
@@ -1056,8 +1050,13 @@ std::vector<std::string> PinnedFileMismatches(const Covenant& covenant,
   if (covenant.analysis.exploratory == ExploratoryMode::kPerturb && table.table != "default") {
     pins.push_back({"analysis.perturbation.table", table.table, table.table_sha256});
   }
+  return pins;
+}
+
+std::vector<std::string> PinnedFileMismatches(const Covenant& covenant,
+                                              const std::filesystem::path& covenant_file) {
   std::vector<std::string> out;
-  for (const Pin& pin : pins) {
+  for (const PinnedFile& pin : PinnedFiles(covenant)) {
     absl::StatusOr<std::string> bytes = ReadPinnedFile(covenant_file, pin.path, pin.sha256);
     if (absl::IsFailedPrecondition(bytes.status())) {
       out.push_back(fmt::format("{}: {}", pin.rule, std::string(bytes.status().message())));

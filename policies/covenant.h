@@ -220,6 +220,15 @@ bool IsDigestPlaceholder(std::string_view digest);
 absl::StatusOr<std::string> ReadPinnedFile(const std::filesystem::path& covenant_file,
                                            std::string_view path, std::string_view sha256);
 
+// A file the covenant pins: the rule that names it ("analysis.approved[x].spec"), its path as
+// written (relative to the covenant file) and its digest.
+struct PinnedFile {
+  std::string rule;
+  std::string path;
+  std::string sha256;
+};
+std::vector<PinnedFile> PinnedFiles(const Covenant& covenant);
+
 // Every pinned file that can be read relative to `covenant_file` but does not match its digest,
 // in words (`koppel policy validate` and `verify` warn with them). Files that cannot be read
 // are not reported: the covenant may have been moved without the specs.

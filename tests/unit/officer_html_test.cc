@@ -461,6 +461,19 @@ TEST(OfficerDocumentsCli, OutIsNeverAnInput) {
   EXPECT_EQ(ReadFile(covenant), covenant_bytes);
   EXPECT_EQ(ReadFile(dir / "cov.yaml.sig"), "not a signature file\n");
 
+  // Nor over a file the covenant pins: an approved spec turned into HTML would stop its releases.
+  std::filesystem::create_directories(dir / "policies");
+  std::filesystem::create_directories(dir / "analyses");
+  std::filesystem::copy_file(kShippedCovenant, dir / "policies" / "cov.yaml");
+  const std::filesystem::path spec = dir / "analyses" / "almelo-mpg.yaml";
+  test::WriteFile(spec, "analysis: pinned\n");
+  const test::ProcessResult pinned =
+      Koppel({"policy", "explain", "--format", "html", "--out", spec.string(),
+              (dir / "policies" / "cov.yaml").string()});
+  EXPECT_EQ(pinned.exit_code, 4) << pinned.err;
+  EXPECT_THAT(pinned.err, HasSubstr("analysis.approved[almelo-mpg].spec"));
+  EXPECT_EQ(ReadFile(spec), "analysis: pinned\n");
+
   test::WriteFile(dir / "old.html", "old");
   const test::ProcessResult replaced = Koppel({"policy", "explain", "--format", "html", "--out",
                                                (dir / "old.html").string(), covenant.string()});

@@ -623,7 +623,7 @@ TEST(ReleaseHtmlTest, ATableTooLongToChartGetsTheTableOnly) {
   for (const char* table : {"table1_socio_economic", "mpg_per_wijk", "year_on_year"}) {
     const std::string section = Section(html, table);
     EXPECT_EQ(Charts(section, table), 0u) << table;
-    EXPECT_NE(section.find("<p class=\"note\">300 rows: too many to chart"), std::string::npos)
+    EXPECT_NE(section.find("<p class=\"note\">300 bars: too many to chart"), std::string::npos)
         << table;
   }
   // The total row is still the table's total.
