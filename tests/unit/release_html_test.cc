@@ -112,31 +112,16 @@ v1::ReleasedTable PerWijkTable() {
 v1::Release HandRelease() {
   v1::Release release;
   v1::ReleaseMetadata* m = release.mutable_metadata();
-  m->set_covenant_id("almelo-demo");
+  *m = test::TestMetadata();
   m->set_covenant_version(3);
-  m->set_analysis("almelo-2014");
-  m->set_spec_sha256("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
   m->set_prices_sha256("60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752");
+  m->clear_reference_dates();
   *m->add_reference_dates() = ToProtoDate(absl::CivilDay(2014, 12, 31));
   *m->add_reference_dates() = ToProtoDate(absl::CivilDay(2013, 12, 31));
-  v1::DeliveryUsed* brp = m->add_deliveries();
-  brp->set_dataset("brp");
-  brp->set_batches(3);
-  brp->set_records(12000);
-  v1::DeliveryUsed* uwv = m->add_deliveries();
-  uwv->set_dataset("uwv");
-  uwv->set_batches(1);
-  uwv->set_records(850);
-  m->set_min_cell(10);
-  m->set_dominance("(1, 80%)");
-  m->set_suppressed_percent("suppressed with its count");
-  m->set_cells_suppressed_primary(3);
   m->set_cells_suppressed_secondary(2);
   m->set_cells_suppressed_history(1);
+  m->clear_warnings();
   m->add_warnings("dataset jeugdzorg has no records for 2013 <b>");
-  *m->mutable_release_time() = ToProtoTimestamp(
-      absl::FromCivil(absl::CivilSecond(2024, 5, 1, 10, 0, 0), absl::UTCTimeZone()));
-  m->set_recipient("research-unit");
   m->set_releases_left(5);
   m->set_mode(v1::RELEASE_MODE_EXACT);
   m->set_approved_analysis("almelo-2014-approved");

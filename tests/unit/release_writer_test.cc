@@ -46,29 +46,7 @@ v1::ReleasedTable PerWijkTable() {
 
 v1::Release TestRelease() {
   v1::Release release;
-  v1::ReleaseMetadata* m = release.mutable_metadata();
-  m->set_covenant_id("almelo-demo");
-  m->set_analysis("almelo-2014");
-  m->set_spec_sha256("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
-  *m->add_reference_dates() = ToProtoDate(absl::CivilDay(2014, 1, 1));
-  *m->add_reference_dates() = ToProtoDate(absl::CivilDay(2013, 1, 1));
-  v1::DeliveryUsed* brp = m->add_deliveries();
-  brp->set_dataset("brp");
-  brp->set_batches(3);
-  brp->set_records(12000);
-  v1::DeliveryUsed* uwv = m->add_deliveries();
-  uwv->set_dataset("uwv");
-  uwv->set_batches(1);
-  uwv->set_records(850);
-  m->set_min_cell(10);
-  m->set_dominance("(1, 80%)");
-  m->set_suppressed_percent("suppressed with its count");
-  m->set_cells_suppressed_primary(3);
-  m->set_cells_suppressed_secondary(3);
-  m->add_warnings("dataset jeugdzorg has no records for 2013");
-  *m->mutable_release_time() = ToProtoTimestamp(
-      absl::FromCivil(absl::CivilSecond(2024, 5, 1, 10, 0, 0), absl::UTCTimeZone()));
-  m->set_recipient("research-unit");
+  *release.mutable_metadata() = test::TestMetadata();
   *release.add_tables() = PerWijkTable();
   return release;
 }
