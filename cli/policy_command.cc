@@ -414,6 +414,7 @@ absl::StatusOr<policy::ApprovedAnalysis> EntryForSpec(const PolicyFlags& f, int*
   ASSIGN_OR_RETURN(const std::string prices_bytes, ReadFileContents(prices));
   ASSIGN_OR_RETURN(const analysis::PriceTable table,
                    analysis::ParsePrices(prices_bytes, prices.string()));
+  RETURN_IF_ERROR(analysis::ResolveCostBenefitPrices(&*spec, table));
   RETURN_IF_ERROR(analysis::CheckSpecPrices(*spec, table, f.spec));
   entry.prices_path = RelativePath(prices, covenant_dir);
   entry.prices_sha256 = policy::CovenantSha256Hex(prices_bytes);

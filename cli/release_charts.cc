@@ -34,7 +34,8 @@ ChartValue CellValue(const v1::ReleasedTable& table, int row, int column) {
   value.column = table.columns(column);
   value.suppressed = cell.suppressed();
   value.text = FormatCell(cell);
-  if (!value.suppressed && cell.value_case() != v1::ReleasedCell::VALUE_NOT_SET) {
+  if (!value.suppressed && cell.value_case() != v1::ReleasedCell::VALUE_NOT_SET &&
+      cell.value_case() != v1::ReleasedCell::kPm) {
     const double shown = std::strtod(value.text.c_str(), nullptr);
     if (std::isfinite(shown)) value.value = shown;
   }
@@ -131,6 +132,7 @@ class TableCharter {
   bool Overlap(ChartedTable* out);
   bool Costs(ChartedTable* out);
   bool Sensitivity(ChartedTable* out);
+  bool CostBenefit(ChartedTable* out);
 
  private:
   // A counts column as released: the count and, for a percent column, its percentage.
@@ -470,17 +472,20 @@ bool TableCharter::Costs(ChartedTable* out) {
   if (table_spec_.by_payer) {
     std::set<std::string> payers_seen;
     for (const CostItemSpec& item : spec_.cost_items) {
-      if (!item.in_total || !payers_seen.insert(item.payer).second) continue;
+      if (!item.in_total || item.cost_benefit() || !payers_seen.insert(item.payer).second) {
+        continue;
+      }
       labels.push_back(item.payer);
       group_of.push_back(item.payer);
     }
     for (const CostItemSpec& item : spec_.cost_items) {
-      if (item.in_total) continue;
+      if (item.in_total || item.cost_benefit()) continue;
       labels.push_back(item.name);
       group_of.push_back(std::nullopt);
     }
   } else {
     for (const CostItemSpec& item : spec_.cost_items) {
+      if (item.cost_benefit()) continue;  // cost-benefit tables only
       labels.push_back(item.name);
       group_of.push_back(item.in_total ? std::optional<std::string>(item.payer) : std::nullopt);
     }
@@ -615,6 +620,125 @@ bool TableCharter::Sensitivity(ChartedTable* out) {
   return true;
 }
 
+// Who pays, who gains: per paying party its costs beside its benefits, both in net present
+// value; the sensitivity view: the total saldo's range per input varied. The outcomes view is a
+// table only (its columns are windows of different lengths).
+bool TableCharter::CostBenefit(ChartedTable* out) {
+  if (!spec_.cost_benefit) return false;
+  const analysis::CostBenefitSpec& cb = *spec_.cost_benefit;
+  switch (table_spec_.view) {
+    case analysis::CostBenefitView::kOutcomes:
+      out->note = "Windows of different lengths: table only, no chart.";
+      return true;
+    case analysis::CostBenefitView::kSensitivity: {
+      if (!HasColumns(
+              table_,
+              {std::string(analysis::kCbSaldoBaseColumn), std::string(analysis::kCbSaldoLowColumn),
+               std::string(analysis::kCbSaldoHighColumn), std::string(analysis::kCbRatioBaseColumn),
+               std::string(analysis::kCbRatioLowColumn),
+               std::string(analysis::kCbRatioHighColumn)})) {
+        return false;
+      }
+      std::vector<std::string> labels;
+      for (const auto& range : cb.sensitivity) labels.push_back(range.label);
+      labels.push_back(std::string(analysis::kSensitivityRangeRow));
+      if (!HasRows(table_, 0, labels)) return false;
+      if (labels.size() > kMaxChartCategories) {
+        out->note = TooManyToChart(labels.size());
+        return true;
+      }
+      const ChartValue base = CellValue(table_, 0, 0);
+      std::vector<Range> ranges;
+      std::vector<ChartValue> values = {base};
+      std::vector<std::string> listed;
+      for (int r = 0; r < table_.rows_size(); ++r) {
+        ranges.push_back(
+            {table_.rows(r).label(), CellValue(table_, r, 1), CellValue(table_, r, 2)});
+        values.push_back(ranges.back().low);
+        values.push_back(ranges.back().high);
+        listed.push_back(fmt::format("{}: low {}, high {}", ranges.back().label,
+                                     Spoken(ranges.back().low, "EUR"),
+                                     Spoken(ranges.back().high, "EUR")));
+      }
+      ChartFrame frame;
+      frame.id = ChartId(table_index_, "range", 0);
+      frame.title =
+          "Saldo of benefits and costs (net present value): low and high per varied input";
+      frame.unit = "EUR";
+      ReleaseChart chart;
+      chart.caption = fmt::format(
+          "Range chart: the base line is the saldo, {} (row {}, column {}); one bar per varied "
+          "input from its low to its high saldo, the last ({}) over all inputs varied one at a "
+          "time. {}",
+          Spoken(base, "EUR"), base.row, base.column, analysis::kSensitivityRangeRow,
+          NotDrawn(values, CellName));
+      frame.description = chart.caption + " " + absl::StrJoin(listed, "; ") + ".";
+      chart.svg = RangeChartSvg(frame, base, ranges, fmt::format("base: saldo {}", base.text));
+      out->charts.push_back(std::move(chart));
+      out->note =
+          "Charted: the saldo columns as a range around the base; ratios in the table only.";
+      return true;
+    }
+    case analysis::CostBenefitView::kPayers:
+      break;
+  }
+  std::vector<std::string> columns = {std::string(analysis::kCbCohortColumn)};
+  if (cb.comparison) columns.push_back(std::string(analysis::kCbComparisonColumn));
+  const int costs = static_cast<int>(columns.size());
+  const int benefits = costs + 1;
+  for (std::string_view column : {analysis::kCbCostsColumn, analysis::kCbBenefitsColumn,
+                                  analysis::kCbSaldoColumn, analysis::kCbRatioColumn}) {
+    columns.push_back(std::string(column));
+  }
+  if (!HasColumns(table_, columns)) return false;
+  // The rows the linker writes: the payers of the valued outcomes in spec order, then those of
+  // the intervention costs (their items are in that order), then the total.
+  std::vector<std::string> labels;
+  for (const CostItemSpec& item : spec_.cost_items) {
+    if (item.cost_benefit() &&
+        std::find(labels.begin(), labels.end(), item.payer) == labels.end()) {
+      labels.push_back(item.payer);
+    }
+  }
+  labels.push_back(std::string(analysis::kCbTotalRow));
+  if (!HasRows(table_, 0, labels)) return false;
+  const int total = table_.rows_size() - 1;
+  out->total_row = total;
+  if (static_cast<size_t>(total) > kMaxChartCategories) {
+    out->note = TooManyToChart(static_cast<size_t>(total));
+    return true;
+  }
+  const std::vector<std::string> series = {"costs", "benefits"};
+  std::vector<std::pair<ChartValue, ChartValue>> pairs;
+  std::vector<ChartValue> values;
+  for (int r = 0; r < total; ++r) {
+    pairs.emplace_back(CellValue(table_, r, costs), CellValue(table_, r, benefits));
+    values.push_back(pairs.back().first);
+    values.push_back(pairs.back().second);
+  }
+  ChartFrame frame;
+  frame.id = ChartId(table_index_, "pair", 0);
+  frame.title = "Costs and benefits per paying party (net present value, EUR)";
+  frame.unit = "EUR";
+  ReleaseChart chart;
+  chart.caption = fmt::format(
+      "Paired bars: for each of the {} paying parties, column {} (what it pays) beside column {} "
+      "(what it gains). The total row is in the table only: costs {}, benefits {}. {}",
+      pairs.size(), table_.columns(costs), table_.columns(benefits),
+      Spoken(CellValue(table_, total, costs), "EUR"),
+      Spoken(CellValue(table_, total, benefits), "EUR"), NotDrawn(values, CellName));
+  std::vector<std::string> listed;
+  for (const ChartValue& value : values) {
+    listed.push_back(fmt::format("{}: {}", CellName(value), Spoken(value, "EUR")));
+  }
+  frame.description = chart.caption + " Values: " + absl::StrJoin(listed, "; ") + ".";
+  chart.svg = PairedBarChartSvg(frame, series, pairs, std::nullopt);
+  out->charts.push_back(std::move(chart));
+  out->note =
+      "Charted: costs against benefits per paying party; saldo and ratio in the table only.";
+  return true;
+}
+
 }  // namespace
 
 ChartedTable ChartTable(const v1::ReleasedTable& table, size_t table_index,
@@ -649,6 +773,9 @@ ChartedTable ChartTable(const v1::ReleasedTable& table, size_t table_index,
       break;
     case TableKind::kSensitivity:
       fits = charter.Sensitivity(&out);
+      break;
+    case TableKind::kCostBenefit:
+      fits = charter.CostBenefit(&out);
       break;
   }
   if (!fits) {

@@ -1,8 +1,9 @@
 // Which charts fit a released table, read from the analysis spec's table of the same name
 // (docs/query.md, "html"): per-area shares against the total row, year-on-year pairs, the
-// overlap of problem domains as an UpSet diagram, costs stacked by item and payer, and the
-// one-at-a-time ranges of a mean cost. Charts draw released cells only, as released; a table
-// the spec does not describe exactly (no spec, another shape) gets no chart.
+// overlap of problem domains as an UpSet diagram, costs stacked by item and payer, the
+// one-at-a-time ranges of a mean cost, and of a cost-benefit analysis the costs beside the
+// benefits per paying party and the ranges of the saldo. Charts draw released cells only, as
+// released; a table the spec does not describe exactly (no spec, another shape) gets no chart.
 #ifndef KOPPEL_CLI_RELEASE_CHARTS_H_
 #define KOPPEL_CLI_RELEASE_CHARTS_H_
 

@@ -140,6 +140,9 @@ std::string ReleasedTableHtml(const v1::ReleasedTable& table, std::optional<int>
       if (cell.suppressed()) {
         out += "<td class=\"num suppressed\"" + where +
                " data-suppressed=\"true\" title=\"suppressed\">*</td>";
+      } else if (cell.value_case() == v1::ReleasedCell::kPm) {
+        out += "<td class=\"num pm\"" + where + " title=\"not valued (pro memorie)\">" +
+               HtmlEscape(FormatCell(cell)) + "</td>";
       } else {
         out += "<td class=\"num\"" + where + ">" + HtmlEscape(FormatCell(cell)) + "</td>";
       }

@@ -58,6 +58,7 @@ nlohmann::ordered_json CellToJson(const v1::ReleasedCell& cell) {
   if (Suppressed(cell)) return "*";
   if (cell.value_case() == v1::ReleasedCell::VALUE_NOT_SET) return nullptr;  // not applicable
   if (cell.value_case() == v1::ReleasedCell::kCount) return cell.count();
+  if (cell.value_case() == v1::ReleasedCell::kPm) return FormatCell(cell);
   // The number the text formats show, so that every format carries the same figure.
   return std::strtod(FormatCell(cell).c_str(), nullptr);
 }
@@ -284,6 +285,10 @@ std::string FormatCell(const v1::ReleasedCell& cell) {
       return FixedDecimals(cell.amount(), 2);
     case v1::ReleasedCell::kPercent:
       return FixedDecimals(cell.percent(), 1);
+    case v1::ReleasedCell::kRatio:
+      return FixedDecimals(cell.ratio(), 2);
+    case v1::ReleasedCell::kPm:
+      return std::string(kPmCell);
     case v1::ReleasedCell::VALUE_NOT_SET:
       break;
   }

@@ -6,9 +6,10 @@
 //   html one release.html, a printable report with charts (cli/release_html.h);
 //   xlsx one release.xlsx, a workbook with a sheet per table (cli/release_xlsx.h).
 // A suppressed cell (flagged, or carrying no value) is written as `*` and its value, should the
-// linker ever send one, is never written. Counts are integers, amounts have two decimals,
-// percentages one, with `.` as the decimal mark and no thousands separators in any format, so
-// the same figure reads the same everywhere.
+// linker ever send one, is never written. Counts are integers, amounts and cost-benefit ratios
+// have two decimals, percentages one, with `.` as the decimal mark and no thousands separators
+// in any format, so the same figure reads the same everywhere. An effect listed but not valued
+// (a cost-benefit PM row) is written as `PM`.
 #ifndef KOPPEL_CLI_RELEASE_WRITER_H_
 #define KOPPEL_CLI_RELEASE_WRITER_H_
 
@@ -56,7 +57,11 @@ absl::StatusOr<std::vector<std::filesystem::path>> WriteRelease(
 
 // The pieces WriteRelease writes, for tests and other callers.
 
-// One cell as text: "*", an integer, or a number with 2 (amount) or 1 (percent) decimals.
+// A cell "pro memorie": an effect listed but not valued (ReleasedCell::pm).
+inline constexpr std::string_view kPmCell = "PM";
+
+// One cell as text: "*", "PM", an integer, or a number with 2 (amount, ratio) or 1 (percent)
+// decimals.
 std::string FormatCell(const v1::ReleasedCell& cell);
 
 // Width of a text on a terminal or in a spreadsheet column: one per code point (UTF-8

@@ -341,6 +341,12 @@ void WriteCell(WorkbookWriter& w, const Formats& f, lxw_worksheet* sheet, lxw_ro
     case v1::ReleasedCell::kPercent:
       format = f.percent;
       break;
+    case v1::ReleasedCell::kRatio:
+      format = f.amount;  // two decimals, as amounts
+      break;
+    case v1::ReleasedCell::kPm:
+      w.Text(sheet, row, col, text, f.suppressed);  // text, right-aligned like a figure
+      return;
     case v1::ReleasedCell::VALUE_NOT_SET:
       return;
   }

@@ -24,7 +24,8 @@ inline constexpr std::string_view kXlsxLegend = "* = suppressed by disclosure co
 // release order, named by XlsxSheetNames. On a table sheet: row 1 the title, row 2 "Table NAME,
 // N cell(s) suppressed", row 3 the header (bold, frozen with the label column), then a row per
 // released row, then the legend. A figure is a number holding exactly what FormatCell shows
-// (format `0`, `0.00` or `0.0`), a suppressed cell the text `*`, a not-applicable cell nothing.
+// (format `0`, `0.00` for amounts and ratios, or `0.0`), a suppressed cell the text `*`, an
+// effect not valued the text `PM`, a not-applicable cell nothing.
 // The same release gives the same bytes.
 absl::StatusOr<std::string> ReleaseToXlsx(const v1::Release& release);
 

@@ -77,6 +77,10 @@ int AgeOn(absl::CivilDay birth, absl::CivilDay on) {
   return age;
 }
 
+absl::CivilDay AddYears(absl::CivilDay day, int years) {
+  return absl::CivilDay(day.year() + years, day.month(), day.day());
+}
+
 std::string FormatDate(int year, int month, int day, std::string_view pattern) {
   std::string out;
   size_t pos = 0;

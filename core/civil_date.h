@@ -30,6 +30,10 @@ absl::CivilDay DayFromDays(int days);
 // Completed years of age on `on`.
 int AgeOn(absl::CivilDay birth, absl::CivilDay on);
 
+// The same day `years` later (earlier when negative); 29 February becomes 1 March in a year
+// that is not a leap year. Cost-benefit windows are years relative to a household's start.
+absl::CivilDay AddYears(absl::CivilDay day, int years);
+
 // Writes year/month/day in a pattern of dd, d, mm, m, yyyy and literal characters. The
 // numbers are not checked, so an impossible date (31-02-2013) can be written on purpose.
 std::string FormatDate(int year, int month, int day, std::string_view pattern);

@@ -36,7 +36,8 @@ absl::Status Refuse(const policy::Covenant& covenant, const std::string& what,
 bool HasCosts(const analysis::AnalysisSpec& spec) {
   for (const analysis::TableSpec& table : spec.tables) {
     if (table.kind == analysis::TableKind::kCosts ||
-        table.kind == analysis::TableKind::kSensitivity)
+        table.kind == analysis::TableKind::kSensitivity ||
+        table.kind == analysis::TableKind::kCostBenefit)
       return true;
   }
   return false;
@@ -153,10 +154,11 @@ absl::Status CheckSpecAllowed(const analysis::AnalysisSpec& spec,
                                 table.name, dimension),
                     "analysis.dimensions");
     }
-    const char* kind = table.kind == analysis::TableKind::kCounts    ? "counts"
-                       : table.kind == analysis::TableKind::kOverlap ? "overlap"
-                       : table.kind == analysis::TableKind::kCosts   ? "costs"
-                                                                     : "sensitivity";
+    const char* kind = table.kind == analysis::TableKind::kCounts        ? "counts"
+                       : table.kind == analysis::TableKind::kOverlap     ? "overlap"
+                       : table.kind == analysis::TableKind::kCosts       ? "costs"
+                       : table.kind == analysis::TableKind::kSensitivity ? "sensitivity"
+                                                                         : "cost_benefit";
     if (!policy.table_kinds.contains(kind)) {
       return Refuse(covenant,
                     fmt::format("table '{}' is a {} table, which the covenant does not "
@@ -178,7 +180,21 @@ absl::Status CheckSpecAllowed(const analysis::AnalysisSpec& spec,
       case analysis::TableKind::kSensitivity:
         RETURN_IF_ERROR(need_measure(table, "cost"));
         break;
+      case analysis::TableKind::kCostBenefit:
+        RETURN_IF_ERROR(need_measure(table, "count"));
+        RETURN_IF_ERROR(need_measure(table, "cost"));
+        break;
     }
+  }
+  if (spec.cost_benefit && policy.rounding_base > 1) {
+    return Refuse(covenant,
+                  fmt::format("the spec has a cost_benefit section, and the covenant rounds counts "
+                              "to multiples of {}: a cost-benefit figure is a price times a number "
+                              "of households (an intervention's cost per household), so it would "
+                              "give away the exact counts the rounding hides; ask the privacy "
+                              "officers for a covenant without rounding for cost-benefit analyses",
+                              policy.rounding_base),
+                  "analysis.disclosure.rounding_base");
   }
   if (spec.min_cell && *spec.min_cell < policy.min_cell) {
     return Refuse(covenant,
@@ -235,6 +251,7 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
                    analysis::ParseAnalysisSpec(request.spec_yaml(), source));
   RETURN_IF_ERROR(CheckSpecAllowed(spec, *covenant_));
   ASSIGN_OR_RETURN(analysis::PriceTable prices, PricesOf(spec, request.files(), source));
+  RETURN_IF_ERROR(analysis::ResolveCostBenefitPrices(&spec, prices));
   RETURN_IF_ERROR(analysis::CheckEngineLimits(spec));
   RETURN_IF_ERROR(analysis::CheckSpecPrices(spec, prices, source));
   // Before any table is computed or a release spent: the spec reads what was delivered.
@@ -293,6 +310,10 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
   }
   ASSIGN_OR_RETURN(ReleaseHistory history, ReleaseHistory::Open(store_, covenant_->id, *data_key_));
   ASSIGN_OR_RETURN(std::vector<v1::ReleaseRecord> records, history.Load());
+  ASSIGN_OR_RETURN(const std::string design_conflict, CostBenefitDesignConflict(spec, records));
+  if (!design_conflict.empty()) {
+    return Refuse(*covenant_, design_conflict, "analysis.disclosure");
+  }
 
   // One key epoch for every dataset the spec reads: tokens of two epochs never join.
   ASSIGN_OR_RETURN(HeldEpochs held, store_->Epochs(covenant_->id));
@@ -346,6 +367,7 @@ absl::StatusOr<v1::Release> QueryRunner::Run(const std::string& caller,
                        analysis::ParseAnalysisSpec(old.spec_yaml(), old.spec_name()));
       ASSIGN_OR_RETURN(analysis::PriceTable old_prices,
                        PricesOf(old_spec, old.files(), old.spec_name()));
+      RETURN_IF_ERROR(analysis::ResolveCostBenefitPrices(&old_spec, old_prices));
       const absl::flat_hash_set<std::string> batches = BatchesOf(old.data_version());
       analysis::EngineOptions old_options = options;
       old_options.report_progress = false;

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -19,6 +20,7 @@
 #include "core/secret.h"
 #include "koppel/v1/analysis.pb.h"
 #include "linker/analysis/analysis_result.h"
+#include "linker/analysis/analysis_spec.h"
 #include "linker/linker_store.h"
 
 namespace koppel::linker {
@@ -75,6 +77,23 @@ std::vector<v1::DataVersion> DataVersionOf(const analysis::AnalysisResult& resul
 // (EngineOptions::only_batches).
 absl::flat_hash_set<std::string> BatchesOf(
     const google::protobuf::RepeatedPtrField<v1::DataVersion>& version);
+
+// The cohort design of a cost-benefit spec, part by part (name, definition): what puts a
+// household in its cohort, its comparison group or neither (reference date, adult age, cohort
+// indicator, start, comparison, exclude, match_on). Outcomes, windows, horizon, rates,
+// sensitivity and costs move no household between groups and are no part of it. Empty without
+// a cost_benefit section.
+std::vector<std::pair<std::string, std::string>> CostBenefitDesign(
+    const analysis::AnalysisSpec& spec);
+
+// Why `spec` may not be released after `earlier` (a covenant's history): two cost-benefit
+// releases of different cohort designs differ by the households one design counts and the
+// other does not, so their difference could isolate a few households' money, which the
+// release history cannot see (their cost items are different quantities). Empty when every
+// earlier cost-benefit release has the design of `spec`, or `spec` has none. An error when an
+// earlier spec does not parse.
+absl::StatusOr<std::string> CostBenefitDesignConflict(
+    const analysis::AnalysisSpec& spec, const std::vector<v1::ReleaseRecord>& earlier);
 
 }  // namespace koppel::linker
 

@@ -24,7 +24,8 @@ namespace {
 const std::vector<std::string> kRoles = {"data_holder", "linker", "vault", "research_unit",
                                          "privacy_officer"};
 const std::vector<std::string> kIdentifiers = {"bsn", "address"};
-const std::vector<std::string> kTableKinds = {"counts", "overlap", "costs", "sensitivity"};
+const std::vector<std::string> kTableKinds = {"counts", "overlap", "costs", "sensitivity",
+                                              "cost_benefit"};
 const std::vector<std::string> kDimensions = {"area", "household_type"};
 const std::vector<std::string> kMeasures = {"count", "percent", "cost"};
 

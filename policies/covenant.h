@@ -79,6 +79,7 @@ struct AnalysisPolicy {
   std::vector<ApprovedAnalysis> approved;  // names unique
   ExploratoryMode exploratory = ExploratoryMode::kRefuse;
   PerturbationSetting perturbation;  // exploratory kPerturb only
+  // cost_benefit is granted only by name: a covenant signed before it existed does not allow it.
   std::set<std::string> table_kinds = {"counts", "overlap", "costs", "sensitivity"};
   std::set<std::string> dimensions = {"area", "household_type"};
   std::set<std::string> measures = {"count", "percent", "cost"};

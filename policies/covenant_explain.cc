@@ -306,6 +306,7 @@ std::string CountColumnInWords(const analysis::AnalysisSpec& spec, const analysi
 std::vector<std::string> Payers(const analysis::AnalysisSpec& spec) {
   std::vector<std::string> payers;
   for (const analysis::CostItemSpec& item : spec.cost_items) {
+    if (item.cost_benefit()) continue;  // described with the cost-benefit section
     if (std::find(payers.begin(), payers.end(), item.payer) == payers.end()) {
       payers.push_back(item.payer);
     }
@@ -317,7 +318,7 @@ std::vector<std::string> Payers(const analysis::AnalysisSpec& spec) {
 std::vector<std::string> ItemsApart(const analysis::AnalysisSpec& spec) {
   std::vector<std::string> apart;
   for (const analysis::CostItemSpec& item : spec.cost_items) {
-    if (!item.in_total) apart.push_back(item.name);
+    if (!item.in_total && !item.cost_benefit()) apart.push_back(item.name);
   }
   return apart;
 }
@@ -356,7 +357,7 @@ std::string CostItemInWords(const analysis::CostItemSpec& item) {
 
 void TableInWords(const analysis::AnalysisSpec& spec, const analysis::TableSpec& t,
                   ExplanationSection* out) {
-  const char* kinds[] = {"counts", "overlap", "costs", "sensitivity"};
+  const char* kinds[] = {"counts", "overlap", "costs", "sensitivity", "cost_benefit"};
   Line(out, kTable,
        fmt::format("{} ({}){}", t.name, kinds[static_cast<int>(t.kind)],
                    t.title.empty() ? std::string() : fmt::format(": \"{}\"", t.title)));
@@ -377,11 +378,12 @@ void TableInWords(const analysis::AnalysisSpec& spec, const analysis::TableSpec&
       return;
     case analysis::TableKind::kCosts:
       Line(out, kTableDetail,
-           t.by_payer
-               ? fmt::format("rows: one per paying party ({}){}", fmt::join(Payers(spec), ", "),
-                             TotalRow(t))
-               : fmt::format("rows: one per cost item ({} items, paid by {}){}",
-                             spec.cost_items.size(), fmt::join(Payers(spec), ", "), TotalRow(t)));
+           t.by_payer ? fmt::format("rows: one per paying party ({}){}",
+                                    fmt::join(Payers(spec), ", "), TotalRow(t))
+                      : fmt::format("rows: one per cost item ({} items, paid by {}){}",
+                                    spec.cost_benefit ? spec.cost_benefit->first_item
+                                                      : spec.cost_items.size(),
+                                    fmt::join(Payers(spec), ", "), TotalRow(t)));
       if (std::vector<std::string> apart = ItemsApart(spec); !apart.empty()) {
         Line(out, kTableDetail,
              t.by_payer
@@ -403,7 +405,57 @@ void TableInWords(const analysis::AnalysisSpec& spec, const analysis::TableSpec&
       for (const analysis::SensitivitySpec& r : spec.sensitivity) Line(out, kColumn, r.label);
       return;
     }
+    case analysis::TableKind::kCostBenefit:
+      switch (t.view) {
+        case analysis::CostBenefitView::kOutcomes:
+          Line(out, kTableDetail,
+               "per outcome and intervention cost: the cohort's money in each window relative "
+               "to each household's start (and the comparison group's, scaled to the cohort's "
+               "size), the net present value of the benefit or the cost; outcomes not valued "
+               "as PM rows");
+          return;
+        case analysis::CostBenefitView::kPayers:
+          Line(out, kTableDetail,
+               "per paying party and in total: the households behind the figures, the net "
+               "present value of the costs and of the benefits, the saldo and the ratio");
+          return;
+        case analysis::CostBenefitView::kSensitivity:
+          Line(out, kTableDetail,
+               fmt::format("the saldo and the ratio with one assumption varied at a time ({} "
+                           "ranges):",
+                           spec.cost_benefit ? spec.cost_benefit->sensitivity.size() : 0));
+          if (spec.cost_benefit) {
+            for (const analysis::CostBenefitRange& r : spec.cost_benefit->sensitivity)
+              Line(out, kColumn, r.label);
+          }
+          return;
+      }
+      return;
   }
+}
+
+std::string CostBenefitInWords(const analysis::CostBenefitSpec& cb) {
+  std::vector<std::string> outcomes;
+  for (const analysis::OutcomeSpec& o : cb.outcomes) {
+    outcomes.push_back(o.pm ? fmt::format("{} (PM: {})", o.name, o.note)
+                            : fmt::format("{} ({}, paid by {})", o.name, o.indicator, o.payer));
+  }
+  std::vector<std::string> costs;
+  for (const analysis::InterventionCostSpec& c : cb.costs) {
+    costs.push_back(c.per_household ? fmt::format("{} ({:.2f} euro per household, paid by {})",
+                                                  c.name, *c.per_household, c.payer)
+                                    : fmt::format("{} (amount {}, paid by {})", c.name,
+                                                  c.amount_attribute, c.payer));
+  }
+  return fmt::format(
+      "Cost-benefit: the cohort of {} (start: {}), {}; {} years after the start, discounted at "
+      "{:.1f}% plus a {:.1f}% risk premium; outcomes: {}; intervention costs: {}",
+      cb.cohort_indicator, cb.start_attribute,
+      cb.comparison ? fmt::format("against households without {} matched on {}",
+                                  fmt::join(cb.exclude, ", "), fmt::join(cb.match_on, ", "))
+                    : std::string("before and after within the cohort"),
+      cb.horizon, 100 * cb.discount_rate, 100 * cb.risk_premium, fmt::join(outcomes, "; "),
+      costs.empty() ? std::string("none") : fmt::format("{}", fmt::join(costs, "; ")));
 }
 
 std::string FlagInWords(const analysis::FlagSpec& flag) {
@@ -445,22 +497,29 @@ void SpecInWords(const analysis::AnalysisSpec& spec, ExplanationSection* out) {
   Line(out, kComputes, fmt::format("Populations: {}", fmt::join(populations, "; ")));
   std::set<std::string> datasets;
   for (const analysis::IndicatorSpec& indicator : spec.indicators) {
+    if (indicator.set_after_scan) continue;
     datasets.insert(indicator.dataset.empty() ? spec.register_dataset + " (moves)"
                                               : indicator.dataset);
   }
-  Line(out, kComputes,
-       fmt::format("Indicators: {}, from {}", spec.indicators.size(), List(datasets)));
+  Line(
+      out, kComputes,
+      fmt::format("Indicators: {}, from {}",
+                  std::count_if(spec.indicators.begin(), spec.indicators.end(),
+                                [](const analysis::IndicatorSpec& i) { return !i.set_after_scan; }),
+                  List(datasets)));
   if (!spec.flags.empty()) {
     Line(out, kComputes, "Flags (combinations of indicators):");
     for (const analysis::FlagSpec& flag : spec.flags) Line(out, kTable, FlagInWords(flag));
   }
-  if (!spec.cost_items.empty()) {
+  const size_t own_items =
+      spec.cost_benefit ? spec.cost_benefit->first_item : spec.cost_items.size();
+  if (own_items > 0) {
     Line(out, kComputes,
          fmt::format("Costs: {} items (volume times unit price, or actual amounts), paid by {}:",
-                     spec.cost_items.size(), fmt::join(Payers(spec), ", ")));
-    for (const analysis::CostItemSpec& item : spec.cost_items)
-      Line(out, kTable, CostItemInWords(item));
+                     own_items, fmt::join(Payers(spec), ", ")));
+    for (size_t i = 0; i < own_items; ++i) Line(out, kTable, CostItemInWords(spec.cost_items[i]));
   }
+  if (spec.cost_benefit) Line(out, kComputes, CostBenefitInWords(*spec.cost_benefit));
   if (spec.min_cell) {
     Line(out, kComputes,
          fmt::format("It asks for counts below {} to be suppressed.", *spec.min_cell));

@@ -142,14 +142,6 @@ std::optional<absl::CivilDay> EndAfter(absl::CivilDay start, int min_days, Rng& 
   return RandomDate(rng, start + min_days, kReferenceDate);
 }
 
-HouseholdType TypeOf(const Membership& m) {
-  if (m.adults == 1) return m.children == 0 ? HouseholdType::kSingle : HouseholdType::kOneParent;
-  if (m.adults >= 2) {
-    return m.children == 0 ? HouseholdType::kCoupleOrMore : HouseholdType::kTwoParents;
-  }
-  return HouseholdType::kOther;
-}
-
 bool InCohort(const Household& h, const std::vector<bool>& visible, const Membership& m) {
   for (size_t i = 0; i < h.facts.size(); ++i) {
     const Fact& f = h.facts[i];
@@ -162,6 +154,14 @@ bool InCohort(const Household& h, const std::vector<bool>& visible, const Member
 }
 
 }  // namespace
+
+HouseholdType TypeOf(const Membership& m) {
+  if (m.adults == 1) return m.children == 0 ? HouseholdType::kSingle : HouseholdType::kOneParent;
+  if (m.adults >= 2) {
+    return m.children == 0 ? HouseholdType::kCoupleOrMore : HouseholdType::kTwoParents;
+  }
+  return HouseholdType::kOther;
+}
 
 Rng CohortRng(uint64_t seed, uint64_t index) {
   return Rng(Mix64(Mix64(seed) ^ Mix64(index ^ kCohortStream)));

@@ -29,6 +29,10 @@ void DrawTrajectories(Household* h, Rng& rng);
 enum class HouseholdType { kSingle, kCoupleOrMore, kOneParent, kTwoParents, kOther, kCount };
 inline constexpr size_t kHouseholdTypeCount = static_cast<size_t>(HouseholdType::kCount);
 
+// The type of the members on the reference date (docs/synth.md, "Cohort monitor"); kOther:
+// no adult member.
+HouseholdType TypeOf(const Membership& m);
+
 enum class Escalation { kEvictionNotice, kOts, kOutOfHome, kCrimeSuspect, kCount };
 inline constexpr size_t kEscalationCount = static_cast<size_t>(Escalation::kCount);
 

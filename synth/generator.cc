@@ -16,8 +16,10 @@
 #include "nlohmann/json.hpp"
 #include "synth/catalog.h"
 #include "synth/cohort.h"
+#include "synth/cost_benefit_truth.h"
 #include "synth/export_writer.h"
 #include "synth/household.h"
+#include "synth/intervention.h"
 #include "synth/study.h"
 #include "synth/study_spec.h"
 
@@ -172,6 +174,12 @@ uint64_t HouseholdsFor(uint64_t persons) {
 }
 
 absl::StatusOr<SynthSummary> Generate(const SynthOptions& options) {
+  if (options.dialects && options.intervention) {
+    return absl::InvalidArgumentError(
+        "--dialects and --intervention cannot be combined: the dialects' register is a "
+        "snapshot without address periods, and analyses/cost-benefit.yaml, whose ground truth "
+        "--intervention writes, cannot run on it; generate the intervention without --dialects");
+  }
   RETURN_IF_ERROR(PrepareDirectory(options.out, options.force));
   const bool dialects = options.dialects;
   if (dialects) {
@@ -205,6 +213,8 @@ absl::StatusOr<SynthSummary> Generate(const SynthOptions& options) {
   HouseholdGenerator generator(options.seed);
   StudyAccumulator study(plan.size(), /*snapshot_register=*/dialects);
   CohortAccumulator cohort;
+  CostBenefitAccumulator cost_benefit(/*snapshot_register=*/dialects);
+  const InterventionEffects effects;
   ProgressReporter progress("koppel-synth", summary.households, "households");
   if (!options.progress) progress.Silence();
   std::vector<bool> visible;
@@ -216,6 +226,9 @@ absl::StatusOr<SynthSummary> Generate(const SynthOptions& options) {
       const bool family = IsFamilySlot(j, plan[w].households, plan[w].families);
       Household h = generator.Generate(index, static_cast<int>(w), family, rng);
       DrawTrajectories(&h, cohort_rng);
+      Rng intervention_rng = InterventionRng(options.seed, index);
+      const size_t first_outcome = h.facts.size();
+      if (options.intervention) DrawOutcomes(&h, intervention_rng, effects);
       summary.persons += h.members.size();
       for (auto& writer : writers) writer->StartHousehold();
       visible.assign(h.facts.size(), false);
@@ -223,7 +236,9 @@ absl::StatusOr<SynthSummary> Generate(const SynthOptions& options) {
       for (size_t i = 0; i < h.facts.size(); ++i) {
         const Fact& fact = h.facts[i];
         if (!catalog.Writes(fact)) continue;
-        Rng& fact_rng = fact.dataset == Dataset::kWijkteam ? cohort_rng : rng;
+        Rng& fact_rng = i >= first_outcome                   ? intervention_rng
+                        : fact.dataset == Dataset::kWijkteam ? cohort_rng
+                                                             : rng;
         ASSIGN_OR_RETURN(ExportWriter::Outcome outcome,
                          writers[static_cast<size_t>(fact.dataset)]->Write(
                              catalog.Render(h, fact, fact_rng), fact_rng));
@@ -239,6 +254,7 @@ absl::StatusOr<SynthSummary> Generate(const SynthOptions& options) {
       }
       study.Add(h, visible);
       cohort.Add(h, visible);
+      if (options.intervention) cost_benefit.Add(h, visible);
       RETURN_IF_ERROR(population.Add(h));
       progress.Update(index + 1, index + 1);
     }
@@ -286,6 +302,14 @@ absl::StatusOr<SynthSummary> Generate(const SynthOptions& options) {
   cohort_json["seed"] = options.seed;
   cohort_json.update(cohort.ToJson());
   RETURN_IF_ERROR(WriteText(options.out / "truth" / "cohort.json", cohort_json.dump(2) + "\n"));
+
+  if (options.intervention) {
+    nlohmann::ordered_json cost_benefit_json;
+    cost_benefit_json["seed"] = options.seed;
+    cost_benefit_json.update(cost_benefit.ToJson(effects));
+    RETURN_IF_ERROR(
+        WriteText(options.out / "truth" / "cost_benefit.json", cost_benefit_json.dump(2) + "\n"));
+  }
   return summary;
 }
 

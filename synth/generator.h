@@ -1,7 +1,8 @@
 // koppel-synth's whole run: a deterministic synthetic municipality written as ten data
 // holders' exports with mapping files, plus the ground truth (truth/exports.json,
 // truth/population.csv, truth/study.json, truth/cohort.json; with dialects also
-// truth/rejects/, truth/outsiders.csv, mappings/postcodes.csv and the snapshot study spec).
+// truth/rejects/, truth/outsiders.csv, mappings/postcodes.csv and the snapshot study spec; with
+// the intervention truth/cost_benefit.json).
 // Streams household by household, so memory stays bounded at any size (the dialects keep the
 // municipality's postcodes).
 #ifndef KOPPEL_SYNTH_GENERATOR_H_
@@ -23,6 +24,9 @@ struct SynthOptions {
   // The exports in the dialects real holders write (docs/synth.md, "Dialects"), with the
   // expected reject reports and the snapshot study spec.
   bool dialects = false;
+  // Outcome events of 2015-2019 with a known effect of the wijkteam's 2014 cohort and the
+  // ground truth truth/cost_benefit.json (docs/synth.md, "Intervention").
+  bool intervention = false;
   bool progress = false;  // report progress on stderr
 };
 

@@ -49,6 +49,11 @@ int main(int argc, char** argv) {
                "write the exports as real holders do: Windows-1252, ISO-8859-15 and UTF-16 "
                "files, ISO date-times, codes in any capitalisation, a snapshot register with "
                "a postcode list and persons outside the municipality (docs/synth.md)");
+  app.add_flag("--intervention", options.intervention,
+               "add outcome events of 2015-2019 (eviction notices, police registrations, "
+               "out-of-home placements, bijstand spells) with a known effect of the wijkteam's "
+               "2014 cohort, and their ground truth truth/cost_benefit.json for "
+               "analyses/cost-benefit.yaml (docs/synth.md, \"Intervention\")");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

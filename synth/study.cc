@@ -246,15 +246,9 @@ void StudyAccumulator::Add(const Household& h, const std::vector<bool>& visible)
   const auto& cost = findings.cost_cents;
   const bool support2012 = findings.support2012, support2013 = findings.support2013;
 
-  auto any = [&has](I from, I to) {
-    for (size_t i = static_cast<size_t>(from); i <= static_cast<size_t>(to); ++i) {
-      if (has[i]) return true;
-    }
-    return false;
-  };
-  const bool se = any(I::kBijstand, I::kLowIncome);
-  const bool pa = any(I::kAdultBasisGgz, I::kAdultAwbz);
-  const bool pc = any(I::kYouthCare, I::kChildAwbz);
+  const bool se = findings.SocioEconomic();
+  const bool pa = findings.PsychosocialAdults();
+  const bool pc = findings.PsychosocialChildren();
   const bool all_three = se && pa && pc;
   const bool support_both = support2012 && support2013;
   const bool mpg = all_three && support_both;

@@ -98,6 +98,20 @@ struct HouseholdFindings {
 
   bool Has(Indicator indicator) const { return has[static_cast<size_t>(indicator)]; }
   int64_t Cost(CostItem item) const { return cost_cents[static_cast<size_t>(item)]; }
+
+  // The study's domains: any of the domain's indicators holds.
+  bool SocioEconomic() const { return Any(Indicator::kBijstand, Indicator::kLowIncome); }
+  bool PsychosocialAdults() const { return Any(Indicator::kAdultBasisGgz, Indicator::kAdultAwbz); }
+  bool PsychosocialChildren() const { return Any(Indicator::kYouthCare, Indicator::kChildAwbz); }
+
+ private:
+  // Any indicator from `first` to `last` in enum order.
+  bool Any(Indicator first, Indicator last) const {
+    for (size_t i = static_cast<size_t>(first); i <= static_cast<size_t>(last); ++i) {
+      if (has[i]) return true;
+    }
+    return false;
+  }
 };
 
 // `snapshot_register`: the register is a snapshot whose row carries the member's moves in

@@ -6,16 +6,19 @@
 
 #include <algorithm>
 #include <array>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
 
+#include "core/civil_date.h"
 #include "core/hex.h"
 #include "core/progress.h"
 #include "core/status_macros.h"
 #include "linker/analysis/analysis_planner.h"
 #include "linker/analysis/analysis_scanner.h"
+#include "linker/analysis/cohort_windows.h"
 #include "linker/analysis/engine_limits.h"
 #include "linker/analysis/result_builder.h"
 
@@ -38,6 +41,18 @@ class AnalysisRun {
  private:
   // What makes two runs' cost items the same quantity (CostItemDescription).
   void DescribeItems(const AnalysisScanner<W>& scanner, AnalysisResult* result) const;
+  // What selects an indicator's records, as part of a cost item's definition.
+  std::string IndicatorDefinition(
+      const IndicatorSpec& indicator,
+      const std::function<std::string(const std::string&)>& batches_of) const;
+  // Warns of every outcome whose dataset has no records in a calendar year that a relative year
+  // of one of `starts` reaches: it counts nothing there.
+  void MissingOutcomeYears(const AnalysisScanner<W>& scanner, const std::set<int32_t>& starts,
+                           AnalysisResult* result) const;
+  // What makes the cost-benefit items of two runs the same quantity besides their own
+  // indicator: the cohort and its start, the comparison, the horizon ("" without).
+  std::string CostBenefitDefinition(
+      const std::function<std::string(const std::string&)>& batches_of) const;
 
   const RecordSource* source_;
   const AnalysisSpec& spec_;
@@ -45,6 +60,105 @@ class AnalysisRun {
   const EngineOptions& options_;
   AnalysisPlan plan_;
 };
+
+template <size_t W>
+std::string AnalysisRun<W>::IndicatorDefinition(
+    const IndicatorSpec& indicator,
+    const std::function<std::string(const std::string&)>& batches_of) const {
+  std::string filters;
+  for (const AttributeFilter& filter : indicator.filters) {
+    std::vector<std::string> codes = filter.codes;
+    std::sort(codes.begin(), codes.end());
+    filters +=
+        fmt::format("[{} codes {} below {} at_least {}]", filter.attribute, fmt::join(codes, ","),
+                    filter.below ? fmt::format("{}", *filter.below) : "-",
+                    filter.at_least ? fmt::format("{}", *filter.at_least) : "-");
+  }
+  const PeriodSpec& period = indicator.period;
+  return fmt::format(
+      "dataset {} batches {} filters {} period {} {} {} year {} members {} moves {}",
+      indicator.dataset, indicator.dataset.empty() ? "-" : batches_of(indicator.dataset), filters,
+      static_cast<int>(period.kind), period.from, period.to,
+      plan_.reference_years.empty() ? 0 : plan_.reference_years[0].year + period.year_offset,
+      static_cast<int>(indicator.members), indicator.min_moves.value_or(0));
+}
+
+template <size_t W>
+std::string AnalysisRun<W>::CostBenefitDefinition(
+    const std::function<std::string(const std::string&)>& batches_of) const {
+  if (!spec_.cost_benefit) return "";
+  const CostBenefitSpec& cost_benefit = *spec_.cost_benefit;
+  // An indicator or flag the comparison names, by what it selects (a flag by its operands').
+  std::function<std::string(const std::string&)> operand = [&](const std::string& name) {
+    auto indicator = plan_.indicator_index.find(name);
+    if (indicator != plan_.indicator_index.end()) {
+      return fmt::format("{}({})", name,
+                         IndicatorDefinition(spec_.indicators[indicator->second], batches_of));
+    }
+    if (name == "household_type") {
+      std::string types;
+      for (const HouseholdTypeSpec& type : spec_.household_types) {
+        types += fmt::format("[{} adults {}..{} children {}..{}]", type.name, type.adults.min,
+                             type.adults.max, type.children.min, type.children.max);
+      }
+      return fmt::format("household_type({})", types);
+    }
+    if (name == "area") return fmt::format("area({})", spec_.area_attribute);
+    for (const FlagSpec& flag : spec_.flags) {
+      if (flag.name != name) continue;
+      std::string operands;
+      for (const auto& [kind, names] : {std::pair{"all", &flag.all}, std::pair{"any", &flag.any},
+                                        std::pair{"none", &flag.none}}) {
+        operands += fmt::format(" {}[", kind);
+        for (const std::string& n : *names) operands += operand(n) + ";";
+        operands += "]";
+      }
+      return fmt::format("{}(flag{})", name, operands);
+    }
+    return name;
+  };
+  const IndicatorSpec& cohort =
+      spec_.indicators[plan_.indicator_index.at(cost_benefit.cohort_indicator)];
+  std::string out =
+      fmt::format("; cohort {} start {} horizon {}", IndicatorDefinition(cohort, batches_of),
+                  cost_benefit.start_attribute, cost_benefit.horizon);
+  if (!cost_benefit.comparison) return out + " before/after";
+  out += " comparison exclude";
+  for (const std::string& name : cost_benefit.exclude) out += " " + operand(name);
+  out += " match_on";
+  for (const std::string& name : cost_benefit.match_on) out += " " + operand(name);
+  return out;
+}
+
+template <size_t W>
+void AnalysisRun<W>::MissingOutcomeYears(const AnalysisScanner<W>& scanner,
+                                         const std::set<int32_t>& starts,
+                                         AnalysisResult* result) const {
+  const CostBenefitSpec& cost_benefit = *spec_.cost_benefit;
+  std::set<int> years;
+  for (int32_t start : starts) {
+    const absl::CivilDay day = DayFromDays(start);
+    const int first = static_cast<int>(AddYears(day, -1).year());
+    const int last = static_cast<int>((AddYears(day, cost_benefit.horizon) - 1).year());
+    for (int year = first; year <= last; ++year) years.insert(year);
+  }
+  for (const OutcomeSpec& outcome : cost_benefit.outcomes) {
+    if (outcome.pm) continue;
+    const std::string& dataset =
+        spec_.indicators[plan_.indicator_index.at(outcome.indicator)].dataset;
+    auto coverage = scanner.coverage().find(dataset);
+    if (coverage == scanner.coverage().end()) continue;
+    for (int year : years) {
+      // Years no start in the cohort period's year reaches are not checked (AnalysisPlan).
+      if (!coverage->second.Needs(year) || coverage->second.Seen(year)) continue;
+      result->warnings.push_back(fmt::format(
+          "dataset '{}' has no records for {}: outcome '{}' counts nothing in the years relative "
+          "to a start that fall in {}; its benefit would be overstated (understated where {} is "
+          "the year before a start)",
+          dataset, year, outcome.name, year, year));
+    }
+  }
+}
 
 template <size_t W>
 void AnalysisRun<W>::DescribeItems(const AnalysisScanner<W>& scanner,
@@ -71,6 +185,7 @@ void AnalysisRun<W>::DescribeItems(const AnalysisScanner<W>& scanner,
     household +=
         fmt::format(" snapshot {} moves {}", IsoDate(*spec_.snapshot), spec_.moves_attribute);
   }
+  const std::string cost_benefit = CostBenefitDefinition(batches_of);
   for (size_t i = 0; i < spec_.cost_items.size(); ++i) {
     const CostItemSpec& item = spec_.cost_items[i];
     const IndicatorSpec& indicator = spec_.indicators[plan_.indicator_index.at(item.indicator)];
@@ -100,6 +215,23 @@ void AnalysisRun<W>::DescribeItems(const AnalysisScanner<W>& scanner,
         plan_.reference_years.empty() ? 0 : plan_.reference_years[0].year + period.year_offset,
         static_cast<int>(indicator.members), indicator.min_moves.value_or(0),
         static_cast<int>(item.volume), item.amount_attribute);
+    if (item.cost_benefit()) {
+      volume += fmt::format("; relative year {} ", item.relative_year);
+      if (item.outcome >= 0) {
+        const OutcomeSpec& outcome =
+            spec_.cost_benefit->outcomes[static_cast<size_t>(item.outcome)];
+        volume += fmt::format("outcome {} volume {} amount {}", outcome.name,
+                              static_cast<int>(outcome.volume), outcome.amount_attribute);
+      } else {
+        const InterventionCostSpec& cost =
+            spec_.cost_benefit->costs[static_cast<size_t>(item.intervention)];
+        // A price per household is the item's price, in the definition below.
+        volume +=
+            fmt::format("intervention {} {}", cost.name,
+                        cost.per_household ? "per household" : "amount " + cost.amount_attribute);
+      }
+      volume += cost_benefit;
+    }
     // price_by: the volume is the records priced by the attribute, whatever their prices; the
     // prices of its codes are part of the definition, so that two releases pricing one code
     // differently are the same volume priced differently (refused), not two items whose
@@ -123,7 +255,11 @@ void AnalysisRun<W>::DescribeItems(const AnalysisScanner<W>& scanner,
     CostItemDescription description;
     description.name = item.name;
     description.payer = item.payer;
-    description.per_household = item.volume == CostItemSpec::Volume::kUnits;
+    // An intervention's price per household: price times the cohort atoms' households, too.
+    description.per_household =
+        item.volume == CostItemSpec::Volume::kUnits ||
+        (item.intervention >= 0 &&
+         spec_.cost_benefit->costs[static_cast<size_t>(item.intervention)].per_household);
     description.volume = volume;
     description.definition = fmt::format(
         "{}; price {:.2f}{}; cap {}", volume, plan_.item_price[i], code_prices,
@@ -162,6 +298,22 @@ absl::StatusOr<AnalysisResult> AnalysisRun<W>::Execute() {
     }
   }
   AnalysisResult result;
+  if (spec_.cost_benefit) {
+    CohortWindows<W> cohort(spec_);
+    cohort.Apply(scanner.TakeCohortEvents(), &scanner.households()[0]);
+    if (cohort.without_start() > 0) {
+      result.warnings.push_back(fmt::format(
+          "cost-benefit: cohort households none of whose '{}' records has a '{}' date are left "
+          "out of the cohort",
+          spec_.cost_benefit->cohort_indicator, spec_.cost_benefit->start_attribute));
+    }
+    if (cohort.unmatched() > 0) {
+      result.warnings.push_back(
+          "cost-benefit: cohort households whose cell has no comparison household are left out "
+          "of the comparison");
+    }
+    MissingOutcomeYears(scanner, cohort.starts(), &result);
+  }
   result.records_read = scanner.records_read();
   std::vector<std::string> area_codes = scanner.area_codes();
   std::map<std::string, uint16_t> area_index = scanner.area_index();

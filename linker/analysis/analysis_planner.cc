@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/civil_date.h"
+#include "core/status_macros.h"
 
 namespace koppel::analysis {
 
@@ -19,6 +20,80 @@ int DatasetPlan::Slot(const std::string& attribute) {
   attributes.push_back(attribute);
   return static_cast<int>(attributes.size() - 1);
 }
+
+namespace {
+
+IndicatorPlan* FindIndicatorPlan(AnalysisPlan& plan, size_t index, DatasetPlan** dataset) {
+  for (DatasetPlan& candidate : plan.datasets) {
+    for (IndicatorPlan& indicator : candidate.indicators) {
+      if (indicator.index != index) continue;
+      *dataset = &candidate;
+      return &indicator;
+    }
+  }
+  return nullptr;
+}
+
+// The slots the scan reads to log the cohort's starts and amounts and the outcomes' events.
+absl::Status PlanCostBenefit(const AnalysisSpec& spec, AnalysisPlan& out) {
+  const CostBenefitSpec& cost_benefit = *spec.cost_benefit;
+  auto find = [&](const std::string& name, const std::string& what,
+                  DatasetPlan** dataset) -> absl::StatusOr<IndicatorPlan*> {
+    auto index = out.indicator_index.find(name);
+    IndicatorPlan* found = index == out.indicator_index.end()
+                               ? nullptr
+                               : FindIndicatorPlan(out, index->second, dataset);
+    if (found == nullptr) {
+      return absl::InvalidArgumentError(fmt::format(
+          "cost_benefit: {} names '{}', which is no indicator over a dataset", what, name));
+    }
+    return found;
+  };
+  DatasetPlan* dataset = nullptr;
+  ASSIGN_OR_RETURN(IndicatorPlan * cohort,
+                   find(cost_benefit.cohort_indicator, "the cohort", &dataset));
+  cohort->cohort = true;
+  cohort->start_slot = dataset->Slot(cost_benefit.start_attribute);
+  for (size_t c = 0; c < cost_benefit.costs.size(); ++c) {
+    const InterventionCostSpec& cost = cost_benefit.costs[c];
+    if (cost.per_household) continue;
+    cohort->intervention_amounts.push_back({c, dataset->Slot(cost.amount_attribute)});
+  }
+  for (size_t o = 0; o < cost_benefit.outcomes.size(); ++o) {
+    const OutcomeSpec& outcome = cost_benefit.outcomes[o];
+    if (outcome.pm) continue;
+    ASSIGN_OR_RETURN(IndicatorPlan * indicator,
+                     find(outcome.indicator, fmt::format("outcome '{}'", outcome.name), &dataset));
+    OutcomeUse use{o, outcome.volume, -1};
+    if (outcome.volume == OutcomeSpec::Volume::kAmount) {
+      use.amount_slot = dataset->Slot(outcome.amount_attribute);
+    }
+    indicator->outcomes.push_back(use);
+  }
+  const IndicatorSpec& cohort_spec = *cohort->spec;
+  const PeriodSpec& period = cohort_spec.period;
+  if (period.from == cost_benefit.start_attribute && !spec.reference_dates.empty() &&
+      (period.kind == PeriodKind::kDateIn || period.kind == PeriodKind::kSpell)) {
+    const int year = static_cast<int>(spec.reference_dates[0].year()) + period.year_offset;
+    out.outcome_days.last = WindowOf(year + cost_benefit.horizon).last;
+    if (period.kind == PeriodKind::kDateIn) out.outcome_days.first = WindowOf(year - 1).first;
+  }
+  return absl::OkStatus();
+}
+
+// The calendar years an outcome's dataset must have records for: the relative years of a start
+// in the cohort period's year (all of `outcome_days` when it is bounded).
+std::vector<int> OutcomeYears(const AnalysisSpec& spec, const AnalysisPlan& plan) {
+  const CostBenefitSpec& cost_benefit = *spec.cost_benefit;
+  const IndicatorSpec& cohort =
+      spec.indicators[plan.indicator_index.at(cost_benefit.cohort_indicator)];
+  const int year = plan.reference_years[0].year + cohort.period.year_offset;
+  std::vector<int> years;
+  for (int y = year - 1; y <= year + cost_benefit.horizon; ++y) years.push_back(y);
+  return years;
+}
+
+}  // namespace
 
 absl::StatusOr<AnalysisPlan> PlanAnalysis(const AnalysisSpec& spec, const PriceTable& prices) {
   AnalysisPlan out;
@@ -42,7 +117,8 @@ absl::StatusOr<AnalysisPlan> PlanAnalysis(const AnalysisSpec& spec, const PriceT
   for (size_t i = 0; i < spec.indicators.size(); ++i) {
     const IndicatorSpec& indicator = spec.indicators[i];
     out.indicator_index[indicator.name] = i;
-    if (indicator.min_moves) continue;  // computed from the register rows
+    // Computed from the register rows, or set after the scan: no dataset.
+    if (indicator.min_moves || indicator.set_after_scan) continue;
     auto plan = std::find_if(plans.begin(), plans.end(),
                              [&](const DatasetPlan& p) { return p.name == indicator.dataset; });
     if (plan == plans.end()) {
@@ -71,6 +147,10 @@ absl::StatusOr<AnalysisPlan> PlanAnalysis(const AnalysisSpec& spec, const PriceT
             fmt::format("cost item '{}' names price '{}', which the prices file does not list",
                         cost.name, name));
       }
+      if (!it->second.price && cost.cost_benefit() &&
+          cost.volume == CostItemSpec::Volume::kAmount) {
+        continue;  // an outcome's actual amounts: the price item only names it
+      }
       if (!it->second.price) {
         return absl::InvalidArgumentError(fmt::format(
             "cost item '{}' names price '{}', which has no unit price (it is an actual-amount "
@@ -79,12 +159,18 @@ absl::StatusOr<AnalysisPlan> PlanAnalysis(const AnalysisSpec& spec, const PriceT
       }
       price += *it->second.price;
     }
+    if (cost.intervention >= 0 && spec.cost_benefit) {
+      price =
+          spec.cost_benefit->costs[static_cast<size_t>(cost.intervention)].per_household.value_or(
+              0);
+    }
     out.item_price.push_back(price);
     auto indicator = out.indicator_index.find(cost.indicator);
     if (indicator == out.indicator_index.end()) {
       return absl::InvalidArgumentError(
           fmt::format("cost item '{}' names unknown indicator '{}'", cost.name, cost.indicator));
     }
+    if (cost.cost_benefit()) continue;  // volumes set after the scan, never by it
     if (spec.indicators[indicator->second].min_moves) {
       if (cost.volume != CostItemSpec::Volume::kUnits) {
         return absl::InvalidArgumentError(fmt::format(
@@ -104,6 +190,7 @@ absl::StatusOr<AnalysisPlan> PlanAnalysis(const AnalysisSpec& spec, const PriceT
       }
     }
   }
+  if (spec.cost_benefit) RETURN_IF_ERROR(PlanCostBenefit(spec, out));
   for (AttributeUse& use : AttributeUsesOf(spec)) {
     for (DatasetPlan& plan : plans) {
       if (plan.name == use.dataset) plan.uses.push_back(std::move(use));
@@ -126,6 +213,18 @@ absl::StatusOr<AnalysisPlan> PlanAnalysis(const AnalysisSpec& spec, const PriceT
       for (const YearWindow& window : out.windows[indicator.index]) {
         if (std::find(years.begin(), years.end(), window.year) == years.end()) {
           years.push_back(window.year);
+        }
+      }
+    }
+  }
+  if (spec.cost_benefit) {
+    const std::vector<int> outcome_years = OutcomeYears(spec, out);
+    for (const DatasetPlan& plan : plans) {
+      for (const IndicatorPlan& indicator : plan.indicators) {
+        if (indicator.outcomes.empty()) continue;
+        std::vector<int>& years = out.years_needed[plan.name];
+        for (int year : outcome_years) {
+          if (std::find(years.begin(), years.end(), year) == years.end()) years.push_back(year);
         }
       }
     }

@@ -30,6 +30,19 @@ struct YearWindow {
 
 YearWindow WindowOf(int year);
 
+// A cost-benefit outcome measured from an indicator's records (CostBenefitSpec::outcomes).
+struct OutcomeUse {
+  size_t outcome = 0;
+  OutcomeSpec::Volume volume = OutcomeSpec::Volume::kRecords;
+  int amount_slot = -1;  // kAmount
+};
+
+// An intervention cost summed from the cohort indicator's records (`amount:`).
+struct InterventionAmountUse {
+  size_t cost = 0;  // index into CostBenefitSpec::costs
+  int amount_slot = -1;
+};
+
 // What an indicator needs from its dataset, as attribute slots of that dataset's plan.
 struct IndicatorPlan {
   size_t index = 0;  // bit in the indicator pattern
@@ -37,6 +50,12 @@ struct IndicatorPlan {
   std::vector<int> filter_slots;
   int from_slot = -1;
   int to_slot = -1;
+  // Cost-benefit: the scan logs the events of its records on the first reference date
+  // (cohort_windows.h). The cohort indicator's records give the starts (and amounts).
+  bool cohort = false;
+  int start_slot = -1;
+  std::vector<InterventionAmountUse> intervention_amounts;
+  std::vector<OutcomeUse> outcomes;  // outcomes measured from its records
 };
 
 struct CostPlan {
@@ -75,10 +94,19 @@ struct AnalysisPlan {
   std::vector<DatasetPlan> datasets;        // the register first
   RegisterSlots register_slots;
   std::map<std::string, size_t> indicator_index;  // name -> index in the spec
-  std::vector<double> item_price;                 // per cost item (0 for amounts)
-  std::vector<std::vector<YearWindow>> windows;   // indicator, reference date
-  // Per dataset: the years its indicators look at, for which it must have records.
+  // Per cost item (0 for amounts). A cost-benefit outcome item's is its outcome's price, an
+  // intervention's its price per household: their volumes are set after the scan.
+  std::vector<double> item_price;
+  std::vector<std::vector<YearWindow>> windows;  // indicator, reference date
+  // Per dataset: the years its indicators look at, for which it must have records (with a
+  // cost_benefit section, an outcome's dataset also the years of `outcome_days`).
   std::map<std::string, std::vector<int>> years_needed;
+  // Cost-benefit: the days (inclusive) the relative years of any start can reach; the scan logs
+  // only the outcome events that touch them. Bounded on a side when the cohort indicator's
+  // period bounds the start there: `date:` on the start attribute puts every start in the
+  // period's year Y, so [1 Jan Y-1, 31 Dec Y+horizon]; `spell:` from the start attribute only
+  // bounds it above (a spell running into Y may have started years before).
+  YearWindow outcome_days{0, INT32_MIN, INT32_MAX};
 };
 
 // INVALID_ARGUMENT when a cost item names a price the prices file does not list (or lists

@@ -22,7 +22,8 @@ struct SystemCellRef {
   bool operator==(const SystemCellRef&) const = default;
 };
 
-enum class ResultKind { kEmpty, kCount, kAmount, kPercent };
+// kRatio: a cost-benefit ratio; kPm: an effect listed but not valued (no value, no sources).
+enum class ResultKind { kEmpty, kCount, kAmount, kPercent, kRatio, kPm };
 
 struct ResultCell {
   ResultKind kind = ResultKind::kEmpty;
@@ -33,6 +34,10 @@ struct ResultCell {
   // For a percentage: the count it is the share of (its numerator), so that the covenant's
   // rule for percentages of suppressed counts can be applied.
   double denominator = 0;
+  // A cost-benefit figure (a cohort's total, scaled by the groups' sizes when it compares): not
+  // money per household even when counts are among its sources, so never re-based on rounded
+  // counts as a mean is.
+  bool cost_benefit = false;
 };
 
 struct ResultRow {

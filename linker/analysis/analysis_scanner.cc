@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstring>
 #include <deque>
 #include <thread>
@@ -105,6 +106,50 @@ int DaysInWindow(const IndicatorPlan& indicator, const ResolvedBatch& batch,
   return 0;
 }
 
+bool InScope(MemberScope scope, bool adult) {
+  return scope == MemberScope::kAny || (scope == MemberScope::kAdults) == adult;
+}
+
+bool LogsCohortEvents(const IndicatorPlan& indicator) {
+  return indicator.cohort || !indicator.outcomes.empty();
+}
+
+// Logs the cost-benefit events of one record of `household` (on the first reference date) that
+// passes `indicator`'s filters and member scope: its outcomes' events whatever its period, and,
+// when the indicator's period holds too (`in_period`), the cohort's start and amounts.
+void LogCohortEvents(const IndicatorPlan& indicator, const ResolvedBatch& batch,
+                     const v1::Record& record, const HouseholdKey& household, bool in_period,
+                     size_t outcomes, const YearWindow& outcome_days,
+                     std::deque<CohortEvent>* log) {
+  if (indicator.cohort && in_period) {
+    if (std::optional<int> start = DaysOf(ValueAt(batch, record, indicator.start_slot))) {
+      log->push_back({household, *start, *start, 0, CohortEvent::kStart});
+    }
+    for (const InterventionAmountUse& use : indicator.intervention_amounts) {
+      std::optional<double> amount = NumberOf(ValueAt(batch, record, use.amount_slot));
+      if (!amount) continue;
+      log->push_back({household, 0, 0, std::llround(*amount * 100),
+                      static_cast<uint16_t>(outcomes + use.cost)});
+    }
+  }
+  for (const OutcomeUse& use : indicator.outcomes) {
+    std::optional<int> from = DaysOf(ValueAt(batch, record, indicator.from_slot));
+    if (!from) continue;
+    int last = *from;
+    if (indicator.spec->period.kind == PeriodKind::kSpell) {
+      last = DaysOf(ValueAt(batch, record, indicator.to_slot)).value_or(CohortEvent::kRunning);
+    }
+    if (last < outcome_days.first || *from > outcome_days.last) continue;  // no start reaches it
+    int64_t cents = 0;
+    if (use.volume == OutcomeSpec::Volume::kAmount) {
+      std::optional<double> amount = NumberOf(ValueAt(batch, record, use.amount_slot));
+      if (!amount) continue;
+      cents = std::llround(*amount * 100);
+    }
+    log->push_back({household, *from, last, cents, static_cast<uint16_t>(use.outcome)});
+  }
+}
+
 }  // namespace
 
 void YearCoverage::Need(int year) {
@@ -124,6 +169,10 @@ void YearCoverage::Note(const IndicatorPlan& indicator, const ResolvedBatch& bat
       --missing_;
     }
   }
+}
+
+bool YearCoverage::Needs(int year) const {
+  return std::find(years_.begin(), years_.end(), year) != years_.end();
 }
 
 bool YearCoverage::Seen(int year) const {
@@ -234,10 +283,6 @@ struct MembershipT {
   std::vector<std::pair<uint16_t, double>> volumes;
 };
 
-bool InScope(MemberScope scope, bool adult) {
-  return scope == MemberScope::kAny || (scope == MemberScope::kAdults) == adult;
-}
-
 // The batches one range's scan of one dataset has met: most records need one comparison of
 // their batch id with the last record's, the rest a lookup without a lock or an allocation.
 class BatchCache {
@@ -287,6 +332,7 @@ struct RangeState {
   std::vector<uint64_t> homeless_with_records;       // per date
   std::vector<std::vector<std::string>> first_read;  // per plan: raw batch ids, as first read
   VolumeLog volumes;                                 // person scans only
+  std::deque<CohortEvent> cohort_events;             // cost-benefit specs only
   // Scratch of the person being evaluated, reused from person to person.
   std::vector<MembershipT<W>> membership;
   std::vector<char> has_matching_record;
@@ -508,6 +554,9 @@ absl::Status AnalysisScanner<W>::Merge(std::vector<State>& states) {
     state.volumes = {};
   }
   for (State& state : states) {
+    cohort_events_.insert(cohort_events_.end(), state.cohort_events.begin(),
+                          state.cohort_events.end());
+    state.cohort_events = {};
     records_read_ += state.records;
     for (size_t d = 0; d < homeless_with_records_.size(); ++d) {
       homeless_with_records_[d] += state.homeless_with_records[d];
@@ -641,6 +690,14 @@ void AnalysisScanner<W>::EvaluatePerson(const PersonGroups& groups, State& state
         const IndicatorPlan& indicator = plan.indicators[position];
         coverage.Note(indicator, *batch, record);
         if (!PassesFilters(indicator, position, *batch, record)) continue;
+        if (LogsCohortEvents(indicator) && membership[0].member &&
+            InScope(indicator.spec->members, membership[0].adult)) {
+          const bool in_period =
+              DaysInWindow(indicator, *batch, record, plan_.windows[indicator.index][0]) > 0;
+          LogCohortEvents(indicator, *batch, record, membership[0].household, in_period,
+                          spec_.cost_benefit->outcomes.size(), plan_.outcome_days,
+                          &state.cohort_events);
+        }
         for (size_t d = 0; d < dates; ++d) {
           const int days =
               DaysInWindow(indicator, *batch, record, plan_.windows[indicator.index][d]);
@@ -818,6 +875,14 @@ absl::Status AnalysisScanner<W>::ScanAddressRange(const DatasetPlan& plan, std::
       const IndicatorPlan& indicator = plan.indicators[position];
       coverage.Note(indicator, *batch, record);
       if (!PassesFilters(indicator, position, *batch, record)) continue;
+      if (LogsCohortEvents(indicator) &&
+          households_[0].Of(household).households.contains(household)) {
+        const bool in_period =
+            DaysInWindow(indicator, *batch, record, plan_.windows[indicator.index][0]) > 0;
+        LogCohortEvents(indicator, *batch, record, household, in_period,
+                        spec_.cost_benefit->outcomes.size(), plan_.outcome_days,
+                        &state.cohort_events);
+      }
       for (size_t d = 0; d < plan_.reference_days.size(); ++d) {
         const int days = DaysInWindow(indicator, *batch, record, plan_.windows[indicator.index][d]);
         if (days == 0) continue;

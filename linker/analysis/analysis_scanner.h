@@ -6,7 +6,9 @@
 // next and joined on the household token. Both scans split the token space into ranges read on
 // every core at once from one snapshot of the records; households live in shards by the first
 // byte of their key, and each person range logs the cost volumes it adds, replayed in token
-// order, so that the households come out the same doubles whatever the number of ranges.
+// order, so that the households come out the same doubles whatever the number of ranges. For a
+// cost-benefit spec the ranges also log the events its cohort and outcomes are measured from
+// (cohort_windows.h): whole numbers, merged in any order.
 #ifndef KOPPEL_LINKER_ANALYSIS_ANALYSIS_SCANNER_H_
 #define KOPPEL_LINKER_ANALYSIS_ANALYSIS_SCANNER_H_
 
@@ -26,6 +28,7 @@
 #include "core/progress.h"
 #include "core/worker_pool.h"
 #include "linker/analysis/analysis_planner.h"
+#include "linker/analysis/cohort_windows.h"
 #include "linker/analysis/engine_options.h"
 #include "linker/analysis/households.h"
 #include "linker/analysis/record_source.h"
@@ -40,6 +43,7 @@ class YearCoverage {
   void Need(int year);
   void Note(const IndicatorPlan& indicator, const ResolvedBatch& batch, const v1::Record& record);
   bool Seen(int year) const;
+  bool Needs(int year) const;
   // Adds what another scan of the same dataset (another token range) has seen.
   void Add(const YearCoverage& other);
 
@@ -88,6 +92,9 @@ class AnalysisScanner {
   // Per reference date: persons or addresses with counting records but no household.
   const std::vector<uint64_t>& homeless_with_records() const { return homeless_with_records_; }
   uint64_t records_read() const { return records_read_; }
+  // Cost-benefit (spec.cost_benefit): the events the scans logged on the first reference date,
+  // in no particular order; handed over once, to CohortWindows.
+  std::vector<CohortEvent> TakeCohortEvents() { return std::move(cohort_events_); }
   // Dataset -> the raw ids of the batches whose records were read.
   const std::map<std::string, std::set<std::string>>& batches_read() const { return batches_read_; }
   // Dataset -> delivery run -> why its records were left out.
@@ -158,6 +165,7 @@ class AnalysisScanner {
   std::map<std::string, YearCoverage> coverage_;
   std::vector<uint64_t> homeless_with_records_;
   uint64_t records_read_ = 0;
+  std::vector<CohortEvent> cohort_events_;
   std::map<std::string, std::set<std::string>> batches_read_;
   // Shared by the ranges' threads.
   absl::Mutex progress_mutex_;  // progress_'s reporter is not thread-safe

@@ -20,6 +20,9 @@ namespace {
 using Keys = std::vector<std::string>;
 
 constexpr size_t kMaxNameLength = 64;
+// An intervention's euro per household: far above any real one, while its cents (1e11) stay in
+// llround's range and their sum over ten million households in an int64.
+constexpr double kMaxEuroPerHousehold = 1e9;
 
 bool IsNameOf(std::string_view s, std::string_view extra) {
   if (s.empty() || s.size() > kMaxNameLength) return false;
@@ -153,6 +156,20 @@ class SpecParser {
   absl::Status ParseSensitivity(const YAML::Node& node, std::string_view path,
                                 SensitivitySpec* out);
   absl::Status ParseDisclosure(const YAML::Node& node);
+  absl::Status ParseCostBenefit(const YAML::Node& node, bool has_prices);
+  absl::Status ParseCohort(const YAML::Node& node, CostBenefitSpec* out);
+  absl::Status ParseComparison(const YAML::Node& node, CostBenefitSpec* out);
+  absl::StatusOr<double> ParseRate(const YAML::Node& node, std::string_view path);
+  absl::Status ParseWindows(const YAML::Node& node, CostBenefitSpec* out);
+  absl::Status ParseOutcome(const YAML::Node& node, std::string_view path, OutcomeSpec* out);
+  absl::Status ParseInterventionCost(const YAML::Node& node, std::string_view path,
+                                     InterventionCostSpec* out);
+  absl::Status ParseCostBenefitRange(const YAML::Node& node, std::string_view path,
+                                     const CostBenefitSpec& cost_benefit, CostBenefitRange* out);
+  absl::StatusOr<const IndicatorSpec*> IndicatorNamed(const YAML::Node& node,
+                                                      std::string_view path);
+  absl::Status CheckNotReserved(const YAML::Node& key, std::string_view path);
+  void AppendCostBenefitGroups();
   absl::Status ParseTables(const YAML::Node& node);
   absl::Status ParseTable(const YAML::Node& node, std::string_view path, TableSpec* out);
   absl::Status ParseCountsTable(const YAML::Node& node, std::string_view path, TableSpec* out);
@@ -160,6 +177,7 @@ class SpecParser {
   absl::Status ParseOverlapTable(const YAML::Node& node, std::string_view path, TableSpec* out);
   absl::Status ParseCostsTable(const YAML::Node& node, std::string_view path, TableSpec* out);
   absl::Status ParseSensitivityTable(const YAML::Node& node, std::string_view path, TableSpec* out);
+  absl::Status ParseCostBenefitTable(const YAML::Node& node, std::string_view path, TableSpec* out);
   absl::StatusOr<Dimension> ParseDimension(const YAML::Node& node, std::string_view path);
   absl::Status ParseTotal(const YAML::Node& node, std::string_view path, TableSpec* out);
   absl::Status CheckUniqueLabels(const YAML::Node& list, std::string_view path,
@@ -196,7 +214,8 @@ absl::StatusOr<AnalysisSpec> SpecParser::Parse(const YAML::Node& root) {
   RETURN_IF_ERROR(r_.ExpectMap(
       root, "",
       {"analysis", "title", "reference_dates", "register", "areas", "household_types",
-       "populations", "indicators", "flags", "prices", "costs", "disclosure", "tables"},
+       "populations", "indicators", "flags", "prices", "costs", "cost_benefit", "disclosure",
+       "tables"},
       {"analysis", "reference_dates", "register", "populations", "indicators", "tables"}));
   for (const char* key : {"reference_dates", "household_types", "indicators", "flags", "areas"}) {
     if (root[key]) Note(root[key], key);
@@ -218,6 +237,9 @@ absl::StatusOr<AnalysisSpec> SpecParser::Parse(const YAML::Node& root) {
                       "costs need unit prices: add 'prices: <file.csv>' (relative to this spec)");
     }
     RETURN_IF_ERROR(ParseCosts(root["costs"]));
+  }
+  if (root["cost_benefit"]) {
+    RETURN_IF_ERROR(ParseCostBenefit(root["cost_benefit"], root["prices"].IsDefined()));
   }
   if (root["disclosure"]) RETURN_IF_ERROR(ParseDisclosure(root["disclosure"]));
   RETURN_IF_ERROR(ParseTables(root["tables"]));
@@ -396,6 +418,7 @@ absl::Status SpecParser::ParseIndicators(const YAML::Node& node) {
   for (const auto& entry : node) {
     const std::string path = Join("indicators", entry.first.Scalar());
     RETURN_IF_ERROR(CheckNewName(entry.first, path, "indicator", &seen));
+    RETURN_IF_ERROR(CheckNotReserved(entry.first, path));
     IndicatorSpec indicator;
     indicator.name = entry.first.Scalar();
     indicator.line = LineOf(entry.first);
@@ -572,6 +595,7 @@ absl::Status SpecParser::ParseFlags(const YAML::Node& node) {
   for (const auto& entry : node) {
     const std::string path = Join("flags", entry.first.Scalar());
     RETURN_IF_ERROR(CheckNewName(entry.first, path, "flag", &flag_names));
+    RETURN_IF_ERROR(CheckNotReserved(entry.first, path));
     Note(entry.first, path);
     const std::string name = entry.first.Scalar();
     if (operands_.contains(name)) {
@@ -665,6 +689,7 @@ absl::Status SpecParser::ParsePopulations(const YAML::Node& node) {
   for (const auto& entry : node) {
     const std::string path = Join("populations", entry.first.Scalar());
     RETURN_IF_ERROR(CheckNewName(entry.first, path, "population", &seen));
+    RETURN_IF_ERROR(CheckNotReserved(entry.first, path));
     Selection selection;
     RETURN_IF_ERROR(ParseSelection(entry.second, path, &selection));
     spec_.populations.emplace(entry.first.Scalar(), std::move(selection));
@@ -871,6 +896,449 @@ absl::Status SpecParser::ParseDisclosure(const YAML::Node& node) {
   return absl::OkStatus();
 }
 
+constexpr std::string_view kReservedNames[] = {"cb_cohort", "cb_comparison", "cb_unmatched"};
+
+bool IsReserved(std::string_view name) {
+  return std::find(std::begin(kReservedNames), std::end(kReservedNames), name) !=
+         std::end(kReservedNames);
+}
+
+absl::Status SpecParser::CheckNotReserved(const YAML::Node& key, std::string_view path) {
+  if (!IsReserved(key.Scalar())) return absl::OkStatus();
+  return r_.Error(
+      key, path,
+      fmt::format("'{}' is reserved for the groups of cost_benefit; rename it", key.Scalar()));
+}
+
+absl::StatusOr<const IndicatorSpec*> SpecParser::IndicatorNamed(const YAML::Node& node,
+                                                                std::string_view path) {
+  ASSIGN_OR_RETURN(std::string name, r_.Name(node, path));
+  auto it = operands_.find(name);
+  if (it == operands_.end() || it->second.kind != OperandKind::kIndicator) {
+    return r_.Error(node, path,
+                    fmt::format("'{}' is not an indicator of this spec; define it under "
+                                "indicators (a flag cannot be used here)",
+                                name));
+  }
+  Note(node, std::string(path));
+  return &spec_.indicators[it->second.index];
+}
+
+absl::Status SpecParser::ParseCostBenefit(const YAML::Node& node, bool has_prices) {
+  const std::string path = "cost_benefit";
+  RETURN_IF_ERROR(r_.ExpectMap(node, path,
+                               {"cohort", "comparison", "horizon", "discount_rate", "risk_premium",
+                                "windows", "outcomes", "costs", "sensitivity"},
+                               {"cohort", "windows", "outcomes"}));
+  Note(node, path);
+  for (const auto& entry : node) Note(entry.second, Join(path, entry.first.Scalar()));
+  if (spec_.reference_dates.size() != 1) {
+    return r_.Error(node, path,
+                    fmt::format("a cost-benefit analysis measures every household from one "
+                                "reference date; reference_dates lists {}: keep one",
+                                spec_.reference_dates.size()));
+  }
+  CostBenefitSpec cost_benefit;
+  RETURN_IF_ERROR(ParseCohort(node["cohort"], &cost_benefit));
+  if (node["comparison"]) RETURN_IF_ERROR(ParseComparison(node["comparison"], &cost_benefit));
+  if (node["horizon"]) {
+    ASSIGN_OR_RETURN(int64_t horizon, r_.Int(node["horizon"], Join(path, "horizon"), 1, 10));
+    cost_benefit.horizon = static_cast<int>(horizon);
+  }
+  if (node["discount_rate"]) {
+    ASSIGN_OR_RETURN(cost_benefit.discount_rate,
+                     ParseRate(node["discount_rate"], Join(path, "discount_rate")));
+  }
+  if (node["risk_premium"]) {
+    ASSIGN_OR_RETURN(cost_benefit.risk_premium,
+                     ParseRate(node["risk_premium"], Join(path, "risk_premium")));
+  }
+  RETURN_IF_ERROR(ParseWindows(node["windows"], &cost_benefit));
+
+  const YAML::Node outcomes = node["outcomes"];
+  const std::string outcomes_path = Join(path, "outcomes");
+  if (!outcomes.IsMap() || outcomes.size() == 0) {
+    return r_.Error(outcomes, outcomes_path,
+                    "expected a mapping of outcome name to {indicator, volume, price} or "
+                    "{pm: \"<why it is not valued>\"}");
+  }
+  std::set<std::string> row_names;  // outcomes and intervention costs share the outcomes table
+  for (const auto& entry : outcomes) {
+    const std::string outcome_path = Join(outcomes_path, entry.first.Scalar());
+    RETURN_IF_ERROR(CheckNewName(entry.first, outcome_path, "outcome", &row_names));
+    OutcomeSpec outcome;
+    outcome.name = entry.first.Scalar();
+    outcome.line = LineOf(entry.first);
+    Note(entry.first, outcome_path);
+    RETURN_IF_ERROR(ParseOutcome(entry.second, outcome_path, &outcome));
+    if (!outcome.price.empty() && !has_prices) {
+      return r_.Error(entry.second["price"], Join(outcome_path, "price"),
+                      "a valued outcome needs unit prices: add 'prices: <file.csv>' (relative to "
+                      "this spec)");
+    }
+    cost_benefit.outcomes.push_back(std::move(outcome));
+  }
+
+  if (node["costs"]) {
+    const YAML::Node costs = node["costs"];
+    const std::string costs_path = Join(path, "costs");
+    if (!costs.IsMap()) {
+      return r_.Error(costs, costs_path,
+                      "expected a mapping of intervention cost name to {per_household: <euro>, "
+                      "payer: ...} or {amount: <attribute>, payer: ...}");
+    }
+    for (const auto& entry : costs) {
+      const std::string cost_path = Join(costs_path, entry.first.Scalar());
+      RETURN_IF_ERROR(
+          CheckNewName(entry.first, cost_path, "outcome or intervention cost", &row_names));
+      InterventionCostSpec cost;
+      cost.name = entry.first.Scalar();
+      cost.line = LineOf(entry.first);
+      Note(entry.first, cost_path);
+      RETURN_IF_ERROR(ParseInterventionCost(entry.second, cost_path, &cost));
+      cost_benefit.costs.push_back(std::move(cost));
+    }
+  }
+
+  if (node["sensitivity"]) {
+    const YAML::Node ranges = node["sensitivity"];
+    const std::string ranges_path = Join(path, "sensitivity");
+    if (!ranges.IsSequence()) {
+      return r_.Error(ranges, ranges_path, "expected a list of {label, varies, low, high}");
+    }
+    std::vector<std::string> labels;
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      CostBenefitRange range;
+      range.line = LineOf(ranges[i]);
+      RETURN_IF_ERROR(ParseCostBenefitRange(ranges[i], At(ranges_path, i), cost_benefit, &range));
+      labels.push_back(range.label);
+      cost_benefit.sensitivity.push_back(std::move(range));
+    }
+    RETURN_IF_ERROR(CheckUniqueLabels(ranges, ranges_path, labels));
+  }
+  spec_.cost_benefit = std::move(cost_benefit);
+  AppendCostBenefitGroups();
+  AppendCostBenefitItems(&spec_);
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParseCohort(const YAML::Node& node, CostBenefitSpec* out) {
+  const std::string path = "cost_benefit.cohort";
+  RETURN_IF_ERROR(r_.ExpectMap(node, path, {"indicator", "start"}, {"indicator", "start"}));
+  const std::string indicator_path = Join(path, "indicator");
+  ASSIGN_OR_RETURN(const IndicatorSpec* indicator,
+                   IndicatorNamed(node["indicator"], indicator_path));
+  if (indicator->dataset.empty()) {
+    return r_.Error(node["indicator"], indicator_path,
+                    fmt::format("'{}' has no records (a register indicator); the cohort needs "
+                                "records of a dataset with a start date",
+                                indicator->name));
+  }
+  out->cohort_indicator = indicator->name;
+  const std::string start_path = Join(path, "start");
+  ASSIGN_OR_RETURN(out->start_attribute, r_.Name(node["start"], start_path));
+  Note(node["start"], start_path);
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParseComparison(const YAML::Node& node, CostBenefitSpec* out) {
+  const std::string path = "cost_benefit.comparison";
+  RETURN_IF_ERROR(r_.ExpectMap(node, path, {"exclude", "match_on"}, {}));
+  out->comparison = true;
+  if (node["exclude"]) {
+    const std::string exclude_path = Join(path, "exclude");
+    RETURN_IF_ERROR(ParseOperands(node["exclude"], exclude_path, std::nullopt, &out->exclude));
+    for (size_t i = 0; i < out->exclude.size(); ++i) {
+      if (out->exclude[i] != out->cohort_indicator) continue;
+      return r_.Error(node["exclude"][i], At(exclude_path, i),
+                      fmt::format("'{}' is the cohort indicator; candidates never have it, so "
+                                  "there is nothing to exclude: remove it",
+                                  out->cohort_indicator));
+    }
+  }
+  if (!node["match_on"]) return absl::OkStatus();
+  const std::string match_path = Join(path, "match_on");
+  ASSIGN_OR_RETURN(out->match_on, r_.NameList(node["match_on"], match_path, 1));
+  std::set<std::string> seen;
+  for (size_t i = 0; i < out->match_on.size(); ++i) {
+    const std::string& name = out->match_on[i];
+    const YAML::Node item = node["match_on"][i];
+    if (!seen.insert(name).second) {
+      return r_.Error(item, At(match_path, i), fmt::format("'{}' is listed twice", name));
+    }
+    if (name == out->cohort_indicator) {
+      return r_.Error(item, At(match_path, i),
+                      fmt::format("'{}' is the cohort indicator: no candidate has it, so every "
+                                  "cohort household would be left without a comparison; remove it",
+                                  name));
+    }
+    if (std::find(out->exclude.begin(), out->exclude.end(), name) != out->exclude.end()) {
+      return r_.Error(item, At(match_path, i),
+                      fmt::format("'{}' is also in exclude: no candidate has it, so every cohort "
+                                  "household with it would be left without a comparison; keep it "
+                                  "in one of the two",
+                                  name));
+    }
+    if (name == "household_type") {
+      if (spec_.household_types.empty()) {
+        return r_.Error(item, At(match_path, i),
+                        "matching on household_type needs household_types");
+      }
+    } else if (name == "area") {
+      if (spec_.area_attribute.empty()) {
+        return r_.Error(item, At(match_path, i), "matching on area needs register.area");
+      }
+    } else if (!operands_.contains(name)) {
+      return r_.Error(item, At(match_path, i),
+                      fmt::format("'{}' is not household_type, area, or an indicator or flag of "
+                                  "this spec",
+                                  name));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<double> SpecParser::ParseRate(const YAML::Node& node, std::string_view path) {
+  ASSIGN_OR_RETURN(double rate, r_.Number(node, path));
+  if (rate < 0 || rate >= 1) {
+    return r_.Error(node, path, "a rate is at least 0 and below 1, e.g. 0.025 for 2.5%");
+  }
+  return rate;
+}
+
+absl::Status SpecParser::ParseWindows(const YAML::Node& node, CostBenefitSpec* out) {
+  const std::string path = "cost_benefit.windows";
+  if (!node.IsSequence() || node.size() == 0) {
+    return r_.Error(node, path,
+                    "expected a list of one or more windows, e.g. [{label: first_12_months, "
+                    "years: [1, 1]}]");
+  }
+  std::map<int, std::string> window_of_year;
+  std::vector<std::string> labels;
+  for (size_t i = 0; i < node.size(); ++i) {
+    const std::string window_path = At(path, i);
+    RETURN_IF_ERROR(r_.ExpectMap(node[i], window_path, {"label", "years"}, {"label", "years"}));
+    Note(node[i], window_path);
+    CostBenefitWindow window;
+    ASSIGN_OR_RETURN(window.label, r_.Name(node[i]["label"], Join(window_path, "label")));
+    const YAML::Node years = node[i]["years"];
+    const std::string years_path = Join(window_path, "years");
+    if (!years.IsSequence() || years.size() != 2) {
+      return r_.Error(years, years_path,
+                      "expected [first, last]: years relative to the start, inclusive, e.g. "
+                      "[2, 4] (-1 is the year before the start, 1 the first 12 months after it)");
+    }
+    ASSIGN_OR_RETURN(int64_t first, r_.Int(years[0], At(years_path, 0), -1, out->horizon));
+    ASSIGN_OR_RETURN(int64_t last, r_.Int(years[1], At(years_path, 1), -1, out->horizon));
+    for (size_t j = 0; j < 2; ++j) {
+      if ((j == 0 ? first : last) == 0) {
+        return r_.Error(years[j], At(years_path, j),
+                        "there is no relative year 0: -1 is the year before the start, 1 the "
+                        "first 12 months after it");
+      }
+    }
+    if (first > last) return r_.Error(years, years_path, "first is above last; swap them");
+    if ((first == -1) != (last == -1)) {
+      return r_.Error(years, years_path,
+                      "the year before the start stands alone: [-1, -1]; put the years after "
+                      "it in another window");
+    }
+    window.first_year = static_cast<int>(first);
+    window.last_year = static_cast<int>(last);
+    for (int k = window.first_year; k <= window.last_year; ++k) {
+      if (k == 0) continue;
+      auto [it, inserted] = window_of_year.emplace(k, window.label);
+      if (!inserted) {
+        return r_.Error(years, years_path,
+                        fmt::format("relative year {} is already in window '{}'; windows must "
+                                    "not overlap",
+                                    k, it->second));
+      }
+    }
+    labels.push_back(window.label);
+    out->windows.push_back(std::move(window));
+  }
+  return CheckUniqueLabels(node, path, labels);
+}
+
+absl::Status SpecParser::ParseOutcome(const YAML::Node& node, std::string_view path,
+                                      OutcomeSpec* out) {
+  if (node.IsMap() && node["pm"]) {
+    for (const auto& entry : node) {
+      if (entry.first.Scalar() == "pm") continue;
+      return r_.Error(entry.first, Join(path, entry.first.Scalar()),
+                      "a PM outcome is not valued: give only pm: \"<why it has no price>\"");
+    }
+    out->pm = true;
+    ASSIGN_OR_RETURN(out->note, r_.Text(node["pm"], Join(path, "pm")));
+    return absl::OkStatus();
+  }
+  RETURN_IF_ERROR(r_.ExpectMap(node, path,
+                               {"indicator", "volume", "amount", "price", "payer", "pm"},
+                               {"indicator", "volume"}));
+  for (const auto& entry : node) Note(entry.second, Join(path, entry.first.Scalar()));
+  const std::string indicator_path = Join(path, "indicator");
+  ASSIGN_OR_RETURN(const IndicatorSpec* indicator,
+                   IndicatorNamed(node["indicator"], indicator_path));
+  const PeriodKind period = indicator->period.kind;
+  if (indicator->dataset.empty() ||
+      (period != PeriodKind::kDateIn && period != PeriodKind::kSpell)) {
+    return r_.Error(node["indicator"], indicator_path,
+                    fmt::format("'{}' is not dated; an outcome needs an indicator with date: or "
+                                "spell: to place its records in the years relative to the start",
+                                indicator->name));
+  }
+  out->indicator = indicator->name;
+
+  const std::string volume_path = Join(path, "volume");
+  ASSIGN_OR_RETURN(std::string volume, r_.Scalar(node["volume"], volume_path));
+  static const std::map<std::string, OutcomeSpec::Volume> kVolumes = {
+      {"records", OutcomeSpec::Volume::kRecords},
+      {"days", OutcomeSpec::Volume::kDays},
+      {"amount", OutcomeSpec::Volume::kAmount}};
+  auto volume_it = kVolumes.find(volume);
+  if (volume_it == kVolumes.end()) {
+    return r_.Error(node["volume"], volume_path,
+                    fmt::format("'{}' is not one of records, days, amount", volume));
+  }
+  out->volume = volume_it->second;
+  if (out->volume == OutcomeSpec::Volume::kDays && period != PeriodKind::kSpell) {
+    return r_.Error(
+        node["volume"], volume_path,
+        fmt::format("days needs an indicator with a spell; '{}' has a date", out->indicator));
+  }
+  if (node["payer"]) {
+    ASSIGN_OR_RETURN(out->payer, r_.Name(node["payer"], Join(path, "payer")));
+  }
+  if (out->volume == OutcomeSpec::Volume::kAmount) {
+    if (!node["amount"]) {
+      return r_.Error(node, path, "volume amount needs 'amount: <attribute>' (the euro summed)");
+    }
+    if (node["price"]) {
+      return r_.Error(node["price"], Join(path, "price"),
+                      "volume amount values each record at its own amount; remove price");
+    }
+    if (!node["payer"]) {
+      return r_.Error(node, path,
+                      "volume amount has no prices-file item to take the payer from; give "
+                      "payer");
+    }
+    ASSIGN_OR_RETURN(out->amount_attribute, r_.Name(node["amount"], Join(path, "amount")));
+    return absl::OkStatus();
+  }
+  if (node["amount"]) {
+    return r_.Error(node["amount"], Join(path, "amount"),
+                    "amount goes with volume: amount only; remove it or change the volume");
+  }
+  if (!node["price"]) {
+    return r_.Error(node, path,
+                    "give price (an item of the prices file), or pm: \"<why>\" for an outcome "
+                    "that cannot be valued");
+  }
+  ASSIGN_OR_RETURN(out->price, r_.Name(node["price"], Join(path, "price")));
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParseInterventionCost(const YAML::Node& node, std::string_view path,
+                                               InterventionCostSpec* out) {
+  RETURN_IF_ERROR(r_.ExpectMap(node, path, {"per_household", "amount", "payer"}, {"payer"}));
+  for (const auto& entry : node) Note(entry.second, Join(path, entry.first.Scalar()));
+  ASSIGN_OR_RETURN(out->payer, r_.Name(node["payer"], Join(path, "payer")));
+  if (node["per_household"].IsDefined() == node["amount"].IsDefined()) {
+    return r_.Error(node, path,
+                    "give either per_household (euro per cohort household) or amount (an "
+                    "attribute of the cohort indicator's records, summed), exactly one");
+  }
+  if (node["amount"]) {
+    ASSIGN_OR_RETURN(out->amount_attribute, r_.Name(node["amount"], Join(path, "amount")));
+    return absl::OkStatus();
+  }
+  const std::string euro_path = Join(path, "per_household");
+  ASSIGN_OR_RETURN(double euro, r_.Number(node["per_household"], euro_path));
+  if (euro < 0 || euro > kMaxEuroPerHousehold) {
+    return r_.Error(node["per_household"], euro_path,
+                    fmt::format("{} is out of range; use 0 to {:.0f} (euro per cohort household)",
+                                node["per_household"].Scalar(), kMaxEuroPerHousehold));
+  }
+  out->per_household = euro;
+  return absl::OkStatus();
+}
+
+absl::Status SpecParser::ParseCostBenefitRange(const YAML::Node& node, std::string_view path,
+                                               const CostBenefitSpec& cost_benefit,
+                                               CostBenefitRange* out) {
+  RETURN_IF_ERROR(r_.ExpectMap(node, path, {"label", "varies", "price", "low", "high"},
+                               {"label", "varies", "low", "high"}));
+  ASSIGN_OR_RETURN(out->label, r_.Text(node["label"], Join(path, "label")));
+  const std::string varies_path = Join(path, "varies");
+  ASSIGN_OR_RETURN(std::string varies, r_.Scalar(node["varies"], varies_path));
+  static const std::map<std::string, CostBenefitRange::Varies> kVaries = {
+      {"prices", CostBenefitRange::Varies::kAllPrices},
+      {"price", CostBenefitRange::Varies::kPrice},
+      {"rate", CostBenefitRange::Varies::kRate},
+      {"effect", CostBenefitRange::Varies::kEffect},
+      {"costs", CostBenefitRange::Varies::kCosts}};
+  auto it = kVaries.find(varies);
+  if (it == kVaries.end()) {
+    return r_.Error(node["varies"], varies_path,
+                    fmt::format("'{}' is not one of prices, price, rate, effect, costs", varies));
+  }
+  out->varies = it->second;
+  const std::string price_path = Join(path, "price");
+  if (out->varies != CostBenefitRange::Varies::kPrice && node["price"]) {
+    return r_.Error(node["price"], price_path, "price goes with varies: price only; remove it");
+  }
+  if (out->varies == CostBenefitRange::Varies::kPrice) {
+    if (!node["price"]) return r_.Error(node, path, "varies: price needs 'price: <item>'");
+    ASSIGN_OR_RETURN(out->price, r_.Name(node["price"], price_path));
+    Note(node["price"], price_path);
+    std::vector<std::string> priced;
+    for (const OutcomeSpec& outcome : cost_benefit.outcomes) {
+      if (!outcome.price.empty()) priced.push_back(outcome.price);
+    }
+    if (std::find(priced.begin(), priced.end(), out->price) == priced.end()) {
+      return r_.Error(node["price"], price_path,
+                      fmt::format("'{}' prices no outcome (outcome prices: {})", out->price,
+                                  absl::StrJoin(priced, ", ")));
+    }
+  }
+  ASSIGN_OR_RETURN(out->low, r_.Number(node["low"], Join(path, "low")));
+  ASSIGN_OR_RETURN(out->high, r_.Number(node["high"], Join(path, "high")));
+  const bool rate = out->varies == CostBenefitRange::Varies::kRate;
+  for (const char* key : {"low", "high"}) {
+    const double value = std::string_view(key) == "low" ? out->low : out->high;
+    if (value < 0 || (rate && value >= 1)) {
+      return r_.Error(node[key], Join(path, key),
+                      rate ? "a rate is at least 0 and below 1, e.g. 0.015"
+                           : "a factor must be 0 or more, e.g. 0.8");
+    }
+  }
+  if (out->low > out->high) {
+    return r_.Error(node["low"], Join(path, "low"), "low is above high; swap them");
+  }
+  return absl::OkStatus();
+}
+
+void SpecParser::AppendCostBenefitGroups() {
+  CostBenefitSpec& cost_benefit = *spec_.cost_benefit;
+  const std::pair<std::string_view, size_t*> groups[] = {
+      {kReservedNames[0], &cost_benefit.cohort_bit},
+      {kReservedNames[1], &cost_benefit.comparison_bit},
+      {kReservedNames[2], &cost_benefit.unmatched_bit}};
+  for (const auto& [name, bit] : groups) {
+    IndicatorSpec indicator;
+    indicator.name = std::string(name);
+    indicator.set_after_scan = true;
+    *bit = spec_.indicators.size();
+    spec_.indicators.push_back(std::move(indicator));
+  }
+  for (std::string_view name : {kReservedNames[0], kReservedNames[1]}) {
+    Selection selection;
+    selection.all.push_back(std::string(name));
+    spec_.populations.emplace(std::string(name), std::move(selection));
+  }
+}
+
 absl::Status SpecParser::ParseTables(const YAML::Node& node) {
   if (!node.IsSequence() || node.size() == 0) {
     return r_.Error(node, "tables", "expected a list of one or more tables");
@@ -901,17 +1369,22 @@ absl::Status SpecParser::ParseTable(const YAML::Node& node, std::string_view pat
       {"counts", {TableKind::kCounts, {"rows", "total", "columns"}}},
       {"overlap", {TableKind::kOverlap, {"flags"}}},
       {"costs", {TableKind::kCosts, {"rows", "total", "columns"}}},
-      {"sensitivity", {TableKind::kSensitivity, {"costs", "column"}}}};
+      {"sensitivity", {TableKind::kSensitivity, {"costs", "column"}}},
+      {"cost_benefit", {TableKind::kCostBenefit, {"show"}}}};
   auto it = kKinds.find(kind);
   if (it == kKinds.end()) {
     return r_.Error(node["kind"], Join(path, "kind"),
-                    fmt::format("'{}' is not one of counts, overlap, costs, sensitivity", kind));
+                    fmt::format("'{}' is not one of counts, overlap, costs, sensitivity, "
+                                "cost_benefit",
+                                kind));
   }
   out->kind = it->second.first;
   Keys allowed = common;
   allowed.insert(allowed.end(), it->second.second.begin(), it->second.second.end());
   Keys required = {"name"};
-  if (out->kind != TableKind::kSensitivity) required.push_back("population");
+  if (out->kind != TableKind::kSensitivity && out->kind != TableKind::kCostBenefit) {
+    required.push_back("population");
+  }
   RETURN_IF_ERROR(r_.ExpectMap(node, path, allowed, required));
 
   const std::string name_path = Join(path, "name");
@@ -921,7 +1394,18 @@ absl::Status SpecParser::ParseTable(const YAML::Node& node, std::string_view pat
   }
   if (node["population"]) {
     const std::string population_path = Join(path, "population");
+    if (out->kind == TableKind::kCostBenefit) {
+      return r_.Error(node["population"], population_path,
+                      "a cost_benefit table shows the groups of the cost_benefit section; "
+                      "remove population");
+    }
     ASSIGN_OR_RETURN(out->population, r_.Name(node["population"], population_path));
+    if (IsReserved(out->population)) {
+      return r_.Error(node["population"], population_path,
+                      fmt::format("'{}' is a group of cost_benefit, shown by kind: cost_benefit "
+                                  "tables only",
+                                  out->population));
+    }
     if (!spec_.populations.contains(out->population)) {
       return r_.Error(
           node["population"], population_path,
@@ -937,6 +1421,8 @@ absl::Status SpecParser::ParseTable(const YAML::Node& node, std::string_view pat
       return ParseCostsTable(node, path, out);
     case TableKind::kSensitivity:
       return ParseSensitivityTable(node, path, out);
+    case TableKind::kCostBenefit:
+      return ParseCostBenefitTable(node, path, out);
   }
   return absl::OkStatus();
 }
@@ -1068,7 +1554,7 @@ absl::Status SpecParser::ParseOverlapTable(const YAML::Node& node, std::string_v
 
 absl::Status SpecParser::ParseCostsTable(const YAML::Node& node, std::string_view path,
                                          TableSpec* out) {
-  if (spec_.cost_items.empty()) {
+  if (cost_item_names_.empty()) {
     return r_.Error(node, path, "a costs table needs cost items: add costs.items");
   }
   if (!node["columns"]) return r_.Error(node, path, "missing required key 'columns'");
@@ -1132,7 +1618,94 @@ absl::Status SpecParser::ParseSensitivityTable(const YAML::Node& node, std::stri
   return absl::OkStatus();
 }
 
+absl::Status SpecParser::ParseCostBenefitTable(const YAML::Node& node, std::string_view path,
+                                               TableSpec* out) {
+  if (!spec_.cost_benefit) {
+    return r_.Error(node["kind"], Join(path, "kind"),
+                    "a cost_benefit table needs the cost_benefit section");
+  }
+  out->population = std::string(kReservedNames[0]);
+  if (!node["show"]) return absl::OkStatus();
+  const std::string show_path = Join(path, "show");
+  ASSIGN_OR_RETURN(std::string show, r_.Scalar(node["show"], show_path));
+  static const std::map<std::string, CostBenefitView> kViews = {
+      {"outcomes", CostBenefitView::kOutcomes},
+      {"payers", CostBenefitView::kPayers},
+      {"sensitivity", CostBenefitView::kSensitivity}};
+  auto it = kViews.find(show);
+  if (it == kViews.end()) {
+    return r_.Error(node["show"], show_path,
+                    fmt::format("'{}' is not one of outcomes, payers, sensitivity", show));
+  }
+  out->view = it->second;
+  if (out->view == CostBenefitView::kSensitivity && spec_.cost_benefit->sensitivity.empty()) {
+    return r_.Error(node["show"], show_path,
+                    "show: sensitivity needs ranges: add cost_benefit.sensitivity");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+std::vector<int> CostBenefitSpec::Years() const {
+  std::vector<int> years = {-1};
+  for (int k = 1; k <= horizon; ++k) years.push_back(k);
+  return years;
+}
+
+void AppendCostBenefitItems(AnalysisSpec* spec) {
+  if (!spec->cost_benefit) return;
+  std::erase_if(spec->cost_items, [](const CostItemSpec& item) { return item.cost_benefit(); });
+  CostBenefitSpec& cost_benefit = *spec->cost_benefit;
+  cost_benefit.first_item = spec->cost_items.size();
+  const std::vector<int> years = cost_benefit.Years();
+  for (size_t o = 0; o < cost_benefit.outcomes.size(); ++o) {
+    const OutcomeSpec& outcome = cost_benefit.outcomes[o];
+    if (outcome.pm) continue;
+    for (int year : years) {
+      CostItemSpec item;
+      item.name = fmt::format("{}@{}", outcome.name, year);
+      item.line = outcome.line;
+      item.payer = outcome.payer;
+      item.indicator = outcome.indicator;
+      switch (outcome.volume) {
+        case OutcomeSpec::Volume::kRecords:
+          item.volume = CostItemSpec::Volume::kRecords;
+          break;
+        case OutcomeSpec::Volume::kDays:
+          item.volume = CostItemSpec::Volume::kDaysInYear;
+          break;
+        case OutcomeSpec::Volume::kAmount:
+          item.volume = CostItemSpec::Volume::kAmount;
+          item.amount_attribute = outcome.amount_attribute;
+          break;
+      }
+      if (!outcome.price.empty()) item.prices = {outcome.price};
+      item.in_total = false;
+      item.relative_year = year;
+      item.outcome = static_cast<int>(o);
+      spec->cost_items.push_back(std::move(item));
+    }
+  }
+  for (size_t c = 0; c < cost_benefit.costs.size(); ++c) {
+    const InterventionCostSpec& cost = cost_benefit.costs[c];
+    CostItemSpec item;
+    item.name = fmt::format("{}@1", cost.name);
+    item.line = cost.line;
+    item.payer = cost.payer;
+    item.indicator = cost_benefit.cohort_indicator;
+    if (cost.per_household) {
+      item.volume = CostItemSpec::Volume::kRecords;
+    } else {
+      item.volume = CostItemSpec::Volume::kAmount;
+      item.amount_attribute = cost.amount_attribute;
+    }
+    item.in_total = false;
+    item.relative_year = 1;
+    item.intervention = static_cast<int>(c);
+    spec->cost_items.push_back(std::move(item));
+  }
+}
 
 std::string AnalysisSpec::Where(const std::string& path) const {
   auto it = positions.find(path);

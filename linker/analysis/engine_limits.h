@@ -15,9 +15,16 @@ struct EngineLimits {
   static constexpr size_t kFlags = 512;
   static constexpr size_t kReferenceDates = 65535;  // 16-bit indices
   static constexpr size_t kHouseholdTypes = 65534;  // one more index means "no type"
-  static constexpr size_t kCostGroups = 65535;      // cost items + payers + the total
-  static constexpr size_t kAreas = 65535;           // area labels of the spec and the register
+  static constexpr size_t kCostGroups = 65535;  // cost items + payers + the total (+ cost-benefit)
+  static constexpr size_t kAreas = 65535;       // area labels of the spec and the register
+  // Outcomes and intervention costs of a cost-benefit spec: 16-bit indices (CohortEvent::what)
+  // of which the last means a start.
+  static constexpr size_t kCostBenefitMeasures = 65534;
 };
+
+// At most how many groups the cost-benefit tables sum over besides the cost items, the payers
+// and the total (ResultBuilder); 0 without a cost_benefit section.
+size_t CostBenefitGroups(const AnalysisSpec& spec);
 
 // INVALID_ARGUMENT "<spec>:<line>:<col>: <key>: ..." naming the limit a spec exceeds.
 absl::Status CheckEngineLimits(const AnalysisSpec& spec);

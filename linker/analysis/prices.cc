@@ -17,6 +17,7 @@ namespace {
 constexpr std::string_view kItemColumn = "cost_item";
 constexpr std::string_view kUnitColumn = "unit";
 constexpr std::string_view kPriceColumn = "price_eur_2014";
+constexpr std::string_view kPayerColumn = "payer";  // optional
 
 struct Line {
   uint64_t number = 0;  // from 1
@@ -119,6 +120,10 @@ class PriceFileReader {
       }
       positions_.push_back(static_cast<size_t>(it - fields_.begin()));
     }
+    auto payer = std::find_if(fields_.begin(), fields_.end(), [](std::string_view field) {
+      return TrimBlanks(field) == kPayerColumn;
+    });
+    if (payer != fields_.end()) payer_position_ = static_cast<size_t>(payer - fields_.begin());
     return absl::OkStatus();
   }
 
@@ -138,6 +143,15 @@ class PriceFileReader {
                                price.item));
     }
     price.unit = std::string(TrimBlanks(fields_[positions_[1]]));
+    if (payer_position_) {
+      price.payer = std::string(TrimBlanks(fields_[*payer_position_]));
+      if (!price.payer.empty() && !IsItemName(price.payer)) {
+        return Error(line.number, kPayerColumn,
+                     fmt::format("'{}' is not a valid payer; use lower-case letters, digits and "
+                                 "_, e.g. jeugdwet (or leave it empty)",
+                                 price.payer));
+      }
+    }
     const std::string_view text = TrimBlanks(fields_[positions_[2]]);
     if (text.empty()) return price;
     v1::Value value;
@@ -157,6 +171,7 @@ class PriceFileReader {
   std::vector<std::string_view> fields_;
   size_t header_size_ = 0;
   std::vector<size_t> positions_;  // of item, unit and price
+  std::optional<size_t> payer_position_;
 };
 
 absl::Status CheckPrice(const PriceTable& prices, const std::string& name, std::string_view where) {
@@ -174,6 +189,60 @@ absl::Status CheckPrice(const PriceTable& prices, const std::string& name, std::
   return absl::OkStatus();
 }
 
+// "<source>:<line>:<col>: <path>" where the parser saw `path`, "<source>: <path>" otherwise.
+std::string WhereIn(const AnalysisSpec& spec, std::string_view source, const std::string& path) {
+  auto it = spec.positions.find(path);
+  if (it == spec.positions.end()) return fmt::format("{}: {}", source, path);
+  return fmt::format("{}:{}:{}: {}", source, it->second.line, it->second.column, path);
+}
+
+std::string OutcomePath(const OutcomeSpec& outcome, std::string_view key = "") {
+  const std::string path = fmt::format("cost_benefit.outcomes.{}", outcome.name);
+  return key.empty() ? path : fmt::format("{}.{}", path, key);
+}
+
+// The prices-file row of a valued outcome, or an error when the file does not list its item.
+absl::StatusOr<const UnitPrice*> OutcomePrice(const AnalysisSpec& spec, std::string_view source,
+                                              const OutcomeSpec& outcome,
+                                              const PriceTable& prices) {
+  auto it = prices.items.find(outcome.price);
+  if (it == prices.items.end()) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: '{}' is not in the prices file; add it there (without a unit price it "
+                    "is listed as PM) or fix the name",
+                    WhereIn(spec, source, OutcomePath(outcome, "price")), outcome.price));
+  }
+  return &it->second;
+}
+
+absl::Status NoPayer(const AnalysisSpec& spec, std::string_view source,
+                     const OutcomeSpec& outcome) {
+  return absl::InvalidArgumentError(
+      fmt::format("{}: outcome '{}' has no payer: give payer: in the spec, or fill the payer "
+                  "column of the prices file for '{}'",
+                  WhereIn(spec, source, OutcomePath(outcome)), outcome.name, outcome.price));
+}
+
+// A `varies: price` range over an item the prices file lists without a unit price would vary
+// the price of PM outcomes only: a row equal to the base that looks like a measured one.
+absl::Status CheckRangePrices(const AnalysisSpec& spec, std::string_view source,
+                              const PriceTable& prices) {
+  const std::vector<CostBenefitRange>& ranges = spec.cost_benefit->sensitivity;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    const CostBenefitRange& range = ranges[i];
+    if (range.varies != CostBenefitRange::Varies::kPrice) continue;
+    auto it = prices.items.find(range.price);
+    if (it == prices.items.end() || it->second.price) continue;  // outcomes report a missing one
+    return absl::InvalidArgumentError(fmt::format(
+        "{}: range '{}' varies the price of '{}', but the prices file lists no unit price for "
+        "it, so its outcomes are PM and the range would value nothing; give '{}' a unit price "
+        "or remove the range",
+        WhereIn(spec, source, fmt::format("cost_benefit.sensitivity[{}].price", i)), range.label,
+        range.price, range.price));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<PriceTable> ParsePrices(std::string_view csv, std::string_view source_name) {
@@ -183,6 +252,7 @@ absl::StatusOr<PriceTable> ParsePrices(std::string_view csv, std::string_view so
 absl::Status CheckSpecPrices(const AnalysisSpec& spec, const PriceTable& prices,
                              std::string_view spec_source) {
   for (const CostItemSpec& item : spec.cost_items) {
+    if (item.cost_benefit()) continue;  // checked as outcomes below
     for (const std::string& name : item.prices) {
       RETURN_IF_ERROR(CheckPrice(
           prices, name,
@@ -196,6 +266,34 @@ absl::Status CheckSpecPrices(const AnalysisSpec& spec, const PriceTable& prices,
         CheckPrice(prices, range.price,
                    fmt::format("{}:{}: costs.sensitivity[{}].price", spec_source, range.line, i)));
   }
+  if (!spec.cost_benefit) return absl::OkStatus();
+  for (const OutcomeSpec& outcome : spec.cost_benefit->outcomes) {
+    if (outcome.pm || outcome.price.empty()) continue;
+    ASSIGN_OR_RETURN(const UnitPrice* price, OutcomePrice(spec, spec_source, outcome, prices));
+    if (price->price && outcome.payer.empty() && price->payer.empty()) {
+      return NoPayer(spec, spec_source, outcome);
+    }
+  }
+  return CheckRangePrices(spec, spec_source, prices);
+}
+
+absl::Status ResolveCostBenefitPrices(AnalysisSpec* spec, const PriceTable& prices) {
+  if (!spec->cost_benefit) return absl::OkStatus();
+  for (OutcomeSpec& outcome : spec->cost_benefit->outcomes) {
+    if (outcome.pm || outcome.price.empty()) continue;
+    ASSIGN_OR_RETURN(const UnitPrice* price, OutcomePrice(*spec, spec->source, outcome, prices));
+    if (!price->price) {
+      outcome.pm = true;
+      outcome.note = fmt::format("the prices file lists no unit price for '{}'", outcome.price);
+      continue;
+    }
+    if (outcome.payer.empty()) {
+      if (price->payer.empty()) return NoPayer(*spec, spec->source, outcome);
+      outcome.payer = price->payer;
+    }
+  }
+  RETURN_IF_ERROR(CheckRangePrices(*spec, spec->source, prices));
+  AppendCostBenefitItems(spec);
   return absl::OkStatus();
 }
 

@@ -39,9 +39,13 @@ class Releaser {
         if (!AllPublished(cell.sources)) return Suppress(out);
         double amount = cell.value;
         // A mean (or sensitivity bound) is money per household: with rounding, per the rounded
-        // number of households, or the sum and the mean would give the exact number.
+        // number of households, or the sum and the mean would give the exact number. A
+        // cost-benefit figure is the cohort's total and is released as computed.
         for (const SystemCellRef& ref : cell.sources) {
-          if (policy_.rounding_base <= 1 || ref.system != SystemCellRef::System::kCounts) continue;
+          if (cell.cost_benefit || policy_.rounding_base <= 1 ||
+              ref.system != SystemCellRef::System::kCounts) {
+            continue;
+          }
           const double exact = count_cells_[static_cast<size_t>(ref.index)].value;
           if (exact > 0) amount = amount * exact / RoundedCount(ref);
           break;
@@ -65,6 +69,13 @@ class Releaser {
           return false;
         }
         return Suppress(out);
+      case ResultKind::kRatio:  // derived like a mean: only when every source is released
+        if (!AllPublished(cell.sources)) return Suppress(out);
+        out->set_ratio(RoundTo(cell.value, 2));
+        return false;
+      case ResultKind::kPm:  // holds no figure, so nothing to protect
+        out->set_pm(true);
+        return false;
     }
     return false;
   }
@@ -207,7 +218,11 @@ class PerturbedReleaser {
         return false;
       }
       case ResultKind::kAmount:
+      case ResultKind::kRatio:
         return Suppress(out);  // unreachable: costs are refused
+      case ResultKind::kPm:
+        out->set_pm(true);
+        return false;
     }
     return false;
   }

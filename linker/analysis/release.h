@@ -1,10 +1,11 @@
 // Turns an analysis result into the release the recipient receives (ARCHITECTURE section 5,
 // docs/disclosure.md). An exact release shows the cells disclosure control suppressed
-// (release_protection.h) as `*`, releases a percentage, mean or sensitivity bound only when
-// every cell it is derived from is released, and applies the covenant's rule for percentages
-// of suppressed counts and its rounding. A perturbed release shows every count with the noise
-// of the cell key method (cell_key.h) and percentages of those counts. Both carry the metadata
-// every released table carries.
+// (release_protection.h) as `*`, releases a percentage, mean, sensitivity bound or cost-benefit
+// figure (net present value, saldo, ratio) only when every cell it is derived from is released,
+// and applies the covenant's rule for percentages of suppressed counts and its rounding; a PM
+// cell (an effect not valued) holds no figure and is always shown. A perturbed release shows
+// every count with the noise of the cell key method (cell_key.h) and percentages of those
+// counts. Both carry the metadata every released table carries.
 #ifndef KOPPEL_LINKER_ANALYSIS_RELEASE_H_
 #define KOPPEL_LINKER_ANALYSIS_RELEASE_H_
 

@@ -35,6 +35,40 @@ inline constexpr std::string_view kSensitivityHighColumn = "high_mean_eur";
 inline constexpr std::string_view kSensitivityRangeRow = "range (one at a time)";
 inline constexpr std::string_view kSensitivityRowHeading = "varied";
 
+// Cost-benefit tables (CostBenefitView). Outcomes: per window of the spec a cohort column
+// "<window>_eur" and, with a comparison, "comparison_<window>_eur" (the comparison group's money
+// scaled to the cohort's size), then the NPV of the benefit (an outcome's avoided cost) and of
+// the cost (an intervention cost); the first row counts the households behind the columns.
+inline constexpr std::string_view kCbOutcomeRowHeading = "outcome";
+inline constexpr std::string_view kCbHouseholdsRow = "households";
+inline constexpr std::string_view kCbComparisonPrefix = "comparison_";
+inline constexpr std::string_view kCbBenefitNpvColumn = "benefit_npv_eur";
+inline constexpr std::string_view kCbCostNpvColumn = "cost_npv_eur";
+inline constexpr std::string_view kCbPmPrefix = "PM: ";  // a row of an outcome not valued
+// Payers ("who pays, who gains"): a row per paying party, then the total.
+inline constexpr std::string_view kCbPayerRowHeading = "payer";
+inline constexpr std::string_view kCbCohortColumn = "cohort_n";
+inline constexpr std::string_view kCbComparisonColumn = "comparison_n";
+inline constexpr std::string_view kCbCostsColumn = "costs_npv_eur";
+inline constexpr std::string_view kCbBenefitsColumn = "benefits_npv_eur";
+inline constexpr std::string_view kCbSaldoColumn = "saldo_npv_eur";
+inline constexpr std::string_view kCbRatioColumn = "ratio";
+inline constexpr std::string_view kCbTotalRow = "total";
+// Sensitivity: a row per range of the spec, then the range over all of them.
+inline constexpr std::string_view kCbSaldoBaseColumn = "saldo_base_eur";
+inline constexpr std::string_view kCbSaldoLowColumn = "saldo_low_eur";
+inline constexpr std::string_view kCbSaldoHighColumn = "saldo_high_eur";
+inline constexpr std::string_view kCbRatioBaseColumn = "ratio_base";
+inline constexpr std::string_view kCbRatioLowColumn = "ratio_low";
+inline constexpr std::string_view kCbRatioHighColumn = "ratio_high";
+
+inline std::string CbWindowColumn(std::string_view window) {
+  return std::string(window) + std::string(kSumSuffix);
+}
+inline std::string CbComparisonColumn(std::string_view window) {
+  return std::string(kCbComparisonPrefix) + CbWindowColumn(window);
+}
+
 inline std::string OverlapAlsoRow(std::string_view flag) {
   return std::string(kOverlapAlsoPrefix) + std::string(flag);
 }

@@ -1,9 +1,10 @@
 // The table builder: groups an analysis's households into atoms (households of one reference
 // date, area, household type and exact indicator pattern, with the money their cost items add)
 // and sums every table cell of the spec from the atoms, so that disclosure control sees the
-// exact linear structure: a cell names the atoms it adds up. Builds the four table kinds:
+// exact linear structure: a cell names the atoms it adds up. Builds the five table kinds:
 // counts (by area, household type or selections, with percentages), overlap of flags, costs
-// (by item or payer, sums and means) and sensitivity of a costs table's mean to its prices.
+// (by item or payer, sums and means), sensitivity of a costs table's mean to its prices, and
+// cost-benefit (an intervention cohort's outcomes, payers and sensitivity in net present value).
 // Cells that several tables share are published once; a total row marks its cells as totals.
 #ifndef KOPPEL_LINKER_ANALYSIS_RESULT_BUILDER_H_
 #define KOPPEL_LINKER_ANALYSIS_RESULT_BUILDER_H_
@@ -91,7 +92,7 @@ class ResultBuilder {
     for (size_t t = 0; t < spec.household_types.size(); ++t)
       type_index_[spec.household_types[t].name] = t;
     for (const CostItemSpec& item : spec.cost_items) {
-      if (!item.in_total) continue;  // shown on its own row, in no payer's sum
+      if (!item.in_total || item.cost_benefit()) continue;  // in no payer's sum
       if (std::find(payers_.begin(), payers_.end(), item.payer) == payers_.end()) {
         payers_.push_back(item.payer);
       }
@@ -102,6 +103,9 @@ class ResultBuilder {
           item.volume == CostItemSpec::Volume::kUnits ? operand_.at(item.indicator).second : 0);
       payer_group_.push_back(PayerGroup(item.payer));
     }
+    item_extra_groups_.resize(spec.cost_items.size());
+    if (spec.cost_benefit) LayOutCostBenefit(*spec.cost_benefit);
+    groups_laid_out_ = true;
   }
 
   // Adds one household on reference date `date` (an index) to its atom; `volumes`: what its
@@ -109,7 +113,9 @@ class ResultBuilder {
   void AddHousehold(uint16_t date, const HouseholdKey& key, const HouseholdAccumulator& household,
                     const CostVolumes* volumes);
   // Builds the spec's tables, in its order, and describes the atoms and cells behind them.
-  // INVALID_ARGUMENT when a sensitivity table varies a column of no earlier costs table.
+  // INVALID_ARGUMENT when a sensitivity table varies a column of no earlier costs table;
+  // RESOURCE_EXHAUSTED when the cost-item groups or the sum atoms outgrow their 16- and 32-bit
+  // indices.
   absl::Status Finish(AnalysisResult* result);
 
  private:
@@ -125,12 +131,17 @@ class ResultBuilder {
   void AddPredicates(const Selection& selection);
   void Describe(AnalysisResult* result) const;
   uint16_t TypeOf(const HouseholdAccumulator& household) const;
-  size_t GroupCount() const { return spec_.cost_items.size() + payers_.size() + 1; }
+  // Groups of cost items: each item, each payer's items, all items (those in the total), then
+  // the groups of several cost-benefit items (GroupOf).
+  size_t GroupCount() const { return AllGroup() + 1 + extra_groups_.size(); }
   size_t PayerGroup(const std::string& payer) const {
     return spec_.cost_items.size() +
            static_cast<size_t>(std::find(payers_.begin(), payers_.end(), payer) - payers_.begin());
   }
-  size_t AllGroup() const { return GroupCount() - 1; }
+  size_t AllGroup() const { return spec_.cost_items.size() + payers_.size(); }
+  bool InTotal(size_t item) const {
+    return spec_.cost_items[item].in_total && !spec_.cost_items[item].cost_benefit();
+  }
 
   int CountCell(const AtomTest& test, bool is_total);
   int SumCell(const AtomTest& test, const std::vector<size_t>& items, size_t group, bool is_total);
@@ -141,6 +152,53 @@ class ResultBuilder {
   absl::Status OverlapTable(const TableSpec& table, ResultTable* out);
   absl::Status CostsTable(const TableSpec& table, ResultTable* out);
   absl::Status SensitivityTable(const TableSpec& table, ResultTable* out);
+
+  // Cost-benefit (CostBenefitSpec; docs/analysis.md, "Cost-benefit"). A set of items measured
+  // per relative year: the items and the group whose sum cell adds them up, per Years() index.
+  struct YearItems {
+    std::vector<size_t> items;
+    size_t group = 0;
+  };
+  using ByYear = std::vector<YearItems>;
+  // What a benefit is computed from: per relative year the cohort's and the comparison's sums.
+  struct BenefitSums {
+    std::vector<double> cohort;      // per Years() index
+    std::vector<double> comparison;  // empty without a comparison
+    std::vector<SystemCellRef> sources;
+  };
+  struct Amount {
+    double value = 0;
+    std::vector<SystemCellRef> sources;
+  };
+  // Finds the cost-benefit items and payers and makes every group the tables sum over, so that
+  // AddHousehold accumulates them.
+  void LayOutCostBenefit(const CostBenefitSpec& cb);
+  ByYear OutcomeYears(const std::function<bool(size_t outcome)>& in_set);
+  YearItems WindowItems(size_t outcome, const CostBenefitWindow& window);
+  YearItems CostItems(const std::function<bool(size_t cost)>& in_set);
+  const std::string& OutcomePayer(size_t outcome) const;
+  bool Valued(size_t outcome) const { return outcome_items_[outcome].front() != SIZE_MAX; }
+  // The group adding up `items`: the item's own group for one item, else a cost-benefit group.
+  // Groups are made while the builder is constructed only (households add to every group from
+  // the first one on); asked later for a group it has not made, it records an internal error
+  // that Finish returns.
+  size_t GroupOf(std::vector<size_t> items);
+  absl::Status CheckIndices() const;
+  bool InCohort(const Atom& atom) const;
+  bool InComparison(const Atom& atom) const;
+  Amount Sum(bool comparison, const YearItems& items, bool is_total);
+  BenefitSums SumsOf(const ByYear& by_year, bool is_total);
+  // The benefit: the cohort's avoided costs (net of the comparison's change, scaled to the
+  // cohort), each year after the first discounted at `rate` (incl. the risk premium).
+  double Benefit(const BenefitSums& sums, double rate) const;
+  // A cost-benefit figure from these cells; empty when not finite.
+  ResultCell Figure(ResultKind kind, double value, std::vector<SystemCellRef> sources) const;
+  ResultCell Ratio(double benefit, double cost, std::vector<SystemCellRef> sources) const;
+  absl::Status CostBenefitTable(const TableSpec& table, ResultTable* out);
+  ResultCell Households(bool comparison) const;  // the count of the cohort or the comparison
+  void OutcomesView(const CostBenefitSpec& cb, ResultTable* out);
+  void PayersView(const CostBenefitSpec& cb, ResultTable* out);
+  void SensitivityView(const CostBenefitSpec& cb, ResultTable* out);
   const Selection& Population(const TableSpec& table) const {
     return spec_.populations.at(table.population);
   }
@@ -156,7 +214,22 @@ class ResultBuilder {
   std::vector<std::string> payers_;
   std::vector<size_t> unit_indicator_;  // per cost item priced per household: its indicator
   std::vector<size_t> payer_group_;     // per cost item: its payer's group
-  std::vector<double> cost_;            // AddHousehold's, reused from household to household
+  // Cost-benefit groups of several items: their items; per item, the ones it is in.
+  std::vector<std::vector<size_t>> extra_groups_;
+  std::map<std::vector<size_t>, size_t> extra_group_index_;
+  std::vector<std::vector<size_t>> item_extra_groups_;
+  bool groups_laid_out_ = false;
+  absl::Status group_error_;
+  // The cost-benefit items by outcome (CostBenefitSpec::outcomes) and Years() index, and by
+  // intervention cost; SIZE_MAX where the spec has none (a PM outcome).
+  std::vector<std::vector<size_t>> outcome_items_;
+  std::vector<size_t> intervention_items_;
+  std::vector<std::string> cb_payers_;  // outcomes' payers in spec order, then the costs'
+  // Set while the cost-benefit tables are built: the groups' sizes and their count cells.
+  double cohort_n_ = 0;
+  double comparison_n_ = 0;
+  std::vector<SystemCellRef> count_sources_;
+  std::vector<double> cost_;  // AddHousehold's, reused from household to household
   std::vector<double> by_group_;
 
   absl::flat_hash_map<AtomKey, uint32_t> atom_index_;

@@ -93,6 +93,7 @@ std::vector<AttributeUse> AttributeUsesOf(const AnalysisSpec& spec) {
     }
   }
   for (const CostItemSpec& item : spec.cost_items) {
+    if (item.cost_benefit()) continue;  // below, under the cost_benefit section's paths
     const IndicatorSpec* indicator = FindIndicator(spec, item.indicator);
     if (indicator == nullptr || indicator->min_moves) continue;
     const std::string path = "costs.items." + item.name;
@@ -103,6 +104,25 @@ std::vector<AttributeUse> AttributeUsesOf(const AnalysisSpec& spec) {
       AttributeUse& use = add(indicator->dataset, item.price_by, path + ".price_by", {kCategory});
       use.price_by = &item;
       use.indicator = indicator;
+    }
+  }
+  if (spec.cost_benefit) {
+    const CostBenefitSpec& cb = *spec.cost_benefit;
+    if (const IndicatorSpec* cohort = FindIndicator(spec, cb.cohort_indicator);
+        cohort != nullptr && !cohort->min_moves) {
+      add(cohort->dataset, cb.start_attribute, "cost_benefit.cohort.start", {kDate});
+      for (const InterventionCostSpec& cost : cb.costs) {
+        if (cost.amount_attribute.empty()) continue;
+        add(cohort->dataset, cost.amount_attribute, "cost_benefit.costs." + cost.name + ".amount",
+            {kAmount, kInteger});
+      }
+    }
+    for (const OutcomeSpec& outcome : cb.outcomes) {
+      if (outcome.pm || outcome.volume != OutcomeSpec::Volume::kAmount) continue;
+      const IndicatorSpec* indicator = FindIndicator(spec, outcome.indicator);
+      if (indicator == nullptr || indicator->min_moves) continue;
+      add(indicator->dataset, outcome.amount_attribute,
+          "cost_benefit.outcomes." + outcome.name + ".amount", {kAmount, kInteger});
     }
   }
   return uses;

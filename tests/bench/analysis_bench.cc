@@ -475,8 +475,9 @@ int MeasureHistory(const fs::path& db, const fs::path& linker_keys, const std::s
              "requested", "protection", "ratio", "implied", "for history");
   for (size_t i = 0; i < specs.size(); ++i) {
     const fs::path spec_path = specs[i];
-    const analysis::AnalysisSpec spec = LoadSpec(spec_path);
+    analysis::AnalysisSpec spec = LoadSpec(spec_path);
     const analysis::PriceTable prices = LoadPrices(spec, spec_path, prices_override);
+    Check(analysis::ResolveCostBenefitPrices(&spec, prices), "prices");
     analysis::EngineOptions options;
     options.keep_units = true;
     results.push_back(std::make_unique<analysis::AnalysisResult>(
@@ -517,8 +518,9 @@ int MeasureHistory(const fs::path& db, const fs::path& linker_keys, const std::s
 int Measure(const fs::path& db, const fs::path& linker_keys, const std::string& covenant_id,
             const fs::path& spec_path, const std::string& prices_override, int repeat,
             bool analysis_only, bool cold, int scan_threads) {
-  const analysis::AnalysisSpec spec = LoadSpec(spec_path);
+  analysis::AnalysisSpec spec = LoadSpec(spec_path);
   const analysis::PriceTable prices = LoadPrices(spec, spec_path, prices_override);
+  Check(analysis::ResolveCostBenefitPrices(&spec, prices), "prices");
   const linker::LinkerKeys keys = LoadLinkerKeys(linker_keys, covenant_id);
   g_cold = cold;
   g_db = db;

@@ -29,6 +29,7 @@
 #include "core/proto_time.h"
 #include "core/secret.h"
 #include "linker/analysis/engine_limits.h"
+#include "linker/analysis/prices.h"
 #include "linker/delivery_check.h"
 #include "linker/linker_store.h"
 #include "linker/query_runner.h"
@@ -470,6 +471,7 @@ class AnalysisEngineTest : public ::testing::Test {
   absl::StatusOr<analysis::AnalysisResult> Run(const std::string& yaml) {
     absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(yaml, "spec.yaml");
     if (!spec.ok()) return spec.status();
+    if (absl::Status s = analysis::ResolveCostBenefitPrices(&*spec, *prices_); !s.ok()) return s;
     return RunEngine(store_, kCovenant, *spec, *prices_);
   }
 

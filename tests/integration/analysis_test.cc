@@ -40,6 +40,7 @@
 #include "linker/store_record_source.h"
 #include "tests/testing/browser_check.h"
 #include "tests/testing/covenant_files.h"
+#include "tests/testing/delivered_municipality.h"
 #include "tests/testing/group_attacker.h"
 #include "tests/testing/linear_attacker.h"
 #include "tests/testing/plaintext_scanner.h"
@@ -55,6 +56,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using test::BackgroundProcess;
 using test::Contains;
+using test::DeliveredMunicipality;
 using test::ProcessResult;
 using test::ReadFile;
 using test::RunProcess;
@@ -62,204 +64,7 @@ using test::WriteFile;
 
 const std::string kBin = KOPPEL_BIN_DIR;
 const std::string kSource = KOPPEL_SOURCE_DIR;
-const std::string kCovenant = "almelo-analysis-test";
-
-// A municipality delivered to a running linker, and a research unit with a certificate.
-class DeliveredMunicipality {
- public:
-  // `extra_specs`: more specs (file name -> text) written under dir()/analyses and approved by
-  // the covenant next to the shipped Almelo and cohort-monitor specs.
-  explicit DeliveredMunicipality(
-      const std::vector<std::string>& synth_flags,
-      const std::vector<std::pair<std::string, std::string>>& extra_specs = {}) {
-    const fs::path d = dir_.path();
-    std::vector<std::string> synth = {kBin + "/koppel-synth", "--out", (d / "m").string()};
-    synth.insert(synth.end(), synth_flags.begin(), synth_flags.end());
-    Check(RunProcess(synth), "koppel-synth");
-    exports_ = json::parse(ReadFile(d / "m/truth/exports.json"));
-    study_ = json::parse(ReadFile(d / "m/truth/study.json"));
-    std::vector<std::string> pki = {kSource + "/scripts/pki", "--out",
-                                    (d / "pki").string(),     "linker",
-                                    "research-unit",          "other-researcher"};
-    for (const auto& [dataset, e] : exports_["exports"].items()) pki.push_back("agent-" + dataset);
-    Check(RunProcess(pki), "scripts/pki");
-    Check(RunProcess({kBin + "/koppel-linker", "keygen", "--out", (d / "lkeys").string()}),
-          "koppel-linker keygen");
-    fs::create_directory(d / "akeys");
-    ::chmod((d / "akeys").c_str(), 0700);
-    Check(Agent({"keygen", "--type", "covenant", "--out", (d / "akeys/cov").string()}), "keygen");
-    const test::TestOfficer officer = test::TestOfficer::Create("po-analysis");
-    test::TestCovenant covenant;
-    covenant.id = kCovenant;
-    covenant.officers = {&officer};
-    covenant.parties = {test::TestParty::Service("linker", "linker"),
-                        test::TestParty::Service("vault", "vault"),
-                        test::TestParty::Service("research-unit", "research_unit"),
-                        test::TestParty::Service("other-researcher", "research_unit")};
-    for (const auto& [dataset, e] : exports_["exports"].items()) {
-      const std::string key = (d / "akeys" / dataset).string();
-      Check(Agent({"keygen", "--type", "signing", "--out", key}), "keygen");
-      std::string pk = ReadFile(key + ".pub");
-      pk.pop_back();
-      const fs::path mapping = d / "m" / e["mapping"].get<std::string>();
-      absl::StatusOr<test::TestDataset> grant = test::DatasetFromMapping(mapping);
-      if (!grant.ok()) throw std::runtime_error(std::string(grant.status().message()));
-      covenant.parties.push_back(test::TestParty::DataHolder("agent-" + dataset, pk, {*grant}));
-      Check(Agent({"seal", "--quiet", "--allow-rejects", "--mapping", mapping.string(), "--input",
-                   (d / "m" / e["file"].get<std::string>()).string(), "--covenant-key",
-                   (d / "akeys/cov").string(), "--linker-public-key",
-                   (d / "lkeys/linker.key.pub").string(), "--signing-key", key, "--covenant-id",
-                   kCovenant, "--outbox", (d / "outbox" / dataset).string()}),
-            "seal " + dataset);
-    }
-    std::vector<test::TestApproval> approvals = {
-        {"almelo-mpg", kSource + "/analyses/almelo-mpg.yaml",
-         kSource + "/prices/unit_costs_2014.csv"},
-        {"cohort-monitor", kSource + "/analyses/cohort-monitor.yaml",
-         kSource + "/prices/unit_costs_2014.csv"}};
-    fs::create_directories(d / "analyses");
-    // Specs koppel-synth wrote for its own output (the snapshot study of --dialects).
-    if (fs::exists(d / "m/analyses")) {
-      for (const fs::directory_entry& entry : fs::directory_iterator(d / "m/analyses")) {
-        absl::StatusOr<analysis::AnalysisSpec> spec =
-            analysis::ParseAnalysisSpec(ReadFile(entry.path()), entry.path().string());
-        if (!spec.ok()) throw std::runtime_error(std::string(spec.status().message()));
-        approvals.push_back({spec->name, entry.path(), {}});
-      }
-    }
-    for (const auto& [file, text] : extra_specs) {
-      WriteFile(d / "analyses" / file, text);
-      absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(text, file);
-      if (!spec.ok()) throw std::runtime_error(std::string(spec.status().message()));
-      approvals.push_back({spec->name, d / "analyses" / file, {}});
-    }
-    covenant.analysis_yaml =
-        "recipients: [research-unit]\n" + test::ApprovedYaml(approvals) +
-        "exploratory: perturb\n"
-        "dimensions: [area, household_type]\nmeasures: [count, percent, cost]\n"
-        "disclosure: {min_cell: 10, dominance: {n: 1, k: 0.8}}\n";
-    if (absl::Status s =
-            test::WriteSignedCovenant(d / "covenant.yaml", covenant.Yaml(), {&officer});
-        !s.ok()) {
-      throw std::runtime_error(std::string(s.message()));
-    }
-    StartLinker();
-    for (const auto& [dataset, e] : exports_["exports"].items()) {
-      Check(Agent({"send", "--quiet", "--outbox", (d / "outbox" / dataset).string(), "--linker",
-                   address_, "--pki", (d / "pki").string(), "--name", "agent-" + dataset,
-                   "--linker-signing-key", (d / "lkeys/linker-signing.key.pub").string()}),
-            "send " + dataset);
-    }
-  }
-
-  const fs::path& dir() const { return dir_.path(); }
-
-  void StartLinker() {
-    const fs::path d = dir_.path();
-    fs::remove(d / "port");
-    linker_ = std::make_unique<BackgroundProcess>(
-        std::vector<std::string>{
-            kBin + "/koppel-linker", "serve", "--listen", "127.0.0.1:0", "--port-file",
-            (d / "port").string(), "--pki", (d / "pki").string(), "--data", (d / "db").string(),
-            "--keys", (d / "lkeys").string(), "--covenant", (d / "covenant.yaml").string()},
-        (d / "linker.log").string());
-    absl::StatusOr<std::string> address = test::WaitForPortFile(d / "port", *linker_);
-    if (!address.ok()) {
-      throw std::runtime_error("linker did not start: " + address.status().ToString() + "\n" +
-                               ReadFile(d / "linker.log"));
-    }
-    address_ = *std::move(address);
-  }
-
-  void StopLinker() {
-    linker_->Signal(SIGTERM);
-    linker_->Wait();
-    linker_.reset();
-  }
-  const json& study() const { return study_; }
-  const json& exports() const { return exports_; }
-
-  // Seals `dataset`'s export once more, as a new run with `seal_flags`, and delivers it.
-  ProcessResult DeliverAgain(const std::string& dataset, const std::vector<std::string>& seal_flags,
-                             const std::string& outbox) const {
-    const fs::path d = dir_.path();
-    const json& e = exports_["exports"][dataset];
-    std::vector<std::string> seal = {"seal",
-                                     "--quiet",
-                                     "--allow-rejects",
-                                     "--mapping",
-                                     (d / "m" / e["mapping"].get<std::string>()).string(),
-                                     "--input",
-                                     (d / "m" / e["file"].get<std::string>()).string(),
-                                     "--covenant-key",
-                                     (d / "akeys/cov").string(),
-                                     "--linker-public-key",
-                                     (d / "lkeys/linker.key.pub").string(),
-                                     "--signing-key",
-                                     (d / "akeys" / dataset).string(),
-                                     "--covenant-id",
-                                     kCovenant,
-                                     "--outbox",
-                                     (d / outbox).string()};
-    seal.insert(seal.end(), seal_flags.begin(), seal_flags.end());
-    ProcessResult sealed = Agent(seal);
-    if (sealed.exit_code != 0) return sealed;
-    return Agent({"send", "--quiet", "--outbox", (d / outbox).string(), "--linker", address_,
-                  "--pki", (d / "pki").string(), "--name", "agent-" + dataset,
-                  "--linker-signing-key", (d / "lkeys/linker-signing.key.pub").string()});
-  }
-
-  ProcessResult Query(const std::string& spec, const std::string& format, const std::string& out,
-                      const std::string& name = "research-unit",
-                      const std::vector<std::string>& flags = {}) const {
-    std::vector<std::string> args = {kBin + "/koppel", "query",  "--spec", spec,
-                                     "--format",       format,   "--out",  out,
-                                     "--linker",       address_, "--pki",  (dir() / "pki").string(),
-                                     "--name",         name};
-    args.insert(args.end(), flags.begin(), flags.end());
-    return RunProcess(args);
-  }
-
-  // The engine in this process over the linker's store (read-only, while it serves), with the
-  // data key the linker derives without a vault.
-  absl::StatusOr<analysis::AnalysisResult> RunEngine(
-      const std::string& spec_path, const analysis::EngineOptions& options = {}) const {
-    ASSIGN_OR_RETURN(analysis::AnalysisSpec spec,
-                     analysis::ParseAnalysisSpec(ReadFile(spec_path), spec_path));
-    analysis::PriceTable prices;
-    if (!spec.prices_file.empty()) {
-      const fs::path prices_path = fs::path(spec_path).parent_path() / spec.prices_file;
-      ASSIGN_OR_RETURN(prices, analysis::ParsePrices(ReadFile(prices_path), prices_path.string()));
-    }
-    ASSIGN_OR_RETURN(std::unique_ptr<linker::LinkerStore> store,
-                     linker::LinkerStore::OpenReadOnly(dir() / "db"));
-    ASSIGN_OR_RETURN(Secret master, ReadKeyFile(dir() / "lkeys/linker-master.key", 32));
-    ASSIGN_OR_RETURN(Secret data_key,
-                     HkdfSha256(master.span(), {}, "koppel/v1/data/" + kCovenant, 32));
-    RETURN_IF_ERROR(store->OpenCovenant(kCovenant, data_key));
-    const linker::StoreRecordSource source(store.get(), kCovenant);
-    analysis::AnalysisEngine engine(&source);
-    return engine.Run(spec, prices, options);
-  }
-
- private:
-  static void Check(const ProcessResult& result, const std::string& what) {
-    if (result.exit_code != 0) {
-      throw std::runtime_error(what + " failed (" + std::to_string(result.exit_code) +
-                               "): " + result.err);
-    }
-  }
-  static ProcessResult Agent(std::vector<std::string> args) {
-    args.insert(args.begin(), kBin + "/koppel-agent");
-    return RunProcess(args);
-  }
-
-  test::TempDir dir_;
-  json exports_;
-  json study_;
-  std::unique_ptr<BackgroundProcess> linker_;
-  std::string address_;
-};
+const std::string kCovenant = test::DeliveredMunicipality::kCovenant;
 
 const std::string kAlmeloSpec = kSource + "/analyses/almelo-mpg.yaml";
 
@@ -1002,6 +807,12 @@ std::string ReleasedText(const analysis::ResultCell& exact) {
       break;
     case analysis::ResultKind::kPercent:
       cell.set_percent(exact.value);
+      break;
+    case analysis::ResultKind::kRatio:
+      cell.set_ratio(exact.value);
+      break;
+    case analysis::ResultKind::kPm:
+      cell.set_pm(true);
       break;
     case analysis::ResultKind::kEmpty:
       return "";

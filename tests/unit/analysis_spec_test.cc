@@ -999,5 +999,585 @@ TEST(PricesTest, ChecksThePricesASpecNames) {
   EXPECT_THAT(Message(status), HasSubstr("has no price"));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Cost-benefit (docs/analysis.md, "Cost-benefit"): the section of the design, the groups and
+// items the parser appends, and its validation.
+
+namespace cost_benefit_test {
+
+constexpr char kCostBenefit[] = R"(analysis: cb
+reference_dates: [2014-12-31]
+register: {dataset: brp, birth_date: geboortedatum, area: wijk, address_from: adres_van, address_to: adres_tot}
+household_types:
+  single: {adults: 1, children: 0}
+  family: {adults: {min: 1}, children: {min: 1}}
+populations:
+  households: {}
+indicators:
+  wijkteam_2014: {dataset: wijkteam, date: start}
+  wijkteam_ever: {dataset: wijkteam}
+  eviction_notice: {dataset: woningcorporatie, date: datum}
+  police_registration: {dataset: politie, date: pleegdatum}
+  out_of_home_placement: {dataset: jeugdzorg, spell: [start, eind], members: children}
+  bijstand_spell: {dataset: sociale_zaken, spell: [start, eind]}
+  low_income: {dataset: inkomen, where: {inkomen: {below: 9250}}, year: jaar}
+  moves: {moves_at_least: 2}
+flags:
+  socio_economic: {any: [bijstand_spell, low_income, moves]}
+prices: prices.csv
+cost_benefit:
+  cohort: {indicator: wijkteam_2014, start: start}
+  comparison:
+    exclude: [wijkteam_ever]
+    match_on: [household_type, area, socio_economic]
+  horizon: 4
+  discount_rate: 0.025
+  risk_premium: 0.005
+  windows:
+    - {label: year_before, years: [-1, -1]}
+    - {label: first_12_months, years: [1, 1]}
+    - {label: years_2_4, years: [2, 4]}
+  outcomes:
+    eviction_notice: {indicator: eviction_notice, volume: records, price: eviction_notice}
+    police_registration: {indicator: police_registration, volume: records, price: police_registration, payer: justice}
+    out_of_home_days: {indicator: out_of_home_placement, volume: days, price: out_of_home_day}
+    bijstand_days: {indicator: bijstand_spell, volume: days, price: bijstand_day}
+    quality_of_life: {pm: "wellbeing of the children; no agreed price"}
+  costs:
+    coaching: {per_household: 1975, payer: participatiewet}
+    debt_help: {per_household: 800, payer: wgs}
+  sensitivity:
+    - {label: "prices -20% / +20%", varies: prices, low: 0.8, high: 1.2}
+    - {label: "out-of-home day price -20% / +20%", varies: price, price: out_of_home_day, low: 0.8, high: 1.2}
+    - {label: "discount rate 1.5% / 5.5%", varies: rate, low: 0.015, high: 0.055}
+    - {label: "effects half / one and a half", varies: effect, low: 0.5, high: 1.5}
+    - {label: "intervention costs -10% / +25%", varies: costs, low: 0.9, high: 1.25}
+tables:
+  - {name: cost_benefit_outcomes, title: "o", kind: cost_benefit, show: outcomes}
+  - {name: who_pays_who_gains, title: "p", kind: cost_benefit}
+  - {name: cost_benefit_sensitivity, title: "s", kind: cost_benefit, show: sensitivity}
+)";
+
+constexpr char kPrices[] =
+    "cost_item,unit,price_eur_2014,payer\n"
+    "eviction_notice,per notice,2500.00,housing\n"
+    "police_registration,per registration,1950.00,\n"
+    "out_of_home_day,per day,255.16,jeugdwet\n"
+    "bijstand_day,per day,51.97,participatiewet\n";
+
+using analysis::CostBenefitRange;
+using analysis::CostBenefitSpec;
+using analysis::CostItemSpec;
+using analysis::OutcomeSpec;
+
+absl::StatusOr<analysis::AnalysisSpec> Parse(const std::string& yaml) {
+  return analysis::ParseAnalysisSpec(yaml, "cb.yaml");
+}
+
+std::vector<std::string> ItemNames(const analysis::AnalysisSpec& spec) {
+  std::vector<std::string> names;
+  for (const CostItemSpec& item : spec.cost_items) names.push_back(item.name);
+  return names;
+}
+
+TEST(CostBenefitSpecTest, ParsesTheSectionOfTheDesign) {
+  absl::StatusOr<analysis::AnalysisSpec> spec = Parse(kCostBenefit);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_TRUE(spec->cost_benefit.has_value());
+  const CostBenefitSpec& cb = *spec->cost_benefit;
+  EXPECT_EQ(cb.cohort_indicator, "wijkteam_2014");
+  EXPECT_EQ(cb.start_attribute, "start");
+  EXPECT_TRUE(cb.comparison);
+  EXPECT_THAT(cb.exclude, ElementsAre("wijkteam_ever"));
+  EXPECT_THAT(cb.match_on, ElementsAre("household_type", "area", "socio_economic"));
+  EXPECT_EQ(cb.horizon, 4);
+  EXPECT_DOUBLE_EQ(cb.discount_rate, 0.025);
+  EXPECT_DOUBLE_EQ(cb.risk_premium, 0.005);
+  EXPECT_DOUBLE_EQ(cb.Rate(), 0.03);
+  EXPECT_THAT(cb.Years(), ElementsAre(-1, 1, 2, 3, 4));
+  ASSERT_EQ(cb.windows.size(), 3u);
+  EXPECT_EQ(cb.windows[0].label, "year_before");
+  EXPECT_EQ(cb.windows[0].first_year, -1);
+  EXPECT_EQ(cb.windows[0].last_year, -1);
+  EXPECT_EQ(cb.windows[2].label, "years_2_4");
+  EXPECT_EQ(cb.windows[2].first_year, 2);
+  EXPECT_EQ(cb.windows[2].last_year, 4);
+
+  ASSERT_EQ(cb.outcomes.size(), 5u);  // spec order, not sorted
+  EXPECT_EQ(cb.outcomes[0].name, "eviction_notice");
+  EXPECT_EQ(cb.outcomes[1].name, "police_registration");
+  EXPECT_EQ(cb.outcomes[1].payer, "justice");
+  EXPECT_EQ(cb.outcomes[0].payer, "");  // from the prices file later
+  EXPECT_EQ(cb.outcomes[2].volume, OutcomeSpec::Volume::kDays);
+  EXPECT_EQ(cb.outcomes[2].indicator, "out_of_home_placement");
+  EXPECT_EQ(cb.outcomes[2].price, "out_of_home_day");
+  EXPECT_TRUE(cb.outcomes[4].pm);
+  EXPECT_EQ(cb.outcomes[4].note, "wellbeing of the children; no agreed price");
+  ASSERT_EQ(cb.costs.size(), 2u);
+  EXPECT_EQ(cb.costs[0].name, "coaching");
+  EXPECT_DOUBLE_EQ(*cb.costs[0].per_household, 1975);
+  EXPECT_EQ(cb.costs[1].payer, "wgs");
+  ASSERT_EQ(cb.sensitivity.size(), 5u);
+  EXPECT_EQ(cb.sensitivity[0].varies, CostBenefitRange::Varies::kAllPrices);
+  EXPECT_EQ(cb.sensitivity[1].varies, CostBenefitRange::Varies::kPrice);
+  EXPECT_EQ(cb.sensitivity[1].price, "out_of_home_day");
+  EXPECT_EQ(cb.sensitivity[2].varies, CostBenefitRange::Varies::kRate);
+  EXPECT_DOUBLE_EQ(cb.sensitivity[2].high, 0.055);
+  EXPECT_EQ(cb.sensitivity[3].varies, CostBenefitRange::Varies::kEffect);
+  EXPECT_EQ(cb.sensitivity[4].varies, CostBenefitRange::Varies::kCosts);
+  EXPECT_DOUBLE_EQ(cb.sensitivity[4].low, 0.9);
+
+  ASSERT_EQ(spec->tables.size(), 3u);
+  for (const analysis::TableSpec& table : spec->tables) {
+    EXPECT_EQ(table.kind, analysis::TableKind::kCostBenefit);
+  }
+  EXPECT_EQ(spec->tables[0].view, analysis::CostBenefitView::kOutcomes);
+  EXPECT_EQ(spec->tables[1].view, analysis::CostBenefitView::kPayers);  // the default
+  EXPECT_EQ(spec->tables[2].view, analysis::CostBenefitView::kSensitivity);
+}
+
+TEST(CostBenefitSpecTest, AppendsTheGroupsAfterTheSpecsIndicators) {
+  absl::StatusOr<analysis::AnalysisSpec> spec = Parse(kCostBenefit);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const CostBenefitSpec& cb = *spec->cost_benefit;
+  ASSERT_EQ(spec->indicators.size(), 8u + 3u);
+  EXPECT_EQ(cb.cohort_bit, 8u);
+  EXPECT_EQ(cb.comparison_bit, 9u);
+  EXPECT_EQ(cb.unmatched_bit, 10u);
+  const char* names[] = {"cb_cohort", "cb_comparison", "cb_unmatched"};
+  for (size_t i = 0; i < 3; ++i) {
+    const analysis::IndicatorSpec& group = spec->indicators[8 + i];
+    EXPECT_EQ(group.name, names[i]);
+    EXPECT_TRUE(group.set_after_scan);
+    EXPECT_EQ(group.dataset, "");
+    EXPECT_EQ(group.period.kind, analysis::PeriodKind::kAlways);
+  }
+  EXPECT_FALSE(spec->indicators[7].set_after_scan);  // moves, the spec's last
+  EXPECT_EQ(spec->flags.size(), 1u);
+  EXPECT_THAT(spec->populations.at("cb_cohort").all, ElementsAre("cb_cohort"));
+  EXPECT_THAT(spec->populations.at("cb_comparison").all, ElementsAre("cb_comparison"));
+  EXPECT_EQ(spec->populations.size(), 3u);
+  EXPECT_EQ(spec->tables[0].population, "cb_cohort");
+}
+
+TEST(CostBenefitSpecTest, AppendsAnItemPerValuedOutcomeAndYearThenPerInterventionCost) {
+  const std::string yaml =
+      Replace(Replace(kCostBenefit, "prices: prices.csv\n",
+                      "prices: prices.csv\ncosts:\n  items:\n    own: {indicator: "
+                      "police_registration, volume: records, prices: [police_registration], "
+                      "payer: justice}\n"),
+              "\ntables:\n",
+              "\ntables:\n  - {name: c, kind: costs, population: households, columns: "
+              "[{label: all}]}\n");
+  absl::StatusOr<analysis::AnalysisSpec> spec = Parse(yaml);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const CostBenefitSpec& cb = *spec->cost_benefit;
+  EXPECT_EQ(cb.first_item, 1u);  // after the spec's own item
+  EXPECT_THAT(ItemNames(*spec),
+              ElementsAre("own", "eviction_notice@-1", "eviction_notice@1", "eviction_notice@2",
+                          "eviction_notice@3", "eviction_notice@4", "police_registration@-1",
+                          "police_registration@1", "police_registration@2", "police_registration@3",
+                          "police_registration@4", "out_of_home_days@-1", "out_of_home_days@1",
+                          "out_of_home_days@2", "out_of_home_days@3", "out_of_home_days@4",
+                          "bijstand_days@-1", "bijstand_days@1", "bijstand_days@2",
+                          "bijstand_days@3", "bijstand_days@4", "coaching@1", "debt_help@1"));
+  EXPECT_FALSE(spec->cost_items[0].cost_benefit());
+  EXPECT_TRUE(spec->cost_items[0].in_total);
+
+  // (o, k) at first_item + o * Years().size() + position of k: out_of_home_days (2), year 3.
+  const CostItemSpec& days = spec->cost_items[1 + 2 * 5 + 3];
+  EXPECT_EQ(days.name, "out_of_home_days@3");
+  EXPECT_EQ(days.volume, CostItemSpec::Volume::kDaysInYear);
+  EXPECT_EQ(days.indicator, "out_of_home_placement");
+  EXPECT_THAT(days.prices, ElementsAre("out_of_home_day"));
+  EXPECT_EQ(days.relative_year, 3);
+  EXPECT_EQ(days.outcome, 2);
+  EXPECT_EQ(days.intervention, -1);
+  EXPECT_FALSE(days.in_total);
+  EXPECT_TRUE(days.cost_benefit());
+  const CostItemSpec& before = spec->cost_items[1];
+  EXPECT_EQ(before.volume, CostItemSpec::Volume::kRecords);
+  EXPECT_EQ(before.relative_year, -1);
+  EXPECT_EQ(spec->cost_items[1 + 5 + 1].payer, "justice");
+
+  // Intervention c at first_item + valued outcomes * Years().size() + c.
+  const CostItemSpec& debt = spec->cost_items[1 + 4 * 5 + 1];
+  EXPECT_EQ(debt.name, "debt_help@1");
+  EXPECT_EQ(debt.payer, "wgs");
+  EXPECT_EQ(debt.indicator, "wijkteam_2014");
+  EXPECT_EQ(debt.volume, CostItemSpec::Volume::kRecords);
+  EXPECT_TRUE(debt.prices.empty());
+  EXPECT_EQ(debt.relative_year, 1);
+  EXPECT_EQ(debt.intervention, 1);
+  EXPECT_EQ(debt.outcome, -1);
+}
+
+TEST(CostBenefitSpecTest, AmountsOfOutcomesAndInterventionCosts) {
+  std::string yaml =
+      Replace(kCostBenefit, "{per_household: 800, payer: wgs}", "{amount: kosten, payer: wgs}");
+  yaml = Replace(yaml, "{indicator: bijstand_spell, volume: days, price: bijstand_day}",
+                 "{indicator: bijstand_spell, volume: amount, amount: bedrag, payer: "
+                 "participatiewet}");
+  absl::StatusOr<analysis::AnalysisSpec> spec = Parse(yaml);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const CostItemSpec* bijstand = FindItem(*spec, "bijstand_days@2");
+  ASSERT_NE(bijstand, nullptr);
+  EXPECT_EQ(bijstand->volume, CostItemSpec::Volume::kAmount);
+  EXPECT_EQ(bijstand->amount_attribute, "bedrag");
+  EXPECT_TRUE(bijstand->prices.empty());
+  EXPECT_EQ(bijstand->payer, "participatiewet");
+  const CostItemSpec* debt = FindItem(*spec, "debt_help@1");
+  ASSERT_NE(debt, nullptr);
+  EXPECT_EQ(debt->volume, CostItemSpec::Volume::kAmount);
+  EXPECT_EQ(debt->amount_attribute, "kosten");
+  EXPECT_FALSE(spec->cost_benefit->costs[1].per_household.has_value());
+}
+
+TEST(CostBenefitSpecTest, WithoutComparisonAndWithDefaults) {
+  std::string yaml = Replace(kCostBenefit,
+                             "  comparison:\n    exclude: [wijkteam_ever]\n    match_on: "
+                             "[household_type, area, socio_economic]\n  horizon: 4\n  "
+                             "discount_rate: 0.025\n  risk_premium: 0.005\n",
+                             "");
+  absl::StatusOr<analysis::AnalysisSpec> spec = Parse(yaml);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_FALSE(spec->cost_benefit->comparison);
+  EXPECT_EQ(spec->cost_benefit->horizon, 4);
+  EXPECT_DOUBLE_EQ(spec->cost_benefit->Rate(), 0.03);
+}
+
+struct BadCostBenefit {
+  const char* what;
+  std::string from;
+  std::string to;
+  std::string expect;  // the start of the message: "<source>:<line>:<col>: <path>: <problem>"
+};
+
+TEST(CostBenefitSpecTest, RefusesMalformedSectionsNamingLineAndKey) {
+  const std::vector<BadCostBenefit> cases = {
+      {"two reference dates", "reference_dates: [2014-12-31]",
+       "reference_dates: [2014-12-31, 2013-12-31]",
+       "cb.yaml:22:3: cost_benefit: a cost-benefit analysis measures every household from one "
+       "reference date; reference_dates lists 2: keep one"},
+      {"unknown key", "  horizon: 4\n", "  horizon: 4\n  horizont: 4\n",
+       "cb.yaml:27:3: cost_benefit.horizont: unknown key 'horizont'"},
+      {"cohort is a flag", "{indicator: wijkteam_2014, start: start}",
+       "{indicator: socio_economic, start: start}",
+       "cb.yaml:22:23: cost_benefit.cohort.indicator: 'socio_economic' is not an indicator"},
+      {"cohort without records", "{indicator: wijkteam_2014, start: start}",
+       "{indicator: moves, start: start}",
+       "cb.yaml:22:23: cost_benefit.cohort.indicator: 'moves' has no records"},
+      {"empty start", "{indicator: wijkteam_2014, start: start}",
+       "{indicator: wijkteam_2014, start: \"\"}",
+       "cb.yaml:22:45: cost_benefit.cohort.start: '' is not a valid name"},
+      {"outcome not dated", "{indicator: eviction_notice, volume: records",
+       "{indicator: low_income, volume: records",
+       "cb.yaml:34:34: cost_benefit.outcomes.eviction_notice.indicator: 'low_income' is not "
+       "dated"},
+      {"outcome always", "{indicator: eviction_notice, volume: records",
+       "{indicator: wijkteam_ever, volume: records",
+       "cb.yaml:34:34: cost_benefit.outcomes.eviction_notice.indicator: 'wijkteam_ever' is not "
+       "dated"},
+      {"days of a date", "{indicator: bijstand_spell, volume: days",
+       "{indicator: eviction_notice, volume: days",
+       "cb.yaml:37:57: cost_benefit.outcomes.bijstand_days.volume: days needs an indicator "
+       "with a spell"},
+      {"bad volume", "{indicator: eviction_notice, volume: records",
+       "{indicator: eviction_notice, volume: events",
+       "cb.yaml:34:59: cost_benefit.outcomes.eviction_notice.volume: 'events' is not one of "
+       "records, days, amount"},
+      {"amount without attribute",
+       "{indicator: eviction_notice, volume: records, price: "
+       "eviction_notice}",
+       "{indicator: eviction_notice, volume: amount, payer: housing}",
+       "cb.yaml:34:22: cost_benefit.outcomes.eviction_notice: volume amount needs 'amount: "
+       "<attribute>'"},
+      {"no price", ", price: eviction_notice}", "}",
+       "cb.yaml:34:22: cost_benefit.outcomes.eviction_notice: give price"},
+      {"pm with more", "{pm: \"wellbeing", "{indicator: eviction_notice, pm: \"wellbeing",
+       "cb.yaml:38:23: cost_benefit.outcomes.quality_of_life.indicator: a PM outcome is not "
+       "valued"},
+      {"overlapping windows", "years: [2, 4]", "years: [1, 4]",
+       "cb.yaml:32:33: cost_benefit.windows[2].years: relative year 1 is already in window "
+       "'first_12_months'"},
+      {"year beyond horizon", "years: [2, 4]", "years: [2, 5]",
+       "cb.yaml:32:37: cost_benefit.windows[2].years[1]: 5 is out of range; use -1 to 4"},
+      {"year zero", "years: [1, 1]", "years: [0, 1]",
+       "cb.yaml:31:40: cost_benefit.windows[1].years[0]: there is no relative year 0"},
+      {"first above last", "years: [2, 4]", "years: [4, 2]",
+       "cb.yaml:32:33: cost_benefit.windows[2].years: first is above last"},
+      {"year before not alone", "years: [-1, -1]", "years: [-1, 1]",
+       "cb.yaml:30:35: cost_benefit.windows[0].years: the year before the start stands alone"},
+      {"match on unknown", "match_on: [household_type, area, socio_economic]",
+       "match_on: [household_type, wijk]",
+       "cb.yaml:25:32: cost_benefit.comparison.match_on[1]: 'wijk' is not household_type, "
+       "area, or an indicator or flag"},
+      {"exclude unknown", "exclude: [wijkteam_ever]", "exclude: [wijkteam_nooit]",
+       "cb.yaml:24:15: cost_benefit.comparison.exclude[0]: 'wijkteam_nooit' is not an "
+       "indicator or flag"},
+      {"horizon", "horizon: 4", "horizon: 11",
+       "cb.yaml:26:12: cost_benefit.horizon: 11 is out of range; use 1 to 10"},
+      {"rate", "discount_rate: 0.025", "discount_rate: 1.5",
+       "cb.yaml:27:18: cost_benefit.discount_rate: a rate is at least 0 and below 1"},
+      {"negative premium", "risk_premium: 0.005", "risk_premium: -0.01",
+       "cb.yaml:28:17: cost_benefit.risk_premium: a rate is at least 0 and below 1"},
+      {"varies", "varies: effect", "varies: effects",
+       "cb.yaml:46:56: cost_benefit.sensitivity[3].varies: 'effects' is not one of prices, "
+       "price, rate, effect, costs"},
+      {"price range without price", "varies: price, price: out_of_home_day,", "varies: price,",
+       "cb.yaml:44:7: cost_benefit.sensitivity[1]: varies: price needs 'price: <item>'"},
+      {"price range of no outcome", "price: out_of_home_day, low", "price: youth_day, low",
+       "cb.yaml:44:74: cost_benefit.sensitivity[1].price: 'youth_day' prices no outcome"},
+      {"negative factor", "low: 0.5, high: 1.5", "low: -0.5, high: 1.5",
+       "cb.yaml:46:69: cost_benefit.sensitivity[3].low: a factor must be 0 or more"},
+      {"rate of 1", "low: 0.015, high: 0.055", "low: 0.015, high: 1",
+       "cb.yaml:45:76: cost_benefit.sensitivity[2].high: a rate is at least 0 and below 1"},
+      {"reserved indicator", "  moves: {moves_at_least: 2}\n",
+       "  moves: {moves_at_least: 2}\n  cb_cohort: {dataset: x}\n",
+       "cb.yaml:18:3: indicators.cb_cohort: 'cb_cohort' is reserved for the groups of "
+       "cost_benefit"},
+      {"reserved flag", "  socio_economic:", "  cb_unmatched:",
+       "cb.yaml:19:3: flags.cb_unmatched: 'cb_unmatched' is reserved"},
+      {"both intervention kinds", "{per_household: 800, payer: wgs}",
+       "{per_household: 800, amount: kosten, payer: wgs}",
+       "cb.yaml:41:16: cost_benefit.costs.debt_help: give either per_household"},
+      {"intervention named like an outcome", "    debt_help: {per_household",
+       "    eviction_notice: {per_household",
+       "cb.yaml:41:5: cost_benefit.costs.eviction_notice: outcome or intervention cost "
+       "'eviction_notice' is defined twice"},
+      {"show", "show: outcomes", "show: outcome",
+       "cb.yaml:49:73: tables[0].show: 'outcome' is not one of outcomes, payers, sensitivity"},
+  };
+  for (const BadCostBenefit& c : cases) {
+    SCOPED_TRACE(c.what);
+    absl::StatusOr<analysis::AnalysisSpec> spec = Parse(Replace(kCostBenefit, c.from, c.to));
+    ASSERT_FALSE(spec.ok());
+    EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(Message(spec.status()), StartsWith(c.expect));
+  }
+}
+
+TEST(CostBenefitSpecTest, ACostBenefitTableNeedsTheSection) {
+  const std::string yaml =
+      Replace(kBase, "tables:\n", "tables:\n  - {name: cb, kind: cost_benefit}\n");
+  absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(yaml, "t.yaml");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_THAT(Message(spec.status()),
+              StartsWith("t.yaml:33:22: tables[0].kind: a cost_benefit table needs the "
+                         "cost_benefit section"));
+}
+
+TEST(CostBenefitSpecTest, OtherTablesCannotUseTheGroups) {
+  const std::string yaml =
+      Replace(kCostBenefit, "tables:\n",
+              "tables:\n  - {name: n, population: cb_cohort, columns: [{label: n}]}\n");
+  absl::StatusOr<analysis::AnalysisSpec> spec = Parse(yaml);
+  ASSERT_FALSE(spec.ok());
+  EXPECT_THAT(Message(spec.status()), HasSubstr("tables[0].population: 'cb_cohort' is a group"));
+}
+
+TEST(CostBenefitPricesTest, ReadsThePayerColumn) {
+  absl::StatusOr<analysis::PriceTable> prices = analysis::ParsePrices(kPrices, "p.csv");
+  ASSERT_TRUE(prices.ok()) << prices.status();
+  EXPECT_EQ(prices->items.at("eviction_notice").payer, "housing");
+  EXPECT_EQ(prices->items.at("police_registration").payer, "");
+  EXPECT_EQ(prices->items.at("bijstand_day").payer, "participatiewet");
+
+  absl::StatusOr<analysis::PriceTable> without =
+      analysis::ParsePrices("cost_item,unit,price_eur_2014\na,u,1\n", "p.csv");
+  ASSERT_TRUE(without.ok());
+  EXPECT_EQ(without->items.at("a").payer, "");
+
+  absl::StatusOr<analysis::PriceTable> bad =
+      analysis::ParsePrices("cost_item,unit,price_eur_2014,payer\na,u,1,Jeugd Wet\n", "p.csv");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(Message(bad.status()),
+              StartsWith("p.csv:2: column payer: 'Jeugd Wet' is not a valid payer"));
+}
+
+TEST(CostBenefitPricesTest, PayersComeFromTheSpecElseThePricesFile) {
+  absl::StatusOr<analysis::AnalysisSpec> spec = Parse(kCostBenefit);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  absl::StatusOr<analysis::PriceTable> prices = analysis::ParsePrices(kPrices, "p.csv");
+  ASSERT_TRUE(prices.ok()) << prices.status();
+  EXPECT_TRUE(analysis::CheckSpecPrices(*spec, *prices, "cb.yaml").ok());
+  ASSERT_TRUE(analysis::ResolveCostBenefitPrices(&*spec, *prices).ok());
+  const std::vector<OutcomeSpec>& outcomes = spec->cost_benefit->outcomes;
+  EXPECT_EQ(outcomes[0].payer, "housing");
+  EXPECT_EQ(outcomes[1].payer, "justice");  // the spec's, the file has none
+  EXPECT_EQ(outcomes[2].payer, "jeugdwet");
+  EXPECT_EQ(FindItem(*spec, "eviction_notice@3")->payer, "housing");
+  EXPECT_EQ(FindItem(*spec, "out_of_home_days@-1")->payer, "jeugdwet");
+  EXPECT_EQ(spec->cost_items.size(), 4u * 5u + 2u);
+  EXPECT_TRUE(analysis::CheckSpecPrices(*spec, *prices, "cb.yaml").ok());
+
+  // Neither the spec nor the file: an error naming both.
+  std::string yaml = Replace(kCostBenefit, "price: police_registration, payer: justice}",
+                             "price: police_registration}");
+  spec = Parse(yaml);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const std::string expect =
+      "cb.yaml:35:5: cost_benefit.outcomes.police_registration: outcome 'police_registration' "
+      "has no payer: give payer: in the spec, or fill the payer column of the prices file for "
+      "'police_registration'";
+  EXPECT_THAT(Message(analysis::CheckSpecPrices(*spec, *prices, "cb.yaml")), StartsWith(expect));
+  EXPECT_THAT(Message(analysis::ResolveCostBenefitPrices(&*spec, *prices)), StartsWith(expect));
+
+  // An outcome's price must be listed.
+  spec = Parse(Replace(kCostBenefit, "price: bijstand_day}", "price: bijstand_dag}"));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_THAT(Message(analysis::ResolveCostBenefitPrices(&*spec, *prices)),
+              StartsWith("cb.yaml:37:69: cost_benefit.outcomes.bijstand_days.price: "
+                         "'bijstand_dag' is not in the prices file"));
+  EXPECT_THAT(Message(analysis::CheckSpecPrices(*spec, *prices, "cb.yaml")),
+              HasSubstr("'bijstand_dag' is not in the prices file"));
+}
+
+constexpr char kOutOfHomeDayRange[] =
+    "    - {label: \"out-of-home day price -20% / +20%\", varies: price, price: out_of_home_day, "
+    "low: 0.8, high: 1.2}\n";
+
+TEST(CostBenefitPricesTest, AnOutcomeListedWithoutAUnitPriceBecomesPm) {
+  // Without the range over its price (refused then: see the next test).
+  absl::StatusOr<analysis::AnalysisSpec> spec =
+      Parse(Replace(kCostBenefit, kOutOfHomeDayRange, ""));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const std::string csv = Replace(kPrices, "out_of_home_day,per day,255.16,jeugdwet",
+                                  "out_of_home_day,per day,,jeugdwet");
+  absl::StatusOr<analysis::PriceTable> prices = analysis::ParsePrices(csv, "p.csv");
+  ASSERT_TRUE(prices.ok()) << prices.status();
+  EXPECT_TRUE(analysis::CheckSpecPrices(*spec, *prices, "cb.yaml").ok());
+  ASSERT_TRUE(analysis::ResolveCostBenefitPrices(&*spec, *prices).ok());
+  const OutcomeSpec& days = spec->cost_benefit->outcomes[2];
+  EXPECT_TRUE(days.pm);
+  EXPECT_EQ(days.note, "the prices file lists no unit price for 'out_of_home_day'");
+  // Its items are gone; the rest keep the layout (o' counts valued outcomes only).
+  EXPECT_EQ(FindItem(*spec, "out_of_home_days@1"), nullptr);
+  ASSERT_EQ(spec->cost_items.size(), 3u * 5u + 2u);
+  EXPECT_EQ(spec->cost_benefit->first_item, 0u);
+  EXPECT_EQ(spec->cost_items[2 * 5 + 0].name, "bijstand_days@-1");
+  EXPECT_EQ(spec->cost_items[2 * 5 + 0].outcome, 3);
+  EXPECT_EQ(spec->cost_items[3 * 5 + 0].name, "coaching@1");
+  EXPECT_TRUE(analysis::CheckSpecPrices(*spec, *prices, "cb.yaml").ok());
+  // Idempotent.
+  ASSERT_TRUE(analysis::ResolveCostBenefitPrices(&*spec, *prices).ok());
+  EXPECT_EQ(spec->cost_items.size(), 3u * 5u + 2u);
+}
+
+// A range over a price that values no outcome (its outcomes became PM) would give a row equal
+// to the base, looking measured.
+TEST(CostBenefitPricesTest, RefusesARangeOverAPriceWithoutAUnitPrice) {
+  ASSERT_NE(std::string(kCostBenefit).find(kOutOfHomeDayRange), std::string::npos);
+  absl::StatusOr<analysis::AnalysisSpec> spec = Parse(kCostBenefit);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const std::string csv = Replace(kPrices, "out_of_home_day,per day,255.16,jeugdwet",
+                                  "out_of_home_day,per day,,jeugdwet");
+  absl::StatusOr<analysis::PriceTable> prices = analysis::ParsePrices(csv, "p.csv");
+  ASSERT_TRUE(prices.ok()) << prices.status();
+  const std::string expect =
+      "cb.yaml:44:74: cost_benefit.sensitivity[1].price: range 'out-of-home day price -20% / "
+      "+20%' varies the price of 'out_of_home_day', but the prices file lists no unit price for "
+      "it, so its outcomes are PM and the range would value nothing; give 'out_of_home_day' a "
+      "unit price or remove the range";
+  EXPECT_EQ(Message(analysis::CheckSpecPrices(*spec, *prices, "cb.yaml")), expect);
+  const absl::Status status = analysis::ResolveCostBenefitPrices(&*spec, *prices);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(status), expect);
+}
+
+// Euro bounds and comparison designs that would leave every cohort household unmatched.
+TEST(CostBenefitSpecTest, RefusesHugeCostsAndComparisonsThatCannotMatch) {
+  struct Case {
+    const char* what;
+    std::string from, to, message;
+  };
+  const std::vector<Case> cases = {
+      {"per household above 1e9", "{per_household: 800, payer: wgs}",
+       "{per_household: 2e9, payer: wgs}",
+       "cb.yaml:41:32: cost_benefit.costs.debt_help.per_household: 2e9 is out of range; use 0 "
+       "to 1000000000 (euro per cohort household)"},
+      {"negative per household", "{per_household: 800, payer: wgs}",
+       "{per_household: -1, payer: wgs}",
+       "cb.yaml:41:32: cost_benefit.costs.debt_help.per_household: -1 is out of range; use 0 to "
+       "1000000000 (euro per cohort household)"},
+      {"match on the cohort", "match_on: [household_type, area, socio_economic]",
+       "match_on: [household_type, wijkteam_2014]",
+       "cb.yaml:25:32: cost_benefit.comparison.match_on[1]: 'wijkteam_2014' is the cohort "
+       "indicator: no candidate has it, so every cohort household would be left without a "
+       "comparison; remove it"},
+      {"exclude the cohort", "exclude: [wijkteam_ever]", "exclude: [wijkteam_ever, wijkteam_2014]",
+       "cb.yaml:24:30: cost_benefit.comparison.exclude[1]: 'wijkteam_2014' is the cohort "
+       "indicator; candidates never have it, so there is nothing to exclude: remove it"},
+      {"match on an excluded name", "match_on: [household_type, area, socio_economic]",
+       "match_on: [household_type, wijkteam_ever]",
+       "cb.yaml:25:32: cost_benefit.comparison.match_on[1]: 'wijkteam_ever' is also in exclude: "
+       "no candidate has it, so every cohort household with it would be left without a "
+       "comparison; keep it in one of the two"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    const std::string yaml = Replace(kCostBenefit, c.from, c.to);
+    ASSERT_NE(yaml, kCostBenefit);
+    absl::StatusOr<analysis::AnalysisSpec> spec = Parse(yaml);
+    ASSERT_FALSE(spec.ok());
+    EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(Message(spec.status()), c.message);
+  }
+  // The bound itself is accepted.
+  absl::StatusOr<analysis::AnalysisSpec> spec = Parse(Replace(
+      kCostBenefit, "{per_household: 800, payer: wgs}", "{per_household: 1000000000, payer: wgs}"));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(*spec->cost_benefit->costs[1].per_household, 1e9);
+}
+
+}  // namespace cost_benefit_test
+
+TEST(ShippedSpecTest, CostBenefitSpecResolvesAgainstItsPrices) {
+  absl::StatusOr<analysis::AnalysisSpec> spec = analysis::ParseAnalysisSpec(
+      ReadSourceFile("analyses/cost-benefit.yaml"), "cost-benefit.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  absl::StatusOr<analysis::PriceTable> prices = analysis::ParsePrices(
+      ReadSourceFile("prices/cost_benefit_2014.csv"), "cost_benefit_2014.csv");
+  ASSERT_TRUE(prices.ok()) << prices.status();
+  ASSERT_TRUE(analysis::ResolveCostBenefitPrices(&*spec, *prices).ok());
+  ASSERT_TRUE(analysis::CheckSpecPrices(*spec, *prices, "cost-benefit.yaml").ok());
+  EXPECT_TRUE(analysis::CheckEngineLimits(*spec).ok());
+  const analysis::CostBenefitSpec& cb = *spec->cost_benefit;
+  EXPECT_EQ(spec->indicators.size(), 28u + 3u);
+  EXPECT_EQ(cb.first_item, 0u);
+  EXPECT_EQ(spec->cost_items.size(), 4u * 5u + 2u);
+  std::vector<std::string> payers;
+  for (const analysis::OutcomeSpec& o : cb.outcomes) payers.push_back(o.payer);
+  EXPECT_THAT(payers, ElementsAre("housing", "justice", "jeugdwet", "participatiewet", ""));
+  EXPECT_TRUE(cb.outcomes[4].pm);
+}
+
+// Specs without cost_benefit parse as before: nothing appended.
+TEST(ShippedSpecTest, SpecsWithoutCostBenefitAreUnchanged) {
+  struct Counts {
+    const char* file;
+    size_t indicators, flags, items, populations;  // as written in the YAML
+  };
+  for (const Counts& c :
+       {Counts{"almelo-mpg.yaml", 40, 8, 26, 2}, Counts{"cohort-monitor.yaml", 29, 1, 26, 1},
+        Counts{"explore-poverty.yaml", 2, 0, 0, 1}}) {
+    SCOPED_TRACE(c.file);
+    absl::StatusOr<analysis::AnalysisSpec> spec =
+        analysis::ParseAnalysisSpec(ReadSourceFile(std::string("analyses/") + c.file), c.file);
+    ASSERT_TRUE(spec.ok()) << spec.status();
+    EXPECT_FALSE(spec->cost_benefit.has_value());
+    EXPECT_EQ(spec->indicators.size(), c.indicators);
+    EXPECT_EQ(spec->flags.size(), c.flags);
+    EXPECT_EQ(spec->cost_items.size(), c.items);
+    EXPECT_EQ(spec->populations.size(), c.populations);
+    for (const analysis::CostItemSpec& item : spec->cost_items) {
+      EXPECT_FALSE(item.cost_benefit());
+    }
+    for (const analysis::IndicatorSpec& indicator : spec->indicators) {
+      EXPECT_FALSE(indicator.set_after_scan);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace koppel

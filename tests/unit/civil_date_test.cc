@@ -78,5 +78,30 @@ TEST(FormatDateTest, WritesADayInAPattern) {
   EXPECT_EQ(FormatDate(2013, 2, 31, "dd-mm-yyyy"), "31-02-2013");  // written as asked
 }
 
+TEST(AddYearsTest, KeepsMonthAndDay) {
+  EXPECT_EQ(AddYears(absl::CivilDay(2014, 12, 31), 1), absl::CivilDay(2015, 12, 31));
+  EXPECT_EQ(AddYears(absl::CivilDay(2014, 12, 31), -1), absl::CivilDay(2013, 12, 31));
+  EXPECT_EQ(AddYears(absl::CivilDay(2014, 12, 31), 4), absl::CivilDay(2018, 12, 31));
+  EXPECT_EQ(AddYears(absl::CivilDay(2014, 1, 1), -1), absl::CivilDay(2013, 1, 1));
+  EXPECT_EQ(AddYears(absl::CivilDay(2015, 3, 1), -1), absl::CivilDay(2014, 3, 1));
+  EXPECT_EQ(AddYears(absl::CivilDay(2019, 2, 28), -3), absl::CivilDay(2016, 2, 28));
+  EXPECT_EQ(AddYears(absl::CivilDay(2014, 6, 15), 0), absl::CivilDay(2014, 6, 15));
+}
+
+TEST(AddYearsTest, TakesTwentyNineFebruaryToFirstMarchInACommonYear) {
+  const absl::CivilDay leap_day(2016, 2, 29);
+  EXPECT_EQ(AddYears(leap_day, 1), absl::CivilDay(2017, 3, 1));
+  EXPECT_EQ(AddYears(leap_day, 4), absl::CivilDay(2020, 2, 29));
+  EXPECT_EQ(AddYears(leap_day, -1), absl::CivilDay(2015, 3, 1));
+  EXPECT_EQ(AddYears(leap_day, -4), absl::CivilDay(2012, 2, 29));
+  // 2100 is a common year (a century not divisible by 400), 1600 a leap year.
+  EXPECT_EQ(AddYears(absl::CivilDay(2000, 2, 29), 100), absl::CivilDay(2100, 3, 1));
+  EXPECT_EQ(AddYears(absl::CivilDay(2000, 2, 29), -400), absl::CivilDay(1600, 2, 29));
+  // A household starting on 29 February 2016: its year before has 365 days, its first year 366.
+  EXPECT_EQ(leap_day - AddYears(leap_day, -1), 365);
+  EXPECT_EQ(AddYears(leap_day, 1) - leap_day, 366);
+  EXPECT_EQ(AddYears(leap_day, 2) - AddYears(leap_day, 1), 365);
+}
+
 }  // namespace
 }  // namespace koppel

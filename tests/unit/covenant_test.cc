@@ -259,7 +259,8 @@ TEST(CovenantParseTest, ParsesEveryKey) {
   EXPECT_EQ(c.analysis.exploratory, policy::ExploratoryMode::kRefuse);  // the default
   EXPECT_EQ(c.analysis.perturbation.table, "default");
   EXPECT_TRUE(c.analysis.perturbation.table_sha256.empty());
-  EXPECT_EQ(c.analysis.table_kinds.size(), 4u);  // defaults
+  EXPECT_EQ(c.analysis.table_kinds.size(), 4u);  // defaults: cost_benefit only by name
+  EXPECT_FALSE(c.analysis.table_kinds.contains("cost_benefit"));
   EXPECT_EQ(c.analysis.dimensions.size(), 2u);
   EXPECT_EQ(c.analysis.measures.size(), 3u);
   EXPECT_EQ(c.analysis.min_cell, 10);
@@ -633,7 +634,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "analysis.perturbation.noise: unknown key; allowed: table, table_sha256"},
         Malformed{"TableKind", "  disclosure:\n", "  table_kinds: [counts, pie]\n  disclosure:\n",
                   "counts, |pie",
-                  "analysis.table_kinds: 'pie' is not one of counts, overlap, costs, sensitivity"},
+                  "analysis.table_kinds: 'pie' is not one of counts, overlap, costs, sensitivity, "
+                  "cost_benefit"},
         Malformed{"DimensionsEmpty", "  disclosure:\n", "  dimensions: []\n  disclosure:\n",
                   "dimensions: |[]",
                   "analysis.dimensions: must not be empty; leave the key out to allow area, "
@@ -1282,12 +1284,14 @@ TEST(CovenantTemplateTest, AlmeloGrantsEverythingTheSpecReads) {
 TEST(CovenantTemplateTest, CohortMonitorGrantsExactlyWhatTheSpecReads) {
   const policy::Covenant c = LoadFilled("policies/cohort-monitor.yaml");
   ExpectGrantsWhatTheSpecReads(c, "analyses/cohort-monitor.yaml", true);
-  ASSERT_EQ(c.analysis.approved.size(), 1u);
+  ASSERT_EQ(c.analysis.approved.size(), 2u);
   EXPECT_EQ(c.analysis.approved[0].prices_path, "../prices/unit_costs_2014.csv");
+  EXPECT_EQ(c.analysis.approved[1].name, "cost-benefit");
+  EXPECT_EQ(c.analysis.approved[1].prices_path, "../prices/cost_benefit_2014.csv");
   EXPECT_EQ(c.analysis.exploratory, policy::ExploratoryMode::kRefuse);
   EXPECT_EQ(c.analysis.recipients, std::set<std::string>{"research-unit"});
   EXPECT_TRUE(c.analysis.MayQuery(c, "research-unit").ok());
-  EXPECT_EQ(c.analysis.table_kinds, (std::set<std::string>{"costs", "counts"}));
+  EXPECT_EQ(c.analysis.table_kinds, (std::set<std::string>{"costs", "counts", "cost_benefit"}));
   EXPECT_EQ(c.analysis.dimensions, std::set<std::string>{"household_type"});
   EXPECT_TRUE(c.releases.empty());
   EXPECT_FALSE(c.parties.contains("agent-schuldhulp"));

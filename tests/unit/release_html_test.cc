@@ -197,6 +197,8 @@ class ShapedRelease {
       case TableKind::kSensitivity:
         Sensitivity(&table);
         break;
+      case TableKind::kCostBenefit:  // the almelo spec has none (cost_benefit_release_test)
+        break;
     }
     int64_t suppressed = 0;
     for (const v1::ReleasedRow& row : table.rows()) {

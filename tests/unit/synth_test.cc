@@ -19,7 +19,9 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "synth/catalog.h"
+#include "synth/cost_benefit_truth.h"
 #include "synth/generator.h"
+#include "synth/intervention.h"
 #include "yaml-cpp/yaml.h"
 
 namespace koppel::synth {
@@ -117,6 +119,27 @@ TEST(SynthDirectoryTest, RefusesNonEmptyDirectoryWithoutForce) {
   options.force = true;
   EXPECT_TRUE(Generate(options).ok());
   EXPECT_TRUE(fs::exists(dir / "keep.txt"));
+  fs::remove_all(dir);
+}
+
+// analyses/cost-benefit.yaml reads the register's address periods, which the dialects'
+// snapshot register does not have: a truth for it would describe an analysis that cannot run.
+TEST(SynthDirectoryTest, RefusesDialectsWithAnIntervention) {
+  const fs::path dir = FreshDir("dialects-intervention");
+  SynthOptions options;
+  options.out = dir;
+  options.persons = 100;
+  options.dialects = true;
+  options.intervention = true;
+  const absl::Status refused = Generate(options).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.message().find("--dialects and --intervention cannot be combined"),
+            std::string_view::npos)
+      << refused;
+  EXPECT_FALSE(fs::exists(dir)) << "nothing is written";
+  options.dialects = false;
+  EXPECT_TRUE(Generate(options).ok());
+  EXPECT_TRUE(fs::exists(dir / "truth/cost_benefit.json"));
   fs::remove_all(dir);
 }
 
@@ -596,6 +619,309 @@ TEST(CivilDateTest, FormatsWhatDateFormatParsesForEveryPattern) {
   EXPECT_EQ(DayFromDays(DaysSinceEpoch(absl::CivilDay(2014, 12, 31))),
             absl::CivilDay(2014, 12, 31));
   EXPECT_EQ(DaysSinceEpoch(absl::CivilDay(1970, 1, 2)), 1);
+}
+
+// Without --intervention every file keeps the bytes it had before the intervention existed
+// (all 24 files of the shared run; hashes taken from the generator before issue 18).
+TEST_F(SynthRunTest, WithoutInterventionEveryFileKeepsItsBytes) {
+  const std::map<std::string, uint64_t> before_intervention = {
+      {"exports/brp.csv", 0xc1f55df8ae8ccdbeu},
+      {"exports/inkomen.csv", 0xc90637978c8e3e79u},
+      {"exports/jeugdzorg.csv", 0xebb73d77cc8b5c99u},
+      {"exports/politie.csv", 0x9e901adef2d76040u},
+      {"exports/schuldhulp.csv", 0x15eee8949ec0686cu},
+      {"exports/sociale_zaken.csv", 0x013e2ee68cec5ecbu},
+      {"exports/uwv.csv", 0x746227f2abb3f940u},
+      {"exports/wijkteam.csv", 0x4b4fd01a46dd615bu},
+      {"exports/woningcorporatie.csv", 0x2c3e1f358c644f93u},
+      {"exports/zorg.csv", 0x285ae986d38d397cu},
+      {"mappings/brp.yaml", 0x56d8ecd58d61c6c4u},
+      {"mappings/inkomen.yaml", 0x46c136e5c8cd795bu},
+      {"mappings/jeugdzorg.yaml", 0x36fd439dcce192d0u},
+      {"mappings/politie.yaml", 0x040ed28cc6b93420u},
+      {"mappings/schuldhulp.yaml", 0x9fb647943da41734u},
+      {"mappings/sociale_zaken.yaml", 0xce9ae2b4b69d276du},
+      {"mappings/uwv.yaml", 0xe24e014ec534d520u},
+      {"mappings/wijkteam.yaml", 0xee50ef33956c7a34u},
+      {"mappings/woningcorporatie.yaml", 0x528c10cd3694b052u},
+      {"mappings/zorg.yaml", 0x1af577f033c43065u},
+      {"truth/cohort.json", 0xf7ec8c98c4e25478u},
+      {"truth/exports.json", 0x9ca90760ea8593f3u},
+      {"truth/population.csv", 0x60944cbb29ffa229u},
+      {"truth/study.json", 0x4fff873da8f691b5u},
+  };
+  const std::map<std::string, std::string> files = Snapshot(*dir_);
+  ASSERT_EQ(files.size(), before_intervention.size());
+  for (const auto& [file, hash] : before_intervention) {
+    ASSERT_TRUE(files.contains(file)) << file;
+    EXPECT_EQ(Fnv1a(files.at(file)), hash) << file;
+  }
+}
+
+// One run with --intervention at the size and seed of SynthRunTest.
+class SynthInterventionTest : public SynthRunTest {
+ protected:
+  static void SetUpTestSuite() {
+    SynthRunTest::SetUpTestSuite();
+    intervention_dir_ = new fs::path(FreshDir("intervention"));
+    SynthOptions options;
+    options.out = *intervention_dir_;
+    options.seed = 2014;
+    options.persons = 20000;
+    options.intervention = true;
+    auto summary = Generate(options);
+    ASSERT_TRUE(summary.ok()) << summary.status();
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*intervention_dir_);
+    delete intervention_dir_;
+    SynthRunTest::TearDownTestSuite();
+  }
+  static nlohmann::ordered_json Truth() {
+    return nlohmann::ordered_json::parse(
+        ReadFile(*intervention_dir_ / "truth" / "cost_benefit.json"));
+  }
+  static fs::path* intervention_dir_;
+};
+fs::path* SynthInterventionTest::intervention_dir_ = nullptr;
+
+// The outcomes come from a stream of their own: the four exports they go to gain rows (every
+// line of the run without them is still there, in order) and nothing else changes but their
+// counts in exports.json.
+TEST_F(SynthInterventionTest, AddsRowsToFourExportsAndChangesNothingElse) {
+  const std::map<std::string, std::string> without = Snapshot(*dir_);
+  const std::map<std::string, std::string> with = Snapshot(*intervention_dir_);
+  ASSERT_EQ(with.size(), without.size() + 1);
+  EXPECT_TRUE(with.contains("truth/cost_benefit.json"));
+  const std::set<std::string> changed = {"exports/politie.csv", "exports/jeugdzorg.csv",
+                                         "exports/sociale_zaken.csv",
+                                         "exports/woningcorporatie.csv", "truth/exports.json"};
+  for (const auto& [file, contents] : without) {
+    if (!changed.contains(file)) {
+      EXPECT_TRUE(with.at(file) == contents) << file;
+      continue;
+    }
+    if (!file.starts_with("exports/")) continue;
+    const std::vector<std::string> old_lines = Lines(contents);
+    const std::vector<std::string> new_lines = Lines(with.at(file));
+    EXPECT_GT(new_lines.size(), old_lines.size()) << file;
+    size_t at = 0;
+    for (const std::string& line : new_lines) {
+      if (at < old_lines.size() && line == old_lines[at]) ++at;
+    }
+    EXPECT_EQ(at, old_lines.size()) << file;
+  }
+}
+
+TEST_F(SynthInterventionTest, TruthHasTheContractsShape) {
+  const nlohmann::ordered_json truth = Truth();
+  EXPECT_EQ(truth["seed"].get<uint64_t>(), 2014u);
+  EXPECT_EQ(truth["reference_date"], "2014-12-31");
+  EXPECT_EQ(truth["effects"]["eviction_notice"].get<double>(), 0.5);
+  EXPECT_EQ(truth["effects"].size(), 4u);
+  const nlohmann::ordered_json& cohort = truth["groups"]["cohort"];
+  const nlohmann::ordered_json& comparison = truth["groups"]["comparison"];
+  const nlohmann::ordered_json& all = truth["cohort_all"];
+  const uint64_t n = cohort["households"].get<uint64_t>();
+  EXPECT_GT(n, 50u);
+  EXPECT_GT(comparison["households"].get<uint64_t>(), 10 * n);
+  EXPECT_EQ(n + truth["groups"]["unmatched"]["households"].get<uint64_t>(),
+            all["households"].get<uint64_t>());
+  std::vector<std::string> names;
+  for (const char* o :
+       {"eviction_notice", "police_registration", "out_of_home_days", "bijstand_days"}) {
+    for (int k : {-1, 1, 2, 3, 4}) names.push_back(std::string(o) + "@" + std::to_string(k));
+  }
+  names.push_back("coaching@1");
+  names.push_back("debt_help@1");
+  for (const nlohmann::ordered_json* g : {&cohort, &comparison, &all}) {
+    std::vector<std::string> keys;
+    for (const auto& [name, item] : (*g)["items"].items()) {
+      keys.push_back(name);
+      EXPECT_GE(item["cents"].get<int64_t>(), 0) << name;
+      EXPECT_LE(item["contributors"].get<uint64_t>(), (*g)["households"].get<uint64_t>());
+      EXPECT_EQ(item["cents"].get<int64_t>() == 0, item["contributors"].get<uint64_t>() == 0);
+    }
+    EXPECT_EQ(keys, names);
+  }
+  EXPECT_EQ(cohort["items"]["coaching@1"]["cents"].get<int64_t>(),
+            static_cast<int64_t>(n) * 197500);
+  EXPECT_EQ(cohort["items"]["debt_help@1"]["contributors"].get<uint64_t>(), n);
+  EXPECT_EQ(comparison["items"]["coaching@1"]["cents"].get<int64_t>(), 0);
+  for (const std::string& name : names) {
+    EXPECT_GE(all["items"][name]["cents"].get<int64_t>(),
+              cohort["items"][name]["cents"].get<int64_t>());
+  }
+}
+
+// Per household and year after the start, over the four valued outcomes, the cohort's money
+// falls from the year before by more than the comparison's.
+TEST_F(SynthInterventionTest, TheCohortImprovesMoreThanItsComparison) {
+  const nlohmann::ordered_json truth = Truth();
+  auto drop = [](const nlohmann::ordered_json& g) {
+    double before = 0, after = 0;
+    for (const char* o :
+         {"eviction_notice", "police_registration", "out_of_home_days", "bijstand_days"}) {
+      before += 4 * g["items"][std::string(o) + "@-1"]["cents"].get<double>();
+      for (int k = 1; k <= 4; ++k) {
+        after += g["items"][std::string(o) + "@" + std::to_string(k)]["cents"].get<double>();
+      }
+    }
+    return (before - after) / g["households"].get<double>();
+  };
+  EXPECT_GT(drop(truth["groups"]["cohort"]), drop(truth["groups"]["comparison"]));
+}
+
+// The same households and the same draws with and without the effects: a treated household
+// has fewer outcome records with them, an untreated one the same.
+TEST(InterventionTest, EffectsLowerTheRatesOfTreatedHouseholdsOnly) {
+  HouseholdGenerator generator(7);
+  const InterventionEffects none{{1, 1, 1, 1}};
+  size_t treated_with = 0, treated_without = 0;
+  for (uint64_t i = 0; i < 3000; ++i) {
+    Rng rng = Rng::ForStream(7, i);
+    Household h = generator.Generate(i, 0, i % 2 == 0, rng);
+    bool treated = false;
+    for (size_t m = 0; m < h.members.size() && !treated; ++m) {
+      if (!h.members[m].adult() || i % 3 != 0) continue;
+      h.facts.push_back({Dataset::kWijkteam, static_cast<int>(m), 0, "signal",
+                         absl::CivilDay(2014, 6, 1), std::nullopt, 0, std::nullopt});
+      treated = true;
+    }
+    Household with = h, without = h;
+    Rng a = InterventionRng(7, i), b = InterventionRng(7, i);
+    DrawOutcomes(&with, a);
+    DrawOutcomes(&without, b, none);
+    for (size_t f = h.facts.size(); f < with.facts.size(); ++f) {
+      EXPECT_GE(with.facts[f].start, kOutcomesFrom);
+      EXPECT_LE(with.facts[f].start, kOutcomesTo);
+    }
+    if (!treated) {
+      EXPECT_EQ(with.facts.size(), without.facts.size());
+      continue;
+    }
+    treated_with += with.facts.size() - h.facts.size();
+    treated_without += without.facts.size() - h.facts.size();
+  }
+  EXPECT_GT(treated_without, 50u);
+  EXPECT_LT(static_cast<double>(treated_with), 0.85 * static_cast<double>(treated_without));
+}
+
+TEST(CostBenefitTruthTest, PricesAreThoseOfThePricesFileAndTheSpec) {
+  std::map<std::string, double> prices;
+  std::istringstream csv(ReadFile(fs::path(KOPPEL_SOURCE_DIR) / "prices/cost_benefit_2014.csv"));
+  std::string line;
+  std::getline(csv, line);
+  while (std::getline(csv, line)) {
+    const std::vector<std::string> fields = Split(line, ',');
+    prices[fields[0]] = std::stod(fields[2]);
+  }
+  const YAML::Node spec =
+      YAML::LoadFile((fs::path(KOPPEL_SOURCE_DIR) / "analyses/cost-benefit.yaml").string());
+  const YAML::Node outcomes = spec["cost_benefit"]["outcomes"];
+  for (size_t o = 0; o < kOutcomeCount; ++o) {
+    const std::string name(OutcomeName(static_cast<Outcome>(o)));
+    const std::string item = outcomes[name]["price"].as<std::string>();
+    EXPECT_EQ(kOutcomePriceEur[o], prices.at(item)) << name;
+  }
+  for (const InterventionCost& c : kInterventionCosts) {
+    EXPECT_EQ(
+        c.cents,
+        100 * spec["cost_benefit"]["costs"][std::string(c.name)]["per_household"].as<int64_t>());
+  }
+}
+
+// A household by hand: adult 0 and child 1 at address 0 in wijk 0 since 2010.
+Household HandHousehold(uint64_t index, bool child) {
+  Household h;
+  h.index = index;
+  h.addresses.push_back(Address{});
+  h.members.push_back({"111222333", absl::CivilDay(1980, 5, 5)});
+  if (child) h.members.push_back({"111222334", absl::CivilDay(2005, 5, 5)});
+  for (size_t m = 0; m < h.members.size(); ++m) {
+    h.facts.push_back({Dataset::kBrp, static_cast<int>(m), 0, AlmeloWijken()[0].code,
+                       absl::CivilDay(2010, 1, 1), std::nullopt, 0, std::nullopt});
+  }
+  return h;
+}
+
+void AddFact(Household* h, Dataset dataset, int member, std::string_view code, absl::CivilDay start,
+             std::optional<absl::CivilDay> end = std::nullopt) {
+  h->facts.push_back({dataset, member, 0, code, start, end, 0, std::nullopt});
+}
+
+TEST(CostBenefitTruthTest, HandCheckedHouseholds) {
+  using D = Dataset;
+  CostBenefitAccumulator truth;
+  auto add = [&truth](const Household& h) {
+    truth.Add(h, std::vector<bool>(h.facts.size(), true));
+  };
+  // Cohort, start 2014-03-01, one parent, socio-economic only (bijstand running since 2013).
+  Household a = HandHousehold(1, true);
+  AddFact(&a, D::kWijkteam, 0, "signal", absl::CivilDay(2014, 3, 1));
+  AddFact(&a, D::kSocialeZaken, 0, "bijstand", absl::CivilDay(2013, 1, 1));
+  AddFact(&a, D::kWoningcorporatie, -1, "eviction_notice", absl::CivilDay(2014, 2, 28));
+  AddFact(&a, D::kPolitie, 0, "crime_property", absl::CivilDay(2015, 2, 28));
+  // Crosses the border of years 2 and 3 (2016-03-01) from a 29 February.
+  AddFact(&a, D::kJeugdzorg, 1, "foster_care", absl::CivilDay(2016, 2, 29),
+          absl::CivilDay(2016, 3, 3));
+  AddFact(&a, D::kJeugdzorg, 1, "youth_ambulant", absl::CivilDay(2016, 1, 1));  // no outcome
+  add(a);
+  // Cohort in the same cell, a later start: the cell's lower median start stays 2014-03-01.
+  Household a2 = HandHousehold(2, true);
+  AddFact(&a2, D::kWijkteam, 0, "signal", absl::CivilDay(2014, 5, 10));
+  AddFact(&a2, D::kSocialeZaken, 0, "bijstand", absl::CivilDay(2014, 1, 1),
+          absl::CivilDay(2014, 1, 31));
+  add(a2);
+  // Candidates of that cell: one with bijstand in 2014, one with a low income and no outcome.
+  Household b = HandHousehold(3, true);
+  AddFact(&b, D::kSocialeZaken, 0, "bijstand", absl::CivilDay(2014, 1, 1),
+          absl::CivilDay(2014, 12, 31));
+  add(b);
+  Household e = HandHousehold(4, true);
+  e.facts.push_back(
+      {D::kInkomen, 0, 0, "", absl::CivilDay(2014, 1, 1), std::nullopt, 2014, int64_t{800000}});
+  add(e);
+  // Cohort without a candidate in its cell (a single): unmatched.
+  Household c = HandHousehold(5, false);
+  AddFact(&c, D::kWijkteam, 0, "signal", absl::CivilDay(2014, 7, 1));
+  AddFact(&c, D::kPolitie, 0, "crime_property", absl::CivilDay(2014, 1, 1));
+  add(c);
+  // A trajectory of 2013 only: neither cohort nor candidate.
+  Household x = HandHousehold(6, true);
+  AddFact(&x, D::kWijkteam, 0, "signal", absl::CivilDay(2013, 7, 1));
+  AddFact(&x, D::kSocialeZaken, 0, "bijstand", absl::CivilDay(2014, 1, 1));
+  add(x);
+
+  const nlohmann::ordered_json json = truth.ToJson(InterventionEffects{});
+  const nlohmann::ordered_json& cohort = json["groups"]["cohort"];
+  const nlohmann::ordered_json& comparison = json["groups"]["comparison"];
+  auto cents = [](const nlohmann::ordered_json& g, const std::string& item) {
+    return std::pair(g["items"][item]["cents"].get<int64_t>(),
+                     g["items"][item]["contributors"].get<uint64_t>());
+  };
+  using P = std::pair<int64_t, uint64_t>;
+  EXPECT_EQ(cohort["households"], 2);
+  EXPECT_EQ(cents(cohort, "eviction_notice@-1"), P(250000, 1));
+  EXPECT_EQ(cents(cohort, "eviction_notice@1"), P(0, 0));
+  EXPECT_EQ(cents(cohort, "police_registration@1"), P(195000, 1));
+  EXPECT_EQ(cents(cohort, "out_of_home_days@2"), P(25516, 1));           // 29 February
+  EXPECT_EQ(cents(cohort, "out_of_home_days@3"), P(76548, 1));           // 1-3 March
+  EXPECT_EQ(cents(cohort, "bijstand_days@-1"), P(1896905 + 161107, 2));  // 365 and 31 days
+  EXPECT_EQ(cents(cohort, "bijstand_days@1"), P(1896905, 1));
+  EXPECT_EQ(cents(cohort, "bijstand_days@2"), P(1902102, 1));  // 366 days
+  EXPECT_EQ(cents(cohort, "bijstand_days@4"), P(1896905, 1));
+  EXPECT_EQ(cents(cohort, "coaching@1"), P(395000, 2));
+  EXPECT_EQ(cents(cohort, "debt_help@1"), P(160000, 2));
+  EXPECT_EQ(comparison["households"], 2);
+  EXPECT_EQ(cents(comparison, "bijstand_days@-1"), P(306623, 1));  // 59 days
+  EXPECT_EQ(cents(comparison, "bijstand_days@1"), P(1590282, 1));  // 306 days
+  EXPECT_EQ(cents(comparison, "bijstand_days@2"), P(0, 0));
+  EXPECT_EQ(cents(comparison, "coaching@1"), P(0, 0));
+  EXPECT_EQ(json["groups"]["unmatched"]["households"], 1);
+  EXPECT_EQ(json["cohort_all"]["households"], 3);
+  EXPECT_EQ(cents(json["cohort_all"], "coaching@1"), P(592500, 3));
+  EXPECT_EQ(cents(json["cohort_all"], "police_registration@-1"), P(195000, 1));
 }
 
 TEST(CatalogTest, AmountsUseTheExportsConventions) {
