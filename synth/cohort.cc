@@ -109,17 +109,9 @@ bool EvictionNotice(const Household& h, const std::vector<bool>& visible) {
   return false;
 }
 
-// From the generated records, before validation: what the team can know. Addiction and
-// outreach care are not 2014 indicators and past care is no domain.
+// From the generated records, before validation: what the team can know.
 double Chance(const Household& h) {
-  bool domain[3] = {};
-  for (size_t i = 0; i < kProblemCount; ++i) {
-    const Problem problem = static_cast<Problem>(i);
-    if (!h.problems[i] || problem == Problem::kAddiction || problem == Problem::kOutreach) continue;
-    const Domain d = InfoOf(problem).domain;
-    if (d != Domain::kSupportOnly) domain[static_cast<size_t>(d)] = true;
-  }
-  const size_t domains = (domain[0] ? 1u : 0u) + (domain[1] ? 1u : 0u) + (domain[2] ? 1u : 0u);
+  const size_t domains = DrawnDomains(h);
   const std::vector<bool> generated(h.facts.size(), true);
   if (domains == 3 && Chronic(h, generated)) return kChanceMpgLike;
   const bool notice = EvictionNotice(h, generated);
@@ -161,6 +153,17 @@ HouseholdType TypeOf(const Membership& m) {
     return m.children == 0 ? HouseholdType::kCoupleOrMore : HouseholdType::kTwoParents;
   }
   return HouseholdType::kOther;
+}
+
+size_t DrawnDomains(const Household& h) {
+  bool domain[3] = {};
+  for (size_t i = 0; i < kProblemCount; ++i) {
+    const Problem problem = static_cast<Problem>(i);
+    if (!h.problems[i] || problem == Problem::kAddiction || problem == Problem::kOutreach) continue;
+    const Domain d = InfoOf(problem).domain;
+    if (d != Domain::kSupportOnly) domain[static_cast<size_t>(d)] = true;
+  }
+  return (domain[0] ? 1u : 0u) + (domain[1] ? 1u : 0u) + (domain[2] ? 1u : 0u);
 }
 
 Rng CohortRng(uint64_t seed, uint64_t index) {

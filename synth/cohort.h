@@ -22,6 +22,10 @@ namespace koppel::synth {
 // so drawing the cohort leaves every other export byte for byte as it was.
 Rng CohortRng(uint64_t seed, uint64_t index);
 
+// The problem domains (0..3) of the household's drawn problems: addiction and outreach care are
+// not 2014 indicators and past care is no domain.
+size_t DrawnDomains(const Household& h);
+
 // Appends the household's `wijkteam` trajectories, none for most households: the chance
 // grows with the domains of its drawn problems. Draws only from `rng`.
 void DrawTrajectories(Household* h, Rng& rng);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "synth/cohort.h"
 #include "synth/study.h"
 
 namespace koppel::synth {
@@ -34,19 +35,6 @@ constexpr int kGapDays = 30;  // between a spell's end and the next start of the
 constexpr double kFosterCareShare = 0.6;
 
 bool Has(const Household& h, Problem p) { return h.problems[static_cast<size_t>(p)]; }
-
-// Domains of the drawn problems as DrawTrajectories counts them (addiction, outreach care and
-// past care are none).
-int Domains(const Household& h) {
-  bool domain[3] = {};
-  for (size_t i = 0; i < kProblemCount; ++i) {
-    const Problem problem = static_cast<Problem>(i);
-    if (!h.problems[i] || problem == Problem::kAddiction || problem == Problem::kOutreach) continue;
-    const Domain d = InfoOf(problem).domain;
-    if (d != Domain::kSupportOnly) domain[static_cast<size_t>(d)] = true;
-  }
-  return (domain[0] ? 1 : 0) + (domain[1] ? 1 : 0) + (domain[2] ? 1 : 0);
-}
 
 bool IsPlacement(const Fact& f) {
   return f.dataset == Dataset::kJeugdzorg &&
@@ -162,7 +150,7 @@ std::optional<absl::CivilDay> TreatmentStart(const Household& h) {
 
 void DrawOutcomes(Household* h, Rng& rng, const InterventionEffects& effects) {
   const Months months(TreatmentStart(*h), effects);
-  const double domains = Domains(*h);
+  const double domains = static_cast<double>(DrawnDomains(*h));
   std::vector<int> adults, children, teens, older;
   for (size_t i = 0; i < h->members.size(); ++i) {
     const int member = static_cast<int>(i);

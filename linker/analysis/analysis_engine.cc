@@ -41,10 +41,11 @@ class AnalysisRun {
  private:
   // What makes two runs' cost items the same quantity (CostItemDescription).
   void DescribeItems(const AnalysisScanner<W>& scanner, AnalysisResult* result) const;
-  // What selects an indicator's records, as part of a cost item's definition.
-  std::string IndicatorDefinition(
-      const IndicatorSpec& indicator,
-      const std::function<std::string(const std::string&)>& batches_of) const;
+  // What selects an indicator's records, as part of a cost item's definition; a filter on
+  // `priced_attribute` (a price_by item's) is left out: it chooses which codes are priced.
+  std::string IndicatorDefinition(const IndicatorSpec& indicator,
+                                  const std::function<std::string(const std::string&)>& batches_of,
+                                  const std::string& priced_attribute = "") const;
   // Warns of every outcome whose dataset has no records in a calendar year that a relative year
   // of one of `starts` reaches: it counts nothing there.
   void MissingOutcomeYears(const AnalysisScanner<W>& scanner, const std::set<int32_t>& starts,
@@ -64,9 +65,11 @@ class AnalysisRun {
 template <size_t W>
 std::string AnalysisRun<W>::IndicatorDefinition(
     const IndicatorSpec& indicator,
-    const std::function<std::string(const std::string&)>& batches_of) const {
+    const std::function<std::string(const std::string&)>& batches_of,
+    const std::string& priced_attribute) const {
   std::string filters;
   for (const AttributeFilter& filter : indicator.filters) {
+    if (!priced_attribute.empty() && filter.attribute == priced_attribute) continue;
     std::vector<std::string> codes = filter.codes;
     std::sort(codes.begin(), codes.end());
     filters +=
@@ -191,30 +194,13 @@ void AnalysisRun<W>::DescribeItems(const AnalysisScanner<W>& scanner,
     const IndicatorSpec& indicator = spec_.indicators[plan_.indicator_index.at(item.indicator)];
     // price_by: a filter on the priced attribute only chooses which codes are priced, so it is
     // part of the per-code prices below, not of the volume.
-    std::string filters;
     const AttributeFilter* priced_filter = nullptr;
     for (const AttributeFilter& filter : indicator.filters) {
-      if (!item.price_by.empty() && filter.attribute == item.price_by) {
-        priced_filter = &filter;
-        continue;
-      }
-      std::vector<std::string> codes = filter.codes;
-      std::sort(codes.begin(), codes.end());
-      filters +=
-          fmt::format("[{} codes {} below {} at_least {}]", filter.attribute, fmt::join(codes, ","),
-                      filter.below ? fmt::format("{}", *filter.below) : "-",
-                      filter.at_least ? fmt::format("{}", *filter.at_least) : "-");
+      if (!item.price_by.empty() && filter.attribute == item.price_by) priced_filter = &filter;
     }
-    const PeriodSpec& period = indicator.period;
-    std::string volume = fmt::format(
-        "{}; dataset {} batches {} filters {} period {} {} {} year {} members {} moves {}; "
-        "volume {} amount {}",
-        household, indicator.dataset,
-        indicator.dataset.empty() ? "-" : batches_of(indicator.dataset), filters,
-        static_cast<int>(period.kind), period.from, period.to,
-        plan_.reference_years.empty() ? 0 : plan_.reference_years[0].year + period.year_offset,
-        static_cast<int>(indicator.members), indicator.min_moves.value_or(0),
-        static_cast<int>(item.volume), item.amount_attribute);
+    std::string volume = fmt::format("{}; {}; volume {} amount {}", household,
+                                     IndicatorDefinition(indicator, batches_of, item.price_by),
+                                     static_cast<int>(item.volume), item.amount_attribute);
     if (item.cost_benefit()) {
       volume += fmt::format("; relative year {} ", item.relative_year);
       if (item.outcome >= 0) {

@@ -35,11 +35,20 @@
 #include "linker/query_runner.h"
 #include "linker/release_history.h"
 #include "linker/store_record_source.h"
+#include "tests/testing/record_values.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 
 namespace koppel {
 namespace {
+
+using test::AmountValue;
+using test::Attribute;
+using test::CodeValue;
+using test::DateValue;
+using test::Day;
+using test::IntegerValue;
+using test::YearValue;
 
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
@@ -56,43 +65,7 @@ std::string Replace(std::string text, std::string_view from, std::string_view to
   return text;
 }
 
-int Day(int y, int m, int d) { return DaysSinceEpoch(absl::CivilDay(y, m, d)); }
 std::string Code(int k) { return fmt::format("f{:03}", k); }
-
-v1::AttributeSchema Attribute(const std::string& name, v1::AttributeType type,
-                              std::vector<std::string> codes = {}) {
-  v1::AttributeSchema schema;
-  schema.set_name(name);
-  schema.set_type(type);
-  for (std::string& code : codes) schema.add_codes(std::move(code));
-  return schema;
-}
-
-v1::Value DateValue(int days) {
-  v1::Value v;
-  v.set_date_days(days);
-  return v;
-}
-v1::Value CodeValue(uint32_t code) {
-  v1::Value v;
-  v.set_code(code);
-  return v;
-}
-v1::Value IntegerValue(int64_t n) {
-  v1::Value v;
-  v.set_integer(n);
-  return v;
-}
-v1::Value AmountValue(int64_t cents) {
-  v1::Value v;
-  v.set_amount_cents(cents);
-  return v;
-}
-v1::Value YearValue(int year) {
-  v1::Value v;
-  v.set_year(year);
-  return v;
-}
 
 // The synthetic population: households in three wijken, persons with birth dates, moves in
 // 2014, offences of 150 kinds and care costs.
