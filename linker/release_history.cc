@@ -135,8 +135,9 @@ std::vector<std::pair<std::string, std::string>> CostBenefitDesign(
   // An indicator, flag, household_type or area by what it selects (a flag by its operands').
   std::function<std::string(const std::string&)> operand = [&](const std::string& name) {
     for (const analysis::IndicatorSpec& indicator : spec.indicators) {
+      // By what it selects, not by its name: a renamed indicator is the same design.
       if (indicator.name == name)
-        return fmt::format("{}({})", name, IndicatorDefinition(indicator));
+        return fmt::format("indicator({})", IndicatorDefinition(indicator));
     }
     if (name == "household_type") {
       std::string types;
@@ -157,7 +158,7 @@ std::vector<std::pair<std::string, std::string>> CostBenefitDesign(
         std::sort(parts.begin(), parts.end());
         operands += fmt::format(" {}[{}]", kind, absl::StrJoin(parts, "; "));
       }
-      return fmt::format("{}(flag{})", name, operands);
+      return fmt::format("flag({})", operands);
     }
     return name;
   };
@@ -189,8 +190,7 @@ absl::StatusOr<std::string> CostBenefitDesignConflict(
   const std::vector<std::pair<std::string, std::string>> design = CostBenefitDesign(spec);
   if (design.empty()) return std::string();
   for (const v1::ReleaseRecord& record : earlier) {
-    // Only a spec with a cost_benefit section can hold one; the others need no parsing.
-    if (record.spec_yaml().find("cost_benefit") == std::string::npos) continue;
+    // Every earlier spec is parsed: YAML can spell the key so that no substring test finds it.
     ASSIGN_OR_RETURN(analysis::AnalysisSpec old_spec,
                      analysis::ParseAnalysisSpec(record.spec_yaml(), record.spec_name()));
     const std::vector<std::pair<std::string, std::string>> old_design = CostBenefitDesign(old_spec);

@@ -95,7 +95,7 @@ std::string AnalysisRun<W>::CostBenefitDefinition(
   std::function<std::string(const std::string&)> operand = [&](const std::string& name) {
     auto indicator = plan_.indicator_index.find(name);
     if (indicator != plan_.indicator_index.end()) {
-      return fmt::format("{}({})", name,
+      return fmt::format("indicator({})",
                          IndicatorDefinition(spec_.indicators[indicator->second], batches_of));
     }
     if (name == "household_type") {
@@ -116,15 +116,14 @@ std::string AnalysisRun<W>::CostBenefitDefinition(
         for (const std::string& n : *names) operands += operand(n) + ";";
         operands += "]";
       }
-      return fmt::format("{}(flag{})", name, operands);
+      return fmt::format("flag({})", operands);
     }
     return name;
   };
   const IndicatorSpec& cohort =
       spec_.indicators[plan_.indicator_index.at(cost_benefit.cohort_indicator)];
-  std::string out =
-      fmt::format("; cohort {} start {} horizon {}", IndicatorDefinition(cohort, batches_of),
-                  cost_benefit.start_attribute, cost_benefit.horizon);
+  std::string out = fmt::format("; cohort {} start {}", IndicatorDefinition(cohort, batches_of),
+                                cost_benefit.start_attribute);
   if (!cost_benefit.comparison) return out + " before/after";
   out += " comparison exclude";
   for (const std::string& name : cost_benefit.exclude) out += " " + operand(name);
@@ -156,8 +155,9 @@ void AnalysisRun<W>::MissingOutcomeYears(const AnalysisScanner<W>& scanner,
       if (!coverage->second.Needs(year) || coverage->second.Seen(year)) continue;
       result->warnings.push_back(fmt::format(
           "dataset '{}' has no records for {}: outcome '{}' counts nothing in the years relative "
-          "to a start that fall in {}; its benefit would be overstated (understated where {} is "
-          "the year before a start)",
+          "to a start that fall in {}; if that year's records were not delivered (rather than "
+          "none happened), its benefit is overstated (understated where {} is the year before a "
+          "start)",
           dataset, year, outcome.name, year, year));
     }
   }
@@ -206,12 +206,16 @@ void AnalysisRun<W>::DescribeItems(const AnalysisScanner<W>& scanner,
       if (item.outcome >= 0) {
         const OutcomeSpec& outcome =
             spec_.cost_benefit->outcomes[static_cast<size_t>(item.outcome)];
-        volume += fmt::format("outcome {} volume {} amount {}", outcome.name,
-                              static_cast<int>(outcome.volume), outcome.amount_attribute);
+        // Not its name nor the horizon: a renamed outcome or a longer horizon is the same
+        // money, so the release history must see the same quantity.
+        volume += fmt::format("outcome volume {} amount {}", static_cast<int>(outcome.volume),
+                              outcome.amount_attribute);
       } else {
         const InterventionCostSpec& cost =
             spec_.cost_benefit->costs[static_cast<size_t>(item.intervention)];
-        // A price per household is the item's price, in the definition below.
+        // A price per household is the item's price, in the definition below. The name stays:
+        // two costs per household are one volume (the cohort) at two prices, which the release
+        // history would otherwise take for one item priced two ways.
         volume +=
             fmt::format("intervention {} {}", cost.name,
                         cost.per_household ? "per household" : "amount " + cost.amount_attribute);

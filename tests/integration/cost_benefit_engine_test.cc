@@ -224,7 +224,9 @@ constexpr char kPricesCsv[] =
 // What the parser appends for a cost_benefit section (design of issue 18), by hand: outcomes
 // police, wellbeing (PM), out_of_home_days, evictions, arrears (amount); horizon 2; the
 // intervention costs coaching (per household) and kosten (the cohort records' amounts).
-void AddCostBenefit(AnalysisSpec* spec, bool comparison) {
+// `horizon` and `police` (the police outcome's name) vary what must not change an item's quantity.
+void AddCostBenefit(AnalysisSpec* spec, bool comparison, int horizon = 2,
+                    const std::string& police = "police") {
   analysis::CostBenefitSpec cb;
   cb.cohort_indicator = "wijkteam_2016";
   cb.start_attribute = "start";
@@ -233,8 +235,8 @@ void AddCostBenefit(AnalysisSpec* spec, bool comparison) {
     cb.exclude = {"wijkteam_ever"};
     cb.match_on = {"household_type", "area"};
   }
-  cb.horizon = 2;
-  cb.windows = {{"year_before", -1, -1}, {"after", 1, 2}};
+  cb.horizon = horizon;
+  cb.windows = {{"year_before", -1, -1}, {"after", 1, horizon}};
   auto outcome = [](std::string name, std::string indicator, OutcomeSpec::Volume volume,
                     std::string price) {
     OutcomeSpec o;
@@ -246,7 +248,7 @@ void AddCostBenefit(AnalysisSpec* spec, bool comparison) {
     if (volume == OutcomeSpec::Volume::kAmount) o.amount_attribute = "bedrag";
     return o;
   };
-  cb.outcomes.push_back(outcome("police", "police", OutcomeSpec::Volume::kRecords, "police"));
+  cb.outcomes.push_back(outcome(police, "police", OutcomeSpec::Volume::kRecords, "police"));
   OutcomeSpec pm;
   pm.name = "wellbeing";
   pm.pm = true;
@@ -464,8 +466,9 @@ TEST_F(CostBenefitEngineTest, WarningsSayWhatTheFiguresLeaveOut) {
   auto missing = [](const std::string& dataset, int year, const std::string& outcome) {
     return fmt::format(
         "dataset '{}' has no records for {}: outcome '{}' counts nothing in the years relative "
-        "to a start that fall in {}; its benefit would be overstated (understated where {} is "
-        "the year before a start)",
+        "to a start that fall in {}; if that year's records were not delivered (rather than "
+        "none happened), its benefit is overstated (understated where {} is the year before a "
+        "start)",
         dataset, year, outcome, year, year);
   };
   const std::vector<std::string> missing_years = {
@@ -524,9 +527,9 @@ TEST_F(CostBenefitEngineTest, ItemDefinitionsSayWhatMakesTheFiguresTheSameQuanti
   ASSERT_EQ(with.size(), 14u);
   const analysis::CostItemDescription& police = with[0];
   EXPECT_EQ(police.name, "police@-1");
-  EXPECT_THAT(police.definition, ::testing::HasSubstr("relative year -1 outcome police"));
+  EXPECT_THAT(police.definition, ::testing::HasSubstr("relative year -1 outcome volume"));
   EXPECT_THAT(police.definition, ::testing::HasSubstr("price 100.00"));
-  EXPECT_THAT(police.definition, ::testing::HasSubstr("start start horizon 2"));
+  EXPECT_THAT(police.definition, ::testing::HasSubstr("start start comparison exclude"));
   EXPECT_THAT(police.definition, ::testing::HasSubstr("match_on household_type("));
   EXPECT_THAT(with[12].definition, ::testing::HasSubstr("intervention coaching per household"));
   EXPECT_THAT(with[12].definition, ::testing::HasSubstr("price 1975.00"));
@@ -539,6 +542,40 @@ TEST_F(CostBenefitEngineTest, ItemDefinitionsSayWhatMakesTheFiguresTheSameQuanti
     EXPECT_NE(with[i].definition, without[i].definition) << with[i].name;
     for (size_t j = 0; j < i; ++j) EXPECT_NE(with[i].definition, with[j].definition);
   }
+}
+
+// A renamed outcome or another horizon gives every household the same money for the years both
+// measure: the release history must see one quantity, else two releases would difference one
+// window's money unseen (a regression review's finding).
+TEST_F(CostBenefitEngineTest, ARenamedOutcomeOrAnotherHorizonIsTheSameQuantity) {
+  auto items_of = [&](int horizon, const std::string& police) {
+    absl::StatusOr<AnalysisSpec> spec = analysis::ParseAnalysisSpec(kSpecYaml, "spec.yaml");
+    EXPECT_TRUE(spec.ok()) << spec.status();
+    AddCostBenefit(&*spec, true, horizon, police);
+    absl::StatusOr<analysis::PriceTable> prices = analysis::ParsePrices(kPricesCsv, "prices.csv");
+    EXPECT_TRUE(prices.ok()) << prices.status();
+    const linker::StoreRecordSource source(store_, kCovenant);
+    absl::StatusOr<analysis::AnalysisResult> result =
+        analysis::AnalysisEngine(&source).Run(*spec, *prices, analysis::EngineOptions{});
+    EXPECT_TRUE(result.ok()) << result.status();
+    std::map<std::string, std::string> definition;
+    if (result.ok()) {
+      for (const analysis::CostItemDescription& item : result->items) {
+        definition[item.name] = item.definition;
+      }
+    }
+    return definition;
+  };
+  const std::map<std::string, std::string> two = items_of(2, "police");
+  const std::map<std::string, std::string> one = items_of(1, "arrests");
+  ASSERT_TRUE(two.contains("police@-1") && two.contains("police@2"));
+  ASSERT_TRUE(one.contains("arrests@-1") && one.contains("arrests@1"));
+  EXPECT_FALSE(one.contains("arrests@2"));
+  EXPECT_EQ(one.at("arrests@-1"), two.at("police@-1"));
+  EXPECT_EQ(one.at("arrests@1"), two.at("police@1"));
+  EXPECT_EQ(one.at("evictions@1"), two.at("evictions@1"));
+  EXPECT_EQ(one.at("coaching@1"), two.at("coaching@1"));
+  EXPECT_NE(two.at("police@1"), two.at("police@2"));
 }
 
 TEST_F(CostBenefitEngineTest, TheSpecParsedFromYamlGivesWhatTheHandMadeOneGives) {
@@ -648,6 +685,36 @@ TEST(CostBenefitDesignTest, EveryCostBenefitReleaseOfACovenantSharesOneCohortDes
   std::string other_cohort = CostBenefitYaml(kMatchTypeAndArea, 2);
   other_cohort.replace(other_cohort.find("where: {soort: [A]}"), 19, "where: {soort: [B]}");
   EXPECT_THAT(conflict(other_cohort), ::testing::HasSubstr("(it differs in: cohort indicator)"));
+}
+
+// The design is what the indicators select, never their names (a renamed cohort indicator is the
+// same cohort), and every earlier spec is read, however it spells its keys (a regression
+// review's findings: names refused a same design; a quoted, escaped key escaped the check).
+TEST(CostBenefitDesignTest, TheDesignIsWhatItSelectsHoweverItIsSpelled) {
+  auto parse = [](const std::string& yaml) {
+    absl::StatusOr<AnalysisSpec> spec = analysis::ParseAnalysisSpec(yaml, "spec.yaml");
+    EXPECT_TRUE(spec.ok()) << spec.status();
+    return spec.ok() ? *spec : AnalysisSpec{};
+  };
+  auto replace_all = [](std::string text, const std::string& from, const std::string& to) {
+    for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+      text.replace(at, from.size(), to);
+    return text;
+  };
+  const std::string design = CostBenefitYaml(kMatchTypeAndArea, 2);
+  const std::vector<v1::ReleaseRecord> history = {Released(1, design)};
+  absl::StatusOr<std::string> renamed = linker::CostBenefitDesignConflict(
+      parse(replace_all(design, "wijkteam_2016", "pilot_2016")), history);
+  ASSERT_TRUE(renamed.ok()) << renamed.status();
+  EXPECT_EQ(*renamed, "");
+
+  const std::string escaped = replace_all(design, "cost_benefit:", "\"cost_\\x62enefit\":");
+  ASSERT_NE(escaped, design);
+  ASSERT_TRUE(parse(escaped).cost_benefit.has_value());
+  absl::StatusOr<std::string> other = linker::CostBenefitDesignConflict(
+      parse(CostBenefitYaml(kMatchType, 2)), {Released(1, escaped)});
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_THAT(*other, ::testing::HasSubstr("(it differs in: comparison.match_on)"));
 }
 
 // A comparison of cost-benefit figures under rounded counts would give the counts away.
